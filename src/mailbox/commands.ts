@@ -1,0 +1,110 @@
+// Commands the mailbox state machine applies (through the replicated log), queries it answers
+// (served after a ReadIndex, never logged), and the results of both. This is the contract
+// between src/mailbox, the wiring layer and src/bridge.
+
+/** Log-entry metadata the state machine is given with each command: "now" is `time`, never a local clock. */
+export interface ApplyMeta {
+  index: number;
+  term: number;
+  /** Leader timestamp (ms since epoch) carried by the log entry; the state machine keeps its clock monotonic. */
+  time: number;
+}
+
+export type MailboxCommand =
+  | PutCommand
+  | ConsumeCommand
+  | AckCommand
+  | NackCommand
+  | PurgeCommand
+  | ExpireCommand;
+
+export interface PutCommand {
+  op: 'put';
+  user: string;
+  body: Uint8Array;
+  /** Client message id; a repeat within the dedupe window returns the first result and enqueues nothing. */
+  id?: string;
+  /** Time to live in ms; the configured default applies when absent. */
+  ttlMs?: number;
+}
+
+export interface ConsumeCommand {
+  op: 'consume';
+  user: string;
+  /** A retry with the same request id returns the very same result instead of taking another message. */
+  requestId?: string;
+  /** When set, the message is leased (at-least-once): it stays until acked, or returns to the head when the lease ends. */
+  leaseMs?: number;
+  /** Consume from the user's dead-letter mailbox instead of the main one. */
+  deadLetter?: boolean;
+}
+
+export interface AckCommand {
+  op: 'ack';
+  user: string;
+  receipt: string;
+}
+
+export interface NackCommand {
+  op: 'nack';
+  user: string;
+  receipt: string;
+}
+
+export interface PurgeCommand {
+  op: 'purge';
+  user: string;
+  /** Purge the dead-letter mailbox instead of the main one. */
+  deadLetter?: boolean;
+}
+
+/** Proposed periodically by the leader: removes expired messages and returns expired leases to their queue. */
+export interface ExpireCommand {
+  op: 'expire';
+}
+
+/** Read-only queries: answered from applied state after a linearizable read point. */
+export type MailboxQuery =
+  | { op: 'peek'; user: string; deadLetter?: boolean }
+  | { op: 'len'; user: string };
+
+export interface DeliveredMessage {
+  id: string;
+  /** Per-user sequence number, increasing in commit order. */
+  seq: number;
+  body: Uint8Array;
+  enqueuedAt: number;
+  expiresAt: number;
+  /** How many times this message has been handed out (1 on first delivery). */
+  deliveries: number;
+  /** Present for leased consumes: what ack/nack must quote. */
+  receipt?: string;
+  leaseExpiresAt?: number;
+}
+
+export interface MailboxStats {
+  count: number;
+  bytes: number;
+  /** Age in ms of the oldest queued message at query time, 0 when empty. */
+  oldestAgeMs: number;
+  inFlight: number;
+  deadLetterCount: number;
+}
+
+export type MailboxErrorCode =
+  | 'BAD_USER'
+  | 'BAD_REQUEST'
+  | 'TOO_LARGE'
+  | 'MAILBOX_FULL'
+  | 'UNKNOWN_RECEIPT'
+  | 'LEASE_EXPIRED';
+
+export type MailboxResult =
+  | { kind: 'put'; id: string; seq: number; duplicate: boolean }
+  | { kind: 'message'; message: DeliveredMessage }
+  | { kind: 'empty' }
+  | { kind: 'ok' }
+  | { kind: 'purged'; count: number }
+  | { kind: 'expired'; expired: number; deadLettered: number; leasesReturned: number }
+  | { kind: 'stats'; stats: MailboxStats }
+  | { kind: 'error'; code: MailboxErrorCode; message: string };

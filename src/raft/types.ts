@@ -1,0 +1,238 @@
+// The vocabulary shared by the Raft core, its storage and transport adapters, and the driver.
+// The core is a pure step function (etcd-raft style): it never reads a clock, a disk or a socket.
+// Everything it needs comes in through `tick()`, `step(message)`, `propose(...)`; everything it
+// wants done goes out in a `Ready`.
+
+export type NodeId = string;
+
+export const enum EntryType {
+  /** Application command, handed to the state machine. */
+  Normal = 0,
+  /** Appended by a new leader so that it can commit entries of earlier terms (§5.4.2). */
+  Noop = 1,
+  /** One-server membership change (§4.1); `data` is an encoded `ConfChange`. */
+  ConfChange = 2,
+}
+
+export interface Entry {
+  term: number;
+  index: number;
+  type: EntryType;
+  /**
+   * Leader wall-clock time (ms since epoch) given with the proposal; 0 for entries the core makes
+   * itself. The state machine's notion of "now" comes from here, never from a local clock.
+   */
+  time: number;
+  data: Uint8Array;
+}
+
+/** Persistent per-node state (Figure 2): must be synced before any message that depends on it is sent. */
+export interface HardState {
+  term: number;
+  vote: NodeId | null;
+  commit: number;
+}
+
+export interface Membership {
+  voters: NodeId[];
+  /** Non-voting members catching up before promotion (§4.2.1). */
+  learners: NodeId[];
+}
+
+export type ConfChange =
+  | { type: 'addLearner'; node: NodeId }
+  | { type: 'promote'; node: NodeId }
+  | { type: 'remove'; node: NodeId };
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  membership: Membership;
+}
+
+export interface Snapshot {
+  meta: SnapshotMeta;
+  /** Opaque state machine image (see `StateMachine.snapshot`). */
+  data: Uint8Array;
+}
+
+export type Message =
+  | PreVoteRequest
+  | VoteRequest
+  | VoteResponse
+  | AppendRequest
+  | AppendResponse
+  | HeartbeatRequest
+  | HeartbeatResponse
+  | SnapshotChunk
+  | SnapshotResponse
+  | TimeoutNow;
+
+interface Envelope {
+  from: NodeId;
+  to: NodeId;
+  term: number;
+}
+
+/** §9.6: asks whether a vote *would* be granted, without anyone changing term. `term` is the proposed term. */
+export interface PreVoteRequest extends Envelope {
+  type: 'preVote';
+  lastLogIndex: number;
+  lastLogTerm: number;
+}
+
+export interface VoteRequest extends Envelope {
+  type: 'vote';
+  lastLogIndex: number;
+  lastLogTerm: number;
+  /** Set when the election was triggered by TimeoutNow (leadership transfer): bypasses leader stickiness. */
+  transfer: boolean;
+}
+
+export interface VoteResponse extends Envelope {
+  type: 'voteResp';
+  preVote: boolean;
+  granted: boolean;
+}
+
+export interface AppendRequest extends Envelope {
+  type: 'append';
+  prevLogIndex: number;
+  prevLogTerm: number;
+  entries: Entry[];
+  commit: number;
+}
+
+export interface AppendResponse extends Envelope {
+  type: 'appendResp';
+  success: boolean;
+  /** On success: last index now known to match. On failure: the rejected prevLogIndex. */
+  index: number;
+  /** On failure: fast-backtracking hint (§5.3 optimisation): follower's conflicting term and its first index. */
+  conflictTerm: number;
+  conflictIndex: number;
+}
+
+/** Heartbeats carry a read-index context so many ReadIndex requests share one round (§6.4). */
+export interface HeartbeatRequest extends Envelope {
+  type: 'heartbeat';
+  commit: number;
+  /** Monotonic per-leader sequence number of the round this heartbeat belongs to. */
+  round: number;
+}
+
+export interface HeartbeatResponse extends Envelope {
+  type: 'heartbeatResp';
+  round: number;
+}
+
+/** Chunked InstallSnapshot (§5 / Figure 13). */
+export interface SnapshotChunk extends Envelope {
+  type: 'snapshot';
+  meta: SnapshotMeta;
+  offset: number;
+  /** Total snapshot data length in bytes. */
+  total: number;
+  data: Uint8Array;
+  done: boolean;
+}
+
+export interface SnapshotResponse extends Envelope {
+  type: 'snapshotResp';
+  /** Snapshot index acknowledged (or being received). */
+  index: number;
+  /** Next byte offset the follower expects; equals total when installed. */
+  offset: number;
+  success: boolean;
+}
+
+/** §3.10: the leader tells the transferee to start an election immediately. */
+export interface TimeoutNow extends Envelope {
+  type: 'timeoutNow';
+}
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export interface SoftState {
+  role: Role;
+  leader: NodeId | null;
+  term: number;
+}
+
+/** A confirmed linearizable read point (§6.4): serve the read once applied index >= `index`. */
+export interface ReadState {
+  index: number;
+  context: number;
+}
+
+/**
+ * Work the core hands back to its caller. The caller must, in this order:
+ *  1. persist `snapshot` (if any), then `entries` (truncating any conflicting suffix from
+ *     `entries[0].index`), then `hardState` (if any) — one synced write (group commit);
+ *  2. send `messages` (only after step 1 is durable);
+ *  3. apply `committedEntries` to the state machine (restore `snapshot` first if present);
+ *  4. call `advance(ready)`.
+ */
+export interface Ready {
+  softState: SoftState | null;
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+  messages: Message[];
+  committedEntries: Entry[];
+  readStates: ReadState[];
+}
+
+/** The replicated state machine, generic: the core knows nothing of what it stores. */
+export interface StateMachine {
+  /** Deterministic: same entries in the same order give the same results on every replica. */
+  apply(data: Uint8Array, meta: { index: number; term: number; time: number }): Uint8Array;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+/** Typed failures the core and driver report to clients. */
+export type RaftErrorCode =
+  | 'NOT_LEADER'
+  | 'NO_QUORUM'
+  | 'TIMEOUT'
+  | 'BACKLOG_FULL'
+  | 'TRANSFER_IN_PROGRESS'
+  | 'CONF_CHANGE_IN_PROGRESS'
+  | 'STOPPED';
+
+export class RaftError extends Error {
+  constructor(
+    readonly code: RaftErrorCode,
+    message: string,
+    readonly leaderHint: NodeId | null = null,
+  ) {
+    super(message);
+    this.name = 'RaftError';
+  }
+}
+
+/** What a node finds on its disk at start: exactly what was synced, nothing more. */
+export interface PersistedState {
+  hardState: HardState;
+  /** Latest snapshot, or null if the log was never compacted. */
+  snapshot: Snapshot | null;
+  /** Log entries after the snapshot (or from index 1), contiguous. */
+  entries: Entry[];
+  /** Membership to start with when there is neither snapshot nor conf-change entry (fresh cluster bootstrap). */
+  initialMembership: Membership;
+}
+
+/** Durable home of the Raft log, vote and snapshot (LevelDB in production, memory in simulation). */
+export interface RaftStorage {
+  load(): Promise<PersistedState>;
+  /**
+   * One synced write (group commit): `snapshot` if any (replacing the log up to its index), then
+   * `entries` (first truncating any stored entries from `entries[0].index` on), then `hardState`.
+   * Resolves only once the write is durable.
+   */
+  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void>;
+  /** Store a snapshot the local state machine took and drop log entries up to its index. */
+  compact(snapshot: Snapshot): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,527 @@
+// Deterministic binary encoding of the Raft vocabulary (messages on the wire, entries, hard state
+// and snapshot metadata on disk). Every decoder is bounded: sizes are checked against limits and
+// against the bytes actually present before anything is allocated, so garbage from a socket or a
+// damaged disk fails with a CodecError instead of exhausting memory or crashing.
+//
+// Integers are unsigned LEB128 varints restricted to safe integers and to their shortest form, so
+// each value has exactly one encoding. Strings are UTF-8 (validated on decode), prefixed by their
+// byte length. Persisted records (entry, hard state, snapshot meta) start with a format version.
+
+import type {
+  ConfChange,
+  Entry,
+  EntryType,
+  HardState,
+  Membership,
+  Message,
+  NodeId,
+  SnapshotMeta,
+} from './types.js';
+
+export type CodecErrorCode =
+  | 'TRUNCATED'
+  | 'TRAILING_BYTES'
+  | 'UNKNOWN_TAG'
+  | 'BAD_VERSION'
+  | 'BAD_INTEGER'
+  | 'BAD_BOOLEAN'
+  | 'BAD_UTF8'
+  | 'TOO_LARGE'
+  | 'INVALID';
+
+export class CodecError extends Error {
+  constructor(
+    readonly code: CodecErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CodecError';
+  }
+}
+
+export interface CodecLimits {
+  /** Bytes of one encoded node id (UTF-8). */
+  maxNodeIdBytes: number;
+  /** Entries in one AppendRequest. */
+  maxEntriesPerMessage: number;
+  /** Bytes of one entry's data. */
+  maxEntryDataBytes: number;
+  /** Bytes of data in one SnapshotChunk. */
+  maxChunkBytes: number;
+  /** Voters plus learners in one membership. */
+  maxMembers: number;
+  /** Bytes of a whole encoded message. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
+  maxNodeIdBytes: 64,
+  maxEntriesPerMessage: 4096,
+  maxEntryDataBytes: 1 << 20,
+  maxChunkBytes: 1 << 20,
+  maxMembers: 256,
+  maxMessageBytes: 16 << 20,
+});
+
+const ENTRY_VERSION = 1;
+const HARD_STATE_VERSION = 1;
+const SNAPSHOT_META_VERSION = 1;
+
+const MESSAGE_TAGS = {
+  preVote: 1,
+  vote: 2,
+  voteResp: 3,
+  append: 4,
+  appendResp: 5,
+  heartbeat: 6,
+  heartbeatResp: 7,
+  snapshot: 8,
+  snapshotResp: 9,
+  timeoutNow: 10,
+} as const satisfies Record<Message['type'], number>;
+
+const CONF_CHANGE_TAGS = { addLearner: 1, promote: 2, remove: 3 } as const satisfies Record<ConfChange['type'], number>;
+
+// EntryType is a const enum in types.ts; its values are mirrored here so decoding can validate them.
+const ENTRY_TYPE_MAX = 2;
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Growable output buffer. */
+export class ByteWriter {
+  private buf = new Uint8Array(64);
+  private len = 0;
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.reserve(1);
+    this.buf[this.len++] = v;
+  }
+
+  bool(v: boolean): void {
+    this.u8(v ? 1 : 0);
+  }
+
+  uint(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new CodecError('BAD_INTEGER', `cannot encode ${v} as an unsigned safe integer`);
+    this.reserve(8);
+    // Division instead of bit shifts: values may exceed 2^32.
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.len++] = v;
+  }
+
+  raw(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.uint(b.length);
+    this.raw(b);
+  }
+
+  string(s: string): void {
+    this.bytes(utf8Encoder.encode(s));
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+/** Bounded reader over one input buffer; every read checks the bytes actually present. */
+export class ByteReader {
+  private pos = 0;
+
+  constructor(private readonly buf: Uint8Array) {}
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new CodecError('TRUNCATED', 'input ends inside a field');
+    return this.buf[this.pos++]!;
+  }
+
+  bool(): boolean {
+    const b = this.u8();
+    if (b > 1) throw new CodecError('BAD_BOOLEAN', `boolean byte ${b}`);
+    return b === 1;
+  }
+
+  uint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      // 8 groups of 7 bits cover 2^53; a ninth group can only be out of range.
+      if (i === 8) throw new CodecError('BAD_INTEGER', 'varint longer than a safe integer');
+      const b = this.u8();
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) throw new CodecError('BAD_INTEGER', 'varint not in shortest form');
+        break;
+      }
+      scale *= 0x80;
+    }
+    if (!Number.isSafeInteger(value)) throw new CodecError('BAD_INTEGER', 'varint exceeds the safe integer range');
+    return value;
+  }
+
+  /** A length prefix: bounded by `max` and by the remaining input, checked before use. */
+  length(max: number, what: string): number {
+    const n = this.uint();
+    if (n > max) throw new CodecError('TOO_LARGE', `${what}: ${n} exceeds limit ${max}`);
+    if (n > this.remaining) throw new CodecError('TRUNCATED', `${what}: length ${n} runs past the end`);
+    return n;
+  }
+
+  count(max: number, what: string): number {
+    const n = this.uint();
+    if (n > max) throw new CodecError('TOO_LARGE', `${what}: ${n} exceeds limit ${max}`);
+    return n;
+  }
+
+  raw(n: number): Uint8Array {
+    if (n > this.remaining) throw new CodecError('TRUNCATED', 'input ends inside a field');
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  bytes(max: number, what: string): Uint8Array {
+    return this.raw(this.length(max, what));
+  }
+
+  string(maxBytes: number, what: string): string {
+    const b = this.bytes(maxBytes, what);
+    try {
+      return utf8Decoder.decode(b);
+    } catch {
+      throw new CodecError('BAD_UTF8', `${what}: invalid UTF-8`);
+    }
+  }
+
+  end(): void {
+    if (this.remaining !== 0) throw new CodecError('TRAILING_BYTES', `${this.remaining} bytes after the end of the record`);
+  }
+}
+
+function limitsOf(partial?: Partial<CodecLimits>): CodecLimits {
+  return partial ? { ...DEFAULT_CODEC_LIMITS, ...partial } : DEFAULT_CODEC_LIMITS;
+}
+
+function writeNodeId(w: ByteWriter, id: NodeId, limits: CodecLimits): void {
+  const b = utf8Encoder.encode(id);
+  if (b.length === 0 || b.length > limits.maxNodeIdBytes) {
+    throw new CodecError('INVALID', `node id must be 1..${limits.maxNodeIdBytes} UTF-8 bytes`);
+  }
+  w.bytes(b);
+}
+
+function readNodeId(r: ByteReader, limits: CodecLimits): NodeId {
+  const id = r.string(limits.maxNodeIdBytes, 'node id');
+  if (id.length === 0) throw new CodecError('INVALID', 'empty node id');
+  return id;
+}
+
+// ---- entries ---------------------------------------------------------------------------------
+
+function writeEntryBody(w: ByteWriter, e: Entry, limits: CodecLimits): void {
+  if (e.data.length > limits.maxEntryDataBytes) {
+    throw new CodecError('TOO_LARGE', `entry data ${e.data.length} exceeds limit ${limits.maxEntryDataBytes}`);
+  }
+  w.uint(e.term);
+  w.uint(e.index);
+  w.u8(e.type);
+  w.uint(e.time);
+  w.bytes(e.data);
+}
+
+function readEntryBody(r: ByteReader, limits: CodecLimits): Entry {
+  const term = r.uint();
+  const index = r.uint();
+  const type = r.u8();
+  if (type > ENTRY_TYPE_MAX) throw new CodecError('UNKNOWN_TAG', `entry type ${type}`);
+  const time = r.uint();
+  const data = r.bytes(limits.maxEntryDataBytes, 'entry data');
+  return { term, index, type: type as EntryType, time, data };
+}
+
+/** Persisted form of one log entry (versioned). */
+export function encodeEntry(e: Entry, limits?: Partial<CodecLimits>): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(ENTRY_VERSION);
+  writeEntryBody(w, e, limitsOf(limits));
+  return w.finish();
+}
+
+export function decodeEntry(b: Uint8Array, limits?: Partial<CodecLimits>): Entry {
+  const r = new ByteReader(b);
+  const version = r.u8();
+  if (version !== ENTRY_VERSION) throw new CodecError('BAD_VERSION', `entry format version ${version}`);
+  const e = readEntryBody(r, limitsOf(limits));
+  r.end();
+  return e;
+}
+
+// ---- hard state ------------------------------------------------------------------------------
+
+export function encodeHardState(hs: HardState, limits?: Partial<CodecLimits>): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(HARD_STATE_VERSION);
+  w.uint(hs.term);
+  w.uint(hs.commit);
+  if (hs.vote === null) {
+    w.u8(0);
+  } else {
+    w.u8(1);
+    writeNodeId(w, hs.vote, limitsOf(limits));
+  }
+  return w.finish();
+}
+
+export function decodeHardState(b: Uint8Array, limits?: Partial<CodecLimits>): HardState {
+  const r = new ByteReader(b);
+  const version = r.u8();
+  if (version !== HARD_STATE_VERSION) throw new CodecError('BAD_VERSION', `hard state format version ${version}`);
+  const term = r.uint();
+  const commit = r.uint();
+  const vote = r.bool() ? readNodeId(r, limitsOf(limits)) : null;
+  r.end();
+  return { term, vote, commit };
+}
+
+// ---- snapshot metadata and membership --------------------------------------------------------
+
+function writeMembership(w: ByteWriter, m: Membership, limits: CodecLimits): void {
+  if (m.voters.length + m.learners.length > limits.maxMembers) {
+    throw new CodecError('TOO_LARGE', `membership of ${m.voters.length + m.learners.length} exceeds limit ${limits.maxMembers}`);
+  }
+  w.uint(m.voters.length);
+  for (const id of m.voters) writeNodeId(w, id, limits);
+  w.uint(m.learners.length);
+  for (const id of m.learners) writeNodeId(w, id, limits);
+}
+
+function readMembership(r: ByteReader, limits: CodecLimits): Membership {
+  const voters: NodeId[] = [];
+  const nv = r.count(limits.maxMembers, 'voters');
+  for (let i = 0; i < nv; i++) voters.push(readNodeId(r, limits));
+  const learners: NodeId[] = [];
+  const nl = r.count(limits.maxMembers - nv, 'learners');
+  for (let i = 0; i < nl; i++) learners.push(readNodeId(r, limits));
+  return { voters, learners };
+}
+
+function writeSnapshotMetaBody(w: ByteWriter, meta: SnapshotMeta, limits: CodecLimits): void {
+  w.uint(meta.index);
+  w.uint(meta.term);
+  writeMembership(w, meta.membership, limits);
+}
+
+function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits): SnapshotMeta {
+  const index = r.uint();
+  const term = r.uint();
+  const membership = readMembership(r, limits);
+  return { index, term, membership };
+}
+
+/** Persisted form of snapshot metadata (versioned). */
+export function encodeSnapshotMeta(meta: SnapshotMeta, limits?: Partial<CodecLimits>): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(SNAPSHOT_META_VERSION);
+  writeSnapshotMetaBody(w, meta, limitsOf(limits));
+  return w.finish();
+}
+
+export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>): SnapshotMeta {
+  const r = new ByteReader(b);
+  const version = r.u8();
+  if (version !== SNAPSHOT_META_VERSION) throw new CodecError('BAD_VERSION', `snapshot meta format version ${version}`);
+  const meta = readSnapshotMetaBody(r, limitsOf(limits));
+  r.end();
+  return meta;
+}
+
+// ---- membership changes (the data of ConfChange entries) --------------------------------------
+
+export function encodeConfChange(c: ConfChange, limits?: Partial<CodecLimits>): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(CONF_CHANGE_TAGS[c.type]);
+  writeNodeId(w, c.node, limitsOf(limits));
+  return w.finish();
+}
+
+export function decodeConfChange(b: Uint8Array, limits?: Partial<CodecLimits>): ConfChange {
+  const r = new ByteReader(b);
+  const tag = r.u8();
+  const node = readNodeId(r, limitsOf(limits));
+  r.end();
+  switch (tag) {
+    case CONF_CHANGE_TAGS.addLearner:
+      return { type: 'addLearner', node };
+    case CONF_CHANGE_TAGS.promote:
+      return { type: 'promote', node };
+    case CONF_CHANGE_TAGS.remove:
+      return { type: 'remove', node };
+    default:
+      throw new CodecError('UNKNOWN_TAG', `conf change tag ${tag}`);
+  }
+}
+
+// ---- messages --------------------------------------------------------------------------------
+
+/** Wire form of a message: tag, envelope, then the type's fields in declaration order. */
+export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8Array {
+  const l = limitsOf(limits);
+  const w = new ByteWriter();
+  w.u8(MESSAGE_TAGS[m.type]);
+  writeNodeId(w, m.from, l);
+  writeNodeId(w, m.to, l);
+  w.uint(m.term);
+  switch (m.type) {
+    case 'preVote':
+      w.uint(m.lastLogIndex);
+      w.uint(m.lastLogTerm);
+      break;
+    case 'vote':
+      w.uint(m.lastLogIndex);
+      w.uint(m.lastLogTerm);
+      w.bool(m.transfer);
+      break;
+    case 'voteResp':
+      w.bool(m.preVote);
+      w.bool(m.granted);
+      break;
+    case 'append':
+      if (m.entries.length > l.maxEntriesPerMessage) {
+        throw new CodecError('TOO_LARGE', `${m.entries.length} entries exceed limit ${l.maxEntriesPerMessage}`);
+      }
+      w.uint(m.prevLogIndex);
+      w.uint(m.prevLogTerm);
+      w.uint(m.commit);
+      w.uint(m.entries.length);
+      for (const e of m.entries) writeEntryBody(w, e, l);
+      break;
+    case 'appendResp':
+      w.bool(m.success);
+      w.uint(m.index);
+      w.uint(m.conflictTerm);
+      w.uint(m.conflictIndex);
+      break;
+    case 'heartbeat':
+      w.uint(m.commit);
+      w.uint(m.round);
+      break;
+    case 'heartbeatResp':
+      w.uint(m.round);
+      break;
+    case 'snapshot':
+      if (m.data.length > l.maxChunkBytes) {
+        throw new CodecError('TOO_LARGE', `snapshot chunk ${m.data.length} exceeds limit ${l.maxChunkBytes}`);
+      }
+      writeSnapshotMetaBody(w, m.meta, l);
+      w.uint(m.offset);
+      w.uint(m.total);
+      w.bytes(m.data);
+      w.bool(m.done);
+      break;
+    case 'snapshotResp':
+      w.uint(m.index);
+      w.uint(m.offset);
+      w.bool(m.success);
+      break;
+    case 'timeoutNow':
+      break;
+  }
+  const out = w.finish();
+  if (out.length > l.maxMessageBytes) {
+    throw new CodecError('TOO_LARGE', `encoded message of ${out.length} bytes exceeds limit ${l.maxMessageBytes}`);
+  }
+  return out;
+}
+
+export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Message {
+  const l = limitsOf(limits);
+  if (b.length > l.maxMessageBytes) {
+    throw new CodecError('TOO_LARGE', `message of ${b.length} bytes exceeds limit ${l.maxMessageBytes}`);
+  }
+  const r = new ByteReader(b);
+  const tag = r.u8();
+  if (tag < MESSAGE_TAGS.preVote || tag > MESSAGE_TAGS.timeoutNow) throw new CodecError('UNKNOWN_TAG', `message tag ${tag}`);
+  const from = readNodeId(r, l);
+  const to = readNodeId(r, l);
+  const term = r.uint();
+  let m: Message;
+  switch (tag) {
+    case MESSAGE_TAGS.preVote:
+      m = { type: 'preVote', from, to, term, lastLogIndex: r.uint(), lastLogTerm: r.uint() };
+      break;
+    case MESSAGE_TAGS.vote:
+      m = { type: 'vote', from, to, term, lastLogIndex: r.uint(), lastLogTerm: r.uint(), transfer: r.bool() };
+      break;
+    case MESSAGE_TAGS.voteResp:
+      m = { type: 'voteResp', from, to, term, preVote: r.bool(), granted: r.bool() };
+      break;
+    case MESSAGE_TAGS.append: {
+      const prevLogIndex = r.uint();
+      const prevLogTerm = r.uint();
+      const commit = r.uint();
+      const n = r.count(l.maxEntriesPerMessage, 'entries');
+      const entries: Entry[] = [];
+      for (let i = 0; i < n; i++) entries.push(readEntryBody(r, l));
+      m = { type: 'append', from, to, term, prevLogIndex, prevLogTerm, entries, commit };
+      break;
+    }
+    case MESSAGE_TAGS.appendResp:
+      m = {
+        type: 'appendResp',
+        from,
+        to,
+        term,
+        success: r.bool(),
+        index: r.uint(),
+        conflictTerm: r.uint(),
+        conflictIndex: r.uint(),
+      };
+      break;
+    case MESSAGE_TAGS.heartbeat:
+      m = { type: 'heartbeat', from, to, term, commit: r.uint(), round: r.uint() };
+      break;
+    case MESSAGE_TAGS.heartbeatResp:
+      m = { type: 'heartbeatResp', from, to, term, round: r.uint() };
+      break;
+    case MESSAGE_TAGS.snapshot: {
+      const meta = readSnapshotMetaBody(r, l);
+      const offset = r.uint();
+      const total = r.uint();
+      const data = r.bytes(l.maxChunkBytes, 'snapshot chunk');
+      m = { type: 'snapshot', from, to, term, meta, offset, total, data, done: r.bool() };
+      break;
+    }
+    case MESSAGE_TAGS.snapshotResp:
+      m = { type: 'snapshotResp', from, to, term, index: r.uint(), offset: r.uint(), success: r.bool() };
+      break;
+    case MESSAGE_TAGS.timeoutNow:
+      m = { type: 'timeoutNow', from, to, term };
+      break;
+    default:
+      throw new CodecError('UNKNOWN_TAG', `message tag ${tag}`);
+  }
+  r.end();
+  return m;
+}

@@ -1,0 +1,226 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  CodecError,
+  decodeConfChange,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshotMeta,
+  encodeConfChange,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshotMeta,
+} from '../../src/raft/codec.js';
+import type { ConfChange, Entry, EntryType, HardState, Message, SnapshotMeta } from '../../src/raft/types.js';
+
+// Plain objects (not null-prototype ones) so deepEqual compares against decoded values.
+function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(model, { noNullPrototype: true });
+}
+
+const safeUint = fc.oneof(
+  fc.integer({ min: 0, max: 300 }),
+  fc.integer({ min: 0, max: 2 ** 32 + 5 }),
+  fc.constantFrom(Number.MAX_SAFE_INTEGER, 2 ** 32, 2 ** 35 - 1),
+);
+const nodeId = fc.string({ minLength: 1, maxLength: 16, unit: 'grapheme' }).filter((s) => {
+  const n = new TextEncoder().encode(s).length;
+  return n >= 1 && n <= 64;
+});
+const bytes = fc.uint8Array({ maxLength: 64 });
+const entry: fc.Arbitrary<Entry> = rec({
+  term: safeUint,
+  index: safeUint,
+  type: fc.constantFrom(0, 1, 2).map((t) => t as EntryType),
+  time: safeUint,
+  data: bytes,
+});
+const membership = rec({ voters: fc.array(nodeId, { maxLength: 5 }), learners: fc.array(nodeId, { maxLength: 3 }) });
+const snapshotMeta: fc.Arbitrary<SnapshotMeta> = rec({ index: safeUint, term: safeUint, membership });
+const hardState: fc.Arbitrary<HardState> = rec({ term: safeUint, vote: fc.option(nodeId, { nil: null }), commit: safeUint });
+const envelope = { from: nodeId, to: nodeId, term: safeUint };
+
+const message: fc.Arbitrary<Message> = fc.oneof(
+  rec({ type: fc.constant('preVote' as const), ...envelope, lastLogIndex: safeUint, lastLogTerm: safeUint }),
+  rec({ type: fc.constant('vote' as const), ...envelope, lastLogIndex: safeUint, lastLogTerm: safeUint, transfer: fc.boolean() }),
+  rec({ type: fc.constant('voteResp' as const), ...envelope, preVote: fc.boolean(), granted: fc.boolean() }),
+  rec({
+    type: fc.constant('append' as const),
+    ...envelope,
+    prevLogIndex: safeUint,
+    prevLogTerm: safeUint,
+    entries: fc.array(entry, { maxLength: 5 }),
+    commit: safeUint,
+  }),
+  rec({
+    type: fc.constant('appendResp' as const),
+    ...envelope,
+    success: fc.boolean(),
+    index: safeUint,
+    conflictTerm: safeUint,
+    conflictIndex: safeUint,
+  }),
+  rec({ type: fc.constant('heartbeat' as const), ...envelope, commit: safeUint, round: safeUint }),
+  rec({ type: fc.constant('heartbeatResp' as const), ...envelope, round: safeUint }),
+  rec({
+    type: fc.constant('snapshot' as const),
+    ...envelope,
+    meta: snapshotMeta,
+    offset: safeUint,
+    total: safeUint,
+    data: bytes,
+    done: fc.boolean(),
+  }),
+  rec({ type: fc.constant('snapshotResp' as const), ...envelope, index: safeUint, offset: safeUint, success: fc.boolean() }),
+  rec({ type: fc.constant('timeoutNow' as const), ...envelope }),
+);
+
+function onlyCodecErrors(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+  }
+}
+
+test('messages round trip and encode deterministically', () => {
+  fc.assert(
+    fc.property(message, (m) => {
+      const b = encodeMessage(m);
+      assert.deepEqual(decodeMessage(b), m);
+      assert.deepEqual(encodeMessage(decodeMessage(b)), b);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('entries, hard state, snapshot meta and conf changes round trip', () => {
+  fc.assert(
+    fc.property(entry, hardState, snapshotMeta, (e, hs, meta) => {
+      assert.deepEqual(decodeEntry(encodeEntry(e)), e);
+      assert.deepEqual(decodeHardState(encodeHardState(hs)), hs);
+      assert.deepEqual(decodeSnapshotMeta(encodeSnapshotMeta(meta)), meta);
+    }),
+    { numRuns: 300 },
+  );
+  for (const c of [
+    { type: 'addLearner', node: 'n4' },
+    { type: 'promote', node: 'n4' },
+    { type: 'remove', node: 'n1' },
+  ] satisfies ConfChange[]) {
+    assert.deepEqual(decodeConfChange(encodeConfChange(c)), c);
+  }
+});
+
+test('random bytes never fail with anything but CodecError', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+      onlyCodecErrors(() => decodeMessage(b));
+      onlyCodecErrors(() => decodeEntry(b));
+      onlyCodecErrors(() => decodeHardState(b));
+      onlyCodecErrors(() => decodeSnapshotMeta(b));
+      onlyCodecErrors(() => decodeConfChange(b));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('every strict prefix of a valid message is rejected as truncated input', () => {
+  fc.assert(
+    fc.property(message, (m) => {
+      const b = encodeMessage(m);
+      for (let n = 0; n < b.length; n++) {
+        assert.throws(() => decodeMessage(b.subarray(0, n)), CodecError);
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('mutated valid messages decode to a message or fail with CodecError', () => {
+  fc.assert(
+    fc.property(message, fc.nat(), fc.integer({ min: 0, max: 255 }), (m, pos, byte) => {
+      const b = encodeMessage(m);
+      b[pos % b.length] = byte;
+      onlyCodecErrors(() => decodeMessage(b));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CodecError) return err.code;
+    throw err;
+  }
+  return 'NO_ERROR';
+}
+
+const hb: Message = { type: 'heartbeat', from: 'a', to: 'b', term: 3, commit: 7, round: 9 };
+
+test('specific garbage gets specific error codes', () => {
+  const good = encodeMessage(hb);
+  assert.equal(codeOf(() => decodeMessage(new Uint8Array([99]))), 'UNKNOWN_TAG');
+  assert.equal(codeOf(() => decodeMessage(new Uint8Array([...good, 0]))), 'TRAILING_BYTES');
+  assert.equal(codeOf(() => decodeMessage(good.subarray(0, good.length - 1))), 'TRUNCATED');
+  assert.equal(codeOf(() => decodeMessage(new Uint8Array())), 'TRUNCATED');
+  // A length prefix claiming 2^40 bytes for the from field.
+  assert.equal(codeOf(() => decodeMessage(new Uint8Array([6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]))), 'TOO_LARGE');
+  // Varint beyond 2^53.
+  const big = new Uint8Array([1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+  assert.equal(codeOf(() => decodeHardState(big)), 'BAD_INTEGER');
+  const overSafe = new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x10]);
+  assert.equal(codeOf(() => decodeHardState(overSafe)), 'BAD_INTEGER');
+  // Non-shortest varint (0 encoded in two bytes).
+  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0x80, 0x00, 0, 0]))), 'BAD_INTEGER');
+  assert.equal(codeOf(() => decodeHardState(new Uint8Array([2, 0, 0, 0]))), 'BAD_VERSION');
+  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 2]))), 'BAD_BOOLEAN');
+  // Invalid UTF-8 in a node id.
+  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 2, 0xc3, 0x28]))), 'BAD_UTF8');
+  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 0]))), 'INVALID');
+  assert.equal(codeOf(() => decodeEntry(new Uint8Array([1, 1, 1, 3, 0, 0]))), 'UNKNOWN_TAG');
+  assert.equal(codeOf(() => decodeHardState(encodeHardState({ term: 2 ** 53, vote: null, commit: 0 }))), 'BAD_INTEGER');
+});
+
+test('decoders enforce the configured limits', () => {
+  const append: Message = {
+    type: 'append',
+    from: 'a',
+    to: 'b',
+    term: 1,
+    prevLogIndex: 0,
+    prevLogTerm: 0,
+    commit: 0,
+    entries: [1, 2, 3].map((index) => ({ term: 1, index, type: 0 as EntryType, time: 0, data: new Uint8Array(100) })),
+  };
+  const b = encodeMessage(append);
+  assert.equal(codeOf(() => decodeMessage(b, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => decodeMessage(b, { maxEntryDataBytes: 99 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => decodeMessage(b, { maxMessageBytes: b.length - 1 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => encodeMessage(append, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => encodeMessage({ ...hb, from: 'x'.repeat(65) })), 'INVALID');
+  assert.equal(codeOf(() => decodeMessage(encodeMessage(hb, { maxNodeIdBytes: 200 }), { maxNodeIdBytes: 0 })), 'TOO_LARGE');
+  const chunk: Message = {
+    type: 'snapshot',
+    from: 'a',
+    to: 'b',
+    term: 1,
+    meta: { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+    offset: 0,
+    total: 10,
+    data: new Uint8Array(10),
+    done: true,
+  };
+  assert.equal(codeOf(() => decodeMessage(encodeMessage(chunk), { maxChunkBytes: 9 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => decodeMessage(encodeMessage(chunk), { maxMembers: 2 })), 'TOO_LARGE');
+});
+
+test('integers above 2^32 survive the round trip', () => {
+  const m: Message = { type: 'appendResp', from: 'a', to: 'b', term: 2 ** 40 + 3, success: false, index: 2 ** 52, conflictTerm: 2 ** 33, conflictIndex: 1 };
+  assert.deepEqual(decodeMessage(encodeMessage(m)), m);
+});

@@ -145,8 +145,13 @@ export class ByteWriter {
 /** Bounded reader over one input buffer; every read checks the bytes actually present. */
 export class ByteReader {
   private pos = 0;
+  private readonly buf: Uint8Array;
 
-  constructor(private readonly buf: Uint8Array) {}
+  constructor(input: Uint8Array) {
+    // A plain view, so that `slice` copies even when the input is a Node Buffer (whose `slice`
+    // aliases): decoded byte fields must neither pin nor share the input's memory, nor be Buffers.
+    this.buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  }
 
   get remaining(): number {
     return this.buf.length - this.pos;

@@ -224,3 +224,12 @@ test('integers above 2^32 survive the round trip', () => {
   const m: Message = { type: 'appendResp', from: 'a', to: 'b', term: 2 ** 40 + 3, success: false, index: 2 ** 52, conflictTerm: 2 ** 33, conflictIndex: 1 };
   assert.deepEqual(decodeMessage(encodeMessage(m)), m);
 });
+
+test('byte fields decoded from a Node Buffer are plain copies', () => {
+  const m: Message = { type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] } }, offset: 0, total: 3, data: new Uint8Array([1, 2, 3]), done: true };
+  const frame = Buffer.from(encodeMessage(m));
+  const decoded = decodeMessage(frame);
+  assert.equal(Object.getPrototypeOf(decoded.type === 'snapshot' && decoded.data), Uint8Array.prototype);
+  frame.fill(0);
+  assert.deepEqual(decoded, m);
+});

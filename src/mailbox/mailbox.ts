@@ -1,0 +1,402 @@
+// The mailbox state machine proper: typed commands in, typed results out. Pure and deterministic:
+// "now" is the log entry's time (kept monotonic), ids and receipts derive from a replicated
+// sequence counter, and every iteration order is insertion order, which is the same on every
+// replica that applied the same log.
+//
+// Rules that shape the code:
+// - A rejected command changes nothing, not even the clock: checks run before any mutation.
+// - Expired messages are never delivered; consume drops the expired ones it meets at the head,
+//   the `expire` sweep removes the rest.
+// - A lease that ran out counts as ended from that moment on: queries see its message back in the
+//   queue (or dead-lettered), and the next consume/purge of that user, or the sweep, makes it so.
+
+import { bodyToBytes, bodyToString } from './body.js';
+import type {
+  AckCommand,
+  ApplyMeta,
+  ConsumeCommand,
+  DeliveredMessage,
+  MailboxCommand,
+  MailboxErrorCode,
+  MailboxQuery,
+  MailboxResult,
+  MailboxStats,
+  NackCommand,
+  PurgeCommand,
+  PutCommand,
+} from './commands.js';
+import { type MailboxOptions, resolveMailboxOptions } from './options.js';
+import { StoredMessage } from './seq-queue.js';
+import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { type MailboxState, type RememberedConsume, UserBox, emptyMailboxState, receiptOf } from './state.js';
+import { durationProblem, tokenProblem, userProblem } from './validate.js';
+
+const EMPTY: MailboxResult = Object.freeze({ kind: 'empty' });
+const OK: MailboxResult = Object.freeze({ kind: 'ok' });
+
+function fail(code: MailboxErrorCode, message: string): MailboxResult {
+  return { kind: 'error', code, message };
+}
+
+function key(user: string, token: string): string {
+  return `${user}\u0000${token}`;
+}
+
+interface LeaseEndCounts {
+  returned: number;
+  deadLettered: number;
+  expired: number;
+}
+
+export class Mailbox {
+  readonly options: MailboxOptions;
+  state: MailboxState = emptyMailboxState();
+
+  constructor(options: Partial<MailboxOptions> = {}) {
+    this.options = resolveMailboxOptions(options);
+  }
+
+  apply(cmd: MailboxCommand, meta: ApplyMeta): MailboxResult {
+    const now = Number.isFinite(meta.time) && meta.time > this.state.now ? meta.time : this.state.now;
+    switch (cmd?.op) {
+      case 'put':
+        return this.put(cmd, now);
+      case 'consume':
+        return this.consume(cmd, now);
+      case 'ack':
+      case 'nack':
+        return this.settle(cmd, now);
+      case 'purge':
+        return this.purge(cmd, now);
+      case 'expire':
+        this.advance(now);
+        return this.sweep();
+      default:
+        return fail('BAD_REQUEST', `unknown command op ${String((cmd as { op?: unknown } | null)?.op)}`);
+    }
+  }
+
+  /** Deterministic binary image of the state (see snapshot.ts). */
+  snapshot(): Uint8Array {
+    return writeSnapshot(this.state);
+  }
+
+  /** Replaces the state with a snapshot's; throws MailboxDecodeError (state untouched) on a bad image. */
+  restore(data: Uint8Array): void {
+    this.state = readSnapshot(data);
+  }
+
+  /** Read-only: answers from the applied state as of max(state time, `now`). */
+  query(q: MailboxQuery, now: number): MailboxResult {
+    const at = Number.isFinite(now) && now > this.state.now ? now : this.state.now;
+    const bad = userProblem(q?.user);
+    if (bad) return fail('BAD_USER', bad);
+    if (q.op === 'peek') return this.peek(q.user, q.deadLetter === true, at);
+    if (q.op === 'len') return { kind: 'stats', stats: this.stats(q.user, at) };
+    return fail('BAD_REQUEST', `unknown query op ${String((q as { op?: unknown }).op)}`);
+  }
+
+  private put(cmd: PutCommand, now: number): MailboxResult {
+    const o = this.options;
+    const bad = userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    if (!(cmd.body instanceof Uint8Array)) return fail('BAD_REQUEST', 'body must be bytes');
+    const idProblem = cmd.id === undefined ? null : tokenProblem('id', cmd.id, o.maxIdLength, true);
+    if (idProblem) return fail('BAD_REQUEST', idProblem);
+    const ttlProblem = cmd.ttlMs === undefined ? null : durationProblem('ttlMs', cmd.ttlMs, o.maxTtlMs);
+    if (ttlProblem) return fail('BAD_REQUEST', ttlProblem);
+    const size = cmd.body.length;
+    if (size > o.maxBodyBytes) return fail('TOO_LARGE', `body is ${size} bytes, limit ${o.maxBodyBytes}`);
+
+    const s = this.state;
+    if (cmd.id !== undefined) {
+      const seen = s.puts.get(key(cmd.user, cmd.id));
+      if (seen !== undefined && seen.expiresAt > now) {
+        this.advance(now);
+        return { kind: 'put', id: seen.id, seq: seen.seq, duplicate: true };
+      }
+    }
+    const box = s.users.get(cmd.user);
+    if (box !== undefined) {
+      if (box.held + 1 > o.maxMessagesPerMailbox) {
+        return fail('MAILBOX_FULL', `mailbox holds ${box.held} messages, limit ${o.maxMessagesPerMailbox}`);
+      }
+      if (box.heldBytes + size > o.maxBytesPerMailbox) {
+        return fail('MAILBOX_FULL', `mailbox holds ${box.heldBytes} bytes, limit ${o.maxBytesPerMailbox}`);
+      }
+    } else if (size > o.maxBytesPerMailbox) {
+      return fail('MAILBOX_FULL', `message of ${size} bytes exceeds the mailbox limit ${o.maxBytesPerMailbox}`);
+    }
+
+    this.advance(now);
+    const seq = ++s.lastSeq;
+    const expiresAt = now + (cmd.ttlMs ?? o.defaultTtlMs);
+    const msg = new StoredMessage(seq, cmd.id ?? null, bodyToString(cmd.body), now, expiresAt, 0);
+    const target = box ?? this.createBox(cmd.user);
+    target.queue.push(msg);
+    if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
+    if (cmd.id !== undefined) this.rememberPut(cmd.user, cmd.id, seq, now);
+    return { kind: 'put', id: msg.id, seq, duplicate: false };
+  }
+
+  private consume(cmd: ConsumeCommand, now: number): MailboxResult {
+    const o = this.options;
+    const bad = userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    const reqProblem =
+      cmd.requestId === undefined ? null : tokenProblem('requestId', cmd.requestId, o.maxIdLength, false);
+    if (reqProblem) return fail('BAD_REQUEST', reqProblem);
+    const leaseProblem = cmd.leaseMs === undefined ? null : durationProblem('leaseMs', cmd.leaseMs, o.maxLeaseMs);
+    if (leaseProblem) return fail('BAD_REQUEST', leaseProblem);
+    if (cmd.leaseMs !== undefined && cmd.deadLetter === true) {
+      return fail('BAD_REQUEST', 'dead-letter messages cannot be leased');
+    }
+
+    this.advance(now);
+    const s = this.state;
+    if (cmd.requestId !== undefined) {
+      const seen = s.consumes.get(key(cmd.user, cmd.requestId));
+      if (seen !== undefined) return seen.result;
+    }
+    const result = this.take(cmd, now);
+    if (cmd.requestId !== undefined) this.rememberConsume(cmd.user, cmd.requestId, result, now);
+    return result;
+  }
+
+  private take(cmd: ConsumeCommand, now: number): MailboxResult {
+    const box = this.state.users.get(cmd.user);
+    if (box === undefined) return EMPTY;
+    this.endLeases(box, now, null);
+    const queue = cmd.deadLetter === true ? box.dead : box.queue;
+    let msg = queue.shift();
+    while (msg !== undefined && msg.expiresAt <= now) msg = queue.shift();
+    if (msg === undefined) {
+      this.dropIfEmpty(cmd.user, box);
+      return EMPTY;
+    }
+    msg.deliveries++;
+    if (cmd.leaseMs === undefined) {
+      this.dropIfEmpty(cmd.user, box);
+      return { kind: 'message', message: delivered(msg) };
+    }
+    const receipt = receiptOf(msg);
+    const leaseExpiresAt = now + cmd.leaseMs;
+    box.leases.set(receipt, { msg, leaseExpiresAt });
+    box.leaseBytes += msg.body.length;
+    if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
+    const message = delivered(msg);
+    message.receipt = receipt;
+    message.leaseExpiresAt = leaseExpiresAt;
+    return { kind: 'message', message };
+  }
+
+  private settle(cmd: AckCommand | NackCommand, now: number): MailboxResult {
+    const bad = userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    const receiptProblem = tokenProblem('receipt', cmd.receipt, this.options.maxIdLength, false);
+    if (receiptProblem) return fail('BAD_REQUEST', receiptProblem);
+    const box = this.state.users.get(cmd.user);
+    const lease = box?.leases.get(cmd.receipt);
+    if (box === undefined || lease === undefined) return fail('UNKNOWN_RECEIPT', `no lease ${cmd.receipt} for ${cmd.user}`);
+    if (lease.leaseExpiresAt <= now) return fail('LEASE_EXPIRED', `lease ${cmd.receipt} ended at ${lease.leaseExpiresAt}`);
+
+    this.advance(now);
+    box.leases.delete(cmd.receipt);
+    box.leaseBytes -= lease.msg.body.length;
+    if (cmd.op === 'nack') this.returnLeased(box, lease.msg, now, null);
+    this.dropIfEmpty(cmd.user, box);
+    return OK;
+  }
+
+  private purge(cmd: PurgeCommand, now: number): MailboxResult {
+    const bad = userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    this.advance(now);
+    const box = this.state.users.get(cmd.user);
+    if (box === undefined) return { kind: 'purged', count: 0 };
+    this.endLeases(box, now, null);
+    let count: number;
+    if (cmd.deadLetter === true) {
+      count = box.dead.clear().length;
+    } else {
+      count = box.queue.clear().length + box.leases.size;
+      box.leases.clear();
+      box.leaseBytes = 0;
+      box.minLeaseEnd = Infinity;
+    }
+    this.dropIfEmpty(cmd.user, box);
+    return { kind: 'purged', count };
+  }
+
+  private sweep(): MailboxResult {
+    const s = this.state;
+    const now = s.now;
+    const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
+    const expired = (m: StoredMessage): boolean => m.expiresAt <= now;
+    for (const [user, box] of s.users) {
+      this.endLeases(box, now, counts);
+      if (box.minExpiry <= now) {
+        counts.expired += box.queue.removeWhere(expired).length + box.dead.removeWhere(expired).length;
+        let min = Infinity;
+        for (const m of box.queue) if (m.expiresAt < min) min = m.expiresAt;
+        for (const m of box.dead) if (m.expiresAt < min) min = m.expiresAt;
+        box.minExpiry = min;
+      }
+      this.dropIfEmpty(user, box);
+    }
+    return { kind: 'expired', expired: counts.expired, deadLettered: counts.deadLettered, leasesReturned: counts.returned };
+  }
+
+  /** Ends every lease of `box` that ran out by `now`, returning its message (see returnLeased). */
+  private endLeases(box: UserBox, now: number, counts: LeaseEndCounts | null): void {
+    if (box.minLeaseEnd > now) return;
+    let min = Infinity;
+    for (const [receipt, lease] of box.leases) {
+      if (lease.leaseExpiresAt <= now) {
+        box.leases.delete(receipt);
+        box.leaseBytes -= lease.msg.body.length;
+        this.returnLeased(box, lease.msg, now, counts);
+      } else if (lease.leaseExpiresAt < min) {
+        min = lease.leaseExpiresAt;
+      }
+    }
+    box.minLeaseEnd = min;
+  }
+
+  /** A message whose lease ended: dropped if expired, dead-lettered after maxDeliveries, else back in seq order. */
+  private returnLeased(box: UserBox, msg: StoredMessage, now: number, counts: LeaseEndCounts | null): void {
+    if (msg.expiresAt <= now) {
+      if (counts) counts.expired++;
+      return;
+    }
+    if (msg.deliveries >= this.options.maxDeliveries) {
+      box.dead.insertBySeq(msg);
+      if (counts) counts.deadLettered++;
+    } else {
+      box.queue.insertBySeq(msg);
+      if (counts) counts.returned++;
+    }
+    if (msg.expiresAt < box.minExpiry) box.minExpiry = msg.expiresAt;
+  }
+
+  private peek(user: string, deadLetter: boolean, now: number): MailboxResult {
+    const box = this.state.users.get(user);
+    if (box === undefined) return EMPTY;
+    const queue = deadLetter ? box.dead : box.queue;
+    let head: StoredMessage | undefined;
+    for (let i = 0; ; i++) {
+      const m = queue.at(i);
+      if (m === undefined || m.expiresAt > now) {
+        head = m;
+        break;
+      }
+    }
+    if (box.minLeaseEnd <= now) {
+      for (const lease of box.leases.values()) {
+        const m = lease.msg;
+        if (lease.leaseExpiresAt > now || m.expiresAt <= now) continue;
+        if ((m.deliveries >= this.options.maxDeliveries) !== deadLetter) continue;
+        if (head === undefined || m.seq < head.seq) head = m;
+      }
+    }
+    return head === undefined ? EMPTY : { kind: 'message', message: delivered(head) };
+  }
+
+  private stats(user: string, now: number): MailboxStats {
+    const box = this.state.users.get(user);
+    if (box === undefined) return { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0 };
+    let count = 0;
+    let bytes = 0;
+    let oldest = Infinity;
+    let deadLetterCount = 0;
+    let inFlight = 0;
+    if (box.minExpiry > now) {
+      count = box.queue.size;
+      bytes = box.queue.bytes;
+      oldest = box.queue.at(0)?.enqueuedAt ?? Infinity;
+      deadLetterCount = box.dead.size;
+    } else {
+      for (const m of box.queue) {
+        if (m.expiresAt <= now) continue;
+        count++;
+        bytes += m.body.length;
+        if (m.enqueuedAt < oldest) oldest = m.enqueuedAt;
+      }
+      for (const m of box.dead) if (m.expiresAt > now) deadLetterCount++;
+    }
+    for (const lease of box.leases.values()) {
+      const m = lease.msg;
+      if (lease.leaseExpiresAt > now) {
+        inFlight++;
+      } else if (m.expiresAt > now) {
+        if (m.deliveries >= this.options.maxDeliveries) {
+          deadLetterCount++;
+        } else {
+          count++;
+          bytes += m.body.length;
+          if (m.enqueuedAt < oldest) oldest = m.enqueuedAt;
+        }
+      }
+    }
+    return { count, bytes, oldestAgeMs: count > 0 ? now - oldest : 0, inFlight, deadLetterCount };
+  }
+
+  /** Moves the clock and forgets remembered puts and consumes whose window has passed. */
+  private advance(now: number): void {
+    const s = this.state;
+    s.now = now;
+    for (const [k, p] of s.puts) {
+      if (p.expiresAt > now) break;
+      s.puts.delete(k);
+    }
+    for (const [k, c] of s.consumes) {
+      if (c.expiresAt > now) break;
+      s.consumes.delete(k);
+      s.consumeBytes -= c.bytes;
+    }
+  }
+
+  private rememberPut(user: string, id: string, seq: number, now: number): void {
+    const s = this.state;
+    const k = key(user, id);
+    s.puts.delete(k);
+    s.puts.set(k, { user, id, seq, expiresAt: now + this.options.dedupeWindowMs });
+    while (s.puts.size > this.options.dedupeMaxEntries) {
+      const oldest = s.puts.keys().next().value as string;
+      s.puts.delete(oldest);
+    }
+  }
+
+  private rememberConsume(user: string, requestId: string, result: MailboxResult, now: number): void {
+    const s = this.state;
+    const bytes = result.kind === 'message' ? result.message.body.length : 0;
+    s.consumes.set(key(user, requestId), { user, requestId, result, bytes, expiresAt: now + this.options.requestWindowMs });
+    s.consumeBytes += bytes;
+    while (s.consumes.size > this.options.requestCacheMaxEntries || s.consumeBytes > this.options.requestCacheMaxBytes) {
+      const [k, oldest] = s.consumes.entries().next().value as [string, RememberedConsume];
+      s.consumes.delete(k);
+      s.consumeBytes -= oldest.bytes;
+    }
+  }
+
+  private createBox(user: string): UserBox {
+    const box = new UserBox();
+    this.state.users.set(user, box);
+    return box;
+  }
+
+  private dropIfEmpty(user: string, box: UserBox): void {
+    if (box.held === 0) this.state.users.delete(user);
+  }
+}
+
+function delivered(m: StoredMessage): DeliveredMessage {
+  return {
+    id: m.id,
+    seq: m.seq,
+    body: bodyToBytes(m.body),
+    enqueuedAt: m.enqueuedAt,
+    expiresAt: m.expiresAt,
+    deliveries: m.deliveries,
+  };
+}

@@ -1,0 +1,69 @@
+// Configuration of the mailbox state machine. Every replica of a cluster must run with the same
+// options: they decide results (limits, expiry times), so differing options would fork the state.
+
+export interface MailboxOptions {
+  /** Largest accepted message body. */
+  maxBodyBytes: number;
+  /** Most messages one user may hold: queued + leased (in flight) + dead-lettered. */
+  maxMessagesPerMailbox: number;
+  /** Most body bytes one user may hold, counted like `maxMessagesPerMailbox`. */
+  maxBytesPerMailbox: number;
+  /** TTL of a put that gives none. */
+  defaultTtlMs: number;
+  /** Largest TTL a put may ask for. */
+  maxTtlMs: number;
+  /** Largest lease a consume may ask for. */
+  maxLeaseMs: number;
+  /** A leased message handed out this many times goes to the dead-letter mailbox when its lease ends unacked. */
+  maxDeliveries: number;
+  /** How long a put's client id is remembered for duplicate suppression. */
+  dedupeWindowMs: number;
+  /** Bound on remembered put ids; the oldest are forgotten first when full. */
+  dedupeMaxEntries: number;
+  /** How long a consume result is kept for retries with the same request id. */
+  requestWindowMs: number;
+  /** Bound on cached consume results; the oldest are dropped first when full. */
+  requestCacheMaxEntries: number;
+  /** Bound on body bytes held by cached consume results; the oldest are dropped first when over. */
+  requestCacheMaxBytes: number;
+  /** Longest client message id, request id or receipt (UTF-16 code units). */
+  maxIdLength: number;
+}
+
+const MiB = 1024 * 1024;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+export const DEFAULT_MAILBOX_OPTIONS: Readonly<MailboxOptions> = Object.freeze({
+  maxBodyBytes: 1 * MiB,
+  maxMessagesPerMailbox: 100_000,
+  maxBytesPerMailbox: 256 * MiB,
+  defaultTtlMs: 24 * HOUR,
+  maxTtlMs: 14 * 24 * HOUR,
+  maxLeaseMs: 12 * HOUR,
+  maxDeliveries: 5,
+  dedupeWindowMs: 10 * MINUTE,
+  dedupeMaxEntries: 1_000_000,
+  requestWindowMs: 10 * MINUTE,
+  requestCacheMaxEntries: 100_000,
+  requestCacheMaxBytes: 64 * MiB,
+  maxIdLength: 128,
+});
+
+/** Hard ceiling of the wire format for bodies, whatever the options say. */
+export const MAX_WIRE_BODY_BYTES = 64 * MiB;
+/** Hard ceiling of the wire format for user ids, message ids, request ids and receipts (UTF-8 bytes). */
+export const MAX_WIRE_STRING_BYTES = 1024;
+
+export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): MailboxOptions {
+  const o: MailboxOptions = { ...DEFAULT_MAILBOX_OPTIONS, ...partial };
+  for (const [key, value] of Object.entries(o)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`mailbox option ${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
+  if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');
+  if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
+  return o;
+}

@@ -1,0 +1,112 @@
+// A queue of stored messages kept in ascending `seq` order: an array with a moving head index, so
+// taking from the head is O(1) without Array.shift's copying, and puts append at the tail.
+// Messages coming back from a lease are inserted at their seq position (usually at or near the head).
+
+/**
+ * One queued message. Kept as small as possible: six fields, the body held as a Latin-1 string
+ * (one char per byte, ~16 bytes of header) rather than a Uint8Array, which would cost two extra
+ * heap objects (typed array + ArrayBuffer) and an off-heap backing store per message.
+ */
+export class StoredMessage {
+  constructor(
+    readonly seq: number,
+    /** Client-given id, or null when the id is the derived `@<seq>`. */
+    readonly clientId: string | null,
+    readonly body: string,
+    readonly enqueuedAt: number,
+    readonly expiresAt: number,
+    public deliveries: number,
+  ) {}
+
+  get id(): string {
+    return this.clientId ?? `@${this.seq}`;
+  }
+}
+
+export class SeqQueue {
+  private items: (StoredMessage | undefined)[] = [];
+  private head = 0;
+  /** Sum of body lengths of the messages in the queue. */
+  bytes = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** The i-th message from the head (0-based), or undefined past the end. */
+  at(i: number): StoredMessage | undefined {
+    return this.items[this.head + i];
+  }
+
+  /** Append a message newer than every queued one (a fresh put). */
+  push(m: StoredMessage): void {
+    this.items.push(m);
+    this.bytes += m.body.length;
+  }
+
+  shift(): StoredMessage | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const m = this.items[this.head];
+    this.items[this.head++] = undefined;
+    this.bytes -= m!.body.length;
+    this.compact();
+    return m;
+  }
+
+  /** Insert keeping seq order (binary search); a message sorting first reuses the free slot before the head. */
+  insertBySeq(m: StoredMessage): void {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.seq < m.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === this.head && this.head > 0) {
+      this.items[--this.head] = m;
+    } else {
+      this.items.splice(lo, 0, m);
+    }
+    this.bytes += m.body.length;
+  }
+
+  /** Remove every message for which `drop` is true; returns the removed ones in order. */
+  removeWhere(drop: (m: StoredMessage) => boolean): StoredMessage[] {
+    const kept: StoredMessage[] = [];
+    const removed: StoredMessage[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const m = this.items[i]!;
+      if (drop(m)) removed.push(m);
+      else kept.push(m);
+    }
+    if (removed.length > 0) {
+      this.items = kept;
+      this.head = 0;
+      for (const m of removed) this.bytes -= m.body.length;
+    }
+    return removed;
+  }
+
+  clear(): StoredMessage[] {
+    const all = this.items.slice(this.head) as StoredMessage[];
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
+    return all;
+  }
+
+  *[Symbol.iterator](): IterableIterator<StoredMessage> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  }
+
+  /** Drop the consumed prefix once it is at least half of the array, keeping shift amortised O(1). */
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// The replicated state of the mailbox state machine: what a snapshot holds.
+
+import type { MailboxResult } from './commands.js';
+import { SeqQueue, type StoredMessage } from './seq-queue.js';
+
+export interface Lease {
+  readonly msg: StoredMessage;
+  readonly leaseExpiresAt: number;
+}
+
+/** Everything one user holds. Absent from the map when it holds nothing. */
+export class UserBox {
+  readonly queue = new SeqQueue();
+  readonly dead = new SeqQueue();
+  /** In-flight leased messages by receipt, in lease order. */
+  readonly leases = new Map<string, Lease>();
+  leaseBytes = 0;
+  /** Lower bound of expiresAt over queue and dead: below it no message of this user has expired. */
+  minExpiry = Infinity;
+  /** Lower bound of the lease ends: below it no lease of this user has run out. */
+  minLeaseEnd = Infinity;
+
+  get held(): number {
+    return this.queue.size + this.dead.size + this.leases.size;
+  }
+
+  get heldBytes(): number {
+    return this.queue.bytes + this.dead.bytes + this.leaseBytes;
+  }
+}
+
+export interface RememberedPut {
+  readonly user: string;
+  readonly id: string;
+  readonly seq: number;
+  readonly expiresAt: number;
+}
+
+export interface RememberedConsume {
+  readonly user: string;
+  readonly requestId: string;
+  readonly result: MailboxResult;
+  readonly bytes: number;
+  readonly expiresAt: number;
+}
+
+/** The replicated state, exposed to the snapshot codec. */
+export interface MailboxState {
+  now: number;
+  lastSeq: number;
+  users: Map<string, UserBox>;
+  /** Put ids in the dedupe window, keyed user NUL id, oldest first. */
+  puts: Map<string, RememberedPut>;
+  /** Consume results kept for request-id retries, keyed user NUL requestId, oldest first. */
+  consumes: Map<string, RememberedConsume>;
+  consumeBytes: number;
+}
+
+export function emptyMailboxState(): MailboxState {
+  return { now: 0, lastSeq: 0, users: new Map(), puts: new Map(), consumes: new Map(), consumeBytes: 0 };
+}
+
+export function receiptOf(msg: StoredMessage): string {
+  return `${msg.seq}.${msg.deliveries}`;
+}
+

@@ -1,0 +1,33 @@
+// Syntax checks on what clients send. Each returns a human-readable reason, or null when valid.
+
+/** One Zenoh key segment with no wildcard, verbatim-chunk or path meaning. */
+const USER_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export function userProblem(user: unknown): string | null {
+  if (typeof user !== 'string' || !USER_PATTERN.test(user)) {
+    return 'user must be 1-128 characters of A-Z a-z 0-9 _ . -';
+  }
+  if (user === '.' || user === '..') return 'user must not be "." or ".."';
+  return null;
+}
+
+/**
+ * Client message ids, request ids and receipts: bounded length, no NUL (used as a key separator).
+ * Ids beginning with "@" are reserved for ids the state machine derives itself.
+ */
+export function tokenProblem(what: string, value: unknown, maxLength: number, reserveAt: boolean): string | null {
+  if (typeof value !== 'string' || value.length < 1 || value.length > maxLength) {
+    return `${what} must be a string of 1-${maxLength} characters`;
+  }
+  if (value.includes('\u0000')) return `${what} must not contain NUL`;
+  if (reserveAt && value.startsWith('@')) return `${what} must not start with "@" (reserved for derived ids)`;
+  return null;
+}
+
+/** A duration in ms: a safe integer within [1, max]. */
+export function durationProblem(what: string, value: unknown, max: number): string | null {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    return `${what} must be an integer between 1 and ${max} ms`;
+  }
+  return null;
+}

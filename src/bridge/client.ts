@@ -1,0 +1,190 @@
+// A Forge Mailbox client over Zenoh (zenoh-ts), speaking the key space of key-space.ts and the
+// reply format of reply-format.ts. Used by the CLI and the tests.
+
+import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
+import { Duration, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
+import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
+import { DEFAULT_KEY_PREFIX, clusterStatusKey } from './key-space.js';
+import { closeSession, openSession } from './open-session.js';
+import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
+import { divertZenohConsole } from './zenoh-console.js';
+
+export type ClientErrorCode = BridgeErrorCode | 'EMPTY_REPLY' | 'BAD_REPLY';
+
+export class MailboxClientError extends Error {
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    /** On NOT_LEADER: the node the cluster believes leads, when known. */
+    readonly leader: string | null = null,
+  ) {
+    super(message);
+    this.name = 'MailboxClientError';
+  }
+}
+
+export interface ClientOptions {
+  keyPrefix?: string;
+  /** Bound on opening the session. */
+  openTimeoutMs?: number;
+  /** Bound on each request (the GET timeout). */
+  requestTimeoutMs?: number;
+}
+
+export interface PutOptions {
+  id?: string;
+  ttlMs?: number;
+}
+
+export interface ConsumeOptions {
+  leaseMs?: number;
+  requestId?: string;
+  deadLetter?: boolean;
+}
+
+type Body = Uint8Array | string;
+
+export class ForgeMailboxClient {
+  private constructor(
+    private readonly session: Session,
+    private readonly prefix: string,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  /** Opens a session on the router's remote-api websocket (e.g. `ws://127.0.0.1:10000`). */
+  static async open(routerUrl: string, options: ClientOptions = {}): Promise<ForgeMailboxClient> {
+    divertZenohConsole(() => {});
+    let session: Session;
+    try {
+      session = await openSession(routerUrl, { timeoutMs: options.openTimeoutMs ?? 5000, requestTimeoutMs: 2000 });
+    } catch (e) {
+      throw new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e));
+    }
+    return new ForgeMailboxClient(session, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000);
+  }
+
+  /** Acknowledged enqueue: resolves once the message is committed. */
+  async put(user: string, body: Body, options: PutOptions = {}): Promise<{ id: string; seq: number; duplicate: boolean }> {
+    const reply = await this.request(`${this.userKey(user)}/put`, params({ id: options.id, ttl: options.ttlMs }), toBytes(body));
+    if (reply.status !== 'put') throw unexpected(reply);
+    return { id: reply.id, seq: reply.seq, duplicate: reply.duplicate };
+  }
+
+  /** Fire-and-forget enqueue (plain Zenoh PUT): no confirmation, no error report. */
+  async publish(user: string, body: Body, options: PutOptions = {}): Promise<void> {
+    const meta: Record<string, unknown> = {};
+    if (options.id !== undefined) meta.id = options.id;
+    if (options.ttlMs !== undefined) meta.ttl = options.ttlMs;
+    const attachment = Object.keys(meta).length > 0 ? JSON.stringify(meta) : undefined;
+    await this.session.put(this.userKey(user), toBytes(body), attachment === undefined ? {} : { attachment });
+  }
+
+  /** Takes the next message, or null when the mailbox is empty. */
+  async consume(user: string, options: ConsumeOptions = {}): Promise<DeliveredMessage | null> {
+    const reply = await this.request(
+      `${this.userKey(user)}/consume`,
+      params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined }),
+    );
+    return messageOrNull(reply);
+  }
+
+  async peek(user: string, options: { deadLetter?: boolean } = {}): Promise<DeliveredMessage | null> {
+    const reply = await this.request(`${this.userKey(user)}/peek`, params({ dlq: options.deadLetter ? 1 : undefined }));
+    return messageOrNull(reply);
+  }
+
+  async len(user: string): Promise<MailboxStats> {
+    const reply = await this.request(`${this.userKey(user)}/len`, '');
+    if (reply.status !== 'stats') throw unexpected(reply);
+    return reply.stats;
+  }
+
+  async ack(user: string, receipt: string): Promise<void> {
+    const reply = await this.request(`${this.userKey(user)}/ack`, params({ receipt }));
+    if (reply.status !== 'ok') throw unexpected(reply);
+  }
+
+  async nack(user: string, receipt: string): Promise<void> {
+    const reply = await this.request(`${this.userKey(user)}/nack`, params({ receipt }));
+    if (reply.status !== 'ok') throw unexpected(reply);
+  }
+
+  async purge(user: string, options: { deadLetter?: boolean } = {}): Promise<number> {
+    const reply = await this.request(`${this.userKey(user)}/purge`, params({ dlq: options.deadLetter ? 1 : undefined }));
+    if (reply.status !== 'purged') throw unexpected(reply);
+    return reply.count;
+  }
+
+  /** Cluster status from the leader. */
+  async status(): Promise<unknown> {
+    const reply = await this.request(clusterStatusKey(this.prefix), '');
+    if (reply.status !== 'status') throw unexpected(reply);
+    return reply.cluster;
+  }
+
+  async close(): Promise<void> {
+    await closeSession(this.session, 1000);
+  }
+
+  private userKey(user: string): string {
+    return `${this.prefix}/${user}`;
+  }
+
+  /**
+   * One GET; an ok reply wins over error replies (a stale ex-leader may still answer NOT_LEADER
+   * beside the real leader), the first error is thrown otherwise, and no reply at all means no
+   * leader serves the key space right now.
+   */
+  private async request(key: string, parameters: string, payload?: Uint8Array): Promise<ClientReply> {
+    const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload);
+    const ok = replies.find((r): r is Sample => r instanceof Sample);
+    if (ok !== undefined) {
+      try {
+        return decodeReply(ok.payload().toBytes(), ok.attachment()?.toBytes());
+      } catch (e) {
+        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
+        throw e;
+      }
+    }
+    const err = replies.find((r): r is ReplyError => r instanceof ReplyError);
+    if (err !== undefined) {
+      const body = decodeError(err.payload().toBytes());
+      throw new MailboxClientError(body.code, body.message, body.leader ?? null);
+    }
+    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
+  }
+
+  private collect(selector: string, payload: Uint8Array | undefined): Promise<(Sample | ReplyError)[]> {
+    return new Promise((resolve, reject) => {
+      const replies: (Sample | ReplyError)[] = [];
+      this.session
+        .get(selector, {
+          timeout: Duration.milliseconds.of(this.requestTimeoutMs),
+          ...(payload === undefined ? {} : { payload }),
+          handler: [(reply: Reply) => replies.push(reply.result()), () => resolve(replies)],
+        })
+        .catch((e: unknown) => reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e))));
+    });
+  }
+}
+
+function params(values: Record<string, string | number | undefined>): string {
+  return Object.entries(values)
+    .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(';');
+}
+
+function toBytes(body: Body): Uint8Array {
+  return typeof body === 'string' ? new TextEncoder().encode(body) : body;
+}
+
+function messageOrNull(reply: ClientReply): DeliveredMessage | null {
+  if (reply.status === 'empty') return null;
+  if (reply.status !== 'message') throw unexpected(reply);
+  return reply.message;
+}
+
+function unexpected(reply: ClientReply): MailboxClientError {
+  return new MailboxClientError('BAD_REPLY', `unexpected reply status "${reply.status}"`);
+}

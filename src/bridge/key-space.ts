@@ -1,0 +1,288 @@
+// The Zenoh key space of Forge Mailbox, and the parser that turns a key + selector parameters
+// (+ payload) into a typed request or a typed error. Pure: no Zenoh, no I/O.
+//
+// Key space (prefix `forge/mailbox`, configurable):
+//
+//   GET <prefix>/<user>                  consume the next message (same as /consume)
+//   GET <prefix>/<user>/put              enqueue the query payload; params: id, ttl (ms)
+//   GET <prefix>/<user>/consume          params: rid (request id: a retry returns the same result),
+//                                        lease (ms: at-least-once, must be acked), dlq
+//   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
+//   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
+//   GET <prefix>/<user>/ack              params: receipt (required)
+//   GET <prefix>/<user>/nack             params: receipt (required): the message goes back to the head
+//   GET <prefix>/<user>/purge            drop every queued message; params: dlq
+//   GET <prefix>/@cluster/status         cluster status JSON (answered by the leader)
+//   GET <prefix>/@cluster/node/<id>/status  one node's status JSON (answered by every node, leader or not)
+//   PUT <prefix>/<user>                  fire-and-forget enqueue of the sample payload; the optional
+//                                        attachment is a UTF-8 JSON object {"id"?: string, "ttl"?: ms}
+//                                        (a PUT key cannot carry selector parameters)
+//
+// `dlq` (dead-letter mailbox) is a flag parameter: `dlq`, `dlq=1` or `dlq=true`.
+// Parameters are `name=value` pairs separated by `;` (Zenoh's separator) or `&`. Names starting
+// with `_` are reserved by Zenoh and ignored; any other unknown or repeated name is BAD_REQUEST.
+// User ids: 1..128 characters of [A-Za-z0-9._-]; this also rules out Zenoh wildcards (`*`, `**`,
+// `$*`) and the `@` of verbatim chunks, so a wildcard GET never reaches a mailbox.
+
+import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
+import type { BridgeErrorCode } from './reply-format.js';
+
+export interface KeySpaceLimits {
+  /** Largest message body accepted, in bytes. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+const MAX_USER_LENGTH = 128;
+const MAX_TOKEN_LENGTH = 128;
+const MAX_PARAMETERS_LENGTH = 2048;
+const MAX_PUT_ATTACHMENT_BYTES = 1024;
+/** One year: a longer TTL is almost certainly a unit mistake (seconds vs ms). */
+const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
+/** One day: a lease is a processing deadline, not storage. */
+const MAX_LEASE_MS = 24 * 3600 * 1000;
+
+const USER_PATTERN = /^[A-Za-z0-9._-]+$/;
+/** Message ids, request ids and receipts: printable ASCII without separators or spaces. */
+const TOKEN_PATTERN = /^[A-Za-z0-9._:@+=\/-]+$/;
+
+export type BridgeRequest =
+  | { kind: 'command'; command: MailboxCommand }
+  | { kind: 'query'; query: MailboxQuery }
+  | { kind: 'clusterStatus' };
+
+export interface KeySpaceError {
+  code: BridgeErrorCode;
+  message: string;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: KeySpaceError };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = (code: BridgeErrorCode, message: string): Parsed<never> => ({ ok: false, error: { code, message } });
+
+export const clusterStatusKey = (prefix: string): string => `${prefix}/@cluster/status`;
+export const nodeStatusKey = (prefix: string, nodeId: string): string => `${prefix}/@cluster/node/${nodeId}/status`;
+/** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
+export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
+
+export function isValidUser(user: string): boolean {
+  return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user);
+}
+
+/** Parses a GET on the mailbox key space (the leader's queryables). */
+export function parseGet(
+  prefix: string,
+  key: string,
+  parameters: string,
+  payload: Uint8Array | undefined,
+  limits: KeySpaceLimits,
+): Parsed<BridgeRequest> {
+  const rest = stripPrefix(prefix, key);
+  if (rest === null) return fail('BAD_REQUEST', `key ${JSON.stringify(truncate(key))} is outside ${prefix}/`);
+  const params = parseParameters(parameters);
+  if (!params.ok) return params;
+  const p = params.value;
+
+  if (rest === '@cluster/status') {
+    const unknown = checkNames(p, []);
+    return unknown.ok ? ok({ kind: 'clusterStatus' }) : unknown;
+  }
+
+  const slash = rest.indexOf('/');
+  const user = slash < 0 ? rest : rest.slice(0, slash);
+  const op = slash < 0 ? 'consume' : rest.slice(slash + 1);
+  if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-]`);
+
+  switch (op) {
+    case 'put': {
+      const checked = checkNames(p, ['id', 'ttl']);
+      if (!checked.ok) return checked;
+      const body = payload ?? new Uint8Array(0);
+      if (body.length > limits.maxBodyBytes) return tooLarge(body.length, limits);
+      const put = buildPut(user, body, p.get('id'), p.get('ttl'));
+      return put.ok ? ok({ kind: 'command', command: put.value }) : put;
+    }
+    case 'consume': {
+      const checked = checkNames(p, ['rid', 'lease', 'dlq']);
+      if (!checked.ok) return checked;
+      const command: MailboxCommand = { op: 'consume', user };
+      const rid = p.get('rid');
+      if (rid !== undefined) {
+        const t = token('rid', rid);
+        if (!t.ok) return t;
+        command.requestId = t.value;
+      }
+      const lease = p.get('lease');
+      if (lease !== undefined) {
+        const ms = positiveMs('lease', lease, MAX_LEASE_MS);
+        if (!ms.ok) return ms;
+        command.leaseMs = ms.value;
+      }
+      const dlq = flag('dlq', p.get('dlq'));
+      if (!dlq.ok) return dlq;
+      if (dlq.value) command.deadLetter = true;
+      return ok({ kind: 'command', command });
+    }
+    case 'peek': {
+      const checked = checkNames(p, ['dlq']);
+      if (!checked.ok) return checked;
+      const dlq = flag('dlq', p.get('dlq'));
+      if (!dlq.ok) return dlq;
+      const query: MailboxQuery = dlq.value ? { op: 'peek', user, deadLetter: true } : { op: 'peek', user };
+      return ok({ kind: 'query', query });
+    }
+    case 'len': {
+      const checked = checkNames(p, []);
+      return checked.ok ? ok({ kind: 'query', query: { op: 'len', user } }) : checked;
+    }
+    case 'ack':
+    case 'nack': {
+      const checked = checkNames(p, ['receipt']);
+      if (!checked.ok) return checked;
+      const receipt = p.get('receipt');
+      if (receipt === undefined) return fail('BAD_REQUEST', `${op} needs a receipt parameter`);
+      const t = token('receipt', receipt);
+      if (!t.ok) return t;
+      return ok({ kind: 'command', command: { op, user, receipt: t.value } });
+    }
+    case 'purge': {
+      const checked = checkNames(p, ['dlq']);
+      if (!checked.ok) return checked;
+      const dlq = flag('dlq', p.get('dlq'));
+      if (!dlq.ok) return dlq;
+      const command: MailboxCommand = dlq.value ? { op: 'purge', user, deadLetter: true } : { op: 'purge', user };
+      return ok({ kind: 'command', command });
+    }
+    default:
+      return fail('UNKNOWN_OP', `unknown operation ${JSON.stringify(truncate(op))}`);
+  }
+}
+
+/** Parses a plain Zenoh PUT on `<prefix>/<user>` (fire-and-forget enqueue). */
+export function parsePut(
+  prefix: string,
+  key: string,
+  payload: Uint8Array,
+  attachment: Uint8Array | undefined,
+  limits: KeySpaceLimits,
+): Parsed<PutCommand> {
+  const rest = stripPrefix(prefix, key);
+  if (rest === null) return fail('BAD_REQUEST', `key ${JSON.stringify(truncate(key))} is outside ${prefix}/`);
+  if (rest.includes('/')) return fail('UNKNOWN_OP', `PUT is only accepted on ${prefix}/<user>`);
+  if (!isValidUser(rest)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(rest))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-]`);
+  if (payload.length > limits.maxBodyBytes) return tooLarge(payload.length, limits);
+  let id: string | undefined;
+  let ttl: string | undefined;
+  if (attachment !== undefined && attachment.length > 0) {
+    const options = parsePutAttachment(attachment);
+    if (!options.ok) return options;
+    id = options.value.id;
+    ttl = options.value.ttl;
+  }
+  return buildPut(rest, payload, id, ttl);
+}
+
+function parsePutAttachment(bytes: Uint8Array): Parsed<{ id?: string; ttl?: string }> {
+  if (bytes.length > MAX_PUT_ATTACHMENT_BYTES) return fail('BAD_REQUEST', `PUT attachment over ${MAX_PUT_ATTACHMENT_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return fail('BAD_REQUEST', 'PUT attachment must be a UTF-8 JSON object {"id"?, "ttl"?}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail('BAD_REQUEST', 'PUT attachment must be a JSON object {"id"?, "ttl"?}');
+  }
+  const out: { id?: string; ttl?: string } = {};
+  for (const [name, v] of Object.entries(value)) {
+    if (name === 'id') {
+      if (typeof v !== 'string') return fail('BAD_REQUEST', 'attachment "id" must be a string');
+      out.id = v;
+    } else if (name === 'ttl') {
+      if (typeof v !== 'number') return fail('BAD_REQUEST', 'attachment "ttl" must be a number of ms');
+      out.ttl = String(v);
+    } else {
+      return fail('BAD_REQUEST', `unknown attachment field ${JSON.stringify(truncate(name))}`);
+    }
+  }
+  return ok(out);
+}
+
+function buildPut(user: string, body: Uint8Array, id: string | undefined, ttl: string | undefined): Parsed<PutCommand> {
+  const command: PutCommand = { op: 'put', user, body };
+  if (id !== undefined) {
+    const t = token('id', id);
+    if (!t.ok) return t;
+    command.id = t.value;
+  }
+  if (ttl !== undefined) {
+    const ms = positiveMs('ttl', ttl, MAX_TTL_MS);
+    if (!ms.ok) return ms;
+    command.ttlMs = ms.value;
+  }
+  return ok(command);
+}
+
+/** Splits `a=1;b=2` (or `&`); a bare name means an empty value. Repeated names are refused. */
+export function parseParameters(source: string): Parsed<Map<string, string>> {
+  if (source.length > MAX_PARAMETERS_LENGTH) return fail('BAD_REQUEST', `selector parameters over ${MAX_PARAMETERS_LENGTH} characters`);
+  const out = new Map<string, string>();
+  for (const pair of source.split(/[;&\n]/)) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    const name = (eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = eq < 0 ? '' : pair.slice(eq + 1).trim();
+    if (name === '') return fail('BAD_REQUEST', `parameter without a name: ${JSON.stringify(truncate(pair))}`);
+    if (name.startsWith('_')) continue;
+    if (out.has(name)) return fail('BAD_REQUEST', `parameter ${JSON.stringify(truncate(name))} given twice`);
+    out.set(name, value);
+  }
+  return ok(out);
+}
+
+function checkNames(params: Map<string, string>, allowed: readonly string[]): Parsed<true> {
+  for (const name of params.keys()) {
+    if (!allowed.includes(name)) {
+      const expected = allowed.length === 0 ? 'none' : allowed.join(', ');
+      return fail('BAD_REQUEST', `unknown parameter ${JSON.stringify(truncate(name))} (expected: ${expected})`);
+    }
+  }
+  return ok(true);
+}
+
+function token(name: string, value: string): Parsed<string> {
+  if (value.length === 0 || value.length > MAX_TOKEN_LENGTH || !TOKEN_PATTERN.test(value)) {
+    return fail('BAD_REQUEST', `${name} must be 1..${MAX_TOKEN_LENGTH} characters of [A-Za-z0-9._:@+=/-]`);
+  }
+  return ok(value);
+}
+
+function positiveMs(name: string, value: string, max: number): Parsed<number> {
+  if (!/^[0-9]{1,15}$/.test(value)) return fail('BAD_REQUEST', `${name} must be a whole number of milliseconds`);
+  const ms = Number(value);
+  if (ms < 1 || ms > max) return fail('BAD_REQUEST', `${name} must be between 1 and ${max} ms`);
+  return ok(ms);
+}
+
+function flag(name: string, value: string | undefined): Parsed<boolean> {
+  if (value === undefined) return ok(false);
+  if (value === '' || value === '1' || value === 'true') return ok(true);
+  if (value === '0' || value === 'false') return ok(false);
+  return fail('BAD_REQUEST', `${name} is a flag: ${name}, ${name}=1 or ${name}=0`);
+}
+
+function tooLarge(size: number, limits: KeySpaceLimits): Parsed<never> {
+  return fail('TOO_LARGE', `message body of ${size} bytes exceeds the ${limits.maxBodyBytes} byte limit`);
+}
+
+function stripPrefix(prefix: string, key: string): string | null {
+  return key.startsWith(prefix + '/') ? key.slice(prefix.length + 1) : null;
+}
+
+/** Error messages quote client input; keep them short whatever the client sent. */
+function truncate(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}

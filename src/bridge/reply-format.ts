@@ -1,0 +1,207 @@
+// How the bridge encodes a mailbox result as a Zenoh reply, and how a client decodes it.
+// Shared by the bridge and ForgeMailboxClient so both sides agree byte for byte; Python clients
+// follow the same rules (see test/support/python_smoke.py).
+//
+// Success (`reply` on the query's key):
+//   attachment: UTF-8 JSON object, always with "status":
+//     "message" — payload is the raw message body, untouched (any bytes, any encoding); the
+//                 attachment also carries id, seq, deliveries, enqueuedAt, expiresAt and, for a
+//                 leased consume, receipt and leaseExpiresAt.
+//     "empty"   — the mailbox has nothing to give; payload is empty. An ok reply, not an error:
+//                 an empty mailbox is the normal answer to a polling client.
+//     "put" | "ok" | "purged" | "stats" | "status" — payload is a UTF-8 JSON object:
+//                 put {id, seq, duplicate}; ok {}; purged {count};
+//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount}; status {...cluster status}.
+// Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
+//   "leader"?: node id hint on NOT_LEADER}.
+
+import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
+
+export const BRIDGE_ERROR_CODES = [
+  'BAD_USER',
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'UNKNOWN_OP',
+  'NOT_LEADER',
+  'UNAVAILABLE',
+  'TIMEOUT',
+  'BACKLOG_FULL',
+  'MAILBOX_FULL',
+  'UNKNOWN_RECEIPT',
+  'LEASE_EXPIRED',
+  'INTERNAL',
+] as const;
+
+export type BridgeErrorCode = (typeof BRIDGE_ERROR_CODES)[number];
+
+export interface ErrorBody {
+  code: BridgeErrorCode;
+  message: string;
+  leader?: string;
+}
+
+export interface ReplyParts {
+  payload: Uint8Array;
+  attachment: Uint8Array;
+}
+
+/** What a client gets from a successful reply. */
+export type ClientReply =
+  | { status: 'message'; message: DeliveredMessage }
+  | { status: 'empty' }
+  | { status: 'put'; id: string; seq: number; duplicate: boolean }
+  | { status: 'ok' }
+  | { status: 'purged'; count: number }
+  | { status: 'stats'; stats: MailboxStats }
+  | { status: 'status'; cluster: unknown };
+
+/** Decoders refuse anything bigger: metadata and error bodies are small by construction. */
+const MAX_ATTACHMENT_BYTES = 4096;
+const MAX_ERROR_BYTES = 4096;
+/** Cluster status can list many nodes; still bounded. */
+const MAX_JSON_PAYLOAD_BYTES = 256 * 1024;
+
+const encoder = new TextEncoder();
+const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+const EMPTY = new Uint8Array(0);
+
+/** Encodes a successful result; a state-machine error result becomes an error body instead. */
+export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyParts } | { ok: false; error: ErrorBody } {
+  switch (result.kind) {
+    case 'message': {
+      const { body, ...meta } = result.message;
+      return { ok: true, parts: { payload: body, attachment: json({ status: 'message', ...meta }) } };
+    }
+    case 'empty':
+      return { ok: true, parts: { payload: EMPTY, attachment: json({ status: 'empty' }) } };
+    case 'put':
+      return {
+        ok: true,
+        parts: { payload: json({ id: result.id, seq: result.seq, duplicate: result.duplicate }), attachment: json({ status: 'put' }) },
+      };
+    case 'ok':
+      return { ok: true, parts: { payload: json({}), attachment: json({ status: 'ok' }) } };
+    case 'purged':
+      return { ok: true, parts: { payload: json({ count: result.count }), attachment: json({ status: 'purged' }) } };
+    case 'stats':
+      return { ok: true, parts: { payload: json(result.stats), attachment: json({ status: 'stats' }) } };
+    case 'error':
+      return { ok: false, error: { code: result.code, message: result.message } };
+    case 'expired':
+      return { ok: false, error: { code: 'INTERNAL', message: 'unexpected expire result for a client request' } };
+  }
+}
+
+export function encodeClusterStatus(status: unknown): ReplyParts {
+  return { payload: json(status), attachment: json({ status: 'status' }) };
+}
+
+export function encodeError(error: ErrorBody): Uint8Array {
+  return json(error);
+}
+
+export function isBridgeErrorCode(code: unknown): code is BridgeErrorCode {
+  return typeof code === 'string' && (BRIDGE_ERROR_CODES as readonly string[]).includes(code);
+}
+
+export class ReplyDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReplyDecodeError';
+  }
+}
+
+/** Decodes an error reply payload; anything unrecognisable is reported as INTERNAL with the raw text. */
+export function decodeError(payload: Uint8Array): ErrorBody {
+  if (payload.length > MAX_ERROR_BYTES) return { code: 'INTERNAL', message: `error reply of ${payload.length} bytes` };
+  const text = new TextDecoder().decode(payload);
+  try {
+    const value: unknown = JSON.parse(text);
+    if (isObject(value) && isBridgeErrorCode(value.code) && typeof value.message === 'string') {
+      const out: ErrorBody = { code: value.code, message: value.message };
+      if (typeof value.leader === 'string') out.leader = value.leader;
+      return out;
+    }
+  } catch {
+    // fall through: not one of ours (e.g. the router's own error text)
+  }
+  return { code: 'INTERNAL', message: text.slice(0, 200) };
+}
+
+/** Decodes a successful reply; throws ReplyDecodeError when it does not follow the format. */
+export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefined): ClientReply {
+  if (attachment === undefined) throw new ReplyDecodeError('reply without attachment');
+  const meta = parseJsonObject(attachment, MAX_ATTACHMENT_BYTES, 'attachment');
+  switch (meta.status) {
+    case 'message':
+      return {
+        status: 'message',
+        message: {
+          id: str(meta, 'id'),
+          seq: num(meta, 'seq'),
+          body: payload,
+          enqueuedAt: num(meta, 'enqueuedAt'),
+          expiresAt: num(meta, 'expiresAt'),
+          deliveries: num(meta, 'deliveries'),
+          ...(meta.receipt === undefined ? {} : { receipt: str(meta, 'receipt') }),
+          ...(meta.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: num(meta, 'leaseExpiresAt') }),
+        },
+      };
+    case 'empty':
+      return { status: 'empty' };
+    case 'put': {
+      const body = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
+      if (typeof body.duplicate !== 'boolean') throw new ReplyDecodeError('put reply without boolean "duplicate"');
+      return { status: 'put', id: str(body, 'id'), seq: num(body, 'seq'), duplicate: body.duplicate };
+    }
+    case 'ok':
+      return { status: 'ok' };
+    case 'purged':
+      return { status: 'purged', count: num(parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload'), 'count') };
+    case 'stats': {
+      const s = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
+      return {
+        status: 'stats',
+        stats: {
+          count: num(s, 'count'),
+          bytes: num(s, 'bytes'),
+          oldestAgeMs: num(s, 'oldestAgeMs'),
+          inFlight: num(s, 'inFlight'),
+          deadLetterCount: num(s, 'deadLetterCount'),
+        },
+      };
+    }
+    case 'status':
+      return { status: 'status', cluster: parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload') };
+    default:
+      throw new ReplyDecodeError(`unknown reply status ${JSON.stringify(meta.status)}`);
+  }
+}
+
+function parseJsonObject(bytes: Uint8Array, max: number, what: string): Record<string, unknown> {
+  if (bytes.length > max) throw new ReplyDecodeError(`${what} of ${bytes.length} bytes exceeds ${max}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new ReplyDecodeError(`${what} is not UTF-8 JSON`);
+  }
+  if (!isObject(value)) throw new ReplyDecodeError(`${what} is not a JSON object`);
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(o: Record<string, unknown>, name: string): string {
+  const v = o[name];
+  if (typeof v !== 'string') throw new ReplyDecodeError(`reply field "${name}" is not a string`);
+  return v;
+}
+
+function num(o: Record<string, unknown>, name: string): number {
+  const v = o[name];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ReplyDecodeError(`reply field "${name}" is not a number`);
+  return v;
+}

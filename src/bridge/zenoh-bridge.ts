@@ -1,0 +1,210 @@
+// Serves the mailbox key space (see key-space.ts) on Zenoh for the local node.
+//
+// One GET must consume at most one message whatever the client's query target and consolidation.
+// zenoh-ts queryables reach every matching declaration, so only the current Raft leader declares
+// the mailbox queryables and the PUT subscriber (on becoming leader; undeclared on losing it).
+// Every node, leader or not, declares its own status queryable. An ex-leader that still gets a
+// query before its undeclare lands answers NOT_LEADER: its command cannot commit. Replies are sent
+// only once the result is committed and applied.
+
+import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
+import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
+import {
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_MAX_BODY_BYTES,
+  clusterStatusKey,
+  mailboxKeyExpr,
+  nodeStatusKey,
+  parseGet,
+  parsePut,
+  type KeySpaceLimits,
+} from './key-space.js';
+import type { BridgeLogger } from './logger.js';
+import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
+import { encodeClusterStatus, encodeError, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+import { divertZenohConsole } from './zenoh-console.js';
+
+export interface ZenohBridgeOptions {
+  routerUrl: string;
+  /** This node's id: names its status key `<prefix>/@cluster/node/<nodeId>/status`. */
+  nodeId: string;
+  service: MailboxService;
+  logger: BridgeLogger;
+  keyPrefix?: string;
+  maxBodyBytes?: number;
+  reconnect?: Partial<ReconnectOptions>;
+}
+
+interface LeaderDeclarations {
+  mailbox: Queryable;
+  clusterStatus: Queryable;
+  puts: Subscriber;
+}
+
+export class ZenohBridge {
+  private readonly prefix: string;
+  private readonly limits: KeySpaceLimits;
+  private readonly connection: RouterConnection;
+  private session: Session | null = null;
+  private leaderDecls: LeaderDeclarations | null = null;
+  /** Declaration changes (new session, role change) run one at a time, in order. */
+  private changes: Promise<void> = Promise.resolve();
+  private unsubscribeRole: (() => void) | null = null;
+
+  constructor(private readonly options: ZenohBridgeOptions) {
+    this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES };
+    this.connection = new RouterConnection({
+      routerUrl: options.routerUrl,
+      logger: options.logger,
+      onSession: (session) => this.serialize(() => this.declareOn(session)),
+      onSessionLost: () => {
+        this.session = null;
+        this.leaderDecls = null;
+      },
+      ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+    });
+  }
+
+  /** Starts serving; returns at once (the router may be down: the bridge keeps trying). */
+  start(): void {
+    divertZenohConsole((message) => this.options.logger.debug({ source: 'zenoh-ts' }, message));
+    this.unsubscribeRole ??= this.options.service.onRoleChange(() => {
+      void this.serialize(() => this.syncLeaderDeclarations());
+    });
+    this.connection.start();
+  }
+
+  /** Resolves once connected to the router with everything declared (mainly for tests and startup logs). */
+  connected(): Promise<void> {
+    return this.connection.connected();
+  }
+
+  /** Resolves once pending declaration changes (after a role change) have been made. */
+  settled(): Promise<void> {
+    return this.serialize(async () => {});
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribeRole?.();
+    this.unsubscribeRole = null;
+    await this.changes;
+    await this.connection.stop();
+  }
+
+  private serialize(change: () => Promise<void>): Promise<void> {
+    const next = this.changes.then(change);
+    this.changes = next.catch((e: unknown) => {
+      this.options.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'Zenoh declaration change failed');
+    });
+    return next;
+  }
+
+  private async declareOn(session: Session): Promise<void> {
+    this.session = session;
+    const nodeKey = nodeStatusKey(this.prefix, this.options.nodeId);
+    await session.declareQueryable(nodeKey, {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.statusReply()),
+    });
+    await this.syncLeaderDeclarations();
+  }
+
+  private async syncLeaderDeclarations(): Promise<void> {
+    const session = this.session;
+    if (session === null) return;
+    const leader = this.options.service.isLeader();
+    if (leader && this.leaderDecls === null) {
+      this.leaderDecls = await this.declareLeader(session);
+      this.options.logger.info({ prefix: this.prefix }, 'leader: serving mailbox queries on Zenoh');
+    } else if (!leader && this.leaderDecls !== null) {
+      const decls = this.leaderDecls;
+      this.leaderDecls = null;
+      await decls.mailbox.undeclare();
+      await decls.clusterStatus.undeclare();
+      await decls.puts.undeclare();
+      this.options.logger.info({ prefix: this.prefix }, 'no longer leader: stopped serving mailbox queries');
+    }
+  }
+
+  private async declareLeader(session: Session): Promise<LeaderDeclarations> {
+    // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
+    const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+    });
+    const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.statusReply()),
+    });
+    const puts = await session.declareSubscriber(`${this.prefix}/*`, {
+      handler: (sample: Sample) => void this.enqueue(sample),
+    });
+    return { mailbox, clusterStatus, puts };
+  }
+
+  private async mailboxReply(query: Query): Promise<ReplyParts | ErrorBody> {
+    const parsed = parseGet(
+      this.prefix,
+      query.keyExpr().toString(),
+      query.parameters().toString(),
+      query.payload()?.toBytes(),
+      this.limits,
+    );
+    if (!parsed.ok) return parsed.error;
+    const request = parsed.value;
+    if (request.kind === 'clusterStatus') return this.statusReply();
+    const result =
+      request.kind === 'command' ? await this.options.service.command(request.command) : await this.options.service.query(request.query);
+    const encoded = encodeResult(result);
+    return encoded.ok ? encoded.parts : encoded.error;
+  }
+
+  private async statusReply(): Promise<ReplyParts> {
+    return encodeClusterStatus(await this.options.service.status());
+  }
+
+  private async answer(query: Query, produce: () => Promise<ReplyParts | ErrorBody>): Promise<void> {
+    const key = query.keyExpr().toString();
+    let outcome: ReplyParts | ErrorBody;
+    try {
+      outcome = await produce();
+    } catch (e) {
+      outcome = serviceErrorToBody(e);
+    }
+    try {
+      if ('code' in outcome) {
+        this.options.logger.debug({ key, code: outcome.code }, outcome.message);
+        await query.replyErr(encodeError(outcome));
+      } else {
+        await query.reply(key, outcome.payload, { attachment: outcome.attachment });
+      }
+      await query.finalize();
+    } catch (e) {
+      // The result is committed but the reply could not be sent (router gone): a client retrying
+      // with the same request id gets the same result.
+      this.options.logger.warn({ key, err: e instanceof Error ? e.message : String(e) }, 'could not send Zenoh reply');
+    }
+  }
+
+  private async enqueue(sample: Sample): Promise<void> {
+    const key = sample.keyexpr().toString();
+    if (sample.kind() !== SampleKind.PUT) {
+      this.options.logger.debug({ key }, 'ignoring Zenoh DELETE on the mailbox key space');
+      return;
+    }
+    const parsed = parsePut(this.prefix, key, sample.payload().toBytes(), sample.attachment()?.toBytes(), this.limits);
+    if (!parsed.ok) {
+      this.options.logger.warn({ key, code: parsed.error.code }, `dropped Zenoh PUT: ${parsed.error.message}`);
+      return;
+    }
+    try {
+      const result = await this.options.service.command(parsed.value);
+      if (result.kind === 'error') this.options.logger.warn({ key, code: result.code }, `Zenoh PUT refused: ${result.message}`);
+    } catch (e) {
+      const error = serviceErrorToBody(e);
+      this.options.logger.warn({ key, code: error.code }, `Zenoh PUT not enqueued: ${error.message}`);
+    }
+  }
+}

@@ -1,0 +1,160 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isValidUser, parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
+
+const P = 'forge/mailbox';
+const limits = { maxBodyBytes: 16 };
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function get(key: string, params = '', payload?: Uint8Array): Parsed<BridgeRequest> {
+  return parseGet(P, key, params, payload, limits);
+}
+
+function value<T>(p: Parsed<T>): T {
+  assert.ok(p.ok, p.ok ? '' : `${p.error.code}: ${p.error.message}`);
+  return p.value;
+}
+
+function code<T>(p: Parsed<T>): string {
+  assert.ok(!p.ok, 'expected an error');
+  return p.error.code;
+}
+
+test('bare user key consumes, like /consume', () => {
+  assert.deepEqual(value(get(`${P}/alice`)), { kind: 'command', command: { op: 'consume', user: 'alice' } });
+  assert.deepEqual(value(get(`${P}/alice/consume`)), { kind: 'command', command: { op: 'consume', user: 'alice' } });
+});
+
+test('consume parameters: rid, lease, dlq', () => {
+  assert.deepEqual(value(get(`${P}/bob/consume`, 'rid=r-1;lease=30000;dlq=1')), {
+    kind: 'command',
+    command: { op: 'consume', user: 'bob', requestId: 'r-1', leaseMs: 30000, deadLetter: true },
+  });
+  assert.deepEqual(value(get(`${P}/bob`, 'dlq')), { kind: 'command', command: { op: 'consume', user: 'bob', deadLetter: true } });
+  assert.deepEqual(value(get(`${P}/bob`, 'dlq=0')), { kind: 'command', command: { op: 'consume', user: 'bob' } });
+  assert.deepEqual(value(get(`${P}/bob`, 'lease=5&rid=x')), {
+    kind: 'command',
+    command: { op: 'consume', user: 'bob', requestId: 'x', leaseMs: 5 },
+  });
+});
+
+test('put takes the payload as body, with id and ttl', () => {
+  const body = new Uint8Array([0, 255, 10, 13]);
+  assert.deepEqual(value(get(`${P}/carol/put`, 'id=m-1;ttl=60000', body)), {
+    kind: 'command',
+    command: { op: 'put', user: 'carol', body, id: 'm-1', ttlMs: 60000 },
+  });
+  assert.deepEqual(value(get(`${P}/carol/put`)), { kind: 'command', command: { op: 'put', user: 'carol', body: new Uint8Array(0) } });
+});
+
+test('put over the body limit is TOO_LARGE; at the limit it passes', () => {
+  assert.equal(code(get(`${P}/carol/put`, '', new Uint8Array(17))), 'TOO_LARGE');
+  assert.ok(get(`${P}/carol/put`, '', new Uint8Array(16)).ok);
+});
+
+test('peek, len, purge, ack, nack', () => {
+  assert.deepEqual(value(get(`${P}/d/peek`)), { kind: 'query', query: { op: 'peek', user: 'd' } });
+  assert.deepEqual(value(get(`${P}/d/peek`, 'dlq=true')), { kind: 'query', query: { op: 'peek', user: 'd', deadLetter: true } });
+  assert.deepEqual(value(get(`${P}/d/len`)), { kind: 'query', query: { op: 'len', user: 'd' } });
+  assert.deepEqual(value(get(`${P}/d/purge`, 'dlq')), { kind: 'command', command: { op: 'purge', user: 'd', deadLetter: true } });
+  assert.deepEqual(value(get(`${P}/d/ack`, 'receipt=abc:1')), { kind: 'command', command: { op: 'ack', user: 'd', receipt: 'abc:1' } });
+  assert.deepEqual(value(get(`${P}/d/nack`, 'receipt=abc:1')), { kind: 'command', command: { op: 'nack', user: 'd', receipt: 'abc:1' } });
+});
+
+test('cluster status key', () => {
+  assert.deepEqual(value(get(`${P}/@cluster/status`)), { kind: 'clusterStatus' });
+  assert.equal(code(get(`${P}/@cluster/status`, 'x=1')), 'BAD_REQUEST');
+});
+
+test('bad users: wildcards, verbatim chunks, bad characters, too long, empty', () => {
+  for (const user of ['*', '**', '$*', 'a$*', '@cluster', '@x', 'a b', 'é', 'a?b', 'x'.repeat(129), '']) {
+    assert.equal(code(get(`${P}/${user}/len`)), 'BAD_USER', user);
+  }
+  assert.ok(isValidUser('x'.repeat(128)));
+  assert.ok(isValidUser('A.b_c-9'));
+});
+
+test('unknown operations and deeper keys are UNKNOWN_OP', () => {
+  assert.equal(code(get(`${P}/alice/frobnicate`)), 'UNKNOWN_OP');
+  assert.equal(code(get(`${P}/alice/consume/extra`)), 'UNKNOWN_OP');
+  assert.equal(code(get(`${P}/alice/*`)), 'UNKNOWN_OP');
+  assert.equal(code(get(`${P}/alice/`)), 'UNKNOWN_OP');
+});
+
+test('keys outside the prefix are BAD_REQUEST', () => {
+  assert.equal(code(get('other/alice')), 'BAD_REQUEST');
+  assert.equal(code(get('forge/mailboxes/alice')), 'BAD_REQUEST');
+  assert.equal(code(get(P)), 'BAD_REQUEST');
+});
+
+test('malformed parameters are BAD_REQUEST', () => {
+  const cases: [string, string][] = [
+    [`${P}/a/consume`, 'lease=abc'],
+    [`${P}/a/consume`, 'lease=0'],
+    [`${P}/a/consume`, 'lease=-5'],
+    [`${P}/a/consume`, 'lease=1.5'],
+    [`${P}/a/consume`, `lease=${24 * 3600 * 1000 + 1}`],
+    [`${P}/a/consume`, 'lease=1;lease=2'],
+    [`${P}/a/consume`, 'rid='],
+    [`${P}/a/consume`, 'rid=has space'],
+    [`${P}/a/consume`, `rid=${'r'.repeat(129)}`],
+    [`${P}/a/consume`, 'dlq=maybe'],
+    [`${P}/a/consume`, 'receipt=x'],
+    [`${P}/a/put`, 'ttl=1e3'],
+    [`${P}/a/put`, 'id=a|b'],
+    [`${P}/a/len`, 'dlq=1'],
+    [`${P}/a/ack`, ''],
+    [`${P}/a/nack`, 'receipt='],
+    [`${P}/a/peek`, '=1'],
+    [`${P}/a`, 'x'.repeat(3000)],
+  ];
+  for (const [key, params] of cases) assert.equal(code(get(key, params)), 'BAD_REQUEST', `${key}?${params}`);
+});
+
+test('reserved underscore parameters are ignored', () => {
+  assert.deepEqual(value(get(`${P}/a/len`, '_time=[..]')), { kind: 'query', query: { op: 'len', user: 'a' } });
+});
+
+test('parseParameters splits on ; & and newlines, trims, keeps bare names as empty values', () => {
+  const p = value(parseParameters(' a = 1 ;b&c=x=y\nd'));
+  assert.deepEqual([...p], [['a', '1'], ['b', ''], ['c', 'x=y'], ['d', '']]);
+});
+
+test('plain PUT: user key, attachment with id and ttl', () => {
+  const body = bytes('hello');
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, undefined, limits)), { op: 'put', user: 'eve', body });
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, bytes('{"id":"m-9","ttl":1000}'), limits)), {
+    op: 'put',
+    user: 'eve',
+    body,
+    id: 'm-9',
+    ttlMs: 1000,
+  });
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, new Uint8Array(0), limits)), { op: 'put', user: 'eve', body });
+});
+
+test('plain PUT errors', () => {
+  assert.equal(code(parsePut(P, `${P}/eve/put`, bytes('x'), undefined, limits)), 'UNKNOWN_OP');
+  assert.equal(code(parsePut(P, `${P}/@cluster`, bytes('x'), undefined, limits)), 'BAD_USER');
+  assert.equal(code(parsePut(P, 'elsewhere/eve', bytes('x'), undefined, limits)), 'BAD_REQUEST');
+  assert.equal(code(parsePut(P, `${P}/eve`, new Uint8Array(17), undefined, limits)), 'TOO_LARGE');
+  for (const att of ['not json', '[1]', 'null', '{"id":5}', '{"ttl":"5"}', '{"ttl":1.5}', '{"other":1}', '{"id":""}']) {
+    assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), bytes(att), limits)), 'BAD_REQUEST', att);
+  }
+  assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array([0xff, 0xfe]), limits)), 'BAD_REQUEST');
+  assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array(2000).fill(32), limits)), 'BAD_REQUEST');
+});
+
+test('garbage keys and parameters never throw and always give a typed answer', () => {
+  const codes = new Set(['BAD_USER', 'BAD_REQUEST', 'TOO_LARGE', 'UNKNOWN_OP']);
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 40 }), (suffix, params, payload) => {
+      const r = get(`${P}/${suffix}`, params, payload);
+      if (!r.ok) assert.ok(codes.has(r.error.code), r.error.code);
+      const put = parsePut(P, `${P}/${suffix}`, payload, payload, limits);
+      if (!put.ok) assert.ok(codes.has(put.error.code), put.error.code);
+    }),
+    { numRuns: 500 },
+  );
+});

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodeResult, ReplyDecodeError } from '../../src/bridge/reply-format.js';
+import { serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
+import { RaftError } from '../../src/raft/types.js';
+import type { MailboxResult } from '../../src/mailbox/commands.js';
+
+function roundTrip(result: MailboxResult) {
+  const encoded = encodeResult(result);
+  assert.ok(encoded.ok);
+  return decodeReply(encoded.parts.payload, encoded.parts.attachment);
+}
+
+test('a delivered message keeps its body bytes exactly and its metadata', () => {
+  const body = new Uint8Array(256).map((_, i) => i);
+  const message = { id: 'm1', seq: 7, body, enqueuedAt: 1000, expiresAt: 2000, deliveries: 2, receipt: 'r:1', leaseExpiresAt: 1500 };
+  const encoded = encodeResult({ kind: 'message', message });
+  assert.ok(encoded.ok);
+  assert.equal(encoded.parts.payload, body, 'the body is sent as is, not re-encoded');
+  assert.deepEqual(decodeReply(encoded.parts.payload, encoded.parts.attachment), { status: 'message', message });
+});
+
+test('other results round-trip', () => {
+  assert.deepEqual(roundTrip({ kind: 'empty' }), { status: 'empty' });
+  assert.deepEqual(roundTrip({ kind: 'put', id: 'a', seq: 3, duplicate: true }), { status: 'put', id: 'a', seq: 3, duplicate: true });
+  assert.deepEqual(roundTrip({ kind: 'ok' }), { status: 'ok' });
+  assert.deepEqual(roundTrip({ kind: 'purged', count: 4 }), { status: 'purged', count: 4 });
+  const stats = { count: 1, bytes: 2, oldestAgeMs: 3, inFlight: 4, deadLetterCount: 5 };
+  assert.deepEqual(roundTrip({ kind: 'stats', stats }), { status: 'stats', stats });
+  const status = encodeClusterStatus({ leader: 'n1', term: 3 });
+  assert.deepEqual(decodeReply(status.payload, status.attachment), { status: 'status', cluster: { leader: 'n1', term: 3 } });
+});
+
+test('state machine errors become error bodies; expire results are INTERNAL', () => {
+  assert.deepEqual(encodeResult({ kind: 'error', code: 'MAILBOX_FULL', message: 'full' }), { ok: false, error: { code: 'MAILBOX_FULL', message: 'full' } });
+  const expired = encodeResult({ kind: 'expired', expired: 1, deadLettered: 0, leasesReturned: 0 });
+  assert.ok(!expired.ok && expired.error.code === 'INTERNAL');
+});
+
+test('error bodies round-trip; foreign error text is INTERNAL', () => {
+  assert.deepEqual(decodeError(encodeError({ code: 'NOT_LEADER', message: 'no', leader: 'n2' })), { code: 'NOT_LEADER', message: 'no', leader: 'n2' });
+  assert.deepEqual(decodeError(new TextEncoder().encode('router said no')), { code: 'INTERNAL', message: 'router said no' });
+  assert.equal(decodeError(new TextEncoder().encode('{"code":"WHATEVER","message":"x"}')).code, 'INTERNAL');
+  assert.equal(decodeError(new Uint8Array(5000)).code, 'INTERNAL');
+});
+
+test('malformed replies are refused with ReplyDecodeError', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  assert.throws(() => decodeReply(enc('x'), undefined), ReplyDecodeError);
+  assert.throws(() => decodeReply(enc('x'), enc('nope')), ReplyDecodeError);
+  assert.throws(() => decodeReply(enc('x'), enc('{"status":"weird"}')), ReplyDecodeError);
+  assert.throws(() => decodeReply(enc('x'), enc('{"status":"message","id":"a"}')), ReplyDecodeError);
+  assert.throws(() => decodeReply(enc('{"id":"a","seq":1}'), enc('{"status":"put"}')), ReplyDecodeError);
+  assert.throws(() => decodeReply(enc('x'), new Uint8Array(5000)), ReplyDecodeError);
+});
+
+test('service rejections map to client error codes by their code string', () => {
+  assert.deepEqual(serviceErrorToBody(new RaftError('NOT_LEADER', 'not me', 'n3')), { code: 'NOT_LEADER', message: 'not me', leader: 'n3' });
+  assert.equal(serviceErrorToBody(new RaftError('NO_QUORUM', 'x')).code, 'UNAVAILABLE');
+  assert.equal(serviceErrorToBody(new RaftError('TIMEOUT', 'x')).code, 'TIMEOUT');
+  assert.equal(serviceErrorToBody(new RaftError('BACKLOG_FULL', 'x')).code, 'BACKLOG_FULL');
+  assert.equal(serviceErrorToBody(new RaftError('STOPPED', 'x')).code, 'UNAVAILABLE');
+  assert.equal(serviceErrorToBody({ code: 'toString' }).code, 'INTERNAL');
+  assert.equal(serviceErrorToBody(new Error('boom')).code, 'INTERNAL');
+});

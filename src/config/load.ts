@@ -1,0 +1,87 @@
+// Builds the effective configuration from a file, then environment variables, then command-line
+// flags (later wins), and validates the result. Any problem is a ConfigError naming the field.
+
+import { readFileSync } from 'node:fs';
+import { configSchema, type ForgeConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables that override single fields (handy in containers). */
+export const ENV_OVERRIDES: Record<string, string[]> = {
+  FORGE_NODE_ID: ['nodeId'],
+  FORGE_CLUSTER_ID: ['clusterId'],
+  FORGE_SECRET: ['secret'],
+  FORGE_DATA_DIR: ['dataDir'],
+  FORGE_ZENOH_ROUTER: ['zenoh', 'router'],
+  FORGE_LOG_LEVEL: ['logLevel'],
+};
+
+export interface ConfigOverrides {
+  nodeId?: string;
+  dataDir?: string;
+  router?: string;
+  logLevel?: string;
+}
+
+type Json = Record<string, unknown>;
+
+function setPath(target: Json, path: string[], value: unknown): void {
+  let obj = target;
+  for (const key of path.slice(0, -1)) {
+    const next = obj[key];
+    if (typeof next !== 'object' || next === null) obj[key] = {};
+    obj = obj[key] as Json;
+  }
+  obj[path[path.length - 1]!] = value;
+}
+
+export function readConfigFile(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: ${(err as Error).message}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: not valid JSON (${(err as Error).message})`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`config file ${path}: must hold a JSON object`]);
+  }
+  return parsed as Json;
+}
+
+export function validateConfig(raw: unknown): ForgeConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+  );
+}
+
+export function loadConfig(opts: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+}): ForgeConfig {
+  const raw: Json = opts.file ? readConfigFile(opts.file) : {};
+  const env = opts.env ?? {};
+  for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(raw, path, v);
+  }
+  const o = opts.overrides ?? {};
+  if (o.nodeId !== undefined) raw.nodeId = o.nodeId;
+  if (o.dataDir !== undefined) raw.dataDir = o.dataDir;
+  if (o.router !== undefined) setPath(raw, ['zenoh', 'router'], o.router);
+  if (o.logLevel !== undefined) raw.logLevel = o.logLevel;
+  return validateConfig(raw);
+}

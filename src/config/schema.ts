@@ -1,0 +1,127 @@
+// The node's configuration, validated by zod. Every field has a description: the README's
+// configuration reference is generated from this schema (scripts/gen-config-doc.ts) so the two
+// cannot drift.
+
+import { z } from 'zod';
+
+const nodeId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'node ids are 1-32 letters, digits, "_" or "-"');
+
+const hostPort = z.object({
+  host: z.string().min(1).describe('Host name or IP address'),
+  port: z.number().int().min(1).max(65535).describe('TCP port'),
+});
+
+export const raftSchema = z
+  .object({
+    tickMs: z.number().int().min(1).max(1000).default(20).describe('Milliseconds per Raft tick'),
+    electionTicks: z
+      .number()
+      .int()
+      .min(3)
+      .max(1000)
+      .default(15)
+      .describe('Election timeout in ticks (randomised in [n, 2n)); also the CheckQuorum window'),
+    heartbeatTicks: z.number().int().min(1).max(100).default(2).describe('Heartbeat interval in ticks'),
+    maxInflightMsgs: z.number().int().min(1).max(4096).default(64).describe('AppendEntries in flight per follower'),
+    maxEntriesPerMsg: z.number().int().min(1).max(65536).default(4096).describe('Entries per AppendEntries'),
+    maxBytesPerMsg: z
+      .number()
+      .int()
+      .min(1024)
+      .max(32 * 1024 * 1024)
+      .default(4 * 1024 * 1024)
+      .describe('Payload bytes per AppendEntries'),
+    maxUncommittedBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024)
+      .describe('Proposals beyond this many uncommitted bytes fail with BACKLOG_FULL'),
+    snapshotEntries: z
+      .number()
+      .int()
+      .min(1)
+      .default(100_000)
+      .describe('Snapshot the state machine and compact the log after this many applied entries'),
+    snapshotChunkBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024)
+      .describe('InstallSnapshot chunk size'),
+    requestTimeoutMs: z
+      .number()
+      .int()
+      .min(10)
+      .default(5000)
+      .describe('A client request not committed within this time fails with TIMEOUT (outcome unknown)'),
+  })
+  .strict();
+
+export const mailboxSchema = z
+  .object({
+    maxBodyBytes: z.number().int().min(1).max(16 * 1024 * 1024).default(1024 * 1024).describe('Largest message body'),
+    maxMessagesPerMailbox: z.number().int().min(1).default(100_000).describe('Messages one mailbox may hold'),
+    maxBytesPerMailbox: z.number().int().min(1).default(256 * 1024 * 1024).describe('Body bytes one mailbox may hold'),
+    defaultTtlMs: z.number().int().min(1).default(24 * 60 * 60 * 1000).describe('TTL of a message put without one'),
+    maxTtlMs: z.number().int().min(1).default(7 * 24 * 60 * 60 * 1000).describe('Largest TTL a put may ask for'),
+    dedupeWindowMs: z.number().int().min(0).default(10 * 60 * 1000).describe('How long a put id / consume request id is remembered'),
+    maxDeliveries: z.number().int().min(1).max(1000).default(5).describe('Leased deliveries before a message is dead-lettered'),
+    expireIntervalMs: z.number().int().min(100).default(1000).describe('How often the leader proposes the expiry sweep'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    nodeId: nodeId.describe('This node\'s id; must be a key of "peers"'),
+    clusterId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).describe('Cluster name; peers of another cluster are refused'),
+    secret: z
+      .string()
+      .min(16, 'the cluster secret must be at least 16 characters')
+      .describe('Shared secret authenticating peer connections (HMAC challenge-response)'),
+    dataDir: z.string().min(1).describe('Directory holding this node\'s LevelDB (Raft log, vote, snapshots)'),
+    peers: z
+      .record(nodeId, hostPort)
+      .refine((p) => Object.keys(p).length >= 1, 'at least one peer (this node) is required')
+      .describe('Raft peer address of every voter of a new cluster, this node included'),
+    listen: hostPort
+      .partial()
+      .default({})
+      .describe('Address to bind the Raft port (defaults to this node\'s entry in "peers")'),
+    zenoh: z
+      .object({
+        router: z
+          .string()
+          .regex(/^wss?:\/\/.+/, 'the router is a ws:// or wss:// URL of the remote-api plugin')
+          .default('ws://127.0.0.1:10000')
+          .describe('Zenoh router remote-api WebSocket URL'),
+        keyPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
+          .default('forge/mailbox')
+          .describe('Key prefix served'),
+      })
+      .strict()
+      .default({ router: 'ws://127.0.0.1:10000', keyPrefix: 'forge/mailbox' }),
+    metrics: z
+      .object({
+        host: z.string().default('127.0.0.1').describe('Prometheus endpoint bind address'),
+        port: z.number().int().min(0).max(65535).default(0).describe('Prometheus endpoint port (0 = disabled)'),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 0 }),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino log level'),
+    raft: raftSchema.default(raftSchema.parse({})),
+    mailbox: mailboxSchema.default(mailboxSchema.parse({})),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!(c.nodeId in c.peers)) {
+      ctx.addIssue({ code: 'custom', path: ['nodeId'], message: `node "${c.nodeId}" is not listed in peers` });
+    }
+  });
+
+export type ForgeConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,68 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig, validateConfig } from '../../src/config/load.js';
+
+const minimal = {
+  nodeId: 'n1',
+  clusterId: 'test',
+  secret: 'a-secret-of-16-chars',
+  dataDir: '/tmp/forge-n1',
+  peers: { n1: { host: '127.0.0.1', port: 7101 }, n2: { host: '127.0.0.1', port: 7102 } },
+};
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('a minimal config gets the documented defaults', () => {
+  const c = validateConfig(minimal);
+  assert.equal(c.raft.tickMs, 20);
+  assert.equal(c.mailbox.maxDeliveries, 5);
+  assert.equal(c.mailbox.defaultTtlMs, 24 * 3600 * 1000);
+  assert.equal(c.zenoh.keyPrefix, 'forge/mailbox');
+});
+
+test('an invalid config names each bad field and its reason', () => {
+  const problems = problemsOf(() =>
+    validateConfig({ ...minimal, secret: 'short', raft: { tickMs: 0 }, bogus: 1 }),
+  );
+  assert.ok(problems.some((p) => p.startsWith('secret:') && p.includes('16 characters')), problems.join('|'));
+  assert.ok(problems.some((p) => p.startsWith('raft.tickMs:')), problems.join('|'));
+  assert.ok(problems.some((p) => p.includes('bogus')), problems.join('|'));
+});
+
+test('nodeId must be one of the peers', () => {
+  const problems = problemsOf(() => validateConfig({ ...minimal, nodeId: 'n9' }));
+  assert.deepEqual(problems, ['nodeId: node "n9" is not listed in peers']);
+});
+
+test('file < environment < flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+  const file = join(dir, 'node.json');
+  writeFileSync(file, JSON.stringify({ ...minimal, logLevel: 'warn' }));
+  const c = loadConfig({
+    file,
+    env: { FORGE_LOG_LEVEL: 'debug', FORGE_ZENOH_ROUTER: 'ws://10.1.1.1:10000', FORGE_NODE_ID: 'n2' },
+    overrides: { logLevel: 'error' },
+  });
+  assert.equal(c.logLevel, 'error');
+  assert.equal(c.zenoh.router, 'ws://10.1.1.1:10000');
+  assert.equal(c.nodeId, 'n2');
+});
+
+test('an unreadable or non-JSON file is a ConfigError naming the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, '{ nope');
+  assert.match(problemsOf(() => loadConfig({ file }))[0]!, /bad\.json: not valid JSON/);
+  assert.match(problemsOf(() => loadConfig({ file: join(dir, 'missing.json') }))[0]!, /missing\.json/);
+});

@@ -21,8 +21,10 @@
 // `dlq` (dead-letter mailbox) is a flag parameter: `dlq`, `dlq=1` or `dlq=true`.
 // Parameters are `name=value` pairs separated by `;` (Zenoh's separator) or `&`. Names starting
 // with `_` are reserved by Zenoh and ignored; any other unknown or repeated name is BAD_REQUEST.
-// User ids: 1..128 characters of [A-Za-z0-9._-]; this also rules out Zenoh wildcards (`*`, `**`,
-// `$*`) and the `@` of verbatim chunks, so a wildcard GET never reaches a mailbox.
+// User ids: 1..128 characters of [A-Za-z0-9._-], not `.` or `..`; this also rules out Zenoh
+// wildcards (`*`, `**`, `$*`) and the `@` of verbatim chunks, so a wildcard GET never reaches a
+// mailbox. Message ids must not start with `@` (the state machine reserves those for ids it derives).
+// These checks are made here, before anything is proposed, so bad input never reaches the log.
 
 import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
 import type { BridgeErrorCode } from './reply-format.js';
@@ -69,7 +71,7 @@ export const nodeStatusKey = (prefix: string, nodeId: string): string => `${pref
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
 
 export function isValidUser(user: string): boolean {
-  return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user);
+  return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user) && user !== '.' && user !== '..';
 }
 
 /** Parses a GET on the mailbox key space (the leader's queryables). */
@@ -94,7 +96,7 @@ export function parseGet(
   const slash = rest.indexOf('/');
   const user = slash < 0 ? rest : rest.slice(0, slash);
   const op = slash < 0 ? 'consume' : rest.slice(slash + 1);
-  if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-]`);
+  if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
 
   switch (op) {
     case 'put': {
@@ -172,7 +174,7 @@ export function parsePut(
   const rest = stripPrefix(prefix, key);
   if (rest === null) return fail('BAD_REQUEST', `key ${JSON.stringify(truncate(key))} is outside ${prefix}/`);
   if (rest.includes('/')) return fail('UNKNOWN_OP', `PUT is only accepted on ${prefix}/<user>`);
-  if (!isValidUser(rest)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(rest))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-]`);
+  if (!isValidUser(rest)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(rest))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
   if (payload.length > limits.maxBodyBytes) return tooLarge(payload.length, limits);
   let id: string | undefined;
   let ttl: string | undefined;
@@ -216,6 +218,7 @@ function buildPut(user: string, body: Uint8Array, id: string | undefined, ttl: s
   if (id !== undefined) {
     const t = token('id', id);
     if (!t.ok) return t;
+    if (t.value.startsWith('@')) return fail('BAD_REQUEST', 'id must not start with "@" (reserved)');
     command.id = t.value;
   }
   if (ttl !== undefined) {

@@ -68,7 +68,7 @@ test('cluster status key', () => {
 });
 
 test('bad users: wildcards, verbatim chunks, bad characters, too long, empty', () => {
-  for (const user of ['*', '**', '$*', 'a$*', '@cluster', '@x', 'a b', 'é', 'a?b', 'x'.repeat(129), '']) {
+  for (const user of ['*', '**', '$*', 'a$*', '@cluster', '@x', '.', '..', 'a b', 'é', 'a?b', 'x'.repeat(129), '']) {
     assert.equal(code(get(`${P}/${user}/len`)), 'BAD_USER', user);
   }
   assert.ok(isValidUser('x'.repeat(128)));
@@ -103,6 +103,7 @@ test('malformed parameters are BAD_REQUEST', () => {
     [`${P}/a/consume`, 'receipt=x'],
     [`${P}/a/put`, 'ttl=1e3'],
     [`${P}/a/put`, 'id=a|b'],
+    [`${P}/a/put`, 'id=@derived'],
     [`${P}/a/len`, 'dlq=1'],
     [`${P}/a/ack`, ''],
     [`${P}/a/nack`, 'receipt='],

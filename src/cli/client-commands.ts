@@ -1,0 +1,176 @@
+// The client half of the CLI: put / consume / peek / ack / nack / len / purge / status over Zenoh.
+// Results go to stdout as one JSON document; errors go to stderr as `forge-mailbox: CODE: message`.
+//
+// Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
+// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, bad option values); 4 unavailable (UNAVAILABLE,
+// NOT_LEADER, TIMEOUT, BACKLOG_FULL, router unreachable); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
+//
+// Message bodies: `put` sends the <message> argument as UTF-8, or the bytes of --file; consumed
+// bodies are printed as "body" (UTF-8 text) when they are valid UTF-8, else as "bodyBase64".
+
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ForgeMailboxClient, MailboxClientError, type ClientErrorCode } from '../bridge/client.js';
+import type { DeliveredMessage } from '../mailbox/commands.js';
+
+export const DEFAULT_ROUTER_URL = 'ws://127.0.0.1:10000';
+
+export const EXIT_OK = 0;
+export const EXIT_OTHER = 1;
+export const EXIT_EMPTY = 2;
+export const EXIT_BAD_INPUT = 3;
+export const EXIT_UNAVAILABLE = 4;
+
+const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set(['BAD_USER', 'BAD_REQUEST', 'TOO_LARGE', 'UNKNOWN_OP', 'UNKNOWN_RECEIPT', 'LEASE_EXPIRED']);
+const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT', 'BACKLOG_FULL']);
+
+export function exitCodeFor(code: ClientErrorCode): number {
+  if (BAD_INPUT.has(code)) return EXIT_BAD_INPUT;
+  if (UNAVAILABLE.has(code)) return EXIT_UNAVAILABLE;
+  return EXIT_OTHER;
+}
+
+interface ConnectionOptions {
+  router: string;
+  prefix: string;
+  timeout: number;
+}
+
+function positiveInt(value: string): number {
+  if (!/^[0-9]{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return Number(value);
+}
+
+function withConnection(command: Command): Command {
+  return command
+    .option('--router <url>', 'Zenoh router remote-api WebSocket URL', DEFAULT_ROUTER_URL)
+    .option('--prefix <prefix>', 'key prefix of the mailbox key space', 'forge/mailbox')
+    .option('--timeout <ms>', 'request timeout in ms', positiveInt, 10_000);
+}
+
+/** Prints the result, or the error, and sets the process exit code. */
+async function run(conn: ConnectionOptions, action: (client: ForgeMailboxClient) => Promise<{ output: unknown; exitCode?: number }>): Promise<void> {
+  let client: ForgeMailboxClient | null = null;
+  try {
+    client = await ForgeMailboxClient.open(conn.router, { keyPrefix: conn.prefix, requestTimeoutMs: conn.timeout, openTimeoutMs: 5000 });
+    const { output, exitCode } = await action(client);
+    process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+    process.exitCode = exitCode ?? EXIT_OK;
+  } catch (e) {
+    if (e instanceof MailboxClientError) {
+      process.stderr.write(`forge-mailbox: ${e.code}: ${e.message}${e.leader ? ` (leader: ${e.leader})` : ''}\n`);
+      process.exitCode = exitCodeFor(e.code);
+    } else {
+      process.stderr.write(`forge-mailbox: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = EXIT_OTHER;
+    }
+  } finally {
+    await client?.close();
+  }
+}
+
+function printable(message: DeliveredMessage): Record<string, unknown> {
+  const { body, ...meta } = message;
+  let text: string | null = null;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    text = null;
+  }
+  return text === null ? { ...meta, bodyBase64: Buffer.from(body).toString('base64') } : { ...meta, body: text };
+}
+
+function messageOutput(message: DeliveredMessage | null): { output: unknown; exitCode?: number } {
+  return message === null ? { output: { status: 'empty' }, exitCode: EXIT_EMPTY } : { output: printable(message) };
+}
+
+export function registerClientCommands(program: Command): void {
+  withConnection(
+    program
+      .command('put <user> [message]')
+      .description('enqueue a message (acknowledged once committed)')
+      .option('--file <path>', 'send the bytes of this file as the body instead of <message>')
+      .option('--id <id>', 'message id: a repeat within the dedupe window is not enqueued twice')
+      .option('--ttl <ms>', 'time to live in ms', positiveInt),
+  ).action(async (user: string, message: string | undefined, opts: ConnectionOptions & { file?: string; id?: string; ttl?: number }) => {
+    if ((message === undefined) === (opts.file === undefined)) {
+      process.stderr.write('forge-mailbox: put needs exactly one of <message> or --file\n');
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    let body: Uint8Array | string;
+    try {
+      body = opts.file === undefined ? (message as string) : readFileSync(opts.file);
+    } catch (e) {
+      process.stderr.write(`forge-mailbox: cannot read ${opts.file}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    await run(opts, async (c) => ({
+      output: await c.put(user, body, { ...(opts.id === undefined ? {} : { id: opts.id }), ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }) }),
+    }));
+  });
+
+  withConnection(
+    program
+      .command('consume <user>')
+      .description('take the next message (exit code 2 when the mailbox is empty)')
+      .option('--lease <ms>', 'lease the message: it returns to the mailbox unless acked within <ms>', positiveInt)
+      .option('--rid <id>', 'request id: retrying with the same id returns the same message')
+      .option('--dlq', 'consume from the dead-letter mailbox'),
+  ).action(async (user: string, opts: ConnectionOptions & { lease?: number; rid?: string; dlq?: boolean }) => {
+    await run(opts, async (c) =>
+      messageOutput(
+        await c.consume(user, {
+          ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+          ...(opts.rid === undefined ? {} : { requestId: opts.rid }),
+          ...(opts.dlq ? { deadLetter: true } : {}),
+        }),
+      ),
+    );
+  });
+
+  withConnection(
+    program
+      .command('peek <user>')
+      .description('show the next message without taking it (exit code 2 when empty)')
+      .option('--dlq', 'peek at the dead-letter mailbox'),
+  ).action(async (user: string, opts: ConnectionOptions & { dlq?: boolean }) => {
+    await run(opts, async (c) => messageOutput(await c.peek(user, opts.dlq ? { deadLetter: true } : {})));
+  });
+
+  withConnection(program.command('ack <user> <receipt>').description('acknowledge a leased message')).action(
+    async (user: string, receipt: string, opts: ConnectionOptions) => {
+      await run(opts, async (c) => {
+        await c.ack(user, receipt);
+        return { output: { status: 'ok' } };
+      });
+    },
+  );
+
+  withConnection(program.command('nack <user> <receipt>').description('return a leased message to the head of the mailbox')).action(
+    async (user: string, receipt: string, opts: ConnectionOptions) => {
+      await run(opts, async (c) => {
+        await c.nack(user, receipt);
+        return { output: { status: 'ok' } };
+      });
+    },
+  );
+
+  withConnection(program.command('len <user>').description('mailbox statistics')).action(async (user: string, opts: ConnectionOptions) => {
+    await run(opts, async (c) => ({ output: await c.len(user) }));
+  });
+
+  withConnection(
+    program
+      .command('purge <user>')
+      .description('drop every queued message of a mailbox')
+      .option('--dlq', 'purge the dead-letter mailbox'),
+  ).action(async (user: string, opts: ConnectionOptions & { dlq?: boolean }) => {
+    await run(opts, async (c) => ({ output: { purged: await c.purge(user, opts.dlq ? { deadLetter: true } : {}) } }));
+  });
+
+  withConnection(program.command('status').description('cluster status, as the leader sees it')).action(async (opts: ConnectionOptions) => {
+    await run(opts, async (c) => ({ output: await c.status() }));
+  });
+}

@@ -1,0 +1,68 @@
+// A MailboxService for bridge tests: the real mailbox state machine applied directly, without
+// Raft. Leadership is set by the test; a non-leader rejects like the Raft driver does
+// (NOT_LEADER), and a test can make the next requests fail with any Raft error code.
+
+import type { MailboxService } from '../../src/bridge/mailbox-service.js';
+import type { MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
+import { Mailbox } from '../../src/mailbox/mailbox.js';
+import { RaftError, type RaftErrorCode } from '../../src/raft/types.js';
+
+export class InMemoryMailboxService implements MailboxService {
+  readonly mailbox: Mailbox;
+  private leader: boolean;
+  private readonly listeners = new Set<(isLeader: boolean) => void>();
+  private index = 0;
+  private failures: RaftErrorCode[] = [];
+  /** Every command that reached the service, in order (what a Raft leader would have proposed). */
+  readonly commands: MailboxCommand[] = [];
+
+  constructor(
+    readonly nodeId: string,
+    options: { leader: boolean; mailbox?: Mailbox },
+  ) {
+    this.leader = options.leader;
+    this.mailbox = options.mailbox ?? new Mailbox();
+  }
+
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  setLeader(leader: boolean): void {
+    if (leader === this.leader) return;
+    this.leader = leader;
+    for (const listener of this.listeners) listener(leader);
+  }
+
+  onRoleChange(listener: (isLeader: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The next `codes.length` commands/queries reject with these Raft errors, in order. */
+  failNext(...codes: RaftErrorCode[]): void {
+    this.failures.push(...codes);
+  }
+
+  async command(cmd: MailboxCommand): Promise<MailboxResult> {
+    this.check();
+    this.commands.push(cmd);
+    this.index += 1;
+    return this.mailbox.apply(cmd, { index: this.index, term: 1, time: Date.now() });
+  }
+
+  async query(q: MailboxQuery): Promise<MailboxResult> {
+    this.check();
+    return this.mailbox.query(q, Date.now());
+  }
+
+  async status(): Promise<unknown> {
+    return { nodeId: this.nodeId, leader: this.leader, applied: this.index };
+  }
+
+  private check(): void {
+    const failure = this.failures.shift();
+    if (failure !== undefined) throw new RaftError(failure, `injected ${failure}`);
+    if (!this.leader) throw new RaftError('NOT_LEADER', `${this.nodeId} is not the leader`);
+  }
+}

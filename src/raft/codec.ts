@@ -54,13 +54,16 @@ export interface CodecLimits {
   maxMessageBytes: number;
 }
 
+// Generous enough for every configuration the daemon accepts (up to 65536 entries and 32 MiB per
+// AppendEntries, 16 MiB snapshot chunks); deployments tighten them through the transport's frame
+// size, which also caps every length field since lengths are checked against the bytes present.
 export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
   maxNodeIdBytes: 64,
-  maxEntriesPerMessage: 4096,
-  maxEntryDataBytes: 1 << 20,
-  maxChunkBytes: 1 << 20,
+  maxEntriesPerMessage: 65536,
+  maxEntryDataBytes: 32 << 20,
+  maxChunkBytes: 16 << 20,
   maxMembers: 256,
-  maxMessageBytes: 16 << 20,
+  maxMessageBytes: 64 << 20,
 });
 
 const ENTRY_VERSION = 1;

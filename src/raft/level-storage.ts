@@ -4,6 +4,9 @@
 //   d/<8 hex>      snapshot data chunk n (0-based), at most `chunkBytes` each
 //   e/<16 hex>     log entry at that index (codec: encodeEntry); fixed width keeps key order = index order
 //
+// A snapshot passed to `save` (installed from the leader) replaces the whole log; one passed to
+// `compact` (taken locally) keeps the entries after it.
+//
 // Every durable state change is one synced LevelDB batch, which LevelDB applies atomically, so after
 // a crash we see either the whole change or none of it. The one exception is dropping log entries
 // that a snapshot covers: that happens with a range delete *after* the snapshot batch is durable,
@@ -173,16 +176,14 @@ export class LevelStorage implements RaftStorage {
       let snapChunks = this.snapChunks;
 
       if (snapshot !== null) {
-        const { index, term } = snapshot.meta;
+        const { index } = snapshot.meta;
         if (index <= this.snapIndex) {
           throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
         }
-        // Figure 13: keep the entries after the snapshot only if our log agrees with it at its index.
-        const keepSuffix = index < lastIndex && (await this.termAt(index)) === term;
-        if (!keepSuffix) {
-          for (let i = index + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
-          lastIndex = index;
-        }
+        // A snapshot from the leader replaces the whole log (the core discards its own log too, see
+        // `Ready`): entries after it go in this batch, those it covers right after it.
+        for (let i = index + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+        lastIndex = index;
         snapChunks = this.snapshotOps(ops, snapshot);
         snapIndex = index;
       }
@@ -257,11 +258,6 @@ export class LevelStorage implements RaftStorage {
     for (let n = chunks; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(n) });
     ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotRecord({ meta: snapshot.meta, dataLength: snapshot.data.length, chunks }, this.limits) });
     return chunks;
-  }
-
-  private async termAt(index: number): Promise<number | null> {
-    const b = await this.db.get(entryKey(index));
-    return b === undefined ? null : decodeStored(() => decodeEntry(b, this.limits)).term;
   }
 
   /** Removes entries the snapshot covers; safe to lose in a crash because `load` skips them. */

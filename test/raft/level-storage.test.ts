@@ -137,24 +137,30 @@ test('compaction past the last entry leaves an empty log that continues after th
   });
 });
 
-test('a received snapshot keeps a matching log suffix and discards a conflicting one', async () => {
+test('a snapshot received from the leader replaces the whole log', async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 8, 2), snapshot: null });
-    // Our entry 5 has term 2 like the snapshot: entries 6..8 are kept (Figure 13).
-    const matching = snapshot(5, 2, 20);
-    await s.save({ hardState: { term: 2, vote: null, commit: 5 }, entries: [], snapshot: matching });
+    const installed = snapshot(5, 2, 20);
+    await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: installed });
     let loaded = await s.load();
-    assert.deepEqual(loaded.snapshot, matching);
-    assert.deepEqual(loaded.entries, range(6, 8, 2));
-    // Our entry 7 has term 2 but the snapshot says term 4: the whole log goes.
-    const conflicting = snapshot(7, 4, 20);
-    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: conflicting });
-    loaded = await s.load();
-    assert.deepEqual(loaded.snapshot, conflicting);
+    assert.deepEqual(loaded.snapshot, installed);
+    assert.deepEqual(loaded.entries, []);
+    // Entries in the same save continue the log after the snapshot.
+    const next = snapshot(7, 4, 20);
+    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: next });
+    await assert.rejects(
+      s.save({ hardState: null, entries: [entry(7, 4)], snapshot: null }),
+      (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT',
+    );
+    await assert.rejects(s.save({ hardState: null, entries: [], snapshot: snapshot(6, 4, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    await s.close();
+    const reopened = await LevelStorage.open(dir);
+    loaded = await reopened.load();
+    assert.deepEqual(loaded.snapshot, next);
     assert.deepEqual(loaded.entries, [entry(8, 4)]);
     assert.deepEqual(loaded.hardState, { term: 4, vote: null, commit: 7 });
-    await s.close();
+    await reopened.close();
   });
 });
 

@@ -1,6 +1,8 @@
 // Little-endian byte writer/reader shared by the command codec and the snapshot format.
 // The reader checks every length against both a caller-given bound and the bytes actually left,
 // so garbage input ends in a MailboxDecodeError instead of a huge allocation or a RangeError.
+// Both sit on the hot apply path, so they avoid per-call DataView objects: integers are assembled
+// byte by byte, floats go through one shared 8-byte scratch, ASCII strings are copied char by char.
 
 import { Buffer } from 'node:buffer';
 
@@ -14,127 +16,165 @@ export class MailboxDecodeError extends Error {
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const f64Scratch = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64Scratch.buffer);
+const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export class ByteWriter {
+  private bytes: Uint8Array;
   private buf: Buffer;
-  private view: DataView;
   private pos = 0;
 
   constructor(initialCapacity = 256) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(16, initialCapacity));
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.bytes = new Uint8Array(Math.max(16, initialCapacity));
+    this.buf = Buffer.from(this.bytes.buffer);
+  }
+
+  reset(): void {
+    this.pos = 0;
   }
 
   private ensure(extra: number): void {
     const need = this.pos + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
+    if (need <= this.bytes.length) return;
+    let cap = this.bytes.length * 2;
     while (cap < need) cap *= 2;
-    const next = Buffer.allocUnsafeSlow(cap);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    const next = new Uint8Array(cap);
+    next.set(this.bytes.subarray(0, this.pos));
+    this.bytes = next;
+    this.buf = Buffer.from(next.buffer);
   }
 
   u8(v: number): void {
     this.ensure(1);
-    this.buf[this.pos++] = v;
+    this.bytes[this.pos++] = v;
   }
 
   u16(v: number): void {
     this.ensure(2);
-    this.view.setUint16(this.pos, v, true);
+    const b = this.bytes;
+    b[this.pos] = v;
+    b[this.pos + 1] = v >>> 8;
     this.pos += 2;
   }
 
   u32(v: number): void {
     this.ensure(4);
-    this.view.setUint32(this.pos, v, true);
+    const b = this.bytes;
+    const p = this.pos;
+    b[p] = v;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v >>> 16;
+    b[p + 3] = v >>> 24;
     this.pos += 4;
   }
 
   f64(v: number): void {
     this.ensure(8);
-    this.view.setFloat64(this.pos, v, true);
+    f64Scratch[0] = v;
+    const b = this.bytes;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) b[p + i] = f64Bytes[hostIsLittleEndian ? i : 7 - i]!;
     this.pos += 8;
   }
 
   /** UTF-8 string with a u16 byte-length prefix. */
   str(s: string): void {
-    const max = s.length * 3;
-    this.ensure(2 + max);
-    const n = this.buf.write(s, this.pos + 2, 'utf8');
+    const len = s.length;
+    this.ensure(2 + len * 3);
+    const b = this.bytes;
+    const start = this.pos + 2;
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[start + i] = c;
+    }
+    const n = i === len ? len : this.buf.write(s, start, 'utf8');
     if (n > 0xffff) throw new RangeError('string too long to encode');
-    this.view.setUint16(this.pos, n, true);
-    this.pos += 2 + n;
+    b[this.pos] = n;
+    b[this.pos + 1] = n >>> 8;
+    this.pos = start + n;
   }
 
   /** Bytes with a u32 length prefix. */
-  bytes(b: Uint8Array): void {
-    this.ensure(4 + b.length);
-    this.view.setUint32(this.pos, b.length, true);
-    this.buf.set(b, this.pos + 4);
-    this.pos += 4 + b.length;
+  bytesField(v: Uint8Array): void {
+    this.u32(v.length);
+    this.ensure(v.length);
+    this.bytes.set(v, this.pos);
+    this.pos += v.length;
   }
 
   /** A body held as a Latin-1 string (one char per byte), written as u32 length + raw bytes. */
   latin1(s: string): void {
-    this.ensure(4 + s.length);
-    this.view.setUint32(this.pos, s.length, true);
-    this.buf.write(s, this.pos + 4, 'latin1');
-    this.pos += 4 + s.length;
+    const n = s.length;
+    this.u32(n);
+    this.ensure(n);
+    this.buf.write(s, this.pos, 'latin1');
+    this.pos += n;
   }
 
-  /** The written bytes, copied into an allocation of their own (no slack, no shared slab). */
+  /** The written bytes, copied into an allocation of their own (no slack, no shared slab): for data that is kept. */
   finish(): Uint8Array {
-    const out = new Uint8Array(this.pos);
-    out.set(this.buf.subarray(0, this.pos));
+    return this.bytes.slice(0, this.pos);
+  }
+
+  /**
+   * The written bytes, copied into Node's pooled allocator: several times cheaper for small
+   * outputs, but a holder keeps the whole 8 KiB pool slab alive, so only for short-lived data.
+   */
+  finishPooled(): Uint8Array {
+    const out = Buffer.allocUnsafe(this.pos);
+    out.set(this.bytes.subarray(0, this.pos));
     return out;
   }
 }
 
 export class ByteReader {
-  private readonly buf: Buffer;
-  private readonly view: DataView;
   private pos = 0;
+  private readonly buf: Buffer;
 
-  constructor(data: Uint8Array) {
+  constructor(private readonly data: Uint8Array) {
     this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
   get remaining(): number {
-    return this.buf.length - this.pos;
+    return this.data.length - this.pos;
   }
 
   private need(n: number, what: string): void {
-    if (n > this.buf.length - this.pos) throw new MailboxDecodeError(`truncated input reading ${what}`);
+    if (n > this.data.length - this.pos) throw new MailboxDecodeError(`truncated input reading ${what}`);
   }
 
   u8(what: string): number {
     this.need(1, what);
-    return this.buf[this.pos++]!;
+    return this.data[this.pos++]!;
   }
 
   u16(what: string): number {
     this.need(2, what);
-    const v = this.view.getUint16(this.pos, true);
+    const d = this.data;
+    const v = d[this.pos]! | (d[this.pos + 1]! << 8);
     this.pos += 2;
     return v;
   }
 
   u32(what: string): number {
     this.need(4, what);
-    const v = this.view.getUint32(this.pos, true);
+    const d = this.data;
+    const p = this.pos;
+    const v = (d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16)) + d[p + 3]! * 0x1000000;
     this.pos += 4;
     return v;
   }
 
   f64(what: string): number {
     this.need(8, what);
-    const v = this.view.getFloat64(this.pos, true);
+    const d = this.data;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) f64Bytes[hostIsLittleEndian ? i : 7 - i] = d[p + i]!;
     this.pos += 8;
-    return v;
+    return f64Scratch[0]!;
   }
 
   /** A u16-prefixed UTF-8 string of at most `maxBytes` bytes; invalid UTF-8 is rejected. */
@@ -142,11 +182,24 @@ export class ByteReader {
     const n = this.u16(what);
     if (n > maxBytes) throw new MailboxDecodeError(`${what} is ${n} bytes, limit ${maxBytes}`);
     this.need(n, what);
+    const d = this.data;
+    const start = this.pos;
+    let ascii = true;
+    for (let i = start; i < start + n; i++) {
+      if (d[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
     let s: string;
-    try {
-      s = utf8Strict.decode(this.buf.subarray(this.pos, this.pos + n));
-    } catch {
-      throw new MailboxDecodeError(`${what} is not valid UTF-8`);
+    if (ascii) {
+      s = this.buf.toString('latin1', start, start + n);
+    } else {
+      try {
+        s = utf8Strict.decode(d.subarray(start, start + n));
+      } catch {
+        throw new MailboxDecodeError(`${what} is not valid UTF-8`);
+      }
     }
     this.pos += n;
     return s;
@@ -157,7 +210,7 @@ export class ByteReader {
     const n = this.u32(what);
     if (n > maxBytes) throw new MailboxDecodeError(`${what} is ${n} bytes, limit ${maxBytes}`);
     this.need(n, what);
-    const out = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, n);
+    const out = this.data.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -180,6 +233,19 @@ export class ByteReader {
   }
 
   end(): void {
-    if (this.pos !== this.buf.length) throw new MailboxDecodeError(`${this.buf.length - this.pos} trailing bytes`);
+    if (this.pos !== this.data.length) throw new MailboxDecodeError(`${this.data.length - this.pos} trailing bytes`);
   }
+}
+
+/** Bytes as a Latin-1 string: char i is byte i. */
+export function latin1FromBytes(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}
+
+/** A Latin-1 string back to bytes, in a fresh allocation of its own (never a slice of a pooled slab). */
+export function latin1ToBytes(s: string): Uint8Array {
+  const n = s.length;
+  const out = new Uint8Array(n);
+  Buffer.from(out.buffer, 0, n).write(s, 0, 'latin1');
+  return out;
 }

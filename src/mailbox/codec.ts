@@ -5,6 +5,7 @@
 // and trailing bytes with a MailboxDecodeError.
 
 import { ByteReader, ByteWriter, MailboxDecodeError } from './binary.js';
+import { StoredDelivery } from './delivery.js';
 import type { DeliveredMessage, MailboxCommand, MailboxErrorCode, MailboxResult } from './commands.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 
@@ -42,8 +43,12 @@ const ERROR_CODES: readonly MailboxErrorCode[] = [
 /** Error messages are free text; bounded so a result stays small. */
 const MAX_ERROR_MESSAGE_BYTES = 4096;
 
+/** Reused by every encode (they are synchronous and never nest); `finish` copies the bytes out. */
+const scratch = new ByteWriter(64 * 1024);
+
 export function encodeCommand(cmd: MailboxCommand): Uint8Array {
-  const w = new ByteWriter(cmd.op === 'put' ? 64 + cmd.body.length : 64);
+  const w = scratch;
+  w.reset();
   w.u8(WIRE_VERSION);
   switch (cmd.op) {
     case 'put':
@@ -52,7 +57,7 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
       w.u8((cmd.id !== undefined ? 1 : 0) | (cmd.ttlMs !== undefined ? 2 : 0));
       if (cmd.id !== undefined) w.str(cmd.id);
       if (cmd.ttlMs !== undefined) w.f64(cmd.ttlMs);
-      w.bytes(cmd.body);
+      w.bytesField(cmd.body);
       break;
     case 'consume':
       w.u8(Op.Consume);
@@ -130,9 +135,9 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
 }
 
 export function encodeResult(res: MailboxResult): Uint8Array {
-  const w = new ByteWriter(res.kind === 'message' ? 96 + res.message.body.length : 64);
-  writeResult(w, res);
-  return w.finish();
+  scratch.reset();
+  writeResult(scratch, res);
+  return scratch.finishPooled();
 }
 
 /** Appends one result to `w` (also used by the snapshot for cached consume results). */
@@ -184,7 +189,8 @@ export function writeResult(w: ByteWriter, res: MailboxResult): void {
 function writeMessage(w: ByteWriter, m: DeliveredMessage): void {
   w.str(m.id);
   w.f64(m.seq);
-  w.bytes(m.body);
+  if (m instanceof StoredDelivery) w.latin1(m.latin1Body);
+  else w.bytesField(m.body);
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);

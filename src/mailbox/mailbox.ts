@@ -10,12 +10,11 @@
 // - A lease that ran out counts as ended from that moment on: queries see its message back in the
 //   queue (or dead-lettered), and the next consume/purge of that user, or the sweep, makes it so.
 
-import { bodyToBytes, bodyToString } from './body.js';
+import { latin1FromBytes } from './binary.js';
 import type {
   AckCommand,
   ApplyMeta,
   ConsumeCommand,
-  DeliveredMessage,
   MailboxCommand,
   MailboxErrorCode,
   MailboxQuery,
@@ -25,6 +24,7 @@ import type {
   PurgeCommand,
   PutCommand,
 } from './commands.js';
+import { StoredDelivery } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
@@ -131,7 +131,7 @@ export class Mailbox {
     this.advance(now);
     const seq = ++s.lastSeq;
     const expiresAt = now + (cmd.ttlMs ?? o.defaultTtlMs);
-    const msg = new StoredMessage(seq, cmd.id ?? null, bodyToString(cmd.body), now, expiresAt, 0);
+    const msg = new StoredMessage(seq, cmd.id ?? null, latin1FromBytes(cmd.body), now, expiresAt, 0);
     const target = box ?? this.createBox(cmd.user);
     target.queue.push(msg);
     if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
@@ -177,14 +177,14 @@ export class Mailbox {
     msg.deliveries++;
     if (cmd.leaseMs === undefined) {
       this.dropIfEmpty(cmd.user, box);
-      return { kind: 'message', message: delivered(msg) };
+      return { kind: 'message', message: new StoredDelivery(msg) };
     }
     const receipt = receiptOf(msg);
     const leaseExpiresAt = now + cmd.leaseMs;
     box.leases.set(receipt, { msg, leaseExpiresAt });
     box.leaseBytes += msg.body.length;
     if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
-    const message = delivered(msg);
+    const message = new StoredDelivery(msg);
     message.receipt = receipt;
     message.leaseExpiresAt = leaseExpiresAt;
     return { kind: 'message', message };
@@ -299,7 +299,7 @@ export class Mailbox {
         if (head === undefined || m.seq < head.seq) head = m;
       }
     }
-    return head === undefined ? EMPTY : { kind: 'message', message: delivered(head) };
+    return head === undefined ? EMPTY : { kind: 'message', message: new StoredDelivery(head) };
   }
 
   private stats(user: string, now: number): MailboxStats {
@@ -369,7 +369,7 @@ export class Mailbox {
 
   private rememberConsume(user: string, requestId: string, result: MailboxResult, now: number): void {
     const s = this.state;
-    const bytes = result.kind === 'message' ? result.message.body.length : 0;
+    const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body.length : 0;
     s.consumes.set(key(user, requestId), { user, requestId, result, bytes, expiresAt: now + this.options.requestWindowMs });
     s.consumeBytes += bytes;
     while (s.consumes.size > this.options.requestCacheMaxEntries || s.consumeBytes > this.options.requestCacheMaxBytes) {
@@ -388,15 +388,4 @@ export class Mailbox {
   private dropIfEmpty(user: string, box: UserBox): void {
     if (box.held === 0) this.state.users.delete(user);
   }
-}
-
-function delivered(m: StoredMessage): DeliveredMessage {
-  return {
-    id: m.id,
-    seq: m.seq,
-    body: bodyToBytes(m.body),
-    enqueuedAt: m.enqueuedAt,
-    expiresAt: m.expiresAt,
-    deliveries: m.deliveries,
-  };
 }

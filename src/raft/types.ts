@@ -167,7 +167,8 @@ export interface ReadState {
 
 /**
  * Work the core hands back to its caller. The caller must, in this order:
- *  1. persist `snapshot` (if any), then `entries` (truncating any conflicting suffix from
+ *  1. persist `snapshot` (if any; it came from the leader and replaces the WHOLE log, entries
+ *     after its index included), then `entries` (truncating any conflicting suffix from
  *     `entries[0].index`), then `hardState` (if any) — one synced write (group commit);
  *  2. send `messages` (only after step 1 is durable);
  *  3. apply `committedEntries` to the state machine (restore `snapshot` first if present);
@@ -199,6 +200,8 @@ export type RaftErrorCode =
   | 'BACKLOG_FULL'
   | 'TRANSFER_IN_PROGRESS'
   | 'CONF_CHANGE_IN_PROGRESS'
+  /** A request that cannot apply to the current state (e.g. promoting a non-learner). */
+  | 'INVALID_REQUEST'
   | 'STOPPED';
 
 export class RaftError extends Error {

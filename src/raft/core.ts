@@ -1,0 +1,874 @@
+// The Raft consensus core (Ongaro's dissertation, shaped like etcd's raft): a deterministic state
+// machine driven by tick/step/propose. It never touches a clock, disk or socket; it emits Ready
+// batches that its driver persists, sends and applies, in that order (see Ready in types.ts).
+//
+// Durability: everything a message depends on (term, vote, entries) is in the same Ready as the
+// message or an earlier one, so the caller's persist-then-send order makes every promise durable
+// before anyone hears of it. A leader counts its own log toward a quorum only up to what the
+// caller reported persisted through `advance`.
+
+import { entryBytes, RaftLog } from './log.js';
+import {
+  applyConfChange,
+  decodeConfChange,
+  encodeConfChange,
+  isMember,
+  isVoter,
+  MembershipHistory,
+  quorumSize,
+  sameMembership,
+} from './membership.js';
+import { Progress } from './progress.js';
+import { ReadIndexQueue } from './read-index.js';
+import {
+  EntryType,
+  RaftError,
+  type AppendRequest,
+  type AppendResponse,
+  type ConfChange,
+  type Entry,
+  type HardState,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type Membership,
+  type Message,
+  type NodeId,
+  type PersistedState,
+  type ReadState,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type SnapshotChunk,
+  type SnapshotResponse,
+  type SoftState,
+  type VoteRequest,
+  type PreVoteRequest,
+  type VoteResponse,
+} from './types.js';
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Election timeout in ticks; each election picks a random timeout in [electionTick, 2*electionTick). */
+  electionTick: number;
+  heartbeatTick: number;
+  /** §9.6: probe with a Pre-Vote before disrupting the cluster with a new term. */
+  preVote: boolean;
+  /** A leader that has not heard from a quorum within an election timeout steps down. */
+  checkQuorum: boolean;
+  /** Unacknowledged appends in flight per follower in replicate state. */
+  maxInflightMsgs: number;
+  maxEntriesPerMsg: number;
+  maxBytesPerMsg: number;
+  /** Proposals beyond this many uncommitted bytes in the leader's term are refused (BACKLOG_FULL). */
+  maxUncommittedBytes: number;
+  snapshotChunkBytes: number;
+  /** Uniform in [0, 1); seeded in simulation. The core's only source of randomness. */
+  random: () => number;
+}
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: string;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  leader: NodeId | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  membership: Membership;
+  progress: Record<NodeId, ProgressStatus>;
+}
+
+type CampaignKind = 'preVote' | 'election' | 'transfer';
+
+interface IncomingSnapshot {
+  chunk: SnapshotChunk;
+  parts: Uint8Array[];
+  received: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class RaftCore {
+  private readonly cfg: RaftConfig;
+  private readonly id: NodeId;
+  private term: number;
+  private vote: NodeId | null;
+  private role: Role = 'follower';
+  private leader: NodeId | null = null;
+  private readonly log: RaftLog;
+  private readonly members: MembershipHistory;
+  private progress = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  private reads = new ReadIndexQueue();
+  private leadTransferee: NodeId | null = null;
+  /** Index of the latest configuration entry this leader appended (or its first entry, until committed). */
+  private pendingConfIndex = 0;
+  private uncommittedBytes = 0;
+  private incoming: IncomingSnapshot | null = null;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  /** A Ready was handed out and not yet advanced. */
+  private outstanding = false;
+
+  constructor(config: RaftConfig, persisted: PersistedState) {
+    validateConfig(config);
+    this.cfg = config;
+    this.id = config.id;
+    this.term = persisted.hardState.term;
+    this.vote = persisted.hardState.vote;
+    this.log = new RaftLog(persisted.snapshot, persisted.entries, persisted.hardState.commit);
+    this.members = new MembershipHistory(persisted.snapshot?.meta.membership ?? persisted.initialMembership);
+    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.noteConfEntry(this.log.entry(i)!);
+    this.prevHard = this.hardState();
+    this.prevSoft = this.softState();
+    this.resetElectionTimer();
+  }
+
+  // ---------------------------------------------------------------- driver API
+
+  tick(): void {
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id || m.from === this.id) return;
+    if (m.term > this.term) {
+      if (m.type === 'preVote' || m.type === 'vote') {
+        const transfer = m.type === 'vote' && m.transfer;
+        // Leader stickiness (§4.2.3, with CheckQuorum as in etcd): while we hear from a live
+        // leader, ignore candidates that would disrupt it; a transfer election is invited.
+        const inLease = this.leader !== null && this.electionElapsed < this.cfg.electionTick;
+        if (this.cfg.checkQuorum && inLease && !transfer) return;
+      }
+      if (m.type === 'preVote' || (m.type === 'voteResp' && m.preVote && m.granted)) {
+        // A Pre-Vote exchange never changes anyone's term.
+      } else {
+        const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+        this.becomeFollower(m.term, fromLeader ? m.from : null);
+      }
+    } else if (m.term < this.term) {
+      this.stepStale(m);
+      return;
+    }
+
+    switch (m.type) {
+      case 'preVote':
+      case 'vote':
+        this.handleVoteRequest(m);
+        return;
+      case 'voteResp':
+        this.handleVoteResponse(m);
+        return;
+      case 'append':
+      case 'heartbeat':
+      case 'snapshot':
+        if (this.role === 'leader') return;
+        if (this.role !== 'follower') this.becomeFollower(m.term, m.from);
+        this.leader = m.from;
+        this.electionElapsed = 0;
+        if (m.type === 'append') this.handleAppend(m);
+        else if (m.type === 'heartbeat') this.handleHeartbeat(m);
+        else this.handleSnapshotChunk(m);
+        return;
+      case 'appendResp':
+        this.handleAppendResponse(m);
+        return;
+      case 'heartbeatResp':
+        this.handleHeartbeatResponse(m);
+        return;
+      case 'snapshotResp':
+        this.handleSnapshotResponse(m);
+        return;
+      case 'timeoutNow':
+        if (this.role === 'follower' && m.from === this.leader && this.promotable()) this.campaign('transfer');
+        return;
+    }
+  }
+
+  propose(data: Uint8Array, time: number): { index: number; term: number } {
+    this.checkCanPropose();
+    const size = data.length + 24;
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + size > this.cfg.maxUncommittedBytes) {
+      throw new RaftError('BACKLOG_FULL', `${this.uncommittedBytes} uncommitted bytes pending`);
+    }
+    const index = this.appendAsLeader(EntryType.Normal, data, time);
+    this.uncommittedBytes += size;
+    return { index, term: this.term };
+  }
+
+  /** One server at a time (§4.1); refused while an earlier change (or this leader's first entry) is uncommitted. */
+  proposeConfChange(cc: ConfChange, time: number): { index: number; term: number } {
+    this.checkCanPropose();
+    if (this.pendingConfIndex > this.log.committed) {
+      throw new RaftError('CONF_CHANGE_IN_PROGRESS', `configuration change at ${this.pendingConfIndex} not committed yet`);
+    }
+    applyConfChange(this.members.current(), cc);
+    const index = this.appendAsLeader(EntryType.ConfChange, encodeConfChange(cc), time);
+    this.pendingConfIndex = index;
+    return { index, term: this.term };
+  }
+
+  readIndex(context: number): void {
+    if (this.role !== 'leader') throw this.notLeader();
+    // §6.4 step 1: a new leader does not know the commit index until an entry of its term commits.
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.reads.wait(context);
+      return;
+    }
+    this.startRead(context);
+  }
+
+  /** §3.10: hand leadership to `to` once its log is caught up; proposals are refused meanwhile. */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader') throw this.notLeader();
+    if (to === this.id) return;
+    if (!isVoter(this.members.current(), to)) throw new RaftError('INVALID_REQUEST', `${to} is not a voter`);
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    this.electionElapsed = 0;
+    const pr = this.progress.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to, from: this.id, term: this.term });
+    else this.replicateTo(to, true);
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    return (
+      this.msgs.length > 0 ||
+      this.readStates.length > 0 ||
+      this.log.unstableSnapshot !== null ||
+      this.log.stableIndex < this.log.lastIndex() ||
+      this.log.committed > this.log.applied ||
+      !sameHardState(this.hardState(), this.prevHard) ||
+      !sameSoftState(this.softState(), this.prevSoft)
+    );
+  }
+
+  /** The next batch of work; the caller must `advance` it before asking for another. */
+  ready(): Ready {
+    if (this.outstanding) throw new Error('ready() called again before advance()');
+    const hard = this.hardState();
+    const soft = this.softState();
+    const rd: Ready = {
+      softState: sameSoftState(soft, this.prevSoft) ? null : soft,
+      hardState: sameHardState(hard, this.prevHard) ? null : hard,
+      entries: this.log.unstableEntries(),
+      snapshot: this.log.unstableSnapshot,
+      messages: this.msgs,
+      committedEntries: this.log.nextCommitted(),
+      readStates: this.readStates,
+    };
+    this.prevHard = hard;
+    this.prevSoft = soft;
+    this.msgs = [];
+    this.readStates = [];
+    this.reads.outboxFlushed();
+    this.outstanding = true;
+    return rd;
+  }
+
+  /** The caller persisted, sent and applied `rd`. */
+  advance(rd: Ready): void {
+    this.outstanding = false;
+    if (rd.snapshot !== null && this.log.unstableSnapshot === rd.snapshot) this.log.unstableSnapshot = null;
+    const last = rd.entries.at(-1);
+    if (last) this.log.stableTo(last.index, last.term);
+    const applied = rd.committedEntries.at(-1);
+    if (applied) this.log.applied = Math.max(this.log.applied, applied.index);
+    if (this.role === 'leader' && last && this.maybeCommit()) this.broadcastAppend();
+  }
+
+  /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */
+  compact(snapshot: Snapshot): void {
+    const { index, term, membership } = snapshot.meta;
+    if (index <= this.log.snapshotIndex) return;
+    if (index > this.log.applied || index > this.log.stableIndex) {
+      throw new RangeError(`cannot compact to ${index}: applied ${this.log.applied}, persisted ${this.log.stableIndex}`);
+    }
+    if (this.log.term(index) !== term) throw new RangeError(`snapshot term ${term} does not match the log at ${index}`);
+    if (!sameMembership(this.members.at(index), membership)) {
+      throw new RangeError(`snapshot membership does not match the membership at ${index}`);
+    }
+    this.members.compactTo(index, membership);
+    this.log.compact(snapshot);
+  }
+
+  status(): RaftStatus {
+    const progress: Record<NodeId, ProgressStatus> = {};
+    if (this.role === 'leader') {
+      progress[this.id] = { match: this.log.stableIndex, next: this.log.lastIndex() + 1, state: 'replicate' };
+      for (const [id, pr] of this.progress) progress[id] = { match: pr.match, next: pr.next, state: pr.state };
+    }
+    const m = this.members.current();
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      leader: this.leader,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      membership: { voters: [...m.voters], learners: [...m.learners] },
+      progress,
+    };
+  }
+
+  // ---------------------------------------------------------------- roles and elections
+
+  private promotable(): boolean {
+    return isVoter(this.members.current(), this.id);
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout =
+      this.cfg.electionTick + Math.floor(this.cfg.random() * this.cfg.electionTick);
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.leader = null;
+    this.resetElectionTimer();
+    this.heartbeatElapsed = 0;
+    this.votes.clear();
+    this.progress.clear();
+    this.leadTransferee = null;
+    this.pendingConfIndex = 0;
+    this.uncommittedBytes = 0;
+    this.reads = new ReadIndexQueue();
+  }
+
+  private becomeFollower(term: number, leader: NodeId | null): void {
+    this.reset(term);
+    this.role = 'follower';
+    this.leader = leader;
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = 'leader';
+    this.leader = this.id;
+    this.syncProgress();
+    for (const pr of this.progress.values()) pr.recentActive = true;
+    // §5.4.2: entries of earlier terms commit only under an entry of this term, so append one now.
+    const noop = this.appendAsLeader(EntryType.Noop, EMPTY, 0);
+    // §4.1: no configuration change until this leader has committed an entry of its term.
+    this.pendingConfIndex = noop;
+  }
+
+  private campaign(kind: CampaignKind): void {
+    const membership = this.members.current();
+    let voteTerm: number;
+    if (kind === 'preVote') {
+      this.reset(this.term);
+      this.role = 'preCandidate';
+      voteTerm = this.term + 1;
+    } else {
+      this.reset(this.term + 1);
+      this.role = 'candidate';
+      this.vote = this.id;
+      voteTerm = this.term;
+    }
+    this.votes.set(this.id, true);
+    if (this.tallyVotes()) return;
+    const lastLogIndex = this.log.lastIndex();
+    const lastLogTerm = this.log.lastTerm();
+    for (const to of membership.voters) {
+      if (to === this.id) continue;
+      if (kind === 'preVote') {
+        this.send({ type: 'preVote', from: this.id, to, term: voteTerm, lastLogIndex, lastLogTerm });
+      } else {
+        const transfer = kind === 'transfer';
+        this.send({ type: 'vote', from: this.id, to, term: voteTerm, lastLogIndex, lastLogTerm, transfer });
+      }
+    }
+  }
+
+  /** Acts on the votes so far; returns true if the campaign ended (won or lost). */
+  private tallyVotes(): boolean {
+    const membership = this.members.current();
+    let granted = 0;
+    let rejected = 0;
+    for (const v of membership.voters) {
+      const g = this.votes.get(v);
+      if (g === true) granted++;
+      else if (g === false) rejected++;
+    }
+    const quorum = quorumSize(membership);
+    if (granted >= quorum) {
+      if (this.role === 'preCandidate') this.campaign('election');
+      else this.becomeLeader();
+      return true;
+    }
+    if (membership.voters.length - rejected < quorum) {
+      this.becomeFollower(this.term, null);
+      return true;
+    }
+    return false;
+  }
+
+  private handleVoteRequest(m: PreVoteRequest | VoteRequest): void {
+    const preVote = m.type === 'preVote';
+    const canVote =
+      this.vote === m.from || (this.vote === null && this.leader === null) || (preVote && m.term > this.term);
+    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      this.send({ type: 'voteResp', from: this.id, to: m.from, term: m.term, preVote, granted: true });
+      if (!preVote) {
+        this.vote = m.from;
+        this.electionElapsed = 0;
+      }
+    } else {
+      this.send({ type: 'voteResp', from: this.id, to: m.from, term: this.term, preVote, granted: false });
+    }
+  }
+
+  private handleVoteResponse(m: VoteResponse): void {
+    const campaigning = this.role === 'preCandidate' ? true : this.role === 'candidate' ? false : null;
+    if (campaigning === null || campaigning !== m.preVote) return;
+    if (m.preVote && m.granted && m.term !== this.term + 1) return;
+    if (!isVoter(this.members.current(), m.from)) return;
+    this.votes.set(m.from, m.granted);
+    this.tallyVotes();
+  }
+
+  /** A message from an older term: tell a stale leader or pre-candidate about our term, drop the rest. */
+  private stepStale(m: Message): void {
+    if ((m.type === 'append' || m.type === 'heartbeat') && (this.cfg.checkQuorum || this.cfg.preVote)) {
+      // Without this, a node whose term rose while partitioned would ignore the leader forever
+      // (its own pre-votes fail under leader stickiness): the answer makes the leader step down.
+      this.send({
+        type: 'appendResp', from: this.id, to: m.from, term: this.term,
+        success: false, index: 0, conflictTerm: 0, conflictIndex: 0,
+      });
+    } else if (m.type === 'preVote') {
+      this.send({ type: 'voteResp', from: this.id, to: m.from, term: this.term, preVote: true, granted: false });
+    }
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      if (this.promotable()) this.campaign(this.cfg.preVote ? 'preVote' : 'election');
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTick) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, null);
+        return;
+      }
+      this.leadTransferee = null;
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private quorumActive(): boolean {
+    const membership = this.members.current();
+    let active = 0;
+    for (const v of membership.voters) {
+      if (v === this.id) active++;
+      else if (this.progress.get(v)?.recentActive) active++;
+    }
+    for (const pr of this.progress.values()) pr.recentActive = false;
+    return active >= quorumSize(membership);
+  }
+
+  // ---------------------------------------------------------------- leader: replication
+
+  private checkCanPropose(): void {
+    if (this.role !== 'leader') throw this.notLeader();
+    if (this.leadTransferee !== null) {
+      throw new RaftError('TRANSFER_IN_PROGRESS', `leadership is moving to ${this.leadTransferee}`, this.leadTransferee);
+    }
+  }
+
+  private notLeader(): RaftError {
+    return new RaftError('NOT_LEADER', `${this.id} is not the leader`, this.leader);
+  }
+
+  private appendAsLeader(type: EntryType, data: Uint8Array, time: number): number {
+    const index = this.log.lastIndex() + 1;
+    this.appendToLog([{ term: this.term, index, type, time, data }]);
+    this.broadcastAppend();
+    return index;
+  }
+
+  /** Appends (after truncating any conflicting suffix); configuration entries take effect now. */
+  private appendToLog(entries: Entry[]): void {
+    const first = entries[0];
+    if (!first) return;
+    const before = this.members.current();
+    this.members.truncateFrom(first.index);
+    this.log.append(entries);
+    for (const e of entries) this.noteConfEntry(e);
+    if (!sameMembership(before, this.members.current())) this.membershipChanged();
+  }
+
+  private noteConfEntry(e: Entry): void {
+    if (e.type !== EntryType.ConfChange) return;
+    const cc = decodeConfChange(e.data);
+    if (cc === null) return;
+    try {
+      this.members.record(e.index, applyConfChange(this.members.current(), cc));
+    } catch (err) {
+      // Every replica rejects the same invalid change the same way: it simply has no effect.
+      if (!(err instanceof RaftError)) throw err;
+    }
+  }
+
+  private membershipChanged(): void {
+    if (this.role === 'leader') {
+      this.syncProgress();
+      if (this.leadTransferee !== null && !isVoter(this.members.current(), this.leadTransferee)) {
+        this.leadTransferee = null;
+      }
+      if (this.maybeCommit()) this.broadcastAppend();
+    } else if (this.role !== 'follower' && !this.promotable()) {
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  /** One Progress per member other than us, new ones probing from the end of our log. */
+  private syncProgress(): void {
+    const m = this.members.current();
+    for (const id of [...m.voters, ...m.learners]) {
+      if (id !== this.id && !this.progress.has(id)) {
+        this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs));
+      }
+    }
+    for (const id of [...this.progress.keys()]) if (!isMember(m, id)) this.progress.delete(id);
+  }
+
+  private broadcastAppend(): void {
+    for (const to of this.progress.keys()) this.replicateTo(to, true);
+  }
+
+  /** Sends what `to` is missing, pipelining up to the inflight limit; `allowEmpty` to carry the commit index. */
+  private replicateTo(to: NodeId, allowEmpty: boolean): void {
+    const pr = this.progress.get(to);
+    if (!pr) return;
+    let sent = this.sendAppend(to, pr, allowEmpty);
+    while (sent && pr.state === 'replicate' && !pr.paused() && pr.next <= this.log.lastIndex()) {
+      sent = this.sendAppend(to, pr, false);
+    }
+  }
+
+  private sendAppend(to: NodeId, pr: Progress, allowEmpty: boolean): boolean {
+    if (pr.paused()) return false;
+    const prevLogIndex = pr.next - 1;
+    const prevLogTerm = this.log.term(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      // The entries this follower needs are compacted away: send the snapshot instead.
+      const snapshot = this.log.snapshot;
+      if (snapshot === null) return false;
+      pr.becomeSnapshot(snapshot);
+      this.sendSnapshotChunk(to, pr);
+      return true;
+    }
+    const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.cfg.maxEntriesPerMsg, this.cfg.maxBytesPerMsg);
+    if (entries.length === 0 && !allowEmpty) return false;
+    this.send({
+      type: 'append', from: this.id, to, term: this.term,
+      prevLogIndex, prevLogTerm, entries, commit: this.log.committed,
+    });
+    pr.sentAppend(entries.at(-1)?.index ?? prevLogIndex, entries.length);
+    return true;
+  }
+
+  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const sending = pr.sending;
+    if (!sending) return;
+    const { snapshot, offset } = sending;
+    const total = snapshot.data.length;
+    const end = Math.min(total, offset + this.cfg.snapshotChunkBytes);
+    this.send({
+      type: 'snapshot', from: this.id, to, term: this.term, meta: snapshot.meta,
+      offset, total, data: snapshot.data.subarray(offset, end), done: end === total,
+    });
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const [to, pr] of this.progress) {
+      this.send({
+        type: 'heartbeat', from: this.id, to, term: this.term,
+        // A follower may only commit what it is known to hold in agreement with us.
+        commit: Math.min(pr.match, this.log.committed),
+        round: this.reads.round,
+      });
+    }
+  }
+
+  private handleAppendResponse(m: AppendResponse): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    if (!m.success) {
+      if (pr.state === 'snapshot') return;
+      if (pr.rejected(m.index, this.retryIndex(m))) this.replicateTo(m.from, true);
+      return;
+    }
+    if (m.index > this.log.lastIndex()) return;
+    const caughtUpProbe = pr.state === 'probe' && m.index === pr.match;
+    if (!pr.acknowledge(m.index) && !caughtUpProbe) return;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match >= pr.sending!.snapshot.meta.index) pr.becomeProbe();
+    if (this.maybeCommit()) this.broadcastAppend();
+    else this.replicateTo(m.from, false);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: 'timeoutNow', from: this.id, to: m.from, term: this.term });
+    }
+  }
+
+  /** Where to retry after a rejection, from the follower's conflict hint (§5.3, fast backtracking). */
+  private retryIndex(m: AppendResponse): number {
+    if (m.conflictTerm > 0) {
+      let i = Math.min(m.index, this.log.lastIndex());
+      while (i > this.log.snapshotIndex) {
+        const t = this.log.term(i)!;
+        if (t === m.conflictTerm) return i + 1;
+        if (t < m.conflictTerm) break;
+        i--;
+      }
+    }
+    return Math.max(1, m.conflictIndex);
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.heardFrom();
+    this.reads.ack(m.from, m.round);
+    this.releaseConfirmedReads();
+    if (pr.sending) {
+      // A chunk or its answer was lost if the follower answers heartbeats but not the snapshot.
+      if (++pr.sending.idle >= 2) {
+        pr.sending.idle = 0;
+        this.sendSnapshotChunk(m.from, pr);
+      }
+    } else if (pr.match < this.log.lastIndex()) {
+      this.replicateTo(m.from, true);
+    }
+  }
+
+  private handleSnapshotResponse(m: SnapshotResponse): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    const sending = pr.sending;
+    if (!sending || m.index !== sending.snapshot.meta.index) return;
+    sending.idle = 0;
+    const want = m.success ? m.offset : 0;
+    if (want >= sending.snapshot.data.length) {
+      pr.acknowledge(m.index);
+      pr.becomeProbe();
+      this.replicateTo(m.from, true);
+      return;
+    }
+    // The follower asks for the chunk at `want`; if that is the one already on its way, wait for it.
+    if (want === sending.offset && m.success) return;
+    sending.offset = want;
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  /** §5.4.2: advance the commit index to what a quorum holds, but only by counting entries of this term. */
+  private maybeCommit(): boolean {
+    const membership = this.members.current();
+    const matches = membership.voters
+      .map((v) => (v === this.id ? this.log.stableIndex : (this.progress.get(v)?.match ?? 0)))
+      .sort((a, b) => b - a);
+    const candidate = matches[quorumSize(membership) - 1] ?? 0;
+    if (candidate <= this.log.committed || this.log.term(candidate) !== this.term) return false;
+    this.commitAsLeader(candidate);
+    return true;
+  }
+
+  private commitAsLeader(index: number): void {
+    for (let i = this.log.committed + 1; i <= index; i++) {
+      const e = this.log.entry(i)!;
+      if (e.term === this.term && e.type === EntryType.Normal) this.uncommittedBytes -= e.data.length + 24;
+    }
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes);
+    this.log.committed = index;
+    for (const context of this.reads.takeWaiting()) this.startRead(context);
+    const membership = this.members.current();
+    if (!isVoter(membership, this.id) && index >= this.members.lastChangeIndex()) {
+      // Our own removal is committed (§4.2.2): tell everyone, hand over to the best-placed voter, step down.
+      this.broadcastAppend();
+      let best: [NodeId, number] | null = null;
+      for (const v of membership.voters) {
+        const match = this.progress.get(v)?.match ?? 0;
+        if (best === null || match > best[1]) best = [v, match];
+      }
+      if (best !== null && best[1] === this.log.lastIndex()) {
+        this.send({ type: 'timeoutNow', from: this.id, to: best[0], term: this.term });
+      }
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  // ---------------------------------------------------------------- leader: ReadIndex
+
+  private startRead(context: number): void {
+    if (this.reads.add(context, this.log.committed)) this.broadcastHeartbeat();
+    this.releaseConfirmedReads();
+  }
+
+  private releaseConfirmedReads(): void {
+    const m = this.members.current();
+    this.readStates.push(...this.reads.confirmed(m.voters, this.id, quorumSize(m)));
+  }
+
+  // ---------------------------------------------------------------- follower
+
+  private handleAppend(m: AppendRequest): void {
+    if (!wellFormedAppend(m)) return;
+    const reply = (success: boolean, index: number, conflictTerm = 0, conflictIndex = 0) =>
+      this.send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, success, index, conflictTerm, conflictIndex });
+    if (m.prevLogIndex < this.log.committed) {
+      reply(true, this.log.committed);
+      return;
+    }
+    if (!this.log.matchTerm(m.prevLogIndex, m.prevLogTerm)) {
+      if (m.prevLogIndex > this.log.lastIndex()) {
+        reply(false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
+        return;
+      }
+      const conflictTerm = this.log.term(m.prevLogIndex)!;
+      let first = m.prevLogIndex;
+      while (first - 1 > this.log.committed && this.log.term(first - 1) === conflictTerm) first--;
+      reply(false, m.prevLogIndex, conflictTerm, first);
+      return;
+    }
+    const lastNew = m.prevLogIndex + m.entries.length;
+    const conflict = m.entries.findIndex((e) => this.log.term(e.index) !== e.term);
+    if (conflict >= 0) this.appendToLog(m.entries.slice(conflict));
+    this.commitAsFollower(Math.min(m.commit, lastNew));
+    reply(true, lastNew);
+  }
+
+  private handleHeartbeat(m: HeartbeatRequest): void {
+    this.commitAsFollower(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term, round: m.round });
+  }
+
+  private commitAsFollower(index: number): void {
+    if (index > this.log.committed) this.log.committed = index;
+  }
+
+  private handleSnapshotChunk(m: SnapshotChunk): void {
+    const reply = (offset: number, success = true) =>
+      this.send({ type: 'snapshotResp', from: this.id, to: m.from, term: this.term, index: m.meta.index, offset, success });
+    if (m.meta.index <= this.log.committed) {
+      this.incoming = null;
+      reply(m.total);
+      return;
+    }
+    if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0 };
+    const inc = this.incoming;
+    if (!inc || !sameSnapshotStream(inc.chunk, m)) {
+      reply(0);
+      return;
+    }
+    if (m.offset !== inc.received) {
+      reply(inc.received);
+      return;
+    }
+    const received = inc.received + m.data.length;
+    if (received > m.total || m.done !== (received === m.total)) {
+      this.incoming = null;
+      reply(0, false);
+      return;
+    }
+    inc.parts.push(m.data);
+    inc.received = received;
+    if (!m.done) {
+      reply(received);
+      return;
+    }
+    const data = new Uint8Array(m.total);
+    let at = 0;
+    for (const p of inc.parts) {
+      data.set(p, at);
+      at += p.length;
+    }
+    this.incoming = null;
+    this.log.restore({ meta: m.meta, data });
+    this.members.reset(m.meta.membership);
+    reply(m.total);
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private send(m: Message): void {
+    this.msgs.push(m);
+  }
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private softState(): SoftState {
+    return { role: this.role, leader: this.leader, term: this.term };
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}
+
+function sameSnapshotStream(a: SnapshotChunk, b: SnapshotChunk): boolean {
+  return a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total;
+}
+
+/** Entries must continue right after prevLogIndex, in order, with terms no newer than the sender's. */
+function wellFormedAppend(m: AppendRequest): boolean {
+  let prevTerm = m.prevLogTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i]!;
+    if (e.index !== m.prevLogIndex + 1 + i || e.term < prevTerm || e.term > m.term) return false;
+    prevTerm = e.term;
+  }
+  return m.prevLogIndex >= 0 && m.commit >= 0;
+}
+
+function validateConfig(c: RaftConfig): void {
+  const positive: (keyof RaftConfig)[] = [
+    'electionTick', 'heartbeatTick', 'maxInflightMsgs', 'maxEntriesPerMsg', 'maxBytesPerMsg',
+    'maxUncommittedBytes', 'snapshotChunkBytes',
+  ];
+  for (const k of positive) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`RaftConfig.${k} must be a positive integer`);
+  }
+  if (c.heartbeatTick >= c.electionTick) throw new RangeError('RaftConfig.heartbeatTick must be below electionTick');
+}

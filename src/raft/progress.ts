@@ -1,0 +1,127 @@
+// What a leader knows about one follower's log and how it paces replication to it.
+// probe: one append in flight until the follower answers (used after a rejection or a restart);
+// replicate: optimistic pipelining, bounded by `maxInflight` unacknowledged appends so a slow
+// follower cannot make the leader queue unbounded work;
+// snapshot: the follower is behind the log's start and is being sent the snapshot in chunks.
+
+import type { Snapshot } from './types.js';
+
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+export class Progress {
+  match = 0;
+  next: number;
+  state: ProgressState = 'probe';
+  /** In probe state: an append was sent and is awaiting an answer (or the next heartbeat). */
+  probeSent = false;
+  /** Heard from since the last CheckQuorum round. */
+  recentActive = false;
+  /** Last index of each unacknowledged append, oldest first. */
+  private inflight: number[] = [];
+  /**
+   * In snapshot state: the snapshot being sent, the offset of the chunk last sent, and how many
+   * heartbeat answers arrived since the follower last reported on the snapshot (to resend a lost chunk).
+   */
+  sending: { snapshot: Snapshot; offset: number; idle: number } | null = null;
+
+  constructor(
+    next: number,
+    private readonly maxInflight: number,
+  ) {
+    this.next = next;
+  }
+
+  paused(): boolean {
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflight.length >= this.maxInflight;
+      case 'snapshot':
+        return true;
+    }
+  }
+
+  becomeProbe(): void {
+    if (this.state === 'snapshot' && this.sending) {
+      this.next = Math.max(this.match + 1, this.sending.snapshot.meta.index + 1);
+    } else {
+      this.next = this.match + 1;
+    }
+    this.reset('probe');
+  }
+
+  becomeReplicate(): void {
+    this.next = this.match + 1;
+    this.reset('replicate');
+  }
+
+  becomeSnapshot(snapshot: Snapshot): void {
+    this.reset('snapshot');
+    this.sending = { snapshot, offset: 0, idle: 0 };
+  }
+
+  private reset(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.inflight = [];
+    this.sending = null;
+  }
+
+  /** An append ending at `last` was sent. */
+  sentAppend(last: number, entryCount: number): void {
+    if (this.state === 'replicate') {
+      if (entryCount > 0) {
+        this.next = last + 1;
+        this.inflight.push(last);
+      }
+    } else {
+      this.probeSent = true;
+    }
+  }
+
+  /** The follower's log matches ours through `index`; returns false for stale news. */
+  acknowledge(index: number): boolean {
+    let updated = false;
+    if (index > this.match) {
+      this.match = index;
+      this.probeSent = false;
+      updated = true;
+    }
+    this.next = Math.max(this.next, index + 1);
+    while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    return updated;
+  }
+
+  /**
+   * The follower rejected an append whose prevLogIndex was `rejected`; `hint` is where to retry.
+   * Returns false if the rejection is stale (answers an append we already moved past).
+   */
+  rejected(rejected: number, hint: number): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = Math.max(this.match + 1, Math.min(rejected, hint));
+      this.becomeProbeAt(this.next);
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(this.match + 1, Math.min(rejected, hint));
+    this.probeSent = false;
+    return true;
+  }
+
+  private becomeProbeAt(next: number): void {
+    this.reset('probe');
+    this.next = next;
+  }
+
+  /**
+   * A heartbeat answer shows the follower is reachable: let a stalled probe go again, and make
+   * room in a full pipeline (its appends may have been lost) so the next append reveals the gap.
+   */
+  heardFrom(): void {
+    this.recentActive = true;
+    if (this.state === 'probe') this.probeSent = false;
+    if (this.state === 'replicate' && this.paused()) this.inflight.shift();
+  }
+}

@@ -82,6 +82,8 @@ const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 const MAX_PENDING_HANDSHAKES = 64;
 const REJECT_LINGER_MS = 1000;
+// Lets the kernel notice peers that vanished without closing (power loss, partition).
+const KEEPALIVE_MS = 10_000;
 
 const FRAME = { hello: 1, challenge: 2, auth: 3, welcome: 4, reject: 5, message: 6 } as const;
 
@@ -235,6 +237,7 @@ class PeerLink {
     const socket = net.connect({ host: this.address.host, port: this.address.port });
     this.socket = socket;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     const nonce = randomBytes(NONCE_BYTES);
     let stage: 'challenge' | 'welcome' | 'ready' = 'challenge';
@@ -354,6 +357,8 @@ export class TcpTransport {
   private readonly limits: Partial<CodecLimits>;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly inbound = new Set<net.Socket>();
+  /** The authenticated inbound connection of each peer; a newer one replaces it (the old may be half-open). */
+  private readonly inboundByPeer = new Map<NodeId, net.Socket>();
   private readonly server: net.Server;
   private handler: (m: Message) => void = () => {};
   private pendingHandshakes = 0;
@@ -474,6 +479,7 @@ export class TcpTransport {
     this.pendingHandshakes++;
     this.inbound.add(socket);
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     const nonce = randomBytes(NONCE_BYTES);
@@ -540,6 +546,8 @@ export class TcpTransport {
         endHandshake();
         stage = 'ready';
         decoder.max = this.o.maxFrameBytes;
+        this.inboundByPeer.get(peer)?.destroy();
+        this.inboundByPeer.set(peer, socket);
         socket.write(frame(FRAME.welcome, new Uint8Array()));
         this.log.info({ peer, remote }, 'accepted peer connection');
       } else {
@@ -562,6 +570,7 @@ export class TcpTransport {
       if (stage !== 'ready') endHandshake();
       if (lingerTimer !== null) clearTimeout(lingerTimer);
       this.inbound.delete(socket);
+      if (this.inboundByPeer.get(peer) === socket) this.inboundByPeer.delete(peer);
     });
   }
 }

@@ -36,7 +36,7 @@ function indexes(entries: Entry[]): number[] {
   return entries.map((e) => e.index);
 }
 
-test('a fresh store loads defaults', async () => {
+test('a fresh store loads defaults', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     assert.deepEqual(await s.load(), {
@@ -49,7 +49,7 @@ test('a fresh store loads defaults', async () => {
   });
 });
 
-test('saved hard state and entries survive close and reopen', async () => {
+test('saved hard state and entries survive close and reopen', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: { term: 2, vote: 'b', commit: 0 }, entries: range(1, 3, 1), snapshot: null });
@@ -65,7 +65,7 @@ test('saved hard state and entries survive close and reopen', async () => {
   });
 });
 
-test('entries starting inside the log replace the conflicting suffix', async () => {
+test('entries starting inside the log replace the conflicting suffix', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 10, 1), snapshot: null });
@@ -81,7 +81,7 @@ test('entries starting inside the log replace the conflicting suffix', async () 
   });
 });
 
-test('bad saves are refused and change nothing', async () => {
+test('bad saves are refused and change nothing', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: { term: 1, vote: null, commit: 0 }, entries: range(1, 3, 1), snapshot: null });
@@ -95,7 +95,7 @@ test('bad saves are refused and change nothing', async () => {
   });
 });
 
-test('compaction keeps the snapshot and the entries after it, across restart', async () => {
+test('compaction keeps the snapshot and the entries after it, across restart', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir, { chunkBytes: 100 });
     await s.save({ hardState: { term: 3, vote: 'a', commit: 8 }, entries: range(1, 10, 3), snapshot: null });
@@ -125,7 +125,7 @@ test('compaction keeps the snapshot and the entries after it, across restart', a
   });
 });
 
-test('compaction past the last entry leaves an empty log that continues after the snapshot', async () => {
+test('compaction past the last entry leaves an empty log that continues after the snapshot', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
@@ -137,7 +137,7 @@ test('compaction past the last entry leaves an empty log that continues after th
   });
 });
 
-test('a snapshot received from the leader replaces the whole log', async () => {
+test('a snapshot received from the leader replaces the whole log', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 8, 2), snapshot: null });
@@ -164,7 +164,7 @@ test('a snapshot received from the leader replaces the whole log', async () => {
   });
 });
 
-test('entries a crash left below the snapshot are ignored on load and removed on open', async () => {
+test('entries a crash left below the snapshot are ignored on load and removed on open', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 6, 1), snapshot: null });
@@ -183,7 +183,7 @@ test('entries a crash left below the snapshot are ignored on load and removed on
   });
 });
 
-test('a hole in the stored log is reported as corruption', async () => {
+test('a hole in the stored log is reported as corruption', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
@@ -197,7 +197,7 @@ test('a hole in the stored log is reported as corruption', async () => {
   });
 });
 
-test('operations after close fail with CLOSED', async () => {
+test('operations after close fail with CLOSED', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.close();
@@ -217,7 +217,7 @@ for (let last = 0; ; last += 5) {
 }
 `;
 
-test('every acknowledged save survives kill -9', async () => {
+test('every acknowledged save survives kill -9', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const modulePath = new URL('../../src/raft/level-storage.js', import.meta.url).href;
     const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', CRASH_CHILD, modulePath, dir], {

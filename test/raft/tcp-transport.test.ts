@@ -137,7 +137,7 @@ async function rawHandshake(raw: Raw, from: string, to: string, secret: string):
   await waitFor('handshake answer', () => raw.frames.length >= 2);
 }
 
-test('messages flow both ways, in order, with batching', async () => {
+test('messages flow both ways, in order, with batching', { timeout: 10_000 }, async () => {
   const a = await node('a');
   const b = await node('b');
   try {
@@ -172,7 +172,7 @@ test('messages flow both ways, in order, with batching', async () => {
   }
 });
 
-test('a node with another secret is refused in both directions', async () => {
+test('a node with another secret is refused in both directions', { timeout: 10_000 }, async () => {
   const a = await node('a', { secret: 'not the cluster secret' });
   const b = await node('b');
   try {
@@ -193,7 +193,7 @@ test('a node with another secret is refused in both directions', async () => {
   }
 });
 
-test('an intruder proving with the wrong secret is rejected and cannot inject messages', async () => {
+test('an intruder proving with the wrong secret is rejected and cannot inject messages', { timeout: 10_000 }, async () => {
   const b = await node('b');
   try {
     const raw = await rawConnect(b);
@@ -218,7 +218,7 @@ test('an intruder proving with the wrong secret is rejected and cannot inject me
   }
 });
 
-test('a node of another cluster is refused', async () => {
+test('a node of another cluster is refused', { timeout: 10_000 }, async () => {
   const a = await node('a', { clusterId: 'other-cluster' });
   const b = await node('b');
   try {
@@ -234,7 +234,7 @@ test('a node of another cluster is refused', async () => {
   }
 });
 
-test('oversize frames and garbage close the connection, and the node keeps serving', async () => {
+test('oversize frames and garbage close the connection, and the node keeps serving', { timeout: 10_000 }, async () => {
   const b = await node('b');
   try {
     // Before authentication, even a modest frame is too big.
@@ -278,7 +278,7 @@ test('oversize frames and garbage close the connection, and the node keeps servi
   }
 });
 
-test('a message too big for a frame is dropped and counted at the sender', async () => {
+test('a message too big for a frame is dropped and counted at the sender', { timeout: 10_000 }, async () => {
   const a = await node('a');
   const b = await node('b');
   try {
@@ -305,7 +305,7 @@ test('a message too big for a frame is dropped and counted at the sender', async
   }
 });
 
-test('a peer that restarts is reconnected', async () => {
+test('a peer that restarts is reconnected', { timeout: 10_000 }, async () => {
   const a = await node('a');
   let b = await node('b');
   try {
@@ -326,7 +326,7 @@ test('a peer that restarts is reconnected', async () => {
   }
 });
 
-test('while a peer is down its queue stays within bounds, drops are counted, and the rest is delivered later', async () => {
+test('while a peer is down its queue stays within bounds, drops are counted, and the rest is delivered later', { timeout: 10_000 }, async () => {
   const port = await freePort();
   const maxQueueBytes = 2 * MAX_FRAME;
   const a = await node('a', { maxQueueBytes });
@@ -354,7 +354,7 @@ test('while a peer is down its queue stays within bounds, drops are counted, and
   }
 });
 
-test('an inbound connection that never completes the handshake is closed at the deadline', async () => {
+test('an inbound connection that never completes the handshake is closed at the deadline', { timeout: 10_000 }, async () => {
   const b = await node('b', { handshakeTimeoutMs: 100 });
   try {
     const raw = await rawConnect(b);
@@ -362,6 +362,22 @@ test('an inbound connection that never completes the handshake is closed at the 
     await raw.closed;
     assert.ok(Date.now() - started >= 90);
     assert.ok(b.warnings.some((w) => w.includes('handshake timed out')));
+  } finally {
+    await b.t.close();
+  }
+});
+
+test('a new authenticated connection from a peer replaces its previous one', { timeout: 10_000 }, async () => {
+  const b = await node('b');
+  try {
+    const first = await rawConnect(b);
+    await rawHandshake(first, 'a', 'b', SECRET);
+    const second = await rawConnect(b);
+    await rawHandshake(second, 'a', 'b', SECRET);
+    await first.closed;
+    second.socket.write(rawFrame(6, encodeMessage(heartbeat('a', 'b', 3))));
+    await waitFor('delivery on the new connection', () => b.got.length === 1);
+    second.socket.destroy();
   } finally {
     await b.t.close();
   }

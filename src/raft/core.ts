@@ -10,6 +10,7 @@
 import { entryBytes, RaftLog } from './log.js';
 import {
   applyConfChange,
+  cloneMembership,
   decodeConfChange,
   encodeConfChange,
   isMember,
@@ -288,6 +289,15 @@ export class RaftCore {
     const applied = rd.committedEntries.at(-1);
     if (applied) this.log.applied = Math.max(this.log.applied, applied.index);
     if (this.role === 'leader' && last && this.maybeCommit()) this.broadcastAppend();
+  }
+
+  /** Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for it. */
+  createSnapshot(index: number, data: Uint8Array): Snapshot {
+    const term = this.log.term(index);
+    if (index > this.log.applied || term === undefined) {
+      throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
+    }
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)) }, data };
   }
 
   /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */

@@ -2,7 +2,7 @@
 // It also tracks how much of itself is durable (`stableIndex`: handed out in a Ready that the
 // caller persisted), how much is committed and how much the state machine has applied.
 
-import type { Entry, Snapshot, SnapshotMeta } from './types.js';
+import type { Entry, Snapshot } from './types.js';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 for none). */
@@ -124,10 +124,6 @@ export class RaftLog {
     this.committed = snapshot.meta.index;
     this.applied = snapshot.meta.index;
     this.stableIndex = snapshot.meta.index;
-  }
-
-  snapshotMeta(): SnapshotMeta | null {
-    return this.snapshot?.meta ?? null;
   }
 }
 

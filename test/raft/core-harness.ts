@@ -1,0 +1,150 @@
+// Helpers for the core's unit tests: build cores, and a tiny synchronous cluster that runs each
+// core through ready → persist → send → apply → advance with a perfect disk and a network whose
+// links can be cut.
+
+import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
+import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot } from '../../src/raft/types.js';
+
+export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftConfig {
+  return {
+    id,
+    electionTick: 10,
+    heartbeatTick: 1,
+    preVote: false,
+    checkQuorum: false,
+    maxInflightMsgs: 256,
+    maxEntriesPerMsg: 64,
+    maxBytesPerMsg: 1 << 20,
+    maxUncommittedBytes: 1 << 20,
+    snapshotChunkBytes: 1024,
+    random: () => 0,
+    ...overrides,
+  };
+}
+
+export function emptyState(voters: NodeId[], learners: NodeId[] = []): PersistedState {
+  return { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [], initialMembership: { voters, learners } };
+}
+
+export function bytes(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+export function text(b: Uint8Array): string {
+  return new TextDecoder().decode(b);
+}
+
+/** Takes the pending Ready and advances it as if persisted, sent and applied. */
+export function flush(core: RaftCore): Ready {
+  const rd = core.ready();
+  core.advance(rd);
+  return rd;
+}
+
+interface Disk {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+export class TestCluster {
+  readonly cores = new Map<NodeId, RaftCore>();
+  readonly disks = new Map<NodeId, Disk>();
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly readys = new Map<NodeId, Ready[]>();
+  private inbox: Message[] = [];
+  private cut = new Set<string>();
+  /** Messages matching this are dropped on the floor. */
+  drop: (m: Message) => boolean = () => false;
+
+  constructor(
+    readonly ids: NodeId[],
+    private readonly overrides: Partial<RaftConfig> = {},
+    members: NodeId[] = ids,
+  ) {
+    for (const id of ids) {
+      this.disks.set(id, { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+      this.applied.set(id, []);
+      this.readys.set(id, []);
+      this.cores.set(id, new RaftCore(config(id, overrides), emptyState(members)));
+    }
+  }
+
+  core(id: NodeId): RaftCore {
+    return this.cores.get(id)!;
+  }
+
+  /** Runs every pending Ready of every node, then delivers messages, until the cluster is quiet. */
+  settle(maxRounds = 1000): void {
+    for (let round = 0; round < maxRounds; round++) {
+      for (const id of this.ids) this.process(id);
+      if (this.inbox.length === 0) return;
+      const batch = this.inbox;
+      this.inbox = [];
+      for (const m of batch) {
+        if (this.cut.has(`${m.from}->${m.to}`) || this.drop(m)) continue;
+        this.cores.get(m.to)?.step(m);
+      }
+    }
+    throw new Error('cluster did not settle');
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let i = 0; i < times; i++) {
+      this.core(id).tick();
+      this.settle();
+    }
+  }
+
+  /** Ticks only `id` until it starts an election, then lets the election run. */
+  elect(id: NodeId): void {
+    const before = this.core(id).status().term;
+    for (let i = 0; i < 100 && this.core(id).status().role !== 'leader'; i++) this.tick(id);
+    if (this.core(id).status().role !== 'leader') throw new Error(`${id} did not win (term ${before})`);
+  }
+
+  isolate(id: NodeId): void {
+    for (const other of this.ids) {
+      if (other === id) continue;
+      this.cut.add(`${id}->${other}`);
+      this.cut.add(`${other}->${id}`);
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Restarts `id` from its disk (everything it synced, nothing more). */
+  restart(id: NodeId, members: NodeId[] = this.ids): void {
+    const d = this.disks.get(id)!;
+    this.cores.set(id, new RaftCore(config(id, this.overrides), {
+      hardState: { ...d.hardState }, snapshot: d.snapshot, entries: [...d.entries],
+      initialMembership: { voters: members, learners: [] },
+    }));
+    this.applied.set(id, []);
+  }
+
+  appliedData(id: NodeId): string[] {
+    return this.applied.get(id)!.filter((e) => e.data.length > 0 && e.type === 0).map((e) => text(e.data));
+  }
+
+  private process(id: NodeId): void {
+    const core = this.cores.get(id)!;
+    while (core.hasReady()) {
+      const rd = core.ready();
+      this.readys.get(id)!.push(rd);
+      const d = this.disks.get(id)!;
+      if (rd.snapshot) {
+        d.snapshot = rd.snapshot;
+        d.entries = [];
+      }
+      const first = rd.entries[0];
+      if (first) d.entries = [...d.entries.filter((e) => e.index < first.index), ...rd.entries];
+      if (rd.hardState) d.hardState = rd.hardState;
+      this.inbox.push(...rd.messages);
+      this.applied.get(id)!.push(...rd.committedEntries);
+      core.advance(rd);
+    }
+  }
+}

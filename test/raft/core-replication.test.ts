@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { RaftCore } from '../../src/raft/core.js';
+import { EntryType, RaftError, type AppendRequest, type Entry, type Message } from '../../src/raft/types.js';
+import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
+
+const entry = (index: number, term: number, data = ''): Entry => ({ index, term, type: EntryType.Normal, time: 0, data: bytes(data) });
+
+function appendsIn(msgs: Message[]): AppendRequest[] {
+  return msgs.filter((m): m is AppendRequest => m.type === 'append');
+}
+
+/** A follower `c` whose durable log holds `entries`, at `term`. */
+function follower(entries: Entry[], term: number, commit = 0): RaftCore {
+  return new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term, vote: null, commit }, entries });
+}
+
+test('§5.3 a leader replicates proposals and commits them once a majority stored them', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.core('a').propose(bytes('x'), 1000);
+  c.core('a').propose(bytes('y'), 1001);
+  c.settle();
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(c.appliedData(id), ['x', 'y'], id);
+  assert.equal(c.applied.get('b')!.at(-1)!.time, 1001, 'the leader time travels with the entry');
+});
+
+test('§5.3 a follower rejects an append whose previous entry does not match, with a conflict hint', () => {
+  const core = follower([entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)], 2);
+  core.step({ type: 'append', from: 'a', to: 'c', term: 3, prevLogIndex: 4, prevLogTerm: 3, entries: [], commit: 0 });
+  const resp = flush(core).messages[0]!;
+  assert.deepEqual(resp, {
+    type: 'appendResp', from: 'c', to: 'a', term: 3, success: false, index: 4, conflictTerm: 2, conflictIndex: 3,
+  });
+  core.step({ type: 'append', from: 'a', to: 'c', term: 3, prevLogIndex: 9, prevLogTerm: 3, entries: [], commit: 0 });
+  const short = flush(core).messages[0]!;
+  assert.ok(short.type === 'appendResp' && !short.success && short.conflictTerm === 0 && short.conflictIndex === 5);
+});
+
+test('§5.3 conflicting entries on a follower are deleted and replaced by the leader\'s', () => {
+  const core = follower([entry(1, 1, 'a'), entry(2, 1, 'b'), entry(3, 1, 'stale')], 1);
+  core.step({
+    type: 'append', from: 'a', to: 'c', term: 2, prevLogIndex: 2, prevLogTerm: 1,
+    entries: [entry(3, 2, 'new'), entry(4, 2, 'more')], commit: 0,
+  });
+  const rd = flush(core);
+  assert.deepEqual(rd.entries.map((e) => [e.index, e.term]), [[3, 2], [4, 2]]);
+  assert.equal(core.status().lastIndex, 4);
+});
+
+test('§5.3 fast backtracking: one round trip per conflicting term, not per entry', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  for (let i = 0; i < 20; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  c.settle();
+  // c misses a whole term of entries written by a leader nobody else saw.
+  c.isolate('c');
+  c.restart('c');
+  const rejections: number[] = [];
+  c.drop = (m) => {
+    if (m.type === 'appendResp' && !m.success) rejections.push(m.index);
+    return false;
+  };
+  for (let i = 0; i < 30; i++) c.core('a').propose(bytes(`w${i}`), 0);
+  c.settle();
+  c.heal();
+  c.tick('a');
+  c.settle();
+  assert.ok(rejections.length <= 2, `rejections: ${rejections}`);
+  assert.equal(c.appliedData('c').length, 50);
+});
+
+test('§5.4.2 a leader never commits an entry of an earlier term by counting replicas (Figure 8)', () => {
+  // a was leader in term 2 and wrote entry 2 (term 2) only to itself; a new leader in term 3 got it
+  // replicated to a majority: entry 2 must not commit until an entry of term 3 is on a majority.
+  const entries = [entry(1, 1, 'one'), entry(2, 2, 'two')];
+  const leader = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: 'a', commit: 1 }, entries });
+  for (let i = 0; i < 10; i++) leader.tick();
+  flush(leader);
+  leader.step({ type: 'voteResp', from: 'b', to: 'a', term: 3, preVote: false, granted: true });
+  assert.equal(leader.status().role, 'leader');
+  flush(leader);
+  // b acknowledges entry 2 (the old-term entry), not the new no-op at 3.
+  leader.step({ type: 'appendResp', from: 'b', to: 'a', term: 3, success: true, index: 2, conflictTerm: 0, conflictIndex: 0 });
+  assert.equal(leader.status().commit, 1, 'old-term entry is on a majority but not committed by counting');
+  leader.step({ type: 'appendResp', from: 'b', to: 'a', term: 3, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 });
+  assert.equal(leader.status().commit, 3, 'committing the term-3 no-op commits entry 2 with it');
+});
+
+test('durability: a leader counts its own log toward a quorum only after the caller persisted it', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  const a = c.core('a');
+  const { index } = a.propose(bytes('x'), 0);
+  const rd = a.ready();
+  // One follower acknowledges before the leader's own write is durable: 1 of 3 is no majority.
+  a.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, success: true, index, conflictTerm: 0, conflictIndex: 0 });
+  assert.ok(a.status().commit < index);
+  a.advance(rd);
+  assert.equal(a.status().commit, index);
+});
+
+test('durability: a follower acknowledges entries in the same Ready that hands them out for persisting', () => {
+  const core = follower([], 1);
+  core.step({ type: 'append', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1, 'x')], commit: 0 });
+  const rd = core.ready();
+  assert.equal(rd.entries.length, 1);
+  assert.ok(rd.messages.some((m) => m.type === 'appendResp' && m.success && m.index === 1));
+});
+
+test('durability: a restarted node holds exactly what it synced', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.core('a').propose(bytes('x'), 0);
+  c.settle();
+  c.restart('b');
+  const st = c.core('b').status();
+  assert.equal(st.term, 1);
+  assert.equal(st.lastIndex, 2);
+  assert.equal(st.commit, 2);
+  assert.equal(st.applied, 0, 'the state machine is rebuilt by re-applying from the snapshot');
+  assert.equal(c.core('b').ready().committedEntries.length, 2);
+});
+
+test('pipelining: in replicate state at most maxInflightMsgs appends are unacknowledged per follower', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 3, maxEntriesPerMsg: 1 });
+  c.elect('a');
+  const a = c.core('a');
+  c.settle();
+  for (let i = 0; i < 10; i++) a.propose(bytes(`v${i}`), 0);
+  const toB = appendsIn(flush(a).messages).filter((m) => m.to === 'b');
+  assert.equal(toB.length, 3, 'flow control stops at the inflight limit');
+  assert.deepEqual(toB.map((m) => m.entries.length), [1, 1, 1], 'maxEntriesPerMsg batches');
+  a.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, success: true, index: toB[0]!.entries[0]!.index, conflictTerm: 0, conflictIndex: 0 });
+  assert.equal(appendsIn(flush(a).messages).filter((m) => m.to === 'b').length, 1, 'one slot freed, one more sent');
+});
+
+test('batching: an append carries as many entries as fit in maxBytesPerMsg and maxEntriesPerMsg (at least one)', () => {
+  const firstBatch = (maxBytesPerMsg: number, maxEntriesPerMsg: number): number[] => {
+    const entries = [1, 2, 3, 4, 5].map((i) => ({ ...entry(i, 1), data: new Uint8Array(i === 3 ? 500 : 40) }));
+    const a = new RaftCore(config('a', { maxBytesPerMsg, maxEntriesPerMsg }), { ...emptyState(['a', 'b']), hardState: { term: 1, vote: null, commit: 0 }, entries });
+    for (let i = 0; i < 10; i++) a.tick();
+    flush(a);
+    a.step({ type: 'voteResp', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
+    flush(a);
+    // b has nothing: it rejects the probe, and the leader retries from index 1 in one batch.
+    a.step({ type: 'appendResp', from: 'b', to: 'a', term: 2, success: false, index: 5, conflictTerm: 0, conflictIndex: 1 });
+    return appendsIn(flush(a).messages)[0]!.entries.map((e) => e.index);
+  };
+  assert.deepEqual(firstBatch(150, 64), [1, 2], 'two 64-byte entries fit in 150 bytes');
+  assert.deepEqual(firstBatch(1 << 20, 4), [1, 2, 3, 4], 'entry count limit');
+  assert.deepEqual(firstBatch(10, 64), [1], 'an entry larger than the limit still goes, alone');
+});
+
+test('flow control: proposals beyond maxUncommittedBytes are refused with BACKLOG_FULL', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { maxUncommittedBytes: 200 });
+  c.elect('a');
+  c.isolate('a');
+  const a = c.core('a');
+  a.propose(new Uint8Array(100), 0);
+  assert.throws(() => a.propose(new Uint8Array(100), 0), (e: unknown) => e instanceof RaftError && e.code === 'BACKLOG_FULL');
+  c.heal();
+  c.tick('a');
+  c.settle();
+  assert.doesNotThrow(() => a.propose(new Uint8Array(100), 0), 'room again once committed');
+});
+
+test('a follower refuses proposals with NOT_LEADER and names the leader', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  assert.throws(
+    () => c.core('b').propose(bytes('x'), 0),
+    (e: unknown) => e instanceof RaftError && e.code === 'NOT_LEADER' && e.leaderHint === 'a',
+  );
+});
+
+test('a malformed append (entries not following prevLogIndex) is ignored', () => {
+  const core = follower([], 1);
+  core.step({ type: 'append', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(5, 1)], commit: 0 });
+  assert.equal(core.status().lastIndex, 0);
+});

@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Zenoh router image: zenoh-bridge-remote-api, a Zenoh runtime with the remote-api plugin linked
+# in (the WebSocket endpoint zenoh-ts clients and forge-mailbox nodes connect to). Build:
+#   docker build -f deploy/router.Dockerfile --build-arg ZENOH_VERSION=1.10.1 -t forge-zenoh-router .
+# ZENOH_VERSION must equal the @eclipse-zenoh/zenoh-ts version in package.json: the remote-api
+# wire protocol is only guaranteed between a plugin and a zenoh-ts of the same release
+# (test/deploy/compose.test.ts enforces the match).
+
+ARG ZENOH_VERSION=1.10.1
+ARG RUST_IMAGE=rust:1.95-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${RUST_IMAGE} AS build
+ARG ZENOH_VERSION
+# --locked builds with the crate's published Cargo.lock, so the dependency set is the one the
+# Zenoh release was tested with rather than whatever semver allows today.
+RUN cargo install --locked --root /opt/zenoh "zenoh-bridge-remote-api@${ZENOH_VERSION}"
+
+# Same Debian release as the Rust image, so the binary's glibc matches.
+FROM ${RUNTIME_IMAGE} AS runtime
+ARG ZENOH_VERSION
+LABEL org.opencontainers.image.title="zenoh-bridge-remote-api" \
+      org.opencontainers.image.version="${ZENOH_VERSION}"
+COPY --from=build /opt/zenoh/bin/zenoh-bridge-remote-api /usr/local/bin/zenoh-bridge-remote-api
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin zenoh
+USER zenoh
+ENV RUST_LOG=warn
+# 7447: Zenoh TCP (other routers, native Zenoh clients); 10000: remote-api WebSocket.
+EXPOSE 7447 10000
+ENTRYPOINT ["/usr/local/bin/zenoh-bridge-remote-api"]
+CMD ["--listen", "tcp/0.0.0.0:7447", "--ws-port", "0.0.0.0:10000", "--no-multicast-scouting"]

@@ -1,0 +1,348 @@
+// Static checks of the Docker deployment: docker-compose.yml, deploy/*.Dockerfile and the node
+// configs it mounts. There is no Docker engine in CI, so these tests read the files and check
+// them against the real CLI definitions and the real config schema instead of starting them.
+// Importing the CLI modules loads zenoh-ts, which needs --experimental-wasm-modules (package.json's
+// test script sets it).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, normalize } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { registerClientCommands } from '../../src/cli/client-commands.js';
+import { registerServeCommand } from '../../src/cli/serve.js';
+import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
+import { repoRootFrom } from '../../scripts/repo-root.js';
+
+const root = repoRootFrom(import.meta.url);
+const NODES = ['n1', 'n2', 'n3'] as const;
+const ROUTERS = ['router-1', 'router-2', 'router-3'] as const;
+const ZENOH_PORT = 7447;
+const WS_PORT = 10000;
+const ZENOH_CLIENT_HOST_PORTS = [7447, 7448, 7449];
+const A_SECRET = 'a-compose-test-secret-of-32-chars';
+
+type Yaml = Record<string, unknown>;
+
+function readText(path: string): string {
+  return readFileSync(join(root, path), 'utf8');
+}
+
+const compose = parseYaml(readText('docker-compose.yml'), { merge: true }) as Yaml;
+const services = compose.services as Record<string, Yaml>;
+
+function service(name: string): Yaml {
+  const s = services[name];
+  assert.ok(s, `docker-compose.yml has no service "${name}"`);
+  return s;
+}
+
+function stringList(value: unknown, what: string): string[] {
+  assert.ok(Array.isArray(value) && value.every((v) => typeof v === 'string'), `${what} must be a list of strings (exec form)`);
+  return value as string[];
+}
+
+function zenohVersionOfPackage(): string {
+  const pkg = JSON.parse(readText('package.json')) as { dependencies: Record<string, string> };
+  const v = pkg.dependencies['@eclipse-zenoh/zenoh-ts'];
+  assert.ok(v && /^\d+\.\d+\.\d+$/.test(v), `package.json must pin @eclipse-zenoh/zenoh-ts exactly, has ${v}`);
+  return v;
+}
+
+/** Compose's `${NAME:-default}` / `${NAME:?message}` with NAME unset. */
+function interpolateUnset(text: string): string {
+  return text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*)|:?\?[^}]*)?\}/g, (_m, dflt: string | undefined) => dflt ?? '');
+}
+
+// ---- command lines, parsed by the real commander definitions with every action replaced -------
+
+interface ParsedCommand {
+  name: string;
+  opts: Record<string, unknown>;
+}
+
+function parseCli(register: (program: Command) => void, args: string[]): ParsedCommand {
+  const program = new Command();
+  // Set before registering: subcommands copy these settings when they are created.
+  program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  register(program);
+  let parsed: ParsedCommand | null = null;
+  for (const sub of program.commands) {
+    sub.action((...actionArgs: unknown[]) => {
+      const cmd = actionArgs[actionArgs.length - 1] as Command;
+      parsed = { name: cmd.name(), opts: cmd.opts() };
+    });
+  }
+  program.parse(args, { from: 'user' });
+  assert.ok(parsed, `"${args.join(' ')}" ran no command`);
+  return parsed;
+}
+
+test('the command-line check rejects what the CLI rejects (so it can catch a broken compose file)', () => {
+  assert.throws(() => parseCli(registerServeCommand, ['serve', '--config', '/x.json', '--no-such-flag']), CommanderError);
+  assert.throws(() => parseCli(registerServeCommand, ['serve', '--config']), CommanderError);
+  assert.throws(() => parseCli(registerClientCommands, ['status', '--timeout', 'soon']), CommanderError);
+  assert.throws(() => parseCli(registerClientCommands, ['stat', '--router', 'ws://r:10000']), CommanderError);
+});
+
+// ---- services --------------------------------------------------------------------------------
+
+test('the compose file runs exactly three nodes and one router per node, all restarted unless stopped', () => {
+  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS].sort());
+  for (const name of [...NODES, ...ROUTERS]) {
+    assert.equal(service(name).restart, 'unless-stopped', `${name}.restart`);
+  }
+});
+
+function routerOf(node: string): string {
+  return `router-${node.slice(1)}`;
+}
+
+interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+function mountsOf(name: string): Mount[] {
+  const volumes = service(name).volumes;
+  assert.ok(Array.isArray(volumes), `${name} has no volumes`);
+  return volumes.map((v: unknown): Mount => {
+    if (typeof v === 'string') {
+      const [source, target, mode] = v.split(':');
+      assert.ok(source && target, `${name}: bad volume "${v}"`);
+      return { source, target, readOnly: mode === 'ro' };
+    }
+    const m = v as { source?: string; target?: string; read_only?: boolean };
+    assert.ok(m.source && m.target, `${name}: bad volume ${JSON.stringify(v)}`);
+    return { source: m.source, target: m.target, readOnly: m.read_only === true };
+  });
+}
+
+function serveArgs(node: string): ParsedCommand {
+  return parseCli(registerServeCommand, stringList(service(node).command, `${node}.command`));
+}
+
+for (const node of NODES) {
+  test(`${node}: its command is a "serve" the CLI accepts, reading the config file mounted read-only from deploy/config`, () => {
+    const cmd = serveArgs(node);
+    assert.equal(cmd.name, 'serve');
+    const configPath = cmd.opts.config;
+    assert.equal(typeof configPath, 'string', `${node} must pass --config`);
+    const mount = mountsOf(node).find((m) => m.target === configPath);
+    assert.ok(mount, `${node}: nothing is mounted at ${String(configPath)}`);
+    assert.equal(normalize(mount.source), normalize(`deploy/config/${node}.json`));
+    assert.ok(mount.readOnly, `${node}: the config mount should be read-only`);
+  });
+
+  test(`${node}: its config file commits no secret and validates once FORGE_SECRET is set, as compose requires`, () => {
+    const file = join(root, 'deploy', 'config', `${node}.json`);
+    assert.equal('secret' in readConfigFile(file), false, `${file} must not hold the secret`);
+    assert.equal(service(node).environment && (service(node).environment as Yaml).FORGE_SECRET, '${FORGE_SECRET:?set FORGE_SECRET}');
+    assert.throws(
+      () => loadConfig({ file, env: {} }),
+      (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('secret:')),
+    );
+    const config = loadConfig({ file, env: { FORGE_SECRET: A_SECRET } });
+    assert.equal(config.secret, A_SECRET);
+    assert.equal(config.nodeId, node);
+  });
+
+  test(`${node}: its config points at its own router, its peers are the compose nodes, its data is on its own named volume`, () => {
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: { FORGE_SECRET: A_SECRET } });
+    assert.equal(config.zenoh.router, `ws://${routerOf(node)}:${WS_PORT}`);
+    assert.deepEqual(Object.keys(config.peers).sort(), [...NODES]);
+    for (const [id, addr] of Object.entries(config.peers)) assert.equal(addr.host, id, `peers.${id}.host is the service name`);
+    const selfPort = config.peers[node]!.port;
+    assert.ok(config.listen.port === undefined || config.listen.port === selfPort, 'listen.port must be the port peers dial');
+    assert.equal(config.listen.host, '0.0.0.0', 'the Raft port must accept connections from the other containers');
+
+    const dataMount = mountsOf(node).find((m) => m.target === config.dataDir);
+    assert.ok(dataMount, `${node}: dataDir ${config.dataDir} is not on a volume (LevelDB would die with the container)`);
+    assert.equal(dataMount.source, `${node}-data`);
+    assert.ok(compose.volumes && dataMount.source in (compose.volumes as Yaml), `volume ${dataMount.source} is not declared`);
+    assert.equal(dataMount.readOnly, false);
+  });
+
+  test(`${node}: the healthcheck asks for the cluster status through its own router with a command the CLI accepts`, () => {
+    const hc = service(node).healthcheck as Yaml | undefined;
+    assert.ok(hc, `${node} has no healthcheck`);
+    const argv = stringList(hc.test, `${node}.healthcheck.test`);
+    assert.equal(argv[0], 'CMD');
+    assert.equal(argv[1], nodeEntrypoint(), 'the healthcheck runs the image\'s launcher');
+    const cmd = parseCli(registerClientCommands, argv.slice(2));
+    assert.equal(cmd.name, 'status');
+    assert.equal(cmd.opts.router, `ws://${routerOf(node)}:${WS_PORT}`);
+    for (const key of ['interval', 'timeout', 'retries', 'start_period']) assert.ok(key in hc, `${node}.healthcheck.${key}`);
+  });
+
+  test(`${node}: starts after its router is healthy`, () => {
+    const deps = service(node).depends_on as Record<string, { condition?: string }> | undefined;
+    assert.equal(deps?.[routerOf(node)]?.condition, 'service_healthy');
+  });
+}
+
+// ---- routers ---------------------------------------------------------------------------------
+
+function flagValues(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag && argv[i + 1] !== undefined ? [argv[i + 1]!] : []));
+}
+
+for (const router of ROUTERS) {
+  test(`${router}: listens for Zenoh on ${ZENOH_PORT} and remote-api on ${WS_PORT}, and connects to every other router`, () => {
+    const argv = stringList(service(router).command, `${router}.command`);
+    assert.deepEqual(flagValues(argv, '--listen'), [`tcp/0.0.0.0:${ZENOH_PORT}`]);
+    assert.deepEqual(flagValues(argv, '--ws-port'), [`0.0.0.0:${WS_PORT}`]);
+    assert.ok(argv.includes('--no-multicast-scouting'), 'multicast scouting would join unrelated Zenoh peers on the network');
+    const others = ROUTERS.filter((r) => r !== router).map((r) => `tcp/${r}:${ZENOH_PORT}`);
+    assert.deepEqual(flagValues(argv, '--connect').sort(), others.sort());
+    assert.ok(service(router).healthcheck, `${router} has no healthcheck`);
+  });
+}
+
+// ---- published ports ---------------------------------------------------------------------------
+
+interface Published {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+function publishedPorts(name: string): Published[] {
+  const ports = service(name).ports;
+  if (ports === undefined) return [];
+  assert.ok(Array.isArray(ports), `${name}.ports must be a list`);
+  return ports.map((p: unknown): Published => {
+    if (typeof p === 'string') {
+      const m = /^(?:(.+):)?(\d+):(\d+)(?:\/tcp)?$/.exec(p);
+      assert.ok(m, `${name}: port "${p}" must name a host and a container port`);
+      return { hostIp: interpolateUnset(m[1] ?? ''), hostPort: Number(m[2]), containerPort: Number(m[3]) };
+    }
+    const o = p as { host_ip?: string; published?: string | number; target?: number };
+    return { hostIp: interpolateUnset(o.host_ip ?? ''), hostPort: Number(o.published), containerPort: Number(o.target) };
+  });
+}
+
+test('only the routers\' Zenoh port is published, once per router on 7447-7449, on loopback unless configured', () => {
+  for (const node of NODES) assert.deepEqual(publishedPorts(node), [], `${node} must publish nothing`);
+  const all = ROUTERS.flatMap((r) => publishedPorts(r));
+  assert.equal(all.length, ROUTERS.length, 'each router publishes exactly one port');
+  for (const p of all) {
+    assert.equal(p.containerPort, ZENOH_PORT);
+    assert.equal(p.hostIp, '127.0.0.1');
+  }
+  assert.deepEqual(all.map((p) => p.hostPort).sort(), ZENOH_CLIENT_HOST_PORTS);
+});
+
+// ---- Dockerfiles -------------------------------------------------------------------------------
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+function parseDockerfile(path: string): { globalArgs: Map<string, string>; stages: Stage[] } {
+  const lines = readText(path)
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const globalArgs = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const m = /^(\S+)\s+(.*)$/.exec(line);
+    assert.ok(m, `${path}: cannot read "${line}"`);
+    const op = m[1]!.toUpperCase();
+    const args = m[2]!;
+    const current = stages[stages.length - 1];
+    if (op === 'FROM') {
+      const [image, as, name] = args.split(/\s+/);
+      const from = image!.replace(/\$\{(\w+)\}/g, (_x, n: string) => globalArgs.get(n) ?? '');
+      stages.push({ from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] });
+    } else if (current) {
+      current.instructions.push({ op, args });
+    } else if (op === 'ARG') {
+      const [name, value] = args.split('=');
+      globalArgs.set(name!, value ?? '');
+    }
+  }
+  return { globalArgs, stages };
+}
+
+function finalUser(stage: Stage): string | undefined {
+  return stage.instructions.filter((i) => i.op === 'USER').at(-1)?.args;
+}
+
+function execForm(args: string): string[] {
+  const value: unknown = JSON.parse(args);
+  return stringList(value, args);
+}
+
+function nodeEntrypoint(): string {
+  const { stages } = parseDockerfile('deploy/node.Dockerfile');
+  const entry = stages.at(-1)?.instructions.find((i) => i.op === 'ENTRYPOINT');
+  assert.ok(entry, 'deploy/node.Dockerfile has no ENTRYPOINT in its final stage');
+  const argv = execForm(entry.args);
+  assert.equal(argv.length, 1);
+  return argv[0]!;
+}
+
+test('every Dockerfile is multi-stage and its final stage runs as a non-root user', () => {
+  for (const path of ['deploy/node.Dockerfile', 'deploy/router.Dockerfile']) {
+    const { stages } = parseDockerfile(path);
+    assert.ok(stages.length >= 2, `${path} must be multi-stage`);
+    const user = finalUser(stages.at(-1)!);
+    assert.ok(user !== undefined && !/^(root|0)(:.*)?$/.test(user), `${path}: final stage runs as "${user ?? 'root (no USER)'}"`);
+  }
+});
+
+test('the node image runs the launcher on a Node LTS slim image with production dependencies only', () => {
+  const { stages } = parseDockerfile('deploy/node.Dockerfile');
+  const runtime = stages.at(-1)!;
+  assert.match(runtime.from, /^node:(22|24)(\.\d+)*-\w+-slim$/);
+  assert.equal(nodeEntrypoint(), '/app/bin/forge-mailbox');
+  const builds = stages.filter((s) => s.instructions.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)));
+  assert.equal(builds.length, 1, 'one stage compiles the TypeScript');
+  assert.ok(!runtime.instructions.some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args)), 'the runtime stage installs nothing');
+  const copiedFrom = runtime.instructions
+    .filter((i) => i.op === 'COPY')
+    .map((i) => /--from=(\S+)\s+(\S+)/.exec(i.args))
+    .filter((m): m is RegExpExecArray => m !== null);
+  const depsStage = copiedFrom.find((m) => m[2]!.endsWith('node_modules'))?.[1];
+  assert.ok(depsStage, 'the runtime stage copies node_modules from another stage');
+  const deps = stages.find((s) => s.name === depsStage);
+  assert.ok(deps, `no stage named ${depsStage}`);
+  assert.ok(deps.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)), `${depsStage} must install with --omit=dev`);
+  assert.ok(copiedFrom.some((m) => m[2]!.startsWith('/src/dist')), 'the runtime stage copies the compiled dist');
+  assert.ok(runtime.instructions.some((i) => i.op === 'COPY' && /^bin\s/.test(i.args)), 'the runtime stage copies bin/');
+});
+
+test('the router image builds zenoh-bridge-remote-api at the zenoh-ts version of package.json, and compose pins the same', () => {
+  const version = zenohVersionOfPackage();
+  const { globalArgs, stages } = parseDockerfile('deploy/router.Dockerfile');
+  assert.equal(globalArgs.get('ZENOH_VERSION'), version, 'deploy/router.Dockerfile ARG ZENOH_VERSION');
+  assert.ok(
+    stages.some((s) => s.instructions.some((i) => i.op === 'RUN' && /cargo install --locked\b.*\bzenoh-bridge-remote-api@\$\{ZENOH_VERSION\}/.test(i.args))),
+    'the router is built with cargo install --locked zenoh-bridge-remote-api@${ZENOH_VERSION}',
+  );
+  for (const router of ROUTERS) {
+    const build = service(router).build as { dockerfile?: string; args?: Record<string, string> } | undefined;
+    assert.equal(build?.dockerfile, 'deploy/router.Dockerfile', `${router}.build.dockerfile`);
+    assert.equal(build?.args?.ZENOH_VERSION, version, `${router}.build.args.ZENOH_VERSION`);
+    assert.equal(service(router).image, `forge-zenoh-router:${version}`, `${router}.image names the version it holds`);
+  }
+  for (const node of NODES) {
+    const build = service(node).build as { dockerfile?: string } | undefined;
+    assert.equal(build?.dockerfile, 'deploy/node.Dockerfile', `${node}.build.dockerfile`);
+  }
+});

@@ -136,7 +136,8 @@ export class SessionStateMachine implements StateMachine {
     private readonly inner: StateMachine,
     private readonly options: SessionOptions,
   ) {
-    for (const [name, v] of Object.entries(options)) {
+    for (const name of ['sessionTimeoutMs', 'maxSessions', 'maxResponsesPerClient'] as const) {
+      const v = options[name];
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`session option ${name} must be a positive integer, got ${v}`);
     }
   }

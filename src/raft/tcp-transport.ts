@@ -437,6 +437,11 @@ export class TcpTransport {
 
   /** Replaces the peer set: removed peers are disconnected and their queues dropped; moved peers are redialled. */
   setPeers(peers: Record<NodeId, PeerAddress>): void {
+    for (const [id, a] of Object.entries(peers)) {
+      if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535 || a.host.length === 0) {
+        throw new TransportError(`peer ${id}: invalid address ${a.host}:${a.port}`);
+      }
+    }
     for (const [id, link] of this.links) {
       if (!Object.hasOwn(peers, id)) {
         link.stop();

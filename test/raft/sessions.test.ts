@@ -201,3 +201,8 @@ test('envelopes round trip', () => {
   assert.deepEqual(decodeSessionEnvelope(encodeSessionCommand(c)), { kind: 'session', ...c });
   assert.deepEqual(decodeSessionEnvelope(encodePlainCommand(text('p'))), { kind: 'plain', data: text('p') });
 });
+
+test('option values must be positive integers', () => {
+  assert.throws(() => new SessionStateMachine(new Journal(), { ...OPTIONS, sessionTimeoutMs: 0 }), RangeError);
+  assert.throws(() => new SessionStateMachine(new Journal(), { ...OPTIONS, maxResponsesPerClient: 1.5 }), RangeError);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { ByteReader, ByteWriter, encodeMessage } from '../../src/raft/codec.js';
-import { TcpTransport } from '../../src/raft/tcp-transport.js';
+import { TcpTransport, TransportError } from '../../src/raft/tcp-transport.js';
 import type { PeerAddress, TransportLogger, TransportOptions } from '../../src/raft/tcp-transport.js';
 import type { Message } from '../../src/raft/types.js';
 
@@ -381,4 +381,21 @@ test('a new authenticated connection from a peer replaces its previous one', { t
   } finally {
     await b.t.close();
   }
+});
+
+test('invalid options and peer addresses are refused up front', () => {
+  const base: TransportOptions = {
+    nodeId: 'a',
+    clusterId: CLUSTER,
+    secret: SECRET,
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    peers: {},
+    maxFrameBytes: MAX_FRAME,
+    maxQueueBytes: MAX_FRAME,
+  };
+  assert.throws(() => new TcpTransport({ ...base, secret: '' }), TransportError);
+  assert.throws(() => new TcpTransport({ ...base, nodeId: 'x'.repeat(65) }), TransportError);
+  assert.throws(() => new TcpTransport({ ...base, maxQueueBytes: MAX_FRAME - 1 }), TransportError);
+  assert.throws(() => new TcpTransport({ ...base, peers: { b: { host: '127.0.0.1', port: 70000 } } }), TransportError);
 });

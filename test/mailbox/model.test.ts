@@ -1,0 +1,167 @@
+// Model-based property test: random command sequences (time jumps and clock skew, leases,
+// acks/nacks with live, stale and bogus receipts, expiry sweeps, duplicate ids, request-id
+// retries, dead-lettering, limits) go to the real Mailbox, to the encoded MailboxStateMachine and
+// to the reference model; every result and every query must agree. At random points the real
+// one is replaced by a restore of its own snapshot, which must change nothing that follows.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { decodeResult, encodeCommand } from '../../src/mailbox/codec.js';
+import type { MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
+import { Mailbox } from '../../src/mailbox/mailbox.js';
+import { resolveMailboxOptions } from '../../src/mailbox/options.js';
+import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
+import { type PlainResult, ReferenceMailbox, plain } from './reference-model.js';
+
+/** Tiny limits so that every limit, window and cache bound is reached within a short run. */
+const options = resolveMailboxOptions({
+  maxBodyBytes: 16,
+  maxMessagesPerMailbox: 6,
+  maxBytesPerMailbox: 40,
+  defaultTtlMs: 100,
+  maxTtlMs: 200,
+  maxLeaseMs: 50,
+  maxDeliveries: 2,
+  dedupeWindowMs: 60,
+  dedupeMaxEntries: 3,
+  requestWindowMs: 60,
+  requestCacheMaxEntries: 3,
+  requestCacheMaxBytes: 20,
+  maxIdLength: 8,
+});
+
+type Step =
+  | { type: 'cmd'; cmd: MailboxCommand; dt: number }
+  /** ack/nack of one of the last receipts handed out (with its user), or of `bogus` when given. */
+  | { type: 'settle'; op: 'ack' | 'nack'; pick: number; bogus: string | null; dt: number }
+  | { type: 'query'; q: MailboxQuery; dt: number }
+  | { type: 'restore' };
+
+const user = fc.oneof(
+  { weight: 20, arbitrary: fc.constantFrom('a', 'b', 'c.d') },
+  { weight: 1, arbitrary: fc.constantFrom('', '..', 'x/y', 'a*', '@a', 'ü') },
+);
+const body = fc.uint8Array({ minLength: 0, maxLength: 18 });
+const token = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom('x', 'y', 'z', 'w') },
+  { weight: 1, arbitrary: fc.constantFrom('', '@x', 'toolongtoken', 'a\u0000') },
+);
+const duration = (max: number) =>
+  fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max }) }, { weight: 1, arbitrary: fc.constantFrom(0, -5, 1.5, max + 1) }), {
+    nil: undefined,
+  });
+const bogusReceipt = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constantFrom('', 'nope', '1.1', 'x'.repeat(9)) },
+);
+/** Mostly small steps forward; sometimes a big jump past every window; sometimes a leader clock behind. */
+const dt = fc.oneof(
+  { weight: 30, arbitrary: fc.integer({ min: 0, max: 15 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 50, max: 300 }) },
+  { weight: 1, arbitrary: fc.integer({ min: -40, max: -1 }) },
+);
+
+const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
+  {
+    weight: 30,
+    arbitrary: fc
+      .record({ user, body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200) })
+      .map(({ user, body, id, ttlMs }) => ({ op: 'put' as const, user, body, ...(id !== undefined ? { id } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) })),
+  },
+  {
+    weight: 20,
+    arbitrary: fc
+      .record({
+        user,
+        requestId: fc.option(fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 1, max: 20 }).map((n) => `r${n}`) }, { weight: 1, arbitrary: fc.constant('') }), {
+          nil: undefined,
+        }),
+        leaseMs: duration(50),
+        deadLetter: fc.boolean(),
+      })
+      .map(({ user, requestId, leaseMs, deadLetter }) => ({
+        op: 'consume' as const,
+        user,
+        ...(requestId !== undefined ? { requestId } : {}),
+        ...(leaseMs !== undefined ? { leaseMs } : {}),
+        ...(deadLetter && leaseMs === undefined ? { deadLetter } : {}),
+      })),
+  },
+  { weight: 1, arbitrary: fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'purge' as const, user, deadLetter })) },
+  { weight: 5, arbitrary: fc.constant({ op: 'expire' as const }) },
+);
+
+const query: fc.Arbitrary<MailboxQuery> = fc.oneof(
+  fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'peek' as const, user, deadLetter })),
+  user.map((user) => ({ op: 'len' as const, user })),
+);
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 14, arbitrary: fc.record({ cmd: command, dt }).map(({ cmd, dt }) => ({ type: 'cmd' as const, cmd, dt })) },
+  {
+    weight: 5,
+    arbitrary: fc
+      .record({ op: fc.constantFrom('ack' as const, 'nack' as const), pick: fc.nat(), bogus: bogusReceipt, dt })
+      .map((r) => ({ type: 'settle' as const, ...r })),
+  },
+  { weight: 4, arbitrary: fc.record({ q: query, dt: fc.integer({ min: 0, max: 80 }) }).map(({ q, dt }) => ({ type: 'query' as const, q, dt })) },
+  { weight: 1, arbitrary: fc.constant({ type: 'restore' as const }) },
+);
+
+/** Error messages are free text: only the code is compared. */
+function comparable(r: MailboxResult): PlainResult {
+  return r.kind === 'error' ? { kind: 'error', code: r.code } : plain(r);
+}
+
+function comparablePlain(r: PlainResult): PlainResult {
+  return r.kind === 'error' ? { kind: 'error', code: r.code } : r;
+}
+
+function run(steps: Step[]): void {
+  let real = new Mailbox(options);
+  const encoded = new MailboxStateMachine(options);
+  const model = new ReferenceMailbox(options);
+  let time = 1_000;
+  let index = 0;
+  const receipts: { user: string; receipt: string }[] = [];
+  for (const [i, s] of steps.entries()) {
+    const where = `step ${i} ${JSON.stringify(s, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v))}`;
+    if (s.type === 'restore') {
+      const image = real.snapshot();
+      real = new Mailbox(options);
+      real.restore(image);
+      assert.deepEqual(real.snapshot(), image, `${where}: re-snapshot differs`);
+      continue;
+    }
+    if (s.type === 'query') {
+      const at = time + s.dt;
+      assert.deepEqual(comparable(real.query(s.q, at)), model.query(s.q, at), `${where}: query`);
+      continue;
+    }
+    let cmd: MailboxCommand;
+    if (s.type === 'settle') {
+      const issued = receipts[receipts.length - 1 - (s.pick % Math.min(3, Math.max(1, receipts.length)))];
+      cmd = { op: s.op, user: issued?.user ?? 'a', receipt: s.bogus ?? issued?.receipt ?? 'none' };
+    } else {
+      cmd = s.cmd;
+    }
+    time += s.dt;
+    const meta = { index: ++index, term: 1, time };
+    const before = real.snapshot();
+    const got = real.apply(cmd, meta);
+    const fromBytes = decodeResult(encoded.apply(encodeCommand(cmd), meta));
+    const expected = model.apply(cmd, meta);
+    if (cmd.op === 'consume' && got.kind === 'message' && got.message.receipt !== undefined) {
+      receipts.push({ user: cmd.user, receipt: got.message.receipt });
+    }
+    assert.deepEqual(comparable(got), comparablePlain(expected), `${where}: result vs model`);
+    assert.deepEqual(comparable(fromBytes), comparable(got), `${where}: encoded path vs typed path`);
+    if (got.kind === 'error') assert.deepEqual(real.snapshot(), before, `${where}: rejected command changed state`);
+  }
+  assert.deepEqual(encoded.snapshot(), real.snapshot(), 'encoded replica diverged from typed replica');
+}
+
+test('mailbox agrees with the reference model on random command sequences', () => {
+  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), run), { numRuns: 150 });
+});

@@ -1,0 +1,265 @@
+// The mailbox spec written the plain way, for model-based tests: every message of every user in
+// one flat array tagged with where it is, queues recomputed by filtering and sorting on demand,
+// caches as arrays searched linearly. Slow and obvious, with none of the real one's indexes,
+// lower bounds, lazy bodies or deques.
+
+import type { ApplyMeta, MailboxCommand, MailboxQuery, MailboxResult, MailboxStats } from '../../src/mailbox/commands.js';
+import type { MailboxOptions } from '../../src/mailbox/options.js';
+
+type Place = 'queue' | 'dead' | 'lease';
+
+interface ModelMessage {
+  user: string;
+  seq: number;
+  id: string;
+  body: number[];
+  enqueuedAt: number;
+  expiresAt: number;
+  deliveries: number;
+  place: Place;
+  receipt: string;
+  leaseEnd: number;
+}
+
+/** Results in plain-object form: bodies as number arrays, absent optional fields left out. */
+export type PlainResult = Record<string, unknown>;
+
+export function plain(r: MailboxResult): PlainResult {
+  if (r.kind !== 'message') return { ...r, ...(r.kind === 'stats' ? { stats: { ...r.stats } } : {}) };
+  const m = r.message;
+  const out: Record<string, unknown> = {
+    id: m.id,
+    seq: m.seq,
+    body: Array.from(m.body),
+    enqueuedAt: m.enqueuedAt,
+    expiresAt: m.expiresAt,
+    deliveries: m.deliveries,
+  };
+  if (m.receipt !== undefined) out.receipt = m.receipt;
+  if (m.leaseExpiresAt !== undefined) out.leaseExpiresAt = m.leaseExpiresAt;
+  return { kind: 'message', message: out };
+}
+
+const USER = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export class ReferenceMailbox {
+  now = 0;
+  lastSeq = 0;
+  msgs: ModelMessage[] = [];
+  puts: { user: string; id: string; seq: number; expiresAt: number }[] = [];
+  consumes: { user: string; requestId: string; result: PlainResult; bytes: number; expiresAt: number }[] = [];
+
+  constructor(readonly o: MailboxOptions) {}
+
+  apply(cmd: MailboxCommand, meta: ApplyMeta): PlainResult {
+    const now = Number.isFinite(meta.time) ? Math.max(this.now, meta.time) : this.now;
+    if (cmd.op === 'expire') {
+      this.advance(now);
+      return this.sweep();
+    }
+    if (!this.validUser(cmd.user)) return err('BAD_USER');
+    switch (cmd.op) {
+      case 'put': {
+        if (cmd.id !== undefined && (!this.validToken(cmd.id) || cmd.id.startsWith('@'))) return err('BAD_REQUEST');
+        if (cmd.ttlMs !== undefined && !this.validDuration(cmd.ttlMs, this.o.maxTtlMs)) return err('BAD_REQUEST');
+        if (cmd.body.length > this.o.maxBodyBytes) return err('TOO_LARGE');
+        if (cmd.id !== undefined) {
+          const seen = this.puts.find((p) => p.user === cmd.user && p.id === cmd.id);
+          if (seen && seen.expiresAt > now) {
+            this.advance(now);
+            return { kind: 'put', id: seen.id, seq: seen.seq, duplicate: true };
+          }
+        }
+        const held = this.msgs.filter((m) => m.user === cmd.user);
+        if (held.length + 1 > this.o.maxMessagesPerMailbox) return err('MAILBOX_FULL');
+        if (held.reduce((n, m) => n + m.body.length, 0) + cmd.body.length > this.o.maxBytesPerMailbox) {
+          return err('MAILBOX_FULL');
+        }
+        this.advance(now);
+        const seq = ++this.lastSeq;
+        const id = cmd.id ?? `@${seq}`;
+        this.msgs.push({
+          user: cmd.user,
+          seq,
+          id,
+          body: Array.from(cmd.body),
+          enqueuedAt: now,
+          expiresAt: now + (cmd.ttlMs ?? this.o.defaultTtlMs),
+          deliveries: 0,
+          place: 'queue',
+          receipt: '',
+          leaseEnd: 0,
+        });
+        if (cmd.id !== undefined) {
+          this.puts = this.puts.filter((p) => !(p.user === cmd.user && p.id === cmd.id));
+          this.puts.push({ user: cmd.user, id: cmd.id, seq, expiresAt: now + this.o.dedupeWindowMs });
+          while (this.puts.length > this.o.dedupeMaxEntries) this.puts.shift();
+        }
+        return { kind: 'put', id, seq, duplicate: false };
+      }
+      case 'consume': {
+        if (cmd.requestId !== undefined && !this.validToken(cmd.requestId)) return err('BAD_REQUEST');
+        if (cmd.leaseMs !== undefined && !this.validDuration(cmd.leaseMs, this.o.maxLeaseMs)) return err('BAD_REQUEST');
+        if (cmd.leaseMs !== undefined && cmd.deadLetter === true) return err('BAD_REQUEST');
+        this.advance(now);
+        if (cmd.requestId !== undefined) {
+          const seen = this.consumes.find((c) => c.user === cmd.user && c.requestId === cmd.requestId);
+          if (seen) return seen.result;
+        }
+        this.endLeases(cmd.user);
+        const place: Place = cmd.deadLetter === true ? 'dead' : 'queue';
+        let result: PlainResult = { kind: 'empty' };
+        for (const m of this.sorted(cmd.user, place)) {
+          this.msgs.splice(this.msgs.indexOf(m), 1);
+          if (m.expiresAt <= now) continue;
+          m.deliveries++;
+          const message: Record<string, unknown> = {
+            id: m.id,
+            seq: m.seq,
+            body: [...m.body],
+            enqueuedAt: m.enqueuedAt,
+            expiresAt: m.expiresAt,
+            deliveries: m.deliveries,
+          };
+          if (cmd.leaseMs !== undefined) {
+            m.place = 'lease';
+            m.receipt = `${m.seq}.${m.deliveries}`;
+            m.leaseEnd = now + cmd.leaseMs;
+            this.msgs.push(m);
+            message.receipt = m.receipt;
+            message.leaseExpiresAt = m.leaseEnd;
+          }
+          result = { kind: 'message', message };
+          break;
+        }
+        if (cmd.requestId !== undefined) {
+          const bytes = result.kind === 'message' ? ((result.message as { body: number[] }).body.length) : 0;
+          this.consumes.push({ user: cmd.user, requestId: cmd.requestId, result, bytes, expiresAt: now + this.o.requestWindowMs });
+          const total = (): number => this.consumes.reduce((n, c) => n + c.bytes, 0);
+          while (this.consumes.length > this.o.requestCacheMaxEntries || total() > this.o.requestCacheMaxBytes) {
+            this.consumes.shift();
+          }
+        }
+        return result;
+      }
+      case 'ack':
+      case 'nack': {
+        if (!this.validToken(cmd.receipt)) return err('BAD_REQUEST');
+        const m = this.msgs.find((x) => x.user === cmd.user && x.place === 'lease' && x.receipt === cmd.receipt);
+        if (!m) return err('UNKNOWN_RECEIPT');
+        if (m.leaseEnd <= now) return err('LEASE_EXPIRED');
+        this.advance(now);
+        if (cmd.op === 'ack') this.msgs.splice(this.msgs.indexOf(m), 1);
+        else this.leaseEnded(m);
+        return { kind: 'ok' };
+      }
+      case 'purge': {
+        this.advance(now);
+        this.endLeases(cmd.user);
+        const doomed = (m: ModelMessage): boolean =>
+          m.user === cmd.user && (cmd.deadLetter === true ? m.place === 'dead' : m.place !== 'dead');
+        const count = this.msgs.filter(doomed).length;
+        this.msgs = this.msgs.filter((m) => !doomed(m));
+        return { kind: 'purged', count };
+      }
+    }
+  }
+
+  query(q: MailboxQuery, at: number): PlainResult {
+    const now = Math.max(this.now, at);
+    if (!this.validUser(q.user)) return err('BAD_USER');
+    const mine = this.msgs.filter((m) => m.user === q.user);
+    // Where each message would be if every ended lease were settled now; expired ones are gone.
+    const effective = (m: ModelMessage): Place | null => {
+      if (m.place === 'lease' && m.leaseEnd <= now) {
+        if (m.expiresAt <= now) return null;
+        return m.deliveries >= this.o.maxDeliveries ? 'dead' : 'queue';
+      }
+      if (m.place !== 'lease' && m.expiresAt <= now) return null;
+      return m.place;
+    };
+    if (q.op === 'peek') {
+      const want: Place = q.deadLetter === true ? 'dead' : 'queue';
+      const head = mine.filter((m) => effective(m) === want).sort((a, b) => a.seq - b.seq)[0];
+      if (!head) return { kind: 'empty' };
+      return {
+        kind: 'message',
+        message: {
+          id: head.id,
+          seq: head.seq,
+          body: [...head.body],
+          enqueuedAt: head.enqueuedAt,
+          expiresAt: head.expiresAt,
+          deliveries: head.deliveries,
+        },
+      };
+    }
+    const queued = mine.filter((m) => effective(m) === 'queue');
+    const stats: MailboxStats = {
+      count: queued.length,
+      bytes: queued.reduce((n, m) => n + m.body.length, 0),
+      oldestAgeMs: queued.length > 0 ? now - Math.min(...queued.map((m) => m.enqueuedAt)) : 0,
+      inFlight: mine.filter((m) => m.place === 'lease' && m.leaseEnd > now).length,
+      deadLetterCount: mine.filter((m) => effective(m) === 'dead').length,
+    };
+    return { kind: 'stats', stats };
+  }
+
+  private sweep(): PlainResult {
+    let expired = 0;
+    let deadLettered = 0;
+    let leasesReturned = 0;
+    for (const m of this.msgs.filter((x) => x.place === 'lease' && x.leaseEnd <= this.now)) {
+      const to = this.leaseEnded(m);
+      if (to === null) expired++;
+      else if (to === 'dead') deadLettered++;
+      else leasesReturned++;
+    }
+    const gone = this.msgs.filter((m) => m.place !== 'lease' && m.expiresAt <= this.now);
+    expired += gone.length;
+    this.msgs = this.msgs.filter((m) => !gone.includes(m));
+    return { kind: 'expired', expired, deadLettered, leasesReturned };
+  }
+
+  private endLeases(user: string): void {
+    for (const m of this.msgs.filter((x) => x.user === user && x.place === 'lease' && x.leaseEnd <= this.now)) {
+      this.leaseEnded(m);
+    }
+  }
+
+  /** Where a message goes when its lease ends: null when dropped as expired. */
+  private leaseEnded(m: ModelMessage): Place | null {
+    if (m.expiresAt <= this.now) {
+      this.msgs.splice(this.msgs.indexOf(m), 1);
+      return null;
+    }
+    m.place = m.deliveries >= this.o.maxDeliveries ? 'dead' : 'queue';
+    return m.place;
+  }
+
+  private sorted(user: string, place: Place): ModelMessage[] {
+    return this.msgs.filter((m) => m.user === user && m.place === place).sort((a, b) => a.seq - b.seq);
+  }
+
+  private advance(now: number): void {
+    this.now = now;
+    while (this.puts.length > 0 && this.puts[0]!.expiresAt <= now) this.puts.shift();
+    while (this.consumes.length > 0 && this.consumes[0]!.expiresAt <= now) this.consumes.shift();
+  }
+
+  private validUser(u: string): boolean {
+    return USER.test(u) && u !== '.' && u !== '..';
+  }
+
+  private validToken(t: string): boolean {
+    return t.length >= 1 && t.length <= this.o.maxIdLength && !t.includes('\u0000');
+  }
+
+  private validDuration(v: number, max: number): boolean {
+    return Number.isSafeInteger(v) && v >= 1 && v <= max;
+  }
+}
+
+function err(code: string): PlainResult {
+  return { kind: 'error', code };
+}

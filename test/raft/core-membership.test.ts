@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { RaftCore } from '../../src/raft/core.js';
+import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
+import { EntryType, RaftError, type Entry } from '../../src/raft/types.js';
+import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
+
+const isCode = (code: string) => (e: unknown) => e instanceof RaftError && e.code === code;
+
+test('§4.2.1 a learner receives the log but does not count toward commitment, then is promoted', () => {
+  const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
+  c.elect('a');
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.settle();
+  c.core('a').propose(bytes('x'), 0);
+  c.settle();
+  assert.deepEqual(c.appliedData('d'), ['x'], 'the learner catches up');
+  assert.deepEqual(c.core('a').status().membership, { voters: ['a', 'b', 'c'], learners: ['d'] });
+  c.core('a').proposeConfChange({ type: 'promote', node: 'd' }, 0);
+  c.settle();
+  assert.deepEqual(c.core('d').status().membership, { voters: ['a', 'b', 'c', 'd'], learners: [] });
+});
+
+test('§4.1 a configuration takes effect as soon as its entry is appended, before it commits', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.isolate('b');
+  c.isolate('c');
+  const a = c.core('a');
+  a.proposeConfChange({ type: 'remove', node: 'c' }, 0);
+  assert.deepEqual(a.status().membership.voters, ['a', 'b']);
+  assert.equal(a.status().commit, 1, 'not committed');
+  // The followers learn it on append, too.
+  c.heal();
+  c.settle();
+  assert.deepEqual(c.core('b').status().membership.voters, ['a', 'b']);
+});
+
+test('§4.1 one change at a time: a second change is refused while the first is uncommitted', () => {
+  const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
+  c.elect('a');
+  c.isolate('b');
+  c.isolate('c');
+  const a = c.core('a');
+  a.proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'b' }, 0), isCode('CONF_CHANGE_IN_PROGRESS'));
+  c.heal();
+  c.tick('a');
+  assert.doesNotThrow(() => a.proposeConfChange({ type: 'remove', node: 'b' }, 0));
+});
+
+test('§4.1 a new leader makes no configuration change until an entry of its term commits', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.drop = (m) => m.type === 'appendResp';
+  c.elect('a');
+  assert.equal(c.core('a').status().commit, 0, 'its no-op is not acknowledged yet');
+  assert.throws(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }, 0), isCode('CONF_CHANGE_IN_PROGRESS'));
+  c.drop = () => false;
+  c.tick('a');
+  assert.equal(c.core('a').status().commit, 1);
+  assert.doesNotThrow(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }, 0));
+});
+
+test('§4.2.2 a leader that removes itself keeps leading until the removal commits, then steps down', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.isolate('b');
+  c.isolate('c');
+  const a = c.core('a');
+  a.proposeConfChange({ type: 'remove', node: 'a' }, 0);
+  assert.equal(a.status().role, 'leader', 'still leading while the removal is uncommitted');
+  assert.deepEqual(a.status().membership.voters, ['b', 'c']);
+  c.heal();
+  c.tick('a');
+  assert.notEqual(a.status().role, 'leader');
+  // It handed over to an up-to-date voter; b and c carry on without it.
+  c.settle();
+  const leader = ['b', 'c'].find((id) => c.core(id).status().role === 'leader');
+  assert.ok(leader, 'a remaining voter took over');
+  c.core(leader).propose(bytes('after'), 0);
+  c.settle();
+  assert.deepEqual(c.appliedData(leader === 'b' ? 'c' : 'b'), ['after']);
+  for (let i = 0; i < 50; i++) a.tick();
+  assert.notEqual(a.status().role, 'candidate', 'a removed node does not campaign');
+});
+
+test('§4.1 an uncommitted configuration entry that a new leader overwrites is undone', () => {
+  const noop = (index: number, term: number): Entry => ({ index, term, type: EntryType.Noop, time: 0, data: new Uint8Array() });
+  const cc: Entry = { index: 2, term: 1, type: EntryType.ConfChange, time: 0, data: encodeConfChange({ type: 'remove', node: 'b' }) };
+  const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 1 }, entries: [noop(1, 1), cc] });
+  assert.deepEqual(core.status().membership.voters, ['a', 'c']);
+  core.step({ type: 'append', from: 'b', to: 'c', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [noop(2, 2)], commit: 1 });
+  flush(core);
+  assert.deepEqual(core.status().membership.voters, ['a', 'b', 'c']);
+});
+
+test('§4.1 changes that make no sense are refused with INVALID_REQUEST and change nothing', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  const a = c.core('a');
+  const before = a.status().lastIndex;
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'b' }, 0), isCode('INVALID_REQUEST'));
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'b' }, 0), isCode('INVALID_REQUEST'));
+  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'z' }, 0), isCode('INVALID_REQUEST'));
+  assert.equal(a.status().lastIndex, before);
+  const solo = new TestCluster(['a']);
+  solo.elect('a');
+  assert.throws(() => solo.core('a').proposeConfChange({ type: 'remove', node: 'a' }, 0), isCode('INVALID_REQUEST'));
+});
+
+test('ConfChange entries round-trip and malformed payloads decode to null', () => {
+  assert.deepEqual(decodeConfChange(encodeConfChange({ type: 'promote', node: 'n2' })), { type: 'promote', node: 'n2' });
+  assert.equal(decodeConfChange(bytes('{"type":"explode","node":"x"}')), null);
+  assert.equal(decodeConfChange(bytes('not json')), null);
+  assert.equal(decodeConfChange(new Uint8Array(5000)), null);
+  assert.equal(decodeConfChange(new Uint8Array([0xff, 0xfe])), null);
+});

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { RaftCore } from '../../src/raft/core.js';
+import type { Message, SnapshotChunk } from '../../src/raft/types.js';
+import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
+
+/** Leader a with b, c; c misses `n` proposals, then a snapshots and compacts everything applied. */
+function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: Uint8Array } {
+  const c = new TestCluster(['a', 'b', 'c'], { snapshotChunkBytes: chunk });
+  c.elect('a');
+  c.isolate('c');
+  for (let i = 0; i < n; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  c.settle();
+  const a = c.core('a');
+  const image = bytes('state-machine-image-'.repeat(5));
+  const snap = a.createSnapshot(a.status().applied, image);
+  a.compact(snap);
+  return { c, image };
+}
+
+test('§5 compaction: the snapshot carries index, term and membership, and the log drops its prefix', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  c.settle();
+  const a = c.core('a');
+  const snap = a.createSnapshot(4, bytes('x'));
+  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } });
+  assert.throws(() => a.createSnapshot(7, bytes('x')), RangeError, 'beyond applied');
+  assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, data: bytes('x') }), RangeError, 'wrong term');
+  assert.throws(
+    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] } }, data: bytes('x') }),
+    RangeError,
+    'wrong membership',
+  );
+  a.compact(snap);
+  assert.equal(a.status().lastIndex, 6);
+  assert.throws(() => a.createSnapshot(3, bytes('x')), RangeError, 'compacted away');
+  // Replication of the tail still works for followers that are not behind the snapshot.
+  a.propose(bytes('after'), 0);
+  c.settle();
+  assert.equal(c.core('b').status().commit, 7);
+});
+
+test('§5 InstallSnapshot: a follower behind the log start receives the snapshot in chunks and becomes snapshot + nothing', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  const chunks: SnapshotChunk[] = [];
+  c.drop = (m: Message) => {
+    if (m.type === 'snapshot') chunks.push(m);
+    return false;
+  };
+  c.heal();
+  c.tick('a');
+  c.settle();
+  assert.ok(chunks.length >= Math.ceil(image.length / 16), `${chunks.length} chunks`);
+  assert.ok(chunks.every((ch) => ch.data.length <= 16));
+  assert.ok(chunks.at(-1)!.done);
+  const installed = c.readys.get('c')!.find((rd) => rd.snapshot !== null)!;
+  assert.deepEqual(installed.snapshot!.data, image);
+  assert.equal(installed.snapshot!.meta.index, 6);
+  assert.deepEqual(installed.snapshot!.meta.membership.voters, ['a', 'b', 'c']);
+  assert.deepEqual(installed.entries, [], 'its log becomes the snapshot and nothing else');
+  assert.deepEqual(c.disks.get('c')!.entries, []);
+  // Replication resumes after the snapshot.
+  c.core('a').propose(bytes('after'), 0);
+  c.settle();
+  assert.deepEqual(c.appliedData('c'), ['after']);
+  assert.equal(c.core('c').status().commit, 7);
+});
+
+test('§5 InstallSnapshot: a lost chunk is sent again and the transfer completes', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  let dropped = 0;
+  c.drop = (m) => m.type === 'snapshot' && m.offset === 32 && dropped++ === 0;
+  c.heal();
+  for (let i = 0; i < 10; i++) c.tick('a');
+  assert.equal(dropped, 2, 'the chunk at 32 went twice');
+  const installed = c.readys.get('c')!.find((rd) => rd.snapshot !== null);
+  assert.deepEqual(installed?.snapshot?.data, image);
+});
+
+test('§5 InstallSnapshot: a follower that already committed past the snapshot just acknowledges it', () => {
+  const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 3 }, entries: [1, 2, 3].map((index) => ({ index, term: 1, type: 0, time: 0, data: new Uint8Array() })) });
+  core.step({
+    type: 'snapshot', from: 'a', to: 'c', term: 1, offset: 0, total: 1, data: new Uint8Array(1), done: true,
+    meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+  });
+  const rd = flush(core);
+  assert.equal(rd.snapshot, null);
+  assert.deepEqual(rd.messages, [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 2, offset: 1, success: true }]);
+});
+
+test('§5 InstallSnapshot: chunks that overrun the announced total are refused and change nothing', () => {
+  const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
+  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } };
+  core.step({ type: 'snapshot', from: 'a', to: 'c', term: 1, meta, offset: 0, total: 4, data: new Uint8Array(8), done: true });
+  const rd = flush(core);
+  assert.equal(rd.snapshot, null);
+  assert.ok(rd.messages.some((m) => m.type === 'snapshotResp' && !m.success && m.offset === 0));
+  assert.equal(core.status().lastIndex, 0);
+});
+
+test('§5 a node restarted from a snapshot and its log tail resumes where it was', () => {
+  const { c } = clusterWithLaggard(5, 1024);
+  const a = c.core('a');
+  const snap = a.createSnapshot(6, bytes('img'));
+  const restarted = new RaftCore(config('a'), { hardState: { term: 1, vote: 'a', commit: 6 }, snapshot: snap, entries: [], initialMembership: { voters: ['x'], learners: [] } });
+  const st = restarted.status();
+  assert.equal(st.lastIndex, 6);
+  assert.equal(st.applied, 6);
+  assert.deepEqual(st.membership.voters, ['a', 'b', 'c'], 'membership comes from the snapshot');
+});

@@ -1,14 +1,14 @@
-// Deterministic binary encoding of the Raft vocabulary (messages on the wire, entries, hard state
-// and snapshot metadata on disk). Every decoder is bounded: sizes are checked against limits and
-// against the bytes actually present before anything is allocated, so garbage from a socket or a
-// damaged disk fails with a CodecError instead of exhausting memory or crashing.
+// Deterministic binary encoding of the Raft vocabulary: messages on the wire; entries, hard state
+// and snapshot metadata on disk (ConfChange entry data is encoded by membership.ts). Every decoder
+// is bounded: sizes are checked against limits and against the bytes actually present before
+// anything is allocated, so garbage from a socket or a damaged disk fails with a CodecError
+// instead of exhausting memory or crashing.
 //
 // Integers are unsigned LEB128 varints restricted to safe integers and to their shortest form, so
 // each value has exactly one encoding. Strings are UTF-8 (validated on decode), prefixed by their
 // byte length. Persisted records (entry, hard state, snapshot meta) start with a format version.
 
 import type {
-  ConfChange,
   Entry,
   EntryType,
   HardState,
@@ -82,8 +82,6 @@ const MESSAGE_TAGS = {
   snapshotResp: 9,
   timeoutNow: 10,
 } as const satisfies Record<Message['type'], number>;
-
-const CONF_CHANGE_TAGS = { addLearner: 1, promote: 2, remove: 3 } as const satisfies Record<ConfChange['type'], number>;
 
 // EntryType is a const enum in types.ts; its values are mirrored here so decoding can validate them.
 const ENTRY_TYPE_MAX = 2;
@@ -363,32 +361,6 @@ export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>)
   const meta = readSnapshotMetaBody(r, limitsOf(limits));
   r.end();
   return meta;
-}
-
-// ---- membership changes (the data of ConfChange entries) --------------------------------------
-
-export function encodeConfChange(c: ConfChange, limits?: Partial<CodecLimits>): Uint8Array {
-  const w = new ByteWriter();
-  w.u8(CONF_CHANGE_TAGS[c.type]);
-  writeNodeId(w, c.node, limitsOf(limits));
-  return w.finish();
-}
-
-export function decodeConfChange(b: Uint8Array, limits?: Partial<CodecLimits>): ConfChange {
-  const r = new ByteReader(b);
-  const tag = r.u8();
-  const node = readNodeId(r, limitsOf(limits));
-  r.end();
-  switch (tag) {
-    case CONF_CHANGE_TAGS.addLearner:
-      return { type: 'addLearner', node };
-    case CONF_CHANGE_TAGS.promote:
-      return { type: 'promote', node };
-    case CONF_CHANGE_TAGS.remove:
-      return { type: 'remove', node };
-    default:
-      throw new CodecError('UNKNOWN_TAG', `conf change tag ${tag}`);
-  }
 }
 
 // ---- messages --------------------------------------------------------------------------------

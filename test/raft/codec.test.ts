@@ -3,18 +3,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   CodecError,
-  decodeConfChange,
   decodeEntry,
   decodeHardState,
   decodeMessage,
   decodeSnapshotMeta,
-  encodeConfChange,
   encodeEntry,
   encodeHardState,
   encodeMessage,
   encodeSnapshotMeta,
 } from '../../src/raft/codec.js';
-import type { ConfChange, Entry, EntryType, HardState, Message, SnapshotMeta } from '../../src/raft/types.js';
+import type { Entry, EntryType, HardState, Message, SnapshotMeta } from '../../src/raft/types.js';
 
 // Plain objects (not null-prototype ones) so deepEqual compares against decoded values.
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
@@ -97,7 +95,7 @@ test('messages round trip and encode deterministically', () => {
   );
 });
 
-test('entries, hard state, snapshot meta and conf changes round trip', () => {
+test('entries, hard state and snapshot meta round trip', () => {
   fc.assert(
     fc.property(entry, hardState, snapshotMeta, (e, hs, meta) => {
       assert.deepEqual(decodeEntry(encodeEntry(e)), e);
@@ -106,13 +104,6 @@ test('entries, hard state, snapshot meta and conf changes round trip', () => {
     }),
     { numRuns: 300 },
   );
-  for (const c of [
-    { type: 'addLearner', node: 'n4' },
-    { type: 'promote', node: 'n4' },
-    { type: 'remove', node: 'n1' },
-  ] satisfies ConfChange[]) {
-    assert.deepEqual(decodeConfChange(encodeConfChange(c)), c);
-  }
 });
 
 test('random bytes never fail with anything but CodecError', () => {
@@ -122,7 +113,6 @@ test('random bytes never fail with anything but CodecError', () => {
       onlyCodecErrors(() => decodeEntry(b));
       onlyCodecErrors(() => decodeHardState(b));
       onlyCodecErrors(() => decodeSnapshotMeta(b));
-      onlyCodecErrors(() => decodeConfChange(b));
     }),
     { numRuns: 2000 },
   );

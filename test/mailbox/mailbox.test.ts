@@ -1,0 +1,329 @@
+// Scenario tests of the mailbox rules, one behaviour each, with hand-computed expectations.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
+import { Mailbox } from '../../src/mailbox/mailbox.js';
+import { DEFAULT_MAILBOX_OPTIONS, type MailboxOptions } from '../../src/mailbox/options.js';
+
+const T0 = 1_700_000_000_000;
+
+/** A mailbox plus a log position: each `run` is the next entry, `at` moves the leader clock. */
+function harness(options: Partial<MailboxOptions> = {}) {
+  const mailbox = new Mailbox(options);
+  let index = 0;
+  let time = T0;
+  return {
+    mailbox,
+    at(t: number) {
+      time = T0 + t;
+    },
+    run(cmd: MailboxCommand): MailboxResult {
+      return mailbox.apply(cmd, { index: ++index, term: 1, time });
+    },
+    runAt(t: number, cmd: MailboxCommand): MailboxResult {
+      time = T0 + t;
+      return mailbox.apply(cmd, { index: ++index, term: 1, time });
+    },
+  };
+}
+
+const bytes = (...v: number[]) => new Uint8Array(v);
+
+function message(r: MailboxResult) {
+  assert.equal(r.kind, 'message', `expected a message, got ${JSON.stringify(r)}`);
+  return (r as Extract<MailboxResult, { kind: 'message' }>).message;
+}
+
+function errorCode(r: MailboxResult): string {
+  assert.equal(r.kind, 'error', `expected an error, got ${JSON.stringify(r)}`);
+  return (r as Extract<MailboxResult, { kind: 'error' }>).code;
+}
+
+function stats(h: ReturnType<typeof harness>, user: string, at: number) {
+  const r = h.mailbox.query({ op: 'len', user }, T0 + at);
+  assert.equal(r.kind, 'stats');
+  return (r as Extract<MailboxResult, { kind: 'stats' }>).stats;
+}
+
+describe('put and consume', () => {
+  test('per-user FIFO in commit order, users independent', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'alice', body: bytes(1) });
+    h.run({ op: 'put', user: 'bob', body: bytes(9) });
+    h.run({ op: 'put', user: 'alice', body: bytes(2) });
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'alice' })).body), [1]);
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'alice' })).body), [2]);
+    assert.deepEqual(h.run({ op: 'consume', user: 'alice' }), { kind: 'empty' });
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'bob' })).body), [9]);
+  });
+
+  test('derived ids are unique, reserved-prefixed and increase with seq', () => {
+    const h = harness();
+    const a = h.run({ op: 'put', user: 'alice', body: bytes() });
+    const b = h.run({ op: 'put', user: 'bob', body: bytes() });
+    assert.deepEqual(a, { kind: 'put', id: '@1', seq: 1, duplicate: false });
+    assert.deepEqual(b, { kind: 'put', id: '@2', seq: 2, duplicate: false });
+    assert.equal(errorCode(h.run({ op: 'put', user: 'alice', body: bytes(), id: '@3' })), 'BAD_REQUEST');
+  });
+
+  test('delivered message carries id, times and delivery count; body is its own copy', () => {
+    const h = harness();
+    const body = bytes(5, 6, 7);
+    h.runAt(10, { op: 'put', user: 'alice', body, id: 'm-1', ttlMs: 5000 });
+    body[0] = 99;
+    const m = message(h.runAt(20, { op: 'consume', user: 'alice' }));
+    assert.deepEqual(
+      { id: m.id, seq: m.seq, body: Array.from(m.body), enqueuedAt: m.enqueuedAt, expiresAt: m.expiresAt, deliveries: m.deliveries },
+      { id: 'm-1', seq: 1, body: [5, 6, 7], enqueuedAt: T0 + 10, expiresAt: T0 + 5010, deliveries: 1 },
+    );
+    assert.equal(m.receipt, undefined);
+  });
+
+  test('a duplicate id within the window returns the first result and enqueues nothing', () => {
+    const h = harness({ dedupeWindowMs: 1000 });
+    const first = h.runAt(0, { op: 'put', user: 'alice', body: bytes(1), id: 'x' });
+    const again = h.runAt(999, { op: 'put', user: 'alice', body: bytes(2), id: 'x' });
+    assert.deepEqual(again, { ...first, duplicate: true });
+    assert.equal(stats(h, 'alice', 999).count, 1);
+    // Same id for another user is another message.
+    assert.equal((h.run({ op: 'put', user: 'bob', body: bytes(1), id: 'x' }) as { duplicate: boolean }).duplicate, false);
+    // After the window the id is forgotten.
+    const later = h.runAt(1000, { op: 'put', user: 'alice', body: bytes(3), id: 'x' });
+    assert.deepEqual(later, { kind: 'put', id: 'x', seq: 3, duplicate: false });
+    assert.equal(stats(h, 'alice', 1000).count, 2);
+  });
+
+  test('dedupe memory is bounded: the oldest ids are forgotten first', () => {
+    const h = harness({ dedupeMaxEntries: 2 });
+    h.run({ op: 'put', user: 'u', body: bytes(), id: 'a' });
+    h.run({ op: 'put', user: 'u', body: bytes(), id: 'b' });
+    h.run({ op: 'put', user: 'u', body: bytes(), id: 'c' });
+    assert.equal((h.run({ op: 'put', user: 'u', body: bytes(), id: 'c' }) as { duplicate: boolean }).duplicate, true);
+    assert.equal((h.run({ op: 'put', user: 'u', body: bytes(), id: 'a' }) as { duplicate: boolean }).duplicate, false);
+  });
+
+  test('a consume retried with the same request id gets the same message, not the next', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'alice', body: bytes(1) });
+    h.run({ op: 'put', user: 'alice', body: bytes(2) });
+    const first = h.run({ op: 'consume', user: 'alice', requestId: 'req-1' });
+    const retry = h.run({ op: 'consume', user: 'alice', requestId: 'req-1' });
+    assert.equal(retry, first);
+    assert.deepEqual(Array.from(message(first).body), [1]);
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'alice', requestId: 'req-2' })).body), [2]);
+    assert.deepEqual(h.run({ op: 'consume', user: 'alice', requestId: 'req-1' }), first);
+  });
+
+  test('request ids are remembered for the window only, and per user', () => {
+    const h = harness({ requestWindowMs: 100 });
+    h.run({ op: 'put', user: 'alice', body: bytes(1) });
+    h.run({ op: 'put', user: 'alice', body: bytes(2) });
+    h.runAt(0, { op: 'consume', user: 'alice', requestId: 'r' });
+    assert.deepEqual(h.runAt(0, { op: 'consume', user: 'bob', requestId: 'r' }), { kind: 'empty' });
+    assert.deepEqual(Array.from(message(h.runAt(100, { op: 'consume', user: 'alice', requestId: 'r' })).body), [2]);
+  });
+
+  test('request cache is bounded by bytes: the oldest results go first', () => {
+    const h = harness({ requestCacheMaxBytes: 5 });
+    for (let i = 0; i < 3; i++) h.run({ op: 'put', user: 'u', body: new Uint8Array(3).fill(i) });
+    h.run({ op: 'consume', user: 'u', requestId: 'a' });
+    h.run({ op: 'consume', user: 'u', requestId: 'b' }); // 6 bytes cached > 5: "a" is dropped
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'u', requestId: 'b' })).body), [1, 1, 1]);
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'u', requestId: 'a' })).body), [2, 2, 2]);
+  });
+});
+
+describe('time', () => {
+  test('now never goes backwards: a lagging leader clock is ignored', () => {
+    const h = harness();
+    h.runAt(1000, { op: 'put', user: 'alice', body: bytes() });
+    h.runAt(500, { op: 'put', user: 'alice', body: bytes(), ttlMs: 10 });
+    const first = message(h.run({ op: 'consume', user: 'alice' }));
+    assert.equal(first.enqueuedAt, T0 + 1000);
+    const second = message(h.run({ op: 'consume', user: 'alice' }));
+    assert.deepEqual([second.enqueuedAt, second.expiresAt], [T0 + 1000, T0 + 1010]);
+  });
+
+  test('expired messages are never delivered or peeked, and the sweep removes and counts them', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1), ttlMs: 100 });
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(2), ttlMs: 1000 });
+    h.runAt(0, { op: 'put', user: 'bob', body: bytes(3), ttlMs: 50 });
+    assert.deepEqual(Array.from(message(h.mailbox.query({ op: 'peek', user: 'alice' }, T0 + 100)).body), [2]);
+    assert.equal(stats(h, 'alice', 100).count, 1);
+    assert.deepEqual(h.runAt(100, { op: 'expire' }), { kind: 'expired', expired: 2, deadLettered: 0, leasesReturned: 0 });
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'alice' })).body), [2]);
+    assert.deepEqual(h.run({ op: 'consume', user: 'bob' }), { kind: 'empty' });
+  });
+
+  test('consume skips expired heads without a sweep', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1), ttlMs: 10 });
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(2) });
+    assert.deepEqual(Array.from(message(h.runAt(10, { op: 'consume', user: 'alice' })).body), [2]);
+  });
+
+  test('default ttl is 24 hours', () => {
+    const h = harness();
+    const m = message((h.runAt(0, { op: 'put', user: 'a', body: bytes() }), h.run({ op: 'consume', user: 'a' })));
+    assert.equal(m.expiresAt - m.enqueuedAt, DEFAULT_MAILBOX_OPTIONS.defaultTtlMs);
+    assert.equal(DEFAULT_MAILBOX_OPTIONS.defaultTtlMs, 24 * 3600 * 1000);
+  });
+
+  test('stats report count, bytes, oldest age, in-flight and dead letters', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1, 2) });
+    h.runAt(30, { op: 'put', user: 'alice', body: bytes(3, 4, 5) });
+    h.runAt(40, { op: 'put', user: 'alice', body: bytes(6) });
+    h.runAt(50, { op: 'consume', user: 'alice', leaseMs: 1000 });
+    assert.deepEqual(stats(h, 'alice', 100), { count: 2, bytes: 4, oldestAgeMs: 70, inFlight: 1, deadLetterCount: 0 });
+    assert.deepEqual(stats(h, 'nobody', 100), { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0 });
+  });
+});
+
+describe('leases', () => {
+  test('ack deletes the leased message; a second ack is rejected', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'alice', body: bytes(1) });
+    const m = message(h.run({ op: 'consume', user: 'alice', leaseMs: 1000 }));
+    assert.equal(m.leaseExpiresAt, T0 + 1000);
+    assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: m.receipt! }), { kind: 'ok' });
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: m.receipt! })), 'UNKNOWN_RECEIPT');
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'bob', receipt: m.receipt! })), 'UNKNOWN_RECEIPT');
+    assert.deepEqual(stats(h, 'alice', 0), { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0 });
+  });
+
+  test('nack and lease expiry put the message back at the head, in seq order, counting deliveries', () => {
+    const h = harness();
+    for (const b of [1, 2, 3]) h.runAt(0, { op: 'put', user: 'alice', body: bytes(b) });
+    const m1 = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    const m2 = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 500 }));
+    assert.deepEqual(h.runAt(10, { op: 'nack', user: 'alice', receipt: m2.receipt! }), { kind: 'ok' });
+    // m1's lease runs out at 100: it is back before m2 for peek and consume alike.
+    const head = message(h.mailbox.query({ op: 'peek', user: 'alice' }, T0 + 100));
+    assert.deepEqual([head.seq, head.deliveries], [m1.seq, 1]);
+    const again = message(h.runAt(100, { op: 'consume', user: 'alice' }));
+    assert.deepEqual([again.seq, again.deliveries], [m1.seq, 2]);
+    const next = message(h.run({ op: 'consume', user: 'alice' }));
+    assert.deepEqual([next.seq, next.deliveries], [m2.seq, 2]);
+    assert.equal(message(h.run({ op: 'consume', user: 'alice' })).seq, 3);
+  });
+
+  test('a late ack after the lease ran out is rejected, and after redelivery the old receipt is unknown', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
+    const first = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    assert.equal(errorCode(h.runAt(100, { op: 'ack', user: 'alice', receipt: first.receipt! })), 'LEASE_EXPIRED');
+    const second = message(h.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    assert.notEqual(second.receipt, first.receipt);
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: first.receipt! })), 'UNKNOWN_RECEIPT');
+    assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: second.receipt! }), { kind: 'ok' });
+  });
+
+  test('after maxDeliveries the message goes to the dead-letter mailbox, which can be peeked, counted and consumed', () => {
+    const h = harness({ maxDeliveries: 2 });
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(7) });
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(8) });
+    const d1 = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 10 }));
+    h.run({ op: 'nack', user: 'alice', receipt: d1.receipt! });
+    const d2 = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 10 }));
+    assert.equal(d2.deliveries, 2);
+    assert.deepEqual(stats(h, 'alice', 10), { count: 1, bytes: 1, oldestAgeMs: 10, inFlight: 0, deadLetterCount: 1 });
+    assert.deepEqual(h.runAt(10, { op: 'expire' }), { kind: 'expired', expired: 0, deadLettered: 1, leasesReturned: 0 });
+    assert.deepEqual(Array.from(message(h.mailbox.query({ op: 'peek', user: 'alice', deadLetter: true }, T0 + 10)).body), [7]);
+    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'alice' })).body), [8]);
+    const dead = message(h.run({ op: 'consume', user: 'alice', deadLetter: true }));
+    assert.deepEqual([Array.from(dead.body), dead.deliveries], [[7], 3]);
+    assert.equal(errorCode(h.run({ op: 'consume', user: 'alice', deadLetter: true, leaseMs: 10 })), 'BAD_REQUEST');
+  });
+
+  test('the sweep returns ended leases and counts them', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
+    h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 50 });
+    assert.deepEqual(h.runAt(49, { op: 'expire' }), { kind: 'expired', expired: 0, deadLettered: 0, leasesReturned: 0 });
+    assert.deepEqual(h.runAt(50, { op: 'expire' }), { kind: 'expired', expired: 0, deadLettered: 0, leasesReturned: 1 });
+    assert.deepEqual(stats(h, 'alice', 50).count, 1);
+  });
+});
+
+describe('purge', () => {
+  test('purges queued and in-flight messages, or the dead letters, separately', () => {
+    const h = harness({ maxDeliveries: 1 });
+    for (const b of [1, 2, 3]) h.run({ op: 'put', user: 'alice', body: bytes(b) });
+    const m = message(h.run({ op: 'consume', user: 'alice', leaseMs: 10 }));
+    h.run({ op: 'nack', user: 'alice', receipt: m.receipt! }); // dead-lettered at once
+    h.run({ op: 'consume', user: 'alice', leaseMs: 10 });
+    assert.deepEqual(h.run({ op: 'purge', user: 'alice' }), { kind: 'purged', count: 2 });
+    assert.deepEqual(stats(h, 'alice', 0), { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 1 });
+    assert.deepEqual(h.run({ op: 'purge', user: 'alice', deadLetter: true }), { kind: 'purged', count: 1 });
+    assert.deepEqual(h.run({ op: 'purge', user: 'nobody' }), { kind: 'purged', count: 0 });
+  });
+});
+
+describe('limits: explicit errors and no state change', () => {
+  function rejects(h: ReturnType<typeof harness>, cmd: MailboxCommand, code: string) {
+    const before = h.mailbox.snapshot();
+    assert.equal(errorCode(h.runAt(999_999, cmd)), code, JSON.stringify(cmd));
+    assert.deepEqual(h.mailbox.snapshot(), before, `state changed by rejected ${JSON.stringify(cmd)}`);
+  }
+
+  test('user id syntax', () => {
+    const h = harness();
+    for (const user of ['', '..', '.', 'a/b', 'a*', '$x', 'a#', 'a?', '@a', 'a b', 'ü', 'x'.repeat(129)]) {
+      rejects(h, { op: 'put', user, body: bytes() }, 'BAD_USER');
+      rejects(h, { op: 'consume', user }, 'BAD_USER');
+      assert.equal(errorCode(h.mailbox.query({ op: 'len', user }, 0)), 'BAD_USER');
+    }
+    assert.equal(h.run({ op: 'put', user: 'x'.repeat(128), body: bytes() }).kind, 'put');
+    assert.equal(h.run({ op: 'put', user: 'A-z_0.9', body: bytes() }).kind, 'put');
+  });
+
+  test('body size, message count and byte count', () => {
+    const h = harness({ maxBodyBytes: 4, maxMessagesPerMailbox: 2, maxBytesPerMailbox: 6 });
+    rejects(h, { op: 'put', user: 'a', body: new Uint8Array(5) }, 'TOO_LARGE');
+    h.run({ op: 'put', user: 'a', body: new Uint8Array(4) });
+    rejects(h, { op: 'put', user: 'a', body: new Uint8Array(3) }, 'MAILBOX_FULL');
+    h.run({ op: 'put', user: 'a', body: new Uint8Array(2) });
+    rejects(h, { op: 'put', user: 'a', body: new Uint8Array(0) }, 'MAILBOX_FULL');
+    // In-flight messages still count: they may come back.
+    h.run({ op: 'consume', user: 'a', leaseMs: 100 });
+    rejects(h, { op: 'put', user: 'a', body: new Uint8Array(0) }, 'MAILBOX_FULL');
+  });
+
+  test('id, request id, receipt, ttl and lease bounds', () => {
+    const h = harness({ maxIdLength: 4, defaultTtlMs: 1000, maxTtlMs: 1000, maxLeaseMs: 100 });
+    h.run({ op: 'put', user: 'a', body: bytes() });
+    rejects(h, { op: 'put', user: 'a', body: bytes(), id: '12345' }, 'BAD_REQUEST');
+    rejects(h, { op: 'put', user: 'a', body: bytes(), id: '' }, 'BAD_REQUEST');
+    rejects(h, { op: 'put', user: 'a', body: bytes(), ttlMs: 0 }, 'BAD_REQUEST');
+    rejects(h, { op: 'put', user: 'a', body: bytes(), ttlMs: 1001 }, 'BAD_REQUEST');
+    rejects(h, { op: 'put', user: 'a', body: bytes(), ttlMs: 1.5 }, 'BAD_REQUEST');
+    rejects(h, { op: 'put', user: 'a', body: 'text' as unknown as Uint8Array }, 'BAD_REQUEST');
+    rejects(h, { op: 'consume', user: 'a', requestId: '12345' }, 'BAD_REQUEST');
+    rejects(h, { op: 'consume', user: 'a', leaseMs: 101 }, 'BAD_REQUEST');
+    rejects(h, { op: 'consume', user: 'a', leaseMs: -1 }, 'BAD_REQUEST');
+    rejects(h, { op: 'ack', user: 'a', receipt: '' }, 'BAD_REQUEST');
+    rejects(h, { op: 'nack', user: 'a', receipt: '12345' }, 'BAD_REQUEST');
+    rejects(h, { op: 'ack', user: 'a', receipt: '1.1' }, 'UNKNOWN_RECEIPT');
+    rejects(h, { op: 'launch' } as unknown as MailboxCommand, 'BAD_REQUEST');
+  });
+
+  test('queries do not change state', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'a', body: bytes(1), ttlMs: 10 });
+    h.runAt(0, { op: 'consume', user: 'a', leaseMs: 5 });
+    const before = h.mailbox.snapshot();
+    h.mailbox.query({ op: 'peek', user: 'a' }, T0 + 100);
+    h.mailbox.query({ op: 'len', user: 'a' }, T0 + 100);
+    h.mailbox.query({ op: 'peek', user: 'a', deadLetter: true }, T0 + 100);
+    assert.deepEqual(h.mailbox.snapshot(), before);
+  });
+});
+
+test('options are validated', () => {
+  assert.throws(() => new Mailbox({ maxDeliveries: 0 }), RangeError);
+  assert.throws(() => new Mailbox({ defaultTtlMs: 10, maxTtlMs: 5 }), RangeError);
+  assert.throws(() => new Mailbox({ maxBodyBytes: 1.5 }), RangeError);
+});

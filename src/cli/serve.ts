@@ -35,14 +35,12 @@ export function registerServeCommand(program: Command): void {
           return { term: s.term, role: s.role };
         },
       });
-      node = new ForgeNode(config, log);
       let stopping = false;
       const shutdown = (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ signal }, 'shutdown requested');
-        node!
-          .stop()
+        (node ? node.stop() : Promise.resolve())
           .then(() => process.exit(0))
           .catch((err: Error) => {
             log.error({ err }, 'unclean shutdown');
@@ -52,6 +50,7 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
       try {
+        node = await ForgeNode.open(config, log);
         await node.start();
       } catch (err) {
         log.fatal({ err }, 'node failed to start');

@@ -1,0 +1,171 @@
+// A forge-mailbox node: the Raft driver on LevelDB and TCP, the mailbox state machine it
+// replicates, and the Zenoh bridge that serves clients. This is the wiring, and the
+// implementation of the MailboxService the bridge calls.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ForgeConfig } from '../config/schema.js';
+import type { Logger } from '../logging.js';
+import { RaftDriver } from '../raft/driver.js';
+import { LevelStorage } from '../raft/level-storage.js';
+import { TcpTransport } from '../raft/tcp-transport.js';
+import { RaftError, type SoftState } from '../raft/types.js';
+import { decodeResult, encodeCommand } from '../mailbox/codec.js';
+import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import { MailboxStateMachine } from '../mailbox/replicated.js';
+import type { MailboxService } from '../bridge/mailbox-service.js';
+import { ZenohBridge } from '../bridge/zenoh-bridge.js';
+
+export class ForgeNode implements MailboxService {
+  readonly driver: RaftDriver;
+  private readonly transport: TcpTransport;
+  private readonly stateMachine: MailboxStateMachine;
+  private readonly bridge: ZenohBridge;
+  private expireTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+
+  /** Opens the node's LevelDB and builds the node; `start()` then joins the cluster and Zenoh. */
+  static async open(config: ForgeConfig, log: Logger): Promise<ForgeNode> {
+    mkdirSync(config.dataDir, { recursive: true });
+    const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
+    return new ForgeNode(config, log, storage);
+  }
+
+  private constructor(
+    private readonly config: ForgeConfig,
+    private readonly log: Logger,
+    storage: LevelStorage,
+  ) {
+    const self = config.peers[config.nodeId]!;
+    // A frame must hold the largest message Raft may send: a full AppendEntries, a snapshot chunk,
+    // or one entry carrying the largest body; the queue must hold at least two such frames.
+    const maxFrameBytes =
+      Math.max(config.raft.maxBytesPerMsg, config.raft.snapshotChunkBytes, config.mailbox.maxBodyBytes) + 1024 * 1024;
+    this.stateMachine = new MailboxStateMachine(config.mailbox);
+    this.transport = new TcpTransport({
+      nodeId: config.nodeId,
+      clusterId: config.clusterId,
+      secret: config.secret,
+      listenHost: config.listen.host ?? self.host,
+      listenPort: config.listen.port ?? self.port,
+      peers: Object.fromEntries(Object.entries(config.peers).filter(([id]) => id !== config.nodeId)),
+      maxFrameBytes,
+      maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg),
+      logger: log.child({ component: 'transport' }),
+    });
+    this.driver = new RaftDriver({
+      core: {
+        id: config.nodeId,
+        electionTick: config.raft.electionTicks,
+        heartbeatTick: config.raft.heartbeatTicks,
+        preVote: true,
+        checkQuorum: true,
+        maxInflightMsgs: config.raft.maxInflightMsgs,
+        maxEntriesPerMsg: config.raft.maxEntriesPerMsg,
+        maxBytesPerMsg: config.raft.maxBytesPerMsg,
+        maxUncommittedBytes: config.raft.maxUncommittedBytes,
+        snapshotChunkBytes: config.raft.snapshotChunkBytes,
+      },
+      initialMembership: { voters: Object.keys(config.peers).sort(), learners: [] },
+      storage,
+      transport: this.transport,
+      stateMachine: this.stateMachine,
+      tickMs: config.raft.tickMs,
+      requestTimeoutMs: config.raft.requestTimeoutMs,
+      snapshotEntries: config.raft.snapshotEntries,
+      logger: log.child({ component: 'raft' }),
+    });
+    this.bridge = new ZenohBridge({
+      routerUrl: config.zenoh.router,
+      keyPrefix: config.zenoh.keyPrefix,
+      nodeId: config.nodeId,
+      maxBodyBytes: config.mailbox.maxBodyBytes,
+      service: this,
+      logger: log.child({ component: 'bridge' }),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    await this.driver.start();
+    this.driver.onRoleChange((s) => this.onRole(s));
+    await this.bridge.start();
+    this.log.info({ peers: Object.keys(this.config.peers), router: this.config.zenoh.router }, 'node started');
+  }
+
+  /** Graceful stop: stop taking requests, hand leadership over, let in-flight work finish, close the disk. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({}, 'stopping');
+    this.setExpiry(false);
+    await this.bridge.stop();
+    const transferred = await this.driver.transferLeadership(2000);
+    if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
+    await this.driver.stop();
+    await this.transport.close();
+    this.log.info({}, 'stopped');
+  }
+
+  isLeader(): boolean {
+    return !this.stopping && this.driver.softState().role === 'leader';
+  }
+
+  onRoleChange(listener: (isLeader: boolean) => void): () => void {
+    return this.driver.onRoleChange((s) => listener(!this.stopping && s.role === 'leader'));
+  }
+
+  async command(cmd: MailboxCommand): Promise<MailboxResult> {
+    if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
+    const result = await this.driver.propose(encodeCommand(cmd));
+    return decodeResult(result);
+  }
+
+  async query(q: MailboxQuery): Promise<MailboxResult> {
+    if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
+    await this.driver.readBarrier();
+    return this.stateMachine.query(q, Date.now());
+  }
+
+  async status(): Promise<unknown> {
+    const st = this.driver.status();
+    return {
+      node: this.config.nodeId,
+      role: st.role,
+      leader: st.leader,
+      term: st.term,
+      commitIndex: st.commit,
+      appliedIndex: st.applied,
+      lastIndex: st.lastIndex,
+      snapshotIndex: st.snapshotIndex,
+      members: st.membership,
+      followers:
+        st.role === 'leader'
+          ? Object.fromEntries(
+              Object.entries(st.progress)
+                .filter(([id]) => id !== this.config.nodeId)
+                .map(([id, p]) => [id, { match: p.match, lag: st.lastIndex - p.match, state: p.state }]),
+            )
+          : undefined,
+      transport: this.transport.stats(),
+    };
+  }
+
+  private onRole(s: SoftState): void {
+    this.setExpiry(s.role === 'leader' && !this.stopping);
+  }
+
+  /** The leader proposes the expiry sweep periodically; time inside it comes from the log entry. */
+  private setExpiry(on: boolean): void {
+    if (on && !this.expireTimer) {
+      this.expireTimer = setInterval(() => {
+        this.command({ op: 'expire' }).catch((err: Error) => {
+          if (!(err instanceof RaftError)) this.log.warn({ err }, 'expiry sweep failed');
+        });
+      }, this.config.mailbox.expireIntervalMs);
+    } else if (!on && this.expireTimer) {
+      clearInterval(this.expireTimer);
+      this.expireTimer = null;
+    }
+  }
+}

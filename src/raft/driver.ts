@@ -1,0 +1,404 @@
+// The driver runs the pure Raft core against the real world: a clock (ticks), a disk (RaftStorage)
+// and a network (a transport). It is generic over the state machine, like the core.
+//
+// One processing loop handles Ready after Ready, strictly in order. While one Ready is being
+// persisted, new proposals pile up in the core's unstable log and all go out in the next Ready:
+// that is the group commit which turns one fsync into many acknowledged entries.
+
+import { RaftCore, type RaftConfig } from './core.js';
+import {
+  RaftError,
+  type ConfChange,
+  type Entry,
+  EntryType,
+  type Membership,
+  type Message,
+  type NodeId,
+  type RaftStorage,
+  type Ready,
+  type SoftState,
+  type StateMachine,
+} from './types.js';
+
+export interface PeerTransport {
+  send(m: Message): void;
+  onMessage(handler: (m: Message) => void): void;
+}
+
+export interface DriverLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface DriverOptions {
+  core: Omit<RaftConfig, 'random'> & { random?: () => number };
+  /** Voters of a brand-new cluster; ignored once the log or a snapshot holds a membership. */
+  initialMembership: Membership;
+  storage: RaftStorage;
+  transport: PeerTransport;
+  stateMachine: StateMachine;
+  /** Milliseconds per Raft tick. */
+  tickMs: number;
+  /** A proposal or read not completed within this many ms fails with TIMEOUT (outcome unknown for proposals). */
+  requestTimeoutMs: number;
+  /** Take a state machine snapshot and compact the log once this many entries were applied since the last one. */
+  snapshotEntries: number;
+  now?: () => number;
+  logger?: DriverLogger;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (result: Uint8Array) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** A batch of reads sharing one ReadIndex round (§6.4). */
+interface ReadBatch {
+  context: number;
+  reads: PendingRead[];
+  /** Set once the leader confirmed the round: serve when applied >= index. */
+  index: number | null;
+}
+
+export type RoleListener = (state: SoftState) => void;
+
+const noopLogger: DriverLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export class RaftDriver {
+  private core!: RaftCore;
+  private readonly now: () => number;
+  private readonly log: DriverLogger;
+  private ticker: NodeJS.Timeout | null = null;
+  private processing = false;
+  private rerun = false;
+  private stopped = false;
+  private applied = 0;
+  private snapshotIndex = 0;
+  private soft: SoftState = { role: 'follower', leader: null, term: 0 };
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly confWaiters = new Map<number, PendingProposal>();
+  private nextReadContext = 1;
+  private readonly readBatches: ReadBatch[] = [];
+  private queuedReads: PendingRead[] = [];
+  private readonly roleListeners = new Set<RoleListener>();
+  private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
+  private lastError: Error | null = null;
+
+  constructor(private readonly opts: DriverOptions) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger ?? noopLogger;
+  }
+
+  async start(): Promise<void> {
+    const persisted = await this.opts.storage.load();
+    if (persisted.snapshot === null && persisted.entries.length === 0) {
+      persisted.initialMembership = this.opts.initialMembership;
+    }
+    if (persisted.snapshot) {
+      this.opts.stateMachine.restore(persisted.snapshot.data);
+      this.applied = persisted.snapshot.meta.index;
+      this.snapshotIndex = persisted.snapshot.meta.index;
+    }
+    const random = this.opts.core.random ?? Math.random;
+    this.core = new RaftCore({ ...this.opts.core, random }, persisted);
+    this.opts.transport.onMessage((m) => this.onPeerMessage(m));
+    this.ticker = setInterval(() => this.onTick(), this.opts.tickMs);
+    this.log.info(
+      { applied: this.applied, entries: persisted.entries.length, term: persisted.hardState.term },
+      'raft node started from disk',
+    );
+    this.schedule();
+  }
+
+  /** Propose a command; resolves with the state machine's result once committed and applied here. */
+  propose(data: Uint8Array): Promise<Uint8Array> {
+    this.assertRunning();
+    const { index, term } = this.core.propose(data, this.now());
+    const p = new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.proposals.delete(index);
+        reject(new RaftError('TIMEOUT', `proposal ${index} not committed within ${this.opts.requestTimeoutMs} ms; outcome unknown`));
+      }, this.opts.requestTimeoutMs);
+      this.proposals.set(index, { term, resolve, reject, timer });
+    });
+    this.schedule();
+    return p;
+  }
+
+  /** Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4). */
+  readBarrier(): Promise<void> {
+    this.assertRunning();
+    if (this.soft.role !== 'leader') {
+      throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.soft.leader);
+    }
+    const p = new Promise<void>((resolve, reject) => {
+      const read: PendingRead = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.dropRead(read);
+          reject(new RaftError('TIMEOUT', `read not confirmed within ${this.opts.requestTimeoutMs} ms`));
+        }, this.opts.requestTimeoutMs),
+      };
+      this.queuedReads.push(read);
+    });
+    this.startReadRound();
+    return p;
+  }
+
+  async changeMembership(cc: ConfChange): Promise<void> {
+    this.assertRunning();
+    const { index, term } = this.core.proposeConfChange(cc, this.now());
+    await new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.confWaiters.delete(index);
+        reject(new RaftError('TIMEOUT', `membership change ${cc.type} ${cc.node} not committed in time`));
+      }, this.opts.requestTimeoutMs);
+      this.confWaiters.set(index, { term, resolve, reject, timer });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Hand leadership to the most up-to-date voter (§3.10), for a graceful shutdown. Resolves when
+   * this node is no longer leader or the attempt timed out.
+   */
+  async transferLeadership(timeoutMs: number): Promise<boolean> {
+    if (this.stopped || this.soft.role !== 'leader') return true;
+    const st = this.core.status();
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const id of st.membership.voters) {
+      if (id === st.id) continue;
+      const pr = st.progress[id];
+      if (pr && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === null) return false;
+    this.log.info({ to: best }, 'transferring leadership');
+    this.core.transferLeadership(best);
+    this.schedule();
+    const deadline = this.now() + timeoutMs;
+    while (this.soft.role === 'leader' && this.now() < deadline) {
+      await new Promise((r) => setTimeout(r, this.opts.tickMs));
+    }
+    return this.soft.role !== 'leader';
+  }
+
+  onRoleChange(listener: RoleListener): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  softState(): SoftState {
+    return { ...this.soft };
+  }
+
+  status() {
+    return { ...this.core.status(), applied: this.applied, snapshotIndex: this.snapshotIndex };
+  }
+
+  /** Resolves once the local state machine has applied `index` (used by tests and catch-up checks). */
+  waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    // Let an in-flight persist finish so that nothing acknowledged is left half-written.
+    while (this.processing) await new Promise((r) => setTimeout(r, 1));
+    const err = new RaftError('STOPPED', 'node is shutting down');
+    for (const p of [...this.proposals.values(), ...this.confWaiters.values()]) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.proposals.clear();
+    this.confWaiters.clear();
+    this.failAllReads(err);
+    await this.opts.storage.close();
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
+    if (this.lastError) throw new RaftError('STOPPED', `node halted after a storage failure: ${this.lastError.message}`);
+  }
+
+  private onTick(): void {
+    this.core.tick();
+    this.schedule();
+  }
+
+  private onPeerMessage(m: Message): void {
+    if (this.stopped) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  private startReadRound(): void {
+    if (this.queuedReads.length === 0) return;
+    // One round in flight at a time: reads arriving meanwhile share the next round.
+    if (this.readBatches.some((b) => b.index === null)) return;
+    const batch: ReadBatch = { context: this.nextReadContext++, reads: this.queuedReads, index: null };
+    this.queuedReads = [];
+    try {
+      this.core.readIndex(batch.context);
+    } catch (err) {
+      for (const r of batch.reads) {
+        clearTimeout(r.timer);
+        r.reject(err as Error);
+      }
+      return;
+    }
+    this.readBatches.push(batch);
+    this.schedule();
+  }
+
+  private dropRead(read: PendingRead): void {
+    this.queuedReads = this.queuedReads.filter((r) => r !== read);
+    for (const b of this.readBatches) b.reads = b.reads.filter((r) => r !== read);
+  }
+
+  private failAllReads(err: Error): void {
+    for (const r of [...this.queuedReads, ...this.readBatches.flatMap((b) => b.reads)]) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    this.queuedReads = [];
+    this.readBatches.length = 0;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.processing) {
+      this.rerun = true;
+      return;
+    }
+    this.processing = true;
+    setImmediate(() => void this.processLoop());
+  }
+
+  private async processLoop(): Promise<void> {
+    try {
+      do {
+        this.rerun = false;
+        while (!this.stopped && this.core.hasReady()) {
+          await this.handleReady(this.core.ready());
+        }
+      } while (this.rerun && !this.stopped);
+    } catch (err) {
+      // A failed fsync leaves us unsure what is on disk: stop taking part rather than risk
+      // acknowledging something that is not durable.
+      this.lastError = err as Error;
+      this.log.error({ err }, 'raft storage failure: node halted');
+      this.stopped = true;
+      if (this.ticker) clearInterval(this.ticker);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    }
+    for (const m of rd.messages) this.opts.transport.send(m);
+    if (rd.snapshot) {
+      this.opts.stateMachine.restore(rd.snapshot.data);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const batch = this.readBatches.find((b) => b.context === rs.context);
+      if (batch) batch.index = rs.index;
+    }
+    this.core.advance(rd);
+    if (rd.softState) this.onSoftState(rd.softState);
+    this.serveReads();
+    this.notifyApplied();
+    await this.maybeSnapshot();
+    this.startReadRound();
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    let result: Uint8Array = new Uint8Array(0);
+    if (e.type === EntryType.Normal) {
+      result = this.opts.stateMachine.apply(e.data, { index: e.index, term: e.term, time: e.time });
+    }
+    this.applied = e.index;
+    const waiters = e.type === EntryType.ConfChange ? this.confWaiters : this.proposals;
+    const pending = waiters.get(e.index);
+    if (pending) {
+      waiters.delete(e.index);
+      clearTimeout(pending.timer);
+      if (pending.term === e.term) pending.resolve(result);
+      else pending.reject(new RaftError('NOT_LEADER', 'leadership changed and the proposal was overwritten; it was not applied', this.soft.leader));
+    }
+  }
+
+  private onSoftState(s: SoftState): void {
+    const changed = s.role !== this.soft.role || s.leader !== this.soft.leader || s.term !== this.soft.term;
+    const lostLeadership = this.soft.role === 'leader' && s.role !== 'leader';
+    this.soft = { ...s };
+    if (!changed) return;
+    this.log.info({ role: s.role, leader: s.leader, term: s.term }, 'raft role changed');
+    if (lostLeadership) {
+      // Reads need a current leader; proposals may still commit under the new leader, so they
+      // stay pending until applied (with their term checked) or timed out.
+      this.failAllReads(new RaftError('NOT_LEADER', 'lost leadership before the read was confirmed', s.leader));
+    }
+    for (const l of this.roleListeners) l(this.softState());
+  }
+
+  private serveReads(): void {
+    while (this.readBatches.length > 0) {
+      const b = this.readBatches[0]!;
+      if (b.index === null || b.index > this.applied) return;
+      this.readBatches.shift();
+      for (const r of b.reads) {
+        clearTimeout(r.timer);
+        r.resolve();
+      }
+    }
+  }
+
+  private notifyApplied(): void {
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i]!;
+      if (w.index <= this.applied) {
+        this.appliedWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.opts.snapshotEntries) return;
+    const started = this.now();
+    const snapshot = this.core.createSnapshot(this.applied, this.opts.stateMachine.snapshot());
+    await this.opts.storage.compact(snapshot);
+    this.core.compact(snapshot);
+    this.snapshotIndex = snapshot.meta.index;
+    this.log.info(
+      { index: snapshot.meta.index, bytes: snapshot.data.length, ms: this.now() - started },
+      'snapshot taken, log compacted',
+    );
+  }
+}

@@ -124,9 +124,10 @@ export class ByteWriter {
    * outputs, but a holder keeps the whole 8 KiB pool slab alive, so only for short-lived data.
    */
   finishPooled(): Uint8Array {
-    const out = Buffer.allocUnsafe(this.pos);
-    out.set(this.bytes.subarray(0, this.pos));
-    return out;
+    const pooled = Buffer.allocUnsafe(this.pos);
+    pooled.set(this.bytes.subarray(0, this.pos));
+    // A plain Uint8Array view, so that the caller gets standard semantics (Buffer#slice does not copy).
+    return new Uint8Array(pooled.buffer, pooled.byteOffset, this.pos);
   }
 }
 
@@ -210,7 +211,8 @@ export class ByteReader {
     const n = this.u32(what);
     if (n > maxBytes) throw new MailboxDecodeError(`${what} is ${n} bytes, limit ${maxBytes}`);
     this.need(n, what);
-    const out = this.data.subarray(this.pos, this.pos + n);
+    // A plain Uint8Array even when the input is a Buffer, so that a caller's slice() copies.
+    const out = new Uint8Array(this.data.buffer, this.data.byteOffset + this.pos, n);
     this.pos += n;
     return out;
   }

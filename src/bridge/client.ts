@@ -4,7 +4,7 @@
 import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
 import { Duration, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
-import { DEFAULT_KEY_PREFIX, clusterStatusKey } from './key-space.js';
+import { DEFAULT_KEY_PREFIX, clusterStatusKey, isValidToken, isValidUser } from './key-space.js';
 import { closeSession, openSession } from './open-session.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -126,7 +126,9 @@ export class ForgeMailboxClient {
     await closeSession(this.session, 1000);
   }
 
+  /** Checked here, not only by the bridge: `a/put` as a user or `x;lease=1` as an id would change the request's meaning. */
   private userKey(user: string): string {
+    if (!isValidUser(user)) throw new MailboxClientError('BAD_USER', `invalid user id ${JSON.stringify(user)}: 1..128 of [A-Za-z0-9._-], not . or ..`);
     return `${this.prefix}/${user}`;
   }
 
@@ -169,6 +171,11 @@ export class ForgeMailboxClient {
 }
 
 function params(values: Record<string, string | number | undefined>): string {
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'string' && !isValidToken(value)) {
+      throw new MailboxClientError('BAD_REQUEST', `${name} must be 1..128 characters of [A-Za-z0-9._:@+=/-]`);
+    }
+  }
   return Object.entries(values)
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`)

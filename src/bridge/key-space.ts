@@ -74,6 +74,11 @@ export function isValidUser(user: string): boolean {
   return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user) && user !== '.' && user !== '..';
 }
 
+/** Ids, request ids and receipts as the key space accepts them (clients check before sending). */
+export function isValidToken(value: string): boolean {
+  return value.length >= 1 && value.length <= MAX_TOKEN_LENGTH && TOKEN_PATTERN.test(value);
+}
+
 /** Parses a GET on the mailbox key space (the leader's queryables). */
 export function parseGet(
   prefix: string,
@@ -257,7 +262,7 @@ function checkNames(params: Map<string, string>, allowed: readonly string[]): Pa
 }
 
 function token(name: string, value: string): Parsed<string> {
-  if (value.length === 0 || value.length > MAX_TOKEN_LENGTH || !TOKEN_PATTERN.test(value)) {
+  if (!isValidToken(value)) {
     return fail('BAD_REQUEST', `${name} must be 1..${MAX_TOKEN_LENGTH} characters of [A-Za-z0-9._:@+=/-]`);
   }
   return ok(value);

@@ -69,8 +69,19 @@ const EMPTY = new Uint8Array(0);
 export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyParts } | { ok: false; error: ErrorBody } {
   switch (result.kind) {
     case 'message': {
-      const { body, ...meta } = result.message;
-      return { ok: true, parts: { payload: body, attachment: json({ status: 'message', ...meta }) } };
+      // Fields picked one by one: the state machine may hand out a richer object than DeliveredMessage.
+      const m = result.message;
+      const meta: Record<string, unknown> = {
+        status: 'message',
+        id: m.id,
+        seq: m.seq,
+        deliveries: m.deliveries,
+        enqueuedAt: m.enqueuedAt,
+        expiresAt: m.expiresAt,
+      };
+      if (m.receipt !== undefined) meta.receipt = m.receipt;
+      if (m.leaseExpiresAt !== undefined) meta.leaseExpiresAt = m.leaseExpiresAt;
+      return { ok: true, parts: { payload: m.body, attachment: json(meta) } };
     }
     case 'empty':
       return { ok: true, parts: { payload: EMPTY, attachment: json({ status: 'empty' }) } };

@@ -34,6 +34,11 @@ export class InMemoryMailboxService implements MailboxService {
     for (const listener of this.listeners) listener(leader);
   }
 
+  /** Stops leading without notifying listeners: the window where a stale leader still has its queryables. */
+  demoteWithoutNotice(): void {
+    this.leader = false;
+  }
+
   onRoleChange(listener: (isLeader: boolean) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -78,7 +78,7 @@ export class ZenohRouter {
     return [
       routerBinary(),
       '--ws-port',
-      String(this.wsPort),
+      `127.0.0.1:${this.wsPort}`,
       '--listen',
       `tcp/127.0.0.1:${this.zenohPort}`,
       '--no-multicast-scouting',

@@ -1,0 +1,192 @@
+// Reading the history JSONL that src/verify/history.ts defines, and turning one user's records
+// into Porcupine operations. The TypeScript reader is the full validator; this side still
+// refuses what it cannot interpret, and bounds every line.
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+)
+
+type message struct {
+	MsgID string `json:"msgId"`
+}
+
+type record struct {
+	Type    string `json:"type"`
+	ID      int64  `json:"id"`
+	Process int64  `json:"process"`
+	User    string `json:"user"`
+	Op      string `json:"op"`
+	Input   struct {
+		MsgID      string  `json:"msgId"`
+		RequestID  *string `json:"requestId"`
+		LeaseMs    *int64  `json:"leaseMs"`
+		DeadLetter bool    `json:"deadLetter"`
+	} `json:"input"`
+	Call    int64  `json:"call"`
+	Return  *int64 `json:"return"`
+	Outcome string `json:"outcome"`
+	Output  struct {
+		MsgID           string   `json:"msgId"`
+		Duplicate       bool     `json:"duplicate"`
+		Message         *message `json:"message"`
+		Count           int64    `json:"count"`
+		InFlight        int64    `json:"inFlight"`
+		DeadLetterCount int64    `json:"deadLetterCount"`
+	} `json:"output"`
+}
+
+// readOps returns the op records of a history, grouped by user, users in first-seen order.
+func readOps(r io.Reader, maxLineBytes int) ([]string, map[string][]record, error) {
+	scanner := bufio.NewScanner(r)
+	scanner.Buffer(make([]byte, 0, 64*1024), maxLineBytes)
+	byUser := make(map[string][]record)
+	var users []string
+	line := 0
+	for scanner.Scan() {
+		line++
+		text := scanner.Bytes()
+		if len(trimSpace(text)) == 0 {
+			continue
+		}
+		var rec record
+		if err := json.Unmarshal(text, &rec); err != nil {
+			return nil, nil, fmt.Errorf("line %d: %v", line, err)
+		}
+		if rec.Type != "op" {
+			continue
+		}
+		if err := checkRecord(&rec); err != nil {
+			return nil, nil, fmt.Errorf("line %d: %v", line, err)
+		}
+		if _, ok := byUser[rec.User]; !ok {
+			users = append(users, rec.User)
+		}
+		byUser[rec.User] = append(byUser[rec.User], rec)
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, nil, fmt.Errorf("after line %d: %v", line, err)
+	}
+	return users, byUser, nil
+}
+
+func trimSpace(b []byte) []byte {
+	start, end := 0, len(b)
+	for start < end && (b[start] == ' ' || b[start] == '\t' || b[start] == '\r') {
+		start++
+	}
+	for end > start && (b[end-1] == ' ' || b[end-1] == '\t' || b[end-1] == '\r') {
+		end--
+	}
+	return b[start:end]
+}
+
+func checkRecord(rec *record) error {
+	if rec.User == "" {
+		return fmt.Errorf("op %d has no user", rec.ID)
+	}
+	switch rec.Op {
+	case "put", "consume", "peek", "len", "ack", "nack":
+	default:
+		return fmt.Errorf("op %d: unknown op %q", rec.ID, rec.Op)
+	}
+	switch rec.Outcome {
+	case "ok", "fail":
+		if rec.Return == nil || *rec.Return < rec.Call {
+			return fmt.Errorf("op %d: a completed op needs a return time not before its call", rec.ID)
+		}
+	case "info":
+	default:
+		return fmt.Errorf("op %d: unknown outcome %q", rec.ID, rec.Outcome)
+	}
+	if rec.Op == "put" && rec.Input.MsgID == "" {
+		return fmt.Errorf("op %d: put without msgId", rec.ID)
+	}
+	return nil
+}
+
+// leaseReason says why a user's records cannot be checked with the queue model, or "".
+// A lease ends at a server time no client observes, so whether a leased message is back in the
+// queue at a given moment is not determined by the history; those users are left to the
+// total-queue checker.
+func leaseReason(recs []record) string {
+	for _, r := range recs {
+		if r.Op == "ack" || r.Op == "nack" {
+			return "uses ack/nack (leases are checked by the total-queue checker)"
+		}
+		if r.Op == "consume" && r.Input.LeaseMs != nil {
+			return "uses leased consumes (leases are checked by the total-queue checker)"
+		}
+	}
+	return ""
+}
+
+// toOperations converts one user's records. Failed ops did not happen and are dropped; an
+// indeterminate op may take effect at any point after its call, so it returns at +infinity
+// with an output that matches anything; an indeterminate read changes nothing and is dropped.
+func toOperations(recs []record) []porcupineOp {
+	processes := make(map[int64]int)
+	var procOrder []int64
+	for _, r := range recs {
+		if _, ok := processes[r.Process]; !ok {
+			processes[r.Process] = 0
+			procOrder = append(procOrder, r.Process)
+		}
+	}
+	sort.Slice(procOrder, func(i, j int) bool { return procOrder[i] < procOrder[j] })
+	for i, p := range procOrder {
+		processes[p] = i
+	}
+
+	var ops []porcupineOp
+	for _, r := range recs {
+		if r.Outcome == "fail" {
+			continue
+		}
+		known := r.Outcome == "ok"
+		if !known && (r.Op == "peek" || r.Op == "len") {
+			continue
+		}
+		in := queueInput{kind: r.Op, msgID: r.Input.MsgID, deadLetter: r.Input.DeadLetter}
+		if r.Input.RequestID != nil {
+			in.hasRequest = true
+			in.requestID = *r.Input.RequestID
+		}
+		out := queueOutput{known: known}
+		ret := int64(math.MaxInt64)
+		if known {
+			ret = *r.Return
+			out.duplicate = r.Output.Duplicate
+			out.count = r.Output.Count
+			out.inFlight = r.Output.InFlight
+			out.deadLetterCount = r.Output.DeadLetterCount
+			if r.Output.Message != nil {
+				out.msgID = r.Output.Message.MsgID
+			}
+		}
+		ops = append(ops, porcupineOp{
+			id:      r.ID,
+			process: processes[r.Process],
+			input:   in,
+			output:  out,
+			call:    r.Call,
+			ret:     ret,
+		})
+	}
+	return ops
+}
+
+type porcupineOp struct {
+	id      int64
+	process int
+	input   queueInput
+	output  queueOutput
+	call    int64
+	ret     int64
+}

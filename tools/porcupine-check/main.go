@@ -1,0 +1,200 @@
+// porcupine-check: is a Forge Mailbox history linearizable? Reads the JSONL history (a path, or
+// "-" for stdin), checks each user's mailbox on its own against the queue model (model.go) with
+// Porcupine, and prints a JSON verdict on stdout.
+//
+// Exit status: 0 linearizable, 1 a violation was found, 2 no violation found but some user timed
+// out, 3 unusable input or arguments.
+
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+type userVerdict struct {
+	// ok | illegal | unknown (timed out) | excluded (not checkable with this model)
+	Result string `json:"result"`
+	Ops    int    `json:"ops"`
+	// Ops handed to Porcupine once failed ops and indeterminate reads are dropped.
+	CheckedOps int    `json:"checkedOps"`
+	Reason     string `json:"reason,omitempty"`
+	// For illegal users: history op ids that are in no linearizable prefix Porcupine found, the
+	// ops to look at first.
+	StuckOps      []int64 `json:"stuckOps,omitempty"`
+	Visualization string  `json:"visualization,omitempty"`
+	ElapsedMs     int64   `json:"elapsedMs"`
+}
+
+type verdict struct {
+	Linearizable bool                   `json:"linearizable"`
+	TimedOut     bool                   `json:"timedOut"`
+	Users        int                    `json:"users"`
+	Excluded     int                    `json:"excluded"`
+	PerUser      map[string]userVerdict `json:"perUser"`
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+func main() {
+	timeout := flag.Duration("timeout", 60*time.Second, "time limit per user (0: none)")
+	visualize := flag.String("visualize", "", "directory for an HTML visualization of each violating user")
+	maxLine := flag.Int("max-line-bytes", 16*1024, "longest accepted history line")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: porcupine-check [flags] HISTORY.jsonl|-\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 || *maxLine < 1 {
+		flag.Usage()
+		os.Exit(3)
+	}
+
+	var in io.Reader = os.Stdin
+	if name := flag.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		in = f
+	}
+	users, byUser, err := readOps(in, *maxLine)
+	if err != nil {
+		fail(err)
+	}
+	if *visualize != "" {
+		if err := os.MkdirAll(*visualize, 0o755); err != nil {
+			fail(err)
+		}
+	}
+
+	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(users)), Users: len(users)}
+	sort.Strings(users)
+	for i, user := range users {
+		uv, info := checkUser(byUser[user], *timeout)
+		if info != nil && *visualize != "" {
+			path := filepath.Join(*visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
+			if err := porcupine.VisualizePath(queueModel, *info, path); err != nil {
+				fmt.Fprintf(os.Stderr, "porcupine-check: visualization of %s: %v\n", user, err)
+			} else {
+				uv.Visualization = path
+			}
+		}
+		switch uv.Result {
+		case "illegal":
+			v.Linearizable = false
+		case "unknown":
+			v.Linearizable = false
+			v.TimedOut = true
+		case "excluded":
+			v.Excluded++
+		}
+		v.PerUser[user] = uv
+	}
+
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(v); err != nil {
+		fail(err)
+	}
+	switch {
+	case v.Linearizable:
+		os.Exit(0)
+	case v.TimedOut && !anyIllegal(v):
+		os.Exit(2)
+	default:
+		os.Exit(1)
+	}
+}
+
+func anyIllegal(v verdict) bool {
+	for _, uv := range v.PerUser {
+		if uv.Result == "illegal" {
+			return true
+		}
+	}
+	return false
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "porcupine-check: %v\n", err)
+	os.Exit(3)
+}
+
+func operations(recs []record) []porcupine.Operation {
+	ops := toOperations(recs)
+	out := make([]porcupine.Operation, len(ops))
+	for i, op := range ops {
+		out[i] = porcupine.Operation{
+			ClientId: op.process,
+			Input:    op.input,
+			Call:     op.call,
+			Output:   op.output,
+			Return:   op.ret,
+			Metadata: op.id,
+		}
+	}
+	return out
+}
+
+// checkUser also returns, for a violation, the partial linearizations that explain it.
+func checkUser(recs []record, timeout time.Duration) (userVerdict, *porcupine.LinearizationInfo) {
+	start := time.Now()
+	uv := userVerdict{Ops: len(recs)}
+	if reason := leaseReason(recs); reason != "" {
+		uv.Result = "excluded"
+		uv.Reason = reason
+		return uv, nil
+	}
+	ops := operations(recs)
+	uv.CheckedOps = len(ops)
+	// The plain check is much cheaper; the verbose one (partial linearizations) only runs to
+	// explain a violation.
+	var info *porcupine.LinearizationInfo
+	switch porcupine.CheckOperationsTimeout(queueModel, ops, timeout) {
+	case porcupine.Ok:
+		uv.Result = "ok"
+	case porcupine.Unknown:
+		uv.Result = "unknown"
+		uv.Reason = fmt.Sprintf("no answer within %v", timeout)
+	default:
+		uv.Result = "illegal"
+		_, verbose := porcupine.CheckOperationsVerbose(queueModel, ops, timeout)
+		info = &verbose
+		uv.StuckOps = stuckOps(ops, verbose)
+	}
+	uv.ElapsedMs = time.Since(start).Milliseconds()
+	return uv, info
+}
+
+// stuckOps lists the ops (by history id) that appear in no partial linearization, at most 20.
+func stuckOps(ops []porcupine.Operation, info porcupine.LinearizationInfo) []int64 {
+	placed := make(map[int64]bool)
+	for _, partition := range info.PartialLinearizationsOperations() {
+		for _, seq := range partition {
+			for _, op := range seq {
+				placed[op.Metadata.(int64)] = true
+			}
+		}
+	}
+	var stuck []int64
+	for _, op := range ops {
+		if id := op.Metadata.(int64); !placed[id] {
+			stuck = append(stuck, id)
+		}
+	}
+	sort.Slice(stuck, func(i, j int) bool { return stuck[i] < stuck[j] })
+	if len(stuck) > 20 {
+		stuck = stuck[:20]
+	}
+	return stuck
+}

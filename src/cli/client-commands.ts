@@ -2,7 +2,7 @@
 // Results go to stdout as one JSON document; errors go to stderr as `forge-mailbox: CODE: message`.
 //
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
-// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, bad option values); 4 unavailable (UNAVAILABLE,
+// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, usage errors and bad option values); 4 unavailable (UNAVAILABLE,
 // NOT_LEADER, TIMEOUT, BACKLOG_FULL, router unreachable); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
 //
 // Message bodies: `put` sends the <message> argument as UTF-8, or the bytes of --file; consumed
@@ -43,6 +43,8 @@ function positiveInt(value: string): number {
 
 function withConnection(command: Command): Command {
   return command
+    // Usage errors (missing argument, bad option value) are bad input: exit 3, not commander's 1.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT))
     .option('--router <url>', 'Zenoh router remote-api WebSocket URL', DEFAULT_ROUTER_URL)
     .option('--prefix <prefix>', 'key prefix of the mailbox key space', 'forge/mailbox')
     .option('--timeout <ms>', 'request timeout in ms', positiveInt, 10_000);

@@ -78,6 +78,8 @@ test('bad input exits 3 with the code on stderr; an unreachable router exits 4',
 
   const ttl = await cli('put', 'carol', 'x', '--ttl', 'soon', '--router', router.url);
   assert.equal(ttl.code, 3);
+  const missing = await cli('ack', 'carol', '--router', router.url);
+  assert.equal(missing.code, 3, 'a usage error is bad input');
 
   const down = await cli('len', 'carol', '--router', `ws://127.0.0.1:${await freePort()}`);
   assert.equal(down.code, 4);

@@ -2,6 +2,6 @@
 import { Command } from 'commander';
 import { registerClientCommands } from '../../src/cli/client-commands.js';
 
-const program = new Command('forge-mailbox').exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 3));
+const program = new Command('forge-mailbox');
 registerClientCommands(program);
 await program.parseAsync(process.argv);

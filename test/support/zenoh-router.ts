@@ -123,10 +123,6 @@ export class ZenohRouter {
     await this.start();
   }
 
-  logs(): string {
-    return this.output;
-  }
-
   private async signal(sig: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (child === null) return;

@@ -93,6 +93,9 @@ export class RaftDriver {
   private readonly roleListeners = new Set<RoleListener>();
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private lastError: Error | null = null;
+  /** Term and vote as last synced to storage. */
+  private durableTerm = 0;
+  private durableVote: NodeId | null = null;
 
   constructor(private readonly opts: DriverOptions) {
     this.now = opts.now ?? Date.now;
@@ -109,6 +112,8 @@ export class RaftDriver {
       this.applied = persisted.snapshot.meta.index;
       this.snapshotIndex = persisted.snapshot.meta.index;
     }
+    this.durableTerm = persisted.hardState.term;
+    this.durableVote = persisted.hardState.vote;
     const random = this.opts.core.random ?? Math.random;
     this.core = new RaftCore({ ...this.opts.core, random }, persisted);
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
@@ -313,10 +318,27 @@ export class RaftDriver {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    // §10.2.1: a leader may replicate its entries while it writes them to its own disk, since it
+    // counts itself toward a quorum only once `advance` reports them persisted. That holds only
+    // while the term and vote it runs under are already durable; every other message (votes,
+    // append acknowledgments) promises something about our disk and waits for the write.
+    const termDurable =
+      rd.hardState === null || (rd.hardState.term === this.durableTerm && rd.hardState.vote === this.durableVote);
+    let early: Message[] = [];
+    let late = rd.messages;
+    if (this.soft.role === 'leader' && termDurable && rd.softState === null) {
+      early = rd.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat');
+      late = rd.messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat');
+    }
+    for (const m of early) this.opts.transport.send(m);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      if (rd.hardState) {
+        this.durableTerm = rd.hardState.term;
+        this.durableVote = rd.hardState.vote;
+      }
     }
-    for (const m of rd.messages) this.opts.transport.send(m);
+    for (const m of late) this.opts.transport.send(m);
     if (rd.snapshot) {
       this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;

@@ -1,0 +1,222 @@
+// End-to-end: three real `forge-mailbox serve` processes (LevelDB on disk, Raft over TCP) behind
+// the real Zenoh router; clients are Python eclipse-zenoh, zenoh-ts and the CLI.
+
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { Config, ConsolidationMode, QueryTarget, Session } from '@eclipse-zenoh/zenoh-ts';
+import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/client.js';
+import { repoRoot } from '../../src/cli/zenoh-router.js';
+import { sleep, TestCluster } from '../support/cluster.js';
+
+const run = promisify(execFile);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }, () => {
+  let cluster: TestCluster;
+  let client: ForgeMailboxClient;
+  let failed = false;
+
+  before(async () => {
+    cluster = await TestCluster.start({ nodes: 3 });
+    client = await cluster.client();
+    await cluster.waitForLeader(client);
+  });
+
+  after(async () => {
+    await client?.close();
+    if (failed) process.stderr.write(`cluster data and logs kept in ${cluster.dir}\n`);
+    await cluster?.stop(failed);
+  });
+
+  const step = (name: string, fn: () => Promise<void>) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+
+  step('1,000 puts from Python to 10 users are each consumed exactly once, in order, byte-exact', async () => {
+    const python = join(repoRoot, '.venv', 'bin', 'python');
+    assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
+    const { stdout } = await run(
+      python,
+      [join(repoRoot, 'test', 'support', 'python_bulk_put.py'), `tcp/127.0.0.1:${cluster.router.zenohPort}`, 'forge/mailbox', '10', '100'],
+      { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const acked = stdout.trim().split('\n').map((l) => JSON.parse(l) as { user: string; id: string; seq: number; body_hex: string });
+    assert.equal(acked.length, 1000);
+
+    for (let i = 0; i < 10; i++) {
+      const user = `user-${i}`;
+      const expected = acked.filter((a) => a.user === user);
+      const got: Array<{ id: string; body: string }> = [];
+      for (;;) {
+        const m = await client.consume(user);
+        if (m === null) break;
+        got.push({ id: m.id, body: hex(m.body) });
+      }
+      assert.deepEqual(
+        got,
+        expected.map((a) => ({ id: a.id, body: a.body_hex })),
+        `${user}: every message once, in put order, bytes intact`,
+      );
+    }
+  });
+
+  step('the CLI puts, peeks, measures and consumes; exit codes tell empty from error', async () => {
+    const cli = join(repoRoot, 'bin', 'forge-mailbox');
+    const router = ['--router', cluster.router.url];
+    const put = await run(cli, ['put', 'cli-user', 'Your AI generation is ready', '--id', 'gen-42', ...router]);
+    assert.equal(JSON.parse(put.stdout).id, 'gen-42');
+    const len = JSON.parse((await run(cli, ['len', 'cli-user', ...router])).stdout);
+    assert.equal(len.count, 1);
+    const consumed = await run(cli, ['consume', 'cli-user', ...router]);
+    assert.match(consumed.stdout, /Your AI generation is ready/);
+    const empty = await run(cli, ['consume', 'cli-user', ...router]).then(
+      () => assert.fail('consume of an empty mailbox must not exit 0'),
+      (e: { code: number }) => e,
+    );
+    assert.equal(empty.code, 2, 'empty mailbox exits 2');
+    const bad = await run(cli, ['put', 'bad*user', 'x', ...router]).then(
+      () => assert.fail('bad user must fail'),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(bad.code, 3);
+    assert.match(bad.stderr, /BAD_USER/);
+  });
+
+  step('bad inputs get typed errors and change nothing', async () => {
+    await client.put('strict', 'keep me', { id: 'keep-1' });
+    const attempts: Array<[string, () => Promise<unknown>, string]> = [
+      ['oversize body', () => client.put('strict', new Uint8Array(1024 * 1024 + 1)), 'TOO_LARGE'],
+      ['ack with an unknown receipt', () => client.ack('strict', 'no-such-receipt'), 'UNKNOWN_RECEIPT'],
+      ['bad user id', () => client.put('..', 'x'), 'BAD_USER'],
+    ];
+    for (const [what, attempt, code] of attempts) {
+      await assert.rejects(attempt, (e: unknown) => e instanceof MailboxClientError && e.code === code, what);
+    }
+    const stats = await client.len('strict');
+    assert.equal(stats.count, 1, 'nothing was added or removed by the bad requests');
+    assert.equal((await client.consume('strict'))?.id, 'keep-1');
+  });
+
+  step('a GET with target ALL and no consolidation consumes exactly one message', async () => {
+    for (let i = 0; i < 5; i++) await client.put('fanout', `m${i}`, { id: `fan-${i}` });
+    const session = await Session.open(new Config(cluster.router.url));
+    try {
+      const replies = await session.get('forge/mailbox/fanout', {
+        target: QueryTarget.ALL,
+        consolidation: ConsolidationMode.NONE,
+      });
+      let okReplies = 0;
+      for await (const reply of replies!) {
+        if (reply.result() !== undefined) okReplies++;
+      }
+      assert.ok(okReplies >= 1, 'at least one reply');
+    } finally {
+      await session.close();
+    }
+    const stats = await client.len('fanout');
+    assert.equal(stats.count, 4, 'exactly one of five messages left the mailbox');
+  });
+
+  step('kill -9 of the leader during acknowledged puts and consumes: nothing acknowledged is lost or consumed twice; the node rejoins', async () => {
+    const leader = await cluster.waitForLeader(client);
+    const acked = new Set<string>();
+    const consumed: string[] = [];
+    const indeterminate = new Set<string>();
+    let stop = false;
+    let n = 0;
+    const producer = (async () => {
+      while (!stop) {
+        const id = `crash-${n++}`;
+        try {
+          await client.put('crash', `body ${id}`, { id });
+          acked.add(id);
+        } catch {
+          indeterminate.add(id);
+          await sleep(50);
+        }
+      }
+    })();
+    const consumer = (async () => {
+      let r = 0;
+      while (!stop) {
+        // Retries reuse the request id, so a lost reply can't cost a second message.
+        const rid = `crash-consumer-${r++}`;
+        for (;;) {
+          try {
+            const m = await client.consume('crash', { requestId: rid });
+            if (m) consumed.push(m.id);
+            else await sleep(20);
+            break;
+          } catch {
+            if (stop) break;
+            await sleep(50);
+          }
+        }
+      }
+    })();
+    await sleep(1500);
+    await cluster.signal(leader, 'SIGKILL');
+    const next = await cluster.waitForLeader(client, 20_000, leader);
+    assert.notEqual(next, leader);
+    await sleep(1500);
+    stop = true;
+    await Promise.all([producer, consumer]);
+
+    // Restart the killed node and let it catch up from its own disk plus the leader.
+    cluster.startNode(leader);
+    for (;;) {
+      const m = await client.consume('crash');
+      if (m === null) break;
+      consumed.push(m.id);
+    }
+    const counts = new Map<string, number>();
+    for (const id of consumed) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const duplicated = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
+    const lost = [...acked].filter((id) => !counts.has(id));
+    const unexpected = [...counts.keys()].filter((id) => !acked.has(id) && !indeterminate.has(id));
+    assert.deepEqual(duplicated, [], 'nothing consumed twice');
+    assert.deepEqual(lost, [], 'no acknowledged put lost');
+    assert.deepEqual(unexpected, [], 'nothing consumed that was never put');
+    assert.ok(acked.size > 20, `the stream made progress (${acked.size} acknowledged puts)`);
+
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const st = (await client.status()) as { followers?: Record<string, { lag: number }> };
+      const f = st.followers?.[leader];
+      if (f && f.lag === 0) break;
+      assert.ok(Date.now() < deadline, `restarted ${leader} did not catch up: ${JSON.stringify(st)}`);
+      await sleep(200);
+    }
+  });
+
+  step('the router is killed and restarted: nodes reconnect and serve without a restart', async () => {
+    await cluster.router.kill();
+    await sleep(500);
+    await cluster.router.start();
+    const deadline = Date.now() + 30_000;
+    let fresh: ForgeMailboxClient | null = null;
+    for (;;) {
+      try {
+        fresh ??= await cluster.client();
+        await fresh.put('after-router', 'still here', { id: 'after-1' });
+        break;
+      } catch (err) {
+        assert.ok(Date.now() < deadline, `no service 30 s after the router restart: ${String(err)}`);
+        await sleep(250);
+      }
+    }
+    assert.equal((await fresh!.consume('after-router'))?.id, 'after-1');
+    await client.close();
+    client = fresh!;
+  });
+});

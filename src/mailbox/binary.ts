@@ -1,8 +1,9 @@
 // Little-endian byte writer/reader shared by the command codec and the snapshot format.
 // The reader checks every length against both a caller-given bound and the bytes actually left,
 // so garbage input ends in a MailboxDecodeError instead of a huge allocation or a RangeError.
-// Both sit on the hot apply path, so they avoid per-call DataView objects: integers are assembled
-// byte by byte, floats go through one shared 8-byte scratch, ASCII strings are copied char by char.
+// Both sit on the hot apply path, so they avoid per-call Buffer/DataView objects: the writer keeps
+// one DataView per buffer, the reader assembles integers byte by byte and floats through a shared
+// 8-byte scratch, ASCII strings are copied char by char.
 
 import { Buffer } from 'node:buffer';
 
@@ -16,33 +17,65 @@ export class MailboxDecodeError extends Error {
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Node's native Latin-1 conversions. They accept any Uint8Array as `this`, which spares building a
+ * Buffer view per call (as costly as the conversion itself for short strings). Not declared in
+ * @types/node, but part of Buffer.prototype in every Node release.
+ */
+const nativeLatin1 = Buffer.prototype as unknown as {
+  latin1Slice(this: Uint8Array, start: number, end: number): string;
+  latin1Write(this: Uint8Array, s: string, offset: number, length: number): number;
+};
 const f64Scratch = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64Scratch.buffer);
 const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Results are written straight into shared slabs of this size (see ByteWriter.finishTransient). */
+const SLAB_BYTES = 64 * 1024;
+
 export class ByteWriter {
   private bytes: Uint8Array;
-  private buf: Buffer;
+  /** Over `bytes`, remade only when `bytes` is replaced. */
+  private view: DataView;
+  /** Where the value being written starts in `bytes` (non-zero only when writing into a slab). */
+  private start = 0;
   private pos = 0;
 
   constructor(initialCapacity = 256) {
     this.bytes = new Uint8Array(Math.max(16, initialCapacity));
-    this.buf = Buffer.from(this.bytes.buffer);
+    this.view = new DataView(this.bytes.buffer);
   }
 
+  /** Start a value at offset 0 of the buffer, for `finish`. */
   reset(): void {
+    this.start = 0;
     this.pos = 0;
+  }
+
+  /** Start a value after the previous one in the current slab (a fresh slab when little is left), for `finishTransient`. */
+  resetTransient(): void {
+    if (this.bytes.length - this.pos < SLAB_BYTES / 16) {
+      this.bytes = new Uint8Array(SLAB_BYTES);
+      this.view = new DataView(this.bytes.buffer);
+      this.pos = 0;
+    }
+    this.start = this.pos;
   }
 
   private ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.bytes.length) return;
-    let cap = this.bytes.length * 2;
-    while (cap < need) cap *= 2;
+    const used = this.pos - this.start;
+    let cap = Math.max(this.bytes.length, SLAB_BYTES);
+    while (cap < used + extra) cap *= 2;
     const next = new Uint8Array(cap);
-    next.set(this.bytes.subarray(0, this.pos));
+    next.set(this.bytes.subarray(this.start, this.pos));
     this.bytes = next;
-    this.buf = Buffer.from(next.buffer);
+    this.view = new DataView(next.buffer);
+    this.start = 0;
+    this.pos = used;
   }
 
   u8(v: number): void {
@@ -71,10 +104,7 @@ export class ByteWriter {
 
   f64(v: number): void {
     this.ensure(8);
-    f64Scratch[0] = v;
-    const b = this.bytes;
-    const p = this.pos;
-    for (let i = 0; i < 8; i++) b[p + i] = f64Bytes[hostIsLittleEndian ? i : 7 - i]!;
+    this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
 
@@ -90,7 +120,7 @@ export class ByteWriter {
       if (c >= 0x80) break;
       b[start + i] = c;
     }
-    const n = i === len ? len : this.buf.write(s, start, 'utf8');
+    const n = i === len ? len : utf8Encoder.encodeInto(s, this.bytes.subarray(start)).written;
     if (n > 0xffff) throw new RangeError('string too long to encode');
     b[this.pos] = n;
     b[this.pos + 1] = n >>> 8;
@@ -110,34 +140,28 @@ export class ByteWriter {
     const n = s.length;
     this.u32(n);
     this.ensure(n);
-    this.buf.write(s, this.pos, 'latin1');
+    nativeLatin1.latin1Write.call(this.bytes, s, this.pos, n);
     this.pos += n;
   }
 
   /** The written bytes, copied into an allocation of their own (no slack, no shared slab): for data that is kept. */
   finish(): Uint8Array {
-    return this.bytes.slice(0, this.pos);
+    return this.bytes.slice(this.start, this.pos);
   }
 
   /**
-   * The written bytes, copied into Node's pooled allocator: several times cheaper for small
-   * outputs, but a holder keeps the whole 8 KiB pool slab alive, so only for short-lived data.
+   * The written bytes as a view into the shared slab, without a copy: several times cheaper for
+   * small outputs, but a holder keeps the whole slab alive, so only for short-lived data.
    */
-  finishPooled(): Uint8Array {
-    const pooled = Buffer.allocUnsafe(this.pos);
-    pooled.set(this.bytes.subarray(0, this.pos));
-    // A plain Uint8Array view, so that the caller gets standard semantics (Buffer#slice does not copy).
-    return new Uint8Array(pooled.buffer, pooled.byteOffset, this.pos);
+  finishTransient(): Uint8Array {
+    return this.bytes.subarray(this.start, this.pos);
   }
 }
 
 export class ByteReader {
   private pos = 0;
-  private readonly buf: Buffer;
 
-  constructor(private readonly data: Uint8Array) {
-    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  }
+  constructor(private readonly data: Uint8Array) {}
 
   get remaining(): number {
     return this.data.length - this.pos;
@@ -194,7 +218,7 @@ export class ByteReader {
     }
     let s: string;
     if (ascii) {
-      s = this.buf.toString('latin1', start, start + n);
+      s = nativeLatin1.latin1Slice.call(d, start, start + n);
     } else {
       try {
         s = utf8Strict.decode(d.subarray(start, start + n));
@@ -222,7 +246,7 @@ export class ByteReader {
     const n = this.u32(what);
     if (n > maxBytes) throw new MailboxDecodeError(`${what} is ${n} bytes, limit ${maxBytes}`);
     this.need(n, what);
-    const s = this.buf.toString('latin1', this.pos, this.pos + n);
+    const s = nativeLatin1.latin1Slice.call(this.data, this.pos, this.pos + n);
     this.pos += n;
     return s;
   }
@@ -241,13 +265,13 @@ export class ByteReader {
 
 /** Bytes as a Latin-1 string: char i is byte i. */
 export function latin1FromBytes(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+  return nativeLatin1.latin1Slice.call(b, 0, b.length);
 }
 
 /** A Latin-1 string back to bytes, in a fresh allocation of its own (never a slice of a pooled slab). */
 export function latin1ToBytes(s: string): Uint8Array {
   const n = s.length;
   const out = new Uint8Array(n);
-  Buffer.from(out.buffer, 0, n).write(s, 0, 'latin1');
+  nativeLatin1.latin1Write.call(out, s, 0, n);
   return out;
 }

@@ -45,6 +45,7 @@ const MAX_ERROR_MESSAGE_BYTES = 4096;
 
 /** Reused by every encode (they are synchronous and never nest); `finish` copies the bytes out. */
 const scratch = new ByteWriter(64 * 1024);
+const results = new ByteWriter(64 * 1024);
 
 export function encodeCommand(cmd: MailboxCommand): Uint8Array {
   const w = scratch;
@@ -135,9 +136,10 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
 }
 
 export function encodeResult(res: MailboxResult): Uint8Array {
-  scratch.reset();
-  writeResult(scratch, res);
-  return scratch.finishPooled();
+  // Results are short-lived (sent back to the proposer), so they may share a slab.
+  results.resetTransient();
+  writeResult(results, res);
+  return results.finishTransient();
 }
 
 /** Appends one result to `w` (also used by the snapshot for cached consume results). */

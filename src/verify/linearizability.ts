@@ -1,10 +1,11 @@
 // Runs the Porcupine linearizability checker (tools/porcupine-check, Go) on a history and returns
 // its verdict. The binary is built on first use with the machine's `go`, named after a hash of its
-// sources so an edit triggers a rebuild, and kept in tools/porcupine-check/bin (gitignored).
+// sources so an edit triggers a rebuild (older builds are then removed), and kept in
+// tools/porcupine-check/bin (gitignored).
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -96,6 +97,9 @@ export async function buildPorcupineChecker(toolDir: string = findToolDir()): Pr
     throw new LinearizabilityCheckError(`go build of ${toolDir} failed: ${err.stderr?.trim() || err.message}`);
   }
   renameSync(partial, binary);
+  for (const f of readdirSync(binDir)) {
+    if (/^porcupine-check-[0-9a-f]{16}$/.test(f) && join(binDir, f) !== binary) rmSync(join(binDir, f), { force: true });
+  }
   return binary;
 }
 

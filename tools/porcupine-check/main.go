@@ -28,8 +28,8 @@ type userVerdict struct {
 	// Ops handed to Porcupine once failed ops and indeterminate reads are dropped.
 	CheckedOps int    `json:"checkedOps"`
 	Reason     string `json:"reason,omitempty"`
-	// For illegal users: history op ids that are in no linearizable prefix Porcupine found, the
-	// ops to look at first.
+	// For illegal users: history op ids that are in no linearizable prefix Porcupine found,
+	// earliest call first: the first is the op to look at.
 	StuckOps      []int64 `json:"stuckOps,omitempty"`
 	Visualization string  `json:"visualization,omitempty"`
 	ElapsedMs     int64   `json:"elapsedMs"`
@@ -176,7 +176,8 @@ func checkUser(recs []record, timeout time.Duration) (userVerdict, *porcupine.Li
 	return uv, info
 }
 
-// stuckOps lists the ops (by history id) that appear in no partial linearization, at most 20.
+// stuckOps lists the ops that appear in no partial linearization, earliest call first (the first
+// is where every attempted order got stuck), at most 20, by history op id.
 func stuckOps(ops []porcupine.Operation, info porcupine.LinearizationInfo) []int64 {
 	placed := make(map[int64]bool)
 	for _, partition := range info.PartialLinearizationsOperations() {
@@ -186,15 +187,19 @@ func stuckOps(ops []porcupine.Operation, info porcupine.LinearizationInfo) []int
 			}
 		}
 	}
-	var stuck []int64
+	var stuck []porcupine.Operation
 	for _, op := range ops {
-		if id := op.Metadata.(int64); !placed[id] {
-			stuck = append(stuck, id)
+		if !placed[op.Metadata.(int64)] {
+			stuck = append(stuck, op)
 		}
 	}
-	sort.Slice(stuck, func(i, j int) bool { return stuck[i] < stuck[j] })
-	if len(stuck) > 20 {
-		stuck = stuck[:20]
+	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].Call < stuck[j].Call })
+	ids := make([]int64, 0, 20)
+	for _, op := range stuck {
+		if len(ids) == 20 {
+			break
+		}
+		ids = append(ids, op.Metadata.(int64))
 	}
-	return stuck
+	return ids
 }

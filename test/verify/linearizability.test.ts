@@ -1,0 +1,375 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { OpRecord } from '../../src/verify/history.js';
+import {
+  LinearizabilityCheckError,
+  buildPorcupineChecker,
+  checkLinearizability,
+} from '../../src/verify/linearizability.js';
+import { HistoryBuilder } from './history-builder.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'forge-lin-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function verdictOf(h: HistoryBuilder | OpRecord[]) {
+  return checkLinearizability({ records: Array.isArray(h) ? h : h.ops }, { timeoutMs: 10_000 });
+}
+
+async function assertLinearizable(h: HistoryBuilder | OpRecord[]): Promise<void> {
+  const v = await verdictOf(h);
+  assert.equal(v.linearizable, true, JSON.stringify(v));
+}
+
+async function assertViolation(h: HistoryBuilder, user = 'alice'): Promise<number[]> {
+  const v = await verdictOf(h);
+  assert.equal(v.linearizable, false, JSON.stringify(v));
+  assert.equal(v.timedOut, false);
+  assert.equal(v.perUser[user]?.result, 'illegal', JSON.stringify(v));
+  return v.perUser[user]?.stuckOps ?? [];
+}
+
+describe('Porcupine queue-model checker', () => {
+  before(async () => {
+    // Builds the Go checker from a clean tree if needed (CI starts from a clean clone).
+    await buildPorcupineChecker();
+  });
+
+  it('accepts concurrent puts and consumes that admit a FIFO order', async () => {
+    // a1 and a2 overlap, so either order is allowed; the consumes pin it to a2 then a1.
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 20])
+      .put('alice', 'a2', [5, 15])
+      .len('alice', 2, [25, 26])
+      .peek('alice', 'a2', [27, 28])
+      .consume('alice', 'a2', [30, 40])
+      .consume('alice', 'a1', [35, 50])
+      .consume('alice', null, [60, 70])
+      .put('bob', 'b1', [0, 10])
+      .consume('bob', 'b1', [5, 8]);
+    await assertLinearizable(h);
+  });
+
+  it('finds a consume that returns empty after an acknowledged put nothing consumed', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).consume('alice', null, [20, 30]).consume('alice', 'a1', [40, 50]);
+    assert.equal((await assertViolation(h))[0], 1);
+  });
+
+  it('finds a lost put (the drain finds the mailbox empty)', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).put('alice', 'a2', [0, 10]).consume('alice', 'a1', [20, 30]);
+    h.drain('alice', 100);
+    await assertViolation(h);
+  });
+
+  it('finds a double consume', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).consume('alice', 'a1', [20, 30]).consume('alice', 'a1', [40, 50]);
+    assert.equal((await assertViolation(h))[0], 2);
+  });
+
+  it('finds a stale peek: the head after a completed consume took it', async () => {
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .put('alice', 'a2', [11, 12])
+      .consume('alice', 'a1', [20, 30])
+      .peek('alice', 'a1', [40, 50]);
+    await assertViolation(h);
+  });
+
+  it('finds FIFO order broken between two sequential puts', async () => {
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .put('alice', 'a2', [20, 30])
+      .consume('alice', 'a2', [40, 50])
+      .consume('alice', 'a1', [60, 70]);
+    await assertViolation(h);
+  });
+
+  it('finds a message consumed that was never put, and a wrong length', async () => {
+    await assertViolation(new HistoryBuilder().consume('alice', 'ghost', [0, 10]));
+    await assertViolation(new HistoryBuilder().put('alice', 'a1', [0, 10]).len('alice', 0, [20, 30]));
+  });
+
+  it('accepts an indeterminate put later consumed (it happened) or never seen (it did not)', async () => {
+    const h = new HistoryBuilder()
+      .putInfo('alice', 'a1', 0)
+      .putInfo('alice', 'a2', 0)
+      .put('alice', 'a3', [5, 10])
+      .consume('alice', 'a3', [20, 30])
+      .consume('alice', 'a1', [40, 50])
+      .consume('alice', null, [60, 70]);
+    await assertLinearizable(h);
+  });
+
+  it('does not let an indeterminate put take effect before it was invoked', async () => {
+    const h = new HistoryBuilder().consume('alice', 'a1', [0, 10]).putInfo('alice', 'a1', 20);
+    await assertViolation(h);
+  });
+
+  it('accepts an indeterminate consume that may have taken a message, or not', async () => {
+    const took = new HistoryBuilder().put('alice', 'a1', [0, 10]).consumeInfo('alice', 20).consume('alice', null, [40, 50]);
+    await assertLinearizable(took);
+    const didNot = new HistoryBuilder().put('alice', 'a1', [0, 10]).consumeInfo('alice', 20).consume('alice', 'a1', [40, 50]);
+    await assertLinearizable(didNot);
+    // One indeterminate consume cannot account for two missing messages.
+    const tooMany = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .put('alice', 'a2', [0, 10])
+      .consumeInfo('alice', 20)
+      .consume('alice', null, [40, 50]);
+    await assertViolation(tooMany);
+  });
+
+  it('treats a repeated put id as a no-op answered duplicate, and a failed put as never happening', async () => {
+    const retried = new HistoryBuilder()
+      .putInfo('alice', 'a1', 0)
+      .put('alice', 'a1', [20, 30], true)
+      .consume('alice', 'a1', [40, 50])
+      .put('alice', 'a1', [60, 70], true)
+      .consume('alice', null, [80, 90]);
+    await assertLinearizable(retried);
+    // "duplicate" for an id never put before is impossible.
+    await assertViolation(new HistoryBuilder().put('alice', 'a1', [0, 10], true));
+    // A failed put that nevertheless shows up is a violation.
+    await assertViolation(new HistoryBuilder().putFail('alice', 'a1', [0, 10]).consume('alice', 'a1', [20, 30]));
+  });
+
+  it('replays the remembered answer for a consume retried with the same request id', async () => {
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .put('alice', 'a2', [11, 12])
+      .consumeInfo('alice', 20, { requestId: 'r1' })
+      .consume('alice', 'a1', [40, 50], { requestId: 'r1' })
+      .consume('alice', 'a2', [60, 70])
+      .consume('alice', 'a1', [80, 90], { requestId: 'r1' });
+    await assertLinearizable(h);
+    const mismatch = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .put('alice', 'a2', [11, 12])
+      .consume('alice', 'a1', [20, 30], { requestId: 'r1' })
+      .consume('alice', 'a2', [40, 50], { requestId: 'r1' });
+    await assertViolation(mismatch);
+  });
+
+  it('models the dead-letter queue of a user without leases as always empty', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).drain('alice', 20, true);
+    h.ops.splice(1, 1); // keep only the dead-letter consume: it is empty even though a1 is queued
+    await assertLinearizable(h);
+    await assertViolation(new HistoryBuilder().put('alice', 'a1', [0, 10]).peek('alice', 'a1', [20, 30], true));
+  });
+
+  it('excludes users that take leases, and still checks the others', async () => {
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .consume('alice', 'a1', [20, 30], { leaseMs: 100 })
+      .put('bob', 'b1', [0, 10])
+      .consume('bob', null, [20, 30]);
+    const v = await verdictOf(h);
+    assert.equal(v.perUser.alice?.result, 'excluded');
+    assert.match(v.perUser.alice?.reason ?? '', /lease/);
+    assert.equal(v.perUser.bob?.result, 'illegal');
+    assert.equal(v.excluded, 1);
+    assert.equal(v.linearizable, false);
+  });
+
+  it('reads a history file and writes a visualization of each violating user', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).consume('alice', null, [20, 30]).put('bob', 'b1', [0, 1]);
+    const path = join(dir, 'bad.jsonl');
+    writeFileSync(path, h.ops.map((o) => JSON.stringify(o) + '\n').join(''));
+    const vis = join(dir, 'vis');
+    const v = await checkLinearizability({ path }, { visualizeDir: vis, timeoutMs: 10_000 });
+    assert.equal(v.perUser.bob?.result, 'ok');
+    const file = v.perUser.alice?.visualization;
+    assert.ok(file !== undefined && existsSync(file));
+    assert.match(readFileSync(file, 'utf8'), /"consume\(\) -\\u003e empty","Metadata":"history op 1"/);
+  });
+
+  it('reports a partition it could not finish in time as unknown, not as linearizable', async () => {
+    // 40 concurrent puts and 40 indeterminate consumes, then a length no order can produce: the
+    // search has to exhaust an astronomically large space and cannot within the limit.
+    const h = new HistoryBuilder();
+    for (let i = 0; i < 40; i++) h.put('alice', `a${i}`, [0, 1000]);
+    for (let i = 0; i < 40; i++) h.consumeInfo('alice', 0);
+    h.len('alice', 41, [2000, 2001]);
+    const started = Date.now();
+    const v = await checkLinearizability({ records: h.ops }, { timeoutMs: 300 });
+    assert.equal(v.perUser.alice?.result, 'unknown', JSON.stringify(v));
+    assert.equal(v.timedOut, true);
+    assert.equal(v.linearizable, false);
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('throws a typed error when the checker rejects the input', async () => {
+    const path = join(dir, 'garbage.jsonl');
+    writeFileSync(path, '{"type":"op","id":1,"user":"alice","op":"put","input":{"msgId":"x"},"call":0,"outcome":"ok"}\n');
+    await assert.rejects(checkLinearizability({ path }), (e: unknown) => {
+      return e instanceof LinearizabilityCheckError && /return time/.test(e.message);
+    });
+  });
+});
+
+// Randomized: a sequential run of a reference mailbox, stretched into overlapping intervals that
+// keep each op's linearization point inside its interval, must be accepted; the same run with
+// one op isolated in time and its answer corrupted must be rejected.
+
+type Step =
+  | { kind: 'put'; msgId: string }
+  | { kind: 'putAgain' }
+  | { kind: 'consume'; requestId: string | null }
+  | { kind: 'consumeRetry' }
+  | { kind: 'peek' }
+  | { kind: 'len' };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<Step>({ kind: 'put', msgId: '' }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'putAgain' }) },
+  { weight: 3, arbitrary: fc.boolean().map<Step>((r) => ({ kind: 'consume', requestId: r ? '' : null })) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'consumeRetry' }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'peek' }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'len' }) },
+);
+
+const USER = 'u';
+const SPACING = 100;
+const START = 1000;
+
+/** Runs the steps against a reference queue; op i is linearized at time START + i * SPACING. */
+function sequentialHistory(steps: Step[], windows: Array<[number, number]>, infos: boolean[]): HistoryBuilder {
+  const h = new HistoryBuilder();
+  const queue: string[] = [];
+  const putIds: string[] = [];
+  const answers = new Map<string, string | null>();
+  const requestIds: string[] = [];
+  steps.forEach((step, i) => {
+    const at = START + i * SPACING;
+    const [before, afterward] = windows[i]!;
+    const span: [number, number] = [at - before, at + afterward];
+    const info = infos[i]!;
+    switch (step.kind) {
+      case 'putAgain':
+      case 'put': {
+        const again = step.kind === 'putAgain' && putIds.length > 0;
+        const msgId = again ? putIds[i % putIds.length]! : `m${i}`;
+        if (!again) {
+          queue.push(msgId);
+          putIds.push(msgId);
+        }
+        if (info) h.putInfo(USER, msgId, span[0]);
+        else h.put(USER, msgId, span, again);
+        break;
+      }
+      case 'consumeRetry':
+      case 'consume': {
+        const retry = step.kind === 'consumeRetry' && requestIds.length > 0;
+        const requestId = retry ? requestIds[i % requestIds.length]! : step.kind === 'consume' && step.requestId !== null ? `r${i}` : undefined;
+        let got: string | null;
+        if (requestId !== undefined && answers.has(requestId)) {
+          got = answers.get(requestId)!;
+        } else {
+          got = queue.shift() ?? null;
+          if (requestId !== undefined) {
+            answers.set(requestId, got);
+            requestIds.push(requestId);
+          }
+        }
+        const input = requestId === undefined ? {} : { requestId };
+        if (info) h.consumeInfo(USER, span[0], input);
+        else h.consume(USER, got, span, input);
+        break;
+      }
+      case 'peek':
+        h.peek(USER, queue[0] ?? null, span);
+        break;
+      case 'len':
+        h.len(USER, queue.length, span);
+        break;
+    }
+  });
+  return h;
+}
+
+/** Moves op `i` to a time of its own, after every other op returned, keeping it at its place in the order. */
+function isolate(h: HistoryBuilder, i: number): void {
+  const shift = 1_000_000;
+  for (const op of h.ops) {
+    if (op.id < i) continue;
+    const bump = op.id === i ? shift : 2 * shift;
+    op.call += bump;
+    if (op.return !== null) op.return += bump;
+  }
+  const target = h.ops[i]!;
+  const lastBefore = Math.max(0, ...h.ops.filter((o) => o.id < i).map((o) => o.return ?? 0));
+  target.call = Math.max(target.call, lastBefore + 1);
+  if (target.return !== null) target.return = target.call + 1;
+}
+
+/** Corrupts op `i`'s answer into one that no linearization can give, once the op is isolated. */
+function corrupt(h: HistoryBuilder, i: number): void {
+  const op = h.ops[i]!;
+  if (op.outcome !== 'ok') throw new Error('only completed ops are corrupted');
+  switch (op.op) {
+    case 'put':
+      op.output = { ...op.output, duplicate: !op.output.duplicate };
+      break;
+    case 'consume':
+    case 'peek':
+      op.output = { message: op.output.message === null ? h.message('never-put') : null };
+      break;
+    case 'len':
+      op.output = { ...op.output, count: op.output.count + 1 };
+      break;
+    default:
+      throw new Error(`no corruption for ${op.op}`);
+  }
+}
+
+describe('Porcupine queue-model checker, randomized', () => {
+  before(async () => {
+    await buildPorcupineChecker();
+  });
+
+  const windowArb = fc.tuple(fc.integer({ min: 0, max: 250 }), fc.integer({ min: 0, max: 250 }));
+
+  it('accepts every stretched sequential history, with indeterminate puts and consumes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(stepArb, windowArb, fc.integer({ min: 0, max: 9 })), { minLength: 1, maxLength: 30 }),
+        async (rows) => {
+          const h = sequentialHistory(
+            rows.map((r) => r[0]),
+            rows.map((r) => r[1]),
+            rows.map((r) => r[2] === 0 && r[0].kind !== 'peek' && r[0].kind !== 'len'),
+          );
+          const v = await verdictOf(h);
+          assert.equal(v.linearizable, true, JSON.stringify({ v, ops: h.ops }));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('rejects the same histories with one isolated answer corrupted', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(stepArb, windowArb), { minLength: 1, maxLength: 30 }),
+        fc.nat(),
+        async (rows, pick) => {
+          const h = sequentialHistory(
+            rows.map((r) => r[0]),
+            rows.map((r) => r[1]),
+            rows.map(() => false),
+          );
+          const i = pick % h.ops.length;
+          isolate(h, i);
+          await assertLinearizable(h);
+          corrupt(h, i);
+          const v = await verdictOf(h);
+          assert.equal(v.perUser[USER]?.result, 'illegal', JSON.stringify({ i, v, ops: h.ops }));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -2,9 +2,9 @@
 // reply format of reply-format.ts. Used by the CLI and the tests.
 
 import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
-import { Duration, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
+import { ConsolidationMode, Duration, QueryTarget, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
-import { DEFAULT_KEY_PREFIX, clusterStatusKey, isValidToken, isValidUser } from './key-space.js';
+import { DEFAULT_KEY_PREFIX, clusterStatusKey, isValidToken, isValidUser, nodeStatusKey } from './key-space.js';
 import { closeSession, openSession } from './open-session.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -122,6 +122,23 @@ export class ForgeMailboxClient {
     return reply.cluster;
   }
 
+  /** Every reachable node's own status, leader or not: what is left to look at when there is no leader. */
+  async nodeStatuses(): Promise<unknown[]> {
+    const replies = await this.collect(nodeStatusKey(this.prefix, '*'), undefined, { target: QueryTarget.ALL, consolidation: ConsolidationMode.NONE });
+    const statuses: unknown[] = [];
+    for (const reply of replies) {
+      if (!(reply instanceof Sample)) continue;
+      try {
+        const decoded = decodeReply(reply.payload().toBytes(), reply.attachment()?.toBytes());
+        if (decoded.status === 'status') statuses.push(decoded.cluster);
+      } catch (e) {
+        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
+        throw e;
+      }
+    }
+    return statuses;
+  }
+
   async close(): Promise<void> {
     await closeSession(this.session, 1000);
   }
@@ -156,11 +173,16 @@ export class ForgeMailboxClient {
     throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
   }
 
-  private collect(selector: string, payload: Uint8Array | undefined): Promise<(Sample | ReplyError)[]> {
+  private collect(
+    selector: string,
+    payload: Uint8Array | undefined,
+    routing: { target?: QueryTarget; consolidation?: ConsolidationMode } = {},
+  ): Promise<(Sample | ReplyError)[]> {
     return new Promise((resolve, reject) => {
       const replies: (Sample | ReplyError)[] = [];
       this.session
         .get(selector, {
+          ...routing,
           timeout: Duration.milliseconds.of(this.requestTimeoutMs),
           ...(payload === undefined ? {} : { payload }),
           handler: [(reply: Reply) => replies.push(reply.result()), () => resolve(replies)],

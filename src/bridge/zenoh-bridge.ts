@@ -129,19 +129,29 @@ export class ZenohBridge {
   }
 
   private async declareLeader(session: Session): Promise<LeaderDeclarations> {
-    // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
-    const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
-      complete: true,
-      handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
-    });
-    const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
-      complete: true,
-      handler: (query: Query) => void this.answer(query, () => this.statusReply()),
-    });
-    const puts = await session.declareSubscriber(`${this.prefix}/*`, {
-      handler: (sample: Sample) => void this.enqueue(sample),
-    });
-    return { mailbox, clusterStatus, puts };
+    // A half-made set is undone: a retry must not leave two mailbox queryables in one session,
+    // which would run every request twice.
+    const made: { undeclare(): Promise<void> }[] = [];
+    try {
+      // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
+      const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
+        complete: true,
+        handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+      });
+      made.push(mailbox);
+      const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
+        complete: true,
+        handler: (query: Query) => void this.answer(query, () => this.statusReply()),
+      });
+      made.push(clusterStatus);
+      const puts = await session.declareSubscriber(`${this.prefix}/*`, {
+        handler: (sample: Sample) => void this.enqueue(sample),
+      });
+      return { mailbox, clusterStatus, puts };
+    } catch (e) {
+      await Promise.allSettled(made.map((d) => d.undeclare()));
+      throw e;
+    }
   }
 
   private async mailboxReply(query: Query): Promise<ReplyParts | ErrorBody> {

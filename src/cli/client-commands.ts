@@ -172,7 +172,12 @@ export function registerClientCommands(program: Command): void {
     await run(opts, async (c) => ({ output: { purged: await c.purge(user, opts.dlq ? { deadLetter: true } : {}) } }));
   });
 
-  withConnection(program.command('status').description('cluster status, as the leader sees it')).action(async (opts: ConnectionOptions) => {
-    await run(opts, async (c) => ({ output: await c.status() }));
+  withConnection(
+    program
+      .command('status')
+      .description('cluster status, as the leader sees it')
+      .option('--nodes', "every reachable node's own status instead (works without a leader)"),
+  ).action(async (opts: ConnectionOptions & { nodes?: boolean }) => {
+    await run(opts, async (c) => ({ output: opts.nodes ? await c.nodeStatuses() : await c.status() }));
   });
 }

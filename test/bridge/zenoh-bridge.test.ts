@@ -253,17 +253,23 @@ test('three bridges, one leader: a GET with target ALL consumes exactly one mess
   assert.equal(replies.length, 1);
 });
 
-test('the bridge survives a router crash: it reconnects, redeclares and serves again', async (t) => {
-  const service = new InMemoryMailboxService('n1', { leader: true });
-  const { logger } = await startBridge(t, service);
+test('the bridges survive a router crash: they reconnect, redeclare for the current roles and serve again', async (t) => {
+  const first = new InMemoryMailboxService('n1', { leader: true });
+  const second = new InMemoryMailboxService('n2', { leader: false, mailbox: first.mailbox });
+  const { logger } = await startBridge(t, first);
+  const { logger: secondLogger } = await startBridge(t, second);
   const client = await openClient(t);
   await client.put('survivor', 'before');
 
   await router.kill();
   await until(() => logger.lines.some((l) => l.msg === 'lost Zenoh router; reconnecting'), 5000, 'the bridge to notice the lost router');
   await client.close().catch(() => {});
+  // Raft goes on while the router is away: leadership moves from n1 to n2.
+  first.setLeader(false);
+  second.setLeader(true);
   await router.start();
-  await until(() => logger.lines.filter((l) => l.msg === 'connected to Zenoh router').length >= 2, 10_000, 'the bridge to reconnect');
+  const reconnected = (l: MemoryLogger) => l.lines.filter((line) => line.msg === 'connected to Zenoh router').length >= 2;
+  await until(() => reconnected(logger) && reconnected(secondLogger), 10_000, 'both bridges to reconnect');
 
   const fresh = await openClient(t);
   await until(async () => {
@@ -274,9 +280,31 @@ test('the bridge survives a router crash: it reconnects, redeclares and serves a
       return false;
     }
   }, 5000, 'the mailbox to be served again');
+  const before = first.commands.length;
   await fresh.put('survivor', 'after');
+  assert.equal(first.commands.length, before, 'the ex-leader declared nothing on the new session');
+  assert.equal(second.commands.at(-1)?.op, 'put');
   assert.equal(new TextDecoder().decode((await fresh.consume('survivor'))?.body), 'before');
   assert.equal(new TextDecoder().decode((await fresh.consume('survivor'))?.body), 'after');
+  const nodes = (await fresh.nodeStatuses()).map((s) => (s as { nodeId: string }).nodeId).sort();
+  assert.deepEqual(nodes, ['n1', 'n2'], 'both nodes redeclared their status queryables');
+});
+
+test('a bridge started while the router is down connects once it comes up', async (t) => {
+  await router.kill();
+  const service = new InMemoryMailboxService('n1', { leader: true });
+  const logger = new MemoryLogger();
+  const bridge = new ZenohBridge({ routerUrl: router.url, nodeId: 'n1', service, logger, reconnect: FAST_RECONNECT });
+  bridge.start();
+  t.after(() => bridge.stop());
+  await until(() => logger.lines.filter((l) => l.msg === 'cannot open Zenoh session').length >= 3, 5000, 'a few failed attempts');
+  assert.equal(logger.lines.filter((l) => l.msg === 'cannot open Zenoh session' && l.level === 'warn').length, 1, 'only the first failure is a warning');
+  await router.start();
+  await bridge.connected();
+  await bridge.settled();
+  const client = await openClient(t);
+  await client.put('late', 'x');
+  assert.equal((await client.len('late')).count, 1);
 });
 
 test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (t) => {

@@ -64,6 +64,10 @@ test('put, len, consume print JSON on stdout with exit code 0; empty mailbox exi
   const status = await cli('status', '--router', r);
   assert.equal(status.code, 0, status.stderr);
   assert.equal(JSON.parse(status.stdout).nodeId, 'n1');
+
+  const nodes = await cli('status', '--nodes', '--router', r);
+  assert.equal(nodes.code, 0, nodes.stderr);
+  assert.deepEqual(JSON.parse(nodes.stdout).map((n: { nodeId: string }) => n.nodeId), ['n1']);
 });
 
 test('bad input exits 3 with the code on stderr; an unreachable router exits 4', async () => {

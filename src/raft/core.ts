@@ -465,8 +465,10 @@ export class RaftCore {
         type: 'appendResp', from: this.id, to: m.from, term: this.term,
         success: false, index: 0, conflictTerm: 0, conflictIndex: 0,
       });
-    } else if (m.type === 'preVote') {
-      this.send({ type: 'voteResp', from: this.id, to: m.from, term: this.term, preVote: true, granted: false });
+    } else if (m.type === 'preVote' || m.type === 'vote') {
+      // Figure 2: the answer carries our term, so a candidate stuck in an old term catches up
+      // instead of campaigning forever below a voter whose term keeps rising.
+      this.send({ type: 'voteResp', from: this.id, to: m.from, term: this.term, preVote: m.type === 'preVote', granted: false });
     }
   }
 

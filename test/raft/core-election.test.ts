@@ -95,10 +95,24 @@ test('§5.1 a leader that sees a higher term steps down to follower', () => {
 test('§5.1 requests from a stale term are rejected without changing state', () => {
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 5, vote: null, commit: 0 } });
   core.step(voteReq('a', 'c', 4, 10, 4));
-  assert.equal(core.hasReady(), false);
+  const rd = flush(core);
+  assert.equal(rd.hardState, null, 'no vote recorded');
+  assert.deepEqual(rd.messages.map((m) => m.type === 'voteResp' && m.granted), [false]);
   core.step({ type: 'append', from: 'a', to: 'c', term: 4, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 });
   assert.equal(core.status().leader, null);
   assert.equal(core.status().term, 5);
+  assert.equal(core.status().lastIndex, 0);
+});
+
+test('§5.1 a vote request from a stale term is refused with the current term, so the candidate catches up', () => {
+  const voter = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 5, vote: null, commit: 0 } });
+  voter.step(voteReq('a', 'c', 3, 0, 0));
+  assert.deepEqual(flush(voter).messages, [{ type: 'voteResp', from: 'c', to: 'a', term: 5, preVote: false, granted: false }]);
+  const candidate = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
+  tickUntilCampaign(candidate);
+  candidate.step({ type: 'voteResp', from: 'c', to: 'a', term: 5, preVote: false, granted: false });
+  assert.equal(candidate.status().term, 5);
+  assert.equal(candidate.status().role, 'follower');
 });
 
 test('§9.6 pre-vote: a pre-candidate keeps its term and becomes candidate only with a majority of pre-votes', () => {

@@ -35,7 +35,7 @@ export interface SimOptions {
    * so a crash can forget a vote or entries that others were already told about.
    */
   unsafeSendBeforeSync?: boolean;
-  /** Chance of crashing at each crash point of the driver (before and after the sync); default 0.002. */
+  /** Chance of crashing at each crash point of the driver (before and after the sync); by default drawn per seed. */
   driverCrashRate?: number;
 }
 
@@ -114,6 +114,9 @@ class Simulation {
   private history: Op[] = [];
   private stats = { writes: 0, acknowledgedWrites: 0, reads: 0, leaderChanges: 0, crashes: 0, snapshotsSent: 0 };
   private partitioned = false;
+  private readonly driverCrashRate: number;
+  /** Chance per step that a crashed node restarts (sometimes at once, to race its own election). */
+  private readonly restartRate: number;
   /** After healing nothing crashes any more. */
   private healed = false;
 
@@ -126,13 +129,15 @@ class Simulation {
       electionTick: 10,
       heartbeatTick: 1,
       preVote: this.rng.chance(0.75),
-      checkQuorum: this.rng.chance(0.75),
+      checkQuorum: this.rng.chance(0.5),
       maxInflightMsgs: this.rng.int(1, 8),
       maxEntriesPerMsg: this.rng.int(1, 16),
       maxBytesPerMsg: this.rng.int(64, 4096),
       maxUncommittedBytes: this.rng.int(200, 4000),
       snapshotChunkBytes: this.rng.int(8, 256),
     };
+    this.driverCrashRate = opts.driverCrashRate ?? this.rng.pick([0.001, 0.002, 0.005, 0.01]);
+    this.restartRate = this.rng.pick([0.05, 0.2, 0.9]);
     for (const id of this.ids) {
       const node: SimNode = {
         id, core: null, sm: new AppendLog(), applied: 0, appliedTerm: 0,
@@ -172,7 +177,12 @@ class Simulation {
         if (leader) probe = this.write(leader) ?? probe;
       }
     }
-    const roles = this.nodes.map((n) => `${n.id}:${n.core?.status().role}/${n.core?.status().term}`).join(' ');
+    const roles = this.nodes
+      .map((n) => {
+        const st = n.core?.status();
+        return st ? `${n.id}:${st.role}/t${st.term}/last${st.lastIndex}/commit${st.commit}/voters[${st.membership.voters}]` : `${n.id}:down`;
+      })
+      .join(' ');
     throw new LivenessFailure(`liveness: no write committed within ${LIVENESS_TICKS} ticks after healing (${roles})`);
   }
 
@@ -209,7 +219,7 @@ class Simulation {
     const r = this.rng;
     const live = this.nodes.filter((n) => n.core);
     if (r.chance(0.01) && live.length > 0) this.crash(r.pick(live));
-    for (const n of this.nodes) if (!n.core && r.chance(0.05)) this.start(n);
+    for (const n of this.nodes) if (!n.core && r.chance(this.restartRate)) this.start(n);
     if (r.chance(0.01)) {
       this.net.faults = {
         dropRate: r.pick([0, 0, 0.02, 0.1, 0.3]),
@@ -218,9 +228,15 @@ class Simulation {
         maxDelay: r.pick([1, 2, 3, 6, 12]),
       };
     }
-    if (!this.partitioned && r.chance(0.01)) {
+    if (!this.partitioned && r.chance(0.015)) {
       this.partitioned = true;
-      if (r.chance(0.5)) {
+      const leader = this.leaderNode();
+      const roll = r.next();
+      if (leader && roll < 0.4) {
+        // Cut the leader off, alone or with one follower: the majority moves on without it.
+        const group = [leader.id, ...(r.chance(0.5) ? [r.pick(this.ids)] : [])];
+        this.net.isolate(group, this.ids);
+      } else if (roll < 0.7) {
         const group = this.ids.filter(() => r.chance(0.4));
         this.net.isolate(group, this.ids);
       } else {
@@ -242,8 +258,11 @@ class Simulation {
   }
 
   private clients(): void {
-    const leader = this.leaderNode();
-    if (!leader) return;
+    // Clients talk to any node that believes it leads, stale leaders included: those must not
+    // acknowledge writes or serve reads that break linearizability.
+    const leaders = this.nodes.filter((n) => n.core?.status().role === 'leader');
+    if (leaders.length === 0) return;
+    const leader = this.rng.pick(leaders);
     if (this.rng.chance(0.3)) this.write(leader);
     if (leader.core && this.rng.chance(0.1)) this.read(leader);
   }
@@ -364,10 +383,9 @@ class Simulation {
       while (n.core?.hasReady()) {
         const rd = n.core.ready();
         if (this.opts.unsafeSendBeforeSync) this.sendAll(rd);
-        const crashRate = this.opts.driverCrashRate ?? 0.002;
-        this.maybeCrash(n, crashRate);
+        this.maybeCrash(n, this.driverCrashRate);
         this.persist(n, rd);
-        this.maybeCrash(n, crashRate);
+        this.maybeCrash(n, this.driverCrashRate);
         if (!this.opts.unsafeSendBeforeSync) this.sendAll(rd);
         this.applyReady(n, rd);
         n.core.advance(rd);

@@ -2,6 +2,7 @@
 // restore of 1,000,000 queued messages, and heap cost per queued message.
 // Run: node --expose-gc --import tsx bench/mailbox-bench.ts   (a script that prints, not a test)
 
+import { loadavg } from 'node:os';
 import { encodeCommand } from '../src/mailbox/codec.js';
 import type { MailboxCommand } from '../src/mailbox/commands.js';
 import { Mailbox } from '../src/mailbox/mailbox.js';
@@ -23,15 +24,35 @@ function body(i: number): Uint8Array {
   return b;
 }
 
-function rate(n: number, ms: number): string {
-  return `${Math.round((n / ms) * 1000).toLocaleString('en-US')} applies/s`;
+function perSecond(n: number, ms: number): string {
+  return Math.round((n / ms) * 1000).toLocaleString('en-US');
+}
+
+/**
+ * Wall time and this process's CPU time. On a shared machine the wall figure includes time spent
+ * descheduled; the CPU figure does not (but does include GC helper threads, so it errs low on rates).
+ */
+function timed<T>(fn: () => T): { value: T; wallMs: number; cpuMs: number } {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = fn();
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { value, wallMs, cpuMs: (c.user + c.system) / 1000 };
+}
+
+function report(label: string, n: number, t: { wallMs: number; cpuMs: number }): void {
+  console.log(
+    `${label}: ${n.toLocaleString('en-US')} applies, wall ${t.wallMs.toFixed(0)} ms = ${perSecond(n, t.wallMs)}/s, ` +
+      `cpu ${t.cpuMs.toFixed(0)} ms = ${perSecond(n, t.cpuMs)}/s`,
+  );
 }
 
 function users(): string[] {
   return Array.from({ length: USERS }, (_, i) => `user-${i}`);
 }
 
-/** Alternating put and consume over 1000 users: the steady state of a busy mailbox. */
+/** Alternating put and consume over 1000 users: the steady state of a busy mailbox. Best of 3 rounds. */
 function typedThroughput(): void {
   const m = new Mailbox(benchOptions);
   const names = users();
@@ -41,10 +62,16 @@ function typedThroughput(): void {
     const user = names[i % USERS]!;
     cmds.push({ op: 'put', user, body: b }, { op: 'consume', user });
   }
-  const t0 = performance.now();
-  for (let i = 0; i < cmds.length; i++) m.apply(cmds[i]!, { index: i + 1, term: 1, time: 1_700_000_000_000 + (i >> 4) });
-  const ms = performance.now() - t0;
-  console.log(`typed   put+consume ${BODY_BYTES}B: ${cmds.length} applies in ${ms.toFixed(0)} ms = ${rate(cmds.length, ms)}`);
+  let index = 0;
+  for (let round = 1; round <= 3; round++) {
+    const t = timed(() => {
+      for (let i = 0; i < cmds.length; i++) {
+        index++;
+        m.apply(cmds[i]!, { index, term: 1, time: 1_700_000_000_000 + (index >> 4) });
+      }
+    });
+    report(`typed   put+consume ${BODY_BYTES}B round ${round}`, cmds.length, t);
+  }
 }
 
 function encodedThroughput(): void {
@@ -56,15 +83,18 @@ function encodedThroughput(): void {
     const user = names[i % USERS]!;
     entries.push(encodeCommand({ op: 'put', user, body: b }), encodeCommand({ op: 'consume', user }));
   }
-  const t0 = performance.now();
-  let resultBytes = 0;
-  for (let i = 0; i < entries.length; i++) {
-    resultBytes += sm.apply(entries[i]!, { index: i + 1, term: 1, time: 1_700_000_000_000 + (i >> 4) }).length;
+  let index = 0;
+  for (let round = 1; round <= 3; round++) {
+    const t = timed(() => {
+      let resultBytes = 0;
+      for (let i = 0; i < entries.length; i++) {
+        index++;
+        resultBytes += sm.apply(entries[i]!, { index, term: 1, time: 1_700_000_000_000 + (index >> 4) }).length;
+      }
+      return resultBytes;
+    });
+    report(`encoded put+consume ${BODY_BYTES}B round ${round}`, entries.length, t);
   }
-  const ms = performance.now() - t0;
-  console.log(
-    `encoded put+consume ${BODY_BYTES}B: ${entries.length} applies in ${ms.toFixed(0)} ms = ${rate(entries.length, ms)} (${resultBytes} result bytes)`,
-  );
 }
 
 function heapNow(): number {
@@ -82,6 +112,19 @@ function fill(m: Mailbox, n: number): void {
   }
 }
 
+/** What the same messages cost as naive records: one object each with a Uint8Array body of its own. */
+function naiveBytesPerMessage(): number {
+  const before = heapNow();
+  const records: { id: string; seq: number; body: Uint8Array; enqueuedAt: number; expiresAt: number; deliveries: number }[] = [];
+  for (let i = 0; i < QUEUED; i++) {
+    const t = 1_700_000_000_000 + i;
+    records.push({ id: `@${i}`, seq: i, body: body(i).slice(), enqueuedAt: t, expiresAt: t + 86_400_000, deliveries: 0 });
+  }
+  const after = heapNow();
+  if (records.length !== QUEUED) throw new Error('unreachable');
+  return (after - before) / QUEUED;
+}
+
 function memoryAndSnapshot(): void {
   if (gc === undefined) console.log('(run with --expose-gc for exact memory figures)');
   const before = heapNow();
@@ -90,24 +133,27 @@ function memoryAndSnapshot(): void {
   const after = heapNow();
   const perMessage = (after - before) / QUEUED;
   console.log(
-    `memory: ${QUEUED} queued ${BODY_BYTES}B messages take ${((after - before) / 1048576).toFixed(1)} MiB = ` +
+    `memory: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}B messages in ${USERS} mailboxes take ${((after - before) / 1048576).toFixed(1)} MiB = ` +
       `${perMessage.toFixed(1)} B/message, ${(perMessage - BODY_BYTES).toFixed(1)} B overhead beyond the body`,
   );
 
-  let t0 = performance.now();
-  const snap = m.snapshot();
-  const snapMs = performance.now() - t0;
-  console.log(`snapshot: ${QUEUED} messages in ${snapMs.toFixed(0)} ms, ${(snap.length / 1048576).toFixed(1)} MiB (${(snap.length / QUEUED).toFixed(1)} B/message)`);
+  const snap = timed(() => m.snapshot());
+  console.log(
+    `snapshot: ${QUEUED.toLocaleString('en-US')} messages, wall ${snap.wallMs.toFixed(0)} ms, cpu ${snap.cpuMs.toFixed(0)} ms, ` +
+      `${(snap.value.length / 1048576).toFixed(1)} MiB (${(snap.value.length / QUEUED).toFixed(1)} B/message)`,
+  );
 
   const copy = new Mailbox(benchOptions);
-  t0 = performance.now();
-  copy.restore(snap);
-  const restoreMs = performance.now() - t0;
+  const restore = timed(() => copy.restore(snap.value));
   const again = copy.snapshot();
-  const same = again.length === snap.length && Buffer.compare(again, snap) === 0;
-  console.log(`restore: ${restoreMs.toFixed(0)} ms; re-snapshot identical: ${same}`);
+  const same = again.length === snap.value.length && Buffer.compare(again, snap.value) === 0;
+  console.log(`restore: wall ${restore.wallMs.toFixed(0)} ms, cpu ${restore.cpuMs.toFixed(0)} ms; re-snapshot byte-identical: ${same}`);
+  return void [m, copy];
 }
 
+console.log(`node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (shared machine: compare cpu figures)`);
 typedThroughput();
 encodedThroughput();
 memoryAndSnapshot();
+const naive = naiveBytesPerMessage();
+console.log(`naive peer (object + own Uint8Array per message): ${naive.toFixed(1)} B/message, ${(naive - BODY_BYTES).toFixed(1)} B overhead`);

@@ -16,6 +16,10 @@ export class MailboxStateMachine {
     this.mailbox = new Mailbox(options);
   }
 
+  /**
+   * Applies one committed entry and returns the encoded result. The bytes are a view into a slab
+   * shared with other recent results (cheap to make): copy them if they are to be kept long.
+   */
   apply(data: Uint8Array, meta: ApplyMeta): Uint8Array {
     let result: MailboxResult;
     try {

@@ -13,6 +13,7 @@ import { readResult, writeResult } from './codec.js';
 import { type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { type SeqQueue, StoredMessage } from './seq-queue.js';
+import { userProblem } from './validate.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
 export const SNAPSHOT_VERSION = 1;
@@ -67,6 +68,8 @@ export function readSnapshot(data: Uint8Array): MailboxState {
   for (let i = 0; i < users; i++) {
     const name = r.str('user', MAX_WIRE_STRING_BYTES);
     if (s.users.has(name)) throw new MailboxDecodeError(`user ${name} appears twice`);
+    const bad = userProblem(name);
+    if (bad) throw new MailboxDecodeError(`bad user in snapshot: ${bad}`);
     const box = new UserBox();
     readQueue(r, box.queue);
     readQueue(r, box.dead);

@@ -13,21 +13,21 @@ const STEPS = 300;
 
 test(`simulation: ${SEEDS} seeds of crashes, partitions, lossy networks, compaction and membership changes stay safe and live`, () => {
   const failures: string[] = [];
-  let acknowledged = 0;
-  let snapshots = 0;
-  let crashes = 0;
+  const totals = { acknowledgedWrites: 0, readsServed: 0, snapshotsSent: 0, crashes: 0, membershipChanges: 0, transfers: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = runSimulation({ seed, nodes: seed % 2 === 0 ? 3 : 5, steps: STEPS });
     if (!r.ok) failures.push(`seed ${seed}: ${r.error}`);
-    acknowledged += r.acknowledgedWrites;
-    snapshots += r.snapshotsSent;
-    crashes += r.crashes;
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
   }
   assert.deepEqual(failures, []);
-  // The chaos really happened and work really got done.
-  assert.ok(acknowledged > SEEDS * 10, `acknowledged writes: ${acknowledged}`);
-  assert.ok(snapshots > SEEDS, `snapshots sent: ${snapshots}`);
-  assert.ok(crashes > SEEDS * 3, `crashes: ${crashes}`);
+  // The chaos really happened and every feature really got exercised.
+  const t = JSON.stringify(totals);
+  assert.ok(totals.acknowledgedWrites > SEEDS * 10, t);
+  assert.ok(totals.readsServed > SEEDS * 2, t);
+  assert.ok(totals.snapshotsSent > SEEDS, t);
+  assert.ok(totals.crashes > SEEDS * 3, t);
+  assert.ok(totals.membershipChanges > SEEDS, t);
+  assert.ok(totals.transfers > SEEDS / 10, t);
 });
 
 test('simulation: a seed replays exactly', () => {

@@ -49,6 +49,11 @@ export interface SimResult {
   leaderChanges: number;
   crashes: number;
   snapshotsSent: number;
+  /** Membership changes committed (counted once per log index). */
+  membershipChanges: number;
+  readsServed: number;
+  /** Elections won by the target of a leadership transfer. */
+  transfers: number;
 }
 
 interface Disk {
@@ -112,7 +117,12 @@ class Simulation {
   private nextValue = 1;
   private nextContext = 1;
   private history: Op[] = [];
-  private stats = { writes: 0, acknowledgedWrites: 0, reads: 0, leaderChanges: 0, crashes: 0, snapshotsSent: 0 };
+  private stats = {
+    writes: 0, acknowledgedWrites: 0, reads: 0, leaderChanges: 0, crashes: 0, snapshotsSent: 0,
+    membershipChanges: 0, readsServed: 0, transfers: 0,
+  };
+  private countedConfChanges = new Set<number>();
+  private transferTargets = new Set<string>();
   private partitioned = false;
   private readonly driverCrashRate: number;
   /** Chance per step that a crashed node restarts (sometimes at once, to race its own election). */
@@ -251,8 +261,10 @@ class Simulation {
     const leader = this.leaderNode();
     if (leader && r.chance(0.02)) this.changeMembership(leader);
     if (leader?.core && r.chance(0.005)) {
-      const target = r.pick(leader.core!.status().membership.voters);
+      const st = leader.core!.status();
+      const target = r.pick(st.membership.voters);
       leader.core!.transferLeadership(target);
+      this.transferTargets.add(`${target}@${st.term + 1}`);
       this.drive(leader);
     }
   }
@@ -427,6 +439,7 @@ class Simulation {
     if (rd.hardState) d.hardState = { ...rd.hardState };
     if (rd.softState?.role === 'leader') {
       this.stats.leaderChanges++;
+      if (this.transferTargets.has(`${n.id}@${rd.softState.term}`)) this.stats.transfers++;
       this.inv.leader(rd.softState.term, n.id);
       const snapIndex = d.snapshot?.meta.index ?? 0;
       this.inv.newLeader(n.id, snapIndex, (i) =>
@@ -451,6 +464,10 @@ class Simulation {
           this.stats.acknowledgedWrites++;
         }
       } else if (e.type === EntryType.ConfChange) {
+        if (!this.countedConfChanges.has(e.index)) {
+          this.countedConfChanges.add(e.index);
+          this.stats.membershipChanges++;
+        }
         const cc = decodeConfChange(e.data);
         if (cc) {
           try {
@@ -472,6 +489,7 @@ class Simulation {
       if (index > n.applied) return true;
       op.respondedAt = this.now;
       op.result = [...n.sm.values];
+      this.stats.readsServed++;
       return false;
     });
   }

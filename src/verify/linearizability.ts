@@ -53,6 +53,8 @@ export interface CheckerOptions {
   timeoutMs?: number;
   /** Directory to write an HTML visualization of each violating user into. */
   visualizeDir?: string;
+  /** Longest history line the checker accepts (the reader's limit, 16 KiB by default). */
+  maxLineBytes?: number;
 }
 
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
@@ -115,6 +117,7 @@ export async function checkLinearizability(
   const binary = await buildPorcupineChecker(options.toolDir);
   const args = [`-timeout=${options.timeoutMs ?? 60_000}ms`];
   if (options.visualizeDir !== undefined) args.push(`-visualize=${options.visualizeDir}`);
+  if (options.maxLineBytes !== undefined) args.push(`-max-line-bytes=${options.maxLineBytes}`);
   args.push('path' in source ? source.path : '-');
   const input = 'records' in source ? source.records.map((r) => formatHistoryLine(r) + '\n').join('') : null;
 

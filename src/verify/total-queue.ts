@@ -20,7 +20,9 @@
 // - recovered: every put attempt was indeterminate (or failed) yet it was delivered: fine.
 // Also failing the check: mismatched (body hash or sequence number differs from what the put
 // recorded), retryMismatch (two answers to one request id), staleReads (a peek returned a
-// message after a take of it had completed), undrained (no proof the user was drained).
+// message after a take of it had completed), undrained (no proof the user was drained). The
+// acknowledged messages nothing took of an undrained user are "unverified", not lost: they may
+// still be queued.
 
 import type { AckOp, ConsumeOp, MessageRecord, OpRecord, PutOp } from './history.js';
 
@@ -47,6 +49,8 @@ export interface TotalQueueReport {
   };
   lost: MessageRef[];
   maybeConsumed: MessageRef[];
+  /** Acknowledged, never taken, on a user that was not drained: lost or still queued. */
+  unverified: MessageRef[];
   duplicated: Array<MessageRef & { takes: number; deliveries: number }>;
   unexpected: MessageRef[];
   recovered: MessageRef[];
@@ -109,6 +113,7 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     },
     lost: [],
     maybeConsumed: [],
+    unverified: [],
     duplicated: [],
     unexpected: [],
     recovered: [],
@@ -211,7 +216,12 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     else list.push(ref);
   }
   report.lost = [];
+  report.undrained = [...opsByUser].filter(([, own]) => !drained(own)).map(([u]) => u).sort();
   for (const [user, missing] of lostByUser) {
+    if (report.undrained.includes(user)) {
+      report.unverified.push(...missing);
+      continue;
+    }
     const explainable = unresolvedConsumes.get(user) ?? 0;
     if (missing.length <= explainable) {
       report.maybeConsumed.push(...missing);
@@ -236,10 +246,8 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     }
   }
 
-  for (const list of [report.lost, report.maybeConsumed, report.duplicated, report.unexpected, report.recovered, report.mismatched]) {
-    list.sort(byRef);
-  }
-  report.undrained = [...opsByUser].filter(([, own]) => !drained(own)).map(([u]) => u).sort();
+  const lists = [report.lost, report.maybeConsumed, report.unverified, report.duplicated, report.unexpected];
+  for (const list of [...lists, report.recovered, report.mismatched]) list.sort(byRef);
   report.counts.maybeConsumed = report.maybeConsumed.length;
   report.counts.duplicated = report.duplicated.length;
   report.counts.unexpected = report.unexpected.length;

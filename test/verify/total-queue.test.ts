@@ -203,6 +203,14 @@ describe('checkTotalQueue', () => {
   it('requires proof that every user was drained after its last change', () => {
     const none = new HistoryBuilder().put('alice', 'a1', [0, 10]).consume('alice', 'a1', [20, 30]);
     assert.deepEqual(checkTotalQueue(none.ops).undrained, ['alice']);
+    assert.equal(checkTotalQueue(none.ops).ok, false);
+
+    // What an undrained user never handed out may still be queued: unverified, not lost.
+    const queued = new HistoryBuilder().put('alice', 'a1', [0, 10]).put('bob', 'b1', [0, 10]).drain('bob', 100);
+    const q = checkTotalQueue(queued.ops);
+    assert.deepEqual(q.unverified, [ref('a1')]);
+    assert.deepEqual(q.lost, [ref('b1', 'bob')]);
+    assert.equal(q.counts.lost, 1);
 
     // An empty answer that began before the last put completed proves nothing.
     const early = new HistoryBuilder().consume('alice', null, [0, 100]).put('alice', 'a1', [10, 20]);

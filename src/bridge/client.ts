@@ -44,6 +44,9 @@ export interface ConsumeOptions {
 
 type Body = Uint8Array | string;
 
+/** How much longer than the query timeout the client waits for the router to end a query. */
+const ROUTER_GRACE_MS = 2000;
+
 export class ForgeMailboxClient {
   private constructor(
     private readonly session: Session,
@@ -180,14 +183,29 @@ export class ForgeMailboxClient {
   ): Promise<(Sample | ReplyError)[]> {
     return new Promise((resolve, reject) => {
       const replies: (Sample | ReplyError)[] = [];
+      // The router ends every query itself at `timeout`; this guard is for a router that is gone
+      // (zenoh-ts would then wait for the end of the query forever).
+      const guard = setTimeout(
+        () => reject(new MailboxClientError('UNAVAILABLE', `no answer from the router within ${this.requestTimeoutMs + ROUTER_GRACE_MS} ms`)),
+        this.requestTimeoutMs + ROUTER_GRACE_MS,
+      );
       this.session
         .get(selector, {
           ...routing,
           timeout: Duration.milliseconds.of(this.requestTimeoutMs),
           ...(payload === undefined ? {} : { payload }),
-          handler: [(reply: Reply) => replies.push(reply.result()), () => resolve(replies)],
+          handler: [
+            (reply: Reply) => replies.push(reply.result()),
+            () => {
+              clearTimeout(guard);
+              resolve(replies);
+            },
+          ],
         })
-        .catch((e: unknown) => reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e))));
+        .catch((e: unknown) => {
+          clearTimeout(guard);
+          reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e)));
+        });
     });
   }
 }

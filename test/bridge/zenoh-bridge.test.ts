@@ -258,12 +258,13 @@ test('the bridges survive a router crash: they reconnect, redeclare for the curr
   const second = new InMemoryMailboxService('n2', { leader: false, mailbox: first.mailbox });
   const { logger } = await startBridge(t, first);
   const { logger: secondLogger } = await startBridge(t, second);
-  const client = await openClient(t);
+  const client = await ForgeMailboxClient.open(router.url, { requestTimeoutMs: 300 });
   await client.put('survivor', 'before');
 
   await router.kill();
+  await expectCode(client.len('survivor'), 'UNAVAILABLE');
+  await client.close();
   await until(() => logger.lines.some((l) => l.msg === 'lost Zenoh router; reconnecting'), 5000, 'the bridge to notice the lost router');
-  await client.close().catch(() => {});
   // Raft goes on while the router is away: leadership moves from n1 to n2.
   first.setLeader(false);
   second.setLeader(true);

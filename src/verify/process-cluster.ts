@@ -1,0 +1,205 @@
+// A real forge-mailbox cluster on one machine: N `forge-mailbox serve` processes (each with its
+// own LevelDB on disk, Raft over TCP on 127.0.0.1) behind the real Zenoh router. Nodes can be
+// killed (-9), paused (SIGSTOP) and restarted on the same data. Used by the end-to-end tests and
+// by the fault-injection runner.
+//
+// With `proxies`, every directed peer link i→j goes through its own FaultProxy (node i's config
+// lists peer j at the proxy's port; a node only sends on the connection it dialled, so that proxy
+// carries exactly the i→j traffic), and every node reaches the router through a FaultProxy too.
+// Cutting one proxy is then an asymmetric partition; cutting both directions a symmetric one.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ForgeMailboxClient } from '../bridge/client.js';
+import { freePort, repoRoot, ZenohRouter } from '../cli/zenoh-router.js';
+import { FaultProxy, type ProxyMode } from './fault-proxy.js';
+
+export interface ProcessClusterOptions {
+  nodes?: number;
+  raft?: Record<string, number>;
+  mailbox?: Record<string, number>;
+  /** Route every peer link and every router link through a FaultProxy. */
+  proxies?: boolean;
+  /** Extra environment of the node processes. */
+  env?: Record<string, string>;
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn';
+  /** Prefix of the temporary directory holding data, configs and logs. */
+  dirPrefix?: string;
+}
+
+interface NodeHandle {
+  id: string;
+  config: string;
+  log: string;
+  child: ChildProcess | null;
+  out: WriteStream | null;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class ProcessCluster {
+  readonly nodes = new Map<string, NodeHandle>();
+  /** `${from}>${to}` → the proxy carrying what `from` sends to `to`. */
+  private readonly peerProxies = new Map<string, FaultProxy>();
+  private readonly routerProxies = new Map<string, FaultProxy>();
+
+  private constructor(
+    readonly dir: string,
+    readonly router: ZenohRouter,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
+    const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
+    const router = await ZenohRouter.start();
+    // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
+    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env });
+    const ids = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
+    const ports = new Map<string, number>();
+    for (const id of ids) ports.set(id, await freePort());
+    for (const id of ids) {
+      const peers: Record<string, { host: string; port: number }> = {};
+      let routerUrl = router.url;
+      for (const other of ids) {
+        let port = ports.get(other)!;
+        if (opts.proxies && other !== id) {
+          const proxy = await FaultProxy.start(port);
+          cluster.peerProxies.set(`${id}>${other}`, proxy);
+          port = proxy.port;
+        }
+        peers[other] = { host: '127.0.0.1', port };
+      }
+      if (opts.proxies) {
+        const proxy = await FaultProxy.start(router.wsPort);
+        cluster.routerProxies.set(id, proxy);
+        routerUrl = `ws://127.0.0.1:${proxy.port}`;
+      }
+      const config = join(dir, `${id}.json`);
+      writeFileSync(
+        config,
+        JSON.stringify({
+          nodeId: id,
+          clusterId: 'e2e',
+          secret: 'e2e-test-secret-0123456789',
+          dataDir: join(dir, id),
+          peers,
+          listen: { host: '127.0.0.1', port: ports.get(id)! },
+          zenoh: { router: routerUrl },
+          logLevel: opts.logLevel ?? 'debug',
+          raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...opts.raft },
+          mailbox: { expireIntervalMs: 200, ...opts.mailbox },
+        }),
+      );
+      cluster.nodes.set(id, { id, config, log: join(dir, `${id}.log`), child: null, out: null });
+    }
+    for (const id of ids) cluster.startNode(id);
+    return cluster;
+  }
+
+  get ids(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  startNode(id: string): void {
+    const h = this.handle(id);
+    if (this.isRunning(id)) throw new Error(`${id} is running`);
+    h.out?.end();
+    h.out = createWriteStream(h.log, { flags: 'a' });
+    const child = spawn(
+      process.execPath,
+      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', h.config],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: this.env },
+    );
+    child.stdout!.pipe(h.out, { end: false });
+    child.stderr!.pipe(h.out, { end: false });
+    h.child = child;
+  }
+
+  isRunning(id: string): boolean {
+    const child = this.handle(id).child;
+    return child !== null && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Sends `signal` and, unless it is SIGSTOP/SIGCONT, waits for the process to exit. */
+  async signal(id: string, signal: NodeJS.Signals): Promise<void> {
+    const child = this.handle(id).child;
+    if (!child || !this.isRunning(id)) return;
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      child.kill(signal);
+      return;
+    }
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);
+    // A node that does not finish a graceful stop in time is a bug the logs will show; don't hang.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** The proxy carrying what `from` sends to `to` (only with `proxies`). */
+  peerLink(from: string, to: string): FaultProxy {
+    const proxy = this.peerProxies.get(`${from}>${to}`);
+    if (proxy === undefined) throw new Error(`no proxy on ${from}>${to} (started without proxies?)`);
+    return proxy;
+  }
+
+  /** The proxy between node `id` and the router (only with `proxies`). */
+  routerLink(id: string): FaultProxy {
+    const proxy = this.routerProxies.get(id);
+    if (proxy === undefined) throw new Error(`no router proxy for ${id} (started without proxies?)`);
+    return proxy;
+  }
+
+  /** Puts every proxy back in `mode` (pass heals every partition). */
+  setAllLinks(mode: ProxyMode): void {
+    for (const p of [...this.peerProxies.values(), ...this.routerProxies.values()]) p.setMode(mode);
+  }
+
+  logs(id: string): string {
+    return readFileSync(this.handle(id).log, 'utf8');
+  }
+
+  /** Status as the leader reports it, through Zenoh; polls until a leader answers. */
+  async waitForLeader(client: ForgeMailboxClient, timeoutMs = 20_000, exclude?: string): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const st = (await client.status()) as { role?: string; node?: string };
+        last = st;
+        if (st.role === 'leader' && st.node && st.node !== exclude) return st.node;
+      } catch (err) {
+        last = err;
+      }
+      await sleep(100);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms; last status: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
+  }
+
+  async client(requestTimeoutMs = 6000): Promise<ForgeMailboxClient> {
+    return ForgeMailboxClient.open(this.router.url, { requestTimeoutMs });
+  }
+
+  async stop(keepFiles = false): Promise<void> {
+    this.setAllLinks('pass');
+    await Promise.all(
+      this.ids.map(async (id) => {
+        await this.signal(id, 'SIGCONT');
+        await this.signal(id, 'SIGTERM');
+      }),
+    );
+    for (const h of this.nodes.values()) h.out?.end();
+    await Promise.all([...this.peerProxies.values(), ...this.routerProxies.values()].map((p) => p.close()));
+    await this.router.stop();
+    if (!keepFiles) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private handle(id: string): NodeHandle {
+    const h = this.nodes.get(id);
+    if (h === undefined) throw new Error(`no node ${id}`);
+    return h;
+  }
+}

@@ -168,8 +168,8 @@ export class Mailbox {
     if (box === undefined) return EMPTY;
     this.endLeases(box, now, null);
     const queue = cmd.deadLetter === true ? box.dead : box.queue;
-    let msg = queue.shift();
-    while (msg !== undefined && msg.expiresAt <= now) msg = queue.shift();
+    let msg = queue?.shift();
+    while (msg !== undefined && msg.expiresAt <= now) msg = queue!.shift();
     if (msg === undefined) {
       this.dropIfEmpty(cmd.user, box);
       return EMPTY;
@@ -181,7 +181,7 @@ export class Mailbox {
     }
     const receipt = receiptOf(msg);
     const leaseExpiresAt = now + cmd.leaseMs;
-    box.leases.set(receipt, { msg, leaseExpiresAt });
+    box.leaseMap().set(receipt, { msg, leaseExpiresAt });
     box.leaseBytes += msg.body.length;
     if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
     const message = new StoredDelivery(msg);
@@ -196,12 +196,12 @@ export class Mailbox {
     const receiptProblem = tokenProblem('receipt', cmd.receipt, this.options.maxIdLength, false);
     if (receiptProblem) return fail('BAD_REQUEST', receiptProblem);
     const box = this.state.users.get(cmd.user);
-    const lease = box?.leases.get(cmd.receipt);
+    const lease = box?.leases?.get(cmd.receipt);
     if (box === undefined || lease === undefined) return fail('UNKNOWN_RECEIPT', `no lease ${cmd.receipt} for ${cmd.user}`);
     if (lease.leaseExpiresAt <= now) return fail('LEASE_EXPIRED', `lease ${cmd.receipt} ended at ${lease.leaseExpiresAt}`);
 
     this.advance(now);
-    box.leases.delete(cmd.receipt);
+    box.leases!.delete(cmd.receipt);
     box.leaseBytes -= lease.msg.body.length;
     if (cmd.op === 'nack') this.returnLeased(box, lease.msg, now, null);
     this.dropIfEmpty(cmd.user, box);
@@ -217,10 +217,10 @@ export class Mailbox {
     this.endLeases(box, now, null);
     let count: number;
     if (cmd.deadLetter === true) {
-      count = box.dead.clear().length;
+      count = box.dead?.clear().length ?? 0;
     } else {
-      count = box.queue.clear().length + box.leases.size;
-      box.leases.clear();
+      count = box.queue.clear().length + (box.leases?.size ?? 0);
+      box.leases = null;
       box.leaseBytes = 0;
       box.minLeaseEnd = Infinity;
     }
@@ -236,10 +236,10 @@ export class Mailbox {
     for (const [user, box] of s.users) {
       this.endLeases(box, now, counts);
       if (box.minExpiry <= now) {
-        counts.expired += box.queue.removeWhere(expired).length + box.dead.removeWhere(expired).length;
+        counts.expired += box.queue.removeWhere(expired).length + (box.dead?.removeWhere(expired).length ?? 0);
         let min = Infinity;
         for (const m of box.queue) if (m.expiresAt < min) min = m.expiresAt;
-        for (const m of box.dead) if (m.expiresAt < min) min = m.expiresAt;
+        for (const m of box.dead ?? []) if (m.expiresAt < min) min = m.expiresAt;
         box.minExpiry = min;
       }
       this.dropIfEmpty(user, box);
@@ -249,7 +249,7 @@ export class Mailbox {
 
   /** Ends every lease of `box` that ran out by `now`, returning its message (see returnLeased). */
   private endLeases(box: UserBox, now: number, counts: LeaseEndCounts | null): void {
-    if (box.minLeaseEnd > now) return;
+    if (box.minLeaseEnd > now || box.leases === null) return;
     let min = Infinity;
     for (const [receipt, lease] of box.leases) {
       if (lease.leaseExpiresAt <= now) {
@@ -270,7 +270,7 @@ export class Mailbox {
       return;
     }
     if (msg.deliveries >= this.options.maxDeliveries) {
-      box.dead.insertBySeq(msg);
+      box.deadQueue().insertBySeq(msg);
       if (counts) counts.deadLettered++;
     } else {
       box.queue.insertBySeq(msg);
@@ -284,14 +284,14 @@ export class Mailbox {
     if (box === undefined) return EMPTY;
     const queue = deadLetter ? box.dead : box.queue;
     let head: StoredMessage | undefined;
-    for (let i = 0; ; i++) {
+    for (let i = 0; queue !== null; i++) {
       const m = queue.at(i);
       if (m === undefined || m.expiresAt > now) {
         head = m;
         break;
       }
     }
-    if (box.minLeaseEnd <= now) {
+    if (box.minLeaseEnd <= now && box.leases !== null) {
       for (const lease of box.leases.values()) {
         const m = lease.msg;
         if (lease.leaseExpiresAt > now || m.expiresAt <= now) continue;
@@ -314,7 +314,7 @@ export class Mailbox {
       count = box.queue.size;
       bytes = box.queue.bytes;
       oldest = box.queue.at(0)?.enqueuedAt ?? Infinity;
-      deadLetterCount = box.dead.size;
+      deadLetterCount = box.dead?.size ?? 0;
     } else {
       for (const m of box.queue) {
         if (m.expiresAt <= now) continue;
@@ -322,9 +322,9 @@ export class Mailbox {
         bytes += m.body.length;
         if (m.enqueuedAt < oldest) oldest = m.enqueuedAt;
       }
-      for (const m of box.dead) if (m.expiresAt > now) deadLetterCount++;
+      for (const m of box.dead ?? []) if (m.expiresAt > now) deadLetterCount++;
     }
-    for (const lease of box.leases.values()) {
+    for (const lease of box.leases?.values() ?? []) {
       const m = lease.msg;
       if (lease.leaseExpiresAt > now) {
         inFlight++;

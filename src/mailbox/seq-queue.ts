@@ -40,7 +40,10 @@ export class SeqQueue {
 
   /** Append a message newer than every queued one (a fresh put). */
   push(m: StoredMessage): void {
-    this.items.push(m);
+    // An empty array grows to 17 slots on its first push; a literal is exact-size, which matters
+    // when there are many mailboxes holding a single message.
+    if (this.items.length === 0) this.items = [m];
+    else this.items.push(m);
     this.bytes += m.body.length;
   }
 

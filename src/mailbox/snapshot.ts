@@ -12,7 +12,7 @@ import { ByteReader, ByteWriter, MailboxDecodeError } from './binary.js';
 import { readResult, writeResult } from './codec.js';
 import { type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
-import { type SeqQueue, StoredMessage } from './seq-queue.js';
+import { SeqQueue, StoredMessage } from './seq-queue.js';
 import { userProblem } from './validate.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
@@ -33,8 +33,8 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
     w.str(name);
     writeQueue(w, box.queue);
     writeQueue(w, box.dead);
-    w.u32(box.leases.size);
-    for (const lease of box.leases.values()) {
+    w.u32(box.leases?.size ?? 0);
+    for (const lease of box.leases?.values() ?? []) {
       w.f64(lease.leaseExpiresAt);
       writeMessage(w, lease.msg);
     }
@@ -72,15 +72,17 @@ export function readSnapshot(data: Uint8Array): MailboxState {
     if (bad) throw new MailboxDecodeError(`bad user in snapshot: ${bad}`);
     const box = new UserBox();
     readQueue(r, box.queue);
-    readQueue(r, box.dead);
+    const dead = new SeqQueue();
+    readQueue(r, dead);
+    if (dead.size > 0) box.dead = dead;
     let minExpiry = Infinity;
-    for (const q of [box.queue, box.dead]) for (const m of q) minExpiry = Math.min(minExpiry, m.expiresAt);
+    for (const q of [box.queue, dead]) for (const m of q) minExpiry = Math.min(minExpiry, m.expiresAt);
     box.minExpiry = minExpiry;
     const leases = r.count('leases', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
     for (let j = 0; j < leases; j++) {
       const leaseExpiresAt = r.f64('leaseExpiresAt');
       const msg = readMessage(r);
-      box.leases.set(receiptOf(msg), { msg, leaseExpiresAt });
+      box.leaseMap().set(receiptOf(msg), { msg, leaseExpiresAt });
       box.leaseBytes += msg.body.length;
       box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     }
@@ -108,9 +110,9 @@ export function readSnapshot(data: Uint8Array): MailboxState {
   return s;
 }
 
-function writeQueue(w: ByteWriter, q: SeqQueue): void {
-  w.u32(q.size);
-  for (const m of q) writeMessage(w, m);
+function writeQueue(w: ByteWriter, q: SeqQueue | null): void {
+  w.u32(q?.size ?? 0);
+  for (const m of q ?? []) writeMessage(w, m);
 }
 
 function readQueue(r: ByteReader, q: SeqQueue): void {

@@ -11,9 +11,10 @@ export interface Lease {
 /** Everything one user holds. Absent from the map when it holds nothing. */
 export class UserBox {
   readonly queue = new SeqQueue();
-  readonly dead = new SeqQueue();
-  /** In-flight leased messages by receipt, in lease order. */
-  readonly leases = new Map<string, Lease>();
+  /** Dead letters; made on the first one, since most mailboxes never have any. */
+  dead: SeqQueue | null = null;
+  /** In-flight leased messages by receipt, in lease order; made on the first lease. */
+  leases: Map<string, Lease> | null = null;
   leaseBytes = 0;
   /** Lower bound of expiresAt over queue and dead: below it no message of this user has expired. */
   minExpiry = Infinity;
@@ -21,11 +22,19 @@ export class UserBox {
   minLeaseEnd = Infinity;
 
   get held(): number {
-    return this.queue.size + this.dead.size + this.leases.size;
+    return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0);
   }
 
   get heldBytes(): number {
-    return this.queue.bytes + this.dead.bytes + this.leaseBytes;
+    return this.queue.bytes + (this.dead?.bytes ?? 0) + this.leaseBytes;
+  }
+
+  deadQueue(): SeqQueue {
+    return (this.dead ??= new SeqQueue());
+  }
+
+  leaseMap(): Map<string, Lease> {
+    return (this.leases ??= new Map());
   }
 }
 

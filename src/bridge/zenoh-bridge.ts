@@ -81,6 +81,11 @@ export class ZenohBridge {
     return this.connection.connected();
   }
 
+  /** Whether a router session is up right now (the node's leader watchdog reads it). */
+  isConnected(): boolean {
+    return this.session !== null;
+  }
+
   /** Resolves once pending declaration changes (after a role change) have been made. */
   settled(): Promise<void> {
     return this.serialize(async () => {});

@@ -16,12 +16,19 @@ import { MailboxStateMachine } from '../mailbox/replicated.js';
 import type { MailboxService } from '../bridge/mailbox-service.js';
 import { ZenohBridge } from '../bridge/zenoh-bridge.js';
 
+const ROUTER_WATCH_MS = 500;
+const ROUTER_LOSS_HANDOFF_MS = 3000;
+const ROUTER_HANDOFF_COOLDOWN_MS = 15_000;
+
 export class ForgeNode implements MailboxService {
   readonly driver: RaftDriver;
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly bridge: ZenohBridge;
   private expireTimer: NodeJS.Timeout | null = null;
+  private routerWatch: NodeJS.Timeout | null = null;
+  private routerLostSince: number | null = null;
+  private lastRouterHandoff = 0;
   private stopping = false;
 
   /** Opens the node's LevelDB and builds the node; `start()` then joins the cluster and Zenoh. */
@@ -89,7 +96,8 @@ export class ForgeNode implements MailboxService {
     await this.transport.start();
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
-    await this.bridge.start();
+    this.bridge.start();
+    this.routerWatch = setInterval(() => this.watchRouter(), ROUTER_WATCH_MS);
     this.log.info({ peers: Object.keys(this.config.peers), router: this.config.zenoh.router }, 'node started');
   }
 
@@ -99,6 +107,7 @@ export class ForgeNode implements MailboxService {
     this.stopping = true;
     this.log.info({}, 'stopping');
     this.setExpiry(false);
+    if (this.routerWatch) clearInterval(this.routerWatch);
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -149,6 +158,27 @@ export class ForgeNode implements MailboxService {
           : undefined,
       transport: this.transport.stats(),
     };
+  }
+
+  /**
+   * Only the leader serves clients, so a leader that lost its Zenoh router leaves clients of the
+   * other routers with no service although Raft is healthy. After a grace period it hands
+   * leadership to another voter (whose router is hopefully up); the cool-down bounds the
+   * ping-pong when every router is down.
+   */
+  private watchRouter(): void {
+    if (this.bridge.isConnected() || this.driver.softState().role !== 'leader') {
+      this.routerLostSince = null;
+      return;
+    }
+    const now = Date.now();
+    this.routerLostSince ??= now;
+    if (now - this.routerLostSince < ROUTER_LOSS_HANDOFF_MS || now - this.lastRouterHandoff < ROUTER_HANDOFF_COOLDOWN_MS) return;
+    this.lastRouterHandoff = now;
+    this.log.warn({ downMs: now - this.routerLostSince }, 'leader has no Zenoh router: handing leadership over');
+    void this.driver.transferLeadership(2000).then((moved) => {
+      if (!moved) this.log.warn({}, 'leadership handoff after router loss did not complete');
+    });
   }
 
   private onRole(s: SoftState): void {

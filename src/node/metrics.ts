@@ -1,0 +1,170 @@
+// Operator metrics in the Prometheus text format (prom-client), served over HTTP at /metrics.
+// Counters and histograms are fed as things happen; gauges are read from the node when scraped,
+// so a scrape always sees current Raft and mailbox state and costs nothing between scrapes.
+
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricsSource {
+  raft(): {
+    isLeader: boolean;
+    term: number;
+    commitIndex: number;
+    appliedIndex: number;
+    /** Entries each follower is behind the leader's last index (leader only; empty elsewhere). */
+    followerLag: Record<string, number>;
+  };
+  transport(): Record<string, { connected: boolean; queuedBytes: number; dropped: number; sent: number }>;
+  mailbox(topN: number): {
+    messages: number;
+    bytes: number;
+    deadLetters: number;
+    expiredTotal: number;
+    mailboxes: number;
+    top: Array<{ user: string; count: number; bytes: number }>;
+  };
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const TOP_MAILBOXES = 10;
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly commitLatency: Histogram;
+  readonly readLatency: Histogram;
+  readonly applyLatency: Histogram;
+  readonly proposals: Counter<'op' | 'outcome'>;
+  readonly reads: Counter<'op' | 'outcome'>;
+  readonly leaderChanges: Counter;
+  private server: Server | null = null;
+
+  constructor(source: MetricsSource, labels: { node: string }) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels(labels);
+    this.commitLatency = new Histogram({
+      name: 'forge_commit_latency_seconds',
+      help: 'Proposal to committed-and-applied result, on the leader',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.readLatency = new Histogram({
+      name: 'forge_read_latency_seconds',
+      help: 'Linearizable read (ReadIndex round + catch-up) to answer',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.applyLatency = new Histogram({
+      name: 'forge_apply_batch_seconds',
+      help: 'Time the state machine took to apply one batch of committed entries',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.proposals = new Counter({
+      name: 'forge_proposals_total',
+      help: 'Mailbox commands proposed by this node, by operation and outcome',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    this.reads = new Counter({
+      name: 'forge_reads_total',
+      help: 'Linearizable reads served by this node, by operation and outcome',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    this.leaderChanges = new Counter({
+      name: 'forge_leader_changes_total',
+      help: 'Times this node saw the cluster leader change',
+      registers,
+    });
+    new Gauge({
+      name: 'forge_raft_state',
+      help: 'Raft state of this node: term, commit_index, applied_index, is_leader',
+      labelNames: ['field'],
+      registers,
+      collect() {
+        const r = source.raft();
+        this.set({ field: 'term' }, r.term);
+        this.set({ field: 'commit_index' }, r.commitIndex);
+        this.set({ field: 'applied_index' }, r.appliedIndex);
+        this.set({ field: 'is_leader' }, r.isLeader ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'forge_replication_lag_entries',
+      help: 'Log entries each follower is behind the leader (reported by the leader)',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [peer, lag] of Object.entries(source.raft().followerLag)) this.set({ peer }, lag);
+      },
+    });
+    new Gauge({
+      name: 'forge_peer_link',
+      help: 'Raft peer link: connected (0/1), queued_bytes, dropped and sent message totals',
+      labelNames: ['peer', 'field'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [peer, s] of Object.entries(source.transport())) {
+          this.set({ peer, field: 'connected' }, s.connected ? 1 : 0);
+          this.set({ peer, field: 'queued_bytes' }, s.queuedBytes);
+          this.set({ peer, field: 'dropped' }, s.dropped);
+          this.set({ peer, field: 'sent' }, s.sent);
+        }
+      },
+    });
+    new Gauge({
+      name: 'forge_mailbox',
+      help: 'Mailbox totals on this replica: messages, bytes, dead_letters, expired_total, mailboxes',
+      labelNames: ['field'],
+      registers,
+      collect() {
+        const m = source.mailbox(0);
+        this.set({ field: 'messages' }, m.messages);
+        this.set({ field: 'bytes' }, m.bytes);
+        this.set({ field: 'dead_letters' }, m.deadLetters);
+        this.set({ field: 'expired_total' }, m.expiredTotal);
+        this.set({ field: 'mailboxes' }, m.mailboxes);
+      },
+    });
+    new Gauge({
+      name: 'forge_mailbox_depth',
+      help: `Queued messages of the ${TOP_MAILBOXES} deepest mailboxes`,
+      labelNames: ['user'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of source.mailbox(TOP_MAILBOXES).top) this.set({ user: t.user }, t.count);
+      },
+    });
+  }
+
+  /** Serves GET /metrics on host:port; resolves with the bound port (port 0 picks one). */
+  listen(host: string, port: number): Promise<number> {
+    this.server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url !== '/metrics') {
+        res.writeHead(404).end('not found: GET /metrics\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+      );
+    });
+    const server = this.server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}

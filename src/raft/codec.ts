@@ -6,7 +6,7 @@
 //
 // Integers are unsigned LEB128 varints restricted to safe integers and to their shortest form, so
 // each value has exactly one encoding. Strings are UTF-8 (validated on decode), prefixed by their
-// byte length. Persisted records (entry, hard state, snapshot meta) start with a format version.
+// byte length. Persisted records (entry runs, hard state, snapshot meta) start with a format version.
 
 import type {
   Entry,
@@ -66,7 +66,7 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
   maxMessageBytes: 64 << 20,
 });
 
-const ENTRY_VERSION = 1;
+const ENTRIES_VERSION = 1;
 const HARD_STATE_VERSION = 1;
 const SNAPSHOT_META_VERSION = 1;
 
@@ -89,14 +89,31 @@ const ENTRY_TYPE_MAX = 2;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Growable output buffer. */
+/**
+ * Output buffer. Hot encoders compute their exact size first and use `ByteWriter.exact`: one
+ * allocation, no growth, no copy at the end, and a wrong size computation fails loudly instead
+ * of silently costing a copy. Other callers use the growable default.
+ */
 export class ByteWriter {
-  private buf = new Uint8Array(64);
+  private buf: Uint8Array;
   private len = 0;
+  private fixed = false;
+
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** A writer for exactly `size` bytes: writing more, or finishing with fewer, is a bug and throws. */
+  static exact(size: number): ByteWriter {
+    const w = new ByteWriter(size);
+    w.fixed = true;
+    return w;
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    if (this.fixed) throw new Error(`codec bug: write past the computed size ${this.buf.length}`);
+    let size = Math.max(this.buf.length * 2, 16);
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
@@ -114,13 +131,20 @@ export class ByteWriter {
 
   uint(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) throw new CodecError('BAD_INTEGER', `cannot encode ${v} as an unsigned safe integer`);
-    this.reserve(8);
-    // Division instead of bit shifts: values may exceed 2^32.
-    while (v >= 0x80) {
-      this.buf[this.len++] = (v % 0x80) | 0x80;
+    this.reserve(uintSize(v));
+    const buf = this.buf;
+    let len = this.len;
+    // Division above 2^31 (bit operators work on 32 bits), shifts below.
+    while (v > 0x7fffffff) {
+      buf[len++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
-    this.buf[this.len++] = v;
+    while (v > 0x7f) {
+      buf[len++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[len++] = v;
+    this.len = len;
   }
 
   raw(b: Uint8Array): void {
@@ -139,19 +163,47 @@ export class ByteWriter {
   }
 
   finish(): Uint8Array {
+    if (this.len === this.buf.length) return this.buf;
+    if (this.fixed) throw new Error(`codec bug: wrote ${this.len} of the computed ${this.buf.length} bytes`);
     return this.buf.slice(0, this.len);
   }
+}
+
+/** Bytes `uint(v)` writes for a valid v (anything invalid is rejected when written). */
+export function uintSize(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  if (v < 0x800000000) return 5;
+  if (v < 0x40000000000) return 6;
+  if (v < 0x2000000000000) return 7;
+  return 8;
 }
 
 /** Bounded reader over one input buffer; every read checks the bytes actually present. */
 export class ByteReader {
   private pos = 0;
   private readonly buf: Uint8Array;
+  /** True when `buf` is this reader's own copy, so byte fields can be views of it. */
+  private owned = false;
 
+  /**
+   * Byte fields come out as fresh copies, so they neither pin nor share the input's memory (a Node
+   * Buffer's `slice` aliases, and small Buffers share one pool), and are never Buffers.
+   */
   constructor(input: Uint8Array) {
-    // A plain view, so that `slice` copies even when the input is a Node Buffer (whose `slice`
-    // aliases): decoded byte fields must neither pin nor share the input's memory, nor be Buffers.
     this.buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  }
+
+  /**
+   * Copies `input` once and hands out byte fields as views of that private copy: one allocation
+   * per record instead of one per field. The fields share (and keep alive) the copy, never the input.
+   */
+  static ofCopy(input: Uint8Array): ByteReader {
+    const r = new ByteReader(new Uint8Array(input));
+    r.owned = true;
+    return r;
   }
 
   get remaining(): number {
@@ -203,7 +255,7 @@ export class ByteReader {
 
   raw(n: number): Uint8Array {
     if (n > this.remaining) throw new CodecError('TRUNCATED', 'input ends inside a field');
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const out = this.owned ? this.buf.subarray(this.pos, this.pos + n) : this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -213,7 +265,10 @@ export class ByteReader {
   }
 
   string(maxBytes: number, what: string): string {
-    const b = this.bytes(maxBytes, what);
+    const n = this.length(maxBytes, what);
+    // Decoded straight from the input: a string shares no memory, so no copy is needed.
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
     try {
       return utf8Decoder.decode(b);
     } catch {
@@ -230,12 +285,26 @@ function limitsOf(partial?: Partial<CodecLimits>): CodecLimits {
   return partial ? { ...DEFAULT_CODEC_LIMITS, ...partial } : DEFAULT_CODEC_LIMITS;
 }
 
-function writeNodeId(w: ByteWriter, id: NodeId, limits: CodecLimits): void {
-  const b = utf8Encoder.encode(id);
+function prefixedSize(n: number): number {
+  return uintSize(n) + n;
+}
+
+// Node ids are few (the cluster's members) and in every message, so their UTF-8 form is kept
+// rather than re-encoded each time. Only ids this process sends are cached (never decoded ones),
+// and the cache stops growing at a bound. Cached arrays are only ever copied from.
+const nodeIdCache = new Map<NodeId, Uint8Array>();
+const NODE_ID_CACHE_MAX = 1024;
+
+function nodeIdBytes(id: NodeId, limits: CodecLimits): Uint8Array {
+  let b = nodeIdCache.get(id);
+  if (b === undefined) {
+    b = utf8Encoder.encode(id);
+    if (nodeIdCache.size < NODE_ID_CACHE_MAX) nodeIdCache.set(id, b);
+  }
   if (b.length === 0 || b.length > limits.maxNodeIdBytes) {
     throw new CodecError('INVALID', `node id must be 1..${limits.maxNodeIdBytes} UTF-8 bytes`);
   }
-  w.bytes(b);
+  return b;
 }
 
 function readNodeId(r: ByteReader, limits: CodecLimits): NodeId {
@@ -246,10 +315,18 @@ function readNodeId(r: ByteReader, limits: CodecLimits): NodeId {
 
 // ---- entries ---------------------------------------------------------------------------------
 
-function writeEntryBody(w: ByteWriter, e: Entry, limits: CodecLimits): void {
+/** Smallest encoded entry body: one byte each for term, index, type, time and data length. */
+const MIN_ENTRY_BODY_BYTES = 5;
+
+/** Encoded size of an entry body; also where the data limit is enforced, before anything is allocated. */
+function entryBodySize(e: Entry, limits: CodecLimits): number {
   if (e.data.length > limits.maxEntryDataBytes) {
     throw new CodecError('TOO_LARGE', `entry data ${e.data.length} exceeds limit ${limits.maxEntryDataBytes}`);
   }
+  return uintSize(e.term) + uintSize(e.index) + 1 + uintSize(e.time) + prefixedSize(e.data.length);
+}
+
+function writeEntryBody(w: ByteWriter, e: Entry): void {
   w.uint(e.term);
   w.uint(e.index);
   w.u8(e.type);
@@ -267,36 +344,54 @@ function readEntryBody(r: ByteReader, limits: CodecLimits): Entry {
   return { term, index, type: type as EntryType, time, data };
 }
 
-/** Persisted form of one log entry (versioned). */
-export function encodeEntry(e: Entry, limits?: Partial<CodecLimits>): Uint8Array {
-  const w = new ByteWriter();
-  w.u8(ENTRY_VERSION);
-  writeEntryBody(w, e, limitsOf(limits));
+/**
+ * Persisted form of a run of consecutive log entries (versioned): the count, then each entry.
+ * One record holds a whole group commit, so storing it is one LevelDB operation however many
+ * entries it carries.
+ */
+export function encodeEntries(entries: readonly Entry[], limits?: Partial<CodecLimits>): Uint8Array {
+  const l = limitsOf(limits);
+  let size = 1 + uintSize(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.index !== entries[0]!.index + i) throw new CodecError('INVALID', `entries not consecutive at position ${i}`);
+    size += entryBodySize(e, l);
+  }
+  const w = ByteWriter.exact(size);
+  w.u8(ENTRIES_VERSION);
+  w.uint(entries.length);
+  for (const e of entries) writeEntryBody(w, e);
   return w.finish();
 }
 
-export function decodeEntry(b: Uint8Array, limits?: Partial<CodecLimits>): Entry {
-  const r = new ByteReader(b);
+/** Entries' data are views of one private copy of `b` (see ByteReader.ofCopy). */
+export function decodeEntries(b: Uint8Array, limits?: Partial<CodecLimits>): Entry[] {
+  const l = limitsOf(limits);
+  const r = ByteReader.ofCopy(b);
   const version = r.u8();
-  if (version !== ENTRY_VERSION) throw new CodecError('BAD_VERSION', `entry format version ${version}`);
-  const e = readEntryBody(r, limitsOf(limits));
+  if (version !== ENTRIES_VERSION) throw new CodecError('BAD_VERSION', `entries format version ${version}`);
+  // The bytes present bound the count, so a damaged count cannot make us loop or allocate for long.
+  const n = r.count(Math.floor(r.remaining / MIN_ENTRY_BODY_BYTES), 'entries');
+  const entries: Entry[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = readEntryBody(r, l);
+    if (i > 0 && e.index !== entries[0]!.index + i) throw new CodecError('INVALID', `entries not consecutive at position ${i}`);
+    entries.push(e);
+  }
   r.end();
-  return e;
+  return entries;
 }
 
 // ---- hard state ------------------------------------------------------------------------------
 
 export function encodeHardState(hs: HardState, limits?: Partial<CodecLimits>): Uint8Array {
-  const w = new ByteWriter();
+  const vote = hs.vote === null ? null : nodeIdBytes(hs.vote, limitsOf(limits));
+  const w = ByteWriter.exact(1 + uintSize(hs.term) + uintSize(hs.commit) + 1 + (vote === null ? 0 : prefixedSize(vote.length)));
   w.u8(HARD_STATE_VERSION);
   w.uint(hs.term);
   w.uint(hs.commit);
-  if (hs.vote === null) {
-    w.u8(0);
-  } else {
-    w.u8(1);
-    writeNodeId(w, hs.vote, limitsOf(limits));
-  }
+  w.bool(vote !== null);
+  if (vote !== null) w.bytes(vote);
   return w.finish();
 }
 
@@ -313,14 +408,21 @@ export function decodeHardState(b: Uint8Array, limits?: Partial<CodecLimits>): H
 
 // ---- snapshot metadata and membership --------------------------------------------------------
 
-function writeMembership(w: ByteWriter, m: Membership, limits: CodecLimits): void {
+function membershipSize(m: Membership, limits: CodecLimits): number {
   if (m.voters.length + m.learners.length > limits.maxMembers) {
     throw new CodecError('TOO_LARGE', `membership of ${m.voters.length + m.learners.length} exceeds limit ${limits.maxMembers}`);
   }
+  let size = uintSize(m.voters.length) + uintSize(m.learners.length);
+  for (const id of m.voters) size += prefixedSize(nodeIdBytes(id, limits).length);
+  for (const id of m.learners) size += prefixedSize(nodeIdBytes(id, limits).length);
+  return size;
+}
+
+function writeMembership(w: ByteWriter, m: Membership, limits: CodecLimits): void {
   w.uint(m.voters.length);
-  for (const id of m.voters) writeNodeId(w, id, limits);
+  for (const id of m.voters) w.bytes(nodeIdBytes(id, limits));
   w.uint(m.learners.length);
-  for (const id of m.learners) writeNodeId(w, id, limits);
+  for (const id of m.learners) w.bytes(nodeIdBytes(id, limits));
 }
 
 function readMembership(r: ByteReader, limits: CodecLimits): Membership {
@@ -331,6 +433,10 @@ function readMembership(r: ByteReader, limits: CodecLimits): Membership {
   const nl = r.count(limits.maxMembers - nv, 'learners');
   for (let i = 0; i < nl; i++) learners.push(readNodeId(r, limits));
   return { voters, learners };
+}
+
+function snapshotMetaBodySize(meta: SnapshotMeta, limits: CodecLimits): number {
+  return uintSize(meta.index) + uintSize(meta.term) + membershipSize(meta.membership, limits);
 }
 
 function writeSnapshotMetaBody(w: ByteWriter, meta: SnapshotMeta, limits: CodecLimits): void {
@@ -348,9 +454,10 @@ function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits): SnapshotMeta 
 
 /** Persisted form of snapshot metadata (versioned). */
 export function encodeSnapshotMeta(meta: SnapshotMeta, limits?: Partial<CodecLimits>): Uint8Array {
-  const w = new ByteWriter();
+  const l = limitsOf(limits);
+  const w = ByteWriter.exact(1 + snapshotMetaBodySize(meta, l));
   w.u8(SNAPSHOT_META_VERSION);
-  writeSnapshotMetaBody(w, meta, limitsOf(limits));
+  writeSnapshotMetaBody(w, meta, l);
   return w.finish();
 }
 
@@ -365,13 +472,57 @@ export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>)
 
 // ---- messages --------------------------------------------------------------------------------
 
-/** Wire form of a message: tag, envelope, then the type's fields in declaration order. */
+/** Encoded size of the fields after the envelope; also where size limits are enforced. */
+function messageBodySize(m: Message, l: CodecLimits): number {
+  switch (m.type) {
+    case 'preVote':
+      return uintSize(m.lastLogIndex) + uintSize(m.lastLogTerm);
+    case 'vote':
+      return uintSize(m.lastLogIndex) + uintSize(m.lastLogTerm) + 1;
+    case 'voteResp':
+      return 2;
+    case 'append': {
+      if (m.entries.length > l.maxEntriesPerMessage) {
+        throw new CodecError('TOO_LARGE', `${m.entries.length} entries exceed limit ${l.maxEntriesPerMessage}`);
+      }
+      let size = uintSize(m.prevLogIndex) + uintSize(m.prevLogTerm) + uintSize(m.commit) + uintSize(m.entries.length);
+      for (const e of m.entries) size += entryBodySize(e, l);
+      return size;
+    }
+    case 'appendResp':
+      return 1 + uintSize(m.index) + uintSize(m.conflictTerm) + uintSize(m.conflictIndex);
+    case 'heartbeat':
+      return uintSize(m.commit) + uintSize(m.round);
+    case 'heartbeatResp':
+      return uintSize(m.round);
+    case 'snapshot':
+      if (m.data.length > l.maxChunkBytes) {
+        throw new CodecError('TOO_LARGE', `snapshot chunk ${m.data.length} exceeds limit ${l.maxChunkBytes}`);
+      }
+      return snapshotMetaBodySize(m.meta, l) + uintSize(m.offset) + uintSize(m.total) + prefixedSize(m.data.length) + 1;
+    case 'snapshotResp':
+      return uintSize(m.index) + uintSize(m.offset) + 1;
+    case 'timeoutNow':
+      return 0;
+  }
+}
+
+/**
+ * Wire form of a message: tag, envelope, then the type's fields in declaration order. The size is
+ * computed (and checked against the limits) first, then everything is written into one buffer.
+ */
 export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8Array {
   const l = limitsOf(limits);
-  const w = new ByteWriter();
+  const from = nodeIdBytes(m.from, l);
+  const to = nodeIdBytes(m.to, l);
+  const size = 1 + prefixedSize(from.length) + prefixedSize(to.length) + uintSize(m.term) + messageBodySize(m, l);
+  if (size > l.maxMessageBytes) {
+    throw new CodecError('TOO_LARGE', `encoded message of ${size} bytes exceeds limit ${l.maxMessageBytes}`);
+  }
+  const w = ByteWriter.exact(size);
   w.u8(MESSAGE_TAGS[m.type]);
-  writeNodeId(w, m.from, l);
-  writeNodeId(w, m.to, l);
+  w.bytes(from);
+  w.bytes(to);
   w.uint(m.term);
   switch (m.type) {
     case 'preVote':
@@ -388,14 +539,11 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
       w.bool(m.granted);
       break;
     case 'append':
-      if (m.entries.length > l.maxEntriesPerMessage) {
-        throw new CodecError('TOO_LARGE', `${m.entries.length} entries exceed limit ${l.maxEntriesPerMessage}`);
-      }
       w.uint(m.prevLogIndex);
       w.uint(m.prevLogTerm);
       w.uint(m.commit);
       w.uint(m.entries.length);
-      for (const e of m.entries) writeEntryBody(w, e, l);
+      for (const e of m.entries) writeEntryBody(w, e);
       break;
     case 'appendResp':
       w.bool(m.success);
@@ -411,9 +559,6 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
       w.uint(m.round);
       break;
     case 'snapshot':
-      if (m.data.length > l.maxChunkBytes) {
-        throw new CodecError('TOO_LARGE', `snapshot chunk ${m.data.length} exceeds limit ${l.maxChunkBytes}`);
-      }
       writeSnapshotMetaBody(w, m.meta, l);
       w.uint(m.offset);
       w.uint(m.total);
@@ -428,19 +573,16 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
     case 'timeoutNow':
       break;
   }
-  const out = w.finish();
-  if (out.length > l.maxMessageBytes) {
-    throw new CodecError('TOO_LARGE', `encoded message of ${out.length} bytes exceeds limit ${l.maxMessageBytes}`);
-  }
-  return out;
+  return w.finish();
 }
 
+/** Byte fields (entry data, snapshot chunk data) come out as views of one private copy of `b`. */
 export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Message {
   const l = limitsOf(limits);
   if (b.length > l.maxMessageBytes) {
     throw new CodecError('TOO_LARGE', `message of ${b.length} bytes exceeds limit ${l.maxMessageBytes}`);
   }
-  const r = new ByteReader(b);
+  const r = ByteReader.ofCopy(b);
   const tag = r.u8();
   if (tag < MESSAGE_TAGS.preVote || tag > MESSAGE_TAGS.timeoutNow) throw new CodecError('UNKNOWN_TAG', `message tag ${tag}`);
   const from = readNodeId(r, l);

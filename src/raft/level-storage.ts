@@ -1,27 +1,47 @@
 // RaftStorage on LevelDB. Key layout (all keys ASCII, values binary):
+//   format         layout version (one byte, LAYOUT_VERSION); a store without it that holds anything is refused
 //   h              hard state (codec: encodeHardState)
 //   s              snapshot record: version, encoded SnapshotMeta, data length, chunk count
 //   d/<8 hex>      snapshot data chunk n (0-based), at most `chunkBytes` each
-//   e/<16 hex>     log entry at that index (codec: encodeEntry); fixed width keeps key order = index order
+//   g/<16 hex>     log segment: consecutive entries starting at that index (codec: encodeEntries);
+//                  fixed width keeps key order = index order
 //
-// A snapshot passed to `save` (installed from the leader) replaces the whole log; one passed to
+// Each `save` writes its entries as one segment (several when they exceed `segmentBytes`), so a
+// group commit costs one LevelDB operation instead of one per entry.
+//
+// Segments overlap after a truncation, and the rule that resolves it is: read segments in key
+// order and let each one cut what came before it back to its own first index minus one (see
+// `load`). Why that yields exactly the log that was saved: take the stored segments s1 < ... < sm
+// and the logical log L. Invariant: for every j, folding s1..sj holds every index below s(j+1)
+// (∞ after sm) and agrees with L there. A save of entries k..n deletes every segment starting at
+// or after k and puts one at k; the segments left all start below k, and the last of them, sj,
+// had its successor at or after k (or none, and then L reached at least k-1, which `save`
+// checks), so folding s1..sj holds and agrees with L below k. The new segment cuts that back to
+// k-1 and appends k..n: the new L. Earlier prefixes keep their successors, so the invariant holds.
+//
+// Snapshots: a segment that ends at or below the snapshot index (its successor starts at or below
+// index+1, or it is the last and the log ends there) is deleted; one straddling the index is kept
+// and `load` skips its entries at or below the snapshot. Dropping a prefix of segments does not
+// change the fold above the snapshot index, because the first kept segment starts at or below
+// index+1 and cuts everything before it anyway. A snapshot passed to `save` (installed from the
+// leader) replaces the whole log, so every segment goes in that same batch; one passed to
 // `compact` (taken locally) keeps the entries after it.
 //
 // Every durable state change is one synced LevelDB batch, which LevelDB applies atomically, so after
-// a crash we see either the whole change or none of it. The one exception is dropping log entries
-// that a snapshot covers: that happens with a range delete *after* the snapshot batch is durable,
-// and `load()` ignores any entries at or below the snapshot index, so a crash between the two
-// steps leaves garbage but never a wrong log (the next compaction or open removes it).
+// a crash we see either the whole change or none of it. The one exception is dropping segments a
+// local snapshot covers: that happens *after* the snapshot batch is durable, and `load()` ignores
+// entries at or below the snapshot index, so a crash between the two steps leaves garbage but never
+// a wrong log (the next compaction or open removes it).
 //
-// Bookkeeping (snapshot index, last index, chunk count) is kept in memory so `save` does no reads
-// on its hot path; operations are serialised so batches reach LevelDB in call order.
+// Bookkeeping (snapshot index, last index, chunk count, segment starts) is kept in memory so `save`
+// does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
 
 import { Level } from 'level';
-import { ByteReader, ByteWriter, CodecError, decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.js';
+import { ByteReader, ByteWriter, CodecError, decodeEntries, decodeHardState, decodeSnapshotMeta, encodeEntries, encodeHardState, encodeSnapshotMeta } from './codec.js';
 import type { CodecLimits } from './codec.js';
 import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
 
-export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED';
+export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
 
 export class StorageError extends Error {
   constructor(
@@ -36,32 +56,50 @@ export class StorageError extends Error {
 export interface LevelStorageOptions {
   /** Size of the pieces a snapshot's data is stored in (default 1 MiB). */
   chunkBytes?: number;
+  /**
+   * Entry data bytes after which a save starts another segment (default 1 MiB), which keeps
+   * LevelDB values bounded when a save carries a lot; a segment always holds at least one entry.
+   */
+  segmentBytes?: number;
   /** Bounds applied when decoding what is on disk (defaults: the codec's). */
   limits?: Partial<CodecLimits>;
 }
 
+/** 1 was one LevelDB value per entry (`e/<index>`); 2 is segments. */
+const LAYOUT_VERSION = 2;
+const FORMAT_KEY = 'format';
 const SNAPSHOT_RECORD_VERSION = 1;
 const HARD_STATE_KEY = 'h';
 const SNAPSHOT_KEY = 's';
-const ENTRY_PREFIX = 'e/';
-// '0' is the character after '/', so [ 'e/', 'e0' ) spans exactly the entry keys.
-const ENTRY_END = 'e0';
+const SEGMENT_PREFIX = 'g/';
+// '0' is the character after '/', so [ 'g/', 'g0' ) spans exactly the segment keys.
+const SEGMENT_END = 'g0';
 const MAX_SNAPSHOT_CHUNKS = 0xffffffff;
 
-function entryKey(index: number): string {
-  return ENTRY_PREFIX + index.toString(16).padStart(16, '0');
+function segmentKey(first: number): string {
+  return SEGMENT_PREFIX + first.toString(16).padStart(16, '0');
 }
 
 function chunkKey(n: number): string {
   return 'd/' + n.toString(16).padStart(8, '0');
 }
 
-function indexOfEntryKey(key: string): number {
-  const index = Number.parseInt(key.slice(ENTRY_PREFIX.length), 16);
-  if (key.length !== ENTRY_PREFIX.length + 16 || !Number.isSafeInteger(index)) {
-    throw new StorageError('CORRUPT', `malformed entry key ${JSON.stringify(key)}`);
+function firstOfSegmentKey(key: string): number {
+  const first = Number.parseInt(key.slice(SEGMENT_PREFIX.length), 16);
+  if (key.length !== SEGMENT_PREFIX.length + 16 || !Number.isSafeInteger(first) || first < 1) {
+    throw new StorageError('CORRUPT', `malformed segment key ${JSON.stringify(key)}`);
   }
-  return index;
+  return first;
+}
+
+/** A stored segment's entries, checked against its key. */
+function decodeSegment(key: string, value: Uint8Array, limits: Partial<CodecLimits> | undefined): { first: number; entries: Entry[] } {
+  const first = firstOfSegmentKey(key);
+  const entries = decodeStored(() => decodeEntries(value, limits));
+  if (entries.length === 0 || entries[0]!.index !== first) {
+    throw new StorageError('CORRUPT', `segment ${first} holds ${entries.length === 0 ? 'no entries' : `entries from ${entries[0]!.index}`}`);
+  }
+  return { first, entries };
 }
 
 interface SnapshotRecord {
@@ -99,40 +137,44 @@ export class LevelStorage implements RaftStorage {
   private constructor(
     private readonly db: Level<string, Uint8Array>,
     private readonly chunkBytes: number,
+    private readonly segmentBytes: number,
     private readonly limits: Partial<CodecLimits> | undefined,
     /** Index of the stored snapshot (0 when none). */
     private snapIndex: number,
     private snapChunks: number,
     /** Index of the last log entry, or snapIndex when the log after the snapshot is empty. */
     private lastIndex: number,
-    /** Lowest entry key possibly still on disk (entries ≤ snapIndex are garbage awaiting removal). */
-    private lowestStored: number,
+    /** First index of every segment on disk, ascending (those wholly at or below snapIndex await removal). */
+    private readonly segments: number[],
   ) {}
 
   /** Opens (creating if needed) the database at `path` and reads the bookkeeping `save` relies on. */
   static async open(path: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
     const chunkBytes = options.chunkBytes ?? 1 << 20;
-    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
-      throw new StorageError('INVALID_ARGUMENT', `chunkBytes must be a positive integer, got ${chunkBytes}`);
+    const segmentBytes = options.segmentBytes ?? 1 << 20;
+    for (const [name, value] of [['chunkBytes', chunkBytes], ['segmentBytes', segmentBytes]] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new StorageError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${value}`);
+      }
     }
     const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
     await db.open();
     try {
+      await checkLayout(db);
       const rec = await readSnapshotRecord(db, options.limits);
-      const [first] = await db.keys({ gte: ENTRY_PREFIX, lt: ENTRY_END, limit: 1 }).all();
-      const [last] = await db.keys({ gte: ENTRY_PREFIX, lt: ENTRY_END, limit: 1, reverse: true }).all();
+      const keys = await db.keys({ gte: SEGMENT_PREFIX, lt: SEGMENT_END }).all();
+      const segments = keys.map(firstOfSegmentKey);
+      // The last segment is never cut by a later one, so its last entry is the log's.
+      let lastStored = 0;
+      const lastKey = keys[keys.length - 1];
+      if (lastKey !== undefined) {
+        const value = await db.get(lastKey);
+        if (value === undefined) throw new StorageError('CORRUPT', `segment ${lastKey} vanished while opening`);
+        lastStored = decodeSegment(lastKey, value, options.limits).entries.at(-1)!.index;
+      }
       const snapIndex = rec?.meta.index ?? 0;
-      const lastStored = last === undefined ? 0 : indexOfEntryKey(last);
-      const storage = new LevelStorage(
-        db,
-        chunkBytes,
-        options.limits,
-        snapIndex,
-        rec?.chunks ?? 0,
-        Math.max(lastStored, snapIndex),
-        first === undefined ? snapIndex + 1 : indexOfEntryKey(first),
-      );
-      await storage.dropCoveredEntries();
+      const storage = new LevelStorage(db, chunkBytes, segmentBytes, options.limits, snapIndex, rec?.chunks ?? 0, Math.max(lastStored, snapIndex), segments);
+      await storage.dropCoveredSegments();
       return storage;
     } catch (err) {
       await db.close();
@@ -151,16 +193,24 @@ export class LevelStorage implements RaftStorage {
       const rec = await readSnapshotRecord(this.db, this.limits);
       let snapshot: Snapshot | null = null;
       if (rec !== null) snapshot = { meta: rec.meta, data: await this.readSnapshotData(rec) };
+      // The fold described in the header: `entries` holds snapIndex+1..last.
       const entries: Entry[] = [];
-      let expected = this.snapIndex + 1;
-      for await (const [key, value] of this.db.iterator({ gt: entryKey(this.snapIndex), lt: ENTRY_END })) {
-        const index = indexOfEntryKey(key);
-        const entry = decodeStored(() => decodeEntry(value, this.limits));
-        if (index !== expected || entry.index !== index) {
-          throw new StorageError('CORRUPT', `log not contiguous: expected entry ${expected}, found key ${index} holding entry ${entry.index}`);
+      let last = this.snapIndex;
+      for await (const [key, value] of this.db.iterator({ gte: SEGMENT_PREFIX, lt: SEGMENT_END })) {
+        const segment = decodeSegment(key, value, this.limits);
+        if (segment.first > last + 1) {
+          throw new StorageError('CORRUPT', `log not contiguous: segment ${segment.first} follows entries up to ${last}`);
         }
-        entries.push(entry);
-        expected++;
+        if (segment.first <= last) {
+          last = Math.max(segment.first - 1, this.snapIndex);
+          entries.length = last - this.snapIndex;
+        }
+        for (const e of segment.entries) {
+          if (e.index > this.snapIndex) {
+            entries.push(e);
+            last = e.index;
+          }
+        }
       }
       return { hardState, snapshot, entries, initialMembership: { voters: [], learners: [] } };
     });
@@ -174,6 +224,9 @@ export class LevelStorage implements RaftStorage {
       let snapIndex = this.snapIndex;
       let lastIndex = this.lastIndex;
       let snapChunks = this.snapChunks;
+      // After the batch: the first `keep` segments stay, then come the `added` ones.
+      let keep = this.segments.length;
+      const added: number[] = [];
 
       if (snapshot !== null) {
         const { index } = snapshot.meta;
@@ -181,8 +234,9 @@ export class LevelStorage implements RaftStorage {
           throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
         }
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
-        // `Ready`): entries after it go in this batch, those it covers right after it.
-        for (let i = index + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+        // `Ready`): every segment goes, in this batch.
+        for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
+        keep = 0;
         lastIndex = index;
         snapChunks = this.snapshotOps(ops, snapshot);
         snapIndex = index;
@@ -193,13 +247,29 @@ export class LevelStorage implements RaftStorage {
         if (first <= snapIndex || first > lastIndex + 1) {
           throw new StorageError('INVALID_ARGUMENT', `entries start at ${first}; log holds ${snapIndex + 1}..${lastIndex}`);
         }
-        entries.forEach((e, i) => {
-          if (e.index !== first + i) throw new StorageError('INVALID_ARGUMENT', `entries not contiguous at position ${i}`);
-          ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e, this.limits) });
-        });
-        const newLast = first + entries.length - 1;
-        for (let i = newLast + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
-        lastIndex = newLast;
+        for (let i = 1; i < entries.length; i++) {
+          if (entries[i]!.index !== first + i) throw new StorageError('INVALID_ARGUMENT', `entries not contiguous at position ${i}`);
+        }
+        // Segments starting at or after `first` hold only entries this save replaces (the put
+        // overwrites the one starting exactly there); earlier ones are cut at load (see the header).
+        while (keep > 0 && this.segments[keep - 1]! >= first) {
+          keep--;
+          if (this.segments[keep] !== first) ops.push({ type: 'del', key: segmentKey(this.segments[keep]!) });
+        }
+        let start = 0;
+        let bytes = 0;
+        for (let i = 0; i <= entries.length; i++) {
+          const size = i < entries.length ? entries[i]!.data.length : 0;
+          if (i === entries.length || (i > start && bytes + size > this.segmentBytes)) {
+            const part = start === 0 && i === entries.length ? entries : entries.slice(start, i);
+            ops.push({ type: 'put', key: segmentKey(part[0]!.index), value: encodeEntries(part, this.limits) });
+            added.push(part[0]!.index);
+            start = i;
+            bytes = 0;
+          }
+          bytes += size;
+        }
+        lastIndex = first + entries.length - 1;
       }
 
       if (hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hardState, this.limits) });
@@ -207,10 +277,9 @@ export class LevelStorage implements RaftStorage {
       await this.db.batch(ops, { sync: true });
       this.lastIndex = lastIndex;
       this.snapChunks = snapChunks;
-      if (snapshot !== null) {
-        this.snapIndex = snapIndex;
-        await this.dropCoveredEntries();
-      }
+      this.snapIndex = snapIndex;
+      this.segments.length = keep;
+      this.segments.push(...added);
     });
   }
 
@@ -226,7 +295,7 @@ export class LevelStorage implements RaftStorage {
       this.snapIndex = index;
       this.snapChunks = chunks;
       this.lastIndex = Math.max(this.lastIndex, index);
-      await this.dropCoveredEntries();
+      await this.dropCoveredSegments();
     });
   }
 
@@ -260,11 +329,17 @@ export class LevelStorage implements RaftStorage {
     return chunks;
   }
 
-  /** Removes entries the snapshot covers; safe to lose in a crash because `load` skips them. */
-  private async dropCoveredEntries(): Promise<void> {
-    if (this.lowestStored > this.snapIndex) return;
-    await this.db.clear({ gte: entryKey(this.lowestStored), lte: entryKey(this.snapIndex) });
-    this.lowestStored = this.snapIndex + 1;
+  /**
+   * Removes the segments the snapshot covers wholly: a prefix, since segment i ends where segment
+   * i+1 begins (the last where the log ends). Safe to lose in a crash because `load` skips them.
+   */
+  private async dropCoveredSegments(): Promise<void> {
+    let drop = 0;
+    while (drop < this.segments.length && (this.segments[drop + 1] ?? this.lastIndex + 1) <= this.snapIndex + 1) drop++;
+    if (drop === 0) return;
+    const firstKept = this.segments[drop];
+    await this.db.clear({ gte: SEGMENT_PREFIX, lt: firstKept === undefined ? SEGMENT_END : segmentKey(firstKept) });
+    this.segments.splice(0, drop);
   }
 
   private async readSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
@@ -281,6 +356,20 @@ export class LevelStorage implements RaftStorage {
     }
     if (offset !== rec.dataLength) throw new StorageError('CORRUPT', `snapshot data is ${offset} bytes, record says ${rec.dataLength}`);
     return data;
+  }
+}
+
+/** Refuses a store written in another layout; stamps a new, empty one with this layout. */
+async function checkLayout(db: Level<string, Uint8Array>): Promise<void> {
+  const format = await db.get(FORMAT_KEY);
+  if (format === undefined) {
+    const [anyKey] = await db.keys({ limit: 1 }).all();
+    if (anyKey !== undefined) {
+      throw new StorageError('UNSUPPORTED_FORMAT', `store holds data but no layout version (an older layout); this release reads layout ${LAYOUT_VERSION}`);
+    }
+    await db.put(FORMAT_KEY, Uint8Array.of(LAYOUT_VERSION), { sync: true });
+  } else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
+    throw new StorageError('UNSUPPORTED_FORMAT', `store layout ${format.length === 1 ? format[0] : 'unreadable'}; this release reads layout ${LAYOUT_VERSION}`);
   }
 }
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   CodecError,
-  decodeEntry,
+  decodeEntries,
   decodeHardState,
   decodeMessage,
   decodeSnapshotMeta,
-  encodeEntry,
+  encodeEntries,
   encodeHardState,
   encodeMessage,
   encodeSnapshotMeta,
@@ -95,10 +95,15 @@ test('messages round trip and encode deterministically', () => {
   );
 });
 
-test('entries, hard state and snapshot meta round trip', () => {
+// Consecutive indexes from a random start, as a save or an AppendEntries carries them.
+const entryRun: fc.Arbitrary<Entry[]> = fc
+  .tuple(fc.integer({ min: 0, max: 2 ** 52 }), fc.array(entry, { maxLength: 6 }))
+  .map(([first, es]) => es.map((e, i) => ({ ...e, index: first + i })));
+
+test('entry runs, hard state and snapshot meta round trip', () => {
   fc.assert(
-    fc.property(entry, hardState, snapshotMeta, (e, hs, meta) => {
-      assert.deepEqual(decodeEntry(encodeEntry(e)), e);
+    fc.property(entryRun, hardState, snapshotMeta, (es, hs, meta) => {
+      assert.deepEqual(decodeEntries(encodeEntries(es)), es);
       assert.deepEqual(decodeHardState(encodeHardState(hs)), hs);
       assert.deepEqual(decodeSnapshotMeta(encodeSnapshotMeta(meta)), meta);
     }),
@@ -110,7 +115,7 @@ test('random bytes never fail with anything but CodecError', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
       onlyCodecErrors(() => decodeMessage(b));
-      onlyCodecErrors(() => decodeEntry(b));
+      onlyCodecErrors(() => decodeEntries(b));
       onlyCodecErrors(() => decodeHardState(b));
       onlyCodecErrors(() => decodeSnapshotMeta(b));
     }),
@@ -173,7 +178,15 @@ test('specific garbage gets specific error codes', () => {
   // Invalid UTF-8 in a node id.
   assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 2, 0xc3, 0x28]))), 'BAD_UTF8');
   assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 0]))), 'INVALID');
-  assert.equal(codeOf(() => decodeEntry(new Uint8Array([1, 1, 1, 3, 0, 0]))), 'UNKNOWN_TAG');
+  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 1, 1, 1, 3, 0, 0]))), 'UNKNOWN_TAG');
+  assert.equal(codeOf(() => decodeEntries(new Uint8Array([2, 0]))), 'BAD_VERSION');
+  // A count the bytes present cannot hold (each entry takes at least 5).
+  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 3, 1, 1, 0, 0, 0, 1, 2, 0, 0]))), 'TOO_LARGE');
+  // Two entries, indexes 1 and 3.
+  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 3, 0, 0, 0]))), 'INVALID');
+  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 2, 0, 0, 0]))), 'NO_ERROR');
+  const gap = [1, 3].map((index) => ({ term: 1, index, type: 0 as EntryType, time: 0, data: new Uint8Array() }));
+  assert.equal(codeOf(() => encodeEntries(gap)), 'INVALID');
   assert.equal(codeOf(() => decodeHardState(encodeHardState({ term: 2 ** 53, vote: null, commit: 0 }))), 'BAD_INTEGER');
 });
 
@@ -210,9 +223,65 @@ test('decoders enforce the configured limits', () => {
   assert.equal(codeOf(() => decodeMessage(encodeMessage(chunk), { maxMembers: 2 })), 'TOO_LARGE');
 });
 
+test('encoders refuse what the limits forbid before allocating for it', () => {
+  const big = { term: 1, index: 1, type: 0 as EntryType, time: 0, data: new Uint8Array(101) };
+  assert.equal(codeOf(() => encodeEntries([big], { maxEntryDataBytes: 100 })), 'TOO_LARGE');
+  const append: Message = { type: 'append', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries: [big] };
+  assert.equal(codeOf(() => encodeMessage(append, { maxEntryDataBytes: 100 })), 'TOO_LARGE');
+  const size = encodeMessage(append).length;
+  assert.equal(codeOf(() => encodeMessage(append, { maxMessageBytes: size - 1 })), 'TOO_LARGE');
+  assert.equal(codeOf(() => encodeMessage(append, { maxMessageBytes: size })), 'NO_ERROR');
+  assert.equal(codeOf(() => encodeMessage({ ...hb, commit: -1 })), 'BAD_INTEGER');
+  assert.equal(codeOf(() => encodeMessage({ ...hb, commit: 2 ** 53 })), 'BAD_INTEGER');
+  assert.equal(codeOf(() => encodeMessage({ ...hb, round: Number.POSITIVE_INFINITY })), 'BAD_INTEGER');
+  assert.equal(codeOf(() => encodeMessage({ ...hb, round: 1.5 })), 'BAD_INTEGER');
+});
+
+// Pins the wire format: these bytes must not change without a protocol version bump.
+test('an append message encodes to the documented bytes', () => {
+  const m: Message = {
+    type: 'append',
+    from: 'n1',
+    to: 'n2',
+    term: 300,
+    prevLogIndex: 2 ** 32,
+    prevLogTerm: 299,
+    commit: 7,
+    entries: [
+      { term: 300, index: 2 ** 32 + 1, type: 0 as EntryType, time: 1_700_000_000_000, data: new Uint8Array([0xde, 0xad]) },
+      { term: 300, index: 2 ** 32 + 2, type: 1 as EntryType, time: 0, data: new Uint8Array() },
+    ],
+  };
+  const hex = Buffer.from(encodeMessage(m)).toString('hex');
+  assert.equal(
+    hex,
+    '04' + '026e31' + '026e32' + 'ac02' + '8080808010' + 'ab02' + '07' + '02' +
+      'ac02' + '8180808010' + '00' + '80d095ffbc31' + '02dead' +
+      'ac02' + '8280808010' + '01' + '00' + '00',
+  );
+  assert.deepEqual(decodeMessage(Buffer.from(hex, 'hex')), m);
+});
+
 test('integers above 2^32 survive the round trip', () => {
   const m: Message = { type: 'appendResp', from: 'a', to: 'b', term: 2 ** 40 + 3, success: false, index: 2 ** 52, conflictTerm: 2 ** 33, conflictIndex: 1 };
   assert.deepEqual(decodeMessage(encodeMessage(m)), m);
+});
+
+test('entry data decoded from a Node Buffer are plain arrays that do not share the input', () => {
+  const entries = [1, 2, 3].map((index) => ({ term: 1, index, type: 0 as EntryType, time: 5, data: new Uint8Array([index, 9, 9]) }));
+  const m: Message = { type: 'append', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries };
+  for (const [frame, decode] of [
+    [Buffer.from(encodeMessage(m)), (b: Uint8Array) => (decodeMessage(b) as typeof m).entries],
+    [Buffer.from(encodeEntries(entries)), (b: Uint8Array) => decodeEntries(b)],
+  ] as const) {
+    const decoded = decode(frame);
+    for (const e of decoded) {
+      assert.equal(Object.getPrototypeOf(e.data), Uint8Array.prototype);
+      assert.notEqual(e.data.buffer, frame.buffer);
+    }
+    frame.fill(0);
+    assert.deepEqual(decoded, entries);
+  }
 });
 
 test('byte fields decoded from a Node Buffer are plain copies', () => {

@@ -200,7 +200,7 @@ export class RaftCore {
 
   propose(data: Uint8Array, time: number): { index: number; term: number } {
     this.checkCanPropose();
-    const size = data.length + 24;
+    const size = entryBytes({ term: this.term, index: 0, type: EntryType.Normal, time, data });
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + size > this.cfg.maxUncommittedBytes) {
       throw new RaftError('BACKLOG_FULL', `${this.uncommittedBytes} uncommitted bytes pending`);
     }
@@ -723,7 +723,7 @@ export class RaftCore {
   private commitAsLeader(index: number): void {
     for (let i = this.log.committed + 1; i <= index; i++) {
       const e = this.log.entry(i)!;
-      if (e.term === this.term && e.type === EntryType.Normal) this.uncommittedBytes -= e.data.length + 24;
+      if (e.term === this.term && e.type === EntryType.Normal) this.uncommittedBytes -= entryBytes(e);
     }
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes);
     this.log.committed = index;

@@ -180,3 +180,40 @@ test('a malformed append (entries not following prevLogIndex) is ignored', () =>
   core.step({ type: 'append', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(5, 1)], commit: 0 });
   assert.equal(core.status().lastIndex, 0);
 });
+
+test('§5.3 appends lost in pipelined (replicate) mode are detected on the next heartbeat answer and resent', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 2 });
+  c.elect('a');
+  c.drop = (m) => m.type === 'append' && m.to === 'b';
+  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  c.settle();
+  assert.equal(c.core('b').status().lastIndex, 1, 'b missed everything after the no-op');
+  c.drop = () => false;
+  c.tick('a');
+  c.tick('a');
+  assert.deepEqual(c.appliedData('b'), ['v0', 'v1', 'v2', 'v3', 'v4']);
+});
+
+test('§4.2.1 a learner\'s acknowledgement does not count toward the commit quorum', () => {
+  const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
+  c.elect('a');
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.settle();
+  c.isolate('b');
+  c.isolate('c');
+  const { index } = c.core('a').propose(bytes('x'), 0);
+  c.settle();
+  assert.equal(c.core('d').status().lastIndex, index, 'the learner has it');
+  assert.ok(c.core('a').status().commit < index, 'leader + learner is not a majority of the voters');
+});
+
+test('§5.1 a stale leader learns the newer term from a follower\'s answer and steps down', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { preVote: true });
+  c.elect('a');
+  const b = c.core('b');
+  // b moved on to term 5 (say, a leader nobody else saw); a's next heartbeat is answered with term 5.
+  b.step({ type: 'heartbeat', from: 'c', to: 'b', term: 5, commit: 0, round: 0 });
+  c.tick('a');
+  assert.equal(c.core('a').status().role, 'follower');
+  assert.equal(c.core('a').status().term, 5);
+});

@@ -150,6 +150,14 @@ export class ByteWriter {
   }
 
   /**
+   * The written bytes, handing over the buffer itself when they fill it exactly (for a writer sized
+   * in advance and used once: no final copy of a large image), a copy of their own otherwise.
+   */
+  detach(): Uint8Array {
+    return this.start === 0 && this.pos === this.bytes.length ? this.bytes : this.finish();
+  }
+
+  /**
    * The written bytes as a view into the shared slab, without a copy: several times cheaper for
    * small outputs, but a holder keeps the whole slab alive, so only for short-lived data.
    */
@@ -261,6 +269,12 @@ export class ByteReader {
   end(): void {
     if (this.pos !== this.data.length) throw new MailboxDecodeError(`${this.data.length - this.pos} trailing bytes`);
   }
+}
+
+/** Encoded length of `s` as written by ByteWriter.str, without the prefix. */
+export function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
 }
 
 /** Bytes as a Latin-1 string: char i is byte i. */

@@ -4,7 +4,7 @@
 // The decoder rejects unknown versions, tags and flag bits, oversized lengths, non-integer counts
 // and trailing bytes with a MailboxDecodeError.
 
-import { ByteReader, ByteWriter, MailboxDecodeError } from './binary.js';
+import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from './binary.js';
 import { StoredDelivery } from './delivery.js';
 import type { DeliveredMessage, MailboxCommand, MailboxErrorCode, MailboxResult } from './commands.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
@@ -185,6 +185,32 @@ export function writeResult(w: ByteWriter, res: MailboxResult): void {
       w.u8(ERROR_CODES.indexOf(res.code));
       w.str(res.message);
       break;
+  }
+}
+
+/** Exact encoded size of a result, as writeResult writes it. */
+export function resultSize(res: MailboxResult): number {
+  const head = 2;
+  switch (res.kind) {
+    case 'put':
+      return head + 2 + utf8Length(res.id) + 8 + 1;
+    case 'message': {
+      const m = res.message;
+      const body = m instanceof StoredDelivery ? m.latin1Body.length : m.body.length;
+      const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
+      return head + 2 + utf8Length(m.id) + 8 + 4 + body + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
+    }
+    case 'empty':
+    case 'ok':
+      return head;
+    case 'purged':
+      return head + 8;
+    case 'expired':
+      return head + 24;
+    case 'stats':
+      return head + 40;
+    case 'error':
+      return head + 1 + 2 + utf8Length(res.message);
   }
 }
 

@@ -8,8 +8,8 @@
 //   consumes u32 × { user, requestId, expiresAt f64, result (wire format) }.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
 
-import { ByteReader, ByteWriter, MailboxDecodeError } from './binary.js';
-import { readResult, writeResult } from './codec.js';
+import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from './binary.js';
+import { readResult, resultSize, writeResult } from './codec.js';
 import { type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
@@ -22,8 +22,28 @@ export const SNAPSHOT_VERSION = 1;
 const MIN_MESSAGE_BYTES = 8 + 1 + 8 + 8 + 4 + 4;
 const MAX_ITEMS = 0xffffffff;
 
+/** Exact size of the image writeSnapshot makes: it allocates once and never copies. */
+export function snapshotSize(s: MailboxState): number {
+  let n = 4 + 2 + 8 + 8 + 4;
+  for (const [name, box] of s.users) {
+    n += 2 + utf8Length(name) + 4 + 4 + 4;
+    for (const m of box.queue) n += messageSize(m);
+    for (const m of box.dead ?? []) n += messageSize(m);
+    for (const lease of box.leases?.values() ?? []) n += 8 + messageSize(lease.msg);
+  }
+  n += 4;
+  for (const p of s.puts.values()) n += 2 + utf8Length(p.user) + 2 + utf8Length(p.id) + 16;
+  n += 4;
+  for (const c of s.consumes.values()) n += 2 + utf8Length(c.user) + 2 + utf8Length(c.requestId) + 8 + resultSize(c.result);
+  return n;
+}
+
+function messageSize(m: StoredMessage): number {
+  return 8 + 1 + (m.clientId === null ? 0 : 2 + utf8Length(m.clientId)) + 8 + 8 + 4 + 4 + m.body.length;
+}
+
 export function writeSnapshot(s: MailboxState): Uint8Array {
-  const w = new ByteWriter(1 << 16);
+  const w = new ByteWriter(snapshotSize(s));
   for (const b of MAGIC) w.u8(b);
   w.u16(SNAPSHOT_VERSION);
   w.f64(s.now);
@@ -53,7 +73,7 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
     w.f64(c.expiresAt);
     writeResult(w, c.result);
   }
-  return w.finish();
+  return w.detach();
 }
 
 export function readSnapshot(data: Uint8Array): MailboxState {

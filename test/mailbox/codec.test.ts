@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MailboxDecodeError } from '../../src/mailbox/binary.js';
-import { decodeCommand, decodeResult, encodeCommand, encodeResult } from '../../src/mailbox/codec.js';
+import { decodeCommand, decodeResult, encodeCommand, encodeResult, resultSize } from '../../src/mailbox/codec.js';
 import type { DeliveredMessage, MailboxCommand, MailboxErrorCode, MailboxResult } from '../../src/mailbox/commands.js';
 
 const text = fc.string({ unit: 'grapheme', maxLength: 40 });
@@ -133,6 +133,7 @@ describe('results', () => {
     fc.assert(
       fc.property(result, (res) => {
         const bytes = encodeResult(res);
+        assert.equal(resultSize(res), bytes.length);
         const back = decodeResult(bytes);
         assert.deepEqual(normal(back), normal(res));
         assert.deepEqual(Array.from(encodeResult(back)), Array.from(bytes));

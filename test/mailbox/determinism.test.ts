@@ -9,6 +9,7 @@ import { MailboxDecodeError } from '../../src/mailbox/binary.js';
 import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
+import { snapshotSize } from '../../src/mailbox/snapshot.js';
 
 const options = { maxMessagesPerMailbox: 8, maxDeliveries: 2, defaultTtlMs: 500, dedupeMaxEntries: 4, requestCacheMaxEntries: 4 };
 
@@ -57,6 +58,7 @@ test('three replicas applying the same log produce identical results and byte-id
         assert.deepEqual(Array.from(results[2]!), Array.from(results[0]!), `entry ${i}`);
       }
       const [a, b, c] = replicas.map((r) => r.snapshot());
+      assert.equal(snapshotSize(replicas[0]!.mailbox.state), a!.length, 'size computed ahead of writing');
       assert.deepEqual(b, a);
       assert.deepEqual(c, a);
       const again = new MailboxStateMachine(options);

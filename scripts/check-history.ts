@@ -35,7 +35,7 @@ try {
   } else {
     const lin = v.linearizability;
     const tq = v.totalQueue;
-    console.log(`${v.ops} ops, ${lin.users} users (${lin.excluded} excluded from the linearizability check)`);
+    console.log(`${v.ops} ops, ${lin.users} users`);
     for (const [user, u] of Object.entries(lin.perUser)) {
       if (u.result === 'ok') continue;
       const detail = [u.reason, u.stuckOps && `first stuck op ${u.stuckOps[0]}`, u.visualization].filter(Boolean);

@@ -56,7 +56,8 @@ const messageSchema = z.strictObject({
   msgId: token,
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   bodyHash: bodyHashText,
-  deliveries: z.number().int().min(1).max(1_000_000),
+  /** Times handed out, this delivery included; a peek of a message never delivered reports 0. */
+  deliveries: z.number().int().min(0).max(1_000_000),
   receipt: token.optional(),
   leaseExpiresAt: time.optional(),
 });
@@ -202,6 +203,7 @@ function checkOpCoherence(op: OpRecord, line: number): void {
     throw new HistoryFormatError(line, `put ${op.id} answered for message ${op.output.msgId}, not ${op.input.msgId}`);
   }
   if (op.op === 'consume' && op.output.message !== null) {
+    if (op.output.message.deliveries < 1) throw new HistoryFormatError(line, `consume ${op.id} reports no delivery`);
     const leased = op.input.leaseMs !== undefined;
     if (leased !== (op.output.message.receipt !== undefined)) {
       throw new HistoryFormatError(line, `consume ${op.id}: a receipt comes with, and only with, a leased consume`);

@@ -22,7 +22,7 @@ export class LinearizabilityCheckError extends Error {
 }
 
 const userVerdictSchema = z.object({
-  result: z.enum(['ok', 'illegal', 'unknown', 'excluded']),
+  result: z.enum(['ok', 'illegal', 'unknown']),
   ops: z.number().int().min(0),
   checkedOps: z.number().int().min(0),
   reason: z.string().optional(),
@@ -35,13 +35,12 @@ const verdictSchema = z.object({
   linearizable: z.boolean(),
   timedOut: z.boolean(),
   users: z.number().int().min(0),
-  excluded: z.number().int().min(0),
   perUser: z.record(z.string(), userVerdictSchema),
 });
 
 /**
- * `linearizable` is true only when every checked user passed; users whose history uses leases
- * are `excluded` (see tools/porcupine-check/history.go) and left to the total-queue checker.
+ * `linearizable` is true only when every user passed; a user the checker could not finish within
+ * the time limit is `unknown` and makes `timedOut` true (and `linearizable` false).
  */
 export type LinearizabilityVerdict = z.infer<typeof verdictSchema>;
 export type UserLinearizability = z.infer<typeof userVerdictSchema>;
@@ -55,6 +54,8 @@ export interface CheckerOptions {
   visualizeDir?: string;
   /** Longest history line the checker accepts (the reader's limit, 16 KiB by default). */
   maxLineBytes?: number;
+  /** The mailbox's maxDeliveries (5 by default): when a returned leased message is dead-lettered. */
+  maxDeliveries?: number;
 }
 
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
@@ -118,6 +119,7 @@ export async function checkLinearizability(
   const args = [`-timeout=${options.timeoutMs ?? 60_000}ms`];
   if (options.visualizeDir !== undefined) args.push(`-visualize=${options.visualizeDir}`);
   if (options.maxLineBytes !== undefined) args.push(`-max-line-bytes=${options.maxLineBytes}`);
+  if (options.maxDeliveries !== undefined) args.push(`-max-deliveries=${options.maxDeliveries}`);
   args.push('path' in source ? source.path : '-');
   const input = 'records' in source ? source.records.map((r) => formatHistoryLine(r) + '\n').join('') : null;
 

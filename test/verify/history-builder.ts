@@ -95,26 +95,28 @@ export class HistoryBuilder {
     return this;
   }
 
-  peek(user: string, got: string | null, [call, ret]: Span, deadLetter?: boolean): this {
+  /** A message given by id is reported as never delivered yet. */
+  peek(user: string, got: string | MessageRecord | null, [call, ret]: Span, deadLetter?: boolean): this {
+    const message = typeof got === 'string' ? this.message(got, { deliveries: 0 }) : got;
     this.ops.push({
       ...this.common(user, call),
       op: 'peek',
       input: deadLetter === undefined ? {} : { deadLetter },
       outcome: 'ok',
       return: ret,
-      output: { message: got === null ? null : this.message(got) },
+      output: { message },
     });
     return this;
   }
 
-  len(user: string, count: number, [call, ret]: Span): this {
+  len(user: string, count: number, [call, ret]: Span, inFlight = 0, deadLetterCount = 0): this {
     this.ops.push({
       ...this.common(user, call),
       op: 'len',
       input: {},
       outcome: 'ok',
       return: ret,
-      output: { count, inFlight: 0, deadLetterCount: 0 },
+      output: { count, inFlight, deadLetterCount },
     });
     return this;
   }

@@ -14,7 +14,9 @@ import (
 )
 
 type message struct {
-	MsgID string `json:"msgId"`
+	MsgID      string `json:"msgId"`
+	Deliveries *int64 `json:"deliveries"`
+	Receipt    string `json:"receipt"`
 }
 
 type record struct {
@@ -25,6 +27,7 @@ type record struct {
 	Op      string `json:"op"`
 	Input   struct {
 		MsgID      string  `json:"msgId"`
+		Receipt    string  `json:"receipt"`
 		RequestID  *string `json:"requestId"`
 		LeaseMs    *int64  `json:"leaseMs"`
 		DeadLetter bool    `json:"deadLetter"`
@@ -105,26 +108,16 @@ func checkRecord(rec *record) error {
 	default:
 		return fmt.Errorf("op %d: unknown outcome %q", rec.ID, rec.Outcome)
 	}
-	if rec.Op == "put" && rec.Input.MsgID == "" {
-		return fmt.Errorf("op %d: put without msgId", rec.ID)
+	if (rec.Op == "put" || rec.Op == "ack" || rec.Op == "nack") && rec.Input.MsgID == "" {
+		return fmt.Errorf("op %d: %s without msgId", rec.ID, rec.Op)
+	}
+	if (rec.Op == "ack" || rec.Op == "nack") && rec.Input.Receipt == "" {
+		return fmt.Errorf("op %d: %s without receipt", rec.ID, rec.Op)
+	}
+	if rec.Outcome == "ok" && rec.Op == "consume" && rec.Input.LeaseMs != nil && rec.Output.Message != nil && rec.Output.Message.Receipt == "" {
+		return fmt.Errorf("op %d: leased consume answered without a receipt", rec.ID)
 	}
 	return nil
-}
-
-// leaseReason says why a user's records cannot be checked with the queue model, or "".
-// A lease ends at a server time no client observes, so whether a leased message is back in the
-// queue at a given moment is not determined by the history; those users are left to the
-// total-queue checker.
-func leaseReason(recs []record) string {
-	for _, r := range recs {
-		if r.Op == "ack" || r.Op == "nack" {
-			return "uses ack/nack (leases are checked by the total-queue checker)"
-		}
-		if r.Op == "consume" && r.Input.LeaseMs != nil {
-			return "uses leased consumes (leases are checked by the total-queue checker)"
-		}
-	}
-	return ""
 }
 
 // toOperations converts one user's records. Failed ops did not happen and are dropped; an
@@ -153,7 +146,13 @@ func toOperations(recs []record) []porcupineOp {
 		if !known && (r.Op == "peek" || r.Op == "len") {
 			continue
 		}
-		in := queueInput{kind: r.Op, msgID: r.Input.MsgID, deadLetter: r.Input.DeadLetter}
+		in := queueInput{
+			kind:       r.Op,
+			msgID:      r.Input.MsgID,
+			receipt:    r.Input.Receipt,
+			leased:     r.Input.LeaseMs != nil,
+			deadLetter: r.Input.DeadLetter,
+		}
 		if r.Input.RequestID != nil {
 			in.hasRequest = true
 			in.requestID = *r.Input.RequestID
@@ -166,8 +165,13 @@ func toOperations(recs []record) []porcupineOp {
 			out.count = r.Output.Count
 			out.inFlight = r.Output.InFlight
 			out.deadLetterCount = r.Output.DeadLetterCount
-			if r.Output.Message != nil {
-				out.msgID = r.Output.Message.MsgID
+			if m := r.Output.Message; m != nil {
+				out.msgID = m.MsgID
+				if m.Deliveries != nil {
+					out.deliveries = *m.Deliveries
+					out.hasDeliveries = true
+				}
+				out.receipt = m.Receipt
 			}
 		}
 		ops = append(ops, porcupineOp{

@@ -22,7 +22,7 @@ import (
 )
 
 type userVerdict struct {
-	// ok | illegal | unknown (timed out) | excluded (not checkable with this model)
+	// ok | illegal | unknown (timed out)
 	Result string `json:"result"`
 	Ops    int    `json:"ops"`
 	// Ops handed to Porcupine once failed ops and indeterminate reads are dropped.
@@ -39,7 +39,6 @@ type verdict struct {
 	Linearizable bool                   `json:"linearizable"`
 	TimedOut     bool                   `json:"timedOut"`
 	Users        int                    `json:"users"`
-	Excluded     int                    `json:"excluded"`
 	PerUser      map[string]userVerdict `json:"perUser"`
 }
 
@@ -49,12 +48,13 @@ func main() {
 	timeout := flag.Duration("timeout", 60*time.Second, "time limit per user (0: none)")
 	visualize := flag.String("visualize", "", "directory for an HTML visualization of each violating user")
 	maxLine := flag.Int("max-line-bytes", 16*1024, "longest accepted history line")
+	maxDeliveries := flag.Int64("max-deliveries", 5, "deliveries after which a returned message is dead-lettered (the mailbox's maxDeliveries)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: porcupine-check [flags] HISTORY.jsonl|-\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 || *maxLine < 1 {
+	if flag.NArg() != 1 || *maxLine < 1 || *maxDeliveries < 1 {
 		flag.Usage()
 		os.Exit(3)
 	}
@@ -78,13 +78,14 @@ func main() {
 		}
 	}
 
+	model := mailboxModel(*maxDeliveries)
 	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(users)), Users: len(users)}
 	sort.Strings(users)
 	for i, user := range users {
-		uv, info := checkUser(byUser[user], *timeout)
+		uv, info := checkUser(model, byUser[user], *timeout)
 		if info != nil && *visualize != "" {
 			path := filepath.Join(*visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
-			if err := porcupine.VisualizePath(queueModel, *info, path); err != nil {
+			if err := porcupine.VisualizePath(model, *info, path); err != nil {
 				fmt.Fprintf(os.Stderr, "porcupine-check: visualization of %s: %v\n", user, err)
 			} else {
 				uv.Visualization = path
@@ -96,8 +97,6 @@ func main() {
 		case "unknown":
 			v.Linearizable = false
 			v.TimedOut = true
-		case "excluded":
-			v.Excluded++
 		}
 		v.PerUser[user] = uv
 	}
@@ -147,20 +146,15 @@ func operations(recs []record) []porcupine.Operation {
 }
 
 // checkUser also returns, for a violation, the partial linearizations that explain it.
-func checkUser(recs []record, timeout time.Duration) (userVerdict, *porcupine.LinearizationInfo) {
+func checkUser(model porcupine.Model, recs []record, timeout time.Duration) (userVerdict, *porcupine.LinearizationInfo) {
 	start := time.Now()
 	uv := userVerdict{Ops: len(recs)}
-	if reason := leaseReason(recs); reason != "" {
-		uv.Result = "excluded"
-		uv.Reason = reason
-		return uv, nil
-	}
 	ops := operations(recs)
 	uv.CheckedOps = len(ops)
 	// The plain check is much cheaper; the verbose one (partial linearizations) only runs to
 	// explain a violation.
 	var info *porcupine.LinearizationInfo
-	switch porcupine.CheckOperationsTimeout(queueModel, ops, timeout) {
+	switch porcupine.CheckOperationsTimeout(model, ops, timeout) {
 	case porcupine.Ok:
 		uv.Result = "ok"
 	case porcupine.Unknown:
@@ -168,7 +162,7 @@ func checkUser(recs []record, timeout time.Duration) (userVerdict, *porcupine.Li
 		uv.Reason = fmt.Sprintf("no answer within %v", timeout)
 	default:
 		uv.Result = "illegal"
-		_, verbose := porcupine.CheckOperationsVerbose(queueModel, ops, timeout)
+		_, verbose := porcupine.CheckOperationsVerbose(model, ops, timeout)
 		info = &verbose
 		uv.StuckOps = stuckOps(ops, verbose)
 	}

@@ -1,5 +1,6 @@
-// Runs the deterministic Raft simulation over many seeds: `npm run sim -- --seeds N`.
-// A failing seed prints its number; `--seed S` replays exactly that run.
+// Runs the deterministic Raft simulation over many seeds: `npm run sim -- --seeds N`
+// [--from F] [--steps K] [--nodes 3|5]. A failing seed prints its number; `--seed S` replays
+// exactly that run.
 
 import { runSimulation } from '../test/raft/sim/cluster.js';
 
@@ -20,6 +21,11 @@ function intArg(name: string, fallback: number): number {
 }
 
 const steps = intArg('steps', 600);
+const sizes = arg('nodes') === undefined ? [3, 5] : [intArg('nodes', 3)];
+if (sizes.some((n) => n < 1 || n > 9)) {
+  console.error('--nodes must be between 1 and 9');
+  process.exit(2);
+}
 const only = arg('seed');
 const seeds = only === undefined
   ? Array.from({ length: intArg('seeds', 100) }, (_, i) => intArg('from', 1) + i)
@@ -29,12 +35,12 @@ const started = Date.now();
 let failed = 0;
 for (const seed of seeds) {
   let seedFailed = false;
-  for (const nodes of [3, 5]) {
+  for (const nodes of sizes) {
     const r = runSimulation({ seed, nodes, steps });
     if (!r.ok) {
       seedFailed = true;
       console.log(`FAIL seed ${seed} (${nodes} nodes): ${r.error}`);
-      console.log(`  replay: npm run sim -- --seed ${seed} --steps ${steps}`);
+      console.log(`  replay: npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}`);
     } else if (only !== undefined) {
       console.log(`ok seed ${seed} (${nodes} nodes):`, JSON.stringify(r));
     }
@@ -42,5 +48,5 @@ for (const seed of seeds) {
   if (seedFailed) failed++;
 }
 const secs = ((Date.now() - started) / 1000).toFixed(1);
-console.log(`${seeds.length - failed}/${seeds.length} seeds passed (3 and 5 nodes each, ${steps} steps) in ${secs}s`);
+console.log(`${seeds.length - failed}/${seeds.length} seeds passed (${sizes.join(' and ')} nodes, ${steps} steps) in ${secs}s`);
 process.exit(failed === 0 ? 0 : 1);

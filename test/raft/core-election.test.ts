@@ -54,6 +54,14 @@ test('§5.2 a candidate with votes from a majority becomes leader and appends a 
   assert.equal(c.core('b').status().commit, 1);
 });
 
+test('durability: a vote is granted in the same Ready that persists it', () => {
+  const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
+  core.step(voteReq('a', 'c', 1, 0, 0));
+  const rd = core.ready();
+  assert.deepEqual(rd.hardState, { term: 1, vote: 'a', commit: 0 });
+  assert.deepEqual(messagesOf(rd.messages, 'voteResp').map((m) => m.granted), [true]);
+});
+
 test('§5.2 a server grants at most one vote per term', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
   core.step(voteReq('a', 'c', 1, 0, 0));

@@ -65,8 +65,4 @@ export class Network {
   dropTo(id: NodeId): void {
     this.queue = this.queue.filter((f) => f.m.to !== id);
   }
-
-  pending(): number {
-    return this.queue.length;
-  }
 }

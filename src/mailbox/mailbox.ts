@@ -217,9 +217,9 @@ export class Mailbox {
     this.endLeases(box, now, null);
     let count: number;
     if (cmd.deadLetter === true) {
-      count = box.dead?.clear().length ?? 0;
+      count = box.dead?.clear() ?? 0;
     } else {
-      count = box.queue.clear().length + (box.leases?.size ?? 0);
+      count = box.queue.clear() + (box.leases?.size ?? 0);
       box.leases = null;
       box.leaseBytes = 0;
       box.minLeaseEnd = Infinity;
@@ -232,15 +232,11 @@ export class Mailbox {
     const s = this.state;
     const now = s.now;
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
-    const expired = (m: StoredMessage): boolean => m.expiresAt <= now;
     for (const [user, box] of s.users) {
       this.endLeases(box, now, counts);
       if (box.minExpiry <= now) {
-        counts.expired += box.queue.removeWhere(expired).length + (box.dead?.removeWhere(expired).length ?? 0);
-        let min = Infinity;
-        for (const m of box.queue) if (m.expiresAt < min) min = m.expiresAt;
-        for (const m of box.dead ?? []) if (m.expiresAt < min) min = m.expiresAt;
-        box.minExpiry = min;
+        counts.expired += box.queue.removeExpired(now) + (box.dead?.removeExpired(now) ?? 0);
+        box.minExpiry = Math.min(box.queue.earliestExpiry(), box.dead?.earliestExpiry() ?? Infinity);
       }
       this.dropIfEmpty(user, box);
     }

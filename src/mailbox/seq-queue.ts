@@ -26,6 +26,11 @@ export class StoredMessage {
 export class SeqQueue {
   private items: (StoredMessage | undefined)[] = [];
   private head = 0;
+  /**
+   * True while expiresAt never decreases from head to tail (always so when every put uses the
+   * same TTL): then the expired messages are exactly a prefix and the sweep need not scan.
+   */
+  private expiryOrdered = true;
   /** Sum of body lengths of the messages in the queue. */
   bytes = 0;
 
@@ -42,8 +47,12 @@ export class SeqQueue {
   push(m: StoredMessage): void {
     // An empty array grows to 17 slots on its first push; a literal is exact-size, which matters
     // when there are many mailboxes holding a single message.
-    if (this.items.length === 0) this.items = [m];
-    else this.items.push(m);
+    if (this.items.length === 0) {
+      this.items = [m];
+    } else {
+      if (m.expiresAt < this.items[this.items.length - 1]!.expiresAt) this.expiryOrdered = false;
+      this.items.push(m);
+    }
     this.bytes += m.body.length;
   }
 
@@ -65,6 +74,9 @@ export class SeqQueue {
       if (this.items[mid]!.seq < m.seq) lo = mid + 1;
       else hi = mid;
     }
+    const before = lo > this.head ? this.items[lo - 1] : undefined;
+    const after = this.items[lo];
+    if ((before && before.expiresAt > m.expiresAt) || (after && m.expiresAt > after.expiresAt)) this.expiryOrdered = false;
     if (lo === this.head && this.head > 0) {
       this.items[--this.head] = m;
     } else {
@@ -73,29 +85,41 @@ export class SeqQueue {
     this.bytes += m.body.length;
   }
 
-  /** Remove every message for which `drop` is true; returns the removed ones in order. */
-  removeWhere(drop: (m: StoredMessage) => boolean): StoredMessage[] {
-    const kept: StoredMessage[] = [];
-    const removed: StoredMessage[] = [];
-    for (let i = this.head; i < this.items.length; i++) {
-      const m = this.items[i]!;
-      if (drop(m)) removed.push(m);
-      else kept.push(m);
-    }
-    if (removed.length > 0) {
+  /** Removes the messages expired at `now`; returns how many. */
+  removeExpired(now: number): number {
+    const before = this.size;
+    if (this.expiryOrdered) {
+      while (this.head < this.items.length && this.items[this.head]!.expiresAt <= now) this.shift();
+    } else {
+      const kept: StoredMessage[] = [];
+      for (let i = this.head; i < this.items.length; i++) {
+        const m = this.items[i]!;
+        if (m.expiresAt > now) kept.push(m);
+        else this.bytes -= m.body.length;
+      }
       this.items = kept;
       this.head = 0;
-      for (const m of removed) this.bytes -= m.body.length;
+      if (kept.length === 0) this.expiryOrdered = true;
     }
-    return removed;
+    return before - this.size;
   }
 
-  clear(): StoredMessage[] {
-    const all = this.items.slice(this.head) as StoredMessage[];
+  /** The smallest expiresAt in the queue, Infinity when empty. */
+  earliestExpiry(): number {
+    if (this.expiryOrdered) return this.items[this.head]?.expiresAt ?? Infinity;
+    let min = Infinity;
+    for (let i = this.head; i < this.items.length; i++) min = Math.min(min, this.items[i]!.expiresAt);
+    return min;
+  }
+
+  /** Empties the queue; returns how many messages it held. */
+  clear(): number {
+    const n = this.size;
     this.items = [];
     this.head = 0;
     this.bytes = 0;
-    return all;
+    this.expiryOrdered = true;
+    return n;
   }
 
   *[Symbol.iterator](): IterableIterator<StoredMessage> {
@@ -107,6 +131,7 @@ export class SeqQueue {
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
+      this.expiryOrdered = true;
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;

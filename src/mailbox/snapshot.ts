@@ -95,9 +95,7 @@ export function readSnapshot(data: Uint8Array): MailboxState {
     const dead = new SeqQueue();
     readQueue(r, dead);
     if (dead.size > 0) box.dead = dead;
-    let minExpiry = Infinity;
-    for (const q of [box.queue, dead]) for (const m of q) minExpiry = Math.min(minExpiry, m.expiresAt);
-    box.minExpiry = minExpiry;
+    box.minExpiry = Math.min(box.queue.earliestExpiry(), dead.earliestExpiry());
     const leases = r.count('leases', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
     for (let j = 0; j < leases; j++) {
       const leaseExpiresAt = r.f64('leaseExpiresAt');

@@ -131,13 +131,19 @@ export class ByteWriter {
 
   uint(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) throw new CodecError('BAD_INTEGER', `cannot encode ${v} as an unsigned safe integer`);
-    this.reserve(uintSize(v));
+    if (this.len + 8 > this.buf.length) this.reserve(uintSize(v));
     const buf = this.buf;
     let len = this.len;
-    // Division above 2^31 (bit operators work on 32 bits), shifts below.
-    while (v > 0x7fffffff) {
-      buf[len++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
+    // Bit operators work on 32 bits, so a value of 2^28 or more (times, large indexes) is split:
+    // four full groups from the low 32 bits, then the rest (below 2^25) from the low word's top
+    // nibble and the high word. Cheaper than dividing doubles.
+    if (v >= 0x10000000) {
+      const lo = v >>> 0;
+      buf[len++] = (lo & 0x7f) | 0x80;
+      buf[len++] = ((lo >>> 7) & 0x7f) | 0x80;
+      buf[len++] = ((lo >>> 14) & 0x7f) | 0x80;
+      buf[len++] = ((lo >>> 21) & 0x7f) | 0x80;
+      v = (lo >>> 28) | (((v - lo) / 0x100000000) << 4);
     }
     while (v > 0x7f) {
       buf[len++] = (v & 0x7f) | 0x80;
@@ -222,6 +228,12 @@ export class ByteReader {
   }
 
   uint(): number {
+    // Most values (types, lengths, small terms) fit in one byte.
+    const first = this.buf[this.pos];
+    if (first !== undefined && first < 0x80) {
+      this.pos++;
+      return first;
+    }
     let value = 0;
     let scale = 1;
     for (let i = 0; ; i++) {
@@ -267,17 +279,34 @@ export class ByteReader {
   string(maxBytes: number, what: string): string {
     const n = this.length(maxBytes, what);
     // Decoded straight from the input: a string shares no memory, so no copy is needed.
-    const b = this.buf.subarray(this.pos, this.pos + n);
+    const start = this.pos;
     this.pos += n;
-    try {
-      return utf8Decoder.decode(b);
-    } catch {
-      throw new CodecError('BAD_UTF8', `${what}: invalid UTF-8`);
+    // Short ASCII strings (node ids) are several times faster to build by hand than through
+    // TextDecoder; ASCII decodes to the same string either way.
+    if (n <= SHORT_STRING_BYTES) {
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = this.buf[i]!;
+        if (c >= 0x80) return decodeUtf8(this.buf.subarray(start, start + n), what);
+        s += String.fromCharCode(c);
+      }
+      return s;
     }
+    return decodeUtf8(this.buf.subarray(start, start + n), what);
   }
 
   end(): void {
     if (this.remaining !== 0) throw new CodecError('TRAILING_BYTES', `${this.remaining} bytes after the end of the record`);
+  }
+}
+
+const SHORT_STRING_BYTES = 64;
+
+function decodeUtf8(b: Uint8Array, what: string): string {
+  try {
+    return utf8Decoder.decode(b);
+  } catch {
+    throw new CodecError('BAD_UTF8', `${what}: invalid UTF-8`);
   }
 }
 

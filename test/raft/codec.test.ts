@@ -22,7 +22,7 @@ function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> 
 const safeUint = fc.oneof(
   fc.integer({ min: 0, max: 300 }),
   fc.integer({ min: 0, max: 2 ** 32 + 5 }),
-  fc.constantFrom(Number.MAX_SAFE_INTEGER, 2 ** 32, 2 ** 35 - 1),
+  fc.constantFrom(Number.MAX_SAFE_INTEGER, 2 ** 28 - 1, 2 ** 28, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35 - 1, 2 ** 49, 1_700_000_000_000),
 );
 const nodeId = fc.string({ minLength: 1, maxLength: 16, unit: 'grapheme' }).filter((s) => {
   const n = new TextEncoder().encode(s).length;

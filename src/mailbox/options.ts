@@ -55,12 +55,22 @@ export const MAX_WIRE_BODY_BYTES = 64 * MiB;
 /** Hard ceiling of the wire format for user ids, message ids, request ids and receipts (UTF-8 bytes). */
 export const MAX_WIRE_STRING_BYTES = 1024;
 
+/** Options that may be 0: a zero window turns that memory off. */
+const MAY_BE_ZERO: ReadonlySet<string> = new Set(['dedupeWindowMs', 'requestWindowMs']);
+
+/**
+ * Defaults filled in and every value checked. Only the keys of MailboxOptions are taken, so a
+ * larger configuration object (with settings for other parts of the node) may be passed as is.
+ */
 export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): MailboxOptions {
-  const o: MailboxOptions = { ...DEFAULT_MAILBOX_OPTIONS, ...partial };
-  for (const [key, value] of Object.entries(o)) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new RangeError(`mailbox option ${key} must be a positive integer, got ${String(value)}`);
+  const o = { ...DEFAULT_MAILBOX_OPTIONS };
+  for (const key of Object.keys(DEFAULT_MAILBOX_OPTIONS) as (keyof MailboxOptions)[]) {
+    const value = partial[key] ?? DEFAULT_MAILBOX_OPTIONS[key];
+    const min = MAY_BE_ZERO.has(key) ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new RangeError(`mailbox option ${key} must be an integer >= ${min}, got ${String(value)}`);
     }
+    o[key] = value;
   }
   if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
   if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');

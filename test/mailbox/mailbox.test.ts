@@ -322,8 +322,16 @@ describe('limits: explicit errors and no state change', () => {
   });
 });
 
-test('options are validated', () => {
+test('options are validated; keys that are not mailbox options are ignored', () => {
   assert.throws(() => new Mailbox({ maxDeliveries: 0 }), RangeError);
   assert.throws(() => new Mailbox({ defaultTtlMs: 10, maxTtlMs: 5 }), RangeError);
   assert.throws(() => new Mailbox({ maxBodyBytes: 1.5 }), RangeError);
+  const m = new Mailbox({ maxDeliveries: 3, expireIntervalMs: 1000 } as Partial<MailboxOptions>);
+  assert.deepEqual(m.options, { ...DEFAULT_MAILBOX_OPTIONS, maxDeliveries: 3 });
+});
+
+test('a zero dedupe window turns duplicate suppression off', () => {
+  const h = harness({ dedupeWindowMs: 0 });
+  h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' });
+  assert.deepEqual(h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' }), { kind: 'put', id: 'x', seq: 2, duplicate: false });
 });

@@ -196,7 +196,7 @@ export function resultSize(res: MailboxResult): number {
       return head + 2 + utf8Length(res.id) + 8 + 1;
     case 'message': {
       const m = res.message;
-      const body = m instanceof StoredDelivery ? m.latin1Body.length : m.body.length;
+      const body = m instanceof StoredDelivery ? m.latin1Body().length : m.body.length;
       const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
       return head + 2 + utf8Length(m.id) + 8 + 4 + body + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
     }
@@ -217,7 +217,7 @@ export function resultSize(res: MailboxResult): number {
 function writeMessage(w: ByteWriter, m: DeliveredMessage): void {
   w.str(m.id);
   w.f64(m.seq);
-  if (m instanceof StoredDelivery) w.latin1(m.latin1Body);
+  if (m instanceof StoredDelivery) w.latin1(m.latin1Body());
   else w.bytesField(m.body);
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);

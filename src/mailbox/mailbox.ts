@@ -369,7 +369,7 @@ export class Mailbox {
 
   private rememberConsume(user: string, requestId: string, result: MailboxResult, now: number): void {
     const s = this.state;
-    const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body.length : 0;
+    const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body().length : 0;
     s.consumes.set(key(user, requestId), { user, requestId, result, bytes, expiresAt: now + this.options.requestWindowMs });
     s.consumeBytes += bytes;
     while (s.consumes.size > this.options.requestCacheMaxEntries || s.consumeBytes > this.options.requestCacheMaxBytes) {

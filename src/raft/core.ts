@@ -474,9 +474,11 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    // A non-voter keeps counting: once it has not heard from a leader for an election timeout it
+    // must stop defending that leader's lease, or it could never vote in the leader's successor.
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      if (this.promotable()) this.campaign(this.cfg.preVote ? 'preVote' : 'election');
+      this.campaign(this.cfg.preVote ? 'preVote' : 'election');
     }
   }
 

@@ -181,6 +181,21 @@ test('§4.2.3 leader stickiness: a follower that recently heard from the leader 
   assert.equal(b.hasReady(), false, 'no vote granted');
 });
 
+test('§4.2.3 leader stickiness expires: a node that stopped hearing from the leader votes again, non-voters included', () => {
+  const c = new TestCluster(['a', 'b', 'c', 'd'], { checkQuorum: true }, ['a', 'b', 'c']);
+  c.elect('a');
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.settle();
+  const d = c.core('d');
+  assert.equal(d.status().leader, 'a');
+  const last = d.status().lastIndex;
+  d.step(voteReq('b', 'd', 5, last, 1));
+  assert.equal(d.hasReady(), false, 'still within the lease');
+  for (let i = 0; i < 10; i++) d.tick();
+  d.step(voteReq('b', 'd', 5, last, 1));
+  assert.equal(messagesOf(d.ready().messages, 'voteResp')[0]!.granted, true);
+});
+
 test('§3.10 a vote marked as a leadership transfer bypasses leader stickiness', () => {
   const c = new TestCluster(['a', 'b', 'c'], { checkQuorum: true });
   c.elect('a');

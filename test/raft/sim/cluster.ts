@@ -79,6 +79,8 @@ interface SimNode {
   writes: Map<number, PendingWrite>;
   reads: Map<number, ReadOp>;
   readsAwaitingApply: { index: number; op: ReadOp }[];
+  /** A Ready whose synced write is still in progress (asynchronous disk), finishing at `doneAt`. */
+  writing: { rd: Ready; doneAt: number } | null;
 }
 
 class Crash extends Error {}
@@ -125,6 +127,11 @@ class Simulation {
   private transferTargets = new Set<string>();
   private partitioned = false;
   private readonly driverCrashRate: number;
+  /**
+   * Longest a synced write takes, in steps. Above 0 the driver is asynchronous like the real one:
+   * the core keeps receiving messages and ticks between handing out a Ready and its advance.
+   */
+  private readonly maxWriteLatency: number;
   /** Chance per step that a crashed node restarts (sometimes at once, to race its own election). */
   private readonly restartRate: number;
   /** After healing nothing crashes any more. */
@@ -148,12 +155,13 @@ class Simulation {
     };
     this.driverCrashRate = opts.driverCrashRate ?? this.rng.pick([0.001, 0.002, 0.005, 0.01]);
     this.restartRate = this.rng.pick([0.05, 0.2, 0.9]);
+    this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     for (const id of this.ids) {
       const node: SimNode = {
         id, core: null, sm: new AppendLog(), applied: 0, appliedTerm: 0,
         membership: cloneMembership(this.initial),
         disk: { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] },
-        writes: new Map(), reads: new Map(), readsAwaitingApply: [],
+        writes: new Map(), reads: new Map(), readsAwaitingApply: [], writing: null,
       };
       this.nodes.push(node);
       this.start(node);
@@ -209,6 +217,7 @@ class Simulation {
 
   private tickAndDeliver(tickChance: number): void {
     this.now++;
+    for (const n of this.nodes) this.drive(n);
     for (const n of this.nodes) {
       if (n.core && this.rng.chance(tickChance)) {
         n.core.tick();
@@ -339,7 +348,8 @@ class Simulation {
   }
 
   private compact(n: SimNode): void {
-    if (!n.core) return;
+    // Like the real driver, compaction happens between Readies, never during a write.
+    if (!n.core || n.writing) return;
     const since = n.applied - (n.disk.snapshot?.meta.index ?? 0);
     if (since < this.rng.int(3, 30)) return;
     const snapshot: Snapshot = {
@@ -382,6 +392,7 @@ class Simulation {
 
   private crash(n: SimNode): void {
     n.core = null;
+    n.writing = null;
     this.stats.crashes++;
     n.writes.clear();
     n.reads.clear();
@@ -389,22 +400,39 @@ class Simulation {
     this.net.dropTo(n.id);
   }
 
-  /** The simulated driver: persist, then send, then apply, then advance — crashing at random points. */
+  /**
+   * The simulated driver: take a Ready, persist it (at once or some steps later), then send,
+   * apply and advance — crashing at random points, and losing whatever was not yet synced.
+   */
   private drive(n: SimNode): void {
     try {
-      while (n.core?.hasReady()) {
+      while (n.core) {
+        if (n.writing) {
+          if (n.writing.doneAt > this.now) return;
+          const { rd } = n.writing;
+          n.writing = null;
+          this.finish(n, n.core, rd);
+          continue;
+        }
+        if (!n.core.hasReady()) return;
         const rd = n.core.ready();
         if (this.opts.unsafeSendBeforeSync) this.sendAll(rd);
-        this.maybeCrash(n, this.driverCrashRate);
-        this.persist(n, rd);
-        this.maybeCrash(n, this.driverCrashRate);
-        if (!this.opts.unsafeSendBeforeSync) this.sendAll(rd);
-        this.applyReady(n, rd);
-        n.core.advance(rd);
+        const latency = this.rng.int(0, this.maxWriteLatency);
+        if (latency === 0) this.finish(n, n.core, rd);
+        else n.writing = { rd, doneAt: this.now + latency };
       }
     } catch (err) {
       if (!(err instanceof Crash)) throw err;
     }
+  }
+
+  private finish(n: SimNode, core: RaftCore, rd: Ready): void {
+    this.maybeCrash(n, this.driverCrashRate);
+    this.persist(n, rd);
+    this.maybeCrash(n, this.driverCrashRate);
+    if (!this.opts.unsafeSendBeforeSync) this.sendAll(rd);
+    this.applyReady(n, rd);
+    core.advance(rd);
   }
 
   private maybeCrash(n: SimNode, p: number): void {

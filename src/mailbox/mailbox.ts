@@ -42,6 +42,15 @@ function key(user: string, token: string): string {
   return `${user}\u0000${token}`;
 }
 
+export interface MailboxTotals {
+  messages: number;
+  bytes: number;
+  deadLetters: number;
+  expiredTotal: number;
+  mailboxes: number;
+  top: Array<{ user: string; count: number; bytes: number }>;
+}
+
 interface LeaseEndCounts {
   returned: number;
   deadLettered: number;
@@ -51,6 +60,8 @@ interface LeaseEndCounts {
 export class Mailbox {
   readonly options: MailboxOptions;
   state: MailboxState = emptyMailboxState();
+  /** Messages removed by expiry since this process started (a metric, not replicated state). */
+  private expiredTotal = 0;
 
   constructor(options: Partial<MailboxOptions> = {}) {
     this.options = resolveMailboxOptions(options);
@@ -74,6 +85,30 @@ export class Mailbox {
       default:
         return fail('BAD_REQUEST', `unknown command op ${String((cmd as { op?: unknown } | null)?.op)}`);
     }
+  }
+
+  /**
+   * Operator totals across every mailbox (metrics), and the `topN` deepest mailboxes. Counts what
+   * is held, expired-but-unswept included; O(users) plus a partial sort.
+   */
+  totals(topN: number): MailboxTotals {
+    let messages = 0;
+    let bytes = 0;
+    let deadLetters = 0;
+    const top: Array<{ user: string; count: number; bytes: number }> = [];
+    for (const [user, box] of this.state.users) {
+      const count = box.queue.size + (box.leases?.size ?? 0);
+      messages += count;
+      bytes += box.queue.bytes + box.leaseBytes;
+      deadLetters += box.dead?.size ?? 0;
+      if (topN > 0) {
+        top.push({ user, count, bytes: box.queue.bytes + box.leaseBytes });
+        if (top.length > 4 * topN) top.sort((a, b) => b.count - a.count).length = topN;
+      }
+    }
+    top.sort((a, b) => b.count - a.count);
+    if (top.length > topN) top.length = topN;
+    return { messages, bytes, deadLetters, expiredTotal: this.expiredTotal, mailboxes: this.state.users.size, top };
   }
 
   /** Deterministic binary image of the state (see snapshot.ts). */
@@ -240,6 +275,7 @@ export class Mailbox {
       }
       this.dropIfEmpty(user, box);
     }
+    this.expiredTotal += counts.expired;
     return { kind: 'expired', expired: counts.expired, deadLettered: counts.deadLettered, leasesReturned: counts.returned };
   }
 

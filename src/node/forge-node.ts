@@ -15,6 +15,7 @@ import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/com
 import { MailboxStateMachine } from '../mailbox/replicated.js';
 import type { MailboxService } from '../bridge/mailbox-service.js';
 import { ZenohBridge } from '../bridge/zenoh-bridge.js';
+import { NodeMetrics } from './metrics.js';
 
 const ROUTER_WATCH_MS = 500;
 const ROUTER_LOSS_HANDOFF_MS = 3000;
@@ -25,6 +26,8 @@ export class ForgeNode implements MailboxService {
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly bridge: ZenohBridge;
+  readonly metrics: NodeMetrics;
+  private lastLeader: string | null = null;
   private expireTimer: NodeJS.Timeout | null = null;
   private routerWatch: NodeJS.Timeout | null = null;
   private routerLostSince: number | null = null;
@@ -48,7 +51,8 @@ export class ForgeNode implements MailboxService {
     // or one entry carrying the largest body; the queue must hold at least two such frames.
     const maxFrameBytes =
       Math.max(config.raft.maxBytesPerMsg, config.raft.snapshotChunkBytes, config.mailbox.maxBodyBytes) + 1024 * 1024;
-    this.stateMachine = new MailboxStateMachine(config.mailbox);
+    // One window for both put ids and consume request ids: the retry horizon clients are promised.
+    this.stateMachine = new MailboxStateMachine({ ...config.mailbox, requestWindowMs: config.mailbox.dedupeWindowMs });
     this.transport = new TcpTransport({
       nodeId: config.nodeId,
       clusterId: config.clusterId,
@@ -81,7 +85,23 @@ export class ForgeNode implements MailboxService {
       requestTimeoutMs: config.raft.requestTimeoutMs,
       snapshotEntries: config.raft.snapshotEntries,
       logger: log.child({ component: 'raft' }),
+      onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
     });
+    this.metrics = new NodeMetrics(
+      {
+        raft: () => {
+          const st = this.driver.status();
+          const followerLag: Record<string, number> = {};
+          if (st.role === 'leader') {
+            for (const [id, p] of Object.entries(st.progress)) if (id !== config.nodeId) followerLag[id] = st.lastIndex - p.match;
+          }
+          return { isLeader: st.role === 'leader', term: st.term, commitIndex: st.commit, appliedIndex: st.applied, followerLag };
+        },
+        transport: () => this.transport.stats(),
+        mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
+      },
+      { node: config.nodeId },
+    );
     this.bridge = new ZenohBridge({
       routerUrl: config.zenoh.router,
       keyPrefix: config.zenoh.keyPrefix,
@@ -98,6 +118,10 @@ export class ForgeNode implements MailboxService {
     this.driver.onRoleChange((s) => this.onRole(s));
     this.bridge.start();
     this.routerWatch = setInterval(() => this.watchRouter(), ROUTER_WATCH_MS);
+    if (this.config.metrics.port > 0) {
+      const port = await this.metrics.listen(this.config.metrics.host, this.config.metrics.port);
+      this.log.info({ url: `http://${this.config.metrics.host}:${port}/metrics` }, 'serving Prometheus metrics');
+    }
     this.log.info({ peers: Object.keys(this.config.peers), router: this.config.zenoh.router }, 'node started');
   }
 
@@ -113,6 +137,7 @@ export class ForgeNode implements MailboxService {
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
     await this.driver.stop();
     await this.transport.close();
+    await this.metrics.close();
     this.log.info({}, 'stopped');
   }
 
@@ -126,13 +151,29 @@ export class ForgeNode implements MailboxService {
 
   async command(cmd: MailboxCommand): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
-    const result = await this.driver.propose(encodeCommand(cmd));
-    return decodeResult(result);
+    const started = performance.now();
+    try {
+      const result = decodeResult(await this.driver.propose(encodeCommand(cmd)));
+      this.metrics.commitLatency.observe((performance.now() - started) / 1000);
+      this.metrics.proposals.inc({ op: cmd.op, outcome: result.kind === 'error' ? 'rejected' : 'ok' });
+      return result;
+    } catch (err) {
+      this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError ? err.code : 'error' });
+      throw err;
+    }
   }
 
   async query(q: MailboxQuery): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
-    await this.driver.readBarrier();
+    const started = performance.now();
+    try {
+      await this.driver.readBarrier();
+    } catch (err) {
+      this.metrics.reads.inc({ op: q.op, outcome: err instanceof RaftError ? err.code : 'error' });
+      throw err;
+    }
+    this.metrics.readLatency.observe((performance.now() - started) / 1000);
+    this.metrics.reads.inc({ op: q.op, outcome: 'ok' });
     return this.stateMachine.query(q, Date.now());
   }
 
@@ -182,6 +223,10 @@ export class ForgeNode implements MailboxService {
   }
 
   private onRole(s: SoftState): void {
+    if (s.leader !== null && s.leader !== this.lastLeader) {
+      this.lastLeader = s.leader;
+      this.metrics.leaderChanges.inc();
+    }
     this.setExpiry(s.role === 'leader' && !this.stopping);
   }
 

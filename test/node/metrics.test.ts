@@ -1,0 +1,42 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { NodeMetrics, type MetricsSource } from '../../src/node/metrics.js';
+import { Mailbox } from '../../src/mailbox/mailbox.js';
+
+test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape time', async (t) => {
+  const mailbox = new Mailbox();
+  const meta = (i: number) => ({ index: i, term: 1, time: 1_000 });
+  for (let i = 0; i < 3; i++) mailbox.apply({ op: 'put', user: 'deep', body: new Uint8Array(10) }, meta(i + 1));
+  mailbox.apply({ op: 'put', user: 'shallow', body: new Uint8Array(5), ttlMs: 1 }, meta(4));
+  mailbox.apply({ op: 'expire' }, { index: 5, term: 1, time: 5_000 });
+
+  let term = 3;
+  const source: MetricsSource = {
+    raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 } }),
+    transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10 } }),
+    mailbox: (n) => mailbox.totals(n),
+  };
+  const metrics = new NodeMetrics(source, { node: 'n1' });
+  const port = await metrics.listen('127.0.0.1', 0);
+  t.after(() => metrics.close());
+  metrics.commitLatency.observe(0.003);
+  metrics.proposals.inc({ op: 'put', outcome: 'ok' });
+
+  const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let text = await scrape();
+  assert.match(text, /forge_raft_state\{field="term",node="n1"\} 3/);
+  assert.match(text, /forge_raft_state\{field="is_leader",node="n1"\} 1/);
+  assert.match(text, /forge_replication_lag_entries\{peer="n3",node="n1"\} 7/);
+  assert.match(text, /forge_peer_link\{peer="n2",field="dropped",node="n1"\} 1/);
+  assert.match(text, /forge_mailbox\{field="messages",node="n1"\} 3/);
+  assert.match(text, /forge_mailbox\{field="bytes",node="n1"\} 30/);
+  assert.match(text, /forge_mailbox\{field="expired_total",node="n1"\} 1/);
+  assert.match(text, /forge_mailbox_depth\{user="deep",node="n1"\} 3/);
+  assert.match(text, /forge_commit_latency_seconds_count\{node="n1"\} 1/);
+  assert.match(text, /forge_proposals_total\{op="put",outcome="ok",node="n1"\} 1/);
+
+  term = 4;
+  text = await scrape();
+  assert.match(text, /forge_raft_state\{field="term",node="n1"\} 4/, 'gauges are read at scrape time');
+  assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+});

@@ -17,7 +17,9 @@
 // or after k and puts one at k; the segments left all start below k, and the last of them, sj,
 // had its successor at or after k (or none, and then L reached at least k-1, which `save`
 // checks), so folding s1..sj holds and agrees with L below k. The new segment cuts that back to
-// k-1 and appends k..n: the new L. Earlier prefixes keep their successors, so the invariant holds.
+// k-1 and appends k..n: the new L (split segments follow each other exactly, cutting nothing).
+// Earlier prefixes keep their successors, so the invariant holds. A model-based test checks this
+// against random saves, truncations, snapshots and reopenings.
 //
 // Snapshots: a segment that ends at or below the snapshot index (its successor starts at or below
 // index+1, or it is the last and the log ends there) is deleted; one straddling the index is kept
@@ -86,7 +88,8 @@ function chunkKey(n: number): string {
 
 function firstOfSegmentKey(key: string): number {
   const first = Number.parseInt(key.slice(SEGMENT_PREFIX.length), 16);
-  if (key.length !== SEGMENT_PREFIX.length + 16 || !Number.isSafeInteger(first) || first < 1) {
+  // Only the form segmentKey writes, so that each index has exactly one key.
+  if (!Number.isSafeInteger(first) || first < 1 || key !== segmentKey(first)) {
     throw new StorageError('CORRUPT', `malformed segment key ${JSON.stringify(key)}`);
   }
   return first;

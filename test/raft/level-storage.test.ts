@@ -234,6 +234,12 @@ test('damaged segments are reported as corruption', { timeout: 10_000 }, async (
       await assert.rejects(LevelStorage.open(dir), corrupt, what);
     });
   }
+  // A key not in the canonical lower-case form would give an index a second key.
+  await withDir(async (dir) => {
+    await (await LevelStorage.open(dir)).close();
+    await rawWrite(dir, [{ type: 'put', key: 'g/000000000000000A', value: encodeEntries([entry(10, 1)]) }]);
+    await assert.rejects(LevelStorage.open(dir), corrupt);
+  });
 });
 
 test('a store in another layout is refused', { timeout: 10_000 }, async () => {

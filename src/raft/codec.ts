@@ -176,7 +176,7 @@ export class ByteWriter {
 }
 
 /** Bytes `uint(v)` writes for a valid v (anything invalid is rejected when written). */
-export function uintSize(v: number): number {
+function uintSize(v: number): number {
   if (v < 0x80) return 1;
   if (v < 0x4000) return 2;
   if (v < 0x200000) return 3;

@@ -70,6 +70,21 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     }
   });
 
+  step('the README client examples (Python and TypeScript) work as documented', async () => {
+    const python = join(repoRoot, '.venv', 'bin', 'python');
+    const py = await run(python, [join(repoRoot, 'examples', 'python_client.py'), `tcp/127.0.0.1:${cluster.router.zenohPort}`, 'readme-py'], {
+      timeout: 60_000,
+    });
+    assert.match(py.stdout, /put acknowledged: \{"id":"gen-42"/);
+    assert.match(py.stdout, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
+    const ts = await run(
+      process.execPath,
+      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-client.js'), cluster.router.url, 'readme-ts'],
+      { timeout: 60_000 },
+    );
+    assert.match(ts.stdout, /put acknowledged: \{"id":"ts-1","seq":\d+,"duplicate":false\}\ngot ts-1 hello from TypeScript/);
+  });
+
   step('the CLI puts, peeks, measures and consumes; exit codes tell empty from error', async () => {
     const cli = join(repoRoot, 'bin', 'forge-mailbox');
     const router = ['--router', cluster.router.url];

@@ -1,0 +1,38 @@
+"""Forge Mailbox from Python with eclipse-zenoh (pip install eclipse-zenoh==1.10.1).
+
+usage: python examples/python_client.py [zenoh endpoint, default tcp/127.0.0.1:7447] [user]
+"""
+import json
+import sys
+
+import zenoh
+
+endpoint = sys.argv[1] if len(sys.argv) > 1 else "tcp/127.0.0.1:7447"
+user = sys.argv[2] if len(sys.argv) > 2 else "user123"
+
+conf = zenoh.Config()
+conf.insert_json5("mode", '"client"')
+conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
+with zenoh.open(conf) as session:
+    # A backend service posts a notification. Plain PUT: fire-and-forget.
+    session.put(f"forge/mailbox/{user}", json.dumps({"message": "Your AI generation is ready"}))
+
+    # Acknowledged put: the reply comes once the message is committed on a majority.
+    for reply in session.get(f"forge/mailbox/{user}/put?id=gen-42", payload=b'{"message": "second"}', timeout=10.0):
+        if reply.ok:
+            print("put acknowledged:", reply.ok.payload.to_bytes().decode())
+        else:
+            print("put failed:", reply.err.payload.to_bytes().decode())
+
+    # A user-facing client polls: each GET takes (consumes) the next message.
+    # The replies of this example's two puts come back in order; then the mailbox is empty.
+    for _ in range(3):
+        for reply in session.get(f"forge/mailbox/{user}", timeout=10.0):
+            if reply.err:
+                print("error:", reply.err.payload.to_bytes().decode())
+                continue
+            meta = json.loads(reply.ok.attachment.to_bytes())
+            if meta["status"] == "empty":
+                print("mailbox empty")
+            else:
+                print("got", meta["id"], reply.ok.payload.to_bytes().decode())

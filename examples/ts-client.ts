@@ -1,0 +1,32 @@
+// Forge Mailbox from TypeScript with zenoh-ts (through the router's remote-api WebSocket).
+// Node 20 needs `--experimental-wasm-modules` and a WebSocket global for zenoh-ts:
+//   node --experimental-wasm-modules --import tsx examples/ts-client.ts [ws://127.0.0.1:10000] [user]
+
+import { WebSocket } from 'ws';
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+const { Config, Session, ReplyError } = await import('@eclipse-zenoh/zenoh-ts');
+
+const router = process.argv[2] ?? 'ws://127.0.0.1:10000';
+const user = process.argv[3] ?? 'user123';
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+const session = await Session.open(new Config(router));
+try {
+  // Acknowledged put: answered once committed on a majority.
+  for await (const reply of (await session.get(`forge/mailbox/${user}/put?id=ts-1`, { payload: 'hello from TypeScript' }))!) {
+    const r = reply.result();
+    console.log(r instanceof ReplyError ? `put failed: ${text(r.payload().toBytes())}` : `put acknowledged: ${text(r.payload().toBytes())}`);
+  }
+  // Consume the next message.
+  for await (const reply of (await session.get(`forge/mailbox/${user}`))!) {
+    const r = reply.result();
+    if (r instanceof ReplyError) {
+      console.log(`error: ${text(r.payload().toBytes())}`);
+      continue;
+    }
+    const meta = JSON.parse(text(r.attachment()!.toBytes())) as { status: string; id?: string };
+    console.log(meta.status === 'empty' ? 'mailbox empty' : `got ${meta.id} ${text(r.payload().toBytes())}`);
+  }
+} finally {
+  await session.close();
+}

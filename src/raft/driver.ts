@@ -6,6 +6,7 @@
 // that is the group commit which turns one fsync into many acknowledged entries.
 
 import { RaftCore, type RaftConfig } from './core.js';
+import { encodeConfChange } from './membership.js';
 import {
   RaftError,
   type ConfChange,
@@ -34,7 +35,11 @@ export interface DriverLogger {
 
 export interface DriverOptions {
   core: Omit<RaftConfig, 'random'> & { random?: () => number };
-  /** Voters of a brand-new cluster; ignored once the log or a snapshot holds a membership. */
+  /**
+   * Members of a brand-new cluster, written on first start as the bootstrap entries (see
+   * `bootstrapEntries`); ignored once the disk holds anything. Empty for a node that joins an
+   * existing cluster: it then waits, without campaigning, for a leader to add it.
+   */
   initialMembership: Membership;
   storage: RaftStorage;
   transport: PeerTransport;
@@ -74,6 +79,22 @@ interface ReadBatch {
 
 export type RoleListener = (state: SoftState) => void;
 
+const BOOTSTRAP_TERM = 1;
+
+/**
+ * The log prefix every node of a new cluster writes for itself on first start: one configuration
+ * entry per step building `m` (voters in sorted order, each added as a learner then promoted,
+ * then the learners), all in term 1 and committed. The entries depend on nothing but the member
+ * ids, so every bootstrap node writes the same ones: committing them without a leader is safe
+ * (as etcd's bootstrap does), and they are in every log and snapshot handed to a later member.
+ */
+export function bootstrapEntries(m: Membership): Entry[] {
+  const changes: ConfChange[] = [];
+  for (const id of [...m.voters].sort()) changes.push({ type: 'addLearner', node: id }, { type: 'promote', node: id });
+  for (const id of [...m.learners].sort()) changes.push({ type: 'addLearner', node: id });
+  return changes.map((cc, i) => ({ term: BOOTSTRAP_TERM, index: i + 1, type: EntryType.ConfChange, time: 0, data: encodeConfChange(cc) }));
+}
+
 const noopLogger: DriverLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
 export class RaftDriver {
@@ -105,9 +126,16 @@ export class RaftDriver {
   }
 
   async start(): Promise<void> {
-    const persisted = await this.opts.storage.load();
-    if (persisted.snapshot === null && persisted.entries.length === 0) {
-      persisted.initialMembership = this.opts.initialMembership;
+    let persisted = await this.opts.storage.load();
+    const initial = this.opts.initialMembership;
+    if (persisted.snapshot === null && persisted.entries.length === 0 && initial.voters.length + initial.learners.length > 0) {
+      // The membership must live in the log, not in the configuration: storage hands back an
+      // empty initial membership on restart, and a node that joins later replays the log from
+      // index 1 (when no snapshot covers it) with nothing but the log to go on.
+      const entries = bootstrapEntries(initial);
+      const hardState = { term: BOOTSTRAP_TERM, vote: null, commit: entries.length };
+      await this.opts.storage.save({ hardState, entries, snapshot: null });
+      persisted = { hardState, snapshot: null, entries, initialMembership: { voters: [], learners: [] } };
     }
     if (persisted.snapshot) {
       this.opts.stateMachine.restore(persisted.snapshot.data);

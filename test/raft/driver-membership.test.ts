@@ -1,0 +1,134 @@
+// The driver over real LevelDB storage: the membership of a new cluster is written into the log,
+// so it survives a restart of every node and reaches a node that joins later.
+
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { RaftDriver, bootstrapEntries, type PeerTransport } from '../../src/raft/driver.js';
+import { LevelStorage } from '../../src/raft/level-storage.js';
+import { decodeConfChange } from '../../src/raft/membership.js';
+import type { Membership, Message, NodeId, StateMachine } from '../../src/raft/types.js';
+
+class CounterMachine implements StateMachine {
+  count = 0;
+  apply(): Uint8Array {
+    this.count++;
+    return new Uint8Array(0);
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(String(this.count));
+  }
+  restore(data: Uint8Array): void {
+    this.count = Number(new TextDecoder().decode(data));
+  }
+}
+
+/** Delivers in-process on the next turn; a stopped node's messages go nowhere. */
+class Network {
+  readonly handlers = new Map<NodeId, (m: Message) => void>();
+  transport(id: NodeId): PeerTransport {
+    return {
+      send: (m) => setImmediate(() => this.handlers.get(m.to)?.(m)),
+      onMessage: (h) => this.handlers.set(id, h),
+    };
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'driver-membership-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const net = new Network();
+const drivers = new Map<NodeId, RaftDriver>();
+
+async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver> {
+  const storage = await LevelStorage.open(join(dir, id));
+  const driver = new RaftDriver({
+    core: {
+      id,
+      electionTick: 10,
+      heartbeatTick: 2,
+      preVote: true,
+      checkQuorum: true,
+      maxInflightMsgs: 16,
+      maxEntriesPerMsg: 64,
+      maxBytesPerMsg: 1 << 20,
+      maxUncommittedBytes: 1 << 24,
+      snapshotChunkBytes: 1 << 16,
+    },
+    initialMembership,
+    storage,
+    transport: net.transport(id),
+    stateMachine: new CounterMachine(),
+    tickMs: 5,
+    requestTimeoutMs: 3000,
+    snapshotEntries: 1_000_000,
+  });
+  await driver.start();
+  drivers.set(id, driver);
+  return driver;
+}
+
+async function stopNode(id: NodeId): Promise<void> {
+  net.handlers.delete(id);
+  await drivers.get(id)!.stop();
+  drivers.delete(id);
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const leader = () => waitFor('a leader', () => [...drivers.values()].find((d) => d.softState().role === 'leader'));
+const founders: Membership = { voters: ['n3', 'n1', 'n2'], learners: [] };
+
+test('bootstrap entries build the membership in a fixed order, from the member ids alone', () => {
+  const changes = bootstrapEntries(founders).map((e) => [e.index, e.term, decodeConfChange(e.data)]);
+  assert.deepEqual(changes, [
+    [1, 1, { type: 'addLearner', node: 'n1' }],
+    [2, 1, { type: 'promote', node: 'n1' }],
+    [3, 1, { type: 'addLearner', node: 'n2' }],
+    [4, 1, { type: 'promote', node: 'n2' }],
+    [5, 1, { type: 'addLearner', node: 'n3' }],
+    [6, 1, { type: 'promote', node: 'n3' }],
+  ]);
+  assert.deepEqual(bootstrapEntries(founders), bootstrapEntries({ voters: ['n1', 'n2', 'n3'], learners: [] }));
+});
+
+test('a cluster whose every node restarted (no snapshot) still knows its voters and elects a leader', async () => {
+  for (const id of ['n1', 'n2', 'n3']) await startNode(id, founders);
+  await (await leader()).propose(new Uint8Array([1]));
+  for (const id of ['n1', 'n2', 'n3']) await stopNode(id);
+  // Restarted with no membership from the configuration: only the disk can tell who votes.
+  for (const id of ['n1', 'n2', 'n3']) await startNode(id, { voters: [], learners: [] });
+  const l = await leader();
+  assert.deepEqual([...l.status().membership.voters].sort(), ['n1', 'n2', 'n3']);
+  await l.propose(new Uint8Array([2]));
+});
+
+test('a joining node never campaigns, then learns the whole membership from the log and keeps it across a restart', async () => {
+  const joiner = await startNode('n4', { voters: [], learners: [] });
+  await new Promise((r) => setTimeout(r, 200)); // several election timeouts
+  assert.equal(joiner.softState().role, 'follower');
+  assert.equal(joiner.softState().term, 0);
+
+  const l = await leader();
+  await l.changeMembership({ type: 'addLearner', node: 'n4' });
+  await waitFor('n4 caught up', () => (l.status().progress['n4']?.match ?? 0) >= l.status().commit || undefined);
+  await l.changeMembership({ type: 'promote', node: 'n4' });
+  const expected = ['n1', 'n2', 'n3', 'n4'];
+  await waitFor('n4 sees itself a voter', () => (joiner.status().membership.voters.length === 4 ? true : undefined));
+  assert.deepEqual([...joiner.status().membership.voters].sort(), expected);
+
+  await stopNode('n4');
+  const again = await startNode('n4', { voters: [], learners: [] });
+  assert.deepEqual([...again.status().membership.voters].sort(), expected);
+  for (const id of [...drivers.keys()]) await stopNode(id);
+});

@@ -4,9 +4,10 @@
 
 import { z } from 'zod';
 
-const nodeId = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'node ids are 1-32 letters, digits, "_" or "-"');
+/** Node ids everywhere (configuration, peer directory, admin requests). */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+const nodeId = z.string().regex(NODE_ID_PATTERN, 'node ids are 1-32 letters, digits, "_" or "-"');
 
 const hostPort = z.object({
   host: z.string().min(1).describe('Host name or IP address'),

@@ -1,0 +1,160 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { decodeResult } from '../../src/mailbox/codec.js';
+import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
+import {
+  ClusterStateError,
+  ClusterStateMachine,
+  decodeDirectoryCommand,
+  decodeDirectoryResult,
+  encodeDirectoryEntry,
+  encodeMailboxEntry,
+  MAX_DIRECTORY_PEERS,
+  type DirectoryCommand,
+  type PeerAddress,
+} from '../../src/node/cluster-state-machine.js';
+
+const meta = (index: number) => ({ index, term: 1, time: 1_700_000_000_000 + index });
+const text = (s: string) => new TextEncoder().encode(s);
+
+function machine() {
+  const changes: Record<string, PeerAddress>[] = [];
+  const sm = new ClusterStateMachine(new MailboxStateMachine(), (peers) => changes.push(peers));
+  return { sm, changes };
+}
+
+test('mailbox entries reach the mailbox; directory entries change only the directory', () => {
+  const { sm, changes } = machine();
+  const put = decodeResult(sm.apply(encodeMailboxEntry({ op: 'put', user: 'u1', body: text('hello') }), meta(1)));
+  assert.equal(put.kind, 'put');
+  assert.equal(decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: '10.0.0.4', port: 7004 }), meta(2))), null);
+  assert.deepEqual(sm.peers(), { n4: { host: '10.0.0.4', port: 7004 } });
+  assert.deepEqual(changes, [{ n4: { host: '10.0.0.4', port: 7004 } }]);
+  // Setting the same address again is no change; deleting an unknown node neither.
+  sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: '10.0.0.4', port: 7004 }), meta(3));
+  sm.apply(encodeDirectoryEntry({ op: 'delete', node: 'n9' }), meta(4));
+  assert.equal(changes.length, 1);
+  sm.apply(encodeDirectoryEntry({ op: 'delete', node: 'n4' }), meta(5));
+  assert.deepEqual(sm.peers(), {});
+  assert.equal(changes.length, 2);
+  const consumed = decodeResult(sm.apply(encodeMailboxEntry({ op: 'consume', user: 'u1' }), meta(6)));
+  assert.equal(consumed.kind, 'message');
+});
+
+test('garbage entries are refused and change nothing', () => {
+  const { sm, changes } = machine();
+  sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: 'h4', port: 4 }), meta(1));
+  const before = sm.snapshot();
+  const bad: Uint8Array[] = [
+    new Uint8Array(0),
+    new Uint8Array([7, 1, 2]),
+    new Uint8Array([1]),
+    new Uint8Array([1, 9, 2, 0, 0x6e, 0x31]),
+    new Uint8Array([1, 2, 2, 0, 0x6e]), // truncated node id
+    new Uint8Array([1, 2, 1, 0, 0x2a]), // node id "*"
+    new Uint8Array([...encodeDirectoryEntry({ op: 'delete', node: 'n4' }), 0]), // trailing byte
+    new Uint8Array([1, 1, 2, 0, 0x6e, 0x35, 1, 0, 0x3b, 1, 0]), // host ";"
+    new Uint8Array([1, 1, 2, 0, 0x6e, 0x35, 1, 0, 0x68, 0, 0]), // port 0
+  ];
+  for (const data of bad) {
+    const result = sm.apply(data, meta(2));
+    if (data[0] === 1) assert.notEqual(decodeDirectoryResult(result), null, `refused: ${Buffer.from(data).toString('hex')}`);
+    else assert.equal(decodeResult(result).kind, 'error');
+  }
+  assert.deepEqual(sm.snapshot(), before);
+  assert.equal(changes.length, 1);
+  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'a/b', host: 'h', port: 1 }), ClusterStateError);
+  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'n1', host: 'h', port: 70000 }), ClusterStateError);
+});
+
+test('the directory refuses new peers beyond its bound', () => {
+  const { sm } = machine();
+  for (let i = 0; i < MAX_DIRECTORY_PEERS; i++) sm.apply(encodeDirectoryEntry({ op: 'set', node: `n${i}`, host: 'h', port: 1 }), meta(i + 1));
+  const refused = decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'extra', host: 'h', port: 1 }), meta(9999)));
+  assert.match(refused ?? '', /full/);
+  // Moving a known peer is still allowed.
+  assert.equal(decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n0', host: 'h2', port: 2 }), meta(10_000))), null);
+  assert.equal(Object.keys(sm.peers()).length, MAX_DIRECTORY_PEERS);
+});
+
+const directoryCommand: fc.Arbitrary<DirectoryCommand> = fc.oneof(
+  fc.record({
+    op: fc.constant('set' as const),
+    node: fc.constantFrom('n1', 'n2', 'n3', 'n4', 'node_5'),
+    host: fc.constantFrom('127.0.0.1', 'db-1.example', '::1'),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
+  fc.record({ op: fc.constant('delete' as const), node: fc.constantFrom('n1', 'n2', 'n3', 'n4', 'node_5') }),
+);
+const entry = fc.oneof(
+  directoryCommand.map(encodeDirectoryEntry),
+  fc.record({ user: fc.constantFrom('a', 'b'), body: fc.uint8Array({ maxLength: 8 }) }).map(({ user, body }) =>
+    encodeMailboxEntry({ op: 'put', user, body }),
+  ),
+  fc.constantFrom('a', 'b').map((user) => encodeMailboxEntry({ op: 'consume', user })),
+);
+
+test('determinism and snapshot round trip: replicas applying the same entries agree, a restored copy continues identically', () => {
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 40 }), fc.array(entry, { maxLength: 20 }), (prefix, suffix) => {
+      const a = machine().sm;
+      const b = machine().sm;
+      prefix.forEach((e, i) => assert.deepEqual(a.apply(e, meta(i + 1)), b.apply(e, meta(i + 1))));
+      const image = a.snapshot();
+      assert.deepEqual(image, b.snapshot());
+      const { sm: c, changes } = machine();
+      c.restore(image);
+      assert.deepEqual(c.peers(), a.peers());
+      assert.deepEqual(changes, [a.peers()]);
+      assert.deepEqual(c.snapshot(), image);
+      suffix.forEach((e, i) => assert.deepEqual(c.apply(e, meta(100 + i)).slice(), a.apply(e, meta(100 + i)).slice()));
+      assert.deepEqual(c.snapshot(), a.snapshot());
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('a bad snapshot image is refused with a typed error and leaves the state as it was', () => {
+  const { sm } = machine();
+  sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: 'h4', port: 4 }), meta(1));
+  sm.apply(encodeMailboxEntry({ op: 'put', user: 'u', body: text('x') }), meta(2));
+  const good = sm.snapshot();
+  const before = sm.snapshot();
+  const corrupt = (f: (b: Uint8Array) => void) => {
+    const b = good.slice();
+    f(b);
+    return b;
+  };
+  const images = [
+    new Uint8Array(0),
+    good.subarray(0, good.length - 1),
+    new Uint8Array([...good, 0]),
+    corrupt((b) => (b[0] = 0x58)), // magic
+    corrupt((b) => (b[4] = 2)), // version
+    corrupt((b) => (b[5] = 0xff)), // impossible peer count
+  ];
+  for (const image of images) {
+    assert.throws(() => sm.restore(image), (err: Error) => err instanceof ClusterStateError, Buffer.from(image.subarray(0, 12)).toString('hex'));
+    assert.deepEqual(sm.snapshot(), before);
+  }
+  // Peers out of order (two entries swapped) are not the canonical encoding.
+  const two = machine().sm;
+  two.apply(encodeDirectoryEntry({ op: 'set', node: 'a1', host: 'h', port: 1 }), meta(1));
+  two.apply(encodeDirectoryEntry({ op: 'set', node: 'b1', host: 'h', port: 1 }), meta(2));
+  const swapped = two.snapshot();
+  swapped[11] = 0x62; // first node id "a1" → "b1": now a duplicate
+  assert.throws(() => machine().sm.restore(swapped), /increasing/);
+});
+
+test('directory command decoding is bounded: random bytes never throw anything but ClusterStateError', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      try {
+        decodeDirectoryCommand(bytes);
+      } catch (err) {
+        assert.ok(err instanceof ClusterStateError);
+      }
+    }),
+  );
+});

@@ -1,0 +1,75 @@
+// Fault-injection run against a real local cluster (see docs/chaos.md):
+//   npm run chaos -- [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE]
+//                    [--faults kind,kind...] [--workers N] [--unsafe stale-reads] [--keep] [--json]
+// Prints the verdict; exit status 0 clean, 1 anomalies found, 2 bad arguments or the run could
+// not be carried out. A failing seed is rerun with the same --seed; its history can be checked
+// again offline with scripts/check-history.ts.
+
+import { FAULT_KINDS, type FaultKind } from '../src/verify/nemesis.js';
+import { formatReport, runChaos, UNSAFE_MODES, type UnsafeMode } from '../src/verify/chaos.js';
+
+function usage(problem: string): never {
+  console.error(
+    `${problem}\nusage: chaos [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE] [--faults ${FAULT_KINDS.join(',')}]` +
+      ` [--workers N] [--unsafe ${Object.keys(UNSAFE_MODES).join('|')}] [--keep] [--json]`,
+  );
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const values = new Map<string, string>();
+const flags = new Set<string>();
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === '--keep' || a === '--json') flags.add(a.slice(2));
+  else if (['--nodes', '--time', '--seed', '--history', '--faults', '--workers', '--unsafe'].includes(a)) {
+    const v = args[++i];
+    if (v === undefined) usage(`${a} needs a value`);
+    values.set(a.slice(2), v);
+  } else usage(`unexpected argument ${a}`);
+}
+
+function int(name: string, fallback: number, min: number, max: number): number {
+  const raw = values.get(name);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min || v > max) usage(`--${name} must be an integer in [${min}, ${max}], got ${raw}`);
+  return v;
+}
+
+const nodes = int('nodes', 3, 1, 9);
+const timeSec = int('time', 60, 5, 24 * 3600);
+const seed = int('seed', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1);
+const workers = int('workers', 5, 1, 64);
+let faults: FaultKind[] | undefined;
+const faultList = values.get('faults');
+if (faultList !== undefined) {
+  faults = faultList.split(',').map((f) => {
+    if (!(FAULT_KINDS as readonly string[]).includes(f)) usage(`unknown fault kind ${f}`);
+    return f as FaultKind;
+  });
+}
+const unsafe = values.get('unsafe');
+if (unsafe !== undefined && !Object.hasOwn(UNSAFE_MODES, unsafe)) usage(`unknown unsafe mode ${unsafe}`);
+
+const json = flags.has('json');
+try {
+  const report = await runChaos({
+    nodes,
+    timeSec,
+    seed,
+    workers,
+    keepFiles: flags.has('keep'),
+    ...(values.has('history') ? { historyPath: values.get('history')! } : {}),
+    ...(faults === undefined ? {} : { faults }),
+    ...(unsafe === undefined ? {} : { unsafe: unsafe as UnsafeMode }),
+    log: (line) => {
+      if (!json) console.error(`[${new Date().toISOString().slice(11, 23)}] ${line}`);
+    },
+  });
+  console.log(json ? JSON.stringify(report, null, 2) : formatReport(report));
+  process.exit(report.clean ? 0 : 1);
+} catch (e) {
+  console.error(`chaos run failed (seed ${seed}): ${e instanceof Error ? e.stack : String(e)}`);
+  process.exit(2);
+}

@@ -1,0 +1,388 @@
+// The fault-injection runner: a real cluster (node processes, LevelDB, TCP through fault
+// proxies, the real Zenoh router), concurrent recording clients, a seeded nemesis; then heal,
+// drain every mailbox, and check the history (Porcupine + total queue).
+//
+// Timeline: clients work for the whole `timeSec`; the nemesis stops injecting a few seconds
+// before the end (every fault is undone when its hold ends) so the run ends on a healthy cluster;
+// then everything is healed explicitly, a leader is awaited and every user's mailbox and
+// dead-letter queue is drained by recorded consumes until a fresh consume finds each empty.
+
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ForgeMailboxClient } from '../bridge/client.js';
+import { HISTORY_FORMAT_VERSION, HistoryWriter, type ConsumeOp, type OpKind } from './history.js';
+import type { LinearizabilityVerdict } from './linearizability.js';
+import { FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
+import { ProcessCluster } from './process-cluster.js';
+import { Prng } from './prng.js';
+import { HistoryRecorder, messageRecord } from './recorder.js';
+import type { TotalQueueReport } from './total-queue.js';
+import { verifyHistory } from './verify-history.js';
+import { startWorkers, workloadUsers } from './workload.js';
+
+/** Deliberately broken node behaviours the pipeline must catch (never for production). */
+export const UNSAFE_MODES = {
+  /** Queries (peek, len) served from the leader's local state without a ReadIndex round. */
+  'stale-reads': { FORGE_UNSAFE_STALE_READS: '1' },
+} as const;
+export type UnsafeMode = keyof typeof UNSAFE_MODES;
+
+export interface ChaosOptions {
+  nodes: number;
+  timeSec: number;
+  seed: number;
+  /** Where the history goes (default: a file named after the seed in the temp directory). */
+  historyPath?: string;
+  faults?: readonly FaultKind[];
+  workers?: number;
+  plainUsers?: number;
+  leasedUsers?: number;
+  leaseMs?: number;
+  peekWeight?: number;
+  /** Fault hold and quiet times, ms. */
+  holdMs?: [number, number];
+  quietMs?: [number, number];
+  unsafe?: UnsafeMode;
+  /** Keep the cluster's data and logs even when the verdict is clean. */
+  keepFiles?: boolean;
+  /** Porcupine's time limit per user. */
+  checkTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+type Tally = Record<'ok' | 'fail' | 'info', number>;
+
+export interface ChaosReport {
+  seed: number;
+  nodes: number;
+  timeSec: number;
+  unsafe: UnsafeMode | null;
+  historyPath: string;
+  /** Cluster data and node logs (removed after a clean run unless keepFiles). */
+  clusterDir: string;
+  ops: { total: number; byOutcome: Tally; byKind: Partial<Record<OpKind, Tally>> };
+  faults: Record<FaultKind, number>;
+  drained: boolean;
+  totalQueue: TotalQueueReport | null;
+  linearizability: LinearizabilityVerdict | null;
+  /** Set when a checker could not run at all. */
+  checkError: string | null;
+  clean: boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Clients wait longer than the node's request timeout, so the node's own TIMEOUT reaches them. */
+const CLIENT_REQUEST_TIMEOUT_MS = 6000;
+const NODE_REQUEST_TIMEOUT_MS = 4000;
+const RUNNER_OP_DEADLINE_MS = 9000;
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
+  const log = opts.log ?? (() => {});
+  const faults = opts.faults ?? FAULT_KINDS;
+  const historyPath = opts.historyPath ?? join(tmpdir(), `forge-chaos-seed${opts.seed}-${Date.now()}.jsonl`);
+  const workload = {
+    seed: opts.seed,
+    workers: opts.workers ?? 5,
+    plainUsers: opts.plainUsers ?? 3,
+    leasedUsers: opts.leasedUsers ?? 2,
+    leaseMs: opts.leaseMs ?? 1500,
+    ...(opts.peekWeight === undefined ? {} : { peekWeight: opts.peekWeight }),
+  };
+  const cluster = await ProcessCluster.start({
+    nodes: opts.nodes,
+    proxies: true,
+    dirPrefix: 'forge-chaos-',
+    env: opts.unsafe === undefined ? {} : UNSAFE_MODES[opts.unsafe],
+    raft: { requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS },
+  });
+  log(`cluster of ${opts.nodes} in ${cluster.dir}; history in ${historyPath}`);
+  const writer = new HistoryWriter(historyPath);
+  const recorder = new HistoryRecorder(writer, RUNNER_OP_DEADLINE_MS);
+  const openClient = () => cluster.client(CLIENT_REQUEST_TIMEOUT_MS);
+  const admin = new AdminClient(openClient);
+  let report: ChaosReport | null = null;
+  try {
+    writer.write({
+      type: 'meta',
+      version: HISTORY_FORMAT_VERSION,
+      timeUnit: 'ns',
+      info: {
+        seed: opts.seed,
+        nodes: opts.nodes,
+        timeSec: opts.timeSec,
+        workers: workload.workers,
+        faults: faults.join(','),
+        unsafe: opts.unsafe ?? 'none',
+      },
+    });
+    await admin.waitForLeader(30_000);
+
+    const stopAt = Date.now() + opts.timeSec * 1000;
+    const nemesis = new Nemesis(
+      cluster,
+      new Prng(opts.seed, 'nemesis'),
+      recorder,
+      () => admin.leader(),
+      { kinds: faults, holdMs: opts.holdMs ?? [800, 3500], quietMs: opts.quietMs ?? [500, 2500] },
+      log,
+    );
+    const workers = startWorkers(recorder, openClient, workload);
+    const nemesisDone = nemesis.run(stopAt - 3000).finally(() => nemesis.healAll());
+    await Promise.all([...workers.map((w) => w.run(stopAt)), nemesisDone]);
+    await Promise.all(workers.map((w) => w.close()));
+    log(`workload done: ${JSON.stringify(recorder.counts())}; faults ${JSON.stringify(nemesis.injected)}`);
+
+    await nemesis.healAll();
+    await admin.waitForLeader(60_000);
+    const drained = await drainAll(recorder, openClient, workloadUsers(workload), log);
+    writer.close();
+
+    report = {
+      seed: opts.seed,
+      nodes: opts.nodes,
+      timeSec: opts.timeSec,
+      unsafe: opts.unsafe ?? null,
+      historyPath,
+      clusterDir: cluster.dir,
+      ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {} },
+      faults: nemesis.injected,
+      drained,
+      totalQueue: null,
+      linearizability: null,
+      checkError: null,
+      clean: false,
+    };
+    try {
+      const verdict = await verifyHistory(historyPath, { timeoutMs: opts.checkTimeoutMs ?? 120_000 });
+      report.totalQueue = verdict.totalQueue;
+      report.linearizability = verdict.linearizability;
+      report.clean = verdict.ok && drained;
+    } catch (e) {
+      report.checkError = e instanceof Error ? e.message : String(e);
+    }
+    report.ops = tallyOps(recorder.counts());
+    return report;
+  } finally {
+    writer.close();
+    await admin.close();
+    await cluster.stop(opts.keepFiles === true || report === null || !report.clean);
+  }
+}
+
+function tallyOps(byKind: Partial<Record<OpKind, Readonly<Tally>>>): ChaosReport['ops'] {
+  const out: ChaosReport['ops'] = { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {} };
+  for (const [kind, tally] of Object.entries(byKind) as Array<[OpKind, Tally]>) {
+    out.byKind[kind] = { ...tally };
+    for (const o of ['ok', 'fail', 'info'] as const) {
+      out.byOutcome[o] += tally[o];
+      out.total += tally[o];
+    }
+  }
+  return out;
+}
+
+/** A client session for the runner's own questions, reopened whenever it stops answering. */
+class AdminClient {
+  private client: ForgeMailboxClient | null = null;
+
+  constructor(private readonly open: () => Promise<ForgeMailboxClient>) {}
+
+  async leader(): Promise<string | null> {
+    try {
+      this.client ??= await this.open();
+      const pending = this.client.status();
+      pending.catch(() => {});
+      const st = (await Promise.race([pending, sleep(2000).then(() => 'silent' as const)])) as
+        | { role?: string; node?: string }
+        | 'silent';
+      // A session that stays silent may be dead (router restarted): start a new one next time.
+      if (st === 'silent') throw new Error('status request unanswered');
+      return st.role === 'leader' && typeof st.node === 'string' ? st.node : null;
+    } catch {
+      await this.close();
+      return null;
+    }
+  }
+
+  async waitForLeader(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const leader = await this.leader();
+      if (leader !== null) return leader;
+      await sleep(200);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (c !== null) await Promise.race([c.close().catch(() => {}), sleep(2000)]);
+  }
+}
+
+/**
+ * Empties every user's mailbox and dead-letter queue with recorded consumes (request ids, so an
+ * indeterminate one can be retried), waits out leases still running, and ends each user with
+ * fresh empty consumes and a len of zero. False when some user could not be drained in time.
+ */
+async function drainAll(
+  recorder: HistoryRecorder,
+  openClient: () => Promise<ForgeMailboxClient>,
+  users: { plain: string[]; leased: string[] },
+  log: (line: string) => void,
+): Promise<boolean> {
+  const drainer = new Drainer(recorder, openClient);
+  try {
+    let all = true;
+    for (const user of [...users.plain, ...users.leased]) {
+      const ok = await drainer.drainUser(user, Date.now() + 90_000);
+      if (!ok) log(`drain: ${user} could not be drained`);
+      all &&= ok;
+    }
+    return all;
+  } finally {
+    await drainer.close();
+  }
+}
+
+class Drainer {
+  private client: ForgeMailboxClient | null = null;
+  private process: number;
+  private nextRequest = 0;
+
+  constructor(
+    private readonly recorder: HistoryRecorder,
+    private readonly open: () => Promise<ForgeMailboxClient>,
+  ) {
+    this.process = recorder.newProcess();
+  }
+
+  async drainUser(user: string, deadline: number): Promise<boolean> {
+    while (Date.now() < deadline) {
+      const main = await this.takeAll(user, false, deadline);
+      const dead = await this.takeAll(user, true, deadline);
+      if (main === null || dead === null) return false;
+      const stats = await this.len(user);
+      const empty = stats !== null && stats.count === 0 && stats.inFlight === 0 && stats.deadLetterCount === 0;
+      if (empty && main.taken === 0 && dead.taken === 0 && main.fresh && dead.fresh) return true;
+      // Leased messages come back when their lease runs out (the leader's expiry sweep).
+      if (!empty) await sleep(300);
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (c !== null) await Promise.race([c.close().catch(() => {}), sleep(2000)]);
+  }
+
+  /**
+   * Consumes until an answer says empty. `fresh` tells whether that empty answer came from the
+   * first use of its request id (a retry could replay an older answer, which proves nothing).
+   */
+  private async takeAll(user: string, deadLetter: boolean, deadline: number): Promise<{ taken: number; fresh: boolean } | null> {
+    let taken = 0;
+    let requestId = `drain-r${++this.nextRequest}`;
+    let attempts = 0;
+    while (Date.now() < deadline) {
+      const client = await this.connected(deadline);
+      if (client === null) return null;
+      attempts++;
+      const input = { requestId, ...(deadLetter ? { deadLetter: true } : {}) };
+      const r = await this.recorder.run<ConsumeOp>({ op: 'consume', client: 'drain', process: this.process, user, input }, async () => {
+        const m = await client.consume(user, input);
+        return { message: m === null ? null : messageRecord(m) };
+      });
+      if (r.outcome === 'info') await this.abandon();
+      if (r.outcome !== 'ok') {
+        await sleep(200);
+        continue; // same request id: the retry gets the answer the first attempt may have had
+      }
+      if (r.value?.message === null) return { taken, fresh: attempts === 1 };
+      taken++;
+      requestId = `drain-r${++this.nextRequest}`;
+      attempts = 0;
+    }
+    return null;
+  }
+
+  private async len(user: string): Promise<{ count: number; inFlight: number; deadLetterCount: number } | null> {
+    const client = await this.connected(Date.now() + 10_000);
+    if (client === null) return null;
+    const r = await this.recorder.run({ op: 'len', client: 'drain', process: this.process, user, input: {} }, async () => {
+      const s = await client.len(user);
+      return { count: s.count, inFlight: s.inFlight, deadLetterCount: s.deadLetterCount };
+    });
+    if (r.outcome === 'info') await this.abandon();
+    return r.value as { count: number; inFlight: number; deadLetterCount: number } | null;
+  }
+
+  private async abandon(): Promise<void> {
+    this.process = this.recorder.newProcess();
+    await this.close();
+  }
+
+  private async connected(deadline: number): Promise<ForgeMailboxClient | null> {
+    while (this.client === null) {
+      if (Date.now() >= deadline) return null;
+      try {
+        this.client = await this.open();
+      } catch {
+        await sleep(250);
+      }
+    }
+    return this.client;
+  }
+}
+
+/** The verdict as text: counts first, then whatever went wrong. */
+export function formatReport(r: ChaosReport): string {
+  const lines: string[] = [];
+  const t = (x: Tally) => `ok ${x.ok}, fail ${x.fail}, info ${x.info}`;
+  lines.push(
+    `chaos: seed ${r.seed}, ${r.nodes} nodes, ${r.timeSec} s${r.unsafe === null ? '' : `, UNSAFE build mode "${r.unsafe}"`}`,
+  );
+  lines.push(`ops: ${r.ops.total} (${t(r.ops.byOutcome)})`);
+  for (const [kind, tally] of Object.entries(r.ops.byKind)) lines.push(`  ${kind.padEnd(8)} ${t(tally)}`);
+  const faults = Object.entries(r.faults).filter(([, n]) => n > 0);
+  lines.push(`faults: ${faults.reduce((s, [, n]) => s + n, 0)} (${faults.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`);
+  const tq = r.totalQueue;
+  if (tq !== null) {
+    const c = tq.counts;
+    lines.push(
+      `total queue: ${tq.ok ? 'ok' : 'FAILED'}: messages ${c.messages}, acknowledged ${c.acknowledged}, taken ${c.taken}, ` +
+        `lost ${c.lost}, duplicated ${c.duplicated}, unexpected ${c.unexpected}, maybe-consumed ${c.maybeConsumed}, ` +
+        `recovered ${c.recovered}, redeliveries ${c.redeliveries}`,
+    );
+    const problems: Record<string, unknown[]> = {
+      lost: tq.lost,
+      duplicated: tq.duplicated,
+      unexpected: tq.unexpected,
+      mismatched: tq.mismatched,
+      retryMismatch: tq.retryMismatch,
+      staleReads: tq.staleReads,
+      undrained: tq.undrained,
+    };
+    for (const [name, list] of Object.entries(problems)) {
+      if (list.length > 0) lines.push(`  ${name} (${list.length}): ${JSON.stringify(list.slice(0, 10))}${list.length > 10 ? ' ...' : ''}`);
+    }
+  }
+  const lin = r.linearizability;
+  if (lin !== null) {
+    lines.push(`linearizable: ${lin.linearizable ? 'yes' : 'NO'} (${lin.users} users checked${lin.timedOut ? ', some timed out' : ''})`);
+    for (const [user, u] of Object.entries(lin.perUser)) {
+      if (u.result === 'ok') continue;
+      const detail = [u.reason, u.stuckOps && `stuck ops ${u.stuckOps.slice(0, 5).join(',')}`, u.visualization].filter(Boolean);
+      lines.push(`  ${user}: ${u.result}${detail.length > 0 ? ` (${detail.join('; ')})` : ''}`);
+    }
+  }
+  if (!r.drained) lines.push('drain: some mailbox could not be drained after healing');
+  if (r.checkError !== null) lines.push(`checker error: ${r.checkError}`);
+  lines.push(`history: ${r.historyPath}`);
+  if (!r.clean) lines.push(`cluster data and node logs kept in ${r.clusterDir}`);
+  lines.push(`verdict: ${r.clean ? 'CLEAN' : 'ANOMALIES FOUND'}`);
+  return lines.join('\n');
+}

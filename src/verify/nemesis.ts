@@ -1,0 +1,187 @@
+// The nemesis of a fault-injection run: on a seeded schedule it injects one fault at a time into
+// a ProcessCluster started with proxies, holds it, undoes it, and records both in the history.
+//
+// Faults:
+//   kill, kill-leader            kill -9, then restart on the same data
+//   pause, pause-leader          SIGSTOP for longer than the election timeout, then SIGCONT
+//   partition-leader             the leader cut from every peer, both directions
+//   partition-split              a random minority/majority split (the leader on either side)
+//   partition-one-way            the leader's outbound links only, or its inbound links only
+//   router-cut                   one node cut from the Zenoh router (the leader, more often than not)
+//   router-restart               the router killed, then started again on the same ports
+// A partition either stalls the links (nothing moves, delivered late on heal) or resets them
+// (connections destroyed and refused until the heal), chosen per fault.
+
+import type { ProxyMode } from './fault-proxy.js';
+import type { ProcessCluster } from './process-cluster.js';
+import type { Prng } from './prng.js';
+import type { HistoryRecorder } from './recorder.js';
+
+export const FAULT_KINDS = [
+  'kill',
+  'kill-leader',
+  'pause',
+  'pause-leader',
+  'partition-leader',
+  'partition-split',
+  'partition-one-way',
+  'router-cut',
+  'router-restart',
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface NemesisOptions {
+  kinds: readonly FaultKind[];
+  /** How long a fault is held, ms [min, max]. */
+  holdMs: [number, number];
+  /** Quiet time between faults, ms [min, max]. */
+  quietMs: [number, number];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Nemesis {
+  readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+
+  constructor(
+    private readonly cluster: ProcessCluster,
+    private readonly rng: Prng,
+    private readonly recorder: HistoryRecorder,
+    /** The current leader as the cluster reports it, or null when none answers quickly. */
+    private readonly findLeader: () => Promise<string | null>,
+    private readonly opts: NemesisOptions,
+    private readonly log: (line: string) => void,
+  ) {
+    if (opts.kinds.length === 0) throw new Error('the nemesis needs at least one fault kind');
+  }
+
+  /** Injects faults until `stopAt` (Date.now() ms); every fault is undone before it returns. */
+  async run(stopAt: number): Promise<void> {
+    for (;;) {
+      await sleep(this.rng.int(...this.opts.quietMs));
+      const hold = this.rng.int(...this.opts.holdMs);
+      if (Date.now() + hold >= stopAt) return;
+      const kind = this.rng.pick(this.opts.kinds);
+      const undo = await this.inject(kind);
+      this.injected[kind]++;
+      await sleep(hold);
+      await undo();
+    }
+  }
+
+  /** Brings everything back: links pass, paused nodes resume, dead nodes and router restart. */
+  async healAll(): Promise<void> {
+    this.cluster.setAllLinks('pass');
+    if (!this.cluster.router.running) await this.cluster.router.start();
+    for (const id of this.cluster.ids) {
+      if (this.cluster.isRunning(id)) await this.cluster.signal(id, 'SIGCONT');
+      else this.cluster.startNode(id);
+    }
+    this.recorder.nemesis('heal-all');
+  }
+
+  private event(action: string, target?: string): void {
+    this.recorder.nemesis(action, target);
+    this.log(`nemesis: ${action}${target === undefined ? '' : ' ' + target}`);
+  }
+
+  private async leader(): Promise<string | null> {
+    const leader = await this.findLeader();
+    return leader !== null && this.cluster.nodes.has(leader) ? leader : null;
+  }
+
+  private async leaderOrAny(): Promise<string> {
+    return (await this.leader()) ?? this.rng.pick(this.cluster.ids);
+  }
+
+  private async inject(kind: FaultKind): Promise<() => Promise<void>> {
+    switch (kind) {
+      case 'kill':
+        return this.kill(this.rng.pick(this.cluster.ids));
+      case 'kill-leader':
+        return this.kill(await this.leaderOrAny());
+      case 'pause':
+        return this.pause(this.rng.pick(this.cluster.ids));
+      case 'pause-leader':
+        return this.pause(await this.leaderOrAny());
+      case 'partition-leader': {
+        const leader = await this.leaderOrAny();
+        return this.partition([leader], this.cluster.ids.filter((id) => id !== leader));
+      }
+      case 'partition-split': {
+        const ids = this.cluster.ids;
+        const minority = this.rng.sample(ids, Math.floor((ids.length - 1) / 2));
+        const leader = await this.leader();
+        if (leader !== null && this.rng.chance(0.5) && !minority.includes(leader)) minority[0] = leader;
+        return this.partition(minority, ids.filter((id) => !minority.includes(id)));
+      }
+      case 'partition-one-way':
+        return this.oneWay(await this.leaderOrAny(), this.rng.chance(0.5) ? 'outbound' : 'inbound');
+      case 'router-cut': {
+        const node = this.rng.chance(0.6) ? await this.leaderOrAny() : this.rng.pick(this.cluster.ids);
+        const mode = this.linkMode();
+        this.cluster.routerLink(node).setMode(mode);
+        this.event(`router-cut-${mode}`, node);
+        return async () => {
+          this.cluster.routerLink(node).setMode('pass');
+          this.event('router-heal', node);
+        };
+      }
+      case 'router-restart':
+        await this.cluster.router.kill();
+        this.event('router-kill');
+        return async () => {
+          await this.cluster.router.start();
+          this.event('router-start');
+        };
+    }
+  }
+
+  private linkMode(): ProxyMode {
+    return this.rng.chance(0.5) ? 'stall' : 'reset';
+  }
+
+  private async kill(node: string): Promise<() => Promise<void>> {
+    await this.cluster.signal(node, 'SIGKILL');
+    this.event('kill', node);
+    return async () => {
+      this.cluster.startNode(node);
+      this.event('restart', node);
+    };
+  }
+
+  private async pause(node: string): Promise<() => Promise<void>> {
+    await this.cluster.signal(node, 'SIGSTOP');
+    this.event('pause', node);
+    return async () => {
+      await this.cluster.signal(node, 'SIGCONT');
+      this.event('resume', node);
+    };
+  }
+
+  private partition(a: string[], b: string[]): () => Promise<void> {
+    const mode = this.linkMode();
+    const links: Array<[string, string]> = [];
+    for (const x of a) for (const y of b) links.push([x, y], [y, x]);
+    for (const [from, to] of links) this.cluster.peerLink(from, to).setMode(mode);
+    this.event(`partition-${mode}`, `${a.join(',')}|${b.join(',')}`);
+    return this.healLinks(links);
+  }
+
+  private oneWay(node: string, direction: 'outbound' | 'inbound'): () => Promise<void> {
+    const mode = this.linkMode();
+    const others = this.cluster.ids.filter((id) => id !== node);
+    const links: Array<[string, string]> = others.map((o) => (direction === 'outbound' ? [node, o] : [o, node]));
+    for (const [from, to] of links) this.cluster.peerLink(from, to).setMode(mode);
+    this.event(`partition-${direction}-${mode}`, direction === 'outbound' ? `${node}>${others.join(',')}` : `${others.join(',')}>${node}`);
+    return this.healLinks(links);
+  }
+
+  private healLinks(links: Array<[string, string]>): () => Promise<void> {
+    return async () => {
+      for (const [from, to] of links) this.cluster.peerLink(from, to).setMode('pass');
+      this.event('heal', links.map(([f, t]) => `${f}>${t}`).join(','));
+    };
+  }
+}

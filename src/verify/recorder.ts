@@ -1,0 +1,135 @@
+// Turns client calls into history records (history.ts): times every call on the run's monotonic
+// clock, classifies how it ended, and hands out op ids and process numbers.
+//
+// How an error is classified decides what the checkers may conclude, so it errs towards
+// "indeterminate": only answers that prove the operation changed nothing are definite failures.
+//   fail  NOT_LEADER (the node refused before proposing, or the proposal's slot was overwritten by
+//         another leader's entry: it can never commit), BACKLOG_FULL (refused by the Raft core
+//         before proposing), and the state machine's rejections (which change nothing).
+//   info  TIMEOUT (not committed in time, may commit later), UNAVAILABLE (no reply at all, or the
+//         node stopped with the proposal pending), INTERNAL, an undecodable reply, or a call that
+//         outlived the runner's own deadline.
+
+import { MailboxClientError } from '../bridge/client.js';
+import type { DeliveredMessage } from '../mailbox/commands.js';
+import { bodyHash, type HistoryWriter, type MessageRecord, type OpKind, type OpRecord } from './history.js';
+
+const DEFINITE_FAILURES = new Set<string>([
+  'NOT_LEADER',
+  'BACKLOG_FULL',
+  'BAD_USER',
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'UNKNOWN_OP',
+  'MAILBOX_FULL',
+  'UNKNOWN_RECEIPT',
+  'LEASE_EXPIRED',
+]);
+
+export type OpOutcome = 'ok' | 'fail' | 'info';
+
+/** What a call to record is: everything of an op record but its timing, outcome and id. */
+type OpHead<R extends OpRecord> = R extends unknown
+  ? { op: R['op']; client: string; process: number; user: string; input: R['input'] }
+  : never;
+type OkOutput<R extends OpRecord> = R extends { outcome: 'ok'; output: infer O } ? O : never;
+
+export type OpCall = OpHead<OpRecord>;
+
+export interface Recorded<T> {
+  outcome: OpOutcome;
+  /** The ok output, or null. */
+  value: T | null;
+  /** The error code of a fail or info, or null. */
+  error: string | null;
+}
+
+export class HistoryRecorder {
+  private readonly t0 = process.hrtime.bigint();
+  private nextOp = 0;
+  private nextProcess = 0;
+  private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+
+  constructor(
+    private readonly writer: HistoryWriter,
+    /** A call still pending after this long is recorded as indeterminate (the runner moves on). */
+    private readonly deadlineMs: number,
+  ) {}
+
+  /** Nanoseconds since the run started. */
+  now(): number {
+    return Number(process.hrtime.bigint() - this.t0);
+  }
+
+  newProcess(): number {
+    return this.nextProcess++;
+  }
+
+  /** Ops recorded so far, by kind and outcome. */
+  counts(): Partial<Record<OpKind, Readonly<Record<OpOutcome, number>>>> {
+    return this.tallies;
+  }
+
+  nemesis(action: string, target?: string): void {
+    this.writer.write({ type: 'nemesis', time: this.now(), action, ...(target === undefined ? {} : { target }) });
+  }
+
+  /** Runs `call`, records it as one op, and reports how it ended. */
+  async run<R extends OpRecord>(head: OpHead<R>, call: () => Promise<OkOutput<R>>): Promise<Recorded<OkOutput<R>>> {
+    const id = this.nextOp++;
+    const start = this.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new MailboxClientError('TIMEOUT', `no answer within the runner's ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+    });
+    const pending = call();
+    pending.catch(() => {});
+    let result: Recorded<OkOutput<R>>;
+    let output: unknown;
+    try {
+      const value = await Promise.race([pending, deadline]);
+      result = { outcome: 'ok', value, error: null };
+      output = value;
+    } catch (e) {
+      const code = e instanceof MailboxClientError ? e.code : 'CLIENT_ERROR';
+      const outcome: OpOutcome = e instanceof MailboxClientError && DEFINITE_FAILURES.has(code) ? 'fail' : 'info';
+      result = { outcome, value: null, error: code };
+      // Only the code: tools/porcupine-check reads `output.message` as a delivered message
+      // whatever the outcome, so an error text there would stop the checker.
+      output = { error: code };
+    } finally {
+      clearTimeout(timer);
+    }
+    const end = this.now();
+    (this.tallies[head.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
+    this.writer.write({
+      type: 'op',
+      id,
+      ...head,
+      call: start,
+      outcome: result.outcome,
+      return: end,
+      output,
+    } as OpRecord);
+    return result;
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+}
+
+/** A delivered message as the history records it. */
+export function messageRecord(m: DeliveredMessage): MessageRecord {
+  return {
+    msgId: m.id,
+    seq: m.seq,
+    bodyHash: bodyHash(m.body),
+    deliveries: m.deliveries,
+    ...(m.receipt === undefined ? {} : { receipt: m.receipt }),
+    ...(m.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: m.leaseExpiresAt }),
+  };
+}

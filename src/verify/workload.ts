@@ -1,0 +1,207 @@
+// The clients of a fault-injection run: each worker is a sequential client with its own Zenoh
+// session, doing acknowledged puts, consumes (with and without request ids), peeks, lens and
+// lease/ack/nack on a handful of users, choosing with its own seeded stream, and recording every
+// call through the HistoryRecorder. After an indeterminate op the worker carries on under a fresh
+// process number (the op may still be pending) and, half the time, retries it the way a real
+// client would: a put with the same message id, a consume with the same request id.
+//
+// Users named `q*` never see leases; users named `l*` also take leases (whose expiry the
+// linearizability model can only treat as nondeterministic, so the plain users keep its checks sharp).
+
+import { bodyHash, type ConsumeOp } from './history.js';
+import type { ForgeMailboxClient } from '../bridge/client.js';
+import { Prng } from './prng.js';
+import { HistoryRecorder, messageRecord, type Recorded } from './recorder.js';
+
+export interface WorkloadOptions {
+  seed: number;
+  workers: number;
+  /** Users that never see leases. */
+  plainUsers: number;
+  /** Users that also take leases. */
+  leasedUsers: number;
+  /** Lease length of leased consumes. */
+  leaseMs: number;
+  /** Extra share of peeks (the stale-read demonstration raises it). */
+  peekWeight?: number;
+}
+
+export function workloadUsers(opts: Pick<WorkloadOptions, 'plainUsers' | 'leasedUsers'>): { plain: string[]; leased: string[] } {
+  return {
+    plain: Array.from({ length: opts.plainUsers }, (_, i) => `q${i}`),
+    leased: Array.from({ length: opts.leasedUsers }, (_, i) => `l${i}`),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+type Retry =
+  | { op: 'put'; user: string; msgId: string; body: Uint8Array; attempts: number }
+  | { op: 'consume'; user: string; requestId: string; leaseMs?: number; attempts: number };
+
+export class Worker {
+  private client: ForgeMailboxClient | null = null;
+  private process: number;
+  private seqNo = 0;
+  private retry: Retry | null = null;
+
+  constructor(
+    readonly name: string,
+    private readonly rng: Prng,
+    private readonly recorder: HistoryRecorder,
+    private readonly openClient: () => Promise<ForgeMailboxClient>,
+    private readonly users: { plain: string[]; leased: string[] },
+    private readonly opts: WorkloadOptions,
+  ) {
+    this.process = recorder.newProcess();
+  }
+
+  /** Works until `stopAt` (Date.now() ms); an op in flight then, and its retries, are finished. */
+  async run(stopAt: number): Promise<void> {
+    while (Date.now() < stopAt || this.retry !== null) {
+      const client = await this.connected(stopAt + 30_000);
+      if (client === null) return;
+      const outcome = await this.step(client);
+      if (outcome !== 'ok') {
+        // A gap after a failure keeps the clients from spinning while there is no leader.
+        await sleep(this.rng.int(50, 250));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (c !== null) await Promise.race([c.close().catch(() => {}), sleep(2000)]);
+  }
+
+  private async connected(stopAt: number): Promise<ForgeMailboxClient | null> {
+    while (this.client === null) {
+      if (Date.now() >= stopAt) return null;
+      try {
+        this.client = await this.openClient();
+      } catch {
+        await sleep(250);
+      }
+    }
+    return this.client;
+  }
+
+  /** After an indeterminate op: a new process, and a new session (the old one may be dead). */
+  private async abandon(): Promise<void> {
+    this.process = this.recorder.newProcess();
+    await this.close();
+  }
+
+  private async step(client: ForgeMailboxClient): Promise<string> {
+    if (this.retry !== null) {
+      const retry = this.retry;
+      this.retry = null;
+      return retry.op === 'put'
+        ? this.put(client, retry.user, retry.msgId, retry.body, retry.attempts + 1)
+        : this.consume(client, retry.user, retry.requestId, retry.leaseMs, retry.attempts + 1);
+    }
+    const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(0.4));
+    const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
+    const peek = this.opts.peekWeight ?? 10;
+    const choice = leased
+      ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek, len: 5 })
+      : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek, len: 5 });
+    switch (choice) {
+      case 'put': {
+        const msgId = `${this.name}-m${++this.seqNo}`;
+        const body = new TextEncoder().encode(`${msgId} ${this.rng.int(0, 1e9)}`);
+        return this.put(client, user, msgId, body, 1);
+      }
+      case 'consume':
+        return this.consume(client, user, undefined, undefined, 1);
+      case 'consumeRid':
+        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, undefined, 1);
+      case 'lease':
+        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, this.opts.leaseMs, 1);
+      case 'peek':
+        return this.settle(
+          await this.recorder.run({ op: 'peek', client: this.name, process: this.process, user, input: {} }, async () => {
+            const m = await client.peek(user);
+            return { message: m === null ? null : messageRecord(m) };
+          }),
+        );
+      default:
+        return this.settle(
+          await this.recorder.run({ op: 'len', client: this.name, process: this.process, user, input: {} }, async () => {
+            const s = await client.len(user);
+            return { count: s.count, inFlight: s.inFlight, deadLetterCount: s.deadLetterCount };
+          }),
+        );
+    }
+  }
+
+  private async settle<T>(r: Recorded<T>): Promise<string> {
+    if (r.outcome === 'info') await this.abandon();
+    return r.outcome;
+  }
+
+  private async put(client: ForgeMailboxClient, user: string, msgId: string, body: Uint8Array, attempts: number): Promise<string> {
+    const r = await this.recorder.run(
+      { op: 'put', client: this.name, process: this.process, user, input: { msgId, bodyHash: bodyHash(body) } },
+      async () => {
+        const out = await client.put(user, body, { id: msgId });
+        return { msgId: out.id, seq: out.seq, duplicate: out.duplicate };
+      },
+    );
+    if (r.outcome === 'info' && attempts < 3 && this.rng.chance(0.5)) this.retry = { op: 'put', user, msgId, body, attempts };
+    return this.settle(r);
+  }
+
+  private async consume(
+    client: ForgeMailboxClient,
+    user: string,
+    requestId: string | undefined,
+    leaseMs: number | undefined,
+    attempts: number,
+  ): Promise<string> {
+    const input = {
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(leaseMs === undefined ? {} : { leaseMs }),
+    };
+    const r = await this.recorder.run<ConsumeOp>({ op: 'consume', client: this.name, process: this.process, user, input }, async () => {
+      const m = await client.consume(user, input);
+      return { message: m === null ? null : messageRecord(m) };
+    });
+    // A leased consume is always retried: left unresolved, it may hold a lease nobody knows of,
+    // which both checkers can only treat as "anything may have happened".
+    const retry = leaseMs !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
+    if (r.outcome === 'info' && requestId !== undefined && retry) {
+      this.retry = { op: 'consume', user, requestId, attempts, ...(leaseMs === undefined ? {} : { leaseMs }) };
+    }
+    const message = r.value?.message;
+    if (r.outcome !== 'ok' || message === null || message === undefined || message.receipt === undefined) return this.settle(r);
+    // A leased message: ack it (usually), hand it back, or walk away and let the lease run out.
+    const receipt = message.receipt;
+    const next = this.rng.weighted({ ack: 80, nack: 10, abandon: 10 });
+    if (next === 'abandon') return 'ok';
+    if (this.rng.chance(0.1)) await sleep(this.rng.int(0, leaseMs ?? 0));
+    const settled = await this.recorder.run(
+      { op: next, client: this.name, process: this.process, user, input: { receipt, msgId: message.msgId } },
+      async () => {
+        if (next === 'ack') await client.ack(user, receipt);
+        else await client.nack(user, receipt);
+        return {};
+      },
+    );
+    return this.settle(settled);
+  }
+}
+
+/** Starts `opts.workers` workers, each on its own seeded stream and session. */
+export function startWorkers(
+  recorder: HistoryRecorder,
+  openClient: () => Promise<ForgeMailboxClient>,
+  opts: WorkloadOptions,
+): Worker[] {
+  const users = workloadUsers(opts);
+  return Array.from(
+    { length: opts.workers },
+    (_, i) => new Worker(`c${i + 1}`, new Prng(opts.seed, `client-${i + 1}`), recorder, openClient, users, opts),
+  );
+}

@@ -4,7 +4,18 @@
 import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
 import { ConsolidationMode, Duration, QueryTarget, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
-import { DEFAULT_KEY_PREFIX, clusterStatusKey, isValidToken, isValidUser, nodeStatusKey } from './key-space.js';
+import type { MembershipView } from './cluster-admin.js';
+import {
+  DEFAULT_CATCH_UP_MS,
+  DEFAULT_KEY_PREFIX,
+  adminKey,
+  clusterStatusKey,
+  isValidHost,
+  isValidNodeId,
+  isValidToken,
+  isValidUser,
+  nodeStatusKey,
+} from './key-space.js';
 import { closeSession, openSession } from './open-session.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -125,6 +136,35 @@ export class ForgeMailboxClient {
     return reply.cluster;
   }
 
+  /**
+   * Adds a node (§4.1, one at a time): the leader records its address, adds it as a learner, waits
+   * up to `catchUpMs` for it to catch up, then makes it a voter. The request waits that long too.
+   * A node left a learner (catch-up timed out) is finished by calling this again.
+   */
+  async addNode(node: string, host: string, port: number, options: { catchUpMs?: number } = {}): Promise<MembershipView> {
+    checkNodeId(node);
+    if (!isValidHost(host)) throw new MailboxClientError('BAD_REQUEST', `invalid host ${JSON.stringify(host)}: 1..253 of [A-Za-z0-9._:-]`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new MailboxClientError('BAD_REQUEST', `invalid port ${port}`);
+    const catchUpMs = options.catchUpMs ?? DEFAULT_CATCH_UP_MS;
+    const reply = await this.request(
+      adminKey(this.prefix, 'add-node'),
+      params({ node, host, port, wait: catchUpMs }),
+      undefined,
+      // Catching up, two membership changes and a directory entry, each up to a request timeout.
+      catchUpMs + 3 * this.requestTimeoutMs,
+    );
+    if (reply.status !== 'membership') throw unexpected(reply);
+    return reply.membership;
+  }
+
+  /** Removes a member (the leader itself included: leadership then passes to another voter). */
+  async removeNode(node: string): Promise<MembershipView> {
+    checkNodeId(node);
+    const reply = await this.request(adminKey(this.prefix, 'remove-node'), params({ node }), undefined, 2 * this.requestTimeoutMs);
+    if (reply.status !== 'membership') throw unexpected(reply);
+    return reply.membership;
+  }
+
   /** Every reachable node's own status, leader or not: what is left to look at when there is no leader. */
   async nodeStatuses(): Promise<unknown[]> {
     const replies = await this.collect(nodeStatusKey(this.prefix, '*'), undefined, { target: QueryTarget.ALL, consolidation: ConsolidationMode.NONE });
@@ -157,8 +197,8 @@ export class ForgeMailboxClient {
    * beside the real leader), the first error is thrown otherwise, and no reply at all means no
    * leader serves the key space right now.
    */
-  private async request(key: string, parameters: string, payload?: Uint8Array): Promise<ClientReply> {
-    const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload);
+  private async request(key: string, parameters: string, payload?: Uint8Array, timeoutMs = this.requestTimeoutMs): Promise<ClientReply> {
+    const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload, {}, timeoutMs);
     const ok = replies.find((r): r is Sample => r instanceof Sample);
     if (ok !== undefined) {
       try {
@@ -180,19 +220,20 @@ export class ForgeMailboxClient {
     selector: string,
     payload: Uint8Array | undefined,
     routing: { target?: QueryTarget; consolidation?: ConsolidationMode } = {},
+    timeoutMs = this.requestTimeoutMs,
   ): Promise<(Sample | ReplyError)[]> {
     return new Promise((resolve, reject) => {
       const replies: (Sample | ReplyError)[] = [];
       // The router ends every query itself at `timeout`; this guard is for a router that is gone
       // (zenoh-ts would then wait for the end of the query forever).
       const guard = setTimeout(
-        () => reject(new MailboxClientError('UNAVAILABLE', `no answer from the router within ${this.requestTimeoutMs + ROUTER_GRACE_MS} ms`)),
-        this.requestTimeoutMs + ROUTER_GRACE_MS,
+        () => reject(new MailboxClientError('UNAVAILABLE', `no answer from the router within ${timeoutMs + ROUTER_GRACE_MS} ms`)),
+        timeoutMs + ROUTER_GRACE_MS,
       );
       this.session
         .get(selector, {
           ...routing,
-          timeout: Duration.milliseconds.of(this.requestTimeoutMs),
+          timeout: Duration.milliseconds.of(timeoutMs),
           ...(payload === undefined ? {} : { payload }),
           handler: [
             (reply: Reply) => replies.push(reply.result()),
@@ -220,6 +261,10 @@ function params(values: Record<string, string | number | undefined>): string {
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`)
     .join(';');
+}
+
+function checkNodeId(node: string): void {
+  if (!isValidNodeId(node)) throw new MailboxClientError('BAD_REQUEST', `invalid node id ${JSON.stringify(node)}: 1-32 letters, digits, "_" or "-"`);
 }
 
 function toBytes(body: Body): Uint8Array {

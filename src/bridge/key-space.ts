@@ -14,6 +14,10 @@
 //   GET <prefix>/<user>/purge            drop every queued message; params: dlq
 //   GET <prefix>/@cluster/status         cluster status JSON (answered by the leader)
 //   GET <prefix>/@cluster/node/<id>/status  one node's status JSON (answered by every node, leader or not)
+//   GET <prefix>/@cluster/admin/add-node  params: node, host, port (the new node's Raft address),
+//                                        wait (ms, optional: how long it may take to catch up
+//                                        before it is promoted to voter); answered by the leader
+//   GET <prefix>/@cluster/admin/remove-node  params: node; answered by the leader
 //   PUT <prefix>/<user>                  fire-and-forget enqueue of the sample payload; the optional
 //                                        attachment is a UTF-8 JSON object {"id"?: string, "ttl"?: ms}
 //                                        (a PUT key cannot carry selector parameters)
@@ -26,7 +30,9 @@
 // mailbox. Message ids must not start with `@` (the state machine reserves those for ids it derives).
 // These checks are made here, before anything is proposed, so bad input never reaches the log.
 
+import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../config/schema.js';
 import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
+import type { AdminOp } from './cluster-admin.js';
 import type { BridgeErrorCode } from './reply-format.js';
 
 export interface KeySpaceLimits {
@@ -45,6 +51,10 @@ const MAX_PUT_ATTACHMENT_BYTES = 1024;
 const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
 /** One day: a lease is a processing deadline, not storage. */
 const MAX_LEASE_MS = 24 * 3600 * 1000;
+/** How long add-node waits for the new node to catch up, unless the request says otherwise. */
+export const DEFAULT_CATCH_UP_MS = 30_000;
+/** One hour: enough to copy a very large state; beyond that something else is wrong. */
+export const MAX_CATCH_UP_MS = 3600 * 1000;
 
 const USER_PATTERN = /^[A-Za-z0-9._-]+$/;
 /** Message ids, request ids and receipts: printable ASCII without separators or spaces. */
@@ -53,7 +63,8 @@ const TOKEN_PATTERN = /^[A-Za-z0-9._:@+=\/-]+$/;
 export type BridgeRequest =
   | { kind: 'command'; command: MailboxCommand }
   | { kind: 'query'; query: MailboxQuery }
-  | { kind: 'clusterStatus' };
+  | { kind: 'clusterStatus' }
+  | { kind: 'admin'; op: AdminOp };
 
 export interface KeySpaceError {
   code: BridgeErrorCode;
@@ -67,11 +78,23 @@ const fail = (code: BridgeErrorCode, message: string): Parsed<never> => ({ ok: f
 
 export const clusterStatusKey = (prefix: string): string => `${prefix}/@cluster/status`;
 export const nodeStatusKey = (prefix: string, nodeId: string): string => `${prefix}/@cluster/node/${nodeId}/status`;
+export type AdminKeyOp = 'add-node' | 'remove-node';
+export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@cluster/admin/${op}`;
+/** What the leader declares for the admin operations. */
+export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
 
 export function isValidUser(user: string): boolean {
   return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user) && user !== '.' && user !== '..';
+}
+
+export function isValidNodeId(node: string): boolean {
+  return NODE_ID_PATTERN.test(node);
+}
+
+export function isValidHost(host: string): boolean {
+  return PEER_HOST_PATTERN.test(host);
 }
 
 /** Ids, request ids and receipts as the key space accepts them (clients check before sending). */
@@ -97,6 +120,7 @@ export function parseGet(
     const unknown = checkNames(p, []);
     return unknown.ok ? ok({ kind: 'clusterStatus' }) : unknown;
   }
+  if (rest.startsWith('@cluster/admin/')) return parseAdmin(rest.slice('@cluster/admin/'.length), p);
 
   const slash = rest.indexOf('/');
   const user = slash < 0 ? rest : rest.slice(0, slash);
@@ -166,6 +190,46 @@ export function parseGet(
     default:
       return fail('UNKNOWN_OP', `unknown operation ${JSON.stringify(truncate(op))}`);
   }
+}
+
+function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
+  switch (op) {
+    case 'add-node': {
+      const checked = checkNames(p, ['node', 'host', 'port', 'wait']);
+      if (!checked.ok) return checked;
+      const node = nodeParam(p.get('node'));
+      if (!node.ok) return node;
+      const host = p.get('host');
+      if (host === undefined || !isValidHost(host)) {
+        return fail('BAD_REQUEST', 'add-node needs host: 1..253 characters of [A-Za-z0-9._:-]');
+      }
+      const port = p.get('port');
+      if (port === undefined || !/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+        return fail('BAD_REQUEST', 'add-node needs port: 1..65535');
+      }
+      const wait = p.get('wait');
+      let catchUpMs = DEFAULT_CATCH_UP_MS;
+      if (wait !== undefined) {
+        const ms = positiveMs('wait', wait, MAX_CATCH_UP_MS);
+        if (!ms.ok) return ms;
+        catchUpMs = ms.value;
+      }
+      return ok({ kind: 'admin', op: { op: 'addNode', node: node.value, host, port: Number(port), catchUpMs } });
+    }
+    case 'remove-node': {
+      const checked = checkNames(p, ['node']);
+      if (!checked.ok) return checked;
+      const node = nodeParam(p.get('node'));
+      return node.ok ? ok({ kind: 'admin', op: { op: 'removeNode', node: node.value } }) : node;
+    }
+    default:
+      return fail('UNKNOWN_OP', `unknown admin operation ${JSON.stringify(truncate(op))}`);
+  }
+}
+
+function nodeParam(node: string | undefined): Parsed<string> {
+  if (node === undefined || !isValidNodeId(node)) return fail('BAD_REQUEST', 'node must be 1-32 letters, digits, "_" or "-"');
+  return ok(node);
 }
 
 /** Parses a plain Zenoh PUT on `<prefix>/<user>` (fire-and-forget enqueue). */

@@ -3,6 +3,7 @@
 
 import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import type { RaftErrorCode } from '../raft/types.js';
+import type { AdminErrorCode } from './cluster-admin.js';
 import type { BridgeErrorCode, ErrorBody } from './reply-format.js';
 
 export interface MailboxService {
@@ -19,15 +20,18 @@ export interface MailboxService {
 
 // Partial on purpose: a Raft code added later reaches clients as INTERNAL (with its message)
 // until it is given a meaning here.
-const RAFT_TO_BRIDGE: Partial<Record<RaftErrorCode | 'INVALID_REQUEST', BridgeErrorCode>> = {
+const RAFT_TO_BRIDGE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeErrorCode>> = {
   NOT_LEADER: 'NOT_LEADER',
   NO_QUORUM: 'UNAVAILABLE',
   TIMEOUT: 'TIMEOUT',
   BACKLOG_FULL: 'BACKLOG_FULL',
   TRANSFER_IN_PROGRESS: 'UNAVAILABLE',
-  CONF_CHANGE_IN_PROGRESS: 'UNAVAILABLE',
+  // Only membership changes meet it; the operator retries once the earlier change is done.
+  CONF_CHANGE_IN_PROGRESS: 'CONF_CHANGE_IN_PROGRESS',
   STOPPED: 'UNAVAILABLE',
   INVALID_REQUEST: 'BAD_REQUEST',
+  UNKNOWN_NODE: 'UNKNOWN_NODE',
+  ALREADY_MEMBER: 'ALREADY_MEMBER',
 };
 
 /**
@@ -37,7 +41,8 @@ const RAFT_TO_BRIDGE: Partial<Record<RaftErrorCode | 'INVALID_REQUEST', BridgeEr
 export function serviceErrorToBody(error: unknown): ErrorBody {
   if (typeof error === 'object' && error !== null && 'code' in error) {
     const code = (error as { code: unknown }).code;
-    const mapped = typeof code === 'string' && Object.hasOwn(RAFT_TO_BRIDGE, code) ? RAFT_TO_BRIDGE[code as RaftErrorCode] : undefined;
+    const mapped =
+      typeof code === 'string' && Object.hasOwn(RAFT_TO_BRIDGE, code) ? RAFT_TO_BRIDGE[code as RaftErrorCode | AdminErrorCode] : undefined;
     if (mapped !== undefined) {
       const message = error instanceof Error ? error.message : String(code);
       const body: ErrorBody = { code: mapped, message };

@@ -9,13 +9,15 @@
 //                 leased consume, receipt and leaseExpiresAt.
 //     "empty"   — the mailbox has nothing to give; payload is empty. An ok reply, not an error:
 //                 an empty mailbox is the normal answer to a polling client.
-//     "put" | "ok" | "purged" | "stats" | "status" — payload is a UTF-8 JSON object:
+//     "put" | "ok" | "purged" | "stats" | "status" | "membership" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count};
-//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount}; status {...cluster status}.
+//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount}; status {...cluster status};
+//                 membership {voters: [id...], learners: [id...]} (after an admin change).
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
 //   "leader"?: node id hint on NOT_LEADER}.
 
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
+import type { MembershipView } from './cluster-admin.js';
 
 export const BRIDGE_ERROR_CODES = [
   'BAD_USER',
@@ -29,6 +31,9 @@ export const BRIDGE_ERROR_CODES = [
   'MAILBOX_FULL',
   'UNKNOWN_RECEIPT',
   'LEASE_EXPIRED',
+  'UNKNOWN_NODE',
+  'ALREADY_MEMBER',
+  'CONF_CHANGE_IN_PROGRESS',
   'INTERNAL',
 ] as const;
 
@@ -53,7 +58,8 @@ export type ClientReply =
   | { status: 'ok' }
   | { status: 'purged'; count: number }
   | { status: 'stats'; stats: MailboxStats }
-  | { status: 'status'; cluster: unknown };
+  | { status: 'status'; cluster: unknown }
+  | { status: 'membership'; membership: MembershipView };
 
 /** Decoders refuse anything bigger: metadata and error bodies are small by construction. */
 const MAX_ATTACHMENT_BYTES = 4096;
@@ -105,6 +111,10 @@ export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyPar
 
 export function encodeClusterStatus(status: unknown): ReplyParts {
   return { payload: json(status), attachment: json({ status: 'status' }) };
+}
+
+export function encodeMembership(membership: MembershipView): ReplyParts {
+  return { payload: json({ voters: membership.voters, learners: membership.learners }), attachment: json({ status: 'membership' }) };
 }
 
 export function encodeError(error: ErrorBody): Uint8Array {
@@ -184,6 +194,10 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
     }
     case 'status':
       return { status: 'status', cluster: parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload') };
+    case 'membership': {
+      const m = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
+      return { status: 'membership', membership: { voters: ids(m, 'voters'), learners: ids(m, 'learners') } };
+    }
     default:
       throw new ReplyDecodeError(`unknown reply status ${JSON.stringify(meta.status)}`);
   }
@@ -209,6 +223,12 @@ function str(o: Record<string, unknown>, name: string): string {
   const v = o[name];
   if (typeof v !== 'string') throw new ReplyDecodeError(`reply field "${name}" is not a string`);
   return v;
+}
+
+function ids(o: Record<string, unknown>, name: string): string[] {
+  const v = o[name];
+  if (!Array.isArray(v) || !v.every((id) => typeof id === 'string')) throw new ReplyDecodeError(`reply field "${name}" is not a list of node ids`);
+  return v as string[];
 }
 
 function num(o: Record<string, unknown>, name: string): number {

@@ -5,13 +5,15 @@
 // the mailbox queryables and the PUT subscriber (on becoming leader; undeclared on losing it).
 // Every node, leader or not, declares its own status queryable. An ex-leader that still gets a
 // query before its undeclare lands answers NOT_LEADER: its command cannot commit. Replies are sent
-// only once the result is committed and applied.
+// only once the result is committed and applied. The leader also serves the cluster admin keys
+// when the node gives the bridge a ClusterAdmin.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
 import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_BODY_BYTES,
+  adminKeyExpr,
   clusterStatusKey,
   mailboxKeyExpr,
   nodeStatusKey,
@@ -19,9 +21,10 @@ import {
   parsePut,
   type KeySpaceLimits,
 } from './key-space.js';
+import type { ClusterAdmin } from './cluster-admin.js';
 import type { BridgeLogger } from './logger.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
-import { encodeClusterStatus, encodeError, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
@@ -30,6 +33,8 @@ export interface ZenohBridgeOptions {
   /** This node's id: names its status key `<prefix>/@cluster/node/<nodeId>/status`. */
   nodeId: string;
   service: MailboxService;
+  /** Serves `<prefix>/@cluster/admin/*` (membership changes) on the leader; without it those keys are not served. */
+  admin?: ClusterAdmin;
   logger: BridgeLogger;
   keyPrefix?: string;
   maxBodyBytes?: number;
@@ -39,6 +44,7 @@ export interface ZenohBridgeOptions {
 interface LeaderDeclarations {
   mailbox: Queryable;
   clusterStatus: Queryable;
+  admin: Queryable | null;
   puts: Subscriber;
 }
 
@@ -128,6 +134,7 @@ export class ZenohBridge {
       this.leaderDecls = null;
       await decls.mailbox.undeclare();
       await decls.clusterStatus.undeclare();
+      await decls.admin?.undeclare();
       await decls.puts.undeclare();
       this.options.logger.info({ prefix: this.prefix }, 'no longer leader: stopped serving mailbox queries');
     }
@@ -149,10 +156,18 @@ export class ZenohBridge {
         handler: (query: Query) => void this.answer(query, () => this.statusReply()),
       });
       made.push(clusterStatus);
+      let admin: Queryable | null = null;
+      if (this.options.admin !== undefined) {
+        admin = await session.declareQueryable(adminKeyExpr(this.prefix), {
+          complete: true,
+          handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+        });
+        made.push(admin);
+      }
       const puts = await session.declareSubscriber(`${this.prefix}/*`, {
         handler: (sample: Sample) => void this.enqueue(sample),
       });
-      return { mailbox, clusterStatus, puts };
+      return { mailbox, clusterStatus, admin, puts };
     } catch (e) {
       await Promise.allSettled(made.map((d) => d.undeclare()));
       throw e;
@@ -170,6 +185,10 @@ export class ZenohBridge {
     if (!parsed.ok) return parsed.error;
     const request = parsed.value;
     if (request.kind === 'clusterStatus') return this.statusReply();
+    if (request.kind === 'admin') {
+      if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
+      return encodeMembership(await this.options.admin.admin(request.op));
+    }
     const result =
       request.kind === 'command' ? await this.options.service.command(request.command) : await this.options.service.query(request.query);
     const encoded = encodeResult(result);

@@ -1,9 +1,11 @@
-// The client half of the CLI: put / consume / peek / ack / nack / len / purge / status over Zenoh.
+// The client half of the CLI: put / consume / peek / ack / nack / len / purge / status, and the
+// membership commands members / add-node / remove-node, over Zenoh.
 // Results go to stdout as one JSON document; errors go to stderr as `forge-mailbox: CODE: message`.
 //
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
-// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, usage errors and bad option values); 4 unavailable (UNAVAILABLE,
-// NOT_LEADER, TIMEOUT, BACKLOG_FULL, router unreachable); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
+// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, usage errors and bad
+// option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER, TIMEOUT,
+// BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
 //
 // Message bodies: `put` sends the <message> argument as UTF-8, or the bytes of --file; consumed
 // bodies are printed as "body" (UTF-8 text) when they are valid UTF-8, else as "bodyBase64".
@@ -21,8 +23,17 @@ export const EXIT_EMPTY = 2;
 export const EXIT_BAD_INPUT = 3;
 export const EXIT_UNAVAILABLE = 4;
 
-const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set(['BAD_USER', 'BAD_REQUEST', 'TOO_LARGE', 'UNKNOWN_OP', 'UNKNOWN_RECEIPT', 'LEASE_EXPIRED']);
-const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT', 'BACKLOG_FULL']);
+const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set([
+  'BAD_USER',
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'UNKNOWN_OP',
+  'UNKNOWN_RECEIPT',
+  'LEASE_EXPIRED',
+  'UNKNOWN_NODE',
+  'ALREADY_MEMBER',
+]);
+const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT', 'BACKLOG_FULL', 'CONF_CHANGE_IN_PROGRESS']);
 
 export function exitCodeFor(code: ClientErrorCode): number {
   if (BAD_INPUT.has(code)) return EXIT_BAD_INPUT;
@@ -39,6 +50,23 @@ interface ConnectionOptions {
 function positiveInt(value: string): number {
   if (!/^[0-9]{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return Number(value);
+}
+
+/** `host:port`, `[v6]:port` or `v6-literal:port` (the last colon splits). */
+function peerAddress(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = value.slice(colon + 1);
+  if (colon < 1 || host === '' || !/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw new InvalidArgumentError('expected <host>:<port>');
+  }
+  return { host, port: Number(port) };
+}
+
+/** The membership part of the leader's status: who votes, who learns, how far behind each follower is. */
+function membersOf(status: unknown): unknown {
+  const st = status as { node?: unknown; term?: unknown; members?: unknown; followers?: unknown };
+  return { leader: st.node, term: st.term, members: st.members, followers: st.followers };
 }
 
 function withConnection(command: Command): Command {
@@ -180,4 +208,33 @@ export function registerClientCommands(program: Command): void {
   ).action(async (opts: ConnectionOptions & { nodes?: boolean }) => {
     await run(opts, async (c) => ({ output: opts.nodes ? await c.nodeStatuses() : await c.status() }));
   });
+
+  withConnection(program.command('members').description('cluster members (voters, learners) and follower lag, as the leader sees them')).action(
+    async (opts: ConnectionOptions) => {
+      await run(opts, async (c) => ({ output: membersOf(await c.status()) }));
+    },
+  );
+
+  withConnection(
+    program
+      .command('add-node <node> <address>')
+      .description('add a node (started with "join": true) at <address> = <host>:<port> of its Raft port; it becomes a voter once caught up')
+      .option('--wait <ms>', 'how long the new node may take to catch up before it is promoted', positiveInt, 30_000),
+  ).action(async (node: string, address: string, opts: ConnectionOptions & { wait: number }) => {
+    let peer: { host: string; port: number };
+    try {
+      peer = peerAddress(address);
+    } catch (e) {
+      process.stderr.write(`forge-mailbox: add-node: ${e instanceof Error ? e.message : String(e)}, got ${JSON.stringify(address)}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    await run(opts, async (c) => ({ output: await c.addNode(node, peer.host, peer.port, { catchUpMs: opts.wait }) }));
+  });
+
+  withConnection(program.command('remove-node <node>').description('remove a member (the leader too: another voter takes over)')).action(
+    async (node: string, opts: ConnectionOptions) => {
+      await run(opts, async (c) => ({ output: await c.removeNode(node) }));
+    },
+  );
 }

@@ -6,11 +6,13 @@ import { z } from 'zod';
 
 /** Node ids everywhere (configuration, peer directory, admin requests). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+/** Peer hosts everywhere: host names, IPv4 and IPv6 literals; nothing that could split a selector or a URL. */
+export const PEER_HOST_PATTERN = /^[A-Za-z0-9._:-]{1,253}$/;
 
 const nodeId = z.string().regex(NODE_ID_PATTERN, 'node ids are 1-32 letters, digits, "_" or "-"');
 
 const hostPort = z.object({
-  host: z.string().min(1).describe('Host name or IP address'),
+  host: z.string().regex(PEER_HOST_PATTERN, 'hosts are 1-253 characters of [A-Za-z0-9._:-]').describe('Host name or IP address'),
   port: z.number().int().min(1).max(65535).describe('TCP port'),
 });
 

@@ -14,7 +14,7 @@ import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from '../mailb
 import { encodeCommand, encodeResult } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand } from '../mailbox/commands.js';
 import type { MailboxStateMachine } from '../mailbox/replicated.js';
-import { NODE_ID_PATTERN } from '../config/schema.js';
+import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../config/schema.js';
 
 export const enum EntryTag {
   Mailbox = 0,
@@ -47,9 +47,7 @@ const SNAPSHOT_VERSION = 1;
 /** More peers than any sane cluster; bounds what a snapshot may make us allocate. */
 export const MAX_DIRECTORY_PEERS = 1024;
 const MAX_NODE_ID_BYTES = 32;
-export const MAX_HOST_BYTES = 253;
-/** Host names, IPv4 and IPv6 literals; nothing that could split a Zenoh selector or a URL. */
-const HOST_PATTERN = /^[A-Za-z0-9._:-]+$/;
+const MAX_HOST_BYTES = 253;
 /** Smallest encoded peer: two 1-byte strings with their u16 prefixes and a port. */
 const MIN_PEER_BYTES = 2 + 1 + 2 + 1 + 2;
 
@@ -58,7 +56,7 @@ export function isValidNodeId(node: string): boolean {
 }
 
 export function isValidHost(host: string): boolean {
-  return host.length >= 1 && host.length <= MAX_HOST_BYTES && HOST_PATTERN.test(host);
+  return PEER_HOST_PATTERN.test(host);
 }
 
 export function isValidPort(port: number): boolean {

@@ -89,7 +89,15 @@ export const configSchema = z
     peers: z
       .record(nodeId, hostPort)
       .refine((p) => Object.keys(p).length >= 1, 'at least one peer (this node) is required')
-      .describe('Raft peer address of every voter of a new cluster, this node included'),
+      .describe(
+        'Raft peer addresses, this node included. A new cluster (join=false): exactly its voters. A joining node: the current members it can reach (members added later are learned from the replicated peer directory)',
+      ),
+    join: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Join an existing cluster: start with no membership (never campaign) and wait for `forge-mailbox add-node`; ignored once the data directory holds a log',
+      ),
     listen: hostPort
       .partial()
       .default({})

@@ -148,10 +148,10 @@ export class RaftCore {
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
         const transfer = m.type === 'vote' && m.transfer;
-        // Leader stickiness (§4.2.3, with CheckQuorum as in etcd): while we hear from a live
-        // leader, ignore candidates that would disrupt it; a transfer election is invited.
+        // Leader stickiness (§4.2.3): within an election timeout of hearing from a live leader,
+        // ignore candidates (e.g. removed servers) that would disrupt it; a transfer is invited.
         const inLease = this.leader !== null && this.electionElapsed < this.cfg.electionTick;
-        if (this.cfg.checkQuorum && inLease && !transfer) return;
+        if (inLease && !transfer) return;
       }
       if (m.type === 'preVote' || (m.type === 'voteResp' && m.preVote && m.granted)) {
         // A Pre-Vote exchange never changes anyone's term.
@@ -456,11 +456,12 @@ export class RaftCore {
     this.tallyVotes();
   }
 
-  /** A message from an older term: tell a stale leader or pre-candidate about our term, drop the rest. */
+  /** A message from an older term: tell a stale leader or candidate about our term, drop the rest. */
   private stepStale(m: Message): void {
-    if ((m.type === 'append' || m.type === 'heartbeat') && (this.cfg.checkQuorum || this.cfg.preVote)) {
-      // Without this, a node whose term rose while partitioned would ignore the leader forever
-      // (its own pre-votes fail under leader stickiness): the answer makes the leader step down.
+    if (m.type === 'append' || m.type === 'heartbeat') {
+      // Figure 2: the answer carries our term. Without it, a node whose term rose while it was
+      // partitioned would ignore the leader forever while the leader, under stickiness, ignores
+      // its vote requests; the answer makes the leader step down and a new election settles it.
       this.send({
         type: 'appendResp', from: this.id, to: m.from, term: this.term,
         success: false, index: 0, conflictTerm: 0, conflictIndex: 0,

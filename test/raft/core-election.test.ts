@@ -173,7 +173,7 @@ test('§6.2 check-quorum: a leader that has not heard from a majority within an 
 });
 
 test('§4.2.3 leader stickiness: a follower that recently heard from the leader ignores a disruptive candidate', () => {
-  const c = new TestCluster(['a', 'b', 'c'], { checkQuorum: true });
+  const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
   const b = c.core('b');
   b.step(voteReq('c', 'b', 5, 100, 1));
@@ -182,7 +182,7 @@ test('§4.2.3 leader stickiness: a follower that recently heard from the leader 
 });
 
 test('§4.2.3 leader stickiness expires: a node that stopped hearing from the leader votes again, non-voters included', () => {
-  const c = new TestCluster(['a', 'b', 'c', 'd'], { checkQuorum: true }, ['a', 'b', 'c']);
+  const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
   c.elect('a');
   c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
   c.settle();

@@ -208,7 +208,7 @@ test('§4.2.1 a learner\'s acknowledgement does not count toward the commit quor
 });
 
 test('§5.1 a stale leader learns the newer term from a follower\'s answer and steps down', () => {
-  const c = new TestCluster(['a', 'b', 'c'], { preVote: true });
+  const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
   const b = c.core('b');
   // b moved on to term 5 (say, a leader nobody else saw); a's next heartbeat is answered with term 5.

@@ -85,7 +85,12 @@ interface SimNode {
 
 class Crash extends Error {}
 
-const LIVENESS_TICKS = 400;
+/**
+ * Bound on electing a leader and committing a fresh write once faults heal. Generous because the
+ * slowest seeds pipeline one entry per message, one message in flight, over a slow disk, and may
+ * have a long uncommitted tail to replicate before the new leader's first entry can commit.
+ */
+const LIVENESS_TICKS = 1000;
 
 export function runSimulation(opts: SimOptions): SimResult {
   const sim = new Simulation(opts);
@@ -198,7 +203,9 @@ class Simulation {
     const roles = this.nodes
       .map((n) => {
         const st = n.core?.status();
-        return st ? `${n.id}:${st.role}/t${st.term}/last${st.lastIndex}/commit${st.commit}/voters[${st.membership.voters}]` : `${n.id}:down`;
+        if (!st) return `${n.id}:down`;
+        const progress = Object.entries(st.progress).map(([id, p]) => `${id}=${p.state}:${p.match}/${p.next}`);
+        return `${n.id}:${st.role}/t${st.term}/last${st.lastIndex}/commit${st.commit}/voters[${st.membership.voters}]${progress.length > 0 ? `/progress[${progress}]` : ''}`;
       })
       .join(' ');
     throw new LivenessFailure(`liveness: no write committed within ${LIVENESS_TICKS} ticks after healing (${roles})`);

@@ -7,6 +7,8 @@
 // lists peer j at the proxy's port; a node only sends on the connection it dialled, so that proxy
 // carries exactly the i→j traffic), and every node reaches the router through a FaultProxy too.
 // Cutting one proxy is then an asymmetric partition; cutting both directions a symmetric one.
+// `addJoiningNode` starts one more node with "join": true (reached directly, never through a
+// proxy), for the membership tests.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -31,6 +33,8 @@ export interface ProcessClusterOptions {
 
 interface NodeHandle {
   id: string;
+  /** The node's Raft port. */
+  port: number;
   config: string;
   log: string;
   child: ChildProcess | null;
@@ -49,6 +53,7 @@ export class ProcessCluster {
     readonly dir: string,
     readonly router: ZenohRouter,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly opts: ProcessClusterOptions,
   ) {}
 
   static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
@@ -56,7 +61,7 @@ export class ProcessCluster {
     const router = await ZenohRouter.start();
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
-    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env });
+    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env }, opts);
     const ids = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     const ports = new Map<string, number>();
     for (const id of ids) ports.set(id, await freePort());
@@ -77,26 +82,45 @@ export class ProcessCluster {
         cluster.routerProxies.set(id, proxy);
         routerUrl = `ws://127.0.0.1:${proxy.port}`;
       }
-      const config = join(dir, `${id}.json`);
-      writeFileSync(
-        config,
-        JSON.stringify({
-          nodeId: id,
-          clusterId: 'e2e',
-          secret: 'e2e-test-secret-0123456789',
-          dataDir: join(dir, id),
-          peers,
-          listen: { host: '127.0.0.1', port: ports.get(id)! },
-          zenoh: { router: routerUrl },
-          logLevel: opts.logLevel ?? 'debug',
-          raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...opts.raft },
-          mailbox: { expireIntervalMs: 200, ...opts.mailbox },
-        }),
-      );
-      cluster.nodes.set(id, { id, config, log: join(dir, `${id}.log`), child: null, out: null });
+      cluster.writeNode(id, ports.get(id)!, peers, routerUrl, false);
     }
     for (const id of ids) cluster.startNode(id);
     return cluster;
+  }
+
+  /**
+   * Starts node `id` with "join": true, listing every node of the cluster (at its own Raft port)
+   * and itself as peers; it waits to be added with add-node. Returns its Raft port.
+   */
+  async addJoiningNode(id: string): Promise<number> {
+    if (this.nodes.has(id)) throw new Error(`${id} exists`);
+    const port = await freePort();
+    const peers: Record<string, { host: string; port: number }> = { [id]: { host: '127.0.0.1', port } };
+    for (const h of this.nodes.values()) peers[h.id] = { host: '127.0.0.1', port: h.port };
+    this.writeNode(id, port, peers, this.router.url, true);
+    this.startNode(id);
+    return port;
+  }
+
+  private writeNode(id: string, port: number, peers: Record<string, { host: string; port: number }>, routerUrl: string, joining: boolean): void {
+    const config = join(this.dir, `${id}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        nodeId: id,
+        clusterId: 'e2e',
+        secret: 'e2e-test-secret-0123456789',
+        dataDir: join(this.dir, id),
+        peers,
+        join: joining,
+        listen: { host: '127.0.0.1', port },
+        zenoh: { router: routerUrl },
+        logLevel: this.opts.logLevel ?? 'debug',
+        raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },
+        mailbox: { expireIntervalMs: 200, ...this.opts.mailbox },
+      }),
+    );
+    this.nodes.set(id, { id, port, config, log: join(this.dir, `${id}.log`), child: null, out: null });
   }
 
   get ids(): string[] {

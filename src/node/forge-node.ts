@@ -277,6 +277,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
     for (;;) {
       const st = this.driver.status();
       if (st.role !== 'leader') throw new RaftError('NOT_LEADER', `lost leadership while ${node} was catching up`, st.leader);
+      if (!st.membership.learners.includes(node)) throw new AdminError('UNKNOWN_NODE', `${node} was removed while it was catching up`);
       const match = st.progress[node]?.match ?? 0;
       if (match >= target) {
         this.log.info({ node, match, target, ms: Date.now() - started }, 'add-node: caught up');

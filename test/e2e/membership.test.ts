@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/cli/zenoh-router.js';
+import { freePort, repoRoot } from '../../src/cli/zenoh-router.js';
 import { sleep, TestCluster } from '../support/cluster.js';
 
 const exec = promisify(execFile);
@@ -135,6 +135,25 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
     assert.match(unknown.stderr, /UNKNOWN_NODE/);
     const badAddress = await cli('add-node', 'n5', 'no-port-here');
     assert.equal(badAddress.code, 3);
+  });
+
+  step('an unreachable node times out as a learner (exit 4); remove-node drops it and its directory entry', async () => {
+    const nowhere = await freePort();
+    const stuck = await cli('add-node', 'n5', `127.0.0.1:${nowhere}`, '--wait', '1500');
+    assert.equal(stuck.code, 4, stuck.stderr);
+    assert.match(stuck.stderr, /TIMEOUT: .*n5 reached index 0 .* stays a learner/);
+    let st = (await client.status()) as NodeStatus;
+    assert.deepEqual(st.members, { voters: ['n1', 'n2', 'n3', 'n4'], learners: ['n5'] });
+    assert.deepEqual(Object.keys(st.directory).sort(), ['n4', 'n5']);
+    // A learner does not count for the majority: the cluster still commits.
+    await client.put('dave', 'while n5 is a learner', { id: 'dave-1' });
+    assert.equal((await client.consume('dave'))?.id, 'dave-1');
+
+    const removedN5 = await cli('remove-node', 'n5');
+    assert.equal(removedN5.code, 0, removedN5.stderr);
+    assert.deepEqual(JSON.parse(removedN5.stdout), { voters: ['n1', 'n2', 'n3', 'n4'], learners: [] });
+    st = (await client.status()) as NodeStatus;
+    assert.deepEqual(Object.keys(st.directory), ['n4']);
   });
 
   step('the leader removes itself; a new leader is elected among the others and every message is still there', async () => {

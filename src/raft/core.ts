@@ -804,6 +804,14 @@ export class RaftCore {
       reply(m.total);
       return;
     }
+    if (this.log.matchTerm(m.meta.index, m.meta.term)) {
+      // Figure 13 step 6: our log already holds the snapshot's last entry, so it holds everything
+      // before it; keep the entries after it, which we may already have acknowledged to this leader.
+      this.incoming = null;
+      this.commitAsFollower(m.meta.index);
+      reply(m.total);
+      return;
+    }
     if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0 };
     const inc = this.incoming;
     if (!inc || !sameSnapshotStream(inc.chunk, m)) {

@@ -91,6 +91,20 @@ test('§5 InstallSnapshot: a follower that already committed past the snapshot j
   assert.deepEqual(rd.messages, [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 2, offset: 1, success: true }]);
 });
 
+test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the snapshot\'s last entry keeps its later entries', () => {
+  const entries = [1, 2, 3, 4, 5].map((index) => ({ index, term: 2, type: 0, time: 0, data: new Uint8Array() }));
+  const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 2 }, entries });
+  core.step({
+    type: 'snapshot', from: 'a', to: 'c', term: 2, offset: 0, total: 3, data: new Uint8Array(3), done: true,
+    meta: { index: 4, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+  });
+  const rd = flush(core);
+  assert.equal(rd.snapshot, null, 'nothing to install');
+  assert.equal(core.status().lastIndex, 5, 'entry 5, possibly acknowledged already, survives');
+  assert.equal(core.status().commit, 4);
+  assert.deepEqual(rd.messages, [{ type: 'snapshotResp', from: 'c', to: 'a', term: 2, index: 4, offset: 3, success: true }]);
+});
+
 test('§5 InstallSnapshot: chunks that overrun the announced total are refused and change nothing', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
   const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } };

@@ -59,7 +59,8 @@ export interface TotalQueueReport {
   staleReads: Array<MessageRef & { opId: number }>;
   /**
    * Users without a final empty consume (main queue, and dead-letter queue when the user took
-   * leases) invoked after every completed put, ack, nack and non-empty consume of that user.
+   * leases) invoked after every completed put, ack, nack and non-empty consume of that user
+   * (a non-empty dead-letter consume does not count against the main queue).
    */
   undrained: string[];
 }
@@ -282,9 +283,15 @@ function checkConsistency(f: MessageFacts, report: TotalQueueReport): void {
   if (seqs.size > 1) report.mismatched.push({ ...f.ref, problem: `sequence numbers disagree: ${[...seqs].join(', ')}` });
 }
 
-/** Is there a final empty consume (of one user's `ops`) after everything that could have left something behind? */
+/**
+ * Is there, for one user's `ops`, a final empty consume of the main queue invoked after every
+ * completed op that could leave something in it, and (when the user took leases) one of the
+ * dead-letter queue after every completed op that could leave something in either? The drain
+ * must start once every lease has ended; no history can show that, so it is the runner's part.
+ */
 function drained(ops: readonly OpRecord[]): boolean {
-  let settledAt = 0;
+  let settledMain = 0;
+  let settledAll = 0;
   let leased = false;
   const empties: Array<{ call: number; deadLetter: boolean }> = [];
   const requestUses = new Map<string, number>();
@@ -296,16 +303,19 @@ function drained(ops: readonly OpRecord[]): boolean {
   for (const op of ops) {
     if (op.op === 'consume' && op.input.leaseMs !== undefined) leased = true;
     if (op.outcome !== 'ok') continue;
-    const mutating =
-      op.op === 'put' || op.op === 'ack' || op.op === 'nack' || (op.op === 'consume' && op.output.message !== null);
-    if (mutating && op.return > settledAt) settledAt = op.return;
+    const took = op.op === 'consume' && op.output.message !== null;
+    if (op.op === 'put' || op.op === 'ack' || op.op === 'nack' || took) {
+      settledAll = Math.max(settledAll, op.return);
+      // Taking from the dead-letter queue leaves the main queue as it was.
+      if (!(took && op.input.deadLetter === true)) settledMain = Math.max(settledMain, op.return);
+    }
     // A retried request id may replay an old empty answer, so only a fresh consume proves emptiness.
     const fresh = op.op === 'consume' && (op.input.requestId === undefined || requestUses.get(op.input.requestId) === 1);
     if (op.op === 'consume' && op.output.message === null && op.input.leaseMs === undefined && fresh) {
       empties.push({ call: op.call, deadLetter: op.input.deadLetter === true });
     }
   }
-  const emptyAfter = (deadLetter: boolean): boolean =>
-    empties.some((e) => e.deadLetter === deadLetter && e.call >= settledAt);
-  return emptyAfter(false) && (!leased || emptyAfter(true));
+  const mainEmpty = empties.some((e) => !e.deadLetter && e.call >= settledMain);
+  const deadEmpty = empties.some((e) => e.deadLetter && e.call >= settledAll);
+  return mainEmpty && (!leased || deadEmpty);
 }

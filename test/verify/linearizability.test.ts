@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { OpRecord } from '../../src/verify/history.js';
+import type { MessageRecord, OpRecord } from '../../src/verify/history.js';
 import {
   LinearizabilityCheckError,
   buildPorcupineChecker,
   checkLinearizability,
 } from '../../src/verify/linearizability.js';
 import { HistoryBuilder } from './history-builder.js';
+import { MAX_DELIVERIES, USER, actionArb, mailboxRun, windowArb } from './mailbox-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-lin-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -120,6 +121,35 @@ describe('Porcupine queue-model checker', () => {
       .consumeInfo('alice', 20)
       .consume('alice', null, [40, 50]);
     await assertViolation(tooMany);
+  });
+
+  it('bounds an indeterminate op once a later op shows its effect can no longer matter', async () => {
+    // The retry was not a duplicate, so the lost attempt had not happened by then: with its
+    // return bounded at the retry's, it must be allowed to have changed nothing.
+    const retried = new HistoryBuilder()
+      .putInfo('alice', 'a1', 0)
+      .put('alice', 'a1', [50, 60])
+      .consume('alice', 'a1', [70, 80])
+      .consume('alice', null, [90, 100]);
+    await assertLinearizable(retried);
+    // Invoked after a1 was already shown to be put: a no-op whatever happened to it.
+    const late = new HistoryBuilder()
+      .put('alice', 'a1', [0, 10])
+      .putInfo('alice', 'a1', 20)
+      .consume('alice', 'a1', [30, 40])
+      .consume('alice', null, [50, 60]);
+    await assertLinearizable(late);
+    // An indeterminate ack the lease outlived (a later ack found it expired), or that took effect.
+    for (const thenSeen of [true, false]) {
+      const h = new HistoryBuilder().put('alice', 'a1', [0, 10]);
+      const receipt = `${h.seqOf('a1')}.1`;
+      h.consume('alice', 'a1', [20, 30], { leaseMs: 50 })
+        .settle('ack', 'alice', receipt, 'a1', [40, 0], 'info')
+        .settle('ack', 'alice', receipt, 'a1', [100, 110], 'fail');
+      if (thenSeen) h.consume('alice', h.message('a1', { deliveries: 2 }), [120, 130]);
+      h.consume('alice', null, [140, 150]);
+      await assertLinearizable(h);
+    }
   });
 
   it('treats a repeated put id as a no-op answered duplicate, and a failed put as never happening', async () => {
@@ -262,166 +292,100 @@ describe('Porcupine queue-model checker', () => {
   });
 });
 
-// Randomized: a sequential run of a reference mailbox, stretched into overlapping intervals that
-// keep each op's linearization point inside its interval, must be accepted; the same run with
-// one op isolated in time and its answer corrupted must be rejected.
+// Randomized, against the real state machine (mailbox-run.ts): every stretched run of it must be
+// accepted; the same run with one op isolated in time and its answer corrupted must be rejected.
 
-type Step =
-  | { kind: 'put'; msgId: string }
-  | { kind: 'putAgain' }
-  | { kind: 'consume'; requestId: string | null }
-  | { kind: 'consumeRetry' }
-  | { kind: 'peek' }
-  | { kind: 'len' };
-
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.constant<Step>({ kind: 'put', msgId: '' }) },
-  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'putAgain' }) },
-  { weight: 3, arbitrary: fc.boolean().map<Step>((r) => ({ kind: 'consume', requestId: r ? '' : null })) },
-  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'consumeRetry' }) },
-  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'peek' }) },
-  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'len' }) },
-);
-
-const USER = 'u';
-const SPACING = 100;
-const START = 1000;
-
-/** Runs the steps against a reference queue; op i is linearized at time START + i * SPACING. */
-function sequentialHistory(steps: Step[], windows: Array<[number, number]>, infos: boolean[]): HistoryBuilder {
-  const h = new HistoryBuilder();
-  const queue: string[] = [];
-  const putIds: string[] = [];
-  const answers = new Map<string, string | null>();
-  const requestIds: string[] = [];
-  steps.forEach((step, i) => {
-    const at = START + i * SPACING;
-    const [before, afterward] = windows[i]!;
-    const span: [number, number] = [at - before, at + afterward];
-    const info = infos[i]!;
-    switch (step.kind) {
-      case 'putAgain':
-      case 'put': {
-        const again = step.kind === 'putAgain' && putIds.length > 0;
-        const msgId = again ? putIds[i % putIds.length]! : `m${i}`;
-        if (!again) {
-          queue.push(msgId);
-          putIds.push(msgId);
-        }
-        if (info) h.putInfo(USER, msgId, span[0]);
-        else h.put(USER, msgId, span, again);
-        break;
-      }
-      case 'consumeRetry':
-      case 'consume': {
-        const retry = step.kind === 'consumeRetry' && requestIds.length > 0;
-        const requestId = retry ? requestIds[i % requestIds.length]! : step.kind === 'consume' && step.requestId !== null ? `r${i}` : undefined;
-        let got: string | null;
-        if (requestId !== undefined && answers.has(requestId)) {
-          got = answers.get(requestId)!;
-        } else {
-          got = queue.shift() ?? null;
-          if (requestId !== undefined) {
-            answers.set(requestId, got);
-            requestIds.push(requestId);
-          }
-        }
-        const input = requestId === undefined ? {} : { requestId };
-        if (info) h.consumeInfo(USER, span[0], input);
-        else h.consume(USER, got, span, input);
-        break;
-      }
-      case 'peek':
-        h.peek(USER, queue[0] ?? null, span);
-        break;
-      case 'len':
-        h.len(USER, queue.length, span);
-        break;
-    }
-  });
-  return h;
-}
-
-/** Moves op `i` to a time of its own, after every other op returned, keeping it at its place in the order. */
-function isolate(h: HistoryBuilder, i: number): void {
+/** Moves op `i` to a time of its own, after every earlier op returned and before every later one is called. */
+function isolate(ops: OpRecord[], i: number): void {
   const shift = 1_000_000;
-  for (const op of h.ops) {
+  for (const op of ops) {
     if (op.id < i) continue;
     const bump = op.id === i ? shift : 2 * shift;
     op.call += bump;
     if (op.return !== null) op.return += bump;
   }
-  const target = h.ops[i]!;
-  const lastBefore = Math.max(0, ...h.ops.filter((o) => o.id < i).map((o) => o.return ?? 0));
-  target.call = Math.max(target.call, lastBefore + 1);
+  const target = ops[i]!;
   if (target.return !== null) target.return = target.call + 1;
 }
 
-/** Corrupts op `i`'s answer into one that no linearization can give, once the op is isolated. */
-function corrupt(h: HistoryBuilder, i: number): void {
-  const op = h.ops[i]!;
+const GHOST: MessageRecord = { msgId: 'never-put', seq: 999, bodyHash: 'deadbeefdeadbeef', deliveries: 1 };
+
+/** Corrupts op `i`'s answer into one that no linearization can give once the op is isolated. */
+function corrupt(op: OpRecord, emptyImpossible: boolean): void {
   if (op.outcome !== 'ok') throw new Error('only completed ops are corrupted');
   switch (op.op) {
     case 'put':
       op.output = { ...op.output, duplicate: !op.output.duplicate };
       break;
-    case 'consume':
+    case 'consume': {
+      const leased = op.input.leaseMs !== undefined;
+      const ghost = leased ? { ...GHOST, receipt: '999.1' } : GHOST;
+      op.output = { message: op.output.message !== null && emptyImpossible ? null : ghost };
+      break;
+    }
     case 'peek':
-      op.output = { message: op.output.message === null ? h.message('never-put') : null };
+      op.output = { message: op.output.message !== null && emptyImpossible ? null : { ...GHOST, deliveries: 0 } };
       break;
     case 'len':
       op.output = { ...op.output, count: op.output.count + 1 };
       break;
-    default:
-      throw new Error(`no corruption for ${op.op}`);
+    case 'ack':
+    case 'nack':
+      op.input = { ...op.input, receipt: '999.9' };
+      break;
   }
 }
 
-describe('Porcupine queue-model checker, randomized', () => {
+describe('Porcupine queue-model checker against runs of the real mailbox', () => {
   before(async () => {
     await buildPorcupineChecker();
   });
 
-  const windowArb = fc.tuple(fc.integer({ min: 0, max: 250 }), fc.integer({ min: 0, max: 250 }));
+  const options = { maxDeliveries: MAX_DELIVERIES, timeoutMs: 10_000 };
 
-  it('accepts every stretched sequential history, with indeterminate puts and consumes', async () => {
+  it('accepts every stretched run, with indeterminate ops and the final drain', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(stepArb, windowArb, fc.integer({ min: 0, max: 9 })), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(actionArb, windowArb, fc.integer({ min: 0, max: 9 })), { minLength: 5, maxLength: 60, size: 'max' }),
         async (rows) => {
-          const h = sequentialHistory(
+          const run = mailboxRun(
             rows.map((r) => r[0]),
             rows.map((r) => r[1]),
-            rows.map((r) => r[2] === 0 && r[0].kind !== 'peek' && r[0].kind !== 'len'),
+            rows.map((r) => r[2] === 0),
+            true,
           );
-          const v = await verdictOf(h);
-          assert.equal(v.linearizable, true, JSON.stringify({ v, ops: h.ops }));
+          const v = await checkLinearizability({ records: run.ops }, options);
+          assert.equal(v.linearizable, true, JSON.stringify({ v, ops: run.ops }));
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
-  it('rejects the same histories with one isolated answer corrupted', async () => {
+  it('rejects the same runs with one isolated answer corrupted', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(stepArb, windowArb), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(actionArb, windowArb), { minLength: 5, maxLength: 60, size: 'max' }),
         fc.nat(),
         async (rows, pick) => {
-          const h = sequentialHistory(
+          const run = mailboxRun(
             rows.map((r) => r[0]),
             rows.map((r) => r[1]),
             rows.map(() => false),
+            false,
           );
-          const i = pick % h.ops.length;
-          isolate(h, i);
-          await assertLinearizable(h);
-          corrupt(h, i);
-          const v = await verdictOf(h);
-          assert.equal(v.perUser[USER]?.result, 'illegal', JSON.stringify({ i, v, ops: h.ops }));
+          const candidates = run.ops.filter((op) => op.outcome === 'ok').map((op) => op.id);
+          fc.pre(candidates.length > 0);
+          const i = candidates[pick % candidates.length]!;
+          isolate(run.ops, i);
+          const clean = await checkLinearizability({ records: run.ops }, options);
+          assert.equal(clean.linearizable, true, JSON.stringify({ i, clean, ops: run.ops }));
+          corrupt(run.ops[i]!, run.emptyImpossible[i]!);
+          const v = await checkLinearizability({ records: run.ops }, options);
+          assert.equal(v.perUser[USER]?.result, 'illegal', JSON.stringify({ i, v, ops: run.ops }));
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 });

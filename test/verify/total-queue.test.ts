@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { OpRecord } from '../../src/verify/history.js';
 import { checkTotalQueue } from '../../src/verify/total-queue.js';
 import { HistoryBuilder } from './history-builder.js';
+import { type Action, USER, actionArb, mailboxRun } from './mailbox-run.js';
 
 const ref = (msgId: string, user = 'alice') => ({ user, msgId });
 
@@ -233,5 +236,71 @@ describe('checkTotalQueue', () => {
     const r = checkTotalQueue(leased.ops);
     assert.deepEqual(r.undrained, []);
     assert.equal(r.ok, true, JSON.stringify(r));
+  });
+});
+
+describe('checkTotalQueue against runs of the real mailbox', () => {
+  const runArb = fc.array(fc.tuple(actionArb, fc.integer({ min: 0, max: 9 })), { minLength: 5, maxLength: 80, size: 'max' });
+  const make = (rows: Array<[Action, number]>, infos: boolean) =>
+    mailboxRun(
+      rows.map((r) => r[0]),
+      rows.map(() => [0, 0]),
+      rows.map((r) => infos && r[1] === 0),
+      true,
+    );
+
+  it('passes every drained run, indeterminate ops included', () => {
+    fc.assert(
+      fc.property(runArb, (rows) => {
+        const r = checkTotalQueue(make(rows, true).ops);
+        assert.equal(r.ok, true, JSON.stringify(r));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reports a message as lost when its only taking consume is removed', () => {
+    fc.assert(
+      fc.property(runArb, fc.nat(), (rows, pick) => {
+        const ops = make(rows, false).ops;
+        const takers = ops.filter(
+          (op) =>
+            op.op === 'consume' &&
+            op.outcome === 'ok' &&
+            op.output.message !== null &&
+            op.input.leaseMs === undefined &&
+            op.input.requestId === undefined,
+        );
+        fc.pre(takers.length > 0);
+        const victim = takers[pick % takers.length]!;
+        const msgId = victim.outcome === 'ok' && victim.op === 'consume' ? victim.output.message!.msgId : '';
+        const r = checkTotalQueue(ops.filter((op) => op !== victim));
+        assert.deepEqual(r.lost, [{ user: USER, msgId }]);
+        assert.equal(r.ok, false);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reports a message as duplicated when a consume of it is repeated later', () => {
+    fc.assert(
+      fc.property(runArb, fc.nat(), (rows, pick) => {
+        const ops = make(rows, false).ops;
+        const deliveries = ops.filter((op) => op.op === 'consume' && op.outcome === 'ok' && op.output.message !== null);
+        fc.pre(deliveries.length > 0);
+        const original = deliveries[pick % deliveries.length]!;
+        const end = Math.max(...ops.map((op) => op.return ?? op.call));
+        const copy = { ...original, id: ops.length, process: ops.length, call: end + 10, return: end + 20 } as OpRecord;
+        if (copy.op === 'consume' && copy.input.requestId !== undefined) copy.input = { ...copy.input, requestId: 'fresh' };
+        const r = checkTotalQueue([...ops, copy]);
+        const msgId = copy.op === 'consume' && copy.outcome === 'ok' ? copy.output.message!.msgId : '';
+        assert.deepEqual(
+          r.duplicated.map((d) => d.msgId),
+          [msgId],
+        );
+        assert.equal(r.ok, false);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

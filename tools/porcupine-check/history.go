@@ -42,6 +42,7 @@ type record struct {
 		Count           int64    `json:"count"`
 		InFlight        int64    `json:"inFlight"`
 		DeadLetterCount int64    `json:"deadLetterCount"`
+		Error           string   `json:"error"`
 	} `json:"output"`
 }
 
@@ -123,7 +124,9 @@ func checkRecord(rec *record) error {
 // toOperations converts one user's records. Failed ops did not happen and are dropped; an
 // indeterminate op may take effect at any point after its call, so it returns at +infinity
 // with an output that matches anything; an indeterminate read changes nothing and is dropped.
-func toOperations(recs []record) []porcupineOp {
+// Message and request ids are numbered (messages from 1, 0 meaning "empty") so that model
+// states are small arrays that copy and compare fast.
+func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 	processes := make(map[int64]int)
 	var procOrder []int64
 	for _, r := range recs {
@@ -137,6 +140,18 @@ func toOperations(recs []record) []porcupineOp {
 		processes[p] = i
 	}
 
+	msgs := map[string]int32{}
+	msgNumber := func(id string) int32 {
+		n, ok := msgs[id]
+		if !ok {
+			n = int32(len(msgs) + 1)
+			msgs[id] = n
+		}
+		return n
+	}
+	requests := map[string]int32{}
+
+	bounds := infoBounds(recs)
 	var ops []porcupineOp
 	for _, r := range recs {
 		if r.Outcome == "fail" {
@@ -146,19 +161,36 @@ func toOperations(recs []record) []porcupineOp {
 		if !known && (r.Op == "peek" || r.Op == "len") {
 			continue
 		}
+		ret := int64(math.MaxInt64)
+		if !known {
+			if b, ok := bounds.of(r); ok {
+				if b < r.Call {
+					continue // settled before it was even invoked: whatever it did was a no-op
+				}
+				ret = b
+			}
+		}
 		in := queueInput{
 			kind:       r.Op,
 			msgID:      r.Input.MsgID,
 			receipt:    r.Input.Receipt,
 			leased:     r.Input.LeaseMs != nil,
 			deadLetter: r.Input.DeadLetter,
+			request:    -1,
+		}
+		if r.Input.MsgID != "" {
+			in.msg = msgNumber(r.Input.MsgID)
 		}
 		if r.Input.RequestID != nil {
-			in.hasRequest = true
 			in.requestID = *r.Input.RequestID
+			n, ok := requests[in.requestID]
+			if !ok {
+				n = int32(len(requests))
+				requests[in.requestID] = n
+			}
+			in.request = n
 		}
 		out := queueOutput{known: known}
-		ret := int64(math.MaxInt64)
 		if known {
 			ret = *r.Return
 			out.duplicate = r.Output.Duplicate
@@ -167,8 +199,9 @@ func toOperations(recs []record) []porcupineOp {
 			out.deadLetterCount = r.Output.DeadLetterCount
 			if m := r.Output.Message; m != nil {
 				out.msgID = m.MsgID
+				out.msg = msgNumber(m.MsgID)
 				if m.Deliveries != nil {
-					out.deliveries = *m.Deliveries
+					out.deliveries = int32(*m.Deliveries)
 					out.hasDeliveries = true
 				}
 				out.receipt = m.Receipt
@@ -183,7 +216,11 @@ func toOperations(recs []record) []porcupineOp {
 			ret:     ret,
 		})
 	}
-	return ops
+	names := make([]string, len(msgs)+1)
+	for id, n := range msgs {
+		names[n] = id
+	}
+	return ops, partitionSize{messages: len(msgs), requests: len(requests), names: names}
 }
 
 type porcupineOp struct {
@@ -193,4 +230,71 @@ type porcupineOp struct {
 	output  queueOutput
 	call    int64
 	ret     int64
+}
+
+// infoBounds: for an indeterminate op, a time after which taking effect could no longer change
+// anything, learnt from other ops of the same user:
+//
+//	put(id)              once any completed op showed id was put (the put, a retry answered
+//	                     duplicate, a consume or peek that returned it): a later put is deduped;
+//	consume(request id)  once a consume with that request id completed: a later one replays;
+//	ack/nack(receipt)    once one of that receipt completed, or failed for the lease being gone.
+//
+// Such an op took effect by then, or its effect was a no-op, which the model can also place before
+// that time (a put or consume right after the op that settled it, an ack/nack as failed); so it
+// can be given that return time instead of +infinity, which prunes the search.
+type infoBound struct {
+	shown    map[string]int64
+	answered map[string]int64
+	gone     map[string]int64
+}
+
+func earliest(m map[string]int64, k string, t int64) {
+	if old, ok := m[k]; !ok || t < old {
+		m[k] = t
+	}
+}
+
+func infoBounds(recs []record) infoBound {
+	b := infoBound{shown: map[string]int64{}, answered: map[string]int64{}, gone: map[string]int64{}}
+	for _, r := range recs {
+		if r.Return == nil {
+			continue
+		}
+		t := *r.Return
+		switch {
+		case r.Outcome == "ok" && r.Op == "put":
+			earliest(b.shown, r.Input.MsgID, t)
+		case r.Outcome == "ok" && (r.Op == "consume" || r.Op == "peek"):
+			if r.Output.Message != nil {
+				earliest(b.shown, r.Output.Message.MsgID, t)
+			}
+			if r.Op == "consume" && r.Input.RequestID != nil {
+				earliest(b.answered, *r.Input.RequestID, t)
+			}
+		case r.Op == "ack" || r.Op == "nack":
+			if r.Outcome == "ok" || (r.Outcome == "fail" && (r.Output.Error == "LEASE_EXPIRED" || r.Output.Error == "UNKNOWN_RECEIPT")) {
+				earliest(b.gone, r.Input.Receipt, t)
+			}
+		}
+	}
+	return b
+}
+
+func (b infoBound) of(r record) (int64, bool) {
+	switch r.Op {
+	case "put":
+		t, ok := b.shown[r.Input.MsgID]
+		return t, ok
+	case "consume":
+		if r.Input.RequestID == nil {
+			return 0, false
+		}
+		t, ok := b.answered[*r.Input.RequestID]
+		return t, ok
+	case "ack", "nack":
+		t, ok := b.gone[r.Input.Receipt]
+		return t, ok
+	}
+	return 0, false
 }

@@ -54,7 +54,7 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 || *maxLine < 1 || *maxDeliveries < 1 {
+	if flag.NArg() != 1 || *maxLine < 1 || *maxDeliveries < 1 || *maxDeliveries > 1_000_000 {
 		flag.Usage()
 		os.Exit(3)
 	}
@@ -78,11 +78,10 @@ func main() {
 		}
 	}
 
-	model := mailboxModel(*maxDeliveries)
 	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(users)), Users: len(users)}
 	sort.Strings(users)
 	for i, user := range users {
-		uv, info := checkUser(model, byUser[user], *timeout)
+		uv, model, info := checkUser(byUser[user], int32(*maxDeliveries), *timeout)
 		if info != nil && *visualize != "" {
 			path := filepath.Join(*visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
 			if err := porcupine.VisualizePath(model, *info, path); err != nil {
@@ -129,8 +128,8 @@ func fail(err error) {
 	os.Exit(3)
 }
 
-func operations(recs []record) []porcupine.Operation {
-	ops := toOperations(recs)
+func operations(recs []record) ([]porcupine.Operation, partitionSize) {
+	ops, size := toOperations(recs)
 	out := make([]porcupine.Operation, len(ops))
 	for i, op := range ops {
 		out[i] = porcupine.Operation{
@@ -142,14 +141,16 @@ func operations(recs []record) []porcupine.Operation {
 			Metadata: op.id,
 		}
 	}
-	return out
+	return out, size
 }
 
-// checkUser also returns, for a violation, the partial linearizations that explain it.
-func checkUser(model porcupine.Model, recs []record, timeout time.Duration) (userVerdict, *porcupine.LinearizationInfo) {
+// checkUser also returns the user's model and, for a violation, the partial linearizations that
+// explain it.
+func checkUser(recs []record, maxDeliveries int32, timeout time.Duration) (userVerdict, porcupine.Model, *porcupine.LinearizationInfo) {
 	start := time.Now()
 	uv := userVerdict{Ops: len(recs)}
-	ops := operations(recs)
+	ops, size := operations(recs)
+	model := mailboxModel(size, maxDeliveries)
 	uv.CheckedOps = len(ops)
 	// The plain check is much cheaper; the verbose one (partial linearizations) only runs to
 	// explain a violation.
@@ -167,7 +168,7 @@ func checkUser(model porcupine.Model, recs []record, timeout time.Duration) (use
 		uv.StuckOps = stuckOps(ops, verbose)
 	}
 	uv.ElapsedMs = time.Since(start).Milliseconds()
-	return uv, info
+	return uv, model, info
 }
 
 // stuckOps lists the ops that appear in no partial linearization, earliest call first (the first

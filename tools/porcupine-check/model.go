@@ -16,18 +16,19 @@
 // has been delivered maxDeliveries times.
 //
 // When a lease runs out is decided by a server clock no client observes, so the model is
-// nondeterministic there: before any operation, any subset of the leases in flight may run out
-// (permissive: a lease may end immediately, so the model cannot catch a lease that ended too early,
-// only everything that follows from a lease ending). Message TTLs are not modelled: a run must use
-// TTLs longer than itself.
+// nondeterministic there: before any operation, any subset of the leases in flight may have run
+// out (permissive: a lease may end immediately, so the model cannot catch a lease that ended too
+// early, only everything that follows from a lease ending; see headCandidates for how this is
+// explored without enumerating subsets). Message TTLs are not modelled: a run must use TTLs
+// longer than itself.
 //
 // States are immutable: a step builds new states and never touches the old one.
 
 package main
 
 import (
+	"context"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strings"
 
@@ -36,10 +37,11 @@ import (
 
 type queueInput struct {
 	kind       string // put | consume | peek | len | ack | nack
-	msgID      string // put, ack, nack
+	msg        int32  // put, ack, nack: message number
+	msgID      string // the same, as the history spells it
 	receipt    string // ack, nack
-	requestID  string // consume
-	hasRequest bool
+	request    int32  // consume: request number, -1 without a request id
+	requestID  string
 	leased     bool // consume
 	deadLetter bool // consume, peek
 }
@@ -47,8 +49,9 @@ type queueInput struct {
 type queueOutput struct {
 	known           bool   // false: indeterminate, matches anything
 	duplicate       bool   // put
-	msgID           string // consume, peek: "" when empty
-	deliveries      int64  // consume, peek
+	msg             int32  // consume, peek: message number, 0 when empty
+	msgID           string // the same, as the history spells it
+	deliveries      int32  // consume, peek
 	hasDeliveries   bool
 	receipt         string // leased consume
 	count           int64  // len
@@ -56,10 +59,18 @@ type queueOutput struct {
 	deadLetterCount int64  // len
 }
 
+// partitionSize: how many distinct messages and request ids one user's history names, and the
+// message ids by number (for visualizations).
+type partitionSize struct {
+	messages int
+	requests int
+	names    []string
+}
+
 type entry struct {
-	id         string
-	rank       int64 // put order, which is the mailbox's sequence order within one user
-	deliveries int64
+	msg        int32
+	rank       int32 // put order, which is the mailbox's sequence order within one user
+	deliveries int32
 }
 
 type lease struct {
@@ -68,50 +79,58 @@ type lease struct {
 }
 
 type mailboxState struct {
-	queue    []entry // by rank
-	dead     []entry // by rank
-	leases   []lease // in lease order
-	seen     map[string]struct{}
-	requests map[string]string // consume request id -> the answer it got ("" for empty)
-	nextRank int64
+	queue    []entry  // by rank
+	dead     []entry  // by rank
+	leases   []lease  // in lease order
+	seen     []uint64 // bit per message number: the mailbox recorded a put of it
+	requests []int32  // per request number: 0 not yet, 1 answered empty, m+1 answered message m
+	nextRank int32
 	hash     uint64
 }
 
-func hashString(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func mix(h uint64, v uint64) uint64 {
+	return (h ^ v) * fnvPrime
 }
 
-// rehash: lists contribute in order, sets order-independently (XOR), so equal states hash equal.
 func (s *mailboxState) rehash() {
-	h := fnv.New64a()
+	h := uint64(fnvOffset)
 	for _, list := range [][]entry{s.queue, s.dead} {
 		for _, e := range list {
-			fmt.Fprintf(h, "%s\x00%d\x00%d\x00", e.id, e.rank, e.deliveries)
+			h = mix(h, uint64(e.msg)|uint64(e.rank)<<24|uint64(e.deliveries)<<48)
 		}
-		h.Write([]byte{1})
+		h = mix(h, 0xffff)
 	}
 	for _, l := range s.leases {
-		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00", l.id, l.rank, l.deliveries, l.receipt)
+		h = mix(h, uint64(l.msg)|uint64(l.rank)<<24|uint64(l.deliveries)<<48)
+		for i := 0; i < len(l.receipt); i++ {
+			h = mix(h, uint64(l.receipt[i]))
+		}
 	}
-	sum := h.Sum64()
-	for id := range s.seen {
-		sum ^= hashString("p\x00"+id) * 0x9e3779b97f4a7c15
+	h = mix(h, 0xfffe)
+	for _, w := range s.seen {
+		h = mix(h, w)
 	}
-	for rid, answer := range s.requests {
-		sum ^= hashString("r\x00"+rid+"\x00"+answer) * 0xc2b2ae3d27d4eb4f
+	for _, r := range s.requests {
+		h = mix(h, uint64(r))
 	}
-	s.hash = sum
+	s.hash = mix(h, uint64(s.nextRank))
 }
 
-func emptyState() *mailboxState {
-	s := &mailboxState{seen: map[string]struct{}{}, requests: map[string]string{}}
+func emptyState(size partitionSize) *mailboxState {
+	s := &mailboxState{
+		seen:     make([]uint64, (size.messages+1+63)/64),
+		requests: make([]int32, size.requests),
+	}
 	s.rehash()
 	return s
 }
 
-// clone copies the slices (maps are shared until a step replaces them).
+// clone copies the lists; seen and requests are shared until a step replaces them.
 func (s *mailboxState) clone() *mailboxState {
 	return &mailboxState{
 		queue:    append([]entry(nil), s.queue...),
@@ -132,7 +151,7 @@ func insertByRank(list []entry, e entry) []entry {
 }
 
 // giveBack returns a message whose lease ended (mutates s, which must be a fresh clone).
-func (s *mailboxState) giveBack(e entry, maxDeliveries int64) {
+func (s *mailboxState) giveBack(e entry, maxDeliveries int32) {
 	if e.deliveries >= maxDeliveries {
 		s.dead = insertByRank(s.dead, e)
 	} else {
@@ -140,157 +159,242 @@ func (s *mailboxState) giveBack(e entry, maxDeliveries int64) {
 	}
 }
 
-// withExpiries: every state reachable by some subset of the leases running out.
-func withExpiries(s *mailboxState, maxDeliveries int64) []*mailboxState {
-	n := len(s.leases)
-	if n == 0 {
-		return []*mailboxState{s}
+// A lease that ran out and has not been observed since can be taken to run out later, just
+// before the first operation that observes it, without changing any answer. So the model lets a
+// lease run out only where that is observed: a consume or peek may find one returned message at
+// the head (the one with the lowest rank among those that ran out), a len counts any subset, an
+// indeterminate ack/nack may have found its lease already ended. This gives exactly the answers
+// of "any subset of the leases may run out before any operation", with far fewer states.
+
+// headCandidates: the queue's head (nil when empty) and the leases that, returned now, would be
+// ahead of it in that queue.
+func headCandidates(s *mailboxState, deadLetter bool, maxDeliveries int32) (*entry, []int) {
+	from := s.queue
+	if deadLetter {
+		from = s.dead
 	}
-	out := make([]*mailboxState, 0, 1<<n)
-	for mask := 0; mask < 1<<n; mask++ {
-		if mask == 0 {
-			out = append(out, s)
-			continue
-		}
-		next := s.clone()
-		next.leases = next.leases[:0]
-		for i, l := range s.leases {
-			if mask&(1<<i) != 0 {
-				next.giveBack(l.entry, maxDeliveries)
-			} else {
-				next.leases = append(next.leases, l)
-			}
-		}
-		next.rehash()
-		out = append(out, next)
+	var head *entry
+	if len(from) > 0 {
+		head = &from[0]
 	}
-	return out
+	var returning []int
+	for i, l := range s.leases {
+		if (l.deliveries >= maxDeliveries) == deadLetter && (head == nil || l.rank < head.rank) {
+			returning = append(returning, i)
+		}
+	}
+	return head, returning
 }
 
-func remember(requests map[string]string, rid, answer string) map[string]string {
-	next := make(map[string]string, len(requests)+1)
-	for k, v := range requests {
-		next[k] = v
-	}
-	next[rid] = answer
+func withoutLease(s *mailboxState, i int) *mailboxState {
+	next := s.clone()
+	next.leases = append(next.leases[:i:i], s.leases[i+1:]...)
 	return next
 }
 
 func matchesMessage(out queueOutput, e *entry) bool {
 	if e == nil {
-		return out.msgID == ""
+		return out.msg == 0
 	}
-	return out.msgID == e.id && (!out.hasDeliveries || out.deliveries == e.deliveries)
+	return out.msg == e.msg && (!out.hasDeliveries || out.deliveries == e.deliveries)
 }
 
-// apply runs one operation on one state: the next state, or nil when the output is impossible.
-func apply(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int64) *mailboxState {
-	switch in.kind {
-	case "put":
-		if _, dup := s.seen[in.msgID]; dup {
-			if out.known && !out.duplicate {
-				return nil
-			}
-			return s
-		}
-		if out.known && out.duplicate {
+func put(s *mailboxState, in queueInput, out queueOutput) []*mailboxState {
+	word, bit := in.msg/64, uint64(1)<<(in.msg%64)
+	if s.seen[word]&bit != 0 {
+		if out.known && !out.duplicate {
 			return nil
 		}
-		next := s.clone()
-		next.queue = append(next.queue, entry{id: in.msgID, rank: s.nextRank})
-		next.nextRank++
-		next.seen = make(map[string]struct{}, len(s.seen)+1)
-		for k := range s.seen {
-			next.seen[k] = struct{}{}
-		}
-		next.seen[in.msgID] = struct{}{}
-		next.rehash()
-		return next
+		return []*mailboxState{s}
+	}
+	if out.known && out.duplicate {
+		return nil
+	}
+	next := s.clone()
+	next.queue = append(next.queue, entry{msg: in.msg, rank: s.nextRank})
+	next.nextRank++
+	next.seen = append([]uint64(nil), s.seen...)
+	next.seen[word] |= bit
+	next.rehash()
+	return []*mailboxState{next}
+}
 
-	case "consume":
-		if in.hasRequest {
-			if answer, ok := s.requests[in.requestID]; ok {
-				if out.known && out.msgID != answer {
-					return nil
-				}
-				return s
+func consume(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32) []*mailboxState {
+	if in.request >= 0 {
+		if answer := s.requests[in.request]; answer != 0 {
+			if out.known && out.msg != answer-1 {
+				return nil
 			}
+			return []*mailboxState{s}
 		}
-		if in.leased && in.deadLetter {
-			return nil // the mailbox refuses it, so it cannot have answered ok
-		}
-		from := s.queue
-		if in.deadLetter {
-			from = s.dead
-		}
-		var taken *entry
-		if len(from) > 0 {
-			e := from[0]
+	}
+	if in.leased && in.deadLetter {
+		return nil // the mailbox refuses it, so it cannot have answered ok
+	}
+	head, returning := headCandidates(s, in.deadLetter, maxDeliveries)
+	var result []*mailboxState
+	// take: the state after `taken` (nil: an empty answer) left `base`'s queue, or base's lease
+	// list when !fromQueue (base is then already a fresh clone).
+	take := func(base *mailboxState, taken *entry, fromQueue bool) {
+		if taken != nil {
+			e := *taken
 			e.deliveries++
 			taken = &e
 		}
 		if out.known && !matchesMessage(out, taken) {
-			return nil
+			return
 		}
-		if taken == nil && !in.hasRequest {
-			return s
+		if taken == nil && in.request < 0 {
+			result = append(result, s)
+			return
 		}
-		next := s.clone()
-		answer := ""
+		next := base
+		if fromQueue {
+			next = s.clone()
+		}
+		answer := int32(1)
 		if taken != nil {
-			answer = taken.id
-			if in.deadLetter {
+			answer = taken.msg + 1
+			if fromQueue && in.deadLetter {
 				next.dead = next.dead[1:]
-			} else {
+			} else if fromQueue {
 				next.queue = next.queue[1:]
 			}
 			if in.leased {
 				next.leases = append(next.leases, lease{entry: *taken, receipt: out.receipt})
 			}
 		}
-		if in.hasRequest {
-			next.requests = remember(s.requests, in.requestID, answer)
+		if in.request >= 0 {
+			next.requests = append([]int32(nil), s.requests...)
+			next.requests[in.request] = answer
 		}
 		next.rehash()
-		return next
+		result = append(result, next)
+	}
+	take(s, head, true)
+	for _, i := range returning {
+		l := s.leases[i].entry
+		take(withoutLease(s, i), &l, false)
+	}
+	return result
+}
 
-	case "peek":
-		from := s.queue
-		if in.deadLetter {
-			from = s.dead
+func peek(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32) []*mailboxState {
+	head, returning := headCandidates(s, in.deadLetter, maxDeliveries)
+	var result []*mailboxState
+	if matchesMessage(out, head) {
+		result = append(result, s)
+	}
+	for _, i := range returning {
+		l := s.leases[i].entry
+		if !matchesMessage(out, &l) {
+			continue
 		}
-		var head *entry
-		if len(from) > 0 {
-			head = &from[0]
-		}
-		if !matchesMessage(out, head) {
-			return nil
-		}
-		return s
+		next := withoutLease(s, i)
+		next.giveBack(l, maxDeliveries)
+		next.rehash()
+		result = append(result, next)
+	}
+	return result
+}
 
-	case "len":
-		if out.count != int64(len(s.queue)) || out.inFlight != int64(len(s.leases)) || out.deadLetterCount != int64(len(s.dead)) {
-			return nil
+// length: the leases that ran out are any subset of the right sizes, which the counts give.
+func length(ctx context.Context, s *mailboxState, out queueOutput, maxDeliveries int32) []*mailboxState {
+	toQueue := out.count - int64(len(s.queue))
+	toDead := out.deadLetterCount - int64(len(s.dead))
+	if toQueue < 0 || toDead < 0 || out.inFlight != int64(len(s.leases))-toQueue-toDead {
+		return nil
+	}
+	if toQueue == 0 && toDead == 0 {
+		return []*mailboxState{s}
+	}
+	var queueBound, deadBound []int
+	for i, l := range s.leases {
+		if l.deliveries >= maxDeliveries {
+			deadBound = append(deadBound, i)
+		} else {
+			queueBound = append(queueBound, i)
 		}
-		return s
-
-	case "ack", "nack":
-		for i, l := range s.leases {
-			if l.id != in.msgID || l.receipt == "" || l.receipt != in.receipt {
-				continue
+	}
+	var result []*mailboxState
+	forEachSubset(ctx, queueBound, int(toQueue), func(q []int) {
+		forEachSubset(ctx, deadBound, int(toDead), func(d []int) {
+			ended := make(map[int]bool, len(q)+len(d))
+			for _, i := range q {
+				ended[i] = true
+			}
+			for _, i := range d {
+				ended[i] = true
 			}
 			next := s.clone()
-			next.leases = append(next.leases[:i:i], s.leases[i+1:]...)
-			if in.kind == "nack" {
-				next.giveBack(l.entry, maxDeliveries)
+			next.leases = next.leases[:0]
+			for i, l := range s.leases {
+				if ended[i] {
+					next.giveBack(l.entry, maxDeliveries)
+				} else {
+					next.leases = append(next.leases, l)
+				}
 			}
 			next.rehash()
-			return next
+			result = append(result, next)
+		})
+	})
+	return result
+}
+
+// forEachSubset calls f with every k-element subset of items (none when k > len(items)).
+func forEachSubset(ctx context.Context, items []int, k int, f func([]int)) {
+	chosen := make([]int, 0, k)
+	var rec func(from int)
+	rec = func(from int) {
+		if ctx.Err() != nil {
+			return
 		}
-		if out.known {
-			return nil // acknowledged, but no such lease was in flight
+		if len(chosen) == k {
+			f(chosen)
+			return
 		}
-		return s // indeterminate and the lease had already ended: it failed, changing nothing
+		for i := from; i <= len(items)-(k-len(chosen)); i++ {
+			chosen = append(chosen, items[i])
+			rec(i + 1)
+			chosen = chosen[:len(chosen)-1]
+		}
+	}
+	rec(0)
+}
+
+func settle(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32) []*mailboxState {
+	var result []*mailboxState
+	if !out.known {
+		// It may have found its lease already ended: it failed and changed nothing.
+		result = append(result, s)
+	}
+	for i, l := range s.leases {
+		if l.msg != in.msg || l.receipt == "" || l.receipt != in.receipt {
+			continue
+		}
+		next := withoutLease(s, i)
+		if in.kind == "nack" {
+			next.giveBack(l.entry, maxDeliveries)
+		}
+		next.rehash()
+		result = append(result, next)
+	}
+	return result
+}
+
+func step(ctx context.Context, s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32) []*mailboxState {
+	switch in.kind {
+	case "put":
+		return put(s, in, out)
+	case "consume":
+		return consume(s, in, out, maxDeliveries)
+	case "peek":
+		return peek(s, in, out, maxDeliveries)
+	case "len":
+		return length(ctx, s, out, maxDeliveries)
+	case "ack", "nack":
+		return settle(s, in, out, maxDeliveries)
 	}
 	return nil
 }
@@ -298,7 +402,7 @@ func apply(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int64)
 func equalStates(a, b interface{}) bool {
 	x := a.(*mailboxState)
 	y := b.(*mailboxState)
-	if x.hash != y.hash || x.nextRank != y.nextRank || len(x.seen) != len(y.seen) || len(x.requests) != len(y.requests) {
+	if x.hash != y.hash || x.nextRank != y.nextRank {
 		return false
 	}
 	if !equalEntries(x.queue, y.queue) || !equalEntries(x.dead, y.dead) || len(x.leases) != len(y.leases) {
@@ -309,13 +413,13 @@ func equalStates(a, b interface{}) bool {
 			return false
 		}
 	}
-	for k := range x.seen {
-		if _, ok := y.seen[k]; !ok {
+	for i := range x.seen {
+		if x.seen[i] != y.seen[i] {
 			return false
 		}
 	}
-	for k, v := range x.requests {
-		if w, ok := y.requests[k]; !ok || w != v {
+	for i := range x.requests {
+		if x.requests[i] != y.requests[i] {
 			return false
 		}
 	}
@@ -352,7 +456,7 @@ func describeOperation(input, output interface{}) string {
 		call = fmt.Sprintf("%s(%s, %s)", in.kind, in.msgID, in.receipt)
 	case "consume", "peek":
 		var args []string
-		if in.hasRequest {
+		if in.request >= 0 {
 			args = append(args, "req="+in.requestID)
 		}
 		if in.leased {
@@ -386,45 +490,41 @@ func describeOperation(input, output interface{}) string {
 	return call + " -> " + answer
 }
 
-func describeEntries(list []entry) string {
-	ids := make([]string, len(list))
-	for i, e := range list {
-		ids[i] = e.id
+// mailboxModel is the model of one user's mailbox whose history names `size` ids, dead-lettering
+// after maxDeliveries deliveries.
+func mailboxModel(size partitionSize, maxDeliveries int32) porcupine.Model {
+	names := size.names
+	describeEntries := func(list []entry) string {
+		ids := make([]string, len(list))
+		for i, e := range list {
+			ids[i] = names[e.msg]
+		}
+		return "[" + strings.Join(ids, ", ") + "]"
 	}
-	return "[" + strings.Join(ids, ", ") + "]"
-}
-
-func describeState(state interface{}) string {
-	s := state.(*mailboxState)
-	if len(s.leases) == 0 && len(s.dead) == 0 {
-		return describeEntries(s.queue)
-	}
-	held := make([]string, len(s.leases))
-	for i, l := range s.leases {
-		held[i] = l.id
-	}
-	return fmt.Sprintf("%s in flight [%s] dead %s", describeEntries(s.queue), strings.Join(held, ", "), describeEntries(s.dead))
-}
-
-// mailboxModel is the model for one user, dead-lettering after maxDeliveries deliveries.
-func mailboxModel(maxDeliveries int64) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
-		Init: func() []interface{} { return []interface{}{emptyState()} },
-		Step: func(state, input, output interface{}) []interface{} {
-			in := input.(queueInput)
-			out := output.(queueOutput)
-			var next []interface{}
-			for _, s := range withExpiries(state.(*mailboxState), maxDeliveries) {
-				if n := apply(s, in, out, maxDeliveries); n != nil {
-					next = append(next, n)
-				}
+		Init: func() []interface{} { return []interface{}{emptyState(size)} },
+		StepContext: func(ctx context.Context, state, input, output interface{}) []interface{} {
+			next := step(ctx, state.(*mailboxState), input.(queueInput), output.(queueOutput), maxDeliveries)
+			states := make([]interface{}, len(next))
+			for i, n := range next {
+				states[i] = n
 			}
-			return next
+			return states
 		},
 		Equal:             equalStates,
 		Hash:              func(state interface{}) uint64 { return state.(*mailboxState).hash },
 		DescribeOperation: describeOperation,
-		DescribeState:     describeState,
+		DescribeState: func(state interface{}) string {
+			s := state.(*mailboxState)
+			if len(s.leases) == 0 && len(s.dead) == 0 {
+				return describeEntries(s.queue)
+			}
+			held := make([]entry, len(s.leases))
+			for i, l := range s.leases {
+				held[i] = l.entry
+			}
+			return fmt.Sprintf("%s in flight %s dead %s", describeEntries(s.queue), describeEntries(held), describeEntries(s.dead))
+		},
 		DescribeOperationMetadata: func(info interface{}) string {
 			if info == nil {
 				return ""

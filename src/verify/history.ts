@@ -19,6 +19,9 @@
 //   the same logical put reuses it, and the mailbox then answers `duplicate: true`. This is what
 //   makes values identifiable, and it relies on the run being shorter than the dedupe window.
 // - A consume retry reuses its `requestId` and must get the very same answer (request window).
+// - Message TTLs are longer than the run (expiry is not modelled).
+// - The run ends with a drain, recorded as ordinary ops: once every lease has ended, consume each
+//   user's main queue until empty, then (for users that took leases) its dead-letter queue.
 
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';

@@ -183,6 +183,17 @@ describe('Porcupine queue-model checker', () => {
     await assertViolation(mismatch);
   });
 
+  it('learns the receipt of an indeterminate leased consume from its retry, so it can be settled', async () => {
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).put('alice', 'a2', [11, 12]);
+    const leased = h.message('a1', { receipt: `${h.seqOf('a1')}.1` });
+    h.consumeInfo('alice', 20, { requestId: 'r1', leaseMs: 1000 })
+      .peek('alice', 'a2', [30, 35]) // the lost attempt had taken a1 by then
+      .consume('alice', leased, [40, 50], { requestId: 'r1', leaseMs: 1000 })
+      .settle('nack', 'alice', leased.receipt!, 'a1', [60, 70])
+      .consume('alice', h.message('a1', { deliveries: 2 }), [80, 90]);
+    await assertLinearizable(h);
+  });
+
   it('models the dead-letter queue of a user without leases as always empty', async () => {
     const h = new HistoryBuilder().put('alice', 'a1', [0, 10]).drain('alice', 20, true);
     h.ops.splice(1, 1); // keep only the dead-letter consume: it is empty even though a1 is queued

@@ -75,7 +75,8 @@ type entry struct {
 
 type lease struct {
 	entry
-	receipt string // "" when the consume that took it is indeterminate: nobody can settle it
+	receipt string // "" while the consume that took it is indeterminate: nobody can settle it yet
+	request int32  // that consume's request number, -1 without: a retry may tell the receipt
 }
 
 type mailboxState struct {
@@ -225,7 +226,7 @@ func consume(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int3
 			if out.known && out.msg != answer-1 {
 				return nil
 			}
-			return []*mailboxState{s}
+			return []*mailboxState{learnReceipt(s, in, out)}
 		}
 	}
 	if in.leased && in.deadLetter {
@@ -261,7 +262,7 @@ func consume(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int3
 				next.queue = next.queue[1:]
 			}
 			if in.leased {
-				next.leases = append(next.leases, lease{entry: *taken, receipt: out.receipt})
+				next.leases = append(next.leases, lease{entry: *taken, receipt: out.receipt, request: in.request})
 			}
 		}
 		if in.request >= 0 {
@@ -277,6 +278,23 @@ func consume(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int3
 		take(withoutLease(s, i), &l, false)
 	}
 	return result
+}
+
+// learnReceipt: a replayed answer to a leased consume whose first attempt was indeterminate tells
+// the receipt of the lease that attempt took, which can then be settled.
+func learnReceipt(s *mailboxState, in queueInput, out queueOutput) *mailboxState {
+	if !out.known || out.receipt == "" {
+		return s
+	}
+	for i, l := range s.leases {
+		if l.request == in.request && l.receipt == "" && l.msg == out.msg {
+			next := s.clone()
+			next.leases[i].receipt = out.receipt
+			next.rehash()
+			return next
+		}
+	}
+	return s
 }
 
 func peek(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32) []*mailboxState {

@@ -1,6 +1,6 @@
 // Fault-injection run against a real local cluster (see docs/chaos.md):
 //   npm run chaos -- [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE]
-//                    [--faults kind,kind...] [--workers N] [--unsafe stale-reads] [--keep] [--json]
+//                    [--faults kind,kind...] [--workers N] [--unsafe ack-before-commit] [--keep] [--json]
 // Prints the verdict; exit status 0 clean, 1 anomalies found, 2 bad arguments or the run could
 // not be carried out. A failing seed is rerun with the same --seed; its history can be checked
 // again offline with scripts/check-history.ts.

@@ -37,6 +37,14 @@ const ROUTER_LOSS_HANDOFF_MS = 3000;
 const ROUTER_HANDOFF_COOLDOWN_MS = 15_000;
 const CATCH_UP_POLL_MS = 50;
 const CATCH_UP_LOG_MS = 2000;
+/**
+ * Deliberately unsafe, off unless FORGE_UNSAFE_ACK_BEFORE_COMMIT=1: a consume without lease is
+ * proposed and answered at once with the head of the leader's applied state, without waiting for
+ * the commit (so two consumers can get the same message, and an answer can outlive a lost
+ * proposal). It exists only so the fault-injection runner (`npm run chaos -- --unsafe
+ * ack-before-commit`) can show that it catches the bug. Never set it anywhere else.
+ */
+const UNSAFE_ACK_BEFORE_COMMIT = process.env.FORGE_UNSAFE_ACK_BEFORE_COMMIT === '1';
 
 export class ForgeNode implements MailboxService, ClusterAdmin {
   readonly driver: RaftDriver;
@@ -137,6 +145,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
   }
 
   async start(): Promise<void> {
+    if (UNSAFE_ACK_BEFORE_COMMIT) this.log.warn({}, 'UNSAFE: FORGE_UNSAFE_ACK_BEFORE_COMMIT=1, consumes are answered before they commit');
     await this.transport.start();
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
@@ -182,6 +191,13 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
 
   async command(cmd: MailboxCommand): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
+    if (UNSAFE_ACK_BEFORE_COMMIT && cmd.op === 'consume' && cmd.leaseMs === undefined) {
+      this.driver.propose(encodeMailboxEntry(cmd)).catch(() => {});
+      const head = this.stateMachine.query({ op: 'peek', user: cmd.user, deadLetter: cmd.deadLetter }, Date.now());
+      if (head.kind !== 'message') return head;
+      const { id, seq, body, enqueuedAt, expiresAt, deliveries } = head.message;
+      return { kind: 'message', message: { id, seq, body, enqueuedAt, expiresAt, deliveries: deliveries + 1 } };
+    }
     const started = performance.now();
     try {
       const result = decodeResult(await this.driver.propose(encodeMailboxEntry(cmd)));

@@ -22,8 +22,8 @@ import { startWorkers, workloadUsers } from './workload.js';
 
 /** Deliberately broken node behaviours the pipeline must catch (never for production). */
 export const UNSAFE_MODES = {
-  /** Queries (peek, len) served from the leader's local state without a ReadIndex round. */
-  'stale-reads': { FORGE_UNSAFE_STALE_READS: '1' },
+  /** Consumes (without lease) answered from the leader's applied state before they commit. */
+  'ack-before-commit': { FORGE_UNSAFE_ACK_BEFORE_COMMIT: '1' },
 } as const;
 export type UnsafeMode = keyof typeof UNSAFE_MODES;
 
@@ -63,6 +63,8 @@ export interface ChaosReport {
   ops: { total: number; byOutcome: Tally; byKind: Partial<Record<OpKind, Tally>> };
   faults: Record<FaultKind, number>;
   drained: boolean;
+  /** Replies no correct server can give (refused by the history format), described. */
+  malformedReplies: string[];
   totalQueue: TotalQueueReport | null;
   linearizability: LinearizabilityVerdict | null;
   /** Set when a checker could not run at all. */
@@ -148,6 +150,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {} },
       faults: nemesis.injected,
       drained,
+      malformedReplies: recorder.malformed,
       totalQueue: null,
       linearizability: null,
       checkError: null,
@@ -157,7 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const verdict = await verifyHistory(historyPath, { timeoutMs: opts.checkTimeoutMs ?? 120_000 });
       report.totalQueue = verdict.totalQueue;
       report.linearizability = verdict.linearizability;
-      report.clean = verdict.ok && drained;
+      report.clean = verdict.ok && drained && recorder.malformed.length === 0;
     } catch (e) {
       report.checkError = e instanceof Error ? e.message : String(e);
     }
@@ -234,10 +237,11 @@ async function drainAll(
   log: (line: string) => void,
 ): Promise<boolean> {
   const drainer = new Drainer(recorder, openClient);
+  const deadline = Date.now() + 120_000;
   try {
     let all = true;
     for (const user of [...users.plain, ...users.leased]) {
-      const ok = await drainer.drainUser(user, Date.now() + 90_000);
+      const ok = await drainer.drainUser(user, deadline);
       if (!ok) log(`drain: ${user} could not be drained`);
       all &&= ok;
     }
@@ -378,6 +382,10 @@ export function formatReport(r: ChaosReport): string {
       const detail = [u.reason, u.stuckOps && `stuck ops ${u.stuckOps.slice(0, 5).join(',')}`, u.visualization].filter(Boolean);
       lines.push(`  ${user}: ${u.result}${detail.length > 0 ? ` (${detail.join('; ')})` : ''}`);
     }
+  }
+  if (r.malformedReplies.length > 0) {
+    lines.push(`malformed replies (${r.malformedReplies.length}):`);
+    for (const m of r.malformedReplies.slice(0, 5)) lines.push(`  ${m}`);
   }
   if (!r.drained) lines.push('drain: some mailbox could not be drained after healing');
   if (r.checkError !== null) lines.push(`checker error: ${r.checkError}`);

@@ -12,7 +12,7 @@
 
 import { MailboxClientError } from '../bridge/client.js';
 import type { DeliveredMessage } from '../mailbox/commands.js';
-import { bodyHash, type HistoryWriter, type MessageRecord, type OpKind, type OpRecord } from './history.js';
+import { bodyHash, HistoryFormatError, type HistoryWriter, type MessageRecord, type OpKind, type OpRecord } from './history.js';
 
 const DEFINITE_FAILURES = new Set<string>([
   'NOT_LEADER',
@@ -49,6 +49,8 @@ export class HistoryRecorder {
   private nextOp = 0;
   private nextProcess = 0;
   private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  /** Answers the history format refuses (impossible replies), described. */
+  readonly malformed: string[] = [];
 
   constructor(
     private readonly writer: HistoryWriter,
@@ -104,16 +106,18 @@ export class HistoryRecorder {
       clearTimeout(timer);
     }
     const end = this.now();
+    const record = { type: 'op', id, ...head, call: start, outcome: result.outcome, return: end, output } as OpRecord;
+    try {
+      this.writer.write(record);
+    } catch (e) {
+      if (!(e instanceof HistoryFormatError) || result.outcome !== 'ok') throw e;
+      // The server answered something no correct server can (e.g. a consume with no delivery):
+      // kept as an indeterminate op, and counted, since it makes the run fail.
+      this.malformed.push(`${head.op} ${id} on ${head.user}: ${e.message}: ${JSON.stringify(output).slice(0, 300)}`);
+      result = { outcome: 'info', value: null, error: 'MALFORMED_REPLY' };
+      this.writer.write({ ...record, outcome: 'info', output: { error: 'MALFORMED_REPLY' } } as OpRecord);
+    }
     (this.tallies[head.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
-    this.writer.write({
-      type: 'op',
-      id,
-      ...head,
-      call: start,
-      outcome: result.outcome,
-      return: end,
-      output,
-    } as OpRecord);
     return result;
   }
 

@@ -73,6 +73,15 @@ test('§5.2 a server grants at most one vote per term', () => {
   assert.equal(messagesOf(flush(core).messages, 'voteResp')[0]!.granted, true);
 });
 
+test('§5.2 a voter that restarts from its disk remembers whom it voted for', () => {
+  const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
+  core.step(voteReq('a', 'c', 1, 0, 0));
+  const { hardState } = core.ready();
+  const restarted = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: hardState! });
+  restarted.step(voteReq('b', 'c', 1, 0, 0));
+  assert.deepEqual(messagesOf(flush(restarted).messages, 'voteResp').map((m) => m.granted), [false]);
+});
+
 test('§5.4.1 voter rejects candidate with less up-to-date log', () => {
   const entries = [
     { term: 1, index: 1, type: EntryType.Noop, time: 0, data: new Uint8Array() },

@@ -139,6 +139,8 @@ class Simulation {
   private readonly maxWriteLatency: number;
   /** Chance per step that a crashed node restarts (sometimes at once, to race its own election). */
   private readonly restartRate: number;
+  /** Chance that a node reboots right after granting a vote, to race the election it voted in. */
+  private readonly rebootAfterVoteRate: number;
   /** After healing nothing crashes any more. */
   private healed = false;
 
@@ -160,6 +162,7 @@ class Simulation {
     };
     this.driverCrashRate = opts.driverCrashRate ?? this.rng.pick([0.001, 0.002, 0.005, 0.01]);
     this.restartRate = this.rng.pick([0.05, 0.2, 0.9]);
+    this.rebootAfterVoteRate = this.rng.pick([0, 0.3, 0.8]);
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     for (const id of this.ids) {
       const node: SimNode = {
@@ -438,6 +441,13 @@ class Simulation {
     this.persist(n, rd);
     this.maybeCrash(n, this.driverCrashRate);
     if (!this.opts.unsafeSendBeforeSync) this.sendAll(rd);
+    const votedFor = rd.messages.some((m) => m.type === 'voteResp' && m.granted && !m.preVote);
+    if (votedFor && !this.healed && this.rng.chance(this.rebootAfterVoteRate)) {
+      // The vote is out; whatever the node forgets on reboot, it must not vote twice in this term.
+      this.crash(n);
+      this.start(n);
+      throw new Crash();
+    }
     this.applyReady(n, rd);
     core.advance(rd);
   }

@@ -40,18 +40,30 @@ describe('Porcupine queue-model checker', () => {
   });
 
   it('accepts concurrent puts and consumes that admit a FIFO order', async () => {
-    // a1 and a2 overlap, so either order is allowed; the consumes pin it to a2 then a1.
-    const h = new HistoryBuilder()
-      .put('alice', 'a1', [0, 20])
+    // a1 and a2 overlap, so either order is allowed by time; their sequence numbers and the
+    // consumes both say a2 was committed first.
+    const h = new HistoryBuilder();
+    h.seqOf('a2');
+    h.put('alice', 'a1', [0, 20])
       .put('alice', 'a2', [5, 15])
       .len('alice', 2, [25, 26])
       .peek('alice', 'a2', [27, 28])
       .consume('alice', 'a2', [30, 40])
-      .consume('alice', 'a1', [35, 50])
+      .consume('alice', 'a1', [45, 50])
       .consume('alice', null, [60, 70])
       .put('bob', 'b1', [0, 10])
       .consume('bob', 'b1', [5, 8]);
     await assertLinearizable(h);
+  });
+
+  it('orders concurrent puts by their sequence numbers', async () => {
+    // Same as above, but the sequence numbers say a1 was committed first.
+    const h = new HistoryBuilder()
+      .put('alice', 'a1', [0, 20])
+      .put('alice', 'a2', [5, 15])
+      .consume('alice', 'a2', [30, 40])
+      .consume('alice', 'a1', [45, 50]);
+    assert.equal((await assertViolation(h))[0], 2);
   });
 
   it('finds a consume that returns empty after an acknowledged put nothing consumed', async () => {

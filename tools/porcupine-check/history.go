@@ -38,6 +38,7 @@ type record struct {
 	Output  struct {
 		MsgID           string   `json:"msgId"`
 		Duplicate       bool     `json:"duplicate"`
+		Seq             *int64   `json:"seq"`
 		Message         *message `json:"message"`
 		Count           int64    `json:"count"`
 		InFlight        int64    `json:"inFlight"`
@@ -194,6 +195,9 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 		if known {
 			ret = *r.Return
 			out.duplicate = r.Output.Duplicate
+			if r.Op == "put" && r.Output.Seq != nil {
+				out.seq = *r.Output.Seq
+			}
 			out.count = r.Output.Count
 			out.inFlight = r.Output.InFlight
 			out.deadLetterCount = r.Output.DeadLetterCount

@@ -2,7 +2,8 @@
 // client can observe it. It follows src/mailbox/mailbox.ts:
 //
 //   put(id)        appends id, unless the mailbox already recorded a put of id: then it is a
-//                  no-op answered duplicate=true (the dedupe window outlives a run).
+//                  no-op answered duplicate=true (the dedupe window outlives a run). Sequence
+//                  numbers grow in commit order, so answered puts must come in increasing seq.
 //   consume()      takes the head (its delivery count goes up) or answers empty. With a lease the
 //                  message goes in flight under the receipt the answer carried instead of leaving.
 //                  With a request id the answer is remembered, and a later consume with the same
@@ -49,6 +50,7 @@ type queueInput struct {
 type queueOutput struct {
 	known           bool   // false: indeterminate, matches anything
 	duplicate       bool   // put
+	seq             int64  // put: the sequence number the mailbox gave the message, 0 if not told
 	msg             int32  // consume, peek: message number, 0 when empty
 	msgID           string // the same, as the history spells it
 	deliveries      int32  // consume, peek
@@ -86,6 +88,7 @@ type mailboxState struct {
 	seen     []uint64 // bit per message number: the mailbox recorded a put of it
 	requests []int32  // per request number: 0 not yet, 1 answered empty, m+1 answered message m
 	nextRank int32
+	lastSeq  int64 // highest sequence number a put was answered with so far
 	hash     uint64
 }
 
@@ -119,7 +122,7 @@ func (s *mailboxState) rehash() {
 	for _, r := range s.requests {
 		h = mix(h, uint64(r))
 	}
-	s.hash = mix(h, uint64(s.nextRank))
+	s.hash = mix(mix(h, uint64(s.nextRank)), uint64(s.lastSeq))
 }
 
 func emptyState(size partitionSize) *mailboxState {
@@ -140,6 +143,7 @@ func (s *mailboxState) clone() *mailboxState {
 		seen:     s.seen,
 		requests: s.requests,
 		nextRank: s.nextRank,
+		lastSeq:  s.lastSeq,
 	}
 }
 
@@ -211,7 +215,15 @@ func put(s *mailboxState, in queueInput, out queueOutput) []*mailboxState {
 	if out.known && out.duplicate {
 		return nil
 	}
+	// Sequence numbers are handed out in commit order, which is the linearization order: this
+	// prunes every order of concurrent puts but the real one right where it is tried.
+	if out.seq != 0 && out.seq <= s.lastSeq {
+		return nil
+	}
 	next := s.clone()
+	if out.seq != 0 {
+		next.lastSeq = out.seq
+	}
 	next.queue = append(next.queue, entry{msg: in.msg, rank: s.nextRank})
 	next.nextRank++
 	next.seen = append([]uint64(nil), s.seen...)
@@ -420,7 +432,7 @@ func step(ctx context.Context, s *mailboxState, in queueInput, out queueOutput, 
 func equalStates(a, b interface{}) bool {
 	x := a.(*mailboxState)
 	y := b.(*mailboxState)
-	if x.hash != y.hash || x.nextRank != y.nextRank {
+	if x.hash != y.hash || x.nextRank != y.nextRank || x.lastSeq != y.lastSeq {
 		return false
 	}
 	if !equalEntries(x.queue, y.queue) || !equalEntries(x.dead, y.dead) || len(x.leases) != len(y.leases) {

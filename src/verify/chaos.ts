@@ -38,7 +38,7 @@ export interface ChaosOptions {
   plainUsers?: number;
   leasedUsers?: number;
   leaseMs?: number;
-  peekWeight?: number;
+  thinkMs?: number;
   /** Fault hold and quiet times, ms. */
   holdMs?: [number, number];
   quietMs?: [number, number];
@@ -86,10 +86,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const workload = {
     seed: opts.seed,
     workers: opts.workers ?? 5,
-    plainUsers: opts.plainUsers ?? 3,
+    plainUsers: opts.plainUsers ?? 4,
     leasedUsers: opts.leasedUsers ?? 2,
     leaseMs: opts.leaseMs ?? 1500,
-    ...(opts.peekWeight === undefined ? {} : { peekWeight: opts.peekWeight }),
+    ...(opts.thinkMs === undefined ? {} : { thinkMs: opts.thinkMs }),
   };
   const cluster = await ProcessCluster.start({
     nodes: opts.nodes,

@@ -22,8 +22,8 @@ export interface WorkloadOptions {
   leasedUsers: number;
   /** Lease length of leased consumes. */
   leaseMs: number;
-  /** Extra share of peeks (the stale-read demonstration raises it). */
-  peekWeight?: number;
+  /** Upper bound of the random pause between two successful ops of a worker. */
+  thinkMs?: number;
 }
 
 export function workloadUsers(opts: Pick<WorkloadOptions, 'plainUsers' | 'leasedUsers'>): { plain: string[]; leased: string[] } {
@@ -44,6 +44,7 @@ export class Worker {
   private process: number;
   private seqNo = 0;
   private retry: Retry | null = null;
+  private waitForLeader = false;
 
   constructor(
     readonly name: string,
@@ -61,11 +62,14 @@ export class Worker {
     while (Date.now() < stopAt || this.retry !== null) {
       const client = await this.connected(stopAt + 30_000);
       if (client === null) return;
-      const outcome = await this.step(client);
-      if (outcome !== 'ok') {
-        // A gap after a failure keeps the clients from spinning while there is no leader.
-        await sleep(this.rng.int(50, 250));
+      if (this.waitForLeader) {
+        this.waitForLeader = false;
+        await this.leaderServing(client, 5000);
       }
+      const outcome = await this.step(client);
+      // A gap after a failure keeps the clients from spinning while there is no leader; the short
+      // think time otherwise keeps each user's history within what Porcupine checks quickly.
+      await sleep(outcome === 'ok' ? this.rng.int(0, this.opts.thinkMs ?? 20) : this.rng.int(50, 250));
     }
   }
 
@@ -90,7 +94,25 @@ export class Worker {
   /** After an indeterminate op: a new process, and a new session (the old one may be dead). */
   private async abandon(): Promise<void> {
     this.process = this.recorder.newProcess();
+    this.waitForLeader = true;
     await this.close();
+  }
+
+  /**
+   * Like a real client backing off, waits (unrecorded status probes) until a leader answers: every
+   * op sent while none serves ends indeterminate, and each such op widens the search of the
+   * linearizability checker for the rest of the history.
+   */
+  private async leaderServing(client: ForgeMailboxClient, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const probe = client.status().then(
+        () => true,
+        () => false,
+      );
+      if (await Promise.race([probe, sleep(2000).then(() => false)])) return;
+      await sleep(200);
+    }
   }
 
   private async step(client: ForgeMailboxClient): Promise<string> {
@@ -103,10 +125,9 @@ export class Worker {
     }
     const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(0.4));
     const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
-    const peek = this.opts.peekWeight ?? 10;
     const choice = leased
-      ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek, len: 5 })
-      : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek, len: 5 });
+      ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek: 10, len: 5 })
+      : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek: 10, len: 5 });
     switch (choice) {
       case 'put': {
         const msgId = `${this.name}-m${++this.seqNo}`;

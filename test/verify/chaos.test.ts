@@ -1,0 +1,77 @@
+// CI's short fault-injection runs: real three-node clusters (node processes from dist/, LevelDB,
+// TCP through fault proxies, the real Zenoh router) under a seeded nemesis, checked by Porcupine
+// and the total-queue checker. Fixed seeds; each schedule covers several fault kinds. Then the
+// same pipeline against a node built to acknowledge consumes before they commit must NOT come
+// out clean. `npm run chaos` is the long version (docs/chaos.md).
+
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../../src/verify/chaos.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'forge-chaos-test-'));
+let keep = false;
+after(() => {
+  if (keep) process.stderr.write(`chaos histories kept in ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
+});
+
+async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' | 'quietMs'>): Promise<ChaosReport> {
+  const report = await runChaos({
+    nodes: 3,
+    holdMs: [800, 2500],
+    quietMs: [300, 1200],
+    checkTimeoutMs: 60_000,
+    historyPath: join(dir, `seed${opts.seed}${opts.unsafe === undefined ? '' : '-' + opts.unsafe}.jsonl`),
+    ...opts,
+  });
+  process.stderr.write(formatReport(report) + '\n');
+  return report;
+}
+
+function assertClean(r: ChaosReport): void {
+  if (!r.clean) keep = true;
+  assert.equal(r.checkError, null);
+  assert.deepEqual(r.malformedReplies, []);
+  assert.equal(r.drained, true, 'every mailbox drained after healing');
+  const tq = r.totalQueue!;
+  assert.equal(tq.counts.lost, 0, 'lost');
+  assert.deepEqual(tq.duplicated, [], 'duplicated');
+  assert.deepEqual(tq.unexpected, [], 'unexpected');
+  assert.equal(tq.ok, true, 'total queue');
+  assert.equal(r.linearizability!.linearizable, true, 'linearizable');
+  assert.equal(r.clean, true);
+  // The run must have done something worth checking.
+  assert.ok(r.ops.byOutcome.ok > 100, `only ${r.ops.byOutcome.ok} ops succeeded`);
+  assert.ok(tq.counts.taken > 30, `only ${tq.counts.taken} messages taken`);
+  assert.ok(Object.values(r.faults).reduce((a, b) => a + b, 0) >= 3, 'at least three faults injected');
+}
+
+describe('chaos: short deterministic schedules on three nodes', { timeout: 240_000 }, () => {
+  test('seed 101: leader kill, leader pause, leader isolated, leader cut from the router', { timeout: 80_000 }, async () => {
+    assertClean(await run({ seed: 101, timeSec: 20, faults: ['kill-leader', 'pause-leader', 'partition-leader', 'router-cut'] }));
+  });
+
+  test('seed 202: splits, one-way partitions, router restarts, kills and pauses of any node', { timeout: 80_000 }, async () => {
+    assertClean(
+      await run({ seed: 202, timeSec: 20, faults: ['partition-split', 'partition-one-way', 'router-restart', 'kill', 'pause'] }),
+    );
+  });
+
+  test('seed 404: router restarts and cuts, leader kills, splits', { timeout: 80_000 }, async () => {
+    assertClean(await run({ seed: 404, timeSec: 20, faults: ['router-restart', 'router-cut', 'kill-leader', 'partition-split'] }));
+  });
+});
+
+describe('chaos: the pipeline catches a node that acknowledges before commit', { timeout: 80_000 }, () => {
+  test('seed 303 with --unsafe ack-before-commit is not clean', { timeout: 80_000 }, async () => {
+    const r = await run({ seed: 303, timeSec: 12, unsafe: 'ack-before-commit', faults: ['kill-leader', 'partition-leader'] });
+    rmSync(r.clusterDir, { recursive: true, force: true });
+    const tq = r.totalQueue!;
+    assert.equal(r.clean, false);
+    assert.ok(tq.counts.duplicated > 0 || tq.counts.lost > 0, 'duplicated or lost messages found');
+    assert.equal(r.linearizability!.linearizable, false);
+  });
+});

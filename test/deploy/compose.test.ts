@@ -69,6 +69,8 @@ function parseCli(register: (program: Command) => void, args: string[]): ParsedC
   register(program);
   let parsed: ParsedCommand | null = null;
   for (const sub of program.commands) {
+    // The client commands exit the process on a usage error; here a usage error must throw.
+    sub.exitOverride();
     sub.action((...actionArgs: unknown[]) => {
       const cmd = actionArgs[actionArgs.length - 1] as Command;
       parsed = { name: cmd.name(), opts: cmd.opts() };

@@ -22,6 +22,8 @@ const arg = (name: string, def: string) => {
 };
 const seconds = Number(arg('seconds', '5'));
 const levels = arg('concurrency', '1,16,256').split(',').map(Number);
+// --no-peer skips the LevelDB floor (e.g. to profile Raft alone).
+const withPeer = !args.includes('--no-peer');
 
 class CounterMachine implements StateMachine {
   count = 0;
@@ -152,10 +154,13 @@ try {
   for (const c of levels) {
     const leader = await leaderOf(drivers);
     const raft = await closedLoop(c, () => leader.propose(payload));
+    const line = `concurrency ${String(c).padStart(4)}  raft: ${fmt(raft)}`;
+    if (!withPeer) {
+      console.log(line);
+      continue;
+    }
     const floor = await levelFloor(dir, c);
-    console.log(
-      `concurrency ${String(c).padStart(4)}  raft: ${fmt(raft)}   |   single LevelDB group commit (peer): ${fmt(floor)}   ratio ${(raft.opsPerSec / floor.opsPerSec).toFixed(2)}`,
-    );
+    console.log(`${line}   |   single LevelDB group commit (peer): ${fmt(floor)}   ratio ${(raft.opsPerSec / floor.opsPerSec).toFixed(2)}`);
   }
   await Promise.all(drivers.map((d) => d.stop()));
 } finally {

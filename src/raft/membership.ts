@@ -9,9 +9,13 @@ export function cloneMembership(m: Membership): Membership {
   return { voters: [...m.voters], learners: [...m.learners] };
 }
 
+/** Same voters and same learners, in any order (ids are unique within each list). Called on every append: keep it cheap. */
 export function sameMembership(a: Membership, b: Membership): boolean {
-  const key = (m: Membership) => JSON.stringify([[...m.voters].sort(), [...m.learners].sort()]);
-  return key(a) === key(b);
+  return a === b || (sameIds(a.voters, b.voters) && sameIds(a.learners, b.learners));
+}
+
+function sameIds(x: readonly NodeId[], y: readonly NodeId[]): boolean {
+  return x.length === y.length && x.every((id) => y.includes(id));
 }
 
 export function isVoter(m: Membership, id: NodeId): boolean {

@@ -5,10 +5,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 
 /** The checkout this module runs from (source via tsx, or compiled under dist/). */
 export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -62,19 +63,23 @@ export function startRouter(opts: RouterOptions): ChildProcess {
   return spawn(bin, args, { stdio: opts.stdio ?? 'ignore', env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
 }
 
-/** Resolves once something accepts TCP connections on host:port. */
+/**
+ * Resolves once the router's remote-api completes a WebSocket handshake on host:port. (A bare TCP
+ * probe would do, but the router logs every connection that never handshakes as an ERROR.)
+ */
 export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 15000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ port, host }, () => {
-        s.destroy();
+      const ws = new WebSocket(`ws://${host}:${port}`);
+      ws.once('open', () => {
+        ws.close();
         resolve(true);
       });
-      s.on('error', () => resolve(false));
+      ws.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`no WebSocket handshake on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

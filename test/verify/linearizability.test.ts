@@ -56,6 +56,16 @@ describe('Porcupine queue-model checker', () => {
     await assertLinearizable(h);
   });
 
+  it('reads the error text a failed or indeterminate op may carry under output.message', async () => {
+    const h = new HistoryBuilder();
+    h.put('alice', 'a1', [0, 10]).consumeInfo('alice', 12).putFail('alice', 'a2', [20, 30]);
+    for (const op of h.ops) {
+      if (op.outcome !== 'ok') (op.output as { message?: string }).message = 'the reason, in words';
+    }
+    h.consume('alice', 'a1', [40, 50], { requestId: 'r2' }).consume('alice', null, [60, 70]);
+    await assertLinearizable(h);
+  });
+
   it('orders concurrent puts by their sequence numbers', async () => {
     // Same as above, but the sequence numbers say a1 was committed first.
     const h = new HistoryBuilder()

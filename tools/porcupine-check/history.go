@@ -39,12 +39,29 @@ type record struct {
 		MsgID           string   `json:"msgId"`
 		Duplicate       bool     `json:"duplicate"`
 		Seq             *int64   `json:"seq"`
-		Message         *message `json:"message"`
+		// Only an ok consume or peek carries a delivered message here; on fail and info ops the
+		// history format allows an error text under "message", so it is decoded after the outcome
+		// is known (see decodeMessage).
+		RawMessage      json.RawMessage `json:"message"`
+		Message         *message        `json:"-"`
 		Count           int64    `json:"count"`
 		InFlight        int64    `json:"inFlight"`
 		DeadLetterCount int64    `json:"deadLetterCount"`
 		Error           string   `json:"error"`
 	} `json:"output"`
+}
+
+// decodeMessage fills Output.Message from the raw "message" field of an ok op; "null" means empty.
+func decodeMessage(rec *record) error {
+	if rec.Outcome != "ok" || len(rec.Output.RawMessage) == 0 || string(rec.Output.RawMessage) == "null" {
+		return nil
+	}
+	var m message
+	if err := json.Unmarshal(rec.Output.RawMessage, &m); err != nil {
+		return fmt.Errorf("output.message: %v", err)
+	}
+	rec.Output.Message = &m
+	return nil
 }
 
 // readOps returns the op records of a history, grouped by user, users in first-seen order.
@@ -66,6 +83,9 @@ func readOps(r io.Reader, maxLineBytes int) ([]string, map[string][]record, erro
 		}
 		if rec.Type != "op" {
 			continue
+		}
+		if err := decodeMessage(&rec); err != nil {
+			return nil, nil, fmt.Errorf("line %d: %v", line, err)
 		}
 		if err := checkRecord(&rec); err != nil {
 			return nil, nil, fmt.Errorf("line %d: %v", line, err)

@@ -4,6 +4,8 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MailboxTotals } from '../mailbox/mailbox.js';
+import type { PeerStats } from '../raft/tcp-transport.js';
 
 export interface MetricsSource {
   raft(): {
@@ -14,15 +16,8 @@ export interface MetricsSource {
     /** Entries each follower is behind the leader's last index (leader only; empty elsewhere). */
     followerLag: Record<string, number>;
   };
-  transport(): Record<string, { connected: boolean; queuedBytes: number; dropped: number; sent: number }>;
-  mailbox(topN: number): {
-    messages: number;
-    bytes: number;
-    deadLetters: number;
-    expiredTotal: number;
-    mailboxes: number;
-    top: Array<{ user: string; count: number; bytes: number }>;
-  };
+  transport(): Record<string, PeerStats>;
+  mailbox(topN: number): MailboxTotals;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

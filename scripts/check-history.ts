@@ -5,6 +5,7 @@
 import { HistoryFormatError } from '../src/verify/history.js';
 import { LinearizabilityCheckError } from '../src/verify/linearizability.js';
 import { verifyHistory } from '../src/verify/verify-history.js';
+import { totalQueueProblems } from '../src/verify/total-queue.js';
 
 function usage(problem: string): never {
   console.error(`${problem}\nusage: check-history HISTORY.jsonl [--timeout-ms N] [--visualize DIR] [--json]`);
@@ -43,16 +44,7 @@ try {
     }
     console.log(`linearizable: ${lin.linearizable}${lin.timedOut ? ' (some users timed out)' : ''}`);
     console.log(`total queue: ${tq.ok ? 'ok' : 'FAILED'} ${JSON.stringify(tq.counts)}`);
-    const problems = {
-      lost: tq.lost,
-      duplicated: tq.duplicated,
-      unexpected: tq.unexpected,
-      mismatched: tq.mismatched,
-      retryMismatch: tq.retryMismatch,
-      staleReads: tq.staleReads,
-      undrained: tq.undrained,
-      unverified: tq.unverified,
-    };
+    const problems = totalQueueProblems(tq);
     for (const [name, list] of Object.entries(problems)) {
       if (list.length > 0) console.log(`  ${name}: ${JSON.stringify(list.slice(0, 20))}${list.length > 20 ? ' ...' : ''}`);
     }

@@ -15,8 +15,9 @@ import { checkLinearizability, type LinearizabilityVerdict } from './linearizabi
 import { FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
 import { ProcessCluster } from './process-cluster.js';
 import { Prng } from './prng.js';
-import { HistoryRecorder, messageRecord } from './recorder.js';
-import { checkTotalQueue, type TotalQueueReport } from './total-queue.js';
+import { messageRecord } from './history.js';
+import { HistoryRecorder } from './recorder.js';
+import { checkTotalQueue, totalQueueProblems, type TotalQueueReport } from './total-queue.js';
 import { startWorkers, workloadUsers } from './workload.js';
 
 /** Deliberately broken node behaviours the pipeline must catch (never for production). */
@@ -365,15 +366,7 @@ export function formatReport(r: ChaosReport): string {
         `lost ${c.lost}, duplicated ${c.duplicated}, unexpected ${c.unexpected}, maybe-consumed ${c.maybeConsumed}, ` +
         `recovered ${c.recovered}, redeliveries ${c.redeliveries}`,
     );
-    const problems: Record<string, unknown[]> = {
-      lost: tq.lost,
-      duplicated: tq.duplicated,
-      unexpected: tq.unexpected,
-      mismatched: tq.mismatched,
-      retryMismatch: tq.retryMismatch,
-      staleReads: tq.staleReads,
-      undrained: tq.undrained,
-    };
+    const problems = totalQueueProblems(tq);
     for (const [name, list] of Object.entries(problems)) {
       if (list.length > 0) lines.push(`  ${name} (${list.length}): ${JSON.stringify(list.slice(0, 10))}${list.length > 10 ? ' ...' : ''}`);
     }

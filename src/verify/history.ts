@@ -26,6 +26,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { z } from 'zod';
+import type { DeliveredMessage } from '../mailbox/commands.js';
 
 export const HISTORY_FORMAT_VERSION = 1;
 
@@ -377,4 +378,16 @@ export class HistoryWriter {
     closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** A delivered message as the history records it. */
+export function messageRecord(m: DeliveredMessage): MessageRecord {
+  return {
+    msgId: m.id,
+    seq: m.seq,
+    bodyHash: bodyHash(m.body),
+    deliveries: m.deliveries,
+    ...(m.receipt === undefined ? {} : { receipt: m.receipt }),
+    ...(m.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: m.leaseExpiresAt }),
+  };
 }

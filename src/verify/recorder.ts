@@ -11,7 +11,6 @@
 //         outlived the runner's own deadline.
 
 import { MailboxClientError } from '../bridge/client.js';
-import type { DeliveredMessage } from '../mailbox/commands.js';
 import { bodyHash, HistoryFormatError, type HistoryWriter, type MessageRecord, type OpKind, type OpRecord } from './history.js';
 
 const DEFINITE_FAILURES = new Set<string>([
@@ -126,14 +125,3 @@ export class HistoryRecorder {
   }
 }
 
-/** A delivered message as the history records it. */
-export function messageRecord(m: DeliveredMessage): MessageRecord {
-  return {
-    msgId: m.id,
-    seq: m.seq,
-    bodyHash: bodyHash(m.body),
-    deliveries: m.deliveries,
-    ...(m.receipt === undefined ? {} : { receipt: m.receipt }),
-    ...(m.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: m.leaseExpiresAt }),
-  };
-}

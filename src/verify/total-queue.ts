@@ -65,6 +65,20 @@ export interface TotalQueueReport {
   undrained: string[];
 }
 
+/** The report's lists that make a run fail, by name, for printing. */
+export function totalQueueProblems(r: TotalQueueReport): Record<string, readonly unknown[]> {
+  return {
+    lost: r.lost,
+    duplicated: r.duplicated,
+    unexpected: r.unexpected,
+    mismatched: r.mismatched,
+    retryMismatch: r.retryMismatch,
+    staleReads: r.staleReads,
+    undrained: r.undrained,
+    unverified: r.unverified,
+  };
+}
+
 interface Delivery {
   user: string;
   message: MessageRecord;

@@ -11,7 +11,8 @@
 import { bodyHash, type ConsumeOp } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
 import { Prng } from './prng.js';
-import { HistoryRecorder, messageRecord, type Recorded } from './recorder.js';
+import { messageRecord } from './history.js';
+import { HistoryRecorder, type Recorded } from './recorder.js';
 
 export interface WorkloadOptions {
   seed: number;

@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
-import { type MessageRecord, type OpRecord, bodyHash } from '../../src/verify/history.js';
+import { type MessageRecord, type OpRecord, bodyHash, messageRecord } from '../../src/verify/history.js';
+
 
 export type Action =
   | { kind: 'put'; again: boolean; pick: number }
@@ -56,15 +57,7 @@ function bodyOf(id: string): Uint8Array {
 function messageOf(result: MailboxResult): MessageRecord | null {
   if (result.kind === 'empty') return null;
   if (result.kind !== 'message') throw new Error(`unexpected result ${JSON.stringify(result)}`);
-  const m = result.message;
-  return {
-    msgId: m.id,
-    seq: m.seq,
-    bodyHash: bodyHash(m.body),
-    deliveries: m.deliveries,
-    ...(m.receipt === undefined ? {} : { receipt: m.receipt }),
-    ...(m.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: m.leaseExpiresAt }),
-  };
+  return messageRecord(result.message);
 }
 
 /**

@@ -13,7 +13,8 @@ import { Level } from 'level';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { RaftDriver } from '../src/raft/driver.js';
 import { LevelStorage } from '../src/raft/level-storage.js';
-import type { Message, StateMachine } from '../src/raft/types.js';
+import type { Message } from '../src/raft/types.js';
+import { CounterMachine } from '../test/support/counter-machine.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -25,19 +26,6 @@ const levels = arg('concurrency', '1,16,256').split(',').map(Number);
 // --no-peer skips the LevelDB floor (e.g. to profile Raft alone).
 const withPeer = !args.includes('--no-peer');
 
-class CounterMachine implements StateMachine {
-  count = 0;
-  apply(): Uint8Array {
-    this.count++;
-    return new Uint8Array(0);
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(String(this.count));
-  }
-  restore(data: Uint8Array): void {
-    this.count = Number(new TextDecoder().decode(data));
-  }
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -6,9 +6,7 @@
 # separate zenohd + plugin pair to build (and keep ABI-compatible).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-version="$(node -e 'const p=require(process.argv[1]);const v=(p.dependencies||{})["@eclipse-zenoh/zenoh-ts"];process.stdout.write(v.replace(/^[^0-9]*/,""))' "$here/package.json" 2>/dev/null || true)"
-version="${version:-1.10.1}"
+source "$(dirname "${BASH_SOURCE[0]}")/zenoh-version.sh"
 cache_root="${FORGE_ZENOH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/forge-mailbox/zenoh}"
 prefix="$cache_root/$version"
 bin="$prefix/bin/zenoh-bridge-remote-api"

@@ -4,9 +4,7 @@
 # speak a protocol the router we build (same version) does not accept.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-version="$(node -e 'const p=require(process.argv[1]);const v=(p.dependencies||{})["@eclipse-zenoh/zenoh-ts"];process.stdout.write(v.replace(/^[^0-9]*/,""))' "$here/package.json" 2>/dev/null || true)"
-version="${version:-1.10.1}"
+source "$(dirname "${BASH_SOURCE[0]}")/zenoh-version.sh"
 venv="$here/.venv"
 python="${PYTHON:-python3}"
 

@@ -9,21 +9,9 @@ import { after, test } from 'node:test';
 import { RaftDriver, bootstrapEntries, type PeerTransport } from '../../src/raft/driver.js';
 import { LevelStorage } from '../../src/raft/level-storage.js';
 import { decodeConfChange } from '../../src/raft/membership.js';
-import type { Membership, Message, NodeId, StateMachine } from '../../src/raft/types.js';
+import type { Membership, Message, NodeId } from '../../src/raft/types.js';
+import { CounterMachine } from '../support/counter-machine.js';
 
-class CounterMachine implements StateMachine {
-  count = 0;
-  apply(): Uint8Array {
-    this.count++;
-    return new Uint8Array(0);
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(String(this.count));
-  }
-  restore(data: Uint8Array): void {
-    this.count = Number(new TextDecoder().decode(data));
-  }
-}
 
 /** Delivers in-process on the next turn; a stopped node's messages go nowhere. */
 class Network {

@@ -57,7 +57,7 @@ async function closedLoop(concurrency: number, op: () => Promise<unknown>): Prom
   return { opsPerSec: done / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function startCluster(dir: string): Promise<RaftDriver[]> {
+async function startCluster(dir: string): Promise<RaftDriver<Uint8Array>[]> {
   const ids = ['n1', 'n2', 'n3'];
   const handlers = new Map<string, (m: Message) => void>();
   const storages = await Promise.all(ids.map((id) => LevelStorage.open(join(dir, id))));
@@ -96,7 +96,7 @@ async function startCluster(dir: string): Promise<RaftDriver[]> {
   return drivers;
 }
 
-async function leaderOf(drivers: RaftDriver[]): Promise<RaftDriver> {
+async function leaderOf(drivers: RaftDriver<Uint8Array>[]): Promise<RaftDriver<Uint8Array>> {
   for (;;) {
     const l = drivers.find((d) => d.softState().role === 'leader');
     if (l) return l;

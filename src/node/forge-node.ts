@@ -47,7 +47,7 @@ const CATCH_UP_LOG_MS = 2000;
 const UNSAFE_ACK_BEFORE_COMMIT = process.env.FORGE_UNSAFE_ACK_BEFORE_COMMIT === '1';
 
 export class ForgeNode implements MailboxService, ClusterAdmin {
-  readonly driver: RaftDriver;
+  readonly driver: RaftDriver<Uint8Array>;
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly clusterState: ClusterStateMachine;

@@ -33,7 +33,7 @@ export interface DriverLogger {
   debug(obj: object, msg?: string): void;
 }
 
-export interface DriverOptions {
+export interface DriverOptions<R> {
   core: Omit<RaftConfig, 'random'> & { random?: () => number };
   /**
    * Members of a brand-new cluster, written on first start as the bootstrap entries (see
@@ -43,7 +43,7 @@ export interface DriverOptions {
   initialMembership: Membership;
   storage: RaftStorage;
   transport: PeerTransport;
-  stateMachine: StateMachine;
+  stateMachine: StateMachine<R>;
   /** Milliseconds per Raft tick. */
   tickMs: number;
   /** A proposal or read not completed within this many ms fails with TIMEOUT (outcome unknown for proposals). */
@@ -56,9 +56,9 @@ export interface DriverOptions {
   onApplyBatch?: (entries: number, seconds: number) => void;
 }
 
-interface PendingProposal {
+interface PendingProposal<R> {
   term: number;
-  resolve: (result: Uint8Array) => void;
+  resolve: (result: R) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -97,7 +97,7 @@ export function bootstrapEntries(m: Membership): Entry[] {
 
 const noopLogger: DriverLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
-export class RaftDriver {
+export class RaftDriver<R> {
   private core!: RaftCore;
   private readonly now: () => number;
   private readonly log: DriverLogger;
@@ -108,8 +108,8 @@ export class RaftDriver {
   private applied = 0;
   private snapshotIndex = 0;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
-  private readonly proposals = new Map<number, PendingProposal>();
-  private readonly confWaiters = new Map<number, PendingProposal>();
+  private readonly proposals = new Map<number, PendingProposal<R>>();
+  private readonly confWaiters = new Map<number, PendingProposal<undefined>>();
   private nextReadContext = 1;
   private readonly readBatches: ReadBatch[] = [];
   private queuedReads: PendingRead[] = [];
@@ -120,7 +120,7 @@ export class RaftDriver {
   private durableTerm = 0;
   private durableVote: NodeId | null = null;
 
-  constructor(private readonly opts: DriverOptions) {
+  constructor(private readonly opts: DriverOptions<R>) {
     this.now = opts.now ?? Date.now;
     this.log = opts.logger ?? noopLogger;
   }
@@ -156,10 +156,10 @@ export class RaftDriver {
   }
 
   /** Propose a command; resolves with the state machine's result once committed and applied here. */
-  propose(data: Uint8Array): Promise<Uint8Array> {
+  propose(data: Uint8Array): Promise<R> {
     this.assertRunning();
     const { index, term } = this.core.propose(data, this.now());
-    const p = new Promise<Uint8Array>((resolve, reject) => {
+    const p = new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.proposals.delete(index);
         reject(new RaftError('TIMEOUT', `proposal ${index} not committed within ${this.opts.requestTimeoutMs} ms; outcome unknown`));
@@ -194,7 +194,7 @@ export class RaftDriver {
   async changeMembership(cc: ConfChange): Promise<void> {
     this.assertRunning();
     const { index, term } = this.core.proposeConfChange(cc, this.now());
-    await new Promise<Uint8Array>((resolve, reject) => {
+    await new Promise<undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.confWaiters.delete(index);
         reject(new RaftError('TIMEOUT', `membership change ${cc.type} ${cc.node} not committed in time`));
@@ -406,19 +406,22 @@ export class RaftDriver {
 
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
-    let result: Uint8Array = new Uint8Array(0);
-    if (e.type === EntryType.Normal) {
-      result = this.opts.stateMachine.apply(e.data, { index: e.index, term: e.term, time: e.time });
-    }
+    const result = e.type === EntryType.Normal ? this.opts.stateMachine.apply(e.data, { index: e.index, term: e.term, time: e.time }) : undefined;
     this.applied = e.index;
-    const waiters = e.type === EntryType.ConfChange ? this.confWaiters : this.proposals;
+    if (e.type === EntryType.ConfChange) this.settle(this.confWaiters, e, undefined);
+    else this.settle(this.proposals, e, result);
+  }
+
+  /** Completes the proposal waiting at `e.index`, if any: with `result` only if `e` is the very entry it proposed. */
+  private settle<T>(waiters: Map<number, PendingProposal<T>>, e: Entry, result: T | undefined): void {
     const pending = waiters.get(e.index);
-    if (pending) {
-      waiters.delete(e.index);
-      clearTimeout(pending.timer);
-      if (pending.term === e.term) pending.resolve(result);
-      else pending.reject(new RaftError('NOT_LEADER', 'leadership changed and the proposal was overwritten; it was not applied', this.soft.leader));
-    }
+    if (!pending) return;
+    waiters.delete(e.index);
+    clearTimeout(pending.timer);
+    // A different term at the index means another leader overwrote the proposal (and a Noop or
+    // ConfChange at a proposal's index can only be such an overwrite).
+    if (pending.term === e.term && (e.type !== EntryType.Normal || result !== undefined)) pending.resolve(result as T);
+    else pending.reject(new RaftError('NOT_LEADER', 'leadership changed and the proposal was overwritten; it was not applied', this.soft.leader));
   }
 
   private onSoftState(s: SoftState): void {

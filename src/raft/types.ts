@@ -184,10 +184,14 @@ export interface Ready {
   readStates: ReadState[];
 }
 
-/** The replicated state machine, generic: the core knows nothing of what it stores. */
-export interface StateMachine {
+/**
+ * The replicated state machine, generic: the core knows nothing of what it stores. `apply` returns
+ * a typed result (as ra's `apply/3` and hashicorp's `FSM.Apply` do) that the driver hands to the
+ * proposer on this node; it never crosses the network, so it is never encoded.
+ */
+export interface StateMachine<R> {
   /** Deterministic: same entries in the same order give the same results on every replica. */
-  apply(data: Uint8Array, meta: { index: number; term: number; time: number }): Uint8Array;
+  apply(data: Uint8Array, meta: { index: number; term: number; time: number }): R;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
 }

@@ -8,7 +8,7 @@ import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import type { StateMachine } from '../../src/raft/types.js';
 
 test('structurally a Raft StateMachine', () => {
-  const sm: StateMachine = new MailboxStateMachine();
+  const sm: StateMachine<Uint8Array> = new MailboxStateMachine();
   assert.equal(typeof sm.apply, 'function');
 });
 

@@ -28,9 +28,9 @@ const dir = mkdtempSync(join(tmpdir(), 'driver-membership-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const net = new Network();
-const drivers = new Map<NodeId, RaftDriver>();
+const drivers = new Map<NodeId, RaftDriver<Uint8Array>>();
 
-async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver> {
+async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver<Uint8Array>> {
   const storage = await LevelStorage.open(join(dir, id));
   const driver = new RaftDriver({
     core: {

@@ -3,7 +3,7 @@
 
 import type { StateMachine } from '../../src/raft/types.js';
 
-export class CounterMachine implements StateMachine {
+export class CounterMachine implements StateMachine<Uint8Array> {
   count = 0;
   apply(): Uint8Array {
     this.count++;

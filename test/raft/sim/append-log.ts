@@ -4,7 +4,7 @@
 
 import type { StateMachine } from '../../../src/raft/types.js';
 
-export class AppendLog implements StateMachine {
+export class AppendLog implements StateMachine<Uint8Array> {
   values: number[] = [];
 
   apply(data: Uint8Array): Uint8Array {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, connect, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 import type { ForgeMailboxClient } from '../src/bridge/client.js';
-import { freePort } from '../src/cli/zenoh-router.js';
+import { freePort } from '../src/router/zenoh-router.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
 
 const args = process.argv.slice(2);

@@ -12,13 +12,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { END_MARKER, START_MARKER, configReference, spliceReference } from './config-reference.js';
-import { repoRootFrom } from './repo-root.js';
+import { repoRoot } from '../src/repo-root.js';
 
 const { values } = parseArgs({
   options: {
     check: { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
-    readme: { type: 'string', default: join(repoRootFrom(import.meta.url), 'README.md') },
+    readme: { type: 'string', default: join(repoRoot, 'README.md') },
   },
   strict: true,
 });

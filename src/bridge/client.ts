@@ -3,6 +3,7 @@
 
 import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
 import { ConsolidationMode, Duration, QueryTarget, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
+import { isValidHost, isValidNodeId, isValidToken, isValidUser } from '../identifiers.js';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
 import type { MembershipView } from './cluster-admin.js';
 import {
@@ -10,10 +11,6 @@ import {
   DEFAULT_KEY_PREFIX,
   adminKey,
   clusterStatusKey,
-  isValidHost,
-  isValidNodeId,
-  isValidToken,
-  isValidUser,
   nodeStatusKey,
 } from './key-space.js';
 import { closeSession, openSession } from './open-session.js';

@@ -1,6 +1,7 @@
 // What the bridge needs from the local node to serve the cluster administration keys
 // (`<prefix>/@cluster/admin/...`): adding and removing members. Like MailboxService, the bridge
-// sees only promises and the `code` strings they reject with.
+// sees only promises and the ServiceError they reject with (UNKNOWN_NODE, ALREADY_MEMBER,
+// NOT_LEADER, TIMEOUT, ...).
 
 export type AdminOp =
   | {
@@ -16,19 +17,6 @@ export type AdminOp =
 export interface MembershipView {
   voters: string[];
   learners: string[];
-}
-
-/** Refusals specific to administration; the others come as RaftError codes (NOT_LEADER, TIMEOUT, ...). */
-export type AdminErrorCode = 'UNKNOWN_NODE' | 'ALREADY_MEMBER';
-
-export class AdminError extends Error {
-  constructor(
-    readonly code: AdminErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AdminError';
-  }
 }
 
 export interface ClusterAdmin {

@@ -30,7 +30,7 @@
 // mailbox. Message ids must not start with `@` (the state machine reserves those for ids it derives).
 // These checks are made here, before anything is proposed, so bad input never reaches the log.
 
-import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../config/schema.js';
+import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
 import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
 import type { AdminOp } from './cluster-admin.js';
 import type { BridgeErrorCode } from './reply-format.js';
@@ -43,8 +43,6 @@ export interface KeySpaceLimits {
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
-const MAX_USER_LENGTH = 128;
-const MAX_TOKEN_LENGTH = 128;
 const MAX_PARAMETERS_LENGTH = 2048;
 const MAX_PUT_ATTACHMENT_BYTES = 1024;
 /** One year: a longer TTL is almost certainly a unit mistake (seconds vs ms). */
@@ -55,10 +53,6 @@ const MAX_LEASE_MS = 24 * 3600 * 1000;
 export const DEFAULT_CATCH_UP_MS = 30_000;
 /** One hour: enough to copy a very large state; beyond that something else is wrong. */
 export const MAX_CATCH_UP_MS = 3600 * 1000;
-
-const USER_PATTERN = /^[A-Za-z0-9._-]+$/;
-/** Message ids, request ids and receipts: printable ASCII without separators or spaces. */
-const TOKEN_PATTERN = /^[A-Za-z0-9._:@+=\/-]+$/;
 
 export type BridgeRequest =
   | { kind: 'command'; command: MailboxCommand }
@@ -84,23 +78,6 @@ export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
-
-export function isValidUser(user: string): boolean {
-  return user.length >= 1 && user.length <= MAX_USER_LENGTH && USER_PATTERN.test(user) && user !== '.' && user !== '..';
-}
-
-export function isValidNodeId(node: string): boolean {
-  return NODE_ID_PATTERN.test(node);
-}
-
-export function isValidHost(host: string): boolean {
-  return PEER_HOST_PATTERN.test(host);
-}
-
-/** Ids, request ids and receipts as the key space accepts them (clients check before sending). */
-export function isValidToken(value: string): boolean {
-  return value.length >= 1 && value.length <= MAX_TOKEN_LENGTH && TOKEN_PATTERN.test(value);
-}
 
 /** Parses a GET on the mailbox key space (the leader's queryables). */
 export function parseGet(

@@ -4,7 +4,7 @@
 // exponential backoff, and `onSession` redeclares everything on the new one.
 
 import type { Session } from '@eclipse-zenoh/zenoh-ts';
-import type { BridgeLogger } from './logger.js';
+import type { LoggerPort } from '../logger-port.js';
 import { closeSession, openSession } from './open-session.js';
 
 export interface ReconnectOptions {
@@ -28,7 +28,7 @@ export const DEFAULT_RECONNECT: ReconnectOptions = {
 
 export interface RouterConnectionOptions {
   routerUrl: string;
-  logger: BridgeLogger;
+  logger: LoggerPort;
   /** Declares everything on a fresh session; a rejection counts as a failed connection attempt. */
   onSession: (session: Session) => Promise<void>;
   /** The session is gone (router lost or stop): whatever was declared on it is gone too. */

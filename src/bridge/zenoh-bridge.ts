@@ -22,7 +22,7 @@ import {
   type KeySpaceLimits,
 } from './key-space.js';
 import type { ClusterAdmin } from './cluster-admin.js';
-import type { BridgeLogger } from './logger.js';
+import type { LoggerPort } from '../logger-port.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
@@ -35,7 +35,7 @@ export interface ZenohBridgeOptions {
   service: MailboxService;
   /** Serves `<prefix>/@cluster/admin/*` (membership changes) on the leader; without it those keys are not served. */
   admin?: ClusterAdmin;
-  logger: BridgeLogger;
+  logger: LoggerPort;
   keyPrefix?: string;
   maxBodyBytes?: number;
   reconnect?: Partial<ReconnectOptions>;

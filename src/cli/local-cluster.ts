@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PinoPretty } from 'pino-pretty';
-import { repoRoot, startRouter, waitForPort } from './zenoh-router.js';
+import { repoRoot } from '../repo-root.js';
+import { startRouter, waitForPort } from '../router/zenoh-router.js';
 
 interface ClusterFiles {
   configs: string[];

@@ -3,11 +3,7 @@
 // cannot drift.
 
 import { z } from 'zod';
-
-/** Node ids everywhere (configuration, peer directory, admin requests). */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-/** Peer hosts everywhere: host names, IPv4 and IPv6 literals; nothing that could split a selector or a URL. */
-export const PEER_HOST_PATTERN = /^[A-Za-z0-9._:-]{1,253}$/;
+import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../identifiers.js';
 
 const nodeId = z.string().regex(NODE_ID_PATTERN, 'node ids are 1-32 letters, digits, "_" or "-"');
 

@@ -1,14 +1,11 @@
 // Syntax checks on what clients send. Each returns a human-readable reason, or null when valid.
 
-/** One Zenoh key segment with no wildcard, verbatim-chunk or path meaning. */
-const USER_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+import { isValidUser } from '../identifiers.js';
 
 export function userProblem(user: unknown): string | null {
-  if (typeof user !== 'string' || !USER_PATTERN.test(user)) {
-    return 'user must be 1-128 characters of A-Z a-z 0-9 _ . -';
-  }
+  if (isValidUser(user)) return null;
   if (user === '.' || user === '..') return 'user must not be "." or ".."';
-  return null;
+  return 'user must be 1-128 characters of A-Z a-z 0-9 _ . -';
 }
 
 /**

@@ -14,16 +14,11 @@ import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from '../mailb
 import { encodeCommand, encodeResult } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand } from '../mailbox/commands.js';
 import type { MailboxStateMachine } from '../mailbox/replicated.js';
-import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../config/schema.js';
+import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
 
 export const enum EntryTag {
   Mailbox = 0,
   Directory = 1,
-}
-
-export interface PeerAddress {
-  host: string;
-  port: number;
 }
 
 export type DirectoryCommand = { op: 'set'; node: string; host: string; port: number } | { op: 'delete'; node: string };
@@ -50,18 +45,6 @@ const MAX_NODE_ID_BYTES = 32;
 const MAX_HOST_BYTES = 253;
 /** Smallest encoded peer: two 1-byte strings with their u16 prefixes and a port. */
 const MIN_PEER_BYTES = 2 + 1 + 2 + 1 + 2;
-
-export function isValidNodeId(node: string): boolean {
-  return NODE_ID_PATTERN.test(node);
-}
-
-export function isValidHost(host: string): boolean {
-  return PEER_HOST_PATTERN.test(host);
-}
-
-export function isValidPort(port: number): boolean {
-  return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
 
 /** Why `cmd` may not be applied, or null when it may. */
 export function directoryCommandProblem(cmd: DirectoryCommand): string | null {

@@ -1,6 +1,8 @@
-// A forge-mailbox node: the Raft driver on LevelDB and TCP, the state machine it replicates (the
-// mailbox and the peer directory), and the Zenoh bridge that serves clients. This is the wiring,
-// and the implementation of the MailboxService and ClusterAdmin the bridge calls.
+// A forge-mailbox node: the composition root. It wires the Raft driver on LevelDB and TCP, the
+// state machine it replicates (the mailbox and the peer directory), the Zenoh bridge that serves
+// clients (through bridge-port.ts, which maps errors), the leader duties (expiry-sweep.ts,
+// router-loss-handoff.ts) and the membership administration (membership-admin.ts). What it does
+// itself: the command path (`command`) and the read path (`query`), with their metrics.
 //
 // Peer addresses: this node's configured `peers`, overlaid by the replicated peer directory, which
 // holds the address of every member added with add-node. Every node learns it from the log (or a
@@ -10,33 +12,26 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AdminOp, MembershipView } from '../bridge/cluster-admin.js';
+import { ZenohBridge } from '../bridge/zenoh-bridge.js';
 import type { ForgeConfig } from '../config/schema.js';
+import type { PeerAddress } from '../identifiers.js';
 import type { Logger } from '../logging.js';
-import { RaftDriver } from '../raft/driver.js';
-import { LevelStorage } from '../raft/level-storage.js';
-import { TcpTransport } from '../raft/tcp-transport.js';
-import { RaftError, type SoftState } from '../raft/types.js';
-import { decodeResult } from '../mailbox/codec.js';
-import { isMember } from '../raft/membership.js';
-import { AdminError, type AdminOp, type ClusterAdmin, type MembershipView } from '../bridge/cluster-admin.js';
-import {
-  ClusterStateMachine,
-  decodeDirectoryResult,
-  encodeDirectoryEntry,
-  encodeMailboxEntry,
-  type PeerAddress,
-} from './cluster-state-machine.js';
 import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import { MailboxStateMachine } from '../mailbox/replicated.js';
-import type { MailboxService } from '../bridge/mailbox-service.js';
-import { ZenohBridge } from '../bridge/zenoh-bridge.js';
+import { RaftDriver } from '../raft/driver.js';
+import { LevelStorage } from '../raft/level-storage.js';
+import { isMember } from '../raft/membership.js';
+import { TcpTransport } from '../raft/tcp-transport.js';
+import { RaftError, type SoftState } from '../raft/types.js';
+import { bridgePort, type NodeOperations } from './bridge-port.js';
+import { ClusterStateMachine } from './cluster-state-machine.js';
+import { ExpirySweep } from './expiry-sweep.js';
+import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
+import { proposeMailbox } from './proposals.js';
+import { RouterLossHandoff } from './router-loss-handoff.js';
 
-const ROUTER_WATCH_MS = 500;
-const ROUTER_LOSS_HANDOFF_MS = 3000;
-const ROUTER_HANDOFF_COOLDOWN_MS = 15_000;
-const CATCH_UP_POLL_MS = 50;
-const CATCH_UP_LOG_MS = 2000;
 /**
  * Deliberately unsafe, off unless FORGE_UNSAFE_ACK_BEFORE_COMMIT=1: a consume without lease is
  * proposed and answered at once with the head of the leader's applied state, without waiting for
@@ -46,20 +41,17 @@ const CATCH_UP_LOG_MS = 2000;
  */
 const UNSAFE_ACK_BEFORE_COMMIT = process.env.FORGE_UNSAFE_ACK_BEFORE_COMMIT === '1';
 
-export class ForgeNode implements MailboxService, ClusterAdmin {
+export class ForgeNode implements NodeOperations {
   readonly driver: RaftDriver<Uint8Array>;
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly clusterState: ClusterStateMachine;
-  /** Nodes an add-node of this leader is working on: their directory entries are not stale. */
-  private readonly adding = new Set<string>();
   private readonly bridge: ZenohBridge;
+  private readonly membership: MembershipAdmin;
+  private readonly expirySweep: ExpirySweep;
+  private readonly routerLossHandoff: RouterLossHandoff;
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
-  private expireTimer: NodeJS.Timeout | null = null;
-  private routerWatch: NodeJS.Timeout | null = null;
-  private routerLostSince: number | null = null;
-  private lastRouterHandoff = 0;
   private stopping = false;
 
   /** Opens the node's LevelDB and builds the node; `start()` then joins the cluster and Zenoh. */
@@ -133,14 +125,29 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
       },
       { node: config.nodeId },
     );
+    const port = bridgePort(this);
     this.bridge = new ZenohBridge({
       routerUrl: config.zenoh.router,
       keyPrefix: config.zenoh.keyPrefix,
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
-      service: this,
-      admin: this,
+      service: port,
+      admin: port,
       logger: log.child({ component: 'bridge' }),
+    });
+    this.membership = new MembershipAdmin({
+      nodeId: config.nodeId,
+      driver: this.driver,
+      directory: () => this.clusterState.peers(),
+      isLeader: () => this.isLeader(),
+      log: this.log,
+    });
+    this.expirySweep = new ExpirySweep(config.mailbox.expireIntervalMs, () => this.command({ op: 'expire' }), this.log);
+    this.routerLossHandoff = new RouterLossHandoff({
+      routerConnected: () => this.bridge.isConnected(),
+      isLeader: () => this.driver.softState().role === 'leader',
+      transferLeadership: (timeoutMs) => this.driver.transferLeadership(timeoutMs),
+      log: this.log,
     });
   }
 
@@ -150,7 +157,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
     this.bridge.start();
-    this.routerWatch = setInterval(() => this.watchRouter(), ROUTER_WATCH_MS);
+    this.routerLossHandoff.start();
     if (this.config.metrics.port > 0) {
       const port = await this.metrics.listen(this.config.metrics.host, this.config.metrics.port);
       this.log.info({ url: `http://${this.config.metrics.host}:${port}/metrics` }, 'serving Prometheus metrics');
@@ -170,8 +177,8 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
     if (this.stopping) return;
     this.stopping = true;
     this.log.info({}, 'stopping');
-    this.setExpiry(false);
-    if (this.routerWatch) clearInterval(this.routerWatch);
+    this.expirySweep.setLeading(false);
+    this.routerLossHandoff.stop();
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -192,7 +199,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
   async command(cmd: MailboxCommand): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
     if (UNSAFE_ACK_BEFORE_COMMIT && cmd.op === 'consume' && cmd.leaseMs === undefined) {
-      this.driver.propose(encodeMailboxEntry(cmd)).catch(() => {});
+      proposeMailbox(this.driver, cmd).catch(() => {});
       const head = this.stateMachine.query({ op: 'peek', user: cmd.user, deadLetter: cmd.deadLetter }, Date.now());
       if (head.kind !== 'message') return head;
       const { id, seq, body, enqueuedAt, expiresAt, deliveries } = head.message;
@@ -200,7 +207,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
     }
     const started = performance.now();
     try {
-      const result = decodeResult(await this.driver.propose(encodeMailboxEntry(cmd)));
+      const result = await proposeMailbox(this.driver, cmd);
       this.metrics.commitLatency.observe((performance.now() - started) / 1000);
       this.metrics.proposals.inc({ op: cmd.op, outcome: result.kind === 'error' ? 'rejected' : 'ok' });
       return result;
@@ -251,110 +258,7 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
 
   async admin(op: AdminOp): Promise<MembershipView> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
-    if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'membership changes are made by the leader', this.driver.softState().leader);
-    return op.op === 'addNode' ? this.addNode(op) : this.removeNode(op.node);
-  }
-
-  /**
-   * §4.2.1: the address first (the leader must reach the node as soon as it is a learner), then
-   * the node as a learner, which catches up without counting for the quorum, then the promotion.
-   * Each step is skipped when already done, so a retry finishes an interrupted add.
-   */
-  private async addNode(op: Extract<AdminOp, { op: 'addNode' }>): Promise<MembershipView> {
-    const { node, host, port } = op;
-    const membership = this.driver.status().membership;
-    if (membership.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
-    this.adding.add(node);
-    try {
-      const known = this.clusterState.peers()[node];
-      if (known?.host !== host || known.port !== port) {
-        const refused = decodeDirectoryResult(await this.driver.propose(encodeDirectoryEntry({ op: 'set', node, host, port })));
-        if (refused !== null) throw new RaftError('INVALID_REQUEST', refused);
-        this.log.info({ node, host, port }, 'add-node: address recorded in the peer directory');
-      }
-      if (!membership.learners.includes(node)) {
-        await this.driver.changeMembership({ type: 'addLearner', node });
-        this.log.info({ node }, 'add-node: added as a learner, catching up');
-      }
-      await this.waitCaughtUp(node, op.catchUpMs);
-      await this.driver.changeMembership({ type: 'promote', node });
-      this.log.info({ node }, 'add-node: promoted to voter');
-      return this.membershipView();
-    } finally {
-      this.adding.delete(node);
-    }
-  }
-
-  /** Until the learner holds every entry committed when the wait began (the log keeps growing meanwhile). */
-  private async waitCaughtUp(node: string, timeoutMs: number): Promise<void> {
-    const target = this.driver.status().commit;
-    const started = Date.now();
-    let lastLog = started;
-    for (;;) {
-      const st = this.driver.status();
-      if (st.role !== 'leader') throw new RaftError('NOT_LEADER', `lost leadership while ${node} was catching up`, st.leader);
-      if (!st.membership.learners.includes(node)) throw new AdminError('UNKNOWN_NODE', `${node} was removed while it was catching up`);
-      const match = st.progress[node]?.match ?? 0;
-      if (match >= target) {
-        this.log.info({ node, match, target, ms: Date.now() - started }, 'add-node: caught up');
-        return;
-      }
-      const now = Date.now();
-      if (now - started >= timeoutMs) {
-        throw new RaftError(
-          'TIMEOUT',
-          `${node} reached index ${match} of ${target} within ${timeoutMs} ms; it stays a learner: run add-node again to finish (check its address and that it runs with "join": true)`,
-        );
-      }
-      if (now - lastLog >= CATCH_UP_LOG_MS) {
-        lastLog = now;
-        this.log.info({ node, match, target, waitedMs: now - started }, 'add-node: learner catching up');
-      }
-      await new Promise((r) => setTimeout(r, CATCH_UP_POLL_MS));
-    }
-  }
-
-  /**
-   * §4.2.2: a leader removing itself steps down once the removal commits (the core hands over to
-   * the most up-to-date voter); its directory entry is then dropped by the next leader.
-   */
-  private async removeNode(node: string): Promise<MembershipView> {
-    if (!isMember(this.driver.status().membership, node)) throw new AdminError('UNKNOWN_NODE', `${node} is not a member`);
-    await this.driver.changeMembership({ type: 'remove', node });
-    this.log.info({ node }, 'remove-node: removed from the membership');
-    if (node !== this.config.nodeId && this.clusterState.peers()[node] !== undefined) {
-      await this.driver.propose(encodeDirectoryEntry({ op: 'delete', node }));
-    }
-    return this.membershipView();
-  }
-
-  private membershipView(): MembershipView {
-    const m = this.driver.status().membership;
-    return { voters: [...m.voters].sort(), learners: [...m.learners].sort() };
-  }
-
-  /**
-   * A new leader drops directory entries of nodes that are no longer members: those left by a
-   * leader that removed itself, or by an add-node cut short before the node became a learner.
-   */
-  private async pruneDirectory(): Promise<void> {
-    try {
-      // Once a read is confirmed, every entry of earlier terms is applied: the directory is current.
-      await this.driver.readBarrier();
-    } catch {
-      return;
-    }
-    for (const node of Object.keys(this.clusterState.peers())) {
-      if (!this.isLeader()) return;
-      if (node === this.config.nodeId || this.adding.has(node) || isMember(this.driver.status().membership, node)) continue;
-      this.log.info({ node }, 'dropping the directory entry of a node that is not a member');
-      try {
-        await this.driver.propose(encodeDirectoryEntry({ op: 'delete', node }));
-      } catch (err) {
-        this.log.warn({ node, err }, 'could not drop a stale directory entry');
-        return;
-      }
-    }
+    return this.membership.run(op);
   }
 
   /** This node's configured peers overlaid by the replicated directory, without this node. */
@@ -364,47 +268,13 @@ export class ForgeNode implements MailboxService, ClusterAdmin {
     return peers;
   }
 
-  /**
-   * Only the leader serves clients, so a leader that lost its Zenoh router leaves clients of the
-   * other routers with no service although Raft is healthy. After a grace period it hands
-   * leadership to another voter (whose router is hopefully up); the cool-down bounds the
-   * ping-pong when every router is down.
-   */
-  private watchRouter(): void {
-    if (this.bridge.isConnected() || this.driver.softState().role !== 'leader') {
-      this.routerLostSince = null;
-      return;
-    }
-    const now = Date.now();
-    this.routerLostSince ??= now;
-    if (now - this.routerLostSince < ROUTER_LOSS_HANDOFF_MS || now - this.lastRouterHandoff < ROUTER_HANDOFF_COOLDOWN_MS) return;
-    this.lastRouterHandoff = now;
-    this.log.warn({ downMs: now - this.routerLostSince }, 'leader has no Zenoh router: handing leadership over');
-    void this.driver.transferLeadership(2000).then((moved) => {
-      if (!moved) this.log.warn({}, 'leadership handoff after router loss did not complete');
-    });
-  }
-
   private onRole(s: SoftState): void {
     if (s.leader !== null && s.leader !== this.lastLeader) {
       this.lastLeader = s.leader;
       this.metrics.leaderChanges.inc();
     }
-    this.setExpiry(s.role === 'leader' && !this.stopping);
-    if (s.role === 'leader' && !this.stopping) void this.pruneDirectory();
-  }
-
-  /** The leader proposes the expiry sweep periodically; time inside it comes from the log entry. */
-  private setExpiry(on: boolean): void {
-    if (on && !this.expireTimer) {
-      this.expireTimer = setInterval(() => {
-        this.command({ op: 'expire' }).catch((err: Error) => {
-          if (!(err instanceof RaftError)) this.log.warn({ err }, 'expiry sweep failed');
-        });
-      }, this.config.mailbox.expireIntervalMs);
-    } else if (!on && this.expireTimer) {
-      clearInterval(this.expireTimer);
-      this.expireTimer = null;
-    }
+    const leading = s.role === 'leader' && !this.stopping;
+    this.expirySweep.setLeading(leading);
+    if (leading) void this.membership.pruneDirectory();
   }
 }

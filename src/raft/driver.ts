@@ -5,6 +5,7 @@
 // persisted, new proposals pile up in the core's unstable log and all go out in the next Ready:
 // that is the group commit which turns one fsync into many acknowledged entries.
 
+import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
 import { encodeConfChange } from './membership.js';
 import {
@@ -24,13 +25,6 @@ import {
 export interface PeerTransport {
   send(m: Message): void;
   onMessage(handler: (m: Message) => void): void;
-}
-
-export interface DriverLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
 }
 
 export interface DriverOptions<R> {

@@ -15,7 +15,8 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, ty
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ForgeMailboxClient } from '../bridge/client.js';
-import { freePort, repoRoot, ZenohRouter } from '../cli/zenoh-router.js';
+import { repoRoot } from '../repo-root.js';
+import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
 
 export interface ProcessClusterOptions {

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodeResult, ReplyDecodeError } from '../../src/bridge/reply-format.js';
-import { serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
-import { RaftError } from '../../src/raft/types.js';
+import { ServiceError, serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 
 function roundTrip(result: MailboxResult) {
@@ -54,12 +53,10 @@ test('malformed replies are refused with ReplyDecodeError', () => {
   assert.throws(() => decodeReply(enc('x'), new Uint8Array(5000)), ReplyDecodeError);
 });
 
-test('service rejections map to client error codes by their code string', () => {
-  assert.deepEqual(serviceErrorToBody(new RaftError('NOT_LEADER', 'not me', 'n3')), { code: 'NOT_LEADER', message: 'not me', leader: 'n3' });
-  assert.equal(serviceErrorToBody(new RaftError('NO_QUORUM', 'x')).code, 'UNAVAILABLE');
-  assert.equal(serviceErrorToBody(new RaftError('TIMEOUT', 'x')).code, 'TIMEOUT');
-  assert.equal(serviceErrorToBody(new RaftError('BACKLOG_FULL', 'x')).code, 'BACKLOG_FULL');
-  assert.equal(serviceErrorToBody(new RaftError('STOPPED', 'x')).code, 'UNAVAILABLE');
+test('a ServiceError reaches the client with its code and leader hint; anything else is INTERNAL', () => {
+  assert.deepEqual(serviceErrorToBody(new ServiceError('NOT_LEADER', 'not me', 'n3')), { code: 'NOT_LEADER', message: 'not me', leader: 'n3' });
+  assert.deepEqual(serviceErrorToBody(new ServiceError('TIMEOUT', 'slow')), { code: 'TIMEOUT', message: 'slow' });
+  assert.equal(serviceErrorToBody({ code: 'TIMEOUT' }).code, 'INTERNAL', 'a look-alike is not trusted');
   assert.equal(serviceErrorToBody({ code: 'toString' }).code, 'INTERNAL');
-  assert.equal(serviceErrorToBody(new Error('boom')).code, 'INTERNAL');
+  assert.deepEqual(serviceErrorToBody(new Error('boom')), { code: 'INTERNAL', message: 'boom' });
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import '../../src/bridge/websocket-polyfill.js';
 import { Config, ConsolidationMode, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
-import type { BridgeLogger } from '../../src/bridge/logger.js';
+import type { LoggerPort } from '../../src/logger-port.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
 import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
@@ -19,7 +19,7 @@ import { ZenohRouter } from '../support/zenoh-router.js';
 const PREFIX = 'forge/mailbox';
 
 /** Keeps log lines so tests can assert on them (reconnect must be logged). */
-class MemoryLogger implements BridgeLogger {
+class MemoryLogger implements LoggerPort {
   readonly lines: { level: string; msg: string; obj: object }[] = [];
   debug(obj: object, msg: string): void {
     this.lines.push({ level: 'debug', msg, obj });
@@ -193,7 +193,7 @@ test('errors come back as replyErr with typed codes, and change nothing', async 
   assert.equal(service.commands.length, before, 'nothing was proposed for bad input');
 
   await expectCode(client.ack('alice', '99.1'), 'UNKNOWN_RECEIPT');
-  service.failNext('TIMEOUT', 'BACKLOG_FULL', 'NO_QUORUM');
+  service.failNext('TIMEOUT', 'BACKLOG_FULL', 'UNAVAILABLE');
   await expectCode(client.put('alice', 'x'), 'TIMEOUT');
   await expectCode(client.put('alice', 'x'), 'BACKLOG_FULL');
   await expectCode(client.len('alice'), 'UNAVAILABLE');

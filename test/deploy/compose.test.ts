@@ -13,9 +13,9 @@ import { parse as parseYaml } from 'yaml';
 import { registerClientCommands } from '../../src/cli/client-commands.js';
 import { registerServeCommand } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
-import { repoRootFrom } from '../../scripts/repo-root.js';
+import { repoRoot } from '../../src/repo-root.js';
 
-const root = repoRootFrom(import.meta.url);
+const root = repoRoot;
 const NODES = ['n1', 'n2', 'n3'] as const;
 const ROUTERS = ['router-1', 'router-2', 'router-3'] as const;
 const ZENOH_PORT = 7447;

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Config, ConsolidationMode, QueryTarget, Session } from '@eclipse-zenoh/zenoh-ts';
 import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/cli/zenoh-router.js';
+import { repoRoot } from '../../src/repo-root.js';
 import { sleep, TestCluster } from '../support/cluster.js';
 
 const run = promisify(execFile);

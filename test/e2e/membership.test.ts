@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
-import { freePort, repoRoot } from '../../src/cli/zenoh-router.js';
+import { repoRoot } from '../../src/repo-root.js';
+import { freePort } from '../../src/router/zenoh-router.js';
 import { sleep, TestCluster } from '../support/cluster.js';
 
 const exec = promisify(execFile);

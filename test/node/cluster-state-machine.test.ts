@@ -12,8 +12,8 @@ import {
   encodeMailboxEntry,
   MAX_DIRECTORY_PEERS,
   type DirectoryCommand,
-  type PeerAddress,
 } from '../../src/node/cluster-state-machine.js';
+import type { PeerAddress } from '../../src/identifiers.js';
 
 const meta = (index: number) => ({ index, term: 1, time: 1_700_000_000_000 + index });
 const text = (s: string) => new TextEncoder().encode(s);

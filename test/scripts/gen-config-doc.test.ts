@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { END_MARKER, START_MARKER, configReference, spliceReference } from '../../scripts/config-reference.js';
-import { repoRootFrom } from '../../scripts/repo-root.js';
+import { repoRoot } from '../../src/repo-root.js';
 
 // Runs the script the way this test runs: from sources through tsx, or compiled from dist/.
 const ext = extname(fileURLToPath(import.meta.url));
@@ -19,7 +19,7 @@ function genConfigDoc(...args: string[]): { status: number | null; stdout: strin
 }
 
 test('README.md holds the current configuration reference between its markers', () => {
-  const readmePath = join(repoRootFrom(import.meta.url), 'README.md');
+  const readmePath = join(repoRoot, 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
   const current = spliceReference(readme, configReference());
   assert.ok(current !== null, `README.md must contain ${START_MARKER} and ${END_MARKER}`);

@@ -1,18 +1,18 @@
 // A MailboxService for bridge tests: the real mailbox state machine applied directly, without
-// Raft. Leadership is set by the test; a non-leader rejects like the Raft driver does
-// (NOT_LEADER), and a test can make the next requests fail with any Raft error code.
+// Raft. Leadership is set by the test; a non-leader rejects like the node does (NOT_LEADER), and
+// a test can make the next requests fail with any error code a client may see.
 
-import type { MailboxService } from '../../src/bridge/mailbox-service.js';
+import { ServiceError, type MailboxService } from '../../src/bridge/mailbox-service.js';
+import type { BridgeErrorCode } from '../../src/bridge/reply-format.js';
 import type { MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
-import { RaftError, type RaftErrorCode } from '../../src/raft/types.js';
 
 export class InMemoryMailboxService implements MailboxService {
   readonly mailbox: Mailbox;
   private leader: boolean;
   private readonly listeners = new Set<(isLeader: boolean) => void>();
   private index = 0;
-  private failures: RaftErrorCode[] = [];
+  private failures: BridgeErrorCode[] = [];
   /** Every command that reached the service, in order (what a Raft leader would have proposed). */
   readonly commands: MailboxCommand[] = [];
 
@@ -44,8 +44,8 @@ export class InMemoryMailboxService implements MailboxService {
     return () => this.listeners.delete(listener);
   }
 
-  /** The next `codes.length` commands/queries reject with these Raft errors, in order. */
-  failNext(...codes: RaftErrorCode[]): void {
+  /** The next `codes.length` commands/queries reject with these errors, in order. */
+  failNext(...codes: BridgeErrorCode[]): void {
     this.failures.push(...codes);
   }
 
@@ -67,7 +67,7 @@ export class InMemoryMailboxService implements MailboxService {
 
   private check(): void {
     const failure = this.failures.shift();
-    if (failure !== undefined) throw new RaftError(failure, `injected ${failure}`);
-    if (!this.leader) throw new RaftError('NOT_LEADER', `${this.nodeId} is not the leader`);
+    if (failure !== undefined) throw new ServiceError(failure, `injected ${failure}`);
+    if (!this.leader) throw new ServiceError('NOT_LEADER', `${this.nodeId} is not the leader`);
   }
 }

@@ -1,0 +1,60 @@
+// The node as the bridge sees it: the MailboxService and ClusterAdmin ports, with every Raft or
+// membership refusal turned into the ServiceError (client error code, leader hint) the bridge
+// replies with. The one place where the node's error codes meet the client's.
+
+import type { AdminOp, ClusterAdmin, MembershipView } from '../bridge/cluster-admin.js';
+import { ServiceError, type MailboxService } from '../bridge/mailbox-service.js';
+import type { BridgeErrorCode } from '../bridge/reply-format.js';
+import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import { RaftError, type RaftErrorCode } from '../raft/types.js';
+import { AdminError, type AdminErrorCode } from './membership-admin.js';
+
+// Partial on purpose: a Raft code added later reaches clients as INTERNAL (with its message)
+// until it is given a meaning here.
+const TO_CLIENT_CODE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeErrorCode>> = {
+  NOT_LEADER: 'NOT_LEADER',
+  NO_QUORUM: 'UNAVAILABLE',
+  TIMEOUT: 'TIMEOUT',
+  BACKLOG_FULL: 'BACKLOG_FULL',
+  TRANSFER_IN_PROGRESS: 'UNAVAILABLE',
+  // Only membership changes meet it; the operator retries once the earlier change is done.
+  CONF_CHANGE_IN_PROGRESS: 'CONF_CHANGE_IN_PROGRESS',
+  STOPPED: 'UNAVAILABLE',
+  INVALID_REQUEST: 'BAD_REQUEST',
+  UNKNOWN_NODE: 'UNKNOWN_NODE',
+  ALREADY_MEMBER: 'ALREADY_MEMBER',
+};
+
+/** A RaftError or AdminError with a client meaning becomes a ServiceError; anything else passes unchanged (INTERNAL). */
+export function toServiceError(error: unknown): unknown {
+  if (!(error instanceof RaftError || error instanceof AdminError)) return error;
+  const code = Object.hasOwn(TO_CLIENT_CODE, error.code) ? TO_CLIENT_CODE[error.code] : undefined;
+  if (code === undefined) return error;
+  return new ServiceError(code, error.message, error instanceof RaftError ? error.leaderHint ?? undefined : undefined);
+}
+
+/** What the node offers the bridge; it rejects with its own errors (RaftError, AdminError). */
+export interface NodeOperations {
+  isLeader(): boolean;
+  onRoleChange(listener: (isLeader: boolean) => void): () => void;
+  command(cmd: MailboxCommand): Promise<MailboxResult>;
+  query(q: MailboxQuery): Promise<MailboxResult>;
+  status(): Promise<unknown>;
+  admin(op: AdminOp): Promise<MembershipView>;
+}
+
+const mapped = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((error: unknown) => {
+    throw toServiceError(error);
+  });
+
+export function bridgePort(node: NodeOperations): MailboxService & ClusterAdmin {
+  return {
+    isLeader: () => node.isLeader(),
+    onRoleChange: (listener) => node.onRoleChange(listener),
+    command: (cmd) => mapped(node.command(cmd)),
+    query: (q) => mapped(node.query(q)),
+    status: () => mapped(node.status()),
+    admin: (op) => mapped(node.admin(op)),
+  };
+}

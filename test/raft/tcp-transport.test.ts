@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { ByteReader, ByteWriter, encodeMessage } from '../../src/raft/codec.js';
+import { encodeFrame } from '../../src/raft/frames.js';
 import { TcpTransport, TransportError } from '../../src/raft/tcp-transport.js';
-import type { PeerAddress, TransportLogger, TransportOptions } from '../../src/raft/tcp-transport.js';
+import type { TransportOptions } from '../../src/raft/tcp-transport.js';
+import type { PeerAddress } from '../../src/identifiers.js';
+import type { LoggerPort } from '../../src/logger-port.js';
 import type { Message } from '../../src/raft/types.js';
 
 const SECRET = 'correct horse battery staple';
@@ -17,11 +20,12 @@ interface Node {
   warnings: string[];
 }
 
-function capture(warnings: string[]): TransportLogger {
+function capture(warnings: string[]): LoggerPort {
   return {
     info() {},
     debug() {},
-    warn(obj: object, msg: string) {
+    error() {},
+    warn(obj: object, msg?: string) {
       warnings.push(`${msg}: ${(obj as { reason?: string }).reason ?? ''}`);
     },
   };
@@ -76,15 +80,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// ---- a hand-written dialer speaking the documented wire format, to play an intruder --------
-
-function rawFrame(kind: number, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt32BE(1 + body.length, 0);
-  out[4] = kind;
-  out.set(body, 5);
-  return out;
-}
+// ---- a hand-written dialer speaking the documented handshake (frames.test.ts pins the framing), to play an intruder
 
 function transcriptMac(secret: string, role: string, dialer: string, listener: string, nd: Uint8Array, nl: Uint8Array): Buffer {
   const w = new ByteWriter();
@@ -126,14 +122,14 @@ async function rawHandshake(raw: Raw, from: string, to: string, secret: string):
   w.string(from);
   w.string(to);
   w.raw(nd);
-  raw.socket.write(rawFrame(1, w.finish()));
+  raw.socket.write(encodeFrame(1, w.finish()));
   await waitFor('challenge', () => raw.frames.length >= 1);
   const challenge = raw.frames[0]!;
   assert.equal(challenge[0], 2);
   const r = new ByteReader(challenge.subarray(1));
   assert.equal(r.string(64, 'id'), to);
   const nl = r.raw(32);
-  raw.socket.write(rawFrame(3, transcriptMac(secret, 'dialer', from, to, nd, nl)));
+  raw.socket.write(encodeFrame(3, transcriptMac(secret, 'dialer', from, to, nd, nl)));
   await waitFor('handshake answer', () => raw.frames.length >= 2);
 }
 
@@ -199,7 +195,7 @@ test('an intruder proving with the wrong secret is rejected and cannot inject me
     const raw = await rawConnect(b);
     await rawHandshake(raw, 'a', 'b', 'guessed secret');
     assert.deepEqual([...raw.frames[1]!], [5, 4]); // REJECT: authentication failed
-    raw.socket.write(rawFrame(6, encodeMessage(heartbeat('a', 'b', 1))));
+    raw.socket.write(encodeFrame(6, encodeMessage(heartbeat('a', 'b', 1))));
     await raw.closed;
     assert.equal(b.got.length, 0);
 
@@ -207,10 +203,10 @@ test('an intruder proving with the wrong secret is rejected and cannot inject me
     const ok = await rawConnect(b);
     await rawHandshake(ok, 'a', 'b', SECRET);
     assert.deepEqual([...ok.frames[1]!], [4]); // WELCOME
-    ok.socket.write(rawFrame(6, encodeMessage(heartbeat('a', 'b', 7))));
+    ok.socket.write(encodeFrame(6, encodeMessage(heartbeat('a', 'b', 7))));
     await waitFor('delivery', () => b.got.length === 1);
     // An authenticated peer still cannot speak for another node.
-    ok.socket.write(rawFrame(6, encodeMessage(heartbeat('c', 'b', 8))));
+    ok.socket.write(encodeFrame(6, encodeMessage(heartbeat('c', 'b', 8))));
     await ok.closed;
     assert.equal(b.got.length, 1);
   } finally {
@@ -258,7 +254,7 @@ test('oversize frames and garbage close the connection, and the node keeps servi
     // After authentication: a well-framed message body that is garbage.
     const bad = await rawConnect(b);
     await rawHandshake(bad, 'a', 'b', SECRET);
-    bad.socket.write(rawFrame(6, Buffer.from([99, 1, 2, 3])));
+    bad.socket.write(encodeFrame(6, Buffer.from([99, 1, 2, 3])));
     await bad.closed;
 
     assert.ok(b.warnings.some((w) => w.includes(`frame of ${MAX_FRAME + 1} bytes exceeds limit ${MAX_FRAME}`)));
@@ -375,7 +371,7 @@ test('a new authenticated connection from a peer replaces its previous one', { t
     const second = await rawConnect(b);
     await rawHandshake(second, 'a', 'b', SECRET);
     await first.closed;
-    second.socket.write(rawFrame(6, encodeMessage(heartbeat('a', 'b', 3))));
+    second.socket.write(encodeFrame(6, encodeMessage(heartbeat('a', 'b', 3))));
     await waitFor('delivery on the new connection', () => b.got.length === 1);
     second.socket.destroy();
   } finally {

@@ -1,12 +1,8 @@
 // ZenohBridge against the real Zenoh router (zenoh-bridge-remote-api) with zenoh-ts clients.
 // Needs `--experimental-wasm-modules` (zenoh-ts imports a .wasm module): see package.json's test script.
 
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import '../../src/bridge/websocket-polyfill.js';
 import { Config, ConsolidationMode, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
@@ -14,7 +10,7 @@ import type { LoggerPort } from '../../src/logger-port.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
 import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
-import { ZenohRouter } from '../support/zenoh-router.js';
+import { runPython, startBridge as startServingBridge, useRouter } from '../support/e2e.js';
 
 const PREFIX = 'forge/mailbox';
 
@@ -39,41 +35,22 @@ const FAST_RECONNECT = { healthIntervalMs: 200, requestTimeoutMs: 1000, openTime
 
 // One router for the file; every bridge, client and session a test opens is closed when that
 // test ends, so no test sees another's queryables.
-let router: ZenohRouter;
-
-before(async () => {
-  router = await ZenohRouter.start();
-});
-
-after(async () => {
-  await router.stop();
-});
+const zenoh = useRouter();
 
 async function startBridge(t: TestContext, service: InMemoryMailboxService, options: { maxBodyBytes?: number } = {}) {
   const logger = new MemoryLogger();
-  const bridge = new ZenohBridge({
-    routerUrl: router.url,
-    nodeId: service.nodeId,
-    service,
-    logger,
-    reconnect: FAST_RECONNECT,
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-  });
-  bridge.start();
-  await bridge.connected();
-  await bridge.settled();
-  t.after(() => bridge.stop());
+  const bridge = await startServingBridge(zenoh.router.url, service, { logger, reconnect: FAST_RECONNECT, ...options }, t);
   return { bridge, logger };
 }
 
 async function openClient(t: TestContext): Promise<ForgeMailboxClient> {
-  const client = await ForgeMailboxClient.open(router.url, { requestTimeoutMs: 5000 });
+  const client = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 5000 });
   t.after(() => client.close());
   return client;
 }
 
 async function openRawSession(t: TestContext): Promise<Session> {
-  const session = await Session.open(new Config(router.url, 2000));
+  const session = await Session.open(new Config(zenoh.router.url, 2000));
   t.after(() => session.close());
   return session;
 }
@@ -258,17 +235,17 @@ test('the bridges survive a router crash: they reconnect, redeclare for the curr
   const second = new InMemoryMailboxService('n2', { leader: false, mailbox: first.mailbox });
   const { logger } = await startBridge(t, first);
   const { logger: secondLogger } = await startBridge(t, second);
-  const client = await ForgeMailboxClient.open(router.url, { requestTimeoutMs: 300 });
+  const client = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 300 });
   await client.put('survivor', 'before');
 
-  await router.kill();
+  await zenoh.router.kill();
   await expectCode(client.len('survivor'), 'UNAVAILABLE');
   await client.close();
   await until(() => logger.lines.some((l) => l.msg === 'lost Zenoh router; reconnecting'), 5000, 'the bridge to notice the lost router');
   // Raft goes on while the router is away: leadership moves from n1 to n2.
   first.setLeader(false);
   second.setLeader(true);
-  await router.start();
+  await zenoh.router.start();
   const reconnected = (l: MemoryLogger) => l.lines.filter((line) => line.msg === 'connected to Zenoh router').length >= 2;
   await until(() => reconnected(logger) && reconnected(secondLogger), 10_000, 'both bridges to reconnect');
 
@@ -292,15 +269,15 @@ test('the bridges survive a router crash: they reconnect, redeclare for the curr
 });
 
 test('a bridge started while the router is down connects once it comes up', async (t) => {
-  await router.kill();
+  await zenoh.router.kill();
   const service = new InMemoryMailboxService('n1', { leader: true });
   const logger = new MemoryLogger();
-  const bridge = new ZenohBridge({ routerUrl: router.url, nodeId: 'n1', service, logger, reconnect: FAST_RECONNECT });
+  const bridge = new ZenohBridge({ routerUrl: zenoh.router.url, nodeId: 'n1', service, logger, reconnect: FAST_RECONNECT });
   bridge.start();
   t.after(() => bridge.stop());
   await until(() => logger.lines.filter((l) => l.msg === 'cannot open Zenoh session').length >= 3, 5000, 'a few failed attempts');
   assert.equal(logger.lines.filter((l) => l.msg === 'cannot open Zenoh session' && l.level === 'warn').length, 1, 'only the first failure is a warning');
-  await router.start();
+  await zenoh.router.start();
   await bridge.connected();
   await bridge.settled();
   const client = await openClient(t);
@@ -309,16 +286,11 @@ test('a bridge started while the router is down connects once it comes up', asyn
 });
 
 test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (t) => {
-  const python = join(process.cwd(), '.venv', 'bin', 'python');
-  assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
   const service = new InMemoryMailboxService('n1', { leader: true });
   await startBridge(t, service);
   const client = await openClient(t);
-  const script = join(process.cwd(), 'test', 'support', 'python_smoke.py');
   // Asynchronously: the bridge lives in this process and must keep serving while Python runs.
-  await promisify(execFile)(python, [script, `tcp/127.0.0.1:${router.zenohPort}`, PREFIX, 'py-user'], { timeout: 30_000 }).catch(
-    (e: { stdout?: string; stderr?: string }) => assert.fail(`python smoke failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`),
-  );
+  await runPython('test/support/python_smoke.py', [`tcp/127.0.0.1:${zenoh.router.zenohPort}`, PREFIX, 'py-user'], 30_000);
   // The script leaves one message (sent by plain PUT) for the TypeScript side to check.
   const left = await client.consume('py-user');
   assert.deepEqual(left?.body, new Uint8Array([0, 1, 2, 0xff]));

@@ -2,54 +2,20 @@
 // the real Zenoh router; clients are Python eclipse-zenoh, zenoh-ts and the CLI.
 
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { describe } from 'node:test';
 import { Config, ConsolidationMode, QueryTarget, Session } from '@eclipse-zenoh/zenoh-ts';
 import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/repo-root.js';
-import { sleep, TestCluster } from '../support/cluster.js';
+import { repoRoot, runProgram, runPython, sleep, useCluster } from '../support/e2e.js';
 
-const run = promisify(execFile);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }, () => {
-  let cluster: TestCluster;
-  let client: ForgeMailboxClient;
-  let failed = false;
-
-  before(async () => {
-    cluster = await TestCluster.start({ nodes: 3 });
-    client = await cluster.client();
-    await cluster.waitForLeader(client);
-  });
-
-  after(async () => {
-    await client?.close();
-    if (failed) process.stderr.write(`cluster data and logs kept in ${cluster.dir}\n`);
-    await cluster?.stop(failed);
-  });
-
-  const step = (name: string, fn: () => Promise<void>) =>
-    test(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    });
+  const e2e = useCluster({ nodes: 3 });
+  const { step, cli } = e2e;
 
   step('1,000 puts from Python to 10 users are each consumed exactly once, in order, byte-exact', async () => {
-    const python = join(repoRoot, '.venv', 'bin', 'python');
-    assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
-    const { stdout } = await run(
-      python,
-      [join(repoRoot, 'test', 'support', 'python_bulk_put.py'), `tcp/127.0.0.1:${cluster.router.zenohPort}`, 'forge/mailbox', '10', '100'],
-      { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
-    );
+    const stdout = await runPython('test/support/python_bulk_put.py', [`tcp/127.0.0.1:${e2e.cluster.router.zenohPort}`, 'forge/mailbox', '10', '100'], 180_000);
     const acked = stdout.trim().split('\n').map((l) => JSON.parse(l) as { user: string; id: string; seq: number; body_hex: string });
     assert.equal(acked.length, 1000);
 
@@ -58,7 +24,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
       const expected = acked.filter((a) => a.user === user);
       const got: Array<{ id: string; body: string }> = [];
       for (;;) {
-        const m = await client.consume(user);
+        const m = await e2e.client.consume(user);
         if (m === null) break;
         got.push({ id: m.id, body: hex(m.body) });
       }
@@ -71,60 +37,52 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
   });
 
   step('the README client examples (Python and TypeScript) work as documented', async () => {
-    const python = join(repoRoot, '.venv', 'bin', 'python');
-    const py = await run(python, [join(repoRoot, 'examples', 'python_client.py'), `tcp/127.0.0.1:${cluster.router.zenohPort}`, 'readme-py'], {
-      timeout: 60_000,
-    });
-    assert.match(py.stdout, /put acknowledged: \{"id":"gen-42"/);
-    assert.match(py.stdout, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
-    const ts = await run(
+    const py = await runPython('examples/python_client.py', [`tcp/127.0.0.1:${e2e.cluster.router.zenohPort}`, 'readme-py'], 60_000);
+    assert.match(py, /put acknowledged: \{"id":"gen-42"/);
+    assert.match(py, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
+    const ts = await runProgram(
       process.execPath,
-      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-client.js'), cluster.router.url, 'readme-ts'],
-      { timeout: 60_000 },
+      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-e2e.client.js'), e2e.cluster.router.url, 'readme-ts'],
+      60_000,
     );
+    assert.equal(ts.code, 0, ts.stderr);
     assert.match(ts.stdout, /put acknowledged: \{"id":"ts-1","seq":\d+,"duplicate":false\}\ngot ts-1 hello from TypeScript/);
   });
 
   step('the CLI puts, peeks, measures and consumes; exit codes tell empty from error', async () => {
-    const cli = join(repoRoot, 'bin', 'forge-mailbox');
-    const router = ['--router', cluster.router.url];
-    const put = await run(cli, ['put', 'cli-user', 'Your AI generation is ready', '--id', 'gen-42', ...router]);
+    const put = await cli('put', 'cli-user', 'Your AI generation is ready', '--id', 'gen-42');
+    assert.equal(put.code, 0, put.stderr);
     assert.equal(JSON.parse(put.stdout).id, 'gen-42');
-    const len = JSON.parse((await run(cli, ['len', 'cli-user', ...router])).stdout);
-    assert.equal(len.count, 1);
-    const consumed = await run(cli, ['consume', 'cli-user', ...router]);
+    const len = await cli('len', 'cli-user');
+    assert.equal(JSON.parse(len.stdout).count, 1);
+    const consumed = await cli('consume', 'cli-user');
+    assert.equal(consumed.code, 0, consumed.stderr);
     assert.match(consumed.stdout, /Your AI generation is ready/);
-    const empty = await run(cli, ['consume', 'cli-user', ...router]).then(
-      () => assert.fail('consume of an empty mailbox must not exit 0'),
-      (e: { code: number }) => e,
-    );
+    const empty = await cli('consume', 'cli-user');
     assert.equal(empty.code, 2, 'empty mailbox exits 2');
-    const bad = await run(cli, ['put', 'bad*user', 'x', ...router]).then(
-      () => assert.fail('bad user must fail'),
-      (e: { code: number; stderr: string }) => e,
-    );
+    const bad = await cli('put', 'bad*user', 'x');
     assert.equal(bad.code, 3);
     assert.match(bad.stderr, /BAD_USER/);
   });
 
   step('bad inputs get typed errors and change nothing', async () => {
-    await client.put('strict', 'keep me', { id: 'keep-1' });
+    await e2e.client.put('strict', 'keep me', { id: 'keep-1' });
     const attempts: Array<[string, () => Promise<unknown>, string]> = [
-      ['oversize body', () => client.put('strict', new Uint8Array(1024 * 1024 + 1)), 'TOO_LARGE'],
-      ['ack with an unknown receipt', () => client.ack('strict', 'no-such-receipt'), 'UNKNOWN_RECEIPT'],
-      ['bad user id', () => client.put('..', 'x'), 'BAD_USER'],
+      ['oversize body', () => e2e.client.put('strict', new Uint8Array(1024 * 1024 + 1)), 'TOO_LARGE'],
+      ['ack with an unknown receipt', () => e2e.client.ack('strict', 'no-such-receipt'), 'UNKNOWN_RECEIPT'],
+      ['bad user id', () => e2e.client.put('..', 'x'), 'BAD_USER'],
     ];
     for (const [what, attempt, code] of attempts) {
       await assert.rejects(attempt, (e: unknown) => e instanceof MailboxClientError && e.code === code, what);
     }
-    const stats = await client.len('strict');
+    const stats = await e2e.client.len('strict');
     assert.equal(stats.count, 1, 'nothing was added or removed by the bad requests');
-    assert.equal((await client.consume('strict'))?.id, 'keep-1');
+    assert.equal((await e2e.client.consume('strict'))?.id, 'keep-1');
   });
 
   step('a GET with target ALL and no consolidation consumes exactly one message', async () => {
-    for (let i = 0; i < 5; i++) await client.put('fanout', `m${i}`, { id: `fan-${i}` });
-    const session = await Session.open(new Config(cluster.router.url));
+    for (let i = 0; i < 5; i++) await e2e.client.put('fanout', `m${i}`, { id: `fan-${i}` });
+    const session = await Session.open(new Config(e2e.cluster.router.url));
     try {
       const replies = await session.get('forge/mailbox/fanout', {
         target: QueryTarget.ALL,
@@ -138,12 +96,12 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     } finally {
       await session.close();
     }
-    const stats = await client.len('fanout');
+    const stats = await e2e.client.len('fanout');
     assert.equal(stats.count, 4, 'exactly one of five messages left the mailbox');
   });
 
   step('kill -9 of the leader during acknowledged puts and consumes: nothing acknowledged is lost or consumed twice; the node rejoins', async () => {
-    const leader = await cluster.waitForLeader(client);
+    const leader = await e2e.cluster.waitForLeader(e2e.client);
     const acked = new Set<string>();
     const consumed: string[] = [];
     const indeterminate = new Set<string>();
@@ -153,7 +111,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
       while (!stop) {
         const id = `crash-${n++}`;
         try {
-          await client.put('crash', `body ${id}`, { id });
+          await e2e.client.put('crash', `body ${id}`, { id });
           acked.add(id);
         } catch {
           indeterminate.add(id);
@@ -168,7 +126,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
         const rid = `crash-consumer-${r++}`;
         for (;;) {
           try {
-            const m = await client.consume('crash', { requestId: rid });
+            const m = await e2e.client.consume('crash', { requestId: rid });
             if (m) consumed.push(m.id);
             else await sleep(20);
             break;
@@ -180,17 +138,17 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
       }
     })();
     await sleep(1500);
-    await cluster.signal(leader, 'SIGKILL');
-    const next = await cluster.waitForLeader(client, 20_000, leader);
+    await e2e.cluster.signal(leader, 'SIGKILL');
+    const next = await e2e.cluster.waitForLeader(e2e.client, 20_000, leader);
     assert.notEqual(next, leader);
     await sleep(1500);
     stop = true;
     await Promise.all([producer, consumer]);
 
     // Restart the killed node and let it catch up from its own disk plus the leader.
-    cluster.startNode(leader);
+    e2e.cluster.startNode(leader);
     for (;;) {
-      const m = await client.consume('crash');
+      const m = await e2e.client.consume('crash');
       if (m === null) break;
       consumed.push(m.id);
     }
@@ -206,7 +164,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
 
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const st = (await client.status()) as { followers?: Record<string, { lag: number }> };
+      const st = (await e2e.client.status()) as { followers?: Record<string, { lag: number }> };
       const f = st.followers?.[leader];
       if (f && f.lag === 0) break;
       assert.ok(Date.now() < deadline, `restarted ${leader} did not catch up: ${JSON.stringify(st)}`);
@@ -215,14 +173,14 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
   });
 
   step('the router is killed and restarted: nodes reconnect and serve without a restart', async () => {
-    await cluster.router.kill();
+    await e2e.cluster.router.kill();
     await sleep(500);
-    await cluster.router.start();
+    await e2e.cluster.router.start();
     const deadline = Date.now() + 30_000;
     let fresh: ForgeMailboxClient | null = null;
     for (;;) {
       try {
-        fresh ??= await cluster.client();
+        fresh ??= await e2e.cluster.client();
         await fresh.put('after-router', 'still here', { id: 'after-1' });
         break;
       } catch (err) {
@@ -231,7 +189,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
       }
     }
     assert.equal((await fresh!.consume('after-router'))?.id, 'after-1');
-    await client.close();
-    client = fresh!;
+    await e2e.client.close();
+    e2e.client = fresh!;
   });
 });

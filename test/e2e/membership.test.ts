@@ -5,23 +5,15 @@
 // their configuration.
 
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import type { ForgeMailboxClient } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/repo-root.js';
-import { freePort } from '../../src/router/zenoh-router.js';
-import { sleep, TestCluster } from '../support/cluster.js';
-
-const exec = promisify(execFile);
-const cliPath = join(repoRoot, 'bin', 'forge-mailbox');
+import { describe } from 'node:test';
+import type { PeerAddress } from '../../src/identifiers.js';
+import { freePort, sleep, useCluster } from '../support/e2e.js';
 
 interface NodeStatus {
   node: string;
   role: string;
   members: { voters: string[]; learners: string[] };
-  directory: Record<string, { host: string; port: number }>;
+  directory: Record<string, PeerAddress>;
   followers?: Record<string, { lag: number }>;
   snapshotIndex: number;
   transport: Record<string, { connected: boolean }>;
@@ -31,47 +23,14 @@ const USERS = ['alice', 'bob', 'carol'];
 const PER_USER = 20;
 
 describe('adding and removing members of a running cluster', { timeout: 300_000 }, () => {
-  let cluster: TestCluster;
-  let client: ForgeMailboxClient;
-  let failed = false;
+  const e2e = useCluster({ nodes: 3, raft: { snapshotEntries: 64 } });
+  const { step, cli } = e2e;
   let n4Port = 0;
   let removed = '';
   let survivors: string[] = [];
 
-  before(async () => {
-    cluster = await TestCluster.start({ nodes: 3, raft: { snapshotEntries: 64 } });
-    client = await cluster.client();
-    await cluster.waitForLeader(client);
-  });
-
-  after(async () => {
-    await client?.close();
-    if (failed) process.stderr.write(`cluster data and logs kept in ${cluster.dir}\n`);
-    await cluster?.stop(failed);
-  });
-
-  const step = (name: string, fn: () => Promise<void>) =>
-    test(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    });
-
-  async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await exec(cliPath, [...args, '--router', cluster.router.url], { timeout: 120_000 });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
-
   async function nodeStatus(id: string): Promise<NodeStatus | undefined> {
-    const all = (await client.nodeStatuses()) as NodeStatus[];
+    const all = (await e2e.client.nodeStatuses()) as NodeStatus[];
     return all.find((s) => s.node === id);
   }
 
@@ -92,17 +51,17 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
 
   step('messages are put on the three founding nodes', async () => {
     for (let i = 0; i < PER_USER; i++) {
-      for (const user of USERS) await client.put(user, `${user} #${i}`, { id: `${user}-${i}` });
+      for (const user of USERS) await e2e.client.put(user, `${user} #${i}`, { id: `${user}-${i}` });
     }
   });
 
   step('a node started with "join": true waits without campaigning', async () => {
-    n4Port = await cluster.addJoiningNode('n4');
+    n4Port = await e2e.cluster.addJoiningNode('n4');
     await sleep(1500);
     const st = await eventually('n4 status', () => nodeStatus('n4'));
     assert.equal(st.role, 'follower');
     assert.deepEqual(st.members, { voters: [], learners: [] });
-    const leader = (await client.status()) as NodeStatus;
+    const leader = (await e2e.client.status()) as NodeStatus;
     assert.deepEqual(leader.members.voters.sort(), ['n1', 'n2', 'n3']);
   });
 
@@ -143,22 +102,22 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
     const stuck = await cli('add-node', 'n5', `127.0.0.1:${nowhere}`, '--wait', '1500');
     assert.equal(stuck.code, 4, stuck.stderr);
     assert.match(stuck.stderr, /TIMEOUT: .*n5 reached index 0 .* stays a learner/);
-    let st = (await client.status()) as NodeStatus;
+    let st = (await e2e.client.status()) as NodeStatus;
     assert.deepEqual(st.members, { voters: ['n1', 'n2', 'n3', 'n4'], learners: ['n5'] });
     assert.deepEqual(Object.keys(st.directory).sort(), ['n4', 'n5']);
     // A learner does not count for the majority: the cluster still commits.
-    await client.put('dave', 'while n5 is a learner', { id: 'dave-1' });
-    assert.equal((await client.consume('dave'))?.id, 'dave-1');
+    await e2e.client.put('dave', 'while n5 is a learner', { id: 'dave-1' });
+    assert.equal((await e2e.client.consume('dave'))?.id, 'dave-1');
 
     const removedN5 = await cli('remove-node', 'n5');
     assert.equal(removedN5.code, 0, removedN5.stderr);
     assert.deepEqual(JSON.parse(removedN5.stdout), { voters: ['n1', 'n2', 'n3', 'n4'], learners: [] });
-    st = (await client.status()) as NodeStatus;
+    st = (await e2e.client.status()) as NodeStatus;
     assert.deepEqual(Object.keys(st.directory), ['n4']);
   });
 
   step('the leader removes itself; a new leader is elected among the others and every message is still there', async () => {
-    const leader = (await client.status()) as NodeStatus;
+    const leader = (await e2e.client.status()) as NodeStatus;
     // No election happened since the founders elected one of themselves.
     assert.notEqual(leader.node, 'n4');
     removed = leader.node;
@@ -167,28 +126,28 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { voters: survivors, learners: [] });
 
-    const next = await cluster.waitForLeader(client, 20_000, removed);
+    const next = await e2e.cluster.waitForLeader(e2e.client, 20_000, removed);
     assert.ok(survivors.includes(next), `new leader ${next} is one of ${survivors.join(', ')}`);
-    const st = (await client.status()) as NodeStatus;
+    const st = (await e2e.client.status()) as NodeStatus;
     assert.deepEqual(st.members.voters.sort(), survivors);
-    for (const user of USERS) assert.equal((await client.len(user)).count, PER_USER, `${user} keeps every message`);
+    for (const user of USERS) assert.equal((await e2e.client.len(user)).count, PER_USER, `${user} keeps every message`);
     // The removed node is no longer a member in its own eyes either, and never campaigns again.
     const gone = await eventually(`${removed} sees its removal`, async () => {
       const s = await nodeStatus(removed);
       return s && !s.members.voters.includes(removed) ? s : undefined;
     });
     assert.notEqual(gone.role, 'leader');
-    await cluster.signal(removed, 'SIGTERM');
+    await e2e.cluster.signal(removed, 'SIGTERM');
   });
 
   step('after restarts from disk, a founding node reaches n4 through the replicated directory alone', async () => {
     const founders = survivors.filter((id) => id !== 'n4');
     const [a, b] = founders as [string, string];
     // n4 and a restart from their disks (a's configuration does not list n4)...
-    await cluster.signal('n4', 'SIGKILL');
-    cluster.startNode('n4');
-    await cluster.signal(a, 'SIGKILL');
-    cluster.startNode(a);
+    await e2e.cluster.signal('n4', 'SIGKILL');
+    e2e.cluster.startNode('n4');
+    await e2e.cluster.signal(a, 'SIGKILL');
+    e2e.cluster.startNode(a);
     const st = await eventually(`${a} back, knowing n4`, async () => {
       const s = await nodeStatus(a);
       return s?.transport.n4?.connected ? s : undefined;
@@ -196,15 +155,15 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
     assert.deepEqual(st.directory, { n4: { host: '127.0.0.1', port: n4Port } });
     assert.ok(st.snapshotIndex > 0, `${a} restarted from a snapshot holding the directory`);
     // ...then b goes: a and n4 are the only quorum left, so they must talk to each other.
-    await cluster.signal(b, 'SIGKILL');
-    const leader = await cluster.waitForLeader(client, 30_000, b);
+    await e2e.cluster.signal(b, 'SIGKILL');
+    const leader = await e2e.cluster.waitForLeader(e2e.client, 30_000, b);
     assert.ok([a, 'n4'].includes(leader), `leader ${leader}`);
-    await client.put('alice', 'after the restarts', { id: 'alice-late' });
+    await e2e.client.put('alice', 'after the restarts', { id: 'alice-late' });
 
     for (const user of USERS) {
       const ids: string[] = [];
       for (;;) {
-        const m = await client.consume(user);
+        const m = await e2e.client.consume(user);
         if (m === null) break;
         ids.push(m.id);
       }

@@ -1,16 +1,13 @@
 // End-to-end: only the leader serves clients, so a leader cut off from its Zenoh router must hand
-// leadership to a node that still reaches the router (src/node/forge-node.ts, watchRouter).
+// leadership to a node that still reaches the router (src/node/router-loss-handoff.ts).
 // Real node processes and router; the leader's router link goes through a fault proxy.
 
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { ProcessCluster, sleep } from '../../src/verify/process-cluster.js';
+import { sleep, withCluster } from '../support/e2e.js';
 
 test('a leader that loses its router hands leadership over and clients are served again', { timeout: 120_000 }, async () => {
-  const cluster = await ProcessCluster.start({ nodes: 3, proxies: true });
-  let ok = false;
-  try {
-    const client = await cluster.client();
+  await withCluster({ nodes: 3, proxies: true }, async (cluster, client) => {
     const leader = await cluster.waitForLeader(client);
     await client.put('handoff', 'before', { id: 'before' });
 
@@ -34,9 +31,5 @@ test('a leader that loses its router hands leadership over and clients are serve
       [(await client.consume('handoff'))?.id, (await client.consume('handoff'))?.id, await client.consume('handoff')],
       ['before', 'after', null],
     );
-    await client.close();
-    ok = true;
-  } finally {
-    await cluster.stop(!ok);
-  }
+  });
 });

@@ -5,18 +5,13 @@
 // out clean. `npm run chaos` is the long version (docs/chaos.md).
 
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../../src/verify/chaos.js';
+import { useTempDir } from '../support/e2e.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'forge-chaos-test-'));
-let keep = false;
-after(() => {
-  if (keep) process.stderr.write(`chaos histories kept in ${dir}\n`);
-  else rmSync(dir, { recursive: true, force: true });
-});
+const histories = useTempDir('forge-chaos-test-', 'chaos histories');
 
 async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' | 'quietMs'>): Promise<ChaosReport> {
   const report = await runChaos({
@@ -24,7 +19,7 @@ async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' |
     holdMs: [800, 2500],
     quietMs: [300, 1200],
     checkTimeoutMs: 60_000,
-    historyPath: join(dir, `seed${opts.seed}${opts.unsafe === undefined ? '' : '-' + opts.unsafe}.jsonl`),
+    historyPath: join(histories.path, `seed${opts.seed}${opts.unsafe === undefined ? '' : '-' + opts.unsafe}.jsonl`),
     ...opts,
   });
   process.stderr.write(formatReport(report) + '\n');
@@ -32,7 +27,7 @@ async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' |
 }
 
 function assertClean(r: ChaosReport): void {
-  if (!r.clean) keep = true;
+  if (!r.clean) histories.keep();
   assert.equal(r.checkError, null);
   assert.deepEqual(r.malformedReplies, []);
   assert.equal(r.drained, true, 'every mailbox drained after healing');

@@ -2,10 +2,9 @@
 // membership refusal turned into the ServiceError (client error code, leader hint) the bridge
 // replies with. The one place where the node's error codes meet the client's.
 
-import type { AdminOp, ClusterAdmin, MembershipView } from '../bridge/cluster-admin.js';
+import type { ClusterAdmin } from '../bridge/cluster-admin.js';
 import { ServiceError, type MailboxService } from '../bridge/mailbox-service.js';
 import type { BridgeErrorCode } from '../bridge/reply-format.js';
-import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import { RaftError, type RaftErrorCode } from '../raft/types.js';
 import { AdminError, type AdminErrorCode } from './membership-admin.js';
 
@@ -33,15 +32,8 @@ export function toServiceError(error: unknown): unknown {
   return new ServiceError(code, error.message, error instanceof RaftError ? error.leaderHint ?? undefined : undefined);
 }
 
-/** What the node offers the bridge; it rejects with its own errors (RaftError, AdminError). */
-export interface NodeOperations {
-  isLeader(): boolean;
-  onRoleChange(listener: (isLeader: boolean) => void): () => void;
-  command(cmd: MailboxCommand): Promise<MailboxResult>;
-  query(q: MailboxQuery): Promise<MailboxResult>;
-  status(): Promise<unknown>;
-  admin(op: AdminOp): Promise<MembershipView>;
-}
+/** What the node offers the bridge: the ports' calls, rejecting with the node's own errors (RaftError, AdminError). */
+export type NodeOperations = MailboxService & ClusterAdmin;
 
 const mapped = <T>(p: Promise<T>): Promise<T> =>
   p.catch((error: unknown) => {

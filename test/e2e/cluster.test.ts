@@ -42,7 +42,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     assert.match(py, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
     const ts = await runProgram(
       process.execPath,
-      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-e2e.client.js'), e2e.cluster.router.url, 'readme-ts'],
+      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-client.js'), e2e.cluster.router.url, 'readme-ts'],
       60_000,
     );
     assert.equal(ts.code, 0, ts.stderr);

@@ -12,9 +12,10 @@ import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { ClusterStateMachine } from '../../src/node/cluster-state-machine.js';
 import { AdminError, MembershipAdmin } from '../../src/node/membership-admin.js';
 import { proposeDirectory } from '../../src/node/proposals.js';
-import { RaftDriver, type PeerTransport } from '../../src/raft/driver.js';
+import { RaftDriver } from '../../src/raft/driver.js';
 import { LevelStorage } from '../../src/raft/level-storage.js';
-import { RaftError, type Membership, type Message, type NodeId } from '../../src/raft/types.js';
+import { RaftError, type Membership, type NodeId } from '../../src/raft/types.js';
+import { InProcessNetwork, testDriverOptions } from '../support/in-process-raft.js';
 
 interface Member {
   driver: RaftDriver<Uint8Array>;
@@ -22,11 +23,7 @@ interface Member {
   admin: MembershipAdmin;
 }
 
-const handlers = new Map<NodeId, (m: Message) => void>();
-const transport = (id: NodeId): PeerTransport => ({
-  send: (m) => setImmediate(() => handlers.get(m.to)?.(m)),
-  onMessage: (h) => handlers.set(id, h),
-});
+const net = new InProcessNetwork();
 
 const dir = mkdtempSync(join(tmpdir(), 'membership-admin-'));
 const members = new Map<NodeId, Member>();
@@ -37,27 +34,8 @@ after(async () => {
 
 async function start(id: NodeId, initialMembership: Membership): Promise<Member> {
   const state = new ClusterStateMachine(new MailboxStateMachine());
-  const driver = new RaftDriver({
-    core: {
-      id,
-      electionTick: 10,
-      heartbeatTick: 2,
-      preVote: true,
-      checkQuorum: true,
-      maxInflightMsgs: 16,
-      maxEntriesPerMsg: 64,
-      maxBytesPerMsg: 1 << 20,
-      maxUncommittedBytes: 1 << 24,
-      snapshotChunkBytes: 1 << 16,
-    },
-    initialMembership,
-    storage: await LevelStorage.open(join(dir, id)),
-    transport: transport(id),
-    stateMachine: state,
-    tickMs: 5,
-    requestTimeoutMs: 3000,
-    snapshotEntries: 1_000_000,
-  });
+  const storage = await LevelStorage.open(join(dir, id));
+  const driver = new RaftDriver(testDriverOptions(id, { initialMembership, storage, transport: net.transport(id), stateMachine: state }));
   await driver.start();
   const admin = new MembershipAdmin({
     nodeId: id,

@@ -6,53 +6,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { RaftDriver, bootstrapEntries, type PeerTransport } from '../../src/raft/driver.js';
+import { RaftDriver, bootstrapEntries } from '../../src/raft/driver.js';
 import { LevelStorage } from '../../src/raft/level-storage.js';
 import { decodeConfChange } from '../../src/raft/membership.js';
-import type { Membership, Message, NodeId } from '../../src/raft/types.js';
+import type { Membership, NodeId } from '../../src/raft/types.js';
 import { CounterMachine } from '../support/counter-machine.js';
-
-
-/** Delivers in-process on the next turn; a stopped node's messages go nowhere. */
-class Network {
-  readonly handlers = new Map<NodeId, (m: Message) => void>();
-  transport(id: NodeId): PeerTransport {
-    return {
-      send: (m) => setImmediate(() => this.handlers.get(m.to)?.(m)),
-      onMessage: (h) => this.handlers.set(id, h),
-    };
-  }
-}
+import { InProcessNetwork, testDriverOptions } from '../support/in-process-raft.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'driver-membership-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const net = new Network();
+const net = new InProcessNetwork();
 const drivers = new Map<NodeId, RaftDriver<Uint8Array>>();
 
 async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver<Uint8Array>> {
   const storage = await LevelStorage.open(join(dir, id));
-  const driver = new RaftDriver({
-    core: {
-      id,
-      electionTick: 10,
-      heartbeatTick: 2,
-      preVote: true,
-      checkQuorum: true,
-      maxInflightMsgs: 16,
-      maxEntriesPerMsg: 64,
-      maxBytesPerMsg: 1 << 20,
-      maxUncommittedBytes: 1 << 24,
-      snapshotChunkBytes: 1 << 16,
-    },
-    initialMembership,
-    storage,
-    transport: net.transport(id),
-    stateMachine: new CounterMachine(),
-    tickMs: 5,
-    requestTimeoutMs: 3000,
-    snapshotEntries: 1_000_000,
-  });
+  const driver = new RaftDriver(testDriverOptions(id, { initialMembership, storage, transport: net.transport(id), stateMachine: new CounterMachine() }));
   await driver.start();
   drivers.set(id, driver);
   return driver;

@@ -1,0 +1,41 @@
+// Real Raft drivers in one process, for tests of what runs on top of the driver: messages are
+// delivered on the next event-loop turn, and the timing is small enough for quick elections.
+
+import type { DriverOptions, PeerTransport } from '../../src/raft/driver.js';
+import type { Message, NodeId } from '../../src/raft/types.js';
+
+/** Delivers in-process on the next turn; a node whose handler is removed receives nothing. */
+export class InProcessNetwork {
+  readonly handlers = new Map<NodeId, (m: Message) => void>();
+  transport(id: NodeId): PeerTransport {
+    return {
+      send: (m) => setImmediate(() => this.handlers.get(m.to)?.(m)),
+      onMessage: (h) => this.handlers.set(id, h),
+    };
+  }
+}
+
+/** Driver options with the test timing (5 ms ticks, 50 ms elections) around the given parts. */
+export function testDriverOptions<R>(
+  id: NodeId,
+  parts: Pick<DriverOptions<R>, 'initialMembership' | 'storage' | 'transport' | 'stateMachine'>,
+): DriverOptions<R> {
+  return {
+    core: {
+      id,
+      electionTick: 10,
+      heartbeatTick: 2,
+      preVote: true,
+      checkQuorum: true,
+      maxInflightMsgs: 16,
+      maxEntriesPerMsg: 64,
+      maxBytesPerMsg: 1 << 20,
+      maxUncommittedBytes: 1 << 24,
+      snapshotChunkBytes: 1 << 16,
+    },
+    ...parts,
+    tickMs: 5,
+    requestTimeoutMs: 3000,
+    snapshotEntries: 1_000_000,
+  };
+}

@@ -1,0 +1,74 @@
+// Token keys on disk: the private signing key (one JWK, mode 0600, for whoever issues tokens) and
+// the public JWKS every node verifies against (rotation appends a key; the old one is dropped by
+// hand once the tokens it signed have expired).
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
+import { TOKEN_ALGORITHM, jwksProblem } from './tokens.js';
+
+export interface GeneratedKey {
+  signingKey: JWK;
+  publicKey: JWK;
+}
+
+/** A fresh Ed25519 key pair; the kid names its creation day plus randomness, so rotations sort. */
+export async function generateSigningKey(now = new Date()): Promise<GeneratedKey> {
+  const { publicKey, privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { crv: 'Ed25519', extractable: true });
+  const kid = `${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
+  const meta = { kid, alg: TOKEN_ALGORITHM, use: 'sig' };
+  return { signingKey: { ...(await exportJWK(privateKey)), ...meta }, publicKey: { ...(await exportJWK(publicKey)), ...meta } };
+}
+
+/**
+ * Writes `content` so that only the owner can ever read it: a temporary file created 0600 in a
+ * 0700 directory, then renamed over the target (no moment where the secret is world-readable).
+ */
+export function writeSecretFile(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o600, flag: 'w' });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+/** Reads a secret file, refusing one that others can read (as ssh does with private keys). */
+export function readSecretFile(path: string): string {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new Error(`${path} is readable by others (mode ${mode.toString(8)}): chmod 600 it`);
+  }
+  return readFileSync(path, 'utf8');
+}
+
+export function readSigningKey(path: string): JWK {
+  const key = JSON.parse(readSecretFile(path)) as JWK;
+  const problem = jwksProblem({ keys: [key] }, 'private');
+  if (problem !== null) throw new Error(`${path}: ${problem}`);
+  return key;
+}
+
+export function readJwks(path: string): JSONWebKeySet {
+  let jwks: unknown;
+  try {
+    jwks = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const problem = jwksProblem(jwks, 'public');
+  if (problem !== null) throw new Error(`${path}: ${problem}`);
+  return jwks as JSONWebKeySet;
+}
+
+/** Adds `publicKey` to the JWKS at `path` (created if absent), keeping the keys already there. */
+export function addToJwks(path: string, publicKey: JWK): JSONWebKeySet {
+  const jwks: JSONWebKeySet = existsSync(path) ? readJwks(path) : { keys: [] };
+  const next = { keys: [...jwks.keys, publicKey] };
+  const problem = jwksProblem(next, 'public');
+  if (problem !== null) throw new Error(`${path}: ${problem}`);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
+  return next;
+}

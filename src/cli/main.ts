@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // forge-mailbox command line: `serve` runs a node, `local-cluster` runs router + three nodes,
-// and the client commands talk to a running cluster through Zenoh.
+// the client commands talk to a running cluster through Zenoh, `token` makes keys and tokens.
 
 import { Command } from 'commander';
 import { registerClientCommands } from './client-commands.js';
 import { registerLocalClusterCommand } from './local-cluster.js';
 import { registerServeCommand } from './serve.js';
+import { registerTokenCommands } from './token-commands.js';
 
 const program = new Command();
 program.name('forge-mailbox').description('Clustered per-user mailboxes over Zenoh, replicated with Raft');
 registerServeCommand(program);
 registerLocalClusterCommand(program);
 registerClientCommands(program);
+registerTokenCommands(program);
 await program.parseAsync(process.argv);

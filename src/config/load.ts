@@ -19,6 +19,7 @@ export const ENV_OVERRIDES: Record<string, string[]> = {
   FORGE_DATA_DIR: ['dataDir'],
   FORGE_ZENOH_ROUTER: ['zenoh', 'router'],
   FORGE_LOG_LEVEL: ['logLevel'],
+  FORGE_AUTH_JWKS_FILE: ['auth', 'jwksFile'],
 };
 
 export interface ConfigOverrides {

@@ -121,6 +121,20 @@ export const configSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 0 }),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino log level'),
+    auth: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Require a capability token on every request. Turning it off is an explicit choice, logged as a warning at start'),
+        jwksFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('JWKS file of the Ed25519 public keys tokens are verified with (`forge-mailbox token keygen` makes one; two keys during a rotation)'),
+      })
+      .strict()
+      .default({ enabled: true }),
     raft: raftSchema.default(raftSchema.parse({})),
     mailbox: mailboxSchema.default(mailboxSchema.parse({})),
   })
@@ -128,6 +142,13 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (!(c.nodeId in c.peers)) {
       ctx.addIssue({ code: 'custom', path: ['nodeId'], message: `node "${c.nodeId}" is not listed in peers` });
+    }
+    if (c.auth.enabled && c.auth.jwksFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'jwksFile'],
+        message: 'required while auth is enabled: make keys with `forge-mailbox token keygen` (or set auth.enabled to false, explicitly)',
+      });
     }
   });
 

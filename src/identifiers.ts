@@ -22,6 +22,9 @@ export const MAX_TOKEN_LENGTH = 128;
 /** Message ids, request ids and receipts on the key space: printable ASCII without separators or spaces. */
 const TOKEN_PATTERN = /^[A-Za-z0-9._:@+=\/-]{1,128}$/;
 
+/** Principals (a capability token's holder); they scope put-id and request-id dedupe, so no separators. */
+export const PRINCIPAL_PATTERN = /^[A-Za-z0-9._@:-]{1,64}$/;
+
 /** User ids: 1..128 of [A-Za-z0-9._-], and not `.` or `..`. */
 export function isValidUser(user: unknown): user is string {
   return typeof user === 'string' && USER_PATTERN.test(user) && user !== '.' && user !== '..';

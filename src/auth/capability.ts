@@ -12,9 +12,6 @@ export type Operation = (typeof OPERATIONS)[number];
 /** The `users` value granting every mailbox (backend producers put into everyone's). */
 export const ALL_USERS = '*';
 
-/** Principals name who holds a token; they scope put-id and request-id dedupe, so no separators. */
-export const PRINCIPAL_PATTERN = /^[A-Za-z0-9._@:-]{1,64}$/;
-
 export interface Capability {
   /** Who holds the token (the JWT `sub`). */
   readonly principal: string;

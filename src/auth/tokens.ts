@@ -8,8 +8,8 @@
 
 import { SignJWT, createLocalJWKSet, errors, importJWK, jwtVerify, type JSONWebKeySet, type JWK } from 'jose';
 import { z } from 'zod';
-import { userProblem } from '../mailbox/validate.js';
-import { ALL_USERS, AuthError, OPERATIONS, PRINCIPAL_PATTERN, type Capability, type Operation } from './capability.js';
+import { PRINCIPAL_PATTERN, isValidUser } from '../identifiers.js';
+import { ALL_USERS, AuthError, OPERATIONS, type Capability, type Operation } from './capability.js';
 
 export const TOKEN_ISSUER = 'forge-mailbox';
 export const TOKEN_ALGORITHM = 'EdDSA';
@@ -24,7 +24,7 @@ const claimsSchema = z.object({
   exp: z.number().int(),
   mbx: z.object({
     users: z
-      .array(z.string().refine((u) => u === ALL_USERS || userProblem(u) === null, 'each user is a valid user id or "*"'))
+      .array(z.string().refine((u) => u === ALL_USERS || isValidUser(u), 'each user is a valid user id or "*"'))
       .min(1)
       .max(MAX_USERS_PER_TOKEN),
     ops: z.array(z.enum(OPERATIONS)).min(1).max(OPERATIONS.length),

@@ -37,6 +37,8 @@ export interface ClientOptions {
   openTimeoutMs?: number;
   /** Bound on each request (the GET timeout). */
   requestTimeoutMs?: number;
+  /** Capability token sent in every request's attachment (see `forge-mailbox token issue`). */
+  token?: string;
 }
 
 export interface PutOptions {
@@ -60,6 +62,7 @@ export class ForgeMailboxClient {
     private readonly session: Session,
     private readonly prefix: string,
     private readonly requestTimeoutMs: number,
+    private readonly token: string | undefined,
   ) {}
 
   /** Opens a session on the router's remote-api websocket (e.g. `ws://127.0.0.1:10000`). */
@@ -71,7 +74,7 @@ export class ForgeMailboxClient {
     } catch (e) {
       throw new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e));
     }
-    return new ForgeMailboxClient(session, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000);
+    return new ForgeMailboxClient(session, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000, options.token);
   }
 
   /** Acknowledged enqueue: resolves once the message is committed. */
@@ -84,6 +87,7 @@ export class ForgeMailboxClient {
   /** Fire-and-forget enqueue (plain Zenoh PUT): no confirmation, no error report. */
   async publish(user: string, body: Body, options: PutOptions = {}): Promise<void> {
     const meta: Record<string, unknown> = {};
+    if (this.token !== undefined) meta.token = this.token;
     if (options.id !== undefined) meta.id = options.id;
     if (options.ttlMs !== undefined) meta.ttl = options.ttlMs;
     const attachment = Object.keys(meta).length > 0 ? JSON.stringify(meta) : undefined;
@@ -232,6 +236,7 @@ export class ForgeMailboxClient {
           ...routing,
           timeout: Duration.milliseconds.of(timeoutMs),
           ...(payload === undefined ? {} : { payload }),
+          ...(this.token === undefined ? {} : { attachment: JSON.stringify({ token: this.token }) }),
           handler: [
             (reply: Reply) => replies.push(reply.result()),
             () => {

@@ -33,6 +33,7 @@
 import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
 import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
 import type { AdminOp } from './cluster-admin.js';
+import type { Access } from '../auth/capability.js';
 import type { BridgeErrorCode } from './reply-format.js';
 
 export interface KeySpaceLimits {
@@ -44,7 +45,11 @@ export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 const MAX_PARAMETERS_LENGTH = 2048;
-const MAX_PUT_ATTACHMENT_BYTES = 1024;
+/**
+ * Request attachments are a UTF-8 JSON object: `token` (the capability token) on every request,
+ * plus `id` and `ttl` on a PUT sample. Large enough for a token naming a few hundred mailboxes.
+ */
+const MAX_REQUEST_ATTACHMENT_BYTES = 16 * 1024;
 /** One year: a longer TTL is almost certainly a unit mistake (seconds vs ms). */
 const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
 /** One day: a lease is a processing deadline, not storage. */
@@ -216,47 +221,77 @@ export function parsePut(
   payload: Uint8Array,
   attachment: Uint8Array | undefined,
   limits: KeySpaceLimits,
-): Parsed<PutCommand> {
+): Parsed<{ command: PutCommand; token?: string }> {
   const rest = stripPrefix(prefix, key);
   if (rest === null) return fail('BAD_REQUEST', `key ${JSON.stringify(truncate(key))} is outside ${prefix}/`);
   if (rest.includes('/')) return fail('UNKNOWN_OP', `PUT is only accepted on ${prefix}/<user>`);
   if (!isValidUser(rest)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(rest))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
   if (payload.length > limits.maxBodyBytes) return tooLarge(payload.length, limits);
-  let id: string | undefined;
-  let ttl: string | undefined;
-  if (attachment !== undefined && attachment.length > 0) {
-    const options = parsePutAttachment(attachment);
-    if (!options.ok) return options;
-    id = options.value.id;
-    ttl = options.value.ttl;
-  }
-  return buildPut(rest, payload, id, ttl);
+  const options = parseAttachment(attachment, 'put');
+  if (!options.ok) return options;
+  const put = buildPut(rest, payload, options.value.id, options.value.ttl);
+  if (!put.ok) return put;
+  return ok(options.value.token === undefined ? { command: put.value } : { command: put.value, token: options.value.token });
 }
 
-function parsePutAttachment(bytes: Uint8Array): Parsed<{ id?: string; ttl?: string }> {
-  if (bytes.length > MAX_PUT_ATTACHMENT_BYTES) return fail('BAD_REQUEST', `PUT attachment over ${MAX_PUT_ATTACHMENT_BYTES} bytes`);
+/** What a request's attachment carries: the token always may; `id` and `ttl` only on a PUT sample. */
+export interface RequestAttachment {
+  token?: string;
+  id?: string;
+  ttl?: string;
+}
+
+/**
+ * Parses a request attachment (absent or empty means no fields). The token is only extracted
+ * here, never checked: that is the verifier's job, and nothing here quotes it in an error.
+ */
+export function parseAttachment(bytes: Uint8Array | undefined, kind: 'query' | 'put'): Parsed<RequestAttachment> {
+  if (bytes === undefined || bytes.length === 0) return ok({});
+  const fields = kind === 'put' ? '{"token"?, "id"?, "ttl"?}' : '{"token"?}';
+  if (bytes.length > MAX_REQUEST_ATTACHMENT_BYTES) return fail('BAD_REQUEST', `attachment over ${MAX_REQUEST_ATTACHMENT_BYTES} bytes`);
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
-    return fail('BAD_REQUEST', 'PUT attachment must be a UTF-8 JSON object {"id"?, "ttl"?}');
+    return fail('BAD_REQUEST', `the attachment must be a UTF-8 JSON object ${fields}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail('BAD_REQUEST', 'PUT attachment must be a JSON object {"id"?, "ttl"?}');
+    return fail('BAD_REQUEST', `the attachment must be a JSON object ${fields}`);
   }
-  const out: { id?: string; ttl?: string } = {};
+  const out: RequestAttachment = {};
   for (const [name, v] of Object.entries(value)) {
-    if (name === 'id') {
+    if (name === 'token') {
+      if (typeof v !== 'string') return fail('BAD_REQUEST', 'attachment "token" must be a string');
+      out.token = v;
+    } else if (name === 'id' && kind === 'put') {
       if (typeof v !== 'string') return fail('BAD_REQUEST', 'attachment "id" must be a string');
       out.id = v;
-    } else if (name === 'ttl') {
+    } else if (name === 'ttl' && kind === 'put') {
       if (typeof v !== 'number') return fail('BAD_REQUEST', 'attachment "ttl" must be a number of ms');
       out.ttl = String(v);
     } else {
-      return fail('BAD_REQUEST', `unknown attachment field ${JSON.stringify(truncate(name))}`);
+      return fail('BAD_REQUEST', `unknown attachment field ${JSON.stringify(truncate(name))} (expected ${fields})`);
     }
   }
   return ok(out);
+}
+
+/** The operation and mailbox a parsed request needs its token to grant. */
+export function accessOf(request: BridgeRequest): Access {
+  switch (request.kind) {
+    case 'clusterStatus':
+      return { op: 'status', user: null };
+    case 'admin':
+      return { op: 'admin', user: null };
+    case 'query':
+      return { op: 'peek', user: request.query.user };
+    case 'command': {
+      const c = request.command;
+      if (c.op === 'expire') throw new Error('the expiry sweep is proposed by the leader, never parsed from a request');
+      const op = c.op === 'nack' ? 'ack' : c.op;
+      return { op, user: c.user };
+    }
+  }
 }
 
 function buildPut(user: string, body: Uint8Array, id: string | undefined, ttl: string | undefined): Parsed<PutCommand> {

@@ -7,6 +7,11 @@
 // query before its undeclare lands answers NOT_LEADER: its command cannot commit. Replies are sent
 // only once the result is committed and applied. The leader also serves the cluster admin keys
 // when the node gives the bridge a ClusterAdmin.
+//
+// Every request is authorized here, before anything reaches the node: the attachment's capability
+// token is verified (UNAUTHORIZED when missing, forged or expired), then the parsed request is
+// checked against what it grants (FORBIDDEN). Refusals are logged with the principal and reason,
+// never the token.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
@@ -17,10 +22,13 @@ import {
   clusterStatusKey,
   mailboxKeyExpr,
   nodeStatusKey,
+  accessOf,
+  parseAttachment,
   parseGet,
   parsePut,
   type KeySpaceLimits,
 } from './key-space.js';
+import { ALL_USERS, AuthError, OPERATIONS, authorize, type Access, type Capability } from '../auth/capability.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { LoggerPort } from '../logger-port.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
@@ -33,6 +41,11 @@ export interface ZenohBridgeOptions {
   /** This node's id: names its status key `<prefix>/@cluster/node/<nodeId>/status`. */
   nodeId: string;
   service: MailboxService;
+  /**
+   * Verifies request tokens. `null` turns authorization off (every request may do anything): an
+   * explicit choice the node logs at start, for closed test setups only.
+   */
+  verifier: CapabilityVerifier | null;
   /** Serves `<prefix>/@cluster/admin/*` (membership changes) on the leader; without it those keys are not served. */
   admin?: ClusterAdmin;
   logger: LoggerPort;
@@ -40,6 +53,14 @@ export interface ZenohBridgeOptions {
   maxBodyBytes?: number;
   reconnect?: Partial<ReconnectOptions>;
 }
+
+export interface CapabilityVerifier {
+  /** The capability a token grants; rejects with AuthError UNAUTHORIZED. */
+  verify(token: unknown): Promise<Capability>;
+}
+
+/** What every request may do while authorization is off. */
+const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set(OPERATIONS), expiresAt: Infinity, keyId: '' };
 
 interface LeaderDeclarations {
   mailbox: Queryable;
@@ -117,7 +138,11 @@ export class ZenohBridge {
     const nodeKey = nodeStatusKey(this.prefix, this.options.nodeId);
     await session.declareQueryable(nodeKey, {
       complete: true,
-      handler: (query: Query) => void this.answer(query, () => this.statusReply()),
+      handler: (query: Query) =>
+        void this.answer(query, async () => {
+          await this.authorizeQuery(query, { op: 'status', user: null });
+          return this.statusReply();
+        }),
     });
     await this.syncLeaderDeclarations();
   }
@@ -153,7 +178,7 @@ export class ZenohBridge {
       made.push(mailbox);
       const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
         complete: true,
-        handler: (query: Query) => void this.answer(query, () => this.statusReply()),
+        handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
       });
       made.push(clusterStatus);
       let admin: Queryable | null = null;
@@ -174,7 +199,25 @@ export class ZenohBridge {
     }
   }
 
+  /** Verifies the token a query carries; throws AuthError, or KeySpaceError-shaped BAD_REQUEST. */
+  private async capabilityOf(query: Query): Promise<Capability> {
+    const attachment = parseAttachment(query.attachment()?.toBytes(), 'query');
+    if (!attachment.ok) throw new RequestError(attachment.error);
+    return this.verify(attachment.value.token);
+  }
+
+  private verify(token: string | undefined): Promise<Capability> {
+    return this.options.verifier === null ? Promise.resolve(UNRESTRICTED) : this.options.verifier.verify(token);
+  }
+
+  private async authorizeQuery(query: Query, access: Access): Promise<Capability> {
+    const cap = await this.capabilityOf(query);
+    authorize(cap, access);
+    return cap;
+  }
+
   private async mailboxReply(query: Query): Promise<ReplyParts | ErrorBody> {
+    const cap = await this.capabilityOf(query);
     const parsed = parseGet(
       this.prefix,
       query.keyExpr().toString(),
@@ -184,6 +227,7 @@ export class ZenohBridge {
     );
     if (!parsed.ok) return parsed.error;
     const request = parsed.value;
+    authorize(cap, accessOf(request));
     if (request.kind === 'clusterStatus') return this.statusReply();
     if (request.kind === 'admin') {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
@@ -205,7 +249,12 @@ export class ZenohBridge {
     try {
       outcome = await produce();
     } catch (e) {
-      outcome = serviceErrorToBody(e);
+      if (e instanceof AuthError || e instanceof RequestError) {
+        outcome = { code: e.code, message: e.message };
+        if (e instanceof AuthError) this.options.logger.info({ key, code: e.code }, `request refused: ${e.message}`);
+      } else {
+        outcome = serviceErrorToBody(e);
+      }
     }
     try {
       if ('code' in outcome) {
@@ -233,12 +282,29 @@ export class ZenohBridge {
       this.options.logger.warn({ key, code: parsed.error.code }, `dropped Zenoh PUT: ${parsed.error.message}`);
       return;
     }
+    const { command, token } = parsed.value;
     try {
-      const result = await this.options.service.command(parsed.value);
+      authorize(await this.verify(token), { op: 'put', user: command.user });
+    } catch (e) {
+      const reason = e instanceof AuthError ? `${e.code}: ${e.message}` : String(e);
+      this.options.logger.info({ key, code: e instanceof AuthError ? e.code : 'INTERNAL' }, `dropped Zenoh PUT: ${reason}`);
+      return;
+    }
+    try {
+      const result = await this.options.service.command(command);
       if (result.kind === 'error') this.options.logger.warn({ key, code: result.code }, `Zenoh PUT refused: ${result.message}`);
     } catch (e) {
       const error = serviceErrorToBody(e);
       this.options.logger.warn({ key, code: error.code }, `Zenoh PUT not enqueued: ${error.message}`);
     }
+  }
+}
+
+/** A malformed request caught before the token could even be read (a bad attachment). */
+class RequestError extends Error {
+  readonly code;
+  constructor(error: { code: ErrorBody['code']; message: string }) {
+    super(error.message);
+    this.code = error.code;
   }
 }

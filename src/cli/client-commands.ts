@@ -5,12 +5,17 @@
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
 // UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, usage errors and bad
 // option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER, TIMEOUT,
-// BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
+// BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
+// FORBIDDEN); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
+//
+// The capability token comes from --token-file, else $FORGE_TOKEN, else $FORGE_TOKEN_FILE, else
+// ./data/local/auth/admin.token when it exists (the operator token `npm start` writes). Never from
+// argv: a token on the command line would show in `ps` and shell history.
 //
 // Message bodies: `put` sends the <message> argument as UTF-8, or the bytes of --file; consumed
 // bodies are printed as "body" (UTF-8 text) when they are valid UTF-8, else as "bodyBase64".
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ForgeMailboxClient, MailboxClientError, type ClientErrorCode } from '../bridge/client.js';
 import type { DeliveredMessage } from '../mailbox/commands.js';
@@ -22,6 +27,10 @@ export const EXIT_OTHER = 1;
 export const EXIT_EMPTY = 2;
 export const EXIT_BAD_INPUT = 3;
 export const EXIT_UNAVAILABLE = 4;
+export const EXIT_NOT_ALLOWED = 5;
+
+/** Where `npm start` (local-cluster) writes its operator token, relative to the checkout. */
+export const LOCAL_ADMIN_TOKEN_FILE = './data/local/auth/admin.token';
 
 const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set([
   'BAD_USER',
@@ -36,6 +45,7 @@ const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set([
 const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT', 'BACKLOG_FULL', 'CONF_CHANGE_IN_PROGRESS']);
 
 export function exitCodeFor(code: ClientErrorCode): number {
+  if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') return EXIT_NOT_ALLOWED;
   if (BAD_INPUT.has(code)) return EXIT_BAD_INPUT;
   if (UNAVAILABLE.has(code)) return EXIT_UNAVAILABLE;
   return EXIT_OTHER;
@@ -45,6 +55,16 @@ interface ConnectionOptions {
   router: string;
   prefix: string;
   timeout: number;
+  tokenFile?: string;
+}
+
+/** The token to send (see the header for the order of sources); undefined when there is none. */
+export function resolveToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromFile = (path: string) => readFileSync(path, 'utf8').trim();
+  if (tokenFile !== undefined) return fromFile(tokenFile);
+  if (env.FORGE_TOKEN) return env.FORGE_TOKEN.trim();
+  if (env.FORGE_TOKEN_FILE) return fromFile(env.FORGE_TOKEN_FILE);
+  return existsSync(LOCAL_ADMIN_TOKEN_FILE) ? fromFile(LOCAL_ADMIN_TOKEN_FILE) : undefined;
 }
 
 function positiveInt(value: string): number {
@@ -75,14 +95,21 @@ function withConnection(command: Command): Command {
     .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT))
     .option('--router <url>', 'Zenoh router remote-api WebSocket URL', DEFAULT_ROUTER_URL)
     .option('--prefix <prefix>', 'key prefix of the mailbox key space', 'forge/mailbox')
-    .option('--timeout <ms>', 'request timeout in ms', positiveInt, 10_000);
+    .option('--timeout <ms>', 'request timeout in ms', positiveInt, 10_000)
+    .option('--token-file <path>', `capability token file (default: $FORGE_TOKEN, $FORGE_TOKEN_FILE, or ${LOCAL_ADMIN_TOKEN_FILE})`);
 }
 
 /** Prints the result, or the error, and sets the process exit code. */
 async function run(conn: ConnectionOptions, action: (client: ForgeMailboxClient) => Promise<{ output: unknown; exitCode?: number }>): Promise<void> {
   let client: ForgeMailboxClient | null = null;
   try {
-    client = await ForgeMailboxClient.open(conn.router, { keyPrefix: conn.prefix, requestTimeoutMs: conn.timeout, openTimeoutMs: 5000 });
+    const token = resolveToken(conn.tokenFile);
+    client = await ForgeMailboxClient.open(conn.router, {
+      keyPrefix: conn.prefix,
+      requestTimeoutMs: conn.timeout,
+      openTimeoutMs: 5000,
+      ...(token === undefined ? {} : { token }),
+    });
     const { output, exitCode } = await action(client);
     process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
     process.exitCode = exitCode ?? EXIT_OK;

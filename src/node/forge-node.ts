@@ -12,6 +12,8 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJwks } from '../auth/key-files.js';
+import { TokenVerifier } from '../auth/tokens.js';
 import type { AdminOp, MembershipView } from '../bridge/cluster-admin.js';
 import { ZenohBridge } from '../bridge/zenoh-bridge.js';
 import type { ForgeConfig } from '../config/schema.js';
@@ -133,6 +135,7 @@ export class ForgeNode implements NodeOperations {
       maxBodyBytes: config.mailbox.maxBodyBytes,
       service: port,
       admin: port,
+      verifier: config.auth.enabled ? new TokenVerifier({ jwks: readJwks(config.auth.jwksFile!), audience: config.clusterId }) : null,
       logger: log.child({ component: 'bridge' }),
     });
     this.membership = new MembershipAdmin({
@@ -152,6 +155,9 @@ export class ForgeNode implements NodeOperations {
   }
 
   async start(): Promise<void> {
+    if (!this.config.auth.enabled) {
+      this.log.warn({}, 'authorization is OFF (auth.enabled=false): any Zenoh client may read, wipe or administer any mailbox');
+    }
     if (UNSAFE_ACK_BEFORE_COMMIT) this.log.warn({}, 'UNSAFE: FORGE_UNSAFE_ACK_BEFORE_COMMIT=1, consumes are answered before they commit');
     await this.transport.start();
     await this.driver.start();

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isValidUser } from '../../src/identifiers.js';
-import { parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
+import { accessOf, parseAttachment, parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
 
 const P = 'forge/mailbox';
 const limits = { maxBodyBytes: 16 };
@@ -123,17 +123,37 @@ test('parseParameters splits on ; & and newlines, trims, keeps bare names as emp
   assert.deepEqual([...p], [['a', '1'], ['b', ''], ['c', 'x=y'], ['d', '']]);
 });
 
-test('plain PUT: user key, attachment with id and ttl', () => {
+test('plain PUT: user key, attachment with token, id and ttl', () => {
   const body = bytes('hello');
-  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, undefined, limits)), { op: 'put', user: 'eve', body });
-  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, bytes('{"id":"m-9","ttl":1000}'), limits)), {
-    op: 'put',
-    user: 'eve',
-    body,
-    id: 'm-9',
-    ttlMs: 1000,
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, undefined, limits)), { command: { op: 'put', user: 'eve', body } });
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, bytes('{"id":"m-9","ttl":1000,"token":"t.o.k"}'), limits)), {
+    command: { op: 'put', user: 'eve', body, id: 'm-9', ttlMs: 1000 },
+    token: 't.o.k',
   });
-  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, new Uint8Array(0), limits)), { op: 'put', user: 'eve', body });
+  assert.deepEqual(value(parsePut(P, `${P}/eve`, body, new Uint8Array(0), limits)), { command: { op: 'put', user: 'eve', body } });
+});
+
+test('query attachments carry only a token; PUT attachments also id and ttl; both bounded', () => {
+  assert.deepEqual(value(parseAttachment(undefined, 'query')), {});
+  assert.deepEqual(value(parseAttachment(bytes('{"token":"abc"}'), 'query')), { token: 'abc' });
+  for (const att of ['{"id":"x"}', '{"ttl":5}', '{"token":5}', 'not json', '[]', 'null']) {
+    assert.equal(code(parseAttachment(bytes(att), 'query')), 'BAD_REQUEST', att);
+  }
+  assert.equal(code(parseAttachment(bytes(JSON.stringify({ token: 'x'.repeat(17_000) })), 'query')), 'BAD_REQUEST');
+  assert.deepEqual(value(parseAttachment(bytes(JSON.stringify({ token: 'x'.repeat(8000) })), 'put')), { token: 'x'.repeat(8000) });
+});
+
+test('each request needs its operation on its mailbox; cluster keys need status or admin', () => {
+  const access = (key: string, params = '') => accessOf(value(parseGet(P, `${P}/${key}`, params, bytes('b'), limits)));
+  assert.deepEqual(access('alice'), { op: 'consume', user: 'alice' });
+  assert.deepEqual(access('alice/put'), { op: 'put', user: 'alice' });
+  assert.deepEqual(access('alice/peek', 'dlq'), { op: 'peek', user: 'alice' });
+  assert.deepEqual(access('alice/len'), { op: 'peek', user: 'alice' });
+  assert.deepEqual(access('alice/ack', 'receipt=1.1'), { op: 'ack', user: 'alice' });
+  assert.deepEqual(access('alice/nack', 'receipt=1.1'), { op: 'ack', user: 'alice' });
+  assert.deepEqual(access('alice/purge', 'dlq'), { op: 'purge', user: 'alice' });
+  assert.deepEqual(access('@cluster/status'), { op: 'status', user: null });
+  assert.deepEqual(access('@cluster/admin/remove-node', 'node=n2'), { op: 'admin', user: null });
 });
 
 test('plain PUT errors', () => {
@@ -145,7 +165,7 @@ test('plain PUT errors', () => {
     assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), bytes(att), limits)), 'BAD_REQUEST', att);
   }
   assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array([0xff, 0xfe]), limits)), 'BAD_REQUEST');
-  assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array(2000).fill(32), limits)), 'BAD_REQUEST');
+  assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array(20_000).fill(32), limits)), 'BAD_REQUEST');
 });
 
 test('garbage keys and parameters never throw and always give a typed answer', () => {

@@ -272,7 +272,7 @@ test('a bridge started while the router is down connects once it comes up', asyn
   await zenoh.router.kill();
   const service = new InMemoryMailboxService('n1', { leader: true });
   const logger = new MemoryLogger();
-  const bridge = new ZenohBridge({ routerUrl: zenoh.router.url, nodeId: 'n1', service, logger, reconnect: FAST_RECONNECT });
+  const bridge = new ZenohBridge({ routerUrl: zenoh.router.url, nodeId: 'n1', service, logger, verifier: null, reconnect: FAST_RECONNECT });
   bridge.start();
   t.after(() => bridge.stop());
   await until(() => logger.lines.filter((l) => l.msg === 'cannot open Zenoh session').length >= 3, 5000, 'a few failed attempts');

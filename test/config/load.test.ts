@@ -11,6 +11,7 @@ const minimal = {
   secret: 'a-secret-of-16-chars',
   dataDir: '/tmp/forge-n1',
   peers: { n1: { host: '127.0.0.1', port: 7101 }, n2: { host: '127.0.0.1', port: 7102 } },
+  auth: { jwksFile: '/etc/forge/jwks.json' },
 };
 
 function problemsOf(fn: () => unknown): string[] {
@@ -38,6 +39,16 @@ test('an invalid config names each bad field and its reason', () => {
   assert.ok(problems.some((p) => p.startsWith('secret:') && p.includes('16 characters')), problems.join('|'));
   assert.ok(problems.some((p) => p.startsWith('raft.tickMs:')), problems.join('|'));
   assert.ok(problems.some((p) => p.includes('bogus')), problems.join('|'));
+});
+
+test('authorization is on by default and then needs verification keys; off only when said so', () => {
+  const { auth: _auth, ...noAuth } = minimal;
+  assert.match(problemsOf(() => validateConfig(noAuth))[0]!, /^auth\.jwksFile: required while auth is enabled/);
+  assert.equal(validateConfig(minimal).auth.enabled, true);
+  assert.equal(validateConfig({ ...noAuth, auth: { enabled: false } }).auth.enabled, false);
+  const file = join(mkdtempSync(join(tmpdir(), 'forge-config-')), 'node.json');
+  writeFileSync(file, JSON.stringify(noAuth));
+  assert.equal(loadConfig({ file, env: { FORGE_AUTH_JWKS_FILE: '/k.json' } }).auth.jwksFile, '/k.json');
 });
 
 test('nodeId must be one of the peers', () => {

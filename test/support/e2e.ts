@@ -138,7 +138,7 @@ export async function startBridge(
   options: Partial<Omit<ZenohBridgeOptions, 'routerUrl' | 'service' | 'nodeId'>> = {},
   t?: TestContext,
 ): Promise<ZenohBridge> {
-  const bridge = new ZenohBridge({ routerUrl, nodeId: service.nodeId, service, logger: SILENT_LOGGER, ...options });
+  const bridge = new ZenohBridge({ routerUrl, nodeId: service.nodeId, service, logger: SILENT_LOGGER, verifier: null, ...options });
   bridge.start();
   t?.after(() => bridge.stop());
   await bridge.connected();

@@ -1,0 +1,138 @@
+// Authorization in the bridge, against the real router with zenoh-ts clients: every request is
+// checked against its capability token before anything reaches the service (what a Raft leader
+// would propose), and refusals are typed (UNAUTHORIZED / FORBIDDEN).
+
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import '../../src/bridge/websocket-polyfill.js';
+import { Config, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
+import { generateSigningKey } from '../../src/auth/key-files.js';
+import { TokenVerifier, issueToken } from '../../src/auth/tokens.js';
+import type { Operation } from '../../src/auth/capability.js';
+import type { AdminOp } from '../../src/bridge/cluster-admin.js';
+import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
+import type { LoggerPort } from '../../src/logger-port.js';
+import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
+import { startBridge, useRouter } from '../support/e2e.js';
+
+const zenoh = useRouter();
+const CLUSTER = 'auth-test';
+const key = await generateSigningKey();
+const other = await generateSigningKey();
+const verifier = () => new TokenVerifier({ jwks: { keys: [key.publicKey] }, audience: CLUSTER });
+
+const token = (principal: string, users: string[], ops: Operation[], over: { ttlSeconds?: number; now?: () => number; signingKey?: typeof key.signingKey } = {}) =>
+  issueToken({ signingKey: over.signingKey ?? key.signingKey, audience: CLUSTER, principal, users, ops, ttlSeconds: over.ttlSeconds ?? 600, ...(over.now ? { now: over.now } : {}) });
+
+class LineLogger implements LoggerPort {
+  readonly lines: string[] = [];
+  debug(o: object, m: string) { this.lines.push(`${JSON.stringify(o)} ${m}`); }
+  info(o: object, m: string) { this.lines.push(`${JSON.stringify(o)} ${m}`); }
+  warn(o: object, m: string) { this.lines.push(`${JSON.stringify(o)} ${m}`); }
+  error(o: object, m: string) { this.lines.push(`${JSON.stringify(o)} ${m}`); }
+}
+
+async function serve(t: TestContext) {
+  const service = new InMemoryMailboxService('n1', { leader: true });
+  const logger = new LineLogger();
+  // Admin calls are recorded: a refused one must never get here.
+  const adminCalls: AdminOp[] = [];
+  const admin = { admin: async (op: AdminOp) => (adminCalls.push(op), { voters: ['n1'], learners: [] }) };
+  await startBridge(zenoh.router.url, service, { verifier: verifier(), logger, admin }, t);
+  return { service, logger, adminCalls };
+}
+
+async function client(t: TestContext, tok?: string): Promise<ForgeMailboxClient> {
+  const c = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 5000, ...(tok === undefined ? {} : { token: tok }) });
+  t.after(() => c.close());
+  return c;
+}
+
+async function refused(p: Promise<unknown>, code: 'UNAUTHORIZED' | 'FORBIDDEN', reason: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof MailboxClientError && e.code === code && reason.test(e.message));
+}
+
+test('without a token nothing is served and nothing reaches the service', async (t) => {
+  const { service, logger, adminCalls } = await serve(t);
+  const anon = await client(t);
+  await refused(anon.put('alice', 'x'), 'UNAUTHORIZED', /no token/);
+  await refused(anon.consume('alice'), 'UNAUTHORIZED', /no token/);
+  await refused(anon.peek('alice'), 'UNAUTHORIZED', /no token/);
+  await refused(anon.purge('alice'), 'UNAUTHORIZED', /no token/);
+  await refused(anon.status(), 'UNAUTHORIZED', /no token/);
+  await refused(anon.removeNode('n2'), 'UNAUTHORIZED', /no token/);
+  await anon.publish('alice', 'fire and forget');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(service.commands, [], 'nothing was proposed');
+  assert.deepEqual(adminCalls, [], 'no membership change was attempted');
+  assert.ok(logger.lines.some((l) => /dropped Zenoh PUT: UNAUTHORIZED/.test(l)), 'the dropped PUT is logged');
+});
+
+test("alice's token reaches alice's mailbox only, and only for what it grants", async (t) => {
+  const { service, adminCalls } = await serve(t);
+  const producer = await client(t, await token('svc', ['*'], ['put']));
+  await producer.put('alice', 'for alice');
+  await producer.put('bob', 'for bob');
+  const alice = await client(t, await token('alice-app', ['alice'], ['consume', 'peek', 'ack']));
+  assert.equal(new TextDecoder().decode((await alice.peek('alice'))!.body), 'for alice');
+  await refused(alice.consume('bob'), 'FORBIDDEN', /mailbox bob/);
+  await refused(alice.peek('bob'), 'FORBIDDEN', /mailbox bob/);
+  await refused(alice.len('bob'), 'FORBIDDEN', /mailbox bob/);
+  await refused(alice.ack('bob', '1.1'), 'FORBIDDEN', /mailbox bob/);
+  await refused(alice.purge('alice'), 'FORBIDDEN', /may not purge/);
+  await refused(alice.put('alice', 'self'), 'FORBIDDEN', /may not put/);
+  await refused(alice.removeNode('n2'), 'FORBIDDEN', /may not admin/);
+  await refused(alice.status(), 'FORBIDDEN', /may not status/);
+  const leased = await alice.consume('alice', { leaseMs: 30_000 });
+  await alice.ack('alice', leased!.receipt!);
+  await refused(producer.consume('bob'), 'FORBIDDEN', /may not consume/);
+  assert.deepEqual(
+    service.commands.map((c) => `${c.op}:${'user' in c ? c.user : ''}`),
+    ['put:alice', 'put:bob', 'consume:alice', 'ack:alice'],
+    'only the allowed requests reached the service',
+  );
+  assert.deepEqual(adminCalls, []);
+  const ops = await client(t, await token('operator', ['*'], ['admin', 'peek']));
+  assert.equal((await ops.len('bob')).count, 1, "bob's message is untouched");
+  await ops.status();
+  await ops.removeNode('n2');
+  assert.deepEqual(adminCalls, [{ op: 'removeNode', node: 'n2' }], 'the operator token administers');
+});
+
+test('expired, forged, foreign-cluster and tampered tokens are UNAUTHORIZED', async (t) => {
+  const { service } = await serve(t);
+  const expired = await client(t, await token('alice-app', ['alice'], ['consume'], { now: () => Date.now() - 3600_000 }));
+  await refused(expired.consume('alice'), 'UNAUTHORIZED', /expired/);
+  const forged = await client(t, await token('alice-app', ['alice'], ['consume'], { signingKey: { ...other.signingKey, kid: key.signingKey.kid! } }));
+  await refused(forged.consume('alice'), 'UNAUTHORIZED', /signature/);
+  const unknownKey = await client(t, await token('alice-app', ['alice'], ['consume'], { signingKey: other.signingKey }));
+  await refused(unknownKey.consume('alice'), 'UNAUTHORIZED', /unknown key/);
+  const foreign = await client(t, await issueToken({ signingKey: key.signingKey, audience: 'another-cluster', principal: 'a', users: ['*'], ops: ['consume'], ttlSeconds: 60 }));
+  await refused(foreign.consume('alice'), 'UNAUTHORIZED', /aud/);
+  const [h, p, s] = (await token('alice-app', ['alice'], ['consume'])).split('.');
+  const widened = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), mbx: { users: ['*'], ops: ['consume', 'purge'] } })).toString('base64url');
+  const tampered = await client(t, `${h}.${widened}.${s}`);
+  await refused(tampered.purge('bob'), 'UNAUTHORIZED', /signature/);
+  assert.deepEqual(service.commands, []);
+});
+
+test('a malformed attachment is BAD_REQUEST; the refusal log never holds the token', async (t) => {
+  const { service, logger } = await serve(t);
+  const session = await Session.open(new Config(zenoh.router.url, 2000));
+  t.after(() => session.close());
+  const replies: string[] = [];
+  await new Promise<void>((resolve) => {
+    void session.get('forge/mailbox/alice', {
+      attachment: 'not json',
+      handler: [(r: Reply) => { const res = r.result(); if ('payload' in res) replies.push(new TextDecoder().decode(res.payload().toBytes())); }, () => resolve()],
+    });
+  });
+  assert.equal(replies.length, 1);
+  assert.equal(JSON.parse(replies[0]!).code, 'BAD_REQUEST');
+  const secret = await token('alice-app', ['alice'], ['consume']);
+  const alice = await client(t, secret);
+  await refused(alice.consume('bob'), 'FORBIDDEN', /mailbox bob/);
+  assert.ok(logger.lines.some((l) => /FORBIDDEN/.test(l)), 'the refusal is logged');
+  assert.ok(!logger.lines.some((l) => l.includes(secret.split('.')[2]!)), 'no log line holds the token');
+  assert.deepEqual(service.commands, []);
+});

@@ -1,24 +1,30 @@
 """Forge Mailbox from Python with eclipse-zenoh (pip install eclipse-zenoh==1.10.1).
 
 usage: python examples/python_client.py [zenoh endpoint, default tcp/127.0.0.1:7447] [user]
+The capability token comes from $FORGE_TOKEN, else the file $FORGE_TOKEN_FILE, else the operator
+token `npm start` writes (data/local/auth/admin.token).
 """
 import json
+import os
 import sys
 
 import zenoh
 
 endpoint = sys.argv[1] if len(sys.argv) > 1 else "tcp/127.0.0.1:7447"
 user = sys.argv[2] if len(sys.argv) > 2 else "user123"
+token = os.environ.get("FORGE_TOKEN") or open(os.environ.get("FORGE_TOKEN_FILE", "data/local/auth/admin.token")).read().strip()
+# Every request carries the token in its attachment (never in the key or selector, which get logged).
+auth = json.dumps({"token": token})
 
 conf = zenoh.Config()
 conf.insert_json5("mode", '"client"')
 conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
 with zenoh.open(conf) as session:
     # A backend service posts a notification. Plain PUT: fire-and-forget.
-    session.put(f"forge/mailbox/{user}", json.dumps({"message": "Your AI generation is ready"}))
+    session.put(f"forge/mailbox/{user}", json.dumps({"message": "Your AI generation is ready"}), attachment=auth)
 
     # Acknowledged put: the reply comes once the message is committed on a majority.
-    for reply in session.get(f"forge/mailbox/{user}/put?id=gen-42", payload=b'{"message": "second"}', timeout=10.0):
+    for reply in session.get(f"forge/mailbox/{user}/put?id=gen-42", payload=b'{"message": "second"}', attachment=auth, timeout=10.0):
         if reply.ok:
             print("put acknowledged:", reply.ok.payload.to_bytes().decode())
         else:
@@ -27,7 +33,7 @@ with zenoh.open(conf) as session:
     # A user-facing client polls: each GET takes (consumes) the next message.
     # The replies of this example's two puts come back in order; then the mailbox is empty.
     for _ in range(3):
-        for reply in session.get(f"forge/mailbox/{user}", timeout=10.0):
+        for reply in session.get(f"forge/mailbox/{user}", attachment=auth, timeout=10.0):
             if reply.err:
                 print("error:", reply.err.payload.to_bytes().decode())
                 continue

@@ -9,11 +9,19 @@
 // Cutting one proxy is then an asymmetric partition; cutting both directions a symmetric one.
 // `addJoiningNode` starts one more node with "join": true (reached directly, never through a
 // proxy), for the membership tests.
+//
+// Authorization is on, as in production: the cluster makes its own signing key, gives the nodes
+// its JWKS, and `client()` carries an operator token (every operation on every mailbox);
+// `issueToken` makes narrower ones for the tests that need them.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { OPERATIONS, type Operation } from '../auth/capability.js';
+import { addToJwks, generateSigningKey, writeSecretFile } from '../auth/key-files.js';
+import { issueToken } from '../auth/tokens.js';
 import { ForgeMailboxClient } from '../bridge/client.js';
 import { repoRoot } from '../repo-root.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
@@ -44,25 +52,44 @@ interface NodeHandle {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+const CLUSTER_ID = 'e2e';
+
 export class ProcessCluster {
   readonly nodes = new Map<string, NodeHandle>();
   /** `${from}>${to}` → the proxy carrying what `from` sends to `to`. */
   private readonly peerProxies = new Map<string, FaultProxy>();
   private readonly routerProxies = new Map<string, FaultProxy>();
 
+  /** The operator token `client()` uses: every operation on every mailbox. */
+  adminToken = '';
+
   private constructor(
     readonly dir: string,
     readonly router: ZenohRouter,
     private readonly env: NodeJS.ProcessEnv,
     private readonly opts: ProcessClusterOptions,
+    private readonly signingKey: JWK,
   ) {}
+
+  /** A token of this cluster for `principal`, on `users` (or '*'), for `ops`. */
+  issueToken(principal: string, users: string[], ops: readonly Operation[], ttlSeconds = 86_400): Promise<string> {
+    return issueToken({ signingKey: this.signingKey, audience: CLUSTER_ID, principal, users, ops, ttlSeconds });
+  }
+
+  get jwksFile(): string {
+    return join(this.dir, 'auth', 'jwks.json');
+  }
 
   static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
     const router = await ZenohRouter.start();
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
-    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env }, opts);
+    const key = await generateSigningKey();
+    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env }, opts, key.signingKey);
+    writeSecretFile(join(dir, 'auth', 'signing-key.jwk'), JSON.stringify(key.signingKey));
+    addToJwks(cluster.jwksFile, key.publicKey);
+    cluster.adminToken = await cluster.issueToken('operator', ['*'], OPERATIONS);
     const ids = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     const ports = new Map<string, number>();
     for (const id of ids) ports.set(id, await freePort());
@@ -109,13 +136,14 @@ export class ProcessCluster {
       config,
       JSON.stringify({
         nodeId: id,
-        clusterId: 'e2e',
+        clusterId: CLUSTER_ID,
         secret: 'e2e-test-secret-0123456789',
         dataDir: join(this.dir, id),
         peers,
         join: joining,
         listen: { host: '127.0.0.1', port },
         zenoh: { router: routerUrl },
+        auth: { jwksFile: this.jwksFile },
         logLevel: this.opts.logLevel ?? 'debug',
         raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },
         mailbox: { expireIntervalMs: 200, ...this.opts.mailbox },
@@ -204,8 +232,9 @@ export class ProcessCluster {
     throw new Error(`no leader within ${timeoutMs} ms; last status: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
   }
 
-  async client(requestTimeoutMs = 6000): Promise<ForgeMailboxClient> {
-    return ForgeMailboxClient.open(this.router.url, { requestTimeoutMs });
+  /** A client with the operator token, or with `token` when given. */
+  async client(requestTimeoutMs = 6000, token = this.adminToken): Promise<ForgeMailboxClient> {
+    return ForgeMailboxClient.open(this.router.url, { requestTimeoutMs, token });
   }
 
   async stop(keepFiles = false): Promise<void> {

@@ -1,27 +1,15 @@
 // `forge-mailbox token keygen` / `token issue`, run as the real CLI (bin/forge-mailbox over dist).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { readJwks } from '../../src/auth/key-files.js';
 import { TokenVerifier } from '../../src/auth/tokens.js';
+import { cliPath, runProgram } from '../support/e2e.js';
 
-const bin = fileURLToPath(new URL('../../../bin/forge-mailbox', import.meta.url));
-
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runProgram(cliPath, args);
 
 test('keygen writes a 0600 signing key and a JWKS; issue makes tokens the nodes accept; a second keygen rotates', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'forge-token-cli-'));

@@ -29,9 +29,9 @@ export interface Outcome {
 }
 
 /** Runs a program to its end and reports its exit code and output, whatever the code. */
-export function runProgram(file: string, args: string[], timeoutMs = 120_000): Promise<Outcome> {
+export function runProgram(file: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -42,10 +42,10 @@ export function runProgram(file: string, args: string[], timeoutMs = 120_000): P
 }
 
 /** The Python of the test virtualenv (eclipse-zenoh), running `script` (relative to the repo) to a zero exit. */
-export async function runPython(script: string, args: string[], timeoutMs: number): Promise<string> {
+export async function runPython(script: string, args: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<string> {
   const python = join(repoRoot, '.venv', 'bin', 'python');
   assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
-  const r = await runProgram(python, [join(repoRoot, script), ...args], timeoutMs);
+  const r = await runProgram(python, [join(repoRoot, script), ...args], timeoutMs, env);
   assert.equal(r.code, 0, `${script} failed:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -56,7 +56,7 @@ export interface ClusterSuite {
   client: ForgeMailboxClient;
   /** A test whose failure keeps the cluster's data and logs for inspection. */
   step(name: string, fn: () => Promise<void>): void;
-  /** bin/forge-mailbox with these arguments, against the cluster's router. */
+  /** bin/forge-mailbox with these arguments, against the cluster's router, with the operator token. */
   cli(...args: string[]): Promise<Outcome>;
 }
 
@@ -79,7 +79,7 @@ export function useCluster(options: ProcessClusterOptions): ClusterSuite {
           throw err;
         }
       }),
-    cli: (...args) => runProgram(cliPath, [...args, '--router', suite.cluster.router.url]),
+    cli: (...args) => runProgram(cliPath, [...args, '--router', suite.cluster.router.url], 120_000, { FORGE_TOKEN: suite.cluster.adminToken }),
   };
   before(async () => {
     cluster = await ProcessCluster.start(options);

@@ -3,10 +3,12 @@ native protocol through the router's TCP endpoint).
 
 usage: python_bulk_put.py <router tcp endpoint> <key prefix> <users> <per user>
 Puts <per user> messages to each of <users> users (user-0 .. user-N), interleaved, each with a
-client id `u<i>-m<j>` and a binary body that includes bytes outside UTF-8. Prints one JSON line
+client id `u<i>-m<j>` and a binary body that includes bytes outside UTF-8, with the capability
+token of $FORGE_TOKEN. Prints one JSON line
 per acknowledged put: {"user", "id", "seq", "body_hex"}; exits non-zero on the first failure.
 """
 import json
+import os
 import sys
 
 import zenoh
@@ -14,6 +16,7 @@ import zenoh
 
 def main():
     endpoint, prefix, users, per_user = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    auth = json.dumps({"token": os.environ["FORGE_TOKEN"]})
     conf = zenoh.Config()
     conf.insert_json5("mode", '"client"')
     conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
@@ -24,7 +27,7 @@ def main():
                 user = f"user-{i}"
                 msg_id = f"u{i}-m{j}"
                 body = f"message {j} for {user} ".encode() + bytes([0, 255, j % 256, 0xC3])
-                replies = list(session.get(f"{prefix}/{user}/put?id={msg_id}", payload=body, timeout=10.0))
+                replies = list(session.get(f"{prefix}/{user}/put?id={msg_id}", payload=body, attachment=auth, timeout=10.0))
                 if len(replies) != 1 or replies[0].ok is None:
                     detail = replies[0].err.payload.to_bytes() if replies and replies[0].err else replies
                     print(f"put {msg_id} failed: {detail!r}", file=sys.stderr)

@@ -45,10 +45,13 @@ export interface RememberedPut {
   readonly expiresAt: number;
 }
 
+/** What a consume that reached the queue yields: the only results a request id remembers. */
+export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'empty' }>;
+
 export interface RememberedConsume {
   readonly user: string;
   readonly requestId: string;
-  readonly result: MailboxResult;
+  readonly result: ConsumeResult;
   readonly bytes: number;
   readonly expiresAt: number;
 }

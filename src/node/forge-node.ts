@@ -25,7 +25,7 @@ import { isMember } from '../raft/membership.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
-import { ClusterStateMachine } from './cluster-state-machine.js';
+import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
@@ -42,7 +42,7 @@ import { RouterLossHandoff } from './router-loss-handoff.js';
 const UNSAFE_ACK_BEFORE_COMMIT = process.env.FORGE_UNSAFE_ACK_BEFORE_COMMIT === '1';
 
 export class ForgeNode implements NodeOperations {
-  readonly driver: RaftDriver<Uint8Array>;
+  readonly driver: RaftDriver<ClusterResult>;
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly clusterState: ClusterStateMachine;

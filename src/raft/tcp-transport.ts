@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { PeerAddress } from '../identifiers.js';
 import { SILENT_LOGGER, type LoggerPort } from '../logger-port.js';
-import { CodecError, decodeMessage, encodeMessage, type CodecLimits } from './codec.js';
+import { decodeMessage, encodeMessage, type CodecLimits } from './codec.js';
+import { WireError } from '../wire/wire-error.js';
 import { encodeFrame, FRAME, FrameDecoder, ProtocolError } from './frames.js';
 import { HANDSHAKE_MAX_FRAME, ListenerHandshake, MAX_CLUSTER_ID_BYTES, MAX_NODE_ID_BYTES, NONCE_BYTES, rejectFrame } from './handshake.js';
 import { KEEPALIVE_MS, PeerLink } from './peer-link.js';
@@ -138,7 +139,7 @@ export class TcpTransport {
     try {
       body = encodeMessage(m, this.limits);
     } catch (err) {
-      if (!(err instanceof CodecError)) throw err;
+      if (!(err instanceof WireError)) throw err;
       link.dropped++;
       this.log.warn({ peer: m.to, type: m.type, reason: err.message }, 'dropping unencodable message');
       return;
@@ -260,7 +261,7 @@ export class TcpTransport {
     try {
       m = decodeMessage(body, this.limits);
     } catch (err) {
-      if (err instanceof CodecError) throw new ProtocolError(`undecodable message (${err.code}): ${err.message}`);
+      if (err instanceof WireError) throw new ProtocolError(`undecodable message (${err.code}): ${err.message}`);
       throw err;
     }
     if (m.from !== peer || m.to !== this.o.nodeId) throw new ProtocolError(`message from ${m.from} to ${m.to} on the connection of ${peer}`);

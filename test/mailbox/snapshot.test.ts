@@ -1,4 +1,4 @@
-// The snapshot image's exact bytes: snapshots are stored on disk and sent between nodes of
+// The snapshot image's exact bytes and its refusal of damaged fields: snapshots are stored on disk and sent between nodes of
 // different versions, so a refactor must leave every byte as it is (a change of format bumps
 // SNAPSHOT_VERSION instead).
 
@@ -8,6 +8,7 @@ import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxCommand } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { snapshotSize } from '../../src/mailbox/snapshot.js';
+import { WireError, type WireErrorCode } from '../../src/wire/wire-error.js';
 
 const T = 1_700_000_000_000;
 
@@ -40,4 +41,29 @@ test('golden bytes: a snapshot holding every kind of state encodes exactly as be
   const copy = new MailboxStateMachine({ maxDeliveries: 2 });
   copy.restore(Buffer.from(GOLDEN, 'base64'));
   assert.equal(Buffer.from(copy.snapshot()).toString('base64'), GOLDEN);
+});
+
+test('a remembered consume result with an out-of-range field is refused with a typed error', () => {
+  // Nothing queued and nothing remembered but one consume result, so its offsets are fixed.
+  const sm = new MailboxStateMachine();
+  sm.apply(encodeCommand({ op: 'put', user: 'a', body: Uint8Array.from([5]) }), { index: 1, term: 1, time: T });
+  sm.apply(encodeCommand({ op: 'consume', user: 'a', requestId: 'r' }), { index: 2, term: 1, time: T + 1 });
+  const image = sm.snapshot();
+  // magic, version, now, lastSeq, 0 users, 0 puts, 1 consume, "a", "r", expiresAt.
+  const result = 4 + 2 + 8 + 8 + 4 + 4 + 4 + 3 + 3 + 8;
+  const seq = result + 2 + 4; // after version, kind, id "@1"
+  const leased = seq + 8 + 5 + 8 + 8 + 4; // after seq, body, enqueuedAt, expiresAt, deliveries
+  assert.equal(image.length, leased + 1);
+  const refused = (code: WireErrorCode, patch: (b: Uint8Array) => void) => {
+    const b = image.slice();
+    patch(b);
+    assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === code);
+  };
+  refused('BAD_VERSION', (b) => (b[result] = 2));
+  refused('UNKNOWN_TAG', (b) => (b[result + 1] = 4)); // an "ok" result is never remembered
+  refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, -1, true));
+  refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, 0.5, true));
+  refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq + 13, Number.NaN, true)); // enqueuedAt
+  refused('BAD_BOOLEAN', (b) => (b[leased] = 2));
+  new MailboxStateMachine().restore(image);
 });

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  CodecError,
   decodeEntries,
   decodeHardState,
   decodeMessage,
@@ -12,6 +11,7 @@ import {
   encodeMessage,
   encodeSnapshotMeta,
 } from '../../src/raft/codec.js';
+import { WireError } from '../../src/wire/wire-error.js';
 import type { Entry, EntryType, HardState, Message, SnapshotMeta } from '../../src/raft/types.js';
 
 // Plain objects (not null-prototype ones) so deepEqual compares against decoded values.
@@ -76,11 +76,11 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('timeoutNow' as const), ...envelope }),
 );
 
-function onlyCodecErrors(fn: () => unknown): void {
+function onlyWireErrors(fn: () => unknown): void {
   try {
     fn();
   } catch (err) {
-    if (!(err instanceof CodecError)) throw err;
+    if (!(err instanceof WireError)) throw err;
   }
 }
 
@@ -111,13 +111,13 @@ test('entry runs, hard state and snapshot meta round trip', () => {
   );
 });
 
-test('random bytes never fail with anything but CodecError', () => {
+test('random bytes never fail with anything but WireError', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
-      onlyCodecErrors(() => decodeMessage(b));
-      onlyCodecErrors(() => decodeEntries(b));
-      onlyCodecErrors(() => decodeHardState(b));
-      onlyCodecErrors(() => decodeSnapshotMeta(b));
+      onlyWireErrors(() => decodeMessage(b));
+      onlyWireErrors(() => decodeEntries(b));
+      onlyWireErrors(() => decodeHardState(b));
+      onlyWireErrors(() => decodeSnapshotMeta(b));
     }),
     { numRuns: 2000 },
   );
@@ -128,19 +128,19 @@ test('every strict prefix of a valid message is rejected as truncated input', ()
     fc.property(message, (m) => {
       const b = encodeMessage(m);
       for (let n = 0; n < b.length; n++) {
-        assert.throws(() => decodeMessage(b.subarray(0, n)), CodecError);
+        assert.throws(() => decodeMessage(b.subarray(0, n)), WireError);
       }
     }),
     { numRuns: 200 },
   );
 });
 
-test('mutated valid messages decode to a message or fail with CodecError', () => {
+test('mutated valid messages decode to a message or fail with WireError', () => {
   fc.assert(
     fc.property(message, fc.nat(), fc.integer({ min: 0, max: 255 }), (m, pos, byte) => {
       const b = encodeMessage(m);
       b[pos % b.length] = byte;
-      onlyCodecErrors(() => decodeMessage(b));
+      onlyWireErrors(() => decodeMessage(b));
     }),
     { numRuns: 1000 },
   );
@@ -150,7 +150,7 @@ function codeOf(fn: () => unknown): string {
   try {
     fn();
   } catch (err) {
-    if (err instanceof CodecError) return err.code;
+    if (err instanceof WireError) return err.code;
     throw err;
   }
   return 'NO_ERROR';

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { ByteReader, ByteWriter, encodeMessage } from '../../src/raft/codec.js';
+import { encodeMessage } from '../../src/raft/codec.js';
+import { ByteReader } from '../../src/wire/reader.js';
+import { ByteWriter } from '../../src/wire/writer.js';
 import { encodeFrame } from '../../src/raft/frames.js';
 import { TcpTransport, TransportError } from '../../src/raft/tcp-transport.js';
 import type { TransportOptions } from '../../src/raft/tcp-transport.js';
@@ -84,9 +86,9 @@ async function freePort(): Promise<number> {
 
 function transcriptMac(secret: string, role: string, dialer: string, listener: string, nd: Uint8Array, nl: Uint8Array): Buffer {
   const w = new ByteWriter();
-  for (const s of ['forge-raft-handshake-v1', role, CLUSTER, dialer, listener]) w.string(s);
-  w.bytes(nd);
-  w.bytes(nl);
+  for (const s of ['forge-raft-handshake-v1', role, CLUSTER, dialer, listener]) w.varString(s);
+  w.varBytes(nd);
+  w.varBytes(nl);
   return createHmac('sha256', secret).update(w.finish()).digest();
 }
 
@@ -118,16 +120,16 @@ async function rawHandshake(raw: Raw, from: string, to: string, secret: string):
   const nd = randomBytes(32);
   const w = new ByteWriter();
   w.uint(1);
-  w.string(CLUSTER);
-  w.string(from);
-  w.string(to);
+  w.varString(CLUSTER);
+  w.varString(from);
+  w.varString(to);
   w.raw(nd);
   raw.socket.write(encodeFrame(1, w.finish()));
   await waitFor('challenge', () => raw.frames.length >= 1);
   const challenge = raw.frames[0]!;
   assert.equal(challenge[0], 2);
   const r = new ByteReader(challenge.subarray(1));
-  assert.equal(r.string(64, 'id'), to);
+  assert.equal(r.varString('id', 64), to);
   const nl = r.raw(32);
   raw.socket.write(encodeFrame(3, transcriptMac(secret, 'dialer', from, to, nd, nl)));
   await waitFor('handshake answer', () => raw.frames.length >= 2);

@@ -1,7 +1,8 @@
 // Raft's safety properties (Figure 3), checked continuously against what the simulated nodes
-// persist and apply. Each check throws a SafetyViolation naming the broken property.
+// persist (their disks) and apply (their state machines). Each check throws a SafetyViolation
+// naming the broken property.
 
-import { EntryType, type Entry, type NodeId, type Snapshot } from '../../../src/raft/types.js';
+import type { Entry, NodeId } from '../raft/types.js';
 
 export class SafetyViolation extends Error {
   constructor(property: string, detail: string) {
@@ -10,16 +11,21 @@ export class SafetyViolation extends Error {
   }
 }
 
-function fingerprint(e: Entry): string {
-  return `${e.term}/${e.type}/${e.time}/${Buffer.from(e.data).toString('hex')}`;
+function fingerprint(term: number, time: number, data: Uint8Array, type = 0): string {
+  return `${term}/${type}/${time}/${Buffer.from(data).toString('hex')}`;
+}
+
+interface Applied {
+  term: number;
+  fp: string;
 }
 
 export class Invariants {
   private leaders = new Map<number, NodeId>();
   /** (index, term) → entry fingerprint and the term of the entry before it, as first seen on any disk. */
   private written = new Map<string, { fp: string; prevTerm: number }>();
-  /** Applied (hence committed) entries by index. */
-  private applied: (Entry | undefined)[] = [];
+  /** Applied (hence committed) state machine commands by index. */
+  private applied: (Applied | undefined)[] = [];
   /** Values of applied Normal entries, in log order: the canonical history of the state machine. */
   private appliedValues: { index: number; value: Uint8Array }[] = [];
 
@@ -38,7 +44,7 @@ export class Invariants {
    */
   persisted(node: NodeId, e: Entry, prevTerm: number): void {
     const key = `${e.index}/${e.term}`;
-    const fp = fingerprint(e);
+    const fp = fingerprint(e.term, e.time, e.data, e.type);
     const seen = this.written.get(key);
     if (!seen) {
       this.written.set(key, { fp, prevTerm });
@@ -50,36 +56,40 @@ export class Invariants {
     }
   }
 
-  /** State Machine Safety: no two nodes apply different entries at the same index. */
-  apply(node: NodeId, e: Entry): void {
-    const seen = this.applied[e.index];
+  /** State Machine Safety: no two nodes apply different commands at the same index. */
+  apply(node: NodeId, index: number, term: number, time: number, data: Uint8Array): void {
+    const fp = fingerprint(term, time, data);
+    const seen = this.applied[index];
     if (seen === undefined) {
-      this.applied[e.index] = e;
-      if (e.type === EntryType.Normal) this.insertValue(e);
+      this.applied[index] = { term, fp };
+      this.insertValue(index, data);
       return;
     }
-    if (fingerprint(seen) !== fingerprint(e)) {
-      throw new SafetyViolation('State Machine Safety', `${node} applied ${fingerprint(e)} at ${e.index}, another node ${fingerprint(seen)}`);
-    }
-  }
-
-  /** A snapshot a node installs must hold exactly the values applied elsewhere up to its index. */
-  restored(node: NodeId, snapshot: Snapshot, values: number[], decode: (b: Uint8Array) => number): void {
-    const expected = this.appliedValues.filter((v) => v.index <= snapshot.meta.index).map((v) => decode(v.value));
-    const known = Math.min(expected.length, values.length);
-    for (let i = 0; i < known; i++) {
-      if (expected[i] !== values[i]) {
-        throw new SafetyViolation('State Machine Safety', `${node} restored a snapshot at ${snapshot.meta.index} that disagrees at position ${i}`);
-      }
-    }
-    const seen = this.applied[snapshot.meta.index];
-    if (seen !== undefined && seen.term !== snapshot.meta.term) {
-      throw new SafetyViolation('State Machine Safety', `${node} snapshot at ${snapshot.meta.index} has term ${snapshot.meta.term}, applied entry has ${seen.term}`);
+    if (seen.fp !== fp) {
+      throw new SafetyViolation('State Machine Safety', `${node} applied ${fp} at ${index}, another node ${seen.fp}`);
     }
   }
 
   /**
-   * Leader Completeness: a new leader's durable log holds every entry applied anywhere so far.
+   * A snapshot a node restores must hold exactly the values applied elsewhere up to its last
+   * command, which must be the command applied elsewhere at that index.
+   */
+  restored(node: NodeId, values: number[], lastIndex: number, lastTerm: number, decode: (b: Uint8Array) => number): void {
+    const expected = this.appliedValues.filter((v) => v.index <= lastIndex).map((v) => decode(v.value));
+    const known = Math.min(expected.length, values.length);
+    for (let i = 0; i < known; i++) {
+      if (expected[i] !== values[i]) {
+        throw new SafetyViolation('State Machine Safety', `${node} restored a snapshot through ${lastIndex} that disagrees at position ${i}`);
+      }
+    }
+    const seen = this.applied[lastIndex];
+    if (lastIndex > 0 && seen !== undefined && seen.term !== lastTerm) {
+      throw new SafetyViolation('State Machine Safety', `${node} restored a snapshot whose command ${lastIndex} has term ${lastTerm}, applied elsewhere with ${seen.term}`);
+    }
+  }
+
+  /**
+   * Leader Completeness: a new leader's durable log holds every command applied anywhere so far.
    * `termAt` answers from the leader's disk (snapshot or entries), undefined if absent.
    */
   newLeader(node: NodeId, snapshotIndex: number, termAt: (index: number) => number | undefined): void {
@@ -98,9 +108,9 @@ export class Invariants {
     return this.appliedValues.map((v) => decode(v.value));
   }
 
-  private insertValue(e: Entry): void {
+  private insertValue(index: number, value: Uint8Array): void {
     let i = this.appliedValues.length;
-    while (i > 0 && this.appliedValues[i - 1]!.index > e.index) i--;
-    this.appliedValues.splice(i, 0, { index: e.index, value: e.data });
+    while (i > 0 && this.appliedValues[i - 1]!.index > index) i--;
+    this.appliedValues.splice(i, 0, { index, value });
   }
 }

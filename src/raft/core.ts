@@ -334,6 +334,11 @@ export class RaftCore {
     if (this.role === 'leader' && last && this.maybeCommit()) this.broadcastAppend();
   }
 
+  /** Index of the last entry the log's snapshot covers (0 if none): the log holds what follows it. */
+  compactedThrough(): number {
+    return this.log.snapshotIndex;
+  }
+
   /** Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for it. */
   createSnapshot(index: number, data: Uint8Array): Snapshot {
     const term = this.log.term(index);

@@ -443,7 +443,9 @@ export class RaftDriver<R> {
   private async takeSnapshot(): Promise<void> {
     // The core snapshots only what it has seen applied (the 'apply-before-commit' mutation runs ahead).
     const index = Math.min(this.applied, this.core.status().applied);
-    if (index <= this.snapshotIndex) return;
+    // A snapshot from the leader may have replaced the core's log while this Ready was being
+    // written; it is installed with the next Ready, and already covers this one.
+    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
     const started = this.time.now();
     const snapshot = this.core.createSnapshot(index, this.opts.stateMachine.snapshot());
     await this.opts.storage.compact(snapshot);

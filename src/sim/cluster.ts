@@ -114,6 +114,18 @@ class Simulation {
   /** Chance that a node reboots right after granting a vote, to race the election it voted in. */
   private readonly rebootAfterVoteRate: number;
   private readonly snapshotEntries: number;
+  /**
+   * Spread of the randomized election timeouts, as a fraction of their usual range: small values
+   * make nodes time out together, so candidates split the vote and elections race each other.
+   */
+  private readonly electionJitter: number;
+  /**
+   * Chance that a new leader is cut off or crashes within a few ticks of its election: many short
+   * reigns leave logs that disagree in their tails, the setting of Figure 8 (§5.4.2).
+   */
+  private readonly shortReignRate: number;
+  /** Chance per step that a client writes. */
+  private readonly writeRate: number;
   /** Chance that a node's clock ticks in a tick period (below 1: clocks drift apart). */
   private tickChance = 0.95;
   /** After healing nothing crashes any more. */
@@ -124,13 +136,18 @@ class Simulation {
     this.net = new Network(this.rng.fork(), this.clock, (m, epoch) => this.deliver(m, epoch), (id) => this.node(id).epoch);
     this.ids = Array.from({ length: opts.nodes + 1 }, (_, i) => `n${i + 1}`);
     this.initial = { voters: this.ids.slice(0, opts.nodes), learners: [] };
+    // A third of the seeds replay Figure 8: short reigns, entries sent one per message.
+    const figure8 = this.rng.chance(1 / 3);
+    this.shortReignRate = figure8 ? this.rng.pick([0.5, 0.9]) : 0;
+    this.writeRate = figure8 ? 0.8 : 0.3;
+    this.electionJitter = this.rng.pick([1, 1, 0.2, 0.05]);
     this.config = {
       electionTick: 10,
       heartbeatTick: 1,
-      preVote: this.rng.chance(0.75),
+      preVote: this.rng.chance(0.5),
       checkQuorum: this.rng.chance(0.5),
       maxInflightMsgs: this.rng.int(1, 8),
-      maxEntriesPerMsg: this.rng.int(1, 16),
+      maxEntriesPerMsg: figure8 ? 1 : this.rng.int(1, 16),
       maxBytesPerMsg: this.rng.int(64, 4096),
       maxUncommittedBytes: this.rng.int(200, 4000),
       snapshotChunkBytes: this.rng.int(8, 256),
@@ -138,9 +155,9 @@ class Simulation {
     };
     this.diskCrashRate = opts.diskCrashRate ?? this.rng.pick([0.001, 0.002, 0.005, 0.01]);
     this.restartRate = this.rng.pick([0.05, 0.2, 0.9]);
-    this.rebootAfterVoteRate = this.rng.pick([0, 0.3, 0.8]);
+    this.rebootAfterVoteRate = this.rng.pick([0, 0.5, 0.9]);
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
-    this.snapshotEntries = this.rng.int(3, 40);
+    this.snapshotEntries = this.rng.pick([2, 3, 5, 10, 20, 40]);
     for (const id of this.ids) {
       const node: SimNode = { id, disk: new MemoryDisk(), proc: null, driver: null, storage: null, sm: null, handler: null, epoch: 0 };
       this.nodes.push(node);
@@ -246,7 +263,7 @@ class Simulation {
     const leaders = this.nodes.filter((n) => n.driver?.softState().role === 'leader');
     if (leaders.length === 0) return;
     const leader = this.rng.pick(leaders);
-    if (this.rng.chance(0.3)) this.write(leader);
+    if (this.rng.chance(this.writeRate)) this.write(leader);
     if (this.rng.chance(0.1)) this.read(leader);
   }
 
@@ -349,7 +366,9 @@ class Simulation {
     });
     const sm = new AppendLog({
       applied: (index, term, time, data) => {
-        if (proc.alive) this.check(() => this.inv.apply(n.id, index, term, time, data));
+        if (!proc.alive) return;
+        this.check(() => this.inv.apply(n.id, index, term, time, data));
+        if (n.driver?.softState().role === 'leader') this.check(() => this.checkCommitStable(n, index, term));
       },
       restored: (values, index, term) => {
         if (proc.alive) this.check(() => this.inv.restored(n.id, values, index, term, decodeValue));
@@ -366,7 +385,7 @@ class Simulation {
     const random = this.rng.fork();
     const founder = this.initial.voters.includes(n.id);
     const driver = new RaftDriver<number>({
-      core: { ...this.config, id: n.id, random: () => random.next() },
+      core: { ...this.config, id: n.id, random: () => this.electionJitter * random.next() },
       // The extra node joins later, as a production node started with `join` does.
       initialMembership: founder ? this.initial : { voters: [], learners: [] },
       storage,
@@ -441,6 +460,30 @@ class Simulation {
     this.inv.leader(s.term, n.id);
     // The Ready that made it leader is written by now, so its disk holds its whole log.
     this.inv.newLeader(n.id, n.disk.snapshotIndex(), (i) => n.disk.termAt(i));
+    if (!this.healed && this.rng.chance(this.shortReignRate)) {
+      const proc = n.proc;
+      const isolate = this.rng.chance(0.5);
+      this.clock.at(this.clock.now + this.rng.int(1, 6), () => {
+        if (n.proc !== proc || this.healed) return;
+        if (isolate && !this.partitioned) {
+          this.partitioned = true;
+          this.net.isolate([n.id], this.ids);
+        } else {
+          this.crash(n);
+        }
+      });
+    }
+  }
+
+  /** The leader `n` applied (so committed) the entry at `index`: check no voter lacking it could be elected. */
+  private checkCommitStable(n: SimNode, index: number, term: number): void {
+    const { voters } = n.driver!.status().membership;
+    const logs = voters.map((id) => {
+      const d = this.node(id).disk;
+      const lastIndex = d.lastIndex();
+      return { id, lastIndex, lastTerm: d.termAt(lastIndex) ?? 0, snapshotIndex: d.snapshotIndex(), termAt: (i: number) => d.termAt(i) };
+    });
+    this.inv.committed(index, term, logs, Math.floor(voters.length / 2) + 1);
   }
 
   /** Runs a check inside a driver callback, where a throw would be taken for a storage failure. */

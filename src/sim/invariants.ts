@@ -15,6 +15,15 @@ function fingerprint(term: number, time: number, data: Uint8Array, type = 0): st
   return `${term}/${type}/${time}/${Buffer.from(data).toString('hex')}`;
 }
 
+/** A voter's durable log, as far as elections and the entry in question are concerned. */
+export interface VoterLog {
+  id: NodeId;
+  lastIndex: number;
+  lastTerm: number;
+  snapshotIndex: number;
+  termAt(index: number): number | undefined;
+}
+
 interface Applied {
   term: number;
   fp: string;
@@ -99,6 +108,26 @@ export class Invariants {
       const t = termAt(i);
       if (t !== e.term) {
         throw new SafetyViolation('Leader Completeness', `leader ${node} lacks committed entry ${i} (term ${e.term}), has term ${t}`);
+      }
+    }
+  }
+
+  /**
+   * Commit Stability: once an entry commits, no voter that lacks it can win an election (§5.4):
+   * fewer than a quorum of voters hold logs it is at least as up-to-date as (§5.4.1). Stronger
+   * than Leader Completeness, which needs such a voter to actually win; this catches the unsafe
+   * commit itself, the step in Figure 8 where the entry is counted but still exposed.
+   */
+  committed(index: number, term: number, voters: VoterLog[], quorum: number): void {
+    for (const x of voters) {
+      const t = x.termAt(index);
+      if (t === term || (t === undefined && index < x.snapshotIndex)) continue;
+      let electors = 0;
+      for (const y of voters) {
+        if (x.lastTerm > y.lastTerm || (x.lastTerm === y.lastTerm && x.lastIndex >= y.lastIndex)) electors++;
+      }
+      if (electors >= quorum) {
+        throw new SafetyViolation('Commit Stability', `entry ${index} (term ${term}) committed, but ${x.id} (log ${x.lastIndex}@${x.lastTerm}, term ${t} there) could still be elected by ${electors} of ${voters.length}`);
       }
     }
   }

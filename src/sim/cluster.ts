@@ -6,7 +6,8 @@
 // invariants are checked as things happen; at the end the faults heal and the cluster must elect
 // a leader and commit, and the client history must be linearizable. A seed replays exactly.
 
-import { RaftDriver, type DriverLogger, type PeerTransport } from '../raft/driver.js';
+import type { LoggerPort } from '../logger-port.js';
+import { RaftDriver, type PeerTransport } from '../raft/driver.js';
 import { MemoryDisk, MemoryStorage } from '../raft/memory-storage.js';
 import type { RaftConfig } from '../raft/core.js';
 import { RaftError, type ConfChange, type Membership, type Message, type NodeId, type RaftMutation, type SoftState } from '../raft/types.js';
@@ -495,7 +496,7 @@ class Simulation {
     }
   }
 
-  private driverLogger(n: SimNode, proc: Process): DriverLogger {
+  private driverLogger(n: SimNode, proc: Process): LoggerPort {
     return {
       info() {},
       warn() {},

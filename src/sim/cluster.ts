@@ -118,8 +118,9 @@ class Simulation {
   /**
    * Spread of the randomized election timeouts, as a fraction of their usual range: small values
    * make nodes time out together, so candidates split the vote and elections race each other.
+   * Healing restores the full range: Raft's liveness rests on randomized timeouts (§5.2).
    */
-  private readonly electionJitter: number;
+  private electionJitter: number;
   /**
    * Chance that a new leader is cut off or crashes within a few ticks of its election: many short
    * reigns leave logs that disagree in their tails, the setting of Figure 8 (§5.4.2).
@@ -178,6 +179,7 @@ class Simulation {
   heal(): void {
     this.healed = true;
     this.tickChance = 1;
+    this.electionJitter = 1;
     this.net.heal();
     this.net.faults = CALM;
     for (const n of this.nodes) if (!n.proc) this.start(n);

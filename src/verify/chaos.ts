@@ -14,7 +14,7 @@ import { HISTORY_FORMAT_VERSION, HistoryWriter, readHistory, type ConsumeOp, typ
 import { checkLinearizability, type LinearizabilityVerdict } from './linearizability.js';
 import { FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
 import { ProcessCluster } from './process-cluster.js';
-import { Prng } from './prng.js';
+import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
 import { HistoryRecorder } from './recorder.js';
 import { checkTotalQueue, totalQueueProblems, type TotalQueueReport } from './total-queue.js';

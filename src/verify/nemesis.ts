@@ -14,7 +14,7 @@
 
 import type { ProxyMode } from './fault-proxy.js';
 import type { ProcessCluster } from './process-cluster.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../sim/prng.js';
 import type { HistoryRecorder } from './recorder.js';
 
 export const FAULT_KINDS = [

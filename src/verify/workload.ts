@@ -10,7 +10,7 @@
 
 import { bodyHash, type ConsumeOp } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
-import { Prng } from './prng.js';
+import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
 import { HistoryRecorder, type Recorded } from './recorder.js';
 

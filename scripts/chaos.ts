@@ -1,18 +1,18 @@
 // Fault-injection run against a real local cluster (see docs/chaos.md):
 //   npm run chaos -- [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE]
 //                    [--faults kind,kind...] [--workers N] [--check-timeout-ms MS]
-//                    [--unsafe ack-before-commit] [--keep] [--json]
+//                    [--unsafe MUTATION] [--keep] [--json]
 // Prints the verdict; exit status 0 clean, 1 anomalies found, 2 bad arguments or the run could
 // not be carried out. A failing seed is rerun with the same --seed; its history can be checked
 // again offline with scripts/check-history.ts.
 
 import { FAULT_KINDS, type FaultKind } from '../src/verify/nemesis.js';
-import { formatReport, runChaos, UNSAFE_MODES, type UnsafeMode } from '../src/verify/chaos.js';
+import { formatReport, isUnsafeMode, runChaos, UNSAFE_MODES } from '../src/verify/chaos.js';
 
 function usage(problem: string): never {
   console.error(
     `${problem}\nusage: chaos [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE] [--faults ${FAULT_KINDS.join(',')}]` +
-      ` [--workers N] [--check-timeout-ms MS] [--unsafe ${Object.keys(UNSAFE_MODES).join('|')}] [--keep] [--json]`,
+      ` [--workers N] [--check-timeout-ms MS] [--unsafe ${UNSAFE_MODES.join('|')}] [--keep] [--json]`,
   );
   process.exit(2);
 }
@@ -52,7 +52,7 @@ if (faultList !== undefined) {
   });
 }
 const unsafe = values.get('unsafe');
-if (unsafe !== undefined && !Object.hasOwn(UNSAFE_MODES, unsafe)) usage(`unknown unsafe mode ${unsafe}`);
+if (unsafe !== undefined && !isUnsafeMode(unsafe)) usage(`unknown unsafe mode ${unsafe} (the mutations the chaos runner must catch: ${UNSAFE_MODES.join(', ')})`);
 
 const json = flags.has('json');
 try {
@@ -65,7 +65,7 @@ try {
     keepFiles: flags.has('keep'),
     ...(values.has('history') ? { historyPath: values.get('history')! } : {}),
     ...(faults === undefined ? {} : { faults }),
-    ...(unsafe === undefined ? {} : { unsafe: unsafe as UnsafeMode }),
+    ...(unsafe === undefined || !isUnsafeMode(unsafe) ? {} : { unsafe }),
     log: (line) => {
       if (!json) console.error(`[${new Date().toISOString().slice(11, 23)}] ${line}`);
     },

@@ -38,6 +38,8 @@ export interface ChaosOptions {
   historyPath?: string;
   faults?: readonly FaultKind[];
   workers?: number;
+  /** Read-only clients besides the workers (peek, len). */
+  readers?: number;
   plainUsers?: number;
   leasedUsers?: number;
   leaseMs?: number;
@@ -89,6 +91,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const workload = {
     seed: opts.seed,
     workers: opts.workers ?? 5,
+    readers: opts.readers ?? 2,
     plainUsers: opts.plainUsers ?? 4,
     leasedUsers: opts.leasedUsers ?? 2,
     leaseMs: opts.leaseMs ?? 1500,

@@ -9,6 +9,13 @@
 //   partition-one-way            the leader's outbound links only, or its inbound links only
 //   router-cut                   one node cut from the Zenoh router (the leader, more often than not)
 //   router-restart               the router killed, then started again on the same ports
+//   stale-leader                 the leader frozen (SIGSTOP) with its router link reset and its
+//                                peer links stalled; the others elect a new leader and serve.
+//                                Then it wakes with the router back but its peers still cut:
+//                                it believes it leads, declares the mailbox queryables again and
+//                                answers clients until check-quorum deposes it (an election
+//                                timeout or two of its own clock) — the window in which a read
+//                                served without ReadIndex returns state the new leader changed
 // A partition either stalls the links (nothing moves, delivered late on heal) or resets them
 // (connections destroyed and refused until the heal), chosen per fault.
 
@@ -27,6 +34,7 @@ export const FAULT_KINDS = [
   'partition-one-way',
   'router-cut',
   'router-restart',
+  'stale-leader',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -40,6 +48,11 @@ export interface NemesisOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** stale-leader: the freeze lasts at least this long, so that the others elect a leader and serve. */
+const STALE_LEADER_MIN_FREEZE_MS = 1500;
+/** stale-leader: how long the woken leader's peer links stay cut (it deposes itself well within). */
+const STALE_LEADER_AWAKE_MS = 1500;
 
 export class Nemesis {
   readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
@@ -128,6 +141,8 @@ export class Nemesis {
           this.event('router-heal', node);
         };
       }
+      case 'stale-leader':
+        return this.staleLeader(await this.leaderOrAny());
       case 'router-restart':
         await this.cluster.router.kill();
         this.event('router-kill');
@@ -157,6 +172,26 @@ export class Nemesis {
     return async () => {
       await this.cluster.signal(node, 'SIGCONT');
       this.event('resume', node);
+    };
+  }
+
+  private async staleLeader(node: string): Promise<() => Promise<void>> {
+    const others = this.cluster.ids.filter((id) => id !== node);
+    const links: Array<[string, string]> = others.flatMap((o): Array<[string, string]> => [[node, o], [o, node]]);
+    // Stalled, not reset: it must not learn of the new term from a refused reconnect either.
+    for (const [from, to] of links) this.cluster.peerLink(from, to).setMode('stall');
+    // Reset: the router drops its session and queryables, so clients reach the new leader alone.
+    this.cluster.routerLink(node).setMode('reset');
+    await this.cluster.signal(node, 'SIGSTOP');
+    const frozenAt = Date.now();
+    this.event('stale-leader-freeze', node);
+    return async () => {
+      await sleep(frozenAt + STALE_LEADER_MIN_FREEZE_MS - Date.now());
+      this.cluster.routerLink(node).setMode('pass');
+      await this.cluster.signal(node, 'SIGCONT');
+      this.event('stale-leader-wake', node);
+      await sleep(STALE_LEADER_AWAKE_MS);
+      await this.healLinks(links)();
     };
   }
 

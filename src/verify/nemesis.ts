@@ -12,7 +12,8 @@
 //   stale-leader                 the leader cut from the router (reset) and, once it noticed,
 //                                frozen (SIGSTOP) with its peer links stalled; the others elect
 //                                a new leader and serve.
-//                                Then it wakes with the router back but its peers still cut:
+//                                Then it wakes with the router back (and the others cut from it)
+//                                but its peers still cut:
 //                                it believes it leads, declares the mailbox queryables again and
 //                                answers clients until check-quorum deposes it (an election
 //                                timeout or two of its own clock) — the window in which a read
@@ -201,10 +202,16 @@ export class Nemesis {
     this.event('stale-leader-freeze', node);
     return async () => {
       await sleep(frozenAt + STALE_LEADER_MIN_FREEZE_MS - Date.now());
+      // The router picks one of several complete queryables for a query, so while the new
+      // leader keeps its router session the old one may never be asked. The new leader side
+      // loses the router as the old leader wakes: whoever asks now asks the old leader.
+      const othersRouter = others.map((o) => this.cluster.routerLink(o));
+      for (const link of othersRouter) link.setMode('reset');
       routerLink.setMode('pass');
       await this.cluster.signal(node, 'SIGCONT');
       this.event('stale-leader-wake', node);
       await sleep(STALE_LEADER_AWAKE_MS);
+      for (const link of othersRouter) link.setMode('pass');
       await this.healLinks(links)();
     };
   }

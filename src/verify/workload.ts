@@ -56,6 +56,8 @@ export class Worker {
   private seqNo = 0;
   private retry: Retry | null = null;
   private waitForLeader = false;
+  /** When the current op was sent (Date.now() ms). */
+  private opStarted = 0;
 
   constructor(
     readonly name: string,
@@ -81,7 +83,9 @@ export class Worker {
       const outcome = await this.step(client);
       // A gap after a failure keeps the clients from spinning while there is no leader; the short
       // think time otherwise keeps each user's history within what Porcupine checks quickly.
-      await sleep(outcome === 'ok' ? this.rng.int(0, this.opts.thinkMs ?? 20) : this.rng.int(50, 250));
+      // A reader retries at once: the few hundred ms a deposed leader still answers are what it is for.
+      const backoff = this.readOnly ? this.rng.int(20, 50) : this.rng.int(50, 250);
+      await sleep(outcome === 'ok' ? this.rng.int(0, this.opts.thinkMs ?? 20) : backoff);
     }
   }
 
@@ -103,9 +107,14 @@ export class Worker {
     return this.client;
   }
 
-  /** After an indeterminate op: a new process, and a new session (the old one may be dead). */
+  /**
+   * After an indeterminate op: a new process, and a new session (the old one may be dead). A
+   * reader whose read was answered quickly (no leader serving) keeps its session, and does not
+   * wait for a leader: its reads change nothing, so an indeterminate one costs the checkers nothing.
+   */
   private async abandon(): Promise<void> {
     this.process = this.recorder.newProcess();
+    if (this.readOnly && Date.now() - this.opStarted < 1000) return;
     this.waitForLeader = true;
     await this.close();
   }
@@ -128,6 +137,7 @@ export class Worker {
   }
 
   private async step(client: ForgeMailboxClient): Promise<string> {
+    this.opStarted = Date.now();
     if (this.retry !== null) {
       const retry = this.retry;
       this.retry = null;
@@ -215,7 +225,7 @@ export class Worker {
     // ack it only after the lease ran out.
     const receipt = message.receipt;
     const lease = leaseMs ?? 0;
-    const next = this.rng.weighted({ ack: 65, nack: 10, abandon: 10, lateAck: 15 });
+    const next = this.rng.weighted({ ack: 60, nack: 10, abandon: 10, lateAck: 20 });
     if (next === 'abandon') return 'ok';
     if (next === 'lateAck') await sleep(lease + this.rng.int(50, lease));
     else if (this.rng.chance(0.4)) await sleep(this.rng.int(0, Math.floor(lease * 0.6)));

@@ -5,7 +5,6 @@
 // test/verify/mutations.test.ts. `npm run chaos` is the long version (docs/chaos.md).
 
 import { strict as assert } from 'node:assert';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../../src/verify/chaos.js';
@@ -19,7 +18,7 @@ async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' |
     holdMs: [800, 2500],
     quietMs: [300, 1200],
     checkTimeoutMs: 60_000,
-    historyPath: join(histories.path, `seed${opts.seed}${opts.unsafe === undefined ? '' : '-' + opts.unsafe}.jsonl`),
+    historyPath: join(histories.path, `seed${opts.seed}.jsonl`),
     ...opts,
   });
   process.stderr.write(formatReport(report) + '\n');

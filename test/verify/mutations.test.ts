@@ -6,16 +6,15 @@
 // faults is checked clean by test/verify/chaos.test.ts.
 
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { formatReport, runChaos, UNSAFE_MODES, type ChaosOptions, type ChaosReport, type UnsafeMode } from '../../src/verify/chaos.js';
 import { readHistory } from '../../src/verify/history.js';
 import { MUTATIONS } from '../../src/verify/mutations.js';
+import { useTempDir } from '../support/e2e.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'forge-mutations-test-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const histories = useTempDir('forge-mutations-test-', 'mutation histories');
 
 interface Schedule {
   options: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'unsafe'>;
@@ -71,7 +70,7 @@ describe('chaos: every chaos-detected mutation is caught', { timeout: 300_000 },
         holdMs: [800, 2500],
         quietMs: [300, 1200],
         checkTimeoutMs: 60_000,
-        historyPath: join(dir, `${mutation}.jsonl`),
+        historyPath: join(histories.path, `${mutation}.jsonl`),
         unsafe: mutation,
         ...schedule.options,
       });
@@ -82,6 +81,7 @@ describe('chaos: every chaos-detected mutation is caught', { timeout: 300_000 },
         if (op !== undefined) process.stderr.write(`${mutation}: first offending op ${first} invoked ${(op.call / 1e9).toFixed(1)} s into the run\n`);
       }
       rmSync(r.clusterDir, { recursive: true, force: true });
+      if (r.clean) histories.keep();
       assert.equal(r.unsafe, mutation);
       assert.equal(r.checkError, null);
       assert.equal(r.clean, false, `${mutation} went unnoticed`);

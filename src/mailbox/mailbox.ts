@@ -118,7 +118,7 @@ export class Mailbox {
 
   /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
-    this.state = readSnapshot(data);
+    this.state = readSnapshot(data, this.options.unsafeLeaseReceiptReuse);
   }
 
   /** Read-only: answers from the applied state as of max(state time, `now`). */
@@ -214,7 +214,7 @@ export class Mailbox {
       this.dropIfEmpty(cmd.user, box);
       return { kind: 'message', message: new StoredDelivery(msg) };
     }
-    const receipt = receiptOf(msg);
+    const receipt = receiptOf(msg, this.options.unsafeLeaseReceiptReuse);
     const leaseExpiresAt = now + cmd.leaseMs;
     box.leaseMap().set(receipt, { msg, leaseExpiresAt });
     box.leaseBytes += msg.body.length;

@@ -90,7 +90,7 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
   return w.finish();
 }
 
-export function readSnapshot(data: Uint8Array): MailboxState {
+export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {
   const r = new ByteReader(data);
   for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
   const version = r.u16('version');
@@ -114,7 +114,7 @@ export function readSnapshot(data: Uint8Array): MailboxState {
     for (let j = 0; j < leases; j++) {
       const leaseExpiresAt = r.f64('leaseExpiresAt');
       const msg = readMessage(r);
-      box.leaseMap().set(receiptOf(msg), { msg, leaseExpiresAt });
+      box.leaseMap().set(receiptOf(msg, unsafeLeaseReceiptReuse), { msg, leaseExpiresAt });
       box.leaseBytes += msg.body.length;
       box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     }

@@ -25,6 +25,7 @@ export class FaultProxy {
   private modeNow: ProxyMode = 'pass';
   private readonly pairs = new Set<Pair>();
   private closed = false;
+  private refusedCount = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -58,6 +59,11 @@ export class FaultProxy {
     return this.pairs.size;
   }
 
+  /** Connections destroyed on arrival (reset mode): how the nemesis sees a cut-off node dial again. */
+  get refused(): number {
+    return this.refusedCount;
+  }
+
   setMode(mode: ProxyMode): void {
     if (this.closed) throw new Error('fault proxy is closed');
     this.modeNow = mode;
@@ -77,6 +83,7 @@ export class FaultProxy {
 
   private accept(client: net.Socket): void {
     if (this.closed || this.modeNow === 'reset') {
+      if (!this.closed) this.refusedCount++;
       client.destroy();
       return;
     }

@@ -218,7 +218,7 @@ class ManagedZenoh {
 }
 
 export interface ManagedRouterOptions {
-  /** Also run a gateway for zenoh-ts clients (see gatewayUrl). */
+  /** Also run a gateway for zenoh-ts clients (see startGateway). */
   gateway?: boolean;
   /** false: no authentication and no access control (default: both on). */
   auth?: boolean;
@@ -231,27 +231,20 @@ export interface ManagedRouterOptions {
  */
 export class ZenohRouter {
   private readonly router: ManagedZenoh;
-  private readonly gateway: ManagedZenoh | null;
+  private gateway: { port: number; process: ManagedZenoh } | null = null;
 
   private constructor(
     readonly wsPort: number,
     readonly zenohPort: number,
-    readonly gatewayPort: number | null,
     readonly files: RouterFiles,
+    private readonly auth: boolean,
   ) {
     this.router = new ManagedZenoh('Zenoh router', files.routerConfig, 'peer', wsPort);
-    this.gateway = files.gatewayConfig === null || gatewayPort === null ? null : new ManagedZenoh('Zenoh gateway', files.gatewayConfig, 'client', gatewayPort);
   }
 
   /** The nodes' remote-api WebSocket (private to the nodes: local sessions bypass the access control). */
   get url(): string {
     return `ws://127.0.0.1:${this.wsPort}`;
-  }
-
-  /** The gateway's WebSocket, for zenoh-ts clients. */
-  get gatewayUrl(): string {
-    if (this.gatewayPort === null) throw new Error('this router runs no gateway');
-    return `ws://127.0.0.1:${this.gatewayPort}`;
   }
 
   /** The native client endpoint. */
@@ -267,36 +260,46 @@ export class ZenohRouter {
   static async start(opts: ManagedRouterOptions = {}): Promise<ZenohRouter> {
     const wsPort = await freePort();
     const zenohPort = await freePort();
-    const gatewayPort = opts.gateway ? await freePort() : null;
     const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));
-    const files = writeRouterFiles(dir, {
-      wsPort,
-      zenohPort,
-      ...(gatewayPort === null ? {} : { gatewayPort }),
-      ...(opts.auth === undefined ? {} : { auth: opts.auth }),
-    });
-    const router = new ZenohRouter(wsPort, zenohPort, gatewayPort, files);
+    const auth = opts.auth ?? true;
+    const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth }), auth);
     await router.start();
+    if (opts.gateway) await router.startGateway();
     return router;
+  }
+
+  /**
+   * Starts (once) the gateway: a client-mode router logged in as the gateway user, whose WebSocket
+   * serves zenoh-ts clients. Resolves to that WebSocket's URL.
+   */
+  async startGateway(): Promise<string> {
+    if (this.gateway === null) {
+      const port = await freePort();
+      const files = writeRouterFiles(this.files.dir, { wsPort: this.wsPort, zenohPort: this.zenohPort, gatewayPort: port, auth: this.auth });
+      this.gateway = { port, process: new ManagedZenoh('Zenoh gateway', files.gatewayConfig!, 'client', port) };
+    }
+    if (!this.gateway.process.running) await this.gateway.process.start();
+    return `ws://127.0.0.1:${this.gateway.port}`;
   }
 
   get running(): boolean {
     return this.router.running;
   }
 
+  /** Starts the router, and the gateway if it was started before. */
   async start(): Promise<void> {
     await this.router.start();
-    if (this.gateway !== null && !this.gateway.running) await this.gateway.start();
+    if (this.gateway !== null && !this.gateway.process.running) await this.gateway.process.start();
   }
 
   /** SIGKILL: the router (and its gateway) vanish without any goodbye, like a crash. */
   async kill(): Promise<void> {
-    await this.gateway?.signal('SIGKILL');
+    await this.gateway?.process.signal('SIGKILL');
     await this.router.signal('SIGKILL');
   }
 
   async stop(): Promise<void> {
-    await this.gateway?.signal('SIGTERM');
+    await this.gateway?.process.signal('SIGTERM');
     await this.router.signal('SIGTERM');
   }
 

@@ -10,6 +10,10 @@ usage:
       fake ack), subscribers on <prefix>/* and <prefix>/**, and a liveliness token; session B (a
       normal client) then puts with and without acknowledgment and consumes with the default query
       target. Reports what A received and what B got.
+  python_acl_probe.py client <client config file> <key prefix> <user>
+      Session B alone (for an attacker that runs elsewhere).
+  python_acl_probe.py size <client config file> <key prefix> <user> <body bytes>
+      One acknowledged put of that many bytes: {"replies": [...]} (none when the router drops it).
 """
 import json
 import sys
@@ -62,6 +66,37 @@ def replies(session, selector, payload=None):
     return out
 
 
+def normal_client(path, prefix, user):
+    with zenoh.open(config_from(path)) as client:
+        body = b'{"message":"for the real service"}'
+        acked = replies(client, f"{prefix}/{user}/put?id=acl-1", body)
+        client.put(f"{prefix}/{user}", b"plain put", attachment=json.dumps({"id": "acl-2"}))
+        deadline = time.time() + 5
+        count = None
+        while time.time() < deadline:
+            got = replies(client, f"{prefix}/{user}/len")
+            count = json.loads(got[0]["payload"]).get("count") if got and got[0]["ok"] else None
+            if count == 2:
+                break
+            time.sleep(0.1)
+        consumed = [replies(client, f"{prefix}/{user}") for _ in range(2)]
+        status = replies(client, f"{prefix}/@cluster/status")
+        alive = list(client.liveliness().get(f"{prefix}/**", timeout=2.0))
+    return {
+        "put": acked,
+        "len": count,
+        "consumed": consumed,
+        "status": status,
+        "liveliness_seen": len([r for r in alive if r.ok is not None]),
+    }
+
+
+def size(args):
+    path, prefix, user, n = args[0], args[1], args[2], int(args[3])
+    with zenoh.open(config_from(path)) as session:
+        print(json.dumps({"replies": replies(session, f"{prefix}/{user}/put?id=size-{n}", b"x" * n)}))
+
+
 def impostor(args):
     path, prefix, user = args[0], args[1], args[2]
     seen = {"queries": [], "samples": []}
@@ -83,30 +118,9 @@ def impostor(args):
             attacker.liveliness().declare_token(f"{prefix}/{user}"),
         ]
         time.sleep(1.0)  # let the declarations reach (or be refused by) the router
-        with zenoh.open(config_from(path)) as client:
-            body = b'{"message":"for the real service"}'
-            acked = replies(client, f"{prefix}/{user}/put?id=acl-1", body)
-            client.put(f"{prefix}/{user}", b"plain put", attachment=json.dumps({"id": "acl-2"}))
-            deadline = time.time() + 5
-            count = None
-            while time.time() < deadline:
-                got = replies(client, f"{prefix}/{user}/len")
-                count = json.loads(got[0]["payload"]).get("count") if got and got[0]["ok"] else None
-                if count == 2:
-                    break
-                time.sleep(0.1)
-            consumed = [replies(client, f"{prefix}/{user}") for _ in range(2)]
-            status = replies(client, f"{prefix}/@cluster/status")
-            alive = list(client.liveliness().get(f"{prefix}/**", timeout=2.0))
+        result = normal_client(path, prefix, user)
         time.sleep(0.5)
-        print(json.dumps({
-            "attacker": seen,
-            "put": acked,
-            "len": count,
-            "consumed": consumed,
-            "status": status,
-            "liveliness_seen": len([r for r in alive if r.ok is not None]),
-        }))
+        print(json.dumps({"attacker": seen, **result}))
         for d in decls:
             d.undeclare()
 
@@ -117,6 +131,10 @@ def main():
         connect(args)
     elif command == "impostor":
         impostor(args)
+    elif command == "client":
+        print(json.dumps(normal_client(args[0], args[1], args[2])))
+    elif command == "size":
+        size(args)
     else:
         sys.exit(f"unknown command {command}")
 

@@ -29,8 +29,8 @@ import {
   renderConfig,
   ROUTER_USER,
   type TlsFiles,
-} from '../src/cli/router-config.js';
-import { ensurePrivateDir, ensureUsers, writeSecretFile } from '../src/cli/router-secrets.js';
+} from '../src/router/router-config.js';
+import { ensurePrivateDir, ensureUsers, writeSecretFile } from '../src/router/router-secrets.js';
 
 /** Where docker-compose.yml mounts the files inside the router containers. */
 export const CONTAINER_DIR = '/etc/zenoh';

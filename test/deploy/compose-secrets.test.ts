@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeComposeSecrets, ROUTERS } from '../../scripts/compose-secrets.js';
-import { nativeClientConfig, nodesRouterConfig, renderConfig } from '../../src/cli/router-config.js';
-import { parseUsersFile, writeSecretFile } from '../../src/cli/router-secrets.js';
-import { freePort, repoRoot, spawnZenoh, waitForPort } from '../../src/cli/zenoh-router.js';
+import { nativeClientConfig, nodesRouterConfig, renderConfig } from '../../src/router/router-config.js';
+import { parseUsersFile, writeSecretFile } from '../../src/router/router-secrets.js';
+import { repoRoot } from '../../src/repo-root.js';
+import { freePort, spawnZenoh, waitForPort } from '../../src/router/zenoh-router.js';
 
 const run = promisify(execFile);
 

@@ -22,6 +22,7 @@ import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
 import { isMember } from '../raft/membership.js';
+import { MIN_LIVENESS_TIMEOUT_MS } from '../raft/link-liveness.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
@@ -94,6 +95,9 @@ export class ForgeNode implements NodeOperations {
       peers: this.peerAddresses({}),
       maxFrameBytes,
       maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg),
+      // A link silent for an election timeout (at least three heartbeats) is one Raft already gives
+      // up on; redialling it then lets a healed partition rejoin within about a second.
+      livenessTimeoutMs: Math.max(MIN_LIVENESS_TIMEOUT_MS, config.raft.tickMs * Math.max(config.raft.electionTicks, 3 * config.raft.heartbeatTicks)),
       logger: log.child({ component: 'transport' }),
     });
     this.driver = new RaftDriver({

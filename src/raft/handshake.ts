@@ -5,12 +5,16 @@
 //   D → L  HELLO      version, cluster id, D's id, the id D expects L to have, nonce_D
 //   L → D  CHALLENGE  L's id, nonce_L, HMAC-SHA256(secret, transcript("listener"))
 //   D → L  AUTH       HMAC-SHA256(secret, transcript("dialer"))
-//   L → D  WELCOME    (D may now send MESSAGE frames)
+//   L → D  WELCOME    (D may now send MESSAGE frames; both sides may send PING frames)
 // or L → D REJECT with a reason code, then close. The transcript binds role, cluster, both ids and
 // both fresh nonces, so a proof can neither be replayed on another connection nor reflected in
 // the other direction. Both sides verify with timingSafeEqual. Frames after the handshake are not
 // individually authenticated: an attacker able to hijack TCP connections on the cluster network
 // is out of scope (run the cluster on a private network).
+//
+// Version 2 of the protocol is version 1 plus the PING frame after WELCOME (frames.ts); every
+// other byte is unchanged, the MAC transcript label included. A version-1 peer would close the
+// connection at the first PING, so HELLO refuses it up front (REJECT "unsupported protocol version").
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ByteReader } from '../wire/reader.js';
@@ -19,7 +23,7 @@ import { WireError } from '../wire/wire-error.js';
 import { FRAME, ProtocolError, type Frame } from './frames.js';
 import type { NodeId } from './types.js';
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 /** Bound on every frame before the peer is authenticated. */
 export const HANDSHAKE_MAX_FRAME = 512;
 export const MAX_CLUSTER_ID_BYTES = 128;

@@ -88,12 +88,12 @@ function encodedThroughput(): void {
   let index = 0;
   for (let round = 1; round <= 3; round++) {
     const t = timed(() => {
-      let resultBytes = 0;
+      let errors = 0;
       for (let i = 0; i < entries.length; i++) {
         index++;
-        resultBytes += sm.apply(entries[i]!, { index, term: 1, time: 1_700_000_000_000 + (index >> 4) }).length;
+        if (sm.apply(entries[i]!, { index, term: 1, time: 1_700_000_000_000 + (index >> 4) }).kind === 'error') errors++;
       }
-      return resultBytes;
+      if (errors > 0) throw new Error(`${errors} commands refused`);
     });
     report(`encoded put+consume ${BODY_BYTES}B round ${round}`, entries.length, t);
   }

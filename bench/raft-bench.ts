@@ -14,7 +14,7 @@ import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { RaftDriver } from '../src/raft/driver.js';
 import { LevelStorage } from '../src/raft/level-storage.js';
 import type { Message } from '../src/raft/types.js';
-import { CounterMachine } from '../test/support/counter-machine.js';
+import { CounterMachine } from '../src/sim/counter-machine.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -57,7 +57,7 @@ async function closedLoop(concurrency: number, op: () => Promise<unknown>): Prom
   return { opsPerSec: done / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function startCluster(dir: string): Promise<RaftDriver<Uint8Array>[]> {
+async function startCluster(dir: string): Promise<RaftDriver<number>[]> {
   const ids = ['n1', 'n2', 'n3'];
   const handlers = new Map<string, (m: Message) => void>();
   const storages = await Promise.all(ids.map((id) => LevelStorage.open(join(dir, id))));
@@ -96,7 +96,7 @@ async function startCluster(dir: string): Promise<RaftDriver<Uint8Array>[]> {
   return drivers;
 }
 
-async function leaderOf(drivers: RaftDriver<Uint8Array>[]): Promise<RaftDriver<Uint8Array>> {
+async function leaderOf(drivers: RaftDriver<number>[]): Promise<RaftDriver<number>> {
   for (;;) {
     const l = drivers.find((d) => d.softState().role === 'leader');
     if (l) return l;

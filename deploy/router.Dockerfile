@@ -24,8 +24,12 @@ LABEL org.opencontainers.image.title="zenoh-bridge-remote-api" \
 COPY --from=build /opt/zenoh/bin/zenoh-bridge-remote-api /usr/local/bin/zenoh-bridge-remote-api
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin zenoh
 USER zenoh
-ENV RUST_LOG=warn
-# 7447: Zenoh TCP (other routers, native Zenoh clients); 10000: remote-api WebSocket.
+# The binary prints its whole configuration (passwords included) at info level under its own
+# target: keep that target at warn whatever else RUST_LOG asks for.
+ENV RUST_LOG=warn,zenoh_bridge_remote_api=warn
+# 7447: Zenoh (other routers, native Zenoh clients); 10000: remote-api WebSocket.
 EXPOSE 7447 10000
 ENTRYPOINT ["/usr/local/bin/zenoh-bridge-remote-api"]
-CMD ["--listen", "tcp/0.0.0.0:7447", "--ws-port", "0.0.0.0:10000", "--no-multicast-scouting"]
+# The configuration (listeners, TLS, usrpwd, access control) comes from a file that
+# scripts/make-router-secrets.ts generates; docker-compose.yml mounts it here.
+CMD ["--config", "/etc/zenoh/router.json5"]

@@ -1,6 +1,11 @@
 """Forge Mailbox from Python with eclipse-zenoh (pip install eclipse-zenoh==1.10.1).
 
-usage: python examples/python_client.py [zenoh endpoint, default tcp/127.0.0.1:7447] [user]
+usage: python examples/python_client.py [zenoh client config] [user]
+
+The router only accepts logged-in clients. The client config (a Zenoh json5 file holding the
+router endpoint and the client user's password) defaults to $FORGE_ZENOH_CONFIG, else to the one
+`npm start` writes: data/local/zenoh/client.json5.
+
 The capability token comes from $FORGE_TOKEN, else the file $FORGE_TOKEN_FILE, else the operator
 token `npm start` writes (data/local/auth/admin.token).
 """
@@ -10,15 +15,13 @@ import sys
 
 import zenoh
 
-endpoint = sys.argv[1] if len(sys.argv) > 1 else "tcp/127.0.0.1:7447"
+config_file = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FORGE_ZENOH_CONFIG", "data/local/zenoh/client.json5")
 user = sys.argv[2] if len(sys.argv) > 2 else "user123"
 token = os.environ.get("FORGE_TOKEN") or open(os.environ.get("FORGE_TOKEN_FILE", "data/local/auth/admin.token")).read().strip()
 # Every request carries the token in its attachment (never in the key or selector, which get logged).
 auth = json.dumps({"token": token})
 
-conf = zenoh.Config()
-conf.insert_json5("mode", '"client"')
-conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
+conf = zenoh.Config.from_file(config_file)
 with zenoh.open(conf) as session:
     # A backend service posts a notification. Plain PUT: fire-and-forget.
     session.put(f"forge/mailbox/{user}", json.dumps({"message": "Your AI generation is ready"}), attachment=auth)

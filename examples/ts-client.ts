@@ -1,4 +1,5 @@
-// Forge Mailbox from TypeScript with zenoh-ts (through the router's remote-api WebSocket).
+// Forge Mailbox from TypeScript with zenoh-ts, through the gateway's WebSocket (`npm start` serves it on
+// ws://127.0.0.1:10000; the nodes' own router WebSocket is private to them).
 // Node 20 needs `--experimental-wasm-modules` and a WebSocket global for zenoh-ts:
 //   node --experimental-wasm-modules --import tsx examples/ts-client.ts [ws://127.0.0.1:10000] [user]
 // The capability token comes from $FORGE_TOKEN, else the file $FORGE_TOKEN_FILE, else the operator

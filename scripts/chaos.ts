@@ -1,18 +1,18 @@
 // Fault-injection run against a real local cluster (see docs/chaos.md):
 //   npm run chaos -- [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE]
-//                    [--faults kind,kind...] [--workers N] [--check-timeout-ms MS]
-//                    [--unsafe ack-before-commit] [--keep] [--json]
+//                    [--faults kind,kind...] [--workers N] [--readers N] [--lease-ms MS] [--check-timeout-ms MS]
+//                    [--unsafe MUTATION] [--keep] [--json]
 // Prints the verdict; exit status 0 clean, 1 anomalies found, 2 bad arguments or the run could
 // not be carried out. A failing seed is rerun with the same --seed; its history can be checked
 // again offline with scripts/check-history.ts.
 
 import { FAULT_KINDS, type FaultKind } from '../src/verify/nemesis.js';
-import { formatReport, runChaos, UNSAFE_MODES, type UnsafeMode } from '../src/verify/chaos.js';
+import { formatReport, isUnsafeMode, runChaos, UNSAFE_MODES } from '../src/verify/chaos.js';
 
 function usage(problem: string): never {
   console.error(
     `${problem}\nusage: chaos [--nodes 3|5] [--time SECONDS] [--seed S] [--history FILE] [--faults ${FAULT_KINDS.join(',')}]` +
-      ` [--workers N] [--check-timeout-ms MS] [--unsafe ${Object.keys(UNSAFE_MODES).join('|')}] [--keep] [--json]`,
+      ` [--workers N] [--readers N] [--lease-ms MS] [--check-timeout-ms MS] [--unsafe ${UNSAFE_MODES.join('|')}] [--keep] [--json]`,
   );
   process.exit(2);
 }
@@ -23,7 +23,7 @@ const flags = new Set<string>();
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === '--keep' || a === '--json') flags.add(a.slice(2));
-  else if (['--nodes', '--time', '--seed', '--history', '--faults', '--workers', '--check-timeout-ms', '--unsafe'].includes(a)) {
+  else if (['--nodes', '--time', '--seed', '--history', '--faults', '--workers', '--readers', '--lease-ms', '--check-timeout-ms', '--unsafe'].includes(a)) {
     const v = args[++i];
     if (v === undefined) usage(`${a} needs a value`);
     values.set(a.slice(2), v);
@@ -42,6 +42,8 @@ const nodes = int('nodes', 3, 1, 9);
 const timeSec = int('time', 60, 5, 24 * 3600);
 const seed = int('seed', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1);
 const workers = int('workers', 5, 1, 64);
+const readers = int('readers', 2, 0, 64);
+const leaseMs = int('lease-ms', 1500, 100, 60_000);
 const checkTimeoutMs = int('check-timeout-ms', 120_000, 0, 24 * 3600 * 1000);
 let faults: FaultKind[] | undefined;
 const faultList = values.get('faults');
@@ -52,7 +54,7 @@ if (faultList !== undefined) {
   });
 }
 const unsafe = values.get('unsafe');
-if (unsafe !== undefined && !Object.hasOwn(UNSAFE_MODES, unsafe)) usage(`unknown unsafe mode ${unsafe}`);
+if (unsafe !== undefined && !isUnsafeMode(unsafe)) usage(`unknown unsafe mode ${unsafe} (the mutations the chaos runner must catch: ${UNSAFE_MODES.join(', ')})`);
 
 const json = flags.has('json');
 try {
@@ -61,11 +63,13 @@ try {
     timeSec,
     seed,
     workers,
+    readers,
+    leaseMs,
     checkTimeoutMs,
     keepFiles: flags.has('keep'),
     ...(values.has('history') ? { historyPath: values.get('history')! } : {}),
     ...(faults === undefined ? {} : { faults }),
-    ...(unsafe === undefined ? {} : { unsafe: unsafe as UnsafeMode }),
+    ...(unsafe === undefined || !isUnsafeMode(unsafe) ? {} : { unsafe }),
     log: (line) => {
       if (!json) console.error(`[${new Date().toISOString().slice(11, 23)}] ${line}`);
     },

@@ -2,7 +2,7 @@
 // [--from F] [--steps K] [--nodes 3|5]. A failing seed prints its number; `--seed S` replays
 // exactly that run.
 
-import { runSimulation } from '../test/raft/sim/cluster.js';
+import { runSimulation } from '../src/sim/cluster.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +36,7 @@ let failed = 0;
 for (const seed of seeds) {
   let seedFailed = false;
   for (const nodes of sizes) {
-    const r = runSimulation({ seed, nodes, steps });
+    const r = await runSimulation({ seed, nodes, steps });
     if (!r.ok) {
       seedFailed = true;
       console.log(`FAIL seed ${seed} (${nodes} nodes): ${r.error}`);

@@ -3,7 +3,8 @@
 // hand once the tokens it signed have expired).
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readSecretFile } from '../secret-files.js';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
 import { TOKEN_ALGORITHM, jwksProblem } from './tokens.js';
@@ -19,27 +20,6 @@ export async function generateSigningKey(now = new Date()): Promise<GeneratedKey
   const kid = `${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
   const meta = { kid, alg: TOKEN_ALGORITHM, use: 'sig' };
   return { signingKey: { ...(await exportJWK(privateKey)), ...meta }, publicKey: { ...(await exportJWK(publicKey)), ...meta } };
-}
-
-/**
- * Writes `content` so that only the owner can ever read it: a temporary file created 0600 in a
- * 0700 directory, then renamed over the target (no moment where the secret is world-readable).
- */
-export function writeSecretFile(path: string, content: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, content, { mode: 0o600, flag: 'w' });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-}
-
-/** Reads a secret file, refusing one that others can read (as ssh does with private keys). */
-export function readSecretFile(path: string): string {
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new Error(`${path} is readable by others (mode ${mode.toString(8)}): chmod 600 it`);
-  }
-  return readFileSync(path, 'utf8');
 }
 
 export function readSigningKey(path: string): JWK {

@@ -1,46 +1,110 @@
-// `forge-mailbox local-cluster`: the embedded default. Starts the Zenoh router and a three-node
-// cluster on 127.0.0.1 as child processes, with data under a local folder, logs on this terminal
-// (pretty on a TTY, JSON otherwise), and a clean stop on Ctrl-C.
+// `forge-mailbox local-cluster`: the embedded default. Starts the Zenoh router, its gateway and a
+// three-node cluster on 127.0.0.1 as child processes, with data under a local folder (0700), logs
+// on this terminal (pretty on a TTY, JSON otherwise), and a clean stop on Ctrl-C.
+//
+// Secure by default: the router's passwords are generated on the first run into <dir>/zenoh
+// (files 0600) and reused afterwards; native clients log in with <dir>/zenoh/client.json5, zenoh-ts
+// clients use the gateway's WebSocket, and the nodes' own WebSocket listens on loopback only.
+// `--no-router-auth` turns router authentication and access control off, and says so.
+//
+// Requests are authorized too: the first run makes a token signing key in <dir>/auth (0600) and
+// the JWKS the nodes verify with; every start writes a fresh operator token (every operation on
+// every mailbox, 7 days) to <dir>/auth/admin.token (0600), which the CLI and the README examples
+// pick up by default. `forge-mailbox token issue --key-file <dir>/auth/signing-key.jwk` makes
+// narrower ones.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PinoPretty } from 'pino-pretty';
+import { ALL_USERS, OPERATIONS } from '../auth/capability.js';
+import { addToJwks, generateSigningKey, readSigningKey } from '../auth/key-files.js';
+import { issueToken } from '../auth/tokens.js';
 import { repoRoot } from '../repo-root.js';
-import { startRouter, waitForPort } from '../router/zenoh-router.js';
+import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
+import { spawnZenoh, waitForPort, writeRouterFiles, type RouterFiles } from '../router/zenoh-router.js';
+
+export interface LocalClusterPorts {
+  /** First Raft peer port. */
+  raft: number;
+  /** The gateway's WebSocket, for zenoh-ts clients and the CLI. */
+  gatewayWs: number;
+  /** The router's WebSocket for the nodes (loopback, private to them). */
+  nodesWs: number;
+  /** The router's Zenoh TCP listener for native clients. */
+  zenoh: number;
+}
 
 interface ClusterFiles {
   configs: string[];
-  wsPort: number;
-  zenohPort: number;
+  router: RouterFiles;
+  adminToken: string;
 }
 
-/** Writes (once) the node configs of a local cluster; the secret is generated and kept. */
-export function prepareLocalCluster(dir: string, nodes: number, basePort: number, wsPort: number, zenohPort: number): ClusterFiles {
-  mkdirSync(dir, { recursive: true });
+/** The cluster id local clusters use (a token names the cluster it is for). */
+const LOCAL_CLUSTER_ID = 'local';
+const ADMIN_TOKEN_TTL_S = 7 * 86_400;
+
+/** The signing key and JWKS under `authDir` (made on first use), and a fresh operator token. */
+async function prepareAuth(authDir: string): Promise<{ jwksFile: string; adminToken: string }> {
+  const keyFile = join(authDir, 'signing-key.jwk');
+  const jwksFile = join(authDir, 'jwks.json');
+  if (!existsSync(keyFile)) {
+    const key = await generateSigningKey();
+    writeSecretFile(keyFile, `${JSON.stringify(key.signingKey)}\n`);
+    addToJwks(jwksFile, key.publicKey);
+  }
+  const adminToken = join(authDir, 'admin.token');
+  const token = await issueToken({
+    signingKey: readSigningKey(keyFile),
+    audience: LOCAL_CLUSTER_ID,
+    principal: 'local-operator',
+    users: [ALL_USERS],
+    ops: OPERATIONS,
+    ttlSeconds: ADMIN_TOKEN_TTL_S,
+  });
+  writeSecretFile(adminToken, `${token}\n`);
+  return { jwksFile, adminToken };
+}
+
+/**
+ * Writes the node configs and the router files of a local cluster; the cluster secret and the
+ * router passwords are generated on first use and kept.
+ */
+export async function prepareLocalCluster(dir: string, nodes: number, ports: LocalClusterPorts, routerAuth = true): Promise<ClusterFiles> {
+  ensurePrivateDir(dir);
+  const auth = await prepareAuth(join(dir, 'auth'));
   const secretFile = join(dir, 'cluster-secret');
-  if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+  if (!existsSync(secretFile)) writeSecretFile(secretFile, randomBytes(24).toString('hex'));
   const secret = readFileSync(secretFile, 'utf8').trim();
   const peers = Object.fromEntries(
-    Array.from({ length: nodes }, (_, i) => [`n${i + 1}`, { host: '127.0.0.1', port: basePort + i }]),
+    Array.from({ length: nodes }, (_, i) => [`n${i + 1}`, { host: '127.0.0.1', port: ports.raft + i }]),
   );
   const configs = Object.keys(peers).map((nodeId) => {
     const file = join(dir, `${nodeId}.json`);
     const config = {
       nodeId,
-      clusterId: 'local',
+      clusterId: LOCAL_CLUSTER_ID,
       secret,
       dataDir: join(dir, nodeId),
       peers,
-      zenoh: { router: `ws://127.0.0.1:${wsPort}`, keyPrefix: 'forge/mailbox' },
+      zenoh: { router: `ws://127.0.0.1:${ports.nodesWs}`, keyPrefix: 'forge/mailbox' },
+      auth: { jwksFile: auth.jwksFile },
       logLevel: 'info',
     };
-    writeFileSync(file, JSON.stringify(config, null, 2) + '\n');
+    writeSecretFile(file, JSON.stringify(config, null, 2) + '\n');
     return file;
   });
-  return { configs, wsPort, zenohPort };
+  const router = writeRouterFiles(join(dir, 'zenoh'), {
+    wsPort: ports.nodesWs,
+    zenohPort: ports.zenoh,
+    gatewayPort: ports.gatewayWs,
+    host: '127.0.0.1',
+    auth: routerAuth,
+  });
+  return { configs, router, adminToken: auth.adminToken };
 }
 
 function nodeProcess(config: string): ChildProcess {
@@ -67,18 +131,34 @@ export function registerLocalClusterCommand(program: Command): void {
     .option('--dir <dir>', 'data and config folder', './data/local')
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--raft-port <port>', 'first Raft peer port', '7701')
-    .option('--ws-port <port>', 'router remote-api WebSocket port', '10000')
-    .option('--zenoh-port <port>', 'router Zenoh TCP port', '7447')
-    .action(async (opts: { dir: string; nodes: string; raftPort: string; wsPort: string; zenohPort: string }) => {
+    .option('--ws-port <port>', 'gateway WebSocket port for zenoh-ts clients and the CLI', '10000')
+    .option('--nodes-ws-port <port>', "router WebSocket port of the nodes' own sessions (loopback, private)", '10001')
+    .option('--zenoh-port <port>', 'router Zenoh TCP port for native clients', '7447')
+    .option('--no-router-auth', 'INSECURE: run the router without authentication and access control')
+    .action(
+      async (opts: { dir: string; nodes: string; raftPort: string; wsPort: string; nodesWsPort: string; zenohPort: string; routerAuth: boolean }) => {
       const dir = resolve(opts.dir);
-      const files = prepareLocalCluster(dir, Number(opts.nodes), Number(opts.raftPort), Number(opts.wsPort), Number(opts.zenohPort));
+      const ports: LocalClusterPorts = {
+        raft: Number(opts.raftPort),
+        gatewayWs: Number(opts.wsPort),
+        nodesWs: Number(opts.nodesWsPort),
+        zenoh: Number(opts.zenohPort),
+      };
+      const files = await prepareLocalCluster(dir, Number(opts.nodes), ports, opts.routerAuth);
       const out = process.stdout.isTTY ? PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : null;
       if (out) out.pipe(process.stdout);
       const say = (msg: string) => process.stderr.write(`local-cluster: ${msg}\n`);
 
-      say(`starting Zenoh router (remote-api ws://127.0.0.1:${files.wsPort}, zenoh tcp/127.0.0.1:${files.zenohPort})`);
-      const router = startRouter({ wsPort: files.wsPort, zenohPort: files.zenohPort, stdio: 'inherit' });
-      await waitForPort(files.wsPort);
+      if (!opts.routerAuth) {
+        say('WARNING: --no-router-auth: the Zenoh router accepts anyone and enforces no access control');
+      }
+      say(`starting Zenoh router (nodes ws://127.0.0.1:${ports.nodesWs}, native clients tcp/127.0.0.1:${ports.zenoh})`);
+      const router = spawnZenoh(files.router.routerConfig, { stdio: 'inherit' });
+      await waitForPort(ports.nodesWs);
+      say(`starting Zenoh gateway for zenoh-ts clients and the CLI (ws://127.0.0.1:${ports.gatewayWs})`);
+      const gateway = spawnZenoh(files.router.gatewayConfig!, { mode: 'client', stdio: 'inherit' });
+      await waitForPort(ports.gatewayWs);
+      if (opts.routerAuth) say(`native Zenoh clients log in with ${files.router.clientConfig} (zenoh.Config.from_file)`);
       const nodes = files.configs.map((config) => {
         const child = nodeProcess(config);
         child.stdout!.pipe(out ?? process.stdout, { end: false });
@@ -88,6 +168,7 @@ export function registerLocalClusterCommand(program: Command): void {
         return child;
       });
       say(`${nodes.length} nodes starting, data in ${dir}; Ctrl-C to stop`);
+      say(`operator token (every operation, every mailbox; the CLI uses it by default): ${files.adminToken}`);
 
       let stopping = false;
       const stop = async () => {
@@ -95,11 +176,13 @@ export function registerLocalClusterCommand(program: Command): void {
         stopping = true;
         say('stopping nodes...');
         await Promise.all(nodes.map((n) => stopChild(n, 10_000)));
+        await stopChild(gateway, 5_000);
         await stopChild(router, 5_000);
         say('stopped');
         process.exit(0);
       };
       process.on('SIGINT', () => void stop());
       process.on('SIGTERM', () => void stop());
-    });
+      },
+    );
 }

@@ -1,7 +1,7 @@
 // `forge-mailbox serve`: run one node until SIGTERM/SIGINT, then stop gracefully.
 
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig, unsafeMutationsFromEnv } from '../config/load.js';
 import { createLogger } from '../logging.js';
 import { ForgeNode } from '../node/forge-node.js';
 
@@ -16,8 +16,10 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', 'override logLevel')
     .action(async (opts: { config?: string; nodeId?: string; dataDir?: string; router?: string; logLevel?: string }) => {
       let config;
+      let unsafeMutations;
       try {
         config = loadConfig({ file: opts.config, env: process.env, overrides: opts });
+        unsafeMutations = unsafeMutationsFromEnv(process.env);
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`forge-mailbox: ${err.message}\n`);
@@ -50,7 +52,7 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
       try {
-        node = await ForgeNode.open(config, log);
+        node = await ForgeNode.open(config, log, { unsafeMutations });
         await node.start();
       } catch (err) {
         log.fatal({ err }, 'node failed to start');

@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { OPERATIONS, type Operation } from '../auth/capability.js';
-import { addToJwks, generateSigningKey, readSigningKey, writeSecretFile } from '../auth/key-files.js';
+import { addToJwks, generateSigningKey, readSigningKey } from '../auth/key-files.js';
+import { writeSecretFile } from '../secret-files.js';
 import { issueToken } from '../auth/tokens.js';
 
 const EXIT_BAD_INPUT = 3;

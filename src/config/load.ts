@@ -2,6 +2,7 @@
 // flags (later wins), and validates the result. Any problem is a ConfigError naming the field.
 
 import { readFileSync } from 'node:fs';
+import { MUTATIONS, type MutationName } from '../verify/mutations.js';
 import { configSchema, type ForgeConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -85,4 +86,26 @@ export function loadConfig(opts: {
   if (o.router !== undefined) setPath(raw, ['zenoh', 'router'], o.router);
   if (o.logLevel !== undefined) raw.logLevel = o.logLevel;
   return validateConfig(raw);
+}
+
+/** The variable naming the deliberate bugs a node runs with (mutation tests only, never production). */
+export const UNSAFE_MUTATIONS_ENV = 'FORGE_UNSAFE_MUTATIONS';
+
+/**
+ * The mutations (src/verify/mutations.ts) FORGE_UNSAFE_MUTATIONS switches on: a comma-separated
+ * list of registry names, empty or unset for none. An unknown name is a ConfigError, so a typo
+ * cannot leave a mutation test running the safe code while it believes otherwise.
+ */
+export function unsafeMutationsFromEnv(env: NodeJS.ProcessEnv): MutationName[] {
+  const raw = env[UNSAFE_MUTATIONS_ENV];
+  if (raw === undefined || raw.trim() === '') return [];
+  const known = new Set<string>(MUTATIONS.map((m) => m.name));
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) {
+    throw new ConfigError([
+      `${UNSAFE_MUTATIONS_ENV}: unknown mutation ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${[...known].join(', ')})`,
+    ]);
+  }
+  return [...new Set(names)] as MutationName[];
 }

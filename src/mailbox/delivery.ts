@@ -1,12 +1,12 @@
 // A delivered message as the state machine hands it out. The body bytes are made on first read:
-// the encoded path writes the stored Latin-1 body straight into the result and never needs them,
-// which saves a typed-array allocation per consume.
+// a follower applying the same consume never reads them, and the snapshot writes the stored
+// Latin-1 body straight into the image, which saves a typed-array allocation per consume.
 // `body` is an accessor on the prototype, so object spread and JSON.stringify do not copy it;
 // the stored forms are private (#) fields, so they do not leak into either.
 
-import { latin1ToBytes } from './binary.js';
 import type { DeliveredMessage } from './commands.js';
 import type { StoredMessage } from './seq-queue.js';
+import { latin1ToBytes } from '../wire/text.js';
 
 export class StoredDelivery implements DeliveredMessage {
   readonly id: string;

@@ -10,7 +10,6 @@
 // - A lease that ran out counts as ended from that moment on: queries see its message back in the
 //   queue (or dead-lettered), and the next consume/purge of that user, or the sweep, makes it so.
 
-import { latin1FromBytes } from './binary.js';
 import type {
   AckCommand,
   ApplyMeta,
@@ -28,10 +27,11 @@ import { StoredDelivery } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
-import { type MailboxState, type RememberedConsume, UserBox, emptyMailboxState, receiptOf } from './state.js';
+import { type ConsumeResult, type MailboxState, type RememberedConsume, UserBox, emptyMailboxState, receiptOf } from './state.js';
 import { durationProblem, tokenProblem, userProblem } from './validate.js';
+import { latin1FromBytes } from '../wire/text.js';
 
-const EMPTY: MailboxResult = Object.freeze({ kind: 'empty' });
+const EMPTY: ConsumeResult = Object.freeze({ kind: 'empty' });
 const OK: MailboxResult = Object.freeze({ kind: 'ok' });
 
 function fail(code: MailboxErrorCode, message: string): MailboxResult {
@@ -116,9 +116,9 @@ export class Mailbox {
     return writeSnapshot(this.state);
   }
 
-  /** Replaces the state with a snapshot's; throws MailboxDecodeError (state untouched) on a bad image. */
+  /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
-    this.state = readSnapshot(data);
+    this.state = readSnapshot(data, this.options.unsafeLeaseReceiptReuse);
   }
 
   /** Read-only: answers from the applied state as of max(state time, `now`). */
@@ -198,7 +198,7 @@ export class Mailbox {
     return result;
   }
 
-  private take(cmd: ConsumeCommand, now: number): MailboxResult {
+  private take(cmd: ConsumeCommand, now: number): ConsumeResult {
     const box = this.state.users.get(cmd.user);
     if (box === undefined) return EMPTY;
     this.endLeases(box, now, null);
@@ -214,7 +214,7 @@ export class Mailbox {
       this.dropIfEmpty(cmd.user, box);
       return { kind: 'message', message: new StoredDelivery(msg) };
     }
-    const receipt = receiptOf(msg);
+    const receipt = receiptOf(msg, this.options.unsafeLeaseReceiptReuse);
     const leaseExpiresAt = now + cmd.leaseMs;
     box.leaseMap().set(receipt, { msg, leaseExpiresAt });
     box.leaseBytes += msg.body.length;
@@ -403,7 +403,7 @@ export class Mailbox {
     }
   }
 
-  private rememberConsume(user: string, requestId: string, result: MailboxResult, now: number): void {
+  private rememberConsume(user: string, requestId: string, result: ConsumeResult, now: number): void {
     const s = this.state;
     const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body().length : 0;
     s.consumes.set(key(user, requestId), { user, requestId, result, bytes, expiresAt: now + this.options.requestWindowMs });

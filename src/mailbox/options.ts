@@ -28,6 +28,12 @@ export interface MailboxOptions {
   requestCacheMaxBytes: number;
   /** Longest client message id, request id or receipt (UTF-16 code units). */
   maxIdLength: number;
+  /**
+   * Deliberate bug `lease-receipt-reuse` (src/verify/mutations.ts), for the mutation tests only:
+   * a redelivered message keeps the receipt of its first delivery, so a consumer whose lease ran
+   * out can still ack (or nack) the delivery someone else now holds. Never set in production.
+   */
+  unsafeLeaseReceiptReuse: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -48,12 +54,18 @@ export const DEFAULT_MAILBOX_OPTIONS: Readonly<MailboxOptions> = Object.freeze({
   requestCacheMaxEntries: 100_000,
   requestCacheMaxBytes: 64 * MiB,
   maxIdLength: 128,
+  unsafeLeaseReceiptReuse: false,
 });
 
 /** Hard ceiling of the wire format for bodies, whatever the options say. */
 export const MAX_WIRE_BODY_BYTES = 64 * MiB;
 /** Hard ceiling of the wire format for user ids, message ids, request ids and receipts (UTF-8 bytes). */
 export const MAX_WIRE_STRING_BYTES = 1024;
+
+type NumericKey = { [K in keyof MailboxOptions]: MailboxOptions[K] extends number ? K : never }[keyof MailboxOptions];
+const NUMERIC_KEYS = (Object.keys(DEFAULT_MAILBOX_OPTIONS) as (keyof MailboxOptions)[]).filter(
+  (k): k is NumericKey => typeof DEFAULT_MAILBOX_OPTIONS[k] === 'number',
+);
 
 /** Options that may be 0: a zero window turns that memory off. */
 const MAY_BE_ZERO: ReadonlySet<string> = new Set(['dedupeWindowMs', 'requestWindowMs']);
@@ -63,8 +75,8 @@ const MAY_BE_ZERO: ReadonlySet<string> = new Set(['dedupeWindowMs', 'requestWind
  * larger configuration object (with settings for other parts of the node) may be passed as is.
  */
 export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): MailboxOptions {
-  const o = { ...DEFAULT_MAILBOX_OPTIONS };
-  for (const key of Object.keys(DEFAULT_MAILBOX_OPTIONS) as (keyof MailboxOptions)[]) {
+  const o = { ...DEFAULT_MAILBOX_OPTIONS, unsafeLeaseReceiptReuse: partial.unsafeLeaseReceiptReuse === true };
+  for (const key of NUMERIC_KEYS) {
     const value = partial[key] ?? DEFAULT_MAILBOX_OPTIONS[key];
     const min = MAY_BE_ZERO.has(key) ? 0 : 1;
     if (!Number.isSafeInteger(value) || value < min) {

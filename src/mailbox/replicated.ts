@@ -1,13 +1,14 @@
-// The mailbox as a replicated state machine over bytes: structurally the `StateMachine` the Raft
-// core drives (apply/snapshot/restore), plus the read path `query`. It imports nothing from Raft.
-// An undecodable entry must not wedge the log, so it yields an encoded BAD_REQUEST result and
-// leaves the state untouched.
+// The mailbox as a replicated state machine over log entries: structurally the `StateMachine` the
+// Raft core drives (apply/snapshot/restore), plus the read path `query`. It imports nothing from
+// Raft. `apply` returns the typed result, which the driver hands to the proposer in this process;
+// an undecodable entry must not wedge the log, so it yields a BAD_REQUEST result and leaves the
+// state untouched.
 
-import { MailboxDecodeError } from './binary.js';
-import { decodeCommand, encodeResult } from './codec.js';
+import { decodeCommand } from './codec.js';
 import type { ApplyMeta, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
 import type { MailboxOptions } from './options.js';
+import { WireError } from '../wire/wire-error.js';
 
 export class MailboxStateMachine {
   readonly mailbox: Mailbox;
@@ -17,24 +18,25 @@ export class MailboxStateMachine {
   }
 
   /**
-   * Applies one committed entry and returns the encoded result. The bytes are a view into a slab
-   * shared with other recent results (cheap to make): copy them if they are to be kept long.
+   * Applies one committed entry. The result may share objects with the state (a remembered consume
+   * result, the frozen empty result): holders read it, never change it.
    */
-  apply(data: Uint8Array, meta: ApplyMeta): Uint8Array {
-    let result: MailboxResult;
+  apply(data: Uint8Array, meta: ApplyMeta): MailboxResult {
+    let cmd;
     try {
-      result = this.mailbox.apply(decodeCommand(data), meta);
+      cmd = decodeCommand(data);
     } catch (err) {
-      if (!(err instanceof MailboxDecodeError)) throw err;
-      result = { kind: 'error', code: 'BAD_REQUEST', message: `undecodable command: ${err.message}` };
+      if (!(err instanceof WireError)) throw err;
+      return { kind: 'error', code: 'BAD_REQUEST', message: `undecodable command: ${err.message}` };
     }
-    return encodeResult(result);
+    return this.mailbox.apply(cmd, meta);
   }
 
   snapshot(): Uint8Array {
     return this.mailbox.snapshot();
   }
 
+  /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
     this.mailbox.restore(data);
   }

@@ -5,18 +5,32 @@
 // Layout (little-endian): "FMBX" u16 version, now f64, lastSeq f64,
 //   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, message } },
 //   puts u32 × { user, id, seq f64, expiresAt f64 },
-//   consumes u32 × { user, requestId, expiresAt f64, result (wire format) }.
+//   consumes u32 × { user, requestId, expiresAt f64, result }.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
+// result = u8 1, then u8 3 (empty), or u8 2 (message) and id, seq f64, body, enqueuedAt f64,
+//   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
+// Strings are u16-prefixed UTF-8, bodies u32-prefixed, all little-endian (the byte toolkit's fixed
+// family, src/wire). Reading checks every count and length against the bytes left and refuses
+// anything out of order or out of range with a WireError.
 
-import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from './binary.js';
-import { readResult, resultSize, writeResult } from './codec.js';
-import { type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
+import type { DeliveredMessage } from './commands.js';
+import { StoredDelivery } from './delivery.js';
+import { type ConsumeResult, type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
 import { userProblem } from './validate.js';
+import { ByteReader } from '../wire/reader.js';
+import { utf8Length } from '../wire/text.js';
+import { ByteWriter } from '../wire/writer.js';
+import { WireError } from '../wire/wire-error.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
 export const SNAPSHOT_VERSION = 1;
+
+/** Format version of a remembered consume result, and its kinds. */
+const RESULT_VERSION = 1;
+const RESULT_MESSAGE = 2;
+const RESULT_EMPTY = 3;
 
 /** Smallest encoding of a message: seq, flag, two times, deliveries, body length. */
 const MIN_MESSAGE_BYTES = 8 + 1 + 8 + 8 + 4 + 4;
@@ -34,7 +48,7 @@ export function snapshotSize(s: MailboxState): number {
   n += 4;
   for (const p of s.puts.values()) n += 2 + utf8Length(p.user) + 2 + utf8Length(p.id) + 16;
   n += 4;
-  for (const c of s.consumes.values()) n += 2 + utf8Length(c.user) + 2 + utf8Length(c.requestId) + 8 + resultSize(c.result);
+  for (const c of s.consumes.values()) n += 2 + utf8Length(c.user) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
   return n;
 }
 
@@ -43,14 +57,14 @@ function messageSize(m: StoredMessage): number {
 }
 
 export function writeSnapshot(s: MailboxState): Uint8Array {
-  const w = new ByteWriter(snapshotSize(s));
+  const w = ByteWriter.exact(snapshotSize(s));
   for (const b of MAGIC) w.u8(b);
   w.u16(SNAPSHOT_VERSION);
   w.f64(s.now);
   w.f64(s.lastSeq);
   w.u32(s.users.size);
   for (const [name, box] of s.users) {
-    w.str(name);
+    w.u16String(name);
     writeQueue(w, box.queue);
     writeQueue(w, box.dead);
     w.u32(box.leases?.size ?? 0);
@@ -61,65 +75,65 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
   }
   w.u32(s.puts.size);
   for (const p of s.puts.values()) {
-    w.str(p.user);
-    w.str(p.id);
+    w.u16String(p.user);
+    w.u16String(p.id);
     w.f64(p.seq);
     w.f64(p.expiresAt);
   }
   w.u32(s.consumes.size);
   for (const c of s.consumes.values()) {
-    w.str(c.user);
-    w.str(c.requestId);
+    w.u16String(c.user);
+    w.u16String(c.requestId);
     w.f64(c.expiresAt);
-    writeResult(w, c.result);
+    writeConsumeResult(w, c.result);
   }
-  return w.detach();
+  return w.finish();
 }
 
-export function readSnapshot(data: Uint8Array): MailboxState {
+export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {
   const r = new ByteReader(data);
-  for (const b of MAGIC) if (r.u8('magic') !== b) throw new MailboxDecodeError('not a mailbox snapshot (bad magic)');
+  for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
   const version = r.u16('version');
-  if (version !== SNAPSHOT_VERSION) throw new MailboxDecodeError(`unsupported snapshot version ${version}`);
+  if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
   const s = emptyMailboxState();
   s.now = r.f64('now');
   s.lastSeq = r.f64('lastSeq');
-  const users = r.count('users', MAX_ITEMS, 2 + 12);
+  const users = r.u32Count('users', MAX_ITEMS, 2 + 12);
   for (let i = 0; i < users; i++) {
-    const name = r.str('user', MAX_WIRE_STRING_BYTES);
-    if (s.users.has(name)) throw new MailboxDecodeError(`user ${name} appears twice`);
+    const name = r.u16String('user', MAX_WIRE_STRING_BYTES);
+    if (s.users.has(name)) throw new WireError('INVALID', `user ${name} appears twice`);
     const bad = userProblem(name);
-    if (bad) throw new MailboxDecodeError(`bad user in snapshot: ${bad}`);
+    if (bad) throw new WireError('INVALID', `bad user in snapshot: ${bad}`);
     const box = new UserBox();
     readQueue(r, box.queue);
     const dead = new SeqQueue();
     readQueue(r, dead);
     if (dead.size > 0) box.dead = dead;
     box.minExpiry = Math.min(box.queue.earliestExpiry(), dead.earliestExpiry());
-    const leases = r.count('leases', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
+    const leases = r.u32Count('leases', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
     for (let j = 0; j < leases; j++) {
       const leaseExpiresAt = r.f64('leaseExpiresAt');
       const msg = readMessage(r);
-      box.leaseMap().set(receiptOf(msg), { msg, leaseExpiresAt });
+      box.leaseMap().set(receiptOf(msg, unsafeLeaseReceiptReuse), { msg, leaseExpiresAt });
       box.leaseBytes += msg.body.length;
       box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     }
     s.users.set(name, box);
   }
-  const puts = r.count('puts', MAX_ITEMS, 2 + 2 + 16);
+  const puts = r.u32Count('puts', MAX_ITEMS, 2 + 2 + 16);
   for (let i = 0; i < puts; i++) {
-    const user = r.str('user', MAX_WIRE_STRING_BYTES);
-    const id = r.str('id', MAX_WIRE_STRING_BYTES);
+    const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+    const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
     const seq = r.f64('seq');
     const expiresAt = r.f64('expiresAt');
     s.puts.set(`${user}\u0000${id}`, { user, id, seq, expiresAt });
   }
-  const consumes = r.count('consumes', MAX_ITEMS, 2 + 2 + 8 + 2);
+  const consumes = r.u32Count('consumes', MAX_ITEMS, 2 + 2 + 8 + 2);
   for (let i = 0; i < consumes; i++) {
-    const user = r.str('user', MAX_WIRE_STRING_BYTES);
-    const requestId = r.str('requestId', MAX_WIRE_STRING_BYTES);
+    const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+    const requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
     const expiresAt = r.f64('expiresAt');
-    const result = readResult(r);
+    const result = readConsumeResult(r);
     const bytes = result.kind === 'message' ? result.message.body.length : 0;
     s.consumes.set(`${user}\u0000${requestId}`, { user, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
@@ -134,11 +148,11 @@ function writeQueue(w: ByteWriter, q: SeqQueue | null): void {
 }
 
 function readQueue(r: ByteReader, q: SeqQueue): void {
-  const n = r.count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES);
+  const n = r.u32Count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES);
   let prev = -Infinity;
   for (let i = 0; i < n; i++) {
     const m = readMessage(r);
-    if (m.seq <= prev) throw new MailboxDecodeError('queue not in seq order');
+    if (m.seq <= prev) throw new WireError('INVALID', 'queue not in seq order');
     prev = m.seq;
     q.push(m);
   }
@@ -147,21 +161,89 @@ function readQueue(r: ByteReader, q: SeqQueue): void {
 function writeMessage(w: ByteWriter, m: StoredMessage): void {
   w.f64(m.seq);
   w.u8(m.clientId === null ? 0 : 1);
-  if (m.clientId !== null) w.str(m.clientId);
+  if (m.clientId !== null) w.u16String(m.clientId);
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);
-  w.latin1(m.body);
+  w.u32Latin1(m.body);
 }
 
 function readMessage(r: ByteReader): StoredMessage {
   const seq = r.f64('seq');
   const flag = r.u8('hasClientId');
-  if (flag > 1) throw new MailboxDecodeError('bad client id flag');
-  const clientId = flag === 1 ? r.str('clientId', MAX_WIRE_STRING_BYTES) : null;
+  if (flag > 1) throw new WireError('BAD_BOOLEAN', 'bad client id flag');
+  const clientId = flag === 1 ? r.u16String('clientId', MAX_WIRE_STRING_BYTES) : null;
   const enqueuedAt = r.f64('enqueuedAt');
   const expiresAt = r.f64('expiresAt');
   const deliveries = r.u32('deliveries');
-  const body = r.latin1('body', MAX_WIRE_BODY_BYTES);
+  const body = r.u32Latin1('body', MAX_WIRE_BODY_BYTES);
   return new StoredMessage(seq, clientId, body, enqueuedAt, expiresAt, deliveries);
+}
+
+/** Exact encoded size of a remembered consume result, as writeConsumeResult writes it. */
+function consumeResultSize(res: ConsumeResult): number {
+  if (res.kind === 'empty') return 2;
+  const m = res.message;
+  const body = m instanceof StoredDelivery ? m.latin1Body().length : m.body.length;
+  const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
+  return 2 + 2 + utf8Length(m.id) + 8 + 4 + body + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
+}
+
+function writeConsumeResult(w: ByteWriter, res: ConsumeResult): void {
+  w.u8(RESULT_VERSION);
+  if (res.kind === 'empty') {
+    w.u8(RESULT_EMPTY);
+    return;
+  }
+  w.u8(RESULT_MESSAGE);
+  const m = res.message;
+  w.u16String(m.id);
+  w.f64(m.seq);
+  // Remembered at apply time the body is the stored Latin-1 string; restored from an image, bytes.
+  if (m instanceof StoredDelivery) w.u32Latin1(m.latin1Body());
+  else w.u32Bytes(m.body);
+  w.f64(m.enqueuedAt);
+  w.f64(m.expiresAt);
+  w.u32(m.deliveries);
+  const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
+  w.u8(leased ? 1 : 0);
+  if (leased) {
+    w.u16String(m.receipt!);
+    w.f64(m.leaseExpiresAt!);
+  }
+}
+
+function readConsumeResult(r: ByteReader): ConsumeResult {
+  const version = r.u8('result version');
+  if (version !== RESULT_VERSION) throw new WireError('BAD_VERSION', `unsupported consume result version ${version}`);
+  const kind = r.u8('result kind');
+  if (kind === RESULT_EMPTY) return { kind: 'empty' };
+  if (kind !== RESULT_MESSAGE) throw new WireError('UNKNOWN_TAG', `unknown consume result kind ${kind}`);
+  const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
+  const seq = nonNegativeInteger(r, 'seq');
+  // A copy: the result is handed to clients on retries and must not pin the whole image.
+  const body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES).slice();
+  const enqueuedAt = integer(r, 'enqueuedAt');
+  const expiresAt = integer(r, 'expiresAt');
+  const deliveries = r.u32('deliveries');
+  const message: DeliveredMessage = { id, seq, body, enqueuedAt, expiresAt, deliveries };
+  if (r.bool('leased')) {
+    message.receipt = r.u16String('receipt', MAX_WIRE_STRING_BYTES);
+    message.leaseExpiresAt = integer(r, 'leaseExpiresAt');
+  }
+  return { kind: 'message', message };
+}
+
+/** A non-negative safe integer carried as f64. */
+function nonNegativeInteger(r: ByteReader, what: string): number {
+  const v = r.f64(what);
+  if (!Number.isSafeInteger(v) || v < 0) throw new WireError('BAD_INTEGER', `${what} must be a non-negative integer`);
+  return v;
+}
+
+/** A timestamp in ms carried as f64: any safe integer. */
+function integer(r: ByteReader, what: string): number {
+  const v = r.f64(what);
+  if (!Number.isSafeInteger(v)) throw new WireError('BAD_INTEGER', `${what} must be an integer`);
+  return v;
 }

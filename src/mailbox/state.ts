@@ -45,10 +45,13 @@ export interface RememberedPut {
   readonly expiresAt: number;
 }
 
+/** What a consume that reached the queue yields: the only results a request id remembers. */
+export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'empty' }>;
+
 export interface RememberedConsume {
   readonly user: string;
   readonly requestId: string;
-  readonly result: MailboxResult;
+  readonly result: ConsumeResult;
   readonly bytes: number;
   readonly expiresAt: number;
 }
@@ -69,7 +72,12 @@ export function emptyMailboxState(): MailboxState {
   return { now: 0, lastSeq: 0, users: new Map(), puts: new Map(), consumes: new Map(), consumeBytes: 0 };
 }
 
-export function receiptOf(msg: StoredMessage): string {
-  return `${msg.seq}.${msg.deliveries}`;
+/**
+ * The receipt of a message's current delivery: its sequence number and delivery count, so every
+ * delivery has its own and a consumer whose lease ran out cannot settle a later one. With the
+ * deliberate bug `reuseFirst` (mutation lease-receipt-reuse) every delivery gets the first one's.
+ */
+export function receiptOf(msg: StoredMessage, reuseFirst = false): string {
+  return `${msg.seq}.${reuseFirst ? 1 : msg.deliveries}`;
 }
 

@@ -7,14 +7,19 @@
 // Directory command: u8 op (1 set, 2 delete), str node, then for set: str host, u16 port.
 // Snapshot: the 4 bytes "FCSM", u8 version, u32 peer count, per peer (node id order) str node,
 // str host, u16 port, then u32 length + the mailbox snapshot.
-// A directory command that does not decode or validate changes nothing and yields a refusal
-// result; so does an entry with an unknown tag (an undecodable entry must not wedge the log).
+// Both are built with the byte toolkit's fixed family (src/wire).
+// `apply` returns a typed ClusterResult, which the driver hands to the proposer in this process.
+// An entry that does not decode or validate (unknown tag, bad directory command) changes nothing
+// and yields an `undecodable` result: an undecodable entry must not wedge the log.
 
-import { ByteReader, ByteWriter, MailboxDecodeError, utf8Length } from '../mailbox/binary.js';
-import { encodeCommand, encodeResult } from '../mailbox/codec.js';
-import type { ApplyMeta, MailboxCommand } from '../mailbox/commands.js';
+import { encodeCommand } from '../mailbox/codec.js';
+import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
 import type { MailboxStateMachine } from '../mailbox/replicated.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
+import { ByteReader } from '../wire/reader.js';
+import { utf8Length } from '../wire/text.js';
+import { ByteWriter } from '../wire/writer.js';
+import { WireError } from '../wire/wire-error.js';
 
 export const enum EntryTag {
   Mailbox = 0,
@@ -23,13 +28,25 @@ export const enum EntryTag {
 
 export type DirectoryCommand = { op: 'set'; node: string; host: string; port: number } | { op: 'delete'; node: string };
 
-/** Thrown for a malformed directory command or snapshot image; the state is untouched. */
-export class ClusterStateError extends Error {
-  readonly code = 'DECODE_FAILED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ClusterStateError';
-  }
+/** What applying one entry yields. */
+export type ClusterResult =
+  | { entry: 'mailbox'; result: MailboxResult }
+  /** `refused` says why the directory was left unchanged, null when the command took effect (or had nothing to do). */
+  | { entry: 'directory'; refused: string | null }
+  | { entry: 'undecodable'; error: WireError };
+
+/** The mailbox's answer to a proposed mailbox entry; one that did not decode is the client's BAD_REQUEST. */
+export function mailboxResultOf(r: ClusterResult): MailboxResult {
+  if (r.entry === 'mailbox') return r.result;
+  if (r.entry === 'undecodable') return { kind: 'error', code: 'BAD_REQUEST', message: `undecodable entry: ${r.error.message}` };
+  throw new Error('a mailbox entry yielded a directory result');
+}
+
+/** Why a proposed directory entry changed nothing, or null when it was applied. */
+export function directoryRefusalOf(r: ClusterResult): string | null {
+  if (r.entry === 'directory') return r.refused;
+  if (r.entry === 'undecodable') return `undecodable directory command: ${r.error.message}`;
+  throw new Error('a directory entry yielded a mailbox result');
 }
 
 const enum DirectoryOp {
@@ -65,51 +82,42 @@ export function encodeMailboxEntry(cmd: MailboxCommand): Uint8Array {
   return out;
 }
 
+/** Throws WireError (INVALID) for a command that fails validation: callers validate first. */
 export function encodeDirectoryEntry(cmd: DirectoryCommand): Uint8Array {
   const problem = directoryCommandProblem(cmd);
-  if (problem !== null) throw new ClusterStateError(problem);
+  if (problem !== null) throw new WireError('INVALID', problem);
   const w = new ByteWriter(64);
   w.u8(EntryTag.Directory);
   w.u8(cmd.op === 'set' ? DirectoryOp.Set : DirectoryOp.Delete);
-  w.str(cmd.node);
+  w.u16String(cmd.node);
   if (cmd.op === 'set') {
-    w.str(cmd.host);
+    w.u16String(cmd.host);
     w.u16(cmd.port);
   }
   return w.finish();
 }
 
-/** Decodes the payload of a directory entry (after the tag); throws ClusterStateError. */
+/** Decodes the payload of a directory entry (after the tag); throws WireError. */
 export function decodeDirectoryCommand(payload: Uint8Array): DirectoryCommand {
-  return decoding(() => {
-    const r = new ByteReader(payload);
-    const op = r.u8('directory op');
-    const node = r.str('node id', MAX_NODE_ID_BYTES);
-    let cmd: DirectoryCommand;
-    if (op === DirectoryOp.Set) {
-      const host = r.str('host', MAX_HOST_BYTES);
-      cmd = { op: 'set', node, host, port: r.u16('port') };
-    } else if (op === DirectoryOp.Delete) {
-      cmd = { op: 'delete', node };
-    } else {
-      throw new ClusterStateError(`unknown directory op ${op}`);
-    }
-    r.end();
-    const problem = directoryCommandProblem(cmd);
-    if (problem !== null) throw new ClusterStateError(problem);
-    return cmd;
-  });
+  const r = new ByteReader(payload);
+  const op = r.u8('directory op');
+  const node = r.u16String('node id', MAX_NODE_ID_BYTES);
+  let cmd: DirectoryCommand;
+  if (op === DirectoryOp.Set) {
+    const host = r.u16String('host', MAX_HOST_BYTES);
+    cmd = { op: 'set', node, host, port: r.u16('port') };
+  } else if (op === DirectoryOp.Delete) {
+    cmd = { op: 'delete', node };
+  } else {
+    throw new WireError('UNKNOWN_TAG', `unknown directory op ${op}`);
+  }
+  r.end();
+  const problem = directoryCommandProblem(cmd);
+  if (problem !== null) throw new WireError('INVALID', problem);
+  return cmd;
 }
 
-/**
- * The result of a directory entry: empty when applied, else the UTF-8 reason it was refused.
- * Returns that reason, or null.
- */
-export function decodeDirectoryResult(result: Uint8Array): string | null {
-  return result.length === 0 ? null : new TextDecoder().decode(result);
-}
-
-const APPLIED = new Uint8Array(0);
+const APPLIED: ClusterResult = Object.freeze({ entry: 'directory', refused: null });
 
 export class ClusterStateMachine {
   private directory = new Map<string, PeerAddress>();
@@ -120,11 +128,12 @@ export class ClusterStateMachine {
     private readonly onDirectoryChange: (peers: Record<string, PeerAddress>) => void = () => {},
   ) {}
 
-  apply(data: Uint8Array, meta: ApplyMeta): Uint8Array {
+  apply(data: Uint8Array, meta: ApplyMeta): ClusterResult {
     const tag = data[0];
-    if (tag === EntryTag.Mailbox) return this.mailbox.apply(data.subarray(1), meta);
+    if (tag === EntryTag.Mailbox) return { entry: 'mailbox', result: this.mailbox.apply(data.subarray(1), meta) };
     if (tag === EntryTag.Directory) return this.applyDirectory(data.subarray(1));
-    return encodeResult({ kind: 'error', code: 'BAD_REQUEST', message: `unknown entry tag ${tag ?? '(empty entry)'}` });
+    const error = tag === undefined ? new WireError('TRUNCATED', 'empty entry') : new WireError('UNKNOWN_TAG', `unknown entry tag ${tag}`);
+    return { entry: 'undecodable', error };
   }
 
   /** The directory, as a plain object (a copy). */
@@ -139,64 +148,61 @@ export class ClusterStateMachine {
     const peers = [...this.directory].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     let size = SNAPSHOT_MAGIC.length + 1 + 4 + 4 + mailbox.length;
     for (const [id, a] of peers) size += 2 + utf8Length(id) + 2 + utf8Length(a.host) + 2;
-    const w = new ByteWriter(size);
+    const w = ByteWriter.exact(size);
     for (const b of SNAPSHOT_MAGIC) w.u8(b);
     w.u8(SNAPSHOT_VERSION);
     w.u32(peers.length);
     for (const [id, a] of peers) {
-      w.str(id);
-      w.str(a.host);
+      w.u16String(id);
+      w.u16String(a.host);
       w.u16(a.port);
     }
-    w.bytesField(mailbox);
-    return w.detach();
+    w.u32Bytes(mailbox);
+    return w.finish();
   }
 
-  /** Replaces the whole state; throws ClusterStateError or MailboxDecodeError with the state untouched. */
+  /** Replaces the whole state; throws WireError with the state untouched. */
   restore(data: Uint8Array): void {
-    const { directory, mailbox } = decoding(() => {
-      const r = new ByteReader(data);
-      for (const b of SNAPSHOT_MAGIC) {
-        if (r.u8('snapshot magic') !== b) throw new ClusterStateError('not a cluster state snapshot');
-      }
-      const version = r.u8('snapshot version');
-      if (version !== SNAPSHOT_VERSION) throw new ClusterStateError(`unsupported cluster snapshot version ${version}`);
-      const count = r.count('peer count', MAX_DIRECTORY_PEERS, MIN_PEER_BYTES);
-      const directory = new Map<string, PeerAddress>();
-      let previous = '';
-      for (let i = 0; i < count; i++) {
-        const node = r.str('node id', MAX_NODE_ID_BYTES);
-        const host = r.str('host', MAX_HOST_BYTES);
-        const port = r.u16('port');
-        const problem = directoryCommandProblem({ op: 'set', node, host, port });
-        if (problem !== null) throw new ClusterStateError(problem);
-        // Node id order is the one encoding; it also rules out duplicates.
-        if (i > 0 && node <= previous) throw new ClusterStateError('peers not in strictly increasing node id order');
-        previous = node;
-        directory.set(node, { host, port });
-      }
-      const mailbox = r.bytes('mailbox snapshot', data.length);
-      r.end();
-      return { directory, mailbox };
-    });
+    const r = new ByteReader(data);
+    for (const b of SNAPSHOT_MAGIC) {
+      if (r.u8('snapshot magic') !== b) throw new WireError('BAD_VERSION', 'not a cluster state snapshot');
+    }
+    const version = r.u8('snapshot version');
+    if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported cluster snapshot version ${version}`);
+    const count = r.u32Count('peer count', MAX_DIRECTORY_PEERS, MIN_PEER_BYTES);
+    const directory = new Map<string, PeerAddress>();
+    let previous = '';
+    for (let i = 0; i < count; i++) {
+      const node = r.u16String('node id', MAX_NODE_ID_BYTES);
+      const host = r.u16String('host', MAX_HOST_BYTES);
+      const port = r.u16('port');
+      const problem = directoryCommandProblem({ op: 'set', node, host, port });
+      if (problem !== null) throw new WireError('INVALID', problem);
+      // Node id order is the one encoding; it also rules out duplicates.
+      if (i > 0 && node <= previous) throw new WireError('INVALID', 'peers not in strictly increasing node id order');
+      previous = node;
+      directory.set(node, { host, port });
+    }
+    const mailbox = r.u32Bytes('mailbox snapshot', data.length);
+    r.end();
     this.mailbox.restore(mailbox);
     this.directory = directory;
     this.onDirectoryChange(this.peers());
   }
 
-  private applyDirectory(payload: Uint8Array): Uint8Array {
+  private applyDirectory(payload: Uint8Array): ClusterResult {
     let cmd: DirectoryCommand;
     try {
       cmd = decodeDirectoryCommand(payload);
     } catch (err) {
-      if (!(err instanceof ClusterStateError)) throw err;
-      return new TextEncoder().encode(`undecodable directory command: ${err.message}`);
+      if (!(err instanceof WireError)) throw err;
+      return { entry: 'undecodable', error: err };
     }
     if (cmd.op === 'set') {
       const known = this.directory.get(cmd.node);
       if (known?.host === cmd.host && known.port === cmd.port) return APPLIED;
       if (known === undefined && this.directory.size >= MAX_DIRECTORY_PEERS) {
-        return new TextEncoder().encode(`the peer directory is full (${MAX_DIRECTORY_PEERS} peers)`);
+        return { entry: 'directory', refused: `the peer directory is full (${MAX_DIRECTORY_PEERS} peers)` };
       }
       this.directory.set(cmd.node, { host: cmd.host, port: cmd.port });
     } else if (!this.directory.delete(cmd.node)) {
@@ -204,15 +210,5 @@ export class ClusterStateMachine {
     }
     this.onDirectoryChange(this.peers());
     return APPLIED;
-  }
-}
-
-/** Runs a decoder, turning the byte reader's errors into ClusterStateError. */
-function decoding<T>(decode: () => T): T {
-  try {
-    return decode();
-  } catch (err) {
-    if (err instanceof MailboxDecodeError) throw new ClusterStateError(err.message);
-    throw err;
   }
 }

@@ -24,27 +24,28 @@ import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
 import { isMember } from '../raft/membership.js';
+import { MIN_LIVENESS_TIMEOUT_MS } from '../raft/link-liveness.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
-import { ClusterStateMachine } from './cluster-state-machine.js';
+import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
 import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
+import { MUTATIONS, type MutationName } from '../verify/mutations.js';
 
-/**
- * Deliberately unsafe, off unless FORGE_UNSAFE_ACK_BEFORE_COMMIT=1: a consume without lease is
- * proposed and answered at once with the head of the leader's applied state, without waiting for
- * the commit (so two consumers can get the same message, and an answer can outlive a lost
- * proposal). It exists only so the fault-injection runner (`npm run chaos -- --unsafe
- * ack-before-commit`) can show that it catches the bug. Never set it anywhere else.
- */
-const UNSAFE_ACK_BEFORE_COMMIT = process.env.FORGE_UNSAFE_ACK_BEFORE_COMMIT === '1';
+export interface ForgeNodeOptions {
+  /**
+   * Deliberate bugs (src/verify/mutations.ts), for the mutation tests only: `forge-mailbox serve`
+   * takes them from FORGE_UNSAFE_MUTATIONS. Never set in production.
+   */
+  unsafeMutations?: readonly MutationName[];
+}
 
 export class ForgeNode implements NodeOperations {
-  readonly driver: RaftDriver<Uint8Array>;
+  readonly driver: RaftDriver<ClusterResult>;
   private readonly transport: TcpTransport;
   private readonly stateMachine: MailboxStateMachine;
   private readonly clusterState: ClusterStateMachine;
@@ -55,26 +56,37 @@ export class ForgeNode implements NodeOperations {
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
   private stopping = false;
+  /** Mutation ack-before-commit: a consume without lease is answered before its entry commits. */
+  private readonly unsafeAckBeforeCommit: boolean;
+  /** Mutation read-without-read-index: peek/len served from local state while this node thinks it leads. */
+  private readonly unsafeReadWithoutReadIndex: boolean;
 
   /** Opens the node's LevelDB and builds the node; `start()` then joins the cluster and Zenoh. */
-  static async open(config: ForgeConfig, log: Logger): Promise<ForgeNode> {
+  static async open(config: ForgeConfig, log: Logger, options: ForgeNodeOptions = {}): Promise<ForgeNode> {
     mkdirSync(config.dataDir, { recursive: true });
     const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
-    return new ForgeNode(config, log, storage);
+    return new ForgeNode(config, log, storage, options.unsafeMutations ?? []);
   }
 
   private constructor(
     private readonly config: ForgeConfig,
     private readonly log: Logger,
     storage: LevelStorage,
+    private readonly unsafeMutations: readonly MutationName[],
   ) {
+    this.unsafeAckBeforeCommit = unsafeMutations.includes('ack-before-commit');
+    this.unsafeReadWithoutReadIndex = unsafeMutations.includes('read-without-read-index');
     const self = config.peers[config.nodeId]!;
     // A frame must hold the largest message Raft may send: a full AppendEntries, a snapshot chunk,
     // or one entry carrying the largest body; the queue must hold at least two such frames.
     const maxFrameBytes =
       Math.max(config.raft.maxBytesPerMsg, config.raft.snapshotChunkBytes, config.mailbox.maxBodyBytes) + 1024 * 1024;
     // One window for both put ids and consume request ids: the retry horizon clients are promised.
-    this.stateMachine = new MailboxStateMachine({ ...config.mailbox, requestWindowMs: config.mailbox.dedupeWindowMs });
+    this.stateMachine = new MailboxStateMachine({
+      ...config.mailbox,
+      requestWindowMs: config.mailbox.dedupeWindowMs,
+      unsafeLeaseReceiptReuse: unsafeMutations.includes('lease-receipt-reuse'),
+    });
     this.clusterState = new ClusterStateMachine(this.stateMachine, (directory) => this.transport.setPeers(this.peerAddresses(directory)));
     this.transport = new TcpTransport({
       nodeId: config.nodeId,
@@ -85,6 +97,9 @@ export class ForgeNode implements NodeOperations {
       peers: this.peerAddresses({}),
       maxFrameBytes,
       maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg),
+      // A link silent for an election timeout (at least three heartbeats) is one Raft already gives
+      // up on; redialling it then lets a healed partition rejoin within about a second.
+      livenessTimeoutMs: Math.max(MIN_LIVENESS_TIMEOUT_MS, config.raft.tickMs * Math.max(config.raft.electionTicks, 3 * config.raft.heartbeatTicks)),
       logger: log.child({ component: 'transport' }),
     });
     this.driver = new RaftDriver({
@@ -158,7 +173,9 @@ export class ForgeNode implements NodeOperations {
     if (!this.config.auth.enabled) {
       this.log.warn({}, 'authorization is OFF (auth.enabled=false): any Zenoh client may read, wipe or administer any mailbox');
     }
-    if (UNSAFE_ACK_BEFORE_COMMIT) this.log.warn({}, 'UNSAFE: FORGE_UNSAFE_ACK_BEFORE_COMMIT=1, consumes are answered before they commit');
+    for (const m of MUTATIONS) {
+      if (this.unsafeMutations.includes(m.name)) this.log.warn({ mutation: m.name }, `UNSAFE BUILD, deliberate bug switched on: ${m.what}`);
+    }
     await this.transport.start();
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
@@ -204,7 +221,7 @@ export class ForgeNode implements NodeOperations {
 
   async command(cmd: MailboxCommand): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
-    if (UNSAFE_ACK_BEFORE_COMMIT && cmd.op === 'consume' && cmd.leaseMs === undefined) {
+    if (this.unsafeAckBeforeCommit && cmd.op === 'consume' && cmd.leaseMs === undefined) {
       proposeMailbox(this.driver, cmd).catch(() => {});
       const head = this.stateMachine.query({ op: 'peek', user: cmd.user, deadLetter: cmd.deadLetter }, Date.now());
       if (head.kind !== 'message') return head;
@@ -227,7 +244,8 @@ export class ForgeNode implements NodeOperations {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
     const started = performance.now();
     try {
-      await this.driver.readBarrier();
+      if (!this.unsafeReadWithoutReadIndex) await this.driver.readBarrier();
+      else if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.driver.softState().leader);
     } catch (err) {
       this.metrics.reads.inc({ op: q.op, outcome: err instanceof RaftError ? err.code : 'error' });
       throw err;

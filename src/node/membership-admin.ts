@@ -8,6 +8,7 @@ import type { LoggerPort } from '../logger-port.js';
 import type { RaftDriver } from '../raft/driver.js';
 import { isMember } from '../raft/membership.js';
 import { RaftError } from '../raft/types.js';
+import type { ClusterResult } from './cluster-state-machine.js';
 import { proposeDirectory } from './proposals.js';
 
 const CATCH_UP_POLL_MS = 50;
@@ -28,7 +29,7 @@ export class AdminError extends Error {
 
 export interface MembershipAdminOptions {
   nodeId: string;
-  driver: RaftDriver<Uint8Array>;
+  driver: RaftDriver<ClusterResult>;
   /** The replicated peer directory as this node has applied it. */
   directory: () => Record<string, PeerAddress>;
   /** Whether this node leads and serves (false once it is stopping). */

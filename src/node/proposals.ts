@@ -2,17 +2,23 @@
 // back to the proposer: a mailbox command yields a MailboxResult, a peer directory command its
 // refusal (or null). Everything else in src/node proposes through these two functions.
 
-import { decodeResult } from '../mailbox/codec.js';
 import type { MailboxCommand, MailboxResult } from '../mailbox/commands.js';
 import type { RaftDriver } from '../raft/driver.js';
-import { decodeDirectoryResult, encodeDirectoryEntry, encodeMailboxEntry, type DirectoryCommand } from './cluster-state-machine.js';
+import {
+  directoryRefusalOf,
+  encodeDirectoryEntry,
+  encodeMailboxEntry,
+  mailboxResultOf,
+  type ClusterResult,
+  type DirectoryCommand,
+} from './cluster-state-machine.js';
 
 /** Resolves once `cmd` is committed and applied, with what the mailbox made of it. */
-export async function proposeMailbox(driver: RaftDriver<Uint8Array>, cmd: MailboxCommand): Promise<MailboxResult> {
-  return decodeResult(await driver.propose(encodeMailboxEntry(cmd)));
+export async function proposeMailbox(driver: RaftDriver<ClusterResult>, cmd: MailboxCommand): Promise<MailboxResult> {
+  return mailboxResultOf(await driver.propose(encodeMailboxEntry(cmd)));
 }
 
 /** Resolves once `cmd` is committed and applied, with the directory's refusal, or null when applied. */
-export async function proposeDirectory(driver: RaftDriver<Uint8Array>, cmd: DirectoryCommand): Promise<string | null> {
-  return decodeDirectoryResult(await driver.propose(encodeDirectoryEntry(cmd)));
+export async function proposeDirectory(driver: RaftDriver<ClusterResult>, cmd: DirectoryCommand): Promise<string | null> {
+  return directoryRefusalOf(await driver.propose(encodeDirectoryEntry(cmd)));
 }

@@ -1,12 +1,11 @@
 // Deterministic binary encoding of the Raft vocabulary: messages on the wire; entries, hard state
-// and snapshot metadata on disk (ConfChange entry data is encoded by membership.ts). Every decoder
-// is bounded: sizes are checked against limits and against the bytes actually present before
-// anything is allocated, so garbage from a socket or a damaged disk fails with a CodecError
-// instead of exhausting memory or crashing.
-//
-// Integers are unsigned LEB128 varints restricted to safe integers and to their shortest form, so
-// each value has exactly one encoding. Strings are UTF-8 (validated on decode), prefixed by their
-// byte length. Persisted records (entry runs, hard state, snapshot meta) start with a format version.
+// and snapshot metadata on disk (ConfChange entry data is encoded by membership.ts). Built with the
+// varint family of the byte toolkit (src/wire): integers are unsigned LEB128 varints restricted to
+// safe integers and to their shortest form, so each value has exactly one encoding; strings are
+// UTF-8 (validated on decode), prefixed by their byte length. Every decoder is bounded: sizes are
+// checked against limits and against the bytes actually present before anything is allocated, so
+// garbage from a socket or a damaged disk fails with a WireError instead of exhausting memory or
+// crashing. Persisted records (entry runs, hard state, snapshot meta) start with a format version.
 
 import type {
   Entry,
@@ -17,27 +16,10 @@ import type {
   NodeId,
   SnapshotMeta,
 } from './types.js';
-
-export type CodecErrorCode =
-  | 'TRUNCATED'
-  | 'TRAILING_BYTES'
-  | 'UNKNOWN_TAG'
-  | 'BAD_VERSION'
-  | 'BAD_INTEGER'
-  | 'BAD_BOOLEAN'
-  | 'BAD_UTF8'
-  | 'TOO_LARGE'
-  | 'INVALID';
-
-export class CodecError extends Error {
-  constructor(
-    readonly code: CodecErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CodecError';
-  }
-}
+import { ByteReader } from '../wire/reader.js';
+import { ByteWriter, uintSize, varFieldSize } from '../wire/writer.js';
+import { utf8Encoder } from '../wire/text.js';
+import { WireError } from '../wire/wire-error.js';
 
 export interface CodecLimits {
   /** Bytes of one encoded node id (UTF-8). */
@@ -86,236 +68,8 @@ const MESSAGE_TAGS = {
 // EntryType is a const enum in types.ts; its values are mirrored here so decoding can validate them.
 const ENTRY_TYPE_MAX = 2;
 
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * Output buffer. Hot encoders compute their exact size first and use `ByteWriter.exact`: one
- * allocation, no growth, no copy at the end, and a wrong size computation fails loudly instead
- * of silently costing a copy. Other callers use the growable default.
- */
-export class ByteWriter {
-  private buf: Uint8Array;
-  private len = 0;
-  private fixed = false;
-
-  constructor(capacity = 64) {
-    this.buf = new Uint8Array(capacity);
-  }
-
-  /** A writer for exactly `size` bytes: writing more, or finishing with fewer, is a bug and throws. */
-  static exact(size: number): ByteWriter {
-    const w = new ByteWriter(size);
-    w.fixed = true;
-    return w;
-  }
-
-  private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    if (this.fixed) throw new Error(`codec bug: write past the computed size ${this.buf.length}`);
-    let size = Math.max(this.buf.length * 2, 16);
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
-
-  u8(v: number): void {
-    this.reserve(1);
-    this.buf[this.len++] = v;
-  }
-
-  bool(v: boolean): void {
-    this.u8(v ? 1 : 0);
-  }
-
-  uint(v: number): void {
-    if (!Number.isSafeInteger(v) || v < 0) throw new CodecError('BAD_INTEGER', `cannot encode ${v} as an unsigned safe integer`);
-    if (this.len + 8 > this.buf.length) this.reserve(uintSize(v));
-    const buf = this.buf;
-    let len = this.len;
-    // Bit operators work on 32 bits, so a value of 2^28 or more (times, large indexes) is split:
-    // four full groups from the low 32 bits, then the rest (below 2^25) from the low word's top
-    // nibble and the high word. Cheaper than dividing doubles.
-    if (v >= 0x10000000) {
-      const lo = v >>> 0;
-      buf[len++] = (lo & 0x7f) | 0x80;
-      buf[len++] = ((lo >>> 7) & 0x7f) | 0x80;
-      buf[len++] = ((lo >>> 14) & 0x7f) | 0x80;
-      buf[len++] = ((lo >>> 21) & 0x7f) | 0x80;
-      v = (lo >>> 28) | (((v - lo) / 0x100000000) << 4);
-    }
-    while (v > 0x7f) {
-      buf[len++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    buf[len++] = v;
-    this.len = len;
-  }
-
-  raw(b: Uint8Array): void {
-    this.reserve(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.uint(b.length);
-    this.raw(b);
-  }
-
-  string(s: string): void {
-    this.bytes(utf8Encoder.encode(s));
-  }
-
-  finish(): Uint8Array {
-    if (this.len === this.buf.length) return this.buf;
-    if (this.fixed) throw new Error(`codec bug: wrote ${this.len} of the computed ${this.buf.length} bytes`);
-    return this.buf.slice(0, this.len);
-  }
-}
-
-/** Bytes `uint(v)` writes for a valid v (anything invalid is rejected when written). */
-function uintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  if (v < 0x800000000) return 5;
-  if (v < 0x40000000000) return 6;
-  if (v < 0x2000000000000) return 7;
-  return 8;
-}
-
-/** Bounded reader over one input buffer; every read checks the bytes actually present. */
-export class ByteReader {
-  private pos = 0;
-  private readonly buf: Uint8Array;
-  /** True when `buf` is this reader's own copy, so byte fields can be views of it. */
-  private owned = false;
-
-  /**
-   * Byte fields come out as fresh copies, so they neither pin nor share the input's memory (a Node
-   * Buffer's `slice` aliases, and small Buffers share one pool), and are never Buffers.
-   */
-  constructor(input: Uint8Array) {
-    this.buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  }
-
-  /**
-   * Copies `input` once and hands out byte fields as views of that private copy: one allocation
-   * per record instead of one per field. The fields share (and keep alive) the copy, never the input.
-   */
-  static ofCopy(input: Uint8Array): ByteReader {
-    const r = new ByteReader(new Uint8Array(input));
-    r.owned = true;
-    return r;
-  }
-
-  get remaining(): number {
-    return this.buf.length - this.pos;
-  }
-
-  u8(): number {
-    if (this.pos >= this.buf.length) throw new CodecError('TRUNCATED', 'input ends inside a field');
-    return this.buf[this.pos++]!;
-  }
-
-  bool(): boolean {
-    const b = this.u8();
-    if (b > 1) throw new CodecError('BAD_BOOLEAN', `boolean byte ${b}`);
-    return b === 1;
-  }
-
-  uint(): number {
-    // Most values (types, lengths, small terms) fit in one byte.
-    const first = this.buf[this.pos];
-    if (first !== undefined && first < 0x80) {
-      this.pos++;
-      return first;
-    }
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; ; i++) {
-      // 8 groups of 7 bits cover 2^53; a ninth group can only be out of range.
-      if (i === 8) throw new CodecError('BAD_INTEGER', 'varint longer than a safe integer');
-      const b = this.u8();
-      value += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) {
-        if (b === 0 && i > 0) throw new CodecError('BAD_INTEGER', 'varint not in shortest form');
-        break;
-      }
-      scale *= 0x80;
-    }
-    if (!Number.isSafeInteger(value)) throw new CodecError('BAD_INTEGER', 'varint exceeds the safe integer range');
-    return value;
-  }
-
-  /** A length prefix: bounded by `max` and by the remaining input, checked before use. */
-  length(max: number, what: string): number {
-    const n = this.uint();
-    if (n > max) throw new CodecError('TOO_LARGE', `${what}: ${n} exceeds limit ${max}`);
-    if (n > this.remaining) throw new CodecError('TRUNCATED', `${what}: length ${n} runs past the end`);
-    return n;
-  }
-
-  count(max: number, what: string): number {
-    const n = this.uint();
-    if (n > max) throw new CodecError('TOO_LARGE', `${what}: ${n} exceeds limit ${max}`);
-    return n;
-  }
-
-  raw(n: number): Uint8Array {
-    if (n > this.remaining) throw new CodecError('TRUNCATED', 'input ends inside a field');
-    const out = this.owned ? this.buf.subarray(this.pos, this.pos + n) : this.buf.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  bytes(max: number, what: string): Uint8Array {
-    return this.raw(this.length(max, what));
-  }
-
-  string(maxBytes: number, what: string): string {
-    const n = this.length(maxBytes, what);
-    // Decoded straight from the input: a string shares no memory, so no copy is needed.
-    const start = this.pos;
-    this.pos += n;
-    // Short ASCII strings (node ids) are several times faster to build by hand than through
-    // TextDecoder; ASCII decodes to the same string either way.
-    if (n <= SHORT_STRING_BYTES) {
-      let s = '';
-      for (let i = start; i < start + n; i++) {
-        const c = this.buf[i]!;
-        if (c >= 0x80) return decodeUtf8(this.buf.subarray(start, start + n), what);
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    return decodeUtf8(this.buf.subarray(start, start + n), what);
-  }
-
-  end(): void {
-    if (this.remaining !== 0) throw new CodecError('TRAILING_BYTES', `${this.remaining} bytes after the end of the record`);
-  }
-}
-
-const SHORT_STRING_BYTES = 64;
-
-function decodeUtf8(b: Uint8Array, what: string): string {
-  try {
-    return utf8Decoder.decode(b);
-  } catch {
-    throw new CodecError('BAD_UTF8', `${what}: invalid UTF-8`);
-  }
-}
-
 function limitsOf(partial?: Partial<CodecLimits>): CodecLimits {
   return partial ? { ...DEFAULT_CODEC_LIMITS, ...partial } : DEFAULT_CODEC_LIMITS;
-}
-
-function prefixedSize(n: number): number {
-  return uintSize(n) + n;
 }
 
 // Node ids are few (the cluster's members) and in every message, so their UTF-8 form is kept
@@ -331,14 +85,17 @@ function nodeIdBytes(id: NodeId, limits: CodecLimits): Uint8Array {
     if (nodeIdCache.size < NODE_ID_CACHE_MAX) nodeIdCache.set(id, b);
   }
   if (b.length === 0 || b.length > limits.maxNodeIdBytes) {
-    throw new CodecError('INVALID', `node id must be 1..${limits.maxNodeIdBytes} UTF-8 bytes`);
+    throw new WireError('INVALID', `node id must be 1..${limits.maxNodeIdBytes} UTF-8 bytes`);
   }
   return b;
 }
 
+/** Smallest encoded node id: a one-byte length and one byte. */
+const MIN_NODE_ID_BYTES = 2;
+
 function readNodeId(r: ByteReader, limits: CodecLimits): NodeId {
-  const id = r.string(limits.maxNodeIdBytes, 'node id');
-  if (id.length === 0) throw new CodecError('INVALID', 'empty node id');
+  const id = r.varString('node id', limits.maxNodeIdBytes);
+  if (id.length === 0) throw new WireError('INVALID', 'empty node id');
   return id;
 }
 
@@ -350,9 +107,9 @@ const MIN_ENTRY_BODY_BYTES = 5;
 /** Encoded size of an entry body; also where the data limit is enforced, before anything is allocated. */
 function entryBodySize(e: Entry, limits: CodecLimits): number {
   if (e.data.length > limits.maxEntryDataBytes) {
-    throw new CodecError('TOO_LARGE', `entry data ${e.data.length} exceeds limit ${limits.maxEntryDataBytes}`);
+    throw new WireError('TOO_LARGE', `entry data ${e.data.length} exceeds limit ${limits.maxEntryDataBytes}`);
   }
-  return uintSize(e.term) + uintSize(e.index) + 1 + uintSize(e.time) + prefixedSize(e.data.length);
+  return uintSize(e.term) + uintSize(e.index) + 1 + uintSize(e.time) + varFieldSize(e.data.length);
 }
 
 function writeEntryBody(w: ByteWriter, e: Entry): void {
@@ -360,16 +117,16 @@ function writeEntryBody(w: ByteWriter, e: Entry): void {
   w.uint(e.index);
   w.u8(e.type);
   w.uint(e.time);
-  w.bytes(e.data);
+  w.varBytes(e.data);
 }
 
 function readEntryBody(r: ByteReader, limits: CodecLimits): Entry {
   const term = r.uint();
   const index = r.uint();
   const type = r.u8();
-  if (type > ENTRY_TYPE_MAX) throw new CodecError('UNKNOWN_TAG', `entry type ${type}`);
+  if (type > ENTRY_TYPE_MAX) throw new WireError('UNKNOWN_TAG', `entry type ${type}`);
   const time = r.uint();
-  const data = r.bytes(limits.maxEntryDataBytes, 'entry data');
+  const data = r.varBytes('entry data', limits.maxEntryDataBytes);
   return { term, index, type: type as EntryType, time, data };
 }
 
@@ -383,7 +140,7 @@ export function encodeEntries(entries: readonly Entry[], limits?: Partial<CodecL
   let size = 1 + uintSize(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    if (e.index !== entries[0]!.index + i) throw new CodecError('INVALID', `entries not consecutive at position ${i}`);
+    if (e.index !== entries[0]!.index + i) throw new WireError('INVALID', `entries not consecutive at position ${i}`);
     size += entryBodySize(e, l);
   }
   const w = ByteWriter.exact(size);
@@ -398,13 +155,13 @@ export function decodeEntries(b: Uint8Array, limits?: Partial<CodecLimits>): Ent
   const l = limitsOf(limits);
   const r = ByteReader.ofCopy(b);
   const version = r.u8();
-  if (version !== ENTRIES_VERSION) throw new CodecError('BAD_VERSION', `entries format version ${version}`);
+  if (version !== ENTRIES_VERSION) throw new WireError('BAD_VERSION', `entries format version ${version}`);
   // The bytes present bound the count, so a damaged count cannot make us loop or allocate for long.
-  const n = r.count(Math.floor(r.remaining / MIN_ENTRY_BODY_BYTES), 'entries');
+  const n = r.count('entries', Math.floor(r.remaining / MIN_ENTRY_BODY_BYTES));
   const entries: Entry[] = [];
   for (let i = 0; i < n; i++) {
     const e = readEntryBody(r, l);
-    if (i > 0 && e.index !== entries[0]!.index + i) throw new CodecError('INVALID', `entries not consecutive at position ${i}`);
+    if (i > 0 && e.index !== entries[0]!.index + i) throw new WireError('INVALID', `entries not consecutive at position ${i}`);
     entries.push(e);
   }
   r.end();
@@ -415,19 +172,19 @@ export function decodeEntries(b: Uint8Array, limits?: Partial<CodecLimits>): Ent
 
 export function encodeHardState(hs: HardState, limits?: Partial<CodecLimits>): Uint8Array {
   const vote = hs.vote === null ? null : nodeIdBytes(hs.vote, limitsOf(limits));
-  const w = ByteWriter.exact(1 + uintSize(hs.term) + uintSize(hs.commit) + 1 + (vote === null ? 0 : prefixedSize(vote.length)));
+  const w = ByteWriter.exact(1 + uintSize(hs.term) + uintSize(hs.commit) + 1 + (vote === null ? 0 : varFieldSize(vote.length)));
   w.u8(HARD_STATE_VERSION);
   w.uint(hs.term);
   w.uint(hs.commit);
   w.bool(vote !== null);
-  if (vote !== null) w.bytes(vote);
+  if (vote !== null) w.varBytes(vote);
   return w.finish();
 }
 
 export function decodeHardState(b: Uint8Array, limits?: Partial<CodecLimits>): HardState {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== HARD_STATE_VERSION) throw new CodecError('BAD_VERSION', `hard state format version ${version}`);
+  if (version !== HARD_STATE_VERSION) throw new WireError('BAD_VERSION', `hard state format version ${version}`);
   const term = r.uint();
   const commit = r.uint();
   const vote = r.bool() ? readNodeId(r, limitsOf(limits)) : null;
@@ -439,27 +196,27 @@ export function decodeHardState(b: Uint8Array, limits?: Partial<CodecLimits>): H
 
 function membershipSize(m: Membership, limits: CodecLimits): number {
   if (m.voters.length + m.learners.length > limits.maxMembers) {
-    throw new CodecError('TOO_LARGE', `membership of ${m.voters.length + m.learners.length} exceeds limit ${limits.maxMembers}`);
+    throw new WireError('TOO_LARGE', `membership of ${m.voters.length + m.learners.length} exceeds limit ${limits.maxMembers}`);
   }
   let size = uintSize(m.voters.length) + uintSize(m.learners.length);
-  for (const id of m.voters) size += prefixedSize(nodeIdBytes(id, limits).length);
-  for (const id of m.learners) size += prefixedSize(nodeIdBytes(id, limits).length);
+  for (const id of m.voters) size += varFieldSize(nodeIdBytes(id, limits).length);
+  for (const id of m.learners) size += varFieldSize(nodeIdBytes(id, limits).length);
   return size;
 }
 
 function writeMembership(w: ByteWriter, m: Membership, limits: CodecLimits): void {
   w.uint(m.voters.length);
-  for (const id of m.voters) w.bytes(nodeIdBytes(id, limits));
+  for (const id of m.voters) w.varBytes(nodeIdBytes(id, limits));
   w.uint(m.learners.length);
-  for (const id of m.learners) w.bytes(nodeIdBytes(id, limits));
+  for (const id of m.learners) w.varBytes(nodeIdBytes(id, limits));
 }
 
 function readMembership(r: ByteReader, limits: CodecLimits): Membership {
   const voters: NodeId[] = [];
-  const nv = r.count(limits.maxMembers, 'voters');
+  const nv = r.count('voters', Math.min(limits.maxMembers, Math.floor(r.remaining / MIN_NODE_ID_BYTES)));
   for (let i = 0; i < nv; i++) voters.push(readNodeId(r, limits));
   const learners: NodeId[] = [];
-  const nl = r.count(limits.maxMembers - nv, 'learners');
+  const nl = r.count('learners', Math.min(limits.maxMembers - nv, Math.floor(r.remaining / MIN_NODE_ID_BYTES)));
   for (let i = 0; i < nl; i++) learners.push(readNodeId(r, limits));
   return { voters, learners };
 }
@@ -493,7 +250,7 @@ export function encodeSnapshotMeta(meta: SnapshotMeta, limits?: Partial<CodecLim
 export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>): SnapshotMeta {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== SNAPSHOT_META_VERSION) throw new CodecError('BAD_VERSION', `snapshot meta format version ${version}`);
+  if (version !== SNAPSHOT_META_VERSION) throw new WireError('BAD_VERSION', `snapshot meta format version ${version}`);
   const meta = readSnapshotMetaBody(r, limitsOf(limits));
   r.end();
   return meta;
@@ -512,7 +269,7 @@ function messageBodySize(m: Message, l: CodecLimits): number {
       return 2;
     case 'append': {
       if (m.entries.length > l.maxEntriesPerMessage) {
-        throw new CodecError('TOO_LARGE', `${m.entries.length} entries exceed limit ${l.maxEntriesPerMessage}`);
+        throw new WireError('TOO_LARGE', `${m.entries.length} entries exceed limit ${l.maxEntriesPerMessage}`);
       }
       let size = uintSize(m.prevLogIndex) + uintSize(m.prevLogTerm) + uintSize(m.commit) + uintSize(m.entries.length);
       for (const e of m.entries) size += entryBodySize(e, l);
@@ -526,9 +283,9 @@ function messageBodySize(m: Message, l: CodecLimits): number {
       return uintSize(m.round);
     case 'snapshot':
       if (m.data.length > l.maxChunkBytes) {
-        throw new CodecError('TOO_LARGE', `snapshot chunk ${m.data.length} exceeds limit ${l.maxChunkBytes}`);
+        throw new WireError('TOO_LARGE', `snapshot chunk ${m.data.length} exceeds limit ${l.maxChunkBytes}`);
       }
-      return snapshotMetaBodySize(m.meta, l) + uintSize(m.offset) + uintSize(m.total) + prefixedSize(m.data.length) + 1;
+      return snapshotMetaBodySize(m.meta, l) + uintSize(m.offset) + uintSize(m.total) + varFieldSize(m.data.length) + 1;
     case 'snapshotResp':
       return uintSize(m.index) + uintSize(m.offset) + 1;
     case 'timeoutNow':
@@ -544,14 +301,14 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
   const l = limitsOf(limits);
   const from = nodeIdBytes(m.from, l);
   const to = nodeIdBytes(m.to, l);
-  const size = 1 + prefixedSize(from.length) + prefixedSize(to.length) + uintSize(m.term) + messageBodySize(m, l);
+  const size = 1 + varFieldSize(from.length) + varFieldSize(to.length) + uintSize(m.term) + messageBodySize(m, l);
   if (size > l.maxMessageBytes) {
-    throw new CodecError('TOO_LARGE', `encoded message of ${size} bytes exceeds limit ${l.maxMessageBytes}`);
+    throw new WireError('TOO_LARGE', `encoded message of ${size} bytes exceeds limit ${l.maxMessageBytes}`);
   }
   const w = ByteWriter.exact(size);
   w.u8(MESSAGE_TAGS[m.type]);
-  w.bytes(from);
-  w.bytes(to);
+  w.varBytes(from);
+  w.varBytes(to);
   w.uint(m.term);
   switch (m.type) {
     case 'preVote':
@@ -591,7 +348,7 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
       writeSnapshotMetaBody(w, m.meta, l);
       w.uint(m.offset);
       w.uint(m.total);
-      w.bytes(m.data);
+      w.varBytes(m.data);
       w.bool(m.done);
       break;
     case 'snapshotResp':
@@ -609,11 +366,11 @@ export function encodeMessage(m: Message, limits?: Partial<CodecLimits>): Uint8A
 export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Message {
   const l = limitsOf(limits);
   if (b.length > l.maxMessageBytes) {
-    throw new CodecError('TOO_LARGE', `message of ${b.length} bytes exceeds limit ${l.maxMessageBytes}`);
+    throw new WireError('TOO_LARGE', `message of ${b.length} bytes exceeds limit ${l.maxMessageBytes}`);
   }
   const r = ByteReader.ofCopy(b);
   const tag = r.u8();
-  if (tag < MESSAGE_TAGS.preVote || tag > MESSAGE_TAGS.timeoutNow) throw new CodecError('UNKNOWN_TAG', `message tag ${tag}`);
+  if (tag < MESSAGE_TAGS.preVote || tag > MESSAGE_TAGS.timeoutNow) throw new WireError('UNKNOWN_TAG', `message tag ${tag}`);
   const from = readNodeId(r, l);
   const to = readNodeId(r, l);
   const term = r.uint();
@@ -632,7 +389,7 @@ export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Mes
       const prevLogIndex = r.uint();
       const prevLogTerm = r.uint();
       const commit = r.uint();
-      const n = r.count(l.maxEntriesPerMessage, 'entries');
+      const n = r.count('entries', Math.min(l.maxEntriesPerMessage, Math.floor(r.remaining / MIN_ENTRY_BODY_BYTES)));
       const entries: Entry[] = [];
       for (let i = 0; i < n; i++) entries.push(readEntryBody(r, l));
       m = { type: 'append', from, to, term, prevLogIndex, prevLogTerm, entries, commit };
@@ -660,7 +417,7 @@ export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Mes
       const meta = readSnapshotMetaBody(r, l);
       const offset = r.uint();
       const total = r.uint();
-      const data = r.bytes(l.maxChunkBytes, 'snapshot chunk');
+      const data = r.varBytes('snapshot chunk', l.maxChunkBytes);
       m = { type: 'snapshot', from, to, term, meta, offset, total, data, done: r.bool() };
       break;
     }
@@ -671,7 +428,7 @@ export function decodeMessage(b: Uint8Array, limits?: Partial<CodecLimits>): Mes
       m = { type: 'timeoutNow', from, to, term };
       break;
     default:
-      throw new CodecError('UNKNOWN_TAG', `message tag ${tag}`);
+      throw new WireError('UNKNOWN_TAG', `message tag ${tag}`);
   }
   r.end();
   return m;

@@ -1,11 +1,13 @@
 // The Raft consensus core (Ongaro's dissertation, shaped like etcd's raft): a deterministic state
 // machine driven by tick/step/propose. It never touches a clock, disk or socket; it emits Ready
-// batches that its driver persists, sends and applies, in that order (see Ready in types.ts).
+// batches that say what to write, what to send before and after the write, and what to apply
+// (see Ready in types.ts).
 //
 // Durability: everything a message depends on (term, vote, entries) is in the same Ready as the
-// message or an earlier one, so the caller's persist-then-send order makes every promise durable
-// before anyone hears of it. A leader counts its own log toward a quorum only up to what the
-// caller reported persisted through `advance`.
+// message or an earlier one. The core knows which term and vote are durable (reported through
+// `advance`), so it alone decides which messages may leave before the write and whether a write
+// is needed at all. A leader counts its own log toward a quorum only up to what the caller
+// reported persisted through `advance`.
 
 import { entryBytes, RaftLog } from './log.js';
 import {
@@ -35,6 +37,7 @@ import {
   type Message,
   type NodeId,
   type PersistedState,
+  type RaftMutation,
   type ReadState,
   type Ready,
   type Role,
@@ -65,6 +68,8 @@ export interface RaftConfig {
   snapshotChunkBytes: number;
   /** Uniform in [0, 1); seeded in simulation. The core's only source of randomness. */
   random: () => number;
+  /** Deliberate bugs for the mutation tests; never set in production (see RaftMutation). */
+  mutations?: readonly RaftMutation[];
 }
 
 export interface ProgressStatus {
@@ -121,6 +126,13 @@ export class RaftCore {
   private prevHard: HardState;
   /** A Ready was handed out and not yet advanced. */
   private outstanding = false;
+  /** Term and vote as of the last synced write (from disk at start, then through `advance`). */
+  private durableTerm: number;
+  private durableVote: NodeId | null;
+  private readonly ackBeforeSync: boolean;
+  private readonly commitOldTermByCounting: boolean;
+  private readonly voteNotPersisted: boolean;
+  private readonly snapshotDropsEntries: boolean;
 
   constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
@@ -131,6 +143,13 @@ export class RaftCore {
     this.log = new RaftLog(persisted.snapshot, persisted.entries, persisted.hardState.commit);
     this.members = new MembershipHistory(persisted.snapshot?.meta.membership ?? persisted.initialMembership);
     for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.noteConfEntry(this.log.entry(i)!);
+    const bugs = new Set(config.mutations ?? []);
+    this.ackBeforeSync = bugs.has('ack-before-sync');
+    this.commitOldTermByCounting = bugs.has('commit-old-term-by-counting');
+    this.voteNotPersisted = bugs.has('vote-not-persisted');
+    this.snapshotDropsEntries = bugs.has('snapshot-drops-entries');
+    this.durableTerm = persisted.hardState.term;
+    this.durableVote = persisted.hardState.vote;
     this.prevHard = this.hardState();
     this.prevSoft = this.softState();
     this.resetElectionTimer();
@@ -262,13 +281,33 @@ export class RaftCore {
     if (this.outstanding) throw new Error('ready() called again before advance()');
     const hard = this.hardState();
     const soft = this.softState();
+    const entries = this.log.unstableEntries();
+    const snapshot = this.log.unstableSnapshot;
+    const termDurable = hard.term === this.durableTerm && hard.vote === this.durableVote;
+    let messagesNow: Message[] = [];
+    let messagesAfterWrite = this.msgs;
+    if (this.ackBeforeSync) {
+      messagesNow = this.msgs;
+      messagesAfterWrite = [];
+    } else if (this.role === 'leader' && termDurable && this.msgs.length > 0) {
+      // §10.2.1: a leader's appends and heartbeats may go while it writes (see Ready).
+      messagesAfterWrite = [];
+      for (const m of this.msgs) {
+        if (m.type === 'append' || m.type === 'heartbeat') messagesNow.push(m);
+        else messagesAfterWrite.push(m);
+      }
+    }
     const rd: Ready = {
       softState: sameSoftState(soft, this.prevSoft) ? null : soft,
       hardState: sameHardState(hard, this.prevHard) ? null : hard,
-      entries: this.log.unstableEntries(),
-      snapshot: this.log.unstableSnapshot,
-      messages: this.msgs,
+      entries,
+      snapshot,
+      // Without new entries, snapshot, term or vote, only the volatile commit index moved.
+      mustSync: snapshot !== null || entries.length > 0 || !termDurable,
+      messagesNow,
+      messagesAfterWrite,
       committedEntries: this.log.nextCommitted(),
+      applyBeforeWrite: snapshot === null,
       readStates: this.readStates,
     };
     this.prevHard = hard;
@@ -280,15 +319,24 @@ export class RaftCore {
     return rd;
   }
 
-  /** The caller persisted, sent and applied `rd`. */
+  /** The caller wrote (if `mustSync`), sent and applied `rd`. */
   advance(rd: Ready): void {
     this.outstanding = false;
+    if (rd.mustSync && rd.hardState !== null) {
+      this.durableTerm = rd.hardState.term;
+      this.durableVote = rd.hardState.vote;
+    }
     if (rd.snapshot !== null && this.log.unstableSnapshot === rd.snapshot) this.log.unstableSnapshot = null;
     const last = rd.entries.at(-1);
     if (last) this.log.stableTo(last.index, last.term);
     const applied = rd.committedEntries.at(-1);
-    if (applied) this.log.applied = Math.max(this.log.applied, applied.index);
+    if (applied) this.log.appliedTo(applied.index);
     if (this.role === 'leader' && last && this.maybeCommit()) this.broadcastAppend();
+  }
+
+  /** Index of the last entry the log's snapshot covers (0 if none): the log holds what follows it. */
+  compactedThrough(): number {
+    return this.log.snapshotIndex;
   }
 
   /** Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for it. */
@@ -718,7 +766,8 @@ export class RaftCore {
       .map((v) => (v === this.id ? this.log.stableIndex : (this.progress.get(v)?.match ?? 0)))
       .sort((a, b) => b - a);
     const candidate = matches[quorumSize(membership) - 1] ?? 0;
-    if (candidate <= this.log.committed || this.log.term(candidate) !== this.term) return false;
+    if (candidate <= this.log.committed) return false;
+    if (this.log.term(candidate) !== this.term && !this.commitOldTermByCounting) return false;
     this.commitAsLeader(candidate);
     return true;
   }
@@ -729,7 +778,7 @@ export class RaftCore {
       if (e.term === this.term && e.type === EntryType.Normal) this.uncommittedBytes -= entryBytes(e);
     }
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes);
-    this.log.committed = index;
+    this.log.commitTo(index);
     for (const context of this.reads.takeWaiting()) this.startRead(context);
     const membership = this.members.current();
     if (!isVoter(membership, this.id) && index >= this.members.lastChangeIndex()) {
@@ -793,7 +842,7 @@ export class RaftCore {
   }
 
   private commitAsFollower(index: number): void {
-    if (index > this.log.committed) this.log.committed = index;
+    this.log.commitTo(index);
   }
 
   private handleSnapshotChunk(m: SnapshotChunk): void {
@@ -804,7 +853,7 @@ export class RaftCore {
       reply(m.total);
       return;
     }
-    if (this.log.matchTerm(m.meta.index, m.meta.term)) {
+    if (this.log.matchTerm(m.meta.index, m.meta.term) && !this.snapshotDropsEntries) {
       // Figure 13 step 6: our log already holds the snapshot's last entry, so it holds everything
       // before it; keep the entries after it, which we may already have acknowledged to this leader.
       this.incoming = null;
@@ -853,7 +902,7 @@ export class RaftCore {
   }
 
   private hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    return { term: this.term, vote: this.voteNotPersisted ? null : this.vote, commit: this.log.committed };
   }
 
   private softState(): SoftState {

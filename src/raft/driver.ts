@@ -1,13 +1,18 @@
-// The driver runs the pure Raft core against the real world: a clock (ticks), a disk (RaftStorage)
-// and a network (a transport). It is generic over the state machine, like the core.
+// The driver runs the pure Raft core against the world: time (a Scheduler: ticks, timeouts), a
+// disk (RaftStorage) and a network (a PeerTransport). It is generic over the state machine, like
+// the core, and knows nothing of the protocol: each Ready says what to send before the write,
+// whether to write, what to send after it and when to apply (see Ready in types.ts), and the
+// driver does exactly that. Production passes real timers, LevelDB and TCP; the simulator
+// (src/sim) passes simulated ones, so the code it checks is the code that ships.
 //
 // One processing loop handles Ready after Ready, strictly in order. While one Ready is being
-// persisted, new proposals pile up in the core's unstable log and all go out in the next Ready:
+// written, new proposals pile up in the core's unstable log and all go out in the next Ready:
 // that is the group commit which turns one fsync into many acknowledged entries.
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
 import { encodeConfChange } from './membership.js';
+import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 import {
   RaftError,
   type ConfChange,
@@ -38,13 +43,14 @@ export interface DriverOptions<R> {
   storage: RaftStorage;
   transport: PeerTransport;
   stateMachine: StateMachine<R>;
+  /** Clock, timers and deferral; Node's own by default. */
+  scheduler?: Scheduler;
   /** Milliseconds per Raft tick. */
   tickMs: number;
   /** A proposal or read not completed within this many ms fails with TIMEOUT (outcome unknown for proposals). */
   requestTimeoutMs: number;
   /** Take a state machine snapshot and compact the log once this many entries were applied since the last one. */
   snapshotEntries: number;
-  now?: () => number;
   logger?: DriverLogger;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
@@ -54,13 +60,13 @@ interface PendingProposal<R> {
   term: number;
   resolve: (result: R) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 interface PendingRead {
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 /** A batch of reads sharing one ReadIndex round (§6.4). */
@@ -93,9 +99,10 @@ const noopLogger: DriverLogger = { info() {}, warn() {}, error() {}, debug() {} 
 
 export class RaftDriver<R> {
   private core!: RaftCore;
-  private readonly now: () => number;
+  private readonly time: Scheduler;
   private readonly log: DriverLogger;
-  private ticker: NodeJS.Timeout | null = null;
+  private readonly applyBeforeCommit: boolean;
+  private ticker: TimerHandle | null = null;
   private processing = false;
   private rerun = false;
   private stopped = false;
@@ -110,13 +117,12 @@ export class RaftDriver<R> {
   private readonly roleListeners = new Set<RoleListener>();
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private lastError: Error | null = null;
-  /** Term and vote as last synced to storage. */
-  private durableTerm = 0;
-  private durableVote: NodeId | null = null;
+  private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
-    this.now = opts.now ?? Date.now;
+    this.time = opts.scheduler ?? realScheduler;
     this.log = opts.logger ?? noopLogger;
+    this.applyBeforeCommit = opts.core.mutations?.includes('apply-before-commit') ?? false;
   }
 
   async start(): Promise<void> {
@@ -136,12 +142,10 @@ export class RaftDriver<R> {
       this.applied = persisted.snapshot.meta.index;
       this.snapshotIndex = persisted.snapshot.meta.index;
     }
-    this.durableTerm = persisted.hardState.term;
-    this.durableVote = persisted.hardState.vote;
     const random = this.opts.core.random ?? Math.random;
     this.core = new RaftCore({ ...this.opts.core, random }, persisted);
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
-    this.ticker = setInterval(() => this.onTick(), this.opts.tickMs);
+    this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
     this.log.info(
       { applied: this.applied, entries: persisted.entries.length, term: persisted.hardState.term },
       'raft node started from disk',
@@ -152,12 +156,12 @@ export class RaftDriver<R> {
   /** Propose a command; resolves with the state machine's result once committed and applied here. */
   propose(data: Uint8Array): Promise<R> {
     this.assertRunning();
-    const { index, term } = this.core.propose(data, this.now());
+    const { index, term } = this.core.propose(data, this.time.now());
     const p = new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.time.after(this.opts.requestTimeoutMs, () => {
         this.proposals.delete(index);
         reject(new RaftError('TIMEOUT', `proposal ${index} not committed within ${this.opts.requestTimeoutMs} ms; outcome unknown`));
-      }, this.opts.requestTimeoutMs);
+      });
       this.proposals.set(index, { term, resolve, reject, timer });
     });
     this.schedule();
@@ -174,10 +178,10 @@ export class RaftDriver<R> {
       const read: PendingRead = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.time.after(this.opts.requestTimeoutMs, () => {
           this.dropRead(read);
           reject(new RaftError('TIMEOUT', `read not confirmed within ${this.opts.requestTimeoutMs} ms`));
-        }, this.opts.requestTimeoutMs),
+        }),
       };
       this.queuedReads.push(read);
     });
@@ -187,12 +191,12 @@ export class RaftDriver<R> {
 
   async changeMembership(cc: ConfChange): Promise<void> {
     this.assertRunning();
-    const { index, term } = this.core.proposeConfChange(cc, this.now());
+    const { index, term } = this.core.proposeConfChange(cc, this.time.now());
     await new Promise<undefined>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.time.after(this.opts.requestTimeoutMs, () => {
         this.confWaiters.delete(index);
         reject(new RaftError('TIMEOUT', `membership change ${cc.type} ${cc.node} not committed in time`));
-      }, this.opts.requestTimeoutMs);
+      });
       this.confWaiters.set(index, { term, resolve, reject, timer });
       this.schedule();
     });
@@ -219,9 +223,9 @@ export class RaftDriver<R> {
     this.log.info({ to: best }, 'transferring leadership');
     this.core.transferLeadership(best);
     this.schedule();
-    const deadline = this.now() + timeoutMs;
-    while (this.soft.role === 'leader' && this.now() < deadline) {
-      await new Promise((r) => setTimeout(r, this.opts.tickMs));
+    const deadline = this.time.now() + timeoutMs;
+    while (this.soft.role === 'leader' && this.time.now() < deadline) {
+      await new Promise((r) => this.time.after(this.opts.tickMs, () => r(undefined)));
     }
     return this.soft.role !== 'leader';
   }
@@ -248,12 +252,12 @@ export class RaftDriver<R> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
-    // Let an in-flight persist finish so that nothing acknowledged is left half-written.
-    while (this.processing) await new Promise((r) => setTimeout(r, 1));
+    if (this.ticker !== null) this.time.cancel(this.ticker);
+    // Let an in-flight write finish so that nothing acknowledged is left half-written.
+    while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
     for (const p of [...this.proposals.values(), ...this.confWaiters.values()]) {
-      clearTimeout(p.timer);
+      this.time.cancel(p.timer);
       p.reject(err);
     }
     this.proposals.clear();
@@ -288,7 +292,7 @@ export class RaftDriver<R> {
       this.core.readIndex(batch.context);
     } catch (err) {
       for (const r of batch.reads) {
-        clearTimeout(r.timer);
+        this.time.cancel(r.timer);
         r.reject(err as Error);
       }
       return;
@@ -304,7 +308,7 @@ export class RaftDriver<R> {
 
   private failAllReads(err: Error): void {
     for (const r of [...this.queuedReads, ...this.readBatches.flatMap((b) => b.reads)]) {
-      clearTimeout(r.timer);
+      this.time.cancel(r.timer);
       r.reject(err);
     }
     this.queuedReads = [];
@@ -318,7 +322,7 @@ export class RaftDriver<R> {
       return;
     }
     this.processing = true;
-    setImmediate(() => void this.processLoop());
+    this.time.defer(this.runLoop);
   }
 
   private async processLoop(): Promise<void> {
@@ -335,50 +339,27 @@ export class RaftDriver<R> {
       this.lastError = err as Error;
       this.log.error({ err }, 'raft storage failure: node halted');
       this.stopped = true;
-      if (this.ticker) clearInterval(this.ticker);
+      if (this.ticker !== null) this.time.cancel(this.ticker);
     } finally {
       this.processing = false;
     }
   }
 
+  /** Carries out one Ready in the order its contract gives (see Ready in types.ts). */
   private async handleReady(rd: Ready): Promise<void> {
-    // §10.2.1: a leader may replicate its entries while it writes them to its own disk, since it
-    // counts itself toward a quorum only once `advance` reports them persisted. That holds only
-    // while the term and vote it runs under are already durable; every other message (votes,
-    // append acknowledgments) promises something about our disk and waits for the write.
-    const termDurable =
-      rd.hardState === null || (rd.hardState.term === this.durableTerm && rd.hardState.vote === this.durableVote);
-    let early: Message[] = [];
-    let late = rd.messages;
-    if (this.soft.role === 'leader' && termDurable && rd.softState === null) {
-      early = rd.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat');
-      late = rd.messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat');
-    }
-    for (const m of early) this.opts.transport.send(m);
-    // Committed entries are already durable on a majority (a leader counts its own log only once
-    // persisted), so they need not wait for this Ready's write of *new* entries: applying them
-    // first takes one fsync off every client's commit latency. A snapshot to install comes first,
-    // so with one the order stays persist, restore, apply.
-    const applyFirst = rd.snapshot === null;
-    if (applyFirst) this.applyCommitted(rd.committedEntries);
-    // The commit index is volatile state (Figure 2): a Ready that only moves it needs no fsync. It
-    // is written with the next entries or vote; after a crash the leader re-teaches it.
-    const commitOnly = rd.snapshot === null && rd.entries.length === 0 && termDurable;
-    if (!commitOnly && (rd.snapshot || rd.entries.length > 0 || rd.hardState)) {
-      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-      if (rd.hardState) {
-        this.durableTerm = rd.hardState.term;
-        this.durableVote = rd.hardState.vote;
-      }
-    }
-    for (const m of late) this.opts.transport.send(m);
+    const transport = this.opts.transport;
+    for (const m of rd.messagesNow) transport.send(m);
+    if (this.applyBeforeCommit) this.applyUncommitted(rd.entries);
+    if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
+    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    for (const m of rd.messagesAfterWrite) transport.send(m);
     if (rd.snapshot) {
       this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
-    if (!applyFirst) this.applyCommitted(rd.committedEntries);
+    if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) {
       const batch = this.readBatches.find((b) => b.context === rs.context);
       if (batch) batch.index = rs.index;
@@ -387,8 +368,13 @@ export class RaftDriver<R> {
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
-    await this.maybeSnapshot();
+    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries) await this.takeSnapshot();
     this.startReadRound();
+  }
+
+  /** The 'apply-before-commit' mutation: applies (and answers) new entries as they are appended. */
+  private applyUncommitted(entries: Entry[]): void {
+    for (const e of entries) if (e.index === this.applied + 1) this.applyEntry(e);
   }
 
   private applyCommitted(entries: Entry[]): void {
@@ -411,7 +397,7 @@ export class RaftDriver<R> {
     const pending = waiters.get(e.index);
     if (!pending) return;
     waiters.delete(e.index);
-    clearTimeout(pending.timer);
+    this.time.cancel(pending.timer);
     // A different term at the index means another leader overwrote the proposal (and a Noop or
     // ConfChange at a proposal's index can only be such an overwrite).
     if (pending.term === e.term && (e.type !== EntryType.Normal || result !== undefined)) pending.resolve(result as T);
@@ -438,7 +424,7 @@ export class RaftDriver<R> {
       if (b.index === null || b.index > this.applied) return;
       this.readBatches.shift();
       for (const r of b.reads) {
-        clearTimeout(r.timer);
+        this.time.cancel(r.timer);
         r.resolve();
       }
     }
@@ -454,15 +440,19 @@ export class RaftDriver<R> {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.opts.snapshotEntries) return;
-    const started = this.now();
-    const snapshot = this.core.createSnapshot(this.applied, this.opts.stateMachine.snapshot());
+  private async takeSnapshot(): Promise<void> {
+    // The core snapshots only what it has seen applied (the 'apply-before-commit' mutation runs ahead).
+    const index = Math.min(this.applied, this.core.status().applied);
+    // A snapshot from the leader may have replaced the core's log while this Ready was being
+    // written; it is installed with the next Ready, and already covers this one.
+    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
+    const started = this.time.now();
+    const snapshot = this.core.createSnapshot(index, this.opts.stateMachine.snapshot());
     await this.opts.storage.compact(snapshot);
     this.core.compact(snapshot);
     this.snapshotIndex = snapshot.meta.index;
     this.log.info(
-      { index: snapshot.meta.index, bytes: snapshot.data.length, ms: this.now() - started },
+      { index: snapshot.meta.index, bytes: snapshot.data.length, ms: this.time.now() - started },
       'snapshot taken, log compacted',
     );
   }

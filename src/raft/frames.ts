@@ -1,9 +1,12 @@
 // Length-prefixed framing for the Raft TCP transport. A frame is a 4-byte big-endian length N
 // followed by N bytes: one kind byte and the body. The decoder refuses a frame longer than its
 // current bound from the header alone, before buffering the body; an empty frame is refused too.
+//
+// Protocol version 2 (see handshake.ts) added PING; the other frames are byte for byte those of
+// version 1. After the handshake the dialer sends MESSAGE and PING frames, the listener only PING.
 
-/** Frame kinds: the handshake's (see handshake.ts), then the Raft messages after it. */
-export const FRAME = { hello: 1, challenge: 2, auth: 3, welcome: 4, reject: 5, message: 6 } as const;
+/** Frame kinds: the handshake's (see handshake.ts), then the Raft messages and liveness pings after it. */
+export const FRAME = { hello: 1, challenge: 2, auth: 3, welcome: 4, reject: 5, message: 6, ping: 7 } as const;
 
 export interface Frame {
   kind: number;
@@ -29,6 +32,9 @@ export function encodeFrame(kind: number, body: Uint8Array): Buffer {
   out.set(body, 5);
   return out;
 }
+
+/** "Still here", sent by either side of an idle connection (link-liveness.ts); its body is empty. */
+export const PING_FRAME: Buffer = encodeFrame(FRAME.ping, new Uint8Array());
 
 /** Splits a byte stream into frames, refusing any frame longer than `max` from its header. */
 export class FrameDecoder {

@@ -5,19 +5,25 @@
 //   D → L  HELLO      version, cluster id, D's id, the id D expects L to have, nonce_D
 //   L → D  CHALLENGE  L's id, nonce_L, HMAC-SHA256(secret, transcript("listener"))
 //   D → L  AUTH       HMAC-SHA256(secret, transcript("dialer"))
-//   L → D  WELCOME    (D may now send MESSAGE frames)
+//   L → D  WELCOME    (D may now send MESSAGE frames; both sides may send PING frames)
 // or L → D REJECT with a reason code, then close. The transcript binds role, cluster, both ids and
 // both fresh nonces, so a proof can neither be replayed on another connection nor reflected in
 // the other direction. Both sides verify with timingSafeEqual. Frames after the handshake are not
 // individually authenticated: an attacker able to hijack TCP connections on the cluster network
 // is out of scope (run the cluster on a private network).
+//
+// Version 2 of the protocol is version 1 plus the PING frame after WELCOME (frames.ts); every
+// other byte is unchanged, the MAC transcript label included. A version-1 peer would close the
+// connection at the first PING, so HELLO refuses it up front (REJECT "unsupported protocol version").
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ByteReader, ByteWriter, CodecError } from './codec.js';
+import { ByteReader } from '../wire/reader.js';
+import { ByteWriter } from '../wire/writer.js';
+import { WireError } from '../wire/wire-error.js';
 import { FRAME, ProtocolError, type Frame } from './frames.js';
 import type { NodeId } from './types.js';
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 /** Bound on every frame before the peer is authenticated. */
 export const HANDSHAKE_MAX_FRAME = 512;
 export const MAX_CLUSTER_ID_BYTES = 128;
@@ -55,13 +61,13 @@ function proof(
   listenerNonce: Uint8Array,
 ): Buffer {
   const w = new ByteWriter();
-  w.string('forge-raft-handshake-v1');
-  w.string(role);
-  w.string(clusterId);
-  w.string(dialer);
-  w.string(listener);
-  w.bytes(dialerNonce);
-  w.bytes(listenerNonce);
+  w.varString('forge-raft-handshake-v1');
+  w.varString(role);
+  w.varString(clusterId);
+  w.varString(dialer);
+  w.varString(listener);
+  w.varBytes(dialerNonce);
+  w.varBytes(listenerNonce);
   return createHmac('sha256', secret).update(w.finish()).digest();
 }
 
@@ -77,7 +83,7 @@ function parse<T>(body: Uint8Array, read: (r: ByteReader) => T): T {
     r.end();
     return value;
   } catch (err) {
-    if (err instanceof CodecError) throw new ProtocolError(`malformed handshake frame: ${err.message}`);
+    if (err instanceof WireError) throw new ProtocolError(`malformed handshake frame: ${err.message}`);
     throw err;
   }
 }
@@ -106,9 +112,9 @@ export class DialerHandshake {
   hello(): Frame {
     const w = new ByteWriter();
     w.uint(PROTOCOL_VERSION);
-    w.string(this.self.clusterId);
-    w.string(this.self.nodeId);
-    w.string(this.peer);
+    w.varString(this.self.clusterId);
+    w.varString(this.self.nodeId);
+    w.varString(this.peer);
     w.raw(this.nonce);
     return { kind: FRAME.hello, body: w.finish() };
   }
@@ -117,7 +123,7 @@ export class DialerHandshake {
   receive(kind: number, body: Uint8Array): Frame | null {
     const { secret, clusterId, nodeId } = this.self;
     if (this.stage === 'challenge' && kind === FRAME.challenge) {
-      const c = parse(body, (r) => ({ id: r.string(MAX_NODE_ID_BYTES, 'node id'), nonce: r.raw(NONCE_BYTES), mac: r.raw(MAC_BYTES) }));
+      const c = parse(body, (r) => ({ id: r.varString('node id', MAX_NODE_ID_BYTES), nonce: r.raw(NONCE_BYTES, 'nonce'), mac: r.raw(MAC_BYTES, 'proof') }));
       if (c.id !== this.peer) throw new ProtocolError(`expected node ${this.peer}, found ${c.id}`);
       const expected = proof(secret, 'listener', clusterId, nodeId, this.peer, this.nonce, c.nonce);
       if (!proofMatches(expected, c.mac)) throw new ProtocolError('peer failed authentication (different secret?)');
@@ -161,11 +167,12 @@ export class ListenerHandshake {
     const { secret, clusterId, nodeId } = this.self;
     if (this.stage === 'hello' && kind === FRAME.hello) {
       const h = parse(body, (r) => ({
-        version: r.uint(),
-        cluster: r.string(MAX_CLUSTER_ID_BYTES, 'cluster id'),
-        from: r.string(MAX_NODE_ID_BYTES, 'node id'),
-        to: r.string(MAX_NODE_ID_BYTES, 'node id'),
-        nonce: r.raw(NONCE_BYTES),
+        version: r.uint('protocol version'),
+        cluster: r.varString('cluster id', MAX_CLUSTER_ID_BYTES),
+        from: r.varString('node id', MAX_NODE_ID_BYTES),
+        to: r.varString('node id', MAX_NODE_ID_BYTES),
+        // A copy: kept until the dialer's proof arrives in a later frame.
+        nonce: r.raw(NONCE_BYTES, 'nonce').slice(),
       }));
       this.peer = h.from;
       if (h.version !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${h.version}`, REJECT.version);
@@ -174,7 +181,7 @@ export class ListenerHandshake {
         throw new ProtocolError(`dialer ${h.from} expected node ${h.to}`, REJECT.node);
       }
       const w = new ByteWriter();
-      w.string(nodeId);
+      w.varString(nodeId);
       w.raw(this.nonce);
       w.raw(proof(secret, 'listener', clusterId, h.from, nodeId, h.nonce, this.nonce));
       this.expectedProof = proof(secret, 'dialer', clusterId, h.from, nodeId, h.nonce, this.nonce);

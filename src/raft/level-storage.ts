@@ -39,7 +39,10 @@
 // does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
 
 import { Level } from 'level';
-import { ByteReader, ByteWriter, CodecError, decodeEntries, decodeHardState, decodeSnapshotMeta, encodeEntries, encodeHardState, encodeSnapshotMeta } from './codec.js';
+import { decodeEntries, decodeHardState, decodeSnapshotMeta, encodeEntries, encodeHardState, encodeSnapshotMeta } from './codec.js';
+import { ByteReader } from '../wire/reader.js';
+import { ByteWriter } from '../wire/writer.js';
+import { WireError } from '../wire/wire-error.js';
 import type { CodecLimits } from './codec.js';
 import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
 
@@ -114,7 +117,7 @@ interface SnapshotRecord {
 function encodeSnapshotRecord(rec: SnapshotRecord, limits: Partial<CodecLimits> | undefined): Uint8Array {
   const w = new ByteWriter();
   w.u8(SNAPSHOT_RECORD_VERSION);
-  w.bytes(encodeSnapshotMeta(rec.meta, limits));
+  w.varBytes(encodeSnapshotMeta(rec.meta, limits));
   w.uint(rec.dataLength);
   w.uint(rec.chunks);
   return w.finish();
@@ -123,10 +126,10 @@ function encodeSnapshotRecord(rec: SnapshotRecord, limits: Partial<CodecLimits> 
 function decodeSnapshotRecord(b: Uint8Array, limits: Partial<CodecLimits> | undefined): SnapshotRecord {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== SNAPSHOT_RECORD_VERSION) throw new CodecError('BAD_VERSION', `snapshot record version ${version}`);
-  const meta = decodeSnapshotMeta(r.bytes(b.length, 'snapshot meta'), limits);
+  if (version !== SNAPSHOT_RECORD_VERSION) throw new WireError('BAD_VERSION', `snapshot record version ${version}`);
+  const meta = decodeSnapshotMeta(r.varBytes('snapshot meta', b.length), limits);
   const dataLength = r.uint();
-  const chunks = r.count(MAX_SNAPSHOT_CHUNKS, 'snapshot chunks');
+  const chunks = r.count('snapshot chunks', MAX_SNAPSHOT_CHUNKS);
   r.end();
   return { meta, dataLength, chunks };
 }
@@ -386,7 +389,7 @@ function decodeStored<T>(decode: () => T): T {
   try {
     return decode();
   } catch (err) {
-    if (err instanceof CodecError) throw new StorageError('CORRUPT', `undecodable record: ${err.message}`);
+    if (err instanceof WireError) throw new StorageError('CORRUPT', `undecodable record: ${err.message}`);
     throw err;
   }
 }

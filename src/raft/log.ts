@@ -1,8 +1,9 @@
 // The in-memory Raft log of one node: the snapshot it starts from plus every entry after it.
 // It also tracks how much of itself is durable (`stableIndex`: handed out in a Ready that the
 // caller persisted), how much is committed and how much the state machine has applied.
+// Invariants, checked where they can break: stable <= last, committed <= last, applied <= committed.
 
-import type { Entry, Snapshot } from './types.js';
+import { InvariantViolation, type Entry, type Snapshot } from './types.js';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 for none). */
@@ -13,9 +14,9 @@ export class RaftLog {
   /** A snapshot received from the leader that the caller has not persisted yet. */
   unstableSnapshot: Snapshot | null = null;
   private entries: Entry[];
-  stableIndex: number;
-  committed: number;
-  applied: number;
+  private stable: number;
+  private commit: number;
+  private appliedIndex: number;
 
   constructor(snapshot: Snapshot | null, entries: Entry[], commit: number) {
     this.snapshot = snapshot;
@@ -27,9 +28,36 @@ export class RaftLog {
         throw new RangeError(`persisted log is not contiguous at position ${i}`);
       }
     }
-    this.stableIndex = this.lastIndex();
-    this.committed = Math.min(Math.max(commit, this.snapshotIndex), this.lastIndex());
-    this.applied = this.snapshotIndex;
+    this.stable = this.lastIndex();
+    this.commit = Math.min(Math.max(commit, this.snapshotIndex), this.lastIndex());
+    this.appliedIndex = this.snapshotIndex;
+  }
+
+  /** Last index the caller reported persisted (through a Ready it advanced). */
+  get stableIndex(): number {
+    return this.stable;
+  }
+
+  get committed(): number {
+    return this.commit;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Moves the commit index forward (never back: committed entries stay committed). */
+  commitTo(index: number): void {
+    if (index <= this.commit) return;
+    if (index > this.lastIndex()) throw new InvariantViolation('committed <= last', `commit ${index}, last ${this.lastIndex()}`);
+    this.commit = index;
+  }
+
+  /** The state machine applied everything through `index`. */
+  appliedTo(index: number): void {
+    if (index <= this.appliedIndex) return;
+    if (index > this.commit) throw new InvariantViolation('applied <= committed', `applied ${index}, committed ${this.commit}`);
+    this.appliedIndex = index;
   }
 
   firstIndex(): number {
@@ -83,26 +111,28 @@ export class RaftLog {
   append(entries: Entry[]): void {
     if (entries.length === 0) return;
     const from = entries[0]!.index;
-    if (from <= this.committed) throw new RangeError(`refusing to overwrite committed index ${from}`);
+    if (from <= this.commit) throw new RangeError(`refusing to overwrite committed index ${from}`);
     if (from > this.lastIndex() + 1) throw new RangeError(`gap before index ${from}`);
     this.entries.length = from - this.snapshotIndex - 1;
-    this.entries.push(...entries);
-    this.stableIndex = Math.min(this.stableIndex, from - 1);
+    for (const e of entries) this.entries.push(e);
+    this.stable = Math.min(this.stable, from - 1);
   }
 
   /** Entries the caller has not persisted yet. */
   unstableEntries(): Entry[] {
-    return this.entries.slice(this.stableIndex - this.snapshotIndex);
+    return this.entries.slice(this.stable - this.snapshotIndex);
   }
 
   /** The caller persisted everything up to (index, term); ignored if the log changed underneath. */
   stableTo(index: number, term: number): void {
-    if (index > this.stableIndex && this.term(index) === term) this.stableIndex = index;
+    if (index <= this.stable || this.term(index) !== term) return;
+    if (index > this.lastIndex()) throw new InvariantViolation('stable <= last', `stable ${index}, last ${this.lastIndex()}`);
+    this.stable = index;
   }
 
   /** Committed entries not yet handed to the state machine. */
   nextCommitted(): Entry[] {
-    return this.entries.slice(this.applied - this.snapshotIndex, this.committed - this.snapshotIndex);
+    return this.entries.slice(this.appliedIndex - this.snapshotIndex, this.commit - this.snapshotIndex);
   }
 
   /** Drops the prefix through `snapshot.meta.index` (which must be in the log and applied). */
@@ -121,9 +151,9 @@ export class RaftLog {
     this.snapshotTerm = snapshot.meta.term;
     this.snapshot = snapshot;
     this.unstableSnapshot = snapshot;
-    this.committed = snapshot.meta.index;
-    this.applied = snapshot.meta.index;
-    this.stableIndex = snapshot.meta.index;
+    this.commit = snapshot.meta.index;
+    this.appliedIndex = snapshot.meta.index;
+    this.stable = snapshot.meta.index;
   }
 }
 

@@ -1,23 +1,33 @@
 // The sending side of the Raft TCP transport towards one peer: its bounded queue, the outbound
 // connection it dials (running the dialer's handshake), and the reconnect schedule. Messages are
-// written in one batch per event-loop turn; the connection only sends.
+// written in one batch per event-loop turn; the connection carries only MESSAGE frames and
+// liveness PINGs outwards, and only PINGs back.
+//
+// A connection is given up, and redialled after a short backoff, when it closes, when connecting
+// and authenticating take longer than the liveness timeout, or when it hears nothing for the
+// liveness timeout (link-liveness.ts). The backoff stays short (`reconnectMaxMs`) so that a
+// healed partition is rejoined within about a second whatever its length; only a peer that
+// refuses us (wrong secret, cluster or id: a configuration error) is retried more slowly.
 
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { PeerAddress } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
-import { encodeFrame, FrameDecoder, ProtocolError } from './frames.js';
+import { encodeFrame, FRAME, FrameDecoder, PING_FRAME, ProtocolError } from './frames.js';
 import { DialerHandshake, HANDSHAKE_MAX_FRAME, NONCE_BYTES, type HandshakeIdentity } from './handshake.js';
+import { LinkLiveness, type LivenessClock, SYSTEM_CLOCK } from './link-liveness.js';
 import type { NodeId } from './types.js';
 
-// Lets the kernel notice peers that vanished without closing (power loss, partition).
-export const KEEPALIVE_MS = 10_000;
+/** Reconnect ceiling after the peer refused us: a misconfiguration, not worth redialling often. */
+const REFUSED_RECONNECT_MAX_MS = 2000;
 
 export interface PeerLinkOptions extends HandshakeIdentity {
-  handshakeTimeoutMs: number;
+  /** Silence after which a connection is redialled; also the deadline to connect and authenticate. */
+  livenessTimeoutMs: number;
   /** First reconnect delay; doubles per failure up to `reconnectMaxMs`, with jitter. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  clock?: LivenessClock;
 }
 
 export class PeerLink {
@@ -27,7 +37,11 @@ export class PeerLink {
   sent = 0;
   ready = false;
   socket: net.Socket | null = null;
+  /** Liveness teardowns since the link was created. */
+  silentTeardowns = 0;
   private failures = 0;
+  private refused = false;
+  private liveness: LinkLiveness | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private awaitingDrain = false;
@@ -56,10 +70,10 @@ export class PeerLink {
     const socket = net.connect({ host: this.address.host, port: this.address.port });
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_MS);
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     const handshake = new DialerHandshake(this.o, this.id, randomBytes(NONCE_BYTES));
-    const deadline = setTimeout(() => this.fail(socket, 'handshake timed out'), this.o.handshakeTimeoutMs);
+    // A black-holed SYN or HELLO is retransmitted by the kernel only after seconds: give up sooner.
+    const deadline = setTimeout(() => this.fail(socket, 'connecting and authenticating timed out'), this.o.livenessTimeoutMs);
 
     socket.on('connect', () => {
       const hello = handshake.hello();
@@ -67,20 +81,20 @@ export class PeerLink {
     });
     socket.on('data', (chunk: Buffer) => {
       try {
+        this.liveness?.heard();
         decoder.push(chunk);
         for (let f = decoder.next(); f !== null && !socket.destroyed; f = decoder.next()) {
+          if (handshake.done) {
+            if (f.kind !== FRAME.ping || f.body.length !== 0) throw new ProtocolError(`unexpected frame kind ${f.kind} from the listener`);
+            continue;
+          }
           const reply = handshake.receive(f.kind, f.body);
           if (reply !== null) socket.write(encodeFrame(reply.kind, reply.body));
-          if (handshake.done) {
-            clearTimeout(deadline);
-            this.ready = true;
-            this.failures = 0;
-            this.log.info({ peer: this.id }, 'connected to peer');
-            this.scheduleFlush();
-          }
+          if (handshake.done) this.established(socket, deadline);
         }
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
+        if (!handshake.done) this.refused = true;
         this.fail(socket, err.message);
       }
     });
@@ -92,6 +106,8 @@ export class PeerLink {
     socket.on('close', () => {
       clearTimeout(deadline);
       if (this.socket === socket) {
+        this.liveness?.stop();
+        this.liveness = null;
         this.socket = null;
         this.ready = false;
         this.awaitingDrain = false;
@@ -114,14 +130,43 @@ export class PeerLink {
     this.queuedBytes = 0;
   }
 
+  private established(socket: net.Socket, deadline: NodeJS.Timeout): void {
+    clearTimeout(deadline);
+    this.ready = true;
+    this.failures = 0;
+    this.refused = false;
+    this.liveness = new LinkLiveness(
+      this.o.livenessTimeoutMs,
+      {
+        ping: () => {
+          // A peer that stopped reading backs the socket up; the silence check will close it.
+          if (socket.writableNeedDrain) return false;
+          socket.write(PING_FRAME);
+          return true;
+        },
+        dead: (silentMs) => {
+          this.silentTeardowns++;
+          this.log.warn({ peer: this.id, silentMs: Math.round(silentMs) }, 'peer connection silent: reconnecting');
+          socket.destroy();
+        },
+      },
+      this.o.clock ?? SYSTEM_CLOCK,
+    );
+    this.log.info({ peer: this.id }, 'connected to peer');
+    this.scheduleFlush();
+  }
+
   private fail(socket: net.Socket, reason: string): void {
-    this.log.warn({ peer: this.id, address: `${this.address.host}:${this.address.port}`, reason }, 'closing connection to peer');
+    // While a peer stays unreachable every attempt fails the same way: say it once.
+    const level = this.failures === 0 || this.refused ? 'warn' : 'debug';
+    this.log[level]({ peer: this.id, address: `${this.address.host}:${this.address.port}`, reason }, 'closing connection to peer');
     socket.destroy();
   }
 
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    const ceiling = Math.min(this.o.reconnectMaxMs, this.o.reconnectBaseMs * 2 ** this.failures);
+    const cap = this.refused ? Math.max(this.o.reconnectMaxMs, REFUSED_RECONNECT_MAX_MS) : this.o.reconnectMaxMs;
+    const ceiling = Math.min(cap, this.o.reconnectBaseMs * 2 ** this.failures);
     this.failures = Math.min(this.failures + 1, 30);
     // Jitter in [ceiling/2, ceiling) keeps restarted nodes from redialling in lockstep.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
@@ -148,5 +193,6 @@ export class PeerLink {
     this.queue = [];
     this.queuedBytes = 0;
     if (!this.socket.write(batch)) this.awaitingDrain = true;
+    this.liveness?.sent();
   }
 }

@@ -3,8 +3,9 @@
 // replicate: optimistic pipelining, bounded by `maxInflight` unacknowledged appends so a slow
 // follower cannot make the leader queue unbounded work;
 // snapshot: the follower is behind the log's start and is being sent the snapshot in chunks.
+// Invariant: match < next (the leader never plans to resend what it knows the follower holds).
 
-import type { Snapshot } from './types.js';
+import { InvariantViolation, type Snapshot } from './types.js';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -49,6 +50,7 @@ export class Progress {
       this.next = this.match + 1;
     }
     this.reset('probe');
+    this.checkMatchBelowNext();
   }
 
   becomeReplicate(): void {
@@ -74,6 +76,7 @@ export class Progress {
       if (entryCount > 0) {
         this.next = last + 1;
         this.inflight.push(last);
+        this.checkMatchBelowNext();
       }
     } else {
       this.probeSent = true;
@@ -90,6 +93,7 @@ export class Progress {
     }
     this.next = Math.max(this.next, index + 1);
     while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    this.checkMatchBelowNext();
     return updated;
   }
 
@@ -107,12 +111,18 @@ export class Progress {
     if (this.next - 1 !== rejected) return false;
     this.next = Math.max(this.match + 1, Math.min(rejected, hint));
     this.probeSent = false;
+    this.checkMatchBelowNext();
     return true;
   }
 
   private becomeProbeAt(next: number): void {
     this.reset('probe');
     this.next = next;
+    this.checkMatchBelowNext();
+  }
+
+  private checkMatchBelowNext(): void {
+    if (this.match >= this.next) throw new InvariantViolation('match < next', `match ${this.match}, next ${this.next}`);
   }
 
   /**

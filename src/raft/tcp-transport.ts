@@ -10,15 +10,22 @@
 //
 // `send` never blocks: messages wait in a per-peer queue bounded in bytes and are written in one
 // batch per event-loop turn; when the queue is full the message is dropped (Raft retransmits).
+//
+// Both ends of every authenticated connection watch its liveness (link-liveness.ts): an idle side
+// sends PING frames, and a side that hears nothing for `livenessTimeoutMs` closes the connection,
+// so a black-holed link is noticed and redialled in well under a second instead of waiting for
+// TCP's backed-off retransmissions.
 
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { PeerAddress } from '../identifiers.js';
 import { SILENT_LOGGER, type LoggerPort } from '../logger-port.js';
-import { CodecError, decodeMessage, encodeMessage, type CodecLimits } from './codec.js';
-import { encodeFrame, FRAME, FrameDecoder, ProtocolError } from './frames.js';
+import { decodeMessage, encodeMessage, type CodecLimits } from './codec.js';
+import { WireError } from '../wire/wire-error.js';
+import { encodeFrame, FRAME, FrameDecoder, PING_FRAME, ProtocolError } from './frames.js';
 import { HANDSHAKE_MAX_FRAME, ListenerHandshake, MAX_CLUSTER_ID_BYTES, MAX_NODE_ID_BYTES, NONCE_BYTES, rejectFrame } from './handshake.js';
-import { KEEPALIVE_MS, PeerLink } from './peer-link.js';
+import { LinkLiveness, MIN_LIVENESS_TIMEOUT_MS, SYSTEM_CLOCK, type LivenessClock } from './link-liveness.js';
+import { PeerLink } from './peer-link.js';
 import type { Message, NodeId } from './types.js';
 
 export interface TransportOptions {
@@ -36,11 +43,18 @@ export interface TransportOptions {
   /** Per-peer bound on bytes waiting to be written; beyond it messages are dropped. */
   maxQueueBytes: number;
   logger?: LoggerPort;
-  /** Default 5000. */
+  /** Deadline for a connecting peer to authenticate to this listener. Default 5000. */
   handshakeTimeoutMs?: number;
-  /** First reconnect delay (default 50); doubles per failure up to `reconnectMaxMs` (default 2000), with jitter. */
+  /**
+   * A connection that hears nothing for this long is closed (and redialled by its dialer); an idle
+   * side pings every third of it. Also the dialer's deadline to connect and authenticate. Default 1000.
+   */
+  livenessTimeoutMs?: number;
+  /** First reconnect delay (default 50); doubles per failure up to `reconnectMaxMs` (default 250), with jitter. */
   reconnectBaseMs?: number;
   reconnectMaxMs?: number;
+  /** Time source of the liveness checks (tests). */
+  clock?: LivenessClock;
   /** Codec bounds for decoding received messages (the message size bound follows `maxFrameBytes`). */
   limits?: Partial<CodecLimits>;
 }
@@ -50,6 +64,8 @@ export interface PeerStats {
   queuedBytes: number;
   dropped: number;
   sent: number;
+  /** Outbound connections closed because they heard nothing for the liveness timeout. */
+  silentTeardowns: number;
 }
 
 export class TransportError extends Error {
@@ -83,6 +99,9 @@ export class TcpTransport {
     if (Buffer.byteLength(opts.clusterId) > MAX_CLUSTER_ID_BYTES) throw new TransportError(`cluster id longer than ${MAX_CLUSTER_ID_BYTES} bytes`);
     if (!(opts.maxFrameBytes > HANDSHAKE_MAX_FRAME)) throw new TransportError(`maxFrameBytes must exceed ${HANDSHAKE_MAX_FRAME}`);
     if (!(opts.maxQueueBytes >= opts.maxFrameBytes)) throw new TransportError('maxQueueBytes must be at least maxFrameBytes');
+    if (opts.livenessTimeoutMs !== undefined && !(opts.livenessTimeoutMs >= MIN_LIVENESS_TIMEOUT_MS)) {
+      throw new TransportError(`livenessTimeoutMs must be at least ${MIN_LIVENESS_TIMEOUT_MS}`);
+    }
     this.o = {
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -92,8 +111,10 @@ export class TcpTransport {
       maxFrameBytes: opts.maxFrameBytes,
       maxQueueBytes: opts.maxQueueBytes,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
+      livenessTimeoutMs: opts.livenessTimeoutMs ?? 1000,
       reconnectBaseMs: opts.reconnectBaseMs ?? 50,
-      reconnectMaxMs: opts.reconnectMaxMs ?? 2000,
+      reconnectMaxMs: opts.reconnectMaxMs ?? 250,
+      clock: opts.clock ?? SYSTEM_CLOCK,
     };
     this.log = opts.logger ?? SILENT_LOGGER;
     this.limits = { ...opts.limits, maxMessageBytes: Math.min(opts.limits?.maxMessageBytes ?? Infinity, opts.maxFrameBytes - 1) };
@@ -138,7 +159,7 @@ export class TcpTransport {
     try {
       body = encodeMessage(m, this.limits);
     } catch (err) {
-      if (!(err instanceof CodecError)) throw err;
+      if (!(err instanceof WireError)) throw err;
       link.dropped++;
       this.log.warn({ peer: m.to, type: m.type, reason: err.message }, 'dropping unencodable message');
       return;
@@ -175,7 +196,9 @@ export class TcpTransport {
 
   stats(): Record<NodeId, PeerStats> {
     const out: Record<NodeId, PeerStats> = {};
-    for (const [id, l] of this.links) out[id] = { connected: l.ready, queuedBytes: l.queuedBytes, dropped: l.dropped, sent: l.sent };
+    for (const [id, l] of this.links) {
+      out[id] = { connected: l.ready, queuedBytes: l.queuedBytes, dropped: l.dropped, sent: l.sent, silentTeardowns: l.silentTeardowns };
+    }
     return out;
   }
 
@@ -196,11 +219,11 @@ export class TcpTransport {
     this.pendingHandshakes++;
     this.inbound.add(socket);
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_MS);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     const handshake = new ListenerHandshake(this.o, randomBytes(NONCE_BYTES));
     let lingerTimer: NodeJS.Timeout | null = null;
+    let liveness: LinkLiveness | null = null;
 
     const deadline = setTimeout(() => fail('handshake timed out', null), this.o.handshakeTimeoutMs);
     const endHandshake = () => {
@@ -219,6 +242,7 @@ export class TcpTransport {
     };
     const handle = (kind: number, body: Uint8Array) => {
       if (handshake.done) {
+        if (kind === FRAME.ping && body.length === 0) return;
         if (kind !== FRAME.message) throw new ProtocolError(`unexpected frame kind ${kind} during ready`);
         this.deliver(handshake.peer, body);
         return;
@@ -232,11 +256,15 @@ export class TcpTransport {
         this.inboundByPeer.set(handshake.peer, socket);
       }
       socket.write(encodeFrame(reply.kind, reply.body));
-      if (handshake.done) this.log.info({ peer: handshake.peer, remote }, 'accepted peer connection');
+      if (handshake.done) {
+        this.log.info({ peer: handshake.peer, remote }, 'accepted peer connection');
+        liveness = this.watch(socket, handshake.peer);
+      }
     };
 
     socket.on('data', (chunk: Buffer) => {
       if (lingerTimer !== null) return;
+      liveness?.heard();
       try {
         decoder.push(chunk);
         for (let f = decoder.next(); f !== null && !socket.destroyed; f = decoder.next()) handle(f.kind, f.body);
@@ -247,11 +275,31 @@ export class TcpTransport {
     });
     socket.on('error', (err) => this.log.debug({ remote, err: err.message }, 'inbound connection error'));
     socket.on('close', () => {
+      liveness?.stop();
       endHandshake();
       if (lingerTimer !== null) clearTimeout(lingerTimer);
       this.inbound.delete(socket);
       if (this.inboundByPeer.get(handshake.peer) === socket) this.inboundByPeer.delete(handshake.peer);
     });
+  }
+
+  /** Liveness of an authenticated inbound connection: pings from this side, closing it on silence (its dialer redials). */
+  private watch(socket: net.Socket, peer: NodeId): LinkLiveness {
+    return new LinkLiveness(
+      this.o.livenessTimeoutMs,
+      {
+        ping: () => {
+          if (socket.writableNeedDrain) return false;
+          socket.write(PING_FRAME);
+          return true;
+        },
+        dead: (silentMs) => {
+          this.log.warn({ peer, silentMs: Math.round(silentMs) }, 'inbound peer connection silent: closing');
+          socket.destroy();
+        },
+      },
+      this.o.clock,
+    );
   }
 
   /** A MESSAGE frame from the authenticated `peer`: decoded, checked to come from it and be for us, handed on. */
@@ -260,7 +308,7 @@ export class TcpTransport {
     try {
       m = decodeMessage(body, this.limits);
     } catch (err) {
-      if (err instanceof CodecError) throw new ProtocolError(`undecodable message (${err.code}): ${err.message}`);
+      if (err instanceof WireError) throw new ProtocolError(`undecodable message (${err.code}): ${err.message}`);
       throw err;
     }
     if (m.from !== peer || m.to !== this.o.nodeId) throw new ProtocolError(`message from ${m.from} to ${m.to} on the connection of ${peer}`);

@@ -26,7 +26,10 @@ export interface Entry {
   data: Uint8Array;
 }
 
-/** Persistent per-node state (Figure 2): must be synced before any message that depends on it is sent. */
+/**
+ * Per-node state kept on disk. `term` and `vote` are persistent state (Figure 2): durable before any
+ * message that depends on them is sent. `commit` is volatile and rides along with those writes.
+ */
 export interface HardState {
   term: number;
   vote: NodeId | null;
@@ -166,22 +169,77 @@ export interface ReadState {
 }
 
 /**
- * Work the core hands back to its caller. The caller must, in this order:
- *  1. persist `snapshot` (if any; it came from the leader and replaces the WHOLE log, entries
- *     after its index included), then `entries` (truncating any conflicting suffix from
- *     `entries[0].index`), then `hardState` (if any) — one synced write (group commit);
- *  2. send `messages` (only after step 1 is durable);
- *  3. apply `committedEntries` to the state machine (restore `snapshot` first if present);
- *  4. call `advance(ready)`.
+ * Work the core hands back to its caller. The core decides every durability question (as etcd's
+ * rawnode does with `MustSync` and its messages-after-append); the caller follows this order and
+ * needs no knowledge of the protocol:
+ *  1. send `messagesNow`: they promise nothing about this node's disk;
+ *  2. if `applyBeforeWrite`, apply `committedEntries` to the state machine;
+ *  3. if `mustSync`, write `snapshot` (if any; it came from the leader and replaces the WHOLE log,
+ *     entries after its index included), then `entries` (truncating any stored entries from
+ *     `entries[0].index` on), then `hardState` (if any), as one synced write (group commit), and
+ *     wait until it is durable. If `mustSync` is false there is nothing durable to write:
+ *     `snapshot` is null, `entries` is empty, and `hardState`, if set, differs from what is on
+ *     disk only in `commit`, which is volatile state (Figure 2) — skip the write (a later synced
+ *     write carries the newer commit; after a crash the leader teaches it again);
+ *  4. send `messagesAfterWrite`;
+ *  5. if `snapshot` is set, restore the state machine from it; then, if not done in step 2, apply
+ *     `committedEntries`;
+ *  6. call `advance(ready)`.
+ *
+ * Which messages may go first (§10.2.1): a leader's appends and heartbeats, once the term and vote
+ * it leads under are durable — a leader counts its own log toward a quorum only up to what
+ * `advance` reported written, so replicating while it writes risks nothing. Everything else
+ * (votes, append and snapshot acknowledgments, anything sent under a term or vote not yet on
+ * disk) promises something about this node's disk and waits for the write.
+ *
+ * Why committed entries may be applied before the write: a committed entry is durable on a
+ * majority already (the leader counts itself only once persisted), so applying it need not wait
+ * for this Ready's write of *new* entries — that takes one fsync off every client's commit
+ * latency. With a snapshot to install the order stays write, restore, apply.
  */
 export interface Ready {
   softState: SoftState | null;
   hardState: HardState | null;
   entries: Entry[];
   snapshot: Snapshot | null;
-  messages: Message[];
+  /** A synced write of `snapshot`, `entries` and `hardState` is needed (step 3). */
+  mustSync: boolean;
+  /** May leave at once, before or during the write. */
+  messagesNow: Message[];
+  /** May leave only once the write is durable. */
+  messagesAfterWrite: Message[];
   committedEntries: Entry[];
+  /** `committedEntries` may be applied before the write (false only while a snapshot is installed). */
+  applyBeforeWrite: boolean;
   readStates: ReadState[];
+}
+
+/**
+ * Deliberate bugs, for the mutation tests only (the registry with their detectors is
+ * src/verify/mutations.ts); none is ever set in production. Each is one branch, read once at
+ * construction, so a core or driver without them pays nothing.
+ */
+export type RaftMutation =
+  /** Votes and append acknowledgments leave before the write that backs them is synced. */
+  | 'ack-before-sync'
+  /** A leader commits an entry of an earlier term once a majority stores it (Figure 8, §5.4.2). */
+  | 'commit-old-term-by-counting'
+  /** The vote is kept in memory only: a node that restarts can vote twice in one term. */
+  | 'vote-not-persisted'
+  /** Entries are applied (and answered) as soon as they are appended, before they commit. */
+  | 'apply-before-commit'
+  /** Installing a snapshot whose last entry is in the log discards the entries after it (Figure 13 step 6). */
+  | 'snapshot-drops-entries';
+
+/** A broken internal invariant of the Raft core: a bug, never bad input. */
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: string,
+    detail: string,
+  ) {
+    super(`raft invariant violated: ${invariant} (${detail})`);
+    this.name = 'InvariantViolation';
+  }
 }
 
 /**

@@ -10,22 +10,25 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ForgeMailboxClient } from '../bridge/client.js';
+import { UNSAFE_MUTATIONS_ENV } from '../config/load.js';
 import { HISTORY_FORMAT_VERSION, HistoryWriter, readHistory, type ConsumeOp, type OpKind } from './history.js';
 import { checkLinearizability, type LinearizabilityVerdict } from './linearizability.js';
+import { MUTATIONS } from './mutations.js';
 import { FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
 import { ProcessCluster } from './process-cluster.js';
-import { Prng } from './prng.js';
+import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
 import { HistoryRecorder } from './recorder.js';
 import { checkTotalQueue, totalQueueProblems, type TotalQueueReport } from './total-queue.js';
 import { startWorkers, workloadUsers } from './workload.js';
 
-/** Deliberately broken node behaviours the pipeline must catch (never for production). */
-export const UNSAFE_MODES = {
-  /** Consumes (without lease) answered from the leader's applied state before they commit. */
-  'ack-before-commit': { FORGE_UNSAFE_ACK_BEFORE_COMMIT: '1' },
-} as const;
-export type UnsafeMode = keyof typeof UNSAFE_MODES;
+/** The deliberate bugs this runner must catch (src/verify/mutations.ts): `--unsafe` takes their names. */
+export const UNSAFE_MODES = MUTATIONS.filter((m) => m.detector === 'chaos').map((m) => m.name);
+export type UnsafeMode = Extract<(typeof MUTATIONS)[number], { detector: 'chaos' }>['name'];
+
+export function isUnsafeMode(name: string): name is UnsafeMode {
+  return (UNSAFE_MODES as readonly string[]).includes(name);
+}
 
 export interface ChaosOptions {
   nodes: number;
@@ -35,6 +38,8 @@ export interface ChaosOptions {
   historyPath?: string;
   faults?: readonly FaultKind[];
   workers?: number;
+  /** Read-only clients besides the workers (peek, len). */
+  readers?: number;
   plainUsers?: number;
   leasedUsers?: number;
   leaseMs?: number;
@@ -86,6 +91,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const workload = {
     seed: opts.seed,
     workers: opts.workers ?? 5,
+    readers: opts.readers ?? 2,
     plainUsers: opts.plainUsers ?? 4,
     leasedUsers: opts.leasedUsers ?? 2,
     leaseMs: opts.leaseMs ?? 1500,
@@ -95,7 +101,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     nodes: opts.nodes,
     proxies: true,
     dirPrefix: 'forge-chaos-',
-    env: opts.unsafe === undefined ? {} : UNSAFE_MODES[opts.unsafe],
+    env: opts.unsafe === undefined ? {} : { [UNSAFE_MUTATIONS_ENV]: opts.unsafe },
     raft: { requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS },
   });
   log(`cluster of ${opts.nodes} in ${cluster.dir}; history in ${historyPath}`);

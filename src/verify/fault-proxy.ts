@@ -10,21 +10,32 @@
 //          that came back before the connection timed out.
 //   reset  a partition that outlived the connections: every connection is destroyed, new ones are
 //          accepted and destroyed at once.
+//   drop   a partition that black-holes packets, as a firewall DROP rule does: nothing gets
+//          through and nothing is closed, and the connections open during the drop (or accepted
+//          during it) stay dead after the heal: neither end hears anything more from the other,
+//          not even that it closed. That is what the kernel's backed-off retransmission makes of
+//          them (retransmitting 0.2 s, then 0.4 s, 0.8 s... after the previous try, so a connection
+//          comes back about as long after the heal as the partition lasted); the proxy takes it
+//          to its limit. Only connections opened after the heal pass. The proxy reads and
+//          discards what the ends of a dead connection send, to notice when each closes its side.
 
 import net from 'node:net';
 
-export type ProxyMode = 'pass' | 'stall' | 'reset';
+export type ProxyMode = 'pass' | 'stall' | 'reset' | 'drop';
 
 interface Pair {
   client: net.Socket;
   /** Null while the connection is held (accepted during a stall, upstream not dialled yet). */
   upstream: net.Socket | null;
+  /** Cut by a drop: its ends are never connected again, and each closes on its own. */
+  dropped: boolean;
 }
 
 export class FaultProxy {
   private modeNow: ProxyMode = 'pass';
   private readonly pairs = new Set<Pair>();
   private closed = false;
+  private refusedCount = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -58,11 +69,18 @@ export class FaultProxy {
     return this.pairs.size;
   }
 
+  /** Connections destroyed on arrival (reset mode): how the nemesis sees a cut-off node dial again. */
+  get refused(): number {
+    return this.refusedCount;
+  }
+
   setMode(mode: ProxyMode): void {
     if (this.closed) throw new Error('fault proxy is closed');
     this.modeNow = mode;
     for (const pair of [...this.pairs]) {
       if (mode === 'reset') this.destroy(pair);
+      else if (pair.dropped) continue;
+      else if (mode === 'drop') this.drop(pair);
       else if (mode === 'stall') this.pause(pair);
       else this.resume(pair);
     }
@@ -77,37 +95,53 @@ export class FaultProxy {
 
   private accept(client: net.Socket): void {
     if (this.closed || this.modeNow === 'reset') {
+      if (!this.closed) this.refusedCount++;
       client.destroy();
       return;
     }
     client.setNoDelay(true);
-    const pair: Pair = { client, upstream: null };
+    const pair: Pair = { client, upstream: null, dropped: false };
     this.pairs.add(pair);
-    client.on('error', () => this.destroy(pair));
-    client.on('close', () => this.destroy(pair));
+    // 'close' follows every 'error'.
+    client.on('error', () => {});
+    client.on('close', () => this.endClosed(pair));
     if (this.modeNow === 'pass') this.resume(pair);
+    else if (this.modeNow === 'drop') this.drop(pair);
   }
 
   private dial(pair: Pair): net.Socket {
     const upstream = net.createConnection({ host: this.upstreamHost, port: this.upstreamPort });
     upstream.setNoDelay(true);
-    upstream.on('error', () => this.destroy(pair));
-    upstream.on('close', () => this.destroy(pair));
+    upstream.on('error', () => {});
+    upstream.on('close', () => this.endClosed(pair));
     // Data is forwarded by hand rather than with pipe() so that pausing one side really stops
     // the flow: pipe() would resume a paused source as soon as the destination drains.
     pair.client.on('data', (chunk: Buffer) => {
-      if (!upstream.write(chunk)) pair.client.pause();
+      if (!pair.dropped && !upstream.write(chunk)) pair.client.pause();
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (!pair.client.write(chunk)) upstream.pause();
+      if (!pair.dropped && !pair.client.write(chunk)) upstream.pause();
     });
     upstream.on('drain', () => {
-      if (this.modeNow === 'pass') pair.client.resume();
+      if (this.modeNow === 'pass' && !pair.dropped) pair.client.resume();
     });
     pair.client.on('drain', () => {
-      if (this.modeNow === 'pass') upstream.resume();
+      if (this.modeNow === 'pass' && !pair.dropped) upstream.resume();
     });
     return upstream;
+  }
+
+  /** Cuts the pair for good: each end's data is read and discarded, until that end closes. */
+  private drop(pair: Pair): void {
+    pair.dropped = true;
+    pair.client.resume();
+    pair.upstream?.resume();
+  }
+
+  /** One end closed: the other goes too, unless the pair was dropped (then it never learns of it). */
+  private endClosed(pair: Pair): void {
+    if (pair.dropped && !(pair.client.destroyed && (pair.upstream?.destroyed ?? true))) return;
+    this.destroy(pair);
   }
 
   private pause(pair: Pair): void {

@@ -111,7 +111,8 @@ const lenSchema = opSchema(
   z.strictObject({}),
   z.strictObject({ count, inFlight: count, deadLetterCount: count }),
 );
-const settleInput = z.strictObject({ receipt: token, msgId: token });
+/** `deliveries`: the delivery count of the consume that handed out the receipt (which delivery is settled). */
+const settleInput = z.strictObject({ receipt: token, msgId: token, deliveries: z.number().int().min(1).max(1_000_000).optional() });
 const ackSchema = opSchema('ack', settleInput, z.strictObject({}));
 const nackSchema = opSchema('nack', settleInput, z.strictObject({}));
 

@@ -9,12 +9,21 @@
 //   partition-one-way            the leader's outbound links only, or its inbound links only
 //   router-cut                   one node cut from the Zenoh router (the leader, more often than not)
 //   router-restart               the router killed, then started again on the same ports
+//   stale-leader                 the leader cut from the router (reset) and, once it noticed,
+//                                frozen (SIGSTOP) with its peer links stalled; the others elect
+//                                a new leader and serve.
+//                                Then it wakes with the router back (and the others cut from it)
+//                                but its peers still cut:
+//                                it believes it leads, declares the mailbox queryables again and
+//                                answers clients until check-quorum deposes it (an election
+//                                timeout or two of its own clock) — the window in which a read
+//                                served without ReadIndex returns state the new leader changed
 // A partition either stalls the links (nothing moves, delivered late on heal) or resets them
 // (connections destroyed and refused until the heal), chosen per fault.
 
 import type { ProxyMode } from './fault-proxy.js';
 import type { ProcessCluster } from './process-cluster.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../sim/prng.js';
 import type { HistoryRecorder } from './recorder.js';
 
 export const FAULT_KINDS = [
@@ -27,6 +36,7 @@ export const FAULT_KINDS = [
   'partition-one-way',
   'router-cut',
   'router-restart',
+  'stale-leader',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -40,6 +50,13 @@ export interface NemesisOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** stale-leader: the longest wait for the leader to notice that its router link is gone. */
+const STALE_LEADER_NOTICE_MS = 5000;
+/** stale-leader: the freeze lasts at least this long, so that the others elect a leader and serve. */
+const STALE_LEADER_MIN_FREEZE_MS = 1500;
+/** stale-leader: how long the woken leader's peer links stay cut (it deposes itself well within). */
+const STALE_LEADER_AWAKE_MS = 1500;
 
 export class Nemesis {
   readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
@@ -128,6 +145,8 @@ export class Nemesis {
           this.event('router-heal', node);
         };
       }
+      case 'stale-leader':
+        return this.staleLeader(await this.leaderOrAny());
       case 'router-restart':
         await this.cluster.router.kill();
         this.event('router-kill');
@@ -157,6 +176,43 @@ export class Nemesis {
     return async () => {
       await this.cluster.signal(node, 'SIGCONT');
       this.event('resume', node);
+    };
+  }
+
+  private async staleLeader(node: string): Promise<() => Promise<void>> {
+    const others = this.cluster.ids.filter((id) => id !== node);
+    const links: Array<[string, string]> = others.flatMap((o): Array<[string, string]> => [[node, o], [o, node]]);
+    // First the router link, reset: the router drops the leader's session and queryables, so
+    // clients reach the new leader alone while the old one is frozen. The leader must see its
+    // session die before it is frozen (it dials the router again: the proxy counts the refusal),
+    // so that it reconnects, and declares the queryables again, as soon as it wakes.
+    const routerLink = this.cluster.routerLink(node);
+    const refused = routerLink.refused;
+    routerLink.setMode('reset');
+    this.event('stale-leader-router-cut', node);
+    const deadline = Date.now() + STALE_LEADER_NOTICE_MS;
+    while (routerLink.refused === refused && Date.now() < deadline) await sleep(10);
+    // Frozen in its reconnect back-off (100 ms after the first refusal), not in the middle of a
+    // dial whose failure it would only learn on waking, it dials again the moment it wakes.
+    await sleep(40);
+    // Stalled, not reset: it must not learn of the new term from a refused reconnect either.
+    for (const [from, to] of links) this.cluster.peerLink(from, to).setMode('stall');
+    await this.cluster.signal(node, 'SIGSTOP');
+    const frozenAt = Date.now();
+    this.event('stale-leader-freeze', node);
+    return async () => {
+      await sleep(frozenAt + STALE_LEADER_MIN_FREEZE_MS - Date.now());
+      // The router picks one of several complete queryables for a query, so while the new
+      // leader keeps its router session the old one may never be asked. The new leader side
+      // loses the router as the old leader wakes: whoever asks now asks the old leader.
+      const othersRouter = others.map((o) => this.cluster.routerLink(o));
+      for (const link of othersRouter) link.setMode('reset');
+      routerLink.setMode('pass');
+      await this.cluster.signal(node, 'SIGCONT');
+      this.event('stale-leader-wake', node);
+      await sleep(STALE_LEADER_AWAKE_MS);
+      for (const link of othersRouter) link.setMode('pass');
+      await this.healLinks(links)();
     };
   }
 

@@ -11,7 +11,7 @@
 //         outlived the runner's own deadline.
 
 import { MailboxClientError } from '../bridge/client.js';
-import { bodyHash, HistoryFormatError, type HistoryWriter, type MessageRecord, type OpKind, type OpRecord } from './history.js';
+import { HistoryFormatError, type HistoryWriter, type OpKind, type OpRecord } from './history.js';
 
 const DEFINITE_FAILURES = new Set<string>([
   'NOT_LEADER',

@@ -20,11 +20,15 @@
 // - recovered: every put attempt was indeterminate (or failed) yet it was delivered: fine.
 // Also failing the check: mismatched (body hash or sequence number differs from what the put
 // recorded), retryMismatch (two answers to one request id), staleReads (a peek returned a
-// message after a take of it had completed), undrained (no proof the user was drained). The
+// message after a take of it had completed), staleSettles (an ack or nack succeeded with the
+// receipt of a delivery, after a later delivery of that message had completed: that lease had
+// ended, so the receipt settled someone else's delivery), undrained (no proof the user was
+// drained). An ack or nack names the delivery it settles by its receipt and, when recorded, the
+// delivery count the consume reported (receipts of different deliveries then need not differ). The
 // acknowledged messages nothing took of an undrained user are "unverified", not lost: they may
 // still be queued.
 
-import type { AckOp, ConsumeOp, MessageRecord, OpRecord, PutOp } from './history.js';
+import type { AckOp, ConsumeOp, MessageRecord, NackOp, OpRecord, PutOp } from './history.js';
 
 export interface MessageRef {
   user: string;
@@ -57,6 +61,8 @@ export interface TotalQueueReport {
   mismatched: Array<MessageRef & { problem: string }>;
   retryMismatch: Array<{ user: string; requestId: string }>;
   staleReads: Array<MessageRef & { opId: number }>;
+  /** Acks and nacks that succeeded for a delivery after a later delivery of the message completed. */
+  staleSettles: Array<MessageRef & { opId: number; deliveries: number }>;
   /**
    * Users without a final empty consume (main queue, and dead-letter queue when the user took
    * leases) invoked after every completed put, ack, nack and non-empty consume of that user
@@ -74,6 +80,7 @@ export function totalQueueProblems(r: TotalQueueReport): Record<string, readonly
     mismatched: r.mismatched,
     retryMismatch: r.retryMismatch,
     staleReads: r.staleReads,
+    staleSettles: r.staleSettles,
     undrained: r.undrained,
     unverified: r.unverified,
   };
@@ -135,12 +142,14 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     mismatched: [],
     retryMismatch: [],
     staleReads: [],
+    staleSettles: [],
     undrained: [],
   };
 
   // Consumes grouped into logical consumes: by request id when there is one.
   const consumeGroups = new Map<string, ConsumeOp[]>();
   const acks = new Map<string, AckOp[]>(); // user NUL receipt -> ack ops
+  const settles: Array<AckOp | NackOp> = [];
   const opsByUser = new Map<string, OpRecord[]>();
   for (const op of ops) {
     const own = opsByUser.get(op.user);
@@ -153,7 +162,9 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
       const group = consumeGroups.get(k);
       if (group === undefined) consumeGroups.set(k, [op]);
       else group.push(op);
-    } else if (op.op === 'ack') {
+    }
+    if (op.op === 'ack' || op.op === 'nack') settles.push(op);
+    if (op.op === 'ack') {
       const k = keyOf(op.user, op.input.receipt);
       const list = acks.get(k);
       if (list === undefined) acks.set(k, [op]);
@@ -198,7 +209,9 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
         takes.push(d.return);
         continue;
       }
-      const settled = (acks.get(keyOf(user, d.message.receipt ?? '')) ?? []).filter((a) => a.input.msgId === msgId);
+      const settled = (acks.get(keyOf(user, d.message.receipt ?? '')) ?? []).filter(
+        (a) => a.input.msgId === msgId && (a.input.deliveries === undefined || a.input.deliveries === d.message.deliveries),
+      );
       const ackedOk = settled.find((a) => a.outcome === 'ok');
       if (ackedOk !== undefined && ackedOk.return !== null) takes.push(ackedOk.return);
       else if (settled.some((a) => a.outcome === 'info')) maybeTaken = true;
@@ -261,6 +274,13 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     }
   }
 
+  for (const op of settles) {
+    const settled = op.input.deliveries;
+    if (op.outcome !== 'ok' || settled === undefined) continue;
+    const later = messages.get(keyOf(op.user, op.input.msgId))?.deliveries.some((d) => d.message.deliveries > settled && d.return < op.call);
+    if (later === true) report.staleSettles.push({ user: op.user, msgId: op.input.msgId, opId: op.id, deliveries: settled });
+  }
+
   const lists = [report.lost, report.maybeConsumed, report.unverified, report.duplicated, report.unexpected];
   for (const list of [...lists, report.recovered, report.mismatched]) list.sort(byRef);
   report.counts.maybeConsumed = report.maybeConsumed.length;
@@ -274,6 +294,7 @@ export function checkTotalQueue(ops: readonly OpRecord[]): TotalQueueReport {
     report.mismatched.length === 0 &&
     report.retryMismatch.length === 0 &&
     report.staleReads.length === 0 &&
+    report.staleSettles.length === 0 &&
     report.undrained.length === 0;
   return report;
 }

@@ -5,12 +5,20 @@
 // process number (the op may still be pending) and, half the time, retries it the way a real
 // client would: a put with the same message id, a consume with the same request id.
 //
+// Readers (`readers` more clients) only peek and len: a stale read shows only if some read
+// lands while a deposed leader still answers (the nemesis's stale-leader fault), and a mixed
+// worker soon blocks on a write that leader cannot commit.
+//
+// A leased message is acked, nacked, abandoned, or acked late (after its lease ran out, when
+// another consumer may hold it again: a correct mailbox refuses that ack); the holder may work on
+// it for a while before settling, which is when a late ack of an earlier holder would land.
+//
 // Users named `q*` never see leases; users named `l*` also take leases (whose expiry the
 // linearizability model can only treat as nondeterministic, so the plain users keep its checks sharp).
 
 import { bodyHash, type ConsumeOp } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
-import { Prng } from './prng.js';
+import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
 import { HistoryRecorder, type Recorded } from './recorder.js';
 
@@ -25,6 +33,8 @@ export interface WorkloadOptions {
   leaseMs: number;
   /** Upper bound of the random pause between two successful ops of a worker. */
   thinkMs?: number;
+  /** Read-only clients (peek, len) besides the workers. */
+  readers?: number;
 }
 
 export function workloadUsers(opts: Pick<WorkloadOptions, 'plainUsers' | 'leasedUsers'>): { plain: string[]; leased: string[] } {
@@ -46,6 +56,8 @@ export class Worker {
   private seqNo = 0;
   private retry: Retry | null = null;
   private waitForLeader = false;
+  /** When the current op was sent (Date.now() ms). */
+  private opStarted = 0;
 
   constructor(
     readonly name: string,
@@ -54,6 +66,7 @@ export class Worker {
     private readonly openClient: () => Promise<ForgeMailboxClient>,
     private readonly users: { plain: string[]; leased: string[] },
     private readonly opts: WorkloadOptions,
+    private readonly readOnly = false,
   ) {
     this.process = recorder.newProcess();
   }
@@ -70,7 +83,9 @@ export class Worker {
       const outcome = await this.step(client);
       // A gap after a failure keeps the clients from spinning while there is no leader; the short
       // think time otherwise keeps each user's history within what Porcupine checks quickly.
-      await sleep(outcome === 'ok' ? this.rng.int(0, this.opts.thinkMs ?? 20) : this.rng.int(50, 250));
+      // A reader retries at once: the few hundred ms a deposed leader still answers are what it is for.
+      const backoff = this.readOnly ? this.rng.int(20, 50) : this.rng.int(50, 250);
+      await sleep(outcome === 'ok' ? this.rng.int(0, this.opts.thinkMs ?? 20) : backoff);
     }
   }
 
@@ -92,9 +107,14 @@ export class Worker {
     return this.client;
   }
 
-  /** After an indeterminate op: a new process, and a new session (the old one may be dead). */
+  /**
+   * After an indeterminate op: a new process, and a new session (the old one may be dead). A
+   * reader whose read was answered quickly (no leader serving) keeps its session, and does not
+   * wait for a leader: its reads change nothing, so an indeterminate one costs the checkers nothing.
+   */
   private async abandon(): Promise<void> {
     this.process = this.recorder.newProcess();
+    if (this.readOnly && Date.now() - this.opStarted < 1000) return;
     this.waitForLeader = true;
     await this.close();
   }
@@ -117,6 +137,7 @@ export class Worker {
   }
 
   private async step(client: ForgeMailboxClient): Promise<string> {
+    this.opStarted = Date.now();
     if (this.retry !== null) {
       const retry = this.retry;
       this.retry = null;
@@ -124,11 +145,13 @@ export class Worker {
         ? this.put(client, retry.user, retry.msgId, retry.body, retry.attempts + 1)
         : this.consume(client, retry.user, retry.requestId, retry.leaseMs, retry.attempts + 1);
     }
-    const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(0.4));
+    const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(this.readOnly ? 0.2 : 0.4));
     const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
-    const choice = leased
-      ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek: 10, len: 5 })
-      : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek: 10, len: 5 });
+    const choice = this.readOnly
+      ? this.rng.weighted({ peek: 50, len: 50 })
+      : leased
+        ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek: 10, len: 5 })
+        : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek: 10, len: 5 });
     switch (choice) {
       case 'put': {
         const msgId = `${this.name}-m${++this.seqNo}`;
@@ -198,15 +221,25 @@ export class Worker {
     }
     const message = r.value?.message;
     if (r.outcome !== 'ok' || message === null || message === undefined || message.receipt === undefined) return this.settle(r);
-    // A leased message: ack it (usually), hand it back, or walk away and let the lease run out.
+    // A leased message: ack it (usually), hand it back, walk away and let the lease run out, or
+    // ack it only after the lease ran out.
     const receipt = message.receipt;
-    const next = this.rng.weighted({ ack: 80, nack: 10, abandon: 10 });
+    const lease = leaseMs ?? 0;
+    const next = this.rng.weighted({ ack: 60, nack: 10, abandon: 10, lateAck: 20 });
     if (next === 'abandon') return 'ok';
-    if (this.rng.chance(0.1)) await sleep(this.rng.int(0, leaseMs ?? 0));
+    if (next === 'lateAck') await sleep(lease + this.rng.int(50, lease));
+    else if (this.rng.chance(0.4)) await sleep(this.rng.int(0, Math.floor(lease * 0.6)));
+    const op = next === 'nack' ? 'nack' : 'ack';
     const settled = await this.recorder.run(
-      { op: next, client: this.name, process: this.process, user, input: { receipt, msgId: message.msgId } },
+      {
+        op,
+        client: this.name,
+        process: this.process,
+        user,
+        input: { receipt, msgId: message.msgId, deliveries: message.deliveries },
+      },
       async () => {
-        if (next === 'ack') await client.ack(user, receipt);
+        if (op === 'ack') await client.ack(user, receipt);
         else await client.nack(user, receipt);
         return {};
       },
@@ -215,15 +248,20 @@ export class Worker {
   }
 }
 
-/** Starts `opts.workers` workers, each on its own seeded stream and session. */
+/** Starts `opts.workers` workers and `opts.readers` readers, each on its own seeded stream and session. */
 export function startWorkers(
   recorder: HistoryRecorder,
   openClient: () => Promise<ForgeMailboxClient>,
   opts: WorkloadOptions,
 ): Worker[] {
   const users = workloadUsers(opts);
-  return Array.from(
+  const workers = Array.from(
     { length: opts.workers },
     (_, i) => new Worker(`c${i + 1}`, new Prng(opts.seed, `client-${i + 1}`), recorder, openClient, users, opts),
   );
+  const readers = Array.from(
+    { length: opts.readers ?? 0 },
+    (_, i) => new Worker(`r${i + 1}`, new Prng(opts.seed, `reader-${i + 1}`), recorder, openClient, users, opts, true),
+  );
+  return [...workers, ...readers];
 }

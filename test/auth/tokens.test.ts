@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { AuthError, type Capability } from '../../src/auth/capability.js';
-import { addToJwks, generateSigningKey, readJwks, readSecretFile, readSigningKey, writeSecretFile } from '../../src/auth/key-files.js';
+import { addToJwks, generateSigningKey, readJwks, readSigningKey } from '../../src/auth/key-files.js';
+import { readSecretFile, writeSecretFile } from '../../src/secret-files.js';
 import { TOKEN_ISSUER, TokenVerifier, issueToken } from '../../src/auth/tokens.js';
 
 const key1 = await generateSigningKey();

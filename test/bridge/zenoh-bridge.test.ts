@@ -290,7 +290,7 @@ test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (
   await startBridge(t, service);
   const client = await openClient(t);
   // Asynchronously: the bridge lives in this process and must keep serving while Python runs.
-  await runPython('test/support/python_smoke.py', [`tcp/127.0.0.1:${zenoh.router.zenohPort}`, PREFIX, 'py-user'], 30_000);
+  await runPython('test/support/python_smoke.py', [zenoh.router.clientConfig, PREFIX, 'py-user'], 30_000);
   // The script leaves one message (sent by plain PUT) for the TypeScript side to check.
   const left = await client.consume('py-user');
   assert.deepEqual(left?.body, new Uint8Array([0, 1, 2, 0xff]));

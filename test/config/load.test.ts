@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig, validateConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfig, unsafeMutationsFromEnv, validateConfig } from '../../src/config/load.js';
 
 const minimal = {
   nodeId: 'n1',
@@ -76,4 +76,14 @@ test('an unreadable or non-JSON file is a ConfigError naming the file', () => {
   writeFileSync(file, '{ nope');
   assert.match(problemsOf(() => loadConfig({ file }))[0]!, /bad\.json: not valid JSON/);
   assert.match(problemsOf(() => loadConfig({ file: join(dir, 'missing.json') }))[0]!, /missing\.json/);
+});
+
+test('FORGE_UNSAFE_MUTATIONS names deliberate bugs of the registry; none by default, an unknown name is an error', () => {
+  assert.deepEqual(unsafeMutationsFromEnv({}), []);
+  assert.deepEqual(unsafeMutationsFromEnv({ FORGE_UNSAFE_MUTATIONS: '' }), []);
+  assert.deepEqual(unsafeMutationsFromEnv({ FORGE_UNSAFE_MUTATIONS: 'ack-before-commit, lease-receipt-reuse,ack-before-commit' }), [
+    'ack-before-commit',
+    'lease-receipt-reuse',
+  ]);
+  assert.match(problemsOf(() => unsafeMutationsFromEnv({ FORGE_UNSAFE_MUTATIONS: 'ack-before-comit' }))[0]!, /unknown mutation "ack-before-comit"/);
 });

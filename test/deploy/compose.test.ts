@@ -4,16 +4,18 @@
 // Importing the CLI modules loads zenoh-ts, which needs --experimental-wasm-modules (package.json's
 // test script sets it).
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join, normalize } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, normalize } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { registerClientCommands } from '../../src/cli/client-commands.js';
 import { registerServeCommand } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
 import { repoRoot } from '../../src/repo-root.js';
+import { CONTAINER_DIR, makeComposeSecrets } from '../../scripts/compose-secrets.js';
 
 const root = repoRoot;
 const NODES = ['n1', 'n2', 'n3'] as const;
@@ -90,9 +92,9 @@ test('the command-line check rejects what the CLI rejects (so it can catch a bro
 
 // ---- services --------------------------------------------------------------------------------
 
-test('the compose file runs exactly three nodes and one router per node, all restarted unless stopped', () => {
-  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS].sort());
-  for (const name of [...NODES, ...ROUTERS]) {
+test('the compose file runs exactly three nodes, one router per node and a gateway, all restarted unless stopped', () => {
+  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS, 'gateway'].sort());
+  for (const name of [...NODES, ...ROUTERS, 'gateway']) {
     assert.equal(service(name).restart, 'unless-stopped', `${name}.restart`);
   }
 });
@@ -187,20 +189,81 @@ for (const node of NODES) {
 
 // ---- routers ---------------------------------------------------------------------------------
 
-function flagValues(argv: string[], flag: string): string[] {
-  return argv.flatMap((a, i) => (a === flag && argv[i + 1] !== undefined ? [argv[i + 1]!] : []));
+// The secrets compose mounts, made by the real script into a temporary directory.
+const secretsDir = makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-compose-')), 'secrets'));
+after(() => rmSync(dirname(secretsDir), { recursive: true, force: true }));
+
+const SECRETS_VAR = /^\$\{FORGE_ROUTER_SECRETS:\?[^}]*\}\//;
+
+/** The mount at `target` of a router service: a generated secrets file, read-only, from the required secrets dir. */
+function secretMount(name: string, target: string): string {
+  const mount = mountsOf(name).find((m) => m.target === target);
+  assert.ok(mount, `${name}: nothing mounted at ${target}`);
+  assert.match(mount.source, SECRETS_VAR, `${name}: ${target} must come from \${FORGE_ROUTER_SECRETS:?...} (compose refuses to start without it)`);
+  assert.ok(mount.readOnly, `${name}: ${target} must be read-only`);
+  return join(secretsDir, mount.source.replace(SECRETS_VAR, ''));
 }
 
+/** Reads a generated json5 config (JSON after its // header). */
+function readZenohConfig(path: string): Yaml {
+  return JSON.parse(readFileSync(path, 'utf8').replace(/^\/\/.*\n/gm, '')) as Yaml;
+}
+
+function at(config: Yaml, path: string): unknown {
+  return path.split('/').reduce<unknown>((v, k) => (v as Yaml | undefined)?.[k], config);
+}
+
+/** Every file a config names under CONTAINER_DIR is mounted into the service, from the secrets dir. */
+function assertFilesMounted(name: string, config: Yaml): void {
+  const paths = JSON.stringify(config).match(new RegExp(`${CONTAINER_DIR}/[A-Za-z0-9._-]+`, 'g')) ?? [];
+  assert.ok(paths.length > 0);
+  for (const p of new Set(paths)) secretMount(name, p);
+}
+
+test('compose refuses to start without the router secrets: every router mount and user needs FORGE_ROUTER_SECRETS / FORGE_SECRETS_UID', () => {
+  for (const name of [...ROUTERS, 'gateway']) {
+    assert.match(String(service(name).user), /^\$\{FORGE_SECRETS_UID:\?[^}]+\}$/, `${name}.user`);
+    for (const m of mountsOf(name)) assert.match(m.source, SECRETS_VAR, `${name}: ${m.source}`);
+  }
+  assert.match(readText('.gitignore'), /^deploy\/secrets\/$/m, 'deploy/secrets/ is git-ignored');
+});
+
 for (const router of ROUTERS) {
-  test(`${router}: listens for Zenoh on ${ZENOH_PORT} and remote-api on ${WS_PORT}, and connects to every other router`, () => {
+  test(`${router}: runs on its generated config: tls/ mesh with the other routers, usrpwd, access control, private remote-api`, () => {
     const argv = stringList(service(router).command, `${router}.command`);
-    assert.deepEqual(flagValues(argv, '--listen'), [`tcp/0.0.0.0:${ZENOH_PORT}`]);
-    assert.deepEqual(flagValues(argv, '--ws-port'), [`0.0.0.0:${WS_PORT}`]);
-    assert.ok(argv.includes('--no-multicast-scouting'), 'multicast scouting would join unrelated Zenoh peers on the network');
-    const others = ROUTERS.filter((r) => r !== router).map((r) => `tcp/${r}:${ZENOH_PORT}`);
-    assert.deepEqual(flagValues(argv, '--connect').sort(), others.sort());
+    assert.deepEqual(argv, ['--config', '/etc/zenoh/router.json5']);
+    const config = readZenohConfig(secretMount(router, '/etc/zenoh/router.json5'));
+    assert.equal(path(secretMount(router, '/etc/zenoh/router.json5')), `${router}.json5`);
+    assert.deepEqual(at(config, 'listen/endpoints'), [`tls/0.0.0.0:${ZENOH_PORT}`]);
+    const others = ROUTERS.filter((r) => r !== router).map((r) => `tls/${r}:${ZENOH_PORT}`);
+    assert.deepEqual((at(config, 'connect/endpoints') as string[]).sort(), others.sort());
+    assert.equal(at(config, 'scouting/multicast/enabled'), false, 'multicast scouting would join unrelated Zenoh peers');
+    assert.equal(at(config, 'access_control/enabled'), true);
+    assert.equal(at(config, 'access_control/default_permission'), 'deny');
+    assert.equal(at(config, 'transport/auth/usrpwd/user'), 'router');
+    assert.equal(at(config, 'transport/auth/usrpwd/dictionary_file'), `${CONTAINER_DIR}/zenoh-users.txt`);
+    assert.equal(at(config, 'transport/link/tls/listen_certificate'), `${CONTAINER_DIR}/router.crt`);
+    assert.equal(path(secretMount(router, `${CONTAINER_DIR}/router.crt`)), `${router}.crt`, 'its own certificate');
+    assert.equal(at(config, 'adminspace/permissions/write'), false);
+    assert.ok((at(config, 'transport/link/rx/max_message_size') as number) < 2 * 1024 * 1024);
+    assert.equal(at(config, 'plugins/remote_api/websocket_port'), `0.0.0.0:${WS_PORT}`);
+    assertFilesMounted(router, config);
     assert.ok(service(router).healthcheck, `${router} has no healthcheck`);
   });
+}
+
+test('gateway: a client-mode router logged in as "gateway" over tls/ to the routers, serving wss:// with its certificate', () => {
+  assert.deepEqual(stringList(service('gateway').command, 'gateway.command'), ['--config', '/etc/zenoh/gateway.json5', '--mode', 'client']);
+  const config = readZenohConfig(secretMount('gateway', '/etc/zenoh/gateway.json5'));
+  assert.deepEqual(at(config, 'connect/endpoints'), ROUTERS.map((r) => `tls/${r}:${ZENOH_PORT}`));
+  assert.deepEqual(at(config, 'listen/endpoints'), [], 'the gateway listens for nothing but its WebSocket');
+  assert.equal(at(config, 'transport/auth/usrpwd/user'), 'gateway');
+  assert.equal(at(config, 'plugins/remote_api/secure_websocket/certificate_path'), `${CONTAINER_DIR}/gateway.crt`);
+  assertFilesMounted('gateway', config);
+});
+
+function path(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
 }
 
 // ---- published ports ---------------------------------------------------------------------------
@@ -226,15 +289,16 @@ function publishedPorts(name: string): Published[] {
   });
 }
 
-test('only the routers\' Zenoh port is published, once per router on 7447-7449, on loopback unless configured', () => {
+test('published: each router\'s tls/ Zenoh port (7447-7449) and the gateway\'s wss port, on loopback unless configured; never the nodes\' WebSocket', () => {
   for (const node of NODES) assert.deepEqual(publishedPorts(node), [], `${node} must publish nothing`);
   const all = ROUTERS.flatMap((r) => publishedPorts(r));
   assert.equal(all.length, ROUTERS.length, 'each router publishes exactly one port');
   for (const p of all) {
-    assert.equal(p.containerPort, ZENOH_PORT);
+    assert.equal(p.containerPort, ZENOH_PORT, 'the routers\' remote-api WebSocket (the nodes\' sessions) stays on the compose network');
     assert.equal(p.hostIp, '127.0.0.1');
   }
   assert.deepEqual(all.map((p) => p.hostPort).sort(), ZENOH_CLIENT_HOST_PORTS);
+  assert.deepEqual(publishedPorts('gateway'), [{ hostIp: '127.0.0.1', hostPort: WS_PORT, containerPort: WS_PORT }]);
 });
 
 // ---- Dockerfiles -------------------------------------------------------------------------------
@@ -337,7 +401,7 @@ test('the router image builds zenoh-bridge-remote-api at the zenoh-ts version of
     stages.some((s) => s.instructions.some((i) => i.op === 'RUN' && /cargo install --locked\b.*\bzenoh-bridge-remote-api@\$\{ZENOH_VERSION\}/.test(i.args))),
     'the router is built with cargo install --locked zenoh-bridge-remote-api@${ZENOH_VERSION}',
   );
-  for (const router of ROUTERS) {
+  for (const router of [...ROUTERS, 'gateway']) {
     const build = service(router).build as { dockerfile?: string; args?: Record<string, string> } | undefined;
     assert.equal(build?.dockerfile, 'deploy/router.Dockerfile', `${router}.build.dockerfile`);
     assert.equal(build?.args?.ZENOH_VERSION, version, `${router}.build.args.ZENOH_VERSION`);

@@ -15,7 +15,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
   const { step, cli } = e2e;
 
   step('1,000 puts from Python to 10 users are each consumed exactly once, in order, byte-exact', async () => {
-    const stdout = await runPython('test/support/python_bulk_put.py', [`tcp/127.0.0.1:${e2e.cluster.router.zenohPort}`, 'forge/mailbox', '10', '100'], 180_000, { FORGE_TOKEN: e2e.cluster.adminToken });
+    const stdout = await runPython('test/support/python_bulk_put.py', [e2e.cluster.router.clientConfig, 'forge/mailbox', '10', '100'], 180_000, { FORGE_TOKEN: e2e.cluster.adminToken });
     const acked = stdout.trim().split('\n').map((l) => JSON.parse(l) as { user: string; id: string; seq: number; body_hex: string });
     assert.equal(acked.length, 1000);
 
@@ -37,12 +37,13 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
   });
 
   step('the README client examples (Python and TypeScript) work as documented', async () => {
-    const py = await runPython('examples/python_client.py', [`tcp/127.0.0.1:${e2e.cluster.router.zenohPort}`, 'readme-py'], 60_000, { FORGE_TOKEN: e2e.cluster.adminToken });
+    const py = await runPython('examples/python_client.py', [e2e.cluster.router.clientConfig, 'readme-py'], 60_000, { FORGE_TOKEN: e2e.cluster.adminToken });
     assert.match(py, /put acknowledged: \{"id":"gen-42"/);
     assert.match(py, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
+    const gateway = await e2e.cluster.router.startGateway();
     const ts = await runProgram(
       process.execPath,
-      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-client.js'), e2e.cluster.router.url, 'readme-ts'],
+      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'examples', 'ts-client.js'), gateway, 'readme-ts'],
       60_000,
       { FORGE_TOKEN: e2e.cluster.adminToken },
     );

@@ -223,6 +223,24 @@ describe('leases', () => {
     assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: second.receipt! }), { kind: 'ok' });
   });
 
+  test('with the deliberate bug lease-receipt-reuse the redelivery keeps the receipt, so the old holder acks it', () => {
+    const h = harness({ unsafeLeaseReceiptReuse: true });
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
+    const first = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    const second = message(h.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    assert.equal(second.receipt, first.receipt);
+    assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: first.receipt! }), { kind: 'ok' });
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: second.receipt! })), 'UNKNOWN_RECEIPT');
+    // A snapshot keeps the bug's receipts, so a restored replica agrees with the others.
+    const leased = harness({ unsafeLeaseReceiptReuse: true });
+    leased.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
+    leased.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 });
+    const again = message(leased.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    const restored = new Mailbox({ unsafeLeaseReceiptReuse: true });
+    restored.restore(leased.mailbox.snapshot());
+    assert.deepEqual(restored.apply({ op: 'ack', user: 'alice', receipt: again.receipt! }, { index: 9, term: 1, time: T0 + 100 }), { kind: 'ok' });
+  });
+
   test('after maxDeliveries the message goes to the dead-letter mailbox, which can be peeked, counted and consumed', () => {
     const h = harness({ maxDeliveries: 2 });
     h.runAt(0, { op: 'put', user: 'alice', body: bytes(7) });

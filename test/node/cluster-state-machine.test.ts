@@ -1,22 +1,29 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeResult } from '../../src/mailbox/codec.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import {
-  ClusterStateError,
   ClusterStateMachine,
   decodeDirectoryCommand,
-  decodeDirectoryResult,
+  directoryRefusalOf,
   encodeDirectoryEntry,
   encodeMailboxEntry,
+  mailboxResultOf,
   MAX_DIRECTORY_PEERS,
+  type ClusterResult,
   type DirectoryCommand,
 } from '../../src/node/cluster-state-machine.js';
 import type { PeerAddress } from '../../src/identifiers.js';
+import { WireError } from '../../src/wire/wire-error.js';
 
 const meta = (index: number) => ({ index, term: 1, time: 1_700_000_000_000 + index });
 const text = (s: string) => new TextEncoder().encode(s);
+
+/** A result as plain data, body bytes included (a delivered message's body is an accessor). */
+function plain(r: ClusterResult): unknown {
+  if (r.entry !== 'mailbox' || r.result.kind !== 'message') return r;
+  return { ...r, result: { ...r.result, message: { ...r.result.message, body: Array.from(r.result.message.body) } } };
+}
 
 function machine() {
   const changes: Record<string, PeerAddress>[] = [];
@@ -26,9 +33,9 @@ function machine() {
 
 test('mailbox entries reach the mailbox; directory entries change only the directory', () => {
   const { sm, changes } = machine();
-  const put = decodeResult(sm.apply(encodeMailboxEntry({ op: 'put', user: 'u1', body: text('hello') }), meta(1)));
+  const put = mailboxResultOf(sm.apply(encodeMailboxEntry({ op: 'put', user: 'u1', body: text('hello') }), meta(1)));
   assert.equal(put.kind, 'put');
-  assert.equal(decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: '10.0.0.4', port: 7004 }), meta(2))), null);
+  assert.deepEqual(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: '10.0.0.4', port: 7004 }), meta(2)), { entry: 'directory', refused: null });
   assert.deepEqual(sm.peers(), { n4: { host: '10.0.0.4', port: 7004 } });
   assert.deepEqual(changes, [{ n4: { host: '10.0.0.4', port: 7004 } }]);
   // Setting the same address again is no change; deleting an unknown node neither.
@@ -38,11 +45,11 @@ test('mailbox entries reach the mailbox; directory entries change only the direc
   sm.apply(encodeDirectoryEntry({ op: 'delete', node: 'n4' }), meta(5));
   assert.deepEqual(sm.peers(), {});
   assert.equal(changes.length, 2);
-  const consumed = decodeResult(sm.apply(encodeMailboxEntry({ op: 'consume', user: 'u1' }), meta(6)));
+  const consumed = mailboxResultOf(sm.apply(encodeMailboxEntry({ op: 'consume', user: 'u1' }), meta(6)));
   assert.equal(consumed.kind, 'message');
 });
 
-test('garbage entries are refused and change nothing', () => {
+test('garbage entries yield a typed undecodable result and change nothing', () => {
   const { sm, changes } = machine();
   sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n4', host: 'h4', port: 4 }), meta(1));
   const before = sm.snapshot();
@@ -57,24 +64,33 @@ test('garbage entries are refused and change nothing', () => {
     new Uint8Array([1, 1, 2, 0, 0x6e, 0x35, 1, 0, 0x3b, 1, 0]), // host ";"
     new Uint8Array([1, 1, 2, 0, 0x6e, 0x35, 1, 0, 0x68, 0, 0]), // port 0
   ];
-  for (const data of bad) {
+  const codes = bad.map((data) => {
     const result = sm.apply(data, meta(2));
-    if (data[0] === 1) assert.notEqual(decodeDirectoryResult(result), null, `refused: ${Buffer.from(data).toString('hex')}`);
-    else assert.equal(decodeResult(result).kind, 'error');
-  }
+    assert.equal(result.entry, 'undecodable', Buffer.from(data).toString('hex'));
+    assert.ok(result.entry === 'undecodable' && result.error instanceof WireError);
+    return result.entry === 'undecodable' && result.error.code;
+  });
+  assert.deepEqual(codes, ['TRUNCATED', 'UNKNOWN_TAG', 'TRUNCATED', 'UNKNOWN_TAG', 'TRUNCATED', 'INVALID', 'TRAILING_BYTES', 'INVALID', 'INVALID']);
+  // The proposer sees them as refusals with the reason.
+  assert.match(directoryRefusalOf(sm.apply(new Uint8Array([1, 9]), meta(3)))!, /^undecodable directory command: /);
+  const asMailbox = mailboxResultOf(sm.apply(new Uint8Array([7]), meta(3)));
+  assert.equal(asMailbox.kind === 'error' && asMailbox.code, 'BAD_REQUEST');
+  const badCommand = mailboxResultOf(sm.apply(new Uint8Array([0, 1, 99]), meta(3)));
+  assert.equal(badCommand.kind === 'error' && badCommand.code, 'BAD_REQUEST');
   assert.deepEqual(sm.snapshot(), before);
   assert.equal(changes.length, 1);
-  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'a/b', host: 'h', port: 1 }), ClusterStateError);
-  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'n1', host: 'h', port: 70000 }), ClusterStateError);
+  const invalid = (e: unknown) => e instanceof WireError && e.code === 'INVALID';
+  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'a/b', host: 'h', port: 1 }), invalid);
+  assert.throws(() => encodeDirectoryEntry({ op: 'set', node: 'n1', host: 'h', port: 70000 }), invalid);
 });
 
 test('the directory refuses new peers beyond its bound', () => {
   const { sm } = machine();
   for (let i = 0; i < MAX_DIRECTORY_PEERS; i++) sm.apply(encodeDirectoryEntry({ op: 'set', node: `n${i}`, host: 'h', port: 1 }), meta(i + 1));
-  const refused = decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'extra', host: 'h', port: 1 }), meta(9999)));
+  const refused = directoryRefusalOf(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'extra', host: 'h', port: 1 }), meta(9999)));
   assert.match(refused ?? '', /full/);
   // Moving a known peer is still allowed.
-  assert.equal(decodeDirectoryResult(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n0', host: 'h2', port: 2 }), meta(10_000))), null);
+  assert.equal(directoryRefusalOf(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n0', host: 'h2', port: 2 }), meta(10_000))), null);
   assert.equal(Object.keys(sm.peers()).length, MAX_DIRECTORY_PEERS);
 });
 
@@ -100,7 +116,7 @@ test('determinism and snapshot round trip: replicas applying the same entries ag
     fc.property(fc.array(entry, { maxLength: 40 }), fc.array(entry, { maxLength: 20 }), (prefix, suffix) => {
       const a = machine().sm;
       const b = machine().sm;
-      prefix.forEach((e, i) => assert.deepEqual(a.apply(e, meta(i + 1)), b.apply(e, meta(i + 1))));
+      prefix.forEach((e, i) => assert.deepEqual(plain(a.apply(e, meta(i + 1))), plain(b.apply(e, meta(i + 1)))));
       const image = a.snapshot();
       assert.deepEqual(image, b.snapshot());
       const { sm: c, changes } = machine();
@@ -108,7 +124,7 @@ test('determinism and snapshot round trip: replicas applying the same entries ag
       assert.deepEqual(c.peers(), a.peers());
       assert.deepEqual(changes, [a.peers()]);
       assert.deepEqual(c.snapshot(), image);
-      suffix.forEach((e, i) => assert.deepEqual(c.apply(e, meta(100 + i)).slice(), a.apply(e, meta(100 + i)).slice()));
+      suffix.forEach((e, i) => assert.deepEqual(plain(c.apply(e, meta(100 + i))), plain(a.apply(e, meta(100 + i)))));
       assert.deepEqual(c.snapshot(), a.snapshot());
     }),
     { numRuns: 150 },
@@ -135,7 +151,7 @@ test('a bad snapshot image is refused with a typed error and leaves the state as
     corrupt((b) => (b[5] = 0xff)), // impossible peer count
   ];
   for (const image of images) {
-    assert.throws(() => sm.restore(image), (err: Error) => err instanceof ClusterStateError, Buffer.from(image.subarray(0, 12)).toString('hex'));
+    assert.throws(() => sm.restore(image), (err: Error) => err instanceof WireError, Buffer.from(image.subarray(0, 12)).toString('hex'));
     assert.deepEqual(sm.snapshot(), before);
   }
   // Peers out of order (two entries swapped) are not the canonical encoding.
@@ -147,14 +163,40 @@ test('a bad snapshot image is refused with a typed error and leaves the state as
   assert.throws(() => machine().sm.restore(swapped), /increasing/);
 });
 
-test('directory command decoding is bounded: random bytes never throw anything but ClusterStateError', () => {
+test('directory command decoding is bounded: random bytes never throw anything but WireError', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
       try {
         decodeDirectoryCommand(bytes);
       } catch (err) {
-        assert.ok(err instanceof ClusterStateError);
+        assert.ok(err instanceof WireError);
       }
     }),
   );
+});
+
+// Golden bytes: directory entries live in the Raft log and the image in snapshots on disk, so a
+// refactor must leave every byte as it is (a change of format bumps the version instead).
+test('golden bytes: directory and mailbox entries and the snapshot image encode exactly as before', () => {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const entries = [
+    encodeDirectoryEntry({ op: 'set', node: 'n2', host: '10.0.0.2', port: 7002 }),
+    encodeDirectoryEntry({ op: 'set', node: 'n1', host: 'db-1.example', port: 65535 }),
+    encodeDirectoryEntry({ op: 'delete', node: 'n9' }),
+    encodeMailboxEntry({ op: 'put', user: 'ann', body: Uint8Array.from([0xfe]), id: 'x' }),
+  ];
+  assert.deepEqual(entries.map(hex), [
+    '010102006e32080031302e302e302e325a1b',
+    '010102006e310c0064622d312e6578616d706c65ffff',
+    '010202006e39',
+    '0001010300616e6e0101007801000000fe',
+  ]);
+  const { sm } = machine();
+  entries.forEach((e, i) => sm.apply(e, { index: i + 1, term: 2, time: 1_700_000_000_000 + 10 * i }));
+  const golden =
+    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobcAAAAEZNQlgBAADggVb+vHhCAAAAAAAA8D8BAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAQAAAAMAYW5uAQB4AAAAAAAA8D8A4P3o/rx4QgAAAAA=';
+  assert.equal(Buffer.from(sm.snapshot()).toString('base64'), golden);
+  const copy = machine().sm;
+  copy.restore(Buffer.from(golden, 'base64'));
+  assert.equal(Buffer.from(copy.snapshot()).toString('base64'), golden);
 });

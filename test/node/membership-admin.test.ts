@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SILENT_LOGGER } from '../../src/logger-port.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
-import { ClusterStateMachine } from '../../src/node/cluster-state-machine.js';
+import { ClusterStateMachine, type ClusterResult } from '../../src/node/cluster-state-machine.js';
 import { AdminError, MembershipAdmin } from '../../src/node/membership-admin.js';
 import { proposeDirectory } from '../../src/node/proposals.js';
 import { RaftDriver } from '../../src/raft/driver.js';
@@ -18,7 +18,7 @@ import { RaftError, type Membership, type NodeId } from '../../src/raft/types.js
 import { InProcessNetwork, testDriverOptions } from '../support/in-process-raft.js';
 
 interface Member {
-  driver: RaftDriver<Uint8Array>;
+  driver: RaftDriver<ClusterResult>;
   state: ClusterStateMachine;
   admin: MembershipAdmin;
 }

@@ -13,7 +13,7 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   let term = 3;
   const source: MetricsSource = {
     raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 } }),
-    transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10 } }),
+    transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10, silentTeardowns: 0 } }),
     mailbox: (n) => mailbox.totals(n),
   };
   const metrics = new NodeMetrics(source, { node: 'n1' });

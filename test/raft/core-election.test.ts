@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
 import { EntryType, type Message, type VoteRequest } from '../../src/raft/types.js';
-import { config, emptyState, flush, TestCluster } from './core-harness.js';
+import { config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
 const voteReq = (from: string, to: string, term: number, lastLogIndex: number, lastLogTerm: number, transfer = false): VoteRequest =>
   ({ type: 'vote', from, to, term, lastLogIndex, lastLogTerm, transfer });
@@ -25,7 +25,7 @@ test('§5.2 a follower that hears nothing for an election timeout becomes candid
   assert.equal(core.status().role, 'candidate');
   assert.deepEqual(rd.hardState, { term: 1, vote: 'a', commit: 0 });
   // The vote for itself is persisted in the same Ready as the requests that depend on it.
-  assert.deepEqual(messagesOf(rd.messages, 'vote').map((m) => [m.to, m.term]), [['b', 1], ['c', 1]]);
+  assert.deepEqual(messagesOf(sent(rd), 'vote').map((m) => [m.to, m.term]), [['b', 1], ['c', 1]]);
 });
 
 test('§5.2 election timeouts are randomized in [electionTick, 2*electionTick)', () => {
@@ -59,18 +59,18 @@ test('durability: a vote is granted in the same Ready that persists it', () => {
   core.step(voteReq('a', 'c', 1, 0, 0));
   const rd = core.ready();
   assert.deepEqual(rd.hardState, { term: 1, vote: 'a', commit: 0 });
-  assert.deepEqual(messagesOf(rd.messages, 'voteResp').map((m) => m.granted), [true]);
+  assert.deepEqual(messagesOf(sent(rd), 'voteResp').map((m) => m.granted), [true]);
 });
 
 test('§5.2 a server grants at most one vote per term', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
   core.step(voteReq('a', 'c', 1, 0, 0));
   core.step(voteReq('b', 'c', 1, 0, 0));
-  const votes = messagesOf(flush(core).messages, 'voteResp');
+  const votes = messagesOf(sent(flush(core)), 'voteResp');
   assert.deepEqual(votes.map((v) => [v.to, v.granted]), [['a', true], ['b', false]]);
   // Asking again (a retransmission) from the one it voted for is granted again.
   core.step(voteReq('a', 'c', 1, 0, 0));
-  assert.equal(messagesOf(flush(core).messages, 'voteResp')[0]!.granted, true);
+  assert.equal(messagesOf(sent(flush(core)), 'voteResp')[0]!.granted, true);
 });
 
 test('§5.2 a voter that restarts from its disk remembers whom it voted for', () => {
@@ -79,7 +79,7 @@ test('§5.2 a voter that restarts from its disk remembers whom it voted for', ()
   const { hardState } = core.ready();
   const restarted = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: hardState! });
   restarted.step(voteReq('b', 'c', 1, 0, 0));
-  assert.deepEqual(messagesOf(flush(restarted).messages, 'voteResp').map((m) => m.granted), [false]);
+  assert.deepEqual(messagesOf(sent(flush(restarted)), 'voteResp').map((m) => m.granted), [false]);
 });
 
 test('§5.4.1 voter rejects candidate with less up-to-date log', () => {
@@ -92,7 +92,7 @@ test('§5.4.1 voter rejects candidate with less up-to-date log', () => {
   const answer = (lastLogIndex: number, lastLogTerm: number): boolean => {
     const core = make();
     core.step(voteReq('a', 'c', 3, lastLogIndex, lastLogTerm));
-    return messagesOf(flush(core).messages, 'voteResp')[0]!.granted;
+    return messagesOf(sent(flush(core)), 'voteResp')[0]!.granted;
   };
   assert.equal(answer(5, 1), false, 'older last term loses even with a longer log');
   assert.equal(answer(1, 2), false, 'same last term, shorter log');
@@ -114,7 +114,7 @@ test('§5.1 requests from a stale term are rejected without changing state', () 
   core.step(voteReq('a', 'c', 4, 10, 4));
   const rd = flush(core);
   assert.equal(rd.hardState, null, 'no vote recorded');
-  assert.deepEqual(rd.messages.map((m) => m.type === 'voteResp' && m.granted), [false]);
+  assert.deepEqual(sent(rd).map((m) => m.type === 'voteResp' && m.granted), [false]);
   core.step({ type: 'append', from: 'a', to: 'c', term: 4, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 });
   assert.equal(core.status().leader, null);
   assert.equal(core.status().term, 5);
@@ -124,7 +124,7 @@ test('§5.1 requests from a stale term are rejected without changing state', () 
 test('§5.1 a vote request from a stale term is refused with the current term, so the candidate catches up', () => {
   const voter = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 5, vote: null, commit: 0 } });
   voter.step(voteReq('a', 'c', 3, 0, 0));
-  assert.deepEqual(flush(voter).messages, [{ type: 'voteResp', from: 'c', to: 'a', term: 5, preVote: false, granted: false }]);
+  assert.deepEqual(sent(flush(voter)), [{ type: 'voteResp', from: 'c', to: 'a', term: 5, preVote: false, granted: false }]);
   const candidate = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
   tickUntilCampaign(candidate);
   candidate.step({ type: 'voteResp', from: 'c', to: 'a', term: 5, preVote: false, granted: false });
@@ -139,7 +139,7 @@ test('§9.6 pre-vote: a pre-candidate keeps its term and becomes candidate only 
   assert.equal(core.status().role, 'preCandidate');
   assert.equal(core.status().term, 0);
   assert.equal(rd.hardState, null, 'a pre-vote changes nothing durable');
-  assert.deepEqual(messagesOf(rd.messages, 'preVote').map((m) => m.term), [1, 1, 1, 1]);
+  assert.deepEqual(messagesOf(sent(rd), 'preVote').map((m) => m.term), [1, 1, 1, 1]);
   core.step({ type: 'voteResp', from: 'b', to: 'a', term: 1, preVote: true, granted: true });
   assert.equal(core.status().role, 'preCandidate', '2 of 5 is not a majority');
   core.step({ type: 'voteResp', from: 'c', to: 'a', term: 1, preVote: true, granted: true });
@@ -202,7 +202,7 @@ test('§4.2.3 leader stickiness expires: a node that stopped hearing from the le
   assert.equal(d.hasReady(), false, 'still within the lease');
   for (let i = 0; i < 10; i++) d.tick();
   d.step(voteReq('b', 'd', 5, last, 1));
-  assert.equal(messagesOf(d.ready().messages, 'voteResp')[0]!.granted, true);
+  assert.equal(messagesOf(sent(d.ready()), 'voteResp')[0]!.granted, true);
 });
 
 test('§3.10 a vote marked as a leadership transfer bypasses leader stickiness', () => {
@@ -211,7 +211,7 @@ test('§3.10 a vote marked as a leadership transfer bypasses leader stickiness',
   const b = c.core('b');
   b.step(voteReq('c', 'b', 2, 100, 1, true));
   assert.equal(b.status().term, 2);
-  assert.equal(messagesOf(b.ready().messages, 'voteResp')[0]!.granted, true);
+  assert.equal(messagesOf(sent(b.ready()), 'voteResp')[0]!.granted, true);
 });
 
 test('§3.6 a node outside the voters (learner) never campaigns', () => {

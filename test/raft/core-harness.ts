@@ -34,6 +34,11 @@ export function text(b: Uint8Array): string {
   return new TextDecoder().decode(b);
 }
 
+/** Every message of a Ready: those that may leave at once, then those that wait for the write. */
+export function sent(rd: Ready): Message[] {
+  return [...rd.messagesNow, ...rd.messagesAfterWrite];
+}
+
 /** Takes the pending Ready and advances it as if persisted, sent and applied. */
 export function flush(core: RaftCore): Ready {
   const rd = core.ready();
@@ -142,7 +147,7 @@ export class TestCluster {
       const first = rd.entries[0];
       if (first) d.entries = [...d.entries.filter((e) => e.index < first.index), ...rd.entries];
       if (rd.hardState) d.hardState = rd.hardState;
-      this.inbox.push(...rd.messages);
+      this.inbox.push(...sent(rd));
       this.applied.get(id)!.push(...rd.committedEntries);
       core.advance(rd);
     }

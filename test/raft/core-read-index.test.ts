@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
 import { EntryType, RaftError, type HeartbeatRequest, type ReadState } from '../../src/raft/types.js';
-import { config, emptyState, flush, TestCluster } from './core-harness.js';
+import { config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
 function readStates(c: TestCluster, id: string): ReadState[] {
   return c.readys.get(id)!.flatMap((rd) => rd.readStates);
@@ -24,7 +24,7 @@ test('§6.4 many reads share one heartbeat round', () => {
   a.readIndex(1);
   a.readIndex(2);
   a.readIndex(3);
-  const heartbeats = flush(a).messages.filter((m): m is HeartbeatRequest => m.type === 'heartbeat');
+  const heartbeats = sent(flush(a)).filter((m): m is HeartbeatRequest => m.type === 'heartbeat');
   assert.equal(heartbeats.length, 2, 'one heartbeat per follower for all three reads');
   assert.ok(heartbeats.every((h) => h.round === 1));
   a.step({ type: 'heartbeatResp', from: 'b', to: 'a', term: 1, round: 1 });
@@ -38,7 +38,7 @@ test('§6.4 a read arriving after the round left waits for the next round', () =
   a.readIndex(1);
   flush(a);
   a.readIndex(2);
-  const hb = flush(a).messages.filter((m): m is HeartbeatRequest => m.type === 'heartbeat');
+  const hb = sent(flush(a)).filter((m): m is HeartbeatRequest => m.type === 'heartbeat');
   assert.ok(hb.every((h) => h.round === 2));
   a.step({ type: 'heartbeatResp', from: 'b', to: 'a', term: 1, round: 1 });
   assert.deepEqual(flush(a).readStates.map((r) => r.context), [1], 'an answer to round 1 does not confirm a read of round 2');
@@ -54,10 +54,10 @@ test('§6.4 a new leader serves no read before an entry of its own term is commi
   a.step({ type: 'voteResp', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
   flush(a);
   a.readIndex(9);
-  assert.equal(flush(a).messages.some((m) => m.type === 'heartbeat'), false, 'held back until the no-op commits');
+  assert.equal(sent(flush(a)).some((m) => m.type === 'heartbeat'), false, 'held back until the no-op commits');
   a.step({ type: 'appendResp', from: 'b', to: 'a', term: 2, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 });
   const rd = flush(a);
-  const hb = rd.messages.find((m): m is HeartbeatRequest => m.type === 'heartbeat');
+  const hb = sent(rd).find((m): m is HeartbeatRequest => m.type === 'heartbeat');
   assert.ok(hb, 'the round starts once the no-op committed');
   a.step({ type: 'heartbeatResp', from: 'b', to: 'a', term: 2, round: hb.round });
   assert.deepEqual(flush(a).readStates, [{ index: 3, context: 9 }]);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
 import { EntryType, RaftError, type AppendRequest, type Entry, type Message } from '../../src/raft/types.js';
-import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
+import { bytes, config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
 const entry = (index: number, term: number, data = ''): Entry => ({ index, term, type: EntryType.Normal, time: 0, data: bytes(data) });
 
@@ -29,12 +29,12 @@ test('§5.3 a leader replicates proposals and commits them once a majority store
 test('§5.3 a follower rejects an append whose previous entry does not match, with a conflict hint', () => {
   const core = follower([entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)], 2);
   core.step({ type: 'append', from: 'a', to: 'c', term: 3, prevLogIndex: 4, prevLogTerm: 3, entries: [], commit: 0 });
-  const resp = flush(core).messages[0]!;
+  const resp = sent(flush(core))[0]!;
   assert.deepEqual(resp, {
     type: 'appendResp', from: 'c', to: 'a', term: 3, success: false, index: 4, conflictTerm: 2, conflictIndex: 3,
   });
   core.step({ type: 'append', from: 'a', to: 'c', term: 3, prevLogIndex: 9, prevLogTerm: 3, entries: [], commit: 0 });
-  const short = flush(core).messages[0]!;
+  const short = sent(flush(core))[0]!;
   assert.ok(short.type === 'appendResp' && !short.success && short.conflictTerm === 0 && short.conflictIndex === 5);
 });
 
@@ -106,7 +106,7 @@ test('durability: a follower acknowledges entries in the same Ready that hands t
   core.step({ type: 'append', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1, 'x')], commit: 0 });
   const rd = core.ready();
   assert.equal(rd.entries.length, 1);
-  assert.ok(rd.messages.some((m) => m.type === 'appendResp' && m.success && m.index === 1));
+  assert.ok(sent(rd).some((m) => m.type === 'appendResp' && m.success && m.index === 1));
 });
 
 test('durability: a restarted node holds exactly what it synced', () => {
@@ -129,11 +129,11 @@ test('pipelining: in replicate state at most maxInflightMsgs appends are unackno
   const a = c.core('a');
   c.settle();
   for (let i = 0; i < 10; i++) a.propose(bytes(`v${i}`), 0);
-  const toB = appendsIn(flush(a).messages).filter((m) => m.to === 'b');
+  const toB = appendsIn(sent(flush(a))).filter((m) => m.to === 'b');
   assert.equal(toB.length, 3, 'flow control stops at the inflight limit');
   assert.deepEqual(toB.map((m) => m.entries.length), [1, 1, 1], 'maxEntriesPerMsg batches');
   a.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, success: true, index: toB[0]!.entries[0]!.index, conflictTerm: 0, conflictIndex: 0 });
-  assert.equal(appendsIn(flush(a).messages).filter((m) => m.to === 'b').length, 1, 'one slot freed, one more sent');
+  assert.equal(appendsIn(sent(flush(a))).filter((m) => m.to === 'b').length, 1, 'one slot freed, one more sent');
 });
 
 test('batching: an append carries as many entries as fit in maxBytesPerMsg and maxEntriesPerMsg (at least one)', () => {
@@ -146,7 +146,7 @@ test('batching: an append carries as many entries as fit in maxBytesPerMsg and m
     flush(a);
     // b has nothing: it rejects the probe, and the leader retries from index 1 in one batch.
     a.step({ type: 'appendResp', from: 'b', to: 'a', term: 2, success: false, index: 5, conflictTerm: 0, conflictIndex: 1 });
-    return appendsIn(flush(a).messages)[0]!.entries.map((e) => e.index);
+    return appendsIn(sent(flush(a)))[0]!.entries.map((e) => e.index);
   };
   assert.deepEqual(firstBatch(150, 64), [1, 2], 'two 64-byte entries fit in 150 bytes');
   assert.deepEqual(firstBatch(1 << 20, 4), [1, 2, 3, 4], 'entry count limit');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
 import type { Message, SnapshotChunk } from '../../src/raft/types.js';
-import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
+import { bytes, config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
 /** Leader a with b, c; c misses `n` proposals, then a snapshots and compacts everything applied. */
 function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: Uint8Array } {
@@ -88,7 +88,7 @@ test('§5 InstallSnapshot: a follower that already committed past the snapshot j
   });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
-  assert.deepEqual(rd.messages, [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 2, offset: 1, success: true }]);
+  assert.deepEqual(sent(rd), [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 2, offset: 1, success: true }]);
 });
 
 test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the snapshot\'s last entry keeps its later entries', () => {
@@ -102,7 +102,7 @@ test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the sna
   assert.equal(rd.snapshot, null, 'nothing to install');
   assert.equal(core.status().lastIndex, 5, 'entry 5, possibly acknowledged already, survives');
   assert.equal(core.status().commit, 4);
-  assert.deepEqual(rd.messages, [{ type: 'snapshotResp', from: 'c', to: 'a', term: 2, index: 4, offset: 3, success: true }]);
+  assert.deepEqual(sent(rd), [{ type: 'snapshotResp', from: 'c', to: 'a', term: 2, index: 4, offset: 3, success: true }]);
 });
 
 test('§5 InstallSnapshot: chunks that overrun the announced total are refused and change nothing', () => {
@@ -111,7 +111,7 @@ test('§5 InstallSnapshot: chunks that overrun the announced total are refused a
   core.step({ type: 'snapshot', from: 'a', to: 'c', term: 1, meta, offset: 0, total: 4, data: new Uint8Array(8), done: true });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
-  assert.ok(rd.messages.some((m) => m.type === 'snapshotResp' && !m.success && m.offset === 0));
+  assert.ok(sent(rd).some((m) => m.type === 'snapshotResp' && !m.success && m.offset === 0));
   assert.equal(core.status().lastIndex, 0);
 });
 

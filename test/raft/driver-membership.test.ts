@@ -10,16 +10,16 @@ import { RaftDriver, bootstrapEntries } from '../../src/raft/driver.js';
 import { LevelStorage } from '../../src/raft/level-storage.js';
 import { decodeConfChange } from '../../src/raft/membership.js';
 import type { Membership, NodeId } from '../../src/raft/types.js';
-import { CounterMachine } from '../support/counter-machine.js';
+import { CounterMachine } from '../../src/sim/counter-machine.js';
 import { InProcessNetwork, testDriverOptions } from '../support/in-process-raft.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'driver-membership-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const net = new InProcessNetwork();
-const drivers = new Map<NodeId, RaftDriver<Uint8Array>>();
+const drivers = new Map<NodeId, RaftDriver<number>>();
 
-async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver<Uint8Array>> {
+async function startNode(id: NodeId, initialMembership: Membership): Promise<RaftDriver<number>> {
   const storage = await LevelStorage.open(join(dir, id));
   const driver = new RaftDriver(testDriverOptions(id, { initialMembership, storage, transport: net.transport(id), stateMachine: new CounterMachine() }));
   await driver.start();

@@ -2,13 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { ByteReader, ByteWriter, encodeMessage } from '../../src/raft/codec.js';
+import { encodeMessage } from '../../src/raft/codec.js';
+import { ByteReader } from '../../src/wire/reader.js';
+import { ByteWriter } from '../../src/wire/writer.js';
 import { encodeFrame } from '../../src/raft/frames.js';
 import { TcpTransport, TransportError } from '../../src/raft/tcp-transport.js';
 import type { TransportOptions } from '../../src/raft/tcp-transport.js';
 import type { PeerAddress } from '../../src/identifiers.js';
 import type { LoggerPort } from '../../src/logger-port.js';
 import type { Message } from '../../src/raft/types.js';
+import { FaultProxy } from '../../src/verify/fault-proxy.js';
 
 const SECRET = 'correct horse battery staple';
 const CLUSTER = 'test-cluster';
@@ -26,7 +29,7 @@ function capture(warnings: string[]): LoggerPort {
     debug() {},
     error() {},
     warn(obj: object, msg?: string) {
-      warnings.push(`${msg}: ${(obj as { reason?: string }).reason ?? ''}`);
+      warnings.push(`${msg}: ${(obj as { reason?: string; peer?: string }).reason ?? (obj as { peer?: string }).peer ?? ''}`);
     },
   };
 }
@@ -84,9 +87,9 @@ async function freePort(): Promise<number> {
 
 function transcriptMac(secret: string, role: string, dialer: string, listener: string, nd: Uint8Array, nl: Uint8Array): Buffer {
   const w = new ByteWriter();
-  for (const s of ['forge-raft-handshake-v1', role, CLUSTER, dialer, listener]) w.string(s);
-  w.bytes(nd);
-  w.bytes(nl);
+  for (const s of ['forge-raft-handshake-v1', role, CLUSTER, dialer, listener]) w.varString(s);
+  w.varBytes(nd);
+  w.varBytes(nl);
   return createHmac('sha256', secret).update(w.finish()).digest();
 }
 
@@ -117,17 +120,17 @@ async function rawConnect(target: Node): Promise<Raw> {
 async function rawHandshake(raw: Raw, from: string, to: string, secret: string): Promise<void> {
   const nd = randomBytes(32);
   const w = new ByteWriter();
-  w.uint(1);
-  w.string(CLUSTER);
-  w.string(from);
-  w.string(to);
+  w.uint(2);
+  w.varString(CLUSTER);
+  w.varString(from);
+  w.varString(to);
   w.raw(nd);
   raw.socket.write(encodeFrame(1, w.finish()));
   await waitFor('challenge', () => raw.frames.length >= 1);
   const challenge = raw.frames[0]!;
   assert.equal(challenge[0], 2);
   const r = new ByteReader(challenge.subarray(1));
-  assert.equal(r.string(64, 'id'), to);
+  assert.equal(r.varString('id', 64), to);
   const nl = r.raw(32);
   raw.socket.write(encodeFrame(3, transcriptMac(secret, 'dialer', from, to, nd, nl)));
   await waitFor('handshake answer', () => raw.frames.length >= 2);
@@ -160,7 +163,7 @@ test('messages flow both ways, in order, with batching', { timeout: 10_000 }, as
       Array.from({ length: 500 }, (_, i) => i + 1),
     );
     assert.equal(a.got[0]!.type, 'voteResp');
-    assert.deepEqual(a.t.stats().b, { connected: true, queuedBytes: 0, dropped: 0, sent: 501 });
+    assert.deepEqual(a.t.stats().b, { connected: true, queuedBytes: 0, dropped: 0, sent: 501, silentTeardowns: 0 });
     assert.deepEqual(Object.keys(a.t.stats()), ['b']);
   } finally {
     await a.t.close();
@@ -379,6 +382,102 @@ test('a new authenticated connection from a peer replaces its previous one', { t
   }
 });
 
+// ---- liveness: links that hear nothing are torn down and redialled (src/raft/link-liveness.ts)
+
+const LIVENESS_MS = 200;
+
+test('a quiet link stays up: pings prove both ends alive', { timeout: 10_000 }, async () => {
+  const a = await node('a', { livenessTimeoutMs: LIVENESS_MS });
+  const b = await node('b', { livenessTimeoutMs: LIVENESS_MS });
+  try {
+    a.t.setPeers({ b: at(b) });
+    a.t.send(heartbeat('a', 'b', 1));
+    await waitFor('delivery', () => b.got.length === 1);
+    // Nothing but pings for five timeouts: the dialer hears only the listener's pings, the listener only the dialer's.
+    await sleep(5 * LIVENESS_MS);
+    assert.deepEqual(a.t.stats().b, { connected: true, queuedBytes: 0, dropped: 0, sent: 1, silentTeardowns: 0 });
+    assert.deepEqual([...a.warnings, ...b.warnings], []);
+    a.t.send(heartbeat('a', 'b', 2));
+    await waitFor('delivery on the same connection', () => b.got.length === 2);
+  } finally {
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
+test('an authenticated peer that falls silent is disconnected after the liveness timeout', { timeout: 10_000 }, async () => {
+  const b = await node('b', { livenessTimeoutMs: LIVENESS_MS });
+  try {
+    const raw = await rawConnect(b);
+    await rawHandshake(raw, 'a', 'b', SECRET);
+    const welcomedAt = Date.now(); // up to 10 ms after b heard the AUTH: rawHandshake polls
+    await waitFor('b to ping the silent dialer', () => raw.frames.some((f) => f.length === 1 && f[0] === 7));
+    await raw.closed;
+    const silence = Date.now() - welcomedAt;
+    assert.ok(silence >= LIVENESS_MS - 15 && silence < 3 * LIVENESS_MS, `closed after ${silence} ms`);
+    assert.ok(b.warnings.includes('inbound peer connection silent: closing: a'), b.warnings.join('\n'));
+
+    // A dialer that pings (and sends nothing else) is kept.
+    const pinger = await rawConnect(b);
+    await rawHandshake(pinger, 'a', 'b', SECRET);
+    let open = true;
+    void pinger.closed.then(() => (open = false));
+    for (let i = 0; i < 10; i++) {
+      pinger.socket.write(encodeFrame(7, new Uint8Array()));
+      await sleep(LIVENESS_MS / 2);
+    }
+    assert.ok(open, 'a pinging peer was disconnected');
+    // A PING with a body is a protocol error.
+    pinger.socket.write(encodeFrame(7, Uint8Array.of(1)));
+    await pinger.closed;
+  } finally {
+    await b.t.close();
+  }
+});
+
+test('a black-holed link is torn down on both ends and redialled within the bound once packets flow again', { timeout: 20_000 }, async () => {
+  const a = await node('a', { livenessTimeoutMs: LIVENESS_MS });
+  const b = await node('b', { livenessTimeoutMs: LIVENESS_MS });
+  // Everything a sends to b crosses this proxy; `drop` freezes it without closing anything, and
+  // keeps frozen what was open during the drop, like a partition and TCP's backed-off retransmission.
+  const proxy = await FaultProxy.start(b.t.port);
+  try {
+    a.t.setPeers({ b: { host: '127.0.0.1', port: proxy.port } });
+    a.t.send(heartbeat('a', 'b', 1));
+    await waitFor('delivery', () => b.got.length === 1);
+
+    proxy.setMode('drop');
+    const cutAt = Date.now();
+    a.t.send(heartbeat('a', 'b', 2));
+    await waitFor('a to give up its connection', () => a.t.stats().b!.silentTeardowns === 1);
+    const detected = Date.now() - cutAt;
+    await waitFor('b to give up its end', () => b.warnings.includes('inbound peer connection silent: closing: a'));
+    // a last heard b's ping at most a third of the timeout before the cut, and checks six times
+    // per timeout: silence is noticed between 2/3 and 7/6 of the timeout after the cut (plus scheduling).
+    assert.ok(detected >= (2 * LIVENESS_MS) / 3 - 5 && detected < 2 * LIVENESS_MS, `silence noticed after ${detected} ms`);
+
+    // A long partition: a keeps redialling, each attempt held by the proxy until its deadline.
+    await sleep(5 * LIVENESS_MS);
+    assert.equal(a.t.stats().b!.connected, false);
+    assert.ok(proxy.connections <= 3, `${proxy.connections} connections through the proxy`);
+    a.t.send(heartbeat('a', 'b', 3));
+
+    proxy.setMode('pass');
+    const healedAt = Date.now();
+    await waitFor('the messages sent during the partition', () => b.got.length === 2, 5000);
+    const rejoin = Date.now() - healedAt;
+    // At worst an attempt held by the drop runs out its deadline (one timeout), then the backoff (≤ 100 ms here).
+    assert.ok(rejoin < LIVENESS_MS + 100 + 400, `rejoined ${rejoin} ms after the heal`);
+    // Heartbeat 2 went into the frozen connection and is lost with it (Raft retransmits); 3 waited in the queue.
+    assert.equal(b.got[1]!.type === 'heartbeat' && b.got[1].round, 3);
+    assert.equal(a.t.stats().b!.silentTeardowns, 1, 'only the connection open at the cut fell silent');
+  } finally {
+    await a.t.close();
+    await b.t.close();
+    await proxy.close();
+  }
+});
+
 test('invalid options and peer addresses are refused up front', () => {
   const base: TransportOptions = {
     nodeId: 'a',
@@ -393,5 +492,6 @@ test('invalid options and peer addresses are refused up front', () => {
   assert.throws(() => new TcpTransport({ ...base, secret: '' }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, nodeId: 'x'.repeat(65) }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, maxQueueBytes: MAX_FRAME - 1 }), TransportError);
+  assert.throws(() => new TcpTransport({ ...base, livenessTimeoutMs: 5 }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, peers: { b: { host: '127.0.0.1', port: 70000 } } }), TransportError);
 });

@@ -1,7 +1,8 @@
 """Independent client for the end-to-end tests: acknowledged puts from Python (eclipse-zenoh,
 native protocol through the router's TCP endpoint).
 
-usage: python_bulk_put.py <router tcp endpoint> <key prefix> <users> <per user>
+usage: python_bulk_put.py <zenoh client config file> <key prefix> <users> <per user>
+(the config names the router's endpoint and the client user's credentials)
 Puts <per user> messages to each of <users> users (user-0 .. user-N), interleaved, each with a
 client id `u<i>-m<j>` and a binary body that includes bytes outside UTF-8, with the capability
 token of $FORGE_TOKEN. Prints one JSON line
@@ -15,12 +16,9 @@ import zenoh
 
 
 def main():
-    endpoint, prefix, users, per_user = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    config_file, prefix, users, per_user = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    conf = zenoh.Config.from_file(config_file)
     auth = json.dumps({"token": os.environ["FORGE_TOKEN"]})
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"client"')
-    conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
-    conf.insert_json5("scouting/multicast/enabled", "false")
     with zenoh.open(conf) as session:
         for j in range(per_user):
             for i in range(users):

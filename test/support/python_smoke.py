@@ -1,7 +1,8 @@
 """Cross-language smoke test: a Python eclipse-zenoh client (native protocol, via the router's TCP
 endpoint) uses the mailbox through the bridge. Run by test/bridge/zenoh-bridge.test.ts.
 
-usage: python_smoke.py <router tcp endpoint> <key prefix> <user>
+usage: python_smoke.py <zenoh client config file> <key prefix> <user>
+(the config names the router's endpoint and the client user's credentials)
 Leaves exactly one message (bytes 00 01 02 ff, sent by plain PUT) for the caller to consume.
 """
 import json
@@ -37,11 +38,8 @@ def ok_reply(session, selector, payload=None):
 
 
 def main():
-    endpoint, prefix, user = sys.argv[1:4]
-    conf = zenoh.Config()
-    conf.insert_json5("mode", '"client"')
-    conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
-    conf.insert_json5("scouting/multicast/enabled", "false")
+    config_file, prefix, user = sys.argv[1:4]
+    conf = zenoh.Config.from_file(config_file)
     with zenoh.open(conf) as session:
         body = "from python é".encode("utf-8")
         payload, meta = ok_reply(session, f"{prefix}/{user}/put?id=py-1", body)

@@ -1,11 +1,10 @@
 // CI's short fault-injection runs: real three-node clusters (node processes from dist/, LevelDB,
 // TCP through fault proxies, the real Zenoh router) under a seeded nemesis, checked by Porcupine
-// and the total-queue checker. Fixed seeds; each schedule covers several fault kinds. Then the
-// same pipeline against a node built to acknowledge consumes before they commit must NOT come
-// out clean. `npm run chaos` is the long version (docs/chaos.md).
+// and the total-queue checker. Fixed seeds; each schedule covers several fault kinds. The same
+// pipeline against nodes built with deliberate bugs must not come out clean: that is
+// test/verify/mutations.test.ts. `npm run chaos` is the long version (docs/chaos.md).
 
 import { strict as assert } from 'node:assert';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../../src/verify/chaos.js';
@@ -19,7 +18,7 @@ async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' |
     holdMs: [800, 2500],
     quietMs: [300, 1200],
     checkTimeoutMs: 60_000,
-    historyPath: join(histories.path, `seed${opts.seed}${opts.unsafe === undefined ? '' : '-' + opts.unsafe}.jsonl`),
+    historyPath: join(histories.path, `seed${opts.seed}.jsonl`),
     ...opts,
   });
   process.stderr.write(formatReport(report) + '\n');
@@ -44,7 +43,7 @@ function assertClean(r: ChaosReport): void {
   assert.ok(Object.values(r.faults).reduce((a, b) => a + b, 0) >= 3, 'at least three faults injected');
 }
 
-describe('chaos: short deterministic schedules on three nodes', { timeout: 240_000 }, () => {
+describe('chaos: short deterministic schedules on three nodes', { timeout: 320_000 }, () => {
   test('seed 101: leader kill, leader pause, leader isolated, leader cut from the router', { timeout: 80_000 }, async () => {
     assertClean(await run({ seed: 101, timeSec: 20, faults: ['kill-leader', 'pause-leader', 'partition-leader', 'router-cut'] }));
   });
@@ -58,15 +57,10 @@ describe('chaos: short deterministic schedules on three nodes', { timeout: 240_0
   test('seed 404: router restarts and cuts, leader kills, splits', { timeout: 80_000 }, async () => {
     assertClean(await run({ seed: 404, timeSec: 20, faults: ['router-restart', 'router-cut', 'kill-leader', 'partition-split'] }));
   });
-});
 
-describe('chaos: the pipeline catches a node that acknowledges before commit', { timeout: 80_000 }, () => {
-  test('seed 303 with --unsafe ack-before-commit is not clean', { timeout: 80_000 }, async () => {
-    const r = await run({ seed: 303, timeSec: 12, unsafe: 'ack-before-commit', faults: ['kill-leader', 'partition-leader'] });
-    rmSync(r.clusterDir, { recursive: true, force: true });
-    const tq = r.totalQueue!;
-    assert.equal(r.clean, false);
-    assert.ok(tq.counts.duplicated > 0 || tq.counts.lost > 0, 'duplicated or lost messages found');
-    assert.equal(r.linearizability!.linearizable, false);
+  // The schedule test/verify/mutations.test.ts runs against reads served without ReadIndex: a
+  // deposed leader answering clients after the others moved on. The safe build stays clean.
+  test('seed 5: stale leaders woken while the others are cut from the router', { timeout: 80_000 }, async () => {
+    assertClean(await run({ seed: 5, timeSec: 20, faults: ['stale-leader'], readers: 3 }));
   });
 });

@@ -99,6 +99,37 @@ describe('FaultProxy', () => {
     c.socket.destroy();
   });
 
+  test('drop black-holes connections for good: they stay dead after the heal and never learn the other end closed', async () => {
+    proxy.setMode('pass');
+    const open = await connect(proxy.port);
+    open.socket.write('a');
+    await until(() => open.received() === 'a');
+    const upstreamBefore = await new Promise<number>((r) => upstream.getConnections((_, n) => r(n)));
+    proxy.setMode('drop');
+    open.socket.write('b');
+    const during = await connect(proxy.port);
+    during.socket.write('c');
+    await sleep(200);
+    proxy.setMode('pass');
+    open.socket.write('d');
+    during.socket.write('e');
+    await sleep(200);
+    assert.deepEqual([open.received(), during.received()], ['a', ''], 'nothing crosses, during the drop or after the heal');
+    assert.equal(open.closed() || during.closed(), false, 'a drop closes nothing');
+
+    const after = await connect(proxy.port);
+    after.socket.write('f');
+    await until(() => after.received() === 'f');
+    after.socket.destroy();
+
+    // The client closing its side of the dropped connection is not passed upstream.
+    open.socket.destroy();
+    during.socket.destroy();
+    await sleep(200);
+    assert.equal(await new Promise<number>((r) => upstream.getConnections((_, n) => r(n))), upstreamBefore);
+    assert.equal(proxy.connections, 1, 'the upstream end of the dropped connection is held until it closes');
+  });
+
   test('reset destroys open connections and refuses new ones until healed', async () => {
     proxy.setMode('pass');
     const c = await connect(proxy.port);

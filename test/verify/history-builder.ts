@@ -128,8 +128,9 @@ export class HistoryBuilder {
     msgId: string,
     [call, ret]: Span,
     outcome: 'ok' | 'fail' | 'info' = 'ok',
+    deliveries?: number,
   ): this {
-    const head = { ...this.common(user, call), op: kind, input: { receipt, msgId } };
+    const head = { ...this.common(user, call), op: kind, input: { receipt, msgId, ...(deliveries === undefined ? {} : { deliveries }) } };
     if (outcome === 'ok') this.ops.push({ ...head, outcome, return: ret, output: {} } as OpRecord);
     else if (outcome === 'fail') this.ops.push({ ...head, outcome, return: ret, output: { error: 'LEASE_EXPIRED' } } as OpRecord);
     else this.ops.push({ ...head, outcome, return: null, output: { error: 'timeout' } } as OpRecord);

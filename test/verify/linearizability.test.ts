@@ -263,6 +263,22 @@ describe('Porcupine queue-model checker', () => {
     await assertViolation(twice);
   });
 
+  it('matches an ack that names its delivery only to the lease of that delivery', async () => {
+    // Both deliveries carry one receipt (the lease-receipt-reuse bug). Without the delivery count
+    // the first consumer's late ack is indistinguishable from the second's; with it, it is not.
+    const make = (deliveries?: number) => {
+      const h = new HistoryBuilder().put('alice', 'a1', [0, 10]);
+      const receipt = `${h.seqOf('a1')}.1`;
+      h.consume('alice', 'a1', [20, 30], { leaseMs: 50 })
+        .consume('alice', h.message('a1', { deliveries: 2, receipt }), [100, 110], { leaseMs: 50 })
+        .settle('ack', 'alice', receipt, 'a1', [120, 130], 'ok', deliveries);
+      return h;
+    };
+    await assertLinearizable(make());
+    await assertLinearizable(make(2));
+    await assertViolation(make(1));
+  });
+
   it('finds a message delivered again after its lease was acked', async () => {
     const h = new HistoryBuilder().put('alice', 'a1', [0, 10]);
     h.consume('alice', 'a1', [20, 30], { leaseMs: 50 })

@@ -179,6 +179,32 @@ describe('checkTotalQueue', () => {
     assert.equal(r.ok, true, JSON.stringify(r));
   });
 
+  it('reports an ack that settled a delivery after a later delivery of the message completed', () => {
+    // The lease-receipt-reuse bug: the redelivery carries the first delivery's receipt, so the
+    // first consumer's late ack takes the message from under the second.
+    const h = new HistoryBuilder().put('alice', 'a1', [0, 10]);
+    const receipt = `${h.seqOf('a1')}.1`;
+    h.consume('alice', 'a1', [20, 30], { leaseMs: 50 })
+      .consume('alice', h.message('a1', { deliveries: 2, receipt }), [100, 110], { leaseMs: 50 })
+      .settle('ack', 'alice', receipt, 'a1', [120, 130], 'ok', 1)
+      .settle('ack', 'alice', receipt, 'a1', [140, 150], 'fail', 2)
+      .drain('alice', 300, true);
+    const r = checkTotalQueue(h.ops);
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.staleSettles, [{ ...ref('a1'), opId: 3, deliveries: 1 }]);
+    assert.equal(r.counts.duplicated, 0, 'the stale ack is the one take');
+
+    // The same late ack refused, as a correct mailbox does: clean.
+    const ok = new HistoryBuilder().put('alice', 'a1', [0, 10]);
+    ok.consume('alice', 'a1', [20, 30], { leaseMs: 50 })
+      .consume('alice', ok.message('a1', { deliveries: 2 }), [100, 110], { leaseMs: 50 })
+      .settle('ack', 'alice', `${ok.seqOf('a1')}.1`, 'a1', [120, 130], 'fail', 1)
+      .settle('ack', 'alice', `${ok.seqOf('a1')}.2`, 'a1', [140, 150], 'ok', 2)
+      .drain('alice', 300, true);
+    const clean = checkTotalQueue(ok.ops);
+    assert.equal(clean.ok, true, JSON.stringify(clean));
+  });
+
   it('reports a peek of a message after it was consumed as a stale read', () => {
     const h = new HistoryBuilder()
       .put('alice', 'a1', [0, 10])

@@ -28,6 +28,7 @@ type record struct {
 	Input   struct {
 		MsgID      string  `json:"msgId"`
 		Receipt    string  `json:"receipt"`
+		Deliveries int64   `json:"deliveries"`
 		RequestID  *string `json:"requestId"`
 		LeaseMs    *int64  `json:"leaseMs"`
 		DeadLetter bool    `json:"deadLetter"`
@@ -36,18 +37,18 @@ type record struct {
 	Return  *int64 `json:"return"`
 	Outcome string `json:"outcome"`
 	Output  struct {
-		MsgID           string   `json:"msgId"`
-		Duplicate       bool     `json:"duplicate"`
-		Seq             *int64   `json:"seq"`
+		MsgID     string `json:"msgId"`
+		Duplicate bool   `json:"duplicate"`
+		Seq       *int64 `json:"seq"`
 		// Only an ok consume or peek carries a delivered message here; on fail and info ops the
 		// history format allows an error text under "message", so it is decoded after the outcome
 		// is known (see decodeMessage).
 		RawMessage      json.RawMessage `json:"message"`
 		Message         *message        `json:"-"`
-		Count           int64    `json:"count"`
-		InFlight        int64    `json:"inFlight"`
-		DeadLetterCount int64    `json:"deadLetterCount"`
-		Error           string   `json:"error"`
+		Count           int64           `json:"count"`
+		InFlight        int64           `json:"inFlight"`
+		DeadLetterCount int64           `json:"deadLetterCount"`
+		Error           string          `json:"error"`
 	} `json:"output"`
 }
 
@@ -195,6 +196,7 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 			kind:       r.Op,
 			msgID:      r.Input.MsgID,
 			receipt:    r.Input.Receipt,
+			deliveries: int32(r.Input.Deliveries),
 			leased:     r.Input.LeaseMs != nil,
 			deadLetter: r.Input.DeadLetter,
 			request:    -1,

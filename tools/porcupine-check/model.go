@@ -11,7 +11,9 @@
 //   consume(dead-letter)  the same on the dead-letter queue (never leased).
 //   peek(dead-letter?)    the head of that queue, unchanged.
 //   len()          queued, in-flight and dead-lettered counts.
-//   ack(receipt)   ends the lease of that delivery: the message is gone.
+//   ack(receipt)   ends the lease of that delivery: the message is gone. When the ack names the
+//                  delivery count of the consume that handed out the receipt, only the lease of
+//                  that very delivery matches: a receipt never settles a later delivery.
 //   nack(receipt)  ends it and returns the message.
 // A returned message goes back to its place in put order, or to the dead-letter queue once it
 // has been delivered maxDeliveries times.
@@ -41,6 +43,7 @@ type queueInput struct {
 	msg        int32  // put, ack, nack: message number
 	msgID      string // the same, as the history spells it
 	receipt    string // ack, nack
+	deliveries int32  // ack, nack: which delivery the receipt came with, 0 if not told
 	request    int32  // consume: request number, -1 without a request id
 	requestID  string
 	leased     bool // consume
@@ -400,7 +403,7 @@ func settle(s *mailboxState, in queueInput, out queueOutput, maxDeliveries int32
 		result = append(result, s)
 	}
 	for i, l := range s.leases {
-		if l.msg != in.msg || l.receipt == "" || l.receipt != in.receipt {
+		if l.msg != in.msg || l.receipt == "" || l.receipt != in.receipt || (in.deliveries != 0 && l.deliveries != in.deliveries) {
 			continue
 		}
 		next := withoutLease(s, i)

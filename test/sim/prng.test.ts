@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { Prng } from '../../src/verify/prng.js';
+import { Prng } from '../../src/sim/prng.js';
 
 test('Prng: a seed and stream name fix the sequence; streams and seeds differ', () => {
   const draw = (seed: number, stream: string) => {

@@ -1,6 +1,7 @@
-// Seeded pseudo-random numbers for the fault-injection runner: the nemesis schedule and every
-// client's choices come from one seed, each from its own stream, so a failing seed makes the
-// same choices when rerun (the timing of a real cluster still varies from run to run).
+// The project's one seeded PRNG. The simulator (src/sim) draws every fault, schedule and client
+// choice from it, so a seed replays exactly; the fault-injection runner (src/verify) draws the
+// nemesis schedule and each client's choices from named streams of one seed, so a failing seed
+// makes the same choices when rerun (the timing of a real cluster still varies from run to run).
 
 /** A 32-bit integer hash (xor-shift-multiply rounds) used to derive stream seeds. */
 function mix32(x: number): number {
@@ -42,6 +43,11 @@ export class Prng {
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error('pick from an empty list');
     return items[Math.floor(this.next() * items.length)]!;
+  }
+
+  /** An independent generator seeded from this one's next draw (e.g. one per simulated node). */
+  fork(): Prng {
+    return new Prng(Math.floor(this.next() * 0x1_0000_0000));
   }
 
   /** Picks by weight: `weights` maps each choice to a non-negative weight. */

@@ -1,0 +1,26 @@
+// Makes the secrets docker-compose.yml needs (see scripts/compose-secrets.ts for the list):
+//
+//   npm run build && node dist/scripts/make-router-secrets.js [--out deploy/secrets] [--host NAME]...
+//   docker compose --env-file deploy/secrets/compose.env up -d --build
+//
+// --host adds a DNS name or IP address to every certificate, for clients that reach the
+// published ports by that name (FORGE_PUBLISH_ADDRESS). Re-running keeps what exists.
+
+import { parseArgs } from 'node:util';
+import { makeComposeSecrets } from './compose-secrets.js';
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: 'deploy/secrets' },
+    host: { type: 'string', multiple: true, default: [] },
+  },
+  strict: true,
+});
+
+const dir = makeComposeSecrets(values.out, { hosts: values.host });
+process.stdout.write(
+  `router secrets in ${dir} (0700; files 0600)\n` +
+    `start:          docker compose --env-file ${dir}/compose.env up -d --build\n` +
+    `native clients: zenoh.Config.from_file("${dir}/client.json5")\n` +
+    `zenoh-ts:       wss://localhost:10000 with NODE_EXTRA_CA_CERTS=${dir}/ca.crt\n`,
+);

@@ -1,0 +1,142 @@
+// RaftStorage in memory, for the simulator and tests. A `MemoryDisk` is what survives a crash; a
+// `MemoryStorage` is one process's handle on it. A write becomes durable only when it completes
+// (after a latency the caller simulates through `delay`), and a crash loses every write not yet
+// completed: exactly what a real disk does to an unsynced write.
+
+import type { Entry, HardState, PersistedState, RaftStorage, Snapshot } from './types.js';
+
+/** The durable state of one node. */
+export class MemoryDisk {
+  hardState: HardState = { term: 0, vote: null, commit: 0 };
+  snapshot: Snapshot | null = null;
+  /** Entries after the snapshot (or from index 1), contiguous. */
+  entries: Entry[] = [];
+
+  snapshotIndex(): number {
+    return this.snapshot?.meta.index ?? 0;
+  }
+
+  lastIndex(): number {
+    return this.snapshotIndex() + this.entries.length;
+  }
+
+  /** Term of the entry at `index` on this disk (the snapshot's for its own index); undefined if absent or compacted. */
+  termAt(index: number): number | undefined {
+    const first = this.snapshotIndex();
+    if (index === first) return this.snapshot?.meta.term ?? 0;
+    if (index < first || index > this.lastIndex()) return undefined;
+    return this.entries[index - first - 1]!.term;
+  }
+}
+
+export interface StorageUpdate {
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+}
+
+export interface MemoryStorageOptions {
+  /**
+   * Completes a write: calls `done` once its simulated latency has passed (never, if the process
+   * crashed meanwhile). By default a write completes at once.
+   */
+  delay?: (done: () => void) => void;
+  /** Told of each write right after it became durable (the simulator checks its invariants here). */
+  onDurable?: (disk: MemoryDisk, update: StorageUpdate) => void;
+}
+
+interface PendingWrite {
+  apply: () => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  completed: boolean;
+}
+
+export class MemoryStorage implements RaftStorage {
+  private crashed = false;
+  /** Writes issued and not yet durable, in issue order: they become durable in that order. */
+  private queue: PendingWrite[] = [];
+
+  constructor(
+    readonly disk: MemoryDisk = new MemoryDisk(),
+    private readonly opts: MemoryStorageOptions = {},
+  ) {}
+
+  load(): Promise<PersistedState> {
+    const d = this.disk;
+    return Promise.resolve({
+      hardState: { ...d.hardState },
+      snapshot: d.snapshot,
+      entries: d.entries.slice(),
+      initialMembership: { voters: [], learners: [] },
+    });
+  }
+
+  save(update: StorageUpdate): Promise<void> {
+    return this.write(() => {
+      const d = this.disk;
+      if (update.snapshot) {
+        d.snapshot = update.snapshot;
+        d.entries = [];
+      }
+      const first = update.entries[0];
+      if (first) {
+        if (first.index <= d.snapshotIndex() || first.index > d.lastIndex() + 1) {
+          throw new RangeError(`entries from ${first.index} do not continue a disk log of ${d.snapshotIndex() + 1}..${d.lastIndex()}`);
+        }
+        d.entries.length = first.index - d.snapshotIndex() - 1;
+        for (const e of update.entries) d.entries.push(e);
+      }
+      if (update.hardState) d.hardState = { ...update.hardState };
+      this.opts.onDurable?.(d, update);
+    });
+  }
+
+  compact(snapshot: Snapshot): Promise<void> {
+    return this.write(() => {
+      const d = this.disk;
+      const { index } = snapshot.meta;
+      if (index <= d.snapshotIndex()) return;
+      if (index > d.lastIndex()) throw new RangeError(`cannot compact to ${index}: the disk log ends at ${d.lastIndex()}`);
+      d.entries = d.entries.slice(index - d.snapshotIndex());
+      d.snapshot = snapshot;
+    });
+  }
+
+  /** The process died: writes not yet completed are lost, and nothing it does reaches the disk any more. */
+  crash(): void {
+    this.crashed = true;
+    this.queue = [];
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private write(apply: () => void): Promise<void> {
+    // A crashed process never hears back from its disk.
+    if (this.crashed) return new Promise(() => {});
+    return new Promise((resolve, reject) => {
+      const w: PendingWrite = { apply, resolve, reject, completed: false };
+      this.queue.push(w);
+      const delay = this.opts.delay ?? ((done: () => void) => done());
+      delay(() => {
+        w.completed = true;
+        this.flush();
+      });
+    });
+  }
+
+  private flush(): void {
+    while (!this.crashed && this.queue[0]?.completed) {
+      const w = this.queue.shift()!;
+      try {
+        w.apply();
+      } catch (err) {
+        w.reject(err as Error);
+        continue;
+      }
+      w.resolve();
+    }
+  }
+}

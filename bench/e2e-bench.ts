@@ -12,7 +12,10 @@
 // The peer needs `nats-server` on PATH; on Debian: `apt-get update && apt-get install -y
 // nats-server`. Without it the peer is skipped (said so in the output); this script installs nothing.
 //
-//   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64]
+//   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off]
+//
+// --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
+// verifying and authorizing every request costs against the default (on).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +36,7 @@ const levels = arg('concurrency', '16,256').split(',').map(Number);
 // One Zenoh session may serialize its requests; several give the cluster real concurrency.
 const sessions = Number(arg('sessions', '4'));
 const userCount = Number(arg('users', '64'));
+const auth = arg('auth', 'on') !== 'off';
 const BODY = new Uint8Array(100).fill(0x61);
 
 interface Figures {
@@ -79,7 +83,7 @@ async function closedLoop(concurrency: number, maxSeconds: number, op: (worker: 
 const users = Array.from({ length: userCount }, (_, i) => `bench-u${i}`);
 
 async function benchForge(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-' });
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', auth });
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < sessions; i++) {
@@ -88,7 +92,7 @@ async function benchForge(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
     cleanups.push(() => client.close());
   }
   const leader = await cluster.waitForLeader(clients[0]!);
-  console.log(`forge: 3 nodes up, leader ${leader}, ${sessions} Zenoh session(s)`);
+  console.log(`forge: 3 nodes up, leader ${leader}, ${sessions} Zenoh session(s), authorization ${auth ? 'on' : 'OFF'}`);
   const rows: Row[] = [];
   let run = 0;
   for (const inFlight of levels) {

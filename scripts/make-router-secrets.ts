@@ -17,10 +17,11 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const dir = makeComposeSecrets(values.out, { hosts: values.host });
+const dir = await makeComposeSecrets(values.out, { hosts: values.host });
 process.stdout.write(
   `router secrets in ${dir} (0700; files 0600)\n` +
     `start:          docker compose --env-file ${dir}/compose.env up -d --build\n` +
     `native clients: zenoh.Config.from_file("${dir}/client.json5")\n` +
-    `zenoh-ts:       wss://localhost:10000 with NODE_EXTRA_CA_CERTS=${dir}/ca.crt\n`,
+    `zenoh-ts:       wss://localhost:10000 with NODE_EXTRA_CA_CERTS=${dir}/ca.crt\n` +
+    `operator token: ${dir}/admin.token (FORGE_TOKEN_FILE); more: forge-mailbox token issue --key-file ${dir}/token-signing-key.jwk --cluster forge-compose\n`,
 );

@@ -134,7 +134,8 @@ export const configSchema = z
           .describe('JWKS file of the Ed25519 public keys tokens are verified with (`forge-mailbox token keygen` makes one; two keys during a rotation)'),
       })
       .strict()
-      .default({ enabled: true }),
+      .default({ enabled: true })
+      .describe('Capability-token authorization of every request (README: Security: tokens); `auth.jwksFile` is required while `auth.enabled` (the default)'),
     raft: raftSchema.default(raftSchema.parse({})),
     mailbox: mailboxSchema.default(mailboxSchema.parse({})),
   })

@@ -39,6 +39,8 @@ export interface ProcessClusterOptions {
   logLevel?: 'trace' | 'debug' | 'info' | 'warn';
   /** Prefix of the temporary directory holding data, configs and logs. */
   dirPrefix?: string;
+  /** Capability-token authorization on the nodes (default true, as in production); false for measuring its cost. */
+  auth?: boolean;
 }
 
 interface NodeHandle {
@@ -144,7 +146,7 @@ export class ProcessCluster {
         join: joining,
         listen: { host: '127.0.0.1', port },
         zenoh: { router: routerUrl },
-        auth: { jwksFile: this.jwksFile },
+        auth: this.opts.auth === false ? { enabled: false } : { jwksFile: this.jwksFile },
         logLevel: this.opts.logLevel ?? 'debug',
         raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },
         mailbox: { expireIntervalMs: 200, ...this.opts.mailbox },

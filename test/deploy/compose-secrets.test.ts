@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { makeComposeSecrets, ROUTERS } from '../../scripts/compose-secrets.js';
+import { COMPOSE_CLUSTER_ID, makeComposeSecrets, ROUTERS } from '../../scripts/compose-secrets.js';
+import { readJwks } from '../../src/auth/key-files.js';
+import { TokenVerifier } from '../../src/auth/tokens.js';
 import { nativeClientConfig, nodesRouterConfig, renderConfig } from '../../src/router/router-config.js';
 import { parseUsersFile } from '../../src/router/router-secrets.js';
 import { writeSecretFile } from '../../src/secret-files.js';
@@ -19,14 +21,15 @@ import { freePort, spawnZenoh, waitForPort } from '../../src/router/zenoh-router
 
 const run = promisify(execFile);
 
-test('the secrets directory is private, complete, and stable across re-runs', () => {
-  const dir = makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-secrets-')), 'secrets'));
+test('the secrets directory is private, complete, and stable across re-runs', async () => {
+  const dir = await makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-secrets-')), 'secrets'));
   try {
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const files = readdirSync(dir).sort();
-    for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+    // Everything is 0600 but the JWKS: public keys, which the node containers' own user must read.
+    for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, f === 'jwks.json' ? 0o644 : 0o600, f);
     for (const r of ROUTERS) for (const ext of ['crt', 'key', 'json5']) assert.ok(files.includes(`${r}.${ext}`), `${r}.${ext}`);
-    for (const f of ['ca.crt', 'ca.key', 'gateway.crt', 'gateway.key', 'gateway.json5', 'client.json5', 'zenoh-users.txt', 'compose.env']) {
+    for (const f of ['ca.crt', 'ca.key', 'gateway.crt', 'gateway.key', 'gateway.json5', 'client.json5', 'zenoh-users.txt', 'compose.env', 'token-signing-key.jwk', 'jwks.json', 'admin.token']) {
       assert.ok(files.includes(f), f);
     }
     const users = parseUsersFile(readFileSync(join(dir, 'zenoh-users.txt'), 'utf8'), 'users');
@@ -34,9 +37,16 @@ test('the secrets directory is private, complete, and stable across re-runs', ()
     const router1 = readFileSync(join(dir, 'router-1.json5'), 'utf8');
     assert.match(router1, /"tls\/router-2:7447"/);
     assert.ok(router1.includes(users.get('router')!), 'router-1 presents the router password on its mesh links');
+    const env = readFileSync(join(dir, 'compose.env'), 'utf8');
+    const health = /^FORGE_HEALTH_TOKEN=(.+)$/m.exec(env)![1]!;
+    const verifier = new TokenVerifier({ jwks: readJwks(join(dir, 'jwks.json')), audience: COMPOSE_CLUSTER_ID });
+    assert.deepEqual([...(await verifier.verify(health)).ops], ['status'], 'the healthcheck token only reads status');
+    assert.equal((await verifier.verify(readFileSync(join(dir, 'admin.token'), 'utf8').trim())).principal, 'compose-operator');
     const before = readFileSync(join(dir, 'ca.crt'), 'utf8');
-    makeComposeSecrets(dir);
+    const jwksBefore = readFileSync(join(dir, 'jwks.json'), 'utf8');
+    await makeComposeSecrets(dir);
     assert.equal(readFileSync(join(dir, 'ca.crt'), 'utf8'), before, 'the CA is kept');
+    assert.equal(readFileSync(join(dir, 'jwks.json'), 'utf8'), jwksBefore, 'the token key is kept');
     assert.deepEqual(parseUsersFile(readFileSync(join(dir, 'zenoh-users.txt'), 'utf8'), 'users'), users, 'the passwords are kept');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -44,7 +54,7 @@ test('the secrets directory is private, complete, and stable across re-runs', ()
 });
 
 test('the generated certificates serve tls/ with name verification; a client without the CA is refused', { timeout: 60_000 }, async () => {
-  const dir = makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-secrets-')), 'secrets'));
+  const dir = await makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-secrets-')), 'secrets'));
   const zenohPort = await freePort();
   const wsPort = await freePort();
   const config = join(dir, 'local-router.json5');

@@ -16,6 +16,8 @@ import { registerServeCommand } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
 import { repoRoot } from '../../src/repo-root.js';
 import { CONTAINER_DIR, makeComposeSecrets } from '../../scripts/compose-secrets.js';
+import { readJwks } from '../../src/auth/key-files.js';
+import { TokenVerifier } from '../../src/auth/tokens.js';
 
 const root = repoRoot;
 const NODES = ['n1', 'n2', 'n3'] as const;
@@ -190,7 +192,7 @@ for (const node of NODES) {
 // ---- routers ---------------------------------------------------------------------------------
 
 // The secrets compose mounts, made by the real script into a temporary directory.
-const secretsDir = makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-compose-')), 'secrets'));
+const secretsDir = await makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-compose-')), 'secrets'));
 after(() => rmSync(dirname(secretsDir), { recursive: true, force: true }));
 
 const SECRETS_VAR = /^\$\{FORGE_ROUTER_SECRETS:\?[^}]*\}\//;
@@ -218,6 +220,18 @@ function assertFilesMounted(name: string, config: Yaml): void {
   const paths = JSON.stringify(config).match(new RegExp(`${CONTAINER_DIR}/[A-Za-z0-9._-]+`, 'g')) ?? [];
   assert.ok(paths.length > 0);
   for (const p of new Set(paths)) secretMount(name, p);
+}
+
+for (const node of NODES) {
+  test(`${node}: verifies tokens with the generated JWKS, and its healthcheck carries a status-only token from compose.env`, async () => {
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: { FORGE_SECRET: A_SECRET } });
+    assert.equal(config.auth.enabled, true);
+    const jwks = readJwks(secretMount(node, config.auth.jwksFile!));
+    assert.equal((service(node).environment as Yaml).FORGE_TOKEN, '${FORGE_HEALTH_TOKEN:?run scripts/make-router-secrets.ts and pass --env-file deploy/secrets/compose.env}');
+    const health = /^FORGE_HEALTH_TOKEN=(.+)$/m.exec(readFileSync(join(secretsDir, 'compose.env'), 'utf8'))![1]!;
+    const cap = await new TokenVerifier({ jwks, audience: config.clusterId }).verify(health);
+    assert.deepEqual([...cap.ops], ['status']);
+  });
 }
 
 test('compose refuses to start without the router secrets: every router mount and user needs FORGE_ROUTER_SECRETS / FORGE_SECRETS_UID', () => {

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import { Config, ConsolidationMode, QueryTarget, Session } from '@eclipse-zenoh/zenoh-ts';
+import { Config, ConsolidationMode, QueryTarget, Sample, Session } from '@eclipse-zenoh/zenoh-ts';
 import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/client.js';
 import { repoRoot, runProgram, runPython, sleep, useCluster } from '../support/e2e.js';
 
@@ -87,14 +87,16 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     const session = await Session.open(new Config(e2e.cluster.router.url));
     try {
       const replies = await session.get('forge/mailbox/fanout', {
+        attachment: JSON.stringify({ token: e2e.cluster.adminToken }),
         target: QueryTarget.ALL,
         consolidation: ConsolidationMode.NONE,
       });
-      let okReplies = 0;
+      const messages: string[] = [];
       for await (const reply of replies!) {
-        if (reply.result() !== undefined) okReplies++;
+        const r = reply.result();
+        if (r instanceof Sample) messages.push(new TextDecoder().decode(r.payload().toBytes()));
       }
-      assert.ok(okReplies >= 1, 'at least one reply');
+      assert.deepEqual(messages, ['m0'], 'one message, the head, in one ok reply');
     } finally {
       await session.close();
     }

@@ -212,6 +212,11 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
         .split('\n')
         .map((l) => l.slice(l.indexOf(':') + 1));
       assert.equal(passwords.length, 2, 'client and gateway users');
+      // The token signing key and the operator token are private; the nodes verify with the JWKS.
+      const authDir = join(dir, 'auth');
+      assert.equal(statSync(authDir).mode & 0o777, 0o700);
+      for (const f of ['signing-key.jwk', 'admin.token']) assert.equal(statSync(join(authDir, f)).mode & 0o777, 0o600, f);
+      const adminToken = readFileSync(join(authDir, 'admin.token'), 'utf8').trim();
 
       // Every listener on loopback only; the nodes' WebSocket too.
       for (const port of [ports.ws, ports.nodesWs, ports.zenoh]) {
@@ -222,7 +227,7 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
       assert.equal(opened.opened, true);
       // Through the gateway, once the one-node cluster has elected itself.
       for (;;) {
-        const put = await run(join(repoRoot, 'bin', 'forge-mailbox'), ['put', 'local-user', 'hi', '--router', `ws://127.0.0.1:${ports.ws}`]).catch(
+        const put = await run(join(repoRoot, 'bin', 'forge-mailbox'), ['put', 'local-user', 'hi', '--router', `ws://127.0.0.1:${ports.ws}`, '--token-file', join(authDir, 'admin.token')]).catch(
           (e: Error & { code: number; stderr: string }) => e,
         );
         if (!(put instanceof Error)) {
@@ -245,6 +250,8 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
         })
         .filter((a) => a.includes(dir));
       assert.ok(argv.some((a) => a.includes('zenoh-bridge-remote-api')), 'the router runs from the data dir');
+      assert.ok(!argv.some((a) => a.includes(adminToken)), 'no token in any command line');
+      assert.ok(!output.includes(adminToken.split('.')[2]!), 'no token in the logs');
       for (const password of passwords) {
         assert.ok(!argv.some((a) => a.includes(password)), 'no password in any command line');
         assert.ok(!output.includes(password), 'no password in the logs (even with RUST_LOG=info)');

@@ -5,7 +5,7 @@
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
 // UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, usage errors and bad
 // option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER, TIMEOUT,
-// BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
+// LEADERSHIP_LOST, BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
 // FORBIDDEN); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
 //
 // The capability token comes from --token-file, else $FORGE_TOKEN, else $FORGE_TOKEN_FILE, else
@@ -42,7 +42,14 @@ const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set([
   'UNKNOWN_NODE',
   'ALREADY_MEMBER',
 ]);
-const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT', 'BACKLOG_FULL', 'CONF_CHANGE_IN_PROGRESS']);
+const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
+  'UNAVAILABLE',
+  'NOT_LEADER',
+  'TIMEOUT',
+  'LEADERSHIP_LOST',
+  'BACKLOG_FULL',
+  'CONF_CHANGE_IN_PROGRESS',
+]);
 
 export function exitCodeFor(code: ClientErrorCode): number {
   if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') return EXIT_NOT_ALLOWED;

@@ -14,6 +14,7 @@ const TO_CLIENT_CODE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeError
   NOT_LEADER: 'NOT_LEADER',
   NO_QUORUM: 'UNAVAILABLE',
   TIMEOUT: 'TIMEOUT',
+  LEADERSHIP_LOST: 'LEADERSHIP_LOST',
   BACKLOG_FULL: 'BACKLOG_FULL',
   TRANSFER_IN_PROGRESS: 'UNAVAILABLE',
   // Only membership changes meet it; the operator retries once the earlier change is done.

@@ -47,7 +47,10 @@ export interface DriverOptions<R> {
   scheduler?: Scheduler;
   /** Milliseconds per Raft tick. */
   tickMs: number;
-  /** A proposal or read not completed within this many ms fails with TIMEOUT (outcome unknown for proposals). */
+  /**
+   * A proposal or read not completed within this many ms fails with TIMEOUT (outcome unknown for
+   * proposals). A leader stepping down fails its pending proposals at once with LEADERSHIP_LOST.
+   */
   requestTimeoutMs: number;
   /** Take a state machine snapshot and compact the log once this many entries were applied since the last one. */
   snapshotEntries: number;
@@ -256,12 +259,7 @@ export class RaftDriver<R> {
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
     while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
-    for (const p of [...this.proposals.values(), ...this.confWaiters.values()]) {
-      this.time.cancel(p.timer);
-      p.reject(err);
-    }
-    this.proposals.clear();
-    this.confWaiters.clear();
+    this.failPendingProposals(err);
     this.failAllReads(err);
     await this.opts.storage.close();
   }
@@ -411,11 +409,26 @@ export class RaftDriver<R> {
     if (!changed) return;
     this.log.info({ role: s.role, leader: s.leader, term: s.term }, 'raft role changed');
     if (lostLeadership) {
-      // Reads need a current leader; proposals may still commit under the new leader, so they
-      // stay pending until applied (with their term checked) or timed out.
+      // Reads need a current leader: refused, they changed nothing. Proposals may still commit
+      // under the new leader (or be overwritten by it), and this node can no longer say which
+      // before the client's deadline, so they are answered now as "outcome unknown": a client
+      // retrying with the same id/rid at once gets the one result, instead of waiting out the
+      // request timeout for the same unknown.
       this.failAllReads(new RaftError('NOT_LEADER', 'lost leadership before the read was confirmed', s.leader));
+      this.failPendingProposals(
+        new RaftError('LEADERSHIP_LOST', `stepped down in term ${s.term} before the request committed; outcome unknown, retry with the same id`, s.leader),
+      );
     }
     for (const l of this.roleListeners) l(this.softState());
+  }
+
+  private failPendingProposals(err: RaftError): void {
+    for (const p of [...this.proposals.values(), ...this.confWaiters.values()]) {
+      this.time.cancel(p.timer);
+      p.reject(err);
+    }
+    this.proposals.clear();
+    this.confWaiters.clear();
   }
 
   private serveReads(): void {

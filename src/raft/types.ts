@@ -259,6 +259,8 @@ export type RaftErrorCode =
   | 'NOT_LEADER'
   | 'NO_QUORUM'
   | 'TIMEOUT'
+  /** The leader stepped down with the proposal pending: it may still commit under the next leader (outcome unknown). */
+  | 'LEADERSHIP_LOST'
   | 'BACKLOG_FULL'
   | 'TRANSFER_IN_PROGRESS'
   | 'CONF_CHANGE_IN_PROGRESS'

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
+import { EXIT_UNAVAILABLE, exitCodeFor } from '../../src/cli/client-commands.js';
 import { freePort, runProgram, useRouter } from '../support/e2e.js';
 
 const entry = fileURLToPath(new URL(`../support/client-cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -57,6 +58,9 @@ test('bad input exits 3 with the code on stderr; an unreachable router exits 4',
   assert.equal(ttl.code, 3);
   const missing = await cli('ack', 'carol', '--router', zenoh.router.url);
   assert.equal(missing.code, 3, 'a usage error is bad input');
+
+  // Retryable with the same id/rid: the leader stepped down with the request pending.
+  assert.equal(exitCodeFor('LEADERSHIP_LOST'), EXIT_UNAVAILABLE);
 
   const down = await cli('len', 'carol', '--router', `ws://127.0.0.1:${await freePort()}`);
   assert.equal(down.code, 4);

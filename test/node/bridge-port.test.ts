@@ -16,6 +16,7 @@ test('Raft refusals map to client error codes, keeping the message and the leade
   for (const [code, client] of [
     ['NO_QUORUM', 'UNAVAILABLE'],
     ['TIMEOUT', 'TIMEOUT'],
+    ['LEADERSHIP_LOST', 'LEADERSHIP_LOST'],
     ['BACKLOG_FULL', 'BACKLOG_FULL'],
     ['TRANSFER_IN_PROGRESS', 'UNAVAILABLE'],
     ['STOPPED', 'UNAVAILABLE'],

@@ -21,6 +21,8 @@ test('outcomes: only answers proving nothing happened are definite failures', as
     [new MailboxClientError('NOT_LEADER', 'x'), 'fail'],
     [new MailboxClientError('LEASE_EXPIRED', 'x'), 'fail'],
     [new MailboxClientError('TIMEOUT', 'x'), 'info'],
+    // The leader stepped down with the proposal pending: it may still commit under the next one.
+    [new MailboxClientError('LEADERSHIP_LOST', 'x'), 'info'],
     [new MailboxClientError('UNAVAILABLE', 'x'), 'info'],
     [new MailboxClientError('INTERNAL', 'x'), 'info'],
     [new Error('socket closed'), 'info'],
@@ -43,12 +45,12 @@ test('outcomes: only answers proving nothing happened are definite failures', as
   writer.close();
 
   const h = await readHistory(path);
-  assert.equal(h.ops.length, 9);
+  assert.equal(h.ops.length, 10);
   assert.deepEqual(
     h.ops.map((o) => o.outcome),
-    ['ok', 'fail', 'fail', 'info', 'info', 'info', 'info', 'info', 'info'],
+    ['ok', 'fail', 'fail', 'info', 'info', 'info', 'info', 'info', 'info', 'info'],
   );
   assert.ok(h.ops.every((o) => o.return !== null && o.return >= o.call));
-  assert.deepEqual(rec.counts(), { len: { ok: 1, fail: 2, info: 5 }, consume: { ok: 0, fail: 0, info: 1 } });
+  assert.deepEqual(rec.counts(), { len: { ok: 1, fail: 2, info: 6 }, consume: { ok: 0, fail: 0, info: 1 } });
   assert.deepEqual(h.nemesis.map((n) => [n.action, n.target]), [['kill', 'n1']]);
 });

@@ -1,6 +1,7 @@
 // Opening and closing zenoh-ts sessions within bounded time. zenoh-ts's own open retries a dead
 // router for minutes (10 attempts with doubling waits); we first check that the remote-api
-// websocket accepts a connection, then open, and give up after `timeoutMs` either way.
+// websocket accepts a connection, then open, and give up after `timeoutMs` either way. Also
+// finds the WebSocket under an open session, which RouterConnection watches.
 
 import './websocket-polyfill.js';
 import { WebSocket as NodeWebSocket } from 'ws';
@@ -49,6 +50,16 @@ function probe(url: string, timeoutMs: number): Promise<void> {
       reject(e);
     });
   });
+}
+
+/**
+ * The `ws` WebSocket an open session talks over, or null when zenoh-ts keeps it elsewhere than in
+ * the version this was written for (1.10: `session.inner.link.ws`): the caller then watches the
+ * session by control requests only.
+ */
+export function sessionSocket(session: Session): NodeWebSocket | null {
+  const ws = (session as unknown as { inner?: { link?: { ws?: unknown } } }).inner?.link?.ws;
+  return ws instanceof NodeWebSocket ? ws : null;
 }
 
 export async function openSession(routerUrl: string, options: OpenOptions): Promise<Session> {

@@ -1,14 +1,22 @@
 // Keeps one zenoh-ts session to the router alive. zenoh-ts neither notices a dead router nor
-// reconnects, so a periodic control request (session info) serves as the health check; on its
-// failure, or when opening/declaring fails, the session is dropped and reopened with bounded
-// exponential backoff, and `onSession` redeclares everything on the new one.
+// reconnects (its link ignores the WebSocket closing, and a request over a dead link just waits
+// for its timeout), so the connection watches the session's WebSocket itself: its close (router
+// killed, connection reset) ends the session at once, and a ping the router's WebSocket server
+// does not answer within `silenceMs` (a link that went silent: black-holed, router frozen) ends
+// it too. A slower control request (session info) backs both up. A lost session is dropped and
+// reopened with short, capped exponential backoff, and `onSession` redeclares everything on the
+// new one.
 
 import type { Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
-import { closeSession, openSession } from './open-session.js';
+import { closeSession, openSession, sessionSocket } from './open-session.js';
 
 export interface ReconnectOptions {
-  /** Time between health checks of an open session. */
+  /** Time between two WebSocket pings on an open session. */
+  pingIntervalMs: number;
+  /** The link counts as lost after this long with neither a pong nor a message from the router. */
+  silenceMs: number;
+  /** Time between health checks (a control request) of an open session. */
   healthIntervalMs: number;
   /** How long the router may take to answer one control request before the link counts as lost. */
   requestTimeoutMs: number;
@@ -18,12 +26,18 @@ export interface ReconnectOptions {
   maxBackoffMs: number;
 }
 
+// The node's event loop can lag a few hundred ms on a busy machine; silence is judged only after
+// the loop has read what arrived meanwhile (see watchSocket), so `silenceMs` covers the router's
+// own lag and the ping period, not ours.
 export const DEFAULT_RECONNECT: ReconnectOptions = {
-  healthIntervalMs: 1000,
+  pingIntervalMs: 250,
+  silenceMs: 800,
+  healthIntervalMs: 2000,
   requestTimeoutMs: 2000,
-  openTimeoutMs: 5000,
+  openTimeoutMs: 3000,
   initialBackoffMs: 100,
-  maxBackoffMs: 5000,
+  // A restarted router is found within this long of its start.
+  maxBackoffMs: 500,
 };
 
 export interface RouterConnectionOptions {
@@ -131,18 +145,80 @@ export class RouterConnection {
     }
   }
 
-  /** Returns why the session ended: a failed health check, or stop(). */
+  /** Returns why the session ended: its WebSocket closed or went silent, a failed health check, or stop(). */
   private async watch(session: Session): Promise<string> {
-    while (!this.stopped) {
+    const ended: Array<() => void> = [];
+    try {
+      return await new Promise<string>((resolve) => {
+        const end = (reason: string) => resolve(reason);
+        this.watchSocket(session, end, ended);
+        void this.healthChecks(session, end, ended);
+      });
+    } finally {
+      for (const cleanup of ended) cleanup();
+    }
+  }
+
+  /** Ends the session when its WebSocket closes, or answers no ping for `silenceMs`. */
+  private watchSocket(session: Session, end: (reason: string) => void, ended: Array<() => void>): void {
+    const ws = sessionSocket(session);
+    if (ws === null) return; // not the `ws` WebSocket (another global): the health checks alone watch
+    if (ws.readyState !== ws.OPEN) {
+      end('router link closed');
+      return;
+    }
+    let lastHeard = Date.now();
+    const heard = () => {
+      lastHeard = Date.now();
+    };
+    const closed = () => end('router link closed');
+    ws.on('pong', heard);
+    ws.on('message', heard);
+    ws.on('close', closed);
+    let judging: NodeJS.Immediate | null = null;
+    const pinger = setInterval(() => {
+      if (Date.now() - lastHeard > this.tuning.silenceMs) {
+        // A lagging event loop runs its timers before reading the socket: judge after this
+        // turn's I/O has been read, so our own lag never counts as the router's silence.
+        judging ??= setImmediate(() => {
+          judging = null;
+          const silent = Date.now() - lastHeard;
+          if (silent > this.tuning.silenceMs) end(`no answer to pings for ${silent} ms`);
+        });
+        return;
+      }
+      try {
+        ws.ping();
+      } catch {
+        end('router link closed');
+      }
+    }, this.tuning.pingIntervalMs);
+    ended.push(() => {
+      clearInterval(pinger);
+      if (judging !== null) clearImmediate(judging);
+      ws.off('pong', heard);
+      ws.off('message', heard);
+      ws.off('close', closed);
+    });
+  }
+
+  private async healthChecks(session: Session, end: (reason: string) => void, ended: Array<() => void>): Promise<void> {
+    let over = false;
+    ended.push(() => {
+      over = true;
+      this.wake?.();
+    });
+    while (!over && !this.stopped) {
       await this.sleep(this.tuning.healthIntervalMs);
-      if (this.stopped) break;
+      if (over || this.stopped) break;
       try {
         await session.info();
       } catch (e) {
-        return `health check failed: ${errorText(e)}`;
+        end(`health check failed: ${errorText(e)}`);
+        return;
       }
     }
-    return 'stopped';
+    end('stopped');
   }
 
   /** A sleep that stop() cuts short. */

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { sleep, withCluster } from '../support/e2e.js';
 
-test('a leader that loses its router hands leadership over and clients are served again', { timeout: 120_000 }, async () => {
+test('a leader that loses its router hands leadership over and clients are served again', { timeout: 120_000 }, async (t) => {
   await withCluster({ nodes: 3, proxies: true }, async (cluster, client) => {
     const leader = await cluster.waitForLeader(client);
     await client.put('handoff', 'before', { id: 'before' });
@@ -18,6 +18,7 @@ test('a leader that loses its router hands leadership over and clients are serve
     while (Date.now() - cutAt < 30_000) {
       try {
         await client.put('handoff', 'after', { id: 'after' });
+        t.diagnostic(`served again ${Date.now() - cutAt} ms after the cut`);
         served = (await cluster.waitForLeader(client, 5_000)) ?? null;
         break;
       } catch {

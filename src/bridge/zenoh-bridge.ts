@@ -59,6 +59,30 @@ export interface CapabilityVerifier {
   verify(token: unknown): Promise<Capability>;
 }
 
+/**
+ * Undeclares a queryable while still answering the queries the router sent it before it heard of
+ * the undeclare. zenoh-ts (1.10) forgets the handler first and tells the router afterwards: a
+ * query routed to the queryable in between reaches a session that drops it ("Received query for
+ * inexistant queryable") without a final reply, so the client's GET hangs until its timeout.
+ * Queries and the router's acknowledgement come over one ordered WebSocket, so keeping the
+ * handler until that acknowledgement answers every one of them (NOT_LEADER, from an ex-leader).
+ * Falls back to the plain undeclare if zenoh-ts keeps its handlers elsewhere.
+ */
+async function undeclareAnswering(queryable: Queryable): Promise<void> {
+  const internals = queryable as unknown as { id?: unknown; session?: { queryables?: unknown } };
+  const handlers = internals.session?.queryables;
+  const id = internals.id;
+  const handler = handlers instanceof Map ? handlers.get(id) : undefined;
+  const undeclared = queryable.undeclare(); // forgets the handler synchronously, then asks the router
+  if (!(handlers instanceof Map) || handler === undefined) return undeclared;
+  handlers.set(id, handler);
+  try {
+    await undeclared;
+  } finally {
+    handlers.delete(id);
+  }
+}
+
 /** What every request may do while authorization is off. */
 const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set(OPERATIONS), expiresAt: Infinity, keyId: '' };
 
@@ -157,9 +181,9 @@ export class ZenohBridge {
     } else if (!leader && this.leaderDecls !== null) {
       const decls = this.leaderDecls;
       this.leaderDecls = null;
-      await decls.mailbox.undeclare();
-      await decls.clusterStatus.undeclare();
-      await decls.admin?.undeclare();
+      await undeclareAnswering(decls.mailbox);
+      await undeclareAnswering(decls.clusterStatus);
+      if (decls.admin !== null) await undeclareAnswering(decls.admin);
       await decls.puts.undeclare();
       this.options.logger.info({ prefix: this.prefix }, 'no longer leader: stopped serving mailbox queries');
     }

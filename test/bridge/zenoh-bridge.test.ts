@@ -246,8 +246,10 @@ test('the bridges survive a router crash: they reconnect, redeclare for the curr
   first.setLeader(false);
   second.setLeader(true);
   await zenoh.router.start();
+  const routerUp = Date.now();
   const reconnected = (l: MemoryLogger) => l.lines.filter((line) => line.msg === 'connected to Zenoh router').length >= 2;
   await until(() => reconnected(logger) && reconnected(secondLogger), 10_000, 'both bridges to reconnect');
+  t.diagnostic(`both bridges reconnected ${Date.now() - routerUp} ms after the router was up again`);
 
   const fresh = await openClient(t);
   await until(async () => {

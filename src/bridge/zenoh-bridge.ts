@@ -11,7 +11,8 @@
 // Every request is authorized here, before anything reaches the node: the attachment's capability
 // token is verified (UNAUTHORIZED when missing, forged or expired), then the parsed request is
 // checked against what it grants (FORBIDDEN). Refusals are logged with the principal and reason,
-// never the token.
+// never the token. The verified principal goes into every put and consume the bridge hands on:
+// the mailbox remembers put ids and request ids per principal, so no client squats another's.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
@@ -31,6 +32,7 @@ import {
 import { ALL_USERS, AuthError, OPERATIONS, authorize, type Access, type Capability } from '../auth/capability.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { LoggerPort } from '../logger-port.js';
+import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
@@ -258,7 +260,9 @@ export class ZenohBridge {
       return encodeMembership(await this.options.admin.admin(request.op));
     }
     const result =
-      request.kind === 'command' ? await this.options.service.command(request.command) : await this.options.service.query(request.query);
+      request.kind === 'command'
+        ? await this.options.service.command(sentBy(request.command, cap.principal))
+        : await this.options.service.query(request.query);
     const encoded = encodeResult(result);
     return encoded.ok ? encoded.parts : encoded.error;
   }
@@ -306,9 +310,12 @@ export class ZenohBridge {
       this.options.logger.warn({ key, code: parsed.error.code }, `dropped Zenoh PUT: ${parsed.error.message}`);
       return;
     }
-    const { command, token } = parsed.value;
+    const { token } = parsed.value;
+    let command: MailboxCommand;
     try {
-      authorize(await this.verify(token), { op: 'put', user: command.user });
+      const cap = await this.verify(token);
+      authorize(cap, { op: 'put', user: parsed.value.command.user });
+      command = sentBy(parsed.value.command, cap.principal);
     } catch (e) {
       const reason = e instanceof AuthError ? `${e.code}: ${e.message}` : String(e);
       this.options.logger.info({ key, code: e instanceof AuthError ? e.code : 'INTERNAL' }, `dropped Zenoh PUT: ${reason}`);
@@ -322,6 +329,12 @@ export class ZenohBridge {
       this.options.logger.warn({ key, code: error.code }, `Zenoh PUT not enqueued: ${error.message}`);
     }
   }
+}
+
+/** `cmd` as sent by `principal`: puts and consumes carry it (their ids are remembered per principal). */
+function sentBy(cmd: MailboxCommand, principal: string): MailboxCommand {
+  if ((cmd.op !== 'put' && cmd.op !== 'consume') || principal === '') return cmd;
+  return { ...cmd, principal };
 }
 
 /** A malformed request caught before the token could even be read (a bad attachment). */

@@ -4,6 +4,10 @@
 // the body u32-prefixed, numbers f64, all little-endian); optional fields are announced by a flags
 // byte. The decoder rejects unknown versions, ops and flag bits, oversized lengths and trailing
 // bytes with a WireError.
+//
+// Version 2 (written now) adds the principal to put and consume (flag 4 of put, 8 of consume; an
+// empty principal is not written) and the receipt nonce to consume (flag 16). Version 1 entries
+// (still in logs on disk) decode as before: no principal, no nonce.
 
 import type { MailboxCommand } from './commands.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
@@ -11,7 +15,9 @@ import { ByteReader } from '../wire/reader.js';
 import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
+/** The format before principals and receipt nonces; decoded, never written. */
+const WIRE_VERSION_1 = 1;
 
 const enum Op {
   Put = 1,
@@ -33,17 +39,26 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
     case 'put':
       w.u8(Op.Put);
       w.u16String(cmd.user);
-      w.u8((cmd.id !== undefined ? 1 : 0) | (cmd.ttlMs !== undefined ? 2 : 0));
+      w.u8((cmd.id !== undefined ? 1 : 0) | (cmd.ttlMs !== undefined ? 2 : 0) | (cmd.principal ? 4 : 0));
       if (cmd.id !== undefined) w.u16String(cmd.id);
       if (cmd.ttlMs !== undefined) w.f64(cmd.ttlMs);
+      if (cmd.principal) w.u16String(cmd.principal);
       w.u32Bytes(cmd.body);
       break;
     case 'consume':
       w.u8(Op.Consume);
       w.u16String(cmd.user);
-      w.u8((cmd.requestId !== undefined ? 1 : 0) | (cmd.leaseMs !== undefined ? 2 : 0) | (cmd.deadLetter ? 4 : 0));
+      w.u8(
+        (cmd.requestId !== undefined ? 1 : 0) |
+          (cmd.leaseMs !== undefined ? 2 : 0) |
+          (cmd.deadLetter ? 4 : 0) |
+          (cmd.principal ? 8 : 0) |
+          (cmd.receiptNonce !== undefined ? 16 : 0),
+      );
       if (cmd.requestId !== undefined) w.u16String(cmd.requestId);
       if (cmd.leaseMs !== undefined) w.f64(cmd.leaseMs);
+      if (cmd.principal) w.u16String(cmd.principal);
+      if (cmd.receiptNonce !== undefined) w.u16String(cmd.receiptNonce);
       break;
     case 'ack':
     case 'nack':
@@ -67,28 +82,33 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
 export function decodeCommand(data: Uint8Array): MailboxCommand {
   const r = new ByteReader(data);
   const v = r.u8('version');
-  if (v !== WIRE_VERSION) throw new WireError('BAD_VERSION', `unsupported wire version ${v}`);
+  if (v !== WIRE_VERSION && v !== WIRE_VERSION_1) throw new WireError('BAD_VERSION', `unsupported wire version ${v}`);
+  const v2 = v === WIRE_VERSION;
   const op = r.u8('command op');
   let cmd: MailboxCommand;
   switch (op) {
     case Op.Put: {
       const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-      const flags = flagsByte(r, 0b11);
+      const flags = flagsByte(r, v2 ? 0b111 : 0b11);
       const id = flags & 1 ? r.u16String('id', MAX_WIRE_STRING_BYTES) : undefined;
       const ttlMs = flags & 2 ? r.f64('ttlMs') : undefined;
+      const principal = flags & 4 ? nonEmpty(r, 'principal') : undefined;
       const body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES);
       cmd = { op: 'put', user, body };
       if (id !== undefined) cmd.id = id;
       if (ttlMs !== undefined) cmd.ttlMs = ttlMs;
+      if (principal !== undefined) cmd.principal = principal;
       break;
     }
     case Op.Consume: {
       const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-      const flags = flagsByte(r, 0b111);
+      const flags = flagsByte(r, v2 ? 0b11111 : 0b111);
       cmd = { op: 'consume', user };
       if (flags & 1) cmd.requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
       if (flags & 2) cmd.leaseMs = r.f64('leaseMs');
       if (flags & 4) cmd.deadLetter = true;
+      if (flags & 8) cmd.principal = nonEmpty(r, 'principal');
+      if (flags & 16) cmd.receiptNonce = r.u16String('receiptNonce', MAX_WIRE_STRING_BYTES);
       break;
     }
     case Op.Ack:
@@ -113,6 +133,13 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
   }
   r.end();
   return cmd;
+}
+
+/** A string that is written only when non-empty: an empty one is a second encoding, refused. */
+function nonEmpty(r: ByteReader, what: string): string {
+  const value = r.u16String(what, MAX_WIRE_STRING_BYTES);
+  if (value === '') throw new WireError('INVALID', `empty ${what} is written as absent`);
+  return value;
 }
 
 function flagsByte(r: ByteReader, allowed: number): number {

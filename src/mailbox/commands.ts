@@ -22,21 +22,41 @@ export interface PutCommand {
   op: 'put';
   user: string;
   body: Uint8Array;
-  /** Client message id; a repeat within the dedupe window returns the first result and enqueues nothing. */
+  /**
+   * Client message id; a repeat by the same principal within the dedupe window returns the first
+   * result and enqueues nothing. The id consumers see is this id as given.
+   */
   id?: string;
   /** Time to live in ms; the configured default applies when absent. */
   ttlMs?: number;
+  /**
+   * Who sent it (the verified capability's principal, set by the bridge): put ids are remembered
+   * per (user, principal, id), so one client can neither squat nor replay another's ids. Absent
+   * or '' is the anonymous principal (authorization off, entries written before principals).
+   */
+  principal?: string;
 }
 
 export interface ConsumeCommand {
   op: 'consume';
   user: string;
-  /** A retry with the same request id returns the very same result instead of taking another message. */
+  /**
+   * A retry with the same request id by the same principal returns the very same result instead
+   * of taking another message.
+   */
   requestId?: string;
   /** When set, the message is leased (at-least-once): it stays until acked, or returns to the head when the lease ends. */
   leaseMs?: number;
   /** Consume from the user's dead-letter mailbox instead of the main one. */
   deadLetter?: boolean;
+  /** Who sent it; scopes `requestId` like PutCommand.principal scopes put ids. */
+  principal?: string;
+  /**
+   * Fresh randomness the leader draws for a leased consume (base64url, see RECEIPT_NONCE_PATTERN),
+   * carried in the log entry so every replica derives the same unguessable receipt. Without it
+   * (entries written before receipts had one) the receipt is the guessable `<seq>.<deliveries>`.
+   */
+  receiptNonce?: string;
 }
 
 export interface AckCommand {

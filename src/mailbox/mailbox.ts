@@ -1,7 +1,7 @@
 // The mailbox state machine proper: typed commands in, typed results out. Pure and deterministic:
 // "now" is the log entry's time (kept monotonic), ids and receipts derive from a replicated
-// sequence counter, and every iteration order is insertion order, which is the same on every
-// replica that applied the same log.
+// sequence counter and the randomness the leader put in the entry, and every iteration order is
+// insertion order, which is the same on every replica that applied the same log.
 //
 // Rules that shape the code:
 // - A rejected command changes nothing, not even the clock: checks run before any mutation.
@@ -9,6 +9,8 @@
 //   the `expire` sweep removes the rest.
 // - A lease that ran out counts as ended from that moment on: queries see its message back in the
 //   queue (or dead-lettered), and the next consume/purge of that user, or the sweep, makes it so.
+// - Put ids and request ids are remembered per (user, principal, id): the principal comes with
+//   the command, so a client can neither squat nor replay another principal's ids.
 
 import type {
   AckCommand,
@@ -27,8 +29,17 @@ import { StoredDelivery } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
-import { type ConsumeResult, type MailboxState, type RememberedConsume, UserBox, emptyMailboxState, receiptOf } from './state.js';
-import { durationProblem, tokenProblem, userProblem } from './validate.js';
+import {
+  type ConsumeResult,
+  type MailboxState,
+  type RememberedConsume,
+  UserBox,
+  emptyMailboxState,
+  receiptOf,
+  rememberedKey,
+} from './state.js';
+import { durationProblem, principalProblem, receiptNonceProblem, tokenProblem, userProblem } from './validate.js';
+import { MAX_TOKEN_LENGTH } from '../identifiers.js';
 import { latin1FromBytes } from '../wire/text.js';
 
 const EMPTY: ConsumeResult = Object.freeze({ kind: 'empty' });
@@ -36,10 +47,6 @@ const OK: MailboxResult = Object.freeze({ kind: 'ok' });
 
 function fail(code: MailboxErrorCode, message: string): MailboxResult {
   return { kind: 'error', code, message };
-}
-
-function key(user: string, token: string): string {
-  return `${user}\u0000${token}`;
 }
 
 export interface MailboxTotals {
@@ -140,12 +147,15 @@ export class Mailbox {
     if (idProblem) return fail('BAD_REQUEST', idProblem);
     const ttlProblem = cmd.ttlMs === undefined ? null : durationProblem('ttlMs', cmd.ttlMs, o.maxTtlMs);
     if (ttlProblem) return fail('BAD_REQUEST', ttlProblem);
+    const whoProblem = principalProblem(cmd.principal);
+    if (whoProblem) return fail('BAD_REQUEST', whoProblem);
     const size = cmd.body.length;
     if (size > o.maxBodyBytes) return fail('TOO_LARGE', `body is ${size} bytes, limit ${o.maxBodyBytes}`);
 
     const s = this.state;
+    const principal = cmd.principal ?? '';
     if (cmd.id !== undefined) {
-      const seen = s.puts.get(key(cmd.user, cmd.id));
+      const seen = s.puts.get(rememberedKey(cmd.user, principal, cmd.id));
       if (seen !== undefined && seen.expiresAt > now) {
         this.advance(now);
         return { kind: 'put', id: seen.id, seq: seen.seq, duplicate: true };
@@ -170,7 +180,7 @@ export class Mailbox {
     const target = box ?? this.createBox(cmd.user);
     target.queue.push(msg);
     if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
-    if (cmd.id !== undefined) this.rememberPut(cmd.user, cmd.id, seq, now);
+    if (cmd.id !== undefined) this.rememberPut(cmd.user, principal, cmd.id, seq, now);
     return { kind: 'put', id: msg.id, seq, duplicate: false };
   }
 
@@ -186,15 +196,23 @@ export class Mailbox {
     if (cmd.leaseMs !== undefined && cmd.deadLetter === true) {
       return fail('BAD_REQUEST', 'dead-letter messages cannot be leased');
     }
+    const whoProblem = principalProblem(cmd.principal);
+    if (whoProblem) return fail('BAD_REQUEST', whoProblem);
+    const nonceProblem = receiptNonceProblem(cmd.receiptNonce);
+    if (nonceProblem) return fail('BAD_REQUEST', nonceProblem);
+    if (cmd.receiptNonce !== undefined && cmd.leaseMs === undefined) {
+      return fail('BAD_REQUEST', 'a receipt nonce comes only with a lease');
+    }
 
     this.advance(now);
     const s = this.state;
+    const principal = cmd.principal ?? '';
     if (cmd.requestId !== undefined) {
-      const seen = s.consumes.get(key(cmd.user, cmd.requestId));
+      const seen = s.consumes.get(rememberedKey(cmd.user, principal, cmd.requestId));
       if (seen !== undefined) return seen.result;
     }
     const result = this.take(cmd, now);
-    if (cmd.requestId !== undefined) this.rememberConsume(cmd.user, cmd.requestId, result, now);
+    if (cmd.requestId !== undefined) this.rememberConsume(cmd.user, principal, cmd.requestId, result, now);
     return result;
   }
 
@@ -214,9 +232,10 @@ export class Mailbox {
       this.dropIfEmpty(cmd.user, box);
       return { kind: 'message', message: new StoredDelivery(msg) };
     }
-    const receipt = receiptOf(msg, this.options.unsafeLeaseReceiptReuse);
+    const nonce = cmd.receiptNonce ?? '';
+    const receipt = receiptOf(msg, nonce, this.options.unsafeLeaseReceiptReuse);
     const leaseExpiresAt = now + cmd.leaseMs;
-    box.leaseMap().set(receipt, { msg, leaseExpiresAt });
+    box.leaseMap().set(receipt, { msg, leaseExpiresAt, nonce });
     box.leaseBytes += msg.body.length;
     if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
     const message = new StoredDelivery(msg);
@@ -228,7 +247,8 @@ export class Mailbox {
   private settle(cmd: AckCommand | NackCommand, now: number): MailboxResult {
     const bad = this.userProblem(cmd.user);
     if (bad) return fail('BAD_USER', bad);
-    const receiptProblem = tokenProblem('receipt', cmd.receipt, this.options.maxIdLength, false);
+    // Receipts are minted here (see receiptOf), well within the key space's token length.
+    const receiptProblem = tokenProblem('receipt', cmd.receipt, MAX_TOKEN_LENGTH, false);
     if (receiptProblem) return fail('BAD_REQUEST', receiptProblem);
     const box = this.state.users.get(cmd.user);
     const lease = box?.leases?.get(cmd.receipt);
@@ -392,21 +412,22 @@ export class Mailbox {
     }
   }
 
-  private rememberPut(user: string, id: string, seq: number, now: number): void {
+  private rememberPut(user: string, principal: string, id: string, seq: number, now: number): void {
     const s = this.state;
-    const k = key(user, id);
+    const k = rememberedKey(user, principal, id);
     s.puts.delete(k);
-    s.puts.set(k, { user, id, seq, expiresAt: now + this.options.dedupeWindowMs });
+    s.puts.set(k, { user, principal, id, seq, expiresAt: now + this.options.dedupeWindowMs });
     while (s.puts.size > this.options.dedupeMaxEntries) {
       const oldest = s.puts.keys().next().value as string;
       s.puts.delete(oldest);
     }
   }
 
-  private rememberConsume(user: string, requestId: string, result: ConsumeResult, now: number): void {
+  private rememberConsume(user: string, principal: string, requestId: string, result: ConsumeResult, now: number): void {
     const s = this.state;
     const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body().length : 0;
-    s.consumes.set(key(user, requestId), { user, requestId, result, bytes, expiresAt: now + this.options.requestWindowMs });
+    const expiresAt = now + this.options.requestWindowMs;
+    s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
     while (s.consumes.size > this.options.requestCacheMaxEntries || s.consumeBytes > this.options.requestCacheMaxBytes) {
       const [k, oldest] = s.consumes.entries().next().value as [string, RememberedConsume];

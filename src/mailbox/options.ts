@@ -26,7 +26,7 @@ export interface MailboxOptions {
   requestCacheMaxEntries: number;
   /** Bound on body bytes held by cached consume results; the oldest are dropped first when over. */
   requestCacheMaxBytes: number;
-  /** Longest client message id, request id or receipt (UTF-16 code units). */
+  /** Longest client message id or request id (UTF-16 code units). Receipts are the mailbox's own, bounded by the key space. */
   maxIdLength: number;
   /**
    * Deliberate bug `lease-receipt-reuse` (src/verify/mutations.ts), for the mutation tests only:

@@ -2,10 +2,12 @@
 // iteration (insertion) order, which the reader reproduces, so restore(snapshot()) behaves
 // identically and re-snapshots to the same bytes. Size and time are linear in the content.
 //
-// Layout (little-endian): "FMBX" u16 version, now f64, lastSeq f64,
-//   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, message } },
-//   puts u32 × { user, id, seq f64, expiresAt f64 },
-//   consumes u32 × { user, requestId, expiresAt f64, result }.
+// Layout (little-endian): "FMBX" u16 version (2), now f64, lastSeq f64,
+//   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, nonce, message } },
+//   puts u32 × { user, principal, id, seq f64, expiresAt f64 },
+//   consumes u32 × { user, principal, requestId, expiresAt f64, result }.
+// nonce and principal may be empty (a lease without nonce, the anonymous principal). Version 1
+// (images on disk from before) has neither field and is still read: nonce '' and principal ''.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
 // result = u8 1, then u8 3 (empty), or u8 2 (message) and id, seq f64, body, enqueuedAt f64,
 //   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
@@ -15,17 +17,19 @@
 
 import type { DeliveredMessage } from './commands.js';
 import { StoredDelivery } from './delivery.js';
-import { type ConsumeResult, type MailboxState, UserBox, emptyMailboxState, receiptOf } from './state.js';
+import { type ConsumeResult, type MailboxState, UserBox, emptyMailboxState, receiptOf, rememberedKey } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
-import { userProblem } from './validate.js';
+import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
 import { ByteReader } from '../wire/reader.js';
 import { utf8Length } from '../wire/text.js';
 import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
+/** The format before principals and receipt nonces; read, never written. */
+const SNAPSHOT_VERSION_1 = 1;
 
 /** Format version of a remembered consume result, and its kinds. */
 const RESULT_VERSION = 1;
@@ -43,12 +47,14 @@ export function snapshotSize(s: MailboxState): number {
     n += 2 + utf8Length(name) + 4 + 4 + 4;
     for (const m of box.queue) n += messageSize(m);
     for (const m of box.dead ?? []) n += messageSize(m);
-    for (const lease of box.leases?.values() ?? []) n += 8 + messageSize(lease.msg);
+    for (const lease of box.leases?.values() ?? []) n += 8 + 2 + utf8Length(lease.nonce) + messageSize(lease.msg);
   }
   n += 4;
-  for (const p of s.puts.values()) n += 2 + utf8Length(p.user) + 2 + utf8Length(p.id) + 16;
+  for (const p of s.puts.values()) n += 2 + utf8Length(p.user) + 2 + utf8Length(p.principal) + 2 + utf8Length(p.id) + 16;
   n += 4;
-  for (const c of s.consumes.values()) n += 2 + utf8Length(c.user) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
+  for (const c of s.consumes.values()) {
+    n += 2 + utf8Length(c.user) + 2 + utf8Length(c.principal) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
+  }
   return n;
 }
 
@@ -70,12 +76,14 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
     w.u32(box.leases?.size ?? 0);
     for (const lease of box.leases?.values() ?? []) {
       w.f64(lease.leaseExpiresAt);
+      w.u16String(lease.nonce);
       writeMessage(w, lease.msg);
     }
   }
   w.u32(s.puts.size);
   for (const p of s.puts.values()) {
     w.u16String(p.user);
+    w.u16String(p.principal);
     w.u16String(p.id);
     w.f64(p.seq);
     w.f64(p.expiresAt);
@@ -83,6 +91,7 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
   w.u32(s.consumes.size);
   for (const c of s.consumes.values()) {
     w.u16String(c.user);
+    w.u16String(c.principal);
     w.u16String(c.requestId);
     w.f64(c.expiresAt);
     writeConsumeResult(w, c.result);
@@ -94,7 +103,12 @@ export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false):
   const r = new ByteReader(data);
   for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
   const version = r.u16('version');
-  if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
+  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_1) {
+    throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
+  }
+  const v2 = version === SNAPSHOT_VERSION;
+  /** Bytes the version-2 fields add: a u16 length prefix each. */
+  const field = v2 ? 2 : 0;
   const s = emptyMailboxState();
   s.now = r.f64('now');
   s.lastSeq = r.f64('lastSeq');
@@ -110,36 +124,52 @@ export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false):
     readQueue(r, dead);
     if (dead.size > 0) box.dead = dead;
     box.minExpiry = Math.min(box.queue.earliestExpiry(), dead.earliestExpiry());
-    const leases = r.u32Count('leases', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
+    const leases = r.u32Count('leases', MAX_ITEMS, 8 + field + MIN_MESSAGE_BYTES);
     for (let j = 0; j < leases; j++) {
       const leaseExpiresAt = r.f64('leaseExpiresAt');
+      const nonce = v2 ? readNonce(r) : '';
       const msg = readMessage(r);
-      box.leaseMap().set(receiptOf(msg, unsafeLeaseReceiptReuse), { msg, leaseExpiresAt });
+      box.leaseMap().set(receiptOf(msg, nonce, unsafeLeaseReceiptReuse), { msg, leaseExpiresAt, nonce });
       box.leaseBytes += msg.body.length;
       box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     }
     s.users.set(name, box);
   }
-  const puts = r.u32Count('puts', MAX_ITEMS, 2 + 2 + 16);
+  const puts = r.u32Count('puts', MAX_ITEMS, 2 + field + 2 + 16);
   for (let i = 0; i < puts; i++) {
     const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+    const principal = v2 ? readPrincipal(r) : '';
     const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
     const seq = r.f64('seq');
     const expiresAt = r.f64('expiresAt');
-    s.puts.set(`${user}\u0000${id}`, { user, id, seq, expiresAt });
+    s.puts.set(rememberedKey(user, principal, id), { user, principal, id, seq, expiresAt });
   }
-  const consumes = r.u32Count('consumes', MAX_ITEMS, 2 + 2 + 8 + 2);
+  const consumes = r.u32Count('consumes', MAX_ITEMS, 2 + field + 2 + 8 + 2);
   for (let i = 0; i < consumes; i++) {
     const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+    const principal = v2 ? readPrincipal(r) : '';
     const requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
     const expiresAt = r.f64('expiresAt');
     const result = readConsumeResult(r);
     const bytes = result.kind === 'message' ? result.message.body.length : 0;
-    s.consumes.set(`${user}\u0000${requestId}`, { user, requestId, result, bytes, expiresAt });
+    s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
   }
   r.end();
   return s;
+}
+
+/** A lease's receipt nonce: '' (taken without one) or what the consume carried. */
+function readNonce(r: ByteReader): string {
+  const nonce = r.u16String('nonce', MAX_WIRE_STRING_BYTES);
+  if (nonce !== '' && receiptNonceProblem(nonce) !== null) throw new WireError('INVALID', 'bad receipt nonce in snapshot');
+  return nonce;
+}
+
+function readPrincipal(r: ByteReader): string {
+  const principal = r.u16String('principal', MAX_WIRE_STRING_BYTES);
+  if (principalProblem(principal) !== null) throw new WireError('INVALID', 'bad principal in snapshot');
+  return principal;
 }
 
 function writeQueue(w: ByteWriter, q: SeqQueue | null): void {

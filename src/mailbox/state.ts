@@ -6,6 +6,8 @@ import { SeqQueue, type StoredMessage } from './seq-queue.js';
 export interface Lease {
   readonly msg: StoredMessage;
   readonly leaseExpiresAt: number;
+  /** The consume command's receiptNonce, '' for a lease taken without one (see receiptOf). */
+  readonly nonce: string;
 }
 
 /** Everything one user holds. Absent from the map when it holds nothing. */
@@ -40,6 +42,8 @@ export class UserBox {
 
 export interface RememberedPut {
   readonly user: string;
+  /** '' for the anonymous principal. */
+  readonly principal: string;
   readonly id: string;
   readonly seq: number;
   readonly expiresAt: number;
@@ -50,6 +54,8 @@ export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'empty' }
 
 export interface RememberedConsume {
   readonly user: string;
+  /** '' for the anonymous principal. */
+  readonly principal: string;
   readonly requestId: string;
   readonly result: ConsumeResult;
   readonly bytes: number;
@@ -61,9 +67,9 @@ export interface MailboxState {
   now: number;
   lastSeq: number;
   users: Map<string, UserBox>;
-  /** Put ids in the dedupe window, keyed user NUL id, oldest first. */
+  /** Put ids in the dedupe window, keyed by rememberedKey(user, principal, id), oldest first. */
   puts: Map<string, RememberedPut>;
-  /** Consume results kept for request-id retries, keyed user NUL requestId, oldest first. */
+  /** Consume results kept for request-id retries, keyed by rememberedKey(user, principal, requestId), oldest first. */
   consumes: Map<string, RememberedConsume>;
   consumeBytes: number;
 }
@@ -73,11 +79,23 @@ export function emptyMailboxState(): MailboxState {
 }
 
 /**
- * The receipt of a message's current delivery: its sequence number and delivery count, so every
- * delivery has its own and a consumer whose lease ran out cannot settle a later one. With the
- * deliberate bug `reuseFirst` (mutation lease-receipt-reuse) every delivery gets the first one's.
+ * Where a remembered put id or request id is kept: per user mailbox and principal, so two
+ * principals using the same id get independent results. None of the three holds a NUL.
  */
-export function receiptOf(msg: StoredMessage, reuseFirst = false): string {
-  return `${msg.seq}.${reuseFirst ? 1 : msg.deliveries}`;
+export function rememberedKey(user: string, principal: string, token: string): string {
+  return `${user}\u0000${principal}\u0000${token}`;
+}
+
+/**
+ * The receipt of a message's current delivery: `<seq>.<deliveries>.<nonce>`. Sequence number and
+ * delivery count make every delivery's receipt its own, so a consumer whose lease ran out cannot
+ * settle a later one; the nonce (leader randomness from the log entry) makes it unguessable, so
+ * nobody settles a lease they were not handed. A lease taken without a nonce (an entry or snapshot
+ * from before nonces) keeps the old `<seq>.<deliveries>`. With the deliberate bug `reuseFirst`
+ * (mutation lease-receipt-reuse) every delivery gets `<seq>.1`, the first delivery's old receipt.
+ */
+export function receiptOf(msg: StoredMessage, nonce: string, reuseFirst = false): string {
+  if (reuseFirst) return `${msg.seq}.1`;
+  return nonce === '' ? `${msg.seq}.${msg.deliveries}` : `${msg.seq}.${msg.deliveries}.${nonce}`;
 }
 

@@ -1,6 +1,6 @@
 // Syntax checks on what clients send. Each returns a human-readable reason, or null when valid.
 
-import { isValidUser } from '../identifiers.js';
+import { PRINCIPAL_PATTERN, isValidUser } from '../identifiers.js';
 
 export function userProblem(user: unknown): string | null {
   if (isValidUser(user)) return null;
@@ -27,4 +27,19 @@ export function durationProblem(what: string, value: unknown, max: number): stri
     return `${what} must be an integer between 1 and ${max} ms`;
   }
   return null;
+}
+
+/** The principal a command carries: '' (anonymous) or a capability principal (src/identifiers.ts). */
+export function principalProblem(principal: unknown): string | null {
+  if (principal === undefined || principal === '') return null;
+  if (typeof principal === 'string' && PRINCIPAL_PATTERN.test(principal)) return null;
+  return 'principal must be 1-64 characters of A-Z a-z 0-9 . _ @ : -';
+}
+
+/** A receipt nonce: base64url of 96 to 256 random bits, so the receipt stays a key-space token. */
+export const RECEIPT_NONCE_PATTERN = /^[A-Za-z0-9_-]{16,43}$/;
+
+export function receiptNonceProblem(nonce: unknown): string | null {
+  if (nonce === undefined || (typeof nonce === 'string' && RECEIPT_NONCE_PATTERN.test(nonce))) return null;
+  return 'receiptNonce must be 16-43 base64url characters';
 }

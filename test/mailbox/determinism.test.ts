@@ -24,15 +24,28 @@ function plain(r: MailboxResult | undefined): unknown {
 }
 
 const user = fc.constantFrom('ann', 'bo', 'cy');
+/** Principals scope remembered ids: the same id from two of them is two entries. */
+const principal = fc.constantFrom<string | undefined>(undefined, 'p1', 'p2');
+/** Leader randomness for leased consumes, from a small set so that acks can quote it; or none (an old entry). */
+const NONCES = ['n1n1n1n1n1n1n1n1', 'n2n2n2n2n2n2n2n2'];
+const nonce = fc.constantFrom<string | undefined>(undefined, ...NONCES);
 const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   fc
-    .record({ user, body: fc.uint8Array({ maxLength: 12 }), id: fc.option(fc.constantFrom('i1', 'i2', 'i3'), { nil: undefined }), ttl: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }) })
-    .map(({ user, body, id, ttl }) => ({ op: 'put' as const, user, body, ...(id ? { id } : {}), ...(ttl ? { ttlMs: ttl } : {}) })),
+    .record({ user, body: fc.uint8Array({ maxLength: 12 }), id: fc.option(fc.constantFrom('i1', 'i2', 'i3'), { nil: undefined }), ttl: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }), principal })
+    .map(({ user, body, id, ttl, principal }) => ({ op: 'put' as const, user, body, ...(id ? { id } : {}), ...(ttl ? { ttlMs: ttl } : {}), ...(principal ? { principal } : {}) })),
   fc
-    .record({ user, requestId: fc.option(fc.constantFrom('q1', 'q2'), { nil: undefined }), leaseMs: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }) })
-    .map(({ user, requestId, leaseMs }) => ({ op: 'consume' as const, user, ...(requestId ? { requestId } : {}), ...(leaseMs ? { leaseMs } : {}) })),
+    .record({ user, requestId: fc.option(fc.constantFrom('q1', 'q2'), { nil: undefined }), leaseMs: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }), principal, nonce })
+    .map(({ user, requestId, leaseMs, principal, nonce }) => ({
+      op: 'consume' as const,
+      user,
+      ...(requestId ? { requestId } : {}),
+      ...(leaseMs ? { leaseMs, ...(nonce ? { receiptNonce: nonce } : {}) } : {}),
+      ...(principal ? { principal } : {}),
+    })),
   fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'consume' as const, user, deadLetter })),
-  fc.record({ user, s: fc.integer({ min: 1, max: 30 }), d: fc.integer({ min: 1, max: 3 }), nack: fc.boolean() }).map(({ user, s, d, nack }) => ({ op: nack ? ('nack' as const) : ('ack' as const), user, receipt: `${s}.${d}` })),
+  fc
+    .record({ user, s: fc.integer({ min: 1, max: 30 }), d: fc.integer({ min: 1, max: 3 }), nack: fc.boolean(), nonce })
+    .map(({ user, s, d, nack, nonce }) => ({ op: nack ? ('nack' as const) : ('ack' as const), user, receipt: nonce ? `${s}.${d}.${nonce}` : `${s}.${d}` })),
   fc.constant({ op: 'expire' as const }),
   user.map((u) => ({ op: 'purge' as const, user: u })),
 );
@@ -77,10 +90,10 @@ test('three replicas applying the same log produce identical results and byte-id
 test('snapshot carries magic and version, and damaged images are refused without touching state', () => {
   const sm = new MailboxStateMachine();
   sm.apply(encodeCommand({ op: 'put', user: 'ann', body: new Uint8Array([1, 2, 3]), id: 'm' }), { index: 1, term: 1, time: 5 });
-  sm.apply(encodeCommand({ op: 'consume', user: 'ann', leaseMs: 100, requestId: 'r' }), { index: 2, term: 1, time: 6 });
+  sm.apply(encodeCommand({ op: 'consume', user: 'ann', leaseMs: 100, requestId: 'r', principal: 'p1', receiptNonce: NONCES[0] }), { index: 2, term: 1, time: 6 });
   sm.apply(encodeCommand({ op: 'put', user: 'bo', body: new Uint8Array([4]) }), { index: 3, term: 1, time: 7 });
   const image = sm.snapshot();
-  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 1, 0]);
+  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 2, 0]);
 
   const target = new MailboxStateMachine();
   target.apply(encodeCommand({ op: 'put', user: 'cy', body: new Uint8Array([9]) }), { index: 1, term: 1, time: 1 });
@@ -95,7 +108,7 @@ test('snapshot carries magic and version, and damaged images are refused without
   badMagic[0] = 0x47;
   refuse(badMagic);
   const badVersion = image.slice();
-  badVersion[4] = 2;
+  badVersion[4] = 3;
   refuse(badVersion);
   const hugeCount = image.slice();
   hugeCount.set([0xff, 0xff, 0xff, 0xff], 22); // user count claims 4 billion entries

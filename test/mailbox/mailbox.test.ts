@@ -29,6 +29,9 @@ function harness(options: Partial<MailboxOptions> = {}) {
 }
 
 const bytes = (...v: number[]) => new Uint8Array(v);
+/** Receipt randomness as the leader draws it (96 bits, base64url). */
+const NONCE_A = 'AAECAwQFBgcICQoL';
+const NONCE_B = 'DA0ODxAREhMUFRYX';
 
 function message(r: MailboxResult) {
   assert.equal(r.kind, 'message', `expected a message, got ${JSON.stringify(r)}`);
@@ -223,19 +226,42 @@ describe('leases', () => {
     assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: second.receipt! }), { kind: 'ok' });
   });
 
+  test('a receipt holds the nonce its consume carried: a guessed <seq>.<deliveries> is unknown, only the exact receipt settles', () => {
+    const h = harness();
+    h.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
+    const m = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_A }));
+    assert.equal(m.receipt, `1.1.${NONCE_A}`);
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: '1.1' })), 'UNKNOWN_RECEIPT');
+    assert.equal(errorCode(h.run({ op: 'nack', user: 'alice', receipt: `1.1.${NONCE_B}` })), 'UNKNOWN_RECEIPT');
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: `1.1.${NONCE_A}x` })), 'UNKNOWN_RECEIPT');
+    assert.equal(stats(h, 'alice', 0).inFlight, 1, 'the guesses settled nothing');
+    // The redelivery has its own nonce: the first holder's receipt does not settle it.
+    const again = message(h.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_B }));
+    assert.equal(again.receipt, `1.2.${NONCE_B}`);
+    assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: m.receipt! })), 'UNKNOWN_RECEIPT');
+    assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: again.receipt! }), { kind: 'ok' });
+  });
+
+  test('a leased consume without a nonce (an entry from before nonces) gets the old <seq>.<deliveries> receipt', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'alice', body: bytes(1) });
+    assert.equal(message(h.run({ op: 'consume', user: 'alice', leaseMs: 100 })).receipt, '1.1');
+    assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: '1.1' }), { kind: 'ok' });
+  });
+
   test('with the deliberate bug lease-receipt-reuse the redelivery keeps the receipt, so the old holder acks it', () => {
     const h = harness({ unsafeLeaseReceiptReuse: true });
     h.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
-    const first = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 }));
-    const second = message(h.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    const first = message(h.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_A }));
+    const second = message(h.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_B }));
     assert.equal(second.receipt, first.receipt);
     assert.deepEqual(h.run({ op: 'ack', user: 'alice', receipt: first.receipt! }), { kind: 'ok' });
     assert.equal(errorCode(h.run({ op: 'ack', user: 'alice', receipt: second.receipt! })), 'UNKNOWN_RECEIPT');
     // A snapshot keeps the bug's receipts, so a restored replica agrees with the others.
     const leased = harness({ unsafeLeaseReceiptReuse: true });
     leased.runAt(0, { op: 'put', user: 'alice', body: bytes(1) });
-    leased.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100 });
-    const again = message(leased.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100 }));
+    leased.runAt(0, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_A });
+    const again = message(leased.runAt(100, { op: 'consume', user: 'alice', leaseMs: 100, receiptNonce: NONCE_B }));
     const restored = new Mailbox({ unsafeLeaseReceiptReuse: true });
     restored.restore(leased.mailbox.snapshot());
     assert.deepEqual(restored.apply({ op: 'ack', user: 'alice', receipt: again.receipt! }, { index: 9, term: 1, time: T0 + 100 }), { kind: 'ok' });
@@ -325,8 +351,18 @@ describe('limits: explicit errors and no state change', () => {
     rejects(h, { op: 'consume', user: 'a', leaseMs: 101 }, 'BAD_REQUEST');
     rejects(h, { op: 'consume', user: 'a', leaseMs: -1 }, 'BAD_REQUEST');
     rejects(h, { op: 'ack', user: 'a', receipt: '' }, 'BAD_REQUEST');
-    rejects(h, { op: 'nack', user: 'a', receipt: '12345' }, 'BAD_REQUEST');
+    // Receipts are the mailbox's own: bounded by the key space's 128, not by maxIdLength.
+    rejects(h, { op: 'nack', user: 'a', receipt: 'x'.repeat(129) }, 'BAD_REQUEST');
+    rejects(h, { op: 'ack', user: 'a', receipt: '12345' }, 'UNKNOWN_RECEIPT');
     rejects(h, { op: 'ack', user: 'a', receipt: '1.1' }, 'UNKNOWN_RECEIPT');
+    for (const principal of ['a/b', 'x'.repeat(65), 'a b']) {
+      rejects(h, { op: 'put', user: 'a', body: bytes(), principal }, 'BAD_REQUEST');
+      rejects(h, { op: 'consume', user: 'a', principal }, 'BAD_REQUEST');
+    }
+    for (const receiptNonce of ['', 'short', 'a.b'.repeat(6), 'x'.repeat(44)]) {
+      rejects(h, { op: 'consume', user: 'a', leaseMs: 10, receiptNonce }, 'BAD_REQUEST');
+    }
+    rejects(h, { op: 'consume', user: 'a', receiptNonce: NONCE_A }, 'BAD_REQUEST'); // a nonce comes only with a lease
     rejects(h, { op: 'launch' } as unknown as MailboxCommand, 'BAD_REQUEST');
   });
 
@@ -354,4 +390,35 @@ test('a zero dedupe window turns duplicate suppression off', () => {
   const h = harness({ dedupeWindowMs: 0 });
   h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' });
   assert.deepEqual(h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' }), { kind: 'put', id: 'x', seq: 2, duplicate: false });
+});
+
+describe('put ids and request ids are remembered per principal', () => {
+  test('two principals using the same put id each enqueue their own message; a retry gets its own first result', () => {
+    const h = harness();
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(1), id: 'x', principal: 'alice' }), { kind: 'put', id: 'x', seq: 1, duplicate: false });
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(2), id: 'x', principal: 'bob' }), { kind: 'put', id: 'x', seq: 2, duplicate: false });
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(3), id: 'x' }), { kind: 'put', id: 'x', seq: 3, duplicate: false });
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(9), id: 'x', principal: 'bob' }), { kind: 'put', id: 'x', seq: 2, duplicate: true });
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(9), id: 'x', principal: 'alice' }), { kind: 'put', id: 'x', seq: 1, duplicate: true });
+    // The anonymous principal is '' or absent alike.
+    assert.deepEqual(h.run({ op: 'put', user: 'u', body: bytes(9), id: 'x', principal: '' }), { kind: 'put', id: 'x', seq: 3, duplicate: true });
+    // Consumers see the client's id as given, whoever sent it.
+    const seen = [1, 2, 3].map(() => message(h.run({ op: 'consume', user: 'u' })));
+    assert.deepEqual(seen.map((m) => [m.id, Array.from(m.body)]), [['x', [1]], ['x', [2]], ['x', [3]]]);
+  });
+
+  test("a request id replays only its own principal's result: another principal with the same id takes its own message", () => {
+    const h = harness();
+    for (const b of [1, 2]) h.run({ op: 'put', user: 'u', body: bytes(b) });
+    const alice = message(h.run({ op: 'consume', user: 'u', requestId: 'r', principal: 'alice', leaseMs: 100, receiptNonce: NONCE_A }));
+    const bob = message(h.run({ op: 'consume', user: 'u', requestId: 'r', principal: 'bob', leaseMs: 100, receiptNonce: NONCE_B }));
+    assert.deepEqual([alice.seq, bob.seq], [1, 2]);
+    assert.notEqual(bob.receipt, alice.receipt);
+    // Retries (each with fresh leader randomness) replay the first result, receipt included.
+    const retry = message(h.run({ op: 'consume', user: 'u', requestId: 'r', principal: 'alice', leaseMs: 100, receiptNonce: NONCE_B }));
+    assert.deepEqual([retry.seq, retry.receipt], [1, alice.receipt]);
+    assert.deepEqual(h.run({ op: 'consume', user: 'u', requestId: 'r' }), { kind: 'empty' }, 'the anonymous principal has its own r');
+    assert.deepEqual(h.run({ op: 'ack', user: 'u', receipt: bob.receipt! }), { kind: 'ok' });
+    assert.deepEqual(h.run({ op: 'ack', user: 'u', receipt: retry.receipt! }), { kind: 'ok' });
+  });
 });

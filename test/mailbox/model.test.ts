@@ -1,6 +1,7 @@
-// Model-based property test: random command sequences (time jumps and clock skew, leases,
-// acks/nacks with live, stale and bogus receipts, expiry sweeps, duplicate ids, request-id
-// retries, dead-lettering, limits) go to the real Mailbox, to the encoded MailboxStateMachine and
+// Model-based property test: random command sequences (time jumps and clock skew, leases with
+// and without receipt nonces, acks/nacks with live, stale, guessed and bogus receipts, expiry
+// sweeps, duplicate ids and request-id retries by the same and by other principals,
+// dead-lettering, limits) go to the real Mailbox, to the encoded MailboxStateMachine and
 // to the reference model; every result and every query must agree. At random points the real
 // one is replaced by a restore of its own snapshot, which must change nothing that follows.
 
@@ -33,8 +34,11 @@ const options = resolveMailboxOptions({
 
 type Step =
   | { type: 'cmd'; cmd: MailboxCommand; dt: number }
-  /** ack/nack of one of the last receipts handed out (with its user), or of `bogus` when given. */
-  | { type: 'settle'; op: 'ack' | 'nack'; pick: number; bogus: string | null; dt: number }
+  /**
+   * ack/nack of one of the last receipts handed out (with its user), of that receipt guessed
+   * (its `<seq>.<deliveries>` without the nonce) when `guess`, or of `bogus` when given.
+   */
+  | { type: 'settle'; op: 'ack' | 'nack'; pick: number; guess: boolean; bogus: string | null; dt: number }
   | { type: 'query'; q: MailboxQuery; dt: number }
   | { type: 'restore' };
 
@@ -51,6 +55,16 @@ const duration = (max: number) =>
   fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max }) }, { weight: 1, arbitrary: fc.constantFrom(0, -5, 1.5, max + 1) }), {
     nil: undefined,
   });
+/** Mostly two principals and the anonymous one, so ids collide across principals; rarely an invalid one. */
+const principal = fc.oneof(
+  { weight: 20, arbitrary: fc.constantFrom<string | undefined>(undefined, '', 'alice', 'bob') },
+  { weight: 1, arbitrary: fc.constantFrom('a/b', 'x'.repeat(65)) },
+);
+/** What the leader draws (96 bits of base64url), or none (an old entry); rarely a malformed one. */
+const receiptNonce = fc.oneof(
+  { weight: 20, arbitrary: fc.option(fc.stringMatching(/^[A-Za-z0-9_-]{16}$/), { nil: undefined }) },
+  { weight: 1, arbitrary: fc.constantFrom('short', 'has.dot.in.it.is.bad', '') },
+);
 const bogusReceipt = fc.oneof(
   { weight: 8, arbitrary: fc.constant(null) },
   { weight: 1, arbitrary: fc.constantFrom('', 'nope', '1.1', 'x'.repeat(9)) },
@@ -66,8 +80,15 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   {
     weight: 30,
     arbitrary: fc
-      .record({ user, body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200) })
-      .map(({ user, body, id, ttlMs }) => ({ op: 'put' as const, user, body, ...(id !== undefined ? { id } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) })),
+      .record({ user, body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200), principal })
+      .map(({ user, body, id, ttlMs, principal }) => ({
+        op: 'put' as const,
+        user,
+        body,
+        ...(id !== undefined ? { id } : {}),
+        ...(ttlMs !== undefined ? { ttlMs } : {}),
+        ...(principal !== undefined ? { principal } : {}),
+      })),
   },
   {
     weight: 20,
@@ -79,13 +100,19 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
         }),
         leaseMs: duration(50),
         deadLetter: fc.boolean(),
+        principal,
+        receiptNonce,
+        strayNonce: fc.nat(40),
       })
-      .map(({ user, requestId, leaseMs, deadLetter }) => ({
+      .map(({ user, requestId, leaseMs, deadLetter, principal, receiptNonce, strayNonce }) => ({
         op: 'consume' as const,
         user,
         ...(requestId !== undefined ? { requestId } : {}),
         ...(leaseMs !== undefined ? { leaseMs } : {}),
         ...(deadLetter && leaseMs === undefined ? { deadLetter } : {}),
+        ...(principal !== undefined ? { principal } : {}),
+        // A nonce comes with leases; now and then one without a lease, which is refused.
+        ...(receiptNonce !== undefined && (leaseMs !== undefined || strayNonce === 0) ? { receiptNonce } : {}),
       })),
   },
   { weight: 1, arbitrary: fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'purge' as const, user, deadLetter })) },
@@ -102,7 +129,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 5,
     arbitrary: fc
-      .record({ op: fc.constantFrom('ack' as const, 'nack' as const), pick: fc.nat(), bogus: bogusReceipt, dt })
+      .record({ op: fc.constantFrom('ack' as const, 'nack' as const), pick: fc.nat(), guess: fc.boolean(), bogus: bogusReceipt, dt })
       .map((r) => ({ type: 'settle' as const, ...r })),
   },
   { weight: 4, arbitrary: fc.record({ q: query, dt: fc.integer({ min: 0, max: 80 }) }).map(({ q, dt }) => ({ type: 'query' as const, q, dt })) },
@@ -142,7 +169,8 @@ function run(steps: Step[]): void {
     let cmd: MailboxCommand;
     if (s.type === 'settle') {
       const issued = receipts[receipts.length - 1 - (s.pick % Math.min(3, Math.max(1, receipts.length)))];
-      cmd = { op: s.op, user: issued?.user ?? 'a', receipt: s.bogus ?? issued?.receipt ?? 'none' };
+      const receipt = issued === undefined ? 'none' : s.guess ? issued.receipt.split('.').slice(0, 2).join('.') : issued.receipt;
+      cmd = { op: s.op, user: issued?.user ?? 'a', receipt: s.bogus ?? receipt };
     } else {
       cmd = s.cmd;
     }

@@ -41,13 +41,16 @@ export function plain(r: MailboxResult): PlainResult {
 }
 
 const USER = /^[A-Za-z0-9_.-]{1,128}$/;
+const PRINCIPAL = /^[A-Za-z0-9._@:-]{1,64}$/;
+const NONCE = /^[A-Za-z0-9_-]{16,43}$/;
 
 export class ReferenceMailbox {
   now = 0;
   lastSeq = 0;
   msgs: ModelMessage[] = [];
-  puts: { user: string; id: string; seq: number; expiresAt: number }[] = [];
-  consumes: { user: string; requestId: string; result: PlainResult; bytes: number; expiresAt: number }[] = [];
+  /** Put ids and request ids are remembered per user and principal ('' when none). */
+  puts: { user: string; principal: string; id: string; seq: number; expiresAt: number }[] = [];
+  consumes: { user: string; principal: string; requestId: string; result: PlainResult; bytes: number; expiresAt: number }[] = [];
 
   constructor(readonly o: MailboxOptions) {}
 
@@ -58,13 +61,15 @@ export class ReferenceMailbox {
       return this.sweep();
     }
     if (!this.validUser(cmd.user)) return err('BAD_USER');
+    const principal = cmd.op === 'put' || cmd.op === 'consume' ? (cmd.principal ?? '') : '';
+    if (principal !== '' && !PRINCIPAL.test(principal)) return err('BAD_REQUEST');
     switch (cmd.op) {
       case 'put': {
         if (cmd.id !== undefined && (!this.validToken(cmd.id) || cmd.id.startsWith('@'))) return err('BAD_REQUEST');
         if (cmd.ttlMs !== undefined && !this.validDuration(cmd.ttlMs, this.o.maxTtlMs)) return err('BAD_REQUEST');
         if (cmd.body.length > this.o.maxBodyBytes) return err('TOO_LARGE');
         if (cmd.id !== undefined) {
-          const seen = this.puts.find((p) => p.user === cmd.user && p.id === cmd.id);
+          const seen = this.puts.find((p) => p.user === cmd.user && p.principal === principal && p.id === cmd.id);
           if (seen && seen.expiresAt > now) {
             this.advance(now);
             return { kind: 'put', id: seen.id, seq: seen.seq, duplicate: true };
@@ -91,8 +96,8 @@ export class ReferenceMailbox {
           leaseEnd: 0,
         });
         if (cmd.id !== undefined) {
-          this.puts = this.puts.filter((p) => !(p.user === cmd.user && p.id === cmd.id));
-          this.puts.push({ user: cmd.user, id: cmd.id, seq, expiresAt: now + this.o.dedupeWindowMs });
+          this.puts = this.puts.filter((p) => !(p.user === cmd.user && p.principal === principal && p.id === cmd.id));
+          this.puts.push({ user: cmd.user, principal, id: cmd.id, seq, expiresAt: now + this.o.dedupeWindowMs });
           while (this.puts.length > this.o.dedupeMaxEntries) this.puts.shift();
         }
         return { kind: 'put', id, seq, duplicate: false };
@@ -101,9 +106,10 @@ export class ReferenceMailbox {
         if (cmd.requestId !== undefined && !this.validToken(cmd.requestId)) return err('BAD_REQUEST');
         if (cmd.leaseMs !== undefined && !this.validDuration(cmd.leaseMs, this.o.maxLeaseMs)) return err('BAD_REQUEST');
         if (cmd.leaseMs !== undefined && cmd.deadLetter === true) return err('BAD_REQUEST');
+        if (cmd.receiptNonce !== undefined && (cmd.leaseMs === undefined || !NONCE.test(cmd.receiptNonce))) return err('BAD_REQUEST');
         this.advance(now);
         if (cmd.requestId !== undefined) {
-          const seen = this.consumes.find((c) => c.user === cmd.user && c.requestId === cmd.requestId);
+          const seen = this.consumes.find((c) => c.user === cmd.user && c.principal === principal && c.requestId === cmd.requestId);
           if (seen) return seen.result;
         }
         this.endLeases(cmd.user);
@@ -123,7 +129,7 @@ export class ReferenceMailbox {
           };
           if (cmd.leaseMs !== undefined) {
             m.place = 'lease';
-            m.receipt = `${m.seq}.${m.deliveries}`;
+            m.receipt = cmd.receiptNonce === undefined ? `${m.seq}.${m.deliveries}` : `${m.seq}.${m.deliveries}.${cmd.receiptNonce}`;
             m.leaseEnd = now + cmd.leaseMs;
             this.msgs.push(m);
             message.receipt = m.receipt;
@@ -134,7 +140,7 @@ export class ReferenceMailbox {
         }
         if (cmd.requestId !== undefined) {
           const bytes = result.kind === 'message' ? ((result.message as { body: number[] }).body.length) : 0;
-          this.consumes.push({ user: cmd.user, requestId: cmd.requestId, result, bytes, expiresAt: now + this.o.requestWindowMs });
+          this.consumes.push({ user: cmd.user, principal, requestId: cmd.requestId, result, bytes, expiresAt: now + this.o.requestWindowMs });
           const total = (): number => this.consumes.reduce((n, c) => n + c.bytes, 0);
           while (this.consumes.length > this.o.requestCacheMaxEntries || total() > this.o.requestCacheMaxBytes) {
             this.consumes.shift();
@@ -144,7 +150,7 @@ export class ReferenceMailbox {
       }
       case 'ack':
       case 'nack': {
-        if (!this.validToken(cmd.receipt)) return err('BAD_REQUEST');
+        if (!this.validToken(cmd.receipt, 128)) return err('BAD_REQUEST');
         const m = this.msgs.find((x) => x.user === cmd.user && x.place === 'lease' && x.receipt === cmd.receipt);
         if (!m) return err('UNKNOWN_RECEIPT');
         if (m.leaseEnd <= now) return err('LEASE_EXPIRED');
@@ -251,8 +257,8 @@ export class ReferenceMailbox {
     return USER.test(u) && u !== '.' && u !== '..';
   }
 
-  private validToken(t: string): boolean {
-    return t.length >= 1 && t.length <= this.o.maxIdLength && !t.includes('\u0000');
+  private validToken(t: string, maxLength = this.o.maxIdLength): boolean {
+    return t.length >= 1 && t.length <= maxLength && !t.includes('\u0000');
   }
 
   private validDuration(v: number, max: number): boolean {

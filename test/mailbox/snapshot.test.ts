@@ -12,8 +12,11 @@ import { WireError, type WireErrorCode } from '../../src/wire/wire-error.js';
 
 const T = 1_700_000_000_000;
 
-/** Queued, leased and dead-lettered messages, remembered put ids, cached consume results (leased, plain, empty), non-ASCII ids and bodies. */
-const script: MailboxCommand[] = [
+/**
+ * Version 1 (before principals and receipt nonces): queued, leased and dead-lettered messages,
+ * remembered put ids, cached consume results (leased, plain, empty), non-ASCII ids and bodies.
+ */
+const scriptV1: MailboxCommand[] = [
   { op: 'put', user: 'ann', body: Uint8Array.from([1, 2, 0x80, 0xff]), id: 'm1', ttlMs: 60000 },
   { op: 'put', user: 'ann', body: new TextEncoder().encode('hello') },
   { op: 'put', user: 'bo', body: new Uint8Array(0), id: 'idé' },
@@ -27,14 +30,35 @@ const script: MailboxCommand[] = [
   { op: 'nack', user: 'dee', receipt: '4.2' },
 ];
 
-const GOLDEN =
+const GOLDEN_V1 =
   'Rk1CWAEAAKCAVv68eEIAAAAAAAAQQAIAAAADAGFubgEAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAABAAAAAMC+Vv68eEIAAAAAAADwPwECAG0xAACAVv68eEIAACZl/rx4QgEAAAAEAAAAAQKA/wMAZGVlAAAAAAEAAAAAAAAAAAAQQAAAMIBW/rx4QgAwQLxQvXhCAgAAAAIAAAAJCQAAAAACAAAAAwBhbm4CAG0xAAAAAAAA8D8AAPzo/rx4QgIAYm8EAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwAAAAMAYW5uAgBxMQBA/Oj+vHhCAQICAG0xAAAAAAAA8D8EAAAAAQKA/wAAgFb+vHhCAAAmZf68eEIBAAAAAQMAMS4xAMC+Vv68eEICAGJvAgBxMgBQ/Oj+vHhCAQIEAGlkw6kAAAAAAAAIQAAAAAAAIIBW/rx4QgAgQLxQvXhCAQAAAAACAGN5AgBxMwBg/Oj+vHhCAQM=';
 
-test('golden bytes: a snapshot holding every kind of state encodes exactly as before, and restores to the same bytes', () => {
+/** The version-1 script's state plus what version 2 adds: principals on remembered ids, receipt nonces on leases. */
+const NONCE = 'AAECAwQFBgcICQoL';
+const script: MailboxCommand[] = [
+  ...scriptV1,
+  { op: 'put', user: 'ann', body: Uint8Array.from([3]), id: 'm1', principal: 'alice-app' },
+  { op: 'put', user: 'eve', body: Uint8Array.from([4, 5]), id: 'm1', principal: 'svc' },
+  { op: 'consume', user: 'eve', leaseMs: 1000, requestId: 'q1', principal: 'bob', receiptNonce: NONCE },
+];
+
+const GOLDEN =
+  'Rk1CWAIAANCAVv68eEIAAAAAAAAYQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
+
+function applied(commands: MailboxCommand[]): MailboxStateMachine {
   const sm = new MailboxStateMachine({ maxDeliveries: 2 });
-  script.forEach((cmd, i) => sm.apply(encodeCommand(cmd), { index: i + 1, term: 1, time: T + i }));
+  commands.forEach((cmd, i) => sm.apply(encodeCommand(cmd), { index: i + 1, term: 1, time: T + i }));
+  return sm;
+}
+
+test('golden bytes: a snapshot holding every kind of state encodes exactly as before, and restores to the same bytes', () => {
+  const sm = applied(script);
   const state = sm.mailbox.state;
-  assert.deepEqual([...state.users].map(([n, b]) => [n, b.queue.size, b.dead?.size ?? 0, b.leases?.size ?? 0]), [['ann', 1, 0, 1], ['dee', 0, 1, 0]]);
+  assert.deepEqual(
+    [...state.users].map(([n, b]) => [n, b.queue.size, b.dead?.size ?? 0, [...(b.leases?.keys() ?? [])]]),
+    [['ann', 2, 0, ['1.1']], ['dee', 0, 1, []], ['eve', 0, 0, [`6.1.${NONCE}`]]],
+  );
+  assert.deepEqual([...state.puts.values()].map((p) => `${p.user}/${p.principal}/${p.id}`), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1']);
   const image = sm.snapshot();
   assert.equal(Buffer.from(image).toString('base64'), GOLDEN);
   assert.equal(snapshotSize(state), image.length);
@@ -43,14 +67,23 @@ test('golden bytes: a snapshot holding every kind of state encodes exactly as be
   assert.equal(Buffer.from(copy.snapshot()).toString('base64'), GOLDEN);
 });
 
+test('golden bytes: a version-1 image restores to the state its script makes today: anonymous ids, receipts without nonce', () => {
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(Buffer.from(GOLDEN_V1, 'base64'));
+  assert.deepEqual(copy.snapshot(), applied(scriptV1).snapshot());
+  const meta = { index: 100, term: 1, time: T + 100 };
+  assert.deepEqual(copy.apply(encodeCommand({ op: 'put', user: 'ann', body: Uint8Array.from([1]), id: 'm1' }), meta), { kind: 'put', id: 'm1', seq: 1, duplicate: true });
+  assert.deepEqual(copy.apply(encodeCommand({ op: 'ack', user: 'ann', receipt: '1.1' }), meta), { kind: 'ok' }, 'the old lease keeps its old receipt');
+});
+
 test('a remembered consume result with an out-of-range field is refused with a typed error', () => {
   // Nothing queued and nothing remembered but one consume result, so its offsets are fixed.
   const sm = new MailboxStateMachine();
   sm.apply(encodeCommand({ op: 'put', user: 'a', body: Uint8Array.from([5]) }), { index: 1, term: 1, time: T });
   sm.apply(encodeCommand({ op: 'consume', user: 'a', requestId: 'r' }), { index: 2, term: 1, time: T + 1 });
   const image = sm.snapshot();
-  // magic, version, now, lastSeq, 0 users, 0 puts, 1 consume, "a", "r", expiresAt.
-  const result = 4 + 2 + 8 + 8 + 4 + 4 + 4 + 3 + 3 + 8;
+  // magic, version, now, lastSeq, 0 users, 0 puts, 1 consume, "a", principal "", "r", expiresAt.
+  const result = 4 + 2 + 8 + 8 + 4 + 4 + 4 + 3 + 2 + 3 + 8;
   const seq = result + 2 + 4; // after version, kind, id "@1"
   const leased = seq + 8 + 5 + 8 + 8 + 4; // after seq, body, enqueuedAt, expiresAt, deliveries
   assert.equal(image.length, leased + 1);

@@ -1,11 +1,12 @@
 // A MailboxService for bridge tests: the real mailbox state machine applied directly, without
-// Raft. Leadership is set by the test; a non-leader rejects like the node does (NOT_LEADER), and
+// Raft, each command prepared as the node's proposer prepares it (receipt randomness). Leadership is set by the test; a non-leader rejects like the node does (NOT_LEADER), and
 // a test can make the next requests fail with any error code a client may see.
 
 import { ServiceError, type MailboxService } from '../../src/bridge/mailbox-service.js';
 import type { BridgeErrorCode } from '../../src/bridge/reply-format.js';
 import type { MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
+import { withReceiptNonce } from '../../src/node/proposals.js';
 
 export class InMemoryMailboxService implements MailboxService {
   readonly mailbox: Mailbox;
@@ -53,7 +54,7 @@ export class InMemoryMailboxService implements MailboxService {
     this.check();
     this.commands.push(cmd);
     this.index += 1;
-    return this.mailbox.apply(cmd, { index: this.index, term: 1, time: Date.now() });
+    return this.mailbox.apply(withReceiptNonce(cmd), { index: this.index, term: 1, time: Date.now() });
   }
 
   async query(q: MailboxQuery): Promise<MailboxResult> {

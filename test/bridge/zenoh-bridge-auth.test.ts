@@ -136,3 +136,49 @@ test('a malformed attachment is BAD_REQUEST; the refusal log never holds the tok
   assert.ok(!logger.lines.some((l) => l.includes(secret.split('.')[2]!)), 'no log line holds the token');
   assert.deepEqual(service.commands, []);
 });
+
+test("bob's principal reusing alice's put id enqueues its own message; each retry gets its own first result", async (t) => {
+  const { service } = await serve(t);
+  const alice = await client(t, await token('alice-app', ['shared'], ['put', 'consume']));
+  const bob = await client(t, await token('bob-app', ['shared'], ['put']));
+  const first = await alice.put('shared', 'from alice', { id: 'n-1' });
+  const squat = await bob.put('shared', 'from bob', { id: 'n-1' });
+  assert.equal(squat.duplicate, false, "bob's put is not taken for a repeat of alice's");
+  assert.notEqual(squat.seq, first.seq);
+  assert.deepEqual(await alice.put('shared', 'again', { id: 'n-1' }), { ...first, duplicate: true });
+  assert.deepEqual(await bob.put('shared', 'again', { id: 'n-1' }), { ...squat, duplicate: true });
+  // A fire-and-forget PUT is remembered under its sender too: bob's repeat adds nothing, carol's id is hers.
+  const carol = await client(t, await token('carol-app', ['shared'], ['put']));
+  await bob.publish('shared', 'bob, fire and forget', { id: 'n-1' });
+  await carol.publish('shared', 'from carol', { id: 'n-1' });
+  for (let i = 0; i < 250 && service.commands.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(
+    service.commands.map((c) => (c.op === 'put' ? c.principal : c.op)),
+    ['alice-app', 'bob-app', 'alice-app', 'bob-app', 'bob-app', 'carol-app'],
+    'every put carries the principal its token names',
+  );
+  const got: string[] = [];
+  for (let m = await alice.consume('shared'); m !== null; m = await alice.consume('shared')) got.push(`${m.id} ${new TextDecoder().decode(m.body)}`);
+  assert.deepEqual(got, ['n-1 from alice', 'n-1 from bob', 'n-1 from carol'], 'consumers see the plain client id');
+});
+
+test("a guessed receipt is UNKNOWN_RECEIPT, and a request id replays only its own principal's result", async (t) => {
+  await serve(t);
+  const producer = await client(t, await token('svc', ['*'], ['put']));
+  await producer.put('alice', 'one');
+  await producer.put('alice', 'two');
+  const alice = await client(t, await token('alice-app', ['alice'], ['consume', 'ack']));
+  const mallory = await client(t, await token('mallory', ['alice'], ['consume', 'ack']));
+  const leased = (await alice.consume('alice', { leaseMs: 30_000, requestId: 'rq-1' }))!;
+  assert.match(leased.receipt!, /^1\.1\.[A-Za-z0-9_-]{16}$/);
+  const refusedAck = (p: Promise<unknown>) => assert.rejects(p, (e: unknown) => e instanceof MailboxClientError && e.code === 'UNKNOWN_RECEIPT');
+  await refusedAck(mallory.ack('alice', '1.1'));
+  await refusedAck(mallory.ack('alice', `1.1.${'A'.repeat(16)}`));
+  // Mallory's retry with alice's request id takes her own message, not a replay of alice's lease.
+  const own = (await mallory.consume('alice', { leaseMs: 30_000, requestId: 'rq-1' }))!;
+  assert.equal(new TextDecoder().decode(own.body), 'two');
+  const replay = (await alice.consume('alice', { leaseMs: 30_000, requestId: 'rq-1' }))!;
+  assert.equal(replay.receipt, leased.receipt, "alice's retry replays her first result");
+  await alice.ack('alice', leased.receipt!);
+  await mallory.ack('alice', own.receipt!);
+});

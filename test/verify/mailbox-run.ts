@@ -82,7 +82,11 @@ export function mailboxRun(
 
   const apply = (cmd: Parameters<Mailbox['apply']>[0]): MailboxResult => {
     serverTime += 1;
-    return mailbox.apply(cmd, { index: ++index, term: 1, time: serverTime });
+    index += 1;
+    // Receipts shaped as a leader makes them (a nonce per leased consume), drawn from the log index
+    // here so that a failing history is reproducible from its seed.
+    const entry = cmd.op === 'consume' && cmd.leaseMs !== undefined ? { ...cmd, receiptNonce: `nonce-${index}`.padEnd(16, '_') } : cmd;
+    return mailbox.apply(entry, { index, term: 1, time: serverTime });
   };
 
   // Before any lease was taken, no message can be "maybe still in flight" for a permissive lease

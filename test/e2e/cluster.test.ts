@@ -104,6 +104,28 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     assert.equal(stats.count, 4, 'exactly one of five messages left the mailbox');
   });
 
+  step('on the real cluster, put ids are per principal and lease receipts cannot be guessed', async () => {
+    const c = e2e.cluster;
+    const alice = await c.client(6000, await c.issueToken('alice-app', ['owned'], ['put', 'consume', 'ack']));
+    const bob = await c.client(6000, await c.issueToken('bob-app', ['owned'], ['put', 'ack']));
+    try {
+      const mine = await alice.put('owned', 'from alice', { id: 'same-id' });
+      const theirs = await bob.put('owned', 'from bob', { id: 'same-id' });
+      assert.equal(theirs.duplicate, false, "bob's id does not collide with alice's");
+      assert.deepEqual(await alice.put('owned', 'retry', { id: 'same-id' }), { ...mine, duplicate: true });
+      const leased = (await alice.consume('owned', { leaseMs: 30_000 }))!;
+      assert.equal(leased.id, 'same-id');
+      assert.match(leased.receipt!, new RegExp(`^${leased.seq}\\.1\\.[A-Za-z0-9_-]{16}$`));
+      await assert.rejects(bob.ack('owned', `${leased.seq}.1`), (e: unknown) => e instanceof MailboxClientError && e.code === 'UNKNOWN_RECEIPT');
+      await alice.ack('owned', leased.receipt!); // the guess settled nothing: alice's lease is still hers
+      const next = (await alice.consume('owned'))!;
+      assert.deepEqual([next.id, new TextDecoder().decode(next.body)], ['same-id', 'from bob']);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
   step('kill -9 of the leader during acknowledged puts and consumes: nothing acknowledged is lost or consumed twice; the node rejoins', async () => {
     const leader = await e2e.cluster.waitForLeader(e2e.client);
     const acked = new Set<string>();

@@ -13,6 +13,7 @@ import { Level } from 'level';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { RaftDriver } from '../src/raft/driver.js';
 import { LevelStorage } from '../src/raft/level-storage.js';
+import { MAX_LEARNERS, MAX_VOTERS } from '../src/raft/membership.js';
 import type { Message } from '../src/raft/types.js';
 import { CounterMachine } from '../src/sim/counter-machine.js';
 
@@ -75,6 +76,8 @@ async function startCluster(dir: string): Promise<RaftDriver<number>[]> {
           maxBytesPerMsg: 4 * 1024 * 1024,
           maxUncommittedBytes: 64 * 1024 * 1024,
           snapshotChunkBytes: 1024 * 1024,
+          maxVoters: MAX_VOTERS,
+          maxLearners: MAX_LEARNERS,
         },
         initialMembership: { voters: ids, learners: [] },
         storage: storages[i]!,

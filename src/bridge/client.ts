@@ -140,7 +140,9 @@ export class ForgeMailboxClient {
   /**
    * Adds a node (§4.1, one at a time): the leader records its address, adds it as a learner, waits
    * up to `catchUpMs` for it to catch up, then makes it a voter. The request waits that long too.
-   * A node left a learner (catch-up timed out) is finished by calling this again.
+   * A node left a learner (catch-up timed out) is finished by calling this again. Refused with
+   * MEMBERSHIP_FULL, changing nothing, when the voters, learners or peer directory are at their
+   * limit (README, Operations).
    */
   async addNode(node: string, host: string, port: number, options: { catchUpMs?: number } = {}): Promise<MembershipView> {
     checkNodeId(node);

@@ -1,7 +1,7 @@
 // What the bridge needs from the local node to serve the cluster administration keys
 // (`<prefix>/@cluster/admin/...`): adding and removing members. Like MailboxService, the bridge
 // sees only promises and the ServiceError they reject with (UNKNOWN_NODE, ALREADY_MEMBER,
-// NOT_LEADER, TIMEOUT, ...).
+// MEMBERSHIP_FULL, NOT_LEADER, TIMEOUT, ...).
 
 export type AdminOp =
   | {

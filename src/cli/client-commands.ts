@@ -3,9 +3,9 @@
 // Results go to stdout as one JSON document; errors go to stderr as `forge-mailbox: CODE: message`.
 //
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
-// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, usage errors and bad
-// option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER, TIMEOUT,
-// LEADERSHIP_LOST, BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
+// UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, MEMBERSHIP_FULL, usage
+// errors and bad option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER,
+// TIMEOUT, LEADERSHIP_LOST, BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
 // FORBIDDEN); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
 //
 // The capability token comes from --token-file, else $FORGE_TOKEN, else $FORGE_TOKEN_FILE, else
@@ -41,6 +41,7 @@ const BAD_INPUT: ReadonlySet<ClientErrorCode> = new Set([
   'LEASE_EXPIRED',
   'UNKNOWN_NODE',
   'ALREADY_MEMBER',
+  'MEMBERSHIP_FULL',
 ]);
 const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
   'UNAVAILABLE',

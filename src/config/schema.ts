@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../identifiers.js';
+import { MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 
 const nodeId = z.string().regex(NODE_ID_PATTERN, 'node ids are 1-32 letters, digits, "_" or "-"');
 
@@ -86,7 +87,7 @@ export const configSchema = z
       .record(nodeId, hostPort)
       .refine((p) => Object.keys(p).length >= 1, 'at least one peer (this node) is required')
       .describe(
-        'Raft peer addresses, this node included. A new cluster (join=false): exactly its voters. A joining node: the current members it can reach (members added later are learned from the replicated peer directory)',
+        `Raft peer addresses, this node included. A new cluster (join=false): exactly its voters, at most ${MAX_VOTERS}. A joining node: the current members it can reach (members added later are learned from the replicated peer directory), at most ${MAX_VOTERS + MAX_LEARNERS}`,
       ),
     join: z
       .boolean()
@@ -143,6 +144,11 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (!(c.nodeId in c.peers)) {
       ctx.addIssue({ code: 'custom', path: ['nodeId'], message: `node "${c.nodeId}" is not listed in peers` });
+    }
+    // The membership limits (src/raft/membership.ts): founders are voters; a joiner lists members.
+    const maxPeers = c.join ? MAX_VOTERS + MAX_LEARNERS : MAX_VOTERS;
+    if (Object.keys(c.peers).length > maxPeers) {
+      ctx.addIssue({ code: 'custom', path: ['peers'], message: `at most ${maxPeers} peers ${c.join ? '(the members of a cluster)' : '(the founding voters)'}` });
     }
     if (c.auth.enabled && c.auth.jwksFile === undefined) {
       ctx.addIssue({

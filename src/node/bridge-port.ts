@@ -23,6 +23,8 @@ const TO_CLIENT_CODE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeError
   INVALID_REQUEST: 'BAD_REQUEST',
   UNKNOWN_NODE: 'UNKNOWN_NODE',
   ALREADY_MEMBER: 'ALREADY_MEMBER',
+  // From the admin workflow's checks, or from the Raft core's own when a change is proposed.
+  MEMBERSHIP_FULL: 'MEMBERSHIP_FULL',
 };
 
 /** A RaftError or AdminError with a client meaning becomes a ServiceError; anything else passes unchanged (INTERNAL). */

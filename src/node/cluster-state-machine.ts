@@ -56,8 +56,13 @@ const enum DirectoryOp {
 
 const SNAPSHOT_MAGIC = [0x46, 0x43, 0x53, 0x4d]; // "FCSM"
 const SNAPSHOT_VERSION = 1;
-/** More peers than any sane cluster; bounds what a snapshot may make us allocate. */
-export const MAX_DIRECTORY_PEERS = 1024;
+/**
+ * Room for every member (at most MAX_VOTERS + MAX_LEARNERS, src/raft/membership.ts) with ample
+ * slack for entries of nodes that are gone until a leader prunes them. The membership admin refuses
+ * an add-node that would pass it; applying refuses a set past it (deterministically, on every
+ * replica); it also bounds what a snapshot may make us allocate.
+ */
+export const MAX_DIRECTORY_PEERS = 64;
 const MAX_NODE_ID_BYTES = 32;
 const MAX_HOST_BYTES = 253;
 /** Smallest encoded peer: two 1-byte strings with their u16 prefixes and a port. */

@@ -23,7 +23,7 @@ import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/com
 import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
-import { isMember } from '../raft/membership.js';
+import { isMember, MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 import { MIN_LIVENESS_TIMEOUT_MS } from '../raft/link-liveness.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
@@ -114,6 +114,8 @@ export class ForgeNode implements NodeOperations {
         maxBytesPerMsg: config.raft.maxBytesPerMsg,
         maxUncommittedBytes: config.raft.maxUncommittedBytes,
         snapshotChunkBytes: config.raft.snapshotChunkBytes,
+        maxVoters: MAX_VOTERS,
+        maxLearners: MAX_LEARNERS,
       },
       // A joining node starts with no membership: it never campaigns, and learns the members from
       // the log its leader sends once it is added.

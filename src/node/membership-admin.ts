@@ -1,21 +1,27 @@
 // The membership administration a leader performs for operators: add-node (record the address in
 // the replicated peer directory, add the node as a learner, wait until it caught up, promote it),
 // remove-node, and the pruning of directory entries left by members that are gone.
+//
+// Bounds (checked before anything is written, so a refused add-node changes nothing): at most
+// MAX_VOTERS voters, MAX_LEARNERS learners counting the nodes an add-node is about to make learners,
+// and MAX_DIRECTORY_PEERS directory entries. An add-node that fails before its node became a
+// learner drops the directory entry it wrote, so failed calls do not pile up entries; the Raft core
+// enforces the same member limits on every proposed change.
 
 import type { AdminOp, MembershipView } from '../bridge/cluster-admin.js';
 import type { PeerAddress } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
 import type { RaftDriver } from '../raft/driver.js';
-import { isMember } from '../raft/membership.js';
-import { RaftError } from '../raft/types.js';
-import type { ClusterResult } from './cluster-state-machine.js';
+import { isMember, MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
+import { RaftError, type Membership } from '../raft/types.js';
+import { MAX_DIRECTORY_PEERS, type ClusterResult } from './cluster-state-machine.js';
 import { proposeDirectory } from './proposals.js';
 
 const CATCH_UP_POLL_MS = 50;
 const CATCH_UP_LOG_MS = 2000;
 
 /** Refusals specific to administration; the others are RaftError codes (NOT_LEADER, TIMEOUT, ...). */
-export type AdminErrorCode = 'UNKNOWN_NODE' | 'ALREADY_MEMBER';
+export type AdminErrorCode = 'UNKNOWN_NODE' | 'ALREADY_MEMBER' | 'MEMBERSHIP_FULL';
 
 export class AdminError extends Error {
   constructor(
@@ -54,16 +60,21 @@ export class MembershipAdmin {
    * leader that removed itself, or by an add-node cut short before the node became a learner.
    */
   async pruneDirectory(): Promise<void> {
-    const { driver, nodeId, log } = this.o;
     try {
       // Once a read is confirmed, every entry of earlier terms is applied: the directory is current.
-      await driver.readBarrier();
+      await this.o.driver.readBarrier();
     } catch {
       return;
     }
+    await this.dropStaleEntries();
+  }
+
+  /** Drops the directory entries of nodes that are neither members nor being added; stops at the first failure. */
+  private async dropStaleEntries(): Promise<void> {
+    const { driver, log } = this.o;
     for (const node of Object.keys(this.o.directory())) {
       if (!this.o.isLeader()) return;
-      if (node === nodeId || this.adding.has(node) || isMember(driver.status().membership, node)) continue;
+      if (!this.isStale(node)) continue;
       log.info({ node }, 'dropping the directory entry of a node that is not a member');
       try {
         await proposeDirectory(driver, { op: 'delete', node });
@@ -74,6 +85,10 @@ export class MembershipAdmin {
     }
   }
 
+  private isStale(node: string): boolean {
+    return node !== this.o.nodeId && !this.adding.has(node) && !isMember(this.o.driver.status().membership, node);
+  }
+
   /**
    * §4.2.1: the address first (the leader must reach the node as soon as it is a learner), then
    * the node as a learner, which catches up without counting for the quorum, then the promotion.
@@ -82,17 +97,33 @@ export class MembershipAdmin {
   private async addNode(op: Extract<AdminOp, { op: 'addNode' }>): Promise<MembershipView> {
     const { driver, log } = this.o;
     const { node, host, port } = op;
-    const membership = driver.status().membership;
+    if (this.adding.has(node)) throw new RaftError('CONF_CHANGE_IN_PROGRESS', `an add-node of ${node} is already running`);
+    let membership = driver.status().membership;
     if (membership.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
+    this.checkMemberRoom(node, membership);
+    if (this.directoryFull(node)) {
+      // Entries of nodes that are gone may fill it (an add-node or remove-node cut short by a lost
+      // leadership): drop them first, then look again. No entry of `node` is written before.
+      await this.dropStaleEntries();
+      membership = driver.status().membership;
+      if (membership.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
+      this.checkMemberRoom(node, membership);
+      if (this.directoryFull(node)) {
+        throw new AdminError('MEMBERSHIP_FULL', `the peer directory is full (${MAX_DIRECTORY_PEERS} entries, all of members or of nodes being added)`);
+      }
+    }
+    // Synchronously after the checks: concurrent add-nodes see this one's reservation.
     this.adding.add(node);
+    let wroteEntry = false;
     try {
       const known = this.o.directory()[node];
       if (known?.host !== host || known.port !== port) {
         const refused = await proposeDirectory(driver, { op: 'set', node, host, port });
         if (refused !== null) throw new RaftError('INVALID_REQUEST', refused);
+        wroteEntry = known === undefined;
         log.info({ node, host, port }, 'add-node: address recorded in the peer directory');
       }
-      if (!membership.learners.includes(node)) {
+      if (!driver.status().membership.learners.includes(node)) {
         await driver.changeMembership({ type: 'addLearner', node });
         log.info({ node }, 'add-node: added as a learner, catching up');
       }
@@ -100,9 +131,43 @@ export class MembershipAdmin {
       await driver.changeMembership({ type: 'promote', node });
       log.info({ node }, 'add-node: promoted to voter');
       return this.membershipView();
+    } catch (err) {
+      // A node that became a learner keeps its address (a retry finishes the add); one that did
+      // not has no use for the entry this call wrote.
+      if (wroteEntry && !isMember(driver.status().membership, node) && this.o.isLeader()) {
+        await proposeDirectory(driver, { op: 'delete', node }).catch((e: unknown) => {
+          log.warn({ node, err: e }, 'add-node: could not drop the address of a node that did not become a learner');
+        });
+      }
+      throw err;
     } finally {
       this.adding.delete(node);
     }
+  }
+
+  /**
+   * MEMBERSHIP_FULL unless `node` (not a voter) can become a learner and then a voter. Learner
+   * slots count the nodes other add-nodes are about to make learners.
+   */
+  private checkMemberRoom(node: string, m: Membership): void {
+    if (m.voters.length >= MAX_VOTERS) {
+      throw new AdminError('MEMBERSHIP_FULL', `already ${m.voters.length} voters (at most ${MAX_VOTERS}): remove-node one first`);
+    }
+    if (m.learners.includes(node)) return;
+    const coming = [...this.adding].filter((n) => !isMember(m, n));
+    if (m.learners.length + coming.length >= MAX_LEARNERS) {
+      const busy = [...m.learners, ...coming].sort().join(', ');
+      throw new AdminError(
+        'MEMBERSHIP_FULL',
+        `already ${MAX_LEARNERS} learners or nodes being added (${busy}): wait for their add-node, run it again to finish it, or remove-node them`,
+      );
+    }
+  }
+
+  /** Whether recording `node`'s address would take the directory, with the entries add-nodes are about to write, past its bound. */
+  private directoryFull(node: string): boolean {
+    const entries = new Set([...Object.keys(this.o.directory()), ...this.adding]);
+    return !entries.has(node) && entries.size >= MAX_DIRECTORY_PEERS;
   }
 
   /** Until the learner holds every entry committed when the wait began (the log keeps growing meanwhile). */

@@ -30,7 +30,7 @@ export interface CodecLimits {
   maxEntryDataBytes: number;
   /** Bytes of data in one SnapshotChunk. */
   maxChunkBytes: number;
-  /** Voters plus learners in one membership. */
+  /** Voters plus learners in one membership; RaftCore refuses limits (maxVoters + maxLearners) above it. */
   maxMembers: number;
   /** Bytes of a whole encoded message. */
   maxMessageBytes: number;

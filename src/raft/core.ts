@@ -9,6 +9,8 @@
 // is needed at all. A leader counts its own log toward a quorum only up to what the caller
 // reported persisted through `advance`.
 
+import { utf8Length } from '../wire/text.js';
+import { DEFAULT_CODEC_LIMITS } from './codec.js';
 import { entryBytes, RaftLog } from './log.js';
 import {
   applyConfChange,
@@ -66,6 +68,13 @@ export interface RaftConfig {
   /** Proposals beyond this many uncommitted bytes in the leader's term are refused (BACKLOG_FULL). */
   maxUncommittedBytes: number;
   snapshotChunkBytes: number;
+  /**
+   * A leader refuses (MEMBERSHIP_FULL) a promotion beyond this many voters and an addLearner
+   * beyond this many learners; removals are always allowed. Checked when a change is proposed, so
+   * a membership never outgrows what the snapshot metadata codec encodes (their sum must fit it).
+   */
+  maxVoters: number;
+  maxLearners: number;
   /** Uniform in [0, 1); seeded in simulation. The core's only source of randomness. */
   random: () => number;
   /** Deliberate bugs for the mutation tests; never set in production (see RaftMutation). */
@@ -141,7 +150,12 @@ export class RaftCore {
     this.term = persisted.hardState.term;
     this.vote = persisted.hardState.vote;
     this.log = new RaftLog(persisted.snapshot, persisted.entries, persisted.hardState.commit);
-    this.members = new MembershipHistory(persisted.snapshot?.meta.membership ?? persisted.initialMembership);
+    const base = persisted.snapshot?.meta.membership ?? persisted.initialMembership;
+    if (base.voters.length + base.learners.length > DEFAULT_CODEC_LIMITS.maxMembers) {
+      // It could never be written into a snapshot: refuse it at start, not at the first snapshot.
+      throw new RangeError(`a membership of ${base.voters.length + base.learners.length} members exceeds the codec's ${DEFAULT_CODEC_LIMITS.maxMembers}`);
+    }
+    this.members = new MembershipHistory(base);
     for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.noteConfEntry(this.log.entry(i)!);
     const bugs = new Set(config.mutations ?? []);
     this.ackBeforeSync = bugs.has('ack-before-sync');
@@ -234,10 +248,26 @@ export class RaftCore {
     if (this.pendingConfIndex > this.log.committed) {
       throw new RaftError('CONF_CHANGE_IN_PROGRESS', `configuration change at ${this.pendingConfIndex} not committed yet`);
     }
-    applyConfChange(this.members.current(), cc);
+    const current = this.members.current();
+    applyConfChange(current, cc);
+    this.checkMembershipLimits(current, cc);
     const index = this.appendAsLeader(EntryType.ConfChange, encodeConfChange(cc), time);
     this.pendingConfIndex = index;
     return { index, term: this.term };
+  }
+
+  /** Refuses a change that adds a member the limits (or the codec) leave no room for; `cc` is otherwise valid on `m`. */
+  private checkMembershipLimits(m: Membership, cc: ConfChange): void {
+    const idBytes = utf8Length(cc.node);
+    if (idBytes > DEFAULT_CODEC_LIMITS.maxNodeIdBytes) {
+      throw new RaftError('INVALID_REQUEST', `node id of ${idBytes} bytes exceeds ${DEFAULT_CODEC_LIMITS.maxNodeIdBytes}`);
+    }
+    if (cc.type === 'addLearner' && m.learners.length >= this.cfg.maxLearners) {
+      throw new RaftError('MEMBERSHIP_FULL', `already ${m.learners.length} learners (at most ${this.cfg.maxLearners})`);
+    }
+    if (cc.type === 'promote' && m.voters.length >= this.cfg.maxVoters) {
+      throw new RaftError('MEMBERSHIP_FULL', `already ${m.voters.length} voters (at most ${this.cfg.maxVoters})`);
+    }
   }
 
   readIndex(context: number): void {
@@ -936,11 +966,14 @@ function wellFormedAppend(m: AppendRequest): boolean {
 function validateConfig(c: RaftConfig): void {
   const positive: (keyof RaftConfig)[] = [
     'electionTick', 'heartbeatTick', 'maxInflightMsgs', 'maxEntriesPerMsg', 'maxBytesPerMsg',
-    'maxUncommittedBytes', 'snapshotChunkBytes',
+    'maxUncommittedBytes', 'snapshotChunkBytes', 'maxVoters', 'maxLearners',
   ];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`RaftConfig.${k} must be a positive integer`);
   }
   if (c.heartbeatTick >= c.electionTick) throw new RangeError('RaftConfig.heartbeatTick must be below electionTick');
+  if (c.maxVoters + c.maxLearners > DEFAULT_CODEC_LIMITS.maxMembers) {
+    throw new RangeError(`RaftConfig.maxVoters + maxLearners must not exceed the codec's ${DEFAULT_CODEC_LIMITS.maxMembers} members`);
+  }
 }

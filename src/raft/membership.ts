@@ -5,6 +5,15 @@
 
 import { RaftError, type ConfChange, type Membership, type NodeId } from './types.js';
 
+/**
+ * The membership limits a forge-mailbox cluster runs with (RaftConfig.maxVoters / maxLearners):
+ * seven voters survive three failures and every further voter slows each commit; two learners let
+ * an operator add or replace nodes one at a time with one spare. Far below the snapshot codec's
+ * member limit, so a membership can always be written.
+ */
+export const MAX_VOTERS = 7;
+export const MAX_LEARNERS = 2;
+
 export function cloneMembership(m: Membership): Membership {
   return { voters: [...m.voters], learners: [...m.learners] };
 }

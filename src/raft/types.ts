@@ -264,6 +264,8 @@ export type RaftErrorCode =
   | 'BACKLOG_FULL'
   | 'TRANSFER_IN_PROGRESS'
   | 'CONF_CHANGE_IN_PROGRESS'
+  /** A change that would take the voters or learners past RaftConfig.maxVoters / maxLearners. */
+  | 'MEMBERSHIP_FULL'
   /** A request that cannot apply to the current state (e.g. promoting a non-learner). */
   | 'INVALID_REQUEST'
   | 'STOPPED';

@@ -153,6 +153,9 @@ class Simulation {
       maxBytesPerMsg: this.rng.int(64, 4096),
       maxUncommittedBytes: this.rng.int(200, 4000),
       snapshotChunkBytes: this.rng.int(8, 256),
+      // Never binding here (the simulation has at most opts.nodes + 1 ids): the limits have their own tests.
+      maxVoters: this.ids.length,
+      maxLearners: this.ids.length,
       ...(opts.mutations ? { mutations: opts.mutations } : {}),
     };
     this.diskCrashRate = opts.diskCrashRate ?? this.rng.pick([0.001, 0.002, 0.005, 0.01]);

@@ -17,6 +17,8 @@ export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftCon
     maxBytesPerMsg: 1 << 20,
     maxUncommittedBytes: 1 << 20,
     snapshotChunkBytes: 1024,
+    maxVoters: 7,
+    maxLearners: 2,
     random: () => 0,
     ...overrides,
   };

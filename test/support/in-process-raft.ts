@@ -2,6 +2,7 @@
 // delivered on the next event-loop turn, and the timing is small enough for quick elections.
 
 import type { DriverOptions, PeerTransport } from '../../src/raft/driver.js';
+import { MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 
 /** Delivers in-process on the next turn; a node whose handler is removed receives nothing. */
@@ -32,6 +33,8 @@ export function testDriverOptions<R>(
       maxBytesPerMsg: 1 << 20,
       maxUncommittedBytes: 1 << 24,
       snapshotChunkBytes: 1 << 16,
+      maxVoters: MAX_VOTERS,
+      maxLearners: MAX_LEARNERS,
     },
     ...parts,
     tickMs: 5,

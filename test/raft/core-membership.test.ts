@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { DEFAULT_CODEC_LIMITS } from '../../src/raft/codec.js';
 import { RaftCore } from '../../src/raft/core.js';
-import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
+import { decodeConfChange, encodeConfChange, MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
 import { EntryType, RaftError, type Entry } from '../../src/raft/types.js';
 import { bytes, config, emptyState, flush, TestCluster } from './core-harness.js';
 
@@ -115,4 +116,53 @@ test('ConfChange entries round-trip and malformed payloads decode to null', () =
   assert.equal(decodeConfChange(bytes('not json')), null);
   assert.equal(decodeConfChange(new Uint8Array(5000)), null);
   assert.equal(decodeConfChange(new Uint8Array([0xff, 0xfe])), null);
+});
+
+test('membership limits: the 8th voter and the 3rd learner are refused with MEMBERSHIP_FULL, nothing appended', () => {
+  const voters = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+  const c = new TestCluster([...voters, 'h', 'i', 'j'], { maxVoters: 7, maxLearners: 2 }, voters);
+  c.elect('a');
+  const a = c.core('a');
+  a.proposeConfChange({ type: 'addLearner', node: 'h' }, 0);
+  c.settle();
+  a.proposeConfChange({ type: 'addLearner', node: 'i' }, 0);
+  c.settle();
+  const before = a.status();
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'j' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'h' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.equal(a.status().lastIndex, before.lastIndex, 'nothing appended');
+  assert.deepEqual(a.status().membership, { voters, learners: ['h', 'i'] });
+  c.settle();
+  assert.deepEqual(c.core('b').status().membership, { voters, learners: ['h', 'i'] }, 'followers saw nothing either');
+  // Removals are always allowed, and free the slot they held.
+  a.proposeConfChange({ type: 'remove', node: 'g' }, 0);
+  c.settle();
+  a.proposeConfChange({ type: 'promote', node: 'h' }, 0);
+  c.settle();
+  assert.deepEqual(a.status().membership, { voters: ['a', 'b', 'c', 'd', 'e', 'f', 'h'], learners: ['i'] });
+  a.proposeConfChange({ type: 'addLearner', node: 'j' }, 0);
+  c.settle();
+  assert.deepEqual(a.status().membership.learners, ['i', 'j']);
+});
+
+test('membership limits come from the configuration; a node id the codec cannot carry is refused', () => {
+  const c = new TestCluster(['a', 'b', 'c', 'd'], { maxVoters: 3, maxLearners: 1 }, ['a', 'b', 'c']);
+  c.elect('a');
+  const a = c.core('a');
+  const before = a.status().lastIndex;
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'x'.repeat(65) }, 0), isCode('INVALID_REQUEST'));
+  a.proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.settle();
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'd' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'e' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.equal(a.status().lastIndex, before + 1, 'only the accepted learner was appended');
+});
+
+test('limits the snapshot codec could not write are refused at construction', () => {
+  assert.throws(() => new RaftCore(config('a', { maxVoters: 0 }), emptyState(['a'])), RangeError);
+  assert.throws(() => new RaftCore(config('a', { maxVoters: 200, maxLearners: DEFAULT_CODEC_LIMITS.maxMembers }), emptyState(['a'])), RangeError);
+  const crowd = Array.from({ length: DEFAULT_CODEC_LIMITS.maxMembers + 1 }, (_, i) => `n${i}`);
+  assert.throws(() => new RaftCore(config('n0'), emptyState(crowd)), RangeError);
+  assert.ok(DEFAULT_CODEC_LIMITS.maxMembers >= MAX_VOTERS + MAX_LEARNERS, 'the deployed limits fit the codec');
+  assert.doesNotThrow(() => new RaftCore(config('a', { maxVoters: MAX_VOTERS, maxLearners: MAX_LEARNERS }), emptyState(['a'])));
 });

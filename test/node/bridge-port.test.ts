@@ -29,6 +29,8 @@ test('admin refusals keep their codes on the wire; a change in progress is not "
   for (const [err, code] of [
     [new AdminError('UNKNOWN_NODE', 'n9 is not a member'), 'UNKNOWN_NODE'],
     [new AdminError('ALREADY_MEMBER', 'n2 is already a voter'), 'ALREADY_MEMBER'],
+    [new AdminError('MEMBERSHIP_FULL', 'already 7 voters (at most 7)'), 'MEMBERSHIP_FULL'],
+    [new RaftError('MEMBERSHIP_FULL', 'already 2 learners (at most 2)'), 'MEMBERSHIP_FULL'],
     [new RaftError('CONF_CHANGE_IN_PROGRESS', 'change at 12 not committed yet'), 'CONF_CHANGE_IN_PROGRESS'],
     [new RaftError('INVALID_REQUEST', 'cannot remove the last voter'), 'BAD_REQUEST'],
   ] as const) {

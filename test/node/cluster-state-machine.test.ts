@@ -14,6 +14,7 @@ import {
   type DirectoryCommand,
 } from '../../src/node/cluster-state-machine.js';
 import type { PeerAddress } from '../../src/identifiers.js';
+import { MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
 import { WireError } from '../../src/wire/wire-error.js';
 
 const meta = (index: number) => ({ index, term: 1, time: 1_700_000_000_000 + index });
@@ -92,6 +93,19 @@ test('the directory refuses new peers beyond its bound', () => {
   // Moving a known peer is still allowed.
   assert.equal(directoryRefusalOf(sm.apply(encodeDirectoryEntry({ op: 'set', node: 'n0', host: 'h2', port: 2 }), meta(10_000))), null);
   assert.equal(Object.keys(sm.peers()).length, MAX_DIRECTORY_PEERS);
+});
+
+test('a full directory of the longest ids and hosts snapshots and restores; it has room for every member', () => {
+  assert.ok(MAX_DIRECTORY_PEERS >= MAX_VOTERS + MAX_LEARNERS);
+  const { sm } = machine();
+  for (let i = 0; i < MAX_DIRECTORY_PEERS; i++) {
+    const cmd = { op: 'set' as const, node: `${i}`.padStart(32, 'n'), host: `${i}`.padStart(253, 'h'), port: 65535 };
+    assert.equal(directoryRefusalOf(sm.apply(encodeDirectoryEntry(cmd), meta(i + 1))), null);
+  }
+  const copy = machine().sm;
+  copy.restore(sm.snapshot());
+  assert.deepEqual(copy.peers(), sm.peers());
+  assert.equal(Object.keys(copy.peers()).length, MAX_DIRECTORY_PEERS);
 });
 
 const directoryCommand: fc.Arbitrary<DirectoryCommand> = fc.oneof(

@@ -56,6 +56,14 @@ test('nodeId must be one of the peers', () => {
   assert.deepEqual(problems, ['nodeId: node "n9" is not listed in peers']);
 });
 
+test('peers stay within the membership limits: 7 founding voters, 9 members for a joining node', () => {
+  const peers = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`n${i + 1}`, { host: '127.0.0.1', port: 7101 + i }]));
+  assert.equal(Object.keys(validateConfig({ ...minimal, peers: peers(7) }).peers).length, 7);
+  assert.deepEqual(problemsOf(() => validateConfig({ ...minimal, peers: peers(8) })), ['peers: at most 7 peers (the founding voters)']);
+  assert.equal(Object.keys(validateConfig({ ...minimal, join: true, peers: peers(9) }).peers).length, 9);
+  assert.deepEqual(problemsOf(() => validateConfig({ ...minimal, join: true, peers: peers(10) })), ['peers: at most 9 peers (the members of a cluster)']);
+});
+
 test('file < environment < flags', () => {
   const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
   const file = join(dir, 'node.json');

@@ -13,7 +13,7 @@ import type { PeerAddress } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
 import type { RaftDriver } from '../raft/driver.js';
 import { isMember, MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
-import { RaftError, type Membership } from '../raft/types.js';
+import { RaftError } from '../raft/types.js';
 import { MAX_DIRECTORY_PEERS, type ClusterResult } from './cluster-state-machine.js';
 import { proposeDirectory } from './proposals.js';
 
@@ -97,17 +97,12 @@ export class MembershipAdmin {
   private async addNode(op: Extract<AdminOp, { op: 'addNode' }>): Promise<MembershipView> {
     const { driver, log } = this.o;
     const { node, host, port } = op;
-    if (this.adding.has(node)) throw new RaftError('CONF_CHANGE_IN_PROGRESS', `an add-node of ${node} is already running`);
-    let membership = driver.status().membership;
-    if (membership.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
-    this.checkMemberRoom(node, membership);
+    this.checkCanAdd(node);
     if (this.directoryFull(node)) {
       // Entries of nodes that are gone may fill it (an add-node or remove-node cut short by a lost
       // leadership): drop them first, then look again. No entry of `node` is written before.
       await this.dropStaleEntries();
-      membership = driver.status().membership;
-      if (membership.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
-      this.checkMemberRoom(node, membership);
+      this.checkCanAdd(node);
       if (this.directoryFull(node)) {
         throw new AdminError('MEMBERSHIP_FULL', `the peer directory is full (${MAX_DIRECTORY_PEERS} entries, all of members or of nodes being added)`);
       }
@@ -146,10 +141,14 @@ export class MembershipAdmin {
   }
 
   /**
-   * MEMBERSHIP_FULL unless `node` (not a voter) can become a learner and then a voter. Learner
-   * slots count the nodes other add-nodes are about to make learners.
+   * Refuses an add-node of a node another add-node works on, of a voter, or one the limits leave
+   * no room for (MEMBERSHIP_FULL unless `node` can become a learner and then a voter; learner
+   * slots count the nodes other add-nodes are about to make learners).
    */
-  private checkMemberRoom(node: string, m: Membership): void {
+  private checkCanAdd(node: string): void {
+    if (this.adding.has(node)) throw new RaftError('CONF_CHANGE_IN_PROGRESS', `an add-node of ${node} is already running`);
+    const m = this.o.driver.status().membership;
+    if (m.voters.includes(node)) throw new AdminError('ALREADY_MEMBER', `${node} is already a voter`);
     if (m.voters.length >= MAX_VOTERS) {
       throw new AdminError('MEMBERSHIP_FULL', `already ${m.voters.length} voters (at most ${MAX_VOTERS}): remove-node one first`);
     }

@@ -57,7 +57,7 @@ export const raftSchema = z
       .int()
       .min(10)
       .default(5000)
-      .describe('A client request not committed within this time fails with TIMEOUT (outcome unknown)'),
+      .describe('A client request not committed within this time fails with TIMEOUT (outcome unknown); one pending when its leader steps down fails at once with LEADERSHIP_LOST'),
   })
   .strict();
 

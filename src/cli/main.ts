@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // forge-mailbox command line: `serve` runs a node, `local-cluster` runs router + three nodes,
-// the client commands talk to a running cluster through Zenoh, `token` makes keys and tokens.
+// the client commands talk to a running cluster through Zenoh, `token` makes keys and tokens,
+// `link-guard` runs beside a router and cuts the router link of a frozen node.
 
 import { Command } from 'commander';
 import { registerClientCommands } from './client-commands.js';
+import { registerLinkGuardCommand } from './link-guard-command.js';
 import { registerLocalClusterCommand } from './local-cluster.js';
 import { registerServeCommand } from './serve.js';
 import { registerTokenCommands } from './token-commands.js';
@@ -14,4 +16,5 @@ registerServeCommand(program);
 registerLocalClusterCommand(program);
 registerClientCommands(program);
 registerTokenCommands(program);
+registerLinkGuardCommand(program);
 await program.parseAsync(process.argv);

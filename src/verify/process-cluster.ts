@@ -6,6 +6,9 @@
 // With `proxies`, every directed peer link i→j goes through its own FaultProxy (node i's config
 // lists peer j at the proxy's port; a node only sends on the connection it dialled, so that proxy
 // carries exactly the i→j traffic), and every node reaches the router through a FaultProxy too.
+// The nodes reach the router through the link guard (src/router/link-guard.ts, its own process,
+// "beside the router"), as in production: node → [router FaultProxy →] guard → router. A frozen
+// node, or one whose router link black-holes, then loses its queryables within `deadAfterMs`.
 // Cutting one proxy is then an asymmetric partition; cutting both directions a symmetric one.
 // `addJoiningNode` starts one more node with "join": true (reached directly, never through a
 // proxy), for the membership tests.
@@ -25,6 +28,7 @@ import { writeSecretFile } from '../secret-files.js';
 import { issueToken } from '../auth/tokens.js';
 import { ForgeMailboxClient } from '../bridge/client.js';
 import { repoRoot } from '../repo-root.js';
+import { ManagedLinkGuard } from '../router/link-guard-process.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
 
@@ -41,6 +45,8 @@ export interface ProcessClusterOptions {
   dirPrefix?: string;
   /** Capability-token authorization on the nodes (default true, as in production); false for measuring its cost. */
   auth?: boolean;
+  /** The link guard's timing (defaults: ping every 100 ms, cut after 400 ms of silence). */
+  linkGuard?: { pingIntervalMs?: number; deadAfterMs?: number };
 }
 
 interface NodeHandle {
@@ -69,6 +75,8 @@ export class ProcessCluster {
   private constructor(
     readonly dir: string,
     readonly router: ZenohRouter,
+    /** Where the nodes connect: the link guard in front of the router's private WebSocket. */
+    readonly guard: ManagedLinkGuard,
     private readonly env: NodeJS.ProcessEnv,
     private readonly opts: ProcessClusterOptions,
     private readonly signingKey: JWK,
@@ -86,10 +94,15 @@ export class ProcessCluster {
   static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
     const router = await ZenohRouter.start();
+    const guard = await ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url,
+      logLevel: 'debug',
+      logFile: join(dir, 'link-guard.log'),
+      ...opts.linkGuard,
+    });
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
     const key = await generateSigningKey();
-    const cluster = new ProcessCluster(dir, router, { ...env, ...opts.env }, opts, key.signingKey);
+    const cluster = new ProcessCluster(dir, router, guard, { ...env, ...opts.env }, opts, key.signingKey);
     writeSecretFile(join(dir, 'auth', 'signing-key.jwk'), JSON.stringify(key.signingKey));
     addToJwks(cluster.jwksFile, key.publicKey);
     cluster.adminToken = await cluster.issueToken('operator', ['*'], OPERATIONS);
@@ -98,7 +111,7 @@ export class ProcessCluster {
     for (const id of ids) ports.set(id, await freePort());
     for (const id of ids) {
       const peers: Record<string, { host: string; port: number }> = {};
-      let routerUrl = router.url;
+      let routerUrl = guard.url;
       for (const other of ids) {
         let port = ports.get(other)!;
         if (opts.proxies && other !== id) {
@@ -109,7 +122,7 @@ export class ProcessCluster {
         peers[other] = { host: '127.0.0.1', port };
       }
       if (opts.proxies) {
-        const proxy = await FaultProxy.start(router.wsPort);
+        const proxy = await FaultProxy.start(guard.port);
         cluster.routerProxies.set(id, proxy);
         routerUrl = `ws://127.0.0.1:${proxy.port}`;
       }
@@ -128,7 +141,7 @@ export class ProcessCluster {
     const port = await freePort();
     const peers: Record<string, { host: string; port: number }> = { [id]: { host: '127.0.0.1', port } };
     for (const h of this.nodes.values()) peers[h.id] = { host: '127.0.0.1', port: h.port };
-    this.writeNode(id, port, peers, this.router.url, true);
+    this.writeNode(id, port, peers, this.guard.url, true);
     this.startNode(id);
     return port;
   }
@@ -250,6 +263,7 @@ export class ProcessCluster {
     );
     for (const h of this.nodes.values()) h.out?.end();
     await Promise.all([...this.peerProxies.values(), ...this.routerProxies.values()].map((p) => p.close()));
+    await this.guard.stop();
     await this.router.stop();
     if (!keepFiles) rmSync(this.dir, { recursive: true, force: true });
   }

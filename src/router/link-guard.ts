@@ -1,0 +1,176 @@
+// The link guard: a WebSocket relay between the nodes and their router's remote-api WebSocket,
+// run next to the router, that cuts the router link of a node which stops answering pings.
+//
+// Why. Every remote-api client's declarations live in the router's own runtime session: no
+// transport, no lease, and the plugin sends no WebSocket pings. A node whose process is frozen
+// (SIGSTOP, a long GC pause, a stalled VM or disk) keeps its TCP connection (the kernel still
+// ACKs) and so keeps its queryables declared; the router's default query target (BEST_MATCHING)
+// can keep choosing them, and the client's default consolidation waits for every queryable it
+// routed to. Nothing inside the frozen process can act, so something beside the router must.
+//
+// How. Each node connection gets its own upstream WebSocket to the router; frames are relayed
+// both ways unchanged. The guard pings every node connection every `pingIntervalMs`; the `ws`
+// library answers pings by itself, but only while the node's event loop runs. A node that has
+// answered nothing (no pong, no frame) for `deadAfterMs` AND has missed that many pings in a row
+// is cut: its upstream socket is destroyed (the router drops the session and its queryables at
+// once) and so is its own (when it wakes it sees the close, reconnects, and declares only what
+// its role then calls for). Counting missed pings as well as time keeps a guard that was itself
+// stalled (busy machine) from blaming the nodes for its own silence.
+
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { LoggerPort } from '../logger-port.js';
+
+export interface LinkGuardOptions {
+  /** Where the nodes connect (host of the router's machine or network namespace). */
+  listenHost: string;
+  /** 0 picks a free port (see `port`). */
+  listenPort: number;
+  /** The router's private remote-api WebSocket, e.g. ws://127.0.0.1:10000. */
+  upstream: string;
+  /** Ping period towards the nodes. */
+  pingIntervalMs?: number;
+  /** A node silent this long (and for as many pings) loses its router link. About an election timeout. */
+  deadAfterMs?: number;
+  logger: LoggerPort;
+}
+
+export const DEFAULT_PING_INTERVAL_MS = 100;
+export const DEFAULT_DEAD_AFTER_MS = 400;
+/** Largest frame relayed (the remote-api's own frames are far smaller). */
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+interface Link {
+  id: number;
+  remote: string;
+  node: WebSocket;
+  router: WebSocket;
+  /** Frames the node sent before the router link opened. */
+  pending: Array<{ data: RawData; binary: boolean }>;
+  lastHeard: number;
+  missedPings: number;
+  closed: boolean;
+}
+
+export class LinkGuard {
+  private readonly links = new Set<Link>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly pingIntervalMs: number;
+  private readonly deadAfterMs: number;
+  private nextId = 1;
+  /** Links cut for silence since start (for tests and logs). */
+  cutCount = 0;
+
+  private constructor(
+    private readonly http: HttpServer,
+    private readonly wss: WebSocketServer,
+    private readonly opts: LinkGuardOptions,
+  ) {
+    this.pingIntervalMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.deadAfterMs = opts.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS;
+    if (!(this.pingIntervalMs > 0) || !(this.deadAfterMs >= this.pingIntervalMs)) {
+      throw new RangeError(`link guard: need 0 < pingIntervalMs <= deadAfterMs, got ${this.pingIntervalMs}, ${this.deadAfterMs}`);
+    }
+    wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    this.timer = setInterval(() => this.tick(), this.pingIntervalMs);
+  }
+
+  static async start(opts: LinkGuardOptions): Promise<LinkGuard> {
+    const http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n');
+    });
+    const wss = new WebSocketServer({ server: http, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(opts.listenPort, opts.listenHost, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    const guard = new LinkGuard(http, wss, opts);
+    opts.logger.info(
+      { listen: `${opts.listenHost}:${guard.port}`, upstream: opts.upstream, pingIntervalMs: guard.pingIntervalMs, deadAfterMs: guard.deadAfterMs },
+      'link guard listening',
+    );
+    return guard;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** Node connections currently relayed. */
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const link of [...this.links]) this.drop(link, 'guard closing');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private accept(node: WebSocket, remote: string): void {
+    const router = new WebSocket(this.opts.upstream, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    const link: Link = { id: this.nextId++, remote, node, router, pending: [], lastHeard: Date.now(), missedPings: 0, closed: false };
+    this.links.add(link);
+    const heard = () => {
+      link.lastHeard = Date.now();
+      link.missedPings = 0;
+    };
+    node.on('pong', heard);
+    node.on('message', (data, binary) => {
+      heard();
+      if (router.readyState === WebSocket.OPEN) router.send(data, { binary });
+      else link.pending.push({ data, binary });
+    });
+    router.on('open', () => {
+      for (const f of link.pending.splice(0)) router.send(f.data, { binary: f.binary });
+    });
+    router.on('message', (data, binary) => {
+      if (node.readyState === WebSocket.OPEN) node.send(data, { binary });
+    });
+    node.on('close', () => this.drop(link, 'node closed'));
+    router.on('close', () => this.drop(link, 'router closed'));
+    node.on('error', (e) => this.drop(link, `node link error: ${e.message}`));
+    router.on('error', (e) => this.drop(link, `router link error: ${e.message}`));
+    this.opts.logger.debug({ link: link.id, node: remote }, 'node connected');
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const pingsNeeded = Math.ceil(this.deadAfterMs / this.pingIntervalMs);
+    for (const link of this.links) {
+      if (link.node.readyState !== WebSocket.OPEN) continue;
+      if (link.missedPings >= pingsNeeded && now - link.lastHeard >= this.deadAfterMs) {
+        this.cutCount++;
+        this.opts.logger.warn({ link: link.id, node: link.remote, silentMs: now - link.lastHeard }, 'node stopped answering: router link cut');
+        this.drop(link, 'silent');
+        continue;
+      }
+      link.missedPings++;
+      link.node.ping();
+    }
+  }
+
+  /** Ends both sides at once (no closing handshake: the router must drop the session now). */
+  private drop(link: Link, reason: string): void {
+    if (link.closed) return;
+    link.closed = true;
+    this.links.delete(link);
+    link.pending.length = 0;
+    link.router.terminate();
+    link.node.terminate();
+    if (reason !== 'silent') this.opts.logger.debug({ link: link.id, node: link.remote, reason }, 'link closed');
+  }
+}
+
+/** Parses `host:port` (IPv6 hosts in brackets). */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new RangeError(`expected host:port, got "${text}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}

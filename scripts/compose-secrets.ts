@@ -138,7 +138,8 @@ export async function makeComposeSecrets(out: string, opts: ComposeSecretsOption
     const tls: TlsFiles = { caFile: inContainer('ca.crt'), certFile: inContainer('router.crt'), keyFile: inContainer('router.key') };
     const config = nodesRouterConfig({
       listen: [`tls/0.0.0.0:${ZENOH_PORT}`],
-      nodesWebSocket: `0.0.0.0:${NODES_WS_PORT}`,
+      // Loopback of the router's namespace: the nodes come in through its link guard (guard-N).
+      nodesWebSocket: `127.0.0.1:${NODES_WS_PORT}`,
       connect: ROUTERS.filter((r) => r !== router).map((r) => `tls/${r}:${ZENOH_PORT}`),
       usersFile: inContainer('zenoh-users.txt'),
       self: users.get(ROUTER_USER)!,

@@ -5,6 +5,9 @@
 // Secure by default: the router's passwords are generated on the first run into <dir>/zenoh
 // (files 0600) and reused afterwards; native clients log in with <dir>/zenoh/client.json5, zenoh-ts
 // clients use the gateway's WebSocket, and the nodes' own WebSocket listens on loopback only.
+// The nodes reach the router through the link guard (src/router/link-guard.ts), one more child:
+// it listens on the nodes' port and relays to the router's private WebSocket on another loopback
+// port, cutting the router link of a node that stops answering pings (a frozen leader).
 // `--no-router-auth` turns router authentication and access control off, and says so.
 //
 // Requests are authorized too: the first run makes a token signing key in <dir>/auth (0600) and
@@ -24,6 +27,7 @@ import { addToJwks, generateSigningKey, readSigningKey } from '../auth/key-files
 import { issueToken } from '../auth/tokens.js';
 import { repoRoot } from '../repo-root.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
+import { spawnLinkGuard, waitForListener } from '../router/link-guard-process.js';
 import { spawnZenoh, waitForPort, writeRouterFiles, type RouterFiles } from '../router/zenoh-router.js';
 
 export interface LocalClusterPorts {
@@ -31,8 +35,10 @@ export interface LocalClusterPorts {
   raft: number;
   /** The gateway's WebSocket, for zenoh-ts clients and the CLI. */
   gatewayWs: number;
-  /** The router's WebSocket for the nodes (loopback, private to them). */
+  /** Where the nodes connect: the link guard (loopback, private to them). */
   nodesWs: number;
+  /** The router's own remote-api WebSocket behind the guard (loopback, private). */
+  routerWs: number;
   /** The router's Zenoh TCP listener for native clients. */
   zenoh: number;
 }
@@ -98,7 +104,7 @@ export async function prepareLocalCluster(dir: string, nodes: number, ports: Loc
     return file;
   });
   const router = writeRouterFiles(join(dir, 'zenoh'), {
-    wsPort: ports.nodesWs,
+    wsPort: ports.routerWs,
     zenohPort: ports.zenoh,
     gatewayPort: ports.gatewayWs,
     host: '127.0.0.1',
@@ -132,16 +138,29 @@ export function registerLocalClusterCommand(program: Command): void {
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--raft-port <port>', 'first Raft peer port', '7701')
     .option('--ws-port <port>', 'gateway WebSocket port for zenoh-ts clients and the CLI', '10000')
-    .option('--nodes-ws-port <port>', "router WebSocket port of the nodes' own sessions (loopback, private)", '10001')
+    .option('--nodes-ws-port <port>', "WebSocket port of the nodes' own sessions: the link guard (loopback, private)", '10001')
+    .option('--router-ws-port <port>', "the router's own WebSocket behind the link guard (loopback, private)", '10002')
+    .option('--guard-dead-after-ms <ms>', "the link guard cuts a node's router link after this long without a pong", '400')
     .option('--zenoh-port <port>', 'router Zenoh TCP port for native clients', '7447')
     .option('--no-router-auth', 'INSECURE: run the router without authentication and access control')
     .action(
-      async (opts: { dir: string; nodes: string; raftPort: string; wsPort: string; nodesWsPort: string; zenohPort: string; routerAuth: boolean }) => {
+      async (opts: {
+        dir: string;
+        nodes: string;
+        raftPort: string;
+        wsPort: string;
+        nodesWsPort: string;
+        routerWsPort: string;
+        guardDeadAfterMs: string;
+        zenohPort: string;
+        routerAuth: boolean;
+      }) => {
       const dir = resolve(opts.dir);
       const ports: LocalClusterPorts = {
         raft: Number(opts.raftPort),
         gatewayWs: Number(opts.wsPort),
         nodesWs: Number(opts.nodesWsPort),
+        routerWs: Number(opts.routerWsPort),
         zenoh: Number(opts.zenohPort),
       };
       const files = await prepareLocalCluster(dir, Number(opts.nodes), ports, opts.routerAuth);
@@ -152,9 +171,17 @@ export function registerLocalClusterCommand(program: Command): void {
       if (!opts.routerAuth) {
         say('WARNING: --no-router-auth: the Zenoh router accepts anyone and enforces no access control');
       }
-      say(`starting Zenoh router (nodes ws://127.0.0.1:${ports.nodesWs}, native clients tcp/127.0.0.1:${ports.zenoh})`);
+      say(`starting Zenoh router (private ws://127.0.0.1:${ports.routerWs}, native clients tcp/127.0.0.1:${ports.zenoh})`);
       const router = spawnZenoh(files.router.routerConfig, { stdio: 'inherit' });
-      await waitForPort(ports.nodesWs);
+      await waitForPort(ports.routerWs);
+      say(`starting link guard for the nodes (ws://127.0.0.1:${ports.nodesWs} -> router; cuts a node silent ${opts.guardDeadAfterMs} ms)`);
+      const guard = spawnLinkGuard(
+        { listenPort: ports.nodesWs, upstream: `ws://127.0.0.1:${ports.routerWs}`, deadAfterMs: Number(opts.guardDeadAfterMs) },
+        'pipe',
+      );
+      guard.stdout!.pipe(out ?? process.stdout, { end: false });
+      guard.stderr!.pipe(process.stderr, { end: false });
+      await waitForListener(ports.nodesWs);
       say(`starting Zenoh gateway for zenoh-ts clients and the CLI (ws://127.0.0.1:${ports.gatewayWs})`);
       const gateway = spawnZenoh(files.router.gatewayConfig!, { mode: 'client', stdio: 'inherit' });
       await waitForPort(ports.gatewayWs);
@@ -177,6 +204,7 @@ export function registerLocalClusterCommand(program: Command): void {
         say('stopping nodes...');
         await Promise.all(nodes.map((n) => stopChild(n, 10_000)));
         await stopChild(gateway, 5_000);
+        await stopChild(guard, 5_000);
         await stopChild(router, 5_000);
         say('stopped');
         process.exit(0);

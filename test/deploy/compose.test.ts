@@ -12,6 +12,7 @@ import { dirname, join, normalize } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { registerClientCommands } from '../../src/cli/client-commands.js';
+import { registerLinkGuardCommand } from '../../src/cli/link-guard-command.js';
 import { registerServeCommand } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
 import { repoRoot } from '../../src/repo-root.js';
@@ -22,8 +23,11 @@ import { TokenVerifier } from '../../src/auth/tokens.js';
 const root = repoRoot;
 const NODES = ['n1', 'n2', 'n3'] as const;
 const ROUTERS = ['router-1', 'router-2', 'router-3'] as const;
+const GUARDS = ['guard-1', 'guard-2', 'guard-3'] as const;
 const ZENOH_PORT = 7447;
 const WS_PORT = 10000;
+/** Where the nodes connect: their router's link guard, in the router's network namespace. */
+const GUARD_PORT = 10001;
 const ZENOH_CLIENT_HOST_PORTS = [7447, 7448, 7449];
 const A_SECRET = 'a-compose-test-secret-of-32-chars';
 
@@ -94,15 +98,19 @@ test('the command-line check rejects what the CLI rejects (so it can catch a bro
 
 // ---- services --------------------------------------------------------------------------------
 
-test('the compose file runs exactly three nodes, one router per node and a gateway, all restarted unless stopped', () => {
-  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS, 'gateway'].sort());
-  for (const name of [...NODES, ...ROUTERS, 'gateway']) {
+test('the compose file runs exactly three nodes, one router and link guard per node and a gateway, all restarted unless stopped', () => {
+  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS, ...GUARDS, 'gateway'].sort());
+  for (const name of [...NODES, ...ROUTERS, ...GUARDS, 'gateway']) {
     assert.equal(service(name).restart, 'unless-stopped', `${name}.restart`);
   }
 });
 
 function routerOf(node: string): string {
   return `router-${node.slice(1)}`;
+}
+
+function guardOf(node: string): string {
+  return `guard-${node.slice(1)}`;
 }
 
 interface Mount {
@@ -155,9 +163,9 @@ for (const node of NODES) {
     assert.equal(config.nodeId, node);
   });
 
-  test(`${node}: its config points at its own router, its peers are the compose nodes, its data is on its own named volume`, () => {
+  test(`${node}: its config points at its own router's link guard, its peers are the compose nodes, its data is on its own named volume`, () => {
     const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: { FORGE_SECRET: A_SECRET } });
-    assert.equal(config.zenoh.router, `ws://${routerOf(node)}:${WS_PORT}`);
+    assert.equal(config.zenoh.router, `ws://${routerOf(node)}:${GUARD_PORT}`);
     assert.deepEqual(Object.keys(config.peers).sort(), [...NODES]);
     for (const [id, addr] of Object.entries(config.peers)) assert.equal(addr.host, id, `peers.${id}.host is the service name`);
     const selfPort = config.peers[node]!.port;
@@ -179,13 +187,28 @@ for (const node of NODES) {
     assert.equal(argv[1], nodeEntrypoint(), 'the healthcheck runs the image\'s launcher');
     const cmd = parseCli(registerClientCommands, argv.slice(2));
     assert.equal(cmd.name, 'status');
-    assert.equal(cmd.opts.router, `ws://${routerOf(node)}:${WS_PORT}`);
+    assert.equal(cmd.opts.router, `ws://${routerOf(node)}:${GUARD_PORT}`);
     for (const key of ['interval', 'timeout', 'retries', 'start_period']) assert.ok(key in hc, `${node}.healthcheck.${key}`);
   });
 
-  test(`${node}: starts after its router is healthy`, () => {
+  test(`${node}: starts after its router's link guard is healthy`, () => {
     const deps = service(node).depends_on as Record<string, { condition?: string }> | undefined;
+    assert.equal(deps?.[guardOf(node)]?.condition, 'service_healthy');
+  });
+
+  test(`${guardOf(node)}: a link guard the CLI accepts, in ${routerOf(node)}'s network namespace, relaying to its loopback-only WebSocket`, () => {
+    const guard = service(guardOf(node));
+    assert.equal(guard.network_mode, `service:${routerOf(node)}`, 'the guard shares the router\'s network namespace');
+    assert.equal(guard.image, service(node).image, 'the guard runs from the node image');
+    const cmd = parseCli(registerLinkGuardCommand, stringList(guard.command, `${guardOf(node)}.command`));
+    assert.equal(cmd.name, 'link-guard');
+    assert.equal(cmd.opts.listen, `0.0.0.0:${GUARD_PORT}`);
+    assert.equal(cmd.opts.upstream, `ws://127.0.0.1:${WS_PORT}`);
+    assert.ok(Number(cmd.opts.exitAfterUpstreamDownMs) > 0, 'a guard left in a restarted router\'s old namespace must exit to be restarted');
+    assert.equal(publishedPorts(guardOf(node)).length, 0);
+    const deps = guard.depends_on as Record<string, { condition?: string }> | undefined;
     assert.equal(deps?.[routerOf(node)]?.condition, 'service_healthy');
+    assert.ok(guard.healthcheck, `${guardOf(node)} has no healthcheck`);
   });
 }
 
@@ -260,7 +283,7 @@ for (const router of ROUTERS) {
     assert.equal(path(secretMount(router, `${CONTAINER_DIR}/router.crt`)), `${router}.crt`, 'its own certificate');
     assert.equal(at(config, 'adminspace/permissions/write'), false);
     assert.ok((at(config, 'transport/link/rx/max_message_size') as number) < 2 * 1024 * 1024);
-    assert.equal(at(config, 'plugins/remote_api/websocket_port'), `0.0.0.0:${WS_PORT}`);
+    assert.equal(at(config, 'plugins/remote_api/websocket_port'), `127.0.0.1:${WS_PORT}`, 'only the link guard beside it reaches it');
     assertFilesMounted(router, config);
     assert.ok(service(router).healthcheck, `${router} has no healthcheck`);
   });
@@ -304,7 +327,7 @@ function publishedPorts(name: string): Published[] {
 }
 
 test('published: each router\'s tls/ Zenoh port (7447-7449) and the gateway\'s wss port, on loopback unless configured; never the nodes\' WebSocket', () => {
-  for (const node of NODES) assert.deepEqual(publishedPorts(node), [], `${node} must publish nothing`);
+  for (const name of [...NODES, ...GUARDS]) assert.deepEqual(publishedPorts(name), [], `${name} must publish nothing`);
   const all = ROUTERS.flatMap((r) => publishedPorts(r));
   assert.equal(all.length, ROUTERS.length, 'each router publishes exactly one port');
   for (const p of all) {

@@ -188,10 +188,10 @@ describe('the router keeps clients in their lane (real router, three real nodes)
 describe('npm start (local-cluster) is secure by default', { timeout: 120_000 }, () => {
   test('private files, loopback-only listeners, no secret in argv or logs, and the client config works', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'forge-local-'));
-    const ports = { raft: await freePort(), ws: await freePort(), nodesWs: await freePort(), zenoh: await freePort() };
+    const ports = { raft: await freePort(), ws: await freePort(), nodesWs: await freePort(), routerWs: await freePort(), zenoh: await freePort() };
     const cli = spawn(
       join(repoRoot, 'bin', 'forge-mailbox'),
-      ['local-cluster', '--dir', dir, '--nodes', '1', '--raft-port', String(ports.raft), '--ws-port', String(ports.ws), '--nodes-ws-port', String(ports.nodesWs), '--zenoh-port', String(ports.zenoh)],
+      ['local-cluster', '--dir', dir, '--nodes', '1', '--raft-port', String(ports.raft), '--ws-port', String(ports.ws), '--nodes-ws-port', String(ports.nodesWs), '--router-ws-port', String(ports.routerWs), '--zenoh-port', String(ports.zenoh)],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } },
     );
     let output = '';
@@ -218,8 +218,8 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
       for (const f of ['signing-key.jwk', 'admin.token']) assert.equal(statSync(join(authDir, f)).mode & 0o777, 0o600, f);
       const adminToken = readFileSync(join(authDir, 'admin.token'), 'utf8').trim();
 
-      // Every listener on loopback only; the nodes' WebSocket too.
-      for (const port of [ports.ws, ports.nodesWs, ports.zenoh]) {
+      // Every listener on loopback only; the nodes' WebSocket (the link guard) and the router's behind it too.
+      for (const port of [ports.ws, ports.nodesWs, ports.routerWs, ports.zenoh]) {
         assert.deepEqual(listenAddresses(port), ['127.0.0.1'], `port ${port}`);
       }
       // The client config works, through the gateway too.

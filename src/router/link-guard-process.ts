@@ -23,7 +23,10 @@ export interface ManagedLinkGuardOptions extends LinkGuardProcessOptions {
 }
 
 export function spawnLinkGuard(opts: LinkGuardProcessOptions, stdio: 'ignore' | 'inherit' | 'pipe' = 'ignore'): ChildProcess {
+  // The CLI's entry point loads every command, zenoh-ts (and its .wasm) included.
   const args = [
+    '--experimental-wasm-modules',
+    '--no-warnings',
     join(repoRoot, 'dist', 'src', 'cli', 'main.js'),
     'link-guard',
     '--listen',

@@ -6,11 +6,16 @@
 // before the end (every fault is undone when its hold ends) so the run ends on a healthy cluster;
 // then everything is healed explicitly, a leader is awaited and every user's mailbox and
 // dead-letter queue is drained by recorded consumes until a fresh consume finds each empty.
+//
+// Besides the safety verdict, the report says how available the service stayed: per fault kind,
+// the longest time from a fault's start, and from its heal, to the first request served
+// (availability.ts). That is measured, not judged: the verdict is about safety alone.
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ForgeMailboxClient } from '../bridge/client.js';
 import { UNSAFE_MUTATIONS_ENV } from '../config/load.js';
+import { measureAvailability, type AvailabilityReport } from './availability.js';
 import { HISTORY_FORMAT_VERSION, HistoryWriter, readHistory, type ConsumeOp, type OpKind } from './history.js';
 import { checkLinearizability, type LinearizabilityVerdict } from './linearizability.js';
 import { MUTATIONS } from './mutations.js';
@@ -71,6 +76,8 @@ export interface ChaosReport {
   /** Replies no correct server can give (refused by the history format), described. */
   malformedReplies: string[];
   totalQueue: TotalQueueReport | null;
+  /** Time without a served request after each fault's start and heal, per kind. */
+  availability: AvailabilityReport | null;
   linearizability: LinearizabilityVerdict | null;
   /** Set when a checker could not run at all. */
   checkError: string | null;
@@ -158,13 +165,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       drained,
       malformedReplies: recorder.malformed,
       totalQueue: null,
+      availability: null,
       linearizability: null,
       checkError: null,
       clean: false,
     };
     // The two checks run apart so that the total-queue verdict survives a failure of the other.
     try {
-      report.totalQueue = checkTotalQueue((await readHistory(historyPath)).ops);
+      const history = await readHistory(historyPath);
+      report.availability = measureAvailability(history.ops, nemesis.windows);
+      report.totalQueue = checkTotalQueue(history.ops);
       report.linearizability = await checkLinearizability({ path: historyPath }, { timeoutMs: opts.checkTimeoutMs ?? 120_000 });
     } catch (e) {
       report.checkError = e instanceof Error ? e.message : String(e);
@@ -364,6 +374,15 @@ export function formatReport(r: ChaosReport): string {
   for (const [kind, tally] of Object.entries(r.ops.byKind)) lines.push(`  ${kind.padEnd(8)} ${t(tally)}`);
   const faults = Object.entries(r.faults).filter(([, n]) => n > 0);
   lines.push(`faults: ${faults.reduce((s, [, n]) => s + n, 0)} (${faults.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`);
+  const av = r.availability;
+  if (av !== null) {
+    const ms = (v: number | null) => (v === null ? 'never served' : `${v} ms`);
+    lines.push(`availability: longest time without a served request after a fault's start / heal (target: 1 s for single-node faults)`);
+    for (const [kind, g] of Object.entries(av.byKind)) {
+      lines.push(`  ${kind.padEnd(18)} ${String(g.faults).padStart(3)}x  after start ${ms(g.afterStartMaxMs).padStart(8)}  after heal ${ms(g.afterHealMaxMs).padStart(8)}`);
+    }
+    lines.push(`  longest gap between served requests in the whole run: ${av.longestGapMs} ms` + (av.worst === null ? '' : `; worst fault: ${av.worst.kind} ${av.worst.target}, ${av.worst.gapMs} ms after its ${av.worst.after}`));
+  }
   const tq = r.totalQueue;
   if (tq !== null) {
     const c = tq.counts;

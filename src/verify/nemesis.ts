@@ -18,13 +18,26 @@
 //                                answers clients until check-quorum deposes it (an election
 //                                timeout or two of its own clock) — the window in which a read
 //                                served without ReadIndex returns state the new leader changed
+//   freeze-leader                SIGSTOP of the leader for longer than the clients' request timeout
+//                                (FREEZE_MS): its router link must be cut by the link guard and the
+//                                new leader serve, however long the freeze
+//   partition-drop               the leader (most often) or a follower cut from every peer by
+//                                black-holing (fault-proxy `drop`: nothing closes, the links stay
+//                                dead after the heal) for one of DROP_LENGTHS_MS: the heal must be
+//                                noticed by liveness, not by TCP's backed-off retransmission
+//   overlap                      two single-node faults on two nodes, overlapping in time: the
+//                                second starts while the first holds, the first heals first
 // A partition either stalls the links (nothing moves, delivered late on heal) or resets them
 // (connections destroyed and refused until the heal), chosen per fault.
+//
+// Every fault's window (run-clock times when it was in place and when it was undone) is kept in
+// `windows`, for the availability report (availability.ts).
 
 import type { ProxyMode } from './fault-proxy.js';
 import type { ProcessCluster } from './process-cluster.js';
 import type { Prng } from '../sim/prng.js';
 import type { HistoryRecorder } from './recorder.js';
+import type { FaultWindow } from './availability.js';
 
 export const FAULT_KINDS = [
   'kill',
@@ -37,6 +50,9 @@ export const FAULT_KINDS = [
   'router-cut',
   'router-restart',
   'stale-leader',
+  'freeze-leader',
+  'partition-drop',
+  'overlap',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -57,9 +73,26 @@ const STALE_LEADER_NOTICE_MS = 5000;
 const STALE_LEADER_MIN_FREEZE_MS = 1500;
 /** stale-leader: how long the woken leader's peer links stay cut (it deposes itself well within). */
 const STALE_LEADER_AWAKE_MS = 1500;
+/** freeze-leader: how long the freeze lasts, ms [min, max]; set above the clients' request timeout. */
+export const FREEZE_MS: [number, number] = [7000, 9000];
+/** partition-drop: the lengths a black-holing partition is held for. */
+export const DROP_LENGTHS_MS = [1500, 5000, 12000] as const;
+/** overlap: delay between the two faults' starts, and between their heals, ms [min, max]. */
+const OVERLAP_STAGGER_MS: [number, number] = [300, 1500];
+/** Kinds whose hold is their own (not NemesisOptions.holdMs). */
+const OWN_HOLD: Partial<Record<FaultKind, (rng: Prng) => number>> = {
+  'freeze-leader': (rng) => rng.int(...FREEZE_MS),
+  'partition-drop': (rng) => rng.pick(DROP_LENGTHS_MS),
+};
+
+type SingleFault = 'pause' | 'kill' | 'isolate' | 'router-cut';
+const SINGLE_FAULTS: readonly SingleFault[] = ['pause', 'kill', 'isolate', 'router-cut'];
 
 export class Nemesis {
   readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  /** When each fault was in place and when it was undone (run clock, ns). */
+  readonly windows: FaultWindow[] = [];
+  private target = '';
 
   constructor(
     private readonly cluster: ProcessCluster,
@@ -77,13 +110,22 @@ export class Nemesis {
   async run(stopAt: number): Promise<void> {
     for (;;) {
       await sleep(this.rng.int(...this.opts.quietMs));
-      const hold = this.rng.int(...this.opts.holdMs);
+      let hold = this.rng.int(...this.opts.holdMs);
       if (Date.now() + hold >= stopAt) return;
       const kind = this.rng.pick(this.opts.kinds);
+      // Drawn only for these kinds, so that the schedules of the others stay what they were.
+      const own = OWN_HOLD[kind];
+      if (own !== undefined) {
+        hold = own(this.rng);
+        if (Date.now() + hold >= stopAt) return;
+      }
+      this.target = '';
       const undo = await this.inject(kind);
+      const start = this.recorder.now();
       this.injected[kind]++;
       await sleep(hold);
       await undo();
+      this.windows.push({ kind, start, end: this.recorder.now(), target: this.target });
     }
   }
 
@@ -99,6 +141,7 @@ export class Nemesis {
   }
 
   private event(action: string, target?: string): void {
+    if (target !== undefined && this.target === '') this.target = target;
     this.recorder.nemesis(action, target);
     this.log(`nemesis: ${action}${target === undefined ? '' : ' ' + target}`);
   }
@@ -147,6 +190,14 @@ export class Nemesis {
       }
       case 'stale-leader':
         return this.staleLeader(await this.leaderOrAny());
+      case 'freeze-leader':
+        return this.pause(await this.leaderOrAny());
+      case 'partition-drop': {
+        const node = this.rng.chance(0.7) ? await this.leaderOrAny() : this.rng.pick(this.cluster.ids);
+        return this.partition([node], this.cluster.ids.filter((id) => id !== node), 'drop');
+      }
+      case 'overlap':
+        return this.overlap();
       case 'router-restart':
         await this.cluster.router.kill();
         this.event('router-kill');
@@ -216,8 +267,7 @@ export class Nemesis {
     };
   }
 
-  private partition(a: string[], b: string[]): () => Promise<void> {
-    const mode = this.linkMode();
+  private partition(a: string[], b: string[], mode: ProxyMode = this.linkMode()): () => Promise<void> {
     const links: Array<[string, string]> = [];
     for (const x of a) for (const y of b) links.push([x, y], [y, x]);
     for (const [from, to] of links) this.cluster.peerLink(from, to).setMode(mode);
@@ -232,6 +282,46 @@ export class Nemesis {
     for (const [from, to] of links) this.cluster.peerLink(from, to).setMode(mode);
     this.event(`partition-${direction}-${mode}`, direction === 'outbound' ? `${node}>${others.join(',')}` : `${others.join(',')}>${node}`);
     return this.healLinks(links);
+  }
+
+  /**
+   * Two single-node faults on two nodes (the leader first, more often than not), the second
+   * injected while the first holds; undoing heals the first, then, a little later, the second.
+   */
+  private async overlap(): Promise<() => Promise<void>> {
+    const first = this.rng.chance(0.6) ? await this.leaderOrAny() : this.rng.pick(this.cluster.ids);
+    const second = this.rng.pick(this.cluster.ids.filter((id) => id !== first));
+    const undoFirst = await this.singleNodeFault(this.rng.pick(SINGLE_FAULTS), first);
+    this.target = `${first}+${second}`;
+    await sleep(this.rng.int(...OVERLAP_STAGGER_MS));
+    const undoSecond = await this.singleNodeFault(this.rng.pick(SINGLE_FAULTS), second);
+    return async () => {
+      await undoFirst();
+      await sleep(this.rng.int(...OVERLAP_STAGGER_MS));
+      await undoSecond();
+    };
+  }
+
+  private async singleNodeFault(fault: SingleFault, node: string): Promise<() => Promise<void>> {
+    switch (fault) {
+      case 'pause':
+        return this.pause(node);
+      case 'kill':
+        return this.kill(node);
+      case 'isolate': {
+        const mode = this.rng.pick(['stall', 'reset', 'drop'] as const);
+        return this.partition([node], this.cluster.ids.filter((id) => id !== node), mode);
+      }
+      case 'router-cut': {
+        const mode = this.rng.pick(['stall', 'reset', 'drop'] as const);
+        this.cluster.routerLink(node).setMode(mode);
+        this.event(`router-cut-${mode}`, node);
+        return async () => {
+          this.cluster.routerLink(node).setMode('pass');
+          this.event('router-heal', node);
+        };
+      }
+    }
   }
 
   private healLinks(links: Array<[string, string]>): () => Promise<void> {

@@ -1,0 +1,85 @@
+// The link guard on loopback with a plain WebSocket echo server as its "router": frames relayed
+// both ways unchanged; a node that stops answering pings loses both sockets within the bound;
+// one that answers keeps its link however long it stays quiet.
+
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { SILENT_LOGGER } from '../../src/logger-port.js';
+import { LinkGuard, parseListen } from '../../src/router/link-guard.js';
+
+let upstream: WebSocketServer;
+let guard: LinkGuard;
+/** The router side of every relayed link, in order, with when it closed. */
+const routerSide: Array<{ ws: WebSocket; closedAt: number | null }> = [];
+
+before(async () => {
+  upstream = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(upstream, 'listening');
+  upstream.on('connection', (ws) => {
+    const entry = { ws, closedAt: null as number | null };
+    routerSide.push(entry);
+    ws.on('message', (data, binary) => ws.send(data, { binary }));
+    ws.on('close', () => (entry.closedAt = Date.now()));
+  });
+  const port = (upstream.address() as { port: number }).port;
+  guard = await LinkGuard.start({ listenHost: '127.0.0.1', listenPort: 0, upstream: `ws://127.0.0.1:${port}`, pingIntervalMs: 50, deadAfterMs: 200, logger: SILENT_LOGGER });
+});
+
+after(async () => {
+  await guard.close();
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+async function connect(autoPong: boolean): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${guard.port}`, { autoPong });
+  await once(ws, 'open');
+  return ws;
+}
+
+test('frames go through unchanged, binary and text, both ways', async () => {
+  const ws = await connect(true);
+  const bytes = Uint8Array.from([0, 1, 2, 255]);
+  ws.send(bytes);
+  const [echo, binary] = (await once(ws, 'message')) as [Buffer, boolean];
+  assert.deepEqual([...echo], [...bytes]);
+  assert.equal(binary, true);
+  ws.send('hello');
+  const [text, isBinary] = (await once(ws, 'message')) as [Buffer, boolean];
+  assert.deepEqual([text.toString(), isBinary], ['hello', false]);
+  ws.close();
+  await once(ws, 'close');
+});
+
+test('a node that answers pings keeps its link through a long silence', async () => {
+  const ws = await connect(true);
+  const cutsBefore = guard.cutCount;
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(ws.readyState, WebSocket.OPEN);
+  assert.equal(guard.cutCount, cutsBefore);
+  ws.close();
+  await once(ws, 'close');
+});
+
+test('a node that stops answering loses its router link and its own socket within the bound', async () => {
+  const ws = await connect(false);
+  const linked = routerSide.length;
+  // One frame through, so the router side of this link is known.
+  ws.send('x');
+  await once(ws, 'message');
+  const router = routerSide[linked - 1]!;
+  const silentFrom = Date.now();
+  await once(ws, 'close');
+  const closedAfter = Date.now() - silentFrom;
+  assert.ok(closedAfter >= 190 && closedAfter < 1000, `cut after ${closedAfter} ms`);
+  for (let i = 0; router.closedAt === null && i < 50; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(router.closedAt !== null, 'the router side closed too');
+  assert.equal(guard.linkCount, 0);
+});
+
+test('listen addresses parse, bad ones are refused', () => {
+  assert.deepEqual(parseListen('0.0.0.0:10001'), { host: '0.0.0.0', port: 10001 });
+  assert.deepEqual(parseListen('[::1]:7'), { host: '::1', port: 7 });
+  for (const bad of ['10001', 'host:', 'host:99999', 'a b:1']) assert.throws(() => parseListen(bad), RangeError, bad);
+});

@@ -9,6 +9,9 @@
 //
 // The clock and timers are given, so the rules can be tested without waiting.
 
+import type { Socket } from 'node:net';
+import { PING_FRAME } from './frames.js';
+
 export interface LivenessClock {
   now(): number;
   setInterval(fn: () => void, ms: number): unknown;
@@ -84,4 +87,27 @@ export class LinkLiveness {
     }
     if (this.clock.now() - this.lastSent >= this.pingAfterMs && this.hooks.ping()) this.lastSent = this.clock.now();
   }
+}
+
+/**
+ * The liveness of `socket`, either side of a peer connection: pings go out as PING frames (not
+ * while the socket is backed up: a peer that stopped reading is what the silence check is for),
+ * and on silence `onSilent` is told before the socket is destroyed.
+ */
+export function watchSocket(socket: Socket, timeoutMs: number, onSilent: (silentMs: number) => void, clock: LivenessClock = SYSTEM_CLOCK): LinkLiveness {
+  return new LinkLiveness(
+    timeoutMs,
+    {
+      ping: () => {
+        if (socket.writableNeedDrain) return false;
+        socket.write(PING_FRAME);
+        return true;
+      },
+      dead: (silentMs) => {
+        onSilent(silentMs);
+        socket.destroy();
+      },
+    },
+    clock,
+  );
 }

@@ -13,9 +13,9 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { PeerAddress } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
-import { encodeFrame, FRAME, FrameDecoder, PING_FRAME, ProtocolError } from './frames.js';
+import { encodeFrame, FRAME, FrameDecoder, ProtocolError } from './frames.js';
 import { DialerHandshake, HANDSHAKE_MAX_FRAME, NONCE_BYTES, type HandshakeIdentity } from './handshake.js';
-import { LinkLiveness, type LivenessClock, SYSTEM_CLOCK } from './link-liveness.js';
+import { type LinkLiveness, type LivenessClock, SYSTEM_CLOCK, watchSocket } from './link-liveness.js';
 import type { NodeId } from './types.js';
 
 /** Reconnect ceiling after the peer refused us: a misconfiguration, not worth redialling often. */
@@ -135,20 +135,12 @@ export class PeerLink {
     this.ready = true;
     this.failures = 0;
     this.refused = false;
-    this.liveness = new LinkLiveness(
+    this.liveness = watchSocket(
+      socket,
       this.o.livenessTimeoutMs,
-      {
-        ping: () => {
-          // A peer that stopped reading backs the socket up; the silence check will close it.
-          if (socket.writableNeedDrain) return false;
-          socket.write(PING_FRAME);
-          return true;
-        },
-        dead: (silentMs) => {
-          this.silentTeardowns++;
-          this.log.warn({ peer: this.id, silentMs: Math.round(silentMs) }, 'peer connection silent: reconnecting');
-          socket.destroy();
-        },
+      (silentMs) => {
+        this.silentTeardowns++;
+        this.log.warn({ peer: this.id, silentMs: Math.round(silentMs) }, 'peer connection silent: reconnecting');
       },
       this.o.clock ?? SYSTEM_CLOCK,
     );

@@ -22,9 +22,9 @@ import type { PeerAddress } from '../identifiers.js';
 import { SILENT_LOGGER, type LoggerPort } from '../logger-port.js';
 import { decodeMessage, encodeMessage, type CodecLimits } from './codec.js';
 import { WireError } from '../wire/wire-error.js';
-import { encodeFrame, FRAME, FrameDecoder, PING_FRAME, ProtocolError } from './frames.js';
+import { encodeFrame, FRAME, FrameDecoder, ProtocolError } from './frames.js';
 import { HANDSHAKE_MAX_FRAME, ListenerHandshake, MAX_CLUSTER_ID_BYTES, MAX_NODE_ID_BYTES, NONCE_BYTES, rejectFrame } from './handshake.js';
-import { LinkLiveness, MIN_LIVENESS_TIMEOUT_MS, SYSTEM_CLOCK, type LivenessClock } from './link-liveness.js';
+import { type LinkLiveness, MIN_LIVENESS_TIMEOUT_MS, SYSTEM_CLOCK, type LivenessClock, watchSocket } from './link-liveness.js';
 import { PeerLink } from './peer-link.js';
 import type { Message, NodeId } from './types.js';
 
@@ -285,19 +285,10 @@ export class TcpTransport {
 
   /** Liveness of an authenticated inbound connection: pings from this side, closing it on silence (its dialer redials). */
   private watch(socket: net.Socket, peer: NodeId): LinkLiveness {
-    return new LinkLiveness(
+    return watchSocket(
+      socket,
       this.o.livenessTimeoutMs,
-      {
-        ping: () => {
-          if (socket.writableNeedDrain) return false;
-          socket.write(PING_FRAME);
-          return true;
-        },
-        dead: (silentMs) => {
-          this.log.warn({ peer, silentMs: Math.round(silentMs) }, 'inbound peer connection silent: closing');
-          socket.destroy();
-        },
-      },
+      (silentMs) => this.log.warn({ peer, silentMs: Math.round(silentMs) }, 'inbound peer connection silent: closing'),
       this.o.clock,
     );
   }

@@ -82,9 +82,9 @@ export class ProcessCluster {
     private readonly signingKey: JWK,
   ) {}
 
-  /** A token of this cluster for `principal`, on `users` (or '*'), for `ops`. */
-  issueToken(principal: string, users: string[], ops: readonly Operation[], ttlSeconds = 86_400): Promise<string> {
-    return issueToken({ signingKey: this.signingKey, audience: CLUSTER_ID, principal, users, ops, ttlSeconds });
+  /** A token of this cluster for `principal`, on `users` (or '*'), for `ops`; `now` backdates it (expired tokens). */
+  issueToken(principal: string, users: string[], ops: readonly Operation[], ttlSeconds = 86_400, now?: () => number): Promise<string> {
+    return issueToken({ signingKey: this.signingKey, audience: CLUSTER_ID, principal, users, ops, ttlSeconds, ...(now ? { now } : {}) });
   }
 
   get jwksFile(): string {

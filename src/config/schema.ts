@@ -104,8 +104,8 @@ export const configSchema = z
         router: z
           .string()
           .regex(/^wss?:\/\/.+/, 'the router is a ws:// or wss:// URL of the remote-api plugin')
-          .default('ws://127.0.0.1:10000')
-          .describe('Zenoh router remote-api WebSocket URL'),
+          .default('ws://127.0.0.1:10001')
+          .describe("The nodes' private WebSocket into the Zenoh router: the link guard in front of the router's remote-api (10001 under `npm start`; never the clients' gateway, whose access control refuses a node's declarations)"),
         keyPrefix: z
           .string()
           .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
@@ -113,7 +113,7 @@ export const configSchema = z
           .describe('Key prefix served'),
       })
       .strict()
-      .default({ router: 'ws://127.0.0.1:10000', keyPrefix: 'forge/mailbox' }),
+      .default({ router: 'ws://127.0.0.1:10001', keyPrefix: 'forge/mailbox' }),
     metrics: z
       .object({
         host: z.string().default('127.0.0.1').describe('Prometheus endpoint bind address'),

@@ -13,6 +13,7 @@ import {
 } from '../../src/raft/codec.js';
 import { WireError } from '../../src/wire/wire-error.js';
 import type { Entry, EntryType, HardState, Message, SnapshotMeta } from '../../src/raft/types.js';
+import { wireErrorCodeOf } from '../support/wire.js';
 
 // Plain objects (not null-prototype ones) so deepEqual compares against decoded values.
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
@@ -146,48 +147,39 @@ test('mutated valid messages decode to a message or fail with WireError', () => 
   );
 });
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof WireError) return err.code;
-    throw err;
-  }
-  return 'NO_ERROR';
-}
 
 const hb: Message = { type: 'heartbeat', from: 'a', to: 'b', term: 3, commit: 7, round: 9 };
 
 test('specific garbage gets specific error codes', () => {
   const good = encodeMessage(hb);
-  assert.equal(codeOf(() => decodeMessage(new Uint8Array([99]))), 'UNKNOWN_TAG');
-  assert.equal(codeOf(() => decodeMessage(new Uint8Array([...good, 0]))), 'TRAILING_BYTES');
-  assert.equal(codeOf(() => decodeMessage(good.subarray(0, good.length - 1))), 'TRUNCATED');
-  assert.equal(codeOf(() => decodeMessage(new Uint8Array())), 'TRUNCATED');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(new Uint8Array([99]))), 'UNKNOWN_TAG');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(new Uint8Array([...good, 0]))), 'TRAILING_BYTES');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(good.subarray(0, good.length - 1))), 'TRUNCATED');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(new Uint8Array())), 'TRUNCATED');
   // A length prefix claiming 2^40 bytes for the from field.
-  assert.equal(codeOf(() => decodeMessage(new Uint8Array([6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]))), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(new Uint8Array([6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]))), 'TOO_LARGE');
   // Varint beyond 2^53.
   const big = new Uint8Array([1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
-  assert.equal(codeOf(() => decodeHardState(big)), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(big)), 'BAD_INTEGER');
   const overSafe = new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x10]);
-  assert.equal(codeOf(() => decodeHardState(overSafe)), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(overSafe)), 'BAD_INTEGER');
   // Non-shortest varint (0 encoded in two bytes).
-  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0x80, 0x00, 0, 0]))), 'BAD_INTEGER');
-  assert.equal(codeOf(() => decodeHardState(new Uint8Array([2, 0, 0, 0]))), 'BAD_VERSION');
-  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 2]))), 'BAD_BOOLEAN');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(new Uint8Array([1, 0x80, 0x00, 0, 0]))), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(new Uint8Array([2, 0, 0, 0]))), 'BAD_VERSION');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 2]))), 'BAD_BOOLEAN');
   // Invalid UTF-8 in a node id.
-  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 2, 0xc3, 0x28]))), 'BAD_UTF8');
-  assert.equal(codeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 0]))), 'INVALID');
-  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 1, 1, 1, 3, 0, 0]))), 'UNKNOWN_TAG');
-  assert.equal(codeOf(() => decodeEntries(new Uint8Array([2, 0]))), 'BAD_VERSION');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 2, 0xc3, 0x28]))), 'BAD_UTF8');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(new Uint8Array([1, 0, 0, 1, 0]))), 'INVALID');
+  assert.equal(wireErrorCodeOf(() => decodeEntries(new Uint8Array([1, 1, 1, 1, 3, 0, 0]))), 'UNKNOWN_TAG');
+  assert.equal(wireErrorCodeOf(() => decodeEntries(new Uint8Array([2, 0]))), 'BAD_VERSION');
   // A count the bytes present cannot hold (each entry takes at least 5).
-  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 3, 1, 1, 0, 0, 0, 1, 2, 0, 0]))), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeEntries(new Uint8Array([1, 3, 1, 1, 0, 0, 0, 1, 2, 0, 0]))), 'TOO_LARGE');
   // Two entries, indexes 1 and 3.
-  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 3, 0, 0, 0]))), 'INVALID');
-  assert.equal(codeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 2, 0, 0, 0]))), 'NO_ERROR');
+  assert.equal(wireErrorCodeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 3, 0, 0, 0]))), 'INVALID');
+  assert.equal(wireErrorCodeOf(() => decodeEntries(new Uint8Array([1, 2, 1, 1, 0, 0, 0, 1, 2, 0, 0, 0]))), 'NO_ERROR');
   const gap = [1, 3].map((index) => ({ term: 1, index, type: 0 as EntryType, time: 0, data: new Uint8Array() }));
-  assert.equal(codeOf(() => encodeEntries(gap)), 'INVALID');
-  assert.equal(codeOf(() => decodeHardState(encodeHardState({ term: 2 ** 53, vote: null, commit: 0 }))), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => encodeEntries(gap)), 'INVALID');
+  assert.equal(wireErrorCodeOf(() => decodeHardState(encodeHardState({ term: 2 ** 53, vote: null, commit: 0 }))), 'BAD_INTEGER');
 });
 
 test('decoders enforce the configured limits', () => {
@@ -202,12 +194,12 @@ test('decoders enforce the configured limits', () => {
     entries: [1, 2, 3].map((index) => ({ term: 1, index, type: 0 as EntryType, time: 0, data: new Uint8Array(100) })),
   };
   const b = encodeMessage(append);
-  assert.equal(codeOf(() => decodeMessage(b, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => decodeMessage(b, { maxEntryDataBytes: 99 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => decodeMessage(b, { maxMessageBytes: b.length - 1 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => encodeMessage(append, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => encodeMessage({ ...hb, from: 'x'.repeat(65) })), 'INVALID');
-  assert.equal(codeOf(() => decodeMessage(encodeMessage(hb, { maxNodeIdBytes: 200 }), { maxNodeIdBytes: 0 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(b, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(b, { maxEntryDataBytes: 99 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(b, { maxMessageBytes: b.length - 1 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => encodeMessage(append, { maxEntriesPerMessage: 2 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => encodeMessage({ ...hb, from: 'x'.repeat(65) })), 'INVALID');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(encodeMessage(hb, { maxNodeIdBytes: 200 }), { maxNodeIdBytes: 0 })), 'TOO_LARGE');
   const chunk: Message = {
     type: 'snapshot',
     from: 'a',
@@ -219,22 +211,22 @@ test('decoders enforce the configured limits', () => {
     data: new Uint8Array(10),
     done: true,
   };
-  assert.equal(codeOf(() => decodeMessage(encodeMessage(chunk), { maxChunkBytes: 9 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => decodeMessage(encodeMessage(chunk), { maxMembers: 2 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(encodeMessage(chunk), { maxChunkBytes: 9 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => decodeMessage(encodeMessage(chunk), { maxMembers: 2 })), 'TOO_LARGE');
 });
 
 test('encoders refuse what the limits forbid before allocating for it', () => {
   const big = { term: 1, index: 1, type: 0 as EntryType, time: 0, data: new Uint8Array(101) };
-  assert.equal(codeOf(() => encodeEntries([big], { maxEntryDataBytes: 100 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => encodeEntries([big], { maxEntryDataBytes: 100 })), 'TOO_LARGE');
   const append: Message = { type: 'append', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries: [big] };
-  assert.equal(codeOf(() => encodeMessage(append, { maxEntryDataBytes: 100 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => encodeMessage(append, { maxEntryDataBytes: 100 })), 'TOO_LARGE');
   const size = encodeMessage(append).length;
-  assert.equal(codeOf(() => encodeMessage(append, { maxMessageBytes: size - 1 })), 'TOO_LARGE');
-  assert.equal(codeOf(() => encodeMessage(append, { maxMessageBytes: size })), 'NO_ERROR');
-  assert.equal(codeOf(() => encodeMessage({ ...hb, commit: -1 })), 'BAD_INTEGER');
-  assert.equal(codeOf(() => encodeMessage({ ...hb, commit: 2 ** 53 })), 'BAD_INTEGER');
-  assert.equal(codeOf(() => encodeMessage({ ...hb, round: Number.POSITIVE_INFINITY })), 'BAD_INTEGER');
-  assert.equal(codeOf(() => encodeMessage({ ...hb, round: 1.5 })), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => encodeMessage(append, { maxMessageBytes: size - 1 })), 'TOO_LARGE');
+  assert.equal(wireErrorCodeOf(() => encodeMessage(append, { maxMessageBytes: size })), 'NO_ERROR');
+  assert.equal(wireErrorCodeOf(() => encodeMessage({ ...hb, commit: -1 })), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => encodeMessage({ ...hb, commit: 2 ** 53 })), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => encodeMessage({ ...hb, round: Number.POSITIVE_INFINITY })), 'BAD_INTEGER');
+  assert.equal(wireErrorCodeOf(() => encodeMessage({ ...hb, round: 1.5 })), 'BAD_INTEGER');
 });
 
 // Pins the wire format: these bytes must not change without a protocol version bump.

@@ -11,7 +11,7 @@ import { LevelStorage } from '../../src/raft/level-storage.js';
 import { decodeConfChange } from '../../src/raft/membership.js';
 import type { Membership, NodeId } from '../../src/raft/types.js';
 import { CounterMachine } from '../../src/sim/counter-machine.js';
-import { InProcessNetwork, testDriverOptions } from '../support/in-process-raft.js';
+import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'driver-membership-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,15 +33,6 @@ async function stopNode(id: NodeId): Promise<void> {
   drivers.delete(id);
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const leader = () => waitFor('a leader', () => [...drivers.values()].find((d) => d.softState().role === 'leader'));
 const founders: Membership = { voters: ['n3', 'n1', 'n2'], learners: [] };

@@ -7,24 +7,9 @@ import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
-import { RaftError, type Membership, type Message, type NodeId } from '../../src/raft/types.js';
+import { RaftError, type Membership, type NodeId } from '../../src/raft/types.js';
 import { AppendLog, encodeValue } from '../../src/sim/append-log.js';
-import { testDriverOptions } from '../support/in-process-raft.js';
-
-/** In-process delivery on the next turn, with one-way cuts: a message from `a` to `b` is dropped while `a>b` is cut. */
-class CuttableNetwork {
-  readonly handlers = new Map<NodeId, (m: Message) => void>();
-  readonly cut = new Set<string>();
-  transport(id: NodeId) {
-    return {
-      send: (m: Message) =>
-        setImmediate(() => {
-          if (!this.cut.has(`${m.from}>${m.to}`)) this.handlers.get(m.to)?.(m);
-        }),
-      onMessage: (h: (m: Message) => void) => void this.handlers.set(id, h),
-    };
-  }
-}
+import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 const ids: NodeId[] = ['n1', 'n2', 'n3'];
 const membership: Membership = { voters: ids, learners: [] };
@@ -38,7 +23,7 @@ afterEach(async () => {
   running = [];
 });
 
-async function startCluster(net: CuttableNetwork): Promise<{ drivers: Map<NodeId, RaftDriver<number>>; machines: Map<NodeId, AppendLog> }> {
+async function startCluster(net: InProcessNetwork): Promise<{ drivers: Map<NodeId, RaftDriver<number>>; machines: Map<NodeId, AppendLog> }> {
   const drivers = new Map<NodeId, RaftDriver<number>>();
   const machines = new Map<NodeId, AppendLog>();
   for (const id of ids) {
@@ -53,15 +38,6 @@ async function startCluster(net: CuttableNetwork): Promise<{ drivers: Map<NodeId
   return { drivers, machines };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const leaderOf = (drivers: Map<NodeId, RaftDriver<number>>, except?: NodeId) =>
   waitFor('a leader', () => [...drivers.entries()].find(([id, d]) => id !== except && d.softState().role === 'leader'));
@@ -78,7 +54,7 @@ async function settle(p: Promise<number>, started: number): Promise<{ ms: number
 }
 
 test('an isolated leader answers every pending proposal and membership change with LEADERSHIP_LOST when CheckQuorum deposes it', async () => {
-  const net = new CuttableNetwork();
+  const net = new InProcessNetwork();
   const { drivers } = await startCluster(net);
   const [leaderId, leader] = await leaderOf(drivers);
   await leader.propose(encodeValue(1)); // a working cluster first
@@ -110,7 +86,7 @@ test('an isolated leader answers every pending proposal and membership change wi
 });
 
 test('a proposal answered LEADERSHIP_LOST may still commit under the next leader: the outcome really is unknown', async () => {
-  const net = new CuttableNetwork();
+  const net = new InProcessNetwork();
   const { drivers, machines } = await startCluster(net);
   const [leaderId, leader] = await leaderOf(drivers);
   await leader.propose(encodeValue(1));

@@ -5,14 +5,32 @@ import type { DriverOptions, PeerTransport } from '../../src/raft/driver.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 
-/** Delivers in-process on the next turn; a node whose handler is removed receives nothing. */
+/**
+ * Delivers in-process on the next turn; a node whose handler is removed receives nothing, and a
+ * message from `a` to `b` is dropped while `a>b` is in `cut` (one-way partitions).
+ */
 export class InProcessNetwork {
   readonly handlers = new Map<NodeId, (m: Message) => void>();
+  readonly cut = new Set<string>();
   transport(id: NodeId): PeerTransport {
     return {
-      send: (m) => setImmediate(() => this.handlers.get(m.to)?.(m)),
+      send: (m) =>
+        setImmediate(() => {
+          if (!this.cut.has(`${m.from}>${m.to}`)) this.handlers.get(m.to)?.(m);
+        }),
       onMessage: (h) => this.handlers.set(id, h),
     };
+  }
+}
+
+/** Polls `probe` until it returns a value, which it resolves with; fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

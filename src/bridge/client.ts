@@ -5,6 +5,7 @@ import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
 import { ConsolidationMode, Duration, QueryTarget, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
 import { isValidHost, isValidNodeId, isValidToken, isValidUser } from '../identifiers.js';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
+import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';
 import type { MembershipView } from './cluster-admin.js';
 import {
   DEFAULT_CATCH_UP_MS,
@@ -166,6 +167,16 @@ export class ForgeMailboxClient {
     const reply = await this.request(adminKey(this.prefix, 'remove-node'), params({ node }), undefined, 2 * this.requestTimeoutMs);
     if (reply.status !== 'membership') throw unexpected(reply);
     return reply.membership;
+  }
+
+  /**
+   * Sets the cluster quotas given (the others keep their value) through the log, and returns the
+   * quotas then in force with the current usage. Needs the `admin` operation.
+   */
+  async setQuotas(quotas: Partial<MailboxQuotas>): Promise<{ quotas: MailboxQuotas; usage: MailboxUsage }> {
+    const reply = await this.request(adminKey(this.prefix, 'set-quotas'), params({ ...quotas }));
+    if (reply.status !== 'quotas') throw unexpected(reply);
+    return { quotas: reply.quotas, usage: reply.usage };
   }
 
   /** Every reachable node's own status, leader or not: what is left to look at when there is no leader. */

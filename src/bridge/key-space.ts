@@ -18,6 +18,8 @@
 //                                        wait (ms, optional: how long it may take to catch up
 //                                        before it is promoted to voter); answered by the leader
 //   GET <prefix>/@cluster/admin/remove-node  params: node; answered by the leader
+//   GET <prefix>/@cluster/admin/set-quotas  params: maxMessages, maxBytes, maxMailboxes (any of
+//                                        them; the cluster quotas, committed through the log)
 //   PUT <prefix>/<user>                  fire-and-forget enqueue of the sample payload; the optional
 //                                        attachment is a UTF-8 JSON object {"id"?: string, "ttl"?: ms}
 //                                        (a PUT key cannot carry selector parameters)
@@ -31,7 +33,8 @@
 // These checks are made here, before anything is proposed, so bad input never reaches the log.
 
 import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
-import type { MailboxCommand, MailboxQuery, PutCommand } from '../mailbox/commands.js';
+import type { MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
+import { QUOTA_NAMES, quotaProblem } from '../mailbox/quotas.js';
 import type { AdminOp } from './cluster-admin.js';
 import type { Access } from '../auth/capability.js';
 import type { BridgeErrorCode } from './reply-format.js';
@@ -77,7 +80,7 @@ const fail = (code: BridgeErrorCode, message: string): Parsed<never> => ({ ok: f
 
 export const clusterStatusKey = (prefix: string): string => `${prefix}/@cluster/status`;
 export const nodeStatusKey = (prefix: string, nodeId: string): string => `${prefix}/@cluster/node/${nodeId}/status`;
-export type AdminKeyOp = 'add-node' | 'remove-node';
+export type AdminKeyOp = 'add-node' | 'remove-node' | 'set-quotas';
 export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@cluster/admin/${op}`;
 /** What the leader declares for the admin operations. */
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
@@ -204,6 +207,20 @@ function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
       const node = nodeParam(p.get('node'));
       return node.ok ? ok({ kind: 'admin', op: { op: 'removeNode', node: node.value } }) : node;
     }
+    case 'set-quotas': {
+      const checked = checkNames(p, QUOTA_NAMES);
+      if (!checked.ok) return checked;
+      const command: SetQuotasCommand = { op: 'setQuotas' };
+      for (const name of QUOTA_NAMES) {
+        const value = p.get(name);
+        if (value === undefined) continue;
+        const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
+        const problem = quotaProblem(name, n);
+        if (problem !== null) return fail('BAD_REQUEST', problem);
+        command[name] = n;
+      }
+      return ok({ kind: 'command', command });
+    }
     default:
       return fail('UNKNOWN_OP', `unknown admin operation ${JSON.stringify(truncate(op))}`);
   }
@@ -288,6 +305,7 @@ export function accessOf(request: BridgeRequest): Access {
     case 'command': {
       const c = request.command;
       if (c.op === 'expire') throw new Error('the expiry sweep is proposed by the leader, never parsed from a request');
+      if (c.op === 'setQuotas') return { op: 'admin', user: null };
       const op = c.op === 'nack' ? 'ack' : c.op;
       return { op, user: c.user };
     }

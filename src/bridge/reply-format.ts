@@ -9,14 +9,18 @@
 //                 leased consume, receipt and leaseExpiresAt.
 //     "empty"   — the mailbox has nothing to give; payload is empty. An ok reply, not an error:
 //                 an empty mailbox is the normal answer to a polling client.
-//     "put" | "ok" | "purged" | "stats" | "status" | "membership" — payload is a UTF-8 JSON object:
+//     "put" | "ok" | "purged" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count};
+//                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes}, usage: {messages, bytes, mailboxes}};
 //                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount}; status {...cluster status};
 //                 membership {voters: [id...], learners: [id...]} (after an admin change).
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
-//   "leader"?: node id hint on NOT_LEADER}.
+//   "leader"?: node id hint on NOT_LEADER}. Retryable refusals that changed nothing: NOT_LEADER,
+//   UNAVAILABLE, BACKLOG_FULL, BUSY (the bridge has its bound of requests in flight and answered
+//   at once, before authorization or Raft); QUOTA_EXCEEDED refuses a put at a cluster quota.
 
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
+import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';
 import type { MembershipView } from './cluster-admin.js';
 
 export const BRIDGE_ERROR_CODES = [
@@ -30,6 +34,8 @@ export const BRIDGE_ERROR_CODES = [
   'LEADERSHIP_LOST',
   'BACKLOG_FULL',
   'MAILBOX_FULL',
+  'QUOTA_EXCEEDED',
+  'BUSY',
   'UNKNOWN_RECEIPT',
   'LEASE_EXPIRED',
   'UNKNOWN_NODE',
@@ -63,7 +69,8 @@ export type ClientReply =
   | { status: 'purged'; count: number }
   | { status: 'stats'; stats: MailboxStats }
   | { status: 'status'; cluster: unknown }
-  | { status: 'membership'; membership: MembershipView };
+  | { status: 'membership'; membership: MembershipView }
+  | { status: 'quotas'; quotas: MailboxQuotas; usage: MailboxUsage };
 
 /** Decoders refuse anything bigger: metadata and error bodies are small by construction. */
 const MAX_ATTACHMENT_BYTES = 4096;
@@ -106,6 +113,8 @@ export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyPar
       return { ok: true, parts: { payload: json({ count: result.count }), attachment: json({ status: 'purged' }) } };
     case 'stats':
       return { ok: true, parts: { payload: json(result.stats), attachment: json({ status: 'stats' }) } };
+    case 'quotas':
+      return { ok: true, parts: { payload: json({ quotas: result.quotas, usage: result.usage }), attachment: json({ status: 'quotas' }) } };
     case 'error':
       return { ok: false, error: { code: result.code, message: result.message } };
     case 'expired':
@@ -201,6 +210,16 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
     case 'membership': {
       const m = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
       return { status: 'membership', membership: { voters: ids(m, 'voters'), learners: ids(m, 'learners') } };
+    }
+    case 'quotas': {
+      const body = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
+      const q = isObject(body.quotas) ? body.quotas : {};
+      const u = isObject(body.usage) ? body.usage : {};
+      return {
+        status: 'quotas',
+        quotas: { maxMessages: num(q, 'maxMessages'), maxBytes: num(q, 'maxBytes'), maxMailboxes: num(q, 'maxMailboxes') },
+        usage: { messages: num(u, 'messages'), bytes: num(u, 'bytes'), mailboxes: num(u, 'mailboxes') },
+      };
     }
     default:
       throw new ReplyDecodeError(`unknown reply status ${JSON.stringify(meta.status)}`);

@@ -1,12 +1,12 @@
-// The client half of the CLI: put / consume / peek / ack / nack / len / purge / status, and the
-// membership commands members / add-node / remove-node, over Zenoh.
+// The client half of the CLI: put / consume / peek / ack / nack / len / purge / status, the
+// membership commands members / add-node / remove-node, and quotas, over Zenoh.
 // Results go to stdout as one JSON document; errors go to stderr as `forge-mailbox: CODE: message`.
 //
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
 // UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, MEMBERSHIP_FULL, usage
 // errors and bad option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER,
-// TIMEOUT, LEADERSHIP_LOST, BACKLOG_FULL, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
-// FORBIDDEN); 1 anything else (MAILBOX_FULL, INTERNAL, ...).
+// TIMEOUT, LEADERSHIP_LOST, BACKLOG_FULL, BUSY, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
+// FORBIDDEN); 1 anything else (MAILBOX_FULL, QUOTA_EXCEEDED, INTERNAL, ...).
 //
 // The capability token comes from --token-file, else $FORGE_TOKEN, else $FORGE_TOKEN_FILE, else
 // ./data/local/auth/admin.token when it exists (the operator token `npm start` writes). Never from
@@ -49,6 +49,7 @@ const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
   'TIMEOUT',
   'LEADERSHIP_LOST',
   'BACKLOG_FULL',
+  'BUSY',
   'CONF_CHANGE_IN_PROGRESS',
 ]);
 
@@ -265,6 +266,18 @@ export function registerClientCommands(program: Command): void {
       return;
     }
     await run(opts, async (c) => ({ output: await c.addNode(node, peer.host, peer.port, { catchUpMs: opts.wait }) }));
+  });
+
+  withConnection(
+    program
+      .command('quotas')
+      .description('cluster quotas and usage; with options, set those quotas first (committed through the log; needs the admin operation)')
+      .option('--max-messages <n>', 'messages all mailboxes together may hold', positiveInt)
+      .option('--max-bytes <n>', 'body bytes all mailboxes together may hold', positiveInt)
+      .option('--max-mailboxes <n>', 'mailboxes that may hold messages', positiveInt),
+  ).action(async (opts: ConnectionOptions & { maxMessages?: number; maxBytes?: number; maxMailboxes?: number }) => {
+    const quotas = { maxMessages: opts.maxMessages, maxBytes: opts.maxBytes, maxMailboxes: opts.maxMailboxes };
+    await run(opts, async (c) => ({ output: await c.setQuotas(quotas) }));
   });
 
   withConnection(program.command('remove-node <node>').description('remove a member (the leader too: another voter takes over)')).action(

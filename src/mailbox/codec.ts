@@ -7,9 +7,13 @@
 //
 // Version 2 (written now) adds the principal to put and consume (flag 4 of put, 8 of consume; an
 // empty principal is not written) and the receipt nonce to consume (flag 16). Version 1 entries
-// (still in logs on disk) decode as before: no principal, no nonce.
+// (still in logs on disk) decode as before: no principal, no nonce. Op 7 (setQuotas: a flags byte
+// saying which of maxMessages, maxBytes, maxMailboxes follow, each f64) came later within version
+// 2: the other ops are unchanged, so their entries stay readable by nodes from before it (a node
+// that predates it refuses a setQuotas entry as undecodable: upgrade every node before using it).
 
-import type { MailboxCommand } from './commands.js';
+import type { MailboxCommand, SetQuotasCommand } from './commands.js';
+import { QUOTA_NAMES } from './quotas.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { ByteReader } from '../wire/reader.js';
 import { ByteWriter } from '../wire/writer.js';
@@ -26,6 +30,7 @@ const enum Op {
   Nack = 4,
   Purge = 5,
   Expire = 6,
+  SetQuotas = 7,
 }
 
 /** Reused by every encode (they are synchronous and never nest); `copy` takes the bytes out. */
@@ -74,6 +79,14 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
     case 'expire':
       w.u8(Op.Expire);
       break;
+    case 'setQuotas': {
+      w.u8(Op.SetQuotas);
+      let flags = 0;
+      QUOTA_NAMES.forEach((name, bit) => (flags |= cmd[name] !== undefined ? 1 << bit : 0));
+      w.u8(flags);
+      for (const name of QUOTA_NAMES) if (cmd[name] !== undefined) w.f64(cmd[name]);
+      break;
+    }
   }
   return w.copy();
 }
@@ -128,6 +141,16 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
     case Op.Expire:
       cmd = { op: 'expire' };
       break;
+    case Op.SetQuotas: {
+      if (!v2) throw new WireError('UNKNOWN_TAG', `unknown command op ${op}`);
+      const flags = flagsByte(r, 0b111);
+      const quotas: SetQuotasCommand = { op: 'setQuotas' };
+      QUOTA_NAMES.forEach((name, bit) => {
+        if (flags & (1 << bit)) quotas[name] = r.f64(name);
+      });
+      cmd = quotas;
+      break;
+    }
     default:
       throw new WireError('UNKNOWN_TAG', `unknown command op ${op}`);
   }

@@ -2,6 +2,8 @@
 // (served after a ReadIndex, never logged), and the results of both. This is the contract
 // between src/mailbox, the wiring layer and src/bridge.
 
+import type { MailboxQuotas, MailboxUsage } from './quotas.js';
+
 /** Log-entry metadata the state machine is given with each command: "now" is `time`, never a local clock. */
 export interface ApplyMeta {
   index: number;
@@ -16,7 +18,8 @@ export type MailboxCommand =
   | AckCommand
   | NackCommand
   | PurgeCommand
-  | ExpireCommand;
+  | ExpireCommand
+  | SetQuotasCommand;
 
 export interface PutCommand {
   op: 'put';
@@ -83,6 +86,17 @@ export interface ExpireCommand {
   op: 'expire';
 }
 
+/**
+ * An operator's change of the cluster quotas (src/mailbox/quotas.ts); the quotas it leaves out
+ * keep their value. Replicated like any command, so every replica applies the same limits.
+ */
+export interface SetQuotasCommand {
+  op: 'setQuotas';
+  maxMessages?: number;
+  maxBytes?: number;
+  maxMailboxes?: number;
+}
+
 /** Read-only queries: answered from applied state after a linearizable read point. */
 export type MailboxQuery =
   | { op: 'peek'; user: string; deadLetter?: boolean }
@@ -116,6 +130,8 @@ export type MailboxErrorCode =
   | 'BAD_REQUEST'
   | 'TOO_LARGE'
   | 'MAILBOX_FULL'
+  /** A cluster quota (or the bound of a request-id table) would be passed: see quotas.ts. */
+  | 'QUOTA_EXCEEDED'
   | 'UNKNOWN_RECEIPT'
   | 'LEASE_EXPIRED';
 
@@ -127,4 +143,5 @@ export type MailboxResult =
   | { kind: 'purged'; count: number }
   | { kind: 'expired'; expired: number; deadLettered: number; leasesReturned: number }
   | { kind: 'stats'; stats: MailboxStats }
+  | { kind: 'quotas'; quotas: MailboxQuotas; usage: MailboxUsage }
   | { kind: 'error'; code: MailboxErrorCode; message: string };

@@ -24,15 +24,16 @@ import type {
   NackCommand,
   PurgeCommand,
   PutCommand,
+  SetQuotasCommand,
 } from './commands.js';
 import { StoredDelivery } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
+import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
 import {
   type ConsumeResult,
   type MailboxState,
-  type RememberedConsume,
   UserBox,
   emptyMailboxState,
   receiptOf,
@@ -47,6 +48,22 @@ const OK: MailboxResult = Object.freeze({ kind: 'ok' });
 
 function fail(code: MailboxErrorCode, message: string): MailboxResult {
   return { kind: 'error', code, message };
+}
+
+/**
+ * How many entries of an oldest-first remembered table (puts, consumes) are still in their window
+ * at `now`, and the bytes of those that are not, without forgetting them: a refusal must change
+ * nothing. Windows have one length and the clock never goes back, so the expired are a prefix.
+ */
+function liveEntries(table: Map<string, { expiresAt: number; bytes?: number }>, now: number): { count: number; expiredBytes: number } {
+  let expired = 0;
+  let expiredBytes = 0;
+  for (const e of table.values()) {
+    if (e.expiresAt > now) break;
+    expired++;
+    expiredBytes += e.bytes ?? 0;
+  }
+  return { count: table.size - expired, expiredBytes };
 }
 
 export interface MailboxTotals {
@@ -78,6 +95,34 @@ export class Mailbox {
     const now = Number.isFinite(meta.time) && meta.time > this.state.now ? meta.time : this.state.now;
     switch (cmd?.op) {
       case 'put':
+      case 'consume':
+      case 'ack':
+      case 'nack':
+      case 'purge': {
+        // These touch one user's mailbox: the cluster totals move by what that mailbox did.
+        const s = this.state;
+        const before = s.users.get(cmd.user);
+        const held = before?.held ?? 0;
+        const heldBytes = before?.heldBytes ?? 0;
+        const result = this.applyToUser(cmd, now);
+        const after = s.users.get(cmd.user);
+        s.heldMessages += (after?.held ?? 0) - held;
+        s.heldBytes += (after?.heldBytes ?? 0) - heldBytes;
+        return result;
+      }
+      case 'expire':
+        this.advance(now);
+        return this.sweep();
+      case 'setQuotas':
+        return this.setQuotas(cmd, now);
+      default:
+        return fail('BAD_REQUEST', `unknown command op ${String((cmd as { op?: unknown } | null)?.op)}`);
+    }
+  }
+
+  private applyToUser(cmd: PutCommand | ConsumeCommand | AckCommand | NackCommand | PurgeCommand, now: number): MailboxResult {
+    switch (cmd.op) {
+      case 'put':
         return this.put(cmd, now);
       case 'consume':
         return this.consume(cmd, now);
@@ -86,12 +131,18 @@ export class Mailbox {
         return this.settle(cmd, now);
       case 'purge':
         return this.purge(cmd, now);
-      case 'expire':
-        this.advance(now);
-        return this.sweep();
-      default:
-        return fail('BAD_REQUEST', `unknown command op ${String((cmd as { op?: unknown } | null)?.op)}`);
     }
+  }
+
+  /** The cluster totals now, as the quotas count them. */
+  usage(): MailboxUsage {
+    const s = this.state;
+    return { messages: s.heldMessages, bytes: s.heldBytes, mailboxes: s.users.size };
+  }
+
+  /** The quotas in force (a copy). */
+  quotas(): MailboxQuotas {
+    return { ...this.state.quotas };
   }
 
   /**
@@ -172,6 +223,15 @@ export class Mailbox {
     } else if (size > o.maxBytesPerMailbox) {
       return fail('MAILBOX_FULL', `message of ${size} bytes exceeds the mailbox limit ${o.maxBytesPerMailbox}`);
     }
+    const overQuota = quotaRefusal(s.quotas, this.usage(), size, box === undefined);
+    if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
+    // Ids in their window are never forgotten early: a full table refuses new ids instead.
+    if (cmd.id !== undefined && liveEntries(s.puts, now).count >= o.dedupeMaxEntries) {
+      return fail(
+        'QUOTA_EXCEEDED',
+        `the put id table holds ${o.dedupeMaxEntries} ids still in their dedupe window (its limit): retry later, or put without an id`,
+      );
+    }
 
     this.advance(now);
     const seq = ++s.lastSeq;
@@ -204,13 +264,18 @@ export class Mailbox {
       return fail('BAD_REQUEST', 'a receipt nonce comes only with a lease');
     }
 
-    this.advance(now);
     const s = this.state;
     const principal = cmd.principal ?? '';
     if (cmd.requestId !== undefined) {
       const seen = s.consumes.get(rememberedKey(cmd.user, principal, cmd.requestId));
-      if (seen !== undefined) return seen.result;
+      if (seen !== undefined && seen.expiresAt > now) {
+        this.advance(now);
+        return seen.result;
+      }
+      const refusal = this.requestTableFull(now);
+      if (refusal !== null) return fail('QUOTA_EXCEEDED', refusal);
     }
+    this.advance(now);
     const result = this.take(cmd, now);
     if (cmd.requestId !== undefined) this.rememberConsume(cmd.user, principal, cmd.requestId, result, now);
     return result;
@@ -288,11 +353,15 @@ export class Mailbox {
     const now = s.now;
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
     for (const [user, box] of s.users) {
+      const held = box.held;
+      const heldBytes = box.heldBytes;
       this.endLeases(box, now, counts);
       if (box.minExpiry <= now) {
         counts.expired += box.queue.removeExpired(now) + (box.dead?.removeExpired(now) ?? 0);
         box.minExpiry = Math.min(box.queue.earliestExpiry(), box.dead?.earliestExpiry() ?? Infinity);
       }
+      s.heldMessages += box.held - held;
+      s.heldBytes += box.heldBytes - heldBytes;
       this.dropIfEmpty(user, box);
     }
     this.expiredTotal += counts.expired;
@@ -417,10 +486,6 @@ export class Mailbox {
     const k = rememberedKey(user, principal, id);
     s.puts.delete(k);
     s.puts.set(k, { user, principal, id, seq, expiresAt: now + this.options.dedupeWindowMs });
-    while (s.puts.size > this.options.dedupeMaxEntries) {
-      const oldest = s.puts.keys().next().value as string;
-      s.puts.delete(oldest);
-    }
   }
 
   private rememberConsume(user: string, principal: string, requestId: string, result: ConsumeResult, now: number): void {
@@ -429,11 +494,36 @@ export class Mailbox {
     const expiresAt = now + this.options.requestWindowMs;
     s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
-    while (s.consumes.size > this.options.requestCacheMaxEntries || s.consumeBytes > this.options.requestCacheMaxBytes) {
-      const [k, oldest] = s.consumes.entries().next().value as [string, RememberedConsume];
-      s.consumes.delete(k);
-      s.consumeBytes -= oldest.bytes;
+  }
+
+  /**
+   * Why a consume with a new request id cannot be remembered, or null when it can: the table
+   * holds requestCacheMaxEntries results still in their window, or could not take one more of the
+   * largest body (the result's size is known only once the message is taken). Results in their
+   * window are never dropped early, so a retry always gets its result.
+   */
+  private requestTableFull(now: number): string | null {
+    const o = this.options;
+    const live = liveEntries(this.state.consumes, now);
+    const bytes = this.state.consumeBytes - live.expiredBytes;
+    if (live.count >= o.requestCacheMaxEntries) {
+      return `the consume request id table holds ${live.count} results still in their window (limit ${o.requestCacheMaxEntries}): retry later, or consume without rid`;
     }
+    if (bytes + o.maxBodyBytes > o.requestCacheMaxBytes) {
+      return `the consume request id table holds ${bytes} bytes of results still in their window (limit ${o.requestCacheMaxBytes}, room kept for one ${o.maxBodyBytes}-byte body): retry later, or consume without rid`;
+    }
+    return null;
+  }
+
+  private setQuotas(cmd: SetQuotasCommand, now: number): MailboxResult {
+    for (const name of QUOTA_NAMES) {
+      const problem = cmd[name] === undefined ? null : quotaProblem(name, cmd[name]);
+      if (problem !== null) return fail('BAD_REQUEST', problem);
+    }
+    this.advance(now);
+    const q = this.state.quotas;
+    for (const name of QUOTA_NAMES) q[name] = cmd[name] ?? q[name];
+    return { kind: 'quotas', quotas: this.quotas(), usage: this.usage() };
   }
 
   /** A user with a mailbox passed the syntax check when it was created: skip the regex on the hot path. */

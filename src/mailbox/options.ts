@@ -18,13 +18,16 @@ export interface MailboxOptions {
   maxDeliveries: number;
   /** How long a put's client id is remembered for duplicate suppression. */
   dedupeWindowMs: number;
-  /** Bound on remembered put ids; the oldest are forgotten first when full. */
+  /**
+   * Bound on remembered put ids. An id is never forgotten before its window ends: a put with a new
+   * id is refused (QUOTA_EXCEEDED) while the table holds this many ids in their window.
+   */
   dedupeMaxEntries: number;
   /** How long a consume result is kept for retries with the same request id. */
   requestWindowMs: number;
-  /** Bound on cached consume results; the oldest are dropped first when full. */
+  /** Bound on cached consume results, kept for their whole window like put ids (a new request id is refused when full). */
   requestCacheMaxEntries: number;
-  /** Bound on body bytes held by cached consume results; the oldest are dropped first when over. */
+  /** Bound on body bytes held by cached consume results; a new request id is refused unless one more maxBodyBytes fits. */
   requestCacheMaxBytes: number;
   /** Longest client message id or request id (UTF-16 code units). Receipts are the mailbox's own, bounded by the key space. */
   maxIdLength: number;
@@ -87,5 +90,6 @@ export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): Ma
   if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
   if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');
   if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
+  if (o.requestCacheMaxBytes < o.maxBodyBytes) throw new RangeError('requestCacheMaxBytes must hold at least one maxBodyBytes body');
   return o;
 }

@@ -2,12 +2,15 @@
 // iteration (insertion) order, which the reader reproduces, so restore(snapshot()) behaves
 // identically and re-snapshots to the same bytes. Size and time are linear in the content.
 //
-// Layout (little-endian): "FMBX" u16 version (2), now f64, lastSeq f64,
+// Layout (little-endian): "FMBX" u16 version (3), now f64, lastSeq f64,
+//   quotas { maxMessages f64, maxBytes f64, maxMailboxes f64 },
 //   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, nonce, message } },
 //   puts u32 × { user, principal, id, seq f64, expiresAt f64 },
 //   consumes u32 × { user, principal, requestId, expiresAt f64, result }.
-// nonce and principal may be empty (a lease without nonce, the anonymous principal). Version 1
-// (images on disk from before) has neither field and is still read: nonce '' and principal ''.
+// nonce and principal may be empty (a lease without nonce, the anonymous principal). Older images
+// on disk are still read: version 2 has no quotas (the defaults apply), version 1 neither quotas
+// nor nonce and principal ('' both). The cluster totals the quotas count are not written: they
+// are recomputed from the mailboxes.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
 // result = u8 1, then u8 3 (empty), or u8 2 (message) and id, seq f64, body, enqueuedAt f64,
 //   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
@@ -19,6 +22,7 @@ import type { DeliveredMessage } from './commands.js';
 import { StoredDelivery } from './delivery.js';
 import { type ConsumeResult, type MailboxState, UserBox, emptyMailboxState, receiptOf, rememberedKey } from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
+import { QUOTA_NAMES, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
 import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
 import { ByteReader } from '../wire/reader.js';
@@ -27,7 +31,9 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
+/** The format before quotas; read, never written. */
+const SNAPSHOT_VERSION_2 = 2;
 /** The format before principals and receipt nonces; read, never written. */
 const SNAPSHOT_VERSION_1 = 1;
 
@@ -42,7 +48,7 @@ const MAX_ITEMS = 0xffffffff;
 
 /** Exact size of the image writeSnapshot makes: it allocates once and never copies. */
 export function snapshotSize(s: MailboxState): number {
-  let n = 4 + 2 + 8 + 8 + 4;
+  let n = 4 + 2 + 8 + 8 + 8 * QUOTA_NAMES.length + 4;
   for (const [name, box] of s.users) {
     n += 2 + utf8Length(name) + 4 + 4 + 4;
     for (const m of box.queue) n += messageSize(m);
@@ -68,6 +74,7 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
   w.u16(SNAPSHOT_VERSION);
   w.f64(s.now);
   w.f64(s.lastSeq);
+  for (const name of QUOTA_NAMES) w.f64(s.quotas[name]);
   w.u32(s.users.size);
   for (const [name, box] of s.users) {
     w.u16String(name);
@@ -103,15 +110,23 @@ export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false):
   const r = new ByteReader(data);
   for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
   const version = r.u16('version');
-  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_1) {
+  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_2 && version !== SNAPSHOT_VERSION_1) {
     throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
   }
-  const v2 = version === SNAPSHOT_VERSION;
+  const v2 = version >= SNAPSHOT_VERSION_2;
   /** Bytes the version-2 fields add: a u16 length prefix each. */
   const field = v2 ? 2 : 0;
   const s = emptyMailboxState();
   s.now = r.f64('now');
   s.lastSeq = r.f64('lastSeq');
+  if (version >= SNAPSHOT_VERSION) {
+    for (const name of QUOTA_NAMES) {
+      const value = r.f64(name);
+      const problem = quotaProblem(name, value);
+      if (problem !== null) throw new WireError('INVALID', `bad quota in snapshot: ${problem}`);
+      s.quotas[name] = value;
+    }
+  }
   const users = r.u32Count('users', MAX_ITEMS, 2 + 12);
   for (let i = 0; i < users; i++) {
     const name = r.u16String('user', MAX_WIRE_STRING_BYTES);
@@ -134,6 +149,8 @@ export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false):
       box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     }
     s.users.set(name, box);
+    s.heldMessages += box.held;
+    s.heldBytes += box.heldBytes;
   }
   const puts = r.u32Count('puts', MAX_ITEMS, 2 + field + 2 + 16);
   for (let i = 0; i < puts; i++) {

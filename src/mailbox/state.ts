@@ -1,6 +1,7 @@
 // The replicated state of the mailbox state machine: what a snapshot holds.
 
 import type { MailboxResult } from './commands.js';
+import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
 
 export interface Lease {
@@ -72,10 +73,26 @@ export interface MailboxState {
   /** Consume results kept for request-id retries, keyed by rememberedKey(user, principal, requestId), oldest first. */
   consumes: Map<string, RememberedConsume>;
   consumeBytes: number;
+  /** The cluster quotas in force: replicated (setQuotas), kept in snapshots. */
+  quotas: MailboxQuotas;
+  /** Messages held by every mailbox together (sum of UserBox.held): derived, recomputed on restore. */
+  heldMessages: number;
+  /** Body bytes held by every mailbox together (sum of UserBox.heldBytes): derived like heldMessages. */
+  heldBytes: number;
 }
 
 export function emptyMailboxState(): MailboxState {
-  return { now: 0, lastSeq: 0, users: new Map(), puts: new Map(), consumes: new Map(), consumeBytes: 0 };
+  return {
+    now: 0,
+    lastSeq: 0,
+    users: new Map(),
+    puts: new Map(),
+    consumes: new Map(),
+    consumeBytes: 0,
+    quotas: { ...DEFAULT_QUOTAS },
+    heldMessages: 0,
+    heldBytes: 0,
+  };
 }
 
 /**

@@ -270,6 +270,7 @@ export class ForgeNode implements NodeOperations {
       snapshotIndex: st.snapshotIndex,
       members: st.membership,
       directory: this.clusterState.peers(),
+      quotas: { ...this.stateMachine.mailbox.quotas(), usage: this.stateMachine.mailbox.usage() },
       followers:
         st.role === 'leader'
           ? Object.fromEntries(

@@ -28,6 +28,9 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   fc.tuple(fc.constantFrom('ack' as const, 'nack' as const), text, text).map(([op, user, receipt]) => ({ op, user, receipt })),
   fc.tuple(text, opt('deadLetter', fc.constant(true as const))).map(([user, d]) => ({ op: 'purge' as const, user, ...d })),
   fc.constant({ op: 'expire' as const }),
+  fc
+    .tuple(opt('maxMessages', num), opt('maxBytes', num), opt('maxMailboxes', num))
+    .map(([m, b, x]) => ({ op: 'setQuotas' as const, ...m, ...b, ...x })),
 );
 
 /** Plain data for comparison: decoders return plain Uint8Arrays, encoders may get any view. */
@@ -101,6 +104,8 @@ describe('commands', () => {
     expectDecodeError(() => decodeCommand(patched(0, 1, 1, 5, 0, 0x61, 0x6c, 0x69, 0x63, 0x65, 4)), 'UNKNOWN_TAG'); // a principal in a version-1 put
     // A principal flagged but empty: the empty principal is written as absent, so this is a second encoding.
     expectDecodeError(() => decodeCommand(Uint8Array.from([2, 1, 1, 0, 0x61, 4, 0, 0, 0, 0, 0, 0])), 'INVALID');
+    expectDecodeError(() => decodeCommand(Uint8Array.from([2, 7, 8])), 'UNKNOWN_TAG'); // setQuotas with an unknown flag bit
+    expectDecodeError(() => decodeCommand(Uint8Array.from([1, 7, 0])), 'UNKNOWN_TAG'); // setQuotas in a version-1 entry
     const big = encodeCommand({ op: 'put', user: 'a', body: new Uint8Array(64 * 1024 * 1024 + 1) });
     expectDecodeError(() => decodeCommand(big), 'TOO_LARGE'); // over the wire body ceiling
   });
@@ -124,6 +129,8 @@ test('golden bytes: a command of each op encodes exactly as before', () => {
     [{ op: 'purge', user: 'bo', deadLetter: true }, '02050200626f01'],
     [{ op: 'purge', user: 'bo' }, '02050200626f00'],
     [{ op: 'expire' }, '0206'],
+    [{ op: 'setQuotas', maxMessages: 1000, maxMailboxes: 2 }, '0207050000000000408f400000000000000040'],
+    [{ op: 'setQuotas' }, '020700'],
   ];
   for (const [cmd, hex] of golden) {
     const bytes = encodeCommand(cmd);

@@ -48,6 +48,9 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
     .map(({ user, s, d, nack, nonce }) => ({ op: nack ? ('nack' as const) : ('ack' as const), user, receipt: nonce ? `${s}.${d}.${nonce}` : `${s}.${d}` })),
   fc.constant({ op: 'expire' as const }),
   user.map((u) => ({ op: 'purge' as const, user: u })),
+  fc
+    .record({ maxMessages: fc.integer({ min: 1, max: 20 }), maxMailboxes: fc.integer({ min: 1, max: 3 }) })
+    .map(({ maxMessages, maxMailboxes }) => ({ op: 'setQuotas' as const, maxMessages, maxMailboxes })),
 );
 
 const log: fc.Arbitrary<LogEntry[]> = fc
@@ -75,6 +78,13 @@ test('three replicas applying the same log produce identical results and byte-id
         assert.deepEqual(plain(results[1]), plain(results[0]), `entry ${i}`);
         assert.deepEqual(plain(results[2]), plain(results[0]), `entry ${i}`);
       }
+      // The running totals the quotas count agree with each other and with a recount from the mailboxes.
+      const recount = { messages: 0, bytes: 0, mailboxes: replicas[0]!.mailbox.state.users.size };
+      for (const box of replicas[0]!.mailbox.state.users.values()) {
+        recount.messages += box.held;
+        recount.bytes += box.heldBytes;
+      }
+      for (const r of replicas) assert.deepEqual(r.mailbox.usage(), recount);
       const [a, b, c] = replicas.map((r) => r.snapshot());
       assert.equal(snapshotSize(replicas[0]!.mailbox.state), a!.length, 'size computed ahead of writing');
       assert.deepEqual(b, a);
@@ -93,7 +103,7 @@ test('snapshot carries magic and version, and damaged images are refused without
   sm.apply(encodeCommand({ op: 'consume', user: 'ann', leaseMs: 100, requestId: 'r', principal: 'p1', receiptNonce: NONCES[0] }), { index: 2, term: 1, time: 6 });
   sm.apply(encodeCommand({ op: 'put', user: 'bo', body: new Uint8Array([4]) }), { index: 3, term: 1, time: 7 });
   const image = sm.snapshot();
-  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 2, 0]);
+  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 3, 0]);
 
   const target = new MailboxStateMachine();
   target.apply(encodeCommand({ op: 'put', user: 'cy', body: new Uint8Array([9]) }), { index: 1, term: 1, time: 1 });
@@ -108,10 +118,10 @@ test('snapshot carries magic and version, and damaged images are refused without
   badMagic[0] = 0x47;
   refuse(badMagic);
   const badVersion = image.slice();
-  badVersion[4] = 3;
+  badVersion[4] = 4;
   refuse(badVersion);
   const hugeCount = image.slice();
-  hugeCount.set([0xff, 0xff, 0xff, 0xff], 22); // user count claims 4 billion entries
+  hugeCount.set([0xff, 0xff, 0xff, 0xff], 46); // user count (after now, lastSeq, three quotas) claims 4 billion entries
   refuse(hugeCount);
 
   target.restore(image);

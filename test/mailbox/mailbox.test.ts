@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { DEFAULT_MAILBOX_OPTIONS, type MailboxOptions } from '../../src/mailbox/options.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS } from '../../src/mailbox/quotas.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -99,13 +100,33 @@ describe('put and consume', () => {
     assert.equal(stats(h, 'alice', 1000).count, 2);
   });
 
-  test('dedupe memory is bounded: the oldest ids are forgotten first', () => {
-    const h = harness({ dedupeMaxEntries: 2 });
-    h.run({ op: 'put', user: 'u', body: bytes(), id: 'a' });
-    h.run({ op: 'put', user: 'u', body: bytes(), id: 'b' });
-    h.run({ op: 'put', user: 'u', body: bytes(), id: 'c' });
-    assert.equal((h.run({ op: 'put', user: 'u', body: bytes(), id: 'c' }) as { duplicate: boolean }).duplicate, true);
-    assert.equal((h.run({ op: 'put', user: 'u', body: bytes(), id: 'a' }) as { duplicate: boolean }).duplicate, false);
+  test('a full put id table refuses new ids rather than forget one inside its window', () => {
+    const h = harness({ dedupeMaxEntries: 2, dedupeWindowMs: 600_000 });
+    h.runAt(0, { op: 'put', user: 'u', body: bytes(), id: 'a' });
+    h.runAt(1, { op: 'put', user: 'u', body: bytes(), id: 'b' });
+    const before = h.mailbox.snapshot();
+    const refused = h.runAt(599_999, { op: 'put', user: 'u', body: bytes(), id: 'c' });
+    assert.equal(errorCode(refused), 'QUOTA_EXCEEDED');
+    assert.match((refused as { message: string }).message, /put id table holds 2 ids/);
+    assert.deepEqual(h.mailbox.snapshot(), before, 'a refused put changes nothing');
+    // Retries of remembered ids still get their answer, and puts without an id are not affected.
+    assert.deepEqual(h.runAt(599_999, { op: 'put', user: 'u', body: bytes(), id: 'a' }), { kind: 'put', id: 'a', seq: 1, duplicate: true });
+    assert.equal(h.runAt(599_999, { op: 'put', user: 'u', body: bytes() }).kind, 'put');
+    // Once "a" is out of its window there is room again; "b" is still remembered.
+    assert.deepEqual(h.runAt(600_000, { op: 'put', user: 'u', body: bytes(), id: 'c' }), { kind: 'put', id: 'c', seq: 4, duplicate: false });
+    assert.equal((h.runAt(600_000, { op: 'put', user: 'u', body: bytes(), id: 'b' }) as { duplicate: boolean }).duplicate, true);
+  });
+
+  test('dedupe window holds under load: every id put within the window is remembered to its end', () => {
+    // 10 minutes at one id per second with room for all of them, then a burst past the bound.
+    const window = 600_000;
+    const h = harness({ dedupeMaxEntries: 600, dedupeWindowMs: window });
+    for (let i = 0; i < 600; i++) h.runAt(i * 1000, { op: 'put', user: `u${i % 7}`, body: bytes(), id: `id-${i}`, principal: 'p' });
+    for (let i = 0; i < 50; i++) assert.equal(errorCode(h.runAt(599_999, { op: 'put', user: 'u0', body: bytes(), id: `burst-${i}` })), 'QUOTA_EXCEEDED');
+    for (let i = 0; i < 600; i++) {
+      const retry = h.runAt(i * 1000 + window - 1, { op: 'put', user: `u${i % 7}`, body: bytes(), id: `id-${i}`, principal: 'p' });
+      assert.deepEqual(retry, { kind: 'put', id: `id-${i}`, seq: i + 1, duplicate: true }, `id-${i} one ms before its window ends`);
+    }
   });
 
   test('a consume retried with the same request id gets the same message, not the next', () => {
@@ -129,14 +150,28 @@ describe('put and consume', () => {
     assert.deepEqual(Array.from(message(h.runAt(100, { op: 'consume', user: 'alice', requestId: 'r' })).body), [2]);
   });
 
-  test('request cache is bounded by bytes: the oldest results go first', () => {
-    const h = harness({ requestCacheMaxBytes: 5 });
-    for (let i = 0; i < 3; i++) h.run({ op: 'put', user: 'u', body: new Uint8Array(3).fill(i) });
-    h.run({ op: 'consume', user: 'u', requestId: 'a' });
-    h.run({ op: 'consume', user: 'u', requestId: 'b' }); // 6 bytes cached > 5: "a" is dropped
-    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'u', requestId: 'b' })).body), [1, 1, 1]);
-    assert.deepEqual(Array.from(message(h.run({ op: 'consume', user: 'u', requestId: 'a' })).body), [2, 2, 2]);
+  test('a full request id table refuses new request ids rather than drop a result inside its window', () => {
+    const h = harness({ requestCacheMaxEntries: 2, requestWindowMs: 1000 });
+    for (let i = 0; i < 4; i++) h.run({ op: 'put', user: 'u', body: bytes(i) });
+    const first = h.runAt(0, { op: 'consume', user: 'u', requestId: 'a' });
+    h.runAt(1, { op: 'consume', user: 'u', requestId: 'b' });
+    assert.equal(errorCode(h.runAt(999, { op: 'consume', user: 'u', requestId: 'c' })), 'QUOTA_EXCEEDED');
+    assert.equal(h.runAt(999, { op: 'consume', user: 'u', requestId: 'a' }), first, 'a retry still gets its result');
+    assert.deepEqual(Array.from(message(h.runAt(999, { op: 'consume', user: 'u' })).body), [2], 'consumes without rid go on');
+    assert.deepEqual(Array.from(message(h.runAt(1000, { op: 'consume', user: 'u', requestId: 'c' })).body), [3]);
   });
+
+  test('the request id table keeps room for one result of the largest body', () => {
+    const h = harness({ maxBodyBytes: 4, requestCacheMaxBytes: 9 });
+    for (let i = 0; i < 3; i++) h.run({ op: 'put', user: 'u', body: new Uint8Array(3).fill(i) });
+    h.run({ op: 'consume', user: 'u', requestId: 'a' }); // 0 bytes held: 0 + 4 <= 9
+    h.run({ op: 'consume', user: 'u', requestId: 'b' }); // 3 bytes held: 3 + 4 <= 9
+    const before = h.mailbox.snapshot();
+    assert.equal(errorCode(h.run({ op: 'consume', user: 'u', requestId: 'c' })), 'QUOTA_EXCEEDED'); // 6 + 4 > 9
+    assert.deepEqual(h.mailbox.snapshot(), before, 'a refused consume changes nothing');
+    assert.throws(() => new Mailbox({ maxBodyBytes: 4, requestCacheMaxBytes: 3 }), RangeError);
+  });
+
 });
 
 describe('time', () => {
@@ -420,5 +455,101 @@ describe('put ids and request ids are remembered per principal', () => {
     assert.deepEqual(h.run({ op: 'consume', user: 'u', requestId: 'r' }), { kind: 'empty' }, 'the anonymous principal has its own r');
     assert.deepEqual(h.run({ op: 'ack', user: 'u', receipt: bob.receipt! }), { kind: 'ok' });
     assert.deepEqual(h.run({ op: 'ack', user: 'u', receipt: retry.receipt! }), { kind: 'ok' });
+  });
+});
+
+describe('cluster quotas', () => {
+  /** The mailbox's answer to setQuotas. */
+  function setQuotas(h: ReturnType<typeof harness>, q: Omit<Extract<MailboxCommand, { op: 'setQuotas' }>, 'op'>) {
+    const r = h.run({ op: 'setQuotas', ...q });
+    assert.equal(r.kind, 'quotas', JSON.stringify(r));
+    return r as Extract<MailboxResult, { kind: 'quotas' }>;
+  }
+
+  function refusedWith(h: ReturnType<typeof harness>, cmd: MailboxCommand, pattern: RegExp) {
+    const before = h.mailbox.snapshot();
+    const r = h.run(cmd);
+    assert.equal(errorCode(r), 'QUOTA_EXCEEDED');
+    assert.match((r as { message: string }).message, pattern);
+    assert.deepEqual(h.mailbox.snapshot(), before, 'a refused put changes nothing');
+  }
+
+  test('defaults, and setQuotas changes only the quotas it names', () => {
+    const h = harness();
+    assert.deepEqual(h.mailbox.quotas(), DEFAULT_QUOTAS);
+    h.run({ op: 'put', user: 'a', body: bytes(1, 2) });
+    const r = setQuotas(h, { maxBytes: 100 });
+    assert.deepEqual(r.quotas, { ...DEFAULT_QUOTAS, maxBytes: 100 });
+    assert.deepEqual(r.usage, { messages: 1, bytes: 2, mailboxes: 1 });
+    for (const bad of [0, -1, 1.5, Number.NaN, QUOTA_CEILINGS.maxBytes + 1]) {
+      const before = h.mailbox.snapshot();
+      assert.equal(errorCode(h.run({ op: 'setQuotas', maxBytes: bad })), 'BAD_REQUEST');
+      assert.deepEqual(h.mailbox.snapshot(), before);
+    }
+  });
+
+  test('total messages: puts are refused, consumes, acks, nacks and purges go on and drain', () => {
+    const h = harness();
+    setQuotas(h, { maxMessages: 3 });
+    h.run({ op: 'put', user: 'a', body: bytes(1) });
+    h.run({ op: 'put', user: 'b', body: bytes(2) });
+    h.run({ op: 'put', user: 'b', body: bytes(3) });
+    refusedWith(h, { op: 'put', user: 'c', body: bytes(4) }, /maxMessages reached: 3 messages held, limit 3/);
+    // A leased message still counts (it may come back); acking it makes room.
+    const leased = message(h.run({ op: 'consume', user: 'b', leaseMs: 1000 }));
+    refusedWith(h, { op: 'put', user: 'a', body: bytes(5) }, /maxMessages/);
+    assert.equal(h.run({ op: 'nack', user: 'b', receipt: leased.receipt! }).kind, 'ok');
+    const again = message(h.run({ op: 'consume', user: 'b', leaseMs: 1000 }));
+    assert.equal(h.run({ op: 'ack', user: 'b', receipt: again.receipt! }).kind, 'ok');
+    assert.equal(h.run({ op: 'put', user: 'c', body: bytes(4) }).kind, 'put');
+    assert.deepEqual(h.mailbox.usage(), { messages: 3, bytes: 3, mailboxes: 3 });
+    assert.deepEqual(h.run({ op: 'purge', user: 'b' }), { kind: 'purged', count: 1 });
+    assert.equal(message(h.run({ op: 'consume', user: 'a' })).body[0], 1);
+    assert.deepEqual(h.mailbox.usage(), { messages: 1, bytes: 1, mailboxes: 1 });
+  });
+
+  test('total bytes, and a quota set below the usage refuses puts until enough is taken out', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'a', body: new Uint8Array(6) });
+    h.run({ op: 'put', user: 'b', body: new Uint8Array(4) });
+    assert.deepEqual(setQuotas(h, { maxBytes: 8 }).usage, { messages: 2, bytes: 10, mailboxes: 2 });
+    refusedWith(h, { op: 'put', user: 'a', body: new Uint8Array(0) }, /maxBytes reached: 10 bytes held, limit 8, this message 0 bytes/);
+    h.run({ op: 'consume', user: 'b' });
+    refusedWith(h, { op: 'put', user: 'a', body: new Uint8Array(3) }, /maxBytes reached: 6 bytes held, limit 8/);
+    assert.equal(h.run({ op: 'put', user: 'a', body: new Uint8Array(2) }).kind, 'put');
+  });
+
+  test('mailboxes: a put to a new mailbox is refused, one to an existing mailbox is not', () => {
+    const h = harness();
+    setQuotas(h, { maxMailboxes: 2 });
+    h.run({ op: 'put', user: 'a', body: bytes() });
+    h.run({ op: 'put', user: 'b', body: bytes() });
+    refusedWith(h, { op: 'put', user: 'c', body: bytes() }, /maxMailboxes reached: 2 mailboxes hold messages, limit 2/);
+    assert.equal(h.run({ op: 'put', user: 'a', body: bytes() }).kind, 'put');
+    h.run({ op: 'consume', user: 'b' });
+    assert.equal(h.run({ op: 'put', user: 'c', body: bytes() }).kind, 'put');
+  });
+
+  test('expiry frees quota: the sweep, leases ending and dead letters keep the totals right', () => {
+    const h = harness({ defaultTtlMs: 100, maxDeliveries: 1 });
+    setQuotas(h, { maxMessages: 2 });
+    h.runAt(0, { op: 'put', user: 'a', body: bytes(1) });
+    h.runAt(0, { op: 'put', user: 'a', body: bytes(2), ttlMs: 1000 });
+    h.runAt(0, { op: 'consume', user: 'a', leaseMs: 10 });
+    refusedWith(h, { op: 'put', user: 'b', body: bytes() }, /maxMessages/);
+    // The lease ends at 10 and the message, delivered once, is dead-lettered: still held.
+    h.runAt(50, { op: 'expire' });
+    assert.deepEqual(h.mailbox.usage(), { messages: 2, bytes: 2, mailboxes: 1 });
+    // At 100 the dead letter expires, and the sweep frees its place.
+    h.runAt(100, { op: 'expire' });
+    assert.deepEqual(h.mailbox.usage(), { messages: 1, bytes: 1, mailboxes: 1 });
+    assert.equal(h.runAt(100, { op: 'put', user: 'b', body: bytes() }).kind, 'put');
+  });
+
+  test('a duplicate put is answered at the quota: it adds nothing', () => {
+    const h = harness();
+    h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' });
+    setQuotas(h, { maxMessages: 1 });
+    assert.deepEqual(h.run({ op: 'put', user: 'a', body: bytes(), id: 'x' }), { kind: 'put', id: 'x', seq: 1, duplicate: true });
   });
 });

@@ -1,7 +1,7 @@
 // Model-based property test: random command sequences (time jumps and clock skew, leases with
 // and without receipt nonces, acks/nacks with live, stale, guessed and bogus receipts, expiry
 // sweeps, duplicate ids and request-id retries by the same and by other principals,
-// dead-lettering, limits) go to the real Mailbox, to the encoded MailboxStateMachine and
+// dead-lettering, limits, cluster quotas set and reset, full id tables) go to the real Mailbox, to the encoded MailboxStateMachine and
 // to the reference model; every result and every query must agree. At random points the real
 // one is replaced by a restore of its own snapshot, which must change nothing that follows.
 
@@ -76,6 +76,12 @@ const dt = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: -40, max: -1 }) },
 );
 
+/** A quota small enough to be reached in a short run, or left out; rarely an invalid one. */
+const quota = (max: number) =>
+  fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max }) }, { weight: 1, arbitrary: fc.constantFrom(0, -1, 2.5, 1e12) }), {
+    nil: undefined,
+  });
+
 const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   {
     weight: 30,
@@ -117,6 +123,17 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'purge' as const, user, deadLetter })) },
   { weight: 5, arbitrary: fc.constant({ op: 'expire' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ maxMessages: quota(14), maxBytes: quota(90), maxMailboxes: quota(3) })
+      .map((q) => ({
+        op: 'setQuotas' as const,
+        ...(q.maxMessages !== undefined ? { maxMessages: q.maxMessages } : {}),
+        ...(q.maxBytes !== undefined ? { maxBytes: q.maxBytes } : {}),
+        ...(q.maxMailboxes !== undefined ? { maxMailboxes: q.maxMailboxes } : {}),
+      })),
+  },
 );
 
 const query: fc.Arbitrary<MailboxQuery> = fc.oneof(
@@ -185,6 +202,7 @@ function run(steps: Step[]): void {
     }
     assert.deepEqual(comparable(got), comparablePlain(expected), `${where}: result vs model`);
     assert.deepEqual(comparable(fromBytes), comparable(got), `${where}: encoded path vs typed path`);
+    assert.deepEqual(real.usage(), model.usage(), `${where}: cluster totals`);
     if (got.kind === 'error') assert.deepEqual(real.snapshot(), before, `${where}: rejected command changed state`);
   }
   assert.deepEqual(encoded.snapshot(), real.snapshot(), 'encoded replica diverged from typed replica');

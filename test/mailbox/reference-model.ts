@@ -1,10 +1,11 @@
 // The mailbox spec written the plain way, for model-based tests: every message of every user in
 // one flat array tagged with where it is, queues recomputed by filtering and sorting on demand,
-// caches as arrays searched linearly. Slow and obvious, with none of the real one's indexes,
-// lower bounds, lazy bodies or deques.
+// caches as arrays searched linearly, cluster totals summed on demand. Slow and obvious, with none
+// of the real one's indexes, lower bounds, running totals, lazy bodies or deques.
 
 import type { ApplyMeta, MailboxCommand, MailboxQuery, MailboxResult, MailboxStats } from '../../src/mailbox/commands.js';
 import type { MailboxOptions } from '../../src/mailbox/options.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS, type MailboxQuotas } from '../../src/mailbox/quotas.js';
 
 type Place = 'queue' | 'dead' | 'lease';
 
@@ -51,6 +52,7 @@ export class ReferenceMailbox {
   /** Put ids and request ids are remembered per user and principal ('' when none). */
   puts: { user: string; principal: string; id: string; seq: number; expiresAt: number }[] = [];
   consumes: { user: string; principal: string; requestId: string; result: PlainResult; bytes: number; expiresAt: number }[] = [];
+  quotas: MailboxQuotas = { ...DEFAULT_QUOTAS };
 
   constructor(readonly o: MailboxOptions) {}
 
@@ -59,6 +61,19 @@ export class ReferenceMailbox {
     if (cmd.op === 'expire') {
       this.advance(now);
       return this.sweep();
+    }
+    if (cmd.op === 'setQuotas') {
+      for (const name of ['maxMessages', 'maxBytes', 'maxMailboxes'] as const) {
+        const v = cmd[name];
+        if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1 && v <= QUOTA_CEILINGS[name])) return err('BAD_REQUEST');
+      }
+      this.advance(now);
+      this.quotas = {
+        maxMessages: cmd.maxMessages ?? this.quotas.maxMessages,
+        maxBytes: cmd.maxBytes ?? this.quotas.maxBytes,
+        maxMailboxes: cmd.maxMailboxes ?? this.quotas.maxMailboxes,
+      };
+      return { kind: 'quotas', quotas: { ...this.quotas }, usage: this.usage() };
     }
     if (!this.validUser(cmd.user)) return err('BAD_USER');
     const principal = cmd.op === 'put' || cmd.op === 'consume' ? (cmd.principal ?? '') : '';
@@ -80,6 +95,14 @@ export class ReferenceMailbox {
         if (held.reduce((n, m) => n + m.body.length, 0) + cmd.body.length > this.o.maxBytesPerMailbox) {
           return err('MAILBOX_FULL');
         }
+        const usage = this.usage();
+        if (held.length === 0 && usage.mailboxes + 1 > this.quotas.maxMailboxes) return err('QUOTA_EXCEEDED');
+        if (usage.messages + 1 > this.quotas.maxMessages) return err('QUOTA_EXCEEDED');
+        if (usage.bytes + cmd.body.length > this.quotas.maxBytes) return err('QUOTA_EXCEEDED');
+        // Ids in their window are never forgotten early: a full table refuses a new one.
+        if (cmd.id !== undefined && this.puts.filter((p) => p.expiresAt > now).length >= this.o.dedupeMaxEntries) {
+          return err('QUOTA_EXCEEDED');
+        }
         this.advance(now);
         const seq = ++this.lastSeq;
         const id = cmd.id ?? `@${seq}`;
@@ -98,7 +121,6 @@ export class ReferenceMailbox {
         if (cmd.id !== undefined) {
           this.puts = this.puts.filter((p) => !(p.user === cmd.user && p.principal === principal && p.id === cmd.id));
           this.puts.push({ user: cmd.user, principal, id: cmd.id, seq, expiresAt: now + this.o.dedupeWindowMs });
-          while (this.puts.length > this.o.dedupeMaxEntries) this.puts.shift();
         }
         return { kind: 'put', id, seq, duplicate: false };
       }
@@ -107,11 +129,19 @@ export class ReferenceMailbox {
         if (cmd.leaseMs !== undefined && !this.validDuration(cmd.leaseMs, this.o.maxLeaseMs)) return err('BAD_REQUEST');
         if (cmd.leaseMs !== undefined && cmd.deadLetter === true) return err('BAD_REQUEST');
         if (cmd.receiptNonce !== undefined && (cmd.leaseMs === undefined || !NONCE.test(cmd.receiptNonce))) return err('BAD_REQUEST');
-        this.advance(now);
         if (cmd.requestId !== undefined) {
-          const seen = this.consumes.find((c) => c.user === cmd.user && c.principal === principal && c.requestId === cmd.requestId);
-          if (seen) return seen.result;
+          const live = this.consumes.filter((c) => c.expiresAt > now);
+          const seen = live.find((c) => c.user === cmd.user && c.principal === principal && c.requestId === cmd.requestId);
+          if (seen) {
+            this.advance(now);
+            return seen.result;
+          }
+          // Results in their window are never dropped early: a full table refuses a new request id,
+          // keeping room for one result of the largest body.
+          if (live.length >= this.o.requestCacheMaxEntries) return err('QUOTA_EXCEEDED');
+          if (live.reduce((n, c) => n + c.bytes, 0) + this.o.maxBodyBytes > this.o.requestCacheMaxBytes) return err('QUOTA_EXCEEDED');
         }
+        this.advance(now);
         this.endLeases(cmd.user);
         const place: Place = cmd.deadLetter === true ? 'dead' : 'queue';
         let result: PlainResult = { kind: 'empty' };
@@ -141,10 +171,6 @@ export class ReferenceMailbox {
         if (cmd.requestId !== undefined) {
           const bytes = result.kind === 'message' ? ((result.message as { body: number[] }).body.length) : 0;
           this.consumes.push({ user: cmd.user, principal, requestId: cmd.requestId, result, bytes, expiresAt: now + this.o.requestWindowMs });
-          const total = (): number => this.consumes.reduce((n, c) => n + c.bytes, 0);
-          while (this.consumes.length > this.o.requestCacheMaxEntries || total() > this.o.requestCacheMaxBytes) {
-            this.consumes.shift();
-          }
         }
         return result;
       }
@@ -241,6 +267,15 @@ export class ReferenceMailbox {
     }
     m.place = m.deliveries >= this.o.maxDeliveries ? 'dead' : 'queue';
     return m.place;
+  }
+
+  /** The totals the quotas count: every message held (queued, leased, dead), and the mailboxes holding any. */
+  usage(): { messages: number; bytes: number; mailboxes: number } {
+    return {
+      messages: this.msgs.length,
+      bytes: this.msgs.reduce((n, m) => n + m.body.length, 0),
+      mailboxes: new Set(this.msgs.map((m) => m.user)).size,
+    };
   }
 
   private sorted(user: string, place: Place): ModelMessage[] {

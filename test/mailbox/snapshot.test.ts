@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxCommand } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS } from '../../src/mailbox/quotas.js';
 import { snapshotSize } from '../../src/mailbox/snapshot.js';
 import { WireError, type WireErrorCode } from '../../src/wire/wire-error.js';
 
@@ -35,15 +36,21 @@ const GOLDEN_V1 =
 
 /** The version-1 script's state plus what version 2 adds: principals on remembered ids, receipt nonces on leases. */
 const NONCE = 'AAECAwQFBgcICQoL';
-const script: MailboxCommand[] = [
+const scriptV2: MailboxCommand[] = [
   ...scriptV1,
   { op: 'put', user: 'ann', body: Uint8Array.from([3]), id: 'm1', principal: 'alice-app' },
   { op: 'put', user: 'eve', body: Uint8Array.from([4, 5]), id: 'm1', principal: 'svc' },
   { op: 'consume', user: 'eve', leaseMs: 1000, requestId: 'q1', principal: 'bob', receiptNonce: NONCE },
 ];
 
-const GOLDEN =
+const GOLDEN_V2 =
   'Rk1CWAIAANCAVv68eEIAAAAAAAAYQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
+
+/** The version-2 script's state plus what version 3 adds: the cluster quotas. */
+const script: MailboxCommand[] = [...scriptV2, { op: 'setQuotas', maxMessages: 1000, maxMailboxes: 50 }];
+
+const GOLDEN =
+  'Rk1CWAMAAOCAVv68eEIAAAAAAAAYQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
 
 function applied(commands: MailboxCommand[]): MailboxStateMachine {
   const sm = new MailboxStateMachine({ maxDeliveries: 2 });
@@ -76,14 +83,39 @@ test('golden bytes: a version-1 image restores to the state its script makes tod
   assert.deepEqual(copy.apply(encodeCommand({ op: 'ack', user: 'ann', receipt: '1.1' }), meta), { kind: 'ok' }, 'the old lease keeps its old receipt');
 });
 
+test('golden bytes: a version-2 image restores to the state its script makes today, with the default quotas', () => {
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(Buffer.from(GOLDEN_V2, 'base64'));
+  assert.deepEqual(copy.snapshot(), applied(scriptV2).snapshot());
+  assert.deepEqual(copy.mailbox.quotas(), DEFAULT_QUOTAS);
+  assert.deepEqual(copy.mailbox.usage(), applied(scriptV2).mailbox.usage());
+  assert.deepEqual(copy.mailbox.usage(), { messages: 5, bytes: 14, mailboxes: 3 });
+});
+
+test('the quotas travel in the image; a quota out of range is refused with a typed error', () => {
+  const sm = applied(script);
+  assert.deepEqual(sm.mailbox.quotas(), { ...DEFAULT_QUOTAS, maxMessages: 1000, maxMailboxes: 50 });
+  const image = sm.snapshot();
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(image);
+  assert.deepEqual(copy.mailbox.quotas(), sm.mailbox.quotas());
+  assert.deepEqual(copy.mailbox.usage(), sm.mailbox.usage());
+  const quotasAt = 4 + 2 + 8 + 8; // magic, version, now, lastSeq
+  for (const bad of [0, -1, 0.5, Number.NaN, QUOTA_CEILINGS.maxMessages + 1]) {
+    const b = image.slice();
+    new DataView(b.buffer).setFloat64(quotasAt, bad, true);
+    assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === 'INVALID');
+  }
+});
+
 test('a remembered consume result with an out-of-range field is refused with a typed error', () => {
   // Nothing queued and nothing remembered but one consume result, so its offsets are fixed.
   const sm = new MailboxStateMachine();
   sm.apply(encodeCommand({ op: 'put', user: 'a', body: Uint8Array.from([5]) }), { index: 1, term: 1, time: T });
   sm.apply(encodeCommand({ op: 'consume', user: 'a', requestId: 'r' }), { index: 2, term: 1, time: T + 1 });
   const image = sm.snapshot();
-  // magic, version, now, lastSeq, 0 users, 0 puts, 1 consume, "a", principal "", "r", expiresAt.
-  const result = 4 + 2 + 8 + 8 + 4 + 4 + 4 + 3 + 2 + 3 + 8;
+  // magic, version, now, lastSeq, quotas, 0 users, 0 puts, 1 consume, "a", principal "", "r", expiresAt.
+  const result = 4 + 2 + 8 + 8 + 24 + 4 + 4 + 4 + 3 + 2 + 3 + 8;
   const seq = result + 2 + 4; // after version, kind, id "@1"
   const leased = seq + 8 + 5 + 8 + 8 + 4; // after seq, body, enqueuedAt, expiresAt, deliveries
   assert.equal(image.length, leased + 1);

@@ -1,7 +1,8 @@
-// The cluster administration keys of the key space: add-node and remove-node.
+// The cluster administration keys of the key space: add-node, remove-node and set-quotas.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminKey, DEFAULT_CATCH_UP_MS, parseGet, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
+import { accessOf, adminKey, DEFAULT_CATCH_UP_MS, parseGet, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
+import { QUOTA_CEILINGS } from '../../src/mailbox/quotas.js';
 
 const P = 'forge/mailbox';
 const get = (key: string, params = ''): Parsed<BridgeRequest> => parseGet(P, key, params, undefined, { maxBodyBytes: 16 });
@@ -67,4 +68,24 @@ test('unknown admin operations are UNKNOWN_OP, and the admin keys are not mailbo
   assert.match(error(get(`${P}/@cluster/admin/`)), /UNKNOWN_OP/);
   // Without the admin prefix, "@cluster" is not a valid user id.
   assert.match(error(get(`${P}/@cluster/add-node`, 'node=n1')), /^BAD_USER/);
+});
+
+test('set-quotas takes any of the three quotas, needs the admin operation, and refuses bad values', () => {
+  const key = adminKey(P, 'set-quotas');
+  assert.equal(key, `${P}/@cluster/admin/set-quotas`);
+  const all = value(get(key, 'maxMessages=1000;maxBytes=1048576;maxMailboxes=10'));
+  assert.deepEqual(all, { kind: 'command', command: { op: 'setQuotas', maxMessages: 1000, maxBytes: 1_048_576, maxMailboxes: 10 } });
+  assert.deepEqual(accessOf(all), { op: 'admin', user: null });
+  assert.deepEqual(value(get(key, 'maxBytes=5')), { kind: 'command', command: { op: 'setQuotas', maxBytes: 5 } });
+  assert.deepEqual(value(get(key)), { kind: 'command', command: { op: 'setQuotas' } });
+  for (const [params, expected] of [
+    ['maxMessages=0', /BAD_REQUEST: maxMessages must be an integer between 1 and/],
+    ['maxMessages=-1', /BAD_REQUEST: maxMessages must be/],
+    ['maxBytes=1.5', /BAD_REQUEST: maxBytes must be/],
+    ['maxBytes=1e9', /BAD_REQUEST: maxBytes must be/],
+    [`maxMailboxes=${QUOTA_CEILINGS.maxMailboxes + 1}`, /BAD_REQUEST: maxMailboxes must be/],
+    ['messages=5', /BAD_REQUEST: unknown parameter "messages"/],
+  ] as const) {
+    assert.match(error(get(key, params)), expected, params);
+  }
 });

@@ -26,12 +26,17 @@ test('other results round-trip', () => {
   assert.deepEqual(roundTrip({ kind: 'purged', count: 4 }), { status: 'purged', count: 4 });
   const stats = { count: 1, bytes: 2, oldestAgeMs: 3, inFlight: 4, deadLetterCount: 5 };
   assert.deepEqual(roundTrip({ kind: 'stats', stats }), { status: 'stats', stats });
+  const quotas = { maxMessages: 10, maxBytes: 2048, maxMailboxes: 3 };
+  const usage = { messages: 4, bytes: 100, mailboxes: 2 };
+  assert.deepEqual(roundTrip({ kind: 'quotas', quotas, usage }), { status: 'quotas', quotas, usage });
   const status = encodeClusterStatus({ leader: 'n1', term: 3 });
   assert.deepEqual(decodeReply(status.payload, status.attachment), { status: 'status', cluster: { leader: 'n1', term: 3 } });
 });
 
 test('state machine errors become error bodies; expire results are INTERNAL', () => {
   assert.deepEqual(encodeResult({ kind: 'error', code: 'MAILBOX_FULL', message: 'full' }), { ok: false, error: { code: 'MAILBOX_FULL', message: 'full' } });
+  assert.deepEqual(encodeResult({ kind: 'error', code: 'QUOTA_EXCEEDED', message: 'q' }), { ok: false, error: { code: 'QUOTA_EXCEEDED', message: 'q' } });
+  assert.deepEqual(decodeError(encodeError({ code: 'BUSY', message: 'b' })), { code: 'BUSY', message: 'b' });
   const expired = encodeResult({ kind: 'expired', expired: 1, deadLettered: 0, leasesReturned: 0 });
   assert.ok(!expired.ok && expired.error.code === 'INTERNAL');
 });

@@ -46,6 +46,11 @@ export interface KeySpaceLimits {
 
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Requests a bridge works on at once before it answers BUSY (zenoh-bridge.ts). At the largest
+ * body each, 1 GiB of payloads; the end-to-end benchmark's 256 in flight stay well inside.
+ */
+export const DEFAULT_MAX_INFLIGHT_REQUESTS = 1024;
 
 const MAX_PARAMETERS_LENGTH = 2048;
 /**

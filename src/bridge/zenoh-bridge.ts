@@ -13,12 +13,19 @@
 // checked against what it grants (FORBIDDEN). Refusals are logged with the principal and reason,
 // never the token. The verified principal goes into every put and consume the bridge hands on:
 // the mailbox remembers put ids and request ids per principal, so no client squats another's.
+//
+// Load shedding: at most `maxInflightRequests` queries and PUT samples are being worked on at once
+// (token check, Raft, reply). One past the bound is answered at once with BUSY (a PUT sample is
+// dropped and counted in the log), before its token is checked and before anything is proposed:
+// a flood costs the node a counter, not memory for every pending request. This node's own status
+// query is not counted, so an operator can still see a busy node.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
 import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_INFLIGHT_REQUESTS,
   adminKeyExpr,
   clusterStatusKey,
   mailboxKeyExpr,
@@ -53,8 +60,13 @@ export interface ZenohBridgeOptions {
   logger: LoggerPort;
   keyPrefix?: string;
   maxBodyBytes?: number;
+  /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
+  maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
 }
+
+/** A node shedding load logs the PUT samples it dropped at most this often. */
+const BUSY_LOG_INTERVAL_MS = 1000;
 
 export interface CapabilityVerifier {
   /** The capability a token grants; rejects with AuthError UNAUTHORIZED. */
@@ -104,9 +116,16 @@ export class ZenohBridge {
   /** Declaration changes (new session, role change) run one at a time, in order. */
   private changes: Promise<void> = Promise.resolve();
   private unsubscribeRole: (() => void) | null = null;
+  private readonly maxInflight: number;
+  /** Queries and PUT samples being worked on now (see the header: load shedding). */
+  private inflight = 0;
+  /** PUT samples dropped as BUSY since the last log line about them, and when that was. */
+  private busyDrops = 0;
+  private busyLoggedAt = 0;
 
   constructor(private readonly options: ZenohBridgeOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.maxInflight = options.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
     this.limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES };
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,
@@ -165,10 +184,14 @@ export class ZenohBridge {
     await session.declareQueryable(nodeKey, {
       complete: true,
       handler: (query: Query) =>
-        void this.answer(query, async () => {
-          await this.authorizeQuery(query, { op: 'status', user: null });
-          return this.statusReply();
-        }),
+        void this.answer(
+          query,
+          async () => {
+            await this.authorizeQuery(query, { op: 'status', user: null });
+            return this.statusReply();
+          },
+          false,
+        ),
     });
     await this.syncLeaderDeclarations();
   }
@@ -271,7 +294,25 @@ export class ZenohBridge {
     return encodeClusterStatus(await this.options.service.status());
   }
 
-  private async answer(query: Query, produce: () => Promise<ReplyParts | ErrorBody>): Promise<void> {
+  /** Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound is reached. */
+  private async answer(query: Query, produce: () => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
+    if (!bounded) return this.reply(query, produce);
+    if (this.inflight >= this.maxInflight) {
+      return this.reply(query, async () => ({ code: 'BUSY', message: this.busyMessage() }));
+    }
+    this.inflight++;
+    try {
+      await this.reply(query, produce);
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  private busyMessage(): string {
+    return `this node is working on ${this.inflight} requests (its bound): retry shortly`;
+  }
+
+  private async reply(query: Query, produce: () => Promise<ReplyParts | ErrorBody>): Promise<void> {
     const key = query.keyExpr().toString();
     let outcome: ReplyParts | ErrorBody;
     try {
@@ -300,6 +341,25 @@ export class ZenohBridge {
   }
 
   private async enqueue(sample: Sample): Promise<void> {
+    if (this.inflight >= this.maxInflight) {
+      this.busyDrops++;
+      const now = Date.now();
+      if (now - this.busyLoggedAt >= BUSY_LOG_INTERVAL_MS) {
+        this.options.logger.warn({ code: 'BUSY', dropped: this.busyDrops }, `dropped Zenoh PUTs: ${this.busyMessage()}`);
+        this.busyDrops = 0;
+        this.busyLoggedAt = now;
+      }
+      return;
+    }
+    this.inflight++;
+    try {
+      await this.enqueueSample(sample);
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  private async enqueueSample(sample: Sample): Promise<void> {
     const key = sample.keyexpr().toString();
     if (sample.kind() !== SampleKind.PUT) {
       this.options.logger.debug({ key }, 'ignoring Zenoh DELETE on the mailbox key space');

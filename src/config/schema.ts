@@ -3,6 +3,7 @@
 // cannot drift.
 
 import { z } from 'zod';
+import { DEFAULT_MAX_INFLIGHT_REQUESTS } from '../bridge/key-space.js';
 import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../identifiers.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 
@@ -111,9 +112,16 @@ export const configSchema = z
           .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
           .default('forge/mailbox')
           .describe('Key prefix served'),
+        maxInflightRequests: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(DEFAULT_MAX_INFLIGHT_REQUESTS)
+          .describe('Requests (queries and PUT samples) the node works on at once; one more is answered at once with the retryable BUSY, before anything is proposed'),
       })
       .strict()
-      .default({ router: 'ws://127.0.0.1:10001', keyPrefix: 'forge/mailbox' }),
+      .default({ router: 'ws://127.0.0.1:10001', keyPrefix: 'forge/mailbox', maxInflightRequests: DEFAULT_MAX_INFLIGHT_REQUESTS }),
     metrics: z
       .object({
         host: z.string().default('127.0.0.1').describe('Prometheus endpoint bind address'),

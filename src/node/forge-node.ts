@@ -150,6 +150,7 @@ export class ForgeNode implements NodeOperations {
       keyPrefix: config.zenoh.keyPrefix,
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
+      maxInflightRequests: config.zenoh.maxInflightRequests,
       service: port,
       admin: port,
       verifier: config.auth.enabled ? new TokenVerifier({ jwks: readJwks(config.auth.jwksFile!), audience: config.clusterId }) : null,

@@ -9,6 +9,7 @@ import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.
 import type { LoggerPort } from '../../src/logger-port.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
 import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
+import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
 import { runPython, startBridge as startServingBridge, useRouter } from '../support/e2e.js';
 
@@ -37,7 +38,7 @@ const FAST_RECONNECT = { healthIntervalMs: 200, requestTimeoutMs: 1000, openTime
 // test ends, so no test sees another's queryables.
 const zenoh = useRouter();
 
-async function startBridge(t: TestContext, service: InMemoryMailboxService, options: { maxBodyBytes?: number } = {}) {
+async function startBridge(t: TestContext, service: InMemoryMailboxService, options: { maxBodyBytes?: number; maxInflightRequests?: number } = {}) {
   const logger = new MemoryLogger();
   const bridge = await startServingBridge(zenoh.router.url, service, { logger, reconnect: FAST_RECONNECT, ...options }, t);
   return { bridge, logger };
@@ -145,6 +146,48 @@ test('message bodies round-trip byte for byte, acknowledged or fire-and-forget',
   const empty = new Uint8Array(0);
   await client.put('bin', empty);
   assert.deepEqual((await client.consume('bin'))?.body, empty);
+});
+
+/** Holds every command until `release()`: requests pile up in the bridge as behind a slow Raft. */
+class HeldService extends InMemoryMailboxService {
+  /** Commands that reached the service (held or done). */
+  calls = 0;
+  private gate: Promise<void>;
+  release: () => void = () => {};
+
+  constructor(nodeId: string) {
+    super(nodeId, { leader: true });
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  override async command(cmd: MailboxCommand): Promise<MailboxResult> {
+    this.calls++;
+    await this.gate;
+    return super.command(cmd);
+  }
+}
+
+test('past its in-flight bound the bridge answers BUSY at once and drops PUT samples, before the service sees them', async (t) => {
+  const service = new HeldService('n1');
+  const { logger } = await startBridge(t, service, { maxInflightRequests: 2 });
+  const client = await openClient(t);
+  const held = [client.put('a', 'one'), client.put('a', 'two')];
+  await until(() => service.calls === 2, 10_000, 'two puts held by the service');
+
+  const started = performance.now();
+  await expectCode(client.put('a', 'three'), 'BUSY');
+  const busyMs = performance.now() - started;
+  assert.ok(busyMs < 2500, `BUSY is answered at once, not after a timeout (${busyMs.toFixed(0)} ms)`);
+  await client.publish('a', 'four');
+  await until(() => logger.lines.some((l) => l.msg.startsWith('dropped Zenoh PUTs') && (l.obj as { code?: string }).code === 'BUSY'), 10_000, 'the dropped PUT sample logged');
+  assert.equal(service.calls, 2, 'neither the refused query nor the dropped sample reached the service');
+  // The node's own status is not counted: an operator can still look at a busy node.
+  assert.equal((await client.nodeStatuses()).length, 1);
+
+  service.release();
+  await Promise.all(held);
+  await client.put('a', 'five');
+  assert.deepEqual((await client.len('a')).count, 3, 'one, two and five: three and four were refused');
 });
 
 test('errors come back as replyErr with typed codes, and change nothing', async (t) => {

@@ -46,6 +46,12 @@ export const raftSchema = z
       .min(1)
       .default(100_000)
       .describe('Snapshot the state machine and compact the log after this many applied entries'),
+    snapshotBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024)
+      .describe('Also snapshot and compact once the entries applied since the last snapshot carry this many bytes (whichever of the two comes first)'),
     snapshotChunkBytes: z
       .number()
       .int()

@@ -126,6 +126,7 @@ export class ForgeNode implements NodeOperations {
       tickMs: config.raft.tickMs,
       requestTimeoutMs: config.raft.requestTimeoutMs,
       snapshotEntries: config.raft.snapshotEntries,
+      snapshotBytes: config.raft.snapshotBytes,
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
     });

@@ -54,6 +54,12 @@ export interface DriverOptions<R> {
   requestTimeoutMs: number;
   /** Take a state machine snapshot and compact the log once this many entries were applied since the last one. */
   snapshotEntries: number;
+  /**
+   * Also take one once the entries applied since the last one carry this many bytes of payload
+   * (large messages fill the disk and slow a restart's replay long before the entry count is
+   * reached). Absent: entry count only.
+   */
+  snapshotBytes?: number;
   logger?: DriverLogger;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
@@ -111,6 +117,8 @@ export class RaftDriver<R> {
   private stopped = false;
   private applied = 0;
   private snapshotIndex = 0;
+  /** Payload bytes of the entries applied since the last snapshot (taken or installed), for `snapshotBytes`. */
+  private bytesSinceSnapshot = 0;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private readonly proposals = new Map<number, PendingProposal<R>>();
   private readonly confWaiters = new Map<number, PendingProposal<undefined>>();
@@ -355,6 +363,7 @@ export class RaftDriver<R> {
       this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
+      this.bytesSinceSnapshot = 0;
       this.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
     if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
@@ -366,7 +375,9 @@ export class RaftDriver<R> {
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
-    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries) await this.takeSnapshot();
+    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
+      await this.takeSnapshot();
+    }
     this.startReadRound();
   }
 
@@ -386,6 +397,7 @@ export class RaftDriver<R> {
     if (e.index <= this.applied) return;
     const result = e.type === EntryType.Normal ? this.opts.stateMachine.apply(e.data, { index: e.index, term: e.term, time: e.time }) : undefined;
     this.applied = e.index;
+    this.bytesSinceSnapshot += e.data.length;
     if (e.type === EntryType.ConfChange) this.settle(this.confWaiters, e, undefined);
     else this.settle(this.proposals, e, result);
   }
@@ -464,6 +476,7 @@ export class RaftDriver<R> {
     await this.opts.storage.compact(snapshot);
     this.core.compact(snapshot);
     this.snapshotIndex = snapshot.meta.index;
+    this.bytesSinceSnapshot = 0;
     this.log.info(
       { index: snapshot.meta.index, bytes: snapshot.data.length, ms: this.time.now() - started },
       'snapshot taken, log compacted',

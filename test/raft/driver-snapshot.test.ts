@@ -1,0 +1,80 @@
+// The driver's snapshot triggers: the count of entries applied since the last snapshot
+// (snapshotEntries) and, whichever comes first, their payload bytes (snapshotBytes), so that a log
+// of large entries is compacted long before it reaches the entry count.
+
+import { strict as assert } from 'node:assert';
+import { afterEach, test } from 'node:test';
+import { RaftDriver } from '../../src/raft/driver.js';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { CounterMachine } from '../../src/sim/counter-machine.js';
+import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+
+let running: RaftDriver<number>[] = [];
+
+afterEach(async () => {
+  for (const d of running) await d.stop();
+  running = [];
+});
+
+/**
+ * Resolves once everything the driver was doing for earlier proposals is done, the snapshot check
+ * included (it runs after the proposal is answered): Readies are handled one at a time, so an
+ * empty entry's answer comes after. Empty: it adds no bytes.
+ */
+const settled = (driver: RaftDriver<number>) => driver.propose(new Uint8Array(0));
+
+const snapshotAt = (driver: RaftDriver<number>, index: number) =>
+  waitFor(`a snapshot at ${index}`, () => (driver.status().snapshotIndex === index ? true : undefined));
+
+/** A one-node cluster on memory storage, leading, with the given triggers. */
+async function leader(triggers: { snapshotEntries: number; snapshotBytes?: number }): Promise<{ driver: RaftDriver<number>; storage: MemoryStorage }> {
+  const storage = new MemoryStorage();
+  const opts = testDriverOptions('n1', {
+    initialMembership: { voters: ['n1'], learners: [] },
+    storage,
+    transport: new InProcessNetwork().transport('n1'),
+    stateMachine: new CounterMachine(),
+  });
+  const driver = new RaftDriver({ ...opts, ...triggers });
+  running.push(driver);
+  await driver.start();
+  await waitFor('leadership', () => (driver.softState().role === 'leader' ? true : undefined));
+  return { driver, storage };
+}
+
+test('a snapshot is taken once the entries applied since the last one carry snapshotBytes, long before the entry count', async () => {
+  const { driver, storage } = await leader({ snapshotEntries: 1_000_000, snapshotBytes: 10_000 });
+  const entry = new Uint8Array(1000);
+  for (let i = 0; i < 9; i++) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 0, '9,000 bytes (plus the bootstrap entries): no snapshot yet');
+  await driver.propose(entry);
+  // The 10th 1,000-byte entry passes 10,000 bytes: a snapshot at its index.
+  const first = driver.status().applied;
+  await snapshotAt(driver, first);
+  assert.equal((await storage.load()).snapshot?.meta.index, first, 'the snapshot is on disk and the log compacted behind it');
+  // The bytes are counted again from the snapshot.
+  for (let i = 0; i < 9; i++) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, first);
+  await driver.propose(entry);
+  await snapshotAt(driver, driver.status().applied);
+});
+
+test('small entries do not reach the byte trigger: the entry count still decides', async () => {
+  const { driver } = await leader({ snapshotEntries: 50, snapshotBytes: 10_000 });
+  const entry = new Uint8Array(10);
+  while (driver.status().applied < 48) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().applied, 49);
+  assert.equal(driver.status().snapshotIndex, 0, '49 entries of at most 10 bytes: neither trigger reached');
+  await driver.propose(entry);
+  await snapshotAt(driver, 50);
+});
+
+test('without snapshotBytes, large entries wait for the entry count', async () => {
+  const { driver } = await leader({ snapshotEntries: 1_000_000 });
+  for (let i = 0; i < 30; i++) await driver.propose(new Uint8Array(1000));
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 0);
+});

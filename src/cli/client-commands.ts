@@ -271,13 +271,18 @@ export function registerClientCommands(program: Command): void {
   withConnection(
     program
       .command('quotas')
-      .description('cluster quotas and usage; with options, set those quotas first (committed through the log; needs the admin operation)')
+      .description('cluster quotas and their usage, from the leader status; with options, set those quotas first (committed through the log; needs the admin operation)')
       .option('--max-messages <n>', 'messages all mailboxes together may hold', positiveInt)
       .option('--max-bytes <n>', 'body bytes all mailboxes together may hold', positiveInt)
       .option('--max-mailboxes <n>', 'mailboxes that may hold messages', positiveInt),
   ).action(async (opts: ConnectionOptions & { maxMessages?: number; maxBytes?: number; maxMailboxes?: number }) => {
     const quotas = { maxMessages: opts.maxMessages, maxBytes: opts.maxBytes, maxMailboxes: opts.maxMailboxes };
-    await run(opts, async (c) => ({ output: await c.setQuotas(quotas) }));
+    const setting = Object.values(quotas).some((v) => v !== undefined);
+    await run(opts, async (c) => {
+      if (!setting) return { output: (await c.status() as { quotas?: unknown }).quotas };
+      const r = await c.setQuotas(quotas);
+      return { output: { ...r.quotas, usage: r.usage } };
+    });
   });
 
   withConnection(program.command('remove-node <node>').description('remove a member (the leader too: another voter takes over)')).action(

@@ -36,6 +36,8 @@ export interface ProcessClusterOptions {
   nodes?: number;
   raft?: Record<string, number>;
   mailbox?: Record<string, number>;
+  /** Node settings of the `zenoh` section besides the router (e.g. maxInflightRequests). */
+  zenoh?: Record<string, number>;
   /** Route every peer link and every router link through a FaultProxy. */
   proxies?: boolean;
   /** Extra environment of the node processes. */
@@ -158,7 +160,7 @@ export class ProcessCluster {
         peers,
         join: joining,
         listen: { host: '127.0.0.1', port },
-        zenoh: { router: routerUrl },
+        zenoh: { ...this.opts.zenoh, router: routerUrl },
         auth: this.opts.auth === false ? { enabled: false } : { jwksFile: this.jwksFile },
         logLevel: this.opts.logLevel ?? 'debug',
         raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },

@@ -73,6 +73,9 @@ export interface MailboxTotals {
   expiredTotal: number;
   mailboxes: number;
   top: Array<{ user: string; count: number; bytes: number }>;
+  /** The cluster quotas and what they count now (dead letters included, unlike `messages`). */
+  quotas: MailboxQuotas;
+  usage: MailboxUsage;
 }
 
 interface LeaseEndCounts {
@@ -166,7 +169,16 @@ export class Mailbox {
     }
     top.sort((a, b) => b.count - a.count);
     if (top.length > topN) top.length = topN;
-    return { messages, bytes, deadLetters, expiredTotal: this.expiredTotal, mailboxes: this.state.users.size, top };
+    return {
+      messages,
+      bytes,
+      deadLetters,
+      expiredTotal: this.expiredTotal,
+      mailboxes: this.state.users.size,
+      top,
+      quotas: this.quotas(),
+      usage: this.usage(),
+    };
   }
 
   /** Deterministic binary image of the state (see snapshot.ts). */

@@ -124,6 +124,23 @@ export class NodeMetrics {
       },
     });
     new Gauge({
+      name: 'forge_mailbox_quota',
+      help: 'Cluster quotas (limit) and what they count now (used): messages, bytes, mailboxes',
+      labelNames: ['quota', 'field'],
+      registers,
+      collect() {
+        const { quotas, usage } = source.mailbox(0);
+        for (const [quota, limit, used] of [
+          ['messages', quotas.maxMessages, usage.messages],
+          ['bytes', quotas.maxBytes, usage.bytes],
+          ['mailboxes', quotas.maxMailboxes, usage.mailboxes],
+        ] as const) {
+          this.set({ quota, field: 'limit' }, limit);
+          this.set({ quota, field: 'used' }, used);
+        }
+      },
+    });
+    new Gauge({
       name: 'forge_mailbox_depth',
       help: `Queued messages of the ${TOP_MAILBOXES} deepest mailboxes`,
       labelNames: ['user'],

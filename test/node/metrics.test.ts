@@ -31,6 +31,9 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   assert.match(text, /forge_mailbox\{field="messages",node="n1"\} 3/);
   assert.match(text, /forge_mailbox\{field="bytes",node="n1"\} 30/);
   assert.match(text, /forge_mailbox\{field="expired_total",node="n1"\} 1/);
+  assert.match(text, /forge_mailbox_quota\{quota="messages",field="used",node="n1"\} 3/);
+  assert.match(text, /forge_mailbox_quota\{quota="messages",field="limit",node="n1"\} 2000000/);
+  assert.match(text, /forge_mailbox_quota\{quota="bytes",field="used",node="n1"\} 30/);
   assert.match(text, /forge_mailbox_depth\{user="deep",node="n1"\} 3/);
   assert.match(text, /forge_commit_latency_seconds_count\{node="n1"\} 1/);
   assert.match(text, /forge_proposals_total\{op="put",outcome="ok",node="n1"\} 1/);

@@ -149,7 +149,7 @@ describe('BUSY past the in-flight bound on a real node', { timeout: 120_000 }, (
   step('while an add-node holds the only slot, a put is answered BUSY at once and changes nothing', async () => {
     const c = e2e.client;
     const nowhere = await freePort();
-    const held = e2e.client.addNode('ghost', '127.0.0.1', nowhere, { catchUpMs: 4000 }).then(
+    const held = e2e.client.addNode('ghost', '127.0.0.1', nowhere, { catchUpMs: 8000 }).then(
       () => 'ok',
       (err: unknown) => (err instanceof MailboxClientError ? err.code : String(err)),
     );

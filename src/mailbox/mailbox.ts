@@ -11,6 +11,10 @@
 //   queue (or dead-lettered), and the next consume/purge of that user, or the sweep, makes it so.
 // - Put ids and request ids are remembered per (user, principal, id): the principal comes with
 //   the command, so a client can neither squat nor replay another principal's ids.
+// - A remembered id is never forgotten before its window ends: when its table is full of entries
+//   still in their window, a put or consume with a new id is refused (QUOTA_EXCEEDED) instead.
+// - The cluster quotas (quotas.ts) bound the totals of every mailbox together; they refuse puts
+//   only. The totals they count are kept as running sums, moved by each command's mailbox.
 
 import type {
   AckCommand,

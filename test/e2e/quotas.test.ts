@@ -165,6 +165,7 @@ describe('BUSY past the in-flight bound on a real node', { timeout: 120_000 }, (
     await refusedWith(c.put('alice', 'shed'), 'BUSY');
     const ms = performance.now() - started;
     assert.ok(ms < 2000, `BUSY at once, not after a timeout: ${ms.toFixed(0)} ms`);
+    process.stderr.write(`# BUSY answered in ${ms.toFixed(1)} ms\n`);
     assert.equal(await held, 'TIMEOUT', 'the add-node itself waited out its catch-up');
     // The slot is free again: the put goes through, and the refused one was never enqueued.
     await c.put('alice', 'served');

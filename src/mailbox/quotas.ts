@@ -40,13 +40,17 @@ export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
 });
 
 /**
- * The most a quota may be set to. They keep a snapshot's image within the u32 length the cluster
- * snapshot gives it (4 GiB: bodies, plus under 100 bytes of encoding per message and mailbox).
+ * The most a quota may be set to: at these, a snapshot stays within the u32 length the cluster
+ * snapshot gives the mailbox image (4 GiB = 4,295 MB) even with every id at its longest (ids and
+ * user ids 128 ASCII characters, principals 64). Worst case, in MB: bodies 2,147; 4,000,000
+ * messages × 216 bytes (163 of encoding with the id, 53 more when leased) 864; 4,000,000
+ * mailboxes × 142 bytes 568; the put id table (1,000,000 × 342 bytes) 342; the consume result
+ * table (64 MiB of bodies + 100,000 × about 710 bytes) 138: 4,059.
  */
 export const QUOTA_CEILINGS: Readonly<MailboxQuotas> = Object.freeze({
-  maxMessages: 10_000_000,
+  maxMessages: 4_000_000,
   maxBytes: 2048 * MiB,
-  maxMailboxes: 10_000_000,
+  maxMailboxes: 4_000_000,
 });
 
 export const QUOTA_NAMES = ['maxMessages', 'maxBytes', 'maxMailboxes'] as const;

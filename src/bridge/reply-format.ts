@@ -17,7 +17,8 @@
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
 //   "leader"?: node id hint on NOT_LEADER}. Retryable refusals that changed nothing: NOT_LEADER,
 //   UNAVAILABLE, BACKLOG_FULL, BUSY (the bridge has its bound of requests in flight and answered
-//   at once, before authorization or Raft); QUOTA_EXCEEDED refuses a put at a cluster quota.
+//   at once, before authorization or Raft). QUOTA_EXCEEDED refuses a put at a cluster quota, or a
+//   new put id or consume request id while its table is full (nothing changed either).
 
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
 import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';

@@ -42,6 +42,11 @@ export interface ForgeNodeOptions {
    * takes them from FORGE_UNSAFE_MUTATIONS. Never set in production.
    */
   unsafeMutations?: readonly MutationName[];
+  /**
+   * Called once the node has halted on a storage failure and left Zenoh (fail-stop): the process
+   * should exit (SERVE_EXIT.storageFailed) so that its supervisor restarts it.
+   */
+  onHalted?: (cause: Error) => void;
 }
 
 export class ForgeNode implements NodeOperations {
@@ -65,7 +70,7 @@ export class ForgeNode implements NodeOperations {
   static async open(config: ForgeConfig, log: Logger, options: ForgeNodeOptions = {}): Promise<ForgeNode> {
     mkdirSync(config.dataDir, { recursive: true });
     const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
-    return new ForgeNode(config, log, storage, options.unsafeMutations ?? []);
+    return new ForgeNode(config, log, storage, options.unsafeMutations ?? [], options.onHalted ?? (() => {}));
   }
 
   private constructor(
@@ -73,6 +78,7 @@ export class ForgeNode implements NodeOperations {
     private readonly log: Logger,
     storage: LevelStorage,
     private readonly unsafeMutations: readonly MutationName[],
+    private readonly onHalted: (cause: Error) => void,
   ) {
     this.unsafeAckBeforeCommit = unsafeMutations.includes('ack-before-commit');
     this.unsafeReadWithoutReadIndex = unsafeMutations.includes('read-without-read-index');
@@ -128,6 +134,7 @@ export class ForgeNode implements NodeOperations {
       snapshotEntries: config.raft.snapshotEntries,
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
+      onHalt: (cause) => void this.leaveAfterHalt(cause),
     });
     this.metrics = new NodeMetrics(
       {
@@ -137,7 +144,14 @@ export class ForgeNode implements NodeOperations {
           if (st.role === 'leader') {
             for (const [id, p] of Object.entries(st.progress)) if (id !== config.nodeId) followerLag[id] = st.lastIndex - p.match;
           }
-          return { isLeader: st.role === 'leader', term: st.term, commitIndex: st.commit, appliedIndex: st.applied, followerLag };
+          return {
+            isLeader: st.role === 'leader',
+            term: st.term,
+            commitIndex: st.commit,
+            appliedIndex: st.applied,
+            followerLag,
+            halted: this.driver.halted()?.message ?? null,
+          };
         },
         transport: () => this.transport.stats(),
         mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
@@ -213,6 +227,30 @@ export class ForgeNode implements NodeOperations {
     this.log.info({}, 'stopped');
   }
 
+  /**
+   * Fail-stop after the Raft loop halted on a storage failure: a halted leader would otherwise keep
+   * its queryables and answer UNAVAILABLE for ever. Undeclare them (bridge stop), let go of the
+   * peers and the store, then hand over to `onHalted` (the process exits, its supervisor restarts it).
+   */
+  private async leaveAfterHalt(cause: Error): Promise<void> {
+    const wasStopping = this.stopping;
+    this.stopping = true;
+    this.log.error({ err: cause }, 'storage failure halted raft: leaving Zenoh and exiting so that the supervisor restarts this node');
+    if (!wasStopping) {
+      this.expirySweep.setLeading(false);
+      this.routerLossHandoff.stop();
+      await this.bridge.stop().catch((err: unknown) => this.log.warn({ err }, 'bridge stop after halt failed'));
+      await this.driver.stop();
+      await this.transport.close().catch(() => undefined);
+    }
+    this.onHalted(cause);
+  }
+
+  /** Why this node halted (a storage failure), or null while it runs. */
+  haltCause(): Error | null {
+    return this.driver.halted();
+  }
+
   isLeader(): boolean {
     return !this.stopping && this.driver.softState().role === 'leader';
   }
@@ -262,6 +300,7 @@ export class ForgeNode implements NodeOperations {
     return {
       node: this.config.nodeId,
       role: st.role,
+      halted: this.driver.halted()?.message ?? null,
       leader: st.leader,
       term: st.term,
       commitIndex: st.commit,

@@ -57,6 +57,11 @@ export interface DriverOptions<R> {
   logger?: DriverLogger;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
+  /**
+   * Told once, with the cause, when a storage failure halted the node (see `halted`): the
+   * process should then stop serving and exit, so that its supervisor restarts it.
+   */
+  onHalt?: (cause: Error) => void;
 }
 
 interface PendingProposal<R> {
@@ -253,7 +258,11 @@ export class RaftDriver<R> {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) {
+      // A halted node still lets go of its store (closing is idempotent; the store may be broken).
+      if (this.lastError !== null) await this.opts.storage.close().catch(() => undefined);
+      return;
+    }
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
@@ -264,9 +273,14 @@ export class RaftDriver<R> {
     await this.opts.storage.close();
   }
 
+  /** The storage failure that halted this node, or null while it runs. */
+  halted(): Error | null {
+    return this.lastError;
+  }
+
   private assertRunning(): void {
-    if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
     if (this.lastError) throw new RaftError('STOPPED', `node halted after a storage failure: ${this.lastError.message}`);
+    if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
   }
 
   private onTick(): void {
@@ -334,13 +348,25 @@ export class RaftDriver<R> {
     } catch (err) {
       // A failed fsync leaves us unsure what is on disk: stop taking part rather than risk
       // acknowledging something that is not durable.
-      this.lastError = err as Error;
-      this.log.error({ err }, 'raft storage failure: node halted');
-      this.stopped = true;
-      if (this.ticker !== null) this.time.cancel(this.ticker);
+      this.halt(err as Error);
     } finally {
       this.processing = false;
     }
+  }
+
+  /**
+   * Fail-stop: nothing more is written, sent or answered. Waiting requests fail at once (their
+   * outcome is unknown, as for a crash); the owner is told so that it can leave the cluster's way.
+   */
+  private halt(cause: Error): void {
+    this.lastError = cause;
+    this.log.error({ err: cause }, 'raft storage failure: node halted');
+    this.stopped = true;
+    if (this.ticker !== null) this.time.cancel(this.ticker);
+    const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
+    this.failPendingProposals(err);
+    this.failAllReads(err);
+    this.opts.onHalt?.(cause);
   }
 
   /** Carries out one Ready in the order its contract gives (see Ready in types.ts). */

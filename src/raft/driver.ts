@@ -11,6 +11,7 @@
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
+import { snapshotDigest } from './digest.js';
 import { encodeConfChange } from './membership.js';
 import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 import {
@@ -33,7 +34,8 @@ export interface PeerTransport {
 }
 
 export interface DriverOptions<R> {
-  core: Omit<RaftConfig, 'random'> & { random?: () => number };
+  /** `random` defaults to Math.random, `snapshotDigest` to SHA-256 (digest.ts). */
+  core: Omit<RaftConfig, 'random' | 'snapshotDigest'> & Partial<Pick<RaftConfig, 'random' | 'snapshotDigest'>>;
   /**
    * Members of a brand-new cluster, written on first start as the bootstrap entries (see
    * `bootstrapEntries`); ignored once the disk holds anything. Empty for a node that joins an
@@ -151,7 +153,7 @@ export class RaftDriver<R> {
       this.snapshotIndex = persisted.snapshot.meta.index;
     }
     const random = this.opts.core.random ?? Math.random;
-    this.core = new RaftCore({ ...this.opts.core, random }, persisted);
+    this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
     this.log.info(

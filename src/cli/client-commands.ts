@@ -49,6 +49,7 @@ const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
   'TIMEOUT',
   'LEADERSHIP_LOST',
   'BACKLOG_FULL',
+  'NOSPACE',
   'CONF_CHANGE_IN_PROGRESS',
 ]);
 

@@ -29,6 +29,7 @@ import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
 import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
+import { DiskSpaceError, DiskWatermark } from './disk-watermark.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
@@ -58,6 +59,7 @@ export class ForgeNode implements NodeOperations {
   private readonly membership: MembershipAdmin;
   private readonly expirySweep: ExpirySweep;
   private readonly routerLossHandoff: RouterLossHandoff;
+  private readonly diskWatermark: DiskWatermark;
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
   private stopping = false;
@@ -177,6 +179,12 @@ export class ForgeNode implements NodeOperations {
       isLeader: () => this.isLeader(),
       log: this.log,
     });
+    this.diskWatermark = new DiskWatermark({
+      dir: config.dataDir,
+      minFreeBytes: config.disk.minFreeBytes,
+      checkIntervalMs: config.disk.checkIntervalMs,
+      log: log.child({ component: 'disk' }),
+    });
     this.expirySweep = new ExpirySweep(config.mailbox.expireIntervalMs, () => this.command({ op: 'expire' }), this.log);
     this.routerLossHandoff = new RouterLossHandoff({
       routerConnected: () => this.bridge.isConnected(),
@@ -193,6 +201,7 @@ export class ForgeNode implements NodeOperations {
     for (const m of MUTATIONS) {
       if (this.unsafeMutations.includes(m.name)) this.log.warn({ mutation: m.name }, `UNSAFE BUILD, deliberate bug switched on: ${m.what}`);
     }
+    await this.diskWatermark.start();
     await this.transport.start();
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
@@ -219,6 +228,7 @@ export class ForgeNode implements NodeOperations {
     this.log.info({}, 'stopping');
     this.expirySweep.setLeading(false);
     this.routerLossHandoff.stop();
+    this.diskWatermark.stop();
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -240,6 +250,7 @@ export class ForgeNode implements NodeOperations {
     if (!wasStopping) {
       this.expirySweep.setLeading(false);
       this.routerLossHandoff.stop();
+      this.diskWatermark.stop();
       await this.bridge.stop().catch((err: unknown) => this.log.warn({ err }, 'bridge stop after halt failed'));
       await this.driver.stop();
       await this.transport.close().catch(() => undefined);
@@ -271,12 +282,13 @@ export class ForgeNode implements NodeOperations {
     }
     const started = performance.now();
     try {
+      if (cmd.op === 'put') this.diskWatermark.admitPut();
       const result = await proposeMailbox(this.driver, cmd);
       this.metrics.commitLatency.observe((performance.now() - started) / 1000);
       this.metrics.proposals.inc({ op: cmd.op, outcome: result.kind === 'error' ? 'rejected' : 'ok' });
       return result;
     } catch (err) {
-      this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError ? err.code : 'error' });
+      this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError || err instanceof DiskSpaceError ? err.code : 'error' });
       throw err;
     }
   }
@@ -319,6 +331,7 @@ export class ForgeNode implements NodeOperations {
             )
           : undefined,
       transport: this.transport.stats(),
+      disk: this.diskWatermark.status(),
     };
   }
 

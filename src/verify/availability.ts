@@ -39,7 +39,7 @@ export interface AvailabilityReport {
   worst: { kind: string; target: string; after: 'start' | 'heal'; gapMs: number } | null;
 }
 
-const NOT_SERVICE = new Set(['NOT_LEADER', 'BACKLOG_FULL']);
+const NOT_SERVICE = new Set(['NOT_LEADER', 'BACKLOG_FULL', 'NOSPACE']);
 
 export function isServed(op: OpRecord): boolean {
   if (op.outcome === 'ok') return true;

@@ -17,6 +17,7 @@ import { HistoryFormatError, type HistoryWriter, type OpKind, type OpRecord } fr
 const DEFINITE_FAILURES = new Set<string>([
   'NOT_LEADER',
   'BACKLOG_FULL',
+  'NOSPACE',
   'BAD_USER',
   'BAD_REQUEST',
   'TOO_LARGE',

@@ -14,7 +14,7 @@ import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/cl
 import { SERVE_EXIT } from '../../src/node/exit-codes.js';
 import { flipStoredBit } from '../../src/verify/store-damage.js';
 import { fillDisk, tmpfsUnavailable, unfillDisk } from '../../src/verify/tmpfs.js';
-import { sleep, useCluster } from '../support/e2e.js';
+import { eventually, sleep, useCluster } from '../support/e2e.js';
 
 interface NodeStatus {
   node: string;
@@ -23,21 +23,6 @@ interface NodeStatus {
   commitIndex: number;
   snapshotIndex: number;
   members: { voters: string[]; learners: string[] };
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await sleep(200);
-  }
 }
 
 async function statuses(client: ForgeMailboxClient): Promise<NodeStatus[]> {
@@ -52,7 +37,7 @@ async function caughtUp(client: ForgeMailboxClient, node: string): Promise<void>
     const it = all.find((s) => s.node === node);
     if (!leader || !it || !leader.members.voters.includes(node)) return undefined;
     return it.appliedIndex >= leader.commitIndex ? true : undefined;
-  });
+  }, 30_000);
 }
 
 /** Consumes `user`'s mailbox to the end (each consume with a request id, retried until answered). */

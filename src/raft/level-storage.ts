@@ -10,8 +10,9 @@
 // SHA-256(key, value), so a flipped bit, a torn value or a value under the wrong key is caught
 // when it is read, and named (store path and key) in a CORRUPT error; the snapshot's data must
 // also match the digest in its metadata. A layout-2 store (the same without seals and digest) is
-// migrated on open, in one synced batch. LevelDB's own block checksums are not verified on reads
-// by default, and do not cover what a bug or a bad disk did to a value before it was written.
+// migrated on open, in one synced batch. LevelDB's own block checksums are not checked on reads
+// unless asked for (ReadOptions.verify_checksums), and never cover what a bug or bad memory did to
+// a value before it was handed to LevelDB.
 //
 // Each `save` writes its entries as one segment (several when they exceed `segmentBytes`), so a
 // group commit costs one LevelDB operation instead of one per entry.

@@ -258,11 +258,6 @@ export class ForgeNode implements NodeOperations {
     this.onHalted(cause);
   }
 
-  /** Why this node halted (a storage failure), or null while it runs. */
-  haltCause(): Error | null {
-    return this.driver.halted();
-  }
-
   isLeader(): boolean {
     return !this.stopping && this.driver.softState().role === 'leader';
   }

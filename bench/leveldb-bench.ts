@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { LevelStorage } from '../src/raft/level-storage.js';
+import { snapshotDigest } from '../src/raft/digest.js';
 import type { Entry, EntryType, Message } from '../src/raft/types.js';
 
 const args = process.argv.slice(2);
@@ -58,7 +59,8 @@ async function storageBench(): Promise<void> {
     await storage.load();
     console.log(`load of ${last} entries: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
-    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] } }, data: new Uint8Array(4 << 20) });
+    const image = new Uint8Array(4 << 20);
+    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] }, digest: snapshotDigest(image) }, data: image });
     console.log(`compact ${last} entries with a 4 MiB snapshot: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     await storage.load();

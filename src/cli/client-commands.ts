@@ -50,6 +50,7 @@ const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
   'LEADERSHIP_LOST',
   'BACKLOG_FULL',
   'BUSY',
+  'NOSPACE',
   'CONF_CHANGE_IN_PROGRESS',
 ]);
 
@@ -90,6 +91,13 @@ function peerAddress(value: string): { host: string; port: number } {
     throw new InvalidArgumentError('expected <host>:<port>');
   }
   return { host, port: Number(port) };
+}
+
+/** One node's own status, failing (EXIT_UNAVAILABLE) when it did not answer or its Raft loop halted. */
+export function nodeHealth(statuses: unknown[], node: string): { output: unknown; exitCode?: number } {
+  const st = statuses.find((s) => (s as { node?: unknown }).node === node) as { halted?: unknown } | undefined;
+  if (st === undefined) return { output: { node, status: 'no answer' }, exitCode: EXIT_UNAVAILABLE };
+  return typeof st.halted === 'string' ? { output: st, exitCode: EXIT_UNAVAILABLE } : { output: st };
 }
 
 /** The membership part of the leader's status: who votes, who learns, how far behind each follower is. */
@@ -240,9 +248,10 @@ export function registerClientCommands(program: Command): void {
     program
       .command('status')
       .description('cluster status, as the leader sees it')
-      .option('--nodes', "every reachable node's own status instead (works without a leader)"),
-  ).action(async (opts: ConnectionOptions & { nodes?: boolean }) => {
-    await run(opts, async (c) => ({ output: opts.nodes ? await c.nodeStatuses() : await c.status() }));
+      .option('--nodes', "every reachable node's own status instead (works without a leader)")
+      .option('--node <id>', "one node's own status, as a health probe: exit 4 when it does not answer or has halted"),
+  ).action(async (opts: ConnectionOptions & { nodes?: boolean; node?: string }) => {
+    await run(opts, async (c) => (opts.node !== undefined ? nodeHealth(await c.nodeStatuses(), opts.node) : { output: opts.nodes ? await c.nodeStatuses() : await c.status() }));
   });
 
   withConnection(program.command('members').description('cluster members (voters, learners) and follower lag, as the leader sees them')).action(

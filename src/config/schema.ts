@@ -81,6 +81,20 @@ export const mailboxSchema = z
   })
   .strict();
 
+export const diskSchema = z
+  .object({
+    minFreeBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024 * 1024)
+      .describe(
+        'Free-space watermark of the file system holding dataDir: below it the leader refuses puts with NOSPACE (retry later), while consumes, acks, nacks and purges still commit out of this reserve (0 = off)',
+      ),
+    checkIntervalMs: z.number().int().min(100).max(60_000).default(1000).describe('How often the free space of dataDir is measured (fs.statfs)'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     nodeId: nodeId.describe('This node\'s id; must be a key of "peers"'),
@@ -153,6 +167,7 @@ export const configSchema = z
       .describe('Capability-token authorization of every request (README: Security: tokens); `auth.jwksFile` is required while `auth.enabled` (the default)'),
     raft: raftSchema.default(raftSchema.parse({})),
     mailbox: mailboxSchema.default(mailboxSchema.parse({})),
+    disk: diskSchema.default(diskSchema.parse({})),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -7,6 +7,7 @@ import { ServiceError, type MailboxService } from '../bridge/mailbox-service.js'
 import type { BridgeErrorCode } from '../bridge/reply-format.js';
 import { RaftError, type RaftErrorCode } from '../raft/types.js';
 import { AdminError, type AdminErrorCode } from './membership-admin.js';
+import { DiskSpaceError } from './disk-watermark.js';
 
 // Partial on purpose: a Raft code added later reaches clients as INTERNAL (with its message)
 // until it is given a meaning here.
@@ -27,8 +28,9 @@ const TO_CLIENT_CODE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeError
   MEMBERSHIP_FULL: 'MEMBERSHIP_FULL',
 };
 
-/** A RaftError or AdminError with a client meaning becomes a ServiceError; anything else passes unchanged (INTERNAL). */
+/** A RaftError or AdminError with a client meaning, or a DiskSpaceError, becomes a ServiceError; anything else passes unchanged (INTERNAL). */
 export function toServiceError(error: unknown): unknown {
+  if (error instanceof DiskSpaceError) return new ServiceError('NOSPACE', error.message);
   if (!(error instanceof RaftError || error instanceof AdminError)) return error;
   const code = Object.hasOwn(TO_CLIENT_CODE, error.code) ? TO_CLIENT_CODE[error.code] : undefined;
   if (code === undefined) return error;

@@ -29,6 +29,7 @@ import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
 import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
+import { DiskSpaceError, DiskWatermark } from './disk-watermark.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
@@ -42,6 +43,11 @@ export interface ForgeNodeOptions {
    * takes them from FORGE_UNSAFE_MUTATIONS. Never set in production.
    */
   unsafeMutations?: readonly MutationName[];
+  /**
+   * Called once the node has halted on a storage failure and left Zenoh (fail-stop): the process
+   * should exit (SERVE_EXIT.storageFailed) so that its supervisor restarts it.
+   */
+  onHalted?: (cause: Error) => void;
 }
 
 export class ForgeNode implements NodeOperations {
@@ -53,6 +59,7 @@ export class ForgeNode implements NodeOperations {
   private readonly membership: MembershipAdmin;
   private readonly expirySweep: ExpirySweep;
   private readonly routerLossHandoff: RouterLossHandoff;
+  private readonly diskWatermark: DiskWatermark;
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
   private stopping = false;
@@ -65,7 +72,8 @@ export class ForgeNode implements NodeOperations {
   static async open(config: ForgeConfig, log: Logger, options: ForgeNodeOptions = {}): Promise<ForgeNode> {
     mkdirSync(config.dataDir, { recursive: true });
     const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
-    return new ForgeNode(config, log, storage, options.unsafeMutations ?? []);
+    if (storage.migratedFrom !== null) log.info({ from: storage.migratedFrom }, 'store migrated to the current layout (checksums on every record)');
+    return new ForgeNode(config, log, storage, options.unsafeMutations ?? [], options.onHalted ?? (() => {}));
   }
 
   private constructor(
@@ -73,6 +81,7 @@ export class ForgeNode implements NodeOperations {
     private readonly log: Logger,
     storage: LevelStorage,
     private readonly unsafeMutations: readonly MutationName[],
+    private readonly onHalted: (cause: Error) => void,
   ) {
     this.unsafeAckBeforeCommit = unsafeMutations.includes('ack-before-commit');
     this.unsafeReadWithoutReadIndex = unsafeMutations.includes('read-without-read-index');
@@ -129,6 +138,7 @@ export class ForgeNode implements NodeOperations {
       snapshotBytes: config.raft.snapshotBytes,
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
+      onHalt: (cause) => void this.leaveAfterHalt(cause),
     });
     this.metrics = new NodeMetrics(
       {
@@ -138,7 +148,14 @@ export class ForgeNode implements NodeOperations {
           if (st.role === 'leader') {
             for (const [id, p] of Object.entries(st.progress)) if (id !== config.nodeId) followerLag[id] = st.lastIndex - p.match;
           }
-          return { isLeader: st.role === 'leader', term: st.term, commitIndex: st.commit, appliedIndex: st.applied, followerLag };
+          return {
+            isLeader: st.role === 'leader',
+            term: st.term,
+            commitIndex: st.commit,
+            appliedIndex: st.applied,
+            followerLag,
+            halted: this.driver.halted()?.message ?? null,
+          };
         },
         transport: () => this.transport.stats(),
         mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
@@ -164,6 +181,12 @@ export class ForgeNode implements NodeOperations {
       isLeader: () => this.isLeader(),
       log: this.log,
     });
+    this.diskWatermark = new DiskWatermark({
+      dir: config.dataDir,
+      minFreeBytes: config.disk.minFreeBytes,
+      checkIntervalMs: config.disk.checkIntervalMs,
+      log: log.child({ component: 'disk' }),
+    });
     this.expirySweep = new ExpirySweep(config.mailbox.expireIntervalMs, () => this.command({ op: 'expire' }), this.log);
     this.routerLossHandoff = new RouterLossHandoff({
       routerConnected: () => this.bridge.isConnected(),
@@ -180,6 +203,7 @@ export class ForgeNode implements NodeOperations {
     for (const m of MUTATIONS) {
       if (this.unsafeMutations.includes(m.name)) this.log.warn({ mutation: m.name }, `UNSAFE BUILD, deliberate bug switched on: ${m.what}`);
     }
+    await this.diskWatermark.start();
     await this.transport.start();
     await this.driver.start();
     this.driver.onRoleChange((s) => this.onRole(s));
@@ -206,6 +230,7 @@ export class ForgeNode implements NodeOperations {
     this.log.info({}, 'stopping');
     this.expirySweep.setLeading(false);
     this.routerLossHandoff.stop();
+    this.diskWatermark.stop();
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -213,6 +238,26 @@ export class ForgeNode implements NodeOperations {
     await this.transport.close();
     await this.metrics.close();
     this.log.info({}, 'stopped');
+  }
+
+  /**
+   * Fail-stop after the Raft loop halted on a storage failure: a halted leader would otherwise keep
+   * its queryables and answer UNAVAILABLE for ever. Undeclare them (bridge stop), let go of the
+   * peers and the store, then hand over to `onHalted` (the process exits, its supervisor restarts it).
+   */
+  private async leaveAfterHalt(cause: Error): Promise<void> {
+    const wasStopping = this.stopping;
+    this.stopping = true;
+    this.log.error({ err: cause }, 'storage failure halted raft: leaving Zenoh and exiting so that the supervisor restarts this node');
+    if (!wasStopping) {
+      this.expirySweep.setLeading(false);
+      this.routerLossHandoff.stop();
+      this.diskWatermark.stop();
+      await this.bridge.stop().catch((err: unknown) => this.log.warn({ err }, 'bridge stop after halt failed'));
+      await this.driver.stop();
+      await this.transport.close().catch(() => undefined);
+    }
+    this.onHalted(cause);
   }
 
   isLeader(): boolean {
@@ -234,12 +279,13 @@ export class ForgeNode implements NodeOperations {
     }
     const started = performance.now();
     try {
+      if (cmd.op === 'put') this.diskWatermark.admitPut();
       const result = await proposeMailbox(this.driver, cmd);
       this.metrics.commitLatency.observe((performance.now() - started) / 1000);
       this.metrics.proposals.inc({ op: cmd.op, outcome: result.kind === 'error' ? 'rejected' : 'ok' });
       return result;
     } catch (err) {
-      this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError ? err.code : 'error' });
+      this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError || err instanceof DiskSpaceError ? err.code : 'error' });
       throw err;
     }
   }
@@ -264,6 +310,7 @@ export class ForgeNode implements NodeOperations {
     return {
       node: this.config.nodeId,
       role: st.role,
+      halted: this.driver.halted()?.message ?? null,
       leader: st.leader,
       term: st.term,
       commitIndex: st.commit,
@@ -282,6 +329,7 @@ export class ForgeNode implements NodeOperations {
             )
           : undefined,
       transport: this.transport.stats(),
+      disk: this.diskWatermark.status(),
     };
   }
 

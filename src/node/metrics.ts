@@ -15,6 +15,8 @@ export interface MetricsSource {
     appliedIndex: number;
     /** Entries each follower is behind the leader's last index (leader only; empty elsewhere). */
     followerLag: Record<string, number>;
+    /** Why the Raft loop halted (a storage failure), or null while it runs. */
+    halted: string | null;
   };
   transport(): Record<string, PeerStats>;
   mailbox(topN: number): MailboxTotals;
@@ -33,7 +35,10 @@ export class NodeMetrics {
   readonly leaderChanges: Counter;
   private server: Server | null = null;
 
-  constructor(source: MetricsSource, labels: { node: string }) {
+  constructor(
+    private readonly source: MetricsSource,
+    labels: { node: string },
+  ) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
     this.commitLatency = new Histogram({
@@ -73,7 +78,7 @@ export class NodeMetrics {
     });
     new Gauge({
       name: 'forge_raft_state',
-      help: 'Raft state of this node: term, commit_index, applied_index, is_leader',
+      help: 'Raft state of this node: term, commit_index, applied_index, is_leader, halted',
       labelNames: ['field'],
       registers,
       collect() {
@@ -82,6 +87,7 @@ export class NodeMetrics {
         this.set({ field: 'commit_index' }, r.commitIndex);
         this.set({ field: 'applied_index' }, r.appliedIndex);
         this.set({ field: 'is_leader' }, r.isLeader ? 1 : 0);
+        this.set({ field: 'halted' }, r.halted === null ? 0 : 1);
       },
     });
     new Gauge({
@@ -152,11 +158,20 @@ export class NodeMetrics {
     });
   }
 
-  /** Serves GET /metrics on host:port; resolves with the bound port (port 0 picks one). */
+  /**
+   * Serves GET /metrics on host:port, and GET /healthz for liveness probes: 200 while the Raft loop
+   * runs, 503 with the cause once it halted. Resolves with the bound port (port 0 picks one).
+   */
   listen(host: string, port: number): Promise<number> {
     this.server = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/healthz') {
+        const halted = this.source.raft().halted;
+        if (halted === null) res.writeHead(200).end('ok\n');
+        else res.writeHead(503).end(`halted: ${halted}\n`);
+        return;
+      }
       if (req.method !== 'GET' || req.url !== '/metrics') {
-        res.writeHead(404).end('not found: GET /metrics\n');
+        res.writeHead(404).end('not found: GET /metrics or /healthz\n');
         return;
       }
       this.registry.metrics().then(

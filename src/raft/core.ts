@@ -77,6 +77,11 @@ export interface RaftConfig {
   maxLearners: number;
   /** Uniform in [0, 1); seeded in simulation. The core's only source of randomness. */
   random: () => number;
+  /**
+   * The digest of a snapshot's data (SHA-256 in production, src/raft/digest.ts): stamped on every
+   * snapshot taken here, and checked on every snapshot received before it is installed.
+   */
+  snapshotDigest: (data: Uint8Array) => Uint8Array;
   /** Deliberate bugs for the mutation tests; never set in production (see RaftMutation). */
   mutations?: readonly RaftMutation[];
 }
@@ -375,7 +380,7 @@ export class RaftCore {
     if (index > this.log.applied || term === undefined) {
       throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
     }
-    return { meta: { index, term, membership: cloneMembership(this.members.at(index)) }, data };
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), digest: this.cfg.snapshotDigest(data) }, data };
   }
 
   /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */
@@ -920,6 +925,11 @@ export class RaftCore {
       at += p.length;
     }
     this.incoming = null;
+    if (!sameDigest(this.cfg.snapshotDigest(data), m.meta.digest)) {
+      // Damaged on its way (or at the sender): install nothing; the leader starts it over.
+      reply(0, false);
+      return;
+    }
     this.log.restore({ meta: m.meta, data });
     this.members.reset(m.meta.membership);
     reply(m.total);
@@ -949,7 +959,11 @@ function sameSoftState(a: SoftState, b: SoftState): boolean {
 }
 
 function sameSnapshotStream(a: SnapshotChunk, b: SnapshotChunk): boolean {
-  return a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total;
+  return a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total && sameDigest(a.meta.digest, b.meta.digest);
+}
+
+function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** Entries must continue right after prevLogIndex, in order, with terms no newer than the sender's. */

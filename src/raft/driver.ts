@@ -11,6 +11,7 @@
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
+import { snapshotDigest } from './digest.js';
 import { encodeConfChange } from './membership.js';
 import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 import {
@@ -33,7 +34,8 @@ export interface PeerTransport {
 }
 
 export interface DriverOptions<R> {
-  core: Omit<RaftConfig, 'random'> & { random?: () => number };
+  /** `random` defaults to Math.random, `snapshotDigest` to SHA-256 (digest.ts). */
+  core: Omit<RaftConfig, 'random' | 'snapshotDigest'> & Partial<Pick<RaftConfig, 'random' | 'snapshotDigest'>>;
   /**
    * Members of a brand-new cluster, written on first start as the bootstrap entries (see
    * `bootstrapEntries`); ignored once the disk holds anything. Empty for a node that joins an
@@ -63,6 +65,11 @@ export interface DriverOptions<R> {
   logger?: DriverLogger;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
+  /**
+   * Told once, with the cause, when a storage failure halted the node (see `halted`): the
+   * process should then stop serving and exit, so that its supervisor restarts it.
+   */
+  onHalt?: (cause: Error) => void;
 }
 
 interface PendingProposal<R> {
@@ -154,7 +161,7 @@ export class RaftDriver<R> {
       this.snapshotIndex = persisted.snapshot.meta.index;
     }
     const random = this.opts.core.random ?? Math.random;
-    this.core = new RaftCore({ ...this.opts.core, random }, persisted);
+    this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
     this.log.info(
@@ -261,7 +268,11 @@ export class RaftDriver<R> {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) {
+      // A halted node still lets go of its store (closing is idempotent; the store may be broken).
+      if (this.lastError !== null) await this.opts.storage.close().catch(() => undefined);
+      return;
+    }
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
@@ -272,9 +283,14 @@ export class RaftDriver<R> {
     await this.opts.storage.close();
   }
 
+  /** The storage failure that halted this node, or null while it runs. */
+  halted(): Error | null {
+    return this.lastError;
+  }
+
   private assertRunning(): void {
-    if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
     if (this.lastError) throw new RaftError('STOPPED', `node halted after a storage failure: ${this.lastError.message}`);
+    if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
   }
 
   private onTick(): void {
@@ -342,13 +358,25 @@ export class RaftDriver<R> {
     } catch (err) {
       // A failed fsync leaves us unsure what is on disk: stop taking part rather than risk
       // acknowledging something that is not durable.
-      this.lastError = err as Error;
-      this.log.error({ err }, 'raft storage failure: node halted');
-      this.stopped = true;
-      if (this.ticker !== null) this.time.cancel(this.ticker);
+      this.halt(err as Error);
     } finally {
       this.processing = false;
     }
+  }
+
+  /**
+   * Fail-stop: nothing more is written, sent or answered. Waiting requests fail at once (their
+   * outcome is unknown, as for a crash); the owner is told so that it can leave the cluster's way.
+   */
+  private halt(cause: Error): void {
+    this.lastError = cause;
+    this.log.error({ err: cause }, 'raft storage failure: node halted');
+    this.stopped = true;
+    if (this.ticker !== null) this.time.cancel(this.ticker);
+    const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
+    this.failPendingProposals(err);
+    this.failAllReads(err);
+    this.opts.onHalt?.(cause);
   }
 
   /** Carries out one Ready in the order its contract gives (see Ready in types.ts). */

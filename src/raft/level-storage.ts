@@ -1,10 +1,18 @@
 // RaftStorage on LevelDB. Key layout (all keys ASCII, values binary):
 //   format         layout version (one byte, LAYOUT_VERSION); a store without it that holds anything is refused
 //   h              hard state (codec: encodeHardState)
-//   s              snapshot record: version, encoded SnapshotMeta, data length, chunk count
+//   s              snapshot record: version, encoded SnapshotMeta (with the data's SHA-256), data length, chunk count
 //   d/<8 hex>      snapshot data chunk n (0-based), at most `chunkBytes` each
 //   g/<16 hex>     log segment: consecutive entries starting at that index (codec: encodeEntries);
 //                  fixed width keeps key order = index order
+//
+// Integrity (layout 3): every value but `format` is sealed, followed by the first 8 bytes of
+// SHA-256(key, value), so a flipped bit, a torn value or a value under the wrong key is caught
+// when it is read, and named (store path and key) in a CORRUPT error; the snapshot's data must
+// also match the digest in its metadata. A layout-2 store (the same without seals and digest) is
+// migrated on open, in one synced batch. LevelDB's own block checksums are not checked on reads
+// unless asked for (ReadOptions.verify_checksums), and never cover what a bug or bad memory did to
+// a value before it was handed to LevelDB.
 //
 // Each `save` writes its entries as one segment (several when they exceed `segmentBytes`), so a
 // group commit costs one LevelDB operation instead of one per entry.
@@ -39,6 +47,7 @@
 // does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
 
 import { Level } from 'level';
+import { sameBytes, SNAPSHOT_DIGEST_BYTES, snapshotDigest, truncatedSha256 } from './digest.js';
 import { decodeEntries, decodeHardState, decodeSnapshotMeta, encodeEntries, encodeHardState, encodeSnapshotMeta } from './codec.js';
 import { ByteReader } from '../wire/reader.js';
 import { ByteWriter } from '../wire/writer.js';
@@ -70,8 +79,11 @@ export interface LevelStorageOptions {
   limits?: Partial<CodecLimits>;
 }
 
-/** 1 was one LevelDB value per entry (`e/<index>`); 2 is segments. */
-const LAYOUT_VERSION = 2;
+/** 1 was one LevelDB value per entry (`e/<index>`); 2 is segments; 3 is segments with sealed values (migrated from 2). */
+const LAYOUT_VERSION = 3;
+const UNSEALED_LAYOUT = 2;
+const CHECKSUM_BYTES = 8;
+const utf8 = new TextEncoder();
 const FORMAT_KEY = 'format';
 const SNAPSHOT_RECORD_VERSION = 1;
 const HARD_STATE_KEY = 'h';
@@ -89,6 +101,30 @@ function chunkKey(n: number): string {
   return 'd/' + n.toString(16).padStart(8, '0');
 }
 
+function checksumOf(key: string, value: Uint8Array): Uint8Array {
+  return truncatedSha256([utf8.encode(key), value], CHECKSUM_BYTES);
+}
+
+/** What is stored under `key`: `value` followed by its checksum (exported for tests that forge a store). */
+export function seal(key: string, value: Uint8Array): Uint8Array {
+  const sealed = new Uint8Array(value.length + CHECKSUM_BYTES);
+  sealed.set(value);
+  sealed.set(checksumOf(key, value), value.length);
+  return sealed;
+}
+
+function corrupt(path: string, key: string, what: string): StorageError {
+  return new StorageError('CORRUPT', `store ${path}, key ${JSON.stringify(key)}: ${what}`);
+}
+
+/** The value a sealed record holds, once its checksum verifies. */
+function unseal(path: string, key: string, stored: Uint8Array): Uint8Array {
+  if (stored.length < CHECKSUM_BYTES) throw corrupt(path, key, `${stored.length} bytes, shorter than a checksum`);
+  const value = stored.subarray(0, stored.length - CHECKSUM_BYTES);
+  if (!sameBytes(checksumOf(key, value), stored.subarray(value.length))) throw corrupt(path, key, 'checksum mismatch');
+  return value;
+}
+
 function firstOfSegmentKey(key: string): number {
   const first = Number.parseInt(key.slice(SEGMENT_PREFIX.length), 16);
   // Only the form segmentKey writes, so that each index has exactly one key.
@@ -98,12 +134,13 @@ function firstOfSegmentKey(key: string): number {
   return first;
 }
 
-/** A stored segment's entries, checked against its key. */
-function decodeSegment(key: string, value: Uint8Array, limits: Partial<CodecLimits> | undefined): { first: number; entries: Entry[] } {
+/** A stored segment's entries, checked against its checksum and its key. */
+function decodeSegment(path: string, key: string, stored: Uint8Array, limits: Partial<CodecLimits> | undefined): { first: number; entries: Entry[] } {
   const first = firstOfSegmentKey(key);
-  const entries = decodeStored(() => decodeEntries(value, limits));
+  const value = unseal(path, key, stored);
+  const entries = decodeStored(path, key, () => decodeEntries(value, limits));
   if (entries.length === 0 || entries[0]!.index !== first) {
-    throw new StorageError('CORRUPT', `segment ${first} holds ${entries.length === 0 ? 'no entries' : `entries from ${entries[0]!.index}`}`);
+    throw corrupt(path, key, `segment ${first} holds ${entries.length === 0 ? 'no entries' : `entries from ${entries[0]!.index}`}`);
   }
   return { first, entries };
 }
@@ -142,6 +179,10 @@ export class LevelStorage implements RaftStorage {
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
+    /** Where the store lives, for the errors that name a corrupt key. */
+    private readonly path: string,
+    /** The layout the store was migrated from on this open (null: it was current, or new). */
+    readonly migratedFrom: number | null,
     private readonly chunkBytes: number,
     private readonly segmentBytes: number,
     private readonly limits: Partial<CodecLimits> | undefined,
@@ -166,8 +207,8 @@ export class LevelStorage implements RaftStorage {
     const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
     await db.open();
     try {
-      await checkLayout(db);
-      const rec = await readSnapshotRecord(db, options.limits);
+      const migratedFrom = await checkLayout(db, path, options.limits);
+      const rec = await readSnapshotRecord(db, path, options.limits);
       const keys = await db.keys({ gte: SEGMENT_PREFIX, lt: SEGMENT_END }).all();
       const segments = keys.map(firstOfSegmentKey);
       // The last segment is never cut by a later one, so its last entry is the log's.
@@ -175,11 +216,11 @@ export class LevelStorage implements RaftStorage {
       const lastKey = keys[keys.length - 1];
       if (lastKey !== undefined) {
         const value = await db.get(lastKey);
-        if (value === undefined) throw new StorageError('CORRUPT', `segment ${lastKey} vanished while opening`);
-        lastStored = decodeSegment(lastKey, value, options.limits).entries.at(-1)!.index;
+        if (value === undefined) throw corrupt(path, lastKey, 'segment vanished while opening');
+        lastStored = decodeSegment(path, lastKey, value, options.limits).entries.at(-1)!.index;
       }
       const snapIndex = rec?.meta.index ?? 0;
-      const storage = new LevelStorage(db, chunkBytes, segmentBytes, options.limits, snapIndex, rec?.chunks ?? 0, Math.max(lastStored, snapIndex), segments);
+      const storage = new LevelStorage(db, path, migratedFrom, chunkBytes, segmentBytes, options.limits, snapIndex, rec?.chunks ?? 0, Math.max(lastStored, snapIndex), segments);
       await storage.dropCoveredSegments();
       return storage;
     } catch (err) {
@@ -195,17 +236,20 @@ export class LevelStorage implements RaftStorage {
   load(): Promise<PersistedState> {
     return this.serialised(async () => {
       const hsBytes = await this.db.get(HARD_STATE_KEY);
-      const hardState: HardState = hsBytes === undefined ? { term: 0, vote: null, commit: 0 } : decodeStored(() => decodeHardState(hsBytes, this.limits));
-      const rec = await readSnapshotRecord(this.db, this.limits);
+      const hardState: HardState =
+        hsBytes === undefined
+          ? { term: 0, vote: null, commit: 0 }
+          : decodeStored(this.path, HARD_STATE_KEY, () => decodeHardState(unseal(this.path, HARD_STATE_KEY, hsBytes), this.limits));
+      const rec = await readSnapshotRecord(this.db, this.path, this.limits);
       let snapshot: Snapshot | null = null;
       if (rec !== null) snapshot = { meta: rec.meta, data: await this.readSnapshotData(rec) };
       // The fold described in the header: `entries` holds snapIndex+1..last.
       const entries: Entry[] = [];
       let last = this.snapIndex;
       for await (const [key, value] of this.db.iterator({ gte: SEGMENT_PREFIX, lt: SEGMENT_END })) {
-        const segment = decodeSegment(key, value, this.limits);
+        const segment = decodeSegment(this.path, key, value, this.limits);
         if (segment.first > last + 1) {
-          throw new StorageError('CORRUPT', `log not contiguous: segment ${segment.first} follows entries up to ${last}`);
+          throw corrupt(this.path, key, `log not contiguous: segment ${segment.first} follows entries up to ${last}`);
         }
         if (segment.first <= last) {
           last = Math.max(segment.first - 1, this.snapIndex);
@@ -268,7 +312,8 @@ export class LevelStorage implements RaftStorage {
           const size = i < entries.length ? entries[i]!.data.length : 0;
           if (i === entries.length || (i > start && bytes + size > this.segmentBytes)) {
             const part = start === 0 && i === entries.length ? entries : entries.slice(start, i);
-            ops.push({ type: 'put', key: segmentKey(part[0]!.index), value: encodeEntries(part, this.limits) });
+            const key = segmentKey(part[0]!.index);
+            ops.push({ type: 'put', key, value: seal(key, encodeEntries(part, this.limits)) });
             added.push(part[0]!.index);
             start = i;
             bytes = 0;
@@ -278,7 +323,7 @@ export class LevelStorage implements RaftStorage {
         lastIndex = first + entries.length - 1;
       }
 
-      if (hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hardState, this.limits) });
+      if (hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: seal(HARD_STATE_KEY, encodeHardState(hardState, this.limits)) });
 
       await this.db.batch(ops, { sync: true });
       this.lastIndex = lastIndex;
@@ -328,10 +373,12 @@ export class LevelStorage implements RaftStorage {
   private snapshotOps(ops: Op[], snapshot: Snapshot): number {
     const chunks = Math.ceil(snapshot.data.length / this.chunkBytes);
     for (let n = 0; n < chunks; n++) {
-      ops.push({ type: 'put', key: chunkKey(n), value: snapshot.data.subarray(n * this.chunkBytes, (n + 1) * this.chunkBytes) });
+      const key = chunkKey(n);
+      ops.push({ type: 'put', key, value: seal(key, snapshot.data.subarray(n * this.chunkBytes, (n + 1) * this.chunkBytes)) });
     }
     for (let n = chunks; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(n) });
-    ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotRecord({ meta: snapshot.meta, dataLength: snapshot.data.length, chunks }, this.limits) });
+    const record = encodeSnapshotRecord({ meta: snapshot.meta, dataLength: snapshot.data.length, chunks }, this.limits);
+    ops.push({ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, record) });
     return chunks;
   }
 
@@ -348,48 +395,96 @@ export class LevelStorage implements RaftStorage {
     this.segments.splice(0, drop);
   }
 
+  /** The snapshot's data, each chunk's checksum and the whole data's digest verified. */
   private async readSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
-    const keys = Array.from({ length: rec.chunks }, (_, n) => chunkKey(n));
-    const parts = keys.length === 0 ? [] : await this.db.getMany(keys);
-    const data = new Uint8Array(rec.dataLength);
-    let offset = 0;
-    for (const [n, part] of parts.entries()) {
-      if (part === undefined || offset + part.length > rec.dataLength) {
-        throw new StorageError('CORRUPT', `snapshot chunk ${n} missing or oversized`);
-      }
-      data.set(part, offset);
-      offset += part.length;
+    const data = await assembleChunks(this.db, this.path, rec, (key, stored) => unseal(this.path, key, stored));
+    if (!sameBytes(snapshotDigest(data), rec.meta.digest)) {
+      throw corrupt(this.path, SNAPSHOT_KEY, `snapshot at index ${rec.meta.index}: its data does not match its SHA-256`);
     }
-    if (offset !== rec.dataLength) throw new StorageError('CORRUPT', `snapshot data is ${offset} bytes, record says ${rec.dataLength}`);
     return data;
   }
 }
 
-/** Refuses a store written in another layout; stamps a new, empty one with this layout. */
-async function checkLayout(db: Level<string, Uint8Array>): Promise<void> {
+/** A snapshot's data from its chunks, each passed through `open` (which checks its seal, or not). */
+async function assembleChunks(
+  db: Level<string, Uint8Array>,
+  path: string,
+  rec: SnapshotRecord,
+  open: (key: string, stored: Uint8Array) => Uint8Array,
+): Promise<Uint8Array> {
+  const keys = Array.from({ length: rec.chunks }, (_, n) => chunkKey(n));
+  const parts = keys.length === 0 ? [] : await db.getMany(keys);
+  const data = new Uint8Array(rec.dataLength);
+  let offset = 0;
+  for (const [n, stored] of parts.entries()) {
+    const part = stored === undefined ? undefined : open(keys[n]!, stored);
+    if (part === undefined || offset + part.length > rec.dataLength) throw corrupt(path, keys[n]!, 'snapshot chunk missing or oversized');
+    data.set(part, offset);
+    offset += part.length;
+  }
+  if (offset !== rec.dataLength) throw corrupt(path, SNAPSHOT_KEY, `snapshot data is ${offset} bytes, record says ${rec.dataLength}`);
+  return data;
+}
+
+/**
+ * Refuses a store written in a layout this release cannot read; migrates a layout-2 one; stamps a
+ * new, empty one with this layout. Returns the layout migrated from, if any.
+ */
+async function checkLayout(db: Level<string, Uint8Array>, path: string, limits: Partial<CodecLimits> | undefined): Promise<number | null> {
   const format = await db.get(FORMAT_KEY);
   if (format === undefined) {
     const [anyKey] = await db.keys({ limit: 1 }).all();
     if (anyKey !== undefined) {
-      throw new StorageError('UNSUPPORTED_FORMAT', `store holds data but no layout version (an older layout); this release reads layout ${LAYOUT_VERSION}`);
+      throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} holds data but no layout version (an older layout); this release reads layouts ${UNSEALED_LAYOUT} and ${LAYOUT_VERSION}`);
     }
     await db.put(FORMAT_KEY, Uint8Array.of(LAYOUT_VERSION), { sync: true });
-  } else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
-    throw new StorageError('UNSUPPORTED_FORMAT', `store layout ${format.length === 1 ? format[0] : 'unreadable'}; this release reads layout ${LAYOUT_VERSION}`);
+    return null;
   }
+  if (format.length === 1 && format[0] === UNSEALED_LAYOUT) {
+    await sealUnsealedStore(db, path, limits);
+    return UNSEALED_LAYOUT;
+  }
+  if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
+    throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} has layout ${format.length === 1 ? format[0] : 'unreadable'}; this release reads layouts ${UNSEALED_LAYOUT} and ${LAYOUT_VERSION}`);
+  }
+  return null;
 }
 
-async function readSnapshotRecord(db: Level<string, Uint8Array>, limits: Partial<CodecLimits> | undefined): Promise<SnapshotRecord | null> {
-  const b = await db.get(SNAPSHOT_KEY);
-  return b === undefined ? null : decodeStored(() => decodeSnapshotRecord(b, limits));
+/**
+ * Layout 2 to 3, in one synced batch (all or nothing): seals every value and gives the snapshot
+ * record the digest of its data. What was already damaged is sealed as it is: the structural checks
+ * on load still catch most of it, but a checksum cannot vouch for what was written before it.
+ */
+async function sealUnsealedStore(db: Level<string, Uint8Array>, path: string, limits: Partial<CodecLimits> | undefined): Promise<void> {
+  const ops: Op[] = [];
+  for await (const [key, value] of db.iterator()) {
+    if (key !== FORMAT_KEY && key !== SNAPSHOT_KEY) ops.push({ type: 'put', key, value: seal(key, value) });
+  }
+  const stored = await db.get(SNAPSHOT_KEY);
+  if (stored !== undefined) {
+    const rec = decodeStored(path, SNAPSHOT_KEY, () => decodeSnapshotRecord(stored, limits));
+    const data = await assembleChunks(db, path, rec, (_key, value) => value);
+    const sealed = { ...rec, meta: { ...rec.meta, digest: snapshotDigest(data) } };
+    ops.push({ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord(sealed, limits)) });
+  }
+  ops.push({ type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) });
+  await db.batch(ops, { sync: true });
+}
+
+async function readSnapshotRecord(db: Level<string, Uint8Array>, path: string, limits: Partial<CodecLimits> | undefined): Promise<SnapshotRecord | null> {
+  const stored = await db.get(SNAPSHOT_KEY);
+  if (stored === undefined) return null;
+  const rec = decodeStored(path, SNAPSHOT_KEY, () => decodeSnapshotRecord(unseal(path, SNAPSHOT_KEY, stored), limits));
+  if (rec.meta.digest.length !== SNAPSHOT_DIGEST_BYTES) throw corrupt(path, SNAPSHOT_KEY, `snapshot digest of ${rec.meta.digest.length} bytes`);
+  return rec;
 }
 
 /** Bytes on disk that fail to decode mean corruption, reported as such. */
-function decodeStored<T>(decode: () => T): T {
+function decodeStored<T>(path: string, key: string, decode: () => T): T {
   try {
     return decode();
   } catch (err) {
-    if (err instanceof WireError) throw new StorageError('CORRUPT', `undecodable record: ${err.message}`);
+    if (err instanceof WireError) throw corrupt(path, key, `undecodable record: ${err.message}`);
     throw err;
   }
 }

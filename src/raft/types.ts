@@ -51,6 +51,12 @@ export interface SnapshotMeta {
   index: number;
   term: number;
   membership: Membership;
+  /**
+   * SHA-256 of the snapshot's data, computed where it was taken (RaftConfig.snapshotDigest). It
+   * travels with every chunk: a receiver installs nothing that does not match it, and storage
+   * checks it whenever it reads the snapshot back.
+   */
+  digest: Uint8Array;
 }
 
 export interface Snapshot {

@@ -96,7 +96,7 @@ class Simulation {
   private readonly nodes: SimNode[] = [];
   private readonly ids: NodeId[];
   private readonly initial: Membership;
-  private readonly config: Omit<RaftConfig, 'id' | 'random'>;
+  private readonly config: Omit<RaftConfig, 'id' | 'random' | 'snapshotDigest'>;
   private nextValue = 1;
   private history: Op[] = [];
   private stats = {

@@ -3,7 +3,7 @@
 // checkers' business (total-queue, Porcupine); this is the other half of "the service works".
 //
 // A request counts as served when its answer came from a leader doing its job: an ok, or a
-// definite refusal of the state machine (MAILBOX_FULL, LEASE_EXPIRED...). NOT_LEADER and
+// definite refusal of the state machine (MAILBOX_FULL, LEASE_EXPIRED...). NOT_LEADER, NOSPACE and
 // BACKLOG_FULL are definite but are not service, and indeterminate outcomes are not answers.
 // The gap after an instant t is the time from t to the first served answer to a request sent
 // at or after t: a request sent earlier (perhaps to the node that just froze) says nothing about
@@ -39,7 +39,7 @@ export interface AvailabilityReport {
   worst: { kind: string; target: string; after: 'start' | 'heal'; gapMs: number } | null;
 }
 
-const NOT_SERVICE = new Set(['NOT_LEADER', 'BACKLOG_FULL']);
+const NOT_SERVICE = new Set(['NOT_LEADER', 'BACKLOG_FULL', 'NOSPACE']);
 
 export function isServed(op: OpRecord): boolean {
   if (op.outcome === 'ok') return true;

@@ -13,13 +13,14 @@
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ForgeMailboxClient } from '../bridge/client.js';
+import { MailboxClientError, type ForgeMailboxClient } from '../bridge/client.js';
 import { UNSAFE_MUTATIONS_ENV } from '../config/load.js';
 import { measureAvailability, type AvailabilityReport } from './availability.js';
 import { HISTORY_FORMAT_VERSION, HistoryWriter, readHistory, type ConsumeOp, type OpKind } from './history.js';
 import { checkLinearizability, type LinearizabilityVerdict } from './linearizability.js';
 import { MUTATIONS } from './mutations.js';
-import { FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
+import { DEFAULT_FAULT_KINDS, Nemesis, type FaultKind } from './nemesis.js';
+import { tmpfsUnavailable } from './tmpfs.js';
 import { ProcessCluster } from './process-cluster.js';
 import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
@@ -81,6 +82,8 @@ export interface ChaosReport {
   linearizability: LinearizabilityVerdict | null;
   /** Set when a checker could not run at all. */
   checkError: string | null;
+  /** Nodes that did not fail-stop (exit 74) on a full disk, or did not refuse (exit 65) a corrupt store. */
+  unexpectedExits: string[];
   clean: boolean;
 }
 
@@ -90,10 +93,20 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const CLIENT_REQUEST_TIMEOUT_MS = 6000;
 const NODE_REQUEST_TIMEOUT_MS = 4000;
 const RUNNER_OP_DEADLINE_MS = 9000;
+/** disk-full: each node's data directory is a tmpfs this large, with this free-space watermark. */
+const CHAOS_TMPFS_BYTES = 64 << 20;
+const CHAOS_DISK_WATERMARK_BYTES = 8 << 20;
+/** corrupt-snapshot: snapshots often enough that a node has one to damage. */
+const CHAOS_SNAPSHOT_ENTRIES = 300;
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {});
-  const faults = opts.faults ?? FAULT_KINDS;
+  const faults = opts.faults ?? DEFAULT_FAULT_KINDS;
+  const diskFull = faults.includes('disk-full');
+  if (diskFull) {
+    const why = tmpfsUnavailable();
+    if (why !== null) throw new Error(`the disk-full fault needs tmpfs data directories, and mounting one failed: ${why}`);
+  }
   const historyPath = opts.historyPath ?? join(tmpdir(), `forge-chaos-seed${opts.seed}-${Date.now()}.jsonl`);
   const workload = {
     seed: opts.seed,
@@ -109,7 +122,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     proxies: true,
     dirPrefix: 'forge-chaos-',
     env: opts.unsafe === undefined ? {} : { [UNSAFE_MUTATIONS_ENV]: opts.unsafe },
-    raft: { requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS },
+    raft: {
+      requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS,
+      ...(faults.includes('corrupt-snapshot') ? { snapshotEntries: CHAOS_SNAPSHOT_ENTRIES } : {}),
+    },
+    ...(diskFull ? { tmpfsBytes: CHAOS_TMPFS_BYTES, disk: { minFreeBytes: CHAOS_DISK_WATERMARK_BYTES, checkIntervalMs: 200 } } : {}),
   });
   log(`cluster of ${opts.nodes} in ${cluster.dir}; history in ${historyPath}`);
   const writer = new HistoryWriter(historyPath);
@@ -141,6 +158,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       () => admin.leader(),
       { kinds: faults, holdMs: opts.holdMs ?? [800, 3500], quietMs: opts.quietMs ?? [500, 2500] },
       log,
+      admin,
     );
     const workers = startWorkers(recorder, openClient, workload);
     const nemesisDone = nemesis.run(stopAt - 3000).finally(() => nemesis.healAll());
@@ -168,6 +186,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       availability: null,
       linearizability: null,
       checkError: null,
+      unexpectedExits: nemesis.unexpectedExits,
       clean: false,
     };
     // The two checks run apart so that the total-queue verdict survives a failure of the other.
@@ -184,7 +203,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       report.totalQueue?.ok === true &&
       report.linearizability?.linearizable === true &&
       drained &&
-      recorder.malformed.length === 0;
+      recorder.malformed.length === 0 &&
+      nemesis.unexpectedExits.length === 0;
     report.ops = tallyOps(recorder.counts());
     return report;
   } finally {
@@ -226,6 +246,32 @@ class AdminClient {
     } catch {
       await this.close();
       return null;
+    }
+  }
+
+  /** remove-node, retried until done (UNKNOWN_NODE after a retry means an earlier attempt did it). */
+  async removeNode(node: string): Promise<void> {
+    await this.retried(`remove-node ${node}`, (c) => c.removeNode(node), 'UNKNOWN_NODE');
+  }
+
+  /** add-node at this machine's address, retried until done (ALREADY_MEMBER: an earlier attempt did it). */
+  async addNode(node: string, port: number): Promise<void> {
+    await this.retried(`add-node ${node}`, (c) => c.addNode(node, '127.0.0.1', port, { catchUpMs: 30_000 }), 'ALREADY_MEMBER');
+  }
+
+  private async retried(what: string, call: (c: ForgeMailboxClient) => Promise<unknown>, doneCode: string): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        this.client ??= await this.open();
+        await call(this.client);
+        return;
+      } catch (e) {
+        if (e instanceof MailboxClientError && e.code === doneCode) return;
+        if (Date.now() > deadline) throw new Error(`${what} did not succeed in time: ${e instanceof Error ? e.message : String(e)}`);
+        if (!(e instanceof MailboxClientError) || e.code === 'TIMEOUT') await this.close();
+        await sleep(500);
+      }
     }
   }
 
@@ -410,6 +456,7 @@ export function formatReport(r: ChaosReport): string {
     for (const m of r.malformedReplies.slice(0, 5)) lines.push(`  ${m}`);
   }
   if (!r.drained) lines.push('drain: some mailbox could not be drained after healing');
+  for (const e of r.unexpectedExits) lines.push(`storage fault not handled as it must be: ${e}`);
   if (r.checkError !== null) lines.push(`checker error: ${r.checkError}`);
   lines.push(`history: ${r.historyPath}`);
   if (!r.clean) lines.push(`cluster data and node logs kept in ${r.clusterDir}`);

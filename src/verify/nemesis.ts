@@ -27,13 +27,25 @@
 //                                noticed by liveness, not by TCP's backed-off retransmission
 //   overlap                      two single-node faults on two nodes, overlapping in time: the
 //                                second starts while the first holds, the first heals first
+// Storage faults (opt-in with --faults: the data directories must be tmpfs mounts for disk-full):
+//   disk-full                    one node's disk filled to the last byte (the leader, more often
+//                                than not): its next write fails, it must halt, leave Zenoh and
+//                                exit 74 (fail-stop); on heal the space is freed and it restarts
+//   corrupt-snapshot             one node stopped, one bit of its snapshot flipped, started again:
+//                                it must refuse to start (exit 65); on heal the runbook is run
+//                                (remove-node, wipe, start as a joiner, add-node)
+// A node's exit codes under the storage faults are checked (`unexpectedExits`).
 // A partition either stalls the links (nothing moves, delivered late on heal) or resets them
 // (connections destroyed and refused until the heal), chosen per fault.
 //
 // Every fault's window (run-clock times when it was in place and when it was undone) is kept in
 // `windows`, for the availability report (availability.ts).
 
+import { join } from 'node:path';
+import { SERVE_EXIT } from '../node/exit-codes.js';
 import type { ProxyMode } from './fault-proxy.js';
+import { flipStoredBit } from './store-damage.js';
+import { fillDisk, unfillDisk } from './tmpfs.js';
 import type { ProcessCluster } from './process-cluster.js';
 import type { Prng } from '../sim/prng.js';
 import type { HistoryRecorder } from './recorder.js';
@@ -53,9 +65,22 @@ export const FAULT_KINDS = [
   'freeze-leader',
   'partition-drop',
   'overlap',
+  'disk-full',
+  'corrupt-snapshot',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults on a node's storage: opt-in (disk-full needs tmpfs data directories, hence root). */
+export const STORAGE_FAULT_KINDS: readonly FaultKind[] = ['disk-full', 'corrupt-snapshot'];
+/** What a run injects unless told otherwise: every fault but the storage ones. */
+export const DEFAULT_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) => !STORAGE_FAULT_KINDS.includes(k));
+
+/** The membership changes of the corrupt-store runbook, done by the runner's own client. */
+export interface MembershipOps {
+  removeNode(node: string): Promise<void>;
+  addNode(node: string, port: number): Promise<void>;
+}
 
 export interface NemesisOptions {
   kinds: readonly FaultKind[];
@@ -92,6 +117,8 @@ export class Nemesis {
   readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   /** When each fault was in place and when it was undone (run clock, ns). */
   readonly windows: FaultWindow[] = [];
+  /** Nodes that ended otherwise than a storage fault demands (a crash instead of exit 74, a start despite a corrupt store). */
+  readonly unexpectedExits: string[] = [];
   private target = '';
 
   constructor(
@@ -102,6 +129,7 @@ export class Nemesis {
     private readonly findLeader: () => Promise<string | null>,
     private readonly opts: NemesisOptions,
     private readonly log: (line: string) => void,
+    private readonly membership?: MembershipOps,
   ) {
     if (opts.kinds.length === 0) throw new Error('the nemesis needs at least one fault kind');
   }
@@ -132,6 +160,7 @@ export class Nemesis {
   /** Brings everything back: links pass, paused nodes resume, dead nodes and router restart. */
   async healAll(): Promise<void> {
     this.cluster.setAllLinks('pass');
+    for (const id of this.cluster.ids) unfillDisk(this.cluster.dataDir(id));
     if (!this.cluster.router.running) await this.cluster.router.start();
     for (const id of this.cluster.ids) {
       if (this.cluster.isRunning(id)) await this.cluster.signal(id, 'SIGCONT');
@@ -198,6 +227,10 @@ export class Nemesis {
       }
       case 'overlap':
         return this.overlap();
+      case 'disk-full':
+        return this.diskFull(this.rng.chance(0.6) ? await this.leaderOrAny() : this.rng.pick(this.cluster.ids));
+      case 'corrupt-snapshot':
+        return this.corruptSnapshot(this.rng.pick(this.cluster.ids));
       case 'router-restart':
         await this.cluster.router.kill();
         this.event('router-kill');
@@ -218,6 +251,51 @@ export class Nemesis {
     return async () => {
       this.cluster.startNode(node);
       this.event('restart', node);
+    };
+  }
+
+  private diskFull(node: string): () => Promise<void> {
+    const dir = this.cluster.dataDir(node);
+    const filled = fillDisk(dir);
+    this.event('disk-full', node);
+    this.log(`nemesis: ${filled} bytes of filler on ${node}`);
+    return async () => {
+      unfillDisk(dir);
+      if (this.cluster.isRunning(node)) {
+        this.event('disk-freed', node);
+        return;
+      }
+      const code = this.cluster.exitCode(node);
+      this.event(`disk-freed-after-exit-${code}`, node);
+      if (code !== SERVE_EXIT.storageFailed) this.unexpectedExits.push(`${node} exited ${code} on a full disk (expected ${SERVE_EXIT.storageFailed})`);
+      this.cluster.startNode(node);
+      this.event('restart', node);
+    };
+  }
+
+  private async corruptSnapshot(node: string): Promise<() => Promise<void>> {
+    await this.cluster.signal(node, 'SIGTERM');
+    const key = await flipStoredBit(join(this.cluster.dataDir(node), 'raft'), 'd/');
+    if (key === null) {
+      // No snapshot yet: nothing to damage.
+      this.event('corrupt-snapshot-none', node);
+      this.cluster.startNode(node);
+      return async () => {};
+    }
+    this.event(`corrupt-snapshot ${key}`, node);
+    this.cluster.startNode(node);
+    const code = await this.cluster.waitForExit(node, 30_000).catch(() => null);
+    this.event(`start-refused-${code}`, node);
+    if (code !== SERVE_EXIT.storeUnreadable) {
+      this.unexpectedExits.push(`${node} with a corrupt snapshot: ${code === null ? 'kept running' : `exited ${code}`} (expected ${SERVE_EXIT.storeUnreadable})`);
+      await this.cluster.signal(node, 'SIGKILL');
+    }
+    return async () => {
+      if (this.membership === undefined) throw new Error('corrupt-snapshot needs the runner\'s membership operations');
+      await this.membership.removeNode(node);
+      this.cluster.wipeAndRejoin(node);
+      await this.membership.addNode(node, this.cluster.nodes.get(node)!.port);
+      this.event('wiped-and-re-added', node);
     };
   }
 

@@ -11,7 +11,9 @@
 // node, or one whose router link black-holes, then loses its queryables within `deadAfterMs`.
 // Cutting one proxy is then an asymmetric partition; cutting both directions a symmetric one.
 // `addJoiningNode` starts one more node with "join": true (reached directly, never through a
-// proxy), for the membership tests.
+// proxy), for the membership tests; `wipeAndRejoin` empties a node's data directory and starts it
+// again as a joiner (the runbook for a corrupt store). With `tmpfsBytes`, every node's data
+// directory is a tmpfs of that size (mounted at start, unmounted at stop): a disk that can fill.
 //
 // Authorization is on, as in production: the cluster makes its own signing key, gives the nodes
 // its JWKS, and `client()` carries an operator token (every operation on every mailbox);
@@ -31,6 +33,7 @@ import { repoRoot } from '../repo-root.js';
 import { ManagedLinkGuard } from '../router/link-guard-process.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
+import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
 export interface ProcessClusterOptions {
   nodes?: number;
@@ -49,6 +52,10 @@ export interface ProcessClusterOptions {
   auth?: boolean;
   /** The link guard's timing (defaults: ping every 100 ms, cut after 400 ms of silence). */
   linkGuard?: { pingIntervalMs?: number; deadAfterMs?: number };
+  /** The nodes' `disk` configuration (free-space watermark). */
+  disk?: Record<string, number>;
+  /** Put every node's data directory on a tmpfs of this many bytes (needs root; see tmpfs.ts). */
+  tmpfsBytes?: number;
 }
 
 interface NodeHandle {
@@ -57,6 +64,9 @@ interface NodeHandle {
   port: number;
   config: string;
   log: string;
+  dataDir: string;
+  peers: Record<string, { host: string; port: number }>;
+  routerUrl: string;
   child: ChildProcess | null;
   out: WriteStream | null;
 }
@@ -150,13 +160,15 @@ export class ProcessCluster {
 
   private writeNode(id: string, port: number, peers: Record<string, { host: string; port: number }>, routerUrl: string, joining: boolean): void {
     const config = join(this.dir, `${id}.json`);
+    const dataDir = join(this.dir, id);
+    if (this.opts.tmpfsBytes !== undefined && !this.nodes.has(id)) mountTmpfs(dataDir, this.opts.tmpfsBytes);
     writeFileSync(
       config,
       JSON.stringify({
         nodeId: id,
         clusterId: CLUSTER_ID,
         secret: 'e2e-test-secret-0123456789',
-        dataDir: join(this.dir, id),
+        dataDir,
         peers,
         join: joining,
         listen: { host: '127.0.0.1', port },
@@ -165,9 +177,47 @@ export class ProcessCluster {
         logLevel: this.opts.logLevel ?? 'debug',
         raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },
         mailbox: { expireIntervalMs: 200, ...this.opts.mailbox },
+        ...(this.opts.disk ? { disk: this.opts.disk } : {}),
       }),
     );
-    this.nodes.set(id, { id, port, config, log: join(this.dir, `${id}.log`), child: null, out: null });
+    const previous = this.nodes.get(id);
+    this.nodes.set(id, { id, port, config, log: join(this.dir, `${id}.log`), dataDir, peers, routerUrl, child: previous?.child ?? null, out: previous?.out ?? null });
+  }
+
+  /** The node's data directory (its LevelDB is in `raft/` below it). */
+  dataDir(id: string): string {
+    return this.handle(id).dataDir;
+  }
+
+  /** The exit code of the node's last process (null while it runs, or when a signal ended it). */
+  exitCode(id: string): number | null {
+    return this.handle(id).child?.exitCode ?? null;
+  }
+
+  /** Waits for the node's process to end by itself; resolves with its exit code, or rejects after `timeoutMs`. */
+  async waitForExit(id: string, timeoutMs: number): Promise<number | null> {
+    const child = this.handle(id).child;
+    if (child === null) throw new Error(`${id} was never started`);
+    if (!this.isRunning(id)) return child.exitCode;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${id} still running after ${timeoutMs} ms`)), timeoutMs);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  }
+
+  /**
+   * The runbook for a node whose store is lost or corrupt, after `remove-node`: empty its data
+   * directory and start it with "join": true (same id, address and peers), to be added again.
+   */
+  wipeAndRejoin(id: string): void {
+    const h = this.handle(id);
+    if (this.isRunning(id)) throw new Error(`${id} is running`);
+    rmSync(join(h.dataDir, 'raft'), { recursive: true, force: true });
+    this.writeNode(id, h.port, h.peers, h.routerUrl, true);
+    this.startNode(id);
   }
 
   get ids(): string[] {
@@ -267,6 +317,15 @@ export class ProcessCluster {
     await Promise.all([...this.peerProxies.values(), ...this.routerProxies.values()].map((p) => p.close()));
     await this.guard.stop();
     await this.router.stop();
+    if (this.opts.tmpfsBytes !== undefined) {
+      for (const h of this.nodes.values()) {
+        try {
+          unmountTmpfs(h.dataDir);
+        } catch (err) {
+          process.stderr.write(`${(err as Error).message}\n`);
+        }
+      }
+    }
     if (!keepFiles) rmSync(this.dir, { recursive: true, force: true });
   }
 

@@ -5,8 +5,9 @@
 // "indeterminate": only answers that prove the operation changed nothing are definite failures.
 //   fail  NOT_LEADER (the node refused before proposing, or the proposal's slot was overwritten by
 //         another leader's entry: it can never commit), BACKLOG_FULL (refused by the Raft core
-//         before proposing), BUSY (refused by the bridge before anything), and the state
-//         machine's rejections (which change nothing).
+//         before proposing), BUSY (refused by the bridge before anything), NOSPACE (refused by
+//         the leader's disk watermark before proposing), and the state machine's rejections
+//         (which change nothing).
 //   info  TIMEOUT (not committed in time, may commit later), LEADERSHIP_LOST (the leader stepped
 //         down with the proposal pending: it may still commit under the next one), UNAVAILABLE (no reply at all, or the
 //         node stopped with the proposal pending), INTERNAL, an undecodable reply, or a call that
@@ -19,6 +20,7 @@ const DEFINITE_FAILURES = new Set<string>([
   'NOT_LEADER',
   'BACKLOG_FULL',
   'BUSY',
+  'NOSPACE',
   'BAD_USER',
   'BAD_REQUEST',
   'TOO_LARGE',

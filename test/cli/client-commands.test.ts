@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
-import { EXIT_UNAVAILABLE, exitCodeFor } from '../../src/cli/client-commands.js';
+import { EXIT_UNAVAILABLE, exitCodeFor, nodeHealth } from '../../src/cli/client-commands.js';
 import { freePort, runProgram, useRouter } from '../support/e2e.js';
 
 const entry = fileURLToPath(new URL(`../support/client-cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -65,4 +65,13 @@ test('bad input exits 3 with the code on stderr; an unreachable router exits 4',
   const down = await cli('len', 'carol', '--router', `ws://127.0.0.1:${await freePort()}`);
   assert.equal(down.code, 4);
   assert.match(down.stderr, /UNAVAILABLE/);
+});
+
+test('status --node is a health probe: 0 for a node that answers and runs, 4 for a halted or silent one', () => {
+  const running = { node: 'n1', role: 'leader', halted: null };
+  assert.deepEqual(nodeHealth([running], 'n1'), { output: running });
+  const halted = { node: 'n2', role: 'follower', halted: 'IO error: No space left on device' };
+  assert.deepEqual(nodeHealth([running, halted], 'n2'), { output: halted, exitCode: EXIT_UNAVAILABLE });
+  assert.deepEqual(nodeHealth([running], 'n3'), { output: { node: 'n3', status: 'no answer' }, exitCode: EXIT_UNAVAILABLE });
+  assert.equal(exitCodeFor('NOSPACE'), EXIT_UNAVAILABLE, 'NOSPACE: retry later');
 });

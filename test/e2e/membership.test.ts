@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { describe } from 'node:test';
 import type { PeerAddress } from '../../src/identifiers.js';
-import { freePort, sleep, useCluster } from '../support/e2e.js';
+import { eventually, freePort, sleep, useCluster } from '../support/e2e.js';
 
 interface NodeStatus {
   node: string;
@@ -32,21 +32,6 @@ describe('adding and removing members of a running cluster', { timeout: 300_000 
   async function nodeStatus(id: string): Promise<NodeStatus | undefined> {
     const all = (await e2e.client.nodeStatuses()) as NodeStatus[];
     return all.find((s) => s.node === id);
-  }
-
-  async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-      await sleep(200);
-    }
   }
 
   step('messages are put on the three founding nodes', async () => {

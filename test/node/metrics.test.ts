@@ -11,8 +11,9 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   mailbox.apply({ op: 'expire' }, { index: 5, term: 1, time: 5_000 });
 
   let term = 3;
+  let halted: string | null = null;
   const source: MetricsSource = {
-    raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 } }),
+    raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 }, halted }),
     transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10, silentTeardowns: 0 } }),
     mailbox: (n) => mailbox.totals(n),
   };
@@ -42,4 +43,13 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   text = await scrape();
   assert.match(text, /forge_raft_state\{field="term",node="n1"\} 4/, 'gauges are read at scrape time');
   assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(health.status, 200);
+  assert.match(text, /forge_raft_state\{field="halted",node="n1"\} 0/);
+  halted = 'ENOSPC: no space left on device';
+  const sick = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(sick.status, 503, 'a halted node fails its health check');
+  assert.match(await sick.text(), /halted: ENOSPC/);
+  assert.match(await scrape(), /forge_raft_state\{field="halted",node="n1"\} 1/);
 });

@@ -3,6 +3,7 @@
 // links can be cut.
 
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
+import { snapshotDigest } from '../../src/raft/digest.js';
 import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot } from '../../src/raft/types.js';
 
 export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftConfig {
@@ -20,6 +21,7 @@ export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftCon
     maxVoters: 7,
     maxLearners: 2,
     random: () => 0,
+    snapshotDigest,
     ...overrides,
   };
 }

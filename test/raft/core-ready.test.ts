@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
+import { snapshotDigest } from '../../src/raft/digest.js';
 import { EntryType, InvariantViolation, type Entry } from '../../src/raft/types.js';
 import { RaftLog } from '../../src/raft/log.js';
 import { bytes, config, emptyState, flush } from './core-harness.js';
@@ -75,7 +76,7 @@ test('a Ready that only moves the commit index needs no synced write; committed 
 
 test('an installed snapshot is written, then restored, then entries applied', () => {
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
-  const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] } };
+  const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(bytes('s')) };
   core.step({ type: 'snapshot', from: 'a', to: 'c', term: 2, meta, offset: 0, total: 1, data: bytes('s'), done: true });
   const rd = core.ready();
   assert.ok(rd.snapshot);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
+import { snapshotDigest } from '../../src/raft/digest.js';
 import type { Message, SnapshotChunk } from '../../src/raft/types.js';
 import { bytes, config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
@@ -26,7 +27,7 @@ test('§5 compaction: the snapshot carries index, term and membership, and the l
   c.settle();
   const a = c.core('a');
   const snap = a.createSnapshot(4, bytes('x'));
-  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } });
+  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(bytes('x')) });
   assert.throws(() => a.createSnapshot(7, bytes('x')), RangeError, 'beyond applied');
   assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, data: bytes('x') }), RangeError, 'wrong term');
   assert.throws(
@@ -84,7 +85,7 @@ test('§5 InstallSnapshot: a follower that already committed past the snapshot j
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 3 }, entries: [1, 2, 3].map((index) => ({ index, term: 1, type: 0, time: 0, data: new Uint8Array() })) });
   core.step({
     type: 'snapshot', from: 'a', to: 'c', term: 1, offset: 0, total: 1, data: new Uint8Array(1), done: true,
-    meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+    meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(1)) },
   });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
@@ -96,7 +97,7 @@ test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the sna
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 2 }, entries });
   core.step({
     type: 'snapshot', from: 'a', to: 'c', term: 2, offset: 0, total: 3, data: new Uint8Array(3), done: true,
-    meta: { index: 4, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+    meta: { index: 4, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(3)) },
   });
   const rd = flush(core);
   assert.equal(rd.snapshot, null, 'nothing to install');
@@ -107,12 +108,30 @@ test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the sna
 
 test('§5 InstallSnapshot: chunks that overrun the announced total are refused and change nothing', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
-  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } };
+  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(4)) };
   core.step({ type: 'snapshot', from: 'a', to: 'c', term: 1, meta, offset: 0, total: 4, data: new Uint8Array(8), done: true });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
   assert.ok(sent(rd).some((m) => m.type === 'snapshotResp' && !m.success && m.offset === 0));
   assert.equal(core.status().lastIndex, 0);
+});
+
+test('InstallSnapshot: a snapshot whose data does not match the digest it carries is not installed, and is asked for again', () => {
+  const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
+  const image = bytes('mailbox state image');
+  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(image) };
+  const damaged = image.slice();
+  damaged[3]! ^= 0x01;
+  const chunk = (data: Uint8Array) => ({ type: 'snapshot' as const, from: 'a', to: 'c', term: 1, meta, offset: 0, total: data.length, data, done: true });
+  core.step(chunk(damaged));
+  let rd = flush(core);
+  assert.equal(rd.snapshot, null, 'nothing installed');
+  assert.equal(core.status().lastIndex, 0);
+  assert.deepEqual(sent(rd), [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 5, offset: 0, success: false }], 'the leader starts it over');
+  core.step(chunk(image));
+  rd = flush(core);
+  assert.deepEqual(rd.snapshot?.data, image, 'the intact copy is installed');
+  assert.equal(core.status().lastIndex, 5);
 });
 
 test('§5 a node restarted from a snapshot and its log tail resumes where it was', () => {

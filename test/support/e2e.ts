@@ -28,6 +28,22 @@ export interface Outcome {
   stderr: string;
 }
 
+/** Polls `probe` every 200 ms until it returns something other than undefined; fails after `timeoutMs` with the last error. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Runs a program to its end and reports its exit code and output, whatever the code. */
 export function runProgram(file: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((resolve, reject) => {

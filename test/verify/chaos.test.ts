@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../../src/verify/chaos.js';
+import { tmpfsUnavailable } from '../../src/verify/tmpfs.js';
 import { useTempDir } from '../support/e2e.js';
 
 const histories = useTempDir('forge-chaos-test-', 'chaos histories');
@@ -75,5 +76,16 @@ describe('chaos: short deterministic schedules on three nodes', { timeout: 400_0
     const frozen = r.availability!.byKind['freeze-leader'];
     assert.ok(frozen !== undefined && frozen.faults >= 1, 'the schedule froze a leader');
     assert.ok(frozen.afterStartMaxMs !== null && frozen.afterStartMaxMs <= 2500, `served ${frozen.afterStartMaxMs} ms after a freeze`);
+  });
+
+  // The storage faults: a node's disk filled to the last byte (tmpfs data directories: needs
+  // mount, so skipped where it is not permitted) must fail-stop with exit 74 and rejoin; a node
+  // with a flipped bit in its snapshot must refuse to start (65) and come back by the runbook.
+  const noTmpfs = tmpfsUnavailable();
+  test('seed 11: full disks and corrupt snapshots', { timeout: 120_000, skip: noTmpfs === null ? false : `cannot mount a tmpfs: ${noTmpfs}` }, async () => {
+    const r = await run({ seed: 11, timeSec: 30, faults: ['disk-full', 'corrupt-snapshot'] });
+    assertClean(r);
+    assert.deepEqual(r.unexpectedExits, []);
+    assert.ok(r.faults['disk-full'] >= 1 && r.faults['corrupt-snapshot'] >= 1, JSON.stringify(r.faults));
   });
 });

@@ -1,0 +1,28 @@
+// Integrity checksums of what Raft stores and ships: SHA-256 from node:crypto (Node has no CRC32C,
+// and SHA-256 costs little beside an fsync). The core never imports this: the driver hands it
+// `snapshotDigest`, so the core stays free of anything but computation on its inputs.
+
+import { createHash } from 'node:crypto';
+
+/** Bytes of a snapshot digest (SHA-256). */
+export const SNAPSHOT_DIGEST_BYTES = 32;
+
+/** SHA-256 of a snapshot's data: taken with the snapshot, checked before it is installed or used. */
+export function snapshotDigest(data: Uint8Array): Uint8Array {
+  // A plain Uint8Array, like every other byte field of a snapshot (not a Buffer).
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
+/** SHA-256 over the concatenation of `parts`, truncated to `bytes`. */
+export function truncatedSha256(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest().subarray(0, bytes);
+}
+
+/** Byte equality (checksums are not secrets: no constant-time comparison needed). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -58,7 +58,7 @@ async function storageBench(): Promise<void> {
     await storage.load();
     console.log(`load of ${last} entries: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
-    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] } }, data: new Uint8Array(4 << 20) });
+    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] }, time: 0 }, data: new Uint8Array(4 << 20) });
     console.log(`compact ${last} entries with a 4 MiB snapshot: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     await storage.load();

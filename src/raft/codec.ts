@@ -50,7 +50,8 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
 
 const ENTRIES_VERSION = 1;
 const HARD_STATE_VERSION = 1;
-const SNAPSHOT_META_VERSION = 1;
+/** Version 2 added the snapshot's entry time (version 1 records read as time 0). */
+const SNAPSHOT_META_VERSION = 2;
 
 const MESSAGE_TAGS = {
   preVote: 1,
@@ -222,20 +223,22 @@ function readMembership(r: ByteReader, limits: CodecLimits): Membership {
 }
 
 function snapshotMetaBodySize(meta: SnapshotMeta, limits: CodecLimits): number {
-  return uintSize(meta.index) + uintSize(meta.term) + membershipSize(meta.membership, limits);
+  return uintSize(meta.index) + uintSize(meta.term) + membershipSize(meta.membership, limits) + uintSize(meta.time);
 }
 
 function writeSnapshotMetaBody(w: ByteWriter, meta: SnapshotMeta, limits: CodecLimits): void {
   w.uint(meta.index);
   w.uint(meta.term);
   writeMembership(w, meta.membership, limits);
+  w.uint(meta.time);
 }
 
-function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits): SnapshotMeta {
+function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits, withTime = true): SnapshotMeta {
   const index = r.uint();
   const term = r.uint();
   const membership = readMembership(r, limits);
-  return { index, term, membership };
+  const time = withTime ? r.uint() : 0;
+  return { index, term, membership, time };
 }
 
 /** Persisted form of snapshot metadata (versioned). */
@@ -250,8 +253,8 @@ export function encodeSnapshotMeta(meta: SnapshotMeta, limits?: Partial<CodecLim
 export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>): SnapshotMeta {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== SNAPSHOT_META_VERSION) throw new WireError('BAD_VERSION', `snapshot meta format version ${version}`);
-  const meta = readSnapshotMetaBody(r, limitsOf(limits));
+  if (version !== SNAPSHOT_META_VERSION && version !== 1) throw new WireError('BAD_VERSION', `snapshot meta format version ${version}`);
+  const meta = readSnapshotMetaBody(r, limitsOf(limits), version === SNAPSHOT_META_VERSION);
   r.end();
   return meta;
 }

@@ -15,6 +15,7 @@
 // Version 2 of the protocol is version 1 plus the PING frame after WELCOME (frames.ts); every
 // other byte is unchanged, the MAC transcript label included. A version-1 peer would close the
 // connection at the first PING, so HELLO refuses it up front (REJECT "unsupported protocol version").
+// Version 3: snapshot metadata in Raft messages carries the snapshot's entry time (codec.ts).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ByteReader } from '../wire/reader.js';
@@ -23,7 +24,7 @@ import { WireError } from '../wire/wire-error.js';
 import { FRAME, ProtocolError, type Frame } from './frames.js';
 import type { NodeId } from './types.js';
 
-const PROTOCOL_VERSION = 2;
+const PROTOCOL_VERSION = 3;
 /** Bound on every frame before the peer is authenticated. */
 export const HANDSHAKE_MAX_FRAME = 512;
 export const MAX_CLUSTER_ID_BYTES = 128;

@@ -38,7 +38,7 @@ const entry: fc.Arbitrary<Entry> = rec({
   data: bytes,
 });
 const membership = rec({ voters: fc.array(nodeId, { maxLength: 5 }), learners: fc.array(nodeId, { maxLength: 3 }) });
-const snapshotMeta: fc.Arbitrary<SnapshotMeta> = rec({ index: safeUint, term: safeUint, membership });
+const snapshotMeta: fc.Arbitrary<SnapshotMeta> = rec({ index: safeUint, term: safeUint, membership, time: safeUint });
 const hardState: fc.Arbitrary<HardState> = rec({ term: safeUint, vote: fc.option(nodeId, { nil: null }), commit: safeUint });
 const envelope = { from: nodeId, to: nodeId, term: safeUint };
 
@@ -205,7 +205,7 @@ test('decoders enforce the configured limits', () => {
     from: 'a',
     to: 'b',
     term: 1,
-    meta: { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } },
+    meta: { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0 },
     offset: 0,
     total: 10,
     data: new Uint8Array(10),
@@ -277,7 +277,7 @@ test('entry data decoded from a Node Buffer are plain arrays that do not share t
 });
 
 test('byte fields decoded from a Node Buffer are plain copies', () => {
-  const m: Message = { type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] } }, offset: 0, total: 3, data: new Uint8Array([1, 2, 3]), done: true };
+  const m: Message = { type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] }, time: 0 }, offset: 0, total: 3, data: new Uint8Array([1, 2, 3]), done: true };
   const frame = Buffer.from(encodeMessage(m));
   const decoded = decodeMessage(frame);
   assert.equal(Object.getPrototypeOf(decoded.type === 'snapshot' && decoded.data), Uint8Array.prototype);
@@ -293,7 +293,7 @@ const goldenEntries: Entry[] = [
   { term: 3, index: 201, type: 1 as EntryType, time: 127, data: new Uint8Array(0) },
   { term: 2 ** 32 + 5, index: 202, type: 2 as EntryType, time: 0, data: new TextEncoder().encode('conf') },
 ];
-const goldenMeta: SnapshotMeta = { index: 2 ** 28, term: 2 ** 31, membership: { voters: ['n1', 'nöde-2', 'n3'], learners: ['n4'] } };
+const goldenMeta: SnapshotMeta = { index: 2 ** 28, term: 2 ** 31, membership: { voters: ['n1', 'nöde-2', 'n3'], learners: ['n4'] }, time: 1_700_000_000_123 };
 const goldenMessages: Message[] = [
   { type: 'preVote', from: 'n1', to: 'n2', term: 5, lastLogIndex: 1000, lastLogTerm: 4 },
   { type: 'vote', from: 'n1', to: 'n2', term: 128, lastLogIndex: 2 ** 28 - 1, lastLogTerm: 127, transfer: true },
@@ -317,7 +317,7 @@ test('golden bytes: every message type, entries, hard state and snapshot meta en
     appendResp: '05026e32026e310300ac02029601',
     heartbeat: '06026e31026e3203ffffffff7f4d',
     heartbeatResp: '07026e32026e31034d',
-    snapshot: '08026e31026e33048080808001808080800803026e31076ec3b664652d32026e3301026e34808004c09a0c0301020300',
+    snapshot: '08026e31026e33048080808001808080800803026e31076ec3b664652d32026e3301026e34fbd095ffbc31808004c09a0c0301020300',
     snapshotResp: '09026e33026e3104808080800183800401',
     timeoutNow: '0a076ec3b664652d32026e31ffffffffffffff0f',
   };
@@ -330,6 +330,8 @@ test('golden bytes: every message type, entries, hard state and snapshot meta en
   assert.deepEqual(decodeEntries(encodeEntries(goldenEntries)), goldenEntries);
   assert.equal(hex(encodeHardState({ term: 7, vote: 'n2', commit: 199 })), '0107c70101026e32');
   assert.equal(hex(encodeHardState({ term: Number.MAX_SAFE_INTEGER, vote: null, commit: 0 })), '01ffffffffffffff0f0000');
-  assert.equal(hex(encodeSnapshotMeta(goldenMeta)), '018080808001808080800803026e31076ec3b664652d32026e3301026e34');
+  assert.equal(hex(encodeSnapshotMeta(goldenMeta)), '028080808001808080800803026e31076ec3b664652d32026e3301026e34fbd095ffbc31');
   assert.deepEqual(decodeSnapshotMeta(encodeSnapshotMeta(goldenMeta)), goldenMeta);
+  // Version 1 (before snapshots carried their entry time) still reads, as time 0.
+  assert.deepEqual(decodeSnapshotMeta(Buffer.from('018080808001808080800803026e31076ec3b664652d32026e3301026e34', 'hex')), { ...goldenMeta, time: 0 });
 });

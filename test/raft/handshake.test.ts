@@ -39,7 +39,7 @@ test('two members authenticate each other with the documented bytes', () => {
   assert.ok(dialer.done && listener.done);
   assert.equal(listener.peer, 'a');
   assert.equal(hello!.kind, FRAME.hello);
-  assert.deepEqual([...hello!.body], [2, ...str('c1'), ...str('a'), ...str('b'), ...nonce(1)]);
+  assert.deepEqual([...hello!.body], [3, ...str('c1'), ...str('a'), ...str('b'), ...nonce(1)]);
   assert.equal(challenge!.kind, FRAME.challenge);
   assert.deepEqual(Buffer.from(challenge!.body), Buffer.from([...str('b'), ...nonce(2), ...mac(SECRET, 'listener', 'a', 'b', nonce(1), nonce(2))]));
   assert.equal(auth!.kind, FRAME.auth);
@@ -81,8 +81,9 @@ test('another cluster, an unexpected node id or version are refused with a reaso
     assert.throws(() => dialer.receive(refusal.kind, refusal.body), refusedWith(null, text));
   }
   const hello = new DialerHandshake(id('a'), 'b', nonce(1)).hello();
-  // Version 1 lacked PING frames (frames.ts): its dialers are refused, as is any other version.
-  for (const version of [1, 3]) {
+  // Version 1 lacked PING frames (frames.ts), version 2 snapshot times (codec.ts): their dialers
+  // are refused, as is any other version.
+  for (const version of [1, 2, 4]) {
     const other = Uint8Array.from(hello.body);
     other[0] = version;
     assert.throws(() => new ListenerHandshake(id('b'), nonce(2)).receive(FRAME.hello, other), refusedWith(REJECT.version));

@@ -30,7 +30,7 @@ function range(from: number, to: number, term: number): Entry[] {
 
 function snapshot(index: number, term: number, size: number): Snapshot {
   const data = new Uint8Array(size).map((_, i) => (i * 7 + index) & 0xff);
-  return { meta: { index, term, membership: { voters: ['a', 'b', 'c'], learners: ['d'] } }, data };
+  return { meta: { index, term, membership: { voters: ['a', 'b', 'c'], learners: ['d'] }, time: 0 }, data };
 }
 
 function indexes(entries: Entry[]): number[] {

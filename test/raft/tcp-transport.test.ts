@@ -120,7 +120,7 @@ async function rawConnect(target: Node): Promise<Raw> {
 async function rawHandshake(raw: Raw, from: string, to: string, secret: string): Promise<void> {
   const nd = randomBytes(32);
   const w = new ByteWriter();
-  w.uint(2);
+  w.uint(3);
   w.varString(CLUSTER);
   w.varString(from);
   w.varString(to);
@@ -287,7 +287,7 @@ test('a message too big for a frame is dropped and counted at the sender', { tim
       from: 'a',
       to: 'b',
       term: 1,
-      meta: { index: 9, term: 1, membership: { voters: ['a', 'b'], learners: [] } },
+      meta: { index: 9, term: 1, membership: { voters: ['a', 'b'], learners: [] }, time: 0 },
       offset: 0,
       total: MAX_FRAME,
       data: new Uint8Array(MAX_FRAME),

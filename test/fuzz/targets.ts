@@ -22,11 +22,10 @@ import { FRAME, FrameDecoder, ProtocolError, encodeFrame } from '../../src/raft/
 import { DialerHandshake, ListenerHandshake } from '../../src/raft/handshake.js';
 import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
 import type { ConfChange } from '../../src/raft/types.js';
-import { ByteReader } from '../../src/wire/reader.js';
 import { WireError } from '../../src/wire/wire-error.js';
-import { ByteWriter } from '../../src/wire/writer.js';
 import { command } from '../support/mailbox-arbitraries.js';
 import { entryRun, hardState, message, nodeId, snapshotMeta } from '../support/raft-arbitraries.js';
+import { readRecord, wireRecord, writeRecord } from '../support/wire.js';
 import type { FuzzTarget, ValidSample } from './harness.js';
 
 const wireRefusal = (err: unknown) => (err instanceof WireError ? `refused:${err.code}` : null);
@@ -144,63 +143,6 @@ function keySpaceGet(b: Uint8Array): unknown {
 const attachment = fc.tuple(fc.string({ maxLength: 40 }), fc.option(id, { nil: undefined }), fc.option(ms, { nil: undefined })).map(([token, i, ttl]) =>
   utf8.encode(JSON.stringify({ token, ...(i === undefined ? {} : { id: i }), ...(ttl === undefined ? {} : { ttl }) })),
 );
-
-/** One record with a field of every kind the reader has, written by the writer. */
-const wireRecord = fc.record({
-  u8: fc.nat(255),
-  bool: fc.boolean(),
-  uint: fc.oneof(fc.nat(300), fc.constant(Number.MAX_SAFE_INTEGER), fc.nat()),
-  varBytes: fc.uint8Array({ maxLength: 40 }),
-  varString: fc.string({ maxLength: 10, unit: 'grapheme' }),
-  u16: fc.nat(65535),
-  u32: fc.nat(),
-  f64: fc.double({ noNaN: true }),
-  u16String: fc.string({ maxLength: 10, unit: 'grapheme' }),
-  u32Bytes: fc.uint8Array({ maxLength: 40 }),
-  u32Latin1: fc.string({ maxLength: 10, unit: 'binary-ascii' }),
-  count: fc.nat(8),
-  raw: fc.uint8Array({ minLength: 4, maxLength: 4 }),
-}, { noNullPrototype: true });
-type WireRecord = typeof wireRecord extends fc.Arbitrary<infer T> ? T : never;
-
-function writeRecord(v: WireRecord): Uint8Array {
-  const w = new ByteWriter();
-  w.u8(v.u8);
-  w.bool(v.bool);
-  w.uint(v.uint);
-  w.varBytes(v.varBytes);
-  w.varString(v.varString);
-  w.u16(v.u16);
-  w.u32(v.u32);
-  w.f64(v.f64);
-  w.u16String(v.u16String);
-  w.u32Bytes(v.u32Bytes);
-  w.u32Latin1(v.u32Latin1);
-  w.uint(v.count);
-  w.raw(v.raw);
-  return w.finish();
-}
-
-function readRecord(b: Uint8Array): WireRecord {
-  const r = new ByteReader(b);
-  const v: WireRecord = {
-    u8: r.u8(),
-    bool: r.bool(),
-    uint: r.uint(),
-    varBytes: Uint8Array.from(r.varBytes('varBytes', 64)),
-    varString: r.varString('varString', 64),
-    u16: r.u16(),
-    u32: r.u32(),
-    f64: r.f64(),
-    u16String: r.u16String('u16String', 64),
-    u32Bytes: Uint8Array.from(r.u32Bytes('u32Bytes', 64)),
-    u32Latin1: r.u32Latin1('u32Latin1', 64),
-    count: r.count('count', 8),
-    raw: Uint8Array.from(r.raw(4)),
-  };
-  r.end();
-  return v;
-}
 
 /** Capability tokens need keys and a few issued tokens first. */
 async function tokenTarget(): Promise<FuzzTarget> {

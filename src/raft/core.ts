@@ -248,11 +248,12 @@ export class RaftCore {
   /** Appends a command stamped with replicated time from `now` (without a reading, time stands still). */
   propose(data: Uint8Array, now?: ClockReading): { index: number; term: number } {
     this.checkCanPropose();
-    const time = now ? this.stamp(now) : this.clock.current();
-    const size = entryBytes({ term: this.term, index: 0, type: EntryType.Normal, time, data });
+    const size = entryBytes({ term: this.term, index: 0, type: EntryType.Normal, time: 0, data });
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + size > this.cfg.maxUncommittedBytes) {
       throw new RaftError('BACKLOG_FULL', `${this.uncommittedBytes} uncommitted bytes pending`);
     }
+    // Stamped once accepted: a refused proposal takes no time.
+    const time = now ? this.stamp(now) : this.clock.current();
     const index = this.appendAsLeader(EntryType.Normal, data, time);
     this.uncommittedBytes += size;
     return { index, term: this.term };

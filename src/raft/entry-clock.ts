@@ -11,7 +11,8 @@
 // ±10%; a wall clock that jumps by an hour is followed only at that rate (an hour ahead takes ten
 // hours to reach, an hour behind holds time to 90% speed until the clock catches up), whereas an
 // idle hour between two entries is an hour of monotonic time and passes in full. A new leader
-// learned `known` when the entry reached it (as of its last tick), so failover costs nothing.
+// learned `known` when the entry reached it (the driver reads the clocks with every message and
+// tick), so a failover between well-synchronised clocks costs nothing.
 //
 // Pure: readings come in as arguments (the driver reads `Date.now()` and `performance.now()`).
 // Only the cluster's first stamp (no entry time known anywhere) takes the wall clock as it is.

@@ -60,7 +60,7 @@ async function storageBench(): Promise<void> {
     console.log(`load of ${last} entries: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     const image = new Uint8Array(4 << 20);
-    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] }, digest: snapshotDigest(image) }, data: image });
+    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] }, time: 0, digest: snapshotDigest(image) }, data: image });
     console.log(`compact ${last} entries with a 4 MiB snapshot: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     await storage.load();

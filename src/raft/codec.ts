@@ -50,9 +50,10 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
 
 const ENTRIES_VERSION = 1;
 const HARD_STATE_VERSION = 1;
-/** 2 added the data digest; 1 (without it) is still read, for stores written before (LevelStorage migrates them). */
+/** 2 added the snapshot's entry time and its data digest; 1 (without them) is still read, as time 0
+ * with an empty digest, for stores written before (LevelStorage migrates them). */
 const SNAPSHOT_META_VERSION = 2;
-const SNAPSHOT_META_VERSION_WITHOUT_DIGEST = 1;
+const SNAPSHOT_META_VERSION_1 = 1;
 /** Bound of a snapshot digest's length field (SHA-256 is 32 bytes; room for a longer hash). */
 const MAX_DIGEST_BYTES = 64;
 
@@ -227,23 +228,25 @@ function readMembership(r: ByteReader, limits: CodecLimits): Membership {
 
 function snapshotMetaBodySize(meta: SnapshotMeta, limits: CodecLimits): number {
   if (meta.digest.length > MAX_DIGEST_BYTES) throw new WireError('TOO_LARGE', `snapshot digest of ${meta.digest.length} bytes exceeds ${MAX_DIGEST_BYTES}`);
-  return uintSize(meta.index) + uintSize(meta.term) + membershipSize(meta.membership, limits) + varFieldSize(meta.digest.length);
+  return uintSize(meta.index) + uintSize(meta.term) + membershipSize(meta.membership, limits) + uintSize(meta.time) + varFieldSize(meta.digest.length);
 }
 
 function writeSnapshotMetaBody(w: ByteWriter, meta: SnapshotMeta, limits: CodecLimits): void {
   w.uint(meta.index);
   w.uint(meta.term);
   writeMembership(w, meta.membership, limits);
+  w.uint(meta.time);
   w.varBytes(meta.digest);
 }
 
-/** `withDigest` false reads the version-1 form, whose digest comes back empty. */
-function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits, withDigest = true): SnapshotMeta {
+/** `current` false reads the version-1 form: time 0 and an empty digest. */
+function readSnapshotMetaBody(r: ByteReader, limits: CodecLimits, current = true): SnapshotMeta {
   const index = r.uint();
   const term = r.uint();
   const membership = readMembership(r, limits);
-  const digest = withDigest ? r.varBytes('snapshot digest', MAX_DIGEST_BYTES).slice() : new Uint8Array(0);
-  return { index, term, membership, digest };
+  const time = current ? r.uint() : 0;
+  const digest = current ? r.varBytes('snapshot digest', MAX_DIGEST_BYTES).slice() : new Uint8Array(0);
+  return { index, term, membership, time, digest };
 }
 
 /** Persisted form of snapshot metadata (versioned). */
@@ -258,7 +261,7 @@ export function encodeSnapshotMeta(meta: SnapshotMeta, limits?: Partial<CodecLim
 export function decodeSnapshotMeta(b: Uint8Array, limits?: Partial<CodecLimits>): SnapshotMeta {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== SNAPSHOT_META_VERSION && version !== SNAPSHOT_META_VERSION_WITHOUT_DIGEST) {
+  if (version !== SNAPSHOT_META_VERSION && version !== SNAPSHOT_META_VERSION_1) {
     throw new WireError('BAD_VERSION', `snapshot meta format version ${version}`);
   }
   const meta = readSnapshotMetaBody(r, limitsOf(limits), version === SNAPSHOT_META_VERSION);

@@ -11,6 +11,7 @@
 
 import { utf8Length } from '../wire/text.js';
 import { DEFAULT_CODEC_LIMITS } from './codec.js';
+import { EntryClock, type ClockReading } from './entry-clock.js';
 import { entryBytes, RaftLog } from './log.js';
 import {
   applyConfChange,
@@ -123,6 +124,8 @@ export class RaftCore {
   private leader: NodeId | null = null;
   private readonly log: RaftLog;
   private readonly members: MembershipHistory;
+  /** Replicated time: what this node's entries are stamped with when it leads. */
+  private readonly clock: EntryClock;
   private progress = new Map<NodeId, Progress>();
   private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
@@ -147,6 +150,7 @@ export class RaftCore {
   private readonly commitOldTermByCounting: boolean;
   private readonly voteNotPersisted: boolean;
   private readonly snapshotDropsEntries: boolean;
+  private readonly rawWallClockTime: boolean;
 
   constructor(config: RaftConfig, persisted: PersistedState) {
     validateConfig(config);
@@ -161,12 +165,18 @@ export class RaftCore {
       throw new RangeError(`a membership of ${base.voters.length + base.learners.length} members exceeds the codec's ${DEFAULT_CODEC_LIMITS.maxMembers}`);
     }
     this.members = new MembershipHistory(base);
-    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.noteConfEntry(this.log.entry(i)!);
+    this.clock = new EntryClock(persisted.snapshot?.meta.time ?? 0);
+    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) {
+      const e = this.log.entry(i)!;
+      this.noteConfEntry(e);
+      this.clock.learned(e.time);
+    }
     const bugs = new Set(config.mutations ?? []);
     this.ackBeforeSync = bugs.has('ack-before-sync');
     this.commitOldTermByCounting = bugs.has('commit-old-term-by-counting');
     this.voteNotPersisted = bugs.has('vote-not-persisted');
     this.snapshotDropsEntries = bugs.has('snapshot-drops-entries');
+    this.rawWallClockTime = bugs.has('raw-wall-clock-time');
     this.durableTerm = persisted.hardState.term;
     this.durableVote = persisted.hardState.vote;
     this.prevHard = this.hardState();
@@ -176,12 +186,16 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- driver API
 
-  tick(): void {
+  /** One tick of the election/heartbeat clock; `now`, the node's clocks, anchors replicated time (entry-clock.ts). */
+  tick(now?: ClockReading): void {
+    if (now) this.clock.observe(now);
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
   }
 
-  step(m: Message): void {
+  /** One message from a peer; `now`, the node's clocks as it arrived, anchors the entry times it carries. */
+  step(m: Message, now?: ClockReading): void {
+    if (now) this.clock.observe(now);
     if (m.to !== this.id || m.from === this.id) return;
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
@@ -236,19 +250,27 @@ export class RaftCore {
     }
   }
 
-  propose(data: Uint8Array, time: number): { index: number; term: number } {
+  /** Appends a command stamped with replicated time from `now` (without a reading, time stands still). */
+  propose(data: Uint8Array, now?: ClockReading): { index: number; term: number } {
     this.checkCanPropose();
-    const size = entryBytes({ term: this.term, index: 0, type: EntryType.Normal, time, data });
+    const size = entryBytes({ term: this.term, index: 0, type: EntryType.Normal, time: 0, data });
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + size > this.cfg.maxUncommittedBytes) {
       throw new RaftError('BACKLOG_FULL', `${this.uncommittedBytes} uncommitted bytes pending`);
     }
+    // Stamped once accepted: a refused proposal takes no time.
+    const time = now ? this.stamp(now) : this.clock.current();
     const index = this.appendAsLeader(EntryType.Normal, data, time);
     this.uncommittedBytes += size;
     return { index, term: this.term };
   }
 
+  private stamp(now: ClockReading): number {
+    const time = this.clock.stamp(now);
+    return this.rawWallClockTime ? Math.max(0, Math.floor(now.wall)) : time;
+  }
+
   /** One server at a time (§4.1); refused while an earlier change (or this leader's first entry) is uncommitted. */
-  proposeConfChange(cc: ConfChange, time: number): { index: number; term: number } {
+  proposeConfChange(cc: ConfChange, now?: ClockReading): { index: number; term: number } {
     this.checkCanPropose();
     if (this.pendingConfIndex > this.log.committed) {
       throw new RaftError('CONF_CHANGE_IN_PROGRESS', `configuration change at ${this.pendingConfIndex} not committed yet`);
@@ -256,7 +278,7 @@ export class RaftCore {
     const current = this.members.current();
     applyConfChange(current, cc);
     this.checkMembershipLimits(current, cc);
-    const index = this.appendAsLeader(EntryType.ConfChange, encodeConfChange(cc), time);
+    const index = this.appendAsLeader(EntryType.ConfChange, encodeConfChange(cc), now ? this.stamp(now) : this.clock.current());
     this.pendingConfIndex = index;
     return { index, term: this.term };
   }
@@ -380,7 +402,14 @@ export class RaftCore {
     if (index > this.log.applied || term === undefined) {
       throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
     }
-    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), digest: this.cfg.snapshotDigest(data) }, data };
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest: this.cfg.snapshotDigest(data) }, data };
+  }
+
+  /** The latest entry time at or before `index` (which is in the log or its snapshot). */
+  private timeThrough(index: number): number {
+    let time = this.log.snapshot?.meta.time ?? 0;
+    for (let i = this.log.firstIndex(); i <= index; i++) time = Math.max(time, this.log.entry(i)!.time);
+    return time;
   }
 
   /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */
@@ -459,7 +488,8 @@ export class RaftCore {
     this.syncProgress();
     for (const pr of this.progress.values()) pr.recentActive = true;
     // §5.4.2: entries of earlier terms commit only under an entry of this term, so append one now.
-    const noop = this.appendAsLeader(EntryType.Noop, EMPTY, 0);
+    // It carries the time already known: no clock reading comes with an election.
+    const noop = this.appendAsLeader(EntryType.Noop, EMPTY, this.clock.current());
     // §4.1: no configuration change until this leader has committed an entry of its term.
     this.pendingConfIndex = noop;
   }
@@ -621,7 +651,10 @@ export class RaftCore {
     const before = this.members.current();
     this.members.truncateFrom(first.index);
     this.log.append(entries);
-    for (const e of entries) this.noteConfEntry(e);
+    for (const e of entries) {
+      this.noteConfEntry(e);
+      this.clock.learned(e.time);
+    }
     if (!sameMembership(before, this.members.current())) this.membershipChanged();
   }
 
@@ -931,6 +964,7 @@ export class RaftCore {
       return;
     }
     this.log.restore({ meta: m.meta, data });
+    this.clock.learned(m.meta.time);
     this.members.reset(m.meta.membership);
     reply(m.total);
   }

@@ -13,6 +13,7 @@ import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
 import { snapshotDigest } from './digest.js';
 import { encodeConfChange } from './membership.js';
+import type { ClockReading } from './entry-clock.js';
 import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 import {
   RaftError,
@@ -174,7 +175,7 @@ export class RaftDriver<R> {
   /** Propose a command; resolves with the state machine's result once committed and applied here. */
   propose(data: Uint8Array): Promise<R> {
     this.assertRunning();
-    const { index, term } = this.core.propose(data, this.time.now());
+    const { index, term } = this.core.propose(data, this.clockReading());
     const p = new Promise<R>((resolve, reject) => {
       const timer = this.time.after(this.opts.requestTimeoutMs, () => {
         this.proposals.delete(index);
@@ -209,7 +210,7 @@ export class RaftDriver<R> {
 
   async changeMembership(cc: ConfChange): Promise<void> {
     this.assertRunning();
-    const { index, term } = this.core.proposeConfChange(cc, this.time.now());
+    const { index, term } = this.core.proposeConfChange(cc, this.clockReading());
     await new Promise<undefined>((resolve, reject) => {
       const timer = this.time.after(this.opts.requestTimeoutMs, () => {
         this.confWaiters.delete(index);
@@ -293,14 +294,18 @@ export class RaftDriver<R> {
     if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
   }
 
+  private clockReading(): ClockReading {
+    return { wall: this.time.now(), mono: this.time.monotonic() };
+  }
+
   private onTick(): void {
-    this.core.tick();
+    this.core.tick(this.clockReading());
     this.schedule();
   }
 
   private onPeerMessage(m: Message): void {
     if (this.stopped) return;
-    this.core.step(m);
+    this.core.step(m, this.clockReading());
     this.schedule();
   }
 

@@ -15,7 +15,8 @@
 // Version 2 of the protocol is version 1 plus the PING frame after WELCOME (frames.ts); every
 // other byte is unchanged, the MAC transcript label included. A version-1 peer would close the
 // connection at the first PING, so HELLO refuses it up front (REJECT "unsupported protocol version").
-// Version 3: snapshot chunks carry the snapshot's SHA-256 in their metadata (codec.ts).
+// Version 3: snapshot metadata in Raft messages carries the snapshot's entry time and the SHA-256
+// of its data (codec.ts).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ByteReader } from '../wire/reader.js';

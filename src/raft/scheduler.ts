@@ -5,8 +5,10 @@
 export type TimerHandle = unknown;
 
 export interface Scheduler {
-  /** Milliseconds since the epoch (wall clock in production; simulated time in the simulator). */
+  /** Milliseconds since the epoch (wall clock in production; a node's own, possibly skewed, clock in the simulator). */
   now(): number;
+  /** Milliseconds on a clock nobody can set (any origin): measures elapsed time when the wall clock jumps. */
+  monotonic(): number;
   /** Calls `fn` once, `ms` from now. */
   after(ms: number, fn: () => void): TimerHandle;
   /** Calls `fn` every `ms` until cancelled. */
@@ -18,6 +20,7 @@ export interface Scheduler {
 
 export const realScheduler: Scheduler = {
   now: Date.now,
+  monotonic: () => performance.now(),
   after: (ms, fn) => setTimeout(fn, ms),
   every: (ms, fn) => setInterval(fn, ms),
   cancel: (timer) => clearTimeout(timer as NodeJS.Timeout),

@@ -19,8 +19,9 @@ export interface Entry {
   index: number;
   type: EntryType;
   /**
-   * Leader wall-clock time (ms since epoch) given with the proposal; 0 for entries the core makes
-   * itself. The state machine's notion of "now" comes from here, never from a local clock.
+   * Replicated time (ms since epoch): the leader's wall clock, bounded by its monotonic clock so that
+   * it never goes backwards nor runs away (entry-clock.ts). The state machine's notion of "now"
+   * comes from here, never from a local clock.
    */
   time: number;
   data: Uint8Array;
@@ -57,6 +58,8 @@ export interface SnapshotMeta {
    * checks it whenever it reads the snapshot back.
    */
   digest: Uint8Array;
+  /** The latest entry time through `index` (see entry-clock.ts), so that time survives compaction. */
+  time: number;
 }
 
 export interface Snapshot {
@@ -235,7 +238,9 @@ export type RaftMutation =
   /** Entries are applied (and answered) as soon as they are appended, before they commit. */
   | 'apply-before-commit'
   /** Installing a snapshot whose last entry is in the log discards the entries after it (Figure 13 step 6). */
-  | 'snapshot-drops-entries';
+  | 'snapshot-drops-entries'
+  /** A leader stamps entries with its wall clock as it is, so a clock that jumps moves replicated time with it. */
+  | 'raw-wall-clock-time';
 
 /** A broken internal invariant of the Raft core: a bug, never bad input. */
 export class InvariantViolation extends Error {

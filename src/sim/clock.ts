@@ -70,11 +70,13 @@ export class SimClock {
 
   /**
    * The Scheduler a process's driver runs on. `tickFires` decides, for each tick period, whether
-   * the tick happens (a skipped tick is a slow clock).
+   * the tick happens (a skipped tick is a slow clock). `wall` is the node's wall clock (skewed,
+   * jumping) given the simulated time; its monotonic clock is simulated time from `monoOrigin`.
    */
-  scheduler(owner: Process, tickFires: () => boolean): Scheduler {
+  scheduler(owner: Process, tickFires: () => boolean, wall: (now: number) => number = (now) => now, monoOrigin = 0): Scheduler {
     return {
-      now: () => this.now,
+      now: () => wall(this.now),
+      monotonic: () => monoOrigin + this.now,
       after: (ms, fn) => {
         const timer: Timer = { cancelled: false };
         this.at(this.now + ms, fn, owner, timer);

@@ -57,6 +57,8 @@ interface SimNode {
   handler: ((m: Message) => void) | null;
   /** Bumped at every crash: messages sent to an earlier incarnation are lost. */
   epoch: number;
+  /** The machine's wall clock minus simulated time: skew, then jumps (it survives restarts). */
+  clockOffset: number;
 }
 
 /**
@@ -65,6 +67,8 @@ interface SimNode {
  * have a long uncommitted tail to replicate before the new leader's first entry can commit.
  */
 const LIVENESS_TICKS = 1000;
+/** Wall clock jumps the simulation gives nodes: an NTP step, a VM restored, a clock set by hand. */
+const CLOCK_JUMPS = [-3_600_000, -60_000, -2_000, 2_000, 60_000, 3_600_000];
 /** Client requests not answered within this many ticks fail with TIMEOUT (outcome unknown). */
 const REQUEST_TIMEOUT_TICKS = 400;
 
@@ -132,6 +136,14 @@ class Simulation {
   private tickChance = 0.95;
   /** After healing nothing crashes any more. */
   private healed = false;
+  /**
+   * Wall clocks, drawn from their own stream so that they leave every other draw of a seed as it
+   * was: the largest initial skew between a node's clock and simulated time, and the chance per
+   * step that some node's clock jumps (CLOCK_JUMPS).
+   */
+  private readonly clocks: Prng;
+  private readonly maxSkew: number;
+  private readonly clockJumpRate: number;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
@@ -163,8 +175,12 @@ class Simulation {
     this.rebootAfterVoteRate = this.rng.pick([0, 0.5, 0.9]);
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     this.snapshotEntries = this.rng.pick([2, 3, 5, 10, 20, 40]);
+    this.clocks = new Prng(opts.seed, 'clocks');
+    this.maxSkew = this.clocks.pick([0, 5, 50, 500]);
+    this.clockJumpRate = this.clocks.pick([0, 0.005, 0.02]);
     for (const id of this.ids) {
-      const node: SimNode = { id, disk: new MemoryDisk(), proc: null, driver: null, storage: null, sm: null, handler: null, epoch: 0 };
+      const clockOffset = this.clocks.int(-this.maxSkew, this.maxSkew);
+      const node: SimNode = { id, disk: new MemoryDisk(), proc: null, driver: null, storage: null, sm: null, handler: null, epoch: 0, clockOffset };
       this.nodes.push(node);
       this.start(node);
     }
@@ -178,7 +194,7 @@ class Simulation {
     }
   }
 
-  /** Faults stop; every node comes back; the network turns reliable; clocks stop drifting. */
+  /** Faults stop; every node comes back; the network turns reliable; clocks stop drifting and jumping. */
   heal(): void {
     this.healed = true;
     this.tickChance = 1;
@@ -227,6 +243,7 @@ class Simulation {
   }
 
   private chaos(): void {
+    this.jumpClocks();
     const r = this.rng;
     const live = this.nodes.filter((n) => n.proc);
     if (r.chance(0.01) && live.length > 0) this.crash(r.pick(live));
@@ -271,6 +288,15 @@ class Simulation {
     const leader = this.rng.pick(leaders);
     if (this.rng.chance(this.writeRate)) this.write(leader);
     if (this.rng.chance(0.1)) this.read(leader);
+  }
+
+  /**
+   * Once some entry carries a time (the cluster's first stamp takes its leader's clock as it is),
+   * a node's wall clock may jump; replicated time must stay monotonic and within bounds.
+   */
+  private jumpClocks(): void {
+    if (this.healed || !this.clocks.chance(this.clockJumpRate) || this.inv.latestTime() === 0) return;
+    this.clocks.pick(this.nodes).clockOffset += this.clocks.pick(CLOCK_JUMPS);
   }
 
   // ------------------------------------------------------------------ clients
@@ -374,6 +400,7 @@ class Simulation {
       applied: (index, term, time, data) => {
         if (!proc.alive) return;
         this.check(() => this.inv.apply(n.id, index, term, time, data));
+        this.check(() => this.inv.timeBound(index, time, this.clock.now, this.maxSkew));
         if (n.driver?.softState().role === 'leader') this.check(() => this.checkCommitStable(n, index, term));
       },
       restored: (values, index, term) => {
@@ -397,7 +424,7 @@ class Simulation {
       storage,
       transport,
       stateMachine: sm,
-      scheduler: this.clock.scheduler(proc, () => this.rng.chance(this.tickChance)),
+      scheduler: this.clock.scheduler(proc, () => this.rng.chance(this.tickChance), (now) => now + n.clockOffset, this.clocks.int(0, 1_000_000)),
       tickMs: 1,
       requestTimeoutMs: REQUEST_TIMEOUT_TICKS,
       snapshotEntries: this.snapshotEntries,

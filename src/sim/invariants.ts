@@ -2,6 +2,7 @@
 // persist (their disks) and apply (their state machines). Each check throws a SafetyViolation
 // naming the broken property.
 
+import { CLOCK_SLEW } from '../raft/entry-clock.js';
 import type { Entry, NodeId } from '../raft/types.js';
 
 export class SafetyViolation extends Error {
@@ -27,6 +28,7 @@ export interface VoterLog {
 interface Applied {
   term: number;
   fp: string;
+  time: number;
 }
 
 export class Invariants {
@@ -37,6 +39,7 @@ export class Invariants {
   private applied: (Applied | undefined)[] = [];
   /** Values of applied Normal entries, in log order: the canonical history of the state machine. */
   private appliedValues: { index: number; value: Uint8Array }[] = [];
+  private maxTime = 0;
 
   /** Election Safety: at most one leader per term. */
   leader(term: number, id: NodeId): void {
@@ -70,7 +73,9 @@ export class Invariants {
     const fp = fingerprint(term, time, data);
     const seen = this.applied[index];
     if (seen === undefined) {
-      this.applied[index] = { term, fp };
+      this.checkTimeOrder(index, time);
+      this.applied[index] = { term, fp, time };
+      this.maxTime = Math.max(this.maxTime, time);
       this.insertValue(index, data);
       return;
     }
@@ -130,6 +135,36 @@ export class Invariants {
         throw new SafetyViolation('Commit Stability', `entry ${index} (term ${term}) committed, but ${x.id} (log ${x.lastIndex}@${x.lastTerm}, term ${t} there) could still be elected by ${electors} of ${voters.length}`);
       }
     }
+  }
+
+  /** Replicated time never goes backwards along the committed log. */
+  private checkTimeOrder(index: number, time: number): void {
+    for (let i = index - 1; i > 0; i--) {
+      const before = this.applied[i];
+      if (before === undefined) continue;
+      if (before.time > time) throw new SafetyViolation('Time Monotonicity', `entry ${index} has time ${time}, entry ${i} before it ${before.time}`);
+      break;
+    }
+    for (let i = index + 1; i < this.applied.length; i++) {
+      const after = this.applied[i];
+      if (after === undefined) continue;
+      if (after.time < time) throw new SafetyViolation('Time Monotonicity', `entry ${index} has time ${time}, entry ${i} after it ${after.time}`);
+      break;
+    }
+  }
+
+  /**
+   * Replicated time never runs ahead of true (simulated) time by more than the first stamp's skew
+   * plus the slew its leaders may apply: no wall clock jump drags it further.
+   */
+  timeBound(index: number, time: number, now: number, maxSkew: number): void {
+    const bound = now + maxSkew + Math.ceil(CLOCK_SLEW * now);
+    if (time > bound) throw new SafetyViolation('Time Bound', `entry ${index} has time ${time} at simulated time ${now} (bound ${bound})`);
+  }
+
+  /** The largest time of any applied entry (0 before the first stamp). */
+  latestTime(): number {
+    return this.maxTime;
   }
 
   /** The state machine's canonical history (values of applied Normal entries in index order). */

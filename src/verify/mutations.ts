@@ -27,6 +27,7 @@ export const MUTATIONS = [
   { name: 'vote-not-persisted', layer: 'raft', detector: 'sim', what: 'the vote is kept in memory only, so a node that restarts can vote twice in one term' },
   { name: 'apply-before-commit', layer: 'raft', detector: 'sim', what: 'entries are applied (and answered) when appended, before a majority stores them' },
   { name: 'snapshot-drops-entries', layer: 'raft', detector: 'sim', what: 'installing a snapshot whose last entry is in the log discards the entries after it (Figure 13 step 6)' },
+  { name: 'raw-wall-clock-time', layer: 'raft', detector: 'sim', what: 'the leader stamps entries with its wall clock as it is, so a clock that jumps drags replicated time backwards or far ahead' },
   { name: 'read-without-read-index', layer: 'node', detector: 'chaos', what: 'peek/len are served from local state without a ReadIndex round, so a deposed leader serves stale reads' },
   { name: 'ack-before-commit', layer: 'node', detector: 'chaos', what: 'a consume is answered before its entry commits' },
   { name: 'lease-receipt-reuse', layer: 'mailbox', detector: 'chaos', what: 'a redelivered message keeps its earlier receipt, so a stale consumer acks the new delivery' },

@@ -3,7 +3,6 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import fc from 'fast-check';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { AuthError, type Capability } from '../../src/auth/capability.js';
 import { addToJwks, generateSigningKey, readJwks, readSigningKey } from '../../src/auth/key-files.js';
@@ -117,26 +116,6 @@ test('the verifier refuses private keys and keys without kid', () => {
   const { kid: _kid, ...noKid } = key1.publicKey;
   assert.throws(() => new TokenVerifier({ jwks: { keys: [noKid as JWK] }, audience: 'c1' }), /kid/);
   assert.throws(() => new TokenVerifier({ jwks: { keys: [key1.publicKey, key1.publicKey] }, audience: 'c1' }), /twice/);
-});
-
-test('fuzz: no input makes verify fail with anything but UNAUTHORIZED', async () => {
-  const v = new TokenVerifier({ jwks, audience: 'c1' });
-  const valid = await issue();
-  const mutate = fc.tuple(fc.nat(valid.length - 1), fc.string({ minLength: 1, maxLength: 3 })).map(([i, s]) => valid.slice(0, i) + s + valid.slice(i + 1));
-  await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.string({ maxLength: 300 }), mutate, fc.anything()), async (input) => {
-      try {
-        // Base64url is malleable in the unused low bits of the last character, so a mutated string
-        // may decode to the very same signed bytes: it must then grant exactly the same.
-        const cap = await v.verify(input);
-        assert.equal(cap.principal, 'alice');
-        assert.deepEqual([...cap.ops].sort(), ['consume', 'peek']);
-      } catch (e) {
-        assert.ok(e instanceof AuthError && e.code === 'UNAUTHORIZED', String(e));
-      }
-    }),
-    { numRuns: 2000 },
-  );
 });
 
 test('key files: the signing key is written 0600 and refused once others can read it; the JWKS grows on rotation', () => {

@@ -193,7 +193,7 @@ test('§4.2.3 leader stickiness: a follower that recently heard from the leader 
 test('§4.2.3 leader stickiness expires: a node that stopped hearing from the leader votes again, non-voters included', () => {
   const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
   c.elect('a');
-  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' });
   c.settle();
   const d = c.core('d');
   assert.equal(d.status().leader, 'a');

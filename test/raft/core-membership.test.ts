@@ -12,13 +12,13 @@ const isCode = (code: string) => (e: unknown) => e instanceof RaftError && e.cod
 test('§4.2.1 a learner receives the log but does not count toward commitment, then is promoted', () => {
   const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
   c.elect('a');
-  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' });
   c.settle();
-  c.core('a').propose(bytes('x'), 0);
+  c.core('a').propose(bytes('x'));
   c.settle();
   assert.deepEqual(c.appliedData('d'), ['x'], 'the learner catches up');
   assert.deepEqual(c.core('a').status().membership, { voters: ['a', 'b', 'c'], learners: ['d'] });
-  c.core('a').proposeConfChange({ type: 'promote', node: 'd' }, 0);
+  c.core('a').proposeConfChange({ type: 'promote', node: 'd' });
   c.settle();
   assert.deepEqual(c.core('d').status().membership, { voters: ['a', 'b', 'c', 'd'], learners: [] });
 });
@@ -29,7 +29,7 @@ test('§4.1 a configuration takes effect as soon as its entry is appended, befor
   c.isolate('b');
   c.isolate('c');
   const a = c.core('a');
-  a.proposeConfChange({ type: 'remove', node: 'c' }, 0);
+  a.proposeConfChange({ type: 'remove', node: 'c' });
   assert.deepEqual(a.status().membership.voters, ['a', 'b']);
   assert.equal(a.status().commit, 1, 'not committed');
   // The followers learn it on append, too.
@@ -44,11 +44,11 @@ test('§4.1 one change at a time: a second change is refused while the first is 
   c.isolate('b');
   c.isolate('c');
   const a = c.core('a');
-  a.proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
-  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'b' }, 0), isCode('CONF_CHANGE_IN_PROGRESS'));
+  a.proposeConfChange({ type: 'addLearner', node: 'd' });
+  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'b' }), isCode('CONF_CHANGE_IN_PROGRESS'));
   c.heal();
   c.tick('a');
-  assert.doesNotThrow(() => a.proposeConfChange({ type: 'remove', node: 'b' }, 0));
+  assert.doesNotThrow(() => a.proposeConfChange({ type: 'remove', node: 'b' }));
 });
 
 test('§4.1 a new leader makes no configuration change until an entry of its term commits', () => {
@@ -56,11 +56,11 @@ test('§4.1 a new leader makes no configuration change until an entry of its ter
   c.drop = (m) => m.type === 'appendResp';
   c.elect('a');
   assert.equal(c.core('a').status().commit, 0, 'its no-op is not acknowledged yet');
-  assert.throws(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }, 0), isCode('CONF_CHANGE_IN_PROGRESS'));
+  assert.throws(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }), isCode('CONF_CHANGE_IN_PROGRESS'));
   c.drop = () => false;
   c.tick('a');
   assert.equal(c.core('a').status().commit, 1);
-  assert.doesNotThrow(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }, 0));
+  assert.doesNotThrow(() => c.core('a').proposeConfChange({ type: 'remove', node: 'c' }));
 });
 
 test('§4.2.2 a leader that removes itself keeps leading until the removal commits, then steps down', () => {
@@ -69,7 +69,7 @@ test('§4.2.2 a leader that removes itself keeps leading until the removal commi
   c.isolate('b');
   c.isolate('c');
   const a = c.core('a');
-  a.proposeConfChange({ type: 'remove', node: 'a' }, 0);
+  a.proposeConfChange({ type: 'remove', node: 'a' });
   assert.equal(a.status().role, 'leader', 'still leading while the removal is uncommitted');
   assert.deepEqual(a.status().membership.voters, ['b', 'c']);
   c.heal();
@@ -79,7 +79,7 @@ test('§4.2.2 a leader that removes itself keeps leading until the removal commi
   c.settle();
   const leader = ['b', 'c'].find((id) => c.core(id).status().role === 'leader');
   assert.ok(leader, 'a remaining voter took over');
-  c.core(leader).propose(bytes('after'), 0);
+  c.core(leader).propose(bytes('after'));
   c.settle();
   assert.deepEqual(c.appliedData(leader === 'b' ? 'c' : 'b'), ['after']);
   for (let i = 0; i < 50; i++) a.tick();
@@ -101,13 +101,13 @@ test('§4.1 changes that make no sense are refused with INVALID_REQUEST and chan
   c.elect('a');
   const a = c.core('a');
   const before = a.status().lastIndex;
-  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'b' }, 0), isCode('INVALID_REQUEST'));
-  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'b' }, 0), isCode('INVALID_REQUEST'));
-  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'z' }, 0), isCode('INVALID_REQUEST'));
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'b' }), isCode('INVALID_REQUEST'));
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'b' }), isCode('INVALID_REQUEST'));
+  assert.throws(() => a.proposeConfChange({ type: 'remove', node: 'z' }), isCode('INVALID_REQUEST'));
   assert.equal(a.status().lastIndex, before);
   const solo = new TestCluster(['a']);
   solo.elect('a');
-  assert.throws(() => solo.core('a').proposeConfChange({ type: 'remove', node: 'a' }, 0), isCode('INVALID_REQUEST'));
+  assert.throws(() => solo.core('a').proposeConfChange({ type: 'remove', node: 'a' }), isCode('INVALID_REQUEST'));
 });
 
 test('ConfChange entries round-trip and malformed payloads decode to null', () => {
@@ -123,24 +123,24 @@ test('membership limits: the 8th voter and the 3rd learner are refused with MEMB
   const c = new TestCluster([...voters, 'h', 'i', 'j'], { maxVoters: 7, maxLearners: 2 }, voters);
   c.elect('a');
   const a = c.core('a');
-  a.proposeConfChange({ type: 'addLearner', node: 'h' }, 0);
+  a.proposeConfChange({ type: 'addLearner', node: 'h' });
   c.settle();
-  a.proposeConfChange({ type: 'addLearner', node: 'i' }, 0);
+  a.proposeConfChange({ type: 'addLearner', node: 'i' });
   c.settle();
   const before = a.status();
-  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'j' }, 0), isCode('MEMBERSHIP_FULL'));
-  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'h' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'j' }), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'h' }), isCode('MEMBERSHIP_FULL'));
   assert.equal(a.status().lastIndex, before.lastIndex, 'nothing appended');
   assert.deepEqual(a.status().membership, { voters, learners: ['h', 'i'] });
   c.settle();
   assert.deepEqual(c.core('b').status().membership, { voters, learners: ['h', 'i'] }, 'followers saw nothing either');
   // Removals are always allowed, and free the slot they held.
-  a.proposeConfChange({ type: 'remove', node: 'g' }, 0);
+  a.proposeConfChange({ type: 'remove', node: 'g' });
   c.settle();
-  a.proposeConfChange({ type: 'promote', node: 'h' }, 0);
+  a.proposeConfChange({ type: 'promote', node: 'h' });
   c.settle();
   assert.deepEqual(a.status().membership, { voters: ['a', 'b', 'c', 'd', 'e', 'f', 'h'], learners: ['i'] });
-  a.proposeConfChange({ type: 'addLearner', node: 'j' }, 0);
+  a.proposeConfChange({ type: 'addLearner', node: 'j' });
   c.settle();
   assert.deepEqual(a.status().membership.learners, ['i', 'j']);
 });
@@ -150,11 +150,11 @@ test('membership limits come from the configuration; a node id the codec cannot 
   c.elect('a');
   const a = c.core('a');
   const before = a.status().lastIndex;
-  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'x'.repeat(65) }, 0), isCode('INVALID_REQUEST'));
-  a.proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'x'.repeat(65) }), isCode('INVALID_REQUEST'));
+  a.proposeConfChange({ type: 'addLearner', node: 'd' });
   c.settle();
-  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'd' }, 0), isCode('MEMBERSHIP_FULL'));
-  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'e' }, 0), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'promote', node: 'd' }), isCode('MEMBERSHIP_FULL'));
+  assert.throws(() => a.proposeConfChange({ type: 'addLearner', node: 'e' }), isCode('MEMBERSHIP_FULL'));
   assert.equal(a.status().lastIndex, before + 1, 'only the accepted learner was appended');
 });
 

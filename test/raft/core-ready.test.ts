@@ -54,7 +54,7 @@ test('§10.2.1 a leader whose term is durable replicates while it writes; a new 
   // b acknowledges the no-op, so the leader pipelines to it; c's probe is still unanswered.
   c.step({ type: 'appendResp', from: 'b', to: 'a', term: 2, success: true, index: 1, conflictTerm: 0, conflictIndex: 0 });
   flush(c);
-  c.propose(bytes('p'), 0);
+  c.propose(bytes('p'));
   const rd = c.ready();
   assert.equal(rd.mustSync, true);
   assert.deepEqual(rd.messagesNow.map((m) => [m.type, m.to]), [['append', 'b']]);
@@ -63,7 +63,7 @@ test('§10.2.1 a leader whose term is durable replicates while it writes; a new 
 
 test('a Ready that only moves the commit index needs no synced write; committed entries apply before the write', () => {
   const core = soloLeader();
-  core.propose(bytes('p'), 0);
+  core.propose(bytes('p'));
   const write = core.ready();
   assert.equal(write.mustSync, true);
   core.advance(write);
@@ -76,7 +76,7 @@ test('a Ready that only moves the commit index needs no synced write; committed 
 
 test('an installed snapshot is written, then restored, then entries applied', () => {
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
-  const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(bytes('s')) };
+  const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('s')) };
   core.step({ type: 'snapshot', from: 'a', to: 'c', term: 2, meta, offset: 0, total: 1, data: bytes('s'), done: true });
   const rd = core.ready();
   assert.ok(rd.snapshot);

@@ -19,8 +19,8 @@ function follower(entries: Entry[], term: number, commit = 0): RaftCore {
 test('§5.3 a leader replicates proposals and commits them once a majority stored them', () => {
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
-  c.core('a').propose(bytes('x'), 1000);
-  c.core('a').propose(bytes('y'), 1001);
+  c.core('a').propose(bytes('x'), { wall: 1000, mono: 0 });
+  c.core('a').propose(bytes('y'), { wall: 1001, mono: 1 });
   c.settle();
   for (const id of ['a', 'b', 'c']) assert.deepEqual(c.appliedData(id), ['x', 'y'], id);
   assert.equal(c.applied.get('b')!.at(-1)!.time, 1001, 'the leader time travels with the entry');
@@ -52,7 +52,7 @@ test('§5.3 conflicting entries on a follower are deleted and replaced by the le
 test('§5.3 fast backtracking: one round trip per conflicting term, not per entry', () => {
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
-  for (let i = 0; i < 20; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  for (let i = 0; i < 20; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   // c misses a whole term of entries written by a leader nobody else saw.
   c.isolate('c');
@@ -62,7 +62,7 @@ test('§5.3 fast backtracking: one round trip per conflicting term, not per entr
     if (m.type === 'appendResp' && !m.success) rejections.push(m.index);
     return false;
   };
-  for (let i = 0; i < 30; i++) c.core('a').propose(bytes(`w${i}`), 0);
+  for (let i = 0; i < 30; i++) c.core('a').propose(bytes(`w${i}`));
   c.settle();
   c.heal();
   c.tick('a');
@@ -92,7 +92,7 @@ test('durability: a leader counts its own log toward a quorum only after the cal
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
   const a = c.core('a');
-  const { index } = a.propose(bytes('x'), 0);
+  const { index } = a.propose(bytes('x'));
   const rd = a.ready();
   // One follower acknowledges before the leader's own write is durable: 1 of 3 is no majority.
   a.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, success: true, index, conflictTerm: 0, conflictIndex: 0 });
@@ -112,7 +112,7 @@ test('durability: a follower acknowledges entries in the same Ready that hands t
 test('durability: a restarted node holds exactly what it synced', () => {
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
-  c.core('a').propose(bytes('x'), 0);
+  c.core('a').propose(bytes('x'));
   c.settle();
   c.restart('b');
   const st = c.core('b').status();
@@ -128,7 +128,7 @@ test('pipelining: in replicate state at most maxInflightMsgs appends are unackno
   c.elect('a');
   const a = c.core('a');
   c.settle();
-  for (let i = 0; i < 10; i++) a.propose(bytes(`v${i}`), 0);
+  for (let i = 0; i < 10; i++) a.propose(bytes(`v${i}`));
   const toB = appendsIn(sent(flush(a))).filter((m) => m.to === 'b');
   assert.equal(toB.length, 3, 'flow control stops at the inflight limit');
   assert.deepEqual(toB.map((m) => m.entries.length), [1, 1, 1], 'maxEntriesPerMsg batches');
@@ -158,19 +158,19 @@ test('flow control: proposals beyond maxUncommittedBytes are refused with BACKLO
   c.elect('a');
   c.isolate('a');
   const a = c.core('a');
-  a.propose(new Uint8Array(100), 0);
-  assert.throws(() => a.propose(new Uint8Array(100), 0), (e: unknown) => e instanceof RaftError && e.code === 'BACKLOG_FULL');
+  a.propose(new Uint8Array(100));
+  assert.throws(() => a.propose(new Uint8Array(100)), (e: unknown) => e instanceof RaftError && e.code === 'BACKLOG_FULL');
   c.heal();
   c.tick('a');
   c.settle();
-  assert.doesNotThrow(() => a.propose(new Uint8Array(100), 0), 'room again once committed');
+  assert.doesNotThrow(() => a.propose(new Uint8Array(100)), 'room again once committed');
 });
 
 test('a follower refuses proposals with NOT_LEADER and names the leader', () => {
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
   assert.throws(
-    () => c.core('b').propose(bytes('x'), 0),
+    () => c.core('b').propose(bytes('x')),
     (e: unknown) => e instanceof RaftError && e.code === 'NOT_LEADER' && e.leaderHint === 'a',
   );
 });
@@ -185,7 +185,7 @@ test('§5.3 appends lost in pipelined (replicate) mode are detected on the next 
   const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 2 });
   c.elect('a');
   c.drop = (m) => m.type === 'append' && m.to === 'b';
-  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   assert.equal(c.core('b').status().lastIndex, 1, 'b missed everything after the no-op');
   c.drop = () => false;
@@ -197,11 +197,11 @@ test('§5.3 appends lost in pipelined (replicate) mode are detected on the next 
 test('§4.2.1 a learner\'s acknowledgement does not count toward the commit quorum', () => {
   const c = new TestCluster(['a', 'b', 'c', 'd'], {}, ['a', 'b', 'c']);
   c.elect('a');
-  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' }, 0);
+  c.core('a').proposeConfChange({ type: 'addLearner', node: 'd' });
   c.settle();
   c.isolate('b');
   c.isolate('c');
-  const { index } = c.core('a').propose(bytes('x'), 0);
+  const { index } = c.core('a').propose(bytes('x'));
   c.settle();
   assert.equal(c.core('d').status().lastIndex, index, 'the learner has it');
   assert.ok(c.core('a').status().commit < index, 'leader + learner is not a majority of the voters');

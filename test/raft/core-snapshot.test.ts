@@ -11,7 +11,7 @@ function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: 
   const c = new TestCluster(['a', 'b', 'c'], { snapshotChunkBytes: chunk });
   c.elect('a');
   c.isolate('c');
-  for (let i = 0; i < n; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  for (let i = 0; i < n; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   const a = c.core('a');
   const image = bytes('state-machine-image-'.repeat(5));
@@ -23,15 +23,15 @@ function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: 
 test('§5 compaction: the snapshot carries index, term and membership, and the log drops its prefix', () => {
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
-  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`), 0);
+  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   const a = c.core('a');
   const snap = a.createSnapshot(4, bytes('x'));
-  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(bytes('x')) });
+  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('x')) });
   assert.throws(() => a.createSnapshot(7, bytes('x')), RangeError, 'beyond applied');
   assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, data: bytes('x') }), RangeError, 'wrong term');
   assert.throws(
-    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] } }, data: bytes('x') }),
+    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] }, time: 0 }, data: bytes('x') }),
     RangeError,
     'wrong membership',
   );
@@ -39,7 +39,7 @@ test('§5 compaction: the snapshot carries index, term and membership, and the l
   assert.equal(a.status().lastIndex, 6);
   assert.throws(() => a.createSnapshot(3, bytes('x')), RangeError, 'compacted away');
   // Replication of the tail still works for followers that are not behind the snapshot.
-  a.propose(bytes('after'), 0);
+  a.propose(bytes('after'));
   c.settle();
   assert.equal(c.core('b').status().commit, 7);
 });
@@ -64,7 +64,7 @@ test('§5 InstallSnapshot: a follower behind the log start receives the snapshot
   assert.deepEqual(installed.entries, [], 'its log becomes the snapshot and nothing else');
   assert.deepEqual(c.disks.get('c')!.entries, []);
   // Replication resumes after the snapshot.
-  c.core('a').propose(bytes('after'), 0);
+  c.core('a').propose(bytes('after'));
   c.settle();
   assert.deepEqual(c.appliedData('c'), ['after']);
   assert.equal(c.core('c').status().commit, 7);
@@ -85,7 +85,7 @@ test('§5 InstallSnapshot: a follower that already committed past the snapshot j
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 3 }, entries: [1, 2, 3].map((index) => ({ index, term: 1, type: 0, time: 0, data: new Uint8Array() })) });
   core.step({
     type: 'snapshot', from: 'a', to: 'c', term: 1, offset: 0, total: 1, data: new Uint8Array(1), done: true,
-    meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(1)) },
+    meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(new Uint8Array(1)) },
   });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
@@ -97,7 +97,7 @@ test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the sna
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 2 }, entries });
   core.step({
     type: 'snapshot', from: 'a', to: 'c', term: 2, offset: 0, total: 3, data: new Uint8Array(3), done: true,
-    meta: { index: 4, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(3)) },
+    meta: { index: 4, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(new Uint8Array(3)) },
   });
   const rd = flush(core);
   assert.equal(rd.snapshot, null, 'nothing to install');
@@ -108,7 +108,7 @@ test('§5 InstallSnapshot (Figure 13 step 6): a follower whose log holds the sna
 
 test('§5 InstallSnapshot: chunks that overrun the announced total are refused and change nothing', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
-  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(new Uint8Array(4)) };
+  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(new Uint8Array(4)) };
   core.step({ type: 'snapshot', from: 'a', to: 'c', term: 1, meta, offset: 0, total: 4, data: new Uint8Array(8), done: true });
   const rd = flush(core);
   assert.equal(rd.snapshot, null);
@@ -119,7 +119,7 @@ test('§5 InstallSnapshot: chunks that overrun the announced total are refused a
 test('InstallSnapshot: a snapshot whose data does not match the digest it carries is not installed, and is asked for again', () => {
   const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
   const image = bytes('mailbox state image');
-  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, digest: snapshotDigest(image) };
+  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(image) };
   const damaged = image.slice();
   damaged[3]! ^= 0x01;
   const chunk = (data: Uint8Array) => ({ type: 'snapshot' as const, from: 'a', to: 'c', term: 1, meta, offset: 0, total: data.length, data, done: true });

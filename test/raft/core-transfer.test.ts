@@ -24,7 +24,7 @@ test('§3.10 leadership transfer: a lagging target first receives the missing en
   const c = new TestCluster(['a', 'b', 'c']);
   c.elect('a');
   c.isolate('c');
-  c.core('a').propose(bytes('x'), 0);
+  c.core('a').propose(bytes('x'));
   c.settle();
   c.heal();
   c.core('a').transferLeadership('c');
@@ -39,7 +39,7 @@ test('§3.10 leadership transfer: proposals are refused while it is in progress'
   c.isolate('c');
   c.core('a').transferLeadership('c');
   assert.throws(
-    () => c.core('a').propose(bytes('x'), 0),
+    () => c.core('a').propose(bytes('x')),
     (e: unknown) => e instanceof RaftError && e.code === 'TRANSFER_IN_PROGRESS' && e.leaderHint === 'c',
   );
 });
@@ -51,7 +51,7 @@ test('§3.10 leadership transfer: aborted after an election timeout if the targe
   c.core('a').transferLeadership('c');
   c.tick('a', 10);
   assert.equal(c.core('a').status().role, 'leader');
-  assert.doesNotThrow(() => c.core('a').propose(bytes('x'), 0));
+  assert.doesNotThrow(() => c.core('a').propose(bytes('x')));
 });
 
 test('§3.10 leadership transfer: only to a voter, only by the leader', () => {

@@ -81,7 +81,7 @@ test('another cluster, an unexpected node id or version are refused with a reaso
     assert.throws(() => dialer.receive(refusal.kind, refusal.body), refusedWith(null, text));
   }
   const hello = new DialerHandshake(id('a'), 'b', nonce(1)).hello();
-  // Version 1 lacked PING frames (frames.ts), version 2 snapshot digests (codec.ts): their dialers
+  // Version 1 lacked PING frames (frames.ts), version 2 snapshot times and digests (codec.ts): their dialers
   // are refused, as is any other version.
   for (const version of [1, 2, 4]) {
     const other = Uint8Array.from(hello.body);

@@ -32,7 +32,7 @@ function range(from: number, to: number, term: number): Entry[] {
 
 function snapshot(index: number, term: number, size: number): Snapshot {
   const data = new Uint8Array(size).map((_, i) => (i * 7 + index) & 0xff);
-  return { meta: { index, term, membership: { voters: ['a', 'b', 'c'], learners: ['d'] }, digest: snapshotDigest(data) }, data };
+  return { meta: { index, term, membership: { voters: ['a', 'b', 'c'], learners: ['d'] }, time: 0, digest: snapshotDigest(data) }, data };
 }
 
 function indexes(entries: Entry[]): number[] {
@@ -311,9 +311,10 @@ test('a flipped byte in a log segment, the hard state or a snapshot on disk is d
 test('a layout-2 store (no checksums) is migrated on open: same state, sealed afterwards', { timeout: 20_000 }, async () => {
   await withDir(async (dir) => {
     const snap = snapshot(2, 1, 12);
-    // Snapshot metadata version 1 had no digest: version 2's bytes without the (empty) digest field.
-    const metaV2 = encodeSnapshotMeta({ ...snap.meta, digest: new Uint8Array(0) });
-    const metaV1 = Uint8Array.of(1, ...metaV2.subarray(1, -1));
+    // Snapshot metadata version 1 had no time and no digest: version 2's bytes without its last two
+    // fields, time 0 and an empty digest (one byte each).
+    const metaV2 = encodeSnapshotMeta({ ...snap.meta, time: 0, digest: new Uint8Array(0) });
+    const metaV1 = Uint8Array.of(1, ...metaV2.subarray(1, -2));
     const record = new ByteWriter();
     record.u8(1);
     record.varBytes(metaV1);

@@ -287,7 +287,7 @@ test('a message too big for a frame is dropped and counted at the sender', { tim
       from: 'a',
       to: 'b',
       term: 1,
-      meta: { index: 9, term: 1, membership: { voters: ['a', 'b'], learners: [] }, digest: new Uint8Array(32) },
+      meta: { index: 9, term: 1, membership: { voters: ['a', 'b'], learners: [] }, time: 0, digest: new Uint8Array(32) },
       offset: 0,
       total: MAX_FRAME,
       data: new Uint8Array(MAX_FRAME),

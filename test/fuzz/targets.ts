@@ -1,0 +1,245 @@
+// Every decoder that takes bytes (or text) from outside the process or from disk, as a fuzz
+// target of the harness (test/fuzz/harness.ts): Raft messages, entry runs, hard state, snapshot
+// meta and configuration changes; transport frames and the handshake; mailbox commands and
+// snapshots; cluster-state entries and images; the key-space parser with its parameters and
+// attachments; capability tokens; the byte toolkit's reader. Valid encodings come from the
+// encoders (round trips compare values, or re-encodings where the format is canonical), so a
+// format change (a version bump) adapts without touching this file.
+
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+
+import { AuthError, type Capability, type Operation } from '../../src/auth/capability.js';
+import { generateSigningKey } from '../../src/auth/key-files.js';
+import { TokenVerifier, issueToken } from '../../src/auth/tokens.js';
+import { parseGet, parsePut, type Parsed } from '../../src/bridge/key-space.js';
+import { decodeCommand, encodeCommand } from '../../src/mailbox/codec.js';
+import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
+import { readSnapshot, writeSnapshot } from '../../src/mailbox/snapshot.js';
+import { ClusterStateMachine, encodeDirectoryEntry, encodeMailboxEntry } from '../../src/node/cluster-state-machine.js';
+import { decodeEntries, decodeHardState, decodeMessage, decodeSnapshotMeta, encodeEntries, encodeHardState, encodeMessage, encodeSnapshotMeta } from '../../src/raft/codec.js';
+import { FRAME, FrameDecoder, ProtocolError, encodeFrame } from '../../src/raft/frames.js';
+import { DialerHandshake, ListenerHandshake } from '../../src/raft/handshake.js';
+import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
+import type { ConfChange } from '../../src/raft/types.js';
+import { WireError } from '../../src/wire/wire-error.js';
+import { command } from '../support/mailbox-arbitraries.js';
+import { entryRun, hardState, message, nodeId, snapshotMeta } from '../support/raft-arbitraries.js';
+import { readRecord, wireRecord, writeRecord } from '../support/wire.js';
+import type { FuzzTarget, ValidSample } from './harness.js';
+
+const wireRefusal = (err: unknown) => (err instanceof WireError ? `refused:${err.code}` : null);
+const protocolRefusal = (err: unknown) => (err instanceof ProtocolError ? `refused:${err.reject === null ? 'protocol' : `reject-${err.reject}`}` : null);
+
+/** A target whose valid encodings are `encode(v)` for `values`, decoding back to a deep-equal value. */
+function codec<T>(name: string, covers: string, values: fc.Arbitrary<T>, encode: (v: T) => Uint8Array, decode: (b: Uint8Array) => unknown): FuzzTarget {
+  return {
+    name,
+    covers,
+    valid: values.map((v): ValidSample => ({ bytes: encode(v), expect: (d) => assert.deepEqual(d, v) })),
+    decode,
+    refusal: wireRefusal,
+  };
+}
+
+/** A target whose valid encodings must decode to something that re-encodes to the very same bytes. */
+function canonical<T>(name: string, covers: string, encodings: fc.Arbitrary<Uint8Array>, decode: (b: Uint8Array) => T, encode: (v: T) => Uint8Array): FuzzTarget {
+  return {
+    name,
+    covers,
+    valid: encodings.map((bytes): ValidSample => ({ bytes, expect: (d) => assert.deepEqual(encode(d as T), bytes) })),
+    decode,
+    refusal: wireRefusal,
+  };
+}
+
+const confChange: fc.Arbitrary<ConfChange> = fc.record({ type: fc.constantFrom('addLearner' as const, 'promote' as const, 'remove' as const), node: nodeId }, { noNullPrototype: true });
+
+/** Several frames back to back, as one TCP stream carries them. */
+const frames = fc.array(fc.record({ kind: fc.integer({ min: 1, max: 7 }), body: fc.uint8Array({ maxLength: 64 }) }, { noNullPrototype: true }), { minLength: 1, maxLength: 4 });
+const FRAME_MAX = 1024;
+
+function readFrames(b: Uint8Array): { kind: number; body: Uint8Array }[] {
+  const d = new FrameDecoder(FRAME_MAX);
+  // Two pushes, as a stream cut anywhere delivers them.
+  const cut = b.length >> 1;
+  d.push(Buffer.from(b.subarray(0, cut)));
+  d.push(Buffer.from(b.subarray(cut)));
+  const out: { kind: number; body: Uint8Array }[] = [];
+  for (let f = d.next(); f !== null; f = d.next()) out.push({ kind: f.kind, body: new Uint8Array(f.body) });
+  return out;
+}
+
+const CLUSTER = 'fuzz-cluster';
+const SECRET = 'a secret of sixteen characters or more';
+const NONCE = new Uint8Array(32).fill(7);
+/** HELLO (for a listener `b`) or CHALLENGE (for a dialer of `b`), tagged by the frame kind byte. */
+const handshakeFrames = fc.constantFrom(FRAME.hello, FRAME.challenge).map((kind) => {
+  const dialer = new DialerHandshake({ clusterId: CLUSTER, nodeId: 'a', secret: SECRET }, 'b', NONCE);
+  const hello = dialer.hello();
+  if (kind === FRAME.hello) return Uint8Array.from([kind, ...hello.body]);
+  const challenge = new ListenerHandshake({ clusterId: CLUSTER, nodeId: 'b', secret: SECRET }, NONCE).receive(hello.kind, hello.body);
+  return Uint8Array.from([kind, ...challenge.body]);
+});
+
+function handshake(b: Uint8Array): unknown {
+  const kind = b[0] === FRAME.challenge ? FRAME.challenge : FRAME.hello;
+  if (kind === FRAME.hello) return new ListenerHandshake({ clusterId: CLUSTER, nodeId: 'b', secret: SECRET }, NONCE).receive(kind, b.subarray(1));
+  const dialer = new DialerHandshake({ clusterId: CLUSTER, nodeId: 'a', secret: SECRET }, 'b', NONCE);
+  dialer.hello();
+  return dialer.receive(kind, b.subarray(1));
+}
+
+/** A mailbox after a few commands (puts, consumes with leases, dead letters): its snapshot is a valid image. */
+const mailboxImage = fc.array(command, { maxLength: 12 }).map((cmds) => {
+  const sm = new MailboxStateMachine({ maxDeliveries: 2 });
+  cmds.forEach((c, i) => sm.apply(encodeCommand(c), { index: i + 1, term: 1, time: 1_700_000_000_000 + 1000 * i }));
+  return sm.snapshot();
+});
+
+const peer = fc.record({ node: fc.stringMatching(/^[A-Za-z0-9_-]{1,32}$/), host: fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/), port: fc.integer({ min: 1, max: 65535 }) }, { noNullPrototype: true });
+const clusterEntry = fc.oneof(
+  peer.map((p) => encodeDirectoryEntry({ op: 'set', ...p })),
+  peer.map((p) => encodeDirectoryEntry({ op: 'delete', node: p.node })),
+  command.map((c) => encodeMailboxEntry(c)),
+);
+const clusterMachine = () => new ClusterStateMachine(new MailboxStateMachine());
+const clusterImage = fc.tuple(fc.array(clusterEntry, { maxLength: 8 })).map(([entries]) => {
+  const sm = clusterMachine();
+  entries.forEach((e, i) => sm.apply(e, { index: i + 1, term: 1, time: 1_700_000_000_000 }));
+  return sm.snapshot();
+});
+
+const PREFIX = 'forge/mailbox';
+const LIMITS = { maxBodyBytes: 1024 };
+const KEY_SPACE_CODES = new Set(['BAD_USER', 'BAD_REQUEST', 'TOO_LARGE', 'UNKNOWN_OP']);
+const classifyParsed = (r: unknown) => {
+  const p = r as Parsed<unknown>;
+  if (p.ok) return 'accepted';
+  return KEY_SPACE_CODES.has(p.error.code) ? `refused:${p.error.code}` : `FAIL:code-${p.error.code}`;
+};
+const expectAccepted = (d: unknown) => assert.ok((d as Parsed<unknown>).ok, JSON.stringify(d));
+const user = fc.stringMatching(/^[A-Za-z0-9._-]{1,24}$/).filter((u) => u !== '.' && u !== '..');
+const id = fc.stringMatching(/^[A-Za-z0-9._:+=/-][A-Za-z0-9._:@+=/-]{0,20}$/);
+const ms = fc.integer({ min: 1, max: 86_400_000 });
+/** `key?parameters` of a valid GET. */
+const getRequest = fc.oneof(
+  fc.tuple(user, id, ms).map(([u, i, t]) => `${PREFIX}/${u}/put?id=${i};ttl=${t}`),
+  fc.tuple(user, id, ms).map(([u, i, l]) => `${PREFIX}/${u}/consume?rid=${i}&lease=${l}`),
+  fc.tuple(user, fc.constantFrom('peek?dlq', 'len', 'purge?dlq=1', 'consume?dlq=true')).map(([u, op]) => `${PREFIX}/${u}/${op}`),
+  fc.tuple(user, id, fc.constantFrom('ack', 'nack')).map(([u, r, op]) => `${PREFIX}/${u}/${op}?receipt=${r}`),
+  fc.constantFrom(`${PREFIX}/@cluster/status`, `${PREFIX}/@cluster/admin/add-node?node=n4;host=10.0.0.4;port=7000`, `${PREFIX}/@cluster/admin/remove-node?node=n1`),
+);
+const utf8 = new TextEncoder();
+const lenient = new TextDecoder();
+
+function keySpaceGet(b: Uint8Array): unknown {
+  const text = lenient.decode(b);
+  const q = text.indexOf('?');
+  return parseGet(PREFIX, q < 0 ? text : text.slice(0, q), q < 0 ? '' : text.slice(q + 1), b.subarray(0, 8), LIMITS);
+}
+
+/** A PUT sample's attachment: the capability token, and maybe an id and a ttl. */
+const attachment = fc.tuple(fc.string({ maxLength: 40 }), fc.option(id, { nil: undefined }), fc.option(ms, { nil: undefined })).map(([token, i, ttl]) =>
+  utf8.encode(JSON.stringify({ token, ...(i === undefined ? {} : { id: i }), ...(ttl === undefined ? {} : { ttl }) })),
+);
+
+/** Capability tokens need keys and a few issued tokens first. */
+async function tokenTarget(): Promise<FuzzTarget> {
+  const key = await generateSigningKey();
+  const verifier = new TokenVerifier({ jwks: { keys: [key.publicKey] }, audience: CLUSTER });
+  const issued: [string, string[], Operation[]][] = [['alice', ['alice'], ['consume', 'peek']], ['svc', ['*'], ['put']], ['op.1', ['a', 'b', 'c'], ['admin', 'purge', 'status']]];
+  const grants = new Map(issued.map(([principal, users, ops]) => [principal, [ops, users]]));
+  const tokens = await Promise.all(
+    issued.map(([principal, users, ops]) =>
+      issueToken({ signingKey: key.signingKey, audience: CLUSTER, principal, users, ops, ttlSeconds: 3600 }).then((t) => [principal, t] as const),
+    ),
+  );
+  return {
+    name: 'auth-token',
+    covers: 'src/auth/tokens.ts TokenVerifier.verify',
+    valid: fc.constantFrom(...tokens).map(([principal, token]): ValidSample => ({
+      bytes: utf8.encode(token),
+      expect: (cap) => assert.equal((cap as { principal: string }).principal, principal),
+    })),
+    decode: (b) => verifier.verify(lenient.decode(b)),
+    // Base64url is malleable in the unused low bits of a part's last character, so a mutant may
+    // carry the very same signed bytes: it must then grant exactly what the original grants.
+    checkAccepted: (cap) => {
+      const c = cap as Capability;
+      const issued = grants.get(c.principal);
+      assert.ok(issued !== undefined, `a mutated token verified for ${c.principal}`);
+      assert.deepEqual([[...c.ops].sort(), c.users === '*' ? ['*'] : [...c.users].sort()], issued);
+    },
+    refusal: (err) => (err instanceof AuthError && err.code === 'UNAUTHORIZED' ? 'refused:UNAUTHORIZED' : null),
+  };
+}
+
+export async function fuzzTargets(): Promise<FuzzTarget[]> {
+  return [
+    codec('raft-message', 'src/raft/codec.ts decodeMessage', message, (m) => encodeMessage(m), (b) => decodeMessage(b)),
+    codec('raft-entries', 'src/raft/codec.ts decodeEntries', entryRun, (e) => encodeEntries(e), (b) => decodeEntries(b)),
+    codec('raft-hard-state', 'src/raft/codec.ts decodeHardState', hardState, (h) => encodeHardState(h), (b) => decodeHardState(b)),
+    codec('raft-snapshot-meta', 'src/raft/codec.ts decodeSnapshotMeta', snapshotMeta, (m) => encodeSnapshotMeta(m), (b) => decodeSnapshotMeta(b)),
+    {
+      ...codec('raft-conf-change', 'src/raft/membership.ts decodeConfChange', confChange, encodeConfChange, decodeConfChange),
+      // Malformed changes decode to null: every replica ignores the same entry.
+      classify: (r) => (r === null ? 'refused:null' : 'accepted'),
+    },
+    {
+      name: 'raft-frames',
+      covers: 'src/raft/frames.ts FrameDecoder',
+      valid: frames.map((fs): ValidSample => ({
+        bytes: new Uint8Array(Buffer.concat(fs.map((f) => encodeFrame(f.kind, f.body)))),
+        expect: (d) => assert.deepEqual(d, fs),
+      })),
+      decode: readFrames,
+      refusal: protocolRefusal,
+    },
+    {
+      name: 'raft-handshake',
+      covers: 'src/raft/handshake.ts HELLO and CHALLENGE',
+      valid: handshakeFrames.map((bytes): ValidSample => ({ bytes, expect: (d) => assert.ok(d !== null && typeof d === 'object') })),
+      decode: handshake,
+      refusal: protocolRefusal,
+    },
+    canonical('mailbox-command', 'src/mailbox/codec.ts decodeCommand', command.map(encodeCommand), decodeCommand, encodeCommand),
+    canonical('mailbox-snapshot', 'src/mailbox/snapshot.ts readSnapshot', mailboxImage, (b) => readSnapshot(b), writeSnapshot),
+    {
+      name: 'cluster-entry',
+      covers: 'src/node/cluster-state-machine.ts apply (entry tags, directory commands)',
+      valid: clusterEntry.map((bytes): ValidSample => ({ bytes, expect: (d) => assert.notEqual((d as { entry: string }).entry, 'undecodable') })),
+      decode: (b) => clusterMachine().apply(b, { index: 1, term: 1, time: 1_700_000_000_000 }),
+      refusal: () => null,
+      // An undecodable entry is a typed result, never an exception: it must not wedge the log.
+      classify: (r) => {
+        const x = r as { entry: string; error?: unknown; result?: { kind: string; code?: string } };
+        if (x.entry === 'undecodable') return x.error instanceof WireError ? `refused:${x.error.code}` : 'FAIL:untyped-result';
+        return x.result?.kind === 'error' ? `accepted:${x.result.code}` : `accepted:${x.entry}`;
+      },
+    },
+    canonical('cluster-snapshot', 'src/node/cluster-state-machine.ts restore', clusterImage, (b) => {
+      const sm = clusterMachine();
+      sm.restore(b);
+      return sm;
+    }, (sm) => sm.snapshot()),
+    {
+      name: 'key-space-get',
+      covers: 'src/bridge/key-space.ts parseGet, parseParameters',
+      valid: getRequest.map((text): ValidSample => ({ bytes: utf8.encode(text), expect: expectAccepted })),
+      decode: keySpaceGet,
+      refusal: () => null,
+      classify: classifyParsed,
+    },
+    {
+      name: 'key-space-attachment',
+      covers: 'src/bridge/key-space.ts parsePut, parseAttachment',
+      valid: attachment.map((bytes): ValidSample => ({ bytes, expect: expectAccepted })),
+      decode: (b) => parsePut(PREFIX, `${PREFIX}/alice`, b.subarray(0, 16), b, LIMITS),
+      refusal: () => null,
+      classify: classifyParsed,
+    },
+    await tokenTarget(),
+    codec('wire-reader', 'src/wire/reader.ts, text.ts (every field kind)', wireRecord, writeRecord, readRecord),
+  ];
+}

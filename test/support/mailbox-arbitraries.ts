@@ -1,0 +1,32 @@
+// Arbitraries of valid mailbox commands (fast-check), shared by the codec's tests and the fuzz
+// targets (test/fuzz/targets.ts): every command here encodes, and decodes back to itself.
+
+import fc from 'fast-check';
+import type { MailboxCommand } from '../../src/mailbox/commands.js';
+
+const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+const num = fc.oneof(fc.integer(), fc.double({ noNaN: true }));
+const body = fc.uint8Array({ maxLength: 300 });
+
+function opt<K extends string, V>(key: K, arb: fc.Arbitrary<V>): fc.Arbitrary<Partial<Record<K, V>>> {
+  return fc.option(arb, { nil: undefined }).map((v) => (v === undefined ? {} : ({ [key]: v } as Record<K, V>)));
+}
+
+/** An empty principal is the anonymous one and is not written: it decodes as absent. */
+const principal = opt('principal', text.filter((t) => t !== ''));
+
+export const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
+  fc
+    .tuple(text, body, opt('id', text), opt('ttlMs', num), principal)
+    .map(([user, body, id, ttl, p]) => ({ op: 'put' as const, user, body, ...id, ...ttl, ...p })),
+  fc
+    .tuple(text, opt('requestId', text), opt('leaseMs', num), opt('deadLetter', fc.constant(true as const)), principal, opt('receiptNonce', text))
+    .map(([user, r, l, d, p, n]) => ({ op: 'consume' as const, user, ...r, ...l, ...d, ...p, ...n })),
+  fc.tuple(fc.constantFrom('ack' as const, 'nack' as const), text, text).map(([op, user, receipt]) => ({ op, user, receipt })),
+  fc.tuple(text, opt('deadLetter', fc.constant(true as const))).map(([user, d]) => ({ op: 'purge' as const, user, ...d })),
+  fc.constant({ op: 'expire' as const }),
+  fc
+    .tuple(opt('maxMessages', num), opt('maxBytes', num), opt('maxMailboxes', num))
+    .map(([m, b, x]) => ({ op: 'setQuotas' as const, ...m, ...b, ...x })),
+);
+

@@ -82,7 +82,7 @@ export const configSchema = z
       .string()
       .min(16, 'the cluster secret must be at least 16 characters')
       .optional()
-      .describe('DEVELOPMENT ONLY, instead of `peerTls`: a shared secret authenticating peer connections (HMAC challenge-response) over plain TCP, frames unprotected'),
+      .describe('DEVELOPMENT ONLY: a shared secret authenticating peer connections (HMAC challenge-response) over plain TCP, frames unprotected; required while `peerTls` is not set'),
     peerTls: z
       .object({
         caFile: z.string().min(1).describe('PEM of the cluster CA peers are verified with (two CAs during a CA rotation)'),

@@ -8,15 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { describe } from 'node:test';
 import { ensurePeerCerts, issuePeerCert } from '../../src/peer-certs.js';
 import { encodeMessage } from '../../src/raft/codec.js';
-import { encodeFrame, FRAME, FrameDecoder } from '../../src/raft/frames.js';
-import { DialerHandshake, NONCE_BYTES } from '../../src/raft/handshake.js';
-import { handshakeKey } from '../../src/raft/peer-tls.js';
+import { encodeFrame, FRAME } from '../../src/raft/frames.js';
 import type { Message } from '../../src/raft/types.js';
 import { sleep, useCluster } from '../support/e2e.js';
+import { claimIdentity, dialTls } from '../support/peer-intruder.js';
 
 interface NodeStatus {
   node: string;
@@ -112,17 +110,17 @@ describe('peer links under attack on a mutual-TLS cluster', { timeout: 300_000 }
         await new Promise((r) => s.once('close', r));
       }
       // TLS with a valid certificate of n9: claiming to be another node is refused at HELLO...
-      const liar = await tlsDial(port, material);
-      assert.equal((await handshake(liar, 'n1' === id ? 'n2' : 'n1', id)).kind, FRAME.reject);
+      const liar = await dialTls(port, material, ATTACKER);
+      assert.equal((await claimIdentity(liar, 'e2e', 'n1' === id ? 'n2' : 'n1', id)).kind, FRAME.reject);
       liar.socket.destroy();
       // ...and as itself, a frame speaking for the leader with a huge term is dropped and the link closed.
-      const spoofer = await tlsDial(port, material);
-      assert.equal((await handshake(spoofer, 'n9', id)).kind, FRAME.welcome);
+      const spoofer = await dialTls(port, material, ATTACKER);
+      assert.equal((await claimIdentity(spoofer, 'e2e', 'n9', id)).kind, FRAME.welcome);
       spoofer.socket.write(encodeFrame(FRAME.message, encodeMessage(forged(id))));
       await spoofer.closed;
       // ...and garbage inside TLS closes the link too.
-      const babbler = await tlsDial(port, material);
-      assert.equal((await handshake(babbler, 'n9', id)).kind, FRAME.welcome);
+      const babbler = await dialTls(port, material, ATTACKER);
+      assert.equal((await claimIdentity(babbler, 'e2e', 'n9', id)).kind, FRAME.welcome);
       babbler.socket.write(randomBytes(1000));
       await babbler.closed;
     }
@@ -165,41 +163,6 @@ describe('peer links under attack on a mutual-TLS cluster', { timeout: 300_000 }
     assert.equal((await e2e.client.len('tls-carol')).count, 20);
   }
 });
-
-interface Dialled {
-  socket: tls.TLSSocket;
-  frames: { kind: number; body: Buffer }[];
-  closed: Promise<void>;
-}
-
-async function tlsDial(port: number, m: { ca: string; cert: string; key: string }): Promise<Dialled> {
-  const tcp = net.connect({ host: '127.0.0.1', port, localAddress: ATTACKER });
-  const socket = tls.connect({ socket: tcp, ...m, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
-  const frames: Dialled['frames'] = [];
-  const decoder = new FrameDecoder(1 << 16);
-  socket.on('data', (chunk: Buffer) => {
-    decoder.push(chunk);
-    for (let f = decoder.next(); f !== null; f = decoder.next()) frames.push(f);
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((r) => socket.once('close', () => r()));
-  await new Promise((r) => socket.once('secureConnect', r));
-  return { socket, frames, closed };
-}
-
-async function handshake(d: Dialled, claimed: string, to: string): Promise<{ kind: number; body: Buffer }> {
-  const h = new DialerHandshake({ clusterId: 'e2e', nodeId: claimed, secret: handshakeKey(d.socket) }, to, randomBytes(NONCE_BYTES));
-  const hello = h.hello();
-  d.socket.write(encodeFrame(hello.kind, hello.body));
-  const deadline = Date.now() + 20_000;
-  while (d.frames.length < 1 && Date.now() < deadline) await sleep(10);
-  const first = d.frames[0]!;
-  if (first.kind !== FRAME.challenge) return first;
-  const auth = h.receive(first.kind, first.body)!;
-  d.socket.write(encodeFrame(auth.kind, auth.body));
-  while (d.frames.length < 2 && Date.now() < deadline) await sleep(10);
-  return d.frames[1]!;
-}
 
 /** Idle TCP sockets from the attacker's address, each reopened a while after the node closes it. */
 class Siege {

@@ -8,15 +8,14 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { encodeMessage } from '../../src/raft/codec.js';
-import { encodeFrame, FRAME, FrameDecoder } from '../../src/raft/frames.js';
-import { DialerHandshake, NONCE_BYTES } from '../../src/raft/handshake.js';
-import { handshakeKey, readPeerTls, type PeerTlsFiles, type PeerTlsMaterial } from '../../src/raft/peer-tls.js';
+import { encodeFrame, FRAME } from '../../src/raft/frames.js';
+import { readPeerTls, type PeerTlsFiles, type PeerTlsMaterial } from '../../src/raft/peer-tls.js';
 import { TcpTransport, TransportError, type TransportOptions } from '../../src/raft/tcp-transport.js';
 import type { LoggerPort } from '../../src/logger-port.js';
 import type { Message } from '../../src/raft/types.js';
 import { ensurePeerCerts } from '../../src/peer-certs.js';
+import { claimIdentity, dialTls, type Dialled } from '../support/peer-intruder.js';
 
 const CLUSTER = 'tls-cluster';
 const MAX_FRAME = 64 * 1024;
@@ -83,41 +82,8 @@ function heartbeat(from: string, to: string, round: number): Message {
   return { type: 'heartbeat', from, to, term: 1, commit: round, round };
 }
 
-// ---- a hand-made TLS dialer (the real handshake machine, any certificate, any claimed id): the intruder
-
-interface RawTls {
-  socket: tls.TLSSocket;
-  frames: { kind: number; body: Buffer }[];
-  closed: Promise<void>;
-}
-
-async function rawTls(target: Node, m: PeerTlsMaterial): Promise<RawTls> {
-  const socket = tls.connect({ host: '127.0.0.1', port: target.t.port, ca: m.ca, cert: m.cert, key: m.key, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
-  const frames: RawTls['frames'] = [];
-  const decoder = new FrameDecoder(MAX_FRAME);
-  socket.on('data', (chunk: Buffer) => {
-    decoder.push(chunk);
-    for (let f = decoder.next(); f !== null; f = decoder.next()) frames.push(f);
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((r) => socket.once('close', () => r()));
-  await new Promise((r) => socket.once('secureConnect', r));
-  return { socket, frames, closed };
-}
-
-/** Runs the dialer's handshake claiming to be `claimed`; resolves with the listener's last answer (WELCOME or REJECT). */
-async function claim(raw: RawTls, claimed: string, to: string): Promise<{ kind: number; body: Buffer }> {
-  const h = new DialerHandshake({ clusterId: CLUSTER, nodeId: claimed, secret: handshakeKey(raw.socket) }, to, randomBytes(NONCE_BYTES));
-  const hello = h.hello();
-  raw.socket.write(encodeFrame(hello.kind, hello.body));
-  await waitFor('challenge or refusal', () => raw.frames.length >= 1);
-  const first = raw.frames[0]!;
-  if (first.kind !== FRAME.challenge) return first;
-  const auth = h.receive(first.kind, first.body)!;
-  raw.socket.write(encodeFrame(auth.kind, auth.body));
-  await waitFor('welcome', () => raw.frames.length >= 2);
-  return raw.frames[1]!;
-}
+const rawTls = (target: Node, m: PeerTlsMaterial) => dialTls(target.t.port, m);
+const claim = (raw: Dialled, claimed: string, to: string) => claimIdentity(raw, CLUSTER, claimed, to);
 
 test('peers with certificates of the cluster CA connect over TLS 1.3 and messages flow both ways', { timeout: 20_000 }, async () => {
   const a = await node('a');

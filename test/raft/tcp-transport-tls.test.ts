@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage } from '../../src/raft/codec.js';
@@ -120,7 +121,13 @@ test('a node whose certificate is of another CA is refused in both directions an
     await raw.closed;
     assert.equal(raw.frames.length, 0);
     assert.ok(b.warnings.some((w) => w.includes('certificate refused')), b.warnings.join('\n'));
+    // And one that presents no certificate at all.
+    const bare = tls.connect({ host: '127.0.0.1', port: b.t.port, ca: material(cluster, 'b').ca, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    bare.on('error', () => {});
+    bare.write(encodeFrame(FRAME.hello, new Uint8Array(8)));
+    await new Promise((r) => bare.once('close', r));
     await sleep(300);
+    assert.equal(b.warnings.filter((w) => w.includes('certificate refused')).length, 2, b.warnings.join('\n'));
     assert.equal(b.got.length, 0);
     assert.equal(intruder.got.length, 0);
     assert.equal(b.t.stats().a!.connected, false);

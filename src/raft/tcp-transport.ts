@@ -105,7 +105,6 @@ type Settings = Required<Omit<TransportOptions, 'logger' | 'limits' | 'peers' | 
 
 /** An inbound connection between its TCP accept and its authentication. */
 interface Admission {
-  entry: PendingEntry;
   /** Authenticated or closed: it stops counting as pending, its deadline is off. Idempotent. */
   release(): void;
 }
@@ -296,7 +295,6 @@ export class TcpTransport {
       socket.destroy();
     }, this.o.handshakeTimeoutMs);
     const admission: Admission = {
-      entry,
       release: () => {
         clearTimeout(deadline);
         this.pending.release(entry);

@@ -21,7 +21,7 @@
 //                               (the peer CA, separate from the routers') and nN.crt/.key per node
 //                               (CN = node id); kept on re-runs
 //   compose.env                 FORGE_ROUTER_SECRETS (this directory), FORGE_SECRETS_UID (the
-//                               owner of these files, the user the router containers run as) and
+//                               owner of these files, the user the router and node containers run as) and
 //                               FORGE_HEALTH_TOKEN (a status-only token for the nodes' healthcheck,
 //                               365 days, re-issued on every run)
 //

@@ -79,12 +79,15 @@ export class PeerLink {
   connect(): void {
     if (this.stopped || this.socket !== null) return;
     const secure = this.o.tls;
+    const tcp = net.connect({ host: this.address.host, port: this.address.port });
+    // Set on the TCP socket itself, before TLS wraps it: Nagle's algorithm against delayed ACKs
+    // would add tens of milliseconds to rounds of Raft.
+    tcp.setNoDelay(true);
     const socket =
       secure === null
-        ? net.connect({ host: this.address.host, port: this.address.port })
+        ? tcp
         : tls.connect({
-            host: this.address.host,
-            port: this.address.port,
+            socket: tcp,
             secureContext: secure,
             minVersion: PEER_TLS_MIN_VERSION,
             rejectUnauthorized: true,
@@ -95,7 +98,6 @@ export class PeerLink {
             },
           });
     this.socket = socket;
-    socket.setNoDelay(true);
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     let handshake: DialerHandshake | null = null;
     // A black-holed SYN or HELLO is retransmitted by the kernel only after seconds: give up sooner.

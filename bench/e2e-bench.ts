@@ -12,10 +12,12 @@
 // The peer needs `nats-server` on PATH; on Debian: `apt-get update && apt-get install -y
 // nats-server`. Without it the peer is skipped (said so in the output); this script installs nothing.
 //
-//   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off]
+//   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off] [--no-peer]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
-// verifying and authorizing every request costs against the default (on).
+// verifying and authorizing every request costs against the default (on). --peer-tls off runs the
+// Raft peer links over the development-only shared secret (plain TCP) instead of mutual TLS (the
+// default), to measure what TLS costs. --no-peer skips the NATS JetStream comparison.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,6 +39,8 @@ const levels = arg('concurrency', '16,256').split(',').map(Number);
 const sessions = Number(arg('sessions', '4'));
 const userCount = Number(arg('users', '64'));
 const auth = arg('auth', 'on') !== 'off';
+const peerTls = arg('peer-tls', 'on') !== 'off';
+const skipPeer = args.includes('--no-peer');
 const BODY = new Uint8Array(100).fill(0x61);
 
 interface Figures {
@@ -83,7 +87,7 @@ async function closedLoop(concurrency: number, maxSeconds: number, op: (worker: 
 const users = Array.from({ length: userCount }, (_, i) => `bench-u${i}`);
 
 async function benchForge(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', auth });
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', auth, peerTls });
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < sessions; i++) {
@@ -92,7 +96,7 @@ async function benchForge(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
     cleanups.push(() => client.close());
   }
   const leader = await cluster.waitForLeader(clients[0]!);
-  console.log(`forge: 3 nodes up, leader ${leader}, ${sessions} Zenoh session(s), authorization ${auth ? 'on' : 'OFF'}`);
+  console.log(`forge: 3 nodes up, leader ${leader}, ${sessions} Zenoh session(s), authorization ${auth ? 'on' : 'OFF'}, peer links ${peerTls ? 'mutual TLS' : 'plain TCP (shared secret)'}`);
   const rows: Row[] = [];
   let run = 0;
   for (const inFlight of levels) {
@@ -310,7 +314,8 @@ async function main(): Promise<void> {
     // Forge is stopped before the peer starts: each system has the machine to itself.
     await unwind(cleanups);
     let nats: Row[] | null = null;
-    if (natsServerOnPath()) nats = await benchNats(cleanups);
+    if (skipPeer) console.log('nats: skipped (--no-peer)');
+    else if (natsServerOnPath()) nats = await benchNats(cleanups);
     else console.log('nats: nats-server not on PATH, peer skipped (apt-get update && apt-get install -y nats-server)');
     printTable(forge, nats);
   } finally {

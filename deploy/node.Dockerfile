@@ -33,10 +33,13 @@ COPY --from=build /src/dist/src ./dist/src
 COPY package.json ./
 COPY bin ./bin
 # The data directory exists in the image, owned by the runtime user, so a named volume mounted
-# there starts out writable by that user (Docker copies the ownership into a new volume).
+# there starts out writable by that user (Docker copies the ownership into a new volume). It is
+# also writable (sticky, like /tmp) by the uid docker-compose.yml runs the node as, the owner of
+# the mounted secrets, whatever it is; the node keeps its LevelDB in a subdirectory of its own.
 RUN chmod 0755 /app/bin/forge-mailbox \
  && mkdir -p /var/lib/forge-mailbox /etc/forge-mailbox \
- && chown node:node /var/lib/forge-mailbox
+ && chown node:node /var/lib/forge-mailbox \
+ && chmod 1777 /var/lib/forge-mailbox
 # The official image's unprivileged "node" user (uid 1000).
 USER node
 VOLUME ["/var/lib/forge-mailbox"]

@@ -17,8 +17,11 @@
 //                               and readable by the node containers' own user)
 //   admin.token                 an operator token (every operation on every mailbox, 30 days;
 //                               re-issued on every run)
+//   peer-tls/                   the Raft peer links' mutual TLS (src/peer-certs.ts): ca.crt, ca.key
+//                               (the peer CA, separate from the routers') and nN.crt/.key per node
+//                               (CN = node id); kept on re-runs
 //   compose.env                 FORGE_ROUTER_SECRETS (this directory), FORGE_SECRETS_UID (the
-//                               owner of these files, the user the router containers run as) and
+//                               owner of these files, the user the router and node containers run as) and
 //                               FORGE_HEALTH_TOKEN (a status-only token for the nodes' healthcheck,
 //                               365 days, re-issued on every run)
 //
@@ -39,6 +42,7 @@ import {
   ROUTER_USER,
   type TlsFiles,
 } from '../src/router/router-config.js';
+import { ensurePeerCerts } from '../src/peer-certs.js';
 import { ensureUsers } from '../src/router/router-secrets.js';
 import { ensurePrivateDir, writeSecretFile } from '../src/secret-files.js';
 import { ALL_USERS, OPERATIONS, type Operation } from '../src/auth/capability.js';
@@ -67,6 +71,8 @@ async function tokenSecrets(dir: string): Promise<{ healthToken: string }> {
 /** Where docker-compose.yml mounts the files inside the router containers. */
 export const CONTAINER_DIR = '/etc/zenoh';
 export const ROUTERS = ['router-1', 'router-2', 'router-3'] as const;
+/** The node ids of deploy/config/n*.json, each with a peer certificate. */
+export const NODES = ['n1', 'n2', 'n3'] as const;
 /** Host ports the routers' Zenoh listener is published on (docker-compose.yml). */
 export const PUBLISHED_ZENOH_PORTS = [7447, 7448, 7449] as const;
 export const ZENOH_PORT = 7447;
@@ -161,6 +167,7 @@ export async function makeComposeSecrets(out: string, opts: ComposeSecretsOption
     caFile: join(dir, 'ca.crt'),
   });
   writeSecretFile(join(dir, 'client.json5'), renderConfig(client, HEADER));
+  ensurePeerCerts(join(dir, 'peer-tls'), NODES);
   const uid = opts.uid ?? process.getuid?.() ?? 1000;
   const { healthToken } = await tokenSecrets(dir);
   writeSecretFile(join(dir, 'compose.env'), `FORGE_ROUTER_SECRETS=${dir}\nFORGE_SECRETS_UID=${uid}\nFORGE_HEALTH_TOKEN=${healthToken}\n`);

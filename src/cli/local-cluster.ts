@@ -10,6 +10,10 @@
 // port, cutting the router link of a node that stops answering pings (a frozen leader).
 // `--no-router-auth` turns router authentication and access control off, and says so.
 //
+// The Raft peer links are mutual TLS: the first run makes a cluster CA and one certificate per
+// node in <dir>/peer-tls (0700, keys 0600; `forge-mailbox certs`, which needs openssl) and reuses
+// them afterwards.
+//
 // Requests are authorized too: the first run makes a token signing key in <dir>/auth (0600) and
 // the JWKS the nodes verify with; every start writes a fresh operator token (every operation on
 // every mailbox, 7 days) to <dir>/auth/admin.token (0600), which the CLI and the README examples
@@ -17,14 +21,14 @@
 // narrower ones.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PinoPretty } from 'pino-pretty';
 import { ALL_USERS, OPERATIONS } from '../auth/capability.js';
 import { addToJwks, generateSigningKey, readSigningKey } from '../auth/key-files.js';
 import { issueToken } from '../auth/tokens.js';
+import { ensurePeerCerts } from '../peer-certs.js';
 import { repoRoot } from '../repo-root.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 import { spawnLinkGuard, waitForListener } from '../router/link-guard-process.js';
@@ -76,24 +80,22 @@ async function prepareAuth(authDir: string): Promise<{ jwksFile: string; adminTo
 }
 
 /**
- * Writes the node configs and the router files of a local cluster; the cluster secret and the
- * router passwords are generated on first use and kept.
+ * Writes the node configs and the router files of a local cluster; the peer certificates, the
+ * token signing key and the router passwords are generated on first use and kept.
  */
 export async function prepareLocalCluster(dir: string, nodes: number, ports: LocalClusterPorts, routerAuth = true): Promise<ClusterFiles> {
   ensurePrivateDir(dir);
   const auth = await prepareAuth(join(dir, 'auth'));
-  const secretFile = join(dir, 'cluster-secret');
-  if (!existsSync(secretFile)) writeSecretFile(secretFile, randomBytes(24).toString('hex'));
-  const secret = readFileSync(secretFile, 'utf8').trim();
   const peers = Object.fromEntries(
     Array.from({ length: nodes }, (_, i) => [`n${i + 1}`, { host: '127.0.0.1', port: ports.raft + i }]),
   );
+  const peerTls = ensurePeerCerts(join(dir, 'peer-tls'), Object.keys(peers));
   const configs = Object.keys(peers).map((nodeId) => {
     const file = join(dir, `${nodeId}.json`);
     const config = {
       nodeId,
       clusterId: LOCAL_CLUSTER_ID,
-      secret,
+      peerTls: peerTls.get(nodeId),
       dataDir: join(dir, nodeId),
       peers,
       zenoh: { router: `ws://127.0.0.1:${ports.nodesWs}`, keyPrefix: 'forge/mailbox' },

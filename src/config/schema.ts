@@ -102,7 +102,17 @@ export const configSchema = z
     secret: z
       .string()
       .min(16, 'the cluster secret must be at least 16 characters')
-      .describe('Shared secret authenticating peer connections (HMAC challenge-response)'),
+      .optional()
+      .describe('DEVELOPMENT ONLY: a shared secret authenticating peer connections (HMAC challenge-response) over plain TCP, frames unprotected; required while `peerTls` is not set'),
+    peerTls: z
+      .object({
+        caFile: z.string().min(1).describe('PEM of the cluster CA peers are verified with (two CAs during a CA rotation)'),
+        certFile: z.string().min(1).describe("PEM of this node's certificate, signed by the cluster CA, naming its node id (CN)"),
+        keyFile: z.string().min(1).describe("PEM of this node's private key (must be 0600)"),
+      })
+      .strict()
+      .optional()
+      .describe('Mutual TLS 1.3 on the Raft peer links (README: Peer links: mutual TLS); `forge-mailbox certs` makes the files. Exactly one of `peerTls` and `secret`'),
     dataDir: z.string().min(1).describe('Directory holding this node\'s LevelDB (Raft log, vote, snapshots)'),
     peers: z
       .record(nodeId, hostPort)
@@ -178,6 +188,16 @@ export const configSchema = z
     const maxPeers = c.join ? MAX_VOTERS + MAX_LEARNERS : MAX_VOTERS;
     if (Object.keys(c.peers).length > maxPeers) {
       ctx.addIssue({ code: 'custom', path: ['peers'], message: `at most ${maxPeers} peers ${c.join ? '(the members of a cluster)' : '(the founding voters)'}` });
+    }
+    if ((c.peerTls === undefined) === (c.secret === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['peerTls'],
+        message:
+          c.secret === undefined
+            ? 'peer links need `peerTls` (make certificates with `forge-mailbox certs`) or, for development only, `secret`'
+            : '`peerTls` and `secret` exclude each other: remove `secret` (the development-only mode)',
+      });
     }
     if (c.auth.enabled && c.auth.jwksFile === undefined) {
       ctx.addIssue({

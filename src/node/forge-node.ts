@@ -25,6 +25,7 @@ import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
 import { isMember, MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 import { MIN_LIVENESS_TIMEOUT_MS } from '../raft/link-liveness.js';
+import { readPeerTls } from '../raft/peer-tls.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { RaftError, type SoftState } from '../raft/types.js';
 import { bridgePort, type NodeOperations } from './bridge-port.js';
@@ -100,7 +101,7 @@ export class ForgeNode implements NodeOperations {
     this.transport = new TcpTransport({
       nodeId: config.nodeId,
       clusterId: config.clusterId,
-      secret: config.secret,
+      ...(config.peerTls !== undefined ? { tls: readPeerTls(config.peerTls) } : { secret: config.secret! }),
       listenHost: config.listen.host ?? self.host,
       listenPort: config.listen.port ?? self.port,
       peers: this.peerAddresses({}),
@@ -199,6 +200,9 @@ export class ForgeNode implements NodeOperations {
   async start(): Promise<void> {
     if (!this.config.auth.enabled) {
       this.log.warn({}, 'authorization is OFF (auth.enabled=false): any Zenoh client may read, wipe or administer any mailbox');
+    }
+    if (this.config.peerTls === undefined) {
+      this.log.warn({}, 'peer links use the development-only shared secret (no peerTls): Raft frames travel unauthenticated and unencrypted');
     }
     for (const m of MUTATIONS) {
       if (this.unsafeMutations.includes(m.name)) this.log.warn({ mutation: m.name }, `UNSAFE BUILD, deliberate bug switched on: ${m.what}`);

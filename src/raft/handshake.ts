@@ -8,9 +8,17 @@
 //   L → D  WELCOME    (D may now send MESSAGE frames; both sides may send PING frames)
 // or L → D REJECT with a reason code, then close. The transcript binds role, cluster, both ids and
 // both fresh nonces, so a proof can neither be replayed on another connection nor reflected in
-// the other direction. Both sides verify with timingSafeEqual. Frames after the handshake are not
-// individually authenticated: an attacker able to hijack TCP connections on the cluster network
-// is out of scope (run the cluster on a private network).
+// the other direction. Both sides verify with timingSafeEqual.
+//
+// The same handshake runs in both modes of the transport (tcp-transport.ts):
+// - mutual TLS (production): the connection is TLS 1.3 with certificates of the cluster CA on
+//   both sides, and the MAC key is the TLS session's exported keying material, so the proofs tie
+//   this handshake to that TLS session. The identity comes from the certificates: the listener
+//   is given the node id its dialer's certificate names (`certifiedPeer`) and refuses a HELLO
+//   that claims another (REJECT "node id differs from its certificate"); the dialer checked the
+//   listener's certificate before sending HELLO. Frames after WELCOME are protected by TLS.
+// - shared secret (development only): plain TCP, the MAC key is the cluster secret. Frames after
+//   the handshake are not individually authenticated: anyone on the path can inject or alter them.
 //
 // Version 2 of the protocol is version 1 plus the PING frame after WELCOME (frames.ts); every
 // other byte is unchanged, the MAC transcript label included. A version-1 peer would close the
@@ -34,19 +42,20 @@ export const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 
 /** Reasons a listener gives in REJECT. */
-export const REJECT = { version: 1, cluster: 2, node: 3, auth: 4 } as const;
+export const REJECT = { version: 1, cluster: 2, node: 3, auth: 4, certificate: 5 } as const;
 const REJECT_TEXT: Record<number, string> = {
   [REJECT.version]: 'unsupported protocol version',
   [REJECT.cluster]: 'different cluster id',
   [REJECT.node]: 'unexpected node id',
   [REJECT.auth]: 'authentication failed',
+  [REJECT.certificate]: 'node id differs from its certificate',
 };
 
-/** Who this node is, and the secret every member shares. */
+/** Who this node is, and the key of the proofs: the cluster secret, or the TLS session's exported keying material. */
 export interface HandshakeIdentity {
   clusterId: string;
   nodeId: NodeId;
-  secret: string;
+  secret: string | Uint8Array;
 }
 
 export function rejectFrame(reason: number): Frame {
@@ -54,7 +63,7 @@ export function rejectFrame(reason: number): Frame {
 }
 
 function proof(
-  secret: string,
+  secret: string | Uint8Array,
   role: 'dialer' | 'listener',
   clusterId: string,
   dialer: NodeId,
@@ -157,6 +166,8 @@ export class ListenerHandshake {
   constructor(
     private readonly self: HandshakeIdentity,
     private readonly nonce: Uint8Array,
+    /** Under TLS: the node id the dialer's certificate names, which its HELLO must claim. */
+    private readonly certifiedPeer: NodeId | null = null,
   ) {
     checkNonce(nonce);
   }
@@ -181,6 +192,9 @@ export class ListenerHandshake {
       if (h.cluster !== clusterId) throw new ProtocolError(`cluster id ${JSON.stringify(h.cluster)}`, REJECT.cluster);
       if (h.to !== nodeId || h.from === nodeId || h.from.length === 0) {
         throw new ProtocolError(`dialer ${h.from} expected node ${h.to}`, REJECT.node);
+      }
+      if (this.certifiedPeer !== null && h.from !== this.certifiedPeer) {
+        throw new ProtocolError(`dialer claims node ${h.from} with the certificate of ${this.certifiedPeer}`, REJECT.certificate);
       }
       const w = new ByteWriter();
       w.varString(nodeId);

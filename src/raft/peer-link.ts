@@ -7,21 +7,32 @@
 // and authenticating take longer than the liveness timeout, or when it hears nothing for the
 // liveness timeout (link-liveness.ts). The backoff stays short (`reconnectMaxMs`) so that a
 // healed partition is rejoined within about a second whatever its length; only a peer that
-// refuses us (wrong secret, cluster or id: a configuration error) is retried more slowly.
+// refuses us (wrong secret, cluster, id or certificate: a configuration error) is retried more slowly.
+//
+// Under mutual TLS the connection is TLS 1.3 and the listener's certificate must be of the cluster
+// CA and name the peer dialled (peer-tls.ts) before HELLO is sent; the handshake's MAC key is then
+// the session's exported keying material instead of the shared secret.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { PeerAddress } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
 import { encodeFrame, FRAME, FrameDecoder, ProtocolError } from './frames.js';
-import { DialerHandshake, HANDSHAKE_MAX_FRAME, NONCE_BYTES, type HandshakeIdentity } from './handshake.js';
+import { DialerHandshake, HANDSHAKE_MAX_FRAME, NONCE_BYTES } from './handshake.js';
 import { type LinkLiveness, type LivenessClock, SYSTEM_CLOCK, watchSocket } from './link-liveness.js';
+import { certificateNodeId, handshakeKey, PEER_TLS_MIN_VERSION } from './peer-tls.js';
 import type { NodeId } from './types.js';
 
 /** Reconnect ceiling after the peer refused us: a misconfiguration, not worth redialling often. */
 const REFUSED_RECONNECT_MAX_MS = 2000;
 
-export interface PeerLinkOptions extends HandshakeIdentity {
+export interface PeerLinkOptions {
+  clusterId: string;
+  nodeId: NodeId;
+  /** Mutual TLS: this node's context (its certificate, the cluster CA). Else `secret` (development only). */
+  tls: tls.SecureContext | null;
+  secret: string | null;
   /** Silence after which a connection is redialled; also the deadline to connect and authenticate. */
   livenessTimeoutMs: number;
   /** First reconnect delay; doubles per failure up to `reconnectMaxMs`, with jitter. */
@@ -67,15 +78,34 @@ export class PeerLink {
 
   connect(): void {
     if (this.stopped || this.socket !== null) return;
-    const socket = net.connect({ host: this.address.host, port: this.address.port });
+    const secure = this.o.tls;
+    const tcp = net.connect({ host: this.address.host, port: this.address.port });
+    // Set on the TCP socket itself, before TLS wraps it: Nagle's algorithm against delayed ACKs
+    // would add tens of milliseconds to rounds of Raft.
+    tcp.setNoDelay(true);
+    const socket =
+      secure === null
+        ? tcp
+        : tls.connect({
+            socket: tcp,
+            secureContext: secure,
+            minVersion: PEER_TLS_MIN_VERSION,
+            rejectUnauthorized: true,
+            // Peers are dialled by address; what must match is the node id the certificate names.
+            checkServerIdentity: (_host, cert) => {
+              const named = certificateNodeId(new X509Certificate(cert.raw));
+              return named === this.id ? undefined : new Error(`certificate of ${named ?? 'no node'} where ${this.id} was expected`);
+            },
+          });
     this.socket = socket;
-    socket.setNoDelay(true);
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
-    const handshake = new DialerHandshake(this.o, this.id, randomBytes(NONCE_BYTES));
+    let handshake: DialerHandshake | null = null;
     // A black-holed SYN or HELLO is retransmitted by the kernel only after seconds: give up sooner.
     const deadline = setTimeout(() => this.fail(socket, 'connecting and authenticating timed out'), this.o.livenessTimeoutMs);
 
-    socket.on('connect', () => {
+    socket.on(secure === null ? 'connect' : 'secureConnect', () => {
+      const key = secure === null ? this.o.secret! : handshakeKey(socket as tls.TLSSocket);
+      handshake = new DialerHandshake({ clusterId: this.o.clusterId, nodeId: this.o.nodeId, secret: key }, this.id, randomBytes(NONCE_BYTES));
       const hello = handshake.hello();
       socket.write(encodeFrame(hello.kind, hello.body));
     });
@@ -84,6 +114,7 @@ export class PeerLink {
         this.liveness?.heard();
         decoder.push(chunk);
         for (let f = decoder.next(); f !== null && !socket.destroyed; f = decoder.next()) {
+          if (handshake === null) throw new ProtocolError('data before the connection was set up');
           if (handshake.done) {
             if (f.kind !== FRAME.ping || f.body.length !== 0) throw new ProtocolError(`unexpected frame kind ${f.kind} from the listener`);
             continue;
@@ -94,7 +125,7 @@ export class PeerLink {
         }
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        if (!handshake.done) this.refused = true;
+        if (handshake === null || !handshake.done) this.refused = true;
         this.fail(socket, err.message);
       }
     });
@@ -102,7 +133,15 @@ export class PeerLink {
       this.awaitingDrain = false;
       this.flush();
     });
-    socket.on('error', (err) => this.log.debug({ peer: this.id, err: err.message }, 'peer connection error'));
+    socket.on('error', (err: Error & { code?: string }) => {
+      // A certificate refused (theirs by us, or ours by them) is a configuration error: say so.
+      if (secure !== null && !this.ready && /CERT|TLS|SSL|certificate/.test(`${err.code ?? ''} ${err.message}`)) {
+        this.refused = true;
+        this.fail(socket, `TLS: ${err.message}`);
+        return;
+      }
+      this.log.debug({ peer: this.id, err: err.message }, 'peer connection error');
+    });
     socket.on('close', () => {
       clearTimeout(deadline);
       if (this.socket === socket) {

@@ -18,6 +18,9 @@
 // Authorization is on, as in production: the cluster makes its own signing key, gives the nodes
 // its JWKS, and `client()` carries an operator token (every operation on every mailbox);
 // `issueToken` makes narrower ones for the tests that need them.
+//
+// The peer links are mutual TLS, as in production: the cluster makes a CA and the nodes'
+// certificates in <dir>/peer-tls (`peerTls: false` runs the development-only shared secret).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -26,6 +29,8 @@ import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { OPERATIONS, type Operation } from '../auth/capability.js';
 import { addToJwks, generateSigningKey } from '../auth/key-files.js';
+import { ensurePeerCerts, issuePeerCert, peerTlsFiles } from '../peer-certs.js';
+import type { PeerTlsFiles } from '../raft/peer-tls.js';
 import { writeSecretFile } from '../secret-files.js';
 import { issueToken } from '../auth/tokens.js';
 import { ForgeMailboxClient } from '../bridge/client.js';
@@ -50,6 +55,8 @@ export interface ProcessClusterOptions {
   dirPrefix?: string;
   /** Capability-token authorization on the nodes (default true, as in production); false for measuring its cost. */
   auth?: boolean;
+  /** Mutual TLS on the peer links (default true, as in production); false for the development-only shared secret. */
+  peerTls?: boolean;
   /** The link guard's timing (defaults: ping every 100 ms, cut after 400 ms of silence). */
   linkGuard?: { pingIntervalMs?: number; deadAfterMs?: number };
   /** The nodes' `disk` configuration (free-space watermark). */
@@ -103,6 +110,11 @@ export class ProcessCluster {
     return join(this.dir, 'auth', 'jwks.json');
   }
 
+  /** The cluster CA and the nodes' certificates (with peerTls). */
+  get peerTlsDir(): string {
+    return join(this.dir, 'peer-tls');
+  }
+
   static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
     const router = await ZenohRouter.start();
@@ -121,6 +133,7 @@ export class ProcessCluster {
     const ids = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     const ports = new Map<string, number>();
     for (const id of ids) ports.set(id, await freePort());
+    if (opts.peerTls !== false) ensurePeerCerts(cluster.peerTlsDir, ids);
     for (const id of ids) {
       const peers: Record<string, { host: string; port: number }> = {};
       let routerUrl = guard.url;
@@ -146,19 +159,28 @@ export class ProcessCluster {
 
   /**
    * Starts node `id` with "join": true, listing every node of the cluster (at its own Raft port)
-   * and itself as peers; it waits to be added with add-node. Returns its Raft port.
+   * and itself as peers; it waits to be added with add-node. Returns its Raft port. With peerTls
+   * it gets a certificate of the cluster's CA, unless `peerTls` names other files.
    */
-  async addJoiningNode(id: string): Promise<number> {
+  async addJoiningNode(id: string, peerTls?: PeerTlsFiles): Promise<number> {
     if (this.nodes.has(id)) throw new Error(`${id} exists`);
     const port = await freePort();
     const peers: Record<string, { host: string; port: number }> = { [id]: { host: '127.0.0.1', port } };
     for (const h of this.nodes.values()) peers[h.id] = { host: '127.0.0.1', port: h.port };
-    this.writeNode(id, port, peers, this.guard.url, true);
+    if (this.opts.peerTls !== false && peerTls === undefined) issuePeerCert(this.peerTlsDir, id);
+    this.writeNode(id, port, peers, this.guard.url, true, peerTls);
     this.startNode(id);
     return port;
   }
 
-  private writeNode(id: string, port: number, peers: Record<string, { host: string; port: number }>, routerUrl: string, joining: boolean): void {
+  private writeNode(
+    id: string,
+    port: number,
+    peers: Record<string, { host: string; port: number }>,
+    routerUrl: string,
+    joining: boolean,
+    peerTls: PeerTlsFiles = peerTlsFiles(this.peerTlsDir, id),
+  ): void {
     const config = join(this.dir, `${id}.json`);
     const dataDir = join(this.dir, id);
     if (this.opts.tmpfsBytes !== undefined && !this.nodes.has(id)) mountTmpfs(dataDir, this.opts.tmpfsBytes);
@@ -167,7 +189,7 @@ export class ProcessCluster {
       JSON.stringify({
         nodeId: id,
         clusterId: CLUSTER_ID,
-        secret: 'e2e-test-secret-0123456789',
+        ...(this.opts.peerTls === false ? { secret: 'e2e-test-secret-0123456789' } : { peerTls }),
         dataDir,
         peers,
         join: joining,

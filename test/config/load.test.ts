@@ -95,3 +95,17 @@ test('FORGE_UNSAFE_MUTATIONS names deliberate bugs of the registry; none by defa
   ]);
   assert.match(problemsOf(() => unsafeMutationsFromEnv({ FORGE_UNSAFE_MUTATIONS: 'ack-before-comit' }))[0]!, /unknown mutation "ack-before-comit"/);
 });
+
+test('peer links: exactly one of peerTls (from the file or FORGE_PEER_TLS_*) and the development-only secret', () => {
+  const { secret: _secret, ...noSecret } = minimal;
+  const peerTls = { caFile: '/c/ca.crt', certFile: '/c/n1.crt', keyFile: '/c/n1.key' };
+  assert.deepEqual(validateConfig({ ...noSecret, peerTls }).peerTls, peerTls);
+  assert.match(problemsOf(() => validateConfig(noSecret))[0]!, /^peerTls: peer links need `peerTls`/);
+  assert.match(problemsOf(() => validateConfig({ ...minimal, peerTls }))[0]!, /^peerTls: `peerTls` and `secret` exclude each other/);
+  assert.match(problemsOf(() => validateConfig({ ...noSecret, peerTls: { caFile: '/c/ca.crt', certFile: '/c/n1.crt' } }))[0]!, /^peerTls\.keyFile:/);
+  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+  const file = join(dir, 'n1.json');
+  writeFileSync(file, JSON.stringify(noSecret));
+  const env = { FORGE_PEER_TLS_CA_FILE: '/e/ca.crt', FORGE_PEER_TLS_CERT_FILE: '/e/n1.crt', FORGE_PEER_TLS_KEY_FILE: '/e/n1.key' };
+  assert.deepEqual(loadConfig({ file, env }).peerTls, { caFile: '/e/ca.crt', certFile: '/e/n1.crt', keyFile: '/e/n1.key' });
+});

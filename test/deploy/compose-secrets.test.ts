@@ -27,7 +27,11 @@ test('the secrets directory is private, complete, and stable across re-runs', as
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const files = readdirSync(dir).sort();
     // Everything is 0600 but the JWKS: public keys, which the node containers' own user must read.
-    for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, f === 'jwks.json' ? 0o644 : 0o600, f);
+    for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, f === 'jwks.json' ? 0o644 : f === 'peer-tls' ? 0o700 : 0o600, f);
+    // The peer links' CA and node certificates: private keys 0600 in the 0700 directory.
+    const peerTls = readdirSync(join(dir, 'peer-tls')).sort();
+    assert.deepEqual(peerTls, ['ca.crt', 'ca.key', 'n1.crt', 'n1.key', 'n2.crt', 'n2.key', 'n3.crt', 'n3.key']);
+    for (const f of peerTls.filter((name) => name.endsWith('.key'))) assert.equal(statSync(join(dir, 'peer-tls', f)).mode & 0o777, 0o600, f);
     for (const r of ROUTERS) for (const ext of ['crt', 'key', 'json5']) assert.ok(files.includes(`${r}.${ext}`), `${r}.${ext}`);
     for (const f of ['ca.crt', 'ca.key', 'gateway.crt', 'gateway.key', 'gateway.json5', 'client.json5', 'zenoh-users.txt', 'compose.env', 'token-signing-key.jwk', 'jwks.json', 'admin.token']) {
       assert.ok(files.includes(f), f);
@@ -43,9 +47,11 @@ test('the secrets directory is private, complete, and stable across re-runs', as
     assert.deepEqual([...(await verifier.verify(health)).ops], ['status'], 'the healthcheck token only reads status');
     assert.equal((await verifier.verify(readFileSync(join(dir, 'admin.token'), 'utf8').trim())).principal, 'compose-operator');
     const before = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const peerCertBefore = readFileSync(join(dir, 'peer-tls', 'n1.crt'), 'utf8');
     const jwksBefore = readFileSync(join(dir, 'jwks.json'), 'utf8');
     await makeComposeSecrets(dir);
     assert.equal(readFileSync(join(dir, 'ca.crt'), 'utf8'), before, 'the CA is kept');
+    assert.equal(readFileSync(join(dir, 'peer-tls', 'n1.crt'), 'utf8'), peerCertBefore, 'the peer certificates are kept');
     assert.equal(readFileSync(join(dir, 'jwks.json'), 'utf8'), jwksBefore, 'the token key is kept');
     assert.deepEqual(parseUsersFile(readFileSync(join(dir, 'zenoh-users.txt'), 'utf8'), 'users'), users, 'the passwords are kept');
   } finally {

@@ -6,9 +6,10 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, normalize } from 'node:path';
+import { dirname, join, normalize, relative } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { registerClientCommands } from '../../src/cli/client-commands.js';
@@ -19,6 +20,7 @@ import { repoRoot } from '../../src/repo-root.js';
 import { CONTAINER_DIR, makeComposeSecrets } from '../../scripts/compose-secrets.js';
 import { readJwks } from '../../src/auth/key-files.js';
 import { TokenVerifier } from '../../src/auth/tokens.js';
+import { certificateNodeId, readPeerTls } from '../../src/raft/peer-tls.js';
 
 const root = repoRoot;
 const NODES = ['n1', 'n2', 'n3'] as const;
@@ -150,21 +152,20 @@ for (const node of NODES) {
     assert.ok(mount.readOnly, `${node}: the config mount should be read-only`);
   });
 
-  test(`${node}: its config file commits no secret and validates once FORGE_SECRET is set, as compose requires`, () => {
+  test(`${node}: its config file commits no secret and validates as it is: peer links in mutual TLS, no shared secret`, () => {
     const file = join(root, 'deploy', 'config', `${node}.json`);
-    assert.equal('secret' in readConfigFile(file), false, `${file} must not hold the secret`);
-    assert.equal(service(node).environment && (service(node).environment as Yaml).FORGE_SECRET, '${FORGE_SECRET:?set FORGE_SECRET}');
-    assert.throws(
-      () => loadConfig({ file, env: {} }),
-      (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('secret:')),
-    );
-    const config = loadConfig({ file, env: { FORGE_SECRET: A_SECRET } });
-    assert.equal(config.secret, A_SECRET);
+    assert.equal('secret' in readConfigFile(file), false, `${file} must not hold a secret`);
+    assert.equal((service(node).environment as Yaml | undefined)?.FORGE_SECRET, undefined, 'no development-only shared secret');
+    const config = loadConfig({ file, env: {} });
+    assert.equal(config.secret, undefined);
+    assert.ok(config.peerTls, `${node} must configure peerTls`);
     assert.equal(config.nodeId, node);
+    // Setting the development secret on top is refused, not silently combined.
+    assert.throws(() => loadConfig({ file, env: { FORGE_SECRET: A_SECRET } }), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('peerTls:')));
   });
 
   test(`${node}: its config points at its own router's link guard, its peers are the compose nodes, its data is on its own named volume`, () => {
-    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: { FORGE_SECRET: A_SECRET } });
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: {} });
     assert.equal(config.zenoh.router, `ws://${routerOf(node)}:${GUARD_PORT}`);
     assert.deepEqual(Object.keys(config.peers).sort(), [...NODES]);
     for (const [id, addr] of Object.entries(config.peers)) assert.equal(addr.host, id, `peers.${id}.host is the service name`);
@@ -247,13 +248,32 @@ function assertFilesMounted(name: string, config: Yaml): void {
 
 for (const node of NODES) {
   test(`${node}: verifies tokens with the generated JWKS, and its healthcheck carries a status-only token from compose.env`, async () => {
-    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: { FORGE_SECRET: A_SECRET } });
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: {} });
     assert.equal(config.auth.enabled, true);
     const jwks = readJwks(secretMount(node, config.auth.jwksFile!));
     assert.equal((service(node).environment as Yaml).FORGE_TOKEN, '${FORGE_HEALTH_TOKEN:?run scripts/make-router-secrets.ts and pass --env-file deploy/secrets/compose.env}');
     const health = /^FORGE_HEALTH_TOKEN=(.+)$/m.exec(readFileSync(join(secretsDir, 'compose.env'), 'utf8'))![1]!;
     const cap = await new TokenVerifier({ jwks, audience: config.clusterId }).verify(health);
     assert.deepEqual([...cap.ops], ['status']);
+  });
+}
+
+for (const node of NODES) {
+  test(`${node}: its peer TLS files are mounted read-only from the secrets dir: the peer CA, and a certificate of that CA naming ${node} with its 0600 key`, () => {
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: {} });
+    const { caFile, certFile, keyFile } = config.peerTls!;
+    assert.equal(relative(secretsDir, secretMount(node, caFile)), 'peer-tls/ca.crt');
+    assert.equal(relative(secretsDir, secretMount(node, certFile)), `peer-tls/${node}.crt`);
+    assert.equal(relative(secretsDir, secretMount(node, keyFile)), `peer-tls/${node}.key`);
+    const ca = new X509Certificate(readFileSync(secretMount(node, caFile)));
+    const cert = new X509Certificate(readFileSync(secretMount(node, certFile)));
+    assert.equal(certificateNodeId(cert), node);
+    assert.ok(cert.verify(ca.publicKey), 'signed by the peer CA');
+    assert.ok(!cert.verify(new X509Certificate(readFileSync(join(secretsDir, 'ca.crt'))).publicKey), 'the routers\' CA is another one');
+    assert.equal(statSync(secretMount(node, keyFile)).mode & 0o777, 0o600);
+    assert.doesNotThrow(() => readPeerTls({ caFile: secretMount(node, caFile), certFile: secretMount(node, certFile), keyFile: secretMount(node, keyFile) }));
+    // The node runs as the owner of those 0600 files.
+    assert.match(String(service(node).user), /^\$\{FORGE_SECRETS_UID:\?[^}]+\}$/, `${node}.user`);
   });
 }
 

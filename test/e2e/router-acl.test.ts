@@ -217,6 +217,13 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
       assert.equal(statSync(authDir).mode & 0o777, 0o700);
       for (const f of ['signing-key.jwk', 'admin.token']) assert.equal(statSync(join(authDir, f)).mode & 0o777, 0o600, f);
       const adminToken = readFileSync(join(authDir, 'admin.token'), 'utf8').trim();
+      // The Raft peer links are mutual TLS: a private CA and node key, no shared secret.
+      const peerTlsDir = join(dir, 'peer-tls');
+      assert.equal(statSync(peerTlsDir).mode & 0o777, 0o700);
+      for (const f of ['ca.key', 'n1.key']) assert.equal(statSync(join(peerTlsDir, f)).mode & 0o777, 0o600, f);
+      const n1 = JSON.parse(readFileSync(join(dir, 'n1.json'), 'utf8')) as { secret?: string; peerTls?: { certFile: string } };
+      assert.equal(n1.secret, undefined);
+      assert.equal(n1.peerTls?.certFile, join(peerTlsDir, 'n1.crt'));
 
       // Every listener on loopback only; the nodes' WebSocket (the link guard) and the router's behind it too.
       for (const port of [ports.ws, ports.nodesWs, ports.routerWs, ports.zenoh]) {
@@ -256,6 +263,9 @@ describe('npm start (local-cluster) is secure by default', { timeout: 120_000 },
         assert.ok(!argv.some((a) => a.includes(password)), 'no password in any command line');
         assert.ok(!output.includes(password), 'no password in the logs (even with RUST_LOG=info)');
       }
+      const peerKey = readFileSync(join(dir, 'peer-tls', 'n1.key'), 'utf8').split('\n')[1]!;
+      assert.ok(!argv.some((a) => a.includes(peerKey)) && !output.includes(peerKey), 'no peer key in any command line or log');
+      assert.ok(!output.includes('development-only shared secret'), 'the peer links are not in the development mode');
     } finally {
       const exited = new Promise((r) => cli.once('exit', r));
       cli.kill('SIGINT');

@@ -150,3 +150,16 @@ test('frames out of order or malformed are protocol errors, never anything else'
     }),
   );
 });
+
+test('under TLS the listener refuses a HELLO claiming another node than the certificate, keyed by the session material', () => {
+  const sessionKey = new Uint8Array(32).fill(7);
+  const tlsId = (nodeId: string) => id(nodeId, { secret: sessionKey });
+  const liar = new DialerHandshake(tlsId('a'), 'b', nonce(1));
+  const hello = liar.hello();
+  assert.throws(() => new ListenerHandshake(tlsId('b'), nonce(2), 'c').receive(hello.kind, hello.body), refusedWith(REJECT.certificate, /claims node a with the certificate of c/));
+  const refusal = rejectFrame(REJECT.certificate);
+  assert.throws(() => liar.receive(refusal.kind, refusal.body), refusedWith(null, /node id differs from its certificate/));
+  // The same dialer with the matching certificate completes; its proofs are keyed by the session, not the secret.
+  const [, challenge] = run(new DialerHandshake(tlsId('a'), 'b', nonce(1)), new ListenerHandshake(tlsId('b'), nonce(2), 'a'));
+  assert.deepEqual(Buffer.from(challenge!.body.subarray(-32)), createHmac('sha256', sessionKey).update(Buffer.from([...str('forge-raft-handshake-v1'), ...str('listener'), ...str('c1'), ...str('a'), ...str('b'), 32, ...nonce(1), 32, ...nonce(2)])).digest());
+});

@@ -22,10 +22,11 @@ const minimal = {
 };
 
 /**
- * Objects with a default that a config still cannot simply omit: `auth` defaults to enabled, and
- * then its `jwksFile` is required (the table says so in the field's description).
+ * Fields a config cannot simply omit although the schema has no plain requirement: `auth`
+ * defaults to enabled, and then its `jwksFile` is required; `secret` is required while `peerTls`
+ * is not set (the table says so in the field's description).
  */
-const CONDITIONALLY_REQUIRED = new Set(['auth']);
+const CONDITIONALLY_REQUIRED = new Set(['auth', 'secret']);
 
 /** Leaf fields and their descriptions, found through zod's own structure (not JSON Schema). */
 function zodLeaves(schema: z.ZodType, path: string, out: Map<string, string | undefined>): Map<string, string | undefined> {

@@ -297,8 +297,10 @@ export class ForgeNode implements NodeOperations {
   async query(q: MailboxQuery): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
     const started = performance.now();
+    // The mutation reads without ReadIndex, at the wall clock, as the node once did.
+    let at = Date.now();
     try {
-      if (!this.unsafeReadWithoutReadIndex) await this.driver.readBarrier();
+      if (!this.unsafeReadWithoutReadIndex) at = await this.driver.readBarrier();
       else if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.driver.softState().leader);
     } catch (err) {
       this.metrics.reads.inc({ op: q.op, outcome: err instanceof RaftError ? err.code : 'error' });
@@ -306,7 +308,7 @@ export class ForgeNode implements NodeOperations {
     }
     this.metrics.readLatency.observe((performance.now() - started) / 1000);
     this.metrics.reads.inc({ op: q.op, outcome: 'ok' });
-    return this.stateMachine.query(q, Date.now());
+    return this.stateMachine.query(q, at);
   }
 
   async status(): Promise<unknown> {

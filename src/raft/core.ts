@@ -264,6 +264,17 @@ export class RaftCore {
     return { index, term: this.term };
   }
 
+  /**
+   * The replicated time a read served now is evaluated at (ReadIndex reads, which append nothing):
+   * a leader stamps it exactly as it would an entry, so what a read sees never runs ahead of the
+   * entries this leader appends after it (its wall clock may lead replicated time by seconds after
+   * an outage, and a read at wall time could see a lease expired that a later consume still finds
+   * held). Anything but a leader answers the latest time it knows.
+   */
+  readTime(now: ClockReading): number {
+    return this.role === 'leader' ? this.stamp(now) : this.clock.current();
+  }
+
   private stamp(now: ClockReading): number {
     const time = this.clock.stamp(now);
     return this.rawWallClockTime ? Math.max(0, Math.floor(now.wall)) : time;

@@ -81,7 +81,8 @@ interface PendingProposal<R> {
 }
 
 interface PendingRead {
-  resolve: () => void;
+  /** With the replicated time the read is to be evaluated at (RaftCore.readTime). */
+  resolve: (time: number) => void;
   reject: (err: Error) => void;
   timer: TimerHandle;
 }
@@ -187,13 +188,16 @@ export class RaftDriver<R> {
     return p;
   }
 
-  /** Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4). */
-  readBarrier(): Promise<void> {
+  /**
+   * Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4),
+   * with the replicated time to evaluate it at (RaftCore.readTime), never a bare wall clock.
+   */
+  readBarrier(): Promise<number> {
     this.assertRunning();
     if (this.soft.role !== 'leader') {
       throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.soft.leader);
     }
-    const p = new Promise<void>((resolve, reject) => {
+    const p = new Promise<number>((resolve, reject) => {
       const read: PendingRead = {
         resolve,
         reject,
@@ -481,9 +485,10 @@ export class RaftDriver<R> {
       const b = this.readBatches[0]!;
       if (b.index === null || b.index > this.applied) return;
       this.readBatches.shift();
+      const time = this.core.readTime(this.clockReading());
       for (const r of b.reads) {
         this.time.cancel(r.timer);
-        r.resolve();
+        r.resolve(time);
       }
     }
   }

@@ -328,7 +328,7 @@ class Simulation {
   private read(n: SimNode): void {
     const op: ReadOp = { kind: 'read', invokedAt: this.clock.now };
     const sm = n.sm!;
-    let confirmed: Promise<void>;
+    let confirmed: Promise<number>;
     try {
       confirmed = n.driver!.readBarrier();
     } catch (err) {

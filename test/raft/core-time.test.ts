@@ -105,3 +105,14 @@ test('time: a snapshot carries the latest entry time, so a node restarted from i
   const times = rd.entries.map((e: Entry) => e.time);
   assert.deepEqual(times, [T0 + 700 + 90, T0 + 790 + 1100]);
 });
+
+test('time: a read is evaluated at a stamped time, so an entry appended after it never carries an earlier time', () => {
+  const c = led();
+  // The wall clock runs 5 s ahead of replicated time (an outage the cluster caught up at 10%).
+  const readAt = c.core('a').readTime({ wall: T0 + 5000 + 1000, mono: 1000 });
+  assert.equal(readAt, T0 + 1100, 'a read follows the same bound as an entry, not the wall clock');
+  const written = stamp(c, 'a', T0 + 5000 + 1000, 1000);
+  assert.ok(written >= readAt, `an entry after the read carries ${written}, not earlier than the read's ${readAt}`);
+  // A follower has no clock of its own to read by: it answers the latest time it knows.
+  assert.equal(c.core('b').readTime({ wall: T0 + HOUR, mono: HOUR }), written);
+});

@@ -228,8 +228,8 @@ export class RouterConnection {
       heard.at = Date.now();
     };
     const closed = () => {
-      // A closed link (router killed, connection reset) is an outage from now: the router spoke
-      // until the close reached us.
+      // A closed link (router killed, connection reset) is dated by the close: it is the last
+      // thing heard on the link, and a pong is at most a ping period older anyway.
       heard.at = Date.now();
       end('router link closed');
     };

@@ -5,6 +5,9 @@
 // leadership to another voter, whose router is hopefully up. It hands over once per outage: when
 // every router is down, leadership then visits each node at most once instead of ping-ponging.
 // The grace lets a link that dropped for nothing (a reconnect takes 0.1–0.3 s) come back first.
+// It also runs from when this node became leader: a node elected soon after its own start (its
+// first session still opening) or during an outage gets the grace to connect, rather than being
+// made to hand over the moment it leads, which only adds leader changes.
 
 import type { LoggerPort } from '../logger-port.js';
 
@@ -28,6 +31,8 @@ export class RouterLossHandoff {
   private timer: NodeJS.Timeout | null = null;
   /** The outage (its downSince) this node already handed over for. */
   private handedOverFor: number | null = null;
+  /** When a check first saw this node lead (null while it does not). */
+  private leaderSince: number | null = null;
   private readonly now: () => number;
   private readonly graceMs: number;
 
@@ -47,10 +52,16 @@ export class RouterLossHandoff {
 
   /** One look at the router and the role; hands over when the router has been silent long enough. */
   check(): void {
+    if (!this.o.isLeader()) {
+      this.leaderSince = null;
+      return;
+    }
+    const now = this.now();
+    this.leaderSince ??= now;
     const since = this.o.routerDownSince();
-    if (since === null || !this.o.isLeader() || since === this.handedOverFor) return;
-    const downMs = this.now() - since;
-    if (downMs < this.graceMs) return;
+    if (since === null || since === this.handedOverFor) return;
+    const downMs = now - since;
+    if (downMs < this.graceMs || now - this.leaderSince < this.graceMs) return;
     this.handedOverFor = since;
     this.o.log.warn({ downMs }, 'leader has no Zenoh router: handing leadership over');
     void this.o.transferLeadership(TRANSFER_TIMEOUT_MS).then((moved) => {

@@ -1,7 +1,7 @@
 // The leader's handoff after losing its Zenoh router, on a fake clock: the grace is counted from
-// when the router was last heard (not from when the loss was noticed), one handoff per outage,
-// a new outage may hand over again, a failed handoff is retried, and never while the router is up
-// or this node does not lead.
+// when the router was last heard (not from when the loss was noticed) and from the election, one
+// handoff per outage, a new outage may hand over again, a failed handoff is retried, and never
+// while the router is up or this node does not lead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RouterLossHandoff } from '../../src/node/router-loss-handoff.js';
@@ -25,6 +25,7 @@ function setup(moved = true) {
 test('the grace counts from when the router was last heard, not from when the loss was noticed', () => {
   const { world, handoff } = setup();
   handoff.check();
+  world.clock += 10_000; // leading for a while
   // The bridge notices a silent link 700 ms after the last pong: the grace is already over.
   world.downSince = world.clock - 700;
   handoff.check();
@@ -33,6 +34,7 @@ test('the grace counts from when the router was last heard, not from when the lo
 
 test('a closed link hands over once the grace has passed', () => {
   const { world, handoff } = setup();
+  handoff.check();
   world.downSince = world.clock;
   handoff.check();
   world.clock += 499;
@@ -45,6 +47,7 @@ test('a closed link hands over once the grace has passed', () => {
 
 test('one handoff per outage, however long; a new outage hands over again', () => {
   const { world, handoff } = setup();
+  handoff.check();
   world.downSince = world.clock;
   world.clock += 500;
   handoff.check();
@@ -80,6 +83,7 @@ test('a router back within the grace means no handoff, and a follower never hand
 
 test('a handoff that does not complete is reported and tried again', async () => {
   const { world, handoff } = setup(false);
+  handoff.check();
   world.downSince = world.clock;
   world.clock += 500;
   handoff.check();
@@ -90,6 +94,22 @@ test('a handoff that does not complete is reported and tried again', async () =>
   ]);
   handoff.check();
   assert.equal(world.transfers, 2);
+});
+
+test('a node elected while its router is down gets the grace from its election', () => {
+  const { world, handoff } = setup();
+  world.leader = false;
+  // Started 2 s ago, its first session still not open.
+  world.downSince = world.clock - 2000;
+  handoff.check();
+  world.leader = true;
+  handoff.check();
+  world.clock += 499;
+  handoff.check();
+  assert.equal(world.transfers, 0, 'leading for less than the grace');
+  world.clock += 1;
+  handoff.check();
+  assert.equal(world.transfers, 1);
 });
 
 test('start checks every 25 ms by default', async () => {

@@ -1,5 +1,11 @@
 // A Forge Mailbox client over Zenoh (zenoh-ts), speaking the key space of key-space.ts and the
 // reply format of reply-format.ts. Used by the CLI and the tests.
+//
+// The client keeps its session through a RouterConnection: zenoh-ts alone would hang on a router
+// that was killed or went silent (its requests waiting for the end of a query that never comes).
+// When the router link is lost, every request in flight on it fails at once with ROUTER_LOST (its
+// outcome is unknown: retry with the same message id or request id), the session is reopened in
+// the background with short, capped backoff, and new requests wait for it within their timeout.
 
 import type { Reply, Session } from '@eclipse-zenoh/zenoh-ts';
 import { ConsolidationMode, Duration, QueryTarget, ReplyError, Sample } from '@eclipse-zenoh/zenoh-ts';
@@ -14,11 +20,13 @@ import {
   clusterStatusKey,
   nodeStatusKey,
 } from './key-space.js';
-import { closeSession, openSession } from './open-session.js';
+import { SILENT_LOGGER } from '../logger-port.js';
+import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
-export type ClientErrorCode = BridgeErrorCode | 'EMPTY_REPLY' | 'BAD_REPLY';
+/** ROUTER_LOST: the router link was lost with the request in flight; outcome unknown, retryable. */
+export type ClientErrorCode = BridgeErrorCode | 'EMPTY_REPLY' | 'BAD_REPLY' | 'ROUTER_LOST';
 
 export class MailboxClientError extends Error {
   constructor(
@@ -34,12 +42,14 @@ export class MailboxClientError extends Error {
 
 export interface ClientOptions {
   keyPrefix?: string;
-  /** Bound on opening the session. */
+  /** Bound on opening the first session (later ones are reopened in the background). */
   openTimeoutMs?: number;
   /** Bound on each request (the GET timeout). */
   requestTimeoutMs?: number;
   /** Capability token sent in every request's attachment (see `forge-mailbox token issue`). */
   token?: string;
+  /** Tuning of the router watch and reconnect (DEFAULT_RECONNECT otherwise). */
+  reconnect?: Partial<ReconnectOptions>;
 }
 
 export interface PutOptions {
@@ -59,23 +69,37 @@ type Body = Uint8Array | string;
 const ROUTER_GRACE_MS = 2000;
 
 export class ForgeMailboxClient {
+  private closed = false;
+
   private constructor(
-    private readonly session: Session,
+    private readonly connection: RouterConnection,
+    private readonly routerUrl: string,
     private readonly prefix: string,
     private readonly requestTimeoutMs: number,
     private readonly token: string | undefined,
   ) {}
 
-  /** Opens a session on the router's remote-api websocket (e.g. `ws://127.0.0.1:10000`). */
+  /**
+   * Opens a session on the router's remote-api websocket (e.g. `ws://127.0.0.1:10000`); UNAVAILABLE
+   * when none opens within `openTimeoutMs`. The session is then kept (see the header).
+   */
   static async open(routerUrl: string, options: ClientOptions = {}): Promise<ForgeMailboxClient> {
     divertZenohConsole(() => {});
-    let session: Session;
-    try {
-      session = await openSession(routerUrl, { timeoutMs: options.openTimeoutMs ?? 5000, requestTimeoutMs: 2000 });
-    } catch (e) {
-      throw new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e));
+    const connection = new RouterConnection({
+      routerUrl,
+      logger: SILENT_LOGGER,
+      onSession: async () => {},
+      onSessionLost: () => {},
+      ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
+    });
+    connection.start();
+    const openTimeoutMs = options.openTimeoutMs ?? 5000;
+    if (!(await within(connection.connected(), openTimeoutMs))) {
+      const why = connection.lastOpenFailure() ?? `no session within ${openTimeoutMs} ms`;
+      await connection.stop();
+      throw new MailboxClientError('UNAVAILABLE', why);
     }
-    return new ForgeMailboxClient(session, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000, options.token);
+    return new ForgeMailboxClient(connection, routerUrl, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000, options.token);
   }
 
   /** Acknowledged enqueue: resolves once the message is committed. */
@@ -92,7 +116,8 @@ export class ForgeMailboxClient {
     if (options.id !== undefined) meta.id = options.id;
     if (options.ttlMs !== undefined) meta.ttl = options.ttlMs;
     const attachment = Object.keys(meta).length > 0 ? JSON.stringify(meta) : undefined;
-    await this.session.put(this.userKey(user), toBytes(body), attachment === undefined ? {} : { attachment });
+    const session = await this.sessionBy(Date.now() + this.requestTimeoutMs);
+    await session.put(this.userKey(user), toBytes(body), attachment === undefined ? {} : { attachment });
   }
 
   /** Takes the next message, or null when the mailbox is empty. */
@@ -197,7 +222,22 @@ export class ForgeMailboxClient {
   }
 
   async close(): Promise<void> {
-    await closeSession(this.session, 1000);
+    this.closed = true;
+    await this.connection.stop();
+  }
+
+  /** The router session, waiting until `deadline` (Date.now() ms) for one to be reopened. */
+  private async sessionBy(deadline: number): Promise<Session> {
+    for (;;) {
+      if (this.closed) throw new MailboxClientError('UNAVAILABLE', 'the client is closed');
+      const session = this.connection.current();
+      if (session !== null) return session;
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await within(this.connection.connected(), left))) {
+        const why = this.connection.lastOpenFailure();
+        throw new MailboxClientError('UNAVAILABLE', `no session with the router ${this.routerUrl}${why === null ? '' : `: ${why}`}`);
+      }
+    }
   }
 
   /** Checked here, not only by the bridge: `a/put` as a user or `x;lease=1` as an id would change the request's meaning. */
@@ -230,39 +270,59 @@ export class ForgeMailboxClient {
     throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
   }
 
-  private collect(
+  private async collect(
     selector: string,
     payload: Uint8Array | undefined,
     routing: { target?: QueryTarget; consolidation?: ConsolidationMode } = {},
     timeoutMs = this.requestTimeoutMs,
   ): Promise<(Sample | ReplyError)[]> {
+    const sent = Date.now();
+    // Nothing has been sent while waiting for a session: that wait comes out of the request's time.
+    const session = await this.sessionBy(sent + timeoutMs);
+    const left = Math.max(1, timeoutMs - (Date.now() - sent));
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (finish: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(guard);
+        stopListening();
+        finish();
+      };
+      const lost = (reason: string) =>
+        new MailboxClientError('ROUTER_LOST', `${reason} with the request in flight: its outcome is unknown; retry with the same id or request id`);
       const replies: (Sample | ReplyError)[] = [];
       // The router ends every query itself at `timeout`; this guard is for a router that is gone
-      // (zenoh-ts would then wait for the end of the query forever).
+      // but not (yet) noticed by the connection's watch.
       const guard = setTimeout(
-        () => reject(new MailboxClientError('UNAVAILABLE', `no answer from the router within ${timeoutMs + ROUTER_GRACE_MS} ms`)),
-        timeoutMs + ROUTER_GRACE_MS,
+        () => settle(() => reject(new MailboxClientError('UNAVAILABLE', `no answer from the router within ${left + ROUTER_GRACE_MS} ms`))),
+        left + ROUTER_GRACE_MS,
       );
-      this.session
+      const stopListening = this.connection.onLost(session, (reason) => settle(() => reject(lost(reason))));
+      session
         .get(selector, {
           ...routing,
-          timeout: Duration.milliseconds.of(timeoutMs),
+          timeout: Duration.milliseconds.of(left),
           ...(payload === undefined ? {} : { payload }),
           ...(this.token === undefined ? {} : { attachment: JSON.stringify({ token: this.token }) }),
-          handler: [
-            (reply: Reply) => replies.push(reply.result()),
-            () => {
-              clearTimeout(guard);
-              resolve(replies);
-            },
-          ],
+          handler: [(reply: Reply) => replies.push(reply.result()), () => settle(() => resolve(replies))],
         })
-        .catch((e: unknown) => {
-          clearTimeout(guard);
-          reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e)));
-        });
+        // Not sent (the link closed under it): nothing can have happened.
+        .catch((e: unknown) => settle(() => reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e)))));
     });
+  }
+}
+
+/** Whether `promise` settled within `ms` (its outcome is the caller's business). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

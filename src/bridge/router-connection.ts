@@ -3,9 +3,12 @@
 // for its timeout), so the connection watches the session's WebSocket itself: its close (router
 // killed, connection reset) ends the session at once, and a ping the router's WebSocket server
 // does not answer within `silenceMs` (a link that went silent: black-holed, router frozen) ends
-// it too. A slower control request (session info) backs both up. A lost session is dropped and
-// reopened with short, capped exponential backoff, and `onSession` redeclares everything on the
-// new one.
+// it too. A slower control request (session info) backs both up. A lost session's socket is
+// terminated (a dead link would never complete a closing handshake), whoever listens with
+// `onLost` hears of it at once (a request in flight on it will get no answer), and the session
+// is reopened with short, capped exponential backoff; `onSession` redeclares everything on the
+// new one. `downSince` tells since when the router has not been heard, for whoever must act
+// within a bound of the outage's start rather than of its detection.
 
 import type { Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
@@ -29,9 +32,11 @@ export interface ReconnectOptions {
 // The node's event loop can lag a few hundred ms on a busy machine; silence is judged only after
 // the loop has read what arrived meanwhile (see watchSocket), so `silenceMs` covers the router's
 // own lag and the ping period, not ours.
+// A ping every 100 ms costs the router a few bytes; 700 ms of silence is several missed pongs,
+// so one late pong on a busy machine is not an outage.
 export const DEFAULT_RECONNECT: ReconnectOptions = {
-  pingIntervalMs: 250,
-  silenceMs: 800,
+  pingIntervalMs: 100,
+  silenceMs: 700,
   healthIntervalMs: 2000,
   requestTimeoutMs: 2000,
   openTimeoutMs: 3000,
@@ -58,6 +63,12 @@ export class RouterConnection {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private connectedWaiters: (() => void)[] = [];
+  /** Told (once) when the current session is lost, or at stop(). */
+  private lostListeners = new Set<(reason: string) => void>();
+  /** When the router was last heard before the current outage (start() counts as one); null while a session is up. */
+  private outageSince: number | null = null;
+  /** Why the last attempt to open a session failed, for callers that give up waiting. */
+  private lastFailure: string | null = null;
 
   constructor(options: RouterConnectionOptions) {
     this.opts = options;
@@ -68,11 +79,36 @@ export class RouterConnection {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.outageSince = Date.now();
     this.loop = this.run();
   }
 
   current(): Session | null {
     return this.session;
+  }
+
+  /**
+   * Calls `listener` with the reason once `session` is no longer this connection's session (on the
+   * next microtask when it already is not): a request in flight on it then has no way to get its
+   * answer. Returns the unsubscribe, for a request that got its answer.
+   */
+  onLost(session: Session, listener: (reason: string) => void): () => void {
+    if (session !== this.session) {
+      queueMicrotask(() => listener('router link lost'));
+      return () => {};
+    }
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /** Since when (Date.now() ms) the router has not been heard, or null while a session is up. */
+  downSince(): number | null {
+    return this.session === null ? this.outageSince : null;
+  }
+
+  /** Why the last attempt to open a session failed (null before any failure). */
+  lastOpenFailure(): string | null {
+    return this.lastFailure;
   }
 
   /** Resolves once a session is open and `onSession` has completed on it. */
@@ -87,12 +123,18 @@ export class RouterConnection {
     this.wake?.();
     await this.loop;
     this.loop = null;
+    this.tellLost('stopped');
+  }
+
+  private tellLost(reason: string): void {
+    const listeners = [...this.lostListeners];
+    this.lostListeners.clear();
+    for (const listener of listeners) listener(reason);
   }
 
   private async run(): Promise<void> {
     let backoff = this.tuning.initialBackoffMs;
     let attempt = 0;
-    let downSince = Date.now();
     while (!this.stopped) {
       attempt += 1;
       const session = await this.tryOpen(attempt);
@@ -101,19 +143,28 @@ export class RouterConnection {
         backoff = Math.min(backoff * 2, this.tuning.maxBackoffMs);
         continue;
       }
+      const downMs = Date.now() - (this.outageSince ?? Date.now());
       this.session = session;
-      this.opts.logger.info({ router: this.opts.routerUrl, attempts: attempt, downMs: Date.now() - downSince }, 'connected to Zenoh router');
+      this.outageSince = null;
+      this.opts.logger.info({ router: this.opts.routerUrl, attempts: attempt, downMs }, 'connected to Zenoh router');
       for (const resolve of this.connectedWaiters.splice(0)) resolve();
       backoff = this.tuning.initialBackoffMs;
       attempt = 0;
 
-      const reason = await this.watch(session);
+      const end = await this.watch(session);
+      this.outageSince = end.lastHeard;
       this.session = null;
+      this.tellLost(end.reason);
       this.opts.onSessionLost();
-      await closeSession(session, 1000);
-      if (this.stopped) break;
-      downSince = Date.now();
-      this.opts.logger.warn({ router: this.opts.routerUrl, reason }, 'lost Zenoh router; reconnecting');
+      if (this.stopped) {
+        await closeSession(session, 1000);
+        break;
+      }
+      // No closing handshake over a link that may be dead: the socket goes now, then the session
+      // drops what it still holds.
+      sessionSocket(session)?.terminate();
+      void closeSession(session, 1000);
+      this.opts.logger.warn({ router: this.opts.routerUrl, reason: end.reason, silentMs: Date.now() - end.lastHeard }, 'lost Zenoh router; reconnecting');
     }
   }
 
@@ -125,6 +176,7 @@ export class RouterConnection {
         requestTimeoutMs: this.tuning.requestTimeoutMs,
       });
     } catch (e) {
+      this.lastFailure = errorText(e);
       // The first failure is worth a warning; the retries that follow are expected while the router is down.
       const log = attempt === 1 ? this.opts.logger.warn : this.opts.logger.debug;
       log.call(this.opts.logger, { router: this.opts.routerUrl, attempt, err: errorText(e) }, 'cannot open Zenoh session');
@@ -138,51 +190,60 @@ export class RouterConnection {
       await this.opts.onSession(session);
       return session;
     } catch (e) {
+      this.lastFailure = `declaring on the new session failed: ${errorText(e)}`;
       this.opts.logger.warn({ router: this.opts.routerUrl, attempt, err: errorText(e) }, 'declaring on the new Zenoh session failed');
       this.opts.onSessionLost();
-      await closeSession(session, 1000);
+      sessionSocket(session)?.terminate();
+      void closeSession(session, 1000);
       return null;
     }
   }
 
-  /** Returns why the session ended: its WebSocket closed or went silent, a failed health check, or stop(). */
-  private async watch(session: Session): Promise<string> {
+  /** Why the session ended (its WebSocket closed or went silent, a failed health check, or stop()) and when the router was last heard. */
+  private async watch(session: Session): Promise<{ reason: string; lastHeard: number }> {
     const ended: Array<() => void> = [];
+    const heard = { at: Date.now() };
     try {
-      return await new Promise<string>((resolve) => {
-        const end = (reason: string) => resolve(reason);
-        this.watchSocket(session, end, ended);
+      const reason = await new Promise<string>((resolve) => {
+        const end = (why: string) => resolve(why);
+        this.watchSocket(session, heard, end, ended);
         void this.healthChecks(session, end, ended);
       });
+      // Without a socket to watch, the loss is dated by its detection.
+      return { reason, lastHeard: sessionSocket(session) === null ? Date.now() : heard.at };
     } finally {
       for (const cleanup of ended) cleanup();
     }
   }
 
-  /** Ends the session when its WebSocket closes, or answers no ping for `silenceMs`. */
-  private watchSocket(session: Session, end: (reason: string) => void, ended: Array<() => void>): void {
+  /** Ends the session when its WebSocket closes, or answers no ping for `silenceMs`; `heard.at` is when the router last spoke. */
+  private watchSocket(session: Session, heard: { at: number }, end: (reason: string) => void, ended: Array<() => void>): void {
     const ws = sessionSocket(session);
     if (ws === null) return; // not the `ws` WebSocket (another global): the health checks alone watch
     if (ws.readyState !== ws.OPEN) {
       end('router link closed');
       return;
     }
-    let lastHeard = Date.now();
-    const heard = () => {
-      lastHeard = Date.now();
+    const hear = () => {
+      heard.at = Date.now();
     };
-    const closed = () => end('router link closed');
-    ws.on('pong', heard);
-    ws.on('message', heard);
+    const closed = () => {
+      // A closed link (router killed, connection reset) is dated by the close: it is the last
+      // thing heard on the link, and a pong is at most a ping period older anyway.
+      heard.at = Date.now();
+      end('router link closed');
+    };
+    ws.on('pong', hear);
+    ws.on('message', hear);
     ws.on('close', closed);
     let judging: NodeJS.Immediate | null = null;
     const pinger = setInterval(() => {
-      if (Date.now() - lastHeard > this.tuning.silenceMs) {
+      if (Date.now() - heard.at > this.tuning.silenceMs) {
         // A lagging event loop runs its timers before reading the socket: judge after this
         // turn's I/O has been read, so our own lag never counts as the router's silence.
         judging ??= setImmediate(() => {
           judging = null;
-          const silent = Date.now() - lastHeard;
+          const silent = Date.now() - heard.at;
           if (silent > this.tuning.silenceMs) end(`no answer to pings for ${silent} ms`);
         });
         return;
@@ -196,8 +257,8 @@ export class RouterConnection {
     ended.push(() => {
       clearInterval(pinger);
       if (judging !== null) clearImmediate(judging);
-      ws.off('pong', heard);
-      ws.off('message', heard);
+      ws.off('pong', hear);
+      ws.off('message', hear);
       ws.off('close', closed);
     });
   }

@@ -153,9 +153,12 @@ export class ZenohBridge {
     return this.connection.connected();
   }
 
-  /** Whether a router session is up right now (the node's leader watchdog reads it). */
-  isConnected(): boolean {
-    return this.session !== null;
+  /**
+   * Since when (Date.now() ms) the router has not been heard, or null while a session is up with
+   * everything declared (the node's router-loss handoff counts its grace from it).
+   */
+  routerDownSince(): number | null {
+    return this.session === null ? (this.connection.downSince() ?? Date.now()) : null;
   }
 
   /** Resolves once pending declaration changes (after a role change) have been made. */

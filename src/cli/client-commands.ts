@@ -5,7 +5,7 @@
 // Exit codes: 0 ok; 2 empty mailbox (consume/peek); 3 bad input (BAD_USER, BAD_REQUEST, TOO_LARGE,
 // UNKNOWN_OP, UNKNOWN_RECEIPT, LEASE_EXPIRED, UNKNOWN_NODE, ALREADY_MEMBER, MEMBERSHIP_FULL, usage
 // errors and bad option values); 4 unavailable, worth retrying later (UNAVAILABLE, NOT_LEADER,
-// TIMEOUT, LEADERSHIP_LOST, BACKLOG_FULL, BUSY, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
+// TIMEOUT, LEADERSHIP_LOST, ROUTER_LOST, BACKLOG_FULL, BUSY, CONF_CHANGE_IN_PROGRESS, router unreachable); 5 not allowed (UNAUTHORIZED,
 // FORBIDDEN); 1 anything else (MAILBOX_FULL, QUOTA_EXCEEDED, INTERNAL, ...).
 //
 // The capability token comes from --token-file, else $FORGE_TOKEN, else $FORGE_TOKEN_FILE, else
@@ -48,6 +48,7 @@ const UNAVAILABLE: ReadonlySet<ClientErrorCode> = new Set([
   'NOT_LEADER',
   'TIMEOUT',
   'LEADERSHIP_LOST',
+  'ROUTER_LOST',
   'BACKLOG_FULL',
   'BUSY',
   'NOSPACE',

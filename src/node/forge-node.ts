@@ -190,7 +190,7 @@ export class ForgeNode implements NodeOperations {
     });
     this.expirySweep = new ExpirySweep(config.mailbox.expireIntervalMs, () => this.command({ op: 'expire' }), this.log);
     this.routerLossHandoff = new RouterLossHandoff({
-      routerConnected: () => this.bridge.isConnected(),
+      routerDownSince: () => this.bridge.routerDownSince(),
       isLeader: () => this.driver.softState().role === 'leader',
       transferLeadership: (timeoutMs) => this.driver.transferLeadership(timeoutMs),
       log: this.log,

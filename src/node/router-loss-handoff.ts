@@ -1,25 +1,27 @@
 // A leader duty: only the leader serves clients, so a leader that lost its Zenoh router leaves
-// the clients of the other routers with no service although Raft is healthy. After a grace
-// period it hands leadership to another voter (whose router is hopefully up); the cool-down
-// bounds the ping-pong when every router is down. The bridge notices a lost router at once when
-// the link closes and within its ping silence (0.8 s) when the link goes quiet; the grace only
-// lets a session that dropped for nothing (a reconnect takes 0.1–0.3 s) come back first.
+// the clients of the other routers with no service although Raft is healthy. Once the router has
+// been silent for the grace period, counted from when it was last heard (not from when the loss
+// was noticed, which for a silent link is the bridge's ping silence later), the leader hands
+// leadership to another voter, whose router is hopefully up. It hands over once per outage: when
+// every router is down, leadership then visits each node at most once instead of ping-ponging.
+// The grace lets a link that dropped for nothing (a reconnect takes 0.1–0.3 s) come back first.
+// It also runs from when this node became leader: a node elected soon after its own start (its
+// first session still opening) or during an outage gets the grace to connect, rather than being
+// made to hand over the moment it leads, which only adds leader changes.
 
 import type { LoggerPort } from '../logger-port.js';
 
 export interface RouterLossHandoffOptions {
-  /** Whether the bridge has a session with its Zenoh router. */
-  routerConnected: () => boolean;
+  /** Since when (ms, on `now`'s clock) the router has not been heard, or null while it is up. */
+  routerDownSince: () => number | null;
   isLeader: () => boolean;
   /** Resolves true once another voter leads. */
   transferLeadership: (timeoutMs: number) => Promise<boolean>;
   log: LoggerPort;
   now?: () => number;
-  /** How long the router may be gone before the leader hands over (default 500 ms). */
+  /** How long the router may be silent before the leader hands over (default 500 ms). */
   graceMs?: number;
-  /** Least time between two handoffs (default 15 s). */
-  cooldownMs?: number;
-  /** How often `start` checks (default 100 ms). */
+  /** How often `start` checks (default 25 ms). */
   checkEveryMs?: number;
 }
 
@@ -27,20 +29,20 @@ const TRANSFER_TIMEOUT_MS = 2000;
 
 export class RouterLossHandoff {
   private timer: NodeJS.Timeout | null = null;
-  private lostSince: number | null = null;
-  private lastHandoff: number | null = null;
+  /** The outage (its downSince) this node already handed over for. */
+  private handedOverFor: number | null = null;
+  /** When a check first saw this node lead (null while it does not). */
+  private leaderSince: number | null = null;
   private readonly now: () => number;
   private readonly graceMs: number;
-  private readonly cooldownMs: number;
 
   constructor(private readonly o: RouterLossHandoffOptions) {
     this.now = o.now ?? Date.now;
     this.graceMs = o.graceMs ?? 500;
-    this.cooldownMs = o.cooldownMs ?? 15_000;
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.check(), this.o.checkEveryMs ?? 100);
+    this.timer ??= setInterval(() => this.check(), this.o.checkEveryMs ?? 25);
   }
 
   stop(): void {
@@ -48,19 +50,25 @@ export class RouterLossHandoff {
     this.timer = null;
   }
 
-  /** One look at the router and the role; hands over when the router has been gone long enough. */
+  /** One look at the router and the role; hands over when the router has been silent long enough. */
   check(): void {
-    if (this.o.routerConnected() || !this.o.isLeader()) {
-      this.lostSince = null;
+    if (!this.o.isLeader()) {
+      this.leaderSince = null;
       return;
     }
     const now = this.now();
-    this.lostSince ??= now;
-    if (now - this.lostSince < this.graceMs || (this.lastHandoff !== null && now - this.lastHandoff < this.cooldownMs)) return;
-    this.lastHandoff = now;
-    this.o.log.warn({ downMs: now - this.lostSince }, 'leader has no Zenoh router: handing leadership over');
+    this.leaderSince ??= now;
+    const since = this.o.routerDownSince();
+    if (since === null || since === this.handedOverFor) return;
+    const downMs = now - since;
+    if (downMs < this.graceMs || now - this.leaderSince < this.graceMs) return;
+    this.handedOverFor = since;
+    this.o.log.warn({ downMs }, 'leader has no Zenoh router: handing leadership over');
     void this.o.transferLeadership(TRANSFER_TIMEOUT_MS).then((moved) => {
-      if (!moved) this.o.log.warn({}, 'leadership handoff after router loss did not complete');
+      if (moved) return;
+      this.o.log.warn({}, 'leadership handoff after router loss did not complete');
+      // Still this outage and still leading: the next check tries again.
+      if (this.handedOverFor === since) this.handedOverFor = null;
     });
   }
 }

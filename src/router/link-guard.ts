@@ -16,10 +16,15 @@
 // once) and so is its own (when it wakes it sees the close, reconnects, and declares only what
 // its role then calls for). Counting missed pings as well as time keeps a guard that was itself
 // stalled (busy machine) from blaming the nodes for its own silence.
+//
+// The router side is opened first: a node's WebSocket upgrade is answered (101) only once the
+// guard's own WebSocket to the router is open, so nothing a node sends ever waits in the guard.
+// While the router is down (or does not answer within UPSTREAM_OPEN_TIMEOUT_MS) the upgrade is
+// refused with HTTP 502: the node's open fails and its reconnect loop tries again shortly.
 
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { LoggerPort } from '../logger-port.js';
 
 export interface LinkGuardOptions {
@@ -40,14 +45,14 @@ export const DEFAULT_PING_INTERVAL_MS = 100;
 export const DEFAULT_DEAD_AFTER_MS = 400;
 /** Largest frame relayed (the remote-api's own frames are far smaller). */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** A router that has not completed its WebSocket handshake within this long counts as down (502). */
+const UPSTREAM_OPEN_TIMEOUT_MS = 3000;
 
 interface Link {
   id: number;
   remote: string;
   node: WebSocket;
   router: WebSocket;
-  /** Frames the node sent before the router link opened. */
-  pending: Array<{ data: RawData; binary: boolean }>;
   lastHeard: number;
   missedPings: number;
   closed: boolean;
@@ -55,6 +60,8 @@ interface Link {
 
 export class LinkGuard {
   private readonly links = new Set<Link>();
+  /** Router sockets being opened for node upgrades not yet answered. */
+  private readonly opening = new Set<WebSocket>();
   private readonly timer: NodeJS.Timeout;
   private readonly pingIntervalMs: number;
   private readonly deadAfterMs: number;
@@ -72,7 +79,7 @@ export class LinkGuard {
     if (!(this.pingIntervalMs > 0) || !(this.deadAfterMs >= this.pingIntervalMs)) {
       throw new RangeError(`link guard: need 0 < pingIntervalMs <= deadAfterMs, got ${this.pingIntervalMs}, ${this.deadAfterMs}`);
     }
-    wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     this.timer = setInterval(() => this.tick(), this.pingIntervalMs);
   }
 
@@ -80,7 +87,7 @@ export class LinkGuard {
     const http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n');
     });
-    const wss = new WebSocketServer({ server: http, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(opts.listenPort, opts.listenHost, () => {
@@ -108,13 +115,65 @@ export class LinkGuard {
   async close(): Promise<void> {
     clearInterval(this.timer);
     for (const link of [...this.links]) this.drop(link, 'guard closing');
+    for (const router of this.opening) router.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  private accept(node: WebSocket, remote: string): void {
+  /** A node asks to connect: dial the router first, and answer the node only once that link is open. */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const router = new WebSocket(this.opts.upstream, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-    const link: Link = { id: this.nextId++, remote, node, router, pending: [], lastHeard: Date.now(), missedPings: 0, closed: false };
+    // Terminating a socket still connecting reports an error after the fact: nothing to do about it.
+    router.on('error', () => {});
+    this.opening.add(router);
+    let settled = false;
+    const refuse = (why: string) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      router.terminate();
+      if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\r\nZenoh router is down.\n');
+      socket.destroy();
+      this.opts.logger.debug({ node: remote, reason: why }, 'router unreachable: node refused (502)');
+    };
+    const timer = setTimeout(() => refuse(`no WebSocket handshake within ${UPSTREAM_OPEN_TIMEOUT_MS} ms`), UPSTREAM_OPEN_TIMEOUT_MS);
+    const routerFailed = (e: Error) => refuse(e.message);
+    const routerClosed = () => refuse('router closed the link');
+    const nodeGone = () => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      router.terminate();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      this.opening.delete(router);
+      router.off('error', routerFailed);
+      router.off('close', routerClosed);
+      socket.off('close', nodeGone);
+    };
+    router.on('error', routerFailed);
+    router.on('close', routerClosed);
+    socket.on('close', nodeGone);
+    router.once('open', () => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      // handleUpgrade answers synchronously (no verifyClient, no extensions): the router's first
+      // frame cannot arrive before accept() listens for it. A request it refuses (bad headers, a
+      // node already gone) never calls back: the router side is dropped then.
+      let accepted = false;
+      this.wss.handleUpgrade(req, socket, head, (node) => {
+        accepted = true;
+        this.accept(node, router, remote);
+      });
+      if (!accepted) router.terminate();
+    });
+  }
+
+  private accept(node: WebSocket, router: WebSocket, remote: string): void {
+    const link: Link = { id: this.nextId++, remote, node, router, lastHeard: Date.now(), missedPings: 0, closed: false };
     this.links.add(link);
     const heard = () => {
       link.lastHeard = Date.now();
@@ -124,10 +183,6 @@ export class LinkGuard {
     node.on('message', (data, binary) => {
       heard();
       if (router.readyState === WebSocket.OPEN) router.send(data, { binary });
-      else link.pending.push({ data, binary });
-    });
-    router.on('open', () => {
-      for (const f of link.pending.splice(0)) router.send(f.data, { binary: f.binary });
     });
     router.on('message', (data, binary) => {
       if (node.readyState === WebSocket.OPEN) node.send(data, { binary });
@@ -160,7 +215,6 @@ export class LinkGuard {
     if (link.closed) return;
     link.closed = true;
     this.links.delete(link);
-    link.pending.length = 0;
     link.router.terminate();
     link.node.terminate();
     if (reason !== 'silent') this.opts.logger.debug({ link: link.id, node: link.remote, reason }, 'link closed');

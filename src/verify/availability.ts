@@ -8,6 +8,8 @@
 // The gap after an instant t is the time from t to the first served answer to a request sent
 // at or after t: a request sent earlier (perhaps to the node that just froze) says nothing about
 // whether the service came back, and one sent later cannot be served by a fault that ended.
+// A gap is cut at the next fault's start: from then on the silence is that fault's (consecutive
+// or overlapping faults are not blamed on the earlier one), and the cut gap counts as served.
 
 import type { OpRecord } from './history.js';
 
@@ -27,7 +29,7 @@ export interface GapStats {
   afterStartMaxMs: number | null;
   /** Longest gap after a fault's heal, ms. */
   afterHealMaxMs: number | null;
-  /** Faults whose gap was never closed by a served request (till the run's end). */
+  /** Gaps never closed by a served request, nor cut by a later fault (till the run's end). */
   unserved: number;
 }
 
@@ -70,15 +72,24 @@ function gapAfter(served: Array<{ call: number; ret: number }>, t: number): numb
   return first === Infinity ? null : (first - t) / NS_PER_MS;
 }
 
+/** The first fault start after `t`, or Infinity. */
+function nextStartAfter(starts: readonly number[], t: number): number {
+  for (const s of starts) if (s > t) return s;
+  return Infinity;
+}
+
 export function measureAvailability(ops: readonly OpRecord[], faults: readonly FaultWindow[]): AvailabilityReport {
   const served = servedCalls(ops);
+  const starts = faults.map((f) => f.start).sort((a, b) => a - b);
   const byKind: Record<string, GapStats> = {};
   let worst: AvailabilityReport['worst'] = null;
   for (const f of faults) {
     const stats = (byKind[f.kind] ??= { faults: 0, afterStartMaxMs: 0, afterHealMaxMs: 0, unserved: 0 });
     stats.faults++;
     for (const [after, t] of [['start', f.start], ['heal', f.end]] as const) {
-      const gap = gapAfter(served, t);
+      const cut = (nextStartAfter(starts, t) - t) / NS_PER_MS;
+      const untilServed = gapAfter(served, t);
+      const gap = untilServed === null ? (cut === Infinity ? null : cut) : Math.min(untilServed, cut);
       const key = after === 'start' ? 'afterStartMaxMs' : 'afterHealMaxMs';
       if (gap === null) {
         stats.unserved++;

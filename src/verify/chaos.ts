@@ -423,7 +423,7 @@ export function formatReport(r: ChaosReport): string {
   const av = r.availability;
   if (av !== null) {
     const ms = (v: number | null) => (v === null ? 'never served' : `${v} ms`);
-    lines.push(`availability: longest time without a served request after a fault's start / heal (target: 1 s for single-node faults)`);
+    lines.push(`availability: longest time without a served request after a fault's start / heal, cut at the next fault's start (target: 1 s for single-node faults)`);
     for (const [kind, g] of Object.entries(av.byKind)) {
       lines.push(`  ${kind.padEnd(18)} ${String(g.faults).padStart(3)}x  after start ${ms(g.afterStartMaxMs).padStart(8)}  after heal ${ms(g.afterHealMaxMs).padStart(8)}`);
     }

@@ -9,9 +9,10 @@
 //         the leader's disk watermark before proposing), and the state machine's rejections
 //         (which change nothing).
 //   info  TIMEOUT (not committed in time, may commit later), LEADERSHIP_LOST (the leader stepped
-//         down with the proposal pending: it may still commit under the next one), UNAVAILABLE (no reply at all, or the
-//         node stopped with the proposal pending), INTERNAL, an undecodable reply, or a call that
-//         outlived the runner's own deadline.
+//         down with the proposal pending: it may still commit under the next one), ROUTER_LOST (the
+//         client's router link was lost with the request in flight), UNAVAILABLE (no reply at all,
+//         or the node stopped with the proposal pending), INTERNAL, an undecodable reply, or a call
+//         that outlived the runner's own deadline.
 
 import { MailboxClientError } from '../bridge/client.js';
 import { HistoryFormatError, type HistoryWriter, type OpKind, type OpRecord } from './history.js';

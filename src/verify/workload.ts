@@ -108,15 +108,16 @@ export class Worker {
   }
 
   /**
-   * After an indeterminate op: a new process, and a new session (the old one may be dead). A
-   * reader whose read was answered quickly (no leader serving) keeps its session, and does not
-   * wait for a leader: its reads change nothing, so an indeterminate one costs the checkers nothing.
+   * After an indeterminate op: a new process, and a new session (the old one may be dead), except
+   * after ROUTER_LOST, when the client is already reopening its own. A reader whose read was
+   * answered quickly (no leader serving) keeps its session, and does not wait for a leader: its
+   * reads change nothing, so an indeterminate one costs the checkers nothing.
    */
-  private async abandon(): Promise<void> {
+  private async abandon(error: string | null): Promise<void> {
     this.process = this.recorder.newProcess();
     if (this.readOnly && Date.now() - this.opStarted < 1000) return;
     this.waitForLeader = true;
-    await this.close();
+    if (error !== 'ROUTER_LOST') await this.close();
   }
 
   /**
@@ -182,7 +183,7 @@ export class Worker {
   }
 
   private async settle<T>(r: Recorded<T>): Promise<string> {
-    if (r.outcome === 'info') await this.abandon();
+    if (r.outcome === 'info') await this.abandon(r.error);
     return r.outcome;
   }
 

@@ -61,6 +61,7 @@ test('bad input exits 3 with the code on stderr; an unreachable router exits 4',
 
   // Retryable with the same id/rid: the leader stepped down with the request pending.
   assert.equal(exitCodeFor('LEADERSHIP_LOST'), EXIT_UNAVAILABLE);
+  assert.equal(exitCodeFor('ROUTER_LOST'), EXIT_UNAVAILABLE);
 
   const down = await cli('len', 'carol', '--router', `ws://127.0.0.1:${await freePort()}`);
   assert.equal(down.code, 4);

@@ -21,6 +21,9 @@ const FIRST_ANSWER_BOUND_MS = 2500;
 /** After that, every request is answered by the new leader promptly. */
 const LATER_ANSWER_BOUND_MS = 1000;
 
+/** After waking, the guard-cut node must notice its lost router session within this (pings every 100 ms, one-tenth of it typically). */
+const NOTICE_CUT_BOUND_MS = 2000;
+
 /** True once node logs show it became a follower after `since` (epoch ms). */
 function rejoinedAsFollower(logs: string, since: number): boolean {
   return logs.split('\n').some((line) => {
@@ -28,6 +31,16 @@ function rejoinedAsFollower(logs: string, since: number): boolean {
     const entry = JSON.parse(line) as { time: number; role: string };
     return entry.time >= since && entry.role === 'follower';
   });
+}
+
+/** When (epoch ms) the node first logged `msg` at or after `since`, or null. */
+function loggedAt(logs: string, msg: string, since: number): number | null {
+  for (const line of logs.split('\n')) {
+    if (!line.includes(msg)) continue;
+    const entry = JSON.parse(line) as { time: number; msg: string };
+    if (entry.msg === msg && entry.time >= since) return entry.time;
+  }
+  return null;
 }
 
 /** A consume with a request id, retried with the same id until it gets a definite answer. */
@@ -84,10 +97,14 @@ test('a leader frozen longer than the client timeout: the new leader answers the
       await cluster.signal(frozen, 'SIGCONT');
       // The old leader comes back as a follower of the new term (it learns it from its peers).
       const deadline = Date.now() + 10_000;
-      while (!rejoinedAsFollower(cluster.logs(frozen), wokeAt)) {
-        assert.ok(Date.now() < deadline, `${frozen} did not log becoming a follower after it woke`);
+      while (!rejoinedAsFollower(cluster.logs(frozen), wokeAt) || loggedAt(cluster.logs(frozen), 'lost Zenoh router; reconnecting', wokeAt) === null) {
+        assert.ok(Date.now() < deadline, `${frozen} did not log becoming a follower and losing its router link after it woke`);
         await sleep(100);
       }
+      // The guard cut its router link while it was frozen: on waking its bridge must see that at once.
+      const noticedMs = loggedAt(cluster.logs(frozen), 'lost Zenoh router; reconnecting', wokeAt)! - wokeAt;
+      process.stderr.write(`frozen leader ${frozen}: noticed its cut router link ${noticedMs} ms after waking\n`);
+      assert.ok(noticedMs <= NOTICE_CUT_BOUND_MS, `the woken node noticed its cut router link only ${noticedMs} ms after SIGCONT`);
       await cluster.waitForLeader(sender, 10_000);
 
       // Everything acknowledged is there exactly once, in order; maybe-committed puts at most once.

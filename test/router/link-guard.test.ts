@@ -1,6 +1,7 @@
 // The link guard on loopback with a plain WebSocket echo server as its "router": frames relayed
 // both ways unchanged; a node that stops answering pings loses both sockets within the bound;
-// one that answers keeps its link however long it stays quiet.
+// one that answers keeps its link however long it stays quiet; a node is let in only once the
+// router side is open, and refused with 502 while the router is down.
 
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
@@ -8,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SILENT_LOGGER } from '../../src/logger-port.js';
 import { LinkGuard, parseListen } from '../../src/router/link-guard.js';
+import { freePort } from '../../src/router/zenoh-router.js';
 
 let upstream: WebSocketServer;
 let guard: LinkGuard;
@@ -76,6 +78,46 @@ test('a node that stops answering loses its router link and its own socket withi
   for (let i = 0; router.closedAt === null && i < 50; i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(router.closedAt !== null, 'the router side closed too');
   assert.equal(guard.linkCount, 0);
+});
+
+test('a node is let in only once its router link is open', async () => {
+  const before = routerSide.length;
+  const ws = await connect(true);
+  // The router accepted the guard's connection before the node's upgrade was answered.
+  assert.equal(routerSide.length, before + 1);
+  assert.equal(guard.linkCount, 1);
+  ws.close();
+  await once(ws, 'close');
+});
+
+test('while the router is down a node is refused with 502, and let in once it is back', async () => {
+  const port = await freePort();
+  const down = await LinkGuard.start({ listenHost: '127.0.0.1', listenPort: 0, upstream: `ws://127.0.0.1:${port}`, logger: SILENT_LOGGER });
+  try {
+    const refused = new WebSocket(`ws://127.0.0.1:${down.port}`);
+    const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number }];
+    assert.equal(res.statusCode, 502);
+    refused.on('error', () => {});
+    refused.terminate();
+    assert.equal(down.linkCount, 0);
+
+    const router = new WebSocketServer({ host: '127.0.0.1', port });
+    await once(router, 'listening');
+    router.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${down.port}`);
+      await once(ws, 'open');
+      ws.send('back');
+      const [echo] = (await once(ws, 'message')) as [Buffer];
+      assert.equal(echo.toString(), 'back');
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await new Promise<void>((r) => router.close(() => r()));
+    }
+  } finally {
+    await down.close();
+  }
 });
 
 test('listen addresses parse, bad ones are refused', () => {

@@ -32,6 +32,26 @@ test('per kind, the longest of its faults; a fault never followed by service is 
     { kind: 'pause', start: 600 * MS, end: 900 * MS, target: 'n3' },
     { kind: 'kill', start: 1200 * MS, end: 1400 * MS, target: 'n1' },
   ]);
-  assert.deepEqual(r.byKind.pause, { faults: 2, afterStartMaxMs: 700, afterHealMaxMs: 800, unserved: 0 });
+  // The second pause's start gap (700 ms to b's answer) is cut at the kill's start (600 ms); the
+  // first pause's heal gap at the second pause's start (100 ms), the second's at the kill (300 ms).
+  assert.deepEqual(r.byKind.pause, { faults: 2, afterStartMaxMs: 600, afterHealMaxMs: 300, unserved: 0 });
   assert.deepEqual(r.byKind.kill, { faults: 1, afterStartMaxMs: null, afterHealMaxMs: null, unserved: 2 });
+});
+
+test('a gap is cut at the next fault\'s start: a later fault\'s silence is not the earlier one\'s', () => {
+  const h = new HistoryBuilder();
+  h.put('u', 'a', [10 * MS, 20 * MS]);
+  h.put('u', 'b', [3000 * MS, 3100 * MS]);
+  const r = measureAvailability(h.ops, [
+    // Healed at 500 ms; nothing served until the router restart at 1200 ms ... and beyond.
+    { kind: 'pause', start: 0, end: 500 * MS, target: 'n2' },
+    // Overlapping: starts while the first holds.
+    { kind: 'router-restart', start: 1200 * MS, end: 1300 * MS, target: '' },
+    { kind: 'kill', start: 1250 * MS, end: 2000 * MS, target: 'n1' },
+  ]);
+  // pause: its start gap runs to its own served answer at 20 ms; its heal gap is cut at 1200 ms.
+  assert.deepEqual(r.byKind.pause, { faults: 1, afterStartMaxMs: 20, afterHealMaxMs: 700, unserved: 0 });
+  // router-restart: start cut at the kill's start (50 ms); its heal gap runs to 3100 ms.
+  assert.deepEqual(r.byKind['router-restart'], { faults: 1, afterStartMaxMs: 50, afterHealMaxMs: 1800, unserved: 0 });
+  assert.deepEqual(r.byKind.kill, { faults: 1, afterStartMaxMs: 1850, afterHealMaxMs: 1100, unserved: 0 });
 });

@@ -153,14 +153,16 @@ describe('peer links under attack on a mutual-TLS cluster', { timeout: 300_000 }
     } finally {
       siege.stop();
     }
-    await nothingChangedBut(leader);
+    await nothingLost();
   });
 
-  async function nothingChangedBut(leader: string): Promise<void> {
-    const now = await leaderStatus();
-    assert.equal(now.node, leader);
+  // Leadership may move during the siege: 500 sockets churning on a busy 2-core machine can starve
+  // a heartbeat for an election timeout. What the siege must not do is keep the victim out or lose data.
+  async function nothingLost(): Promise<void> {
     assert.equal((await e2e.client.len(USER)).count, COMMITTED);
     assert.equal((await e2e.client.len('tls-carol')).count, 20);
+    const put = await e2e.client.put('tls-carol', 'after the siege');
+    assert.ok(put.seq >= 1);
   }
 });
 

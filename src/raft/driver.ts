@@ -393,11 +393,15 @@ export class RaftDriver<R> {
     if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     for (const m of rd.messagesAfterWrite) transport.send(m);
     if (rd.snapshot) {
+      const started = this.time.now();
       this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.bytesSinceSnapshot = 0;
-      this.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
+      this.log.info(
+        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started },
+        'installed snapshot from leader',
+      );
     }
     if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) {

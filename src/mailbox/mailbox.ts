@@ -35,7 +35,7 @@ import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
-import { MailboxSnapshotStream } from './snapshot-stream.js';
+import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
 import {
   type ConsumeResult,
   type MailboxState,
@@ -201,11 +201,16 @@ export class Mailbox {
    * go on being applied (see snapshot-stream.ts); the same bytes as `snapshot()` now. One at a
    * time: beginning one closes the one before.
    */
-  snapshotStream(): MailboxSnapshotStream {
+  snapshotStream(steps?: StreamSteps): MailboxSnapshotStream {
     this.stream?.close();
-    const stream = new MailboxSnapshotStream(this.state, ++this.streams, (ended) => {
-      if (this.stream === ended) this.stream = null;
-    });
+    const stream = new MailboxSnapshotStream(
+      this.state,
+      ++this.streams,
+      (ended) => {
+        if (this.stream === ended) this.stream = null;
+      },
+      steps,
+    );
     this.stream = stream;
     return stream;
   }
@@ -574,7 +579,8 @@ export class Mailbox {
 
   private createBox(user: string): UserBox {
     const box = new UserBox();
-    // Not in the image of a stream under way, which listed its mailboxes when it began.
+    // Not in the image of a stream under way, which listed its mailboxes when it began: nothing
+    // to copy before it changes.
     if (this.stream !== null) box.snapshotMark = this.stream.mark;
     this.state.users.set(user, box);
     return box;

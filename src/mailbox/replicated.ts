@@ -7,6 +7,7 @@
 import { decodeCommand } from './codec.js';
 import type { ApplyMeta, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
+import type { StreamSteps } from './snapshot-stream.js';
 import type { MailboxOptions } from './options.js';
 import { WireError } from '../wire/wire-error.js';
 
@@ -45,8 +46,8 @@ export class MailboxStateMachine {
   }
 
   /** The point-in-time image `snapshot()` would make now, pulled in bounded pieces (snapshot-stream.ts). */
-  snapshotSource(): ImageSource {
-    const stream = this.mailbox.snapshotStream();
+  snapshotSource(steps?: StreamSteps): ImageSource {
+    const stream = this.mailbox.snapshotStream(steps);
     return {
       // Sizing comes first (the bare mailbox image needs no size, but the stream is the one kind).
       next: () => (stream.sizeStep() ? stream.next() : NOTHING_YET),

@@ -30,10 +30,15 @@ import {
 import { utf8Length } from '../wire/text.js';
 import { ByteWriter } from '../wire/writer.js';
 
-/** A written piece is cut once it reaches this size (a single mailbox may make it larger). */
-const CHUNK_BYTES = 64 * 1024;
-/** Image bytes one sizing step accounts for before it returns. */
-const SIZE_STEP_BYTES = 1024 * 1024;
+/** How much one step does. The defaults keep a step well under a millisecond or two. */
+export interface StreamSteps {
+  /** A written piece is cut once it reaches this size (a single mailbox may make it larger). */
+  pieceBytes: number;
+  /** Image bytes one sizing step accounts for before it returns. */
+  sizeStepBytes: number;
+}
+
+export const DEFAULT_STREAM_STEPS: StreamSteps = { pieceBytes: 64 * 1024, sizeStepBytes: 1024 * 1024 };
 
 export class MailboxSnapshotStream {
   private readonly header: Uint8Array;
@@ -55,6 +60,7 @@ export class MailboxSnapshotStream {
     /** Unique among the streams of this state: a mailbox with this mark has its image fixed. */
     readonly mark: number,
     private readonly onEnd: (stream: MailboxSnapshotStream) => void,
+    private readonly steps: StreamSteps = DEFAULT_STREAM_STEPS,
   ) {
     const w = ByteWriter.exact(SNAPSHOT_HEADER_BYTES);
     writeHeader(w, s);
@@ -84,7 +90,7 @@ export class MailboxSnapshotStream {
   sizeStep(): boolean {
     this.assertOpen();
     if (this.sized) return true;
-    const end = this.total + SIZE_STEP_BYTES;
+    const end = this.total + this.steps.sizeStepBytes;
     const nBoxes = this.boxes.length;
     const nPuts = nBoxes + this.puts.length;
     const nAll = nPuts + this.consumes.length;
@@ -106,7 +112,7 @@ export class MailboxSnapshotStream {
     return true;
   }
 
-  /** The next piece of the image (about CHUNK_BYTES), or null once it is all written. Only once sized. */
+  /** The next piece of the image (about `pieceBytes`), or null once it is all written. Only once sized. */
   next(): Uint8Array | null {
     this.assertOpen();
     if (!this.sized) throw new Error('snapshot stream not sized yet');
@@ -118,12 +124,12 @@ export class MailboxSnapshotStream {
       this.end();
       return null;
     }
-    const w = new ByteWriter(CHUNK_BYTES + 1024);
+    const w = new ByteWriter(this.steps.pieceBytes + 1024);
     if (!this.headerWritten) {
       w.raw(this.header);
       this.headerWritten = true;
     }
-    while (this.cursor <= last && w.length < CHUNK_BYTES) {
+    while (this.cursor <= last && w.length < this.steps.pieceBytes) {
       const i = this.cursor++;
       if (i < nBoxes) {
         const box = this.boxes[i]!;

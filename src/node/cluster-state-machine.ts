@@ -15,6 +15,7 @@
 import { encodeCommand } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
 import type { MailboxStateMachine } from '../mailbox/replicated.js';
+import type { StreamSteps } from '../mailbox/snapshot-stream.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
 import { ByteReader } from '../wire/reader.js';
 import { utf8Length } from '../wire/text.js';
@@ -163,9 +164,9 @@ export class ClusterStateMachine {
    * (the Raft StateMachine's source). The directory is small: it is copied at once. The mailbox
    * stream sizes its image first (empty pieces meanwhile), since its length comes before it.
    */
-  snapshotSource(): { next(): Uint8Array | null; close(): void } {
+  snapshotSource(steps?: StreamSteps): { next(): Uint8Array | null; close(): void } {
     const peers = this.sortedPeers();
-    const stream = this.mailbox.mailbox.snapshotStream();
+    const stream = this.mailbox.mailbox.snapshotStream(steps);
     let headDone = false;
     return {
       next: () => {

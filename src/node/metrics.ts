@@ -3,7 +3,7 @@
 // so a scrape always sees current Raft and mailbox state and costs nothing between scrapes.
 
 import { createServer, type Server } from 'node:http';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MailboxTotals } from '../mailbox/mailbox.js';
 import type { PeerStats } from '../raft/tcp-transport.js';
@@ -42,6 +42,9 @@ export class NodeMetrics {
   private server: Server | null = null;
   /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  /** Garbage collections, the other thing that pauses the loop: a heap of queued messages makes them long. */
+  private readonly gcObserver: PerformanceObserver;
+  private gcMaxMs = 0;
 
   constructor(
     private readonly source: MetricsSource,
@@ -156,6 +159,19 @@ export class NodeMetrics {
     });
     const loopDelay = this.loopDelay;
     loopDelay.enable();
+    this.gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.gcMaxMs = Math.max(this.gcMaxMs, e.duration);
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+    const gcMax = () => this.gcMaxMs / 1000;
+    new Gauge({
+      name: 'forge_gc_pause_max_seconds',
+      help: 'Longest garbage collection of this process since it started',
+      registers,
+      collect() {
+        this.set(gcMax());
+      },
+    });
     new Gauge({
       name: 'forge_event_loop_delay_max_seconds',
       help: 'Longest event-loop pause of this process since it started (perf_hooks.monitorEventLoopDelay)',
@@ -210,6 +226,7 @@ export class NodeMetrics {
 
   async close(): Promise<void> {
     this.loopDelay.disable();
+    this.gcObserver.disconnect();
     const server = this.server;
     this.server = null;
     if (server) await new Promise<void>((r) => server.close(() => r()));

@@ -44,6 +44,12 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   await new Promise((r) => setTimeout(r, 20));
   const pause = Number(/forge_event_loop_delay_max_seconds\{node="n1"\} ([0-9.e-]+)/.exec(await scrape())?.[1]);
   assert.ok(pause >= 0.1 && pause < 5, `event-loop pause ${pause} s`);
+  // Short-lived garbage: young-generation collections, observed and reported.
+  let keep: number[][] = [];
+  for (let i = 0; i < 200_000; i++) keep = i % 1000 === 0 ? [] : [...keep.slice(-10), [i]];
+  await new Promise((r) => setTimeout(r, 50));
+  const gc = Number(/forge_gc_pause_max_seconds\{node="n1"\} ([0-9.e-]+)/.exec(await scrape())?.[1]);
+  assert.ok(gc > 0 && gc < 5, `longest GC ${gc} s (${keep.length})`);
 
   term = 4;
   text = await scrape();

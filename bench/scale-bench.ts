@@ -85,6 +85,19 @@ async function caughtUp(client: ForgeMailboxClient, id: string, index: number, t
   throw new Error(`${id} not caught up to ${index} within ${timeoutMs} ms`);
 }
 
+/** Runs `op` again while it fails (an election under way), for up to RETRY_FOR_MS. */
+async function retried<T>(op: () => Promise<T>): Promise<T> {
+  const first = performance.now();
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (performance.now() - first > RETRY_FOR_MS) throw err;
+      await sleep(200);
+    }
+  }
+}
+
 const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
 
 async function main(): Promise<void> {
@@ -184,10 +197,10 @@ async function main(): Promise<void> {
 
     // The runbook for a lost store: remove-node, wipe, start as a joiner, add-node; it catches up from a snapshot.
     await cluster.signal(follower, 'SIGKILL');
-    await admin.removeNode(follower);
+    await retried(() => admin.removeNode(follower));
     t = performance.now();
     cluster.wipeAndRejoin(follower);
-    await admin.addNode(follower, '127.0.0.1', cluster.nodes.get(follower)!.port, { catchUpMs: 120_000 });
+    await retried(() => admin.addNode(follower, '127.0.0.1', cluster.nodes.get(follower)!.port, { catchUpMs: 120_000 }));
     const wipedTarget = Math.max(...(await statuses(admin)).map((s) => s.commitIndex));
     const wipedMs = await caughtUp(admin, follower, wipedTarget, t, 120_000);
     const installed = logEvents(cluster, follower, 'installed snapshot from leader').map((e) => `${e['index']}: ${e['ms']} ms, ${mib(e['bytes']!)}`);

@@ -75,7 +75,8 @@ export interface DriverOptions<R> {
   snapshotYieldMs?: number;
   /**
    * Digest of an image fed a piece at a time; must agree with `core.snapshotDigest` over the
-   * whole image (defaults to SHA-256, like it).
+   * whole image. Defaults to SHA-256, like it; with a `core.snapshotDigest` of its own and no
+   * hasher, the finished image is digested whole.
    */
   snapshotHasher?: () => SnapshotHasher;
   logger?: DriverLogger;
@@ -114,7 +115,8 @@ interface SnapshotTake {
   /** The applied index the image is of. */
   index: number;
   source: SnapshotSource;
-  hasher: SnapshotHasher;
+  /** Null: the image is digested whole once complete (see DriverOptions.snapshotHasher). */
+  hasher: SnapshotHasher | null;
   pieces: Uint8Array[];
   bytes: number;
   /** `bytesSinceSnapshot` when it began: what was applied after counts toward the next snapshot. */
@@ -123,7 +125,7 @@ interface SnapshotTake {
   slices: number;
   longestSliceMs: number;
   /** Set once the image is complete, for the processing loop to store. */
-  done: { data: Uint8Array; digest: Uint8Array } | null;
+  done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
 }
 
 export type RoleListener = (state: SoftState) => void;
@@ -557,7 +559,7 @@ export class RaftDriver<R> {
     const take: SnapshotTake = {
       index,
       source: this.opts.stateMachine.snapshotSource(),
-      hasher: (this.opts.snapshotHasher ?? snapshotHasher)(),
+      hasher: this.opts.snapshotHasher?.() ?? (this.opts.core.snapshotDigest ? null : snapshotHasher()),
       pieces: [],
       bytes: 0,
       bytesAtStart: this.bytesSinceSnapshot,
@@ -581,13 +583,13 @@ export class RaftDriver<R> {
       const piece = take.source.next();
       if (piece === null) {
         take.longestSliceMs = Math.max(take.longestSliceMs, this.time.monotonic() - t0);
-        take.done = { data: concat(take.pieces, take.bytes), digest: take.hasher.digest() };
+        take.done = { data: concat(take.pieces, take.bytes), digest: take.hasher?.digest() };
         take.pieces = [];
         this.schedule();
         return;
       }
       if (piece.length === 0) continue;
-      take.hasher.update(piece);
+      take.hasher?.update(piece);
       take.pieces.push(piece);
       take.bytes += piece.length;
     }

@@ -27,6 +27,7 @@ import { AckPolicy, connect, RetentionPolicy, StorageType, type NatsConnection }
 import type { ForgeMailboxClient } from '../src/bridge/client.js';
 import { freePort } from '../src/router/zenoh-router.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
+import { closedLoop, fmt, type Figures } from './load.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -43,45 +44,12 @@ const peerTls = arg('peer-tls', 'on') !== 'off';
 const skipPeer = args.includes('--no-peer');
 const BODY = new Uint8Array(100).fill(0x61);
 
-interface Figures {
-  count: number;
-  opsPerSec: number;
-  p50: number;
-  p99: number;
-}
-
 interface Row {
   system: 'forge' | 'nats';
   phase: 'put' | 'consume';
   inFlight: number;
   figures: Figures;
   note: string;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * `concurrency` workers, each calling `op(worker)` until the time is up or `op` returns false
- * (nothing left to do); a call that returns false is not counted.
- */
-async function closedLoop(concurrency: number, maxSeconds: number, op: (worker: number) => Promise<boolean>): Promise<Figures> {
-  const latencies: number[] = [];
-  const end = performance.now() + maxSeconds * 1000;
-  const worker = async (w: number) => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      if (!(await op(w))) return;
-      latencies.push(performance.now() - t0);
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-  const elapsed = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { count: latencies.length, opsPerSec: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 const users = Array.from({ length: userCount }, (_, i) => `bench-u${i}`);
@@ -267,8 +235,6 @@ function report(rows: Row[], row: Row): void {
   const f = row.figures;
   console.log(`${row.system} ${row.phase} ${row.inFlight} in flight: ${fmt(f.opsPerSec)} msg/s, p50 ${fmt(f.p50, 2)} ms, p99 ${fmt(f.p99, 2)} ms${row.note ? ` (${row.note})` : ''}`);
 }
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 function printTable(forge: Row[], nats: Row[] | null): void {
   const header = ['phase', 'in flight', 'forge msg/s', 'p50 ms', 'p99 ms', 'nats msg/s', 'p50 ms', 'p99 ms', 'forge/nats'];

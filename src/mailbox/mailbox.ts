@@ -35,6 +35,7 @@ import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
 import {
   type ConsumeResult,
   type MailboxState,
@@ -93,6 +94,10 @@ export class Mailbox {
   state: MailboxState = emptyMailboxState();
   /** Messages removed by expiry since this process started (a metric, not replicated state). */
   private expiredTotal = 0;
+  /** The snapshot being written out, told before any mailbox changes (copy before write). */
+  private stream: MailboxSnapshotStream | null = null;
+  /** Streams begun so far: the next one's mark. */
+  private streams = 0;
 
   constructor(options: Partial<MailboxOptions> = {}) {
     this.options = resolveMailboxOptions(options);
@@ -109,6 +114,7 @@ export class Mailbox {
         // These touch one user's mailbox: the cluster totals move by what that mailbox did.
         const s = this.state;
         const before = s.users.get(cmd.user);
+        if (before !== undefined) this.stream?.beforeWrite(before);
         const held = before?.held ?? 0;
         const heldBytes = before?.heldBytes ?? 0;
         const result = this.applyToUser(cmd, now);
@@ -190,9 +196,31 @@ export class Mailbox {
     return writeSnapshot(this.state);
   }
 
+  /**
+   * A point-in-time image of the state as it is now, written out in bounded steps while commands
+   * go on being applied (see snapshot-stream.ts); the same bytes as `snapshot()` now. One at a
+   * time: beginning one closes the one before.
+   */
+  snapshotStream(steps?: StreamSteps): MailboxSnapshotStream {
+    this.stream?.close();
+    const stream = new MailboxSnapshotStream(
+      this.state,
+      ++this.streams,
+      (ended) => {
+        if (this.stream === ended) this.stream = null;
+      },
+      steps,
+    );
+    this.stream = stream;
+    return stream;
+  }
+
   /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
-    this.state = readSnapshot(data, this.options.unsafeLeaseReceiptReuse);
+    const state = readSnapshot(data, this.options.unsafeLeaseReceiptReuse);
+    // The stream's image is of the state being replaced: it ends here.
+    this.stream?.close();
+    this.state = state;
   }
 
   /** Read-only: answers from the applied state as of max(state time, `now`). */
@@ -369,6 +397,8 @@ export class Mailbox {
     const now = s.now;
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
     for (const [user, box] of s.users) {
+      // Only the mailboxes this sweep changes are copied for a snapshot stream.
+      if (this.stream !== null && (box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) this.stream.beforeWrite(box);
       const held = box.held;
       const heldBytes = box.heldBytes;
       this.endLeases(box, now, counts);
@@ -549,6 +579,9 @@ export class Mailbox {
 
   private createBox(user: string): UserBox {
     const box = new UserBox();
+    // Not in the image of a stream under way, which listed its mailboxes when it began: nothing
+    // to copy before it changes.
+    if (this.stream !== null) box.snapshotMark = this.stream.mark;
     this.state.users.set(user, box);
     return box;
   }

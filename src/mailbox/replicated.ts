@@ -1,14 +1,23 @@
 // The mailbox as a replicated state machine over log entries: structurally the `StateMachine` the
-// Raft core drives (apply/snapshot/restore), plus the read path `query`. It imports nothing from
-// Raft. `apply` returns the typed result, which the driver hands to the proposer in this process;
-// an undecodable entry must not wedge the log, so it yields a BAD_REQUEST result and leaves the
-// state untouched.
+// Raft core drives (apply/snapshotSource/restore), plus the read path `query`. It imports nothing
+// from Raft. `apply` returns the typed result, which the driver hands to the proposer in this
+// process; an undecodable entry must not wedge the log, so it yields a BAD_REQUEST result and
+// leaves the state untouched.
 
 import { decodeCommand } from './codec.js';
 import type { ApplyMeta, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
+import type { StreamSteps } from './snapshot-stream.js';
 import type { MailboxOptions } from './options.js';
 import { WireError } from '../wire/wire-error.js';
+
+const NOTHING_YET = new Uint8Array(0);
+
+/** Structurally the Raft `SnapshotSource`: the next piece of the image (empty: not yet), null at the end. */
+export interface ImageSource {
+  next(): Uint8Array | null;
+  close(): void;
+}
 
 export class MailboxStateMachine {
   readonly mailbox: Mailbox;
@@ -34,6 +43,16 @@ export class MailboxStateMachine {
 
   snapshot(): Uint8Array {
     return this.mailbox.snapshot();
+  }
+
+  /** The point-in-time image `snapshot()` would make now, pulled in bounded pieces (snapshot-stream.ts). */
+  snapshotSource(steps?: StreamSteps): ImageSource {
+    const stream = this.mailbox.snapshotStream(steps);
+    return {
+      // Sizing comes first (the bare mailbox image needs no size, but the stream is the one kind).
+      next: () => (stream.sizeStep() ? stream.next() : NOTHING_YET),
+      close: () => stream.close(),
+    };
   }
 
   /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */

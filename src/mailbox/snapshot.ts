@@ -20,7 +20,16 @@
 
 import type { DeliveredMessage } from './commands.js';
 import { StoredDelivery } from './delivery.js';
-import { type ConsumeResult, type MailboxState, UserBox, emptyMailboxState, receiptOf, rememberedKey } from './state.js';
+import {
+  type ConsumeResult,
+  type MailboxState,
+  type RememberedConsume,
+  type RememberedPut,
+  UserBox,
+  emptyMailboxState,
+  receiptOf,
+  rememberedKey,
+} from './state.js';
 import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { QUOTA_NAMES, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
@@ -46,22 +55,35 @@ const RESULT_EMPTY = 3;
 const MIN_MESSAGE_BYTES = 8 + 1 + 8 + 8 + 4 + 4;
 const MAX_ITEMS = 0xffffffff;
 
+/** Bytes of the image before the first mailbox: magic, version, now, lastSeq, quotas, user count. */
+export const SNAPSHOT_HEADER_BYTES = 4 + 2 + 8 + 8 + 8 * QUOTA_NAMES.length + 4;
+
 /** Exact size of the image writeSnapshot makes: it allocates once and never copies. */
 export function snapshotSize(s: MailboxState): number {
-  let n = 4 + 2 + 8 + 8 + 8 * QUOTA_NAMES.length + 4;
-  for (const [name, box] of s.users) {
-    n += 2 + utf8Length(name) + 4 + 4 + 4;
-    for (const m of box.queue) n += messageSize(m);
-    for (const m of box.dead ?? []) n += messageSize(m);
-    for (const lease of box.leases?.values() ?? []) n += 8 + 2 + utf8Length(lease.nonce) + messageSize(lease.msg);
-  }
+  let n = SNAPSHOT_HEADER_BYTES;
+  for (const [name, box] of s.users) n += 2 + utf8Length(name) + boxBodySize(box);
   n += 4;
-  for (const p of s.puts.values()) n += 2 + utf8Length(p.user) + 2 + utf8Length(p.principal) + 2 + utf8Length(p.id) + 16;
+  for (const p of s.puts.values()) n += putSize(p);
   n += 4;
-  for (const c of s.consumes.values()) {
-    n += 2 + utf8Length(c.user) + 2 + utf8Length(c.principal) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
-  }
+  for (const c of s.consumes.values()) n += consumeSize(c);
   return n;
+}
+
+/** Encoded size of one mailbox after its name: queue, dead letters, leases. */
+export function boxBodySize(box: UserBox): number {
+  let n = 4 + 4 + 4;
+  for (const m of box.queue) n += messageSize(m);
+  for (const m of box.dead ?? []) n += messageSize(m);
+  for (const lease of box.leases?.values() ?? []) n += 8 + 2 + utf8Length(lease.nonce) + messageSize(lease.msg);
+  return n;
+}
+
+export function putSize(p: RememberedPut): number {
+  return 2 + utf8Length(p.user) + 2 + utf8Length(p.principal) + 2 + utf8Length(p.id) + 16;
+}
+
+export function consumeSize(c: RememberedConsume): number {
+  return 2 + utf8Length(c.user) + 2 + utf8Length(c.principal) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
 }
 
 function messageSize(m: StoredMessage): number {
@@ -70,40 +92,53 @@ function messageSize(m: StoredMessage): number {
 
 export function writeSnapshot(s: MailboxState): Uint8Array {
   const w = ByteWriter.exact(snapshotSize(s));
+  writeHeader(w, s);
+  for (const [name, box] of s.users) {
+    w.u16String(name);
+    writeBoxBody(w, box);
+  }
+  w.u32(s.puts.size);
+  for (const p of s.puts.values()) writePut(w, p);
+  w.u32(s.consumes.size);
+  for (const c of s.consumes.values()) writeConsume(w, c);
+  return w.finish();
+}
+
+/** Magic, version, the scalars and the number of mailboxes that follow (SNAPSHOT_HEADER_BYTES). */
+export function writeHeader(w: ByteWriter, s: MailboxState): void {
   for (const b of MAGIC) w.u8(b);
   w.u16(SNAPSHOT_VERSION);
   w.f64(s.now);
   w.f64(s.lastSeq);
   for (const name of QUOTA_NAMES) w.f64(s.quotas[name]);
   w.u32(s.users.size);
-  for (const [name, box] of s.users) {
-    w.u16String(name);
-    writeQueue(w, box.queue);
-    writeQueue(w, box.dead);
-    w.u32(box.leases?.size ?? 0);
-    for (const lease of box.leases?.values() ?? []) {
-      w.f64(lease.leaseExpiresAt);
-      w.u16String(lease.nonce);
-      writeMessage(w, lease.msg);
-    }
+}
+
+export function writeBoxBody(w: ByteWriter, box: UserBox): void {
+  writeQueue(w, box.queue);
+  writeQueue(w, box.dead);
+  w.u32(box.leases?.size ?? 0);
+  for (const lease of box.leases?.values() ?? []) {
+    w.f64(lease.leaseExpiresAt);
+    w.u16String(lease.nonce);
+    writeMessage(w, lease.msg);
   }
-  w.u32(s.puts.size);
-  for (const p of s.puts.values()) {
-    w.u16String(p.user);
-    w.u16String(p.principal);
-    w.u16String(p.id);
-    w.f64(p.seq);
-    w.f64(p.expiresAt);
-  }
-  w.u32(s.consumes.size);
-  for (const c of s.consumes.values()) {
-    w.u16String(c.user);
-    w.u16String(c.principal);
-    w.u16String(c.requestId);
-    w.f64(c.expiresAt);
-    writeConsumeResult(w, c.result);
-  }
-  return w.finish();
+}
+
+export function writePut(w: ByteWriter, p: RememberedPut): void {
+  w.u16String(p.user);
+  w.u16String(p.principal);
+  w.u16String(p.id);
+  w.f64(p.seq);
+  w.f64(p.expiresAt);
+}
+
+export function writeConsume(w: ByteWriter, c: RememberedConsume): void {
+  w.u16String(c.user);
+  w.u16String(c.principal);
+  w.u16String(c.requestId);
+  w.f64(c.expiresAt);
+  writeConsumeResult(w, c.result);
 }
 
 export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {

@@ -23,6 +23,12 @@ export class UserBox {
   minExpiry = Infinity;
   /** Lower bound of the lease ends: below it no lease of this user has run out. */
   minLeaseEnd = Infinity;
+  /**
+   * The snapshot stream (snapshot-stream.ts) this mailbox was last written out or copied for: equal
+   * to the current stream's mark once its image of this mailbox is fixed, so that later changes
+   * may go ahead. Not replicated state.
+   */
+  snapshotMark = 0;
 
   get held(): number {
     return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0);

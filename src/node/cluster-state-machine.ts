@@ -15,6 +15,7 @@
 import { encodeCommand } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
 import type { MailboxStateMachine } from '../mailbox/replicated.js';
+import type { StreamSteps } from '../mailbox/snapshot-stream.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
 import { ByteReader } from '../wire/reader.js';
 import { utf8Length } from '../wire/text.js';
@@ -55,6 +56,7 @@ const enum DirectoryOp {
 }
 
 const SNAPSHOT_MAGIC = [0x46, 0x43, 0x53, 0x4d]; // "FCSM"
+const NOTHING_YET = new Uint8Array(0);
 const SNAPSHOT_VERSION = 1;
 /**
  * Room for every member (at most MAX_VOTERS + MAX_LEARNERS, src/raft/membership.ts) with ample
@@ -150,8 +152,41 @@ export class ClusterStateMachine {
 
   snapshot(): Uint8Array {
     const mailbox = this.mailbox.snapshot();
-    const peers = [...this.directory].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    let size = SNAPSHOT_MAGIC.length + 1 + 4 + 4 + mailbox.length;
+    const head = this.imageHead(this.sortedPeers(), mailbox.length);
+    const out = new Uint8Array(head.length + mailbox.length);
+    out.set(head);
+    out.set(mailbox, head.length);
+    return out;
+  }
+
+  /**
+   * The image `snapshot()` would make now, in bounded pieces while entries go on being applied
+   * (the Raft StateMachine's source). The directory is small: it is copied at once. The mailbox
+   * stream sizes its image first (empty pieces meanwhile), since its length comes before it.
+   */
+  snapshotSource(steps?: StreamSteps): { next(): Uint8Array | null; close(): void } {
+    const peers = this.sortedPeers();
+    const stream = this.mailbox.mailbox.snapshotStream(steps);
+    let headDone = false;
+    return {
+      next: () => {
+        if (!stream.sizeStep()) return NOTHING_YET;
+        if (headDone) return stream.next();
+        headDone = true;
+        return this.imageHead(peers, stream.size);
+      },
+      close: () => stream.close(),
+    };
+  }
+
+  /** The directory in node id order, each address a copy (the one encoding). */
+  private sortedPeers(): [string, PeerAddress][] {
+    return [...this.directory].map(([id, a]): [string, PeerAddress] => [id, { ...a }]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Everything in front of the mailbox image: magic, version, the peers, the mailbox image's length. */
+  private imageHead(peers: [string, PeerAddress][], mailboxBytes: number): Uint8Array {
+    let size = SNAPSHOT_MAGIC.length + 1 + 4 + 4;
     for (const [id, a] of peers) size += 2 + utf8Length(id) + 2 + utf8Length(a.host) + 2;
     const w = ByteWriter.exact(size);
     for (const b of SNAPSHOT_MAGIC) w.u8(b);
@@ -162,7 +197,7 @@ export class ClusterStateMachine {
       w.u16String(a.host);
       w.u16(a.port);
     }
-    w.u32Bytes(mailbox);
+    w.u32(mailboxBytes);
     return w.finish();
   }
 

@@ -3,6 +3,7 @@
 // so a scrape always sees current Raft and mailbox state and costs nothing between scrapes.
 
 import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MailboxTotals } from '../mailbox/mailbox.js';
 import type { PeerStats } from '../raft/tcp-transport.js';
@@ -24,6 +25,11 @@ export interface MetricsSource {
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const TOP_MAILBOXES = 10;
+/**
+ * Sampling period of the event-loop delay monitor, in ms. A pause shorter than this can go unseen;
+ * the ones that matter here (a Raft loop blocked past a heartbeat, 10s of ms and up) are not.
+ */
+const EVENT_LOOP_RESOLUTION_MS = 5;
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -34,6 +40,11 @@ export class NodeMetrics {
   readonly reads: Counter<'op' | 'outcome'>;
   readonly leaderChanges: Counter;
   private server: Server | null = null;
+  /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  /** Garbage collections, the other thing that pauses the loop: a heap of queued messages makes them long. */
+  private readonly gcObserver: PerformanceObserver;
+  private gcMaxMs = 0;
 
   constructor(
     private readonly source: MetricsSource,
@@ -146,6 +157,30 @@ export class NodeMetrics {
         }
       },
     });
+    const loopDelay = this.loopDelay;
+    loopDelay.enable();
+    this.gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.gcMaxMs = Math.max(this.gcMaxMs, e.duration);
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+    const gcMax = () => this.gcMaxMs / 1000;
+    new Gauge({
+      name: 'forge_gc_pause_max_seconds',
+      help: 'Longest garbage collection of this process since it started',
+      registers,
+      collect() {
+        this.set(gcMax());
+      },
+    });
+    new Gauge({
+      name: 'forge_event_loop_delay_max_seconds',
+      help: 'Longest event-loop pause of this process since it started (perf_hooks.monitorEventLoopDelay)',
+      registers,
+      collect() {
+        // Nanoseconds; the histogram reports 0 rather than nothing before its first sample.
+        this.set(loopDelay.max / 1e9);
+      },
+    });
     new Gauge({
       name: 'forge_mailbox_depth',
       help: `Queued messages of the ${TOP_MAILBOXES} deepest mailboxes`,
@@ -190,6 +225,8 @@ export class NodeMetrics {
   }
 
   async close(): Promise<void> {
+    this.loopDelay.disable();
+    this.gcObserver.disconnect();
     const server = this.server;
     this.server = null;
     if (server) await new Promise<void>((r) => server.close(() => r()));

@@ -407,13 +407,16 @@ export class RaftCore {
     return this.log.snapshotIndex;
   }
 
-  /** Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for it. */
-  createSnapshot(index: number, data: Uint8Array): Snapshot {
+  /**
+   * Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for
+   * it. `digest`, when the caller hashed the image as it was made, must be snapshotDigest(data).
+   */
+  createSnapshot(index: number, data: Uint8Array, digest: Uint8Array = this.cfg.snapshotDigest(data)): Snapshot {
     const term = this.log.term(index);
     if (index > this.log.applied || term === undefined) {
       throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
     }
-    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest: this.cfg.snapshotDigest(data) }, data };
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest }, data };
   }
 
   /** The latest entry time at or before `index` (which is in the log or its snapshot). */

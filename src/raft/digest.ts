@@ -13,6 +13,21 @@ export function snapshotDigest(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(data).digest());
 }
 
+/** A digest fed a piece at a time: the same as `snapshotDigest` over the pieces concatenated. */
+export interface SnapshotHasher {
+  update(piece: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+/** SHA-256, incrementally: a snapshot being taken in slices is hashed as it goes. */
+export function snapshotHasher(): SnapshotHasher {
+  const h = createHash('sha256');
+  return {
+    update: (piece) => void h.update(piece),
+    digest: () => new Uint8Array(h.digest()),
+  };
+}
+
 /** SHA-256 over the concatenation of `parts`, truncated to `bytes`. */
 export function truncatedSha256(parts: readonly Uint8Array[], bytes: number): Uint8Array {
   const h = createHash('sha256');

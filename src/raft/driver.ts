@@ -11,7 +11,7 @@
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
-import { snapshotDigest } from './digest.js';
+import { snapshotDigest, snapshotHasher, type SnapshotHasher } from './digest.js';
 import { encodeConfChange } from './membership.js';
 import type { ClockReading } from './entry-clock.js';
 import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
@@ -26,6 +26,7 @@ import {
   type RaftStorage,
   type Ready,
   type SoftState,
+  type SnapshotSource,
   type StateMachine,
 } from './types.js';
 
@@ -63,6 +64,21 @@ export interface DriverOptions<R> {
    * reached). Absent: entry count only.
    */
   snapshotBytes?: number;
+  /**
+   * Taking a snapshot runs beside the Raft loop, in slices: each pulls pieces of the image from the
+   * state machine for at most this many ms (default 4), then lets timers, messages and writes run.
+   */
+  snapshotSliceMs?: number;
+  /** And at most this many pieces per slice (default 64): the bound when the clock does not move, as in the simulator. */
+  snapshotSlicePieces?: number;
+  /** Pause between slices in ms (default 0: once pending I/O and timers had their turn). */
+  snapshotYieldMs?: number;
+  /**
+   * Digest of an image fed a piece at a time; must agree with `core.snapshotDigest` over the
+   * whole image. Defaults to SHA-256, like it; with a `core.snapshotDigest` of its own and no
+   * hasher, the finished image is digested whole.
+   */
+  snapshotHasher?: () => SnapshotHasher;
   logger?: DriverLogger;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
@@ -93,6 +109,24 @@ interface ReadBatch {
   reads: PendingRead[];
   /** Set once the leader confirmed the round: serve when applied >= index. */
   index: number | null;
+}
+
+/** A snapshot being taken beside the Raft loop (see `takeSnapshotSlice`). */
+interface SnapshotTake {
+  /** The applied index the image is of. */
+  index: number;
+  source: SnapshotSource;
+  /** Null: the image is digested whole once complete (see DriverOptions.snapshotHasher). */
+  hasher: SnapshotHasher | null;
+  pieces: Uint8Array[];
+  bytes: number;
+  /** `bytesSinceSnapshot` when it began: what was applied after counts toward the next snapshot. */
+  bytesAtStart: number;
+  started: number;
+  slices: number;
+  longestSliceMs: number;
+  /** Set once the image is complete, for the processing loop to store. */
+  done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
 }
 
 export type RoleListener = (state: SoftState) => void;
@@ -137,6 +171,7 @@ export class RaftDriver<R> {
   private readonly roleListeners = new Set<RoleListener>();
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private lastError: Error | null = null;
+  private take: SnapshotTake | null = null;
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -280,6 +315,7 @@ export class RaftDriver<R> {
     }
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
+    this.abandonSnapshot();
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
     while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
@@ -363,6 +399,8 @@ export class RaftDriver<R> {
         while (!this.stopped && this.core.hasReady()) {
           await this.handleReady(this.core.ready());
         }
+        // A finished image is stored here, between Readies, as compaction always was.
+        if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
       } while (this.rerun && !this.stopped);
     } catch (err) {
       // A failed fsync leaves us unsure what is on disk: stop taking part rather than risk
@@ -382,6 +420,7 @@ export class RaftDriver<R> {
     this.log.error({ err: cause }, 'raft storage failure: node halted');
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
+    this.abandonSnapshot();
     const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
     this.failPendingProposals(err);
     this.failAllReads(err);
@@ -397,11 +436,17 @@ export class RaftDriver<R> {
     if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     for (const m of rd.messagesAfterWrite) transport.send(m);
     if (rd.snapshot) {
+      // The leader's image replaces the state a local take is writing out, and covers it.
+      this.abandonSnapshot();
+      const started = this.time.now();
       this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.bytesSinceSnapshot = 0;
-      this.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
+      this.log.info(
+        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started },
+        'installed snapshot from leader',
+      );
     }
     if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) {
@@ -413,7 +458,7 @@ export class RaftDriver<R> {
     this.serveReads();
     this.notifyApplied();
     if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
-      await this.takeSnapshot();
+      this.beginSnapshot();
     }
     this.startReadRound();
   }
@@ -503,21 +548,102 @@ export class RaftDriver<R> {
     }
   }
 
-  private async takeSnapshot(): Promise<void> {
+  /**
+   * Begins taking a snapshot, unless one is under way: the state machine hands out a point-in-time
+   * source, and `takeSnapshotSlice` pulls its pieces a slice at a time, beside the Raft loop, which
+   * goes on ticking, replicating and applying. The image is stored only once complete (a crash
+   * before that leaves the previous snapshot and the log as they were).
+   */
+  private beginSnapshot(): void {
+    if (this.take !== null) return;
     // The core snapshots only what it has seen applied (the 'apply-before-commit' mutation runs ahead).
     const index = Math.min(this.applied, this.core.status().applied);
     // A snapshot from the leader may have replaced the core's log while this Ready was being
     // written; it is installed with the next Ready, and already covers this one.
     if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
-    const started = this.time.now();
-    const snapshot = this.core.createSnapshot(index, this.opts.stateMachine.snapshot());
+    const take: SnapshotTake = {
+      index,
+      source: this.opts.stateMachine.snapshotSource(),
+      hasher: this.opts.snapshotHasher?.() ?? (this.opts.core.snapshotDigest ? null : snapshotHasher()),
+      pieces: [],
+      bytes: 0,
+      bytesAtStart: this.bytesSinceSnapshot,
+      started: this.time.now(),
+      slices: 0,
+      longestSliceMs: 0,
+      done: null,
+    };
+    this.take = take;
+    this.time.defer(() => this.takeSnapshotSlice(take));
+  }
+
+  /** One slice of a take: pieces until the slice's time or piece budget is spent, then yield. */
+  private takeSnapshotSlice(take: SnapshotTake): void {
+    if (this.take !== take || this.stopped) return;
+    const sliceMs = this.opts.snapshotSliceMs ?? 4;
+    const maxPieces = this.opts.snapshotSlicePieces ?? 64;
+    const t0 = this.time.monotonic();
+    take.slices++;
+    for (let n = 0; n < maxPieces && this.time.monotonic() - t0 < sliceMs; n++) {
+      const piece = take.source.next();
+      if (piece === null) {
+        take.longestSliceMs = Math.max(take.longestSliceMs, this.time.monotonic() - t0);
+        take.done = { data: concat(take.pieces, take.bytes), digest: take.hasher?.digest() };
+        take.pieces = [];
+        this.schedule();
+        return;
+      }
+      if (piece.length === 0) continue;
+      take.hasher?.update(piece);
+      take.pieces.push(piece);
+      take.bytes += piece.length;
+    }
+    take.longestSliceMs = Math.max(take.longestSliceMs, this.time.monotonic() - t0);
+    const next = () => this.takeSnapshotSlice(take);
+    const pause = this.opts.snapshotYieldMs ?? 0;
+    if (pause > 0) this.time.after(pause, next);
+    else this.time.defer(next);
+  }
+
+  /** Stores a complete image and compacts the log up to it (in the processing loop, between Readies). */
+  private async storeSnapshot(take: SnapshotTake): Promise<void> {
+    this.take = null;
+    const { index } = take;
+    // A leader's snapshot installed meanwhile abandons the take; this is the belt to those braces.
+    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
+    const snapshot = this.core.createSnapshot(index, take.done!.data, take.done!.digest);
     await this.opts.storage.compact(snapshot);
     this.core.compact(snapshot);
     this.snapshotIndex = snapshot.meta.index;
-    this.bytesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - take.bytesAtStart);
     this.log.info(
-      { index: snapshot.meta.index, bytes: snapshot.data.length, ms: this.time.now() - started },
+      {
+        index: snapshot.meta.index,
+        bytes: snapshot.data.length,
+        ms: this.time.now() - take.started,
+        slices: take.slices,
+        longestSliceMs: Math.round(take.longestSliceMs * 10) / 10,
+      },
       'snapshot taken, log compacted',
     );
   }
+
+  /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state). */
+  private abandonSnapshot(): void {
+    if (this.take === null) return;
+    if (this.take.done === null) this.take.source.close();
+    this.take = null;
+  }
+}
+
+/** The pieces of an image as one buffer. */
+function concat(pieces: Uint8Array[], bytes: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

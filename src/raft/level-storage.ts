@@ -83,6 +83,8 @@ export interface LevelStorageOptions {
 const LAYOUT_VERSION = 3;
 const UNSEALED_LAYOUT = 2;
 const CHECKSUM_BYTES = 8;
+/** Image bytes sealed between two turns of the event loop (a few ms of copying and hashing). */
+const SEAL_SLICE_BYTES = 4 << 20;
 const utf8 = new TextEncoder();
 const FORMAT_KEY = 'format';
 const SNAPSHOT_RECORD_VERSION = 1;
@@ -288,7 +290,7 @@ export class LevelStorage implements RaftStorage {
         for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
         keep = 0;
         lastIndex = index;
-        snapChunks = this.snapshotOps(ops, snapshot);
+        snapChunks = await this.snapshotOps(ops, snapshot);
         snapIndex = index;
       }
 
@@ -341,7 +343,7 @@ export class LevelStorage implements RaftStorage {
         throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
       }
       const ops: Op[] = [];
-      const chunks = this.snapshotOps(ops, snapshot);
+      const chunks = await this.snapshotOps(ops, snapshot);
       await this.db.batch(ops, { sync: true });
       this.snapIndex = index;
       this.snapChunks = chunks;
@@ -369,12 +371,22 @@ export class LevelStorage implements RaftStorage {
     return run;
   }
 
-  /** Adds the ops that store `snapshot` (record plus chunks, removing surplus old chunks); returns the chunk count. */
-  private snapshotOps(ops: Op[], snapshot: Snapshot): number {
+  /**
+   * Adds the ops that store `snapshot` (record plus chunks, removing surplus old chunks); returns
+   * the chunk count. Sealing copies and checksums every chunk: a large image yields to the event
+   * loop every few MiB rather than holding it for the whole image.
+   */
+  private async snapshotOps(ops: Op[], snapshot: Snapshot): Promise<number> {
     const chunks = Math.ceil(snapshot.data.length / this.chunkBytes);
+    let sealed = 0;
     for (let n = 0; n < chunks; n++) {
       const key = chunkKey(n);
       ops.push({ type: 'put', key, value: seal(key, snapshot.data.subarray(n * this.chunkBytes, (n + 1) * this.chunkBytes)) });
+      sealed += this.chunkBytes;
+      if (sealed >= SEAL_SLICE_BYTES) {
+        sealed = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     for (let n = chunks; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(n) });
     const record = encodeSnapshotRecord({ meta: snapshot.meta, dataLength: snapshot.data.length, chunks }, this.limits);

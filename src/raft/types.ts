@@ -261,8 +261,24 @@ export class InvariantViolation extends Error {
 export interface StateMachine<R> {
   /** Deterministic: same entries in the same order give the same results on every replica. */
   apply(data: Uint8Array, meta: { index: number; term: number; time: number }): R;
-  snapshot(): Uint8Array;
+  /**
+   * Begins a snapshot of the state as it is now, which the driver pulls a piece at a time while it
+   * goes on applying entries: the pieces must make the image of the state at this moment, not
+   * later (point in time). One at a time: beginning one ends the one before, and so does `restore`.
+   */
+  snapshotSource(): SnapshotSource;
   restore(data: Uint8Array): void;
+}
+
+/** A state machine image being produced (see StateMachine.snapshotSource). */
+export interface SnapshotSource {
+  /**
+   * Does a bounded amount of work (a few ms at most) and returns the next piece of the image,
+   * possibly empty (work done, nothing to hand out yet), or null once the image is complete.
+   */
+  next(): Uint8Array | null;
+  /** Gives up before the end: the state machine stops keeping the image for it. */
+  close(): void;
 }
 
 /** Typed failures the core and driver report to clients. */

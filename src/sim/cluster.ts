@@ -119,6 +119,8 @@ class Simulation {
   /** Chance that a node reboots right after granting a vote, to race the election it voted in. */
   private readonly rebootAfterVoteRate: number;
   private readonly snapshotEntries: number;
+  /** Simulated ms between the slices of a snapshot take (0: deferred, at the same instant). */
+  private readonly snapshotYieldMs: number;
   /**
    * Spread of the randomized election timeouts, as a fraction of their usual range: small values
    * make nodes time out together, so candidates split the vote and elections race each other.
@@ -175,6 +177,7 @@ class Simulation {
     this.rebootAfterVoteRate = this.rng.pick([0, 0.5, 0.9]);
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     this.snapshotEntries = this.rng.pick([2, 3, 5, 10, 20, 40]);
+    this.snapshotYieldMs = this.rng.pick([0, 1, 2]);
     this.clocks = new Prng(opts.seed, 'clocks');
     this.maxSkew = this.clocks.pick([0, 5, 50, 500]);
     this.clockJumpRate = this.clocks.pick([0, 0.005, 0.02]);
@@ -428,6 +431,10 @@ class Simulation {
       tickMs: 1,
       requestTimeoutMs: REQUEST_TIMEOUT_TICKS,
       snapshotEntries: this.snapshotEntries,
+      // One piece per slice, slices a tick or two apart: every take spans ticks, messages,
+      // applies, elections and crashes.
+      snapshotSlicePieces: 1,
+      snapshotYieldMs: this.snapshotYieldMs,
       logger: this.driverLogger(n, proc),
     });
     driver.onRoleChange((s) => {

@@ -63,6 +63,8 @@ export interface ProcessClusterOptions {
   disk?: Record<string, number>;
   /** Put every node's data directory on a tmpfs of this many bytes (needs root; see tmpfs.ts). */
   tmpfsBytes?: number;
+  /** Serve every node's Prometheus metrics on a port of its own (see `metricsUrl`). */
+  metrics?: boolean;
 }
 
 interface NodeHandle {
@@ -74,6 +76,8 @@ interface NodeHandle {
   dataDir: string;
   peers: Record<string, { host: string; port: number }>;
   routerUrl: string;
+  /** Where the node serves /metrics (with the `metrics` option), kept across restarts. */
+  metricsPort: number | null;
   child: ChildProcess | null;
   out: WriteStream | null;
 }
@@ -151,7 +155,7 @@ export class ProcessCluster {
         cluster.routerProxies.set(id, proxy);
         routerUrl = `ws://127.0.0.1:${proxy.port}`;
       }
-      cluster.writeNode(id, ports.get(id)!, peers, routerUrl, false);
+      cluster.writeNode(id, ports.get(id)!, peers, routerUrl, false, opts.metrics ? await freePort() : null);
     }
     for (const id of ids) cluster.startNode(id);
     return cluster;
@@ -168,7 +172,7 @@ export class ProcessCluster {
     const peers: Record<string, { host: string; port: number }> = { [id]: { host: '127.0.0.1', port } };
     for (const h of this.nodes.values()) peers[h.id] = { host: '127.0.0.1', port: h.port };
     if (this.opts.peerTls !== false && peerTls === undefined) issuePeerCert(this.peerTlsDir, id);
-    this.writeNode(id, port, peers, this.guard.url, true, peerTls);
+    this.writeNode(id, port, peers, this.guard.url, true, this.opts.metrics ? await freePort() : null, peerTls);
     this.startNode(id);
     return port;
   }
@@ -179,6 +183,7 @@ export class ProcessCluster {
     peers: Record<string, { host: string; port: number }>,
     routerUrl: string,
     joining: boolean,
+    metricsPort: number | null,
     peerTls: PeerTlsFiles = peerTlsFiles(this.peerTlsDir, id),
   ): void {
     const config = join(this.dir, `${id}.json`);
@@ -200,15 +205,28 @@ export class ProcessCluster {
         raft: { tickMs: 10, electionTicks: 20, requestTimeoutMs: 4000, ...this.opts.raft },
         mailbox: { expireIntervalMs: 200, ...this.opts.mailbox },
         ...(this.opts.disk ? { disk: this.opts.disk } : {}),
+        ...(metricsPort !== null ? { metrics: { host: '127.0.0.1', port: metricsPort } } : {}),
       }),
     );
     const previous = this.nodes.get(id);
-    this.nodes.set(id, { id, port, config, log: join(this.dir, `${id}.log`), dataDir, peers, routerUrl, child: previous?.child ?? null, out: previous?.out ?? null });
+    this.nodes.set(id, { id, port, config, log: join(this.dir, `${id}.log`), dataDir, peers, routerUrl, metricsPort, child: previous?.child ?? null, out: previous?.out ?? null });
   }
 
   /** The node's data directory (its LevelDB is in `raft/` below it). */
   dataDir(id: string): string {
     return this.handle(id).dataDir;
+  }
+
+  /** The node's Prometheus endpoint (only with the `metrics` option). */
+  metricsUrl(id: string): string {
+    const port = this.handle(id).metricsPort;
+    if (port === null) throw new Error(`${id} serves no metrics (started without metrics?)`);
+    return `http://127.0.0.1:${port}/metrics`;
+  }
+
+  /** The process id of the node's running process, or null when it is not running. */
+  pid(id: string): number | null {
+    return this.isRunning(id) ? (this.handle(id).child?.pid ?? null) : null;
   }
 
   /** The exit code of the node's last process (null while it runs, or when a signal ended it). */
@@ -238,7 +256,7 @@ export class ProcessCluster {
     const h = this.handle(id);
     if (this.isRunning(id)) throw new Error(`${id} is running`);
     rmSync(join(h.dataDir, 'raft'), { recursive: true, force: true });
-    this.writeNode(id, h.port, h.peers, h.routerUrl, true);
+    this.writeNode(id, h.port, h.peers, h.routerUrl, true, h.metricsPort);
     this.startNode(id);
   }
 

@@ -6,62 +6,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeCommand } from '../../src/mailbox/codec.js';
-import type { ApplyMeta, MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
+import type { MailboxResult } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { snapshotSize } from '../../src/mailbox/snapshot.js';
 import { WireError } from '../../src/wire/wire-error.js';
-
-const options = { maxMessagesPerMailbox: 8, maxDeliveries: 2, defaultTtlMs: 500, dedupeMaxEntries: 4, requestCacheMaxEntries: 4 };
-
-interface LogEntry {
-  data: Uint8Array;
-  meta: ApplyMeta;
-}
+import { NONCES, log, options } from '../support/mailbox-log.js';
 
 /** A result as plain data, body bytes included (a delivered message's body is an accessor). */
 function plain(r: MailboxResult | undefined): unknown {
   return r?.kind === 'message' ? { ...r, message: { ...r.message, body: Array.from(r.message.body) } } : r;
 }
-
-const user = fc.constantFrom('ann', 'bo', 'cy');
-/** Principals scope remembered ids: the same id from two of them is two entries. */
-const principal = fc.constantFrom<string | undefined>(undefined, 'p1', 'p2');
-/** Leader randomness for leased consumes, from a small set so that acks can quote it; or none (an old entry). */
-const NONCES = ['n1n1n1n1n1n1n1n1', 'n2n2n2n2n2n2n2n2'];
-const nonce = fc.constantFrom<string | undefined>(undefined, ...NONCES);
-const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
-  fc
-    .record({ user, body: fc.uint8Array({ maxLength: 12 }), id: fc.option(fc.constantFrom('i1', 'i2', 'i3'), { nil: undefined }), ttl: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }), principal })
-    .map(({ user, body, id, ttl, principal }) => ({ op: 'put' as const, user, body, ...(id ? { id } : {}), ...(ttl ? { ttlMs: ttl } : {}), ...(principal ? { principal } : {}) })),
-  fc
-    .record({ user, requestId: fc.option(fc.constantFrom('q1', 'q2'), { nil: undefined }), leaseMs: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }), principal, nonce })
-    .map(({ user, requestId, leaseMs, principal, nonce }) => ({
-      op: 'consume' as const,
-      user,
-      ...(requestId ? { requestId } : {}),
-      ...(leaseMs ? { leaseMs, ...(nonce ? { receiptNonce: nonce } : {}) } : {}),
-      ...(principal ? { principal } : {}),
-    })),
-  fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'consume' as const, user, deadLetter })),
-  fc
-    .record({ user, s: fc.integer({ min: 1, max: 30 }), d: fc.integer({ min: 1, max: 3 }), nack: fc.boolean(), nonce })
-    .map(({ user, s, d, nack, nonce }) => ({ op: nack ? ('nack' as const) : ('ack' as const), user, receipt: nonce ? `${s}.${d}.${nonce}` : `${s}.${d}` })),
-  fc.constant({ op: 'expire' as const }),
-  user.map((u) => ({ op: 'purge' as const, user: u })),
-  fc
-    .record({ maxMessages: fc.integer({ min: 1, max: 20 }), maxMailboxes: fc.integer({ min: 1, max: 3 }) })
-    .map(({ maxMessages, maxMailboxes }) => ({ op: 'setQuotas' as const, maxMessages, maxMailboxes })),
-);
-
-const log: fc.Arbitrary<LogEntry[]> = fc
-  .array(fc.tuple(fc.oneof(command, fc.uint8Array({ maxLength: 8 })), fc.integer({ min: -20, max: 60 })), { minLength: 1, maxLength: 200, size: 'max' })
-  .map((items) => {
-    let time = 1_000_000;
-    return items.map(([c, dt], i) => {
-      time += dt;
-      return { data: c instanceof Uint8Array ? c : encodeCommand(c), meta: { index: i + 1, term: 1 + (i >> 5), time } };
-    });
-  });
 
 test('three replicas applying the same log produce identical results and byte-identical snapshots', () => {
   fc.assert(

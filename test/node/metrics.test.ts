@@ -38,6 +38,18 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   assert.match(text, /forge_mailbox_depth\{user="deep",node="n1"\} 3/);
   assert.match(text, /forge_commit_latency_seconds_count\{node="n1"\} 1/);
   assert.match(text, /forge_proposals_total\{op="put",outcome="ok",node="n1"\} 1/);
+  // Block the event loop for 120 ms: the longest pause since start must show at least that.
+  const until = performance.now() + 120;
+  while (performance.now() < until);
+  await new Promise((r) => setTimeout(r, 20));
+  const pause = Number(/forge_event_loop_delay_max_seconds\{node="n1"\} ([0-9.e-]+)/.exec(await scrape())?.[1]);
+  assert.ok(pause >= 0.1 && pause < 5, `event-loop pause ${pause} s`);
+  // Short-lived garbage: young-generation collections, observed and reported.
+  let keep: number[][] = [];
+  for (let i = 0; i < 200_000; i++) keep = i % 1000 === 0 ? [] : [...keep.slice(-10), [i]];
+  await new Promise((r) => setTimeout(r, 50));
+  const gc = Number(/forge_gc_pause_max_seconds\{node="n1"\} ([0-9.e-]+)/.exec(await scrape())?.[1]);
+  assert.ok(gc > 0 && gc < 5, `longest GC ${gc} s (${keep.length})`);
 
   term = 4;
   text = await scrape();

@@ -1,0 +1,172 @@
+// A point-in-time snapshot of the mailbox state, written out a bounded piece at a time while
+// commands keep being applied: the bytes, concatenated, are exactly what writeSnapshot would have
+// made at the moment the stream began (snapshot.ts: same layout, same writers).
+//
+// What makes it point in time:
+// - the header (time, last sequence, quotas, number of mailboxes) is written when the stream
+//   begins, and the mailboxes, put ids and consume results are listed then (references only);
+// - remembered put ids and consume results are immutable objects (a change replaces the entry),
+//   so the lists of them taken at the start are their point-in-time image;
+// - a mailbox is mutable: copy before write. The mailbox calls `beforeWrite(box)` before any
+//   command changes it; if the stream has not written that mailbox yet, it is encoded there and
+//   then, as it still is, and that copy is what the stream writes when it gets to it. A mailbox
+//   carries the mark of the stream that has fixed its image, so each is copied at most once.
+//
+// The image is the whole size up front in the cluster snapshot's length prefix, so the stream
+// first sizes what it listed (in bounded steps as well), then writes. A mailbox changed between
+// the two is copied as it was when sized, so the size holds.
+
+import type { MailboxState, RememberedConsume, RememberedPut, UserBox } from './state.js';
+import {
+  SNAPSHOT_HEADER_BYTES,
+  boxBodySize,
+  consumeSize,
+  putSize,
+  writeBoxBody,
+  writeConsume,
+  writeHeader,
+  writePut,
+} from './snapshot.js';
+import { utf8Length } from '../wire/text.js';
+import { ByteWriter } from '../wire/writer.js';
+
+/** How much one step does. The defaults keep a step well under a millisecond or two. */
+export interface StreamSteps {
+  /** A written piece is cut once it reaches this size (a single mailbox may make it larger). */
+  pieceBytes: number;
+  /** Image bytes one sizing step accounts for before it returns. */
+  sizeStepBytes: number;
+}
+
+export const DEFAULT_STREAM_STEPS: StreamSteps = { pieceBytes: 64 * 1024, sizeStepBytes: 1024 * 1024 };
+
+export class MailboxSnapshotStream {
+  private readonly header: Uint8Array;
+  private readonly names: string[];
+  private readonly boxes: UserBox[];
+  private readonly puts: RememberedPut[];
+  private readonly consumes: RememberedConsume[];
+  /** Mailboxes copied before a change and not written yet: their encoding after the name. */
+  private readonly copies = new Map<UserBox, Uint8Array>();
+  /** Items (mailboxes, then puts, then consumes) sized, then written, so far. */
+  private cursor = 0;
+  private sized = false;
+  private headerWritten = false;
+  private total = SNAPSHOT_HEADER_BYTES + 4 + 4;
+  private closed = false;
+
+  constructor(
+    s: MailboxState,
+    /** Unique among the streams of this state: a mailbox with this mark has its image fixed. */
+    readonly mark: number,
+    private readonly onEnd: (stream: MailboxSnapshotStream) => void,
+    private readonly steps: StreamSteps = DEFAULT_STREAM_STEPS,
+  ) {
+    const w = ByteWriter.exact(SNAPSHOT_HEADER_BYTES);
+    writeHeader(w, s);
+    this.header = w.finish();
+    this.names = Array.from(s.users.keys());
+    this.boxes = Array.from(s.users.values());
+    this.puts = Array.from(s.puts.values());
+    this.consumes = Array.from(s.consumes.values());
+  }
+
+  /** Called by the mailbox before it changes `box`: fixes the box's image first if still needed. */
+  beforeWrite(box: UserBox): void {
+    if (box.snapshotMark === this.mark) return;
+    box.snapshotMark = this.mark;
+    const w = ByteWriter.exact(boxBodySize(box));
+    writeBoxBody(w, box);
+    this.copies.set(box, w.finish());
+  }
+
+  /** Size of the whole image in bytes; known once `sizeStep` returned true. */
+  get size(): number {
+    if (!this.sized) throw new Error('snapshot stream not sized yet');
+    return this.total;
+  }
+
+  /** Sizes a bounded part of the image; true once the whole size is known. */
+  sizeStep(): boolean {
+    this.assertOpen();
+    if (this.sized) return true;
+    const end = this.total + this.steps.sizeStepBytes;
+    const nBoxes = this.boxes.length;
+    const nPuts = nBoxes + this.puts.length;
+    const nAll = nPuts + this.consumes.length;
+    while (this.cursor < nAll && this.total < end) {
+      const i = this.cursor++;
+      if (i < nBoxes) {
+        const box = this.boxes[i]!;
+        const copy = this.copies.get(box);
+        this.total += 2 + utf8Length(this.names[i]!) + (copy !== undefined ? copy.length : boxBodySize(box));
+      } else if (i < nPuts) {
+        this.total += putSize(this.puts[i - nBoxes]!);
+      } else {
+        this.total += consumeSize(this.consumes[i - nPuts]!);
+      }
+    }
+    if (this.cursor < nAll) return false;
+    this.sized = true;
+    this.cursor = 0;
+    return true;
+  }
+
+  /** The next piece of the image (about `pieceBytes`), or null once it is all written. Only once sized. */
+  next(): Uint8Array | null {
+    this.assertOpen();
+    if (!this.sized) throw new Error('snapshot stream not sized yet');
+    const nBoxes = this.boxes.length;
+    const nPuts = nBoxes + this.puts.length;
+    // Positions nBoxes and nPuts + 1 are the counts in front of the puts and of the consumes.
+    const last = nPuts + this.consumes.length + 1;
+    if (this.headerWritten && this.cursor > last) {
+      this.end();
+      return null;
+    }
+    const w = new ByteWriter(this.steps.pieceBytes + 1024);
+    if (!this.headerWritten) {
+      w.raw(this.header);
+      this.headerWritten = true;
+    }
+    while (this.cursor <= last && w.length < this.steps.pieceBytes) {
+      const i = this.cursor++;
+      if (i < nBoxes) {
+        const box = this.boxes[i]!;
+        w.u16String(this.names[i]!);
+        const copy = this.copies.get(box);
+        if (copy !== undefined) {
+          w.raw(copy);
+          this.copies.delete(box);
+        } else {
+          box.snapshotMark = this.mark;
+          writeBoxBody(w, box);
+        }
+      } else if (i === nBoxes) {
+        w.u32(this.puts.length);
+      } else if (i <= nPuts) {
+        writePut(w, this.puts[i - nBoxes - 1]!);
+      } else if (i === nPuts + 1) {
+        w.u32(this.consumes.length);
+      } else {
+        writeConsume(w, this.consumes[i - nPuts - 2]!);
+      }
+    }
+    return w.finish();
+  }
+
+  /** Stops the stream early (or after the end): the mailbox no longer copies for it. */
+  close(): void {
+    if (!this.closed) this.end();
+  }
+
+  private end(): void {
+    this.closed = true;
+    this.copies.clear();
+    this.onEnd(this);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('snapshot stream closed (ended, or the state was replaced)');
+  }
+}

@@ -68,14 +68,14 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
   await assert.rejects(promise, (e: unknown) => e instanceof MailboxClientError && e.code === code);
 }
 
-function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return (async () => {
     while (Date.now() < deadline) {
       if (await cond()) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`timed out waiting for ${what}`);
+    throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
   })();
 }
 
@@ -260,13 +260,20 @@ test('three bridges, one leader: a GET with target ALL consumes exactly one mess
   // Leadership moves from a to b: b declares, a undeclares; the mailbox is served by b.
   leader.setLeader(false);
   followers[0]!.setLeader(true);
+  // What each status call saw and how long it took, for the failure message: a call that hangs
+  // (rather than a NOT_LEADER or an empty reply) is the bug this test once caught.
+  const seen: string[] = [];
   await until(async () => {
+    const sent = Date.now();
     try {
-      return (await client.status()) !== null && ((await client.status()) as { nodeId: string }).nodeId === 'b';
-    } catch {
+      const st = (await client.status()) as { nodeId: string } | null;
+      seen.push(`${st?.nodeId ?? 'null'} in ${Date.now() - sent} ms`);
+      return st !== null && st.nodeId === 'b';
+    } catch (e) {
+      seen.push(`${e instanceof MailboxClientError ? e.code : String(e)} in ${Date.now() - sent} ms`);
       return false;
     }
-  }, 3000, 'b to serve the cluster status');
+  }, 3000, () => `b to serve the cluster status (status calls: ${seen.join(', ')})`);
   await client.put('fanout', 'after');
   assert.equal(followers[0]!.commands.at(-1)?.op, 'put');
   const replies = await rawGet(session, `${PREFIX}/fanout/len`, { target: QueryTarget.ALL, consolidation: ConsolidationMode.NONE });

@@ -11,7 +11,8 @@ import type { StreamSteps } from './snapshot-stream.js';
 import type { MailboxOptions } from './options.js';
 import { WireError } from '../wire/wire-error.js';
 
-const NOTHING_YET = new Uint8Array(0);
+/** The piece a source yields while it is not ready to write (sizing its image first). */
+export const NOTHING_YET = new Uint8Array(0);
 
 /** Structurally the Raft `SnapshotSource`: the next piece of the image (empty: not yet), null at the end. */
 export interface ImageSource {

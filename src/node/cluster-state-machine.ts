@@ -14,7 +14,7 @@
 
 import { encodeCommand } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
-import type { MailboxStateMachine } from '../mailbox/replicated.js';
+import { NOTHING_YET, type ImageSource, type MailboxStateMachine } from '../mailbox/replicated.js';
 import type { StreamSteps } from '../mailbox/snapshot-stream.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
 import { ByteReader } from '../wire/reader.js';
@@ -56,7 +56,6 @@ const enum DirectoryOp {
 }
 
 const SNAPSHOT_MAGIC = [0x46, 0x43, 0x53, 0x4d]; // "FCSM"
-const NOTHING_YET = new Uint8Array(0);
 const SNAPSHOT_VERSION = 1;
 /**
  * Room for every member (at most MAX_VOTERS + MAX_LEARNERS, src/raft/membership.ts) with ample
@@ -164,7 +163,7 @@ export class ClusterStateMachine {
    * (the Raft StateMachine's source). The directory is small: it is copied at once. The mailbox
    * stream sizes its image first (empty pieces meanwhile), since its length comes before it.
    */
-  snapshotSource(steps?: StreamSteps): { next(): Uint8Array | null; close(): void } {
+  snapshotSource(steps?: StreamSteps): ImageSource {
     const peers = this.sortedPeers();
     const stream = this.mailbox.mailbox.snapshotStream(steps);
     let headDone = false;

@@ -85,6 +85,8 @@ export interface ComposeSecretsOptions {
   hosts?: string[];
   /** The uid the router containers run as: the owner of the files (default: this process's). */
   uid?: number;
+  /** The nodes' mailbox.maxBodyBytes, which the routers' and gateway's message limit follows (default 1 MiB). */
+  maxBodyBytes?: number;
 }
 
 function openssl(args: string[]): void {
@@ -150,6 +152,7 @@ export async function makeComposeSecrets(out: string, opts: ComposeSecretsOption
       usersFile: inContainer('zenoh-users.txt'),
       self: users.get(ROUTER_USER)!,
       tls,
+      ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
     });
     writeSecretFile(join(dir, `${router}.json5`), renderConfig(config, HEADER));
   }
@@ -159,6 +162,7 @@ export async function makeComposeSecrets(out: string, opts: ComposeSecretsOption
     credentials: users.get(GATEWAY_USER)!,
     caFile: inContainer('ca.crt'),
     secureWebSocket: { certFile: inContainer('gateway.crt'), keyFile: inContainer('gateway.key') },
+    ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
   });
   writeSecretFile(join(dir, 'gateway.json5'), renderConfig(gateway, HEADER));
   const client = nativeClientConfig({

@@ -262,11 +262,11 @@ export class ForgeMailboxClient {
         throw e;
       }
     }
-    const err = replies.find((r): r is ReplyError => r instanceof ReplyError);
-    if (err !== undefined) {
-      const body = decodeError(err.payload().toBytes());
-      throw new MailboxClientError(body.code, body.message, body.leader ?? null);
-    }
+    const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
+    // A timeout beside other errors (say a stale ex-leader's NOT_LEADER) means some node had not
+    // answered: the request may still commit there, so its outcome is unknown, not refused.
+    const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
+    if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
     throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
   }
 

@@ -147,10 +147,23 @@ export class ReplyDecodeError extends Error {
   }
 }
 
-/** Decodes an error reply payload; anything unrecognisable is reported as INTERNAL with the raw text. */
+/**
+ * The error Zenoh itself delivers when a query's timeout ends before its queryables finished
+ * (zenoh's session synthesizes a reply error whose payload is this text): nobody answered in
+ * time, so the request's outcome is unknown.
+ */
+const ZENOH_QUERY_TIMEOUT = 'Timeout';
+
+/**
+ * Decodes an error reply payload. Zenoh's own query timeout is TIMEOUT (outcome unknown);
+ * anything else unrecognisable is reported as INTERNAL with the raw text.
+ */
 export function decodeError(payload: Uint8Array): ErrorBody {
   if (payload.length > MAX_ERROR_BYTES) return { code: 'INTERNAL', message: `error reply of ${payload.length} bytes` };
   const text = new TextDecoder().decode(payload);
+  if (text === ZENOH_QUERY_TIMEOUT) {
+    return { code: 'TIMEOUT', message: 'the query timed out before every node had answered: its outcome is unknown; retry with the same id or request id' };
+  }
   try {
     const value: unknown = JSON.parse(text);
     if (isObject(value) && isBridgeErrorCode(value.code) && typeof value.message === 'string') {

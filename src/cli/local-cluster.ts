@@ -23,9 +23,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { PinoPretty } from 'pino-pretty';
 import { ALL_USERS, OPERATIONS } from '../auth/capability.js';
+import { MAX_BODY_BYTES_CEILING, parseMaxBodyBytes } from '../config/schema.js';
 import { addToJwks, generateSigningKey, readSigningKey } from '../auth/key-files.js';
 import { issueToken } from '../auth/tokens.js';
 import { ensurePeerCerts } from '../peer-certs.js';
@@ -83,7 +84,13 @@ async function prepareAuth(authDir: string): Promise<{ jwksFile: string; adminTo
  * Writes the node configs and the router files of a local cluster; the peer certificates, the
  * token signing key and the router passwords are generated on first use and kept.
  */
-export async function prepareLocalCluster(dir: string, nodes: number, ports: LocalClusterPorts, routerAuth = true): Promise<ClusterFiles> {
+export interface LocalClusterOptions {
+  routerAuth?: boolean;
+  /** mailbox.maxBodyBytes of the nodes, which the routers' message limit follows (default 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+export async function prepareLocalCluster(dir: string, nodes: number, ports: LocalClusterPorts, opts: LocalClusterOptions = {}): Promise<ClusterFiles> {
   ensurePrivateDir(dir);
   const auth = await prepareAuth(join(dir, 'auth'));
   const peers = Object.fromEntries(
@@ -100,6 +107,7 @@ export async function prepareLocalCluster(dir: string, nodes: number, ports: Loc
       peers,
       zenoh: { router: `ws://127.0.0.1:${ports.nodesWs}`, keyPrefix: 'forge/mailbox' },
       auth: { jwksFile: auth.jwksFile },
+      ...(opts.maxBodyBytes === undefined ? {} : { mailbox: { maxBodyBytes: opts.maxBodyBytes } }),
       logLevel: 'info',
     };
     writeSecretFile(file, JSON.stringify(config, null, 2) + '\n');
@@ -110,7 +118,8 @@ export async function prepareLocalCluster(dir: string, nodes: number, ports: Loc
     zenohPort: ports.zenoh,
     gatewayPort: ports.gatewayWs,
     host: '127.0.0.1',
-    auth: routerAuth,
+    auth: opts.routerAuth ?? true,
+    maxBodyBytes: opts.maxBodyBytes,
   });
   return { configs, router, adminToken: auth.adminToken };
 }
@@ -145,6 +154,7 @@ export function registerLocalClusterCommand(program: Command): void {
     .option('--guard-dead-after-ms <ms>', "the link guard cuts a node's router link after this long without a pong", '400')
     .option('--zenoh-port <port>', 'router Zenoh TCP port for native clients', '7447')
     .option('--no-router-auth', 'INSECURE: run the router without authentication and access control')
+    .option('--max-body-bytes <bytes>', `largest message body (mailbox.maxBodyBytes of the nodes, and the routers' message limit); default 1 MiB, at most ${MAX_BODY_BYTES_CEILING}`, parseBodyBytes)
     .action(
       async (opts: {
         dir: string;
@@ -156,6 +166,7 @@ export function registerLocalClusterCommand(program: Command): void {
         guardDeadAfterMs: string;
         zenohPort: string;
         routerAuth: boolean;
+        maxBodyBytes?: number;
       }) => {
       const dir = resolve(opts.dir);
       const ports: LocalClusterPorts = {
@@ -165,7 +176,7 @@ export function registerLocalClusterCommand(program: Command): void {
         routerWs: Number(opts.routerWsPort),
         zenoh: Number(opts.zenohPort),
       };
-      const files = await prepareLocalCluster(dir, Number(opts.nodes), ports, opts.routerAuth);
+      const files = await prepareLocalCluster(dir, Number(opts.nodes), ports, { routerAuth: opts.routerAuth, maxBodyBytes: opts.maxBodyBytes });
       const out = process.stdout.isTTY ? PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : null;
       if (out) out.pipe(process.stdout);
       const say = (msg: string) => process.stderr.write(`local-cluster: ${msg}\n`);
@@ -215,4 +226,12 @@ export function registerLocalClusterCommand(program: Command): void {
       process.on('SIGTERM', () => void stop());
       },
     );
+}
+
+function parseBodyBytes(value: string): number {
+  try {
+    return parseMaxBodyBytes(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }

@@ -68,9 +68,30 @@ export const raftSchema = z
   })
   .strict();
 
+/**
+ * The largest mailbox.maxBodyBytes a cluster may be configured with (tested end to end in
+ * test/e2e/large-bodies.test.ts). Two things bound it. The nodes' WebSocket to the router (the
+ * remote-api plugin) refuses frames over 16 MiB, body and framing together. And a put's body is
+ * handled in one synchronous stretch on the leader (decoded from the WebSocket, encoded into the
+ * entry and each follower's frame, encrypted, checksummed for LevelDB), measured at about 19 ms per
+ * MiB on a quiet machine: that stretch must stay well inside the peer links' liveness timeout
+ * (electionTicks × tickMs, 300 ms by default), or the links are cut mid-entry and the entry is sent
+ * again, over and over (seen with 15 MiB bodies).
+ */
+export const MAX_BODY_BYTES_CEILING = 8 * 1024 * 1024;
+
+/** A --max-body-bytes command-line value; RangeError when it is not a valid mailbox.maxBodyBytes. */
+export function parseMaxBodyBytes(text: string): number {
+  const n = Number(text);
+  if (!/^[0-9]{1,9}$/.test(text) || n < 1 || n > MAX_BODY_BYTES_CEILING) {
+    throw new RangeError(`expected a whole number of bytes from 1 to ${MAX_BODY_BYTES_CEILING}, got "${text}"`);
+  }
+  return n;
+}
+
 export const mailboxSchema = z
   .object({
-    maxBodyBytes: z.number().int().min(1).max(16 * 1024 * 1024).default(1024 * 1024).describe('Largest message body'),
+    maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_CEILING).default(1024 * 1024).describe('Largest message body'),
     maxMessagesPerMailbox: z.number().int().min(1).default(100_000).describe('Messages one mailbox may hold'),
     maxBytesPerMailbox: z.number().int().min(1).default(256 * 1024 * 1024).describe('Body bytes one mailbox may hold'),
     defaultTtlMs: z.number().int().min(1).default(24 * 60 * 60 * 1000).describe('TTL of a message put without one'),

@@ -53,6 +53,11 @@ export interface RouterOptions {
    * callers that turn it off say so in their log.
    */
   auth?: boolean;
+  /**
+   * The cluster's mailbox.maxBodyBytes: the routers' largest message follows it (default 1 MiB),
+   * or bodies larger than that would be dropped on the way to or from the nodes.
+   */
+  maxBodyBytes?: number;
 }
 
 /** What writeRouterFiles leaves in its directory. */
@@ -95,10 +100,16 @@ export function writeRouterFiles(dir: string, opts: RouterOptions): RouterFiles 
     connect,
     usersFile,
     ...(users?.has(ROUTER_USER) ? { self: users.get(ROUTER_USER)! } : {}),
+    ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
   });
   writeSecretFile(files.routerConfig, renderConfig(router, GENERATED));
   if (files.gatewayConfig !== null) {
-    const gateway = gatewayConfig({ webSocket: `${host}:${opts.gatewayPort}`, connect: [zenohEndpoint], credentials: users?.get(GATEWAY_USER) ?? null });
+    const gateway = gatewayConfig({
+      webSocket: `${host}:${opts.gatewayPort}`,
+      connect: [zenohEndpoint],
+      credentials: users?.get(GATEWAY_USER) ?? null,
+      ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
+    });
     writeSecretFile(files.gatewayConfig, renderConfig(gateway, GENERATED));
   }
   const client = nativeClientConfig({ connect: [zenohEndpoint], credentials: users?.get(CLIENT_USER) ?? null });
@@ -223,6 +234,8 @@ export interface ManagedRouterOptions {
   gateway?: boolean;
   /** false: no authentication and no access control (default: both on). */
   auth?: boolean;
+  /** The cluster's mailbox.maxBodyBytes (see RouterOptions). */
+  maxBodyBytes?: number;
 }
 
 /**
@@ -239,6 +252,7 @@ export class ZenohRouter {
     readonly zenohPort: number,
     readonly files: RouterFiles,
     private readonly auth: boolean,
+    private readonly maxBodyBytes: number | undefined,
   ) {
     this.router = new ManagedZenoh('Zenoh router', files.routerConfig, 'peer', wsPort);
   }
@@ -263,7 +277,7 @@ export class ZenohRouter {
     const zenohPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));
     const auth = opts.auth ?? true;
-    const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth }), auth);
+    const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth, maxBodyBytes: opts.maxBodyBytes }), auth, opts.maxBodyBytes);
     await router.start();
     if (opts.gateway) await router.startGateway();
     return router;
@@ -276,7 +290,13 @@ export class ZenohRouter {
   async startGateway(): Promise<string> {
     if (this.gateway === null) {
       const port = await freePort();
-      const files = writeRouterFiles(this.files.dir, { wsPort: this.wsPort, zenohPort: this.zenohPort, gatewayPort: port, auth: this.auth });
+      const files = writeRouterFiles(this.files.dir, {
+        wsPort: this.wsPort,
+        zenohPort: this.zenohPort,
+        gatewayPort: port,
+        auth: this.auth,
+        maxBodyBytes: this.maxBodyBytes,
+      });
       this.gateway = { port, process: new ManagedZenoh('Zenoh gateway', files.gatewayConfig!, 'client', port) };
     }
     if (!this.gateway.process.running) await this.gateway.process.start();

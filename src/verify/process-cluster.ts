@@ -121,7 +121,8 @@ export class ProcessCluster {
 
   static async start(opts: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
-    const router = await ZenohRouter.start();
+    // Bodies beyond the default 1 MiB pass the router only if its message limit follows.
+    const router = await ZenohRouter.start({ maxBodyBytes: opts.mailbox?.maxBodyBytes });
     const guard = await ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url,
       logLevel: 'debug',
       logFile: join(dir, 'link-guard.log'),

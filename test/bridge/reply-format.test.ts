@@ -48,6 +48,11 @@ test('error bodies round-trip; foreign error text is INTERNAL', () => {
   assert.equal(decodeError(new Uint8Array(5000)).code, 'INTERNAL');
 });
 
+test("Zenoh's own query timeout is TIMEOUT (outcome unknown), not INTERNAL", () => {
+  assert.equal(decodeError(new TextEncoder().encode('Timeout')).code, 'TIMEOUT');
+  assert.equal(decodeError(new TextEncoder().encode('Timeout!')).code, 'INTERNAL', 'only the exact text zenoh sends');
+});
+
 test('malformed replies are refused with ReplyDecodeError', () => {
   const enc = (s: string) => new TextEncoder().encode(s);
   assert.throws(() => decodeReply(enc('x'), undefined), ReplyDecodeError);

@@ -18,6 +18,7 @@ import { registerServeCommand } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, readConfigFile } from '../../src/config/load.js';
 import { repoRoot } from '../../src/repo-root.js';
 import { CONTAINER_DIR, makeComposeSecrets } from '../../scripts/compose-secrets.js';
+import { maxMessageBytes } from '../../src/router/router-config.js';
 import { readJwks } from '../../src/auth/key-files.js';
 import { TokenVerifier } from '../../src/auth/tokens.js';
 import { certificateNodeId, readPeerTls } from '../../src/raft/peer-tls.js';
@@ -467,5 +468,20 @@ test('the router image builds zenoh-bridge-remote-api at the zenoh-ts version of
   for (const node of NODES) {
     const build = service(node).build as { dockerfile?: string } | undefined;
     assert.equal(build?.dockerfile, 'deploy/node.Dockerfile', `${node}.build.dockerfile`);
+  }
+});
+
+test("--max-body-bytes: the routers' and the gateway's message limit follows the nodes' mailbox.maxBodyBytes (default 1 MiB)", async () => {
+  for (const name of [...ROUTERS, 'gateway']) {
+    assert.equal(at(readZenohConfig(join(secretsDir, `${name}.json5`)), 'transport/link/rx/max_message_size'), maxMessageBytes(), `${name}: default`);
+  }
+  const eight = 8 * 1024 * 1024;
+  const dir = await makeComposeSecrets(join(mkdtempSync(join(tmpdir(), 'forge-compose-')), 'secrets'), { maxBodyBytes: eight });
+  try {
+    for (const name of [...ROUTERS, 'gateway']) {
+      assert.equal(at(readZenohConfig(join(dir, `${name}.json5`)), 'transport/link/rx/max_message_size'), maxMessageBytes(eight), name);
+    }
+  } finally {
+    rmSync(dirname(dir), { recursive: true, force: true });
   }
 });

@@ -1,0 +1,103 @@
+// Bodies of 8 MiB, the largest mailbox.maxBodyBytes allows (see MAX_BODY_BYTES_CEILING), on a real cluster whose
+// mailbox.maxBodyBytes is 8 MiB: the routers' message limit follows the setting, so a native
+// client (Python eclipse-zenoh over TCP) and a zenoh-ts client (through the gateway) both put one,
+// it comes back byte for byte, a body one byte over is refused TOO_LARGE by a node, and a message
+// beyond the routers' limit is dropped by the router. The bodies go through Raft (entries larger
+// than raft.maxBytesPerMsg) and a snapshot, which a restarted follower loads and catches up past.
+
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe } from 'node:test';
+import { promisify } from 'node:util';
+import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
+import { repoRoot } from '../../src/repo-root.js';
+import { maxMessageBytes } from '../../src/router/router-config.js';
+import { sleep, useCluster } from '../support/e2e.js';
+
+const MiB = 1024 * 1024;
+const MAX_BODY = 8 * MiB;
+const run = promisify(execFile);
+
+interface ProbeReply {
+  ok: boolean;
+  payload: string;
+}
+
+interface NodeStatus {
+  node: string;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+  snapshotIndex: number;
+}
+
+describe('8 MiB bodies end to end', { timeout: 300_000 }, () => {
+  // Production Raft timing (the test default is twice as fast), and a snapshot every 4 entries,
+  // so the large bodies are in one.
+  const e2e = useCluster({ nodes: 3, mailbox: { maxBodyBytes: MAX_BODY }, raft: { tickMs: 20, electionTicks: 15, snapshotEntries: 4 } });
+  const { step } = e2e;
+  let tsClient: ForgeMailboxClient;
+
+  async function probe(user: string, bytes: number): Promise<ProbeReply[]> {
+    const python = join(repoRoot, '.venv', 'bin', 'python');
+    const script = join(repoRoot, 'test', 'support', 'python_acl_probe.py');
+    const { stdout } = await run(python, [script, 'size', e2e.cluster.router.clientConfig, 'forge/mailbox', user, String(bytes)], {
+      timeout: 120_000,
+      env: { ...process.env, FORGE_TOKEN: e2e.cluster.adminToken },
+      maxBuffer: 4 * MiB,
+    });
+    return (JSON.parse(stdout) as { replies: ProbeReply[] }).replies;
+  }
+
+  step('a native client puts an 8 MiB body; a message beyond the routers limit is dropped by the router', async () => {
+    const fits = await probe('native', MAX_BODY);
+    assert.equal(fits.length, 1, JSON.stringify(fits).slice(0, 500));
+    assert.equal(fits[0]!.ok, true, `an 8 MiB body is accepted: ${fits[0]!.payload.slice(0, 300)}`);
+    const consumed = await e2e.client.consume('native');
+    assert.equal(consumed?.body.length, MAX_BODY);
+    assert.ok(Buffer.from(consumed!.body).every((b) => b === 0x78), 'the body comes back as it was put');
+
+    const dropped = await probe('native', maxMessageBytes(MAX_BODY) + 1);
+    assert.ok(dropped.every((r) => !r.ok && r.payload === 'Timeout'), `dropped by the router: ${JSON.stringify(dropped).slice(0, 500)}`);
+    assert.equal((await e2e.client.len('native')).count, 0);
+  });
+
+  step('a zenoh-ts client puts 8 MiB bodies through the gateway and consumes them byte for byte; one byte more is TOO_LARGE', async () => {
+    const gateway = await e2e.cluster.router.startGateway();
+    tsClient = await ForgeMailboxClient.open(gateway, { requestTimeoutMs: 30_000, token: e2e.cluster.adminToken });
+    const bodies = [randomBytes(MAX_BODY), randomBytes(MAX_BODY), randomBytes(MAX_BODY)];
+    for (const [n, body] of bodies.entries()) await tsClient.put('big', body, { id: `big-${n}` });
+    await assert.rejects(tsClient.put('big', randomBytes(MAX_BODY + 1), { id: 'too-big' }), (e: unknown) => e instanceof MailboxClientError && e.code === 'TOO_LARGE');
+    assert.equal((await tsClient.len('big')).count, 3);
+    const first = await tsClient.consume('big');
+    assert.equal(first?.id, 'big-0');
+    assert.ok(Buffer.from(first!.body).equals(bodies[0]!), 'the first body comes back byte for byte');
+  });
+
+  step('a follower restarted on a snapshot holding the bodies catches up and serves them', async () => {
+    const statuses = (await e2e.client.nodeStatuses()) as NodeStatus[];
+    const follower = statuses.find((s) => s.role === 'follower')!;
+    assert.ok(follower.snapshotIndex > 0, `${follower.node} took a snapshot: ${JSON.stringify(statuses)}`);
+    await e2e.cluster.signal(follower.node, 'SIGKILL');
+    e2e.cluster.startNode(follower.node);
+    const commit = ((await e2e.client.status()) as NodeStatus).commitIndex;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const back = ((await e2e.client.nodeStatuses()) as NodeStatus[]).find((s) => s.node === follower.node);
+      if (back !== undefined && back.appliedIndex >= commit) break;
+      assert.ok(Date.now() < deadline, `${follower.node} did not catch up after its restart`);
+      await sleep(200);
+    }
+    // The old leader goes: one of the two left, the restarted node or the other follower, leads
+    // and serves the bodies from its own copy.
+    const leader = statuses.find((s) => s.role === 'leader')!.node;
+    await e2e.cluster.signal(leader, 'SIGKILL');
+    await e2e.cluster.waitForLeader(tsClient, 30_000, leader);
+    const second = await tsClient.consume('big');
+    assert.equal(second?.id, 'big-1');
+    assert.equal(second?.body.length, MAX_BODY);
+    await tsClient.close();
+  });
+});

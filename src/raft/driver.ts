@@ -138,6 +138,8 @@ interface SnapshotTake {
 export type RoleListener = (state: SoftState) => void;
 
 const BOOTSTRAP_TERM = 1;
+/** Image bytes copied into the assembled image per turn of the event loop (a few ms). */
+const ASSEMBLE_SLICE_BYTES = 8 << 20;
 
 /**
  * The log prefix every node of a new cluster writes for itself on first start: one configuration
@@ -624,19 +626,49 @@ export class RaftDriver<R> {
     else this.time.defer(next);
   }
 
-  /** The source is exhausted: once the writer staged the rest, the image is ready to commit. */
+  /**
+   * The source is exhausted: once the writer staged the rest and the pieces are assembled into the
+   * one buffer the core sends followers from, the image is ready to commit.
+   */
   private finishTake(take: SnapshotTake): void {
     take.sourceDone = true;
     const digest = take.hasher?.digest();
-    take.writer.end().then(
-      () => {
-        if (this.take !== take || this.stopped) return;
-        take.done = { data: concat(take.pieces, take.bytes), digest };
-        take.pieces = [];
-        this.schedule();
+    const staged = take.writer.end().then(
+      () => true,
+      (err: Error) => {
+        this.snapshotStoreFailed(take, err);
+        return false;
       },
-      (err: Error) => this.snapshotStoreFailed(take, err),
     );
+    this.assemble(take, (data) =>
+      void staged.then((ok) => {
+        if (!ok || this.take !== take || this.stopped) return;
+        take.done = { data, digest };
+        this.schedule();
+      }),
+    );
+  }
+
+  /** Copies the take's pieces into one buffer, ASSEMBLE_SLICE_BYTES per turn of the event loop. */
+  private assemble(take: SnapshotTake, then: (data: Uint8Array) => void): void {
+    const { pieces } = take;
+    take.pieces = [];
+    if (pieces.length === 1) return then(pieces[0]!);
+    const data = new Uint8Array(take.bytes);
+    let next = 0;
+    let at = 0;
+    const slice = () => {
+      if (this.take !== take || this.stopped) return;
+      for (let copied = 0; next < pieces.length && copied < ASSEMBLE_SLICE_BYTES; next++) {
+        const piece = pieces[next]!;
+        data.set(piece, at);
+        at += piece.length;
+        copied += piece.length;
+      }
+      if (next < pieces.length) this.time.defer(slice);
+      else then(data);
+    };
+    slice();
   }
 
   /** Staging the image failed: a storage failure like any other (see `halt`). */
@@ -681,16 +713,4 @@ export class RaftDriver<R> {
     this.take.writer.abort();
     this.take = null;
   }
-}
-
-/** The pieces of an image as one buffer. */
-function concat(pieces: Uint8Array[], bytes: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

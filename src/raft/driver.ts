@@ -689,9 +689,12 @@ export class RaftDriver<R> {
       take.writer.abort();
       return;
     }
+    const committing = this.time.monotonic();
     const snapshot = this.core.createSnapshot(index, take.done!.data, take.done!.digest);
     await take.writer.commit(snapshot.meta);
     this.core.compact(snapshot);
+    // How long the processing loop, and so the Raft loop, waited for this snapshot.
+    const commitMs = Math.round((this.time.monotonic() - committing) * 10) / 10;
     this.snapshotIndex = snapshot.meta.index;
     this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - take.bytesAtStart);
     this.log.info(
@@ -701,6 +704,7 @@ export class RaftDriver<R> {
         ms: this.time.now() - take.started,
         slices: take.slices,
         longestSliceMs: Math.round(take.longestSliceMs * 10) / 10,
+        commitMs,
       },
       'snapshot taken, log compacted',
     );

@@ -51,9 +51,10 @@
 //
 // Every durable state change is one synced LevelDB batch, which LevelDB applies atomically, so after
 // a crash we see either the whole change or none of it (staged chunks change nothing until the
-// record names them). The one exception is dropping segments a local snapshot covers: that happens *after* the snapshot batch is durable, and `load()` ignores
-// entries at or below the snapshot index, so a crash between the two steps leaves garbage but never
-// a wrong log (the next compaction or open removes it).
+// record names them). The one exception is dropping segments a local snapshot covers: that
+// happens *after* the snapshot batch is durable, a thousand segments per operation, and `load()`
+// ignores entries at or below the snapshot index, so a crash in between leaves garbage but never a
+// wrong log (the next open removes it).
 //
 // Bookkeeping (snapshot index, last index, chunk count, segment starts) is kept in memory so `save`
 // does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
@@ -117,6 +118,8 @@ const SEGMENT_PREFIX = 'g/';
 const SEGMENT_END = 'g0';
 const MAX_SNAPSHOT_CHUNKS = 0xffffffff;
 const MAX_GENERATION = 0xffffffff;
+/** Covered log segments deleted per operation after a snapshot (a few ms of LevelDB work). */
+const DROP_BATCH_SEGMENTS = 1000;
 const CHUNK_PREFIX = 'd/';
 const CHUNK_END = 'd0';
 
@@ -486,7 +489,7 @@ export class LevelStorage implements RaftStorage {
           this.snapGeneration = generation;
           this.snapChunks = chunks;
           this.lastIndex = Math.max(this.lastIndex, index);
-          await this.dropCoveredSegments();
+          void this.dropCoveredSegments();
         }),
       drop: () => void this.serialised(() => this.db.clear(generationRange(generation))).catch(() => undefined),
     });
@@ -527,15 +530,21 @@ export class LevelStorage implements RaftStorage {
 
   /**
    * Removes the segments the snapshot covers wholly: a prefix, since segment i ends where segment
-   * i+1 begins (the last where the log ends). Safe to lose in a crash because `load` skips them.
+   * i+1 begins (the last where the log ends). Tens of thousands of them at depth: they go in
+   * operations of DROP_BATCH_SEGMENTS deletes each, queued now, so that saves go on between them;
+   * the promise is of them all (not to be awaited inside an operation). Unsynced, and a failure is
+   * left for the next open: `load` skips segments below the snapshot, wherever a deletion stopped.
    */
-  private async dropCoveredSegments(): Promise<void> {
+  private dropCoveredSegments(): Promise<void> {
     let drop = 0;
     while (drop < this.segments.length && (this.segments[drop + 1] ?? this.lastIndex + 1) <= this.snapIndex + 1) drop++;
-    if (drop === 0) return;
-    const firstKept = this.segments[drop];
-    await this.db.clear({ gte: SEGMENT_PREFIX, lt: firstKept === undefined ? SEGMENT_END : segmentKey(firstKept) });
-    this.segments.splice(0, drop);
+    const covered = this.segments.splice(0, drop);
+    const done: Array<Promise<void>> = [];
+    for (let at = 0; at < covered.length; at += DROP_BATCH_SEGMENTS) {
+      const ops: Op[] = covered.slice(at, at + DROP_BATCH_SEGMENTS).map((first) => ({ type: 'del', key: segmentKey(first) }));
+      done.push(this.serialised(() => this.db.batch(ops)).catch(() => undefined));
+    }
+    return Promise.all(done).then(() => undefined);
   }
 
   /** The snapshot's data, each chunk's checksum and the whole data's digest verified. */

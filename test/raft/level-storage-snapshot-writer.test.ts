@@ -331,3 +331,20 @@ test('kill -9 while snapshots are staged and committed: a valid store, the last 
     });
   }
 });
+
+test('the thousands of segments a snapshot covers are deleted after its commit, in several operations', { timeout: 30_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, small);
+    for (let i = 1; i <= 2500; i++) await s.save({ hardState: null, entries: [entry(i, 1)], snapshot: null });
+    const image = snapshot(2400, 1, 300);
+    const writer = s.beginSnapshot();
+    await feed(writer, [image.data]);
+    await writer.commit(image.meta);
+    // A save right after the commit, with the deletions queued, lands and loads in order.
+    await s.save({ hardState: null, entries: [entry(2501, 1)], snapshot: null });
+    assert.deepEqual((await s.load()).entries, range(2401, 2501, 1));
+    await s.close();
+    const segments = (await rawKeys(dir)).filter((k) => k.startsWith('g/'));
+    assert.deepEqual(segments, range(2401, 2501, 1).map((e) => segmentKey(e.index)), 'the covered segments are gone, the one ending at the snapshot too');
+  });
+});

@@ -13,9 +13,9 @@
 // SHA-256(key, value), so a flipped bit, a torn value or a value under the wrong key is caught
 // when it is read, and named (store path and key) in a CORRUPT error; the snapshot's data must
 // also match the digest in its metadata. A layout-2 store (the same without seals and digest) is
-// migrated on open, in one synced batch, then on to layout 4. LevelDB's own block checksums are not checked on reads
-// unless asked for (ReadOptions.verify_checksums), and never cover what a bug or bad memory did to
-// a value before it was handed to LevelDB.
+// migrated on open, in one synced batch, then on to layout 4. LevelDB's own block checksums are
+// not checked on reads unless asked for (ReadOptions.verify_checksums), and never cover what a bug
+// or bad memory did to a value before it was handed to LevelDB.
 //
 // Each `save` writes its entries as one segment (several when they exceed `segmentBytes`), so a
 // group commit costs one LevelDB operation instead of one per entry.
@@ -39,15 +39,17 @@
 // the old generation's chunks. A crash before the switch leaves the old snapshot and its log, with
 // staged chunks no record names: `open` removes every generation but the record's, and so does an
 // abandoned writer. A layout-3 store (chunks `d/<n>`, no generation) is migrated on open, in one
-// synced batch, to generation 0.
+// synced batch, to generation 0. The staging batches are synced too, not only the switch: after a
+// power loss LevelDB may have kept a later synced write but lost an unsynced one in an older log
+// file, and the record would then name chunks that are not there.
 //
 // Segments: a segment that ends at or below the snapshot index (its successor starts at or below
 // index+1, or it is the last and the log ends there) is deleted; one straddling the index is kept
 // and `load` skips its entries at or below the snapshot. Dropping a prefix of segments does not
 // change the fold above the snapshot index, because the first kept segment starts at or below
 // index+1 and cuts everything before it anyway. A snapshot passed to `save` (installed from the
-// leader) replaces the whole log, so every segment goes in that same batch; one passed to
-// `compact` (taken locally) keeps the entries after it.
+// leader) replaces the whole log, so every segment goes in that same batch; one taken locally
+// (`beginSnapshot`) keeps the entries after it.
 //
 // Every durable state change is one synced LevelDB batch, which LevelDB applies atomically, so after
 // a crash we see either the whole change or none of it (staged chunks change nothing until the
@@ -56,8 +58,9 @@
 // ignores entries at or below the snapshot index, so a crash in between leaves garbage but never a
 // wrong log (the next open removes it).
 //
-// Bookkeeping (snapshot index, last index, chunk count, segment starts) is kept in memory so `save`
-// does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
+// Bookkeeping (snapshot index, generation and chunk count, last index, segment starts) is kept in
+// memory so `save` does no reads on its hot path; operations are serialised so batches reach
+// LevelDB in call order.
 
 import { Level } from 'level';
 import { sameBytes, SNAPSHOT_DIGEST_BYTES, snapshotDigest, truncatedSha256 } from './digest.js';

@@ -60,7 +60,9 @@ async function storageBench(): Promise<void> {
     console.log(`load of ${last} entries: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     const image = new Uint8Array(4 << 20);
-    await storage.compact({ meta: { index: last, term: 1, membership: { voters: ['a'], learners: [] }, time: 0, digest: snapshotDigest(image) }, data: image });
+    const writer = storage.beginSnapshot();
+    writer.write(image);
+    await writer.commit({ index: last, term: 1, membership: { voters: ['a'], learners: [] }, time: 0, digest: snapshotDigest(image) });
     console.log(`compact ${last} entries with a 4 MiB snapshot: ${(performance.now() - started).toFixed(1)} ms`);
     started = performance.now();
     await storage.load();

@@ -167,9 +167,12 @@ async function main(): Promise<void> {
       const rss = rssBytes(cluster.pid(id)!);
       const pause = await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds');
       const gc = await scrape(cluster.metricsUrl(id), 'forge_gc_pause_max_seconds');
-      // Slices and the longest one, where the driver logs them (it takes snapshots in slices).
+      // Slices and the longest one, and the time the Raft loop waited for the commit, where the
+      // driver logs them (it takes snapshots in slices, and stages them before the commit).
       const taken = logEvents(cluster, id, 'snapshot taken, log compacted').map(
-        (e) => `${e['index']}: ${e['ms']}${e['slices'] !== undefined ? ` (${e['slices']} slices, longest ${e['longestSliceMs']})` : ''}`,
+        (e) =>
+          `${e['index']}: ${e['ms']}${e['slices'] !== undefined ? ` (${e['slices']} slices, longest ${e['longestSliceMs']}` : ''}` +
+          `${e['commitMs'] !== undefined ? `, commit ${e['commitMs']}` : ''}${e['slices'] !== undefined ? ')' : ''}`,
       );
       const installed = logEvents(cluster, id, 'installed snapshot from leader').map((e) => `${e['index']}: ${e['ms']}`);
       rows.push([

@@ -73,7 +73,7 @@ export class ForgeNode implements NodeOperations {
   static async open(config: ForgeConfig, log: Logger, options: ForgeNodeOptions = {}): Promise<ForgeNode> {
     mkdirSync(config.dataDir, { recursive: true });
     const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
-    if (storage.migratedFrom !== null) log.info({ from: storage.migratedFrom }, 'store migrated to the current layout (checksums on every record)');
+    if (storage.migratedFrom !== null) log.info({ from: storage.migratedFrom }, 'store migrated to the current layout (checksums on every record, snapshot chunks under generations)');
     return new ForgeNode(config, log, storage, options.unsafeMutations ?? [], options.onHalted ?? (() => {}));
   }
 

@@ -27,6 +27,7 @@ import {
   type Ready,
   type SoftState,
   type SnapshotSource,
+  type SnapshotWriter,
   type StateMachine,
 } from './types.js';
 
@@ -118,20 +119,27 @@ interface SnapshotTake {
   source: SnapshotSource;
   /** Null: the image is digested whole once complete (see DriverOptions.snapshotHasher). */
   hasher: SnapshotHasher | null;
+  /** Stores the pieces as they come; committed by the processing loop once the image is complete. */
+  writer: SnapshotWriter;
+  /** The image's pieces, kept for the core, which sends the image to followers from memory. */
   pieces: Uint8Array[];
   bytes: number;
+  /** The source handed out its last piece. */
+  sourceDone: boolean;
   /** `bytesSinceSnapshot` when it began: what was applied after counts toward the next snapshot. */
   bytesAtStart: number;
   started: number;
   slices: number;
   longestSliceMs: number;
-  /** Set once the image is complete, for the processing loop to store. */
+  /** Set once the image is complete and staged, for the processing loop to commit. */
   done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
 }
 
 export type RoleListener = (state: SoftState) => void;
 
 const BOOTSTRAP_TERM = 1;
+/** Image bytes copied into the assembled image per turn of the event loop (a few ms). */
+const ASSEMBLE_SLICE_BYTES = 8 << 20;
 
 /**
  * The log prefix every node of a new cluster writes for itself on first start: one configuration
@@ -399,7 +407,7 @@ export class RaftDriver<R> {
         while (!this.stopped && this.core.hasReady()) {
           await this.handleReady(this.core.ready());
         }
-        // A finished image is stored here, between Readies, as compaction always was.
+        // A finished image is committed here, between Readies (its bytes are already on disk).
         if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
       } while (this.rerun && !this.stopped);
     } catch (err) {
@@ -551,8 +559,9 @@ export class RaftDriver<R> {
   /**
    * Begins taking a snapshot, unless one is under way: the state machine hands out a point-in-time
    * source, and `takeSnapshotSlice` pulls its pieces a slice at a time, beside the Raft loop, which
-   * goes on ticking, replicating and applying. The image is stored only once complete (a crash
-   * before that leaves the previous snapshot and the log as they were).
+   * goes on ticking, replicating and applying. Each piece goes to a storage writer, which stages it
+   * in batches beside the Raft loop's writes; the processing loop commits the image once complete
+   * (a crash before that leaves the previous snapshot and the log as they were).
    */
   private beginSnapshot(): void {
     if (this.take !== null) return;
@@ -565,8 +574,10 @@ export class RaftDriver<R> {
       index,
       source: this.opts.stateMachine.snapshotSource(),
       hasher: this.opts.snapshotHasher?.() ?? (this.opts.core.snapshotDigest ? null : snapshotHasher()),
+      writer: this.opts.storage.beginSnapshot(),
       pieces: [],
       bytes: 0,
+      sourceDone: false,
       bytesAtStart: this.bytesSinceSnapshot,
       started: this.time.now(),
       slices: 0,
@@ -577,43 +588,113 @@ export class RaftDriver<R> {
     this.time.defer(() => this.takeSnapshotSlice(take));
   }
 
-  /** One slice of a take: pieces until the slice's time or piece budget is spent, then yield. */
+  /**
+   * One slice of a take: pieces until the slice's time or piece budget is spent, then yield; or,
+   * when the storage writer has enough to store, wait until it took some.
+   */
   private takeSnapshotSlice(take: SnapshotTake): void {
     if (this.take !== take || this.stopped) return;
     const sliceMs = this.opts.snapshotSliceMs ?? 4;
     const maxPieces = this.opts.snapshotSlicePieces ?? 64;
     const t0 = this.time.monotonic();
     take.slices++;
-    for (let n = 0; n < maxPieces && this.time.monotonic() - t0 < sliceMs; n++) {
+    let mayWrite = true;
+    for (let n = 0; n < maxPieces && mayWrite && this.time.monotonic() - t0 < sliceMs; n++) {
       const piece = take.source.next();
       if (piece === null) {
         take.longestSliceMs = Math.max(take.longestSliceMs, this.time.monotonic() - t0);
-        take.done = { data: concat(take.pieces, take.bytes), digest: take.hasher?.digest() };
-        take.pieces = [];
-        this.schedule();
+        this.finishTake(take);
         return;
       }
       if (piece.length === 0) continue;
       take.hasher?.update(piece);
       take.pieces.push(piece);
       take.bytes += piece.length;
+      mayWrite = take.writer.write(piece);
     }
     take.longestSliceMs = Math.max(take.longestSliceMs, this.time.monotonic() - t0);
     const next = () => this.takeSnapshotSlice(take);
+    if (!mayWrite) {
+      take.writer.drained().then(
+        () => this.time.defer(next),
+        (err: Error) => this.snapshotStoreFailed(take, err),
+      );
+      return;
+    }
     const pause = this.opts.snapshotYieldMs ?? 0;
     if (pause > 0) this.time.after(pause, next);
     else this.time.defer(next);
   }
 
-  /** Stores a complete image and compacts the log up to it (in the processing loop, between Readies). */
+  /**
+   * The source is exhausted: once the writer staged the rest and the pieces are assembled into the
+   * one buffer the core sends followers from, the image is ready to commit.
+   */
+  private finishTake(take: SnapshotTake): void {
+    take.sourceDone = true;
+    const digest = take.hasher?.digest();
+    const staged = take.writer.end().then(
+      () => true,
+      (err: Error) => {
+        this.snapshotStoreFailed(take, err);
+        return false;
+      },
+    );
+    this.assemble(take, (data) =>
+      void staged.then((ok) => {
+        if (!ok || this.take !== take || this.stopped) return;
+        take.done = { data, digest };
+        this.schedule();
+      }),
+    );
+  }
+
+  /** Copies the take's pieces into one buffer, ASSEMBLE_SLICE_BYTES per turn of the event loop. */
+  private assemble(take: SnapshotTake, then: (data: Uint8Array) => void): void {
+    const { pieces } = take;
+    take.pieces = [];
+    if (pieces.length === 1) return then(pieces[0]!);
+    const data = new Uint8Array(take.bytes);
+    let next = 0;
+    let at = 0;
+    const slice = () => {
+      if (this.take !== take || this.stopped) return;
+      for (let copied = 0; next < pieces.length && copied < ASSEMBLE_SLICE_BYTES; next++) {
+        const piece = pieces[next]!;
+        data.set(piece, at);
+        at += piece.length;
+        copied += piece.length;
+      }
+      if (next < pieces.length) this.time.defer(slice);
+      else then(data);
+    };
+    slice();
+  }
+
+  /** Staging the image failed: a storage failure like any other (see `halt`). */
+  private snapshotStoreFailed(take: SnapshotTake, err: Error): void {
+    if (this.take !== take || this.stopped) return;
+    this.halt(err);
+  }
+
+  /**
+   * Commits a complete, staged image (one small synced write) and compacts the log up to it; in the
+   * processing loop, between Readies, as compaction always was.
+   */
   private async storeSnapshot(take: SnapshotTake): Promise<void> {
     this.take = null;
     const { index } = take;
     // A leader's snapshot installed meanwhile abandons the take; this is the belt to those braces.
-    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
+    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) {
+      take.writer.abort();
+      return;
+    }
+    const committing = this.time.monotonic();
     const snapshot = this.core.createSnapshot(index, take.done!.data, take.done!.digest);
-    await this.opts.storage.compact(snapshot);
+    await take.writer.commit(snapshot.meta);
     this.core.compact(snapshot);
+    // How long the processing loop, and so the Raft loop, waited for this snapshot.
+    const commitMs = Math.round((this.time.monotonic() - committing) * 10) / 10;
     this.snapshotIndex = snapshot.meta.index;
     this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - take.bytesAtStart);
     this.log.info(
@@ -623,27 +704,17 @@ export class RaftDriver<R> {
         ms: this.time.now() - take.started,
         slices: take.slices,
         longestSliceMs: Math.round(take.longestSliceMs * 10) / 10,
+        commitMs,
       },
       'snapshot taken, log compacted',
     );
   }
 
-  /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state). */
+  /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state), and what it staged. */
   private abandonSnapshot(): void {
     if (this.take === null) return;
-    if (this.take.done === null) this.take.source.close();
+    if (!this.take.sourceDone) this.take.source.close();
+    this.take.writer.abort();
     this.take = null;
   }
-}
-
-/** The pieces of an image as one buffer. */
-function concat(pieces: Uint8Array[], bytes: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

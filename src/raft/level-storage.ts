@@ -1,18 +1,21 @@
 // RaftStorage on LevelDB. Key layout (all keys ASCII, values binary):
 //   format         layout version (one byte, LAYOUT_VERSION); a store without it that holds anything is refused
 //   h              hard state (codec: encodeHardState)
-//   s              snapshot record: version, encoded SnapshotMeta (with the data's SHA-256), data length, chunk count
-//   d/<8 hex>      snapshot data chunk n (0-based), at most `chunkBytes` each
+//   s              snapshot record: version, generation, encoded SnapshotMeta (with the data's SHA-256),
+//                  data length, chunk count
+//   d/<8 hex>/<8 hex>  chunk n (0-based) of the snapshot data of generation g (`d/<g>/<n>`), at most
+//                  `chunkBytes` each; only the record's generation is the snapshot, any other is
+//                  staged (being written) or garbage
 //   g/<16 hex>     log segment: consecutive entries starting at that index (codec: encodeEntries);
 //                  fixed width keeps key order = index order
 //
-// Integrity (layout 3): every value but `format` is sealed, followed by the first 8 bytes of
+// Integrity (since layout 3): every value but `format` is sealed, followed by the first 8 bytes of
 // SHA-256(key, value), so a flipped bit, a torn value or a value under the wrong key is caught
 // when it is read, and named (store path and key) in a CORRUPT error; the snapshot's data must
 // also match the digest in its metadata. A layout-2 store (the same without seals and digest) is
-// migrated on open, in one synced batch. LevelDB's own block checksums are not checked on reads
-// unless asked for (ReadOptions.verify_checksums), and never cover what a bug or bad memory did to
-// a value before it was handed to LevelDB.
+// migrated on open, in one synced batch, then on to layout 4. LevelDB's own block checksums are
+// not checked on reads unless asked for (ReadOptions.verify_checksums), and never cover what a bug
+// or bad memory did to a value before it was handed to LevelDB.
 //
 // Each `save` writes its entries as one segment (several when they exceed `segmentBytes`), so a
 // group commit costs one LevelDB operation instead of one per entry.
@@ -29,22 +32,35 @@
 // Earlier prefixes keep their successors, so the invariant holds. A model-based test checks this
 // against random saves, truncations, snapshots and reopenings.
 //
-// Snapshots: a segment that ends at or below the snapshot index (its successor starts at or below
+// Snapshots are stored in two steps, so that a large image never holds the Raft loop's writes
+// (layout 4): its chunks are written under a new generation, in synced batches of a few MiB
+// (`snapshotBatchBytes`) between which `save` goes on, while the record still names the old
+// generation; then one small synced batch switches the record to the new generation and deletes
+// the old generation's chunks. A crash before the switch leaves the old snapshot and its log, with
+// staged chunks no record names: `open` removes every generation but the record's, and so does an
+// abandoned writer. A layout-3 store (chunks `d/<n>`, no generation) is migrated on open, in one
+// synced batch, to generation 0. The staging batches are synced too, not only the switch: after a
+// power loss LevelDB may have kept a later synced write but lost an unsynced one in an older log
+// file, and the record would then name chunks that are not there.
+//
+// Segments: a segment that ends at or below the snapshot index (its successor starts at or below
 // index+1, or it is the last and the log ends there) is deleted; one straddling the index is kept
 // and `load` skips its entries at or below the snapshot. Dropping a prefix of segments does not
 // change the fold above the snapshot index, because the first kept segment starts at or below
 // index+1 and cuts everything before it anyway. A snapshot passed to `save` (installed from the
-// leader) replaces the whole log, so every segment goes in that same batch; one passed to
-// `compact` (taken locally) keeps the entries after it.
+// leader) replaces the whole log, so every segment goes in that same batch; one taken locally
+// (`beginSnapshot`) keeps the entries after it.
 //
 // Every durable state change is one synced LevelDB batch, which LevelDB applies atomically, so after
-// a crash we see either the whole change or none of it. The one exception is dropping segments a
-// local snapshot covers: that happens *after* the snapshot batch is durable, and `load()` ignores
-// entries at or below the snapshot index, so a crash between the two steps leaves garbage but never
-// a wrong log (the next compaction or open removes it).
+// a crash we see either the whole change or none of it (staged chunks change nothing until the
+// record names them). The one exception is dropping segments a local snapshot covers: that
+// happens *after* the snapshot batch is durable, a thousand segments per operation, and `load()`
+// ignores entries at or below the snapshot index, so a crash in between leaves garbage but never a
+// wrong log (the next open removes it).
 //
-// Bookkeeping (snapshot index, last index, chunk count, segment starts) is kept in memory so `save`
-// does no reads on its hot path; operations are serialised so batches reach LevelDB in call order.
+// Bookkeeping (snapshot index, generation and chunk count, last index, segment starts) is kept in
+// memory so `save` does no reads on its hot path; operations are serialised so batches reach
+// LevelDB in call order.
 
 import { Level } from 'level';
 import { sameBytes, SNAPSHOT_DIGEST_BYTES, snapshotDigest, truncatedSha256 } from './digest.js';
@@ -53,7 +69,8 @@ import { ByteReader } from '../wire/reader.js';
 import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 import type { CodecLimits } from './codec.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
+import { BatchedSnapshotWriter } from './snapshot-writer.js';
+import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta, SnapshotWriter } from './types.js';
 
 export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
 
@@ -71,6 +88,11 @@ export interface LevelStorageOptions {
   /** Size of the pieces a snapshot's data is stored in (default 1 MiB). */
   chunkBytes?: number;
   /**
+   * Snapshot data written per synced batch before the snapshot is switched to (default 2 MiB,
+   * rounded up to whole chunks): the Raft loop's writes wait for at most one such batch.
+   */
+  snapshotBatchBytes?: number;
+  /**
    * Entry data bytes after which a save starts another segment (default 1 MiB), which keeps
    * LevelDB values bounded when a save carries a lot; a segment always holds at least one entry.
    */
@@ -79,28 +101,85 @@ export interface LevelStorageOptions {
   limits?: Partial<CodecLimits>;
 }
 
-/** 1 was one LevelDB value per entry (`e/<index>`); 2 is segments; 3 is segments with sealed values (migrated from 2). */
-const LAYOUT_VERSION = 3;
+/**
+ * 1 was one LevelDB value per entry (`e/<index>`); 2 is segments; 3 is segments with sealed values
+ * (migrated from 2); 4 is snapshot chunks under generations (migrated from 3).
+ */
+const LAYOUT_VERSION = 4;
+const UNGENERATIONED_LAYOUT = 3;
 const UNSEALED_LAYOUT = 2;
 const CHECKSUM_BYTES = 8;
-/** Image bytes sealed between two turns of the event loop (a few ms of copying and hashing). */
-const SEAL_SLICE_BYTES = 4 << 20;
 const utf8 = new TextEncoder();
 const FORMAT_KEY = 'format';
-const SNAPSHOT_RECORD_VERSION = 1;
+/** Record version 2 carries the chunks' generation (layout 4); version 1 did not (layouts 2 and 3). */
+const SNAPSHOT_RECORD_VERSION = 2;
+const UNGENERATIONED_RECORD_VERSION = 1;
 const HARD_STATE_KEY = 'h';
 const SNAPSHOT_KEY = 's';
 const SEGMENT_PREFIX = 'g/';
 // '0' is the character after '/', so [ 'g/', 'g0' ) spans exactly the segment keys.
 const SEGMENT_END = 'g0';
 const MAX_SNAPSHOT_CHUNKS = 0xffffffff;
+const MAX_GENERATION = 0xffffffff;
+/** Covered log segments deleted per operation after a snapshot (a few ms of LevelDB work). */
+const DROP_BATCH_SEGMENTS = 1000;
+const CHUNK_PREFIX = 'd/';
+const CHUNK_END = 'd0';
 
 function segmentKey(first: number): string {
   return SEGMENT_PREFIX + first.toString(16).padStart(16, '0');
 }
 
-function chunkKey(n: number): string {
-  return 'd/' + n.toString(16).padStart(8, '0');
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+function chunkKey(generation: number, n: number): string {
+  return CHUNK_PREFIX + hex8(generation) + '/' + hex8(n);
+}
+
+/** Layouts 2 and 3 kept one image, its chunks under `d/<n>`. */
+function ungenerationedChunkKey(n: number): string {
+  return CHUNK_PREFIX + hex8(n);
+}
+
+/** The key range of a generation's chunks: '0' is the character after '/'. */
+function generationRange(generation: number): { gte: string; lt: string } {
+  return { gte: CHUNK_PREFIX + hex8(generation) + '/', lt: CHUNK_PREFIX + hex8(generation) + '0' };
+}
+
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * `bytes` bytes of snapshot data (the pieces' bytes, in order) as sealed chunks of generation
+ * `generation` numbered from `first`, each `chunkBytes` long but the last. Sealing copies and
+ * hashes every byte: this yields to the event loop after each chunk.
+ */
+async function sealChunks(generation: number, first: number, pieces: Uint8Array[], bytes: number, chunkBytes: number): Promise<Op[]> {
+  const ops: Op[] = [];
+  let p = 0;
+  let at = 0;
+  for (let n = first, left = bytes; left > 0; n++) {
+    const size = Math.min(chunkBytes, left);
+    const sealed = new Uint8Array(size + CHECKSUM_BYTES);
+    for (let filled = 0; filled < size; ) {
+      const piece = pieces[p]!;
+      const take = Math.min(piece.length - at, size - filled);
+      sealed.set(piece.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      if (at === piece.length) {
+        p++;
+        at = 0;
+      }
+    }
+    const key = chunkKey(generation, n);
+    sealed.set(checksumOf(key, sealed.subarray(0, size)), size);
+    ops.push({ type: 'put', key, value: sealed });
+    left -= size;
+    if (left > 0) await yieldTurn();
+  }
+  return ops;
 }
 
 function checksumOf(key: string, value: Uint8Array): Uint8Array {
@@ -148,6 +227,8 @@ function decodeSegment(path: string, key: string, stored: Uint8Array, limits: Pa
 }
 
 interface SnapshotRecord {
+  /** The generation of its chunks; null in a record of layout 2 or 3 (version 1). */
+  generation: number | null;
   meta: SnapshotMeta;
   dataLength: number;
   chunks: number;
@@ -155,7 +236,12 @@ interface SnapshotRecord {
 
 function encodeSnapshotRecord(rec: SnapshotRecord, limits: Partial<CodecLimits> | undefined): Uint8Array {
   const w = new ByteWriter();
-  w.u8(SNAPSHOT_RECORD_VERSION);
+  if (rec.generation === null) {
+    w.u8(UNGENERATIONED_RECORD_VERSION);
+  } else {
+    w.u8(SNAPSHOT_RECORD_VERSION);
+    w.uint(rec.generation);
+  }
   w.varBytes(encodeSnapshotMeta(rec.meta, limits));
   w.uint(rec.dataLength);
   w.uint(rec.chunks);
@@ -165,12 +251,13 @@ function encodeSnapshotRecord(rec: SnapshotRecord, limits: Partial<CodecLimits> 
 function decodeSnapshotRecord(b: Uint8Array, limits: Partial<CodecLimits> | undefined): SnapshotRecord {
   const r = new ByteReader(b);
   const version = r.u8();
-  if (version !== SNAPSHOT_RECORD_VERSION) throw new WireError('BAD_VERSION', `snapshot record version ${version}`);
+  if (version !== SNAPSHOT_RECORD_VERSION && version !== UNGENERATIONED_RECORD_VERSION) throw new WireError('BAD_VERSION', `snapshot record version ${version}`);
+  const generation = version === SNAPSHOT_RECORD_VERSION ? r.count('snapshot generation', MAX_GENERATION) : null;
   const meta = decodeSnapshotMeta(r.varBytes('snapshot meta', b.length), limits);
   const dataLength = r.uint();
   const chunks = r.count('snapshot chunks', MAX_SNAPSHOT_CHUNKS);
   r.end();
-  return { meta, dataLength, chunks };
+  return { generation, meta, dataLength, chunks };
 }
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
@@ -186,11 +273,17 @@ export class LevelStorage implements RaftStorage {
     /** The layout the store was migrated from on this open (null: it was current, or new). */
     readonly migratedFrom: number | null,
     private readonly chunkBytes: number,
+    /** A whole number of chunks. */
+    private readonly snapshotBatchBytes: number,
     private readonly segmentBytes: number,
     private readonly limits: Partial<CodecLimits> | undefined,
     /** Index of the stored snapshot (0 when none). */
     private snapIndex: number,
+    /** Generation and chunk count of the stored snapshot (when there is one). */
+    private snapGeneration: number,
     private snapChunks: number,
+    /** The generation the next snapshot written is staged under: above every one on disk. */
+    private nextGeneration: number,
     /** Index of the last log entry, or snapIndex when the log after the snapshot is empty. */
     private lastIndex: number,
     /** First index of every segment on disk, ascending (those wholly at or below snapIndex await removal). */
@@ -201,7 +294,8 @@ export class LevelStorage implements RaftStorage {
   static async open(path: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
     const chunkBytes = options.chunkBytes ?? 1 << 20;
     const segmentBytes = options.segmentBytes ?? 1 << 20;
-    for (const [name, value] of [['chunkBytes', chunkBytes], ['segmentBytes', segmentBytes]] as const) {
+    const batchBytes = options.snapshotBatchBytes ?? 2 << 20;
+    for (const [name, value] of [['chunkBytes', chunkBytes], ['segmentBytes', segmentBytes], ['snapshotBatchBytes', batchBytes]] as const) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new StorageError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${value}`);
       }
@@ -222,7 +316,30 @@ export class LevelStorage implements RaftStorage {
         lastStored = decodeSegment(path, lastKey, value, options.limits).entries.at(-1)!.index;
       }
       const snapIndex = rec?.meta.index ?? 0;
-      const storage = new LevelStorage(db, path, migratedFrom, chunkBytes, segmentBytes, options.limits, snapIndex, rec?.chunks ?? 0, Math.max(lastStored, snapIndex), segments);
+      const generation = rec?.generation ?? 0;
+      // Chunks of any other generation were staged by a writer that never committed.
+      if (rec === null) {
+        await db.clear({ gte: CHUNK_PREFIX, lt: CHUNK_END });
+      } else {
+        const live = generationRange(generation);
+        await db.clear({ gte: CHUNK_PREFIX, lt: live.gte });
+        await db.clear({ gte: live.lt, lt: CHUNK_END });
+      }
+      const storage = new LevelStorage(
+        db,
+        path,
+        migratedFrom,
+        chunkBytes,
+        Math.ceil(batchBytes / chunkBytes) * chunkBytes,
+        segmentBytes,
+        options.limits,
+        snapIndex,
+        generation,
+        rec?.chunks ?? 0,
+        rec === null ? 0 : generation + 1,
+        Math.max(lastStored, snapIndex),
+        segments,
+      );
       await storage.dropCoveredSegments();
       return storage;
     } catch (err) {
@@ -276,6 +393,7 @@ export class LevelStorage implements RaftStorage {
       let snapIndex = this.snapIndex;
       let lastIndex = this.lastIndex;
       let snapChunks = this.snapChunks;
+      let snapGeneration = this.snapGeneration;
       // After the batch: the first `keep` segments stay, then come the `added` ones.
       let keep = this.segments.length;
       const added: number[] = [];
@@ -285,12 +403,22 @@ export class LevelStorage implements RaftStorage {
         if (index <= this.snapIndex) {
           throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
         }
+        // The image is staged in batches first (nothing else is written meanwhile: the Raft loop
+        // waits for this save), then switched to in the batch below, with the rest of the update.
+        snapGeneration = this.takeGeneration();
+        const { data } = snapshot;
+        for (let start = 0; start < data.length; start += this.snapshotBatchBytes) {
+          const part = data.subarray(start, start + this.snapshotBatchBytes);
+          const staged = await sealChunks(snapGeneration, start / this.chunkBytes, [part], part.length, this.chunkBytes);
+          await this.db.batch(staged, { sync: true });
+        }
+        snapChunks = Math.ceil(data.length / this.chunkBytes);
+        ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: data.length, chunks: snapChunks }));
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
         // `Ready`): every segment goes, in this batch.
         for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
         keep = 0;
         lastIndex = index;
-        snapChunks = await this.snapshotOps(ops, snapshot);
         snapIndex = index;
       }
 
@@ -330,25 +458,43 @@ export class LevelStorage implements RaftStorage {
       await this.db.batch(ops, { sync: true });
       this.lastIndex = lastIndex;
       this.snapChunks = snapChunks;
+      this.snapGeneration = snapGeneration;
       this.snapIndex = snapIndex;
       this.segments.length = keep;
       this.segments.push(...added);
     });
   }
 
-  compact(snapshot: Snapshot): Promise<void> {
-    return this.serialised(async () => {
-      const { index } = snapshot.meta;
-      if (index <= this.snapIndex) {
-        throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
-      }
-      const ops: Op[] = [];
-      const chunks = await this.snapshotOps(ops, snapshot);
-      await this.db.batch(ops, { sync: true });
-      this.snapIndex = index;
-      this.snapChunks = chunks;
-      this.lastIndex = Math.max(this.lastIndex, index);
-      await this.dropCoveredSegments();
+  /**
+   * A snapshot taken locally, staged batch by batch (each sealed beside the queue of operations,
+   * then written as one synced batch in it, so `save` runs between batches); its commit switches
+   * the record to it and then drops the segments it covers, keeping the entries after it.
+   */
+  beginSnapshot(): SnapshotWriter {
+    if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
+    const generation = this.takeGeneration();
+    let chunks = 0;
+    return new BatchedSnapshotWriter(this.snapshotBatchBytes, {
+      stage: async (pieces, bytes) => {
+        const ops = await sealChunks(generation, chunks, pieces, bytes, this.chunkBytes);
+        await this.serialised(() => this.db.batch(ops, { sync: true }));
+        chunks += ops.length;
+      },
+      commit: (meta, dataLength) =>
+        this.serialised(async () => {
+          const { index } = meta;
+          if (index <= this.snapIndex) {
+            throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
+          }
+          if (chunks !== Math.ceil(dataLength / this.chunkBytes)) throw new StorageError('INVALID_ARGUMENT', `${chunks} chunks staged for ${dataLength} bytes`);
+          await this.db.batch(this.switchOps({ generation, meta, dataLength, chunks }), { sync: true });
+          this.snapIndex = index;
+          this.snapGeneration = generation;
+          this.snapChunks = chunks;
+          this.lastIndex = Math.max(this.lastIndex, index);
+          void this.dropCoveredSegments();
+        }),
+      drop: () => void this.serialised(() => this.db.clear(generationRange(generation))).catch(() => undefined),
     });
   }
 
@@ -371,45 +517,43 @@ export class LevelStorage implements RaftStorage {
     return run;
   }
 
-  /**
-   * Adds the ops that store `snapshot` (record plus chunks, removing surplus old chunks); returns
-   * the chunk count. Sealing copies and checksums every chunk: a large image yields to the event
-   * loop every few MiB rather than holding it for the whole image.
-   */
-  private async snapshotOps(ops: Op[], snapshot: Snapshot): Promise<number> {
-    const chunks = Math.ceil(snapshot.data.length / this.chunkBytes);
-    let sealed = 0;
-    for (let n = 0; n < chunks; n++) {
-      const key = chunkKey(n);
-      ops.push({ type: 'put', key, value: seal(key, snapshot.data.subarray(n * this.chunkBytes, (n + 1) * this.chunkBytes)) });
-      sealed += this.chunkBytes;
-      if (sealed >= SEAL_SLICE_BYTES) {
-        sealed = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    }
-    for (let n = chunks; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(n) });
-    const record = encodeSnapshotRecord({ meta: snapshot.meta, dataLength: snapshot.data.length, chunks }, this.limits);
-    ops.push({ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, record) });
-    return chunks;
+  private takeGeneration(): number {
+    const generation = this.nextGeneration;
+    if (generation > MAX_GENERATION) throw new StorageError('INVALID_ARGUMENT', `store ${this.path} has used every snapshot generation`);
+    this.nextGeneration++;
+    return generation;
+  }
+
+  /** The ops that make `rec` (its chunks staged) the snapshot: its record, and the old chunks deleted. */
+  private switchOps(rec: SnapshotRecord): Op[] {
+    const ops: Op[] = [{ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord(rec, this.limits)) }];
+    if (this.snapIndex > 0) for (let n = 0; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(this.snapGeneration, n) });
+    return ops;
   }
 
   /**
    * Removes the segments the snapshot covers wholly: a prefix, since segment i ends where segment
-   * i+1 begins (the last where the log ends). Safe to lose in a crash because `load` skips them.
+   * i+1 begins (the last where the log ends). Tens of thousands of them at depth: they go in
+   * operations of DROP_BATCH_SEGMENTS deletes each, queued now, so that saves go on between them;
+   * the promise is of them all (not to be awaited inside an operation). Unsynced, and a failure is
+   * left for the next open: `load` skips segments below the snapshot, wherever a deletion stopped.
    */
-  private async dropCoveredSegments(): Promise<void> {
+  private dropCoveredSegments(): Promise<void> {
     let drop = 0;
     while (drop < this.segments.length && (this.segments[drop + 1] ?? this.lastIndex + 1) <= this.snapIndex + 1) drop++;
-    if (drop === 0) return;
-    const firstKept = this.segments[drop];
-    await this.db.clear({ gte: SEGMENT_PREFIX, lt: firstKept === undefined ? SEGMENT_END : segmentKey(firstKept) });
-    this.segments.splice(0, drop);
+    const covered = this.segments.splice(0, drop);
+    const done: Array<Promise<void>> = [];
+    for (let at = 0; at < covered.length; at += DROP_BATCH_SEGMENTS) {
+      const ops: Op[] = covered.slice(at, at + DROP_BATCH_SEGMENTS).map((first) => ({ type: 'del', key: segmentKey(first) }));
+      done.push(this.serialised(() => this.db.batch(ops)).catch(() => undefined));
+    }
+    return Promise.all(done).then(() => undefined);
   }
 
   /** The snapshot's data, each chunk's checksum and the whole data's digest verified. */
   private async readSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
-    const data = await assembleChunks(this.db, this.path, rec, (key, stored) => unseal(this.path, key, stored));
+    const generation = rec.generation!;
+    const data = await assembleChunks(this.db, this.path, rec, (n) => chunkKey(generation, n), (key, stored) => unseal(this.path, key, stored));
     if (!sameBytes(snapshotDigest(data), rec.meta.digest)) {
       throw corrupt(this.path, SNAPSHOT_KEY, `snapshot at index ${rec.meta.index}: its data does not match its SHA-256`);
     }
@@ -417,14 +561,15 @@ export class LevelStorage implements RaftStorage {
   }
 }
 
-/** A snapshot's data from its chunks, each passed through `open` (which checks its seal, or not). */
+/** A snapshot's data from its chunks (under `keyOf(n)`), each passed through `open` (which checks its seal, or not). */
 async function assembleChunks(
   db: Level<string, Uint8Array>,
   path: string,
   rec: SnapshotRecord,
+  keyOf: (n: number) => string,
   open: (key: string, stored: Uint8Array) => Uint8Array,
 ): Promise<Uint8Array> {
-  const keys = Array.from({ length: rec.chunks }, (_, n) => chunkKey(n));
+  const keys = Array.from({ length: rec.chunks }, (_, n) => keyOf(n));
   const parts = keys.length === 0 ? [] : await db.getMany(keys);
   const data = new Uint8Array(rec.dataLength);
   let offset = 0;
@@ -439,27 +584,28 @@ async function assembleChunks(
 }
 
 /**
- * Refuses a store written in a layout this release cannot read; migrates a layout-2 one; stamps a
- * new, empty one with this layout. Returns the layout migrated from, if any.
+ * Refuses a store written in a layout this release cannot read; migrates a layout-2 or -3 one, a
+ * step (one synced batch) at a time; stamps a new, empty one with this layout. Returns the layout
+ * migrated from, if any.
  */
 async function checkLayout(db: Level<string, Uint8Array>, path: string, limits: Partial<CodecLimits> | undefined): Promise<number | null> {
+  const readable = `this release reads layouts ${UNSEALED_LAYOUT} to ${LAYOUT_VERSION}`;
   const format = await db.get(FORMAT_KEY);
   if (format === undefined) {
     const [anyKey] = await db.keys({ limit: 1 }).all();
     if (anyKey !== undefined) {
-      throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} holds data but no layout version (an older layout); this release reads layouts ${UNSEALED_LAYOUT} and ${LAYOUT_VERSION}`);
+      throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} holds data but no layout version (an older layout); ${readable}`);
     }
     await db.put(FORMAT_KEY, Uint8Array.of(LAYOUT_VERSION), { sync: true });
     return null;
   }
-  if (format.length === 1 && format[0] === UNSEALED_LAYOUT) {
-    await sealUnsealedStore(db, path, limits);
-    return UNSEALED_LAYOUT;
+  const layout = format.length === 1 ? format[0]! : null;
+  if (layout === null || layout < UNSEALED_LAYOUT || layout > LAYOUT_VERSION) {
+    throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} has layout ${layout ?? 'unreadable'}; ${readable}`);
   }
-  if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
-    throw new StorageError('UNSUPPORTED_FORMAT', `store ${path} has layout ${format.length === 1 ? format[0] : 'unreadable'}; this release reads layouts ${UNSEALED_LAYOUT} and ${LAYOUT_VERSION}`);
-  }
-  return null;
+  if (layout === UNSEALED_LAYOUT) await sealUnsealedStore(db, path, limits);
+  if (layout <= UNGENERATIONED_LAYOUT) await generationChunks(db, path, limits);
+  return layout === LAYOUT_VERSION ? null : layout;
 }
 
 /**
@@ -475,10 +621,33 @@ async function sealUnsealedStore(db: Level<string, Uint8Array>, path: string, li
   const stored = await db.get(SNAPSHOT_KEY);
   if (stored !== undefined) {
     const rec = decodeStored(path, SNAPSHOT_KEY, () => decodeSnapshotRecord(stored, limits));
-    const data = await assembleChunks(db, path, rec, (_key, value) => value);
+    const data = await assembleChunks(db, path, rec, ungenerationedChunkKey, (_key, value) => value);
     const sealed = { ...rec, meta: { ...rec.meta, digest: snapshotDigest(data) } };
     ops.push({ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord(sealed, limits)) });
   }
+  ops.push({ type: 'put', key: FORMAT_KEY, value: Uint8Array.of(UNGENERATIONED_LAYOUT) });
+  await db.batch(ops, { sync: true });
+}
+
+/**
+ * Layout 3 to 4, in one synced batch: the snapshot's chunks move from `d/<n>` to generation 0
+ * (sealed anew, since a seal covers its key, once the old seal verified) and the record names that
+ * generation. A chunk the record does not count is garbage and goes.
+ */
+async function generationChunks(db: Level<string, Uint8Array>, path: string, limits: Partial<CodecLimits> | undefined): Promise<void> {
+  const ops: Op[] = [];
+  const stored = await db.get(SNAPSHOT_KEY);
+  const rec = stored === undefined ? null : decodeStored(path, SNAPSHOT_KEY, () => decodeSnapshotRecord(unseal(path, SNAPSHOT_KEY, stored), limits));
+  if (rec !== null && rec.generation !== null) throw corrupt(path, SNAPSHOT_KEY, 'a layout-3 store with a layout-4 snapshot record');
+  for await (const [key, value] of db.iterator({ gte: CHUNK_PREFIX, lt: CHUNK_END })) {
+    ops.push({ type: 'del', key });
+    const n = Number.parseInt(key.slice(CHUNK_PREFIX.length), 16);
+    if (rec !== null && key === ungenerationedChunkKey(n) && n < rec.chunks) {
+      const moved = chunkKey(0, n);
+      ops.push({ type: 'put', key: moved, value: seal(moved, unseal(path, key, value)) });
+    }
+  }
+  if (rec !== null) ops.push({ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord({ ...rec, generation: 0 }, limits)) });
   ops.push({ type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) });
   await db.batch(ops, { sync: true });
 }
@@ -487,6 +656,7 @@ async function readSnapshotRecord(db: Level<string, Uint8Array>, path: string, l
   const stored = await db.get(SNAPSHOT_KEY);
   if (stored === undefined) return null;
   const rec = decodeStored(path, SNAPSHOT_KEY, () => decodeSnapshotRecord(unseal(path, SNAPSHOT_KEY, stored), limits));
+  if (rec.generation === null) throw corrupt(path, SNAPSHOT_KEY, `snapshot record of version ${UNGENERATIONED_RECORD_VERSION} in a layout-${LAYOUT_VERSION} store`);
   if (rec.meta.digest.length !== SNAPSHOT_DIGEST_BYTES) throw corrupt(path, SNAPSHOT_KEY, `snapshot digest of ${rec.meta.digest.length} bytes`);
   return rec;
 }

@@ -1,9 +1,12 @@
 // RaftStorage in memory, for the simulator and tests. A `MemoryDisk` is what survives a crash; a
 // `MemoryStorage` is one process's handle on it. A write becomes durable only when it completes
 // (after a latency the caller simulates through `delay`), and a crash loses every write not yet
-// completed: exactly what a real disk does to an unsynced write.
+// completed: exactly what a real disk does to an unsynced write. A snapshot taken locally is
+// written as LevelStorage writes it: staged batch by batch (each a write of its own, which a crash
+// may lose), then switched to by one last write.
 
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot } from './types.js';
+import { BatchedSnapshotWriter } from './snapshot-writer.js';
+import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotWriter } from './types.js';
 
 /** The durable state of one node. */
 export class MemoryDisk {
@@ -11,6 +14,8 @@ export class MemoryDisk {
   snapshot: Snapshot | null = null;
   /** Entries after the snapshot (or from index 1), contiguous. */
   entries: Entry[] = [];
+  /** Batches of snapshots being written, by writer (garbage once their writer is gone). */
+  staged = new Map<number, Uint8Array[]>();
 
   snapshotIndex(): number {
     return this.snapshot?.meta.index ?? 0;
@@ -43,6 +48,8 @@ export interface MemoryStorageOptions {
   delay?: (done: () => void) => void;
   /** Told of each write right after it became durable (the simulator checks its invariants here). */
   onDurable?: (disk: MemoryDisk, update: StorageUpdate) => void;
+  /** Bytes of a locally taken snapshot per staged write (default 4 MiB). */
+  snapshotBatchBytes?: number;
 }
 
 interface PendingWrite {
@@ -56,11 +63,15 @@ export class MemoryStorage implements RaftStorage {
   private crashed = false;
   /** Writes issued and not yet durable, in issue order: they become durable in that order. */
   private queue: PendingWrite[] = [];
+  private nextWriter = 1;
 
+  /** Opening a disk drops what writers of an earlier process staged and never committed. */
   constructor(
     readonly disk: MemoryDisk = new MemoryDisk(),
     private readonly opts: MemoryStorageOptions = {},
-  ) {}
+  ) {
+    disk.staged.clear();
+  }
 
   load(): Promise<PersistedState> {
     const d = this.disk;
@@ -92,14 +103,29 @@ export class MemoryStorage implements RaftStorage {
     });
   }
 
-  compact(snapshot: Snapshot): Promise<void> {
-    return this.write(() => {
-      const d = this.disk;
-      const { index } = snapshot.meta;
-      if (index <= d.snapshotIndex()) return;
-      if (index > d.lastIndex()) throw new RangeError(`cannot compact to ${index}: the disk log ends at ${d.lastIndex()}`);
-      d.entries = d.entries.slice(index - d.snapshotIndex());
-      d.snapshot = snapshot;
+  beginSnapshot(): SnapshotWriter {
+    const id = this.nextWriter++;
+    const d = this.disk;
+    return new BatchedSnapshotWriter(this.opts.snapshotBatchBytes ?? 4 << 20, {
+      stage: (pieces, bytes) => {
+        const batch = concat(pieces, bytes);
+        return this.write(() => {
+          const staged = d.staged.get(id) ?? [];
+          staged.push(batch);
+          d.staged.set(id, staged);
+        });
+      },
+      commit: (meta, length) =>
+        this.write(() => {
+          const data = concat(d.staged.get(id) ?? [], length);
+          d.staged.delete(id);
+          const { index } = meta;
+          if (index <= d.snapshotIndex()) return;
+          if (index > d.lastIndex()) throw new RangeError(`cannot compact to ${index}: the disk log ends at ${d.lastIndex()}`);
+          d.entries = d.entries.slice(index - d.snapshotIndex());
+          d.snapshot = { meta, data };
+        }),
+      drop: () => void this.write(() => d.staged.delete(id)).catch(() => undefined),
     });
   }
 
@@ -139,4 +165,17 @@ export class MemoryStorage implements RaftStorage {
       w.resolve();
     }
   }
+}
+
+/** The batches' bytes as one buffer, which must be `length` long. */
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    if (at + p.length > length) throw new RangeError(`staged snapshot longer than its ${length} bytes`);
+    out.set(p, at);
+    at += p.length;
+  }
+  if (at !== length) throw new RangeError(`staged snapshot of ${at} bytes, ${length} expected`);
+  return out;
 }

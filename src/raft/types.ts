@@ -328,7 +328,36 @@ export interface RaftStorage {
    * Resolves only once the write is durable.
    */
   save(update: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void>;
-  /** Store a snapshot the local state machine took and drop log entries up to its index. */
-  compact(snapshot: Snapshot): Promise<void>;
+  /**
+   * Begins storing a snapshot the local state machine is taking: its pieces are written as they
+   * come, in batches beside the stored snapshot, which stays the one `load` returns until `commit`
+   * (see SnapshotWriter). Writes of the Raft loop (`save`) go on between the batches.
+   */
+  beginSnapshot(): SnapshotWriter;
   close(): Promise<void>;
+}
+
+/**
+ * A snapshot being stored a batch at a time (RaftStorage.beginSnapshot). A crash at any point
+ * leaves either the previous snapshot and its log or, once `commit` resolved, the new one; what an
+ * unfinished writer staged is garbage, removed when the store is next opened.
+ */
+export interface SnapshotWriter {
+  /**
+   * Appends the next piece of the image (the writer keeps a reference until it is stored). False
+   * once enough is waiting to be stored: await `drained()` before writing more.
+   */
+  write(piece: Uint8Array): boolean;
+  /** Resolves once `write` may go on; rejects with the failure if storing a batch failed. */
+  drained(): Promise<void>;
+  /** Stores what is still buffered; resolves once everything written is staged (no `write` after it). */
+  end(): Promise<void>;
+  /**
+   * After `end`: makes the image written the stored snapshot, with `meta` (its index newer than the
+   * stored snapshot's), and drops the log up to its index and the previous image. One small synced
+   * write; resolves once it is durable.
+   */
+  commit(meta: SnapshotMeta): Promise<void>;
+  /** Gives up: what was staged is dropped. Pending `drained` and `end` calls resolve. */
+  abort(): void;
 }

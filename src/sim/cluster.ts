@@ -395,6 +395,9 @@ class Simulation {
     const proc = new Process();
     const storage = new MemoryStorage(n.disk, {
       delay: (done) => this.diskWrite(n, proc, done),
+      // Images here are a few hundred bytes: small batches make every take several staged writes,
+      // each of which a crash may lose.
+      snapshotBatchBytes: 128,
       onDurable: (disk, update) => this.check(() => {
         for (const e of update.entries) this.inv.persisted(n.id, e, disk.termAt(e.index - 1) ?? -1);
       }),

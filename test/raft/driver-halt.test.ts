@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { BatchedSnapshotWriter } from '../../src/raft/snapshot-writer.js';
 import { RaftError, type Membership, type NodeId } from '../../src/raft/types.js';
 import { AppendLog, encodeValue } from '../../src/sim/append-log.js';
 import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
@@ -48,6 +49,39 @@ test('a failed write halts the node: waiters fail at once, new requests are refu
     assert.throws(() => driver.readBarrier(), (e: unknown) => e instanceof RaftError && e.code === 'STOPPED');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(halts.length, 1, 'told once');
+  } finally {
+    await driver.stop();
+  }
+});
+
+/** A disk whose snapshot staging fails (the Raft loop's own writes still succeed). */
+class FailingSnapshotStorage extends MemoryStorage {
+  override beginSnapshot() {
+    return new BatchedSnapshotWriter(8, {
+      stage: () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
+      commit: () => Promise.reject(new Error('never reached')),
+      drop: () => {},
+    });
+  }
+}
+
+test('a failed write of a snapshot being taken halts the node too', async () => {
+  const membership: Membership = { voters: ['n1'], learners: [] };
+  const net = new InProcessNetwork();
+  const halts: Error[] = [];
+  const driver = new RaftDriver({
+    ...testDriverOptions('n1', { initialMembership: membership, storage: new FailingSnapshotStorage(), transport: net.transport('n1'), stateMachine: new AppendLog() }),
+    snapshotEntries: 5,
+    onHalt: (cause) => halts.push(cause),
+  });
+  await driver.start();
+  try {
+    await waitFor('leadership', () => (driver.softState().role === 'leader' ? true : undefined));
+    for (let i = 0; i < 8 && driver.halted() === null; i++) await driver.propose(encodeValue(i)).catch(() => undefined);
+    await waitFor('the halt', () => driver.halted() ?? undefined);
+    assert.equal(halts.length, 1);
+    assert.match(halts[0]!.message, /EIO/);
+    assert.equal(driver.status().snapshotIndex, 0, 'no snapshot was committed');
   } finally {
     await driver.stop();
   }

@@ -14,16 +14,18 @@ import { MUTATIONS } from '../../src/verify/mutations.js';
 const CATCHES = 3;
 /**
  * Seeds within which each mutation must be caught CATCHES times. Measured (seeds 1..1000):
- * ack-before-sync and apply-before-commit fail nearly every seed; commit-old-term-by-counting 9
- * seeds, vote-not-persisted 7, snapshot-drops-entries 6 (the third catch by seed 421, 506, 570);
- * raw-wall-clock-time by seeds 6, 11, 14 (skewed clocks, clock jumps).
+ * apply-before-commit fails nearly every seed, ack-before-sync about one in four (25 of seeds
+ * 1..100, the third by seed 21; 20 and seed 13 when a take was one write); commit-old-term-by-counting 9
+ * seeds, vote-not-persisted 7; raw-wall-clock-time by seeds 6, 11, 14 (skewed clocks, clock
+ * jumps). snapshot-drops-entries: 5 in seeds 1..3000 since local snapshots are staged in several
+ * writes before their commit (seeds 64, 869, 1183, 1683, 2423; 10 in 3000 when a take was one write).
  */
 const BOUND: Record<RaftMutation, number> = {
-  'ack-before-sync': 20,
+  'ack-before-sync': 50,
   'apply-before-commit': 20,
   'commit-old-term-by-counting': 1000,
   'vote-not-persisted': 1000,
-  'snapshot-drops-entries': 1000,
+  'snapshot-drops-entries': 2500,
   'raw-wall-clock-time': 100,
 };
 

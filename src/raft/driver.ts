@@ -74,6 +74,12 @@ export interface DriverOptions<R> {
   /** Pause between slices in ms (default 0: once pending I/O and timers had their turn). */
   snapshotYieldMs?: number;
   /**
+   * Restoring a snapshot (one installed from the leader, or the stored one at start) runs in slices
+   * too, with the same budgets: each feeds the state machine pieces of this many bytes (default
+   * 64 KiB) for at most `snapshotSliceMs` or `snapshotSlicePieces` pieces, then yields.
+   */
+  restorePieceBytes?: number;
+  /**
    * Digest of an image fed a piece at a time; must agree with `core.snapshotDigest` over the
    * whole image. Defaults to SHA-256, like it; with a `core.snapshotDigest` of its own and no
    * hasher, the finished image is digested whole.
@@ -193,9 +199,14 @@ export class RaftDriver<R> {
       persisted = { hardState, snapshot: null, entries, initialMembership: { voters: [], learners: [] } };
     }
     if (persisted.snapshot) {
-      this.opts.stateMachine.restore(persisted.snapshot.data);
-      this.applied = persisted.snapshot.meta.index;
-      this.snapshotIndex = persisted.snapshot.meta.index;
+      // In slices, so that the process goes on answering (liveness pings, metrics) while it loads.
+      const { data, meta } = persisted.snapshot;
+      const started = this.time.now();
+      const restored = await this.restoreInSlices(data);
+      if (restored === null) return; // stopped while loading
+      this.applied = meta.index;
+      this.snapshotIndex = meta.index;
+      this.log.info({ index: meta.index, bytes: data.length, ms: this.time.now() - started, ...restored }, 'restored snapshot from disk');
     }
     const random = this.opts.core.random ?? Math.random;
     this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
@@ -439,12 +450,16 @@ export class RaftDriver<R> {
       // The leader's image replaces the state a local take is writing out, and covers it.
       this.abandonSnapshot();
       const started = this.time.now();
-      this.opts.stateMachine.restore(rd.snapshot.data);
+      // The loop waits here, and with it everything this node would apply, answer or send after
+      // this Ready; ticks and peer messages still reach the core meanwhile (the leader's heartbeats
+      // keep the election timer from running out), and their Readies follow this one.
+      const restored = await this.restoreInSlices(rd.snapshot.data);
+      if (restored === null) return; // stopped or halted meanwhile: nothing after the image is applied
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.bytesSinceSnapshot = 0;
       this.log.info(
-        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started },
+        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started, ...restored },
         'installed snapshot from leader',
       );
     }
@@ -626,6 +641,54 @@ export class RaftDriver<R> {
       },
       'snapshot taken, log compacted',
     );
+  }
+
+  /**
+   * Restores the state machine from `data` beside the Raft loop, a slice at a time (as a take is
+   * pulled): the state machine builds the new state beside the live one and swaps it in at the
+   * end. Resolves with the slices it took, or null if the node stopped meanwhile (the image
+   * dropped, the state as it was); a bad image rejects with the state machine's error, the state
+   * as it was.
+   */
+  private async restoreInSlices(data: Uint8Array): Promise<{ slices: number; longestSliceMs: number } | null> {
+    const sink = this.opts.stateMachine.restoreSink(data.length);
+    const pieceBytes = this.opts.restorePieceBytes ?? 64 * 1024;
+    const sliceMs = this.opts.snapshotSliceMs ?? 4;
+    const maxPieces = this.opts.snapshotSlicePieces ?? 64;
+    let at = 0;
+    let slices = 0;
+    let longest = 0;
+    try {
+      while (at < data.length) {
+        if (slices > 0) await this.yieldSlice();
+        if (this.stopped) {
+          sink.abort();
+          return null;
+        }
+        const t0 = this.time.monotonic();
+        slices++;
+        for (let n = 0; n < maxPieces && at < data.length && this.time.monotonic() - t0 < sliceMs; n++) {
+          const end = Math.min(data.length, at + pieceBytes);
+          sink.write(data.subarray(at, end));
+          at = end;
+        }
+        longest = Math.max(longest, this.time.monotonic() - t0);
+      }
+      sink.finish();
+    } catch (err) {
+      sink.abort();
+      throw err;
+    }
+    return { slices, longestSliceMs: Math.round(longest * 10) / 10 };
+  }
+
+  /** Lets timers, I/O and messages run between two slices of a restore. */
+  private yieldSlice(): Promise<void> {
+    const pause = this.opts.snapshotYieldMs ?? 0;
+    return new Promise((resolve) => {
+      if (pause > 0) this.time.after(pause, resolve);
+      else this.time.defer(resolve);
+    });
   }
 
   /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state). */

@@ -256,15 +256,15 @@ export class SnapshotReader {
         else this.endBox();
         return true;
       case Part.PutCount:
-        this.part = Part.Puts;
         this.left = r.u32Count('puts', MAX_ITEMS, 2 + this.field + 2 + 16);
+        this.part = Part.Puts;
         return true;
       case Part.Puts:
         if (this.left > 0) {
           this.readPut(r);
         } else {
-          this.part = Part.Consumes;
           this.left = r.u32Count('consumes', MAX_ITEMS, 2 + this.field + 2 + 8 + 2);
+          this.part = Part.Consumes;
         }
         return true;
       case Part.Consumes:

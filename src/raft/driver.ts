@@ -25,6 +25,9 @@ import {
   type NodeId,
   type RaftStorage,
   type Ready,
+  type RestoreSink,
+  type Snapshot,
+  type SnapshotMeta,
   type SoftState,
   type SnapshotSource,
   type StateMachine,
@@ -135,6 +138,17 @@ interface SnapshotTake {
   done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
 }
 
+/** A leader's snapshot being restored beside the Raft loop (see `beginRestore`). */
+interface SnapshotRestore {
+  meta: SnapshotMeta;
+  bytes: number;
+  started: number;
+  /** Committed entries handed out meanwhile: applied, in order, once the image is live. */
+  queued: Entry[];
+  /** Set once every piece is in, for the processing loop to finish; or the error that stopped it. */
+  done: { sink: RestoreSink; slices: number; longestSliceMs: number } | { error: unknown } | null;
+}
+
 export type RoleListener = (state: SoftState) => void;
 
 const BOOTSTRAP_TERM = 1;
@@ -178,6 +192,7 @@ export class RaftDriver<R> {
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
+  private restore: SnapshotRestore | null = null;
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -202,11 +217,15 @@ export class RaftDriver<R> {
       // In slices, so that the process goes on answering (liveness pings, metrics) while it loads.
       const { data, meta } = persisted.snapshot;
       const started = this.time.now();
-      const restored = await this.restoreInSlices(data);
+      const restored = await this.restoreInSlices(data, () => false);
       if (restored === null) return; // stopped while loading
+      restored.sink.finish();
       this.applied = meta.index;
       this.snapshotIndex = meta.index;
-      this.log.info({ index: meta.index, bytes: data.length, ms: this.time.now() - started, ...restored }, 'restored snapshot from disk');
+      this.log.info(
+        { index: meta.index, bytes: data.length, ms: this.time.now() - started, slices: restored.slices, longestSliceMs: restored.longestSliceMs },
+        'restored snapshot from disk',
+      );
     }
     const random = this.opts.core.random ?? Math.random;
     this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
@@ -407,8 +426,10 @@ export class RaftDriver<R> {
     try {
       do {
         this.rerun = false;
+        if (this.restore?.done) this.finishRestore(this.restore);
         while (!this.stopped && this.core.hasReady()) {
           await this.handleReady(this.core.ready());
+          if (!this.stopped && this.restore?.done) this.finishRestore(this.restore);
         }
         // A finished image is stored here, between Readies, as compaction always was.
         if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
@@ -442,26 +463,14 @@ export class RaftDriver<R> {
   private async handleReady(rd: Ready): Promise<void> {
     const transport = this.opts.transport;
     for (const m of rd.messagesNow) transport.send(m);
-    if (this.applyBeforeCommit) this.applyUncommitted(rd.entries);
+    if (this.applyBeforeCommit && this.restore === null) this.applyUncommitted(rd.entries);
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     for (const m of rd.messagesAfterWrite) transport.send(m);
     if (rd.snapshot) {
       // The leader's image replaces the state a local take is writing out, and covers it.
       this.abandonSnapshot();
-      const started = this.time.now();
-      // The loop waits here, and with it everything this node would apply, answer or send after
-      // this Ready; ticks and peer messages still reach the core meanwhile (the leader's heartbeats
-      // keep the election timer from running out), and their Readies follow this one.
-      const restored = await this.restoreInSlices(rd.snapshot.data);
-      if (restored === null) return; // stopped or halted meanwhile: nothing after the image is applied
-      this.applied = rd.snapshot.meta.index;
-      this.snapshotIndex = rd.snapshot.meta.index;
-      this.bytesSinceSnapshot = 0;
-      this.log.info(
-        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started, ...restored },
-        'installed snapshot from leader',
-      );
+      this.beginRestore(rd.snapshot);
     }
     if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) {
@@ -472,10 +481,14 @@ export class RaftDriver<R> {
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
+    this.maybeBeginSnapshot();
+    this.startReadRound();
+  }
+
+  private maybeBeginSnapshot(): void {
     if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
       this.beginSnapshot();
     }
-    this.startReadRound();
   }
 
   /** The 'apply-before-commit' mutation: applies (and answers) new entries as they are appended. */
@@ -485,6 +498,11 @@ export class RaftDriver<R> {
 
   private applyCommitted(entries: Entry[]): void {
     if (entries.length === 0) return;
+    if (this.restore !== null) {
+      // They follow the image being restored: applied once it is live (write, restore, apply).
+      for (const e of entries) this.restore.queued.push(e);
+      return;
+    }
     const t0 = performance.now();
     for (const e of entries) this.applyEntry(e);
     this.opts.onApplyBatch?.(entries.length, (performance.now() - t0) / 1000);
@@ -570,7 +588,8 @@ export class RaftDriver<R> {
    * before that leaves the previous snapshot and the log as they were).
    */
   private beginSnapshot(): void {
-    if (this.take !== null) return;
+    // Nothing is applied while a leader's image is being restored: it is taken after.
+    if (this.take !== null || this.restore !== null) return;
     // The core snapshots only what it has seen applied (the 'apply-before-commit' mutation runs ahead).
     const index = Math.min(this.applied, this.core.status().applied);
     // A snapshot from the leader may have replaced the core's log while this Ready was being
@@ -644,13 +663,74 @@ export class RaftDriver<R> {
   }
 
   /**
-   * Restores the state machine from `data` beside the Raft loop, a slice at a time (as a take is
-   * pulled): the state machine builds the new state beside the live one and swaps it in at the
-   * end. Resolves with the slices it took, or null if the node stopped meanwhile (the image
-   * dropped, the state as it was); a bad image rejects with the state machine's error, the state
-   * as it was.
+   * Begins restoring a leader's snapshot, now durable, beside the Raft loop (replacing one under
+   * way): the loop goes on handling Readies meanwhile — ticks, peer messages, writes, and the
+   * acknowledgments and votes that follow them — so the node keeps its place in the cluster, but
+   * the committed entries they hand out wait in `queued` (write, restore, apply). Once every
+   * piece is in, the processing loop makes the image live and applies them (`finishRestore`).
    */
-  private async restoreInSlices(data: Uint8Array): Promise<{ slices: number; longestSliceMs: number } | null> {
+  private beginRestore(snapshot: Snapshot): void {
+    const earlier = this.restore;
+    const restore: SnapshotRestore = {
+      meta: snapshot.meta,
+      bytes: snapshot.data.length,
+      started: this.time.now(),
+      // The core hands out nothing the newer image does not cover; the filter is for safety only.
+      queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
+      done: null,
+    };
+    this.restore = restore;
+    this.restoreInSlices(snapshot.data, () => this.restore !== restore).then(
+      (restored) => {
+        if (restored === null) return;
+        restore.done = restored;
+        this.schedule();
+      },
+      (error: unknown) => {
+        if (this.restore !== restore) return;
+        restore.done = { error };
+        this.schedule();
+      },
+    );
+  }
+
+  /** Makes a restored image live and applies what was committed meanwhile (in the processing loop). */
+  private finishRestore(restore: SnapshotRestore): void {
+    this.restore = null;
+    const done = restore.done!;
+    // A bad image: the state as it was, and the node halts as for a storage failure.
+    if ('error' in done) throw done.error;
+    done.sink.finish();
+    this.applied = restore.meta.index;
+    this.snapshotIndex = restore.meta.index;
+    this.bytesSinceSnapshot = 0;
+    this.log.info(
+      {
+        index: restore.meta.index,
+        bytes: restore.bytes,
+        ms: this.time.now() - restore.started,
+        slices: done.slices,
+        longestSliceMs: done.longestSliceMs,
+        queued: restore.queued.length,
+      },
+      'installed snapshot from leader',
+    );
+    this.applyCommitted(restore.queued);
+    this.serveReads();
+    this.notifyApplied();
+    this.maybeBeginSnapshot();
+  }
+
+  /**
+   * Feeds `data` to a new restore sink of the state machine a slice at a time (as a take is
+   * pulled), yielding between slices; the caller finishes the sink. Null if the node stopped or
+   * `cancelled()` meanwhile (the sink aborted: the state as it was); a bad image rejects with the
+   * state machine's error, the sink aborted.
+   */
+  private async restoreInSlices(
+    data: Uint8Array,
+    cancelled: () => boolean,
+  ): Promise<{ sink: RestoreSink; slices: number; longestSliceMs: number } | null> {
     const sink = this.opts.stateMachine.restoreSink(data.length);
     const pieceBytes = this.opts.restorePieceBytes ?? 64 * 1024;
     const sliceMs = this.opts.snapshotSliceMs ?? 4;
@@ -661,7 +741,7 @@ export class RaftDriver<R> {
     try {
       while (at < data.length) {
         if (slices > 0) await this.yieldSlice();
-        if (this.stopped) {
+        if (this.stopped || cancelled()) {
           sink.abort();
           return null;
         }
@@ -674,12 +754,11 @@ export class RaftDriver<R> {
         }
         longest = Math.max(longest, this.time.monotonic() - t0);
       }
-      sink.finish();
     } catch (err) {
       sink.abort();
       throw err;
     }
-    return { slices, longestSliceMs: Math.round(longest * 10) / 10 };
+    return { sink, slices, longestSliceMs: Math.round(longest * 10) / 10 };
   }
 
   /** Lets timers, I/O and messages run between two slices of a restore. */

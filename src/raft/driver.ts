@@ -7,7 +7,8 @@
 //
 // One processing loop handles Ready after Ready, strictly in order. While one Ready is being
 // written, new proposals pile up in the core's unstable log and all go out in the next Ready:
-// that is the group commit which turns one fsync into many acknowledged entries.
+// that is the group commit which turns one fsync into many acknowledged entries. Taking a
+// snapshot and restoring one run beside that loop, a slice at a time, so that neither stops it.
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';

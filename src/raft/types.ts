@@ -195,6 +195,11 @@ export interface ReadState {
  *     `committedEntries`;
  *  6. call `advance(ready)`.
  *
+ * The restore of step 5 may run beside the caller's loop (RaftDriver does, a slice at a time):
+ * `advance` may then be called, and later Readies carried out, before it ends, provided that
+ * nothing is applied until it has — the committed entries of this Ready and of those after it
+ * wait, in order, for the image (the order stays write, restore, apply).
+ *
  * Which messages may go first (§10.2.1): a leader's appends and heartbeats, once the term and vote
  * it leads under are durable — a leader counts its own log toward a quorum only up to what
  * `advance` reported written, so replicating while it writes risks nothing. Everything else

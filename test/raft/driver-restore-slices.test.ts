@@ -8,6 +8,7 @@ import { afterEach, test } from 'node:test';
 import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
+import { WireError } from '../../src/wire/wire-error.js';
 import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 /** Image bytes after the count, and the CPU each piece of them costs to restore: 0.6 s in all. */
@@ -23,7 +24,9 @@ const busy = (ms: number) => {
 /** Counts applies; its image (the count, then padding) is quick to take and slow to restore. */
 class SlowRestoreMachine implements StateMachine<number> {
   count = 0;
-  restores: Array<{ began: number; ended: number | null }> = [];
+  restores: Array<{ began: number; ended: number | null; aborted: boolean }> = [];
+  /** Refuse the image at this piece, as a decoder refuses a damaged one. */
+  failAtPiece = Infinity;
   apply(): number {
     return ++this.count;
   }
@@ -42,12 +45,13 @@ class SlowRestoreMachine implements StateMachine<number> {
     };
   }
   restoreSink(size: number): RestoreSink {
-    const restore = { began: performance.now(), ended: null as number | null };
+    const restore = { began: performance.now(), ended: null as number | null, aborted: false };
     this.restores.push(restore);
     const pieces: Uint8Array[] = [];
     return {
       write: (piece) => {
         busy(PIECE_MS);
+        if (pieces.length === this.failAtPiece) throw new WireError('INVALID', 'a damaged image');
         pieces.push(piece);
       },
       finish: () => {
@@ -56,7 +60,9 @@ class SlowRestoreMachine implements StateMachine<number> {
         this.count = Number(image.subarray(0, image.indexOf(0x3b)).toString());
         restore.ended = performance.now();
       },
-      abort: () => {},
+      abort: () => {
+        restore.aborted = true;
+      },
     };
   }
 }
@@ -71,7 +77,7 @@ afterEach(async () => {
   net.cut.clear();
 });
 
-async function startNode(id: string, storage: MemoryStorage, machine: SlowRestoreMachine): Promise<RaftDriver<number>> {
+async function startNode(id: string, storage: MemoryStorage, machine: SlowRestoreMachine, onHalt?: (cause: Error) => void): Promise<RaftDriver<number>> {
   const opts = testDriverOptions(id, { initialMembership: { voters: ids, learners: [] }, storage, transport: net.transport(id), stateMachine: machine });
   // Production timing (20 ms ticks, 300-600 ms elections): a restore takes twice the timeout.
   const driver = new RaftDriver({
@@ -80,6 +86,7 @@ async function startNode(id: string, storage: MemoryStorage, machine: SlowRestor
     tickMs: 20,
     snapshotEntries: 100,
     restorePieceBytes: PIECE_BYTES,
+    ...(onHalt ? { onHalt } : {}),
   });
   running.push(driver);
   await driver.start();
@@ -185,4 +192,49 @@ test('a node restarting on a stored snapshot that needs 0.6 s of work to load le
   leader = running.find((d) => d.softState().role === 'leader')!;
   for (const d of running) assert.equal(d.softState().term, term, `no election happened (${d.status().id})`);
   assert.equal(machine.count, machines.get(leader.status().id)!.count, 'the restarted node caught up');
+});
+
+/** A cluster whose n3 was cut off while the others compacted their logs past everything it has. */
+async function clusterWithLaggard(m3: SlowRestoreMachine, onHalt?: (cause: Error) => void) {
+  for (const other of ['n1', 'n2']) net.cut.add(`n3>${other}`).add(`${other}>n3`);
+  for (const id of ['n1', 'n2']) await startNode(id, new MemoryStorage(), new SlowRestoreMachine());
+  const n3 = await startNode('n3', new MemoryStorage(), m3, onHalt);
+  const leader = await waitFor('a leader', () => running.find((d) => d.softState().role === 'leader'), 10_000);
+  await commitUntil(leader, () => leader.status().snapshotIndex > 0);
+  return { leader, n3 };
+}
+
+test('an image refused half way through leaves the state as it was and halts the node, as a storage failure does', { timeout: 60_000 }, async () => {
+  const m3 = new SlowRestoreMachine();
+  m3.failAtPiece = 100;
+  let halted: Error | null = null;
+  const { leader, n3 } = await clusterWithLaggard(m3, (cause) => (halted = cause));
+  const before = m3.count;
+  const applied = n3.status().applied;
+  net.cut.clear();
+  const cause = await waitFor('n3 to halt', () => halted ?? undefined, 10_000);
+  assert.ok(cause instanceof WireError && cause.message === 'a damaged image', String(cause));
+  assert.equal(n3.halted(), cause);
+  assert.equal(m3.restores.length, 1);
+  assert.ok(m3.restores[0]!.aborted && m3.restores[0]!.ended === null, 'the image was dropped');
+  assert.equal(m3.count, before, 'the live state is as it was');
+  assert.equal(n3.status().applied, applied, 'nothing applied after the refused image');
+  await leader.propose(new Uint8Array(1)); // the others go on
+});
+
+test('stopping a node while it installs a snapshot drops the image and leaves the state as it was', { timeout: 60_000 }, async () => {
+  const m3 = new SlowRestoreMachine();
+  const { n3 } = await clusterWithLaggard(m3);
+  const before = m3.count;
+  const applied = n3.status().applied;
+  net.cut.clear();
+  await waitFor('n3 to begin installing', () => (m3.restores.length > 0 ? true : undefined), 10_000);
+  const t0 = performance.now();
+  await n3.stop();
+  running = running.filter((d) => d !== n3);
+  assert.ok(performance.now() - t0 < 300, 'stop did not wait for the whole restore');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(m3.restores[0]!.aborted && m3.restores[0]!.ended === null, 'the image was dropped');
+  assert.equal(m3.count, before);
+  assert.equal(n3.status().applied, applied);
 });

@@ -229,7 +229,12 @@ export class RaftDriver<R> {
       );
     }
     const random = this.opts.core.random ?? Math.random;
-    this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
+    // Received snapshots are hashed chunk by chunk with the hasher that hashes takes (see snapshotHasher).
+    const hasher = this.opts.snapshotHasher ?? (this.opts.core.snapshotDigest ? undefined : snapshotHasher);
+    this.core = new RaftCore(
+      { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, ...(hasher ? { snapshotHasher: hasher } : {}) },
+      persisted,
+    );
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
     this.log.info(

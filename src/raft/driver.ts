@@ -686,9 +686,15 @@ export class RaftDriver<R> {
       done: null,
     };
     this.restore = restore;
+    // An earlier image complete but not yet live is dropped; one still being fed stops at its next slice.
+    if (earlier?.done && 'sink' in earlier.done) earlier.done.sink.abort();
     this.restoreInSlices(snapshot.data, () => this.restore !== restore).then(
       (restored) => {
         if (restored === null) return;
+        if (this.restore !== restore) {
+          restored.sink.abort();
+          return;
+        }
         restore.done = restored;
         this.schedule();
       },

@@ -215,7 +215,7 @@ export class RaftDriver<R> {
       persisted = { hardState, snapshot: null, entries, initialMembership: { voters: [], learners: [] } };
     }
     if (persisted.snapshot) {
-      // In slices, so that the process goes on answering (liveness pings, metrics) while it loads.
+      // In slices, so that the process goes on answering (its peer links' liveness pings) while it loads.
       const { data, meta } = persisted.snapshot;
       const started = this.time.now();
       const restored = await this.restoreInSlices(data, () => false);

@@ -196,7 +196,10 @@ async function main(): Promise<void> {
     cluster.startNode(follower);
     const restartMs = await caughtUp(admin, follower, target, t, 120_000);
     const restartPause = await scrape(cluster.metricsUrl(follower), 'forge_event_loop_delay_max_seconds');
-    console.log(`restart (kill -9) of ${follower}: caught-up follower after ${fmt(restartMs)} ms (its longest loop pause ${fmt(restartPause * 1000)} ms), RSS ${mib(rssBytes(cluster.pid(follower)!))}`);
+    // The last load logged is this restart's (the driver loads the stored image in slices).
+    const load = logEvents(cluster, follower, 'restored snapshot from disk').at(-1);
+    const loaded = load ? `; loaded its ${mib(load['bytes']!)} snapshot in ${load['ms']} ms, ${load['slices']} slices, longest ${load['longestSliceMs']} ms` : '';
+    console.log(`restart (kill -9) of ${follower}: caught-up follower after ${fmt(restartMs)} ms (its longest loop pause ${fmt(restartPause * 1000)} ms), RSS ${mib(rssBytes(cluster.pid(follower)!))}${loaded}`);
 
     // The runbook for a lost store: remove-node, wipe, start as a joiner, add-node; it catches up from a snapshot.
     await cluster.signal(follower, 'SIGKILL');
@@ -206,7 +209,9 @@ async function main(): Promise<void> {
     await retried(() => admin.addNode(follower, '127.0.0.1', cluster.nodes.get(follower)!.port, { catchUpMs: 120_000 }));
     const wipedTarget = Math.max(...(await statuses(admin)).map((s) => s.commitIndex));
     const wipedMs = await caughtUp(admin, follower, wipedTarget, t, 120_000);
-    const installed = logEvents(cluster, follower, 'installed snapshot from leader').map((e) => `${e['index']}: ${e['ms']} ms, ${mib(e['bytes']!)}`);
+    const installed = logEvents(cluster, follower, 'installed snapshot from leader').map(
+      (e) => `${e['index']}: ${e['ms']} ms, ${mib(e['bytes']!)}${e['slices'] !== undefined ? `, ${e['slices']} slices, longest ${e['longestSliceMs']} ms` : ''}`,
+    );
     const wipedPause = await scrape(cluster.metricsUrl(follower), 'forge_event_loop_delay_max_seconds');
     console.log(`wiped ${follower} (remove-node, wipe, join, add-node): caught-up voter after ${fmt(wipedMs)} ms; installed ${installed.join('; ') || 'no snapshot'}; its longest loop pause ${fmt(wipedPause * 1000)} ms`);
     const final = await statuses(admin);

@@ -74,9 +74,9 @@ export const raftSchema = z
  * remote-api plugin) refuses frames over 16 MiB, body and framing together. And a put's body is
  * handled in one synchronous stretch on the leader (decoded from the WebSocket, encoded into the
  * entry and each follower's frame, encrypted, checksummed for LevelDB), measured at about 19 ms per
- * MiB on a quiet machine: that stretch must stay well inside the peer links' liveness timeout
- * (electionTicks × tickMs, 300 ms by default), or the links are cut mid-entry and the entry is sent
- * again, over and over (seen with 15 MiB bodies).
+ * MiB on a quiet machine, several times that on a loaded one: that stretch must stay well inside
+ * the peer links' liveness timeout (two election timeouts, at least 1 s), or the links are cut
+ * mid-entry and the entry is sent again, over and over (seen with 15 MiB bodies and 300 ms).
  */
 export const MAX_BODY_BYTES_CEILING = 8 * 1024 * 1024;
 

@@ -34,7 +34,7 @@ import { StoredDelivery } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
-import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { type ImageSink, SnapshotReader, writeSnapshot } from './snapshot.js';
 import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
 import {
   type ConsumeResult,
@@ -215,12 +215,38 @@ export class Mailbox {
     return stream;
   }
 
-  /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */
+  /**
+   * Takes an image of `size` bytes a piece at a time (bounded work per piece) into a state beside
+   * this one; `finish` replaces the state with it. A bad image throws WireError from `write` or
+   * `finish` and leaves the state untouched. Commands may go on being applied meanwhile: the
+   * image replaces whatever they did.
+   */
+  restoreSink(size: number): ImageSink {
+    let reader: SnapshotReader | null = new SnapshotReader(size, this.options.unsafeLeaseReceiptReuse);
+    const open = (): SnapshotReader => {
+      if (reader === null) throw new Error('restore already finished or aborted');
+      return reader;
+    };
+    return {
+      write: (piece) => open().write(piece),
+      finish: () => {
+        const state = open().finish();
+        reader = null;
+        // The stream's image is of the state being replaced: it ends here.
+        this.stream?.close();
+        this.state = state;
+      },
+      abort: () => {
+        reader = null;
+      },
+    };
+  }
+
+  /** Replaces the state with a snapshot's (the sink fed in one piece); throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
-    const state = readSnapshot(data, this.options.unsafeLeaseReceiptReuse);
-    // The stream's image is of the state being replaced: it ends here.
-    this.stream?.close();
-    this.state = state;
+    const sink = this.restoreSink(data.length);
+    sink.write(data);
+    sink.finish();
   }
 
   /** Read-only: answers from the applied state as of max(state time, `now`). */

@@ -1,5 +1,5 @@
 // The mailbox as a replicated state machine over log entries: structurally the `StateMachine` the
-// Raft core drives (apply/snapshotSource/restore), plus the read path `query`. It imports nothing
+// Raft core drives (apply/snapshotSource/restoreSink), plus the read path `query`. It imports nothing
 // from Raft. `apply` returns the typed result, which the driver hands to the proposer in this
 // process; an undecodable entry must not wedge the log, so it yields a BAD_REQUEST result and
 // leaves the state untouched.
@@ -7,6 +7,7 @@
 import { decodeCommand } from './codec.js';
 import type { ApplyMeta, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
+import type { ImageSink } from './snapshot.js';
 import type { StreamSteps } from './snapshot-stream.js';
 import type { MailboxOptions } from './options.js';
 import { WireError } from '../wire/wire-error.js';
@@ -54,6 +55,11 @@ export class MailboxStateMachine {
       next: () => (stream.sizeStep() ? stream.next() : NOTHING_YET),
       close: () => stream.close(),
     };
+  }
+
+  /** Takes an image of `size` bytes a piece at a time beside the live state (see Mailbox.restoreSink). */
+  restoreSink(size: number): ImageSink {
+    return this.mailbox.restoreSink(size);
   }
 
   /** Replaces the state with a snapshot's; throws WireError (state untouched) on a bad image. */

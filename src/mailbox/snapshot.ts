@@ -16,7 +16,8 @@
 //   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
 // Strings are u16-prefixed UTF-8, bodies u32-prefixed, all little-endian (the byte toolkit's fixed
 // family, src/wire). Reading checks every count and length against the bytes left and refuses
-// anything out of order or out of range with a WireError.
+// anything out of order or out of range with a WireError. An image is read item by item from
+// pieces cut anywhere (SnapshotReader), so that restoring a large one need not block.
 
 import type { DeliveredMessage } from './commands.js';
 import { StoredDelivery } from './delivery.js';
@@ -34,7 +35,8 @@ import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { QUOTA_NAMES, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
 import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
-import { ByteReader } from '../wire/reader.js';
+import { PieceDecoder } from '../wire/piece-decoder.js';
+import type { ByteReader } from '../wire/reader.js';
 import { utf8Length } from '../wire/text.js';
 import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
@@ -141,74 +143,222 @@ export function writeConsume(w: ByteWriter, c: RememberedConsume): void {
   writeConsumeResult(w, c.result);
 }
 
+/**
+ * Structurally the Raft `RestoreSink`: takes an image a piece at a time into a state beside the
+ * live one, which `finish` swaps in (or throws WireError, the live state untouched) and `abort`
+ * drops.
+ */
+export interface ImageSink {
+  write(piece: Uint8Array): void;
+  finish(): void;
+  abort(): void;
+}
+
+/** Decodes a whole image (a SnapshotReader fed it in one piece); throws WireError on bad input. */
 export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {
-  const r = new ByteReader(data);
-  for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
-  const version = r.u16('version');
-  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_2 && version !== SNAPSHOT_VERSION_1) {
-    throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
-  }
-  const v2 = version >= SNAPSHOT_VERSION_2;
+  const reader = new SnapshotReader(data.length, unsafeLeaseReceiptReuse);
+  reader.write(data);
+  return reader.finish();
+}
+
+/** Where a SnapshotReader is in the layout: the item its next step reads. */
+const enum Part {
+  Header,
+  /** A mailbox's name and its number of queued messages. */
+  Box,
+  /** A queued message, or once they are read the number of dead letters. */
+  Queue,
+  /** A dead letter, or once they are read the number of leases. */
+  Dead,
+  /** A lease, or once they are read the end of the mailbox. */
+  Leases,
+  PutCount,
+  /** A remembered put id, or once they are read the number of consume results. */
+  Puts,
+  /** A remembered consume result, or once they are read the end of the image. */
+  Consumes,
+}
+
+/**
+ * Decodes an image of `size` bytes fed in pieces cut anywhere, one item (a mailbox's name, a
+ * message, a lease, a remembered id) per step (see PieceDecoder), into a state of its own: the
+ * state being restored stays live until the caller swaps this one in. The checks are those of
+ * the layout above, in the same order, with the same WireErrors.
+ */
+export class SnapshotReader {
+  private readonly state = emptyMailboxState();
+  private readonly decoder: PieceDecoder;
+  private part = Part.Header;
+  private v2 = false;
   /** Bytes the version-2 fields add: a u16 length prefix each. */
-  const field = v2 ? 2 : 0;
-  const s = emptyMailboxState();
-  s.now = r.f64('now');
-  s.lastSeq = r.f64('lastSeq');
-  if (version >= SNAPSHOT_VERSION) {
-    for (const name of QUOTA_NAMES) {
-      const value = r.f64(name);
-      const problem = quotaProblem(name, value);
-      if (problem !== null) throw new WireError('INVALID', `bad quota in snapshot: ${problem}`);
-      s.quotas[name] = value;
+  private field = 0;
+  private boxesLeft = 0;
+  /** Items left in the list being read. */
+  private left = 0;
+  private name = '';
+  private box = new UserBox();
+  /** The queue being read (the box's queue, then its dead letters) and the last seq read into it. */
+  private list = this.box.queue;
+  private prevSeq = -Infinity;
+
+  constructor(
+    size: number,
+    private readonly unsafeLeaseReceiptReuse = false,
+  ) {
+    this.decoder = new PieceDecoder(size, (r) => this.step(r));
+  }
+
+  /** Decodes what it can of the next piece; throws WireError on bad input. */
+  write(piece: Uint8Array): void {
+    this.decoder.write(piece);
+  }
+
+  /** The decoded state, once every byte was written; throws WireError if the image is incomplete. */
+  finish(): MailboxState {
+    this.decoder.finish();
+    return this.state;
+  }
+
+  private step(r: ByteReader): boolean {
+    switch (this.part) {
+      case Part.Header:
+        this.readHeader(r);
+        return true;
+      case Part.Box: {
+        const name = r.u16String('user', MAX_WIRE_STRING_BYTES);
+        if (this.state.users.has(name)) throw new WireError('INVALID', `user ${name} appears twice`);
+        const bad = userProblem(name);
+        if (bad) throw new WireError('INVALID', `bad user in snapshot: ${bad}`);
+        const messages = r.u32Count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES);
+        this.name = name;
+        this.box = new UserBox();
+        this.startList(this.box.queue, Part.Queue, messages);
+        return true;
+      }
+      case Part.Queue:
+        if (this.left > 0) this.readQueued(r);
+        else this.startList(new SeqQueue(), Part.Dead, r.u32Count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES));
+        return true;
+      case Part.Dead:
+        if (this.left > 0) {
+          this.readQueued(r);
+        } else {
+          const leases = r.u32Count('leases', MAX_ITEMS, 8 + this.field + MIN_MESSAGE_BYTES);
+          const box = this.box;
+          if (this.list.size > 0) box.dead = this.list;
+          box.minExpiry = Math.min(box.queue.earliestExpiry(), this.list.earliestExpiry());
+          this.part = Part.Leases;
+          this.left = leases;
+        }
+        return true;
+      case Part.Leases:
+        if (this.left > 0) this.readLease(r);
+        else this.endBox();
+        return true;
+      case Part.PutCount:
+        this.left = r.u32Count('puts', MAX_ITEMS, 2 + this.field + 2 + 16);
+        this.part = Part.Puts;
+        return true;
+      case Part.Puts:
+        if (this.left > 0) {
+          this.readPut(r);
+        } else {
+          this.left = r.u32Count('consumes', MAX_ITEMS, 2 + this.field + 2 + 8 + 2);
+          this.part = Part.Consumes;
+        }
+        return true;
+      case Part.Consumes:
+        if (this.left === 0) return false;
+        this.readConsume(r);
+        return true;
     }
   }
-  const users = r.u32Count('users', MAX_ITEMS, 2 + 12);
-  for (let i = 0; i < users; i++) {
-    const name = r.u16String('user', MAX_WIRE_STRING_BYTES);
-    if (s.users.has(name)) throw new WireError('INVALID', `user ${name} appears twice`);
-    const bad = userProblem(name);
-    if (bad) throw new WireError('INVALID', `bad user in snapshot: ${bad}`);
-    const box = new UserBox();
-    readQueue(r, box.queue);
-    const dead = new SeqQueue();
-    readQueue(r, dead);
-    if (dead.size > 0) box.dead = dead;
-    box.minExpiry = Math.min(box.queue.earliestExpiry(), dead.earliestExpiry());
-    const leases = r.u32Count('leases', MAX_ITEMS, 8 + field + MIN_MESSAGE_BYTES);
-    for (let j = 0; j < leases; j++) {
-      const leaseExpiresAt = r.f64('leaseExpiresAt');
-      const nonce = v2 ? readNonce(r) : '';
-      const msg = readMessage(r);
-      box.leaseMap().set(receiptOf(msg, nonce, unsafeLeaseReceiptReuse), { msg, leaseExpiresAt, nonce });
-      box.leaseBytes += msg.body.length;
-      box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
+
+  private readHeader(r: ByteReader): void {
+    for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
+    const version = r.u16('version');
+    if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_2 && version !== SNAPSHOT_VERSION_1) {
+      throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
     }
-    s.users.set(name, box);
-    s.heldMessages += box.held;
-    s.heldBytes += box.heldBytes;
+    const now = r.f64('now');
+    const lastSeq = r.f64('lastSeq');
+    const quotas = { ...this.state.quotas };
+    if (version >= SNAPSHOT_VERSION) {
+      for (const name of QUOTA_NAMES) {
+        const value = r.f64(name);
+        const problem = quotaProblem(name, value);
+        if (problem !== null) throw new WireError('INVALID', `bad quota in snapshot: ${problem}`);
+        quotas[name] = value;
+      }
+    }
+    const users = r.u32Count('users', MAX_ITEMS, 2 + 12);
+    const s = this.state;
+    s.now = now;
+    s.lastSeq = lastSeq;
+    s.quotas = quotas;
+    this.v2 = version >= SNAPSHOT_VERSION_2;
+    this.field = this.v2 ? 2 : 0;
+    this.boxesLeft = users;
+    this.part = users > 0 ? Part.Box : Part.PutCount;
   }
-  const puts = r.u32Count('puts', MAX_ITEMS, 2 + field + 2 + 16);
-  for (let i = 0; i < puts; i++) {
+
+  private startList(list: SeqQueue, part: Part, items: number): void {
+    this.list = list;
+    this.part = part;
+    this.left = items;
+    this.prevSeq = -Infinity;
+  }
+
+  private readQueued(r: ByteReader): void {
+    const m = readMessage(r);
+    if (m.seq <= this.prevSeq) throw new WireError('INVALID', 'queue not in seq order');
+    this.prevSeq = m.seq;
+    this.list.push(m);
+    this.left--;
+  }
+
+  private readLease(r: ByteReader): void {
+    const leaseExpiresAt = r.f64('leaseExpiresAt');
+    const nonce = this.v2 ? readNonce(r) : '';
+    const msg = readMessage(r);
+    const box = this.box;
+    box.leaseMap().set(receiptOf(msg, nonce, this.unsafeLeaseReceiptReuse), { msg, leaseExpiresAt, nonce });
+    box.leaseBytes += msg.body.length;
+    box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
+    this.left--;
+  }
+
+  private endBox(): void {
+    const s = this.state;
+    s.users.set(this.name, this.box);
+    s.heldMessages += this.box.held;
+    s.heldBytes += this.box.heldBytes;
+    this.boxesLeft--;
+    this.part = this.boxesLeft > 0 ? Part.Box : Part.PutCount;
+  }
+
+  private readPut(r: ByteReader): void {
     const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-    const principal = v2 ? readPrincipal(r) : '';
+    const principal = this.v2 ? readPrincipal(r) : '';
     const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
     const seq = r.f64('seq');
     const expiresAt = r.f64('expiresAt');
-    s.puts.set(rememberedKey(user, principal, id), { user, principal, id, seq, expiresAt });
+    this.state.puts.set(rememberedKey(user, principal, id), { user, principal, id, seq, expiresAt });
+    this.left--;
   }
-  const consumes = r.u32Count('consumes', MAX_ITEMS, 2 + field + 2 + 8 + 2);
-  for (let i = 0; i < consumes; i++) {
+
+  private readConsume(r: ByteReader): void {
     const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-    const principal = v2 ? readPrincipal(r) : '';
+    const principal = this.v2 ? readPrincipal(r) : '';
     const requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
     const expiresAt = r.f64('expiresAt');
     const result = readConsumeResult(r);
     const bytes = result.kind === 'message' ? result.message.body.length : 0;
+    const s = this.state;
     s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
+    this.left--;
   }
-  r.end();
-  return s;
 }
 
 /** A lease's receipt nonce: '' (taken without one) or what the consume carried. */

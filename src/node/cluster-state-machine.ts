@@ -15,8 +15,10 @@
 import { encodeCommand } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
 import { NOTHING_YET, type ImageSource, type MailboxStateMachine } from '../mailbox/replicated.js';
+import type { ImageSink } from '../mailbox/snapshot.js';
 import type { StreamSteps } from '../mailbox/snapshot-stream.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
+import { PieceDecoder } from '../wire/piece-decoder.js';
 import { ByteReader } from '../wire/reader.js';
 import { utf8Length } from '../wire/text.js';
 import { ByteWriter } from '../wire/writer.js';
@@ -200,33 +202,86 @@ export class ClusterStateMachine {
     return w.finish();
   }
 
-  /** Replaces the whole state; throws WireError with the state untouched. */
-  restore(data: Uint8Array): void {
-    const r = new ByteReader(data);
-    for (const b of SNAPSHOT_MAGIC) {
-      if (r.u8('snapshot magic') !== b) throw new WireError('BAD_VERSION', 'not a cluster state snapshot');
-    }
-    const version = r.u8('snapshot version');
-    if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported cluster snapshot version ${version}`);
-    const count = r.u32Count('peer count', MAX_DIRECTORY_PEERS, MIN_PEER_BYTES);
+  /**
+   * Takes an image of `size` bytes a piece at a time (bounded work per piece) beside the live
+   * state: the directory at once (it is small), then the mailbox image through the mailbox's own
+   * sink. `finish` replaces the whole state; a bad image throws WireError from `write` or `finish`
+   * and leaves it untouched.
+   */
+  restoreSink(size: number): ImageSink {
     const directory = new Map<string, PeerAddress>();
+    let peersLeft = -1;
     let previous = '';
-    for (let i = 0; i < count; i++) {
-      const node = r.u16String('node id', MAX_NODE_ID_BYTES);
-      const host = r.u16String('host', MAX_HOST_BYTES);
-      const port = r.u16('port');
-      const problem = directoryCommandProblem({ op: 'set', node, host, port });
-      if (problem !== null) throw new WireError('INVALID', problem);
-      // Node id order is the one encoding; it also rules out duplicates.
-      if (i > 0 && node <= previous) throw new WireError('INVALID', 'peers not in strictly increasing node id order');
-      previous = node;
-      directory.set(node, { host, port });
-    }
-    const mailbox = r.u32Bytes('mailbox snapshot', data.length);
-    r.end();
-    this.mailbox.restore(mailbox);
-    this.directory = directory;
-    this.onDirectoryChange(this.peers());
+    let mailbox: ImageSink | null = null;
+    let mailboxLeft = 0;
+    const decoder = new PieceDecoder(size, (r) => {
+      if (peersLeft < 0) {
+        for (const b of SNAPSHOT_MAGIC) {
+          if (r.u8('snapshot magic') !== b) throw new WireError('BAD_VERSION', 'not a cluster state snapshot');
+        }
+        const version = r.u8('snapshot version');
+        if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported cluster snapshot version ${version}`);
+        peersLeft = r.u32Count('peer count', MAX_DIRECTORY_PEERS, MIN_PEER_BYTES);
+        return true;
+      }
+      if (peersLeft > 0) {
+        const node = r.u16String('node id', MAX_NODE_ID_BYTES);
+        const host = r.u16String('host', MAX_HOST_BYTES);
+        const port = r.u16('port');
+        const problem = directoryCommandProblem({ op: 'set', node, host, port });
+        if (problem !== null) throw new WireError('INVALID', problem);
+        // Node id order is the one encoding; it also rules out duplicates.
+        if (directory.size > 0 && node <= previous) throw new WireError('INVALID', 'peers not in strictly increasing node id order');
+        previous = node;
+        directory.set(node, { host, port });
+        peersLeft--;
+        return true;
+      }
+      if (mailbox === null) {
+        const n = r.u32('mailbox snapshot');
+        if (n > size) throw new WireError('TOO_LARGE', `mailbox snapshot is ${n} bytes, limit ${size}`);
+        const rest = r.remainingInRecord;
+        if (n > rest) throw new WireError('TRUNCATED', 'input ends inside mailbox snapshot');
+        if (n < rest) throw new WireError('TRAILING_BYTES', `${rest - n} bytes after the end of the record`);
+        mailbox = this.mailbox.restoreSink(n);
+        mailboxLeft = n;
+        return n > 0;
+      }
+      const piece = r.raw(Math.min(r.remaining, mailboxLeft), 'mailbox snapshot');
+      mailboxLeft -= piece.length;
+      mailbox.write(piece);
+      return mailboxLeft > 0;
+    });
+    let open = true;
+    const check = () => {
+      if (!open) throw new Error('restore already finished or aborted');
+    };
+    return {
+      write: (piece) => {
+        check();
+        decoder.write(piece);
+      },
+      finish: () => {
+        check();
+        decoder.finish();
+        // The decoder completes only once it has read the mailbox image's length.
+        mailbox!.finish();
+        open = false;
+        this.directory = directory;
+        this.onDirectoryChange(this.peers());
+      },
+      abort: () => {
+        open = false;
+        mailbox?.abort();
+      },
+    };
+  }
+
+  /** Replaces the whole state (the sink fed in one piece); throws WireError with the state untouched. */
+  restore(data: Uint8Array): void {
+    const sink = this.restoreSink(data.length);
+    sink.write(data);
+    sink.finish();
   }
 
   private applyDirectory(payload: Uint8Array): ClusterResult {

@@ -38,6 +38,9 @@ import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
 import { MUTATIONS, type MutationName } from '../verify/mutations.js';
 
+/** Silence after which an established peer link is cut, at the least (see connectTimeoutMs below). */
+const PEER_LINK_MIN_SILENCE_MS = 1000;
+
 export interface ForgeNodeOptions {
   /**
    * Deliberate bugs (src/verify/mutations.ts), for the mutation tests only: `forge-mailbox serve`
@@ -98,6 +101,7 @@ export class ForgeNode implements NodeOperations {
       unsafeLeaseReceiptReuse: unsafeMutations.includes('lease-receipt-reuse'),
     });
     this.clusterState = new ClusterStateMachine(this.stateMachine, (directory) => this.transport.setPeers(this.peerAddresses(directory)));
+    const electionTimeoutMs = Math.max(MIN_LIVENESS_TIMEOUT_MS, config.raft.tickMs * Math.max(config.raft.electionTicks, 3 * config.raft.heartbeatTicks));
     this.transport = new TcpTransport({
       nodeId: config.nodeId,
       clusterId: config.clusterId,
@@ -107,9 +111,14 @@ export class ForgeNode implements NodeOperations {
       peers: this.peerAddresses({}),
       maxFrameBytes,
       maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg),
-      // A link silent for an election timeout (at least three heartbeats) is one Raft already gives
-      // up on; redialling it then lets a healed partition rejoin within about a second.
-      livenessTimeoutMs: Math.max(MIN_LIVENESS_TIMEOUT_MS, config.raft.tickMs * Math.max(config.raft.electionTicks, 3 * config.raft.heartbeatTicks)),
+      // A redial gives up after an election timeout (at least three heartbeats), so that once a
+      // partition heals the next attempt comes within about half a second. An established link
+      // is given longer: silence there is also what a peer busy with one large entry (decoding,
+      // encrypting, checksumming an 8 MiB body) looks like from outside, and cutting the link
+      // mid-entry only has the entry sent again; a link lost to a long partition is cut either way
+      // and redialled on the short deadline.
+      connectTimeoutMs: electionTimeoutMs,
+      livenessTimeoutMs: Math.max(PEER_LINK_MIN_SILENCE_MS, 2 * electionTimeoutMs),
       logger: log.child({ component: 'transport' }),
     });
     this.driver = new RaftDriver({

@@ -83,6 +83,11 @@ export interface RaftConfig {
    * snapshot taken here, and checked on every snapshot received before it is installed.
    */
   snapshotDigest: (data: Uint8Array) => Uint8Array;
+  /**
+   * The same digest fed a piece at a time: a snapshot received in chunks is hashed chunk by chunk
+   * as they arrive, instead of whole once complete (a long pause for a large image). Absent: whole.
+   */
+  snapshotHasher?: () => { update(piece: Uint8Array): void; digest(): Uint8Array };
   /** Deliberate bugs for the mutation tests; never set in production (see RaftMutation). */
   mutations?: readonly RaftMutation[];
 }
@@ -111,6 +116,7 @@ interface IncomingSnapshot {
   chunk: SnapshotChunk;
   parts: Uint8Array[];
   received: number;
+  hasher: { update(piece: Uint8Array): void; digest(): Uint8Array } | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -943,7 +949,7 @@ export class RaftCore {
       reply(m.total);
       return;
     }
-    if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0 };
+    if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0, hasher: this.cfg.snapshotHasher?.() ?? null };
     const inc = this.incoming;
     if (!inc || !sameSnapshotStream(inc.chunk, m)) {
       reply(0);
@@ -960,6 +966,7 @@ export class RaftCore {
       return;
     }
     inc.parts.push(m.data);
+    inc.hasher?.update(m.data);
     inc.received = received;
     if (!m.done) {
       reply(received);
@@ -972,7 +979,7 @@ export class RaftCore {
       at += p.length;
     }
     this.incoming = null;
-    if (!sameDigest(this.cfg.snapshotDigest(data), m.meta.digest)) {
+    if (!sameDigest(inc.hasher?.digest() ?? this.cfg.snapshotDigest(data), m.meta.digest)) {
       // Damaged on its way (or at the sender): install nothing; the leader starts it over.
       reply(0, false);
       return;

@@ -7,7 +7,8 @@
 //
 // One processing loop handles Ready after Ready, strictly in order. While one Ready is being
 // written, new proposals pile up in the core's unstable log and all go out in the next Ready:
-// that is the group commit which turns one fsync into many acknowledged entries.
+// that is the group commit which turns one fsync into many acknowledged entries. Taking a
+// snapshot and restoring one run beside that loop, a slice at a time, so that neither stops it.
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
@@ -25,6 +26,9 @@ import {
   type NodeId,
   type RaftStorage,
   type Ready,
+  type RestoreSink,
+  type Snapshot,
+  type SnapshotMeta,
   type SoftState,
   type SnapshotSource,
   type SnapshotWriter,
@@ -74,6 +78,12 @@ export interface DriverOptions<R> {
   snapshotSlicePieces?: number;
   /** Pause between slices in ms (default 0: once pending I/O and timers had their turn). */
   snapshotYieldMs?: number;
+  /**
+   * Restoring a snapshot (one installed from the leader, or the stored one at start) runs in slices
+   * too, with the same budgets: each feeds the state machine pieces of this many bytes (default
+   * 64 KiB) for at most `snapshotSliceMs` or `snapshotSlicePieces` pieces, then yields.
+   */
+  restorePieceBytes?: number;
   /**
    * Digest of an image fed a piece at a time; must agree with `core.snapshotDigest` over the
    * whole image. Defaults to SHA-256, like it; with a `core.snapshotDigest` of its own and no
@@ -135,6 +145,17 @@ interface SnapshotTake {
   done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
 }
 
+/** A leader's snapshot being restored beside the Raft loop (see `beginRestore`). */
+interface SnapshotRestore {
+  meta: SnapshotMeta;
+  bytes: number;
+  started: number;
+  /** Committed entries handed out meanwhile: applied, in order, once the image is live. */
+  queued: Entry[];
+  /** Set once every piece is in, for the processing loop to finish; or the error that stopped it. */
+  done: { sink: RestoreSink; slices: number; longestSliceMs: number } | { error: unknown } | null;
+}
+
 export type RoleListener = (state: SoftState) => void;
 
 const BOOTSTRAP_TERM = 1;
@@ -180,6 +201,7 @@ export class RaftDriver<R> {
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
+  private restore: SnapshotRestore | null = null;
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -201,12 +223,26 @@ export class RaftDriver<R> {
       persisted = { hardState, snapshot: null, entries, initialMembership: { voters: [], learners: [] } };
     }
     if (persisted.snapshot) {
-      this.opts.stateMachine.restore(persisted.snapshot.data);
-      this.applied = persisted.snapshot.meta.index;
-      this.snapshotIndex = persisted.snapshot.meta.index;
+      // In slices, so that the process goes on answering (its peer links' liveness pings) while it loads.
+      const { data, meta } = persisted.snapshot;
+      const started = this.time.now();
+      const restored = await this.restoreInSlices(data, () => false);
+      if (restored === null) return; // stopped while loading
+      restored.sink.finish();
+      this.applied = meta.index;
+      this.snapshotIndex = meta.index;
+      this.log.info(
+        { index: meta.index, bytes: data.length, ms: this.time.now() - started, slices: restored.slices, longestSliceMs: restored.longestSliceMs },
+        'restored snapshot from disk',
+      );
     }
     const random = this.opts.core.random ?? Math.random;
-    this.core = new RaftCore({ ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest }, persisted);
+    // Received snapshots are hashed chunk by chunk with the hasher that hashes takes (see snapshotHasher).
+    const hasher = this.opts.snapshotHasher ?? (this.opts.core.snapshotDigest ? undefined : snapshotHasher);
+    this.core = new RaftCore(
+      { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, ...(hasher ? { snapshotHasher: hasher } : {}) },
+      persisted,
+    );
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
     this.log.info(
@@ -404,8 +440,10 @@ export class RaftDriver<R> {
     try {
       do {
         this.rerun = false;
+        if (this.restore?.done) this.finishRestore(this.restore);
         while (!this.stopped && this.core.hasReady()) {
           await this.handleReady(this.core.ready());
+          if (!this.stopped && this.restore?.done) this.finishRestore(this.restore);
         }
         // A finished image is committed here, between Readies (its bytes are already on disk).
         if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
@@ -439,22 +477,14 @@ export class RaftDriver<R> {
   private async handleReady(rd: Ready): Promise<void> {
     const transport = this.opts.transport;
     for (const m of rd.messagesNow) transport.send(m);
-    if (this.applyBeforeCommit) this.applyUncommitted(rd.entries);
+    if (this.applyBeforeCommit && this.restore === null) this.applyUncommitted(rd.entries);
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     for (const m of rd.messagesAfterWrite) transport.send(m);
     if (rd.snapshot) {
       // The leader's image replaces the state a local take is writing out, and covers it.
       this.abandonSnapshot();
-      const started = this.time.now();
-      this.opts.stateMachine.restore(rd.snapshot.data);
-      this.applied = rd.snapshot.meta.index;
-      this.snapshotIndex = rd.snapshot.meta.index;
-      this.bytesSinceSnapshot = 0;
-      this.log.info(
-        { index: rd.snapshot.meta.index, bytes: rd.snapshot.data.length, ms: this.time.now() - started },
-        'installed snapshot from leader',
-      );
+      this.beginRestore(rd.snapshot);
     }
     if (!rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) {
@@ -465,10 +495,14 @@ export class RaftDriver<R> {
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
+    this.maybeBeginSnapshot();
+    this.startReadRound();
+  }
+
+  private maybeBeginSnapshot(): void {
     if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
       this.beginSnapshot();
     }
-    this.startReadRound();
   }
 
   /** The 'apply-before-commit' mutation: applies (and answers) new entries as they are appended. */
@@ -478,6 +512,11 @@ export class RaftDriver<R> {
 
   private applyCommitted(entries: Entry[]): void {
     if (entries.length === 0) return;
+    if (this.restore !== null) {
+      // They follow the image being restored: applied once it is live (write, restore, apply).
+      for (const e of entries) this.restore.queued.push(e);
+      return;
+    }
     const t0 = performance.now();
     for (const e of entries) this.applyEntry(e);
     this.opts.onApplyBatch?.(entries.length, (performance.now() - t0) / 1000);
@@ -564,7 +603,8 @@ export class RaftDriver<R> {
    * (a crash before that leaves the previous snapshot and the log as they were).
    */
   private beginSnapshot(): void {
-    if (this.take !== null) return;
+    // Nothing is applied while a leader's image is being restored: it is taken after.
+    if (this.take !== null || this.restore !== null) return;
     // The core snapshots only what it has seen applied (the 'apply-before-commit' mutation runs ahead).
     const index = Math.min(this.applied, this.core.status().applied);
     // A snapshot from the leader may have replaced the core's log while this Ready was being
@@ -708,6 +748,120 @@ export class RaftDriver<R> {
       },
       'snapshot taken, log compacted',
     );
+  }
+
+  /**
+   * Begins restoring a leader's snapshot, now durable, beside the Raft loop (replacing one under
+   * way): the loop goes on handling Readies meanwhile — ticks, peer messages, writes, and the
+   * acknowledgments and votes that follow them — so the node keeps its place in the cluster, but
+   * the committed entries they hand out wait in `queued` (write, restore, apply). Once every
+   * piece is in, the processing loop makes the image live and applies them (`finishRestore`).
+   */
+  private beginRestore(snapshot: Snapshot): void {
+    const earlier = this.restore;
+    const restore: SnapshotRestore = {
+      meta: snapshot.meta,
+      bytes: snapshot.data.length,
+      started: this.time.now(),
+      // The core hands out nothing the newer image does not cover; the filter is for safety only.
+      queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
+      done: null,
+    };
+    this.restore = restore;
+    // An earlier image complete but not yet live is dropped; one still being fed stops at its next slice.
+    if (earlier?.done && 'sink' in earlier.done) earlier.done.sink.abort();
+    this.restoreInSlices(snapshot.data, () => this.restore !== restore).then(
+      (restored) => {
+        if (restored === null) return;
+        if (this.restore !== restore) {
+          restored.sink.abort();
+          return;
+        }
+        restore.done = restored;
+        this.schedule();
+      },
+      (error: unknown) => {
+        if (this.restore !== restore) return;
+        restore.done = { error };
+        this.schedule();
+      },
+    );
+  }
+
+  /** Makes a restored image live and applies what was committed meanwhile (in the processing loop). */
+  private finishRestore(restore: SnapshotRestore): void {
+    this.restore = null;
+    const done = restore.done!;
+    // A bad image: the state as it was, and the node halts as for a storage failure.
+    if ('error' in done) throw done.error;
+    done.sink.finish();
+    this.applied = restore.meta.index;
+    this.snapshotIndex = restore.meta.index;
+    this.bytesSinceSnapshot = 0;
+    this.log.info(
+      {
+        index: restore.meta.index,
+        bytes: restore.bytes,
+        ms: this.time.now() - restore.started,
+        slices: done.slices,
+        longestSliceMs: done.longestSliceMs,
+        queued: restore.queued.length,
+      },
+      'installed snapshot from leader',
+    );
+    this.applyCommitted(restore.queued);
+    this.serveReads();
+    this.notifyApplied();
+    this.maybeBeginSnapshot();
+  }
+
+  /**
+   * Feeds `data` to a new restore sink of the state machine a slice at a time (as a take is
+   * pulled), yielding between slices; the caller finishes the sink. Null if the node stopped or
+   * `cancelled()` meanwhile (the sink aborted: the state as it was); a bad image rejects with the
+   * state machine's error, the sink aborted.
+   */
+  private async restoreInSlices(
+    data: Uint8Array,
+    cancelled: () => boolean,
+  ): Promise<{ sink: RestoreSink; slices: number; longestSliceMs: number } | null> {
+    const sink = this.opts.stateMachine.restoreSink(data.length);
+    const pieceBytes = this.opts.restorePieceBytes ?? 64 * 1024;
+    const sliceMs = this.opts.snapshotSliceMs ?? 4;
+    const maxPieces = this.opts.snapshotSlicePieces ?? 64;
+    let at = 0;
+    let slices = 0;
+    let longest = 0;
+    try {
+      while (at < data.length) {
+        if (slices > 0) await this.yieldSlice();
+        if (this.stopped || cancelled()) {
+          sink.abort();
+          return null;
+        }
+        const t0 = this.time.monotonic();
+        slices++;
+        for (let n = 0; n < maxPieces && at < data.length && this.time.monotonic() - t0 < sliceMs; n++) {
+          const end = Math.min(data.length, at + pieceBytes);
+          sink.write(data.subarray(at, end));
+          at = end;
+        }
+        longest = Math.max(longest, this.time.monotonic() - t0);
+      }
+    } catch (err) {
+      sink.abort();
+      throw err;
+    }
+    return { sink, slices, longestSliceMs: Math.round(longest * 10) / 10 };
+  }
+
+  /** Lets timers, I/O and messages run between two slices of a restore. */
+  private yieldSlice(): Promise<void> {
+    const pause = this.opts.snapshotYieldMs ?? 0;
+    return new Promise((resolve) => {
+      if (pause > 0) this.time.after(pause, resolve);
+      else this.time.defer(resolve);
+    });
   }
 
   /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state), and what it staged. */

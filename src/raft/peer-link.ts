@@ -33,8 +33,10 @@ export interface PeerLinkOptions {
   /** Mutual TLS: this node's context (its certificate, the cluster CA). Else `secret` (development only). */
   tls: tls.SecureContext | null;
   secret: string | null;
-  /** Silence after which a connection is redialled; also the deadline to connect and authenticate. */
+  /** Silence after which a connection is redialled. */
   livenessTimeoutMs: number;
+  /** The deadline to connect and authenticate. */
+  connectTimeoutMs: number;
   /** First reconnect delay; doubles per failure up to `reconnectMaxMs`, with jitter. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
@@ -101,7 +103,7 @@ export class PeerLink {
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
     let handshake: DialerHandshake | null = null;
     // A black-holed SYN or HELLO is retransmitted by the kernel only after seconds: give up sooner.
-    const deadline = setTimeout(() => this.fail(socket, 'connecting and authenticating timed out'), this.o.livenessTimeoutMs);
+    const deadline = setTimeout(() => this.fail(socket, 'connecting and authenticating timed out'), this.o.connectTimeoutMs);
 
     socket.on(secure === null ? 'connect' : 'secureConnect', () => {
       const key = secure === null ? this.o.secret! : handshakeKey(socket as tls.TLSSocket);

@@ -68,9 +68,11 @@ export interface TransportOptions {
   maxPendingHandshakes?: number;
   /**
    * A connection that hears nothing for this long is closed (and redialled by its dialer); an idle
-   * side pings every third of it. Also the dialer's deadline to connect and authenticate. Default 1000.
+   * side pings every third of it. Default 1000.
    */
   livenessTimeoutMs?: number;
+  /** The dialer's deadline to connect and authenticate (default: `livenessTimeoutMs`). */
+  connectTimeoutMs?: number;
   /** First reconnect delay (default 50); doubles per failure up to `reconnectMaxMs` (default 250), with jitter. */
   reconnectBaseMs?: number;
   reconnectMaxMs?: number;
@@ -140,6 +142,9 @@ export class TcpTransport {
     if (opts.livenessTimeoutMs !== undefined && !(opts.livenessTimeoutMs >= MIN_LIVENESS_TIMEOUT_MS)) {
       throw new TransportError(`livenessTimeoutMs must be at least ${MIN_LIVENESS_TIMEOUT_MS}`);
     }
+    if (opts.connectTimeoutMs !== undefined && !(opts.connectTimeoutMs >= MIN_LIVENESS_TIMEOUT_MS)) {
+      throw new TransportError(`connectTimeoutMs must be at least ${MIN_LIVENESS_TIMEOUT_MS}`);
+    }
     let secureContext: tls.SecureContext | null = null;
     if (opts.tls !== undefined) {
       try {
@@ -161,6 +166,7 @@ export class TcpTransport {
       maxPendingPerAddress: opts.maxPendingPerAddress ?? 8,
       maxPendingHandshakes: opts.maxPendingHandshakes ?? 64,
       livenessTimeoutMs: opts.livenessTimeoutMs ?? 1000,
+      connectTimeoutMs: opts.connectTimeoutMs ?? opts.livenessTimeoutMs ?? 1000,
       reconnectBaseMs: opts.reconnectBaseMs ?? 50,
       reconnectMaxMs: opts.reconnectMaxMs ?? 250,
       clock: opts.clock ?? SYSTEM_CLOCK,

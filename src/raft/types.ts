@@ -195,6 +195,11 @@ export interface ReadState {
  *     `committedEntries`;
  *  6. call `advance(ready)`.
  *
+ * The restore of step 5 may run beside the caller's loop (RaftDriver does, a slice at a time):
+ * `advance` may then be called, and later Readies carried out, before it ends, provided that
+ * nothing is applied until it has — the committed entries of this Ready and of those after it
+ * wait, in order, for the image (the order stays write, restore, apply).
+ *
  * Which messages may go first (§10.2.1): a leader's appends and heartbeats, once the term and vote
  * it leads under are durable — a leader counts its own log toward a quorum only up to what
  * `advance` reported written, so replicating while it writes risks nothing. Everything else
@@ -264,10 +269,26 @@ export interface StateMachine<R> {
   /**
    * Begins a snapshot of the state as it is now, which the driver pulls a piece at a time while it
    * goes on applying entries: the pieces must make the image of the state at this moment, not
-   * later (point in time). One at a time: beginning one ends the one before, and so does `restore`.
+   * later (point in time). One at a time: beginning one ends the one before, and so does a
+   * finished restore.
    */
   snapshotSource(): SnapshotSource;
-  restore(data: Uint8Array): void;
+  /**
+   * Begins restoring an image of `size` bytes (a snapshot's data), which the driver feeds a piece
+   * at a time, beside the Raft loop: the state machine builds the new state beside the live one
+   * and swaps it in at `finish`. The driver applies nothing meanwhile.
+   */
+  restoreSink(size: number): RestoreSink;
+}
+
+/** A state machine image being restored (see StateMachine.restoreSink). */
+export interface RestoreSink {
+  /** Takes the next piece, doing work bounded by its size; throws on a bad image (the live state untouched). */
+  write(piece: Uint8Array): void;
+  /** Every piece was written: checks that they made a whole image and makes it the live state; throws (state untouched) if not. */
+  finish(): void;
+  /** Gives up: the image is dropped, the live state stays. */
+  abort(): void;
 }
 
 /** A state machine image being produced (see StateMachine.snapshotSource). */

@@ -2,7 +2,9 @@
 // appends one unique value and answers its position; a read answers the whole list. Unique values
 // make linearizability checkable without search.
 
-import type { SnapshotSource, StateMachine } from '../raft/types.js';
+import type { RestoreSink, SnapshotSource, StateMachine } from '../raft/types.js';
+
+const IMAGE_HEAD = '{"values":[';
 
 /** Values per piece of a snapshot source: small, so that a take spans many driver slices. */
 const VALUES_PER_PIECE = 16;
@@ -36,7 +38,7 @@ export class AppendLog implements StateMachine<number> {
   /**
    * The bytes `snapshot()` makes now, a few values per piece, so that the simulator takes
    * snapshots over many slices with entries applied in between. Point in time: the list only
-   * grows (restore replaces it, and ends the source), so its first `count` values stay put.
+   * grows (a restore replaces it, and ends the source), so its first `count` values stay put.
    */
   snapshotSource(): SnapshotSource {
     this.source?.close();
@@ -69,12 +71,52 @@ export class AppendLog implements StateMachine<number> {
     return source;
   }
 
-  restore(data: Uint8Array): void {
-    this.source?.close();
-    const image = JSON.parse(new TextDecoder().decode(data)) as { values: number[]; last: [number, number] };
-    this.values = image.values;
-    this.last = image.last;
-    this.observer?.restored(this.values, image.last[0], image.last[1]);
+  /**
+   * Takes the JSON image a piece at a time: the values are parsed as each piece completes them,
+   * into a list beside the live one, so that installs span many driver slices too.
+   */
+  restoreSink(size: number): RestoreSink {
+    const utf8 = new TextDecoder();
+    const values: number[] = [];
+    /** Text decoded and not parsed yet. */
+    let text = '';
+    let part: 'head' | 'values' | 'tail' = 'head';
+    let received = 0;
+    const parseValues = (list: string) => {
+      for (const token of list.split(',')) {
+        const v = Number(token);
+        if (token === '' || !Number.isInteger(v)) throw new Error(`bad value ${JSON.stringify(token)} in an append-log image`);
+        values.push(v);
+      }
+    };
+    return {
+      write: (piece) => {
+        received += piece.length;
+        text += utf8.decode(piece, { stream: true });
+        if (part === 'head') {
+          if (text.length < IMAGE_HEAD.length) return;
+          if (!text.startsWith(IMAGE_HEAD)) throw new Error('not an append-log image');
+          text = text.slice(IMAGE_HEAD.length);
+          part = 'values';
+        }
+        if (part !== 'values') return;
+        const end = text.indexOf(']');
+        const cut = end >= 0 ? end : text.lastIndexOf(',');
+        if (cut > 0) parseValues(text.slice(0, cut));
+        if (end >= 0) part = 'tail';
+        text = end >= 0 ? text.slice(end) : text.slice(cut + 1);
+      },
+      finish: () => {
+        text += utf8.decode();
+        if (part !== 'tail' || received !== size || !text.startsWith('],')) throw new Error('incomplete append-log image');
+        const { last } = JSON.parse(`{${text.slice(2)}`) as { last: [number, number] };
+        this.source?.close();
+        this.values = values;
+        this.last = last;
+        this.observer?.restored(this.values, last[0], last[1]);
+      },
+      abort: () => {},
+    };
   }
 }
 

@@ -434,9 +434,10 @@ class Simulation {
       tickMs: 1,
       requestTimeoutMs: REQUEST_TIMEOUT_TICKS,
       snapshotEntries: this.snapshotEntries,
-      // One piece per slice, slices a tick or two apart: every take spans ticks, messages,
-      // applies, elections and crashes.
+      // One piece per slice, slices a tick or two apart: every take, install and load spans ticks,
+      // messages, applies, elections and crashes.
       snapshotSlicePieces: 1,
+      restorePieceBytes: 16,
       snapshotYieldMs: this.snapshotYieldMs,
       logger: this.driverLogger(n, proc),
     });

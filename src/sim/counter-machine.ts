@@ -1,7 +1,7 @@
 // The smallest StateMachine: counts applied commands. For the Raft driver tests and the Raft
 // benchmark, which exercise consensus and storage, not a real state machine.
 
-import type { SnapshotSource, StateMachine } from '../raft/types.js';
+import type { RestoreSink, SnapshotSource, StateMachine } from '../raft/types.js';
 
 export class CounterMachine implements StateMachine<number> {
   count = 0;
@@ -24,7 +24,18 @@ export class CounterMachine implements StateMachine<number> {
       close: () => {},
     };
   }
-  restore(data: Uint8Array): void {
-    this.count = Number(new TextDecoder().decode(data));
+  /** The image is a few digits: kept until the end, then parsed. */
+  restoreSink(): RestoreSink {
+    let text = '';
+    const utf8 = new TextDecoder();
+    return {
+      write: (piece) => {
+        text += utf8.decode(piece, { stream: true });
+      },
+      finish: () => {
+        this.count = Number(text + utf8.decode());
+      },
+      abort: () => {},
+    };
   }
 }

@@ -18,9 +18,14 @@ export class ByteReader {
 
   /**
    * Byte fields come out as views of `input` (no copy): they share its memory and keep it alive.
-   * Never Buffers, even from a Buffer, so that a holder's `slice()` copies.
+   * Never Buffers, even from a Buffer, so that a holder's `slice()` copies. `following`: bytes of
+   * the same record known to come after `input` (a record read a piece at a time, see
+   * piece-decoder.ts), counted as left when a count is checked against the bytes left.
    */
-  constructor(input: Uint8Array) {
+  constructor(
+    input: Uint8Array,
+    private readonly following = 0,
+  ) {
     this.buf = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   }
 
@@ -34,6 +39,16 @@ export class ByteReader {
 
   get remaining(): number {
     return this.buf.length - this.pos;
+  }
+
+  /** Bytes left in the whole record: those of the input not read yet, and the `following` ones. */
+  get remainingInRecord(): number {
+    return this.buf.length - this.pos + this.following;
+  }
+
+  /** Bytes of the input read so far. */
+  get offset(): number {
+    return this.pos;
   }
 
   private need(n: number, what: string): void {
@@ -149,7 +164,7 @@ export class ByteReader {
   /** A u32 count of items that each take at least `minItemBytes`, bounded by `max` and by the bytes left. */
   u32Count(what: string, max: number, minItemBytes: number): number {
     const n = this.u32(what);
-    if (n > max || n * minItemBytes > this.remaining) throw new WireError('TOO_LARGE', `${what}: count ${n} is impossible here`);
+    if (n > max || n * minItemBytes > this.remainingInRecord) throw new WireError('TOO_LARGE', `${what}: count ${n} is impossible here`);
     return n;
   }
 

@@ -110,6 +110,18 @@ const clusterImage = fc.tuple(fc.array(clusterEntry, { maxLength: 8 })).map(([en
   return sm.snapshot();
 });
 
+/**
+ * Feeds `b` to a restore sink in pieces cut every few bytes (a stride that depends on the input,
+ * 1 to 23), as the driver feeds an image a slice at a time, then finishes it.
+ */
+function restoreInPieces<T extends { restoreSink(size: number): { write(p: Uint8Array): void; finish(): void } }>(sm: T, b: Uint8Array): T {
+  const sink = sm.restoreSink(b.length);
+  const stride = 1 + ((b.length * 7) % 23);
+  for (let at = 0; at < b.length; at += stride) sink.write(b.subarray(at, at + stride));
+  sink.finish();
+  return sm;
+}
+
 const PREFIX = 'forge/mailbox';
 const LIMITS = { maxBodyBytes: 1024 };
 const KEY_SPACE_CODES = new Set(['BAD_USER', 'BAD_REQUEST', 'TOO_LARGE', 'UNKNOWN_OP']);
@@ -205,6 +217,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
     },
     canonical('mailbox-command', 'src/mailbox/codec.ts decodeCommand', command.map(encodeCommand), decodeCommand, encodeCommand),
     canonical('mailbox-snapshot', 'src/mailbox/snapshot.ts readSnapshot', mailboxImage, (b) => readSnapshot(b), writeSnapshot),
+    canonical('mailbox-snapshot-pieces', 'src/mailbox/snapshot.ts SnapshotReader fed in pieces (Mailbox.restoreSink)', mailboxImage, (b) => restoreInPieces(new MailboxStateMachine({ maxDeliveries: 2 }), b), (sm) => sm.snapshot()),
     {
       name: 'cluster-entry',
       covers: 'src/node/cluster-state-machine.ts apply (entry tags, directory commands)',
@@ -223,6 +236,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
       sm.restore(b);
       return sm;
     }, (sm) => sm.snapshot()),
+    canonical('cluster-snapshot-pieces', 'src/node/cluster-state-machine.ts restoreSink fed in pieces', clusterImage, (b) => restoreInPieces(clusterMachine(), b), (sm) => sm.snapshot()),
     {
       name: 'key-space-get',
       covers: 'src/bridge/key-space.ts parseGet, parseParameters',

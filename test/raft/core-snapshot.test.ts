@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
-import { snapshotDigest } from '../../src/raft/digest.js';
+import { snapshotDigest, snapshotHasher } from '../../src/raft/digest.js';
 import type { Message, SnapshotChunk } from '../../src/raft/types.js';
 import { bytes, config, emptyState, flush, TestCluster, sent } from './core-harness.js';
 
@@ -116,23 +116,32 @@ test('§5 InstallSnapshot: chunks that overrun the announced total are refused a
   assert.equal(core.status().lastIndex, 0);
 });
 
-test('InstallSnapshot: a snapshot whose data does not match the digest it carries is not installed, and is asked for again', () => {
-  const core = new RaftCore(config('c'), emptyState(['a', 'b', 'c']));
-  const image = bytes('mailbox state image');
-  const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(image) };
-  const damaged = image.slice();
-  damaged[3]! ^= 0x01;
-  const chunk = (data: Uint8Array) => ({ type: 'snapshot' as const, from: 'a', to: 'c', term: 1, meta, offset: 0, total: data.length, data, done: true });
-  core.step(chunk(damaged));
-  let rd = flush(core);
-  assert.equal(rd.snapshot, null, 'nothing installed');
-  assert.equal(core.status().lastIndex, 0);
-  assert.deepEqual(sent(rd), [{ type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 5, offset: 0, success: false }], 'the leader starts it over');
-  core.step(chunk(image));
-  rd = flush(core);
-  assert.deepEqual(rd.snapshot?.data, image, 'the intact copy is installed');
-  assert.equal(core.status().lastIndex, 5);
-});
+for (const hashed of [false, true]) {
+  const how = hashed ? 'hashed chunk by chunk as they arrive' : 'hashed whole';
+  test(`InstallSnapshot: a snapshot whose data does not match the digest it carries is not installed, and is asked for again (${how})`, () => {
+    const core = new RaftCore(config('c', hashed ? { snapshotHasher } : {}), emptyState(['a', 'b', 'c']));
+    const image = bytes('mailbox state image');
+    const meta = { index: 5, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(image) };
+    const damaged = image.slice();
+    damaged[3]! ^= 0x01;
+    /** The image in two chunks. */
+    const send = (data: Uint8Array) => {
+      const half = data.length >> 1;
+      for (const [offset, part] of [[0, data.subarray(0, half)], [half, data.subarray(half)]] as const) {
+        core.step({ type: 'snapshot' as const, from: 'a', to: 'c', term: 1, meta, offset, total: data.length, data: part, done: offset === half });
+      }
+    };
+    send(damaged);
+    let rd = flush(core);
+    assert.equal(rd.snapshot, null, 'nothing installed');
+    assert.equal(core.status().lastIndex, 0);
+    assert.deepEqual(sent(rd).at(-1), { type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 5, offset: 0, success: false }, 'the leader starts it over');
+    send(image);
+    rd = flush(core);
+    assert.deepEqual(rd.snapshot?.data, image, 'the intact copy is installed');
+    assert.equal(core.status().lastIndex, 5);
+  });
+}
 
 test('§5 a node restarted from a snapshot and its log tail resumes where it was', () => {
   const { c } = clusterWithLaggard(5, 1024);

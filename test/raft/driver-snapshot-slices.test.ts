@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
-import type { SnapshotSource, StateMachine } from '../../src/raft/types.js';
+import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 /** Pieces of every image, and the CPU each costs: 0.6 s of work in all, twice the election timeout. */
@@ -44,8 +44,15 @@ class SlowImageMachine implements StateMachine<number> {
       close: () => {},
     };
   }
-  restore(data: Uint8Array): void {
-    this.count = Number(new TextDecoder().decode(data).split(';')[0]);
+  restoreSink(): RestoreSink {
+    const pieces: Uint8Array[] = [];
+    return {
+      write: (piece) => void pieces.push(piece),
+      finish: () => {
+        this.count = Number(new TextDecoder().decode(Buffer.concat(pieces)).split(';')[0]);
+      },
+      abort: () => {},
+    };
   }
 }
 

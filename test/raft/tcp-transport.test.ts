@@ -478,6 +478,38 @@ test('a black-holed link is torn down on both ends and redialled within the boun
   }
 });
 
+test('with a connect deadline shorter than the silence timeout, a partition cuts on silence and the heal is seen on the short deadline', { timeout: 20_000 }, async () => {
+  const silenceMs = 3 * LIVENESS_MS;
+  const connectMs = LIVENESS_MS / 2;
+  const a = await node('a', { livenessTimeoutMs: silenceMs, connectTimeoutMs: connectMs });
+  const b = await node('b', { livenessTimeoutMs: silenceMs, connectTimeoutMs: connectMs });
+  const proxy = await FaultProxy.start(b.t.port);
+  try {
+    a.t.setPeers({ b: { host: '127.0.0.1', port: proxy.port } });
+    a.t.send(heartbeat('a', 'b', 1));
+    await waitFor('delivery', () => b.got.length === 1);
+
+    proxy.setMode('drop');
+    const cutAt = Date.now();
+    await waitFor('a to give up its connection', () => a.t.stats().b!.silentTeardowns === 1, 5000);
+    const detected = Date.now() - cutAt;
+    assert.ok(detected >= (2 * silenceMs) / 3 - 5, `an established link was cut after ${detected} ms of silence, before its ${silenceMs} ms`);
+
+    await sleep(3 * silenceMs);
+    a.t.send(heartbeat('a', 'b', 2));
+    proxy.setMode('pass');
+    const healedAt = Date.now();
+    await waitFor('the message sent during the partition', () => b.got.length === 2, 5000);
+    const rejoin = Date.now() - healedAt;
+    // A redial held by the drop gives up at the connect deadline, not at the silence timeout.
+    assert.ok(rejoin < connectMs + 100 + 300, `rejoined ${rejoin} ms after the heal (connect deadline ${connectMs} ms, silence ${silenceMs} ms)`);
+  } finally {
+    await a.t.close();
+    await b.t.close();
+    await proxy.close();
+  }
+});
+
 test('invalid options and peer addresses are refused up front', () => {
   const base: TransportOptions = {
     nodeId: 'a',
@@ -493,5 +525,6 @@ test('invalid options and peer addresses are refused up front', () => {
   assert.throws(() => new TcpTransport({ ...base, nodeId: 'x'.repeat(65) }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, maxQueueBytes: MAX_FRAME - 1 }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, livenessTimeoutMs: 5 }), TransportError);
+  assert.throws(() => new TcpTransport({ ...base, connectTimeoutMs: 5 }), TransportError);
   assert.throws(() => new TcpTransport({ ...base, peers: { b: { host: '127.0.0.1', port: 70000 } } }), TransportError);
 });

@@ -314,7 +314,24 @@ export class Mailbox {
     return { kind: 'put', id: msg.id, seq, duplicate: false };
   }
 
-  private consume(cmd: ConsumeCommand, now: number): MailboxResult {
+  /**
+   * The answer to `cmd` at `now` (a linearizable read's time, see RaftCore.readTime) when giving it
+   * changes nothing: the refusal of a malformed consume, or empty when there is nothing to take, so
+   * that an idle poll writes no log entry. Null when the consume must go through the log: something
+   * may be taken, or it carries a request id (its result is remembered, and an earlier attempt with
+   * the same id may still commit and take a message: answering "empty" beside it would lose that
+   * message for the client).
+   */
+  consumeWithoutLog(cmd: ConsumeCommand, now: number): MailboxResult | null {
+    const problem = this.consumeProblem(cmd);
+    if (problem !== null) return problem;
+    if (cmd.requestId !== undefined) return null;
+    const at = Number.isFinite(now) && now > this.state.now ? now : this.state.now;
+    return this.peek(cmd.user, cmd.deadLetter === true, at).kind === 'empty' ? EMPTY : null;
+  }
+
+  /** Why `cmd` is refused whatever the state, or null. */
+  private consumeProblem(cmd: ConsumeCommand): MailboxResult | null {
     const o = this.options;
     const bad = this.userProblem(cmd.user);
     if (bad) return fail('BAD_USER', bad);
@@ -333,7 +350,12 @@ export class Mailbox {
     if (cmd.receiptNonce !== undefined && cmd.leaseMs === undefined) {
       return fail('BAD_REQUEST', 'a receipt nonce comes only with a lease');
     }
+    return null;
+  }
 
+  private consume(cmd: ConsumeCommand, now: number): MailboxResult {
+    const problem = this.consumeProblem(cmd);
+    if (problem !== null) return problem;
     const s = this.state;
     const principal = cmd.principal ?? '';
     if (cmd.requestId !== undefined) {

@@ -5,7 +5,7 @@
 // leaves the state untouched.
 
 import { decodeCommand } from './codec.js';
-import type { ApplyMeta, MailboxQuery, MailboxResult } from './commands.js';
+import type { ApplyMeta, ConsumeCommand, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
 import type { ImageSink } from './snapshot.js';
 import type { StreamSteps } from './snapshot-stream.js';
@@ -69,5 +69,10 @@ export class MailboxStateMachine {
 
   query(q: MailboxQuery, now: number): MailboxResult {
     return this.mailbox.query(q, now);
+  }
+
+  /** See Mailbox.consumeWithoutLog: the answer to a consume that changes nothing, or null. */
+  consumeWithoutLog(cmd: ConsumeCommand, now: number): MailboxResult | null {
+    return this.mailbox.consumeWithoutLog(cmd, now);
   }
 }

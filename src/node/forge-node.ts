@@ -290,6 +290,10 @@ export class ForgeNode implements NodeOperations {
       const { id, seq, body, enqueuedAt, expiresAt, deliveries } = head.message;
       return { kind: 'message', message: { id, seq, body, enqueuedAt, expiresAt, deliveries: deliveries + 1 } };
     }
+    if (cmd.op === 'consume') {
+      const answer = await this.consumeWithoutLog(cmd);
+      if (answer !== null) return answer;
+    }
     const started = performance.now();
     try {
       if (cmd.op === 'put') this.diskWatermark.admitPut();
@@ -301,6 +305,36 @@ export class ForgeNode implements NodeOperations {
       this.metrics.proposals.inc({ op: cmd.op, outcome: err instanceof RaftError || err instanceof DiskSpaceError ? err.code : 'error' });
       throw err;
     }
+  }
+
+  /**
+   * A consume that would change nothing (malformed, or nothing to take) is answered without a log
+   * entry, so idle polls cost no fsync: if the local state has nothing to take, a linearizable read
+   * (ReadIndex, at the leader's read time) confirms it. Null when it must be proposed. The local
+   * look first keeps a consume that finds a message at one round trip, not two.
+   */
+  private async consumeWithoutLog(cmd: Extract<MailboxCommand, { op: 'consume' }>): Promise<MailboxResult | null> {
+    const local = this.stateMachine.consumeWithoutLog(cmd, Date.now());
+    if (local === null || local.kind === 'error') return local;
+    // The read-without-read-index mutation answers from the local state here too.
+    if (this.unsafeReadWithoutReadIndex) {
+      if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.driver.softState().leader);
+      return local;
+    }
+    const started = performance.now();
+    let at: number;
+    try {
+      at = await this.driver.readBarrier();
+    } catch (err) {
+      this.metrics.reads.inc({ op: 'consume', outcome: err instanceof RaftError ? err.code : 'error' });
+      throw err;
+    }
+    const answer = this.stateMachine.consumeWithoutLog(cmd, at);
+    if (answer !== null) {
+      this.metrics.readLatency.observe((performance.now() - started) / 1000);
+      this.metrics.reads.inc({ op: 'consume', outcome: 'ok' });
+    }
+    return answer;
   }
 
   async query(q: MailboxQuery): Promise<MailboxResult> {

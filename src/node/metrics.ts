@@ -78,7 +78,7 @@ export class NodeMetrics {
     });
     this.reads = new Counter({
       name: 'forge_reads_total',
-      help: 'Linearizable reads served by this node, by operation and outcome',
+      help: 'Linearizable reads served by this node, by operation (peek, len, and consumes answered without a log entry: nothing to take) and outcome',
       labelNames: ['op', 'outcome'],
       registers,
     });

@@ -194,7 +194,14 @@ function run(steps: Step[]): void {
     time += s.dt;
     const meta = { index: ++index, term: 1, time };
     const before = real.snapshot();
+    // What the node answers without a log entry (an idle poll), asked before the consume is applied.
+    const withoutLog = cmd.op === 'consume' ? real.consumeWithoutLog(cmd, time) : null;
     const got = real.apply(cmd, meta);
+    if (withoutLog !== null) {
+      assert.deepEqual(comparable(withoutLog), comparable(got), `${where}: a consume answered without the log, unlike applying it`);
+    } else if (cmd.op === 'consume') {
+      assert.ok(got.kind === 'message' || cmd.requestId !== undefined, `${where}: an idle consume without request id went through the log`);
+    }
     const fromBytes = encoded.apply(encodeCommand(cmd), meta);
     const expected = model.apply(cmd, meta);
     if (cmd.op === 'consume' && got.kind === 'message' && got.message.receipt !== undefined) {

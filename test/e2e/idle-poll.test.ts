@@ -1,0 +1,60 @@
+// An idle poll writes nothing (issue #12): a consume without request id that finds the mailbox
+// empty is answered by a linearizable read on the leader, not a log entry, so a user-facing client
+// polling an empty mailbox costs no fsync. Counted on a real cluster through the leader's own
+// metrics: consume proposals do not move while 40 empty polls are answered; a poll that finds a
+// message still takes it through the log, and a consume with a request id always goes through it.
+
+import { strict as assert } from 'node:assert';
+import { describe } from 'node:test';
+import { useCluster } from '../support/e2e.js';
+
+const POLLS = 40;
+
+/** The value of one counter series in a Prometheus text page, 0 when absent. */
+function counter(page: string, name: string, labels: Record<string, string>): number {
+  for (const line of page.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const body = line.slice(name.length + 1, line.indexOf('}'));
+    const have = Object.fromEntries(body.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 2, -1)]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+describe('idle polls write nothing', { timeout: 120_000 }, () => {
+  const e2e = useCluster({ nodes: 3, metrics: true });
+  const { step } = e2e;
+
+  async function leaderCounts(): Promise<{ proposed: number; read: number }> {
+    const leader = ((await e2e.client.status()) as { node: string }).node;
+    const page = await (await fetch(e2e.cluster.metricsUrl(leader))).text();
+    return {
+      proposed: counter(page, 'forge_proposals_total', { op: 'consume', outcome: 'ok' }),
+      read: counter(page, 'forge_reads_total', { op: 'consume', outcome: 'ok' }),
+    };
+  }
+
+  step(`${POLLS} polls of an empty mailbox are answered by reads, with no consume in the log`, async () => {
+    const before = await leaderCounts();
+    for (let i = 0; i < POLLS; i++) assert.equal(await e2e.client.consume('idle'), null);
+    // Dead letters too.
+    assert.equal(await e2e.client.consume('idle', { deadLetter: true }), null);
+    const after = await leaderCounts();
+    assert.equal(after.proposed, before.proposed, 'no consume was proposed');
+    assert.equal(after.read - before.read, POLLS + 1, 'every poll was answered by a read');
+  });
+
+  step('a poll that finds a message takes it through the log; a consume with a request id always goes through it', async () => {
+    await e2e.client.put('idle', 'hello', { id: 'm1' });
+    const before = await leaderCounts();
+    assert.equal((await e2e.client.consume('idle'))?.id, 'm1');
+    assert.equal(await e2e.client.consume('idle', { requestId: 'r1' }), null);
+    const after = await leaderCounts();
+    assert.equal(after.proposed - before.proposed, 2);
+    assert.equal(after.read, before.read);
+    // The remembered empty answer stays the answer to that request id.
+    await e2e.client.put('idle', 'later', { id: 'm2' });
+    assert.equal(await e2e.client.consume('idle', { requestId: 'r1' }), null);
+    assert.equal((await e2e.client.consume('idle'))?.id, 'm2');
+  });
+});

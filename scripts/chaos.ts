@@ -5,7 +5,7 @@
 //                    [--backlog MESSAGES [--backlog-mailboxes N] [--body-bytes B] [--backlog-in-flight N]] [--snapshot-entries N]
 // --backlog fills mailboxes of their own with that many acknowledged puts before the faults start,
 // counts them after the run, and has the nodes snapshot every --snapshot-entries entries (default
-// 2000 with a backlog) so that snapshots of the whole backlog happen during the faults.
+// 500 with a backlog) so that snapshots of the whole backlog happen during the faults.
 // Prints the verdict; exit status 0 clean, 1 anomalies found, 2 bad arguments or the run could
 // not be carried out. A failing seed is rerun with the same --seed; its history can be checked
 // again offline with scripts/check-history.ts.

@@ -8,9 +8,11 @@
 // dead-letter queue is drained by recorded consumes until a fresh consume finds each empty.
 //
 // With a backlog (backlog.ts), mailboxes of their own are first filled with acknowledged puts
-// that the workload never touches, and counted after the drain; snapshots are then taken often
-// (`snapshotEntries`), so that images carrying the whole backlog are taken, stored, sent,
-// installed and loaded while the faults happen. The report says when each node took, installed
+// that the workload never touches, and counted after the drain. The fill runs with the nodes'
+// default snapshot thresholds (snapshotting every few hundred entries while a million go in would
+// make the fill quadratic); then each node in turn is stopped, and started again with
+// `snapshotEntries` low, so that images carrying the whole backlog are taken, stored, sent,
+// installed and loaded while the faults happen (the restarts load it from disk, too). The report says when each node took, installed
 // and loaded one (snapshot-activity.ts).
 //
 // Besides the safety verdict, the report says how available the service stayed: per fault kind,
@@ -101,6 +103,8 @@ export interface ChaosReport {
     bodyBytes: number;
     fillSeconds: number;
     fillErrors: Record<string, number>;
+    /** Each node stopped and started again after the fill (with the new snapshotEntries): ms until caught up. */
+    restarts: Array<{ node: string; ms: number }>;
     check: BacklogCheck | null;
   } | null;
   /** The nodes' raft.snapshotEntries, when the runner set it. */
@@ -125,9 +129,9 @@ const CHAOS_DISK_WATERMARK_BYTES = 8 << 20;
 const CHAOS_SNAPSHOT_ENTRIES = 300;
 /**
  * With a backlog: a snapshot every this many entries, so that several are taken during the
- * faults (the workload commits a few hundred entries a second), each carrying the whole backlog.
+ * faults (the workload commits about 50 entries a second), each carrying the whole backlog.
  */
-export const BACKLOG_SNAPSHOT_ENTRIES = 2000;
+export const BACKLOG_SNAPSHOT_ENTRIES = 500;
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {});
@@ -142,6 +146,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   }
   const snapshotEntries =
     opts.snapshotEntries ?? (opts.backlog !== undefined ? BACKLOG_SNAPSHOT_ENTRIES : faults.includes('corrupt-snapshot') ? CHAOS_SNAPSHOT_ENTRIES : null);
+  // With a backlog, snapshotEntries applies from the restarts after the fill.
+  const startSnapshotEntries = opts.backlog !== undefined ? null : snapshotEntries;
   const historyPath = opts.historyPath ?? join(tmpdir(), `forge-chaos-seed${opts.seed}-${Date.now()}.jsonl`);
   const workload = {
     seed: opts.seed,
@@ -159,7 +165,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     env: opts.unsafe === undefined ? {} : { [UNSAFE_MUTATIONS_ENV]: opts.unsafe },
     raft: {
       requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS,
-      ...(snapshotEntries === null ? {} : { snapshotEntries }),
+      ...(startSnapshotEntries === null ? {} : { snapshotEntries: startSnapshotEntries }),
     },
     ...(diskFull ? { tmpfsBytes: CHAOS_TMPFS_BYTES, disk: { minFreeBytes: CHAOS_DISK_WATERMARK_BYTES, checkIntervalMs: 200 } } : {}),
   });
@@ -187,11 +193,24 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await admin.waitForLeader(30_000);
 
     let fill: BacklogFill | null = null;
+    const restarts: Array<{ node: string; ms: number }> = [];
     if (opts.backlog !== undefined) {
       const b = opts.backlog;
       log(`backlog: filling ${b.messages} messages of ${b.bodyBytes} bytes over ${b.mailboxes} mailboxes, ${b.inFlight} in flight`);
       fill = await fillBacklog(openClient, b, log);
       log(`backlog: filled in ${fill.seconds.toFixed(1)} s (${Math.round(b.messages / fill.seconds)}/s); errors ${JSON.stringify(fill.errors)}`);
+      if (snapshotEntries !== null) {
+        cluster.setRaftOptions({ snapshotEntries });
+        for (const id of cluster.ids) {
+          const t = Date.now();
+          await cluster.signal(id, 'SIGTERM');
+          cluster.startNode(id);
+          const index = await admin.waitCaughtUp(id, 300_000);
+          const ms = Date.now() - t;
+          restarts.push({ node: id, ms });
+          log(`backlog: ${id} restarted with snapshotEntries ${snapshotEntries}, caught up to ${index} after ${ms} ms`);
+        }
+      }
     }
 
     const faultsFrom = Date.now();
@@ -248,6 +267,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
               bodyBytes: opts.backlog.bodyBytes,
               fillSeconds: fill.seconds,
               fillErrors: fill.errors,
+              restarts,
               check: backlogCheck,
             },
       snapshotEntries,
@@ -339,6 +359,27 @@ class AdminClient {
         await sleep(500);
       }
     }
+  }
+
+  /**
+   * Polls until node `id` is a follower or the leader that has applied the commit index its
+   * cluster reports; returns that index.
+   */
+  async waitCaughtUp(id: string, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        this.client ??= await this.open();
+        const all = (await this.client.nodeStatuses()) as Array<{ node: string; role: string; commitIndex: number; appliedIndex: number }>;
+        const commit = Math.max(...all.map((s) => s.commitIndex));
+        const me = all.find((s) => s.node === id);
+        if (me !== undefined && (me.role === 'follower' || me.role === 'leader') && me.appliedIndex >= commit) return commit;
+      } catch (e) {
+        if (!(e instanceof MailboxClientError) || e.code === 'TIMEOUT') await this.close();
+      }
+      await sleep(200);
+    }
+    throw new Error(`${id} not caught up within ${timeoutMs} ms`);
   }
 
   async waitForLeader(timeoutMs: number): Promise<string> {
@@ -527,6 +568,7 @@ export function formatReport(r: ChaosReport): string {
       `backlog: ${b.messages} messages of ${b.bodyBytes} bytes over ${b.mailboxes} mailboxes, filled in ${b.fillSeconds.toFixed(1)} s ` +
         `(${Math.round(b.messages / b.fillSeconds)}/s)${Object.keys(b.fillErrors).length > 0 ? `, errors retried ${JSON.stringify(b.fillErrors)}` : ''}`,
     );
+    if (b.restarts.length > 0) lines.push(`  restarted after the fill, ms until caught up: ${b.restarts.map((x) => `${x.node} ${x.ms}`).join(', ')}`);
     const c = b.check;
     if (c !== null) {
       lines.push(`  counted after the run: ${c.ok ? 'ok' : 'FAILED'}: ${c.counted} (must be ${c.min}..${c.max})`);

@@ -4,7 +4,7 @@
 // whether snapshots really happened while the faults did.
 
 export type SnapshotEventKind = 'taken' | 'installed' | 'restored';
-export type RunPhase = 'fill' | 'faults' | 'after';
+export type RunPhase = 'before' | 'faults' | 'after';
 
 export interface SnapshotEvent {
   node: string;
@@ -26,7 +26,7 @@ const MESSAGES: Record<string, SnapshotEventKind> = {
 
 /**
  * The snapshot events of one node's log (pino JSON, one object a line; lines cut by kill -9 are
- * skipped). Events before `faultsFrom` are the fill's, from it to `faultsUntil` the faults'.
+ * skipped). Events before `faultsFrom` are 'before' (the fill, the restarts), from it to `faultsUntil` the faults'.
  */
 export function snapshotEvents(node: string, log: string, faultsFrom: number, faultsUntil: number): SnapshotEvent[] {
   const out: SnapshotEvent[] = [];
@@ -44,7 +44,7 @@ export function snapshotEvents(node: string, log: string, faultsFrom: number, fa
     out.push({
       node,
       kind,
-      phase: time < faultsFrom ? 'fill' : time <= faultsUntil ? 'faults' : 'after',
+      phase: time < faultsFrom ? 'before' : time <= faultsUntil ? 'faults' : 'after',
       time,
       index: Number(o.index),
       bytes: Number(o.bytes),
@@ -66,7 +66,7 @@ export function formatSnapshotActivity(events: readonly SnapshotEvent[]): string
       const largest = Math.max(...mine.map((e) => e.bytes));
       const longest = Math.max(...mine.map((e) => e.ms));
       lines.push(
-        `${node} ${kind.padEnd(9)} ${mine.length} (fill ${by('fill')}, faults ${by('faults')}, after ${by('after')}); ` +
+        `${node} ${kind.padEnd(9)} ${mine.length} (before ${by('before')}, faults ${by('faults')}, after ${by('after')}); ` +
           `largest ${(largest / 1048576).toFixed(1)} MiB, longest ${longest} ms`,
       );
     }

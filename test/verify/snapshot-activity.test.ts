@@ -18,15 +18,15 @@ test('snapshot events are read from a node log with the phase of the run they fe
   assert.deepEqual(
     events.map((e) => [e.kind, e.phase, e.time, e.index, e.bytes, e.ms]),
     [
-      ['taken', 'fill', 900, 2000, 600_000, 40],
+      ['taken', 'before', 900, 2000, 600_000, 40],
       ['restored', 'faults', 1500, 4000, 1_200_000, 75],
       ['installed', 'faults', 2000, 6000, 2_000_000, 120],
       ['taken', 'after', 2600, 8000, 2_500_000, 90],
     ],
   );
   assert.deepEqual(formatSnapshotActivity(events), [
-    'n1 taken     2 (fill 1, faults 0, after 1); largest 2.4 MiB, longest 90 ms',
-    'n1 installed 1 (fill 0, faults 1, after 0); largest 1.9 MiB, longest 120 ms',
-    'n1 restored  1 (fill 0, faults 1, after 0); largest 1.1 MiB, longest 75 ms',
+    'n1 taken     2 (before 1, faults 0, after 1); largest 2.4 MiB, longest 90 ms',
+    'n1 installed 1 (before 0, faults 1, after 0); largest 1.9 MiB, longest 120 ms',
+    'n1 restored  1 (before 0, faults 1, after 0); largest 1.1 MiB, longest 75 ms',
   ]);
 });

@@ -7,6 +7,14 @@
 // then everything is healed explicitly, a leader is awaited and every user's mailbox and
 // dead-letter queue is drained by recorded consumes until a fresh consume finds each empty.
 //
+// With a backlog (backlog.ts), mailboxes of their own are first filled with acknowledged puts
+// that the workload never touches, and counted after the drain. The fill runs with the nodes'
+// default snapshot thresholds (snapshotting every few hundred entries while a million go in would
+// make the fill quadratic); then each node in turn is stopped, and started again with
+// `snapshotEntries` low, so that images carrying the whole backlog are taken, stored, sent,
+// installed and loaded while the faults happen (the restarts load it from disk, too). The report says when each node took, installed
+// and loaded one (snapshot-activity.ts).
+//
 // Besides the safety verdict, the report says how available the service stayed: per fault kind,
 // the longest time from a fault's start, and from its heal, to the first request served
 // (availability.ts). That is measured, not judged: the verdict is about safety alone.
@@ -15,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailboxClientError, type ForgeMailboxClient } from '../bridge/client.js';
 import { UNSAFE_MUTATIONS_ENV } from '../config/load.js';
+import { checkBacklog, fillBacklog, type BacklogCheck, type BacklogFill, type BacklogOptions } from './backlog.js';
 import { measureAvailability, type AvailabilityReport } from './availability.js';
 import { HISTORY_FORMAT_VERSION, HistoryWriter, readHistory, type ConsumeOp, type OpKind } from './history.js';
 import { checkLinearizability, type LinearizabilityVerdict } from './linearizability.js';
@@ -25,6 +34,7 @@ import { ProcessCluster } from './process-cluster.js';
 import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
 import { HistoryRecorder } from './recorder.js';
+import { formatSnapshotActivity, snapshotEvents, type SnapshotEvent } from './snapshot-activity.js';
 import { checkTotalQueue, totalQueueProblems, type TotalQueueReport } from './total-queue.js';
 import { startWorkers, workloadUsers } from './workload.js';
 
@@ -58,6 +68,10 @@ export interface ChaosOptions {
   keepFiles?: boolean;
   /** Porcupine's time limit per user. */
   checkTimeoutMs?: number;
+  /** Fill mailboxes of their own with this backlog before the faults start (see backlog.ts). */
+  backlog?: BacklogOptions;
+  /** The nodes' raft.snapshotEntries (default: BACKLOG_SNAPSHOT_ENTRIES with a backlog, the node's own without). */
+  snapshotEntries?: number;
   log?: (line: string) => void;
 }
 
@@ -82,6 +96,21 @@ export interface ChaosReport {
   linearizability: LinearizabilityVerdict | null;
   /** Set when a checker could not run at all. */
   checkError: string | null;
+  /** The backlog filled before the faults, and its count after the drain (null without a backlog). */
+  backlog: {
+    messages: number;
+    mailboxes: number;
+    bodyBytes: number;
+    fillSeconds: number;
+    fillErrors: Record<string, number>;
+    /** Each node stopped and started again after the fill (with the new snapshotEntries): ms until caught up. */
+    restarts: Array<{ node: string; ms: number }>;
+    check: BacklogCheck | null;
+  } | null;
+  /** The nodes' raft.snapshotEntries, when the runner set it. */
+  snapshotEntries: number | null;
+  /** Snapshots taken, installed and loaded, from the node logs, with the phase of the run. */
+  snapshots: SnapshotEvent[];
   /** Nodes that did not fail-stop (exit 74) on a full disk, or did not refuse (exit 65) a corrupt store. */
   unexpectedExits: string[];
   clean: boolean;
@@ -98,15 +127,27 @@ const CHAOS_TMPFS_BYTES = 64 << 20;
 const CHAOS_DISK_WATERMARK_BYTES = 8 << 20;
 /** corrupt-snapshot: snapshots often enough that a node has one to damage. */
 const CHAOS_SNAPSHOT_ENTRIES = 300;
+/**
+ * With a backlog: a snapshot every this many entries, so that several are taken during the
+ * faults (the workload commits about 50 entries a second), each carrying the whole backlog.
+ */
+export const BACKLOG_SNAPSHOT_ENTRIES = 500;
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {});
   const faults = opts.faults ?? DEFAULT_FAULT_KINDS;
   const diskFull = faults.includes('disk-full');
+  if (diskFull && opts.backlog !== undefined) {
+    throw new Error(`the disk-full fault runs on ${CHAOS_TMPFS_BYTES >> 20} MiB data directories, too small for a backlog: leave one of them out`);
+  }
   if (diskFull) {
     const why = tmpfsUnavailable();
     if (why !== null) throw new Error(`the disk-full fault needs tmpfs data directories, and mounting one failed: ${why}`);
   }
+  const snapshotEntries =
+    opts.snapshotEntries ?? (opts.backlog !== undefined ? BACKLOG_SNAPSHOT_ENTRIES : faults.includes('corrupt-snapshot') ? CHAOS_SNAPSHOT_ENTRIES : null);
+  // With a backlog, snapshotEntries applies from the restarts after the fill.
+  const startSnapshotEntries = opts.backlog !== undefined ? null : snapshotEntries;
   const historyPath = opts.historyPath ?? join(tmpdir(), `forge-chaos-seed${opts.seed}-${Date.now()}.jsonl`);
   const workload = {
     seed: opts.seed,
@@ -124,7 +165,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     env: opts.unsafe === undefined ? {} : { [UNSAFE_MUTATIONS_ENV]: opts.unsafe },
     raft: {
       requestTimeoutMs: NODE_REQUEST_TIMEOUT_MS,
-      ...(faults.includes('corrupt-snapshot') ? { snapshotEntries: CHAOS_SNAPSHOT_ENTRIES } : {}),
+      ...(startSnapshotEntries === null ? {} : { snapshotEntries: startSnapshotEntries }),
     },
     ...(diskFull ? { tmpfsBytes: CHAOS_TMPFS_BYTES, disk: { minFreeBytes: CHAOS_DISK_WATERMARK_BYTES, checkIntervalMs: 200 } } : {}),
   });
@@ -146,11 +187,34 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         workers: workload.workers,
         faults: faults.join(','),
         unsafe: opts.unsafe ?? 'none',
+        backlog: opts.backlog?.messages ?? 0,
       },
     });
     await admin.waitForLeader(30_000);
 
-    const stopAt = Date.now() + opts.timeSec * 1000;
+    let fill: BacklogFill | null = null;
+    const restarts: Array<{ node: string; ms: number }> = [];
+    if (opts.backlog !== undefined) {
+      const b = opts.backlog;
+      log(`backlog: filling ${b.messages} messages of ${b.bodyBytes} bytes over ${b.mailboxes} mailboxes, ${b.inFlight} in flight`);
+      fill = await fillBacklog(openClient, b, log);
+      log(`backlog: filled in ${fill.seconds.toFixed(1)} s (${Math.round(b.messages / fill.seconds)}/s); errors ${JSON.stringify(fill.errors)}`);
+      if (snapshotEntries !== null) {
+        cluster.setRaftOptions({ snapshotEntries });
+        for (const id of cluster.ids) {
+          const t = Date.now();
+          await cluster.signal(id, 'SIGTERM');
+          cluster.startNode(id);
+          const index = await admin.waitCaughtUp(id, 300_000);
+          const ms = Date.now() - t;
+          restarts.push({ node: id, ms });
+          log(`backlog: ${id} restarted with snapshotEntries ${snapshotEntries}, caught up to ${index} after ${ms} ms`);
+        }
+      }
+    }
+
+    const faultsFrom = Date.now();
+    const stopAt = faultsFrom + opts.timeSec * 1000;
     const nemesis = new Nemesis(
       cluster,
       new Prng(opts.seed, 'nemesis'),
@@ -163,6 +227,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const workers = startWorkers(recorder, openClient, workload);
     const nemesisDone = nemesis.run(stopAt - 3000).finally(() => nemesis.healAll());
     await Promise.all([...workers.map((w) => w.run(stopAt)), nemesisDone]);
+    const faultsUntil = Date.now();
     await Promise.all(workers.map((w) => w.close()));
     log(`workload done: ${JSON.stringify(recorder.counts())}; faults ${JSON.stringify(nemesis.injected)}`);
 
@@ -170,6 +235,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await admin.waitForLeader(60_000);
     const drained = await drainAll(recorder, openClient, workloadUsers(workload), log);
     writer.close();
+    let backlogCheck: BacklogCheck | null = null;
+    if (fill !== null) {
+      backlogCheck = await checkBacklog(openClient, fill, Date.now() + 120_000);
+      log(`backlog: counted ${backlogCheck.counted} (must be ${backlogCheck.min}..${backlogCheck.max}), ${backlogCheck.wrong.length} mailboxes wrong, ${backlogCheck.unread.length} unread`);
+    }
+    const snapshots = cluster.ids.flatMap((id) => snapshotEvents(id, cluster.logs(id), faultsFrom, faultsUntil));
 
     report = {
       seed: opts.seed,
@@ -187,6 +258,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       linearizability: null,
       checkError: null,
       unexpectedExits: nemesis.unexpectedExits,
+      backlog:
+        opts.backlog === undefined || fill === null
+          ? null
+          : {
+              messages: opts.backlog.messages,
+              mailboxes: opts.backlog.mailboxes,
+              bodyBytes: opts.backlog.bodyBytes,
+              fillSeconds: fill.seconds,
+              fillErrors: fill.errors,
+              restarts,
+              check: backlogCheck,
+            },
+      snapshotEntries,
+      snapshots,
       clean: false,
     };
     // The two checks run apart so that the total-queue verdict survives a failure of the other.
@@ -203,6 +288,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       report.totalQueue?.ok === true &&
       report.linearizability?.linearizable === true &&
       drained &&
+      (report.backlog === null || report.backlog.check?.ok === true) &&
       recorder.malformed.length === 0 &&
       nemesis.unexpectedExits.length === 0;
     report.ops = tallyOps(recorder.counts());
@@ -273,6 +359,27 @@ class AdminClient {
         await sleep(500);
       }
     }
+  }
+
+  /**
+   * Polls until node `id` is a follower or the leader that has applied the commit index its
+   * cluster reports; returns that index.
+   */
+  async waitCaughtUp(id: string, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        this.client ??= await this.open();
+        const all = (await this.client.nodeStatuses()) as Array<{ node: string; role: string; commitIndex: number; appliedIndex: number }>;
+        const commit = Math.max(...all.map((s) => s.commitIndex));
+        const me = all.find((s) => s.node === id);
+        if (me !== undefined && (me.role === 'follower' || me.role === 'leader') && me.appliedIndex >= commit) return commit;
+      } catch (e) {
+        if (!(e instanceof MailboxClientError) || e.code === 'TIMEOUT') await this.close();
+      }
+      await sleep(200);
+    }
+    throw new Error(`${id} not caught up within ${timeoutMs} ms`);
   }
 
   async waitForLeader(timeoutMs: number): Promise<string> {
@@ -454,6 +561,24 @@ export function formatReport(r: ChaosReport): string {
   if (r.malformedReplies.length > 0) {
     lines.push(`malformed replies (${r.malformedReplies.length}):`);
     for (const m of r.malformedReplies.slice(0, 5)) lines.push(`  ${m}`);
+  }
+  const b = r.backlog;
+  if (b !== null) {
+    lines.push(
+      `backlog: ${b.messages} messages of ${b.bodyBytes} bytes over ${b.mailboxes} mailboxes, filled in ${b.fillSeconds.toFixed(1)} s ` +
+        `(${Math.round(b.messages / b.fillSeconds)}/s)${Object.keys(b.fillErrors).length > 0 ? `, errors retried ${JSON.stringify(b.fillErrors)}` : ''}`,
+    );
+    if (b.restarts.length > 0) lines.push(`  restarted after the fill, ms until caught up: ${b.restarts.map((x) => `${x.node} ${x.ms}`).join(', ')}`);
+    const c = b.check;
+    if (c !== null) {
+      lines.push(`  counted after the run: ${c.ok ? 'ok' : 'FAILED'}: ${c.counted} (must be ${c.min}..${c.max})`);
+      for (const w of c.wrong.slice(0, 10)) lines.push(`  ${w.user}: ${JSON.stringify(w)}`);
+      if (c.unread.length > 0) lines.push(`  could not be read: ${c.unread.slice(0, 10).join(', ')}${c.unread.length > 10 ? ' ...' : ''}`);
+    }
+  }
+  if (r.snapshotEntries !== null || r.snapshots.length > 0) {
+    lines.push(`snapshots${r.snapshotEntries === null ? '' : ` (every ${r.snapshotEntries} entries)`}:${r.snapshots.length === 0 ? ' none' : ''}`);
+    for (const l of formatSnapshotActivity(r.snapshots)) lines.push(`  ${l}`);
   }
   if (!r.drained) lines.push('drain: some mailbox could not be drained after healing');
   for (const e of r.unexpectedExits) lines.push(`storage fault not handled as it must be: ${e}`);

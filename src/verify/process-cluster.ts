@@ -261,6 +261,16 @@ export class ProcessCluster {
     this.startNode(id);
   }
 
+  /** Changes Raft settings in every node's config (and for nodes written later); a node reads them at its next start. */
+  setRaftOptions(raft: Record<string, number>): void {
+    this.opts.raft = { ...this.opts.raft, ...raft };
+    for (const h of this.nodes.values()) {
+      const config = JSON.parse(readFileSync(h.config, 'utf8')) as { raft?: Record<string, number> };
+      config.raft = { ...config.raft, ...raft };
+      writeFileSync(h.config, JSON.stringify(config));
+    }
+  }
+
   get ids(): string[] {
     return [...this.nodes.keys()];
   }

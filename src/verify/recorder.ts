@@ -34,6 +34,11 @@ const DEFINITE_FAILURES = new Set<string>([
 
 export type OpOutcome = 'ok' | 'fail' | 'info';
 
+/** Whether a call's error proves that it changed nothing (a definite failure, above). */
+export function isDefiniteFailure(e: unknown): boolean {
+  return e instanceof MailboxClientError && DEFINITE_FAILURES.has(e.code);
+}
+
 /** What a call to record is: everything of an op record but its timing, outcome and id. */
 type OpHead<R extends OpRecord> = R extends unknown
   ? { op: R['op']; client: string; process: number; user: string; input: R['input'] }
@@ -103,7 +108,7 @@ export class HistoryRecorder {
       output = value;
     } catch (e) {
       const code = e instanceof MailboxClientError ? e.code : 'CLIENT_ERROR';
-      const outcome: OpOutcome = e instanceof MailboxClientError && DEFINITE_FAILURES.has(code) ? 'fail' : 'info';
+      const outcome: OpOutcome = isDefiniteFailure(e) ? 'fail' : 'info';
       result = { outcome, value: null, error: code };
       // Only the code: tools/porcupine-check reads `output.message` as a delivered message
       // whatever the outcome, so an error text there would stop the checker.

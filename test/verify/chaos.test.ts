@@ -44,7 +44,7 @@ function assertClean(r: ChaosReport): void {
   assert.ok(Object.values(r.faults).reduce((a, b) => a + b, 0) >= 3, 'at least three faults injected');
 }
 
-describe('chaos: short deterministic schedules on three nodes', { timeout: 400_000 }, () => {
+describe('chaos: short deterministic schedules on three nodes', { timeout: 520_000 }, () => {
   test('seed 101: leader kill, leader pause, leader isolated, leader cut from the router', { timeout: 80_000 }, async () => {
     assertClean(await run({ seed: 101, timeSec: 20, faults: ['kill-leader', 'pause-leader', 'partition-leader', 'router-cut'] }));
   });
@@ -76,6 +76,28 @@ describe('chaos: short deterministic schedules on three nodes', { timeout: 400_0
     const frozen = r.availability!.byKind['freeze-leader'];
     assert.ok(frozen !== undefined && frozen.faults >= 1, 'the schedule froze a leader');
     assert.ok(frozen.afterStartMaxMs !== null && frozen.afterStartMaxMs <= 2500, `served ${frozen.afterStartMaxMs} ms after a freeze`);
+  });
+
+  // A backlog that the workload never touches, snapshotted every 500 entries: images carrying it
+  // are taken, stored, sent and loaded while nodes are killed and partitioned, and every backlog
+  // message must still be there, once, after the run.
+  test('seed 303: a backlog of 5,000 messages, snapshots during kills and partitions', { timeout: 120_000 }, async () => {
+    const r = await run({
+      seed: 303,
+      timeSec: 25,
+      faults: ['kill', 'kill-leader', 'partition-leader', 'partition-split'],
+      backlog: { messages: 5000, mailboxes: 5, bodyBytes: 100, inFlight: 64, sessions: 2 },
+      snapshotEntries: 500,
+    });
+    assertClean(r);
+    const b = r.backlog!;
+    assert.equal(b.check!.ok, true, JSON.stringify(b.check));
+    assert.ok(b.check!.counted >= 5000, `counted ${b.check!.counted}`);
+    const during = r.snapshots.filter((e) => e.phase === 'faults');
+    assert.ok(during.some((e) => e.kind === 'taken'), 'snapshots taken during the faults');
+    assert.ok(during.some((e) => e.kind !== 'taken'), 'a snapshot installed or loaded during the faults');
+    // Every image taken during the faults carries the backlog (100-byte bodies: over 500 KB).
+    assert.ok(during.filter((e) => e.kind === 'taken').every((e) => e.bytes > 500_000), JSON.stringify(during));
   });
 
   // The storage faults: a node's disk filled to the last byte (tmpfs data directories: needs

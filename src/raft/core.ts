@@ -44,8 +44,9 @@ import {
   type ReadState,
   type Ready,
   type Role,
-  type Snapshot,
   type SnapshotChunk,
+  type SnapshotSend,
+  type StoredSnapshot,
   type SnapshotResponse,
   type SoftState,
   type VoteRequest,
@@ -138,6 +139,7 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private msgs: Message[] = [];
+  private snapshotSends: SnapshotSend[] = [];
   private readStates: ReadState[] = [];
   private reads = new ReadIndexQueue();
   private leadTransferee: NodeId | null = null;
@@ -341,6 +343,7 @@ export class RaftCore {
     if (this.outstanding) return false;
     return (
       this.msgs.length > 0 ||
+      this.snapshotSends.length > 0 ||
       this.readStates.length > 0 ||
       this.log.unstableSnapshot !== null ||
       this.log.stableIndex < this.log.lastIndex() ||
@@ -380,6 +383,7 @@ export class RaftCore {
       mustSync: snapshot !== null || entries.length > 0 || !termDurable,
       messagesNow,
       messagesAfterWrite,
+      snapshotSends: this.snapshotSends,
       committedEntries: this.log.nextCommitted(),
       applyBeforeWrite: snapshot === null,
       readStates: this.readStates,
@@ -387,6 +391,7 @@ export class RaftCore {
     this.prevHard = hard;
     this.prevSoft = soft;
     this.msgs = [];
+    this.snapshotSends = [];
     this.readStates = [];
     this.reads.outboxFlushed();
     this.outstanding = true;
@@ -414,15 +419,15 @@ export class RaftCore {
   }
 
   /**
-   * Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for
-   * it. `digest`, when the caller hashed the image as it was made, must be snapshotDigest(data).
+   * Describes a state machine image of `size` bytes taken at `index` (<= applied), whose data has
+   * the digest `digest` (snapshotDigest of the data), with the metadata the log knows for it.
    */
-  createSnapshot(index: number, data: Uint8Array, digest: Uint8Array = this.cfg.snapshotDigest(data)): Snapshot {
+  createSnapshot(index: number, size: number, digest: Uint8Array): StoredSnapshot {
     const term = this.log.term(index);
     if (index > this.log.applied || term === undefined) {
       throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
     }
-    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest }, data };
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest }, size };
   }
 
   /** The latest entry time at or before `index` (which is in the log or its snapshot). */
@@ -432,8 +437,12 @@ export class RaftCore {
     return time;
   }
 
-  /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */
-  compact(snapshot: Snapshot): void {
+  /**
+   * The application snapshotted its state through `snapshot.meta.index` and storage holds it in
+   * place of the previous one; drop the log before it. Sends of the previous snapshot under way
+   * start over with this one: its data is no longer in storage.
+   */
+  compact(snapshot: StoredSnapshot): void {
     const { index, term, membership } = snapshot.meta;
     if (index <= this.log.snapshotIndex) return;
     if (index > this.log.applied || index > this.log.stableIndex) {
@@ -445,6 +454,12 @@ export class RaftCore {
     }
     this.members.compactTo(index, membership);
     this.log.compact(snapshot);
+    if (this.role !== 'leader') return;
+    for (const [to, pr] of this.progress) {
+      if (pr.sending === null) continue;
+      pr.becomeSnapshot(snapshot);
+      this.sendSnapshotChunk(to, pr);
+    }
   }
 
   status(): RaftStatus {
@@ -753,11 +768,12 @@ export class RaftCore {
     const sending = pr.sending;
     if (!sending) return;
     const { snapshot, offset } = sending;
-    const total = snapshot.data.length;
+    const total = snapshot.size;
     const end = Math.min(total, offset + this.cfg.snapshotChunkBytes);
-    this.send({
+    // The caller reads the bytes from storage (see SnapshotSend): the core holds no image.
+    this.snapshotSends.push({
       type: 'snapshot', from: this.id, to, term: this.term, meta: snapshot.meta,
-      offset, total, data: snapshot.data.subarray(offset, end), done: end === total,
+      offset, total, length: end - offset, done: end === total,
     });
   }
 
@@ -835,7 +851,7 @@ export class RaftCore {
     if (!sending || m.index !== sending.snapshot.meta.index) return;
     sending.idle = 0;
     const want = m.success ? m.offset : 0;
-    if (want >= sending.snapshot.data.length) {
+    if (want >= sending.snapshot.size) {
       pr.acknowledge(m.index);
       pr.becomeProbe();
       this.replicateTo(m.from, true);

@@ -70,7 +70,7 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 import type { CodecLimits } from './codec.js';
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta, SnapshotWriter } from './types.js';
+import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta, SnapshotWriter, StoredSnapshot } from './types.js';
 
 export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
 
@@ -265,6 +265,12 @@ type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: 
 export class LevelStorage implements RaftStorage {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * Data bytes per chunk of the stored snapshot (all but its last chunk): `chunkBytes` once this
+   * process wrote it; null until its first chunk is read when it was written before (perhaps
+   * with another `chunkBytes`).
+   */
+  private snapChunkBytes: number | null = null;
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
@@ -279,9 +285,10 @@ export class LevelStorage implements RaftStorage {
     private readonly limits: Partial<CodecLimits> | undefined,
     /** Index of the stored snapshot (0 when none). */
     private snapIndex: number,
-    /** Generation and chunk count of the stored snapshot (when there is one). */
+    /** Generation, chunk count and data length of the stored snapshot (when there is one). */
     private snapGeneration: number,
     private snapChunks: number,
+    private snapBytes: number,
     /** The generation the next snapshot written is staged under: above every one on disk. */
     private nextGeneration: number,
     /** Index of the last log entry, or snapIndex when the log after the snapshot is empty. */
@@ -336,6 +343,7 @@ export class LevelStorage implements RaftStorage {
         snapIndex,
         generation,
         rec?.chunks ?? 0,
+        rec?.dataLength ?? 0,
         rec === null ? 0 : generation + 1,
         Math.max(lastStored, snapIndex),
         segments,
@@ -359,9 +367,9 @@ export class LevelStorage implements RaftStorage {
         hsBytes === undefined
           ? { term: 0, vote: null, commit: 0 }
           : decodeStored(this.path, HARD_STATE_KEY, () => decodeHardState(unseal(this.path, HARD_STATE_KEY, hsBytes), this.limits));
+      // The image itself is read a range at a time (readSnapshot), and checked against its digest as it is.
       const rec = await readSnapshotRecord(this.db, this.path, this.limits);
-      let snapshot: Snapshot | null = null;
-      if (rec !== null) snapshot = { meta: rec.meta, data: await this.readSnapshotData(rec) };
+      const snapshot: StoredSnapshot | null = rec === null ? null : { meta: rec.meta, size: rec.dataLength };
       // The fold described in the header: `entries` holds snapIndex+1..last.
       const entries: Entry[] = [];
       let last = this.snapIndex;
@@ -394,6 +402,7 @@ export class LevelStorage implements RaftStorage {
       let lastIndex = this.lastIndex;
       let snapChunks = this.snapChunks;
       let snapGeneration = this.snapGeneration;
+      let snapBytes = this.snapBytes;
       // After the batch: the first `keep` segments stay, then come the `added` ones.
       let keep = this.segments.length;
       const added: number[] = [];
@@ -413,6 +422,7 @@ export class LevelStorage implements RaftStorage {
           await this.db.batch(staged, { sync: true });
         }
         snapChunks = Math.ceil(data.length / this.chunkBytes);
+        snapBytes = data.length;
         ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: data.length, chunks: snapChunks }));
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
         // `Ready`): every segment goes, in this batch.
@@ -457,7 +467,9 @@ export class LevelStorage implements RaftStorage {
 
       await this.db.batch(ops, { sync: true });
       this.lastIndex = lastIndex;
+      if (snapGeneration !== this.snapGeneration) this.snapChunkBytes = this.chunkBytes;
       this.snapChunks = snapChunks;
+      this.snapBytes = snapBytes;
       this.snapGeneration = snapGeneration;
       this.snapIndex = snapIndex;
       this.segments.length = keep;
@@ -491,6 +503,8 @@ export class LevelStorage implements RaftStorage {
           this.snapIndex = index;
           this.snapGeneration = generation;
           this.snapChunks = chunks;
+          this.snapBytes = dataLength;
+          this.snapChunkBytes = this.chunkBytes;
           this.lastIndex = Math.max(this.lastIndex, index);
           void this.dropCoveredSegments();
         }),
@@ -550,14 +564,54 @@ export class LevelStorage implements RaftStorage {
     return Promise.all(done).then(() => undefined);
   }
 
-  /** The snapshot's data, each chunk's checksum and the whole data's digest verified. */
-  private async readSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
-    const generation = rec.generation!;
-    const data = await assembleChunks(this.db, this.path, rec, (n) => chunkKey(generation, n), (key, stored) => unseal(this.path, key, stored));
-    if (!sameBytes(snapshotDigest(data), rec.meta.digest)) {
-      throw corrupt(this.path, SNAPSHOT_KEY, `snapshot at index ${rec.meta.index}: its data does not match its SHA-256`);
+  /**
+   * Reads a byte range of the stored snapshot's data from its chunks, outside the queue of
+   * operations (a send to a follower or the load at start never waits behind a staged batch).
+   * Each chunk's seal is checked; the digest of the whole is the reader's to check (it reads in
+   * order, see RaftDriver). Rejects with STALE_SNAPSHOT if the stored snapshot is not the one at
+   * `index`, or is replaced before the read completes: its chunks go with the switch.
+   */
+  async readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
+    if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
+    const stale = () => new StorageError('STALE_SNAPSHOT', `the stored snapshot is at ${this.snapIndex}, not ${index}`);
+    if (index === 0 || index !== this.snapIndex) throw stale();
+    const { snapGeneration: generation, snapChunks: chunks, snapBytes: dataLength } = this;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > dataLength) {
+      throw new StorageError('INVALID_ARGUMENT', `bytes ${offset}..${offset + length} of a ${dataLength}-byte snapshot`);
     }
-    return data;
+    if (length === 0) return new Uint8Array(0);
+    const chunkBytes = this.snapChunkBytes ?? (await this.learnChunkBytes(generation, chunks, dataLength));
+    const first = Math.floor(offset / chunkBytes);
+    const last = Math.floor((offset + length - 1) / chunkBytes);
+    const keys = Array.from({ length: last - first + 1 }, (_, i) => chunkKey(generation, first + i));
+    const stored = await this.db.getMany(keys);
+    if (this.snapGeneration !== generation || this.closed) throw stale();
+    const out = new Uint8Array(length);
+    for (const [i, value] of stored.entries()) {
+      const n = first + i;
+      const key = keys[i]!;
+      if (value === undefined) throw corrupt(this.path, key, 'snapshot chunk missing');
+      const part = unseal(this.path, key, value);
+      const expected = n === chunks - 1 ? dataLength - n * chunkBytes : chunkBytes;
+      if (n >= chunks || part.length !== expected) throw corrupt(this.path, key, `snapshot chunk of ${part.length} bytes, ${expected} expected`);
+      const from = Math.max(offset, n * chunkBytes);
+      const to = Math.min(offset + length, n * chunkBytes + part.length);
+      out.set(part.subarray(from - n * chunkBytes, to - n * chunkBytes), from - offset);
+    }
+    return out;
+  }
+
+  /** The chunk size of a snapshot written before this process (see snapChunkBytes): its first chunk's length. */
+  private async learnChunkBytes(generation: number, chunks: number, dataLength: number): Promise<number> {
+    if (chunks <= 1) return Math.max(1, dataLength);
+    const key = chunkKey(generation, 0);
+    const value = await this.db.get(key);
+    if (this.snapGeneration !== generation) throw new StorageError('STALE_SNAPSHOT', `the stored snapshot was replaced during the read`);
+    if (value === undefined) throw corrupt(this.path, key, 'snapshot chunk missing');
+    const bytes = unseal(this.path, key, value).length;
+    if (bytes === 0 || Math.ceil(dataLength / bytes) !== chunks) throw corrupt(this.path, key, `first chunk of ${bytes} bytes for ${chunks} chunks of ${dataLength} bytes`);
+    this.snapChunkBytes = bytes;
+    return bytes;
   }
 }
 

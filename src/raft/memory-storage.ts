@@ -77,7 +77,7 @@ export class MemoryStorage implements RaftStorage {
     const d = this.disk;
     return Promise.resolve({
       hardState: { ...d.hardState },
-      snapshot: d.snapshot,
+      snapshot: d.snapshot && { meta: d.snapshot.meta, size: d.snapshot.data.length },
       entries: d.entries.slice(),
       initialMembership: { voters: [], learners: [] },
     });
@@ -127,6 +127,22 @@ export class MemoryStorage implements RaftStorage {
         }),
       drop: () => void this.write(() => d.staged.delete(id)).catch(() => undefined),
     });
+  }
+
+  /**
+   * A range of the snapshot on the disk, at once (reads are not what the simulator delays); refused
+   * once another snapshot replaced the one at `index`, as LevelStorage does.
+   */
+  readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
+    if (this.crashed) return new Promise(() => {});
+    const snapshot = this.disk.snapshot;
+    if (snapshot === null || snapshot.meta.index !== index) {
+      return Promise.reject(new RangeError(`the disk's snapshot is at ${snapshot?.meta.index ?? 0}, not ${index}`));
+    }
+    if (offset < 0 || length < 0 || offset + length > snapshot.data.length) {
+      return Promise.reject(new RangeError(`bytes ${offset}..${offset + length} of a ${snapshot.data.length}-byte snapshot`));
+    }
+    return Promise.resolve(snapshot.data.subarray(offset, offset + length));
   }
 
   /** The process died: writes not yet completed are lost, and nothing it does reaches the disk any more. */

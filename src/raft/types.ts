@@ -68,6 +68,25 @@ export interface Snapshot {
   data: Uint8Array;
 }
 
+/**
+ * What the core keeps of a snapshot that is in storage: its metadata and its data's length. The
+ * data stays on disk; a leader's chunks for a follower are read from there (Ready.snapshotSends).
+ */
+export interface StoredSnapshot {
+  meta: SnapshotMeta;
+  size: number;
+}
+
+/**
+ * A chunk of the stored snapshot `meta.index` the leader's core wants sent: the caller reads its
+ * `length` bytes at `offset` from storage (RaftStorage.readSnapshot) and sends them as a
+ * SnapshotChunk. If the stored snapshot is no longer that one, the chunk is dropped: the core
+ * moves its sends to the newer snapshot when it compacts, and resends what goes unanswered.
+ */
+export interface SnapshotSend extends Omit<SnapshotChunk, 'data'> {
+  length: number;
+}
+
 export type Message =
   | PreVoteRequest
   | VoteRequest
@@ -190,7 +209,7 @@ export interface ReadState {
  *     `snapshot` is null, `entries` is empty, and `hardState`, if set, differs from what is on
  *     disk only in `commit`, which is volatile state (Figure 2) — skip the write (a later synced
  *     write carries the newer commit; after a crash the leader teaches it again);
- *  4. send `messagesAfterWrite`;
+ *  4. send `messagesAfterWrite`, and `snapshotSends`, each once its bytes are read from storage;
  *  5. if `snapshot` is set, restore the state machine from it; then, if not done in step 2, apply
  *     `committedEntries`;
  *  6. call `advance(ready)`.
@@ -222,6 +241,8 @@ export interface Ready {
   messagesNow: Message[];
   /** May leave only once the write is durable. */
   messagesAfterWrite: Message[];
+  /** Snapshot chunks to send (after the write, as `messagesAfterWrite`), read from storage first. */
+  snapshotSends: SnapshotSend[];
   committedEntries: Entry[];
   /** `committedEntries` may be applied before the write (false only while a snapshot is installed). */
   applyBeforeWrite: boolean;
@@ -332,8 +353,8 @@ export class RaftError extends Error {
 /** What a node finds on its disk at start: exactly what was synced, nothing more. */
 export interface PersistedState {
   hardState: HardState;
-  /** Latest snapshot, or null if the log was never compacted. */
-  snapshot: Snapshot | null;
+  /** Latest snapshot (its data is read with RaftStorage.readSnapshot), or null if the log was never compacted. */
+  snapshot: StoredSnapshot | null;
   /** Log entries after the snapshot (or from index 1), contiguous. */
   entries: Entry[];
   /** Membership to start with when there is neither snapshot nor conf-change entry (fresh cluster bootstrap). */
@@ -355,6 +376,12 @@ export interface RaftStorage {
    * (see SnapshotWriter). Writes of the Raft loop (`save`) go on between the batches.
    */
   beginSnapshot(): SnapshotWriter;
+  /**
+   * `length` bytes at `offset` of the data of the stored snapshot, which must be the one at
+   * `index`: rejects (and reads nothing more) once another snapshot replaced it, so that a send
+   * under way fails cleanly instead of mixing two images.
+   */
+  readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 

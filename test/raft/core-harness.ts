@@ -4,7 +4,7 @@
 
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
-import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot } from '../../src/raft/types.js';
+import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot, StoredSnapshot } from '../../src/raft/types.js';
 
 export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftConfig {
   return {
@@ -128,10 +128,18 @@ export class TestCluster {
   restart(id: NodeId, members: NodeId[] = this.ids): void {
     const d = this.disks.get(id)!;
     this.cores.set(id, new RaftCore(config(id, this.overrides), {
-      hardState: { ...d.hardState }, snapshot: d.snapshot, entries: [...d.entries],
+      hardState: { ...d.hardState }, snapshot: d.snapshot && { meta: d.snapshot.meta, size: d.snapshot.data.length }, entries: [...d.entries],
       initialMembership: { voters: members, learners: [] },
     }));
     this.applied.set(id, []);
+  }
+
+  /** `id` snapshots its state as `image` at `index`: stored on its disk in place of the previous one, then compacted. */
+  compact(id: NodeId, index: number, image: Uint8Array): StoredSnapshot {
+    const snap = this.core(id).createSnapshot(index, image.length, snapshotDigest(image));
+    this.disks.get(id)!.snapshot = { meta: snap.meta, data: image };
+    this.core(id).compact(snap);
+    return snap;
   }
 
   appliedData(id: NodeId): string[] {
@@ -152,6 +160,11 @@ export class TestCluster {
       if (first) d.entries = [...d.entries.filter((e) => e.index < first.index), ...rd.entries];
       if (rd.hardState) d.hardState = rd.hardState;
       this.inbox.push(...sent(rd));
+      // Snapshot chunks are read from the disk, as the driver does; one of a snapshot replaced meanwhile is dropped.
+      for (const { length, ...chunk } of rd.snapshotSends) {
+        if (d.snapshot?.meta.index !== chunk.meta.index) continue;
+        this.inbox.push({ ...chunk, data: d.snapshot.data.subarray(chunk.offset, chunk.offset + length) });
+      }
       this.applied.get(id)!.push(...rd.committedEntries);
       core.advance(rd);
     }

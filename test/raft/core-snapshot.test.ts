@@ -15,8 +15,7 @@ function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: 
   c.settle();
   const a = c.core('a');
   const image = bytes('state-machine-image-'.repeat(5));
-  const snap = a.createSnapshot(a.status().applied, image);
-  a.compact(snap);
+  c.compact('a', a.status().applied, image);
   return { c, image };
 }
 
@@ -26,18 +25,19 @@ test('§5 compaction: the snapshot carries index, term and membership, and the l
   for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   const a = c.core('a');
-  const snap = a.createSnapshot(4, bytes('x'));
-  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('x')) });
-  assert.throws(() => a.createSnapshot(7, bytes('x')), RangeError, 'beyond applied');
-  assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, data: bytes('x') }), RangeError, 'wrong term');
+  const x = snapshotDigest(bytes('x'));
+  const snap = a.createSnapshot(4, 1, x);
+  assert.deepEqual(snap, { meta: { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: x }, size: 1 });
+  assert.throws(() => a.createSnapshot(7, 1, x), RangeError, 'beyond applied');
+  assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, size: 1 }), RangeError, 'wrong term');
   assert.throws(
-    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] }, time: 0 }, data: bytes('x') }),
+    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] }, time: 0 }, size: 1 }),
     RangeError,
     'wrong membership',
   );
   a.compact(snap);
   assert.equal(a.status().lastIndex, 6);
-  assert.throws(() => a.createSnapshot(3, bytes('x')), RangeError, 'compacted away');
+  assert.throws(() => a.createSnapshot(3, 1, x), RangeError, 'compacted away');
   // Replication of the tail still works for followers that are not behind the snapshot.
   a.propose(bytes('after'));
   c.settle();
@@ -146,7 +146,7 @@ for (const hashed of [false, true]) {
 test('§5 a node restarted from a snapshot and its log tail resumes where it was', () => {
   const { c } = clusterWithLaggard(5, 1024);
   const a = c.core('a');
-  const snap = a.createSnapshot(6, bytes('img'));
+  const snap = a.createSnapshot(6, 3, snapshotDigest(bytes('img')));
   const restarted = new RaftCore(config('a'), { hardState: { term: 1, vote: 'a', commit: 6 }, snapshot: snap, entries: [], initialMembership: { voters: ['x'], learners: [] } });
   const st = restarted.status();
   assert.equal(st.lastIndex, 6);

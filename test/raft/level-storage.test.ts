@@ -12,6 +12,7 @@ import { encodeEntries, encodeHardState, encodeSnapshotMeta } from '../../src/ra
 import { ByteWriter } from '../../src/wire/writer.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
 import type { Entry, EntryType, RaftStorage, Snapshot } from '../../src/raft/types.js';
+import { loadWhole } from '../support/stored-snapshot.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'level-storage-'));
@@ -66,7 +67,7 @@ async function rawWrite(dir: string, ops: Array<{ type: 'put'; key: string; valu
 test('a fresh store loads defaults', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
-    assert.deepEqual(await s.load(), {
+    assert.deepEqual(await loadWhole(s), {
       hardState: { term: 0, vote: null, commit: 0 },
       snapshot: null,
       entries: [],
@@ -84,7 +85,7 @@ test('saved hard state and entries survive close and reopen', { timeout: 10_000 
     await s.save({ hardState: null, entries: [entry(7, 2)], snapshot: null });
     await s.close();
     const reopened = await LevelStorage.open(dir);
-    const loaded = await reopened.load();
+    const loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.hardState, { term: 2, vote: 'b', commit: 3 });
     assert.deepEqual(loaded.entries, [...range(1, 3, 1), ...range(4, 7, 2)]);
     assert.equal(loaded.snapshot, null);
@@ -97,13 +98,13 @@ test('entries starting inside the log replace the conflicting suffix', { timeout
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 10, 1), snapshot: null });
     await s.save({ hardState: null, entries: range(6, 7, 3), snapshot: null });
-    assert.deepEqual((await s.load()).entries, [...range(1, 5, 1), ...range(6, 7, 3)]);
+    assert.deepEqual((await loadWhole(s)).entries, [...range(1, 5, 1), ...range(6, 7, 3)]);
     await s.close();
     // The in-memory last index must have followed the truncation: appending 8 is legal, 10 is not.
     const again = await LevelStorage.open(dir);
     await again.save({ hardState: null, entries: [entry(8, 3)], snapshot: null });
     await assert.rejects(again.save({ hardState: null, entries: [entry(10, 3)], snapshot: null }), (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT');
-    assert.deepEqual(indexes((await again.load()).entries), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(indexes((await loadWhole(again)).entries), [1, 2, 3, 4, 5, 6, 7, 8]);
     await again.close();
   });
 });
@@ -112,12 +113,12 @@ test('bad saves are refused and change nothing', { timeout: 10_000 }, async () =
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: { term: 1, vote: null, commit: 0 }, entries: range(1, 3, 1), snapshot: null });
-    const before = await s.load();
+    const before = await loadWhole(s);
     const refused = (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT';
     await assert.rejects(s.save({ hardState: { term: 9, vote: null, commit: 0 }, entries: [entry(5, 1)], snapshot: null }), refused);
     await assert.rejects(s.save({ hardState: { term: 9, vote: null, commit: 0 }, entries: [entry(4, 1), entry(6, 1)], snapshot: null }), refused);
     await assert.rejects(s.save({ hardState: null, entries: [entry(0, 1)], snapshot: null }), refused);
-    assert.deepEqual(await s.load(), before);
+    assert.deepEqual(await loadWhole(s), before);
     await s.close();
   });
 });
@@ -128,14 +129,14 @@ test('compaction keeps the snapshot and the entries after it, across restart', {
     await s.save({ hardState: { term: 3, vote: 'a', commit: 8 }, entries: range(1, 10, 3), snapshot: null });
     const snap = snapshot(6, 3, 1050); // 11 chunks of 100 bytes
     await compact(s, snap);
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, snap);
     assert.deepEqual(loaded.entries, range(7, 10, 3));
     await assert.rejects(compact(s, snapshot(5, 3, 10)), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     await s.close();
 
     const reopened = await LevelStorage.open(dir, { chunkBytes: 100 });
-    assert.deepEqual(await reopened.load(), { ...loaded });
+    assert.deepEqual(await loadWhole(reopened), { ...loaded });
     // A smaller later snapshot must not read back stale chunks of the bigger one.
     const smaller = snapshot(9, 3, 150);
     await compact(reopened, smaller);
@@ -144,7 +145,7 @@ test('compaction keeps the snapshot and the entries after it, across restart', {
     // The first image (generation 0) is gone; the second is generation 1.
     assert.deepEqual(await rawKeys(dir), ['d/00000001/00000000', 'd/00000001/00000001', 'format', segmentKey(1), 'h', 's']);
     const last = await LevelStorage.open(dir, { chunkBytes: 100 });
-    const final = await last.load();
+    const final = await loadWhole(last);
     assert.deepEqual(final.snapshot, smaller);
     assert.deepEqual(final.entries, [entry(10, 3)]);
     await last.close();
@@ -156,9 +157,9 @@ test('compaction past the last entry leaves an empty log that continues after th
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
     await compact(s, snapshot(6, 2, 10));
-    assert.deepEqual((await s.load()).entries, []);
+    assert.deepEqual((await loadWhole(s)).entries, []);
     await s.save({ hardState: null, entries: [entry(7, 2)], snapshot: null });
-    assert.deepEqual((await s.load()).entries, [entry(7, 2)]);
+    assert.deepEqual((await loadWhole(s)).entries, [entry(7, 2)]);
     await s.close();
   });
 });
@@ -169,7 +170,7 @@ test('a snapshot received from the leader replaces the whole log', { timeout: 10
     await s.save({ hardState: null, entries: range(1, 8, 2), snapshot: null });
     const installed = snapshot(5, 2, 20);
     await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: installed });
-    let loaded = await s.load();
+    let loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, installed);
     assert.deepEqual(loaded.entries, []);
     // Entries in the same save continue the log after the snapshot.
@@ -182,7 +183,7 @@ test('a snapshot received from the leader replaces the whole log', { timeout: 10
     await assert.rejects(s.save({ hardState: null, entries: [], snapshot: snapshot(6, 4, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     await s.close();
     const reopened = await LevelStorage.open(dir);
-    loaded = await reopened.load();
+    loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.snapshot, next);
     assert.deepEqual(loaded.entries, [entry(8, 4)]);
     assert.deepEqual(loaded.hardState, { term: 4, vote: null, commit: 7 });
@@ -202,7 +203,7 @@ test('segments a crash left below the snapshot are ignored on load and removed o
     // Simulate a crash between the snapshot batch and the removal.
     await rawWrite(dir, [{ type: 'put', key: segmentKey(1), value: seal(segmentKey(1), encodeEntries(range(1, 3, 1))) }]);
     const reopened = await LevelStorage.open(dir);
-    assert.deepEqual(indexes((await reopened.load()).entries), [5, 6]);
+    assert.deepEqual(indexes((await loadWhole(reopened)).entries), [5, 6]);
     await reopened.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(4)]);
   });
@@ -217,7 +218,7 @@ test('a hole in the stored log is reported as corruption', { timeout: 10_000 }, 
     await s.close();
     await rawWrite(dir, [{ type: 'del', key: segmentKey(3) }]);
     const reopened = await LevelStorage.open(dir);
-    await assert.rejects(reopened.load(), (e: unknown) => e instanceof StorageError && e.code === 'CORRUPT');
+    await assert.rejects(loadWhole(reopened), (e: unknown) => e instanceof StorageError && e.code === 'CORRUPT');
     await reopened.close();
   });
 });
@@ -240,7 +241,7 @@ test('damaged segments are reported as corruption', { timeout: 10_000 }, async (
       // The first segment is read only by load, the last one also by open.
       await rawWrite(dir, [{ type: 'put', key: segmentKey(1), value: valueFor(segmentKey(1)) }]);
       const reopened = await LevelStorage.open(dir);
-      await assert.rejects(reopened.load(), corrupt, what);
+      await assert.rejects(loadWhole(reopened), corrupt, what);
       await reopened.close();
       await rawWrite(dir, [{ type: 'put', key: segmentKey(3), value: valueFor(segmentKey(3)) }]);
       await assert.rejects(LevelStorage.open(dir), corrupt, what);
@@ -299,14 +300,14 @@ test('a flipped byte in a log segment, the hard state or a snapshot on disk is d
       await compact(s, snapshot(2, 1, 12));
       await s.close();
       const clean = await LevelStorage.open(dir, { chunkBytes: 8 });
-      await clean.load();
+      await loadWhole(clean);
       await clean.close();
       await flipByte(dir, key, at);
       let opened: LevelStorage | null = null;
       await assert.rejects(
         (async () => {
           opened = await LevelStorage.open(dir, { chunkBytes: 8 });
-          await opened.load();
+          await loadWhole(opened);
         })(),
         corruptAt(dir, key),
         what,
@@ -339,14 +340,14 @@ test('a layout-2 store (no checksums) is migrated on open: same state, sealed af
     ]);
     const s = await LevelStorage.open(dir, { chunkBytes: 8 });
     assert.equal(s.migratedFrom, 2);
-    const state = await s.load();
+    const state = await loadWhole(s);
     assert.deepEqual(state.hardState, { term: 3, vote: 'b', commit: 4 });
     assert.deepEqual(state.snapshot, snap, 'the snapshot comes back with the digest of its data');
     assert.deepEqual(state.entries, [...range(3, 4, 1), ...range(5, 6, 3)]);
     await s.close();
     const again = await LevelStorage.open(dir, { chunkBytes: 8 });
     assert.equal(again.migratedFrom, null);
-    assert.deepEqual(await again.load(), state);
+    assert.deepEqual(await loadWhole(again), state);
     await again.close();
     // Sealed now: a flipped byte is caught.
     await flipByte(dir, segmentKey(5), () => 4);
@@ -362,14 +363,14 @@ test('a truncation deletes the segments after it and the fold cuts the one it la
     await s.save({ hardState: null, entries: range(11, 15, 1), snapshot: null });
     await s.save({ hardState: null, entries: range(8, 9, 2), snapshot: null });
     const expected = [...range(1, 7, 1), ...range(8, 9, 2)];
-    assert.deepEqual((await s.load()).entries, expected);
+    assert.deepEqual((await loadWhole(s)).entries, expected);
     await s.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(1), segmentKey(6), segmentKey(8)]);
     const again = await LevelStorage.open(dir);
-    assert.deepEqual((await again.load()).entries, expected);
+    assert.deepEqual((await loadWhole(again)).entries, expected);
     // Replacing from exactly a segment's first index overwrites that segment.
     await again.save({ hardState: null, entries: range(6, 6, 3), snapshot: null });
-    assert.deepEqual((await again.load()).entries, [...range(1, 5, 1), entry(6, 3)]);
+    assert.deepEqual((await loadWhole(again)).entries, [...range(1, 5, 1), entry(6, 3)]);
     await assert.rejects(again.save({ hardState: null, entries: [entry(8, 3)], snapshot: null }), (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT');
     await again.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(1), segmentKey(6)]);
@@ -385,9 +386,9 @@ test('a save carrying more than segmentBytes of data is split into several segme
     await s.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [1, 6, 10].map(segmentKey));
     const again = await LevelStorage.open(dir, { segmentBytes: 20 });
-    assert.deepEqual((await again.load()).entries, range(1, 12, 1));
+    assert.deepEqual((await loadWhole(again)).entries, range(1, 12, 1));
     await again.save({ hardState: null, entries: range(5, 6, 2), snapshot: null });
-    assert.deepEqual((await again.load()).entries, [...range(1, 4, 1), ...range(5, 6, 2)]);
+    assert.deepEqual((await loadWhole(again)).entries, [...range(1, 4, 1), ...range(5, 6, 2)]);
     await again.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [1, 5].map(segmentKey));
   });
@@ -436,13 +437,13 @@ test('any sequence of saves, snapshots and reopenings loads back as the model lo
               await s.close();
               s = await open();
             }
-            const loaded = await s.load();
+            const loaded = await loadWhole(s);
             assert.deepEqual(loaded.snapshot, snap);
             assert.deepEqual(loaded.entries, log);
           }
           // The in-memory bookkeeping agrees with the disk: appending right after the last entry works.
           await s.save({ hardState: null, entries: [entry(lastIndex() + 1, term)], snapshot: null });
-          assert.deepEqual(indexes((await s.load()).entries).at(-1), lastIndex() + 1);
+          assert.deepEqual(indexes((await loadWhole(s)).entries).at(-1), lastIndex() + 1);
         } finally {
           await s.close();
         }
@@ -490,7 +491,7 @@ test('every acknowledged save survives kill -9', { timeout: 10_000 }, async () =
     await exited;
     assert.ok(acked >= 200, `child acknowledged only ${acked} entries`);
     const s = await LevelStorage.open(dir);
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     await s.close();
     assert.ok(loaded.entries.length >= acked, `lost acknowledged entries: ${loaded.entries.length} < ${acked}`);
     loaded.entries.forEach((e, i) => {

@@ -153,3 +153,60 @@ test('§5 a node restarted from a snapshot and its log tail resumes where it was
   assert.equal(st.applied, 6);
   assert.deepEqual(st.membership.voters, ['a', 'b', 'c'], 'membership comes from the snapshot');
 });
+
+test('§5 InstallSnapshot from storage: the leader asks for one chunk at a time per follower, and holds no image', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  c.heal();
+  c.tick('a');
+  const sends = c.readys.get('a')!.flatMap((rd) => rd.snapshotSends);
+  assert.ok(sends.length >= Math.ceil(image.length / 16));
+  // Each send waits for the answer to the one before: offsets go up one chunk at a time, once each.
+  assert.deepEqual(sends.map((s) => s.offset), sends.map((_, i) => i * 16));
+  for (const rd of c.readys.get('a')!) assert.ok(rd.snapshotSends.length <= 1, 'at most one chunk per Ready for the one laggard');
+  assert.ok(sends.every((s) => s.length === Math.min(16, image.length - s.offset) && s.total === image.length));
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
+});
+
+test('§5 InstallSnapshot from storage: a leader that compacts again mid-send sends the newer snapshot, and the follower installs it', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  const a = c.core('a');
+  // Committed with b while c is still cut off: the next snapshot will cover it.
+  a.propose(bytes('more'));
+  c.settle();
+  const newer = bytes('newer-image-'.repeat(4));
+  let chunksOfFirst = 0;
+  c.drop = (m) => {
+    if (m.type === 'snapshot' && m.meta.index === 6 && ++chunksOfFirst === 3) {
+      // Two chunks of the first image are in: the leader stores a newer snapshot, and the old one leaves storage.
+      c.compact('a', a.status().applied, newer);
+    }
+    return false;
+  };
+  c.heal();
+  for (let i = 0; i < 10; i++) c.tick('a');
+  assert.equal(chunksOfFirst, 3, 'the first image stopped at its third chunk');
+  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null);
+  assert.equal(installs.length, 1);
+  assert.deepEqual(installs[0]!.snapshot!.data, newer, 'the newer image is the one installed, not a mix');
+  assert.equal(installs[0]!.snapshot!.meta.index, a.compactedThrough());
+  assert.notEqual(newer.length, image.length);
+  a.propose(bytes('after'));
+  c.settle();
+  assert.equal(c.core('c').status().commit, a.status().commit);
+  assert.deepEqual(c.appliedData('c'), ['after']);
+});
+
+test('§5 InstallSnapshot from storage: a chunk whose read fails (snapshot replaced) is dropped and sent again', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  // The disk's copy vanishes for a while: the harness, like the driver, drops chunks it cannot read.
+  const disk = c.disks.get('a')!;
+  const stored = disk.snapshot;
+  disk.snapshot = null;
+  c.heal();
+  c.tick('a');
+  assert.equal(c.readys.get('c')!.filter((rd) => rd.snapshot !== null).length, 0);
+  disk.snapshot = stored;
+  for (let i = 0; i < 10; i++) c.tick('a');
+  const installed = c.readys.get('c')!.find((rd) => rd.snapshot !== null);
+  assert.deepEqual(installed?.snapshot?.data, image, 'resent after heartbeats went unanswered on the snapshot');
+});

@@ -501,3 +501,49 @@ test('every acknowledged save survives kill -9', { timeout: 10_000 }, async () =
     assert.ok(loaded.hardState.commit >= acked - 5);
   });
 });
+
+test('readSnapshot: byte ranges of the current snapshot across chunks, refused once a newer one replaced it', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 6, 1), snapshot: null });
+    const first = snapshot(3, 1, 29);
+    await compact(s, first);
+    for (const [offset, length] of [[0, 29], [0, 8], [5, 3], [7, 2], [6, 19], [24, 5], [28, 1], [10, 0]] as const) {
+      assert.deepEqual(await s.readSnapshot(3, offset, length), first.data.subarray(offset, offset + length), `${offset}+${length}`);
+    }
+    const invalid = (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT';
+    await assert.rejects(s.readSnapshot(3, 20, 10), invalid, 'past the end');
+    await assert.rejects(s.readSnapshot(3, -1, 2), invalid);
+    const stale = (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT';
+    await assert.rejects(s.readSnapshot(2, 0, 1), stale, 'not the stored one');
+    // A read under way when a newer snapshot commits fails cleanly instead of mixing the two.
+    const during = s.readSnapshot(3, 0, 29);
+    const second = snapshot(5, 1, 17);
+    await compact(s, second);
+    await during.then(
+      (data) => assert.deepEqual(data, first.data, 'read before the switch: the whole old image'),
+      (e: unknown) => assert.ok(stale(e), String(e)),
+    );
+    await assert.rejects(s.readSnapshot(3, 0, 8), stale);
+    assert.deepEqual(await s.readSnapshot(5, 3, 14), second.data.subarray(3, 17));
+    await s.close();
+    await assert.rejects(s.readSnapshot(5, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'CLOSED');
+  });
+});
+
+test('readSnapshot: a snapshot stored with another chunk size is read by its own', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
+    const snap = snapshot(4, 1, 37);
+    await compact(s, snap);
+    await s.close();
+    const reopened = await LevelStorage.open(dir, { chunkBytes: 5 });
+    const { snapshot: stored } = await reopened.load();
+    assert.deepEqual(stored, { meta: snap.meta, size: 37 }, 'load hands out the metadata and size, not the data');
+    for (const [offset, length] of [[0, 37], [9, 9], [31, 6]] as const) {
+      assert.deepEqual(await reopened.readSnapshot(4, offset, length), snap.data.subarray(offset, offset + length));
+    }
+    await reopened.close();
+  });
+});

@@ -45,6 +45,7 @@ import {
   type Ready,
   type Role,
   type SnapshotChunk,
+  type ReceivedChunk,
   type SnapshotSend,
   type StoredSnapshot,
   type SnapshotResponse,
@@ -115,8 +116,9 @@ type CampaignKind = 'preVote' | 'election' | 'transfer';
 
 interface IncomingSnapshot {
   chunk: SnapshotChunk;
-  parts: Uint8Array[];
   received: number;
+  /** Kept only without a `snapshotHasher`, to digest the data whole at the end (tests). */
+  parts?: Uint8Array[];
   hasher: { update(piece: Uint8Array): void; digest(): Uint8Array } | null;
 }
 
@@ -140,6 +142,7 @@ export class RaftCore {
   private randomizedElectionTimeout = 0;
   private msgs: Message[] = [];
   private snapshotSends: SnapshotSend[] = [];
+  private receivedChunks: ReceivedChunk[] = [];
   private readStates: ReadState[] = [];
   private reads = new ReadIndexQueue();
   private leadTransferee: NodeId | null = null;
@@ -344,6 +347,7 @@ export class RaftCore {
     return (
       this.msgs.length > 0 ||
       this.snapshotSends.length > 0 ||
+      this.receivedChunks.length > 0 ||
       this.readStates.length > 0 ||
       this.log.unstableSnapshot !== null ||
       this.log.stableIndex < this.log.lastIndex() ||
@@ -384,6 +388,7 @@ export class RaftCore {
       messagesNow,
       messagesAfterWrite,
       snapshotSends: this.snapshotSends,
+      receivedChunks: this.receivedChunks,
       committedEntries: this.log.nextCommitted(),
       applyBeforeWrite: snapshot === null,
       readStates: this.readStates,
@@ -392,6 +397,7 @@ export class RaftCore {
     this.prevSoft = soft;
     this.msgs = [];
     this.snapshotSends = [];
+    this.receivedChunks = [];
     this.readStates = [];
     this.reads.outboxFlushed();
     this.outstanding = true;
@@ -965,7 +971,7 @@ export class RaftCore {
       reply(m.total);
       return;
     }
-    if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0, hasher: this.cfg.snapshotHasher?.() ?? null };
+    if (m.offset === 0) this.incoming = { chunk: m, received: 0, hasher: this.cfg.snapshotHasher?.() ?? null };
     const inc = this.incoming;
     if (!inc || !sameSnapshotStream(inc.chunk, m)) {
       reply(0);
@@ -981,26 +987,22 @@ export class RaftCore {
       reply(0, false);
       return;
     }
-    inc.parts.push(m.data);
-    inc.hasher?.update(m.data);
+    if (inc.hasher) inc.hasher.update(m.data);
+    else (inc.parts ??= []).push(m.data);
     inc.received = received;
-    if (!m.done) {
-      reply(received);
-      return;
-    }
-    const data = new Uint8Array(m.total);
-    let at = 0;
-    for (const p of inc.parts) {
-      data.set(p, at);
-      at += p.length;
-    }
+    // The caller stages the chunk; the request for the next one leaves once storage has room for it.
+    const ack: SnapshotResponse = { type: 'snapshotResp', from: this.id, to: m.from, term: this.term, index: m.meta.index, offset: received, success: true };
+    this.receivedChunks.push({ meta: m.meta, offset: m.offset, total: m.total, data: m.data, ack: m.done ? null : ack });
+    if (!m.done) return;
     this.incoming = null;
-    if (!sameDigest(inc.hasher?.digest() ?? this.cfg.snapshotDigest(data), m.meta.digest)) {
-      // Damaged on its way (or at the sender): install nothing; the leader starts it over.
+    const digest = inc.hasher?.digest() ?? this.cfg.snapshotDigest(joined(inc.parts ?? [], m.total));
+    if (!sameDigest(digest, m.meta.digest)) {
+      // Damaged on its way (or at the sender): install nothing (what was staged is dropped when
+      // the leader starts over at offset 0); the leader starts it over.
       reply(0, false);
       return;
     }
-    this.log.restore({ meta: m.meta, data });
+    this.log.restore({ meta: m.meta, size: m.total });
     this.clock.learned(m.meta.time);
     this.members.reset(m.meta.membership);
     reply(m.total);
@@ -1031,6 +1033,16 @@ function sameSoftState(a: SoftState, b: SoftState): boolean {
 
 function sameSnapshotStream(a: SnapshotChunk, b: SnapshotChunk): boolean {
   return a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total && sameDigest(a.meta.digest, b.meta.digest);
+}
+
+function joined(parts: Uint8Array[], length: number): Uint8Array {
+  const data = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
+  return data;
 }
 
 function sameDigest(a: Uint8Array, b: Uint8Array): boolean {

@@ -26,14 +26,16 @@ import {
   type NodeId,
   type RaftStorage,
   type Ready,
+  type ReceivedChunk,
+  type ReceivedSnapshot,
   type RestoreSink,
-  type Snapshot,
   type SnapshotMeta,
   type SnapshotSend,
   type SoftState,
   type SnapshotSource,
   type SnapshotWriter,
   type StateMachine,
+  type StoredSnapshot,
 } from './types.js';
 
 /** The stored image did not match its digest (or its length) when it was read back. */
@@ -208,6 +210,8 @@ export class RaftDriver<R> {
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
   private restore: SnapshotRestore | null = null;
+  /** A leader's snapshot being received: its chunks staged in storage as they arrive (see `stageReceivedChunks`). */
+  private receiving: { meta: SnapshotMeta; writer: SnapshotWriter; bytes: number } | null = null;
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -371,6 +375,8 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
+    this.receiving?.writer.abort();
+    this.receiving = null;
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
     while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
@@ -478,6 +484,8 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
+    this.receiving?.writer.abort();
+    this.receiving = null;
     const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
     this.failPendingProposals(err);
     this.failAllReads(err);
@@ -490,9 +498,20 @@ export class RaftDriver<R> {
     for (const m of rd.messagesNow) transport.send(m);
     if (this.applyBeforeCommit && this.restore === null) this.applyUncommitted(rd.entries);
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
-    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    const acks = this.stageReceivedChunks(rd.receivedChunks);
+    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: await this.receivedSnapshot(rd) });
     for (const m of rd.messagesAfterWrite) transport.send(m);
     for (const send of rd.snapshotSends) this.sendSnapshotChunk(send);
+    for (const { ack, room } of acks) {
+      room.then(
+        () => {
+          if (!this.stopped) transport.send(ack);
+        },
+        (err: Error) => {
+          if (!this.stopped) this.halt(err);
+        },
+      );
+    }
     if (rd.snapshot) {
       // The leader's image replaces the state a local take is writing out, and covers it.
       this.abandonSnapshot();
@@ -509,6 +528,42 @@ export class RaftDriver<R> {
     this.notifyApplied();
     this.maybeBeginSnapshot();
     this.startReadRound();
+  }
+
+  /**
+   * Hands the chunks of a leader's snapshot to a storage writer (a new one at offset 0, dropping
+   * what an earlier transfer staged), beside the Raft loop; returns their acknowledgments, each with
+   * the promise that the writer has room for the next chunk, after which it may leave.
+   */
+  private stageReceivedChunks(chunks: ReceivedChunk[]): Array<{ ack: Message; room: Promise<void> }> {
+    const acks: Array<{ ack: Message; room: Promise<void> }> = [];
+    for (const chunk of chunks) {
+      if (chunk.offset === 0) {
+        this.receiving?.writer.abort();
+        this.receiving = { meta: chunk.meta, writer: this.opts.storage.beginSnapshot(), bytes: 0 };
+      }
+      const r = this.receiving;
+      // The core accepts chunks in order from offset 0 only.
+      if (r === null || r.meta.index !== chunk.meta.index || r.bytes !== chunk.offset) {
+        throw new Error(`snapshot chunk at ${chunk.offset} of ${chunk.meta.index} does not continue the transfer being staged`);
+      }
+      r.bytes += chunk.data.length;
+      const mayWrite = r.writer.write(chunk.data);
+      if (chunk.ack !== null) acks.push({ ack: chunk.ack, room: mayWrite ? Promise.resolve() : r.writer.drained() });
+    }
+    return acks;
+  }
+
+  /** The snapshot of `rd`, if any, with the writer that staged it, once that writer stored its last batch. */
+  private async receivedSnapshot(rd: Ready): Promise<ReceivedSnapshot | null> {
+    if (rd.snapshot === null) return null;
+    const r = this.receiving;
+    if (r === null || r.meta.index !== rd.snapshot.meta.index || r.bytes !== rd.snapshot.size) {
+      throw new Error(`the snapshot at ${rd.snapshot.meta.index} was not staged as it was received`);
+    }
+    this.receiving = null;
+    await r.writer.end();
+    return { ...rd.snapshot, writer: r.writer };
   }
 
   private maybeBeginSnapshot(): void {
@@ -736,11 +791,11 @@ export class RaftDriver<R> {
    * the committed entries they hand out wait in `queued` (write, restore, apply). Once every
    * piece is in, the processing loop makes the image live and applies them (`finishRestore`).
    */
-  private beginRestore(snapshot: Snapshot): void {
+  private beginRestore(snapshot: StoredSnapshot): void {
     const earlier = this.restore;
     const restore: SnapshotRestore = {
       meta: snapshot.meta,
-      bytes: snapshot.data.length,
+      bytes: snapshot.size,
       started: this.time.now(),
       // The core hands out nothing the newer image does not cover; the filter is for safety only.
       queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
@@ -749,12 +804,20 @@ export class RaftDriver<R> {
     this.restore = restore;
     // An earlier image complete but not yet live is dropped; one still being fed stops at its next slice.
     if (earlier?.done && 'sink' in earlier.done) earlier.done.sink.abort();
-    const { data } = snapshot;
-    this.restoreInSlices(data.length, (at, length) => data.subarray(at, at + length), () => this.restore !== restore).then(
+    // Read back from storage, where it is durable by now (step 5 follows step 3).
+    const hasher = this.newHasher();
+    const { meta, size } = snapshot;
+    this.restoreInSlices(size, this.storedReader(meta.index, size, hasher), () => this.restore !== restore).then(
       (restored) => {
         if (restored === null) return;
         if (this.restore !== restore) {
           restored.sink.abort();
+          return;
+        }
+        if (!sameBytes(hasher.digest(), meta.digest)) {
+          restored.sink.abort();
+          restore.done = { error: new SnapshotDigestError(`the snapshot at ${meta.index} read back from storage does not match its digest`) };
+          this.schedule();
           return;
         }
         restore.done = restored;
@@ -829,7 +892,16 @@ export class RaftDriver<R> {
           if (piece instanceof Promise) {
             // A read from storage: the slice ends there (the wait is not the slice's work).
             longest = Math.max(longest, this.time.monotonic() - t0);
-            piece = await piece;
+            try {
+              piece = await piece;
+            } catch (err) {
+              // A newer snapshot replaced this one in storage: the restore was cancelled anyway.
+              if (this.stopped || cancelled()) {
+                sink.abort();
+                return null;
+              }
+              throw err;
+            }
             if (this.stopped || cancelled()) {
               sink.abort();
               return null;

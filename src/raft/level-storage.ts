@@ -70,7 +70,7 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 import type { CodecLimits } from './codec.js';
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta, SnapshotWriter, StoredSnapshot } from './types.js';
+import type { Entry, HardState, PersistedState, RaftStorage, ReceivedSnapshot, SnapshotMeta, SnapshotWriter, StoredSnapshot } from './types.js';
 
 export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
 
@@ -271,6 +271,8 @@ export class LevelStorage implements RaftStorage {
    * with another `chunkBytes`).
    */
   private snapChunkBytes: number | null = null;
+  /** What each writer of this store staged: its generation and chunks so far (for `save` of a received snapshot). */
+  private readonly staged = new WeakMap<SnapshotWriter, { generation: number; chunks: () => number }>();
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
@@ -393,7 +395,7 @@ export class LevelStorage implements RaftStorage {
     });
   }
 
-  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void> {
+  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: ReceivedSnapshot | null }): Promise<void> {
     return this.serialised(async () => {
       const { hardState, entries, snapshot } = update;
       if (hardState === null && entries.length === 0 && snapshot === null) return;
@@ -412,18 +414,16 @@ export class LevelStorage implements RaftStorage {
         if (index <= this.snapIndex) {
           throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
         }
-        // The image is staged in batches first (nothing else is written meanwhile: the Raft loop
-        // waits for this save), then switched to in the batch below, with the rest of the update.
-        snapGeneration = this.takeGeneration();
-        const { data } = snapshot;
-        for (let start = 0; start < data.length; start += this.snapshotBatchBytes) {
-          const part = data.subarray(start, start + this.snapshotBatchBytes);
-          const staged = await sealChunks(snapGeneration, start / this.chunkBytes, [part], part.length, this.chunkBytes);
-          await this.db.batch(staged, { sync: true });
+        // Its chunks were staged as they arrived, beside the Raft loop (beginSnapshot); this batch switches to them.
+        const staged = this.staged.get(snapshot.writer);
+        if (staged === undefined) throw new StorageError('INVALID_ARGUMENT', 'a received snapshot must be staged by a writer of this store');
+        snapGeneration = staged.generation;
+        snapChunks = staged.chunks();
+        if (snapChunks !== Math.ceil(snapshot.size / this.chunkBytes)) {
+          throw new StorageError('INVALID_ARGUMENT', `${snapChunks} chunks staged for a ${snapshot.size}-byte snapshot`);
         }
-        snapChunks = Math.ceil(data.length / this.chunkBytes);
-        snapBytes = data.length;
-        ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: data.length, chunks: snapChunks }));
+        snapBytes = snapshot.size;
+        ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: snapshot.size, chunks: snapChunks }));
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
         // `Ready`): every segment goes, in this batch.
         for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
@@ -486,7 +486,7 @@ export class LevelStorage implements RaftStorage {
     if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
     const generation = this.takeGeneration();
     let chunks = 0;
-    return new BatchedSnapshotWriter(this.snapshotBatchBytes, {
+    const writer = new BatchedSnapshotWriter(this.snapshotBatchBytes, {
       stage: async (pieces, bytes) => {
         const ops = await sealChunks(generation, chunks, pieces, bytes, this.chunkBytes);
         await this.serialised(() => this.db.batch(ops, { sync: true }));
@@ -508,8 +508,14 @@ export class LevelStorage implements RaftStorage {
           this.lastIndex = Math.max(this.lastIndex, index);
           void this.dropCoveredSegments();
         }),
-      drop: () => void this.serialised(() => this.db.clear(generationRange(generation))).catch(() => undefined),
+      // Never the live generation: a received snapshot's writer is dropped by no one once saved, but this is the guard.
+      drop: () =>
+        void this.serialised(async () => {
+          if (generation !== this.snapGeneration || this.snapIndex === 0) await this.db.clear(generationRange(generation));
+        }).catch(() => undefined),
     });
+    this.staged.set(writer, { generation, chunks: () => chunks });
+    return writer;
   }
 
   /** Waits for pending operations, then closes; later calls fail with CLOSED (closing again is a no-op). */

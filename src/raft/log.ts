@@ -3,7 +3,7 @@
 // caller persisted), how much is committed and how much the state machine has applied.
 // Invariants, checked where they can break: stable <= last, committed <= last, applied <= committed.
 
-import { InvariantViolation, type Entry, type Snapshot, type StoredSnapshot } from './types.js';
+import { InvariantViolation, type Entry, type StoredSnapshot } from './types.js';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 for none). */
@@ -12,7 +12,7 @@ export class RaftLog {
   /** The latest snapshot (its data is in storage), to send to followers that fell behind the log. */
   snapshot: StoredSnapshot | null;
   /** A snapshot received from the leader that the caller has not persisted yet. */
-  unstableSnapshot: Snapshot | null = null;
+  unstableSnapshot: StoredSnapshot | null = null;
   private entries: Entry[];
   private stable: number;
   private commit: number;
@@ -145,11 +145,11 @@ export class RaftLog {
   }
 
   /** Replaces the whole log by a snapshot received from the leader. */
-  restore(snapshot: Snapshot): void {
+  restore(snapshot: StoredSnapshot): void {
     this.entries = [];
     this.snapshotIndex = snapshot.meta.index;
     this.snapshotTerm = snapshot.meta.term;
-    this.snapshot = { meta: snapshot.meta, size: snapshot.data.length };
+    this.snapshot = snapshot;
     this.unstableSnapshot = snapshot;
     this.commit = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;

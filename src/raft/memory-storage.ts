@@ -6,7 +6,7 @@
 // may lose), then switched to by one last write.
 
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotWriter } from './types.js';
+import type { Entry, HardState, PersistedState, RaftStorage, ReceivedSnapshot, Snapshot, SnapshotWriter } from './types.js';
 
 /** The durable state of one node. */
 export class MemoryDisk {
@@ -37,7 +37,7 @@ export class MemoryDisk {
 export interface StorageUpdate {
   hardState: HardState | null;
   entries: Entry[];
-  snapshot: Snapshot | null;
+  snapshot: ReceivedSnapshot | null;
 }
 
 export interface MemoryStorageOptions {
@@ -64,6 +64,8 @@ export class MemoryStorage implements RaftStorage {
   /** Writes issued and not yet durable, in issue order: they become durable in that order. */
   private queue: PendingWrite[] = [];
   private nextWriter = 1;
+  /** The id under which each writer of this handle stages (for `save` of a received snapshot). */
+  private readonly writerIds = new WeakMap<SnapshotWriter, number>();
 
   /** Opening a disk drops what writers of an earlier process staged and never committed. */
   constructor(
@@ -84,10 +86,16 @@ export class MemoryStorage implements RaftStorage {
   }
 
   save(update: StorageUpdate): Promise<void> {
+    const received = update.snapshot;
+    const id = received === null ? undefined : this.writerIds.get(received.writer);
+    if (received !== null && id === undefined) return Promise.reject(new RangeError('a received snapshot must be staged by a writer of this storage'));
     return this.write(() => {
       const d = this.disk;
-      if (update.snapshot) {
-        d.snapshot = update.snapshot;
+      if (received !== null) {
+        // Its batches landed one write each as they were staged; this write switches to them.
+        const data = concat(d.staged.get(id!) ?? [], received.size);
+        d.staged.delete(id!);
+        d.snapshot = { meta: received.meta, data };
         d.entries = [];
       }
       const first = update.entries[0];
@@ -106,7 +114,7 @@ export class MemoryStorage implements RaftStorage {
   beginSnapshot(): SnapshotWriter {
     const id = this.nextWriter++;
     const d = this.disk;
-    return new BatchedSnapshotWriter(this.opts.snapshotBatchBytes ?? 4 << 20, {
+    const writer = new BatchedSnapshotWriter(this.opts.snapshotBatchBytes ?? 4 << 20, {
       stage: (pieces, bytes) => {
         const batch = concat(pieces, bytes);
         return this.write(() => {
@@ -127,6 +135,8 @@ export class MemoryStorage implements RaftStorage {
         }),
       drop: () => void this.write(() => d.staged.delete(id)).catch(() => undefined),
     });
+    this.writerIds.set(writer, id);
+    return writer;
   }
 
   /**

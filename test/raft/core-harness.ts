@@ -54,6 +54,8 @@ interface Disk {
   hardState: HardState;
   snapshot: Snapshot | null;
   entries: Entry[];
+  /** The chunks of a leader's snapshot staged so far, as the driver stages them. */
+  receiving?: { index: number; parts: Uint8Array[] } | null;
 }
 
 export class TestCluster {
@@ -152,14 +154,29 @@ export class TestCluster {
       const rd = core.ready();
       this.readys.get(id)!.push(rd);
       const d = this.disks.get(id)!;
+      // Received chunks are staged as they come (a new transfer at offset 0), and switched to with the snapshot.
+      for (const chunk of rd.receivedChunks) {
+        if (chunk.offset === 0) d.receiving = { index: chunk.meta.index, parts: [] };
+        d.receiving!.parts.push(chunk.data);
+      }
       if (rd.snapshot) {
-        d.snapshot = rd.snapshot;
+        const parts = d.receiving!.parts;
+        const data = new Uint8Array(rd.snapshot.size);
+        let at = 0;
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
+        if (at !== data.length || d.receiving!.index !== rd.snapshot.meta.index) throw new Error('the received snapshot was not staged whole');
+        d.receiving = null;
+        d.snapshot = { meta: rd.snapshot.meta, data };
         d.entries = [];
       }
       const first = rd.entries[0];
       if (first) d.entries = [...d.entries.filter((e) => e.index < first.index), ...rd.entries];
       if (rd.hardState) d.hardState = rd.hardState;
       this.inbox.push(...sent(rd));
+      for (const chunk of rd.receivedChunks) if (chunk.ack) this.inbox.push(chunk.ack);
       // Snapshot chunks are read from the disk, as the driver does; one of a snapshot replaced meanwhile is dropped.
       for (const { length, ...chunk } of rd.snapshotSends) {
         if (d.snapshot?.meta.index !== chunk.meta.index) continue;

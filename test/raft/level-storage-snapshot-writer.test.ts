@@ -16,7 +16,7 @@ import { encodeEntries, encodeHardState, encodeSnapshotMeta } from '../../src/ra
 import { snapshotDigest } from '../../src/raft/digest.js';
 import { ByteWriter } from '../../src/wire/writer.js';
 import type { Entry, EntryType, Snapshot } from '../../src/raft/types.js';
-import { loadWhole } from '../support/stored-snapshot.js';
+import { loadWhole, staged } from '../support/stored-snapshot.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'level-snapshot-writer-'));
@@ -152,7 +152,7 @@ test('an aborted writer leaves no chunk behind; a stale commit is refused and dr
     await feed(stale, pieces(snapshot(4, 1, 300).data, 100));
     // A leader's snapshot installed meanwhile (itself staged in batches, then switched to).
     const installed = snapshot(7, 3, 650);
-    await s.save({ hardState: { term: 3, vote: null, commit: 7 }, entries: [], snapshot: installed });
+    await s.save({ hardState: { term: 3, vote: null, commit: 7 }, entries: [], snapshot: await staged(s, installed) });
     await assert.rejects(stale.commit(snapshot(4, 1, 300).meta), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     const loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, installed);
@@ -255,7 +255,7 @@ test('a leader snapshot larger than a batch is staged in batches and loads whole
     const s = await LevelStorage.open(dir, small);
     await s.save({ hardState: null, entries: range(1, 3, 1), snapshot: null });
     const installed = snapshot(9, 2, 2501);
-    await s.save({ hardState: { term: 2, vote: null, commit: 9 }, entries: [entry(10, 2)], snapshot: installed });
+    await s.save({ hardState: { term: 2, vote: null, commit: 9 }, entries: [entry(10, 2)], snapshot: await staged(s, installed) });
     await s.close();
     const reopened = await LevelStorage.open(dir, small);
     const loaded = await loadWhole(reopened);

@@ -12,7 +12,7 @@ import { encodeEntries, encodeHardState, encodeSnapshotMeta } from '../../src/ra
 import { ByteWriter } from '../../src/wire/writer.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
 import type { Entry, EntryType, RaftStorage, Snapshot } from '../../src/raft/types.js';
-import { loadWhole } from '../support/stored-snapshot.js';
+import { loadWhole, staged } from '../support/stored-snapshot.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'level-storage-'));
@@ -169,18 +169,18 @@ test('a snapshot received from the leader replaces the whole log', { timeout: 10
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 8, 2), snapshot: null });
     const installed = snapshot(5, 2, 20);
-    await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: installed });
+    await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: await staged(s, installed) });
     let loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, installed);
     assert.deepEqual(loaded.entries, []);
     // Entries in the same save continue the log after the snapshot.
     const next = snapshot(7, 4, 20);
-    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: next });
+    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: await staged(s, next) });
     await assert.rejects(
       s.save({ hardState: null, entries: [entry(7, 4)], snapshot: null }),
       (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT',
     );
-    await assert.rejects(s.save({ hardState: null, entries: [], snapshot: snapshot(6, 4, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    await assert.rejects(s.save({ hardState: null, entries: [], snapshot: await staged(s, snapshot(6, 4, 1)) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     await s.close();
     const reopened = await LevelStorage.open(dir);
     loaded = await loadWhole(reopened);
@@ -425,7 +425,7 @@ test('any sequence of saves, snapshots and reopenings loads back as the model lo
             } else if (kind === 'install') {
               const installed = snapshot(snapIndex() + 1 + (at % (log.length + 3)), term, at % 20);
               const entries = withEntries ? range(installed.meta.index + 1, installed.meta.index + count, term) : [];
-              await s.save({ hardState: null, entries, snapshot: installed });
+              await s.save({ hardState: null, entries, snapshot: await staged(s, installed) });
               snap = installed;
               log = entries;
             } else if (kind === 'compact') {

@@ -153,6 +153,13 @@ interface SnapshotTake {
   done: { digest: Uint8Array } | null;
 }
 
+/** A leader's snapshot being staged in storage as its chunks arrive. */
+interface ReceivedTransfer {
+  meta: SnapshotMeta;
+  writer: SnapshotWriter;
+  bytes: number;
+}
+
 /** A leader's snapshot being restored beside the Raft loop (see `beginRestore`). */
 interface SnapshotRestore {
   meta: SnapshotMeta;
@@ -211,7 +218,12 @@ export class RaftDriver<R> {
   private take: SnapshotTake | null = null;
   private restore: SnapshotRestore | null = null;
   /** A leader's snapshot being received: its chunks staged in storage as they arrive (see `stageReceivedChunks`). */
-  private receiving: { meta: SnapshotMeta; writer: SnapshotWriter; bytes: number } | null = null;
+  private receiving: ReceivedTransfer | null = null;
+  /**
+   * Transfers received whole, awaiting the Ready that installs one of them (the core may have begun
+   * another meanwhile, or refused one whose digest did not match): the rest are dropped then.
+   */
+  private received: ReceivedTransfer[] = [];
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -375,8 +387,7 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
-    this.receiving?.writer.abort();
-    this.receiving = null;
+    this.abandonReceived();
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
     while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
@@ -484,8 +495,7 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
-    this.receiving?.writer.abort();
-    this.receiving = null;
+    this.abandonReceived();
     const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
     this.failPendingProposals(err);
     this.failAllReads(err);
@@ -550,6 +560,10 @@ export class RaftDriver<R> {
       r.bytes += chunk.data.length;
       const mayWrite = r.writer.write(chunk.data);
       if (chunk.ack !== null) acks.push({ ack: chunk.ack, room: mayWrite ? Promise.resolve() : r.writer.drained() });
+      if (r.bytes === chunk.total) {
+        this.received.push(r);
+        this.receiving = null;
+      }
     }
     return acks;
   }
@@ -557,11 +571,12 @@ export class RaftDriver<R> {
   /** The snapshot of `rd`, if any, with the writer that staged it, once that writer stored its last batch. */
   private async receivedSnapshot(rd: Ready): Promise<ReceivedSnapshot | null> {
     if (rd.snapshot === null) return null;
-    const r = this.receiving;
-    if (r === null || r.meta.index !== rd.snapshot.meta.index || r.bytes !== rd.snapshot.size) {
-      throw new Error(`the snapshot at ${rd.snapshot.meta.index} was not staged as it was received`);
-    }
-    this.receiving = null;
+    const { index } = rd.snapshot.meta;
+    let r: ReceivedTransfer | undefined;
+    for (const t of this.received) if (t.meta.index === index && t.bytes === rd.snapshot.size) r = t;
+    for (const other of this.received) if (other !== r) other.writer.abort();
+    this.received = [];
+    if (r === undefined) throw new Error(`the snapshot at ${index} was not staged as it was received`);
     await r.writer.end();
     return { ...rd.snapshot, writer: r.writer };
   }
@@ -974,6 +989,14 @@ export class RaftDriver<R> {
       if (pause > 0) this.time.after(pause, resolve);
       else this.time.defer(resolve);
     });
+  }
+
+  /** Drops what transfers from a leader staged and no Ready installed (stop, halt). */
+  private abandonReceived(): void {
+    this.receiving?.writer.abort();
+    this.receiving = null;
+    for (const t of this.received) t.writer.abort();
+    this.received = [];
   }
 
   /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state), and what it staged. */

@@ -18,6 +18,8 @@ import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-proc
 
 const IMAGE_BYTES = 128 << 20;
 const PIECE_BYTES = 1 << 20;
+/** One snapshot before the install, none during it (the commits meanwhile stay below this). */
+const SNAPSHOT_ENTRIES = 600;
 
 /** Counts applies; its image is the count, then IMAGE_BYTES of a pattern made a piece at a time (never held whole). */
 class LargeImageMachine implements StateMachine<number> {
@@ -82,14 +84,15 @@ test('a follower installs a 128 MiB snapshot from storage to storage: no buffer 
       const storage = await LevelStorage.open(dir);
       const opts = testDriverOptions(id, { initialMembership: { voters: ids, learners: [] }, storage, transport: net.transport(id), stateMachine: machines.get(id)! });
       // Production timing (20 ms ticks, 300-600 ms elections) and chunks (1 MiB).
-      const driver = new RaftDriver({ ...opts, core: { ...opts.core, electionTick: 15, heartbeatTick: 2, snapshotChunkBytes: 1 << 20 }, tickMs: 20, snapshotEntries: 20 });
+      const driver = new RaftDriver({ ...opts, core: { ...opts.core, electionTick: 15, heartbeatTick: 2, snapshotChunkBytes: 1 << 20 }, tickMs: 20, snapshotEntries: SNAPSHOT_ENTRIES });
       running.push(driver);
       await driver.start();
     }
     const currentLeader = () => waitFor('a leader', () => running.find((d) => d.softState().role === 'leader'), 10_000);
     // Taking the two 128 MiB images at once on a loaded machine may cost an election: retry as a client does.
     while (running.some((d) => d.status().id !== 'n3' && d.status().snapshotIndex === 0)) {
-      await (await currentLeader()).propose(new Uint8Array(16)).catch(() => undefined);
+      const l = await currentLeader();
+      await Promise.all(Array.from({ length: 50 }, () => l.propose(new Uint8Array(16)).catch(() => undefined)));
     }
     const leader = await currentLeader();
     const term = leader.softState().term;
@@ -124,6 +127,7 @@ test('a follower installs a 128 MiB snapshot from storage to storage: no buffer 
         if (ok) commits++;
         if (lost.length > 0 && leader.softState().role !== 'leader') break;
         if (performance.now() - began > 240_000) assert.fail('no install within 4 minutes');
+        if (commits >= SNAPSHOT_ENTRIES - 100) assert.fail(`no install after ${commits} commits`);
       }
       if (lost.length === 0) await n3.waitApplied(leader.status().commit);
     } finally {

@@ -547,3 +547,27 @@ test('readSnapshot: a snapshot stored with another chunk size is read by its own
     await reopened.close();
   });
 });
+
+test('a crash in the middle of receiving a leader snapshot leaves the old snapshot; reopening removes the staged chunks', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8, snapshotBatchBytes: 16 });
+    await s.save({ hardState: { term: 1, vote: null, commit: 4 }, entries: range(1, 6, 1), snapshot: null });
+    const old = snapshot(4, 1, 30);
+    await compact(s, old);
+    // Chunks of a newer snapshot arrive and are staged (batches of 16 bytes), but the process dies before the Ready's write.
+    const writer = s.beginSnapshot();
+    const incoming = snapshot(9, 2, 50);
+    for (let at = 0; at < 40; at += 10) if (!writer.write(incoming.data.subarray(at, at + 10))) await writer.drained();
+    await writer.end();
+    await s.close();
+    const staged = (await rawKeys(dir)).filter((k) => k.startsWith('d/'));
+    assert.ok(staged.filter((k) => k.startsWith('d/00000001/')).length === 5, `the new generation's chunks were staged: ${staged.join(' ')}`);
+    const reopened = await LevelStorage.open(dir, { chunkBytes: 8 });
+    const loaded = await loadWhole(reopened);
+    assert.deepEqual(loaded.snapshot, old, 'the old snapshot, whole');
+    assert.deepEqual(indexes(loaded.entries), [5, 6], 'and its log');
+    await reopened.close();
+    const left = (await rawKeys(dir)).filter((k) => k.startsWith('d/'));
+    assert.ok(left.length === 4 && left.every((k) => k.startsWith('d/00000000/')), `only the old generation remains: ${left.join(' ')}`);
+  });
+});

@@ -140,19 +140,27 @@ export class MemoryStorage implements RaftStorage {
   }
 
   /**
-   * A range of the snapshot on the disk, at once (reads are not what the simulator delays); refused
-   * once another snapshot replaced the one at `index`, as LevelStorage does.
+   * A range of the snapshot on the disk, after a simulated latency (as a write's, but not queued
+   * behind the writes); refused if, when it completes, another snapshot replaced the one at
+   * `index`, as LevelStorage does. A crashed process never hears back.
    */
   readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
     if (this.crashed) return new Promise(() => {});
-    const snapshot = this.disk.snapshot;
-    if (snapshot === null || snapshot.meta.index !== index) {
-      return Promise.reject(new RangeError(`the disk's snapshot is at ${snapshot?.meta.index ?? 0}, not ${index}`));
-    }
-    if (offset < 0 || length < 0 || offset + length > snapshot.data.length) {
-      return Promise.reject(new RangeError(`bytes ${offset}..${offset + length} of a ${snapshot.data.length}-byte snapshot`));
-    }
-    return Promise.resolve(snapshot.data.subarray(offset, offset + length));
+    return new Promise((resolve, reject) => {
+      const read = () => {
+        if (this.crashed) return;
+        const snapshot = this.disk.snapshot;
+        if (snapshot === null || snapshot.meta.index !== index) {
+          reject(new RangeError(`the disk's snapshot is at ${snapshot?.meta.index ?? 0}, not ${index}`));
+        } else if (offset < 0 || length < 0 || offset + length > snapshot.data.length) {
+          reject(new RangeError(`bytes ${offset}..${offset + length} of a ${snapshot.data.length}-byte snapshot`));
+        } else {
+          resolve(snapshot.data.subarray(offset, offset + length));
+        }
+      };
+      if (this.opts.delay) this.opts.delay(read);
+      else read();
+    });
   }
 
   /** The process died: writes not yet completed are lost, and nothing it does reaches the disk any more. */

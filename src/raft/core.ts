@@ -445,8 +445,8 @@ export class RaftCore {
 
   /**
    * The application snapshotted its state through `snapshot.meta.index` and storage holds it in
-   * place of the previous one; drop the log before it. Sends of the previous snapshot under way
-   * start over with this one: its data is no longer in storage.
+   * place of the previous one; drop the log before it. Sends of earlier snapshots under way go on
+   * (storage keeps those readable, see `snapshotsBeingSent`).
    */
   compact(snapshot: StoredSnapshot): void {
     const { index, term, membership } = snapshot.meta;
@@ -460,12 +460,26 @@ export class RaftCore {
     }
     this.members.compactTo(index, membership);
     this.log.compact(snapshot);
-    if (this.role !== 'leader') return;
-    for (const [to, pr] of this.progress) {
-      if (pr.sending === null) continue;
-      pr.becomeSnapshot(snapshot);
-      this.sendSnapshotChunk(to, pr);
-    }
+  }
+
+  /** Indexes of the snapshots being sent to followers: the caller's storage keeps them readable. */
+  snapshotsBeingSent(): number[] {
+    const indexes = new Set<number>();
+    if (this.role === 'leader') for (const pr of this.progress.values()) if (pr.sending) indexes.add(pr.sending.snapshot.meta.index);
+    return [...indexes];
+  }
+
+  /**
+   * A chunk of snapshot `index` for `to` could not be read from storage: if that snapshot is no
+   * longer the latest (storage let it go), the send starts over with the latest; otherwise the
+   * chunk is sent again once the follower is found idle on it.
+   */
+  snapshotReadFailed(to: NodeId, index: number): void {
+    const pr = this.progress.get(to);
+    const latest = this.log.snapshot;
+    if (this.role !== 'leader' || !pr?.sending || pr.sending.snapshot.meta.index !== index || latest === null || latest.meta.index === index) return;
+    pr.becomeSnapshot(latest);
+    this.sendSnapshotChunk(to, pr);
   }
 
   status(): RaftStatus {

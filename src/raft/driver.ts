@@ -533,6 +533,8 @@ export class RaftDriver<R> {
       if (batch) batch.index = rs.index;
     }
     this.core.advance(rd);
+    // Before any later compaction: snapshots being sent stay readable when a newer one replaces them.
+    this.opts.storage.keepSnapshots(this.core.snapshotsBeingSent());
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
@@ -963,8 +965,8 @@ export class RaftDriver<R> {
 
   /**
    * Fills a chunk the core wants sent with its bytes, read from storage beside the Raft loop. A
-   * read that fails (the snapshot was replaced meanwhile, or the storage failed) drops the chunk:
-   * the core resends what goes unanswered, of the newer snapshot once it compacted to it.
+   * read that fails drops the chunk, and the core is told: it starts over with its latest snapshot
+   * if storage let that one go, or resends the chunk when the follower is found idle.
    */
   private sendSnapshotChunk(send: SnapshotSend): void {
     const { length, ...chunk } = send;
@@ -972,7 +974,12 @@ export class RaftDriver<R> {
       (data) => {
         if (!this.stopped) this.opts.transport.send({ ...chunk, data });
       },
-      (err: Error) => this.log.debug({ to: send.to, index: send.meta.index, offset: send.offset, err: err.message }, 'snapshot chunk not sent: read failed'),
+      (err: Error) => {
+        this.log.debug({ to: send.to, index: send.meta.index, offset: send.offset, err: err.message }, 'snapshot chunk not sent: read failed');
+        if (this.stopped) return;
+        this.core.snapshotReadFailed(send.to, send.meta.index);
+        this.schedule();
+      },
     );
   }
 

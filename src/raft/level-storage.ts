@@ -262,6 +262,14 @@ function decodeSnapshotRecord(b: Uint8Array, limits: Partial<CodecLimits> | unde
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 
+/** Where a readable snapshot's chunks are: its generation, count, data length, and chunk size once known. */
+interface ReadableSnapshot {
+  generation: number;
+  chunks: number;
+  bytes: number;
+  chunkBytes: number | null;
+}
+
 export class LevelStorage implements RaftStorage {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -271,6 +279,10 @@ export class LevelStorage implements RaftStorage {
    * with another `chunkBytes`).
    */
   private snapChunkBytes: number | null = null;
+  /** Indexes of the snapshots being sent (keepSnapshots): kept readable when a newer one replaces them. */
+  private kept = new Set<number>();
+  /** Replaced snapshots kept for sends under way, by index (garbage after a restart: `open` removes them). */
+  private readonly retained = new Map<number, ReadableSnapshot>();
   /** What each writer of this store staged: its generation and chunks so far (for `save` of a received snapshot). */
   private readonly staged = new WeakMap<SnapshotWriter, { generation: number; chunks: () => number }>();
 
@@ -405,6 +417,7 @@ export class LevelStorage implements RaftStorage {
       let snapChunks = this.snapChunks;
       let snapGeneration = this.snapGeneration;
       let snapBytes = this.snapBytes;
+      let retire = () => {};
       // After the batch: the first `keep` segments stay, then come the `added` ones.
       let keep = this.segments.length;
       const added: number[] = [];
@@ -423,7 +436,9 @@ export class LevelStorage implements RaftStorage {
           throw new StorageError('INVALID_ARGUMENT', `${snapChunks} chunks staged for a ${snapshot.size}-byte snapshot`);
         }
         snapBytes = snapshot.size;
-        ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: snapshot.size, chunks: snapChunks }));
+        const switched = this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: snapshot.size, chunks: snapChunks });
+        ops.push(...switched.ops);
+        retire = switched.retire;
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
         // `Ready`): every segment goes, in this batch.
         for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
@@ -466,6 +481,7 @@ export class LevelStorage implements RaftStorage {
       if (hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: seal(HARD_STATE_KEY, encodeHardState(hardState, this.limits)) });
 
       await this.db.batch(ops, { sync: true });
+      retire();
       this.lastIndex = lastIndex;
       if (snapGeneration !== this.snapGeneration) this.snapChunkBytes = this.chunkBytes;
       this.snapChunks = snapChunks;
@@ -499,7 +515,9 @@ export class LevelStorage implements RaftStorage {
             throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
           }
           if (chunks !== Math.ceil(dataLength / this.chunkBytes)) throw new StorageError('INVALID_ARGUMENT', `${chunks} chunks staged for ${dataLength} bytes`);
-          await this.db.batch(this.switchOps({ generation, meta, dataLength, chunks }), { sync: true });
+          const switched = this.switchOps({ generation, meta, dataLength, chunks });
+          await this.db.batch(switched.ops, { sync: true });
+          switched.retire();
           this.snapIndex = index;
           this.snapGeneration = generation;
           this.snapChunks = chunks;
@@ -511,7 +529,8 @@ export class LevelStorage implements RaftStorage {
       // Never the live generation: a received snapshot's writer is dropped by no one once saved, but this is the guard.
       drop: () =>
         void this.serialised(async () => {
-          if (generation !== this.snapGeneration || this.snapIndex === 0) await this.db.clear(generationRange(generation));
+          const live = (generation === this.snapGeneration && this.snapIndex > 0) || [...this.retained.values()].some((r) => r.generation === generation);
+          if (!live) await this.db.clear(generationRange(generation));
         }).catch(() => undefined),
     });
     this.staged.set(writer, { generation, chunks: () => chunks });
@@ -544,11 +563,31 @@ export class LevelStorage implements RaftStorage {
     return generation;
   }
 
-  /** The ops that make `rec` (its chunks staged) the snapshot: its record, and the old chunks deleted. */
-  private switchOps(rec: SnapshotRecord): Op[] {
+  /**
+   * The ops that make `rec` (its chunks staged) the snapshot: its record, and the old chunks
+   * deleted unless a send keeps them (`keepSnapshots`); `retire`, once the ops are durable, keeps
+   * track of those.
+   */
+  private switchOps(rec: SnapshotRecord): { ops: Op[]; retire: () => void } {
     const ops: Op[] = [{ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord(rec, this.limits)) }];
-    if (this.snapIndex > 0) for (let n = 0; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(this.snapGeneration, n) });
-    return ops;
+    if (this.snapIndex === 0) return { ops, retire: () => {} };
+    const old = { index: this.snapIndex, generation: this.snapGeneration, chunks: this.snapChunks, bytes: this.snapBytes, chunkBytes: this.snapChunkBytes };
+    if (this.kept.has(old.index)) {
+      return { ops, retire: () => void this.retained.set(old.index, { generation: old.generation, chunks: old.chunks, bytes: old.bytes, chunkBytes: old.chunkBytes }) };
+    }
+    for (let n = 0; n < old.chunks; n++) ops.push({ type: 'del', key: chunkKey(old.generation, n) });
+    return { ops, retire: () => {} };
+  }
+
+  /** Replaced snapshots no send needs any more are deleted (queued operations, unsynced: garbage at worst). */
+  keepSnapshots(indexes: readonly number[]): void {
+    this.kept = new Set(indexes);
+    if (this.closed) return;
+    for (const [index, r] of this.retained) {
+      if (this.kept.has(index)) continue;
+      this.retained.delete(index);
+      void this.serialised(() => this.db.clear(generationRange(r.generation))).catch(() => undefined);
+    }
   }
 
   /**
@@ -579,19 +618,20 @@ export class LevelStorage implements RaftStorage {
    */
   async readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
     if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
-    const stale = () => new StorageError('STALE_SNAPSHOT', `the stored snapshot is at ${this.snapIndex}, not ${index}`);
-    if (index === 0 || index !== this.snapIndex) throw stale();
-    const { snapGeneration: generation, snapChunks: chunks, snapBytes: dataLength } = this;
+    const stale = () => new StorageError('STALE_SNAPSHOT', `the stored snapshot is at ${this.snapIndex}, not ${index} (nor is ${index} kept for a send)`);
+    const source = this.readable(index);
+    if (source === null) throw stale();
+    const { generation, chunks, bytes: dataLength } = source;
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > dataLength) {
       throw new StorageError('INVALID_ARGUMENT', `bytes ${offset}..${offset + length} of a ${dataLength}-byte snapshot`);
     }
     if (length === 0) return new Uint8Array(0);
-    const chunkBytes = this.snapChunkBytes ?? (await this.learnChunkBytes(generation, chunks, dataLength));
+    const chunkBytes = source.chunkBytes ?? (await this.learnChunkBytes(index, source));
     const first = Math.floor(offset / chunkBytes);
     const last = Math.floor((offset + length - 1) / chunkBytes);
     const keys = Array.from({ length: last - first + 1 }, (_, i) => chunkKey(generation, first + i));
     const stored = await this.db.getMany(keys);
-    if (this.snapGeneration !== generation || this.closed) throw stale();
+    if (this.readable(index)?.generation !== generation || this.closed) throw stale();
     const out = new Uint8Array(length);
     for (const [i, value] of stored.entries()) {
       const n = first + i;
@@ -607,16 +647,27 @@ export class LevelStorage implements RaftStorage {
     return out;
   }
 
+  /** The stored snapshot at `index`, or a replaced one kept for a send; null if neither. */
+  private readable(index: number): ReadableSnapshot | null {
+    if (index > 0 && index === this.snapIndex) {
+      return { generation: this.snapGeneration, chunks: this.snapChunks, bytes: this.snapBytes, chunkBytes: this.snapChunkBytes };
+    }
+    return this.retained.get(index) ?? null;
+  }
+
   /** The chunk size of a snapshot written before this process (see snapChunkBytes): its first chunk's length. */
-  private async learnChunkBytes(generation: number, chunks: number, dataLength: number): Promise<number> {
+  private async learnChunkBytes(index: number, source: ReadableSnapshot): Promise<number> {
+    const { generation, chunks, bytes: dataLength } = source;
     if (chunks <= 1) return Math.max(1, dataLength);
     const key = chunkKey(generation, 0);
     const value = await this.db.get(key);
-    if (this.snapGeneration !== generation) throw new StorageError('STALE_SNAPSHOT', `the stored snapshot was replaced during the read`);
+    if (this.readable(index)?.generation !== generation) throw new StorageError('STALE_SNAPSHOT', `the snapshot at ${index} was replaced during the read`);
     if (value === undefined) throw corrupt(this.path, key, 'snapshot chunk missing');
     const bytes = unseal(this.path, key, value).length;
     if (bytes === 0 || Math.ceil(dataLength / bytes) !== chunks) throw corrupt(this.path, key, `first chunk of ${bytes} bytes for ${chunks} chunks of ${dataLength} bytes`);
-    this.snapChunkBytes = bytes;
+    if (generation === this.snapGeneration) this.snapChunkBytes = bytes;
+    const kept = this.retained.get(index);
+    if (kept?.generation === generation) kept.chunkBytes = bytes;
     return bytes;
   }
 }

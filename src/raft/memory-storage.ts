@@ -64,6 +64,9 @@ export class MemoryStorage implements RaftStorage {
   /** Writes issued and not yet durable, in issue order: they become durable in that order. */
   private queue: PendingWrite[] = [];
   private nextWriter = 1;
+  /** Snapshots being sent (keepSnapshots), and replaced ones kept readable for them: this process's, gone with it. */
+  private kept = new Set<number>();
+  private readonly retained = new Map<number, Snapshot>();
   /** The id under which each writer of this handle stages (for `save` of a received snapshot). */
   private readonly writerIds = new WeakMap<SnapshotWriter, number>();
 
@@ -95,6 +98,7 @@ export class MemoryStorage implements RaftStorage {
         // Its batches landed one write each as they were staged; this write switches to them.
         const data = concat(d.staged.get(id!) ?? [], received.size);
         d.staged.delete(id!);
+        this.retire(d.snapshot);
         d.snapshot = { meta: received.meta, data };
         d.entries = [];
       }
@@ -131,6 +135,7 @@ export class MemoryStorage implements RaftStorage {
           if (index <= d.snapshotIndex()) return;
           if (index > d.lastIndex()) throw new RangeError(`cannot compact to ${index}: the disk log ends at ${d.lastIndex()}`);
           d.entries = d.entries.slice(index - d.snapshotIndex());
+          this.retire(d.snapshot);
           d.snapshot = { meta, data };
         }),
       drop: () => void this.write(() => d.staged.delete(id)).catch(() => undefined),
@@ -149,9 +154,10 @@ export class MemoryStorage implements RaftStorage {
     return new Promise((resolve, reject) => {
       const read = () => {
         if (this.crashed) return;
-        const snapshot = this.disk.snapshot;
-        if (snapshot === null || snapshot.meta.index !== index) {
-          reject(new RangeError(`the disk's snapshot is at ${snapshot?.meta.index ?? 0}, not ${index}`));
+        const current = this.disk.snapshot;
+        const snapshot = current !== null && current.meta.index === index ? current : (this.retained.get(index) ?? null);
+        if (snapshot === null) {
+          reject(new RangeError(`the disk's snapshot is at ${current?.meta.index ?? 0}, not ${index}, nor is ${index} kept for a send`));
         } else if (offset < 0 || length < 0 || offset + length > snapshot.data.length) {
           reject(new RangeError(`bytes ${offset}..${offset + length} of a ${snapshot.data.length}-byte snapshot`));
         } else {
@@ -161,6 +167,16 @@ export class MemoryStorage implements RaftStorage {
       if (this.opts.delay) this.opts.delay(read);
       else read();
     });
+  }
+
+  keepSnapshots(indexes: readonly number[]): void {
+    this.kept = new Set(indexes);
+    for (const index of this.retained.keys()) if (!this.kept.has(index)) this.retained.delete(index);
+  }
+
+  /** A snapshot being replaced stays readable if a send keeps it. */
+  private retire(snapshot: Snapshot | null): void {
+    if (snapshot !== null && this.kept.has(snapshot.meta.index)) this.retained.set(snapshot.meta.index, snapshot);
   }
 
   /** The process died: writes not yet completed are lost, and nothing it does reaches the disk any more. */

@@ -80,8 +80,9 @@ export interface StoredSnapshot {
 /**
  * A chunk of the stored snapshot `meta.index` the leader's core wants sent: the caller reads its
  * `length` bytes at `offset` from storage (RaftStorage.readSnapshot) and sends them as a
- * SnapshotChunk. If the stored snapshot is no longer that one, the chunk is dropped: the core
- * moves its sends to the newer snapshot when it compacts, and resends what goes unanswered.
+ * SnapshotChunk. Storage keeps a snapshot being sent readable after a newer one replaced it
+ * (RaftStorage.keepSnapshots with RaftCore.snapshotsBeingSent); if a read fails all the same, the
+ * caller tells the core (RaftCore.snapshotReadFailed), which starts over with the latest.
  */
 export interface SnapshotSend extends Omit<SnapshotChunk, 'data'> {
   length: number;
@@ -404,10 +405,16 @@ export interface RaftStorage {
   beginSnapshot(): SnapshotWriter;
   /**
    * `length` bytes at `offset` of the data of the stored snapshot, which must be the one at
-   * `index`: rejects (and reads nothing more) once another snapshot replaced it, so that a send
+   * `index` or one kept for a send (`keepSnapshots`): rejects once it is neither, so that a send
    * under way fails cleanly instead of mixing two images.
    */
   readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The snapshots (by index) being sent to followers: when a newer snapshot replaces one of them,
+   * its data stays readable until a later call no longer names it (it is garbage after a restart).
+   * Any other replaced snapshot goes with the switch.
+   */
+  keepSnapshots(indexes: readonly number[]): void;
   close(): Promise<void>;
 }
 

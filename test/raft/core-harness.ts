@@ -54,6 +54,8 @@ interface Disk {
   hardState: HardState;
   snapshot: Snapshot | null;
   entries: Entry[];
+  /** Replaced snapshots kept readable for sends under way (RaftStorage.keepSnapshots), by index. */
+  retained?: Map<number, Snapshot>;
   /** The chunks of a leader's snapshot staged so far, as the driver stages them. */
   receiving?: { index: number; parts: Uint8Array[] } | null;
 }
@@ -65,6 +67,8 @@ export class TestCluster {
   readonly readys = new Map<NodeId, Ready[]>();
   private inbox: Message[] = [];
   private cut = new Set<string>();
+  /** False: storage lets a replaced snapshot go even while it is being sent (reads of it then fail). */
+  keepSnapshotsBeingSent = true;
   /** Messages matching this are dropped on the floor. */
   drop: (m: Message) => boolean = () => false;
 
@@ -139,7 +143,10 @@ export class TestCluster {
   /** `id` snapshots its state as `image` at `index`: stored on its disk in place of the previous one, then compacted. */
   compact(id: NodeId, index: number, image: Uint8Array): StoredSnapshot {
     const snap = this.core(id).createSnapshot(index, image.length, snapshotDigest(image));
-    this.disks.get(id)!.snapshot = { meta: snap.meta, data: image };
+    const d = this.disks.get(id)!;
+    const sending = this.keepSnapshotsBeingSent ? this.core(id).snapshotsBeingSent() : [];
+    if (d.snapshot && sending.includes(d.snapshot.meta.index)) (d.retained ??= new Map()).set(d.snapshot.meta.index, d.snapshot);
+    d.snapshot = { meta: snap.meta, data: image };
     this.core(id).compact(snap);
     return snap;
   }
@@ -178,12 +185,17 @@ export class TestCluster {
       this.inbox.push(...sent(rd));
       for (const chunk of rd.receivedChunks) if (chunk.ack) this.inbox.push(chunk.ack);
       // Snapshot chunks are read from the disk, as the driver does; one of a snapshot replaced meanwhile is dropped.
+      const failed: Array<{ to: NodeId; index: number }> = [];
       for (const { length, ...chunk } of rd.snapshotSends) {
-        if (d.snapshot?.meta.index !== chunk.meta.index) continue;
-        this.inbox.push({ ...chunk, data: d.snapshot.data.subarray(chunk.offset, chunk.offset + length) });
+        const source = d.snapshot?.meta.index === chunk.meta.index ? d.snapshot : d.retained?.get(chunk.meta.index);
+        if (source === undefined) failed.push({ to: chunk.to, index: chunk.meta.index });
+        else this.inbox.push({ ...chunk, data: source.data.subarray(chunk.offset, chunk.offset + length) });
       }
       this.applied.get(id)!.push(...rd.committedEntries);
       core.advance(rd);
+      for (const f of failed) core.snapshotReadFailed(f.to, f.index);
+      const sending = new Set(core.snapshotsBeingSent());
+      for (const index of d.retained?.keys() ?? []) if (!sending.has(index)) d.retained!.delete(index);
     }
   }
 }

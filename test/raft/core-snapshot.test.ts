@@ -170,34 +170,45 @@ test('§5 InstallSnapshot from storage: the leader asks for one chunk at a time 
   assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
 });
 
-test('§5 InstallSnapshot from storage: a leader that compacts again mid-send sends the newer snapshot, and the follower installs it', () => {
-  const { c, image } = clusterWithLaggard(5, 16);
-  const a = c.core('a');
-  // Committed with b while c is still cut off: the next snapshot will cover it.
-  a.propose(bytes('more'));
-  c.settle();
-  const newer = bytes('newer-image-'.repeat(4));
-  let chunksOfFirst = 0;
-  c.drop = (m) => {
-    if (m.type === 'snapshot' && m.meta.index === 6 && ++chunksOfFirst === 3) {
-      // Two chunks of the first image are in: the leader stores a newer snapshot, and the old one leaves storage.
-      c.compact('a', a.status().applied, newer);
+for (const kept of [true, false]) {
+  const what = kept
+    ? 'the send goes on from the copy storage keeps, then the newer snapshot follows'
+    : 'storage let the old one go: the send starts over with the newer snapshot, never a mix';
+  test(`§5 InstallSnapshot from storage: a leader that compacts again mid-send: ${what}`, () => {
+    const { c, image } = clusterWithLaggard(5, 16);
+    c.keepSnapshotsBeingSent = kept;
+    const a = c.core('a');
+    // Committed with b while c is still cut off: the next snapshot will cover it.
+    a.propose(bytes('more'));
+    c.settle();
+    const newer = bytes('newer-image-'.repeat(4));
+    let chunksOfFirst = 0;
+    c.drop = (m) => {
+      if (m.type === 'snapshot' && m.meta.index === 6 && ++chunksOfFirst === 3) {
+        // Two chunks of the first image are in: the leader stores a newer snapshot in its place.
+        assert.deepEqual(a.snapshotsBeingSent(), [6]);
+        c.compact('a', a.status().applied, newer);
+      }
+      return false;
+    };
+    c.heal();
+    for (let i = 0; i < 10; i++) c.tick('a');
+    const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+    if (kept) {
+      assert.equal(chunksOfFirst, Math.ceil(image.length / 16), 'every chunk of the first image went');
+      assert.deepEqual(installs, [6, 7], 'the first image installed whole, then the newer one the follower still lacked');
+    } else {
+      assert.equal(chunksOfFirst, 3, 'the first image stopped at its third chunk');
+      assert.deepEqual(installs, [7], 'only the newer image was installed');
     }
-    return false;
-  };
-  c.heal();
-  for (let i = 0; i < 10; i++) c.tick('a');
-  assert.equal(chunksOfFirst, 3, 'the first image stopped at its third chunk');
-  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null);
-  assert.equal(installs.length, 1);
-  assert.deepEqual(c.disks.get('c')!.snapshot!.data, newer, 'the newer image is the one installed, not a mix');
-  assert.equal(installs[0]!.snapshot!.meta.index, a.compactedThrough());
-  assert.notEqual(newer.length, image.length);
-  a.propose(bytes('after'));
-  c.settle();
-  assert.equal(c.core('c').status().commit, a.status().commit);
-  assert.deepEqual(c.appliedData('c'), ['after']);
-});
+    assert.deepEqual(c.disks.get('c')!.snapshot!.data, newer, 'the follower holds the newer image, not a mix');
+    assert.deepEqual(a.snapshotsBeingSent(), []);
+    a.propose(bytes('after'));
+    c.settle();
+    assert.equal(c.core('c').status().commit, a.status().commit);
+    assert.deepEqual(c.appliedData('c'), ['after']);
+  });
+}
 
 test('§5 InstallSnapshot from storage: a chunk whose read fails (snapshot replaced) is dropped and sent again', () => {
   const { c, image } = clusterWithLaggard(5, 16);

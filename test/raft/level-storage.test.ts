@@ -571,3 +571,27 @@ test('a crash in the middle of receiving a leader snapshot leaves the old snapsh
     assert.ok(left.length === 4 && left.every((k) => k.startsWith('d/00000000/')), `only the old generation remains: ${left.join(' ')}`);
   });
 });
+
+test('keepSnapshots: a replaced snapshot being sent stays readable until no send needs it; a restart drops it', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 8, 1), snapshot: null });
+    const first = snapshot(3, 1, 29);
+    await compact(s, first);
+    s.keepSnapshots([3]);
+    const second = snapshot(5, 1, 17);
+    await compact(s, second);
+    assert.deepEqual(await s.readSnapshot(3, 5, 20), first.data.subarray(5, 25), 'the replaced snapshot, still being sent');
+    assert.deepEqual(await s.readSnapshot(5, 0, 17), second.data);
+    // Not kept: a third snapshot takes the second's chunks with it.
+    await compact(s, snapshot(7, 1, 9));
+    await assert.rejects(s.readSnapshot(5, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    assert.deepEqual(await s.readSnapshot(3, 0, 8), first.data.subarray(0, 8));
+    s.keepSnapshots([]);
+    await assert.rejects(s.readSnapshot(3, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    s.keepSnapshots([3]);
+    await s.close();
+    const generations = new Set((await rawKeys(dir)).filter((k) => k.startsWith('d/')).map((k) => k.slice(0, 11)));
+    assert.deepEqual([...generations], ['d/00000002/'], 'only the live generation is left on disk');
+  });
+});

@@ -7,6 +7,7 @@ import { createLogger } from '../logging.js';
 import { ForgeNode } from '../node/forge-node.js';
 import { SERVE_EXIT } from '../node/exit-codes.js';
 import { StorageError } from '../raft/level-storage.js';
+import { SnapshotDigestError } from '../raft/driver.js';
 import type { Logger } from '../logging.js';
 
 /** Exits once the log lines written so far are out (pino writes asynchronously), or after a second. */
@@ -70,7 +71,7 @@ export function registerServeCommand(program: Command): void {
         node = await ForgeNode.open(config, log, { unsafeMutations, onHalted });
         await node.start();
       } catch (err) {
-        if (err instanceof StorageError && (err.code === 'CORRUPT' || err.code === 'UNSUPPORTED_FORMAT')) {
+        if ((err instanceof StorageError && (err.code === 'CORRUPT' || err.code === 'UNSUPPORTED_FORMAT')) || err instanceof SnapshotDigestError) {
           // Said on stderr too: this is the line an operator reads, and what the runbook starts from.
           const line = `forge-mailbox: refusing to start: the store in ${config.dataDir} is unreadable: ${err.message}. ` +
             'Recovery: wipe this node and add it again from its peers (README: Operations, "A corrupt store").';

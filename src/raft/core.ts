@@ -44,8 +44,10 @@ import {
   type ReadState,
   type Ready,
   type Role,
-  type Snapshot,
   type SnapshotChunk,
+  type ReceivedChunk,
+  type SnapshotSend,
+  type StoredSnapshot,
   type SnapshotResponse,
   type SoftState,
   type VoteRequest,
@@ -114,8 +116,9 @@ type CampaignKind = 'preVote' | 'election' | 'transfer';
 
 interface IncomingSnapshot {
   chunk: SnapshotChunk;
-  parts: Uint8Array[];
   received: number;
+  /** Kept only without a `snapshotHasher`, to digest the data whole at the end (tests). */
+  parts?: Uint8Array[];
   hasher: { update(piece: Uint8Array): void; digest(): Uint8Array } | null;
 }
 
@@ -138,6 +141,8 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private msgs: Message[] = [];
+  private snapshotSends: SnapshotSend[] = [];
+  private receivedChunks: ReceivedChunk[] = [];
   private readStates: ReadState[] = [];
   private reads = new ReadIndexQueue();
   private leadTransferee: NodeId | null = null;
@@ -341,6 +346,8 @@ export class RaftCore {
     if (this.outstanding) return false;
     return (
       this.msgs.length > 0 ||
+      this.snapshotSends.length > 0 ||
+      this.receivedChunks.length > 0 ||
       this.readStates.length > 0 ||
       this.log.unstableSnapshot !== null ||
       this.log.stableIndex < this.log.lastIndex() ||
@@ -380,6 +387,8 @@ export class RaftCore {
       mustSync: snapshot !== null || entries.length > 0 || !termDurable,
       messagesNow,
       messagesAfterWrite,
+      snapshotSends: this.snapshotSends,
+      receivedChunks: this.receivedChunks,
       committedEntries: this.log.nextCommitted(),
       applyBeforeWrite: snapshot === null,
       readStates: this.readStates,
@@ -387,6 +396,8 @@ export class RaftCore {
     this.prevHard = hard;
     this.prevSoft = soft;
     this.msgs = [];
+    this.snapshotSends = [];
+    this.receivedChunks = [];
     this.readStates = [];
     this.reads.outboxFlushed();
     this.outstanding = true;
@@ -414,15 +425,15 @@ export class RaftCore {
   }
 
   /**
-   * Wraps a state machine image taken at `index` (<= applied) with the metadata the log knows for
-   * it. `digest`, when the caller hashed the image as it was made, must be snapshotDigest(data).
+   * Describes a state machine image of `size` bytes taken at `index` (<= applied), whose data has
+   * the digest `digest` (snapshotDigest of the data), with the metadata the log knows for it.
    */
-  createSnapshot(index: number, data: Uint8Array, digest: Uint8Array = this.cfg.snapshotDigest(data)): Snapshot {
+  createSnapshot(index: number, size: number, digest: Uint8Array): StoredSnapshot {
     const term = this.log.term(index);
     if (index > this.log.applied || term === undefined) {
       throw new RangeError(`cannot snapshot at ${index}: applied ${this.log.applied}, log starts after ${this.log.snapshotIndex}`);
     }
-    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest }, data };
+    return { meta: { index, term, membership: cloneMembership(this.members.at(index)), time: this.timeThrough(index), digest }, size };
   }
 
   /** The latest entry time at or before `index` (which is in the log or its snapshot). */
@@ -432,8 +443,12 @@ export class RaftCore {
     return time;
   }
 
-  /** The application snapshotted its state through `snapshot.meta.index`; drop the log before it. */
-  compact(snapshot: Snapshot): void {
+  /**
+   * The application snapshotted its state through `snapshot.meta.index` and storage holds it in
+   * place of the previous one; drop the log before it. Sends of earlier snapshots under way go on
+   * (storage keeps those readable, see `snapshotsBeingSent`).
+   */
+  compact(snapshot: StoredSnapshot): void {
     const { index, term, membership } = snapshot.meta;
     if (index <= this.log.snapshotIndex) return;
     if (index > this.log.applied || index > this.log.stableIndex) {
@@ -445,6 +460,26 @@ export class RaftCore {
     }
     this.members.compactTo(index, membership);
     this.log.compact(snapshot);
+  }
+
+  /** Indexes of the snapshots being sent to followers: the caller's storage keeps them readable. */
+  snapshotsBeingSent(): number[] {
+    const indexes = new Set<number>();
+    if (this.role === 'leader') for (const pr of this.progress.values()) if (pr.sending) indexes.add(pr.sending.snapshot.meta.index);
+    return [...indexes];
+  }
+
+  /**
+   * A chunk of snapshot `index` for `to` could not be read from storage: if that snapshot is no
+   * longer the latest (storage let it go), the send starts over with the latest; otherwise the
+   * chunk is sent again once the follower is found idle on it.
+   */
+  snapshotReadFailed(to: NodeId, index: number): void {
+    const pr = this.progress.get(to);
+    const latest = this.log.snapshot;
+    if (this.role !== 'leader' || !pr?.sending || pr.sending.snapshot.meta.index !== index || latest === null || latest.meta.index === index) return;
+    pr.becomeSnapshot(latest);
+    this.sendSnapshotChunk(to, pr);
   }
 
   status(): RaftStatus {
@@ -753,11 +788,12 @@ export class RaftCore {
     const sending = pr.sending;
     if (!sending) return;
     const { snapshot, offset } = sending;
-    const total = snapshot.data.length;
+    const total = snapshot.size;
     const end = Math.min(total, offset + this.cfg.snapshotChunkBytes);
-    this.send({
+    // The caller reads the bytes from storage (see SnapshotSend): the core holds no image.
+    this.snapshotSends.push({
       type: 'snapshot', from: this.id, to, term: this.term, meta: snapshot.meta,
-      offset, total, data: snapshot.data.subarray(offset, end), done: end === total,
+      offset, total, length: end - offset, done: end === total,
     });
   }
 
@@ -835,7 +871,7 @@ export class RaftCore {
     if (!sending || m.index !== sending.snapshot.meta.index) return;
     sending.idle = 0;
     const want = m.success ? m.offset : 0;
-    if (want >= sending.snapshot.data.length) {
+    if (want >= sending.snapshot.size) {
       pr.acknowledge(m.index);
       pr.becomeProbe();
       this.replicateTo(m.from, true);
@@ -949,7 +985,7 @@ export class RaftCore {
       reply(m.total);
       return;
     }
-    if (m.offset === 0) this.incoming = { chunk: m, parts: [], received: 0, hasher: this.cfg.snapshotHasher?.() ?? null };
+    if (m.offset === 0) this.incoming = { chunk: m, received: 0, hasher: this.cfg.snapshotHasher?.() ?? null };
     const inc = this.incoming;
     if (!inc || !sameSnapshotStream(inc.chunk, m)) {
       reply(0);
@@ -965,26 +1001,22 @@ export class RaftCore {
       reply(0, false);
       return;
     }
-    inc.parts.push(m.data);
-    inc.hasher?.update(m.data);
+    if (inc.hasher) inc.hasher.update(m.data);
+    else (inc.parts ??= []).push(m.data);
     inc.received = received;
-    if (!m.done) {
-      reply(received);
-      return;
-    }
-    const data = new Uint8Array(m.total);
-    let at = 0;
-    for (const p of inc.parts) {
-      data.set(p, at);
-      at += p.length;
-    }
+    // The caller stages the chunk; the request for the next one leaves once storage has room for it.
+    const ack: SnapshotResponse = { type: 'snapshotResp', from: this.id, to: m.from, term: this.term, index: m.meta.index, offset: received, success: true };
+    this.receivedChunks.push({ meta: m.meta, offset: m.offset, total: m.total, data: m.data, ack: m.done ? null : ack });
+    if (!m.done) return;
     this.incoming = null;
-    if (!sameDigest(inc.hasher?.digest() ?? this.cfg.snapshotDigest(data), m.meta.digest)) {
-      // Damaged on its way (or at the sender): install nothing; the leader starts it over.
+    const digest = inc.hasher?.digest() ?? this.cfg.snapshotDigest(joined(inc.parts ?? [], m.total));
+    if (!sameDigest(digest, m.meta.digest)) {
+      // Damaged on its way (or at the sender): install nothing (what was staged is dropped when
+      // the leader starts over at offset 0); the leader starts it over.
       reply(0, false);
       return;
     }
-    this.log.restore({ meta: m.meta, data });
+    this.log.restore({ meta: m.meta, size: m.total });
     this.clock.learned(m.meta.time);
     this.members.reset(m.meta.membership);
     reply(m.total);
@@ -1015,6 +1047,16 @@ function sameSoftState(a: SoftState, b: SoftState): boolean {
 
 function sameSnapshotStream(a: SnapshotChunk, b: SnapshotChunk): boolean {
   return a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total && sameDigest(a.meta.digest, b.meta.digest);
+}
+
+function joined(parts: Uint8Array[], length: number): Uint8Array {
+  const data = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
+  return data;
 }
 
 function sameDigest(a: Uint8Array, b: Uint8Array): boolean {

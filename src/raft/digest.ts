@@ -28,6 +28,26 @@ export function snapshotHasher(): SnapshotHasher {
   };
 }
 
+/**
+ * A hasher for a digest that only takes the whole data (a custom RaftConfig.snapshotDigest): it
+ * keeps the pieces and digests them joined at the end. Tests only; production hashes as it goes.
+ */
+export function wholeDataHasher(digest: (data: Uint8Array) => Uint8Array): SnapshotHasher {
+  const pieces: Uint8Array[] = [];
+  return {
+    update: (piece) => void pieces.push(piece.slice()),
+    digest: () => {
+      const data = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of pieces) {
+        data.set(p, at);
+        at += p.length;
+      }
+      return digest(data);
+    },
+  };
+}
+
 /** SHA-256 over the concatenation of `parts`, truncated to `bytes`. */
 export function truncatedSha256(parts: readonly Uint8Array[], bytes: number): Uint8Array {
   const h = createHash('sha256');

@@ -12,7 +12,7 @@
 
 import type { LoggerPort as DriverLogger } from '../logger-port.js';
 import { RaftCore, type RaftConfig } from './core.js';
-import { snapshotDigest, snapshotHasher, type SnapshotHasher } from './digest.js';
+import { sameBytes, snapshotDigest, snapshotHasher, wholeDataHasher, type SnapshotHasher } from './digest.js';
 import { encodeConfChange } from './membership.js';
 import type { ClockReading } from './entry-clock.js';
 import { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
@@ -26,14 +26,25 @@ import {
   type NodeId,
   type RaftStorage,
   type Ready,
+  type ReceivedChunk,
+  type ReceivedSnapshot,
   type RestoreSink,
-  type Snapshot,
   type SnapshotMeta,
+  type SnapshotSend,
   type SoftState,
   type SnapshotSource,
   type SnapshotWriter,
   type StateMachine,
+  type StoredSnapshot,
 } from './types.js';
+
+/** The stored image did not match its digest (or its length) when it was read back. */
+export class SnapshotDigestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnapshotDigestError';
+  }
+}
 
 export interface PeerTransport {
   send(m: Message): void;
@@ -87,7 +98,7 @@ export interface DriverOptions<R> {
   /**
    * Digest of an image fed a piece at a time; must agree with `core.snapshotDigest` over the
    * whole image. Defaults to SHA-256, like it; with a `core.snapshotDigest` of its own and no
-   * hasher, the finished image is digested whole.
+   * hasher, the pieces are kept and digested whole at the end (tests only).
    */
   snapshotHasher?: () => SnapshotHasher;
   logger?: DriverLogger;
@@ -127,12 +138,9 @@ interface SnapshotTake {
   /** The applied index the image is of. */
   index: number;
   source: SnapshotSource;
-  /** Null: the image is digested whole once complete (see DriverOptions.snapshotHasher). */
-  hasher: SnapshotHasher | null;
+  hasher: SnapshotHasher;
   /** Stores the pieces as they come; committed by the processing loop once the image is complete. */
   writer: SnapshotWriter;
-  /** The image's pieces, kept for the core, which sends the image to followers from memory. */
-  pieces: Uint8Array[];
   bytes: number;
   /** The source handed out its last piece. */
   sourceDone: boolean;
@@ -142,7 +150,14 @@ interface SnapshotTake {
   slices: number;
   longestSliceMs: number;
   /** Set once the image is complete and staged, for the processing loop to commit. */
-  done: { data: Uint8Array; digest: Uint8Array | undefined } | null;
+  done: { digest: Uint8Array } | null;
+}
+
+/** A leader's snapshot being staged in storage as its chunks arrive. */
+interface ReceivedTransfer {
+  meta: SnapshotMeta;
+  writer: SnapshotWriter;
+  bytes: number;
 }
 
 /** A leader's snapshot being restored beside the Raft loop (see `beginRestore`). */
@@ -159,8 +174,8 @@ interface SnapshotRestore {
 export type RoleListener = (state: SoftState) => void;
 
 const BOOTSTRAP_TERM = 1;
-/** Image bytes copied into the assembled image per turn of the event loop (a few ms). */
-const ASSEMBLE_SLICE_BYTES = 8 << 20;
+/** Bytes of the stored image read per storage read when it is loaded at start (then fed in restorePieceBytes pieces). */
+const LOAD_READ_BYTES = 1 << 20;
 
 /**
  * The log prefix every node of a new cluster writes for itself on first start: one configuration
@@ -202,6 +217,13 @@ export class RaftDriver<R> {
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
   private restore: SnapshotRestore | null = null;
+  /** A leader's snapshot being received: its chunks staged in storage as they arrive (see `stageReceivedChunks`). */
+  private receiving: ReceivedTransfer | null = null;
+  /**
+   * Transfers received whole, awaiting the Ready that installs one of them (the core may have begun
+   * another meanwhile, or refused one whose digest did not match): the rest are dropped then.
+   */
+  private received: ReceivedTransfer[] = [];
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -223,24 +245,29 @@ export class RaftDriver<R> {
       persisted = { hardState, snapshot: null, entries, initialMembership: { voters: [], learners: [] } };
     }
     if (persisted.snapshot) {
-      // In slices, so that the process goes on answering (its peer links' liveness pings) while it loads.
-      const { data, meta } = persisted.snapshot;
+      // Read from storage a range at a time and restored in slices, so that the process goes on
+      // answering (its peer links' liveness pings) while it loads and no buffer holds the image.
+      const { meta, size } = persisted.snapshot;
       const started = this.time.now();
-      const restored = await this.restoreInSlices(data, () => false);
+      const hasher = this.newHasher();
+      const restored = await this.restoreInSlices(size, this.storedReader(meta.index, size, hasher), () => false);
       if (restored === null) return; // stopped while loading
+      if (!sameBytes(hasher.digest(), meta.digest)) {
+        restored.sink.abort();
+        throw new SnapshotDigestError(`the stored snapshot at index ${meta.index} does not match its digest`);
+      }
       restored.sink.finish();
       this.applied = meta.index;
       this.snapshotIndex = meta.index;
       this.log.info(
-        { index: meta.index, bytes: data.length, ms: this.time.now() - started, slices: restored.slices, longestSliceMs: restored.longestSliceMs },
+        { index: meta.index, bytes: size, ms: this.time.now() - started, slices: restored.slices, longestSliceMs: restored.longestSliceMs },
         'restored snapshot from disk',
       );
     }
     const random = this.opts.core.random ?? Math.random;
     // Received snapshots are hashed chunk by chunk with the hasher that hashes takes (see snapshotHasher).
-    const hasher = this.opts.snapshotHasher ?? (this.opts.core.snapshotDigest ? undefined : snapshotHasher);
     this.core = new RaftCore(
-      { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, ...(hasher ? { snapshotHasher: hasher } : {}) },
+      { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, snapshotHasher: () => this.newHasher() },
       persisted,
     );
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
@@ -360,6 +387,7 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
+    this.abandonReceived();
     // Let an in-flight write finish so that nothing acknowledged is left half-written.
     while (this.processing) await new Promise((r) => this.time.after(1, () => r(undefined)));
     const err = new RaftError('STOPPED', 'node is shutting down');
@@ -467,6 +495,7 @@ export class RaftDriver<R> {
     this.stopped = true;
     if (this.ticker !== null) this.time.cancel(this.ticker);
     this.abandonSnapshot();
+    this.abandonReceived();
     const err = new RaftError('STOPPED', `node halted after a storage failure: ${cause.message}`);
     this.failPendingProposals(err);
     this.failAllReads(err);
@@ -479,8 +508,20 @@ export class RaftDriver<R> {
     for (const m of rd.messagesNow) transport.send(m);
     if (this.applyBeforeCommit && this.restore === null) this.applyUncommitted(rd.entries);
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
-    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    const acks = this.stageReceivedChunks(rd.receivedChunks);
+    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: await this.receivedSnapshot(rd) });
     for (const m of rd.messagesAfterWrite) transport.send(m);
+    for (const send of rd.snapshotSends) this.sendSnapshotChunk(send);
+    for (const { ack, room } of acks) {
+      room.then(
+        () => {
+          if (!this.stopped) transport.send(ack);
+        },
+        (err: Error) => {
+          if (!this.stopped) this.halt(err);
+        },
+      );
+    }
     if (rd.snapshot) {
       // The leader's image replaces the state a local take is writing out, and covers it.
       this.abandonSnapshot();
@@ -492,11 +533,54 @@ export class RaftDriver<R> {
       if (batch) batch.index = rs.index;
     }
     this.core.advance(rd);
+    // Before any later compaction: snapshots being sent stay readable when a newer one replaces them.
+    this.opts.storage.keepSnapshots(this.core.snapshotsBeingSent());
     if (rd.softState) this.onSoftState(rd.softState);
     this.serveReads();
     this.notifyApplied();
     this.maybeBeginSnapshot();
     this.startReadRound();
+  }
+
+  /**
+   * Hands the chunks of a leader's snapshot to a storage writer (a new one at offset 0, dropping
+   * what an earlier transfer staged), beside the Raft loop; returns their acknowledgments, each with
+   * the promise that the writer has room for the next chunk, after which it may leave.
+   */
+  private stageReceivedChunks(chunks: ReceivedChunk[]): Array<{ ack: Message; room: Promise<void> }> {
+    const acks: Array<{ ack: Message; room: Promise<void> }> = [];
+    for (const chunk of chunks) {
+      if (chunk.offset === 0) {
+        this.receiving?.writer.abort();
+        this.receiving = { meta: chunk.meta, writer: this.opts.storage.beginSnapshot(), bytes: 0 };
+      }
+      const r = this.receiving;
+      // The core accepts chunks in order from offset 0 only.
+      if (r === null || r.meta.index !== chunk.meta.index || r.bytes !== chunk.offset) {
+        throw new Error(`snapshot chunk at ${chunk.offset} of ${chunk.meta.index} does not continue the transfer being staged`);
+      }
+      r.bytes += chunk.data.length;
+      const mayWrite = r.writer.write(chunk.data);
+      if (chunk.ack !== null) acks.push({ ack: chunk.ack, room: mayWrite ? Promise.resolve() : r.writer.drained() });
+      if (r.bytes === chunk.total) {
+        this.received.push(r);
+        this.receiving = null;
+      }
+    }
+    return acks;
+  }
+
+  /** The snapshot of `rd`, if any, with the writer that staged it, once that writer stored its last batch. */
+  private async receivedSnapshot(rd: Ready): Promise<ReceivedSnapshot | null> {
+    if (rd.snapshot === null) return null;
+    const { index } = rd.snapshot.meta;
+    let r: ReceivedTransfer | undefined;
+    for (const t of this.received) if (t.meta.index === index && t.bytes === rd.snapshot.size) r = t;
+    for (const other of this.received) if (other !== r) other.writer.abort();
+    this.received = [];
+    if (r === undefined) throw new Error(`the snapshot at ${index} was not staged as it was received`);
+    await r.writer.end();
+    return { ...rd.snapshot, writer: r.writer };
   }
 
   private maybeBeginSnapshot(): void {
@@ -613,9 +697,8 @@ export class RaftDriver<R> {
     const take: SnapshotTake = {
       index,
       source: this.opts.stateMachine.snapshotSource(),
-      hasher: this.opts.snapshotHasher?.() ?? (this.opts.core.snapshotDigest ? null : snapshotHasher()),
+      hasher: this.newHasher(),
       writer: this.opts.storage.beginSnapshot(),
-      pieces: [],
       bytes: 0,
       sourceDone: false,
       bytesAtStart: this.bytesSinceSnapshot,
@@ -647,8 +730,7 @@ export class RaftDriver<R> {
         return;
       }
       if (piece.length === 0) continue;
-      take.hasher?.update(piece);
-      take.pieces.push(piece);
+      take.hasher.update(piece);
       take.bytes += piece.length;
       mayWrite = take.writer.write(piece);
     }
@@ -666,49 +748,18 @@ export class RaftDriver<R> {
     else this.time.defer(next);
   }
 
-  /**
-   * The source is exhausted: once the writer staged the rest and the pieces are assembled into the
-   * one buffer the core sends followers from, the image is ready to commit.
-   */
+  /** The source is exhausted: once the writer staged the rest, the image is ready to commit. */
   private finishTake(take: SnapshotTake): void {
     take.sourceDone = true;
-    const digest = take.hasher?.digest();
-    const staged = take.writer.end().then(
-      () => true,
-      (err: Error) => {
-        this.snapshotStoreFailed(take, err);
-        return false;
-      },
-    );
-    this.assemble(take, (data) =>
-      void staged.then((ok) => {
-        if (!ok || this.take !== take || this.stopped) return;
-        take.done = { data, digest };
+    const digest = take.hasher.digest();
+    take.writer.end().then(
+      () => {
+        if (this.take !== take || this.stopped) return;
+        take.done = { digest };
         this.schedule();
-      }),
+      },
+      (err: Error) => this.snapshotStoreFailed(take, err),
     );
-  }
-
-  /** Copies the take's pieces into one buffer, ASSEMBLE_SLICE_BYTES per turn of the event loop. */
-  private assemble(take: SnapshotTake, then: (data: Uint8Array) => void): void {
-    const { pieces } = take;
-    take.pieces = [];
-    if (pieces.length === 1) return then(pieces[0]!);
-    const data = new Uint8Array(take.bytes);
-    let next = 0;
-    let at = 0;
-    const slice = () => {
-      if (this.take !== take || this.stopped) return;
-      for (let copied = 0; next < pieces.length && copied < ASSEMBLE_SLICE_BYTES; next++) {
-        const piece = pieces[next]!;
-        data.set(piece, at);
-        at += piece.length;
-        copied += piece.length;
-      }
-      if (next < pieces.length) this.time.defer(slice);
-      else then(data);
-    };
-    slice();
   }
 
   /** Staging the image failed: a storage failure like any other (see `halt`). */
@@ -730,7 +781,7 @@ export class RaftDriver<R> {
       return;
     }
     const committing = this.time.monotonic();
-    const snapshot = this.core.createSnapshot(index, take.done!.data, take.done!.digest);
+    const snapshot = this.core.createSnapshot(index, take.bytes, take.done!.digest);
     await take.writer.commit(snapshot.meta);
     this.core.compact(snapshot);
     // How long the processing loop, and so the Raft loop, waited for this snapshot.
@@ -740,7 +791,7 @@ export class RaftDriver<R> {
     this.log.info(
       {
         index: snapshot.meta.index,
-        bytes: snapshot.data.length,
+        bytes: snapshot.size,
         ms: this.time.now() - take.started,
         slices: take.slices,
         longestSliceMs: Math.round(take.longestSliceMs * 10) / 10,
@@ -757,11 +808,11 @@ export class RaftDriver<R> {
    * the committed entries they hand out wait in `queued` (write, restore, apply). Once every
    * piece is in, the processing loop makes the image live and applies them (`finishRestore`).
    */
-  private beginRestore(snapshot: Snapshot): void {
+  private beginRestore(snapshot: StoredSnapshot): void {
     const earlier = this.restore;
     const restore: SnapshotRestore = {
       meta: snapshot.meta,
-      bytes: snapshot.data.length,
+      bytes: snapshot.size,
       started: this.time.now(),
       // The core hands out nothing the newer image does not cover; the filter is for safety only.
       queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
@@ -770,11 +821,20 @@ export class RaftDriver<R> {
     this.restore = restore;
     // An earlier image complete but not yet live is dropped; one still being fed stops at its next slice.
     if (earlier?.done && 'sink' in earlier.done) earlier.done.sink.abort();
-    this.restoreInSlices(snapshot.data, () => this.restore !== restore).then(
+    // Read back from storage, where it is durable by now (step 5 follows step 3).
+    const hasher = this.newHasher();
+    const { meta, size } = snapshot;
+    this.restoreInSlices(size, this.storedReader(meta.index, size, hasher), () => this.restore !== restore).then(
       (restored) => {
         if (restored === null) return;
         if (this.restore !== restore) {
           restored.sink.abort();
+          return;
+        }
+        if (!sameBytes(hasher.digest(), meta.digest)) {
+          restored.sink.abort();
+          restore.done = { error: new SnapshotDigestError(`the snapshot at ${meta.index} read back from storage does not match its digest`) };
+          this.schedule();
           return;
         }
         restore.done = restored;
@@ -816,16 +876,18 @@ export class RaftDriver<R> {
   }
 
   /**
-   * Feeds `data` to a new restore sink of the state machine a slice at a time (as a take is
-   * pulled), yielding between slices; the caller finishes the sink. Null if the node stopped or
-   * `cancelled()` meanwhile (the sink aborted: the state as it was); a bad image rejects with the
-   * state machine's error, the sink aborted.
+   * Feeds an image of `size` bytes, got a piece at a time from `read(offset, length)`, to a new
+   * restore sink of the state machine a slice at a time (as a take is pulled), yielding between
+   * slices; the caller finishes the sink. Null if the node stopped or `cancelled()` meanwhile (the
+   * sink aborted: the state as it was); a bad image, or a failed read, rejects with its error, the
+   * sink aborted.
    */
   private async restoreInSlices(
-    data: Uint8Array,
+    size: number,
+    read: (offset: number, length: number) => Uint8Array | Promise<Uint8Array>,
     cancelled: () => boolean,
   ): Promise<{ sink: RestoreSink; slices: number; longestSliceMs: number } | null> {
-    const sink = this.opts.stateMachine.restoreSink(data.length);
+    const sink = this.opts.stateMachine.restoreSink(size);
     const pieceBytes = this.opts.restorePieceBytes ?? 64 * 1024;
     const sliceMs = this.opts.snapshotSliceMs ?? 4;
     const maxPieces = this.opts.snapshotSlicePieces ?? 64;
@@ -833,7 +895,7 @@ export class RaftDriver<R> {
     let slices = 0;
     let longest = 0;
     try {
-      while (at < data.length) {
+      while (at < size) {
         if (slices > 0) await this.yieldSlice();
         if (this.stopped || cancelled()) {
           sink.abort();
@@ -841,10 +903,32 @@ export class RaftDriver<R> {
         }
         const t0 = this.time.monotonic();
         slices++;
-        for (let n = 0; n < maxPieces && at < data.length && this.time.monotonic() - t0 < sliceMs; n++) {
-          const end = Math.min(data.length, at + pieceBytes);
-          sink.write(data.subarray(at, end));
-          at = end;
+        for (let n = 0; n < maxPieces && at < size && this.time.monotonic() - t0 < sliceMs; n++) {
+          const length = Math.min(size - at, pieceBytes);
+          let piece = read(at, length);
+          if (piece instanceof Promise) {
+            // A read from storage: the slice ends there (the wait is not the slice's work).
+            longest = Math.max(longest, this.time.monotonic() - t0);
+            try {
+              piece = await piece;
+            } catch (err) {
+              // A newer snapshot replaced this one in storage: the restore was cancelled anyway.
+              if (this.stopped || cancelled()) {
+                sink.abort();
+                return null;
+              }
+              throw err;
+            }
+            if (this.stopped || cancelled()) {
+              sink.abort();
+              return null;
+            }
+            sink.write(piece);
+            at += length;
+            break;
+          }
+          sink.write(piece);
+          at += length;
         }
         longest = Math.max(longest, this.time.monotonic() - t0);
       }
@@ -855,6 +939,56 @@ export class RaftDriver<R> {
     return { sink, slices, longestSliceMs: Math.round(longest * 10) / 10 };
   }
 
+  /**
+   * Reads the stored image at `index` for `restoreInSlices`: LOAD_READ_BYTES from storage at a
+   * time (a promise), then the pieces of that range from memory, each hashed as it is handed out.
+   */
+  private storedReader(index: number, size: number, hasher: SnapshotHasher): (offset: number, length: number) => Uint8Array | Promise<Uint8Array> {
+    let range: Uint8Array = new Uint8Array(0);
+    let rangeAt = 0;
+    const piece = (offset: number, length: number): Uint8Array => {
+      const p = range.subarray(offset - rangeAt, offset - rangeAt + length);
+      hasher.update(p);
+      return p;
+    };
+    return (offset, length) => {
+      if (offset >= rangeAt && offset + length <= rangeAt + range.length) return piece(offset, length);
+      const want = Math.max(length, Math.min(LOAD_READ_BYTES, size - offset));
+      return this.opts.storage.readSnapshot(index, offset, want).then((bytes) => {
+        if (bytes.length !== want) throw new SnapshotDigestError(`storage returned ${bytes.length} bytes of the snapshot at ${index}, ${want} asked`);
+        range = bytes;
+        rangeAt = offset;
+        return piece(offset, length);
+      });
+    };
+  }
+
+  /**
+   * Fills a chunk the core wants sent with its bytes, read from storage beside the Raft loop. A
+   * read that fails drops the chunk, and the core is told: it starts over with its latest snapshot
+   * if storage let that one go, or resends the chunk when the follower is found idle.
+   */
+  private sendSnapshotChunk(send: SnapshotSend): void {
+    const { length, ...chunk } = send;
+    this.opts.storage.readSnapshot(send.meta.index, send.offset, length).then(
+      (data) => {
+        if (!this.stopped) this.opts.transport.send({ ...chunk, data });
+      },
+      (err: Error) => {
+        this.log.debug({ to: send.to, index: send.meta.index, offset: send.offset, err: err.message }, 'snapshot chunk not sent: read failed');
+        if (this.stopped) return;
+        this.core.snapshotReadFailed(send.to, send.meta.index);
+        this.schedule();
+      },
+    );
+  }
+
+  private newHasher(): SnapshotHasher {
+    if (this.opts.snapshotHasher) return this.opts.snapshotHasher();
+    const digest = this.opts.core.snapshotDigest;
+    return digest ? wholeDataHasher(digest) : snapshotHasher();
+  }
+
   /** Lets timers, I/O and messages run between two slices of a restore. */
   private yieldSlice(): Promise<void> {
     const pause = this.opts.snapshotYieldMs ?? 0;
@@ -862,6 +996,14 @@ export class RaftDriver<R> {
       if (pause > 0) this.time.after(pause, resolve);
       else this.time.defer(resolve);
     });
+  }
+
+  /** Drops what transfers from a leader staged and no Ready installed (stop, halt). */
+  private abandonReceived(): void {
+    this.receiving?.writer.abort();
+    this.receiving = null;
+    for (const t of this.received) t.writer.abort();
+    this.received = [];
   }
 
   /** Drops a take under way (stop, halt, or a leader's snapshot replacing the state), and what it staged. */

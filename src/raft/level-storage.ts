@@ -70,7 +70,7 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 import type { CodecLimits } from './codec.js';
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotMeta, SnapshotWriter } from './types.js';
+import type { Entry, HardState, PersistedState, RaftStorage, ReceivedSnapshot, SnapshotMeta, SnapshotWriter, StoredSnapshot } from './types.js';
 
 export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
 
@@ -262,9 +262,29 @@ function decodeSnapshotRecord(b: Uint8Array, limits: Partial<CodecLimits> | unde
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 
+/** Where a readable snapshot's chunks are: its generation, count, data length, and chunk size once known. */
+interface ReadableSnapshot {
+  generation: number;
+  chunks: number;
+  bytes: number;
+  chunkBytes: number | null;
+}
+
 export class LevelStorage implements RaftStorage {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * Data bytes per chunk of the stored snapshot (all but its last chunk): `chunkBytes` once this
+   * process wrote it; null until its first chunk is read when it was written before (perhaps
+   * with another `chunkBytes`).
+   */
+  private snapChunkBytes: number | null = null;
+  /** Indexes of the snapshots being sent (keepSnapshots): kept readable when a newer one replaces them. */
+  private kept = new Set<number>();
+  /** Replaced snapshots kept for sends under way, by index (garbage after a restart: `open` removes them). */
+  private readonly retained = new Map<number, ReadableSnapshot>();
+  /** What each writer of this store staged: its generation and chunks so far (for `save` of a received snapshot). */
+  private readonly staged = new WeakMap<SnapshotWriter, { generation: number; chunks: () => number }>();
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
@@ -279,9 +299,10 @@ export class LevelStorage implements RaftStorage {
     private readonly limits: Partial<CodecLimits> | undefined,
     /** Index of the stored snapshot (0 when none). */
     private snapIndex: number,
-    /** Generation and chunk count of the stored snapshot (when there is one). */
+    /** Generation, chunk count and data length of the stored snapshot (when there is one). */
     private snapGeneration: number,
     private snapChunks: number,
+    private snapBytes: number,
     /** The generation the next snapshot written is staged under: above every one on disk. */
     private nextGeneration: number,
     /** Index of the last log entry, or snapIndex when the log after the snapshot is empty. */
@@ -336,6 +357,7 @@ export class LevelStorage implements RaftStorage {
         snapIndex,
         generation,
         rec?.chunks ?? 0,
+        rec?.dataLength ?? 0,
         rec === null ? 0 : generation + 1,
         Math.max(lastStored, snapIndex),
         segments,
@@ -359,9 +381,9 @@ export class LevelStorage implements RaftStorage {
         hsBytes === undefined
           ? { term: 0, vote: null, commit: 0 }
           : decodeStored(this.path, HARD_STATE_KEY, () => decodeHardState(unseal(this.path, HARD_STATE_KEY, hsBytes), this.limits));
+      // The image itself is read a range at a time (readSnapshot), and checked against its digest as it is.
       const rec = await readSnapshotRecord(this.db, this.path, this.limits);
-      let snapshot: Snapshot | null = null;
-      if (rec !== null) snapshot = { meta: rec.meta, data: await this.readSnapshotData(rec) };
+      const snapshot: StoredSnapshot | null = rec === null ? null : { meta: rec.meta, size: rec.dataLength };
       // The fold described in the header: `entries` holds snapIndex+1..last.
       const entries: Entry[] = [];
       let last = this.snapIndex;
@@ -385,7 +407,7 @@ export class LevelStorage implements RaftStorage {
     });
   }
 
-  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void> {
+  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: ReceivedSnapshot | null }): Promise<void> {
     return this.serialised(async () => {
       const { hardState, entries, snapshot } = update;
       if (hardState === null && entries.length === 0 && snapshot === null) return;
@@ -394,6 +416,8 @@ export class LevelStorage implements RaftStorage {
       let lastIndex = this.lastIndex;
       let snapChunks = this.snapChunks;
       let snapGeneration = this.snapGeneration;
+      let snapBytes = this.snapBytes;
+      let retire = () => {};
       // After the batch: the first `keep` segments stay, then come the `added` ones.
       let keep = this.segments.length;
       const added: number[] = [];
@@ -403,17 +427,18 @@ export class LevelStorage implements RaftStorage {
         if (index <= this.snapIndex) {
           throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
         }
-        // The image is staged in batches first (nothing else is written meanwhile: the Raft loop
-        // waits for this save), then switched to in the batch below, with the rest of the update.
-        snapGeneration = this.takeGeneration();
-        const { data } = snapshot;
-        for (let start = 0; start < data.length; start += this.snapshotBatchBytes) {
-          const part = data.subarray(start, start + this.snapshotBatchBytes);
-          const staged = await sealChunks(snapGeneration, start / this.chunkBytes, [part], part.length, this.chunkBytes);
-          await this.db.batch(staged, { sync: true });
+        // Its chunks were staged as they arrived, beside the Raft loop (beginSnapshot); this batch switches to them.
+        const staged = this.staged.get(snapshot.writer);
+        if (staged === undefined) throw new StorageError('INVALID_ARGUMENT', 'a received snapshot must be staged by a writer of this store');
+        snapGeneration = staged.generation;
+        snapChunks = staged.chunks();
+        if (snapChunks !== Math.ceil(snapshot.size / this.chunkBytes)) {
+          throw new StorageError('INVALID_ARGUMENT', `${snapChunks} chunks staged for a ${snapshot.size}-byte snapshot`);
         }
-        snapChunks = Math.ceil(data.length / this.chunkBytes);
-        ops.push(...this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: data.length, chunks: snapChunks }));
+        snapBytes = snapshot.size;
+        const switched = this.switchOps({ generation: snapGeneration, meta: snapshot.meta, dataLength: snapshot.size, chunks: snapChunks });
+        ops.push(...switched.ops);
+        retire = switched.retire;
         // A snapshot from the leader replaces the whole log (the core discards its own log too, see
         // `Ready`): every segment goes, in this batch.
         for (const first of this.segments) ops.push({ type: 'del', key: segmentKey(first) });
@@ -456,8 +481,11 @@ export class LevelStorage implements RaftStorage {
       if (hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: seal(HARD_STATE_KEY, encodeHardState(hardState, this.limits)) });
 
       await this.db.batch(ops, { sync: true });
+      retire();
       this.lastIndex = lastIndex;
+      if (snapGeneration !== this.snapGeneration) this.snapChunkBytes = this.chunkBytes;
       this.snapChunks = snapChunks;
+      this.snapBytes = snapBytes;
       this.snapGeneration = snapGeneration;
       this.snapIndex = snapIndex;
       this.segments.length = keep;
@@ -474,7 +502,7 @@ export class LevelStorage implements RaftStorage {
     if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
     const generation = this.takeGeneration();
     let chunks = 0;
-    return new BatchedSnapshotWriter(this.snapshotBatchBytes, {
+    const writer = new BatchedSnapshotWriter(this.snapshotBatchBytes, {
       stage: async (pieces, bytes) => {
         const ops = await sealChunks(generation, chunks, pieces, bytes, this.chunkBytes);
         await this.serialised(() => this.db.batch(ops, { sync: true }));
@@ -487,15 +515,26 @@ export class LevelStorage implements RaftStorage {
             throw new StorageError('STALE_SNAPSHOT', `snapshot at ${index} is not newer than the stored one at ${this.snapIndex}`);
           }
           if (chunks !== Math.ceil(dataLength / this.chunkBytes)) throw new StorageError('INVALID_ARGUMENT', `${chunks} chunks staged for ${dataLength} bytes`);
-          await this.db.batch(this.switchOps({ generation, meta, dataLength, chunks }), { sync: true });
+          const switched = this.switchOps({ generation, meta, dataLength, chunks });
+          await this.db.batch(switched.ops, { sync: true });
+          switched.retire();
           this.snapIndex = index;
           this.snapGeneration = generation;
           this.snapChunks = chunks;
+          this.snapBytes = dataLength;
+          this.snapChunkBytes = this.chunkBytes;
           this.lastIndex = Math.max(this.lastIndex, index);
           void this.dropCoveredSegments();
         }),
-      drop: () => void this.serialised(() => this.db.clear(generationRange(generation))).catch(() => undefined),
+      // Never the live generation: a received snapshot's writer is dropped by no one once saved, but this is the guard.
+      drop: () =>
+        void this.serialised(async () => {
+          const live = (generation === this.snapGeneration && this.snapIndex > 0) || [...this.retained.values()].some((r) => r.generation === generation);
+          if (!live) await this.db.clear(generationRange(generation));
+        }).catch(() => undefined),
     });
+    this.staged.set(writer, { generation, chunks: () => chunks });
+    return writer;
   }
 
   /** Waits for pending operations, then closes; later calls fail with CLOSED (closing again is a no-op). */
@@ -524,11 +563,31 @@ export class LevelStorage implements RaftStorage {
     return generation;
   }
 
-  /** The ops that make `rec` (its chunks staged) the snapshot: its record, and the old chunks deleted. */
-  private switchOps(rec: SnapshotRecord): Op[] {
+  /**
+   * The ops that make `rec` (its chunks staged) the snapshot: its record, and the old chunks
+   * deleted unless a send keeps them (`keepSnapshots`); `retire`, once the ops are durable, keeps
+   * track of those.
+   */
+  private switchOps(rec: SnapshotRecord): { ops: Op[]; retire: () => void } {
     const ops: Op[] = [{ type: 'put', key: SNAPSHOT_KEY, value: seal(SNAPSHOT_KEY, encodeSnapshotRecord(rec, this.limits)) }];
-    if (this.snapIndex > 0) for (let n = 0; n < this.snapChunks; n++) ops.push({ type: 'del', key: chunkKey(this.snapGeneration, n) });
-    return ops;
+    if (this.snapIndex === 0) return { ops, retire: () => {} };
+    const old = { index: this.snapIndex, generation: this.snapGeneration, chunks: this.snapChunks, bytes: this.snapBytes, chunkBytes: this.snapChunkBytes };
+    if (this.kept.has(old.index)) {
+      return { ops, retire: () => void this.retained.set(old.index, { generation: old.generation, chunks: old.chunks, bytes: old.bytes, chunkBytes: old.chunkBytes }) };
+    }
+    for (let n = 0; n < old.chunks; n++) ops.push({ type: 'del', key: chunkKey(old.generation, n) });
+    return { ops, retire: () => {} };
+  }
+
+  /** Replaced snapshots no send needs any more are deleted (queued operations, unsynced: garbage at worst). */
+  keepSnapshots(indexes: readonly number[]): void {
+    this.kept = new Set(indexes);
+    if (this.closed) return;
+    for (const [index, r] of this.retained) {
+      if (this.kept.has(index)) continue;
+      this.retained.delete(index);
+      void this.serialised(() => this.db.clear(generationRange(r.generation))).catch(() => undefined);
+    }
   }
 
   /**
@@ -550,14 +609,66 @@ export class LevelStorage implements RaftStorage {
     return Promise.all(done).then(() => undefined);
   }
 
-  /** The snapshot's data, each chunk's checksum and the whole data's digest verified. */
-  private async readSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
-    const generation = rec.generation!;
-    const data = await assembleChunks(this.db, this.path, rec, (n) => chunkKey(generation, n), (key, stored) => unseal(this.path, key, stored));
-    if (!sameBytes(snapshotDigest(data), rec.meta.digest)) {
-      throw corrupt(this.path, SNAPSHOT_KEY, `snapshot at index ${rec.meta.index}: its data does not match its SHA-256`);
+  /**
+   * Reads a byte range of the stored snapshot's data from its chunks, outside the queue of
+   * operations (a send to a follower or the load at start never waits behind a staged batch).
+   * Each chunk's seal is checked; the digest of the whole is the reader's to check (it reads in
+   * order, see RaftDriver). Rejects with STALE_SNAPSHOT if the stored snapshot is not the one at
+   * `index`, or is replaced before the read completes: its chunks go with the switch.
+   */
+  async readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
+    if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
+    const stale = () => new StorageError('STALE_SNAPSHOT', `the stored snapshot is at ${this.snapIndex}, not ${index} (nor is ${index} kept for a send)`);
+    const source = this.readable(index);
+    if (source === null) throw stale();
+    const { generation, chunks, bytes: dataLength } = source;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > dataLength) {
+      throw new StorageError('INVALID_ARGUMENT', `bytes ${offset}..${offset + length} of a ${dataLength}-byte snapshot`);
     }
-    return data;
+    if (length === 0) return new Uint8Array(0);
+    const chunkBytes = source.chunkBytes ?? (await this.learnChunkBytes(index, source));
+    const first = Math.floor(offset / chunkBytes);
+    const last = Math.floor((offset + length - 1) / chunkBytes);
+    const keys = Array.from({ length: last - first + 1 }, (_, i) => chunkKey(generation, first + i));
+    const stored = await this.db.getMany(keys);
+    if (this.readable(index)?.generation !== generation || this.closed) throw stale();
+    const out = new Uint8Array(length);
+    for (const [i, value] of stored.entries()) {
+      const n = first + i;
+      const key = keys[i]!;
+      if (value === undefined) throw corrupt(this.path, key, 'snapshot chunk missing');
+      const part = unseal(this.path, key, value);
+      const expected = n === chunks - 1 ? dataLength - n * chunkBytes : chunkBytes;
+      if (n >= chunks || part.length !== expected) throw corrupt(this.path, key, `snapshot chunk of ${part.length} bytes, ${expected} expected`);
+      const from = Math.max(offset, n * chunkBytes);
+      const to = Math.min(offset + length, n * chunkBytes + part.length);
+      out.set(part.subarray(from - n * chunkBytes, to - n * chunkBytes), from - offset);
+    }
+    return out;
+  }
+
+  /** The stored snapshot at `index`, or a replaced one kept for a send; null if neither. */
+  private readable(index: number): ReadableSnapshot | null {
+    if (index > 0 && index === this.snapIndex) {
+      return { generation: this.snapGeneration, chunks: this.snapChunks, bytes: this.snapBytes, chunkBytes: this.snapChunkBytes };
+    }
+    return this.retained.get(index) ?? null;
+  }
+
+  /** The chunk size of a snapshot written before this process (see snapChunkBytes): its first chunk's length. */
+  private async learnChunkBytes(index: number, source: ReadableSnapshot): Promise<number> {
+    const { generation, chunks, bytes: dataLength } = source;
+    if (chunks <= 1) return Math.max(1, dataLength);
+    const key = chunkKey(generation, 0);
+    const value = await this.db.get(key);
+    if (this.readable(index)?.generation !== generation) throw new StorageError('STALE_SNAPSHOT', `the snapshot at ${index} was replaced during the read`);
+    if (value === undefined) throw corrupt(this.path, key, 'snapshot chunk missing');
+    const bytes = unseal(this.path, key, value).length;
+    if (bytes === 0 || Math.ceil(dataLength / bytes) !== chunks) throw corrupt(this.path, key, `first chunk of ${bytes} bytes for ${chunks} chunks of ${dataLength} bytes`);
+    if (generation === this.snapGeneration) this.snapChunkBytes = bytes;
+    const kept = this.retained.get(index);
+    if (kept?.generation === generation) kept.chunkBytes = bytes;
+    return bytes;
   }
 }
 

@@ -3,22 +3,22 @@
 // caller persisted), how much is committed and how much the state machine has applied.
 // Invariants, checked where they can break: stable <= last, committed <= last, applied <= committed.
 
-import { InvariantViolation, type Entry, type Snapshot } from './types.js';
+import { InvariantViolation, type Entry, type StoredSnapshot } from './types.js';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 for none). */
   snapshotIndex: number;
   snapshotTerm: number;
-  /** The latest snapshot with its data, kept to send to followers that fell behind the log. */
-  snapshot: Snapshot | null;
+  /** The latest snapshot (its data is in storage), to send to followers that fell behind the log. */
+  snapshot: StoredSnapshot | null;
   /** A snapshot received from the leader that the caller has not persisted yet. */
-  unstableSnapshot: Snapshot | null = null;
+  unstableSnapshot: StoredSnapshot | null = null;
   private entries: Entry[];
   private stable: number;
   private commit: number;
   private appliedIndex: number;
 
-  constructor(snapshot: Snapshot | null, entries: Entry[], commit: number) {
+  constructor(snapshot: StoredSnapshot | null, entries: Entry[], commit: number) {
     this.snapshot = snapshot;
     this.snapshotIndex = snapshot?.meta.index ?? 0;
     this.snapshotTerm = snapshot?.meta.term ?? 0;
@@ -136,7 +136,7 @@ export class RaftLog {
   }
 
   /** Drops the prefix through `snapshot.meta.index` (which must be in the log and applied). */
-  compact(snapshot: Snapshot): void {
+  compact(snapshot: StoredSnapshot): void {
     const { index } = snapshot.meta;
     this.entries = this.entries.slice(index - this.snapshotIndex);
     this.snapshotIndex = index;
@@ -145,7 +145,7 @@ export class RaftLog {
   }
 
   /** Replaces the whole log by a snapshot received from the leader. */
-  restore(snapshot: Snapshot): void {
+  restore(snapshot: StoredSnapshot): void {
     this.entries = [];
     this.snapshotIndex = snapshot.meta.index;
     this.snapshotTerm = snapshot.meta.term;

@@ -6,7 +6,7 @@
 // may lose), then switched to by one last write.
 
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
-import type { Entry, HardState, PersistedState, RaftStorage, Snapshot, SnapshotWriter } from './types.js';
+import type { Entry, HardState, PersistedState, RaftStorage, ReceivedSnapshot, Snapshot, SnapshotWriter } from './types.js';
 
 /** The durable state of one node. */
 export class MemoryDisk {
@@ -37,7 +37,7 @@ export class MemoryDisk {
 export interface StorageUpdate {
   hardState: HardState | null;
   entries: Entry[];
-  snapshot: Snapshot | null;
+  snapshot: ReceivedSnapshot | null;
 }
 
 export interface MemoryStorageOptions {
@@ -64,6 +64,11 @@ export class MemoryStorage implements RaftStorage {
   /** Writes issued and not yet durable, in issue order: they become durable in that order. */
   private queue: PendingWrite[] = [];
   private nextWriter = 1;
+  /** Snapshots being sent (keepSnapshots), and replaced ones kept readable for them: this process's, gone with it. */
+  private kept = new Set<number>();
+  private readonly retained = new Map<number, Snapshot>();
+  /** The id under which each writer of this handle stages (for `save` of a received snapshot). */
+  private readonly writerIds = new WeakMap<SnapshotWriter, number>();
 
   /** Opening a disk drops what writers of an earlier process staged and never committed. */
   constructor(
@@ -77,17 +82,24 @@ export class MemoryStorage implements RaftStorage {
     const d = this.disk;
     return Promise.resolve({
       hardState: { ...d.hardState },
-      snapshot: d.snapshot,
+      snapshot: d.snapshot && { meta: d.snapshot.meta, size: d.snapshot.data.length },
       entries: d.entries.slice(),
       initialMembership: { voters: [], learners: [] },
     });
   }
 
   save(update: StorageUpdate): Promise<void> {
+    const received = update.snapshot;
+    const id = received === null ? undefined : this.writerIds.get(received.writer);
+    if (received !== null && id === undefined) return Promise.reject(new RangeError('a received snapshot must be staged by a writer of this storage'));
     return this.write(() => {
       const d = this.disk;
-      if (update.snapshot) {
-        d.snapshot = update.snapshot;
+      if (received !== null) {
+        // Its batches landed one write each as they were staged; this write switches to them.
+        const data = concat(d.staged.get(id!) ?? [], received.size);
+        d.staged.delete(id!);
+        this.retire(d.snapshot);
+        d.snapshot = { meta: received.meta, data };
         d.entries = [];
       }
       const first = update.entries[0];
@@ -106,7 +118,7 @@ export class MemoryStorage implements RaftStorage {
   beginSnapshot(): SnapshotWriter {
     const id = this.nextWriter++;
     const d = this.disk;
-    return new BatchedSnapshotWriter(this.opts.snapshotBatchBytes ?? 4 << 20, {
+    const writer = new BatchedSnapshotWriter(this.opts.snapshotBatchBytes ?? 4 << 20, {
       stage: (pieces, bytes) => {
         const batch = concat(pieces, bytes);
         return this.write(() => {
@@ -123,10 +135,48 @@ export class MemoryStorage implements RaftStorage {
           if (index <= d.snapshotIndex()) return;
           if (index > d.lastIndex()) throw new RangeError(`cannot compact to ${index}: the disk log ends at ${d.lastIndex()}`);
           d.entries = d.entries.slice(index - d.snapshotIndex());
+          this.retire(d.snapshot);
           d.snapshot = { meta, data };
         }),
       drop: () => void this.write(() => d.staged.delete(id)).catch(() => undefined),
     });
+    this.writerIds.set(writer, id);
+    return writer;
+  }
+
+  /**
+   * A range of the snapshot on the disk, after a simulated latency (as a write's, but not queued
+   * behind the writes); refused if, when it completes, another snapshot replaced the one at
+   * `index`, as LevelStorage does. A crashed process never hears back.
+   */
+  readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array> {
+    if (this.crashed) return new Promise(() => {});
+    return new Promise((resolve, reject) => {
+      const read = () => {
+        if (this.crashed) return;
+        const current = this.disk.snapshot;
+        const snapshot = current !== null && current.meta.index === index ? current : (this.retained.get(index) ?? null);
+        if (snapshot === null) {
+          reject(new RangeError(`the disk's snapshot is at ${current?.meta.index ?? 0}, not ${index}, nor is ${index} kept for a send`));
+        } else if (offset < 0 || length < 0 || offset + length > snapshot.data.length) {
+          reject(new RangeError(`bytes ${offset}..${offset + length} of a ${snapshot.data.length}-byte snapshot`));
+        } else {
+          resolve(snapshot.data.subarray(offset, offset + length));
+        }
+      };
+      if (this.opts.delay) this.opts.delay(read);
+      else read();
+    });
+  }
+
+  keepSnapshots(indexes: readonly number[]): void {
+    this.kept = new Set(indexes);
+    for (const index of this.retained.keys()) if (!this.kept.has(index)) this.retained.delete(index);
+  }
+
+  /** A snapshot being replaced stays readable if a send keeps it. */
+  private retire(snapshot: Snapshot | null): void {
+    if (snapshot !== null && this.kept.has(snapshot.meta.index)) this.retained.set(snapshot.meta.index, snapshot);
   }
 
   /** The process died: writes not yet completed are lost, and nothing it does reaches the disk any more. */

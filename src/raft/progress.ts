@@ -5,7 +5,7 @@
 // snapshot: the follower is behind the log's start and is being sent the snapshot in chunks.
 // Invariant: match < next (the leader never plans to resend what it knows the follower holds).
 
-import { InvariantViolation, type Snapshot } from './types.js';
+import { InvariantViolation, type StoredSnapshot } from './types.js';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -23,7 +23,7 @@ export class Progress {
    * In snapshot state: the snapshot being sent, the offset of the chunk last sent, and how many
    * heartbeat answers arrived since the follower last reported on the snapshot (to resend a lost chunk).
    */
-  sending: { snapshot: Snapshot; offset: number; idle: number } | null = null;
+  sending: { snapshot: StoredSnapshot; offset: number; idle: number } | null = null;
 
   constructor(
     next: number,
@@ -58,7 +58,7 @@ export class Progress {
     this.reset('replicate');
   }
 
-  becomeSnapshot(snapshot: Snapshot): void {
+  becomeSnapshot(snapshot: StoredSnapshot): void {
     this.reset('snapshot');
     this.sending = { snapshot, offset: 0, idle: 0 };
   }

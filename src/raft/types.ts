@@ -68,6 +68,46 @@ export interface Snapshot {
   data: Uint8Array;
 }
 
+/**
+ * What the core keeps of a snapshot that is in storage: its metadata and its data's length. The
+ * data stays on disk; a leader's chunks for a follower are read from there (Ready.snapshotSends).
+ */
+export interface StoredSnapshot {
+  meta: SnapshotMeta;
+  size: number;
+}
+
+/**
+ * A chunk of the stored snapshot `meta.index` the leader's core wants sent: the caller reads its
+ * `length` bytes at `offset` from storage (RaftStorage.readSnapshot) and sends them as a
+ * SnapshotChunk. Storage keeps a snapshot being sent readable after a newer one replaced it
+ * (RaftStorage.keepSnapshots with RaftCore.snapshotsBeingSent); if a read fails all the same, the
+ * caller tells the core (RaftCore.snapshotReadFailed), which starts over with the latest.
+ */
+export interface SnapshotSend extends Omit<SnapshotChunk, 'data'> {
+  length: number;
+}
+
+/**
+ * A chunk of a leader's snapshot this follower accepted (in order, hashed): the caller stages it in
+ * storage as it comes (a writer per snapshot, begun at offset 0), beside the Raft loop, and sends
+ * `ack` (asking for the next chunk) once the writer has room for more: that is the flow control of
+ * a transfer. The last chunk has no `ack`: the snapshot then comes in `Ready.snapshot`, and its
+ * acknowledgment waits for the write that makes it durable.
+ */
+export interface ReceivedChunk {
+  meta: SnapshotMeta;
+  offset: number;
+  total: number;
+  data: Uint8Array;
+  ack: SnapshotResponse | null;
+}
+
+/** A snapshot received from the leader, its data staged by `writer` (ended), for `RaftStorage.save` to switch to. */
+export interface ReceivedSnapshot extends StoredSnapshot {
+  writer: SnapshotWriter;
+}
+
 export type Message =
   | PreVoteRequest
   | VoteRequest
@@ -183,15 +223,16 @@ export interface ReadState {
  * needs no knowledge of the protocol:
  *  1. send `messagesNow`: they promise nothing about this node's disk;
  *  2. if `applyBeforeWrite`, apply `committedEntries` to the state machine;
- *  3. if `mustSync`, write `snapshot` (if any; it came from the leader and replaces the WHOLE log,
- *     entries after its index included), then `entries` (truncating any stored entries from
+ *  3. if `mustSync`, write `snapshot` (if any; it came from the leader, its data already staged
+ *     from `receivedChunks`, and replaces the WHOLE log, entries after its index included), then `entries` (truncating any stored entries from
  *     `entries[0].index` on), then `hardState` (if any), as one synced write (group commit), and
  *     wait until it is durable. If `mustSync` is false there is nothing durable to write:
  *     `snapshot` is null, `entries` is empty, and `hardState`, if set, differs from what is on
  *     disk only in `commit`, which is volatile state (Figure 2) — skip the write (a later synced
  *     write carries the newer commit; after a crash the leader teaches it again);
- *  4. send `messagesAfterWrite`;
- *  5. if `snapshot` is set, restore the state machine from it; then, if not done in step 2, apply
+ *  4. send `messagesAfterWrite`, and `snapshotSends`, each once its bytes are read from storage;
+ *     stage `receivedChunks`, sending each one's `ack` once the storage has room for more;
+ *  5. if `snapshot` is set, restore the state machine from it (reading it back from storage); then, if not done in step 2, apply
  *     `committedEntries`;
  *  6. call `advance(ready)`.
  *
@@ -215,13 +256,18 @@ export interface Ready {
   softState: SoftState | null;
   hardState: HardState | null;
   entries: Entry[];
-  snapshot: Snapshot | null;
+  /** A snapshot from the leader, received whole and verified: its data is in `receivedChunks` of this and earlier Readies. */
+  snapshot: StoredSnapshot | null;
   /** A synced write of `snapshot`, `entries` and `hardState` is needed (step 3). */
   mustSync: boolean;
   /** May leave at once, before or during the write. */
   messagesNow: Message[];
   /** May leave only once the write is durable. */
   messagesAfterWrite: Message[];
+  /** Snapshot chunks to send (after the write, as `messagesAfterWrite`), read from storage first. */
+  snapshotSends: SnapshotSend[];
+  /** Chunks of a leader's snapshot to stage in storage (after the write). */
+  receivedChunks: ReceivedChunk[];
   committedEntries: Entry[];
   /** `committedEntries` may be applied before the write (false only while a snapshot is installed). */
   applyBeforeWrite: boolean;
@@ -332,8 +378,8 @@ export class RaftError extends Error {
 /** What a node finds on its disk at start: exactly what was synced, nothing more. */
 export interface PersistedState {
   hardState: HardState;
-  /** Latest snapshot, or null if the log was never compacted. */
-  snapshot: Snapshot | null;
+  /** Latest snapshot (its data is read with RaftStorage.readSnapshot), or null if the log was never compacted. */
+  snapshot: StoredSnapshot | null;
   /** Log entries after the snapshot (or from index 1), contiguous. */
   entries: Entry[];
   /** Membership to start with when there is neither snapshot nor conf-change entry (fresh cluster bootstrap). */
@@ -344,17 +390,31 @@ export interface PersistedState {
 export interface RaftStorage {
   load(): Promise<PersistedState>;
   /**
-   * One synced write (group commit): `snapshot` if any (replacing the log up to its index), then
+   * One synced write (group commit): `snapshot` if any (its data staged by its writer, which must
+   * come from this storage's `beginSnapshot` and be ended; it replaces the whole log), then
    * `entries` (first truncating any stored entries from `entries[0].index` on), then `hardState`.
    * Resolves only once the write is durable.
    */
-  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void>;
+  save(update: { hardState: HardState | null; entries: Entry[]; snapshot: ReceivedSnapshot | null }): Promise<void>;
   /**
-   * Begins storing a snapshot the local state machine is taking: its pieces are written as they
-   * come, in batches beside the stored snapshot, which stays the one `load` returns until `commit`
-   * (see SnapshotWriter). Writes of the Raft loop (`save`) go on between the batches.
+   * Begins storing a snapshot, one the local state machine is taking or one received from the
+   * leader: its pieces are written as they come, in batches beside the stored snapshot, which
+   * stays the one `load` returns until `commit` (a local take) or a `save` with it (a received
+   * one; see SnapshotWriter). Writes of the Raft loop (`save`) go on between the batches.
    */
   beginSnapshot(): SnapshotWriter;
+  /**
+   * `length` bytes at `offset` of the data of the stored snapshot, which must be the one at
+   * `index` or one kept for a send (`keepSnapshots`): rejects once it is neither, so that a send
+   * under way fails cleanly instead of mixing two images.
+   */
+  readSnapshot(index: number, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The snapshots (by index) being sent to followers: when a newer snapshot replaces one of them,
+   * its data stays readable until a later call no longer names it (it is garbage after a restart).
+   * Any other replaced snapshot goes with the switch.
+   */
+  keepSnapshots(indexes: readonly number[]): void;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
 
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
-import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot } from '../../src/raft/types.js';
+import type { Entry, HardState, Message, NodeId, PersistedState, Ready, Snapshot, StoredSnapshot } from '../../src/raft/types.js';
 
 export function config(id: NodeId, overrides: Partial<RaftConfig> = {}): RaftConfig {
   return {
@@ -54,6 +54,10 @@ interface Disk {
   hardState: HardState;
   snapshot: Snapshot | null;
   entries: Entry[];
+  /** Replaced snapshots kept readable for sends under way (RaftStorage.keepSnapshots), by index. */
+  retained?: Map<number, Snapshot>;
+  /** The chunks of a leader's snapshot staged so far, as the driver stages them. */
+  receiving?: { index: number; parts: Uint8Array[] } | null;
 }
 
 export class TestCluster {
@@ -63,6 +67,8 @@ export class TestCluster {
   readonly readys = new Map<NodeId, Ready[]>();
   private inbox: Message[] = [];
   private cut = new Set<string>();
+  /** False: storage lets a replaced snapshot go even while it is being sent (reads of it then fail). */
+  keepSnapshotsBeingSent = true;
   /** Messages matching this are dropped on the floor. */
   drop: (m: Message) => boolean = () => false;
 
@@ -128,10 +134,21 @@ export class TestCluster {
   restart(id: NodeId, members: NodeId[] = this.ids): void {
     const d = this.disks.get(id)!;
     this.cores.set(id, new RaftCore(config(id, this.overrides), {
-      hardState: { ...d.hardState }, snapshot: d.snapshot, entries: [...d.entries],
+      hardState: { ...d.hardState }, snapshot: d.snapshot && { meta: d.snapshot.meta, size: d.snapshot.data.length }, entries: [...d.entries],
       initialMembership: { voters: members, learners: [] },
     }));
     this.applied.set(id, []);
+  }
+
+  /** `id` snapshots its state as `image` at `index`: stored on its disk in place of the previous one, then compacted. */
+  compact(id: NodeId, index: number, image: Uint8Array): StoredSnapshot {
+    const snap = this.core(id).createSnapshot(index, image.length, snapshotDigest(image));
+    const d = this.disks.get(id)!;
+    const sending = this.keepSnapshotsBeingSent ? this.core(id).snapshotsBeingSent() : [];
+    if (d.snapshot && sending.includes(d.snapshot.meta.index)) (d.retained ??= new Map()).set(d.snapshot.meta.index, d.snapshot);
+    d.snapshot = { meta: snap.meta, data: image };
+    this.core(id).compact(snap);
+    return snap;
   }
 
   appliedData(id: NodeId): string[] {
@@ -144,16 +161,41 @@ export class TestCluster {
       const rd = core.ready();
       this.readys.get(id)!.push(rd);
       const d = this.disks.get(id)!;
+      // Received chunks are staged as they come (a new transfer at offset 0), and switched to with the snapshot.
+      for (const chunk of rd.receivedChunks) {
+        if (chunk.offset === 0) d.receiving = { index: chunk.meta.index, parts: [] };
+        d.receiving!.parts.push(chunk.data);
+      }
       if (rd.snapshot) {
-        d.snapshot = rd.snapshot;
+        const parts = d.receiving!.parts;
+        const data = new Uint8Array(rd.snapshot.size);
+        let at = 0;
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
+        if (at !== data.length || d.receiving!.index !== rd.snapshot.meta.index) throw new Error('the received snapshot was not staged whole');
+        d.receiving = null;
+        d.snapshot = { meta: rd.snapshot.meta, data };
         d.entries = [];
       }
       const first = rd.entries[0];
       if (first) d.entries = [...d.entries.filter((e) => e.index < first.index), ...rd.entries];
       if (rd.hardState) d.hardState = rd.hardState;
       this.inbox.push(...sent(rd));
+      for (const chunk of rd.receivedChunks) if (chunk.ack) this.inbox.push(chunk.ack);
+      // Snapshot chunks are read from the disk, as the driver does; one of a snapshot replaced meanwhile is dropped.
+      const failed: Array<{ to: NodeId; index: number }> = [];
+      for (const { length, ...chunk } of rd.snapshotSends) {
+        const source = d.snapshot?.meta.index === chunk.meta.index ? d.snapshot : d.retained?.get(chunk.meta.index);
+        if (source === undefined) failed.push({ to: chunk.to, index: chunk.meta.index });
+        else this.inbox.push({ ...chunk, data: source.data.subarray(chunk.offset, chunk.offset + length) });
+      }
       this.applied.get(id)!.push(...rd.committedEntries);
       core.advance(rd);
+      for (const f of failed) core.snapshotReadFailed(f.to, f.index);
+      const sending = new Set(core.snapshotsBeingSent());
+      for (const index of d.retained?.keys() ?? []) if (!sending.has(index)) d.retained!.delete(index);
     }
   }
 }

@@ -15,8 +15,7 @@ function clusterWithLaggard(n: number, chunk: number): { c: TestCluster; image: 
   c.settle();
   const a = c.core('a');
   const image = bytes('state-machine-image-'.repeat(5));
-  const snap = a.createSnapshot(a.status().applied, image);
-  a.compact(snap);
+  c.compact('a', a.status().applied, image);
   return { c, image };
 }
 
@@ -26,18 +25,19 @@ test('§5 compaction: the snapshot carries index, term and membership, and the l
   for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`));
   c.settle();
   const a = c.core('a');
-  const snap = a.createSnapshot(4, bytes('x'));
-  assert.deepEqual(snap.meta, { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('x')) });
-  assert.throws(() => a.createSnapshot(7, bytes('x')), RangeError, 'beyond applied');
-  assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, data: bytes('x') }), RangeError, 'wrong term');
+  const x = snapshotDigest(bytes('x'));
+  const snap = a.createSnapshot(4, 1, x);
+  assert.deepEqual(snap, { meta: { index: 4, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: x }, size: 1 });
+  assert.throws(() => a.createSnapshot(7, 1, x), RangeError, 'beyond applied');
+  assert.throws(() => a.compact({ meta: { ...snap.meta, term: 9 }, size: 1 }), RangeError, 'wrong term');
   assert.throws(
-    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] }, time: 0 }, data: bytes('x') }),
+    () => a.compact({ meta: { ...snap.meta, membership: { voters: ['a'], learners: [] }, time: 0 }, size: 1 }),
     RangeError,
     'wrong membership',
   );
   a.compact(snap);
   assert.equal(a.status().lastIndex, 6);
-  assert.throws(() => a.createSnapshot(3, bytes('x')), RangeError, 'compacted away');
+  assert.throws(() => a.createSnapshot(3, 1, x), RangeError, 'compacted away');
   // Replication of the tail still works for followers that are not behind the snapshot.
   a.propose(bytes('after'));
   c.settle();
@@ -58,7 +58,8 @@ test('§5 InstallSnapshot: a follower behind the log start receives the snapshot
   assert.ok(chunks.every((ch) => ch.data.length <= 16));
   assert.ok(chunks.at(-1)!.done);
   const installed = c.readys.get('c')!.find((rd) => rd.snapshot !== null)!;
-  assert.deepEqual(installed.snapshot!.data, image);
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image, 'its chunks were staged as they came and switched to');
+  assert.equal(installed.snapshot!.size, image.length);
   assert.equal(installed.snapshot!.meta.index, 6);
   assert.deepEqual(installed.snapshot!.meta.membership.voters, ['a', 'b', 'c']);
   assert.deepEqual(installed.entries, [], 'its log becomes the snapshot and nothing else');
@@ -77,8 +78,8 @@ test('§5 InstallSnapshot: a lost chunk is sent again and the transfer completes
   c.heal();
   for (let i = 0; i < 10; i++) c.tick('a');
   assert.equal(dropped, 2, 'the chunk at 32 went twice');
-  const installed = c.readys.get('c')!.find((rd) => rd.snapshot !== null);
-  assert.deepEqual(installed?.snapshot?.data, image);
+  assert.ok(c.readys.get('c')!.some((rd) => rd.snapshot !== null));
+  assert.deepEqual(c.disks.get('c')!.snapshot?.data, image);
 });
 
 test('§5 InstallSnapshot: a follower that already committed past the snapshot just acknowledges it', () => {
@@ -138,7 +139,9 @@ for (const hashed of [false, true]) {
     assert.deepEqual(sent(rd).at(-1), { type: 'snapshotResp', from: 'c', to: 'a', term: 1, index: 5, offset: 0, success: false }, 'the leader starts it over');
     send(image);
     rd = flush(core);
-    assert.deepEqual(rd.snapshot?.data, image, 'the intact copy is installed');
+    assert.equal(rd.snapshot?.size, image.length, 'the intact copy is installed');
+    assert.deepEqual(Buffer.concat(rd.receivedChunks.map((ch) => ch.data)), Buffer.from(image), 'its chunks handed out to be staged');
+    assert.deepEqual(rd.receivedChunks.map((ch) => ch.ack?.offset ?? null), [image.length >> 1, null], 'the last chunk is acknowledged only after the write');
     assert.equal(core.status().lastIndex, 5);
   });
 }
@@ -146,10 +149,78 @@ for (const hashed of [false, true]) {
 test('§5 a node restarted from a snapshot and its log tail resumes where it was', () => {
   const { c } = clusterWithLaggard(5, 1024);
   const a = c.core('a');
-  const snap = a.createSnapshot(6, bytes('img'));
+  const snap = a.createSnapshot(6, 3, snapshotDigest(bytes('img')));
   const restarted = new RaftCore(config('a'), { hardState: { term: 1, vote: 'a', commit: 6 }, snapshot: snap, entries: [], initialMembership: { voters: ['x'], learners: [] } });
   const st = restarted.status();
   assert.equal(st.lastIndex, 6);
   assert.equal(st.applied, 6);
   assert.deepEqual(st.membership.voters, ['a', 'b', 'c'], 'membership comes from the snapshot');
+});
+
+test('§5 InstallSnapshot from storage: the leader asks for one chunk at a time per follower, and holds no image', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  c.heal();
+  c.tick('a');
+  const sends = c.readys.get('a')!.flatMap((rd) => rd.snapshotSends);
+  assert.ok(sends.length >= Math.ceil(image.length / 16));
+  // Each send waits for the answer to the one before: offsets go up one chunk at a time, once each.
+  assert.deepEqual(sends.map((s) => s.offset), sends.map((_, i) => i * 16));
+  for (const rd of c.readys.get('a')!) assert.ok(rd.snapshotSends.length <= 1, 'at most one chunk per Ready for the one laggard');
+  assert.ok(sends.every((s) => s.length === Math.min(16, image.length - s.offset) && s.total === image.length));
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
+});
+
+for (const kept of [true, false]) {
+  const what = kept
+    ? 'the send goes on from the copy storage keeps, then the newer snapshot follows'
+    : 'storage let the old one go: the send starts over with the newer snapshot, never a mix';
+  test(`§5 InstallSnapshot from storage: a leader that compacts again mid-send: ${what}`, () => {
+    const { c, image } = clusterWithLaggard(5, 16);
+    c.keepSnapshotsBeingSent = kept;
+    const a = c.core('a');
+    // Committed with b while c is still cut off: the next snapshot will cover it.
+    a.propose(bytes('more'));
+    c.settle();
+    const newer = bytes('newer-image-'.repeat(4));
+    let chunksOfFirst = 0;
+    c.drop = (m) => {
+      if (m.type === 'snapshot' && m.meta.index === 6 && ++chunksOfFirst === 3) {
+        // Two chunks of the first image are in: the leader stores a newer snapshot in its place.
+        assert.deepEqual(a.snapshotsBeingSent(), [6]);
+        c.compact('a', a.status().applied, newer);
+      }
+      return false;
+    };
+    c.heal();
+    for (let i = 0; i < 10; i++) c.tick('a');
+    const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+    if (kept) {
+      assert.equal(chunksOfFirst, Math.ceil(image.length / 16), 'every chunk of the first image went');
+      assert.deepEqual(installs, [6, 7], 'the first image installed whole, then the newer one the follower still lacked');
+    } else {
+      assert.equal(chunksOfFirst, 3, 'the first image stopped at its third chunk');
+      assert.deepEqual(installs, [7], 'only the newer image was installed');
+    }
+    assert.deepEqual(c.disks.get('c')!.snapshot!.data, newer, 'the follower holds the newer image, not a mix');
+    assert.deepEqual(a.snapshotsBeingSent(), []);
+    a.propose(bytes('after'));
+    c.settle();
+    assert.equal(c.core('c').status().commit, a.status().commit);
+    assert.deepEqual(c.appliedData('c'), ['after']);
+  });
+}
+
+test('§5 InstallSnapshot from storage: a chunk whose read fails (snapshot replaced) is dropped and sent again', () => {
+  const { c, image } = clusterWithLaggard(5, 16);
+  // The disk's copy vanishes for a while: the harness, like the driver, drops chunks it cannot read.
+  const disk = c.disks.get('a')!;
+  const stored = disk.snapshot;
+  disk.snapshot = null;
+  c.heal();
+  c.tick('a');
+  assert.equal(c.readys.get('c')!.filter((rd) => rd.snapshot !== null).length, 0);
+  disk.snapshot = stored;
+  for (let i = 0; i < 10; i++) c.tick('a');
+  assert.ok(c.readys.get('c')!.some((rd) => rd.snapshot !== null));
+  assert.deepEqual(c.disks.get('c')!.snapshot?.data, image, 'resent after heartbeats went unanswered on the snapshot');
 });

@@ -92,7 +92,7 @@ test('time: a snapshot carries the latest entry time, so a node restarted from i
   stamp(c, 'a', T0 + 700, 700);
   const a = c.core('a');
   const index = a.status().commit;
-  const snap = a.createSnapshot(index, bytes('image'));
+  const snap = a.createSnapshot(index, 5, new Uint8Array(32));
   assert.equal(snap.meta.time, T0 + 700);
   // One voter restarts from that snapshot alone and leads.
   const solo = new RaftCore(config('a'), { ...emptyState(['a']), hardState: { term: 5, vote: null, commit: index }, snapshot: { ...snap, meta: { ...snap.meta, membership: { voters: ['a'], learners: [] } } } });

@@ -5,7 +5,8 @@
 
 import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
-import { RaftDriver } from '../../src/raft/driver.js';
+import { RaftDriver, SnapshotDigestError } from '../../src/raft/driver.js';
+import { snapshotDigest } from '../../src/raft/digest.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
@@ -237,4 +238,25 @@ test('stopping a node while it installs a snapshot drops the image and leaves th
   assert.ok(m3.restores[0]!.aborted && m3.restores[0]!.ended === null, 'the image was dropped');
   assert.equal(m3.count, before);
   assert.equal(n3.status().applied, applied);
+});
+
+test('a stored image that does not match its digest is found as it is loaded, and the node refuses to start', { timeout: 60_000 }, async () => {
+  const storage = new MemoryStorage();
+  const machine = new SlowRestoreMachine();
+  const image = new Uint8Array(PIECE_BYTES * 3 + 5).fill(7);
+  image.set(new TextEncoder().encode('12;'));
+  const meta = { index: 5, term: 1, membership: { voters: ids, learners: [] }, time: 0, digest: snapshotDigest(image) };
+  const damaged = image.slice();
+  damaged[PIECE_BYTES * 2]! ^= 1;
+  storage.disk.snapshot = { meta, data: damaged };
+  storage.disk.hardState = { term: 1, vote: null, commit: 5 };
+  await assert.rejects(startNode('n1', storage, machine), (e: unknown) => e instanceof SnapshotDigestError && /index 5/.test(e.message));
+  running = [];
+  assert.equal(machine.count, 0, 'the state as it was');
+  assert.ok(machine.restores.length === 1 && machine.restores[0]!.aborted, 'the sink was aborted before it finished');
+  // The intact image loads.
+  storage.disk.snapshot = { meta, data: image };
+  const fresh = new SlowRestoreMachine();
+  await startNode('n1', storage, fresh);
+  assert.equal(fresh.count, 12);
 });

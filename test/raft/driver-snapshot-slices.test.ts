@@ -8,6 +8,7 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { loadWhole } from '../support/stored-snapshot.js';
 
 /** Pieces of every image, and the CPU each costs: 0.6 s of work in all, twice the election timeout. */
 const PIECES = 600;
@@ -120,7 +121,7 @@ test('a leader taking a snapshot that needs 0.6 s of work keeps committing, and 
     assert.equal(d.softState().term, term, 'no election happened');
     assert.ok(d.status().snapshotIndex > 0, 'every node took its snapshot');
   }
-  const stored = (await storages.get(leader.status().id)!.load()).snapshot!;
+  const stored = (await loadWhole(storages.get(leader.status().id)!)).snapshot!;
   // `${count};` then PIECES - 1 pieces of 8 bytes: every piece made it into the stored image.
   assert.equal(stored.data.length, stored.data.indexOf(0x3b) + 1 + 8 * (PIECES - 1), 'the whole image was stored');
 });

@@ -12,6 +12,7 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { LevelStorage } from '../../src/raft/level-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { loadWhole } from '../support/stored-snapshot.js';
 
 const IMAGE_BYTES = 64 << 20;
 const PIECE_BYTES = 64 << 10;
@@ -131,6 +132,6 @@ test('three nodes storing 64 MiB snapshots at once keep committing, with no elec
   assert.ok(longestGap < 300, figures);
   assert.ok(longestPause < 250, figures);
   for (const d of running) assert.equal(d.softState().term, term, `no election happened; ${figures}`);
-  const image = (await storages.get(leaderId)!.load()).snapshot;
+  const image = (await loadWhole(storages.get(leaderId)!)).snapshot;
   assert.ok(image !== null && image.data.length > IMAGE_BYTES, 'the whole image was stored');
 });

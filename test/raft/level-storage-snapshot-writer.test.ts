@@ -16,6 +16,7 @@ import { encodeEntries, encodeHardState, encodeSnapshotMeta } from '../../src/ra
 import { snapshotDigest } from '../../src/raft/digest.js';
 import { ByteWriter } from '../../src/wire/writer.js';
 import type { Entry, EntryType, Snapshot } from '../../src/raft/types.js';
+import { loadWhole, staged } from '../support/stored-snapshot.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'level-snapshot-writer-'));
@@ -79,19 +80,19 @@ test('staged and not committed: the old snapshot and log load, and reopening rem
     const first = s.beginSnapshot();
     await feed(first, pieces(old.data, 37));
     await first.commit(old.meta);
-    const before = await s.load();
+    const before = await loadWhole(s);
 
     const next = snapshot(8, 2, 1234);
     const writer = s.beginSnapshot();
     await feed(writer, pieces(next.data, 64));
     await writer.end();
-    assert.deepEqual(await s.load(), before, 'staged chunks change nothing that loads');
+    assert.deepEqual(await loadWhole(s), before, 'staged chunks change nothing that loads');
     await s.close(); // the process dies here, before the commit
     // Batches of 300 bytes (rounded up to whole 100-byte chunks): all 13 chunks are on disk, staged.
     assert.equal(chunkKeys(await rawKeys(dir)).filter((k) => k.startsWith('d/00000001/')).length, 13);
 
     const reopened = await LevelStorage.open(dir, small);
-    assert.deepEqual(await reopened.load(), before);
+    assert.deepEqual(await loadWhole(reopened), before);
     await reopened.close();
     assert.deepEqual(chunkKeys(await rawKeys(dir)), ['00', '01', '02', '03', '04', '05'].map((n) => `d/00000000/000000${n}`));
   });
@@ -111,7 +112,7 @@ test('committed: the new snapshot loads with the entries after it, the old gener
     await w2.commit(next.meta);
     await s.close();
     const reopened = await LevelStorage.open(dir, small);
-    const loaded = await reopened.load();
+    const loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.snapshot, next);
     assert.deepEqual(loaded.entries, range(9, 10, 2));
     await reopened.close();
@@ -131,7 +132,7 @@ test('saves go on between staged batches, and the commit keeps what they appende
       await s.save({ hardState: { term: 1, vote: 'a', commit: 5 + i }, entries: [entry(6 + i, 1)], snapshot: null });
     }
     await writer.commit(image.meta);
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, image);
     assert.deepEqual(loaded.entries, range(6, 5 + parts.length, 1));
     assert.equal(loaded.hardState.commit, 4 + parts.length);
@@ -151,9 +152,9 @@ test('an aborted writer leaves no chunk behind; a stale commit is refused and dr
     await feed(stale, pieces(snapshot(4, 1, 300).data, 100));
     // A leader's snapshot installed meanwhile (itself staged in batches, then switched to).
     const installed = snapshot(7, 3, 650);
-    await s.save({ hardState: { term: 3, vote: null, commit: 7 }, entries: [], snapshot: installed });
+    await s.save({ hardState: { term: 3, vote: null, commit: 7 }, entries: [], snapshot: await staged(s, installed) });
     await assert.rejects(stale.commit(snapshot(4, 1, 300).meta), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, installed);
     assert.deepEqual(loaded.entries, []);
     assert.throws(() => stale.write(new Uint8Array(1)), /committing/);
@@ -178,7 +179,7 @@ test('a corrupt staged chunk is detected once the snapshot is committed', { time
       (async () => {
         const broken = await LevelStorage.open(dir, small);
         try {
-          await broken.load();
+          await loadWhole(broken);
         } finally {
           await broken.close();
         }
@@ -220,7 +221,7 @@ test('a layout-3 store is migrated on open: its chunks move to generation 0, sam
     await writeLayout3(dir, snap);
     const s = await LevelStorage.open(dir, small);
     assert.equal(s.migratedFrom, 3);
-    const state = await s.load();
+    const state = await loadWhole(s);
     assert.deepEqual(state.snapshot, snap);
     assert.deepEqual(state.entries, range(5, 6, 3));
     assert.deepEqual(state.hardState, { term: 3, vote: 'b', commit: 6 });
@@ -233,7 +234,7 @@ test('a layout-3 store is migrated on open: its chunks move to generation 0, sam
     assert.deepEqual(chunkKeys(await rawKeys(dir)), ['d/00000001/00000000', 'd/00000001/00000001']);
     const again = await LevelStorage.open(dir, small);
     assert.equal(again.migratedFrom, null);
-    assert.deepEqual((await again.load()).snapshot, next);
+    assert.deepEqual((await loadWhole(again)).snapshot, next);
     await again.close();
   });
 });
@@ -254,10 +255,10 @@ test('a leader snapshot larger than a batch is staged in batches and loads whole
     const s = await LevelStorage.open(dir, small);
     await s.save({ hardState: null, entries: range(1, 3, 1), snapshot: null });
     const installed = snapshot(9, 2, 2501);
-    await s.save({ hardState: { term: 2, vote: null, commit: 9 }, entries: [entry(10, 2)], snapshot: installed });
+    await s.save({ hardState: { term: 2, vote: null, commit: 9 }, entries: [entry(10, 2)], snapshot: await staged(s, installed) });
     await s.close();
     const reopened = await LevelStorage.open(dir, small);
-    const loaded = await reopened.load();
+    const loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.snapshot, installed);
     assert.deepEqual(loaded.entries, [entry(10, 2)]);
     await reopened.close();
@@ -321,7 +322,7 @@ test('kill -9 while snapshots are staged and committed: a valid store, the last 
       await exited;
       assert.ok(committed > 0, 'the child committed a snapshot before it was killed');
       const s = await LevelStorage.open(dir, { chunkBytes: 256 << 10 });
-      const loaded = await s.load(); // verifies every chunk's seal and the image's digest
+      const loaded = await loadWhole(s); // verifies every chunk's seal and the image's digest
       await s.close();
       assert.ok(loaded.snapshot !== null && loaded.snapshot.meta.index >= committed, `snapshot at ${loaded.snapshot?.meta.index}, ${committed} was committed`);
       assert.equal(loaded.snapshot.data.length, 3 << 20);
@@ -342,7 +343,7 @@ test('the thousands of segments a snapshot covers are deleted after its commit, 
     await writer.commit(image.meta);
     // A save right after the commit, with the deletions queued, lands and loads in order.
     await s.save({ hardState: null, entries: [entry(2501, 1)], snapshot: null });
-    assert.deepEqual((await s.load()).entries, range(2401, 2501, 1));
+    assert.deepEqual((await loadWhole(s)).entries, range(2401, 2501, 1));
     await s.close();
     const segments = (await rawKeys(dir)).filter((k) => k.startsWith('g/'));
     assert.deepEqual(segments, range(2401, 2501, 1).map((e) => segmentKey(e.index)), 'the covered segments are gone, the one ending at the snapshot too');

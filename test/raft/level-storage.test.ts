@@ -12,6 +12,7 @@ import { encodeEntries, encodeHardState, encodeSnapshotMeta } from '../../src/ra
 import { ByteWriter } from '../../src/wire/writer.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
 import type { Entry, EntryType, RaftStorage, Snapshot } from '../../src/raft/types.js';
+import { loadWhole, staged } from '../support/stored-snapshot.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'level-storage-'));
@@ -66,7 +67,7 @@ async function rawWrite(dir: string, ops: Array<{ type: 'put'; key: string; valu
 test('a fresh store loads defaults', { timeout: 10_000 }, async () => {
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
-    assert.deepEqual(await s.load(), {
+    assert.deepEqual(await loadWhole(s), {
       hardState: { term: 0, vote: null, commit: 0 },
       snapshot: null,
       entries: [],
@@ -84,7 +85,7 @@ test('saved hard state and entries survive close and reopen', { timeout: 10_000 
     await s.save({ hardState: null, entries: [entry(7, 2)], snapshot: null });
     await s.close();
     const reopened = await LevelStorage.open(dir);
-    const loaded = await reopened.load();
+    const loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.hardState, { term: 2, vote: 'b', commit: 3 });
     assert.deepEqual(loaded.entries, [...range(1, 3, 1), ...range(4, 7, 2)]);
     assert.equal(loaded.snapshot, null);
@@ -97,13 +98,13 @@ test('entries starting inside the log replace the conflicting suffix', { timeout
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 10, 1), snapshot: null });
     await s.save({ hardState: null, entries: range(6, 7, 3), snapshot: null });
-    assert.deepEqual((await s.load()).entries, [...range(1, 5, 1), ...range(6, 7, 3)]);
+    assert.deepEqual((await loadWhole(s)).entries, [...range(1, 5, 1), ...range(6, 7, 3)]);
     await s.close();
     // The in-memory last index must have followed the truncation: appending 8 is legal, 10 is not.
     const again = await LevelStorage.open(dir);
     await again.save({ hardState: null, entries: [entry(8, 3)], snapshot: null });
     await assert.rejects(again.save({ hardState: null, entries: [entry(10, 3)], snapshot: null }), (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT');
-    assert.deepEqual(indexes((await again.load()).entries), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(indexes((await loadWhole(again)).entries), [1, 2, 3, 4, 5, 6, 7, 8]);
     await again.close();
   });
 });
@@ -112,12 +113,12 @@ test('bad saves are refused and change nothing', { timeout: 10_000 }, async () =
   await withDir(async (dir) => {
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: { term: 1, vote: null, commit: 0 }, entries: range(1, 3, 1), snapshot: null });
-    const before = await s.load();
+    const before = await loadWhole(s);
     const refused = (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT';
     await assert.rejects(s.save({ hardState: { term: 9, vote: null, commit: 0 }, entries: [entry(5, 1)], snapshot: null }), refused);
     await assert.rejects(s.save({ hardState: { term: 9, vote: null, commit: 0 }, entries: [entry(4, 1), entry(6, 1)], snapshot: null }), refused);
     await assert.rejects(s.save({ hardState: null, entries: [entry(0, 1)], snapshot: null }), refused);
-    assert.deepEqual(await s.load(), before);
+    assert.deepEqual(await loadWhole(s), before);
     await s.close();
   });
 });
@@ -128,14 +129,14 @@ test('compaction keeps the snapshot and the entries after it, across restart', {
     await s.save({ hardState: { term: 3, vote: 'a', commit: 8 }, entries: range(1, 10, 3), snapshot: null });
     const snap = snapshot(6, 3, 1050); // 11 chunks of 100 bytes
     await compact(s, snap);
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, snap);
     assert.deepEqual(loaded.entries, range(7, 10, 3));
     await assert.rejects(compact(s, snapshot(5, 3, 10)), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     await s.close();
 
     const reopened = await LevelStorage.open(dir, { chunkBytes: 100 });
-    assert.deepEqual(await reopened.load(), { ...loaded });
+    assert.deepEqual(await loadWhole(reopened), { ...loaded });
     // A smaller later snapshot must not read back stale chunks of the bigger one.
     const smaller = snapshot(9, 3, 150);
     await compact(reopened, smaller);
@@ -144,7 +145,7 @@ test('compaction keeps the snapshot and the entries after it, across restart', {
     // The first image (generation 0) is gone; the second is generation 1.
     assert.deepEqual(await rawKeys(dir), ['d/00000001/00000000', 'd/00000001/00000001', 'format', segmentKey(1), 'h', 's']);
     const last = await LevelStorage.open(dir, { chunkBytes: 100 });
-    const final = await last.load();
+    const final = await loadWhole(last);
     assert.deepEqual(final.snapshot, smaller);
     assert.deepEqual(final.entries, [entry(10, 3)]);
     await last.close();
@@ -156,9 +157,9 @@ test('compaction past the last entry leaves an empty log that continues after th
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
     await compact(s, snapshot(6, 2, 10));
-    assert.deepEqual((await s.load()).entries, []);
+    assert.deepEqual((await loadWhole(s)).entries, []);
     await s.save({ hardState: null, entries: [entry(7, 2)], snapshot: null });
-    assert.deepEqual((await s.load()).entries, [entry(7, 2)]);
+    assert.deepEqual((await loadWhole(s)).entries, [entry(7, 2)]);
     await s.close();
   });
 });
@@ -168,21 +169,21 @@ test('a snapshot received from the leader replaces the whole log', { timeout: 10
     const s = await LevelStorage.open(dir);
     await s.save({ hardState: null, entries: range(1, 8, 2), snapshot: null });
     const installed = snapshot(5, 2, 20);
-    await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: installed });
-    let loaded = await s.load();
+    await s.save({ hardState: { term: 3, vote: null, commit: 5 }, entries: [], snapshot: await staged(s, installed) });
+    let loaded = await loadWhole(s);
     assert.deepEqual(loaded.snapshot, installed);
     assert.deepEqual(loaded.entries, []);
     // Entries in the same save continue the log after the snapshot.
     const next = snapshot(7, 4, 20);
-    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: next });
+    await s.save({ hardState: { term: 4, vote: null, commit: 7 }, entries: [entry(8, 4)], snapshot: await staged(s, next) });
     await assert.rejects(
       s.save({ hardState: null, entries: [entry(7, 4)], snapshot: null }),
       (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT',
     );
-    await assert.rejects(s.save({ hardState: null, entries: [], snapshot: snapshot(6, 4, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    await assert.rejects(s.save({ hardState: null, entries: [], snapshot: await staged(s, snapshot(6, 4, 1)) }), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
     await s.close();
     const reopened = await LevelStorage.open(dir);
-    loaded = await reopened.load();
+    loaded = await loadWhole(reopened);
     assert.deepEqual(loaded.snapshot, next);
     assert.deepEqual(loaded.entries, [entry(8, 4)]);
     assert.deepEqual(loaded.hardState, { term: 4, vote: null, commit: 7 });
@@ -202,7 +203,7 @@ test('segments a crash left below the snapshot are ignored on load and removed o
     // Simulate a crash between the snapshot batch and the removal.
     await rawWrite(dir, [{ type: 'put', key: segmentKey(1), value: seal(segmentKey(1), encodeEntries(range(1, 3, 1))) }]);
     const reopened = await LevelStorage.open(dir);
-    assert.deepEqual(indexes((await reopened.load()).entries), [5, 6]);
+    assert.deepEqual(indexes((await loadWhole(reopened)).entries), [5, 6]);
     await reopened.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(4)]);
   });
@@ -217,7 +218,7 @@ test('a hole in the stored log is reported as corruption', { timeout: 10_000 }, 
     await s.close();
     await rawWrite(dir, [{ type: 'del', key: segmentKey(3) }]);
     const reopened = await LevelStorage.open(dir);
-    await assert.rejects(reopened.load(), (e: unknown) => e instanceof StorageError && e.code === 'CORRUPT');
+    await assert.rejects(loadWhole(reopened), (e: unknown) => e instanceof StorageError && e.code === 'CORRUPT');
     await reopened.close();
   });
 });
@@ -240,7 +241,7 @@ test('damaged segments are reported as corruption', { timeout: 10_000 }, async (
       // The first segment is read only by load, the last one also by open.
       await rawWrite(dir, [{ type: 'put', key: segmentKey(1), value: valueFor(segmentKey(1)) }]);
       const reopened = await LevelStorage.open(dir);
-      await assert.rejects(reopened.load(), corrupt, what);
+      await assert.rejects(loadWhole(reopened), corrupt, what);
       await reopened.close();
       await rawWrite(dir, [{ type: 'put', key: segmentKey(3), value: valueFor(segmentKey(3)) }]);
       await assert.rejects(LevelStorage.open(dir), corrupt, what);
@@ -299,14 +300,14 @@ test('a flipped byte in a log segment, the hard state or a snapshot on disk is d
       await compact(s, snapshot(2, 1, 12));
       await s.close();
       const clean = await LevelStorage.open(dir, { chunkBytes: 8 });
-      await clean.load();
+      await loadWhole(clean);
       await clean.close();
       await flipByte(dir, key, at);
       let opened: LevelStorage | null = null;
       await assert.rejects(
         (async () => {
           opened = await LevelStorage.open(dir, { chunkBytes: 8 });
-          await opened.load();
+          await loadWhole(opened);
         })(),
         corruptAt(dir, key),
         what,
@@ -339,14 +340,14 @@ test('a layout-2 store (no checksums) is migrated on open: same state, sealed af
     ]);
     const s = await LevelStorage.open(dir, { chunkBytes: 8 });
     assert.equal(s.migratedFrom, 2);
-    const state = await s.load();
+    const state = await loadWhole(s);
     assert.deepEqual(state.hardState, { term: 3, vote: 'b', commit: 4 });
     assert.deepEqual(state.snapshot, snap, 'the snapshot comes back with the digest of its data');
     assert.deepEqual(state.entries, [...range(3, 4, 1), ...range(5, 6, 3)]);
     await s.close();
     const again = await LevelStorage.open(dir, { chunkBytes: 8 });
     assert.equal(again.migratedFrom, null);
-    assert.deepEqual(await again.load(), state);
+    assert.deepEqual(await loadWhole(again), state);
     await again.close();
     // Sealed now: a flipped byte is caught.
     await flipByte(dir, segmentKey(5), () => 4);
@@ -362,14 +363,14 @@ test('a truncation deletes the segments after it and the fold cuts the one it la
     await s.save({ hardState: null, entries: range(11, 15, 1), snapshot: null });
     await s.save({ hardState: null, entries: range(8, 9, 2), snapshot: null });
     const expected = [...range(1, 7, 1), ...range(8, 9, 2)];
-    assert.deepEqual((await s.load()).entries, expected);
+    assert.deepEqual((await loadWhole(s)).entries, expected);
     await s.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(1), segmentKey(6), segmentKey(8)]);
     const again = await LevelStorage.open(dir);
-    assert.deepEqual((await again.load()).entries, expected);
+    assert.deepEqual((await loadWhole(again)).entries, expected);
     // Replacing from exactly a segment's first index overwrites that segment.
     await again.save({ hardState: null, entries: range(6, 6, 3), snapshot: null });
-    assert.deepEqual((await again.load()).entries, [...range(1, 5, 1), entry(6, 3)]);
+    assert.deepEqual((await loadWhole(again)).entries, [...range(1, 5, 1), entry(6, 3)]);
     await assert.rejects(again.save({ hardState: null, entries: [entry(8, 3)], snapshot: null }), (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT');
     await again.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [segmentKey(1), segmentKey(6)]);
@@ -385,9 +386,9 @@ test('a save carrying more than segmentBytes of data is split into several segme
     await s.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [1, 6, 10].map(segmentKey));
     const again = await LevelStorage.open(dir, { segmentBytes: 20 });
-    assert.deepEqual((await again.load()).entries, range(1, 12, 1));
+    assert.deepEqual((await loadWhole(again)).entries, range(1, 12, 1));
     await again.save({ hardState: null, entries: range(5, 6, 2), snapshot: null });
-    assert.deepEqual((await again.load()).entries, [...range(1, 4, 1), ...range(5, 6, 2)]);
+    assert.deepEqual((await loadWhole(again)).entries, [...range(1, 4, 1), ...range(5, 6, 2)]);
     await again.close();
     assert.deepEqual((await rawKeys(dir)).filter((k) => k.startsWith('g/')), [1, 5].map(segmentKey));
   });
@@ -424,7 +425,7 @@ test('any sequence of saves, snapshots and reopenings loads back as the model lo
             } else if (kind === 'install') {
               const installed = snapshot(snapIndex() + 1 + (at % (log.length + 3)), term, at % 20);
               const entries = withEntries ? range(installed.meta.index + 1, installed.meta.index + count, term) : [];
-              await s.save({ hardState: null, entries, snapshot: installed });
+              await s.save({ hardState: null, entries, snapshot: await staged(s, installed) });
               snap = installed;
               log = entries;
             } else if (kind === 'compact') {
@@ -436,13 +437,13 @@ test('any sequence of saves, snapshots and reopenings loads back as the model lo
               await s.close();
               s = await open();
             }
-            const loaded = await s.load();
+            const loaded = await loadWhole(s);
             assert.deepEqual(loaded.snapshot, snap);
             assert.deepEqual(loaded.entries, log);
           }
           // The in-memory bookkeeping agrees with the disk: appending right after the last entry works.
           await s.save({ hardState: null, entries: [entry(lastIndex() + 1, term)], snapshot: null });
-          assert.deepEqual(indexes((await s.load()).entries).at(-1), lastIndex() + 1);
+          assert.deepEqual(indexes((await loadWhole(s)).entries).at(-1), lastIndex() + 1);
         } finally {
           await s.close();
         }
@@ -490,7 +491,7 @@ test('every acknowledged save survives kill -9', { timeout: 10_000 }, async () =
     await exited;
     assert.ok(acked >= 200, `child acknowledged only ${acked} entries`);
     const s = await LevelStorage.open(dir);
-    const loaded = await s.load();
+    const loaded = await loadWhole(s);
     await s.close();
     assert.ok(loaded.entries.length >= acked, `lost acknowledged entries: ${loaded.entries.length} < ${acked}`);
     loaded.entries.forEach((e, i) => {
@@ -498,5 +499,99 @@ test('every acknowledged save survives kill -9', { timeout: 10_000 }, async () =
       assert.equal(new TextDecoder().decode(e.data), `entry-${i + 1}`);
     });
     assert.ok(loaded.hardState.commit >= acked - 5);
+  });
+});
+
+test('readSnapshot: byte ranges of the current snapshot across chunks, refused once a newer one replaced it', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 6, 1), snapshot: null });
+    const first = snapshot(3, 1, 29);
+    await compact(s, first);
+    for (const [offset, length] of [[0, 29], [0, 8], [5, 3], [7, 2], [6, 19], [24, 5], [28, 1], [10, 0]] as const) {
+      assert.deepEqual(await s.readSnapshot(3, offset, length), first.data.subarray(offset, offset + length), `${offset}+${length}`);
+    }
+    const invalid = (e: unknown) => e instanceof StorageError && e.code === 'INVALID_ARGUMENT';
+    await assert.rejects(s.readSnapshot(3, 20, 10), invalid, 'past the end');
+    await assert.rejects(s.readSnapshot(3, -1, 2), invalid);
+    const stale = (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT';
+    await assert.rejects(s.readSnapshot(2, 0, 1), stale, 'not the stored one');
+    // A read under way when a newer snapshot commits fails cleanly instead of mixing the two.
+    const during = s.readSnapshot(3, 0, 29);
+    const second = snapshot(5, 1, 17);
+    await compact(s, second);
+    await during.then(
+      (data) => assert.deepEqual(data, first.data, 'read before the switch: the whole old image'),
+      (e: unknown) => assert.ok(stale(e), String(e)),
+    );
+    await assert.rejects(s.readSnapshot(3, 0, 8), stale);
+    assert.deepEqual(await s.readSnapshot(5, 3, 14), second.data.subarray(3, 17));
+    await s.close();
+    await assert.rejects(s.readSnapshot(5, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'CLOSED');
+  });
+});
+
+test('readSnapshot: a snapshot stored with another chunk size is read by its own', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 4, 1), snapshot: null });
+    const snap = snapshot(4, 1, 37);
+    await compact(s, snap);
+    await s.close();
+    const reopened = await LevelStorage.open(dir, { chunkBytes: 5 });
+    const { snapshot: stored } = await reopened.load();
+    assert.deepEqual(stored, { meta: snap.meta, size: 37 }, 'load hands out the metadata and size, not the data');
+    for (const [offset, length] of [[0, 37], [9, 9], [31, 6]] as const) {
+      assert.deepEqual(await reopened.readSnapshot(4, offset, length), snap.data.subarray(offset, offset + length));
+    }
+    await reopened.close();
+  });
+});
+
+test('a crash in the middle of receiving a leader snapshot leaves the old snapshot; reopening removes the staged chunks', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8, snapshotBatchBytes: 16 });
+    await s.save({ hardState: { term: 1, vote: null, commit: 4 }, entries: range(1, 6, 1), snapshot: null });
+    const old = snapshot(4, 1, 30);
+    await compact(s, old);
+    // Chunks of a newer snapshot arrive and are staged (batches of 16 bytes), but the process dies before the Ready's write.
+    const writer = s.beginSnapshot();
+    const incoming = snapshot(9, 2, 50);
+    for (let at = 0; at < 40; at += 10) if (!writer.write(incoming.data.subarray(at, at + 10))) await writer.drained();
+    await writer.end();
+    await s.close();
+    const staged = (await rawKeys(dir)).filter((k) => k.startsWith('d/'));
+    assert.ok(staged.filter((k) => k.startsWith('d/00000001/')).length === 5, `the new generation's chunks were staged: ${staged.join(' ')}`);
+    const reopened = await LevelStorage.open(dir, { chunkBytes: 8 });
+    const loaded = await loadWhole(reopened);
+    assert.deepEqual(loaded.snapshot, old, 'the old snapshot, whole');
+    assert.deepEqual(indexes(loaded.entries), [5, 6], 'and its log');
+    await reopened.close();
+    const left = (await rawKeys(dir)).filter((k) => k.startsWith('d/'));
+    assert.ok(left.length === 4 && left.every((k) => k.startsWith('d/00000000/')), `only the old generation remains: ${left.join(' ')}`);
+  });
+});
+
+test('keepSnapshots: a replaced snapshot being sent stays readable until no send needs it; a restart drops it', { timeout: 10_000 }, async () => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir, { chunkBytes: 8 });
+    await s.save({ hardState: null, entries: range(1, 8, 1), snapshot: null });
+    const first = snapshot(3, 1, 29);
+    await compact(s, first);
+    s.keepSnapshots([3]);
+    const second = snapshot(5, 1, 17);
+    await compact(s, second);
+    assert.deepEqual(await s.readSnapshot(3, 5, 20), first.data.subarray(5, 25), 'the replaced snapshot, still being sent');
+    assert.deepEqual(await s.readSnapshot(5, 0, 17), second.data);
+    // Not kept: a third snapshot takes the second's chunks with it.
+    await compact(s, snapshot(7, 1, 9));
+    await assert.rejects(s.readSnapshot(5, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    assert.deepEqual(await s.readSnapshot(3, 0, 8), first.data.subarray(0, 8));
+    s.keepSnapshots([]);
+    await assert.rejects(s.readSnapshot(3, 0, 1), (e: unknown) => e instanceof StorageError && e.code === 'STALE_SNAPSHOT');
+    s.keepSnapshots([3]);
+    await s.close();
+    const generations = new Set((await rawKeys(dir)).filter((k) => k.startsWith('d/')).map((k) => k.slice(0, 11)));
+    assert.deepEqual([...generations], ['d/00000002/'], 'only the live generation is left on disk');
   });
 });

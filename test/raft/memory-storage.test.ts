@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDisk, MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { Entry, EntryType, Snapshot, SnapshotMeta } from '../../src/raft/types.js';
+import { loadWhole } from '../support/stored-snapshot.js';
 
 function entry(index: number): Entry {
   return { index, term: 1, type: 0 as EntryType, time: index, data: Uint8Array.of(index) };
@@ -68,7 +69,7 @@ test('a crash before the commit lands leaves the old snapshot and log; reopening
   assert.deepEqual(disk.entries.map((e) => e.index), [3, 4, 5, 6]);
   const reopened = new MemoryStorage(disk);
   assert.equal(disk.staged.size, 0);
-  assert.deepEqual((await reopened.load()).snapshot, old);
+  assert.deepEqual((await loadWhole(reopened, false)).snapshot, old);
 });
 
 test('once the commit lands the new image is the snapshot and the log is compacted behind it', async () => {

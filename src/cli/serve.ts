@@ -80,6 +80,11 @@ export function registerServeCommand(program: Command): void {
           exitAfterFlush(log, SERVE_EXIT.storeUnreadable);
           return;
         }
+        if (err instanceof StorageError && err.code === 'IO') {
+          log.fatal({ err, exitCode: SERVE_EXIT.storageFailed }, 'cannot start: the disk failed under the store; restart this node once its disk is fixed');
+          exitAfterFlush(log, SERVE_EXIT.storageFailed);
+          return;
+        }
         log.fatal({ err }, 'node failed to start');
         exitAfterFlush(log, SERVE_EXIT.failed);
       }

@@ -72,7 +72,8 @@ import type { CodecLimits } from './codec.js';
 import { BatchedSnapshotWriter } from './snapshot-writer.js';
 import type { Entry, HardState, PersistedState, RaftStorage, ReceivedSnapshot, SnapshotMeta, SnapshotWriter, StoredSnapshot } from './types.js';
 
-export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT';
+/** IO: the disk failed under LevelDB as it opened (a full disk, say), as opposed to a store that does not verify (CORRUPT). */
+export type StorageErrorCode = 'CORRUPT' | 'INVALID_ARGUMENT' | 'STALE_SNAPSHOT' | 'CLOSED' | 'UNSUPPORTED_FORMAT' | 'IO';
 
 export class StorageError extends Error {
   constructor(
@@ -322,7 +323,15 @@ export class LevelStorage implements RaftStorage {
       }
     }
     const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      // LevelDB writes as it opens (its log replayed into a table): on a full or failing disk
+      // that is a storage failure, to be told apart from a store that is unreadable.
+      const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+      if (cause?.code === 'LEVEL_IO_ERROR') throw new StorageError('IO', `cannot open the store in ${path}: ${String(cause.message)}`);
+      throw err;
+    }
     try {
       const migratedFrom = await checkLayout(db, path, options.limits);
       const rec = await readSnapshotRecord(db, path, options.limits);

@@ -146,6 +146,11 @@ describe('a disk that fills: NOSPACE below the watermark, fail-stop when full', 
     assert.notEqual(next, leader);
     acked.push((await retried(() => e2e.client.put('bob', 'after fail-stop', { id: 'after' }))).id);
 
+    // Restarted on the still-full disk: it cannot open its store (LevelDB writes as it opens) or
+    // halts at its first write; either way a storage failure, exit 74, not a generic failure.
+    e2e.cluster.startNode(leader);
+    assert.equal(await e2e.cluster.waitForExit(leader, 30_000), SERVE_EXIT.storageFailed);
+
     unfillDisk(e2e.cluster.dataDir(leader));
     e2e.cluster.startNode(leader);
     await caughtUp(e2e.client, leader);

@@ -15,6 +15,7 @@ import { snapshotDigest } from '../src/raft/digest.js';
 import { MemoryDisk, MemoryStorage } from '../src/raft/memory-storage.js';
 import type { Snapshot } from '../src/raft/types.js';
 import type { LoggerPort } from '../src/logger-port.js';
+import { EventLoopGaps } from '../src/verify/event-loop-gaps.js';
 import { InProcessNetwork, testDriverOptions } from '../test/support/in-process-raft.js';
 
 function intArg(name: string, fallback: number): number {
@@ -43,13 +44,7 @@ function image(): Uint8Array {
 /** Runs `work` while watching the event loop: its result, wall time and longest pauses. */
 async function watched<T>(work: () => Promise<T> | T): Promise<{ value: T; ms: number; maxDelayMs: number; longestGapMs: number }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
-  let longestGap = 0;
-  let last = performance.now();
-  const probe = setInterval(() => {
-    const now = performance.now();
-    longestGap = Math.max(longestGap, now - last);
-    last = now;
-  }, 5);
+  const gaps = new EventLoopGaps();
   h.enable();
   const t0 = performance.now();
   const value = await work();
@@ -57,9 +52,7 @@ async function watched<T>(work: () => Promise<T> | T): Promise<{ value: T; ms: n
   // A turn of the loop after the work, so that a pause it caused is counted.
   await new Promise((r) => setTimeout(r, 10));
   h.disable();
-  clearInterval(probe);
-  longestGap = Math.max(longestGap, performance.now() - last);
-  return { value, ms, maxDelayMs: h.max / 1e6, longestGapMs: longestGap };
+  return { value, ms, maxDelayMs: h.max / 1e6, longestGapMs: gaps.stop() };
 }
 
 /** Collects the fields of the driver's log lines with the given message. */

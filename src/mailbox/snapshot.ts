@@ -379,17 +379,6 @@ function writeQueue(w: ByteWriter, q: SeqQueue | null): void {
   for (const m of q ?? []) writeMessage(w, m);
 }
 
-function readQueue(r: ByteReader, q: SeqQueue): void {
-  const n = r.u32Count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES);
-  let prev = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const m = readMessage(r);
-    if (m.seq <= prev) throw new WireError('INVALID', 'queue not in seq order');
-    prev = m.seq;
-    q.push(m);
-  }
-}
-
 function writeMessage(w: ByteWriter, m: StoredMessage): void {
   w.f64(m.seq);
   w.u8(m.clientId === null ? 0 : 1);

@@ -4,7 +4,6 @@ import fc from 'fast-check';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import {
   ClusterStateMachine,
-  decodeDirectoryCommand,
   directoryRefusalOf,
   encodeDirectoryEntry,
   encodeMailboxEntry,

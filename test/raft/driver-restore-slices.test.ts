@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 import { RaftDriver, SnapshotDigestError } from '../../src/raft/driver.js';
+import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
@@ -96,18 +97,14 @@ async function startNode(id: string, storage: MemoryStorage, machine: SlowRestor
 
 /** The longest stretch the event loop went without running a 5 ms timer, while `during` runs. */
 async function watchEventLoop<T>(during: () => Promise<T>): Promise<{ result: T; longestPause: number }> {
-  let longestPause = 0;
-  let last = performance.now();
-  const probe = setInterval(() => {
-    const now = performance.now();
-    longestPause = Math.max(longestPause, now - last);
-    last = now;
-  }, 5);
+  const gaps = new EventLoopGaps();
+  let result: T;
   try {
-    return { result: await during(), longestPause };
+    result = await during();
   } finally {
-    clearInterval(probe);
+    gaps.stop();
   }
+  return { result, longestPause: gaps.longestMs };
 }
 
 /** Proposes one entry at a time until `done()`, and returns when each committed. */

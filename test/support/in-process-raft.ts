@@ -1,7 +1,7 @@
 // Real Raft drivers in one process, for tests of what runs on top of the driver: messages are
 // delivered on the next event-loop turn, and the timing is small enough for quick elections.
 
-import type { DriverOptions, PeerTransport } from '../../src/raft/driver.js';
+import { RaftDriver, type DriverOptions, type PeerTransport } from '../../src/raft/driver.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 
@@ -59,4 +59,24 @@ export function testDriverOptions<R>(
     requestTimeoutMs: 3000,
     snapshotEntries: 1_000_000,
   };
+}
+
+/**
+ * Starts one driver per id on `net` with production timing (20 ms ticks, 300-600 ms elections,
+ * heartbeats every 40 ms), for tests that measure what slow work does to the Raft loop; each is
+ * pushed on `running` before it starts, so that the caller stops it whatever happens.
+ */
+export async function startProductionTimedCluster<R>(
+  ids: NodeId[],
+  net: InProcessNetwork,
+  parts: (id: NodeId) => Pick<DriverOptions<R>, 'storage' | 'stateMachine'>,
+  extra: Partial<DriverOptions<R>>,
+  running: RaftDriver<R>[],
+): Promise<void> {
+  for (const id of ids) {
+    const opts = testDriverOptions(id, { initialMembership: { voters: ids, learners: [] }, transport: net.transport(id), ...parts(id) });
+    const driver = new RaftDriver({ ...opts, core: { ...opts.core, electionTick: 15, heartbeatTick: 2 }, tickMs: 20, ...extra });
+    running.push(driver);
+    await driver.start();
+  }
 }

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
 import { repoRoot } from '../../src/repo-root.js';
 import { maxMessageBytes } from '../../src/router/router-config.js';
-import { sleep, useCluster } from '../support/e2e.js';
+import { sleep, useCluster, type NodeStatus } from '../support/e2e.js';
 
 const MiB = 1024 * 1024;
 const MAX_BODY = 8 * MiB;
@@ -39,14 +39,6 @@ async function retried<T>(call: () => Promise<T>): Promise<T> {
 interface ProbeReply {
   ok: boolean;
   payload: string;
-}
-
-interface NodeStatus {
-  node: string;
-  role: string;
-  commitIndex: number;
-  appliedIndex: number;
-  snapshotIndex: number;
 }
 
 describe('8 MiB bodies end to end', { timeout: 300_000 }, () => {

@@ -7,19 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { describe } from 'node:test';
 import { MailboxClientError } from '../../src/bridge/client.js';
-import type { PeerAddress } from '../../src/identifiers.js';
-import { freePort, sleep, useCluster } from '../support/e2e.js';
-
-interface NodeStatus {
-  node: string;
-  role: string;
-  commitIndex: number;
-  appliedIndex: number;
-  snapshotIndex: number;
-  members: { voters: string[]; learners: string[] };
-  directory: Record<string, PeerAddress>;
-  followers?: Record<string, { lag: number }>;
-}
+import { freePort, sleep, useCluster, type NodeStatus } from '../support/e2e.js';
 
 const CALLS = 300;
 const BATCH = 30;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
+import type { PeerAddress } from '../../src/identifiers.js';
 import type { MailboxService } from '../../src/bridge/mailbox-service.js';
 import { ZenohBridge, type ZenohBridgeOptions } from '../../src/bridge/zenoh-bridge.js';
 import { SILENT_LOGGER } from '../../src/logger-port.js';
@@ -21,6 +22,18 @@ export { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
 export { repoRoot };
 
 export const cliPath = join(repoRoot, 'bin', 'forge-mailbox');
+
+/** One node's answer to `status --node` (`ForgeMailboxClient.nodeStatuses`), the fields tests read. */
+export interface NodeStatus {
+  node: string;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+  snapshotIndex: number;
+  members: { voters: string[]; learners: string[] };
+  directory: Record<string, PeerAddress>;
+  followers?: Record<string, { lag: number }>;
+}
 
 export interface Outcome {
   code: number | null;

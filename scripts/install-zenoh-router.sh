@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds the Zenoh router with the remote-api plugin linked in (zenoh-bridge-remote-api)
-# from crates.io, pinned to the same version as the npm @eclipse-zenoh/zenoh-ts we depend on.
-# The binary is cached outside the repo, keyed by version, so later runs skip the build.
+# Makes the Zenoh router with the remote-api plugin linked in (zenoh-bridge-remote-api) available
+# at the version of the npm @eclipse-zenoh/zenoh-ts we depend on (the remote-api wire protocol is
+# only guaranteed between a plugin and a zenoh-ts of the same release), and prints its path.
+# Where it comes from, first found wins:
+#   1. $FORGE_ZENOH_ROUTER_BIN, a binary the user already has (it must report the version);
+#   2. a zenoh-bridge-remote-api on PATH that reports the version (upstream's apt repository,
+#      GitHub release archives, Homebrew): linked into the cache, where the nodes look for it;
+#   3. the cache, ~/.cache/forge-mailbox/zenoh/<version>/bin (a build from an earlier run);
+#   4. a build from crates.io with `cargo install --locked`, into the cache (minutes).
 # One crate, one build: the bridge links the remote-api plugin statically, so there is no
 # separate zenohd + plugin pair to build (and keep ABI-compatible).
 set -euo pipefail
@@ -11,18 +17,48 @@ cache_root="${FORGE_ZENOH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/forge-mailbox/z
 prefix="$cache_root/$version"
 bin="$prefix/bin/zenoh-bridge-remote-api"
 
-if [ -x "$bin" ]; then
-  echo "zenoh-bridge-remote-api $version already built: $bin" >&2
+# True when the binary runs and says it is this version ("zenoh bridge for Remote API v1.10.1").
+reports_version() {
+  "$1" --version 2>/dev/null | grep -qE "Remote API v${version//./\\.}(\$|[^0-9.])"
+}
+
+if [ -n "${FORGE_ZENOH_ROUTER_BIN:-}" ]; then
+  if ! reports_version "$FORGE_ZENOH_ROUTER_BIN"; then
+    echo "FORGE_ZENOH_ROUTER_BIN=$FORGE_ZENOH_ROUTER_BIN is not zenoh-bridge-remote-api $version (\`--version\` says: $("$FORGE_ZENOH_ROUTER_BIN" --version 2>&1 | tail -n 1))" >&2
+    exit 1
+  fi
+  echo "zenoh-bridge-remote-api $version from FORGE_ZENOH_ROUTER_BIN: $FORGE_ZENOH_ROUTER_BIN" >&2
+  echo "$FORGE_ZENOH_ROUTER_BIN"
+  exit 0
+fi
+
+if [ -x "$bin" ] && reports_version "$bin"; then
+  echo "zenoh-bridge-remote-api $version already installed: $bin" >&2
   echo "$bin"
   exit 0
 fi
 
-command -v cargo >/dev/null || { echo "cargo is required to build the Zenoh router" >&2; exit 1; }
+on_path="$(command -v zenoh-bridge-remote-api || true)"
+if [ -n "$on_path" ] && reports_version "$on_path"; then
+  mkdir -p "$prefix/bin"
+  ln -sf "$(readlink -f "$on_path")" "$bin"
+  echo "zenoh-bridge-remote-api $version found on PATH ($on_path), linked at $bin" >&2
+  echo "$bin"
+  exit 0
+fi
+[ -n "$on_path" ] && echo "ignoring $on_path: not version $version" >&2
+
+command -v cargo >/dev/null || {
+  echo "no zenoh-bridge-remote-api $version found (FORGE_ZENOH_ROUTER_BIN, PATH, $bin) and cargo, to build one, is missing" >&2
+  exit 1
+}
 mkdir -p "$prefix"
-echo "building zenoh-bridge-remote-api $version from crates.io into $prefix (first build takes a while)..." >&2
+echo "building zenoh-bridge-remote-api $version from crates.io into $prefix: about 6 minutes on a quiet 2-core machine, 12 on a busy one (once; cached afterwards)." >&2
+echo "To skip the build, set FORGE_ZENOH_ROUTER_BIN to a zenoh-bridge-remote-api $version you have, or put one on PATH (see README)." >&2
 start=$(date +%s)
 # A dedicated target dir outside the repo; removed afterwards to save disk.
 target="$cache_root/.target-$version"
+# cargo's own progress lines (Compiling <crate>) are the progress report.
 CARGO_TARGET_DIR="$target" cargo install --locked --root "$prefix" "zenoh-bridge-remote-api@$version" >&2
 rm -rf "$target"
 echo "built in $(( $(date +%s) - start ))s: $bin" >&2

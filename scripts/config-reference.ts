@@ -4,7 +4,7 @@
 // not know is an error, not silently dropped: a new kind of constraint must be documented.
 
 import { z } from 'zod';
-import { ENV_OVERRIDES } from '../src/config/load.js';
+import { ENV_OVERRIDES, ENV_SECRET_FILES } from '../src/config/load.js';
 import { configSchema } from '../src/config/schema.js';
 
 export const START_MARKER = '<!-- config-reference:start -->';
@@ -19,6 +19,8 @@ export interface ReferenceRow {
   default: unknown;
   constraints: string[];
   env: string | undefined;
+  /** The variable naming a file that holds the value instead (secrets only). */
+  envFile: string | undefined;
   description: string;
 }
 
@@ -48,6 +50,7 @@ const LEAF_KEYWORDS = new Set([
 const OBJECT_KEYWORDS = new Set(['type', 'description', 'default', 'properties', 'required', 'additionalProperties', 'propertyNames']);
 
 const envByPath = new Map(Object.entries(ENV_OVERRIDES).map(([name, path]) => [path.join('.'), name]));
+const envFileByPath = new Map(Object.entries(ENV_SECRET_FILES).map(([name, { path }]) => [path.join('.'), name]));
 
 function unknownKeywords(schema: JsonSchema, known: Set<string>): string[] {
   return Object.keys(schema).filter((k) => !known.has(k) && k !== '$schema');
@@ -130,6 +133,7 @@ function row(path: string, type: string, required: boolean, s: JsonSchema, const
     default: s.default,
     constraints,
     env: envByPath.get(path),
+    envFile: envFileByPath.get(path),
     description: s.description ?? '',
   };
 }
@@ -168,7 +172,7 @@ export function renderConfigReference(rows: ReferenceRow[]): string {
         r.type,
         defaultCell(r),
         r.constraints.join('; ') || '—',
-        r.env ? `\`${r.env}\`` : '—',
+        r.env ? `\`${r.env}\`${r.envFile ? ` or \`${r.envFile}\` (a 0600 file)` : ''}` : '—',
         r.description,
       ]
         .map(cell)

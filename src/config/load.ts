@@ -2,6 +2,7 @@
 // flags (later wins), and validates the result. Any problem is a ConfigError naming the field.
 
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../secret-files.js';
 import { MUTATIONS, type MutationName } from '../verify/mutations.js';
 import { configSchema, type ForgeConfig } from './schema.js';
 
@@ -24,6 +25,15 @@ export const ENV_OVERRIDES: Record<string, string[]> = {
   FORGE_ZENOH_ROUTER: ['zenoh', 'router'],
   FORGE_LOG_LEVEL: ['logLevel'],
   FORGE_AUTH_JWKS_FILE: ['auth', 'jwksFile'],
+};
+
+/**
+ * Variables naming a file that holds a secret field, for compose `secrets:` and the like: a value in
+ * the environment shows in `docker inspect` and /proc/<pid>/environ, a path does not. The file must
+ * be readable by its owner only (0600), as for ssh keys; one trailing newline is dropped.
+ */
+export const ENV_SECRET_FILES: Record<string, { variable: string; path: string[] }> = {
+  FORGE_SECRET_FILE: { variable: 'FORGE_SECRET', path: ['secret'] },
 };
 
 export interface ConfigOverrides {
@@ -82,6 +92,18 @@ export function loadConfig(opts: {
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const v = env[name];
     if (v !== undefined && v !== '') setPath(raw, path, v);
+  }
+  for (const [name, { variable, path }] of Object.entries(ENV_SECRET_FILES)) {
+    const file = env[name];
+    if (file === undefined || file === '') continue;
+    if (env[variable]) throw new ConfigError([`${name} and ${variable} are both set: give the secret one way`]);
+    let text: string;
+    try {
+      text = readSecretFile(file);
+    } catch (err) {
+      throw new ConfigError([`${name}: ${(err as Error).message}`]);
+    }
+    setPath(raw, path, text.replace(/\r?\n$/, ''));
   }
   const o = opts.overrides ?? {};
   if (o.nodeId !== undefined) raw.nodeId = o.nodeId;

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -108,4 +108,22 @@ test('peer links: exactly one of peerTls (from the file or FORGE_PEER_TLS_*) and
   writeFileSync(file, JSON.stringify(noSecret));
   const env = { FORGE_PEER_TLS_CA_FILE: '/e/ca.crt', FORGE_PEER_TLS_CERT_FILE: '/e/n1.crt', FORGE_PEER_TLS_KEY_FILE: '/e/n1.key' };
   assert.deepEqual(loadConfig({ file, env }).peerTls, { caFile: '/e/ca.crt', certFile: '/e/n1.crt', keyFile: '/e/n1.key' });
+});
+
+test('FORGE_SECRET_FILE gives the secret from a 0600 file, never alongside FORGE_SECRET; a readable-by-others file is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+  const file = join(dir, 'node.json');
+  const { secret: _dropped, ...withoutSecret } = minimal;
+  writeFileSync(file, JSON.stringify(withoutSecret));
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, 'a-secret-from-a-file\n', { mode: 0o600 });
+  assert.equal(loadConfig({ file, env: { FORGE_SECRET_FILE: secretFile } }).secret, 'a-secret-from-a-file');
+  assert.deepEqual(
+    problemsOf(() => loadConfig({ file, env: { FORGE_SECRET_FILE: secretFile, FORGE_SECRET: 'another-secret-of-16' } })),
+    ['FORGE_SECRET_FILE and FORGE_SECRET are both set: give the secret one way'],
+  );
+  chmodSync(secretFile, 0o644);
+  const [problem] = problemsOf(() => loadConfig({ file, env: { FORGE_SECRET_FILE: secretFile } }));
+  assert.match(problem!, /^FORGE_SECRET_FILE: .* is readable by others \(mode 644\)/);
+  assert.match(problemsOf(() => loadConfig({ file, env: { FORGE_SECRET_FILE: join(dir, 'missing') } }))[0]!, /^FORGE_SECRET_FILE: ENOENT/);
 });

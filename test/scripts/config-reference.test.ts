@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { ENV_OVERRIDES, validateConfig } from '../../src/config/load.js';
+import { ENV_OVERRIDES, ENV_SECRET_FILES, validateConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import {
   END_MARKER,
@@ -92,6 +92,9 @@ test('each environment override is documented on the field it sets', () => {
   const rows = configReferenceRows();
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     assert.deepEqual(rows.filter((r) => r.env === name).map((r) => r.path), [path.join('.')], name);
+  }
+  for (const [name, { path }] of Object.entries(ENV_SECRET_FILES)) {
+    assert.deepEqual(rows.filter((r) => r.envFile === name).map((r) => r.path), [path.join('.')], name);
   }
 });
 

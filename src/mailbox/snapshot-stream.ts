@@ -12,10 +12,15 @@
 //   then, as it still is, and that copy is what the stream writes when it gets to it. A mailbox
 //   carries the mark of the stream that has fixed its image, so each is copied at most once.
 //
+// The bodies are read from the state's body store as a mailbox is written or copied: a body is
+// released only by a change to its mailbox, which comes after that mailbox's copy, so every body
+// the stream still has to write is in the store when it gets there.
+//
 // The image is the whole size up front in the cluster snapshot's length prefix, so the stream
 // first sizes what it listed (in bounded steps as well), then writes. A mailbox changed between
 // the two is copied as it was when sized, so the size holds.
 
+import type { BodyStore } from './body-store.js';
 import type { MailboxState, RememberedConsume, RememberedPut, UserBox } from './state.js';
 import {
   SNAPSHOT_HEADER_BYTES,
@@ -46,6 +51,7 @@ export class MailboxSnapshotStream {
   private readonly boxes: UserBox[];
   private readonly puts: RememberedPut[];
   private readonly consumes: RememberedConsume[];
+  private readonly bodies: BodyStore;
   /** Mailboxes copied before a change and not written yet: their encoding after the name. */
   private readonly copies = new Map<UserBox, Uint8Array>();
   /** Items (mailboxes, then puts, then consumes) sized, then written, so far. */
@@ -69,6 +75,7 @@ export class MailboxSnapshotStream {
     this.boxes = Array.from(s.users.values());
     this.puts = Array.from(s.puts.values());
     this.consumes = Array.from(s.consumes.values());
+    this.bodies = s.bodies;
   }
 
   /** Called by the mailbox before it changes `box`: fixes the box's image first if still needed. */
@@ -76,7 +83,7 @@ export class MailboxSnapshotStream {
     if (box.snapshotMark === this.mark) return;
     box.snapshotMark = this.mark;
     const w = ByteWriter.exact(boxBodySize(box));
-    writeBoxBody(w, box);
+    writeBoxBody(w, box, this.bodies);
     this.copies.set(box, w.finish());
   }
 
@@ -140,7 +147,7 @@ export class MailboxSnapshotStream {
           this.copies.delete(box);
         } else {
           box.snapshotMark = this.mark;
-          writeBoxBody(w, box);
+          writeBoxBody(w, box, this.bodies);
         }
       } else if (i === nBoxes) {
         w.u32(this.puts.length);

@@ -84,6 +84,8 @@ export interface MailboxTotals {
   /** The cluster quotas and what they count now (dead letters included, unlike `messages`). */
   quotas: MailboxQuotas;
   usage: MailboxUsage;
+  /** What the bodies take in this replica's body store (node-local: replicas may differ). */
+  bodyStore: BodyStoreUsage;
 }
 
 interface LeaseEndCounts {
@@ -201,6 +203,7 @@ export class Mailbox {
       top,
       quotas: this.quotas(),
       usage: this.usage(),
+      bodyStore: this.bodyUsage(),
     };
   }
 

@@ -1,11 +1,17 @@
 // The file body store: bodies appended to segment files and read back by ref, a segment file
 // deleted once every body in it is released, the directory wiped at open, generations for restores.
+// And the mailbox on it: the same results and byte-identical snapshots as on the memory store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
+import { encodeCommand } from '../../src/mailbox/codec.js';
+import type { MailboxResult } from '../../src/mailbox/commands.js';
+import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { FileBodyStore } from '../../src/node/file-body-store.js';
+import { log, options } from '../support/mailbox-log.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'forge-bodies-'));
@@ -135,6 +141,79 @@ test('a fresh generation is independent; discard removes its directory', () => {
     assert.ok(!existsSync(live.dir));
     assert.throws(() => live.read(ref, 10), /discarded/);
     assert.deepEqual(next.read(other, 20), body(20, 2));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A result as plain data, body bytes included. */
+function plain(r: MailboxResult): unknown {
+  return r.kind === 'message' ? { ...r, message: { ...r.message, body: Array.from(r.message.body) } } : r;
+}
+
+/** Tiny segments and buffer, so that a short log rolls, buffers and deletes segments all the time. */
+const TINY = { segmentBytes: 24, writeBufferBytes: 8 };
+
+test('a mailbox on the file store gives the results and snapshot bytes of one on the memory store, restores included', () => {
+  const root = tempDir();
+  let run = 0;
+  try {
+    fc.assert(
+      fc.property(log, fc.nat(), (entries, cut) => {
+        const dir = join(root, `run${run++}`);
+        const onMemory = new MailboxStateMachine(options);
+        const onFile = new MailboxStateMachine(options, FileBodyStore.open(dir, TINY));
+        const split = cut % (entries.length + 1);
+        for (const [i, e] of entries.entries()) {
+          // Part-way, the file-backed replica restores the other's snapshot (a new generation).
+          if (i === split) onFile.restore(onMemory.snapshot());
+          assert.deepEqual(plain(onFile.apply(e.data, e.meta)), plain(onMemory.apply(e.data, e.meta)), `entry ${i}`);
+        }
+        assert.deepEqual(onFile.snapshot(), onMemory.snapshot());
+        assert.deepEqual(onFile.mailbox.bodyUsage().liveBytes, onMemory.mailbox.usage().bytes, 'live bytes are the bytes held');
+        assert.deepEqual(readdirSync(dir).length, 1, 'the replaced generation is gone');
+        onFile.mailbox.state.bodies.discard();
+      }),
+      { numRuns: 150 },
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a snapshot stream begun before messages are consumed still carries their bodies, on the file store', () => {
+  const root = tempDir();
+  try {
+    const store = FileBodyStore.open(join(root, 'bodies'), TINY);
+    const sm = new MailboxStateMachine({}, store);
+    let index = 0;
+    const apply = (cmd: Parameters<typeof encodeCommand>[0]) => sm.apply(encodeCommand(cmd), { index: ++index, term: 1, time: 1000 + index });
+    const bodies = [0, 1, 2, 3, 4, 5].map((i) => body(20, i));
+    for (const [i, b] of bodies.entries()) apply({ op: 'put', user: i % 2 === 0 ? 'ann' : 'bo', body: b });
+    const expected = sm.snapshot();
+    const source = sm.snapshotSource({ pieceBytes: 1, sizeStepBytes: 1 });
+    const pieces: Uint8Array[] = [];
+    while (pieces.length < 3) {
+      const piece = source.next();
+      if (piece!.length > 0) pieces.push(piece!);
+    }
+    // Every message consumed (and its body released) while the stream is still under way.
+    for (let i = 0; i < 3; i++) for (const user of ['ann', 'bo']) assert.equal(apply({ op: 'consume', user }).kind, 'message');
+    assert.equal(store.usage().liveBytes, 0);
+    assert.ok(store.segmentFiles().length <= 1, 'the segments of the consumed bodies are deleted');
+    for (let piece = source.next(); piece !== null; piece = source.next()) pieces.push(piece);
+    assert.deepEqual(Buffer.concat(pieces), Buffer.from(expected), 'the image as it was when the stream began');
+    const copy = new MailboxStateMachine();
+    copy.restore(Buffer.concat(pieces));
+    const got: number[][] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const user of ['ann', 'bo']) {
+        const r = copy.apply(encodeCommand({ op: 'consume', user }), { index: i, term: 1, time: 5000 });
+        assert.equal(r.kind, 'message');
+        if (r.kind === 'message') got.push(Array.from(r.message.body));
+      }
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5].map((i) => Array.from(bodies[i]!)));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -18,6 +18,8 @@ export interface BodyStore {
   append(body: Uint8Array): number;
   /** The `length` bytes at `ref`, a fresh array. Throws for a ref this store does not hold. */
   read(ref: number, length: number): Uint8Array;
+  /** The same bytes, put into `target[offset, offset + length)` (a snapshot writes bodies in place). */
+  readInto(ref: number, length: number, target: Uint8Array, offset: number): void;
   /** The body at `ref` is no longer held by the state: its space may be reclaimed. */
   release(ref: number, length: number): void;
   /** A new, empty store of the same kind, independent of this one (a restore's target). */
@@ -46,6 +48,10 @@ export class MemoryBodyStore implements BodyStore {
 
   read(ref: number, length: number): Uint8Array {
     return this.held(ref, length).slice();
+  }
+
+  readInto(ref: number, length: number, target: Uint8Array, offset: number): void {
+    target.set(this.held(ref, length), offset);
   }
 
   release(ref: number, length: number): void {

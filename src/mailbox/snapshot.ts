@@ -401,7 +401,7 @@ function writeMessage(w: ByteWriter, m: StoredMessage, bodies: BodyStore): void 
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);
-  w.u32Bytes(bodies.read(m.bodyRef, m.bodyLength));
+  w.u32Filled(m.bodyLength, (buf, at) => bodies.readInto(m.bodyRef, m.bodyLength, buf, at));
 }
 
 /** A message of the image, its body appended to `bodies`. */

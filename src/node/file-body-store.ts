@@ -116,24 +116,28 @@ export class FileBodyStore implements BodyStore {
   }
 
   read(ref: number, length: number): Uint8Array {
-    this.assertOpen();
     const out = new Uint8Array(length);
-    if (length === 0) return out;
+    this.readInto(ref, length, out, 0);
+    return out;
+  }
+
+  readInto(ref: number, length: number, target: Uint8Array, offset: number): void {
+    this.assertOpen();
+    if (length === 0) return;
     const seg = this.segmentOf(ref, length);
     const at = ref - seg.start;
     if (at >= seg.written) {
       // Appended since the last write: still in the buffer (a body is never split across the two).
       const from = at - seg.written;
-      out.set(this.buffer.subarray(from, from + length));
-      return out;
+      target.set(this.buffer.subarray(from, from + length), offset);
+      return;
     }
     let done = 0;
     while (done < length) {
-      const got = readSync(seg.fd, out, done, length - done, at + done);
+      const got = readSync(seg.fd, target, offset + done, length - done, at + done);
       if (got === 0) throw new Error(`body store ${this.dir}: ${seg.path} ends before ${at + length}`);
       done += got;
     }
-    return out;
   }
 
   release(ref: number, length: number): void {

@@ -4,7 +4,9 @@
 // cannot change what the state machine decides. Every operation is synchronous, since apply is.
 //
 // One store holds the bodies of one state. A restore fills a fresh store (`fresh()`) beside the
-// live one; the state that wins keeps its store and the other is discarded with it.
+// live one; the state that wins keeps its store and the other is discarded with it. A snapshot
+// stream holds the store (`hold()`) while it writes: it copies a mailbox's messages before a
+// change, not their bodies, so a body released meanwhile must stay readable until it is written.
 
 export interface BodyStoreUsage {
   /** Body bytes appended and not released yet. */
@@ -20,8 +22,13 @@ export interface BodyStore {
   read(ref: number, length: number): Uint8Array;
   /** The same bytes, put into `target[offset, offset + length)` (a snapshot writes bodies in place). */
   readInto(ref: number, length: number, target: Uint8Array, offset: number): void;
-  /** The body at `ref` is no longer held by the state: its space may be reclaimed. */
+  /** The body at `ref` is no longer held by the state: its space may be reclaimed (once no hold is on). */
   release(ref: number, length: number): void;
+  /**
+   * Until the returned function is called, bodies released stay readable (their space is reclaimed
+   * then). Calling it again does nothing.
+   */
+  hold(): () => void;
   /** A new, empty store of the same kind, independent of this one (a restore's target). */
   fresh(): BodyStore;
   /** Drops every body and the space they took; the store is not used again. */
@@ -36,6 +43,9 @@ export interface BodyStore {
  */
 export class MemoryBodyStore implements BodyStore {
   private readonly bodies = new Map<number, Uint8Array>();
+  /** Released while a hold was on: readable, not releasable, dropped when the last hold ends. */
+  private readonly released = new Map<number, Uint8Array>();
+  private holds = 0;
   private nextRef = 0;
   private liveBytes = 0;
 
@@ -47,17 +57,28 @@ export class MemoryBodyStore implements BodyStore {
   }
 
   read(ref: number, length: number): Uint8Array {
-    return this.held(ref, length).slice();
+    return this.readable(ref, length).slice();
   }
 
   readInto(ref: number, length: number, target: Uint8Array, offset: number): void {
-    target.set(this.held(ref, length), offset);
+    target.set(this.readable(ref, length), offset);
   }
 
   release(ref: number, length: number): void {
-    this.held(ref, length);
+    const body = this.held(ref, length);
     this.bodies.delete(ref);
+    if (this.holds > 0) this.released.set(ref, body);
     this.liveBytes -= length;
+  }
+
+  hold(): () => void {
+    this.holds++;
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      if (--this.holds === 0) this.released.clear();
+    };
   }
 
   fresh(): MemoryBodyStore {
@@ -66,18 +87,28 @@ export class MemoryBodyStore implements BodyStore {
 
   discard(): void {
     this.bodies.clear();
+    this.released.clear();
     this.liveBytes = 0;
   }
 
   usage(): BodyStoreUsage {
-    return { liveBytes: this.liveBytes, storedBytes: this.liveBytes };
+    let kept = 0;
+    for (const body of this.released.values()) kept += body.length;
+    return { liveBytes: this.liveBytes, storedBytes: this.liveBytes + kept };
   }
 
   private held(ref: number, length: number): Uint8Array {
-    const body = this.bodies.get(ref);
-    if (body === undefined || body.length !== length) {
-      throw new Error(`body store holds no body of ${length} bytes at ref ${ref}`);
-    }
-    return body;
+    return checked(this.bodies.get(ref), ref, length);
   }
+
+  private readable(ref: number, length: number): Uint8Array {
+    return checked(this.bodies.get(ref) ?? this.released.get(ref), ref, length);
+  }
+}
+
+function checked(body: Uint8Array | undefined, ref: number, length: number): Uint8Array {
+  if (body === undefined || body.length !== length) {
+    throw new Error(`body store holds no body of ${length} bytes at ref ${ref}`);
+  }
+  return body;
 }

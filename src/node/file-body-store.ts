@@ -11,7 +11,8 @@
 // fills the next generation beside the live one and the loser's directory is removed. A ref is a
 // body's position in the generation's byte stream; segments are consecutive stretches of it. A
 // segment is closed once it reaches `segmentBytes` (a larger body gets a segment to itself) and
-// its file is deleted once every body in it is released. There is no compaction: a segment lives
+// its file is deleted once every body in it is released and no hold (a snapshot stream under way,
+// which may still read them) is on. There is no compaction: a segment lives
 // until its last body is consumed, acked, purged or expired, so the disk holds at most the live
 // bytes plus every segment that still has one live body (see usage(), exported as metrics).
 
@@ -73,6 +74,7 @@ export class FileBodyStore implements BodyStore {
   private buffered = 0;
   private liveBytes = 0;
   private storedBytes = 0;
+  private holds = 0;
   private discarded = false;
 
   /** Opens the body directory `dir`, wiping whatever a previous run left there, and returns its first (empty) store. */
@@ -147,7 +149,19 @@ export class FileBodyStore implements BodyStore {
     if (seg.live < length) throw new Error(`body store ${this.dir}: released more bytes than ${seg.path} holds (ref ${ref}, ${length} bytes)`);
     seg.live -= length;
     this.liveBytes -= length;
-    if (seg.live === 0 && seg !== this.segments.at(-1)) this.remove(seg);
+    if (seg.live === 0 && seg !== this.segments.at(-1) && this.holds === 0) this.remove(seg);
+  }
+
+  hold(): () => void {
+    this.holds++;
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      if (--this.holds > 0 || this.discarded) return;
+      const active = this.segments.at(-1);
+      for (const seg of this.segments.filter((s) => s.live === 0 && s !== active)) this.remove(seg);
+    };
   }
 
   fresh(): FileBodyStore {
@@ -178,7 +192,7 @@ export class FileBodyStore implements BodyStore {
     const last = this.segments.at(-1);
     if (last !== undefined) {
       this.flush(last);
-      if (last.live === 0) this.remove(last);
+      if (last.live === 0 && this.holds === 0) this.remove(last);
     }
     const path = join(this.dir, `${String(this.segmentsMade++).padStart(8, '0')}.seg`);
     const seg = new Segment(this.end, path, openSync(path, 'w+'));

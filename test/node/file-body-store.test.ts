@@ -71,6 +71,31 @@ test('a segment file is deleted once every body in it is released, not before; t
   }
 });
 
+test('a hold (a snapshot stream under way) keeps released bodies readable and their segments on disk until it ends', () => {
+  const root = tempDir();
+  try {
+    const store = FileBodyStore.open(join(root, 'bodies'), { segmentBytes: 100, writeBufferBytes: 64 });
+    const refs = [0, 1, 2].map((i) => store.append(body(50, i)));
+    const [first] = store.segmentFiles();
+    const unhold = store.hold();
+    const unholdAgain = store.hold();
+    store.release(refs[0]!, 50);
+    store.release(refs[1]!, 50);
+    assert.ok(existsSync(first!), 'kept under the hold');
+    assert.deepEqual(store.read(refs[0]!, 50), body(50, 0), 'and readable');
+    assert.deepEqual(store.usage(), { liveBytes: 50, storedBytes: 150 });
+    unhold();
+    unhold();
+    assert.ok(existsSync(first!), 'another hold is still on (and ending one twice counts once)');
+    unholdAgain();
+    assert.ok(!existsSync(first!), 'deleted when the last hold ends');
+    assert.deepEqual(store.usage(), { liveBytes: 50, storedBytes: 50 });
+    assert.throws(() => store.read(refs[0]!, 50), /holds no body/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('open wipes what an earlier run left in the directory', () => {
   const root = tempDir();
   try {
@@ -197,12 +222,16 @@ test('a snapshot stream begun before messages are consumed still carries their b
       const piece = source.next();
       if (piece!.length > 0) pieces.push(piece!);
     }
-    // Every message consumed (and its body released) while the stream is still under way.
+    const files = store.segmentFiles();
+    // Every message consumed (and its body released) while the stream is still under way: the
+    // stream holds the store, so their segments stay until it ends.
     for (let i = 0; i < 3; i++) for (const user of ['ann', 'bo']) assert.equal(apply({ op: 'consume', user }).kind, 'message');
     assert.equal(store.usage().liveBytes, 0);
-    assert.ok(store.segmentFiles().length <= 1, 'the segments of the consumed bodies are deleted');
+    assert.deepEqual(store.segmentFiles(), files, 'no segment deleted under the stream');
     for (let piece = source.next(); piece !== null; piece = source.next()) pieces.push(piece);
     assert.deepEqual(Buffer.concat(pieces), Buffer.from(expected), 'the image as it was when the stream began');
+    assert.ok(store.segmentFiles().length <= 1, 'the segments of the consumed bodies are deleted once it ended');
+    assert.ok(files.slice(0, -1).every((f) => !existsSync(f)));
     const copy = new MailboxStateMachine();
     copy.restore(Buffer.concat(pieces));
     const got: number[][] = [];

@@ -246,8 +246,17 @@ export class Mailbox {
     return {
       write: (piece) => open().write(piece),
       finish: () => {
-        const state = open().finish();
-        reader = null;
+        const r = open();
+        let state: MailboxState;
+        try {
+          state = r.finish();
+        } catch (err) {
+          // A bad image: its bodies go with it, whether or not the caller aborts.
+          r.abort();
+          throw err;
+        } finally {
+          reader = null;
+        }
         // The stream's image is of the state being replaced: it ends here.
         this.stream?.close();
         const replaced = this.state.bodies;

@@ -4,8 +4,9 @@
 //
 // Not replicated and not durable: a cache of the bodies of the live messages, which the node
 // rebuilds from its snapshot and log at every start. So the directory is wiped when opened,
-// nothing is fsynced, and a crash leaves nothing that needs repair. A failed write or read throws
-// out of apply, which halts the Raft loop (fail-stop, like any storage failure).
+// nothing is fsynced, and a crash leaves nothing that needs repair. A failed file operation is a
+// StorageError (IO): thrown out of apply it halts the Raft loop, at start it exits 74, like any
+// storage failure.
 //
 // Layout: <dir>/g<generation>/<segment>.seg. A generation is one store (one state): a restore
 // fills the next generation beside the live one and the loser's directory is removed. A ref is a
@@ -19,6 +20,7 @@
 import { closeSync, mkdirSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BodyStore, BodyStoreUsage } from '../mailbox/body-store.js';
+import { StorageError } from '../raft/level-storage.js';
 
 export interface FileBodyStoreOptions {
   /** A segment is closed once it holds this many bytes. */
@@ -81,8 +83,12 @@ export class FileBodyStore implements BodyStore {
   static open(dir: string, options: Partial<FileBodyStoreOptions> = {}): FileBodyStore {
     const o = { ...DEFAULT_FILE_BODY_STORE_OPTIONS, ...options };
     if (!(o.segmentBytes >= 1 && o.writeBufferBytes >= 1)) throw new RangeError('segmentBytes and writeBufferBytes must be >= 1');
-    rmSync(dir, { recursive: true, force: true });
-    return new Generations(dir, o).make();
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return new Generations(dir, o).make();
+    } catch (err) {
+      throw ioFailure(err, dir);
+    }
   }
 
   /** Use `open`: a store is made for a generation directory of its own. */
@@ -103,8 +109,7 @@ export class FileBodyStore implements BodyStore {
     const ref = this.end;
     if (n > this.buffer.length - this.buffered) this.flush(seg);
     if (n > this.buffer.length) {
-      writeAll(seg.fd, body, seg.size);
-      seg.written += n;
+      this.write(seg, body);
     } else {
       this.buffer.set(body, this.buffered);
       this.buffered += n;
@@ -136,8 +141,13 @@ export class FileBodyStore implements BodyStore {
     }
     let done = 0;
     while (done < length) {
-      const got = readSync(seg.fd, target, offset + done, length - done, at + done);
-      if (got === 0) throw new Error(`body store ${this.dir}: ${seg.path} ends before ${at + length}`);
+      let got: number;
+      try {
+        got = readSync(seg.fd, target, offset + done, length - done, at + done);
+      } catch (err) {
+        throw ioFailure(err, this.dir);
+      }
+      if (got === 0) throw new StorageError('IO', `body store ${this.dir}: ${seg.path} ends before ${at + length}`);
       done += got;
     }
   }
@@ -165,15 +175,24 @@ export class FileBodyStore implements BodyStore {
   }
 
   fresh(): FileBodyStore {
-    return this.generations.make();
+    try {
+      return this.generations.make();
+    } catch (err) {
+      throw ioFailure(err, this.generations.dir);
+    }
   }
 
   discard(): void {
     if (this.discarded) return;
     this.discarded = true;
-    for (const seg of this.segments) closeSync(seg.fd);
-    this.segments.length = 0;
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      for (const seg of this.segments) closeSync(seg.fd);
+      rmSync(this.dir, { recursive: true, force: true });
+    } catch (err) {
+      throw ioFailure(err, this.dir);
+    } finally {
+      this.segments.length = 0;
+    }
     this.liveBytes = 0;
     this.storedBytes = 0;
   }
@@ -195,23 +214,43 @@ export class FileBodyStore implements BodyStore {
       if (last.live === 0 && this.holds === 0) this.remove(last);
     }
     const path = join(this.dir, `${String(this.segmentsMade++).padStart(8, '0')}.seg`);
-    const seg = new Segment(this.end, path, openSync(path, 'w+'));
+    let fd: number;
+    try {
+      fd = openSync(path, 'w+');
+    } catch (err) {
+      throw ioFailure(err, this.dir);
+    }
+    const seg = new Segment(this.end, path, fd);
     this.segments.push(seg);
     return seg;
   }
 
   private flush(seg: Segment): void {
     if (this.buffered === 0) return;
-    writeAll(seg.fd, this.buffer.subarray(0, this.buffered), seg.written);
-    seg.written += this.buffered;
+    this.write(seg, this.buffer.subarray(0, this.buffered));
     this.buffered = 0;
   }
 
+  /** Appends `bytes` to the segment's file (after what the buffer holds, which is flushed first). */
+  private write(seg: Segment, bytes: Uint8Array): void {
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(seg.fd, bytes, done, bytes.length - done, seg.written + done);
+    } catch (err) {
+      throw ioFailure(err, this.dir);
+    }
+    seg.written += bytes.length;
+  }
+
   private remove(seg: Segment): void {
-    closeSync(seg.fd);
-    unlinkSync(seg.path);
     this.segments.splice(this.segments.indexOf(seg), 1);
     this.storedBytes -= seg.size;
+    try {
+      closeSync(seg.fd);
+      unlinkSync(seg.path);
+    } catch (err) {
+      throw ioFailure(err, this.dir);
+    }
   }
 
   /** The segment holding [ref, ref + length), or a clear error for a ref this store does not hold. */
@@ -236,7 +275,10 @@ export class FileBodyStore implements BodyStore {
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+/** A failed file operation (an errno error) as the node's storage failure; anything else as is. */
+function ioFailure(err: unknown, dir: string): unknown {
+  if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
+    return new StorageError('IO', `body store ${dir}: ${err.message}`);
+  }
+  return err;
 }

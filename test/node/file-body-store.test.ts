@@ -11,6 +11,7 @@ import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { FileBodyStore } from '../../src/node/file-body-store.js';
+import { StorageError } from '../../src/raft/level-storage.js';
 import { log, options } from '../support/mailbox-log.js';
 
 function tempDir(): string {
@@ -147,6 +148,17 @@ test('a ref the store does not hold is a clear error, for reads and releases', (
     assert.throws(() => store.read(a, 60), noBody, 'a deleted segment');
     assert.throws(() => store.release(a, 60), noBody, 'released twice');
     assert.throws(() => store.release(b, 61), noBody);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a file operation that fails is a storage failure (StorageError IO: a halt when applying, exit 74 at start)', () => {
+  const root = tempDir();
+  try {
+    const notADir = join(root, 'file');
+    writeFileSync(notADir, 'x');
+    assert.throws(() => FileBodyStore.open(join(notADir, 'bodies')), (e: unknown) => e instanceof StorageError && e.code === 'IO' && /body store/.test(e.message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

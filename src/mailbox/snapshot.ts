@@ -12,14 +12,14 @@
 // nor nonce and principal ('' both). The cluster totals the quotas count are not written: they
 // are recomputed from the mailboxes.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
-// The message bodies are read from the state's body store as the image is written, and a reader
-// puts them into the store of the state it makes: the image holds them inline.
 // result = u8 1, then u8 3 (empty), or u8 2 (message) and id, seq f64, body, enqueuedAt f64,
 //   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
 // Strings are u16-prefixed UTF-8, bodies u32-prefixed, all little-endian (the byte toolkit's fixed
 // family, src/wire). Reading checks every count and length against the bytes left and refuses
 // anything out of order or out of range with a WireError. An image is read item by item from
 // pieces cut anywhere (SnapshotReader), so that restoring a large one need not block.
+// The image holds the message bodies inline: the writer reads them from the state's body store,
+// and a reader appends them to the (empty) store of the state it makes.
 
 import type { BodyStore } from './body-store.js';
 import type { DeliveredMessage } from './commands.js';
@@ -156,9 +156,9 @@ export interface ImageSink {
   abort(): void;
 }
 
-/** Decodes a whole image (a SnapshotReader fed it in one piece), its bodies into `bodies`; throws WireError on bad input. */
-export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false, bodies?: BodyStore): MailboxState {
-  const reader = new SnapshotReader(data.length, unsafeLeaseReceiptReuse, bodies);
+/** Decodes a whole image (a SnapshotReader fed it in one piece, bodies kept in memory); throws WireError on bad input. */
+export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {
+  const reader = new SnapshotReader(data.length, unsafeLeaseReceiptReuse);
   try {
     reader.write(data);
     return reader.finish();

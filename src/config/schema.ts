@@ -134,7 +134,7 @@ export const configSchema = z
       .strict()
       .optional()
       .describe('Mutual TLS 1.3 on the Raft peer links (README: Peer links: mutual TLS); `forge-mailbox certs` makes the files. Exactly one of `peerTls` and `secret`'),
-    dataDir: z.string().min(1).describe('Directory holding this node\'s LevelDB (Raft log, vote, snapshots)'),
+    dataDir: z.string().min(1).describe('Directory holding this node\'s LevelDB (raft/: Raft log, vote, snapshots) and its message body files (bodies/: a cache wiped and refilled at every start)'),
     peers: z
       .record(nodeId, hostPort)
       .refine((p) => Object.keys(p).length >= 1, 'at least one peer (this node) is required')

@@ -15,6 +15,9 @@
 //   still in their window, a put or consume with a new id is refused (QUOTA_EXCEEDED) instead.
 // - The cluster quotas (quotas.ts) bound the totals of every mailbox together; they refuse puts
 //   only. The totals they count are kept as running sums, moved by each command's mailbox.
+// - Bodies live in the state's body store (body-store.ts), not in the messages: a message that
+//   leaves the state has its body released in the same apply, after any read of it (a consume
+//   reads the body into its result before it frees it).
 
 import type {
   AckCommand,
@@ -30,7 +33,8 @@ import type {
   PutCommand,
   SetQuotasCommand,
 } from './commands.js';
-import { StoredDelivery } from './delivery.js';
+import type { BodyStore, BodyStoreUsage } from './body-store.js';
+import { deliveryOf } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
@@ -46,7 +50,6 @@ import {
 } from './state.js';
 import { durationProblem, principalProblem, receiptNonceProblem, tokenProblem, userProblem } from './validate.js';
 import { MAX_TOKEN_LENGTH } from '../identifiers.js';
-import { latin1FromBytes } from '../wire/text.js';
 
 const EMPTY: ConsumeResult = Object.freeze({ kind: 'empty' });
 const OK: MailboxResult = Object.freeze({ kind: 'ok' });
@@ -81,6 +84,8 @@ export interface MailboxTotals {
   /** The cluster quotas and what they count now (dead letters included, unlike `messages`). */
   quotas: MailboxQuotas;
   usage: MailboxUsage;
+  /** What the bodies take in this replica's body store (node-local: replicas may differ). */
+  bodyStore: BodyStoreUsage;
 }
 
 interface LeaseEndCounts {
@@ -91,7 +96,7 @@ interface LeaseEndCounts {
 
 export class Mailbox {
   readonly options: MailboxOptions;
-  state: MailboxState = emptyMailboxState();
+  state: MailboxState;
   /** Messages removed by expiry since this process started (a metric, not replicated state). */
   private expiredTotal = 0;
   /** The snapshot being written out, told before any mailbox changes (copy before write). */
@@ -99,8 +104,18 @@ export class Mailbox {
   /** Streams begun so far: the next one's mark. */
   private streams = 0;
 
-  constructor(options: Partial<MailboxOptions> = {}) {
+  /** Frees the body of a message that left the state. */
+  private readonly release = (m: StoredMessage): void => this.state.bodies.release(m.bodyRef, m.bodyLength);
+
+  /** `bodies` holds the bodies of the messages (an empty store; default in memory). */
+  constructor(options: Partial<MailboxOptions> = {}, bodies?: BodyStore) {
     this.options = resolveMailboxOptions(options);
+    this.state = emptyMailboxState(bodies);
+  }
+
+  /** The space the bodies of the held messages take in the body store. */
+  bodyUsage(): BodyStoreUsage {
+    return this.state.bodies.usage();
   }
 
   apply(cmd: MailboxCommand, meta: ApplyMeta): MailboxResult {
@@ -188,6 +203,7 @@ export class Mailbox {
       top,
       quotas: this.quotas(),
       usage: this.usage(),
+      bodyStore: this.bodyUsage(),
     };
   }
 
@@ -222,7 +238,7 @@ export class Mailbox {
    * image replaces whatever they did.
    */
   restoreSink(size: number): ImageSink {
-    let reader: SnapshotReader | null = new SnapshotReader(size, this.options.unsafeLeaseReceiptReuse);
+    let reader: SnapshotReader | null = new SnapshotReader(size, this.options.unsafeLeaseReceiptReuse, this.state.bodies.fresh());
     const open = (): SnapshotReader => {
       if (reader === null) throw new Error('restore already finished or aborted');
       return reader;
@@ -230,13 +246,25 @@ export class Mailbox {
     return {
       write: (piece) => open().write(piece),
       finish: () => {
-        const state = open().finish();
-        reader = null;
+        const r = open();
+        let state: MailboxState;
+        try {
+          state = r.finish();
+        } catch (err) {
+          // A bad image: its bodies go with it, whether or not the caller aborts.
+          r.abort();
+          throw err;
+        } finally {
+          reader = null;
+        }
         // The stream's image is of the state being replaced: it ends here.
         this.stream?.close();
+        const replaced = this.state.bodies;
         this.state = state;
+        replaced.discard();
       },
       abort: () => {
+        reader?.abort();
         reader = null;
       },
     };
@@ -245,8 +273,13 @@ export class Mailbox {
   /** Replaces the state with a snapshot's (the sink fed in one piece); throws WireError (state untouched) on a bad image. */
   restore(data: Uint8Array): void {
     const sink = this.restoreSink(data.length);
-    sink.write(data);
-    sink.finish();
+    try {
+      sink.write(data);
+      sink.finish();
+    } catch (err) {
+      sink.abort();
+      throw err;
+    }
   }
 
   /** Read-only: answers from the applied state as of max(state time, `now`). */
@@ -306,7 +339,7 @@ export class Mailbox {
     this.advance(now);
     const seq = ++s.lastSeq;
     const expiresAt = now + (cmd.ttlMs ?? o.defaultTtlMs);
-    const msg = new StoredMessage(seq, cmd.id ?? null, latin1FromBytes(cmd.body), now, expiresAt, 0);
+    const msg = new StoredMessage(seq, cmd.id ?? null, s.bodies.append(cmd.body), size, now, expiresAt, 0);
     const target = box ?? this.createBox(cmd.user);
     target.queue.push(msg);
     if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
@@ -327,7 +360,7 @@ export class Mailbox {
     if (problem !== null) return problem;
     if (cmd.requestId !== undefined) return null;
     const at = Number.isFinite(now) && now > this.state.now ? now : this.state.now;
-    return this.peek(cmd.user, cmd.deadLetter === true, at).kind === 'empty' ? EMPTY : null;
+    return this.head(cmd.user, cmd.deadLetter === true, at) === undefined ? EMPTY : null;
   }
 
   /** Why `cmd` is refused whatever the state, or null. */
@@ -379,23 +412,28 @@ export class Mailbox {
     this.endLeases(box, now, null);
     const queue = cmd.deadLetter === true ? box.dead : box.queue;
     let msg = queue?.shift();
-    while (msg !== undefined && msg.expiresAt <= now) msg = queue!.shift();
+    while (msg !== undefined && msg.expiresAt <= now) {
+      this.release(msg);
+      msg = queue!.shift();
+    }
     if (msg === undefined) {
       this.dropIfEmpty(cmd.user, box);
       return EMPTY;
     }
     msg.deliveries++;
+    // Read on every replica, leader or not: the result must not depend on the store later.
+    const message = deliveryOf(msg, this.state.bodies.read(msg.bodyRef, msg.bodyLength));
     if (cmd.leaseMs === undefined) {
+      this.release(msg);
       this.dropIfEmpty(cmd.user, box);
-      return { kind: 'message', message: new StoredDelivery(msg) };
+      return { kind: 'message', message };
     }
     const nonce = cmd.receiptNonce ?? '';
     const receipt = receiptOf(msg, nonce, this.options.unsafeLeaseReceiptReuse);
     const leaseExpiresAt = now + cmd.leaseMs;
     box.leaseMap().set(receipt, { msg, leaseExpiresAt, nonce });
-    box.leaseBytes += msg.body.length;
+    box.leaseBytes += msg.bodyLength;
     if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
-    const message = new StoredDelivery(msg);
     message.receipt = receipt;
     message.leaseExpiresAt = leaseExpiresAt;
     return { kind: 'message', message };
@@ -414,8 +452,9 @@ export class Mailbox {
 
     this.advance(now);
     box.leases!.delete(cmd.receipt);
-    box.leaseBytes -= lease.msg.body.length;
+    box.leaseBytes -= lease.msg.bodyLength;
     if (cmd.op === 'nack') this.returnLeased(box, lease.msg, now, null);
+    else this.release(lease.msg);
     this.dropIfEmpty(cmd.user, box);
     return OK;
   }
@@ -429,9 +468,10 @@ export class Mailbox {
     this.endLeases(box, now, null);
     let count: number;
     if (cmd.deadLetter === true) {
-      count = box.dead?.clear() ?? 0;
+      count = box.dead?.clear(this.release) ?? 0;
     } else {
-      count = box.queue.clear() + (box.leases?.size ?? 0);
+      count = box.queue.clear(this.release) + (box.leases?.size ?? 0);
+      for (const lease of box.leases?.values() ?? []) this.release(lease.msg);
       box.leases = null;
       box.leaseBytes = 0;
       box.minLeaseEnd = Infinity;
@@ -451,7 +491,7 @@ export class Mailbox {
       const heldBytes = box.heldBytes;
       this.endLeases(box, now, counts);
       if (box.minExpiry <= now) {
-        counts.expired += box.queue.removeExpired(now) + (box.dead?.removeExpired(now) ?? 0);
+        counts.expired += box.queue.removeExpired(now, this.release) + (box.dead?.removeExpired(now, this.release) ?? 0);
         box.minExpiry = Math.min(box.queue.earliestExpiry(), box.dead?.earliestExpiry() ?? Infinity);
       }
       s.heldMessages += box.held - held;
@@ -469,7 +509,7 @@ export class Mailbox {
     for (const [receipt, lease] of box.leases) {
       if (lease.leaseExpiresAt <= now) {
         box.leases.delete(receipt);
-        box.leaseBytes -= lease.msg.body.length;
+        box.leaseBytes -= lease.msg.bodyLength;
         this.returnLeased(box, lease.msg, now, counts);
       } else if (lease.leaseExpiresAt < min) {
         min = lease.leaseExpiresAt;
@@ -482,6 +522,7 @@ export class Mailbox {
   private returnLeased(box: UserBox, msg: StoredMessage, now: number, counts: LeaseEndCounts | null): void {
     if (msg.expiresAt <= now) {
       if (counts) counts.expired++;
+      this.release(msg);
       return;
     }
     if (msg.deliveries >= this.options.maxDeliveries) {
@@ -495,8 +536,14 @@ export class Mailbox {
   }
 
   private peek(user: string, deadLetter: boolean, now: number): MailboxResult {
+    const head = this.head(user, deadLetter, now);
+    return head === undefined ? EMPTY : { kind: 'message', message: deliveryOf(head, this.state.bodies.read(head.bodyRef, head.bodyLength)) };
+  }
+
+  /** The message a consume at `now` would take: the first unexpired one, leases that ran out included. */
+  private head(user: string, deadLetter: boolean, now: number): StoredMessage | undefined {
     const box = this.state.users.get(user);
-    if (box === undefined) return EMPTY;
+    if (box === undefined) return undefined;
     const queue = deadLetter ? box.dead : box.queue;
     let head: StoredMessage | undefined;
     for (let i = 0; queue !== null; i++) {
@@ -514,7 +561,7 @@ export class Mailbox {
         if (head === undefined || m.seq < head.seq) head = m;
       }
     }
-    return head === undefined ? EMPTY : { kind: 'message', message: new StoredDelivery(head) };
+    return head;
   }
 
   private stats(user: string, now: number): MailboxStats {
@@ -534,7 +581,7 @@ export class Mailbox {
       for (const m of box.queue) {
         if (m.expiresAt <= now) continue;
         count++;
-        bytes += m.body.length;
+        bytes += m.bodyLength;
         if (m.enqueuedAt < oldest) oldest = m.enqueuedAt;
       }
       for (const m of box.dead ?? []) if (m.expiresAt > now) deadLetterCount++;
@@ -548,7 +595,7 @@ export class Mailbox {
           deadLetterCount++;
         } else {
           count++;
-          bytes += m.body.length;
+          bytes += m.bodyLength;
           if (m.enqueuedAt < oldest) oldest = m.enqueuedAt;
         }
       }
@@ -584,7 +631,7 @@ export class Mailbox {
 
   private rememberConsume(user: string, principal: string, requestId: string, result: ConsumeResult, now: number): void {
     const s = this.state;
-    const bytes = result.kind === 'message' ? (result.message as StoredDelivery).latin1Body().length : 0;
+    const bytes = result.kind === 'message' ? result.message.body.length : 0;
     const expiresAt = now + this.options.requestWindowMs;
     s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;

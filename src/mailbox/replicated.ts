@@ -4,6 +4,7 @@
 // process; an undecodable entry must not wedge the log, so it yields a BAD_REQUEST result and
 // leaves the state untouched.
 
+import type { BodyStore } from './body-store.js';
 import { decodeCommand } from './codec.js';
 import type { ApplyMeta, ConsumeCommand, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
@@ -24,8 +25,9 @@ export interface ImageSource {
 export class MailboxStateMachine {
   readonly mailbox: Mailbox;
 
-  constructor(options: Partial<MailboxOptions> = {}) {
-    this.mailbox = new Mailbox(options);
+  /** `bodies` holds the message bodies (an empty store; default in memory). */
+  constructor(options: Partial<MailboxOptions> = {}, bodies?: BodyStore) {
+    this.mailbox = new Mailbox(options, bodies);
   }
 
   /**

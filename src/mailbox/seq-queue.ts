@@ -3,16 +3,17 @@
 // Messages coming back from a lease are inserted at their seq position (usually at or near the head).
 
 /**
- * One queued message. Kept as small as possible: six fields, the body held as a Latin-1 string
- * (one char per byte, ~16 bytes of header) rather than a Uint8Array, which would cost two extra
- * heap objects (typed array + ArrayBuffer) and an off-heap backing store per message.
+ * One queued message: metadata only, kept as small as possible (seven fields, no object of its
+ * own for the body). The body is in the state's body store (body-store.ts) at `bodyRef`.
  */
 export class StoredMessage {
   constructor(
     readonly seq: number,
     /** Client-given id, or null when the id is the derived `@<seq>`. */
     readonly clientId: string | null,
-    readonly body: string,
+    /** Where the body is in the state's body store. */
+    readonly bodyRef: number,
+    readonly bodyLength: number,
     readonly enqueuedAt: number,
     readonly expiresAt: number,
     public deliveries: number,
@@ -53,14 +54,14 @@ export class SeqQueue {
       if (m.expiresAt < this.items[this.items.length - 1]!.expiresAt) this.expiryOrdered = false;
       this.items.push(m);
     }
-    this.bytes += m.body.length;
+    this.bytes += m.bodyLength;
   }
 
   shift(): StoredMessage | undefined {
     if (this.head >= this.items.length) return undefined;
     const m = this.items[this.head];
     this.items[this.head++] = undefined;
-    this.bytes -= m!.body.length;
+    this.bytes -= m!.bodyLength;
     this.compact();
     return m;
   }
@@ -82,20 +83,24 @@ export class SeqQueue {
     } else {
       this.items.splice(lo, 0, m);
     }
-    this.bytes += m.body.length;
+    this.bytes += m.bodyLength;
   }
 
-  /** Removes the messages expired at `now`; returns how many. */
-  removeExpired(now: number): number {
+  /** Removes the messages expired at `now`, handing each to `removed`; returns how many. */
+  removeExpired(now: number, removed: (m: StoredMessage) => void): number {
     const before = this.size;
     if (this.expiryOrdered) {
-      while (this.head < this.items.length && this.items[this.head]!.expiresAt <= now) this.shift();
+      while (this.head < this.items.length && this.items[this.head]!.expiresAt <= now) removed(this.shift()!);
     } else {
       const kept: StoredMessage[] = [];
       for (let i = this.head; i < this.items.length; i++) {
         const m = this.items[i]!;
-        if (m.expiresAt > now) kept.push(m);
-        else this.bytes -= m.body.length;
+        if (m.expiresAt > now) {
+          kept.push(m);
+        } else {
+          this.bytes -= m.bodyLength;
+          removed(m);
+        }
       }
       this.items = kept;
       this.head = 0;
@@ -112,9 +117,10 @@ export class SeqQueue {
     return min;
   }
 
-  /** Empties the queue; returns how many messages it held. */
-  clear(): number {
+  /** Empties the queue, handing each message to `removed`; returns how many it held. */
+  clear(removed: (m: StoredMessage) => void): number {
     const n = this.size;
+    for (const m of this) removed(m);
     this.items = [];
     this.head = 0;
     this.bytes = 0;

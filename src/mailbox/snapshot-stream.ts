@@ -8,15 +8,20 @@
 // - remembered put ids and consume results are immutable objects (a change replaces the entry),
 //   so the lists of them taken at the start are their point-in-time image;
 // - a mailbox is mutable: copy before write. The mailbox calls `beforeWrite(box)` before any
-//   command changes it; if the stream has not written that mailbox yet, it is encoded there and
-//   then, as it still is, and that copy is what the stream writes when it gets to it. A mailbox
-//   carries the mark of the stream that has fixed its image, so each is copied at most once.
+//   command changes it; if the stream has not written that mailbox yet, its messages and leases
+//   are copied there and then, as they still are (metadata: the bodies stay in the store), and
+//   that copy is what the stream writes when it gets to it. A mailbox carries the mark of the
+//   stream that has fixed its image, so each is copied at most once;
+// - the stream holds the body store (BodyStore.hold) until it ends, so the bodies of messages
+//   that left the state after it began are still there when the stream writes its copies.
 //
 // The image is the whole size up front in the cluster snapshot's length prefix, so the stream
 // first sizes what it listed (in bounded steps as well), then writes. A mailbox changed between
 // the two is copied as it was when sized, so the size holds.
 
-import type { MailboxState, RememberedConsume, RememberedPut, UserBox } from './state.js';
+import type { BodyStore } from './body-store.js';
+import { StoredMessage } from './seq-queue.js';
+import { type MailboxState, type RememberedConsume, type RememberedPut, UserBox } from './state.js';
 import {
   SNAPSHOT_HEADER_BYTES,
   boxBodySize,
@@ -46,8 +51,11 @@ export class MailboxSnapshotStream {
   private readonly boxes: UserBox[];
   private readonly puts: RememberedPut[];
   private readonly consumes: RememberedConsume[];
-  /** Mailboxes copied before a change and not written yet: their encoding after the name. */
-  private readonly copies = new Map<UserBox, Uint8Array>();
+  private readonly bodies: BodyStore;
+  /** Ends the stream's hold on the body store. */
+  private readonly unhold: () => void;
+  /** Mailboxes copied before a change and not written yet: the copy to write instead. */
+  private readonly copies = new Map<UserBox, UserBox>();
   /** Items (mailboxes, then puts, then consumes) sized, then written, so far. */
   private cursor = 0;
   private sized = false;
@@ -69,15 +77,15 @@ export class MailboxSnapshotStream {
     this.boxes = Array.from(s.users.values());
     this.puts = Array.from(s.puts.values());
     this.consumes = Array.from(s.consumes.values());
+    this.bodies = s.bodies;
+    this.unhold = s.bodies.hold();
   }
 
   /** Called by the mailbox before it changes `box`: fixes the box's image first if still needed. */
   beforeWrite(box: UserBox): void {
     if (box.snapshotMark === this.mark) return;
     box.snapshotMark = this.mark;
-    const w = ByteWriter.exact(boxBodySize(box));
-    writeBoxBody(w, box);
-    this.copies.set(box, w.finish());
+    this.copies.set(box, copyOf(box));
   }
 
   /** Size of the whole image in bytes; known once `sizeStep` returned true. */
@@ -98,8 +106,7 @@ export class MailboxSnapshotStream {
       const i = this.cursor++;
       if (i < nBoxes) {
         const box = this.boxes[i]!;
-        const copy = this.copies.get(box);
-        this.total += 2 + utf8Length(this.names[i]!) + (copy !== undefined ? copy.length : boxBodySize(box));
+        this.total += 2 + utf8Length(this.names[i]!) + boxBodySize(this.copies.get(box) ?? box);
       } else if (i < nPuts) {
         this.total += putSize(this.puts[i - nBoxes]!);
       } else {
@@ -136,12 +143,11 @@ export class MailboxSnapshotStream {
         w.u16String(this.names[i]!);
         const copy = this.copies.get(box);
         if (copy !== undefined) {
-          w.raw(copy);
           this.copies.delete(box);
         } else {
           box.snapshotMark = this.mark;
-          writeBoxBody(w, box);
         }
+        writeBoxBody(w, copy ?? box, this.bodies);
       } else if (i === nBoxes) {
         w.u32(this.puts.length);
       } else if (i <= nPuts) {
@@ -163,10 +169,25 @@ export class MailboxSnapshotStream {
   private end(): void {
     this.closed = true;
     this.copies.clear();
+    this.unhold();
     this.onEnd(this);
   }
 
   private assertOpen(): void {
     if (this.closed) throw new Error('snapshot stream closed (ended, or the state was replaced)');
   }
+}
+
+/** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref) and leases. */
+function copyOf(box: UserBox): UserBox {
+  const copy = new UserBox();
+  for (const m of box.queue) copy.queue.push(copyOfMessage(m));
+  for (const m of box.dead ?? []) copy.deadQueue().push(copyOfMessage(m));
+  for (const [receipt, lease] of box.leases ?? []) copy.leaseMap().set(receipt, { ...lease, msg: copyOfMessage(lease.msg) });
+  return copy;
+}
+
+/** A copy: the delivery count of the original moves on. */
+function copyOfMessage(m: StoredMessage): StoredMessage {
+  return new StoredMessage(m.seq, m.clientId, m.bodyRef, m.bodyLength, m.enqueuedAt, m.expiresAt, m.deliveries);
 }

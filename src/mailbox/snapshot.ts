@@ -18,9 +18,11 @@
 // family, src/wire). Reading checks every count and length against the bytes left and refuses
 // anything out of order or out of range with a WireError. An image is read item by item from
 // pieces cut anywhere (SnapshotReader), so that restoring a large one need not block.
+// The image holds the message bodies inline: the writer reads them from the state's body store,
+// and a reader appends them to the (empty) store of the state it makes.
 
+import type { BodyStore } from './body-store.js';
 import type { DeliveredMessage } from './commands.js';
-import { StoredDelivery } from './delivery.js';
 import {
   type ConsumeResult,
   type MailboxState,
@@ -89,7 +91,7 @@ export function consumeSize(c: RememberedConsume): number {
 }
 
 function messageSize(m: StoredMessage): number {
-  return 8 + 1 + (m.clientId === null ? 0 : 2 + utf8Length(m.clientId)) + 8 + 8 + 4 + 4 + m.body.length;
+  return 8 + 1 + (m.clientId === null ? 0 : 2 + utf8Length(m.clientId)) + 8 + 8 + 4 + 4 + m.bodyLength;
 }
 
 export function writeSnapshot(s: MailboxState): Uint8Array {
@@ -97,7 +99,7 @@ export function writeSnapshot(s: MailboxState): Uint8Array {
   writeHeader(w, s);
   for (const [name, box] of s.users) {
     w.u16String(name);
-    writeBoxBody(w, box);
+    writeBoxBody(w, box, s.bodies);
   }
   w.u32(s.puts.size);
   for (const p of s.puts.values()) writePut(w, p);
@@ -116,14 +118,14 @@ export function writeHeader(w: ByteWriter, s: MailboxState): void {
   w.u32(s.users.size);
 }
 
-export function writeBoxBody(w: ByteWriter, box: UserBox): void {
-  writeQueue(w, box.queue);
-  writeQueue(w, box.dead);
+export function writeBoxBody(w: ByteWriter, box: UserBox, bodies: BodyStore): void {
+  writeQueue(w, box.queue, bodies);
+  writeQueue(w, box.dead, bodies);
   w.u32(box.leases?.size ?? 0);
   for (const lease of box.leases?.values() ?? []) {
     w.f64(lease.leaseExpiresAt);
     w.u16String(lease.nonce);
-    writeMessage(w, lease.msg);
+    writeMessage(w, lease.msg, bodies);
   }
 }
 
@@ -154,11 +156,16 @@ export interface ImageSink {
   abort(): void;
 }
 
-/** Decodes a whole image (a SnapshotReader fed it in one piece); throws WireError on bad input. */
+/** Decodes a whole image (a SnapshotReader fed it in one piece, bodies kept in memory); throws WireError on bad input. */
 export function readSnapshot(data: Uint8Array, unsafeLeaseReceiptReuse = false): MailboxState {
   const reader = new SnapshotReader(data.length, unsafeLeaseReceiptReuse);
-  reader.write(data);
-  return reader.finish();
+  try {
+    reader.write(data);
+    return reader.finish();
+  } catch (err) {
+    reader.abort();
+    throw err;
+  }
 }
 
 /** Where a SnapshotReader is in the layout: the item its next step reads. */
@@ -181,12 +188,13 @@ const enum Part {
 
 /**
  * Decodes an image of `size` bytes fed in pieces cut anywhere, one item (a mailbox's name, a
- * message, a lease, a remembered id) per step (see PieceDecoder), into a state of its own: the
- * state being restored stays live until the caller swaps this one in. The checks are those of
- * the layout above, in the same order, with the same WireErrors.
+ * message, a lease, a remembered id) per step (see PieceDecoder), into a state of its own, with
+ * the bodies in `bodies` (an empty store of its own): the state being restored stays live until
+ * the caller swaps this one in. The checks are those of the layout above, in the same order,
+ * with the same WireErrors.
  */
 export class SnapshotReader {
-  private readonly state = emptyMailboxState();
+  private readonly state: MailboxState;
   private readonly decoder: PieceDecoder;
   private part = Part.Header;
   private v2 = false;
@@ -204,7 +212,9 @@ export class SnapshotReader {
   constructor(
     size: number,
     private readonly unsafeLeaseReceiptReuse = false,
+    bodies?: BodyStore,
   ) {
+    this.state = emptyMailboxState(bodies);
     this.decoder = new PieceDecoder(size, (r) => this.step(r));
   }
 
@@ -217,6 +227,11 @@ export class SnapshotReader {
   finish(): MailboxState {
     this.decoder.finish();
     return this.state;
+  }
+
+  /** Gives up on the image: drops the bodies read so far (the reader is not used again). */
+  abort(): void {
+    this.state.bodies.discard();
   }
 
   private step(r: ByteReader): boolean {
@@ -310,7 +325,7 @@ export class SnapshotReader {
   }
 
   private readQueued(r: ByteReader): void {
-    const m = readMessage(r);
+    const m = readMessage(r, this.state.bodies);
     if (m.seq <= this.prevSeq) throw new WireError('INVALID', 'queue not in seq order');
     this.prevSeq = m.seq;
     this.list.push(m);
@@ -320,10 +335,10 @@ export class SnapshotReader {
   private readLease(r: ByteReader): void {
     const leaseExpiresAt = r.f64('leaseExpiresAt');
     const nonce = this.v2 ? readNonce(r) : '';
-    const msg = readMessage(r);
+    const msg = readMessage(r, this.state.bodies);
     const box = this.box;
     box.leaseMap().set(receiptOf(msg, nonce, this.unsafeLeaseReceiptReuse), { msg, leaseExpiresAt, nonce });
-    box.leaseBytes += msg.body.length;
+    box.leaseBytes += msg.bodyLength;
     box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
     this.left--;
   }
@@ -374,22 +389,23 @@ function readPrincipal(r: ByteReader): string {
   return principal;
 }
 
-function writeQueue(w: ByteWriter, q: SeqQueue | null): void {
+function writeQueue(w: ByteWriter, q: SeqQueue | null, bodies: BodyStore): void {
   w.u32(q?.size ?? 0);
-  for (const m of q ?? []) writeMessage(w, m);
+  for (const m of q ?? []) writeMessage(w, m, bodies);
 }
 
-function writeMessage(w: ByteWriter, m: StoredMessage): void {
+function writeMessage(w: ByteWriter, m: StoredMessage, bodies: BodyStore): void {
   w.f64(m.seq);
   w.u8(m.clientId === null ? 0 : 1);
   if (m.clientId !== null) w.u16String(m.clientId);
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);
-  w.u32Latin1(m.body);
+  w.u32Filled(m.bodyLength, (buf, at) => bodies.readInto(m.bodyRef, m.bodyLength, buf, at));
 }
 
-function readMessage(r: ByteReader): StoredMessage {
+/** A message of the image, its body appended to `bodies`. */
+function readMessage(r: ByteReader, bodies: BodyStore): StoredMessage {
   const seq = r.f64('seq');
   const flag = r.u8('hasClientId');
   if (flag > 1) throw new WireError('BAD_BOOLEAN', 'bad client id flag');
@@ -397,15 +413,15 @@ function readMessage(r: ByteReader): StoredMessage {
   const enqueuedAt = r.f64('enqueuedAt');
   const expiresAt = r.f64('expiresAt');
   const deliveries = r.u32('deliveries');
-  const body = r.u32Latin1('body', MAX_WIRE_BODY_BYTES);
-  return new StoredMessage(seq, clientId, body, enqueuedAt, expiresAt, deliveries);
+  const body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES);
+  return new StoredMessage(seq, clientId, bodies.append(body), body.length, enqueuedAt, expiresAt, deliveries);
 }
 
 /** Exact encoded size of a remembered consume result, as writeConsumeResult writes it. */
 function consumeResultSize(res: ConsumeResult): number {
   if (res.kind === 'empty') return 2;
   const m = res.message;
-  const body = m instanceof StoredDelivery ? m.latin1Body().length : m.body.length;
+  const body = m.body.length;
   const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
   return 2 + 2 + utf8Length(m.id) + 8 + 4 + body + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
 }
@@ -420,9 +436,7 @@ function writeConsumeResult(w: ByteWriter, res: ConsumeResult): void {
   const m = res.message;
   w.u16String(m.id);
   w.f64(m.seq);
-  // Remembered at apply time the body is the stored Latin-1 string; restored from an image, bytes.
-  if (m instanceof StoredDelivery) w.u32Latin1(m.latin1Body());
-  else w.u32Bytes(m.body);
+  w.u32Bytes(m.body);
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);

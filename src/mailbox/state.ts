@@ -1,5 +1,6 @@
 // The replicated state of the mailbox state machine: what a snapshot holds.
 
+import { type BodyStore, MemoryBodyStore } from './body-store.js';
 import type { MailboxResult } from './commands.js';
 import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
@@ -85,9 +86,11 @@ export interface MailboxState {
   heldMessages: number;
   /** Body bytes held by every mailbox together (sum of UserBox.heldBytes): derived like heldMessages. */
   heldBytes: number;
+  /** Where the bodies of the messages held are (not replicated state: node-local storage). */
+  bodies: BodyStore;
 }
 
-export function emptyMailboxState(): MailboxState {
+export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): MailboxState {
   return {
     now: 0,
     lastSeq: 0,
@@ -98,6 +101,7 @@ export function emptyMailboxState(): MailboxState {
     quotas: { ...DEFAULT_QUOTAS },
     heldMessages: 0,
     heldBytes: 0,
+    bodies,
   };
 }
 

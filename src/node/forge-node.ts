@@ -20,6 +20,7 @@ import type { ForgeConfig } from '../config/schema.js';
 import type { PeerAddress } from '../identifiers.js';
 import type { Logger } from '../logging.js';
 import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import type { BodyStore } from '../mailbox/body-store.js';
 import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
@@ -32,6 +33,7 @@ import { bridgePort, type NodeOperations } from './bridge-port.js';
 import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
 import { DiskSpaceError, DiskWatermark } from './disk-watermark.js';
 import { ExpirySweep } from './expiry-sweep.js';
+import { FileBodyStore } from './file-body-store.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { NodeMetrics } from './metrics.js';
 import { proposeMailbox } from './proposals.js';
@@ -77,13 +79,17 @@ export class ForgeNode implements NodeOperations {
     mkdirSync(config.dataDir, { recursive: true });
     const storage = await LevelStorage.open(join(config.dataDir, 'raft'));
     if (storage.migratedFrom !== null) log.info({ from: storage.migratedFrom }, 'store migrated to the current layout (checksums on every record, snapshot chunks under generations)');
-    return new ForgeNode(config, log, storage, options.unsafeMutations ?? [], options.onHalted ?? (() => {}));
+    // A cache of the live messages' bodies, refilled from the snapshot and log replay: wiped here,
+    // once LevelDB's lock on the data dir is held (a second process on it fails before this).
+    const bodies = FileBodyStore.open(join(config.dataDir, 'bodies'));
+    return new ForgeNode(config, log, storage, bodies, options.unsafeMutations ?? [], options.onHalted ?? (() => {}));
   }
 
   private constructor(
     private readonly config: ForgeConfig,
     private readonly log: Logger,
     storage: LevelStorage,
+    bodies: BodyStore,
     private readonly unsafeMutations: readonly MutationName[],
     private readonly onHalted: (cause: Error) => void,
   ) {
@@ -95,11 +101,14 @@ export class ForgeNode implements NodeOperations {
     const maxFrameBytes =
       Math.max(config.raft.maxBytesPerMsg, config.raft.snapshotChunkBytes, config.mailbox.maxBodyBytes) + 1024 * 1024;
     // One window for both put ids and consume request ids: the retry horizon clients are promised.
-    this.stateMachine = new MailboxStateMachine({
-      ...config.mailbox,
-      requestWindowMs: config.mailbox.dedupeWindowMs,
-      unsafeLeaseReceiptReuse: unsafeMutations.includes('lease-receipt-reuse'),
-    });
+    this.stateMachine = new MailboxStateMachine(
+      {
+        ...config.mailbox,
+        requestWindowMs: config.mailbox.dedupeWindowMs,
+        unsafeLeaseReceiptReuse: unsafeMutations.includes('lease-receipt-reuse'),
+      },
+      bodies,
+    );
     this.clusterState = new ClusterStateMachine(this.stateMachine, (directory) => this.transport.setPeers(this.peerAddresses(directory)));
     const electionTimeoutMs = Math.max(MIN_LIVENESS_TIMEOUT_MS, config.raft.tickMs * Math.max(config.raft.electionTicks, 3 * config.raft.heartbeatTicks));
     this.transport = new TcpTransport({

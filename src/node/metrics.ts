@@ -141,6 +141,17 @@ export class NodeMetrics {
       },
     });
     new Gauge({
+      name: 'forge_body_store_bytes',
+      help: 'Message bodies in this node\'s body store: live (bytes of the messages held) and stored (segment file bytes: live plus the dead bodies of segments not yet deleted)',
+      labelNames: ['field'],
+      registers,
+      collect() {
+        const b = source.mailbox(0).bodyStore;
+        this.set({ field: 'live' }, b.liveBytes);
+        this.set({ field: 'stored' }, b.storedBytes);
+      },
+    });
+    new Gauge({
       name: 'forge_mailbox_quota',
       help: 'Cluster quotas (limit) and what they count now (used): messages, bytes, mailboxes',
       labelNames: ['quota', 'field'],

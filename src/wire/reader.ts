@@ -5,7 +5,7 @@
 // allocation, a RangeError or a loop. Integers are assembled byte by byte and floats through a
 // shared 8-byte scratch: no per-call DataView or Buffer objects on the hot decode paths.
 
-import { decodeUtf8, latin1Slice } from './text.js';
+import { decodeUtf8 } from './text.js';
 import { WireError } from './wire-error.js';
 
 const f64Scratch = new Float64Array(1);
@@ -183,15 +183,5 @@ export class ByteReader {
     const n = this.u32(what);
     if (n > maxBytes) throw new WireError('TOO_LARGE', `${what} is ${n} bytes, limit ${maxBytes}`);
     return this.raw(n, what);
-  }
-
-  /** u32-prefixed bytes of at most `maxBytes`, as a Latin-1 string (one char per byte). */
-  u32Latin1(what: string, maxBytes: number): string {
-    const n = this.u32(what);
-    if (n > maxBytes) throw new WireError('TOO_LARGE', `${what} is ${n} bytes, limit ${maxBytes}`);
-    this.need(n, what);
-    const s = latin1Slice(this.buf, this.pos, this.pos + n);
-    this.pos += n;
-    return s;
   }
 }

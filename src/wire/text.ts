@@ -1,18 +1,16 @@
-// String conversions shared by the byte writer and reader: exact UTF-8 lengths, strict UTF-8
-// decoding, and Latin-1 (one char per byte, how the mailbox keeps message bodies) through Node's
-// native conversions.
+// String conversions shared by the byte writer and reader: exact UTF-8 lengths and strict UTF-8
+// decoding (ASCII through Node's native Latin-1 conversion).
 
 import { Buffer } from 'node:buffer';
 import { WireError } from './wire-error.js';
 
 /**
- * Node's native Latin-1 conversions. They accept any Uint8Array as `this`, which spares building a
+ * Node's native Latin-1 conversion. It accepts any Uint8Array as `this`, which spares building a
  * Buffer view per call (as costly as the conversion itself for short strings). Not declared in
  * @types/node, but part of Buffer.prototype in every Node release.
  */
 const nativeLatin1 = Buffer.prototype as unknown as {
   latin1Slice(this: Uint8Array, start: number, end: number): string;
-  latin1Write(this: Uint8Array, s: string, offset: number, length: number): number;
 };
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -40,26 +38,4 @@ function decodeNonAscii(b: Uint8Array, start: number, end: number, what: string)
   } catch {
     throw new WireError('BAD_UTF8', `${what}: invalid UTF-8`);
   }
-}
-
-/** `b[start, end)` as a Latin-1 string: char i is byte i. */
-export function latin1Slice(b: Uint8Array, start: number, end: number): string {
-  return nativeLatin1.latin1Slice.call(b, start, end);
-}
-
-/** Writes Latin-1 string `s` into `b` at `offset` (the caller made room for s.length bytes). */
-export function latin1Write(b: Uint8Array, s: string, offset: number): void {
-  nativeLatin1.latin1Write.call(b, s, offset, s.length);
-}
-
-/** Bytes as a Latin-1 string: char i is byte i. */
-export function latin1FromBytes(b: Uint8Array): string {
-  return nativeLatin1.latin1Slice.call(b, 0, b.length);
-}
-
-/** A Latin-1 string back to bytes, in a fresh allocation of its own. */
-export function latin1ToBytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  nativeLatin1.latin1Write.call(out, s, 0, s.length);
-  return out;
 }

@@ -8,7 +8,7 @@
 // no copy at the end, and a wrong size computation fails loudly instead of silently costing a copy.
 // A writer reused across values (`reset`, then `copy`) spares the allocation of a fresh buffer.
 
-import { latin1Write, utf8Encoder, utf8Length } from './text.js';
+import { utf8Encoder, utf8Length } from './text.js';
 import { WireError } from './wire-error.js';
 
 export class ByteWriter {
@@ -172,12 +172,15 @@ export class ByteWriter {
     this.raw(v);
   }
 
-  /** A Latin-1 string (one char per byte) written as its bytes with a u32 length prefix. */
-  u32Latin1(s: string): void {
-    this.u32(s.length);
-    this.reserve(s.length);
-    latin1Write(this.buf, s, this.len);
-    this.len += s.length;
+  /**
+   * `n` bytes with a u32 length prefix, put in place by `fill(buf, offset)` (which writes exactly
+   * `buf[offset, offset + n)`): bytes copied from elsewhere without an array of their own.
+   */
+  u32Filled(n: number, fill: (buf: Uint8Array, offset: number) => void): void {
+    this.u32(n);
+    this.reserve(n);
+    fill(this.buf, this.len);
+    this.len += n;
   }
 
   // ---- output -----------------------------------------------------------------------------------

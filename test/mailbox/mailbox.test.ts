@@ -82,8 +82,8 @@ describe('put and consume', () => {
       { id: 'm-1', seq: 1, body: [5, 6, 7], enqueuedAt: T0 + 10, expiresAt: T0 + 5010, deliveries: 1 },
     );
     assert.equal(m.receipt, undefined);
-    // No stored internals among the own properties (spread, JSON); the body is read through `body`.
-    assert.deepEqual(Object.keys(m).sort(), ['deliveries', 'enqueuedAt', 'expiresAt', 'id', 'seq']);
+    // No stored internals (such as the body's ref in the store) among the own properties.
+    assert.deepEqual(Object.keys(m).sort(), ['body', 'deliveries', 'enqueuedAt', 'expiresAt', 'id', 'seq']);
   });
 
   test('a duplicate id within the window returns the first result and enqueues nothing', () => {

@@ -33,6 +33,8 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   assert.match(text, /forge_mailbox\{field="bytes",node="n1"\} 30/);
   assert.match(text, /forge_mailbox\{field="expired_total",node="n1"\} 1/);
   assert.match(text, /forge_mailbox_quota\{quota="messages",field="used",node="n1"\} 3/);
+  assert.match(text, /forge_body_store_bytes\{field="live",node="n1"\} 30/, 'the expired body was released');
+  assert.match(text, /forge_body_store_bytes\{field="stored",node="n1"\} 30/);
   assert.match(text, /forge_mailbox_quota\{quota="messages",field="limit",node="n1"\} 2000000/);
   assert.match(text, /forge_mailbox_quota\{quota="bytes",field="used",node="n1"\} 30/);
   assert.match(text, /forge_mailbox_depth\{user="deep",node="n1"\} 3/);

@@ -36,7 +36,7 @@ test('golden bytes: the fixed family writes what the mailbox codec wrote', () =>
   w.u16String('ann');
   w.u16String('idé✓');
   w.u32Bytes(Uint8Array.from([1, 0x80]));
-  w.u32Latin1('\u0000\u00ff\u0041');
+  w.u32Filled(3, (buf, at) => buf.set([0, 0xff, 0x41], at));
   assert.equal(hex(w.finish()), 'feefbeefbeadde000000000000f8bf00b08756febc78420300616e6e07006964c3a9e29c930200000001800300000000ff41');
 });
 

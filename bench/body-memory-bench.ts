@@ -1,0 +1,59 @@
+// Memory per queued message, by body store: 1,000,000 puts of 100-byte bodies over 1,000 users
+// into one Mailbox, then a full GC, and the growth of heapUsed, external (array buffers) and RSS
+// over the messages. One store per process, so that the figures do not mix:
+//   node --expose-gc --import tsx bench/body-memory-bench.ts memory   (bodies in a MemoryBodyStore)
+//   node --expose-gc --import tsx bench/body-memory-bench.ts file     (bodies in a FileBodyStore in a temp dir)
+// A script that prints, not a test.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BodyStore, MemoryBodyStore } from '../src/mailbox/body-store.js';
+import { Mailbox } from '../src/mailbox/mailbox.js';
+import { FileBodyStore } from '../src/node/file-body-store.js';
+
+const BODY_BYTES = 100;
+const USERS = 1000;
+const QUEUED = 1_000_000;
+const benchOptions = { maxMessagesPerMailbox: 10_000_000, maxBytesPerMailbox: 4 * 1024 * 1024 * 1024 };
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with node --expose-gc');
+
+function usage(): NodeJS.MemoryUsage {
+  gc!();
+  gc!();
+  return process.memoryUsage();
+}
+
+const kind = process.argv[2];
+const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'forge-body-bench-')) : null;
+try {
+  const store: BodyStore = dir !== null ? FileBodyStore.open(join(dir, 'bodies')) : kind === 'memory' ? new MemoryBodyStore() : usageError();
+  const names = Array.from({ length: USERS }, (_, i) => `user-${i}`);
+  const before = usage();
+  const m = new Mailbox(benchOptions, store);
+  const t0 = performance.now();
+  for (let i = 0; i < QUEUED; i++) {
+    // Each body a fresh allocation, as a decoded log entry's would be.
+    const body = new Uint8Array(BODY_BYTES).fill(i & 0xff);
+    m.apply({ op: 'put', user: names[i % USERS]!, body }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i });
+  }
+  const fillMs = performance.now() - t0;
+  const after = usage();
+  const per = (k: 'heapUsed' | 'external' | 'arrayBuffers' | 'rss') => ((after[k] - before[k]) / QUEUED).toFixed(1);
+  const t1 = performance.now();
+  const snapshot = m.snapshot();
+  const snapMs = performance.now() - t1;
+  console.log(
+    `${kind} store, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}-byte messages over ${USERS} mailboxes, ` +
+      `filled in ${fillMs.toFixed(0)} ms; per message: heapUsed ${per('heapUsed')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), RSS ${per('rss')} B; ` +
+      `store ${JSON.stringify(m.bodyUsage())}; snapshot ${(snapshot.length / 1048576).toFixed(1)} MiB written in ${snapMs.toFixed(0)} ms`,
+  );
+} finally {
+  if (dir !== null) rmSync(dir, { recursive: true, force: true });
+}
+
+function usageError(): never {
+  throw new Error('usage: body-memory-bench.ts memory|file');
+}

@@ -165,6 +165,7 @@ export class ForgeNode implements NodeOperations {
             appliedIndex: st.applied,
             followerLag,
             halted: this.driver.halted()?.message ?? null,
+            logEntries: st.lastIndex - st.snapshotIndex,
           };
         },
         transport: () => this.transport.stats(),

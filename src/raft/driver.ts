@@ -102,6 +102,17 @@ export interface DriverOptions<R> {
    */
   snapshotHasher?: () => SnapshotHasher;
   logger?: DriverLogger;
+  /**
+   * Committed entries are applied for at most this many ms at a time (default 10; at least one
+   * entry per turn), the rest in the next turns of the event loop, between which ticks, peer
+   * messages and writes go on. A state machine may make some applies slow (the mailbox copies a
+   * mailbox before a snapshot being taken would see it change: at the start of a take, that can be
+   * the whole state within one batch), and a batch handed out after a long replay or a catch-up is
+   * large: applied in one go, it would hold the event loop past the election timeout.
+   */
+  applySliceMs?: number;
+  /** And at most this many entries at a time (default: no bound): the bound when the clock does not move, as in the simulator. */
+  applySliceEntries?: number;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
   /**
@@ -217,6 +228,12 @@ export class RaftDriver<R> {
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
   private restore: SnapshotRestore | null = null;
+  /**
+   * Committed entries handed out by the core (which counts them applied) and not applied yet:
+   * applied in order, a slice at a time (`applySliceMs`), by `applyQueued`.
+   */
+  private toApply: Entry[] = [];
+  private toApplyHead = 0;
   /** A leader's snapshot being received: its chunks staged in storage as they arrive (see `stageReceivedChunks`). */
   private receiving: ReceivedTransfer | null = null;
   /**
@@ -473,6 +490,19 @@ export class RaftDriver<R> {
           await this.handleReady(this.core.ready());
           if (!this.stopped && this.restore?.done) this.finishRestore(this.restore);
         }
+        if (!this.stopped && this.toApplyHead < this.toApply.length) {
+          // Entries left from a slow batch: yield first, so that timers and messages get their
+          // turn (their Readies come before the next slice), then apply the next slice.
+          await new Promise<void>((resolve) => this.time.defer(resolve));
+          if (!this.stopped) {
+            this.applyQueued();
+            this.serveReads();
+            this.notifyApplied();
+            this.maybeBeginSnapshot();
+          }
+          this.rerun = true;
+          continue;
+        }
         // A finished image is committed here, between Readies (its bytes are already on disk).
         if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
       } while (this.rerun && !this.stopped);
@@ -601,9 +631,40 @@ export class RaftDriver<R> {
       for (const e of entries) this.restore.queued.push(e);
       return;
     }
-    const t0 = performance.now();
-    for (const e of entries) this.applyEntry(e);
-    this.opts.onApplyBatch?.(entries.length, (performance.now() - t0) / 1000);
+    for (const e of entries) this.toApply.push(e);
+    this.applyQueued();
+  }
+
+  /**
+   * Applies queued committed entries, in order, for at most `applySliceMs` (at least one entry);
+   * what is left waits for the processing loop's next turn. The caller then serves reads, tells
+   * waiters and checks the snapshot triggers (after the core counted the Ready's entries applied:
+   * a snapshot is of what both have seen applied).
+   */
+  private applyQueued(): void {
+    const sliceMs = this.opts.applySliceMs ?? 10;
+    const maxEntries = this.opts.applySliceEntries ?? Infinity;
+    const t0 = this.time.monotonic();
+    const started = performance.now();
+    let n = 0;
+    while (this.toApplyHead < this.toApply.length && n < maxEntries) {
+      this.applyEntry(this.toApply[this.toApplyHead++]!);
+      n++;
+      if (this.time.monotonic() - t0 >= sliceMs) break;
+    }
+    if (this.toApplyHead === this.toApply.length) {
+      this.toApply = [];
+      this.toApplyHead = 0;
+    }
+    if (n > 0) this.opts.onApplyBatch?.(n, (performance.now() - started) / 1000);
+  }
+
+  /** Drops queued entries a leader's image covers (all of them: the core installs only images past its commit index). */
+  private dropQueuedCoveredBy(index: number): Entry[] {
+    const left = this.toApply.slice(this.toApplyHead).filter((e) => e.index > index);
+    this.toApply = [];
+    this.toApplyHead = 0;
+    return left;
   }
 
   private applyEntry(e: Entry): void {
@@ -815,7 +876,7 @@ export class RaftDriver<R> {
       bytes: snapshot.size,
       started: this.time.now(),
       // The core hands out nothing the newer image does not cover; the filter is for safety only.
-      queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
+      queued: [...this.dropQueuedCoveredBy(snapshot.meta.index), ...(earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [])],
       done: null,
     };
     this.restore = restore;

@@ -155,7 +155,8 @@ async function main(): Promise<void> {
     const termBefore = Math.max(...(await statuses(admin)).map((s) => s.term));
     const rssEmpty = new Map(cluster.ids.map((id) => [id, rssBytes(cluster.pid(id)!)]));
     const pauseBefore = new Map<string, number>();
-    for (const id of cluster.ids) pauseBefore.set(id, await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds'));
+    // A node serves /metrics once it has started, which may come after the other two elected a leader.
+    for (const id of cluster.ids) pauseBefore.set(id, await retried(() => scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds')));
     console.log(`cluster up, leader ${leader}, term ${termBefore}; RSS empty ${cluster.ids.map((id) => `${id} ${mib(rssEmpty.get(id)!)}`).join(', ')}`);
 
     // Fill. done[i] is when the i-th acknowledgment arrived, for the throughput at start and at depth.

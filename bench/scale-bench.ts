@@ -9,7 +9,8 @@
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
 //
 // The nodes run the production Raft timing (20 ms ticks, 300-600 ms election timeout) and
-// snapshot settings (every 100,000 entries or 64 MiB), so a 300k fill takes three snapshots.
+// snapshot settings (every 100,000 entries or 64 MiB, stretched by up to 20% per node and
+// snapshot), so a 300k fill takes two or three snapshots per node.
 
 import { readFileSync } from 'node:fs';
 import { MailboxClientError, type ForgeMailboxClient } from '../src/bridge/client.js';

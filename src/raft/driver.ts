@@ -81,6 +81,15 @@ export interface DriverOptions<R> {
    */
   snapshotBytes?: number;
   /**
+   * Each node stretches both triggers by a factor of 1 + jitter × r, r in [0, 1) drawn from
+   * `core.random` at start and anew after each snapshot taken or installed (default 0: no
+   * stretch). Every node applies the same log, so without it all nodes reach the trigger at the
+   * same index and take their snapshots at the same moment: the work of a take, and the burst of
+   * copies it makes the state machine do as the take begins, then lands on every node at once,
+   * leaving no quorum free of it.
+   */
+  snapshotJitter?: number;
+  /**
    * Taking a snapshot runs beside the Raft loop, in slices: each pulls pieces of the image from the
    * state machine for at most this many ms (default 4), then lets timers, messages and writes run.
    */
@@ -217,6 +226,8 @@ export class RaftDriver<R> {
   private snapshotIndex = 0;
   /** Payload bytes of the entries applied since the last snapshot (taken or installed), for `snapshotBytes`. */
   private bytesSinceSnapshot = 0;
+  /** This node's stretch of the snapshot triggers until its next snapshot (see `snapshotJitter`). */
+  private snapshotStretch = 1;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private readonly proposals = new Map<number, PendingProposal<R>>();
   private readonly confWaiters = new Map<number, PendingProposal<undefined>>();
@@ -282,6 +293,7 @@ export class RaftDriver<R> {
       );
     }
     const random = this.opts.core.random ?? Math.random;
+    this.drawSnapshotStretch();
     // Received snapshots are hashed chunk by chunk with the hasher that hashes takes (see snapshotHasher).
     this.core = new RaftCore(
       { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, snapshotHasher: () => this.newHasher() },
@@ -614,9 +626,16 @@ export class RaftDriver<R> {
   }
 
   private maybeBeginSnapshot(): void {
-    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
+    const stretch = this.snapshotStretch;
+    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries * stretch || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity) * stretch) {
       this.beginSnapshot();
     }
+  }
+
+  /** Draws this node's stretch of the snapshot triggers until its next snapshot (no draw without jitter). */
+  private drawSnapshotStretch(): void {
+    const jitter = this.opts.snapshotJitter ?? 0;
+    if (jitter > 0) this.snapshotStretch = 1 + jitter * (this.opts.core.random ?? Math.random)();
   }
 
   /** The 'apply-before-commit' mutation: applies (and answers) new entries as they are appended. */
@@ -848,6 +867,7 @@ export class RaftDriver<R> {
     // How long the processing loop, and so the Raft loop, waited for this snapshot.
     const commitMs = Math.round((this.time.monotonic() - committing) * 10) / 10;
     this.snapshotIndex = snapshot.meta.index;
+    this.drawSnapshotStretch();
     this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - take.bytesAtStart);
     this.log.info(
       {
@@ -918,6 +938,7 @@ export class RaftDriver<R> {
     done.sink.finish();
     this.applied = restore.meta.index;
     this.snapshotIndex = restore.meta.index;
+    this.drawSnapshotStretch();
     this.bytesSinceSnapshot = 0;
     this.log.info(
       {

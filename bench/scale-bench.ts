@@ -9,7 +9,8 @@
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
 //
 // The nodes run the production Raft timing (20 ms ticks, 300-600 ms election timeout) and
-// snapshot settings (every 100,000 entries or 64 MiB), so a 300k fill takes three snapshots.
+// snapshot settings (every 100,000 entries or 64 MiB, stretched by up to 20% per node and
+// snapshot), so a 300k fill takes two or three snapshots per node.
 
 import { readFileSync } from 'node:fs';
 import { MailboxClientError, type ForgeMailboxClient } from '../src/bridge/client.js';
@@ -49,11 +50,48 @@ function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-async function scrape(url: string, metric: string): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const m = new RegExp(`^${metric}\\{[^}]*\\} (\\S+)$`, 'm').exec(text);
-  if (m === null) throw new Error(`${metric} not in ${url}`);
+async function scrape(url: string, metric: string, field?: string): Promise<number> {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+  const labels = field === undefined ? '[^}]*' : `field="${field}"[^}]*`;
+  const m = new RegExp(`^${metric}\\{${labels}\\} (\\S+)$`, 'm').exec(text);
+  if (m === null) throw new Error(`${metric}${field === undefined ? '' : ` ${field}`} not in ${url}`);
   return Number(m[1]);
+}
+
+/** Where a node's memory is (forge_process_memory_bytes), and the Raft log entries it holds. */
+interface NodeMemory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  heapLimit: number;
+  external: number;
+  logEntries: number;
+}
+
+async function nodeMemory(url: string): Promise<NodeMemory> {
+  const m = (field: string) => scrape(url, 'forge_process_memory_bytes', field);
+  return {
+    rss: await m('rss'),
+    heapUsed: await m('heap_used'),
+    heapTotal: await m('heap_total'),
+    heapLimit: await m('heap_limit'),
+    external: await m('external'),
+    logEntries: await scrape(url, 'forge_raft_state', 'log_entries'),
+  };
+}
+
+/** "n1 812/1024 MiB" for each node: V8 heap used over RSS, or what failed to answer. */
+async function memoryLine(cluster: ProcessCluster): Promise<string> {
+  const parts: string[] = [];
+  for (const id of cluster.ids) {
+    try {
+      const m = await nodeMemory(cluster.metricsUrl(id));
+      parts.push(`${id} heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} rss ${mib(m.rss)} log ${m.logEntries}`);
+    } catch (err) {
+      parts.push(`${id} ${(err as Error).name}`);
+    }
+  }
+  return parts.join('; ');
 }
 
 /** The node's log lines with message `msg`, as objects (pino JSON, one per line). */
@@ -118,7 +156,8 @@ async function main(): Promise<void> {
     const termBefore = Math.max(...(await statuses(admin)).map((s) => s.term));
     const rssEmpty = new Map(cluster.ids.map((id) => [id, rssBytes(cluster.pid(id)!)]));
     const pauseBefore = new Map<string, number>();
-    for (const id of cluster.ids) pauseBefore.set(id, await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds'));
+    // A node serves /metrics once it has started, which may come after the other two elected a leader.
+    for (const id of cluster.ids) pauseBefore.set(id, await retried(() => scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds')));
     console.log(`cluster up, leader ${leader}, term ${termBefore}; RSS empty ${cluster.ids.map((id) => `${id} ${mib(rssEmpty.get(id)!)}`).join(', ')}`);
 
     // Fill. done[i] is when the i-th acknowledgment arrived, for the throughput at start and at depth.
@@ -127,7 +166,15 @@ async function main(): Promise<void> {
     let next = 0;
     let acked = 0;
     const t0 = performance.now();
-    let lastReport = t0;
+    // Every 5 s: progress, and each node's memory (scraped beside the fill, so a stall shows it).
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await sleep(5000);
+        if (!sampling) break;
+        console.log(`  ${acked} acknowledged after ${fmt((performance.now() - t0) / 1000, 1)} s; ${await memoryLine(cluster)}`);
+      }
+    })();
     await closedLoop(inFlight, 3600, async (w) => {
       if (next >= messages) return false;
       const i = next++;
@@ -144,12 +191,11 @@ async function main(): Promise<void> {
         }
       }
       done[acked++] = performance.now();
-      if (performance.now() - lastReport > 5000) {
-        lastReport = performance.now();
-        console.log(`  ${acked} acknowledged after ${fmt((lastReport - t0) / 1000, 1)} s`);
-      }
       return true;
+    }).finally(() => {
+      sampling = false;
     });
+    await sampler;
     const fillSeconds = (performance.now() - t0) / 1000;
     const tenth = Math.floor(messages / 10);
     const startRate = tenth / ((done[tenth - 1]! - t0) / 1000);
@@ -163,6 +209,11 @@ async function main(): Promise<void> {
     const termAfter = Math.max(...after.map((s) => s.term));
     console.log(`leader ${leaderAfter}, term ${termBefore} -> ${termAfter} (${termAfter - termBefore} elections)`);
     const rows: string[][] = [['node', 'role', 'RSS', 'B/msg (RSS - empty)', 'longest loop pause', 'longest GC', 'snapshots taken (index: ms)', 'installed (index: ms)']];
+    const memRows: string[][] = [['node', 'RSS', 'V8 heap used', 'heap total', 'heap limit', 'external', 'native (RSS - heap total - external)', 'log entries held']];
+    for (const id of cluster.ids) {
+      const m = await nodeMemory(cluster.metricsUrl(id));
+      memRows.push([id, mib(m.rss), mib(m.heapUsed), mib(m.heapTotal), mib(m.heapLimit), mib(m.external), mib(m.rss - m.heapTotal - m.external), String(m.logEntries)]);
+    }
     for (const id of cluster.ids) {
       const rss = rssBytes(cluster.pid(id)!);
       const pause = await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds');
@@ -187,6 +238,8 @@ async function main(): Promise<void> {
       ]);
     }
     printTable(rows);
+    console.log('memory per node (forge_process_memory_bytes; heap used includes garbage not yet collected):');
+    printTable(memRows);
 
     // A follower killed with -9 and restarted on its data: load the snapshot, replay the tail, catch up.
     const follower = cluster.ids.find((id) => id !== leaderAfter)!;

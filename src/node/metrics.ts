@@ -4,6 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MailboxTotals } from '../mailbox/mailbox.js';
 import type { PeerStats } from '../raft/tcp-transport.js';
@@ -18,6 +19,8 @@ export interface MetricsSource {
     followerLag: Record<string, number>;
     /** Why the Raft loop halted (a storage failure), or null while it runs. */
     halted: string | null;
+    /** Log entries held in memory: those after the last snapshot (taken or installed). */
+    logEntries: number;
   };
   transport(): Record<string, PeerStats>;
   mailbox(topN: number): MailboxTotals;
@@ -89,7 +92,7 @@ export class NodeMetrics {
     });
     new Gauge({
       name: 'forge_raft_state',
-      help: 'Raft state of this node: term, commit_index, applied_index, is_leader, halted',
+      help: 'Raft state of this node: term, commit_index, applied_index, is_leader, halted, log_entries (held in memory, after the last snapshot)',
       labelNames: ['field'],
       registers,
       collect() {
@@ -99,6 +102,7 @@ export class NodeMetrics {
         this.set({ field: 'applied_index' }, r.appliedIndex);
         this.set({ field: 'is_leader' }, r.isLeader ? 1 : 0);
         this.set({ field: 'halted' }, r.halted === null ? 0 : 1);
+        this.set({ field: 'log_entries' }, r.logEntries);
       },
     });
     new Gauge({
@@ -181,6 +185,24 @@ export class NodeMetrics {
       registers,
       collect() {
         this.set(gcMax());
+      },
+    });
+    new Gauge({
+      name: 'forge_process_memory_bytes',
+      help:
+        'Memory of this process: rss (resident), heap_used and heap_total (V8 heap: live and garbage objects, and what V8 reserved for them), ' +
+        'heap_limit (where V8 gives up with out of memory), external (memory V8 objects hold outside the heap) and array_buffers (the part of it in ArrayBuffers); ' +
+        'rss minus heap_total minus external is native: LevelDB, TLS, the WebAssembly of the Zenoh client, code and allocator slack',
+      labelNames: ['field'],
+      registers,
+      collect() {
+        const m = process.memoryUsage();
+        this.set({ field: 'rss' }, m.rss);
+        this.set({ field: 'heap_used' }, m.heapUsed);
+        this.set({ field: 'heap_total' }, m.heapTotal);
+        this.set({ field: 'heap_limit' }, getHeapStatistics().heap_size_limit);
+        this.set({ field: 'external' }, m.external);
+        this.set({ field: 'array_buffers' }, m.arrayBuffers);
       },
     });
     new Gauge({

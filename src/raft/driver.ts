@@ -81,6 +81,15 @@ export interface DriverOptions<R> {
    */
   snapshotBytes?: number;
   /**
+   * Each node stretches both triggers by a factor of 1 + jitter × r, r in [0, 1) drawn from
+   * `core.random` at start and anew after each snapshot taken or installed (default 0: no
+   * stretch). Every node applies the same log, so without it all nodes reach the trigger at the
+   * same index and take their snapshots at the same moment: the work of a take, and the burst of
+   * copies it makes the state machine do as the take begins, then lands on every node at once,
+   * leaving no quorum free of it.
+   */
+  snapshotJitter?: number;
+  /**
    * Taking a snapshot runs beside the Raft loop, in slices: each pulls pieces of the image from the
    * state machine for at most this many ms (default 4), then lets timers, messages and writes run.
    */
@@ -102,6 +111,17 @@ export interface DriverOptions<R> {
    */
   snapshotHasher?: () => SnapshotHasher;
   logger?: DriverLogger;
+  /**
+   * Committed entries are applied for at most this many ms at a time (default 10; at least one
+   * entry per turn), the rest in the next turns of the event loop, between which ticks, peer
+   * messages and writes go on. A state machine may make some applies slow (the mailbox copies a
+   * mailbox before a snapshot being taken would see it change: at the start of a take, that can be
+   * the whole state within one batch), and a batch handed out after a long replay or a catch-up is
+   * large: applied in one go, it would hold the event loop past the election timeout.
+   */
+  applySliceMs?: number;
+  /** And at most this many entries at a time (default: no bound): the bound when the clock does not move, as in the simulator. */
+  applySliceEntries?: number;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
   /**
@@ -206,6 +226,8 @@ export class RaftDriver<R> {
   private snapshotIndex = 0;
   /** Payload bytes of the entries applied since the last snapshot (taken or installed), for `snapshotBytes`. */
   private bytesSinceSnapshot = 0;
+  /** This node's stretch of the snapshot triggers until its next snapshot (see `snapshotJitter`). */
+  private snapshotStretch = 1;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private readonly proposals = new Map<number, PendingProposal<R>>();
   private readonly confWaiters = new Map<number, PendingProposal<undefined>>();
@@ -217,6 +239,12 @@ export class RaftDriver<R> {
   private lastError: Error | null = null;
   private take: SnapshotTake | null = null;
   private restore: SnapshotRestore | null = null;
+  /**
+   * Committed entries handed out by the core (which counts them applied) and not applied yet:
+   * applied in order, a slice at a time (`applySliceMs`), by `applyQueued`.
+   */
+  private toApply: Entry[] = [];
+  private toApplyHead = 0;
   /** A leader's snapshot being received: its chunks staged in storage as they arrive (see `stageReceivedChunks`). */
   private receiving: ReceivedTransfer | null = null;
   /**
@@ -265,6 +293,7 @@ export class RaftDriver<R> {
       );
     }
     const random = this.opts.core.random ?? Math.random;
+    this.drawSnapshotStretch();
     // Received snapshots are hashed chunk by chunk with the hasher that hashes takes (see snapshotHasher).
     this.core = new RaftCore(
       { ...this.opts.core, random, snapshotDigest: this.opts.core.snapshotDigest ?? snapshotDigest, snapshotHasher: () => this.newHasher() },
@@ -473,6 +502,19 @@ export class RaftDriver<R> {
           await this.handleReady(this.core.ready());
           if (!this.stopped && this.restore?.done) this.finishRestore(this.restore);
         }
+        if (!this.stopped && this.toApplyHead < this.toApply.length) {
+          // Entries left from a slow batch: yield first, so that timers and messages get their
+          // turn (their Readies come before the next slice), then apply the next slice.
+          await new Promise<void>((resolve) => this.time.defer(resolve));
+          if (!this.stopped) {
+            this.applyQueued();
+            this.serveReads();
+            this.notifyApplied();
+            this.maybeBeginSnapshot();
+          }
+          this.rerun = true;
+          continue;
+        }
         // A finished image is committed here, between Readies (its bytes are already on disk).
         if (!this.stopped && this.take?.done) await this.storeSnapshot(this.take);
       } while (this.rerun && !this.stopped);
@@ -584,9 +626,16 @@ export class RaftDriver<R> {
   }
 
   private maybeBeginSnapshot(): void {
-    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity)) {
+    const stretch = this.snapshotStretch;
+    if (this.applied - this.snapshotIndex >= this.opts.snapshotEntries * stretch || this.bytesSinceSnapshot >= (this.opts.snapshotBytes ?? Infinity) * stretch) {
       this.beginSnapshot();
     }
+  }
+
+  /** Draws this node's stretch of the snapshot triggers until its next snapshot (no draw without jitter). */
+  private drawSnapshotStretch(): void {
+    const jitter = this.opts.snapshotJitter ?? 0;
+    if (jitter > 0) this.snapshotStretch = 1 + jitter * (this.opts.core.random ?? Math.random)();
   }
 
   /** The 'apply-before-commit' mutation: applies (and answers) new entries as they are appended. */
@@ -601,9 +650,40 @@ export class RaftDriver<R> {
       for (const e of entries) this.restore.queued.push(e);
       return;
     }
-    const t0 = performance.now();
-    for (const e of entries) this.applyEntry(e);
-    this.opts.onApplyBatch?.(entries.length, (performance.now() - t0) / 1000);
+    for (const e of entries) this.toApply.push(e);
+    this.applyQueued();
+  }
+
+  /**
+   * Applies queued committed entries, in order, for at most `applySliceMs` (at least one entry);
+   * what is left waits for the processing loop's next turn. The caller then serves reads, tells
+   * waiters and checks the snapshot triggers (after the core counted the Ready's entries applied:
+   * a snapshot is of what both have seen applied).
+   */
+  private applyQueued(): void {
+    const sliceMs = this.opts.applySliceMs ?? 10;
+    const maxEntries = this.opts.applySliceEntries ?? Infinity;
+    const t0 = this.time.monotonic();
+    const started = performance.now();
+    let n = 0;
+    while (this.toApplyHead < this.toApply.length && n < maxEntries) {
+      this.applyEntry(this.toApply[this.toApplyHead++]!);
+      n++;
+      if (this.time.monotonic() - t0 >= sliceMs) break;
+    }
+    if (this.toApplyHead === this.toApply.length) {
+      this.toApply = [];
+      this.toApplyHead = 0;
+    }
+    if (n > 0) this.opts.onApplyBatch?.(n, (performance.now() - started) / 1000);
+  }
+
+  /** Drops queued entries a leader's image covers (all of them: the core installs only images past its commit index). */
+  private dropQueuedCoveredBy(index: number): Entry[] {
+    const left = this.toApply.slice(this.toApplyHead).filter((e) => e.index > index);
+    this.toApply = [];
+    this.toApplyHead = 0;
+    return left;
   }
 
   private applyEntry(e: Entry): void {
@@ -787,6 +867,7 @@ export class RaftDriver<R> {
     // How long the processing loop, and so the Raft loop, waited for this snapshot.
     const commitMs = Math.round((this.time.monotonic() - committing) * 10) / 10;
     this.snapshotIndex = snapshot.meta.index;
+    this.drawSnapshotStretch();
     this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - take.bytesAtStart);
     this.log.info(
       {
@@ -815,7 +896,7 @@ export class RaftDriver<R> {
       bytes: snapshot.size,
       started: this.time.now(),
       // The core hands out nothing the newer image does not cover; the filter is for safety only.
-      queued: earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [],
+      queued: [...this.dropQueuedCoveredBy(snapshot.meta.index), ...(earlier?.queued.filter((e) => e.index > snapshot.meta.index) ?? [])],
       done: null,
     };
     this.restore = restore;
@@ -857,6 +938,7 @@ export class RaftDriver<R> {
     done.sink.finish();
     this.applied = restore.meta.index;
     this.snapshotIndex = restore.meta.index;
+    this.drawSnapshotStretch();
     this.bytesSinceSnapshot = 0;
     this.log.info(
       {

@@ -122,6 +122,13 @@ class Simulation {
   /** Simulated ms between the slices of a snapshot take (0: deferred, at the same instant). */
   private readonly snapshotYieldMs: number;
   /**
+   * Committed entries the driver applies per turn. Simulated time does not move within a turn, so
+   * the driver's time budget never ends a slice here: this bound is what makes applies span turns,
+   * among messages, crashes, installs and takes. Drawn from a stream of its own, so that the other
+   * draws, and so the scenario of every seed, stay as they were.
+   */
+  private readonly applySliceEntries: number;
+  /**
    * Spread of the randomized election timeouts, as a fraction of their usual range: small values
    * make nodes time out together, so candidates split the vote and elections race each other.
    * Healing restores the full range: Raft's liveness rests on randomized timeouts (§5.2).
@@ -178,6 +185,7 @@ class Simulation {
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     this.snapshotEntries = this.rng.pick([2, 3, 5, 10, 20, 40]);
     this.snapshotYieldMs = this.rng.pick([0, 1, 2]);
+    this.applySliceEntries = new Prng(opts.seed, 'apply-slices').pick([1, 2, 4, Infinity]);
     this.clocks = new Prng(opts.seed, 'clocks');
     this.maxSkew = this.clocks.pick([0, 5, 50, 500]);
     this.clockJumpRate = this.clocks.pick([0, 0.005, 0.02]);
@@ -439,6 +447,7 @@ class Simulation {
       snapshotSlicePieces: 1,
       restorePieceBytes: 16,
       snapshotYieldMs: this.snapshotYieldMs,
+      applySliceEntries: this.applySliceEntries,
       logger: this.driverLogger(n, proc),
     });
     driver.onRoleChange((s) => {

@@ -13,7 +13,7 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   let term = 3;
   let halted: string | null = null;
   const source: MetricsSource = {
-    raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 }, halted }),
+    raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 }, halted, logEntries: 12 }),
     transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10, silentTeardowns: 0 } }),
     mailbox: (n) => mailbox.totals(n),
   };
@@ -27,6 +27,12 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   let text = await scrape();
   assert.match(text, /forge_raft_state\{field="term",node="n1"\} 3/);
   assert.match(text, /forge_raft_state\{field="is_leader",node="n1"\} 1/);
+  assert.match(text, /forge_raft_state\{field="log_entries",node="n1"\} 12/);
+  const memory = (field: string) => Number(new RegExp(`forge_process_memory_bytes\\{field="${field}",node="n1"\\} (\\d+)`).exec(text)?.[1]);
+  const m = process.memoryUsage();
+  assert.ok(memory('rss') > memory('heap_used') && Math.abs(memory('rss') - m.rss) < m.rss / 2, `rss ${memory('rss')}`);
+  assert.ok(memory('heap_used') <= memory('heap_total') && memory('heap_total') < memory('heap_limit'));
+  assert.ok(memory('array_buffers') <= memory('external'));
   assert.match(text, /forge_replication_lag_entries\{peer="n3",node="n1"\} 7/);
   assert.match(text, /forge_peer_link\{peer="n2",field="dropped",node="n1"\} 1/);
   assert.match(text, /forge_mailbox\{field="messages",node="n1"\} 3/);

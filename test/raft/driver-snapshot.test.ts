@@ -31,7 +31,10 @@ const snapshotAt = (driver: RaftDriver<number>, index: number) =>
   waitFor(`a snapshot at ${index}`, () => (driver.status().snapshotIndex === index ? true : undefined));
 
 /** A one-node cluster on memory storage, leading, with the given triggers. */
-async function leader(triggers: { snapshotEntries: number; snapshotBytes?: number }): Promise<{ driver: RaftDriver<number>; storage: MemoryStorage }> {
+async function leader(
+  triggers: { snapshotEntries: number; snapshotBytes?: number; snapshotJitter?: number },
+  random?: () => number,
+): Promise<{ driver: RaftDriver<number>; storage: MemoryStorage }> {
   const storage = new MemoryStorage();
   const opts = testDriverOptions('n1', {
     initialMembership: { voters: ['n1'], learners: [] },
@@ -39,7 +42,7 @@ async function leader(triggers: { snapshotEntries: number; snapshotBytes?: numbe
     transport: new InProcessNetwork().transport('n1'),
     stateMachine: new CounterMachine(),
   });
-  const driver = new RaftDriver({ ...opts, ...triggers });
+  const driver = new RaftDriver({ ...opts, ...(random ? { core: { ...opts.core, random } } : {}), ...triggers });
   running.push(driver);
   await driver.start();
   await waitFor('leadership', () => (driver.softState().role === 'leader' ? true : undefined));
@@ -81,4 +84,22 @@ test('without snapshotBytes, large entries wait for the entry count', async () =
   for (let i = 0; i < 30; i++) await driver.propose(new Uint8Array(1000));
   await settled(driver);
   assert.equal(driver.status().snapshotIndex, 0);
+});
+
+test('snapshotJitter stretches the triggers of each snapshot by its own draw', async () => {
+  // Every draw 0.5 and a jitter of 1: each snapshot comes after 1.5 x 20 entries, not 20.
+  const { driver } = await leader({ snapshotEntries: 20, snapshotJitter: 1 }, () => 0.5);
+  const entry = new Uint8Array(10);
+  while (driver.status().applied < 28) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().applied, 29);
+  assert.equal(driver.status().snapshotIndex, 0, '29 entries: past 20, short of the stretched 30');
+  await driver.propose(entry);
+  await snapshotAt(driver, 30);
+  // Drawn anew for the next one: 30 more.
+  while (driver.status().applied < 58) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 30);
+  await driver.propose(entry);
+  await snapshotAt(driver, 60);
 });

@@ -1,0 +1,26 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { rememberedKey } from '../../src/mailbox/state.js';
+
+test('remembered keys name user, principal and token apart', () => {
+  assert.equal(rememberedKey('u', 'p', 't'), 'u\u0000p\u0000t');
+  assert.notEqual(rememberedKey('ab', '', 'c'), rememberedKey('a', 'b', 'c'));
+});
+
+test('a remembered key costs one flat string, not a tree of its parts (one per put with an id)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const N = 100_000;
+  // The parts are held anyway (by the remembered entry): only the keys count here.
+  const parts = Array.from({ length: N }, (_, i) => [`scale-u${i % 1000}`.padEnd(12, '.'), 'operator', `message-${i}`] as const);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const keys = parts.map(([u, p, t]) => rememberedKey(u, p, t));
+  gc();
+  const perKey = (process.memoryUsage().heapUsed - before) / N;
+  // 12 + 1 + 8 + 1 + 14 = 36 characters: a flat one-byte string is 12 + 36 bytes, rounded to 48,
+  // plus 4 for its slot in `keys`; as a tree of three joins it is 60 bytes more.
+  assert.ok(perKey < 80, `${perKey.toFixed(0)} bytes per key (${keys.length})`);
+});

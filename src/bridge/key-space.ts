@@ -6,7 +6,8 @@
 //   GET <prefix>/<user>                  consume the next message (same as /consume)
 //   GET <prefix>/<user>/put              enqueue the query payload; params: id, ttl (ms)
 //   GET <prefix>/<user>/consume          params: rid (request id: a retry returns the same result),
-//                                        lease (ms: at-least-once, must be acked), dlq
+//                                        lease (ms: at-least-once, must be acked), dlq,
+//                                        wait (ms, long poll: wait up to that long for a message)
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
@@ -42,7 +43,23 @@ import type { BridgeErrorCode } from './reply-format.js';
 export interface KeySpaceLimits {
   /** Largest message body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent; 0: no long polls). */
+  maxConsumeWaitMs?: number;
 }
+
+/** Longest long-poll wait by default: SQS's ReceiveMessage caps WaitTimeSeconds at 20 s too. */
+export const DEFAULT_MAX_CONSUME_WAIT_MS = 20_000;
+/** What mailbox.maxConsumeWaitMs may be set to at most: a minute; a client that wants longer polls again. */
+export const MAX_CONSUME_WAIT_CEILING_MS = 60_000;
+/**
+ * Long-poll consumes a leader holds by default. The router's remote-api plugin (1.10.1) keeps the
+ * unanswered queries of one WebSocket session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops
+ * the oldest beyond it: the client then gets the end of its query with no reply. The node's one
+ * session must keep room under it for ordinary requests in flight.
+ */
+export const DEFAULT_MAX_PARKED_CONSUMERS = 768;
+/** The most zenoh.maxParkedConsumers may be set to (see DEFAULT_MAX_PARKED_CONSUMERS for why it is that low by default). */
+export const PARKED_CONSUMERS_CEILING = 1_000_000;
 
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -68,7 +85,8 @@ export const DEFAULT_CATCH_UP_MS = 30_000;
 export const MAX_CATCH_UP_MS = 3600 * 1000;
 
 export type BridgeRequest =
-  | { kind: 'command'; command: MailboxCommand }
+  /** `waitMs` (long-poll consume) only on a consume that asked to wait. */
+  | { kind: 'command'; command: MailboxCommand; waitMs?: number }
   | { kind: 'query'; query: MailboxQuery }
   | { kind: 'clusterStatus' }
   | { kind: 'admin'; op: AdminOp };
@@ -127,9 +145,11 @@ export function parseGet(
       return put.ok ? ok({ kind: 'command', command: put.value }) : put;
     }
     case 'consume': {
-      const checked = checkNames(p, ['rid', 'lease', 'dlq']);
+      const checked = checkNames(p, ['rid', 'lease', 'dlq', 'wait']);
       if (!checked.ok) return checked;
       const command: MailboxCommand = { op: 'consume', user };
+      const wait = waitParam(p.get('wait'), limits.maxConsumeWaitMs ?? DEFAULT_MAX_CONSUME_WAIT_MS);
+      if (!wait.ok) return wait;
       const rid = p.get('rid');
       if (rid !== undefined) {
         const t = token('rid', rid);
@@ -145,7 +165,9 @@ export function parseGet(
       const dlq = flag('dlq', p.get('dlq'));
       if (!dlq.ok) return dlq;
       if (dlq.value) command.deadLetter = true;
-      return ok({ kind: 'command', command });
+      if (wait.value === 0) return ok({ kind: 'command', command });
+      if (dlq.value) return fail('BAD_REQUEST', 'wait is not offered on the dead-letter mailbox (dlq): nothing is put there');
+      return ok({ kind: 'command', command, waitMs: wait.value });
     }
     case 'peek': {
       const checked = checkNames(p, ['dlq']);
@@ -371,6 +393,17 @@ function positiveMs(name: string, value: string, max: number): Parsed<number> {
   if (!/^[0-9]{1,15}$/.test(value)) return fail('BAD_REQUEST', `${name} must be a whole number of milliseconds`);
   const ms = Number(value);
   if (ms < 1 || ms > max) return fail('BAD_REQUEST', `${name} must be between 1 and ${max} ms`);
+  return ok(ms);
+}
+
+/** `wait` (ms): absent or 0 means no wait; above `max` is refused, not clamped (the client would otherwise time out first). */
+function waitParam(value: string | undefined, max: number): Parsed<number> {
+  if (value === undefined) return ok(0);
+  if (!/^[0-9]{1,15}$/.test(value)) return fail('BAD_REQUEST', 'wait must be a whole number of milliseconds');
+  const ms = Number(value);
+  if (ms > max) {
+    return fail('BAD_REQUEST', max === 0 ? 'long polls (wait) are turned off on this cluster (mailbox.maxConsumeWaitMs = 0)' : `wait must be between 0 and ${max} ms (mailbox.maxConsumeWaitMs)`);
+  }
   return ok(ms);
 }
 

@@ -18,7 +18,9 @@
 // (token check, Raft, reply). One past the bound is answered at once with BUSY (a PUT sample is
 // dropped and counted in the log), before its token is checked and before anything is proposed:
 // a flood costs the node a counter, not memory for every pending request. This node's own status
-// query is not counted, so an operator can still see a busy node.
+// query is not counted, so an operator can still see a busy node. Nor is a long-poll consume
+// (`consume?wait=`) once it is parsed: it gives its place back before it waits, and the node bounds
+// how many wait (zenoh.maxParkedConsumers, BUSY beyond it).
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
@@ -60,6 +62,8 @@ export interface ZenohBridgeOptions {
   logger: LoggerPort;
   keyPrefix?: string;
   maxBodyBytes?: number;
+  /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent). */
+  maxConsumeWaitMs?: number;
   /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
   maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
@@ -126,7 +130,10 @@ export class ZenohBridge {
   constructor(private readonly options: ZenohBridgeOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.maxInflight = options.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
-    this.limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES };
+    this.limits = {
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      ...(options.maxConsumeWaitMs === undefined ? {} : { maxConsumeWaitMs: options.maxConsumeWaitMs }),
+    };
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,
       logger: options.logger,
@@ -225,7 +232,7 @@ export class ZenohBridge {
       // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
       const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
         complete: true,
-        handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+        handler: (query: Query) => void this.answer(query, (slot) => this.mailboxReply(query, slot)),
       });
       made.push(mailbox);
       const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
@@ -268,7 +275,7 @@ export class ZenohBridge {
     return cap;
   }
 
-  private async mailboxReply(query: Query): Promise<ReplyParts | ErrorBody> {
+  private async mailboxReply(query: Query, slot?: InflightSlot): Promise<ReplyParts | ErrorBody> {
     const cap = await this.capabilityOf(query);
     const parsed = parseGet(
       this.prefix,
@@ -285,10 +292,16 @@ export class ZenohBridge {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
       return encodeMembership(await this.options.admin.admin(request.op));
     }
-    const result =
-      request.kind === 'command'
-        ? await this.options.service.command(sentBy(request.command, cap.principal))
-        : await this.options.service.query(request.query);
+    let result;
+    if (request.kind === 'command' && request.waitMs !== undefined && request.command.op === 'consume') {
+      slot?.release();
+      result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+    } else {
+      result =
+        request.kind === 'command'
+          ? await this.options.service.command(sentBy(request.command, cap.principal))
+          : await this.options.service.query(request.query);
+    }
     const encoded = encodeResult(result);
     return encoded.ok ? encoded.parts : encoded.error;
   }
@@ -297,17 +310,28 @@ export class ZenohBridge {
     return encodeClusterStatus(await this.options.service.status());
   }
 
-  /** Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound is reached. */
-  private async answer(query: Query, produce: () => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
+  /**
+   * Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound
+   * is reached. `produce` may give its place back early (a long poll about to wait).
+   */
+  private async answer(query: Query, produce: (slot?: InflightSlot) => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
     if (!bounded) return this.reply(query, produce);
     if (this.inflight >= this.maxInflight) {
       return this.reply(query, async () => ({ code: 'BUSY', message: this.busyMessage() }));
     }
     this.inflight++;
+    let held = true;
+    const slot: InflightSlot = {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.inflight--;
+      },
+    };
     try {
-      await this.reply(query, produce);
+      await this.reply(query, () => produce(slot));
     } finally {
-      this.inflight--;
+      slot.release();
     }
   }
 
@@ -395,9 +419,14 @@ export class ZenohBridge {
 }
 
 /** `cmd` as sent by `principal`: puts and consumes carry it (their ids are remembered per principal). */
-function sentBy(cmd: MailboxCommand, principal: string): MailboxCommand {
+function sentBy<C extends MailboxCommand>(cmd: C, principal: string): C {
   if ((cmd.op !== 'put' && cmd.op !== 'consume') || principal === '') return cmd;
   return { ...cmd, principal };
+}
+
+/** A place among the requests worked on at once (see the header: load shedding). */
+interface InflightSlot {
+  release(): void;
 }
 
 /** A malformed request caught before the token could even be read (a bad attachment). */

@@ -5,7 +5,7 @@
 // leaves the state untouched.
 
 import { decodeCommand } from './codec.js';
-import type { ApplyMeta, ConsumeCommand, MailboxQuery, MailboxResult } from './commands.js';
+import type { ApplyMeta, ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
 import type { ImageSink } from './snapshot.js';
 import type { StreamSteps } from './snapshot-stream.js';
@@ -21,8 +21,12 @@ export interface ImageSource {
   close(): void;
 }
 
+/** Hears every applied command with its result (the node wakes parked consumers with it). */
+export type AppliedListener = (cmd: MailboxCommand, result: MailboxResult) => void;
+
 export class MailboxStateMachine {
   readonly mailbox: Mailbox;
+  private appliedListener: AppliedListener | null = null;
 
   constructor(options: Partial<MailboxOptions> = {}) {
     this.mailbox = new Mailbox(options);
@@ -40,7 +44,14 @@ export class MailboxStateMachine {
       if (!(err instanceof WireError)) throw err;
       return { kind: 'error', code: 'BAD_REQUEST', message: `undecodable command: ${err.message}` };
     }
-    return this.mailbox.apply(cmd, meta);
+    const result = this.mailbox.apply(cmd, meta);
+    this.appliedListener?.(cmd, result);
+    return result;
+  }
+
+  /** Sets the one listener told of every applied command (it must not change the state). */
+  onApplied(listener: AppliedListener | null): void {
+    this.appliedListener = listener;
   }
 
   snapshot(): Uint8Array {
@@ -74,5 +85,10 @@ export class MailboxStateMachine {
   /** See Mailbox.consumeWithoutLog: the answer to a consume that changes nothing, or null. */
   consumeWithoutLog(cmd: ConsumeCommand, now: number): MailboxResult | null {
     return this.mailbox.consumeWithoutLog(cmd, now);
+  }
+
+  /** See Mailbox.consumeCanWait. */
+  consumeCanWait(cmd: ConsumeCommand, now: number): MailboxResult | null {
+    return this.mailbox.consumeCanWait(cmd, now);
   }
 }

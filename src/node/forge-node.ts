@@ -19,7 +19,7 @@ import { ZenohBridge } from '../bridge/zenoh-bridge.js';
 import type { ForgeConfig } from '../config/schema.js';
 import type { PeerAddress } from '../identifiers.js';
 import type { Logger } from '../logging.js';
-import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import type { ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
 import { LevelStorage } from '../raft/level-storage.js';
@@ -32,7 +32,9 @@ import { bridgePort, type NodeOperations } from './bridge-port.js';
 import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine.js';
 import { DiskSpaceError, DiskWatermark } from './disk-watermark.js';
 import { ExpirySweep } from './expiry-sweep.js';
+import { LongPollConsumes } from './long-poll.js';
 import { MembershipAdmin } from './membership-admin.js';
+import { ParkedConsumers } from './parked-consumers.js';
 import { NodeMetrics } from './metrics.js';
 import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
@@ -64,6 +66,8 @@ export class ForgeNode implements NodeOperations {
   private readonly expirySweep: ExpirySweep;
   private readonly routerLossHandoff: RouterLossHandoff;
   private readonly diskWatermark: DiskWatermark;
+  private readonly parked: ParkedConsumers;
+  private readonly longPolls: LongPollConsumes;
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
   private stopping = false;
@@ -169,15 +173,30 @@ export class ForgeNode implements NodeOperations {
         },
         transport: () => this.transport.stats(),
         mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
+        parkedConsumers: () => this.parked.size,
       },
       { node: config.nodeId },
     );
+    this.parked = new ParkedConsumers(config.zenoh.maxParkedConsumers);
+    this.longPolls = new LongPollConsumes(
+      {
+        canWait: (cmd, now) => this.stateMachine.consumeCanWait(cmd, now),
+        readBarrier: () => this.driver.readBarrier(),
+        isLeader: () => this.isLeader(),
+        consume: (cmd) => this.command(cmd),
+        notLeader: () => new RaftError('NOT_LEADER', 'not the leader', this.driver.softState().leader),
+      },
+      this.parked,
+      { woke: (n) => this.metrics.parkedWakeups.inc(n) },
+    );
+    this.stateMachine.onApplied((cmd, result) => this.longPolls.applied(cmd, result));
     const port = bridgePort(this);
     this.bridge = new ZenohBridge({
       routerUrl: config.zenoh.router,
       keyPrefix: config.zenoh.keyPrefix,
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
+      maxConsumeWaitMs: config.mailbox.maxConsumeWaitMs,
       maxInflightRequests: config.zenoh.maxInflightRequests,
       service: port,
       admin: port,
@@ -244,6 +263,7 @@ export class ForgeNode implements NodeOperations {
     this.expirySweep.setLeading(false);
     this.routerLossHandoff.stop();
     this.diskWatermark.stop();
+    this.releaseParked('stopping', new RaftError('STOPPED', 'node is shutting down: nothing was taken, retry on the new leader'));
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -263,6 +283,7 @@ export class ForgeNode implements NodeOperations {
     this.stopping = true;
     this.log.error({ err: cause }, 'storage failure halted raft: leaving Zenoh and exiting so that the supervisor restarts this node');
     if (!wasStopping) {
+      this.releaseParked('halted', new RaftError('STOPPED', 'node halted on a storage failure: nothing was taken, retry on the new leader'));
       this.expirySweep.setLeading(false);
       this.routerLossHandoff.stop();
       this.diskWatermark.stop();
@@ -337,6 +358,21 @@ export class ForgeNode implements NodeOperations {
     return answer;
   }
 
+  /** A long-poll consume (long-poll.ts): waits up to `waitMs` for a message, on the leader, without writing while it waits. */
+  async consumeWaiting(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult> {
+    if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
+    return this.longPolls.consume(cmd, waitMs);
+  }
+
+  /** Answers every waiting long poll at once with `error` (they must not hang until their wait ends). */
+  private releaseParked(reason: string, error: RaftError): void {
+    const n = this.longPolls.releaseAll(error);
+    if (n > 0) {
+      this.metrics.parkedReleased.inc({ reason }, n);
+      this.log.info({ released: n, reason }, 'answered waiting long-poll consumes');
+    }
+  }
+
   async query(q: MailboxQuery): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
     const started = performance.now();
@@ -400,6 +436,9 @@ export class ForgeNode implements NodeOperations {
       this.metrics.leaderChanges.inc();
     }
     const leading = s.role === 'leader' && !this.stopping;
+    if (!leading) {
+      this.releaseParked('leadership-lost', new RaftError('NOT_LEADER', 'this node stopped leading while the consume waited: nothing was taken, retry on the new leader', s.leader));
+    }
     this.expirySweep.setLeading(leading);
     if (leading) void this.membership.pruneDirectory();
   }

@@ -137,10 +137,12 @@ export class LongPollConsumes {
 
   /**
    * After a woken consumer took a message: wake the next if the mailbox still has one. Not while
-   * others are being tried: the messages left may be theirs, and the last of them looks again.
+   * others are being tried, nor while wakes for it are pending: the messages left may be theirs
+   * (the last of them looks again); waking one more would only have it race them, and a consume
+   * that loses a race after proposing is an entry for nothing.
    */
   private lookAgain(user: string): void {
-    if (this.parked.anyWoken(user) || !this.parked.hasIdle(user)) return;
+    if (this.pending.has(user) || this.parked.anyWoken(user) || !this.parked.hasIdle(user)) return;
     // null: there is something to take.
     if (this.node.canWait({ op: 'consume', user }, Date.now()) === null) {
       this.metrics.woke(this.parked.wake(user, 1));

@@ -19,6 +19,8 @@ import {
   adminKey,
   clusterStatusKey,
   nodeStatusKey,
+  WAIT_LANES,
+  waitLaneKey,
 } from './key-space.js';
 import { SILENT_LOGGER } from '../logger-port.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
@@ -132,8 +134,10 @@ export class ForgeMailboxClient {
     if (wait !== undefined && (!Number.isSafeInteger(wait) || wait < 0)) {
       throw new MailboxClientError('BAD_REQUEST', `waitMs must be a whole number of ms >= 0, got ${wait}`);
     }
+    const key = this.userKey(user);
+    // A long poll goes to a wait lane picked at random, so that the leader's lane sessions share them.
     const reply = await this.request(
-      `${this.userKey(user)}/consume`,
+      wait ? waitLaneKey(this.prefix, Math.floor(Math.random() * WAIT_LANES), user) : `${key}/consume`,
       params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined }),
       undefined,
       // The leader answers `empty` only once the wait is over: the query must outlive it, with

@@ -13,6 +13,8 @@
 //   GET <prefix>/<user>/ack              params: receipt (required)
 //   GET <prefix>/<user>/nack             params: receipt (required): the message goes back to the head
 //   GET <prefix>/<user>/purge            drop every queued message; params: dlq
+//   GET <prefix>/@wait/<lane>/<user>     the same consume, on one of WAIT_LANES lanes (0..15): where
+//                                        long polls go (see WAIT_LANES); params as consume
 //   GET <prefix>/@cluster/status         cluster status JSON (answered by the leader)
 //   GET <prefix>/@cluster/node/<id>/status  one node's status JSON (answered by every node, leader or not)
 //   GET <prefix>/@cluster/admin/add-node  params: node, host, port (the new node's Raft address),
@@ -52,12 +54,25 @@ export const DEFAULT_MAX_CONSUME_WAIT_MS = 20_000;
 /** What mailbox.maxConsumeWaitMs may be set to at most: a minute; a client that wants longer polls again. */
 export const MAX_CONSUME_WAIT_CEILING_MS = 60_000;
 /**
- * Long-poll consumes a leader holds by default. The router's remote-api plugin (1.10.1) keeps the
- * unanswered queries of one WebSocket session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops
- * the oldest beyond it: the client then gets the end of its query with no reply. The node's one
- * session must keep room under it for ordinary requests in flight.
+ * Wait lanes. The router's remote-api plugin (1.10.1) keeps the unanswered queries of one WebSocket
+ * session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops the oldest beyond it: its client
+ * gets the end of the query with no reply, and the node's later reply goes nowhere (a message a
+ * woken consumer took for it would be lost). So long polls must be spread over sessions. The
+ * leader opens one more session per lane and declares `<prefix>/@wait/<lane>/*` on it; clients
+ * send a long poll to a lane of their choosing (the TypeScript client picks one at random), so
+ * each session holds a share. The keys are disjoint: a query reaches one queryable whatever its
+ * target, as one consume must.
  */
-export const DEFAULT_MAX_PARKED_CONSUMERS = 768;
+export const WAIT_LANES = 16;
+/** Unanswered queries a leader lets one wait lane's session hold (under the plugin's 1000); BUSY beyond. */
+export const MAX_WAITING_PER_LANE = 900;
+/**
+ * Long polls sent to the plain consume key (`<prefix>/<user>/consume?wait=`) a leader holds at
+ * once, BUSY beyond: they share the main session with every other request in flight.
+ */
+export const MAX_WAITING_ON_MAIN_SESSION = 128;
+/** Long-poll consumes a leader holds by default: every lane full, and the main session's share. */
+export const DEFAULT_MAX_PARKED_CONSUMERS = WAIT_LANES * MAX_WAITING_PER_LANE + MAX_WAITING_ON_MAIN_SESSION;
 /** The most zenoh.maxParkedConsumers may be set to (see DEFAULT_MAX_PARKED_CONSUMERS for why it is that low by default). */
 export const PARKED_CONSUMERS_CEILING = 1_000_000;
 
@@ -109,6 +124,10 @@ export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
+/** Where a client sends a long poll on `lane` (0..WAIT_LANES-1). */
+export const waitLaneKey = (prefix: string, lane: number, user: string): string => `${prefix}/@wait/${lane}/${user}`;
+/** What the leader declares on the session of wait lane `lane`. */
+export const waitLaneKeyExpr = (prefix: string, lane: number): string => `${prefix}/@wait/${lane}/*`;
 
 /** Parses a GET on the mailbox key space (the leader's queryables). */
 export function parseGet(
@@ -130,9 +149,19 @@ export function parseGet(
   }
   if (rest.startsWith('@cluster/admin/')) return parseAdmin(rest.slice('@cluster/admin/'.length), p);
 
-  const slash = rest.indexOf('/');
-  const user = slash < 0 ? rest : rest.slice(0, slash);
-  const op = slash < 0 ? 'consume' : rest.slice(slash + 1);
+  let lane = false;
+  let path = rest;
+  if (rest.startsWith('@wait/')) {
+    const m = /^@wait\/(0|[1-9][0-9]?)\/([^/]*)$/.exec(rest);
+    if (m === null || Number(m[1]) >= WAIT_LANES) {
+      return fail('BAD_REQUEST', `long polls go to ${prefix}/@wait/<lane>/<user>, lane 0..${WAIT_LANES - 1}`);
+    }
+    lane = true;
+    path = m[2]!;
+  }
+  const slash = path.indexOf('/');
+  const user = slash < 0 ? path : path.slice(0, slash);
+  const op = lane ? 'consume' : slash < 0 ? 'consume' : path.slice(slash + 1);
   if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
 
   switch (op) {

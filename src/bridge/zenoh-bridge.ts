@@ -19,8 +19,11 @@
 // dropped and counted in the log), before its token is checked and before anything is proposed:
 // a flood costs the node a counter, not memory for every pending request. This node's own status
 // query is not counted, so an operator can still see a busy node. Nor is a long-poll consume
-// (`consume?wait=`) once it is parsed: it gives its place back before it waits, and the node bounds
-// how many wait (zenoh.maxParkedConsumers, BUSY beyond it).
+// (`consume?wait=`) once it is parsed: it gives its place back before it waits. Long polls are
+// bounded per router session instead (the router's remote-api drops the oldest of more than 1000
+// unanswered queries per session): they are meant for the wait lanes (wait-lanes.ts, one session
+// each, MAX_WAITING_PER_LANE), and at most MAX_WAITING_ON_MAIN_SESSION of them wait on the main
+// session; the node bounds them all (zenoh.maxParkedConsumers). Beyond any bound: BUSY.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
@@ -28,6 +31,8 @@ import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_INFLIGHT_REQUESTS,
+  MAX_WAITING_ON_MAIN_SESSION,
+  WAIT_LANES,
   adminKeyExpr,
   clusterStatusKey,
   mailboxKeyExpr,
@@ -45,6 +50,7 @@ import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
 export interface ZenohBridgeOptions {
@@ -126,6 +132,9 @@ export class ZenohBridge {
   /** PUT samples dropped as BUSY since the last log line about them, and when that was. */
   private busyDrops = 0;
   private busyLoggedAt = 0;
+  private readonly lanes: WaitLanes;
+  /** Long polls waiting on the main session (sent to the plain consume key). */
+  private mainWaiting = 0;
 
   constructor(private readonly options: ZenohBridgeOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -144,15 +153,28 @@ export class ZenohBridge {
       },
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
     });
+    this.lanes = new WaitLanes({
+      routerUrl: options.routerUrl,
+      prefix: this.prefix,
+      lanes: WAIT_LANES,
+      logger: options.logger,
+      serve: (query) => this.answer(query, (slot) => this.mailboxReply(query, slot, true)),
+      refuse: (query, message) => this.reply(query, async () => ({ code: 'BUSY', message })),
+      undeclare: undeclareAnswering,
+      ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+    });
   }
 
   /** Starts serving; returns at once (the router may be down: the bridge keeps trying). */
   start(): void {
     divertZenohConsole((message) => this.options.logger.debug({ source: 'zenoh-ts' }, message));
-    this.unsubscribeRole ??= this.options.service.onRoleChange(() => {
+    this.unsubscribeRole ??= this.options.service.onRoleChange((leading) => {
       void this.serialize(() => this.syncLeaderDeclarations());
+      void this.lanes.setLeading(leading);
     });
     this.connection.start();
+    this.lanes.start();
+    void this.lanes.setLeading(this.options.service.isLeader());
   }
 
   /** Resolves once connected to the router with everything declared (mainly for tests and startup logs). */
@@ -177,6 +199,7 @@ export class ZenohBridge {
     this.unsubscribeRole?.();
     this.unsubscribeRole = null;
     await this.changes;
+    await this.lanes.stop();
     await this.connection.stop();
   }
 
@@ -275,7 +298,8 @@ export class ZenohBridge {
     return cap;
   }
 
-  private async mailboxReply(query: Query, slot?: InflightSlot): Promise<ReplyParts | ErrorBody> {
+  /** `onLane`: the query came on a wait lane's session (wait-lanes.ts), not the main one. */
+  private async mailboxReply(query: Query, slot?: InflightSlot, onLane = false): Promise<ReplyParts | ErrorBody> {
     const cap = await this.capabilityOf(query);
     const parsed = parseGet(
       this.prefix,
@@ -295,7 +319,19 @@ export class ZenohBridge {
     let result;
     if (request.kind === 'command' && request.waitMs !== undefined && request.command.op === 'consume') {
       slot?.release();
-      result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+      if (onLane) {
+        result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+      } else {
+        if (this.mainWaiting >= MAX_WAITING_ON_MAIN_SESSION) {
+          return { code: 'BUSY', message: `${this.mainWaiting} long polls wait on this node's main session (its bound): send them to the wait lanes, ${this.prefix}/@wait/<0..${WAIT_LANES - 1}>/<user>` };
+        }
+        this.mainWaiting++;
+        try {
+          result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+        } finally {
+          this.mainWaiting--;
+        }
+      }
     } else {
       result =
         request.kind === 'command'

@@ -186,3 +186,16 @@ test('consume wait (long poll): up to mailbox.maxConsumeWaitMs, refused beyond i
   assert.equal(code(parseGet(P, `${P}/bob`, 'wait=1', undefined, { ...limits, maxConsumeWaitMs: 0 })), 'BAD_REQUEST');
   for (const bad of ['wait=', 'wait=-1', 'wait=1.5', 'wait=abc', 'wait=10;dlq']) assert.equal(code(get(`${P}/bob`, bad)), 'BAD_REQUEST', bad);
 });
+
+test('wait lanes: <prefix>/@wait/<lane>/<user> is a consume of <user>, lanes 0..WAIT_LANES-1', () => {
+  assert.deepEqual(value(get(`${P}/@wait/0/alice`, 'wait=1000;lease=5')), {
+    kind: 'command',
+    command: { op: 'consume', user: 'alice', leaseMs: 5 },
+    waitMs: 1000,
+  });
+  assert.deepEqual(value(get(`${P}/@wait/15/bob`)), { kind: 'command', command: { op: 'consume', user: 'bob' } });
+  for (const key of [`${P}/@wait/16/bob`, `${P}/@wait/01/bob`, `${P}/@wait/x/bob`, `${P}/@wait/1/bob/put`, `${P}/@wait/1`]) {
+    assert.equal(code(get(key)), 'BAD_REQUEST', key);
+  }
+  assert.equal(code(get(`${P}/@wait/1/a*b`)), 'BAD_USER');
+});

@@ -43,7 +43,7 @@ export class WaitLanes {
       const lane: Lane = { index, session: null, queryable: null, waiting: 0, connection: null as unknown as RouterConnection };
       lane.connection = new RouterConnection({
         routerUrl: options.routerUrl,
-        logger: options.logger,
+        logger: laneLogger(options.logger, index),
         onSession: (session) =>
           this.serialize(async () => {
             lane.session = session;
@@ -115,4 +115,13 @@ export class WaitLanes {
       lane.waiting--;
     }
   }
+}
+
+/**
+ * A lane's connection logs its routine news (connected, lost, cannot open) at debug level: the
+ * bridge's main connection to the same router already reports them, once rather than 17 times.
+ */
+function laneLogger(logger: LoggerPort, lane: number): LoggerPort {
+  const debug = (obj: object, msg?: string) => logger.debug({ ...obj, lane }, msg);
+  return { debug, info: debug, warn: debug, error: (obj, msg) => logger.error({ ...obj, lane }, msg) };
 }

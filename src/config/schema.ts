@@ -183,7 +183,7 @@ export const configSchema = z
           .min(0)
           .max(PARKED_CONSUMERS_CEILING)
           .default(DEFAULT_MAX_PARKED_CONSUMERS)
-          .describe("Long-poll consumes the leader holds at once (they do not count against maxInflightRequests); one more is answered at once with BUSY. Bounded by the router's remote-api plugin, which keeps at most 1000 unanswered queries per node session and silently drops the oldest beyond that"),
+          .describe("Long-poll consumes the leader holds at once, over all its sessions (they do not count against maxInflightRequests); one more is answered at once with BUSY. The default is what the sessions can hold: the router's remote-api plugin drops the oldest of more than 1000 unanswered queries per session, so the leader holds at most 900 on each of its 16 wait lanes and 128 on its main session"),
       })
       .strict()
       .default({

@@ -71,6 +71,17 @@ export class WaitLanes {
     });
   }
 
+  /** Resolves once every lane has a session and the pending declaration changes are made. */
+  async connected(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.connection.connected()));
+    await this.settled();
+  }
+
+  /** Resolves once the pending declaration changes are made. */
+  settled(): Promise<void> {
+    return this.serialize(async () => {});
+  }
+
   /** Unanswered queries over all lanes. */
   waiting(): number {
     return this.lanes.reduce((n, lane) => n + lane.waiting, 0);

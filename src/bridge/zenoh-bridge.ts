@@ -178,8 +178,9 @@ export class ZenohBridge {
   }
 
   /** Resolves once connected to the router with everything declared (mainly for tests and startup logs). */
-  connected(): Promise<void> {
-    return this.connection.connected();
+  async connected(): Promise<void> {
+    await this.connection.connected();
+    await this.lanes.connected();
   }
 
   /**
@@ -191,8 +192,9 @@ export class ZenohBridge {
   }
 
   /** Resolves once pending declaration changes (after a role change) have been made. */
-  settled(): Promise<void> {
-    return this.serialize(async () => {});
+  async settled(): Promise<void> {
+    await this.serialize(async () => {});
+    await this.lanes.settled();
   }
 
   async stop(): Promise<void> {

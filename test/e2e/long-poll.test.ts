@@ -106,6 +106,25 @@ describe('long-poll consume', { timeout: 300_000 }, () => {
     assert.equal((await e2e.client.consume('rids'))?.id, 'rid-msg-3');
   });
 
+  step('graceful stop (SIGTERM) of the leader: every parked consumer gets a retryable answer at once; the node comes back', async () => {
+    const { leader } = await leaderPage();
+    const waits = Array.from({ length: 20 }, (_, i) => outcome(e2e.client.consume(`stop-${i % 5}`, { waitMs: 60_000 })));
+    await parkedOnLeader(20);
+    const started = Date.now();
+    await e2e.cluster.signal(leader, 'SIGTERM');
+    const got = await Promise.all(waits);
+    const elapsed = Date.now() - started;
+    for (const g of got) assert.ok(RETRYABLE.has(g), `answer ${g}`);
+    assert.ok(elapsed < 15_000, `answered ${elapsed} ms after SIGTERM`);
+    e2e.cluster.startNode(leader);
+    await e2e.cluster.waitForLeader(e2e.client, 30_000);
+    // Every node must be back in the cluster before the next step removes one.
+    await eventually('the restarted node caught up', async () => {
+      const st = (await e2e.client.status()) as { node: string; followers?: Record<string, { lag: number }> };
+      return st.node === leader || st.followers?.[leader]?.lag === 0 ? true : undefined;
+    }, 30_000);
+  });
+
   step('the leader stops leading (removed from the cluster): every parked consumer gets NOT_LEADER at once', async () => {
     const { leader } = await leaderPage();
     const waits = Array.from({ length: 20 }, (_, i) => outcome(e2e.client.consume(`gone-${i % 5}`, { waitMs: 60_000 })));

@@ -2,7 +2,8 @@
 // state machine it replicates (the mailbox and the peer directory), the Zenoh bridge that serves
 // clients (through bridge-port.ts, which maps errors), the leader duties (expiry-sweep.ts,
 // router-loss-handoff.ts) and the membership administration (membership-admin.ts). What it does
-// itself: the command path (`command`) and the read path (`query`), with their metrics.
+// itself: the command path (`command`) and the read path (`query`), with their metrics; long
+// polls (`consumeWaiting`) park in long-poll.ts, woken by what the state machine applies.
 //
 // Peer addresses: this node's configured `peers`, overlaid by the replicated peer directory, which
 // holds the address of every member added with add-node. Every node learns it from the log (or a

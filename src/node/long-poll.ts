@@ -52,6 +52,9 @@ export class ParkingFullError extends Error {
   }
 }
 
+/** Times a consume arriving with a message in sight may lose it to others and look again before it answers `empty`. */
+const MAX_LOST_RACES = 3;
+
 export class LongPollConsumes {
   /** Messages made visible per mailbox since the last flush: woken on the next turn of the event loop. */
   private pending = new Map<string, number>();
@@ -66,23 +69,31 @@ export class LongPollConsumes {
   /** A consume that waits up to `waitMs` for a message. Rejects like the node's command path. */
   async consume(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult> {
     const deadline = Date.now() + waitMs;
-    const local = this.node.canWait(cmd, Date.now());
-    if (local === null) return this.node.consume(cmd);
-    if (local.kind === 'error') return local;
-    const at = await this.node.readBarrier();
-    // From here to parking nothing awaits: a put applied later finds this consumer parked.
-    const now = this.node.canWait(cmd, at);
-    if (now === null) return this.node.consume(cmd);
-    if (now.kind === 'error') return now;
-    if (!this.node.isLeader()) throw this.node.notLeader();
-    return new Promise<MailboxResult>((resolve, reject) => {
-      const ticket = this.parked.park(cmd.user, deadline, {
-        onWake: (t) => void this.tryWoken(cmd, t, resolve, reject),
-        onDeadline: () => this.node.consume(cmd).then(resolve, reject),
-        onRelease: reject,
+    // A consume that saw a message but lost it to another before its entry applied waits like one
+    // that found nothing (a few times at most: each try is an entry).
+    for (let tries = 0; ; tries++) {
+      const local = this.node.canWait(cmd, Date.now());
+      if (local !== null && local.kind === 'error') return local;
+      if (local === null) {
+        const taken = await this.node.consume(cmd);
+        if (taken.kind !== 'empty' || cmd.requestId !== undefined || tries >= MAX_LOST_RACES || Date.now() >= deadline) return taken;
+        continue;
+      }
+      const at = await this.node.readBarrier();
+      // From here to parking nothing awaits: a put applied later finds this consumer parked.
+      const now = this.node.canWait(cmd, at);
+      if (now === null) continue;
+      if (now.kind === 'error') return now;
+      if (!this.node.isLeader()) throw this.node.notLeader();
+      return new Promise<MailboxResult>((resolve, reject) => {
+        const ticket = this.parked.park(cmd.user, deadline, {
+          onWake: (t) => void this.tryWoken(cmd, t, resolve, reject),
+          onDeadline: () => this.node.consume(cmd).then(resolve, reject),
+          onRelease: reject,
+        });
+        if (ticket === null) reject(new ParkingFullError(this.parked.capacity));
       });
-      if (ticket === null) reject(new ParkingFullError(this.parked.capacity));
-    });
+    }
   }
 
   /** Hears every applied command: one waiting consumer per message it made visible. */

@@ -187,3 +187,17 @@ test('a full node refuses to park one more', async () => {
   );
   assert.equal(body(await first), 'empty');
 });
+
+test('a long poll that arrives with a message in sight but loses it to another consume waits instead of answering empty', async () => {
+  const node = new FakeLeader();
+  node.putBatch('alice', ['m1']);
+  const plain = node.command(consume('alice'));
+  const waiting = node.polls.consume(consume('alice'), 5000);
+  assert.equal(body(await plain), 'm1');
+  await tick();
+  await tick();
+  await tick();
+  assert.equal(node.parked.size, 1, 'it parked after losing m1');
+  node.putBatch('alice', ['m2']);
+  assert.equal(body(await waiting), 'm2');
+});

@@ -19,6 +19,8 @@ import {
   adminKey,
   clusterStatusKey,
   nodeStatusKey,
+  WAIT_LANES,
+  waitLaneKey,
 } from './key-space.js';
 import { SILENT_LOGGER } from '../logger-port.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
@@ -61,6 +63,12 @@ export interface ConsumeOptions {
   leaseMs?: number;
   requestId?: string;
   deadLetter?: boolean;
+  /**
+   * Long poll: when the mailbox is empty, the leader holds the request up to this long and answers
+   * as soon as a message comes (at most the cluster's mailbox.maxConsumeWaitMs, else BAD_REQUEST).
+   * The request's own timeout becomes this wait plus the client's request timeout.
+   */
+  waitMs?: number;
 }
 
 type Body = Uint8Array | string;
@@ -120,11 +128,21 @@ export class ForgeMailboxClient {
     await session.put(this.userKey(user), toBytes(body), attachment === undefined ? {} : { attachment });
   }
 
-  /** Takes the next message, or null when the mailbox is empty. */
+  /** Takes the next message, or null when the mailbox is empty (after waiting `waitMs` for one, if given). */
   async consume(user: string, options: ConsumeOptions = {}): Promise<DeliveredMessage | null> {
+    const wait = options.waitMs;
+    if (wait !== undefined && (!Number.isSafeInteger(wait) || wait < 0)) {
+      throw new MailboxClientError('BAD_REQUEST', `waitMs must be a whole number of ms >= 0, got ${wait}`);
+    }
+    const key = this.userKey(user);
+    // A long poll goes to a wait lane picked at random, so that the leader's lane sessions share them.
     const reply = await this.request(
-      `${this.userKey(user)}/consume`,
-      params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined }),
+      wait ? waitLaneKey(this.prefix, Math.floor(Math.random() * WAIT_LANES), user) : `${key}/consume`,
+      params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined }),
+      undefined,
+      // The leader answers `empty` only once the wait is over: the query must outlive it, with
+      // the usual request time on top for the read or the commit that follows.
+      (wait ?? 0) + this.requestTimeoutMs,
     );
     return messageOrNull(reply);
   }

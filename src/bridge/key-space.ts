@@ -6,12 +6,15 @@
 //   GET <prefix>/<user>                  consume the next message (same as /consume)
 //   GET <prefix>/<user>/put              enqueue the query payload; params: id, ttl (ms)
 //   GET <prefix>/<user>/consume          params: rid (request id: a retry returns the same result),
-//                                        lease (ms: at-least-once, must be acked), dlq
+//                                        lease (ms: at-least-once, must be acked), dlq,
+//                                        wait (ms, long poll: wait up to that long for a message)
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
 //   GET <prefix>/<user>/nack             params: receipt (required): the message goes back to the head
 //   GET <prefix>/<user>/purge            drop every queued message; params: dlq
+//   GET <prefix>/@wait/<lane>/<user>     the same consume, on one of WAIT_LANES lanes (0..15): where
+//                                        long polls go (see WAIT_LANES); params as consume
 //   GET <prefix>/@cluster/status         cluster status JSON (answered by the leader)
 //   GET <prefix>/@cluster/node/<id>/status  one node's status JSON (answered by every node, leader or not)
 //   GET <prefix>/@cluster/admin/add-node  params: node, host, port (the new node's Raft address),
@@ -42,7 +45,36 @@ import type { BridgeErrorCode } from './reply-format.js';
 export interface KeySpaceLimits {
   /** Largest message body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent; 0: no long polls). */
+  maxConsumeWaitMs?: number;
 }
+
+/** Longest long-poll wait by default: SQS's ReceiveMessage caps WaitTimeSeconds at 20 s too. */
+export const DEFAULT_MAX_CONSUME_WAIT_MS = 20_000;
+/** What mailbox.maxConsumeWaitMs may be set to at most: a minute; a client that wants longer polls again. */
+export const MAX_CONSUME_WAIT_CEILING_MS = 60_000;
+/**
+ * Wait lanes. The router's remote-api plugin (1.10.1) keeps the unanswered queries of one WebSocket
+ * session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops the oldest beyond it: its client
+ * gets the end of the query with no reply, and the node's later reply goes nowhere (a message a
+ * woken consumer took for it would be lost). So long polls must be spread over sessions. The
+ * leader opens one more session per lane and declares `<prefix>/@wait/<lane>/*` on it; clients
+ * send a long poll to a lane of their choosing (the TypeScript client picks one at random), so
+ * each session holds a share. The keys are disjoint: a query reaches one queryable whatever its
+ * target, as one consume must.
+ */
+export const WAIT_LANES = 16;
+/** Unanswered queries a leader lets one wait lane's session hold (under the plugin's 1000); BUSY beyond. */
+export const MAX_WAITING_PER_LANE = 900;
+/**
+ * Long polls sent to the plain consume key (`<prefix>/<user>/consume?wait=`) a leader holds at
+ * once, BUSY beyond: they share the main session with every other request in flight.
+ */
+export const MAX_WAITING_ON_MAIN_SESSION = 128;
+/** Long-poll consumes a leader holds by default: every lane full, and the main session's share. */
+export const DEFAULT_MAX_PARKED_CONSUMERS = WAIT_LANES * MAX_WAITING_PER_LANE + MAX_WAITING_ON_MAIN_SESSION;
+/** The most zenoh.maxParkedConsumers may be set to (see DEFAULT_MAX_PARKED_CONSUMERS for why it is that low by default). */
+export const PARKED_CONSUMERS_CEILING = 1_000_000;
 
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -68,7 +100,8 @@ export const DEFAULT_CATCH_UP_MS = 30_000;
 export const MAX_CATCH_UP_MS = 3600 * 1000;
 
 export type BridgeRequest =
-  | { kind: 'command'; command: MailboxCommand }
+  /** `waitMs` (long-poll consume) only on a consume that asked to wait. */
+  | { kind: 'command'; command: MailboxCommand; waitMs?: number }
   | { kind: 'query'; query: MailboxQuery }
   | { kind: 'clusterStatus' }
   | { kind: 'admin'; op: AdminOp };
@@ -91,6 +124,10 @@ export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
+/** Where a client sends a long poll on `lane` (0..WAIT_LANES-1). */
+export const waitLaneKey = (prefix: string, lane: number, user: string): string => `${prefix}/@wait/${lane}/${user}`;
+/** What the leader declares on the session of wait lane `lane`. */
+export const waitLaneKeyExpr = (prefix: string, lane: number): string => `${prefix}/@wait/${lane}/*`;
 
 /** Parses a GET on the mailbox key space (the leader's queryables). */
 export function parseGet(
@@ -112,9 +149,19 @@ export function parseGet(
   }
   if (rest.startsWith('@cluster/admin/')) return parseAdmin(rest.slice('@cluster/admin/'.length), p);
 
-  const slash = rest.indexOf('/');
-  const user = slash < 0 ? rest : rest.slice(0, slash);
-  const op = slash < 0 ? 'consume' : rest.slice(slash + 1);
+  let lane = false;
+  let path = rest;
+  if (rest.startsWith('@wait/')) {
+    const m = /^@wait\/(0|[1-9][0-9]?)\/([^/]*)$/.exec(rest);
+    if (m === null || Number(m[1]) >= WAIT_LANES) {
+      return fail('BAD_REQUEST', `long polls go to ${prefix}/@wait/<lane>/<user>, lane 0..${WAIT_LANES - 1}`);
+    }
+    lane = true;
+    path = m[2]!;
+  }
+  const slash = path.indexOf('/');
+  const user = slash < 0 ? path : path.slice(0, slash);
+  const op = lane ? 'consume' : slash < 0 ? 'consume' : path.slice(slash + 1);
   if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
 
   switch (op) {
@@ -127,9 +174,11 @@ export function parseGet(
       return put.ok ? ok({ kind: 'command', command: put.value }) : put;
     }
     case 'consume': {
-      const checked = checkNames(p, ['rid', 'lease', 'dlq']);
+      const checked = checkNames(p, ['rid', 'lease', 'dlq', 'wait']);
       if (!checked.ok) return checked;
       const command: MailboxCommand = { op: 'consume', user };
+      const wait = waitParam(p.get('wait'), limits.maxConsumeWaitMs ?? DEFAULT_MAX_CONSUME_WAIT_MS);
+      if (!wait.ok) return wait;
       const rid = p.get('rid');
       if (rid !== undefined) {
         const t = token('rid', rid);
@@ -145,7 +194,9 @@ export function parseGet(
       const dlq = flag('dlq', p.get('dlq'));
       if (!dlq.ok) return dlq;
       if (dlq.value) command.deadLetter = true;
-      return ok({ kind: 'command', command });
+      if (wait.value === 0) return ok({ kind: 'command', command });
+      if (dlq.value) return fail('BAD_REQUEST', 'wait is not offered on the dead-letter mailbox (dlq): nothing is put there');
+      return ok({ kind: 'command', command, waitMs: wait.value });
     }
     case 'peek': {
       const checked = checkNames(p, ['dlq']);
@@ -371,6 +422,17 @@ function positiveMs(name: string, value: string, max: number): Parsed<number> {
   if (!/^[0-9]{1,15}$/.test(value)) return fail('BAD_REQUEST', `${name} must be a whole number of milliseconds`);
   const ms = Number(value);
   if (ms < 1 || ms > max) return fail('BAD_REQUEST', `${name} must be between 1 and ${max} ms`);
+  return ok(ms);
+}
+
+/** `wait` (ms): absent or 0 means no wait; above `max` is refused, not clamped (the client would otherwise time out first). */
+function waitParam(value: string | undefined, max: number): Parsed<number> {
+  if (value === undefined) return ok(0);
+  if (!/^[0-9]{1,15}$/.test(value)) return fail('BAD_REQUEST', 'wait must be a whole number of milliseconds');
+  const ms = Number(value);
+  if (ms > max) {
+    return fail('BAD_REQUEST', max === 0 ? 'long polls (wait) are turned off on this cluster (mailbox.maxConsumeWaitMs = 0)' : `wait must be between 0 and ${max} ms (mailbox.maxConsumeWaitMs)`);
+  }
   return ok(ms);
 }
 

@@ -2,7 +2,7 @@
 // sees Raft itself, only these promises and the ServiceError they reject with, whose code is
 // already the one a client sees (the node's adapter, src/node/bridge-port.ts, maps its own errors).
 
-import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import type { ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import type { BridgeErrorCode, ErrorBody } from './reply-format.js';
 
 export interface MailboxService {
@@ -11,6 +11,12 @@ export interface MailboxService {
   onRoleChange(listener: (isLeader: boolean) => void): () => void;
   /** Resolves only after the command is committed and applied; rejects with a ServiceError (NOT_LEADER, TIMEOUT, BACKLOG_FULL, ...). */
   command(cmd: MailboxCommand): Promise<MailboxResult>;
+  /**
+   * A consume that waits up to `waitMs` for a message when there is none (long poll): resolves
+   * with the message, or `empty` once the wait is over; rejects like `command` (also BUSY when the
+   * node holds as many waiting consumes as it may, NOT_LEADER at once when it stops leading).
+   */
+  consumeWaiting(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult>;
   /** Linearizable read (ReadIndex); rejects like `command`. */
   query(q: MailboxQuery): Promise<MailboxResult>;
   /** JSON-able status of the cluster as this node sees it. */

@@ -18,7 +18,12 @@
 // (token check, Raft, reply). One past the bound is answered at once with BUSY (a PUT sample is
 // dropped and counted in the log), before its token is checked and before anything is proposed:
 // a flood costs the node a counter, not memory for every pending request. This node's own status
-// query is not counted, so an operator can still see a busy node.
+// query is not counted, so an operator can still see a busy node. Nor is a long-poll consume
+// (`consume?wait=`) once it is parsed: it gives its place back before it waits. Long polls are
+// bounded per router session instead (the router's remote-api drops the oldest of more than 1000
+// unanswered queries per session): they are meant for the wait lanes (wait-lanes.ts, one session
+// each, MAX_WAITING_PER_LANE), and at most MAX_WAITING_ON_MAIN_SESSION of them wait on the main
+// session; the node bounds them all (zenoh.maxParkedConsumers). Beyond any bound: BUSY.
 
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
@@ -26,6 +31,8 @@ import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_INFLIGHT_REQUESTS,
+  MAX_WAITING_ON_MAIN_SESSION,
+  WAIT_LANES,
   adminKeyExpr,
   clusterStatusKey,
   mailboxKeyExpr,
@@ -43,6 +50,7 @@ import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
 export interface ZenohBridgeOptions {
@@ -60,6 +68,8 @@ export interface ZenohBridgeOptions {
   logger: LoggerPort;
   keyPrefix?: string;
   maxBodyBytes?: number;
+  /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent). */
+  maxConsumeWaitMs?: number;
   /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
   maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
@@ -122,11 +132,17 @@ export class ZenohBridge {
   /** PUT samples dropped as BUSY since the last log line about them, and when that was. */
   private busyDrops = 0;
   private busyLoggedAt = 0;
+  private readonly lanes: WaitLanes;
+  /** Long polls waiting on the main session (sent to the plain consume key). */
+  private mainWaiting = 0;
 
   constructor(private readonly options: ZenohBridgeOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.maxInflight = options.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
-    this.limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES };
+    this.limits = {
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      ...(options.maxConsumeWaitMs === undefined ? {} : { maxConsumeWaitMs: options.maxConsumeWaitMs }),
+    };
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,
       logger: options.logger,
@@ -137,20 +153,34 @@ export class ZenohBridge {
       },
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
     });
+    this.lanes = new WaitLanes({
+      routerUrl: options.routerUrl,
+      prefix: this.prefix,
+      lanes: WAIT_LANES,
+      logger: options.logger,
+      serve: (query) => this.answer(query, (slot) => this.mailboxReply(query, slot, true)),
+      refuse: (query, message) => this.reply(query, async () => ({ code: 'BUSY', message })),
+      undeclare: undeclareAnswering,
+      ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+    });
   }
 
   /** Starts serving; returns at once (the router may be down: the bridge keeps trying). */
   start(): void {
     divertZenohConsole((message) => this.options.logger.debug({ source: 'zenoh-ts' }, message));
-    this.unsubscribeRole ??= this.options.service.onRoleChange(() => {
+    this.unsubscribeRole ??= this.options.service.onRoleChange((leading) => {
       void this.serialize(() => this.syncLeaderDeclarations());
+      void this.lanes.setLeading(leading);
     });
     this.connection.start();
+    this.lanes.start();
+    void this.lanes.setLeading(this.options.service.isLeader());
   }
 
   /** Resolves once connected to the router with everything declared (mainly for tests and startup logs). */
-  connected(): Promise<void> {
-    return this.connection.connected();
+  async connected(): Promise<void> {
+    await this.connection.connected();
+    await this.lanes.connected();
   }
 
   /**
@@ -162,14 +192,16 @@ export class ZenohBridge {
   }
 
   /** Resolves once pending declaration changes (after a role change) have been made. */
-  settled(): Promise<void> {
-    return this.serialize(async () => {});
+  async settled(): Promise<void> {
+    await this.serialize(async () => {});
+    await this.lanes.settled();
   }
 
   async stop(): Promise<void> {
     this.unsubscribeRole?.();
     this.unsubscribeRole = null;
     await this.changes;
+    await this.lanes.stop();
     await this.connection.stop();
   }
 
@@ -225,7 +257,7 @@ export class ZenohBridge {
       // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
       const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
         complete: true,
-        handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+        handler: (query: Query) => void this.answer(query, (slot) => this.mailboxReply(query, slot)),
       });
       made.push(mailbox);
       const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
@@ -268,7 +300,8 @@ export class ZenohBridge {
     return cap;
   }
 
-  private async mailboxReply(query: Query): Promise<ReplyParts | ErrorBody> {
+  /** `onLane`: the query came on a wait lane's session (wait-lanes.ts), not the main one. */
+  private async mailboxReply(query: Query, slot?: InflightSlot, onLane = false): Promise<ReplyParts | ErrorBody> {
     const cap = await this.capabilityOf(query);
     const parsed = parseGet(
       this.prefix,
@@ -285,10 +318,28 @@ export class ZenohBridge {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
       return encodeMembership(await this.options.admin.admin(request.op));
     }
-    const result =
-      request.kind === 'command'
-        ? await this.options.service.command(sentBy(request.command, cap.principal))
-        : await this.options.service.query(request.query);
+    let result;
+    if (request.kind === 'command' && request.waitMs !== undefined && request.command.op === 'consume') {
+      slot?.release();
+      if (onLane) {
+        result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+      } else {
+        if (this.mainWaiting >= MAX_WAITING_ON_MAIN_SESSION) {
+          return { code: 'BUSY', message: `${this.mainWaiting} long polls wait on this node's main session (its bound): send them to the wait lanes, ${this.prefix}/@wait/<0..${WAIT_LANES - 1}>/<user>` };
+        }
+        this.mainWaiting++;
+        try {
+          result = await this.options.service.consumeWaiting(sentBy(request.command, cap.principal), request.waitMs);
+        } finally {
+          this.mainWaiting--;
+        }
+      }
+    } else {
+      result =
+        request.kind === 'command'
+          ? await this.options.service.command(sentBy(request.command, cap.principal))
+          : await this.options.service.query(request.query);
+    }
     const encoded = encodeResult(result);
     return encoded.ok ? encoded.parts : encoded.error;
   }
@@ -297,17 +348,28 @@ export class ZenohBridge {
     return encodeClusterStatus(await this.options.service.status());
   }
 
-  /** Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound is reached. */
-  private async answer(query: Query, produce: () => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
+  /**
+   * Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound
+   * is reached. `produce` may give its place back early (a long poll about to wait).
+   */
+  private async answer(query: Query, produce: (slot?: InflightSlot) => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
     if (!bounded) return this.reply(query, produce);
     if (this.inflight >= this.maxInflight) {
       return this.reply(query, async () => ({ code: 'BUSY', message: this.busyMessage() }));
     }
     this.inflight++;
+    let held = true;
+    const slot: InflightSlot = {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.inflight--;
+      },
+    };
     try {
-      await this.reply(query, produce);
+      await this.reply(query, () => produce(slot));
     } finally {
-      this.inflight--;
+      slot.release();
     }
   }
 
@@ -395,9 +457,14 @@ export class ZenohBridge {
 }
 
 /** `cmd` as sent by `principal`: puts and consumes carry it (their ids are remembered per principal). */
-function sentBy(cmd: MailboxCommand, principal: string): MailboxCommand {
+function sentBy<C extends MailboxCommand>(cmd: C, principal: string): C {
   if ((cmd.op !== 'put' && cmd.op !== 'consume') || principal === '') return cmd;
   return { ...cmd, principal };
+}
+
+/** A place among the requests worked on at once (see the header: load shedding). */
+interface InflightSlot {
+  release(): void;
 }
 
 /** A malformed request caught before the token could even be read (a bad attachment). */

@@ -192,14 +192,16 @@ export function registerClientCommands(program: Command): void {
       .description('take the next message (exit code 2 when the mailbox is empty)')
       .option('--lease <ms>', 'lease the message: it returns to the mailbox unless acked within <ms>', positiveInt)
       .option('--rid <id>', 'request id: retrying with the same id returns the same message')
-      .option('--dlq', 'consume from the dead-letter mailbox'),
-  ).action(async (user: string, opts: ConnectionOptions & { lease?: number; rid?: string; dlq?: boolean }) => {
+      .option('--dlq', 'consume from the dead-letter mailbox')
+      .option('--wait <ms>', 'long poll: when the mailbox is empty, wait up to <ms> for a message (at most mailbox.maxConsumeWaitMs)', positiveInt),
+  ).action(async (user: string, opts: ConnectionOptions & { lease?: number; rid?: string; dlq?: boolean; wait?: number }) => {
     await run(opts, async (c) =>
       messageOutput(
         await c.consume(user, {
           ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
           ...(opts.rid === undefined ? {} : { requestId: opts.rid }),
           ...(opts.dlq ? { deadLetter: true } : {}),
+          ...(opts.wait === undefined ? {} : { waitMs: opts.wait }),
         }),
       ),
     );

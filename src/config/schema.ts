@@ -3,7 +3,7 @@
 // cannot drift.
 
 import { z } from 'zod';
-import { DEFAULT_MAX_INFLIGHT_REQUESTS } from '../bridge/key-space.js';
+import { DEFAULT_MAX_CONSUME_WAIT_MS, DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_MAX_PARKED_CONSUMERS, MAX_CONSUME_WAIT_CEILING_MS, PARKED_CONSUMERS_CEILING } from '../bridge/key-space.js';
 import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../identifiers.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 
@@ -99,6 +99,13 @@ export const mailboxSchema = z
     dedupeWindowMs: z.number().int().min(0).default(10 * 60 * 1000).describe('How long a put id / consume request id is remembered'),
     maxDeliveries: z.number().int().min(1).max(1000).default(5).describe('Leased deliveries before a message is dead-lettered'),
     expireIntervalMs: z.number().int().min(100).default(1000).describe('How often the leader proposes the expiry sweep'),
+    maxConsumeWaitMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_CONSUME_WAIT_CEILING_MS)
+      .default(DEFAULT_MAX_CONSUME_WAIT_MS)
+      .describe('Longest `wait` a long-poll consume may ask for (`consume?wait=<ms>`); a longer one is refused with BAD_REQUEST (not clamped). 0 turns long polls off'),
   })
   .strict();
 
@@ -170,9 +177,21 @@ export const configSchema = z
           .max(1_000_000)
           .default(DEFAULT_MAX_INFLIGHT_REQUESTS)
           .describe('Requests (queries and PUT samples) the node works on at once; one more is answered at once with the retryable BUSY, before anything is proposed'),
+        maxParkedConsumers: z
+          .number()
+          .int()
+          .min(0)
+          .max(PARKED_CONSUMERS_CEILING)
+          .default(DEFAULT_MAX_PARKED_CONSUMERS)
+          .describe("Long-poll consumes the leader holds at once, over all its sessions (they do not count against maxInflightRequests); one more is answered at once with BUSY. The default is what the sessions can hold: the router's remote-api plugin drops the oldest of more than 1000 unanswered queries per session, so the leader holds at most 900 on each of its 16 wait lanes and 128 on its main session"),
       })
       .strict()
-      .default({ router: 'ws://127.0.0.1:10001', keyPrefix: 'forge/mailbox', maxInflightRequests: DEFAULT_MAX_INFLIGHT_REQUESTS }),
+      .default({
+        router: 'ws://127.0.0.1:10001',
+        keyPrefix: 'forge/mailbox',
+        maxInflightRequests: DEFAULT_MAX_INFLIGHT_REQUESTS,
+        maxParkedConsumers: DEFAULT_MAX_PARKED_CONSUMERS,
+      }),
     metrics: z
       .object({
         host: z.string().default('127.0.0.1').describe('Prometheus endpoint bind address'),

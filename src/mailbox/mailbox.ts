@@ -363,6 +363,22 @@ export class Mailbox {
     return this.head(cmd.user, cmd.deadLetter === true, at) === undefined ? EMPTY : null;
   }
 
+  /**
+   * For a consume that may wait (long poll): its refusal, EMPTY when there is nothing to take and,
+   * with a request id, no answer remembered for it (so it may wait without a log entry), or null
+   * when it must be proposed now (a message to take, or a retry whose answer is remembered).
+   */
+  consumeCanWait(cmd: ConsumeCommand, now: number): MailboxResult | null {
+    const problem = this.consumeProblem(cmd);
+    if (problem !== null) return problem;
+    const at = Number.isFinite(now) && now > this.state.now ? now : this.state.now;
+    if (cmd.requestId !== undefined) {
+      const seen = this.state.consumes.get(rememberedKey(cmd.user, cmd.principal ?? '', cmd.requestId));
+      if (seen !== undefined && seen.expiresAt > at) return null;
+    }
+    return this.peek(cmd.user, cmd.deadLetter === true, at).kind === 'empty' ? EMPTY : null;
+  }
+
   /** Why `cmd` is refused whatever the state, or null. */
   private consumeProblem(cmd: ConsumeCommand): MailboxResult | null {
     const o = this.options;

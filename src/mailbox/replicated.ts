@@ -6,7 +6,7 @@
 
 import type { BodyStore } from './body-store.js';
 import { decodeCommand } from './codec.js';
-import type { ApplyMeta, ConsumeCommand, MailboxQuery, MailboxResult } from './commands.js';
+import type { ApplyMeta, ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from './commands.js';
 import { Mailbox } from './mailbox.js';
 import type { ImageSink } from './snapshot.js';
 import type { StreamSteps } from './snapshot-stream.js';
@@ -22,8 +22,12 @@ export interface ImageSource {
   close(): void;
 }
 
+/** Hears every applied command with its result (the node wakes parked consumers with it). */
+export type AppliedListener = (cmd: MailboxCommand, result: MailboxResult) => void;
+
 export class MailboxStateMachine {
   readonly mailbox: Mailbox;
+  private appliedListener: AppliedListener | null = null;
 
   /** `bodies` holds the message bodies (an empty store; default in memory). */
   constructor(options: Partial<MailboxOptions> = {}, bodies?: BodyStore) {
@@ -42,7 +46,14 @@ export class MailboxStateMachine {
       if (!(err instanceof WireError)) throw err;
       return { kind: 'error', code: 'BAD_REQUEST', message: `undecodable command: ${err.message}` };
     }
-    return this.mailbox.apply(cmd, meta);
+    const result = this.mailbox.apply(cmd, meta);
+    this.appliedListener?.(cmd, result);
+    return result;
+  }
+
+  /** Sets the one listener told of every applied command (it must not change the state). */
+  onApplied(listener: AppliedListener | null): void {
+    this.appliedListener = listener;
   }
 
   snapshot(): Uint8Array {
@@ -76,5 +87,10 @@ export class MailboxStateMachine {
   /** See Mailbox.consumeWithoutLog: the answer to a consume that changes nothing, or null. */
   consumeWithoutLog(cmd: ConsumeCommand, now: number): MailboxResult | null {
     return this.mailbox.consumeWithoutLog(cmd, now);
+  }
+
+  /** See Mailbox.consumeCanWait. */
+  consumeCanWait(cmd: ConsumeCommand, now: number): MailboxResult | null {
+    return this.mailbox.consumeCanWait(cmd, now);
   }
 }

@@ -8,6 +8,7 @@ import type { BridgeErrorCode } from '../bridge/reply-format.js';
 import { RaftError, type RaftErrorCode } from '../raft/types.js';
 import { AdminError, type AdminErrorCode } from './membership-admin.js';
 import { DiskSpaceError } from './disk-watermark.js';
+import { ParkingFullError } from './long-poll.js';
 
 // Partial on purpose: a Raft code added later reaches clients as INTERNAL (with its message)
 // until it is given a meaning here.
@@ -28,9 +29,10 @@ const TO_CLIENT_CODE: Partial<Record<RaftErrorCode | AdminErrorCode, BridgeError
   MEMBERSHIP_FULL: 'MEMBERSHIP_FULL',
 };
 
-/** A RaftError or AdminError with a client meaning, or a DiskSpaceError, becomes a ServiceError; anything else passes unchanged (INTERNAL). */
+/** A RaftError or AdminError with a client meaning, a DiskSpaceError or a ParkingFullError, becomes a ServiceError; anything else passes unchanged (INTERNAL). */
 export function toServiceError(error: unknown): unknown {
   if (error instanceof DiskSpaceError) return new ServiceError('NOSPACE', error.message);
+  if (error instanceof ParkingFullError) return new ServiceError('BUSY', error.message);
   if (!(error instanceof RaftError || error instanceof AdminError)) return error;
   const code = Object.hasOwn(TO_CLIENT_CODE, error.code) ? TO_CLIENT_CODE[error.code] : undefined;
   if (code === undefined) return error;
@@ -50,6 +52,7 @@ export function bridgePort(node: NodeOperations): MailboxService & ClusterAdmin 
     isLeader: () => node.isLeader(),
     onRoleChange: (listener) => node.onRoleChange(listener),
     command: (cmd) => mapped(node.command(cmd)),
+    consumeWaiting: (cmd, waitMs) => mapped(node.consumeWaiting(cmd, waitMs)),
     query: (q) => mapped(node.query(q)),
     status: () => mapped(node.status()),
     admin: (op) => mapped(node.admin(op)),

@@ -2,7 +2,8 @@
 // state machine it replicates (the mailbox and the peer directory), the Zenoh bridge that serves
 // clients (through bridge-port.ts, which maps errors), the leader duties (expiry-sweep.ts,
 // router-loss-handoff.ts) and the membership administration (membership-admin.ts). What it does
-// itself: the command path (`command`) and the read path (`query`), with their metrics.
+// itself: the command path (`command`) and the read path (`query`), with their metrics; long
+// polls (`consumeWaiting`) park in long-poll.ts, woken by what the state machine applies.
 //
 // Peer addresses: this node's configured `peers`, overlaid by the replicated peer directory, which
 // holds the address of every member added with add-node. Every node learns it from the log (or a
@@ -19,7 +20,7 @@ import { ZenohBridge } from '../bridge/zenoh-bridge.js';
 import type { ForgeConfig } from '../config/schema.js';
 import type { PeerAddress } from '../identifiers.js';
 import type { Logger } from '../logging.js';
-import type { MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
+import type { ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from '../mailbox/commands.js';
 import type { BodyStore } from '../mailbox/body-store.js';
 import { MailboxStateMachine } from '../mailbox/replicated.js';
 import { RaftDriver } from '../raft/driver.js';
@@ -34,7 +35,9 @@ import { ClusterStateMachine, type ClusterResult } from './cluster-state-machine
 import { DiskSpaceError, DiskWatermark } from './disk-watermark.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { FileBodyStore } from './file-body-store.js';
+import { LongPollConsumes } from './long-poll.js';
 import { MembershipAdmin } from './membership-admin.js';
+import { ParkedConsumers } from './parked-consumers.js';
 import { NodeMetrics } from './metrics.js';
 import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
@@ -74,6 +77,8 @@ export class ForgeNode implements NodeOperations {
   private readonly expirySweep: ExpirySweep;
   private readonly routerLossHandoff: RouterLossHandoff;
   private readonly diskWatermark: DiskWatermark;
+  private readonly parked: ParkedConsumers;
+  private readonly longPolls: LongPollConsumes;
   readonly metrics: NodeMetrics;
   private lastLeader: string | null = null;
   private stopping = false;
@@ -188,15 +193,30 @@ export class ForgeNode implements NodeOperations {
         },
         transport: () => this.transport.stats(),
         mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
+        parkedConsumers: () => this.parked.size,
       },
       { node: config.nodeId },
     );
+    this.parked = new ParkedConsumers(config.zenoh.maxParkedConsumers);
+    this.longPolls = new LongPollConsumes(
+      {
+        canWait: (cmd, now) => this.stateMachine.consumeCanWait(cmd, now),
+        readBarrier: () => this.driver.readBarrier(),
+        isLeader: () => this.isLeader(),
+        consume: (cmd) => this.command(cmd),
+        notLeader: () => new RaftError('NOT_LEADER', 'not the leader', this.driver.softState().leader),
+      },
+      this.parked,
+      { woke: (n) => this.metrics.parkedWakeups.inc(n) },
+    );
+    this.stateMachine.onApplied((cmd, result) => this.longPolls.applied(cmd, result));
     const port = bridgePort(this);
     this.bridge = new ZenohBridge({
       routerUrl: config.zenoh.router,
       keyPrefix: config.zenoh.keyPrefix,
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
+      maxConsumeWaitMs: config.mailbox.maxConsumeWaitMs,
       maxInflightRequests: config.zenoh.maxInflightRequests,
       service: port,
       admin: port,
@@ -263,6 +283,7 @@ export class ForgeNode implements NodeOperations {
     this.expirySweep.setLeading(false);
     this.routerLossHandoff.stop();
     this.diskWatermark.stop();
+    this.releaseParked('stopping', new RaftError('STOPPED', 'node is shutting down: nothing was taken, retry on the new leader'));
     await this.bridge.stop();
     const transferred = await this.driver.transferLeadership(2000);
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
@@ -282,6 +303,7 @@ export class ForgeNode implements NodeOperations {
     this.stopping = true;
     this.log.error({ err: cause }, 'storage failure halted raft: leaving Zenoh and exiting so that the supervisor restarts this node');
     if (!wasStopping) {
+      this.releaseParked('halted', new RaftError('STOPPED', 'node halted on a storage failure: nothing was taken, retry on the new leader'));
       this.expirySweep.setLeading(false);
       this.routerLossHandoff.stop();
       this.diskWatermark.stop();
@@ -356,6 +378,21 @@ export class ForgeNode implements NodeOperations {
     return answer;
   }
 
+  /** A long-poll consume (long-poll.ts): waits up to `waitMs` for a message, on the leader, without writing while it waits. */
+  async consumeWaiting(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult> {
+    if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
+    return this.longPolls.consume(cmd, waitMs);
+  }
+
+  /** Answers every waiting long poll at once with `error` (they must not hang until their wait ends). */
+  private releaseParked(reason: string, error: RaftError): void {
+    const n = this.longPolls.releaseAll(error);
+    if (n > 0) {
+      this.metrics.parkedReleased.inc({ reason }, n);
+      this.log.info({ released: n, reason }, 'answered waiting long-poll consumes');
+    }
+  }
+
   async query(q: MailboxQuery): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
     const started = performance.now();
@@ -419,6 +456,9 @@ export class ForgeNode implements NodeOperations {
       this.metrics.leaderChanges.inc();
     }
     const leading = s.role === 'leader' && !this.stopping;
+    if (!leading) {
+      this.releaseParked('leadership-lost', new RaftError('NOT_LEADER', 'this node stopped leading while the consume waited: nothing was taken, retry on the new leader', s.leader));
+    }
     this.expirySweep.setLeading(leading);
     if (leading) void this.membership.pruneDirectory();
   }

@@ -24,6 +24,8 @@ export interface MetricsSource {
   };
   transport(): Record<string, PeerStats>;
   mailbox(topN: number): MailboxTotals;
+  /** Long-poll consumes waiting on this node now. */
+  parkedConsumers(): number;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -42,6 +44,8 @@ export class NodeMetrics {
   readonly proposals: Counter<'op' | 'outcome'>;
   readonly reads: Counter<'op' | 'outcome'>;
   readonly leaderChanges: Counter;
+  readonly parkedWakeups: Counter;
+  readonly parkedReleased: Counter<'reason'>;
   private server: Server | null = null;
   /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
@@ -89,6 +93,25 @@ export class NodeMetrics {
       name: 'forge_leader_changes_total',
       help: 'Times this node saw the cluster leader change',
       registers,
+    });
+    this.parkedWakeups = new Counter({
+      name: 'forge_parked_consumer_wakeups_total',
+      help: 'Waiting long-poll consumes woken to take a message (one per message made visible while some waited)',
+      registers,
+    });
+    this.parkedReleased = new Counter({
+      name: 'forge_parked_consumers_released_total',
+      help: 'Waiting long-poll consumes answered at once with an error because this node stopped leading or stopped',
+      labelNames: ['reason'],
+      registers,
+    });
+    new Gauge({
+      name: 'forge_parked_consumers',
+      help: 'Long-poll consumes (consume?wait=) waiting on this node',
+      registers,
+      collect() {
+        this.set(source.parkedConsumers());
+      },
     });
     new Gauge({
       name: 'forge_raft_state',

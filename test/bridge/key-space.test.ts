@@ -167,3 +167,35 @@ test('plain PUT errors', () => {
   assert.equal(code(parsePut(P, `${P}/eve`, bytes('x'), new Uint8Array(20_000).fill(32), limits)), 'BAD_REQUEST');
 });
 
+
+test('consume wait (long poll): up to mailbox.maxConsumeWaitMs, refused beyond it (not clamped), 0 means no wait', () => {
+  assert.deepEqual(value(get(`${P}/bob/consume`, 'wait=20000;rid=r')), {
+    kind: 'command',
+    command: { op: 'consume', user: 'bob', requestId: 'r' },
+    waitMs: 20000,
+  });
+  assert.deepEqual(value(get(`${P}/bob`, 'wait=0')), { kind: 'command', command: { op: 'consume', user: 'bob' } });
+  const tooLong = get(`${P}/bob`, 'wait=20001');
+  assert.equal(code(tooLong), 'BAD_REQUEST');
+  assert.match(tooLong.ok ? '' : tooLong.error.message, /between 0 and 20000 ms \(mailbox\.maxConsumeWaitMs\)/);
+  assert.deepEqual(value(parseGet(P, `${P}/bob`, 'wait=45000', undefined, { ...limits, maxConsumeWaitMs: 60_000 })), {
+    kind: 'command',
+    command: { op: 'consume', user: 'bob' },
+    waitMs: 45000,
+  });
+  assert.equal(code(parseGet(P, `${P}/bob`, 'wait=1', undefined, { ...limits, maxConsumeWaitMs: 0 })), 'BAD_REQUEST');
+  for (const bad of ['wait=', 'wait=-1', 'wait=1.5', 'wait=abc', 'wait=10;dlq']) assert.equal(code(get(`${P}/bob`, bad)), 'BAD_REQUEST', bad);
+});
+
+test('wait lanes: <prefix>/@wait/<lane>/<user> is a consume of <user>, lanes 0..WAIT_LANES-1', () => {
+  assert.deepEqual(value(get(`${P}/@wait/0/alice`, 'wait=1000;lease=5')), {
+    kind: 'command',
+    command: { op: 'consume', user: 'alice', leaseMs: 5 },
+    waitMs: 1000,
+  });
+  assert.deepEqual(value(get(`${P}/@wait/15/bob`)), { kind: 'command', command: { op: 'consume', user: 'bob' } });
+  for (const key of [`${P}/@wait/16/bob`, `${P}/@wait/01/bob`, `${P}/@wait/x/bob`, `${P}/@wait/1/bob/put`, `${P}/@wait/1`]) {
+    assert.equal(code(get(key)), 'BAD_REQUEST', key);
+  }
+  assert.equal(code(get(`${P}/@wait/1/a*b`)), 'BAD_USER');
+});

@@ -4,9 +4,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/bridge/websocket-polyfill.js';
-import { Config, ConsolidationMode, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
+import { Config, ConsolidationMode, Duration, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
 import type { LoggerPort } from '../../src/logger-port.js';
+import { MAX_WAITING_ON_MAIN_SESSION } from '../../src/bridge/key-space.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
 import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
 import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
@@ -348,4 +349,44 @@ test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (
   // The script leaves one message (sent by plain PUT) for the TypeScript side to check.
   const left = await client.consume('py-user');
   assert.deepEqual(left?.body, new Uint8Array([0, 1, 2, 0xff]));
+});
+
+test('long polls: on the wait lanes and the plain key, without taking in-flight places; the main session holds at most its share', async (t) => {
+  const service = new InMemoryMailboxService('n1', { leader: true });
+  await startBridge(t, service, { maxInflightRequests: 4 });
+  const session = await openRawSession(t);
+  const client = await openClient(t);
+  const statusOf = (replies: (Sample | ReplyError)[]) => {
+    const r = replies[0];
+    if (r instanceof ReplyError) return decodeError(r.payload().toBytes()).code;
+    return r === undefined ? 'no reply' : String(JSON.parse(new TextDecoder().decode(r.attachment()!.toBytes())).status);
+  };
+  const longGet = (selector: string) =>
+    new Promise<(Sample | ReplyError)[]>((resolve, reject) => {
+      const replies: (Sample | ReplyError)[] = [];
+      session
+        .get(selector, { timeout: Duration.milliseconds.of(20_000), handler: [(r: Reply) => replies.push(r.result()), () => resolve(replies)] })
+        .catch(reject);
+    });
+  // Ten on lanes and ten on the plain key wait, more than the four in-flight places (sent one by
+  // one: a burst would find the places taken while tokens are checked); the puts still get places.
+  const consumes = () => service.commands.filter((c) => c.op === 'consume').length;
+  const waits: Promise<(Sample | ReplyError)[]>[] = [];
+  for (let i = 0; i < 20; i++) {
+    waits.push(longGet(i < 10 ? `${PREFIX}/@wait/${i}/lp?wait=15000` : `${PREFIX}/lp/consume?wait=15000`));
+    await until(() => consumes() > i, 10_000, () => `consume ${i} waiting (${consumes()} seen)`);
+  }
+  for (let i = 0; i < 20; i++) await client.put('lp', `m${i}`);
+  assert.deepEqual((await Promise.all(waits)).map(statusOf), Array(20).fill('message'));
+
+  // The main session's share: the 129th plain-key long poll is BUSY at once; a lane still takes one.
+  const plain: Promise<(Sample | ReplyError)[]>[] = [];
+  for (let i = 0; i < MAX_WAITING_ON_MAIN_SESSION; i++) {
+    plain.push(longGet(`${PREFIX}/full/consume?wait=20000`));
+    await until(() => service.commands.filter((c) => c.op === 'consume' && c.user === 'full').length > i, 10_000, 'the main session filling');
+  }
+  assert.equal(statusOf(await longGet(`${PREFIX}/full/consume?wait=20000`)), 'BUSY');
+  assert.equal(statusOf(await longGet(`${PREFIX}/@wait/3/full?wait=500`)), 'empty');
+  for (let i = 0; i < MAX_WAITING_ON_MAIN_SESSION; i++) await client.put('full', `f${i}`);
+  assert.deepEqual([...new Set((await Promise.all(plain)).map(statusOf))], ['message']);
 });

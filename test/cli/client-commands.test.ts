@@ -76,3 +76,22 @@ test('status --node is a health probe: 0 for a node that answers and runs, 4 for
   assert.deepEqual(nodeHealth([running], 'n3'), { output: { node: 'n3', status: 'no answer' }, exitCode: EXIT_UNAVAILABLE });
   assert.equal(exitCodeFor('NOSPACE'), EXIT_UNAVAILABLE, 'NOSPACE: retry later');
 });
+
+test('consume --wait: a long poll answered by a put made while it waits; empty (exit 2) once the wait ends', async () => {
+  const r = zenoh.router.url;
+  const started = Date.now();
+  const waiting = cli('consume', 'dave', '--wait', '15000', '--router', r);
+  // Put once the long poll is (very likely) parked; the assertion holds either way.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const put = await cli('put', 'dave', 'woken', '--router', r);
+  assert.equal(put.code, 0, put.stderr);
+  const got = await waiting;
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(JSON.parse(got.stdout).body, 'woken');
+  assert.ok(Date.now() - started < 14_000, 'answered by the put, not at the end of the wait');
+
+  const emptyStarted = Date.now();
+  const empty = await cli('consume', 'dave', '--wait', '1500', '--router', r);
+  assert.equal(empty.code, 2, empty.stderr);
+  assert.ok(Date.now() - emptyStarted >= 1500);
+});

@@ -6,20 +6,9 @@
 
 import { strict as assert } from 'node:assert';
 import { describe } from 'node:test';
-import { useCluster } from '../support/e2e.js';
+import { metricValue as counter, useCluster } from '../support/e2e.js';
 
 const POLLS = 40;
-
-/** The value of one counter series in a Prometheus text page, 0 when absent. */
-function counter(page: string, name: string, labels: Record<string, string>): number {
-  for (const line of page.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const body = line.slice(name.length + 1, line.indexOf('}'));
-    const have = Object.fromEntries(body.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 2, -1)]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
 
 describe('idle polls write nothing', { timeout: 120_000 }, () => {
   const e2e = useCluster({ nodes: 3, metrics: true });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { ServiceError, serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
 import { decodeError, encodeError } from '../../src/bridge/reply-format.js';
 import { bridgePort, toServiceError, type NodeOperations } from '../../src/node/bridge-port.js';
+import { ParkingFullError } from '../../src/node/long-poll.js';
 import { AdminError } from '../../src/node/membership-admin.js';
 import { RaftError } from '../../src/raft/types.js';
 
@@ -57,6 +58,9 @@ test('the port passes results through and rejects with ServiceErrors', async () 
       if (cmd.op === 'expire') return { kind: 'expired', expired: 0, deadLettered: 0, leasesReturned: 0 };
       throw new RaftError('TIMEOUT', 'not committed in time');
     },
+    consumeWaiting: async () => {
+      throw new ParkingFullError(3);
+    },
     query: async () => {
       throw new RaftError('NOT_LEADER', 'ask n2', 'n2');
     },
@@ -78,6 +82,9 @@ test('the port passes results through and rejects with ServiceErrors', async () 
   const notLeader = await rejection(port.query({ op: 'len', user: 'alice' }));
   assert.ok(notLeader instanceof ServiceError);
   assert.deepEqual([notLeader.code, notLeader.leader], ['NOT_LEADER', 'n2']);
+  const full = await rejection(port.consumeWaiting({ op: 'consume', user: 'alice' }, 1000));
+  assert.ok(full instanceof ServiceError);
+  assert.equal(full.code, 'BUSY', 'a node that holds as many waiting consumes as it may answers BUSY');
   const unknown = await rejection(port.admin({ op: 'removeNode', node: 'n9' }));
   assert.ok(unknown instanceof ServiceError);
   assert.equal(unknown.code, 'UNKNOWN_NODE');

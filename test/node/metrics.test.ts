@@ -16,6 +16,7 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
     raft: () => ({ isLeader: true, term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 }, halted, logEntries: 12 }),
     transport: () => ({ n2: { connected: true, queuedBytes: 0, dropped: 1, sent: 10, silentTeardowns: 0 } }),
     mailbox: (n) => mailbox.totals(n),
+    parkedConsumers: () => 7,
   };
   const metrics = new NodeMetrics(source, { node: 'n1' });
   const port = await metrics.listen('127.0.0.1', 0);
@@ -36,6 +37,7 @@ test('the /metrics endpoint exposes Raft, link and mailbox state read at scrape 
   assert.match(text, /forge_replication_lag_entries\{peer="n3",node="n1"\} 7/);
   assert.match(text, /forge_peer_link\{peer="n2",field="dropped",node="n1"\} 1/);
   assert.match(text, /forge_mailbox\{field="messages",node="n1"\} 3/);
+  assert.match(text, /forge_parked_consumers\{node="n1"\} 7/);
   assert.match(text, /forge_mailbox\{field="bytes",node="n1"\} 30/);
   assert.match(text, /forge_mailbox\{field="expired_total",node="n1"\} 1/);
   assert.match(text, /forge_mailbox_quota\{quota="messages",field="used",node="n1"\} 3/);

@@ -1,10 +1,12 @@
 // A MailboxService for bridge tests: the real mailbox state machine applied directly, without
 // Raft, each command prepared as the node's proposer prepares it (receipt randomness). Leadership is set by the test; a non-leader rejects like the node does (NOT_LEADER), and
-// a test can make the next requests fail with any error code a client may see.
+// a test can make the next requests fail with any error code a client may see. A waiting consume
+// (long poll) is a plain consume tried again after every put to its mailbox until its wait ends:
+// enough for the bridge's tests; the node's parking has its own (test/node/long-poll.test.ts).
 
 import { ServiceError, type MailboxService } from '../../src/bridge/mailbox-service.js';
 import type { BridgeErrorCode } from '../../src/bridge/reply-format.js';
-import type { MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
+import type { ConsumeCommand, MailboxCommand, MailboxQuery, MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { withReceiptNonce } from '../../src/node/proposals.js';
 
@@ -16,6 +18,8 @@ export class InMemoryMailboxService implements MailboxService {
   private failures: BridgeErrorCode[] = [];
   /** Every command that reached the service, in order (what a Raft leader would have proposed). */
   readonly commands: MailboxCommand[] = [];
+  /** Waiting consumes to try again after a put, per mailbox. */
+  private readonly waiting = new Map<string, Set<() => void>>();
 
   constructor(
     readonly nodeId: string,
@@ -54,7 +58,42 @@ export class InMemoryMailboxService implements MailboxService {
     this.check();
     this.commands.push(cmd);
     this.index += 1;
-    return this.mailbox.apply(withReceiptNonce(cmd), { index: this.index, term: 1, time: Date.now() });
+    const result = this.mailbox.apply(withReceiptNonce(cmd), { index: this.index, term: 1, time: Date.now() });
+    if (cmd.op === 'put') for (const retry of this.waiting.get(cmd.user) ?? []) retry();
+    return result;
+  }
+
+  async consumeWaiting(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult> {
+    const first = await this.command(cmd);
+    if (first.kind !== 'empty') return first;
+    return new Promise((resolve, reject) => {
+      const set = this.waiting.get(cmd.user) ?? new Set<() => void>();
+      this.waiting.set(cmd.user, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(retry);
+      };
+      const retry = () => {
+        queueMicrotask(() =>
+          this.command(cmd).then(
+            (r) => {
+              if (r.kind === 'empty') return;
+              done();
+              resolve(r);
+            },
+            (e: unknown) => {
+              done();
+              reject(e);
+            },
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        done();
+        resolve(first);
+      }, waitMs);
+      set.add(retry);
+    });
   }
 
   async query(q: MailboxQuery): Promise<MailboxResult> {

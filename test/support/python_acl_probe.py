@@ -94,7 +94,8 @@ def normal_client(path, prefix, user):
             if count == 2:
                 break
             time.sleep(0.1)
-        consumed = [replies(client, f"{prefix}/{user}") for _ in range(2)]
+        # The second through a wait lane (a long poll): the access control lets clients query those too.
+        consumed = [replies(client, f"{prefix}/{user}"), replies(client, f"{prefix}/@wait/7/{user}?wait=1000")]
         status = replies(client, f"{prefix}/@cluster/status")
         alive = list(client.liveliness().get(f"{prefix}/**", timeout=2.0))
     return {

@@ -1,0 +1,138 @@
+// The leader's wait lanes: one more router session per lane, each serving the long polls sent to
+// `<prefix>/@wait/<lane>/<user>` (see WAIT_LANES in key-space.ts for why: the router's remote-api
+// keeps at most 1000 unanswered queries per session). Each lane keeps its own router connection
+// (reconnecting like the bridge's main one), declares its queryable only while the node leads,
+// and holds at most MAX_WAITING_PER_LANE unanswered queries: one more is answered BUSY at once.
+
+import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
+import type { LoggerPort } from '../logger-port.js';
+import { MAX_WAITING_PER_LANE, waitLaneKeyExpr } from './key-space.js';
+import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+
+export interface WaitLanesOptions {
+  routerUrl: string;
+  prefix: string;
+  lanes: number;
+  logger: LoggerPort;
+  /** Answers a query that came on a lane; resolves once it is answered. */
+  serve(query: Query): Promise<void>;
+  /** Answers a query BUSY at once (the lane holds as many as it may). */
+  refuse(query: Query, message: string): Promise<void>;
+  /** Undeclares a queryable while still answering what the router already sent it. */
+  undeclare(queryable: Queryable): Promise<void>;
+  reconnect?: Partial<ReconnectOptions>;
+}
+
+interface Lane {
+  index: number;
+  connection: RouterConnection;
+  session: Session | null;
+  queryable: Queryable | null;
+  /** Queries that came on this lane and are not answered yet. */
+  waiting: number;
+}
+
+export class WaitLanes {
+  private readonly lanes: Lane[];
+  private leading = false;
+  /** Declaration changes run one at a time, in order (like the bridge's own). */
+  private changes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: WaitLanesOptions) {
+    this.lanes = Array.from({ length: options.lanes }, (_, index) => {
+      const lane: Lane = { index, session: null, queryable: null, waiting: 0, connection: null as unknown as RouterConnection };
+      lane.connection = new RouterConnection({
+        routerUrl: options.routerUrl,
+        logger: laneLogger(options.logger, index),
+        onSession: (session) =>
+          this.serialize(async () => {
+            lane.session = session;
+            await this.sync(lane);
+          }),
+        onSessionLost: () => {
+          lane.session = null;
+          lane.queryable = null;
+        },
+        ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      });
+      return lane;
+    });
+  }
+
+  start(): void {
+    for (const lane of this.lanes) lane.connection.start();
+  }
+
+  /** Declares (leading) or undeclares every lane's queryable; resolves once done. */
+  setLeading(leading: boolean): Promise<void> {
+    this.leading = leading;
+    return this.serialize(async () => {
+      await Promise.all(this.lanes.map((lane) => this.sync(lane)));
+    });
+  }
+
+  /** Resolves once every lane has a session and the pending declaration changes are made. */
+  async connected(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.connection.connected()));
+    await this.settled();
+  }
+
+  /** Resolves once the pending declaration changes are made. */
+  settled(): Promise<void> {
+    return this.serialize(async () => {});
+  }
+
+  /** Unanswered queries over all lanes. */
+  waiting(): number {
+    return this.lanes.reduce((n, lane) => n + lane.waiting, 0);
+  }
+
+  async stop(): Promise<void> {
+    await this.changes;
+    await Promise.all(this.lanes.map((lane) => lane.connection.stop()));
+  }
+
+  private serialize(change: () => Promise<void>): Promise<void> {
+    const next = this.changes.then(change);
+    this.changes = next.catch((e: unknown) => {
+      this.options.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'wait lane declaration change failed');
+    });
+    return next;
+  }
+
+  private async sync(lane: Lane): Promise<void> {
+    const session = lane.session;
+    if (session === null) return;
+    if (this.leading && lane.queryable === null) {
+      lane.queryable = await session.declareQueryable(waitLaneKeyExpr(this.options.prefix, lane.index), {
+        complete: true,
+        handler: (query: Query) => void this.take(lane, query),
+      });
+    } else if (!this.leading && lane.queryable !== null) {
+      const queryable = lane.queryable;
+      lane.queryable = null;
+      await this.options.undeclare(queryable);
+    }
+  }
+
+  private async take(lane: Lane, query: Query): Promise<void> {
+    if (lane.waiting >= MAX_WAITING_PER_LANE) {
+      return this.options.refuse(query, `wait lane ${lane.index} of this node holds ${lane.waiting} long polls (its bound): retry shortly, or on another lane`);
+    }
+    lane.waiting++;
+    try {
+      await this.options.serve(query);
+    } finally {
+      lane.waiting--;
+    }
+  }
+}
+
+/**
+ * A lane's connection logs its routine news (connected, lost, cannot open) at debug level: the
+ * bridge's main connection to the same router already reports them, once rather than 17 times.
+ */
+function laneLogger(logger: LoggerPort, lane: number): LoggerPort {
+  const debug = (obj: object, msg?: string) => logger.debug({ ...obj, lane }, msg);
+  return { debug, info: debug, warn: debug, error: (obj, msg) => logger.error({ ...obj, lane }, msg) };
+}

@@ -79,10 +79,13 @@ export const PARKED_CONSUMERS_CEILING = 1_000_000;
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /**
- * Requests a bridge works on at once before it answers BUSY (zenoh-bridge.ts). At the largest
- * body each, 1 GiB of payloads; the end-to-end benchmark's 256 in flight stay well inside.
+ * Requests a bridge works on at once before it answers BUSY (zenoh-bridge.ts). Below the router's
+ * remote-api bound of 1000 unanswered queries per session, with room for the
+ * MAX_WAITING_ON_MAIN_SESSION long polls the main session also holds: past that bound the plugin
+ * drops the oldest query, whose client then sees no reply at all, where BUSY says "retry". At the
+ * largest body each, 768 MiB of payloads; the end-to-end benchmark's 256 in flight stay inside.
  */
-export const DEFAULT_MAX_INFLIGHT_REQUESTS = 1024;
+export const DEFAULT_MAX_INFLIGHT_REQUESTS = 768;
 
 const MAX_PARAMETERS_LENGTH = 2048;
 /**

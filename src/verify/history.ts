@@ -98,7 +98,7 @@ const putSchema = opSchema(
 );
 const consumeSchema = opSchema(
   'consume',
-  z.strictObject({ requestId: token.optional(), leaseMs: count.optional(), deadLetter: z.boolean().optional() }),
+  z.strictObject({ requestId: token.optional(), leaseMs: count.optional(), deadLetter: z.boolean().optional(), waitMs: count.optional() }),
   z.strictObject({ message: messageSchema.nullable() }),
 );
 const peekSchema = opSchema(

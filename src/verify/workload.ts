@@ -15,6 +15,10 @@
 //
 // Users named `q*` never see leases; users named `l*` also take leases (whose expiry the
 // linearizability model can only treat as nondeterministic, so the plain users keep its checks sharp).
+//
+// Some consumes are long polls (`waitMs`): parked on the leader until a put wakes them or the wait
+// ends. Their answer still falls inside the call, which is all the checkers assume of a consume,
+// and leader changes while they wait are among the faults they meet.
 
 import { bodyHash, type ConsumeOp } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
@@ -48,7 +52,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type Retry =
   | { op: 'put'; user: string; msgId: string; body: Uint8Array; attempts: number }
-  | { op: 'consume'; user: string; requestId: string; leaseMs?: number; attempts: number };
+  | { op: 'consume'; user: string; requestId: string; leaseMs?: number; waitMs?: number; attempts: number };
+
+/** Waits of long-poll consumes: short enough to keep a worker busy, long enough to be woken by puts. */
+const MIN_WAIT_MS = 100;
+const MAX_WAIT_MS = 1500;
 
 export class Worker {
   private client: ForgeMailboxClient | null = null;
@@ -144,15 +152,15 @@ export class Worker {
       this.retry = null;
       return retry.op === 'put'
         ? this.put(client, retry.user, retry.msgId, retry.body, retry.attempts + 1)
-        : this.consume(client, retry.user, retry.requestId, retry.leaseMs, retry.attempts + 1);
+        : this.consume(client, retry.user, retry.requestId, retry.leaseMs, retry.attempts + 1, retry.waitMs);
     }
     const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(this.readOnly ? 0.2 : 0.4));
     const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
     const choice = this.readOnly
       ? this.rng.weighted({ peek: 50, len: 50 })
       : leased
-        ? this.rng.weighted({ put: 45, lease: 30, consume: 5, peek: 10, len: 5 })
-        : this.rng.weighted({ put: 45, consume: 15, consumeRid: 15, peek: 10, len: 5 });
+        ? this.rng.weighted({ put: 45, lease: 20, leaseWait: 10, consume: 5, peek: 10, len: 5 })
+        : this.rng.weighted({ put: 45, consume: 10, consumeRid: 10, consumeWait: 5, consumeWaitRid: 5, peek: 10, len: 5 });
     switch (choice) {
       case 'put': {
         const msgId = `${this.name}-m${++this.seqNo}`;
@@ -165,6 +173,12 @@ export class Worker {
         return this.consume(client, user, `${this.name}-r${++this.seqNo}`, undefined, 1);
       case 'lease':
         return this.consume(client, user, `${this.name}-r${++this.seqNo}`, this.opts.leaseMs, 1);
+      case 'consumeWait':
+        return this.consume(client, user, undefined, undefined, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
+      case 'consumeWaitRid':
+        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, undefined, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
+      case 'leaseWait':
+        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, this.opts.leaseMs, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
       case 'peek':
         return this.settle(
           await this.recorder.run({ op: 'peek', client: this.name, process: this.process, user, input: {} }, async () => {
@@ -205,10 +219,12 @@ export class Worker {
     requestId: string | undefined,
     leaseMs: number | undefined,
     attempts: number,
+    waitMs?: number,
   ): Promise<string> {
     const input = {
       ...(requestId === undefined ? {} : { requestId }),
       ...(leaseMs === undefined ? {} : { leaseMs }),
+      ...(waitMs === undefined ? {} : { waitMs }),
     };
     const r = await this.recorder.run<ConsumeOp>({ op: 'consume', client: this.name, process: this.process, user, input }, async () => {
       const m = await client.consume(user, input);
@@ -218,7 +234,7 @@ export class Worker {
     // which both checkers can only treat as "anything may have happened".
     const retry = leaseMs !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
     if (r.outcome === 'info' && requestId !== undefined && retry) {
-      this.retry = { op: 'consume', user, requestId, attempts, ...(leaseMs === undefined ? {} : { leaseMs }) };
+      this.retry = { op: 'consume', user, requestId, attempts, ...(leaseMs === undefined ? {} : { leaseMs }), ...(waitMs === undefined ? {} : { waitMs }) };
     }
     const message = r.value?.message;
     if (r.outcome !== 'ok' || message === null || message === undefined || message.receipt === undefined) return this.settle(r);

@@ -4,10 +4,14 @@
 # Three stages so the runtime image holds only the compiled JavaScript, the launcher and the
 # production dependencies: no TypeScript, no dev dependencies, no build toolchain.
 
-# Node 22 is an LTS line that still needs (and accepts) --experimental-wasm-modules, which the
-# launcher passes because zenoh-ts imports a .wasm module.
-ARG NODE_IMAGE=node:22-bookworm-slim
-ARG NODE_BUILD_IMAGE=node:22-bookworm
+# Node 26, the Active LTS, on Debian 13 (trixie), the current stable. Update policy: tags name the
+# Node major and the Debian release, not a digest (nothing here can reach a registry to resolve
+# one); rebuild with --pull at every Node security release and monthly, and move the major when
+# the next even Node line becomes Active LTS. Pin a digest (node:26-trixie-slim@sha256:…) in your
+# own build for reproducible images. zenoh-ts imports a .wasm module, which Node 26 loads as is;
+# the launcher still passes --experimental-wasm-modules for Node 20, harmlessly here.
+ARG NODE_IMAGE=node:26-trixie-slim
+ARG NODE_BUILD_IMAGE=node:26-trixie
 
 FROM ${NODE_BUILD_IMAGE} AS build
 WORKDIR /src
@@ -45,5 +49,11 @@ USER node
 VOLUME ["/var/lib/forge-mailbox"]
 # Raft peer port used by deploy/config/*.json; peers reach it over the compose network only.
 EXPOSE 7000
+# Liveness on the operator port (metrics.port in the config; deploy/config/*.json use 9464, set
+# FORGE_HEALTH_PORT when yours differs): fails only when the Raft loop halted or stopped, never
+# during an election. The global fetch of Node: no curl in the image, no Zenoh session per probe.
+ENV FORGE_HEALTH_PORT=9464
+HEALTHCHECK --interval=15s --timeout=5s --retries=3 --start-period=30s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.FORGE_HEALTH_PORT + '/livez').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/app/bin/forge-mailbox"]
 CMD ["serve", "--config", "/etc/forge-mailbox/config.json"]

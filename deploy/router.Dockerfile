@@ -7,8 +7,10 @@
 # (test/deploy/compose.test.ts enforces the match).
 
 ARG ZENOH_VERSION=1.10.1
-ARG RUST_IMAGE=rust:1.95-bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+# Debian 13 (trixie), the current stable, for both stages (same glibc). Tags, not digests: see the
+# update policy in node.Dockerfile.
+ARG RUST_IMAGE=rust:1.95-trixie
+ARG RUNTIME_IMAGE=debian:trixie-slim
 
 FROM ${RUST_IMAGE} AS build
 ARG ZENOH_VERSION

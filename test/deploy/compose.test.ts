@@ -433,7 +433,12 @@ test('every Dockerfile is multi-stage and its final stage runs as a non-root use
 test('the node image runs the launcher on a Node LTS slim image with production dependencies only', () => {
   const { stages } = parseDockerfile('deploy/node.Dockerfile');
   const runtime = stages.at(-1)!;
-  assert.match(runtime.from, /^node:(22|24)(\.\d+)*-\w+-slim$/);
+  // A maintained Node LTS on Debian's current stable (trixie).
+  assert.match(runtime.from, /^node:(24|26)(\.\d+)*-trixie-slim$/);
+  const healthcheck = runtime.instructions.find((i) => i.op === 'HEALTHCHECK');
+  assert.ok(healthcheck, 'the node image has a HEALTHCHECK');
+  assert.match(healthcheck.args, /--start-period=\d+s/, 'liveness needs a start period: probes are served once the snapshot is loaded');
+  assert.match(healthcheck.args, /CMD \["node", "-e", ".*\/livez'/, 'the image probes /livez with node');
   assert.equal(nodeEntrypoint(), '/app/bin/forge-mailbox');
   const builds = stages.filter((s) => s.instructions.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)));
   assert.equal(builds.length, 1, 'one stage compiles the TypeScript');
@@ -455,6 +460,9 @@ test('the router image builds zenoh-bridge-remote-api at the zenoh-ts version of
   const version = zenohVersionOfPackage();
   const { globalArgs, stages } = parseDockerfile('deploy/router.Dockerfile');
   assert.equal(globalArgs.get('ZENOH_VERSION'), version, 'deploy/router.Dockerfile ARG ZENOH_VERSION');
+  // Built and run on the same Debian release (the binary's glibc), the current stable.
+  assert.match(globalArgs.get('RUST_IMAGE') ?? '', /^rust:[\d.]+-trixie$/);
+  assert.equal(globalArgs.get('RUNTIME_IMAGE'), 'debian:trixie-slim');
   assert.ok(
     stages.some((s) => s.instructions.some((i) => i.op === 'RUN' && /cargo install --locked\b.*\bzenoh-bridge-remote-api@\$\{ZENOH_VERSION\}/.test(i.args))),
     'the router is built with cargo install --locked zenoh-bridge-remote-api@${ZENOH_VERSION}',

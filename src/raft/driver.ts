@@ -199,6 +199,8 @@ export class RaftDriver<R> {
   private readonly log: DriverLogger;
   private readonly applyBeforeCommit: boolean;
   private ticker: TimerHandle | null = null;
+  /** Monotonic time of the last tick, or null before the first: how a liveness probe sees the loop run. */
+  private lastTick: number | null = null;
   private processing = false;
   private rerun = false;
   private stopped = false;
@@ -401,6 +403,19 @@ export class RaftDriver<R> {
     return this.lastError;
   }
 
+  /**
+   * Milliseconds since the Raft loop last ticked (on the scheduler's monotonic clock), or null if
+   * it never did. Grows without bound once the node stopped or halted: its ticker is cancelled.
+   */
+  sinceLastTickMs(): number | null {
+    return this.lastTick === null ? null : this.time.monotonic() - this.lastTick;
+  }
+
+  /** True while a leader's snapshot, received and durable, is being restored into the state machine. */
+  installingSnapshot(): boolean {
+    return this.restore !== null;
+  }
+
   private assertRunning(): void {
     if (this.lastError) throw new RaftError('STOPPED', `node halted after a storage failure: ${this.lastError.message}`);
     if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
@@ -411,6 +426,7 @@ export class RaftDriver<R> {
   }
 
   private onTick(): void {
+    this.lastTick = this.time.monotonic();
     this.core.tick(this.clockReading());
     this.schedule();
   }

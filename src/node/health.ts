@@ -10,7 +10,7 @@
 export interface HealthState {
   /** Why the Raft loop halted (a storage failure), or null while it runs. */
   halted: string | null;
-  /** Milliseconds since the Raft loop last ticked, or null if it never did. */
+  /** Milliseconds since the Raft loop last ticked (or started ticking), or null before it started. */
   sinceLastTickMs: number | null;
   /** The node is shutting down (it serves no more requests). */
   stopping: boolean;
@@ -58,7 +58,7 @@ function livenessChecks(s: HealthState, limits: HealthLimits): Check[] {
     ['not_halted', s.halted === null ? null : `raft halted after a storage failure: ${s.halted}`],
     [
       'raft_loop',
-      silence === null ? 'the raft loop has not ticked yet' : silence > limits.maxTickSilenceMs ? `no raft tick for ${Math.round(silence)} ms` : null,
+      silence === null ? 'the raft loop has not started' : silence > limits.maxTickSilenceMs ? `no raft tick for ${Math.round(silence)} ms` : null,
     ],
   ];
 }

@@ -199,7 +199,7 @@ export class RaftDriver<R> {
   private readonly log: DriverLogger;
   private readonly applyBeforeCommit: boolean;
   private ticker: TimerHandle | null = null;
-  /** Monotonic time of the last tick, or null before the first: how a liveness probe sees the loop run. */
+  /** Monotonic time of the last tick (of the start, before the first), or null before the start: how a liveness probe sees the loop run. */
   private lastTick: number | null = null;
   private processing = false;
   private rerun = false;
@@ -274,6 +274,7 @@ export class RaftDriver<R> {
     );
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
+    this.lastTick = this.time.monotonic();
     this.log.info(
       { applied: this.applied, entries: persisted.entries.length, term: persisted.hardState.term },
       'raft node started from disk',
@@ -404,8 +405,9 @@ export class RaftDriver<R> {
   }
 
   /**
-   * Milliseconds since the Raft loop last ticked (on the scheduler's monotonic clock), or null if
-   * it never did. Grows without bound once the node stopped or halted: its ticker is cancelled.
+   * Milliseconds since the Raft loop last ticked or started ticking (on the scheduler's monotonic
+   * clock), or null before the start. Grows without bound once the node stopped or halted: its
+   * ticker is cancelled.
    */
   sinceLastTickMs(): number | null {
     return this.lastTick === null ? null : this.time.monotonic() - this.lastTick;

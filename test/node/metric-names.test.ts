@@ -51,8 +51,8 @@ test('with metrics.perUserDepth the user label appears, and only then', async ()
 });
 
 test('the check fails on the mistakes it is for', () => {
-  const metric = (name: string, type: string, labels: Record<string, string> = {}) =>
-    ({ name, type, help: '', aggregator: 'sum', values: [{ value: 1, labels }] }) as unknown as ExportedMetric;
+  const metric = (name: string, type: ExportedMetric['type'], labels: Record<string, string> = {}) =>
+    ({ name, type, values: [{ value: 1, labels }] }) as ExportedMetric;
   assert.deepEqual(namingProblems([metric('forge_things_total', 'gauge')], false), ['gauge forge_things_total ends in _total (only counters do)']);
   assert.deepEqual(namingProblems([metric('forge_things', 'counter')], false), ['counter forge_things does not end in _total']);
   assert.deepEqual(namingProblems([metric('forge_raft_state', 'gauge', { field: 'term' })], false), ['forge_raft_state has a "field" label: one quantity per metric']);

@@ -2,11 +2,15 @@
 // everything (a leader with a follower, a peer link, a mailbox with messages), so that labelled
 // metrics have series. Used by the naming test and by the checks of the alert rules and dashboard.
 
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { NodeMetrics, type MetricsSource } from '../../src/node/metrics.js';
 
-export type ExportedMetric = MetricObjectWithValues<MetricValue<string>>;
+/** A metric as Registry.getMetricsAsJSON gives it at run time (its typings say `type` is a numeric enum; it is the name). */
+export interface ExportedMetric {
+  name: string;
+  type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  values: Array<{ value: number; labels: Record<string, string | number> }>;
+}
 
 export async function exportedMetrics(options: { perUserDepth?: boolean } = {}): Promise<ExportedMetric[]> {
   const mailbox = new Mailbox();
@@ -23,7 +27,7 @@ export async function exportedMetrics(options: { perUserDepth?: boolean } = {}):
   metrics.reads.inc({ op: 'peek', outcome: 'ok' });
   metrics.commitLatency.observe(0.001);
   try {
-    return (await metrics.registry.getMetricsAsJSON()) as ExportedMetric[];
+    return (await metrics.registry.getMetricsAsJSON()) as unknown as ExportedMetric[];
   } finally {
     metrics.close();
   }

@@ -1,12 +1,16 @@
 // The Prometheus alert rules (deploy/prometheus/alerts.yml) and the Grafana dashboard
 // (deploy/grafana/forge-mailbox.json) parse, cover what an operator must be told about, and
 // reference only metrics a node exports: names taken from the real registry (NodeMetrics), so a
-// renamed metric breaks this test, not an operator's pager.
+// renamed metric breaks this test, not an operator's pager. Every expression is also parsed by
+// Prometheus's own PromQL parser (tools/promql-check, Go; skipped where Go is not installed).
 
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../src/repo-root.js';
 import { exportedMetrics, seriesNames } from '../support/exported-metrics.js';
@@ -94,6 +98,13 @@ test('alerts.yml covers no leader, follower lag, proposal errors, a full backlog
   }
 });
 
+const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy', 'grafana', 'forge-mailbox.json'), 'utf8')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: Array<{ query?: unknown; definition?: string }> };
+};
+
 interface Panel {
   title?: string;
   type: string;
@@ -102,22 +113,40 @@ interface Panel {
 }
 
 test('the Grafana dashboard parses and every query reads only exported metrics', () => {
-  const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy', 'grafana', 'forge-mailbox.json'), 'utf8')) as {
-    uid: string;
-    title: string;
-    panels: Panel[];
-    templating: { list: Array<{ query?: unknown; definition?: string }> };
-  };
   assert.equal(dashboard.uid, 'forge-mailbox');
-  const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
-  const exprs: string[] = [];
-  for (const p of panels.filter((p) => p.type !== 'row')) {
+  for (const p of dashboardPanels()) {
     const targets = p.targets ?? [];
     assert.ok(targets.length > 0 && targets.every((t) => typeof t.expr === 'string' && t.expr !== ''), `panel "${p.title}" has queries`);
-    exprs.push(...targets.map((t) => t.expr!));
   }
+  const exprs = dashboardQueries();
   for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition);
   assert.ok(exprs.length > 20);
   assert.deepEqual(unknownMetrics(exprs), []);
   assert.ok(!exprs.some((e) => /\bfield=|forge_mailbox_depth/.test(e)), 'no field label; per-user depth is opt-in, not on the shared dashboard');
+});
+
+function dashboardPanels(): Panel[] {
+  return dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
+}
+
+function dashboardQueries(): string[] {
+  return dashboardPanels().flatMap((p) => (p.targets ?? []).map((t) => t.expr!));
+}
+
+const noGo = spawnSync('go', ['version']).error ? 'go is not installed' : false;
+
+test('every alert expression and dashboard query is PromQL that Prometheus parses', { skip: noGo }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'promql-check-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const binary = join(dir, 'promql-check');
+  await promisify(execFile)('go', ['build', '-o', binary, '.'], {
+    cwd: join(repoRoot, 'tools', 'promql-check'),
+    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' },
+  });
+  const run = (exprs: string[]) => spawnSync(binary, [], { input: JSON.stringify(exprs), encoding: 'utf8' });
+  const broken = run(['sum(rate(forge_proposals_total[5m])']);
+  assert.equal(broken.status, 1, 'the checker refuses what does not parse');
+  const exprs = [...rules.map((r) => r.expr!), ...dashboardQueries()];
+  const checked = run(exprs);
+  assert.equal(checked.status, 0, checked.stdout + checked.stderr);
 });

@@ -257,7 +257,11 @@ export class ForgeNode implements NodeOperations {
 
   /** Graceful stop: stop taking requests, hand leadership over, let in-flight work finish, close the disk. */
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      // After a halt (leaveAfterHalt) the operator endpoint stayed up so that /livez could say why; let it go now.
+      if (this.driver.halted() !== null) await this.closeOps();
+      return;
+    }
     this.stopping = true;
     this.log.info({}, 'stopping');
     this.expirySweep.setLeading(false);
@@ -268,9 +272,13 @@ export class ForgeNode implements NodeOperations {
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
     await this.driver.stop();
     await this.transport.close();
+    await this.closeOps();
+    this.log.info({}, 'stopped');
+  }
+
+  private async closeOps(): Promise<void> {
     await this.ops.close();
     this.metrics.close();
-    this.log.info({}, 'stopped');
   }
 
   /**

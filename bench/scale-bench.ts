@@ -58,7 +58,7 @@ async function scrape(url: string, metric: string, field?: string): Promise<numb
   return Number(m[1]);
 }
 
-/** Where a node's memory is (forge_process_memory_bytes), and the Raft log entries it holds. */
+/** Where a node's memory is (the default process/nodejs metrics and forge_v8_heap_limit_bytes), and the Raft log entries it holds. */
 interface NodeMemory {
   rss: number;
   heapUsed: number;
@@ -69,14 +69,13 @@ interface NodeMemory {
 }
 
 async function nodeMemory(url: string): Promise<NodeMemory> {
-  const m = (field: string) => scrape(url, 'forge_process_memory_bytes', field);
   return {
-    rss: await m('rss'),
-    heapUsed: await m('heap_used'),
-    heapTotal: await m('heap_total'),
-    heapLimit: await m('heap_limit'),
-    external: await m('external'),
-    logEntries: await scrape(url, 'forge_raft_state', 'log_entries'),
+    rss: await scrape(url, 'process_resident_memory_bytes'),
+    heapUsed: await scrape(url, 'nodejs_heap_size_used_bytes'),
+    heapTotal: await scrape(url, 'nodejs_heap_size_total_bytes'),
+    heapLimit: await scrape(url, 'forge_v8_heap_limit_bytes'),
+    external: await scrape(url, 'nodejs_external_memory_bytes'),
+    logEntries: await scrape(url, 'forge_raft_log_entries'),
   };
 }
 
@@ -238,7 +237,7 @@ async function main(): Promise<void> {
       ]);
     }
     printTable(rows);
-    console.log('memory per node (forge_process_memory_bytes; heap used includes garbage not yet collected):');
+    console.log('memory per node (process_resident_memory_bytes, nodejs_heap_size_*; heap used includes garbage not yet collected):');
     printTable(memRows);
 
     // A follower killed with -9 and restarted on its data: load the snapshot, replay the tail, catch up.

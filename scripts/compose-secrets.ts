@@ -20,10 +20,8 @@
 //   peer-tls/                   the Raft peer links' mutual TLS (src/peer-certs.ts): ca.crt, ca.key
 //                               (the peer CA, separate from the routers') and nN.crt/.key per node
 //                               (CN = node id); kept on re-runs
-//   compose.env                 FORGE_ROUTER_SECRETS (this directory), FORGE_SECRETS_UID (the
-//                               owner of these files, the user the router and node containers run as) and
-//                               FORGE_HEALTH_TOKEN (a status-only token for the nodes' healthcheck,
-//                               365 days, re-issued on every run)
+//   compose.env                 FORGE_ROUTER_SECRETS (this directory) and FORGE_SECRETS_UID (the
+//                               owner of these files, the user the router and node containers run as)
 //
 // Certificates and keys are made by the openssl command line and tokens by jose; nothing here does
 // cryptography itself.
@@ -52,8 +50,8 @@ import { issueToken } from '../src/auth/tokens.js';
 /** The compose cluster's id (deploy/config/n*.json): the audience of its tokens. */
 export const COMPOSE_CLUSTER_ID = 'forge-compose';
 
-/** The token signing key and JWKS (made once), and tokens issued with it. */
-async function tokenSecrets(dir: string): Promise<{ healthToken: string }> {
+/** The token signing key and JWKS (made once), and the operator token issued with it. */
+async function tokenSecrets(dir: string): Promise<void> {
   const keyFile = join(dir, 'token-signing-key.jwk');
   if (!existsSync(keyFile)) {
     const key = await generateSigningKey();
@@ -65,7 +63,6 @@ async function tokenSecrets(dir: string): Promise<{ healthToken: string }> {
   const issue = (principal: string, ops: readonly Operation[], days: number) =>
     issueToken({ signingKey, audience: COMPOSE_CLUSTER_ID, principal, users: [ALL_USERS], ops, ttlSeconds: days * 86_400 });
   writeSecretFile(join(dir, 'admin.token'), `${await issue('compose-operator', OPERATIONS, 30)}\n`);
-  return { healthToken: await issue('compose-healthcheck', ['status'], 365) };
 }
 
 /** Where docker-compose.yml mounts the files inside the router containers. */
@@ -173,8 +170,8 @@ export async function makeComposeSecrets(out: string, opts: ComposeSecretsOption
   writeSecretFile(join(dir, 'client.json5'), renderConfig(client, HEADER));
   ensurePeerCerts(join(dir, 'peer-tls'), NODES);
   const uid = opts.uid ?? process.getuid?.() ?? 1000;
-  const { healthToken } = await tokenSecrets(dir);
-  writeSecretFile(join(dir, 'compose.env'), `FORGE_ROUTER_SECRETS=${dir}\nFORGE_SECRETS_UID=${uid}\nFORGE_HEALTH_TOKEN=${healthToken}\n`);
+  await tokenSecrets(dir);
+  writeSecretFile(join(dir, 'compose.env'), `FORGE_ROUTER_SECRETS=${dir}\nFORGE_SECRETS_UID=${uid}\n`);
   return dir;
 }
 

@@ -194,11 +194,15 @@ export const configSchema = z
       }),
     metrics: z
       .object({
-        host: z.string().default('127.0.0.1').describe('Prometheus endpoint bind address'),
-        port: z.number().int().min(0).max(65535).default(0).describe('Prometheus endpoint port (0 = disabled)'),
+        host: z.string().default('127.0.0.1').describe('Operator endpoint (metrics and health) bind address; 0.0.0.0 inside a private network such as compose\'s: it serves no secret and, unless perUserDepth, no user id'),
+        port: z.number().int().min(0).max(65535).default(0).describe('Port of the operator endpoint: GET /metrics (Prometheus), /livez, /readyz (0 = disabled)'),
+        perUserDepth: z
+          .boolean()
+          .default(false)
+          .describe('Also export forge_mailbox_depth{user}: the 10 deepest mailboxes labelled by user id. Off by default: user ids then reach the metrics store'),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 0 }),
+      .default({ host: '127.0.0.1', port: 0, perUserDepth: false }),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino log level'),
     auth: z
       .object({

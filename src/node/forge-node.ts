@@ -38,7 +38,9 @@ import { FileBodyStore } from './file-body-store.js';
 import { LongPollConsumes } from './long-poll.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { ParkedConsumers } from './parked-consumers.js';
+import { DEFAULT_MAX_APPLY_LAG, liveness, readiness, type HealthLimits, type HealthState } from './health.js';
 import { NodeMetrics } from './metrics.js';
+import { OpsServer } from './ops-server.js';
 import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
 import { MUTATIONS, type MutationName } from '../verify/mutations.js';
@@ -53,6 +55,11 @@ const PEER_LINK_MIN_SILENCE_MS = 1000;
  * starved all three together.
  */
 const SNAPSHOT_JITTER = 0.2;
+/**
+ * A Raft loop that has not ticked for this long is not alive (/livez), at the least: far beyond any
+ * election, GC pause or snapshot slice, so that a probe never restarts a node that is merely busy.
+ */
+const MIN_TICK_SILENCE_MS = 10_000;
 
 export interface ForgeNodeOptions {
   /**
@@ -80,6 +87,8 @@ export class ForgeNode implements NodeOperations {
   private readonly parked: ParkedConsumers;
   private readonly longPolls: LongPollConsumes;
   readonly metrics: NodeMetrics;
+  private readonly ops: OpsServer;
+  private readonly healthLimits: HealthLimits;
   private lastLeader: string | null = null;
   private stopping = false;
   /** Mutation ack-before-commit: a consume without lease is answered before its entry commits. */
@@ -183,6 +192,7 @@ export class ForgeNode implements NodeOperations {
           }
           return {
             isLeader: st.role === 'leader',
+            leader: st.leader,
             term: st.term,
             commitIndex: st.commit,
             appliedIndex: st.applied,
@@ -194,8 +204,11 @@ export class ForgeNode implements NodeOperations {
         transport: () => this.transport.stats(),
         mailbox: (topN) => this.stateMachine.mailbox.totals(topN),
         parkedConsumers: () => this.parked.size,
+        oldestMessageAgeMs: () => this.oldestMessageAgeMs(),
+        disk: () => this.diskWatermark.status(),
       },
       { node: config.nodeId },
+      { perUserDepth: config.metrics.perUserDepth },
     );
     this.parked = new ParkedConsumers(config.zenoh.maxParkedConsumers);
     this.longPolls = new LongPollConsumes(
@@ -210,6 +223,12 @@ export class ForgeNode implements NodeOperations {
       { woke: (n) => this.metrics.parkedWakeups.inc(n) },
     );
     this.stateMachine.onApplied((cmd, result) => this.longPolls.applied(cmd, result));
+    this.healthLimits = { maxTickSilenceMs: Math.max(MIN_TICK_SILENCE_MS, 10 * electionTimeoutMs), maxApplyLag: DEFAULT_MAX_APPLY_LAG };
+    this.ops = new OpsServer({
+      registry: this.metrics.registry,
+      livez: () => liveness(this.healthState(), this.healthLimits),
+      readyz: () => readiness(this.healthState(), this.healthLimits),
+    });
     const port = bridgePort(this);
     this.bridge = new ZenohBridge({
       routerUrl: config.zenoh.router,
@@ -262,8 +281,8 @@ export class ForgeNode implements NodeOperations {
     this.bridge.start();
     this.routerLossHandoff.start();
     if (this.config.metrics.port > 0) {
-      const port = await this.metrics.listen(this.config.metrics.host, this.config.metrics.port);
-      this.log.info({ url: `http://${this.config.metrics.host}:${port}/metrics` }, 'serving Prometheus metrics');
+      const port = await this.ops.listen(this.config.metrics.host, this.config.metrics.port);
+      this.log.info({ url: `http://${this.config.metrics.host}:${port}/metrics` }, 'serving Prometheus metrics, /livez and /readyz');
     }
     this.log.info({ peers: Object.keys(this.config.peers), router: this.config.zenoh.router }, 'node started');
     const st = this.driver.status();
@@ -277,7 +296,11 @@ export class ForgeNode implements NodeOperations {
 
   /** Graceful stop: stop taking requests, hand leadership over, let in-flight work finish, close the disk. */
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      // After a halt (leaveAfterHalt) the operator endpoint stayed up so that /livez could say why; let it go now.
+      if (this.driver.halted() !== null) await this.closeOps();
+      return;
+    }
     this.stopping = true;
     this.log.info({}, 'stopping');
     this.expirySweep.setLeading(false);
@@ -289,8 +312,13 @@ export class ForgeNode implements NodeOperations {
     if (!transferred) this.log.warn({}, 'leadership transfer did not complete before shutdown');
     await this.driver.stop();
     await this.transport.close();
-    await this.metrics.close();
+    await this.closeOps();
     this.log.info({}, 'stopped');
+  }
+
+  private async closeOps(): Promise<void> {
+    await this.ops.close();
+    this.metrics.close();
   }
 
   /**
@@ -312,6 +340,36 @@ export class ForgeNode implements NodeOperations {
       await this.transport.close().catch(() => undefined);
     }
     this.onHalted(cause);
+  }
+
+  /** What /livez and /readyz judge (health.ts). */
+  healthState(): HealthState {
+    const st = this.driver.status();
+    return {
+      halted: this.driver.halted()?.message ?? null,
+      sinceLastTickMs: this.driver.sinceLastTickMs(),
+      stopping: this.stopping,
+      term: st.term,
+      leader: st.leader,
+      commitIndex: st.commit,
+      appliedIndex: st.applied,
+      installingSnapshot: this.driver.installingSnapshot(),
+      routerConnected: this.bridge.routerDownSince() === null,
+    };
+  }
+
+  /**
+   * Age of the oldest message waiting to be consumed in any mailbox (leased ones and dead letters
+   * apart), by the wall clock: the head of each queue is its oldest (queues keep put order).
+   * O(mailboxes), like the totals the metrics already take per scrape.
+   */
+  private oldestMessageAgeMs(): number | null {
+    let oldest = Infinity;
+    for (const box of this.stateMachine.mailbox.state.users.values()) {
+      const head = box.queue.at(0);
+      if (head !== undefined && head.enqueuedAt < oldest) oldest = head.enqueuedAt;
+    }
+    return oldest === Infinity ? null : Math.max(0, Date.now() - oldest);
   }
 
   isLeader(): boolean {

@@ -1,17 +1,27 @@
-// Operator metrics in the Prometheus text format (prom-client), served over HTTP at /metrics.
-// Counters and histograms are fed as things happen; gauges are read from the node when scraped,
-// so a scrape always sees current Raft and mailbox state and costs nothing between scrapes.
+// Operator metrics in the Prometheus text format (prom-client); served by ops-server.ts at /metrics.
+// Counters and histograms are fed as things happen; gauges (and the counters that mirror a running
+// total kept elsewhere) are read from the node when scraped, so a scrape always sees current Raft
+// and mailbox state and costs nothing between scrapes.
+//
+// Names follow the Prometheus conventions (and etcd's, e.g. etcd_server_is_leader): one quantity
+// per metric, base units in the name (`_seconds`, `_bytes`), `_total` only on counters, no label
+// that tells quantities apart. test/node/metric-names.test.ts holds us to that. User ids appear as
+// label values only with `metrics.perUserDepth` on.
 
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MailboxTotals } from '../mailbox/mailbox.js';
 import type { PeerStats } from '../raft/tcp-transport.js';
+import { repoRoot } from '../repo-root.js';
 
 export interface MetricsSource {
   raft(): {
     isLeader: boolean;
+    /** The leader known in the current term, or null (an election). */
+    leader: string | null;
     term: number;
     commitIndex: number;
     appliedIndex: number;
@@ -19,13 +29,21 @@ export interface MetricsSource {
     followerLag: Record<string, number>;
     /** Why the Raft loop halted (a storage failure), or null while it runs. */
     halted: string | null;
-    /** Log entries held in memory: those after the last snapshot (taken or installed). */
+    /** Log entries held in memory (after the last snapshot). */
     logEntries: number;
   };
   transport(): Record<string, PeerStats>;
   mailbox(topN: number): MailboxTotals;
+  /** Wall-clock ms since the oldest message waiting to be consumed was put (leased ones apart); null when none. */
+  oldestMessageAgeMs(): number | null;
+  disk(): { freeBytes: number | null; minFreeBytes: number; low: boolean };
   /** Long-poll consumes waiting on this node now. */
   parkedConsumers(): number;
+}
+
+export interface MetricsOptions {
+  /** Export the depth of the deepest mailboxes labelled by user id (README: Metrics). Off by default. */
+  perUserDepth?: boolean;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -35,6 +53,26 @@ const TOP_MAILBOXES = 10;
  * the ones that matter here (a Raft loop blocked past a heartbeat, 10s of ms and up) are not.
  */
 const EVENT_LOOP_RESOLUTION_MS = 5;
+
+/** `read` computed at most once per macrotask: the collect callbacks of one scrape share its result. */
+function oncePerScrape<T>(read: () => T): () => T {
+  let cached: { value: T } | null = null;
+  return () => {
+    if (cached === null) {
+      cached = { value: read() };
+      setImmediate(() => (cached = null));
+    }
+    return cached.value;
+  };
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -46,19 +84,35 @@ export class NodeMetrics {
   readonly leaderChanges: Counter;
   readonly parkedWakeups: Counter;
   readonly parkedReleased: Counter<'reason'>;
-  private server: Server | null = null;
   /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
   /** Garbage collections, the other thing that pauses the loop: a heap of queued messages makes them long. */
   private readonly gcObserver: PerformanceObserver;
   private gcMaxMs = 0;
 
-  constructor(
-    private readonly source: MetricsSource,
-    labels: { node: string },
-  ) {
+  constructor(source: MetricsSource, labels: { node: string }, options: MetricsOptions = {}) {
     const registers = [this.registry];
+    // The mailbox totals walk every mailbox: once per scrape, not once per metric that reads them.
+    const totals = oncePerScrape(() => source.mailbox(0));
     this.registry.setDefaultLabels(labels);
+    // process_* and nodejs_* (CPU, memory, heap, handles, GC durations, event-loop lag).
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+
+    new Gauge({ name: 'forge_build_info', help: 'Always 1; the labels say which build runs', labelNames: ['version', 'node_version'], registers }).set(
+      { version: packageVersion(), node_version: process.version },
+      1,
+    );
+
+    // ---- requests
     this.commitLatency = new Histogram({
       name: 'forge_commit_latency_seconds',
       help: 'Proposal to committed-and-applied result, on the leader',
@@ -79,7 +133,7 @@ export class NodeMetrics {
     });
     this.proposals = new Counter({
       name: 'forge_proposals_total',
-      help: 'Mailbox commands proposed by this node, by operation and outcome',
+      help: 'Mailbox commands proposed by this node, by operation and outcome (ok, rejected, or the error code)',
       labelNames: ['op', 'outcome'],
       registers,
     });
@@ -89,11 +143,67 @@ export class NodeMetrics {
       labelNames: ['op', 'outcome'],
       registers,
     });
+
+    // ---- Raft
     this.leaderChanges = new Counter({
       name: 'forge_leader_changes_total',
       help: 'Times this node saw the cluster leader change',
       registers,
     });
+    gauge('forge_raft_term', 'Current Raft term of this node', () => source.raft().term);
+    gauge('forge_raft_commit_index', 'Highest log index this node knows committed', () => source.raft().commitIndex);
+    gauge('forge_raft_applied_index', 'Highest log index applied to the state machine of this node', () => source.raft().appliedIndex);
+    gauge('forge_raft_is_leader', '1 if this node is the leader', () => (source.raft().isLeader ? 1 : 0));
+    gauge('forge_raft_has_leader', '1 if this node knows a leader in its current term (0 during an election)', () =>
+      source.raft().leader === null ? 0 : 1,
+    );
+    gauge('forge_raft_halted', '1 once the Raft loop halted on a storage failure (GET /livez is then 503)', () =>
+      source.raft().halted === null ? 0 : 1,
+    );
+    gauge('forge_raft_log_entries', 'Raft log entries held in memory by this node (those after its last snapshot)', () => source.raft().logEntries);
+    new Gauge({
+      name: 'forge_replication_lag_entries',
+      help: 'Log entries each follower is behind the leader (reported by the leader)',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [peer, lag] of Object.entries(source.raft().followerLag)) this.set({ peer }, lag);
+      },
+    });
+
+    // ---- peer links
+    const peerGauge = (name: string, help: string, read: (s: PeerStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['peer'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [peer, s] of Object.entries(source.transport())) this.set({ peer }, read(s));
+        },
+      });
+    // Running totals the transport keeps: counters, set to the total at scrape time (a link made
+    // anew starts again from 0, which rate() reads as a counter reset).
+    const peerCounter = (name: string, help: string, read: (s: PeerStats) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['peer'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [peer, s] of Object.entries(source.transport())) this.inc({ peer }, read(s));
+        },
+      });
+    peerGauge('forge_peer_connected', '1 while the Raft link to the peer is up', (s) => (s.connected ? 1 : 0));
+    peerGauge('forge_peer_queued_bytes', 'Bytes queued for the peer, not yet written to its socket', (s) => s.queuedBytes);
+    peerCounter('forge_peer_sent_frames_total', 'Frames written to the peer', (s) => s.sent);
+    peerCounter('forge_peer_dropped_frames_total', 'Frames dropped because the queue for the peer was full', (s) => s.dropped);
+    peerCounter('forge_peer_silent_teardowns_total', 'Links to the peer cut because it heard nothing for the liveness timeout', (s) => s.silentTeardowns);
+
+    // ---- long polls
     this.parkedWakeups = new Counter({
       name: 'forge_parked_consumer_wakeups_total',
       help: 'Waiting long-poll consumes woken to take a message (one per message made visible while some waited)',
@@ -105,186 +215,67 @@ export class NodeMetrics {
       labelNames: ['reason'],
       registers,
     });
-    new Gauge({
-      name: 'forge_parked_consumers',
-      help: 'Long-poll consumes (consume?wait=) waiting on this node',
-      registers,
-      collect() {
-        this.set(source.parkedConsumers());
-      },
-    });
-    new Gauge({
-      name: 'forge_raft_state',
-      help: 'Raft state of this node: term, commit_index, applied_index, is_leader, halted, log_entries (held in memory, after the last snapshot)',
-      labelNames: ['field'],
-      registers,
-      collect() {
-        const r = source.raft();
-        this.set({ field: 'term' }, r.term);
-        this.set({ field: 'commit_index' }, r.commitIndex);
-        this.set({ field: 'applied_index' }, r.appliedIndex);
-        this.set({ field: 'is_leader' }, r.isLeader ? 1 : 0);
-        this.set({ field: 'halted' }, r.halted === null ? 0 : 1);
-        this.set({ field: 'log_entries' }, r.logEntries);
-      },
-    });
-    new Gauge({
-      name: 'forge_replication_lag_entries',
-      help: 'Log entries each follower is behind the leader (reported by the leader)',
-      labelNames: ['peer'],
+    gauge('forge_parked_consumers', 'Long-poll consumes (consume?wait=) waiting on this node', () => source.parkedConsumers());
+
+    // ---- mailbox
+    gauge('forge_mailbox_messages', 'Messages waiting in the mailboxes of this replica, leased ones included, dead letters not', () => totals().messages);
+    gauge('forge_mailbox_bytes', 'Body bytes of forge_mailbox_messages', () => totals().bytes);
+    gauge('forge_mailbox_dead_letters', 'Messages in the dead-letter queues', () => totals().deadLetters);
+    gauge('forge_mailboxes', 'Mailboxes holding anything', () => totals().mailboxes);
+    new Counter({
+      name: 'forge_mailbox_expired_total',
+      help: 'Messages removed by expiry since this process started',
       registers,
       collect() {
         this.reset();
-        for (const [peer, lag] of Object.entries(source.raft().followerLag)) this.set({ peer }, lag);
+        this.inc(totals().expiredTotal);
       },
     });
-    new Gauge({
-      name: 'forge_peer_link',
-      help: 'Raft peer link: connected (0/1), queued_bytes, dropped and sent message totals',
-      labelNames: ['peer', 'field'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [peer, s] of Object.entries(source.transport())) {
-          this.set({ peer, field: 'connected' }, s.connected ? 1 : 0);
-          this.set({ peer, field: 'queued_bytes' }, s.queuedBytes);
-          this.set({ peer, field: 'dropped' }, s.dropped);
-          this.set({ peer, field: 'sent' }, s.sent);
-        }
-      },
-    });
-    new Gauge({
-      name: 'forge_mailbox',
-      help: 'Mailbox totals on this replica: messages, bytes, dead_letters, expired_total, mailboxes',
-      labelNames: ['field'],
-      registers,
-      collect() {
-        const m = source.mailbox(0);
-        this.set({ field: 'messages' }, m.messages);
-        this.set({ field: 'bytes' }, m.bytes);
-        this.set({ field: 'dead_letters' }, m.deadLetters);
-        this.set({ field: 'expired_total' }, m.expiredTotal);
-        this.set({ field: 'mailboxes' }, m.mailboxes);
-      },
-    });
-    new Gauge({
-      name: 'forge_body_store_bytes',
-      help: 'Message bodies in this node\'s body store: live (bytes of the messages held) and stored (segment file bytes: live plus the dead bodies of segments not yet deleted)',
-      labelNames: ['field'],
-      registers,
-      collect() {
-        const b = source.mailbox(0).bodyStore;
-        this.set({ field: 'live' }, b.liveBytes);
-        this.set({ field: 'stored' }, b.storedBytes);
-      },
-    });
-    new Gauge({
-      name: 'forge_mailbox_quota',
-      help: 'Cluster quotas (limit) and what they count now (used): messages, bytes, mailboxes',
-      labelNames: ['quota', 'field'],
-      registers,
-      collect() {
-        const { quotas, usage } = source.mailbox(0);
-        for (const [quota, limit, used] of [
-          ['messages', quotas.maxMessages, usage.messages],
-          ['bytes', quotas.maxBytes, usage.bytes],
-          ['mailboxes', quotas.maxMailboxes, usage.mailboxes],
-        ] as const) {
-          this.set({ quota, field: 'limit' }, limit);
-          this.set({ quota, field: 'used' }, used);
-        }
-      },
-    });
+    gauge('forge_mailbox_oldest_message_age_seconds', 'Age of the oldest message waiting to be consumed, leased ones and dead letters apart (0 when none)', () => (source.oldestMessageAgeMs() ?? 0) / 1000);
+    gauge('forge_mailbox_held_messages', 'Messages the cluster quota counts (dead letters included)', () => totals().usage.messages);
+    gauge('forge_mailbox_held_bytes', 'Body bytes the cluster quota counts (dead letters included)', () => totals().usage.bytes);
+    gauge('forge_mailbox_quota_messages', 'Cluster quota: messages held by all mailboxes together', () => totals().quotas.maxMessages);
+    gauge('forge_mailbox_quota_bytes', 'Cluster quota: body bytes held by all mailboxes together', () => totals().quotas.maxBytes);
+    gauge('forge_mailbox_quota_mailboxes', 'Cluster quota: mailboxes holding anything', () => totals().quotas.maxMailboxes);
+    if (options.perUserDepth === true) {
+      new Gauge({
+        name: 'forge_mailbox_depth',
+        help: `Messages waiting in each of the ${TOP_MAILBOXES} deepest mailboxes, by user id (metrics.perUserDepth)`,
+        labelNames: ['user'],
+        registers,
+        collect() {
+          this.reset();
+          for (const t of source.mailbox(TOP_MAILBOXES).top) this.set({ user: t.user }, t.count);
+        },
+      });
+    }
+
+    // ---- bodies (node-local cache of the queued messages' bodies, <dataDir>/bodies)
+    gauge('forge_body_store_live_bytes', "Body bytes of the messages this node's state holds, in its body store", () => totals().bodyStore.liveBytes);
+    gauge('forge_body_store_stored_bytes', "Bytes of this node's body store segment files: the live bytes plus the released bodies of segments not yet deleted", () => totals().bodyStore.storedBytes);
+
+    // ---- disk
+    gauge('forge_disk_free_bytes', 'Free bytes on the data directory\'s file system, as last measured (-1 before the first measure)', () => source.disk().freeBytes ?? -1);
+    gauge('forge_disk_min_free_bytes', 'disk.minFreeBytes: below it puts are refused', () => source.disk().minFreeBytes);
+    gauge('forge_disk_low', '1 while free space is below disk.minFreeBytes (puts refused)', () => (source.disk().low ? 1 : 0));
+
+    // ---- process pauses
     const loopDelay = this.loopDelay;
     loopDelay.enable();
     this.gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) this.gcMaxMs = Math.max(this.gcMaxMs, e.duration);
     });
     this.gcObserver.observe({ entryTypes: ['gc'] });
-    const gcMax = () => this.gcMaxMs / 1000;
-    new Gauge({
-      name: 'forge_gc_pause_max_seconds',
-      help: 'Longest garbage collection of this process since it started',
-      registers,
-      collect() {
-        this.set(gcMax());
-      },
-    });
-    new Gauge({
-      name: 'forge_process_memory_bytes',
-      help:
-        'Memory of this process: rss (resident), heap_used and heap_total (V8 heap: live and garbage objects, and what V8 reserved for them), ' +
-        'heap_limit (where V8 gives up with out of memory), external (memory V8 objects hold outside the heap) and array_buffers (the part of it in ArrayBuffers); ' +
-        'rss minus heap_total minus external is native: LevelDB, TLS, the WebAssembly of the Zenoh client, code and allocator slack',
-      labelNames: ['field'],
-      registers,
-      collect() {
-        const m = process.memoryUsage();
-        this.set({ field: 'rss' }, m.rss);
-        this.set({ field: 'heap_used' }, m.heapUsed);
-        this.set({ field: 'heap_total' }, m.heapTotal);
-        this.set({ field: 'heap_limit' }, getHeapStatistics().heap_size_limit);
-        this.set({ field: 'external' }, m.external);
-        this.set({ field: 'array_buffers' }, m.arrayBuffers);
-      },
-    });
-    new Gauge({
-      name: 'forge_event_loop_delay_max_seconds',
-      help: 'Longest event-loop pause of this process since it started (perf_hooks.monitorEventLoopDelay)',
-      registers,
-      collect() {
-        // Nanoseconds; the histogram reports 0 rather than nothing before its first sample.
-        this.set(loopDelay.max / 1e9);
-      },
-    });
-    new Gauge({
-      name: 'forge_mailbox_depth',
-      help: `Queued messages of the ${TOP_MAILBOXES} deepest mailboxes`,
-      labelNames: ['user'],
-      registers,
-      collect() {
-        this.reset();
-        for (const t of source.mailbox(TOP_MAILBOXES).top) this.set({ user: t.user }, t.count);
-      },
-    });
+    // process_resident_memory_bytes and nodejs_heap_size_{used,total}_bytes, nodejs_external_memory_bytes
+    // come with the default metrics; not V8's limit, where it gives up with out of memory.
+    gauge('forge_v8_heap_limit_bytes', 'V8 heap size limit of this process: out of memory there (see docs/performance.md for what a deep backlog costs)', () => getHeapStatistics().heap_size_limit);
+    gauge('forge_gc_pause_max_seconds', 'Longest garbage collection of this process since it started', () => this.gcMaxMs / 1000);
+    // Nanoseconds; the histogram reports 0 rather than nothing before its first sample.
+    gauge('forge_event_loop_delay_max_seconds', 'Longest event-loop pause of this process since it started (perf_hooks.monitorEventLoopDelay)', () => loopDelay.max / 1e9);
   }
 
-  /**
-   * Serves GET /metrics on host:port, and GET /healthz for liveness probes: 200 while the Raft loop
-   * runs, 503 with the cause once it halted. Resolves with the bound port (port 0 picks one).
-   */
-  listen(host: string, port: number): Promise<number> {
-    this.server = createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/healthz') {
-        const halted = this.source.raft().halted;
-        if (halted === null) res.writeHead(200).end('ok\n');
-        else res.writeHead(503).end(`halted: ${halted}\n`);
-        return;
-      }
-      if (req.method !== 'GET' || req.url !== '/metrics') {
-        res.writeHead(404).end('not found: GET /metrics or /healthz\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
-      );
-    });
-    const server = this.server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        const addr = server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
-  }
-
-  async close(): Promise<void> {
+  close(): void {
     this.loopDelay.disable();
     this.gcObserver.disconnect();
-    const server = this.server;
-    this.server = null;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 }

@@ -219,6 +219,8 @@ export class RaftDriver<R> {
   private readonly log: DriverLogger;
   private readonly applyBeforeCommit: boolean;
   private ticker: TimerHandle | null = null;
+  /** Monotonic time of the last tick (of the start, before the first), or null before the start: how a liveness probe sees the loop run. */
+  private lastTick: number | null = null;
   private processing = false;
   private rerun = false;
   private stopped = false;
@@ -301,6 +303,7 @@ export class RaftDriver<R> {
     );
     this.opts.transport.onMessage((m) => this.onPeerMessage(m));
     this.ticker = this.time.every(this.opts.tickMs, () => this.onTick());
+    this.lastTick = this.time.monotonic();
     this.log.info(
       { applied: this.applied, entries: persisted.entries.length, term: persisted.hardState.term },
       'raft node started from disk',
@@ -430,6 +433,20 @@ export class RaftDriver<R> {
     return this.lastError;
   }
 
+  /**
+   * Milliseconds since the Raft loop last ticked or started ticking (on the scheduler's monotonic
+   * clock), or null before the start. Grows without bound once the node stopped or halted: its
+   * ticker is cancelled.
+   */
+  sinceLastTickMs(): number | null {
+    return this.lastTick === null ? null : this.time.monotonic() - this.lastTick;
+  }
+
+  /** True while a leader's snapshot, received and durable, is being restored into the state machine. */
+  installingSnapshot(): boolean {
+    return this.restore !== null;
+  }
+
   private assertRunning(): void {
     if (this.lastError) throw new RaftError('STOPPED', `node halted after a storage failure: ${this.lastError.message}`);
     if (this.stopped) throw new RaftError('STOPPED', 'node is shutting down');
@@ -440,6 +457,7 @@ export class RaftDriver<R> {
   }
 
   private onTick(): void {
+    this.lastTick = this.time.monotonic();
     this.core.tick(this.clockReading());
     this.schedule();
   }

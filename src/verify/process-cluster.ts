@@ -63,7 +63,7 @@ export interface ProcessClusterOptions {
   disk?: Record<string, number>;
   /** Put every node's data directory on a tmpfs of this many bytes (needs root; see tmpfs.ts). */
   tmpfsBytes?: number;
-  /** Serve every node's Prometheus metrics on a port of its own (see `metricsUrl`). */
+  /** Serve every node's Prometheus metrics and health probes on a port of its own (see `metricsUrl`, `healthUrl`). */
   metrics?: boolean;
 }
 
@@ -220,9 +220,18 @@ export class ProcessCluster {
 
   /** The node's Prometheus endpoint (only with the `metrics` option). */
   metricsUrl(id: string): string {
+    return this.opsUrl(id, 'metrics');
+  }
+
+  /** The node's health probes, on the metrics port (only with the `metrics` option). */
+  healthUrl(id: string, probe: 'livez' | 'readyz'): string {
+    return this.opsUrl(id, probe);
+  }
+
+  private opsUrl(id: string, path: string): string {
     const port = this.handle(id).metricsPort;
-    if (port === null) throw new Error(`${id} serves no metrics (started without metrics?)`);
-    return `http://127.0.0.1:${port}/metrics`;
+    if (port === null) throw new Error(`${id} serves no metrics or health probes (started without metrics?)`);
+    return `http://127.0.0.1:${port}/${path}`;
   }
 
   /** The process id of the node's running process, or null when it is not running. */

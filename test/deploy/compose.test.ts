@@ -6,7 +6,10 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -181,16 +184,38 @@ for (const node of NODES) {
     assert.equal(dataMount.readOnly, false);
   });
 
-  test(`${node}: the healthcheck asks for the cluster status through its own router with a command the CLI accepts`, () => {
+  test(`${node}: the healthcheck probes GET /livez on the node's operator port, served inside the compose network only`, async () => {
     const hc = service(node).healthcheck as Yaml | undefined;
     assert.ok(hc, `${node} has no healthcheck`);
-    const argv = stringList(hc.test, `${node}.healthcheck.test`);
-    assert.equal(argv[0], 'CMD');
-    assert.equal(argv[1], nodeEntrypoint(), 'the healthcheck runs the image\'s launcher');
-    const cmd = parseCli(registerClientCommands, argv.slice(2));
-    assert.equal(cmd.name, 'status');
-    assert.equal(cmd.opts.router, `ws://${routerOf(node)}:${GUARD_PORT}`);
     for (const key of ['interval', 'timeout', 'retries', 'start_period']) assert.ok(key in hc, `${node}.healthcheck.${key}`);
+    const argv = stringList(hc.test, `${node}.healthcheck.test`);
+    assert.deepEqual(argv.slice(0, 3), ['CMD', 'node', '-e'], 'the probe runs the image\'s own node (no curl or wget in a slim image)');
+    const script = argv[3]!;
+    const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: {} });
+    assert.equal(config.metrics.host, '0.0.0.0', 'reachable by the probe and by a Prometheus in the compose network');
+    assert.ok(config.metrics.port > 0);
+    assert.equal(config.metrics.perUserDepth, false, 'no user ids in the metrics by default');
+    const url = `http://127.0.0.1:${config.metrics.port}/livez`;
+    assert.ok(script.includes(`'${url}'`), `the probe fetches ${url}: ${script}`);
+    assert.ok(!publishedPorts(node).some((p) => p.containerPort === config.metrics.port), 'the operator port is not published');
+    // The probe itself, run by this Node against a stand-in for the node: 0 on 200, 1 on 503 and when nothing listens.
+    const answer = { status: 200 };
+    const server = createServer((req, res) => res.writeHead(req.url === '/livez' ? answer.status : 404).end('{}'));
+    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
+    // Asynchronously: the stand-in answers from this process's event loop.
+    const probe = () =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['-e', script.replace(`:${config.metrics.port}/`, `:${port}/`)], { stdio: 'ignore', timeout: 10_000 });
+        child.on('exit', (code) => resolve(code));
+      });
+    try {
+      assert.equal(await probe(), 0);
+      answer.status = 503;
+      assert.equal(await probe(), 1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    assert.equal(await probe(), 1, 'nothing listening');
   });
 
   test(`${node}: starts after its router's link guard is healthy`, () => {
@@ -248,14 +273,13 @@ function assertFilesMounted(name: string, config: Yaml): void {
 }
 
 for (const node of NODES) {
-  test(`${node}: verifies tokens with the generated JWKS, and its healthcheck carries a status-only token from compose.env`, async () => {
+  test(`${node}: verifies tokens with the generated JWKS, and holds no token itself`, async () => {
     const config = loadConfig({ file: join(root, 'deploy', 'config', `${node}.json`), env: {} });
     assert.equal(config.auth.enabled, true);
     const jwks = readJwks(secretMount(node, config.auth.jwksFile!));
-    assert.equal((service(node).environment as Yaml).FORGE_TOKEN, '${FORGE_HEALTH_TOKEN:?run scripts/make-router-secrets.ts and pass --env-file deploy/secrets/compose.env}');
-    const health = /^FORGE_HEALTH_TOKEN=(.+)$/m.exec(readFileSync(join(secretsDir, 'compose.env'), 'utf8'))![1]!;
-    const cap = await new TokenVerifier({ jwks, audience: config.clusterId }).verify(health);
-    assert.deepEqual([...cap.ops], ['status']);
+    const operator = readFileSync(join(secretsDir, 'admin.token'), 'utf8').trim();
+    assert.equal((await new TokenVerifier({ jwks, audience: config.clusterId }).verify(operator)).principal, 'compose-operator');
+    assert.equal((service(node).environment as Yaml | undefined)?.FORGE_TOKEN, undefined, 'the healthcheck needs no token');
   });
 }
 

@@ -1,5 +1,5 @@
 // Message bodies on disk in a real cluster: every `serve` node keeps the bodies of the messages
-// it holds in <dataDir>/bodies (forge_body_store_bytes counts them), frees them as they are
+// it holds in <dataDir>/bodies (forge_body_store_live_bytes counts them), frees them as they are
 // consumed, and after kill -9 starts from a wiped directory that its snapshot and log refill.
 
 import { strict as assert } from 'node:assert';
@@ -15,7 +15,7 @@ function body(n: number, seed: number): Uint8Array {
   return b;
 }
 
-/** forge_body_store_bytes{field} of one node, from its metrics page; null while it does not answer (restarting). */
+/** forge_body_store_<field>_bytes of one node, from its metrics page; null while it does not answer (restarting). */
 async function bodyStoreBytes(url: string, field: 'live' | 'stored'): Promise<number | null> {
   let page: string;
   try {
@@ -23,8 +23,8 @@ async function bodyStoreBytes(url: string, field: 'live' | 'stored'): Promise<nu
   } catch {
     return null;
   }
-  const line = page.split('\n').find((l) => l.startsWith(`forge_body_store_bytes{field="${field}"`));
-  assert.ok(line !== undefined, `no forge_body_store_bytes{field="${field}"} in ${url}`);
+  const line = page.split('\n').find((l) => l.startsWith(`forge_body_store_${field}_bytes{`));
+  assert.ok(line !== undefined, `no forge_body_store_${field}_bytes in ${url}`);
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 

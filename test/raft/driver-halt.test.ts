@@ -36,6 +36,7 @@ test('a failed write halts the node: waiters fail at once, new requests are refu
     await waitFor('leadership', () => (driver.softState().role === 'leader' ? true : undefined));
     await driver.propose(encodeValue(1));
     assert.equal(driver.halted(), null);
+    assert.ok(driver.sinceLastTickMs()! < 1000, 'a running loop ticks');
 
     storage.broken = true;
     const started = Date.now();
@@ -47,8 +48,10 @@ test('a failed write halts the node: waiters fail at once, new requests are refu
     assert.equal(driver.halted(), halts[0]);
     assert.throws(() => driver.propose(encodeValue(3)), (e: unknown) => e instanceof RaftError && e.code === 'STOPPED');
     assert.throws(() => driver.readBarrier(), (e: unknown) => e instanceof RaftError && e.code === 'STOPPED');
+    const silence = driver.sinceLastTickMs()!;
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(halts.length, 1, 'told once');
+    assert.ok(driver.sinceLastTickMs()! >= silence + 90, 'a halted loop ticks no more (what /livez sees)');
   } finally {
     await driver.stop();
   }

@@ -136,11 +136,17 @@ test('a follower installing a snapshot that needs 0.6 s of work keeps its leader
   const m3 = machines.get('n3')!;
 
   net.cut.clear();
+  let sawInstalling = false;
   const { result: commits, longestPause } = await watchEventLoop(async () => {
-    const commits = await commitUntil(leader, () => m3.restores[0]?.ended != null);
+    const commits = await commitUntil(leader, () => {
+      sawInstalling ||= n3.installingSnapshot();
+      return m3.restores[0]?.ended != null;
+    });
     await n3.waitApplied(leader.status().commit);
     return commits;
   });
+  assert.ok(sawInstalling, 'the install showed (what /readyz reads)');
+  assert.equal(n3.installingSnapshot(), false);
 
   const restore = m3.restores[0]!;
   assert.equal(m3.restores.length, 1, 'one install');

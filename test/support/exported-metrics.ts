@@ -26,7 +26,7 @@ export async function exportedMetrics(options: { perUserDepth?: boolean } = {}):
   const metrics = new NodeMetrics(source, { node: 'n1' }, options);
   metrics.proposals.inc({ op: 'put', outcome: 'ok' });
   metrics.reads.inc({ op: 'peek', outcome: 'ok' });
-  metrics.parkedReleased.inc({ reason: 'not_leader' });
+  metrics.parkedReleased.inc({ reason: 'leadership-lost' });
   metrics.commitLatency.observe(0.001);
   try {
     return (await metrics.registry.getMetricsAsJSON()) as unknown as ExportedMetric[];

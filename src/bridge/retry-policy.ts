@@ -54,7 +54,7 @@ export const DEFAULT_RETRY_TIMINGS: RetryTimings = {
   backoffMs: 50,
   backoffMaxMs: 1000,
   hedgeDelayMs: 1000,
-  hedgeGrowth: 2,
+  hedgeGrowth: 1.5,
   maxInFlight: 3,
 };
 

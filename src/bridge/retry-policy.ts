@@ -52,7 +52,7 @@ export interface RetryTimings {
 
 export const DEFAULT_RETRY_TIMINGS: RetryTimings = {
   backoffMs: 50,
-  backoffMaxMs: 1000,
+  backoffMaxMs: 500,
   hedgeDelayMs: 1000,
   hedgeGrowth: 1.5,
   maxInFlight: 3,

@@ -270,7 +270,7 @@ export class ForgeMailboxClient {
    * leader serves the key space right now.
    */
   private async request(key: string, parameters: string, payload?: Uint8Array, timeoutMs = this.requestTimeoutMs): Promise<ClientReply> {
-    const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload, {}, timeoutMs);
+    const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload, { untilOk: true }, timeoutMs);
     const ok = replies.find((r): r is Sample => r instanceof Sample);
     if (ok !== undefined) {
       try {
@@ -291,9 +291,10 @@ export class ForgeMailboxClient {
   private async collect(
     selector: string,
     payload: Uint8Array | undefined,
-    routing: { target?: QueryTarget; consolidation?: ConsolidationMode } = {},
+    routing: { target?: QueryTarget; consolidation?: ConsolidationMode; untilOk?: boolean } = {},
     timeoutMs = this.requestTimeoutMs,
   ): Promise<(Sample | ReplyError)[]> {
+    const { untilOk, ...route } = routing;
     const sent = Date.now();
     // Nothing has been sent while waiting for a session: that wait comes out of the request's time.
     const session = await this.sessionBy(sent + timeoutMs);
@@ -319,11 +320,21 @@ export class ForgeMailboxClient {
       const stopListening = this.connection.onLost(session, (reason) => settle(() => reject(lost(reason))));
       session
         .get(selector, {
-          ...routing,
+          ...route,
           timeout: Duration.milliseconds.of(left),
           ...(payload === undefined ? {} : { payload }),
           ...(this.token === undefined ? {} : { attachment: JSON.stringify({ token: this.token }) }),
-          handler: [(reply: Reply) => replies.push(reply.result()), () => settle(() => resolve(replies))],
+          handler: [
+            (reply: Reply) => {
+              const result = reply.result();
+              replies.push(result);
+              // Only the leader answers ok, so its answer is the request's: no need to wait for the
+              // end of the query, which a queryable whose node is cut from the router (but not yet
+              // dropped by it) would hold back until the timeout.
+              if (untilOk && result instanceof Sample) settle(() => resolve([result]));
+            },
+            () => settle(() => resolve(replies)),
+          ],
         })
         // Not sent (the link closed under it): nothing can have happened.
         .catch((e: unknown) => settle(() => reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e)))));

@@ -49,6 +49,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     );
     assert.equal(ts.code, 0, ts.stderr);
     assert.match(ts.stdout, /put acknowledged: \{"id":"ts-1","seq":\d+,"duplicate":false\}\ngot ts-1 hello from TypeScript/);
+    assert.match(ts.stdout, /\nstream ended\n/, "the messages() loop ends on its signal");
   });
 
   step('the CLI puts, peeks, measures and consumes; exit codes tell empty from error', async () => {

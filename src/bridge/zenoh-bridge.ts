@@ -25,6 +25,7 @@
 // each, MAX_WAITING_PER_LANE), and at most MAX_WAITING_ON_MAIN_SESSION of them wait on the main
 // session; the node bounds them all (zenoh.maxParkedConsumers). Beyond any bound: BUSY.
 
+import { randomBytes } from 'node:crypto';
 import type { Query, Queryable, Sample, Session, Subscriber } from '@eclipse-zenoh/zenoh-ts';
 import { SampleKind } from '@eclipse-zenoh/zenoh-ts';
 import {
@@ -45,6 +46,7 @@ import {
 } from './key-space.js';
 import { ALL_USERS, AuthError, OPERATIONS, authorize, type Access, type Capability } from '../auth/capability.js';
 import type { ClusterAdmin } from './cluster-admin.js';
+import { isValidToken } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
 import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
@@ -379,20 +381,21 @@ export class ZenohBridge {
 
   private async reply(query: Query, produce: () => Promise<ReplyParts | ErrorBody>): Promise<void> {
     const key = query.keyExpr().toString();
+    const req = requestTag(query.parameters().toString());
     let outcome: ReplyParts | ErrorBody;
     try {
       outcome = await produce();
     } catch (e) {
       if (e instanceof AuthError || e instanceof RequestError) {
         outcome = { code: e.code, message: e.message };
-        if (e instanceof AuthError) this.options.logger.info({ key, code: e.code }, `request refused: ${e.message}`);
+        if (e instanceof AuthError) this.options.logger.info({ key, req, code: e.code }, `request refused: ${e.message}`);
       } else {
         outcome = serviceErrorToBody(e);
       }
     }
     try {
       if ('code' in outcome) {
-        this.options.logger.debug({ key, code: outcome.code }, outcome.message);
+        this.options.logger.debug({ key, req, code: outcome.code }, outcome.message);
         await query.replyErr(encodeError(outcome));
       } else {
         await query.reply(key, outcome.payload, { attachment: outcome.attachment });
@@ -401,7 +404,7 @@ export class ZenohBridge {
     } catch (e) {
       // The result is committed but the reply could not be sent (router gone): a client retrying
       // with the same request id gets the same result.
-      this.options.logger.warn({ key, err: e instanceof Error ? e.message : String(e) }, 'could not send Zenoh reply');
+      this.options.logger.warn({ key, req, err: e instanceof Error ? e.message : String(e) }, 'could not send Zenoh reply');
     }
   }
 
@@ -436,6 +439,7 @@ export class ZenohBridge {
       return;
     }
     const { token } = parsed.value;
+    const req = parsed.value.command.id ?? newRequestTag();
     let command: MailboxCommand;
     try {
       const cap = await this.verify(token);
@@ -443,17 +447,35 @@ export class ZenohBridge {
       command = sentBy(parsed.value.command, cap.principal);
     } catch (e) {
       const reason = e instanceof AuthError ? `${e.code}: ${e.message}` : String(e);
-      this.options.logger.info({ key, code: e instanceof AuthError ? e.code : 'INTERNAL' }, `dropped Zenoh PUT: ${reason}`);
+      this.options.logger.info({ key, req, code: e instanceof AuthError ? e.code : 'INTERNAL' }, `dropped Zenoh PUT: ${reason}`);
       return;
     }
     try {
       const result = await this.options.service.command(command);
-      if (result.kind === 'error') this.options.logger.warn({ key, code: result.code }, `Zenoh PUT refused: ${result.message}`);
+      if (result.kind === 'error') this.options.logger.warn({ key, req, code: result.code }, `Zenoh PUT refused: ${result.message}`);
     } catch (e) {
       const error = serviceErrorToBody(e);
-      this.options.logger.warn({ key, code: error.code }, `Zenoh PUT not enqueued: ${error.message}`);
+      this.options.logger.warn({ key, req, code: error.code }, `Zenoh PUT not enqueued: ${error.message}`);
     }
   }
+}
+
+/**
+ * What the log lines about a request call it (`req`): the client's request id (`rid`) or message id
+ * (`id`) when the selector has a well-formed one, so an operator can follow a client's request by
+ * the id the client knows (and its retries, which carry the same id); else one made here.
+ */
+export function requestTag(parameters: string): string {
+  for (const name of ['rid', 'id']) {
+    const m = new RegExp(`(?:^|;)${name}=([^;]*)`).exec(parameters);
+    if (m !== null && isValidToken(m[1]!)) return m[1]!;
+  }
+  return newRequestTag();
+}
+
+/** A tag for a request that came without an id: `~` and 8 hex digits, which no client id can be confused with. */
+function newRequestTag(): string {
+  return `~${randomBytes(4).toString('hex')}`;
 }
 
 /** `cmd` as sent by `principal`: puts and consumes carry it (their ids are remembered per principal). */

@@ -131,8 +131,10 @@ test('a malformed attachment is BAD_REQUEST; the refusal log never holds the tok
   assert.equal(JSON.parse(replies[0]!).code, 'BAD_REQUEST');
   const secret = await token('alice-app', ['alice'], ['consume']);
   const alice = await client(t, secret);
-  await refused(alice.consume('bob'), 'FORBIDDEN', /mailbox bob/);
-  assert.ok(logger.lines.some((l) => /FORBIDDEN/.test(l)), 'the refusal is logged');
+  await refused(alice.consume('bob', { requestId: 'r-77' }), 'FORBIDDEN', /mailbox bob/);
+  const refusal = logger.lines.find((l) => /FORBIDDEN/.test(l));
+  assert.ok(refusal, 'the refusal is logged');
+  assert.match(refusal, /r-77/, "the refusal names the request by the client's request id");
   assert.ok(!logger.lines.some((l) => l.includes(secret.split('.')[2]!)), 'no log line holds the token');
   assert.deepEqual(service.commands, []);
 });

@@ -9,7 +9,7 @@ import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.
 import type { LoggerPort } from '../../src/logger-port.js';
 import { MAX_WAITING_ON_MAIN_SESSION } from '../../src/bridge/key-space.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
-import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
+import { ZenohBridge, requestTag } from '../../src/bridge/zenoh-bridge.js';
 import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
 import { runPython, startBridge as startServingBridge, useRouter } from '../support/e2e.js';
@@ -389,4 +389,16 @@ test('long polls: on the wait lanes and the plain key, without taking in-flight 
   assert.equal(statusOf(await longGet(`${PREFIX}/@wait/3/full?wait=500`)), 'empty');
   for (let i = 0; i < MAX_WAITING_ON_MAIN_SESSION; i++) await client.put('full', `f${i}`);
   assert.deepEqual([...new Set((await Promise.all(plain)).map(statusOf))], ['message']);
+});
+
+test("log lines name a request by the client's request id or message id, else by a tag made for it", () => {
+  assert.equal(requestTag('lease=100;rid=r-1'), 'r-1');
+  assert.equal(requestTag('id=gen-42;ttl=10'), 'gen-42');
+  assert.equal(requestTag('rid=r-2;id=m-2'), 'r-2', 'a consume retried with its request id');
+  const made = requestTag('lease=100');
+  assert.match(made, /^~[0-9a-f]{8}$/);
+  assert.notEqual(requestTag(''), made, 'each request without an id gets its own tag');
+  // Not a well-formed id: the node does not echo it into its logs.
+  assert.match(requestTag('rid=a"b'), /^~[0-9a-f]{8}$/);
+  assert.match(requestTag(`id=${'x'.repeat(129)}`), /^~[0-9a-f]{8}$/);
 });

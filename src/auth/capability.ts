@@ -3,7 +3,9 @@
 // proposed; issuing and verifying the signed form lives in tokens.ts.
 
 /**
- * Operations a token can grant. `peek` covers peek and len, `ack` covers ack and nack; `status`
+ * Operations a token can grant. `peek` covers peek and len, `ack` covers ack, nack and touch
+ * (settling or extending a lease the holder was handed); `purge` covers purge and redrive (both
+ * act on a whole mailbox, dead letters included: an operator's or owner's operation); `status`
  * reads the cluster and node status keys; `admin` changes membership (and implies `status`).
  */
 export const OPERATIONS = ['put', 'consume', 'peek', 'ack', 'purge', 'status', 'admin'] as const;

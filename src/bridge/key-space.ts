@@ -4,14 +4,21 @@
 // Key space (prefix `forge/mailbox`, configurable):
 //
 //   GET <prefix>/<user>                  consume the next message (same as /consume)
-//   GET <prefix>/<user>/put              enqueue the query payload; params: id, ttl (ms)
+//   GET <prefix>/<user>/put              enqueue the query payload; params: id, ttl (ms),
+//                                        delay (ms: invisible until then; the mailbox caps it)
 //   GET <prefix>/<user>/consume          params: rid (request id: a retry returns the same result),
 //                                        lease (ms: at-least-once, must be acked), dlq,
 //                                        wait (ms, long poll: wait up to that long for a message)
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
-//   GET <prefix>/<user>/nack             params: receipt (required): the message goes back to the head
+//   GET <prefix>/<user>/nack             params: receipt (required): the message goes back to the head;
+//                                        delay (ms, 0 = at once: visible again after it; absent: the
+//                                        mailbox's default backoff, if configured)
+//   GET <prefix>/<user>/touch            params: receipt, lease (ms), both required: the lease now
+//                                        ends `lease` ms from now; the receipt stays valid
+//   GET <prefix>/<user>/redrive          move dead letters back to the mailbox in seq order, their
+//                                        delivery count reset; params: max (at most that many)
 //   GET <prefix>/<user>/purge            drop every queued message; params: dlq
 //   GET <prefix>/@wait/<lane>/<user>     the same consume, on one of WAIT_LANES lanes (0..15): where
 //                                        long polls go (see WAIT_LANES); params as consume
@@ -97,6 +104,8 @@ const MAX_REQUEST_ATTACHMENT_BYTES = 16 * 1024;
 const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
 /** One day: a lease is a processing deadline, not storage. */
 const MAX_LEASE_MS = 24 * 3600 * 1000;
+/** Ceiling of a put's or a nack's delay here; the mailbox's maxDelayMs (15 min by default) is the real cap. */
+const MAX_DELAY_MS = 24 * 3600 * 1000;
 /** How long add-node waits for the new node to catch up, unless the request says otherwise. */
 export const DEFAULT_CATCH_UP_MS = 30_000;
 /** One hour: enough to copy a very large state; beyond that something else is wrong. */
@@ -169,12 +178,19 @@ export function parseGet(
 
   switch (op) {
     case 'put': {
-      const checked = checkNames(p, ['id', 'ttl']);
+      const checked = checkNames(p, ['id', 'ttl', 'delay']);
       if (!checked.ok) return checked;
       const body = payload ?? new Uint8Array(0);
       if (body.length > limits.maxBodyBytes) return tooLarge(body.length, limits);
       const put = buildPut(user, body, p.get('id'), p.get('ttl'));
-      return put.ok ? ok({ kind: 'command', command: put.value }) : put;
+      if (!put.ok) return put;
+      const delay = p.get('delay');
+      if (delay !== undefined) {
+        const ms = positiveMs('delay', delay, MAX_DELAY_MS);
+        if (!ms.ok) return ms;
+        put.value.delayMs = ms.value;
+      }
+      return ok({ kind: 'command', command: put.value });
     }
     case 'consume': {
       const checked = checkNames(p, ['rid', 'lease', 'dlq', 'wait']);
@@ -214,14 +230,33 @@ export function parseGet(
       return checked.ok ? ok({ kind: 'query', query: { op: 'len', user } }) : checked;
     }
     case 'ack':
-    case 'nack': {
-      const checked = checkNames(p, ['receipt']);
+    case 'nack':
+    case 'touch': {
+      const checked = checkNames(p, op === 'ack' ? ['receipt'] : op === 'nack' ? ['receipt', 'delay'] : ['receipt', 'lease']);
       if (!checked.ok) return checked;
       const receipt = p.get('receipt');
       if (receipt === undefined) return fail('BAD_REQUEST', `${op} needs a receipt parameter`);
       const t = token('receipt', receipt);
       if (!t.ok) return t;
-      return ok({ kind: 'command', command: { op, user, receipt: t.value } });
+      if (op === 'ack') return ok({ kind: 'command', command: { op, user, receipt: t.value } });
+      if (op === 'touch') {
+        const lease = p.get('lease');
+        if (lease === undefined) return fail('BAD_REQUEST', 'touch needs a lease parameter (ms)');
+        const ms = positiveMs('lease', lease, MAX_LEASE_MS);
+        return ms.ok ? ok({ kind: 'command', command: { op, user, receipt: t.value, leaseMs: ms.value } }) : ms;
+      }
+      const delay = p.get('delay');
+      if (delay === undefined) return ok({ kind: 'command', command: { op, user, receipt: t.value } });
+      const ms = delay === '0' ? ok(0) : positiveMs('delay', delay, MAX_DELAY_MS);
+      return ms.ok ? ok({ kind: 'command', command: { op, user, receipt: t.value, delayMs: ms.value } }) : ms;
+    }
+    case 'redrive': {
+      const checked = checkNames(p, ['max']);
+      if (!checked.ok) return checked;
+      const max = p.get('max');
+      if (max === undefined) return ok({ kind: 'command', command: { op: 'redrive', user } });
+      if (!/^[0-9]{1,15}$/.test(max) || Number(max) < 1) return fail('BAD_REQUEST', 'max must be a positive whole number');
+      return ok({ kind: 'command', command: { op: 'redrive', user, max: Number(max) } });
     }
     case 'purge': {
       const checked = checkNames(p, ['dlq']);
@@ -365,7 +400,7 @@ export function accessOf(request: BridgeRequest): Access {
       const c = request.command;
       if (c.op === 'expire') throw new Error('the expiry sweep is proposed by the leader, never parsed from a request');
       if (c.op === 'setQuotas') return { op: 'admin', user: null };
-      const op = c.op === 'nack' ? 'ack' : c.op;
+      const op = c.op === 'nack' || c.op === 'touch' ? 'ack' : c.op === 'redrive' ? 'purge' : c.op;
       return { op, user: c.user };
     }
   }

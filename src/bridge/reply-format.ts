@@ -9,10 +9,10 @@
 //                 leased consume, receipt and leaseExpiresAt.
 //     "empty"   — the mailbox has nothing to give; payload is empty. An ok reply, not an error:
 //                 an empty mailbox is the normal answer to a polling client.
-//     "put" | "ok" | "purged" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
-//                 put {id, seq, duplicate}; ok {}; purged {count};
+//     "put" | "ok" | "purged" | "redriven" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
+//                 put {id, seq, duplicate}; ok {}; purged {count}; redriven {count};
 //                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes}, usage: {messages, bytes, mailboxes}};
-//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount}; status {...cluster status};
+//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount, delayed}; status {...cluster status};
 //                 membership {voters: [id...], learners: [id...]} (after an admin change).
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
 //   "leader"?: node id hint on NOT_LEADER}. Retryable refusals that changed nothing: NOT_LEADER,
@@ -69,6 +69,7 @@ export type ClientReply =
   | { status: 'put'; id: string; seq: number; duplicate: boolean }
   | { status: 'ok' }
   | { status: 'purged'; count: number }
+  | { status: 'redriven'; count: number }
   | { status: 'stats'; stats: MailboxStats }
   | { status: 'status'; cluster: unknown }
   | { status: 'membership'; membership: MembershipView }
@@ -113,6 +114,8 @@ export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyPar
       return { ok: true, parts: { payload: json({}), attachment: json({ status: 'ok' }) } };
     case 'purged':
       return { ok: true, parts: { payload: json({ count: result.count }), attachment: json({ status: 'purged' }) } };
+    case 'redriven':
+      return { ok: true, parts: { payload: json({ count: result.count }), attachment: json({ status: 'redriven' }) } };
     case 'stats':
       return { ok: true, parts: { payload: json(result.stats), attachment: json({ status: 'stats' }) } };
     case 'quotas':
@@ -207,6 +210,8 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
       return { status: 'ok' };
     case 'purged':
       return { status: 'purged', count: num(parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload'), 'count') };
+    case 'redriven':
+      return { status: 'redriven', count: num(parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload'), 'count') };
     case 'stats': {
       const s = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
       return {
@@ -217,6 +222,8 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
           oldestAgeMs: num(s, 'oldestAgeMs'),
           inFlight: num(s, 'inFlight'),
           deadLetterCount: num(s, 'deadLetterCount'),
+          // Absent from nodes that predate delayed delivery.
+          delayed: s['delayed'] === undefined ? 0 : num(s, 'delayed'),
         },
       };
     }

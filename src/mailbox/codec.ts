@@ -11,6 +11,10 @@
 // saying which of maxMessages, maxBytes, maxMailboxes follow, each f64) came later within version
 // 2: the other ops are unchanged, so their entries stay readable by nodes from before it (a node
 // that predates it refuses a setQuotas entry as undecodable: upgrade every node before using it).
+// Lease control and delayed delivery came the same way, within version 2: put flag 8 (delayMs,
+// f64 after ttlMs), op 8 touch (user, receipt, leaseMs f64), op 9 redrive (user, a flags byte, 1:
+// max f64 follows), op 10 nack with a delay (user, receipt, delayMs f64; a nack without one stays
+// op 4, byte for byte). Older nodes refuse these entries: upgrade every node before using them.
 
 import type { MailboxCommand, SetQuotasCommand } from './commands.js';
 import { QUOTA_NAMES } from './quotas.js';
@@ -31,6 +35,9 @@ const enum Op {
   Purge = 5,
   Expire = 6,
   SetQuotas = 7,
+  Touch = 8,
+  Redrive = 9,
+  NackDelay = 10,
 }
 
 /** Reused by every encode (they are synchronous and never nest); `copy` takes the bytes out. */
@@ -44,9 +51,15 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
     case 'put':
       w.u8(Op.Put);
       w.u16String(cmd.user);
-      w.u8((cmd.id !== undefined ? 1 : 0) | (cmd.ttlMs !== undefined ? 2 : 0) | (cmd.principal ? 4 : 0));
+      w.u8(
+        (cmd.id !== undefined ? 1 : 0) |
+          (cmd.ttlMs !== undefined ? 2 : 0) |
+          (cmd.principal ? 4 : 0) |
+          (cmd.delayMs !== undefined ? 8 : 0),
+      );
       if (cmd.id !== undefined) w.u16String(cmd.id);
       if (cmd.ttlMs !== undefined) w.f64(cmd.ttlMs);
+      if (cmd.delayMs !== undefined) w.f64(cmd.delayMs);
       if (cmd.principal) w.u16String(cmd.principal);
       w.u32Bytes(cmd.body);
       break;
@@ -67,9 +80,22 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
       break;
     case 'ack':
     case 'nack':
-      w.u8(cmd.op === 'ack' ? Op.Ack : Op.Nack);
+      w.u8(cmd.op === 'ack' ? Op.Ack : cmd.delayMs === undefined ? Op.Nack : Op.NackDelay);
       w.u16String(cmd.user);
       w.u16String(cmd.receipt);
+      if (cmd.op === 'nack' && cmd.delayMs !== undefined) w.f64(cmd.delayMs);
+      break;
+    case 'touch':
+      w.u8(Op.Touch);
+      w.u16String(cmd.user);
+      w.u16String(cmd.receipt);
+      w.f64(cmd.leaseMs);
+      break;
+    case 'redrive':
+      w.u8(Op.Redrive);
+      w.u16String(cmd.user);
+      w.u8(cmd.max !== undefined ? 1 : 0);
+      if (cmd.max !== undefined) w.f64(cmd.max);
       break;
     case 'purge':
       w.u8(Op.Purge);
@@ -102,14 +128,16 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
   switch (op) {
     case Op.Put: {
       const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-      const flags = flagsByte(r, v2 ? 0b111 : 0b11);
+      const flags = flagsByte(r, v2 ? 0b1111 : 0b11);
       const id = flags & 1 ? r.u16String('id', MAX_WIRE_STRING_BYTES) : undefined;
       const ttlMs = flags & 2 ? r.f64('ttlMs') : undefined;
+      const delayMs = flags & 8 ? r.f64('delayMs') : undefined;
       const principal = flags & 4 ? nonEmpty(r, 'principal') : undefined;
       const body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES);
       cmd = { op: 'put', user, body };
       if (id !== undefined) cmd.id = id;
       if (ttlMs !== undefined) cmd.ttlMs = ttlMs;
+      if (delayMs !== undefined) cmd.delayMs = delayMs;
       if (principal !== undefined) cmd.principal = principal;
       break;
     }
@@ -129,6 +157,24 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
       const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
       const receipt = r.u16String('receipt', MAX_WIRE_STRING_BYTES);
       cmd = { op: op === Op.Ack ? 'ack' : 'nack', user, receipt };
+      break;
+    }
+    case Op.NackDelay:
+    case Op.Touch:
+    case Op.Redrive: {
+      if (!v2) throw new WireError('UNKNOWN_TAG', `unknown command op ${op}`);
+      const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+      if (op === Op.Redrive) {
+        const flags = flagsByte(r, 0b1);
+        cmd = { op: 'redrive', user };
+        if (flags & 1) cmd.max = r.f64('max');
+        break;
+      }
+      const receipt = r.u16String('receipt', MAX_WIRE_STRING_BYTES);
+      cmd =
+        op === Op.Touch
+          ? { op: 'touch', user, receipt, leaseMs: r.f64('leaseMs') }
+          : { op: 'nack', user, receipt, delayMs: r.f64('delayMs') };
       break;
     }
     case Op.Purge: {

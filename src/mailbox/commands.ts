@@ -19,7 +19,9 @@ export type MailboxCommand =
   | NackCommand
   | PurgeCommand
   | ExpireCommand
-  | SetQuotasCommand;
+  | SetQuotasCommand
+  | TouchCommand
+  | RedriveCommand;
 
 export interface PutCommand {
   op: 'put';
@@ -30,8 +32,10 @@ export interface PutCommand {
    * result and enqueues nothing. The id consumers see is this id as given.
    */
   id?: string;
-  /** Time to live in ms; the configured default applies when absent. */
+  /** Time to live in ms; the configured default applies when absent. It runs from the put, delay included. */
   ttlMs?: number;
+  /** Invisible for this many ms (1..maxDelayMs) of replicated time: not delivered, peeked nor counted as waiting. */
+  delayMs?: number;
   /**
    * Who sent it (the verified capability's principal, set by the bridge): put ids are remembered
    * per (user, principal, id), so one client can neither squat nor replay another's ids. Absent
@@ -72,6 +76,29 @@ export interface NackCommand {
   op: 'nack';
   user: string;
   receipt: string;
+  /**
+   * The message becomes visible again after this many ms (0..maxDelayMs; 0 = at once). Absent:
+   * the default backoff (options.nackBackoffMs, growing with the delivery count) applies.
+   */
+  delayMs?: number;
+}
+
+/** Extends a lease: it now ends `leaseMs` (1..maxLeaseMs) after this command's time. The receipt stays. */
+export interface TouchCommand {
+  op: 'touch';
+  user: string;
+  receipt: string;
+  leaseMs: number;
+}
+
+/**
+ * Moves dead letters back to the main mailbox, lowest seq first, at their seq position, with their
+ * delivery count reset: all of them, or up to `max`.
+ */
+export interface RedriveCommand {
+  op: 'redrive';
+  user: string;
+  max?: number;
 }
 
 export interface PurgeCommand {
@@ -123,6 +150,11 @@ export interface MailboxStats {
   oldestAgeMs: number;
   inFlight: number;
   deadLetterCount: number;
+  /**
+   * Messages held but not visible yet (delayed put, nack delay or backoff): not in `count`. The
+   * mailbox always sets it; absent in replies from nodes that predate delayed delivery.
+   */
+  delayed?: number;
 }
 
 export type MailboxErrorCode =
@@ -141,6 +173,7 @@ export type MailboxResult =
   | { kind: 'empty' }
   | { kind: 'ok' }
   | { kind: 'purged'; count: number }
+  | { kind: 'redriven'; count: number }
   | { kind: 'expired'; expired: number; deadLettered: number; leasesReturned: number }
   | { kind: 'stats'; stats: MailboxStats }
   | { kind: 'quotas'; quotas: MailboxQuotas; usage: MailboxUsage }

@@ -15,6 +15,10 @@
 //   still in their window, a put or consume with a new id is refused (QUOTA_EXCEEDED) instead.
 // - The cluster quotas (quotas.ts) bound the totals of every mailbox together; they refuse puts
 //   only. The totals they count are kept as running sums, moved by each command's mailbox.
+// - Delayed messages (put delayMs, nack delayMs or the default nack backoff) wait in the mailbox's
+//   DelayedSet, ordered by visible time, never in the queue: consumes do not scan past them. The
+//   next consume, purge, redrive or sweep of that mailbox at or after their time moves them into
+//   the queue at their seq position; queries already see a due message as visible.
 // - Bodies live in the state's body store (body-store.ts), not in the messages: a message that
 //   leaves the state has its body released in the same apply, after any read of it (a consume
 //   reads the body into its result before it frees it).
@@ -31,7 +35,9 @@ import type {
   NackCommand,
   PurgeCommand,
   PutCommand,
+  RedriveCommand,
   SetQuotasCommand,
+  TouchCommand,
 } from './commands.js';
 import type { BodyStore, BodyStoreUsage } from './body-store.js';
 import { deliveryOf } from './delivery.js';
@@ -125,7 +131,9 @@ export class Mailbox {
       case 'consume':
       case 'ack':
       case 'nack':
-      case 'purge': {
+      case 'purge':
+      case 'touch':
+      case 'redrive': {
         // These touch one user's mailbox: the cluster totals move by what that mailbox did.
         const s = this.state;
         const before = s.users.get(cmd.user);
@@ -148,7 +156,10 @@ export class Mailbox {
     }
   }
 
-  private applyToUser(cmd: PutCommand | ConsumeCommand | AckCommand | NackCommand | PurgeCommand, now: number): MailboxResult {
+  private applyToUser(
+    cmd: PutCommand | ConsumeCommand | AckCommand | NackCommand | PurgeCommand | TouchCommand | RedriveCommand,
+    now: number,
+  ): MailboxResult {
     switch (cmd.op) {
       case 'put':
         return this.put(cmd, now);
@@ -159,6 +170,10 @@ export class Mailbox {
         return this.settle(cmd, now);
       case 'purge':
         return this.purge(cmd, now);
+      case 'touch':
+        return this.touch(cmd, now);
+      case 'redrive':
+        return this.redrive(cmd, now);
     }
   }
 
@@ -183,12 +198,12 @@ export class Mailbox {
     let deadLetters = 0;
     const top: Array<{ user: string; count: number; bytes: number }> = [];
     for (const [user, box] of this.state.users) {
-      const count = box.queue.size + (box.leases?.size ?? 0);
+      const count = box.queue.size + (box.leases?.size ?? 0) + (box.delayed?.size ?? 0);
       messages += count;
-      bytes += box.queue.bytes + box.leaseBytes;
+      bytes += box.queue.bytes + box.leaseBytes + (box.delayed?.bytes ?? 0);
       deadLetters += box.dead?.size ?? 0;
       if (topN > 0) {
-        top.push({ user, count, bytes: box.queue.bytes + box.leaseBytes });
+        top.push({ user, count, bytes: box.queue.bytes + box.leaseBytes + (box.delayed?.bytes ?? 0) });
         if (top.length > 4 * topN) top.sort((a, b) => b.count - a.count).length = topN;
       }
     }
@@ -301,6 +316,8 @@ export class Mailbox {
     if (idProblem) return fail('BAD_REQUEST', idProblem);
     const ttlProblem = cmd.ttlMs === undefined ? null : durationProblem('ttlMs', cmd.ttlMs, o.maxTtlMs);
     if (ttlProblem) return fail('BAD_REQUEST', ttlProblem);
+    const delayProblem = cmd.delayMs === undefined ? null : durationProblem('delayMs', cmd.delayMs, o.maxDelayMs);
+    if (delayProblem) return fail('BAD_REQUEST', delayProblem);
     const whoProblem = principalProblem(cmd.principal);
     if (whoProblem) return fail('BAD_REQUEST', whoProblem);
     const size = cmd.body.length;
@@ -341,7 +358,8 @@ export class Mailbox {
     const expiresAt = now + (cmd.ttlMs ?? o.defaultTtlMs);
     const msg = new StoredMessage(seq, cmd.id ?? null, s.bodies.append(cmd.body), size, now, expiresAt, 0);
     const target = box ?? this.createBox(cmd.user);
-    target.queue.push(msg);
+    if (cmd.delayMs === undefined) target.queue.push(msg);
+    else target.delayedSet().add(msg, now + cmd.delayMs);
     if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
     if (cmd.id !== undefined) this.rememberPut(cmd.user, principal, cmd.id, seq, now);
     return { kind: 'put', id: msg.id, seq, duplicate: false };
@@ -426,6 +444,7 @@ export class Mailbox {
     const box = this.state.users.get(cmd.user);
     if (box === undefined) return EMPTY;
     this.endLeases(box, now, null);
+    this.makeVisible(box, now);
     const queue = cmd.deadLetter === true ? box.dead : box.queue;
     let msg = queue?.shift();
     while (msg !== undefined && msg.expiresAt <= now) {
@@ -461,6 +480,10 @@ export class Mailbox {
     // Receipts are minted here (see receiptOf), well within the key space's token length.
     const receiptProblem = tokenProblem('receipt', cmd.receipt, MAX_TOKEN_LENGTH, false);
     if (receiptProblem) return fail('BAD_REQUEST', receiptProblem);
+    if (cmd.op === 'nack' && cmd.delayMs !== undefined && cmd.delayMs !== 0) {
+      const delayProblem = durationProblem('delayMs', cmd.delayMs, this.options.maxDelayMs);
+      if (delayProblem) return fail('BAD_REQUEST', delayProblem);
+    }
     const box = this.state.users.get(cmd.user);
     const lease = box?.leases?.get(cmd.receipt);
     if (box === undefined || lease === undefined) return fail('UNKNOWN_RECEIPT', `no lease ${cmd.receipt} for ${cmd.user}`);
@@ -469,10 +492,79 @@ export class Mailbox {
     this.advance(now);
     box.leases!.delete(cmd.receipt);
     box.leaseBytes -= lease.msg.bodyLength;
-    if (cmd.op === 'nack') this.returnLeased(box, lease.msg, now, null);
+    if (cmd.op === 'nack') this.returnLeased(box, lease.msg, now, null, cmd.delayMs ?? this.nackBackoff(lease.msg.deliveries));
     else this.release(lease.msg);
     this.dropIfEmpty(cmd.user, box);
     return OK;
+  }
+
+  /** The default delay of a nack after `deliveries` deliveries: exponential from nackBackoffMs, capped. */
+  private nackBackoff(deliveries: number): number {
+    const o = this.options;
+    if (o.nackBackoffMs === 0) return 0;
+    // 2^30 already passes any cap a safe-integer option can set; the exponent is bounded to stay exact.
+    return Math.min(o.nackBackoffMs * 2 ** Math.min(Math.max(deliveries - 1, 0), 30), o.nackBackoffMaxMs);
+  }
+
+  private touch(cmd: TouchCommand, now: number): MailboxResult {
+    const bad = this.userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    const receiptProblem = tokenProblem('receipt', cmd.receipt, MAX_TOKEN_LENGTH, false);
+    if (receiptProblem) return fail('BAD_REQUEST', receiptProblem);
+    const leaseProblem = durationProblem('leaseMs', cmd.leaseMs, this.options.maxLeaseMs);
+    if (leaseProblem) return fail('BAD_REQUEST', leaseProblem);
+    const box = this.state.users.get(cmd.user);
+    const lease = box?.leases?.get(cmd.receipt);
+    if (box === undefined || lease === undefined) return fail('UNKNOWN_RECEIPT', `no lease ${cmd.receipt} for ${cmd.user}`);
+    if (lease.leaseExpiresAt <= now) return fail('LEASE_EXPIRED', `lease ${cmd.receipt} ended at ${lease.leaseExpiresAt}`);
+
+    this.advance(now);
+    // Set, not added: the lease ends leaseMs from now (it may also shorten it, like SQS). The map
+    // keeps the receipt's place; minLeaseEnd stays a lower bound (endLeases recomputes it).
+    const leaseExpiresAt = now + cmd.leaseMs;
+    box.leases!.set(cmd.receipt, { msg: lease.msg, leaseExpiresAt, nonce: lease.nonce });
+    if (leaseExpiresAt < box.minLeaseEnd) box.minLeaseEnd = leaseExpiresAt;
+    return OK;
+  }
+
+  private redrive(cmd: RedriveCommand, now: number): MailboxResult {
+    const bad = this.userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    if (cmd.max !== undefined && (!Number.isSafeInteger(cmd.max) || cmd.max < 1)) {
+      return fail('BAD_REQUEST', 'max must be a positive integer');
+    }
+    this.advance(now);
+    const box = this.state.users.get(cmd.user);
+    if (box === undefined) return { kind: 'redriven', count: 0 };
+    this.endLeases(box, now, null);
+    this.makeVisible(box, now);
+    const dead = box.dead;
+    const max = cmd.max ?? Infinity;
+    let count = 0;
+    while (dead !== null && count < max) {
+      const msg = dead.shift();
+      if (msg === undefined) break;
+      if (msg.expiresAt <= now) {
+        this.release(msg);
+        continue;
+      }
+      // A fresh delivery budget, as SQS's redrive gives: else the message would go straight back
+      // to the dead letters after one more delivery.
+      msg.deliveries = 0;
+      box.queue.insertBySeq(msg);
+      count++;
+    }
+    if (dead !== null && dead.size === 0) box.dead = null;
+    this.dropIfEmpty(cmd.user, box);
+    return { kind: 'redriven', count };
+  }
+
+  /** Moves the delayed messages of `box` that are visible at `now` into the queue at their seq position. */
+  private makeVisible(box: UserBox, now: number): void {
+    const delayed = box.delayed;
+    if (delayed === null || delayed.nextVisibleAt > now) return;
+    delayed.takeDue(now, (m) => box.queue.insertBySeq(m));
+    if (delayed.size === 0) box.delayed = null;
   }
 
   private purge(cmd: PurgeCommand, now: number): MailboxResult {
@@ -486,7 +578,8 @@ export class Mailbox {
     if (cmd.deadLetter === true) {
       count = box.dead?.clear(this.release) ?? 0;
     } else {
-      count = box.queue.clear(this.release) + (box.leases?.size ?? 0);
+      count = box.queue.clear(this.release) + (box.leases?.size ?? 0) + (box.delayed?.clear(this.release) ?? 0);
+      box.delayed = null;
       for (const lease of box.leases?.values() ?? []) this.release(lease.msg);
       box.leases = null;
       box.leaseBytes = 0;
@@ -502,13 +595,23 @@ export class Mailbox {
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
     for (const [user, box] of s.users) {
       // Only the mailboxes this sweep changes are copied for a snapshot stream.
-      if (this.stream !== null && (box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) this.stream.beforeWrite(box);
+      const due = box.delayed !== null && box.delayed.nextVisibleAt <= now;
+      if (this.stream !== null && (due || box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) this.stream.beforeWrite(box);
       const held = box.held;
       const heldBytes = box.heldBytes;
       this.endLeases(box, now, counts);
+      this.makeVisible(box, now);
       if (box.minExpiry <= now) {
-        counts.expired += box.queue.removeExpired(now, this.release) + (box.dead?.removeExpired(now, this.release) ?? 0);
-        box.minExpiry = Math.min(box.queue.earliestExpiry(), box.dead?.earliestExpiry() ?? Infinity);
+        counts.expired +=
+          box.queue.removeExpired(now, this.release) +
+          (box.dead?.removeExpired(now, this.release) ?? 0) +
+          (box.delayed?.removeExpired(now, this.release) ?? 0);
+        if (box.delayed?.size === 0) box.delayed = null;
+        box.minExpiry = Math.min(
+          box.queue.earliestExpiry(),
+          box.dead?.earliestExpiry() ?? Infinity,
+          box.delayed?.earliestExpiry() ?? Infinity,
+        );
       }
       s.heldMessages += box.held - held;
       s.heldBytes += box.heldBytes - heldBytes;
@@ -534,8 +637,11 @@ export class Mailbox {
     box.minLeaseEnd = min;
   }
 
-  /** A message whose lease ended: dropped if expired, dead-lettered after maxDeliveries, else back in seq order. */
-  private returnLeased(box: UserBox, msg: StoredMessage, now: number, counts: LeaseEndCounts | null): void {
+  /**
+   * A message whose lease ended: dropped if expired, dead-lettered after maxDeliveries, else back
+   * in seq order, or after `delayMs` (a nack's delay) into the delayed set.
+   */
+  private returnLeased(box: UserBox, msg: StoredMessage, now: number, counts: LeaseEndCounts | null, delayMs = 0): void {
     if (msg.expiresAt <= now) {
       if (counts) counts.expired++;
       this.release(msg);
@@ -545,7 +651,8 @@ export class Mailbox {
       box.deadQueue().insertBySeq(msg);
       if (counts) counts.deadLettered++;
     } else {
-      box.queue.insertBySeq(msg);
+      if (delayMs > 0) box.delayedSet().add(msg, now + delayMs);
+      else box.queue.insertBySeq(msg);
       if (counts) counts.returned++;
     }
     if (msg.expiresAt < box.minExpiry) box.minExpiry = msg.expiresAt;
@@ -569,6 +676,13 @@ export class Mailbox {
         break;
       }
     }
+    if (!deadLetter && box.delayed !== null && box.delayed.nextVisibleAt <= now) {
+      for (const d of box.delayed) {
+        if (d.visibleAt > now) break;
+        if (d.msg.expiresAt <= now) continue;
+        if (head === undefined || d.msg.seq < head.seq) head = d.msg;
+      }
+    }
     if (box.minLeaseEnd <= now && box.leases !== null) {
       for (const lease of box.leases.values()) {
         const m = lease.msg;
@@ -582,7 +696,7 @@ export class Mailbox {
 
   private stats(user: string, now: number): MailboxStats {
     const box = this.state.users.get(user);
-    if (box === undefined) return { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0 };
+    if (box === undefined) return { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0, delayed: 0 };
     let count = 0;
     let bytes = 0;
     let oldest = Infinity;
@@ -616,7 +730,18 @@ export class Mailbox {
         }
       }
     }
-    return { count, bytes, oldestAgeMs: count > 0 ? now - oldest : 0, inFlight, deadLetterCount };
+    let delayed = 0;
+    for (const d of box.delayed ?? []) {
+      if (d.msg.expiresAt <= now) continue;
+      if (d.visibleAt > now) {
+        delayed++;
+      } else {
+        count++;
+        bytes += d.msg.bodyLength;
+        if (d.msg.enqueuedAt < oldest) oldest = d.msg.enqueuedAt;
+      }
+    }
+    return { count, bytes, oldestAgeMs: count > 0 ? now - oldest : 0, inFlight, deadLetterCount, delayed };
   }
 
   /** Moves the clock and forgets remembered puts and consumes whose window has passed. */

@@ -16,6 +16,16 @@ export interface MailboxOptions {
   maxLeaseMs: number;
   /** A leased message handed out this many times goes to the dead-letter mailbox when its lease ends unacked. */
   maxDeliveries: number;
+  /** Longest delay a put (`delayMs`) or a nack (`delayMs`) may ask for, like SQS's 15 minutes. */
+  maxDelayMs: number;
+  /**
+   * Default delay of a nack that gives none: nackBackoffMs × 2^(deliveries − 1), capped at
+   * nackBackoffMaxMs, so a failing consumer cannot burn maxDeliveries in milliseconds. 0 (the
+   * default) returns a nacked message at once, as before.
+   */
+  nackBackoffMs: number;
+  /** Cap of the default nack backoff (≤ maxDelayMs). */
+  nackBackoffMaxMs: number;
   /** How long a put's client id is remembered for duplicate suppression. */
   dedupeWindowMs: number;
   /**
@@ -51,6 +61,9 @@ export const DEFAULT_MAILBOX_OPTIONS: Readonly<MailboxOptions> = Object.freeze({
   maxTtlMs: 14 * 24 * HOUR,
   maxLeaseMs: 12 * HOUR,
   maxDeliveries: 5,
+  maxDelayMs: 15 * MINUTE,
+  nackBackoffMs: 0,
+  nackBackoffMaxMs: 5 * MINUTE,
   dedupeWindowMs: 10 * MINUTE,
   dedupeMaxEntries: 1_000_000,
   requestWindowMs: 10 * MINUTE,
@@ -71,7 +84,7 @@ const NUMERIC_KEYS = (Object.keys(DEFAULT_MAILBOX_OPTIONS) as (keyof MailboxOpti
 );
 
 /** Options that may be 0: a zero window turns that memory off. */
-const MAY_BE_ZERO: ReadonlySet<string> = new Set(['dedupeWindowMs', 'requestWindowMs']);
+const MAY_BE_ZERO: ReadonlySet<string> = new Set(['dedupeWindowMs', 'requestWindowMs', 'nackBackoffMs']);
 
 /**
  * Defaults filled in and every value checked. Only the keys of MailboxOptions are taken, so a
@@ -90,6 +103,7 @@ export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): Ma
   if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
   if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');
   if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
+  if (o.nackBackoffMaxMs > o.maxDelayMs) throw new RangeError('nackBackoffMaxMs exceeds maxDelayMs');
   if (o.requestCacheMaxBytes < o.maxBodyBytes) throw new RangeError('requestCacheMaxBytes must hold at least one maxBodyBytes body');
   return o;
 }

@@ -3,6 +3,7 @@
 import { type BodyStore, MemoryBodyStore } from './body-store.js';
 import type { MailboxResult } from './commands.js';
 import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
+import { DelayedSet } from './delayed-set.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
 
 export interface Lease {
@@ -20,6 +21,8 @@ export class UserBox {
   /** In-flight leased messages by receipt, in lease order; made on the first lease. */
   leases: Map<string, Lease> | null = null;
   leaseBytes = 0;
+  /** Messages not visible yet, by visible time; made on the first one. */
+  delayed: DelayedSet | null = null;
   /** Lower bound of expiresAt over queue and dead: below it no message of this user has expired. */
   minExpiry = Infinity;
   /** Lower bound of the lease ends: below it no lease of this user has run out. */
@@ -32,15 +35,19 @@ export class UserBox {
   snapshotMark = 0;
 
   get held(): number {
-    return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0);
+    return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0) + (this.delayed?.size ?? 0);
   }
 
   get heldBytes(): number {
-    return this.queue.bytes + (this.dead?.bytes ?? 0) + this.leaseBytes;
+    return this.queue.bytes + (this.dead?.bytes ?? 0) + this.leaseBytes + (this.delayed?.bytes ?? 0);
   }
 
   deadQueue(): SeqQueue {
     return (this.dead ??= new SeqQueue());
+  }
+
+  delayedSet(): DelayedSet {
+    return (this.delayed ??= new DelayedSet());
   }
 
   leaseMap(): Map<string, Lease> {

@@ -12,7 +12,7 @@
 //     "put" | "ok" | "purged" | "redriven" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count}; redriven {count};
 //                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes}, usage: {messages, bytes, mailboxes}};
-//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount, delayed}; status {...cluster status};
+//                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount, delayed?}; status {...cluster status};
 //                 membership {voters: [id...], learners: [id...]} (after an admin change).
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
 //   "leader"?: node id hint on NOT_LEADER}. Retryable refusals that changed nothing: NOT_LEADER,
@@ -222,8 +222,8 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
           oldestAgeMs: num(s, 'oldestAgeMs'),
           inFlight: num(s, 'inFlight'),
           deadLetterCount: num(s, 'deadLetterCount'),
-          // Absent from nodes that predate delayed delivery.
-          delayed: s['delayed'] === undefined ? 0 : num(s, 'delayed'),
+          // Only when some are delayed (see MailboxStats.delayed).
+          ...(s['delayed'] === undefined ? {} : { delayed: num(s, 'delayed') }),
         },
       };
     }

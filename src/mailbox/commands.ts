@@ -151,8 +151,8 @@ export interface MailboxStats {
   inFlight: number;
   deadLetterCount: number;
   /**
-   * Messages held but not visible yet (delayed put, nack delay or backoff): not in `count`. The
-   * mailbox always sets it; absent in replies from nodes that predate delayed delivery.
+   * Messages held but not visible yet (delayed put, nack delay or backoff): not in `count`.
+   * Present only when there are some, so the stats of a mailbox without delays read as before.
    */
   delayed?: number;
 }

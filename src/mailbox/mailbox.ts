@@ -696,7 +696,7 @@ export class Mailbox {
 
   private stats(user: string, now: number): MailboxStats {
     const box = this.state.users.get(user);
-    if (box === undefined) return { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0, delayed: 0 };
+    if (box === undefined) return { count: 0, bytes: 0, oldestAgeMs: 0, inFlight: 0, deadLetterCount: 0 };
     let count = 0;
     let bytes = 0;
     let oldest = Infinity;
@@ -741,7 +741,9 @@ export class Mailbox {
         if (d.msg.enqueuedAt < oldest) oldest = d.msg.enqueuedAt;
       }
     }
-    return { count, bytes, oldestAgeMs: count > 0 ? now - oldest : 0, inFlight, deadLetterCount, delayed };
+    const stats: MailboxStats = { count, bytes, oldestAgeMs: count > 0 ? now - oldest : 0, inFlight, deadLetterCount };
+    if (delayed > 0) stats.delayed = delayed;
+    return stats;
   }
 
   /** Moves the clock and forgets remembered puts and consumes whose window has passed. */

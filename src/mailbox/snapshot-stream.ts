@@ -178,12 +178,13 @@ export class MailboxSnapshotStream {
   }
 }
 
-/** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref) and leases. */
+/** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref), leases and delayed messages. */
 function copyOf(box: UserBox): UserBox {
   const copy = new UserBox();
   for (const m of box.queue) copy.queue.push(copyOfMessage(m));
   for (const m of box.dead ?? []) copy.deadQueue().push(copyOfMessage(m));
   for (const [receipt, lease] of box.leases ?? []) copy.leaseMap().set(receipt, { ...lease, msg: copyOfMessage(lease.msg) });
+  for (const d of box.delayed ?? []) copy.delayedSet().add(copyOfMessage(d.msg), d.visibleAt);
   return copy;
 }
 

@@ -2,13 +2,14 @@
 // iteration (insertion) order, which the reader reproduces, so restore(snapshot()) behaves
 // identically and re-snapshots to the same bytes. Size and time are linear in the content.
 //
-// Layout (little-endian): "FMBX" u16 version (3), now f64, lastSeq f64,
+// Layout (little-endian): "FMBX" u16 version (4), now f64, lastSeq f64,
 //   quotas { maxMessages f64, maxBytes f64, maxMailboxes f64 },
-//   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, nonce, message } },
+//   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, nonce, message },
+//                 delayed u32 × { visibleAt f64, message } (in visible-time order, ties by seq) },
 //   puts u32 × { user, principal, id, seq f64, expiresAt f64 },
 //   consumes u32 × { user, principal, requestId, expiresAt f64, result }.
 // nonce and principal may be empty (a lease without nonce, the anonymous principal). Older images
-// on disk are still read: version 2 has no quotas (the defaults apply), version 1 neither quotas
+// on disk are still read: version 3 has no delayed messages (none were), version 2 no quotas (the defaults apply), version 1 neither quotas
 // nor nonce and principal ('' both). The cluster totals the quotas count are not written: they
 // are recomputed from the mailboxes.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
@@ -44,7 +45,9 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
-export const SNAPSHOT_VERSION = 3;
+export const SNAPSHOT_VERSION = 4;
+/** The format before delayed delivery; read, never written. */
+const SNAPSHOT_VERSION_3 = 3;
 /** The format before quotas; read, never written. */
 const SNAPSHOT_VERSION_2 = 2;
 /** The format before principals and receipt nonces; read, never written. */
@@ -75,10 +78,11 @@ export function snapshotSize(s: MailboxState): number {
 
 /** Encoded size of one mailbox after its name: queue, dead letters, leases. */
 export function boxBodySize(box: UserBox): number {
-  let n = 4 + 4 + 4;
+  let n = 4 + 4 + 4 + 4;
   for (const m of box.queue) n += messageSize(m);
   for (const m of box.dead ?? []) n += messageSize(m);
   for (const lease of box.leases?.values() ?? []) n += 8 + 2 + utf8Length(lease.nonce) + messageSize(lease.msg);
+  for (const d of box.delayed ?? []) n += 8 + messageSize(d.msg);
   return n;
 }
 
@@ -126,6 +130,11 @@ export function writeBoxBody(w: ByteWriter, box: UserBox, bodies: BodyStore): vo
     w.f64(lease.leaseExpiresAt);
     w.u16String(lease.nonce);
     writeMessage(w, lease.msg, bodies);
+  }
+  w.u32(box.delayed?.size ?? 0);
+  for (const d of box.delayed ?? []) {
+    w.f64(d.visibleAt);
+    writeMessage(w, d.msg, bodies);
   }
 }
 
@@ -177,8 +186,10 @@ const enum Part {
   Queue,
   /** A dead letter, or once they are read the number of leases. */
   Dead,
-  /** A lease, or once they are read the end of the mailbox. */
+  /** A lease, or once they are read the number of delayed messages (version 4) or the end of the mailbox. */
   Leases,
+  /** A delayed message, or once they are read the end of the mailbox. */
+  Delayed,
   PutCount,
   /** A remembered put id, or once they are read the number of consume results. */
   Puts,
@@ -198,6 +209,10 @@ export class SnapshotReader {
   private readonly decoder: PieceDecoder;
   private part = Part.Header;
   private v2 = false;
+  /** Version 4 and later: mailboxes end with their delayed messages. */
+  private v4 = false;
+  /** The last delayed message read, to check their order. */
+  private prevVisibleAt = -Infinity;
   /** Bytes the version-2 fields add: a u16 length prefix each. */
   private field = 0;
   private boxesLeft = 0;
@@ -267,7 +282,19 @@ export class SnapshotReader {
         }
         return true;
       case Part.Leases:
-        if (this.left > 0) this.readLease(r);
+        if (this.left > 0) {
+          this.readLease(r);
+        } else if (this.v4) {
+          this.left = r.u32Count('delayed', MAX_ITEMS, 8 + MIN_MESSAGE_BYTES);
+          this.part = Part.Delayed;
+          this.prevVisibleAt = -Infinity;
+          this.prevSeq = -Infinity;
+        } else {
+          this.endBox();
+        }
+        return true;
+      case Part.Delayed:
+        if (this.left > 0) this.readDelayed(r);
         else this.endBox();
         return true;
       case Part.PutCount:
@@ -292,13 +319,18 @@ export class SnapshotReader {
   private readHeader(r: ByteReader): void {
     for (const b of MAGIC) if (r.u8('magic') !== b) throw new WireError('BAD_VERSION', 'not a mailbox snapshot (bad magic)');
     const version = r.u16('version');
-    if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_2 && version !== SNAPSHOT_VERSION_1) {
+    if (
+      version !== SNAPSHOT_VERSION &&
+      version !== SNAPSHOT_VERSION_3 &&
+      version !== SNAPSHOT_VERSION_2 &&
+      version !== SNAPSHOT_VERSION_1
+    ) {
       throw new WireError('BAD_VERSION', `unsupported snapshot version ${version}`);
     }
     const now = r.f64('now');
     const lastSeq = r.f64('lastSeq');
     const quotas = { ...this.state.quotas };
-    if (version >= SNAPSHOT_VERSION) {
+    if (version >= SNAPSHOT_VERSION_3) {
       for (const name of QUOTA_NAMES) {
         const value = r.f64(name);
         const problem = quotaProblem(name, value);
@@ -312,6 +344,7 @@ export class SnapshotReader {
     s.lastSeq = lastSeq;
     s.quotas = quotas;
     this.v2 = version >= SNAPSHOT_VERSION_2;
+    this.v4 = version >= SNAPSHOT_VERSION;
     this.field = this.v2 ? 2 : 0;
     this.boxesLeft = users;
     this.part = users > 0 ? Part.Box : Part.PutCount;
@@ -340,6 +373,20 @@ export class SnapshotReader {
     box.leaseMap().set(receiptOf(msg, nonce, this.unsafeLeaseReceiptReuse), { msg, leaseExpiresAt, nonce });
     box.leaseBytes += msg.bodyLength;
     box.minLeaseEnd = Math.min(box.minLeaseEnd, leaseExpiresAt);
+    this.left--;
+  }
+
+  private readDelayed(r: ByteReader): void {
+    const visibleAt = r.f64('visibleAt');
+    const msg = readMessage(r, this.state.bodies);
+    if (visibleAt < this.prevVisibleAt || (visibleAt === this.prevVisibleAt && msg.seq <= this.prevSeq)) {
+      throw new WireError('INVALID', 'delayed messages not in visible-time order');
+    }
+    this.prevVisibleAt = visibleAt;
+    this.prevSeq = msg.seq;
+    const box = this.box;
+    box.delayedSet().add(msg, visibleAt);
+    box.minExpiry = Math.min(box.minExpiry, msg.expiresAt);
     this.left--;
   }
 

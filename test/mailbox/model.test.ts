@@ -1,5 +1,6 @@
 // Model-based property test: random command sequences (time jumps and clock skew, leases with
-// and without receipt nonces, acks/nacks with live, stale, guessed and bogus receipts, expiry
+// and without receipt nonces, acks/nacks/touches with live, stale, guessed and bogus receipts,
+// delayed puts, nack delays and the default backoff, redrives, expiry
 // sweeps, duplicate ids and request-id retries by the same and by other principals,
 // dead-lettering, limits, cluster quotas set and reset, full id tables) go to the real Mailbox, to the encoded MailboxStateMachine and
 // to the reference model; every result and every query must agree. At random points the real
@@ -24,6 +25,9 @@ const options = resolveMailboxOptions({
   maxTtlMs: 200,
   maxLeaseMs: 50,
   maxDeliveries: 2,
+  maxDelayMs: 60,
+  nackBackoffMs: 4,
+  nackBackoffMaxMs: 10,
   dedupeWindowMs: 60,
   dedupeMaxEntries: 3,
   requestWindowMs: 60,
@@ -35,10 +39,11 @@ const options = resolveMailboxOptions({
 type Step =
   | { type: 'cmd'; cmd: MailboxCommand; dt: number }
   /**
-   * ack/nack of one of the last receipts handed out (with its user), of that receipt guessed
-   * (its `<seq>.<deliveries>` without the nonce) when `guess`, or of `bogus` when given.
+   * ack/nack/touch of one of the last receipts handed out (with its user), of that receipt guessed
+   * (its `<seq>.<deliveries>` without the nonce) when `guess`, or of `bogus` when given; a nack
+   * with `ms` as its delay (else the default backoff), a touch with `ms` as its lease.
    */
-  | { type: 'settle'; op: 'ack' | 'nack'; pick: number; guess: boolean; bogus: string | null; dt: number }
+  | { type: 'settle'; op: 'ack' | 'nack' | 'touch'; pick: number; guess: boolean; bogus: string | null; ms: number | undefined; dt: number }
   | { type: 'query'; q: MailboxQuery; dt: number }
   | { type: 'restore' };
 
@@ -86,13 +91,14 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   {
     weight: 30,
     arbitrary: fc
-      .record({ user, body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200), principal })
-      .map(({ user, body, id, ttlMs, principal }) => ({
+      .record({ user, body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200), delayMs: duration(60), principal })
+      .map(({ user, body, id, ttlMs, delayMs, principal }) => ({
         op: 'put' as const,
         user,
         body,
         ...(id !== undefined ? { id } : {}),
         ...(ttlMs !== undefined ? { ttlMs } : {}),
+        ...(delayMs !== undefined ? { delayMs } : {}),
         ...(principal !== undefined ? { principal } : {}),
       })),
   },
@@ -126,6 +132,12 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
+      .record({ user, max: fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(0, -1, 1.5) }), { nil: undefined }) })
+      .map(({ user, max }) => ({ op: 'redrive' as const, user, ...(max !== undefined ? { max } : {}) })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
       .record({ maxMessages: quota(14), maxBytes: quota(90), maxMailboxes: quota(3) })
       .map((q) => ({
         op: 'setQuotas' as const,
@@ -146,7 +158,14 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 5,
     arbitrary: fc
-      .record({ op: fc.constantFrom('ack' as const, 'nack' as const), pick: fc.nat(), guess: fc.boolean(), bogus: bogusReceipt, dt })
+      .record({
+        op: fc.constantFrom('ack' as const, 'nack' as const, 'touch' as const),
+        pick: fc.nat(),
+        guess: fc.boolean(),
+        bogus: bogusReceipt,
+        ms: fc.oneof(duration(60), fc.constant(0)),
+        dt,
+      })
       .map((r) => ({ type: 'settle' as const, ...r })),
   },
   { weight: 4, arbitrary: fc.record({ q: query, dt: fc.integer({ min: 0, max: 80 }) }).map(({ q, dt }) => ({ type: 'query' as const, q, dt })) },
@@ -187,7 +206,10 @@ function run(steps: Step[]): void {
     if (s.type === 'settle') {
       const issued = receipts[receipts.length - 1 - (s.pick % Math.min(3, Math.max(1, receipts.length)))];
       const receipt = issued === undefined ? 'none' : s.guess ? issued.receipt.split('.').slice(0, 2).join('.') : issued.receipt;
-      cmd = { op: s.op, user: issued?.user ?? 'a', receipt: s.bogus ?? receipt };
+      const target = { user: issued?.user ?? 'a', receipt: s.bogus ?? receipt };
+      if (s.op === 'touch') cmd = { op: 'touch', ...target, leaseMs: s.ms ?? 30 };
+      else if (s.op === 'nack') cmd = { op: 'nack', ...target, ...(s.ms !== undefined ? { delayMs: s.ms } : {}) };
+      else cmd = { op: 'ack', ...target };
     } else {
       cmd = s.cmd;
     }

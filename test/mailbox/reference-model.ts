@@ -7,7 +7,8 @@ import type { ApplyMeta, MailboxCommand, MailboxQuery, MailboxResult, MailboxSta
 import type { MailboxOptions } from '../../src/mailbox/options.js';
 import { DEFAULT_QUOTAS, QUOTA_CEILINGS, type MailboxQuotas } from '../../src/mailbox/quotas.js';
 
-type Place = 'queue' | 'dead' | 'lease';
+/** `delayed`: not visible before visibleAt; from then on it counts as queued. */
+type Place = 'queue' | 'dead' | 'lease' | 'delayed';
 
 interface ModelMessage {
   user: string;
@@ -20,6 +21,7 @@ interface ModelMessage {
   place: Place;
   receipt: string;
   leaseEnd: number;
+  visibleAt: number;
 }
 
 /** Results in plain-object form: bodies as number arrays, absent optional fields left out. */
@@ -82,6 +84,7 @@ export class ReferenceMailbox {
       case 'put': {
         if (cmd.id !== undefined && (!this.validToken(cmd.id) || cmd.id.startsWith('@'))) return err('BAD_REQUEST');
         if (cmd.ttlMs !== undefined && !this.validDuration(cmd.ttlMs, this.o.maxTtlMs)) return err('BAD_REQUEST');
+        if (cmd.delayMs !== undefined && !this.validDuration(cmd.delayMs, this.o.maxDelayMs)) return err('BAD_REQUEST');
         if (cmd.body.length > this.o.maxBodyBytes) return err('TOO_LARGE');
         if (cmd.id !== undefined) {
           const seen = this.puts.find((p) => p.user === cmd.user && p.principal === principal && p.id === cmd.id);
@@ -114,9 +117,10 @@ export class ReferenceMailbox {
           enqueuedAt: now,
           expiresAt: now + (cmd.ttlMs ?? this.o.defaultTtlMs),
           deliveries: 0,
-          place: 'queue',
+          place: cmd.delayMs === undefined ? 'queue' : 'delayed',
           receipt: '',
           leaseEnd: 0,
+          visibleAt: now + (cmd.delayMs ?? 0),
         });
         if (cmd.id !== undefined) {
           this.puts = this.puts.filter((p) => !(p.user === cmd.user && p.principal === principal && p.id === cmd.id));
@@ -143,6 +147,7 @@ export class ReferenceMailbox {
         }
         this.advance(now);
         this.endLeases(cmd.user);
+        this.makeVisible(cmd.user);
         const place: Place = cmd.deadLetter === true ? 'dead' : 'queue';
         let result: PlainResult = { kind: 'empty' };
         for (const m of this.sorted(cmd.user, place)) {
@@ -175,15 +180,39 @@ export class ReferenceMailbox {
         return result;
       }
       case 'ack':
-      case 'nack': {
+      case 'nack':
+      case 'touch': {
         if (!this.validToken(cmd.receipt, 128)) return err('BAD_REQUEST');
+        if (cmd.op === 'nack' && cmd.delayMs !== undefined && cmd.delayMs !== 0 && !this.validDuration(cmd.delayMs, this.o.maxDelayMs)) {
+          return err('BAD_REQUEST');
+        }
+        if (cmd.op === 'touch' && !this.validDuration(cmd.leaseMs, this.o.maxLeaseMs)) return err('BAD_REQUEST');
         const m = this.msgs.find((x) => x.user === cmd.user && x.place === 'lease' && x.receipt === cmd.receipt);
         if (!m) return err('UNKNOWN_RECEIPT');
         if (m.leaseEnd <= now) return err('LEASE_EXPIRED');
         this.advance(now);
         if (cmd.op === 'ack') this.msgs.splice(this.msgs.indexOf(m), 1);
-        else this.leaseEnded(m);
+        else if (cmd.op === 'touch') m.leaseEnd = now + cmd.leaseMs;
+        else this.leaseEnded(m, cmd.delayMs ?? this.backoff(m.deliveries));
         return { kind: 'ok' };
+      }
+      case 'redrive': {
+        if (cmd.max !== undefined && !(Number.isSafeInteger(cmd.max) && cmd.max >= 1)) return err('BAD_REQUEST');
+        this.advance(now);
+        this.endLeases(cmd.user);
+        this.makeVisible(cmd.user);
+        let count = 0;
+        for (const m of this.sorted(cmd.user, 'dead')) {
+          if (count >= (cmd.max ?? Infinity)) break;
+          if (m.expiresAt <= now) {
+            this.msgs.splice(this.msgs.indexOf(m), 1);
+            continue;
+          }
+          m.place = 'queue';
+          m.deliveries = 0;
+          count++;
+        }
+        return { kind: 'redriven', count };
       }
       case 'purge': {
         this.advance(now);
@@ -203,6 +232,10 @@ export class ReferenceMailbox {
     const mine = this.msgs.filter((m) => m.user === q.user);
     // Where each message would be if every ended lease were settled now; expired ones are gone.
     const effective = (m: ModelMessage): Place | null => {
+      if (m.place === 'delayed') {
+        if (m.expiresAt <= now) return null;
+        return m.visibleAt <= now ? 'queue' : 'delayed';
+      }
       if (m.place === 'lease' && m.leaseEnd <= now) {
         if (m.expiresAt <= now) return null;
         return m.deliveries >= this.o.maxDeliveries ? 'dead' : 'queue';
@@ -234,6 +267,8 @@ export class ReferenceMailbox {
       inFlight: mine.filter((m) => m.place === 'lease' && m.leaseEnd > now).length,
       deadLetterCount: mine.filter((m) => effective(m) === 'dead').length,
     };
+    const delayed = mine.filter((m) => effective(m) === 'delayed').length;
+    if (delayed > 0) stats.delayed = delayed;
     return { kind: 'stats', stats };
   }
 
@@ -253,6 +288,17 @@ export class ReferenceMailbox {
     return { kind: 'expired', expired, deadLettered, leasesReturned };
   }
 
+  /** Delayed messages whose time came are queued. */
+  private makeVisible(user: string): void {
+    for (const m of this.msgs) if (m.user === user && m.place === 'delayed' && m.visibleAt <= this.now) m.place = 'queue';
+  }
+
+  /** The default nack delay after `deliveries` deliveries. */
+  private backoff(deliveries: number): number {
+    if (this.o.nackBackoffMs === 0) return 0;
+    return Math.min(this.o.nackBackoffMs * 2 ** (deliveries - 1), this.o.nackBackoffMaxMs);
+  }
+
   private endLeases(user: string): void {
     for (const m of this.msgs.filter((x) => x.user === user && x.place === 'lease' && x.leaseEnd <= this.now)) {
       this.leaseEnded(m);
@@ -260,13 +306,14 @@ export class ReferenceMailbox {
   }
 
   /** Where a message goes when its lease ends: null when dropped as expired. */
-  private leaseEnded(m: ModelMessage): Place | null {
+  private leaseEnded(m: ModelMessage, delayMs = 0): Place | null {
     if (m.expiresAt <= this.now) {
       this.msgs.splice(this.msgs.indexOf(m), 1);
       return null;
     }
-    m.place = m.deliveries >= this.o.maxDeliveries ? 'dead' : 'queue';
-    return m.place;
+    m.place = m.deliveries >= this.o.maxDeliveries ? 'dead' : delayMs > 0 ? 'delayed' : 'queue';
+    m.visibleAt = this.now + delayMs;
+    return m.place === 'delayed' ? 'queue' : m.place;
   }
 
   /** The totals the quotas count: every message held (queued, leased, dead), and the mailboxes holding any. */

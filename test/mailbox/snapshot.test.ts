@@ -47,10 +47,25 @@ const GOLDEN_V2 =
   'Rk1CWAIAANCAVv68eEIAAAAAAAAYQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
 
 /** The version-2 script's state plus what version 3 adds: the cluster quotas. */
-const script: MailboxCommand[] = [...scriptV2, { op: 'setQuotas', maxMessages: 1000, maxMailboxes: 50 }];
+const scriptV3: MailboxCommand[] = [...scriptV2, { op: 'setQuotas', maxMessages: 1000, maxMailboxes: 50 }];
+
+const GOLDEN_V3 =
+  'Rk1CWAMAAOCAVv68eEIAAAAAAAAYQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
+
+/**
+ * The version-3 script's state plus what version 4 adds: delayed messages (a delayed put, a nack
+ * with a delay), each with its visible time, in visible-time order.
+ */
+const script: MailboxCommand[] = [
+  ...scriptV3,
+  { op: 'put', user: 'fay', body: Uint8Array.from([7]), delayMs: 5000 },
+  { op: 'put', user: 'fay', body: Uint8Array.from([8]) },
+  { op: 'consume', user: 'fay', leaseMs: 1000, receiptNonce: NONCE },
+  { op: 'nack', user: 'fay', receipt: `8.1.${NONCE}`, delayMs: 2000 },
+];
 
 const GOLDEN =
-  'Rk1CWAMAAOCAVv68eEIAAAAAAAAYQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAMAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8DAGRlZQAAAAABAAAAAAAAAAAAEEAAADCAVv68eEIAMEC8UL14QgIAAAACAAAACQkAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
+  'Rk1CWAQAACCBVv68eEIAAAAAAAAgQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAQAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8AAAAAAwBkZWUAAAAAAQAAAAAAAAAAABBAAAAwgFb+vHhCADBAvFC9eEICAAAAAgAAAAkJAAAAAAAAAAADAGV2ZQAAAAAAAAAAAQAAAABQv1b+vHhCEABBQUVDQXdRRkJnY0lDUW9MAAAAAAAAGEABAgBtMQDAgFb+vHhCAMBAvFC9eEIBAAAAAgAAAAQFAAAAAAMAZmF5AAAAAAAAAAAAAAAAAgAAAAAg/lb+vHhCAAAAAAAAIEAAAACBVv68eEIAAEG8UL14QgEAAAABAAAACABwuVf+vHhCAAAAAAAAHEAAAPCAVv68eEIA8EC8UL14QgAAAAABAAAABwQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
 
 function applied(commands: MailboxCommand[]): MailboxStateMachine {
   const sm = new MailboxStateMachine({ maxDeliveries: 2 });
@@ -63,7 +78,11 @@ test('golden bytes: a snapshot holding every kind of state encodes exactly as be
   const state = sm.mailbox.state;
   assert.deepEqual(
     [...state.users].map(([n, b]) => [n, b.queue.size, b.dead?.size ?? 0, [...(b.leases?.keys() ?? [])]]),
-    [['ann', 2, 0, ['1.1']], ['dee', 0, 1, []], ['eve', 0, 0, [`6.1.${NONCE}`]]],
+    [['ann', 2, 0, ['1.1']], ['dee', 0, 1, []], ['eve', 0, 0, [`6.1.${NONCE}`]], ['fay', 0, 0, []]],
+  );
+  assert.deepEqual(
+    [...(state.users.get('fay')!.delayed ?? [])].map((d) => [d.msg.seq, d.visibleAt]),
+    [[8, T + 18 + 2000], [7, T + 15 + 5000]],
   );
   assert.deepEqual([...state.puts.values()].map((p) => `${p.user}/${p.principal}/${p.id}`), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1']);
   const image = sm.snapshot();
@@ -90,6 +109,42 @@ test('golden bytes: a version-2 image restores to the state its script makes tod
   assert.deepEqual(copy.mailbox.quotas(), DEFAULT_QUOTAS);
   assert.deepEqual(copy.mailbox.usage(), applied(scriptV2).mailbox.usage());
   assert.deepEqual(copy.mailbox.usage(), { messages: 5, bytes: 14, mailboxes: 3 });
+});
+
+test('golden bytes: a version-3 image restores to the state its script makes today: no delayed messages', () => {
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(Buffer.from(GOLDEN_V3, 'base64'));
+  assert.deepEqual(copy.snapshot(), applied(scriptV3).snapshot());
+  assert.deepEqual(copy.mailbox.usage(), applied(scriptV3).mailbox.usage());
+});
+
+test('delayed messages keep their visible time through a snapshot: invisible before it, delivered at it', () => {
+  const sm = applied(script);
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(sm.snapshot());
+  const consume = encodeCommand({ op: 'consume', user: 'fay' });
+  assert.deepEqual(copy.apply(consume, { index: 100, term: 1, time: T + 18 + 1999 }), { kind: 'empty' });
+  const first = copy.apply(consume, { index: 101, term: 1, time: T + 18 + 2000 });
+  assert.equal(first.kind === 'message' && first.message.seq, 8);
+  assert.deepEqual(copy.apply(consume, { index: 102, term: 1, time: T + 15 + 4999 }), { kind: 'empty' });
+  const second = copy.apply(consume, { index: 103, term: 1, time: T + 15 + 5000 });
+  assert.equal(second.kind === 'message' && second.message.seq, 7);
+});
+
+test('delayed messages out of visible-time order are refused with a typed error', () => {
+  const sm = new MailboxStateMachine();
+  const put = (delayMs: number, i: number) =>
+    sm.apply(encodeCommand({ op: 'put', user: 'a', body: new Uint8Array(0), delayMs }), { index: i, term: 1, time: T });
+  put(10, 1);
+  put(20, 2);
+  const image = sm.snapshot();
+  // magic, version, now, lastSeq, quotas, 1 user, "a", 0 queued, 0 dead, 0 leases, 2 delayed.
+  const first = 4 + 2 + 8 + 8 + 24 + 4 + 3 + 4 + 4 + 4 + 4;
+  const message = 8 + 1 + 8 + 8 + 4 + 4; // seq, no client id, two times, deliveries, empty body
+  const b = image.slice();
+  new DataView(b.buffer).setFloat64(first + 8 + message, T + 5, true); // the second before the first
+  assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === 'INVALID');
+  assert.doesNotThrow(() => new MailboxStateMachine().restore(image));
 });
 
 test('the quotas travel in the image; a quota out of range is refused with a typed error', () => {

@@ -103,7 +103,7 @@ export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): Ma
   if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
   if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');
   if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
-  if (o.nackBackoffMaxMs > o.maxDelayMs) throw new RangeError('nackBackoffMaxMs exceeds maxDelayMs');
+  if (o.nackBackoffMs > 0 && o.nackBackoffMaxMs > o.maxDelayMs) throw new RangeError('nackBackoffMaxMs exceeds maxDelayMs');
   if (o.requestCacheMaxBytes < o.maxBodyBytes) throw new RangeError('requestCacheMaxBytes must hold at least one maxBodyBytes body');
   return o;
 }

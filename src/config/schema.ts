@@ -98,6 +98,20 @@ export const mailboxSchema = z
     maxTtlMs: z.number().int().min(1).default(7 * 24 * 60 * 60 * 1000).describe('Largest TTL a put may ask for'),
     dedupeWindowMs: z.number().int().min(0).default(10 * 60 * 1000).describe('How long a put id / consume request id is remembered'),
     maxDeliveries: z.number().int().min(1).max(1000).default(5).describe('Leased deliveries before a message is dead-lettered'),
+    maxDelayMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60 * 60 * 1000)
+      .default(15 * 60 * 1000)
+      .describe('Longest delay a put (`put?delay=`) or a nack (`nack?delay=`) may ask for; a longer one is refused with BAD_REQUEST'),
+    nackBackoffMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Delay of a nack that gives none: nackBackoffMs × 2^(deliveries − 1), capped at nackBackoffMaxMs (0 = a nacked message returns at once)'),
+    nackBackoffMaxMs: z.number().int().min(1).default(5 * 60 * 1000).describe('Cap of the default nack backoff; at most maxDelayMs when the backoff is on'),
     expireIntervalMs: z.number().int().min(100).default(1000).describe('How often the leader proposes the expiry sweep'),
     maxConsumeWaitMs: z
       .number()

@@ -11,6 +11,10 @@
 // place, with the rest of its time. The last woken consumer of a mailbox to get a message looks
 // again: if the mailbox still has something and others wait, the next is woken (messages that
 // became visible without an entry, such as an ended lease, are picked up that way or at a deadline).
+// A delayed put or a nack with an explicit delay wakes no one when applied but when its delay has
+// passed (a local timer of that length: the leader's clock is the log's). A nack delayed by the
+// default backoff wakes one consumer at once, which finds nothing yet and waits again: the message
+// reaches parked consumers at the next put or nack wake-up of that mailbox, or at their deadline.
 //
 // When the wait ends, the consume is answered as an ordinary one would be now: `empty` through a
 // ReadIndex read, no entry. With a request id (`rid`) the consume is proposed instead, so that the
@@ -98,11 +102,24 @@ export class LongPollConsumes {
 
   /** Hears every applied command: one waiting consumer per message it made visible. */
   applied(cmd: MailboxCommand, result: MailboxResult): void {
-    if (this.parked.size === 0) return;
     const visible =
       (cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok');
     if (!visible) return;
-    this.pending.set(cmd.user, (this.pending.get(cmd.user) ?? 0) + 1);
+    const delayMs = cmd.op === 'put' || cmd.op === 'nack' ? (cmd.delayMs ?? 0) : 0;
+    if (delayMs > 0) {
+      // Armed even with nobody waiting yet (a consumer may park before the message shows), on the
+      // leader only (followers park nobody). Unref'd: a pending wake-up never keeps the process
+      // alive; one that fires after leadership moved finds nobody parked and wakes nobody.
+      if (this.node.isLeader()) setTimeout(() => this.visibleNow(cmd.user), delayMs).unref();
+      return;
+    }
+    this.visibleNow(cmd.user);
+  }
+
+  /** One message of `user`'s mailbox became visible: wake one waiting consumer on the next turn. */
+  private visibleNow(user: string): void {
+    if (this.parked.size === 0) return;
+    this.pending.set(user, (this.pending.get(user) ?? 0) + 1);
     // Not from inside the apply loop: the woken consumers propose.
     if (!this.flushScheduled) {
       this.flushScheduled = true;

@@ -57,6 +57,8 @@ export interface ClientOptions {
 export interface PutOptions {
   id?: string;
   ttlMs?: number;
+  /** Invisible for this long (ms): not delivered, peeked nor counted before (the cluster caps it, mailbox.maxDelayMs). */
+  delayMs?: number;
 }
 
 export interface ConsumeOptions {
@@ -112,7 +114,11 @@ export class ForgeMailboxClient {
 
   /** Acknowledged enqueue: resolves once the message is committed. */
   async put(user: string, body: Body, options: PutOptions = {}): Promise<{ id: string; seq: number; duplicate: boolean }> {
-    const reply = await this.request(`${this.userKey(user)}/put`, params({ id: options.id, ttl: options.ttlMs }), toBytes(body));
+    const reply = await this.request(
+      `${this.userKey(user)}/put`,
+      params({ id: options.id, ttl: options.ttlMs, delay: options.delayMs }),
+      toBytes(body),
+    );
     if (reply.status !== 'put') throw unexpected(reply);
     return { id: reply.id, seq: reply.seq, duplicate: reply.duplicate };
   }
@@ -163,9 +169,23 @@ export class ForgeMailboxClient {
     if (reply.status !== 'ok') throw unexpected(reply);
   }
 
-  async nack(user: string, receipt: string): Promise<void> {
-    const reply = await this.request(`${this.userKey(user)}/nack`, params({ receipt }));
+  /** `delayMs`: visible again after that long (0: at once); absent: the cluster's default backoff. */
+  async nack(user: string, receipt: string, options: { delayMs?: number } = {}): Promise<void> {
+    const reply = await this.request(`${this.userKey(user)}/nack`, params({ receipt, delay: options.delayMs }));
     if (reply.status !== 'ok') throw unexpected(reply);
+  }
+
+  /** Extends a lease: it now ends `leaseMs` from the moment the leader applies this; the receipt stays. */
+  async touch(user: string, receipt: string, leaseMs: number): Promise<void> {
+    const reply = await this.request(`${this.userKey(user)}/touch`, params({ receipt, lease: leaseMs }));
+    if (reply.status !== 'ok') throw unexpected(reply);
+  }
+
+  /** Moves dead letters back to the mailbox in seq order (all, or the `max` oldest); resolves with how many. */
+  async redrive(user: string, options: { max?: number } = {}): Promise<number> {
+    const reply = await this.request(`${this.userKey(user)}/redrive`, params({ max: options.max }));
+    if (reply.status !== 'redriven') throw unexpected(reply);
+    return reply.count;
   }
 
   async purge(user: string, options: { deadLetter?: boolean } = {}): Promise<number> {

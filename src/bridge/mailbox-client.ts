@@ -33,8 +33,10 @@ export interface MailboxTransport {
   peek(user: string, options: { deadLetter?: boolean }): Promise<DeliveredMessage | null>;
   len(user: string): Promise<MailboxStats>;
   ack(user: string, receipt: string): Promise<void>;
-  nack(user: string, receipt: string): Promise<void>;
+  nack(user: string, receipt: string, options: { delayMs?: number }): Promise<void>;
+  touch(user: string, receipt: string, leaseMs: number): Promise<void>;
   purge(user: string, options: { deadLetter?: boolean }): Promise<number>;
+  redrive(user: string, options: { max?: number }): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,8 @@ export interface ClientPutOptions {
   /** Message id, the dedupe key; a random UUID when not given. */
   id?: string;
   ttlMs?: number;
+  /** Invisible for this long (ms); the cluster caps it (mailbox.maxDelayMs, 15 min by default). */
+  delayMs?: number;
 }
 
 export interface ClientConsumeOptions {
@@ -98,7 +102,10 @@ export interface StreamedMessage extends ReceivedMessage {
   user: string;
   text(): string;
   ack(): Promise<void>;
-  nack(): Promise<void>;
+  /** `delayMs`: visible again after that long; absent: the cluster's default backoff (or at once). */
+  nack(options?: { delayMs?: number }): Promise<void>;
+  /** Extends the lease to `leaseMs` from now (JetStream's AckProgress, SQS's ChangeMessageVisibility). */
+  touch(leaseMs: number): Promise<void>;
 }
 
 export interface MessagesOptions {
@@ -146,7 +153,11 @@ export class MailboxClient {
 
   /** Acknowledged enqueue: resolves once committed; every attempt carries the same id. */
   async put(user: string, body: Uint8Array | string, options: ClientPutOptions = {}): Promise<PutResult> {
-    const sent: PutOptions = { id: options.id ?? randomUUID(), ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }) };
+    const sent: PutOptions = {
+      id: options.id ?? randomUUID(),
+      ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+      ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
+    };
     return this.run({ run: () => this.transport.put(user, body, sent), idempotent: true, hedge: true });
   }
 
@@ -185,9 +196,30 @@ export class MailboxClient {
     await this.run({ run: () => this.transport.ack(user, receipt), idempotent: true, hedge: true, settledNote: SETTLED_NOTE });
   }
 
-  /** Gives the message back at once (its deliveries count grows). */
-  async nack(user: string, receipt: string): Promise<void> {
-    await this.run({ run: () => this.transport.nack(user, receipt), idempotent: true, hedge: true, settledNote: SETTLED_NOTE });
+  /**
+   * Gives the message back (its deliveries count grows): after `delayMs` when given (0: at once),
+   * else after the cluster's default backoff (mailbox.nackBackoffMs; at once when off).
+   */
+  async nack(user: string, receipt: string, options: { delayMs?: number } = {}): Promise<void> {
+    await this.run({ run: () => this.transport.nack(user, receipt, options), idempotent: true, hedge: true, settledNote: SETTLED_NOTE });
+  }
+
+  /**
+   * Extends a lease: it now ends `leaseMs` after the leader applies the touch; the receipt stays.
+   * Retried and hedged: a second touch only sets the same end again, a little later.
+   */
+  async touch(user: string, receipt: string, leaseMs: number): Promise<void> {
+    await this.run({ run: () => this.transport.touch(user, receipt, leaseMs), idempotent: true, hedge: true, settledNote: SETTLED_NOTE });
+  }
+
+  /**
+   * Moves dead letters back to the mailbox in seq order, delivery counts reset: all of them, or the
+   * `max` oldest; resolves with how many. Redriving all is retried (a second one moves only what
+   * was dead-lettered since); with `max` it is not, since a retry of unknown outcome could move
+   * up to twice `max`. Never hedged.
+   */
+  async redrive(user: string, options: { max?: number } = {}): Promise<number> {
+    return this.run({ run: () => this.transport.redrive(user, options), idempotent: options.max === undefined, hedge: false });
   }
 
   async peek(user: string, options: { deadLetter?: boolean } = {}): Promise<DeliveredMessage | null> {
@@ -249,7 +281,8 @@ export class MailboxClient {
       user,
       text: () => new TextDecoder().decode(message.body),
       ack: () => this.ack(user, message.receipt),
-      nack: () => this.nack(user, message.receipt),
+      nack: (options) => this.nack(user, message.receipt, options),
+      touch: (leaseMs) => this.touch(user, message.receipt, leaseMs),
     };
   }
 

@@ -40,11 +40,17 @@ class FakeTransport implements MailboxTransport {
   ack(_user: string, receipt: string) {
     return this.answer('ack', { receipt }, undefined);
   }
-  nack(_user: string, receipt: string) {
-    return this.answer('nack', { receipt }, undefined);
+  nack(_user: string, receipt: string, options: { delayMs?: number } = {}) {
+    return this.answer('nack', { receipt, ...options }, undefined);
+  }
+  touch(_user: string, receipt: string, leaseMs: number) {
+    return this.answer('touch', { receipt, leaseMs }, undefined);
   }
   purge() {
     return this.answer('purge', {}, 0);
+  }
+  redrive(_user: string, options: { max?: number }) {
+    return this.answer('redrive', options, 2);
   }
   async close() {}
 }
@@ -178,4 +184,23 @@ test('close() ends a messages() loop', async () => {
   const client = MailboxClient.over(new FakeTransport(Array<Step>(100).fill('hang')), { retry: FAST });
   setTimeout(() => void client.close(), 100);
   for await (const _ of client.messages('u', { waitMs: 5000 })) assert.fail('no message');
+});
+
+test('touch and nack with a delay are retried with the same receipt; redrive with max is not retried after an unknown outcome', async () => {
+  const fake = new FakeTransport(['TIMEOUT', { okAfterMs: 0 }, 'NOT_LEADER', { okAfterMs: 0 }, 'TIMEOUT']);
+  const client = MailboxClient.over(fake, { retry: FAST });
+  await client.touch('u', 'r1', 5000);
+  await client.nack('u', 'r1', { delayMs: 300 });
+  await assert.rejects(client.redrive('u', { max: 3 }), code('TIMEOUT'));
+  assert.deepEqual(
+    fake.calls.map((c) => [c.op, c.options]),
+    [
+      ['touch', { receipt: 'r1', leaseMs: 5000 }],
+      ['touch', { receipt: 'r1', leaseMs: 5000 }],
+      ['nack', { receipt: 'r1', delayMs: 300 }],
+      ['nack', { receipt: 'r1', delayMs: 300 }],
+      ['redrive', { max: 3 }],
+    ],
+  );
+  await client.close();
 });

@@ -83,6 +83,11 @@ function positiveInt(value: string): number {
   return Number(value);
 }
 
+function wholeNumber(value: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw new InvalidArgumentError('must be a whole number >= 0');
+  return Number(value);
+}
+
 /** `host:port`, `[v6]:port` or `v6-literal:port` (the last colon splits). */
 function peerAddress(value: string): { host: string; port: number } {
   const colon = value.lastIndexOf(':');
@@ -166,8 +171,9 @@ export function registerClientCommands(program: Command): void {
       .description('enqueue a message (acknowledged once committed)')
       .option('--file <path>', 'send the bytes of this file as the body instead of <message>')
       .option('--id <id>', 'message id: a repeat within the dedupe window is not enqueued twice')
-      .option('--ttl <ms>', 'time to live in ms', positiveInt),
-  ).action(async (user: string, message: string | undefined, opts: ConnectionOptions & { file?: string; id?: string; ttl?: number }) => {
+      .option('--ttl <ms>', 'time to live in ms', positiveInt)
+      .option('--delay <ms>', 'invisible for this long (at most mailbox.maxDelayMs, 15 min by default)', positiveInt),
+  ).action(async (user: string, message: string | undefined, opts: ConnectionOptions & { file?: string; id?: string; ttl?: number; delay?: number }) => {
     if ((message === undefined) === (opts.file === undefined)) {
       process.stderr.write('forge-mailbox: put needs exactly one of <message> or --file\n');
       process.exitCode = EXIT_BAD_INPUT;
@@ -182,7 +188,11 @@ export function registerClientCommands(program: Command): void {
       return;
     }
     await run(opts, async (c) => ({
-      output: await c.put(user, body, { ...(opts.id === undefined ? {} : { id: opts.id }), ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }) }),
+      output: await c.put(user, body, {
+        ...(opts.id === undefined ? {} : { id: opts.id }),
+        ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }),
+        ...(opts.delay === undefined ? {} : { delayMs: opts.delay }),
+      }),
     }));
   });
 
@@ -225,14 +235,35 @@ export function registerClientCommands(program: Command): void {
     },
   );
 
-  withConnection(program.command('nack <user> <receipt>').description('return a leased message to the head of the mailbox')).action(
-    async (user: string, receipt: string, opts: ConnectionOptions) => {
-      await run(opts, async (c) => {
-        await c.nack(user, receipt);
-        return { output: { status: 'ok' } };
-      });
-    },
-  );
+  withConnection(
+    program
+      .command('nack <user> <receipt>')
+      .description('return a leased message to the mailbox, at its seq position')
+      .option('--delay <ms>', 'visible again after this long (0: at once; default: the cluster\'s nack backoff)', wholeNumber),
+  ).action(async (user: string, receipt: string, opts: ConnectionOptions & { delay?: number }) => {
+    await run(opts, async (c) => {
+      await c.nack(user, receipt, opts.delay === undefined ? {} : { delayMs: opts.delay });
+      return { output: { status: 'ok' } };
+    });
+  });
+
+  withConnection(
+    program.command('touch <user> <receipt> <leaseMs>').description('extend a lease: it now ends <leaseMs> from now; the receipt stays'),
+  ).action(async (user: string, receipt: string, leaseMs: string, opts: ConnectionOptions) => {
+    await run(opts, async (c) => {
+      await c.touch(user, receipt, positiveInt(leaseMs));
+      return { output: { status: 'ok' } };
+    });
+  });
+
+  withConnection(
+    program
+      .command('redrive <user>')
+      .description('move dead letters back to the mailbox in seq order, delivery counts reset')
+      .option('--max <n>', 'move at most this many (the oldest)', positiveInt),
+  ).action(async (user: string, opts: ConnectionOptions & { max?: number }) => {
+    await run(opts, async (c) => ({ output: { redriven: await c.redrive(user, opts.max === undefined ? {} : { max: opts.max }) } }));
+  });
 
   withConnection(program.command('len <user>').description('mailbox statistics')).action(async (user: string, opts: ConnectionOptions) => {
     await run(opts, async (c) => ({ output: await c.len(user) }));

@@ -151,6 +151,8 @@ test('each request needs its operation on its mailbox; cluster keys need status 
   assert.deepEqual(access('alice/ack', 'receipt=1.1'), { op: 'ack', user: 'alice' });
   assert.deepEqual(access('alice/nack', 'receipt=1.1'), { op: 'ack', user: 'alice' });
   assert.deepEqual(access('alice/purge', 'dlq'), { op: 'purge', user: 'alice' });
+  assert.deepEqual(access('alice/touch', 'receipt=1.1&lease=5'), { op: 'ack', user: 'alice' });
+  assert.deepEqual(access('alice/redrive'), { op: 'purge', user: 'alice' });
   assert.deepEqual(access('@cluster/status'), { op: 'status', user: null });
   assert.deepEqual(access('@cluster/admin/remove-node', 'node=n2'), { op: 'admin', user: null });
 });
@@ -198,4 +200,28 @@ test('wait lanes: <prefix>/@wait/<lane>/<user> is a consume of <user>, lanes 0..
     assert.equal(code(get(key)), 'BAD_REQUEST', key);
   }
   assert.equal(code(get(`${P}/@wait/1/a*b`)), 'BAD_USER');
+});
+
+test('put delay, nack delay, touch and redrive parameters; malformed ones are BAD_REQUEST', () => {
+  assert.deepEqual(value(get(`${P}/d/put`, 'delay=500', bytes('x'))), { kind: 'command', command: { op: 'put', user: 'd', body: bytes('x'), delayMs: 500 } });
+  assert.deepEqual(value(get(`${P}/d/nack`, 'receipt=1.1&delay=0')), { kind: 'command', command: { op: 'nack', user: 'd', receipt: '1.1', delayMs: 0 } });
+  assert.deepEqual(value(get(`${P}/d/nack`, 'receipt=1.1&delay=250')), { kind: 'command', command: { op: 'nack', user: 'd', receipt: '1.1', delayMs: 250 } });
+  assert.deepEqual(value(get(`${P}/d/touch`, 'receipt=1.1&lease=30000')), { kind: 'command', command: { op: 'touch', user: 'd', receipt: '1.1', leaseMs: 30000 } });
+  assert.deepEqual(value(get(`${P}/d/redrive`)), { kind: 'command', command: { op: 'redrive', user: 'd' } });
+  assert.deepEqual(value(get(`${P}/d/redrive`, 'max=10')), { kind: 'command', command: { op: 'redrive', user: 'd', max: 10 } });
+  for (const [key, params] of [
+    ['d/put', 'delay=0'],
+    ['d/put', 'delay=-1'],
+    ['d/put', 'delay=1.5'],
+    ['d/nack', 'receipt=1.1&delay=x'],
+    ['d/touch', 'receipt=1.1'],
+    ['d/touch', 'lease=5'],
+    ['d/touch', 'receipt=1.1&lease=0'],
+    ['d/redrive', 'max=0'],
+    ['d/redrive', 'max=1e3'],
+    ['d/ack', 'receipt=1.1&delay=5'],
+    ['d/touch', 'receipt=1.1&lease=5&delay=1'],
+  ] as const) {
+    assert.equal(code(get(`${P}/${key}`, params, bytes('x'))), 'BAD_REQUEST', `${key}?${params}`);
+  }
 });

@@ -140,6 +140,10 @@ const getRequest = fc.oneof(
   fc.tuple(user, id, ms).map(([u, i, l]) => `${PREFIX}/${u}/consume?rid=${i}&lease=${l}`),
   fc.tuple(user, fc.constantFrom('peek?dlq', 'len', 'purge?dlq=1', 'consume?dlq=true')).map(([u, op]) => `${PREFIX}/${u}/${op}`),
   fc.tuple(user, id, fc.constantFrom('ack', 'nack')).map(([u, r, op]) => `${PREFIX}/${u}/${op}?receipt=${r}`),
+  fc.tuple(user, id, ms).map(([u, r, d]) => `${PREFIX}/${u}/nack?receipt=${r}&delay=${d}`),
+  fc.tuple(user, id, ms).map(([u, r, l]) => `${PREFIX}/${u}/touch?receipt=${r}&lease=${l}`),
+  fc.tuple(user, ms).map(([u, d]) => `${PREFIX}/${u}/put?delay=${d}`),
+  fc.tuple(user, fc.option(ms, { nil: undefined })).map(([u, n]) => `${PREFIX}/${u}/redrive${n === undefined ? '' : `?max=${n}`}`),
   fc.constantFrom(`${PREFIX}/@cluster/status`, `${PREFIX}/@cluster/admin/add-node?node=n4;host=10.0.0.4;port=7000`, `${PREFIX}/@cluster/admin/remove-node?node=n1`),
 );
 const utf8 = new TextEncoder();

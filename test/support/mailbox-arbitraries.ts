@@ -17,12 +17,15 @@ const principal = opt('principal', text.filter((t) => t !== ''));
 
 export const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   fc
-    .tuple(text, body, opt('id', text), opt('ttlMs', num), principal)
-    .map(([user, body, id, ttl, p]) => ({ op: 'put' as const, user, body, ...id, ...ttl, ...p })),
+    .tuple(text, body, opt('id', text), opt('ttlMs', num), principal, opt('delayMs', num))
+    .map(([user, body, id, ttl, p, delay]) => ({ op: 'put' as const, user, body, ...id, ...ttl, ...p, ...delay })),
   fc
     .tuple(text, opt('requestId', text), opt('leaseMs', num), opt('deadLetter', fc.constant(true as const)), principal, opt('receiptNonce', text))
     .map(([user, r, l, d, p, n]) => ({ op: 'consume' as const, user, ...r, ...l, ...d, ...p, ...n })),
   fc.tuple(fc.constantFrom('ack' as const, 'nack' as const), text, text).map(([op, user, receipt]) => ({ op, user, receipt })),
+  fc.tuple(text, text, num).map(([user, receipt, delayMs]) => ({ op: 'nack' as const, user, receipt, delayMs })),
+  fc.tuple(text, text, num).map(([user, receipt, leaseMs]) => ({ op: 'touch' as const, user, receipt, leaseMs })),
+  fc.tuple(text, opt('max', num)).map(([user, max]) => ({ op: 'redrive' as const, user, ...max })),
   fc.tuple(text, opt('deadLetter', fc.constant(true as const))).map(([user, d]) => ({ op: 'purge' as const, user, ...d })),
   fc.constant({ op: 'expire' as const }),
   fc

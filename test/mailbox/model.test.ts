@@ -130,7 +130,7 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'purge' as const, user, deadLetter })) },
   { weight: 5, arbitrary: fc.constant({ op: 'expire' as const }) },
   {
-    weight: 2,
+    weight: 4,
     arbitrary: fc
       .record({ user, max: fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(0, -1, 1.5) }), { nil: undefined }) })
       .map(({ user, max }) => ({ op: 'redrive' as const, user, ...(max !== undefined ? { max } : {}) })),
@@ -181,10 +181,10 @@ function comparablePlain(r: PlainResult): PlainResult {
   return r.kind === 'error' ? { kind: 'error', code: r.code } : r;
 }
 
-function run(steps: Step[]): void {
-  let real = new Mailbox(options);
-  const encoded = new MailboxStateMachine(options);
-  const model = new ReferenceMailbox(options);
+function run(steps: Step[], opts = options): void {
+  let real = new Mailbox(opts);
+  const encoded = new MailboxStateMachine(opts);
+  const model = new ReferenceMailbox(opts);
   let time = 1_000;
   let index = 0;
   const receipts: { user: string; receipt: string }[] = [];
@@ -192,7 +192,7 @@ function run(steps: Step[]): void {
     const where = `step ${i} ${JSON.stringify(s, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v))}`;
     if (s.type === 'restore') {
       const image = real.snapshot();
-      real = new Mailbox(options);
+      real = new Mailbox(opts);
       real.restore(image);
       assert.deepEqual(real.snapshot(), image, `${where}: re-snapshot differs`);
       continue;
@@ -238,5 +238,13 @@ function run(steps: Step[]): void {
 }
 
 test('mailbox agrees with the reference model on random command sequences', () => {
-  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), run), { numRuns: 150 });
+  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), (steps) => run(steps)), { numRuns: 150 });
+});
+
+test('mailbox agrees with the reference model when every ended lease dead-letters (maxDeliveries 1), so that redrives move messages', () => {
+  const deadly = { ...options, maxDeliveries: 1 };
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), (steps) => run(steps, deadly)),
+    { numRuns: 100 },
+  );
 });

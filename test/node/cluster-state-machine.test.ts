@@ -195,11 +195,17 @@ test('golden bytes: directory and mailbox entries and the snapshot image encode 
   const { sm } = machine();
   entries.forEach((e, i) => sm.apply(e, { index: i + 1, term: 2, time: 1_700_000_000_000 + 10 * i }));
   const golden =
-    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobigAAAEZNQlgDAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAQAAAAMAYW5uAAABAHgAAAAAAADwPwDg/ej+vHhCAAAAAA==';
+    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobjgAAAEZNQlgEAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAAAAAAEAAAADAGFubgAAAQB4AAAAAAAA8D8A4P3o/rx4QgAAAAA=';
   assert.equal(Buffer.from(sm.snapshot()).toString('base64'), golden);
   const copy = machine().sm;
   copy.restore(Buffer.from(golden, 'base64'));
   assert.equal(Buffer.from(copy.snapshot()).toString('base64'), golden);
+  // The same state in the image written before delayed delivery (mailbox snapshot version 3).
+  const goldenV3 =
+    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobigAAAEZNQlgDAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAQAAAAMAYW5uAAABAHgAAAAAAADwPwDg/ej+vHhCAAAAAA==';
+  const v3 = machine().sm;
+  v3.restore(Buffer.from(goldenV3, 'base64'));
+  assert.equal(Buffer.from(v3.snapshot()).toString('base64'), golden);
   // The same state in the images written before quotas (mailbox snapshot version 2) and before
   // principals (version 1) still restores, with the default quotas.
   const goldenV2 =

@@ -24,6 +24,9 @@ test('other results round-trip', () => {
   assert.deepEqual(roundTrip({ kind: 'put', id: 'a', seq: 3, duplicate: true }), { status: 'put', id: 'a', seq: 3, duplicate: true });
   assert.deepEqual(roundTrip({ kind: 'ok' }), { status: 'ok' });
   assert.deepEqual(roundTrip({ kind: 'purged', count: 4 }), { status: 'purged', count: 4 });
+  assert.deepEqual(roundTrip({ kind: 'redriven', count: 3 }), { status: 'redriven', count: 3 });
+  const delayed = { count: 1, bytes: 2, oldestAgeMs: 3, inFlight: 0, deadLetterCount: 0, delayed: 5 };
+  assert.deepEqual(roundTrip({ kind: 'stats', stats: delayed }), { status: 'stats', stats: delayed });
   const stats = { count: 1, bytes: 2, oldestAgeMs: 3, inFlight: 4, deadLetterCount: 5 };
   assert.deepEqual(roundTrip({ kind: 'stats', stats }), { status: 'stats', stats });
   const quotas = { maxMessages: 10, maxBytes: 2048, maxMailboxes: 3 };

@@ -133,6 +133,8 @@ class Transport(Protocol):
 
     def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float) -> Sequence[Reply]: ...
 
+    def put(self, key: str, payload: bytes, attachment: Optional[str]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -161,6 +163,9 @@ class ZenohTransport:
             else:
                 out.append(Reply(False, reply.err.payload.to_bytes()))
         return out
+
+    def put(self, key: str, payload: bytes, attachment: Optional[str]) -> None:
+        self._session.put(key, payload, attachment=attachment)
 
     def close(self) -> None:
         self._session.close()
@@ -238,6 +243,17 @@ class MailboxClient:
         _expect(status, "put")
         p = _json_object(payload)
         return PutResult(id=_field(p, "id", str), seq=_field(p, "seq", int), duplicate=_field(p, "duplicate", bool))
+
+    def publish(self, user: str, body: Union[bytes, str], id: Optional[str] = None, ttl_ms: Optional[int] = None) -> None:
+        """Fire-and-forget enqueue (a plain Zenoh PUT): no confirmation, no error report, no retry."""
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        meta: dict = {"token": self._token, "id": id, "ttl": _ms("ttl_ms", ttl_ms, 1)}
+        if id is not None:
+            _check_identifier("id", id)
+        meta = {k: v for k, v in meta.items() if v is not None}
+        if self.closed:
+            raise MailboxError("UNAVAILABLE", "the client is closed")
+        self._transport.put(self._user_key(user), data, json.dumps(meta) if meta else None)
 
     def consume(
         self,
@@ -408,10 +424,16 @@ def _selector(key: str, params: dict) -> str:
     for name, value in params.items():
         if value is None:
             continue
-        if isinstance(value, str) and not (1 <= len(value) <= MAX_IDENTIFIER_LENGTH and set(value) <= _IDENTIFIER_CHARS):
-            raise MailboxError("BAD_REQUEST", f"{name} must be 1..128 characters of [A-Za-z0-9._:@+=/-]")
+        if isinstance(value, str):
+            _check_identifier(name, value)
         parts.append(f"{name}={value}")
     return f"{key}?{';'.join(parts)}" if parts else key
+
+
+def _check_identifier(name: str, value: str) -> None:
+    """Ids, request ids and receipts: what the key space accepts, and nothing that could change a selector's meaning."""
+    if not (isinstance(value, str) and 1 <= len(value) <= MAX_IDENTIFIER_LENGTH and set(value) <= _IDENTIFIER_CHARS):
+        raise MailboxError("BAD_REQUEST", f"{name} must be 1..128 characters of [A-Za-z0-9._:@+=/-]")
 
 
 def _ms(name: str, value: Optional[int], minimum: int) -> Optional[int]:

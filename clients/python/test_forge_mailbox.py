@@ -42,6 +42,9 @@ class FakeTransport:
             raise AssertionError(f"unexpected request {selector}")
         return self.script.pop(0)
 
+    def put(self, key, payload, attachment):
+        self.calls.append((key, None, payload, attachment, None))
+
     def close(self):
         pass
 
@@ -117,6 +120,17 @@ class PutTest(unittest.TestCase):
             with self.assertRaises(MailboxError):
                 call()
         self.assertEqual(t.calls, [])
+
+
+class PublishTest(unittest.TestCase):
+    def test_a_plain_put_carries_token_id_and_ttl_in_its_attachment(self):
+        c, t, _ = client()
+        c.publish("alice", "hi", id="p-1", ttl_ms=60_000)
+        c.publish("alice", b"\x00")
+        self.assertEqual(t.calls[0][0], "forge/mailbox/alice")
+        self.assertEqual(json.loads(t.calls[0][3]), {"token": "tok", "id": "p-1", "ttl": 60_000})
+        self.assertEqual(json.loads(t.calls[1][3]), {"token": "tok"})
+        self.assertEqual(t.calls[1][2], b"\x00")
 
 
 class ConsumeTest(unittest.TestCase):

@@ -23,7 +23,8 @@ jittered backoff until the request's deadline, but only where a second attempt c
   pass request_id=False for an empty consume that writes nothing, and no retry after an
   outcome-unknown error (it could take, and lose, a second message).
 - a leased consume (receive) retries freely: a lost reply leaves the message leased to nobody,
-  and it returns to the mailbox when the lease ends.
+  and it returns to the mailbox when the lease ends. It sends no rid unless given one, so an
+  idle leased long poll (`messages`) writes nothing.
 - ack and nack retry; an UNKNOWN_RECEIPT after an outcome-unknown attempt says the earlier
   attempt may have settled the receipt.
 - peek and len are reads, purge empties the mailbox (a second purge of an emptied one is harmless,
@@ -147,6 +148,7 @@ class ZenohTransport:
         conf = config if isinstance(config, zenoh.Config) else zenoh.Config.from_file(os.fspath(config))
         if router is not None:
             conf.insert_json5("connect/endpoints", json.dumps([router]))
+        self._zerror = zenoh.ZError
         self._session = zenoh.open(conf)
 
     def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float) -> Sequence[Reply]:
@@ -155,8 +157,13 @@ class ZenohTransport:
             kwargs["payload"] = payload
         if attachment is not None:
             kwargs["attachment"] = attachment
+        try:
+            replies = self._session.get(selector, **kwargs)
+        except self._zerror as e:
+            # Not sent (the session is closed): nothing can have happened.
+            raise MailboxError("UNAVAILABLE", f"query not sent: {e}") from None
         out = []
-        for reply in self._session.get(selector, **kwargs):
+        for reply in replies:
             if reply.ok is not None:
                 att = reply.ok.attachment
                 out.append(Reply(True, reply.ok.payload.to_bytes(), None if att is None else att.to_bytes()))
@@ -266,12 +273,14 @@ class MailboxClient:
         """Takes the next message, or None when the mailbox is empty (after waiting up to wait_ms
         for one: a long poll, at most the cluster's mailbox.maxConsumeWaitMs).
 
-        request_id: None picks a fresh one (so retries are safe; see the module's doc), a string
-        uses that one, False sends none. lease_ms: at-least-once, the message must be acked."""
+        request_id: None picks a fresh one for a plain consume (so retries are safe; see the
+        module's doc) and none for a leased one; a string uses that one; False sends none.
+        lease_ms: at-least-once, the message must be acked."""
         wait = _ms("wait_ms", wait_ms, 0)
         lease = _ms("lease_ms", lease_ms, 1)
         if request_id is None:
-            rid: Optional[str] = str(uuid.uuid4())
+            # A leased consume needs no rid to be retried, and without one an empty answer writes nothing.
+            rid: Optional[str] = str(uuid.uuid4()) if lease is None else None
         elif request_id is False:
             rid = None
         elif isinstance(request_id, str):

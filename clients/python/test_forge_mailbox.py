@@ -159,6 +159,7 @@ class ConsumeTest(unittest.TestCase):
         m = c.receive("alice", lease_ms=5000)
         self.assertEqual((m.receipt, m.lease_expires_at), ("r1", 9))
         self.assertEqual(t.calls[1][1]["lease"], "5000")
+        self.assertTrue(all("rid" not in call[1] for call in t.calls), "an idle leased poll writes nothing")
 
     def test_a_long_poll_goes_to_a_wait_lane_with_the_wait_on_top_of_the_timeout(self):
         c, t, _ = client(ok("empty"), timeout=10.0)

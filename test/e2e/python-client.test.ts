@@ -67,6 +67,14 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
     assert.equal(await e2e.client.consume('py-dup'), null);
   });
 
+  step('messages() yields leased messages to ack, long-polls, and stops soon after the client is closed', async () => {
+    const got = (await drive('messages', 'py-loop')) as { bodies: string[]; count: number; in_flight: number; stop_ms: number };
+    assert.deepEqual(got.bodies, ['one', 'two']);
+    assert.equal(got.count, 0, 'both acked');
+    assert.equal(got.in_flight, 0);
+    assert.ok(got.stop_ms < 5000, `the loop stopped ${got.stop_ms} ms after close, while a 20 s long poll was parked`);
+  });
+
   step('refusals are typed MailboxErrors: BAD_REQUEST, and UNAUTHORIZED for a bad token', async () => {
     assert.deepEqual(await drive('errors', 'py-err'), { bad_request: 'BAD_REQUEST', bad_token: 'UNAUTHORIZED' });
     assert.equal((await e2e.client.len('py-err')).count, 0);

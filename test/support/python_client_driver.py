@@ -6,12 +6,16 @@ The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
 - long-poll: prints {"parked": true} once its session is open, then long-polls (wait 10 s) and
   prints what came and after how long.
 - same-id: the same put id sent twice, then len.
+- messages: two puts, then the messages() loop acks them; the client is closed from another
+  thread 1 s after the second while the loop long-polls (20 s): prints the bodies, whether the
+  mailbox is then empty (seen from a second client) and how long the loop took to stop.
 - errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
   a bad token.
 """
 import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
@@ -54,6 +58,24 @@ def same_id(client, user):
     emit(first=first.duplicate, second=second.duplicate, same_seq=first.seq == second.seq, count=client.len(user).count)
 
 
+def messages(client, config, user):
+    client.put(user, b"one")
+    client.put(user, b"two")
+    bodies = []
+    closed_at = None
+    for message in client.messages(user, lease_ms=30_000, wait_ms=20_000):
+        bodies.append(message.body.decode())
+        message.ack()
+        if len(bodies) == 2:
+            closer = threading.Timer(1.0, client.close)
+            closer.start()
+            closed_at = time.monotonic() + 1.0
+    stop_ms = round((time.monotonic() - closed_at) * 1000)
+    with MailboxClient(config, token=os.environ["FORGE_TOKEN"]) as other:
+        stats = other.len(user)
+    emit(bodies=bodies, count=stats.count, in_flight=stats.in_flight, stop_ms=stop_ms)
+
+
 def errors(client, config, user):
     out = {}
     try:
@@ -77,6 +99,8 @@ def main():
             long_poll(client, user)
         elif scenario == "same-id":
             same_id(client, user)
+        elif scenario == "messages":
+            messages(client, config, user)
         elif scenario == "errors":
             errors(client, config, user)
         else:

@@ -246,7 +246,7 @@ class MailboxClient:
         """Acknowledged enqueue: returns once the message is committed on a majority."""
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         msg_id = id if id is not None else str(uuid.uuid4())
-        status, payload, _ = self._request("put", user, f"{self._user_key(user)}/put", {"id": msg_id, "ttl": _ms("ttl_ms", ttl_ms, 1)}, data)
+        status, payload, _ = self._request("put", f"{self._user_key(user)}/put", {"id": msg_id, "ttl": _ms("ttl_ms", ttl_ms, 1)}, data)
         _expect(status, "put")
         p = _json_object(payload)
         return PutResult(id=_field(p, "id", str), seq=_field(p, "seq", int), duplicate=_field(p, "duplicate", bool))
@@ -295,7 +295,7 @@ class MailboxClient:
         if wait:
             status, payload, meta = self._long_poll(op, user, params, wait)
         else:
-            status, payload, meta = self._request(op, user, f"{self._user_key(user)}/consume", params)
+            status, payload, meta = self._request(op, f"{self._user_key(user)}/consume", params)
         return self._message_or_none(user, status, payload, meta)
 
     def receive(self, user: str, lease_ms: int = 30_000, wait_ms: Optional[int] = None) -> Optional[Message]:
@@ -303,17 +303,17 @@ class MailboxClient:
         return self.consume(user, wait_ms=wait_ms, lease_ms=lease_ms)
 
     def ack(self, user: str, receipt: str) -> None:
-        _expect(self._request("ack", user, f"{self._user_key(user)}/ack", {"receipt": receipt})[0], "ok")
+        _expect(self._request("ack", f"{self._user_key(user)}/ack", {"receipt": receipt})[0], "ok")
 
     def nack(self, user: str, receipt: str) -> None:
-        _expect(self._request("nack", user, f"{self._user_key(user)}/nack", {"receipt": receipt})[0], "ok")
+        _expect(self._request("nack", f"{self._user_key(user)}/nack", {"receipt": receipt})[0], "ok")
 
     def peek(self, user: str, dead_letter: bool = False) -> Optional[Message]:
-        status, payload, meta = self._request("peek", user, f"{self._user_key(user)}/peek", {"dlq": 1 if dead_letter else None})
+        status, payload, meta = self._request("peek", f"{self._user_key(user)}/peek", {"dlq": 1 if dead_letter else None})
         return self._message_or_none(user, status, payload, meta)
 
     def len(self, user: str) -> Stats:
-        status, payload, _ = self._request("len", user, f"{self._user_key(user)}/len", {})
+        status, payload, _ = self._request("len", f"{self._user_key(user)}/len", {})
         _expect(status, "stats")
         s = _json_object(payload)
         return Stats(
@@ -326,7 +326,7 @@ class MailboxClient:
 
     def purge(self, user: str, dead_letter: bool = False) -> int:
         """Drops every queued message; returns how many."""
-        status, payload, _ = self._request("purge", user, f"{self._user_key(user)}/purge", {"dlq": 1 if dead_letter else None})
+        status, payload, _ = self._request("purge", f"{self._user_key(user)}/purge", {"dlq": 1 if dead_letter else None})
         _expect(status, "purged")
         return _field(_json_object(payload), "count", int)
 
@@ -363,9 +363,9 @@ class MailboxClient:
             return {**params, "wait": max(0, int((wait_end - self._clock()) * 1000))}
 
         key = lambda: f"{self._prefix}/@wait/{random.randrange(WAIT_LANES)}/{user}"  # noqa: E731
-        return self._request(op, user, key, attempt_params, extra_timeout=wait_ms / 1000)
+        return self._request(op, key, attempt_params, extra_timeout=wait_ms / 1000)
 
-    def _request(self, op: str, user: str, key: Union[str, Callable[[], str]], params: Union[dict, Callable[[], dict]], payload: Optional[bytes] = None, extra_timeout: float = 0.0):
+    def _request(self, op: str, key: Union[str, Callable[[], str]], params: Union[dict, Callable[[], dict]], payload: Optional[bytes] = None, extra_timeout: float = 0.0):
         """Sends until an answer, a non-retryable error or the deadline; returns (status, payload, meta)."""
         deadline = self._clock() + self._timeout + extra_timeout
         attachment = None if self._token is None else json.dumps({"token": self._token})

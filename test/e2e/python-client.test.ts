@@ -15,6 +15,30 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
   const e2e = useCluster({ nodes: 3, metrics: true });
   const { step } = e2e;
 
+  /** The driver as a child process, for steps that act while it runs. */
+  const spawnDriver = (scenario: string, user: string) => {
+    const python = join(repoRoot, '.venv', 'bin', 'python');
+    assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
+    const child = spawn(python, [join(repoRoot, DRIVER), e2e.cluster.router.clientConfig, scenario, user], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 180_000,
+      env: { ...process.env, FORGE_TOKEN: e2e.cluster.adminToken },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    return {
+      stdout: () => stdout,
+      /** Its last line, once it exited 0. */
+      result: async (): Promise<Record<string, unknown>> => {
+        assert.equal(await exited, 0, `${stdout}\n${stderr}`);
+        return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      },
+    };
+  };
+
   const drive = async (scenario: string, user: string): Promise<Record<string, unknown>> => {
     const stdout = await runPython(DRIVER, [e2e.cluster.router.clientConfig, scenario, user], 120_000, { FORGE_TOKEN: e2e.cluster.adminToken });
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
@@ -33,28 +57,16 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
   });
 
   step('a Python long poll is woken by a put made 1 s later from TypeScript', async () => {
-    const python = join(repoRoot, '.venv', 'bin', 'python');
-    assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
-    const child = spawn(python, [join(repoRoot, DRIVER), e2e.cluster.router.clientConfig, 'long-poll', 'py-late'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-      env: { ...process.env, FORGE_TOKEN: e2e.cluster.adminToken },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const driver = spawnDriver('long-poll', 'py-late');
     await eventually('the Python consumer parked on the leader', async () => {
-      if (!stdout.includes('"parked"')) return undefined;
+      if (!driver.stdout().includes('"parked"')) return undefined;
       const leader = ((await e2e.client.status()) as { node: string }).node;
       const page = await (await fetch(e2e.cluster.metricsUrl(leader))).text();
       return metricValue(page, 'forge_parked_consumers') === 1 ? true : undefined;
     }, 60_000);
     await sleep(1000);
     await e2e.client.put('py-late', 'wake up', { id: 'late-1' });
-    assert.equal(await exited, 0, stderr);
-    const got = JSON.parse(stdout.trim().split('\n').at(-1)!) as { id: string; body: string; elapsed_ms: number };
+    const got = (await driver.result()) as { id: string; body: string; elapsed_ms: number };
     assert.equal(got.id, 'late-1');
     assert.equal(got.body, 'wake up');
     assert.ok(got.elapsed_ms >= 1000 && got.elapsed_ms < 9000, `answered after ${got.elapsed_ms} ms of a 10 s wait`);
@@ -78,5 +90,19 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
   step('refusals are typed MailboxErrors: BAD_REQUEST, and UNAUTHORIZED for a bad token', async () => {
     assert.deepEqual(await drive('errors', 'py-err'), { bad_request: 'BAD_REQUEST', bad_token: 'UNAUTHORIZED' });
     assert.equal((await e2e.client.len('py-err')).count, 0);
+  });
+
+  // Last: it leaves the cluster a node short.
+  step('puts retried through a kill -9 of the leader land exactly once each, in order', async () => {
+    const { node: leader } = (await e2e.client.status()) as { node: string };
+    const driver = spawnDriver('kill', 'py-kill');
+    await eventually('20 Python puts acknowledged', async () => ((driver.stdout().match(/"put"/g) ?? []).length >= 20 ? true : undefined), 60_000);
+    await e2e.cluster.signal(leader, 'SIGKILL');
+    const got = (await driver.result()) as { gets: number; duplicates: number };
+    assert.ok(got.gets > 300, `${got.gets} GETs for 300 puts: the kill should have made the client retry`);
+    await e2e.cluster.waitForLeader(e2e.client, 30_000, leader);
+    const ids: string[] = [];
+    for (let m = await e2e.client.consume('py-kill'); m !== null; m = await e2e.client.consume('py-kill')) ids.push(m.id);
+    assert.deepEqual(ids, Array.from({ length: 300 }, (_, i) => `k-${i}`), `${got.duplicates} puts answered duplicate`);
   });
 });

@@ -9,6 +9,9 @@ The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
 - messages: two puts, then the messages() loop acks them; the client is closed from another
   thread 1 s after the second while the loop long-polls (20 s): prints the bodies, whether the
   mailbox is then empty (seen from a second client) and how long the loop took to stop.
+- kill: 300 puts (ids k-0..k-299, request timeout 30 s) one after the other, printing
+  {"put": i} after each, while the test kills the leader: prints how many GETs they took in all
+  (more than 300: some were retried) and how many answered duplicate.
 - errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
   a bad token.
 """
@@ -19,7 +22,27 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
-from forge_mailbox import MailboxClient, MailboxError  # noqa: E402
+from forge_mailbox import MailboxClient, MailboxError, ZenohTransport  # noqa: E402
+
+KILL_PUTS = 300
+
+
+class CountingTransport:
+    """The module's Zenoh transport, counting the GETs the client sends (its retries included)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.gets = 0
+
+    def get(self, selector, payload, attachment, timeout):
+        self.gets += 1
+        return self.inner.get(selector, payload, attachment, timeout)
+
+    def put(self, key, payload, attachment):
+        self.inner.put(key, payload, attachment)
+
+    def close(self):
+        self.inner.close()
 
 
 def emit(**fields):
@@ -76,6 +99,16 @@ def messages(client, config, user):
     emit(bodies=bodies, count=stats.count, in_flight=stats.in_flight, stop_ms=stop_ms)
 
 
+def puts_through_a_kill(config, user):
+    transport = CountingTransport(ZenohTransport(config))
+    duplicates = 0
+    with MailboxClient(transport=transport, token=os.environ["FORGE_TOKEN"], request_timeout=30.0) as client:
+        for i in range(KILL_PUTS):
+            duplicates += client.put(user, f"k{i}".encode(), id=f"k-{i}").duplicate
+            emit(put=i)
+    emit(gets=transport.gets, duplicates=duplicates)
+
+
 def errors(client, config, user):
     out = {}
     try:
@@ -92,6 +125,8 @@ def errors(client, config, user):
 
 def main():
     config, scenario, user = sys.argv[1:4]
+    if scenario == "kill":
+        return puts_through_a_kill(config, user)
     with MailboxClient(config, token=os.environ["FORGE_TOKEN"], request_timeout=10.0) as client:
         if scenario == "round-trip":
             round_trip(client, user)

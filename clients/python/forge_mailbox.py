@@ -46,6 +46,12 @@ DEFAULT_KEY_PREFIX = "forge/mailbox"
 # The leader serves long polls on WAIT_LANES extra sessions (src/bridge/key-space.ts, README
 # "Long polls"); the client picks a lane at random so that they share the parked consumers.
 WAIT_LANES = 16
+# A node answers every request within raft.requestTimeoutMs (5 s by default: TIMEOUT if not
+# committed by then), so an attempt unanswered well past that is lost: measured, about 1 in 60
+# kills of a leader under a stream of puts left one put's query unanswered until its timeout (the
+# router ended it neither with the node's answer nor at once). Such an attempt is given up after
+# this long and, where safe, sent again within the request's deadline.
+DEFAULT_ATTEMPT_TIMEOUT = 6.0
 RETRYABLE = frozenset({"NOT_LEADER", "UNAVAILABLE", "LEADERSHIP_LOST", "TIMEOUT", "BUSY"})
 # Codes after which the request may have been carried out although it was not answered.
 OUTCOME_UNKNOWN = frozenset({"TIMEOUT", "LEADERSHIP_LOST", "NO_REPLY"})
@@ -198,6 +204,7 @@ class MailboxClient:
         token: Optional[str] = None,
         token_file: Union[str, os.PathLike, None] = None,
         request_timeout: float = 10.0,
+        attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         transport: Optional[Transport] = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -207,13 +214,18 @@ class MailboxClient:
         router endpoint and the client user's credentials; router: an endpoint (`tcp/host:7447`,
         `tls/host:7447`) replacing the configuration's. token, else token_file: the capability
         token. request_timeout (s): each request's deadline, retries included; a long poll gets
-        its wait on top. transport, sleep, clock: for tests."""
+        its wait on top. attempt_timeout (s): how long one attempt may go unanswered before it is
+        given up as outcome unknown (TIMEOUT) and, where safe, sent again (see
+        DEFAULT_ATTEMPT_TIMEOUT). transport, sleep, clock: for tests."""
         if token is not None and token_file is not None:
             raise ValueError("give token or token_file, not both")
         self._token = read_token_file(token_file) if token_file is not None else token
         if request_timeout <= 0:
             raise ValueError("request_timeout must be > 0 seconds")
         self._timeout = float(request_timeout)
+        if attempt_timeout <= 0:
+            raise ValueError("attempt_timeout must be > 0 seconds")
+        self._attempt_timeout = float(attempt_timeout)
         self._prefix = key_prefix
         self._sleep = sleep
         self._clock = clock
@@ -363,10 +375,20 @@ class MailboxClient:
             return {**params, "wait": max(0, int((wait_end - self._clock()) * 1000))}
 
         key = lambda: f"{self._prefix}/@wait/{random.randrange(WAIT_LANES)}/{user}"  # noqa: E731
-        return self._request(op, key, attempt_params, extra_timeout=wait_ms / 1000)
+        return self._request(op, key, attempt_params, extra_timeout=wait_ms / 1000, attempt_extra=lambda: max(0.0, wait_end - self._clock()))
 
-    def _request(self, op: str, key: Union[str, Callable[[], str]], params: Union[dict, Callable[[], dict]], payload: Optional[bytes] = None, extra_timeout: float = 0.0):
-        """Sends until an answer, a non-retryable error or the deadline; returns (status, payload, meta)."""
+    def _request(
+        self,
+        op: str,
+        key: Union[str, Callable[[], str]],
+        params: Union[dict, Callable[[], dict]],
+        payload: Optional[bytes] = None,
+        extra_timeout: float = 0.0,
+        attempt_extra: Callable[[], float] = lambda: 0.0,
+    ):
+        """Sends until an answer, a non-retryable error or the deadline; returns (status, payload, meta).
+        extra_timeout: added to the request's deadline; attempt_extra: added to each attempt's
+        timeout (a long poll's wait, what is left of it)."""
         deadline = self._clock() + self._timeout + extra_timeout
         attachment = None if self._token is None else json.dumps({"token": self._token})
         attempt = 0
@@ -377,7 +399,7 @@ class MailboxClient:
             selector = _selector(key() if callable(key) else key, params() if callable(params) else params)
             left = deadline - self._clock()
             try:
-                return self._once(selector, payload, attachment, max(left, 0.001))
+                return self._once(selector, payload, attachment, max(min(left, attempt_extra() + self._attempt_timeout), 0.001))
             except MailboxError as e:
                 code = "NO_REPLY" if isinstance(e, _NoReply) else e.code
                 if e.code == "UNKNOWN_RECEIPT" and unknown:

@@ -100,6 +100,12 @@ class PutTest(unittest.TestCase):
         self.assertTrue(all(0 < call[4] <= 2.0 for call in t.calls))
         self.assertLess(t.calls[-1][4], t.calls[0][4])
 
+    def test_an_attempt_is_bounded_by_the_attempt_timeout_and_an_unanswered_one_is_sent_again(self):
+        c, t, _ = client([Reply(False, b"Timeout")], ok("put", {"id": "x", "seq": 1, "duplicate": True}), timeout=30.0)
+        self.assertTrue(c.put("alice", b"x").duplicate)
+        self.assertAlmostEqual(t.calls[0][4], 6.0)
+        self.assertEqual(t.calls[0][1]["id"], t.calls[1][1]["id"])
+
     def test_non_retryable_errors_are_raised_at_once_typed(self):
         for code in ("BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "MAILBOX_FULL", "QUOTA_EXCEEDED", "TOO_LARGE", "INTERNAL"):
             c, t, _ = client(err(code, "why", leader=None))
@@ -161,13 +167,13 @@ class ConsumeTest(unittest.TestCase):
         self.assertEqual(t.calls[1][1]["lease"], "5000")
         self.assertTrue(all("rid" not in call[1] for call in t.calls), "an idle leased poll writes nothing")
 
-    def test_a_long_poll_goes_to_a_wait_lane_with_the_wait_on_top_of_the_timeout(self):
+    def test_a_long_poll_goes_to_a_wait_lane_with_the_wait_on_top_of_the_timeouts(self):
         c, t, _ = client(ok("empty"), timeout=10.0)
         self.assertIsNone(c.consume("alice", wait_ms=20_000))
         key, params, _, _, timeout = t.calls[0]
         self.assertRegex(key, r"^forge/mailbox/@wait/([0-9]|1[0-5])/alice$")
         self.assertEqual(params["wait"], "20000")
-        self.assertAlmostEqual(timeout, 30.0, places=3)
+        self.assertAlmostEqual(timeout, 26.0, places=3)  # the wait, and one attempt's timeout on top
 
     def test_a_long_poll_retry_waits_only_what_is_left_of_the_wait(self):
         c, t, clock = client(err("NOT_LEADER"), ok("empty"))

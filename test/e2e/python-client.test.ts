@@ -98,7 +98,7 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
     const driver = spawnDriver('kill', 'py-kill');
     await eventually('20 Python puts acknowledged', async () => ((driver.stdout().match(/"put"/g) ?? []).length >= 20 ? true : undefined), 60_000);
     await e2e.cluster.signal(leader, 'SIGKILL');
-    const got = (await driver.result()) as { gets: number; duplicates: number };
+    const got = (await driver.result()) as { gets: number; duplicates: number; slowest_put_ms: number };
     assert.ok(got.gets > 300, `${got.gets} GETs for 300 puts: the kill should have made the client retry`);
     await e2e.cluster.waitForLeader(e2e.client, 30_000, leader);
     const ids: string[] = [];

@@ -11,7 +11,7 @@ The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
   mailbox is then empty (seen from a second client) and how long the loop took to stop.
 - kill: 300 puts (ids k-0..k-299, request timeout 30 s) one after the other, printing
   {"put": i} after each, while the test kills the leader: prints how many GETs they took in all
-  (more than 300: some were retried) and how many answered duplicate.
+  (more than 300: some were retried), how many answered duplicate, and the slowest put.
 - errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
   a bad token.
 """
@@ -102,11 +102,14 @@ def messages(client, config, user):
 def puts_through_a_kill(config, user):
     transport = CountingTransport(ZenohTransport(config))
     duplicates = 0
+    slowest = 0.0
     with MailboxClient(transport=transport, token=os.environ["FORGE_TOKEN"], request_timeout=30.0) as client:
         for i in range(KILL_PUTS):
+            started = time.monotonic()
             duplicates += client.put(user, f"k{i}".encode(), id=f"k-{i}").duplicate
+            slowest = max(slowest, time.monotonic() - started)
             emit(put=i)
-    emit(gets=transport.gets, duplicates=duplicates)
+    emit(gets=transport.gets, duplicates=duplicates, slowest_put_ms=round(slowest * 1000))
 
 
 def errors(client, config, user):

@@ -143,7 +143,7 @@ export class LongPollConsumes {
     if (result.kind === 'empty' && cmd.requestId === undefined) return this.parked.repark(ticket);
     this.parked.finish(ticket);
     resolve(result);
-    if (result.kind === 'message') this.lookAgain(cmd.user);
+    if (result.kind === 'message' || result.kind === 'messages') this.lookAgain(cmd.user);
   }
 
   /**

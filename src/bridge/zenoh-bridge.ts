@@ -72,6 +72,8 @@ export interface ZenohBridgeOptions {
   maxBodyBytes?: number;
   /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent). */
   maxConsumeWaitMs?: number;
+  /** mailbox.maxBatch: the most messages of one batch a request may ask for (DEFAULT_MAX_BATCH when absent). */
+  maxBatch?: number;
   /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
   maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
@@ -144,6 +146,7 @@ export class ZenohBridge {
     this.limits = {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       ...(options.maxConsumeWaitMs === undefined ? {} : { maxConsumeWaitMs: options.maxConsumeWaitMs }),
+      ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     };
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,

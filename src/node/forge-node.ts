@@ -236,6 +236,7 @@ export class ForgeNode implements NodeOperations {
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
       maxConsumeWaitMs: config.mailbox.maxConsumeWaitMs,
+      maxBatch: config.mailbox.maxBatch,
       maxInflightRequests: config.zenoh.maxInflightRequests,
       service: port,
       admin: port,

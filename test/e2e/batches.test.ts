@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { describe } from 'node:test';
 import { MailboxClientError } from '../../src/bridge/client.js';
+import { MailboxClient } from '../../src/bridge/mailbox-client.js';
 import { metricValue, sleep, useCluster } from '../support/e2e.js';
 
 describe('batches', { timeout: 300_000 }, () => {
@@ -69,5 +70,22 @@ describe('batches', { timeout: 300_000 }, () => {
     await e2e.client.putBatch('woken', [1, 2, 3, 4, 5].map((i) => ({ body: `w${i}` })));
     const got = await waiting;
     assert.deepEqual(got.map((m) => new TextDecoder().decode(m.body)), ['w1', 'w2', 'w3', 'w4', 'w5']);
+  });
+
+  step('the public client: putBatch with generated ids, receiveBatch leased, consumeBatch with a rid', async () => {
+    const client = await MailboxClient.open(e2e.cluster.router.url, { token: e2e.cluster.adminToken, requestTimeoutMs: 20_000 });
+    try {
+      const puts = await client.putBatch('public', [{ body: 'p1' }, { body: 'p2' }, { body: 'p3', id: 'mine' }]);
+      assert.equal(puts.length, 3);
+      assert.match(puts[0]!.id, /^[0-9a-f-]{36}$/);
+      assert.equal(puts[2]!.id, 'mine');
+      const leased = await client.receiveBatch('public', 2, { leaseMs: 30_000 });
+      assert.deepEqual(leased.map((m) => new TextDecoder().decode(m.body)), ['p1', 'p2']);
+      for (const m of leased) await client.ack('public', m.receipt);
+      assert.deepEqual((await client.consumeBatch('public', 10)).map((m) => m.id), ['mine']);
+      assert.deepEqual(await client.consumeBatch('public', 10), []);
+    } finally {
+      await client.close();
+    }
   });
 });

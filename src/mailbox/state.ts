@@ -58,7 +58,14 @@ export interface RememberedPut {
 }
 
 /** What a consume that reached the queue yields: the only results a request id remembers. */
-export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'empty' }>;
+export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'messages' | 'empty' }>;
+
+/** The body bytes a remembered consume result holds (what requestCacheMaxBytes bounds). */
+export function consumeResultBytes(result: ConsumeResult): number {
+  if (result.kind === 'message') return result.message.body.length;
+  if (result.kind === 'messages') return result.messages.reduce((n, m) => n + m.body.length, 0);
+  return 0;
+}
 
 export interface RememberedConsume {
   readonly user: string;

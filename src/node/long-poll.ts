@@ -99,10 +99,11 @@ export class LongPollConsumes {
   /** Hears every applied command: one waiting consumer per message it made visible. */
   applied(cmd: MailboxCommand, result: MailboxResult): void {
     if (this.parked.size === 0) return;
-    const visible =
-      (cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok');
-    if (!visible) return;
-    this.pending.set(cmd.user, (this.pending.get(cmd.user) ?? 0) + 1);
+    let visible = 0;
+    if ((cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok')) visible = 1;
+    else if (cmd.op === 'putBatch' && result.kind === 'puts') visible = result.puts.filter((p) => !p.duplicate).length;
+    if (visible === 0 || !('user' in cmd)) return;
+    this.pending.set(cmd.user, (this.pending.get(cmd.user) ?? 0) + visible);
     // Not from inside the apply loop: the woken consumers propose.
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -143,7 +144,7 @@ export class LongPollConsumes {
     if (result.kind === 'empty' && cmd.requestId === undefined) return this.parked.repark(ticket);
     this.parked.finish(ticket);
     resolve(result);
-    if (result.kind === 'message') this.lookAgain(cmd.user);
+    if (result.kind === 'message' || result.kind === 'messages') this.lookAgain(cmd.user);
   }
 
   /**

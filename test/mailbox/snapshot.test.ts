@@ -125,7 +125,7 @@ test('a remembered consume result with an out-of-range field is refused with a t
     assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === code);
   };
   refused('BAD_VERSION', (b) => (b[result] = 2));
-  refused('UNKNOWN_TAG', (b) => (b[result + 1] = 4)); // an "ok" result is never remembered
+  refused('UNKNOWN_TAG', (b) => (b[result + 1] = 5)); // an "ok" result is never remembered (4 is a batch's)
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, -1, true));
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, 0.5, true));
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq + 13, Number.NaN, true)); // enqueuedAt

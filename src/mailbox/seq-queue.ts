@@ -85,7 +85,11 @@ export class SeqQueue {
     } else {
       if (m.expiresAt < cols[this.tail * STRIDE - STRIDE + EXPIRES_AT]!) this.expiryOrdered = false;
       if (this.tail < EXACT_SLOTS) {
-        this.cols = cols.concat(m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
+        // Copied by hand: concat, once optimised, was seen (Node 20) to hand back boxed numbers.
+        const grown = new Array<number>(cols.length + STRIDE);
+        for (let k = 0; k < cols.length; k++) grown[k] = cols[k]!;
+        this.cols = grown;
+        this.write(this.tail, m);
       } else {
         cols.push(m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
       }
@@ -128,13 +132,7 @@ export class SeqQueue {
     }
     const ids = m.clientId !== null ? this.idColumn() : this.ids;
     if (lo === this.head && this.head > 0) {
-      const o = --this.head * STRIDE;
-      cols[o + SEQ] = m.seq;
-      cols[o + ENQUEUED_AT] = m.enqueuedAt;
-      cols[o + EXPIRES_AT] = m.expiresAt;
-      cols[o + BODY_REF] = m.bodyRef;
-      cols[o + BODY_LENGTH] = m.bodyLength;
-      cols[o + DELIVERIES] = m.deliveries;
+      this.write(--this.head, m);
       if (ids !== null) ids[this.head] = m.clientId;
     } else {
       cols.splice(lo * STRIDE, 0, m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
@@ -227,6 +225,18 @@ export class SeqQueue {
       cols[o + EXPIRES_AT]!,
       cols[o + DELIVERIES]!,
     );
+  }
+
+  /** Sets the numeric columns of `slot` (within the array) to those of `m`. */
+  private write(slot: number, m: StoredMessage): void {
+    const cols = this.cols!;
+    const o = slot * STRIDE;
+    cols[o + SEQ] = m.seq;
+    cols[o + ENQUEUED_AT] = m.enqueuedAt;
+    cols[o + EXPIRES_AT] = m.expiresAt;
+    cols[o + BODY_REF] = m.bodyRef;
+    cols[o + BODY_LENGTH] = m.bodyLength;
+    cols[o + DELIVERIES] = m.deliveries;
   }
 
   /** The client id column, made (all null so far) on the first message with an id. */

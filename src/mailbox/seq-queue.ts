@@ -50,8 +50,12 @@ export class SeqQueue {
    * while empty, so an empty queue costs no array at all.
    */
   private cols: number[] | null = null;
-  /** Client id per slot (null for none), aligned with `cols`; null until some message has an id. */
-  private ids: (string | null)[] | null = null;
+  /**
+   * Client id per slot (null for none), aligned with `cols`; null until some message has an id.
+   * In a queue of a single slot, the id itself: most mailboxes hold one message, and the new
+   * clients give every put an id, so a one-element array there would cost what the columns save.
+   */
+  private ids: (string | null)[] | string | null = null;
   /** First live slot: the slots before it were taken. */
   private head = 0;
   /** One past the last live slot. */
@@ -79,7 +83,7 @@ export class SeqQueue {
     const cols = this.cols;
     if (cols === null) {
       this.cols = [m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries];
-      if (m.clientId !== null) this.ids = [m.clientId];
+      this.ids = m.clientId;
       this.head = 0;
       this.tail = 1;
     } else {
@@ -94,7 +98,7 @@ export class SeqQueue {
         cols.push(m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
       }
       if (m.clientId !== null) this.idColumn().push(m.clientId);
-      else this.ids?.push(null);
+      else this.idArray()?.push(null);
       this.tail++;
     }
     this.bytes += m.bodyLength;
@@ -103,7 +107,8 @@ export class SeqQueue {
   shift(): StoredMessage | undefined {
     if (this.head >= this.tail) return undefined;
     const m = this.message(this.head);
-    if (this.ids !== null) this.ids[this.head] = null;
+    const ids = this.ids;
+    if (ids !== null && typeof ids !== 'string') ids[this.head] = null;
     this.head++;
     this.bytes -= m.bodyLength;
     this.compact();
@@ -130,7 +135,7 @@ export class SeqQueue {
     ) {
       this.expiryOrdered = false;
     }
-    const ids = m.clientId !== null ? this.idColumn() : this.ids;
+    const ids = m.clientId !== null ? this.idColumn() : this.idArray();
     if (lo === this.head && this.head > 0) {
       this.write(--this.head, m);
       if (ids !== null) ids[this.head] = m.clientId;
@@ -150,7 +155,6 @@ export class SeqQueue {
       return before - this.size;
     }
     const cols = this.cols!;
-    const ids = this.ids;
     const keptCols: number[] = [];
     const keptIds: (string | null)[] = [];
     let keptAnId = false;
@@ -158,7 +162,7 @@ export class SeqQueue {
       const o = slot * STRIDE;
       if (cols[o + EXPIRES_AT]! > now) {
         for (let k = 0; k < STRIDE; k++) keptCols.push(cols[o + k]!);
-        const id = ids?.[slot] ?? null;
+        const id = this.idAt(slot);
         keptIds.push(id);
         if (id !== null) keptAnId = true;
       } else {
@@ -201,7 +205,8 @@ export class SeqQueue {
     const q = new SeqQueue();
     if (this.cols === null) return q;
     q.cols = this.cols.slice(this.head * STRIDE, this.tail * STRIDE);
-    q.ids = this.ids?.slice(this.head, this.tail) ?? null;
+    const ids = this.ids;
+    q.ids = typeof ids === 'string' ? ids : (ids?.slice(this.head, this.tail) ?? null);
     q.tail = this.tail - this.head;
     q.expiryOrdered = this.expiryOrdered;
     q.bytes = this.bytes;
@@ -218,7 +223,7 @@ export class SeqQueue {
     const o = slot * STRIDE;
     return new StoredMessage(
       cols[o + SEQ]!,
-      this.ids?.[slot] ?? null,
+      this.idAt(slot),
       cols[o + BODY_REF]!,
       cols[o + BODY_LENGTH]!,
       cols[o + ENQUEUED_AT]!,
@@ -239,9 +244,20 @@ export class SeqQueue {
     cols[o + DELIVERIES] = m.deliveries;
   }
 
+  private idAt(slot: number): string | null {
+    const ids = this.ids;
+    return ids === null || typeof ids === 'string' ? ids : (ids[slot] ?? null);
+  }
+
+  /** The client id column as an array (a single slot's id turned into one), or null when there is none. */
+  private idArray(): (string | null)[] | null {
+    const ids = this.ids;
+    return typeof ids === 'string' ? (this.ids = [ids]) : ids;
+  }
+
   /** The client id column, made (all null so far) on the first message with an id. */
   private idColumn(): (string | null)[] {
-    return (this.ids ??= new Array<string | null>(this.tail).fill(null));
+    return this.idArray() ?? (this.ids = new Array<string | null>(this.tail).fill(null));
   }
 
   /** Drop the consumed prefix once it is at least half of the array, keeping shift amortised O(1). */
@@ -250,7 +266,7 @@ export class SeqQueue {
       this.reset();
     } else if (this.head >= 1024 && this.head * 2 >= this.tail) {
       this.cols = this.cols!.slice(this.head * STRIDE, this.tail * STRIDE);
-      this.ids = this.ids?.slice(this.head, this.tail) ?? null;
+      this.ids = this.idArray()?.slice(this.head, this.tail) ?? null;
       this.tail -= this.head;
       this.head = 0;
     }

@@ -127,6 +127,23 @@ test('client ids: a queue of messages without one has no id column; one with an 
   assert.equal((q as unknown as { ids: unknown }).ids, null);
 });
 
+test('client ids: a queue of one message keeps its id without an array, and makes one when a second comes', () => {
+  const q = new SeqQueue();
+  const ids = (): unknown => (q as unknown as { ids: unknown }).ids;
+  q.push(msg(1, 1001, 'one'));
+  assert.equal(ids(), 'one');
+  assert.equal(q.copy().at(0)!.id, 'one');
+  q.push(msg(2));
+  assert.deepEqual(ids(), ['one', null]);
+  assert.deepEqual(Array.from(q, (m) => m.id), ['one', '@2']);
+  const r = new SeqQueue();
+  r.push(msg(3, 1003, 'three'));
+  r.insertBySeq(msg(2, 1002, 'two'));
+  assert.deepEqual(Array.from(r, (m) => m.id), ['two', 'three']);
+  assert.equal(r.shift()!.id, 'two');
+  assert.equal(r.shift()!.id, 'three');
+});
+
 test('copy is independent of the queue it was made from', () => {
   const q = new SeqQueue();
   for (let s = 1; s <= 4; s++) q.push(msg(s, 1000, s === 2 ? 'two' : null));

@@ -14,7 +14,9 @@ export interface Lease {
 
 /** Everything one user holds. Absent from the map when it holds nothing. */
 export class UserBox {
-  readonly queue = new SeqQueue();
+  /** `queue` is given only to a snapshot stream's copy of a mailbox. */
+  constructor(readonly queue = new SeqQueue()) {}
+
   /** Dead letters; made on the first one, since most mailboxes never have any. */
   dead: SeqQueue | null = null;
   /** In-flight leased messages by receipt, in lease order; made on the first lease. */

@@ -3,6 +3,9 @@
 // over the messages. One store per process, so that the figures do not mix:
 //   node --expose-gc --import tsx bench/body-memory-bench.ts memory   (bodies in a MemoryBodyStore)
 //   node --expose-gc --import tsx bench/body-memory-bench.ts file     (bodies in a FileBodyStore in a temp dir)
+// then, after the store, optionally:
+//   --users N   spread the puts over N mailboxes (1000000: a million mailboxes of one message each)
+//   --ids       every put carries a client id, as the TypeScript client's do
 // A script that prints, not a test.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,9 +16,11 @@ import { Mailbox } from '../src/mailbox/mailbox.js';
 import { FileBodyStore } from '../src/node/file-body-store.js';
 
 const BODY_BYTES = 100;
-const USERS = 1000;
+const USERS = Number(flag('--users') ?? 1000);
+const WITH_IDS = process.argv.includes('--ids');
 const QUEUED = 1_000_000;
-const benchOptions = { maxMessagesPerMailbox: 10_000_000, maxBytesPerMailbox: 4 * 1024 * 1024 * 1024 };
+// With ids, the put id table must hold them all (they stay in their dedupe window throughout).
+const benchOptions = { maxMessagesPerMailbox: 10_000_000, maxBytesPerMailbox: 4 * 1024 * 1024 * 1024, dedupeMaxEntries: 2 * QUEUED };
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');
@@ -37,7 +42,8 @@ try {
   for (let i = 0; i < QUEUED; i++) {
     // Each body a fresh allocation, as a decoded log entry's would be.
     const body = new Uint8Array(BODY_BYTES).fill(i & 0xff);
-    m.apply({ op: 'put', user: names[i % USERS]!, body }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i });
+    const id = WITH_IDS ? `put-${i}` : undefined;
+    m.apply({ op: 'put', user: names[i % USERS]!, body, id }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i });
   }
   const fillMs = performance.now() - t0;
   const after = usage();
@@ -46,12 +52,17 @@ try {
   const snapshot = m.snapshot();
   const snapMs = performance.now() - t1;
   console.log(
-    `${kind} store, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}-byte messages over ${USERS} mailboxes, ` +
+    `${kind} store, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}-byte messages over ${USERS.toLocaleString('en-US')} mailboxes${WITH_IDS ? ', each with a client id' : ''}, ` +
       `filled in ${fillMs.toFixed(0)} ms; per message: heapUsed ${per('heapUsed')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), RSS ${per('rss')} B; ` +
       `store ${JSON.stringify(m.bodyUsage())}; snapshot ${(snapshot.length / 1048576).toFixed(1)} MiB written in ${snapMs.toFixed(0)} ms`,
   );
 } finally {
   if (dir !== null) rmSync(dir, { recursive: true, force: true });
+}
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
 }
 
 function usageError(): never {

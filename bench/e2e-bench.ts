@@ -12,7 +12,14 @@
 // The peer needs `nats-server` on PATH; on Debian: `apt-get update && apt-get install -y
 // nats-server`. Without it the peer is skipped (said so in the output); this script installs nothing.
 //
+// Then batch consumes (issue #12): for each size in --batches, --batch-fill messages are put with
+// batch puts (256 a request) and drained by --batch-concurrency workers, each taking up to that
+// many per request: Forge `consume?max=N` (one Raft entry per batch), NATS a pull `fetch` of up to
+// N messages, each acked with ackAck. Figures are messages (not requests) per second; latencies
+// are per batch request.
+//
 //   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off] [--no-peer]
+//                        [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
 // verifying and authorizing every request costs against the default (on). --peer-tls off runs the
@@ -43,10 +50,16 @@ const auth = arg('auth', 'on') !== 'off';
 const peerTls = arg('peer-tls', 'on') !== 'off';
 const skipPeer = args.includes('--no-peer');
 const BODY = new Uint8Array(100).fill(0x61);
+const batchSizes = arg('batches', '16,256').split(',').filter((x) => x !== '').map(Number);
+const batchFill = Number(arg('batch-fill', '20000'));
+const batchConcurrency = Number(arg('batch-concurrency', '16'));
+/** Messages per batch put while filling (the bodies stay far under maxBodyBytes). */
+const FILL_BATCH = 256;
 
 interface Row {
   system: 'forge' | 'nats';
-  phase: 'put' | 'consume';
+  /** put, consume, or `consume max=<N>` (a batch consume; figures in messages per second). */
+  phase: string;
   inFlight: number;
   figures: Figures;
   note: string;
@@ -96,7 +109,52 @@ async function benchForge(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
     for (const user of users) left += await clients[0]!.purge(user);
     report(rows, { system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
   }
+  for (const max of batchSizes) {
+    const pending = await fillForge(clients, `b${max}`);
+    let taken = 0;
+    let empty = 0;
+    const consume = await closedLoop(batchConcurrency, seconds, async (w) => {
+      for (let k = 0; k < users.length; k++) {
+        const u = (w + k) % users.length;
+        if (pending[u]! === 0) continue;
+        const claim = Math.min(max, pending[u]!);
+        pending[u]! -= claim; // claimed before the request, so no two workers count on the same messages
+        const got = await clients[w % clients.length]!.consumeBatch(users[u]!, max);
+        if (got.length === 0) empty++;
+        taken += got.length;
+        return true;
+      }
+      return false;
+    });
+    let left = 0;
+    for (const user of users) left += await clients[0]!.purge(user);
+    report(rows, { system: 'forge', phase: `consume max=${max}`, inFlight: batchConcurrency, figures: perMessage(consume, taken), note: drainNote(batchFill, taken, left, empty) });
+  }
   return rows;
+}
+
+/** Puts --batch-fill messages spread over the users with batch puts; how many each user got. */
+async function fillForge(clients: ForgeMailboxClient[], tag: string): Promise<number[]> {
+  const pending = new Array<number>(users.length).fill(0);
+  let next = 0;
+  await closedLoop(16, 600, async (w) => {
+    if (next >= batchFill) return false;
+    const n = Math.min(FILL_BATCH, batchFill - next);
+    const first = next;
+    next += n;
+    const u = (first / FILL_BATCH) % users.length;
+    const messages = Array.from({ length: n }, (_, i) => ({ body: BODY, id: `${tag}-${first + i}` }));
+    await clients[w % clients.length]!.putBatch(users[u]!, messages);
+    pending[u]! += n;
+    return true;
+  });
+  return pending;
+}
+
+/** Batch figures: the rate in messages taken, latencies per request. */
+function perMessage(requests: Figures, messages: number): Figures {
+  const elapsed = requests.count / requests.opsPerSec;
+  return { ...requests, count: messages, opsPerSec: messages / elapsed };
 }
 
 function drainNote(put: number, taken: number, left: number, empty: number): string {
@@ -227,6 +285,31 @@ async function benchNats(cleanups: (() => Promise<void>)[]): Promise<Row[]> {
     await jsm.streams.purge(STREAM);
     report(rows, { system: 'nats', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
   }
+  for (const max of batchSizes) {
+    const subjects = users.map((_, i) => `bench.u${i}`);
+    let published = 0;
+    await closedLoop(256, 600, async (w) => {
+      if (published >= batchFill) return false;
+      published++;
+      await js.publish(subjects[w % subjects.length]!, BODY);
+      return true;
+    });
+    let taken = 0;
+    let claimed = 0;
+    const consume = await closedLoop(batchConcurrency, seconds, async () => {
+      if (claimed >= batchFill) return false;
+      claimed += max;
+      const batch = await consumer.fetch({ max_messages: max, expires: 1000 });
+      const acks: Promise<boolean>[] = [];
+      for await (const m of batch) acks.push(m.ackAck());
+      await Promise.all(acks);
+      taken += acks.length;
+      return true;
+    });
+    const left = (await jsm.streams.info(STREAM)).state.messages;
+    await jsm.streams.purge(STREAM);
+    report(rows, { system: 'nats', phase: `consume max=${max}`, inFlight: batchConcurrency, figures: perMessage(consume, taken), note: drainNote(batchFill, taken, left, 0) });
+  }
   return rows;
 }
 
@@ -258,7 +341,7 @@ function printTable(forge: Row[], nats: Row[] | null): void {
   for (const l of lines) console.log(l.map((c, i) => c.padStart(widths[i]!)).join('  '));
   console.log('');
   for (const r of [...forge, ...(nats ?? [])]) {
-    if (r.note !== '') console.log(`${r.system} consume, ${r.inFlight} in flight: ${r.note}`);
+    if (r.note !== '') console.log(`${r.system} ${r.phase}, ${r.inFlight} in flight: ${r.note}`);
   }
 }
 

@@ -1,4 +1,5 @@
-"""Forge Mailbox from Python with eclipse-zenoh (pip install eclipse-zenoh==1.10.1).
+"""Forge Mailbox from Python with the client module clients/python/forge_mailbox.py
+(on eclipse-zenoh: pip install eclipse-zenoh==1.10.1).
 
 usage: python examples/python_client.py [zenoh client config] [user]
 
@@ -7,41 +8,45 @@ router endpoint and the client user's password) defaults to $FORGE_ZENOH_CONFIG,
 `npm start` writes: data/local/zenoh/client.json5.
 
 The capability token comes from $FORGE_TOKEN, else the file $FORGE_TOKEN_FILE, else the operator
-token `npm start` writes (data/local/auth/admin.token).
+token `npm start` writes (data/local/auth/admin.token; a token file must be private: chmod 600).
 """
 import json
 import os
 import sys
 
-import zenoh
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+from forge_mailbox import MailboxClient, MailboxError  # noqa: E402
 
 config_file = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FORGE_ZENOH_CONFIG", "data/local/zenoh/client.json5")
 user = sys.argv[2] if len(sys.argv) > 2 else "user123"
-token = os.environ.get("FORGE_TOKEN") or open(os.environ.get("FORGE_TOKEN_FILE", "data/local/auth/admin.token")).read().strip()
+token = os.environ.get("FORGE_TOKEN")
+credentials = {"token": token} if token else {"token_file": os.environ.get("FORGE_TOKEN_FILE", "data/local/auth/admin.token")}
+
 # Every request carries the token in its attachment (never in the key or selector, which get logged).
-auth = json.dumps({"token": token})
-
-conf = zenoh.Config.from_file(config_file)
-with zenoh.open(conf) as session:
+with MailboxClient(config_file, **credentials) as client:
     # A backend service posts a notification. Plain PUT: fire-and-forget.
-    session.put(f"forge/mailbox/{user}", json.dumps({"message": "Your AI generation is ready"}), attachment=auth)
+    client.publish(user, json.dumps({"message": "Your AI generation is ready"}))
 
-    # Acknowledged put: the reply comes once the message is committed on a majority.
-    for reply in session.get(f"forge/mailbox/{user}/put?id=gen-42", payload=b'{"message": "second"}', attachment=auth, timeout=10.0):
-        if reply.ok:
-            print("put acknowledged:", reply.ok.payload.to_bytes().decode())
-        else:
-            print("put failed:", reply.err.payload.to_bytes().decode())
+    # Acknowledged put: returns once the message is committed on a majority. The id makes
+    # retries safe (the client retries NOT_LEADER, TIMEOUT, ... with it; a uuid when not given).
+    try:
+        put = client.put(user, b'{"message": "second"}', id="gen-42")
+        print("put acknowledged:", json.dumps({"id": put.id, "seq": put.seq, "duplicate": put.duplicate}, separators=(",", ":")))
+    except MailboxError as e:
+        print("put failed:", e.code, e.message)
 
-    # A user-facing client polls: each GET takes (consumes) the next message.
-    # The replies of this example's two puts come back in order; then the mailbox is empty.
-    for _ in range(3):
-        for reply in session.get(f"forge/mailbox/{user}", attachment=auth, timeout=10.0):
-            if reply.err:
-                print("error:", reply.err.payload.to_bytes().decode())
-                continue
-            meta = json.loads(reply.ok.attachment.to_bytes())
-            if meta["status"] == "empty":
-                print("mailbox empty")
-            else:
-                print("got", meta["id"], reply.ok.payload.to_bytes().decode())
+    # A user-facing client polls: each consume takes the next message, None when the mailbox is empty.
+    first = client.consume(user)
+    print("got", first.id, first.body.decode())
+    # At-least-once: a leased consume must be acked, or the message comes back when the lease ends.
+    second = client.receive(user, lease_ms=30_000)
+    print("got", second.id, second.body.decode())
+    second.ack()
+    # A long poll: waits up to 1 s for a message (on a wait lane), then says the mailbox is empty.
+    if client.consume(user, wait_ms=1000) is None:
+        print("mailbox empty")
+
+    # A worker's loop: leased messages as they come, long-polling.
+    #   for message in client.messages(user, lease_ms=30_000, wait_ms=20_000):
+    #       handle(message.body)
+    #       message.ack()

@@ -25,6 +25,7 @@ import {
 import { SILENT_LOGGER } from '../logger-port.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
+import { encodeBatchPut, type FramedMessage } from './batch-framing.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
 /** ROUTER_LOST: the router link was lost with the request in flight; outcome unknown, retryable. */
@@ -74,6 +75,11 @@ export interface ConsumeOptions {
 }
 
 type Body = Uint8Array | string;
+
+/** One message of a batch put. */
+export interface BatchPutMessage extends PutOptions {
+  body: Body;
+}
 
 /** How much longer than the query timeout the client waits for the router to end a query. */
 const ROUTER_GRACE_MS = 2000;
@@ -151,6 +157,46 @@ export class ForgeMailboxClient {
       (wait ?? 0) + this.requestTimeoutMs,
     );
     return messageOrNull(reply);
+  }
+
+  /**
+   * Takes up to `max` messages in one log entry (README, Key space: `consume?max=`), in order; []
+   * when the mailbox is empty (after waiting `waitMs` for one, if given). With a request id a retry
+   * gets the very same batch; leased, each message has its own receipt.
+   */
+  async consumeBatch(user: string, max: number, options: ConsumeOptions = {}): Promise<DeliveredMessage[]> {
+    const wait = options.waitMs;
+    if (wait !== undefined && (!Number.isSafeInteger(wait) || wait < 0)) {
+      throw new MailboxClientError('BAD_REQUEST', `waitMs must be a whole number of ms >= 0, got ${wait}`);
+    }
+    if (!Number.isSafeInteger(max) || max < 1) throw new MailboxClientError('BAD_REQUEST', `max must be a whole number >= 1, got ${max}`);
+    const replies = await this.requestAll(
+      wait ? waitLaneKey(this.prefix, Math.floor(Math.random() * WAIT_LANES), user) : `${this.userKey(user)}/consume`,
+      params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined, max }),
+      undefined,
+      (wait ?? 0) + this.requestTimeoutMs,
+    );
+    if (replies.length === 1 && replies[0]!.status === 'empty') return [];
+    return replies.map((r) => {
+      if (r.status !== 'message') throw unexpected(r);
+      return r.message;
+    });
+  }
+
+  /**
+   * Enqueues every message in one log entry, all or none (README, Key space: `put-batch`); the
+   * results come in the batch's order. A message whose id was already put reports duplicate.
+   */
+  async putBatch(user: string, messages: readonly BatchPutMessage[]): Promise<{ id: string; seq: number; duplicate: boolean }[]> {
+    const framed: FramedMessage[] = messages.map((m) => {
+      if (m.id !== undefined && !isValidToken(m.id)) throw new MailboxClientError('BAD_REQUEST', 'id must be 1..128 characters of [A-Za-z0-9._:@+=/-]');
+      return { body: toBytes(m.body), ...(m.id === undefined ? {} : { id: m.id }), ...(m.ttlMs === undefined ? {} : { ttlMs: m.ttlMs }) };
+    });
+    const replies = await this.requestAll(`${this.userKey(user)}/put-batch`, '', encodeBatchPut(framed));
+    return replies.map((r) => {
+      if (r.status !== 'put') throw unexpected(r);
+      return { id: r.id, seq: r.seq, duplicate: r.duplicate };
+    });
   }
 
   async peek(user: string, options: { deadLetter?: boolean } = {}): Promise<DeliveredMessage | null> {
@@ -308,13 +354,59 @@ export class ForgeMailboxClient {
     throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
   }
 
+  /**
+   * One GET answered by a batch of ok replies (reply-format.ts: each carries its place i of n),
+   * in order. Resolves once all n are in; the query is sent without consolidation, which would
+   * keep one reply per key. Errors as `request`; fewer than n replies by the end of the query is
+   * BAD_REPLY (the batch committed but some replies were lost: a retry with the same request id
+   * gets it whole).
+   */
+  private async requestAll(key: string, parameters: string, payload?: Uint8Array, timeoutMs = this.requestTimeoutMs): Promise<ClientReply[]> {
+    const decoded: ClientReply[] = [];
+    const decode = (sample: Sample): ClientReply => {
+      try {
+        return decodeReply(sample.payload().toBytes(), sample.attachment()?.toBytes());
+      } catch (e) {
+        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
+        throw e;
+      }
+    };
+    let expected: number | null = null;
+    const replies = await this.collect(
+      parameters === '' ? key : `${key}?${parameters}`,
+      payload,
+      {
+        consolidation: ConsolidationMode.NONE,
+        untilDone: (sample) => {
+          const reply = decode(sample);
+          decoded.push(reply);
+          const part = 'part' in reply ? reply.part : undefined;
+          expected = part?.count ?? 1;
+          return decoded.length >= expected;
+        },
+      },
+      timeoutMs,
+    );
+    if (decoded.length > 0) {
+      const inOrder = decoded.map((r) => ({ r, at: 'part' in r && r.part !== undefined ? r.part.index : 1 })).sort((a, b) => a.at - b.at);
+      if (inOrder.length !== expected || inOrder.some((x, i) => x.at !== i + 1)) {
+        throw new MailboxClientError('BAD_REPLY', `${decoded.length} of ${String(expected)} replies of a batch came: retry with the same request id or ids`);
+      }
+      return inOrder.map((x) => x.r);
+    }
+    const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
+    const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
+    if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
+    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
+  }
+
   private async collect(
     selector: string,
     payload: Uint8Array | undefined,
-    routing: { target?: QueryTarget; consolidation?: ConsolidationMode; untilOk?: boolean } = {},
+    routing: { target?: QueryTarget; consolidation?: ConsolidationMode; untilOk?: boolean; untilDone?: (ok: Sample) => boolean } = {},
     timeoutMs = this.requestTimeoutMs,
   ): Promise<(Sample | ReplyError)[]> {
-    const { untilOk, ...route } = routing;
+    const { untilOk, untilDone, ...route } = routing;
     const sent = Date.now();
     // Nothing has been sent while waiting for a session: that wait comes out of the request's time.
     const session = await this.sessionBy(sent + timeoutMs);
@@ -352,6 +444,15 @@ export class ForgeMailboxClient {
               // end of the query, which a queryable whose node is cut from the router (but not yet
               // dropped by it) would hold back until the timeout.
               if (untilOk && result instanceof Sample) settle(() => resolve([result]));
+              if (untilDone && result instanceof Sample) {
+                let done: boolean;
+                try {
+                  done = untilDone(result);
+                } catch (e) {
+                  return settle(() => reject(e));
+                }
+                if (done) settle(() => resolve(replies));
+              }
             },
             () => settle(() => resolve(replies)),
           ],

@@ -8,7 +8,11 @@
 //                                        delay (ms: invisible until then; the mailbox caps it)
 //   GET <prefix>/<user>/consume          params: rid (request id: a retry returns the same result),
 //                                        lease (ms: at-least-once, must be acked), dlq,
-//                                        wait (ms, long poll: wait up to that long for a message)
+//                                        wait (ms, long poll: wait up to that long for a message),
+//                                        max (1..maxBatch: take up to that many in one log entry,
+//                                        one reply per message in order, or one `empty`)
+//   GET <prefix>/<user>/put-batch        enqueue the messages of the payload (batch-framing.ts), all
+//                                        or none, in one log entry: one reply per message in order
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
@@ -43,7 +47,9 @@
 // These checks are made here, before anything is proposed, so bad input never reaches the log.
 
 import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
-import type { MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
+import type { BatchPutItem, MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
+import { WireError } from '../wire/wire-error.js';
+import { decodeBatchPut } from './batch-framing.js';
 import { QUOTA_NAMES, quotaProblem } from '../mailbox/quotas.js';
 import type { AdminOp } from './cluster-admin.js';
 import type { Access } from '../auth/capability.js';
@@ -54,7 +60,12 @@ export interface KeySpaceLimits {
   maxBodyBytes: number;
   /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent; 0: no long polls). */
   maxConsumeWaitMs?: number;
+  /** Most messages of a batch (consume max, batch put count): mailbox.maxBatch (DEFAULT_MAX_BATCH when absent). */
+  maxBatch?: number;
 }
+
+/** The mailbox's default maxBatch (src/mailbox/options.ts). */
+export const DEFAULT_MAX_BATCH = 256;
 
 /** Longest long-poll wait by default: SQS's ReceiveMessage caps WaitTimeSeconds at 20 s too. */
 export const DEFAULT_MAX_CONSUME_WAIT_MS = 20_000;
@@ -192,10 +203,22 @@ export function parseGet(
       }
       return ok({ kind: 'command', command: put.value });
     }
+    case 'put-batch': {
+      const checked = checkNames(p, []);
+      if (!checked.ok) return checked;
+      return parsePutBatch(user, payload ?? new Uint8Array(0), limits);
+    }
     case 'consume': {
-      const checked = checkNames(p, ['rid', 'lease', 'dlq', 'wait']);
+      const checked = checkNames(p, ['rid', 'lease', 'dlq', 'wait', 'max']);
       if (!checked.ok) return checked;
       const command: MailboxCommand = { op: 'consume', user };
+      const max = p.get('max');
+      if (max !== undefined) {
+        const limit = limits.maxBatch ?? DEFAULT_MAX_BATCH;
+        const n = /^[0-9]{1,5}$/.test(max) ? Number(max) : NaN;
+        if (!(n >= 1 && n <= limit)) return fail('BAD_REQUEST', `max must be a whole number from 1 to ${limit} (mailbox.maxBatch)`);
+        command.max = n;
+      }
       const wait = waitParam(p.get('wait'), limits.maxConsumeWaitMs ?? DEFAULT_MAX_CONSUME_WAIT_MS);
       if (!wait.ok) return wait;
       const rid = p.get('rid');
@@ -269,6 +292,28 @@ export function parseGet(
     default:
       return fail('UNKNOWN_OP', `unknown operation ${JSON.stringify(truncate(op))}`);
   }
+}
+
+/** A batch put: the payload's framing decoded, each message checked like a single put's. */
+function parsePutBatch(user: string, payload: Uint8Array, limits: KeySpaceLimits): Parsed<BridgeRequest> {
+  let framed;
+  try {
+    framed = decodeBatchPut(payload, limits.maxBatch ?? DEFAULT_MAX_BATCH, limits.maxBodyBytes);
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+    if (e.code === 'TOO_LARGE') return fail('TOO_LARGE', `batch put: ${e.message} (the bodies together at most ${limits.maxBodyBytes} bytes)`);
+    return fail('BAD_REQUEST', `batch put payload: ${e.message} (see the README, Key space)`);
+  }
+  const messages: BatchPutItem[] = [];
+  for (const [i, m] of framed.entries()) {
+    const put = buildPut(user, m.body, m.id, m.ttlMs === undefined ? undefined : String(m.ttlMs));
+    if (!put.ok) return fail(put.error.code, `message ${i}: ${put.error.message}`);
+    const item: BatchPutItem = { body: put.value.body };
+    if (put.value.id !== undefined) item.id = put.value.id;
+    if (put.value.ttlMs !== undefined) item.ttlMs = put.value.ttlMs;
+    messages.push(item);
+  }
+  return ok({ kind: 'command', command: { op: 'putBatch', user, messages } });
 }
 
 function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
@@ -400,7 +445,7 @@ export function accessOf(request: BridgeRequest): Access {
       const c = request.command;
       if (c.op === 'expire') throw new Error('the expiry sweep is proposed by the leader, never parsed from a request');
       if (c.op === 'setQuotas') return { op: 'admin', user: null };
-      const op = c.op === 'nack' || c.op === 'touch' ? 'ack' : c.op === 'redrive' ? 'purge' : c.op;
+      const op = c.op === 'nack' || c.op === 'touch' ? 'ack' : c.op === 'redrive' ? 'purge' : c.op === 'putBatch' ? 'put' : c.op;
       return { op, user: c.user };
     }
   }

@@ -15,21 +15,36 @@
 // - ack and nack are retried; an UNKNOWN_RECEIPT that follows an attempt of unknown outcome says
 //   that the earlier attempt may have settled it.
 // Long polls (`waitMs`) are never hedged, as they wait on purpose; they are retried on errors.
+// Batches follow the same rules per message: putBatch gives every message an id (a random UUID
+// when the caller gives none), so a retry reports the ones already in as duplicates and adds
+// nothing twice; consumeBatch carries a rid (a retry gets the very same batch); receiveBatch
+// leases each message under its own receipt and, like receive, is not hedged.
 // touch and redrive are not offered: the server has no such operations yet.
 
 import { randomUUID } from 'node:crypto';
 import type { DeliveredMessage, MailboxStats } from '../mailbox/commands.js';
 import { readSecretFile } from '../secret-files.js';
-import { ForgeMailboxClient, MailboxClientError, type ClientErrorCode, type ConsumeOptions, type PutOptions } from './client.js';
+import {
+  ForgeMailboxClient,
+  MailboxClientError,
+  type BatchPutMessage,
+  type ClientErrorCode,
+  type ConsumeOptions,
+  type PutOptions,
+} from './client.js';
 import { DEFAULT_RETRY_TIMINGS, isTransient, RetryAbortedError, runWithRetries, type RetryTimings } from './retry-policy.js';
 
 export { MailboxClientError, type ClientErrorCode };
-export type { MailboxStats, RetryTimings };
+export type { BatchPutMessage, MailboxStats, RetryTimings };
 
 /** What MailboxClient needs of its transport: one attempt per call (ForgeMailboxClient, or a fake in tests). */
 export interface MailboxTransport {
   put(user: string, body: Uint8Array | string, options: PutOptions): Promise<PutResult>;
   consume(user: string, options: ConsumeOptions): Promise<DeliveredMessage | null>;
+  /** Up to `max` messages in one entry, in order; [] when empty. */
+  consumeBatch(user: string, max: number, options: ConsumeOptions): Promise<DeliveredMessage[]>;
+  /** Many messages in one entry, all or none; one result per message, in order. */
+  putBatch(user: string, messages: readonly BatchPutMessage[]): Promise<PutResult[]>;
   peek(user: string, options: { deadLetter?: boolean }): Promise<DeliveredMessage | null>;
   len(user: string): Promise<MailboxStats>;
   ack(user: string, receipt: string): Promise<void>;
@@ -175,6 +190,50 @@ export class MailboxClient {
       options.waitMs ?? 0,
       options.signal,
     );
+  }
+
+  /**
+   * Takes up to `max` messages (at most the cluster's mailbox.maxBatch, 256 by default) in one log
+   * entry, in order; [] when the mailbox is empty (after waiting `waitMs` for one, if given).
+   */
+  async consumeBatch(user: string, max: number, options: ClientConsumeOptions = {}): Promise<DeliveredMessage[]> {
+    const requestId = options.requestId ?? (this.requestIds ? randomUUID() : undefined);
+    const sent: ConsumeOptions = {
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+      ...(options.deadLetter ? { deadLetter: true } : {}),
+    };
+    const longPoll = (options.waitMs ?? 0) > 0;
+    return this.run(
+      { run: () => this.transport.consumeBatch(user, max, sent), idempotent: requestId !== undefined, hedge: requestId !== undefined && !longPoll },
+      options.waitMs ?? 0,
+      options.signal,
+    );
+  }
+
+  /** Leased batch consume: up to `max` messages, each with its own receipt to ack or nack. */
+  async receiveBatch(user: string, max: number, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
+    const sent: ConsumeOptions = {
+      leaseMs: options.leaseMs ?? 30_000,
+      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+      ...(options.deadLetter ? { deadLetter: true } : {}),
+    };
+    const messages = await this.run({ run: () => this.transport.consumeBatch(user, max, sent), idempotent: true, hedge: false }, options.waitMs ?? 0, options.signal);
+    return messages.map((message) => {
+      if (message.receipt === undefined || message.leaseExpiresAt === undefined) {
+        throw new MailboxClientError('BAD_REPLY', 'a leased consume was answered without a receipt');
+      }
+      return { ...message, receipt: message.receipt, leaseExpiresAt: message.leaseExpiresAt };
+    });
+  }
+
+  /**
+   * Enqueues the messages in one log entry, all or none (the bodies together at most the cluster's
+   * mailbox.maxBodyBytes); one result per message, in order. Every attempt carries the same ids.
+   */
+  async putBatch(user: string, messages: ReadonlyArray<{ body: Uint8Array | string } & ClientPutOptions>): Promise<PutResult[]> {
+    const sent: BatchPutMessage[] = messages.map((m) => ({ body: m.body, id: m.id ?? randomUUID(), ...(m.ttlMs === undefined ? {} : { ttlMs: m.ttlMs }) }));
+    return this.run({ run: () => this.transport.putBatch(user, sent), idempotent: true, hedge: true });
   }
 
   /** Leased consume: the message stays hidden until `leaseExpiresAt`, then comes back unless acked. */

@@ -9,6 +9,10 @@
 //                 leased consume, receipt and leaseExpiresAt.
 //     "empty"   — the mailbox has nothing to give; payload is empty. An ok reply, not an error:
 //                 an empty mailbox is the normal answer to a polling client.
+//   A batch (consume with max, put-batch) is answered with one reply per message, in order: a
+//   "message" (consume) or "put" (put-batch) reply each, whose attachment also carries "i" (1..n,
+//   its place) and "n" (how many replies the batch has), so a client knows when it has them all.
+//   A batch consume that finds nothing is the one "empty" reply; a refused batch one error.
 //     "put" | "ok" | "purged" | "redriven" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count}; redriven {count};
 //                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes}, usage: {messages, bytes, mailboxes}};
@@ -64,9 +68,9 @@ export interface ReplyParts {
 
 /** What a client gets from a successful reply. */
 export type ClientReply =
-  | { status: 'message'; message: DeliveredMessage }
+  | { status: 'message'; message: DeliveredMessage; part?: BatchPart }
   | { status: 'empty' }
-  | { status: 'put'; id: string; seq: number; duplicate: boolean }
+  | { status: 'put'; id: string; seq: number; duplicate: boolean; part?: BatchPart }
   | { status: 'ok' }
   | { status: 'purged'; count: number }
   | { status: 'redriven'; count: number }
@@ -74,6 +78,12 @@ export type ClientReply =
   | { status: 'status'; cluster: unknown }
   | { status: 'membership'; membership: MembershipView }
   | { status: 'quotas'; quotas: MailboxQuotas; usage: MailboxUsage };
+
+/** The place of one reply of a batch: `index` 1..count. */
+export interface BatchPart {
+  index: number;
+  count: number;
+}
 
 /** Decoders refuse anything bigger: metadata and error bodies are small by construction. */
 const MAX_ATTACHMENT_BYTES = 4096;
@@ -89,27 +99,15 @@ const EMPTY = new Uint8Array(0);
 export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyParts } | { ok: false; error: ErrorBody } {
   switch (result.kind) {
     case 'message': {
-      // Fields picked one by one: the state machine may hand out a richer object than DeliveredMessage.
-      const m = result.message;
-      const meta: Record<string, unknown> = {
-        status: 'message',
-        id: m.id,
-        seq: m.seq,
-        deliveries: m.deliveries,
-        enqueuedAt: m.enqueuedAt,
-        expiresAt: m.expiresAt,
-      };
-      if (m.receipt !== undefined) meta.receipt = m.receipt;
-      if (m.leaseExpiresAt !== undefined) meta.leaseExpiresAt = m.leaseExpiresAt;
-      return { ok: true, parts: { payload: m.body, attachment: json(meta) } };
+      const parts = messageParts(result.message);
+      return { ok: true, parts: { payload: parts.payload, attachment: json(parts.meta) } };
     }
     case 'empty':
       return { ok: true, parts: { payload: EMPTY, attachment: json({ status: 'empty' }) } };
-    case 'put':
-      return {
-        ok: true,
-        parts: { payload: json({ id: result.id, seq: result.seq, duplicate: result.duplicate }), attachment: json({ status: 'put' }) },
-      };
+    case 'put': {
+      const parts = putParts(result.id, result.seq, result.duplicate);
+      return { ok: true, parts: { payload: parts.payload, attachment: json(parts.meta) } };
+    }
     case 'ok':
       return { ok: true, parts: { payload: json({}), attachment: json({ status: 'ok' }) } };
     case 'purged':
@@ -124,7 +122,50 @@ export function encodeResult(result: MailboxResult): { ok: true; parts: ReplyPar
       return { ok: false, error: { code: result.code, message: result.message } };
     case 'expired':
       return { ok: false, error: { code: 'INTERNAL', message: 'unexpected expire result for a client request' } };
+    case 'messages':
+    case 'puts':
+      return { ok: false, error: { code: 'INTERNAL', message: 'a batch result is answered with encodeResults' } };
   }
+}
+
+function messageParts(m: DeliveredMessage): { payload: Uint8Array; meta: Record<string, unknown> } {
+  // Fields picked one by one: the state machine may hand out a richer object than DeliveredMessage.
+  const meta: Record<string, unknown> = {
+    status: 'message',
+    id: m.id,
+    seq: m.seq,
+    deliveries: m.deliveries,
+    enqueuedAt: m.enqueuedAt,
+    expiresAt: m.expiresAt,
+  };
+  if (m.receipt !== undefined) meta.receipt = m.receipt;
+  if (m.leaseExpiresAt !== undefined) meta.leaseExpiresAt = m.leaseExpiresAt;
+  return { payload: m.body, meta };
+}
+
+function putParts(id: string, seq: number, duplicate: boolean): { payload: Uint8Array; meta: Record<string, unknown> } {
+  return { payload: json({ id, seq, duplicate }), meta: { status: 'put' } };
+}
+
+/**
+ * Encodes a result as the replies it is answered with: one per message of a batch (see the
+ * header), else the one of encodeResult.
+ */
+export function encodeResults(result: MailboxResult): { ok: true; parts: ReplyParts[] } | { ok: false; error: ErrorBody } {
+  if (result.kind === 'messages') {
+    const n = result.messages.length;
+    return { ok: true, parts: result.messages.map((message, i) => withPart(messageParts(message), i + 1, n)) };
+  }
+  if (result.kind === 'puts') {
+    const n = result.puts.length;
+    return { ok: true, parts: result.puts.map((put, i) => withPart(putParts(put.id, put.seq, put.duplicate), i + 1, n)) };
+  }
+  const one = encodeResult(result);
+  return one.ok ? { ok: true, parts: [one.parts] } : one;
+}
+
+function withPart(parts: { payload: Uint8Array; meta: Record<string, unknown> }, i: number, n: number): ReplyParts {
+  return { payload: parts.payload, attachment: json({ ...parts.meta, i, n }) };
 }
 
 export function encodeClusterStatus(status: unknown): ReplyParts {
@@ -198,13 +239,14 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
           ...(meta.receipt === undefined ? {} : { receipt: str(meta, 'receipt') }),
           ...(meta.leaseExpiresAt === undefined ? {} : { leaseExpiresAt: num(meta, 'leaseExpiresAt') }),
         },
+        ...partOf(meta),
       };
     case 'empty':
       return { status: 'empty' };
     case 'put': {
       const body = parseJsonObject(payload, MAX_JSON_PAYLOAD_BYTES, 'payload');
       if (typeof body.duplicate !== 'boolean') throw new ReplyDecodeError('put reply without boolean "duplicate"');
-      return { status: 'put', id: str(body, 'id'), seq: num(body, 'seq'), duplicate: body.duplicate };
+      return { status: 'put', id: str(body, 'id'), seq: num(body, 'seq'), duplicate: body.duplicate, ...partOf(meta) };
     }
     case 'ok':
       return { status: 'ok' };
@@ -246,6 +288,17 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
     default:
       throw new ReplyDecodeError(`unknown reply status ${JSON.stringify(meta.status)}`);
   }
+}
+
+/** A batch reply's place ({part}), or nothing for a reply that is not part of a batch. */
+function partOf(meta: Record<string, unknown>): { part?: BatchPart } {
+  if (meta.i === undefined && meta.n === undefined) return {};
+  const index = num(meta, 'i');
+  const count = num(meta, 'n');
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || index < 1 || index > count) {
+    throw new ReplyDecodeError(`batch reply place ${index} of ${count}`);
+  }
+  return { part: { index, count } };
 }
 
 function parseJsonObject(bytes: Uint8Array, max: number, what: string): Record<string, unknown> {

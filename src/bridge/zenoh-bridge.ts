@@ -50,7 +50,7 @@ import { isValidToken } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
 import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
-import { encodeClusterStatus, encodeError, encodeMembership, encodeResult, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -72,6 +72,8 @@ export interface ZenohBridgeOptions {
   maxBodyBytes?: number;
   /** Longest `wait` of a long-poll consume (DEFAULT_MAX_CONSUME_WAIT_MS when absent). */
   maxConsumeWaitMs?: number;
+  /** mailbox.maxBatch: the most messages of one batch a request may ask for (DEFAULT_MAX_BATCH when absent). */
+  maxBatch?: number;
   /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
   maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
@@ -144,6 +146,7 @@ export class ZenohBridge {
     this.limits = {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       ...(options.maxConsumeWaitMs === undefined ? {} : { maxConsumeWaitMs: options.maxConsumeWaitMs }),
+      ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     };
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,
@@ -303,7 +306,7 @@ export class ZenohBridge {
   }
 
   /** `onLane`: the query came on a wait lane's session (wait-lanes.ts), not the main one. */
-  private async mailboxReply(query: Query, slot?: InflightSlot, onLane = false): Promise<ReplyParts | ErrorBody> {
+  private async mailboxReply(query: Query, slot?: InflightSlot, onLane = false): Promise<ReplyParts | ReplyParts[] | ErrorBody> {
     const cap = await this.capabilityOf(query);
     const parsed = parseGet(
       this.prefix,
@@ -342,7 +345,8 @@ export class ZenohBridge {
           ? await this.options.service.command(sentBy(request.command, cap.principal))
           : await this.options.service.query(request.query);
     }
-    const encoded = encodeResult(result);
+    // A batch (consume max, put-batch) is one reply per message, in order.
+    const encoded = encodeResults(result);
     return encoded.ok ? encoded.parts : encoded.error;
   }
 
@@ -354,7 +358,7 @@ export class ZenohBridge {
    * Answers `query` with what `produce` makes; when `bounded`, BUSY at once if the in-flight bound
    * is reached. `produce` may give its place back early (a long poll about to wait).
    */
-  private async answer(query: Query, produce: (slot?: InflightSlot) => Promise<ReplyParts | ErrorBody>, bounded = true): Promise<void> {
+  private async answer(query: Query, produce: (slot?: InflightSlot) => Promise<ReplyParts | ReplyParts[] | ErrorBody>, bounded = true): Promise<void> {
     if (!bounded) return this.reply(query, produce);
     if (this.inflight >= this.maxInflight) {
       return this.reply(query, async () => ({ code: 'BUSY', message: this.busyMessage() }));
@@ -379,10 +383,10 @@ export class ZenohBridge {
     return `this node is working on ${this.inflight} requests (its bound): retry shortly`;
   }
 
-  private async reply(query: Query, produce: () => Promise<ReplyParts | ErrorBody>): Promise<void> {
+  private async reply(query: Query, produce: () => Promise<ReplyParts | ReplyParts[] | ErrorBody>): Promise<void> {
     const key = query.keyExpr().toString();
     const req = requestTag(query.parameters().toString());
-    let outcome: ReplyParts | ErrorBody;
+    let outcome: ReplyParts | ReplyParts[] | ErrorBody;
     try {
       outcome = await produce();
     } catch (e) {
@@ -394,7 +398,9 @@ export class ZenohBridge {
       }
     }
     try {
-      if ('code' in outcome) {
+      if (Array.isArray(outcome)) {
+        for (const part of outcome) await query.reply(key, part.payload, { attachment: part.attachment });
+      } else if ('code' in outcome) {
         this.options.logger.debug({ key, req, code: outcome.code }, outcome.message);
         await query.replyErr(encodeError(outcome));
       } else {
@@ -480,7 +486,7 @@ function newRequestTag(): string {
 
 /** `cmd` as sent by `principal`: puts and consumes carry it (their ids are remembered per principal). */
 function sentBy<C extends MailboxCommand>(cmd: C, principal: string): C {
-  if ((cmd.op !== 'put' && cmd.op !== 'consume') || principal === '') return cmd;
+  if ((cmd.op !== 'put' && cmd.op !== 'putBatch' && cmd.op !== 'consume') || principal === '') return cmd;
   return { ...cmd, principal };
 }
 

@@ -5,6 +5,7 @@
 export {
   MailboxClient,
   MailboxClientError,
+  type BatchPutMessage,
   type ClientConsumeOptions,
   type ClientErrorCode,
   type ClientPutOptions,

@@ -3,8 +3,9 @@
 // cannot drift.
 
 import { z } from 'zod';
-import { DEFAULT_MAX_CONSUME_WAIT_MS, DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_MAX_PARKED_CONSUMERS, MAX_CONSUME_WAIT_CEILING_MS, PARKED_CONSUMERS_CEILING } from '../bridge/key-space.js';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_CONSUME_WAIT_MS, DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_MAX_PARKED_CONSUMERS, MAX_CONSUME_WAIT_CEILING_MS, PARKED_CONSUMERS_CEILING } from '../bridge/key-space.js';
 import { NODE_ID_PATTERN, PEER_HOST_PATTERN } from '../identifiers.js';
+import { MAX_WIRE_BATCH } from '../mailbox/options.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../raft/membership.js';
 
 const nodeId = z.string().regex(NODE_ID_PATTERN, 'node ids are 1-32 letters, digits, "_" or "-"');
@@ -120,6 +121,13 @@ export const mailboxSchema = z
       .max(MAX_CONSUME_WAIT_CEILING_MS)
       .default(DEFAULT_MAX_CONSUME_WAIT_MS)
       .describe('Longest `wait` a long-poll consume may ask for (`consume?wait=<ms>`); a longer one is refused with BAD_REQUEST (not clamped). 0 turns long polls off'),
+    maxBatch: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_WIRE_BATCH)
+      .default(DEFAULT_MAX_BATCH)
+      .describe('Most messages of one batch: `consume?max=<N>` and a `put-batch` (whose bodies together stay within maxBodyBytes). The same on every node'),
   })
   .strict();
 

@@ -11,14 +11,20 @@
 // saying which of maxMessages, maxBytes, maxMailboxes follow, each f64) came later within version
 // 2: the other ops are unchanged, so their entries stay readable by nodes from before it (a node
 // that predates it refuses a setQuotas entry as undecodable: upgrade every node before using it).
-// Lease control and delayed delivery came the same way, within version 2: put flag 8 (delayMs,
-// f64 after ttlMs), op 8 touch (user, receipt, leaseMs f64), op 9 redrive (user, a flags byte, 1:
-// max f64 follows), op 10 nack with a delay (user, receipt, delayMs f64; a nack without one stays
-// op 4, byte for byte). Older nodes refuse these entries: upgrade every node before using them.
+// Batches came the same way within version 2: consume flag 32 says a u16 `max` (at most MAX_WIRE_BATCH)
+// follows the other fields, and op 8 (putBatch) is the user, a flags byte (1: principal), a u16
+// count (at most MAX_WIRE_BATCH), then per message a flags byte (1: id, 2: ttlMs), [id], [ttlMs f64],
+// body u32-prefixed; the bodies together at most MAX_WIRE_BODY_BYTES. Entries without them are
+// byte for byte as before; a node that predates them refuses them as undecodable.
+// Lease control and delayed delivery came after batches, the same way within version 2 (so they
+// take the op numbers after putBatch): put flag 8 (delayMs, f64 after ttlMs), op 9 touch (user,
+// receipt, leaseMs f64), op 10 redrive (user, a flags byte, 1: max f64 follows), op 11 nack with a
+// delay (user, receipt, delayMs f64; a nack without one stays op 4, byte for byte). Older nodes
+// refuse these entries: upgrade every node before using them.
 
-import type { MailboxCommand, SetQuotasCommand } from './commands.js';
+import type { BatchPutItem, MailboxCommand, SetQuotasCommand } from './commands.js';
 import { QUOTA_NAMES } from './quotas.js';
-import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
+import { MAX_WIRE_BATCH, MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { ByteReader } from '../wire/reader.js';
 import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
@@ -35,9 +41,10 @@ const enum Op {
   Purge = 5,
   Expire = 6,
   SetQuotas = 7,
-  Touch = 8,
-  Redrive = 9,
-  NackDelay = 10,
+  PutBatch = 8,
+  Touch = 9,
+  Redrive = 10,
+  NackDelay = 11,
 }
 
 /** Reused by every encode (they are synchronous and never nest); `copy` takes the bytes out. */
@@ -71,12 +78,27 @@ export function encodeCommand(cmd: MailboxCommand): Uint8Array {
           (cmd.leaseMs !== undefined ? 2 : 0) |
           (cmd.deadLetter ? 4 : 0) |
           (cmd.principal ? 8 : 0) |
-          (cmd.receiptNonce !== undefined ? 16 : 0),
+          (cmd.receiptNonce !== undefined ? 16 : 0) |
+          (cmd.max !== undefined ? 32 : 0),
       );
       if (cmd.requestId !== undefined) w.u16String(cmd.requestId);
       if (cmd.leaseMs !== undefined) w.f64(cmd.leaseMs);
       if (cmd.principal) w.u16String(cmd.principal);
       if (cmd.receiptNonce !== undefined) w.u16String(cmd.receiptNonce);
+      if (cmd.max !== undefined) w.u16(cmd.max);
+      break;
+    case 'putBatch':
+      w.u8(Op.PutBatch);
+      w.u16String(cmd.user);
+      w.u8(cmd.principal ? 1 : 0);
+      if (cmd.principal) w.u16String(cmd.principal);
+      w.u16(cmd.messages.length);
+      for (const m of cmd.messages) {
+        w.u8((m.id !== undefined ? 1 : 0) | (m.ttlMs !== undefined ? 2 : 0));
+        if (m.id !== undefined) w.u16String(m.id);
+        if (m.ttlMs !== undefined) w.f64(m.ttlMs);
+        w.u32Bytes(m.body);
+      }
       break;
     case 'ack':
     case 'nack':
@@ -143,13 +165,34 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
     }
     case Op.Consume: {
       const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
-      const flags = flagsByte(r, v2 ? 0b11111 : 0b111);
+      const flags = flagsByte(r, v2 ? 0b111111 : 0b111);
       cmd = { op: 'consume', user };
       if (flags & 1) cmd.requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
       if (flags & 2) cmd.leaseMs = r.f64('leaseMs');
       if (flags & 4) cmd.deadLetter = true;
       if (flags & 8) cmd.principal = nonEmpty(r, 'principal');
       if (flags & 16) cmd.receiptNonce = r.u16String('receiptNonce', MAX_WIRE_STRING_BYTES);
+      if (flags & 32) cmd.max = batchCount(r, 'max');
+      break;
+    }
+    case Op.PutBatch: {
+      if (!v2) throw new WireError('UNKNOWN_TAG', `unknown command op ${op}`);
+      const user = r.u16String('user', MAX_WIRE_STRING_BYTES);
+      const principal = flagsByte(r, 0b1) & 1 ? nonEmpty(r, 'principal') : undefined;
+      const n = batchCount(r, 'batch count');
+      const messages: BatchPutItem[] = [];
+      let bytes = 0;
+      for (let i = 0; i < n; i++) {
+        const flags = flagsByte(r, 0b11);
+        const m: BatchPutItem = { body: new Uint8Array(0) };
+        if (flags & 1) m.id = r.u16String('id', MAX_WIRE_STRING_BYTES);
+        if (flags & 2) m.ttlMs = r.f64('ttlMs');
+        m.body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES - bytes);
+        bytes += m.body.length;
+        messages.push(m);
+      }
+      cmd = { op: 'putBatch', user, messages };
+      if (principal !== undefined) cmd.principal = principal;
       break;
     }
     case Op.Ack:
@@ -209,6 +252,13 @@ function nonEmpty(r: ByteReader, what: string): string {
   const value = r.u16String(what, MAX_WIRE_STRING_BYTES);
   if (value === '') throw new WireError('INVALID', `empty ${what} is written as absent`);
   return value;
+}
+
+/** A batch size, at most MAX_WIRE_BATCH (whether it is a valid one, 0 say, is the mailbox's to say). */
+function batchCount(r: ByteReader, what: string): number {
+  const n = r.u16(what);
+  if (n > MAX_WIRE_BATCH) throw new WireError('INVALID', `${what} ${n} over ${MAX_WIRE_BATCH}`);
+  return n;
 }
 
 function flagsByte(r: ByteReader, allowed: number): number {

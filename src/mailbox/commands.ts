@@ -14,6 +14,7 @@ export interface ApplyMeta {
 
 export type MailboxCommand =
   | PutCommand
+  | PutBatchCommand
   | ConsumeCommand
   | AckCommand
   | NackCommand
@@ -44,6 +45,29 @@ export interface PutCommand {
   principal?: string;
 }
 
+/** One message of a batch put: a put's per-message fields. */
+export interface BatchPutItem {
+  body: Uint8Array;
+  /** Client message id, deduplicated like PutCommand.id. */
+  id?: string;
+  ttlMs?: number;
+}
+
+/**
+ * Many messages to one user in one log entry, all or none: every check (sizes, ids, mailbox
+ * limits, quotas, the id table) runs before anything is enqueued, and one refusal refuses the
+ * batch. A message whose id is in its dedupe window (or repeats an earlier id of the same batch)
+ * is reported as a duplicate with the first put's id and seq and enqueues nothing, while the
+ * others enqueue: exactly what the same puts one by one would do.
+ */
+export interface PutBatchCommand {
+  op: 'putBatch';
+  user: string;
+  messages: BatchPutItem[];
+  /** Who sent it: scopes the ids like PutCommand.principal. */
+  principal?: string;
+}
+
 export interface ConsumeCommand {
   op: 'consume';
   user: string;
@@ -64,6 +88,12 @@ export interface ConsumeCommand {
    * (entries written before receipts had one) the receipt is the guessable `<seq>.<deliveries>`.
    */
   receiptNonce?: string;
+  /**
+   * Take up to `max` messages (1..MailboxOptions.maxBatch) in this one entry: the result is then
+   * `messages` (in seq order) or `empty`, never `message`. A leased batch leases each message
+   * under its own receipt; with a request id the whole batch is remembered and replayed.
+   */
+  max?: number;
 }
 
 export interface AckCommand {
@@ -143,6 +173,12 @@ export interface DeliveredMessage {
   leaseExpiresAt?: number;
 }
 
+export interface PutOutcome {
+  id: string;
+  seq: number;
+  duplicate: boolean;
+}
+
 export interface MailboxStats {
   count: number;
   bytes: number;
@@ -170,6 +206,10 @@ export type MailboxErrorCode =
 export type MailboxResult =
   | { kind: 'put'; id: string; seq: number; duplicate: boolean }
   | { kind: 'message'; message: DeliveredMessage }
+  /** A consume with `max`: one to max messages, in seq order. */
+  | { kind: 'messages'; messages: DeliveredMessage[] }
+  /** A batch put: one entry per message, in the batch's order. */
+  | { kind: 'puts'; puts: PutOutcome[] }
   | { kind: 'empty' }
   | { kind: 'ok' }
   | { kind: 'purged'; count: number }

@@ -27,6 +27,7 @@ import type {
   AckCommand,
   ApplyMeta,
   ConsumeCommand,
+  DeliveredMessage,
   MailboxCommand,
   MailboxErrorCode,
   MailboxQuery,
@@ -34,7 +35,9 @@ import type {
   MailboxStats,
   NackCommand,
   PurgeCommand,
+  PutBatchCommand,
   PutCommand,
+  PutOutcome,
   RedriveCommand,
   SetQuotasCommand,
   TouchCommand,
@@ -42,7 +45,7 @@ import type {
 import type { BodyStore, BodyStoreUsage } from './body-store.js';
 import { deliveryOf } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
-import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, quotaProblem, quotaRefusal } from './quotas.js';
+import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
 import { type ImageSink, SnapshotReader, writeSnapshot } from './snapshot.js';
 import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
@@ -50,6 +53,7 @@ import {
   type ConsumeResult,
   type MailboxState,
   UserBox,
+  consumeResultBytes,
   emptyMailboxState,
   receiptOf,
   rememberedKey,
@@ -128,6 +132,7 @@ export class Mailbox {
     const now = Number.isFinite(meta.time) && meta.time > this.state.now ? meta.time : this.state.now;
     switch (cmd?.op) {
       case 'put':
+      case 'putBatch':
       case 'consume':
       case 'ack':
       case 'nack':
@@ -157,12 +162,22 @@ export class Mailbox {
   }
 
   private applyToUser(
-    cmd: PutCommand | ConsumeCommand | AckCommand | NackCommand | PurgeCommand | TouchCommand | RedriveCommand,
+    cmd:
+      | PutCommand
+      | PutBatchCommand
+      | ConsumeCommand
+      | AckCommand
+      | NackCommand
+      | PurgeCommand
+      | TouchCommand
+      | RedriveCommand,
     now: number,
   ): MailboxResult {
     switch (cmd.op) {
       case 'put':
         return this.put(cmd, now);
+      case 'putBatch':
+        return this.putBatch(cmd, now);
       case 'consume':
         return this.consume(cmd, now);
       case 'ack':
@@ -366,6 +381,101 @@ export class Mailbox {
   }
 
   /**
+   * A batch put, all or none (see PutBatchCommand): every message is checked, and the batch
+   * against the mailbox limits, the quotas and the id table as a whole, before anything changes.
+   */
+  private putBatch(cmd: PutBatchCommand, now: number): MailboxResult {
+    const o = this.options;
+    const bad = this.userProblem(cmd.user);
+    if (bad) return fail('BAD_USER', bad);
+    const whoProblem = principalProblem(cmd.principal);
+    if (whoProblem) return fail('BAD_REQUEST', whoProblem);
+    const items = cmd.messages;
+    if (!Array.isArray(items) || items.length < 1 || items.length > o.maxBatch) {
+      return fail('BAD_REQUEST', `a batch put holds 1 to ${o.maxBatch} messages`);
+    }
+    let total = 0;
+    for (const [i, m] of items.entries()) {
+      if (!(m?.body instanceof Uint8Array)) return fail('BAD_REQUEST', `message ${i}: body must be bytes`);
+      const idProblem = m.id === undefined ? null : tokenProblem('id', m.id, o.maxIdLength, true);
+      if (idProblem) return fail('BAD_REQUEST', `message ${i}: ${idProblem}`);
+      const ttlProblem = m.ttlMs === undefined ? null : durationProblem('ttlMs', m.ttlMs, o.maxTtlMs);
+      if (ttlProblem) return fail('BAD_REQUEST', `message ${i}: ${ttlProblem}`);
+      if (m.body.length > o.maxBodyBytes) return fail('TOO_LARGE', `message ${i}: body is ${m.body.length} bytes, limit ${o.maxBodyBytes}`);
+      total += m.body.length;
+    }
+    if (total > o.maxBodyBytes) return fail('TOO_LARGE', `the batch's bodies are ${total} bytes together, limit ${o.maxBodyBytes}`);
+
+    // Which messages are duplicates (an id in its window, or an earlier id of this batch: the
+    // index it repeats), and what the others add.
+    const s = this.state;
+    const principal = cmd.principal ?? '';
+    const repeats = new Map<string, number>();
+    const firstOf: Array<number | PutOutcome | null> = [];
+    let count = 0;
+    let bytes = 0;
+    let newIds = 0;
+    for (const [i, m] of items.entries()) {
+      if (m.id !== undefined) {
+        const key = rememberedKey(cmd.user, principal, m.id);
+        const seen = s.puts.get(key);
+        if (seen !== undefined && seen.expiresAt > now) {
+          firstOf.push({ id: seen.id, seq: seen.seq, duplicate: true });
+          continue;
+        }
+        const earlier = repeats.get(key);
+        if (earlier !== undefined) {
+          firstOf.push(earlier);
+          continue;
+        }
+        repeats.set(key, i);
+        newIds++;
+      }
+      firstOf.push(null);
+      count++;
+      bytes += m.body.length;
+    }
+    const box = s.users.get(cmd.user);
+    if (count > 0) {
+      const held = box?.held ?? 0;
+      const heldBytes = box?.heldBytes ?? 0;
+      if (held + count > o.maxMessagesPerMailbox) {
+        return fail('MAILBOX_FULL', `mailbox holds ${held} messages, limit ${o.maxMessagesPerMailbox}, this batch ${count}`);
+      }
+      if (heldBytes + bytes > o.maxBytesPerMailbox) {
+        return fail('MAILBOX_FULL', `mailbox holds ${heldBytes} bytes, limit ${o.maxBytesPerMailbox}, this batch ${bytes}`);
+      }
+      const overQuota = batchQuotaRefusal(s.quotas, this.usage(), count, bytes, box === undefined);
+      if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
+    }
+    if (newIds > 0 && liveEntries(s.puts, now).count + newIds > o.dedupeMaxEntries) {
+      return fail(
+        'QUOTA_EXCEEDED',
+        `the put id table cannot take ${newIds} more ids still in their dedupe window (limit ${o.dedupeMaxEntries}): retry later, or put without ids`,
+      );
+    }
+
+    this.advance(now);
+    const target = count > 0 ? (box ?? this.createBox(cmd.user)) : null;
+    const puts: PutOutcome[] = [];
+    for (const [i, m] of items.entries()) {
+      const first = firstOf[i]!;
+      if (first !== null) {
+        puts.push(typeof first === 'number' ? { ...puts[first]!, duplicate: true } : first);
+        continue;
+      }
+      const seq = ++s.lastSeq;
+      const expiresAt = now + (m.ttlMs ?? o.defaultTtlMs);
+      const msg = new StoredMessage(seq, m.id ?? null, s.bodies.append(m.body), m.body.length, now, expiresAt, 0);
+      target!.queue.push(msg);
+      if (expiresAt < target!.minExpiry) target!.minExpiry = expiresAt;
+      if (m.id !== undefined) this.rememberPut(cmd.user, principal, m.id, seq, now);
+      puts.push({ id: msg.id, seq, duplicate: false });
+    }
+    return { kind: 'puts', puts };
+  }
+
+  /**
    * The answer to `cmd` at `now` (a linearizable read's time, see RaftCore.readTime) when giving it
    * changes nothing: the refusal of a malformed consume, or empty when there is nothing to take, so
    * that an idle poll writes no log entry. Null when the consume must go through the log: something
@@ -417,6 +527,9 @@ export class Mailbox {
     if (cmd.receiptNonce !== undefined && cmd.leaseMs === undefined) {
       return fail('BAD_REQUEST', 'a receipt nonce comes only with a lease');
     }
+    if (cmd.max !== undefined && !(Number.isSafeInteger(cmd.max) && cmd.max >= 1 && cmd.max <= o.maxBatch)) {
+      return fail('BAD_REQUEST', `max must be an integer from 1 to ${o.maxBatch}`);
+    }
     return null;
   }
 
@@ -435,7 +548,7 @@ export class Mailbox {
       if (refusal !== null) return fail('QUOTA_EXCEEDED', refusal);
     }
     this.advance(now);
-    const result = this.take(cmd, now);
+    const result = cmd.max === undefined ? this.take(cmd, now) : this.takeBatch(cmd, cmd.max, now);
     if (cmd.requestId !== undefined) this.rememberConsume(cmd.user, principal, cmd.requestId, result, now);
     return result;
   }
@@ -472,6 +585,31 @@ export class Mailbox {
     message.receipt = receipt;
     message.leaseExpiresAt = leaseExpiresAt;
     return { kind: 'message', message };
+  }
+
+  /**
+   * Up to `max` messages, each taken as a single consume would take it (its own lease and
+   * receipt when leased). A result to remember (a request id) stops short of the message that
+   * would pass the request table's byte bound: the first always fits (see requestTableFull).
+   */
+  private takeBatch(cmd: ConsumeCommand, max: number, now: number): ConsumeResult {
+    // The first is taken exactly as a single consume takes it (leases that ran out returned,
+    // expired heads dropped); the next ones only while one is there and, when the result is to be
+    // remembered, fits the byte room left (what a break leaves, the sweep removes).
+    const first = this.take(cmd, now);
+    if (first.kind !== 'message') return first;
+    const room = cmd.requestId === undefined ? Infinity : this.options.requestCacheMaxBytes - this.state.consumeBytes;
+    const messages: DeliveredMessage[] = [first.message];
+    let bytes = first.message.body.length;
+    while (messages.length < max) {
+      const next = this.head(cmd.user, cmd.deadLetter === true, now);
+      if (next === undefined || bytes + next.bodyLength > room) break;
+      const taken = this.take(cmd, now);
+      if (taken.kind !== 'message') break;
+      messages.push(taken.message);
+      bytes += taken.message.body.length;
+    }
+    return { kind: 'messages', messages };
   }
 
   private settle(cmd: AckCommand | NackCommand, now: number): MailboxResult {
@@ -774,7 +912,7 @@ export class Mailbox {
 
   private rememberConsume(user: string, principal: string, requestId: string, result: ConsumeResult, now: number): void {
     const s = this.state;
-    const bytes = result.kind === 'message' ? result.message.body.length : 0;
+    const bytes = consumeResultBytes(result);
     const expiresAt = now + this.options.requestWindowMs;
     s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;

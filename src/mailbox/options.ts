@@ -42,6 +42,12 @@ export interface MailboxOptions {
   /** Longest client message id or request id (UTF-16 code units). Receipts are the mailbox's own, bounded by the key space. */
   maxIdLength: number;
   /**
+   * Most messages one batch takes: a consume's `max`, a batch put's count (at most
+   * MAX_WIRE_BATCH). A batch put's bodies together are bounded by maxBodyBytes, so that its
+   * request, like a single put, fits the routers' message limit.
+   */
+  maxBatch: number;
+  /**
    * Deliberate bug `lease-receipt-reuse` (src/verify/mutations.ts), for the mutation tests only:
    * a redelivered message keeps the receipt of its first delivery, so a consumer whose lease ran
    * out can still ack (or nack) the delivery someone else now holds. Never set in production.
@@ -70,11 +76,14 @@ export const DEFAULT_MAILBOX_OPTIONS: Readonly<MailboxOptions> = Object.freeze({
   requestCacheMaxEntries: 100_000,
   requestCacheMaxBytes: 64 * MiB,
   maxIdLength: 128,
+  maxBatch: 256,
   unsafeLeaseReceiptReuse: false,
 });
 
 /** Hard ceiling of the wire format for bodies, whatever the options say. */
 export const MAX_WIRE_BODY_BYTES = 64 * MiB;
+/** Hard ceiling of the wire format for the messages of one batch (consume max, batch put count). */
+export const MAX_WIRE_BATCH = 1024;
 /** Hard ceiling of the wire format for user ids, message ids, request ids and receipts (UTF-8 bytes). */
 export const MAX_WIRE_STRING_BYTES = 1024;
 
@@ -101,6 +110,7 @@ export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): Ma
     o[key] = value;
   }
   if (o.maxBodyBytes > MAX_WIRE_BODY_BYTES) throw new RangeError(`maxBodyBytes exceeds ${MAX_WIRE_BODY_BYTES}`);
+  if (o.maxBatch > MAX_WIRE_BATCH) throw new RangeError(`maxBatch exceeds ${MAX_WIRE_BATCH}`);
   if (o.maxIdLength * 3 > MAX_WIRE_STRING_BYTES) throw new RangeError('maxIdLength too large for the wire format');
   if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
   if (o.nackBackoffMs > 0 && o.nackBackoffMaxMs > o.maxDelayMs) throw new RangeError('nackBackoffMaxMs exceeds maxDelayMs');

@@ -79,3 +79,17 @@ export function quotaRefusal(q: MailboxQuotas, u: MailboxUsage, bytes: number, n
   }
   return null;
 }
+
+/** quotaRefusal for `count` messages of `bytes` together (a batch put), all or none. */
+export function batchQuotaRefusal(q: MailboxQuotas, u: MailboxUsage, count: number, bytes: number, newMailbox: boolean): string | null {
+  if (newMailbox && u.mailboxes + 1 > q.maxMailboxes) {
+    return `cluster quota maxMailboxes reached: ${u.mailboxes} mailboxes hold messages, limit ${q.maxMailboxes}`;
+  }
+  if (u.messages + count > q.maxMessages) {
+    return `cluster quota maxMessages reached: ${u.messages} messages held, limit ${q.maxMessages}, this batch ${count}`;
+  }
+  if (u.bytes + bytes > q.maxBytes) {
+    return `cluster quota maxBytes reached: ${u.bytes} bytes held, limit ${q.maxBytes}, this batch ${bytes} bytes`;
+  }
+  return null;
+}

@@ -180,15 +180,14 @@ export class MailboxSnapshotStream {
 
 /** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref), leases and delayed messages. */
 function copyOf(box: UserBox): UserBox {
-  const copy = new UserBox();
-  for (const m of box.queue) copy.queue.push(copyOfMessage(m));
-  for (const m of box.dead ?? []) copy.deadQueue().push(copyOfMessage(m));
+  const copy = new UserBox(box.queue.copy());
+  if (box.dead !== null && box.dead.size > 0) copy.dead = box.dead.copy();
   for (const [receipt, lease] of box.leases ?? []) copy.leaseMap().set(receipt, { ...lease, msg: copyOfMessage(lease.msg) });
   for (const d of box.delayed ?? []) copy.delayedSet().add(copyOfMessage(d.msg), d.visibleAt);
   return copy;
 }
 
-/** A copy: the delivery count of the original moves on. */
+/** A copy of a leased message: the delivery count of the original moves on. */
 function copyOfMessage(m: StoredMessage): StoredMessage {
   return new StoredMessage(m.seq, m.clientId, m.bodyRef, m.bodyLength, m.enqueuedAt, m.expiresAt, m.deliveries);
 }

@@ -13,8 +13,11 @@
 // nor nonce and principal ('' both). The cluster totals the quotas count are not written: they
 // are recomputed from the mailboxes.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
-// result = u8 1, then u8 3 (empty), or u8 2 (message) and id, seq f64, body, enqueuedAt f64,
-//   expiresAt f64, deliveries u32, leased u8, [receipt, leaseExpiresAt f64].
+// result = u8 1, then u8 3 (empty), or u8 2 (message) and a delivered message, or u8 4 (a batch
+//   consume's messages) and u16 count (1..MAX_WIRE_BATCH) × delivered message; delivered message =
+//   id, seq f64, body, enqueuedAt f64, expiresAt f64, deliveries u32, leased u8, [receipt,
+//   leaseExpiresAt f64]. Kind 4 came later within version 3 and is read in versions 3 and 4 alike:
+//   an image without a remembered batch is byte for byte as before; one with it is refused by older nodes.
 // Strings are u16-prefixed UTF-8, bodies u32-prefixed, all little-endian (the byte toolkit's fixed
 // family, src/wire). Reading checks every count and length against the bytes left and refuses
 // anything out of order or out of range with a WireError. An image is read item by item from
@@ -33,8 +36,9 @@ import {
   emptyMailboxState,
   receiptOf,
   rememberedKey,
+  consumeResultBytes,
 } from './state.js';
-import { MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
+import { MAX_WIRE_BATCH, MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { QUOTA_NAMES, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
 import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
@@ -57,6 +61,7 @@ const SNAPSHOT_VERSION_1 = 1;
 const RESULT_VERSION = 1;
 const RESULT_MESSAGE = 2;
 const RESULT_EMPTY = 3;
+const RESULT_MESSAGES = 4;
 
 /** Smallest encoding of a message: seq, flag, two times, deliveries, body length. */
 const MIN_MESSAGE_BYTES = 8 + 1 + 8 + 8 + 4 + 4;
@@ -415,7 +420,7 @@ export class SnapshotReader {
     const requestId = r.u16String('requestId', MAX_WIRE_STRING_BYTES);
     const expiresAt = r.f64('expiresAt');
     const result = readConsumeResult(r);
-    const bytes = result.kind === 'message' ? result.message.body.length : 0;
+    const bytes = consumeResultBytes(result);
     const s = this.state;
     s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
     s.consumeBytes += bytes;
@@ -467,20 +472,30 @@ function readMessage(r: ByteReader, bodies: BodyStore): StoredMessage {
 /** Exact encoded size of a remembered consume result, as writeConsumeResult writes it. */
 function consumeResultSize(res: ConsumeResult): number {
   if (res.kind === 'empty') return 2;
-  const m = res.message;
-  const body = m.body.length;
+  if (res.kind === 'message') return 2 + deliveredSize(res.message);
+  return 2 + 2 + res.messages.reduce((n, m) => n + deliveredSize(m), 0);
+}
+
+function deliveredSize(m: DeliveredMessage): number {
   const leased = m.receipt !== undefined && m.leaseExpiresAt !== undefined;
-  return 2 + 2 + utf8Length(m.id) + 8 + 4 + body + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
+  return 2 + utf8Length(m.id) + 8 + 4 + m.body.length + 8 + 8 + 4 + 1 + (leased ? 2 + utf8Length(m.receipt!) + 8 : 0);
 }
 
 function writeConsumeResult(w: ByteWriter, res: ConsumeResult): void {
   w.u8(RESULT_VERSION);
   if (res.kind === 'empty') {
     w.u8(RESULT_EMPTY);
-    return;
+  } else if (res.kind === 'message') {
+    w.u8(RESULT_MESSAGE);
+    writeDelivered(w, res.message);
+  } else {
+    w.u8(RESULT_MESSAGES);
+    w.u16(res.messages.length);
+    for (const m of res.messages) writeDelivered(w, m);
   }
-  w.u8(RESULT_MESSAGE);
-  const m = res.message;
+}
+
+function writeDelivered(w: ByteWriter, m: DeliveredMessage): void {
   w.u16String(m.id);
   w.f64(m.seq);
   w.u32Bytes(m.body);
@@ -500,7 +515,16 @@ function readConsumeResult(r: ByteReader): ConsumeResult {
   if (version !== RESULT_VERSION) throw new WireError('BAD_VERSION', `unsupported consume result version ${version}`);
   const kind = r.u8('result kind');
   if (kind === RESULT_EMPTY) return { kind: 'empty' };
-  if (kind !== RESULT_MESSAGE) throw new WireError('UNKNOWN_TAG', `unknown consume result kind ${kind}`);
+  if (kind === RESULT_MESSAGE) return { kind: 'message', message: readDelivered(r) };
+  if (kind !== RESULT_MESSAGES) throw new WireError('UNKNOWN_TAG', `unknown consume result kind ${kind}`);
+  const n = r.u16('result count');
+  if (n < 1 || n > MAX_WIRE_BATCH) throw new WireError('INVALID', `result count ${n} outside 1..${MAX_WIRE_BATCH}`);
+  const messages: DeliveredMessage[] = [];
+  for (let i = 0; i < n; i++) messages.push(readDelivered(r));
+  return { kind: 'messages', messages };
+}
+
+function readDelivered(r: ByteReader): DeliveredMessage {
   const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
   const seq = nonNegativeInteger(r, 'seq');
   // A copy: the result is handed to clients on retries and must not pin the whole image.
@@ -513,7 +537,7 @@ function readConsumeResult(r: ByteReader): ConsumeResult {
     message.receipt = r.u16String('receipt', MAX_WIRE_STRING_BYTES);
     message.leaseExpiresAt = integer(r, 'leaseExpiresAt');
   }
-  return { kind: 'message', message };
+  return message;
 }
 
 /** A non-negative safe integer carried as f64. */

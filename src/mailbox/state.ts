@@ -15,7 +15,9 @@ export interface Lease {
 
 /** Everything one user holds. Absent from the map when it holds nothing. */
 export class UserBox {
-  readonly queue = new SeqQueue();
+  /** `queue` is given only to a snapshot stream's copy of a mailbox. */
+  constructor(readonly queue = new SeqQueue()) {}
+
   /** Dead letters; made on the first one, since most mailboxes never have any. */
   dead: SeqQueue | null = null;
   /** In-flight leased messages by receipt, in lease order; made on the first lease. */
@@ -65,7 +67,14 @@ export interface RememberedPut {
 }
 
 /** What a consume that reached the queue yields: the only results a request id remembers. */
-export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'empty' }>;
+export type ConsumeResult = Extract<MailboxResult, { kind: 'message' | 'messages' | 'empty' }>;
+
+/** The body bytes a remembered consume result holds (what requestCacheMaxBytes bounds). */
+export function consumeResultBytes(result: ConsumeResult): number {
+  if (result.kind === 'message') return result.message.body.length;
+  if (result.kind === 'messages') return result.messages.reduce((n, m) => n + m.body.length, 0);
+  return 0;
+}
 
 export interface RememberedConsume {
   readonly user: string;

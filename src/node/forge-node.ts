@@ -236,6 +236,7 @@ export class ForgeNode implements NodeOperations {
       nodeId: config.nodeId,
       maxBodyBytes: config.mailbox.maxBodyBytes,
       maxConsumeWaitMs: config.mailbox.maxConsumeWaitMs,
+      maxBatch: config.mailbox.maxBatch,
       maxInflightRequests: config.zenoh.maxInflightRequests,
       service: port,
       admin: port,
@@ -382,7 +383,7 @@ export class ForgeNode implements NodeOperations {
 
   async command(cmd: MailboxCommand): Promise<MailboxResult> {
     if (this.stopping) throw new RaftError('STOPPED', 'node is shutting down');
-    if (this.unsafeAckBeforeCommit && cmd.op === 'consume' && cmd.leaseMs === undefined) {
+    if (this.unsafeAckBeforeCommit && cmd.op === 'consume' && cmd.leaseMs === undefined && cmd.max === undefined) {
       proposeMailbox(this.driver, cmd).catch(() => {});
       const head = this.stateMachine.query({ op: 'peek', user: cmd.user, deadLetter: cmd.deadLetter }, Date.now());
       if (head.kind !== 'message') return head;
@@ -395,7 +396,7 @@ export class ForgeNode implements NodeOperations {
     }
     const started = performance.now();
     try {
-      if (cmd.op === 'put') this.diskWatermark.admitPut();
+      if (cmd.op === 'put' || cmd.op === 'putBatch') this.diskWatermark.admitPut();
       const result = await proposeMailbox(this.driver, cmd);
       this.metrics.commitLatency.observe((performance.now() - started) / 1000);
       this.metrics.proposals.inc({ op: cmd.op, outcome: result.kind === 'error' ? 'rejected' : 'ok' });

@@ -102,24 +102,26 @@ export class LongPollConsumes {
 
   /** Hears every applied command: one waiting consumer per message it made visible. */
   applied(cmd: MailboxCommand, result: MailboxResult): void {
-    const visible =
-      (cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok');
-    if (!visible) return;
+    let visible = 0;
+    if ((cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok')) visible = 1;
+    else if (cmd.op === 'putBatch' && result.kind === 'puts') visible = result.puts.filter((p) => !p.duplicate).length;
+    if (visible === 0 || !('user' in cmd)) return;
     const delayMs = cmd.op === 'put' || cmd.op === 'nack' ? (cmd.delayMs ?? 0) : 0;
     if (delayMs > 0) {
       // Armed even with nobody waiting yet (a consumer may park before the message shows), on the
       // leader only (followers park nobody). Unref'd: a pending wake-up never keeps the process
       // alive; one that fires after leadership moved finds nobody parked and wakes nobody.
-      if (this.node.isLeader()) setTimeout(() => this.visibleNow(cmd.user), delayMs).unref();
+      const user = cmd.user;
+      if (this.node.isLeader()) setTimeout(() => this.visibleNow(user, 1), delayMs).unref();
       return;
     }
-    this.visibleNow(cmd.user);
+    this.visibleNow(cmd.user, visible);
   }
 
-  /** One message of `user`'s mailbox became visible: wake one waiting consumer on the next turn. */
-  private visibleNow(user: string): void {
+  /** `count` messages of `user`'s mailbox became visible: wake as many waiting consumers on the next turn. */
+  private visibleNow(user: string, count: number): void {
     if (this.parked.size === 0) return;
-    this.pending.set(user, (this.pending.get(user) ?? 0) + 1);
+    this.pending.set(user, (this.pending.get(user) ?? 0) + count);
     // Not from inside the apply loop: the woken consumers propose.
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -160,7 +162,7 @@ export class LongPollConsumes {
     if (result.kind === 'empty' && cmd.requestId === undefined) return this.parked.repark(ticket);
     this.parked.finish(ticket);
     resolve(result);
-    if (result.kind === 'message') this.lookAgain(cmd.user);
+    if (result.kind === 'message' || result.kind === 'messages') this.lookAgain(cmd.user);
   }
 
   /**

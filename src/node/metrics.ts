@@ -10,7 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type ELDHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MailboxTotals } from '../mailbox/mailbox.js';
@@ -85,7 +85,7 @@ export class NodeMetrics {
   readonly parkedWakeups: Counter;
   readonly parkedReleased: Counter<'reason'>;
   /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  private readonly loopDelay: ELDHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
   /** Garbage collections, the other thing that pauses the loop: a heap of queued messages makes them long. */
   private readonly gcObserver: PerformanceObserver;
   private gcMaxMs = 0;

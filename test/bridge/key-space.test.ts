@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValidUser } from '../../src/identifiers.js';
+import { encodeBatchPut } from '../../src/bridge/batch-framing.js';
 import { accessOf, parseAttachment, parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
 
 const P = 'forge/mailbox';
@@ -224,4 +225,30 @@ test('put delay, nack delay, touch and redrive parameters; malformed ones are BA
   ] as const) {
     assert.equal(code(get(`${P}/${key}`, params, bytes('x'))), 'BAD_REQUEST', `${key}?${params}`);
   }
+});
+
+test('consume max: 1..maxBatch, carried in the command', () => {
+  assert.deepEqual(value(get(`${P}/alice/consume`, 'max=16;lease=100')), { kind: 'command', command: { op: 'consume', user: 'alice', max: 16, leaseMs: 100 } });
+  for (const bad of ['0', '257', '1.5', '', 'x', '-1']) assert.equal(code(get(`${P}/alice/consume`, `max=${bad}`)), 'BAD_REQUEST', `max=${bad}`);
+  assert.equal(value(parseGet(P, `${P}/alice/consume`, 'max=4', undefined, { maxBodyBytes: 16, maxBatch: 4 })).kind, 'command');
+  assert.equal(code(parseGet(P, `${P}/alice/consume`, 'max=5', undefined, { maxBodyBytes: 16, maxBatch: 4 })), 'BAD_REQUEST');
+});
+
+test('put-batch: the framing decoded, each message checked like a put, the bodies bounded together', () => {
+  const payload = encodeBatchPut([{ body: bytes('one'), id: 'a', ttlMs: 500 }, { body: bytes('two') }]);
+  const request = value(get(`${P}/alice/put-batch`, '', payload));
+  assert.deepEqual(request, {
+    kind: 'command',
+    command: { op: 'putBatch', user: 'alice', messages: [{ body: bytes('one'), id: 'a', ttlMs: 500 }, { body: bytes('two') }] },
+  });
+  assert.deepEqual(accessOf(request), { op: 'put', user: 'alice' });
+  // 16 bytes in all (limits.maxBodyBytes): one body too large, or two together, are TOO_LARGE.
+  assert.equal(code(get(`${P}/alice/put-batch`, '', encodeBatchPut([{ body: new Uint8Array(17) }]))), 'TOO_LARGE');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', encodeBatchPut([{ body: new Uint8Array(9) }, { body: new Uint8Array(8) }]))), 'TOO_LARGE');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', encodeBatchPut([{ body: bytes('x'), id: '@reserved' }]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', encodeBatchPut([{ body: bytes('x'), ttlMs: 0.5 }]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', encodeBatchPut([]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', Uint8Array.from([2, 1, 0]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/alice/put-batch`, '', undefined)), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/alice/put-batch`, 'id=x', payload)), 'BAD_REQUEST');
 });

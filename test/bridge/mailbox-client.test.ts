@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { MailboxClientError, type ClientErrorCode } from '../../src/bridge/client.js';
-import type { ConsumeOptions, PutOptions } from '../../src/bridge/client.js';
+import type { BatchPutMessage, ConsumeOptions, PutOptions } from '../../src/bridge/client.js';
 import { MailboxClient, type MailboxTransport } from '../../src/bridge/mailbox-client.js';
 import type { DeliveredMessage } from '../../src/mailbox/commands.js';
 
@@ -30,6 +30,14 @@ class FakeTransport implements MailboxTransport {
   consume(_user: string, options: ConsumeOptions) {
     const m: DeliveredMessage = { id: 'm', seq: 1, body: new Uint8Array(), enqueuedAt: 0, expiresAt: 0, deliveries: 1 };
     return this.answer('consume', options, options.leaseMs === undefined ? m : { ...m, receipt: 'r1', leaseExpiresAt: 1 });
+  }
+  consumeBatch(_user: string, max: number, options: ConsumeOptions) {
+    const m: DeliveredMessage = { id: 'm', seq: 1, body: new Uint8Array(), enqueuedAt: 0, expiresAt: 0, deliveries: 1 };
+    const lease = options.leaseMs === undefined ? {} : { receipt: 'r1', leaseExpiresAt: 1 };
+    return this.answer('consumeBatch', { ...options, max }, [{ ...m, ...lease }]);
+  }
+  putBatch(_user: string, messages: readonly BatchPutMessage[]) {
+    return this.answer('putBatch', messages.map((m) => m.id), messages.map((m, i) => ({ id: m.id ?? '?', seq: i + 1, duplicate: false })));
   }
   peek() {
     return this.answer('peek', {}, null);
@@ -203,4 +211,20 @@ test('touch and nack with a delay are retried with the same receipt; redrive wit
     ],
   );
   await client.close();
+});
+
+test('putBatch gives every message an id and retries with the same ids; consumeBatch with one rid', async () => {
+  const fake = new FakeTransport(['TIMEOUT', { okAfterMs: 0 }, 'ROUTER_LOST', { okAfterMs: 0 }]);
+  const client = MailboxClient.over(fake, { retry: FAST });
+  const puts = await client.putBatch('u', [{ body: 'a' }, { body: 'b', id: 'mine' }]);
+  const [first, second] = fake.calls.map((c) => c.options as string[]);
+  assert.deepEqual(first, second, 'the retry carries the same ids');
+  assert.equal(first![1], 'mine');
+  assert.match(first![0]!, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(puts.map((p) => p.id), first);
+  const got = await client.consumeBatch('u', 16);
+  assert.equal(got.length, 1);
+  const [a, b] = fake.calls.slice(2).map((c) => c.options as ConsumeOptions & { max: number });
+  assert.equal(a!.max, 16);
+  assert.ok(a!.requestId !== undefined && a!.requestId === b!.requestId, 'one rid on every attempt');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodeResult, ReplyDecodeError } from '../../src/bridge/reply-format.js';
+import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodeResult, encodeResults, ReplyDecodeError } from '../../src/bridge/reply-format.js';
 import { ServiceError, serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 
@@ -72,4 +72,21 @@ test('a ServiceError reaches the client with its code and leader hint; anything 
   assert.equal(serviceErrorToBody({ code: 'TIMEOUT' }).code, 'INTERNAL', 'a look-alike is not trusted');
   assert.equal(serviceErrorToBody({ code: 'toString' }).code, 'INTERNAL');
   assert.deepEqual(serviceErrorToBody(new Error('boom')), { code: 'INTERNAL', message: 'boom' });
+});
+
+test('a batch result is one reply per message in order, each with its place i of n', () => {
+  const message = (seq: number) => ({ id: `@${seq}`, seq, body: Uint8Array.from([seq]), enqueuedAt: 1, expiresAt: 2, deliveries: 1 });
+  const encoded = encodeResults({ kind: 'messages', messages: [message(1), message(2)] });
+  assert.ok(encoded.ok);
+  const decoded = encoded.parts.map((p) => decodeReply(p.payload, p.attachment));
+  assert.deepEqual(decoded, [
+    { status: 'message', message: message(1), part: { index: 1, count: 2 } },
+    { status: 'message', message: message(2), part: { index: 2, count: 2 } },
+  ]);
+  const puts = encodeResults({ kind: 'puts', puts: [{ id: 'a', seq: 3, duplicate: true }] });
+  assert.ok(puts.ok);
+  assert.deepEqual(decodeReply(puts.parts[0]!.payload, puts.parts[0]!.attachment), { status: 'put', id: 'a', seq: 3, duplicate: true, part: { index: 1, count: 1 } });
+  const single = encodeResults({ kind: 'empty' });
+  assert.ok(single.ok && single.parts.length === 1);
+  assert.deepEqual(decodeReply(single.parts[0]!.payload, single.parts[0]!.attachment), { status: 'empty' });
 });

@@ -23,10 +23,19 @@ import { DialerHandshake, ListenerHandshake } from '../../src/raft/handshake.js'
 import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
 import type { ConfChange } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
+import { decodeBatchPut, encodeBatchPut, type FramedMessage } from '../../src/bridge/batch-framing.js';
 import { command } from '../support/mailbox-arbitraries.js';
 import { entryRun, hardState, message, nodeId, snapshotMeta } from '../support/raft-arbitraries.js';
 import { readRecord, wireRecord, writeRecord } from '../support/wire.js';
 import type { FuzzTarget, ValidSample } from './harness.js';
+
+/** A batch put's messages as the framing carries them (any id text, any ttl). */
+const batchPut: fc.Arbitrary<FramedMessage[]> = fc.array(
+  fc
+    .record({ body: fc.uint8Array({ maxLength: 64 }), id: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }), ttlMs: fc.option(fc.double({ noNaN: true }), { nil: undefined }) })
+    .map(({ body, id, ttlMs }) => ({ body, ...(id === undefined ? {} : { id }), ...(ttlMs === undefined ? {} : { ttlMs }) })),
+  { minLength: 1, maxLength: 5 },
+);
 
 const wireRefusal = (err: unknown) => (err instanceof WireError ? `refused:${err.code}` : null);
 const protocolRefusal = (err: unknown) => (err instanceof ProtocolError ? `refused:${err.reject === null ? 'protocol' : `reject-${err.reject}`}` : null);
@@ -257,6 +266,13 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
       refusal: () => null,
       classify: classifyParsed,
     },
+    codec(
+      'batch-put-framing',
+      'src/bridge/batch-framing.ts decodeBatchPut',
+      batchPut,
+      encodeBatchPut,
+      (b) => decodeBatchPut(b, 1024, 64 * 1024),
+    ),
     await tokenTarget(),
     codec('wire-reader', 'src/wire/reader.ts, text.ts (every field kind)', wireRecord, writeRecord, readRecord),
   ];

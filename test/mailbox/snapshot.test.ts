@@ -54,7 +54,8 @@ const GOLDEN_V3 =
 
 /**
  * The version-3 script's state plus what version 4 adds: delayed messages (a delayed put, a nack
- * with a delay), each with its visible time, in visible-time order.
+ * with a delay), each with its visible time, in visible-time order; and a remembered batch
+ * consume (result kind 4, which came within version 3: no older golden image holds one).
  */
 const script: MailboxCommand[] = [
   ...scriptV3,
@@ -62,10 +63,12 @@ const script: MailboxCommand[] = [
   { op: 'put', user: 'fay', body: Uint8Array.from([8]) },
   { op: 'consume', user: 'fay', leaseMs: 1000, receiptNonce: NONCE },
   { op: 'nack', user: 'fay', receipt: `8.1.${NONCE}`, delayMs: 2000 },
+  { op: 'putBatch', user: 'gus', messages: [{ body: Uint8Array.from([1]), id: 'b1' }, { body: Uint8Array.from([2]), id: 'b2', ttlMs: 30000 }, { body: Uint8Array.from([3]), id: 'b3' }] },
+  { op: 'consume', user: 'gus', requestId: 'qb', leaseMs: 1000, max: 2, receiptNonce: NONCE },
 ];
 
 const GOLDEN =
-  'Rk1CWAQAACCBVv68eEIAAAAAAAAgQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAQAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8AAAAAAwBkZWUAAAAAAQAAAAAAAAAAABBAAAAwgFb+vHhCADBAvFC9eEICAAAAAgAAAAkJAAAAAAAAAAADAGV2ZQAAAAAAAAAAAQAAAABQv1b+vHhCEABBQUVDQXdRRkJnY0lDUW9MAAAAAAAAGEABAgBtMQDAgFb+vHhCAMBAvFC9eEIBAAAAAgAAAAQFAAAAAAMAZmF5AAAAAAAAAAAAAAAAAgAAAAAg/lb+vHhCAAAAAAAAIEAAAACBVv68eEIAAEG8UL14QgEAAAABAAAACABwuVf+vHhCAAAAAAAAHEAAAPCAVv68eEIA8EC8UL14QgAAAAABAAAABwQAAAADAGFubgAAAgBtMQAAAAAAAPA/AAD86P68eEICAGJvAAAEAGlkw6kAAAAAAAAIQAAg/Oj+vHhCAwBhbm4JAGFsaWNlLWFwcAIAbTEAAAAAAAAUQACw/Oj+vHhCAwBldmUDAHN2YwIAbTEAAAAAAAAYQADA/Oj+vHhCBAAAAAMAYW5uAAACAHExAED86P68eEIBAgIAbTEAAAAAAADwPwQAAAABAoD/AACAVv68eEIAACZl/rx4QgEAAAABAwAxLjEAwL5W/rx4QgIAYm8AAAIAcTIAUPzo/rx4QgECBABpZMOpAAAAAAAACEAAAAAAACCAVv68eEIAIEC8UL14QgEAAAAAAgBjeQAAAgBxMwBg/Oj+vHhCAQMDAGV2ZQMAYm9iAgBxMQDQ/Oj+vHhCAQICAG0xAAAAAAAAGEACAAAABAUAwIBW/rx4QgDAQLxQvXhCAQAAAAEUADYuMS5BQUVDQXdRRkJnY0lDUW9MAFC/Vv68eEI=';
+  'Rk1CWAQAAECBVv68eEIAAAAAAAAmQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAUAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8AAAAAAwBkZWUAAAAAAQAAAAAAAAAAABBAAAAwgFb+vHhCADBAvFC9eEICAAAAAgAAAAkJAAAAAAAAAAADAGV2ZQAAAAAAAAAAAQAAAABQv1b+vHhCEABBQUVDQXdRRkJnY0lDUW9MAAAAAAAAGEABAgBtMQDAgFb+vHhCAMBAvFC9eEIBAAAAAgAAAAQFAAAAAAMAZmF5AAAAAAAAAAAAAAAAAgAAAAAg/lb+vHhCAAAAAAAAIEAAAACBVv68eEIAAEG8UL14QgEAAAABAAAACABwuVf+vHhCAAAAAAAAHEAAAPCAVv68eEIA8EC8UL14QgAAAAABAAAABwMAZ3VzAQAAAAAAAAAAACZAAQIAYjMAMIFW/rx4QgAwQbxQvXhCAAAAAAEAAAADAAAAAAIAAAAAwL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAACJAAQIAYjEAMIFW/rx4QgAwQbxQvXhCAQAAAAEAAAABAMC/Vv68eEIQAEFBRUNBd1FGQmdjSUNRb0wAAAAAAAAkQAECAGIyADCBVv68eEIAMNRd/rx4QgEAAAABAAAAAgAAAAAHAAAAAwBhbm4AAAIAbTEAAAAAAADwPwAA/Oj+vHhCAgBibwAABABpZMOpAAAAAAAACEAAIPzo/rx4QgMAYW5uCQBhbGljZS1hcHACAG0xAAAAAAAAFEAAsPzo/rx4QgMAZXZlAwBzdmMCAG0xAAAAAAAAGEAAwPzo/rx4QgMAZ3VzAAACAGIxAAAAAAAAIkAAMP3o/rx4QgMAZ3VzAAACAGIyAAAAAAAAJEAAMP3o/rx4QgMAZ3VzAAACAGIzAAAAAAAAJkAAMP3o/rx4QgUAAAADAGFubgAAAgBxMQBA/Oj+vHhCAQICAG0xAAAAAAAA8D8EAAAAAQKA/wAAgFb+vHhCAAAmZf68eEIBAAAAAQMAMS4xAMC+Vv68eEICAGJvAAACAHEyAFD86P68eEIBAgQAaWTDqQAAAAAAAAhAAAAAAAAggFb+vHhCACBAvFC9eEIBAAAAAAIAY3kAAAIAcTMAYPzo/rx4QgEDAwBldmUDAGJvYgIAcTEA0Pzo/rx4QgECAgBtMQAAAAAAABhAAgAAAAQFAMCAVv68eEIAwEC8UL14QgEAAAABFAA2LjEuQUFFQ0F3UUZCZ2NJQ1FvTABQv1b+vHhCAwBndXMAAAIAcWIAQP3o/rx4QgEEAgACAGIxAAAAAAAAIkABAAAAAQAwgVb+vHhCADBBvFC9eEIBAAAAARQAOS4xLkFBRUNBd1FGQmdjSUNRb0wAwL9W/rx4QgIAYjIAAAAAAAAkQAEAAAACADCBVv68eEIAMNRd/rx4QgEAAAABFQAxMC4xLkFBRUNBd1FGQmdjSUNRb0wAwL9W/rx4Qg==';
 
 function applied(commands: MailboxCommand[]): MailboxStateMachine {
   const sm = new MailboxStateMachine({ maxDeliveries: 2 });
@@ -78,13 +81,14 @@ test('golden bytes: a snapshot holding every kind of state encodes exactly as be
   const state = sm.mailbox.state;
   assert.deepEqual(
     [...state.users].map(([n, b]) => [n, b.queue.size, b.dead?.size ?? 0, [...(b.leases?.keys() ?? [])]]),
-    [['ann', 2, 0, ['1.1']], ['dee', 0, 1, []], ['eve', 0, 0, [`6.1.${NONCE}`]], ['fay', 0, 0, []]],
+    [['ann', 2, 0, ['1.1']], ['dee', 0, 1, []], ['eve', 0, 0, [`6.1.${NONCE}`]], ['fay', 0, 0, []], ['gus', 1, 0, [`9.1.${NONCE}`, `10.1.${NONCE}`]]],
   );
   assert.deepEqual(
     [...(state.users.get('fay')!.delayed ?? [])].map((d) => [d.msg.seq, d.visibleAt]),
     [[8, T + 18 + 2000], [7, T + 15 + 5000]],
   );
-  assert.deepEqual([...state.puts.values()].map((p) => `${p.user}/${p.principal}/${p.id}`), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1']);
+  assert.deepEqual([...state.puts.values()].map((p) => `${p.user}/${p.principal}/${p.id}`), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1', 'gus//b1', 'gus//b2', 'gus//b3']);
+  assert.deepEqual([...state.consumes.values()].map((c) => `${c.user}/${c.requestId}:${c.result.kind}`), ['ann/q1:message', 'bo/q2:message', 'cy/q3:empty', 'eve/q1:message', 'gus/qb:messages']);
   const image = sm.snapshot();
   assert.equal(Buffer.from(image).toString('base64'), GOLDEN);
   assert.equal(snapshotSize(state), image.length);
@@ -180,7 +184,7 @@ test('a remembered consume result with an out-of-range field is refused with a t
     assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === code);
   };
   refused('BAD_VERSION', (b) => (b[result] = 2));
-  refused('UNKNOWN_TAG', (b) => (b[result + 1] = 4)); // an "ok" result is never remembered
+  refused('UNKNOWN_TAG', (b) => (b[result + 1] = 5)); // an "ok" result is never remembered (4 is a batch's)
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, -1, true));
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq, 0.5, true));
   refused('BAD_INTEGER', (b) => new DataView(b.buffer).setFloat64(seq + 13, Number.NaN, true)); // enqueuedAt

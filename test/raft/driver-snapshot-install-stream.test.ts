@@ -146,10 +146,12 @@ test('a follower installs a 128 MiB snapshot from storage to storage: no buffer 
     assert.equal(m3.count, leaderImage.count, 'n3 holds what the leader holds');
     // The one-buffer install held the whole image (128 MiB) at once, on both sides; garbage of
     // the 1 MiB chunks comes and goes with collections.
-    assert.ok(peakBuffers < IMAGE_BYTES / 2, figures);
-    assert.ok(peakHeap < IMAGE_BYTES / 2, figures);
+    // Under load (a benchmark beside it) chunk garbage piles up between collections: 68-74 MiB
+    // seen; the whole image at once is 128 MiB and more.
+    assert.ok(peakBuffers < IMAGE_BYTES * 0.8, figures);
+    assert.ok(peakHeap < IMAGE_BYTES * 0.8, figures);
     assert.ok(commits >= 10, figures);
-    assert.ok(gaps.longestMs < 300, figures);
+    assert.ok(gaps.longestMs < 500, figures); // the one-buffer install paused 558-765 ms on a quiet machine
   } finally {
     for (const d of running) await d.stop();
   }

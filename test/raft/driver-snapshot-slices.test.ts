@@ -100,9 +100,11 @@ test('a leader taking a snapshot that needs 0.6 s of work keeps committing, and 
   assert.ok(during >= 10, `only ${during} commits while the leader took its snapshot`);
   let longestGap = 0;
   for (let i = 1; i < commits.length; i++) longestGap = Math.max(longestGap, commits[i]! - commits[i - 1]!);
-  // Generous for a loaded machine; the synchronous take stalled everything for 0.6 s (three times, one per node).
-  assert.ok(gaps.longestMs < 200, `event loop paused ${gaps.longestMs.toFixed(0)} ms`);
-  assert.ok(longestGap < 250, `no commit for ${longestGap.toFixed(0)} ms`);
+  // The synchronous take stalled everything for 0.6 s on a quiet machine (three times, one per
+  // node), more under load; in slices the pauses are tens of ms quiet and reached 266 ms at a load
+  // average of 10 on 2 cores. Bounds that hold under such load and still catch a whole take.
+  assert.ok(gaps.longestMs < 450, `event loop paused ${gaps.longestMs.toFixed(0)} ms`);
+  assert.ok(longestGap < 550, `no commit for ${longestGap.toFixed(0)} ms`);
   for (const d of running) {
     assert.equal(d.softState().term, term, 'no election happened');
     assert.ok(d.status().snapshotIndex > 0, 'every node took its snapshot');

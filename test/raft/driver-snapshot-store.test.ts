@@ -113,10 +113,12 @@ test('three nodes storing 64 MiB snapshots at once keep committing, with no elec
   t.diagnostic(figures);
   // Each commit waits for two fsyncs among the staged batches' (2-4 commits per 100 ms here).
   assert.ok(whileTaking + whileStoring >= 5, figures);
-  // Generous for a loaded machine: storing the image in one synced batch stalled commits for
-  // 590-660 ms in this test (2026-12-02; against 85-200 ms staged).
-  assert.ok(longestGap < 300, figures);
-  assert.ok(gaps.longestMs < 250, figures);
+  // Storing the image in one synced batch stalled commits for 590-660 ms in this test on a quiet
+  // machine (2026-12-02), seconds on a loaded one; staged, 85-200 ms quiet and 265-466 ms at a load
+  // average of 8-10 on 2 cores. The bounds hold under such load and still catch a store that holds
+  // the loop for the whole image; the figures themselves are bench:scale's and bench:restore's.
+  assert.ok(longestGap < 800, figures);
+  assert.ok(gaps.longestMs < 500, figures);
   for (const d of running) assert.equal(d.softState().term, term, `no election happened; ${figures}`);
   const image = (await loadWhole(storages.get(leaderId)!)).snapshot;
   assert.ok(image !== null && image.data.length > IMAGE_BYTES, 'the whole image was stored');

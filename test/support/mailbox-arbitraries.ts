@@ -20,8 +20,26 @@ export const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
     .tuple(text, body, opt('id', text), opt('ttlMs', num), principal, opt('delayMs', num))
     .map(([user, body, id, ttl, p, delay]) => ({ op: 'put' as const, user, body, ...id, ...ttl, ...p, ...delay })),
   fc
-    .tuple(text, opt('requestId', text), opt('leaseMs', num), opt('deadLetter', fc.constant(true as const)), principal, opt('receiptNonce', text))
-    .map(([user, r, l, d, p, n]) => ({ op: 'consume' as const, user, ...r, ...l, ...d, ...p, ...n })),
+    .tuple(
+      text,
+      opt('requestId', text),
+      opt('leaseMs', num),
+      opt('deadLetter', fc.constant(true as const)),
+      principal,
+      opt('receiptNonce', text),
+      opt('max', fc.integer({ min: 1, max: 1024 })),
+    )
+    .map(([user, r, l, d, p, n, m]) => ({ op: 'consume' as const, user, ...r, ...l, ...d, ...p, ...n, ...m })),
+  fc
+    .tuple(
+      text,
+      principal,
+      fc.array(
+        fc.tuple(body, opt('id', text), opt('ttlMs', num)).map(([body, id, ttl]) => ({ body, ...id, ...ttl })),
+        { minLength: 1, maxLength: 5 },
+      ),
+    )
+    .map(([user, p, messages]) => ({ op: 'putBatch' as const, user, messages, ...p })),
   fc.tuple(fc.constantFrom('ack' as const, 'nack' as const), text, text).map(([op, user, receipt]) => ({ op, user, receipt })),
   fc.tuple(text, text, num).map(([user, receipt, delayMs]) => ({ op: 'nack' as const, user, receipt, delayMs })),
   fc.tuple(text, text, num).map(([user, receipt, leaseMs]) => ({ op: 'touch' as const, user, receipt, leaseMs })),

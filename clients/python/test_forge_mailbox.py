@@ -1,0 +1,272 @@
+"""Unit tests of forge_mailbox's request and retry policy, on a scripted fake transport and a fake
+clock (no Zenoh). Run: .venv/bin/python -m unittest discover clients/python
+(test/clients/python-unit.test.ts runs them under `npm test`)."""
+import json
+import os
+import stat
+import tempfile
+import unittest
+from urllib.parse import parse_qsl
+
+from forge_mailbox import MailboxClient, MailboxError, Reply
+
+
+def ok(status, payload=b"", **meta):
+    return [Reply(True, payload if isinstance(payload, bytes) else json.dumps(payload).encode(), json.dumps({"status": status, **meta}).encode())]
+
+
+def err(code, message="m", leader=None):
+    body = {"code": code, "message": message}
+    if leader:
+        body["leader"] = leader
+    return [Reply(False, json.dumps(body).encode())]
+
+
+NO_REPLY = []
+MESSAGE_META = {"id": "m1", "seq": 7, "deliveries": 1, "enqueuedAt": 1, "expiresAt": 2}
+
+
+class FakeTransport:
+    """Answers each GET with the next scripted reply list and records what was asked."""
+
+    def __init__(self, clock, *script):
+        self.clock = clock
+        self.script = list(script)
+        self.calls = []  # (key, params dict, payload, attachment, timeout)
+
+    def get(self, selector, payload, attachment, timeout):
+        key, _, query = selector.partition("?")
+        self.calls.append((key, dict(parse_qsl(query.replace(";", "&"), keep_blank_values=True)), payload, attachment, timeout))
+        self.clock.now += 0.01
+        if not self.script:
+            raise AssertionError(f"unexpected request {selector}")
+        return self.script.pop(0)
+
+    def put(self, key, payload, attachment):
+        self.calls.append((key, None, payload, attachment, None))
+
+    def close(self):
+        pass
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def client(*script, timeout=10.0, token="tok"):
+    clock = FakeClock()
+    transport = FakeTransport(clock, *script)
+    return MailboxClient(transport=transport, token=token, request_timeout=timeout, sleep=clock.sleep, clock=clock), transport, clock
+
+
+class PutTest(unittest.TestCase):
+    def test_a_put_without_id_gets_a_uuid_and_every_retry_sends_the_same_id(self):
+        c, t, clock = client(err("NOT_LEADER", leader="n2"), err("TIMEOUT"), NO_REPLY, err("BUSY"), ok("put", {"id": "x", "seq": 3, "duplicate": True}))
+        result = c.put("alice", b"body")
+        self.assertEqual((result.seq, result.duplicate), (3, True))
+        ids = {call[1]["id"] for call in t.calls}
+        self.assertEqual(len(t.calls), 5)
+        self.assertEqual(len(ids), 1)
+        self.assertRegex(ids.pop(), r"^[0-9a-f-]{36}$")
+        self.assertTrue(all(call[2] == b"body" for call in t.calls))
+        self.assertTrue(all(json.loads(call[3]) == {"token": "tok"} for call in t.calls))
+        self.assertEqual(len(clock.sleeps), 4)
+        self.assertTrue(all(0 < s <= 0.5 for s in clock.sleeps))
+
+    def test_a_given_id_and_ttl_are_sent(self):
+        c, t, _ = client(ok("put", {"id": "gen-42", "seq": 1, "duplicate": False}))
+        c.put("alice", "text", id="gen-42", ttl_ms=5000)
+        self.assertEqual(t.calls[0][0], "forge/mailbox/alice/put")
+        self.assertEqual(t.calls[0][1], {"id": "gen-42", "ttl": "5000"})
+        self.assertEqual(t.calls[0][2], b"text")
+
+    def test_retries_stop_at_the_request_deadline_with_the_last_error(self):
+        c, t, clock = client(*([err("UNAVAILABLE", "no quorum")] * 1000), timeout=2.0)
+        with self.assertRaises(MailboxError) as caught:
+            c.put("alice", b"x")
+        self.assertEqual(caught.exception.code, "UNAVAILABLE")
+        self.assertLessEqual(clock.now, 102.0 + 0.01)
+        self.assertGreater(len(t.calls), 3)
+        # each attempt's query timeout is what is left of the deadline
+        self.assertTrue(all(0 < call[4] <= 2.0 for call in t.calls))
+        self.assertLess(t.calls[-1][4], t.calls[0][4])
+
+    def test_an_attempt_is_bounded_by_the_attempt_timeout_and_an_unanswered_one_is_sent_again(self):
+        c, t, _ = client([Reply(False, b"Timeout")], ok("put", {"id": "x", "seq": 1, "duplicate": True}), timeout=30.0)
+        self.assertTrue(c.put("alice", b"x").duplicate)
+        self.assertAlmostEqual(t.calls[0][4], 6.0)
+        self.assertEqual(t.calls[0][1]["id"], t.calls[1][1]["id"])
+
+    def test_non_retryable_errors_are_raised_at_once_typed(self):
+        for code in ("BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "MAILBOX_FULL", "QUOTA_EXCEEDED", "TOO_LARGE", "INTERNAL"):
+            c, t, _ = client(err(code, "why", leader=None))
+            with self.assertRaises(MailboxError) as caught:
+                c.put("alice", b"x")
+            self.assertEqual((caught.exception.code, caught.exception.message), (code, "why"))
+            self.assertEqual(len(t.calls), 1, code)
+
+    def test_the_leader_hint_is_kept(self):
+        c, _, _ = client(*([err("NOT_LEADER", leader="n3")] * 1000), timeout=0.5)
+        with self.assertRaises(MailboxError) as caught:
+            c.put("alice", b"x")
+        self.assertEqual(caught.exception.leader, "n3")
+
+    def test_bad_input_is_refused_before_sending(self):
+        c, t, _ = client()
+        for call in (lambda: c.put("a/put", b"x"), lambda: c.put("..", b"x"), lambda: c.put("bob", b"x", id="x;lease=1"), lambda: c.put("bob", b"x", ttl_ms=0)):
+            with self.assertRaises(MailboxError):
+                call()
+        self.assertEqual(t.calls, [])
+
+
+class PublishTest(unittest.TestCase):
+    def test_a_plain_put_carries_token_id_and_ttl_in_its_attachment(self):
+        c, t, _ = client()
+        c.publish("alice", "hi", id="p-1", ttl_ms=60_000)
+        c.publish("alice", b"\x00")
+        self.assertEqual(t.calls[0][0], "forge/mailbox/alice")
+        self.assertEqual(json.loads(t.calls[0][3]), {"token": "tok", "id": "p-1", "ttl": 60_000})
+        self.assertEqual(json.loads(t.calls[1][3]), {"token": "tok"})
+        self.assertEqual(t.calls[1][2], b"\x00")
+
+
+class ConsumeTest(unittest.TestCase):
+    def test_a_plain_consume_carries_a_request_id_that_retries_repeat(self):
+        c, t, _ = client(err("LEADERSHIP_LOST"), NO_REPLY, ok("message", b"hi", **MESSAGE_META))
+        m = c.consume("alice")
+        self.assertEqual((m.id, m.body, m.receipt), ("m1", b"hi", None))
+        self.assertEqual([call[0] for call in t.calls], ["forge/mailbox/alice/consume"] * 3)
+        self.assertEqual(len({call[1]["rid"] for call in t.calls}), 1)
+
+    def test_without_a_request_id_an_outcome_unknown_error_is_not_retried(self):
+        for script in (err("TIMEOUT"), err("LEADERSHIP_LOST"), NO_REPLY):
+            c, t, _ = client(script, ok("empty"))
+            with self.assertRaises(MailboxError):
+                c.consume("alice", request_id=False)
+            self.assertEqual(len(t.calls), 1)
+            self.assertNotIn("rid", t.calls[0][1])
+
+    def test_without_a_request_id_a_refusal_that_changed_nothing_is_retried(self):
+        c, t, _ = client(err("NOT_LEADER"), err("BUSY"), ok("empty"))
+        self.assertIsNone(c.consume("alice", request_id=False))
+        self.assertEqual(len(t.calls), 3)
+
+    def test_a_leased_receive_retries_after_an_unknown_outcome(self):
+        c, t, _ = client(err("TIMEOUT"), ok("message", b"x", receipt="r1", leaseExpiresAt=9, **MESSAGE_META))
+        m = c.receive("alice", lease_ms=5000)
+        self.assertEqual((m.receipt, m.lease_expires_at), ("r1", 9))
+        self.assertEqual(t.calls[1][1]["lease"], "5000")
+        self.assertTrue(all("rid" not in call[1] for call in t.calls), "an idle leased poll writes nothing")
+
+    def test_a_long_poll_goes_to_a_wait_lane_with_the_wait_on_top_of_the_timeouts(self):
+        c, t, _ = client(ok("empty"), timeout=10.0)
+        self.assertIsNone(c.consume("alice", wait_ms=20_000))
+        key, params, _, _, timeout = t.calls[0]
+        self.assertRegex(key, r"^forge/mailbox/@wait/([0-9]|1[0-5])/alice$")
+        self.assertEqual(params["wait"], "20000")
+        self.assertAlmostEqual(timeout, 26.0, places=3)  # the wait, and one attempt's timeout on top
+
+    def test_a_long_poll_retry_waits_only_what_is_left_of_the_wait(self):
+        c, t, clock = client(err("NOT_LEADER"), ok("empty"))
+        c.consume("alice", wait_ms=20_000)
+        self.assertLess(int(t.calls[1][1]["wait"]), 20_000)
+        self.assertEqual(t.calls[0][1]["rid"], t.calls[1][1]["rid"])
+
+    def test_dead_letter_is_a_flag(self):
+        c, t, _ = client(ok("empty"))
+        c.consume("alice", dead_letter=True)
+        self.assertEqual(t.calls[0][1]["dlq"], "1")
+
+    def test_an_ok_reply_wins_over_a_stale_leader_error(self):
+        c, _, _ = client(err("NOT_LEADER") + ok("message", b"x", **MESSAGE_META))
+        self.assertEqual(c.consume("alice").id, "m1")
+
+    def test_zenoh_timeout_text_is_timeout(self):
+        c, _, _ = client(*([[Reply(False, b"Timeout")]] * 1000), timeout=0.3)
+        with self.assertRaises(MailboxError) as caught:
+            c.consume("alice", request_id=False)
+        self.assertEqual(caught.exception.code, "TIMEOUT")
+
+    def test_a_malformed_reply_is_bad_reply(self):
+        c, _, _ = client([Reply(True, b"x", b"not json")])
+        with self.assertRaises(MailboxError) as caught:
+            c.consume("alice")
+        self.assertEqual(caught.exception.code, "BAD_REPLY")
+
+
+class SettleTest(unittest.TestCase):
+    def test_ack_retries_and_an_unknown_receipt_after_an_unknown_outcome_says_so(self):
+        c, t, _ = client(err("TIMEOUT"), err("UNKNOWN_RECEIPT", "receipt r1 is not out"))
+        with self.assertRaises(MailboxError) as caught:
+            c.ack("alice", "r1")
+        self.assertEqual(caught.exception.code, "UNKNOWN_RECEIPT")
+        self.assertIn("may have settled", caught.exception.message)
+        self.assertEqual([call[1] for call in t.calls], [{"receipt": "r1"}] * 2)
+
+    def test_an_unknown_receipt_at_first_try_is_plain(self):
+        c, _, _ = client(err("UNKNOWN_RECEIPT", "receipt r1 is not out"))
+        with self.assertRaises(MailboxError) as caught:
+            c.nack("alice", "r1")
+        self.assertEqual(caught.exception.message, "receipt r1 is not out")
+
+    def test_message_ack_and_nack_use_its_receipt(self):
+        c, t, _ = client(ok("message", b"x", receipt="r9", **MESSAGE_META), ok("ok", {}))
+        c.receive("alice").ack()
+        self.assertEqual(t.calls[1][:2], ("forge/mailbox/alice/ack", {"receipt": "r9"}))
+        c2, _, _ = client(ok("message", b"x", **MESSAGE_META))
+        with self.assertRaises(MailboxError):
+            c2.consume("alice").nack()
+
+
+class ReadsTest(unittest.TestCase):
+    def test_len_peek_purge(self):
+        stats = {"count": 2, "bytes": 10, "oldestAgeMs": 5, "inFlight": 1, "deadLetterCount": 0}
+        c, t, _ = client(ok("stats", stats), ok("empty"), ok("purged", {"count": 2}))
+        self.assertEqual(c.len("alice").in_flight, 1)
+        self.assertIsNone(c.peek("alice", dead_letter=True))
+        self.assertEqual(c.purge("alice"), 2)
+        self.assertEqual([call[0] for call in t.calls], ["forge/mailbox/alice/len", "forge/mailbox/alice/peek", "forge/mailbox/alice/purge"])
+
+
+class MessagesTest(unittest.TestCase):
+    def test_yields_leased_messages_skips_empty_polls_and_stops_when_closed(self):
+        c, t, _ = client(ok("empty"), ok("message", b"a", receipt="r1", **MESSAGE_META), *([err("UNAVAILABLE")] * 100), ok("message", b"b", receipt="r2", **MESSAGE_META), timeout=0.2)
+        got = []
+        for m in c.messages("alice", lease_ms=1000, wait_ms=500):
+            got.append(m.body)
+            if len(got) == 2:
+                c.close()
+        self.assertEqual(got, [b"a", b"b"])
+        self.assertTrue(all(call[1]["lease"] == "1000" for call in t.calls))
+
+    def test_a_non_retryable_error_ends_it(self):
+        c, _, _ = client(err("FORBIDDEN"))
+        with self.assertRaises(MailboxError):
+            next(c.messages("alice"))
+
+
+class TokenFileTest(unittest.TestCase):
+    def test_a_private_file_is_read_and_a_readable_one_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "token")
+            with open(path, "w") as f:
+                f.write("secret-token\n")
+            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+            c = MailboxClient(transport=FakeTransport(FakeClock()), token_file=path)
+            self.assertEqual(c._token, "secret-token")
+            os.chmod(path, 0o640)
+            with self.assertRaises(PermissionError):
+                MailboxClient(transport=FakeTransport(FakeClock()), token_file=path)
+
+
+if __name__ == "__main__":
+    unittest.main()

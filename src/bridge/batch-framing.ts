@@ -1,0 +1,65 @@
+// The payload of a batch put (`GET <prefix>/<user>/put-batch`): many messages in one query, in a
+// simple binary framing built with the byte toolkit's fixed family (src/wire), little-endian:
+//
+//   u8 version (1), u16 count (1..maxBatch), then per message:
+//     u8 flags (1: id follows, 2: ttl follows; other bits refused),
+//     [u16 length + UTF-8 id], [f64 ttl in ms], u32 length + body (raw bytes).
+//
+// Shared by the bridge (decode) and the clients (encode) so both agree byte for byte; a Python
+// client writes it with struct.pack('<BH', 1, n) and, per message, '<B', '<H'+id, '<d', '<I'+body.
+// What the fields mean (id and ttl syntax and ranges, the bounds on count and bytes) is checked by
+// the key-space parser, like a single put's parameters.
+
+import { ByteReader } from '../wire/reader.js';
+import { ByteWriter } from '../wire/writer.js';
+import { WireError } from '../wire/wire-error.js';
+
+export const BATCH_FRAMING_VERSION = 1;
+/** Longest id the framing carries (UTF-8 bytes): ids are tokens of at most 128 ASCII characters. */
+const MAX_FRAMED_ID_BYTES = 1024;
+
+export interface FramedMessage {
+  body: Uint8Array;
+  id?: string;
+  ttlMs?: number;
+}
+
+export function encodeBatchPut(messages: readonly FramedMessage[]): Uint8Array {
+  const w = new ByteWriter(64 + messages.reduce((n, m) => n + m.body.length + 16, 0));
+  w.u8(BATCH_FRAMING_VERSION);
+  w.u16(messages.length);
+  for (const m of messages) {
+    w.u8((m.id !== undefined ? 1 : 0) | (m.ttlMs !== undefined ? 2 : 0));
+    if (m.id !== undefined) w.u16String(m.id);
+    if (m.ttlMs !== undefined) w.f64(m.ttlMs);
+    w.u32Bytes(m.body);
+  }
+  return w.finish();
+}
+
+/**
+ * The messages of a batch put payload; bodies are views of `payload`. Throws WireError on a bad
+ * framing: an unknown version or flag, a count outside 1..maxCount, bodies together over
+ * maxTotalBytes, truncated or trailing bytes.
+ */
+export function decodeBatchPut(payload: Uint8Array, maxCount: number, maxTotalBytes: number): FramedMessage[] {
+  const r = new ByteReader(payload);
+  const version = r.u8('version');
+  if (version !== BATCH_FRAMING_VERSION) throw new WireError('BAD_VERSION', `batch framing version ${version}, expected ${BATCH_FRAMING_VERSION}`);
+  const count = r.u16('count');
+  if (count < 1 || count > maxCount) throw new WireError('INVALID', `a batch holds 1 to ${maxCount} messages, this one ${count}`);
+  const out: FramedMessage[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const flags = r.u8('flags');
+    if ((flags & ~0b11) !== 0) throw new WireError('UNKNOWN_TAG', `message ${i}: unknown flag bits 0x${flags.toString(16)}`);
+    const m: FramedMessage = { body: new Uint8Array(0) };
+    if (flags & 1) m.id = r.u16String('id', MAX_FRAMED_ID_BYTES);
+    if (flags & 2) m.ttlMs = r.f64('ttl');
+    m.body = r.u32Bytes('body', maxTotalBytes - bytes);
+    bytes += m.body.length;
+    out.push(m);
+  }
+  r.end();
+  return out;
+}

@@ -1,0 +1,247 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import fc from 'fast-check';
+import { SeqQueue, StoredMessage } from '../../src/mailbox/seq-queue.js';
+
+function msg(seq: number, expiresAt = 1000 + seq, clientId: string | null = null, deliveries = 0): StoredMessage {
+  return new StoredMessage(seq, clientId, seq * 10, seq % 7, 500 + seq, expiresAt, deliveries);
+}
+
+function fields(m: StoredMessage | undefined): unknown {
+  return m === undefined ? undefined : { ...m, id: m.id };
+}
+
+function contents(q: SeqQueue): unknown[] {
+  return Array.from(q, fields);
+}
+
+function removedBy(f: (removed: (m: StoredMessage) => void) => number): { count: number; removed: number[] } {
+  const removed: number[] = [];
+  const count = f((m) => removed.push(m.seq));
+  return { count, removed };
+}
+
+test('an empty queue reads as empty', () => {
+  const q = new SeqQueue();
+  assert.equal(q.size, 0);
+  assert.equal(q.bytes, 0);
+  assert.equal(q.at(0), undefined);
+  assert.equal(q.shift(), undefined);
+  assert.equal(q.earliestExpiry(), Infinity);
+  assert.deepEqual(contents(q), []);
+  assert.equal(q.clear(() => assert.fail('nothing to clear')), 0);
+});
+
+test('messages come out as they went in, every field, through growth past the exact-size stage', () => {
+  const q = new SeqQueue();
+  const all = Array.from({ length: 50 }, (_, i) => new StoredMessage(i + 1, i % 3 === 0 ? `c${i}` : null, 1e12 + i, i, 1.7e12 + i / 4, 1.8e12 + i, i % 5));
+  for (const m of all) q.push(m);
+  assert.equal(q.size, 50);
+  assert.equal(q.bytes, all.reduce((n, m) => n + m.bodyLength, 0));
+  assert.deepEqual(contents(q), all.map(fields));
+  assert.deepEqual(fields(q.at(49)), fields(all[49]));
+  assert.equal(q.at(50), undefined);
+  assert.equal(q.at(-1), undefined);
+  for (const m of all) assert.deepEqual(fields(q.shift()), fields(m));
+  assert.equal(q.size, 0);
+  assert.equal(q.bytes, 0);
+});
+
+test('a message read from the queue is a copy: changing it does not change the queue', () => {
+  const q = new SeqQueue();
+  q.push(msg(1));
+  q.at(0)!.deliveries = 9;
+  assert.equal(q.at(0)!.deliveries, 0);
+});
+
+test('the consumed prefix is dropped as the head moves on, without losing or reordering messages', () => {
+  const q = new SeqQueue();
+  for (let i = 1; i <= 5000; i++) q.push(msg(i, 1e9, i % 2 === 0 ? `id${i}` : null));
+  for (let i = 1; i <= 3000; i++) assert.equal(q.shift()!.seq, i);
+  for (let i = 5001; i <= 6000; i++) q.push(msg(i, 1e9));
+  assert.equal(q.size, 3000);
+  const seqs = Array.from(q, (m) => m.seq);
+  assert.deepEqual(seqs, Array.from({ length: 3000 }, (_, i) => i + 3001));
+  assert.equal(q.at(0)!.clientId, null);
+  assert.equal(q.at(1)!.clientId, 'id3002');
+});
+
+test('insertBySeq puts a message at the head (reusing the slot before it), in the middle, at the tail', () => {
+  const q = new SeqQueue();
+  for (const s of [1, 2, 4, 6]) q.push(msg(s));
+  const first = q.shift()!;
+  q.insertBySeq(msg(5, 1005, 'five'));
+  q.insertBySeq(msg(3));
+  q.insertBySeq(msg(7));
+  q.insertBySeq(first);
+  assert.deepEqual(Array.from(q, (m) => m.seq), [1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(q.at(4)!.clientId, 'five');
+  assert.equal(q.at(0)!.clientId, null);
+  assert.equal(q.bytes, [1, 2, 3, 4, 5, 6, 7].reduce((n, s) => n + (s % 7), 0));
+  const empty = new SeqQueue();
+  empty.insertBySeq(msg(9));
+  assert.deepEqual(Array.from(empty, (m) => m.seq), [9]);
+});
+
+test('removeExpired takes an expired prefix when expiries are ordered', () => {
+  const q = new SeqQueue();
+  for (let s = 1; s <= 6; s++) q.push(msg(s, 100 * s));
+  assert.deepEqual(removedBy((r) => q.removeExpired(300, r)), { count: 3, removed: [1, 2, 3] });
+  assert.deepEqual(Array.from(q, (m) => m.seq), [4, 5, 6]);
+  assert.equal(q.earliestExpiry(), 400);
+  assert.equal(q.bytes, 4 + 5 + 6);
+});
+
+test('removeExpired scans when expiries are out of order, keeping the rest in order with their ids', () => {
+  const q = new SeqQueue();
+  const expiries = [500, 100, 600, 200, 700];
+  expiries.forEach((e, i) => q.push(msg(i + 1, e, i === 2 ? 'kept' : i === 1 ? 'gone' : null)));
+  assert.equal(q.earliestExpiry(), 100);
+  assert.deepEqual(removedBy((r) => q.removeExpired(200, r)), { count: 2, removed: [2, 4] });
+  assert.deepEqual(Array.from(q, (m) => [m.seq, m.clientId]), [[1, null], [3, 'kept'], [5, null]]);
+  assert.equal(q.earliestExpiry(), 500);
+  assert.deepEqual(removedBy((r) => q.removeExpired(1000, r)), { count: 3, removed: [1, 3, 5] });
+  assert.equal(q.size, 0);
+  assert.equal(q.bytes, 0);
+});
+
+test('insertBySeq out of expiry order makes the sweep scan', () => {
+  const q = new SeqQueue();
+  q.push(msg(1, 100));
+  q.push(msg(3, 300));
+  q.insertBySeq(msg(2, 50));
+  assert.equal(q.earliestExpiry(), 50);
+  assert.deepEqual(removedBy((r) => q.removeExpired(60, r)), { count: 1, removed: [2] });
+});
+
+test('client ids: a queue of messages without one has no id column; one with an id among them keeps the others null', () => {
+  const q = new SeqQueue();
+  for (let s = 1; s <= 3; s++) q.push(msg(s));
+  assert.equal((q as unknown as { ids: unknown }).ids, null);
+  q.push(msg(4, 1004, 'four'));
+  q.push(msg(5));
+  assert.deepEqual(Array.from(q, (m) => m.id), ['@1', '@2', '@3', 'four', '@5']);
+  q.clear(() => {});
+  assert.equal((q as unknown as { ids: unknown }).ids, null);
+});
+
+test('client ids: a queue of one message keeps its id without an array, and makes one when a second comes', () => {
+  const q = new SeqQueue();
+  const ids = (): unknown => (q as unknown as { ids: unknown }).ids;
+  q.push(msg(1, 1001, 'one'));
+  assert.equal(ids(), 'one');
+  assert.equal(q.copy().at(0)!.id, 'one');
+  q.push(msg(2));
+  assert.deepEqual(ids(), ['one', null]);
+  assert.deepEqual(Array.from(q, (m) => m.id), ['one', '@2']);
+  const r = new SeqQueue();
+  r.push(msg(3, 1003, 'three'));
+  r.insertBySeq(msg(2, 1002, 'two'));
+  assert.deepEqual(Array.from(r, (m) => m.id), ['two', 'three']);
+  assert.equal(r.shift()!.id, 'two');
+  assert.equal(r.shift()!.id, 'three');
+});
+
+test('copy is independent of the queue it was made from', () => {
+  const q = new SeqQueue();
+  for (let s = 1; s <= 4; s++) q.push(msg(s, 1000, s === 2 ? 'two' : null));
+  q.shift();
+  const c = q.copy();
+  q.shift();
+  q.insertBySeq(msg(1));
+  q.push(msg(9));
+  assert.deepEqual(Array.from(c, (m) => m.id), ['two', '@3', '@4']);
+  assert.equal(c.bytes, 2 + 3 + 4);
+  assert.equal(new SeqQueue().copy().size, 0);
+});
+
+test('the queue behaves as a sorted array of messages under any sequence of operations', () => {
+  type Op =
+    | { kind: 'push'; expires: number; id: boolean }
+    | { kind: 'shift' }
+    | { kind: 'return'; pick: number }
+    | { kind: 'expire'; now: number }
+    | { kind: 'clear' }
+    | { kind: 'copy' };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('push' as const), expires: fc.integer({ min: 0, max: 100 }), id: fc.boolean() }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'shift' as const }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('return' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const), now: fc.integer({ min: 0, max: 100 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('copy' as const) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 200 }), fc.boolean(), (ops, sameTtl) => {
+      let q = new SeqQueue();
+      let model: StoredMessage[] = [];
+      const out: StoredMessage[] = []; // taken, as by a lease, to come back later
+      let seq = 0;
+      for (const o of ops) {
+        if (o.kind === 'push') {
+          seq++;
+          const m = new StoredMessage(seq, o.id ? `m${seq}` : null, seq, seq % 13, seq, sameTtl ? seq + 50 : o.expires, seq % 4);
+          q.push(m);
+          model.push(m);
+        } else if (o.kind === 'shift') {
+          const m = q.shift();
+          assert.deepEqual(fields(m), fields(model.shift()));
+          if (m !== undefined) out.push(m);
+        } else if (o.kind === 'return') {
+          if (out.length === 0) continue;
+          const [m] = out.splice(o.pick % out.length, 1);
+          q.insertBySeq(m!);
+          model.push(m!);
+          model.sort((a, b) => a.seq - b.seq);
+        } else if (o.kind === 'expire') {
+          const gone: number[] = [];
+          assert.equal(q.removeExpired(o.now, (m) => gone.push(m.seq)), gone.length);
+          assert.deepEqual(gone, model.filter((m) => m.expiresAt <= o.now).map((m) => m.seq));
+          model = model.filter((m) => m.expiresAt > o.now);
+        } else if (o.kind === 'copy') {
+          q = q.copy();
+        } else {
+          const gone: number[] = [];
+          assert.equal(q.clear((m) => gone.push(m.seq)), model.length);
+          assert.deepEqual(gone, model.map((m) => m.seq));
+          model = [];
+        }
+        assert.equal(q.size, model.length);
+        assert.equal(q.bytes, model.reduce((n, m) => n + m.bodyLength, 0));
+        assert.equal(q.earliestExpiry(), Math.min(Infinity, ...model.map((m) => m.expiresAt)));
+      }
+      assert.deepEqual(contents(q), model.map(fields));
+      model.forEach((m, i) => assert.deepEqual(fields(q.at(i)), fields(m)));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a queued message costs its columns, not an object: under 80 heap bytes each in a long queue (48 and room the array grows into; an object each was over 120), under 200 bytes for a queue of one (an object each was over 230)', () => {
+  setFlagsFromString('--expose-gc');
+  const gcOnce = runInNewContext('gc') as () => void;
+  const gc = (): void => {
+    gcOnce();
+    gcOnce();
+  };
+  const N = 100_000;
+  gc();
+  let before = process.memoryUsage().heapUsed;
+  const long = new SeqQueue();
+  for (let i = 1; i <= N; i++) long.push(new StoredMessage(i, null, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
+  gc();
+  const perLong = (process.memoryUsage().heapUsed - before) / N;
+  assert.ok(perLong < 80, `${perLong.toFixed(1)} B per message in a long queue`);
+  before = process.memoryUsage().heapUsed;
+  const singles = Array.from({ length: N }, (_, i) => {
+    const q = new SeqQueue();
+    q.push(new StoredMessage(i + 1, null, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
+    return q;
+  });
+  gc();
+  const perSingle = (process.memoryUsage().heapUsed - before) / N;
+  assert.ok(perSingle < 200, `${perSingle.toFixed(1)} B per queue of one message`);
+  assert.equal(long.size + singles.length, 2 * N);
+});

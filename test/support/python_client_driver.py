@@ -1,0 +1,148 @@
+"""Drives clients/python/forge_mailbox.py against a real cluster. Run by test/e2e/python-client.test.ts.
+
+usage: python_client_driver.py <zenoh client config file> <scenario> <user>
+The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
+- round-trip: put, consume, put + receive + ack, then len.
+- long-poll: prints {"parked": true} once its session is open, then long-polls (wait 10 s) and
+  prints what came and after how long.
+- same-id: the same put id sent twice, then len.
+- messages: two puts, then the messages() loop acks them; the client is closed from another
+  thread 1 s after the second while the loop long-polls (20 s): prints the bodies, whether the
+  mailbox is then empty (seen from a second client) and how long the loop took to stop.
+- kill: 300 puts (ids k-0..k-299, request timeout 30 s) one after the other, printing
+  {"put": i} after each, while the test kills the leader: prints how many GETs they took in all
+  (more than 300: some were retried), how many answered duplicate, and the slowest put.
+- errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
+  a bad token.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+from forge_mailbox import MailboxClient, MailboxError, ZenohTransport  # noqa: E402
+
+KILL_PUTS = 300
+
+
+class CountingTransport:
+    """The module's Zenoh transport, counting the GETs the client sends (its retries included)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.gets = 0
+
+    def get(self, selector, payload, attachment, timeout):
+        self.gets += 1
+        return self.inner.get(selector, payload, attachment, timeout)
+
+    def put(self, key, payload, attachment):
+        self.inner.put(key, payload, attachment)
+
+    def close(self):
+        self.inner.close()
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def round_trip(client, user):
+    put = client.put(user, "from python é".encode("utf-8"), id="rt-1", ttl_ms=60_000)
+    taken = client.consume(user)
+    client.put(user, b"\x00\x01\xff", id="rt-2")
+    leased = client.receive(user, lease_ms=30_000)
+    in_flight = client.len(user).in_flight
+    leased.ack()
+    emit(
+        put={"id": put.id, "duplicate": put.duplicate},
+        consumed={"id": taken.id, "body": taken.body.decode("utf-8"), "receipt": taken.receipt},
+        received={"id": leased.id, "body_hex": leased.body.hex(), "has_receipt": leased.receipt is not None},
+        in_flight_before_ack=in_flight,
+        count_after=client.len(user).count,
+        in_flight_after=client.len(user).in_flight,
+        empty=client.consume(user) is None,
+    )
+
+
+def long_poll(client, user):
+    client.len(user)  # the session is open and the cluster answers
+    emit(parked=True)
+    started = time.monotonic()
+    message = client.consume(user, wait_ms=10_000)
+    emit(id=None if message is None else message.id, body=None if message is None else message.body.decode(), elapsed_ms=round((time.monotonic() - started) * 1000))
+
+
+def same_id(client, user):
+    first = client.put(user, b"once", id="dup-1")
+    second = client.put(user, b"once", id="dup-1")
+    emit(first=first.duplicate, second=second.duplicate, same_seq=first.seq == second.seq, count=client.len(user).count)
+
+
+def messages(client, config, user):
+    client.put(user, b"one")
+    client.put(user, b"two")
+    bodies = []
+    closed_at = None
+    for message in client.messages(user, lease_ms=30_000, wait_ms=20_000):
+        bodies.append(message.body.decode())
+        message.ack()
+        if len(bodies) == 2:
+            closer = threading.Timer(1.0, client.close)
+            closer.start()
+            closed_at = time.monotonic() + 1.0
+    stop_ms = round((time.monotonic() - closed_at) * 1000)
+    with MailboxClient(config, token=os.environ["FORGE_TOKEN"]) as other:
+        stats = other.len(user)
+    emit(bodies=bodies, count=stats.count, in_flight=stats.in_flight, stop_ms=stop_ms)
+
+
+def puts_through_a_kill(config, user):
+    transport = CountingTransport(ZenohTransport(config))
+    duplicates = 0
+    slowest = 0.0
+    with MailboxClient(transport=transport, token=os.environ["FORGE_TOKEN"], request_timeout=30.0) as client:
+        for i in range(KILL_PUTS):
+            started = time.monotonic()
+            duplicates += client.put(user, f"k{i}".encode(), id=f"k-{i}").duplicate
+            slowest = max(slowest, time.monotonic() - started)
+            emit(put=i)
+    emit(gets=transport.gets, duplicates=duplicates, slowest_put_ms=round(slowest * 1000))
+
+
+def errors(client, config, user):
+    out = {}
+    try:
+        client.consume(user, lease_ms=10**12)  # over the cluster's longest lease (a day)
+    except MailboxError as e:
+        out["bad_request"] = e.code
+    with MailboxClient(config, token="not-a-token", request_timeout=10.0) as bad:
+        try:
+            bad.put(user, b"x")
+        except MailboxError as e:
+            out["bad_token"] = e.code
+    emit(**out)
+
+
+def main():
+    config, scenario, user = sys.argv[1:4]
+    if scenario == "kill":
+        return puts_through_a_kill(config, user)
+    with MailboxClient(config, token=os.environ["FORGE_TOKEN"], request_timeout=10.0) as client:
+        if scenario == "round-trip":
+            round_trip(client, user)
+        elif scenario == "long-poll":
+            long_poll(client, user)
+        elif scenario == "same-id":
+            same_id(client, user)
+        elif scenario == "messages":
+            messages(client, config, user)
+        elif scenario == "errors":
+            errors(client, config, user)
+        else:
+            sys.exit(f"unknown scenario {scenario}")
+
+
+main()

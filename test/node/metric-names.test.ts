@@ -30,7 +30,12 @@ function namingProblems(metrics: ExportedMetric[], allowUserLabel: boolean): str
     if (!/^[a-z][a-z0-9_]*$/.test(m.name)) problems.push(`${m.name} is not snake_case`);
     for (const l of labels) if (QUANTITY_LABELS.has(l)) problems.push(`${m.name} has a "${l}" label: one quantity per metric`);
     if (!allowUserLabel && labels.has('user')) problems.push(`${m.name} has user ids as label values (metrics.perUserDepth is off)`);
-    if (m.values.length === 0 && m.type !== 'histogram') problems.push(`${m.name} exported no series in the fixture: the check saw none of its labels`);
+    // Ours must show a series, so that their labels are checked. prom-client's defaults are
+    // exempt: some have a series only while something is open (nodejs_active_requests{type} on
+    // Node 26 has none in an idle test process).
+    if (m.values.length === 0 && m.type !== 'histogram' && m.name.startsWith('forge_')) {
+      problems.push(`${m.name} exported no series in the fixture: the check saw none of its labels`);
+    }
   }
   return problems;
 }

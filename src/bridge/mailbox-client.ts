@@ -178,18 +178,7 @@ export class MailboxClient {
 
   /** Takes the next message (gone once taken), or null when the mailbox is empty (after waiting `waitMs`, if given). */
   async consume(user: string, options: ClientConsumeOptions = {}): Promise<DeliveredMessage | null> {
-    const requestId = options.requestId ?? (this.requestIds ? randomUUID() : undefined);
-    const sent: ConsumeOptions = {
-      ...(requestId === undefined ? {} : { requestId }),
-      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
-      ...(options.deadLetter ? { deadLetter: true } : {}),
-    };
-    const longPoll = (options.waitMs ?? 0) > 0;
-    return this.run(
-      { run: () => this.transport.consume(user, sent), idempotent: requestId !== undefined, hedge: requestId !== undefined && !longPoll },
-      options.waitMs ?? 0,
-      options.signal,
-    );
+    return this.taking(options, (sent) => this.transport.consume(user, sent));
   }
 
   /**
@@ -197,6 +186,15 @@ export class MailboxClient {
    * entry, in order; [] when the mailbox is empty (after waiting `waitMs` for one, if given).
    */
   async consumeBatch(user: string, max: number, options: ClientConsumeOptions = {}): Promise<DeliveredMessage[]> {
+    return this.taking(options, (sent) => this.transport.consumeBatch(user, max, sent));
+  }
+
+  /**
+   * A consume without lease, single or batch: with a request id (generated unless turned off) it
+   * is retried and hedged, as a retry then returns the first attempt's result; a long poll is not
+   * hedged (it waits on purpose).
+   */
+  private taking<T>(options: ClientConsumeOptions, send: (sent: ConsumeOptions) => Promise<T>): Promise<T> {
     const requestId = options.requestId ?? (this.requestIds ? randomUUID() : undefined);
     const sent: ConsumeOptions = {
       ...(requestId === undefined ? {} : { requestId }),
@@ -205,7 +203,7 @@ export class MailboxClient {
     };
     const longPoll = (options.waitMs ?? 0) > 0;
     return this.run(
-      { run: () => this.transport.consumeBatch(user, max, sent), idempotent: requestId !== undefined, hedge: requestId !== undefined && !longPoll },
+      { run: () => send(sent), idempotent: requestId !== undefined, hedge: requestId !== undefined && !longPoll },
       options.waitMs ?? 0,
       options.signal,
     );
@@ -213,18 +211,8 @@ export class MailboxClient {
 
   /** Leased batch consume: up to `max` messages, each with its own receipt to ack or nack. */
   async receiveBatch(user: string, max: number, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
-    const sent: ConsumeOptions = {
-      leaseMs: options.leaseMs ?? 30_000,
-      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
-      ...(options.deadLetter ? { deadLetter: true } : {}),
-    };
-    const messages = await this.run({ run: () => this.transport.consumeBatch(user, max, sent), idempotent: true, hedge: false }, options.waitMs ?? 0, options.signal);
-    return messages.map((message) => {
-      if (message.receipt === undefined || message.leaseExpiresAt === undefined) {
-        throw new MailboxClientError('BAD_REPLY', 'a leased consume was answered without a receipt');
-      }
-      return { ...message, receipt: message.receipt, leaseExpiresAt: message.leaseExpiresAt };
-    });
+    const messages = await this.leasing(options, (sent) => this.transport.consumeBatch(user, max, sent));
+    return messages.map(withReceipt);
   }
 
   /**
@@ -238,17 +226,21 @@ export class MailboxClient {
 
   /** Leased consume: the message stays hidden until `leaseExpiresAt`, then comes back unless acked. */
   async receive(user: string, options: ReceiveOptions = {}): Promise<ReceivedMessage | null> {
+    const message = await this.leasing(options, (sent) => this.transport.consume(user, sent));
+    return message === null ? null : withReceipt(message);
+  }
+
+  /**
+   * A leased consume, single or batch: retried freely (a lost answer's messages come back when their
+   * leases end) but never hedged, since a second attempt would lease other messages.
+   */
+  private leasing<T>(options: ReceiveOptions, send: (sent: ConsumeOptions) => Promise<T>): Promise<T> {
     const sent: ConsumeOptions = {
       leaseMs: options.leaseMs ?? 30_000,
       ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
       ...(options.deadLetter ? { deadLetter: true } : {}),
     };
-    const message = await this.run({ run: () => this.transport.consume(user, sent), idempotent: true, hedge: false }, options.waitMs ?? 0, options.signal);
-    if (message === null) return null;
-    if (message.receipt === undefined || message.leaseExpiresAt === undefined) {
-      throw new MailboxClientError('BAD_REPLY', 'a leased consume was answered without a receipt');
-    }
-    return { ...message, receipt: message.receipt, leaseExpiresAt: message.leaseExpiresAt };
+    return this.run({ run: () => send(sent), idempotent: true, hedge: false }, options.waitMs ?? 0, options.signal);
   }
 
   async ack(user: string, receipt: string): Promise<void> {
@@ -366,4 +358,12 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done);
   });
+}
+
+/** A leased message as the caller sees it: its receipt and lease end are there, or the reply was bad. */
+function withReceipt(message: DeliveredMessage): ReceivedMessage {
+  if (message.receipt === undefined || message.leaseExpiresAt === undefined) {
+    throw new MailboxClientError('BAD_REPLY', 'a leased consume was answered without a receipt');
+  }
+  return { ...message, receipt: message.receipt, leaseExpiresAt: message.leaseExpiresAt };
 }

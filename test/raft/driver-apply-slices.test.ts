@@ -10,18 +10,13 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { InProcessNetwork, startProductionTimedCluster, waitFor } from '../support/in-process-raft.js';
+import { busy, InProcessNetwork, startProductionTimedCluster, waitFor } from '../support/in-process-raft.js';
 
 /** Entries whose first byte is SLOW cost this much CPU to apply. */
 const SLOW = 1;
 const SLOW_MS = 5;
 /** 0.75 s of applying per node, in batches far longer than an election timeout if applied whole. */
 const SLOW_ENTRIES = 150;
-
-const busy = (ms: number) => {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-};
 
 /** Counts applies (the result is the count, so the order of applies shows); some are slow. */
 class SlowApplyMachine implements StateMachine<number> {

@@ -11,17 +11,12 @@ import { snapshotDigest } from '../../src/raft/digest.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
-import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { busy, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 /** Image bytes after the count, and the CPU each piece of them costs to restore: 0.6 s in all. */
 const PADDING = 600 * 512;
 const PIECE_BYTES = 512;
 const PIECE_MS = 1;
-
-const busy = (ms: number) => {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-};
 
 /** Counts applies; its image (the count, then padding) is quick to take and slow to restore. */
 class SlowRestoreMachine implements StateMachine<number> {

@@ -42,9 +42,15 @@ interface ProbeReply {
 }
 
 describe('8 MiB bodies end to end', { timeout: 300_000 }, () => {
-  // Production Raft timing (the test default is twice as fast), and a snapshot every 4 entries,
-  // so the large bodies are in one.
-  const e2e = useCluster({ nodes: 3, mailbox: { maxBodyBytes: MAX_BODY }, raft: { tickMs: 20, electionTicks: 15, snapshotEntries: 4 } });
+  // Production Raft timing (the test default is twice as fast), and a snapshot once the entries
+  // carry 16 MiB, so the large bodies are in one. Not every 4 entries, as it was: then the small
+  // entries (expiry sweeps, elections' no-ops) kept every node taking 32 MiB images back to back,
+  // which on a loaded machine cost elections until no leader held for 30 s.
+  const e2e = useCluster({
+    nodes: 3,
+    mailbox: { maxBodyBytes: MAX_BODY },
+    raft: { tickMs: 20, electionTicks: 15, snapshotEntries: 1_000_000, snapshotBytes: 16 * MiB },
+  });
   const { step } = e2e;
   let tsClient: ForgeMailboxClient | undefined;
   after(() => tsClient?.close());

@@ -138,10 +138,11 @@ test('a follower installs a 128 MiB snapshot from storage to storage: no buffer 
     t.diagnostic(figures);
     if (lost.length > 0) t.diagnostic(`proposals lost to a leadership change: ${lost.join('; ')}`);
     const leaderImage = machines.get(current.status().id)!;
-    // Usually one install; a second when the leader's next snapshot (the commits of the set-up
-    // overshoot its threshold on a slow machine) covers entries n3 has not got: the first is
-    // finished either way, not restarted (the leader keeps a snapshot being sent).
-    assert.ok(m3.installs.length >= 1 && m3.installs.length <= 2, `${m3.installs.length} installs; ${figures}`);
+    // Usually one install; more when the leader's next snapshots (the commits of the set-up
+    // overshoot its threshold on a slow machine; an install of 11 s under load spans hundreds of
+    // commits) cover entries n3 has not got: each is finished, not restarted (the leader keeps a
+    // snapshot being sent), as the sizes below show. Three seen under a benchmark beside it.
+    assert.ok(m3.installs.length >= 1 && m3.installs.length <= 3, `${m3.installs.length} installs; ${figures}`);
     for (const install of m3.installs) assert.equal(install.size, IMAGE_BYTES + 13);
     assert.equal(m3.count, leaderImage.count, 'n3 holds what the leader holds');
     // The one-buffer install held the whole image (128 MiB) at once, on both sides; garbage of

@@ -161,18 +161,7 @@ export class Mailbox {
     }
   }
 
-  private applyToUser(
-    cmd:
-      | PutCommand
-      | PutBatchCommand
-      | ConsumeCommand
-      | AckCommand
-      | NackCommand
-      | PurgeCommand
-      | TouchCommand
-      | RedriveCommand,
-    now: number,
-  ): MailboxResult {
+  private applyToUser(cmd: Extract<MailboxCommand, { user: string }>, now: number): MailboxResult {
     switch (cmd.op) {
       case 'put':
         return this.put(cmd, now);

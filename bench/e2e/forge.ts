@@ -1,0 +1,113 @@
+// Forge in the end-to-end benchmark: a real three-process cluster (LevelDB, Raft over TCP)
+// behind the real Zenoh router, driven through ForgeMailboxClient from several zenoh-ts sessions.
+//
+// Puts and single consumes: for each number in flight, acknowledged puts for the phase's time,
+// spread over the users, then consumes draining them (plain takes, one Raft entry each). Batch
+// consumes: batch puts fill the mailboxes, then workers drain them with `consume?max=N` (one
+// Raft entry per batch).
+
+import type { ForgeMailboxClient } from '../../src/bridge/client.js';
+import { ProcessCluster } from '../../src/verify/process-cluster.js';
+import { closedLoop } from '../load.js';
+import { drainNote, perMessage, rowLine, type Row } from './rows.js';
+import type { Cleanups, Workload } from './workload.js';
+
+export interface ForgeOptions {
+  /** Zenoh sessions the requests are spread over (one session may serialize its requests). */
+  sessions: number;
+  auth: boolean;
+  peerTls: boolean;
+}
+
+/** Messages per batch put while filling (the bodies stay far under maxBodyBytes). */
+const FILL_BATCH = 256;
+
+export async function benchForge(work: Workload, options: ForgeOptions, cleanups: Cleanups): Promise<Row[]> {
+  const { users, body } = work;
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', auth: options.auth, peerTls: options.peerTls });
+  cleanups.push(() => cluster.stop());
+  const clients: ForgeMailboxClient[] = [];
+  for (let i = 0; i < options.sessions; i++) {
+    const client = await cluster.client(10_000);
+    clients.push(client);
+    cleanups.push(() => client.close());
+  }
+  const leader = await cluster.waitForLeader(clients[0]!);
+  console.log(`forge: 3 nodes up, leader ${leader}, ${options.sessions} Zenoh session(s), authorization ${options.auth ? 'on' : 'OFF'}, peer links ${options.peerTls ? 'mutual TLS' : 'plain TCP (shared secret)'}`);
+  const rows: Row[] = [];
+  const add = (row: Row) => {
+    rows.push(row);
+    console.log(rowLine(row));
+  };
+  let run = 0;
+  for (const inFlight of work.levels) {
+    run++;
+    // Messages put and not yet taken, per user.
+    const pending = new Array<number>(users.length).fill(0);
+    let seq = 0;
+    const put = await closedLoop(inFlight, work.seconds, async (w) => {
+      const u = w % users.length;
+      await clients[w % clients.length]!.put(users[u]!, body, { id: `r${run}-${seq++}` });
+      pending[u]!++;
+      return true;
+    });
+    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: '' });
+    let empty = 0;
+    const consume = await closedLoop(inFlight, work.seconds, async (w) => {
+      // Each worker starts at its own user and moves on to the next one with messages left.
+      for (let k = 0; k < users.length; k++) {
+        const u = (w + k) % users.length;
+        if (pending[u]! === 0) continue;
+        pending[u]!--; // claimed before the request, so no two workers count on the same message
+        const message = await clients[w % clients.length]!.consume(users[u]!);
+        if (message === null) empty++;
+        return true;
+      }
+      return false;
+    });
+    let left = 0;
+    for (const user of users) left += await clients[0]!.purge(user);
+    add({ system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
+  }
+  for (const max of work.batchSizes) {
+    const pending = await fill(work, clients, `b${max}`);
+    let taken = 0;
+    let empty = 0;
+    const consume = await closedLoop(work.batchConcurrency, work.seconds, async (w) => {
+      for (let k = 0; k < users.length; k++) {
+        const u = (w + k) % users.length;
+        if (pending[u]! === 0) continue;
+        const claim = Math.min(max, pending[u]!);
+        pending[u]! -= claim; // claimed before the request, so no two workers count on the same messages
+        const got = await clients[w % clients.length]!.consumeBatch(users[u]!, max);
+        if (got.length === 0) empty++;
+        taken += got.length;
+        return true;
+      }
+      return false;
+    });
+    let left = 0;
+    for (const user of users) left += await clients[0]!.purge(user);
+    add({ system: 'forge', phase: `consume max=${max}`, inFlight: work.batchConcurrency, figures: perMessage(consume, taken), note: drainNote(work.batchFill, taken, left, empty) });
+  }
+  return rows;
+}
+
+/** Puts the workload's batch fill spread over the users with batch puts; how many each user got. */
+async function fill(work: Workload, clients: ForgeMailboxClient[], tag: string): Promise<number[]> {
+  const { users, body } = work;
+  const pending = new Array<number>(users.length).fill(0);
+  let next = 0;
+  await closedLoop(16, 600, async (w) => {
+    if (next >= work.batchFill) return false;
+    const n = Math.min(FILL_BATCH, work.batchFill - next);
+    const first = next;
+    next += n;
+    const u = (first / FILL_BATCH) % users.length;
+    const messages = Array.from({ length: n }, (_, i) => ({ body, id: `${tag}-${first + i}` }));
+    await clients[w % clients.length]!.putBatch(users[u]!, messages);
+    pending[u]! += n;
+    return true;
+  });
+  return pending;
+}

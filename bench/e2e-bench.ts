@@ -34,7 +34,7 @@ import { dirname } from 'node:path';
 import { barChartSvg } from './e2e/bar-chart-svg.js';
 import { compare } from './e2e/comparison.js';
 import { comparisonTable, renderText } from './e2e/comparison-table.js';
-import { etcdMissing, benchEtcd } from './e2e/etcd.js';
+import { benchEtcd, etcdMissing } from './e2e/etcd.js';
 import { benchForge } from './e2e/forge.js';
 import { benchNats, natsMissing } from './e2e/nats.js';
 import { benchRabbitmq, rabbitmqMissing } from './e2e/rabbitmq.js';

@@ -159,9 +159,10 @@ export async function benchRabbitmq(work: Workload, cleanups: Cleanups): Promise
     rows.push(row);
     console.log(rowLine(row));
   };
+  const body = Buffer.from(work.body);
   const publish = () =>
     new Promise<void>((resolve, reject) => {
-      confirm.sendToQueue(QUEUE, Buffer.from(work.body), { persistent: true }, (err) => (err ? reject(err) : resolve()));
+      confirm.sendToQueue(QUEUE, body, { persistent: true }, (err) => (err ? reject(err) : resolve()));
     });
   /** `count` messages drained by a consumer with prefetch `prefetch`, `workers` taking them one at a time. */
   const drain = async (count: number, prefetch: number, workers: number) => {

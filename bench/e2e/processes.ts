@@ -1,5 +1,5 @@
 // Starting and stopping the peers' server processes: each peer runs its servers as children of
-// this process, and stops exactly those (by pid or by the process group it gave them).
+// this process and stops exactly those, then anything left that names its own temporary directory.
 
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ export function onPath(command: string): boolean {
   return false;
 }
 
-/** Runs a command to its end; its exit code and what it printed (stdout then stderr). */
+/** Runs a command to its end; its exit code and what it printed (stdout and stderr, as they came). */
 export function run(command: string, args: string[], options: SpawnOptions = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,23 +54,12 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
-/**
- * Sends `signal` to the child, or to its whole process group when it was spawned with
- * `detached: true` (then `group` is true), and waits for it to exit; SIGKILL after `graceMs`.
- */
-export async function stopChild(child: ChildProcess, { group = false, signal = 'SIGTERM' as NodeJS.Signals, graceMs = 5000 } = {}): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const pid = child.pid;
-  const send = (s: NodeJS.Signals) => {
-    try {
-      process.kill(group ? -pid : pid, s);
-    } catch {
-      // Already gone.
-    }
-  };
+/** Sends the child SIGTERM and waits for it to exit; SIGKILL after `graceMs`. */
+export async function stopChild(child: ChildProcess, { graceMs = 5000 } = {}): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  send(signal);
-  const timer = setTimeout(() => send('SIGKILL'), graceMs);
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -18,7 +18,7 @@ import { basename, join } from 'node:path';
 import { freePort } from '../../src/router/zenoh-router.js';
 import { sleep } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
-import { AMQPLIB_INSTALL, loadAmqplib, type AmqpChannel, type AmqpMessage } from './amqp-client.js';
+import { connect, type Channel, type ConsumeMessage } from 'amqplib';
 import { killLeftovers, onPath, run, stopChild, waitForPort } from './processes.js';
 import { drainNote, rowLine, type Row } from './rows.js';
 import type { Cleanups, Workload } from './workload.js';
@@ -31,7 +31,6 @@ const QUEUE = 'bench';
 export async function rabbitmqMissing(): Promise<string | null> {
   if (!existsSync(join(BIN, 'rabbitmq-server')) || !existsSync(join(BIN, 'rabbitmqctl'))) return `${BIN}/rabbitmq-server not found (${RABBITMQ_INSTALL})`;
   if (!onPath('epmd')) return `epmd not on PATH (${RABBITMQ_INSTALL})`;
-  if ((await loadAmqplib()) === null) return `the amqplib client is not installed (${AMQPLIB_INSTALL})`;
   return null;
 }
 
@@ -121,17 +120,17 @@ async function startCluster(cleanups: Cleanups): Promise<RabbitNode[]> {
 
 /** Messages as they are pushed to a consumer, handed out one at a time to the workers. */
 class Deliveries {
-  private readonly items: AmqpMessage[] = [];
-  private readonly waiters: ((m: AmqpMessage | null) => void)[] = [];
+  private readonly items: ConsumeMessage[] = [];
+  private readonly waiters: ((m: ConsumeMessage | null) => void)[] = [];
   private closed = false;
 
-  push(m: AmqpMessage): void {
+  push(m: ConsumeMessage): void {
     const waiter = this.waiters.shift();
     if (waiter) waiter(m);
     else this.items.push(m);
   }
 
-  next(): Promise<AmqpMessage | null> {
+  next(): Promise<ConsumeMessage | null> {
     const m = this.items.shift();
     if (m !== undefined) return Promise.resolve(m);
     if (this.closed) return Promise.resolve(null);
@@ -145,8 +144,6 @@ class Deliveries {
 }
 
 export async function benchRabbitmq(work: Workload, cleanups: Cleanups): Promise<Row[]> {
-  const connect = await loadAmqplib();
-  if (connect === null) throw new Error(`the amqplib client is not installed (${AMQPLIB_INSTALL})`);
   const nodes = await startCluster(cleanups);
   const conn = await connect(`amqp://guest:guest@127.0.0.1:${nodes[0]!.amqpPort}`);
   cleanups.push(() => conn.close());
@@ -166,7 +163,7 @@ export async function benchRabbitmq(work: Workload, cleanups: Cleanups): Promise
     });
   /** `count` messages drained by a consumer with prefetch `prefetch`, `workers` taking them one at a time. */
   const drain = async (count: number, prefetch: number, workers: number) => {
-    const channel: AmqpChannel = await conn.createChannel();
+    const channel: Channel = await conn.createChannel();
     await channel.prefetch(prefetch);
     const deliveries = new Deliveries();
     const { consumerTag } = await channel.consume(QUEUE, (m) => (m === null ? deliveries.close() : deliveries.push(m)), { noAck: false });

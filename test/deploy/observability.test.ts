@@ -5,15 +5,15 @@
 // Prometheus's own PromQL parser (tools/promql-check, Go; skipped where Go is not installed).
 
 import { strict as assert } from 'node:assert';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../src/repo-root.js';
 import { exportedMetrics, seriesNames } from '../support/exported-metrics.js';
+import { buildGoTool, noGo } from '../support/go-tool.js';
 
 /** Series Prometheus makes itself for every scrape target. */
 const PROMETHEUS_SERIES = new Set(['up']);
@@ -133,16 +133,10 @@ function dashboardQueries(): string[] {
   return dashboardPanels().flatMap((p) => (p.targets ?? []).map((t) => t.expr!));
 }
 
-const noGo = spawnSync('go', ['version']).error ? 'go is not installed' : false;
-
 test('every alert expression and dashboard query is PromQL that Prometheus parses', { skip: noGo }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'promql-check-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'promql-check');
-  await promisify(execFile)('go', ['build', '-o', binary, '.'], {
-    cwd: join(repoRoot, 'tools', 'promql-check'),
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' },
-  });
+  const binary = await buildGoTool('promql-check', dir);
   const run = (exprs: string[]) => spawnSync(binary, [], { input: JSON.stringify(exprs), encoding: 'utf8' });
   const broken = run(['sum(rate(forge_proposals_total[5m])']);
   assert.equal(broken.status, 1, 'the checker refuses what does not parse');

@@ -75,13 +75,22 @@ function loadProject(args: string[]): Project {
 /** The healthcheck docker-compose.yml writes for a service (the `test` array, as the file has it). */
 const fileCompose = parseYaml(readFileSync(COMPOSE_FILE, 'utf8'), { merge: true }) as { services: Record<string, { healthcheck?: { test: string[] } }> };
 
-test('docker-compose.yml loads as `docker compose --env-file deploy/secrets/compose.env` would: 10 services, 3 volumes, every probe and secret as meant', { skip: noGo, timeout: 300_000 }, () => {
+const VOLUMES = ['grafana-data', 'n1-data', 'n2-data', 'n3-data', 'prometheus-data'];
+
+/** The named volumes the enabled services mount (what `docker compose up` creates). */
+function usedVolumes(project: Project): string[] {
+  const used = Object.values(project.services).flatMap((s) => (s.volumes ?? []).filter((v) => v.type === 'volume').map((v) => v.source));
+  return [...new Set(used)].sort();
+}
+
+test('docker-compose.yml loads as `docker compose --env-file deploy/secrets/compose.env` would: 10 services, 3 volumes in use, every probe and secret as meant', { skip: noGo, timeout: 300_000 }, () => {
   const project = loadProject(['-f', COMPOSE_FILE, '--env-file', join(secretsDir, 'compose.env')]);
   assert.equal(project.name, 'forge-mailbox');
   const names = Object.keys(project.services).sort();
-  assert.deepEqual(names, [...NODES, ...ROUTERS, ...GUARDS, 'gateway'].sort());
-  assert.deepEqual(Object.keys(project.volumes).sort(), ['n1-data', 'n2-data', 'n3-data']);
-  console.log(`compose-go loaded ${names.length} services and ${Object.keys(project.volumes).length} volumes`);
+  assert.deepEqual(names, [...NODES, ...ROUTERS, ...GUARDS, 'gateway'].sort(), 'the monitoring profile is off by default');
+  assert.deepEqual(Object.keys(project.volumes).sort(), VOLUMES);
+  assert.deepEqual(usedVolumes(project), ['n1-data', 'n2-data', 'n3-data']);
+  console.log(`compose-go loaded ${names.length} services, ${Object.keys(project.volumes).length} volumes declared, ${usedVolumes(project).length} in use`);
   const uid = String(process.getuid?.() ?? 0);
   for (const name of names) {
     const s = project.services[name]!;
@@ -107,6 +116,24 @@ test('docker-compose.yml loads as `docker compose --env-file deploy/secrets/comp
   for (const node of NODES) {
     const config = project.services[node]!.volumes!.find((v) => v.target === '/etc/forge-mailbox/config.json');
     assert.equal(config?.source, join(repoRoot, 'deploy', 'config', `${node}.json`));
+  }
+});
+
+test('with --profile monitoring: 12 services, Prometheus and Grafana on the repository\'s files, their data on their own volumes', { skip: noGo }, () => {
+  const project = loadProject(['-f', COMPOSE_FILE, '--env-file', join(secretsDir, 'compose.env'), '--profile', 'monitoring']);
+  const names = Object.keys(project.services).sort();
+  assert.deepEqual(names, [...NODES, ...ROUTERS, ...GUARDS, 'gateway', 'prometheus', 'grafana'].sort());
+  assert.deepEqual(usedVolumes(project), VOLUMES);
+  console.log(`compose-go with --profile monitoring loaded ${names.length} services, ${usedVolumes(project).length} volumes in use`);
+  for (const name of ['prometheus', 'grafana']) {
+    const s = project.services[name]!;
+    assert.deepEqual(s.profiles, ['monitoring']);
+    assert.deepEqual(s.healthcheck?.test, fileCompose.services[name]!.healthcheck!.test);
+    for (const v of (s.volumes ?? []).filter((m) => m.type === 'bind')) {
+      assert.ok(v.source.startsWith(join(repoRoot, 'deploy') + '/') && existsSync(v.source), `${name}: ${v.source} is in deploy/`);
+      assert.equal(v.read_only, true, `${name}: ${v.target} read-only`);
+    }
+    assert.deepEqual(s.ports?.map((p) => p.host_ip), ['127.0.0.1'], `${name} publishes on loopback only`);
   }
 });
 

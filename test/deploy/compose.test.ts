@@ -35,6 +35,8 @@ const WS_PORT = 10000;
 /** Where the nodes connect: their router's link guard, in the router's network namespace. */
 const GUARD_PORT = 10001;
 const ZENOH_CLIENT_HOST_PORTS = [7447, 7448, 7449];
+/** Services of the optional `monitoring` profile. */
+const MONITORING = ['prometheus', 'grafana'];
 const A_SECRET = 'a-compose-test-secret-of-32-chars';
 
 type Yaml = Record<string, unknown>;
@@ -104,10 +106,11 @@ test('the command-line check rejects what the CLI rejects (so it can catch a bro
 
 // ---- services --------------------------------------------------------------------------------
 
-test('the compose file runs exactly three nodes, one router and link guard per node and a gateway, all restarted unless stopped', () => {
-  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS, ...GUARDS, 'gateway'].sort());
-  for (const name of [...NODES, ...ROUTERS, ...GUARDS, 'gateway']) {
+test('the compose file runs exactly three nodes, one router and link guard per node and a gateway, and Prometheus and Grafana in the monitoring profile, all restarted unless stopped', () => {
+  assert.deepEqual(Object.keys(services).sort(), [...NODES, ...ROUTERS, ...GUARDS, 'gateway', ...MONITORING].sort());
+  for (const name of Object.keys(services)) {
     assert.equal(service(name).restart, 'unless-stopped', `${name}.restart`);
+    assert.deepEqual(service(name).profiles, MONITORING.includes(name) ? ['monitoring'] : undefined, `${name}.profiles`);
   }
 });
 
@@ -371,7 +374,10 @@ function publishedPorts(name: string): Published[] {
   });
 }
 
-test('published: each router\'s tls/ Zenoh port (7447-7449) and the gateway\'s wss port, on loopback unless configured; never the nodes\' WebSocket', () => {
+test('published: each router\'s tls/ Zenoh port (7447-7449) and the gateway\'s wss port, on loopback unless configured; never the nodes\' WebSocket; Prometheus and Grafana on loopback only', () => {
+  assert.deepEqual(publishedPorts('prometheus'), [{ hostIp: '127.0.0.1', hostPort: 9090, containerPort: 9090 }]);
+  assert.deepEqual(publishedPorts('grafana'), [{ hostIp: '127.0.0.1', hostPort: 3000, containerPort: 3000 }]);
+  for (const name of MONITORING) assert.ok(!JSON.stringify(service(name).ports).includes('FORGE_PUBLISH_ADDRESS'), `${name} authenticates no one: never published beyond loopback`);
   for (const name of [...NODES, ...GUARDS]) assert.deepEqual(publishedPorts(name), [], `${name} must publish nothing`);
   const all = ROUTERS.flatMap((r) => publishedPorts(r));
   assert.equal(all.length, ROUTERS.length, 'each router publishes exactly one port');
@@ -516,4 +522,80 @@ test("--max-body-bytes: the routers' and the gateway's message limit follows the
   } finally {
     rmSync(dirname(dir), { recursive: true, force: true });
   }
+});
+
+// ---- monitoring profile ------------------------------------------------------------------------
+
+/** The repository file bind-mounted read-only at `target` of a service. */
+function repoMount(name: string, target: string): string {
+  const mount = mountsOf(name).find((m) => m.target === target);
+  assert.ok(mount, `${name}: nothing mounted at ${target}`);
+  assert.ok(mount.readOnly, `${name}: ${target} must be read-only`);
+  assert.ok(mount.source.startsWith('./deploy/'), `${name}: ${target} comes from deploy/, has ${mount.source}`);
+  return normalize(mount.source);
+}
+
+function flagValue(argv: string[], flag: string): string {
+  const arg = argv.find((a) => a.startsWith(`--${flag}=`));
+  assert.ok(arg, `no --${flag}= in ${argv.join(' ')}`);
+  return arg.slice(flag.length + 3);
+}
+
+test('monitoring: pinned Prometheus and Grafana releases, each with a healthcheck on its own endpoint', () => {
+  assert.match(String(service('prometheus').image), /^prom\/prometheus:v\d+\.\d+\.\d+$/, 'an exact Prometheus release, never latest');
+  assert.match(String(service('grafana').image), /^grafana\/grafana:\d+\.\d+\.\d+$/, 'an exact Grafana release, never latest');
+  const probes = { prometheus: 'http://127.0.0.1:9090/-/ready', grafana: 'http://127.0.0.1:3000/api/health' };
+  for (const [name, url] of Object.entries(probes)) {
+    const hc = service(name).healthcheck as Yaml | undefined;
+    assert.ok(hc, `${name} has no healthcheck`);
+    assert.deepEqual(stringList(hc.test, `${name}.healthcheck.test`), ['CMD', 'wget', '-q', '-O', '/dev/null', url]);
+  }
+  const deps = service('grafana').depends_on as Record<string, { condition?: string }> | undefined;
+  assert.equal(deps?.prometheus?.condition, 'service_healthy');
+});
+
+test('monitoring: Prometheus scrapes every node\'s operator port on the compose network and evaluates deploy/prometheus/alerts.yml', () => {
+  const argv = stringList(service('prometheus').command, 'prometheus.command');
+  const configPath = flagValue(argv, 'config.file');
+  assert.equal(repoMount('prometheus', configPath), normalize('deploy/prometheus/prometheus.yml'));
+  const dataMount = mountsOf('prometheus').find((m) => m.target === flagValue(argv, 'storage.tsdb.path'));
+  assert.equal(dataMount?.source, 'prometheus-data', 'the TSDB is on its own named volume');
+  assert.ok(compose.volumes && 'prometheus-data' in (compose.volumes as Yaml));
+  const config = parseYaml(readText('deploy/prometheus/prometheus.yml')) as {
+    rule_files: string[];
+    scrape_configs: Array<{ job_name: string; metrics_path?: string; static_configs: Array<{ targets: string[] }> }>;
+  };
+  assert.deepEqual(config.rule_files.map((f) => repoMount('prometheus', f)), [normalize('deploy/prometheus/alerts.yml')]);
+  assert.equal(config.scrape_configs.length, 1);
+  const job = config.scrape_configs[0]!;
+  assert.equal(job.metrics_path ?? '/metrics', '/metrics');
+  const targets = job.static_configs.flatMap((c) => c.targets).sort();
+  const expected = NODES.map((n) => `${n}:${loadConfig({ file: join(root, 'deploy', 'config', `${n}.json`), env: {} }).metrics.port}`);
+  assert.deepEqual(targets, expected, 'every node, at the operator port its config serves');
+});
+
+test('monitoring: Grafana is provisioned with the Prometheus data source and the dashboard from deploy/grafana, read-only and anonymous', () => {
+  const datasourcesDir = repoMount('grafana', '/etc/grafana/provisioning/datasources');
+  const datasources = parseYaml(readText(join(datasourcesDir, 'prometheus.yml'))) as { datasources: Array<{ type: string; url: string; isDefault?: boolean }> };
+  assert.deepEqual(
+    datasources.datasources.map((d) => [d.type, d.url, d.isDefault]),
+    [['prometheus', `http://prometheus:${publishedPorts('prometheus')[0]!.containerPort}`, true]],
+    'the profile\'s Prometheus by its service name, the default data source (the dashboard asks for the default)',
+  );
+  const dashboardsDir = repoMount('grafana', '/etc/grafana/provisioning/dashboards');
+  const providers = parseYaml(readText(join(dashboardsDir, 'forge-mailbox.yml'))) as { providers: Array<{ type: string; allowUiUpdates?: boolean; options: { path: string } }> };
+  assert.equal(providers.providers.length, 1);
+  const provider = providers.providers[0]!;
+  assert.equal(provider.type, 'file');
+  assert.equal(provider.allowUiUpdates, false);
+  const dashboard = mountsOf('grafana').filter((m) => dirname(m.target) === provider.options.path);
+  assert.deepEqual(dashboard.map((m) => normalize(m.source)), [normalize('deploy/grafana/forge-mailbox.json')], 'the provider loads the repository\'s dashboard');
+  assert.ok(dashboard[0]!.readOnly);
+  assert.equal(JSON.parse(readText('deploy/grafana/forge-mailbox.json')).uid, 'forge-mailbox');
+  const env = service('grafana').environment as Record<string, string>;
+  assert.equal(env.GF_AUTH_ANONYMOUS_ENABLED, 'true');
+  assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer', 'anonymous visitors only view');
+  assert.equal(env.GF_AUTH_DISABLE_LOGIN_FORM, 'true', 'no default admin/admin login');
+  assert.equal(env.GF_AUTH_BASIC_ENABLED, 'false', 'no admin/admin on the HTTP API either');
+  assert.equal(mountsOf('grafana').find((m) => m.target === '/var/lib/grafana')?.source, 'grafana-data');
 });

@@ -2,18 +2,20 @@
 // (deploy/grafana/forge-mailbox.json) parse, cover what an operator must be told about, and
 // reference only metrics a node exports: names taken from the real registry (NodeMetrics), so a
 // renamed metric breaks this test, not an operator's pager. Every expression is also parsed by
-// Prometheus's own PromQL parser (tools/promql-check, Go; skipped where Go is not installed).
+// Prometheus's own PromQL parser, and the rule file and the compose monitoring profile's
+// prometheus.yml by Prometheus's own loaders (tools/promql-check, Go; skipped where Go is not
+// installed).
 
 import { strict as assert } from 'node:assert';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../src/repo-root.js';
 import { exportedMetrics, seriesNames } from '../support/exported-metrics.js';
+import { buildGoTool, noGo } from '../support/go-tool.js';
 
 /** Series Prometheus makes itself for every scrape target. */
 const PROMETHEUS_SERIES = new Set(['up']);
@@ -133,20 +135,29 @@ function dashboardQueries(): string[] {
   return dashboardPanels().flatMap((p) => (p.targets ?? []).map((t) => t.expr!));
 }
 
-const noGo = spawnSync('go', ['version']).error ? 'go is not installed' : false;
-
-test('every alert expression and dashboard query is PromQL that Prometheus parses', { skip: noGo }, async () => {
+test('every alert expression and dashboard query is PromQL that Prometheus parses; alerts.yml and prometheus.yml load as promtool would load them', { skip: noGo }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'promql-check-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'promql-check');
-  await promisify(execFile)('go', ['build', '-o', binary, '.'], {
-    cwd: join(repoRoot, 'tools', 'promql-check'),
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' },
-  });
+  const binary = await buildGoTool('promql-check', dir);
   const run = (exprs: string[]) => spawnSync(binary, [], { input: JSON.stringify(exprs), encoding: 'utf8' });
   const broken = run(['sum(rate(forge_proposals_total[5m])']);
   assert.equal(broken.status, 1, 'the checker refuses what does not parse');
   const exprs = [...rules.map((r) => r.expr!), ...dashboardQueries()];
   const checked = run(exprs);
   assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+
+  // As `promtool check rules` and `promtool check config` would: Prometheus's own loaders.
+  const check = (flag: string, file: string) => spawnSync(binary, [flag, file], { encoding: 'utf8' });
+  const alertsFile = join(repoRoot, 'deploy', 'prometheus', 'alerts.yml');
+  const rulesChecked = check('-rules', alertsFile);
+  assert.equal(rulesChecked.status, 0, rulesChecked.stdout + rulesChecked.stderr);
+  const badRules = join(dir, 'alerts.yml');
+  writeFileSync(badRules, readFileSync(alertsFile, 'utf8').replace(/^(\s+)for: 1m$/m, '$1for: 1 minute'));
+  assert.equal(check('-rules', badRules).status, 1, 'a rule file Prometheus would refuse is refused');
+  const configFile = join(repoRoot, 'deploy', 'prometheus', 'prometheus.yml');
+  const configChecked = check('-config', configFile);
+  assert.equal(configChecked.status, 0, configChecked.stdout + configChecked.stderr);
+  const badConfig = join(dir, 'prometheus.yml');
+  writeFileSync(badConfig, readFileSync(configFile, 'utf8').replace('scrape_interval:', 'scrape_intervl:'));
+  assert.equal(check('-config', badConfig).status, 1, 'a configuration Prometheus would refuse is refused');
 });

@@ -7,6 +7,7 @@
 // Raft entry per batch).
 
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
+import { metricValue } from '../../src/verify/metric-page.js';
 import { ProcessCluster } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
 import { drainNote, perMessage, rowLine, type Row } from './rows.js';
@@ -24,7 +25,7 @@ const FILL_BATCH = 256;
 
 export async function benchForge(work: Workload, options: ForgeOptions, cleanups: Cleanups): Promise<Row[]> {
   const { users, body } = work;
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', auth: options.auth, peerTls: options.peerTls });
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', metrics: true, auth: options.auth, peerTls: options.peerTls });
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < options.sessions; i++) {
@@ -45,13 +46,14 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     // Messages put and not yet taken, per user.
     const pending = new Array<number>(users.length).fill(0);
     let seq = 0;
+    const stagesBefore = await leaderStages(cluster, leader);
     const put = await closedLoop(inFlight, work.seconds, async (w) => {
       const u = w % users.length;
       await clients[w % clients.length]!.put(users[u]!, body, { id: `r${run}-${seq++}` });
       pending[u]!++;
       return true;
     });
-    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: '' });
+    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: stageNote(stagesBefore, await leaderStages(cluster, leader)) });
     let empty = 0;
     const consume = await closedLoop(inFlight, work.seconds, async (w) => {
       // Each worker starts at its own user and moves on to the next one with messages left.
@@ -91,6 +93,34 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     add({ system: 'forge', phase: `consume max=${max}`, inFlight: work.batchConcurrency, figures: perMessage(consume, taken), note: drainNote(work.batchFill, taken, left, empty) });
   }
   return rows;
+}
+
+const STAGES = [
+  ['forge_proposal_stage_seconds', 'write'],
+  ['forge_proposal_stage_seconds', 'commit'],
+  ['forge_proposal_stage_seconds', 'apply'],
+  ['forge_request_stage_seconds', 'handle'],
+  ['forge_request_stage_seconds', 'reply'],
+] as const;
+type StageTotals = Record<(typeof STAGES)[number][1], { count: number; sum: number }>;
+
+/** The leader's stage histograms' counts and sums (see README, Metrics), to tell where a phase's time went. */
+async function leaderStages(cluster: ProcessCluster, leader: string): Promise<StageTotals> {
+  const page = await (await fetch(cluster.metricsUrl(leader), { signal: AbortSignal.timeout(10_000) })).text();
+  const totals = {} as StageTotals;
+  for (const [metric, stage] of STAGES) {
+    totals[stage] = { count: metricValue(page, `${metric}_count`, { stage }), sum: metricValue(page, `${metric}_sum`, { stage }) };
+  }
+  return totals;
+}
+
+/** Mean time per stage on the leader between two readings, e.g. "leader means: write 2.1, commit 4.0, ... ms". */
+function stageNote(before: StageTotals, after: StageTotals): string {
+  const means = STAGES.map(([, stage]) => {
+    const n = after[stage].count - before[stage].count;
+    return `${stage} ${n === 0 ? '-' : (((after[stage].sum - before[stage].sum) / n) * 1000).toFixed(1)}`;
+  });
+  return `leader means (ms): ${means.join(', ')}`;
 }
 
 /** Puts the workload's batch fill spread over the users with batch puts; how many each user got. */

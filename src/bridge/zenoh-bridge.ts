@@ -77,6 +77,12 @@ export interface ZenohBridgeOptions {
   /** Queries and PUT samples worked on at once; beyond it BUSY (DEFAULT_MAX_INFLIGHT_REQUESTS when absent). */
   maxInflightRequests?: number;
   reconnect?: Partial<ReconnectOptions>;
+  /**
+   * Told, for each request answered within the in-flight bound and not parked as a long poll, how
+   * long it took from its arrival here to its result (`handleMs`: authorization, the node's work)
+   * and from its result to its last reply handed to the router (`replyMs`). Metrics.
+   */
+  onAnswered?: (stages: { handleMs: number; replyMs: number }) => void;
 }
 
 /** A node shedding load logs the PUT samples it dropped at most this often. */
@@ -364,6 +370,8 @@ export class ZenohBridge {
       return this.reply(query, async () => ({ code: 'BUSY', message: this.busyMessage() }));
     }
     this.inflight++;
+    const arrived = performance.now();
+    let produced = arrived;
     let held = true;
     const slot: InflightSlot = {
       release: () => {
@@ -373,7 +381,15 @@ export class ZenohBridge {
       },
     };
     try {
-      await this.reply(query, () => produce(slot));
+      await this.reply(query, async () => {
+        try {
+          return await produce(slot);
+        } finally {
+          produced = performance.now();
+        }
+      });
+      // A long poll gave its slot back before it waited: its time is the wait's, not the node's.
+      if (held) this.options.onAnswered?.({ handleMs: produced - arrived, replyMs: performance.now() - produced });
     } finally {
       slot.release();
     }

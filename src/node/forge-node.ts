@@ -180,6 +180,11 @@ export class ForgeNode implements NodeOperations {
       snapshotJitter: SNAPSHOT_JITTER,
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
+      onProposalStages: ({ writeMs, commitMs, applyMs }) => {
+        this.metrics.proposalStage.observe({ stage: 'write' }, writeMs / 1000);
+        this.metrics.proposalStage.observe({ stage: 'commit' }, commitMs / 1000);
+        this.metrics.proposalStage.observe({ stage: 'apply' }, applyMs / 1000);
+      },
       onHalt: (cause) => void this.leaveAfterHalt(cause),
     });
     this.metrics = new NodeMetrics(
@@ -242,6 +247,10 @@ export class ForgeNode implements NodeOperations {
       admin: port,
       verifier: config.auth.enabled ? new TokenVerifier({ jwks: readJwks(config.auth.jwksFile!), audience: config.clusterId }) : null,
       logger: log.child({ component: 'bridge' }),
+      onAnswered: ({ handleMs, replyMs }) => {
+        this.metrics.requestStage.observe({ stage: 'handle' }, handleMs / 1000);
+        this.metrics.requestStage.observe({ stage: 'reply' }, replyMs / 1000);
+      },
     });
     this.membership = new MembershipAdmin({
       nodeId: config.nodeId,

@@ -79,6 +79,8 @@ export class NodeMetrics {
   readonly commitLatency: Histogram;
   readonly readLatency: Histogram;
   readonly applyLatency: Histogram;
+  readonly proposalStage: Histogram<'stage'>;
+  readonly requestStage: Histogram<'stage'>;
   readonly proposals: Counter<'op' | 'outcome'>;
   readonly reads: Counter<'op' | 'outcome'>;
   readonly leaderChanges: Counter;
@@ -122,6 +124,20 @@ export class NodeMetrics {
     this.readLatency = new Histogram({
       name: 'forge_read_latency_seconds',
       help: 'Linearizable read (ReadIndex round + catch-up) to answer',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.proposalStage = new Histogram({
+      name: 'forge_proposal_stage_seconds',
+      help: "Where a proposal's time goes on the leader: stage write (proposed to durable in its own log), commit (proposed to committed on a majority), apply (committed to applied)",
+      labelNames: ['stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.requestStage = new Histogram({
+      name: 'forge_request_stage_seconds',
+      help: "Where a request's time goes in the bridge: stage handle (arrived to result: authorization and the node's work), reply (result to replies handed to the router); long polls that waited are not counted",
+      labelNames: ['stage'],
       buckets: LATENCY_BUCKETS,
       registers,
     });

@@ -122,6 +122,11 @@ export interface DriverOptions<R> {
   applySliceMs?: number;
   /** And at most this many entries at a time (default: no bound): the bound when the clock does not move, as in the simulator. */
   applySliceEntries?: number;
+  /**
+   * Told, for each proposal of this node that applied, how long its stages took (metrics: where a
+   * request's time goes on the leader).
+   */
+  onProposalStages?: (stages: ProposalStages) => void;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
   /**
@@ -136,6 +141,23 @@ interface PendingProposal<R> {
   resolve: (result: R) => void;
   reject: (err: Error) => void;
   timer: TimerHandle;
+  /** On the scheduler's monotonic clock: proposed, stored by this node's own write, handed out committed. */
+  proposedAt: number;
+  writtenAt: number | null;
+  committedAt: number | null;
+}
+
+/**
+ * Where one proposal's time went on the node that proposed it, in ms: `writeMs` from proposal to
+ * its entry durable in this node's own log (the leader counts its own log toward the quorum only
+ * after that, so it is part of `commitMs`), `commitMs` from proposal to committed (a majority
+ * durable), `applyMs` from committed to applied (queued behind earlier entries, then applied).
+ * Membership changes are not told.
+ */
+export interface ProposalStages {
+  writeMs: number;
+  commitMs: number;
+  applyMs: number;
 }
 
 interface PendingRead {
@@ -320,7 +342,7 @@ export class RaftDriver<R> {
         this.proposals.delete(index);
         reject(new RaftError('TIMEOUT', `proposal ${index} not committed within ${this.opts.requestTimeoutMs} ms; outcome unknown`));
       });
-      this.proposals.set(index, { term, resolve, reject, timer });
+      this.proposals.set(index, { term, resolve, reject, timer, proposedAt: this.time.monotonic(), writtenAt: null, committedAt: null });
     });
     this.schedule();
     return p;
@@ -358,7 +380,7 @@ export class RaftDriver<R> {
         this.confWaiters.delete(index);
         reject(new RaftError('TIMEOUT', `membership change ${cc.type} ${cc.node} not committed in time`));
       });
-      this.confWaiters.set(index, { term, resolve, reject, timer });
+      this.confWaiters.set(index, { term, resolve, reject, timer, proposedAt: this.time.monotonic(), writtenAt: null, committedAt: null });
       this.schedule();
     });
   }
@@ -570,6 +592,7 @@ export class RaftDriver<R> {
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     const acks = this.stageReceivedChunks(rd.receivedChunks);
     if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: await this.receivedSnapshot(rd) });
+    if (this.opts.onProposalStages !== undefined) this.stamp(rd.entries, 'writtenAt');
     for (const m of rd.messagesAfterWrite) transport.send(m);
     for (const send of rd.snapshotSends) this.sendSnapshotChunk(send);
     for (const { ack, room } of acks) {
@@ -663,6 +686,7 @@ export class RaftDriver<R> {
 
   private applyCommitted(entries: Entry[]): void {
     if (entries.length === 0) return;
+    if (this.opts.onProposalStages !== undefined) this.stamp(entries, 'committedAt');
     if (this.restore !== null) {
       // They follow the image being restored: applied once it is live (write, restore, apply).
       for (const e of entries) this.restore.queued.push(e);
@@ -713,6 +737,16 @@ export class RaftDriver<R> {
     else this.settle(this.proposals, e, result);
   }
 
+  /** Notes when this node's pending proposals among `entries` reached a stage (first time only). */
+  private stamp(entries: Entry[], stage: 'writtenAt' | 'committedAt'): void {
+    if (this.proposals.size === 0) return;
+    const now = this.time.monotonic();
+    for (const e of entries) {
+      const pending = this.proposals.get(e.index);
+      if (pending !== undefined && pending.term === e.term && pending[stage] === null) pending[stage] = now;
+    }
+  }
+
   /** Completes the proposal waiting at `e.index`, if any: with `result` only if `e` is the very entry it proposed. */
   private settle<T>(waiters: Map<number, PendingProposal<T>>, e: Entry, result: T | undefined): void {
     const pending = waiters.get(e.index);
@@ -721,8 +755,21 @@ export class RaftDriver<R> {
     this.time.cancel(pending.timer);
     // A different term at the index means another leader overwrote the proposal (and a Noop or
     // ConfChange at a proposal's index can only be such an overwrite).
-    if (pending.term === e.term && (e.type !== EntryType.Normal || result !== undefined)) pending.resolve(result as T);
-    else pending.reject(new RaftError('NOT_LEADER', 'leadership changed and the proposal was overwritten; it was not applied', this.soft.leader));
+    if (pending.term === e.term && (e.type !== EntryType.Normal || result !== undefined)) {
+      this.tellStages(pending);
+      pending.resolve(result as T);
+    } else pending.reject(new RaftError('NOT_LEADER', 'leadership changed and the proposal was overwritten; it was not applied', this.soft.leader));
+  }
+
+  private tellStages<T>(p: PendingProposal<T>): void {
+    // Membership changes are never stamped (stamp looks at proposals only).
+    if (this.opts.onProposalStages === undefined || p.committedAt === null || p.writtenAt === null) return;
+    const now = this.time.monotonic();
+    this.opts.onProposalStages({
+      writeMs: p.writtenAt - p.proposedAt,
+      commitMs: p.committedAt - p.proposedAt,
+      applyMs: now - p.committedAt,
+    });
   }
 
   private onSoftState(s: SoftState): void {

@@ -17,6 +17,8 @@ import { repoRoot } from '../../src/repo-root.js';
 import { ZenohRouter } from '../../src/router/zenoh-router.js';
 import { ProcessCluster, type ProcessClusterOptions } from '../../src/verify/process-cluster.js';
 
+export { metricValue } from '../../src/verify/metric-page.js';
+
 export { ProcessCluster as TestCluster, sleep } from '../../src/verify/process-cluster.js';
 export { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
 export { repoRoot };
@@ -42,17 +44,6 @@ export interface Outcome {
 }
 
 /** Polls `probe` every 200 ms until it returns something other than undefined; fails after `timeoutMs` with the last error. */
-/** The value of one series (counter or gauge) in a Prometheus text page, 0 when absent; `labels` need only name some of its labels. */
-export function metricValue(page: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of page.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const body = line.slice(name.length + 1, line.indexOf('}'));
-    const have = Object.fromEntries(body.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 2, -1)]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
-
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -1,0 +1,111 @@
+// The driver tells where each proposal's time went on the node that proposed it (issue #13: know
+// where the time goes): its own log write, the commit on a majority, and the apply. Each stage is
+// made slow in turn, by a slow save on the leader, a slow save on the followers, or a slow apply,
+// and the stage that grew is the one told.
+
+import { strict as assert } from 'node:assert';
+import { afterEach, test } from 'node:test';
+import { RaftDriver, type ProposalStages } from '../../src/raft/driver.js';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import type { RaftStorage, RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
+import { busy, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+
+/** Memory storage whose saves take `delayMs` more when `slow` says so. */
+class SlowSaveStorage extends MemoryStorage {
+  delayMs = 0;
+  override async save(update: Parameters<RaftStorage['save']>[0]): Promise<void> {
+    if (this.delayMs > 0 && update.entries.length > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    return super.save(update);
+  }
+}
+
+class CountingMachine implements StateMachine<number> {
+  count = 0;
+  applyMs = 0;
+  apply(): number {
+    if (this.applyMs > 0) busy(this.applyMs);
+    return ++this.count;
+  }
+  snapshotSource(): SnapshotSource {
+    let image: Uint8Array | null = new Uint8Array([this.count]);
+    return {
+      next: () => {
+        const piece = image;
+        image = null;
+        return piece;
+      },
+      close: () => {},
+    };
+  }
+  restoreSink(): RestoreSink {
+    return { write: () => {}, finish: () => {}, abort: () => {} };
+  }
+}
+
+let running: RaftDriver<number>[] = [];
+
+afterEach(async () => {
+  for (const d of running) await d.stop();
+  running = [];
+});
+
+test('the proposer is told each proposal\'s write, commit and apply times, and the slow stage is the one that grows', { timeout: 60_000 }, async (t) => {
+  const net = new InProcessNetwork();
+  const ids = ['n1', 'n2', 'n3'];
+  const told = new Map<string, ProposalStages[]>(ids.map((id) => [id, []]));
+  const storages = new Map(ids.map((id) => [id, new SlowSaveStorage()]));
+  const machines = new Map(ids.map((id) => [id, new CountingMachine()]));
+  for (const id of ids) {
+    const opts = testDriverOptions(id, { initialMembership: { voters: ids, learners: [] }, transport: net.transport(id), storage: storages.get(id)!, stateMachine: machines.get(id)! });
+    // Elections of 0.5-1 s: the slow saves below must not cost the leadership.
+    const driver = new RaftDriver({ ...opts, tickMs: 50, onProposalStages: (s) => told.get(id)!.push(s) });
+    running.push(driver);
+    await driver.start();
+  }
+  const leader = await waitFor('a leader', () => running.find((d) => d.softState().role === 'leader'), 10_000);
+  const leaderId = leader.status().id;
+  const followers = ids.filter((id) => id !== leaderId);
+
+  /** The stages told for `n` sequential proposals made with the given slowness. */
+  const measure = async (n: number): Promise<ProposalStages[]> => {
+    const mine = told.get(leaderId)!;
+    const from = mine.length;
+    for (let i = 0; i < n; i++) await leader.propose(new Uint8Array(8));
+    return mine.slice(from);
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const summary = (name: string, s: ProposalStages[]) =>
+    `${name}: write ${median(s.map((x) => x.writeMs)).toFixed(1)} ms, commit ${median(s.map((x) => x.commitMs)).toFixed(1)} ms, apply ${median(s.map((x) => x.applyMs)).toFixed(1)} ms`;
+
+  const base = await measure(10);
+  storages.get(leaderId)!.delayMs = 60;
+  const slowLeaderWrite = await measure(10);
+  storages.get(leaderId)!.delayMs = 0;
+  for (const id of followers) storages.get(id)!.delayMs = 60;
+  const slowFollowerWrites = await measure(10);
+  for (const id of followers) storages.get(id)!.delayMs = 0;
+  machines.get(leaderId)!.applyMs = 60;
+  const slowApply = await measure(10);
+  machines.get(leaderId)!.applyMs = 0;
+  t.diagnostic([summary('base', base), summary('slow leader write', slowLeaderWrite), summary('slow follower writes', slowFollowerWrites), summary('slow apply', slowApply)].join('; '));
+
+  for (const batch of [base, slowLeaderWrite, slowFollowerWrites, slowApply]) {
+    assert.equal(batch.length, 10, 'one report per proposal');
+    for (const s of batch) {
+      assert.ok(s.writeMs >= 0 && s.applyMs >= 0, JSON.stringify(s));
+      // The leader counts its own log toward the quorum only once it is written.
+      assert.ok(s.commitMs >= s.writeMs, JSON.stringify(s));
+    }
+  }
+  const med = (b: ProposalStages[], k: keyof ProposalStages) => median(b.map((s) => s[k]));
+  // Each slow stage shows where it is: the leader's write inside its commit; the followers' writes
+  // between the leader's write and the commit; the apply after the commit. Differences, not
+  // absolute times, so that a loaded machine's own delays do not count.
+  const gap = (b: ProposalStages[]) => median(b.map((s) => s.commitMs - s.writeMs));
+  assert.ok(med(slowLeaderWrite, 'writeMs') >= 55, summary('slow leader write', slowLeaderWrite));
+  assert.ok(gap(slowFollowerWrites) >= 55, summary('slow follower writes', slowFollowerWrites));
+  assert.ok(med(slowApply, 'applyMs') >= 55, summary('slow apply', slowApply));
+  assert.ok(med(slowApply, 'applyMs') - med(base, 'applyMs') > med(slowApply, 'commitMs') - med(base, 'commitMs'), 'the apply grew, not the commit');
+  // Only the proposer is told.
+  for (const id of followers) assert.equal(told.get(id)!.length, 0, `${id} proposed nothing and was told nothing`);
+});

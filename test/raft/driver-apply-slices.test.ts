@@ -10,7 +10,7 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { busy, InProcessNetwork, startProductionTimedCluster, waitFor } from '../support/in-process-raft.js';
+import { busy, InProcessNetwork, startProductionTimedCluster, onePieceSource, waitFor } from '../support/in-process-raft.js';
 
 /** Entries whose first byte is SLOW cost this much CPU to apply. */
 const SLOW = 1;
@@ -26,15 +26,7 @@ class SlowApplyMachine implements StateMachine<number> {
     return ++this.count;
   }
   snapshotSource(): SnapshotSource {
-    let image: Uint8Array | null = new TextEncoder().encode(String(this.count));
-    return {
-      next: () => {
-        const piece = image;
-        image = null;
-        return piece;
-      },
-      close: () => {},
-    };
+    return onePieceSource(new TextEncoder().encode(String(this.count)));
   }
   restoreSink(): RestoreSink {
     const pieces: Uint8Array[] = [];

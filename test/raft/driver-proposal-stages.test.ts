@@ -8,7 +8,7 @@ import { afterEach, test } from 'node:test';
 import { RaftDriver, type ProposalStages } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RaftStorage, RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { busy, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { busy, InProcessNetwork, testDriverOptions, onePieceSource, waitFor } from '../support/in-process-raft.js';
 
 /** Memory storage whose saves take `delayMs` more when `slow` says so. */
 class SlowSaveStorage extends MemoryStorage {
@@ -27,15 +27,7 @@ class CountingMachine implements StateMachine<number> {
     return ++this.count;
   }
   snapshotSource(): SnapshotSource {
-    let image: Uint8Array | null = new Uint8Array([this.count]);
-    return {
-      next: () => {
-        const piece = image;
-        image = null;
-        return piece;
-      },
-      close: () => {},
-    };
+    return onePieceSource(new Uint8Array([this.count]));
   }
   restoreSink(): RestoreSink {
     return { write: () => {}, finish: () => {}, abort: () => {} };

@@ -3,7 +3,7 @@
 
 import { RaftDriver, type DriverOptions, type PeerTransport } from '../../src/raft/driver.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../../src/raft/membership.js';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId, SnapshotSource } from '../../src/raft/types.js';
 
 /**
  * Delivers in-process on the next turn; a node whose handler is removed receives nothing, and a
@@ -85,4 +85,17 @@ export async function startProductionTimedCluster<R>(
     running.push(driver);
     await driver.start();
   }
+}
+
+/** A snapshot source handing out `image` as its one piece. */
+export function onePieceSource(image: Uint8Array): SnapshotSource {
+  let left: Uint8Array | null = image;
+  return {
+    next: () => {
+      const piece = left;
+      left = null;
+      return piece;
+    },
+    close: () => {},
+  };
 }

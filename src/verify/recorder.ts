@@ -60,6 +60,7 @@ export class HistoryRecorder {
   private nextOp = 0;
   private nextProcess = 0;
   private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  private readonly batchTallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
   /** Answers the history format refuses (impossible replies), described. */
   readonly malformed: string[] = [];
 
@@ -90,6 +91,51 @@ export class HistoryRecorder {
   /** Runs `call`, records it as one op, and reports how it ended. */
   async run<R extends OpRecord>(head: OpHead<R>, call: () => Promise<OkOutput<R>>): Promise<Recorded<OkOutput<R>>> {
     const id = this.nextOp++;
+    const { start, end, result, output } = await this.timed(call);
+    return this.write(head, id, start, end, result, output);
+  }
+
+  /**
+   * Runs one batch call (put-batch, consume?max=N) and records it as one op per message, as the
+   * history format says (history.ts): `heads[i]` is message i's, given `input.batch` here, and the
+   * ops after the first are given processes of their own. Answered with n outputs (1 to
+   * heads.length; a put batch must answer for every message), the first n heads are recorded with
+   * them; failed or indeterminate, every head is. An answer of another length is malformed: every
+   * head is then recorded indeterminate. Reports the outputs, or how the call ended.
+   */
+  async runBatch<R extends OpRecord>(heads: Array<OpHead<R>>, call: () => Promise<Array<OkOutput<R>>>): Promise<Recorded<Array<OkOutput<R>>>> {
+    const ids = heads.map(() => this.nextOp++);
+    const timed = await this.timed(call);
+    const { start, end } = timed;
+    let { result, output } = timed;
+    const size = heads.length;
+    const answered = result.outcome === 'ok' ? (output as unknown[]).length : size;
+    if (answered < 1 || answered > size || (result.outcome === 'ok' && heads[0]!.op === 'put' && answered !== size)) {
+      this.malformed.push(`${heads[0]!.op} batch ${ids[0]} on ${heads[0]!.user}: ${answered} answers to a batch of ${size}`);
+      result = { outcome: 'info', value: null, error: 'MALFORMED_REPLY' };
+      output = { error: 'MALFORMED_REPLY' };
+    }
+    const n = result.outcome === 'ok' ? answered : size;
+    let outcome = result;
+    for (let i = 0; i < n; i++) {
+      const head = { ...heads[i]!, input: { ...heads[i]!.input, batch: { size, index: i } } } as OpHead<R>;
+      if (i > 0) head.process = this.newProcess();
+      const one = result.outcome === 'ok' ? (output as unknown[])[i] : output;
+      const written = this.write(head, ids[i]!, start, end, { ...result, value: null }, one);
+      // One message the history refused makes the whole answer untrustworthy to the caller.
+      if (written.outcome !== result.outcome) outcome = { outcome: written.outcome, value: null, error: written.error };
+    }
+    (this.batchTallies[heads[0]!.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
+    return outcome;
+  }
+
+  /** Batch calls recorded so far, by kind and outcome (their ops are in `counts`). */
+  batchCounts(): Partial<Record<OpKind, Readonly<Record<OpOutcome, number>>>> {
+    return this.batchTallies;
+  }
+
+  /** Runs `call` against the runner's deadline, timed, and classifies how it ended. */
+  private async timed<T>(call: () => Promise<T>): Promise<{ start: number; end: number; result: Recorded<T>; output: unknown }> {
     const start = this.now();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -100,7 +146,7 @@ export class HistoryRecorder {
     });
     const pending = call();
     pending.catch(() => {});
-    let result: Recorded<OkOutput<R>>;
+    let result: Recorded<T>;
     let output: unknown;
     try {
       const value = await Promise.race([pending, deadline]);
@@ -116,7 +162,11 @@ export class HistoryRecorder {
     } finally {
       clearTimeout(timer);
     }
-    const end = this.now();
+    return { start, end: this.now(), result, output };
+  }
+
+  /** Writes one op record and tallies it; what it was recorded as (an answer the history refuses becomes indeterminate). */
+  private write<T>(head: OpCall, id: number, start: number, end: number, result: Recorded<T>, output: unknown): Recorded<T> {
     const record = { type: 'op', id, ...head, call: start, outcome: result.outcome, return: end, output } as OpRecord;
     try {
       this.writer.write(record);

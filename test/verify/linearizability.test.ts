@@ -11,7 +11,7 @@ import {
   checkLinearizability,
 } from '../../src/verify/linearizability.js';
 import { HistoryBuilder } from './history-builder.js';
-import { MAX_DELIVERIES, USER, actionArb, mailboxRun, windowArb } from './mailbox-run.js';
+import { MAX_DELIVERIES, USER, actionArb, batchActionArb, mailboxRun, windowArb } from './mailbox-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'forge-lin-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -396,6 +396,25 @@ describe('Porcupine queue-model checker against runs of the real mailbox', () =>
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(actionArb, windowArb, fc.integer({ min: 0, max: 9 })), { minLength: 5, maxLength: 60, size: 'max' }),
+        async (rows) => {
+          const run = mailboxRun(
+            rows.map((r) => r[0]),
+            rows.map((r) => r[1]),
+            rows.map((r) => r[2] === 0),
+            true,
+          );
+          const v = await checkLinearizability({ records: run.ops }, options);
+          assert.equal(v.linearizable, true, JSON.stringify({ v, ops: run.ops }));
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('accepts every stretched run with batch puts and batch consumes recorded one op per message', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(batchActionArb, windowArb, fc.integer({ min: 0, max: 9 })), { minLength: 5, maxLength: 60, size: 'max' }),
         async (rows) => {
           const run = mailboxRun(
             rows.map((r) => r[0]),

@@ -235,6 +235,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await nemesis.healAll();
     await admin.waitForLeader(60_000);
     const drained = await drainAll(recorder, openClient, workloadUsers(workload), log);
+    recorder.flush();
     writer.close();
     let backlogCheck: BacklogCheck | null = null;
     if (fill !== null) {

@@ -26,8 +26,11 @@
 //   accepts the real history accepts this one (it just cannot tell an atomic batch from a torn
 //   one). Answered, a put batch is one op per message and a consume batch one per message it
 //   brought (one empty op when it brought none); failed or indeterminate, it is `size` ops with
-//   that outcome (an indeterminate consume batch may have taken up to `size`). A consume batch's
-//   op i carries the request id `<rid>#<i>`: a retry replays the batch position by position.
+//   that outcome (an indeterminate consume batch may have taken up to `size`), except that an
+//   indeterminate consume batch whose request id a later attempt got an answer for has as many
+//   ops as that answer (the request id's remembered batch: no attempt took more). A consume
+//   batch's op i carries the request id `<rid>#<i>`: a retry replays the batch position by
+//   position.
 // - Message TTLs are longer than the run (expiry is not modelled).
 // - The run ends with a drain, recorded as ordinary ops: once every lease has ended, consume each
 //   user's main queue until empty, then (for users that took leases) its dead-letter queue.

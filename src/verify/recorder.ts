@@ -55,12 +55,23 @@ export interface Recorded<T> {
   error: string | null;
 }
 
+interface HeldBatch {
+  heads: OpCall[];
+  ids: number[];
+  start: number;
+  end: number;
+  result: Recorded<unknown>;
+  output: unknown;
+}
+
 export class HistoryRecorder {
   private readonly t0 = process.hrtime.bigint();
   private nextOp = 0;
   private nextProcess = 0;
   private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
   private readonly batchTallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  /** Indeterminate batch consumes by request id, held back until an attempt with it is answered (runBatch). */
+  private readonly held = new Map<string, HeldBatch[]>();
   /** Answers the history format refuses (impossible replies), described. */
   readonly malformed: string[] = [];
 
@@ -102,8 +113,17 @@ export class HistoryRecorder {
    * heads.length; a put batch must answer for every message), the first n heads are recorded with
    * them; failed or indeterminate, every head is. An answer of another length is malformed: every
    * head is then recorded indeterminate. Reports the outputs, or how the call ended.
+   *
+   * `requestId`, for a batch consume with one: an indeterminate attempt is held back until an
+   * attempt with that request id is answered, and then recorded with as many ops as that answer
+   * has (the request id's remembered batch: no attempt took more, so the positions past it took
+   * nothing), or with every head at `flush`.
    */
-  async runBatch<R extends OpRecord>(heads: Array<OpHead<R>>, call: () => Promise<Array<OkOutput<R>>>): Promise<Recorded<Array<OkOutput<R>>>> {
+  async runBatch<R extends OpRecord>(
+    heads: Array<OpHead<R>>,
+    call: () => Promise<Array<OkOutput<R>>>,
+    requestId?: string,
+  ): Promise<Recorded<Array<OkOutput<R>>>> {
     const ids = heads.map(() => this.nextOp++);
     const timed = await this.timed(call);
     const { start, end } = timed;
@@ -115,17 +135,33 @@ export class HistoryRecorder {
       result = { outcome: 'info', value: null, error: 'MALFORMED_REPLY' };
       output = { error: 'MALFORMED_REPLY' };
     }
-    const n = result.outcome === 'ok' ? answered : size;
-    let outcome = result;
-    for (let i = 0; i < n; i++) {
-      const head = { ...heads[i]!, input: { ...heads[i]!.input, batch: { size, index: i } } } as OpHead<R>;
-      if (i > 0) head.process = this.newProcess();
-      const one = result.outcome === 'ok' ? (output as unknown[])[i] : output;
-      const written = this.write(head, ids[i]!, start, end, { ...result, value: null }, one);
-      // One message the history refused makes the whole answer untrustworthy to the caller.
-      if (written.outcome !== result.outcome) outcome = { outcome: written.outcome, value: null, error: written.error };
-    }
     (this.batchTallies[heads[0]!.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
+    const batch: HeldBatch = { heads, ids, start, end, result, output };
+    if (requestId !== undefined && result.outcome === 'info') {
+      const held = this.held.get(requestId);
+      if (held === undefined) this.held.set(requestId, [batch]);
+      else held.push(batch);
+      return result as Recorded<Array<OkOutput<R>>>;
+    }
+    if (requestId !== undefined && result.outcome === 'ok') {
+      for (const earlier of this.held.get(requestId) ?? []) this.writeBatch(earlier, answered);
+      this.held.delete(requestId);
+    }
+    return this.writeBatch(batch, result.outcome === 'ok' ? answered : size) as Recorded<Array<OkOutput<R>>>;
+  }
+
+  /** Writes the first `n` ops of a batch call; how it was recorded (an answer the history refuses becomes indeterminate). */
+  private writeBatch(b: HeldBatch, n: number): Recorded<unknown> {
+    const size = b.heads.length;
+    let outcome = b.result;
+    for (let i = 0; i < Math.min(n, size); i++) {
+      const head = { ...b.heads[i]!, input: { ...b.heads[i]!.input, batch: { size, index: i } } } as OpCall;
+      if (i > 0) head.process = this.newProcess();
+      const one = b.result.outcome === 'ok' ? (b.output as unknown[])[i] : b.output;
+      const written = this.write(head, b.ids[i]!, b.start, b.end, { ...b.result, value: null }, one);
+      // One message the history refused makes the whole answer untrustworthy to the caller.
+      if (written.outcome !== b.result.outcome) outcome = { outcome: written.outcome, value: null, error: written.error };
+    }
     return outcome;
   }
 
@@ -182,7 +218,10 @@ export class HistoryRecorder {
     return result;
   }
 
+  /** Writes what is buffered, first the held-back indeterminate batches (every head of each: nothing answered for them). */
   flush(): void {
+    for (const batches of this.held.values()) for (const b of batches) this.writeBatch(b, b.heads.length);
+    this.held.clear();
     this.writer.flush();
   }
 }

@@ -21,8 +21,12 @@
 // and leader changes while they wait are among the faults they meet.
 //
 // Some puts are batches (put-batch, 2 to 4 messages, all or none) and some consumes take up to
-// 2 to 4 messages at once (`max`, with or without request id, lease or wait); the history holds
+// 2 to 4 messages at once (`max`, always with a request id, with or without lease or wait); the history holds
 // them as one op per message (history.ts). A leased batch's messages are settled one by one.
+// An indeterminate batch is always retried (up to 5 attempts, like a leased consume): left
+// unresolved, its messages are as many independent indeterminate ops, which the linearizability
+// checker may place anywhere, each on its own (a batch put of four never retried made one user's
+// check take two minutes).
 
 import { bodyHash, type ConsumeOp, type MessageRecord } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
@@ -187,8 +191,7 @@ export class Worker {
             consumeRid: 8,
             consumeWait: 4,
             consumeWaitRid: 4,
-            consumeBatch: 3,
-            consumeBatchRid: 4,
+            consumeBatch: 7,
             consumeBatchWait: 3,
             peek: 10,
             len: 5,
@@ -215,8 +218,6 @@ export class Worker {
       case 'leaseWait':
         return this.consume(client, user, { requestId: rid(), leaseMs: lease, waitMs: wait() }, 1);
       case 'consumeBatch':
-        return this.consume(client, user, { max: max() }, 1);
-      case 'consumeBatchRid':
         return this.consume(client, user, { requestId: rid(), max: max() }, 1);
       case 'consumeBatchWait':
         return this.consume(client, user, { requestId: rid(), max: max(), waitMs: wait() }, 1);
@@ -268,7 +269,8 @@ export class Worker {
           return { msgId: out.id, seq: out.seq, duplicate: out.duplicate };
         });
     // A retry reuses the ids: what the first attempt enqueued is answered duplicate.
-    if (r.outcome === 'info' && attempts < 3 && this.rng.chance(0.5)) this.retry = { op: 'put', user, items, batch, attempts };
+    const retry = batch ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
+    if (r.outcome === 'info' && retry) this.retry = { op: 'put', user, items, batch, attempts };
     return this.settle(r);
   }
 
@@ -294,14 +296,18 @@ export class Worker {
         user,
         input: { ...input, ...(requestId === undefined ? {} : { requestId: `${requestId}#${i}` }) },
       }));
-      r = await this.recorder.runBatch<ConsumeOp>(heads, async () => {
-        const ms = await client.consumeBatch(user, max, input);
-        return ms.length === 0 ? [{ message: null }] : ms.map((m) => ({ message: messageRecord(m) }));
-      });
+      r = await this.recorder.runBatch<ConsumeOp>(
+        heads,
+        async () => {
+          const ms = await client.consumeBatch(user, max, input);
+          return ms.length === 0 ? [{ message: null }] : ms.map((m) => ({ message: messageRecord(m) }));
+        },
+        requestId,
+      );
     }
     // A leased consume is always retried: left unresolved, it may hold a lease nobody knows of,
-    // which both checkers can only treat as "anything may have happened".
-    const retry = leaseMs !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
+    // which both checkers can only treat as "anything may have happened". So is a batch (above).
+    const retry = leaseMs !== undefined || max !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
     if (r.outcome === 'info' && requestId !== undefined && retry) this.retry = { op: 'consume', user, choice: { ...choice, requestId }, attempts };
     if (r.outcome !== 'ok') return this.settle(r);
     for (const { message } of r.value ?? []) {

@@ -103,3 +103,32 @@ test('a batch call is one op per message: its interval, batch size and index, th
   assert.deepEqual(rec.batchCounts(), { put: { ok: 1, fail: 1, info: 1 }, consume: { ok: 2, fail: 0, info: 1 } });
   assert.deepEqual(rec.counts(), { put: { ok: 3, fail: 2, info: 2 }, consume: { ok: 3, fail: 0, info: 4 } });
 });
+
+test('an indeterminate batch consume with a request id is held back until an attempt with it is answered, then recorded as long as that answer', async () => {
+  const path = join(dir, 'held.jsonl');
+  const writer = new HistoryWriter(path);
+  const rec = new HistoryRecorder(writer, 200);
+  const heads = (rid: string) => {
+    const p = rec.newProcess();
+    return [0, 1, 2, 3].map((i) => ({ op: 'consume' as const, client: 'c1', process: p, user: 'u', input: { requestId: `${rid}#${i}` } }));
+  };
+  const msg = (msgId: string, seq: number) => ({ message: { msgId, seq, bodyHash: 'aabbccdd', deliveries: 1 } });
+  const lost = () => Promise.reject(new MailboxClientError('TIMEOUT', 'x'));
+  // r1: two lost attempts, then one answered with two messages: every attempt is two ops.
+  assert.equal((await rec.runBatch<ConsumeOp>(heads('r1'), lost, 'r1')).outcome, 'info');
+  assert.equal((await rec.runBatch<ConsumeOp>(heads('r1'), lost, 'r1')).outcome, 'info');
+  const answered = await rec.runBatch<ConsumeOp>(heads('r1'), async () => [msg('a', 1), msg('b', 2)], 'r1');
+  assert.equal(answered.outcome, 'ok');
+  // r2: lost, never answered: all four, once flushed.
+  await rec.runBatch<ConsumeOp>(heads('r2'), lost, 'r2');
+  rec.flush();
+  writer.close();
+
+  const h = await readHistory(path);
+  const of = (rid: string) => h.ops.filter((o) => (o.input as { requestId?: string }).requestId?.startsWith(`${rid}#`));
+  assert.deepEqual(of('r1').map((o) => [o.outcome, (o.input as { requestId: string }).requestId]), [
+    ['info', 'r1#0'], ['info', 'r1#1'], ['info', 'r1#0'], ['info', 'r1#1'], ['ok', 'r1#0'], ['ok', 'r1#1'],
+  ]);
+  assert.equal(of('r2').length, 4);
+  assert.ok(of('r2').every((o) => o.outcome === 'info'));
+});

@@ -21,8 +21,9 @@
 // and leader changes while they wait are among the faults they meet.
 //
 // Some puts are batches (put-batch, 2 to 4 messages, all or none) and some consumes take up to
-// 2 to 4 messages at once (`max`, always with a request id, with or without lease or wait); the history holds
-// them as one op per message (history.ts). A leased batch's messages are settled one by one.
+// 2 to 4 messages at once (`max`, always with a request id, with or without lease or wait); the
+// history holds them as one op per message (history.ts). A leased batch's messages are settled
+// one by one.
 // An indeterminate batch is always retried (up to 5 attempts, like a leased consume): left
 // unresolved, its messages are as many independent indeterminate ops, which the linearizability
 // checker may place anywhere, each on its own (a batch put of four never retried made one user's

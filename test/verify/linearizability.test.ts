@@ -411,6 +411,10 @@ describe('Porcupine queue-model checker against runs of the real mailbox', () =>
     );
   });
 
+  // Indeterminate single ops as above, determinate batches: a batch left indeterminate is as many
+  // independent indeterminate ops, which Porcupine may place anywhere (a 79-op history with two
+  // of them took over 30 s). The chaos runner retries every indeterminate batch for that reason;
+  // the total-queue property takes them unresolved.
   it('accepts every stretched run with batch puts and batch consumes recorded one op per message', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -419,7 +423,7 @@ describe('Porcupine queue-model checker against runs of the real mailbox', () =>
           const run = mailboxRun(
             rows.map((r) => r[0]),
             rows.map((r) => r[1]),
-            rows.map((r) => r[2] === 0),
+            rows.map((r) => r[2] === 0 && r[0].kind !== 'putBatch' && r[0].kind !== 'consumeBatch'),
             true,
           );
           const v = await checkLinearizability({ records: run.ops }, options);

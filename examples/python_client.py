@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
-from forge_mailbox import MailboxClient, MailboxError  # noqa: E402
+from forge_mailbox import BatchMessage, MailboxClient, MailboxError  # noqa: E402
 
 config_file = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FORGE_ZENOH_CONFIG", "data/local/zenoh/client.json5")
 user = sys.argv[2] if len(sys.argv) > 2 else "user123"
@@ -45,6 +45,10 @@ with MailboxClient(config_file, **credentials) as client:
     # A long poll: waits up to 1 s for a message (on a wait lane), then says the mailbox is empty.
     if client.consume(user, wait_ms=1000) is None:
         print("mailbox empty")
+
+    # Batches: many messages in one log entry, all or none; up to N taken in one entry, in order.
+    client.put_batch(user, [b"one", b"two", BatchMessage(b"three", id="batch-3")])
+    print("batch consumed:", " ".join(m.body.decode() for m in client.consume_batch(user, 10)))
 
     # A worker's loop: leased messages as they come, long-polling.
     #   for message in client.messages(user, lease_ms=30_000, wait_ms=20_000):

@@ -25,8 +25,13 @@ jittered backoff until the request's deadline, but only where a second attempt c
 - a leased consume (receive) retries freely: a lost reply leaves the message leased to nobody,
   and it returns to the mailbox when the lease ends. It sends no rid unless given one, so an
   idle leased long poll (`messages`) writes nothing.
-- ack and nack retry; an UNKNOWN_RECEIPT after an outcome-unknown attempt says the earlier
-  attempt may have settled the receipt.
+- a batch put (put_batch) is all or none, and every message carries an id (a uuid4 when none is
+  given): a retry answers `duplicate` for each message the first attempt enqueued.
+- a batch consume (consume_batch, receive_batch) follows consume's rules; with a rid a retry gets
+  the very batch the first attempt took.
+- ack, nack and touch retry; an UNKNOWN_RECEIPT after an outcome-unknown attempt says the earlier
+  attempt may have settled the receipt. redrive retries (a second redrive after an unknown
+  outcome moves what is left, and its count says only that).
 - peek and len are reads, purge empties the mailbox (a second purge of an emptied one is harmless,
   but its count then says 0).
 """
@@ -36,11 +41,12 @@ import json
 import os
 import random
 import stat
+import struct
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Union
 
 DEFAULT_KEY_PREFIX = "forge/mailbox"
 # The leader serves long polls on WAIT_LANES extra sessions (src/bridge/key-space.ts, README
@@ -58,6 +64,10 @@ OUTCOME_UNKNOWN = frozenset({"TIMEOUT", "LEADERSHIP_LOST", "NO_REPLY"})
 # The text Zenoh itself delivers as an error reply when a query's timeout ends unanswered.
 ZENOH_QUERY_TIMEOUT = "Timeout"
 MAX_IDENTIFIER_LENGTH = 128
+# The batch put payload's framing (src/bridge/batch-framing.ts): version, then per message flags
+# (1: id follows, 2: ttl follows), [u16 length + id], [f64 ttl ms], u32 length + body; little-endian.
+BATCH_FRAMING_VERSION = 1
+MAX_BATCH_COUNT = 0xFFFF
 _IDENTIFIER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@+=/-")
 _USER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
@@ -96,6 +106,17 @@ class Stats:
     oldest_age_ms: int
     in_flight: int
     dead_letter_count: int
+    # Messages put or nacked with a delay that has not passed yet.
+    delayed: int = 0
+
+
+@dataclass(frozen=True)
+class BatchMessage:
+    """One message of a put_batch."""
+
+    body: Union[bytes, str]
+    id: Optional[str] = None
+    ttl_ms: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -116,14 +137,22 @@ class Message:
         """Settles a leased message: it is gone for good."""
         self._settle("ack")
 
-    def nack(self) -> None:
-        """Gives a leased message back: it returns to the head of the mailbox."""
-        self._settle("nack")
+    def nack(self, delay_ms: Optional[int] = None) -> None:
+        """Gives a leased message back: it returns to its place in the mailbox, after delay_ms
+        (0: at once; None: the cluster's default backoff)."""
+        self._leased("nack").nack(self.user, self.receipt, delay_ms=delay_ms)  # type: ignore[arg-type]
+
+    def touch(self, lease_ms: int) -> None:
+        """Extends the lease: it now ends lease_ms from when the leader applies this."""
+        self._leased("touch").touch(self.user, self.receipt, lease_ms)  # type: ignore[arg-type]
 
     def _settle(self, op: str) -> None:
+        getattr(self._leased(op), op)(self.user, self.receipt)
+
+    def _leased(self, op: str) -> "MailboxClient":
         if self.receipt is None or self._client is None:
             raise MailboxError("BAD_REQUEST", f"{op}: message {self.id} was not received with a lease")
-        getattr(self._client, op)(self.user, self.receipt)
+        return self._client
 
 
 @dataclass(frozen=True)
@@ -136,9 +165,10 @@ class Reply:
 
 
 class Transport(Protocol):
-    """What the client needs of Zenoh: one GET and the replies it collected (the unit tests fake it)."""
+    """What the client needs of Zenoh: one GET and the replies it collected (the unit tests fake it).
+    every_reply: no consolidation, as a batch is answered with one reply per message on one key."""
 
-    def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float) -> Sequence[Reply]: ...
+    def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float, every_reply: bool = False) -> Sequence[Reply]: ...
 
     def put(self, key: str, payload: bytes, attachment: Optional[str]) -> None: ...
 
@@ -157,8 +187,12 @@ class ZenohTransport:
         self._zerror = zenoh.ZError
         self._session = zenoh.open(conf)
 
-    def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float) -> Sequence[Reply]:
+    def get(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float, every_reply: bool = False) -> Sequence[Reply]:
+        import zenoh
+
         kwargs: dict = {"timeout": timeout}
+        if every_reply:
+            kwargs["consolidation"] = zenoh.ConsolidationMode.NONE
         if payload is not None:
             kwargs["payload"] = payload
         if attachment is not None:
@@ -254,14 +288,43 @@ class MailboxClient:
 
     # --- operations ---------------------------------------------------------------------------
 
-    def put(self, user: str, body: Union[bytes, str], id: Optional[str] = None, ttl_ms: Optional[int] = None) -> PutResult:
-        """Acknowledged enqueue: returns once the message is committed on a majority."""
+    def put(self, user: str, body: Union[bytes, str], id: Optional[str] = None, ttl_ms: Optional[int] = None, delay_ms: Optional[int] = None) -> PutResult:
+        """Acknowledged enqueue: returns once the message is committed on a majority. delay_ms:
+        invisible until then (at most the cluster's mailbox.maxDelayMs)."""
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         msg_id = id if id is not None else str(uuid.uuid4())
-        status, payload, _ = self._request("put", f"{self._user_key(user)}/put", {"id": msg_id, "ttl": _ms("ttl_ms", ttl_ms, 1)}, data)
+        params = {"id": msg_id, "ttl": _ms("ttl_ms", ttl_ms, 1), "delay": _ms("delay_ms", delay_ms, 1)}
+        status, payload, _ = self._request("put", f"{self._user_key(user)}/put", params, data)
         _expect(status, "put")
-        p = _json_object(payload)
-        return PutResult(id=_field(p, "id", str), seq=_field(p, "seq", int), duplicate=_field(p, "duplicate", bool))
+        return _put_result(payload)
+
+    def put_batch(self, user: str, messages: Sequence[Union[bytes, str, BatchMessage]]) -> List[PutResult]:
+        """Enqueues every message in one log entry, all or none (at most the cluster's
+        mailbox.maxBatch); the results come in the batch's order. Each message carries an id (a
+        uuid4 when none is given), so a retry answers `duplicate` for what an earlier attempt put."""
+        items = [m if isinstance(m, BatchMessage) else BatchMessage(m) for m in messages]
+        if not 1 <= len(items) <= MAX_BATCH_COUNT:
+            raise MailboxError("BAD_REQUEST", f"a batch put holds 1 to {MAX_BATCH_COUNT} messages, got {len(items)}")
+        frame = [struct.pack("<BH", BATCH_FRAMING_VERSION, len(items))]
+        for m in items:
+            msg_id = m.id if m.id is not None else str(uuid.uuid4())
+            _check_identifier("id", msg_id)
+            ttl = _ms("ttl_ms", m.ttl_ms, 1)
+            body = m.body.encode("utf-8") if isinstance(m.body, str) else bytes(m.body)
+            frame.append(struct.pack("<B", 1 | (2 if ttl is not None else 0)))
+            encoded_id = msg_id.encode("utf-8")
+            frame.append(struct.pack("<H", len(encoded_id)) + encoded_id)
+            if ttl is not None:
+                frame.append(struct.pack("<d", ttl))
+            frame.append(struct.pack("<I", len(body)) + body)
+        replies = self._request("put", f"{self._user_key(user)}/put-batch", {}, b"".join(frame), every_reply=True)
+        if len(replies) != len(items):
+            raise MailboxError("BAD_REPLY", f"{len(replies)} results for a batch of {len(items)}")
+        results = []
+        for status, payload, _ in replies:
+            _expect(status, "put")
+            results.append(_put_result(payload))
+        return results
 
     def publish(self, user: str, body: Union[bytes, str], id: Optional[str] = None, ttl_ms: Optional[int] = None) -> None:
         """Fire-and-forget enqueue (a plain Zenoh PUT): no confirmation, no error report, no retry."""
@@ -288,6 +351,31 @@ class MailboxClient:
         request_id: None picks a fresh one for a plain consume (so retries are safe; see the
         module's doc) and none for a leased one; a string uses that one; False sends none.
         lease_ms: at-least-once, the message must be acked."""
+        status, payload, meta = self._consume(user, wait_ms, request_id, lease_ms, dead_letter, None)
+        return self._message_or_none(user, status, payload, meta)
+
+    def consume_batch(
+        self,
+        user: str,
+        max: int,
+        wait_ms: Optional[int] = None,
+        request_id: Union[str, bool, None] = None,
+        lease_ms: Optional[int] = None,
+        dead_letter: bool = False,
+    ) -> List[Message]:
+        """Takes up to max messages in one log entry (at most the cluster's mailbox.maxBatch), in
+        order; [] when the mailbox is empty (after waiting up to wait_ms for one). The other
+        arguments are consume's; leased, each message has its own receipt."""
+        count = _ms("max", max, 1)
+        replies = self._consume(user, wait_ms, request_id, lease_ms, dead_letter, count)
+        messages = [self._message_or_none(user, *reply) for reply in replies]
+        return [m for m in messages if m is not None]
+
+    def receive_batch(self, user: str, max: int, lease_ms: int = 30_000, wait_ms: Optional[int] = None) -> List[Message]:
+        """A leased consume_batch: each message comes back unless acked within lease_ms."""
+        return self.consume_batch(user, max, wait_ms=wait_ms, lease_ms=lease_ms)
+
+    def _consume(self, user: str, wait_ms: Optional[int], request_id: Union[str, bool, None], lease_ms: Optional[int], dead_letter: bool, count: Optional[int]):
         wait = _ms("wait_ms", wait_ms, 0)
         lease = _ms("lease_ms", lease_ms, 1)
         if request_id is None:
@@ -300,15 +388,14 @@ class MailboxClient:
         else:
             raise MailboxError("BAD_REQUEST", "request_id is a string, None (a fresh one) or False (none)")
         self._user_key(user)
-        params = {"rid": rid, "lease": lease, "dlq": 1 if dead_letter else None}
+        params = {"rid": rid, "lease": lease, "dlq": 1 if dead_letter else None, "max": count}
         # Without a rid or a lease, a second attempt after an outcome-unknown answer could take a
         # second message: only refusals that changed nothing are retried then.
         op = "consume" if rid is not None or lease is not None else "consume-once"
+        batch = count is not None
         if wait:
-            status, payload, meta = self._long_poll(op, user, params, wait)
-        else:
-            status, payload, meta = self._request(op, f"{self._user_key(user)}/consume", params)
-        return self._message_or_none(user, status, payload, meta)
+            return self._long_poll(op, user, params, wait, batch)
+        return self._request(op, f"{self._user_key(user)}/consume", params, every_reply=batch)
 
     def receive(self, user: str, lease_ms: int = 30_000, wait_ms: Optional[int] = None) -> Optional[Message]:
         """A leased consume: the message comes back unless acked within lease_ms."""
@@ -317,8 +404,24 @@ class MailboxClient:
     def ack(self, user: str, receipt: str) -> None:
         _expect(self._request("ack", f"{self._user_key(user)}/ack", {"receipt": receipt})[0], "ok")
 
-    def nack(self, user: str, receipt: str) -> None:
-        _expect(self._request("nack", f"{self._user_key(user)}/nack", {"receipt": receipt})[0], "ok")
+    def nack(self, user: str, receipt: str, delay_ms: Optional[int] = None) -> None:
+        """Gives a leased message back, visible again after delay_ms (0: at once; None: the
+        cluster's default backoff, mailbox.nackBackoffMs)."""
+        params = {"receipt": receipt, "delay": _ms("delay_ms", delay_ms, 0)}
+        _expect(self._request("nack", f"{self._user_key(user)}/nack", params)[0], "ok")
+
+    def touch(self, user: str, receipt: str, lease_ms: int) -> None:
+        """Extends a lease: it now ends lease_ms from when the leader applies this; the receipt stays."""
+        lease = _ms("lease_ms", lease_ms, 1)
+        _expect(self._request("touch", f"{self._user_key(user)}/touch", {"receipt": receipt, "lease": lease})[0], "ok")
+
+    def redrive(self, user: str, max: Optional[int] = None) -> int:
+        """Moves dead letters back to the mailbox in seq order (all, or the max oldest), each with
+        a fresh delivery budget; returns how many."""
+        params = {"max": _ms("max", max, 1)}
+        status, payload, _ = self._request("redrive", f"{self._user_key(user)}/redrive", params)
+        _expect(status, "redriven")
+        return _field(_json_object(payload), "count", int)
 
     def peek(self, user: str, dead_letter: bool = False) -> Optional[Message]:
         status, payload, meta = self._request("peek", f"{self._user_key(user)}/peek", {"dlq": 1 if dead_letter else None})
@@ -334,6 +437,7 @@ class MailboxClient:
             oldest_age_ms=_field(s, "oldestAgeMs", int),
             in_flight=_field(s, "inFlight", int),
             dead_letter_count=_field(s, "deadLetterCount", int),
+            delayed=_field(s, "delayed", int) if "delayed" in s else 0,
         )
 
     def purge(self, user: str, dead_letter: bool = False) -> int:
@@ -366,7 +470,7 @@ class MailboxClient:
             raise MailboxError("BAD_USER", f"invalid user id {user!r}: 1..128 of [A-Za-z0-9._-], not . or ..")
         return f"{self._prefix}/{user}"
 
-    def _long_poll(self, op: str, user: str, params: dict, wait_ms: int):
+    def _long_poll(self, op: str, user: str, params: dict, wait_ms: int, every_reply: bool = False):
         # The leader answers `empty` only once the wait is over: each attempt's query outlives
         # what is left of the wait, with a request timeout on top for the commit that follows.
         wait_end = self._clock() + wait_ms / 1000
@@ -375,7 +479,9 @@ class MailboxClient:
             return {**params, "wait": max(0, int((wait_end - self._clock()) * 1000))}
 
         key = lambda: f"{self._prefix}/@wait/{random.randrange(WAIT_LANES)}/{user}"  # noqa: E731
-        return self._request(op, key, attempt_params, extra_timeout=wait_ms / 1000, attempt_extra=lambda: max(0.0, wait_end - self._clock()))
+        return self._request(
+            op, key, attempt_params, extra_timeout=wait_ms / 1000, attempt_extra=lambda: max(0.0, wait_end - self._clock()), every_reply=every_reply
+        )
 
     def _request(
         self,
@@ -385,10 +491,12 @@ class MailboxClient:
         payload: Optional[bytes] = None,
         extra_timeout: float = 0.0,
         attempt_extra: Callable[[], float] = lambda: 0.0,
+        every_reply: bool = False,
     ):
         """Sends until an answer, a non-retryable error or the deadline; returns (status, payload, meta).
         extra_timeout: added to the request's deadline; attempt_extra: added to each attempt's
-        timeout (a long poll's wait, what is left of it)."""
+        timeout (a long poll's wait, what is left of it). every_reply: a batch request, answered
+        with one reply per message: returns the list of them, in order."""
         deadline = self._clock() + self._timeout + extra_timeout
         attachment = None if self._token is None else json.dumps({"token": self._token})
         attempt = 0
@@ -399,7 +507,10 @@ class MailboxClient:
             selector = _selector(key() if callable(key) else key, params() if callable(params) else params)
             left = deadline - self._clock()
             try:
-                return self._once(selector, payload, attachment, max(min(left, attempt_extra() + self._attempt_timeout), 0.001))
+                timeout = max(min(left, attempt_extra() + self._attempt_timeout), 0.001)
+                if every_reply:
+                    return self._once_all(selector, payload, attachment, timeout)
+                return self._once(selector, payload, attachment, timeout)
             except MailboxError as e:
                 code = "NO_REPLY" if isinstance(e, _NoReply) else e.code
                 if e.code == "UNKNOWN_RECEIPT" and unknown:
@@ -413,7 +524,9 @@ class MailboxClient:
                 self._sleep(pause)
 
     def _once(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float):
-        replies = self._transport.get(selector, payload, attachment, timeout)
+        return self._once_replies(selector, self._transport.get(selector, payload, attachment, timeout))
+
+    def _once_replies(self, selector: str, replies: Sequence[Reply]):
         # An ok reply wins over errors (a stale ex-leader may still answer NOT_LEADER beside the
         # real leader); a timeout beside other errors means some node had not answered.
         for r in replies:
@@ -429,6 +542,31 @@ class MailboxClient:
         if errors:
             raise next((e for e in errors if e.code == "TIMEOUT"), errors[0])
         raise _NoReply("UNAVAILABLE", f"no reply on {selector.split('?')[0]}: no leader is serving the mailbox (or the router is unreachable)")
+
+    def _once_all(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float):
+        """A batch's replies, in order: each carries its place `i` of `n` (src/bridge/reply-format.ts);
+        a reply without one (empty, or a single answer) is the whole answer."""
+        replies = self._transport.get(selector, payload, attachment, timeout, every_reply=True)
+        parts = []
+        for r in replies:
+            if not r.ok:
+                continue
+            if r.attachment is None:
+                raise MailboxError("BAD_REPLY", "reply without attachment")
+            meta = _json_object(r.attachment)
+            status = meta.get("status")
+            if not isinstance(status, str):
+                raise MailboxError("BAD_REPLY", "reply attachment without a status")
+            place = (_field(meta, "i", int), _field(meta, "n", int)) if "i" in meta or "n" in meta else (1, 1)
+            parts.append((place, (status, r.payload, meta)))
+        if not parts:
+            # No answer: the errors, as for a single request.
+            return [self._once_replies(selector, replies)]
+        parts.sort(key=lambda p: p[0][0])
+        count = parts[0][0][1]
+        if [p[0] for p in parts] != [(i + 1, count) for i in range(count)]:
+            raise MailboxError("BAD_REPLY", f"{len(parts)} of {count} replies of a batch came: retry with the same request id or ids")
+        return [p[1] for p in parts]
 
     def _message_or_none(self, user: str, status: str, payload: bytes, meta: dict) -> Optional[Message]:
         if status == "empty":
@@ -448,6 +586,11 @@ class MailboxClient:
             lease_expires_at=None if lease_end is None else _field(meta, "leaseExpiresAt", int),
             _client=self,
         )
+
+
+def _put_result(payload: bytes) -> PutResult:
+    p = _json_object(payload)
+    return PutResult(id=_field(p, "id", str), seq=_field(p, "seq", int), duplicate=_field(p, "duplicate", bool))
 
 
 def _selector(key: str, params: dict) -> str:

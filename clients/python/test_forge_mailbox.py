@@ -4,11 +4,12 @@ clock (no Zenoh). Run: .venv/bin/python -m unittest discover clients/python
 import json
 import os
 import stat
+import struct
 import tempfile
 import unittest
 from urllib.parse import parse_qsl
 
-from forge_mailbox import MailboxClient, MailboxError, Reply
+from forge_mailbox import BatchMessage, MailboxClient, MailboxError, Reply
 
 
 def ok(status, payload=b"", **meta):
@@ -22,6 +23,34 @@ def err(code, message="m", leader=None):
     return [Reply(False, json.dumps(body).encode())]
 
 
+def part(status, payload, i, n, **meta):
+    """One reply of a batch: its place i of n in the attachment."""
+    return Reply(True, payload if isinstance(payload, bytes) else json.dumps(payload).encode(), json.dumps({"status": status, "i": i, "n": n, **meta}).encode())
+
+
+def unframe(payload):
+    """A batch put payload back into (id, ttl, body) tuples (src/bridge/batch-framing.ts)."""
+    version, count = struct.unpack_from("<BH", payload, 0)
+    assert version == 1
+    at, out = 3, []
+    for _ in range(count):
+        (flags,) = struct.unpack_from("<B", payload, at)
+        at += 1
+        msg_id = ttl = None
+        if flags & 1:
+            (n,) = struct.unpack_from("<H", payload, at)
+            msg_id = payload[at + 2 : at + 2 + n].decode()
+            at += 2 + n
+        if flags & 2:
+            (ttl,) = struct.unpack_from("<d", payload, at)
+            at += 8
+        (n,) = struct.unpack_from("<I", payload, at)
+        out.append((msg_id, ttl, payload[at + 4 : at + 4 + n]))
+        at += 4 + n
+    assert at == len(payload), "no trailing bytes"
+    return out
+
+
 NO_REPLY = []
 MESSAGE_META = {"id": "m1", "seq": 7, "deliveries": 1, "enqueuedAt": 1, "expiresAt": 2}
 
@@ -33,10 +62,12 @@ class FakeTransport:
         self.clock = clock
         self.script = list(script)
         self.calls = []  # (key, params dict, payload, attachment, timeout)
+        self.every_reply = []  # per GET: whether it asked for every reply (a batch)
 
-    def get(self, selector, payload, attachment, timeout):
+    def get(self, selector, payload, attachment, timeout, every_reply=False):
         key, _, query = selector.partition("?")
         self.calls.append((key, dict(parse_qsl(query.replace(";", "&"), keep_blank_values=True)), payload, attachment, timeout))
+        self.every_reply.append(every_reply)
         self.clock.now += 0.01
         if not self.script:
             raise AssertionError(f"unexpected request {selector}")
@@ -252,6 +283,106 @@ class MessagesTest(unittest.TestCase):
         c, _, _ = client(err("FORBIDDEN"))
         with self.assertRaises(MailboxError):
             next(c.messages("alice"))
+
+
+class BatchTest(unittest.TestCase):
+    def test_put_batch_frames_every_message_with_an_id_and_a_retry_sends_the_same_bytes(self):
+        results = [part("put", {"id": f"m{i}", "seq": 10 + i, "duplicate": i == 1}, i + 1, 3) for i in range(3)]
+        c, t, _ = client(err("TIMEOUT"), list(reversed(results)))
+        got = c.put_batch("alice", [b"one", BatchMessage("two", id="given", ttl_ms=60_000), BatchMessage(b"three")])
+        self.assertEqual([(r.id, r.seq, r.duplicate) for r in got], [("m0", 10, False), ("m1", 11, True), ("m2", 12, False)], "in the batch's order")
+        self.assertEqual([call[0] for call in t.calls], ["forge/mailbox/alice/put-batch"] * 2)
+        self.assertEqual(t.every_reply, [True, True])
+        self.assertEqual(t.calls[0][2], t.calls[1][2], "the retry carries the same ids")
+        framed = unframe(t.calls[0][2])
+        self.assertEqual([f[2] for f in framed], [b"one", b"two", b"three"])
+        self.assertEqual(framed[1][:2], ("given", 60_000.0))
+        self.assertTrue(all(f[0] for f in framed), "every message has an id")
+        self.assertEqual(len({f[0] for f in framed}), 3)
+
+    def test_put_batch_missing_replies_or_bad_input_are_refused(self):
+        c, _, _ = client([part("put", {"id": "a", "seq": 1, "duplicate": False}, 1, 2)])
+        with self.assertRaises(MailboxError) as caught:
+            c.put_batch("alice", [b"a", b"b"])
+        self.assertEqual(caught.exception.code, "BAD_REPLY")
+        c, t, _ = client()
+        for bad in ([], [BatchMessage(b"x", id="a b")], [BatchMessage(b"x", ttl_ms=0)]):
+            with self.assertRaises(MailboxError):
+                c.put_batch("alice", bad)
+        self.assertEqual(t.calls, [])
+
+    def test_consume_batch_asks_for_max_with_a_request_id_and_gathers_the_replies_in_order(self):
+        msgs = [part("message", b"b%d" % i, i, 2, **{**MESSAGE_META, "id": f"m{i}", "seq": i}) for i in (2, 1)]
+        c, t, _ = client(err("LEADERSHIP_LOST"), msgs, ok("empty"))
+        got = c.consume_batch("alice", 4)
+        self.assertEqual([(m.id, m.body) for m in got], [("m1", b"b1"), ("m2", b"b2")])
+        self.assertEqual([call[1]["max"] for call in t.calls], ["4", "4"])
+        self.assertEqual(t.calls[0][1]["rid"], t.calls[1][1]["rid"], "a retry repeats the request id")
+        self.assertEqual(c.consume_batch("alice", 4, request_id=False), [])
+        self.assertTrue(all(t.every_reply))
+
+    def test_receive_batch_long_polls_on_a_wait_lane_and_each_message_has_its_receipt(self):
+        msgs = [part("message", b"x", i, 2, receipt=f"r{i}", leaseExpiresAt=9, **MESSAGE_META) for i in (1, 2)]
+        c, t, _ = client(msgs, ok("ok", {}))
+        got = c.receive_batch("alice", 2, lease_ms=5000, wait_ms=20_000)
+        key, params, _, _, _ = t.calls[0]
+        self.assertRegex(key, r"^forge/mailbox/@wait/([0-9]|1[0-5])/alice$")
+        self.assertEqual((params["max"], params["lease"], params["wait"]), ("2", "5000", "20000"))
+        self.assertEqual([m.receipt for m in got], ["r1", "r2"])
+        got[1].ack()
+        self.assertEqual(t.calls[1][:2], ("forge/mailbox/alice/ack", {"receipt": "r2"}))
+
+    def test_a_batch_with_a_missing_part_is_bad_reply(self):
+        c, _, _ = client([part("message", b"x", 1, 3, **MESSAGE_META), part("message", b"y", 3, 3, **MESSAGE_META)])
+        with self.assertRaises(MailboxError) as caught:
+            c.consume_batch("alice", 3, request_id=False)
+        self.assertEqual(caught.exception.code, "BAD_REPLY")
+
+
+class LeaseControlTest(unittest.TestCase):
+    def test_put_delay_nack_delay_touch_redrive_and_delayed_stats(self):
+        stats = {"count": 0, "bytes": 0, "oldestAgeMs": 0, "inFlight": 0, "deadLetterCount": 0, "delayed": 2}
+        c, t, _ = client(
+            ok("put", {"id": "m1", "seq": 1, "duplicate": False}),
+            ok("ok", {}),
+            ok("ok", {}),
+            ok("ok", {}),
+            err("TIMEOUT"),
+            ok("redriven", {"count": 3}),
+            ok("stats", stats),
+        )
+        c.put("alice", b"later", id="m1", delay_ms=1500)
+        c.nack("alice", "r1", delay_ms=0)
+        c.nack("alice", "r2", delay_ms=2000)
+        c.touch("alice", "r3", 60_000)
+        self.assertEqual(c.redrive("alice", max=5), 3)
+        self.assertEqual(c.len("alice").delayed, 2)
+        self.assertEqual(
+            [call[:2] for call in t.calls],
+            [
+                ("forge/mailbox/alice/put", {"id": "m1", "delay": "1500"}),
+                ("forge/mailbox/alice/nack", {"receipt": "r1", "delay": "0"}),
+                ("forge/mailbox/alice/nack", {"receipt": "r2", "delay": "2000"}),
+                ("forge/mailbox/alice/touch", {"receipt": "r3", "lease": "60000"}),
+                ("forge/mailbox/alice/redrive", {"max": "5"}),
+                ("forge/mailbox/alice/redrive", {"max": "5"}),
+                ("forge/mailbox/alice/len", {}),
+            ],
+        )
+
+    def test_message_touch_and_nack_with_a_delay_use_its_receipt(self):
+        c, t, _ = client(ok("message", b"x", receipt="r9", **MESSAGE_META), ok("ok", {}), ok("ok", {}))
+        m = c.receive("alice")
+        m.touch(10_000)
+        m.nack(delay_ms=500)
+        self.assertEqual([call[:2] for call in t.calls[1:]], [("forge/mailbox/alice/touch", {"receipt": "r9", "lease": "10000"}), ("forge/mailbox/alice/nack", {"receipt": "r9", "delay": "500"})])
+
+    def test_bad_durations_are_refused_before_sending(self):
+        c, t, _ = client()
+        for call in (lambda: c.put("alice", b"x", delay_ms=0), lambda: c.touch("alice", "r", 0), lambda: c.nack("alice", "r", delay_ms=-1), lambda: c.redrive("alice", max=0)):
+            with self.assertRaises(MailboxError):
+                call()
+        self.assertEqual(t.calls, [])
 
 
 class TokenFileTest(unittest.TestCase):

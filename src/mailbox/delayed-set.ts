@@ -27,6 +27,12 @@ export class DelayedSet {
     return this.items[0]?.visibleAt ?? Infinity;
   }
 
+  /** The earliest visible time later than `now`, Infinity when none (the due ones are visible already). */
+  firstVisibleAfter(now: number): number {
+    for (const e of this.items) if (e.visibleAt > now) return e.visibleAt;
+    return Infinity;
+  }
+
   add(msg: StoredMessage, visibleAt: number): void {
     const items = this.items;
     let lo = 0;

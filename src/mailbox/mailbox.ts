@@ -496,6 +496,25 @@ export class Mailbox {
     return this.peek(cmd.user, cmd.deadLetter === true, at).kind === 'empty' ? EMPTY : null;
   }
 
+  /**
+   * The earliest time later than `now` at which something of `user`'s mailbox may become visible
+   * without a log entry (a delayed message's time, a lease's end), Infinity when nothing will. Never
+   * later than that moment, and may be earlier (the lease ends are bounded below by minLeaseEnd
+   * while it lies ahead), but always later than `now`: a long poll parked on an empty mailbox
+   * looks again then instead of at its deadline (long-poll.ts).
+   */
+  nextVisibleAt(user: string, now: number): number {
+    const at = Number.isFinite(now) && now > this.state.now ? now : this.state.now;
+    const box = this.state.users.get(user);
+    if (box === undefined) return Infinity;
+    let next = box.delayed?.firstVisibleAfter(at) ?? Infinity;
+    if (box.leases !== null) {
+      if (box.minLeaseEnd > at) return Math.min(next, box.minLeaseEnd);
+      for (const lease of box.leases.values()) if (lease.leaseExpiresAt > at && lease.leaseExpiresAt < next) next = lease.leaseExpiresAt;
+    }
+    return next;
+  }
+
   /** Why `cmd` is refused whatever the state, or null. */
   private consumeProblem(cmd: ConsumeCommand): MailboxResult | null {
     const o = this.options;

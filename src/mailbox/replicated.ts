@@ -89,6 +89,11 @@ export class MailboxStateMachine {
     return this.mailbox.consumeWithoutLog(cmd, now);
   }
 
+  /** See Mailbox.nextVisibleAt. */
+  nextVisibleAt(user: string, now: number): number {
+    return this.mailbox.nextVisibleAt(user, now);
+  }
+
   /** See Mailbox.consumeCanWait. */
   consumeCanWait(cmd: ConsumeCommand, now: number): MailboxResult | null {
     return this.mailbox.consumeCanWait(cmd, now);

@@ -219,6 +219,8 @@ export class ForgeNode implements NodeOperations {
     this.longPolls = new LongPollConsumes(
       {
         canWait: (cmd, now) => this.stateMachine.consumeCanWait(cmd, now),
+        nextVisibleAt: (user, now) => this.stateMachine.nextVisibleAt(user, now),
+        now: () => this.driver.replicatedTime(),
         readBarrier: () => this.driver.readBarrier(),
         isLeader: () => this.isLeader(),
         consume: (cmd) => this.command(cmd),

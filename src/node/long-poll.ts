@@ -4,17 +4,22 @@
 //
 // Nothing is logged while waiting. A consume parks only once a linearizable read (ReadIndex) has
 // confirmed there is nothing to take; the check and the parking happen in one synchronous stretch,
-// so a put applied after the check always finds the consumer parked. Applying a put (or a nack,
-// which returns a message) wakes the oldest idle consumer of that mailbox, one per message; the
-// woken consumer proposes its consume (the only log entry of a long poll that gets a message). If
-// that finds nothing after all (another consumer took the message first), it waits again at its
-// place, with the rest of its time. The last woken consumer of a mailbox to get a message looks
-// again: if the mailbox still has something and others wait, the next is woken (messages that
-// became visible without an entry, such as an ended lease, are picked up that way or at a deadline).
-// A delayed put or a nack with an explicit delay wakes no one when applied but when its delay has
-// passed (a local timer of that length: the leader's clock is the log's). A nack delayed by the
-// default backoff wakes one consumer at once, which finds nothing yet and waits again: the message
-// reaches parked consumers at the next put or nack wake-up of that mailbox, or at their deadline.
+// so a put applied after the check always finds the consumer parked. Applying a put wakes the
+// oldest idle consumers of that mailbox, one per message; the woken consumer proposes its consume
+// (the only log entry of a long poll that gets a message). If that finds nothing after all
+// (another consumer took the message first), it waits again at its place, with the rest of its
+// time. Consumes of dead letters (`dlq`) do not wait (the key space refuses them; so does this).
+//
+// Messages also become visible by time alone, with no entry to announce them: a delayed put or a
+// nack with a delay or the default backoff when its delay has passed, a lease when it ends. So a
+// mailbox is looked at again (`watch`) whenever the last of its woken consumers is done (got a
+// message or waits again), and after any other command applied to it while someone waits there:
+// if something can be taken, the oldest idle consumer is woken; otherwise one timer per such
+// mailbox is set for the next moment something of it becomes visible (the state machine's
+// `nextVisibleAt`), when it is looked at again. Looks are local reads of the applied state at
+// replicated time (the time an entry proposed now would carry, so that a look never sees a
+// message visible that the consume it leads to would not find); they write nothing. A new leader
+// knows these times from its state as well as the old one did.
 //
 // When the wait ends, the consume is answered as an ordinary one would be now: `empty` through a
 // ReadIndex read, no entry. With a request id (`rid`) the consume is proposed instead, so that the
@@ -33,6 +38,10 @@ import type { ParkedConsumers, ParkedTicket } from './parked-consumers.js';
 export interface LongPollNode {
   /** The local state's answer for a waiting consume at `now` (MailboxStateMachine.consumeCanWait). */
   canWait(cmd: ConsumeCommand, now: number): MailboxResult | null;
+  /** When something of `user`'s mailbox next becomes visible by time alone, after `now` (MailboxStateMachine.nextVisibleAt). */
+  nextVisibleAt(user: string, now: number): number;
+  /** Replicated time now: what an entry proposed now would carry (RaftDriver.replicatedTime). */
+  now(): number;
   /** ReadIndex: resolves with the leader's read time once the local state is linearizable. */
   readBarrier(): Promise<number>;
   isLeader(): boolean;
@@ -43,7 +52,7 @@ export interface LongPollNode {
 }
 
 export interface LongPollMetrics {
-  /** Parked consumers woken (one per message made visible while someone waited, plus re-looks). */
+  /** Parked consumers woken (one per message put while someone waited, plus one per look that found something). */
   woke(n: number): void;
 }
 
@@ -60,7 +69,7 @@ export class ParkingFullError extends Error {
 const MAX_LOST_RACES = 3;
 
 export class LongPollConsumes {
-  /** Messages made visible per mailbox since the last flush: woken on the next turn of the event loop. */
+  /** Per mailbox touched since the last flush, the messages its commands made visible: handled on the next turn of the event loop. */
   private pending = new Map<string, number>();
   private flushScheduled = false;
 
@@ -72,11 +81,13 @@ export class LongPollConsumes {
 
   /** A consume that waits up to `waitMs` for a message. Rejects like the node's command path. */
   async consume(cmd: ConsumeCommand, waitMs: number): Promise<MailboxResult> {
+    // A woken consumer's look is a look at the mailbox, not at its dead letters (see watch).
+    if (cmd.deadLetter === true) return { kind: 'error', code: 'BAD_REQUEST', message: 'wait is not offered on the dead-letter mailbox (dlq)' };
     const deadline = Date.now() + waitMs;
     // A consume that saw a message but lost it to another before its entry applied waits like one
     // that found nothing (a few times at most: each try is an entry).
     for (let tries = 0; ; tries++) {
-      const local = this.node.canWait(cmd, Date.now());
+      const local = this.node.canWait(cmd, this.node.now());
       if (local !== null && local.kind === 'error') return local;
       if (local === null) {
         const taken = await this.node.consume(cmd);
@@ -96,32 +107,19 @@ export class LongPollConsumes {
           onRelease: reject,
         });
         if (ticket === null) reject(new ParkingFullError(this.parked.capacity));
+        else this.watch(cmd.user);
       });
     }
   }
 
-  /** Hears every applied command: one waiting consumer per message it made visible. */
+  /** Hears every applied command: wakes one waiting consumer per message it made visible, and looks again at its mailbox. */
   applied(cmd: MailboxCommand, result: MailboxResult): void {
+    if (!('user' in cmd) || this.parked.parkedOn(cmd.user) === 0) return;
+    const user = cmd.user;
     let visible = 0;
-    if ((cmd.op === 'put' && result.kind === 'put' && !result.duplicate) || (cmd.op === 'nack' && result.kind === 'ok')) visible = 1;
+    if (cmd.op === 'put' && result.kind === 'put' && !result.duplicate && (cmd.delayMs ?? 0) === 0) visible = 1;
     else if (cmd.op === 'putBatch' && result.kind === 'puts') visible = result.puts.filter((p) => !p.duplicate).length;
-    if (visible === 0 || !('user' in cmd)) return;
-    const delayMs = cmd.op === 'put' || cmd.op === 'nack' ? (cmd.delayMs ?? 0) : 0;
-    if (delayMs > 0) {
-      // Armed even with nobody waiting yet (a consumer may park before the message shows), on the
-      // leader only (followers park nobody). Unref'd: a pending wake-up never keeps the process
-      // alive; one that fires after leadership moved finds nobody parked and wakes nobody.
-      const user = cmd.user;
-      if (this.node.isLeader()) setTimeout(() => this.visibleNow(user, 1), delayMs).unref();
-      return;
-    }
-    this.visibleNow(cmd.user, visible);
-  }
-
-  /** `count` messages of `user`'s mailbox became visible: wake as many waiting consumers on the next turn. */
-  private visibleNow(user: string, count: number): void {
-    if (this.parked.size === 0) return;
-    this.pending.set(user, (this.pending.get(user) ?? 0) + count);
+    this.pending.set(user, (this.pending.get(user) ?? 0) + visible);
     // Not from inside the apply loop: the woken consumers propose.
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -140,7 +138,12 @@ export class LongPollConsumes {
     const pending = this.pending;
     this.pending = new Map();
     let woken = 0;
-    for (const [user, n] of pending) woken += this.parked.wake(user, n);
+    for (const [user, n] of pending) {
+      const w = n > 0 ? this.parked.wake(user, n) : 0;
+      woken += w;
+      // Else the woken look again when they are done.
+      if (w === 0) this.watch(user);
+    }
     if (woken > 0) this.metrics.woke(woken);
   }
 
@@ -150,8 +153,8 @@ export class LongPollConsumes {
     resolve: (r: MailboxResult) => void,
     reject: (e: unknown) => void,
   ): Promise<void> {
-    const local = this.node.canWait(cmd, Date.now());
-    if (local !== null && local.kind === 'empty') return this.parked.repark(ticket);
+    const local = this.node.canWait(cmd, this.node.now());
+    if (local !== null && local.kind === 'empty') return this.waitAgain(cmd, ticket);
     let result: MailboxResult;
     try {
       result = local !== null ? local : await this.node.consume(cmd);
@@ -159,23 +162,35 @@ export class LongPollConsumes {
       this.parked.finish(ticket);
       return reject(err);
     }
-    if (result.kind === 'empty' && cmd.requestId === undefined) return this.parked.repark(ticket);
+    if (result.kind === 'empty' && cmd.requestId === undefined) return this.waitAgain(cmd, ticket);
     this.parked.finish(ticket);
     resolve(result);
-    if (result.kind === 'message' || result.kind === 'messages') this.lookAgain(cmd.user);
+    this.watch(cmd.user);
+  }
+
+  private waitAgain(cmd: ConsumeCommand, ticket: ParkedTicket): void {
+    this.parked.repark(ticket);
+    this.watch(cmd.user);
   }
 
   /**
-   * After a woken consumer took a message: wake the next if the mailbox still has one. Not while
-   * others are being tried, nor while wakes for it are pending: the messages left may be theirs
-   * (the last of them looks again); waking one more would only have it race them, and a consume
-   * that loses a race after proposing is an entry for nothing.
+   * Wakes the oldest idle consumer of `user`'s mailbox if something can be taken now, else sets its
+   * timer for when something next becomes visible. Not while a consumer of it is being tried, nor while
+   * a flush for the mailbox is pending: the messages there may be theirs, and whoever is done last
+   * looks again (waking one more would only have it race them, and a consume that loses a race
+   * after proposing is an entry for nothing).
    */
-  private lookAgain(user: string): void {
+  private watch(user: string): void {
     if (this.pending.has(user) || this.parked.anyWoken(user) || !this.parked.hasIdle(user)) return;
+    const now = this.node.now();
     // null: there is something to take.
-    if (this.node.canWait({ op: 'consume', user }, Date.now()) === null) {
+    if (this.node.canWait({ op: 'consume', user }, now) === null) {
+      this.parked.stopLooking(user);
       this.metrics.woke(this.parked.wake(user, 1));
+      return;
     }
+    const next = this.node.nextVisibleAt(user, now);
+    if (next === Infinity) this.parked.stopLooking(user);
+    else this.parked.lookIn(user, next - now, () => this.watch(user));
   }
 }

@@ -1,12 +1,15 @@
-// Long-poll consumes parked on the leader: per mailbox, a FIFO of consumers waiting for a message,
-// and one deadline list for all of them. No timer per consumer: one timer is armed for the
+// Long-poll consumes parked on the leader: per mailbox, a FIFO of consumers waiting for a message
+// (its line), and one deadline list for all of them. No timer per consumer: one timer is armed for the
 // earliest deadline (a binary heap of deadlines, entries of finished consumers skipped lazily).
 //
 // A parked consumer is idle (waiting) or woken (its consume is being tried). Waking picks the
 // oldest idle consumers of a mailbox and leaves them at their place, so that one whose consume
 // finds nothing (another consumer took the message) goes back to waiting where it was, with what
-// is left of its time. What a consumer does when woken, at its deadline, or when the node lets go
-// of every parked consumer (leadership lost, shutdown) is its owner's business: the callbacks.
+// is left of its time. A line whose next message shows by time alone (a delay, a lease's end) may
+// also have one timer to look again then (`lookIn`), dropped when the line empties: one timer per
+// such line, never one per consumer. What a consumer does when woken, at its deadline, or when the
+// node lets go of every parked consumer (leadership lost, shutdown) is its owner's business: the
+// callbacks.
 
 export interface ParkedCallbacks {
   /** Try the consume now; then call `finish` (answered) or `repark` (nothing to take after all). */
@@ -38,6 +41,10 @@ interface Line {
   head: Entry | null;
   tail: Entry | null;
   size: number;
+  /** How many of them are being tried. */
+  woken: number;
+  /** The timer of `lookIn`, null when none is set. */
+  look: unknown;
 }
 
 export interface Timers {
@@ -85,7 +92,7 @@ export class ParkedConsumers {
     const entry: Entry = { user, deadline, callbacks, woken: false, released: null, done: false, prev: null, next: null };
     let line = this.lines.get(user);
     if (line === undefined) {
-      line = { head: null, tail: null, size: 0 };
+      line = { head: null, tail: null, size: 0, woken: 0, look: null };
       this.lines.set(user, line);
     }
     entry.prev = line.tail;
@@ -101,26 +108,50 @@ export class ParkedConsumers {
 
   /** Wakes up to `n` of the oldest idle consumers of `user`'s mailbox; returns how many it woke. */
   wake(user: string, n: number): number {
+    const line = this.lines.get(user);
+    if (line === undefined) return 0;
     const woken: Entry[] = [];
-    for (let e = this.lines.get(user)?.head ?? null; e !== null && woken.length < n; e = e.next) {
+    for (let e = line.head; e !== null && woken.length < n && line.woken < line.size; e = e.next) {
       if (e.woken) continue;
       e.woken = true;
+      line.woken++;
       woken.push(e);
     }
     for (const e of woken) e.callbacks.onWake(e);
     return woken.length;
   }
 
+  /**
+   * Calls `onDue` in `ms` (timers' clock), once, unless `user`'s line empties first; replaces the
+   * one set before for that line. No-op when nobody is parked on it.
+   */
+  lookIn(user: string, ms: number, onDue: () => void): void {
+    const line = this.lines.get(user);
+    if (line === undefined) return;
+    if (line.look !== null) this.timers.clearTimeout(line.look);
+    line.look = this.timers.setTimeout(() => {
+      line.look = null;
+      onDue();
+    }, Math.max(0, ms));
+  }
+
+  /** Drops the timer `lookIn` set for `user`'s line, if any. */
+  stopLooking(user: string): void {
+    const line = this.lines.get(user);
+    if (line === undefined || line.look === null) return;
+    this.timers.clearTimeout(line.look);
+    line.look = null;
+  }
+
   /** Whether `user`'s mailbox has a consumer waiting that is not being tried already. */
   hasIdle(user: string): boolean {
-    for (let e = this.lines.get(user)?.head ?? null; e !== null; e = e.next) if (!e.woken) return true;
-    return false;
+    const line = this.lines.get(user);
+    return line !== undefined && line.woken < line.size;
   }
 
   /** Whether a consumer of `user`'s mailbox is being tried (woken, not yet finished or re-parked). */
   anyWoken(user: string): boolean {
-    for (let e = this.lines.get(user)?.head ?? null; e !== null; e = e.next) if (e.woken) return true;
-    return false;
+    return (this.lines.get(user)?.woken ?? 0) > 0;
   }
 
   /** A woken consumer got its answer: it leaves its line. */
@@ -136,6 +167,7 @@ export class ParkedConsumers {
   repark(ticket: ParkedTicket): void {
     const e = ticket as Entry;
     if (e.done) return;
+    if (e.woken) this.lines.get(e.user)!.woken--;
     e.woken = false;
     if (e.released !== null) {
       this.remove(e);
@@ -175,7 +207,11 @@ export class ParkedConsumers {
     else line.tail = e.prev;
     e.prev = e.next = null;
     line.size--;
-    if (line.size === 0) this.lines.delete(e.user);
+    if (e.woken) line.woken--;
+    if (line.size === 0) {
+      if (line.look !== null) this.timers.clearTimeout(line.look);
+      this.lines.delete(e.user);
+    }
     this.count--;
     if (this.count === 0) {
       this.heap.length = 0;

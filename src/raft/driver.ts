@@ -349,6 +349,15 @@ export class RaftDriver<R> {
   }
 
   /**
+   * The replicated time an entry proposed now would carry on a leader (RaftCore.readTime), the latest
+   * known elsewhere. Not a linearizable read: for local looks at the applied state whose answer is
+   * confirmed another way (a long poll's wake-ups, which propose or wait again).
+   */
+  replicatedTime(): number {
+    return this.core.readTime(this.clockReading());
+  }
+
+  /**
    * Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4),
    * with the replicated time to evaluate it at (RaftCore.readTime), never a bare wall clock.
    */

@@ -85,7 +85,8 @@ export interface ChaosReport {
   historyPath: string;
   /** Cluster data and node logs (removed after a clean run unless keepFiles). */
   clusterDir: string;
-  ops: { total: number; byOutcome: Tally; byKind: Partial<Record<OpKind, Tally>> };
+  /** Ops as the history holds them (a batch call is one op per message), and the batch calls among them, by kind. */
+  ops: { total: number; byOutcome: Tally; byKind: Partial<Record<OpKind, Tally>>; batches: Partial<Record<OpKind, Tally>> };
   faults: Record<FaultKind, number>;
   drained: boolean;
   /** Replies no correct server can give (refused by the history format), described. */
@@ -229,11 +230,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([...workers.map((w) => w.run(stopAt)), nemesisDone]);
     const faultsUntil = Date.now();
     await Promise.all(workers.map((w) => w.close()));
-    log(`workload done: ${JSON.stringify(recorder.counts())}; faults ${JSON.stringify(nemesis.injected)}`);
+    log(`workload done: ${JSON.stringify(recorder.counts())}; batch calls ${JSON.stringify(recorder.batchCounts())}; faults ${JSON.stringify(nemesis.injected)}`);
 
     await nemesis.healAll();
     await admin.waitForLeader(60_000);
     const drained = await drainAll(recorder, openClient, workloadUsers(workload), log);
+    recorder.flush();
     writer.close();
     let backlogCheck: BacklogCheck | null = null;
     if (fill !== null) {
@@ -249,7 +251,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       unsafe: opts.unsafe ?? null,
       historyPath,
       clusterDir: cluster.dir,
-      ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {} },
+      ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {} },
       faults: nemesis.injected,
       drained,
       malformedReplies: recorder.malformed,
@@ -291,7 +293,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       (report.backlog === null || report.backlog.check?.ok === true) &&
       recorder.malformed.length === 0 &&
       nemesis.unexpectedExits.length === 0;
-    report.ops = tallyOps(recorder.counts());
+    report.ops = tallyOps(recorder.counts(), recorder.batchCounts());
     return report;
   } finally {
     writer.close();
@@ -300,8 +302,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-function tallyOps(byKind: Partial<Record<OpKind, Readonly<Tally>>>): ChaosReport['ops'] {
-  const out: ChaosReport['ops'] = { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {} };
+function tallyOps(byKind: Partial<Record<OpKind, Readonly<Tally>>>, batches: Partial<Record<OpKind, Readonly<Tally>>>): ChaosReport['ops'] {
+  const out: ChaosReport['ops'] = { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {} };
+  for (const [kind, tally] of Object.entries(batches) as Array<[OpKind, Tally]>) out.batches[kind] = { ...tally };
   for (const [kind, tally] of Object.entries(byKind) as Array<[OpKind, Tally]>) {
     out.byKind[kind] = { ...tally };
     for (const o of ['ok', 'fail', 'info'] as const) {
@@ -525,6 +528,7 @@ export function formatReport(r: ChaosReport): string {
   );
   lines.push(`ops: ${r.ops.total} (${t(r.ops.byOutcome)})`);
   for (const [kind, tally] of Object.entries(r.ops.byKind)) lines.push(`  ${kind.padEnd(8)} ${t(tally)}`);
+  for (const [kind, tally] of Object.entries(r.ops.batches)) lines.push(`  ${kind} batch calls (one op per message above): ${t(tally)}`);
   const faults = Object.entries(r.faults).filter(([, n]) => n > 0);
   lines.push(`faults: ${faults.reduce((s, [, n]) => s + n, 0)} (${faults.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`);
   const av = r.availability;

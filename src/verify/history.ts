@@ -19,6 +19,18 @@
 //   the same logical put reuses it, and the mailbox then answers `duplicate: true`. This is what
 //   makes values identifiable, and it relies on the run being shorter than the dedupe window.
 // - A consume retry reuses its `requestId` and must get the very same answer (request window).
+// - A batch call (put-batch, consume?max=N) is recorded as one op per message, each with the
+//   call's times and `input.batch` (its size and the op's index), the ops after the first on
+//   processes of their own (they overlap it). A batch is atomic and in order; as separate ops
+//   with one interval it admits every order of them, the real one included, so a checker that
+//   accepts the real history accepts this one (it just cannot tell an atomic batch from a torn
+//   one). Answered, a put batch is one op per message and a consume batch one per message it
+//   brought (one empty op when it brought none); failed or indeterminate, it is `size` ops with
+//   that outcome (an indeterminate consume batch may have taken up to `size`), except that an
+//   indeterminate consume batch whose request id a later attempt got an answer for has as many
+//   ops as that answer (the request id's remembered batch: no attempt took more). A consume
+//   batch's op i carries the request id `<rid>#<i>`: a retry replays the batch position by
+//   position.
 // - Message TTLs are longer than the run (expiry is not modelled).
 // - The run ends with a drain, recorded as ordinary ops: once every lease has ended, consume each
 //   user's main queue until empty, then (for users that took leases) its dead-letter queue.
@@ -91,14 +103,25 @@ function opSchema<K extends string, I extends z.ZodType, O extends z.ZodType>(op
   ]);
 }
 
+/** Which message of a batch call an op is (see the header). */
+const batchSchema = z
+  .strictObject({ size: z.number().int().min(1).max(1024), index: z.number().int().min(0).max(1023) })
+  .refine((b) => b.index < b.size, 'batch index must be below its size');
+
 const putSchema = opSchema(
   'put',
-  z.strictObject({ msgId: token, bodyHash: bodyHashText, ttlMs: count.optional() }),
+  z.strictObject({ msgId: token, bodyHash: bodyHashText, ttlMs: count.optional(), batch: batchSchema.optional() }),
   z.strictObject({ msgId: token, seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), duplicate: z.boolean() }),
 );
 const consumeSchema = opSchema(
   'consume',
-  z.strictObject({ requestId: token.optional(), leaseMs: count.optional(), deadLetter: z.boolean().optional(), waitMs: count.optional() }),
+  z.strictObject({
+    requestId: token.optional(),
+    leaseMs: count.optional(),
+    deadLetter: z.boolean().optional(),
+    waitMs: count.optional(),
+    batch: batchSchema.optional(),
+  }),
   z.strictObject({ message: messageSchema.nullable() }),
 );
 const peekSchema = opSchema(

@@ -55,11 +55,23 @@ export interface Recorded<T> {
   error: string | null;
 }
 
+interface HeldBatch {
+  heads: OpCall[];
+  ids: number[];
+  start: number;
+  end: number;
+  result: Recorded<unknown>;
+  output: unknown;
+}
+
 export class HistoryRecorder {
   private readonly t0 = process.hrtime.bigint();
   private nextOp = 0;
   private nextProcess = 0;
   private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  private readonly batchTallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  /** Indeterminate batch consumes by request id, held back until an attempt with it is answered (runBatch). */
+  private readonly held = new Map<string, HeldBatch[]>();
   /** Answers the history format refuses (impossible replies), described. */
   readonly malformed: string[] = [];
 
@@ -90,6 +102,76 @@ export class HistoryRecorder {
   /** Runs `call`, records it as one op, and reports how it ended. */
   async run<R extends OpRecord>(head: OpHead<R>, call: () => Promise<OkOutput<R>>): Promise<Recorded<OkOutput<R>>> {
     const id = this.nextOp++;
+    const { start, end, result, output } = await this.timed(call);
+    return this.write(head, id, start, end, result, output);
+  }
+
+  /**
+   * Runs one batch call (put-batch, consume?max=N) and records it as one op per message, as the
+   * history format says (history.ts): `heads[i]` is message i's, given `input.batch` here, and the
+   * ops after the first are given processes of their own. Answered with n outputs (1 to
+   * heads.length; a put batch must answer for every message), the first n heads are recorded with
+   * them; failed or indeterminate, every head is. An answer of another length is malformed: every
+   * head is then recorded indeterminate. Reports the outputs, or how the call ended.
+   *
+   * `requestId`, for a batch consume with one: an indeterminate attempt is held back until an
+   * attempt with that request id is answered, and then recorded with as many ops as that answer
+   * has (the request id's remembered batch: no attempt took more, so the positions past it took
+   * nothing), or with every head at `flush`.
+   */
+  async runBatch<R extends OpRecord>(
+    heads: Array<OpHead<R>>,
+    call: () => Promise<Array<OkOutput<R>>>,
+    requestId?: string,
+  ): Promise<Recorded<Array<OkOutput<R>>>> {
+    const ids = heads.map(() => this.nextOp++);
+    const timed = await this.timed(call);
+    const { start, end } = timed;
+    let { result, output } = timed;
+    const size = heads.length;
+    const answered = result.outcome === 'ok' ? (output as unknown[]).length : size;
+    if (answered < 1 || answered > size || (result.outcome === 'ok' && heads[0]!.op === 'put' && answered !== size)) {
+      this.malformed.push(`${heads[0]!.op} batch ${ids[0]} on ${heads[0]!.user}: ${answered} answers to a batch of ${size}`);
+      result = { outcome: 'info', value: null, error: 'MALFORMED_REPLY' };
+      output = { error: 'MALFORMED_REPLY' };
+    }
+    (this.batchTallies[heads[0]!.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
+    const batch: HeldBatch = { heads, ids, start, end, result, output };
+    if (requestId !== undefined && result.outcome === 'info') {
+      const held = this.held.get(requestId);
+      if (held === undefined) this.held.set(requestId, [batch]);
+      else held.push(batch);
+      return result as Recorded<Array<OkOutput<R>>>;
+    }
+    if (requestId !== undefined && result.outcome === 'ok') {
+      for (const earlier of this.held.get(requestId) ?? []) this.writeBatch(earlier, answered);
+      this.held.delete(requestId);
+    }
+    return this.writeBatch(batch, result.outcome === 'ok' ? answered : size) as Recorded<Array<OkOutput<R>>>;
+  }
+
+  /** Writes the first `n` ops of a batch call; how it was recorded (an answer the history refuses becomes indeterminate). */
+  private writeBatch(b: HeldBatch, n: number): Recorded<unknown> {
+    const size = b.heads.length;
+    let outcome = b.result;
+    for (let i = 0; i < Math.min(n, size); i++) {
+      const head = { ...b.heads[i]!, input: { ...b.heads[i]!.input, batch: { size, index: i } } } as OpCall;
+      if (i > 0) head.process = this.newProcess();
+      const one = b.result.outcome === 'ok' ? (b.output as unknown[])[i] : b.output;
+      const written = this.write(head, b.ids[i]!, b.start, b.end, { ...b.result, value: null }, one);
+      // One message the history refused makes the whole answer untrustworthy to the caller.
+      if (written.outcome !== b.result.outcome) outcome = { outcome: written.outcome, value: null, error: written.error };
+    }
+    return outcome;
+  }
+
+  /** Batch calls recorded so far, by kind and outcome (their ops are in `counts`). */
+  batchCounts(): Partial<Record<OpKind, Readonly<Record<OpOutcome, number>>>> {
+    return this.batchTallies;
+  }
+
+  /** Runs `call` against the runner's deadline, timed, and classifies how it ended. */
+  private async timed<T>(call: () => Promise<T>): Promise<{ start: number; end: number; result: Recorded<T>; output: unknown }> {
     const start = this.now();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -100,7 +182,7 @@ export class HistoryRecorder {
     });
     const pending = call();
     pending.catch(() => {});
-    let result: Recorded<OkOutput<R>>;
+    let result: Recorded<T>;
     let output: unknown;
     try {
       const value = await Promise.race([pending, deadline]);
@@ -116,7 +198,11 @@ export class HistoryRecorder {
     } finally {
       clearTimeout(timer);
     }
-    const end = this.now();
+    return { start, end: this.now(), result, output };
+  }
+
+  /** Writes one op record and tallies it; what it was recorded as (an answer the history refuses becomes indeterminate). */
+  private write<T>(head: OpCall, id: number, start: number, end: number, result: Recorded<T>, output: unknown): Recorded<T> {
     const record = { type: 'op', id, ...head, call: start, outcome: result.outcome, return: end, output } as OpRecord;
     try {
       this.writer.write(record);
@@ -132,7 +218,10 @@ export class HistoryRecorder {
     return result;
   }
 
+  /** Writes what is buffered, first the held-back indeterminate batches (every head of each: nothing answered for them). */
   flush(): void {
+    for (const batches of this.held.values()) for (const b of batches) this.writeBatch(b, b.heads.length);
+    this.held.clear();
     this.writer.flush();
   }
 }

@@ -19,8 +19,17 @@
 // Some consumes are long polls (`waitMs`): parked on the leader until a put wakes them or the wait
 // ends. Their answer still falls inside the call, which is all the checkers assume of a consume,
 // and leader changes while they wait are among the faults they meet.
+//
+// Some puts are batches (put-batch, 2 to 4 messages, all or none) and some consumes take up to
+// 2 to 4 messages at once (`max`, always with a request id, with or without lease or wait); the
+// history holds them as one op per message (history.ts). A leased batch's messages are settled
+// one by one.
+// An indeterminate batch is always retried (up to 5 attempts, like a leased consume): left
+// unresolved, its messages are as many independent indeterminate ops, which the linearizability
+// checker may place anywhere, each on its own (a batch put of four never retried made one user's
+// check take two minutes).
 
-import { bodyHash, type ConsumeOp } from './history.js';
+import { bodyHash, type ConsumeOp, type MessageRecord } from './history.js';
 import type { ForgeMailboxClient } from '../bridge/client.js';
 import { Prng } from '../sim/prng.js';
 import { messageRecord } from './history.js';
@@ -50,13 +59,29 @@ export function workloadUsers(opts: Pick<WorkloadOptions, 'plainUsers' | 'leased
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+interface ConsumeChoice {
+  requestId?: string;
+  leaseMs?: number;
+  waitMs?: number;
+  /** A batch consume (`max`) of up to this many. */
+  max?: number;
+}
+
+interface PutItem {
+  msgId: string;
+  body: Uint8Array;
+}
+
 type Retry =
-  | { op: 'put'; user: string; msgId: string; body: Uint8Array; attempts: number }
-  | { op: 'consume'; user: string; requestId: string; leaseMs?: number; waitMs?: number; attempts: number };
+  | { op: 'put'; user: string; items: PutItem[]; batch: boolean; attempts: number }
+  | { op: 'consume'; user: string; choice: ConsumeChoice & { requestId: string }; attempts: number };
 
 /** Waits of long-poll consumes: short enough to keep a worker busy, long enough to be woken by puts. */
 const MIN_WAIT_MS = 100;
 const MAX_WAIT_MS = 1500;
+/** Sizes of batch puts and batch consumes (`max`): small, so that Porcupine's search stays quick. */
+const MIN_BATCH = 2;
+const MAX_BATCH = 4;
 
 export class Worker {
   private client: ForgeMailboxClient | null = null;
@@ -151,34 +176,54 @@ export class Worker {
       const retry = this.retry;
       this.retry = null;
       return retry.op === 'put'
-        ? this.put(client, retry.user, retry.msgId, retry.body, retry.attempts + 1)
-        : this.consume(client, retry.user, retry.requestId, retry.leaseMs, retry.attempts + 1, retry.waitMs);
+        ? this.put(client, retry.user, retry.items, retry.batch, retry.attempts + 1)
+        : this.consume(client, retry.user, retry.choice, retry.attempts + 1);
     }
     const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(this.readOnly ? 0.2 : 0.4));
     const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
     const choice = this.readOnly
       ? this.rng.weighted({ peek: 50, len: 50 })
       : leased
-        ? this.rng.weighted({ put: 45, lease: 20, leaseWait: 10, consume: 5, peek: 10, len: 5 })
-        : this.rng.weighted({ put: 45, consume: 10, consumeRid: 10, consumeWait: 5, consumeWaitRid: 5, peek: 10, len: 5 });
+        ? this.rng.weighted({ put: 38, putBatch: 7, lease: 15, leaseWait: 8, leaseBatch: 7, consume: 5, peek: 10, len: 5 })
+        : this.rng.weighted({
+            put: 38,
+            putBatch: 7,
+            consume: 8,
+            consumeRid: 8,
+            consumeWait: 4,
+            consumeWaitRid: 4,
+            consumeBatch: 7,
+            consumeBatchWait: 3,
+            peek: 10,
+            len: 5,
+          });
+    const rid = () => `${this.name}-r${++this.seqNo}`;
+    const wait = () => this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS);
+    const max = () => this.rng.int(MIN_BATCH, MAX_BATCH);
+    const lease = this.opts.leaseMs;
     switch (choice) {
-      case 'put': {
-        const msgId = `${this.name}-m${++this.seqNo}`;
-        const body = new TextEncoder().encode(`${msgId} ${this.rng.int(0, 1e9)}`);
-        return this.put(client, user, msgId, body, 1);
-      }
+      case 'put':
+        return this.put(client, user, [this.newMessage()], false, 1);
+      case 'putBatch':
+        return this.put(client, user, Array.from({ length: max() }, () => this.newMessage()), true, 1);
       case 'consume':
-        return this.consume(client, user, undefined, undefined, 1);
+        return this.consume(client, user, {}, 1);
       case 'consumeRid':
-        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, undefined, 1);
+        return this.consume(client, user, { requestId: rid() }, 1);
       case 'lease':
-        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, this.opts.leaseMs, 1);
+        return this.consume(client, user, { requestId: rid(), leaseMs: lease }, 1);
       case 'consumeWait':
-        return this.consume(client, user, undefined, undefined, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
+        return this.consume(client, user, { waitMs: wait() }, 1);
       case 'consumeWaitRid':
-        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, undefined, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
+        return this.consume(client, user, { requestId: rid(), waitMs: wait() }, 1);
       case 'leaseWait':
-        return this.consume(client, user, `${this.name}-r${++this.seqNo}`, this.opts.leaseMs, 1, this.rng.int(MIN_WAIT_MS, MAX_WAIT_MS));
+        return this.consume(client, user, { requestId: rid(), leaseMs: lease, waitMs: wait() }, 1);
+      case 'consumeBatch':
+        return this.consume(client, user, { requestId: rid(), max: max() }, 1);
+      case 'consumeBatchWait':
+        return this.consume(client, user, { requestId: rid(), max: max(), waitMs: wait() }, 1);
+      case 'leaseBatch':
+        return this.consume(client, user, { requestId: rid(), leaseMs: lease, max: max(), ...(this.rng.chance(0.5) ? { waitMs: wait() } : {}) }, 1);
       case 'peek':
         return this.settle(
           await this.recorder.run({ op: 'peek', client: this.name, process: this.process, user, input: {} }, async () => {
@@ -201,47 +246,82 @@ export class Worker {
     return r.outcome;
   }
 
-  private async put(client: ForgeMailboxClient, user: string, msgId: string, body: Uint8Array, attempts: number): Promise<string> {
-    const r = await this.recorder.run(
-      { op: 'put', client: this.name, process: this.process, user, input: { msgId, bodyHash: bodyHash(body) } },
-      async () => {
-        const out = await client.put(user, body, { id: msgId });
-        return { msgId: out.id, seq: out.seq, duplicate: out.duplicate };
-      },
-    );
-    if (r.outcome === 'info' && attempts < 3 && this.rng.chance(0.5)) this.retry = { op: 'put', user, msgId, body, attempts };
+  private newMessage(): PutItem {
+    const msgId = `${this.name}-m${++this.seqNo}`;
+    return { msgId, body: new TextEncoder().encode(`${msgId} ${this.rng.int(0, 1e9)}`) };
+  }
+
+  /** One put, or a batch put of `items` (all or none). */
+  private async put(client: ForgeMailboxClient, user: string, items: PutItem[], batch: boolean, attempts: number): Promise<string> {
+    const heads = items.map((m) => ({
+      op: 'put' as const,
+      client: this.name,
+      process: this.process,
+      user,
+      input: { msgId: m.msgId, bodyHash: bodyHash(m.body) },
+    }));
+    const r: Recorded<unknown> = batch
+      ? await this.recorder.runBatch(heads, async () => {
+          const out = await client.putBatch(user, items.map((m) => ({ body: m.body, id: m.msgId })));
+          return out.map((o) => ({ msgId: o.id, seq: o.seq, duplicate: o.duplicate }));
+        })
+      : await this.recorder.run(heads[0]!, async () => {
+          const out = await client.put(user, items[0]!.body, { id: items[0]!.msgId });
+          return { msgId: out.id, seq: out.seq, duplicate: out.duplicate };
+        });
+    // A retry reuses the ids: what the first attempt enqueued is answered duplicate.
+    const retry = batch ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
+    if (r.outcome === 'info' && retry) this.retry = { op: 'put', user, items, batch, attempts };
     return this.settle(r);
   }
 
-  private async consume(
-    client: ForgeMailboxClient,
-    user: string,
-    requestId: string | undefined,
-    leaseMs: number | undefined,
-    attempts: number,
-    waitMs?: number,
-  ): Promise<string> {
+  private async consume(client: ForgeMailboxClient, user: string, choice: ConsumeChoice, attempts: number): Promise<string> {
+    const { requestId, leaseMs, waitMs, max } = choice;
     const input = {
       ...(requestId === undefined ? {} : { requestId }),
       ...(leaseMs === undefined ? {} : { leaseMs }),
       ...(waitMs === undefined ? {} : { waitMs }),
     };
-    const r = await this.recorder.run<ConsumeOp>({ op: 'consume', client: this.name, process: this.process, user, input }, async () => {
-      const m = await client.consume(user, input);
-      return { message: m === null ? null : messageRecord(m) };
-    });
-    // A leased consume is always retried: left unresolved, it may hold a lease nobody knows of,
-    // which both checkers can only treat as "anything may have happened".
-    const retry = leaseMs !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
-    if (r.outcome === 'info' && requestId !== undefined && retry) {
-      this.retry = { op: 'consume', user, requestId, attempts, ...(leaseMs === undefined ? {} : { leaseMs }), ...(waitMs === undefined ? {} : { waitMs }) };
+    let r: Recorded<Array<{ message: MessageRecord | null }>>;
+    if (max === undefined) {
+      const one = await this.recorder.run<ConsumeOp>({ op: 'consume', client: this.name, process: this.process, user, input }, async () => {
+        const m = await client.consume(user, input);
+        return { message: m === null ? null : messageRecord(m) };
+      });
+      r = { ...one, value: one.value === null ? null : [one.value] };
+    } else {
+      const heads = Array.from({ length: max }, (_, i) => ({
+        op: 'consume' as const,
+        client: this.name,
+        process: this.process,
+        user,
+        input: { ...input, ...(requestId === undefined ? {} : { requestId: `${requestId}#${i}` }) },
+      }));
+      r = await this.recorder.runBatch<ConsumeOp>(
+        heads,
+        async () => {
+          const ms = await client.consumeBatch(user, max, input);
+          return ms.length === 0 ? [{ message: null }] : ms.map((m) => ({ message: messageRecord(m) }));
+        },
+        requestId,
+      );
     }
-    const message = r.value?.message;
-    if (r.outcome !== 'ok' || message === null || message === undefined || message.receipt === undefined) return this.settle(r);
-    // A leased message: ack it (usually), hand it back, walk away and let the lease run out, or
-    // ack it only after the lease ran out.
-    const receipt = message.receipt;
-    const lease = leaseMs ?? 0;
+    // A leased consume is always retried: left unresolved, it may hold a lease nobody knows of,
+    // which both checkers can only treat as "anything may have happened". So is a batch (above).
+    const retry = leaseMs !== undefined || max !== undefined ? attempts < 5 : attempts < 3 && this.rng.chance(0.5);
+    if (r.outcome === 'info' && requestId !== undefined && retry) this.retry = { op: 'consume', user, choice: { ...choice, requestId }, attempts };
+    if (r.outcome !== 'ok') return this.settle(r);
+    for (const { message } of r.value ?? []) {
+      if (message === null || message.receipt === undefined) continue;
+      const settled = await this.settleLease(client, user, message, leaseMs ?? 0);
+      if (settled !== 'ok') return settled;
+    }
+    return 'ok';
+  }
+
+  /** A leased message: ack it (usually), hand it back, walk away and let the lease run out, or ack it only after the lease ran out. */
+  private async settleLease(client: ForgeMailboxClient, user: string, message: MessageRecord, lease: number): Promise<string> {
+    const receipt = message.receipt!;
     const next = this.rng.weighted({ ack: 60, nack: 10, abandon: 10, lateAck: 20 });
     if (next === 'abandon') return 'ok';
     if (next === 'lateAck') await sleep(lease + this.rng.int(50, lease));

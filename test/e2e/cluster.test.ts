@@ -40,6 +40,7 @@ describe('three-node cluster behind the real Zenoh router', { timeout: 300_000 }
     const py = await runPython('examples/python_client.py', [e2e.cluster.router.clientConfig, 'readme-py'], 60_000, { FORGE_TOKEN: e2e.cluster.adminToken });
     assert.match(py, /put acknowledged: \{"id":"gen-42"/);
     assert.match(py, /got @\d+ \{"message": "Your AI generation is ready"\}\ngot gen-42 \{"message": "second"\}\nmailbox empty/);
+    assert.match(py, /\nbatch consumed: one two three\n/);
     const gateway = await e2e.cluster.router.startGateway();
     const ts = await runProgram(
       process.execPath,

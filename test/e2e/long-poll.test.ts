@@ -49,6 +49,48 @@ describe('long-poll consume', { timeout: 300_000 }, () => {
     assert.ok(elapsed >= 1000 && elapsed < 10_000, `answered after ${elapsed} ms of a 30 s wait`);
   });
 
+  step('a parked consumer gets a delayed put, a nack?delay and a message whose lease ran out (1.5 s each) when it shows, not when its wait ends', async () => {
+    const DELAY = 1500;
+    // Delayed put: its entry commits at once, the message shows 1.5 s later with no entry.
+    const waiting = e2e.client.consume('shows-later', { waitMs: 10_000 });
+    await parkedOnLeader(1);
+    const put = Date.now();
+    await e2e.client.put('shows-later', 'delayed', { id: 'delayed-1', delayMs: DELAY });
+    const msg = await waiting;
+    const delayedMs = Date.now() - put;
+    console.log(`delayed put (delay ${DELAY} ms): the parked consumer got it ${delayedMs} ms after the put`);
+    assert.equal(msg?.id, 'delayed-1');
+    assert.ok(delayedMs >= DELAY - 100 && delayedMs < DELAY + 6000, `answered ${delayedMs} ms after a ${DELAY} ms delayed put, in a 10 s wait`);
+
+    // nack?delay: a leased message handed back with a delay wakes the consumer parked meanwhile.
+    await e2e.client.put('shows-later', 'nacked', { id: 'nacked-1' });
+    const leased = await e2e.client.consume('shows-later', { leaseMs: 60_000 });
+    assert.equal(leased?.id, 'nacked-1');
+    const waiting2 = e2e.client.consume('shows-later', { waitMs: 10_000 });
+    await parkedOnLeader(1);
+    const nacked = Date.now();
+    await e2e.client.nack('shows-later', leased.receipt!, { delayMs: DELAY });
+    const again = await waiting2;
+    const nackedMs = Date.now() - nacked;
+    console.log(`nack?delay=${DELAY}: the parked consumer got it ${nackedMs} ms after the nack`);
+    assert.equal(again?.id, 'nacked-1');
+    assert.equal(again?.deliveries, 2);
+    assert.ok(nackedMs >= DELAY - 100 && nackedMs < DELAY + 6000, `answered ${nackedMs} ms after a nack?delay=${DELAY}, in a 10 s wait`);
+
+    // A lease that runs out: the message is back with no entry at that moment.
+    await e2e.client.put('shows-later', 'leased', { id: 'leased-1' });
+    const held = await e2e.client.consume('shows-later', { leaseMs: DELAY });
+    const leasedAt = Date.now();
+    assert.equal(held?.id, 'leased-1');
+    const waiting3 = e2e.client.consume('shows-later', { waitMs: 10_000 });
+    const back = await waiting3;
+    const leaseMs = Date.now() - leasedAt;
+    console.log(`lease of ${DELAY} ms left to run out: the parked consumer got the message ${leaseMs} ms after it was leased`);
+    assert.equal(back?.id, 'leased-1');
+    assert.equal(back?.deliveries, 2);
+    assert.ok(leaseMs >= DELAY - 100 && leaseMs < DELAY + 6000, `answered ${leaseMs} ms after a ${DELAY} ms lease was taken, in a 10 s wait`);
+  });
+
   step('a parked consume with no put answers empty after its wait, and nothing was logged', async () => {
     const before = await leaderPage();
     const started = Date.now();

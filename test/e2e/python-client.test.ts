@@ -72,6 +72,37 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
     assert.ok(got.elapsed_ms >= 1000 && got.elapsed_ms < 9000, `answered after ${got.elapsed_ms} ms of a 10 s wait`);
   });
 
+  step('batches through the module: put_batch all at once and its retry all duplicates, consume_batch in order, receive_batch with receipts', async () => {
+    assert.deepEqual(await drive('batches', 'py-batch'), {
+      first: [['b-1', false], ['b-2', false], ['b-3', false]],
+      again: [['b-1', true], ['b-2', true], ['b-3', true]],
+      seqs_in_order: true,
+      same_seqs: true,
+      two: [['b-1', 'b1'], ['b-2', 'b2']],
+      leased: [['b-3', true]],
+      in_flight: 1,
+      empty: [],
+      count: 0,
+    });
+  });
+
+  step('lease control through the module: delayed put woken in a long poll, touch, nack with delay 0, redrive', async () => {
+    const got = (await drive('lease-control', 'py-lease')) as { woken_ms: number } & Record<string, unknown>;
+    console.log(`Python long poll got a delay=1500 put ${got.woken_ms} ms after the put`);
+    assert.ok(got.woken_ms >= 1400 && got.woken_ms < 8000, `${got.woken_ms} ms`);
+    const { woken_ms: _, ...rest } = got;
+    assert.deepEqual(rest, {
+      delayed: 1,
+      invisible: true,
+      woken: 'd-1',
+      in_flight_after_first_end: 1,
+      deliveries: 5,
+      dead: 1,
+      redriven: 1,
+      back: ['t-1', 1],
+    });
+  });
+
   step('the same put id sent twice enqueues once', async () => {
     assert.deepEqual(await drive('same-id', 'py-dup'), { first: false, second: true, same_seq: true, count: 1 });
     const m = await e2e.client.consume('py-dup');

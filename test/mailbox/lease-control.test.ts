@@ -275,3 +275,34 @@ describe('redrive', () => {
     assert.equal(h.mailbox.state.users.size, 0);
   });
 });
+
+describe('nextVisibleAt (when a long poll looks again)', () => {
+  test('the next delay end or lease end after now, never now or before; Infinity when nothing will show by time', () => {
+    const h = harness({ nackBackoffMs: 40, nackBackoffMaxMs: 40 });
+    const next = (t: number) => h.mailbox.nextVisibleAt('u', T0 + t);
+    assert.equal(next(0), Infinity, 'no mailbox');
+    h.runAt(0, put());
+    assert.equal(next(0), Infinity, 'a visible message shows by no time');
+    h.runAt(0, put({ delayMs: 100 }));
+    h.runAt(0, put({ delayMs: 30 }));
+    assert.equal(next(0), T0 + 30);
+    assert.equal(next(30), T0 + 100, 'the due one is visible already');
+    assert.equal(next(100), Infinity);
+    const r = receiptOf(h.runAt(0, consume(50)));
+    assert.equal(next(0), T0 + 30);
+    assert.equal(next(40), T0 + 50, 'the lease ends before the later delay');
+    h.runAt(10, { op: 'nack', user: 'u', receipt: r });
+    assert.equal(next(10), T0 + 30, 'back at 10 + 40 ms of backoff: the 30 ms delay still comes first');
+    assert.equal(next(30), T0 + 50);
+  });
+
+  test('a touched lease: its new end, once the old bound has passed', () => {
+    const h = harness();
+    h.runAt(0, put());
+    const r = receiptOf(h.runAt(0, consume(20)));
+    h.runAt(5, { op: 'touch', user: 'u', receipt: r, leaseMs: 100 });
+    const early = h.mailbox.nextVisibleAt('u', T0 + 5);
+    assert.ok(early > T0 + 5 && early <= T0 + 105, 'never later than the lease end, never now');
+    assert.equal(h.mailbox.nextVisibleAt('u', T0 + 20), T0 + 105, 'exact once the lower bound has passed');
+  });
+});

@@ -12,6 +12,11 @@ The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
 - kill: 300 puts (ids k-0..k-299, request timeout 30 s) one after the other, printing
   {"put": i} after each, while the test kills the leader: prints how many GETs they took in all
   (more than 300: some were retried), how many answered duplicate, and the slowest put.
+- batches: a put_batch of three (one with a ttl) and its retry (all duplicates), consume_batch
+  of 2, receive_batch of 5 (one left, leased, then acked), and an empty consume_batch.
+- lease-control: a put with delay 1500 ms (invisible, counted delayed) then a long poll (10 s)
+  that gets it, timed; a leased message touched past its first lease end; nack with delay 0 until
+  it is dead-lettered (maxDeliveries 5), then redrive and consume it.
 - errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
   a bad token.
 """
@@ -22,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
-from forge_mailbox import MailboxClient, MailboxError, ZenohTransport  # noqa: E402
+from forge_mailbox import BatchMessage, MailboxClient, MailboxError, ZenohTransport  # noqa: E402
 
 KILL_PUTS = 300
 
@@ -34,9 +39,9 @@ class CountingTransport:
         self.inner = inner
         self.gets = 0
 
-    def get(self, selector, payload, attachment, timeout):
+    def get(self, selector, payload, attachment, timeout, every_reply=False):
         self.gets += 1
-        return self.inner.get(selector, payload, attachment, timeout)
+        return self.inner.get(selector, payload, attachment, timeout, every_reply)
 
     def put(self, key, payload, attachment):
         self.inner.put(key, payload, attachment)
@@ -112,6 +117,66 @@ def puts_through_a_kill(config, user):
     emit(gets=transport.gets, duplicates=duplicates, slowest_put_ms=round(slowest * 1000))
 
 
+def batches(client, user):
+    batch = [BatchMessage(b"b1", id="b-1"), BatchMessage("b2", id="b-2", ttl_ms=60_000), BatchMessage(b"b3", id="b-3")]
+    first = client.put_batch(user, batch)
+    again = client.put_batch(user, batch)
+    two = client.consume_batch(user, 2)
+    leased = client.receive_batch(user, 5, lease_ms=30_000)
+    in_flight = client.len(user).in_flight
+    for m in leased:
+        m.ack()
+    emit(
+        first=[[p.id, p.duplicate] for p in first],
+        again=[[p.id, p.duplicate] for p in again],
+        seqs_in_order=[p.seq for p in first] == sorted(p.seq for p in first),
+        same_seqs=[p.seq for p in first] == [p.seq for p in again],
+        two=[[m.id, m.body.decode()] for m in two],
+        leased=[[m.id, m.receipt is not None] for m in leased],
+        in_flight=in_flight,
+        empty=client.consume_batch(user, 3),
+        count=client.len(user).count,
+    )
+
+
+def lease_control(client, user):
+    client.put(user, b"later", id="d-1", delay_ms=1500)
+    put_at = time.monotonic()
+    delayed = client.len(user).delayed
+    invisible = client.consume(user, request_id=False) is None
+    woken = client.consume(user, wait_ms=10_000)
+    woken_ms = round((time.monotonic() - put_at) * 1000)
+
+    client.put(user, b"held", id="t-1")
+    held = client.receive(user, lease_ms=1000)
+    held.touch(10_000)
+    time.sleep(1.5)
+    in_flight_after_first_end = client.len(user).in_flight
+    held.nack(delay_ms=0)
+
+    deliveries = 0
+    while True:
+        m = client.receive(user, lease_ms=30_000)
+        if m is None:
+            break
+        deliveries = m.deliveries
+        m.nack(delay_ms=0)
+    dead = client.len(user).dead_letter_count
+    redriven = client.redrive(user)
+    back = client.consume(user)
+    emit(
+        delayed=delayed,
+        invisible=invisible,
+        woken=None if woken is None else woken.id,
+        woken_ms=woken_ms,
+        in_flight_after_first_end=in_flight_after_first_end,
+        deliveries=deliveries,
+        dead=dead,
+        redriven=redriven,
+        back=None if back is None else [back.id, back.deliveries],
+    )
+
+
 def errors(client, config, user):
     out = {}
     try:
@@ -139,6 +204,10 @@ def main():
             same_id(client, user)
         elif scenario == "messages":
             messages(client, config, user)
+        elif scenario == "batches":
+            batches(client, user)
+        elif scenario == "lease-control":
+            lease_control(client, user)
         elif scenario == "errors":
             errors(client, config, user)
         else:

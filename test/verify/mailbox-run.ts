@@ -3,6 +3,8 @@
 // interval then stretched around its linearization point so that neighbours overlap. Such a
 // history is linearizable by construction, so it tests the checkers' models against the real
 // semantics (leases, request ids, dedupe, dead letters), not against a second reading of them.
+// With `batchActionArb`, some puts and consumes are batches (put-batch, consume max), recorded as
+// the chaos workload records them: one op per message, sharing the call's interval (history.ts).
 
 import fc from 'fast-check';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
@@ -18,7 +20,9 @@ export type Action =
   | { kind: 'len' }
   | { kind: 'settle'; nack: boolean; pick: number }
   /** Server time passes (leases may run out); no op is recorded. */
-  | { kind: 'wait'; ms: number };
+  | { kind: 'wait'; ms: number }
+  | { kind: 'putBatch'; size: number }
+  | { kind: 'consumeBatch'; max: number; requestId: boolean; lease: boolean };
 
 export const LEASE_MS = 1000;
 export const MAX_DELIVERIES = 2;
@@ -39,6 +43,16 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'len' as const }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), nack: fc.boolean(), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 2 * LEASE_MS }) }) },
+);
+
+/** `actionArb` with batch puts and batch consumes among the actions. */
+export const batchActionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 8, arbitrary: actionArb },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('putBatch' as const), size: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('consumeBatch' as const), max: fc.integer({ min: 1, max: 4 }), requestId: fc.boolean(), lease: fc.boolean() }),
+  },
 );
 
 /** How far each op's interval reaches before and after its linearization point. */
@@ -76,7 +90,7 @@ export function mailboxRun(
   let serverTime = 1_000_000;
   let index = 0;
   const putIds: string[] = [];
-  const requests: Array<{ requestId: string; lease: boolean; deadLetter: boolean }> = [];
+  const requests: Array<{ requestId: string; lease: boolean; deadLetter: boolean; max?: number }> = [];
   const receipts: Array<{ receipt: string; msgId: string }> = [];
   let leasesTaken = 0;
 
@@ -113,6 +127,21 @@ export function mailboxRun(
     run.emptyImpossible.push(emptyImpossible);
   };
 
+  /** A batch consume: one op per message it brought (one empty op when none), or `max` ops when indeterminate or refused. */
+  const consumeBatch = (i: number, max: number, input: { requestId?: string; leaseMs?: number }) => {
+    const emptyImpossible = emptyImpossibleNow();
+    const result = apply({ op: 'consume', user: USER, max, ...input });
+    if (input.leaseMs !== undefined) leasesTaken++;
+    const messages = result.kind === 'messages' ? result.messages.map(messageRecord) : [null];
+    const n = infos[i] === true || result.kind === 'error' ? max : messages.length;
+    for (let k = 0; k < n; k++) {
+      const one = { ...input, ...(input.requestId === undefined ? {} : { requestId: `${input.requestId}#${k}` }), batch: { size: max, index: k } };
+      record(i, 'consume', one, result, { message: messages[k] ?? null }, emptyImpossible && k === 0);
+      const receipt = messages[k]?.receipt;
+      if (receipt !== undefined && infos[i] !== true) receipts.push({ receipt, msgId: messages[k]!.msgId });
+    }
+  };
+
   const consume = (i: number, input: { requestId?: string; leaseMs?: number; deadLetter?: boolean }) => {
     const emptyImpossible = input.deadLetter !== true && emptyImpossibleNow();
     const result = apply({ op: 'consume', user: USER, ...input });
@@ -146,10 +175,31 @@ export function mailboxRun(
         consume(i, input);
         return;
       }
+      case 'putBatch': {
+        const items = Array.from({ length: a.size }, (_, k) => ({ id: `m${i}.${k}`, body: bodyOf(`m${i}.${k}`) }));
+        for (const m of items) putIds.push(m.id);
+        const result = apply({ op: 'putBatch', user: USER, messages: items });
+        items.forEach((m, k) => {
+          const p = result.kind === 'puts' ? result.puts[k]! : null;
+          const output = p === null ? null : { msgId: p.id, seq: p.seq, duplicate: p.duplicate };
+          record(i, 'put', { msgId: m.id, bodyHash: bodyHash(m.body), batch: { size: a.size, index: k } }, result, output, false);
+        });
+        return;
+      }
+      case 'consumeBatch': {
+        const input = { ...(a.requestId ? { requestId: `r${i}` } : {}), ...(a.lease ? { leaseMs: LEASE_MS } : {}) };
+        if (a.requestId) requests.push({ requestId: `r${i}`, lease: a.lease, deadLetter: false, max: a.max });
+        consumeBatch(i, a.max, input);
+        return;
+      }
       case 'retry': {
         const r = requests[a.pick % Math.max(1, requests.length)];
         if (r === undefined) {
           consume(i, {});
+          return;
+        }
+        if (r.max !== undefined) {
+          consumeBatch(i, r.max, { requestId: r.requestId, ...(r.lease ? { leaseMs: LEASE_MS } : {}) });
           return;
         }
         consume(i, {

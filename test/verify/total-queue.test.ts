@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { OpRecord } from '../../src/verify/history.js';
 import { checkTotalQueue } from '../../src/verify/total-queue.js';
 import { HistoryBuilder } from './history-builder.js';
-import { type Action, USER, actionArb, mailboxRun } from './mailbox-run.js';
+import { type Action, USER, actionArb, batchActionArb, mailboxRun } from './mailbox-run.js';
 
 const ref = (msgId: string, user = 'alice') => ({ user, msgId });
 
@@ -283,6 +283,21 @@ describe('checkTotalQueue against runs of the real mailbox', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('passes every drained run with batch puts and batch consumes, one op per message', () => {
+    const batchRunArb = fc.array(fc.tuple(batchActionArb, fc.integer({ min: 0, max: 9 })), { minLength: 5, maxLength: 80, size: 'max' });
+    let batchOps = 0;
+    fc.assert(
+      fc.property(batchRunArb, (rows) => {
+        const ops = make(rows, true).ops;
+        batchOps += ops.filter((op) => (op.op === 'put' || op.op === 'consume') && op.input.batch !== undefined).length;
+        const r = checkTotalQueue(ops);
+        assert.equal(r.ok, true, JSON.stringify(r));
+      }),
+      { numRuns: 200 },
+    );
+    assert.ok(batchOps > 200, `batch ops in the runs: ${batchOps}`);
   });
 
   it('reports a message as lost when its only taking consume is removed', () => {

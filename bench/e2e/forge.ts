@@ -4,7 +4,8 @@
 // Puts and single consumes: for each number in flight, acknowledged puts for the phase's time,
 // spread over the users, then consumes draining them (plain takes, one Raft entry each). Batch
 // consumes: batch puts fill the mailboxes, then workers drain them with `consume?max=N` (one
-// Raft entry per batch).
+// Raft entry per batch). Idle polls: consumes of empty mailboxes, with the leader's log entries and
+// fsyncs per poll. Each put phase notes the leader's mean time per stage (README, Metrics).
 
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
 import { metricValue } from '../../src/verify/metric-page.js';
@@ -71,6 +72,22 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     for (const user of users) left += await clients[0]!.purge(user);
     add({ system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
   }
+  // Idle polls (issue #12): consumes of empty mailboxes, without request id, cost no log entry and
+  // no fsync (a linearizable read); counted on the leader's own metrics.
+  const idleBefore = await leaderCost(cluster, leader);
+  const idle = await closedLoop(16, work.seconds, async (w) => {
+    if ((await clients[w % clients.length]!.consume(`idle${w % 16}`)) !== null) throw new Error('an idle mailbox had a message');
+    return true;
+  });
+  const idleAfter = await leaderCost(cluster, leader);
+  const perPoll = (k: 'entries' | 'syncs') => ((idleAfter[k] - idleBefore[k]) / Math.max(1, idle.count)).toFixed(4);
+  add({
+    system: 'forge',
+    phase: 'idle poll',
+    inFlight: 16,
+    figures: idle,
+    note: `leader per poll: ${perPoll('entries')} log entries, ${perPoll('syncs')} fsyncs (its own expiry sweeps included)`,
+  });
   for (const max of work.batchSizes) {
     const pending = await fill(work, clients, `b${max}`);
     let taken = 0;
@@ -112,6 +129,12 @@ async function leaderStages(cluster: ProcessCluster, leader: string): Promise<St
     totals[stage] = { count: metricValue(page, `${metric}_count`, { stage }), sum: metricValue(page, `${metric}_sum`, { stage }) };
   }
   return totals;
+}
+
+/** The leader's log entries (commit index) and log fsyncs so far. */
+async function leaderCost(cluster: ProcessCluster, leader: string): Promise<{ entries: number; syncs: number }> {
+  const page = await (await fetch(cluster.metricsUrl(leader), { signal: AbortSignal.timeout(10_000) })).text();
+  return { entries: metricValue(page, 'forge_raft_commit_index'), syncs: metricValue(page, 'forge_raft_log_syncs_total') };
 }
 
 /** Mean time per stage on the leader between two readings, e.g. "leader means: write 2.1, commit 4.0, ... ms". */

@@ -185,6 +185,7 @@ export class ForgeNode implements NodeOperations {
         this.metrics.proposalStage.observe({ stage: 'commit' }, commitMs / 1000);
         this.metrics.proposalStage.observe({ stage: 'apply' }, applyMs / 1000);
       },
+      onSynced: () => this.metrics.logSyncs.inc(),
       onHalt: (cause) => void this.leaveAfterHalt(cause),
     });
     this.metrics = new NodeMetrics(

@@ -80,6 +80,7 @@ export class NodeMetrics {
   readonly readLatency: Histogram;
   readonly applyLatency: Histogram;
   readonly proposalStage: Histogram<'stage'>;
+  readonly logSyncs: Counter;
   readonly requestStage: Histogram<'stage'>;
   readonly proposals: Counter<'op' | 'outcome'>;
   readonly reads: Counter<'op' | 'outcome'>;
@@ -145,6 +146,11 @@ export class NodeMetrics {
       name: 'forge_apply_batch_seconds',
       help: 'Time the state machine took to apply one batch of committed entries',
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.logSyncs = new Counter({
+      name: 'forge_raft_log_syncs_total',
+      help: 'Synced saves of Raft log entries or hard state by this node (one fsync each)',
       registers,
     });
     this.proposals = new Counter({

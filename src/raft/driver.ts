@@ -127,6 +127,8 @@ export interface DriverOptions<R> {
    * request's time goes on the leader).
    */
   onProposalStages?: (stages: ProposalStages) => void;
+  /** Told after each synced save of log entries or hard state (metrics: what a request costs in fsyncs). */
+  onSynced?: () => void;
   /** Told how long each batch of committed entries took to apply (metrics). */
   onApplyBatch?: (entries: number, seconds: number) => void;
   /**
@@ -600,7 +602,10 @@ export class RaftDriver<R> {
     if (this.applyBeforeCommit && this.restore === null) this.applyUncommitted(rd.entries);
     if (rd.applyBeforeWrite) this.applyCommitted(rd.committedEntries);
     const acks = this.stageReceivedChunks(rd.receivedChunks);
-    if (rd.mustSync) await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: await this.receivedSnapshot(rd) });
+    if (rd.mustSync) {
+      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: await this.receivedSnapshot(rd) });
+      this.opts.onSynced?.();
+    }
     if (this.opts.onProposalStages !== undefined) this.stamp(rd.entries, 'writtenAt');
     for (const m of rd.messagesAfterWrite) transport.send(m);
     for (const send of rd.snapshotSends) this.sendSnapshotChunk(send);

@@ -14,12 +14,14 @@ describe('idle polls write nothing', { timeout: 120_000 }, () => {
   const e2e = useCluster({ nodes: 3, metrics: true });
   const { step } = e2e;
 
-  async function leaderCounts(): Promise<{ proposed: number; read: number }> {
+  async function leaderCounts(): Promise<{ proposed: number; read: number; syncs: number; commit: number }> {
     const leader = ((await e2e.client.status()) as { node: string }).node;
     const page = await (await fetch(e2e.cluster.metricsUrl(leader))).text();
     return {
       proposed: counter(page, 'forge_proposals_total', { op: 'consume', outcome: 'ok' }),
       read: counter(page, 'forge_reads_total', { op: 'consume', outcome: 'ok' }),
+      syncs: counter(page, 'forge_raft_log_syncs_total'),
+      commit: counter(page, 'forge_raft_commit_index'),
     };
   }
 
@@ -31,6 +33,13 @@ describe('idle polls write nothing', { timeout: 120_000 }, () => {
     const after = await leaderCounts();
     assert.equal(after.proposed, before.proposed, 'no consume was proposed');
     assert.equal(after.read - before.read, POLLS + 1, 'every poll was answered by a read');
+    // No fsync either: the leader's syncs are those of the entries it appended meanwhile (its
+    // periodic expiry sweep), at most one each, never one per poll.
+    assert.ok(after.syncs > 0 && after.commit > 0, 'the leader exports its syncs and commit index');
+    const syncs = after.syncs - before.syncs;
+    const entries = after.commit - before.commit;
+    console.error(`idle-poll e2e: ${POLLS + 1} idle polls, ${syncs} log syncs and ${entries} log entries on the leader meanwhile`);
+    assert.ok(syncs <= entries, `${syncs} syncs for ${entries} entries during ${POLLS + 1} idle polls`);
   });
 
   step('a poll that finds a message takes it through the log; a consume with a request id always goes through it', async () => {

@@ -14,19 +14,22 @@
 // is purged and reported). Then batch consumes (issue #12): for each size N in --batches,
 // --batch-fill messages are put and drained by --batch-concurrency workers: Forge
 // `consume?max=N` (one Raft entry per batch), NATS a pull `fetch` of up to N, RabbitMQ a push
-// consumer with prefetch N. Batch figures are messages (not requests) per second.
+// consumer with prefetch N. Batch figures are messages (not requests) per second. Forge alone also
+// has idle polls and long polls: --parked consumers parked, each answered by a put, then the
+// wake-up latency from a put to its parked consumer (p50, p99; no rate, so no bar in the plot).
 //
 // At the end: one table of every system's figures with Forge's throughput as a multiple of each
 // peer's, the same as JSON (--json) and as an SVG bar chart (--plot).
 //
 //   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
-//                        [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
+//                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
 // verifying and authorizing every request costs against the default (on). --peer-tls off runs the
 // Raft peer links over the development-only shared secret (plain TCP) instead of mutual TLS (the
-// default), to measure what TLS costs. --no-peer measures Forge alone.
+// default), to measure what TLS costs. --no-peer measures Forge alone. --parked 0 leaves the
+// long poll phase out.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -60,7 +63,9 @@ const forgeOptions = {
   sessions: Number(arg('sessions', '4')),
   auth: arg('auth', 'on') !== 'off',
   peerTls: arg('peer-tls', 'on') !== 'off',
+  parked: Number(arg('parked', '2000')),
 };
+if (!Number.isInteger(forgeOptions.parked) || forgeOptions.parked < 0) throw new Error(`--parked: expected a whole number of consumers, got ${arg('parked', '')}`);
 const jsonPath = arg('json', 'bench-results/e2e-bench.json');
 const plotPath = arg('plot', 'bench-results/e2e-bench.svg');
 

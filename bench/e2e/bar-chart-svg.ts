@@ -1,5 +1,6 @@
 // A grouped bar chart as a standalone SVG document: one group of bars per category, one bar per
 // series, each labelled with its value, two lines of label under each group, a y axis from 0 with round ticks, and a legend.
+// A group without any figure (e.g. a phase that has no rate) is left out.
 
 export interface BarChart {
   title: string;
@@ -8,7 +9,7 @@ export interface BarChart {
   /** The y axis label, e.g. "msg/s". */
   unit: string;
   series: string[];
-  /** values[i] belongs to series[i]; null draws no bar (the series has no figure there). */
+  /** values[i] belongs to series[i]; null or NaN draws no bar (the series has no figure there). */
   groups: { label: string; sublabel: string; values: (number | null)[] }[];
 }
 
@@ -42,13 +43,16 @@ export function shortNumber(n: number): string {
   return String(Math.round(n));
 }
 
-export function barChartSvg(chart: BarChart): string {
+const drawn = (v: number | null): v is number => v !== null && Number.isFinite(v);
+
+export function barChartSvg(input: BarChart): string {
+  const chart = { ...input, groups: input.groups.filter((g) => g.values.some(drawn)) };
   const n = chart.series.length;
   const groupWidth = Math.max(1, n) * BAR + GROUP_GAP;
   const plotWidth = Math.max(1, chart.groups.length) * groupWidth;
   const width = LEFT + plotWidth + 20;
   const height = TOP + PLOT_HEIGHT + BOTTOM;
-  const values = chart.groups.flatMap((g) => g.values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  const values = chart.groups.flatMap((g) => g.values.filter(drawn));
   const top = niceMax(Math.max(0, ...values));
   const y = (v: number) => TOP + PLOT_HEIGHT - (Math.max(0, v) / top) * PLOT_HEIGHT;
   const out: string[] = [];
@@ -65,7 +69,7 @@ export function barChartSvg(chart: BarChart): string {
   chart.groups.forEach((g, gi) => {
     const x0 = LEFT + gi * groupWidth + GROUP_GAP / 2;
     g.values.forEach((v, si) => {
-      if (v === null || !Number.isFinite(v)) return;
+      if (!drawn(v)) return;
       const x = x0 + si * BAR;
       out.push(`<rect x="${x}" y="${y(v)}" width="${BAR - 2}" height="${TOP + PLOT_HEIGHT - y(v)}" fill="${COLORS[si % COLORS.length]}"><title>${escapeXml(`${chart.series[si]} ${g.label}: ${Math.round(v)} ${chart.unit}`)}</title></rect>`);
       out.push(`<text x="${x + (BAR - 2) / 2}" y="${y(v) - 3}" text-anchor="middle" font-size="9">${shortNumber(v)}</text>`);

@@ -5,12 +5,15 @@
 // spread over the users, then consumes draining them (plain takes, one Raft entry each). Batch
 // consumes: batch puts fill the mailboxes, then workers drain them with `consume?max=N` (one
 // Raft entry per batch). Idle polls: consumes of empty mailboxes, with the leader's log entries and
-// fsyncs per poll. Each put phase notes the leader's mean time per stage (README, Metrics).
+// fsyncs per poll. Long polls (bench/e2e/forge-long-poll.ts): `parked` consumers parked and each
+// answered by a put, then the wake-up latency from a put to its parked consumer. Each put phase notes the leader's mean time per stage (README, Metrics).
 
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
+import { DEFAULT_MAX_PARKED_CONSUMERS } from '../../src/bridge/key-space.js';
 import { metricValue } from '../../src/verify/metric-page.js';
 import { ProcessCluster } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
+import { longPollClusterOptions, longPollRow, measureLongPoll } from './forge-long-poll.js';
 import { drainNote, perMessage, rowLine, type Row } from './rows.js';
 import type { Cleanups, Workload } from './workload.js';
 
@@ -19,14 +22,24 @@ export interface ForgeOptions {
   sessions: number;
   auth: boolean;
   peerTls: boolean;
+  /** Consumers the long poll phase parks; 0 leaves the phase out. */
+  parked: number;
 }
+
+/** Wake-up latency samples of the long poll phase. */
+const LATENCY_SAMPLES = 200;
+/** Mailboxes the parked consumers are spread over. */
+const LONG_POLL_MAILBOXES = 100;
 
 /** Messages per batch put while filling (the bodies stay far under maxBodyBytes). */
 const FILL_BATCH = 256;
 
 export async function benchForge(work: Workload, options: ForgeOptions, cleanups: Cleanups): Promise<Row[]> {
   const { users, body } = work;
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', metrics: true, auth: options.auth, peerTls: options.peerTls });
+  // Long polls wait longer than the default maxConsumeWaitMs allows, and `parked` may be more than
+  // the default maxParkedConsumers; neither setting changes what the other phases do.
+  const longPoll = options.parked > 0 ? longPollClusterOptions(Math.max(DEFAULT_MAX_PARKED_CONSUMERS, options.parked)) : {};
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', metrics: true, auth: options.auth, peerTls: options.peerTls, ...longPoll });
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < options.sessions; i++) {
@@ -88,6 +101,15 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     figures: idle,
     note: `leader per poll: ${perPoll('entries')} log entries, ${perPoll('syncs')} fsyncs (its own expiry sweeps included)`,
   });
+  if (options.parked > 0) {
+    const figures = await measureLongPoll(cluster, clients, leader, {
+      consumers: options.parked,
+      mailboxes: LONG_POLL_MAILBOXES,
+      latencySamples: LATENCY_SAMPLES,
+      log: (line) => console.log(`forge long poll: ${line}`),
+    });
+    add(longPollRow(figures));
+  }
   for (const max of work.batchSizes) {
     const pending = await fill(work, clients, `b${max}`);
     let taken = 0;

@@ -10,7 +10,10 @@ export type System = (typeof SYSTEMS)[number];
 
 export interface Row {
   system: System;
-  /** put, consume, or `consume max=<N>` (a batch consume; figures in messages per second). */
+  /**
+   * put, consume, `consume max=<N>` (a batch consume; figures in messages per second), or a phase
+   * only Forge has (idle poll; long poll: no rate, opsPerSec NaN, latencies its wake-ups).
+   */
   phase: string;
   inFlight: number;
   figures: Figures;
@@ -38,7 +41,9 @@ export function drainNote(put: number, taken: number, left: number, empty: numbe
   return parts.join(', ');
 }
 
+/** One row as a line; a row without a rate (NaN) prints only its latencies. */
 export function rowLine(row: Row): string {
   const f = row.figures;
-  return `${row.system} ${row.phase} ${row.inFlight} in flight: ${fmt(f.opsPerSec)} msg/s, p50 ${fmt(f.p50, 2)} ms, p99 ${fmt(f.p99, 2)} ms${row.note ? ` (${row.note})` : ''}`;
+  const rate = Number.isFinite(f.opsPerSec) ? `${fmt(f.opsPerSec)} msg/s, ` : '';
+  return `${row.system} ${row.phase} ${row.inFlight} in flight: ${rate}p50 ${fmt(f.p50, 2)} ms, p99 ${fmt(f.p99, 2)} ms${row.note ? ` (${row.note})` : ''}`;
 }

@@ -59,3 +59,10 @@ test('an empty chart still renders a document', () => {
   const svg = barChartSvg({ title: 't', subtitle: '', unit: 'u', series: [], groups: [] });
   assert.ok(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>'));
 });
+
+test('a group without any figure (a phase with no rate) takes no place in the chart', () => {
+  const withLongPoll = { ...chart, groups: [...chart.groups, { label: 'long poll', sublabel: '1 in flight', values: [NaN, null] }] };
+  const svg = barChartSvg(withLongPoll);
+  assert.equal(svg, barChartSvg(chart));
+  assert.ok(!svg.includes('long poll'));
+});

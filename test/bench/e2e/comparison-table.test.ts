@@ -40,6 +40,12 @@ test('a run of Forge alone gives a table without peer columns', () => {
   assert.equal(t.body.length, 1);
 });
 
+test('a Forge-only phase without a rate shows its latencies, a dash for the rate, and no ratio', () => {
+  const longPoll = row('forge', 'long poll', 1, NaN, 29.04, 165.2);
+  const t = comparisonTable(compare([...rows, longPoll]));
+  assert.deepEqual(t.body.at(-1), ['long poll', '1', '-', '29.0', '165.2', '', '', '', '', '', '', '', '']);
+});
+
 test('renderText right-aligns every column to its widest cell', () => {
   const text = renderText({ header: ['phase', 'n'], body: [['put', '16'], ['consume max=256', '7']] });
   assert.equal(text, ['          phase   n', '            put  16', 'consume max=256   7'].join('\n'));

@@ -21,3 +21,8 @@ test('rowLine prints a row with its note', () => {
   const line = rowLine({ system: 'rabbitmq', phase: 'put', inFlight: 16, figures: { count: 10, opsPerSec: 6046.4, p50: 2.4, p99: 4.71 }, note: 'confirm channel' });
   assert.equal(line, 'rabbitmq put 16 in flight: 6046 msg/s, p50 2.40 ms, p99 4.71 ms (confirm channel)');
 });
+
+test('rowLine of a row without a rate prints only its latencies', () => {
+  const line = rowLine({ system: 'forge', phase: 'long poll', inFlight: 1, figures: { count: 200, opsPerSec: NaN, p50: 29.04, p99: 165.2 }, note: '' });
+  assert.equal(line, 'forge long poll 1 in flight: p50 29.04 ms, p99 165.20 ms');
+});

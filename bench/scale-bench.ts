@@ -173,9 +173,9 @@ async function heldMessages(client: ForgeMailboxClient): Promise<number> {
 async function nodesLine(cluster: ProcessCluster): Promise<string> {
   const parts: string[] = [];
   for (const id of cluster.ids) {
-    const pid = cluster.pid(id);
-    let part = `${id} rss ${pid === null ? '-' : mib(rssBytes(pid))}`;
+    let part = id;
     try {
+      part += ` rss ${mib(rssBytes(cluster.pid(id)!))}`;
       part += ` pause ${fmt((await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds')) * 1000)} ms`;
     } catch (err) {
       part += ` ${(err as Error).name}`;
@@ -291,6 +291,7 @@ async function main(): Promise<void> {
         milestone += MILESTONE;
         const rate = (acked - lastMilestone.acked) / ((now - lastMilestone.at) / 1000);
         lastMilestone = { at: now, acked };
+        // A node that died (no VmRSS, no /metrics) shows as the error's name, never ends the bench.
         void (async () => {
           const held = await heldMessages(admin).catch(() => NaN);
           const term = await maxTerm(admin).catch(() => NaN);

@@ -4,8 +4,25 @@
 // install times, leader changes, put throughput at the start and at depth, and how long a
 // follower takes to be a caught-up follower again after kill -9, and after losing its store.
 //
-//   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4] [--keep-files]
+//   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4]
+//                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files]
 //
+// Without --batch, the fill is single puts with ids (m0, m1, ...), retried with the same id, so
+// the count is exact; but the put id table (1,000,000 ids in a 10-minute window) limits puts with
+// new ids to about 1,660/s sustained. --batch N fills with putBatch instead: one log entry per
+// batch of up to N messages without ids, all to one mailbox, so a batch holds at most
+// ceil(messages / mailboxes) messages (10 for 10M over 1M mailboxes) and the mailboxes are filled
+// round robin. A batch retried after an unknown outcome (TIMEOUT) may be enqueued twice: the
+// depth is the cluster's own count (the `usage` of status), not the acknowledgments.
+//
+// Before the fill, the cluster quotas are raised (admin key set-quotas, the operator token) to fit
+// --messages and --mailboxes. Put and consume throughput are measured on the empty cluster and
+// again at depth, in the same run: --sample-seconds of single puts without ids (to mailboxes of
+// their own), then as long of unleased consumes (on the empty cluster, of the messages those puts
+// left; at depth, round robin over the filled mailboxes). Every 1,000,000 acknowledged messages a
+// progress line gives the rate, the depth, RSS and longest loop pause of each node, and the term.
+//
+// --no-restarts skips the kill -9 restart and the wiped follower at the end.
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
 //
 // The nodes run the production Raft timing (20 ms ticks, 300-600 ms election timeout) and
@@ -13,8 +30,10 @@
 // snapshot), so a 300k fill takes two or three snapshots per node.
 
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { MailboxClientError, type ForgeMailboxClient } from '../src/bridge/client.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
+import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
 
 const args = process.argv.slice(2);
@@ -27,7 +46,14 @@ const mailboxes = Number(arg('mailboxes', '1000'));
 const bodyBytes = Number(arg('body-bytes', '100'));
 const inFlight = Number(arg('in-flight', '256'));
 const sessions = Number(arg('sessions', '4'));
+const batch = Number(arg('batch', '0'));
+const sampleSeconds = Number(arg('sample-seconds', '20'));
+const restarts = !args.includes('--no-restarts');
 const keepFiles = args.includes('--keep-files');
+/** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */
+const perBatch = batch > 0 ? Math.min(batch, Math.ceil(messages / mailboxes)) : 1;
+/** How often a progress line with every node's figures is printed, in acknowledged messages. */
+const MILESTONE = 1_000_000;
 const BODY = new Uint8Array(bodyBytes).fill(0x61);
 /**
  * A put that fails is sent again with the same id (puts are idempotent by id) until this long
@@ -137,8 +163,72 @@ async function retried<T>(op: () => Promise<T>): Promise<T> {
 
 const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
 
+/** Messages the cluster holds, by its own count (status: quotas.usage), not by acknowledgments. */
+async function heldMessages(client: ForgeMailboxClient): Promise<number> {
+  const st = (await client.status()) as { quotas: { usage: { messages: number } } };
+  return st.quotas.usage.messages;
+}
+
+/** "n1 rss 812 MiB pause 40 ms" for each node: RSS (/proc) and the longest event-loop pause since it started. */
+async function nodesLine(cluster: ProcessCluster): Promise<string> {
+  const parts: string[] = [];
+  for (const id of cluster.ids) {
+    let part = id;
+    try {
+      part += ` rss ${mib(rssBytes(cluster.pid(id)!))}`;
+      part += ` pause ${fmt((await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds')) * 1000)} ms`;
+    } catch (err) {
+      part += ` ${(err as Error).name}`;
+    }
+    parts.push(part);
+  }
+  return parts.join(', ');
+}
+
+const maxTerm = async (client: ForgeMailboxClient) => Math.max(...(await statuses(client)).map((s) => s.term));
+
+/**
+ * Throughput samples of `seconds` each: single puts without ids to mailboxes `scale-probe-<k>`,
+ * then unleased consumes from `consumeFrom(k)` (a consume that finds nothing ends its worker).
+ */
+async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom: (k: number) => string, seconds = sampleSeconds): Promise<{ put: number; consume: number }> {
+  // A request that fails (an election) is counted, not retried, and its worker goes on after 100 ms.
+  let failed = 0;
+  const failure = async () => {
+    failed++;
+    await sleep(100);
+    return true;
+  };
+  let k = 0;
+  const puts = await closedLoop(inFlight, seconds, async (w) => {
+    try {
+      await clients[w % clients.length]!.put(`scale-probe-${k++ % 1000}`, BODY);
+      return true;
+    } catch {
+      return failure();
+    }
+  });
+  let j = 0;
+  let empty = 0;
+  const consumes = await closedLoop(inFlight, seconds, async (w) => {
+    try {
+      const m = await clients[w % clients.length]!.consume(consumeFrom(j++));
+      if (m === null) empty++;
+      return m !== null;
+    } catch {
+      return failure();
+    }
+  });
+  console.log(
+    `${label}: put ${fmt(puts.opsPerSec)}/s (p50 ${fmt(puts.p50, 1)} ms, p99 ${fmt(puts.p99, 1)} ms, ${puts.count} puts); ` +
+      `consume ${fmt(consumes.opsPerSec)}/s (p50 ${fmt(consumes.p50, 1)} ms, p99 ${fmt(consumes.p99, 1)} ms, ${consumes.count} consumes${empty > 0 ? `, ${empty} found nothing` : ''}); ${seconds} s each${failed > 0 ? `; ${failed} requests failed (counted among the operations)` : ''}`,
+  );
+  return { put: puts.opsPerSec, consume: consumes.opsPerSec };
+}
+
 async function main(): Promise<void> {
-  console.log(`scale bench: ${messages} puts of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes, ${inFlight} in flight over ${sessions} sessions, never consumed`);
+  const how = batch > 0 ? `putBatch of ${perBatch} (--batch ${batch})` : 'single puts with ids';
+  console.log(`scale bench: ${messages} messages of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes by ${how}, ${inFlight} in flight over ${sessions} sessions`);
   const cluster = await ProcessCluster.start({
     nodes: 3,
     logLevel: 'info',
@@ -158,6 +248,18 @@ async function main(): Promise<void> {
     // A node serves /metrics once it has started, which may come after the other two elected a leader.
     for (const id of cluster.ids) pauseBefore.set(id, await retried(() => scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds')));
     console.log(`cluster up, leader ${leader}, term ${termBefore}; RSS empty ${cluster.ids.map((id) => `${id} ${mib(rssEmpty.get(id)!)}`).join(', ')}`);
+    // Room for the fill and the samples' puts (which may be left over), within the ceilings.
+    const room = messages + 1_000_000;
+    const quotas = await admin.setQuotas({
+      maxMessages: Math.min(QUOTA_CEILINGS.maxMessages, room),
+      maxBytes: Math.min(QUOTA_CEILINGS.maxBytes, room * Math.max(1, bodyBytes)),
+      maxMailboxes: Math.min(QUOTA_CEILINGS.maxMailboxes, mailboxes + 10_000),
+    });
+    console.log(`cluster quotas set to ${JSON.stringify(quotas.quotas)}`);
+    // A first, shorter sample warms up the code paths (JIT) of the nodes and of this process; not counted.
+    await sample(clients, 'warm-up (not counted)', (k) => `scale-probe-${k % 1000}`, Math.ceil(sampleSeconds / 2));
+    const empty = await sample(clients, 'empty cluster', (k) => `scale-probe-${k % 1000}`);
+    const heldBefore = await heldMessages(admin);
 
     // Fill. done[i] is when the i-th acknowledgment arrived, for the throughput at start and at depth.
     const done = new Float64Array(messages);
@@ -165,22 +267,31 @@ async function main(): Promise<void> {
     let next = 0;
     let acked = 0;
     const t0 = performance.now();
-    // Every 5 s: progress, and each node's memory (scraped beside the fill, so a stall shows it).
+    // Every 15 s: progress, and each node's memory (scraped beside the fill, so a stall shows it).
     let sampling = true;
+    let fillEnd = 0;
     const sampler = (async () => {
-      while (sampling) {
-        await sleep(5000);
-        if (!sampling) break;
+      for (let last = performance.now(); sampling; await sleep(250)) {
+        if (performance.now() - last < 15_000) continue;
+        last = performance.now();
         console.log(`  ${acked} acknowledged after ${fmt((performance.now() - t0) / 1000, 1)} s; ${await memoryLine(cluster)}`);
       }
     })();
-    await closedLoop(inFlight, 3600, async (w) => {
+    let milestone = MILESTONE;
+    let lastMilestone = { at: t0, acked: 0 };
+    const batchOf = Array.from({ length: perBatch }, () => ({ body: BODY }));
+    await closedLoop(inFlight, 4 * 3600, async (w) => {
       if (next >= messages) return false;
-      const i = next++;
+      const i = next;
+      const n = Math.min(perBatch, messages - i);
+      next += n;
       const first = performance.now();
+      // Batch b (messages i..i+n-1) goes to mailbox b mod mailboxes: round robin, a share each.
+      const user = `scale-u${Math.floor(i / perBatch) % mailboxes}`;
       for (;;) {
         try {
-          await clients[w % clients.length]!.put(`scale-u${i % mailboxes}`, BODY, { id: `m${i}` });
+          if (batch > 0) await clients[w % clients.length]!.putBatch(user, n === perBatch ? batchOf : batchOf.slice(0, n));
+          else await clients[w % clients.length]!.put(`scale-u${i % mailboxes}`, BODY, { id: `m${i}` });
           break;
         } catch (err) {
           const code = err instanceof MailboxClientError ? err.code : String(err);
@@ -189,18 +300,39 @@ async function main(): Promise<void> {
           await sleep(100);
         }
       }
-      done[acked++] = performance.now();
+      const now = performance.now();
+      for (let k = 0; k < n; k++) done[acked++] = now;
+      if (acked >= milestone) {
+        milestone += MILESTONE;
+        const rate = (acked - lastMilestone.acked) / ((now - lastMilestone.at) / 1000);
+        lastMilestone = { at: now, acked };
+        // A node that died (no VmRSS, no /metrics) shows as the error's name, never ends the bench.
+        void (async () => {
+          const held = await heldMessages(admin).catch(() => NaN);
+          const term = await maxTerm(admin).catch(() => NaN);
+          console.log(
+            `${acked} acknowledged after ${fmt((now - t0) / 1000, 1)} s (${fmt(rate)}/s since the last line), cluster holds ${held}; ` +
+              `${await nodesLine(cluster)}; term ${term} (${term - termBefore} elections); load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+          );
+        })();
+      }
       return true;
     }).finally(() => {
+      fillEnd = performance.now();
       sampling = false;
     });
     await sampler;
-    const fillSeconds = (performance.now() - t0) / 1000;
+    const fillSeconds = (fillEnd - t0) / 1000;
+    const held = await retried(() => heldMessages(admin));
+    console.log(`the cluster holds ${held} messages (${held - heldBefore} added by the fill, ${acked} acknowledged)`);
     const tenth = Math.floor(messages / 10);
     const startRate = tenth / ((done[tenth - 1]! - t0) / 1000);
     const depthRate = tenth / ((done[messages - 1]! - done[messages - tenth - 1]!) / 1000);
     console.log(`filled ${messages} in ${fmt(fillSeconds, 1)} s (${fmt(messages / fillSeconds)}/s); first 10% at ${fmt(startRate)}/s, last 10% at ${fmt(depthRate)}/s`);
     console.log(`client errors retried: ${errors.size === 0 ? 'none' : [...errors].map(([c, n]) => `${c} ${n}`).join(', ')}`);
+    console.log(`at depth: ${await nodesLine(cluster)}`);
+    const deep = await sample(clients, 'at depth', (k) => `scale-u${k % Math.min(mailboxes, Math.ceil(messages / perBatch))}`);
+    console.log(`at depth / empty: put ${fmt((deep.put / empty.put) * 100)}%, consume ${fmt((deep.consume / empty.consume) * 100)}%; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
     await sleep(2000);
     const after = await statuses(admin);
@@ -213,13 +345,21 @@ async function main(): Promise<void> {
       const m = await nodeMemory(cluster.metricsUrl(id));
       memRows.push([id, mib(m.rss), mib(m.heapUsed), mib(m.heapTotal), mib(m.heapLimit), mib(m.external), mib(m.rss - m.heapTotal - m.external), String(m.logEntries)]);
     }
+    const worst = { rss: 0, pause: 0, slice: 0, takeMs: 0 };
     for (const id of cluster.ids) {
       const rss = rssBytes(cluster.pid(id)!);
       const pause = await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds');
+      const takes = logEvents(cluster, id, 'snapshot taken, log compacted');
+      worst.rss = Math.max(worst.rss, rss);
+      worst.pause = Math.max(worst.pause, pause * 1000);
+      for (const e of takes) {
+        worst.slice = Math.max(worst.slice, e['longestSliceMs'] ?? 0);
+        worst.takeMs = Math.max(worst.takeMs, e['ms'] ?? 0);
+      }
       const gc = await scrape(cluster.metricsUrl(id), 'forge_gc_pause_max_seconds');
       // Slices and the longest one, and the time the Raft loop waited for the commit, where the
       // driver logs them (it takes snapshots in slices, and stages them before the commit).
-      const taken = logEvents(cluster, id, 'snapshot taken, log compacted').map(
+      const taken = takes.map(
         (e) =>
           `${e['index']}: ${e['ms']}${e['slices'] !== undefined ? ` (${e['slices']} slices, longest ${e['longestSliceMs']}` : ''}` +
           `${e['commitMs'] !== undefined ? `, commit ${e['commitMs']}` : ''}${e['slices'] !== undefined ? ')' : ''}`,
@@ -229,7 +369,7 @@ async function main(): Promise<void> {
         id,
         after.find((s) => s.node === id)?.role ?? '?',
         mib(rss),
-        fmt((rss - rssEmpty.get(id)!) / messages),
+        fmt((rss - rssEmpty.get(id)!) / held),
         `${fmt(pause * 1000)} ms (before fill ${fmt(pauseBefore.get(id)! * 1000)} ms)`,
         `${fmt(gc * 1000)} ms`,
         taken.join(', ') || '-',
@@ -239,7 +379,15 @@ async function main(): Promise<void> {
     printTable(rows);
     console.log('memory per node (process_resident_memory_bytes, nodejs_heap_size_*; heap used includes garbage not yet collected):');
     printTable(memRows);
+    // Issue #14's target at this depth. The loop pause is the longest since each node started (the
+    // metric keeps no history), so it also counts pauses outside snapshots (start, GC, elections).
+    console.log(
+      `target (issue #14) at ${held} messages: RSS ≤ 1.5 GiB per node: highest ${mib(worst.rss)}; put and consume within 20% of empty: ` +
+        `${fmt((deep.put / empty.put) * 100)}%, ${fmt((deep.consume / empty.consume) * 100)}%; loop pause ≤ 50 ms: longest ${fmt(worst.pause)} ms ` +
+        `(longest snapshot slice ${fmt(worst.slice)} ms, longest take ${fmt(worst.takeMs / 1000, 1)} s); no leader change: ${termAfter - termBefore} elections`,
+    );
 
+    if (!restarts) return;
     // A follower killed with -9 and restarted on its data: load the snapshot, replay the tail, catch up.
     const follower = cluster.ids.find((id) => id !== leaderAfter)!;
     await cluster.signal(follower, 'SIGKILL');

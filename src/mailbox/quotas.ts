@@ -28,10 +28,9 @@ export interface MailboxUsage {
 const MiB = 1024 * 1024;
 
 /**
- * Defaults of a new cluster (and of state from before quotas existed). Sized for a replica in a
- * Node heap of a few GiB: the state costs about 135 bytes per message beyond its body (README:
- * Benchmarks), so 2,000,000 messages and 1 GiB of bodies is about 1.3 GiB, and a snapshot of it
- * about 1.3 GiB too.
+ * Defaults of a new cluster (and of state from before quotas existed): well inside the ceilings
+ * below, for a replica in a Node heap of a few GiB beside other work, and 1 GiB of bodies on disk
+ * (twice that with a snapshot image). An operator raises them with setQuotas.
  */
 export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
   maxMessages: 2_000_000,
@@ -40,16 +39,17 @@ export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
 });
 
 /**
- * The most a quota may be set to: at these, a snapshot stays within the u32 length the cluster
- * snapshot gives the mailbox image (4 GiB = 4,295 MB) even with every id at its longest (ids and
- * user ids 128 ASCII characters, principals 64). Worst case, in MB: bodies 2,147; 4,000,000
- * messages × 216 bytes (163 of encoding with the id, 53 more when leased) 864; 4,000,000
- * mailboxes × 142 bytes 568; the put id table (1,000,000 × 342 bytes) 342; the consume result
- * table (64 MiB of bodies + 100,000 × about 710 bytes) 138: 4,059.
+ * The most a quota may be set to. Memory, not the snapshot format, sets them (an image has no
+ * length limit: the cluster snapshot's mailbox image is the rest of the image). Bodies are in the
+ * body files on disk, so the heap holds each message's metadata (about 49 bytes in the queue's
+ * columns) and each mailbox (about 250 bytes): 16,000,000 messages and 4,000,000 mailboxes are
+ * about 0.8 + 1.0 GB of heap, beside the put id and consume result tables (their own limits),
+ * within the heap of a node with a few GiB. Bodies cost disk, and each snapshot image holds them
+ * all once more: 16 GiB of bodies is 32 GiB of disk or more per node (README: Quotas).
  */
 export const QUOTA_CEILINGS: Readonly<MailboxQuotas> = Object.freeze({
-  maxMessages: 4_000_000,
-  maxBytes: 2048 * MiB,
+  maxMessages: 16_000_000,
+  maxBytes: 16 * 1024 * MiB,
   maxMailboxes: 4_000_000,
 });
 

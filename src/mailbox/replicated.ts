@@ -13,9 +13,6 @@ import type { StreamSteps } from './snapshot-stream.js';
 import type { MailboxOptions } from './options.js';
 import { WireError } from '../wire/wire-error.js';
 
-/** The piece a source yields while it is not ready to write (sizing its image first). */
-export const NOTHING_YET = new Uint8Array(0);
-
 /** Structurally the Raft `SnapshotSource`: the next piece of the image (empty: not yet), null at the end. */
 export interface ImageSource {
   next(): Uint8Array | null;
@@ -63,11 +60,7 @@ export class MailboxStateMachine {
   /** The point-in-time image `snapshot()` would make now, pulled in bounded pieces (snapshot-stream.ts). */
   snapshotSource(steps?: StreamSteps): ImageSource {
     const stream = this.mailbox.snapshotStream(steps);
-    return {
-      // Sizing comes first (the bare mailbox image needs no size, but the stream is the one kind).
-      next: () => (stream.sizeStep() ? stream.next() : NOTHING_YET),
-      close: () => stream.close(),
-    };
+    return { next: () => stream.next(), close: () => stream.close() };
   }
 
   /** Takes an image of `size` bytes a piece at a time beside the live state (see Mailbox.restoreSink). */

@@ -15,35 +15,22 @@
 // - the stream holds the body store (BodyStore.hold) until it ends, so the bodies of messages
 //   that left the state after it began are still there when the stream writes its copies.
 //
-// The image is the whole size up front in the cluster snapshot's length prefix, so the stream
-// first sizes what it listed (in bounded steps as well), then writes. A mailbox changed between
-// the two is copied as it was when sized, so the size holds.
+// Nothing needs the image's size before it is written (the cluster snapshot's mailbox image is the
+// rest of its image), so the stream writes from its first step.
 
 import type { BodyStore } from './body-store.js';
 import { StoredMessage } from './seq-queue.js';
 import { type MailboxState, type RememberedConsume, type RememberedPut, UserBox } from './state.js';
-import {
-  SNAPSHOT_HEADER_BYTES,
-  boxBodySize,
-  consumeSize,
-  putSize,
-  writeBoxBody,
-  writeConsume,
-  writeHeader,
-  writePut,
-} from './snapshot.js';
-import { utf8Length } from '../wire/text.js';
+import { SNAPSHOT_HEADER_BYTES, writeBoxBody, writeConsume, writeHeader, writePut } from './snapshot.js';
 import { ByteWriter } from '../wire/writer.js';
 
 /** How much one step does. The defaults keep a step well under a millisecond or two. */
 export interface StreamSteps {
   /** A written piece is cut once it reaches this size (a single mailbox may make it larger). */
   pieceBytes: number;
-  /** Image bytes one sizing step accounts for before it returns. */
-  sizeStepBytes: number;
 }
 
-export const DEFAULT_STREAM_STEPS: StreamSteps = { pieceBytes: 64 * 1024, sizeStepBytes: 1024 * 1024 };
+export const DEFAULT_STREAM_STEPS: StreamSteps = { pieceBytes: 64 * 1024 };
 
 export class MailboxSnapshotStream {
   private readonly header: Uint8Array;
@@ -56,11 +43,9 @@ export class MailboxSnapshotStream {
   private readonly unhold: () => void;
   /** Mailboxes copied before a change and not written yet: the copy to write instead. */
   private readonly copies = new Map<UserBox, UserBox>();
-  /** Items (mailboxes, then puts, then consumes) sized, then written, so far. */
+  /** Items (mailboxes, then puts, then consumes) written so far. */
   private cursor = 0;
-  private sized = false;
   private headerWritten = false;
-  private total = SNAPSHOT_HEADER_BYTES + 4 + 4;
   private closed = false;
 
   constructor(
@@ -88,41 +73,9 @@ export class MailboxSnapshotStream {
     this.copies.set(box, copyOf(box));
   }
 
-  /** Size of the whole image in bytes; known once `sizeStep` returned true. */
-  get size(): number {
-    if (!this.sized) throw new Error('snapshot stream not sized yet');
-    return this.total;
-  }
-
-  /** Sizes a bounded part of the image; true once the whole size is known. */
-  sizeStep(): boolean {
-    this.assertOpen();
-    if (this.sized) return true;
-    const end = this.total + this.steps.sizeStepBytes;
-    const nBoxes = this.boxes.length;
-    const nPuts = nBoxes + this.puts.length;
-    const nAll = nPuts + this.consumes.length;
-    while (this.cursor < nAll && this.total < end) {
-      const i = this.cursor++;
-      if (i < nBoxes) {
-        const box = this.boxes[i]!;
-        this.total += 2 + utf8Length(this.names[i]!) + boxBodySize(this.copies.get(box) ?? box);
-      } else if (i < nPuts) {
-        this.total += putSize(this.puts[i - nBoxes]!);
-      } else {
-        this.total += consumeSize(this.consumes[i - nPuts]!);
-      }
-    }
-    if (this.cursor < nAll) return false;
-    this.sized = true;
-    this.cursor = 0;
-    return true;
-  }
-
-  /** The next piece of the image (about `pieceBytes`), or null once it is all written. Only once sized. */
+  /** The next piece of the image (about `pieceBytes`), or null once it is all written. */
   next(): Uint8Array | null {
     this.assertOpen();
-    if (!this.sized) throw new Error('snapshot stream not sized yet');
     const nBoxes = this.boxes.length;
     const nPuts = nBoxes + this.puts.length;
     // Positions nBoxes and nPuts + 1 are the counts in front of the puts and of the consumes.

@@ -82,7 +82,7 @@ export function snapshotSize(s: MailboxState): number {
 }
 
 /** Encoded size of one mailbox after its name: queue, dead letters, leases. */
-export function boxBodySize(box: UserBox): number {
+function boxBodySize(box: UserBox): number {
   let n = 4 + 4 + 4 + 4;
   for (const m of box.queue) n += messageSize(m);
   for (const m of box.dead ?? []) n += messageSize(m);
@@ -91,11 +91,11 @@ export function boxBodySize(box: UserBox): number {
   return n;
 }
 
-export function putSize(p: RememberedPut): number {
+function putSize(p: RememberedPut): number {
   return 2 + utf8Length(p.user) + 2 + utf8Length(p.principal) + 2 + utf8Length(p.id) + 16;
 }
 
-export function consumeSize(c: RememberedConsume): number {
+function consumeSize(c: RememberedConsume): number {
   return 2 + utf8Length(c.user) + 2 + utf8Length(c.principal) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
 }
 

@@ -5,8 +5,10 @@
 // through the log, and its snapshot lists it in node id order.
 //
 // Directory command: u8 op (1 set, 2 delete), str node, then for set: str host, u16 port.
-// Snapshot: the 4 bytes "FCSM", u8 version, u32 peer count, per peer (node id order) str node,
-// str host, u16 port, then u32 length + the mailbox snapshot.
+// Snapshot: the 4 bytes "FCSM", u8 version (2), u32 peer count, per peer (node id order) str node,
+// str host, u16 port, then the mailbox snapshot: the rest of the image, whatever its size (the
+// Raft layer carries the image's size as a varint). Version 1, still read, had a u32 length in
+// front of the mailbox snapshot, which limited it to 4 GiB.
 // Both are built with the byte toolkit's fixed family (src/wire).
 // `apply` returns a typed ClusterResult, which the driver hands to the proposer in this process.
 // An entry that does not decode or validate (unknown tag, bad directory command) changes nothing
@@ -14,7 +16,7 @@
 
 import { encodeCommand } from '../mailbox/codec.js';
 import type { ApplyMeta, MailboxCommand, MailboxResult } from '../mailbox/commands.js';
-import { NOTHING_YET, type ImageSource, type MailboxStateMachine } from '../mailbox/replicated.js';
+import type { ImageSource, MailboxStateMachine } from '../mailbox/replicated.js';
 import type { ImageSink } from '../mailbox/snapshot.js';
 import type { StreamSteps } from '../mailbox/snapshot-stream.js';
 import { isValidHost, isValidNodeId, isValidPort, type PeerAddress } from '../identifiers.js';
@@ -58,7 +60,9 @@ const enum DirectoryOp {
 }
 
 const SNAPSHOT_MAGIC = [0x46, 0x43, 0x53, 0x4d]; // "FCSM"
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
+/** The format with a u32 length in front of the mailbox snapshot; read, never written. */
+const SNAPSHOT_VERSION_1 = 1;
 /**
  * Room for every member (at most MAX_VOTERS + MAX_LEARNERS, src/raft/membership.ts) with ample
  * slack for entries of nodes that are gone until a leader prunes them. The membership admin refuses
@@ -153,7 +157,7 @@ export class ClusterStateMachine {
 
   snapshot(): Uint8Array {
     const mailbox = this.mailbox.snapshot();
-    const head = this.imageHead(this.sortedPeers(), mailbox.length);
+    const head = this.imageHead(this.sortedPeers());
     const out = new Uint8Array(head.length + mailbox.length);
     out.set(head);
     out.set(mailbox, head.length);
@@ -162,19 +166,18 @@ export class ClusterStateMachine {
 
   /**
    * The image `snapshot()` would make now, in bounded pieces while entries go on being applied
-   * (the Raft StateMachine's source). The directory is small: it is copied at once. The mailbox
-   * stream sizes its image first (empty pieces meanwhile), since its length comes before it.
+   * (the Raft StateMachine's source). The directory is small: it is copied at once, and written
+   * as the first piece.
    */
   snapshotSource(steps?: StreamSteps): ImageSource {
-    const peers = this.sortedPeers();
     const stream = this.mailbox.mailbox.snapshotStream(steps);
-    let headDone = false;
+    let head: Uint8Array | null = this.imageHead(this.sortedPeers());
     return {
       next: () => {
-        if (!stream.sizeStep()) return NOTHING_YET;
-        if (headDone) return stream.next();
-        headDone = true;
-        return this.imageHead(peers, stream.size);
+        if (head === null) return stream.next();
+        const first = head;
+        head = null;
+        return first;
       },
       close: () => stream.close(),
     };
@@ -185,9 +188,9 @@ export class ClusterStateMachine {
     return [...this.directory].map(([id, a]): [string, PeerAddress] => [id, { ...a }]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  /** Everything in front of the mailbox image: magic, version, the peers, the mailbox image's length. */
-  private imageHead(peers: [string, PeerAddress][], mailboxBytes: number): Uint8Array {
-    let size = SNAPSHOT_MAGIC.length + 1 + 4 + 4;
+  /** Everything in front of the mailbox image: magic, version, the peers. */
+  private imageHead(peers: [string, PeerAddress][]): Uint8Array {
+    let size = SNAPSHOT_MAGIC.length + 1 + 4;
     for (const [id, a] of peers) size += 2 + utf8Length(id) + 2 + utf8Length(a.host) + 2;
     const w = ByteWriter.exact(size);
     for (const b of SNAPSHOT_MAGIC) w.u8(b);
@@ -198,7 +201,6 @@ export class ClusterStateMachine {
       w.u16String(a.host);
       w.u16(a.port);
     }
-    w.u32(mailboxBytes);
     return w.finish();
   }
 
@@ -212,6 +214,7 @@ export class ClusterStateMachine {
     const directory = new Map<string, PeerAddress>();
     let peersLeft = -1;
     let previous = '';
+    let version = 0;
     let mailbox: ImageSink | null = null;
     let mailboxLeft = 0;
     const decoder = new PieceDecoder(size, (r) => {
@@ -219,8 +222,8 @@ export class ClusterStateMachine {
         for (const b of SNAPSHOT_MAGIC) {
           if (r.u8('snapshot magic') !== b) throw new WireError('BAD_VERSION', 'not a cluster state snapshot');
         }
-        const version = r.u8('snapshot version');
-        if (version !== SNAPSHOT_VERSION) throw new WireError('BAD_VERSION', `unsupported cluster snapshot version ${version}`);
+        version = r.u8('snapshot version');
+        if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_1) throw new WireError('BAD_VERSION', `unsupported cluster snapshot version ${version}`);
         peersLeft = r.u32Count('peer count', MAX_DIRECTORY_PEERS, MIN_PEER_BYTES);
         return true;
       }
@@ -238,11 +241,14 @@ export class ClusterStateMachine {
         return true;
       }
       if (mailbox === null) {
-        const n = r.u32('mailbox snapshot');
-        if (n > size) throw new WireError('TOO_LARGE', `mailbox snapshot is ${n} bytes, limit ${size}`);
-        const rest = r.remainingInRecord;
-        if (n > rest) throw new WireError('TRUNCATED', 'input ends inside mailbox snapshot');
-        if (n < rest) throw new WireError('TRAILING_BYTES', `${rest - n} bytes after the end of the record`);
+        // Version 2: the mailbox snapshot is the rest of the image. Version 1: a u32 length that must say so.
+        let n = r.remainingInRecord;
+        if (version === SNAPSHOT_VERSION_1) {
+          const said = r.u32('mailbox snapshot');
+          n = r.remainingInRecord;
+          if (said > n) throw new WireError('TRUNCATED', 'input ends inside mailbox snapshot');
+          if (said < n) throw new WireError('TRAILING_BYTES', `${n - said} bytes after the end of the record`);
+        }
         mailbox = this.mailbox.restoreSink(n);
         mailboxLeft = n;
         return n > 0;
@@ -264,7 +270,7 @@ export class ClusterStateMachine {
       finish: () => {
         check();
         decoder.finish();
-        // The decoder completes only once it has read the mailbox image's length.
+        // The decoder completes only once it has opened the mailbox image's sink.
         mailbox!.finish();
         open = false;
         this.directory = directory;

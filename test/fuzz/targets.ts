@@ -113,10 +113,26 @@ const clusterEntry = fc.oneof(
   command.map((c) => encodeMailboxEntry(c)),
 );
 const clusterMachine = () => new ClusterStateMachine(new MailboxStateMachine());
-const clusterImage = fc.tuple(fc.array(clusterEntry, { maxLength: 8 })).map(([entries]) => {
+const clusterState = fc.tuple(fc.array(clusterEntry, { maxLength: 8 })).map(([entries]) => {
   const sm = clusterMachine();
   entries.forEach((e, i) => sm.apply(e, { index: i + 1, term: 1, time: 1_700_000_000_000 }));
-  return sm.snapshot();
+  return sm;
+});
+const clusterImage = clusterState.map((sm) => sm.snapshot());
+/**
+ * The same state in cluster snapshot version 1 (still read): the version byte 1 and a u32 length
+ * in front of the mailbox snapshot. It restores to the state whose image is the current version.
+ */
+const clusterImageV1 = clusterState.map((sm): ValidSample => {
+  const image = sm.snapshot();
+  const mailbox = sm.mailbox.snapshot();
+  const head = image.length - mailbox.length;
+  const bytes = new Uint8Array(image.length + 4);
+  bytes.set(image.subarray(0, head));
+  bytes[4] = 1;
+  new DataView(bytes.buffer).setUint32(head, mailbox.length, true);
+  bytes.set(mailbox, head + 4);
+  return { bytes, expect: (d) => assert.deepEqual((d as ClusterStateMachine).snapshot(), image) };
 });
 
 /**
@@ -250,6 +266,13 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
       return sm;
     }, (sm) => sm.snapshot()),
     canonical('cluster-snapshot-pieces', 'src/node/cluster-state-machine.ts restoreSink fed in pieces', clusterImage, (b) => restoreInPieces(clusterMachine(), b), (sm) => sm.snapshot()),
+    {
+      name: 'cluster-snapshot-v1',
+      covers: 'src/node/cluster-state-machine.ts restoreSink of a version-1 image (u32 mailbox snapshot length)',
+      valid: clusterImageV1,
+      decode: (b) => restoreInPieces(clusterMachine(), b),
+      refusal: wireRefusal,
+    },
     {
       name: 'key-space-get',
       covers: 'src/bridge/key-space.ts parseGet, parseParameters',

@@ -488,6 +488,19 @@ describe('cluster quotas', () => {
     }
   });
 
+  test('the ceilings (16,000,000 messages, 16 GiB of bodies, 4,000,000 mailboxes) may be set and survive a snapshot; one more may not be set', () => {
+    assert.deepEqual(QUOTA_CEILINGS, { maxMessages: 16_000_000, maxBytes: 16 * 1024 ** 3, maxMailboxes: 4_000_000 });
+    const h = harness();
+    assert.deepEqual(setQuotas(h, { ...QUOTA_CEILINGS }).quotas, QUOTA_CEILINGS);
+    const copy = harness();
+    copy.mailbox.restore(h.mailbox.snapshot());
+    assert.deepEqual(copy.mailbox.quotas(), QUOTA_CEILINGS);
+    for (const name of ['maxMessages', 'maxBytes', 'maxMailboxes'] as const) {
+      assert.equal(errorCode(h.run({ op: 'setQuotas', [name]: QUOTA_CEILINGS[name] + 1 })), 'BAD_REQUEST', name);
+    }
+    assert.deepEqual(h.mailbox.quotas(), QUOTA_CEILINGS);
+  });
+
   test('total messages: puts are refused, consumes, acks, nacks and purges go on and drain', () => {
     const h = harness();
     setQuotas(h, { maxMessages: 3 });

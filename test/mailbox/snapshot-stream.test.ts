@@ -11,7 +11,7 @@ import { ClusterStateMachine, encodeDirectoryEntry } from '../../src/node/cluste
 import { type LogEntry, log, options } from '../support/mailbox-log.js';
 
 /** One item per step: the most interleaving a state this small can have. */
-const TINY_STEPS = { pieceBytes: 1, sizeStepBytes: 1 };
+const TINY_STEPS = { pieceBytes: 1 };
 
 interface Machine {
   apply(data: Uint8Array, meta: LogEntry['meta']): unknown;

@@ -160,7 +160,7 @@ test('a bad snapshot image is refused with a typed error and leaves the state as
     good.subarray(0, good.length - 1),
     new Uint8Array([...good, 0]),
     corrupt((b) => (b[0] = 0x58)), // magic
-    corrupt((b) => (b[4] = 2)), // version
+    corrupt((b) => (b[4] = 3)), // version
     corrupt((b) => (b[5] = 0xff)), // impossible peer count
   ];
   for (const image of images) {
@@ -174,6 +174,24 @@ test('a bad snapshot image is refused with a typed error and leaves the state as
   const swapped = two.snapshot();
   swapped[11] = 0x62; // first node id "a1" → "b1": now a duplicate
   assert.throws(() => machine().sm.restore(swapped), /increasing/);
+  // A version-1 image whose u32 mailbox snapshot length does not say the rest of the image.
+  const mailbox = sm.mailbox.snapshot();
+  const v1 = (length: number) => {
+    const head = good.slice(0, good.length - mailbox.length);
+    head[4] = 1;
+    const n = new Uint8Array(4);
+    new DataView(n.buffer).setUint32(0, length, true);
+    return new Uint8Array([...head, ...n, ...mailbox]);
+  };
+  machine().sm.restore(v1(mailbox.length));
+  for (const [length, code] of [
+    [mailbox.length + 1, 'TRUNCATED'],
+    [mailbox.length - 1, 'TRAILING_BYTES'],
+    [0xffffffff, 'TRUNCATED'],
+  ] as const) {
+    assert.throws(() => sm.restore(v1(length)), (err: Error) => err instanceof WireError && err.code === code, `length ${length}`);
+    assert.deepEqual(sm.snapshot(), before);
+  }
 });
 
 // Golden bytes: directory entries live in the Raft log and the image in snapshots on disk, so a
@@ -195,11 +213,18 @@ test('golden bytes: directory and mailbox entries and the snapshot image encode 
   const { sm } = machine();
   entries.forEach((e, i) => sm.apply(e, { index: i + 1, term: 2, time: 1_700_000_000_000 + 10 * i }));
   const golden =
-    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobjgAAAEZNQlgEAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAAAAAAEAAAADAGFubgAAAQB4AAAAAAAA8D8A4P3o/rx4QgAAAAA=';
+    'RkNTTQICAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobRk1CWAQAAOCBVv68eEIAAAAAAADwPwAAAACAhD5BAAAAAAAA0EEAAAAAgIQuQQEAAAADAGFubgEAAAAAAAAAAADwPwEBAHgA4IFW/rx4QgDgQbxQvXhCAAAAAAEAAAD+AAAAAAAAAAAAAAAAAQAAAAMAYW5uAAABAHgAAAAAAADwPwDg/ej+vHhCAAAAAA==';
   assert.equal(Buffer.from(sm.snapshot()).toString('base64'), golden);
   const copy = machine().sm;
   copy.restore(Buffer.from(golden, 'base64'));
   assert.equal(Buffer.from(copy.snapshot()).toString('base64'), golden);
+  // The same state in the cluster snapshot version 1 (a u32 length in front of the mailbox
+  // snapshot), which the images below are in as well.
+  const goldenClusterV1 =
+    'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobjgAAAEZNQlgEAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAAAAAAEAAAADAGFubgAAAQB4AAAAAAAA8D8A4P3o/rx4QgAAAAA=';
+  const clusterV1 = machine().sm;
+  clusterV1.restore(Buffer.from(goldenClusterV1, 'base64'));
+  assert.equal(Buffer.from(clusterV1.snapshot()).toString('base64'), golden);
   // The same state in the image written before delayed delivery (mailbox snapshot version 3).
   const goldenV3 =
     'RkNTTQECAAAAAgBuMQwAZGItMS5leGFtcGxl//8CAG4yCAAxMC4wLjAuMlobigAAAEZNQlgDAADggVb+vHhCAAAAAAAA8D8AAAAAgIQ+QQAAAAAAANBBAAAAAICELkEBAAAAAwBhbm4BAAAAAAAAAAAA8D8BAQB4AOCBVv68eEIA4EG8UL14QgAAAAABAAAA/gAAAAAAAAAAAQAAAAMAYW5uAAABAHgAAAAAAADwPwDg/ej+vHhCAAAAAA==';

@@ -228,7 +228,7 @@ test('a snapshot stream begun before messages are consumed still carries their b
     const bodies = [0, 1, 2, 3, 4, 5].map((i) => body(20, i));
     for (const [i, b] of bodies.entries()) apply({ op: 'put', user: i % 2 === 0 ? 'ann' : 'bo', body: b });
     const expected = sm.snapshot();
-    const source = sm.snapshotSource({ pieceBytes: 1, sizeStepBytes: 1 });
+    const source = sm.snapshotSource({ pieceBytes: 1 });
     const pieces: Uint8Array[] = [];
     while (pieces.length < 3) {
       const piece = source.next();

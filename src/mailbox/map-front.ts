@@ -7,45 +7,50 @@
 
 export class MapFront<V> {
   private map: Map<string, V> | null = null;
-  /** Positioned just after `head`; entries set later (at the end) are still ahead of it. */
   private it: Iterator<[string, V]> | null = null;
-  private head: [string, V] | null = null;
+  /** Entries read from `it` and not dropped, in order: ahead[0] is the map's first entry. */
+  private ahead: [string, V][] = [];
 
   /** The first entry of `map` in iteration order, or undefined when it is empty. */
   first(map: Map<string, V>): [string, V] | undefined {
+    return this.at(map, 0);
+  }
+
+  /**
+   * The entry `i` places after the first. Within one walk (no change to `map` in between), ask for
+   * 0, 1, 2, ... in order: each is checked as it is reached.
+   */
+  at(map: Map<string, V>, i: number): [string, V] | undefined {
     if (map !== this.map) {
       this.map = map;
       this.restart();
     }
-    if (this.head !== null) {
-      // The same object under its key: still the first entry (entries are only ever added at the end).
-      if (map.get(this.head[0]) === this.head[1]) return this.head;
-      // Deleted or replaced by something other than dropFirst: start again from the front.
-      this.restart();
+    const seen = this.ahead[i];
+    // The same object under its key: still in place (entries are only ever added at the end).
+    if (seen !== undefined && map.get(seen[0]) !== seen[1]) this.restart();
+    // A finished iterator misses entries set later: read again from the front.
+    if (this.it === null && this.ahead.length > 0 && i >= this.ahead.length) this.restart();
+    while (this.ahead.length <= i) {
+      if (this.ahead.length >= map.size) return undefined;
+      const r = (this.it ??= map.entries()).next();
+      if (r.done === true) {
+        this.it = null;
+        return undefined;
+      }
+      this.ahead.push(r.value as [string, V]);
     }
-    if (map.size === 0) {
-      this.it = null;
-      return undefined;
-    }
-    let r = (this.it ??= map.entries()).next();
-    if (r.done === true) {
-      // The iterator ran out when the map was emptied; it has entries again.
-      this.it = map.entries();
-      r = this.it.next();
-    }
-    this.head = r.value as [string, V];
-    return this.head;
+    return this.ahead[i];
   }
 
   /** Deletes the entry `first(map)` returned; the next `first` goes on from it. */
   dropFirst(map: Map<string, V>): void {
-    if (this.head === null || map !== this.map) throw new Error('MapFront.dropFirst without first');
-    map.delete(this.head[0]);
-    this.head = null;
+    const head = this.ahead.shift();
+    if (head === undefined || map !== this.map) throw new Error('MapFront.dropFirst without first');
+    map.delete(head[0]);
   }
 
   private restart(): void {
     this.it = null;
-    this.head = null;
+    this.ahead = [];
   }
 }

@@ -54,3 +54,16 @@ test('dropping the front of a large table stays cheap (no walk over deleted entr
   assert.ok(ms < 5_000, `${ms} ms`);
   assert.equal(f.first(m)?.[0], 'k100000');
 });
+
+test('at walks past the first without dropping, and sees entries set after a walk reached the end', () => {
+  const m = new Map([['a', v(1)], ['b', v(2)]]);
+  const f = new MapFront<{ n: number }>();
+  assert.deepEqual([f.at(m, 0)?.[0], f.at(m, 1)?.[0], f.at(m, 2)], ['a', 'b', undefined]);
+  m.set('c', v(3));
+  assert.equal(f.at(m, 2)?.[0], 'c');
+  f.dropFirst(m);
+  assert.deepEqual([f.at(m, 0)?.[0], f.at(m, 1)?.[0]], ['b', 'c']);
+  m.delete('c');
+  assert.equal(f.at(m, 1), undefined);
+  assert.deepEqual([...m.keys()], ['b']);
+});

@@ -49,9 +49,12 @@ import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, 
 import { StoredMessage } from './seq-queue.js';
 import { type ImageSink, SnapshotReader, writeSnapshot } from './snapshot.js';
 import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
+import { MapFront } from './map-front.js';
 import {
   type ConsumeResult,
   type MailboxState,
+  type RememberedConsume,
+  type RememberedPut,
   UserBox,
   consumeResultBytes,
   emptyMailboxState,
@@ -73,13 +76,17 @@ function fail(code: MailboxErrorCode, message: string): MailboxResult {
  * at `now`, and the bytes of those that are not, without forgetting them: a refusal must change
  * nothing. Windows have one length and the clock never goes back, so the expired are a prefix.
  */
-function liveEntries(table: Map<string, { expiresAt: number; bytes?: number }>, now: number): { count: number; expiredBytes: number } {
+function liveEntries<V extends { expiresAt: number; bytes?: number }>(
+  table: Map<string, V>,
+  front: MapFront<V>,
+  now: number,
+): { count: number; expiredBytes: number } {
+  // Through the kept iterator: no walk over the entries deleted from the front (see map-front.ts).
   let expired = 0;
   let expiredBytes = 0;
-  for (const e of table.values()) {
-    if (e.expiresAt > now) break;
+  for (let e = front.at(table, 0); e !== undefined && e[1].expiresAt <= now; e = front.at(table, expired)) {
     expired++;
-    expiredBytes += e.bytes ?? 0;
+    expiredBytes += e[1].bytes ?? 0;
   }
   return { count: table.size - expired, expiredBytes };
 }
@@ -113,6 +120,9 @@ export class Mailbox {
   private stream: MailboxSnapshotStream | null = null;
   /** Streams begun so far: the next one's mark. */
   private streams = 0;
+  /** The oldest remembered put id and consume result, without a walk over deleted entries (map-front.ts). */
+  private readonly putsFront = new MapFront<RememberedPut>();
+  private readonly consumesFront = new MapFront<RememberedConsume>();
 
   /** Frees the body of a message that left the state. */
   private readonly release = (m: StoredMessage): void => this.state.bodies.release(m.bodyRef, m.bodyLength);
@@ -350,7 +360,7 @@ export class Mailbox {
     const overQuota = quotaRefusal(s.quotas, this.usage(), size, box === undefined);
     if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     // Ids in their window are never forgotten early: a full table refuses new ids instead.
-    if (cmd.id !== undefined && liveEntries(s.puts, now).count >= o.dedupeMaxEntries) {
+    if (cmd.id !== undefined && liveEntries(s.puts, this.putsFront, now).count >= o.dedupeMaxEntries) {
       return fail(
         'QUOTA_EXCEEDED',
         `the put id table holds ${o.dedupeMaxEntries} ids still in their dedupe window (its limit): retry later, or put without an id`,
@@ -437,7 +447,7 @@ export class Mailbox {
       const overQuota = batchQuotaRefusal(s.quotas, this.usage(), count, bytes, box === undefined);
       if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     }
-    if (newIds > 0 && liveEntries(s.puts, now).count + newIds > o.dedupeMaxEntries) {
+    if (newIds > 0 && liveEntries(s.puts, this.putsFront, now).count + newIds > o.dedupeMaxEntries) {
       return fail(
         'QUOTA_EXCEEDED',
         `the put id table cannot take ${newIds} more ids still in their dedupe window (limit ${o.dedupeMaxEntries}): retry later, or put without ids`,
@@ -896,18 +906,12 @@ export class Mailbox {
   private advance(now: number): void {
     const s = this.state;
     s.now = now;
-    if (s.puts.size > 0) {
-      for (const [k, p] of s.puts) {
-        if (p.expiresAt > now) break;
-        s.puts.delete(k);
-      }
+    for (let p = this.putsFront.first(s.puts); p !== undefined && p[1].expiresAt <= now; p = this.putsFront.first(s.puts)) {
+      this.putsFront.dropFirst(s.puts);
     }
-    if (s.consumes.size > 0) {
-      for (const [k, c] of s.consumes) {
-        if (c.expiresAt > now) break;
-        s.consumes.delete(k);
-        s.consumeBytes -= c.bytes;
-      }
+    for (let c = this.consumesFront.first(s.consumes); c !== undefined && c[1].expiresAt <= now; c = this.consumesFront.first(s.consumes)) {
+      this.consumesFront.dropFirst(s.consumes);
+      s.consumeBytes -= c[1].bytes;
     }
   }
 
@@ -934,7 +938,7 @@ export class Mailbox {
    */
   private requestTableFull(now: number): string | null {
     const o = this.options;
-    const live = liveEntries(this.state.consumes, now);
+    const live = liveEntries(this.state.consumes, this.consumesFront, now);
     const bytes = this.state.consumeBytes - live.expiredBytes;
     if (live.count >= o.requestCacheMaxEntries) {
       return `the consume request id table holds ${live.count} results still in their window (limit ${o.requestCacheMaxEntries}): retry later, or consume without rid`;

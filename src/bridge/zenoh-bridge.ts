@@ -98,8 +98,11 @@ export interface CapabilityVerifier {
  * the undeclare. zenoh-ts (1.10) forgets the handler first and tells the router afterwards: a
  * query routed to the queryable in between reaches a session that drops it ("Received query for
  * inexistant queryable") without a final reply, so the client's GET hangs until its timeout.
- * Queries and the router's acknowledgement come over one ordered WebSocket, so keeping the
- * handler until that acknowledgement answers every one of them (NOT_LEADER, from an ex-leader).
+ * Queries and the router's acknowledgement come over one ordered WebSocket, but the router's
+ * remote-api plugin forwards queries from a task of their own, which can send one it had in hand
+ * after the acknowledgement (a status query hung for its whole timeout right after a handoff, in
+ * CI under load, with the handler dropped at the acknowledgement). So the handler stays for
+ * LATE_QUERY_GRACE_MS after it and answers those too (NOT_LEADER, from an ex-leader).
  * Falls back to the plain undeclare if zenoh-ts keeps its handlers elsewhere.
  */
 async function undeclareAnswering(queryable: Queryable): Promise<void> {
@@ -113,9 +116,13 @@ async function undeclareAnswering(queryable: Queryable): Promise<void> {
   try {
     await undeclared;
   } finally {
-    handlers.delete(id);
+    // Queryable ids are never reused by a session, so a later declaration is not affected.
+    setTimeout(() => handlers.delete(id), LATE_QUERY_GRACE_MS).unref();
   }
 }
+
+/** How long an undeclared queryable still answers queries the router sent it (see undeclareAnswering). */
+const LATE_QUERY_GRACE_MS = 2000;
 
 /** What every request may do while authorization is off. */
 const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set(OPERATIONS), expiresAt: Infinity, keyId: '' };

@@ -32,6 +32,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { MailboxClientError, type ForgeMailboxClient } from '../src/bridge/client.js';
+import { metricValue } from '../src/verify/metric-page.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
 import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
@@ -76,12 +77,19 @@ function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-async function scrape(url: string, metric: string, field?: string): Promise<number> {
-  const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
-  const labels = field === undefined ? '[^}]*' : `field="${field}"[^}]*`;
-  const m = new RegExp(`^${metric}\\{${labels}\\} (\\S+)$`, 'm').exec(text);
-  if (m === null) throw new Error(`${metric}${field === undefined ? '' : ` ${field}`} not in ${url}`);
-  return Number(m[1]);
+/** A node's metrics page, fetched once for all the series read from it. */
+async function metricsPage(url: string): Promise<string> {
+  return (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+}
+
+/** One series of a metrics page (metricValue); a series the page lacks is an error, not 0. */
+function series(page: string, url: string, metric: string): number {
+  if (!page.startsWith(`${metric}{`) && !page.includes(`\n${metric}{`)) throw new Error(`${metric} not in ${url}`);
+  return metricValue(page, metric);
+}
+
+async function scrape(url: string, metric: string): Promise<number> {
+  return series(await metricsPage(url), url, metric);
 }
 
 /** Where a node's memory is (the default process/nodejs metrics and forge_v8_heap_limit_bytes), and the Raft log entries it holds. */
@@ -95,13 +103,14 @@ interface NodeMemory {
 }
 
 async function nodeMemory(url: string): Promise<NodeMemory> {
+  const page = await metricsPage(url);
   return {
-    rss: await scrape(url, 'process_resident_memory_bytes'),
-    heapUsed: await scrape(url, 'nodejs_heap_size_used_bytes'),
-    heapTotal: await scrape(url, 'nodejs_heap_size_total_bytes'),
-    heapLimit: await scrape(url, 'forge_v8_heap_limit_bytes'),
-    external: await scrape(url, 'nodejs_external_memory_bytes'),
-    logEntries: await scrape(url, 'forge_raft_log_entries'),
+    rss: series(page, url, 'process_resident_memory_bytes'),
+    heapUsed: series(page, url, 'nodejs_heap_size_used_bytes'),
+    heapTotal: series(page, url, 'nodejs_heap_size_total_bytes'),
+    heapLimit: series(page, url, 'forge_v8_heap_limit_bytes'),
+    external: series(page, url, 'nodejs_external_memory_bytes'),
+    logEntries: series(page, url, 'forge_raft_log_entries'),
   };
 }
 

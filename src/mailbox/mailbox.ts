@@ -157,6 +157,7 @@ export class Mailbox {
         const heldBytes = before?.heldBytes ?? 0;
         const result = this.applyToUser(cmd, now);
         const after = s.users.get(cmd.user);
+        if (after !== undefined) s.sweeps.schedule(cmd.user, after);
         s.heldMessages += (after?.held ?? 0) - held;
         s.heldBytes += (after?.heldBytes ?? 0) - heldBytes;
         return result;
@@ -745,14 +746,23 @@ export class Mailbox {
     return { kind: 'purged', count };
   }
 
+  /**
+   * Visits the mailboxes the sweep schedule has due by now (every mailbox holding something the
+   * sweep would change is among them: sweep-schedule.ts), so a sweep costs what it finds, not the
+   * number of mailboxes. The order of visits changes nothing replicated: each mailbox is handled on
+   * its own, the counts are sums, and dropping one leaves the others' order in `users` as it was.
+   */
   private sweep(): MailboxResult {
     const s = this.state;
     const now = s.now;
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
-    for (const [user, box] of s.users) {
+    for (let due = s.sweeps.takeDue(now, s.users); due !== undefined; due = s.sweeps.takeDue(now, s.users)) {
+      const [user, box] = due;
       // Only the mailboxes this sweep changes are copied for a snapshot stream.
-      const due = box.delayed !== null && box.delayed.nextVisibleAt <= now;
-      if (this.stream !== null && (due || box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) this.stream.beforeWrite(box);
+      const visible = box.delayed !== null && box.delayed.nextVisibleAt <= now;
+      if (this.stream !== null && (visible || box.held === 0 || box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) {
+        this.stream.beforeWrite(box);
+      }
       const held = box.held;
       const heldBytes = box.heldBytes;
       this.endLeases(box, now, counts);
@@ -772,6 +782,7 @@ export class Mailbox {
       s.heldMessages += box.held - held;
       s.heldBytes += box.heldBytes - heldBytes;
       this.dropIfEmpty(user, box);
+      if (box.held > 0) s.sweeps.schedule(user, box);
     }
     this.expiredTotal += counts.expired;
     return { kind: 'expired', expired: counts.expired, deadLettered: counts.deadLettered, leasesReturned: counts.returned };

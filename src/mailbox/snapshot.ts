@@ -398,6 +398,7 @@ export class SnapshotReader {
   private endBox(): void {
     const s = this.state;
     s.users.set(this.name, this.box);
+    s.sweeps.schedule(this.name, this.box);
     s.heldMessages += this.box.held;
     s.heldBytes += this.box.heldBytes;
     this.boxesLeft--;

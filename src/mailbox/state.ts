@@ -5,6 +5,7 @@ import type { MailboxResult } from './commands.js';
 import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
 import { DelayedSet } from './delayed-set.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
+import { SweepSchedule } from './sweep-schedule.js';
 
 export interface Lease {
   readonly msg: StoredMessage;
@@ -35,6 +36,8 @@ export class UserBox {
    * may go ahead. Not replicated state.
    */
   snapshotMark = 0;
+  /** The time of this mailbox's live entry in the state's sweep schedule (sweep-schedule.ts), Infinity for none. Derived. */
+  sweepAt = Infinity;
 
   get held(): number {
     return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0) + (this.delayed?.size ?? 0);
@@ -104,6 +107,8 @@ export interface MailboxState {
   heldBytes: number;
   /** Where the bodies of the messages held are (not replicated state: node-local storage). */
   bodies: BodyStore;
+  /** Which mailboxes the expiry sweep must visit, and from when: derived, rebuilt on restore. */
+  sweeps: SweepSchedule;
 }
 
 export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): MailboxState {
@@ -118,6 +123,7 @@ export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): Ma
     heldMessages: 0,
     heldBytes: 0,
     bodies,
+    sweeps: new SweepSchedule(),
   };
 }
 

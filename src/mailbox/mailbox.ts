@@ -918,9 +918,13 @@ export class Mailbox {
     const s = this.state;
     s.now = now;
     for (let p = this.putsFront.first(s.puts); p !== undefined && p[1].expiresAt <= now; p = this.putsFront.first(s.puts)) {
+      this.stream?.beforeForgetPut(p[1]);
+      s.putOrder.remove(p[1]);
       this.putsFront.dropFirst(s.puts);
     }
     for (let c = this.consumesFront.first(s.consumes); c !== undefined && c[1].expiresAt <= now; c = this.consumesFront.first(s.consumes)) {
+      this.stream?.beforeForgetConsume(c[1]);
+      s.consumeOrder.remove(c[1]);
       this.consumesFront.dropFirst(s.consumes);
       s.consumeBytes -= c[1].bytes;
     }
@@ -929,15 +933,32 @@ export class Mailbox {
   private rememberPut(user: string, principal: string, id: string, seq: number, now: number): void {
     const s = this.state;
     const k = rememberedKey(user, principal, id);
-    s.puts.delete(k);
-    s.puts.set(k, { user, principal, id, seq, expiresAt: now + this.options.dedupeWindowMs });
+    const old = s.puts.get(k);
+    if (old !== undefined) {
+      this.stream?.beforeForgetPut(old);
+      s.putOrder.remove(old);
+      s.puts.delete(k);
+    }
+    const put: RememberedPut = { user, principal, id, seq, expiresAt: now + this.options.dedupeWindowMs, slot: -1 };
+    s.puts.set(k, put);
+    s.putOrder.append(put);
   }
 
   private rememberConsume(user: string, principal: string, requestId: string, result: ConsumeResult, now: number): void {
     const s = this.state;
     const bytes = consumeResultBytes(result);
     const expiresAt = now + this.options.requestWindowMs;
-    s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
+    const consume: RememberedConsume = { user, principal, requestId, result, bytes, expiresAt, slot: -1 };
+    const k = rememberedKey(user, principal, requestId);
+    const old = s.consumes.get(k);
+    s.consumes.set(k, consume);
+    if (old === undefined) {
+      s.consumeOrder.append(consume);
+    } else {
+      // Set under a key it holds, a Map keeps the entry's place: so does the order.
+      this.stream?.beforeForgetConsume(old);
+      s.consumeOrder.replace(old, consume);
+    }
     s.consumeBytes += bytes;
   }
 
@@ -977,15 +998,19 @@ export class Mailbox {
   }
 
   private createBox(user: string): UserBox {
-    const box = new UserBox();
-    // Not in the image of a stream under way, which listed its mailboxes when it began: nothing
+    const box = new UserBox(user);
+    // Not in the image of a stream under way (it ends at the slots used when it began): nothing
     // to copy before it changes.
     if (this.stream !== null) box.snapshotMark = this.stream.mark;
     this.state.users.set(user, box);
+    this.state.boxOrder.append(box);
     return box;
   }
 
   private dropIfEmpty(user: string, box: UserBox): void {
-    if (box.held === 0) this.state.users.delete(user);
+    if (box.held !== 0) return;
+    this.stream?.beforeDrop(box);
+    this.state.users.delete(user);
+    this.state.boxOrder.remove(box);
   }
 }

@@ -3,10 +3,17 @@
 // made at the moment the stream began (snapshot.ts: same layout, same writers).
 //
 // What makes it point in time:
-// - the header (time, last sequence, quotas, number of mailboxes) is written when the stream
-//   begins, and the mailboxes, put ids and consume results are listed then (references only);
-// - remembered put ids and consume results are immutable objects (a change replaces the entry),
-//   so the lists of them taken at the start are their point-in-time image;
+// - the header (time, last sequence, quotas, number of mailboxes) and the numbers of put ids and
+//   consume results are taken when the stream begins; nothing is copied or listed then, so the
+//   beginning costs the same at any size;
+// - the mailboxes, put ids and consume results are walked in their maps' insertion order through
+//   the state's slot orders (slot-order.ts), up to the slots used when the stream began: what was
+//   added later lies beyond. The stream pins the orders, so slots keep their meaning while it runs;
+//   an item that leaves a slot the walk has not reached yet (a mailbox dropped, an id forgotten, a
+//   result replaced under its key) is saved by the stream first (`beforeLeave`), and written when
+//   the walk gets to that slot;
+// - remembered put ids and consume results are immutable (a change replaces the entry), so the
+//   entries met or saved are their point-in-time image;
 // - a mailbox is mutable: copy before write. The mailbox calls `beforeWrite(box)` before any
 //   command changes it; if the stream has not written that mailbox yet, its messages and leases
 //   are copied there and then, as they still are (metadata: the bodies stay in the store), and
@@ -20,6 +27,7 @@
 
 import type { BodyStore } from './body-store.js';
 import { StoredMessage } from './seq-queue.js';
+import type { SlotOrder, Slotted } from './slot-order.js';
 import { type MailboxState, type RememberedConsume, type RememberedPut, UserBox } from './state.js';
 import { SNAPSHOT_HEADER_BYTES, writeBoxBody, writeConsume, writeHeader, writePut } from './snapshot.js';
 import { ByteWriter } from '../wire/writer.js';
@@ -32,19 +40,69 @@ export interface StreamSteps {
 
 export const DEFAULT_STREAM_STEPS: StreamSteps = { pieceBytes: 64 * 1024 };
 
+/** A walk over the slots of an order as they were when the walk began. */
+class SlotWalk<T extends Slotted> {
+  /** The slots in use at the start: later ones hold what was added since. */
+  private readonly end: number;
+  private cursor = 0;
+  /** Items that left a slot the walk had not reached, by slot: the first to leave is the one of the start. */
+  private readonly saved = new Map<number, T>();
+  private readonly unpin: () => void;
+
+  constructor(private readonly order: SlotOrder<T>) {
+    this.end = order.length;
+    this.unpin = order.pin();
+  }
+
+  /** Called before `item` leaves its slot (removed, or replaced under its key). */
+  beforeLeave(item: T): void {
+    const slot = item.slot;
+    if (slot >= this.cursor && slot < this.end && !this.saved.has(slot)) this.saved.set(slot, item);
+  }
+
+  /** The next item of the order as it was at the start, or undefined past its end. */
+  next(): T | undefined {
+    while (this.cursor < this.end) {
+      const slot = this.cursor++;
+      const saved = this.saved.get(slot);
+      if (saved !== undefined) {
+        this.saved.delete(slot);
+        return saved;
+      }
+      const item = this.order.at(slot);
+      if (item !== null) return item;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    this.saved.clear();
+    this.unpin();
+  }
+}
+
+/** Where the stream is in the image. */
+const enum Part {
+  Boxes,
+  Puts,
+  Consumes,
+  Done,
+}
+
 export class MailboxSnapshotStream {
   private readonly header: Uint8Array;
-  private readonly names: string[];
-  private readonly boxes: UserBox[];
-  private readonly puts: RememberedPut[];
-  private readonly consumes: RememberedConsume[];
+  private readonly counts: { boxes: number; puts: number; consumes: number };
+  private readonly boxes: SlotWalk<UserBox>;
+  private readonly puts: SlotWalk<RememberedPut>;
+  private readonly consumes: SlotWalk<RememberedConsume>;
   private readonly bodies: BodyStore;
   /** Ends the stream's hold on the body store. */
   private readonly unhold: () => void;
   /** Mailboxes copied before a change and not written yet: the copy to write instead. */
   private readonly copies = new Map<UserBox, UserBox>();
-  /** Items (mailboxes, then puts, then consumes) written so far. */
-  private cursor = 0;
+  private part = Part.Boxes;
+  /** Items of the current part written so far. */
+  private written = 0;
   private headerWritten = false;
   private closed = false;
 
@@ -58,10 +116,10 @@ export class MailboxSnapshotStream {
     const w = ByteWriter.exact(SNAPSHOT_HEADER_BYTES);
     writeHeader(w, s);
     this.header = w.finish();
-    this.names = Array.from(s.users.keys());
-    this.boxes = Array.from(s.users.values());
-    this.puts = Array.from(s.puts.values());
-    this.consumes = Array.from(s.consumes.values());
+    this.counts = { boxes: s.users.size, puts: s.puts.size, consumes: s.consumes.size };
+    this.boxes = new SlotWalk(s.boxOrder);
+    this.puts = new SlotWalk(s.putOrder);
+    this.consumes = new SlotWalk(s.consumeOrder);
     this.bodies = s.bodies;
     this.unhold = s.bodies.hold();
   }
@@ -73,27 +131,38 @@ export class MailboxSnapshotStream {
     this.copies.set(box, copyOf(box));
   }
 
+  /** Called by the mailbox before it drops `box` from the state (after beforeWrite, if it changed it). */
+  beforeDrop(box: UserBox): void {
+    this.boxes.beforeLeave(box);
+  }
+
+  /** Called before a remembered put id is forgotten. */
+  beforeForgetPut(put: RememberedPut): void {
+    this.puts.beforeLeave(put);
+  }
+
+  /** Called before a remembered consume result is forgotten, or replaced under its key. */
+  beforeForgetConsume(consume: RememberedConsume): void {
+    this.consumes.beforeLeave(consume);
+  }
+
   /** The next piece of the image (about `pieceBytes`), or null once it is all written. */
   next(): Uint8Array | null {
     this.assertOpen();
-    const nBoxes = this.boxes.length;
-    const nPuts = nBoxes + this.puts.length;
-    // Positions nBoxes and nPuts + 1 are the counts in front of the puts and of the consumes.
-    const last = nPuts + this.consumes.length + 1;
-    if (this.headerWritten && this.cursor > last) {
-      this.end();
-      return null;
-    }
     const w = new ByteWriter(this.steps.pieceBytes + 1024);
     if (!this.headerWritten) {
       w.raw(this.header);
       this.headerWritten = true;
     }
-    while (this.cursor <= last && w.length < this.steps.pieceBytes) {
-      const i = this.cursor++;
-      if (i < nBoxes) {
-        const box = this.boxes[i]!;
-        w.u16String(this.names[i]!);
+    while (this.part !== Part.Done && w.length < this.steps.pieceBytes) {
+      if (this.part === Part.Boxes) {
+        const box = this.boxes.next();
+        if (box === undefined) {
+          this.endPart(this.counts.boxes, Part.Puts);
+          w.u32(this.counts.puts);
+          continue;
+        }
+        w.u16String(box.user);
         const copy = this.copies.get(box);
         if (copy !== undefined) {
           this.copies.delete(box);
@@ -101,15 +170,28 @@ export class MailboxSnapshotStream {
           box.snapshotMark = this.mark;
         }
         writeBoxBody(w, copy ?? box, this.bodies);
-      } else if (i === nBoxes) {
-        w.u32(this.puts.length);
-      } else if (i <= nPuts) {
-        writePut(w, this.puts[i - nBoxes - 1]!);
-      } else if (i === nPuts + 1) {
-        w.u32(this.consumes.length);
+      } else if (this.part === Part.Puts) {
+        const put = this.puts.next();
+        if (put === undefined) {
+          this.endPart(this.counts.puts, Part.Consumes);
+          w.u32(this.counts.consumes);
+          continue;
+        }
+        writePut(w, put);
       } else {
-        writeConsume(w, this.consumes[i - nPuts - 2]!);
+        const consume = this.consumes.next();
+        if (consume === undefined) {
+          this.endPart(this.counts.consumes, Part.Done);
+          continue;
+        }
+        writeConsume(w, consume);
       }
+      this.written++;
+    }
+    // Everything was handed out by the steps before (the last part may have ended at the start of this one).
+    if (w.length === 0) {
+      this.end();
+      return null;
     }
     return w.finish();
   }
@@ -119,9 +201,19 @@ export class MailboxSnapshotStream {
     if (!this.closed) this.end();
   }
 
+  /** Moves on to `next` once a part is written, checking it wrote as many items as its count said. */
+  private endPart(count: number, next: Part): void {
+    if (this.written !== count) throw new Error(`snapshot stream wrote ${this.written} items of a part that held ${count} when it began`);
+    this.written = 0;
+    this.part = next;
+  }
+
   private end(): void {
     this.closed = true;
     this.copies.clear();
+    this.boxes.close();
+    this.puts.close();
+    this.consumes.close();
     this.unhold();
     this.onEnd(this);
   }
@@ -133,7 +225,7 @@ export class MailboxSnapshotStream {
 
 /** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref), leases and delayed messages. */
 function copyOf(box: UserBox): UserBox {
-  const copy = new UserBox(box.queue.copy());
+  const copy = new UserBox(box.user, box.queue.copy());
   if (box.dead !== null && box.dead.size > 0) copy.dead = box.dead.copy();
   for (const [receipt, lease] of box.leases ?? []) copy.leaseMap().set(receipt, { ...lease, msg: copyOfMessage(lease.msg) });
   for (const d of box.delayed ?? []) copy.delayedSet().add(copyOfMessage(d.msg), d.visibleAt);

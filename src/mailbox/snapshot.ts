@@ -41,6 +41,7 @@ import {
 import { MAX_WIRE_BATCH, MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
 import { QUOTA_NAMES, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
+import type { SlotOrder, Slotted } from './slot-order.js';
 import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
 import { PieceDecoder } from '../wire/piece-decoder.js';
 import type { ByteReader } from '../wire/reader.js';
@@ -224,7 +225,7 @@ export class SnapshotReader {
   /** Items left in the list being read. */
   private left = 0;
   private name = '';
-  private box = new UserBox();
+  private box = new UserBox('');
   /** The queue being read (the box's queue, then its dead letters) and the last seq read into it. */
   private list = this.box.queue;
   private prevSeq = -Infinity;
@@ -266,7 +267,7 @@ export class SnapshotReader {
         if (bad) throw new WireError('INVALID', `bad user in snapshot: ${bad}`);
         const messages = r.u32Count('messages', MAX_ITEMS, MIN_MESSAGE_BYTES);
         this.name = name;
-        this.box = new UserBox();
+        this.box = new UserBox(name);
         this.startList(this.box.queue, Part.Queue, messages);
         return true;
       }
@@ -398,6 +399,7 @@ export class SnapshotReader {
   private endBox(): void {
     const s = this.state;
     s.users.set(this.name, this.box);
+    s.boxOrder.append(this.box);
     s.sweeps.schedule(this.name, this.box);
     s.heldMessages += this.box.held;
     s.heldBytes += this.box.heldBytes;
@@ -411,7 +413,8 @@ export class SnapshotReader {
     const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
     const seq = r.f64('seq');
     const expiresAt = r.f64('expiresAt');
-    this.state.puts.set(rememberedKey(user, principal, id), { user, principal, id, seq, expiresAt });
+    const put: RememberedPut = { user, principal, id, seq, expiresAt, slot: -1 };
+    remember(this.state.puts, this.state.putOrder, rememberedKey(user, principal, id), put);
     this.left--;
   }
 
@@ -423,7 +426,8 @@ export class SnapshotReader {
     const result = readConsumeResult(r);
     const bytes = consumeResultBytes(result);
     const s = this.state;
-    s.consumes.set(rememberedKey(user, principal, requestId), { user, principal, requestId, result, bytes, expiresAt });
+    const consume: RememberedConsume = { user, principal, requestId, result, bytes, expiresAt, slot: -1 };
+    remember(s.consumes, s.consumeOrder, rememberedKey(user, principal, requestId), consume);
     s.consumeBytes += bytes;
     this.left--;
   }
@@ -553,4 +557,12 @@ function integer(r: ByteReader, what: string): number {
   const v = r.f64(what);
   if (!Number.isSafeInteger(v)) throw new WireError('BAD_INTEGER', `${what} must be an integer`);
   return v;
+}
+
+/** Sets `key` to `entry` as a Map does (a key it holds keeps its place), and keeps the order beside it. */
+function remember<T extends Slotted>(map: Map<string, T>, order: SlotOrder<T>, key: string, entry: T): void {
+  const old = map.get(key);
+  map.set(key, entry);
+  if (old === undefined) order.append(entry);
+  else order.replace(old, entry);
 }

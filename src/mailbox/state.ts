@@ -5,6 +5,7 @@ import type { MailboxResult } from './commands.js';
 import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
 import { DelayedSet } from './delayed-set.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
+import { SlotOrder, type Slotted } from './slot-order.js';
 import { SweepSchedule } from './sweep-schedule.js';
 
 export interface Lease {
@@ -15,9 +16,13 @@ export interface Lease {
 }
 
 /** Everything one user holds. Absent from the map when it holds nothing. */
-export class UserBox {
+export class UserBox implements Slotted {
   /** `queue` is given only to a snapshot stream's copy of a mailbox. */
-  constructor(readonly queue = new SeqQueue()) {}
+  constructor(
+    /** The mailbox's user: its key in the state's map. */
+    readonly user: string,
+    readonly queue = new SeqQueue(),
+  ) {}
 
   /** Dead letters; made on the first one, since most mailboxes never have any. */
   dead: SeqQueue | null = null;
@@ -36,6 +41,8 @@ export class UserBox {
    * may go ahead. Not replicated state.
    */
   snapshotMark = 0;
+  /** Where this mailbox is in the state's boxOrder (slot-order.ts). Derived. */
+  slot = -1;
   /** The time of this mailbox's live entry in the state's sweep schedule (sweep-schedule.ts), Infinity for none. Derived. */
   sweepAt = Infinity;
 
@@ -60,7 +67,8 @@ export class UserBox {
   }
 }
 
-export interface RememberedPut {
+/** Remembered entries are immutable (a change replaces the entry) but for their derived slot. */
+export interface RememberedPut extends Slotted {
   readonly user: string;
   /** '' for the anonymous principal. */
   readonly principal: string;
@@ -79,7 +87,7 @@ export function consumeResultBytes(result: ConsumeResult): number {
   return 0;
 }
 
-export interface RememberedConsume {
+export interface RememberedConsume extends Slotted {
   readonly user: string;
   /** '' for the anonymous principal. */
   readonly principal: string;
@@ -109,6 +117,10 @@ export interface MailboxState {
   bodies: BodyStore;
   /** Which mailboxes the expiry sweep must visit, and from when: derived, rebuilt on restore. */
   sweeps: SweepSchedule;
+  /** The insertion orders of users, puts and consumes (slot-order.ts): derived, rebuilt on restore. */
+  boxOrder: SlotOrder<UserBox>;
+  putOrder: SlotOrder<RememberedPut>;
+  consumeOrder: SlotOrder<RememberedConsume>;
 }
 
 export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): MailboxState {
@@ -124,6 +136,9 @@ export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): Ma
     heldBytes: 0,
     bodies,
     sweeps: new SweepSchedule(),
+    boxOrder: new SlotOrder(),
+    putOrder: new SlotOrder(),
+    consumeOrder: new SlotOrder(),
   };
 }
 

@@ -10,7 +10,7 @@ import { SweepSchedule, sweepDueAt } from '../../src/mailbox/sweep-schedule.js';
 
 /** A mailbox holding one queued message that expires at `expiresAt`. */
 function boxExpiringAt(expiresAt: number): UserBox {
-  const box = new UserBox();
+  const box = new UserBox('u');
   box.queue.push(new StoredMessage(1, null, 0, 1, 0, expiresAt, 0));
   box.minExpiry = expiresAt;
   return box;
@@ -55,7 +55,7 @@ test('a later due time keeps the earlier entry; a dropped or replaced mailbox is
   boxes.delete('a');
   assert.equal(schedule.takeDue(100, boxes), undefined, 'the entry of a replaced mailbox is stale');
 
-  const empty = new UserBox();
+  const empty = new UserBox('e');
   assert.equal(sweepDueAt(empty), -Infinity);
   boxes.set('e', empty);
   schedule.schedule('e', empty);

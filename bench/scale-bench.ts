@@ -5,7 +5,7 @@
 // follower takes to be a caught-up follower again after kill -9, and after losing its store.
 //
 //   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4]
-//                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files]
+//                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files] [--node-args "..."]
 //
 // Without --batch, the fill is single puts with ids (m0, m1, ...), retried with the same id, so
 // the count is exact; but the put id table (1,000,000 ids in a 10-minute window) limits puts with
@@ -24,6 +24,8 @@
 //
 // --no-restarts skips the kill -9 restart and the wiped follower at the end.
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
+// --node-args passes options to the node processes' `node` (e.g. "--trace-gc", whose lines go to
+// the node logs, or V8 heap settings), as given, space-separated.
 //
 // The nodes run the production Raft timing (20 ms ticks, 300-600 ms election timeout) and
 // snapshot settings (every 100,000 entries or 64 MiB, stretched by up to 20% per node and
@@ -51,6 +53,8 @@ const batch = Number(arg('batch', '0'));
 const sampleSeconds = Number(arg('sample-seconds', '20'));
 const restarts = !args.includes('--no-restarts');
 const keepFiles = args.includes('--keep-files');
+/** Extra `node` options of the node processes, space-separated (e.g. "--trace-gc --max-semi-space-size=64"). */
+const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
 /** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */
 const perBatch = batch > 0 ? Math.min(batch, Math.ceil(messages / mailboxes)) : 1;
 /** How often a progress line with every node's figures is printed, in acknowledged messages. */
@@ -245,6 +249,7 @@ async function main(): Promise<void> {
     metrics: true,
     raft: { tickMs: 20, electionTicks: 15, requestTimeoutMs: 5000 },
     mailbox: { expireIntervalMs: 1000 },
+    nodeArgs,
   });
   const clients: ForgeMailboxClient[] = [];
   try {

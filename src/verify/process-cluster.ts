@@ -50,6 +50,8 @@ export interface ProcessClusterOptions {
   proxies?: boolean;
   /** Extra environment of the node processes. */
   env?: Record<string, string>;
+  /** Extra options of the node processes' `node` (V8 and Node flags, e.g. --max-semi-space-size=64). */
+  nodeArgs?: string[];
   logLevel?: 'trace' | 'debug' | 'info' | 'warn';
   /** Prefix of the temporary directory holding data, configs and logs. */
   dirPrefix?: string;
@@ -291,7 +293,7 @@ export class ProcessCluster {
     h.out = createWriteStream(h.log, { flags: 'a' });
     const child = spawn(
       process.execPath,
-      ['--experimental-wasm-modules', '--no-warnings', join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', h.config],
+      ['--experimental-wasm-modules', '--no-warnings', ...(this.opts.nodeArgs ?? []), join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', h.config],
       { stdio: ['ignore', 'pipe', 'pipe'], env: this.env },
     );
     child.stdout!.pipe(h.out, { end: false });

@@ -153,13 +153,11 @@ export class Mailbox {
         const s = this.state;
         const before = s.users.get(cmd.user);
         if (before !== undefined) this.stream?.beforeWrite(before);
-        const held = before?.held ?? 0;
-        const heldBytes = before?.heldBytes ?? 0;
+        const was = before === undefined ? NOTHING_HELD : heldBy(before);
         const result = this.applyToUser(cmd, now);
         const after = s.users.get(cmd.user);
-        if (after !== undefined) s.sweeps.schedule(cmd.user, after);
-        s.heldMessages += (after?.held ?? 0) - held;
-        s.heldBytes += (after?.heldBytes ?? 0) - heldBytes;
+        if (after !== undefined) this.reindex(after);
+        this.moveTotals(was, after === undefined ? NOTHING_HELD : heldBy(after));
         return result;
       }
       case 'expire':
@@ -204,37 +202,39 @@ export class Mailbox {
   }
 
   /**
-   * Operator totals across every mailbox (metrics), and the `topN` deepest mailboxes. Counts what
-   * is held, expired-but-unswept included; O(users) plus a partial sort.
+   * Operator totals across every mailbox (metrics), from the running sums: O(1). And the `topN`
+   * deepest mailboxes: a walk over every mailbox plus a partial sort, so only when asked (topN > 0,
+   * metrics.perUserDepth). Counts what is held, expired-but-unswept included.
    */
   totals(topN: number): MailboxTotals {
-    let messages = 0;
-    let bytes = 0;
-    let deadLetters = 0;
+    const s = this.state;
     const top: Array<{ user: string; count: number; bytes: number }> = [];
-    for (const [user, box] of this.state.users) {
-      const count = box.queue.size + (box.leases?.size ?? 0) + (box.delayed?.size ?? 0);
-      messages += count;
-      bytes += box.queue.bytes + box.leaseBytes + (box.delayed?.bytes ?? 0);
-      deadLetters += box.dead?.size ?? 0;
-      if (topN > 0) {
+    if (topN > 0) {
+      for (const [user, box] of s.users) {
+        const count = box.queue.size + (box.leases?.size ?? 0) + (box.delayed?.size ?? 0);
         top.push({ user, count, bytes: box.queue.bytes + box.leaseBytes + (box.delayed?.bytes ?? 0) });
         if (top.length > 4 * topN) top.sort((a, b) => b.count - a.count).length = topN;
       }
+      top.sort((a, b) => b.count - a.count);
+      if (top.length > topN) top.length = topN;
     }
-    top.sort((a, b) => b.count - a.count);
-    if (top.length > topN) top.length = topN;
     return {
-      messages,
-      bytes,
-      deadLetters,
+      messages: s.heldMessages - s.deadMessages,
+      bytes: s.heldBytes - s.deadBytes,
+      deadLetters: s.deadMessages,
       expiredTotal: this.expiredTotal,
-      mailboxes: this.state.users.size,
+      mailboxes: s.users.size,
       top,
       quotas: this.quotas(),
       usage: this.usage(),
       bodyStore: this.bodyUsage(),
     };
+  }
+
+  /** When the oldest message waiting in a queue was enqueued (leased, delayed and dead ones apart), null when none waits. */
+  oldestQueuedAt(): number | null {
+    const at = this.state.oldest.enqueuedAt();
+    return at === Infinity ? null : at;
   }
 
   /** Deterministic binary image of the state (see snapshot.ts). */
@@ -756,15 +756,14 @@ export class Mailbox {
     const s = this.state;
     const now = s.now;
     const counts: LeaseEndCounts = { returned: 0, deadLettered: 0, expired: 0 };
-    for (let due = s.sweeps.takeDue(now, s.users); due !== undefined; due = s.sweeps.takeDue(now, s.users)) {
-      const [user, box] = due;
+    const due = s.sweeps.takeDue(now);
+    for (const box of due) {
       // Only the mailboxes this sweep changes are copied for a snapshot stream.
       const visible = box.delayed !== null && box.delayed.nextVisibleAt <= now;
       if (this.stream !== null && (visible || box.held === 0 || box.minExpiry <= now || (box.minLeaseEnd <= now && box.leases !== null))) {
         this.stream.beforeWrite(box);
       }
-      const held = box.held;
-      const heldBytes = box.heldBytes;
+      const was = heldBy(box);
       this.endLeases(box, now, counts);
       this.makeVisible(box, now);
       if (box.minExpiry <= now) {
@@ -779,11 +778,11 @@ export class Mailbox {
           box.delayed?.earliestExpiry() ?? Infinity,
         );
       }
-      s.heldMessages += box.held - held;
-      s.heldBytes += box.heldBytes - heldBytes;
-      this.dropIfEmpty(user, box);
-      if (box.held > 0) s.sweeps.schedule(user, box);
+      this.moveTotals(was, heldBy(box));
+      this.dropIfEmpty(box.user, box);
     }
+    // Scheduled again only now, so that no mailbox is visited twice in one sweep.
+    for (const box of due) if (box.held > 0) this.reindex(box);
     this.expiredTotal += counts.expired;
     return { kind: 'expired', expired: counts.expired, deadLettered: counts.deadLettered, leasesReturned: counts.returned };
   }
@@ -1010,7 +1009,39 @@ export class Mailbox {
   private dropIfEmpty(user: string, box: UserBox): void {
     if (box.held !== 0) return;
     this.stream?.beforeDrop(box);
-    this.state.users.delete(user);
-    this.state.boxOrder.remove(box);
+    const s = this.state;
+    s.users.delete(user);
+    s.boxOrder.remove(box);
+    s.sweeps.drop(box);
+    s.oldest.drop(box);
   }
+
+  /** After a change to `box`: its places in the sweep schedule and the oldest-queued index. */
+  private reindex(box: UserBox): void {
+    this.state.sweeps.schedule(box);
+    this.state.oldest.update(box);
+  }
+
+  /** Moves the cluster's running totals by what a mailbox went from and to. */
+  private moveTotals(was: Held, now: Held): void {
+    const s = this.state;
+    s.heldMessages += now.messages - was.messages;
+    s.heldBytes += now.bytes - was.bytes;
+    s.deadMessages += now.deadMessages - was.deadMessages;
+    s.deadBytes += now.deadBytes - was.deadBytes;
+  }
+}
+
+/** What one mailbox holds, as the running totals count it. */
+interface Held {
+  messages: number;
+  bytes: number;
+  deadMessages: number;
+  deadBytes: number;
+}
+
+const NOTHING_HELD: Held = { messages: 0, bytes: 0, deadMessages: 0, deadBytes: 0 };
+
+function heldBy(box: UserBox): Held {
+  return { messages: box.held, bytes: box.heldBytes, deadMessages: box.dead?.size ?? 0, deadBytes: box.dead?.bytes ?? 0 };
 }

@@ -181,6 +181,11 @@ export class SeqQueue {
     return before - this.size;
   }
 
+  /** When the message at the head was enqueued, Infinity when empty. */
+  headEnqueuedAt(): number {
+    return this.head < this.tail ? this.cols![this.head * STRIDE + ENQUEUED_AT]! : Infinity;
+  }
+
   /** The smallest expiresAt in the queue, Infinity when empty. */
   earliestExpiry(): number {
     if (this.head >= this.tail) return Infinity;

@@ -400,9 +400,12 @@ export class SnapshotReader {
     const s = this.state;
     s.users.set(this.name, this.box);
     s.boxOrder.append(this.box);
-    s.sweeps.schedule(this.name, this.box);
+    s.sweeps.schedule(this.box);
+    s.oldest.update(this.box);
     s.heldMessages += this.box.held;
     s.heldBytes += this.box.heldBytes;
+    s.deadMessages += this.box.dead?.size ?? 0;
+    s.deadBytes += this.box.dead?.bytes ?? 0;
     this.boxesLeft--;
     this.part = this.boxesLeft > 0 ? Part.Box : Part.PutCount;
   }

@@ -5,6 +5,7 @@ import type { MailboxResult } from './commands.js';
 import { DEFAULT_QUOTAS, type MailboxQuotas } from './quotas.js';
 import { DelayedSet } from './delayed-set.js';
 import { SeqQueue, type StoredMessage } from './seq-queue.js';
+import { OldestQueued } from './oldest-queued.js';
 import { SlotOrder, type Slotted } from './slot-order.js';
 import { SweepSchedule } from './sweep-schedule.js';
 
@@ -43,8 +44,10 @@ export class UserBox implements Slotted {
   snapshotMark = 0;
   /** Where this mailbox is in the state's boxOrder (slot-order.ts). Derived. */
   slot = -1;
-  /** The time of this mailbox's live entry in the state's sweep schedule (sweep-schedule.ts), Infinity for none. Derived. */
-  sweepAt = Infinity;
+  /** This mailbox's place in the state's sweep schedule (sweep-schedule.ts), -1 for none. Derived. */
+  sweepPos = -1;
+  /** This mailbox's place in the state's oldest-queued index (oldest-queued.ts), -1 for none. Derived. */
+  headPos = -1;
 
   get held(): number {
     return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0) + (this.delayed?.size ?? 0);
@@ -115,8 +118,13 @@ export interface MailboxState {
   heldBytes: number;
   /** Where the bodies of the messages held are (not replicated state: node-local storage). */
   bodies: BodyStore;
+  /** Dead letters held by every mailbox together, and their body bytes: derived like heldMessages. */
+  deadMessages: number;
+  deadBytes: number;
   /** Which mailboxes the expiry sweep must visit, and from when: derived, rebuilt on restore. */
   sweeps: SweepSchedule;
+  /** The mailboxes by the age of their queue's head: derived, rebuilt on restore. */
+  oldest: OldestQueued;
   /** The insertion orders of users, puts and consumes (slot-order.ts): derived, rebuilt on restore. */
   boxOrder: SlotOrder<UserBox>;
   putOrder: SlotOrder<RememberedPut>;
@@ -135,7 +143,10 @@ export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): Ma
     heldMessages: 0,
     heldBytes: 0,
     bodies,
+    deadMessages: 0,
+    deadBytes: 0,
     sweeps: new SweepSchedule(),
+    oldest: new OldestQueued(),
     boxOrder: new SlotOrder(),
     putOrder: new SlotOrder(),
     consumeOrder: new SlotOrder(),

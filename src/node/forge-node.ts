@@ -373,16 +373,12 @@ export class ForgeNode implements NodeOperations {
 
   /**
    * Age of the oldest message waiting to be consumed in any mailbox (leased ones and dead letters
-   * apart), by the wall clock: the head of each queue is its oldest (queues keep put order).
-   * O(mailboxes), like the totals the metrics already take per scrape.
+   * apart), by the wall clock: from the mailbox's index of queue heads (oldest-queued.ts), O(1)
+   * per scrape.
    */
   private oldestMessageAgeMs(): number | null {
-    let oldest = Infinity;
-    for (const box of this.stateMachine.mailbox.state.users.values()) {
-      const head = box.queue.at(0);
-      if (head !== undefined && head.enqueuedAt < oldest) oldest = head.enqueuedAt;
-    }
-    return oldest === Infinity ? null : Math.max(0, Date.now() - oldest);
+    const oldest = this.stateMachine.mailbox.oldestQueuedAt();
+    return oldest === null ? null : Math.max(0, Date.now() - oldest);
   }
 
   isLeader(): boolean {

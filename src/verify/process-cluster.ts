@@ -39,6 +39,7 @@ import { ManagedLinkGuard } from '../router/link-guard-process.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
 import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
+import { NODE_HEAP_FLAGS } from '../node/node-heap-flags.js';
 
 export interface ProcessClusterOptions {
   nodes?: number;
@@ -50,7 +51,7 @@ export interface ProcessClusterOptions {
   proxies?: boolean;
   /** Extra environment of the node processes. */
   env?: Record<string, string>;
-  /** Extra options of the node processes' `node` (V8 and Node flags, e.g. --max-semi-space-size=64). */
+  /** Extra options of the node processes' `node` (V8 and Node flags), after NODE_HEAP_FLAGS: a later one wins. */
   nodeArgs?: string[];
   logLevel?: 'trace' | 'debug' | 'info' | 'warn';
   /** Prefix of the temporary directory holding data, configs and logs. */
@@ -293,7 +294,7 @@ export class ProcessCluster {
     h.out = createWriteStream(h.log, { flags: 'a' });
     const child = spawn(
       process.execPath,
-      ['--experimental-wasm-modules', '--no-warnings', ...(this.opts.nodeArgs ?? []), join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', h.config],
+      ['--experimental-wasm-modules', '--no-warnings', ...NODE_HEAP_FLAGS, ...(this.opts.nodeArgs ?? []), join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', h.config],
       { stdio: ['ignore', 'pipe', 'pipe'], env: this.env },
     );
     child.stdout!.pipe(h.out, { end: false });

@@ -114,8 +114,13 @@ export interface ChaosReport {
   snapshots: SnapshotEvent[];
   /** Nodes that did not fail-stop (exit 74) on a full disk, or did not refuse (exit 65) a corrupt store. */
   unexpectedExits: string[];
+  /** Seconds spent in each phase, in order: where a slow run's time went. */
+  phases: Array<{ phase: ChaosPhase; seconds: number }>;
   clean: boolean;
 }
+
+/** Cluster start and first leader (and the backlog, if any); faults under the workload; heal and drain; the checkers. */
+export type ChaosPhase = 'start' | 'faults' | 'drain' | 'check';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -135,7 +140,17 @@ const CHAOS_SNAPSHOT_ENTRIES = 300;
 export const BACKLOG_SNAPSHOT_ENTRIES = 500;
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
-  const log = opts.log ?? (() => {});
+  const began = Date.now();
+  const sink = opts.log ?? (() => {});
+  const log = (line: string) => sink(`+${((Date.now() - began) / 1000).toFixed(1)} s ${line}`);
+  const phases: ChaosReport['phases'] = [];
+  let phaseFrom = began;
+  const endPhase = (phase: ChaosPhase) => {
+    const now = Date.now();
+    phases.push({ phase, seconds: (now - phaseFrom) / 1000 });
+    phaseFrom = now;
+    log(`phase ${phase} done`);
+  };
   const faults = opts.faults ?? DEFAULT_FAULT_KINDS;
   const diskFull = faults.includes('disk-full');
   if (diskFull && opts.backlog !== undefined) {
@@ -214,6 +229,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
+    endPhase('start');
     const faultsFrom = Date.now();
     const stopAt = faultsFrom + opts.timeSec * 1000;
     const nemesis = new Nemesis(
@@ -231,6 +247,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const faultsUntil = Date.now();
     await Promise.all(workers.map((w) => w.close()));
     log(`workload done: ${JSON.stringify(recorder.counts())}; batch calls ${JSON.stringify(recorder.batchCounts())}; faults ${JSON.stringify(nemesis.injected)}`);
+    endPhase('faults');
 
     await nemesis.healAll();
     await admin.waitForLeader(60_000);
@@ -243,6 +260,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log(`backlog: counted ${backlogCheck.counted} (must be ${backlogCheck.min}..${backlogCheck.max}), ${backlogCheck.wrong.length} mailboxes wrong, ${backlogCheck.unread.length} unread`);
     }
     const snapshots = cluster.ids.flatMap((id) => snapshotEvents(id, cluster.logs(id), faultsFrom, faultsUntil));
+    endPhase('drain');
 
     report = {
       seed: opts.seed,
@@ -274,6 +292,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             },
       snapshotEntries,
       snapshots,
+      phases,
       clean: false,
     };
     // The two checks run apart so that the total-queue verdict survives a failure of the other.
@@ -285,6 +304,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     } catch (e) {
       report.checkError = e instanceof Error ? e.message : String(e);
     }
+    endPhase('check');
     report.clean =
       report.checkError === null &&
       report.totalQueue?.ok === true &&
@@ -587,6 +607,7 @@ export function formatReport(r: ChaosReport): string {
   if (!r.drained) lines.push('drain: some mailbox could not be drained after healing');
   for (const e of r.unexpectedExits) lines.push(`storage fault not handled as it must be: ${e}`);
   if (r.checkError !== null) lines.push(`checker error: ${r.checkError}`);
+  lines.push(`phases: ${r.phases.map((p) => `${p.phase} ${p.seconds.toFixed(1)} s`).join(', ')}`);
   lines.push(`history: ${r.historyPath}`);
   if (!r.clean) lines.push(`cluster data and node logs kept in ${r.clusterDir}`);
   lines.push(`verdict: ${r.clean ? 'CLEAN' : 'ANOMALIES FOUND'}`);

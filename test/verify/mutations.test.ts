@@ -61,11 +61,12 @@ test('every mutation the chaos runner must catch has a schedule here', () => {
   assert.deepEqual(Object.keys(SCHEDULES).sort(), [...chaos].sort());
 });
 
-describe('chaos: every chaos-detected mutation is caught', { timeout: 300_000 }, () => {
+describe('chaos: every chaos-detected mutation is caught', { timeout: 900_000 }, () => {
   for (const mutation of UNSAFE_MODES) {
     const schedule = SCHEDULES[mutation];
-    test(`${mutation}: seed ${schedule.options.seed}, ${schedule.options.timeSec} s`, { timeout: 90_000 }, async () => {
+    test(`${mutation}: seed ${schedule.options.seed}, ${schedule.options.timeSec} s`, { timeout: 240_000 }, async () => {
       const r = await runChaos({
+        log: (line) => process.stderr.write(`# ${mutation} ${line}\n`),
         nodes: 3,
         holdMs: [800, 2500],
         quietMs: [300, 1200],

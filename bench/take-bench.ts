@@ -8,6 +8,7 @@
 // one expiry sweep with nothing due.
 //   node --import tsx bench/take-bench.ts --users 1000000 --messages 3000000
 //   node --import tsx bench/take-bench.ts --users 1000 --messages 1000000
+//   node --import tsx bench/take-bench.ts --users 1000000 --messages 3000000 --order random
 // A script that prints, not a test.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,12 +17,16 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Mailbox } from '../src/mailbox/mailbox.js';
 import { FileBodyStore } from '../src/node/file-body-store.js';
+import { Prng } from '../src/sim/prng.js';
 
 const BODY_BYTES = 100;
 const USERS = Number(flag('--users') ?? 1_000_000);
 const MESSAGES = Number(flag('--messages') ?? 3_000_000);
 /** Puts applied between two slices of the take. */
 const PUTS = Number(flag('--puts') ?? 20);
+/** Which mailbox each fill put goes to: round robin (the bodies of a mailbox far apart, in runs), or random (no order at all). */
+const ORDER = flag('--order') ?? 'round-robin';
+if (ORDER !== 'round-robin' && ORDER !== 'random') throw new Error(`--order is round-robin or random, not ${ORDER}`);
 const SLICE_MS = 4;
 const SLICE_PIECES = 64;
 const T0 = 1_700_000_000_000;
@@ -53,11 +58,13 @@ try {
     const body = new Uint8Array(BODY_BYTES).fill(index & 0xff);
     m.apply({ op: 'put', user: `user-${user}`, body, id: `put-${index}` }, { index, term: 1, time: T0 + index });
   };
+  const prng = new Prng(12345);
+  const random = () => prng.int(0, USERS - 1);
   const fill0 = performance.now();
-  for (let i = 0; i < MESSAGES; i++) put(i % USERS);
+  for (let i = 0; i < MESSAGES; i++) put(ORDER === 'random' ? random() : i % USERS);
   const fillMs = performance.now() - fill0;
   console.log(
-    `node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${MESSAGES.toLocaleString('en-US')} messages over ${USERS.toLocaleString('en-US')} mailboxes filled in ${fillMs.toFixed(0)} ms, ` +
+    `node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${MESSAGES.toLocaleString('en-US')} messages over ${USERS.toLocaleString('en-US')} mailboxes (${ORDER}) filled in ${fillMs.toFixed(0)} ms, ` +
       `heapUsed ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB; ${await gcSince()}`,
   );
 
@@ -72,8 +79,6 @@ try {
   }
   console.log(`expiry sweep with nothing due, three times: ${sweeps.join(', ')} ms; ${await gcSince()}`);
 
-  let x = 12345;
-  const random = () => (x = (x * 1103515245 + 12345) % 2147483648) % USERS;
   const take0 = performance.now();
   const stream = m.snapshotStream();
   const beginMs = performance.now() - take0;

@@ -15,13 +15,23 @@ export interface BodyStoreUsage {
   storedBytes: number;
 }
 
-export interface BodyStore {
+/** Reads bodies into place: a store, or a scan of it. */
+export interface BodyReader {
+  /** The `length` bytes at `ref`, put into `target[offset, offset + length)` (a snapshot writes bodies in place). */
+  readInto(ref: number, length: number, target: Uint8Array, offset: number): void;
+}
+
+export interface BodyStore extends BodyReader {
   /** Keeps a copy of `body`; returns its ref (meaningful to this store only). */
   append(body: Uint8Array): number;
   /** The `length` bytes at `ref`, a fresh array. Throws for a ref this store does not hold. */
   read(ref: number, length: number): Uint8Array;
-  /** The same bytes, put into `target[offset, offset + length)` (a snapshot writes bodies in place). */
-  readInto(ref: number, length: number, target: Uint8Array, offset: number): void;
+  /**
+   * A reader for many bodies read one after another in about the order they were appended (a
+   * snapshot writes every queued body): a store may read ahead of each body (the file store reads
+   * blocks, not one body per system call). Reads what `readInto` reads; valid as long as the store.
+   */
+  scan(): BodyReader;
   /** The body at `ref` is no longer held by the state: its space may be reclaimed (once no hold is on). */
   release(ref: number, length: number): void;
   /**
@@ -62,6 +72,11 @@ export class MemoryBodyStore implements BodyStore {
 
   readInto(ref: number, length: number, target: Uint8Array, offset: number): void {
     target.set(this.readable(ref, length), offset);
+  }
+
+  /** Nothing to read ahead in memory: the store itself. */
+  scan(): BodyReader {
+    return this;
   }
 
   release(ref: number, length: number): void {

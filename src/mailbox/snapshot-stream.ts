@@ -25,7 +25,7 @@
 // Nothing needs the image's size before it is written (the cluster snapshot's mailbox image is the
 // rest of its image), so the stream writes from its first step.
 
-import type { BodyStore } from './body-store.js';
+import type { BodyReader } from './body-store.js';
 import { StoredMessage } from './seq-queue.js';
 import type { SlotOrder, Slotted } from './slot-order.js';
 import { type MailboxState, type RememberedConsume, type RememberedPut, UserBox } from './state.js';
@@ -95,7 +95,8 @@ export class MailboxSnapshotStream {
   private readonly boxes: SlotWalk<UserBox>;
   private readonly puts: SlotWalk<RememberedPut>;
   private readonly consumes: SlotWalk<RememberedConsume>;
-  private readonly bodies: BodyStore;
+  /** The store's scan: bodies are read in about the order they were appended. */
+  private readonly bodies: BodyReader;
   /** Ends the stream's hold on the body store. */
   private readonly unhold: () => void;
   /** Mailboxes copied before a change and not written yet: the copy to write instead. */
@@ -120,7 +121,7 @@ export class MailboxSnapshotStream {
     this.boxes = new SlotWalk(s.boxOrder);
     this.puts = new SlotWalk(s.putOrder);
     this.consumes = new SlotWalk(s.consumeOrder);
-    this.bodies = s.bodies;
+    this.bodies = s.bodies.scan();
     this.unhold = s.bodies.hold();
   }
 

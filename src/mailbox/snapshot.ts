@@ -25,7 +25,7 @@
 // The image holds the message bodies inline: the writer reads them from the state's body store,
 // and a reader appends them to the (empty) store of the state it makes.
 
-import type { BodyStore } from './body-store.js';
+import type { BodyReader, BodyStore } from './body-store.js';
 import type { DeliveredMessage } from './commands.js';
 import {
   type ConsumeResult,
@@ -107,9 +107,10 @@ function messageSize(m: StoredMessage): number {
 export function writeSnapshot(s: MailboxState): Uint8Array {
   const w = ByteWriter.exact(snapshotSize(s));
   writeHeader(w, s);
+  const bodies = s.bodies.scan();
   for (const [name, box] of s.users) {
     w.u16String(name);
-    writeBoxBody(w, box, s.bodies);
+    writeBoxBody(w, box, bodies);
   }
   w.u32(s.puts.size);
   for (const p of s.puts.values()) writePut(w, p);
@@ -128,7 +129,7 @@ export function writeHeader(w: ByteWriter, s: MailboxState): void {
   w.u32(s.users.size);
 }
 
-export function writeBoxBody(w: ByteWriter, box: UserBox, bodies: BodyStore): void {
+export function writeBoxBody(w: ByteWriter, box: UserBox, bodies: BodyReader): void {
   writeQueue(w, box.queue, bodies);
   writeQueue(w, box.dead, bodies);
   w.u32(box.leases?.size ?? 0);
@@ -449,12 +450,12 @@ function readPrincipal(r: ByteReader): string {
   return principal;
 }
 
-function writeQueue(w: ByteWriter, q: SeqQueue | null, bodies: BodyStore): void {
+function writeQueue(w: ByteWriter, q: SeqQueue | null, bodies: BodyReader): void {
   w.u32(q?.size ?? 0);
   for (const m of q ?? []) writeMessage(w, m, bodies);
 }
 
-function writeMessage(w: ByteWriter, m: StoredMessage, bodies: BodyStore): void {
+function writeMessage(w: ByteWriter, m: StoredMessage, bodies: BodyReader): void {
   w.f64(m.seq);
   w.u8(m.clientId === null ? 0 : 1);
   if (m.clientId !== null) w.u16String(m.clientId);

@@ -39,6 +39,7 @@ import { LongPollConsumes } from './long-poll.js';
 import { MembershipAdmin } from './membership-admin.js';
 import { ParkedConsumers } from './parked-consumers.js';
 import { DEFAULT_MAX_APPLY_LAG, liveness, readiness, type HealthLimits, type HealthState } from './health.js';
+import { LoopStallWatch } from './loop-stall-watch.js';
 import { NodeMetrics } from './metrics.js';
 import { OpsServer } from './ops-server.js';
 import { proposeMailbox } from './proposals.js';
@@ -60,6 +61,9 @@ const SNAPSHOT_JITTER = 0.2;
  * election, GC pause or snapshot slice, so that a probe never restarts a node that is merely busy.
  */
 const MIN_TICK_SILENCE_MS = 10_000;
+/** A stall this long is logged: two thirds of the shortest election timeout (300 ms in production). */
+const LOOP_STALL_MS = 200;
+const LOOP_STALL_CHECK_MS = 20;
 
 export interface ForgeNodeOptions {
   /**
@@ -91,6 +95,7 @@ export class ForgeNode implements NodeOperations {
   private readonly healthLimits: HealthLimits;
   private lastLeader: string | null = null;
   private stopping = false;
+  private stallWatch: LoopStallWatch | null = null;
   /** Mutation ack-before-commit: a consume without lease is answered before its entry commits. */
   private readonly unsafeAckBeforeCommit: boolean;
   /** Mutation read-without-read-index: peek/len served from local state while this node thinks it leads. */
@@ -287,6 +292,7 @@ export class ForgeNode implements NodeOperations {
     for (const m of MUTATIONS) {
       if (this.unsafeMutations.includes(m.name)) this.log.warn({ mutation: m.name }, `UNSAFE BUILD, deliberate bug switched on: ${m.what}`);
     }
+    this.watchStalls();
     await this.diskWatermark.start();
     await this.transport.start();
     await this.driver.start();
@@ -330,8 +336,34 @@ export class ForgeNode implements NodeOperations {
   }
 
   private async closeOps(): Promise<void> {
+    this.stallWatch?.stop();
     await this.ops.close();
     this.metrics.close();
+  }
+
+  /** Logs each event-loop stall over LOOP_STALL_MS, with the collections inside it and where Raft stood. */
+  private watchStalls(): void {
+    this.stallWatch = new LoopStallWatch({
+      thresholdMs: LOOP_STALL_MS,
+      intervalMs: LOOP_STALL_CHECK_MS,
+      onStall: (stall) => {
+        this.metrics.loopStalls.inc();
+        const st = this.driver.status();
+        this.log.warn(
+          {
+            stallMs: Math.round(stall.stallMs),
+            gcMs: Math.round(stall.gcMs),
+            gcCount: stall.gcCount,
+            role: st.role,
+            term: st.term,
+            commit: st.commit,
+            applied: st.applied,
+            heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+          },
+          'event loop stalled: no heartbeats, replies or applies meanwhile',
+        );
+      },
+    });
   }
 
   /**

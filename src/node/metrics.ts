@@ -85,6 +85,7 @@ export class NodeMetrics {
   readonly proposals: Counter<'op' | 'outcome'>;
   readonly reads: Counter<'op' | 'outcome'>;
   readonly leaderChanges: Counter;
+  readonly loopStalls: Counter;
   readonly parkedWakeups: Counter;
   readonly parkedReleased: Counter<'reason'>;
   /** Event-loop delay since start: a blocked loop sends no heartbeats, answers no clients. */
@@ -95,7 +96,8 @@ export class NodeMetrics {
 
   constructor(source: MetricsSource, labels: { node: string }, options: MetricsOptions = {}) {
     const registers = [this.registry];
-    // The mailbox totals walk every mailbox: once per scrape, not once per metric that reads them.
+    // The mailbox totals are read once per scrape, not once per metric that reads them (with
+    // perUserDepth they walk every mailbox for the deepest).
     const totals = oncePerScrape(() => source.mailbox(0));
     this.registry.setDefaultLabels(labels);
     // process_* and nodejs_* (CPU, memory, heap, handles, GC durations, event-loop lag).
@@ -170,6 +172,11 @@ export class NodeMetrics {
     this.leaderChanges = new Counter({
       name: 'forge_leader_changes_total',
       help: 'Times this node saw the cluster leader change',
+      registers,
+    });
+    this.loopStalls = new Counter({
+      name: 'forge_event_loop_stalls_total',
+      help: 'Event-loop stalls over 200 ms (each logged as "event loop stalled", with the garbage collection inside it)',
       registers,
     });
     gauge('forge_raft_term', 'Current Raft term of this node', () => source.raft().term);

@@ -105,6 +105,16 @@ test('a leader frozen longer than the client timeout: the new leader answers the
       const noticedMs = loggedAt(cluster.logs(frozen), 'lost Zenoh router; reconnecting', wokeAt)! - wokeAt;
       process.stderr.write(`frozen leader ${frozen}: noticed its cut router link ${noticedMs} ms after waking\n`);
       assert.ok(noticedMs <= NOTICE_CUT_BOUND_MS, `the woken node noticed its cut router link only ${noticedMs} ms after SIGCONT`);
+      // And it says why it went silent: one logged stall as long as the freeze, not the collector's.
+      const stall = cluster
+        .logs(frozen)
+        .split('\n')
+        .filter((line) => line.includes('event loop stalled'))
+        .map((line) => JSON.parse(line) as { time: number; stallMs: number; gcMs: number; role: string });
+      assert.ok(stall.length >= 1, `${frozen} logged no stall after SIGCONT`);
+      const longest = stall.reduce((a, b) => (b.stallMs > a.stallMs ? b : a));
+      assert.ok(longest.stallMs >= FREEZE_MS - 500 && longest.stallMs <= wokeAt - frozenAt + 2000, `stall logged: ${JSON.stringify(longest)}; frozen ${wokeAt - frozenAt} ms`);
+      assert.ok(longest.gcMs < longest.stallMs / 2, JSON.stringify(longest));
       await cluster.waitForLeader(sender, 10_000);
 
       // Everything acknowledged is there exactly once, in order; maybe-committed puts at most once.

@@ -47,9 +47,9 @@ import { deliveryOf } from './delivery.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
+import type { SlotOrder, Slotted } from './slot-order.js';
 import { type ImageSink, SnapshotReader, writeSnapshot } from './snapshot.js';
 import { MailboxSnapshotStream, type StreamSteps } from './snapshot-stream.js';
-import { MapFront } from './map-front.js';
 import {
   type ConsumeResult,
   type MailboxState,
@@ -76,17 +76,17 @@ function fail(code: MailboxErrorCode, message: string): MailboxResult {
  * at `now`, and the bytes of those that are not, without forgetting them: a refusal must change
  * nothing. Windows have one length and the clock never goes back, so the expired are a prefix.
  */
-function liveEntries<V extends { expiresAt: number; bytes?: number }>(
+function liveEntries<V extends Slotted & { expiresAt: number; bytes?: number }>(
   table: Map<string, V>,
-  front: MapFront<V>,
+  order: SlotOrder<V>,
   now: number,
 ): { count: number; expiredBytes: number } {
-  // Through the kept iterator: no walk over the entries deleted from the front (see map-front.ts).
   let expired = 0;
   let expiredBytes = 0;
-  for (let e = front.at(table, 0); e !== undefined && e[1].expiresAt <= now; e = front.at(table, expired)) {
+  for (const e of order.fromFirst()) {
+    if (e.expiresAt > now) break;
     expired++;
-    expiredBytes += e[1].bytes ?? 0;
+    expiredBytes += e.bytes ?? 0;
   }
   return { count: table.size - expired, expiredBytes };
 }
@@ -121,8 +121,6 @@ export class Mailbox {
   /** Streams begun so far: the next one's mark. */
   private streams = 0;
   /** The oldest remembered put id and consume result, without a walk over deleted entries (map-front.ts). */
-  private readonly putsFront = new MapFront<RememberedPut>();
-  private readonly consumesFront = new MapFront<RememberedConsume>();
 
   /** Frees the body of a message that left the state. */
   private readonly release = (m: StoredMessage): void => this.state.bodies.release(m.bodyRef, m.bodyLength);
@@ -361,7 +359,7 @@ export class Mailbox {
     const overQuota = quotaRefusal(s.quotas, this.usage(), size, box === undefined);
     if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     // Ids in their window are never forgotten early: a full table refuses new ids instead.
-    if (cmd.id !== undefined && liveEntries(s.puts, this.putsFront, now).count >= o.dedupeMaxEntries) {
+    if (cmd.id !== undefined && liveEntries(s.puts, s.putOrder, now).count >= o.dedupeMaxEntries) {
       return fail(
         'QUOTA_EXCEEDED',
         `the put id table holds ${o.dedupeMaxEntries} ids still in their dedupe window (its limit): retry later, or put without an id`,
@@ -448,7 +446,7 @@ export class Mailbox {
       const overQuota = batchQuotaRefusal(s.quotas, this.usage(), count, bytes, box === undefined);
       if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     }
-    if (newIds > 0 && liveEntries(s.puts, this.putsFront, now).count + newIds > o.dedupeMaxEntries) {
+    if (newIds > 0 && liveEntries(s.puts, s.putOrder, now).count + newIds > o.dedupeMaxEntries) {
       return fail(
         'QUOTA_EXCEEDED',
         `the put id table cannot take ${newIds} more ids still in their dedupe window (limit ${o.dedupeMaxEntries}): retry later, or put without ids`,
@@ -916,16 +914,17 @@ export class Mailbox {
   private advance(now: number): void {
     const s = this.state;
     s.now = now;
-    for (let p = this.putsFront.first(s.puts); p !== undefined && p[1].expiresAt <= now; p = this.putsFront.first(s.puts)) {
-      this.stream?.beforeForgetPut(p[1]);
-      s.putOrder.remove(p[1]);
-      this.putsFront.dropFirst(s.puts);
+    // Oldest first, through the orders' fronts (see slot-order.ts).
+    for (let p = s.putOrder.first(); p !== null && p.expiresAt <= now; p = s.putOrder.first()) {
+      this.stream?.beforeForgetPut(p);
+      s.putOrder.remove(p);
+      s.puts.delete(rememberedKey(p.user, p.principal, p.id));
     }
-    for (let c = this.consumesFront.first(s.consumes); c !== undefined && c[1].expiresAt <= now; c = this.consumesFront.first(s.consumes)) {
-      this.stream?.beforeForgetConsume(c[1]);
-      s.consumeOrder.remove(c[1]);
-      this.consumesFront.dropFirst(s.consumes);
-      s.consumeBytes -= c[1].bytes;
+    for (let c = s.consumeOrder.first(); c !== null && c.expiresAt <= now; c = s.consumeOrder.first()) {
+      this.stream?.beforeForgetConsume(c);
+      s.consumeOrder.remove(c);
+      s.consumes.delete(rememberedKey(c.user, c.principal, c.requestId));
+      s.consumeBytes -= c.bytes;
     }
   }
 
@@ -969,7 +968,7 @@ export class Mailbox {
    */
   private requestTableFull(now: number): string | null {
     const o = this.options;
-    const live = liveEntries(this.state.consumes, this.consumesFront, now);
+    const live = liveEntries(this.state.consumes, this.state.consumeOrder, now);
     const bytes = this.state.consumeBytes - live.expiredBytes;
     if (live.count >= o.requestCacheMaxEntries) {
       return `the consume request id table holds ${live.count} results still in their window (limit ${o.requestCacheMaxEntries}): retry later, or consume without rid`;

@@ -11,6 +11,12 @@
 // (snapshot-stream.ts). Holes are squeezed out, slots renumbered, once they outnumber the items
 // and nothing pins the order: amortized over the removals that made them. Derived state, rebuilt
 // by the snapshot reader.
+//
+// The front is where the mailbox forgets remembered ids and results, oldest first: `first()` keeps
+// its place past the holes it has skipped, so forgetting one entry after another costs no walk
+// over the ones forgotten before (V8's Map iterators step over every deleted entry still in the
+// table: with a million remembered ids, looking at the oldest from the start cost about 0.2 ms a
+// command; docs/performance.md, 2026-12-02).
 
 /** An item of a slot order: `slot` is its index there while it is in the map (derived, not replicated). */
 export interface Slotted {
@@ -24,6 +30,8 @@ export class SlotOrder<T extends Slotted> {
   private items: (T | null)[] = [];
   private live = 0;
   private pins = 0;
+  /** No item lives below this slot. */
+  private head = 0;
 
   /** One past the last slot used so far: a stream walks the slots below the length it began with. */
   get length(): number {
@@ -33,6 +41,20 @@ export class SlotOrder<T extends Slotted> {
   /** The item in `slot`, null for a hole (or past the end). */
   at(slot: number): T | null {
     return this.items[slot] ?? null;
+  }
+
+  /** The first item in order (the oldest added), or null when there is none. */
+  first(): T | null {
+    while (this.head < this.items.length && this.items[this.head] === null) this.head++;
+    return this.items[this.head] ?? null;
+  }
+
+  /** The items in order from the first; the order must not change while this is iterated. */
+  *fromFirst(): IterableIterator<T> {
+    for (let slot = this.head; slot < this.items.length; slot++) {
+      const item = this.items[slot];
+      if (item !== null && item !== undefined) yield item;
+    }
   }
 
   append(item: T): void {
@@ -75,5 +97,6 @@ export class SlotOrder<T extends Slotted> {
       items.push(item);
     }
     this.items = items;
+    this.head = 0;
   }
 }

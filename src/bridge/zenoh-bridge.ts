@@ -51,6 +51,7 @@ import type { LoggerPort } from '../logger-port.js';
 import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { ReplyPacer } from './reply-pacer.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -87,6 +88,8 @@ export interface ZenohBridgeOptions {
 
 /** A node shedding load logs the PUT samples it dropped at most this often. */
 const BUSY_LOG_INTERVAL_MS = 1000;
+/** Reply time per turn of the event loop (see reply-pacer.ts): about a Raft apply slice. */
+const REPLY_TURN_BUDGET_MS = 5;
 
 export interface CapabilityVerifier {
   /** The capability a token grants; rejects with AuthError UNAUTHORIZED. */
@@ -146,6 +149,7 @@ export class ZenohBridge {
   private readonly maxInflight: number;
   /** Queries and PUT samples being worked on now (see the header: load shedding). */
   private inflight = 0;
+  private readonly pacer = new ReplyPacer(REPLY_TURN_BUDGET_MS);
   /** PUT samples dropped as BUSY since the last log line about them, and when that was. */
   private busyDrops = 0;
   private busyLoggedAt = 0;
@@ -422,12 +426,14 @@ export class ZenohBridge {
     }
     try {
       if (Array.isArray(outcome)) {
-        for (const part of outcome) await query.reply(key, part.payload, { attachment: part.attachment });
+        for (const part of outcome) await this.pacer.send(() => query.reply(key, part.payload, { attachment: part.attachment }));
       } else if ('code' in outcome) {
         this.options.logger.debug({ key, req, code: outcome.code }, outcome.message);
-        await query.replyErr(encodeError(outcome));
+        const body = encodeError(outcome);
+        await this.pacer.send(() => query.replyErr(body));
       } else {
-        await query.reply(key, outcome.payload, { attachment: outcome.attachment });
+        const reply = outcome;
+        await this.pacer.send(() => query.reply(key, reply.payload, { attachment: reply.attachment }));
       }
       await query.finalize();
     } catch (e) {

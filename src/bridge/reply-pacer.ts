@@ -40,7 +40,7 @@ export class ReplyPacer {
     });
   }
 
-  /** Replies waiting for a turn (for tests and metrics). */
+  /** Replies waiting for a turn (for tests). */
   get waiting(): number {
     return this.queue.length;
   }

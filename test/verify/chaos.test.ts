@@ -20,7 +20,10 @@ async function run(opts: Omit<ChaosOptions, 'nodes' | 'historyPath' | 'holdMs' |
     nodes: 3,
     holdMs: [800, 2500],
     quietMs: [300, 1200],
-    checkTimeoutMs: 60_000,
+    // Porcupine's time per user: a history with many indeterminate leased consumes took it over a
+    // minute on a busy CI machine (seed 101's l1, Node 20 with a benchmark beside it; the safety
+    // checks were clean). An unknown verdict still fails the test.
+    checkTimeoutMs: 180_000,
     historyPath: join(histories.path, `seed${opts.seed}.jsonl`),
     ...opts,
   });

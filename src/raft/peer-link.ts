@@ -1,7 +1,9 @@
 // The sending side of the Raft TCP transport towards one peer: its bounded queue, the outbound
-// connection it dials (running the dialer's handshake), and the reconnect schedule. Messages are
-// written in one batch per event-loop turn; the connection carries only MESSAGE frames and
-// liveness PINGs outwards, and only PINGs back.
+// connection it dials (running the dialer's handshake), and the reconnect schedule. Queued frames
+// are written corked, as one gathered write, at most `FLUSH_BYTES` per event-loop turn: the queue
+// can hold two frames of a maximum body each, and copying (and, under TLS, encrypting) tens of
+// MiB in one turn held a leader's loop for 58 ms at 3M queued messages. The connection carries
+// only MESSAGE frames and liveness PINGs outwards, and only PINGs back.
 //
 // A connection is given up, and redialled after a short backoff, when it closes, when connecting
 // and authenticating take longer than the liveness timeout, or when it hears nothing for the
@@ -27,6 +29,12 @@ import type { NodeId } from './types.js';
 /** Reconnect ceiling after the peer refused us: a misconfiguration, not worth redialling often. */
 const REFUSED_RECONNECT_MAX_MS = 2000;
 
+/** Bytes written per event-loop turn (at least one frame): about a millisecond of copying. */
+export const FLUSH_BYTES = 1 << 20;
+
+/** Put in a written frame's queue slot, so the frame can be collected before the queue is trimmed. */
+const EMPTY = Buffer.alloc(0);
+
 export interface PeerLinkOptions {
   clusterId: string;
   nodeId: NodeId;
@@ -44,7 +52,9 @@ export interface PeerLinkOptions {
 }
 
 export class PeerLink {
-  queue: Buffer[] = [];
+  /** Frames not yet written: `queue[queueHead..]`. */
+  private queue: Buffer[] = [];
+  private queueHead = 0;
   queuedBytes = 0;
   dropped = 0;
   sent = 0;
@@ -168,6 +178,7 @@ export class PeerLink {
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.socket?.destroy();
     this.queue = [];
+    this.queueHead = 0;
     this.queuedBytes = 0;
   }
 
@@ -218,14 +229,34 @@ export class PeerLink {
     });
   }
 
-  /** Writes everything queued as one buffer, unless the socket is still draining the previous batch. */
+  /**
+   * Writes queued frames, up to `FLUSH_BYTES` of them, as one corked (gathered) write, unless the
+   * socket is still draining; what is left goes out in a later turn.
+   */
   private flush(): void {
-    if (!this.ready || this.awaitingDrain || this.queue.length === 0 || this.socket === null) return;
-    const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes);
-    this.sent += this.queue.length;
-    this.queue = [];
-    this.queuedBytes = 0;
-    if (!this.socket.write(batch)) this.awaitingDrain = true;
+    if (!this.ready || this.awaitingDrain || this.queueHead === this.queue.length || this.socket === null) return;
+    const socket = this.socket;
+    let written = 0;
+    let accepted = true;
+    socket.cork();
+    while (this.queueHead < this.queue.length && written < FLUSH_BYTES) {
+      const frame = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = EMPTY;
+      written += frame.length;
+      this.queuedBytes -= frame.length;
+      this.sent++;
+      accepted = socket.write(frame);
+    }
+    socket.uncork();
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
     this.liveness?.sent();
+    if (!accepted) this.awaitingDrain = true;
+    else if (this.queueHead < this.queue.length) this.scheduleFlush();
   }
 }

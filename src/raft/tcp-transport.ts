@@ -20,8 +20,9 @@
 // source address and in total; a newcomer evicts the oldest instead of being refused
 // (pending-handshakes.ts), so idle sockets cannot lock peers out.
 //
-// `send` never blocks: messages wait in a per-peer queue bounded in bytes and are written in one
-// batch per event-loop turn; when the queue is full the message is dropped (Raft retransmits).
+// `send` never blocks: messages wait in a per-peer queue bounded in bytes and are written as one
+// gathered write of at most about a MiB per event-loop turn (peer-link.ts); when the queue is full
+// the message is dropped (Raft retransmits).
 //
 // Both ends of every authenticated connection watch its liveness (link-liveness.ts): an idle side
 // sends PING frames, and a side that hears nothing for `livenessTimeoutMs` closes the connection,

@@ -6,6 +6,7 @@ import { encodeMessage } from '../../src/raft/codec.js';
 import { ByteReader } from '../../src/wire/reader.js';
 import { ByteWriter } from '../../src/wire/writer.js';
 import { encodeFrame } from '../../src/raft/frames.js';
+import { FLUSH_BYTES } from '../../src/raft/peer-link.js';
 import { TcpTransport, TransportError } from '../../src/raft/tcp-transport.js';
 import type { TransportOptions } from '../../src/raft/tcp-transport.js';
 import type { PeerAddress } from '../../src/identifiers.js';
@@ -165,6 +166,45 @@ test('messages flow both ways, in order, with batching', { timeout: 10_000 }, as
     assert.equal(a.got[0]!.type, 'voteResp');
     assert.deepEqual(a.t.stats().b, { connected: true, queuedBytes: 0, dropped: 0, sent: 501, silentTeardowns: 0 });
     assert.deepEqual(Object.keys(a.t.stats()), ['b']);
+  } finally {
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
+test('a deep queue is written a bounded slice per turn, in order and complete', { timeout: 20_000 }, async () => {
+  const frame = 256 * 1024;
+  const count = 24;
+  const a = await node('a', { maxFrameBytes: 2 * frame, maxQueueBytes: 2 * count * frame });
+  const b = await node('b', { maxFrameBytes: 2 * frame, maxQueueBytes: 2 * count * frame });
+  try {
+    a.t.setPeers({ a: at(a), b: at(b) });
+    a.t.send(heartbeat('a', 'b', 0));
+    await waitFor('the link to be up', () => b.got.length === 1);
+    const append = (i: number): Message => ({
+      type: 'append',
+      from: 'a',
+      to: 'b',
+      term: 2,
+      prevLogIndex: i,
+      prevLogTerm: 2,
+      commit: 0,
+      entries: [{ term: 2, index: i + 1, type: 0, time: 0, data: new Uint8Array(frame).fill(i) }],
+    });
+    for (let i = 0; i < count; i++) a.t.send(append(i));
+    const queued = a.t.stats().b!.queuedBytes;
+    assert.ok(queued > count * frame);
+    // One turn writes about FLUSH_BYTES; the rest waits for later turns (or the socket's drain).
+    await new Promise((r) => setImmediate(r));
+    const left = a.t.stats().b!.queuedBytes;
+    assert.ok(left > 0 && left <= queued - FLUSH_BYTES, `after one turn ${left} of ${queued} bytes are still queued`);
+    await waitFor('b to receive every append', () => b.got.length === 1 + count, 10_000);
+    assert.deepEqual(
+      b.got.slice(1).map((m) => (m.type === 'append' ? [m.prevLogIndex, m.entries[0]!.data.length, m.entries[0]!.data[frame - 1]] : [])),
+      Array.from({ length: count }, (_, i) => [i, frame, i]),
+    );
+    assert.equal(a.t.stats().b!.queuedBytes, 0);
+    assert.equal(a.t.stats().b!.dropped, 0);
   } finally {
     await a.t.close();
     await b.t.close();

@@ -51,7 +51,7 @@ import type { LoggerPort } from '../logger-port.js';
 import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
-import { ReplyPacer } from './reply-pacer.js';
+import { LoopPacer } from './loop-pacer.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -88,7 +88,7 @@ export interface ZenohBridgeOptions {
 
 /** A node shedding load logs the PUT samples it dropped at most this often. */
 const BUSY_LOG_INTERVAL_MS = 1000;
-/** Reply time per turn of the event loop (see reply-pacer.ts): about a Raft apply slice. */
+/** Reply time per turn of the event loop (see loop-pacer.ts): about a Raft apply slice. */
 const REPLY_TURN_BUDGET_MS = 5;
 
 export interface CapabilityVerifier {
@@ -149,7 +149,7 @@ export class ZenohBridge {
   private readonly maxInflight: number;
   /** Queries and PUT samples being worked on now (see the header: load shedding). */
   private inflight = 0;
-  private readonly pacer = new ReplyPacer(REPLY_TURN_BUDGET_MS);
+  private readonly pacer = new LoopPacer(REPLY_TURN_BUDGET_MS);
   /** PUT samples dropped as BUSY since the last log line about them, and when that was. */
   private busyDrops = 0;
   private busyLoggedAt = 0;

@@ -1,9 +1,9 @@
-// The reply pacer: a burst of replies resolved together no longer holds the event loop for the
+// The loop pacer (replies and ingress): a burst of replies resolved together no longer holds the event loop for the
 // whole burst (a timer runs between turns), replies go in the order they asked, and a lone reply
 // waits for nothing.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { ReplyPacer } from '../../src/bridge/reply-pacer.js';
+import { LoopPacer } from '../../src/bridge/loop-pacer.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 
 function busy(ms: number): void {
@@ -12,7 +12,7 @@ function busy(ms: number): void {
 }
 
 /** 300 requests resolved in one microtask checkpoint, each reply costing 1 ms; the longest event-loop gap meanwhile. */
-async function burst(pacer: ReplyPacer | null): Promise<{ gapMs: number; order: number[] }> {
+async function burst(pacer: LoopPacer | null): Promise<{ gapMs: number; order: number[] }> {
   const order: number[] = [];
   let release!: () => void;
   const committed = new Promise<void>((r) => (release = r));
@@ -33,7 +33,7 @@ async function burst(pacer: ReplyPacer | null): Promise<{ gapMs: number; order: 
 
 test('a burst of 300 one-millisecond replies leaves the loop free between turns, in arrival order', async (t) => {
   const unpaced = await burst(null);
-  const paced = await burst(new ReplyPacer(5));
+  const paced = await burst(new LoopPacer(5));
   const report = `longest gap unpaced ${unpaced.gapMs.toFixed(0)} ms, paced ${paced.gapMs.toFixed(0)} ms`;
   t.diagnostic(report);
   // Unpaced, the whole burst is one turn of the loop.
@@ -46,7 +46,7 @@ test('a burst of 300 one-millisecond replies leaves the loop free between turns,
 });
 
 test('replies within the turn budget start at once, in the turn they were handed over', async () => {
-  const pacer = new ReplyPacer(50);
+  const pacer = new LoopPacer(50);
   let turnEnded = false;
   setImmediate(() => (turnEnded = true));
   const started: boolean[] = [];
@@ -56,7 +56,7 @@ test('replies within the turn budget start at once, in the turn they were handed
 });
 
 test('a reply that fails, or throws before its first await, fails its own send only', async () => {
-  const pacer = new ReplyPacer(0); // every reply after the first waits for a turn of its own
+  const pacer = new LoopPacer(0); // every reply after the first waits for a turn of its own
   const throwing = (() => {
     throw new Error('sync');
   }) as () => Promise<void>;
@@ -73,4 +73,30 @@ test('a reply that fails, or throws before its first await, fails its own send o
     results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
     ['sync', 1, 'async', 'sync', 4],
   );
+});
+
+test('synchronous work runs now within the budget, later past it, in order; a throw reaches the caller of work run now', async () => {
+  const pacer = new LoopPacer(0); // the first piece of a turn runs at once, every later one in a turn of its own
+  const order: number[] = [];
+  let turn = 0;
+  const ticker = setInterval(() => turn++, 0);
+  try {
+    const turns: number[] = [];
+    for (let i = 0; i < 5; i++) pacer.run(() => (order.push(i), turns.push(turn)));
+    assert.deepEqual(order, [0], 'only the first ran at once');
+    assert.equal(pacer.waiting, 4);
+    while (pacer.waiting > 0) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(order, [0, 1, 2, 3, 4]);
+    assert.equal(new Set(turns).size >= 2, true, `ran in turns ${turns.join(',')}`);
+    await new Promise((r) => setImmediate(r));
+    assert.throws(
+      () =>
+        pacer.run(() => {
+          throw new Error('sync');
+        }),
+      /sync/,
+    );
+  } finally {
+    clearInterval(ticker);
+  }
 });

@@ -78,25 +78,19 @@ test('a reply that fails, or throws before its first await, fails its own send o
 test('synchronous work runs now within the budget, later past it, in order; a throw reaches the caller of work run now', async () => {
   const pacer = new LoopPacer(0); // the first piece of a turn runs at once, every later one in a turn of its own
   const order: number[] = [];
-  let turn = 0;
-  const ticker = setInterval(() => turn++, 0);
-  try {
-    const turns: number[] = [];
-    for (let i = 0; i < 5; i++) pacer.run(() => (order.push(i), turns.push(turn)));
-    assert.deepEqual(order, [0], 'only the first ran at once');
-    assert.equal(pacer.waiting, 4);
-    while (pacer.waiting > 0) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(order, [0, 1, 2, 3, 4]);
-    assert.equal(new Set(turns).size >= 2, true, `ran in turns ${turns.join(',')}`);
-    await new Promise((r) => setImmediate(r));
-    assert.throws(
-      () =>
-        pacer.run(() => {
-          throw new Error('sync');
-        }),
-      /sync/,
-    );
-  } finally {
-    clearInterval(ticker);
-  }
+  for (let i = 0; i < 5; i++) pacer.run(() => order.push(i));
+  assert.deepEqual(order, [0], 'only the first ran at once');
+  assert.equal(pacer.waiting, 4);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(pacer.waiting >= 1 && pacer.waiting <= 3, `${pacer.waiting} waiting after the next turn`);
+  while (pacer.waiting > 0) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, [0, 1, 2, 3, 4]);
+  await new Promise((r) => setImmediate(r));
+  assert.throws(
+    () =>
+      pacer.run(() => {
+        throw new Error('sync');
+      }),
+    /sync/,
+  );
 });

@@ -77,10 +77,12 @@ export class LoopPacer {
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
-      // Rescheduled first: work that throws still leaves the rest to later turns.
-      if (this.queue.length > 1) this.schedulePump();
-      while (this.queue.length > 0 && this.inBudget()) this.queue.shift()!();
-      if (this.queue.length > 0) this.schedulePump();
+      try {
+        while (this.queue.length > 0 && this.inBudget()) this.queue.shift()!();
+      } finally {
+        // Also when a piece threw: the rest still goes in later turns.
+        if (this.queue.length > 0) this.schedulePump();
+      }
     });
   }
 }

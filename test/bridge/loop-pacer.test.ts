@@ -5,11 +5,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { LoopPacer } from '../../src/bridge/loop-pacer.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
-
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
-}
+import { busy } from '../support/busy.js';
 
 /** 300 requests resolved in one microtask checkpoint, each reply costing 1 ms; the longest event-loop gap meanwhile. */
 async function burst(pacer: LoopPacer | null): Promise<{ gapMs: number; order: number[] }> {

@@ -6,11 +6,7 @@ import { test } from 'node:test';
 import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import { PacedWebSocket } from '../../src/bridge/websocket-polyfill.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
-
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
-}
+import { busy } from '../support/busy.js';
 
 /** A server that, once a client connects, writes `count` small messages in one corked write. */
 async function server(count: number): Promise<{ url: string; close: () => Promise<void> }> {

@@ -10,7 +10,8 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { busy, InProcessNetwork, startProductionTimedCluster, onePieceSource, waitFor } from '../support/in-process-raft.js';
+import { busy } from '../support/busy.js';
+import { InProcessNetwork, startProductionTimedCluster, onePieceSource, waitFor } from '../support/in-process-raft.js';
 
 /** Entries whose first byte is SLOW cost this much CPU to apply. */
 const SLOW = 1;

@@ -8,7 +8,8 @@ import { afterEach, test } from 'node:test';
 import { RaftDriver, type ProposalStages } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RaftStorage, RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { busy, InProcessNetwork, testDriverOptions, onePieceSource, waitFor } from '../support/in-process-raft.js';
+import { busy } from '../support/busy.js';
+import { InProcessNetwork, testDriverOptions, onePieceSource, waitFor } from '../support/in-process-raft.js';
 
 /** Memory storage whose saves take `delayMs` more when `slow` says so. */
 class SlowSaveStorage extends MemoryStorage {

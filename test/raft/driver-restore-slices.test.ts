@@ -11,7 +11,8 @@ import { snapshotDigest } from '../../src/raft/digest.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
-import { busy, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { busy } from '../support/busy.js';
+import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 /** Image bytes after the count, and the CPU each piece of them costs to restore: 0.6 s in all. */
 const PADDING = 600 * 512;

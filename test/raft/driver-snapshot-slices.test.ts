@@ -8,7 +8,8 @@ import { RaftDriver } from '../../src/raft/driver.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
-import { busy, InProcessNetwork, startProductionTimedCluster, waitFor } from '../support/in-process-raft.js';
+import { busy } from '../support/busy.js';
+import { InProcessNetwork, startProductionTimedCluster, waitFor } from '../support/in-process-raft.js';
 import { loadWhole } from '../support/stored-snapshot.js';
 
 /** Pieces of every image, and the CPU each costs: 0.6 s of work in all, twice the election timeout. */

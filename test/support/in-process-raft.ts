@@ -24,12 +24,6 @@ export class InProcessNetwork {
 }
 
 /** Polls `probe` until it returns a value, which it resolves with; fails after `timeoutMs`. */
-/** Holds the CPU for `ms`: the work of a slow apply or image piece, as tests of the Raft loop need it. */
-export function busy(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-}
-
 export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

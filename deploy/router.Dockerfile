@@ -14,9 +14,13 @@ ARG RUNTIME_IMAGE=debian:trixie-slim
 
 FROM ${RUST_IMAGE} AS build
 ARG ZENOH_VERSION
-# --locked builds with the crate's published Cargo.lock, so the dependency set is the one the
-# Zenoh release was tested with rather than whatever semver allows today.
-RUN cargo install --locked --root /opt/zenoh "zenoh-bridge-remote-api@${ZENOH_VERSION}"
+# The build the local cluster and the tests use (scripts/install-zenoh-router.sh): the crates from
+# crates.io, checked against its index; the crate's published Cargo.lock with --locked, so the
+# dependency set is the one the Zenoh release was tested with rather than whatever semver allows
+# today; and scripts/zenoh-router/*.patch applied to the remote-api plugin (TCP_NODELAY on its
+# WebSocket connections: build.sh says why).
+COPY scripts/zenoh-router/ /build/zenoh-router/
+RUN bash /build/zenoh-router/build.sh "${ZENOH_VERSION}" /opt/zenoh
 
 # Same Debian release as the Rust image, so the binary's glibc matches.
 FROM ${RUNTIME_IMAGE} AS runtime

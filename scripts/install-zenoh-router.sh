@@ -6,8 +6,12 @@
 #   1. $FORGE_ZENOH_ROUTER_BIN, a binary the user already has (it must report the version);
 #   2. a zenoh-bridge-remote-api on PATH that reports the version (upstream's apt repository,
 #      GitHub release archives, Homebrew): linked into the cache, where the nodes look for it;
-#   3. the cache, ~/.cache/forge-mailbox/zenoh/<version>/bin (a build from an earlier run);
-#   4. a build from crates.io with `cargo install --locked`, into the cache (minutes).
+#   3. the cache, ~/.cache/forge-mailbox/zenoh/<version>/bin (a build from an earlier run, with
+#      the patches scripts/zenoh-router/build.sh applies today; an older build is rebuilt);
+#   4. a build from crates.io with scripts/zenoh-router/build.sh, into the cache (minutes): the
+#      published Cargo.lock, and one patch to the remote-api plugin (TCP_NODELAY on its WebSocket
+#      connections; build.sh says why). A binary from 1 or 2 lacks that patch unless it was built
+#      the same way: it works, with up to 40 ms more on some replies.
 # One crate, one build: the bridge links the remote-api plugin statically, so there is no
 # separate zenohd + plugin pair to build (and keep ABI-compatible).
 set -euo pipefail
@@ -32,10 +36,17 @@ if [ -n "${FORGE_ZENOH_ROUTER_BIN:-}" ]; then
   exit 0
 fi
 
+# The patches a build in the cache must hold: build.sh applies every scripts/zenoh-router/*.patch
+# and names them in PATCHES beside bin/.
+wanted_patches="$(cd "$here/scripts/zenoh-router" && shopt -s nullglob && for f in *.patch; do echo "${f%.patch}"; done)"
 if [ -x "$bin" ] && reports_version "$bin"; then
-  echo "zenoh-bridge-remote-api $version already installed: $bin" >&2
-  echo "$bin"
-  exit 0
+  # A link is a binary found on PATH earlier (used as it is); a file is our build.
+  if [ -L "$bin" ] || [ "$(cat "$prefix/PATCHES" 2>/dev/null)" = "$wanted_patches" ]; then
+    echo "zenoh-bridge-remote-api $version already installed: $bin" >&2
+    echo "$bin"
+    exit 0
+  fi
+  echo "the build in $prefix lacks the patches of scripts/zenoh-router/ ($(echo $wanted_patches)): building again" >&2
 fi
 
 on_path="$(command -v zenoh-bridge-remote-api || true)"
@@ -53,13 +64,10 @@ command -v cargo >/dev/null || {
   exit 1
 }
 mkdir -p "$prefix"
-echo "building zenoh-bridge-remote-api $version from crates.io into $prefix: about 6 minutes on a quiet 2-core machine, 12 on a busy one (once; cached afterwards)." >&2
+echo "building zenoh-bridge-remote-api $version from crates.io (with scripts/zenoh-router/*.patch) into $prefix: about 6 minutes on a quiet 2-core machine, 12 on a busy one (once; cached afterwards)." >&2
 echo "To skip the build, set FORGE_ZENOH_ROUTER_BIN to a zenoh-bridge-remote-api $version you have, or put one on PATH (see README)." >&2
 start=$(date +%s)
-# A dedicated target dir outside the repo; removed afterwards to save disk.
-target="$cache_root/.target-$version"
-# cargo's own progress lines (Compiling <crate>) are the progress report.
-CARGO_TARGET_DIR="$target" cargo install --locked --root "$prefix" "zenoh-bridge-remote-api@$version" >&2
-rm -rf "$target"
+rm -f "$prefix/PATCHES"
+bash "$here/scripts/zenoh-router/build.sh" "$version" "$prefix"
 echo "built in $(( $(date +%s) - start ))s: $bin" >&2
 echo "$bin"

@@ -1,7 +1,8 @@
 // scripts/install-zenoh-router.sh picks the router binary in its documented order: the user's
 // FORGE_ZENOH_ROUTER_BIN (refused unless it reports our version), the cache, a binary on PATH that
-// reports our version (linked into the cache, where the nodes look), and only then cargo. The
-// stand-in binaries are shell scripts that print what `zenoh-bridge-remote-api --version` prints;
+// reports our version (linked into the cache, where the nodes look), and only then cargo, through
+// scripts/zenoh-router/build.sh. A build in the cache is reused only if it holds today's patches
+// (its PATCHES file); one from before them is built again. The stand-in binaries are shell scripts that print what `zenoh-bridge-remote-api --version` prints;
 // cargo is a stand-in that fails loudly, so no branch can fall through to a real build.
 
 import { test } from 'node:test';
@@ -85,6 +86,33 @@ test('a cached binary of another version is not reused', () => {
     const r = run(dir, {});
     assert.match(r.stderr, /cargo must not run/);
     assert.match(r.stderr, /building zenoh-bridge-remote-api .* minutes/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cached build is reused only with the patches build.sh applies today', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-router-install-'));
+  try {
+    const prefix = join(dir, 'cache', zenohVersion());
+    const cached = join(prefix, 'bin', 'zenoh-bridge-remote-api');
+    mkdirSync(join(cached, '..'), { recursive: true });
+    fakeRouter(cached, zenohVersion());
+
+    // A build from before the patches (no PATCHES file): built again, through build.sh.
+    const old = run(dir, {});
+    assert.match(old.stderr, /lacks the patches of scripts\/zenoh-router\/ \(remote-api-nodelay\): building again/);
+    assert.match(old.stderr, /cargo must not run/);
+    assert.notEqual(old.status, 0);
+
+    writeFileSync(join(prefix, 'PATCHES'), 'some-other-patch\n');
+    assert.match(run(dir, {}).stderr, /building again/);
+
+    writeFileSync(join(prefix, 'PATCHES'), 'remote-api-nodelay\n');
+    const current = run(dir, {});
+    assert.equal(current.status, 0, current.stderr);
+    assert.equal(current.stdout, cached);
+    assert.match(current.stderr, /already installed/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,14 +10,10 @@
 // in the socket. Messages now reach zenoh-ts within a budget per turn, in order; the rest wait
 // for later turns, with timers and I/O between.
 //
-// It also gathers what it sends. zenoh-ts sends each message of the remote-api protocol as one
-// WebSocket frame, and `ws` writes each frame to the socket at once: a reply is two messages (the
-// reply and its final), so a burst of replies was two write system calls per query on the leader,
-// and as many reads on the router. The first send of a turn corks the socket; the check phase of
-// the event loop uncorks it, so a turn's frames leave in one gathered write.
+// It is a CorkedWebSocket (../corked-websocket.ts): what it sends in one turn leaves in one write.
 
-import type { Socket } from 'node:net';
 import { WebSocket as NodeWebSocket } from 'ws';
+import { CorkedWebSocket } from '../corked-websocket.js';
 import { LoopPacer } from './loop-pacer.js';
 
 /**
@@ -35,30 +31,11 @@ const setOnmessage = onmessage.set;
 type Handler = (this: NodeWebSocket, event: NodeWebSocket.MessageEvent) => void;
 const handlers = new WeakMap<NodeWebSocket, Handler>();
 
-/** Sockets corked by a send of this turn, uncorked together at its check phase. */
-const corked = new Set<Socket>();
-
-function uncorkAll(): void {
-  for (const socket of corked) socket.uncork();
-  corked.clear();
-}
-
 /**
  * `ws`'s WebSocket, whose `onmessage` handler is called through the ingress pacer, and whose
  * sends of one turn of the event loop leave in one write.
  */
-export class PacedWebSocket extends NodeWebSocket {
-  override send(data: unknown, optionsOrCallback?: unknown, callback?: unknown): void {
-    // `_socket` is ws's own (not in its types): null until the handshake is done, when ws sends nothing anyway.
-    const socket = (this as unknown as { _socket: Socket | null })._socket;
-    if (socket !== null && this.readyState === NodeWebSocket.OPEN && !corked.has(socket)) {
-      if (corked.size === 0) setImmediate(uncorkAll);
-      socket.cork();
-      corked.add(socket);
-    }
-    (NodeWebSocket.prototype.send as (d: unknown, o?: unknown, c?: unknown) => void).call(this, data, optionsOrCallback, callback);
-  }
-}
+export class PacedWebSocket extends CorkedWebSocket {}
 
 Object.defineProperty(PacedWebSocket.prototype, 'onmessage', {
   enumerable: true,

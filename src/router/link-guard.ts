@@ -25,6 +25,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { CorkedWebSocket } from '../corked-websocket.js';
 import type { LoggerPort } from '../logger-port.js';
 
 export interface LinkGuardOptions {
@@ -87,7 +88,9 @@ export class LinkGuard {
     const http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n');
     });
-    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    // Both sides of the relay gather what one turn sends into one write: one read of many frames
+    // from either side is relayed as one write, not a write per frame.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, WebSocket: CorkedWebSocket });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(opts.listenPort, opts.listenHost, () => {
@@ -123,7 +126,7 @@ export class LinkGuard {
   /** A node asks to connect: dial the router first, and answer the node only once that link is open. */
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const router = new WebSocket(this.opts.upstream, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    const router = new CorkedWebSocket(this.opts.upstream, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     // Terminating a socket still connecting reports an error after the fact: nothing to do about it.
     router.on('error', () => {});
     this.opening.add(router);

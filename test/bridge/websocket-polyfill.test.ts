@@ -1,12 +1,12 @@
 // The installed WebSocket paces what arrives: a socket read holding hundreds of messages no
 // longer holds the event loop for all of them, messages keep their order, and a handler removed
-// (as zenoh-ts does on close) gets none of the messages still waiting; what one turn sends leaves
-// in one write.
+// (as zenoh-ts does on close) gets none of the messages still waiting. It is a CorkedWebSocket
+// (test/corked-websocket.test.ts has what that does).
 import { strict as assert } from 'node:assert';
-import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import { PacedWebSocket } from '../../src/bridge/websocket-polyfill.js';
+import { CorkedWebSocket } from '../../src/corked-websocket.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { busy } from '../support/busy.js';
 
@@ -72,6 +72,7 @@ test('300 messages in one socket read, 1 ms each: unpaced one turn, paced timers
   assert.deepEqual(unpaced.order, inOrder);
   assert.deepEqual(paced.order, inOrder);
   assert.equal((globalThis as { WebSocket?: unknown }).WebSocket, PacedWebSocket);
+  assert.ok(PacedWebSocket.prototype instanceof CorkedWebSocket);
 });
 
 test('a handler removed while messages wait gets none of them; the attribute reads back what was set', async () => {
@@ -91,84 +92,6 @@ test('a handler removed while messages wait gets none of them; the attribute rea
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(got.length, 20);
     assert.equal(ws.onmessage, null);
-  } finally {
-    ws.terminate();
-    await srv.close();
-  }
-});
-
-/** An echo-less server that collects what each client sends, as text. */
-async function collector(): Promise<{ url: string; got: string[]; close: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const got: string[] = [];
-  wss.on('connection', (ws) => ws.on('message', (m) => got.push(String(m))));
-  const { port } = wss.address() as { port: number };
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    got,
-    close: () =>
-      new Promise((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
-}
-
-/** Sends `count` messages in one synchronous stretch and a microtask after it; the socket writes they took, and what arrived. */
-async function sendBurst(Ctor: typeof NodeWebSocket, count: number): Promise<{ writes: number; got: string[] }> {
-  const srv = await collector();
-  const ws = new Ctor(srv.url);
-  try {
-    await new Promise<void>((r) => (ws.onopen = () => r()));
-    // Stream-level writes of the socket: one per `_write` or `_writev` (each one system call, or an attempt at one).
-    const socket = (ws as unknown as { _socket: Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } })._socket;
-    let writes = 0;
-    for (const name of ['_write', '_writev'] as const) {
-      const original = socket[name].bind(socket);
-      socket[name] = (...a: unknown[]) => {
-        writes++;
-        original(...a);
-      };
-    }
-    for (let i = 0; i < count / 2; i++) ws.send(`s${i}`);
-    await Promise.resolve();
-    for (let i = count / 2; i < count; i++) ws.send(`s${i}`);
-    const deadline = Date.now() + 5000;
-    while (srv.got.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    return { writes, got: [...srv.got] };
-  } finally {
-    ws.terminate();
-    await srv.close();
-  }
-}
-
-test('what one turn sends leaves in one gathered write, in order', async (t) => {
-  const unpaced = await sendBurst(NodeWebSocket, 100);
-  const paced = await sendBurst(PacedWebSocket, 100);
-  t.diagnostic(`socket writes for 100 sends: unpaced ${unpaced.writes}, paced ${paced.writes}`);
-  const sent = Array.from({ length: 100 }, (_, i) => `s${i}`);
-  assert.deepEqual(unpaced.got, sent);
-  assert.deepEqual(paced.got, sent);
-  assert.ok(unpaced.writes >= 100, `unpaced: ${unpaced.writes} writes`);
-  assert.equal(paced.writes, 1);
-});
-
-test('a socket corked by a send is uncorked once the turn is over, and sends of later turns go out too', async () => {
-  const srv = await collector();
-  const ws = new PacedWebSocket(srv.url);
-  try {
-    await new Promise<void>((r) => (ws.onopen = () => r()));
-    const socket = (ws as unknown as { _socket: Socket })._socket;
-    ws.send('a');
-    assert.equal(socket.writableCorked, 1);
-    await new Promise((r) => setImmediate(r));
-    assert.equal(socket.writableCorked, 0);
-    await new Promise((r) => setTimeout(r, 5));
-    ws.send('b');
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(srv.got, ['a', 'b']);
-    assert.equal(socket.writableCorked, 0);
   } finally {
     ws.terminate();
     await srv.close();

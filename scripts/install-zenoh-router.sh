@@ -46,7 +46,7 @@ if [ -x "$bin" ] && reports_version "$bin"; then
     echo "$bin"
     exit 0
   fi
-  echo "the build in $prefix lacks the patches of scripts/zenoh-router/ ($(echo $wanted_patches)): building again" >&2
+  echo "the build in $prefix lacks the patches of scripts/zenoh-router/ ($(echo $wanted_patches)): not reused" >&2
 fi
 
 on_path="$(command -v zenoh-bridge-remote-api || true)"

@@ -5,9 +5,9 @@
 #
 #   bash scripts/zenoh-router/build.sh <version> <root>
 #
-# The patch (remote-api-nodelay.patch, the only one so far): the plugin accepts its WebSocket connections without
-# TCP_NODELAY, so a frame it writes while an earlier one is still unacknowledged waits for the
-# peer's delayed ACK, 40 ms on Linux. A query's reply and its final are two frames, and a batch
+# The patch (remote-api-nodelay.patch, the only one so far): the plugin accepts its WebSocket
+# connections without TCP_NODELAY, so a frame it writes while an earlier one is still
+# unacknowledged waits for the peer's delayed ACK, 40 ms on Linux. A query's reply and its final are two frames, and a batch
 # consume sends one reply per message: on a quiet machine the unpatched router put 40-50 ms on the
 # p99 of single requests and on the p50 of batch consumes (docs/performance.md, issue #13).
 #

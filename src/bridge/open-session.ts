@@ -1,11 +1,13 @@
 // Opening and closing zenoh-ts sessions within bounded time. zenoh-ts's own open retries a dead
 // router for minutes (10 attempts with doubling waits); we first check that the remote-api
 // websocket accepts a connection, then open, and give up after `timeoutMs` either way. Also
-// finds the WebSocket under an open session, which RouterConnection watches.
+// finds the WebSocket under an open session, which RouterConnection watches. Every session opened
+// here answers queries for a queryable it has no handler for (queryable-handlers.ts).
 
 import './websocket-polyfill.js';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { Config, Session } from '@eclipse-zenoh/zenoh-ts';
+import { answerStrayQueries } from './queryable-handlers.js';
 
 export interface OpenOptions {
   /** Upper bound on the whole open (probe + session handshake). */
@@ -78,7 +80,9 @@ export async function openSession(routerUrl: string, options: OpenOptions): Prom
     );
   });
   try {
-    return await Promise.race([opening, timeout]);
+    const session = await Promise.race([opening, timeout]);
+    answerStrayQueries(session);
+    return session;
   } catch (e) {
     // zenoh-ts keeps trying in the background; a session it opens after we gave up is closed at once.
     opening.then((late) => closeSession(late, 1000), () => {});

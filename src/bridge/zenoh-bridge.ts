@@ -52,6 +52,7 @@ import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { LoopPacer } from './loop-pacer.js';
+import { undeclareAnswering } from './queryable-handlers.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
@@ -95,37 +96,6 @@ export interface CapabilityVerifier {
   /** The capability a token grants; rejects with AuthError UNAUTHORIZED. */
   verify(token: unknown): Promise<Capability>;
 }
-
-/**
- * Undeclares a queryable while still answering the queries the router sent it before it heard of
- * the undeclare. zenoh-ts (1.10) forgets the handler first and tells the router afterwards: a
- * query routed to the queryable in between reaches a session that drops it ("Received query for
- * inexistant queryable") without a final reply, so the client's GET hangs until its timeout.
- * Queries and the router's acknowledgement come over one ordered WebSocket, but the router's
- * remote-api plugin forwards queries from a task of their own, which can send one it had in hand
- * after the acknowledgement (a status query hung for its whole timeout right after a handoff, in
- * CI under load, with the handler dropped at the acknowledgement). So the handler stays for
- * LATE_QUERY_GRACE_MS after it and answers those too (NOT_LEADER, from an ex-leader).
- * Falls back to the plain undeclare if zenoh-ts keeps its handlers elsewhere.
- */
-async function undeclareAnswering(queryable: Queryable): Promise<void> {
-  const internals = queryable as unknown as { id?: unknown; session?: { queryables?: unknown } };
-  const handlers = internals.session?.queryables;
-  const id = internals.id;
-  const handler = handlers instanceof Map ? handlers.get(id) : undefined;
-  const undeclared = queryable.undeclare(); // forgets the handler synchronously, then asks the router
-  if (!(handlers instanceof Map) || handler === undefined) return undeclared;
-  handlers.set(id, handler);
-  try {
-    await undeclared;
-  } finally {
-    // Queryable ids are never reused by a session, so a later declaration is not affected.
-    setTimeout(() => handlers.delete(id), LATE_QUERY_GRACE_MS).unref();
-  }
-}
-
-/** How long an undeclared queryable still answers queries the router sent it (see undeclareAnswering). */
-const LATE_QUERY_GRACE_MS = 2000;
 
 /** What every request may do while authorization is off. */
 const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set(OPERATIONS), expiresAt: Infinity, keyId: '' };

@@ -24,12 +24,14 @@
 //   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
+//                        [--node-args "..."]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
 // verifying and authorizing every request costs against the default (on). --peer-tls off runs the
 // Raft peer links over the development-only shared secret (plain TCP) instead of mutual TLS (the
 // default), to measure what TLS costs. --no-peer measures Forge alone. --parked 0 leaves the
-// long poll phase out.
+// long poll phase out. --node-args passes options to Forge's node processes' `node`, after their
+// own (e.g. "--cpu-prof --cpu-prof-dir=DIR": a CPU profile per node, written as they stop).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -64,6 +66,7 @@ const forgeOptions = {
   auth: arg('auth', 'on') !== 'off',
   peerTls: arg('peer-tls', 'on') !== 'off',
   parked: Number(arg('parked', '2000')),
+  nodeArgs: arg('node-args', '').split(' ').filter((a) => a !== ''),
 };
 if (!Number.isInteger(forgeOptions.parked) || forgeOptions.parked < 0) throw new Error(`--parked: expected a whole number of consumers, got ${arg('parked', '')}`);
 const jsonPath = arg('json', 'bench-results/e2e-bench.json');

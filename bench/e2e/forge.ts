@@ -24,6 +24,8 @@ export interface ForgeOptions {
   peerTls: boolean;
   /** Consumers the long poll phase parks; 0 leaves the phase out. */
   parked: number;
+  /** Options of the node processes' `node`, after their own (`--node-args`). */
+  nodeArgs: string[];
 }
 
 /** Wake-up latency samples of the long poll phase. */
@@ -39,7 +41,7 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
   // Long polls wait longer than the default maxConsumeWaitMs allows, and `parked` may be more than
   // the default maxParkedConsumers; neither setting changes what the other phases do.
   const longPoll = options.parked > 0 ? longPollClusterOptions(Math.max(DEFAULT_MAX_PARKED_CONSUMERS, options.parked)) : {};
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', metrics: true, auth: options.auth, peerTls: options.peerTls, ...longPoll });
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-bench-', metrics: true, auth: options.auth, peerTls: options.peerTls, nodeArgs: options.nodeArgs, ...longPoll });
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < options.sessions; i++) {

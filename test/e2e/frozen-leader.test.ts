@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { MailboxClientError, type ForgeMailboxClient } from '../../src/bridge/client.js';
+import { isTransient } from '../../src/bridge/retry-policy.js';
 import { sleep, withCluster } from '../support/e2e.js';
 
 /** Client timeout of the requests sent during the freeze; the freeze lasts longer. */
@@ -43,14 +44,18 @@ function loggedAt(logs: string, msg: string, since: number): number | null {
   return null;
 }
 
-/** A consume with a request id, retried with the same id until it gets a definite answer. */
+/**
+ * A consume with a request id, retried with the same id until it gets a definite answer: after any
+ * error a client may retry (a refusal, or an unknown outcome such as LEADERSHIP_LOST, which CI met
+ * when the busy machine stalled the new leader into another election during the drain).
+ */
 async function consumeOnce(client: ForgeMailboxClient, requestId: string): Promise<{ id: string } | null> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
       return await client.consume('frozen', { requestId });
     } catch (e) {
-      if (!(e instanceof MailboxClientError) || !['NOT_LEADER', 'UNAVAILABLE', 'TIMEOUT'].includes(e.code) || Date.now() > deadline) throw e;
+      if (!(e instanceof MailboxClientError) || !isTransient(e.code) || Date.now() > deadline) throw e;
       await sleep(200);
     }
   }

@@ -3,25 +3,15 @@
 import { strict as assert } from 'node:assert';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { CorkedWebSocket } from '../src/corked-websocket.js';
+import { wsServer } from './support/ws-server.js';
 
-/** An echo-less server that collects what each client sends, as text. */
+/** A server that collects what each client sends, as text. */
 async function collector(): Promise<{ url: string; got: string[]; close: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
   const got: string[] = [];
-  wss.on('connection', (ws) => ws.on('message', (m) => got.push(String(m))));
-  const { port } = wss.address() as { port: number };
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    got,
-    close: () =>
-      new Promise((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
+  const srv = await wsServer((ws) => ws.on('message', (m) => got.push(String(m))));
+  return { ...srv, got };
 }
 
 /** Sends `count` messages in one synchronous stretch and a microtask after it; the socket writes they took, and what arrived. */

@@ -4,17 +4,16 @@
 // (test/corked-websocket.test.ts has what that does).
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { PacedWebSocket } from '../../src/bridge/websocket-polyfill.js';
 import { CorkedWebSocket } from '../../src/corked-websocket.js';
 import { EventLoopGaps } from '../../src/verify/event-loop-gaps.js';
 import { busy } from '../support/busy.js';
+import { wsServer } from '../support/ws-server.js';
 
 /** A server that, once a client connects, writes `count` small messages in one corked write. */
-async function server(count: number): Promise<{ url: string; close: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  wss.on('connection', (ws) => {
+function server(count: number): Promise<{ url: string; close: () => Promise<void> }> {
+  return wsServer((ws) => {
     ws.once('message', () => {
       const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
       socket.cork();
@@ -22,15 +21,6 @@ async function server(count: number): Promise<{ url: string; close: () => Promis
       socket.uncork();
     });
   });
-  const { port } = wss.address() as { port: number };
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
 }
 
 /** Receives `count` messages at 1 ms of handling each; the longest event-loop gap meanwhile, and their order. */

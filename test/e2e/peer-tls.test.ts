@@ -14,7 +14,7 @@ import { encodeMessage } from '../../src/raft/codec.js';
 import { encodeFrame, FRAME } from '../../src/raft/frames.js';
 import type { Message } from '../../src/raft/types.js';
 import { sleep, useCluster } from '../support/e2e.js';
-import { claimIdentity, dialTls } from '../support/peer-intruder.js';
+import { claimIdentity, closedByListener, dialTls, within } from '../support/peer-intruder.js';
 
 interface NodeStatus {
   node: string;
@@ -107,7 +107,7 @@ describe('peer links under attack on a mutual-TLS cluster', { timeout: 300_000 }
         const s = net.connect({ port, host: '127.0.0.1', localAddress: ATTACKER });
         s.on('error', () => {});
         s.write(bytes);
-        await new Promise((r) => s.once('close', r));
+        await within(new Promise((r) => s.once('close', r)), 20_000, `${id} closing a plain TCP connection`);
       }
       // TLS with a valid certificate of n9: claiming to be another node is refused at HELLO...
       const liar = await dialTls(port, material, ATTACKER);
@@ -117,12 +117,12 @@ describe('peer links under attack on a mutual-TLS cluster', { timeout: 300_000 }
       const spoofer = await dialTls(port, material, ATTACKER);
       assert.equal((await claimIdentity(spoofer, 'e2e', 'n9', id)).kind, FRAME.welcome);
       spoofer.socket.write(encodeFrame(FRAME.message, encodeMessage(forged(id))));
-      await spoofer.closed;
+      await closedByListener(spoofer);
       // ...and garbage inside TLS closes the link too.
       const babbler = await dialTls(port, material, ATTACKER);
       assert.equal((await claimIdentity(babbler, 'e2e', 'n9', id)).kind, FRAME.welcome);
       babbler.socket.write(randomBytes(1000));
-      await babbler.closed;
+      await closedByListener(babbler);
     }
     await sleep(1000);
     await nothingChanged();

@@ -18,6 +18,9 @@ import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-proc
 const PADDING = 600 * 512;
 const PIECE_BYTES = 512;
 const PIECE_MS = 1;
+/** Below the 600 ms of one whole restore, above what a starved machine adds to a slice (see the install test). */
+const MAX_PAUSE_MS = 450;
+const MAX_COMMIT_GAP_MS = 550;
 
 /** Counts applies; its image (the count, then padding) is quick to take and slow to restore. */
 class SlowRestoreMachine implements StateMachine<number> {
@@ -120,7 +123,7 @@ function longestGap(times: number[]): number {
   return gap;
 }
 
-test('a follower installing a snapshot that needs 0.6 s of work keeps its leader, which keeps committing', { timeout: 60_000 }, async () => {
+test('a follower installing a snapshot that needs 0.6 s of work keeps its leader, which keeps committing', { timeout: 60_000 }, async (t) => {
   const machines = new Map(ids.map((id) => [id, new SlowRestoreMachine()]));
   // n3 is cut off from the start: the others compact their logs past everything it has.
   for (const other of ['n1', 'n2']) net.cut.add(`n3>${other}`).add(`${other}>n3`);
@@ -148,16 +151,19 @@ test('a follower installing a snapshot that needs 0.6 s of work keeps its leader
   assert.equal(m3.restores.length, 1, 'one install');
   assert.ok(restore.ended! - restore.began >= PADDING / PIECE_BYTES * PIECE_MS, 'the work took what it costs');
   const during = commits.filter((t) => t > restore.began && t < restore.ended!).length;
+  t.diagnostic(`install: ${(restore.ended! - restore.began).toFixed(0)} ms, ${during} commits meanwhile, longest pause ${longestPause.toFixed(0)} ms, longest gap between commits ${longestGap(commits).toFixed(0)} ms`);
   assert.ok(during >= 10, `only ${during} commits while n3 installed the snapshot`);
-  // Generous for a loaded machine; the one-shot restore stalled every node of this process for 0.6 s.
-  assert.ok(longestPause < 200, `event loop paused ${longestPause.toFixed(0)} ms`);
-  assert.ok(longestGap(commits) < 250, `no commit for ${longestGap(commits).toFixed(0)} ms`);
+  // The one-shot restore stalled every node of this process for 0.6 s. In slices the pauses are
+  // 15-40 ms here with two benchmarks beside the test; the bounds (those of the snapshot take's
+  // test) hold on a starved machine and still catch a whole restore in one turn.
+  assert.ok(longestPause < MAX_PAUSE_MS, `event loop paused ${longestPause.toFixed(0)} ms`);
+  assert.ok(longestGap(commits) < MAX_COMMIT_GAP_MS, `no commit for ${longestGap(commits).toFixed(0)} ms`);
   for (const d of running) assert.equal(d.softState().term, term, `no election happened (${d.status().id})`);
   assert.equal(n3.softState().leader, leader.status().id);
   assert.equal(m3.count, machines.get(leader.status().id)!.count, 'n3 holds what the leader holds');
 });
 
-test('a node restarting on a stored snapshot that needs 0.6 s of work to load leaves the event loop free meanwhile', { timeout: 60_000 }, async () => {
+test('a node restarting on a stored snapshot that needs 0.6 s of work to load leaves the event loop free meanwhile', { timeout: 60_000 }, async (t) => {
   const machines = new Map(ids.map((id) => [id, new SlowRestoreMachine()]));
   const storages = new Map(ids.map((id) => [id, new MemoryStorage()]));
   for (const id of ids) await startNode(id, storages.get(id)!, machines.get(id)!);
@@ -187,8 +193,9 @@ test('a node restarting on a stored snapshot that needs 0.6 s of work to load le
 
   assert.equal(machine.restores.length, 1, 'the stored image was loaded, not sent again');
   assert.ok(loaded - started >= PADDING / PIECE_BYTES * PIECE_MS, 'the load took what it costs');
+  t.diagnostic(`load: ${(loaded - started).toFixed(0)} ms, ${commits.length} commits meanwhile, longest pause ${longestPause.toFixed(0)} ms`);
   assert.ok(commits.length >= 10, `only ${commits.length} commits while the node loaded its snapshot`);
-  assert.ok(longestPause < 200, `event loop paused ${longestPause.toFixed(0)} ms`);
+  assert.ok(longestPause < MAX_PAUSE_MS, `event loop paused ${longestPause.toFixed(0)} ms`);
   leader = running.find((d) => d.softState().role === 'leader')!;
   for (const d of running) assert.equal(d.softState().term, term, `no election happened (${d.status().id})`);
   assert.equal(machine.count, machines.get(leader.status().id)!.count, 'the restarted node caught up');

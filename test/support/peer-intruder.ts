@@ -31,8 +31,35 @@ export async function dialTls(port: number, m: PeerTlsMaterial, localAddress = '
   });
   socket.on('error', () => {});
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
-  await new Promise((r) => socket.once('secureConnect', r));
+  // A listener may close before the handshake ends (its deadline, on a starved machine): that is an
+  // error for the caller to see, not a wait that never ends.
+  const connected = new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    void closed.then(() => reject(new Error(`the listener on port ${port} closed the connection before the TLS handshake finished`)));
+  });
+  await within(connected, DIAL_TIMEOUT_MS, `the TLS handshake with port ${port}`);
   return { socket, frames, closed };
+}
+
+/** Longer than any deadline of the listener's (2 s to authenticate, 1 s of silence, 1 s of linger). */
+const DIAL_TIMEOUT_MS = 20_000;
+
+/** `p`, or an error naming `what` once `ms` have passed. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves once the listener has closed `d`; an error if it keeps it open longer than its deadlines allow. */
+export function closedByListener(d: Dialled, timeoutMs = DIAL_TIMEOUT_MS): Promise<void> {
+  return within(d.closed, timeoutMs, 'the listener closing the connection');
 }
 
 async function frameCount(d: Dialled, n: number, timeoutMs: number): Promise<void> {

@@ -141,6 +141,13 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private msgs: Message[] = [];
+  /**
+   * The append to each follower that is still in `msgs` as the last message for it, and the bytes
+   * of its entries: entries appended before the next Ready join it instead of going in a message
+   * of their own (after raft-rs's batch_append). A proposal per turn used to cost one append per
+   * follower and one answer back, about 15,000 Raft messages a second at 10,000 puts a second.
+   */
+  private openAppends = new Map<NodeId, { m: AppendRequest; bytes: number }>();
   private snapshotSends: SnapshotSend[] = [];
   private receivedChunks: ReceivedChunk[] = [];
   private readStates: ReadState[] = [];
@@ -396,6 +403,7 @@ export class RaftCore {
     this.prevHard = hard;
     this.prevSoft = soft;
     this.msgs = [];
+    this.openAppends.clear();
     this.snapshotSends = [];
     this.receivedChunks = [];
     this.readStates = [];
@@ -763,6 +771,7 @@ export class RaftCore {
   }
 
   private sendAppend(to: NodeId, pr: Progress, allowEmpty: boolean): boolean {
+    if (this.extendOpenAppend(to, pr)) return true;
     if (pr.paused()) return false;
     const prevLogIndex = pr.next - 1;
     const prevLogTerm = this.log.term(prevLogIndex);
@@ -776,11 +785,39 @@ export class RaftCore {
     }
     const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.cfg.maxEntriesPerMsg, this.cfg.maxBytesPerMsg);
     if (entries.length === 0 && !allowEmpty) return false;
-    this.send({
+    const m: AppendRequest = {
       type: 'append', from: this.id, to, term: this.term,
       prevLogIndex, prevLogTerm, entries, commit: this.log.committed,
-    });
+    };
+    this.send(m);
+    this.openAppends.set(to, { m, bytes: entries.reduce((n, e) => n + entryBytes(e), 0) });
     pr.sentAppend(entries.at(-1)?.index ?? prevLogIndex, entries.length);
+    return true;
+  }
+
+  /**
+   * When the last message queued for `to` is an append of this term ending where `to` needs entries
+   * next, those entries join it, as far as its size bounds allow, and it carries the commit index
+   * as it is now. It keeps its place in the pipeline, so a full pipeline does not stop entries
+   * joining an append that holds the last place. False when there is no such append, it is full,
+   * or `to` needs a snapshot: the caller sends a new message (or waits).
+   */
+  private extendOpenAppend(to: NodeId, pr: Progress): boolean {
+    const open = this.openAppends.get(to);
+    if (open === undefined || open.m.term !== this.term || pr.state === 'snapshot') return false;
+    const { m } = open;
+    if (m.prevLogIndex + m.entries.length !== pr.next - 1 || m.entries.length >= this.cfg.maxEntriesPerMsg) return false;
+    // An append without entries holds no place in the pipeline: joining it would take one.
+    if (pr.paused() && (pr.state !== 'replicate' || m.entries.length === 0)) return false;
+    const more = this.log.slice(pr.next, this.log.lastIndex() + 1, this.cfg.maxEntriesPerMsg - m.entries.length, this.cfg.maxBytesPerMsg - open.bytes);
+    let bytes = 0;
+    for (const e of more) bytes += entryBytes(e);
+    // slice hands out at least one entry, even one over the bound: that one needs a message of its own.
+    if (open.bytes + bytes > this.cfg.maxBytesPerMsg) return false;
+    for (const e of more) m.entries.push(e);
+    open.bytes += bytes;
+    m.commit = this.log.committed;
+    if (more.length > 0) pr.extendedAppend(pr.next - 1, more.at(-1)!.index);
     return true;
   }
 
@@ -1026,6 +1063,8 @@ export class RaftCore {
 
   private send(m: Message): void {
     this.msgs.push(m);
+    // Only the last message queued for a follower may be extended: the order of its messages stays.
+    this.openAppends.delete(m.to);
   }
 
   private hardState(): HardState {

@@ -83,6 +83,22 @@ export class Progress {
     }
   }
 
+  /**
+   * The append not yet sent that ended at `end` now ends at `last` (the core extended it): it keeps
+   * its one place in the pipeline, or takes one if it had no entries.
+   */
+  extendedAppend(end: number, last: number): void {
+    if (this.state !== 'replicate') {
+      this.probeSent = true;
+      return;
+    }
+    const n = this.inflight.length;
+    if (n > 0 && this.inflight[n - 1] === end) this.inflight[n - 1] = last;
+    else this.inflight.push(last);
+    this.next = last + 1;
+    this.checkMatchBelowNext();
+  }
+
   /** The follower's log matches ours through `index`; returns false for stale news. */
   acknowledge(index: number): boolean {
     let updated = false;

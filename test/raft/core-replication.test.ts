@@ -3,7 +3,8 @@ import { test } from 'node:test';
 
 import { RaftCore } from '../../src/raft/core.js';
 import { EntryType, RaftError, type AppendRequest, type Entry, type Message } from '../../src/raft/types.js';
-import { bytes, config, emptyState, flush, TestCluster, sent } from './core-harness.js';
+import { entryBytes } from '../../src/raft/log.js';
+import { bytes, config, emptyState, flush, TestCluster, sent, text } from './core-harness.js';
 
 const entry = (index: number, term: number, data = ''): Entry => ({ index, term, type: EntryType.Normal, time: 0, data: bytes(data) });
 
@@ -151,6 +152,79 @@ test('batching: an append carries as many entries as fit in maxBytesPerMsg and m
   assert.deepEqual(firstBatch(150, 64), [1, 2], 'two 64-byte entries fit in 150 bytes');
   assert.deepEqual(firstBatch(1 << 20, 4), [1, 2, 3, 4], 'entry count limit');
   assert.deepEqual(firstBatch(10, 64), [1], 'an entry larger than the limit still goes, alone');
+});
+
+/** The appends to b of the next Ready, after `n` proposals by a settled leader a. */
+function appendsToB(overrides: Parameters<typeof config>[1], proposals: Uint8Array[]): AppendRequest[] {
+  const c = new TestCluster(['a', 'b', 'c'], overrides);
+  c.elect('a');
+  c.settle();
+  const a = c.core('a');
+  for (const p of proposals) a.propose(p);
+  return appendsIn(sent(flush(a))).filter((m) => m.to === 'b');
+}
+
+/** Each append starts where the one before it ended, and together they carry exactly `count` entries. */
+function contiguous(appends: AppendRequest[], count: number): void {
+  for (let i = 1; i < appends.length; i++) {
+    const prev = appends[i - 1]!;
+    assert.equal(appends[i]!.prevLogIndex, prev.prevLogIndex + prev.entries.length, `append ${i} follows append ${i - 1}`);
+    assert.equal(appends[i]!.prevLogTerm, prev.entries.at(-1)!.term);
+  }
+  const indexes = appends.flatMap((m) => m.entries.map((e) => e.index));
+  assert.deepEqual(indexes, Array.from({ length: count }, (_, i) => appends[0]!.prevLogIndex + 1 + i));
+}
+
+test('batching: proposals made before the next Ready join the append still queued for each follower, one message per follower', () => {
+  const ten = Array.from({ length: 10 }, (_, i) => bytes(`v${i}`));
+  const one = appendsToB({}, ten);
+  assert.equal(one.length, 1, 'one append to b, not one per proposal');
+  contiguous(one, 10);
+  assert.deepEqual(one[0]!.entries.map((e) => text(e.data)), ten.map(text));
+  // The bounds of a message still hold: count...
+  const byCount = appendsToB({ maxEntriesPerMsg: 4 }, ten);
+  assert.deepEqual(byCount.map((m) => m.entries.length), [4, 4, 2]);
+  contiguous(byCount, 10);
+  // ...and bytes (an entry of a 40-byte body costs more than 40 bytes: three fit in 200, not four).
+  const byBytes = appendsToB({ maxBytesPerMsg: 200 }, Array.from({ length: 7 }, () => new Uint8Array(40)));
+  assert.ok(byBytes.length >= 3, `${byBytes.length} appends`);
+  for (const m of byBytes) assert.ok(m.entries.reduce((n, e) => n + entryBytes(e), 0) <= 200, 'within maxBytesPerMsg');
+  contiguous(byBytes, 7);
+  // An entry over the bound goes alone, as before.
+  const big = appendsToB({ maxBytesPerMsg: 200 }, [new Uint8Array(10), new Uint8Array(500), new Uint8Array(10)]);
+  assert.deepEqual(big.map((m) => m.entries.map((e) => e.data.length)), [[10], [500], [10]]);
+});
+
+test('batching: an extended append keeps its one place in the pipeline, and carries the commit index as it is when the Ready is taken', () => {
+  // One append in flight at most: before batching, the second and third proposals waited for its answer.
+  const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 1 });
+  c.elect('a');
+  c.settle();
+  const a = c.core('a');
+  for (const v of ['x', 'y', 'z']) a.propose(bytes(v));
+  const first = appendsIn(sent(flush(a))).filter((m) => m.to === 'b');
+  assert.deepEqual(first.map((m) => m.entries.map((e) => text(e.data))), [['x', 'y', 'z']]);
+  // b's answer commits all three (with a's own log); a's next append to b is paused no more and says so.
+  const last = first[0]!.entries.at(-1)!.index;
+  a.step({ type: 'appendResp', from: 'b', to: 'a', term: a.status().term, success: true, index: last, conflictTerm: 0, conflictIndex: 0 });
+  a.propose(bytes('w'));
+  const next = appendsIn(sent(flush(a))).filter((m) => m.to === 'b');
+  assert.equal(next.length, 1, 'the commit-only append and the new entry are one message');
+  assert.deepEqual(next[0]!.entries.map((e) => text(e.data)), ['w']);
+  assert.equal(next[0]!.commit, last);
+  assert.equal(next[0]!.prevLogIndex, last);
+});
+
+test('batching: only the last message queued for a follower is extended, so its messages keep their order', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.settle();
+  const a = c.core('a');
+  a.propose(bytes('x'));
+  a.tick(); // heartbeatTick 1: a heartbeat to every follower, after the append of x
+  a.propose(bytes('y'));
+  const toB = sent(flush(a)).filter((m) => m.to === 'b');
+  assert.deepEqual(toB.map((m) => (m.type === 'append' ? `append ${m.entries.map((e) => text(e.data)).join()}` : m.type)), ['append x', 'heartbeat', 'append y']);
 });
 
 test('flow control: proposals beyond maxUncommittedBytes are refused with BACKLOG_FULL', () => {

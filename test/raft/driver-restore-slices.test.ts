@@ -12,7 +12,7 @@ import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { RestoreSink, SnapshotSource, StateMachine } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
 import { busy } from '../support/busy.js';
-import { InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
+import { commitUntil, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
 /** Image bytes after the count, and the CPU each piece of them costs to restore: 0.6 s in all. */
 const PADDING = 600 * 512;
@@ -104,24 +104,6 @@ async function watchEventLoop<T>(during: () => Promise<T>): Promise<{ result: T;
     gaps.stop();
   }
   return { result, longestPause: gaps.longestMs };
-}
-
-/**
- * Proposes one entry at a time until `done()`, and returns when each committed. A deadline in time,
- * not in commits: without an install under way a commit takes a fraction of a millisecond here.
- */
-async function commitUntil(leader: RaftDriver<number>, what: string, done: () => boolean, timeoutMs = 30_000): Promise<number[]> {
-  const commits: number[] = [];
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    await leader.propose(new Uint8Array(16));
-    commits.push(performance.now());
-    if (performance.now() > deadline) {
-      const st = leader.status();
-      assert.fail(`${what}: not within ${timeoutMs} ms (${commits.length} commits; leader ${st.id} term ${st.term} commit ${st.commit} snapshot ${st.snapshotIndex}, progress ${JSON.stringify(st.progress)})`);
-    }
-  }
-  return commits;
 }
 
 function longestGap(times: number[]): number {

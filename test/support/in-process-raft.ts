@@ -34,6 +34,25 @@ export async function waitFor<T>(what: string, probe: () => T | undefined, timeo
   }
 }
 
+/**
+ * Proposes one entry at a time through `leader` until `done()`, and returns when each committed.
+ * The deadline is in time, not in commits: a commit takes a fraction of a millisecond here unless
+ * something (a take, an install) competes for the event loop.
+ */
+export async function commitUntil<R>(leader: RaftDriver<R>, what: string, done: () => boolean, timeoutMs = 30_000): Promise<number[]> {
+  const commits: number[] = [];
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    await leader.propose(new Uint8Array(16));
+    commits.push(performance.now());
+    if (performance.now() > deadline) {
+      const st = leader.status();
+      throw new Error(`${what}: not within ${timeoutMs} ms (${commits.length} commits; leader ${st.id} term ${st.term} commit ${st.commit} snapshot ${st.snapshotIndex}, progress ${JSON.stringify(st.progress)})`);
+    }
+  }
+  return commits;
+}
+
 /** Driver options with the test timing (5 ms ticks, 50 ms elections) around the given parts. */
 export function testDriverOptions<R>(
   id: NodeId,

@@ -1,5 +1,5 @@
 // Checks a recorded history again, offline: `npx tsx scripts/check-history.ts HISTORY.jsonl
-// [--timeout-ms N] [--visualize DIR] [--json]`. Prints a summary (or the full verdict with --json).
+// [--timeout-ms N] [--max-memory-mb N] [--visualize DIR] [--json]`. Prints a summary (or the full verdict with --json).
 // Exit status: 0 both checks pass, 1 a check failed, 2 the history or the arguments are unusable.
 
 import { HistoryFormatError } from '../src/verify/history.js';
@@ -8,7 +8,7 @@ import { verifyHistory } from '../src/verify/verify-history.js';
 import { totalQueueProblems } from '../src/verify/total-queue.js';
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: check-history HISTORY.jsonl [--timeout-ms N] [--visualize DIR] [--json]`);
+  console.error(`${problem}\nusage: check-history HISTORY.jsonl [--timeout-ms N] [--max-memory-mb N] [--visualize DIR] [--json]`);
   process.exit(2);
 }
 
@@ -16,6 +16,8 @@ const args = process.argv.slice(2);
 let path: string | undefined;
 let timeoutMs = 60_000;
 let visualizeDir: string | undefined;
+// Porcupine's heap limit (the checker's default, 4 GiB, when absent); 0 for none.
+let maxMemoryMb: number | undefined;
 let json = false;
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
@@ -24,13 +26,20 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--timeout-ms') {
     timeoutMs = Number(args[++i]);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) usage('--timeout-ms needs a non-negative integer');
+  } else if (a === '--max-memory-mb') {
+    maxMemoryMb = Number(args[++i]);
+    if (!Number.isSafeInteger(maxMemoryMb) || maxMemoryMb < 0 || maxMemoryMb > 1024 * 1024) usage('--max-memory-mb needs an integer from 0 to 1048576');
   } else if (a.startsWith('--') || path !== undefined) usage(`unexpected argument ${a}`);
   else path = a;
 }
 if (path === undefined) usage('no history file given');
 
 try {
-  const v = await verifyHistory(path, { timeoutMs, ...(visualizeDir === undefined ? {} : { visualizeDir }) });
+  const v = await verifyHistory(path, {
+    timeoutMs,
+    ...(visualizeDir === undefined ? {} : { visualizeDir }),
+    ...(maxMemoryMb === undefined ? {} : { maxMemoryBytes: maxMemoryMb * 1024 * 1024 }),
+  });
   if (json) {
     console.log(JSON.stringify(v, null, 2));
   } else {

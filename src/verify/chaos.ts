@@ -66,7 +66,7 @@ export interface ChaosOptions {
   unsafe?: UnsafeMode;
   /** Keep the cluster's data and logs even when the verdict is clean. */
   keepFiles?: boolean;
-  /** Porcupine's time limit per user. */
+  /** Porcupine's time limit, per user and for the whole check (120 s by default). */
   checkTimeoutMs?: number;
   /** Fill mailboxes of their own with this backlog before the faults start (see backlog.ts). */
   backlog?: BacklogOptions;
@@ -300,7 +300,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const history = await readHistory(historyPath);
       report.availability = measureAvailability(history.ops, nemesis.windows);
       report.totalQueue = checkTotalQueue(history.ops);
-      report.linearizability = await checkLinearizability({ path: historyPath }, { timeoutMs: opts.checkTimeoutMs ?? 120_000 });
+      const limit = opts.checkTimeoutMs ?? 120_000;
+      report.linearizability = await checkLinearizability({ path: historyPath }, { timeoutMs: limit, deadlineMs: limit });
     } catch (e) {
       report.checkError = e instanceof Error ? e.message : String(e);
     }

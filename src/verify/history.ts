@@ -21,10 +21,9 @@
 // - A consume retry reuses its `requestId` and must get the very same answer (request window).
 // - A batch call (put-batch, consume?max=N) is recorded as one op per message, each with the
 //   call's times and `input.batch` (its size and the op's index), the ops after the first on
-//   processes of their own (they overlap it). A batch is atomic and in order; as separate ops
-//   with one interval it admits every order of them, the real one included, so a checker that
-//   accepts the real history accepts this one (it just cannot tell an atomic batch from a torn
-//   one). Answered, a put batch is one op per message and a consume batch one per message it
+//   processes of their own (they overlap it), and ids running from `id - index`. A batch is
+//   atomic and in order: the linearizability checker (tools/porcupine-check) joins its ops back
+//   into one operation by that id. Answered, a put batch is one op per message and a consume batch one per message it
 //   brought (one empty op when it brought none); failed or indeterminate, it is `size` ops with
 //   that outcome (an indeterminate consume batch may have taken up to `size`), except that an
 //   indeterminate consume batch whose request id a later attempt got an answer for has as many

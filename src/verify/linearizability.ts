@@ -1,7 +1,8 @@
 // Runs the Porcupine linearizability checker (tools/porcupine-check, Go) on a history and returns
 // its verdict. The binary is built on first use with the machine's `go`, named after a hash of its
 // sources so an edit triggers a rebuild (older builds are then removed), and kept in
-// tools/porcupine-check/bin (gitignored).
+// tools/porcupine-check/bin (gitignored). Its search can need more memory than the machine has,
+// so it is run with a heap limit and, when the caller gives one, a deadline (see CheckerOptions).
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -50,6 +51,17 @@ export interface CheckerOptions {
   toolDir?: string;
   /** Time limit per user, in ms (Porcupine's timeout); 0 means none. */
   timeoutMs?: number;
+  /**
+   * Time limit for the whole check, in ms; 0 (the default) means none. Users not decided by then
+   * are unknown. The checker is also killed, with an error, if it has not ended 30 s after it.
+   */
+  deadlineMs?: number;
+  /**
+   * The checker's heap limit in bytes (4 GiB by default; 0 means none): Porcupine caches every
+   * state it reaches, gigabytes a minute on a hard history, so past this the users not decided
+   * yet are given up as unknown rather than the machine running out of memory.
+   */
+  maxMemoryBytes?: number;
   /** Directory to write an HTML visualization of each violating user into. */
   visualizeDir?: string;
   /** Longest history line the checker accepts (the reader's limit, 16 KiB by default). */
@@ -59,6 +71,8 @@ export interface CheckerOptions {
 }
 
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** How long after its own deadline a checker that has not ended is killed. */
+const KILL_GRACE_MS = 30_000;
 
 function findToolDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -120,10 +134,13 @@ export async function checkLinearizability(
   if (options.visualizeDir !== undefined) args.push(`-visualize=${options.visualizeDir}`);
   if (options.maxLineBytes !== undefined) args.push(`-max-line-bytes=${options.maxLineBytes}`);
   if (options.maxDeliveries !== undefined) args.push(`-max-deliveries=${options.maxDeliveries}`);
+  if (options.maxMemoryBytes !== undefined) args.push(`-max-memory=${options.maxMemoryBytes}`);
+  const deadlineMs = options.deadlineMs ?? 0;
+  if (deadlineMs > 0) args.push(`-deadline=${deadlineMs}ms`);
   args.push('path' in source ? source.path : '-');
   const input = 'records' in source ? source.records.map((r) => formatHistoryLine(r) + '\n').join('') : null;
 
-  const { code, stdout, stderr } = await run(binary, args, input);
+  const { code, stdout, stderr } = await run(binary, args, input, deadlineMs > 0 ? deadlineMs + KILL_GRACE_MS : 0);
   if (code !== 0 && code !== 1 && code !== 2) {
     throw new LinearizabilityCheckError(`porcupine-check exited with ${code}: ${stderr.trim()}`);
   }
@@ -142,9 +159,17 @@ function run(
   binary: string,
   args: string[],
   input: string | null,
+  killAfterMs: number,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const killer =
+      killAfterMs > 0
+        ? setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new LinearizabilityCheckError(`porcupine-check had not ended ${KILL_GRACE_MS} ms after its deadline; killed`));
+          }, killAfterMs)
+        : null;
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let bytes = 0;
@@ -160,9 +185,10 @@ function run(
     child.stdout.on('data', collect(out));
     child.stderr.on('data', collect(err));
     child.on('error', (e) => reject(new LinearizabilityCheckError(`cannot run ${binary}: ${e.message}`)));
-    child.on('close', (code) =>
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
-    );
+    child.on('close', (code) => {
+      if (killer !== null) clearTimeout(killer);
+      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
     // The checker may exit early on bad input; its exit status says why, not EPIPE.
     child.stdin.on('error', () => {});
     child.stdin.end(input ?? undefined);

@@ -330,7 +330,8 @@ export class Nemesis {
     const frozenAt = Date.now();
     this.event('stale-leader-freeze', node);
     return async () => {
-      await sleep(frozenAt + STALE_LEADER_MIN_FREEZE_MS - Date.now());
+      // Already frozen that long when the heal comes late (a busy machine): no wait, not a negative one.
+      await sleep(Math.max(0, frozenAt + STALE_LEADER_MIN_FREEZE_MS - Date.now()));
       // The router picks one of several complete queryables for a query, so while the new
       // leader keeps its router session the old one may never be asked. The new leader side
       // loses the router as the old leader wakes: whoever asks now asks the old leader.

@@ -76,7 +76,8 @@ interface PutItem {
 
 type Retry =
   | { op: 'put'; user: string; items: PutItem[]; batch: boolean; attempts: number }
-  | { op: 'consume'; user: string; choice: ConsumeChoice & { requestId: string }; attempts: number };
+  | { op: 'consume'; user: string; choice: ConsumeChoice & { requestId: string }; attempts: number }
+  | { op: 'ack' | 'nack'; user: string; message: MessageRecord; attempts: number };
 
 /** Waits of long-poll consumes: short enough to keep a worker busy, long enough to be woken by puts. */
 const MIN_WAIT_MS = 100;
@@ -127,7 +128,7 @@ export class Worker {
     }
   }
 
-  /** Whether an unanswered batch or leased consume is tried once more: all through the run, then 5 attempts in all. */
+  /** Whether an unanswered batch, leased consume, ack or nack is tried once more: all through the run, then 5 attempts in all. */
   private mustResolve(attempts: number): boolean {
     return Date.now() < this.stopAt || attempts < 5;
   }
@@ -185,9 +186,14 @@ export class Worker {
     if (this.retry !== null) {
       const retry = this.retry;
       this.retry = null;
-      return retry.op === 'put'
-        ? this.put(client, retry.user, retry.items, retry.batch, retry.attempts + 1)
-        : this.consume(client, retry.user, retry.choice, retry.attempts + 1);
+      switch (retry.op) {
+        case 'put':
+          return this.put(client, retry.user, retry.items, retry.batch, retry.attempts + 1);
+        case 'consume':
+          return this.consume(client, retry.user, retry.choice, retry.attempts + 1);
+        default:
+          return this.settleDelivery(client, retry.user, retry.message, retry.op, retry.attempts + 1);
+      }
     }
     const leased = this.users.leased.length > 0 && (this.users.plain.length === 0 || this.rng.chance(this.readOnly ? 0.2 : 0.4));
     const user = this.rng.pick(leased ? this.users.leased : this.users.plain);
@@ -331,12 +337,21 @@ export class Worker {
 
   /** A leased message: ack it (usually), hand it back, walk away and let the lease run out, or ack it only after the lease ran out. */
   private async settleLease(client: ForgeMailboxClient, user: string, message: MessageRecord, lease: number): Promise<string> {
-    const receipt = message.receipt!;
     const next = this.rng.weighted({ ack: 60, nack: 10, abandon: 10, lateAck: 20 });
     if (next === 'abandon') return 'ok';
     if (next === 'lateAck') await sleep(lease + this.rng.int(50, lease));
     else if (this.rng.chance(0.4)) await sleep(this.rng.int(0, Math.floor(lease * 0.6)));
-    const op = next === 'nack' ? 'nack' : 'ack';
+    return this.settleDelivery(client, user, message, next === 'nack' ? 'nack' : 'ack', 1);
+  }
+
+  /**
+   * Acks or nacks one delivery. An unanswered one is sent again with the same receipt until
+   * answered (see mustResolve): left indeterminate, it may have ended the lease at any time, which
+   * the linearizability checker must then try at every point of the rest of the user's history.
+   * The retry's answer (ok, or the receipt gone) bounds when the first attempt took effect.
+   */
+  private async settleDelivery(client: ForgeMailboxClient, user: string, message: MessageRecord, op: 'ack' | 'nack', attempts: number): Promise<string> {
+    const receipt = message.receipt!;
     const settled = await this.recorder.run(
       {
         op,
@@ -351,6 +366,7 @@ export class Worker {
         return {};
       },
     );
+    if (settled.outcome === 'info' && this.mustResolve(attempts)) this.retry = { op, user, message, attempts };
     return this.settle(settled);
   }
 }

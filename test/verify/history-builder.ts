@@ -95,6 +95,20 @@ export class HistoryBuilder {
     return this;
   }
 
+  /**
+   * Marks the last `count` ops (puts, or consumes) as the ops of one batch call: `input.batch`
+   * set, and the first one's call, return and outcome for all, as the recorder writes them.
+   */
+  batch(count: number): this {
+    const parts = this.ops.slice(-count);
+    const first = parts[0]!;
+    parts.forEach((op, index) => {
+      const i = this.ops.length - count + index;
+      this.ops[i] = { ...op, call: first.call, return: first.return, input: { ...op.input, batch: { size: count, index } } } as OpRecord;
+    });
+    return this;
+  }
+
   /** A message given by id is reported as never delivered yet. */
   peek(user: string, got: string | MessageRecord | null, [call, ret]: Span, deadLetter?: boolean): this {
     const message = typeof got === 'string' ? this.message(got, { deliveries: 0 }) : got;

@@ -32,6 +32,10 @@ type record struct {
 		RequestID  *string `json:"requestId"`
 		LeaseMs    *int64  `json:"leaseMs"`
 		DeadLetter bool    `json:"deadLetter"`
+		Batch      *struct {
+			Size  int64 `json:"size"`
+			Index int64 `json:"index"`
+		} `json:"batch"`
 	} `json:"input"`
 	Call    int64  `json:"call"`
 	Return  *int64 `json:"return"`
@@ -134,6 +138,9 @@ func checkRecord(rec *record) error {
 	if (rec.Op == "put" || rec.Op == "ack" || rec.Op == "nack") && rec.Input.MsgID == "" {
 		return fmt.Errorf("op %d: %s without msgId", rec.ID, rec.Op)
 	}
+	if b := rec.Input.Batch; b != nil && (rec.Op != "put" && rec.Op != "consume" || b.Size < 1 || b.Size > maxBatchSize || b.Index < 0 || b.Index >= b.Size || rec.ID < b.Index) {
+		return fmt.Errorf("op %d: batch %d of %d on a %s", rec.ID, b.Index, b.Size, rec.Op)
+	}
 	if (rec.Op == "ack" || rec.Op == "nack") && rec.Input.Receipt == "" {
 		return fmt.Errorf("op %d: %s without receipt", rec.ID, rec.Op)
 	}
@@ -143,12 +150,19 @@ func checkRecord(rec *record) error {
 	return nil
 }
 
+// maxBatchSize bounds a batch call's size, far above the mailbox's own batch limit.
+const maxBatchSize = 10_000
+
 // toOperations converts one user's records. Failed ops did not happen and are dropped; an
 // indeterminate op may take effect at any point after its call, so it returns at +infinity
 // with an output that matches anything; an indeterminate read changes nothing and is dropped.
-// Message and request ids are numbered (messages from 1, 0 meaning "empty") so that model
-// states are small arrays that copy and compare fast.
-func toOperations(recs []record) ([]porcupineOp, partitionSize) {
+// The ops of one batch call (input.batch; their ids run from id-index) become ONE operation that
+// applies them in order at one point, as the mailbox does: left as separate ops, an
+// indeterminate batch of four is four ops Porcupine must try at every point and in every order
+// on their own, which turned a 260-op history from milliseconds into more memory than the
+// machine has. Message and request ids are numbered (messages from 1, 0 meaning "empty") so that
+// model states are small arrays that copy and compare fast.
+func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 	processes := make(map[int64]int)
 	var procOrder []int64
 	for _, r := range recs {
@@ -175,6 +189,7 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 
 	bounds := infoBounds(recs)
 	var ops []porcupineOp
+	batches := map[int64]int{} // first op id of a batch -> its operation in ops
 	for _, r := range recs {
 		if r.Outcome == "fail" {
 			continue
@@ -183,13 +198,14 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 		if !known && (r.Op == "peek" || r.Op == "len") {
 			continue
 		}
+		// An indeterminate op's return: +infinity, or the time after which it can only have been
+		// a no-op (infoBounds); boundless records whether it has no such time.
 		ret := int64(math.MaxInt64)
+		boundless := !known
 		if !known {
 			if b, ok := bounds.of(r); ok {
-				if b < r.Call {
-					continue // settled before it was even invoked: whatever it did was a no-op
-				}
 				ret = b
+				boundless = false
 			}
 		}
 		in := queueInput{
@@ -233,6 +249,36 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 				out.receipt = m.Receipt
 			}
 		}
+		if b := r.Input.Batch; b != nil {
+			first := r.ID - b.Index
+			if i, ok := batches[first]; ok {
+				op := &ops[i]
+				head := op.input.parts[0]
+				if b.Index != int64(len(op.input.parts)) || r.Op != head.kind || r.Call != op.call || known != op.output.known || (known && ret != op.ret) {
+					return nil, partitionSize{}, fmt.Errorf("op %d: does not continue the batch of op %d", r.ID, first)
+				}
+				op.input.parts = append(op.input.parts, in)
+				op.output.parts = append(op.output.parts, out)
+				// A batch is a no-op after every op of it is (see infoBounds).
+				if !known && (boundless || ret > op.ret) {
+					op.ret = ret
+				}
+				continue
+			}
+			if b.Index != 0 {
+				return nil, partitionSize{}, fmt.Errorf("op %d: batch index %d without the batch's first op %d", r.ID, b.Index, first)
+			}
+			batches[first] = len(ops)
+			ops = append(ops, porcupineOp{
+				id:      r.ID,
+				process: processes[r.Process],
+				input:   queueInput{kind: "batch", parts: []queueInput{in}},
+				output:  queueOutput{known: known, parts: []queueOutput{out}},
+				call:    r.Call,
+				ret:     ret,
+			})
+			continue
+		}
 		ops = append(ops, porcupineOp{
 			id:      r.ID,
 			process: processes[r.Process],
@@ -242,11 +288,19 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize) {
 			ret:     ret,
 		})
 	}
+	// Settled before it was even invoked: whatever it did was a no-op.
+	kept := ops[:0]
+	for _, op := range ops {
+		if !op.output.known && op.ret < op.call {
+			continue
+		}
+		kept = append(kept, op)
+	}
 	names := make([]string, len(msgs)+1)
 	for id, n := range msgs {
 		names[n] = id
 	}
-	return ops, partitionSize{messages: len(msgs), requests: len(requests), names: names}
+	return kept, partitionSize{messages: len(msgs), requests: len(requests), names: names}, nil
 }
 
 type porcupineOp struct {

@@ -3,8 +3,13 @@
 // Porcupine, and prints a JSON verdict on stdout. Users are checked concurrently, one per CPU:
 // a history's time limit is then about that of its hardest users, not the sum of theirs.
 //
+// Porcupine's search caches every state it reaches, and on a hard history that cache grows by
+// gigabytes a minute (1.4 GB in 30 s on one user here). Two limits keep a hard history from taking
+// the machine down with it: -max-memory (heap, whole process) and -deadline (wall time, whole
+// run). Either ends the run with the users already decided and every other user "unknown".
+//
 // Exit status: 0 linearizable, 1 a violation was found, 2 no violation found but some user timed
-// out, 3 unusable input or arguments.
+// out or was cut off by a limit, 3 unusable input or arguments.
 
 package main
 
@@ -17,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"sync"
 	"time"
@@ -28,7 +34,8 @@ type userVerdict struct {
 	// ok | illegal | unknown (timed out)
 	Result string `json:"result"`
 	Ops    int    `json:"ops"`
-	// Ops handed to Porcupine once failed ops and indeterminate reads are dropped.
+	// Operations handed to Porcupine: failed ops and indeterminate reads dropped, each batch
+	// call's ops joined into one.
 	CheckedOps int    `json:"checkedOps"`
 	Reason     string `json:"reason,omitempty"`
 	// For illegal users: history op ids that are in no linearizable prefix Porcupine found,
@@ -52,12 +59,14 @@ func main() {
 	visualize := flag.String("visualize", "", "directory for an HTML visualization of each violating user")
 	maxLine := flag.Int("max-line-bytes", 16*1024, "longest accepted history line")
 	maxDeliveries := flag.Int64("max-deliveries", 5, "deliveries after which a returned message is dead-lettered (the mailbox's maxDeliveries)")
+	maxMemory := flag.Int64("max-memory", 4<<30, "heap bytes after which the users not yet decided are given up as unknown (0: none)")
+	deadline := flag.Duration("deadline", 0, "wall time for the whole run, after which the users not yet decided are given up as unknown (0: none)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: porcupine-check [flags] HISTORY.jsonl|-\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 || *maxLine < 1 || *maxDeliveries < 1 || *maxDeliveries > 1_000_000 {
+	if flag.NArg() != 1 || *maxLine < 1 || *maxDeliveries < 1 || *maxDeliveries > 1_000_000 || *maxMemory < 0 || *deadline < 0 {
 		flag.Usage()
 		os.Exit(3)
 	}
@@ -81,13 +90,69 @@ func main() {
 		}
 	}
 
-	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(users)), Users: len(users)}
 	sort.Strings(users)
-	checked := checkUsers(users, byUser, int32(*maxDeliveries), *timeout)
-	for i, user := range users {
-		uv, model, info := checked[i].verdict, checked[i].model, checked[i].info
-		if info != nil && *visualize != "" {
-			path := filepath.Join(*visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
+	run := newRun(users, byUser)
+	go run.watch(*maxMemory, *deadline)
+	run.checkUsers(byUser, int32(*maxDeliveries), *timeout)
+	run.finish("", *visualize)
+}
+
+// run holds the users' results as they are decided, so that a limit can end the run with them.
+type run struct {
+	users []string
+	ops   []int // per user, for the users a limit cuts off
+	start time.Time
+	mu    sync.Mutex
+	out   []checkedUser
+	done  []bool
+	ended bool
+}
+
+func newRun(users []string, byUser map[string][]record) *run {
+	ops := make([]int, len(users))
+	for i, u := range users {
+		ops[i] = len(byUser[u])
+	}
+	return &run{users: users, ops: ops, start: time.Now(), out: make([]checkedUser, len(users)), done: make([]bool, len(users))}
+}
+
+// watch ends the run once the heap holds more than maxMemory bytes or the deadline has passed.
+func (r *run) watch(maxMemory int64, deadline time.Duration) {
+	if maxMemory == 0 && deadline == 0 {
+		return
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	for range time.Tick(100 * time.Millisecond) {
+		if deadline > 0 && time.Since(r.start) >= deadline {
+			r.finish(fmt.Sprintf("not decided within the whole check's deadline of %v", deadline), "")
+		}
+		metrics.Read(sample)
+		if heap := int64(sample[0].Value.Uint64()); maxMemory > 0 && heap > maxMemory {
+			r.finish(fmt.Sprintf("not decided before the checker's heap reached %d MiB (limit %d MiB)", heap>>20, maxMemory>>20), "")
+		}
+	}
+}
+
+// finish prints the verdict and exits; users not decided yet are unknown for `cutOff`. Only the
+// first call does anything (the other caller blocks until the process exits).
+func (r *run) finish(cutOff string, visualize string) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		select {}
+	}
+	r.ended = true
+	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(r.users)), Users: len(r.users)}
+	for i, user := range r.users {
+		if !r.done[i] {
+			v.PerUser[user] = userVerdict{Result: "unknown", Ops: r.ops[i], Reason: cutOff, ElapsedMs: time.Since(r.start).Milliseconds()}
+			v.Linearizable = false
+			v.TimedOut = true
+			continue
+		}
+		uv, model, info := r.out[i].verdict, r.out[i].model, r.out[i].info
+		if info != nil && visualize != "" {
+			path := filepath.Join(visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
 			if err := porcupine.VisualizePath(model, *info, path); err != nil {
 				fmt.Fprintf(os.Stderr, "porcupine-check: visualization of %s: %v\n", user, err)
 			} else {
@@ -124,10 +189,9 @@ type checkedUser struct {
 	info    *porcupine.LinearizationInfo
 }
 
-// checkUsers checks every user, runtime.NumCPU() at a time, and returns their results in the
-// order of users. Each user keeps its own time limit.
-func checkUsers(users []string, byUser map[string][]record, maxDeliveries int32, timeout time.Duration) []checkedUser {
-	out := make([]checkedUser, len(users))
+// checkUsers checks every user, runtime.NumCPU() at a time, recording each result as it is
+// decided. Each user keeps its own time limit.
+func (r *run) checkUsers(byUser map[string][]record, maxDeliveries int32, timeout time.Duration) {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.NumCPU(); w++ {
@@ -135,17 +199,29 @@ func checkUsers(users []string, byUser map[string][]record, maxDeliveries int32,
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				uv, model, info := checkUser(byUser[users[i]], maxDeliveries, timeout)
-				out[i] = checkedUser{uv, model, info}
+				uv, model, ops := checkUser(byUser[r.users[i]], maxDeliveries, timeout)
+				// Recorded before the explanation, so that a limit hit while explaining still
+				// reports the violation.
+				r.mu.Lock()
+				r.out[i] = checkedUser{verdict: uv, model: model}
+				r.done[i] = true
+				r.mu.Unlock()
+				if uv.Result != "illegal" {
+					continue
+				}
+				info, stuck := explain(model, ops, timeout)
+				r.mu.Lock()
+				r.out[i].info = info
+				r.out[i].verdict.StuckOps = stuck
+				r.mu.Unlock()
 			}
 		}()
 	}
-	for i := range users {
+	for i := range r.users {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return out
 }
 
 func anyIllegal(v verdict) bool {
@@ -163,7 +239,10 @@ func fail(err error) {
 }
 
 func operations(recs []record) ([]porcupine.Operation, partitionSize) {
-	ops, size := toOperations(recs)
+	ops, size, err := toOperations(recs)
+	if err != nil {
+		fail(err)
+	}
 	out := make([]porcupine.Operation, len(ops))
 	for i, op := range ops {
 		out[i] = porcupine.Operation{
@@ -178,17 +257,14 @@ func operations(recs []record) ([]porcupine.Operation, partitionSize) {
 	return out, size
 }
 
-// checkUser also returns the user's model and, for a violation, the partial linearizations that
-// explain it.
-func checkUser(recs []record, maxDeliveries int32, timeout time.Duration) (userVerdict, porcupine.Model, *porcupine.LinearizationInfo) {
+// checkUser decides one user with the plain check (much cheaper than the verbose one). It also
+// returns the model and operations, for explain.
+func checkUser(recs []record, maxDeliveries int32, timeout time.Duration) (userVerdict, porcupine.Model, []porcupine.Operation) {
 	start := time.Now()
 	uv := userVerdict{Ops: len(recs)}
 	ops, size := operations(recs)
 	model := mailboxModel(size, maxDeliveries)
 	uv.CheckedOps = len(ops)
-	// The plain check is much cheaper; the verbose one (partial linearizations) only runs to
-	// explain a violation.
-	var info *porcupine.LinearizationInfo
 	switch porcupine.CheckOperationsTimeout(model, ops, timeout) {
 	case porcupine.Ok:
 		uv.Result = "ok"
@@ -197,12 +273,16 @@ func checkUser(recs []record, maxDeliveries int32, timeout time.Duration) (userV
 		uv.Reason = fmt.Sprintf("no answer within %v", timeout)
 	default:
 		uv.Result = "illegal"
-		_, verbose := porcupine.CheckOperationsVerbose(model, ops, timeout)
-		info = &verbose
-		uv.StuckOps = stuckOps(ops, verbose)
 	}
 	uv.ElapsedMs = time.Since(start).Milliseconds()
-	return uv, model, info
+	return uv, model, ops
+}
+
+// explain runs the verbose check on a violating user: the partial linearizations that show where
+// every order got stuck.
+func explain(model porcupine.Model, ops []porcupine.Operation, timeout time.Duration) (*porcupine.LinearizationInfo, []int64) {
+	_, verbose := porcupine.CheckOperationsVerbose(model, ops, timeout)
+	return &verbose, stuckOps(ops, verbose)
 }
 
 // stuckOps lists the ops that appear in no partial linearization, earliest call first (the first

@@ -15,6 +15,7 @@
 //                  delivery count of the consume that handed out the receipt, only the lease of
 //                  that very delivery matches: a receipt never settles a later delivery.
 //   nack(receipt)  ends it and returns the message.
+//   batch          the puts or the consumes of one batch call, one after the other at one point.
 // A returned message goes back to its place in put order, or to the dead-letter queue once it
 // has been delivered maxDeliveries times.
 //
@@ -39,7 +40,7 @@ import (
 )
 
 type queueInput struct {
-	kind       string // put | consume | peek | len | ack | nack
+	kind       string // put | consume | peek | len | ack | nack | batch
 	msg        int32  // put, ack, nack: message number
 	msgID      string // the same, as the history spells it
 	receipt    string // ack, nack
@@ -48,6 +49,8 @@ type queueInput struct {
 	requestID  string
 	leased     bool // consume
 	deadLetter bool // consume, peek
+	// batch: the puts or consumes of one batch call, applied in order at one point
+	parts []queueInput
 }
 
 type queueOutput struct {
@@ -58,10 +61,11 @@ type queueOutput struct {
 	msgID           string // the same, as the history spells it
 	deliveries      int32  // consume, peek
 	hasDeliveries   bool
-	receipt         string // leased consume
-	count           int64  // len
-	inFlight        int64  // len
-	deadLetterCount int64  // len
+	receipt         string        // leased consume
+	count           int64         // len
+	inFlight        int64         // len
+	deadLetterCount int64         // len
+	parts           []queueOutput // batch, one per part
 }
 
 // partitionSize: how many distinct messages and request ids one user's history names, and the
@@ -428,6 +432,19 @@ func step(ctx context.Context, s *mailboxState, in queueInput, out queueOutput, 
 		return length(ctx, s, out, maxDeliveries)
 	case "ack", "nack":
 		return settle(s, in, out, maxDeliveries)
+	case "batch":
+		states := []*mailboxState{s}
+		for i, part := range in.parts {
+			var next []*mailboxState
+			for _, st := range states {
+				next = append(next, step(ctx, st, part, out.parts[i], maxDeliveries)...)
+			}
+			if len(next) == 0 {
+				return nil
+			}
+			states = next
+		}
+		return states
 	}
 	return nil
 }
@@ -481,6 +498,13 @@ func describeAnswer(id string) string {
 func describeOperation(input, output interface{}) string {
 	in := input.(queueInput)
 	out := output.(queueOutput)
+	if in.kind == "batch" {
+		parts := make([]string, len(in.parts))
+		for i := range in.parts {
+			parts[i] = describeOperation(in.parts[i], out.parts[i])
+		}
+		return "batch[" + strings.Join(parts, "; ") + "]"
+	}
 	var call string
 	switch in.kind {
 	case "put":

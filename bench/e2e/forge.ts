@@ -64,8 +64,10 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     let seq = 0;
     const stagesBefore = await leaderStages(cluster, leader);
     const put = await closedLoop(inFlight, work.seconds, async (w) => {
-      const u = w % users.length;
-      await clients[w % clients.length]!.put(users[u]!, body, { id: `r${run}-${seq++}` });
+      // Round-robin over every user (by worker, 16 in flight would reach only 16 of them).
+      const k = seq++;
+      const u = k % users.length;
+      await clients[w % clients.length]!.put(users[u]!, body, { id: `r${run}-${k}` });
       pending[u]!++;
       return true;
     });

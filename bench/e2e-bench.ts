@@ -14,7 +14,8 @@
 // is purged and reported). Then batch consumes (issue #12): for each size N in --batches,
 // --batch-fill messages are put and drained by --batch-concurrency workers: Forge
 // `consume?max=N` (one Raft entry per batch), NATS a pull `fetch` of up to N, RabbitMQ a push
-// consumer with prefetch N. Batch figures are messages (not requests) per second. Forge alone also
+// consumer with prefetch N (`--batches 0` leaves them out). Batch figures are messages (not
+// requests) per second. Forge alone also
 // has idle polls and long polls: --parked consumers parked, each answered by a put, then the
 // wake-up latency from a put to its parked consumer (p50, p99; no rate, so no bar in the plot).
 //
@@ -52,17 +53,24 @@ const arg = (name: string, def: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : def;
 };
 const list = (s: string) => s.split(',').filter((x) => x !== '');
+/** A whole number of at least `min` (and at most `max`), or the bench stops before it starts anything. */
+const whole = (name: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+  const v = Number(text);
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw new Error(`--${name}: expected whole numbers from ${min} to ${max}, got ${text}`);
+  return v;
+};
 const work: Workload = {
-  seconds: Number(arg('seconds', '5')),
-  levels: list(arg('concurrency', '16,256')).map(Number),
-  users: Array.from({ length: Number(arg('users', '64')) }, (_, i) => `bench-u${i}`),
+  seconds: whole('seconds', arg('seconds', '5'), 1),
+  levels: list(arg('concurrency', '16,256')).map((x) => whole('concurrency', x, 1)),
+  users: Array.from({ length: whole('users', arg('users', '64'), 1) }, (_, i) => `bench-u${i}`),
   body: new Uint8Array(100).fill(0x61),
-  batchSizes: list(arg('batches', '16,256')).map(Number),
-  batchFill: Number(arg('batch-fill', '20000')),
-  batchConcurrency: Number(arg('batch-concurrency', '16')),
+  // 0 leaves the batch phases out (a consume takes at most mailbox.maxBatch, 256 by default).
+  batchSizes: arg('batches', '16,256') === '0' ? [] : list(arg('batches', '16,256')).map((x) => whole('batches', x, 1, 256)),
+  batchFill: whole('batch-fill', arg('batch-fill', '20000'), 1),
+  batchConcurrency: whole('batch-concurrency', arg('batch-concurrency', '16'), 1),
 };
 const forgeOptions = {
-  sessions: Number(arg('sessions', '4')),
+  sessions: whole('sessions', arg('sessions', '4'), 1),
   auth: arg('auth', 'on') !== 'off',
   peerTls: arg('peer-tls', 'on') !== 'off',
   parked: Number(arg('parked', '2000')),

@@ -25,13 +25,14 @@
 //   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
-//                        [--node-args "..."]
+//                        [--node-args "..."] [--native-processes 4]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
 // verifying and authorizing every request costs against the default (on). --peer-tls off runs the
 // Raft peer links over the development-only shared secret (plain TCP) instead of mutual TLS (the
 // default), to measure what TLS costs. --no-peer measures Forge alone. --parked 0 leaves the
-// long poll phase out. --node-args passes options to Forge's node processes' `node`, after their
+// long poll phase out. --native-processes N drives the put and consume phases again through the
+// Python client from N processes (bench/e2e/forge-native.ts; 0 leaves them out). --node-args passes options to Forge's node processes' `node`, after their
 // own (e.g. "--cpu-prof --cpu-prof-dir=DIR": a CPU profile per node, written as they stop).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -75,6 +76,7 @@ const forgeOptions = {
   peerTls: arg('peer-tls', 'on') !== 'off',
   parked: Number(arg('parked', '2000')),
   nodeArgs: arg('node-args', '').split(' ').filter((a) => a !== ''),
+  nativeProcesses: whole('native-processes', arg('native-processes', '4'), 0),
 };
 if (!Number.isInteger(forgeOptions.parked) || forgeOptions.parked < 0) throw new Error(`--parked: expected a whole number of consumers, got ${arg('parked', '')}`);
 const jsonPath = arg('json', 'bench-results/e2e-bench.json');
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
   console.log('');
   console.log(renderText(comparisonTable(comparison)));
   console.log('');
-  for (const r of rows) if (r.note !== '') console.log(`${r.system} ${r.phase}, ${r.inFlight} in flight: ${r.note}`);
+  for (const r of rows) if (r.note !== '') console.log(`${r.system} ${r.phase}${r.client ? `, ${r.client}` : ''}, ${r.inFlight} in flight: ${r.note}`);
   for (const s of skipped) console.log(`${s.system}: skipped, ${s.reason}`);
   console.log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')} (${cpus().length} cores)`);
   const result = {

@@ -2,7 +2,7 @@
 // Forge's throughput as a multiple of each peer's; as aligned text and as Markdown for the docs.
 
 import type { Comparison } from './comparison.js';
-import { ratio } from './comparison.js';
+import { groupRatio } from './comparison.js';
 
 export interface Table {
   header: string[];
@@ -24,7 +24,7 @@ export function comparisonTable(comparison: Comparison): Table {
       line.push(f ? rate(f.opsPerSec) : '', f ? ms(f.p50) : '', f ? ms(f.p99) : '');
     }
     for (const p of peers) {
-      const r = ratio(g.bySystem.forge, g.bySystem[p]);
+      const r = groupRatio(g, p);
       line.push(r === null ? '' : r.toFixed(2));
     }
     return line;

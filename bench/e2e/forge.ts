@@ -2,7 +2,8 @@
 // behind the real Zenoh router, driven through ForgeMailboxClient from several zenoh-ts sessions.
 //
 // Puts and single consumes: for each number in flight, acknowledged puts for the phase's time,
-// spread over the users, then consumes draining them (plain takes, one Raft entry each). Batch
+// spread over the users, then consumes draining them (plain takes, one Raft entry each); then the
+// same through the Python client from several processes (forge-native.ts). Batch
 // consumes: batch puts fill the mailboxes, then workers drain them with `consume?max=N` (one
 // Raft entry per batch). Idle polls: consumes of empty mailboxes, with the leader's log entries and
 // fsyncs per poll. Long polls (bench/e2e/forge-long-poll.ts): `parked` consumers parked and each
@@ -14,6 +15,7 @@ import { metricValue } from '../../src/verify/metric-page.js';
 import { ProcessCluster } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
 import { longPollClusterOptions, longPollRow, measureLongPoll } from './forge-long-poll.js';
+import { benchForgeNative, NATIVE_CLIENT, nativeClientMissing } from './forge-native.js';
 import { drainNote, perMessage, rowLine, type Row } from './rows.js';
 import type { Cleanups, Workload } from './workload.js';
 
@@ -26,6 +28,8 @@ export interface ForgeOptions {
   parked: number;
   /** Options of the node processes' `node`, after their own (`--node-args`). */
   nodeArgs: string[];
+  /** Python client processes of the native client rows (forge-native.ts); 0 leaves them out. */
+  nativeProcesses: number;
 }
 
 /** Wake-up latency samples of the long poll phase. */
@@ -88,6 +92,11 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     let left = 0;
     for (const user of users) left += await clients[0]!.purge(user);
     add({ system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
+  }
+  if (options.nativeProcesses > 0) {
+    const missing = nativeClientMissing();
+    if (missing === null) for (const row of await benchForgeNative(cluster, clients[0]!, work, options.nativeProcesses)) add(row);
+    else console.log(`forge (${NATIVE_CLIENT}): skipped, ${missing}`);
   }
   // Idle polls (issue #12): consumes of empty mailboxes, without request id, cost no log entry and
   // no fsync (a linearizable read); counted on the leader's own metrics.

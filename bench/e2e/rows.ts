@@ -15,6 +15,11 @@ export interface Row {
    * only Forge has (idle poll; long poll: no rate, opsPerSec NaN, latencies its wake-ups).
    */
   phase: string;
+  /**
+   * Forge rows driven by a client other than the zenoh-ts one (e.g. the Python client): their own
+   * row in the table, compared with the peers' rows of the same phase.
+   */
+  client?: string;
   inFlight: number;
   figures: Figures;
   /** What differs from the other systems' row, and how the drain went; '' when nothing to say. */
@@ -45,5 +50,5 @@ export function drainNote(put: number, taken: number, left: number, empty: numbe
 export function rowLine(row: Row): string {
   const f = row.figures;
   const rate = Number.isFinite(f.opsPerSec) ? `${fmt(f.opsPerSec)} msg/s, ` : '';
-  return `${row.system} ${row.phase} ${row.inFlight} in flight: ${rate}p50 ${fmt(f.p50, 2)} ms, p99 ${fmt(f.p99, 2)} ms${row.note ? ` (${row.note})` : ''}`;
+  return `${row.system}${row.client ? ` (${row.client})` : ''} ${row.phase} ${row.inFlight} in flight: ${rate}p50 ${fmt(f.p50, 2)} ms, p99 ${fmt(f.p99, 2)} ms${row.note ? ` (${row.note})` : ''}`;
 }

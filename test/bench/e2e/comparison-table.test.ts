@@ -55,3 +55,9 @@ test('renderMarkdown writes a header rule with the figures right-aligned', () =>
   const md = renderMarkdown({ header: ['phase', 'msg/s'], body: [['put', '3,163']] });
   assert.equal(md, ['| phase | msg/s |', '| --- | ---: |', '| put | 3,163 |'].join('\n'));
 });
+
+test("another client's Forge row gets its own line, its ratios against the peers of its phase", () => {
+  const python: Row = { ...row('forge', 'put', 16, 1581.7, 9.5, 30), client: 'Python client' };
+  const t = comparisonTable(compare([...rows, python]));
+  assert.deepEqual(t.body.at(-1), ['put, Python client', '16', '1,582', '9.50', '30.0', '', '', '', '', '', '', '0.25', '1.50']);
+});

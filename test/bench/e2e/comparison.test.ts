@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare, ratio } from '../../../bench/e2e/comparison.js';
+import { compare, groupRatio, ratio } from '../../../bench/e2e/comparison.js';
 import type { Row, System } from '../../../bench/e2e/rows.js';
 
 const row = (system: System, phase: string, inFlight: number, opsPerSec: number): Row => ({
@@ -34,4 +34,23 @@ test('ratio is Forge over the peer, and null without both figures or with a peer
   assert.equal(ratio(row('forge', 'put', 16, 3000), undefined), null);
   assert.equal(ratio(undefined, row('nats', 'put', 16, 6000)), null);
   assert.equal(ratio(row('forge', 'put', 16, 3000), row('nats', 'put', 16, 0)), null);
+});
+
+test('a Forge row of another client has its own group, compared with the peers of its phase', () => {
+  const python = { ...row('forge', 'put', 16, 1500), client: 'Python client' };
+  const c = compare([row('forge', 'put', 16, 3000), python, row('rabbitmq', 'put', 16, 6000), row('nats', 'consume', 16, 100)]);
+  assert.deepEqual(
+    c.groups.map((g) => `${g.phase}@${g.inFlight}:${Object.keys(g.bySystem).join('+')}`),
+    ['put@16:forge+rabbitmq', 'put, Python client@16:forge', 'consume@16:nats'],
+  );
+  const own = c.groups[1]!;
+  assert.equal(own.bySystem.forge, python);
+  assert.equal(groupRatio(own, 'rabbitmq'), 0.25);
+  assert.equal(groupRatio(c.groups[0]!, 'rabbitmq'), 0.5);
+  // No peer row in its phase (nor a consume of its own): no ratio.
+  assert.equal(groupRatio(own, 'nats'), null);
+  // Without a zenoh-ts row of the phase, nothing else appears.
+  const alone = compare([python, row('etcd', 'put', 256, 10)]);
+  assert.deepEqual(alone.groups.map((g) => g.phase), ['put, Python client', 'put']);
+  assert.equal(groupRatio(alone.groups[0]!, 'etcd'), null);
 });

@@ -26,3 +26,8 @@ test('rowLine of a row without a rate prints only its latencies', () => {
   const line = rowLine({ system: 'forge', phase: 'long poll', inFlight: 1, figures: { count: 200, opsPerSec: NaN, p50: 29.04, p99: 165.2 }, note: '' });
   assert.equal(line, 'forge long poll 1 in flight: p50 29.04 ms, p99 165.20 ms');
 });
+
+test('rowLine names the client of a row driven by another one', () => {
+  const line = rowLine({ system: 'forge', client: 'Python client', phase: 'put', inFlight: 16, figures: { count: 10, opsPerSec: 1947.2, p50: 7.77, p99: 18 }, note: '4 processes' });
+  assert.equal(line, 'forge (Python client) put 16 in flight: 1947 msg/s, p50 7.77 ms, p99 18.00 ms (4 processes)');
+});

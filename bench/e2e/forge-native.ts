@@ -45,12 +45,11 @@ function pythonPath(): string {
 export async function benchForgeNative(cluster: ProcessCluster, purger: ForgeMailboxClient, work: Workload, processes: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const inFlight of work.levels) {
-    const n = Math.min(processes, inFlight);
-    // Each process has its own users, so its consumes drain what its own puts left.
+    const n = Math.min(processes, inFlight, work.users.length);
+    // Each process has its own users (at least one), so its consumes drain what its own puts left.
     const usersOf = Array.from({ length: n }, (_, p) => work.users.filter((_, u) => u % n === p));
     const threadsOf = (p: number) => Math.floor(inFlight / n) + (p < inFlight % n ? 1 : 0);
     const put = await phase(cluster, 'put', work, usersOf, threadsOf, usersOf.map(() => ({})));
-    const putCount = put.results.reduce((a, r) => a + r.latencies.length, 0);
     rows.push({ system: 'forge', client: NATIVE_CLIENT, phase: 'put', inFlight, figures: put.figures, note: `${n} processes` });
     const consume = await phase(cluster, 'consume', work, usersOf, threadsOf, put.results.map((r) => r.per_user));
     const empty = consume.results.reduce((a, r) => a + r.empty, 0);
@@ -62,7 +61,7 @@ export async function benchForgeNative(cluster: ProcessCluster, purger: ForgeMai
       phase: 'consume',
       inFlight,
       figures: consume.figures,
-      note: `${n} processes, ${drainNote(putCount, consume.figures.count - empty, left, empty)}`,
+      note: `${n} processes, ${drainNote(put.figures.count, consume.figures.count - empty, left, empty)}`,
     });
   }
   return rows;

@@ -42,6 +42,8 @@ const inFlight = wholeNumber('in-flight', '256', 1);
 const sessions = wholeNumber('sessions', '4', 1);
 const jsonPath = arg('json', 'bench-results/users-bench.json');
 const BODY = new Uint8Array(100).fill(0x61);
+/** How long the cluster remembers a put id here (see main). */
+const DEDUPE_WINDOW_MS = 60_000;
 /** However many mailboxes there are, a put phase gives up this long past --seconds. */
 const FILL_LIMIT_SECONDS = 120;
 
@@ -106,7 +108,11 @@ async function main(): Promise<void> {
     `users bench: 100-byte bodies, ${inFlight} in flight, ${seconds} s per phase, ${rounds} round(s) of users ${others.join(', ')} ` +
       `between runs of ${reference} users (the reference); load average ${loadAtStart.join(' ')}`,
   );
-  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-users-bench-' });
+  // Every put carries an id, as a producer's would. The cluster remembers ids for
+  // DEDUPE_WINDOW_MS instead of the default 10 minutes: the rounds put over a million in that
+  // long, more than the id table holds (mailbox.dedupeMaxEntries, 1,000,000; one more put with an
+  // id is refused QUOTA_EXCEEDED). A minute's ids are what every count's phases then share.
+  const cluster = await ProcessCluster.start({ nodes: 3, logLevel: 'warn', dirPrefix: 'forge-users-bench-', mailbox: { dedupeWindowMs: DEDUPE_WINDOW_MS } });
   // Interrupted, it still stops the nodes, the router and the link guard it started.
   const onSignal = () => void cluster.stop().finally(() => process.exit(130));
   process.once('SIGINT', onSignal);

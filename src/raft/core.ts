@@ -412,6 +412,28 @@ export class RaftCore {
     return rd;
   }
 
+  /**
+   * Heartbeats and their answers queued since the last Ready, taken out of the outbox to leave at
+   * once, also while that Ready's write is still going on. They promise nothing about this node's
+   * log, only that it leads or follows in a term whose term and vote are on disk (nothing is taken
+   * otherwise). Without this, a slow fsync (a 1 MiB entry on a busy disk) silences both sides for
+   * its length: followers stop answering, and the leader's CheckQuorum deposes a healthy leader, or
+   * its heartbeats stop and the followers start an election.
+   */
+  takeHeartbeats(): Message[] {
+    const hard = this.hardState();
+    if (hard.term !== this.durableTerm || hard.vote !== this.durableVote) return [];
+    const want = this.role === 'leader' ? 'heartbeat' : 'heartbeatResp';
+    if (!this.msgs.some((m) => m.type === want)) return [];
+    const taken: Message[] = [];
+    const kept: Message[] = [];
+    for (const m of this.msgs) (m.type === want ? taken : kept).push(m);
+    this.msgs = kept;
+    // They carry the current read round: a read registered from now on needs a round of its own.
+    if (this.role === 'leader') this.reads.outboxFlushed();
+    return taken;
+  }
+
   /** The caller wrote (if `mustSync`), sent and applied `rd`. */
   advance(rd: Ready): void {
     this.outstanding = false;

@@ -492,13 +492,20 @@ export class RaftDriver<R> {
   private onTick(): void {
     this.lastTick = this.time.monotonic();
     this.core.tick(this.clockReading());
+    this.sendHeartbeats();
     this.schedule();
   }
 
   private onPeerMessage(m: Message): void {
     if (this.stopped) return;
     this.core.step(m, this.clockReading());
+    this.sendHeartbeats();
     this.schedule();
+  }
+
+  /** Heartbeats and their answers leave at once, without waiting for a write in progress (see RaftCore.takeHeartbeats). */
+  private sendHeartbeats(): void {
+    for (const m of this.core.takeHeartbeats()) this.opts.transport.send(m);
   }
 
   private startReadRound(): void {

@@ -9,7 +9,7 @@ import { RaftCore } from '../../src/raft/core.js';
 import { snapshotDigest } from '../../src/raft/digest.js';
 import { EntryType, InvariantViolation, type Entry } from '../../src/raft/types.js';
 import { RaftLog } from '../../src/raft/log.js';
-import { bytes, config, emptyState, flush } from './core-harness.js';
+import { bytes, config, emptyState, flush, sent } from './core-harness.js';
 
 const entry = (index: number, term: number): Entry => ({ index, term, type: EntryType.Normal, time: 0, data: bytes('x') });
 const types = (ms: { type: string }[]) => ms.map((m) => m.type);
@@ -59,6 +59,57 @@ test('§10.2.1 a leader whose term is durable replicates while it writes; a new 
   assert.equal(rd.mustSync, true);
   assert.deepEqual(rd.messagesNow.map((m) => [m.type, m.to]), [['append', 'b']]);
   assert.deepEqual(rd.messagesAfterWrite, []);
+});
+
+test('a follower answers heartbeats during a write; its append acknowledgment still waits for the write', () => {
+  const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
+  core.step({ type: 'append', from: 'a', to: 'c', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 2)], commit: 0 });
+  const writing = core.ready();
+  assert.equal(writing.mustSync, true);
+  // The write is slow: the leader's heartbeats go on arriving, and their answers leave at once.
+  core.step({ type: 'heartbeat', from: 'a', to: 'c', term: 2, commit: 0, round: 4 });
+  assert.deepEqual(core.takeHeartbeats(), [{ type: 'heartbeatResp', from: 'c', to: 'a', term: 2, round: 4 }]);
+  assert.deepEqual(core.takeHeartbeats(), [], 'taken once');
+  core.advance(writing);
+  assert.deepEqual(types(sent(core.ready())), [], 'not sent again by the next Ready');
+  assert.deepEqual(types(writing.messagesAfterWrite), ['appendResp']);
+});
+
+test('heartbeat answers under a term not yet on disk wait for the write, as any other message', () => {
+  const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
+  core.step({ type: 'heartbeat', from: 'a', to: 'c', term: 3, commit: 0, round: 1 });
+  assert.deepEqual(core.takeHeartbeats(), [], 'term 3 is not durable');
+  const rd = core.ready();
+  assert.equal(rd.mustSync, true);
+  assert.deepEqual(types(rd.messagesAfterWrite), ['heartbeatResp']);
+  core.advance(rd);
+  core.step({ type: 'heartbeat', from: 'a', to: 'c', term: 3, commit: 0, round: 2 });
+  assert.deepEqual(types(core.takeHeartbeats()), ['heartbeatResp'], 'term 3 is durable now');
+});
+
+test("a leader's heartbeats leave during its write; a read registered after them starts a round of its own", () => {
+  const c = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 0 } });
+  for (let i = 0; i < 30 && c.status().role !== 'candidate'; i++) c.tick();
+  flush(c);
+  c.step({ type: 'voteResp', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
+  flush(c);
+  c.step({ type: 'appendResp', from: 'b', to: 'a', term: 2, success: true, index: 1, conflictTerm: 0, conflictIndex: 0 });
+  flush(c);
+  flush(c);
+  c.propose(bytes('p'));
+  const writing = c.ready();
+  assert.equal(writing.mustSync, true);
+  c.readIndex(7);
+  const first = c.takeHeartbeats();
+  assert.deepEqual(first.map((m) => [m.type, m.to]), [['heartbeat', 'b'], ['heartbeat', 'c']]);
+  const round = (first[0] as { round: number }).round;
+  c.readIndex(8);
+  const second = c.takeHeartbeats();
+  assert.deepEqual(second.map((m) => (m as { round: number }).round), [round + 1, round + 1], 'read 8 needs answers sent after it arrived');
+  // b answers the first round only: read 7 is confirmed (with a's own), read 8 is not.
+  c.step({ type: 'heartbeatResp', from: 'b', to: 'a', term: 2, round });
+  c.advance(writing);
+  assert.deepEqual(c.ready().readStates.map((r) => r.context), [7]);
 });
 
 test('a Ready that only moves the commit index needs no synced write; committed entries apply before the write', () => {

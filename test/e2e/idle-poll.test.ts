@@ -26,6 +26,9 @@ describe('idle polls write nothing', { timeout: 120_000 }, () => {
   }
 
   step(`${POLLS} polls of an empty mailbox are answered by reads, with no consume in the log`, async () => {
+    // First a read, which waits for the new leader's first commit: the election's own writes
+    // (its no-op entry, synced and not yet committed) are then behind us.
+    assert.equal(await e2e.client.consume('idle'), null);
     const before = await leaderCounts();
     for (let i = 0; i < POLLS; i++) assert.equal(await e2e.client.consume('idle'), null);
     // Dead letters too.
@@ -34,12 +37,14 @@ describe('idle polls write nothing', { timeout: 120_000 }, () => {
     assert.equal(after.proposed, before.proposed, 'no consume was proposed');
     assert.equal(after.read - before.read, POLLS + 1, 'every poll was answered by a read');
     // No fsync either: the leader's syncs are those of the entries it appended meanwhile (its
-    // periodic expiry sweep), at most one each, never one per poll.
+    // periodic expiry sweep), at most one each, never one per poll. One more is allowed: a sweep
+    // entry synced just before the last reading may not have committed by then (CI saw 3 syncs
+    // for 2 entries); one sync per poll would be 41.
     assert.ok(after.syncs > 0 && after.commit > 0, 'the leader exports its syncs and commit index');
     const syncs = after.syncs - before.syncs;
     const entries = after.commit - before.commit;
     console.error(`idle-poll e2e: ${POLLS + 1} idle polls, ${syncs} log syncs and ${entries} log entries on the leader meanwhile`);
-    assert.ok(syncs <= entries, `${syncs} syncs for ${entries} entries during ${POLLS + 1} idle polls`);
+    assert.ok(syncs <= entries + 1, `${syncs} syncs for ${entries} entries during ${POLLS + 1} idle polls`);
   });
 
   step('a poll that finds a message takes it through the log; a consume with a request id always goes through it', async () => {

@@ -127,9 +127,9 @@ test('a follower installing a snapshot that needs 0.6 s of work keeps its leader
   const healedAt = performance.now();
   let sawInstalling = false;
   const { result: commits, longestPause } = await watchEventLoop(async () => {
-    const commits = await commitUntil(leader, 'n3 installing the snapshot', () => {
+    const commits = await commitUntil(leader, 'n3 installing a snapshot', () => {
       sawInstalling ||= n3.installingSnapshot();
-      return m3.restores[0]?.ended != null;
+      return m3.restores.some((r) => r.ended != null);
     });
     await n3.waitApplied(leader.status().commit);
     return commits;
@@ -137,11 +137,15 @@ test('a follower installing a snapshot that needs 0.6 s of work keeps its leader
   assert.ok(sawInstalling, 'the install showed (what /readyz reads)');
   assert.equal(n3.installingSnapshot(), false);
 
-  const restore = m3.restores[0]!;
-  assert.equal(m3.restores.length, 1, 'one install');
+  // Commits run fast until the install's slices compete for the loop, and the leader compacts every
+  // 100 entries: it may have compacted past the image it sent by the time n3 has it, and send a
+  // newer one, which replaces the install under way (CI saw it). Each replaced install stopped.
+  const ended = m3.restores.findIndex((r) => r.ended != null);
+  const restore = m3.restores[ended]!;
+  assert.ok(m3.restores.slice(0, ended).every((r) => r.aborted), 'an install replaced by a newer image stopped');
   assert.ok(restore.ended! - restore.began >= PADDING / PIECE_BYTES * PIECE_MS, 'the work took what it costs');
   const during = commits.filter((t) => t > restore.began && t < restore.ended!).length;
-  t.diagnostic(`install: began ${(restore.began - healedAt).toFixed(0)} ms after the heal, took ${(restore.ended! - restore.began).toFixed(0)} ms, ${during} commits meanwhile, longest pause ${longestPause.toFixed(0)} ms, longest gap between commits ${longestGap(commits).toFixed(0)} ms`);
+  t.diagnostic(`install ${ended + 1} of ${m3.restores.length}: began ${(restore.began - healedAt).toFixed(0)} ms after the heal, took ${(restore.ended! - restore.began).toFixed(0)} ms, ${during} commits meanwhile, longest pause ${longestPause.toFixed(0)} ms, longest gap between commits ${longestGap(commits).toFixed(0)} ms`);
   assert.ok(during >= 10, `only ${during} commits while n3 installed the snapshot`);
   // The one-shot restore stalled every node of this process for 0.6 s. In slices the pauses are
   // 15-40 ms here with two benchmarks beside the test; the bounds (those of the snapshot take's

@@ -421,8 +421,9 @@ export class RaftCore {
    * its heartbeats stop and the followers start an election.
    */
   takeHeartbeats(): Message[] {
-    const hard = this.hardState();
-    if (hard.term !== this.durableTerm || hard.vote !== this.durableVote) return [];
+    // As hardState() would say, without its allocation: this runs on every message and tick.
+    const vote = this.voteNotPersisted ? null : this.vote;
+    if (this.term !== this.durableTerm || vote !== this.durableVote) return [];
     const want = this.role === 'leader' ? 'heartbeat' : 'heartbeatResp';
     if (!this.msgs.some((m) => m.type === want)) return [];
     const taken: Message[] = [];

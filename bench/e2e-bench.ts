@@ -47,38 +47,26 @@ import { benchNats, natsMissing } from './e2e/nats.js';
 import { benchRabbitmq, rabbitmqMissing } from './e2e/rabbitmq.js';
 import type { Row, Skipped, System } from './e2e/rows.js';
 import type { Cleanups, Workload } from './e2e/workload.js';
+import { arg, flag, list, wholeNumber } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const list = (s: string) => s.split(',').filter((x) => x !== '');
-/** A whole number of at least `min` (and at most `max`), or the bench stops before it starts anything. */
-const whole = (name: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < min || v > max) throw new Error(`--${name}: expected whole numbers from ${min} to ${max}, got ${text}`);
-  return v;
-};
 const work: Workload = {
-  seconds: whole('seconds', arg('seconds', '5'), 1),
-  levels: list(arg('concurrency', '16,256')).map((x) => whole('concurrency', x, 1)),
-  users: Array.from({ length: whole('users', arg('users', '64'), 1) }, (_, i) => `bench-u${i}`),
+  seconds: wholeNumber('seconds', arg('seconds', '5'), 1),
+  levels: list(arg('concurrency', '16,256')).map((x) => wholeNumber('concurrency', x, 1)),
+  users: Array.from({ length: wholeNumber('users', arg('users', '64'), 1) }, (_, i) => `bench-u${i}`),
   body: new Uint8Array(100).fill(0x61),
   // 0 leaves the batch phases out (a consume takes at most mailbox.maxBatch, 256 by default).
-  batchSizes: arg('batches', '16,256') === '0' ? [] : list(arg('batches', '16,256')).map((x) => whole('batches', x, 1, 256)),
-  batchFill: whole('batch-fill', arg('batch-fill', '20000'), 1),
-  batchConcurrency: whole('batch-concurrency', arg('batch-concurrency', '16'), 1),
+  batchSizes: arg('batches', '16,256') === '0' ? [] : list(arg('batches', '16,256')).map((x) => wholeNumber('batches', x, 1, 256)),
+  batchFill: wholeNumber('batch-fill', arg('batch-fill', '20000'), 1),
+  batchConcurrency: wholeNumber('batch-concurrency', arg('batch-concurrency', '16'), 1),
 };
 const forgeOptions = {
-  sessions: whole('sessions', arg('sessions', '4'), 1),
+  sessions: wholeNumber('sessions', arg('sessions', '4'), 1),
   auth: arg('auth', 'on') !== 'off',
   peerTls: arg('peer-tls', 'on') !== 'off',
-  parked: Number(arg('parked', '2000')),
+  parked: wholeNumber('parked', arg('parked', '2000'), 0),
   nodeArgs: arg('node-args', '').split(' ').filter((a) => a !== ''),
-  nativeProcesses: whole('native-processes', arg('native-processes', '4'), 0),
+  nativeProcesses: wholeNumber('native-processes', arg('native-processes', '4'), 0),
 };
-if (!Number.isInteger(forgeOptions.parked) || forgeOptions.parked < 0) throw new Error(`--parked: expected a whole number of consumers, got ${arg('parked', '')}`);
 const jsonPath = arg('json', 'bench-results/e2e-bench.json');
 const plotPath = arg('plot', 'bench-results/e2e-bench.svg');
 
@@ -92,7 +80,7 @@ const PEERS: Peer[] = [
   { system: 'rabbitmq', missing: rabbitmqMissing, bench: benchRabbitmq },
   { system: 'etcd', missing: etcdMissing, bench: benchEtcd },
 ];
-const wanted = args.includes('--no-peer') ? [] : list(arg('peers', PEERS.map((p) => p.system).join(',')));
+const wanted = flag('no-peer') ? [] : list(arg('peers', PEERS.map((p) => p.system).join(',')));
 for (const w of wanted) if (!PEERS.some((p) => p.system === w)) throw new Error(`--peers: unknown peer ${w} (known: ${PEERS.map((p) => p.system).join(', ')})`);
 
 /** Runs and removes the registered cleanups, last registered first (connections before the processes they talk to). */

@@ -12,12 +12,8 @@ import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { LevelStorage } from '../src/raft/level-storage.js';
 import { snapshotDigest } from '../src/raft/digest.js';
 import type { Entry, EntryType, Message } from '../src/raft/types.js';
+import { arg } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const seconds = Number(arg('seconds', '1'));
 const batches = arg('batch', '1,16,256,4096').split(',').map(Number);
 const bytes = Number(arg('bytes', '100'));

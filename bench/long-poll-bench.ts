@@ -13,12 +13,8 @@ import type { ForgeMailboxClient } from '../src/bridge/client.js';
 import { ProcessCluster } from '../src/verify/process-cluster.js';
 import { longPollClusterOptions, measureLongPoll } from './e2e/forge-long-poll.js';
 import { percentile } from './load.js';
+import { arg } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const consumers = Number(arg('consumers', '2000'));
 const sessions = Number(arg('sessions', '8'));
 const mailboxes = Number(arg('mailboxes', '100'));

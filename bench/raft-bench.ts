@@ -16,16 +16,12 @@ import { LevelStorage } from '../src/raft/level-storage.js';
 import { MAX_LEARNERS, MAX_VOTERS } from '../src/raft/membership.js';
 import type { Message } from '../src/raft/types.js';
 import { CounterMachine } from '../src/sim/counter-machine.js';
+import { arg, flag } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const seconds = Number(arg('seconds', '5'));
 const levels = arg('concurrency', '1,16,256').split(',').map(Number);
 // --no-peer skips the LevelDB floor (e.g. to profile Raft alone).
-const withPeer = !args.includes('--no-peer');
+const withPeer = !flag('no-peer');
 
 
 function percentile(sorted: number[], p: number): number {

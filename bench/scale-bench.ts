@@ -38,12 +38,8 @@ import { metricValue } from '../src/verify/metric-page.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
 import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
+import { arg, flag } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const messages = Number(arg('messages', '300000'));
 const mailboxes = Number(arg('mailboxes', '1000'));
 const bodyBytes = Number(arg('body-bytes', '100'));
@@ -51,8 +47,8 @@ const inFlight = Number(arg('in-flight', '256'));
 const sessions = Number(arg('sessions', '4'));
 const batch = Number(arg('batch', '0'));
 const sampleSeconds = Number(arg('sample-seconds', '20'));
-const restarts = !args.includes('--no-restarts');
-const keepFiles = args.includes('--keep-files');
+const restarts = !flag('no-restarts');
+const keepFiles = flag('keep-files');
 /** Extra `node` options of the node processes, space-separated (e.g. "--trace-gc --max-semi-space-size=64"). */
 const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
 /** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */

@@ -23,23 +23,13 @@ import { dirname } from 'node:path';
 import type { ForgeMailboxClient } from '../src/bridge/client.js';
 import { ProcessCluster } from '../src/verify/process-cluster.js';
 import { type Figures, closedLoop, fmt } from './load.js';
+import { arg, list, wholeNumber } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const wholeNumber = (name: string, def: string, min: number): number => {
-  const v = Number(arg(name, def));
-  if (!Number.isSafeInteger(v) || v < min) throw new Error(`--${name}: expected a whole number of at least ${min}, got ${arg(name, def)}`);
-  return v;
-};
-const counts = arg('users', '64,10,1000,100000').split(',').filter((x) => x !== '').map(Number);
-for (const n of counts) if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--users: expected whole numbers of at least 1, got ${arg('users', '')}`);
-const rounds = wholeNumber('rounds', '3', 1);
-const seconds = wholeNumber('seconds', '6', 1);
-const inFlight = wholeNumber('in-flight', '256', 1);
-const sessions = wholeNumber('sessions', '4', 1);
+const counts = list(arg('users', '64,10,1000,100000')).map((x) => wholeNumber('users', x, 1));
+const rounds = wholeNumber('rounds', arg('rounds', '3'), 1);
+const seconds = wholeNumber('seconds', arg('seconds', '6'), 1);
+const inFlight = wholeNumber('in-flight', arg('in-flight', '256'), 1);
+const sessions = wholeNumber('sessions', arg('sessions', '4'), 1);
 const jsonPath = arg('json', 'bench-results/users-bench.json');
 const BODY = new Uint8Array(100).fill(0x61);
 /** How long the cluster remembers a put id here (see main). */

@@ -14,3 +14,6 @@ function findRepoRoot(from: string): string {
 }
 
 export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+
+/** The Python of the checkout's venv (`npm run setup`, scripts/setup-python.sh): the Python client's tests and benchmark run on it. */
+export const venvPython = join(repoRoot, '.venv', 'bin', 'python');

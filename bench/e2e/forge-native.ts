@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/repo-root.js';
+import { repoRoot, venvPython } from '../../src/repo-root.js';
 import type { ProcessCluster } from '../../src/verify/process-cluster.js';
 import { type Figures, percentile } from '../load.js';
 import { stopChild } from './processes.js';
@@ -35,11 +35,7 @@ interface ProcessResult {
 
 /** The venv `npm run setup` makes (scripts/setup-python.sh), or why the native rows cannot run. */
 export function nativeClientMissing(): string | null {
-  return existsSync(pythonPath()) ? null : `no ${pythonPath()}: run \`npm run setup\` (the Python client's venv)`;
-}
-
-function pythonPath(): string {
-  return join(repoRoot, '.venv', 'bin', 'python');
+  return existsSync(venvPython) ? null : `no ${venvPython}: run \`npm run setup\` (the Python client's venv)`;
 }
 
 export async function benchForgeNative(cluster: ProcessCluster, purger: ForgeMailboxClient, work: Workload, processes: number): Promise<Row[]> {
@@ -77,7 +73,7 @@ async function phase(
 ): Promise<{ figures: Figures; results: ProcessResult[] }> {
   const children = usersOf.map((users, p) =>
     spawn(
-      pythonPath(),
+      venvPython,
       [
         DRIVER,
         '--config',

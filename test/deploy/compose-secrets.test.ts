@@ -16,7 +16,7 @@ import { TokenVerifier } from '../../src/auth/tokens.js';
 import { nativeClientConfig, nodesRouterConfig, renderConfig } from '../../src/router/router-config.js';
 import { parseUsersFile } from '../../src/router/router-secrets.js';
 import { writeSecretFile } from '../../src/secret-files.js';
-import { repoRoot } from '../../src/repo-root.js';
+import { repoRoot, venvPython } from '../../src/repo-root.js';
 import { freePort, spawnZenoh, waitForPort } from '../../src/router/zenoh-router.js';
 
 const run = promisify(execFile);
@@ -84,7 +84,7 @@ test('the generated certificates serve tls/ with name verification; a client wit
       const endpoint = `tls/localhost:${zenohPort}`;
       const client = nativeClientConfig({ connect: [endpoint], credentials: { user: 'client', password }, ...(caFile ? { caFile } : {}) });
       writeSecretFile(file, renderConfig(client, 'test'));
-      const { stdout } = await run(join(repoRoot, '.venv', 'bin', 'python'), [join(repoRoot, 'test', 'support', 'python_acl_probe.py'), 'connect', file], {
+      const { stdout } = await run(venvPython, [join(repoRoot, 'test', 'support', 'python_acl_probe.py'), 'connect', file], {
         timeout: 30_000,
       });
       return JSON.parse(stdout) as { opened: boolean };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe } from 'node:test';
 import { promisify } from 'node:util';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
-import { repoRoot } from '../../src/repo-root.js';
+import { repoRoot, venvPython } from '../../src/repo-root.js';
 import { maxMessageBytes } from '../../src/router/router-config.js';
 import { sleep, useCluster, type NodeStatus } from '../support/e2e.js';
 
@@ -56,7 +56,7 @@ describe('8 MiB bodies end to end', { timeout: 300_000 }, () => {
   after(() => tsClient?.close());
 
   async function probe(user: string, bytes: number): Promise<ProbeReply[]> {
-    const python = join(repoRoot, '.venv', 'bin', 'python');
+    const python = venvPython;
     const script = join(repoRoot, 'test', 'support', 'python_acl_probe.py');
     const { stdout } = await run(python, [script, 'size', e2e.cluster.router.clientConfig, 'forge/mailbox', user, String(bytes)], {
       timeout: 120_000,

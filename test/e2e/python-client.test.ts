@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import { eventually, metricValue, repoRoot, runPython, sleep, useCluster } from '../support/e2e.js';
+import { eventually, metricValue, repoRoot, runPython, sleep, useCluster, venvPython } from '../support/e2e.js';
 
 const DRIVER = 'test/support/python_client_driver.py';
 
@@ -17,7 +17,7 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
 
   /** The driver as a child process, for steps that act while it runs. */
   const spawnDriver = (scenario: string, user: string) => {
-    const python = join(repoRoot, '.venv', 'bin', 'python');
+    const python = venvPython;
     assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
     const child = spawn(python, [join(repoRoot, DRIVER), e2e.cluster.router.clientConfig, scenario, user], {
       stdio: ['ignore', 'pipe', 'pipe'],

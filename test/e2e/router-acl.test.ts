@@ -14,14 +14,14 @@ import '../../src/bridge/websocket-polyfill.js';
 import { Config, Duration, Sample, Session, type Query } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, type ForgeMailboxClient as Client } from '../../src/bridge/client.js';
 import { ZenohBridge } from '../../src/bridge/zenoh-bridge.js';
-import { repoRoot } from '../../src/repo-root.js';
+import { repoRoot, venvPython } from '../../src/repo-root.js';
 import { maxMessageBytes } from '../../src/router/router-config.js';
 import { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
 import { TestCluster } from '../support/e2e.js';
 import { InMemoryMailboxService } from '../support/in-memory-mailbox-service.js';
 
 const run = promisify(execFile);
-const python = join(repoRoot, '.venv', 'bin', 'python');
+const python = venvPython;
 const probeScript = join(repoRoot, 'test', 'support', 'python_acl_probe.py');
 const PREFIX = 'forge/mailbox';
 

@@ -13,7 +13,7 @@ import type { PeerAddress } from '../../src/identifiers.js';
 import type { MailboxService } from '../../src/bridge/mailbox-service.js';
 import { ZenohBridge, type ZenohBridgeOptions } from '../../src/bridge/zenoh-bridge.js';
 import { SILENT_LOGGER } from '../../src/logger-port.js';
-import { repoRoot } from '../../src/repo-root.js';
+import { repoRoot, venvPython } from '../../src/repo-root.js';
 import { ZenohRouter } from '../../src/router/zenoh-router.js';
 import { ProcessCluster, type ProcessClusterOptions } from '../../src/verify/process-cluster.js';
 
@@ -21,7 +21,7 @@ export { metricValue } from '../../src/verify/metric-page.js';
 
 export { ProcessCluster as TestCluster, sleep } from '../../src/verify/process-cluster.js';
 export { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
-export { repoRoot };
+export { repoRoot, venvPython };
 
 export const cliPath = join(repoRoot, 'bin', 'forge-mailbox');
 
@@ -74,7 +74,7 @@ export function runProgram(file: string, args: string[], timeoutMs = 120_000, en
 
 /** The Python of the test virtualenv (eclipse-zenoh), running `script` (relative to the repo) to a zero exit. */
 export async function runPython(script: string, args: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<string> {
-  const python = join(repoRoot, '.venv', 'bin', 'python');
+  const python = venvPython;
   assert.ok(existsSync(python), `${python} missing: run scripts/setup-python.sh`);
   const r = await runProgram(python, [join(repoRoot, script), ...args], timeoutMs, env);
   assert.equal(r.code, 0, `${script} failed:\n${r.stdout}\n${r.stderr}`);

@@ -2,10 +2,12 @@
 // with a deep backlog that is never consumed, and what that costs: memory per queued message, the
 // longest event-loop pause of each node (snapshots are taken in the Raft loop), snapshot take and
 // install times, leader changes, put throughput at the start and at depth, and how long a
-// follower takes to be a caught-up follower again after kill -9, and after losing its store.
+// follower takes to be a caught-up follower again after kill -9, and after losing its store
+// (while the cluster keeps taking puts).
 //
 //   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4]
 //                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files] [--node-args "..."]
+//                          [--snapshot-entries N] [--catch-up-log-bytes N] [--catch-up-seconds 600]
 //
 // Without --batch, the fill is single puts with ids (m0, m1, ...), retried with the same id, so
 // the count is exact; but the put id table (1,000,000 ids in a 10-minute window) limits puts with
@@ -22,7 +24,13 @@
 // left; at depth, round robin over the filled mailboxes). Every 1,000,000 acknowledged messages a
 // progress line gives the rate, the depth, RSS and longest loop pause of each node, and the term.
 //
-// --no-restarts skips the kill -9 restart and the wiped follower at the end.
+// --no-restarts skips the kill -9 restart and the wiped follower at the end. The wiped follower
+// catches up under put load (single puts without ids, --in-flight of them): the figures say how
+// many images it installed, and what the cluster served meanwhile; one not caught up within
+// --catch-up-seconds is reported as such.
+// --snapshot-entries and --catch-up-log-bytes set the nodes' raft.snapshotEntries and
+// raft.catchUpLogBytes (defaults: the node's, 100,000 and 64 MiB). A few thousand entries make a
+// transfer outlast the leader's next snapshot at a depth of 1M, as 100,000 do at about 10M.
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
 // --node-args passes options to the node processes' `node` (e.g. "--trace-gc", whose lines go to
 // the node logs, or V8 heap settings), as given, space-separated.
@@ -38,7 +46,7 @@ import { metricValue } from '../src/verify/metric-page.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
 import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
-import { arg, flag } from './cli-args.js';
+import { arg, flag, wholeNumber } from './cli-args.js';
 
 const messages = Number(arg('messages', '300000'));
 const mailboxes = Number(arg('mailboxes', '1000'));
@@ -49,6 +57,12 @@ const batch = Number(arg('batch', '0'));
 const sampleSeconds = Number(arg('sample-seconds', '20'));
 const restarts = !flag('no-restarts');
 const keepFiles = flag('keep-files');
+/** How long the wiped follower has to become a caught-up voter. */
+const catchUpSeconds = wholeNumber('catch-up-seconds', arg('catch-up-seconds', '600'), 1);
+/** Raft settings of the nodes given on the command line; the node's defaults for the rest. */
+const raftOptions: Record<string, number> = {};
+if (arg('snapshot-entries', '') !== '') raftOptions['snapshotEntries'] = wholeNumber('snapshot-entries', arg('snapshot-entries', ''), 1);
+if (arg('catch-up-log-bytes', '') !== '') raftOptions['catchUpLogBytes'] = wholeNumber('catch-up-log-bytes', arg('catch-up-log-bytes', ''), 0);
 /** Extra `node` options of the node processes, space-separated (e.g. "--trace-gc --max-semi-space-size=64"). */
 const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
 /** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */
@@ -237,13 +251,13 @@ async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom:
 
 async function main(): Promise<void> {
   const how = batch > 0 ? `putBatch of ${perBatch} (--batch ${batch})` : 'single puts with ids';
-  console.log(`scale bench: ${messages} messages of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes by ${how}, ${inFlight} in flight over ${sessions} sessions`);
+  console.log(`scale bench: ${messages} messages of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes by ${how}, ${inFlight} in flight over ${sessions} sessions${Object.keys(raftOptions).length > 0 ? `; raft ${JSON.stringify(raftOptions)}` : ''}`);
   const cluster = await ProcessCluster.start({
     nodes: 3,
     logLevel: 'info',
     dirPrefix: 'forge-scale-',
     metrics: true,
-    raft: { tickMs: 20, electionTicks: 15, requestTimeoutMs: 5000 },
+    raft: { tickMs: 20, electionTicks: 15, requestTimeoutMs: 5000, ...raftOptions },
     mailbox: { expireIntervalMs: 1000 },
     nodeArgs,
   });
@@ -359,7 +373,7 @@ async function main(): Promise<void> {
     for (const id of cluster.ids) {
       const rss = rssBytes(cluster.pid(id)!);
       const pause = await scrape(cluster.metricsUrl(id), 'forge_event_loop_delay_max_seconds');
-      const takes = logEvents(cluster, id, 'snapshot taken, log compacted');
+      const takes = logEvents(cluster, id, 'snapshot taken');
       worst.rss = Math.max(worst.rss, rss);
       worst.pause = Math.max(worst.pause, pause * 1000);
       for (const e of takes) {
@@ -411,19 +425,46 @@ async function main(): Promise<void> {
     const loaded = load ? `; loaded its ${mib(load['bytes']!)} snapshot in ${load['ms']} ms, ${load['slices']} slices, longest ${load['longestSliceMs']} ms` : '';
     console.log(`restart (kill -9) of ${follower}: caught-up follower after ${fmt(restartMs)} ms (its longest loop pause ${fmt(restartPause * 1000)} ms), RSS ${mib(rssBytes(cluster.pid(follower)!))}${loaded}`);
 
-    // The runbook for a lost store: remove-node, wipe, start as a joiner, add-node; it catches up from a snapshot.
+    // The runbook for a lost store: remove-node, wipe, start as a joiner, add-node; it catches up
+    // from a snapshot while the cluster keeps taking puts.
     await cluster.signal(follower, 'SIGKILL');
     await retried(() => admin.removeNode(follower));
+    let rejoining = true;
+    let failedPuts = 0;
+    let k = 0;
+    const putsMeanwhile = closedLoop(inFlight, 3600, async (w) => {
+      if (!rejoining) return false;
+      try {
+        await clients[w % clients.length]!.put(`scale-probe-${k++ % 1000}`, BODY);
+      } catch {
+        failedPuts++;
+        await sleep(100);
+      }
+      return true;
+    });
     t = performance.now();
-    cluster.wipeAndRejoin(follower);
-    await retried(() => admin.addNode(follower, '127.0.0.1', cluster.nodes.get(follower)!.port, { catchUpMs: 120_000 }));
-    const wipedTarget = Math.max(...(await statuses(admin)).map((s) => s.commitIndex));
-    const wipedMs = await caughtUp(admin, follower, wipedTarget, t, 120_000);
-    const installed = logEvents(cluster, follower, 'installed snapshot from leader').map(
+    let outcome: string;
+    try {
+      cluster.wipeAndRejoin(follower);
+      await retried(() => admin.addNode(follower, '127.0.0.1', cluster.nodes.get(follower)!.port, { catchUpMs: catchUpSeconds * 1000 }));
+      const wipedTarget = Math.max(...(await statuses(admin)).map((s) => s.commitIndex));
+      outcome = `caught-up voter after ${fmt(await caughtUp(admin, follower, wipedTarget, t, catchUpSeconds * 1000))} ms`;
+    } catch (err) {
+      // Reported with what it installed meanwhile: a node that never catches up is a figure too.
+      outcome = `NOT caught up after ${fmt((performance.now() - t) / 1000)} s (${(err as Error).message})`;
+    } finally {
+      rejoining = false;
+    }
+    const served = await putsMeanwhile;
+    const installs = logEvents(cluster, follower, 'installed snapshot from leader');
+    const installed = installs.map(
       (e) => `${e['index']}: ${e['ms']} ms, ${mib(e['bytes']!)}${e['slices'] !== undefined ? `, ${e['slices']} slices, longest ${e['longestSliceMs']} ms` : ''}`,
     );
     const wipedPause = await scrape(cluster.metricsUrl(follower), 'forge_event_loop_delay_max_seconds');
-    console.log(`wiped ${follower} (remove-node, wipe, join, add-node): caught-up voter after ${fmt(wipedMs)} ms; installed ${installed.join('; ') || 'no snapshot'}; its longest loop pause ${fmt(wipedPause * 1000)} ms`);
+    console.log(
+      `wiped ${follower} (remove-node, wipe, join, add-node): ${outcome}; ${installs.length} image(s) installed: ${installed.join('; ') || '-'}; ` +
+        `its longest loop pause ${fmt(wipedPause * 1000)} ms; meanwhile the cluster took ${fmt(served.opsPerSec)} puts/s (p99 ${fmt(served.p99, 1)} ms${failedPuts > 0 ? `, ${failedPuts} failed` : ''})`,
+    );
     const final = await statuses(admin);
     console.log(`term at the end ${Math.max(...final.map((s) => s.term))}`);
   } finally {

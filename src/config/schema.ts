@@ -53,6 +53,14 @@ export const raftSchema = z
       .min(1024)
       .default(64 * 1024 * 1024)
       .describe('Also snapshot and compact once the entries applied since the last snapshot carry this many bytes (whichever of the two comes first)'),
+    catchUpLogBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024)
+      .describe(
+        'A leader keeps up to this many bytes of the entries its latest snapshot covers while a follower still catches up from them (one receiving an older snapshot, or one just behind), so that it is not sent a newer snapshot after each one; 0 compacts at once',
+      ),
     snapshotChunkBytes: z
       .number()
       .int()

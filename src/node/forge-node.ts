@@ -169,6 +169,7 @@ export class ForgeNode implements NodeOperations {
         maxBytesPerMsg: config.raft.maxBytesPerMsg,
         maxUncommittedBytes: config.raft.maxUncommittedBytes,
         snapshotChunkBytes: config.raft.snapshotChunkBytes,
+        catchUpLogBytes: config.raft.catchUpLogBytes,
         maxVoters: MAX_VOTERS,
         maxLearners: MAX_LEARNERS,
       },

@@ -72,6 +72,15 @@ export interface RaftConfig {
   maxUncommittedBytes: number;
   snapshotChunkBytes: number;
   /**
+   * A leader keeps up to this many bytes of entries its latest snapshot covers while a follower can
+   * still catch up from them instead of from an image: one being sent an older image, or one heard
+   * from within the last two election timeouts whose log ends among them (0 or absent: compact at
+   * once; beyond the bound, too: the follower is then sent the latest image). Without
+   * them, a follower whose transfer outlasts the leader's next snapshot finishes an image the log
+   * no longer continues, and is sent the newer one, and so on for as long as the load lasts.
+   */
+  catchUpLogBytes?: number;
+  /**
    * A leader refuses (MEMBERSHIP_FULL) a promotion beyond this many voters and an addLearner
    * beyond this many learners; removals are always allowed. Checked when a change is proposed, so
    * a membership never outgrows what the snapshot metadata codec encodes (their sum must fit it).
@@ -108,6 +117,8 @@ export interface RaftStatus {
   commit: number;
   applied: number;
   lastIndex: number;
+  /** The log holds the entries after this one (see `compactedThrough`). */
+  compactedThrough: number;
   membership: Membership;
   progress: Record<NodeId, ProgressStatus>;
 }
@@ -157,6 +168,12 @@ export class RaftCore {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private incoming: IncomingSnapshot | null = null;
+  /**
+   * The latest snapshot, stored, when the log still holds the entries it covers for a follower
+   * catching up (`catchUpLogBytes`), and their bytes: sent to followers behind the log's start, and
+   * compacted to once no follower needs them (`compactHeld`).
+   */
+  private held: { snapshot: StoredSnapshot; bytes: number } | null = null;
   private prevSoft: SoftState;
   private prevHard: HardState;
   /** A Ready was handed out and not yet advanced. */
@@ -448,6 +465,7 @@ export class RaftCore {
     const applied = rd.committedEntries.at(-1);
     if (applied) this.log.appliedTo(applied.index);
     if (this.role === 'leader' && last && this.maybeCommit()) this.broadcastAppend();
+    if (this.held !== null) this.compactHeld();
   }
 
   /** Index of the last entry the log's snapshot covers (0 if none): the log holds what follows it. */
@@ -476,12 +494,14 @@ export class RaftCore {
 
   /**
    * The application snapshotted its state through `snapshot.meta.index` and storage holds it in
-   * place of the previous one; drop the log before it. Sends of earlier snapshots under way go on
-   * (storage keeps those readable, see `snapshotsBeingSent`).
+   * place of the previous one; drop the log through it, now or, on a leader with followers catching
+   * up from those entries, once they no longer need them (`catchUpLogBytes`). Sends of earlier
+   * snapshots under way go on (storage keeps those readable, see `snapshotsBeingSent`).
    */
   compact(snapshot: StoredSnapshot): void {
     const { index, term, membership } = snapshot.meta;
-    if (index <= this.log.snapshotIndex) return;
+    const latest = this.held?.snapshot.meta.index ?? this.log.snapshotIndex;
+    if (index <= latest) return;
     if (index > this.log.applied || index > this.log.stableIndex) {
       throw new RangeError(`cannot compact to ${index}: applied ${this.log.applied}, persisted ${this.log.stableIndex}`);
     }
@@ -489,8 +509,36 @@ export class RaftCore {
     if (!sameMembership(this.members.at(index), membership)) {
       throw new RangeError(`snapshot membership does not match the membership at ${index}`);
     }
+    let bytes = this.held?.bytes ?? 0;
+    for (let i = latest + 1; i <= index; i++) bytes += entryBytes(this.log.entry(i)!);
+    this.held = { snapshot, bytes };
+    this.compactHeld();
+  }
+
+  /** Index of the latest snapshot, which the log may not be compacted to yet (0 if none). */
+  latestSnapshotIndex(): number {
+    return this.held?.snapshot.meta.index ?? this.log.snapshotIndex;
+  }
+
+  /** Compacts to the held snapshot unless a follower still catches up from the entries it covers, within the bound. */
+  private compactHeld(): void {
+    const held = this.held!;
+    const { index, membership } = held.snapshot.meta;
+    // A leader's image installed meanwhile (as a follower) replaced the log, and covers this one.
+    if (index <= this.log.snapshotIndex) {
+      this.held = null;
+      return;
+    }
+    if (this.role === 'leader' && held.bytes <= (this.cfg.catchUpLogBytes ?? 0)) {
+      for (const pr of this.progress.values()) {
+        if (pr.sending !== null && pr.sending.snapshot.meta.index < index) return;
+        const live = pr.recentActive || pr.activeLastRound;
+        if (live && pr.match >= this.log.snapshotIndex && pr.match < index) return;
+      }
+    }
+    this.held = null;
     this.members.compactTo(index, membership);
-    this.log.compact(snapshot);
+    this.log.compact(held.snapshot);
   }
 
   /** Indexes of the snapshots being sent to followers: the caller's storage keeps them readable. */
@@ -507,7 +555,7 @@ export class RaftCore {
    */
   snapshotReadFailed(to: NodeId, index: number): void {
     const pr = this.progress.get(to);
-    const latest = this.log.snapshot;
+    const latest = this.held?.snapshot ?? this.log.snapshot;
     if (this.role !== 'leader' || !pr?.sending || pr.sending.snapshot.meta.index !== index || latest === null || latest.meta.index === index) return;
     pr.becomeSnapshot(latest);
     this.sendSnapshotChunk(to, pr);
@@ -528,6 +576,7 @@ export class RaftCore {
       commit: this.log.committed,
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
+      compactedThrough: this.log.snapshotIndex,
       membership: { voters: [...m.voters], learners: [...m.learners] },
       progress,
     };
@@ -687,7 +736,10 @@ export class RaftCore {
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTick) {
       this.electionElapsed = 0;
-      if (this.cfg.checkQuorum && !this.quorumActive()) {
+      // A new round of hearing from followers begins with or without CheckQuorum: the log kept for
+      // followers catching up (compactHeld) counts on it to stop waiting for one that went quiet.
+      const quorumActive = this.closeActivityRound();
+      if (this.cfg.checkQuorum && !quorumActive) {
         this.becomeFollower(this.term, null);
         return;
       }
@@ -699,14 +751,18 @@ export class RaftCore {
     }
   }
 
-  private quorumActive(): boolean {
+  /** Whether a quorum was heard from in the round of hearing from followers now ending; begins the next round. */
+  private closeActivityRound(): boolean {
     const membership = this.members.current();
     let active = 0;
     for (const v of membership.voters) {
       if (v === this.id) active++;
       else if (this.progress.get(v)?.recentActive) active++;
     }
-    for (const pr of this.progress.values()) pr.recentActive = false;
+    for (const pr of this.progress.values()) {
+      pr.activeLastRound = pr.recentActive;
+      pr.recentActive = false;
+    }
     return active >= quorumSize(membership);
   }
 
@@ -799,8 +855,8 @@ export class RaftCore {
     const prevLogIndex = pr.next - 1;
     const prevLogTerm = this.log.term(prevLogIndex);
     if (prevLogTerm === undefined) {
-      // The entries this follower needs are compacted away: send the snapshot instead.
-      const snapshot = this.log.snapshot;
+      // The entries this follower needs are compacted away: send the latest snapshot instead.
+      const snapshot = this.held?.snapshot ?? this.log.snapshot;
       if (snapshot === null) return false;
       pr.becomeSnapshot(snapshot);
       this.sendSnapshotChunk(to, pr);
@@ -1144,6 +1200,9 @@ function validateConfig(c: RaftConfig): void {
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`RaftConfig.${k} must be a positive integer`);
+  }
+  if (c.catchUpLogBytes !== undefined && !(Number.isInteger(c.catchUpLogBytes) && c.catchUpLogBytes >= 0)) {
+    throw new RangeError('RaftConfig.catchUpLogBytes must be a whole number');
   }
   if (c.heartbeatTick >= c.electionTick) throw new RangeError('RaftConfig.heartbeatTick must be below electionTick');
   if (c.maxVoters + c.maxLearners > DEFAULT_CODEC_LIMITS.maxMembers) {

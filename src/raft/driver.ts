@@ -859,7 +859,7 @@ export class RaftDriver<R> {
     const index = Math.min(this.applied, this.core.status().applied);
     // A snapshot from the leader may have replaced the core's log while this Ready was being
     // written; it is installed with the next Ready, and already covers this one.
-    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) return;
+    if (index <= this.snapshotIndex || index <= this.core.latestSnapshotIndex()) return;
     const take: SnapshotTake = {
       index,
       source: this.opts.stateMachine.snapshotSource(),
@@ -942,7 +942,7 @@ export class RaftDriver<R> {
     this.take = null;
     const { index } = take;
     // A leader's snapshot installed meanwhile abandons the take; this is the belt to those braces.
-    if (index <= this.snapshotIndex || index <= this.core.compactedThrough()) {
+    if (index <= this.snapshotIndex || index <= this.core.latestSnapshotIndex()) {
       take.writer.abort();
       return;
     }
@@ -963,8 +963,10 @@ export class RaftDriver<R> {
         slices: take.slices,
         longestSliceMs: Math.round(take.longestSliceMs * 10) / 10,
         commitMs,
+        // Below `index` when the log keeps the entries it covers for a follower catching up (catchUpLogBytes).
+        compactedThrough: this.core.compactedThrough(),
       },
-      'snapshot taken, log compacted',
+      'snapshot taken',
     );
   }
 

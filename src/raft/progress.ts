@@ -17,6 +17,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** Heard from in the CheckQuorum round before this one (a round just begun has heard from no one yet). */
+  activeLastRound = false;
   /** Last index of each unacknowledged append, oldest first. */
   private inflight: number[] = [];
   /**

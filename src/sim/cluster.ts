@@ -174,6 +174,9 @@ class Simulation {
       maxBytesPerMsg: this.rng.int(64, 4096),
       maxUncommittedBytes: this.rng.int(200, 4000),
       snapshotChunkBytes: this.rng.int(8, 256),
+      // Its own stream, so that the other draws of a seed stay as they were: at 0 the log is
+      // compacted at each snapshot, at 64 it is kept for a few entries, at 4096 for most transfers.
+      catchUpLogBytes: new Prng(opts.seed, 'catch-up-log').pick([0, 64, 4096]),
       // Never binding here (the simulation has at most opts.nodes + 1 ids): the limits have their own tests.
       maxVoters: this.ids.length,
       maxLearners: this.ids.length,

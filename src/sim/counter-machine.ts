@@ -5,11 +5,17 @@ import type { RestoreSink, SnapshotSource, StateMachine } from '../raft/types.js
 
 export class CounterMachine implements StateMachine<number> {
   count = 0;
+  /** Images made live (a leader's installed, or a stored one loaded). */
+  restores = 0;
+
+  /** `imageBytes`: the image is padded with spaces to this size, for tests of transfers that take time. */
+  constructor(private readonly imageBytes = 0) {}
+
   apply(): number {
     return ++this.count;
   }
   snapshot(): Uint8Array {
-    return new TextEncoder().encode(String(this.count));
+    return new TextEncoder().encode(String(this.count).padEnd(this.imageBytes));
   }
   /** One piece: the count when the snapshot began. */
   snapshotSource(): SnapshotSource {
@@ -24,7 +30,7 @@ export class CounterMachine implements StateMachine<number> {
       close: () => {},
     };
   }
-  /** The image is a few digits: kept until the end, then parsed. */
+  /** The image is a few digits (and padding): kept until the end, then parsed. */
   restoreSink(): RestoreSink {
     let text = '';
     const utf8 = new TextDecoder();
@@ -34,6 +40,7 @@ export class CounterMachine implements StateMachine<number> {
       },
       finish: () => {
         this.count = Number(text + utf8.decode());
+        this.restores++;
       },
       abort: () => {},
     };

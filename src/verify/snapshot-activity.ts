@@ -1,5 +1,4 @@
-// What the nodes' logs say about snapshots during a run: each take ("snapshot taken, log
-// compacted"), install of a leader's image ("installed snapshot from leader") and load at start
+// What the nodes' logs say about snapshots during a run: each take ("snapshot taken"), install of a leader's image ("installed snapshot from leader") and load at start
 // ("restored snapshot from disk"), with the phase of the run it fell in, so that a report can say
 // whether snapshots really happened while the faults did.
 
@@ -19,7 +18,7 @@ export interface SnapshotEvent {
 }
 
 const MESSAGES: Record<string, SnapshotEventKind> = {
-  'snapshot taken, log compacted': 'taken',
+  'snapshot taken': 'taken',
   'installed snapshot from leader': 'installed',
   'restored snapshot from disk': 'restored',
 };

@@ -224,3 +224,102 @@ test('§5 InstallSnapshot from storage: a chunk whose read fails (snapshot repla
   assert.ok(c.readys.get('c')!.some((rd) => rd.snapshot !== null));
   assert.deepEqual(c.disks.get('c')!.snapshot?.data, image, 'resent after heartbeats went unanswered on the snapshot');
 });
+
+/**
+ * As the mid-send test above, but the leader keeps the entries its newer snapshot covers while c
+ * is being sent the older one (`catchUpLogBytes`): c installs that one and catches up from the log.
+ */
+function compactMidSend(catchUpLogBytes: number) {
+  const c = new TestCluster(['a', 'b', 'c'], { snapshotChunkBytes: 16, catchUpLogBytes });
+  c.elect('a');
+  c.isolate('c');
+  const a = c.core('a');
+  for (let i = 0; i < 5; i++) a.propose(bytes(`v${i}`));
+  c.settle();
+  // Two rounds without a word from c: the leader keeps nothing for it, and compacts.
+  c.tick('a', 20);
+  c.compact('a', a.status().applied, bytes('state-machine-image-'.repeat(5)));
+  assert.equal(a.compactedThrough(), 6);
+  a.propose(bytes('more'));
+  c.settle();
+  let chunks = 0;
+  const during: Array<{ compacted: number; latest: number }> = [];
+  c.drop = (m) => {
+    if (m.type === 'snapshot' && m.meta.index === 6 && ++chunks === 3) {
+      c.compact('a', a.status().applied, bytes('newer-image-'.repeat(4)));
+      during.push({ compacted: a.compactedThrough(), latest: a.latestSnapshotIndex() });
+    }
+    return false;
+  };
+  c.heal();
+  for (let i = 0; i < 10; i++) c.tick('a');
+  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+  return { c, a, installs, during };
+}
+
+test('§5 catch-up log: entries a newer snapshot covers stay while a follower is sent an older one; it catches up from them', () => {
+  const { c, a, installs, during } = compactMidSend(1024);
+  assert.deepEqual(during, [{ compacted: 6, latest: 7 }], 'the newer snapshot is stored, the log kept from the older one');
+  assert.deepEqual(installs, [6], 'one image, no newer one after it');
+  assert.deepEqual(c.appliedData('c'), ['more'], 'entry 7 came from the log');
+  assert.equal(a.compactedThrough(), 7, 'compacted once the follower had the entries');
+  a.propose(bytes('after'));
+  c.settle();
+  assert.equal(c.core('c').status().commit, a.status().commit);
+  assert.deepEqual(c.appliedData('c'), ['more', 'after']);
+});
+
+test('§5 catch-up log: entries beyond catchUpLogBytes are not kept, and the follower is sent the newer snapshot', () => {
+  const { c, a, installs, during } = compactMidSend(8);
+  assert.deepEqual(during, [{ compacted: 7, latest: 7 }]);
+  assert.deepEqual(installs, [6, 7]);
+  assert.deepEqual(c.appliedData('c'), []);
+  assert.equal(a.compactedThrough(), 7);
+});
+
+test('§5 catch-up log: a follower just behind keeps the entries while heard from, and lets them go two quiet rounds later', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { catchUpLogBytes: 1024 });
+  c.elect('a');
+  const a = c.core('a');
+  a.propose(bytes('v0'));
+  c.settle();
+  c.isolate('c');
+  for (let i = 1; i < 5; i++) a.propose(bytes(`v${i}`));
+  c.settle();
+  c.compact('a', a.status().applied, bytes('image'));
+  assert.equal(a.compactedThrough(), 0, 'kept: c was heard from this round and its log ends among them');
+  assert.equal(a.latestSnapshotIndex(), 6);
+  // Each round of an election timeout begins anew; c was heard from in the first.
+  c.tick('a', 10);
+  assert.equal(a.compactedThrough(), 0, 'c was heard from in the round before');
+  c.tick('a', 10);
+  assert.equal(a.compactedThrough(), 6, 'c went quiet for a whole round');
+  c.heal();
+  c.tick('a', 3);
+  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+  assert.deepEqual(installs, [6], 'c is sent the latest snapshot');
+});
+
+test('§5 catch-up log: a follower compacts at once, and a leader that steps down lets its kept entries go', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { catchUpLogBytes: 1024 });
+  c.elect('a');
+  const a = c.core('a');
+  a.propose(bytes('v0'));
+  c.settle();
+  c.isolate('c');
+  a.propose(bytes('v1'));
+  c.settle();
+  c.compact('b', c.core('b').status().applied, bytes('b-image'));
+  assert.equal(c.core('b').compactedThrough(), 3);
+  c.compact('a', a.status().applied, bytes('a-image'));
+  assert.equal(a.compactedThrough(), 0);
+  a.step({ type: 'heartbeat', from: 'b', to: 'a', term: a.status().term + 1, commit: 0, round: 0 });
+  assert.equal(a.status().role, 'follower');
+  flush(a);
+  assert.equal(a.compactedThrough(), 3);
+});
+
+test('RaftConfig.catchUpLogBytes must be a whole number', () => {
+  assert.throws(() => new RaftCore(config('a', { catchUpLogBytes: -1 }), emptyState(['a'])), RangeError);
+  assert.throws(() => new RaftCore(config('a', { catchUpLogBytes: 1.5 }), emptyState(['a'])), RangeError);
+});

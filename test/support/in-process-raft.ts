@@ -82,19 +82,20 @@ export function testDriverOptions<R>(
 
 /**
  * Starts one driver per id on `net` with production timing (20 ms ticks, 300-600 ms elections,
- * heartbeats every 40 ms), for tests that measure what slow work does to the Raft loop; each is
+ * heartbeats every 40 ms), for tests that measure what slow work does to the Raft loop (`extra.core`
+ * adds to the core's configuration, the rest of `extra` to the driver's options); each is
  * pushed on `running` before it starts, so that the caller stops it whatever happens.
  */
 export async function startProductionTimedCluster<R>(
   ids: NodeId[],
   net: InProcessNetwork,
   parts: (id: NodeId) => Pick<DriverOptions<R>, 'storage' | 'stateMachine'>,
-  extra: Partial<DriverOptions<R>>,
+  extra: Partial<Omit<DriverOptions<R>, 'core'>> & { core?: Partial<DriverOptions<R>['core']> },
   running: RaftDriver<R>[],
 ): Promise<void> {
   for (const id of ids) {
     const opts = testDriverOptions(id, { initialMembership: { voters: ids, learners: [] }, transport: net.transport(id), ...parts(id) });
-    const driver = new RaftDriver({ ...opts, core: { ...opts.core, electionTick: 15, heartbeatTick: 2 }, tickMs: 20, ...extra });
+    const driver = new RaftDriver({ ...opts, tickMs: 20, ...extra, core: { ...opts.core, electionTick: 15, heartbeatTick: 2, ...extra.core } });
     running.push(driver);
     await driver.start();
   }

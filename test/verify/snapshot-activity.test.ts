@@ -6,12 +6,12 @@ const line = (o: Record<string, unknown>) => JSON.stringify({ level: 30, node: '
 
 test('snapshot events are read from a node log with the phase of the run they fell in', () => {
   const log = [
-    line({ time: 900, index: 2000, bytes: 600_000, ms: 40, slices: 3, msg: 'snapshot taken, log compacted' }),
+    line({ time: 900, index: 2000, bytes: 600_000, ms: 40, slices: 3, msg: 'snapshot taken' }),
     line({ time: 1000, msg: 'raft node started from disk' }),
     '{"level":30,"time":1100,"msg":"installed snapsh', // cut by kill -9
     line({ time: 1500, index: 4000, bytes: 1_200_000, ms: 75, msg: 'restored snapshot from disk' }),
     line({ time: 2000, index: 6000, bytes: 2_000_000, ms: 120, queued: 3, msg: 'installed snapshot from leader' }),
-    line({ time: 2600, index: 8000, bytes: 2_500_000, ms: 90, msg: 'snapshot taken, log compacted' }),
+    line({ time: 2600, index: 8000, bytes: 2_500_000, ms: 90, msg: 'snapshot taken' }),
     line({ time: 2700, msg: 'snapshot take abandoned' }),
   ].join('\n');
   const events = snapshotEvents('n1', log, 1000, 2500);

@@ -7,7 +7,7 @@
 //
 //   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4]
 //                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files] [--node-args "..."]
-//                          [--snapshot-entries N] [--catch-up-log-bytes N] [--catch-up-seconds 600]
+//                          [--raft name=N,...] [--catch-up-seconds 600]
 //
 // Without --batch, the fill is single puts with ids (m0, m1, ...), retried with the same id, so
 // the count is exact; but the put id table (1,000,000 ids in a 10-minute window) limits puts with
@@ -28,9 +28,9 @@
 // catches up under put load (single puts without ids, --in-flight of them): the figures say how
 // many images it installed, and what the cluster served meanwhile; one not caught up within
 // --catch-up-seconds is reported as such.
-// --snapshot-entries and --catch-up-log-bytes set the nodes' raft.snapshotEntries and
-// raft.catchUpLogBytes (defaults: the node's, 100,000 and 64 MiB). A few thousand entries make a
-// transfer outlast the leader's next snapshot at a depth of 1M, as 100,000 do at about 10M.
+// --raft sets the nodes' Raft settings (the `raft` section of their configuration, whole numbers),
+// e.g. --raft snapshotEntries=5000,catchUpLogBytes=0: a few thousand entries make a transfer
+// outlast the leader's next snapshot at a depth of 1M, as the default 100,000 do at about 10M.
 // --keep-files leaves the cluster's directory (configs, data, node logs) in place and prints it.
 // --node-args passes options to the node processes' `node` (e.g. "--trace-gc", whose lines go to
 // the node logs, or V8 heap settings), as given, space-separated.
@@ -46,7 +46,7 @@ import { metricValue } from '../src/verify/metric-page.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
 import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
-import { arg, flag, wholeNumber } from './cli-args.js';
+import { arg, flag, list, wholeNumber } from './cli-args.js';
 
 const messages = Number(arg('messages', '300000'));
 const mailboxes = Number(arg('mailboxes', '1000'));
@@ -59,10 +59,13 @@ const restarts = !flag('no-restarts');
 const keepFiles = flag('keep-files');
 /** How long the wiped follower has to become a caught-up voter. */
 const catchUpSeconds = wholeNumber('catch-up-seconds', arg('catch-up-seconds', '600'), 1);
-/** Raft settings of the nodes given on the command line; the node's defaults for the rest. */
+/** Raft settings of the nodes given on the command line (the node checks them); its defaults for the rest. */
 const raftOptions: Record<string, number> = {};
-if (arg('snapshot-entries', '') !== '') raftOptions['snapshotEntries'] = wholeNumber('snapshot-entries', arg('snapshot-entries', ''), 1);
-if (arg('catch-up-log-bytes', '') !== '') raftOptions['catchUpLogBytes'] = wholeNumber('catch-up-log-bytes', arg('catch-up-log-bytes', ''), 0);
+for (const setting of list(arg('raft', ''))) {
+  const [name, value] = setting.split('=');
+  if (!name || value === undefined) throw new Error(`--raft: expected name=value, got ${setting}`);
+  raftOptions[name] = wholeNumber('raft', value, 0);
+}
 /** Extra `node` options of the node processes, space-separated (e.g. "--trace-gc --max-semi-space-size=64"). */
 const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
 /** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */

@@ -15,6 +15,9 @@ const hostPort = z.object({
   port: z.number().int().min(1).max(65535).describe('TCP port'),
 });
 
+/** The most snapshot bytes in flight to one follower (raft.snapshotChunkBytes × raft.snapshotChunksInFlight). */
+const MAX_SNAPSHOT_WINDOW_BYTES = 64 * 1024 * 1024;
+
 export const raftSchema = z
   .object({
     tickMs: z.number().int().min(1).max(1000).default(20).describe('Milliseconds per Raft tick'),
@@ -68,6 +71,13 @@ export const raftSchema = z
       .max(16 * 1024 * 1024)
       .default(1024 * 1024)
       .describe('InstallSnapshot chunk size'),
+    snapshotChunksInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe(`InstallSnapshot chunks in flight to one follower, unconfirmed; the follower confirms each once its store has room for more (chunk bytes × chunks at most ${MAX_SNAPSHOT_WINDOW_BYTES / 1048576} MiB)`),
     requestTimeoutMs: z
       .number()
       .int()
@@ -271,6 +281,14 @@ export const configSchema = z
           c.secret === undefined
             ? 'peer links need `peerTls` (make certificates with `forge-mailbox certs`) or, for development only, `secret`'
             : '`peerTls` and `secret` exclude each other: remove `secret` (the development-only mode)',
+      });
+    }
+    // A window of chunks is read, queued on the peer link and held by the follower at once.
+    if (c.raft.snapshotChunkBytes * c.raft.snapshotChunksInFlight > MAX_SNAPSHOT_WINDOW_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['raft', 'snapshotChunksInFlight'],
+        message: `raft.snapshotChunkBytes × raft.snapshotChunksInFlight must not exceed ${MAX_SNAPSHOT_WINDOW_BYTES / 1048576} MiB`,
       });
     }
     if (c.auth.enabled && c.auth.jwksFile === undefined) {

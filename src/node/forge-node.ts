@@ -146,7 +146,8 @@ export class ForgeNode implements NodeOperations {
       listenPort: config.listen.port ?? self.port,
       peers: this.peerAddresses({}),
       maxFrameBytes,
-      maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg),
+      // Room for a window of snapshot chunks besides the appends.
+      maxQueueBytes: Math.max(2 * maxFrameBytes, 8 * config.raft.maxBytesPerMsg, 2 * config.raft.snapshotChunkBytes * config.raft.snapshotChunksInFlight),
       // A redial gives up after an election timeout (at least three heartbeats), so that once a
       // partition heals the next attempt comes within about half a second. An established link
       // is given longer: silence there is also what a peer busy with one large entry (decoding,
@@ -169,6 +170,7 @@ export class ForgeNode implements NodeOperations {
         maxBytesPerMsg: config.raft.maxBytesPerMsg,
         maxUncommittedBytes: config.raft.maxUncommittedBytes,
         snapshotChunkBytes: config.raft.snapshotChunkBytes,
+        snapshotChunksInFlight: config.raft.snapshotChunksInFlight,
         catchUpLogBytes: config.raft.catchUpLogBytes,
         maxVoters: MAX_VOTERS,
         maxLearners: MAX_LEARNERS,

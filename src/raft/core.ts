@@ -72,6 +72,11 @@ export interface RaftConfig {
   maxUncommittedBytes: number;
   snapshotChunkBytes: number;
   /**
+   * Chunks of a snapshot in flight to one follower, unconfirmed (absent: 1). More than one keeps
+   * the link busy while the follower stages and syncs what it received.
+   */
+  snapshotChunksInFlight?: number;
+  /**
    * A leader keeps up to this many bytes of entries its latest snapshot covers while a follower can
    * still catch up from them instead of from an image: one being sent an older image, or one heard
    * from within the last two election timeouts whose log ends among them (0 or absent: compact at
@@ -558,7 +563,7 @@ export class RaftCore {
     const latest = this.held?.snapshot ?? this.log.snapshot;
     if (this.role !== 'leader' || !pr?.sending || pr.sending.snapshot.meta.index !== index || latest === null || latest.meta.index === index) return;
     pr.becomeSnapshot(latest);
-    this.sendSnapshotChunk(to, pr);
+    this.sendSnapshotChunks(to, pr);
   }
 
   status(): RaftStatus {
@@ -859,7 +864,7 @@ export class RaftCore {
       const snapshot = this.held?.snapshot ?? this.log.snapshot;
       if (snapshot === null) return false;
       pr.becomeSnapshot(snapshot);
-      this.sendSnapshotChunk(to, pr);
+      this.sendSnapshotChunks(to, pr);
       return true;
     }
     const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.cfg.maxEntriesPerMsg, this.cfg.maxBytesPerMsg);
@@ -900,17 +905,34 @@ export class RaftCore {
     return true;
   }
 
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const sending = pr.sending;
-    if (!sending) return;
-    const { snapshot, offset } = sending;
+  /** Sends the chunks of `pr`'s snapshot from `next` while fewer than the window are unconfirmed. */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
+    const s = pr.sending;
+    if (!s) return;
+    const { snapshot } = s;
     const total = snapshot.size;
-    const end = Math.min(total, offset + this.cfg.snapshotChunkBytes);
-    // The caller reads the bytes from storage (see SnapshotSend): the core holds no image.
-    this.snapshotSends.push({
-      type: 'snapshot', from: this.id, to, term: this.term, meta: snapshot.meta,
-      offset, total, length: end - offset, done: end === total,
-    });
+    const chunkBytes = this.cfg.snapshotChunkBytes;
+    const window = chunkBytes * (this.cfg.snapshotChunksInFlight ?? 1);
+    while (!s.allSent && s.next - s.acked < window) {
+      const offset = s.next;
+      const end = Math.min(total, offset + chunkBytes);
+      // The caller reads the bytes from storage (see SnapshotSend): the core holds no image.
+      this.snapshotSends.push({
+        type: 'snapshot', from: this.id, to, term: this.term, meta: snapshot.meta,
+        offset, total, length: end - offset, done: end === total,
+      });
+      s.next = end;
+      s.allSent = end === total;
+    }
+  }
+
+  /** Sends `pr`'s snapshot again from `offset` (the follower holds what precedes it). */
+  private resendSnapshotFrom(to: NodeId, pr: Progress, offset: number): void {
+    const s = pr.sending!;
+    s.acked = offset;
+    s.next = offset;
+    s.allSent = false;
+    this.sendSnapshotChunks(to, pr);
   }
 
   private broadcastHeartbeat(): void {
@@ -968,10 +990,12 @@ export class RaftCore {
     this.reads.ack(m.from, m.round);
     this.releaseConfirmedReads();
     if (pr.sending) {
-      // A chunk or its answer was lost if the follower answers heartbeats but not the snapshot.
-      if (++pr.sending.idle >= 2) {
+      // A chunk or its answer was lost if the follower answers heartbeats but not the snapshot for
+      // half an election timeout (at least two answers): long enough for a slow read of the chunk
+      // from storage, where a window of chunks would go again.
+      if (++pr.sending.idle >= Math.max(2, Math.ceil(this.cfg.electionTick / (2 * this.cfg.heartbeatTick)))) {
         pr.sending.idle = 0;
-        this.sendSnapshotChunk(m.from, pr);
+        this.resendSnapshotFrom(m.from, pr, pr.sending.acked);
       }
     } else if (pr.match < this.log.lastIndex()) {
       this.replicateTo(m.from, true);
@@ -986,17 +1010,31 @@ export class RaftCore {
     const sending = pr.sending;
     if (!sending || m.index !== sending.snapshot.meta.index) return;
     sending.idle = 0;
-    const want = m.success ? m.offset : 0;
+    if (!m.success) {
+      // It refused the transfer (damaged, or chunks that overran the total): all over again.
+      this.resendSnapshotFrom(m.from, pr, 0);
+      return;
+    }
+    // The follower holds the image's first `want` bytes.
+    const want = m.offset;
     if (want >= sending.snapshot.size) {
       pr.acknowledge(m.index);
       pr.becomeProbe();
       this.replicateTo(m.from, true);
       return;
     }
-    // The follower asks for the chunk at `want`; if that is the one already on its way, wait for it.
-    if (want === sending.offset && m.success) return;
-    sending.offset = want;
-    this.sendSnapshotChunk(m.from, pr);
+    if (want > sending.acked) {
+      sending.acked = want;
+      if (want > sending.next) sending.next = want;
+      this.sendSnapshotChunks(m.from, pr);
+    } else if (want < sending.acked) {
+      // It holds less than it confirmed: it restarted, or a chunk 0 sent again began the transfer
+      // anew. From there (a stale confirmation lands here too: the follower's answers to what
+      // follows then say how far it really is).
+      this.resendSnapshotFrom(m.from, pr, want);
+    }
+    // No progress: the chunk at `want` is on its way, or was lost, which the idle count finds (an
+    // answer to each chunk after a lost one would otherwise send the window again each time).
   }
 
   /** §5.4.2: advance the commit index to what a quorum holds, but only by counting entries of this term. */
@@ -1200,6 +1238,9 @@ function validateConfig(c: RaftConfig): void {
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`RaftConfig.${k} must be a positive integer`);
+  }
+  if (c.snapshotChunksInFlight !== undefined && !(Number.isInteger(c.snapshotChunksInFlight) && c.snapshotChunksInFlight >= 1)) {
+    throw new RangeError('RaftConfig.snapshotChunksInFlight must be a positive integer');
   }
   if (c.catchUpLogBytes !== undefined && !(Number.isInteger(c.catchUpLogBytes) && c.catchUpLogBytes >= 0)) {
     throw new RangeError('RaftConfig.catchUpLogBytes must be a whole number');

@@ -278,6 +278,8 @@ export class RaftDriver<R> {
    * another meanwhile, or refused one whose digest did not match): the rest are dropped then.
    */
   private received: ReceivedTransfer[] = [];
+  /** Per follower, the last snapshot chunk being read and sent: the next one leaves after it. */
+  private readonly chunksOnTheirWay = new Map<NodeId, Promise<void>>();
   private readonly runLoop = () => void this.processLoop();
 
   constructor(private readonly opts: DriverOptions<R>) {
@@ -1138,19 +1140,29 @@ export class RaftDriver<R> {
    * read that fails drops the chunk, and the core is told: it starts over with its latest snapshot
    * if storage let that one go, or resends the chunk when the follower is found idle.
    */
+  /**
+   * Reads a chunk from storage and sends it, after the chunks asked for before it to the same
+   * follower: reads go on side by side, but a follower takes chunks in order only.
+   */
   private sendSnapshotChunk(send: SnapshotSend): void {
     const { length, ...chunk } = send;
-    this.opts.storage.readSnapshot(send.meta.index, send.offset, length).then(
-      (data) => {
+    // What to do once the chunks before it left: send it, or tell the core it could not be read.
+    const ready = this.opts.storage.readSnapshot(send.meta.index, send.offset, length).then(
+      (data) => () => {
         if (!this.stopped) this.opts.transport.send({ ...chunk, data });
       },
-      (err: Error) => {
+      (err: Error) => () => {
         this.log.debug({ to: send.to, index: send.meta.index, offset: send.offset, err: err.message }, 'snapshot chunk not sent: read failed');
         if (this.stopped) return;
         this.core.snapshotReadFailed(send.to, send.meta.index);
         this.schedule();
       },
     );
+    const sent = (this.chunksOnTheirWay.get(send.to) ?? Promise.resolve()).then(() => ready).then((then) => then());
+    this.chunksOnTheirWay.set(send.to, sent);
+    void sent.then(() => {
+      if (this.chunksOnTheirWay.get(send.to) === sent) this.chunksOnTheirWay.delete(send.to);
+    });
   }
 
   private newHasher(): SnapshotHasher {

@@ -9,6 +9,22 @@ import { InvariantViolation, type StoredSnapshot } from './types.js';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
+/**
+ * A snapshot being sent to a follower: its chunks go out in order from `next`, up to a window
+ * (RaftConfig.snapshotChunksInFlight) past what the follower confirmed holding.
+ */
+export interface SnapshotSending {
+  snapshot: StoredSnapshot;
+  /** Bytes the follower confirmed it holds, from offset 0. */
+  acked: number;
+  /** Offset of the next chunk to send. */
+  next: number;
+  /** The last chunk was sent (a 0-byte image is one empty chunk). */
+  allSent: boolean;
+  /** Heartbeat answers since the follower last reported on the snapshot: after enough, a chunk or its answer was lost. */
+  idle: number;
+}
+
 export class Progress {
   match = 0;
   next: number;
@@ -21,11 +37,8 @@ export class Progress {
   activeLastRound = false;
   /** Last index of each unacknowledged append, oldest first. */
   private inflight: number[] = [];
-  /**
-   * In snapshot state: the snapshot being sent, the offset of the chunk last sent, and how many
-   * heartbeat answers arrived since the follower last reported on the snapshot (to resend a lost chunk).
-   */
-  sending: { snapshot: StoredSnapshot; offset: number; idle: number } | null = null;
+  /** In snapshot state: the snapshot being sent. */
+  sending: SnapshotSending | null = null;
 
   constructor(
     next: number,
@@ -62,7 +75,7 @@ export class Progress {
 
   becomeSnapshot(snapshot: StoredSnapshot): void {
     this.reset('snapshot');
-    this.sending = { snapshot, offset: 0, idle: 0 };
+    this.sending = { snapshot, acked: 0, next: 0, allSent: false, idle: 0 };
   }
 
   private reset(state: ProgressState): void {

@@ -177,6 +177,7 @@ class Simulation {
       // Its own stream, so that the other draws of a seed stay as they were: at 0 the log is
       // compacted at each snapshot, at 64 it is kept for a few entries, at 4096 for most transfers.
       catchUpLogBytes: new Prng(opts.seed, 'catch-up-log').pick([0, 64, 4096]),
+      snapshotChunksInFlight: new Prng(opts.seed, 'chunks-in-flight').pick([1, 2, 4]),
       // Never binding here (the simulation has at most opts.nodes + 1 ids): the limits have their own tests.
       maxVoters: this.ids.length,
       maxLearners: this.ids.length,

@@ -127,3 +127,12 @@ test('FORGE_SECRET_FILE gives the secret from a 0600 file, never alongside FORGE
   assert.match(problem!, /^FORGE_SECRET_FILE: .* is readable by others \(mode 644\)/);
   assert.match(problemsOf(() => loadConfig({ file, env: { FORGE_SECRET_FILE: join(dir, 'missing') } }))[0]!, /^FORGE_SECRET_FILE: ENOENT/);
 });
+
+test('a window of snapshot chunks is bounded: raft.snapshotChunkBytes × raft.snapshotChunksInFlight ≤ 64 MiB', () => {
+  assert.equal(validateConfig({ ...minimal, raft: { snapshotChunkBytes: 16 << 20, snapshotChunksInFlight: 4 } }).raft.snapshotChunksInFlight, 4);
+  assert.match(
+    problemsOf(() => validateConfig({ ...minimal, raft: { snapshotChunkBytes: 16 << 20, snapshotChunksInFlight: 5 } }))[0]!,
+    /^raft\.snapshotChunksInFlight: raft\.snapshotChunkBytes × raft\.snapshotChunksInFlight must not exceed 64 MiB/,
+  );
+  assert.equal(validateConfig(minimal).raft.snapshotChunksInFlight, 4);
+});

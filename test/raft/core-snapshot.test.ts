@@ -323,3 +323,82 @@ test('RaftConfig.catchUpLogBytes must be a whole number', () => {
   assert.throws(() => new RaftCore(config('a', { catchUpLogBytes: -1 }), emptyState(['a'])), RangeError);
   assert.throws(() => new RaftCore(config('a', { catchUpLogBytes: 1.5 }), emptyState(['a'])), RangeError);
 });
+
+/** c cut off while a snapshots 5 entries away with a 100-byte image; chunks of 16 bytes, `inFlight` at a time. */
+function laggardWithWindow(inFlight: number): { c: TestCluster; image: Uint8Array; chunks: SnapshotChunk[]; maxUnconfirmed: () => number } {
+  const c = new TestCluster(['a', 'b', 'c'], { snapshotChunkBytes: 16, snapshotChunksInFlight: inFlight });
+  c.elect('a');
+  c.isolate('c');
+  for (let i = 0; i < 5; i++) c.core('a').propose(bytes(`v${i}`));
+  c.settle();
+  const image = bytes('0123456789'.repeat(10));
+  c.compact('a', c.core('a').status().applied, image);
+  const chunks: SnapshotChunk[] = [];
+  let sentEnd = 0;
+  let confirmed = 0;
+  let most = 0;
+  const watch = c.drop;
+  c.drop = (m) => {
+    if (m.type === 'snapshot') {
+      chunks.push(m);
+      sentEnd = Math.max(sentEnd, m.offset + m.data.length);
+    }
+    if (m.type === 'snapshotResp' && m.success) confirmed = Math.max(confirmed, m.offset);
+    most = Math.max(most, Math.ceil((sentEnd - confirmed) / 16));
+    return watch(m);
+  };
+  return { c, image, chunks, maxUnconfirmed: () => most };
+}
+
+test('§5 InstallSnapshot: up to snapshotChunksInFlight chunks go unconfirmed, each once, in order', () => {
+  const { c, image, chunks, maxUnconfirmed } = laggardWithWindow(3);
+  c.heal();
+  c.tick('a');
+  assert.deepEqual(chunks.map((ch) => ch.offset), [0, 16, 32, 48, 64, 80, 96]);
+  assert.equal(c.readys.get('a')!.find((rd) => rd.snapshotSends.length > 0)!.snapshotSends.length, 3, 'the first three leave together');
+  assert.equal(maxUnconfirmed(), 3);
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
+  assert.equal(c.core('c').status().commit, c.core('a').status().commit);
+});
+
+test('§5 InstallSnapshot: a chunk lost within the window is sent again with those after it once the follower is found idle, not once per answer', () => {
+  const { c, image, chunks } = laggardWithWindow(3);
+  const base = c.drop;
+  let lost = 0;
+  c.drop = (m) => base(m) || (m.type === 'snapshot' && m.offset === 32 && lost++ === 0);
+  c.heal();
+  c.tick('a');
+  assert.equal(c.disks.get('c')!.snapshot, null, 'stuck at the gap: the answers to the chunks after it do not resend');
+  const before = chunks.length;
+  // Half an election timeout of heartbeat answers (5 here) with no word on the snapshot.
+  c.tick('a', 4);
+  assert.equal(chunks.length, before, 'not yet');
+  c.tick('a', 2);
+  const offsets = chunks.map((ch) => ch.offset);
+  assert.deepEqual(offsets.slice(before, before + 3), [32, 48, 64], 'sent again from the gap, a window of them');
+  for (const offset of [0, 16, 80, 96]) assert.equal(offsets.filter((o) => o === offset).length, 1, `chunk ${offset} went once`);
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
+});
+
+test('§5 InstallSnapshot: a follower that lost the chunks it confirmed (a restart) is sent the image from the start', () => {
+  const { c, image, chunks } = laggardWithWindow(2);
+  const base = c.drop;
+  let restarted = false;
+  c.drop = (m) => {
+    if (m.type === 'snapshot' && m.offset === 48 && !restarted) {
+      restarted = true;
+      c.restart('c');
+    }
+    return base(m);
+  };
+  c.heal();
+  c.tick('a', 4);
+  const offsets = chunks.map((ch) => ch.offset);
+  assert.ok(offsets.lastIndexOf(0) > 0, `chunk 0 again after the restart: ${offsets.join(',')}`);
+  assert.deepEqual(c.disks.get('c')!.snapshot!.data, image);
+  assert.equal(c.core('c').status().commit, c.core('a').status().commit);
+});
+
+test('RaftConfig.snapshotChunksInFlight must be a positive integer', () => {
+  assert.throws(() => new RaftCore(config('a', { snapshotChunksInFlight: 0 }), emptyState(['a'])), RangeError);
+});

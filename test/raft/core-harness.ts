@@ -151,6 +151,11 @@ export class TestCluster {
     return snap;
   }
 
+  /** Indexes of the leader's snapshots `id` installed, in order. */
+  installedSnapshots(id: NodeId): number[] {
+    return this.readys.get(id)!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+  }
+
   appliedData(id: NodeId): string[] {
     return this.applied.get(id)!.filter((e) => e.data.length > 0 && e.type === 0).map((e) => text(e.data));
   }

@@ -193,7 +193,7 @@ for (const kept of [true, false]) {
     };
     c.heal();
     for (let i = 0; i < 10; i++) c.tick('a');
-    const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+    const installs = c.installedSnapshots('c');
     if (kept) {
       assert.equal(chunksOfFirst, Math.ceil(image.length / 16), 'every chunk of the first image went');
       assert.deepEqual(installs, [6, 7], 'the first image installed whole, then the newer one the follower still lacked');
@@ -218,7 +218,7 @@ test('§5 InstallSnapshot from storage: a chunk whose read fails (snapshot repla
   disk.snapshot = null;
   c.heal();
   c.tick('a');
-  assert.equal(c.readys.get('c')!.filter((rd) => rd.snapshot !== null).length, 0);
+  assert.deepEqual(c.installedSnapshots('c'), []);
   disk.snapshot = stored;
   for (let i = 0; i < 10; i++) c.tick('a');
   assert.ok(c.readys.get('c')!.some((rd) => rd.snapshot !== null));
@@ -253,7 +253,7 @@ function compactMidSend(catchUpLogBytes: number) {
   };
   c.heal();
   for (let i = 0; i < 10; i++) c.tick('a');
-  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+  const installs = c.installedSnapshots('c');
   return { c, a, installs, during };
 }
 
@@ -277,15 +277,21 @@ test('§5 catch-up log: entries beyond catchUpLogBytes are not kept, and the fol
   assert.equal(a.compactedThrough(), 7);
 });
 
-test('§5 catch-up log: a follower just behind keeps the entries while heard from, and lets them go two quiet rounds later', () => {
+/** Leader a keeps up to 1 KiB for followers catching up; c is cut off after the first proposal, and misses `missed` more. */
+function keepingLeaderWithLaggard(missed: number): { c: TestCluster; a: RaftCore } {
   const c = new TestCluster(['a', 'b', 'c'], { catchUpLogBytes: 1024 });
   c.elect('a');
   const a = c.core('a');
   a.propose(bytes('v0'));
   c.settle();
   c.isolate('c');
-  for (let i = 1; i < 5; i++) a.propose(bytes(`v${i}`));
+  for (let i = 1; i <= missed; i++) a.propose(bytes(`v${i}`));
   c.settle();
+  return { c, a };
+}
+
+test('§5 catch-up log: a follower just behind keeps the entries while heard from, and lets them go two quiet rounds later', () => {
+  const { c, a } = keepingLeaderWithLaggard(4);
   c.compact('a', a.status().applied, bytes('image'));
   assert.equal(a.compactedThrough(), 0, 'kept: c was heard from this round and its log ends among them');
   assert.equal(a.latestSnapshotIndex(), 6);
@@ -296,19 +302,12 @@ test('§5 catch-up log: a follower just behind keeps the entries while heard fro
   assert.equal(a.compactedThrough(), 6, 'c went quiet for a whole round');
   c.heal();
   c.tick('a', 3);
-  const installs = c.readys.get('c')!.filter((rd) => rd.snapshot !== null).map((rd) => rd.snapshot!.meta.index);
+  const installs = c.installedSnapshots('c');
   assert.deepEqual(installs, [6], 'c is sent the latest snapshot');
 });
 
 test('§5 catch-up log: a follower compacts at once, and a leader that steps down lets its kept entries go', () => {
-  const c = new TestCluster(['a', 'b', 'c'], { catchUpLogBytes: 1024 });
-  c.elect('a');
-  const a = c.core('a');
-  a.propose(bytes('v0'));
-  c.settle();
-  c.isolate('c');
-  a.propose(bytes('v1'));
-  c.settle();
+  const { c, a } = keepingLeaderWithLaggard(1);
   c.compact('b', c.core('b').status().applied, bytes('b-image'));
   assert.equal(c.core('b').compactedThrough(), 3);
   c.compact('a', a.status().applied, bytes('a-image'));

@@ -1136,13 +1136,11 @@ export class RaftDriver<R> {
   }
 
   /**
-   * Fills a chunk the core wants sent with its bytes, read from storage beside the Raft loop. A
-   * read that fails drops the chunk, and the core is told: it starts over with its latest snapshot
-   * if storage let that one go, or resends the chunk when the follower is found idle.
-   */
-  /**
-   * Reads a chunk from storage and sends it, after the chunks asked for before it to the same
-   * follower: reads go on side by side, but a follower takes chunks in order only.
+   * Fills a chunk the core wants sent with its bytes, read from storage beside the Raft loop, and
+   * sends it after the chunks asked for before it to the same follower: reads go on side by side,
+   * but a follower takes chunks in order only. A read that fails drops the chunk, and the core is
+   * told: it starts over with its latest snapshot if storage let that one go, or resends from the
+   * follower's last confirmed chunk when the follower is found idle.
    */
   private sendSnapshotChunk(send: SnapshotSend): void {
     const { length, ...chunk } = send;

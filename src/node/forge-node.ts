@@ -212,7 +212,7 @@ export class ForgeNode implements NodeOperations {
             appliedIndex: st.applied,
             followerLag,
             halted: this.driver.halted()?.message ?? null,
-            logEntries: st.lastIndex - st.snapshotIndex,
+            logEntries: st.lastIndex - st.compactedThrough,
           };
         },
         transport: () => this.transport.stats(),

@@ -189,7 +189,7 @@ export class NodeMetrics {
     gauge('forge_raft_halted', '1 once the Raft loop halted on a storage failure (GET /livez is then 503)', () =>
       source.raft().halted === null ? 0 : 1,
     );
-    gauge('forge_raft_log_entries', 'Raft log entries held in memory by this node (those after its last snapshot)', () => source.raft().logEntries);
+    gauge('forge_raft_log_entries', 'Raft log entries held in memory by this node (those after the snapshot its log was compacted to; a leader keeps more for a follower catching up)', () => source.raft().logEntries);
     new Gauge({
       name: 'forge_replication_lag_entries',
       help: 'Log entries each follower is behind the leader (reported by the leader)',

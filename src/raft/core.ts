@@ -505,7 +505,7 @@ export class RaftCore {
    */
   compact(snapshot: StoredSnapshot): void {
     const { index, term, membership } = snapshot.meta;
-    const latest = this.held?.snapshot.meta.index ?? this.log.snapshotIndex;
+    const latest = this.latestSnapshotIndex();
     if (index <= latest) return;
     if (index > this.log.applied || index > this.log.stableIndex) {
       throw new RangeError(`cannot compact to ${index}: applied ${this.log.applied}, persisted ${this.log.stableIndex}`);

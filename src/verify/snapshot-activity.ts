@@ -1,5 +1,6 @@
-// What the nodes' logs say about snapshots during a run: each take ("snapshot taken"), install of a leader's image ("installed snapshot from leader") and load at start
-// ("restored snapshot from disk"), with the phase of the run it fell in, so that a report can say
+// What the nodes' logs say about snapshots during a run: each take ("snapshot taken"), install of
+// a leader's image ("installed snapshot from leader") and load at start ("restored snapshot from
+// disk"), with the phase of the run it fell in, so that a report can say
 // whether snapshots really happened while the faults did.
 
 export type SnapshotEventKind = 'taken' | 'installed' | 'restored';

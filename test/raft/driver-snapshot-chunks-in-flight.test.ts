@@ -5,9 +5,9 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, test } from 'node:test';
-import { RaftDriver, type PeerTransport } from '../../src/raft/driver.js';
+import { RaftDriver } from '../../src/raft/driver.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
-import type { Message, NodeId, SnapshotChunk } from '../../src/raft/types.js';
+import type { NodeId, SnapshotChunk } from '../../src/raft/types.js';
 import { CounterMachine } from '../../src/sim/counter-machine.js';
 import { commitUntil, InProcessNetwork, testDriverOptions, waitFor } from '../support/in-process-raft.js';
 
@@ -34,23 +34,13 @@ class ReversedReads extends MemoryStorage {
   }
 }
 
-/** The network, recording the snapshot chunks to n3 in the order they were handed to it. */
-class Recording extends InProcessNetwork {
-  readonly toN3: SnapshotChunk[] = [];
-  override transport(id: NodeId): PeerTransport {
-    const inner = super.transport(id);
-    return {
-      send: (m: Message) => {
-        if (m.type === 'snapshot' && m.to === 'n3') this.toN3.push(m);
-        inner.send(m);
-      },
-      onMessage: (h) => inner.onMessage(h),
-    };
-  }
-}
-
 test('chunks read out of order still leave in order, a window at a time, and the follower installs the image once', { timeout: 60_000 }, async () => {
-  const net = new Recording();
+  // The snapshot chunks to n3, in the order they were handed to the network.
+  const toN3: SnapshotChunk[] = [];
+  const net = new InProcessNetwork((m, deliver) => {
+    if (m.type === 'snapshot' && m.to === 'n3') toN3.push(m);
+    deliver();
+  });
   const machines = new Map(ids.map((id) => [id, new CounterMachine(IMAGE_BYTES)]));
   for (const other of ['n1', 'n2']) net.cut.add(`n3>${other}`).add(`${other}>n3`);
   for (const id of ids) {
@@ -67,8 +57,8 @@ test('chunks read out of order still leave in order, a window at a time, and the
   await waitFor('n3 installing the image', () => (m3.restores > 0 ? true : undefined), 30_000);
   await n3.waitApplied(leader.status().commit);
 
-  const index = net.toN3[0]!.meta.index;
-  const first = net.toN3.filter((ch) => ch.meta.index === index).map((ch) => ch.offset);
+  const index = toN3[0]!.meta.index;
+  const first = toN3.filter((ch) => ch.meta.index === index).map((ch) => ch.offset);
   const expected = Array.from({ length: Math.ceil(IMAGE_BYTES / CHUNK_BYTES) }, (_, i) => i * CHUNK_BYTES);
   assert.deepEqual(first.slice(0, expected.length), expected, 'each chunk once, in order');
   assert.equal(m3.restores, 1);

@@ -7,17 +7,21 @@ import type { Message, NodeId, SnapshotSource } from '../../src/raft/types.js';
 
 /**
  * Delivers in-process on the next turn; a node whose handler is removed receives nothing, and a
- * message from `a` to `b` is dropped while `a>b` is in `cut` (one-way partitions).
+ * message from `a` to `b` is dropped while `a>b` is in `cut` (one-way partitions). `route` sees
+ * each message sent, with the call that delivers it, for tests that watch or delay messages.
  */
 export class InProcessNetwork {
   readonly handlers = new Map<NodeId, (m: Message) => void>();
   readonly cut = new Set<string>();
+  constructor(private readonly route: (m: Message, deliver: () => void) => void = (_m, deliver) => deliver()) {}
   transport(id: NodeId): PeerTransport {
     return {
       send: (m) =>
-        setImmediate(() => {
-          if (!this.cut.has(`${m.from}>${m.to}`)) this.handlers.get(m.to)?.(m);
-        }),
+        this.route(m, () =>
+          setImmediate(() => {
+            if (!this.cut.has(`${m.from}>${m.to}`)) this.handlers.get(m.to)?.(m);
+          }),
+        ),
       onMessage: (h) => this.handlers.set(id, h),
     };
   }

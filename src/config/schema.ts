@@ -56,6 +56,14 @@ export const raftSchema = z
       .min(1024)
       .default(64 * 1024 * 1024)
       .describe('Also snapshot and compact once the entries applied since the last snapshot carry this many bytes (whichever of the two comes first)'),
+    snapshotImageBytesPerEntry: z
+      .number()
+      .int()
+      .min(0)
+      .default(4096)
+      .describe(
+        'The entry trigger grows with the state: a snapshot waits for one applied entry per this many bytes of the last image, when that is more than snapshotEntries, since a take rewrites the whole image (1.3 GB at 10,000,000 queued messages: 320,000 entries); snapshotBytes still bounds the log; 0 keeps snapshotEntries fixed',
+      ),
     catchUpLogBytes: z
       .number()
       .int()

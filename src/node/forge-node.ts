@@ -185,6 +185,7 @@ export class ForgeNode implements NodeOperations {
       requestTimeoutMs: config.raft.requestTimeoutMs,
       snapshotEntries: config.raft.snapshotEntries,
       snapshotBytes: config.raft.snapshotBytes,
+      snapshotImageBytesPerEntry: config.raft.snapshotImageBytesPerEntry,
       snapshotJitter: SNAPSHOT_JITTER,
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),

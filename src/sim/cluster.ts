@@ -119,6 +119,7 @@ class Simulation {
   /** Chance that a node reboots right after granting a vote, to race the election it voted in. */
   private readonly rebootAfterVoteRate: number;
   private readonly snapshotEntries: number;
+  private readonly snapshotImageBytesPerEntry: number;
   /** Simulated ms between the slices of a snapshot take (0: deferred, at the same instant). */
   private readonly snapshotYieldMs: number;
   /**
@@ -188,6 +189,9 @@ class Simulation {
     this.rebootAfterVoteRate = this.rng.pick([0, 0.5, 0.9]);
     this.maxWriteLatency = this.rng.pick([0, 0, 1, 3]);
     this.snapshotEntries = this.rng.pick([2, 3, 5, 10, 20, 40]);
+    // Its own stream too: 0 keeps the entry trigger fixed; otherwise it grows with the image (the
+    // append log's grows with every entry), so nodes snapshot at spacings that drift apart.
+    this.snapshotImageBytesPerEntry = new Prng(opts.seed, 'image-bytes-per-entry').pick([0, 0, 8, 64]);
     this.snapshotYieldMs = this.rng.pick([0, 1, 2]);
     this.applySliceEntries = new Prng(opts.seed, 'apply-slices').pick([1, 2, 4, Infinity]);
     this.clocks = new Prng(opts.seed, 'clocks');
@@ -446,6 +450,7 @@ class Simulation {
       tickMs: 1,
       requestTimeoutMs: REQUEST_TIMEOUT_TICKS,
       snapshotEntries: this.snapshotEntries,
+      snapshotImageBytesPerEntry: this.snapshotImageBytesPerEntry,
       // One piece per slice, slices a tick or two apart: every take, install and load spans ticks,
       // messages, applies, elections and crashes.
       snapshotSlicePieces: 1,

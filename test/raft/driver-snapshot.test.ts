@@ -1,6 +1,7 @@
 // The driver's snapshot triggers: the count of entries applied since the last snapshot
-// (snapshotEntries) and, whichever comes first, their payload bytes (snapshotBytes), so that a log
-// of large entries is compacted long before it reaches the entry count.
+// (snapshotEntries, raised for a large image by snapshotImageBytesPerEntry) and, whichever comes
+// first, their payload bytes (snapshotBytes), so that a log of large entries is compacted long
+// before it reaches the entry count.
 
 import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
@@ -32,15 +33,16 @@ const snapshotAt = (driver: RaftDriver<number>, index: number) =>
 
 /** A one-node cluster on memory storage, leading, with the given triggers. */
 async function leader(
-  triggers: { snapshotEntries: number; snapshotBytes?: number; snapshotJitter?: number },
+  triggers: { snapshotEntries: number; snapshotBytes?: number; snapshotJitter?: number; snapshotImageBytesPerEntry?: number },
   random?: () => number,
+  imageBytes = 0,
+  storage = new MemoryStorage(),
 ): Promise<{ driver: RaftDriver<number>; storage: MemoryStorage }> {
-  const storage = new MemoryStorage();
   const opts = testDriverOptions('n1', {
     initialMembership: { voters: ['n1'], learners: [] },
     storage,
     transport: new InProcessNetwork().transport('n1'),
-    stateMachine: new CounterMachine(),
+    stateMachine: new CounterMachine(imageBytes),
   });
   const driver = new RaftDriver({ ...opts, ...(random ? { core: { ...opts.core, random } } : {}), ...triggers });
   running.push(driver);
@@ -102,4 +104,48 @@ test('snapshotJitter stretches the triggers of each snapshot by its own draw', a
   assert.equal(driver.status().snapshotIndex, 30);
   await driver.propose(entry);
   await snapshotAt(driver, 60);
+});
+
+test('snapshotImageBytesPerEntry raises the entry trigger to one entry per that many bytes of the last image', async () => {
+  // Images of 4,000 bytes, one entry per 100 bytes of image: 40 entries after the first
+  // snapshot, not snapshotEntries' 10.
+  const storage = new MemoryStorage();
+  const { driver } = await leader({ snapshotEntries: 10, snapshotImageBytesPerEntry: 100 }, undefined, 4000, storage);
+  const entry = new Uint8Array(10);
+  // No image yet: the first snapshot comes at snapshotEntries.
+  while (driver.status().applied < 8) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 0);
+  await driver.propose(entry);
+  await snapshotAt(driver, 10);
+  assert.equal((await storage.load()).snapshot?.size, 4000);
+  while (driver.status().applied < 48) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 10, '39 entries after a 4,000-byte image: short of 40');
+  await driver.propose(entry);
+  await snapshotAt(driver, 50);
+  await driver.stop();
+  running = [];
+
+  // A restart counts from the image it loaded: the next snapshot 40 entries after the stored one.
+  const { driver: again } = await leader({ snapshotEntries: 10, snapshotImageBytesPerEntry: 100 }, undefined, 4000, storage);
+  assert.equal(again.status().snapshotIndex, 50, 'the restarted node loaded the image at 50');
+  while (again.status().applied < 88) await again.propose(entry);
+  await settled(again);
+  assert.equal(again.status().snapshotIndex, 50, '39 entries after the loaded image: no snapshot yet');
+  await again.propose(entry);
+  await snapshotAt(again, 90);
+});
+
+test('an image smaller than snapshotEntries x snapshotImageBytesPerEntry leaves the entry count as it is', async () => {
+  const { driver } = await leader({ snapshotEntries: 20, snapshotImageBytesPerEntry: 100 }, undefined, 1000);
+  const entry = new Uint8Array(10);
+  while (driver.status().applied < 20) await driver.propose(entry);
+  await snapshotAt(driver, 20);
+  // 1,000 bytes of image per 100: 10 entries, less than 20: the next comes 20 entries later.
+  while (driver.status().applied < 38) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().snapshotIndex, 20);
+  await driver.propose(entry);
+  await snapshotAt(driver, 40);
 });

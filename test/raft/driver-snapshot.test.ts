@@ -31,6 +31,20 @@ const settled = async (driver: RaftDriver<number>) => {
 const snapshotAt = (driver: RaftDriver<number>, index: number) =>
   waitFor(`a snapshot at ${index}`, () => (driver.status().snapshotIndex === index ? true : undefined));
 
+/**
+ * Proposes small entries up to one short of `at` (the settling entry the last of them), checks
+ * that the latest snapshot is still `previous`, then proposes one more: the next snapshot is at `at`.
+ */
+async function nextSnapshotAt(driver: RaftDriver<number>, previous: number, at: number, why?: string): Promise<void> {
+  const entry = new Uint8Array(10);
+  while (driver.status().applied < at - 2) await driver.propose(entry);
+  await settled(driver);
+  assert.equal(driver.status().applied, at - 1);
+  assert.equal(driver.status().snapshotIndex, previous, why);
+  await driver.propose(entry);
+  await snapshotAt(driver, at);
+}
+
 /** A one-node cluster on memory storage, leading, with the given triggers. */
 async function leader(
   triggers: { snapshotEntries: number; snapshotBytes?: number; snapshotJitter?: number; snapshotImageBytesPerEntry?: number },
@@ -72,13 +86,7 @@ test('a snapshot is taken once the entries applied since the last one carry snap
 
 test('small entries do not reach the byte trigger: the entry count still decides', async () => {
   const { driver } = await leader({ snapshotEntries: 50, snapshotBytes: 10_000 });
-  const entry = new Uint8Array(10);
-  while (driver.status().applied < 48) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().applied, 49);
-  assert.equal(driver.status().snapshotIndex, 0, '49 entries of at most 10 bytes: neither trigger reached');
-  await driver.propose(entry);
-  await snapshotAt(driver, 50);
+  await nextSnapshotAt(driver, 0, 50, '49 entries of at most 10 bytes: neither trigger reached');
 });
 
 test('without snapshotBytes, large entries wait for the entry count', async () => {
@@ -91,19 +99,9 @@ test('without snapshotBytes, large entries wait for the entry count', async () =
 test('snapshotJitter stretches the triggers of each snapshot by its own draw', async () => {
   // Every draw 0.5 and a jitter of 1: each snapshot comes after 1.5 x 20 entries, not 20.
   const { driver } = await leader({ snapshotEntries: 20, snapshotJitter: 1 }, () => 0.5);
-  const entry = new Uint8Array(10);
-  while (driver.status().applied < 28) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().applied, 29);
-  assert.equal(driver.status().snapshotIndex, 0, '29 entries: past 20, short of the stretched 30');
-  await driver.propose(entry);
-  await snapshotAt(driver, 30);
+  await nextSnapshotAt(driver, 0, 30, '29 entries: past 20, short of the stretched 30');
   // Drawn anew for the next one: 30 more.
-  while (driver.status().applied < 58) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().snapshotIndex, 30);
-  await driver.propose(entry);
-  await snapshotAt(driver, 60);
+  await nextSnapshotAt(driver, 30, 60);
 });
 
 test('snapshotImageBytesPerEntry raises the entry trigger to one entry per that many bytes of the last image', async () => {
@@ -111,41 +109,22 @@ test('snapshotImageBytesPerEntry raises the entry trigger to one entry per that 
   // snapshot, not snapshotEntries' 10.
   const storage = new MemoryStorage();
   const { driver } = await leader({ snapshotEntries: 10, snapshotImageBytesPerEntry: 100 }, undefined, 4000, storage);
-  const entry = new Uint8Array(10);
   // No image yet: the first snapshot comes at snapshotEntries.
-  while (driver.status().applied < 8) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().snapshotIndex, 0);
-  await driver.propose(entry);
-  await snapshotAt(driver, 10);
+  await nextSnapshotAt(driver, 0, 10);
   assert.equal((await storage.load()).snapshot?.size, 4000);
-  while (driver.status().applied < 48) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().snapshotIndex, 10, '39 entries after a 4,000-byte image: short of 40');
-  await driver.propose(entry);
-  await snapshotAt(driver, 50);
+  await nextSnapshotAt(driver, 10, 50, '39 entries after a 4,000-byte image: short of 40');
   await driver.stop();
   running = [];
 
   // A restart counts from the image it loaded: the next snapshot 40 entries after the stored one.
   const { driver: again } = await leader({ snapshotEntries: 10, snapshotImageBytesPerEntry: 100 }, undefined, 4000, storage);
   assert.equal(again.status().snapshotIndex, 50, 'the restarted node loaded the image at 50');
-  while (again.status().applied < 88) await again.propose(entry);
-  await settled(again);
-  assert.equal(again.status().snapshotIndex, 50, '39 entries after the loaded image: no snapshot yet');
-  await again.propose(entry);
-  await snapshotAt(again, 90);
+  await nextSnapshotAt(again, 50, 90, '39 entries after the loaded image: no snapshot yet');
 });
 
 test('an image smaller than snapshotEntries x snapshotImageBytesPerEntry leaves the entry count as it is', async () => {
   const { driver } = await leader({ snapshotEntries: 20, snapshotImageBytesPerEntry: 100 }, undefined, 1000);
-  const entry = new Uint8Array(10);
-  while (driver.status().applied < 20) await driver.propose(entry);
-  await snapshotAt(driver, 20);
+  await nextSnapshotAt(driver, 0, 20);
   // 1,000 bytes of image per 100: 10 entries, less than 20: the next comes 20 entries later.
-  while (driver.status().applied < 38) await driver.propose(entry);
-  await settled(driver);
-  assert.equal(driver.status().snapshotIndex, 20);
-  await driver.propose(entry);
-  await snapshotAt(driver, 40);
+  await nextSnapshotAt(driver, 20, 40);
 });

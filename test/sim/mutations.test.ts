@@ -18,7 +18,9 @@ const CATCHES = 3;
  * 1..100, the third by seed 21; 20 and seed 13 when a take was one write); commit-old-term-by-counting 9
  * seeds, vote-not-persisted 7; raw-wall-clock-time by seeds 6, 11, 14 (skewed clocks, clock
  * jumps). snapshot-drops-entries: 5 in seeds 1..3000 since local snapshots are staged in several
- * writes before their commit (seeds 64, 869, 1183, 1683, 2423; 10 in 3000 when a take was one write).
+ * writes before their commit (seeds 64, 869, 1183, 1683, 2423; 10 in 3000 when a take was one write),
+ * and on 2026-12-06 3 in seeds 1..4000 (459, 1073, 1715), with or without the drawn
+ * snapshotImageBytesPerEntry.
  */
 const BOUND: Record<RaftMutation, number> = {
   'ack-before-sync': 50,

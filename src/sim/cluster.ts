@@ -192,7 +192,7 @@ class Simulation {
     // Its own stream too: 0 keeps the entry trigger fixed; otherwise it grows with the image (the
     // append log's grows with every entry, up to about 550 bytes), so nodes snapshot at spacings
     // that drift apart: raised in 34 of seeds 1..300. Not 8 bytes: so few snapshots were taken
-    // that the snapshot-drops-entries mutation was caught in 2 of 4,000 seeds instead of 3 of 1,715.
+    // that the snapshot-drops-entries mutation was caught in 2 of 4,000 seeds instead of 3 by seed 1,715.
     this.snapshotImageBytesPerEntry = new Prng(opts.seed, 'image-bytes-per-entry').pick([0, 0, 32, 64]);
     this.snapshotYieldMs = this.rng.pick([0, 1, 2]);
     this.applySliceEntries = new Prng(opts.seed, 'apply-slices').pick([1, 2, 4, Infinity]);

@@ -8,41 +8,18 @@
 
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { MailboxClientError } from '../../src/bridge/client.js';
 import { sleep, withCluster } from '../support/e2e.js';
+import { PutLoad } from '../support/put-load.js';
 
 /** From the isolation to the end of a request in flight on the isolated leader (node timeout 4 s, client 6 s). */
 const IN_FLIGHT_BOUND_MS = 2000;
 /** From the isolation to the first served request. Target 1 s. */
 const SERVICE_BOUND_MS = 3000;
 
-interface Sent {
-  id: string;
-  sent: number;
-  ended: number;
-  ok: boolean;
-  code: string | null;
-}
-
 test('requests in flight on an isolated leader are answered LEADERSHIP_LOST at step-down; the new leader serves within the bound', { timeout: 120_000 }, async (t) => {
   await withCluster({ nodes: 3, proxies: true }, async (cluster, client) => {
     const leader = await cluster.waitForLeader(client);
-    const loaders = await Promise.all([1, 2, 3].map(() => cluster.client(6000)));
-    const records: Sent[] = [];
-    let running = true;
-    const loops = loaders.map(async (c, i) => {
-      for (let n = 0; running; n++) {
-        const id = `c${i}-m${n}`;
-        const sent = Date.now();
-        try {
-          await c.put(`iso${i}`, id, { id });
-          records.push({ id, sent, ended: Date.now(), ok: true, code: null });
-        } catch (e) {
-          records.push({ id, sent, ended: Date.now(), ok: false, code: e instanceof MailboxClientError ? e.code : String(e) });
-          await sleep(20);
-        }
-      }
-    });
+    const load = await PutLoad.start(cluster, 'iso');
     const others = cluster.ids.filter((id) => id !== leader);
     const setLinks = (mode: 'drop' | 'pass') => {
       for (const other of others) {
@@ -52,24 +29,24 @@ test('requests in flight on an isolated leader are answered LEADERSHIP_LOST at s
     };
     try {
       await sleep(1000);
-      const isolatedAt = Date.now();
+      const isolatedAt = load.fault();
       setLinks('drop');
       const deadline = Date.now() + 20_000;
-      while (!records.some((r) => r.ok && r.sent > isolatedAt + 100) && Date.now() < deadline) await sleep(50);
+      while (!load.records.some((r) => r.ok && r.sent > isolatedAt + 100) && Date.now() < deadline) await sleep(50);
       await sleep(500);
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
       setLinks('pass');
+      const records = load.records;
 
       // Sent before the isolation, ended after it: these were in flight on the isolated leader.
-      const inFlight = records.filter((r) => r.sent < isolatedAt && r.ended > isolatedAt);
+      const inFlight = load.inFlightAtFault();
       const firstServed = Math.min(...records.filter((r) => r.ok && r.sent >= isolatedAt).map((r) => r.ended));
       const summary =
         `isolated leader ${leader}: ${inFlight.length} requests in flight ended after ${JSON.stringify(inFlight.map((r) => r.ended - isolatedAt))} ms ` +
         `(${inFlight.map((r) => r.code ?? 'ok').join(',')}); first request sent after the isolation served ${firstServed - isolatedAt} ms after it`;
       t.diagnostic(summary);
       process.stderr.write(`isolated-leader e2e: ${summary}\n`);
-      assert.ok(inFlight.length > 0, 'no request was in flight at the isolation');
+      assert.ok(inFlight.length > 0, `no request was in flight at the isolation: ${summary}`);
       for (const r of inFlight) {
         // ok: committed just before the cut. Otherwise an answer at step-down, not the timeout.
         assert.ok(r.ok || ['LEADERSHIP_LOST', 'NOT_LEADER'].includes(r.code!), `${r.id} ended ${r.code}: ${summary}`);
@@ -79,10 +56,8 @@ test('requests in flight on an isolated leader are answered LEADERSHIP_LOST at s
       const now = await cluster.waitForLeader(client, 10_000);
       assert.notEqual(now, leader);
     } finally {
-      running = false;
       setLinks('pass');
-      await Promise.all(loops);
-      await Promise.all(loaders.map((c) => c.close()));
+      await load.stop();
     }
   });
 });

@@ -34,6 +34,7 @@ import { repoRoot } from '../repo-root.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 import { spawnLinkGuard, waitForListener } from '../router/link-guard-process.js';
 import { spawnZenoh, waitForPort, writeRouterFiles, type RouterFiles } from '../router/zenoh-router.js';
+import { nodeAllocatorEnv } from '../node/node-allocator.js';
 import { NODE_HEAP_FLAGS } from '../node/node-heap-flags.js';
 
 export interface LocalClusterPorts {
@@ -129,7 +130,7 @@ function nodeProcess(config: string): ChildProcess {
   return spawn(
     process.execPath,
     ['--experimental-wasm-modules', '--no-warnings', ...NODE_HEAP_FLAGS, join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', config],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: nodeAllocatorEnv(process.env, process.env.FORGE_ALLOCATOR) },
   );
 }
 

@@ -11,7 +11,7 @@
 // a restart. The directory is not seeded from the configuration: bootstrap nodes may list each
 // other at different addresses (proxies, NAT), which a replicated record cannot express.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJwks } from '../auth/key-files.js';
 import { TokenVerifier } from '../auth/tokens.js';
@@ -41,6 +41,7 @@ import { ParkedConsumers } from './parked-consumers.js';
 import { DEFAULT_MAX_APPLY_LAG, liveness, readiness, type HealthLimits, type HealthState } from './health.js';
 import { LoopStallWatch } from './loop-stall-watch.js';
 import { NodeMetrics } from './metrics.js';
+import { runningAllocator } from './node-allocator.js';
 import { OpsServer } from './ops-server.js';
 import { proposeMailbox } from './proposals.js';
 import { RouterLossHandoff } from './router-loss-handoff.js';
@@ -307,7 +308,10 @@ export class ForgeNode implements NodeOperations {
       const port = await this.ops.listen(this.config.metrics.host, this.config.metrics.port);
       this.log.info({ url: `http://${this.config.metrics.host}:${port}/metrics` }, 'serving Prometheus metrics, /livez and /readyz');
     }
-    this.log.info({ peers: Object.keys(this.config.peers), router: this.config.zenoh.router }, 'node started');
+    this.log.info(
+      { peers: Object.keys(this.config.peers), router: this.config.zenoh.router, allocator: runningAllocator(() => readFileSync('/proc/self/maps', 'utf8')) },
+      'node started',
+    );
     const st = this.driver.status();
     if (!isMember(st.membership, this.config.nodeId)) {
       this.log.warn(

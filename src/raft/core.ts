@@ -493,7 +493,7 @@ export class RaftCore {
   /** The latest entry time at or before `index` (which is in the log or its snapshot). */
   private timeThrough(index: number): number {
     let time = this.log.snapshot?.meta.time ?? 0;
-    for (let i = this.log.firstIndex(); i <= index; i++) time = Math.max(time, this.log.entry(i)!.time);
+    for (let i = this.log.firstIndex(); i <= index; i++) time = Math.max(time, this.log.time(i));
     return time;
   }
 
@@ -515,7 +515,7 @@ export class RaftCore {
       throw new RangeError(`snapshot membership does not match the membership at ${index}`);
     }
     let bytes = this.held?.bytes ?? 0;
-    for (let i = latest + 1; i <= index; i++) bytes += entryBytes(this.log.entry(i)!);
+    for (let i = latest + 1; i <= index; i++) bytes += this.log.bytes(i);
     this.held = { snapshot, bytes };
     this.compactHeld();
   }

@@ -39,6 +39,7 @@ import { ManagedLinkGuard } from '../router/link-guard-process.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
 import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
+import { nodeAllocatorEnv } from '../node/node-allocator.js';
 import { NODE_HEAP_FLAGS } from '../node/node-heap-flags.js';
 
 export interface ProcessClusterOptions {
@@ -134,7 +135,9 @@ export class ProcessCluster {
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
     const key = await generateSigningKey();
-    const cluster = new ProcessCluster(dir, router, guard, { ...env, ...opts.env }, opts, key.signingKey);
+    // As every node process starts (src/node/node-allocator.ts): jemalloc when the machine has it.
+    const nodeEnv = nodeAllocatorEnv({ ...env, ...opts.env }, process.env.FORGE_ALLOCATOR);
+    const cluster = new ProcessCluster(dir, router, guard, nodeEnv, opts, key.signingKey);
     writeSecretFile(join(dir, 'auth', 'signing-key.jwk'), JSON.stringify(key.signingKey));
     addToJwks(cluster.jwksFile, key.publicKey);
     cluster.adminToken = await cluster.issueToken('operator', ['*'], OPERATIONS);

@@ -472,7 +472,7 @@ test('the node image runs the launcher on a Node LTS slim image with production 
   assert.equal(nodeEntrypoint(), '/app/bin/forge-mailbox');
   const builds = stages.filter((s) => s.instructions.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)));
   assert.equal(builds.length, 1, 'one stage compiles the TypeScript');
-  assert.ok(!runtime.instructions.some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args)), 'the runtime stage installs nothing');
+  assert.ok(!runtime.instructions.some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args)), 'the runtime stage installs no npm packages');
   const copiedFrom = runtime.instructions
     .filter((i) => i.op === 'COPY')
     .map((i) => /--from=(\S+)\s+(\S+)/.exec(i.args))
@@ -484,6 +484,11 @@ test('the node image runs the launcher on a Node LTS slim image with production 
   assert.ok(deps.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)), `${depsStage} must install with --omit=dev`);
   assert.ok(copiedFrom.some((m) => m[2]!.startsWith('/src/dist')), 'the runtime stage copies the compiled dist');
   assert.ok(runtime.instructions.some((i) => i.op === 'COPY' && /^bin\s/.test(i.args)), 'the runtime stage copies bin/');
+  // The launcher preloads jemalloc when present (src/node/node-allocator.ts): the image has it.
+  assert.ok(
+    runtime.instructions.some((i) => i.op === 'RUN' && /apt-get install\b.*\blibjemalloc2\b/.test(i.args)),
+    'the runtime stage installs libjemalloc2',
+  );
 });
 
 test('the router image builds zenoh-bridge-remote-api at the zenoh-ts version of package.json, and compose pins the same', () => {

@@ -14,29 +14,22 @@ import { join } from 'node:path';
 import { type BodyStore, MemoryBodyStore } from '../src/mailbox/body-store.js';
 import { Mailbox } from '../src/mailbox/mailbox.js';
 import { FileBodyStore } from '../src/node/file-body-store.js';
+import { arg, flag, wholeNumber } from './cli-args.js';
+import { memoryAfterGc } from './memory-after-gc.js';
 
 const BODY_BYTES = 100;
-const USERS = Number(flag('--users') ?? 1000);
-const WITH_IDS = process.argv.includes('--ids');
+const USERS = wholeNumber('users', arg('users', '1000'), 1);
+const WITH_IDS = flag('ids');
 const QUEUED = 1_000_000;
 // With ids, the put id table must hold them all (they stay in their dedupe window throughout).
 const benchOptions = { maxMessagesPerMailbox: 10_000_000, maxBytesPerMailbox: 4 * 1024 * 1024 * 1024, dedupeMaxEntries: 2 * QUEUED };
-
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error('run with node --expose-gc');
-
-function usage(): NodeJS.MemoryUsage {
-  gc!();
-  gc!();
-  return process.memoryUsage();
-}
 
 const kind = process.argv[2];
 const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'forge-body-bench-')) : null;
 try {
   const store: BodyStore = dir !== null ? FileBodyStore.open(join(dir, 'bodies')) : kind === 'memory' ? new MemoryBodyStore() : usageError();
   const names = Array.from({ length: USERS }, (_, i) => `user-${i}`);
-  const before = usage();
+  const before = memoryAfterGc();
   const m = new Mailbox(benchOptions, store);
   const t0 = performance.now();
   for (let i = 0; i < QUEUED; i++) {
@@ -46,7 +39,7 @@ try {
     m.apply({ op: 'put', user: names[i % USERS]!, body, id }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i });
   }
   const fillMs = performance.now() - t0;
-  const after = usage();
+  const after = memoryAfterGc();
   const per = (k: 'heapUsed' | 'external' | 'arrayBuffers' | 'rss') => ((after[k] - before[k]) / QUEUED).toFixed(1);
   const t1 = performance.now();
   const snapshot = m.snapshot();
@@ -60,10 +53,6 @@ try {
   if (dir !== null) rmSync(dir, { recursive: true, force: true });
 }
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
 
 function usageError(): never {
   throw new Error('usage: body-memory-bench.ts memory|file');

@@ -12,24 +12,14 @@ import { loadavg } from 'node:os';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { RaftLog } from '../src/raft/log.js';
 import { EntryType, type Entry } from '../src/raft/types.js';
+import { arg, wholeNumber } from './cli-args.js';
+import { memoryAfterGc } from './memory-after-gc.js';
 
-const ENTRIES = Number(flag('--entries') ?? 300_000);
-const DATA_BYTES = Number(flag('--bytes') ?? 140);
+const ENTRIES = wholeNumber('entries', arg('entries', '300000'), 1);
+const DATA_BYTES = wholeNumber('bytes', arg('bytes', '140'), 0, 1 << 20);
 const PER_MESSAGE = 64;
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error('run with node --expose-gc');
 
-function usage(): NodeJS.MemoryUsage {
-  gc!();
-  gc!();
-  return process.memoryUsage();
-}
-
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 /** The entries index..index+count-1 as a follower gets them: decoded from one append message. */
 function received(index: number, count: number): Entry[] {
@@ -49,7 +39,7 @@ if (kind !== 'objects' && kind !== 'log') {
   console.error('usage: log-memory-bench.ts objects|log [--entries N] [--bytes N]');
   process.exit(2);
 }
-const before = usage();
+const before = memoryAfterGc();
 const t0 = performance.now();
 const held: Entry[] = [];
 const log = new RaftLog(null, [], 0);
@@ -67,7 +57,7 @@ for (let index = 1; index <= ENTRIES; index += PER_MESSAGE) {
   }
 }
 const fillMs = performance.now() - t0;
-const after = usage();
+const after = memoryAfterGc();
 const per = (k: 'heapUsed' | 'external' | 'rss') => ((after[k] - before[k]) / ENTRIES).toFixed(1);
 let readMs = 0;
 if (kind === 'log') {

@@ -8,8 +8,8 @@
 // Settled entries are never rewritten: a leader's conflicting suffix starts after the commit
 // index, and a settled entry is committed. So the columns only grow at the end and drop from the
 // front. An Entry is made on the spot when one is read (a follower catching up), its data a view
-// into a chunk; chunks are never written again once filled, so such a view stays valid however
-// long it is held.
+// into a chunk; a chunk's bytes are written once (pushes only fill the rest of it), so such a
+// view stays valid however long it is held.
 
 import type { Entry, EntryType } from './types.js';
 

@@ -5,7 +5,7 @@
 // ports, authentication and access control on, killable/restartable on the same ports.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +159,9 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
   }
 }
 
+/** How many times ZenohRouter.start picks new ports when one was taken before the router bound it. */
+const PORT_ATTEMPTS = 3;
+
 /** A port that was free on 127.0.0.1 a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -236,6 +239,8 @@ export interface ManagedRouterOptions {
   auth?: boolean;
   /** The cluster's mailbox.maxBodyBytes (see RouterOptions). */
   maxBodyBytes?: number;
+  /** Where the router's two ports come from (freePort by default; tests hand out a taken one). */
+  pickPort?: () => Promise<number>;
 }
 
 /**
@@ -273,14 +278,26 @@ export class ZenohRouter {
   }
 
   static async start(opts: ManagedRouterOptions = {}): Promise<ZenohRouter> {
-    const wsPort = await freePort();
-    const zenohPort = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));
     const auth = opts.auth ?? true;
-    const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth, maxBodyBytes: opts.maxBodyBytes }), auth, opts.maxBodyBytes);
-    await router.start();
-    if (opts.gateway) await router.startGateway();
-    return router;
+    // A port freePort found free can be taken before the router binds it (by another process, or
+    // as the ephemeral port of an outgoing connection): then the router exits at once, and is
+    // started again on other ports.
+    for (let attempt = 1; ; attempt++) {
+      const pick = opts.pickPort ?? freePort;
+      const wsPort = await pick();
+      const zenohPort = await pick();
+      const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));
+      const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth, maxBodyBytes: opts.maxBodyBytes }), auth, opts.maxBodyBytes);
+      try {
+        await router.start();
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        if (attempt < PORT_ATTEMPTS && e instanceof Error && e.message.includes('Address already in use')) continue;
+        throw e;
+      }
+      if (opts.gateway) await router.startGateway();
+      return router;
+    }
   }
 
   /**

@@ -579,7 +579,12 @@ export function formatReport(r: ChaosReport): string {
     lines.push(`linearizable: ${lin.linearizable ? 'yes' : 'NO'} (${lin.users} users checked${lin.timedOut ? ', some timed out' : ''})`);
     for (const [user, u] of Object.entries(lin.perUser)) {
       if (u.result === 'ok') continue;
-      const detail = [u.reason, u.stuckOps && `stuck ops ${u.stuckOps.slice(0, 5).join(',')}`, u.visualization].filter(Boolean);
+      const detail = [
+        u.reason,
+        `${u.checkedOps} ops checked, ${u.indeterminate} unanswered, ${u.unbounded} of them unbounded`,
+        u.stuckOps && `stuck ops ${u.stuckOps.slice(0, 5).join(',')}`,
+        u.visualization,
+      ].filter(Boolean);
       lines.push(`  ${user}: ${u.result}${detail.length > 0 ? ` (${detail.join('; ')})` : ''}`);
     }
   }

@@ -26,6 +26,9 @@ const userVerdictSchema = z.object({
   result: z.enum(['ok', 'illegal', 'unknown']),
   ops: z.number().int().min(0),
   checkedOps: z.number().int().min(0),
+  /** Of the checked ops, those without an answer, and those of them no later op bounds. */
+  indeterminate: z.number().int().min(0),
+  unbounded: z.number().int().min(0),
   reason: z.string().optional(),
   stuckOps: z.array(z.number().int()).optional(),
   visualization: z.string().optional(),

@@ -156,6 +156,9 @@ const maxBatchSize = 10_000
 // toOperations converts one user's records. Failed ops did not happen and are dropped; an
 // indeterminate op may take effect at any point after its call, so it returns at +infinity
 // with an output that matches anything; an indeterminate read changes nothing and is dropped.
+// An indeterminate consume whose request id some attempt got an answer to is given that answer:
+// the mailbox remembers one result per request id and replays it verbatim, so whichever attempt
+// took effect answered exactly that (see replies).
 // The ops of one batch call (input.batch; their ids run from id-index) become ONE operation that
 // applies them in order at one point, as the mailbox does: left as separate ops, an
 // indeterminate batch of four is four ops Porcupine must try at every point and in every order
@@ -188,21 +191,31 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 	requests := map[string]int32{}
 
 	bounds := infoBounds(recs)
+	answers := replies(recs)
 	var ops []porcupineOp
 	batches := map[int64]int{} // first op id of a batch -> its operation in ops
 	for _, r := range recs {
 		if r.Outcome == "fail" {
 			continue
 		}
-		known := r.Outcome == "ok"
-		if !known && (r.Op == "peek" || r.Op == "len") {
+		determinate := r.Outcome == "ok"
+		if !determinate && (r.Op == "peek" || r.Op == "len") {
 			continue
+		}
+		// The record whose output this op is checked against: its own, or the answer its request
+		// id got; none for an indeterminate op of unknown answer.
+		answer := &r
+		if !determinate {
+			answer = nil
+			if r.Op == "consume" && r.Input.RequestID != nil {
+				answer = answers[*r.Input.RequestID]
+			}
 		}
 		// An indeterminate op's return: +infinity, or the time after which it can only have been
 		// a no-op (infoBounds); boundless records whether it has no such time.
 		ret := int64(math.MaxInt64)
-		boundless := !known
-		if !known {
+		boundless := !determinate
+		if !determinate {
 			if b, ok := bounds.of(r); ok {
 				ret = b
 				boundless = false
@@ -229,17 +242,19 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 			}
 			in.request = n
 		}
-		out := queueOutput{known: known}
-		if known {
+		if determinate {
 			ret = *r.Return
-			out.duplicate = r.Output.Duplicate
-			if r.Op == "put" && r.Output.Seq != nil {
-				out.seq = *r.Output.Seq
+		}
+		out := queueOutput{known: answer != nil, borrowed: answer != nil && !determinate}
+		if a := answer; a != nil {
+			out.duplicate = a.Output.Duplicate
+			if a.Op == "put" && a.Output.Seq != nil {
+				out.seq = *a.Output.Seq
 			}
-			out.count = r.Output.Count
-			out.inFlight = r.Output.InFlight
-			out.deadLetterCount = r.Output.DeadLetterCount
-			if m := r.Output.Message; m != nil {
+			out.count = a.Output.Count
+			out.inFlight = a.Output.InFlight
+			out.deadLetterCount = a.Output.DeadLetterCount
+			if m := a.Output.Message; m != nil {
 				out.msgID = m.MsgID
 				out.msg = msgNumber(m.MsgID)
 				if m.Deliveries != nil {
@@ -254,13 +269,13 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 			if i, ok := batches[first]; ok {
 				op := &ops[i]
 				head := op.input.parts[0]
-				if b.Index != int64(len(op.input.parts)) || r.Op != head.kind || r.Call != op.call || known != op.output.known || (known && ret != op.ret) {
+				if b.Index != int64(len(op.input.parts)) || r.Op != head.kind || r.Call != op.call || determinate == op.indeterminate || (determinate && ret != op.ret) {
 					return nil, partitionSize{}, fmt.Errorf("op %d: does not continue the batch of op %d", r.ID, first)
 				}
 				op.input.parts = append(op.input.parts, in)
 				op.output.parts = append(op.output.parts, out)
 				// A batch is a no-op after every op of it is (see infoBounds).
-				if !known && (boundless || ret > op.ret) {
+				if !determinate && (boundless || ret > op.ret) {
 					op.ret = ret
 				}
 				continue
@@ -270,28 +285,30 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 			}
 			batches[first] = len(ops)
 			ops = append(ops, porcupineOp{
-				id:      r.ID,
-				process: processes[r.Process],
-				input:   queueInput{kind: "batch", parts: []queueInput{in}},
-				output:  queueOutput{known: known, parts: []queueOutput{out}},
-				call:    r.Call,
-				ret:     ret,
+				id:            r.ID,
+				process:       processes[r.Process],
+				input:         queueInput{kind: "batch", parts: []queueInput{in}},
+				output:        queueOutput{known: determinate, parts: []queueOutput{out}},
+				indeterminate: !determinate,
+				call:          r.Call,
+				ret:           ret,
 			})
 			continue
 		}
 		ops = append(ops, porcupineOp{
-			id:      r.ID,
-			process: processes[r.Process],
-			input:   in,
-			output:  out,
-			call:    r.Call,
-			ret:     ret,
+			id:            r.ID,
+			process:       processes[r.Process],
+			input:         in,
+			output:        out,
+			indeterminate: !determinate,
+			call:          r.Call,
+			ret:           ret,
 		})
 	}
 	// Settled before it was even invoked: whatever it did was a no-op.
 	kept := ops[:0]
 	for _, op := range ops {
-		if !op.output.known && op.ret < op.call {
+		if op.indeterminate && op.ret < op.call {
 			continue
 		}
 		kept = append(kept, op)
@@ -308,8 +325,28 @@ type porcupineOp struct {
 	process int
 	input   queueInput
 	output  queueOutput
-	call    int64
-	ret     int64
+	// The client got no answer: the op may have taken effect any time from its call to ret.
+	indeterminate bool
+	call          int64
+	ret           int64
+}
+
+// replies: per request id, the first answered consume with it. Whichever attempt with that id
+// took effect produced this answer (the mailbox replays the remembered result verbatim), so an
+// unanswered attempt can be checked against it instead of against anything: for a batch or a
+// leased consume that is a known message per part where the search would otherwise try every
+// head and every returning lease, at every point up to the answer.
+func replies(recs []record) map[string]*record {
+	out := map[string]*record{}
+	for i := range recs {
+		r := &recs[i]
+		if r.Outcome == "ok" && r.Op == "consume" && r.Input.RequestID != nil {
+			if _, ok := out[*r.Input.RequestID]; !ok {
+				out[*r.Input.RequestID] = r
+			}
+		}
+	}
+	return out
 }
 
 // infoBounds: for an indeterminate op, a time after which taking effect could no longer change

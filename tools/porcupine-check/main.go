@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,8 +37,12 @@ type userVerdict struct {
 	Ops    int    `json:"ops"`
 	// Operations handed to Porcupine: failed ops and indeterminate reads dropped, each batch
 	// call's ops joined into one.
-	CheckedOps int    `json:"checkedOps"`
-	Reason     string `json:"reason,omitempty"`
+	CheckedOps int `json:"checkedOps"`
+	// Of those, the ones the client got no answer to, and those no later op bounds (they may take
+	// effect at any point after their call): what makes a user's search hard.
+	Indeterminate int    `json:"indeterminate"`
+	Unbounded     int    `json:"unbounded"`
+	Reason        string `json:"reason,omitempty"`
 	// For illegal users: history op ids that are in no linearizable prefix Porcupine found,
 	// earliest call first: the first is the op to look at.
 	StuckOps      []int64 `json:"stuckOps,omitempty"`
@@ -99,21 +104,47 @@ func main() {
 
 // run holds the users' results as they are decided, so that a limit can end the run with them.
 type run struct {
-	users []string
-	ops   []int // per user, for the users a limit cuts off
-	start time.Time
-	mu    sync.Mutex
-	out   []checkedUser
-	done  []bool
-	ended bool
+	users  []string
+	ops    []int // per user, for the users a limit cuts off
+	shapes []opShape
+	start  time.Time
+	mu     sync.Mutex
+	out    []checkedUser
+	done   []bool
+	ended  bool
 }
 
 func newRun(users []string, byUser map[string][]record) *run {
 	ops := make([]int, len(users))
+	shapes := make([]opShape, len(users))
 	for i, u := range users {
 		ops[i] = len(byUser[u])
+		shapes[i] = shapeOf(byUser[u])
 	}
-	return &run{users: users, ops: ops, start: time.Now(), out: make([]checkedUser, len(users)), done: make([]bool, len(users))}
+	return &run{users: users, ops: ops, shapes: shapes, start: time.Now(), out: make([]checkedUser, len(users)), done: make([]bool, len(users))}
+}
+
+// opShape: how many operations one user hands Porcupine, and how many of them are indeterminate
+// and unbounded.
+type opShape struct {
+	checked, indeterminate, unbounded int
+}
+
+func shapeOf(recs []record) opShape {
+	ops, _, err := toOperations(recs)
+	if err != nil {
+		fail(err)
+	}
+	sh := opShape{checked: len(ops)}
+	for _, op := range ops {
+		if op.indeterminate {
+			sh.indeterminate++
+			if op.ret == math.MaxInt64 {
+				sh.unbounded++
+			}
+		}
+	}
+	return sh
 }
 
 // watch ends the run once the heap holds more than maxMemory bytes or the deadline has passed.
@@ -145,12 +176,14 @@ func (r *run) finish(cutOff string, visualize string) {
 	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(r.users)), Users: len(r.users)}
 	for i, user := range r.users {
 		if !r.done[i] {
-			v.PerUser[user] = userVerdict{Result: "unknown", Ops: r.ops[i], Reason: cutOff, ElapsedMs: time.Since(r.start).Milliseconds()}
+			sh := r.shapes[i]
+			v.PerUser[user] = userVerdict{Result: "unknown", Ops: r.ops[i], CheckedOps: sh.checked, Indeterminate: sh.indeterminate, Unbounded: sh.unbounded, Reason: cutOff, ElapsedMs: time.Since(r.start).Milliseconds()}
 			v.Linearizable = false
 			v.TimedOut = true
 			continue
 		}
 		uv, model, info := r.out[i].verdict, r.out[i].model, r.out[i].info
+		uv.Indeterminate, uv.Unbounded = r.shapes[i].indeterminate, r.shapes[i].unbounded
 		if info != nil && visualize != "" {
 			path := filepath.Join(visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
 			if err := porcupine.VisualizePath(model, *info, path); err != nil {

@@ -55,6 +55,7 @@ type queueInput struct {
 
 type queueOutput struct {
 	known           bool   // false: indeterminate, matches anything
+	borrowed        bool   // an unanswered consume given the answer its request id got (replies)
 	duplicate       bool   // put
 	seq             int64  // put: the sequence number the mailbox gave the message, 0 if not told
 	msg             int32  // consume, peek: message number, 0 when empty
@@ -543,6 +544,9 @@ func describeOperation(input, output interface{}) string {
 	answer := describeAnswer(out.msgID)
 	if out.receipt != "" {
 		answer += " receipt " + out.receipt
+	}
+	if out.borrowed {
+		answer += " (unanswered; its request id's answer)"
 	}
 	return call + " -> " + answer
 }

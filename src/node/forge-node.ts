@@ -356,16 +356,18 @@ export class ForgeNode implements NodeOperations {
       intervalMs: LOOP_STALL_CHECK_MS,
       onStall: (stall) => {
         this.metrics.loopStalls.inc();
-        const st = this.driver.status();
+        // The watch runs from the start of start(): a stall while the store opens comes before the
+        // Raft loop exists (a busy machine's CI once lost a node to reading its status then).
+        const st = this.driver.hasStarted() ? this.driver.status() : null;
         this.log.warn(
           {
             stallMs: Math.round(stall.stallMs),
             gcMs: Math.round(stall.gcMs),
             gcCount: stall.gcCount,
-            role: st.role,
-            term: st.term,
-            commit: st.commit,
-            applied: st.applied,
+            role: st?.role ?? 'starting',
+            term: st?.term,
+            commit: st?.commit,
+            applied: st?.applied,
             heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
           },
           'event loop stalled: no heartbeats, replies or applies meanwhile',

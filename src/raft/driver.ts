@@ -448,6 +448,11 @@ export class RaftDriver<R> {
     return { ...this.soft };
   }
 
+  /** Whether start() has made the core: status() and the rest need it. */
+  hasStarted(): boolean {
+    return this.core !== undefined;
+  }
+
   status() {
     return { ...this.core.status(), applied: this.applied, snapshotIndex: this.snapshotIndex };
   }

@@ -279,11 +279,11 @@ export class ZenohRouter {
 
   static async start(opts: ManagedRouterOptions = {}): Promise<ZenohRouter> {
     const auth = opts.auth ?? true;
+    const pick = opts.pickPort ?? freePort;
     // A port freePort found free can be taken before the router binds it (by another process, or
     // as the ephemeral port of an outgoing connection): then the router exits at once, and is
     // started again on other ports.
     for (let attempt = 1; ; attempt++) {
-      const pick = opts.pickPort ?? freePort;
       const wsPort = await pick();
       const zenohPort = await pick();
       const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));

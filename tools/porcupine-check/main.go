@@ -98,53 +98,54 @@ func main() {
 	sort.Strings(users)
 	run := newRun(users, byUser)
 	go run.watch(*maxMemory, *deadline)
-	run.checkUsers(byUser, int32(*maxDeliveries), *timeout)
+	run.checkUsers(int32(*maxDeliveries), *timeout)
 	run.finish("", *visualize)
 }
 
 // run holds the users' results as they are decided, so that a limit can end the run with them.
 type run struct {
-	users  []string
-	ops    []int // per user, for the users a limit cuts off
-	shapes []opShape
-	start  time.Time
-	mu     sync.Mutex
-	out    []checkedUser
-	done   []bool
-	ended  bool
+	users []string
+	input []userOps // per user
+	start time.Time
+	mu    sync.Mutex
+	out   []checkedUser
+	done  []bool
+	ended bool
 }
 
+// userOps: one user's history as Porcupine operations (toOperations), and what it was made from.
+type userOps struct {
+	records int
+	ops     []porcupineOp
+	size    partitionSize
+}
+
+// newRun converts every user's records up front: a history the checker cannot interpret is
+// refused before any search starts.
 func newRun(users []string, byUser map[string][]record) *run {
-	ops := make([]int, len(users))
-	shapes := make([]opShape, len(users))
+	input := make([]userOps, len(users))
 	for i, u := range users {
-		ops[i] = len(byUser[u])
-		shapes[i] = shapeOf(byUser[u])
+		ops, size, err := toOperations(byUser[u])
+		if err != nil {
+			fail(err)
+		}
+		input[i] = userOps{records: len(byUser[u]), ops: ops, size: size}
 	}
-	return &run{users: users, ops: ops, shapes: shapes, start: time.Now(), out: make([]checkedUser, len(users)), done: make([]bool, len(users))}
+	return &run{users: users, input: input, start: time.Now(), out: make([]checkedUser, len(users)), done: make([]bool, len(users))}
 }
 
-// opShape: how many operations one user hands Porcupine, and how many of them are indeterminate
-// and unbounded.
-type opShape struct {
-	checked, indeterminate, unbounded int
-}
-
-func shapeOf(recs []record) opShape {
-	ops, _, err := toOperations(recs)
-	if err != nil {
-		fail(err)
-	}
-	sh := opShape{checked: len(ops)}
-	for _, op := range ops {
+// verdictBase: a user's verdict before its result, with the counts that say how hard its search is.
+func (u userOps) verdictBase() userVerdict {
+	uv := userVerdict{Ops: u.records, CheckedOps: len(u.ops)}
+	for _, op := range u.ops {
 		if op.indeterminate {
-			sh.indeterminate++
+			uv.Indeterminate++
 			if op.ret == math.MaxInt64 {
-				sh.unbounded++
+				uv.Unbounded++
 			}
 		}
 	}
-	return sh
+	return uv
 }
 
 // watch ends the run once the heap holds more than maxMemory bytes or the deadline has passed.
@@ -176,14 +177,14 @@ func (r *run) finish(cutOff string, visualize string) {
 	v := verdict{Linearizable: true, PerUser: make(map[string]userVerdict, len(r.users)), Users: len(r.users)}
 	for i, user := range r.users {
 		if !r.done[i] {
-			sh := r.shapes[i]
-			v.PerUser[user] = userVerdict{Result: "unknown", Ops: r.ops[i], CheckedOps: sh.checked, Indeterminate: sh.indeterminate, Unbounded: sh.unbounded, Reason: cutOff, ElapsedMs: time.Since(r.start).Milliseconds()}
+			uv := r.input[i].verdictBase()
+			uv.Result, uv.Reason, uv.ElapsedMs = "unknown", cutOff, time.Since(r.start).Milliseconds()
+			v.PerUser[user] = uv
 			v.Linearizable = false
 			v.TimedOut = true
 			continue
 		}
 		uv, model, info := r.out[i].verdict, r.out[i].model, r.out[i].info
-		uv.Indeterminate, uv.Unbounded = r.shapes[i].indeterminate, r.shapes[i].unbounded
 		if info != nil && visualize != "" {
 			path := filepath.Join(visualize, fmt.Sprintf("user-%d-%s.html", i, unsafeFileChars.ReplaceAllString(user, "_")))
 			if err := porcupine.VisualizePath(model, *info, path); err != nil {
@@ -224,7 +225,7 @@ type checkedUser struct {
 
 // checkUsers checks every user, runtime.NumCPU() at a time, recording each result as it is
 // decided. Each user keeps its own time limit.
-func (r *run) checkUsers(byUser map[string][]record, maxDeliveries int32, timeout time.Duration) {
+func (r *run) checkUsers(maxDeliveries int32, timeout time.Duration) {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.NumCPU(); w++ {
@@ -232,7 +233,7 @@ func (r *run) checkUsers(byUser map[string][]record, maxDeliveries int32, timeou
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				uv, model, ops := checkUser(byUser[r.users[i]], maxDeliveries, timeout)
+				uv, model, ops := checkUser(r.input[i], maxDeliveries, timeout)
 				// Recorded before the explanation, so that a limit hit while explaining still
 				// reports the violation.
 				r.mu.Lock()
@@ -271,13 +272,10 @@ func fail(err error) {
 	os.Exit(3)
 }
 
-func operations(recs []record) ([]porcupine.Operation, partitionSize) {
-	ops, size, err := toOperations(recs)
-	if err != nil {
-		fail(err)
-	}
-	out := make([]porcupine.Operation, len(ops))
-	for i, op := range ops {
+// operations: the user's operations as Porcupine takes them.
+func (u userOps) operations() []porcupine.Operation {
+	out := make([]porcupine.Operation, len(u.ops))
+	for i, op := range u.ops {
 		out[i] = porcupine.Operation{
 			ClientId: op.process,
 			Input:    op.input,
@@ -287,17 +285,16 @@ func operations(recs []record) ([]porcupine.Operation, partitionSize) {
 			Metadata: op.id,
 		}
 	}
-	return out, size
+	return out
 }
 
 // checkUser decides one user with the plain check (much cheaper than the verbose one). It also
 // returns the model and operations, for explain.
-func checkUser(recs []record, maxDeliveries int32, timeout time.Duration) (userVerdict, porcupine.Model, []porcupine.Operation) {
+func checkUser(u userOps, maxDeliveries int32, timeout time.Duration) (userVerdict, porcupine.Model, []porcupine.Operation) {
 	start := time.Now()
-	uv := userVerdict{Ops: len(recs)}
-	ops, size := operations(recs)
-	model := mailboxModel(size, maxDeliveries)
-	uv.CheckedOps = len(ops)
+	uv := u.verdictBase()
+	ops := u.operations()
+	model := mailboxModel(u.size, maxDeliveries)
 	switch porcupine.CheckOperationsTimeout(model, ops, timeout) {
 	case porcupine.Ok:
 		uv.Result = "ok"

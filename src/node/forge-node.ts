@@ -233,6 +233,7 @@ export class ForgeNode implements NodeOperations {
         nextVisibleAt: (user, now) => this.stateMachine.nextVisibleAt(user, now),
         now: () => this.driver.replicatedTime(),
         readBarrier: () => this.driver.readBarrier(),
+        readTime: () => this.driver.readTime(),
         isLeader: () => this.isLeader(),
         consume: (cmd) => this.command(cmd),
         notLeader: () => new RaftError('NOT_LEADER', 'not the leader', this.driver.softState().leader),
@@ -472,14 +473,13 @@ export class ForgeNode implements NodeOperations {
       return local;
     }
     const started = performance.now();
-    let at: number;
     try {
-      at = await this.driver.readBarrier();
+      await this.driver.readBarrier();
     } catch (err) {
       this.metrics.reads.inc({ op: 'consume', outcome: err instanceof RaftError ? err.code : 'error' });
       throw err;
     }
-    const answer = this.stateMachine.consumeWithoutLog(cmd, at);
+    const answer = this.stateMachine.consumeWithoutLog(cmd, this.driver.readTime());
     if (answer !== null) {
       this.metrics.readLatency.observe((performance.now() - started) / 1000);
       this.metrics.reads.inc({ op: 'consume', outcome: 'ok' });
@@ -508,8 +508,10 @@ export class ForgeNode implements NodeOperations {
     // The mutation reads without ReadIndex, at the wall clock, as the node once did.
     let at = Date.now();
     try {
-      if (!this.unsafeReadWithoutReadIndex) at = await this.driver.readBarrier();
-      else if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.driver.softState().leader);
+      if (!this.unsafeReadWithoutReadIndex) {
+        await this.driver.readBarrier();
+        at = this.driver.readTime();
+      } else if (!this.isLeader()) throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.driver.softState().leader);
     } catch (err) {
       this.metrics.reads.inc({ op: q.op, outcome: err instanceof RaftError ? err.code : 'error' });
       throw err;

@@ -42,8 +42,10 @@ export interface LongPollNode {
   nextVisibleAt(user: string, now: number): number;
   /** Replicated time now: what an entry proposed now would carry (RaftDriver.replicatedTime). */
   now(): number;
-  /** ReadIndex: resolves with the leader's read time once the local state is linearizable. */
-  readBarrier(): Promise<number>;
+  /** ReadIndex: resolves once the local state is linearizable. */
+  readBarrier(): Promise<void>;
+  /** The time to evaluate a read at on the state applied now, after readBarrier (RaftDriver.readTime). */
+  readTime(): number;
   isLeader(): boolean;
   /** The ordinary consume (the node's command path): proposed, or answered without a log entry when there is nothing to take. */
   consume(cmd: ConsumeCommand): Promise<MailboxResult>;
@@ -94,9 +96,9 @@ export class LongPollConsumes {
         if (taken.kind !== 'empty' || cmd.requestId !== undefined || tries >= MAX_LOST_RACES || Date.now() >= deadline) return taken;
         continue;
       }
-      const at = await this.node.readBarrier();
+      await this.node.readBarrier();
       // From here to parking nothing awaits: a put applied later finds this consumer parked.
-      const now = this.node.canWait(cmd, at);
+      const now = this.node.canWait(cmd, this.node.readTime());
       if (now === null) continue;
       if (now.kind === 'error') return now;
       if (!this.node.isLeader()) throw this.node.notLeader();

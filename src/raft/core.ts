@@ -305,14 +305,23 @@ export class RaftCore {
   }
 
   /**
-   * The replicated time a read served now is evaluated at (ReadIndex reads, which append nothing):
-   * a leader stamps it exactly as it would an entry, so what a read sees never runs ahead of the
-   * entries this leader appends after it (its wall clock may lead replicated time by seconds after
-   * an outage, and a read at wall time could see a lease expired that a later consume still finds
-   * held). Anything but a leader answers the latest time it knows.
+   * The replicated time a read of the state applied through `applied` is evaluated at (ReadIndex
+   * reads, which append nothing): a leader stamps it exactly as it would an entry, so what a read
+   * sees never runs ahead of the entries this leader appends after it (its wall clock may lead
+   * replicated time by seconds after an outage, and a read at wall time could see a lease expired
+   * that a later consume still finds held). Nor does it run ahead of an entry already in the log
+   * but not applied in that state: such an entry (a consume proposed just before the read, committed
+   * after its read index) comes after the read, at its own earlier time, and a read evaluated later
+   * could see a lease run out that the consume then still found held (stop 31's CI: a len counted
+   * a returned message that a batch consume beside it skipped). Entry times never decrease along
+   * the log, so the first such entry bounds them all. Anything but a leader answers the latest time
+   * it knows, within the same bound.
    */
-  readTime(now: ClockReading): number {
-    return this.role === 'leader' ? this.stamp(now) : this.clock.current();
+  readTime(now: ClockReading, applied: number = this.log.lastIndex()): number {
+    // The bound holds whatever the role: a read whose barrier passed may be evaluated just after
+    // this node stepped down.
+    const time = this.role === 'leader' ? this.stamp(now) : this.clock.current();
+    return applied < this.log.lastIndex() ? Math.min(time, this.log.time(applied + 1)) : time;
   }
 
   private stamp(now: ClockReading): number {

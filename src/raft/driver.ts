@@ -173,8 +173,8 @@ export interface ProposalStages {
 }
 
 interface PendingRead {
-  /** With the replicated time the read is to be evaluated at (RaftCore.readTime). */
-  resolve: (time: number) => void;
+  /** Once the read may be served (at readTime, taken when it is evaluated). */
+  resolve: () => void;
   reject: (err: Error) => void;
   timer: TimerHandle;
 }
@@ -375,15 +375,25 @@ export class RaftDriver<R> {
   }
 
   /**
-   * Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4),
-   * with the replicated time to evaluate it at (RaftCore.readTime), never a bare wall clock.
+   * The replicated time to evaluate a read at on the state applied now, after readBarrier: never
+   * past an entry in the log that this state has not applied (RaftCore.readTime), never a bare
+   * wall clock.
    */
-  readBarrier(): Promise<number> {
+  readTime(): number {
+    return this.core.readTime(this.clockReading(), this.applied);
+  }
+
+  /**
+   * Resolves once this node may serve a linearizable read from its state machine (ReadIndex, §6.4).
+   * Evaluate the read at readTime(), taken in the same synchronous step as the evaluation: more
+   * entries may be applied between the resolution and the awaiting code.
+   */
+  readBarrier(): Promise<void> {
     this.assertRunning();
     if (this.soft.role !== 'leader') {
       throw new RaftError('NOT_LEADER', 'reads are served by the leader', this.soft.leader);
     }
-    const p = new Promise<number>((resolve, reject) => {
+    const p = new Promise<void>((resolve, reject) => {
       const read: PendingRead = {
         resolve,
         reject,
@@ -854,10 +864,9 @@ export class RaftDriver<R> {
       const b = this.readBatches[0]!;
       if (b.index === null || b.index > this.applied) return;
       this.readBatches.shift();
-      const time = this.core.readTime(this.clockReading());
       for (const r of b.reads) {
         this.time.cancel(r.timer);
-        r.resolve(time);
+        r.resolve();
       }
     }
   }

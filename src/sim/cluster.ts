@@ -349,9 +349,10 @@ class Simulation {
   private read(n: SimNode): void {
     const op: ReadOp = { kind: 'read', invokedAt: this.clock.now };
     const sm = n.sm!;
-    let confirmed: Promise<number>;
+    const driver = n.driver!;
+    let confirmed: Promise<void>;
     try {
-      confirmed = n.driver!.readBarrier();
+      confirmed = driver.readBarrier();
     } catch (err) {
       if (err instanceof RaftError) return;
       throw err;
@@ -360,9 +361,11 @@ class Simulation {
     this.stats.reads++;
     confirmed.then(
       () => {
-        // Served from the state machine the moment the barrier passes, as the node does.
+        // Served from the state machine the moment the barrier passes, at the time the node reads by.
         op.respondedAt = this.clock.now;
         op.result = [...sm.values];
+        const st = driver.status();
+        this.check(() => this.inv.readServed(n.id, st.term, st.applied, driver.readTime()));
         this.stats.readsServed++;
       },
       () => {},

@@ -35,8 +35,8 @@ class FakeLeader {
         readBarrier: async () => {
           await tick();
           if (!this.leader) throw new RaftError('NOT_LEADER', 'not leader');
-          return Date.now();
         },
+        readTime: () => Date.now(),
         isLeader: () => this.leader,
         consume: (cmd) => this.command(cmd),
         notLeader: () => new RaftError('NOT_LEADER', 'not leader'),

@@ -312,10 +312,10 @@ export class RaftCore {
    * that a later consume still finds held). Nor does it run ahead of an entry already in the log
    * but not applied in that state: such an entry (a consume proposed just before the read, committed
    * after its read index) comes after the read, at its own earlier time, and a read evaluated later
-   * could see a lease run out that the consume then still found held (stop 31's CI: a len counted
-   * a returned message that a batch consume beside it skipped). Entry times never decrease along
-   * the log, so the first such entry bounds them all. Anything but a leader answers the latest time
-   * it knows, within the same bound.
+   * could see a lease run out that the consume then still found held (a chaos run in CI: a len
+   * counted a returned message that a batch consume beside it skipped). Entry times never decrease
+   * along the log, so the first such entry bounds them all. Anything but a leader answers the
+   * latest time it knows, within the same bound.
    */
   readTime(now: ClockReading, applied: number = this.log.lastIndex()): number {
     // The bound holds whatever the role: a read whose barrier passed may be evaluated just after

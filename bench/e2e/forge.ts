@@ -11,7 +11,7 @@
 
 import type { ForgeMailboxClient } from '../../src/bridge/client.js';
 import { DEFAULT_MAX_PARKED_CONSUMERS } from '../../src/bridge/key-space.js';
-import { metricValue } from '../../src/verify/metric-page.js';
+import { metricSum, metricValue } from '../../src/verify/metric-page.js';
 import { ProcessCluster } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
 import { longPollClusterOptions, longPollRow, measureLongPoll } from './forge-long-poll.js';
@@ -67,6 +67,7 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     const pending = new Array<number>(users.length).fill(0);
     let seq = 0;
     const stagesBefore = await leaderStages(cluster, leader);
+    const costBefore = await leaderCost(cluster, leader);
     const put = await closedLoop(inFlight, work.seconds, async (w) => {
       // Round-robin over every user (by worker, 16 in flight would reach only 16 of them).
       const k = seq++;
@@ -75,7 +76,9 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
       pending[u]!++;
       return true;
     });
-    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: stageNote(stagesBefore, await leaderStages(cluster, leader)) });
+    const stagesAfter = await leaderStages(cluster, leader);
+    const perPut = costNote(costBefore, await leaderCost(cluster, leader), put.count);
+    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: `${stageNote(stagesBefore, stagesAfter)}; leader per put: ${perPut}` });
     let empty = 0;
     const consume = await closedLoop(inFlight, work.seconds, async (w) => {
       // Each worker starts at its own user and moves on to the next one with messages left.
@@ -106,13 +109,12 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     return true;
   });
   const idleAfter = await leaderCost(cluster, leader);
-  const perPoll = (k: 'entries' | 'syncs') => ((idleAfter[k] - idleBefore[k]) / Math.max(1, idle.count)).toFixed(4);
   add({
     system: 'forge',
     phase: 'idle poll',
     inFlight: 16,
     figures: idle,
-    note: `leader per poll: ${perPoll('entries')} log entries, ${perPoll('syncs')} fsyncs (its own expiry sweeps included)`,
+    note: `leader per poll: ${costNote(idleBefore, idleAfter, idle.count)} (its own expiry sweeps included)`,
   });
   if (options.parked > 0) {
     const figures = await measureLongPoll(cluster, clients, leader, {
@@ -166,10 +168,26 @@ async function leaderStages(cluster: ProcessCluster, leader: string): Promise<St
   return totals;
 }
 
-/** The leader's log entries (commit index) and log fsyncs so far. */
-async function leaderCost(cluster: ProcessCluster, leader: string): Promise<{ entries: number; syncs: number }> {
+interface LeaderCost {
+  entries: number;
+  syncs: number;
+  peerFrames: number;
+}
+
+/** The leader's log entries (commit index), log fsyncs and frames written to its peers so far. */
+async function leaderCost(cluster: ProcessCluster, leader: string): Promise<LeaderCost> {
   const page = await (await fetch(cluster.metricsUrl(leader), { signal: AbortSignal.timeout(10_000) })).text();
-  return { entries: metricValue(page, 'forge_raft_commit_index'), syncs: metricValue(page, 'forge_raft_log_syncs_total') };
+  return {
+    entries: metricValue(page, 'forge_raft_commit_index'),
+    syncs: metricValue(page, 'forge_raft_log_syncs_total'),
+    peerFrames: metricSum(page, 'forge_peer_sent_frames_total'),
+  };
+}
+
+/** What the leader did per request between two readings, e.g. "0.0312 log entries, 0.0310 fsyncs, 0.1 peer frames". */
+function costNote(before: LeaderCost, after: LeaderCost, requests: number): string {
+  const per = (k: keyof LeaderCost) => ((after[k] - before[k]) / Math.max(1, requests)).toFixed(4);
+  return `${per('entries')} log entries, ${per('syncs')} fsyncs, ${per('peerFrames')} peer frames`;
 }
 
 /** Mean time per stage on the leader between two readings, e.g. "leader means: write 2.1, commit 4.0, ... ms". */

@@ -3,7 +3,7 @@
 // for its timeout), so the connection watches the session's WebSocket itself: its close (router
 // killed, connection reset) ends the session at once, and a ping the router's WebSocket server
 // does not answer within `silenceMs` (a link that went silent: black-holed, router frozen) ends
-// it too. A slower control request (session info) backs both up. A lost session's socket is
+// it too; connections over one path may share that watch (router-link-watch.ts). A slower control request (session info) backs both up. A lost session's socket is
 // terminated (a dead link would never complete a closing handshake), whoever listens with
 // `onLost` hears of it at once (a request in flight on it will get no answer), and the session
 // is reopened with short, capped exponential backoff; `onSession` redeclares everything on the
@@ -13,9 +13,10 @@
 import type { Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
 import { closeSession, openSession, sessionSocket } from './open-session.js';
+import { RouterLinkWatch } from './router-link-watch.js';
 
 export interface ReconnectOptions {
-  /** Time between two WebSocket pings on an open session. */
+  /** A ping goes out when the router has not been heard for this long. */
   pingIntervalMs: number;
   /** The link counts as lost after this long with neither a pong nor a message from the router. */
   silenceMs: number;
@@ -32,8 +33,8 @@ export interface ReconnectOptions {
 // The node's event loop can lag a few hundred ms on a busy machine; silence is judged only after
 // the loop has read what arrived meanwhile (see watchSocket), so `silenceMs` covers the router's
 // own lag and the ping period, not ours.
-// A ping every 100 ms costs the router a few bytes; 700 ms of silence is several missed pongs,
-// so one late pong on a busy machine is not an outage.
+// A ping every 100 ms of quiet costs the router a few bytes; 700 ms of silence is several missed
+// pongs, so one late pong on a busy machine is not an outage.
 export const DEFAULT_RECONNECT: ReconnectOptions = {
   pingIntervalMs: 100,
   silenceMs: 700,
@@ -53,11 +54,18 @@ export interface RouterConnectionOptions {
   /** The session is gone (router lost or stop): whatever was declared on it is gone too. */
   onSessionLost: () => void;
   reconnect?: Partial<ReconnectOptions>;
+  /**
+   * Watches this connection's socket together with the others of the same process to the same
+   * router (one path, one event loop: see router-link-watch.ts); its own tuning then applies,
+   * not `reconnect`'s ping period and silence. A watch of its own otherwise.
+   */
+  linkWatch?: RouterLinkWatch;
 }
 
 export class RouterConnection {
   private readonly opts: RouterConnectionOptions;
   private readonly tuning: ReconnectOptions;
+  private readonly linkWatch: RouterLinkWatch;
   private session: Session | null = null;
   private stopped = true;
   private loop: Promise<void> | null = null;
@@ -73,6 +81,7 @@ export class RouterConnection {
   constructor(options: RouterConnectionOptions) {
     this.opts = options;
     this.tuning = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.linkWatch = options.linkWatch ?? new RouterLinkWatch(this.tuning);
   }
 
   /** Starts connecting in the background; never throws for an unreachable router. */
@@ -202,63 +211,39 @@ export class RouterConnection {
   /** Why the session ended (its WebSocket closed or went silent, a failed health check, or stop()) and when the router was last heard. */
   private async watch(session: Session): Promise<{ reason: string; lastHeard: number }> {
     const ended: Array<() => void> = [];
-    const heard = { at: Date.now() };
+    /** When the link closed, if it did. */
+    const closedAt = { at: null as number | null };
     try {
       const reason = await new Promise<string>((resolve) => {
         const end = (why: string) => resolve(why);
-        this.watchSocket(session, heard, end, ended);
+        this.watchSocket(session, closedAt, end, ended);
         void this.healthChecks(session, end, ended);
       });
-      // Without a socket to watch, the loss is dated by its detection.
-      return { reason, lastHeard: sessionSocket(session) === null ? Date.now() : heard.at };
+      // A closed link is dated by its close: the last thing heard on it (a pong is at most a ping
+      // period older anyway). Without a socket to watch, the loss is dated by its detection.
+      const lastHeard = closedAt.at ?? (sessionSocket(session) === null ? Date.now() : this.linkWatch.lastHeard());
+      return { reason, lastHeard };
     } finally {
       for (const cleanup of ended) cleanup();
     }
   }
 
-  /** Ends the session when its WebSocket closes, or answers no ping for `silenceMs`; `heard.at` is when the router last spoke. */
-  private watchSocket(session: Session, heard: { at: number }, end: (reason: string) => void, ended: Array<() => void>): void {
+  /** Ends the session when its WebSocket closes (dated in `closedAt`), or when its link watch hears nothing for `silenceMs`. */
+  private watchSocket(session: Session, closedAt: { at: number | null }, end: (reason: string) => void, ended: Array<() => void>): void {
     const ws = sessionSocket(session);
     if (ws === null) return; // not the `ws` WebSocket (another global): the health checks alone watch
     if (ws.readyState !== ws.OPEN) {
       end('router link closed');
       return;
     }
-    const hear = () => {
-      heard.at = Date.now();
-    };
     const closed = () => {
-      // A closed link (router killed, connection reset) is dated by the close: it is the last
-      // thing heard on the link, and a pong is at most a ping period older anyway.
-      heard.at = Date.now();
+      closedAt.at = Date.now();
       end('router link closed');
     };
-    ws.on('pong', hear);
-    ws.on('message', hear);
     ws.on('close', closed);
-    let judging: NodeJS.Immediate | null = null;
-    const pinger = setInterval(() => {
-      if (Date.now() - heard.at > this.tuning.silenceMs) {
-        // A lagging event loop runs its timers before reading the socket: judge after this
-        // turn's I/O has been read, so our own lag never counts as the router's silence.
-        judging ??= setImmediate(() => {
-          judging = null;
-          const silent = Date.now() - heard.at;
-          if (silent > this.tuning.silenceMs) end(`no answer to pings for ${silent} ms`);
-        });
-        return;
-      }
-      try {
-        ws.ping();
-      } catch {
-        end('router link closed');
-      }
-    }, this.tuning.pingIntervalMs);
+    const unwatch = this.linkWatch.watch(ws, (silentMs) => end(`no answer to pings for ${silentMs} ms`));
     ended.push(() => {
-      clearInterval(pinger);
-      if (judging !== null) clearImmediate(judging);
-      ws.off('pong', hear);
-      ws.off('message', hear);
+      unwatch();
       ws.off('close', closed);
     });
   }

@@ -8,6 +8,7 @@ import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
 import { MAX_WAITING_PER_LANE, waitLaneKeyExpr } from './key-space.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+import type { RouterLinkWatch } from './router-link-watch.js';
 
 export interface WaitLanesOptions {
   routerUrl: string;
@@ -21,6 +22,8 @@ export interface WaitLanesOptions {
   /** Undeclares a queryable while still answering what the router already sent it. */
   undeclare(queryable: Queryable): Promise<void>;
   reconnect?: Partial<ReconnectOptions>;
+  /** Watches the lanes' sockets for silence with the bridge's own (one path to one router). */
+  linkWatch?: RouterLinkWatch;
 }
 
 interface Lane {
@@ -54,6 +57,7 @@ export class WaitLanes {
           lane.queryable = null;
         },
         ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+        ...(options.linkWatch ? { linkWatch: options.linkWatch } : {}),
       });
       return lane;
     });

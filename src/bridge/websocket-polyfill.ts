@@ -11,9 +11,12 @@
 // for later turns, with timers and I/O between.
 //
 // It is a CorkedWebSocket (../corked-websocket.ts): what it sends in one turn leaves in one write.
+// Every upgrade it makes names this process's link group (../link-group.ts), so that the link
+// guard watches all of a node's sockets as one.
 
 import { WebSocket as NodeWebSocket } from 'ws';
 import { CorkedWebSocket } from '../corked-websocket.js';
+import { LINK_GROUP_HEADER, PROCESS_LINK_GROUP } from '../link-group.js';
 import { LoopPacer } from './loop-pacer.js';
 
 /**
@@ -32,10 +35,16 @@ type Handler = (this: NodeWebSocket, event: NodeWebSocket.MessageEvent) => void;
 const handlers = new WeakMap<NodeWebSocket, Handler>();
 
 /**
- * `ws`'s WebSocket, whose `onmessage` handler is called through the ingress pacer, and whose
- * sends of one turn of the event loop leave in one write.
+ * `ws`'s WebSocket, whose `onmessage` handler is called through the ingress pacer, whose sends of
+ * one turn of the event loop leave in one write, and whose upgrade names the process's link group.
  */
-export class PacedWebSocket extends CorkedWebSocket {}
+export class PacedWebSocket extends CorkedWebSocket {
+  constructor(address: string | URL, protocols?: string | string[] | NodeWebSocket.ClientOptions, options?: NodeWebSocket.ClientOptions) {
+    // ws takes (address, options) as well as (address, protocols, options).
+    const [list, given] = typeof protocols === 'object' && !Array.isArray(protocols) ? [undefined, protocols] : [protocols, options];
+    super(address, list, { ...given, headers: { ...given?.headers, [LINK_GROUP_HEADER]: PROCESS_LINK_GROUP } });
+  }
+}
 
 Object.defineProperty(PacedWebSocket.prototype, 'onmessage', {
   enumerable: true,

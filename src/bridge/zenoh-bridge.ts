@@ -53,7 +53,8 @@ import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { LoopPacer } from './loop-pacer.js';
 import { undeclareAnswering } from './queryable-handlers.js';
-import { RouterConnection, type ReconnectOptions } from './router-connection.js';
+import { DEFAULT_RECONNECT, RouterConnection, type ReconnectOptions } from './router-connection.js';
+import { RouterLinkWatch } from './router-link-watch.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
 
@@ -135,6 +136,8 @@ export class ZenohBridge {
       ...(options.maxConsumeWaitMs === undefined ? {} : { maxConsumeWaitMs: options.maxConsumeWaitMs }),
       ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     };
+    // The main session and the wait lanes share one path to the router: one watch for all 17.
+    const linkWatch = new RouterLinkWatch({ ...DEFAULT_RECONNECT, ...options.reconnect });
     this.connection = new RouterConnection({
       routerUrl: options.routerUrl,
       logger: options.logger,
@@ -144,6 +147,7 @@ export class ZenohBridge {
         this.leaderDecls = null;
       },
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      linkWatch,
     });
     this.lanes = new WaitLanes({
       routerUrl: options.routerUrl,
@@ -154,6 +158,7 @@ export class ZenohBridge {
       refuse: (query, message) => this.reply(query, async () => ({ code: 'BUSY', message })),
       undeclare: undeclareAnswering,
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      linkWatch,
     });
   }
 

@@ -9,13 +9,17 @@
 // routed to. Nothing inside the frozen process can act, so something beside the router must.
 //
 // How. Each node connection gets its own upstream WebSocket to the router; frames are relayed
-// both ways unchanged. The guard pings every node connection every `pingIntervalMs`; the `ws`
-// library answers pings by itself, but only while the node's event loop runs. A node that has
-// answered nothing (no pong, no frame) for `deadAfterMs` AND has missed that many pings in a row
-// is cut: its upstream socket is destroyed (the router drops the session and its queryables at
-// once) and so is its own (when it wakes it sees the close, reconnects, and declares only what
-// its role then calls for). Counting missed pings as well as time keeps a guard that was itself
-// stalled (busy machine) from blaming the nodes for its own silence.
+// both ways unchanged. The connections a node process opens name its link group (../link-group.ts)
+// and are watched as one: one event loop answers for all of them. A group heard from (a pong or
+// any frame on any of its connections) within the last `pingIntervalMs` needs no ping; otherwise
+// the guard pings one of its connections, each in turn. The `ws` library answers
+// pings by itself, but only while the node's event loop runs. A group that has answered nothing
+// for `deadAfterMs` AND through that many of the guard's ticks is cut: the upstream sockets of all
+// its connections are destroyed (the router drops their sessions and queryables at once) and so
+// are its own (when the node wakes it sees the closes, reconnects, and declares only what its role
+// then calls for). Counting the guard's ticks as well as time keeps a guard that was itself
+// stalled (busy machine) from blaming the nodes for its own silence. A connection that names no
+// group is a group of its own.
 //
 // The router side is opened first: a node's WebSocket upgrade is answered (101) only once the
 // guard's own WebSocket to the router is open, so nothing a node sends ever waits in the guard.
@@ -26,6 +30,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CorkedWebSocket } from '../corked-websocket.js';
+import { LINK_GROUP_HEADER, linkGroupOf } from '../link-group.js';
 import type { LoggerPort } from '../logger-port.js';
 
 export interface LinkGuardOptions {
@@ -54,13 +59,27 @@ interface Link {
   remote: string;
   node: WebSocket;
   router: WebSocket;
-  lastHeard: number;
-  missedPings: number;
+  group: Group;
+  /** When the guard last pinged this connection (its group's are pinged in turn). */
+  pingedAt: number;
   closed: boolean;
+}
+
+/** The connections of one node process (or one connection that names no group). */
+interface Group {
+  /** The name the connections gave, or null for a connection alone. */
+  name: string | null;
+  links: Set<Link>;
+  /** When any of its connections was last heard from. */
+  lastHeard: number;
+  /** Ticks of the guard since then. */
+  quietTicks: number;
 }
 
 export class LinkGuard {
   private readonly links = new Set<Link>();
+  private readonly groups = new Set<Group>();
+  private readonly named = new Map<string, Group>();
   /** Router sockets being opened for node upgrades not yet answered. */
   private readonly opening = new Set<WebSocket>();
   private readonly timer: NodeJS.Timeout;
@@ -69,6 +88,8 @@ export class LinkGuard {
   private nextId = 1;
   /** Links cut for silence since start (for tests and logs). */
   cutCount = 0;
+  /** Pings sent since start (for tests). */
+  pingCount = 0;
 
   private constructor(
     private readonly http: HttpServer,
@@ -169,19 +190,29 @@ export class LinkGuard {
       let accepted = false;
       this.wss.handleUpgrade(req, socket, head, (node) => {
         accepted = true;
-        this.accept(node, router, remote);
+        this.accept(node, router, remote, linkGroupOf(req.headers[LINK_GROUP_HEADER]));
       });
       if (!accepted) router.terminate();
     });
   }
 
-  private accept(node: WebSocket, router: WebSocket, remote: string): void {
-    const link: Link = { id: this.nextId++, remote, node, router, lastHeard: Date.now(), missedPings: 0, closed: false };
+  private accept(node: WebSocket, router: WebSocket, remote: string, groupName: string | null): void {
+    const now = Date.now();
+    let group = groupName === null ? undefined : this.named.get(groupName);
+    if (group === undefined) {
+      group = { name: groupName, links: new Set(), lastHeard: now, quietTicks: 0 };
+      this.groups.add(group);
+      if (groupName !== null) this.named.set(groupName, group);
+    }
+    const link: Link = { id: this.nextId++, remote, node, router, group, pingedAt: 0, closed: false };
     this.links.add(link);
+    group.links.add(link);
     const heard = () => {
-      link.lastHeard = Date.now();
-      link.missedPings = 0;
+      group.lastHeard = Date.now();
+      group.quietTicks = 0;
     };
+    // A connection just made is a node just heard from.
+    heard();
     node.on('pong', heard);
     node.on('message', (data, binary) => {
       heard();
@@ -194,22 +225,31 @@ export class LinkGuard {
     router.on('close', () => this.drop(link, 'router closed'));
     node.on('error', (e) => this.drop(link, `node link error: ${e.message}`));
     router.on('error', (e) => this.drop(link, `router link error: ${e.message}`));
-    this.opts.logger.debug({ link: link.id, node: remote }, 'node connected');
+    this.opts.logger.debug({ link: link.id, node: remote, group: groupName }, 'node connected');
   }
 
   private tick(): void {
     const now = Date.now();
-    const pingsNeeded = Math.ceil(this.deadAfterMs / this.pingIntervalMs);
-    for (const link of this.links) {
-      if (link.node.readyState !== WebSocket.OPEN) continue;
-      if (link.missedPings >= pingsNeeded && now - link.lastHeard >= this.deadAfterMs) {
-        this.cutCount++;
-        this.opts.logger.warn({ link: link.id, node: link.remote, silentMs: now - link.lastHeard }, 'node stopped answering: router link cut');
-        this.drop(link, 'silent');
+    const ticksNeeded = Math.ceil(this.deadAfterMs / this.pingIntervalMs);
+    for (const group of [...this.groups]) {
+      const quietMs = now - group.lastHeard;
+      if (group.quietTicks >= ticksNeeded && quietMs >= this.deadAfterMs) {
+        const links = [...group.links];
+        this.cutCount += links.length;
+        this.opts.logger.warn({ links: links.map((l) => l.id), node: links[0]?.remote, silentMs: quietMs }, 'node stopped answering: its router links cut');
+        for (const link of links) this.drop(link, 'silent');
         continue;
       }
-      link.missedPings++;
-      link.node.ping();
+      group.quietTicks++;
+      if (quietMs < this.pingIntervalMs) continue;
+      let next: Link | null = null;
+      for (const link of group.links) {
+        if (link.node.readyState === WebSocket.OPEN && (next === null || link.pingedAt < next.pingedAt)) next = link;
+      }
+      if (next === null) continue;
+      next.pingedAt = now;
+      next.node.ping();
+      this.pingCount++;
     }
   }
 
@@ -218,6 +258,12 @@ export class LinkGuard {
     if (link.closed) return;
     link.closed = true;
     this.links.delete(link);
+    const group = link.group;
+    group.links.delete(link);
+    if (group.links.size === 0) {
+      this.groups.delete(group);
+      if (group.name !== null) this.named.delete(group.name);
+    }
     link.router.terminate();
     link.node.terminate();
     if (reason !== 'silent') this.opts.logger.debug({ link: link.id, node: link.remote, reason }, 'link closed');

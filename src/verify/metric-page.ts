@@ -1,6 +1,16 @@
 // Reads series out of a Prometheus text page (a node's /metrics), for the end-to-end tests and
 // the benchmarks that count what a node did.
 
+/** The sum of every series of `name` whose labels include `labels` (0 when there are none). */
+export function metricSum(page: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of page.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 /** The value of one series (counter or gauge) in a Prometheus text page, 0 when absent; `labels` need only name some of its labels. */
 export function metricValue(page: string, name: string, labels: Record<string, string> = {}): number {
   for (const line of page.split('\n')) {

@@ -24,7 +24,7 @@ function server(count: number): Promise<{ url: string; close: () => Promise<void
 }
 
 /** Receives `count` messages at 1 ms of handling each; the longest event-loop gap meanwhile, and their order. */
-async function receive(Ctor: typeof NodeWebSocket, count: number): Promise<{ gapMs: number; order: number[] }> {
+async function receive(Ctor: new (url: string) => NodeWebSocket, count: number): Promise<{ gapMs: number; order: number[] }> {
   const srv = await server(count);
   const ws = new Ctor(srv.url);
   try {

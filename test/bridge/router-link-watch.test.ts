@@ -1,0 +1,113 @@
+// One watch over several real WebSockets to one loopback server, which answers pings only while
+// told to: the group pings one socket per quiet period (rotating), not every socket; traffic on
+// any socket keeps all of them from being pinged or judged silent; when the server stops
+// answering, every socket is reported silent once, after the bound and not before.
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { RouterLinkWatch } from '../../src/bridge/router-link-watch.js';
+
+const PING_MS = 50;
+const SILENCE_MS = 300;
+
+let server: WebSocketServer;
+let url: string;
+/** Whether the server answers pings now. */
+let answering = true;
+/** Pings the server received, per connection in order of arrival. */
+const pingsPerConnection: number[] = [];
+const serverSide: WebSocket[] = [];
+
+before(async () => {
+  server = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false });
+  await once(server, 'listening');
+  server.on('connection', (ws) => {
+    const index = pingsPerConnection.push(0) - 1;
+    serverSide.push(ws);
+    ws.on('ping', (data) => {
+      pingsPerConnection[index]!++;
+      if (answering) ws.pong(data);
+    });
+  });
+  url = `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+after(async () => {
+  for (const ws of server.clients) ws.terminate();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+async function open(count: number): Promise<{ sockets: WebSocket[]; first: number }> {
+  const first = pingsPerConnection.length;
+  const sockets = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const ws = new WebSocket(url);
+      await once(ws, 'open');
+      return ws;
+    }),
+  );
+  while (pingsPerConnection.length < first + count) await sleep(5);
+  return { sockets, first };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('a quiet group answering pings gets one ping per period in all, rotating over its sockets, and is never judged silent', async () => {
+  answering = true;
+  const { sockets, first } = await open(4);
+  const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
+  const silent: number[] = [];
+  const stops = sockets.map((ws, i) => watch.watch(ws, () => silent.push(i)));
+  await sleep(1200);
+  for (const stop of stops) stop();
+  const pings = pingsPerConnection.slice(first, first + 4);
+  const total = pings.reduce((a, b) => a + b, 0);
+  const report = `pings per socket ${JSON.stringify(pings)}, sent ${watch.pingsSent}`;
+  assert.deepEqual(silent, [], report);
+  // A watch per socket would have sent about 4 × 1200 / 50 = 96; one for the group at most 24.
+  assert.ok(total >= 4 && total <= 26, report);
+  assert.equal(total, watch.pingsSent, report);
+  assert.ok(pings.every((n) => n >= 1), `every socket is pinged in turn: ${report}`);
+  for (const ws of sockets) ws.terminate();
+});
+
+test('traffic on one socket of the group counts for all: no pings, no silence, while the server pongs nothing', async () => {
+  answering = false;
+  const { sockets, first } = await open(3);
+  const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
+  const silent: number[] = [];
+  const stops = sockets.map((ws, i) => watch.watch(ws, () => silent.push(i)));
+  const talker = serverSide[first]!;
+  const talking = setInterval(() => talker.send('tick'), PING_MS / 2);
+  await sleep(4 * SILENCE_MS);
+  clearInterval(talking);
+  assert.deepEqual(silent, []);
+  // A timer tick may land just before a message is read (a loaded machine delays the sends): a few
+  // pings at most, where a watch per socket would have pinged the two quiet ones about 48 times each.
+  assert.ok(watch.pingsSent <= 8, `sent ${watch.pingsSent} pings while the group was heard every ${PING_MS / 2} ms`);
+  for (const stop of stops) stop();
+  for (const ws of sockets) ws.terminate();
+});
+
+test('a group whose server stops answering is reported silent, each socket once, after the bound', async () => {
+  answering = true;
+  const { sockets } = await open(3);
+  const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
+  const silent: Array<{ socket: number; silentMs: number; at: number }> = [];
+  sockets.forEach((ws, i) => watch.watch(ws, (silentMs) => silent.push({ socket: i, silentMs, at: Date.now() })));
+  await sleep(4 * PING_MS);
+  assert.equal(silent.length, 0, 'answered pings are heard');
+  answering = false;
+  const stoppedAt = Date.now();
+  while (silent.length < 3 && Date.now() - stoppedAt < 5000) await sleep(10);
+  await sleep(3 * SILENCE_MS);
+  const report = JSON.stringify(silent.map((s) => ({ ...s, at: s.at - stoppedAt })));
+  assert.deepEqual(silent.map((s) => s.socket).sort(), [0, 1, 2], report);
+  for (const s of silent) {
+    assert.ok(s.silentMs > SILENCE_MS, report);
+    // The last pong came at most two ping periods before the server stopped answering.
+    assert.ok(s.at - stoppedAt >= SILENCE_MS - 2 * PING_MS - 5 && s.at - stoppedAt < SILENCE_MS + 1000, report);
+  }
+  for (const ws of sockets) ws.terminate();
+});

@@ -16,6 +16,19 @@ export interface Lease {
   readonly nonce: string;
 }
 
+/**
+ * What few mailboxes hold: dead letters, leases, delayed messages. Kept apart from `UserBox` and
+ * made on the first use, since at a million mailboxes every field of a mailbox costs 8 MB per
+ * replica (these five, with the heap number of `minLeaseEnd`, 48 B a mailbox).
+ */
+class RareFields {
+  dead: SeqQueue | null = null;
+  leases: Map<string, Lease> | null = null;
+  leaseBytes = 0;
+  delayed: DelayedSet | null = null;
+  minLeaseEnd = Infinity;
+}
+
 /** Everything one user holds. Absent from the map when it holds nothing. */
 export class UserBox implements Slotted {
   /** `queue` is given only to a snapshot stream's copy of a mailbox. */
@@ -25,17 +38,10 @@ export class UserBox implements Slotted {
     readonly queue = new SeqQueue(),
   ) {}
 
-  /** Dead letters; made on the first one, since most mailboxes never have any. */
-  dead: SeqQueue | null = null;
-  /** In-flight leased messages by receipt, in lease order; made on the first lease. */
-  leases: Map<string, Lease> | null = null;
-  leaseBytes = 0;
-  /** Messages not visible yet, by visible time; made on the first one. */
-  delayed: DelayedSet | null = null;
+  /** Dead letters, leases and delayed messages: null until the mailbox first has one. */
+  private rare: RareFields | null = null;
   /** Lower bound of expiresAt over queue and dead: below it no message of this user has expired. */
   minExpiry = Infinity;
-  /** Lower bound of the lease ends: below it no lease of this user has run out. */
-  minLeaseEnd = Infinity;
   /**
    * The snapshot stream (snapshot-stream.ts) this mailbox was last written out or copied for: equal
    * to the current stream's mark once its image of this mailbox is fixed, so that later changes
@@ -49,6 +55,51 @@ export class UserBox implements Slotted {
   /** This mailbox's place in the state's oldest-queued index (oldest-queued.ts), -1 for none. Derived. */
   headPos = -1;
 
+  /** Dead letters; made on the first one, since most mailboxes never have any. */
+  get dead(): SeqQueue | null {
+    return this.rare === null ? null : this.rare.dead;
+  }
+
+  set dead(queue: SeqQueue | null) {
+    if (queue !== null || this.rare !== null) this.rareFields().dead = queue;
+  }
+
+  /** In-flight leased messages by receipt, in lease order; made on the first lease. */
+  get leases(): Map<string, Lease> | null {
+    return this.rare === null ? null : this.rare.leases;
+  }
+
+  set leases(leases: Map<string, Lease> | null) {
+    if (leases !== null || this.rare !== null) this.rareFields().leases = leases;
+  }
+
+  /** Body bytes of the leased messages. */
+  get leaseBytes(): number {
+    return this.rare === null ? 0 : this.rare.leaseBytes;
+  }
+
+  set leaseBytes(bytes: number) {
+    if (bytes !== 0 || this.rare !== null) this.rareFields().leaseBytes = bytes;
+  }
+
+  /** Messages not visible yet, by visible time; made on the first one. */
+  get delayed(): DelayedSet | null {
+    return this.rare === null ? null : this.rare.delayed;
+  }
+
+  set delayed(set: DelayedSet | null) {
+    if (set !== null || this.rare !== null) this.rareFields().delayed = set;
+  }
+
+  /** Lower bound of the lease ends: below it no lease of this user has run out. */
+  get minLeaseEnd(): number {
+    return this.rare === null ? Infinity : this.rare.minLeaseEnd;
+  }
+
+  set minLeaseEnd(at: number) {
+    if (at !== Infinity || this.rare !== null) this.rareFields().minLeaseEnd = at;
+  }
+
   get held(): number {
     return this.queue.size + (this.dead?.size ?? 0) + (this.leases?.size ?? 0) + (this.delayed?.size ?? 0);
   }
@@ -58,15 +109,22 @@ export class UserBox implements Slotted {
   }
 
   deadQueue(): SeqQueue {
-    return (this.dead ??= new SeqQueue());
+    const rare = this.rareFields();
+    return (rare.dead ??= new SeqQueue());
   }
 
   delayedSet(): DelayedSet {
-    return (this.delayed ??= new DelayedSet());
+    const rare = this.rareFields();
+    return (rare.delayed ??= new DelayedSet());
   }
 
   leaseMap(): Map<string, Lease> {
-    return (this.leases ??= new Map());
+    const rare = this.rareFields();
+    return (rare.leases ??= new Map());
+  }
+
+  private rareFields(): RareFields {
+    return (this.rare ??= new RareFields());
   }
 }
 

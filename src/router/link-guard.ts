@@ -207,12 +207,13 @@ export class LinkGuard {
     const link: Link = { id: this.nextId++, remote, node, router, group, pingedAt: 0, closed: false };
     this.links.add(link);
     group.links.add(link);
+    // A new connection does not count as hearing from its group: its upgrade may have waited for
+    // the router up to UPSTREAM_OPEN_TIMEOUT_MS, and the process may have frozen meanwhile. (A new
+    // group starts as heard now.)
     const heard = () => {
       group.lastHeard = Date.now();
       group.quietTicks = 0;
     };
-    // A connection just made is a node just heard from.
-    heard();
     node.on('pong', heard);
     node.on('message', (data, binary) => {
       heard();

@@ -33,7 +33,7 @@ export function registerLinkGuardCommand(program: Command): void {
     .description("relay the nodes' router WebSocket, cutting the router link of a node that stops answering pings (frozen)")
     .requiredOption('--listen <host:port>', 'where the nodes connect')
     .requiredOption('--upstream <url>', "the router's private remote-api WebSocket, e.g. ws://127.0.0.1:10000")
-    .option('--ping-interval-ms <ms>', 'ping period towards the nodes', String(DEFAULT_PING_INTERVAL_MS))
+    .option('--ping-interval-ms <ms>', 'a node (all the links of its process) heard from within this long is not pinged; otherwise one of its links is, each tick', String(DEFAULT_PING_INTERVAL_MS))
     .option('--dead-after-ms <ms>', 'a node silent this long loses its router link (about an election timeout)', String(DEFAULT_DEAD_AFTER_MS))
     .option(
       '--exit-after-upstream-down-ms <ms>',

@@ -3,7 +3,8 @@
 // for its timeout), so the connection watches the session's WebSocket itself: its close (router
 // killed, connection reset) ends the session at once, and a ping the router's WebSocket server
 // does not answer within `silenceMs` (a link that went silent: black-holed, router frozen) ends
-// it too; connections over one path may share that watch (router-link-watch.ts). A slower control request (session info) backs both up. A lost session's socket is
+// it too; connections over one path may share that watch (router-link-watch.ts). A slower
+// control request (session info) backs both up. A lost session's socket is
 // terminated (a dead link would never complete a closing handshake), whoever listens with
 // `onLost` hears of it at once (a request in flight on it will get no answer), and the session
 // is reopened with short, capped exponential backoff; `onSession` redeclares everything on the

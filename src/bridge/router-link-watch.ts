@@ -3,9 +3,9 @@
 // that goes silent goes silent for all of them, so the group shares one liveness: any frame or
 // pong on any of its sockets counts as hearing the router. A ping is sent only when the group has
 // heard nothing for a ping period (under load, the traffic itself is the proof), to each socket of
-// the group in turn. When the group has heard nothing
-// for `silenceMs`, every socket in it is reported silent. One socket dead while the others talk
-// (which one path makes unlikely) is left to each session's health checks (router-connection.ts).
+// the group in turn. When the group has heard nothing for `silenceMs`, every socket in it is
+// reported silent. One socket dead while the others talk (which one path makes unlikely) is left
+// to each session's health checks (router-connection.ts).
 //
 // Silence is judged only after the turn's I/O has been read: a lagging event loop runs its timers
 // before reading its sockets, and our own lag must never count as the router's silence.
@@ -32,7 +32,7 @@ export class RouterLinkWatch {
   private heardAt = Date.now();
   private timer: NodeJS.Timeout | null = null;
   private judging: NodeJS.Immediate | null = null;
-  /** Pings sent since start, for tests and metrics. */
+  /** Pings sent since start (for tests). */
   pingsSent = 0;
 
   constructor(private readonly tuning: LinkWatchTuning) {}

@@ -109,18 +109,15 @@ export class UserBox implements Slotted {
   }
 
   deadQueue(): SeqQueue {
-    const rare = this.rareFields();
-    return (rare.dead ??= new SeqQueue());
+    return (this.rareFields().dead ??= new SeqQueue());
   }
 
   delayedSet(): DelayedSet {
-    const rare = this.rareFields();
-    return (rare.delayed ??= new DelayedSet());
+    return (this.rareFields().delayed ??= new DelayedSet());
   }
 
   leaseMap(): Map<string, Lease> {
-    const rare = this.rareFields();
-    return (rare.leases ??= new Map());
+    return (this.rareFields().leases ??= new Map());
   }
 
   private rareFields(): RareFields {

@@ -12,8 +12,8 @@
 // both ways unchanged. The connections a node process opens name its link group (../link-group.ts)
 // and are watched as one: one event loop answers for all of them. A group heard from (a pong or
 // any frame on any of its connections) within the last `pingIntervalMs` needs no ping; otherwise
-// the guard pings one of its connections, each in turn. The `ws` library answers
-// pings by itself, but only while the node's event loop runs. A group that has answered nothing
+// the guard pings one of its connections, each in turn. The `ws` library answers pings by itself,
+// but only while the node's event loop runs. A group that has answered nothing
 // for `deadAfterMs` AND through that many of the guard's ticks is cut: the upstream sockets of all
 // its connections are destroyed (the router drops their sessions and queryables at once) and so
 // are its own (when the node wakes it sees the closes, reconnects, and declares only what its role

@@ -21,6 +21,7 @@ import {
   ROUTER_USER,
   type RouterUser,
 } from './router-config.js';
+import { listensOn } from './port-owner.js';
 import { ensureUsers } from './router-secrets.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 
@@ -210,7 +211,13 @@ class ManagedZenoh {
     const outcome = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]).catch(
       (e: Error) => e,
     );
-    if (outcome === 'ready') return;
+    if (outcome === 'ready') {
+      // The handshake may have come from whoever took the port before this child could bind it.
+      if (child.pid === undefined || listensOn(child.pid, this.wsPort) !== false) return;
+      this.child = null;
+      child.kill('SIGKILL');
+      throw new Error(`${this.what}: Address already in use: another process listens on ws port ${this.wsPort}\n${this.output}`);
+    }
     this.child = null;
     if (outcome === 'exited') {
       throw new Error(`${this.what} exited at start (${child.exitCode ?? child.signalCode}):\n${this.output}`);

@@ -1,0 +1,59 @@
+// Which process listens on a TCP port, read from Linux's /proc: the kernel's socket tables give the
+// inode of each listening socket, and a process's fd directory links to the inodes it holds. The
+// managed router needs it because a port found free a moment earlier can be taken by another
+// process before the router binds it; a handshake on that port then proves only that someone
+// listens there, maybe another test cluster's router or guard.
+
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** TCP state LISTEN in /proc/net/tcp{,6}. */
+const LISTEN = '0A';
+
+/** Inodes of the sockets listening on `port` (any address), from the kernel's tables' text. */
+export function listeningInodes(tables: string[], port: number): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of tables) {
+    for (const line of table.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      if (f.length < 10 || f[3] !== LISTEN || !f[1]!.endsWith(`:${hexPort}`)) continue;
+      inodes.add(f[9]!);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Whether process `pid` holds a socket listening on TCP `port`; null where that cannot be told
+ * (no /proc, or another user's process).
+ */
+export function listensOn(pid: number, port: number): boolean | null {
+  let tables: string[];
+  let fds: string[];
+  try {
+    tables = ['/proc/net/tcp', '/proc/net/tcp6'].map((path) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return ''; // no IPv6
+      }
+    });
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return null;
+  }
+  if (tables.every((t) => t === '')) return null;
+  const inodes = listeningInodes(tables, port);
+  for (const fd of fds) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m !== null && inodes.has(m[1]!)) return true;
+  }
+  return false;
+}

@@ -53,14 +53,24 @@ async function open(count: number): Promise<{ sockets: WebSocket[]; first: numbe
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a quiet group answering pings gets one ping per period in all, rotating over its sockets, and is never judged silent', async () => {
-  answering = true;
-  const { sockets, first } = await open(4);
+/** `count` sockets watched as one group; `silent` lists the sockets reported silent, in order. */
+async function watchedGroup(count: number) {
+  const { sockets, first } = await open(count);
   const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
   const silent: number[] = [];
   const stops = sockets.map((ws, i) => watch.watch(ws, () => silent.push(i)));
+  const close = () => {
+    for (const stop of stops) stop();
+    for (const ws of sockets) ws.terminate();
+  };
+  return { first, watch, silent, close };
+}
+
+test('a quiet group answering pings gets one ping per period in all, rotating over its sockets, and is never judged silent', async () => {
+  answering = true;
+  const { first, watch, silent, close } = await watchedGroup(4);
   await sleep(1200);
-  for (const stop of stops) stop();
+  close();
   const pings = pingsPerConnection.slice(first, first + 4);
   const total = pings.reduce((a, b) => a + b, 0);
   const report = `pings per socket ${JSON.stringify(pings)}, sent ${watch.pingsSent}`;
@@ -69,25 +79,20 @@ test('a quiet group answering pings gets one ping per period in all, rotating ov
   assert.ok(total >= 4 && total <= 26, report);
   assert.equal(total, watch.pingsSent, report);
   assert.ok(pings.every((n) => n >= 1), `every socket is pinged in turn: ${report}`);
-  for (const ws of sockets) ws.terminate();
 });
 
 test('traffic on one socket of the group counts for all: no pings, no silence, while the server pongs nothing', async () => {
   answering = false;
-  const { sockets, first } = await open(3);
-  const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
-  const silent: number[] = [];
-  const stops = sockets.map((ws, i) => watch.watch(ws, () => silent.push(i)));
+  const { first, watch, silent, close } = await watchedGroup(3);
   const talker = serverSide[first]!;
   const talking = setInterval(() => talker.send('tick'), PING_MS / 2);
   await sleep(4 * SILENCE_MS);
   clearInterval(talking);
+  close();
   assert.deepEqual(silent, []);
   // A timer tick may land just before a message is read (a loaded machine delays the sends): a few
   // pings at most, where a watch per socket would have pinged the two quiet ones about 48 times each.
   assert.ok(watch.pingsSent <= 8, `sent ${watch.pingsSent} pings while the group was heard every ${PING_MS / 2} ms`);
-  for (const stop of stops) stop();
-  for (const ws of sockets) ws.terminate();
 });
 
 test('a group whose server stops answering is reported silent, each socket once, after the bound', async () => {

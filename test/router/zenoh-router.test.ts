@@ -7,20 +7,32 @@ import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
 
+/**
+ * Starts a managed router whose `which` port is first picked as `taken`, held by someone else, and
+ * checks that it started on other ports instead.
+ */
+async function startsElsewhere(which: 'wsPort' | 'zenohPort', taken: number): Promise<void> {
+  // The ports are picked in this order: the WebSocket's, then the native one.
+  const takenPick = which === 'wsPort' ? 1 : 2;
+  let picks = 0;
+  const router = await ZenohRouter.start({ pickPort: () => (++picks === takenPick ? Promise.resolve(taken) : freePort()) });
+  try {
+    assert.notEqual(router[which], taken);
+    assert.equal(picks, 4, 'two ports for the failed start, two for the next');
+    assert.equal(router.running, true);
+  } finally {
+    await router.stop();
+  }
+}
+
 test('a router whose port was taken before it bound it starts again on other ports', { timeout: 60_000 }, async () => {
   // A port held by someone else, handed out as the router's native (Zenoh TCP) port, as freePort
   // can when another process takes its port in between: the router cannot listen and exits.
   const holder = createServer();
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-  const taken = (holder.address() as { port: number }).port;
-  let picks = 0;
-  const router = await ZenohRouter.start({ pickPort: () => (++picks === 2 ? Promise.resolve(taken) : freePort()) });
   try {
-    assert.notEqual(router.zenohPort, taken);
-    assert.equal(picks, 4, 'two ports for the failed start, two for the next');
-    assert.equal(router.running, true);
+    await startsElsewhere('zenohPort', (holder.address() as { port: number }).port);
   } finally {
-    await router.stop();
     holder.close();
   }
 });
@@ -29,15 +41,9 @@ test('a router whose WebSocket port another server answers on is not taken for s
   // The handshake the start waits for would succeed on this server, not on the router.
   const holder = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(holder, 'listening');
-  const taken = (holder.address() as { port: number }).port;
-  let picks = 0;
-  const router = await ZenohRouter.start({ pickPort: () => (++picks === 1 ? Promise.resolve(taken) : freePort()) });
   try {
-    assert.notEqual(router.wsPort, taken);
-    assert.equal(picks, 4, 'two ports for the failed start, two for the next');
-    assert.equal(router.running, true);
+    await startsElsewhere('wsPort', (holder.address() as { port: number }).port);
   } finally {
-    await router.stop();
     holder.close();
   }
 });

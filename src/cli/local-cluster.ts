@@ -33,6 +33,7 @@ import { ensurePeerCerts } from '../peer-certs.js';
 import { repoRoot } from '../repo-root.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 import { spawnLinkGuard, waitForListener } from '../router/link-guard-process.js';
+import { assertListener, PortTakenError } from '../router/port-owner.js';
 import { spawnZenoh, waitForPort, writeRouterFiles, type RouterFiles } from '../router/zenoh-router.js';
 import { nodeAllocatorEnv } from '../node/node-allocator.js';
 import { NODE_HEAP_FLAGS } from '../node/node-heap-flags.js';
@@ -186,20 +187,40 @@ export function registerLocalClusterCommand(program: Command): void {
       if (!opts.routerAuth) {
         say('WARNING: --no-router-auth: the Zenoh router accepts anyone and enforces no access control');
       }
-      say(`starting Zenoh router (private ws://127.0.0.1:${ports.routerWs}, native clients tcp/127.0.0.1:${ports.zenoh})`);
-      const router = spawnZenoh(files.router.routerConfig, { stdio: 'inherit' });
-      await waitForPort(ports.routerWs);
-      say(`starting link guard for the nodes (ws://127.0.0.1:${ports.nodesWs} -> router; cuts a node silent ${opts.guardDeadAfterMs} ms)`);
-      const guard = spawnLinkGuard(
-        { listenPort: ports.nodesWs, upstream: `ws://127.0.0.1:${ports.routerWs}`, deadAfterMs: Number(opts.guardDeadAfterMs) },
-        'pipe',
-      );
-      guard.stdout!.pipe(out ?? process.stdout, { end: false });
-      guard.stderr!.pipe(process.stderr, { end: false });
-      await waitForListener(ports.nodesWs);
-      say(`starting Zenoh gateway for zenoh-ts clients and the CLI (ws://127.0.0.1:${ports.gatewayWs})`);
-      const gateway = spawnZenoh(files.router.gatewayConfig!, { mode: 'client', stdio: 'inherit' });
-      await waitForPort(ports.gatewayWs);
+      // Each child is checked to hold its own port: a handshake on a port already taken (another
+      // cluster, an old router still running) would otherwise pass for this one's.
+      const started: ChildProcess[] = [];
+      const startChild = async (child: ChildProcess, port: number, what: string, ready: () => Promise<void>): Promise<ChildProcess> => {
+        started.push(child);
+        await ready();
+        assertListener(child.pid, port, what);
+        return child;
+      };
+      let router: ChildProcess;
+      let guard: ChildProcess;
+      let gateway: ChildProcess;
+      try {
+        say(`starting Zenoh router (private ws://127.0.0.1:${ports.routerWs}, native clients tcp/127.0.0.1:${ports.zenoh})`);
+        router = await startChild(spawnZenoh(files.router.routerConfig, { stdio: 'inherit' }), ports.routerWs, 'Zenoh router', () => waitForPort(ports.routerWs));
+        say(`starting link guard for the nodes (ws://127.0.0.1:${ports.nodesWs} -> router; cuts a node silent ${opts.guardDeadAfterMs} ms)`);
+        const guardChild = spawnLinkGuard(
+          { listenPort: ports.nodesWs, upstream: `ws://127.0.0.1:${ports.routerWs}`, deadAfterMs: Number(opts.guardDeadAfterMs) },
+          'pipe',
+        );
+        guardChild.stdout!.pipe(out ?? process.stdout, { end: false });
+        guardChild.stderr!.pipe(process.stderr, { end: false });
+        guard = await startChild(guardChild, ports.nodesWs, 'link guard', () => waitForListener(ports.nodesWs));
+        say(`starting Zenoh gateway for zenoh-ts clients and the CLI (ws://127.0.0.1:${ports.gatewayWs})`);
+        gateway = await startChild(spawnZenoh(files.router.gatewayConfig!, { mode: 'client', stdio: 'inherit' }), ports.gatewayWs, 'Zenoh gateway', () =>
+          waitForPort(ports.gatewayWs),
+        );
+      } catch (e) {
+        for (const child of started.reverse()) await stopChild(child, 5_000);
+        if (!(e instanceof PortTakenError)) throw e;
+        say(`${e.message}: is another cluster running? Stop it, or choose other ports (see --help)`);
+        process.exitCode = 1;
+        return;
+      }
       if (opts.routerAuth) say(`native Zenoh clients log in with ${files.router.clientConfig} (zenoh.Config.from_file)`);
       const nodes = files.configs.map((config) => {
         const child = nodeProcess(config);

@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../repo-root.js';
+import { assertListener } from './port-owner.js';
 
 export interface LinkGuardProcessOptions {
   listenHost?: string;
@@ -94,9 +95,15 @@ export class ManagedLinkGuard {
     }
     const exited = new Promise<'exited'>((resolve) => guard.child.once('exit', () => resolve('exited')));
     const outcome = await Promise.race([waitForListener(opts.listenPort, opts.listenHost).then(() => 'ready' as const), exited]).catch((e: Error) => e);
-    if (outcome === 'ready') return guard;
-    guard.child.kill('SIGKILL');
-    throw new Error(`link guard did not start (${outcome === 'exited' ? 'exited' : outcome.message}):\n${guard.output}`);
+    try {
+      if (outcome !== 'ready') throw new Error(`link guard did not start (${outcome === 'exited' ? 'exited' : outcome.message}):\n${guard.output}`);
+      // Something listens there: the guard, or whoever took the port before the guard could bind it.
+      assertListener(guard.child.pid, opts.listenPort, 'link guard');
+      return guard;
+    } catch (e) {
+      guard.child.kill('SIGKILL');
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {

@@ -57,3 +57,19 @@ export function listensOn(pid: number, port: number): boolean | null {
   }
   return false;
 }
+
+/** A child whose port another process answers on: it could not bind it. */
+export class PortTakenError extends Error {
+  constructor(what: string, port: number) {
+    super(`${what}: Address already in use: another process listens on port ${port}`);
+    this.name = 'PortTakenError';
+  }
+}
+
+/**
+ * Throws PortTakenError when `pid` is known not to hold the listener on `port`: whatever answered
+ * a readiness probe there is someone else (where /proc cannot tell, the probe is trusted).
+ */
+export function assertListener(pid: number | undefined, port: number, what: string): void {
+  if (pid !== undefined && listensOn(pid, port) === false) throw new PortTakenError(what, port);
+}

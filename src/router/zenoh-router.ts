@@ -21,7 +21,7 @@ import {
   ROUTER_USER,
   type RouterUser,
 } from './router-config.js';
-import { listensOn } from './port-owner.js';
+import { assertListener } from './port-owner.js';
 import { ensureUsers } from './router-secrets.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 
@@ -212,11 +212,15 @@ class ManagedZenoh {
       (e: Error) => e,
     );
     if (outcome === 'ready') {
-      // The handshake may have come from whoever took the port before this child could bind it.
-      if (child.pid === undefined || listensOn(child.pid, this.wsPort) !== false) return;
-      this.child = null;
-      child.kill('SIGKILL');
-      throw new Error(`${this.what}: Address already in use: another process listens on ws port ${this.wsPort}\n${this.output}`);
+      try {
+        // The handshake may have come from whoever took the port before this child could bind it.
+        assertListener(child.pid, this.wsPort, this.what);
+        return;
+      } catch (e) {
+        this.child = null;
+        child.kill('SIGKILL');
+        throw e;
+      }
     }
     this.child = null;
     if (outcome === 'exited') {

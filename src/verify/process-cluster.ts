@@ -127,11 +127,16 @@ export class ProcessCluster {
     const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? 'forge-e2e-'));
     // Bodies beyond the default 1 MiB pass the router only if its message limit follows.
     const router = await ZenohRouter.start({ maxBodyBytes: opts.mailbox?.maxBodyBytes });
-    const guard = await ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url,
-      logLevel: 'debug',
-      logFile: join(dir, 'link-guard.log'),
-      ...opts.linkGuard,
-    });
+    // As the router's: a port found free can be taken before the guard binds it; then another one.
+    let guard: ManagedLinkGuard | undefined;
+    for (let attempt = 1; guard === undefined; attempt++) {
+      try {
+        guard = await ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url, logLevel: 'debug', logFile: join(dir, 'link-guard.log'), ...opts.linkGuard });
+      } catch (e) {
+        if (attempt < 3 && e instanceof Error && /address already in use/i.test(e.message)) continue;
+        throw e;
+      }
+    }
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
     const key = await generateSigningKey();

@@ -292,8 +292,9 @@ export class ZenohRouter {
     const auth = opts.auth ?? true;
     const pick = opts.pickPort ?? freePort;
     // A port freePort found free can be taken before the router binds it (by another process, or
-    // as the ephemeral port of an outgoing connection): then the router exits at once, and is
-    // started again on other ports.
+    // as the ephemeral port of an outgoing connection). Its native port taken, the router exits at
+    // once; its WebSocket port taken, it only logs the error and runs on, and the start finds
+    // someone else listening there (assertListener). Either way it is started again on other ports.
     for (let attempt = 1; ; attempt++) {
       const wsPort = await pick();
       const zenohPort = await pick();

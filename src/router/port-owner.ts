@@ -1,8 +1,9 @@
 // Which process listens on a TCP port, read from Linux's /proc: the kernel's socket tables give the
 // inode of each listening socket, and a process's fd directory links to the inodes it holds. The
-// managed router needs it because a port found free a moment earlier can be taken by another
-// process before the router binds it; a handshake on that port then proves only that someone
-// listens there, maybe another test cluster's router or guard.
+// managed router, the test clusters' link guard and `npm start` need it because a port can be
+// taken by another process before their child binds it (a port found free a moment earlier, or
+// one of `npm start`'s fixed ports held by an old cluster), and the remote-api router does not
+// even exit then: a handshake on that port proves only that someone listens there.
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 

@@ -7,8 +7,11 @@
 // reported silent. One socket dead while the others talk (which one path makes unlikely) is left
 // to each session's health checks (router-connection.ts).
 //
-// Silence is judged only after the turn's I/O has been read: a lagging event loop runs its timers
-// before reading its sockets, and our own lag must never count as the router's silence.
+// Our own lag must never count as the router's silence. So the group is silent only when, besides
+// nothing heard for `silenceMs`, a ping has gone unanswered for half that: after a stall of this
+// event loop with no ping out (traffic had just been heard), the first ping after it gets that
+// long for its answer. And silence is judged only after the turn's I/O has been read: a lagging
+// loop runs its timers before reading its sockets, where an answer may wait.
 
 import type { WebSocket as NodeWebSocket } from 'ws';
 
@@ -30,6 +33,8 @@ export class RouterLinkWatch {
   private readonly members = new Map<NodeWebSocket, Member>();
   /** When any socket of the group last heard from the router. */
   private heardAt = Date.now();
+  /** When the oldest ping not answered yet (nothing heard since) went out; null when none is out. */
+  private pingedSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private judging: NodeJS.Immediate | null = null;
   /** Pings sent since start (for tests). */
@@ -61,9 +66,11 @@ export class RouterLinkWatch {
     };
     const hear = () => {
       this.heardAt = Date.now();
+      this.pingedSince = null;
     };
     // A socket that has just opened has just been heard, and so has the path the group shares.
     this.heardAt = now;
+    this.pingedSince = null;
     ws.on('pong', hear);
     ws.on('message', hear);
     this.members.set(ws, member);
@@ -78,13 +85,20 @@ export class RouterLinkWatch {
     return this.heardAt;
   }
 
+  /** How long the group has heard nothing, if that makes it silent at `now`; null otherwise. */
+  private silentFor(now: number): number | null {
+    if (this.pingedSince === null || now - this.pingedSince < this.tuning.silenceMs / 2) return null;
+    const quietMs = now - this.heardAt;
+    return quietMs > this.tuning.silenceMs ? quietMs : null;
+  }
+
   private tick(): void {
-    const quietMs = Date.now() - this.heardAt;
-    if (quietMs > this.tuning.silenceMs) {
+    const now = Date.now();
+    if (this.silentFor(now) !== null) {
       this.judging ??= setImmediate(() => {
         this.judging = null;
-        const silentMs = Date.now() - this.heardAt;
-        if (silentMs <= this.tuning.silenceMs) return;
+        const silentMs = this.silentFor(Date.now());
+        if (silentMs === null) return;
         for (const member of [...this.members.values()]) {
           member.forget();
           member.silent(silentMs);
@@ -92,15 +106,16 @@ export class RouterLinkWatch {
       });
       return;
     }
-    if (quietMs < this.tuning.pingIntervalMs) return;
+    if (now - this.heardAt < this.tuning.pingIntervalMs) return;
     let next: [NodeWebSocket, Member] | null = null;
     for (const entry of this.members) {
       // A socket closing is on its way out: its session hears of the close and stops watching it.
       if (entry[0].readyState === entry[0].OPEN && (next === null || entry[1].pingedAt < next[1].pingedAt)) next = entry;
     }
     if (next === null) return;
-    next[1].pingedAt = Date.now();
+    next[1].pingedAt = now;
     next[0].ping();
+    this.pingedSince ??= now;
     this.pingsSent++;
   }
 }

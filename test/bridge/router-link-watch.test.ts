@@ -1,12 +1,15 @@
 // One watch over several real WebSockets to one loopback server, which answers pings only while
 // told to: the group pings one socket per quiet period (rotating), not every socket; traffic on
 // any socket keeps all of them from being pinged or judged silent; when the server stops
-// answering, every socket is reported silent once, after the bound and not before.
+// answering, every socket is reported silent once, after the bound and not before; a stall of the
+// watching process itself, begun just after the router was heard, is not taken for silence.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RouterLinkWatch } from '../../src/bridge/router-link-watch.js';
+import { busy } from '../support/busy.js';
 
 const PING_MS = 50;
 const SILENCE_MS = 300;
@@ -115,4 +118,39 @@ test('a group whose server stops answering is reported silent, each socket once,
     assert.ok(s.at - stoppedAt >= SILENCE_MS - 2 * PING_MS - 5 && s.at - stoppedAt < SILENCE_MS + 1000, report);
   }
   for (const ws of sockets) ws.terminate();
+});
+
+test('a stall of the watching process begun just after the router was heard is not taken for silence', { timeout: 20_000 }, async () => {
+  // The router is another process, so it answers while this one stalls; it echoes each message.
+  const router = spawn(
+    process.execPath,
+    ['-e', "const s = new (require('ws').WebSocketServer)({ host: '127.0.0.1', port: 0 }); s.on('listening', () => console.log(s.address().port)); s.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));"],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const [portLine] = (await once(router.stdout!, 'data')) as [Buffer];
+    const ws = new WebSocket(`ws://127.0.0.1:${Number(portLine.toString().trim())}`);
+    await once(ws, 'open');
+    const watch = new RouterLinkWatch({ pingIntervalMs: PING_MS, silenceMs: SILENCE_MS });
+    const silent: number[] = [];
+    const stop = watch.watch(ws, (silentMs) => silent.push(silentMs));
+    await sleep(3 * PING_MS);
+    // The echo is heard, and at once this process stalls for over three times the silence bound,
+    // with no ping out: nothing arrives meanwhile, and the first ping after the stall is answered.
+    const stalled = new Promise<void>((resolve) =>
+      ws.once('message', () => {
+        busy(4 * SILENCE_MS);
+        resolve();
+      }),
+    );
+    ws.send('echo');
+    await stalled;
+    await sleep(2 * SILENCE_MS);
+    stop();
+    ws.terminate();
+    assert.deepEqual(silent, [], `judged silent after ${JSON.stringify(silent)} ms`);
+    assert.ok(watch.pingsSent >= 1);
+  } finally {
+    router.kill();
+  }
 });

@@ -74,3 +74,22 @@ export class PortTakenError extends Error {
 export function assertListener(pid: number | undefined, port: number, what: string): void {
   if (pid !== undefined && listensOn(pid, port) === false) throw new PortTakenError(what, port);
 }
+
+/** How many times a start is tried on new ports when one was taken before its child bound it. */
+const PORT_ATTEMPTS = 3;
+
+/**
+ * Runs `start`, which picks its own ports, again (PORT_ATTEMPTS times in all) while it fails
+ * because one of them was taken in between ("address already in use", from the child or from
+ * assertListener).
+ */
+export async function onFreePorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt < PORT_ATTEMPTS && e instanceof Error && /address already in use/i.test(e.message)) continue;
+      throw e;
+    }
+  }
+}

@@ -21,7 +21,7 @@ import {
   ROUTER_USER,
   type RouterUser,
 } from './router-config.js';
-import { assertListener } from './port-owner.js';
+import { assertListener, onFreePorts } from './port-owner.js';
 import { ensureUsers } from './router-secrets.js';
 import { ensurePrivateDir, writeSecretFile } from '../secret-files.js';
 
@@ -160,9 +160,6 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
   }
 }
 
-/** How many times ZenohRouter.start picks new ports when one was taken before the router bound it. */
-const PORT_ATTEMPTS = 3;
-
 /** A port that was free on 127.0.0.1 a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -295,21 +292,21 @@ export class ZenohRouter {
     // as the ephemeral port of an outgoing connection). Its native port taken, the router exits at
     // once; its WebSocket port taken, it only logs the error and runs on, and the start finds
     // someone else listening there (assertListener). Either way it is started again on other ports.
-    for (let attempt = 1; ; attempt++) {
+    const router = await onFreePorts(async () => {
       const wsPort = await pick();
       const zenohPort = await pick();
       const dir = mkdtempSync(join(tmpdir(), 'forge-zenoh-'));
-      const router = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth, maxBodyBytes: opts.maxBodyBytes }), auth, opts.maxBodyBytes);
+      const started = new ZenohRouter(wsPort, zenohPort, writeRouterFiles(dir, { wsPort, zenohPort, auth, maxBodyBytes: opts.maxBodyBytes }), auth, opts.maxBodyBytes);
       try {
-        await router.start();
+        await started.start();
       } catch (e) {
         rmSync(dir, { recursive: true, force: true });
-        if (attempt < PORT_ATTEMPTS && e instanceof Error && e.message.includes('Address already in use')) continue;
         throw e;
       }
-      if (opts.gateway) await router.startGateway();
-      return router;
-    }
+      return started;
+    });
+    if (opts.gateway) await router.startGateway();
+    return router;
   }
 
   /**

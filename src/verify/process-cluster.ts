@@ -36,6 +36,7 @@ import { issueToken } from '../auth/tokens.js';
 import { ForgeMailboxClient } from '../bridge/client.js';
 import { repoRoot } from '../repo-root.js';
 import { ManagedLinkGuard } from '../router/link-guard-process.js';
+import { onFreePorts } from '../router/port-owner.js';
 import { freePort, ZenohRouter } from '../router/zenoh-router.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
 import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
@@ -128,15 +129,9 @@ export class ProcessCluster {
     // Bodies beyond the default 1 MiB pass the router only if its message limit follows.
     const router = await ZenohRouter.start({ maxBodyBytes: opts.mailbox?.maxBodyBytes });
     // As the router's: a port found free can be taken before the guard binds it; then another one.
-    let guard: ManagedLinkGuard | undefined;
-    for (let attempt = 1; guard === undefined; attempt++) {
-      try {
-        guard = await ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url, logLevel: 'debug', logFile: join(dir, 'link-guard.log'), ...opts.linkGuard });
-      } catch (e) {
-        if (attempt < 3 && e instanceof Error && /address already in use/i.test(e.message)) continue;
-        throw e;
-      }
-    }
+    const guard = await onFreePorts(async () =>
+      ManagedLinkGuard.start({ listenPort: await freePort(), upstream: router.url, logLevel: 'debug', logFile: join(dir, 'link-guard.log'), ...opts.linkGuard }),
+    );
     // The nodes read FORGE_* variables as config overrides: only the ones asked for reach them.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FORGE_')));
     const key = await generateSigningKey();

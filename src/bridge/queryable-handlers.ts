@@ -15,7 +15,8 @@
 // So every session the bridge opens answers a query for an id it has no handler for at once, with
 // NOT_LEADER (nothing was run: the client retries), and an undeclared queryable keeps answering
 // for LATE_QUERY_GRACE_MS after the undeclare (NOT_LEADER too, from an ex-leader). Both reach into
-// zenoh-ts's internals and fall back to its own behaviour if they are laid out otherwise.
+// zenoh-ts's internals and fall back to its own behaviour if they are laid out otherwise. (A query
+// dropped below zenoh-ts, by the router's session for us as a queryable goes, is key-expr-anchors.ts's.)
 
 import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import { encodeError } from './reply-format.js';

@@ -3,9 +3,11 @@
 // keeps at most 1000 unanswered queries per session). Each lane keeps its own router connection
 // (reconnecting like the bridge's main one), declares its queryable only while the node leads,
 // and holds at most MAX_WAITING_PER_LANE unanswered queries: one more is answered BUSY at once.
+// Its session keeps the queryable's key expression declared throughout (key-expr-anchors.ts).
 
 import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
+import { anchorKeyExprs } from './key-expr-anchors.js';
 import { MAX_WAITING_PER_LANE, waitLaneKeyExpr } from './key-space.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import type { RouterLinkWatch } from './router-link-watch.js';
@@ -50,6 +52,7 @@ export class WaitLanes {
         onSession: (session) =>
           this.serialize(async () => {
             lane.session = session;
+            await anchorKeyExprs(session, [waitLaneKeyExpr(this.options.prefix, lane.index)]);
             await this.sync(lane);
           }),
         onSessionLost: () => {

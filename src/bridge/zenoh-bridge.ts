@@ -4,9 +4,11 @@
 // zenoh-ts queryables reach every matching declaration, so only the current Raft leader declares
 // the mailbox queryables and the PUT subscriber (on becoming leader; undeclared on losing it).
 // Every node, leader or not, declares its own status queryable. An ex-leader that still gets a
-// query before its undeclare lands answers NOT_LEADER: its command cannot commit. Replies are sent
-// only once the result is committed and applied. The leader also serves the cluster admin keys
-// when the node gives the bridge a ClusterAdmin.
+// query before its undeclare lands answers NOT_LEADER: its command cannot commit; one the router
+// sends it as it undeclares ends at once, not at the client's timeout, as every session keeps the
+// key expressions of the leader's queryables declared whatever the role (key-expr-anchors.ts).
+// Replies are sent only once the result is committed and applied. The leader also serves the
+// cluster admin keys when the node gives the bridge a ClusterAdmin.
 //
 // Every request is authorized here, before anything reaches the node: the attachment's capability
 // token is verified (UNAUTHORIZED when missing, forged or expired), then the parsed request is
@@ -52,6 +54,7 @@ import type { MailboxCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
 import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { LoopPacer } from './loop-pacer.js';
+import { anchorKeyExprs } from './key-expr-anchors.js';
 import { undeclareAnswering } from './queryable-handlers.js';
 import { DEFAULT_RECONNECT, RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { RouterLinkWatch } from './router-link-watch.js';
@@ -225,6 +228,9 @@ export class ZenohBridge {
           false,
         ),
     });
+    const leaderKeyExprs = [mailboxKeyExpr(this.prefix), clusterStatusKey(this.prefix)];
+    if (this.options.admin !== undefined) leaderKeyExprs.push(adminKeyExpr(this.prefix));
+    await anchorKeyExprs(session, leaderKeyExprs);
     await this.syncLeaderDeclarations();
   }
 

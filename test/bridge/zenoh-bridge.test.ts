@@ -281,6 +281,49 @@ test('three bridges, one leader: a GET with target ALL consumes exactly one mess
   assert.equal(replies.length, 1);
 });
 
+test('GETs in flight as the leader steps down end at once, none at its timeout', async (t) => {
+  // The race (key-expr-anchors.ts) is between the router routing a query and the ex-leader's
+  // undeclare: many GETs in flight over many step-downs make it likely. Without the anchors each
+  // of 14 runs had a GET wait for its timeout (the status or the wait lane key) within its 60.
+  const service = new InMemoryMailboxService('n1', { leader: true });
+  const { bridge } = await startBridge(t, service);
+  const session = await openRawSession(t);
+  // The main session's leader keys and a wait lane's (a long poll with a 1 ms wait).
+  const selectors = [`${PREFIX}/@cluster/status`, `${PREFIX}/alice/len`, `${PREFIX}/@wait/0/alice?wait=1`];
+  const timeoutMs = 2000;
+  const hung: string[] = [];
+  const get = (selector: string) =>
+    new Promise<void>((resolve, reject) => {
+      const sent = Date.now();
+      let timedOut = false;
+      const handler: [(r: Reply) => void, () => void] = [
+        (r) => {
+          const result = r.result();
+          if (result instanceof ReplyError && result.payload().toString() === 'Timeout') timedOut = true;
+        },
+        () => {
+          if (timedOut) hung.push(`${selector} after ${Date.now() - sent} ms`);
+          resolve();
+        },
+      ];
+      session.get(selector, { target: QueryTarget.ALL, consolidation: ConsolidationMode.NONE, timeout: Duration.milliseconds.of(timeoutMs), handler }).catch(reject);
+    });
+  for (let stepDown = 0; stepDown < 60 && hung.length === 0; stepDown++) {
+    let flooding = true;
+    const floods = Array.from({ length: 48 }, async (_, i) => {
+      while (flooding) await get(selectors[i % selectors.length]!);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    service.setLeader(false);
+    await bridge.settled();
+    flooding = false;
+    await Promise.all(floods);
+    service.setLeader(true);
+    await bridge.settled();
+  }
+  assert.deepEqual(hung, [], 'GETs that waited for their timeout');
+});
+
 test('the bridges survive a router crash: they reconnect, redeclare for the current roles and serve again', async (t) => {
   const first = new InMemoryMailboxService('n1', { leader: true });
   const second = new InMemoryMailboxService('n2', { leader: false, mailbox: first.mailbox });

@@ -8,8 +8,10 @@
 // terminated (a dead link would never complete a closing handshake), whoever listens with
 // `onLost` hears of it at once (a request in flight on it will get no answer), and the session
 // is reopened with short, capped exponential backoff; `onSession` redeclares everything on the
-// new one. `downSince` tells since when the router has not been heard, for whoever must act
-// within a bound of the outage's start rather than of its detection.
+// new one. Its owner may also end a session it can no longer trust (`reopen`: a declaration on it
+// failed), which is then handled as a lost one. `downSince` tells since when the router has not
+// been heard, for whoever must act within a bound of the outage's start rather than of its
+// detection.
 
 import type { Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
@@ -78,6 +80,8 @@ export class RouterConnection {
   private outageSince: number | null = null;
   /** Why the last attempt to open a session failed, for callers that give up waiting. */
   private lastFailure: string | null = null;
+  /** Ends the watch of the current session (see reopen); null while none is watched. */
+  private endWatch: ((reason: string) => void) | null = null;
 
   constructor(options: RouterConnectionOptions) {
     this.opts = options;
@@ -109,6 +113,16 @@ export class RouterConnection {
     }
     this.lostListeners.add(listener);
     return () => this.lostListeners.delete(listener);
+  }
+
+  /**
+   * Ends `session`, if it is still this connection's, as a lost one (with `reason`): a new one is
+   * opened and `onSession` declares everything on it afresh. For a session whose declarations can
+   * no longer be known: a declare that timed out on our side may still land in the router, as a
+   * declaration zenoh-ts keeps no handler and no id for, so no request on that session can undo it.
+   */
+  reopen(session: Session, reason: string): void {
+    if (session === this.session) this.endWatch?.(reason);
   }
 
   /** Since when (Date.now() ms) the router has not been heard, or null while a session is up. */
@@ -209,7 +223,7 @@ export class RouterConnection {
     }
   }
 
-  /** Why the session ended (its WebSocket closed or went silent, a failed health check, or stop()) and when the router was last heard. */
+  /** Why the session ended (its WebSocket closed or went silent, a failed health check, reopen() or stop()) and when the router was last heard. */
   private async watch(session: Session): Promise<{ reason: string; lastHeard: number }> {
     const ended: Array<() => void> = [];
     /** When the link closed, if it did. */
@@ -217,6 +231,8 @@ export class RouterConnection {
     try {
       const reason = await new Promise<string>((resolve) => {
         const end = (why: string) => resolve(why);
+        this.endWatch = end;
+        ended.push(() => (this.endWatch = null));
         this.watchSocket(session, closedAt, end, ended);
         void this.healthChecks(session, end, ended);
       });

@@ -4,6 +4,8 @@
 // (reconnecting like the bridge's main one), declares its queryable only while the node leads,
 // and holds at most MAX_WAITING_PER_LANE unanswered queries: one more is answered BUSY at once.
 // Its session keeps the queryable's key expression declared throughout (key-expr-anchors.ts).
+// A lane whose declaration change fails has its session reopened, like the bridge's main one
+// (zenoh-bridge.ts), and declares on the new one what the role is by then.
 
 import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
@@ -53,7 +55,7 @@ export class WaitLanes {
           this.serialize(async () => {
             lane.session = session;
             await anchorKeyExprs(session, [waitLaneKeyExpr(this.options.prefix, lane.index)]);
-            await this.sync(lane);
+            await this.sync(lane, session);
           }),
         onSessionLost: () => {
           lane.session = null;
@@ -70,11 +72,31 @@ export class WaitLanes {
     for (const lane of this.lanes) lane.connection.start();
   }
 
-  /** Declares (leading) or undeclares every lane's queryable; resolves once done. */
+  /**
+   * Declares (leading) or undeclares every lane's queryable; resolves once done. A lane on which
+   * that fails has its session reopened (see RouterConnection.reopen): its next one declares.
+   */
   setLeading(leading: boolean): Promise<void> {
     this.leading = leading;
     return this.serialize(async () => {
-      await Promise.all(this.lanes.map((lane) => this.sync(lane)));
+      const failed: { lane: number; err: string }[] = [];
+      await Promise.all(
+        this.lanes.map(async (lane) => {
+          const session = lane.session;
+          if (session === null) return; // the next session is declared for the role it finds
+          try {
+            await this.sync(lane, session);
+          } catch (e) {
+            const err = e instanceof Error ? e.message : String(e);
+            failed.push({ lane: lane.index, err });
+            lane.connection.reopen(session, `declaration change failed: ${err}`);
+          }
+        }),
+      );
+      // One line for all: the lanes share the main session's router, and fail together.
+      if (failed.length > 0) {
+        this.options.logger.warn({ lanes: failed.map((f) => f.lane), err: failed[0]!.err }, 'wait lane declaration change failed: reopening their sessions');
+      }
     });
   }
 
@@ -99,17 +121,14 @@ export class WaitLanes {
     await Promise.all(this.lanes.map((lane) => lane.connection.stop()));
   }
 
+  /** Runs `change` after the pending ones; its failure is the caller's to handle, and the next change runs anyway. */
   private serialize(change: () => Promise<void>): Promise<void> {
     const next = this.changes.then(change);
-    this.changes = next.catch((e: unknown) => {
-      this.options.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'wait lane declaration change failed');
-    });
+    this.changes = next.catch(() => {});
     return next;
   }
 
-  private async sync(lane: Lane): Promise<void> {
-    const session = lane.session;
-    if (session === null) return;
+  private async sync(lane: Lane, session: Session): Promise<void> {
     if (this.leading && lane.queryable === null) {
       lane.queryable = await session.declareQueryable(waitLaneKeyExpr(this.options.prefix, lane.index), {
         complete: true,

@@ -7,6 +7,10 @@
 // query before its undeclare lands answers NOT_LEADER: its command cannot commit; one the router
 // sends it as it undeclares ends at once, not at the client's timeout, as every session keeps the
 // key expressions of the leader's queryables declared whatever the role (key-expr-anchors.ts).
+// A role change whose declarations fail (the router did not answer a declare or undeclare in
+// time: a new leader would never serve, an ex-leader would keep its queryables) ends the session:
+// what a timed-out declare left in the router is known to no one (see RouterConnection.reopen),
+// and the connection redials with backoff and declares what the role is by then on a new session.
 // Replies are sent only once the result is committed and applied. The leader also serves the
 // cluster admin keys when the node gives the bridge a ClusterAdmin.
 //
@@ -169,7 +173,7 @@ export class ZenohBridge {
   start(): void {
     divertZenohConsole((message) => this.options.logger.debug({ source: 'zenoh-ts' }, message));
     this.unsubscribeRole ??= this.options.service.onRoleChange((leading) => {
-      void this.serialize(() => this.syncLeaderDeclarations());
+      void this.serialize(() => this.followRole());
       void this.lanes.setLeading(leading);
     });
     this.connection.start();
@@ -205,12 +209,24 @@ export class ZenohBridge {
     await this.connection.stop();
   }
 
+  /** Runs `change` after the pending ones; its failure is the caller's to handle, and the next change runs anyway. */
   private serialize(change: () => Promise<void>): Promise<void> {
     const next = this.changes.then(change);
-    this.changes = next.catch((e: unknown) => {
-      this.options.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'Zenoh declaration change failed');
-    });
+    this.changes = next.catch(() => {});
     return next;
+  }
+
+  /** Declares or undeclares the leader's queryables and subscriber for the current role; on failure, reopens the session (see the header). */
+  private async followRole(): Promise<void> {
+    const session = this.session;
+    if (session === null) return; // the next session is declared for the role it finds
+    try {
+      await this.syncLeaderDeclarations(session);
+    } catch (e) {
+      const err = e instanceof Error ? e.message : String(e);
+      this.options.logger.warn({ err }, 'Zenoh declaration change failed: reopening the session');
+      this.connection.reopen(session, `declaration change failed: ${err}`);
+    }
   }
 
   private async declareOn(session: Session): Promise<void> {
@@ -231,12 +247,10 @@ export class ZenohBridge {
     const leaderKeyExprs = [mailboxKeyExpr(this.prefix), clusterStatusKey(this.prefix)];
     if (this.options.admin !== undefined) leaderKeyExprs.push(adminKeyExpr(this.prefix));
     await anchorKeyExprs(session, leaderKeyExprs);
-    await this.syncLeaderDeclarations();
+    await this.syncLeaderDeclarations(session);
   }
 
-  private async syncLeaderDeclarations(): Promise<void> {
-    const session = this.session;
-    if (session === null) return;
+  private async syncLeaderDeclarations(session: Session): Promise<void> {
     const leader = this.options.service.isLeader();
     if (leader && this.leaderDecls === null) {
       this.leaderDecls = await this.declareLeader(session);
@@ -252,38 +266,31 @@ export class ZenohBridge {
     }
   }
 
+  /**
+   * Declares the leader's set. One that fails half-made is not undone here: the session it is on
+   * goes with it (followRole; RouterConnection for a new session's), and so does the rest.
+   */
   private async declareLeader(session: Session): Promise<LeaderDeclarations> {
-    // A half-made set is undone: a retry must not leave two mailbox queryables in one session,
-    // which would run every request twice.
-    const made: { undeclare(): Promise<void> }[] = [];
-    try {
-      // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
-      const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
-        complete: true,
-        handler: (query: Query) => void this.answer(query, (slot) => this.mailboxReply(query, slot)),
-      });
-      made.push(mailbox);
-      const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
+    // complete: this is the only queryable for the key space, so ALL_COMPLETE queries must reach it.
+    const mailbox = await session.declareQueryable(mailboxKeyExpr(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, (slot) => this.mailboxReply(query, slot)),
+    });
+    const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+    });
+    let admin: Queryable | null = null;
+    if (this.options.admin !== undefined) {
+      admin = await session.declareQueryable(adminKeyExpr(this.prefix), {
         complete: true,
         handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
       });
-      made.push(clusterStatus);
-      let admin: Queryable | null = null;
-      if (this.options.admin !== undefined) {
-        admin = await session.declareQueryable(adminKeyExpr(this.prefix), {
-          complete: true,
-          handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
-        });
-        made.push(admin);
-      }
-      const puts = await session.declareSubscriber(`${this.prefix}/*`, {
-        handler: (sample: Sample) => void this.enqueue(sample),
-      });
-      return { mailbox, clusterStatus, admin, puts };
-    } catch (e) {
-      await Promise.allSettled(made.map((d) => d.undeclare()));
-      throw e;
     }
+    const puts = await session.declareSubscriber(`${this.prefix}/*`, {
+      handler: (sample: Sample) => void this.enqueue(sample),
+    });
+    return { mailbox, clusterStatus, admin, puts };
   }
 
   /** Verifies the token a query carries; throws AuthError, or KeySpaceError-shaped BAD_REQUEST. */

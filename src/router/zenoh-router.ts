@@ -227,6 +227,11 @@ class ManagedZenoh {
     throw new Error(`${this.what} did not open ws port ${this.wsPort}: ${outcome.message}\n${this.output}`);
   }
 
+  /** Sends `sig` to the running child without waiting for anything (SIGSTOP, SIGCONT). */
+  send(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
   async signal(sig: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (child === null) return;
@@ -343,6 +348,16 @@ export class ZenohRouter {
   async kill(): Promise<void> {
     await this.gateway?.process.signal('SIGKILL');
     await this.router.signal('SIGKILL');
+  }
+
+  /** SIGSTOP: the router answers nothing, its connections stay open (the kernel still ACKs), until thaw(). */
+  freeze(): void {
+    this.router.send('SIGSTOP');
+  }
+
+  /** SIGCONT: a frozen router runs on, and handles what was sent to it meanwhile. */
+  thaw(): void {
+    this.router.send('SIGCONT');
   }
 
   async stop(): Promise<void> {

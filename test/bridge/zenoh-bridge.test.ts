@@ -7,7 +7,7 @@ import '../../src/bridge/websocket-polyfill.js';
 import { Config, ConsolidationMode, Duration, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
 import type { LoggerPort } from '../../src/logger-port.js';
-import { MAX_WAITING_ON_MAIN_SESSION } from '../../src/bridge/key-space.js';
+import { MAX_WAITING_ON_MAIN_SESSION, WAIT_LANES } from '../../src/bridge/key-space.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
 import { ZenohBridge, requestTag } from '../../src/bridge/zenoh-bridge.js';
 import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
@@ -381,6 +381,69 @@ test('a bridge started while the router is down connects once it comes up', asyn
   const client = await openClient(t);
   await client.put('late', 'x');
   assert.equal((await client.len('late')).count, 1);
+});
+
+// Frozen (SIGSTOP) longer than a request to it may take but far shorter than the ping silence
+// that counts as a lost router: a role change's declares time out, and nothing else fails. The
+// router handles them once it runs on, as declarations zenoh-ts keeps no handler for (answered
+// NOT_LEADER at once, queryable-handlers.ts): on that session the node would never serve.
+const FREEZE_RECONNECT = { ...FAST_RECONNECT, requestTimeoutMs: 500, silenceMs: 60_000, healthIntervalMs: 60_000 };
+
+/** Makes `change` (a role change) while the router is frozen; thaws it once the main session's and the lanes' declarations failed. */
+async function changeRoleWhileFrozen(logger: MemoryLogger, change: () => void): Promise<void> {
+  const failed = (what: string) => logger.lines.some((l) => l.msg.startsWith(`${what} declaration change failed`));
+  zenoh.router.freeze();
+  try {
+    change();
+    await until(() => failed('Zenoh') && failed('wait lane'), 10_000, 'the declarations to time out');
+  } finally {
+    zenoh.router.thaw();
+  }
+}
+
+/** Whether a GET's replies are one answer, no error. */
+function oneAnswer(replies: (Sample | ReplyError)[]): boolean {
+  return replies.length === 1 && replies[0] instanceof Sample;
+}
+
+test('a new leader whose declarations time out declares them again on a new session and serves', async (t) => {
+  const service = new InMemoryMailboxService('n1', { leader: false });
+  const logger = new MemoryLogger();
+  await startServingBridge(zenoh.router.url, service, { logger, reconnect: FREEZE_RECONNECT }, t);
+  await changeRoleWhileFrozen(logger, () => service.setLeader(true));
+  const thawedAt = Date.now();
+
+  const session = await openRawSession(t);
+  // Every key the leader serves: its main session's and each wait lane's.
+  const selectors = [`${PREFIX}/alice/len`, ...Array.from({ length: WAIT_LANES }, (_, i) => `${PREFIX}/@wait/${i}/alice?wait=1`)];
+  for (const selector of selectors) {
+    await until(async () => oneAnswer(await rawGet(session, selector)), 20_000 - (Date.now() - thawedAt), `${selector} to be answered`);
+  }
+  t.diagnostic(`every leader key answered ${Date.now() - thawedAt} ms after the router ran on`);
+  // Declared once: what the timed-out declares left in the router went with the old sessions.
+  const all = await rawGet(session, `${PREFIX}/alice/len`, { target: QueryTarget.ALL, consolidation: ConsolidationMode.NONE });
+  assert.ok(oneAnswer(all), `one answer to a GET for all queryables, got ${all.length}: ${all.map((r) => (r instanceof ReplyError ? decodeError(r.payload().toBytes()).code : 'ok')).join(', ')}`);
+  const logged = (level: string, msg: string) => logger.lines.map((l) => l.level === level && l.msg === msg).lastIndexOf(true);
+  const failedAt = logged('warn', 'Zenoh declaration change failed: reopening the session');
+  assert.ok(failedAt >= 0);
+  assert.ok(logged('warn', 'wait lane declaration change failed: reopening their sessions') >= 0);
+  assert.ok(logged('info', 'connected to Zenoh router') > failedAt, 'the new session is logged');
+});
+
+test('a role that changes back while the declarations time out is the one declared on the new session', async (t) => {
+  const service = new InMemoryMailboxService('n1', { leader: false });
+  const logger = new MemoryLogger();
+  await startServingBridge(zenoh.router.url, service, { logger, reconnect: FREEZE_RECONNECT }, t);
+  await changeRoleWhileFrozen(logger, () => service.setLeader(true));
+  service.setLeader(false);
+
+  const session = await openRawSession(t);
+  // Once the new session is declared (the node's status answers), nothing answers for the leader.
+  await until(
+    async () => oneAnswer(await rawGet(session, `${PREFIX}/@cluster/node/n1/status`)) && (await rawGet(session, `${PREFIX}/alice/len`)).length === 0,
+    20_000,
+    'the follower to be redeclared with no leader queryable',
+  );
 });
 
 test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (t) => {

@@ -191,7 +191,7 @@ export class ForgeNode implements NodeOperations {
       logger: log.child({ component: 'raft' }),
       onApplyBatch: (_n, seconds) => this.metrics.applyLatency.observe(seconds),
       onProposalStages: ({ writeMs, commitMs, applyMs }) => {
-        this.metrics.proposalStage.observe({ stage: 'write' }, writeMs / 1000);
+        if (writeMs !== null) this.metrics.proposalStage.observe({ stage: 'write' }, writeMs / 1000);
         this.metrics.proposalStage.observe({ stage: 'commit' }, commitMs / 1000);
         this.metrics.proposalStage.observe({ stage: 'apply' }, applyMs / 1000);
       },

@@ -161,13 +161,14 @@ interface PendingProposal<R> {
 
 /**
  * Where one proposal's time went on the node that proposed it, in ms: `writeMs` from proposal to
- * its entry durable in this node's own log (the leader counts its own log toward the quorum only
- * after that, so it is part of `commitMs`), `commitMs` from proposal to committed (a majority
+ * its entry durable in this node's own log, `commitMs` from proposal to committed (a majority
  * durable), `applyMs` from committed to applied (queued behind earlier entries, then applied).
- * Membership changes are not told.
+ * `writeMs` is null when the entry committed before this node's own write of it ended: the
+ * followers' writes made the majority (see RaftCore.takeCommitted), so the write was not part of
+ * the commit. Membership changes are not told.
  */
 export interface ProposalStages {
-  writeMs: number;
+  writeMs: number | null;
   commitMs: number;
   applyMs: number;
 }
@@ -252,6 +253,8 @@ export class RaftDriver<R> {
   private readonly time: Scheduler;
   private readonly log: DriverLogger;
   private readonly applyBeforeCommit: boolean;
+  /** A deferred send of the appends queued during a Ready's handling is pending (queueAppendFlush). */
+  private appendFlushQueued = false;
   private ticker: TimerHandle | null = null;
   /** Monotonic time of the last tick (of the start, before the first), or null before the start: how a liveness probe sees the loop run. */
   private lastTick: number | null = null;
@@ -530,7 +533,22 @@ export class RaftDriver<R> {
     if (this.stopped) return;
     this.core.step(m, this.clockReading());
     this.sendHeartbeats();
+    this.applyCommittedDuringWrite();
     this.schedule();
+  }
+
+  /**
+   * What a message committed while a Ready's write is under way is applied, and its waiters told,
+   * at once rather than after that write (see RaftCore.takeCommitted); the processing loop applies
+   * what a slice leaves, as for any batch. The snapshot triggers are checked by the loop, after
+   * the Ready.
+   */
+  private applyCommittedDuringWrite(): void {
+    const entries = this.core.takeCommitted();
+    if (entries.length === 0) return;
+    this.applyCommitted(entries);
+    this.serveReads();
+    this.notifyApplied();
   }
 
   /** Heartbeats and their answers leave at once, without waiting for a write in progress (see RaftCore.takeHeartbeats). */
@@ -575,10 +593,26 @@ export class RaftDriver<R> {
     if (this.stopped) return;
     if (this.processing) {
       this.rerun = true;
+      this.queueAppendFlush();
       return;
     }
     this.processing = true;
     this.time.defer(this.runLoop);
+  }
+
+  /**
+   * While a Ready is being handled (its write under way, mostly), a leader's appends queued in this
+   * turn leave at its end, all the turn's proposals in one append per follower (RaftCore.takeAppends),
+   * instead of waiting for the write to end.
+   */
+  private queueAppendFlush(): void {
+    if (this.appendFlushQueued) return;
+    this.appendFlushQueued = true;
+    this.time.defer(() => {
+      this.appendFlushQueued = false;
+      if (this.stopped) return;
+      for (const m of this.core.takeAppends()) this.opts.transport.send(m);
+    });
   }
 
   private async processLoop(): Promise<void> {
@@ -821,10 +855,10 @@ export class RaftDriver<R> {
 
   private tellStages<T>(p: PendingProposal<T>): void {
     // Membership changes are never stamped (stamp looks at proposals only).
-    if (this.opts.onProposalStages === undefined || p.committedAt === null || p.writtenAt === null) return;
+    if (this.opts.onProposalStages === undefined || p.committedAt === null) return;
     const now = this.time.monotonic();
     this.opts.onProposalStages({
-      writeMs: p.writtenAt - p.proposedAt,
+      writeMs: p.writtenAt !== null && p.writtenAt <= p.committedAt ? p.writtenAt - p.proposedAt : null,
       commitMs: p.committedAt - p.proposedAt,
       applyMs: now - p.committedAt,
     });

@@ -155,7 +155,13 @@ export class RaftLog {
 
   /** Committed entries not yet handed to the state machine (all recent: settled ones are applied). */
   nextCommitted(): Entry[] {
-    return this.recent.slice(this.recentPos(this.appliedIndex + 1), this.recentPos(this.commit + 1));
+    return this.committedAfter(this.appliedIndex);
+  }
+
+  /** Committed entries after `index`, which is at least the applied index (so they are all recent). */
+  committedAfter(index: number): Entry[] {
+    if (index < this.appliedIndex) throw new RangeError(`committed entries after ${index} asked for, applied through ${this.appliedIndex}`);
+    return this.recent.slice(this.recentPos(index + 1), this.recentPos(this.commit + 1));
   }
 
   /** Drops the prefix through `snapshot.meta.index` (which must be in the log, applied and durable). */

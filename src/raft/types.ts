@@ -251,6 +251,11 @@ export interface ReadState {
  * majority already (the leader counts itself only once persisted), so applying it need not wait
  * for this Ready's write of *new* entries — that takes one fsync off every client's commit
  * latency. With a snapshot to install the order stays write, restore, apply.
+ *
+ * The same two rules hold while a Ready's write is under way, for what arrives during it: the
+ * driver takes a leader's new appends (RaftCore.takeAppends) and entries committed meanwhile
+ * (RaftCore.takeCommitted) before `advance`, so that the leader's own fsync is on a commit's path
+ * only when it is slower than the followers'.
  */
 export interface Ready {
   softState: SoftState | null;

@@ -125,6 +125,83 @@ test('a Ready that only moves the commit index needs no synced write; committed 
   assert.deepEqual(commit.committedEntries.map((e) => e.index), [2]);
 });
 
+/** Leader a of a, b, c in term 2 whose no-op both followers hold: both are replicating. */
+function leaderOfThree(): RaftCore {
+  const c = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 0 } });
+  for (let i = 0; i < 30 && c.status().role !== 'candidate'; i++) c.tick();
+  flush(c);
+  c.step({ type: 'voteResp', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
+  flush(c);
+  for (const from of ['b', 'c']) c.step({ type: 'appendResp', from, to: 'a', term: 2, success: true, index: 1, conflictTerm: 0, conflictIndex: 0 });
+  flush(c);
+  flush(c);
+  return c;
+}
+
+test("during a leader's write, what it proposes leaves at once and what its followers' writes commit is applied", () => {
+  const c = leaderOfThree();
+  c.propose(bytes('p2'));
+  const writing = c.ready();
+  assert.deepEqual(writing.entries.map((e) => e.index), [2]);
+  assert.deepEqual(writing.messagesNow.map((m) => [m.type, m.to]), [['append', 'b'], ['append', 'c']]);
+  assert.deepEqual(c.takeAppends(), [], 'nothing new to send');
+  assert.deepEqual(c.takeCommitted(), [], 'nothing committed yet');
+
+  // The write of 2 is slow: 3 is proposed meanwhile, and goes to the followers at once.
+  c.propose(bytes('p3'));
+  const early = c.takeAppends();
+  assert.deepEqual(early.map((m) => [m.type, m.to, m.type === 'append' ? m.entries.map((e) => e.index) : []]), [['append', 'b', [3]], ['append', 'c', [3]]]);
+  assert.deepEqual(c.takeAppends(), [], 'taken once');
+
+  // Both followers wrote 2 and 3 before the leader wrote either: a majority holds them, so they
+  // are committed and handed out to apply while the leader's write of 2 is still under way.
+  for (const from of ['b', 'c']) c.step({ type: 'appendResp', from, to: 'a', term: 2, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 });
+  assert.deepEqual(c.takeCommitted().map((e) => e.index), [2, 3]);
+  assert.deepEqual(c.takeCommitted(), [], 'handed out once');
+
+  c.advance(writing);
+  assert.equal(c.status().applied, 3, 'what was taken counts as applied');
+  const next = c.ready();
+  assert.deepEqual(next.entries.map((e) => e.index), [3], 'the leader still writes 3 itself');
+  assert.deepEqual(next.committedEntries, [], 'not handed out again');
+  assert.ok(!sent(next).some((m) => m.type === 'append' && m.entries.length > 0), 'the appends of 3 are not sent again');
+});
+
+test("a follower applies what the leader commits during the follower's own write", () => {
+  const c = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
+  c.step({ type: 'append', from: 'a', to: 'c', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 2), entry(2, 2)], commit: 0 });
+  const writing = c.ready();
+  assert.deepEqual(writing.committedEntries, []);
+  c.step({ type: 'append', from: 'a', to: 'c', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [entry(3, 2)], commit: 2 });
+  assert.deepEqual(c.takeCommitted().map((e) => e.index), [1, 2]);
+  assert.deepEqual(c.takeAppends(), [], 'a follower sends no appends');
+  c.advance(writing);
+  const next = c.ready();
+  assert.deepEqual(next.committedEntries, []);
+  assert.deepEqual(next.entries.map((e) => e.index), [3]);
+});
+
+test("nothing is taken early around a leader's snapshot, nor before a new term is on disk", () => {
+  // A Ready installing a snapshot applies after its write: nothing committed is handed out before.
+  const f = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
+  const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('s')) };
+  f.step({ type: 'snapshot', from: 'a', to: 'c', term: 2, meta, offset: 0, total: 1, data: bytes('s'), done: true });
+  const installing = f.ready();
+  f.step({ type: 'append', from: 'a', to: 'c', term: 2, prevLogIndex: 5, prevLogTerm: 2, entries: [entry(6, 2)], commit: 6 });
+  assert.deepEqual(f.takeCommitted(), []);
+  f.advance(installing);
+  assert.deepEqual(f.ready().committedEntries.map((e) => e.index), [6], 'applied after the snapshot, by the next Ready');
+
+  // A new leader's first write holds its term: its appends wait for it, as a Ready's own would.
+  const c = new RaftCore(config('a'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 1, vote: null, commit: 0 } });
+  for (let i = 0; i < 30 && c.status().role !== 'candidate'; i++) c.tick();
+  const candidacy = c.ready();
+  c.step({ type: 'voteResp', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
+  c.propose(bytes('p'));
+  assert.deepEqual(c.takeAppends(), [], 'term 2 and the vote are not on disk yet');
+  c.advance(candidacy);
+});
+
 test('an installed snapshot is written, then restored, then entries applied', () => {
   const core = new RaftCore(config('c'), { ...emptyState(['a', 'b', 'c']), hardState: { term: 2, vote: null, commit: 0 } });
   const meta = { index: 5, term: 2, membership: { voters: ['a', 'b', 'c'], learners: [] }, time: 0, digest: snapshotDigest(bytes('s')) };

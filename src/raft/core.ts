@@ -461,17 +461,26 @@ export class RaftCore {
    * its heartbeats stop and the followers start an election.
    */
   takeHeartbeats(): Message[] {
-    // As hardState() would say, without its allocation: this runs on every message and tick.
+    if (!this.termDurable()) return [];
+    const taken = this.takeOut(this.role === 'leader' ? 'heartbeat' : 'heartbeatResp');
+    // They carry the current read round: a read registered from now on needs a round of its own.
+    if (taken.length > 0 && this.role === 'leader') this.reads.outboxFlushed();
+    return taken;
+  }
+
+  /** This node's term and vote are on disk: as hardState() would say, without its allocation (this runs on every message and tick). */
+  private termDurable(): boolean {
     const vote = this.voteNotPersisted ? null : this.vote;
-    if (this.term !== this.durableTerm || vote !== this.durableVote) return [];
-    const want = this.role === 'leader' ? 'heartbeat' : 'heartbeatResp';
-    if (!this.msgs.some((m) => m.type === want)) return [];
+    return this.term === this.durableTerm && vote === this.durableVote;
+  }
+
+  /** Takes the queued messages of `type` out of the outbox, in order, and leaves the rest (allocates nothing when there are none). */
+  private takeOut(type: Message['type']): Message[] {
+    if (!this.msgs.some((m) => m.type === type)) return [];
     const taken: Message[] = [];
     const kept: Message[] = [];
-    for (const m of this.msgs) (m.type === want ? taken : kept).push(m);
+    for (const m of this.msgs) (m.type === type ? taken : kept).push(m);
     this.msgs = kept;
-    // They carry the current read round: a read registered from now on needs a round of its own.
-    if (this.role === 'leader') this.reads.outboxFlushed();
     return taken;
   }
 
@@ -480,8 +489,8 @@ export class RaftCore {
    * still under way: committed means durable on a majority, which this node's own write does not
    * change, and a Ready applies its committed entries before its write anyway (`applyBeforeWrite`).
    * Without this, a commit learned from a follower's answer during the leader's next fsync waited
-   * for that fsync, and so did the client's reply: at 16 puts in flight the leader is writing
-   * nearly all the time. Empty when no Ready is out, when it carries a leader's snapshot (its
+   * for that fsync, and so did the client's reply (at 16 puts in flight the leader is writing a
+   * third to a half of the time). Empty when no Ready is out, when it carries a leader's snapshot (its
    * entries are applied after the write), or when one replaced the log since; `advance` counts
    * what was taken as applied.
    */
@@ -498,19 +507,13 @@ export class RaftCore {
    * that Ready's write is under way (§10.2.1, as a Ready's own appends leave before its write):
    * the entries proposed during the leader's fsync reach the followers then, not after it, and
    * with `takeCommitted` the followers' writes can commit them while the leader writes the ones
-   * before. Only once this term and vote are on disk (as `messagesNow`). Each follower's open append is
-   * closed by being taken: later entries go in a message of their own.
+   * before. Only once this term and vote are on disk (as `messagesNow`). Each follower's open
+   * append is closed by being taken: later entries go in a message of their own.
    */
   takeAppends(): Message[] {
-    // As hardState() would say (see takeHeartbeats).
-    const vote = this.voteNotPersisted ? null : this.vote;
-    if (!this.outstanding || this.role !== 'leader' || this.term !== this.durableTerm || vote !== this.durableVote) return [];
-    if (!this.msgs.some((m) => m.type === 'append')) return [];
-    const taken: Message[] = [];
-    const kept: Message[] = [];
-    for (const m of this.msgs) (m.type === 'append' ? taken : kept).push(m);
-    this.msgs = kept;
-    this.openAppends.clear();
+    if (!this.outstanding || this.role !== 'leader' || !this.termDurable()) return [];
+    const taken = this.takeOut('append');
+    if (taken.length > 0) this.openAppends.clear();
     return taken;
   }
 

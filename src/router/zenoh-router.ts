@@ -5,7 +5,7 @@
 // ports, authentication and access control on, killable/restartable on the same ports.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +232,24 @@ class ManagedZenoh {
     this.child?.kill(sig);
   }
 
+  /**
+   * Resolves once every thread of the running child is stopped (state T in /proc), within
+   * `timeoutMs`. A SIGSTOP takes effect as the kernel next schedules each of the router's threads:
+   * on a busy machine one may still answer a request sent just after the signal.
+   */
+  async stopped(timeoutMs = 5000): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    const deadline = Date.now() + timeoutMs;
+    // /proc/<pid>/task/<tid>/stat: "tid (comm) state ..."; comm may hold spaces or parentheses, so read after the last ')'.
+    const state = (tid: string) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    const allStopped = () => readdirSync(`/proc/${pid}/task`).every((tid) => state(tid) === 'T');
+    while (!allStopped()) {
+      if (Date.now() > deadline) throw new Error(`${this.what} (pid ${pid}) not stopped within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   async signal(sig: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (child === null) return;
@@ -350,9 +368,10 @@ export class ZenohRouter {
     await this.router.signal('SIGKILL');
   }
 
-  /** SIGSTOP: the router answers nothing, its connections stay open (the kernel still ACKs), until thaw(). */
-  freeze(): void {
+  /** SIGSTOP: the router answers nothing, its connections stay open (the kernel still ACKs), until thaw(). Resolves once it is stopped. */
+  async freeze(): Promise<void> {
     this.router.send('SIGSTOP');
+    await this.router.stopped();
   }
 
   /** SIGCONT: a frozen router runs on, and handles what was sent to it meanwhile. */

@@ -392,10 +392,10 @@ const FREEZE_RECONNECT = { ...FAST_RECONNECT, requestTimeoutMs: 500, silenceMs: 
 /** Makes `change` (a role change) while the router is frozen; thaws it once the main session's and the lanes' declarations failed. */
 async function changeRoleWhileFrozen(logger: MemoryLogger, change: () => void): Promise<void> {
   const failed = (what: string) => logger.lines.some((l) => l.msg.startsWith(`${what} declaration change failed`));
-  zenoh.router.freeze();
+  await zenoh.router.freeze();
   try {
     change();
-    await until(() => failed('Zenoh') && failed('wait lane'), 10_000, 'the declarations to time out');
+    await until(() => failed('Zenoh') && failed('wait lane'), 10_000, () => `the declarations to time out (logged: ${logger.lines.filter((l) => !/^(Connected to|Successfully opened)/.test(l.msg)).map((l) => `${l.level} ${l.msg}`).join('; ')})`);
   } finally {
     zenoh.router.thaw();
   }

@@ -28,8 +28,12 @@ export function nonWildPrefix(keyExpr: string): string | null {
   return slash === -1 ? null : keyExpr.slice(0, slash);
 }
 
-/** Declares on `session`, for its life, what keeps each of `keyExprs`'s non-wild prefixes declared (see the header). */
+/**
+ * Declares on `session`, for its life, what keeps each of `keyExprs`'s non-wild prefixes declared
+ * (see the header). The declarations go out together, and may go beside a new session's first
+ * declarations: only an undeclare needs them in place, and none comes before they are.
+ */
 export async function anchorKeyExprs(session: Session, keyExprs: readonly string[]): Promise<void> {
   const prefixes = new Set(keyExprs.map(nonWildPrefix).filter((p): p is string => p !== null));
-  for (const prefix of prefixes) await session.declareSubscriber(prefix, { handler: () => {} });
+  await Promise.all([...prefixes].map((prefix) => session.declareSubscriber(prefix, { handler: () => {} })));
 }

@@ -54,8 +54,9 @@ export class WaitLanes {
         onSession: (session) =>
           this.serialize(async () => {
             lane.session = session;
-            await anchorKeyExprs(session, [waitLaneKeyExpr(this.options.prefix, lane.index)]);
-            await this.sync(lane, session);
+            // Side by side: the lanes' sessions open one after another, and a round trip each for
+            // the anchor first would hold back the later lanes' queryables.
+            await Promise.all([anchorKeyExprs(session, [waitLaneKeyExpr(this.options.prefix, lane.index)]), this.sync(lane, session)]);
           }),
         onSessionLost: () => {
           lane.session = null;

@@ -246,8 +246,7 @@ export class ZenohBridge {
     });
     const leaderKeyExprs = [mailboxKeyExpr(this.prefix), clusterStatusKey(this.prefix)];
     if (this.options.admin !== undefined) leaderKeyExprs.push(adminKeyExpr(this.prefix));
-    await anchorKeyExprs(session, leaderKeyExprs);
-    await this.syncLeaderDeclarations(session);
+    await Promise.all([anchorKeyExprs(session, leaderKeyExprs), this.syncLeaderDeclarations(session)]);
   }
 
   private async syncLeaderDeclarations(session: Session): Promise<void> {

@@ -38,6 +38,14 @@ describe('long-poll consume', { timeout: 300_000 }, () => {
     );
 
   step('a parked consumer gets a message put 1 s later, well before its wait ends', async () => {
+    // Just after the election the leader's 16 wait lanes may still be declaring (their sessions
+    // open one after another): a long poll of this raw client on a lane not declared yet gets
+    // UNAVAILABLE at once (MailboxClient retries it). Lanes are picked at random: 64 polls in a row
+    // without that miss a lane still declaring with a chance of (15/16)^64, about 1.6%.
+    await eventually('the leader to serve on every wait lane', async () => {
+      for (let i = 0; i < 64; i++) await e2e.client.consume('warm-up', { waitMs: 1 });
+      return true;
+    });
     const started = Date.now();
     const waiting = e2e.client.consume('late', { waitMs: 30_000 });
     await parkedOnLeader(1);

@@ -14,7 +14,7 @@
 // leader-handoff test (a status call right after the move took 5003 ms and ended in TIMEOUT):
 // the ex-leader's session dropped the query the moment it undeclared its queryables.
 //
-// So a session that declares such a queryable first declares, for the session's life, a
+// So a session that declares such a queryable also declares, for the session's life, a
 // subscriber on the exact non-wild prefix: a second user of the prefix, which no undeclare of
 // the queryable takes away. Nothing is published on these keys; a sample that comes is ignored.
 

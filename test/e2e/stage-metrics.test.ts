@@ -46,10 +46,13 @@ describe('stage metrics', { timeout: 120_000 }, () => {
       const figures = Object.entries(d).map(([k, v]) => `${k} ${v.count} × ${v.count === 0 ? 0 : ((v.sum / v.count) * 1000).toFixed(2)} ms`).join(', ');
       console.error(`stage metrics e2e: ${figures}`);
       windows.push(figures);
-      for (const s of ['write', 'commit', 'apply'] as const) assert.ok(d[s].count >= PUTS, `${s}: ${figures}`);
+      for (const s of ['commit', 'apply'] as const) assert.ok(d[s].count >= PUTS, `${s}: ${figures}`);
+      // A write is observed only for an entry the leader wrote before it committed: the followers'
+      // writes may commit it first (RaftCore.takeCommitted; a CI run had 18 of 20).
+      assert.ok(d.write.count <= d.commit.count, `write: ${figures}`);
       // The status call above is a request too; the puts are at least PUTS more.
       for (const s of ['handle', 'reply'] as const) assert.ok(d[s].count >= PUTS, `${s}: ${figures}`);
-      assert.ok(d.commit.sum >= d.write.sum, `the leader's write is part of the commit: ${figures}`);
+      assert.ok(d.commit.sum >= d.write.sum, `a write observed is part of its commit: ${figures}`);
       if (d.commit.count === PUTS) {
         assert.ok(d.handle.sum >= d.commit.sum * 0.9, `handling a put holds its proposal: ${figures}`);
         break;

@@ -132,7 +132,7 @@ export class NodeMetrics {
     });
     this.proposalStage = new Histogram({
       name: 'forge_proposal_stage_seconds',
-      help: "Where a proposal's time goes on the leader: stage write (proposed to durable in its own log), commit (proposed to committed on a majority), apply (committed to applied)",
+      help: "Where a proposal's time goes on the leader: stage write (proposed to durable in its own log; only when that came before the commit), commit (proposed to committed on a majority), apply (committed to applied)",
       labelNames: ['stage'],
       buckets: LATENCY_BUCKETS,
       registers,

@@ -86,7 +86,14 @@ export interface ChaosReport {
   /** Cluster data and node logs (removed after a clean run unless keepFiles). */
   clusterDir: string;
   /** Ops as the history holds them (a batch call is one op per message), and the batch calls among them, by kind. */
-  ops: { total: number; byOutcome: Tally; byKind: Partial<Record<OpKind, Tally>>; batches: Partial<Record<OpKind, Tally>> };
+  ops: {
+    total: number;
+    byOutcome: Tally;
+    byKind: Partial<Record<OpKind, Tally>>;
+    batches: Partial<Record<OpKind, Tally>>;
+    /** The indeterminate ops by kind (batch and long poll told apart) and error code. */
+    unanswered: Record<string, Record<string, number>>;
+  };
   faults: Record<FaultKind, number>;
   drained: boolean;
   /** Replies no correct server can give (refused by the history format), described. */
@@ -269,7 +276,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       unsafe: opts.unsafe ?? null,
       historyPath,
       clusterDir: cluster.dir,
-      ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {} },
+      ops: { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {}, unanswered: {} },
       faults: nemesis.injected,
       drained,
       malformedReplies: recorder.malformed,
@@ -314,7 +321,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       (report.backlog === null || report.backlog.check?.ok === true) &&
       recorder.malformed.length === 0 &&
       nemesis.unexpectedExits.length === 0;
-    report.ops = tallyOps(recorder.counts(), recorder.batchCounts());
+    report.ops = tallyOps(recorder.counts(), recorder.batchCounts(), recorder.unansweredCounts());
     return report;
   } finally {
     writer.close();
@@ -323,8 +330,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-function tallyOps(byKind: Partial<Record<OpKind, Readonly<Tally>>>, batches: Partial<Record<OpKind, Readonly<Tally>>>): ChaosReport['ops'] {
-  const out: ChaosReport['ops'] = { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {} };
+function tallyOps(
+  byKind: Partial<Record<OpKind, Readonly<Tally>>>,
+  batches: Partial<Record<OpKind, Readonly<Tally>>>,
+  unanswered: Readonly<Record<string, Readonly<Record<string, number>>>>,
+): ChaosReport['ops'] {
+  const out: ChaosReport['ops'] = { total: 0, byOutcome: { ok: 0, fail: 0, info: 0 }, byKind: {}, batches: {}, unanswered: {} };
+  for (const [kind, causes] of Object.entries(unanswered)) out.unanswered[kind] = { ...causes };
   for (const [kind, tally] of Object.entries(batches) as Array<[OpKind, Tally]>) out.batches[kind] = { ...tally };
   for (const [kind, tally] of Object.entries(byKind) as Array<[OpKind, Tally]>) {
     out.byKind[kind] = { ...tally };
@@ -550,6 +562,11 @@ export function formatReport(r: ChaosReport): string {
   lines.push(`ops: ${r.ops.total} (${t(r.ops.byOutcome)})`);
   for (const [kind, tally] of Object.entries(r.ops.byKind)) lines.push(`  ${kind.padEnd(8)} ${t(tally)}`);
   for (const [kind, tally] of Object.entries(r.ops.batches)) lines.push(`  ${kind} batch calls (one op per message above): ${t(tally)}`);
+  const unanswered = Object.entries(r.ops.unanswered).sort(([a], [b]) => a.localeCompare(b));
+  if (unanswered.length > 0) {
+    const causes = (c: Record<string, number>) => Object.entries(c).sort(([, a], [, b]) => b - a).map(([code, n]) => `${code} ${n}`).join(', ');
+    lines.push(`  info by cause: ${unanswered.map(([kind, c]) => `${kind}: ${causes(c)}`).join('; ')}`);
+  }
   const faults = Object.entries(r.faults).filter(([, n]) => n > 0);
   lines.push(`faults: ${faults.reduce((s, [, n]) => s + n, 0)} (${faults.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`);
   const av = r.availability;

@@ -70,6 +70,7 @@ export class HistoryRecorder {
   private nextProcess = 0;
   private readonly tallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
   private readonly batchTallies: Partial<Record<OpKind, Record<OpOutcome, number>>> = {};
+  private readonly unansweredTallies: Record<string, Record<string, number>> = {};
   /** Indeterminate batch consumes by request id, held back until an attempt with it is answered (runBatch). */
   private readonly held = new Map<string, HeldBatch[]>();
   /** Answers the history format refuses (impossible replies), described. */
@@ -165,6 +166,15 @@ export class HistoryRecorder {
     return outcome;
   }
 
+  /**
+   * Indeterminate ops recorded so far (one per message of a batch), by kind (batch and long poll
+   * told apart) and error code: when CI's runs have several times the usual number, this is what
+   * its excerpt of the report can say about why.
+   */
+  unansweredCounts(): Readonly<Record<string, Readonly<Record<string, number>>>> {
+    return this.unansweredTallies;
+  }
+
   /** Batch calls recorded so far, by kind and outcome (their ops are in `counts`). */
   batchCounts(): Partial<Record<OpKind, Readonly<Record<OpOutcome, number>>>> {
     return this.batchTallies;
@@ -215,6 +225,12 @@ export class HistoryRecorder {
       this.writer.write({ ...record, outcome: 'info', output: { error: 'MALFORMED_REPLY' } } as OpRecord);
     }
     (this.tallies[head.op] ??= { ok: 0, fail: 0, info: 0 })[result.outcome]++;
+    if (result.outcome === 'info') {
+      const input = head.input as { waitMs?: number; batch?: unknown };
+      const kind = `${head.op}${input.batch === undefined ? '' : ' batch'}${input.waitMs === undefined ? '' : ' long-poll'}`;
+      const causes = (this.unansweredTallies[kind] ??= {});
+      causes[result.error ?? 'unknown'] = (causes[result.error ?? 'unknown'] ?? 0) + 1;
+    }
     return result;
   }
 

@@ -334,6 +334,46 @@ describe('Porcupine queue-model checker', () => {
     assert.deepEqual([v.perUser.alice?.checkedOps, v.perUser.alice?.indeterminate, v.perUser.alice?.unbounded], [81, 40, 40]);
   });
 
+  it('checks the unanswered attempts of one request as one effect, which takes at most one message', async () => {
+    // A client asking again and again for a request nobody answers (as a worker did in CI while a
+    // wait lane was not declared yet): 40 attempts of request r1, between another client's puts.
+    const retried = (after: number, attempts: (h: HistoryBuilder, i: number) => void): HistoryBuilder => {
+      const h = new HistoryBuilder();
+      for (let i = 0; i < 40; i++) {
+        h.put('alice', `a${i}`, [i * 10, i * 10 + 5]);
+        attempts(h, i * 10 + 6);
+      }
+      h.len('alice', after, [2000, 2001]);
+      return h;
+    };
+    const consumes = (h: HistoryBuilder, at: number) => void h.consumeInfo('alice', at, { requestId: 'r1' });
+    const started = Date.now();
+    // Two messages gone: one request cannot have taken them. Checked one by one, the 40 attempts
+    // left a space the search could not exhaust within the limit.
+    assert.deepEqual(await assertViolation(retried(38, consumes)), [80]);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    const v = await verdictOf(retried(39, consumes));
+    assert.equal(v.linearizable, true, JSON.stringify(v));
+    assert.deepEqual([v.perUser.alice?.checkedOps, v.perUser.alice?.indeterminate, v.perUser.alice?.unbounded], [42, 1, 1]);
+    // Two requests may take two messages; so may two consumes without a request id.
+    await assertLinearizable(retried(38, (h, at) => void h.consumeInfo('alice', at, { requestId: at < 200 ? 'r0' : 'r1' })));
+    await assertLinearizable(retried(38, (h, at) => void h.consumeInfo('alice', at, at < 20 ? {} : { requestId: 'r1' })));
+    // So are a batch consume's: at most its two messages.
+    const batches = (h: HistoryBuilder, at: number) =>
+      void h.consumeInfo('alice', at, { requestId: 'b1#0' }).consumeInfo('alice', at, { requestId: 'b1#1' }).batch(2);
+    assert.deepEqual(await assertViolation(retried(37, batches)), [120]);
+    await assertLinearizable(retried(38, batches));
+    // The joined attempts may land from the first one's call on, and not before it.
+    const joined = (len: [number, number]): HistoryBuilder => {
+      const h = new HistoryBuilder().put('alice', 'a1', [0, 10]);
+      for (let i = 0; i < 5; i++) h.consumeInfo('alice', 40 + i, { requestId: 'r1' });
+      return h.len('alice', 0, len);
+    };
+    await assertLinearizable(joined([41, 42]));
+    const early = joined([20, 30]);
+    await assertViolation(early);
+  });
+
   // A search that cannot end caches states by the gigabyte (1.4 GB in 30 s here): the whole-check
   // limits end it with the users already decided, rather than with the machine out of memory.
   function hardAliceEasyBob(): HistoryBuilder {

@@ -52,6 +52,10 @@ test('outcomes: only answers proving nothing happened are definite failures', as
   );
   assert.ok(h.ops.every((o) => o.return !== null && o.return >= o.call));
   assert.deepEqual(rec.counts(), { len: { ok: 1, fail: 2, info: 6 }, consume: { ok: 0, fail: 0, info: 1 } });
+  assert.deepEqual(rec.unansweredCounts(), {
+    len: { TIMEOUT: 2, LEADERSHIP_LOST: 1, UNAVAILABLE: 1, INTERNAL: 1, CLIENT_ERROR: 1 },
+    consume: { MALFORMED_REPLY: 1 },
+  });
   assert.deepEqual(h.nemesis.map((n) => [n.action, n.target]), [['kill', 'n1']]);
 });
 
@@ -102,6 +106,7 @@ test('a batch call is one op per message: its interval, batch size and index, th
   assert.deepEqual(h.ops.slice(6, 10).map((o) => o.outcome), ['info', 'info', 'info', 'info']);
   assert.deepEqual(rec.batchCounts(), { put: { ok: 1, fail: 1, info: 1 }, consume: { ok: 2, fail: 0, info: 1 } });
   assert.deepEqual(rec.counts(), { put: { ok: 3, fail: 2, info: 2 }, consume: { ok: 3, fail: 0, info: 4 } });
+  assert.deepEqual(rec.unansweredCounts(), { 'consume batch': { TIMEOUT: 4 }, 'put batch': { MALFORMED_REPLY: 2 } });
 });
 
 test('an indeterminate batch consume with a request id is held back until an attempt with it is answered, then recorded as long as that answer', async () => {

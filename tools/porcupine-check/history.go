@@ -313,11 +313,74 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 		}
 		kept = append(kept, op)
 	}
+	kept = joinRetries(kept)
 	names := make([]string, len(msgs)+1)
 	for id, n := range msgs {
 		names[n] = id
 	}
 	return kept, partitionSize{messages: len(msgs), requests: len(requests), names: names}, nil
+}
+
+// joinRetries keeps, of the unanswered attempts of one request (see retryKey), only the first one
+// called, given the latest return of them all. The mailbox applies such a request at most once
+// (a later attempt is deduped or replayed), so together they are one effect that may land at any
+// point after the first call, or not at all: exactly what the first attempt alone stands for.
+// Left apart, a client retrying a request nobody could answer for a few seconds (a wait lane not
+// declared yet answers nothing, at once, and the worker asks again) put dozens of unbounded ops
+// on one user, each of which Porcupine must try at every later point: in one CI run that search
+// passed the checker's 4 GiB. Answered attempts are left alone: their answer is evidence.
+func joinRetries(ops []porcupineOp) []porcupineOp {
+	first := map[string]int{} // retry key -> index in out of the first attempt called
+	out := ops[:0]
+	for _, op := range ops {
+		key, ok := retryKey(op.input)
+		if !op.indeterminate || !ok {
+			out = append(out, op)
+			continue
+		}
+		i, seen := first[key]
+		if !seen {
+			first[key] = len(out)
+			out = append(out, op)
+			continue
+		}
+		kept := &out[i]
+		if op.ret > kept.ret {
+			kept.ret = op.ret
+		}
+		if op.call < kept.call {
+			kept.id, kept.process, kept.call = op.id, op.process, op.call
+		}
+	}
+	return out
+}
+
+// retryKey names what makes attempts one request: a put's message id, a consume's request id,
+// an ack's or nack's receipt, and for a batch its parts' keys in order. A consume without a
+// request id has none: two such attempts may both take a message.
+func retryKey(in queueInput) (string, bool) {
+	switch in.kind {
+	case "put":
+		return "put\x00" + in.msgID, true
+	case "consume":
+		if in.request < 0 {
+			return "", false
+		}
+		return "consume\x00" + in.requestID, true
+	case "ack", "nack":
+		return in.kind + "\x00" + in.receipt, true
+	case "batch":
+		key := "batch"
+		for _, p := range in.parts {
+			k, ok := retryKey(p)
+			if !ok {
+				return "", false
+			}
+			key += "\x01" + k
+		}
+		return key, true
+	}
+	return "", false
 }
 
 type porcupineOp struct {

@@ -335,8 +335,8 @@ describe('Porcupine queue-model checker', () => {
   });
 
   it('checks the unanswered attempts of one request as one effect, which takes at most one message', async () => {
-    // A client asking again and again for a request nobody answers (as a worker did in CI while a
-    // wait lane was not declared yet): 40 attempts of request r1, between another client's puts.
+    // A client asking again and again for a request nobody answers (as workers did in one CI run,
+    // for reasons its excerpt did not show): 40 attempts of request r1, between another client's puts.
     const retried = (after: number, attempts: (h: HistoryBuilder, i: number) => void): HistoryBuilder => {
       const h = new HistoryBuilder();
       for (let i = 0; i < 40; i++) {

@@ -325,10 +325,9 @@ func toOperations(recs []record) ([]porcupineOp, partitionSize, error) {
 // called, given the latest return of them all. The mailbox applies such a request at most once
 // (a later attempt is deduped or replayed), so together they are one effect that may land at any
 // point after the first call, or not at all: exactly what the first attempt alone stands for.
-// Left apart, a client retrying a request nobody could answer for a few seconds (a wait lane not
-// declared yet answers nothing, at once, and the worker asks again) put dozens of unbounded ops
-// on one user, each of which Porcupine must try at every later point: in one CI run that search
-// passed the checker's 4 GiB. Answered attempts are left alone: their answer is evidence.
+// Left apart, a client retrying a request that went unanswered to the end of a run put dozens of
+// unbounded ops on one user, each of which Porcupine must try at every later point: in one CI run
+// that search passed the checker's 4 GiB. Answered attempts are left alone: their answer is evidence.
 func joinRetries(ops []porcupineOp) []porcupineOp {
 	first := map[string]int{} // retry key -> index in out of the first attempt called
 	out := ops[:0]

@@ -48,6 +48,7 @@ import { benchRabbitmq, rabbitmqMissing } from './e2e/rabbitmq.js';
 import type { Row, Skipped, System } from './e2e/rows.js';
 import type { Cleanups, Workload } from './e2e/workload.js';
 import { arg, flag, list, wholeNumber } from './cli-args.js';
+import { errorText } from '../src/error-text.js';
 
 const work: Workload = {
   seconds: wholeNumber('seconds', arg('seconds', '5'), 1),
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
         rows.push(...(await peer.bench(work, cleanups)));
       } catch (e) {
         // One peer failing to start must not cost the others' figures.
-        skipped.push({ system: peer.system, reason: `failed: ${e instanceof Error ? e.message : String(e)}` });
+        skipped.push({ system: peer.system, reason: `failed: ${errorText(e)}` });
         console.log(`${peer.system}: failed, ${String(e)}`);
       }
       await unwind(cleanups);

@@ -8,6 +8,7 @@ import { readSecretFile } from '../secret-files.js';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
 import { TOKEN_ALGORITHM, jwksProblem } from './tokens.js';
+import { errorText } from '../error-text.js';
 
 export interface GeneratedKey {
   signingKey: JWK;
@@ -34,7 +35,7 @@ export function readJwks(path: string): JSONWebKeySet {
   try {
     jwks = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${path}: ${errorText(e)}`);
   }
   const problem = jwksProblem(jwks, 'public');
   if (problem !== null) throw new Error(`${path}: ${problem}`);

@@ -27,6 +27,7 @@ import { RouterConnection, type ReconnectOptions } from './router-connection.js'
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
 import { encodeBatchPut, type FramedMessage } from './batch-framing.js';
 import { divertZenohConsole } from './zenoh-console.js';
+import { errorText } from '../error-text.js';
 
 /** ROUTER_LOST: the router link was lost with the request in flight; outcome unknown, retryable. */
 export type ClientErrorCode = BridgeErrorCode | 'EMPTY_REPLY' | 'BAD_REPLY' | 'ROUTER_LOST';
@@ -458,7 +459,7 @@ export class ForgeMailboxClient {
           ],
         })
         // Not sent (the link closed under it): nothing can have happened.
-        .catch((e: unknown) => settle(() => reject(new MailboxClientError('UNAVAILABLE', e instanceof Error ? e.message : String(e)))));
+        .catch((e: unknown) => settle(() => reject(new MailboxClientError('UNAVAILABLE', errorText(e)))));
     });
   }
 }

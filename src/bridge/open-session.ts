@@ -8,6 +8,7 @@ import './websocket-polyfill.js';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { Config, Session } from '@eclipse-zenoh/zenoh-ts';
 import { answerStrayQueries } from './queryable-handlers.js';
+import { errorText } from '../error-text.js';
 
 export interface OpenOptions {
   /** Upper bound on the whole open (probe + session handshake). */
@@ -69,7 +70,7 @@ export async function openSession(routerUrl: string, options: OpenOptions): Prom
   try {
     await probe(websocketUrl(routerUrl), options.timeoutMs);
   } catch (e) {
-    throw new RouterUnreachableError(routerUrl, e instanceof Error ? e.message : String(e));
+    throw new RouterUnreachableError(routerUrl, errorText(e));
   }
   const opening = Session.open(new Config(routerUrl, options.requestTimeoutMs));
   let timer: NodeJS.Timeout | undefined;
@@ -87,7 +88,7 @@ export async function openSession(routerUrl: string, options: OpenOptions): Prom
     // zenoh-ts keeps trying in the background; a session it opens after we gave up is closed at once.
     opening.then((late) => closeSession(late, 1000), () => {});
     if (e instanceof RouterUnreachableError) throw e;
-    throw new RouterUnreachableError(routerUrl, e instanceof Error ? e.message : String(e));
+    throw new RouterUnreachableError(routerUrl, errorText(e));
   } finally {
     clearTimeout(timer);
   }

@@ -17,6 +17,7 @@ import type { Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
 import { closeSession, openSession, sessionSocket } from './open-session.js';
 import { RouterLinkWatch } from './router-link-watch.js';
+import { errorText } from '../error-text.js';
 
 export interface ReconnectOptions {
   /** A ping goes out when the router has not been heard for this long. */
@@ -295,8 +296,4 @@ export class RouterConnection {
       this.wake = done;
     });
   }
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

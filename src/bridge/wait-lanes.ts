@@ -13,6 +13,7 @@ import { anchorKeyExprs } from './key-expr-anchors.js';
 import { MAX_WAITING_PER_LANE, waitLaneKeyExpr } from './key-space.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import type { RouterLinkWatch } from './router-link-watch.js';
+import { errorText } from '../error-text.js';
 
 export interface WaitLanesOptions {
   routerUrl: string;
@@ -88,7 +89,7 @@ export class WaitLanes {
           try {
             await this.sync(lane, session);
           } catch (e) {
-            const err = e instanceof Error ? e.message : String(e);
+            const err = errorText(e);
             failed.push({ lane: lane.index, err });
             lane.connection.reopen(session, `declaration change failed: ${err}`);
           }

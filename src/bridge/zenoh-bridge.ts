@@ -64,6 +64,7 @@ import { DEFAULT_RECONNECT, RouterConnection, type ReconnectOptions } from './ro
 import { RouterLinkWatch } from './router-link-watch.js';
 import { WaitLanes } from './wait-lanes.js';
 import { divertZenohConsole } from './zenoh-console.js';
+import { errorText } from '../error-text.js';
 
 export interface ZenohBridgeOptions {
   routerUrl: string;
@@ -223,7 +224,7 @@ export class ZenohBridge {
     try {
       await this.syncLeaderDeclarations(session);
     } catch (e) {
-      const err = e instanceof Error ? e.message : String(e);
+      const err = errorText(e);
       this.options.logger.warn({ err }, 'Zenoh declaration change failed: reopening the session');
       this.connection.reopen(session, `declaration change failed: ${err}`);
     }
@@ -431,7 +432,7 @@ export class ZenohBridge {
     } catch (e) {
       // The result is committed but the reply could not be sent (router gone): a client retrying
       // with the same request id gets the same result.
-      this.options.logger.warn({ key, req, err: e instanceof Error ? e.message : String(e) }, 'could not send Zenoh reply');
+      this.options.logger.warn({ key, req, err: errorText(e) }, 'could not send Zenoh reply');
     }
   }
 

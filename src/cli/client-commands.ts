@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ForgeMailboxClient, MailboxClientError, type ClientErrorCode } from '../bridge/client.js';
 import type { DeliveredMessage } from '../mailbox/commands.js';
+import { errorText } from '../error-text.js';
 
 export const DEFAULT_ROUTER_URL = 'ws://127.0.0.1:10000';
 
@@ -141,7 +142,7 @@ async function run(conn: ConnectionOptions, action: (client: ForgeMailboxClient)
       process.stderr.write(`forge-mailbox: ${e.code}: ${e.message}${e.leader ? ` (leader: ${e.leader})` : ''}\n`);
       process.exitCode = exitCodeFor(e.code);
     } else {
-      process.stderr.write(`forge-mailbox: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`forge-mailbox: ${errorText(e)}\n`);
       process.exitCode = EXIT_OTHER;
     }
   } finally {
@@ -183,7 +184,7 @@ export function registerClientCommands(program: Command): void {
     try {
       body = opts.file === undefined ? (message as string) : readFileSync(opts.file);
     } catch (e) {
-      process.stderr.write(`forge-mailbox: cannot read ${opts.file}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`forge-mailbox: cannot read ${opts.file}: ${errorText(e)}\n`);
       process.exitCode = EXIT_BAD_INPUT;
       return;
     }
@@ -304,7 +305,7 @@ export function registerClientCommands(program: Command): void {
     try {
       peer = peerAddress(address);
     } catch (e) {
-      process.stderr.write(`forge-mailbox: add-node: ${e instanceof Error ? e.message : String(e)}, got ${JSON.stringify(address)}\n`);
+      process.stderr.write(`forge-mailbox: add-node: ${errorText(e)}, got ${JSON.stringify(address)}\n`);
       process.exitCode = EXIT_BAD_INPUT;
       return;
     }

@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import type { Command } from 'commander';
 import { createLogger } from '../logging.js';
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_PING_INTERVAL_MS, LinkGuard, parseListen } from '../router/link-guard.js';
+import { errorText } from '../error-text.js';
 
 function positiveInt(name: string, text: string): number {
   const v = Number(text);
@@ -56,7 +57,7 @@ export function registerLinkGuardCommand(program: Command): void {
           deadAfterMs = positiveInt('--dead-after-ms', opts.deadAfterMs);
           exitAfter = positiveInt('--exit-after-upstream-down-ms', opts.exitAfterUpstreamDownMs);
         } catch (e) {
-          process.stderr.write(`forge-mailbox link-guard: ${e instanceof Error ? e.message : String(e)}\n`);
+          process.stderr.write(`forge-mailbox link-guard: ${errorText(e)}\n`);
           process.exit(3);
         }
         const log = createLogger({ level: opts.logLevel, nodeId: 'link-guard' });

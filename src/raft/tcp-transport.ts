@@ -44,6 +44,7 @@ import { PendingHandshakes, type PendingEntry } from './pending-handshakes.js';
 import { handshakeKey, peerNodeId, peerSecureContext, PEER_TLS_MIN_VERSION, type PeerTlsMaterial } from './peer-tls.js';
 import { WarnLimiter } from './warn-limiter.js';
 import type { Message, NodeId } from './types.js';
+import { errorText } from '../error-text.js';
 
 export interface TransportOptions {
   nodeId: NodeId;
@@ -430,7 +431,7 @@ export class TcpTransport {
     try {
       this.handler(m);
     } catch (err) {
-      this.log.warn({ peer, type: m.type, err: err instanceof Error ? err.message : String(err) }, 'message handler threw');
+      this.log.warn({ peer, type: m.type, err: errorText(err) }, 'message handler threw');
     }
   }
 }

@@ -37,6 +37,7 @@ import { HistoryRecorder } from './recorder.js';
 import { formatSnapshotActivity, snapshotEvents, type SnapshotEvent } from './snapshot-activity.js';
 import { checkTotalQueue, totalQueueProblems, type TotalQueueReport } from './total-queue.js';
 import { startWorkers, workloadUsers } from './workload.js';
+import { errorText } from '../error-text.js';
 
 /** The deliberate bugs this runner must catch (src/verify/mutations.ts): `--unsafe` takes their names. */
 export const UNSAFE_MODES = MUTATIONS.filter((m) => m.detector === 'chaos').map((m) => m.name);
@@ -310,7 +311,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const limit = opts.checkTimeoutMs ?? 120_000;
       report.linearizability = await checkLinearizability({ path: historyPath }, { timeoutMs: limit, deadlineMs: limit });
     } catch (e) {
-      report.checkError = e instanceof Error ? e.message : String(e);
+      report.checkError = errorText(e);
     }
     endPhase('check');
     report.clean =
@@ -390,7 +391,7 @@ class AdminClient {
         return;
       } catch (e) {
         if (e instanceof MailboxClientError && e.code === doneCode) return;
-        if (Date.now() > deadline) throw new Error(`${what} did not succeed in time: ${e instanceof Error ? e.message : String(e)}`);
+        if (Date.now() > deadline) throw new Error(`${what} did not succeed in time: ${errorText(e)}`);
         if (!(e instanceof MailboxClientError) || e.code === 'TIMEOUT') await this.close();
         await sleep(500);
       }

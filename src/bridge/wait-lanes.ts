@@ -6,6 +6,11 @@
 // Its session keeps the queryable's key expression declared throughout (key-expr-anchors.ts).
 // A lane whose declaration change fails has its session reopened, like the bridge's main one
 // (zenoh-bridge.ts), and declares on the new one what the role is by then.
+// Each lane's declaration changes run in order on a chain of its own: the sessions are
+// independent, and with one chain for all, the 16 sessions reopened after a router cut declared
+// one after another (160 ms here, 530 ms at a node's start, longer on a busy machine), a role
+// change waited behind them, and meanwhile a long poll sent to a lane not declared yet got no
+// reply at all.
 
 import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';
@@ -38,25 +43,24 @@ interface Lane {
   queryable: Queryable | null;
   /** Queries that came on this lane and are not answered yet. */
   waiting: number;
+  /** This lane's declaration changes, run one at a time, in order. */
+  changes: Promise<void>;
 }
 
 export class WaitLanes {
   private readonly lanes: Lane[];
   private leading = false;
-  /** Declaration changes run one at a time, in order (like the bridge's own). */
-  private changes: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WaitLanesOptions) {
     this.lanes = Array.from({ length: options.lanes }, (_, index) => {
-      const lane: Lane = { index, session: null, queryable: null, waiting: 0, connection: null as unknown as RouterConnection };
+      const lane: Lane = { index, session: null, queryable: null, waiting: 0, changes: Promise.resolve(), connection: null as unknown as RouterConnection };
       lane.connection = new RouterConnection({
         routerUrl: options.routerUrl,
         logger: laneLogger(options.logger, index),
         onSession: (session) =>
-          this.serialize(async () => {
+          this.serialize(lane, async () => {
             lane.session = session;
-            // Side by side: the lanes' sessions open one after another, and a round trip each for
-            // the anchor first would hold back the later lanes' queryables.
+            // Side by side: a round trip for the anchor first would hold back the queryable.
             await Promise.all([anchorKeyExprs(session, [waitLaneKeyExpr(this.options.prefix, lane.index)]), this.sync(lane, session)]);
           }),
         onSessionLost: () => {
@@ -78,12 +82,12 @@ export class WaitLanes {
    * Declares (leading) or undeclares every lane's queryable; resolves once done. A lane on which
    * that fails has its session reopened (see RouterConnection.reopen): its next one declares.
    */
-  setLeading(leading: boolean): Promise<void> {
+  async setLeading(leading: boolean): Promise<void> {
     this.leading = leading;
-    return this.serialize(async () => {
-      const failed: { lane: number; err: string }[] = [];
-      await Promise.all(
-        this.lanes.map(async (lane) => {
+    const failed: { lane: number; err: string }[] = [];
+    await Promise.all(
+      this.lanes.map((lane) =>
+        this.serialize(lane, async () => {
           const session = lane.session;
           if (session === null) return; // the next session is declared for the role it finds
           try {
@@ -94,12 +98,12 @@ export class WaitLanes {
             lane.connection.reopen(session, `declaration change failed: ${err}`);
           }
         }),
-      );
-      // One line for all: the lanes share the main session's router, and fail together.
-      if (failed.length > 0) {
-        this.options.logger.warn({ lanes: failed.map((f) => f.lane), err: failed[0]!.err }, 'wait lane declaration change failed: reopening their sessions');
-      }
-    });
+      ),
+    );
+    // One line for all: the lanes share the main session's router, and fail together.
+    if (failed.length > 0) {
+      this.options.logger.warn({ lanes: failed.map((f) => f.lane), err: failed[0]!.err }, 'wait lane declaration change failed: reopening their sessions');
+    }
   }
 
   /** Resolves once every lane has a session and the pending declaration changes are made. */
@@ -109,8 +113,8 @@ export class WaitLanes {
   }
 
   /** Resolves once the pending declaration changes are made. */
-  settled(): Promise<void> {
-    return this.serialize(async () => {});
+  async settled(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => this.serialize(lane, async () => {})));
   }
 
   /** Unanswered queries over all lanes. */
@@ -119,14 +123,14 @@ export class WaitLanes {
   }
 
   async stop(): Promise<void> {
-    await this.changes;
+    await Promise.all(this.lanes.map((lane) => lane.changes));
     await Promise.all(this.lanes.map((lane) => lane.connection.stop()));
   }
 
-  /** Runs `change` after the pending ones; its failure is the caller's to handle, and the next change runs anyway. */
-  private serialize(change: () => Promise<void>): Promise<void> {
-    const next = this.changes.then(change);
-    this.changes = next.catch(() => {});
+  /** Runs `change` after the lane's pending ones; its failure is the caller's to handle, and the next change runs anyway. */
+  private serialize(lane: Lane, change: () => Promise<void>): Promise<void> {
+    const next = lane.changes.then(change);
+    lane.changes = next.catch(() => {});
     return next;
   }
 

@@ -7,10 +7,9 @@
 // A lane whose declaration change fails has its session reopened, like the bridge's main one
 // (zenoh-bridge.ts), and declares on the new one what the role is by then.
 // Each lane's declaration changes run in order on a chain of its own: the sessions are
-// independent, and with one chain for all, the 16 sessions reopened after a router cut declared
-// one after another (160 ms here, 530 ms at a node's start, longer on a busy machine), a role
-// change waited behind them, and meanwhile a long poll sent to a lane not declared yet got no
-// reply at all.
+// independent. With one chain for all, the sessions reopened after a router cut declared one
+// after another, a lane whose declaration hung (up to the request timeout) held back the others
+// and any role change, and meanwhile a long poll sent to a lane not declared yet got no reply.
 
 import type { Query, Queryable, Session } from '@eclipse-zenoh/zenoh-ts';
 import type { LoggerPort } from '../logger-port.js';

@@ -5,9 +5,13 @@
 //   node --expose-gc --import tsx bench/body-memory-bench.ts file     (bodies in a FileBodyStore in a temp dir)
 // then, after the store, optionally:
 //   --users N   spread the puts over N mailboxes (1000000: a million mailboxes of one message each)
-//   --ids       every put carries a client id, as the TypeScript client's do
+//   --ids       every put carries a client id (`put-<i>`), all of them still in the put id table
+//   --uuids     every put carries a random UUID, as the clients' puts do, and the puts are a second
+//               apart, so that the put id table holds only the last 10 minutes' ids (600): what is
+//               left is the queue's own cost of an id, as in a backlog older than the dedupe window
 // A script that prints, not a test.
 
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +23,10 @@ import { memoryAfterGc } from './memory-after-gc.js';
 
 const BODY_BYTES = 100;
 const USERS = wholeNumber('users', arg('users', '1000'), 1);
-const WITH_IDS = flag('ids');
+const UUIDS = flag('uuids');
+const WITH_IDS = flag('ids') || UUIDS;
+// The puts' spacing in log time: a second apart with --uuids, so that their ids leave the dedupe window.
+const PUT_SPACING_MS = UUIDS ? 1000 : 1;
 const QUEUED = 1_000_000;
 // With ids, the put id table must hold them all (they stay in their dedupe window throughout).
 const benchOptions = { maxMessagesPerMailbox: 10_000_000, maxBytesPerMailbox: 4 * 1024 * 1024 * 1024, dedupeMaxEntries: 2 * QUEUED };
@@ -35,8 +42,8 @@ try {
   for (let i = 0; i < QUEUED; i++) {
     // Each body a fresh allocation, as a decoded log entry's would be.
     const body = new Uint8Array(BODY_BYTES).fill(i & 0xff);
-    const id = WITH_IDS ? `put-${i}` : undefined;
-    m.apply({ op: 'put', user: names[i % USERS]!, body, id }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i });
+    const id = UUIDS ? randomUUID() : WITH_IDS ? `put-${i}` : undefined;
+    m.apply({ op: 'put', user: names[i % USERS]!, body, id }, { index: i + 1, term: 1, time: 1_700_000_000_000 + i * PUT_SPACING_MS });
   }
   const fillMs = performance.now() - t0;
   const after = memoryAfterGc();
@@ -45,7 +52,7 @@ try {
   const snapshot = m.snapshot();
   const snapMs = performance.now() - t1;
   console.log(
-    `${kind} store, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}-byte messages over ${USERS.toLocaleString('en-US')} mailboxes${WITH_IDS ? ', each with a client id' : ''}, ` +
+    `${kind} store, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}: ${QUEUED.toLocaleString('en-US')} queued ${BODY_BYTES}-byte messages over ${USERS.toLocaleString('en-US')} mailboxes${UUIDS ? ', each with a UUID (out of the dedupe window)' : WITH_IDS ? ', each with a client id' : ''}, ` +
       `filled in ${fillMs.toFixed(0)} ms; per message: heapUsed ${per('heapUsed')} B, external ${per('external')} B (arrayBuffers ${per('arrayBuffers')} B), RSS ${per('rss')} B; ` +
       `store ${JSON.stringify(m.bodyUsage())}; snapshot ${(snapshot.length / 1048576).toFixed(1)} MiB written in ${snapMs.toFixed(0)} ms`,
   );

@@ -1,5 +1,6 @@
-// Where the bodies of the queued messages live: the state keeps a ref and a length per message,
-// the store keeps the bytes. A store is node-local and not replicated: refs never reach a
+// Where the bodies of the queued messages live: the state keeps a ref and lengths per message,
+// the store keeps the bytes (a record per message: its client id, then its body, as
+// message-record.ts writes them; the store never looks inside one). A store is node-local and not replicated: refs never reach a
 // snapshot image or a result, so what a store does (where it puts a body, when it frees space)
 // cannot change what the state machine decides. Every operation is synchronous, since apply is.
 //
@@ -9,7 +10,7 @@
 // change, not their bodies, so a body released meanwhile must stay readable until it is written.
 
 export interface BodyStoreUsage {
-  /** Body bytes appended and not released yet. */
+  /** Bytes appended and not released yet. */
   liveBytes: number;
   /** Bytes the store takes to hold them (file store: segment file sizes), at least liveBytes. */
   storedBytes: number;

@@ -19,9 +19,10 @@
 //   DelayedSet, ordered by visible time, never in the queue: consumes do not scan past them. The
 //   next consume, purge, redrive or sweep of that mailbox at or after their time moves them into
 //   the queue at their seq position; queries already see a due message as visible.
-// - Bodies live in the state's body store (body-store.ts), not in the messages: a message that
-//   leaves the state has its body released in the same apply, after any read of it (a consume
-//   reads the body into its result before it frees it).
+// - Bodies live in the state's body store (body-store.ts), not in the messages, each in a record
+//   with the message's client id (message-record.ts): a message that leaves the state has its
+//   record released in the same apply, after any read of it (a consume reads the id and body into
+//   its result before it frees them).
 
 import type {
   AckCommand,
@@ -43,7 +44,7 @@ import type {
   TouchCommand,
 } from './commands.js';
 import type { BodyStore, BodyStoreUsage } from './body-store.js';
-import { deliveryOf } from './delivery.js';
+import { appendRecord, deliveryOf, derivedId } from './message-record.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
 import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
@@ -122,8 +123,8 @@ export class Mailbox {
   private streams = 0;
   /** The oldest remembered put id and consume result, without a walk over deleted entries (map-front.ts). */
 
-  /** Frees the body of a message that left the state. */
-  private readonly release = (m: StoredMessage): void => this.state.bodies.release(m.bodyRef, m.bodyLength);
+  /** Frees the record (id and body) of a message that left the state. */
+  private readonly release = (m: StoredMessage): void => this.state.bodies.release(m.bodyRef, m.recordLength);
 
   /** `bodies` holds the bodies of the messages (an empty store; default in memory). */
   constructor(options: Partial<MailboxOptions> = {}, bodies?: BodyStore) {
@@ -369,13 +370,14 @@ export class Mailbox {
     this.advance(now);
     const seq = ++s.lastSeq;
     const expiresAt = now + (cmd.ttlMs ?? o.defaultTtlMs);
-    const msg = new StoredMessage(seq, cmd.id ?? null, s.bodies.append(cmd.body), size, now, expiresAt, 0);
+    const record = appendRecord(s.bodies, cmd.id ?? null, cmd.body);
+    const msg = new StoredMessage(seq, record.idLength, record.ref, size, now, expiresAt, 0);
     const target = box ?? this.createBox(cmd.user);
     if (cmd.delayMs === undefined) target.queue.push(msg);
     else target.delayedSet().add(msg, now + cmd.delayMs);
     if (expiresAt < target.minExpiry) target.minExpiry = expiresAt;
     if (cmd.id !== undefined) this.rememberPut(cmd.user, principal, cmd.id, seq, now);
-    return { kind: 'put', id: msg.id, seq, duplicate: false };
+    return { kind: 'put', id: cmd.id ?? derivedId(seq), seq, duplicate: false };
   }
 
   /**
@@ -464,11 +466,12 @@ export class Mailbox {
       }
       const seq = ++s.lastSeq;
       const expiresAt = now + (m.ttlMs ?? o.defaultTtlMs);
-      const msg = new StoredMessage(seq, m.id ?? null, s.bodies.append(m.body), m.body.length, now, expiresAt, 0);
+      const record = appendRecord(s.bodies, m.id ?? null, m.body);
+      const msg = new StoredMessage(seq, record.idLength, record.ref, m.body.length, now, expiresAt, 0);
       target!.queue.push(msg);
       if (expiresAt < target!.minExpiry) target!.minExpiry = expiresAt;
       if (m.id !== undefined) this.rememberPut(cmd.user, principal, m.id, seq, now);
-      puts.push({ id: msg.id, seq, duplicate: false });
+      puts.push({ id: m.id ?? derivedId(seq), seq, duplicate: false });
     }
     return { kind: 'puts', puts };
   }
@@ -587,7 +590,7 @@ export class Mailbox {
     }
     msg.deliveries++;
     // Read on every replica, leader or not: the result must not depend on the store later.
-    const message = deliveryOf(msg, this.state.bodies.read(msg.bodyRef, msg.bodyLength));
+    const message = deliveryOf(msg, this.state.bodies);
     if (cmd.leaseMs === undefined) {
       this.release(msg);
       this.dropIfEmpty(cmd.user, box);
@@ -824,7 +827,7 @@ export class Mailbox {
 
   private peek(user: string, deadLetter: boolean, now: number): MailboxResult {
     const head = this.head(user, deadLetter, now);
-    return head === undefined ? EMPTY : { kind: 'message', message: deliveryOf(head, this.state.bodies.read(head.bodyRef, head.bodyLength)) };
+    return head === undefined ? EMPTY : { kind: 'message', message: deliveryOf(head, this.state.bodies) };
   }
 
   /** The message a consume at `now` would take: the first unexpired one, leases that ran out included. */

@@ -1,22 +1,25 @@
 // A queue of stored messages kept in ascending `seq` order, held in columns rather than objects:
 // the numeric fields of every message sit side by side in one array of doubles (a stride of six
 // per message), so a queued message costs 48 bytes of unboxed numbers instead of an object, two
-// boxed timestamps and an array slot. Client ids live in a second array, made only once some
-// message in the queue has one. A moving head makes taking from the head O(1); puts append at the
-// tail; messages coming back from a lease are inserted at their seq position (usually at or near
-// the head). Reads hand out StoredMessage objects made on the spot: a message is an object only
-// while someone holds it (a lease, a delivery), never while it waits in a queue.
+// boxed timestamps and an array slot. A client id is not kept here at all: it is stored with the
+// body in the body store (message-record.ts), since it is read only when the body is, and a
+// string per queued message was the largest heap cost of a backlog put by the clients, which give
+// every put an id. A moving head makes taking from the head O(1); puts append at the tail;
+// messages coming back from a lease are inserted at their seq position (usually at or near the
+// head). Reads hand out StoredMessage objects made on the spot: a message is an object only while
+// someone holds it (a lease, a delivery), never while it waits in a queue.
 
 /**
- * One message out of a queue (taken, leased, peeked): metadata only, no object of its own for the
- * body, which is in the state's body store (body-store.ts) at `bodyRef`.
+ * One message out of a queue (taken, leased, peeked): metadata only. Its record in the state's
+ * body store, at `bodyRef`, holds its client id (`idLength` bytes, none when 0) and then its body
+ * (`bodyLength` bytes); message-record.ts reads and writes it.
  */
 export class StoredMessage {
   constructor(
     readonly seq: number,
-    /** Client-given id, or null when the id is the derived `@<seq>`. */
-    readonly clientId: string | null,
-    /** Where the body is in the state's body store. */
+    /** UTF-8 bytes of the client-given id at the start of the record; 0 when the id is the derived `@<seq>`. */
+    readonly idLength: number,
+    /** Where the record (id, then body) is in the state's body store. */
     readonly bodyRef: number,
     readonly bodyLength: number,
     readonly enqueuedAt: number,
@@ -24,8 +27,9 @@ export class StoredMessage {
     public deliveries: number,
   ) {}
 
-  get id(): string {
-    return this.clientId ?? `@${this.seq}`;
+  /** Bytes of the record in the body store: the id, then the body. */
+  get recordLength(): number {
+    return this.idLength + this.bodyLength;
   }
 }
 
@@ -35,8 +39,15 @@ const SEQ = 0;
 const ENQUEUED_AT = 1;
 const EXPIRES_AT = 2;
 const BODY_REF = 3;
-const BODY_LENGTH = 4;
+/**
+ * Body and id lengths in one double, `idLength * LENGTH_SPLIT + bodyLength`: a column of its own
+ * for the id's length would cost 8 bytes per queued message. Exact, since a body is shorter than
+ * 2^32 bytes (the image's u32 length) and an id than 2^16 (its u16 length): the sum stays below
+ * 2^48, within a double's 53-bit integers.
+ */
+const LENGTHS = 4;
 const DELIVERIES = 5;
+const LENGTH_SPLIT = 2 ** 32;
 
 /**
  * Below this many messages an append copies into an exact-size array: many mailboxes hold one or
@@ -50,12 +61,6 @@ export class SeqQueue {
    * while empty, so an empty queue costs no array at all.
    */
   private cols: number[] | null = null;
-  /**
-   * Client id per slot (null for none), aligned with `cols`; null until some message has an id.
-   * In a queue of a single slot, the id itself: most mailboxes hold one message, and the new
-   * clients give every put an id, so a one-element array there would cost what the columns save.
-   */
-  private ids: (string | null)[] | string | null = null;
   /** First live slot: the slots before it were taken. */
   private head = 0;
   /** One past the last live slot. */
@@ -82,8 +87,7 @@ export class SeqQueue {
   push(m: StoredMessage): void {
     const cols = this.cols;
     if (cols === null) {
-      this.cols = [m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries];
-      this.ids = m.clientId;
+      this.cols = [m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, packedLengths(m), m.deliveries];
       this.head = 0;
       this.tail = 1;
     } else {
@@ -95,10 +99,8 @@ export class SeqQueue {
         this.cols = grown;
         this.write(this.tail, m);
       } else {
-        cols.push(m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
+        cols.push(m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, packedLengths(m), m.deliveries);
       }
-      if (m.clientId !== null) this.idColumn().push(m.clientId);
-      else this.idArray()?.push(null);
       this.tail++;
     }
     this.bytes += m.bodyLength;
@@ -107,8 +109,6 @@ export class SeqQueue {
   shift(): StoredMessage | undefined {
     if (this.head >= this.tail) return undefined;
     const m = this.message(this.head);
-    const ids = this.ids;
-    if (ids !== null && typeof ids !== 'string') ids[this.head] = null;
     this.head++;
     this.bytes -= m.bodyLength;
     this.compact();
@@ -135,13 +135,10 @@ export class SeqQueue {
     ) {
       this.expiryOrdered = false;
     }
-    const ids = m.clientId !== null ? this.idColumn() : this.idArray();
     if (lo === this.head && this.head > 0) {
       this.write(--this.head, m);
-      if (ids !== null) ids[this.head] = m.clientId;
     } else {
-      cols.splice(lo * STRIDE, 0, m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, m.bodyLength, m.deliveries);
-      ids?.splice(lo, 0, m.clientId);
+      cols.splice(lo * STRIDE, 0, m.seq, m.enqueuedAt, m.expiresAt, m.bodyRef, packedLengths(m), m.deliveries);
       this.tail++;
     }
     this.bytes += m.bodyLength;
@@ -156,25 +153,20 @@ export class SeqQueue {
     }
     const cols = this.cols!;
     const keptCols: number[] = [];
-    const keptIds: (string | null)[] = [];
-    let keptAnId = false;
     for (let slot = this.head; slot < this.tail; slot++) {
       const o = slot * STRIDE;
       if (cols[o + EXPIRES_AT]! > now) {
         for (let k = 0; k < STRIDE; k++) keptCols.push(cols[o + k]!);
-        const id = this.idAt(slot);
-        keptIds.push(id);
-        if (id !== null) keptAnId = true;
       } else {
-        this.bytes -= cols[o + BODY_LENGTH]!;
-        removed(this.message(slot));
+        const m = this.message(slot);
+        this.bytes -= m.bodyLength;
+        removed(m);
       }
     }
     if (keptCols.length === 0) {
       this.reset();
     } else {
       this.cols = keptCols;
-      this.ids = keptAnId ? keptIds : null;
       this.head = 0;
       this.tail = keptCols.length / STRIDE;
     }
@@ -210,8 +202,6 @@ export class SeqQueue {
     const q = new SeqQueue();
     if (this.cols === null) return q;
     q.cols = this.cols.slice(this.head * STRIDE, this.tail * STRIDE);
-    const ids = this.ids;
-    q.ids = typeof ids === 'string' ? ids : (ids?.slice(this.head, this.tail) ?? null);
     q.tail = this.tail - this.head;
     q.expiryOrdered = this.expiryOrdered;
     q.bytes = this.bytes;
@@ -226,11 +216,13 @@ export class SeqQueue {
   private message(slot: number): StoredMessage {
     const cols = this.cols!;
     const o = slot * STRIDE;
+    const lengths = cols[o + LENGTHS]!;
+    const bodyLength = lengths % LENGTH_SPLIT;
     return new StoredMessage(
       cols[o + SEQ]!,
-      this.idAt(slot),
+      (lengths - bodyLength) / LENGTH_SPLIT,
       cols[o + BODY_REF]!,
-      cols[o + BODY_LENGTH]!,
+      bodyLength,
       cols[o + ENQUEUED_AT]!,
       cols[o + EXPIRES_AT]!,
       cols[o + DELIVERIES]!,
@@ -245,24 +237,8 @@ export class SeqQueue {
     cols[o + ENQUEUED_AT] = m.enqueuedAt;
     cols[o + EXPIRES_AT] = m.expiresAt;
     cols[o + BODY_REF] = m.bodyRef;
-    cols[o + BODY_LENGTH] = m.bodyLength;
+    cols[o + LENGTHS] = packedLengths(m);
     cols[o + DELIVERIES] = m.deliveries;
-  }
-
-  private idAt(slot: number): string | null {
-    const ids = this.ids;
-    return ids === null || typeof ids === 'string' ? ids : (ids[slot] ?? null);
-  }
-
-  /** The client id column as an array (a single slot's id turned into one), or null when there is none. */
-  private idArray(): (string | null)[] | null {
-    const ids = this.ids;
-    return typeof ids === 'string' ? (this.ids = [ids]) : ids;
-  }
-
-  /** The client id column, made (all null so far) on the first message with an id. */
-  private idColumn(): (string | null)[] {
-    return this.idArray() ?? (this.ids = new Array<string | null>(this.tail).fill(null));
   }
 
   /** Drop the consumed prefix once it is at least half of the array, keeping shift amortised O(1). */
@@ -271,7 +247,6 @@ export class SeqQueue {
       this.reset();
     } else if (this.head >= 1024 && this.head * 2 >= this.tail) {
       this.cols = this.cols!.slice(this.head * STRIDE, this.tail * STRIDE);
-      this.ids = this.idArray()?.slice(this.head, this.tail) ?? null;
       this.tail -= this.head;
       this.head = 0;
     }
@@ -279,9 +254,12 @@ export class SeqQueue {
 
   private reset(): void {
     this.cols = null;
-    this.ids = null;
     this.head = 0;
     this.tail = 0;
     this.expiryOrdered = true;
   }
+}
+
+function packedLengths(m: StoredMessage): number {
+  return m.idLength * LENGTH_SPLIT + m.bodyLength;
 }

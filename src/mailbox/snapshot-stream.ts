@@ -25,7 +25,7 @@
 // Nothing needs the image's size before it is written (the cluster snapshot's mailbox image is the
 // rest of its image), so the stream writes from its first step.
 
-import type { BodyReader } from './body-store.js';
+import { RecordReader } from './message-record.js';
 import { StoredMessage } from './seq-queue.js';
 import type { SlotOrder, Slotted } from './slot-order.js';
 import { type MailboxState, type RememberedConsume, type RememberedPut, UserBox } from './state.js';
@@ -95,8 +95,8 @@ export class MailboxSnapshotStream {
   private readonly boxes: SlotWalk<UserBox>;
   private readonly puts: SlotWalk<RememberedPut>;
   private readonly consumes: SlotWalk<RememberedConsume>;
-  /** The store's scan: bodies are read in about the order they were appended. */
-  private readonly bodies: BodyReader;
+  /** Records read through the store's scan, in about the order they were appended. */
+  private readonly records: RecordReader;
   /** Ends the stream's hold on the body store. */
   private readonly unhold: () => void;
   /** Mailboxes copied before a change and not written yet: the copy to write instead. */
@@ -121,7 +121,7 @@ export class MailboxSnapshotStream {
     this.boxes = new SlotWalk(s.boxOrder);
     this.puts = new SlotWalk(s.putOrder);
     this.consumes = new SlotWalk(s.consumeOrder);
-    this.bodies = s.bodies.scan();
+    this.records = new RecordReader(s.bodies.scan());
     this.unhold = s.bodies.hold();
   }
 
@@ -170,7 +170,7 @@ export class MailboxSnapshotStream {
         } else {
           box.snapshotMark = this.mark;
         }
-        writeBoxBody(w, copy ?? box, this.bodies);
+        writeBoxBody(w, copy ?? box, this.records);
       } else if (this.part === Part.Puts) {
         const put = this.puts.next();
         if (put === undefined) {
@@ -235,5 +235,5 @@ function copyOf(box: UserBox): UserBox {
 
 /** A copy of a leased message: the delivery count of the original moves on. */
 function copyOfMessage(m: StoredMessage): StoredMessage {
-  return new StoredMessage(m.seq, m.clientId, m.bodyRef, m.bodyLength, m.enqueuedAt, m.expiresAt, m.deliveries);
+  return new StoredMessage(m.seq, m.idLength, m.bodyRef, m.bodyLength, m.enqueuedAt, m.expiresAt, m.deliveries);
 }

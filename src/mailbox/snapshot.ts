@@ -25,7 +25,8 @@
 // The image holds the message bodies inline: the writer reads them from the state's body store,
 // and a reader appends them to the (empty) store of the state it makes.
 
-import type { BodyReader, BodyStore } from './body-store.js';
+import type { BodyStore } from './body-store.js';
+import { appendRecord, RecordReader } from './message-record.js';
 import type { DeliveredMessage } from './commands.js';
 import {
   type ConsumeResult,
@@ -101,16 +102,16 @@ function consumeSize(c: RememberedConsume): number {
 }
 
 function messageSize(m: StoredMessage): number {
-  return 8 + 1 + (m.clientId === null ? 0 : 2 + utf8Length(m.clientId)) + 8 + 8 + 4 + 4 + m.bodyLength;
+  return 8 + 1 + (m.idLength === 0 ? 0 : 2 + m.idLength) + 8 + 8 + 4 + 4 + m.bodyLength;
 }
 
 export function writeSnapshot(s: MailboxState): Uint8Array {
   const w = ByteWriter.exact(snapshotSize(s));
   writeHeader(w, s);
-  const bodies = s.bodies.scan();
+  const records = new RecordReader(s.bodies.scan());
   for (const [name, box] of s.users) {
     w.u16String(name);
-    writeBoxBody(w, box, bodies);
+    writeBoxBody(w, box, records);
   }
   w.u32(s.puts.size);
   for (const p of s.puts.values()) writePut(w, p);
@@ -129,19 +130,19 @@ export function writeHeader(w: ByteWriter, s: MailboxState): void {
   w.u32(s.users.size);
 }
 
-export function writeBoxBody(w: ByteWriter, box: UserBox, bodies: BodyReader): void {
-  writeQueue(w, box.queue, bodies);
-  writeQueue(w, box.dead, bodies);
+export function writeBoxBody(w: ByteWriter, box: UserBox, records: RecordReader): void {
+  writeQueue(w, box.queue, records);
+  writeQueue(w, box.dead, records);
   w.u32(box.leases?.size ?? 0);
   for (const lease of box.leases?.values() ?? []) {
     w.f64(lease.leaseExpiresAt);
     w.u16String(lease.nonce);
-    writeMessage(w, lease.msg, bodies);
+    writeMessage(w, lease.msg, records);
   }
   w.u32(box.delayed?.size ?? 0);
   for (const d of box.delayed ?? []) {
     w.f64(d.visibleAt);
-    writeMessage(w, d.msg, bodies);
+    writeMessage(w, d.msg, records);
   }
 }
 
@@ -450,32 +451,48 @@ function readPrincipal(r: ByteReader): string {
   return principal;
 }
 
-function writeQueue(w: ByteWriter, q: SeqQueue | null, bodies: BodyReader): void {
+function writeQueue(w: ByteWriter, q: SeqQueue | null, records: RecordReader): void {
   w.u32(q?.size ?? 0);
-  for (const m of q ?? []) writeMessage(w, m, bodies);
+  for (const m of q ?? []) writeMessage(w, m, records);
 }
 
-function writeMessage(w: ByteWriter, m: StoredMessage, bodies: BodyReader): void {
+/** The client id as a u16-length string and the body as u32-length bytes, both taken from the message's record. */
+function writeMessage(w: ByteWriter, m: StoredMessage, records: RecordReader): void {
   w.f64(m.seq);
-  w.u8(m.clientId === null ? 0 : 1);
-  if (m.clientId !== null) w.u16String(m.clientId);
+  if (m.idLength === 0) {
+    w.u8(0);
+    writeMessageTimes(w, m);
+    w.u32Filled(m.bodyLength, (buf, at) => records.bodies.readInto(m.bodyRef, m.bodyLength, buf, at));
+  } else {
+    const record = records.record(m);
+    w.u8(1);
+    w.u16(m.idLength);
+    w.raw(record.subarray(0, m.idLength));
+    writeMessageTimes(w, m);
+    w.u32Bytes(record.subarray(m.idLength));
+  }
+}
+
+function writeMessageTimes(w: ByteWriter, m: StoredMessage): void {
   w.f64(m.enqueuedAt);
   w.f64(m.expiresAt);
   w.u32(m.deliveries);
-  w.u32Filled(m.bodyLength, (buf, at) => bodies.readInto(m.bodyRef, m.bodyLength, buf, at));
 }
 
-/** A message of the image, its body appended to `bodies`. */
+/** A message of the image, its record (id and body) appended to `bodies`. */
 function readMessage(r: ByteReader, bodies: BodyStore): StoredMessage {
   const seq = r.f64('seq');
   const flag = r.u8('hasClientId');
   if (flag > 1) throw new WireError('BAD_BOOLEAN', 'bad client id flag');
   const clientId = flag === 1 ? r.u16String('clientId', MAX_WIRE_STRING_BYTES) : null;
+  // An empty id would come back out as none (a record with no id bytes): no put can give one.
+  if (clientId === '') throw new WireError('INVALID', 'empty client id in snapshot');
   const enqueuedAt = r.f64('enqueuedAt');
   const expiresAt = r.f64('expiresAt');
   const deliveries = r.u32('deliveries');
   const body = r.u32Bytes('body', MAX_WIRE_BODY_BYTES);
-  return new StoredMessage(seq, clientId, bodies.append(body), body.length, enqueuedAt, expiresAt, deliveries);
+  const record = appendRecord(bodies, clientId, body);
+  return new StoredMessage(seq, record.idLength, record.ref, body.length, enqueuedAt, expiresAt, deliveries);
 }
 
 /** Exact encoded size of a remembered consume result, as writeConsumeResult writes it. */

@@ -280,8 +280,8 @@ export class NodeMetrics {
     }
 
     // ---- bodies (node-local cache of the queued messages' bodies, <dataDir>/bodies)
-    gauge('forge_body_store_live_bytes', "Body bytes of the messages this node's state holds, in its body store", () => totals().bodyStore.liveBytes);
-    gauge('forge_body_store_stored_bytes', "Bytes of this node's body store segment files: the live bytes plus the released bodies of segments not yet deleted", () => totals().bodyStore.storedBytes);
+    gauge('forge_body_store_live_bytes', "Bytes of the messages this node's state holds (bodies and client ids), in its body store", () => totals().bodyStore.liveBytes);
+    gauge('forge_body_store_stored_bytes', "Bytes of this node's body store segment files: the live bytes plus the released messages of segments not yet deleted", () => totals().bodyStore.storedBytes);
 
     // ---- disk
     gauge('forge_disk_free_bytes', 'Free bytes on the data directory\'s file system, as last measured (-1 before the first measure)', () => source.disk().freeBytes ?? -1);

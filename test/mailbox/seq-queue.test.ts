@@ -5,12 +5,12 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { SeqQueue, StoredMessage } from '../../src/mailbox/seq-queue.js';
 
-function msg(seq: number, expiresAt = 1000 + seq, clientId: string | null = null, deliveries = 0): StoredMessage {
-  return new StoredMessage(seq, clientId, seq * 10, seq % 7, 500 + seq, expiresAt, deliveries);
+function msg(seq: number, expiresAt = 1000 + seq, idLength = 0, deliveries = 0): StoredMessage {
+  return new StoredMessage(seq, idLength, seq * 10, seq % 7, 500 + seq, expiresAt, deliveries);
 }
 
 function fields(m: StoredMessage | undefined): unknown {
-  return m === undefined ? undefined : { ...m, id: m.id };
+  return m === undefined ? undefined : { ...m, recordLength: m.recordLength };
 }
 
 function contents(q: SeqQueue): unknown[] {
@@ -36,7 +36,7 @@ test('an empty queue reads as empty', () => {
 
 test('messages come out as they went in, every field, through growth past the exact-size stage', () => {
   const q = new SeqQueue();
-  const all = Array.from({ length: 50 }, (_, i) => new StoredMessage(i + 1, i % 3 === 0 ? `c${i}` : null, 1e12 + i, i, 1.7e12 + i / 4, 1.8e12 + i, i % 5));
+  const all = Array.from({ length: 50 }, (_, i) => new StoredMessage(i + 1, i % 3 === 0 ? 1 + (i % 128) : 0, 1e12 + i, i, 1.7e12 + i / 4, 1.8e12 + i, i % 5));
   for (const m of all) q.push(m);
   assert.equal(q.size, 50);
   assert.equal(q.bytes, all.reduce((n, m) => n + m.bodyLength, 0));
@@ -58,27 +58,27 @@ test('a message read from the queue is a copy: changing it does not change the q
 
 test('the consumed prefix is dropped as the head moves on, without losing or reordering messages', () => {
   const q = new SeqQueue();
-  for (let i = 1; i <= 5000; i++) q.push(msg(i, 1e9, i % 2 === 0 ? `id${i}` : null));
+  for (let i = 1; i <= 5000; i++) q.push(msg(i, 1e9, i % 2 === 0 ? 6 : 0));
   for (let i = 1; i <= 3000; i++) assert.equal(q.shift()!.seq, i);
   for (let i = 5001; i <= 6000; i++) q.push(msg(i, 1e9));
   assert.equal(q.size, 3000);
   const seqs = Array.from(q, (m) => m.seq);
   assert.deepEqual(seqs, Array.from({ length: 3000 }, (_, i) => i + 3001));
-  assert.equal(q.at(0)!.clientId, null);
-  assert.equal(q.at(1)!.clientId, 'id3002');
+  assert.equal(q.at(0)!.idLength, 0);
+  assert.equal(q.at(1)!.idLength, 6);
 });
 
 test('insertBySeq puts a message at the head (reusing the slot before it), in the middle, at the tail', () => {
   const q = new SeqQueue();
   for (const s of [1, 2, 4, 6]) q.push(msg(s));
   const first = q.shift()!;
-  q.insertBySeq(msg(5, 1005, 'five'));
+  q.insertBySeq(msg(5, 1005, 4));
   q.insertBySeq(msg(3));
   q.insertBySeq(msg(7));
   q.insertBySeq(first);
   assert.deepEqual(Array.from(q, (m) => m.seq), [1, 2, 3, 4, 5, 6, 7]);
-  assert.equal(q.at(4)!.clientId, 'five');
-  assert.equal(q.at(0)!.clientId, null);
+  assert.equal(q.at(4)!.idLength, 4);
+  assert.equal(q.at(0)!.idLength, 0);
   assert.equal(q.bytes, [1, 2, 3, 4, 5, 6, 7].reduce((n, s) => n + (s % 7), 0));
   const empty = new SeqQueue();
   empty.insertBySeq(msg(9));
@@ -94,13 +94,13 @@ test('removeExpired takes an expired prefix when expiries are ordered', () => {
   assert.equal(q.bytes, 4 + 5 + 6);
 });
 
-test('removeExpired scans when expiries are out of order, keeping the rest in order with their ids', () => {
+test('removeExpired scans when expiries are out of order, keeping the rest in order with their id lengths', () => {
   const q = new SeqQueue();
   const expiries = [500, 100, 600, 200, 700];
-  expiries.forEach((e, i) => q.push(msg(i + 1, e, i === 2 ? 'kept' : i === 1 ? 'gone' : null)));
+  expiries.forEach((e, i) => q.push(msg(i + 1, e, i === 2 ? 4 : i === 1 ? 9 : 0)));
   assert.equal(q.earliestExpiry(), 100);
   assert.deepEqual(removedBy((r) => q.removeExpired(200, r)), { count: 2, removed: [2, 4] });
-  assert.deepEqual(Array.from(q, (m) => [m.seq, m.clientId]), [[1, null], [3, 'kept'], [5, null]]);
+  assert.deepEqual(Array.from(q, (m) => [m.seq, m.idLength]), [[1, 0], [3, 4], [5, 0]]);
   assert.equal(q.earliestExpiry(), 500);
   assert.deepEqual(removedBy((r) => q.removeExpired(1000, r)), { count: 3, removed: [1, 3, 5] });
   assert.equal(q.size, 0);
@@ -116,43 +116,34 @@ test('insertBySeq out of expiry order makes the sweep scan', () => {
   assert.deepEqual(removedBy((r) => q.removeExpired(60, r)), { count: 1, removed: [2] });
 });
 
-test('client ids: a queue of messages without one has no id column; one with an id among them keeps the others null', () => {
+test('id and body lengths share a column exactly, up to the largest either can be', () => {
+  // The image bounds an id at u16 and a body at u32 lengths; every path in and out of the columns.
+  const big = (seq: number, idLength: number, bodyLength: number, expiresAt = 1e9): StoredMessage =>
+    new StoredMessage(seq, idLength, 2 ** 40 + seq, bodyLength, 1.7e12, expiresAt, 3);
+  const cases = [big(1, 0xffff, 2 ** 32 - 1), big(2, 0, 2 ** 32 - 1), big(3, 0xffff, 0), big(4, 1, 1), big(5, 0, 0)];
   const q = new SeqQueue();
-  for (let s = 1; s <= 3; s++) q.push(msg(s));
-  assert.equal((q as unknown as { ids: unknown }).ids, null);
-  q.push(msg(4, 1004, 'four'));
-  q.push(msg(5));
-  assert.deepEqual(Array.from(q, (m) => m.id), ['@1', '@2', '@3', 'four', '@5']);
-  q.clear(() => {});
-  assert.equal((q as unknown as { ids: unknown }).ids, null);
-});
-
-test('client ids: a queue of one message keeps its id without an array, and makes one when a second comes', () => {
-  const q = new SeqQueue();
-  const ids = (): unknown => (q as unknown as { ids: unknown }).ids;
-  q.push(msg(1, 1001, 'one'));
-  assert.equal(ids(), 'one');
-  assert.equal(q.copy().at(0)!.id, 'one');
-  q.push(msg(2));
-  assert.deepEqual(ids(), ['one', null]);
-  assert.deepEqual(Array.from(q, (m) => m.id), ['one', '@2']);
-  const r = new SeqQueue();
-  r.push(msg(3, 1003, 'three'));
-  r.insertBySeq(msg(2, 1002, 'two'));
-  assert.deepEqual(Array.from(r, (m) => m.id), ['two', 'three']);
-  assert.equal(r.shift()!.id, 'two');
-  assert.equal(r.shift()!.id, 'three');
+  for (const m of cases) q.push(m);
+  assert.deepEqual(contents(q), cases.map(fields));
+  assert.deepEqual(contents(q.copy()), cases.map(fields));
+  const first = q.shift()!;
+  assert.deepEqual(fields(first), fields(cases[0]));
+  q.insertBySeq(first);
+  assert.deepEqual(contents(q), cases.map(fields));
+  q.insertBySeq(big(6, 0xfffe, 2 ** 32 - 2, 1)); // out of expiry order: the sweep scans and rewrites the columns
+  assert.deepEqual(removedBy((r) => q.removeExpired(2, r)).removed, [6]);
+  assert.deepEqual(contents(q), cases.map(fields));
+  assert.equal(q.bytes, cases.reduce((n, m) => n + m.bodyLength, 0));
 });
 
 test('copy is independent of the queue it was made from', () => {
   const q = new SeqQueue();
-  for (let s = 1; s <= 4; s++) q.push(msg(s, 1000, s === 2 ? 'two' : null));
+  for (let s = 1; s <= 4; s++) q.push(msg(s, 1000, s === 2 ? 3 : 0));
   q.shift();
   const c = q.copy();
   q.shift();
   q.insertBySeq(msg(1));
   q.push(msg(9));
-  assert.deepEqual(Array.from(c, (m) => m.id), ['two', '@3', '@4']);
+  assert.deepEqual(Array.from(c, (m) => [m.seq, m.idLength]), [[2, 3], [3, 0], [4, 0]]);
   assert.equal(c.bytes, 2 + 3 + 4);
   assert.equal(new SeqQueue().copy().size, 0);
 });
@@ -182,7 +173,7 @@ test('the queue behaves as a sorted array of messages under any sequence of oper
       for (const o of ops) {
         if (o.kind === 'push') {
           seq++;
-          const m = new StoredMessage(seq, o.id ? `m${seq}` : null, seq, seq % 13, seq, sameTtl ? seq + 50 : o.expires, seq % 4);
+          const m = new StoredMessage(seq, o.id ? 1 + (seq % 128) : 0, seq, seq % 13, seq, sameTtl ? seq + 50 : o.expires, seq % 4);
           q.push(m);
           model.push(m);
         } else if (o.kind === 'shift') {
@@ -219,7 +210,7 @@ test('the queue behaves as a sorted array of messages under any sequence of oper
   );
 });
 
-test('a queued message costs its columns, not an object: under 80 heap bytes each in a long queue (48 and room the array grows into; an object each was over 120), under 200 bytes for a queue of one (an object each was over 230)', () => {
+test('a queued message costs its columns, not an object, and its client id nothing (it is in the body store): under 80 heap bytes each in a long queue (48 and room the array grows into; an object each was over 120, an id string 56 more), under 200 bytes for a queue of one (an object each was over 230)', () => {
   setFlagsFromString('--expose-gc');
   const gcOnce = runInNewContext('gc') as () => void;
   const gc = (): void => {
@@ -230,14 +221,14 @@ test('a queued message costs its columns, not an object: under 80 heap bytes eac
   gc();
   let before = process.memoryUsage().heapUsed;
   const long = new SeqQueue();
-  for (let i = 1; i <= N; i++) long.push(new StoredMessage(i, null, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
+  for (let i = 1; i <= N; i++) long.push(new StoredMessage(i, 36, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
   gc();
   const perLong = (process.memoryUsage().heapUsed - before) / N;
   assert.ok(perLong < 80, `${perLong.toFixed(1)} B per message in a long queue`);
   before = process.memoryUsage().heapUsed;
   const singles = Array.from({ length: N }, (_, i) => {
     const q = new SeqQueue();
-    q.push(new StoredMessage(i + 1, null, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
+    q.push(new StoredMessage(i + 1, i % 2 === 0 ? 36 : 0, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
     return q;
   });
   gc();

@@ -191,3 +191,23 @@ test('a remembered consume result with an out-of-range field is refused with a t
   refused('BAD_BOOLEAN', (b) => (b[leased] = 2));
   new MailboxStateMachine().restore(image);
 });
+
+test("a queued message's client id travels in the image as before, read from its record; an empty one is refused", () => {
+  // The id is kept with the body in the body store, not in the queue: the image must still carry it.
+  const sm = new MailboxStateMachine();
+  sm.apply(encodeCommand({ op: 'put', user: 'a', body: Uint8Array.from([5]), id: 'xé' }), { index: 1, term: 1, time: T });
+  const image = sm.snapshot();
+  // magic, version, now, lastSeq, quotas, 1 user, "a", 1 queued, seq, hasClientId.
+  const idAt = 4 + 2 + 8 + 8 + 24 + 4 + 3 + 4 + 8 + 1;
+  assert.deepEqual([...image.subarray(idAt, idAt + 5)], [3, 0, 0x78, 0xc3, 0xa9], 'u16 length, then the UTF-8 bytes of "xé"');
+  const copy = new MailboxStateMachine();
+  copy.restore(image);
+  assert.deepEqual(copy.snapshot(), image);
+  const taken = copy.apply(encodeCommand({ op: 'consume', user: 'a' }), { index: 2, term: 1, time: T + 1 });
+  assert.equal(taken.kind === 'message' ? taken.message.id : taken.kind, 'xé');
+  assert.deepEqual(taken.kind === 'message' ? [...taken.message.body] : [], [5]);
+  const emptyId = new Uint8Array(image.length - 3);
+  emptyId.set(image.subarray(0, idAt));
+  emptyId.set(image.subarray(idAt + 5), idAt + 2); // length 0, no bytes
+  assert.throws(() => new MailboxStateMachine().restore(emptyId), (e: unknown) => e instanceof WireError && e.code === 'INVALID');
+});

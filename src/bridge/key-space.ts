@@ -32,8 +32,9 @@
 //                                        wait (ms, optional: how long it may take to catch up
 //                                        before it is promoted to voter); answered by the leader
 //   GET <prefix>/@cluster/admin/remove-node  params: node; answered by the leader
-//   GET <prefix>/@cluster/admin/set-quotas  params: maxMessages, maxBytes, maxMailboxes (any of
-//                                        them; the cluster quotas, committed through the log)
+//   GET <prefix>/@cluster/admin/set-quotas  params: maxMessages, maxBytes, maxMailboxes, maxPutIds,
+//                                        maxConsumeResults (any of them; the cluster quotas,
+//                                        committed through the log)
 //   PUT <prefix>/<user>                  fire-and-forget enqueue of the sample payload; the optional
 //                                        attachment is a UTF-8 JSON object {"id"?: string, "ttl"?: ms}
 //                                        (a PUT key cannot carry selector parameters)

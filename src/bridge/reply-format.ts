@@ -15,7 +15,8 @@
 //   A batch consume that finds nothing is the one "empty" reply; a refused batch one error.
 //     "put" | "ok" | "purged" | "redriven" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count}; redriven {count};
-//                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes}, usage: {messages, bytes, mailboxes}};
+//                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes, maxPutIds, maxConsumeResults},
+//                   usage: {messages, bytes, mailboxes}};
 //                 stats {count, bytes, oldestAgeMs, inFlight, deadLetterCount, delayed?}; status {...cluster status};
 //                 membership {voters: [id...], learners: [id...]} (after an admin change).
 // Failure (`replyErr`): payload is UTF-8 JSON {"code": <BridgeErrorCode>, "message": string,
@@ -281,7 +282,13 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
       const u = isObject(body.usage) ? body.usage : {};
       return {
         status: 'quotas',
-        quotas: { maxMessages: num(q, 'maxMessages'), maxBytes: num(q, 'maxBytes'), maxMailboxes: num(q, 'maxMailboxes') },
+        quotas: {
+          maxMessages: num(q, 'maxMessages'),
+          maxBytes: num(q, 'maxBytes'),
+          maxMailboxes: num(q, 'maxMailboxes'),
+          maxPutIds: num(q, 'maxPutIds'),
+          maxConsumeResults: num(q, 'maxConsumeResults'),
+        },
         usage: { messages: num(u, 'messages'), bytes: num(u, 'bytes'), mailboxes: num(u, 'mailboxes') },
       };
     }

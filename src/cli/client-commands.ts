@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ForgeMailboxClient, MailboxClientError, type ClientErrorCode } from '../bridge/client.js';
 import type { DeliveredMessage } from '../mailbox/commands.js';
+import type { MailboxQuotas } from '../mailbox/quotas.js';
 import { errorText } from '../error-text.js';
 
 export const DEFAULT_ROUTER_URL = 'ws://127.0.0.1:10000';
@@ -318,9 +319,17 @@ export function registerClientCommands(program: Command): void {
       .description('cluster quotas and their usage, from the leader status; with options, set those quotas first (committed through the log; needs the admin operation)')
       .option('--max-messages <n>', 'messages all mailboxes together may hold', positiveInt)
       .option('--max-bytes <n>', 'body bytes all mailboxes together may hold', positiveInt)
-      .option('--max-mailboxes <n>', 'mailboxes that may hold messages', positiveInt),
-  ).action(async (opts: ConnectionOptions & { maxMessages?: number; maxBytes?: number; maxMailboxes?: number }) => {
-    const quotas = { maxMessages: opts.maxMessages, maxBytes: opts.maxBytes, maxMailboxes: opts.maxMailboxes };
+      .option('--max-mailboxes <n>', 'mailboxes that may hold messages', positiveInt)
+      .option('--max-put-ids <n>', 'put ids remembered at once for their dedupe window (sustained puts with new ids: n / window)', positiveInt)
+      .option('--max-consume-results <n>', 'consume results remembered at once for request-id retries (sustained consumes with new rids: n / window)', positiveInt),
+  ).action(async (opts: ConnectionOptions & Partial<MailboxQuotas>) => {
+    const quotas: Partial<MailboxQuotas> = {
+      maxMessages: opts.maxMessages,
+      maxBytes: opts.maxBytes,
+      maxMailboxes: opts.maxMailboxes,
+      maxPutIds: opts.maxPutIds,
+      maxConsumeResults: opts.maxConsumeResults,
+    };
     const setting = Object.values(quotas).some((v) => v !== undefined);
     await run(opts, async (c) => {
       if (!setting) return { output: (await c.status() as { quotas?: unknown }).quotas };

@@ -11,6 +11,8 @@
 // saying which of maxMessages, maxBytes, maxMailboxes follow, each f64) came later within version
 // 2: the other ops are unchanged, so their entries stay readable by nodes from before it (a node
 // that predates it refuses a setQuotas entry as undecodable: upgrade every node before using it).
+// Flags 8 and 16 of setQuotas (maxPutIds, maxConsumeResults) came later still, the same way: a
+// node from before them refuses an entry that sets either.
 // Batches came the same way within version 2: consume flag 32 says a u16 `max` (at most MAX_WIRE_BATCH)
 // follows the other fields, and op 8 (putBatch) is the user, a flags byte (1: principal), a u16
 // count (at most MAX_WIRE_BATCH), then per message a flags byte (1: id, 2: ttlMs), [id], [ttlMs f64],
@@ -232,7 +234,7 @@ export function decodeCommand(data: Uint8Array): MailboxCommand {
       break;
     case Op.SetQuotas: {
       if (!v2) throw new WireError('UNKNOWN_TAG', `unknown command op ${op}`);
-      const flags = flagsByte(r, 0b111);
+      const flags = flagsByte(r, (1 << QUOTA_NAMES.length) - 1);
       const quotas: SetQuotasCommand = { op: 'setQuotas' };
       QUOTA_NAMES.forEach((name, bit) => {
         if (flags & (1 << bit)) quotas[name] = r.f64(name);

@@ -152,6 +152,8 @@ export interface SetQuotasCommand {
   maxMessages?: number;
   maxBytes?: number;
   maxMailboxes?: number;
+  maxPutIds?: number;
+  maxConsumeResults?: number;
 }
 
 /** Read-only queries: answered from applied state after a linearizable read point. */

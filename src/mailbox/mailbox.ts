@@ -46,7 +46,7 @@ import type {
 import type { BodyStore, BodyStoreUsage } from './body-store.js';
 import { appendRecord, deliveryOf, derivedId } from './message-record.js';
 import { type MailboxOptions, resolveMailboxOptions } from './options.js';
-import { type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, quotaProblem, quotaRefusal } from './quotas.js';
+import { DEFAULT_QUOTAS, type MailboxQuotas, type MailboxUsage, QUOTA_NAMES, batchQuotaRefusal, quotaProblem, quotaRefusal } from './quotas.js';
 import { StoredMessage } from './seq-queue.js';
 import type { SlotOrder, Slotted } from './slot-order.js';
 import { type ImageSink, SnapshotReader, writeSnapshot } from './snapshot.js';
@@ -102,6 +102,9 @@ export interface MailboxTotals {
   /** The cluster quotas and what they count now (dead letters included, unlike `messages`). */
   quotas: MailboxQuotas;
   usage: MailboxUsage;
+  /** Entries of the put id table and of the consume result table, expired ones not yet forgotten included. */
+  putIds: number;
+  consumeResults: number;
   /** What the bodies take in this replica's body store (node-local: replicas may differ). */
   bodyStore: BodyStoreUsage;
 }
@@ -129,7 +132,13 @@ export class Mailbox {
   /** `bodies` holds the bodies of the messages (an empty store; default in memory). */
   constructor(options: Partial<MailboxOptions> = {}, bodies?: BodyStore) {
     this.options = resolveMailboxOptions(options);
-    this.state = emptyMailboxState(bodies);
+    // The options give a new state its id tables' quotas (tests use small ones); from then on
+    // they are replicated quotas like the others.
+    this.state = emptyMailboxState(bodies, {
+      ...DEFAULT_QUOTAS,
+      maxPutIds: this.options.dedupeMaxEntries,
+      maxConsumeResults: this.options.requestCacheMaxEntries,
+    });
   }
 
   /** The space the bodies of the held messages take in the body store. */
@@ -226,6 +235,8 @@ export class Mailbox {
       top,
       quotas: this.quotas(),
       usage: this.usage(),
+      putIds: s.puts.size,
+      consumeResults: s.consumes.size,
       bodyStore: this.bodyUsage(),
     };
   }
@@ -360,10 +371,10 @@ export class Mailbox {
     const overQuota = quotaRefusal(s.quotas, this.usage(), size, box === undefined);
     if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     // Ids in their window are never forgotten early: a full table refuses new ids instead.
-    if (cmd.id !== undefined && liveEntries(s.puts, s.putOrder, now).count >= o.dedupeMaxEntries) {
+    if (cmd.id !== undefined && liveEntries(s.puts, s.putOrder, now).count >= s.quotas.maxPutIds) {
       return fail(
         'QUOTA_EXCEEDED',
-        `the put id table holds ${o.dedupeMaxEntries} ids still in their dedupe window (its limit): retry later, or put without an id`,
+        `cluster quota maxPutIds reached: the put id table holds ${s.quotas.maxPutIds} ids still in their dedupe window: retry later, or put without an id`,
       );
     }
 
@@ -448,10 +459,10 @@ export class Mailbox {
       const overQuota = batchQuotaRefusal(s.quotas, this.usage(), count, bytes, box === undefined);
       if (overQuota !== null) return fail('QUOTA_EXCEEDED', overQuota);
     }
-    if (newIds > 0 && liveEntries(s.puts, s.putOrder, now).count + newIds > o.dedupeMaxEntries) {
+    if (newIds > 0 && liveEntries(s.puts, s.putOrder, now).count + newIds > s.quotas.maxPutIds) {
       return fail(
         'QUOTA_EXCEEDED',
-        `the put id table cannot take ${newIds} more ids still in their dedupe window (limit ${o.dedupeMaxEntries}): retry later, or put without ids`,
+        `cluster quota maxPutIds reached: the put id table cannot take ${newIds} more ids still in their dedupe window (limit ${s.quotas.maxPutIds}): retry later, or put without ids`,
       );
     }
 
@@ -965,16 +976,17 @@ export class Mailbox {
 
   /**
    * Why a consume with a new request id cannot be remembered, or null when it can: the table
-   * holds requestCacheMaxEntries results still in their window, or could not take one more of the
+   * holds the maxConsumeResults quota's results still in their window, or could not take one more of the
    * largest body (the result's size is known only once the message is taken). Results in their
    * window are never dropped early, so a retry always gets its result.
    */
   private requestTableFull(now: number): string | null {
     const o = this.options;
-    const live = liveEntries(this.state.consumes, this.state.consumeOrder, now);
-    const bytes = this.state.consumeBytes - live.expiredBytes;
-    if (live.count >= o.requestCacheMaxEntries) {
-      return `the consume request id table holds ${live.count} results still in their window (limit ${o.requestCacheMaxEntries}): retry later, or consume without rid`;
+    const s = this.state;
+    const live = liveEntries(s.consumes, s.consumeOrder, now);
+    const bytes = s.consumeBytes - live.expiredBytes;
+    if (live.count >= s.quotas.maxConsumeResults) {
+      return `cluster quota maxConsumeResults reached: the consume request id table holds ${live.count} results still in their window (limit ${s.quotas.maxConsumeResults}): retry later, or consume without rid`;
     }
     if (bytes + o.maxBodyBytes > o.requestCacheMaxBytes) {
       return `the consume request id table holds ${bytes} bytes of results still in their window (limit ${o.requestCacheMaxBytes}, room kept for one ${o.maxBodyBytes}-byte body): retry later, or consume without rid`;

@@ -1,6 +1,8 @@
 // Configuration of the mailbox state machine. Every replica of a cluster must run with the same
 // options: they decide results (limits, expiry times), so differing options would fork the state.
 
+import { DEFAULT_QUOTAS, quotaProblem } from './quotas.js';
+
 export interface MailboxOptions {
   /** Largest accepted message body. */
   maxBodyBytes: number;
@@ -29,13 +31,18 @@ export interface MailboxOptions {
   /** How long a put's client id is remembered for duplicate suppression. */
   dedupeWindowMs: number;
   /**
-   * Bound on remembered put ids. An id is never forgotten before its window ends: a put with a new
-   * id is refused (QUOTA_EXCEEDED) while the table holds this many ids in their window.
+   * The cluster quota maxPutIds of a new state (quotas.ts), which setQuotas changes from then on:
+   * the bound on remembered put ids. An id is never forgotten before its window ends: a put with a
+   * new id is refused (QUOTA_EXCEEDED) while the table holds this many ids in their window. The
+   * node leaves it at its default, DEFAULT_QUOTAS's, as every replica must start alike.
    */
   dedupeMaxEntries: number;
   /** How long a consume result is kept for retries with the same request id. */
   requestWindowMs: number;
-  /** Bound on cached consume results, kept for their whole window like put ids (a new request id is refused when full). */
+  /**
+   * The cluster quota maxConsumeResults of a new state, like dedupeMaxEntries: the bound on cached
+   * consume results, kept for their whole window like put ids (a new request id is refused when full).
+   */
   requestCacheMaxEntries: number;
   /** Bound on body bytes held by cached consume results; a new request id is refused unless one more maxBodyBytes fits. */
   requestCacheMaxBytes: number;
@@ -71,9 +78,9 @@ export const DEFAULT_MAILBOX_OPTIONS: Readonly<MailboxOptions> = Object.freeze({
   nackBackoffMs: 0,
   nackBackoffMaxMs: 5 * MINUTE,
   dedupeWindowMs: 10 * MINUTE,
-  dedupeMaxEntries: 1_000_000,
+  dedupeMaxEntries: DEFAULT_QUOTAS.maxPutIds,
   requestWindowMs: 10 * MINUTE,
-  requestCacheMaxEntries: 100_000,
+  requestCacheMaxEntries: DEFAULT_QUOTAS.maxConsumeResults,
   requestCacheMaxBytes: 64 * MiB,
   maxIdLength: 128,
   maxBatch: 256,
@@ -115,5 +122,9 @@ export function resolveMailboxOptions(partial: Partial<MailboxOptions> = {}): Ma
   if (o.defaultTtlMs > o.maxTtlMs) throw new RangeError('defaultTtlMs exceeds maxTtlMs');
   if (o.nackBackoffMs > 0 && o.nackBackoffMaxMs > o.maxDelayMs) throw new RangeError('nackBackoffMaxMs exceeds maxDelayMs');
   if (o.requestCacheMaxBytes < o.maxBodyBytes) throw new RangeError('requestCacheMaxBytes must hold at least one maxBodyBytes body');
+  const putIds = quotaProblem('maxPutIds', o.dedupeMaxEntries);
+  if (putIds !== null) throw new RangeError(`dedupeMaxEntries: ${putIds}`);
+  const consumeResults = quotaProblem('maxConsumeResults', o.requestCacheMaxEntries);
+  if (consumeResults !== null) throw new RangeError(`requestCacheMaxEntries: ${consumeResults}`);
   return o;
 }

@@ -4,9 +4,16 @@
 // in snapshots), never a node's local configuration: replicas with different limits would accept
 // different puts and fork.
 //
-// Only puts are refused at a quota (QUOTA_EXCEEDED); consumes, acks, purges and the expiry sweep
-// always run, so a cluster at its quota drains. A quota set below the current usage refuses puts
-// until enough has been taken out.
+// Only puts are refused at a quota on what is held (QUOTA_EXCEEDED); consumes, acks, purges and
+// the expiry sweep always run, so a cluster at its quota drains. A quota set below the current
+// usage refuses puts until enough has been taken out.
+//
+// Two quotas bound the id tables instead: the put ids and the consume results remembered for
+// their dedupe window. A full table refuses a put with a new id, or a consume with a new request
+// id, rather than forget an entry before its window ends. Their sizes set the sustained rate of
+// such requests (entries / window), so operators must be able to raise them, and since they
+// decide what a put or consume returns they must be the same on every replica: replicated, like
+// the others (before image version 5 they were fixed in the code, at the defaults below).
 
 /** The limits on the totals of every mailbox together (queued + leased + dead-lettered, like the per-mailbox limits). */
 export interface MailboxQuotas {
@@ -16,6 +23,10 @@ export interface MailboxQuotas {
   maxBytes: number;
   /** Mailboxes holding anything (a mailbox that holds nothing does not exist). */
   maxMailboxes: number;
+  /** Put ids remembered at once, each for its dedupe window. */
+  maxPutIds: number;
+  /** Consume results remembered at once for retries with their request id, each for its window. */
+  maxConsumeResults: number;
 }
 
 /** What the totals are now, beside the quotas (status, the setQuotas result). */
@@ -36,6 +47,8 @@ export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
   maxMessages: 2_000_000,
   maxBytes: 1024 * MiB,
   maxMailboxes: 1_000_000,
+  maxPutIds: 1_000_000,
+  maxConsumeResults: 100_000,
 });
 
 /**
@@ -45,15 +58,22 @@ export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
  * columns) and each mailbox (about 250 bytes): 16,000,000 messages and 4,000,000 mailboxes are
  * about 0.8 + 1.0 GB of heap, beside the put id and consume result tables (their own limits),
  * within the heap of a node with a few GiB. Bodies cost disk, and each snapshot image holds them
- * all once more: 16 GiB of bodies is 32 GiB of disk or more per node (README: Quotas).
+ * all once more: 16 GiB of bodies is 32 GiB of disk or more per node (README: Quotas). A
+ * remembered put id costs about 160 bytes of heap with a UUID, a remembered consume result about
+ * 260 (without its body, which requestCacheMaxBytes bounds apart): 4,000,000 put ids and 2,000,000
+ * consume results are about 0.64 + 0.52 GB at the ceilings (docs/performance.md, 2026-12-07).
  */
 export const QUOTA_CEILINGS: Readonly<MailboxQuotas> = Object.freeze({
   maxMessages: 16_000_000,
   maxBytes: 16 * 1024 * MiB,
   maxMailboxes: 4_000_000,
+  maxPutIds: 4_000_000,
+  maxConsumeResults: 2_000_000,
 });
 
-export const QUOTA_NAMES = ['maxMessages', 'maxBytes', 'maxMailboxes'] as const;
+export const QUOTA_NAMES = ['maxMessages', 'maxBytes', 'maxMailboxes', 'maxPutIds', 'maxConsumeResults'] as const;
+/** The quotas an image of versions 3 and 4 carries; the others keep their defaults when one is read. */
+export const QUOTA_NAMES_V3 = ['maxMessages', 'maxBytes', 'maxMailboxes'] as const;
 export type QuotaName = (typeof QUOTA_NAMES)[number];
 
 /** Why `value` cannot be quota `name`, or null when it can: an integer in [1, ceiling]. */

@@ -2,14 +2,16 @@
 // iteration (insertion) order, which the reader reproduces, so restore(snapshot()) behaves
 // identically and re-snapshots to the same bytes. Size and time are linear in the content.
 //
-// Layout (little-endian): "FMBX" u16 version (4), now f64, lastSeq f64,
-//   quotas { maxMessages f64, maxBytes f64, maxMailboxes f64 },
+// Layout (little-endian): "FMBX" u16 version (5), now f64, lastSeq f64,
+//   quotas { maxMessages f64, maxBytes f64, maxMailboxes f64, maxPutIds f64, maxConsumeResults f64 },
 //   users u32 × { name, queue, dead, leases u32 × { leaseExpiresAt f64, nonce, message },
 //                 delayed u32 × { visibleAt f64, message } (in visible-time order, ties by seq) },
 //   puts u32 × { user, principal, id, seq f64, expiresAt f64 },
 //   consumes u32 × { user, principal, requestId, expiresAt f64, result }.
 // nonce and principal may be empty (a lease without nonce, the anonymous principal). Older images
-// on disk are still read: version 3 has no delayed messages (none were), version 2 no quotas (the defaults apply), version 1 neither quotas
+// on disk are still read: version 4 has only the first three quotas (the id tables' bounds were
+// fixed in the code, at what are now their defaults, and get those), version 3 no delayed messages
+// either (none were), version 2 no quotas (the defaults apply), version 1 neither quotas
 // nor nonce and principal ('' both). The cluster totals the quotas count are not written: they
 // are recomputed from the mailboxes.
 // message = seq f64, hasClientId u8, [clientId], enqueuedAt f64, expiresAt f64, deliveries u32, body.
@@ -40,7 +42,7 @@ import {
   consumeResultBytes,
 } from './state.js';
 import { MAX_WIRE_BATCH, MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
-import { QUOTA_NAMES, quotaProblem } from './quotas.js';
+import { QUOTA_NAMES, QUOTA_NAMES_V3, quotaProblem } from './quotas.js';
 import { SeqQueue, StoredMessage } from './seq-queue.js';
 import type { SlotOrder, Slotted } from './slot-order.js';
 import { principalProblem, receiptNonceProblem, userProblem } from './validate.js';
@@ -51,7 +53,9 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
 const MAGIC = [0x46, 0x4d, 0x42, 0x58]; // "FMBX"
-export const SNAPSHOT_VERSION = 4;
+export const SNAPSHOT_VERSION = 5;
+/** The format before the id tables' quotas; read, never written. */
+const SNAPSHOT_VERSION_4 = 4;
 /** The format before delayed delivery; read, never written. */
 const SNAPSHOT_VERSION_3 = 3;
 /** The format before quotas; read, never written. */
@@ -329,6 +333,7 @@ export class SnapshotReader {
     const version = r.u16('version');
     if (
       version !== SNAPSHOT_VERSION &&
+      version !== SNAPSHOT_VERSION_4 &&
       version !== SNAPSHOT_VERSION_3 &&
       version !== SNAPSHOT_VERSION_2 &&
       version !== SNAPSHOT_VERSION_1
@@ -339,7 +344,7 @@ export class SnapshotReader {
     const lastSeq = r.f64('lastSeq');
     const quotas = { ...this.state.quotas };
     if (version >= SNAPSHOT_VERSION_3) {
-      for (const name of QUOTA_NAMES) {
+      for (const name of version >= SNAPSHOT_VERSION ? QUOTA_NAMES : QUOTA_NAMES_V3) {
         const value = r.f64(name);
         const problem = quotaProblem(name, value);
         if (problem !== null) throw new WireError('INVALID', `bad quota in snapshot: ${problem}`);
@@ -352,7 +357,7 @@ export class SnapshotReader {
     s.lastSeq = lastSeq;
     s.quotas = quotas;
     this.v2 = version >= SNAPSHOT_VERSION_2;
-    this.v4 = version >= SNAPSHOT_VERSION;
+    this.v4 = version >= SNAPSHOT_VERSION_4;
     this.field = this.v2 ? 2 : 0;
     this.boxesLeft = users;
     this.part = users > 0 ? Part.Box : Part.PutCount;

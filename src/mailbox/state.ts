@@ -186,7 +186,7 @@ export interface MailboxState {
   consumeOrder: SlotOrder<RememberedConsume>;
 }
 
-export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): MailboxState {
+export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore(), quotas: MailboxQuotas = DEFAULT_QUOTAS): MailboxState {
   return {
     now: 0,
     lastSeq: 0,
@@ -194,7 +194,7 @@ export function emptyMailboxState(bodies: BodyStore = new MemoryBodyStore()): Ma
     puts: new Map(),
     consumes: new Map(),
     consumeBytes: 0,
-    quotas: { ...DEFAULT_QUOTAS },
+    quotas: { ...quotas },
     heldMessages: 0,
     heldBytes: 0,
     bodies,

@@ -266,6 +266,10 @@ export class NodeMetrics {
     gauge('forge_mailbox_quota_messages', 'Cluster quota: messages held by all mailboxes together', () => totals().quotas.maxMessages);
     gauge('forge_mailbox_quota_bytes', 'Cluster quota: body bytes held by all mailboxes together', () => totals().quotas.maxBytes);
     gauge('forge_mailbox_quota_mailboxes', 'Cluster quota: mailboxes holding anything', () => totals().quotas.maxMailboxes);
+    gauge('forge_mailbox_put_ids', 'Put ids remembered (the put id table; expired ones not yet forgotten included)', () => totals().putIds);
+    gauge('forge_mailbox_quota_put_ids', 'Cluster quota: put ids remembered at once', () => totals().quotas.maxPutIds);
+    gauge('forge_mailbox_consume_results', 'Consume results remembered for request-id retries (expired ones not yet forgotten included)', () => totals().consumeResults);
+    gauge('forge_mailbox_quota_consume_results', 'Cluster quota: consume results remembered at once', () => totals().quotas.maxConsumeResults);
     if (options.perUserDepth === true) {
       new Gauge({
         name: 'forge_mailbox_depth',

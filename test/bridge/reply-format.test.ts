@@ -29,7 +29,7 @@ test('other results round-trip', () => {
   assert.deepEqual(roundTrip({ kind: 'stats', stats: delayed }), { status: 'stats', stats: delayed });
   const stats = { count: 1, bytes: 2, oldestAgeMs: 3, inFlight: 4, deadLetterCount: 5 };
   assert.deepEqual(roundTrip({ kind: 'stats', stats }), { status: 'stats', stats });
-  const quotas = { maxMessages: 10, maxBytes: 2048, maxMailboxes: 3 };
+  const quotas = { maxMessages: 10, maxBytes: 2048, maxMailboxes: 3, maxPutIds: 4, maxConsumeResults: 5 };
   const usage = { messages: 4, bytes: 100, mailboxes: 2 };
   assert.deepEqual(roundTrip({ kind: 'quotas', quotas, usage }), { status: 'quotas', quotas, usage });
   const status = encodeClusterStatus({ leader: 'n1', term: 3 });

@@ -90,6 +90,8 @@ test('alerts.yml covers no leader, follower lag, proposal errors, a full backlog
     'forge_replication_lag_entries',
     'forge_proposals_total',
     'forge_mailbox_quota_messages',
+    'forge_mailbox_quota_put_ids',
+    'forge_mailbox_quota_consume_results',
     'forge_mailbox_dead_letters',
     'forge_disk_low',
     'forge_disk_free_bytes',

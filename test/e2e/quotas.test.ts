@@ -3,7 +3,8 @@
 // - an operator sets a small total-messages quota through the admin key space (the CLI); every
 //   replica applies it from the log; puts past it are refused with QUOTA_EXCEEDED while consumes,
 //   leases and acks go on and drain; a token without `admin` cannot change it; a follower
-//   restarted from a snapshot has the same quotas;
+//   restarted from a snapshot has the same quotas; a full consume result table (maxConsumeResults)
+//   refuses new request ids until the operator raises it;
 // - a node whose bridge has its bound of requests in flight answers BUSY at once.
 
 import { strict as assert } from 'node:assert';
@@ -15,6 +16,8 @@ interface QuotaStatus {
   maxMessages: number;
   maxBytes: number;
   maxMailboxes: number;
+  maxPutIds: number;
+  maxConsumeResults: number;
   usage: { messages: number; bytes: number; mailboxes: number };
 }
 
@@ -65,9 +68,9 @@ describe('cluster quotas on real processes', { timeout: 240_000 }, () => {
     assert.deepEqual(defaults.usage, { messages: 0, bytes: 0, mailboxes: 0 });
     assert.ok(defaults.maxMessages > 1000, JSON.stringify(defaults));
 
-    const set = await cli('quotas', '--max-messages', '5');
+    const set = await cli('quotas', '--max-messages', '5', '--max-consume-results', '90000');
     assert.equal(set.code, 0, set.stderr);
-    assert.deepEqual(JSON.parse(set.stdout), { ...defaults, maxMessages: 5 });
+    assert.deepEqual(JSON.parse(set.stdout), { ...defaults, maxMessages: 5, maxConsumeResults: 90_000 });
     await everyNode('every node applied maxMessages 5', (s) => s.quotas.maxMessages === 5 && s.quotas.maxBytes === defaults.maxBytes);
   });
 
@@ -114,7 +117,7 @@ describe('cluster quotas on real processes', { timeout: 240_000 }, () => {
 
   step('maxMailboxes and maxBytes refuse with their own message; the quotas survive a follower restart from a snapshot', async () => {
     const c = e2e.client;
-    await c.setQuotas({ maxMailboxes: 1, maxBytes: 10 });
+    await c.setQuotas({ maxMailboxes: 1, maxBytes: 10, maxPutIds: 3, maxConsumeResults: 2 });
     await c.put('dave', '12345');
     assert.match((await refusedWith(c.put('erin', 'x'), 'QUOTA_EXCEEDED')).message, /maxMailboxes reached: 1 mailboxes/);
     assert.match((await refusedWith(c.put('dave', '123456'), 'QUOTA_EXCEEDED')).message, /maxBytes reached: 5 bytes held, limit 10/);
@@ -133,11 +136,23 @@ describe('cluster quotas on real processes', { timeout: 240_000 }, () => {
     const back = restarted.find((s) => s.node === follower.node)!;
     assert.ok(back.snapshotIndex > changed, 'restored from a snapshot that holds the quotas');
     assert.deepEqual(
-      { maxMessages: back.quotas.maxMessages, maxBytes: back.quotas.maxBytes, maxMailboxes: back.quotas.maxMailboxes },
-      { maxMessages: 5, maxBytes: 10, maxMailboxes: 1 },
+      { maxMessages: back.quotas.maxMessages, maxBytes: back.quotas.maxBytes, maxMailboxes: back.quotas.maxMailboxes, maxPutIds: back.quotas.maxPutIds, maxConsumeResults: back.quotas.maxConsumeResults },
+      { maxMessages: 5, maxBytes: 10, maxMailboxes: 1, maxPutIds: 3, maxConsumeResults: 2 },
     );
     // dave holds the last of the loop's puts, "31".
     assert.deepEqual(back.quotas.usage, { messages: 1, bytes: 2, mailboxes: 1 });
+  });
+
+  step('a full consume result table refuses new request ids, answers remembered ones, and takes new ones once raised', async () => {
+    const c = e2e.client;
+    // maxConsumeResults is 2 (the step above): two new rids are remembered (empty results too).
+    assert.equal(await c.consume('fred', { requestId: 'r1' }), null);
+    assert.equal(await c.consume('fred', { requestId: 'r2' }), null);
+    assert.match((await refusedWith(c.consume('fred', { requestId: 'r3' }), 'QUOTA_EXCEEDED')).message, /cluster quota maxConsumeResults reached/);
+    assert.equal(await c.consume('fred', { requestId: 'r1' }), null, 'a remembered request id is still answered');
+    assert.equal(await c.consume('fred'), null, 'a consume without a request id is not counted');
+    await c.setQuotas({ maxConsumeResults: 3 });
+    assert.equal(await c.consume('fred', { requestId: 'r3' }), null);
   });
 });
 

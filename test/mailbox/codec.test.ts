@@ -67,7 +67,8 @@ describe('commands', () => {
     expectDecodeError(() => decodeCommand(patched(0, 1, 1, 5, 0, 0x61, 0x6c, 0x69, 0x63, 0x65, 4)), 'UNKNOWN_TAG'); // a principal in a version-1 put
     // A principal flagged but empty: the empty principal is written as absent, so this is a second encoding.
     expectDecodeError(() => decodeCommand(Uint8Array.from([2, 1, 1, 0, 0x61, 4, 0, 0, 0, 0, 0, 0])), 'INVALID');
-    expectDecodeError(() => decodeCommand(Uint8Array.from([2, 7, 8])), 'UNKNOWN_TAG'); // setQuotas with an unknown flag bit
+    expectDecodeError(() => decodeCommand(Uint8Array.from([2, 7, 32])), 'UNKNOWN_TAG'); // setQuotas with an unknown flag bit
+    expectDecodeError(() => decodeCommand(Uint8Array.from([2, 7, 8])), 'TRUNCATED'); // maxPutIds flagged, not there
     expectDecodeError(() => decodeCommand(Uint8Array.from([1, 7, 0])), 'UNKNOWN_TAG'); // setQuotas in a version-1 entry
     const big = encodeCommand({ op: 'put', user: 'a', body: new Uint8Array(64 * 1024 * 1024 + 1) });
     expectDecodeError(() => decodeCommand(big), 'TOO_LARGE'); // over the wire body ceiling
@@ -94,6 +95,8 @@ test('golden bytes: a command of each op encodes exactly as before', () => {
     [{ op: 'expire' }, '0206'],
     [{ op: 'setQuotas', maxMessages: 1000, maxMailboxes: 2 }, '0207050000000000408f400000000000000040'],
     [{ op: 'setQuotas' }, '020700'],
+    // The id tables' quotas came later: flags 8 and 16, after the first three's bits.
+    [{ op: 'setQuotas', maxMailboxes: 2, maxPutIds: 4, maxConsumeResults: 8 }, '02071c' + '0000000000000040' + '0000000000001040' + '0000000000002040'],
     [{ op: 'put', user: 'cy', body: Uint8Array.from([7]), delayMs: 1000 }, '02010200637908000000000040' + '8f400100000007'],
     [{ op: 'touch', user: 'ann', receipt: '12.2', leaseMs: 1500 }, '02090300616e6e040031322e320000000000709740'],
     [{ op: 'redrive', user: 'bo' }, '020a0200626f00'],

@@ -57,7 +57,7 @@ test('snapshot carries magic and version, and damaged images are refused without
   sm.apply(encodeCommand({ op: 'consume', user: 'ann', leaseMs: 100, requestId: 'r', principal: 'p1', receiptNonce: NONCES[0] }), { index: 2, term: 1, time: 6 });
   sm.apply(encodeCommand({ op: 'put', user: 'bo', body: new Uint8Array([4]) }), { index: 3, term: 1, time: 7 });
   const image = sm.snapshot();
-  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 4, 0]);
+  assert.deepEqual(Array.from(image.subarray(0, 6)), [0x46, 0x4d, 0x42, 0x58, 5, 0]);
 
   const target = new MailboxStateMachine();
   target.apply(encodeCommand({ op: 'put', user: 'cy', body: new Uint8Array([9]) }), { index: 1, term: 1, time: 1 });
@@ -72,10 +72,10 @@ test('snapshot carries magic and version, and damaged images are refused without
   badMagic[0] = 0x47;
   refuse(badMagic);
   const badVersion = image.slice();
-  badVersion[4] = 5;
+  badVersion[4] = 6;
   refuse(badVersion);
   const hugeCount = image.slice();
-  hugeCount.set([0xff, 0xff, 0xff, 0xff], 46); // user count (after now, lastSeq, three quotas) claims 4 billion entries
+  hugeCount.set([0xff, 0xff, 0xff, 0xff], 62); // user count (after now, lastSeq, five quotas) claims 4 billion entries
   refuse(hugeCount);
 
   target.restore(image);

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import type { MailboxCommand, MailboxResult } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { DEFAULT_MAILBOX_OPTIONS, type MailboxOptions } from '../../src/mailbox/options.js';
-import { DEFAULT_QUOTAS, QUOTA_CEILINGS } from '../../src/mailbox/quotas.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS, QUOTA_NAMES } from '../../src/mailbox/quotas.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -488,17 +488,49 @@ describe('cluster quotas', () => {
     }
   });
 
-  test('the ceilings (16,000,000 messages, 16 GiB of bodies, 4,000,000 mailboxes) may be set and survive a snapshot; one more may not be set', () => {
-    assert.deepEqual(QUOTA_CEILINGS, { maxMessages: 16_000_000, maxBytes: 16 * 1024 ** 3, maxMailboxes: 4_000_000 });
+  test('the ceilings (16,000,000 messages, 16 GiB of bodies, 4,000,000 mailboxes, 4,000,000 put ids, 2,000,000 consume results) may be set and survive a snapshot; one more may not be set', () => {
+    assert.deepEqual(QUOTA_CEILINGS, { maxMessages: 16_000_000, maxBytes: 16 * 1024 ** 3, maxMailboxes: 4_000_000, maxPutIds: 4_000_000, maxConsumeResults: 2_000_000 });
     const h = harness();
     assert.deepEqual(setQuotas(h, { ...QUOTA_CEILINGS }).quotas, QUOTA_CEILINGS);
     const copy = harness();
     copy.mailbox.restore(h.mailbox.snapshot());
     assert.deepEqual(copy.mailbox.quotas(), QUOTA_CEILINGS);
-    for (const name of ['maxMessages', 'maxBytes', 'maxMailboxes'] as const) {
+    for (const name of QUOTA_NAMES) {
       assert.equal(errorCode(h.run({ op: 'setQuotas', [name]: QUOTA_CEILINGS[name] + 1 })), 'BAD_REQUEST', name);
     }
     assert.deepEqual(h.mailbox.quotas(), QUOTA_CEILINGS);
+  });
+
+  test('the id tables are bounded by cluster quotas: raised, a sustained rate of new ids that filled them is taken; they survive a snapshot', () => {
+    // 500 consumes a second, each with a new rid, over empty mailboxes: what pollers through
+    // MailboxClient send. At the default bound (100,000 in the 10-minute window) they fill the
+    // table at the 200th second; with 300,000 (the rate times the window) none is refused.
+    const poll = (h: ReturnType<typeof harness>, seconds: number): { refusedFrom: number | null } => {
+      for (let i = 0; i < seconds * 500; i++) {
+        const r = h.runAt(i * 2, { op: 'consume', user: `u${i % 1000}`, requestId: `r${i}` });
+        if (r.kind === 'error') {
+          assert.match(r.message, /cluster quota maxConsumeResults reached/);
+          return { refusedFrom: i };
+        }
+      }
+      return { refusedFrom: null };
+    };
+    assert.deepEqual(poll(harness(), 700), { refusedFrom: 100_000 });
+    const raised = harness();
+    assert.equal(setQuotas(raised, { maxConsumeResults: 300_000 }).quotas.maxConsumeResults, 300_000);
+    assert.deepEqual(poll(raised, 700), { refusedFrom: null });
+    // Puts with ids: the same, through maxPutIds.
+    const puts = harness();
+    setQuotas(puts, { maxPutIds: 2 });
+    puts.run({ op: 'put', user: 'a', body: bytes(1), id: 'p1' });
+    puts.run({ op: 'put', user: 'a', body: bytes(2), id: 'p2' });
+    refusedWith(puts, { op: 'put', user: 'a', body: bytes(3), id: 'p3' }, /cluster quota maxPutIds reached/);
+    setQuotas(puts, { maxPutIds: 3 });
+    assert.equal(puts.run({ op: 'put', user: 'a', body: bytes(3), id: 'p3' }).kind, 'put');
+    const copy = harness();
+    copy.mailbox.restore(puts.mailbox.snapshot());
+    assert.equal(copy.mailbox.quotas().maxPutIds, 3);
+    refusedWith(copy, { op: 'put', user: 'a', body: bytes(4), id: 'p4' }, /maxPutIds reached/);
   });
 
   test('total messages: puts are refused, consumes, acks, nacks and purges go on and drain', () => {

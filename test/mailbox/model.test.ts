@@ -159,12 +159,14 @@ const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
-      .record({ maxMessages: quota(14), maxBytes: quota(90), maxMailboxes: quota(3) })
+      .record({ maxMessages: quota(14), maxBytes: quota(90), maxMailboxes: quota(3), maxPutIds: quota(3), maxConsumeResults: quota(3) })
       .map((q) => ({
         op: 'setQuotas' as const,
         ...(q.maxMessages !== undefined ? { maxMessages: q.maxMessages } : {}),
         ...(q.maxBytes !== undefined ? { maxBytes: q.maxBytes } : {}),
         ...(q.maxMailboxes !== undefined ? { maxMailboxes: q.maxMailboxes } : {}),
+        ...(q.maxPutIds !== undefined ? { maxPutIds: q.maxPutIds } : {}),
+        ...(q.maxConsumeResults !== undefined ? { maxConsumeResults: q.maxConsumeResults } : {}),
       })),
   },
 );

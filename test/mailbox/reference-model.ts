@@ -67,9 +67,11 @@ export class ReferenceMailbox {
   /** Put ids and request ids are remembered per user and principal ('' when none). */
   puts: { user: string; principal: string; id: string; seq: number; expiresAt: number }[] = [];
   consumes: { user: string; principal: string; requestId: string; result: PlainResult; bytes: number; expiresAt: number }[] = [];
-  quotas: MailboxQuotas = { ...DEFAULT_QUOTAS };
+  quotas: MailboxQuotas;
 
-  constructor(readonly o: MailboxOptions) {}
+  constructor(readonly o: MailboxOptions) {
+    this.quotas = { ...DEFAULT_QUOTAS, maxPutIds: o.dedupeMaxEntries, maxConsumeResults: o.requestCacheMaxEntries };
+  }
 
   apply(cmd: MailboxCommand, meta: ApplyMeta): PlainResult {
     const now = Number.isFinite(meta.time) ? Math.max(this.now, meta.time) : this.now;
@@ -78,7 +80,7 @@ export class ReferenceMailbox {
       return this.sweep();
     }
     if (cmd.op === 'setQuotas') {
-      for (const name of ['maxMessages', 'maxBytes', 'maxMailboxes'] as const) {
+      for (const name of ['maxMessages', 'maxBytes', 'maxMailboxes', 'maxPutIds', 'maxConsumeResults'] as const) {
         const v = cmd[name];
         if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1 && v <= QUOTA_CEILINGS[name])) return err('BAD_REQUEST');
       }
@@ -87,6 +89,8 @@ export class ReferenceMailbox {
         maxMessages: cmd.maxMessages ?? this.quotas.maxMessages,
         maxBytes: cmd.maxBytes ?? this.quotas.maxBytes,
         maxMailboxes: cmd.maxMailboxes ?? this.quotas.maxMailboxes,
+        maxPutIds: cmd.maxPutIds ?? this.quotas.maxPutIds,
+        maxConsumeResults: cmd.maxConsumeResults ?? this.quotas.maxConsumeResults,
       };
       return { kind: 'quotas', quotas: { ...this.quotas }, usage: this.usage() };
     }
@@ -116,7 +120,7 @@ export class ReferenceMailbox {
         if (usage.messages + 1 > this.quotas.maxMessages) return err('QUOTA_EXCEEDED');
         if (usage.bytes + cmd.body.length > this.quotas.maxBytes) return err('QUOTA_EXCEEDED');
         // Ids in their window are never forgotten early: a full table refuses a new one.
-        if (cmd.id !== undefined && this.puts.filter((p) => p.expiresAt > now).length >= this.o.dedupeMaxEntries) {
+        if (cmd.id !== undefined && this.puts.filter((p) => p.expiresAt > now).length >= this.quotas.maxPutIds) {
           return err('QUOTA_EXCEEDED');
         }
         this.advance(now);
@@ -158,7 +162,7 @@ export class ReferenceMailbox {
           }
           // Results in their window are never dropped early: a full table refuses a new request id,
           // keeping room for one result of the largest body.
-          if (live.length >= this.o.requestCacheMaxEntries) return err('QUOTA_EXCEEDED');
+          if (live.length >= this.quotas.maxConsumeResults) return err('QUOTA_EXCEEDED');
           if (live.reduce((n, c) => n + c.bytes, 0) + this.o.maxBodyBytes > this.o.requestCacheMaxBytes) return err('QUOTA_EXCEEDED');
         }
         this.advance(now);
@@ -406,7 +410,7 @@ export class ReferenceMailbox {
       if (usage.bytes + bytes > this.quotas.maxBytes) return err('QUOTA_EXCEEDED');
     }
     const newIds = fresh.filter((m) => m.id !== undefined).length;
-    if (newIds > 0 && this.puts.filter((p) => p.expiresAt > now).length + newIds > this.o.dedupeMaxEntries) return err('QUOTA_EXCEEDED');
+    if (newIds > 0 && this.puts.filter((p) => p.expiresAt > now).length + newIds > this.quotas.maxPutIds) return err('QUOTA_EXCEEDED');
     // Nothing is refused from here on: each message as a single put (a duplicate reports the first).
     const puts = items.map((m) => this.apply({ op: 'put', user, body: m.body, ...(m.id === undefined ? {} : { id: m.id }), ...(m.ttlMs === undefined ? {} : { ttlMs: m.ttlMs }), ...(principal === '' ? {} : { principal }) }, { index: 0, term: 0, time: now }));
     return { kind: 'puts', puts: puts.map(({ id, seq, duplicate }) => ({ id, seq, duplicate })) };

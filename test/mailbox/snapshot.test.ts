@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxCommand } from '../../src/mailbox/commands.js';
 import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
-import { DEFAULT_QUOTAS, QUOTA_CEILINGS } from '../../src/mailbox/quotas.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS, QUOTA_NAMES } from '../../src/mailbox/quotas.js';
 import { snapshotSize } from '../../src/mailbox/snapshot.js';
 import { WireError, type WireErrorCode } from '../../src/wire/wire-error.js';
 
@@ -57,7 +57,7 @@ const GOLDEN_V3 =
  * with a delay), each with its visible time, in visible-time order; and a remembered batch
  * consume (result kind 4, which came within version 3: no older golden image holds one).
  */
-const script: MailboxCommand[] = [
+const scriptV4: MailboxCommand[] = [
   ...scriptV3,
   { op: 'put', user: 'fay', body: Uint8Array.from([7]), delayMs: 5000 },
   { op: 'put', user: 'fay', body: Uint8Array.from([8]) },
@@ -67,8 +67,14 @@ const script: MailboxCommand[] = [
   { op: 'consume', user: 'gus', requestId: 'qb', leaseMs: 1000, max: 2, receiptNonce: NONCE },
 ];
 
-const GOLDEN =
+const GOLDEN_V4 =
   'Rk1CWAQAAECBVv68eEIAAAAAAAAmQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAUAAAADAGFubgIAAAAAAAAAAAAAQAAAEIBW/rx4QgAQQLxQvXhCAAAAAAUAAABoZWxsbwAAAAAAABRAAQIAbTEAsIBW/rx4QgCwQLxQvXhCAAAAAAEAAAADAAAAAAEAAAAAwL5W/rx4QgAAAAAAAAAA8D8BAgBtMQAAgFb+vHhCAAAmZf68eEIBAAAABAAAAAECgP8AAAAAAwBkZWUAAAAAAQAAAAAAAAAAABBAAAAwgFb+vHhCADBAvFC9eEICAAAAAgAAAAkJAAAAAAAAAAADAGV2ZQAAAAAAAAAAAQAAAABQv1b+vHhCEABBQUVDQXdRRkJnY0lDUW9MAAAAAAAAGEABAgBtMQDAgFb+vHhCAMBAvFC9eEIBAAAAAgAAAAQFAAAAAAMAZmF5AAAAAAAAAAAAAAAAAgAAAAAg/lb+vHhCAAAAAAAAIEAAAACBVv68eEIAAEG8UL14QgEAAAABAAAACABwuVf+vHhCAAAAAAAAHEAAAPCAVv68eEIA8EC8UL14QgAAAAABAAAABwMAZ3VzAQAAAAAAAAAAACZAAQIAYjMAMIFW/rx4QgAwQbxQvXhCAAAAAAEAAAADAAAAAAIAAAAAwL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAACJAAQIAYjEAMIFW/rx4QgAwQbxQvXhCAQAAAAEAAAABAMC/Vv68eEIQAEFBRUNBd1FGQmdjSUNRb0wAAAAAAAAkQAECAGIyADCBVv68eEIAMNRd/rx4QgEAAAABAAAAAgAAAAAHAAAAAwBhbm4AAAIAbTEAAAAAAADwPwAA/Oj+vHhCAgBibwAABABpZMOpAAAAAAAACEAAIPzo/rx4QgMAYW5uCQBhbGljZS1hcHACAG0xAAAAAAAAFEAAsPzo/rx4QgMAZXZlAwBzdmMCAG0xAAAAAAAAGEAAwPzo/rx4QgMAZ3VzAAACAGIxAAAAAAAAIkAAMP3o/rx4QgMAZ3VzAAACAGIyAAAAAAAAJEAAMP3o/rx4QgMAZ3VzAAACAGIzAAAAAAAAJkAAMP3o/rx4QgUAAAADAGFubgAAAgBxMQBA/Oj+vHhCAQICAG0xAAAAAAAA8D8EAAAAAQKA/wAAgFb+vHhCAAAmZf68eEIBAAAAAQMAMS4xAMC+Vv68eEICAGJvAAACAHEyAFD86P68eEIBAgQAaWTDqQAAAAAAAAhAAAAAAAAggFb+vHhCACBAvFC9eEIBAAAAAAIAY3kAAAIAcTMAYPzo/rx4QgEDAwBldmUDAGJvYgIAcTEA0Pzo/rx4QgECAgBtMQAAAAAAABhAAgAAAAQFAMCAVv68eEIAwEC8UL14QgEAAAABFAA2LjEuQUFFQ0F3UUZCZ2NJQ1FvTABQv1b+vHhCAwBndXMAAAIAcWIAQP3o/rx4QgEEAgACAGIxAAAAAAAAIkABAAAAAQAwgVb+vHhCADBBvFC9eEIBAAAAARQAOS4xLkFBRUNBd1FGQmdjSUNRb0wAwL9W/rx4QgIAYjIAAAAAAAAkQAEAAAACADCBVv68eEIAMNRd/rx4QgEAAAABFQAxMC4xLkFBRUNBd1FGQmdjSUNRb0wAwL9W/rx4Qg==';
+
+/** The version-4 script's state plus what version 5 adds: the id tables' quotas. */
+const script: MailboxCommand[] = [...scriptV4, { op: 'setQuotas', maxPutIds: 500_000, maxConsumeResults: 250_000 }];
+
+const GOLDEN =
+  'Rk1CWAUAAFCBVv68eEIAAAAAAAAmQAAAAAAAQI9AAAAAAAAA0EEAAAAAAABJQAAAAACAhB5BAAAAAICEDkEFAAAAAwBhbm4CAAAAAAAAAAAAAEAAABCAVv68eEIAEEC8UL14QgAAAAAFAAAAaGVsbG8AAAAAAAAUQAECAG0xALCAVv68eEIAsEC8UL14QgAAAAABAAAAAwAAAAABAAAAAMC+Vv68eEIAAAAAAAAAAPA/AQIAbTEAAIBW/rx4QgAAJmX+vHhCAQAAAAQAAAABAoD/AAAAAAMAZGVlAAAAAAEAAAAAAAAAAAAQQAAAMIBW/rx4QgAwQLxQvXhCAgAAAAIAAAAJCQAAAAAAAAAAAwBldmUAAAAAAAAAAAEAAAAAUL9W/rx4QhAAQUFFQ0F3UUZCZ2NJQ1FvTAAAAAAAABhAAQIAbTEAwIBW/rx4QgDAQLxQvXhCAQAAAAIAAAAEBQAAAAADAGZheQAAAAAAAAAAAAAAAAIAAAAAIP5W/rx4QgAAAAAAACBAAAAAgVb+vHhCAABBvFC9eEIBAAAAAQAAAAgAcLlX/rx4QgAAAAAAABxAAADwgFb+vHhCAPBAvFC9eEIAAAAAAQAAAAcDAGd1cwEAAAAAAAAAAAAmQAECAGIzADCBVv68eEIAMEG8UL14QgAAAAABAAAAAwAAAAACAAAAAMC/Vv68eEIQAEFBRUNBd1FGQmdjSUNRb0wAAAAAAAAiQAECAGIxADCBVv68eEIAMEG8UL14QgEAAAABAAAAAQDAv1b+vHhCEABBQUVDQXdRRkJnY0lDUW9MAAAAAAAAJEABAgBiMgAwgVb+vHhCADDUXf68eEIBAAAAAQAAAAIAAAAABwAAAAMAYW5uAAACAG0xAAAAAAAA8D8AAPzo/rx4QgIAYm8AAAQAaWTDqQAAAAAAAAhAACD86P68eEIDAGFubgkAYWxpY2UtYXBwAgBtMQAAAAAAABRAALD86P68eEIDAGV2ZQMAc3ZjAgBtMQAAAAAAABhAAMD86P68eEIDAGd1cwAAAgBiMQAAAAAAACJAADD96P68eEIDAGd1cwAAAgBiMgAAAAAAACRAADD96P68eEIDAGd1cwAAAgBiMwAAAAAAACZAADD96P68eEIFAAAAAwBhbm4AAAIAcTEAQPzo/rx4QgECAgBtMQAAAAAAAPA/BAAAAAECgP8AAIBW/rx4QgAAJmX+vHhCAQAAAAEDADEuMQDAvlb+vHhCAgBibwAAAgBxMgBQ/Oj+vHhCAQIEAGlkw6kAAAAAAAAIQAAAAAAAIIBW/rx4QgAgQLxQvXhCAQAAAAACAGN5AAACAHEzAGD86P68eEIBAwMAZXZlAwBib2ICAHExAND86P68eEIBAgIAbTEAAAAAAAAYQAIAAAAEBQDAgFb+vHhCAMBAvFC9eEIBAAAAARQANi4xLkFBRUNBd1FGQmdjSUNRb0wAUL9W/rx4QgMAZ3VzAAACAHFiAED96P68eEIBBAIAAgBiMQAAAAAAACJAAQAAAAEAMIFW/rx4QgAwQbxQvXhCAQAAAAEUADkuMS5BQUVDQXdRRkJnY0lDUW9MAMC/Vv68eEICAGIyAAAAAAAAJEABAAAAAgAwgVb+vHhCADDUXf68eEIBAAAAARUAMTAuMS5BQUVDQXdRRkJnY0lDUW9MAMC/Vv68eEI=';
 
 function applied(commands: MailboxCommand[]): MailboxStateMachine {
   const sm = new MailboxStateMachine({ maxDeliveries: 2 });
@@ -122,6 +128,13 @@ test('golden bytes: a version-3 image restores to the state its script makes tod
   assert.deepEqual(copy.mailbox.usage(), applied(scriptV3).mailbox.usage());
 });
 
+test('golden bytes: a version-4 image restores to the state its script makes today: the id tables at their old fixed bounds', () => {
+  const copy = new MailboxStateMachine({ maxDeliveries: 2 });
+  copy.restore(Buffer.from(GOLDEN_V4, 'base64'));
+  assert.deepEqual(copy.snapshot(), applied(scriptV4).snapshot());
+  assert.deepEqual(copy.mailbox.quotas(), { ...DEFAULT_QUOTAS, maxMessages: 1000, maxMailboxes: 50, maxPutIds: 1_000_000, maxConsumeResults: 100_000 });
+});
+
 test('delayed messages keep their visible time through a snapshot: invisible before it, delivered at it', () => {
   const sm = applied(script);
   const copy = new MailboxStateMachine({ maxDeliveries: 2 });
@@ -143,7 +156,7 @@ test('delayed messages out of visible-time order are refused with a typed error'
   put(20, 2);
   const image = sm.snapshot();
   // magic, version, now, lastSeq, quotas, 1 user, "a", 0 queued, 0 dead, 0 leases, 2 delayed.
-  const first = 4 + 2 + 8 + 8 + 24 + 4 + 3 + 4 + 4 + 4 + 4;
+  const first = 4 + 2 + 8 + 8 + 40 + 4 + 3 + 4 + 4 + 4 + 4;
   const message = 8 + 1 + 8 + 8 + 4 + 4; // seq, no client id, two times, deliveries, empty body
   const b = image.slice();
   new DataView(b.buffer).setFloat64(first + 8 + message, T + 5, true); // the second before the first
@@ -153,18 +166,20 @@ test('delayed messages out of visible-time order are refused with a typed error'
 
 test('the quotas travel in the image; a quota out of range is refused with a typed error', () => {
   const sm = applied(script);
-  assert.deepEqual(sm.mailbox.quotas(), { ...DEFAULT_QUOTAS, maxMessages: 1000, maxMailboxes: 50 });
+  assert.deepEqual(sm.mailbox.quotas(), { ...DEFAULT_QUOTAS, maxMessages: 1000, maxMailboxes: 50, maxPutIds: 500_000, maxConsumeResults: 250_000 });
   const image = sm.snapshot();
   const copy = new MailboxStateMachine({ maxDeliveries: 2 });
   copy.restore(image);
   assert.deepEqual(copy.mailbox.quotas(), sm.mailbox.quotas());
   assert.deepEqual(copy.mailbox.usage(), sm.mailbox.usage());
   const quotasAt = 4 + 2 + 8 + 8; // magic, version, now, lastSeq
-  for (const bad of [0, -1, 0.5, Number.NaN, QUOTA_CEILINGS.maxMessages + 1]) {
-    const b = image.slice();
-    new DataView(b.buffer).setFloat64(quotasAt, bad, true);
-    assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === 'INVALID');
-  }
+  QUOTA_NAMES.forEach((name, i) => {
+    for (const bad of [0, -1, 0.5, Number.NaN, QUOTA_CEILINGS[name] + 1]) {
+      const b = image.slice();
+      new DataView(b.buffer).setFloat64(quotasAt + 8 * i, bad, true);
+      assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === 'INVALID', `${name} ${bad}`);
+    }
+  });
 });
 
 test('a remembered consume result with an out-of-range field is refused with a typed error', () => {
@@ -174,7 +189,7 @@ test('a remembered consume result with an out-of-range field is refused with a t
   sm.apply(encodeCommand({ op: 'consume', user: 'a', requestId: 'r' }), { index: 2, term: 1, time: T + 1 });
   const image = sm.snapshot();
   // magic, version, now, lastSeq, quotas, 0 users, 0 puts, 1 consume, "a", principal "", "r", expiresAt.
-  const result = 4 + 2 + 8 + 8 + 24 + 4 + 4 + 4 + 3 + 2 + 3 + 8;
+  const result = 4 + 2 + 8 + 8 + 40 + 4 + 4 + 4 + 3 + 2 + 3 + 8;
   const seq = result + 2 + 4; // after version, kind, id "@1"
   const leased = seq + 8 + 5 + 8 + 8 + 4; // after seq, body, enqueuedAt, expiresAt, deliveries
   assert.equal(image.length, leased + 1);
@@ -198,7 +213,7 @@ test("a queued message's client id travels in the image as before, read from its
   sm.apply(encodeCommand({ op: 'put', user: 'a', body: Uint8Array.from([5]), id: 'xé' }), { index: 1, term: 1, time: T });
   const image = sm.snapshot();
   // magic, version, now, lastSeq, quotas, 1 user, "a", 1 queued, seq, hasClientId.
-  const idAt = 4 + 2 + 8 + 8 + 24 + 4 + 3 + 4 + 8 + 1;
+  const idAt = 4 + 2 + 8 + 8 + 40 + 4 + 3 + 4 + 8 + 1;
   assert.deepEqual([...image.subarray(idAt, idAt + 5)], [3, 0, 0x78, 0xc3, 0xa9], 'u16 length, then the UTF-8 bytes of "xé"');
   const copy = new MailboxStateMachine();
   copy.restore(image);

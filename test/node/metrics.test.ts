@@ -10,6 +10,9 @@ function fixture(perUserDepth = false) {
   for (let i = 0; i < 3; i++) mailbox.apply({ op: 'put', user: 'deep', body: new Uint8Array(10) }, meta(i + 1));
   mailbox.apply({ op: 'put', user: 'shallow', body: new Uint8Array(5), ttlMs: 1 }, meta(4));
   mailbox.apply({ op: 'expire' }, { index: 5, term: 1, time: 5_000 });
+  // A put with an id, taken by a consume with a request id: one entry in each id table, nothing held.
+  mailbox.apply({ op: 'put', user: 'once', body: new Uint8Array(7), id: 'p1' }, { index: 6, term: 1, time: 5_000 });
+  mailbox.apply({ op: 'consume', user: 'once', requestId: 'r1' }, { index: 7, term: 1, time: 5_000 });
   const state = { term: 3, halted: null as string | null, leader: 'n1' as string | null, sent: 10 };
   const source: MetricsSource = {
     raft: () => ({ isLeader: state.leader === 'n1', leader: state.leader, term: state.term, commitIndex: 42, appliedIndex: 41, followerLag: { n2: 0, n3: 7 }, halted: state.halted, logEntries: 12 }),
@@ -61,6 +64,10 @@ test('the registry exposes Raft, link, mailbox and disk state read at scrape tim
   assert.match(text, /^forge_mailbox_oldest_message_age_seconds\{node="n1"\} 2.5$/m);
   assert.match(text, /^forge_mailbox_held_messages\{node="n1"\} 3$/m);
   assert.match(text, /^forge_mailbox_quota_messages\{node="n1"\} 2000000$/m);
+  assert.match(text, /^forge_mailbox_put_ids\{node="n1"\} 1$/m);
+  assert.match(text, /^forge_mailbox_consume_results\{node="n1"\} 1$/m);
+  assert.match(text, /^forge_mailbox_quota_put_ids\{node="n1"\} 1000000$/m);
+  assert.match(text, /^forge_mailbox_quota_consume_results\{node="n1"\} 100000$/m);
   assert.match(text, /^forge_mailbox_held_bytes\{node="n1"\} 30$/m);
   assert.match(text, /^forge_disk_free_bytes\{node="n1"\} 5000000000$/m);
   assert.match(text, /^forge_disk_low\{node="n1"\} 0$/m);

@@ -47,7 +47,7 @@ export const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   fc.tuple(text, opt('deadLetter', fc.constant(true as const))).map(([user, d]) => ({ op: 'purge' as const, user, ...d })),
   fc.constant({ op: 'expire' as const }),
   fc
-    .tuple(opt('maxMessages', num), opt('maxBytes', num), opt('maxMailboxes', num))
-    .map(([m, b, x]) => ({ op: 'setQuotas' as const, ...m, ...b, ...x })),
+    .tuple(opt('maxMessages', num), opt('maxBytes', num), opt('maxMailboxes', num), opt('maxPutIds', num), opt('maxConsumeResults', num))
+    .map(([m, b, x, p, c]) => ({ op: 'setQuotas' as const, ...m, ...b, ...x, ...p, ...c })),
 );
 

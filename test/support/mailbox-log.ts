@@ -68,8 +68,13 @@ export const command: fc.Arbitrary<MailboxCommand> = fc.oneof(
   fc.constant({ op: 'expire' as const }),
   user.map((u) => ({ op: 'purge' as const, user: u })),
   fc
-    .record({ maxMessages: fc.integer({ min: 1, max: 20 }), maxMailboxes: fc.integer({ min: 1, max: 3 }) })
-    .map(({ maxMessages, maxMailboxes }) => ({ op: 'setQuotas' as const, maxMessages, maxMailboxes })),
+    .record({
+      maxMessages: fc.integer({ min: 1, max: 20 }),
+      maxMailboxes: fc.integer({ min: 1, max: 3 }),
+      maxPutIds: fc.integer({ min: 1, max: 6 }),
+      maxConsumeResults: fc.integer({ min: 1, max: 6 }),
+    })
+    .map((q) => ({ op: 'setQuotas' as const, ...q })),
 );
 
 export const log: fc.Arbitrary<LogEntry[]> = fc

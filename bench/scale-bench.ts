@@ -7,11 +7,11 @@
 //
 //   npm run bench:scale -- [--messages 300000] [--mailboxes 1000] [--body-bytes 100] [--in-flight 256] [--sessions 4]
 //                          [--batch N] [--sample-seconds 20] [--no-restarts] [--keep-files] [--node-args "..."]
-//                          [--raft name=N,...] [--catch-up-seconds 600]
+//                          [--raft name=N,...] [--catch-up-seconds 600] [--dedupe-window-ms N]
 //
-// Without --batch, the fill is single puts with ids (m0, m1, ...), retried with the same id, so
-// the count is exact; but the put id table (1,000,000 ids in a 10-minute window) limits puts with
-// new ids to about 1,660/s sustained. --batch N fills with putBatch instead: one log entry per
+// Without --batch, the fill is single puts with ids as long as the clients' UUIDs, retried with the
+// same id, so the count is exact; the bench raises the cluster quota maxPutIds to hold them all (up
+// to its ceiling, 4,000,000: beyond that puts with new ids wait for the 10-minute window). --batch N fills with putBatch instead: one log entry per
 // batch of up to N messages without ids, all to one mailbox, so a batch holds at most
 // ceil(messages / mailboxes) messages (10 for 10M over 1M mailboxes) and the mailboxes are filled
 // round robin. A batch retried after an unknown outcome (TIMEOUT) may be enqueued twice: the
@@ -44,7 +44,7 @@ import { loadavg } from 'node:os';
 import { MailboxClientError, type ForgeMailboxClient } from '../src/bridge/client.js';
 import { metricValue } from '../src/verify/metric-page.js';
 import { ProcessCluster, sleep } from '../src/verify/process-cluster.js';
-import { QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
+import { DEFAULT_QUOTAS, QUOTA_CEILINGS } from '../src/mailbox/quotas.js';
 import { closedLoop, fmt } from './load.js';
 import { arg, flag, list, wholeNumber } from './cli-args.js';
 
@@ -66,6 +66,11 @@ for (const setting of list(arg('raft', ''))) {
   if (!name || value === undefined) throw new Error(`--raft: expected name=value, got ${setting}`);
   raftOptions[name] = wholeNumber('raft', value, 0);
 }
+/**
+ * The nodes' dedupe window (mailbox.dedupeWindowMs), when given: a window shorter than the fill
+ * lets the put ids leave the table, so that what stays is what a backlog older than the window costs.
+ */
+const dedupeWindowMs = arg('dedupe-window-ms', '') === '' ? undefined : wholeNumber('dedupe-window-ms', arg('dedupe-window-ms', ''), 0);
 /** Extra `node` options of the node processes, space-separated (e.g. "--trace-gc --max-semi-space-size=64"). */
 const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
 /** Messages per putBatch: at most --batch, and at most a mailbox's share, so every mailbox gets its messages. */
@@ -254,14 +259,14 @@ async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom:
 
 async function main(): Promise<void> {
   const how = batch > 0 ? `putBatch of ${perBatch} (--batch ${batch})` : 'single puts with ids';
-  console.log(`scale bench: ${messages} messages of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes by ${how}, ${inFlight} in flight over ${sessions} sessions${Object.keys(raftOptions).length > 0 ? `; raft ${JSON.stringify(raftOptions)}` : ''}`);
+  console.log(`scale bench: ${messages} messages of ${bodyBytes}-byte bodies over ${mailboxes} mailboxes by ${how}, ${inFlight} in flight over ${sessions} sessions${Object.keys(raftOptions).length > 0 ? `; raft ${JSON.stringify(raftOptions)}` : ''}${dedupeWindowMs === undefined ? '' : `; dedupe window ${dedupeWindowMs} ms`}`);
   const cluster = await ProcessCluster.start({
     nodes: 3,
     logLevel: 'info',
     dirPrefix: 'forge-scale-',
     metrics: true,
     raft: { tickMs: 20, electionTicks: 15, requestTimeoutMs: 5000, ...raftOptions },
-    mailbox: { expireIntervalMs: 1000 },
+    mailbox: { expireIntervalMs: 1000, ...(dedupeWindowMs === undefined ? {} : { dedupeWindowMs }) },
     nodeArgs,
   });
   const clients: ForgeMailboxClient[] = [];
@@ -281,6 +286,8 @@ async function main(): Promise<void> {
       maxMessages: Math.min(QUOTA_CEILINGS.maxMessages, room),
       maxBytes: Math.min(QUOTA_CEILINGS.maxBytes, room * Math.max(1, bodyBytes)),
       maxMailboxes: Math.min(QUOTA_CEILINGS.maxMailboxes, mailboxes + 10_000),
+      // A fill of single puts with ids keeps every id in the table for the dedupe window.
+      ...(batch === 0 && messages + 10_000 > DEFAULT_QUOTAS.maxPutIds ? { maxPutIds: Math.min(QUOTA_CEILINGS.maxPutIds, messages + 10_000) } : {}),
     });
     console.log(`cluster quotas set to ${JSON.stringify(quotas.quotas)}`);
     // A first, shorter sample warms up the code paths (JIT) of the nodes and of this process; not counted.
@@ -318,7 +325,7 @@ async function main(): Promise<void> {
       for (;;) {
         try {
           if (batch > 0) await clients[w % clients.length]!.putBatch(user, n === perBatch ? batchOf : batchOf.slice(0, n));
-          else await clients[w % clients.length]!.put(`scale-u${i % mailboxes}`, BODY, { id: `m${i}` });
+          else await clients[w % clients.length]!.put(`scale-u${i % mailboxes}`, BODY, { id: uuidShaped(i) });
           break;
         } catch (err) {
           const code = err instanceof MailboxClientError ? err.code : String(err);
@@ -483,3 +490,8 @@ function printTable(lines: string[][]): void {
 }
 
 await main();
+
+/** Message i's id, as long as the clients' own (a UUID, 36 characters) and the same on every retry. */
+function uuidShaped(i: number): string {
+  return `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+}

@@ -2,7 +2,8 @@
 // has no client id), then its body. The id lives here and not in the queue because it is read
 // exactly when the body is (a delivery, a snapshot), while a string per queued message on the V8
 // heap cost every replica about 67 bytes per message and a long-lived object for the collector to
-// mark: the clients give every put an id. The store itself never looks inside a record.
+// mark, once the put id table (which holds the same string) had forgotten it at the end of its
+// dedupe window: the clients give every put an id. The store itself never looks inside a record.
 
 import type { DeliveredMessage } from './commands.js';
 import type { BodyReader, BodyStore } from './body-store.js';
@@ -24,7 +25,7 @@ export function appendRecord(store: BodyStore, id: string | null, body: Uint8Arr
   const n = idLength + body.length;
   if (n > assembly.length && n <= ASSEMBLY_KEPT_BYTES) assembly = new Uint8Array(ASSEMBLY_KEPT_BYTES);
   const record = n <= assembly.length ? assembly.subarray(0, n) : new Uint8Array(n);
-  // An ASCII id (any id a client may give) copied char by char: TextEncoder's call costs more than that.
+  // An ASCII id (the usual one: UUIDs, tokens) copied char by char: TextEncoder's call costs more than that.
   if (idLength === id.length) for (let i = 0; i < idLength; i++) record[i] = id.charCodeAt(i);
   else utf8Encoder.encodeInto(id, record);
   record.set(body, idLength);

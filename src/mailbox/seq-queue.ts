@@ -3,8 +3,8 @@
 // per message), so a queued message costs 48 bytes of unboxed numbers instead of an object, two
 // boxed timestamps and an array slot. A client id is not kept here at all: it is stored with the
 // body in the body store (message-record.ts), since it is read only when the body is, and a
-// string per queued message was the largest heap cost of a backlog put by the clients, which give
-// every put an id. A moving head makes taking from the head O(1); puts append at the tail;
+// string per queued message was the largest heap cost of a backlog older than the dedupe window
+// put by the clients, which give every put an id. A moving head makes taking from the head O(1); puts append at the tail;
 // messages coming back from a lease are inserted at their seq position (usually at or near the
 // head). Reads hand out StoredMessage objects made on the spot: a message is an object only while
 // someone holds it (a lease, a delivery), never while it waits in a queue.

@@ -5,6 +5,7 @@
 // ports, authentication and access control on, killable/restartable on the same ports.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -160,8 +161,47 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
+/** Listening ports are picked from here up to the kernel's ephemeral range (above `npm start`'s fixed ports). */
+const PICKED_PORTS_FROM = 20_000;
+
+/**
+ * A port that was free on 127.0.0.1 a moment ago, picked below the kernel's ephemeral range. A
+ * port the kernel picks (listen on 0) comes from that range, which is also where outgoing
+ * connections get their source ports: between the pick and the listener's bind, a connection
+ * could take it (a CI run saw a test node exit with EADDRINUSE on such a port). Below the range
+ * only listeners take ports. Where the range cannot be read (not Linux), the kernel picks.
+ */
+export async function freePort(): Promise<number> {
+  const rangeStart = ephemeralRangeStart();
+  if (rangeStart !== null && rangeStart - PICKED_PORTS_FROM >= 1000) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = randomInt(PICKED_PORTS_FROM, rangeStart);
+      if (await listenable(port)) return port;
+    }
+  }
+  return kernelPickedPort();
+}
+
+/** The first port of Linux's ephemeral range, or null where it cannot be read. */
+export function ephemeralRangeStart(): number | null {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(first) && first > 0 && first <= 65535 ? first : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a listener can bind 127.0.0.1:`port` now (it is closed again at once). */
+function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function kernelPickedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -1,6 +1,7 @@
 // Message bodies on disk in a real cluster: every `serve` node keeps the bodies of the messages
-// it holds in <dataDir>/bodies (forge_body_store_live_bytes counts them), frees them as they are
-// consumed, and after kill -9 starts from a wiped directory that its snapshot and log refill.
+// it holds, each with its client id, in <dataDir>/bodies (forge_body_store_live_bytes counts
+// them), frees them as they are consumed, and after kill -9 starts from a wiped directory that its
+// snapshot and log refill.
 
 import { strict as assert } from 'node:assert';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ describe('message bodies in <dataDir>/bodies', { timeout: 180_000 }, () => {
   const e2e = useCluster({ nodes: 3, metrics: true });
   const { step } = e2e;
   const bodies = [body(1000, 1), body(2000, 2), body(3000, 3)];
+  /** Each message's id (m0, m1, m2) is stored with its body: 2 bytes more per message held. */
+  const ID_BYTES = 2;
 
   /** Waits until every running node's live body bytes are `bytes` (followers apply a little later). */
   async function everyNodeHolds(bytes: number): Promise<void> {
@@ -46,11 +49,12 @@ describe('message bodies in <dataDir>/bodies', { timeout: 180_000 }, () => {
 
   step('every node keeps the bodies it holds in its body directory, and frees them as they are consumed', async () => {
     for (const [i, b] of bodies.entries()) await e2e.client.put('deep', b, { id: `m${i}` });
-    await everyNodeHolds(6000);
+    await everyNodeHolds(6000 + 3 * ID_BYTES);
     for (const id of e2e.cluster.ids) assert.ok(existsSync(join(e2e.cluster.dataDir(id), 'bodies', 'g0')), `${id} has its body directory`);
     const got = await e2e.client.consume('deep');
     assert.deepEqual(got?.body, bodies[0], 'the body comes back byte for byte');
-    await everyNodeHolds(5000);
+    assert.equal(got?.id, 'm0', 'and its id with it');
+    await everyNodeHolds(5000 + 2 * ID_BYTES);
   });
 
   step('a node killed with -9 starts from a wiped body directory and refills it from its log', async () => {
@@ -60,10 +64,11 @@ describe('message bodies in <dataDir>/bodies', { timeout: 180_000 }, () => {
     const stray = join(e2e.cluster.dataDir(id), 'bodies', 'g0', 'stray.seg');
     writeFileSync(stray, 'left by a crash');
     e2e.cluster.startNode(id);
-    await everyNodeHolds(5000);
+    await everyNodeHolds(5000 + 2 * ID_BYTES);
     assert.ok(!existsSync(stray), 'the directory was wiped at start');
     const got = await e2e.client.consume('deep');
     assert.deepEqual(got?.body, bodies[1]);
-    await everyNodeHolds(3000);
+    assert.equal(got?.id, 'm1');
+    await everyNodeHolds(3000 + ID_BYTES);
   });
 });

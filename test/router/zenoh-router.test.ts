@@ -5,7 +5,21 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
+import { ephemeralRangeStart, freePort, ZenohRouter } from '../../src/router/zenoh-router.js';
+
+test('freePort picks ports below the ephemeral range, where no outgoing connection takes one, and a listener can bind them', async () => {
+  const rangeStart = ephemeralRangeStart();
+  if (process.platform === 'linux') assert.ok(rangeStart !== null, 'Linux gives its ephemeral range');
+  for (let i = 0; i < 20; i++) {
+    const port = await freePort();
+    if (rangeStart !== null) assert.ok(port >= 20_000 && port < rangeStart, `${port} below ${rangeStart}`);
+    const server = createServer();
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    server.close();
+    await once(server, 'close');
+  }
+});
 
 /**
  * Starts a managed router whose `which` port is first picked as `taken`, held by someone else, and

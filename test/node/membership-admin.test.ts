@@ -199,6 +199,10 @@ test('at the largest membership and a full directory, every member snapshots and
   const commit = l.driver.status().commit;
   for (const [id, m] of members) {
     await m.driver.waitApplied(commit);
+    // A take runs beside the Raft loop, in slices, and ends after the apply that started it: on
+    // a busy machine (a CI run) it was still under way when the apply was done.
+    const deadline = Date.now() + 20_000;
+    while (m.driver.status().snapshotIndex < full && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(m.driver.status().snapshotIndex >= full, `${id} snapshotted the full state`);
   }
   // A follower restarts from that snapshot: it decodes, and the node serves on.

@@ -199,13 +199,22 @@ export class SeqQueue {
 
   /** An independent queue holding the same messages now (a snapshot stream's copy before write). */
   copy(): SeqQueue {
-    const q = new SeqQueue();
-    if (this.cols === null) return q;
-    q.cols = this.cols.slice(this.head * STRIDE, this.tail * STRIDE);
-    q.tail = this.tail - this.head;
-    q.expiryOrdered = this.expiryOrdered;
-    q.bytes = this.bytes;
-    return q;
+    return this.copyTo(new SeqQueue());
+  }
+
+  /**
+   * Makes `target`, an empty queue, hold the same messages as this one now, independently of it,
+   * and returns it: a copy into a queue that is part of a larger object (a mailbox, state.ts).
+   */
+  copyTo<Q extends SeqQueue>(target: Q): Q {
+    if (target.size > 0) throw new Error('SeqQueue.copyTo: the target queue is not empty');
+    if (this.cols === null) return target;
+    target.cols = this.cols.slice(this.head * STRIDE, this.tail * STRIDE);
+    target.head = 0;
+    target.tail = this.tail - this.head;
+    target.expiryOrdered = this.expiryOrdered;
+    target.bytes = this.bytes;
+    return target;
   }
 
   *[Symbol.iterator](): IterableIterator<StoredMessage> {

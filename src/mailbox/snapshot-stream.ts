@@ -226,7 +226,7 @@ export class MailboxSnapshotStream {
 
 /** What a snapshot writes of `box` as it is now: its messages (metadata, bodies by ref), leases and delayed messages. */
 function copyOf(box: UserBox): UserBox {
-  const copy = new UserBox(box.user, box.queue.copy());
+  const copy = box.queue.copyTo(new UserBox(box.user));
   if (box.dead !== null && box.dead.size > 0) copy.dead = box.dead.copy();
   for (const [receipt, lease] of box.leases ?? []) copy.leaseMap().set(receipt, { ...lease, msg: copyOfMessage(lease.msg) });
   for (const d of box.delayed ?? []) copy.delayedSet().add(copyOfMessage(d.msg), d.visibleAt);

@@ -148,6 +148,22 @@ test('copy is independent of the queue it was made from', () => {
   assert.equal(new SeqQueue().copy().size, 0);
 });
 
+test('copyTo fills an empty queue (a mailbox is one) with an independent copy, and refuses a queue that holds messages', () => {
+  const q = new SeqQueue();
+  for (let s = 1; s <= 5; s++) q.push(msg(s, 2000 - s));
+  q.shift();
+  const target = new SeqQueue();
+  assert.equal(q.copyTo(target), target);
+  q.shift();
+  q.push(msg(9));
+  assert.deepEqual(contents(target), [2, 3, 4, 5].map((s) => fields(msg(s, 2000 - s))));
+  assert.equal(target.earliestExpiry(), 1995, 'the copy keeps knowing that its expiries are out of order');
+  target.push(msg(10));
+  assert.deepEqual(contents(q).map((m) => (m as StoredMessage).seq), [3, 4, 5, 9]);
+  assert.throws(() => q.copyTo(target), /not empty/);
+  assert.equal(new SeqQueue().copyTo(new SeqQueue()).size, 0);
+});
+
 test('the queue behaves as a sorted array of messages under any sequence of operations', () => {
   type Op =
     | { kind: 'push'; expires: number; id: boolean }
@@ -192,7 +208,7 @@ test('the queue behaves as a sorted array of messages under any sequence of oper
           assert.deepEqual(gone, model.filter((m) => m.expiresAt <= o.now).map((m) => m.seq));
           model = model.filter((m) => m.expiresAt > o.now);
         } else if (o.kind === 'copy') {
-          q = q.copy();
+          q = seq % 2 === 0 ? q.copy() : q.copyTo(new SeqQueue());
         } else {
           const gone: number[] = [];
           assert.equal(q.clear((m) => gone.push(m.seq)), model.length);

@@ -354,7 +354,7 @@ export class Mailbox {
       const seen = s.puts.get(rememberedKey(cmd.user, principal, cmd.id));
       if (seen !== undefined && seen.expiresAt > now) {
         this.advance(now);
-        return { kind: 'put', id: seen.id, seq: seen.seq, duplicate: true };
+        return { kind: 'put', id: cmd.id, seq: seen.seq, duplicate: true };
       }
     }
     const box = s.users.get(cmd.user);
@@ -431,7 +431,7 @@ export class Mailbox {
         const key = rememberedKey(cmd.user, principal, m.id);
         const seen = s.puts.get(key);
         if (seen !== undefined && seen.expiresAt > now) {
-          firstOf.push({ id: seen.id, seq: seen.seq, duplicate: true });
+          firstOf.push({ id: m.id, seq: seen.seq, duplicate: true });
           continue;
         }
         const earlier = repeats.get(key);
@@ -932,12 +932,12 @@ export class Mailbox {
     for (let p = s.putOrder.first(); p !== null && p.expiresAt <= now; p = s.putOrder.first()) {
       this.stream?.beforeForgetPut(p);
       s.putOrder.remove(p);
-      s.puts.delete(rememberedKey(p.user, p.principal, p.id));
+      s.puts.delete(p.key);
     }
     for (let c = s.consumeOrder.first(); c !== null && c.expiresAt <= now; c = s.consumeOrder.first()) {
       this.stream?.beforeForgetConsume(c);
       s.consumeOrder.remove(c);
-      s.consumes.delete(rememberedKey(c.user, c.principal, c.requestId));
+      s.consumes.delete(c.key);
       s.consumeBytes -= c.bytes;
     }
   }
@@ -951,7 +951,7 @@ export class Mailbox {
       s.putOrder.remove(old);
       s.puts.delete(k);
     }
-    const put: RememberedPut = { user, principal, id, seq, expiresAt: now + this.options.dedupeWindowMs, slot: -1 };
+    const put: RememberedPut = { key: k, seq, expiresAt: now + this.options.dedupeWindowMs, slot: -1 };
     s.puts.set(k, put);
     s.putOrder.append(put);
   }
@@ -960,8 +960,8 @@ export class Mailbox {
     const s = this.state;
     const bytes = consumeResultBytes(result);
     const expiresAt = now + this.options.requestWindowMs;
-    const consume: RememberedConsume = { user, principal, requestId, result, bytes, expiresAt, slot: -1 };
     const k = rememberedKey(user, principal, requestId);
+    const consume: RememberedConsume = { key: k, result, bytes, expiresAt, slot: -1 };
     const old = s.consumes.get(k);
     s.consumes.set(k, consume);
     if (old === undefined) {

@@ -55,13 +55,15 @@ export const DEFAULT_QUOTAS: Readonly<MailboxQuotas> = Object.freeze({
  * The most a quota may be set to. Memory, not the snapshot format, sets them (an image has no
  * length limit: the cluster snapshot's mailbox image is the rest of the image). Bodies are in the
  * body files on disk, so the heap holds each message's metadata (about 49 bytes in the queue's
- * columns) and each mailbox (about 250 bytes): 16,000,000 messages and 4,000,000 mailboxes are
- * about 0.8 + 1.0 GB of heap, beside the put id and consume result tables (their own limits),
+ * columns) and each mailbox (about 300 bytes with its name and its places in the state's indexes,
+ * bench/body-memory-bench.ts --users): 16,000,000 messages and 4,000,000 mailboxes are about
+ * 0.8 + 1.2 GB of heap, beside the put id and consume result tables (their own limits),
  * within the heap of a node with a few GiB. Bodies cost disk, and each snapshot image holds them
  * all once more: 16 GiB of bodies is 32 GiB of disk or more per node (README: Quotas). A
- * remembered put id costs about 160 bytes of heap with a UUID, a remembered consume result about
- * 260 (without its body, which requestCacheMaxBytes bounds apart): 4,000,000 put ids and 2,000,000
- * consume results are about 0.64 + 0.52 GB at the ceilings (docs/performance.md, 2026-12-07).
+ * remembered put id costs about 160 bytes of heap with a UUID, a remembered empty consume result
+ * about 200 (a result's body is bounded apart by requestCacheMaxBytes): 4,000,000 put ids and
+ * 2,000,000 consume results are about 0.65 + 0.4 GB at the ceilings (bench/id-table-bench.ts;
+ * docs/performance.md, 2026-12-07 late).
  */
 export const QUOTA_CEILINGS: Readonly<MailboxQuotas> = Object.freeze({
   maxMessages: 16_000_000,

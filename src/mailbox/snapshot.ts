@@ -39,6 +39,7 @@ import {
   emptyMailboxState,
   receiptOf,
   rememberedKey,
+  rememberedParts,
   consumeResultBytes,
 } from './state.js';
 import { MAX_WIRE_BATCH, MAX_WIRE_BODY_BYTES, MAX_WIRE_STRING_BYTES } from './options.js';
@@ -97,12 +98,17 @@ function boxBodySize(box: UserBox): number {
   return n;
 }
 
+/** The three u16-prefixed strings of a remembered key: its bytes but for the two NULs between them. */
+function keyPartsSize(key: string): number {
+  return 2 + 2 + 2 + utf8Length(key) - 2;
+}
+
 function putSize(p: RememberedPut): number {
-  return 2 + utf8Length(p.user) + 2 + utf8Length(p.principal) + 2 + utf8Length(p.id) + 16;
+  return keyPartsSize(p.key) + 16;
 }
 
 function consumeSize(c: RememberedConsume): number {
-  return 2 + utf8Length(c.user) + 2 + utf8Length(c.principal) + 2 + utf8Length(c.requestId) + 8 + consumeResultSize(c.result);
+  return keyPartsSize(c.key) + 8 + consumeResultSize(c.result);
 }
 
 function messageSize(m: StoredMessage): number {
@@ -151,19 +157,23 @@ export function writeBoxBody(w: ByteWriter, box: UserBox, records: RecordReader)
 }
 
 export function writePut(w: ByteWriter, p: RememberedPut): void {
-  w.u16String(p.user);
-  w.u16String(p.principal);
-  w.u16String(p.id);
+  writeKeyParts(w, p.key);
   w.f64(p.seq);
   w.f64(p.expiresAt);
 }
 
 export function writeConsume(w: ByteWriter, c: RememberedConsume): void {
-  w.u16String(c.user);
-  w.u16String(c.principal);
-  w.u16String(c.requestId);
+  writeKeyParts(w, c.key);
   w.f64(c.expiresAt);
   writeConsumeResult(w, c.result);
+}
+
+/** A remembered key as the image has it: user, principal and id, each a u16-prefixed string. */
+function writeKeyParts(w: ByteWriter, key: string): void {
+  const [user, principal, token] = rememberedParts(key);
+  w.u16String(user);
+  w.u16String(principal);
+  w.u16String(token);
 }
 
 /**
@@ -423,8 +433,8 @@ export class SnapshotReader {
     const id = r.u16String('id', MAX_WIRE_STRING_BYTES);
     const seq = r.f64('seq');
     const expiresAt = r.f64('expiresAt');
-    const put: RememberedPut = { user, principal, id, seq, expiresAt, slot: -1 };
-    remember(this.state.puts, this.state.putOrder, rememberedKey(user, principal, id), put);
+    const put: RememberedPut = { key: keyOf(user, principal, id), seq, expiresAt, slot: -1 };
+    remember(this.state.puts, this.state.putOrder, put.key, put);
     this.left--;
   }
 
@@ -436,8 +446,8 @@ export class SnapshotReader {
     const result = readConsumeResult(r);
     const bytes = consumeResultBytes(result);
     const s = this.state;
-    const consume: RememberedConsume = { user, principal, requestId, result, bytes, expiresAt, slot: -1 };
-    remember(s.consumes, s.consumeOrder, rememberedKey(user, principal, requestId), consume);
+    const consume: RememberedConsume = { key: keyOf(user, principal, requestId), result, bytes, expiresAt, slot: -1 };
+    remember(s.consumes, s.consumeOrder, consume.key, consume);
     s.consumeBytes += bytes;
     this.left--;
   }
@@ -448,6 +458,17 @@ function readNonce(r: ByteReader): string {
   const nonce = r.u16String('nonce', MAX_WIRE_STRING_BYTES);
   if (nonce !== '' && receiptNonceProblem(nonce) !== null) throw new WireError('INVALID', 'bad receipt nonce in snapshot');
   return nonce;
+}
+
+/**
+ * The key of a remembered entry read from an image. A NUL in any part would make two entries share
+ * a key, or the key split back into other parts: no command can make one, so the image is bad.
+ */
+function keyOf(user: string, principal: string, token: string): string {
+  if (user.includes('\u0000') || principal.includes('\u0000') || token.includes('\u0000')) {
+    throw new WireError('INVALID', 'a remembered id in the snapshot holds a NUL');
+  }
+  return rememberedKey(user, principal, token);
 }
 
 function readPrincipal(r: ByteReader): string {

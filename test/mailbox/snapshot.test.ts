@@ -10,6 +10,7 @@ import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { DEFAULT_QUOTAS, QUOTA_CEILINGS, QUOTA_NAMES } from '../../src/mailbox/quotas.js';
 import { snapshotSize } from '../../src/mailbox/snapshot.js';
 import { WireError, type WireErrorCode } from '../../src/wire/wire-error.js';
+import { rememberedParts } from '../../src/mailbox/state.js';
 
 const T = 1_700_000_000_000;
 
@@ -93,8 +94,8 @@ test('golden bytes: a snapshot holding every kind of state encodes exactly as be
     [...(state.users.get('fay')!.delayed ?? [])].map((d) => [d.msg.seq, d.visibleAt]),
     [[8, T + 18 + 2000], [7, T + 15 + 5000]],
   );
-  assert.deepEqual([...state.puts.values()].map((p) => `${p.user}/${p.principal}/${p.id}`), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1', 'gus//b1', 'gus//b2', 'gus//b3']);
-  assert.deepEqual([...state.consumes.values()].map((c) => `${c.user}/${c.requestId}:${c.result.kind}`), ['ann/q1:message', 'bo/q2:message', 'cy/q3:empty', 'eve/q1:message', 'gus/qb:messages']);
+  assert.deepEqual([...state.puts.values()].map((p) => rememberedParts(p.key).join('/')), ['ann//m1', 'bo//idé', 'ann/alice-app/m1', 'eve/svc/m1', 'gus//b1', 'gus//b2', 'gus//b3']);
+  assert.deepEqual([...state.consumes.values()].map((c) => `${rememberedParts(c.key)[0]}/${rememberedParts(c.key)[2]}:${c.result.kind}`), ['ann/q1:message', 'bo/q2:message', 'cy/q3:empty', 'eve/q1:message', 'gus/qb:messages']);
   const image = sm.snapshot();
   assert.equal(Buffer.from(image).toString('base64'), GOLDEN);
   assert.equal(snapshotSize(state), image.length);
@@ -225,4 +226,29 @@ test("a queued message's client id travels in the image as before, read from its
   emptyId.set(image.subarray(0, idAt));
   emptyId.set(image.subarray(idAt + 5), idAt + 2); // length 0, no bytes
   assert.throws(() => new MailboxStateMachine().restore(emptyId), (e: unknown) => e instanceof WireError && e.code === 'INVALID');
+});
+
+test('a remembered id travels as user, principal and id, read back from its key; a NUL in any of them is refused', () => {
+  // A remembered entry keeps only its key (user, principal and id joined by NULs): the image must
+  // still carry the three apart, exactly, UTF-8 included, and the reader must refuse a part that
+  // would make the key split back wrongly.
+  const sm = new MailboxStateMachine();
+  sm.apply(encodeCommand({ op: 'put', user: 'u', body: Uint8Array.from([5]), id: 'xé', principal: 'p' }), { index: 1, term: 1, time: T });
+  sm.apply(encodeCommand({ op: 'consume', user: 'u', requestId: 'ré', principal: 'p' }), { index: 2, term: 1, time: T + 1 });
+  const image = sm.snapshot();
+  // magic, version, now, lastSeq, quotas, 0 users (the consume emptied "u"), 1 put: "u", principal "p", "xé".
+  const putAt = 4 + 2 + 8 + 8 + 40 + 4 + 4;
+  assert.deepEqual([...image.subarray(putAt, putAt + 11)], [1, 0, 0x75, 1, 0, 0x70, 3, 0, 0x78, 0xc3, 0xa9], 'u16-prefixed "u", "p", "xé"');
+  const consumeAt = putAt + 11 + 16 + 4; // after the put's strings, seq and expiresAt, and the consumes' count
+  assert.deepEqual([...image.subarray(consumeAt, consumeAt + 11)], [1, 0, 0x75, 1, 0, 0x70, 3, 0, 0x72, 0xc3, 0xa9]);
+  const copy = new MailboxStateMachine();
+  copy.restore(image);
+  assert.deepEqual(copy.snapshot(), image);
+  const again = copy.apply(encodeCommand({ op: 'put', user: 'u', body: Uint8Array.from([6]), id: 'xé', principal: 'p' }), { index: 3, term: 1, time: T + 2 });
+  assert.deepEqual(again, { kind: 'put', id: 'xé', seq: 1, duplicate: true });
+  for (const at of [putAt + 2, putAt + 5, putAt + 8, consumeAt + 2, consumeAt + 5, consumeAt + 8]) {
+    const b = image.slice();
+    b[at] = 0; // "u", "p", "x" or "r" becomes a NUL
+    assert.throws(() => new MailboxStateMachine().restore(b), (e: unknown) => e instanceof WireError && e.code === 'INVALID', `NUL at ${at}`);
+  }
 });

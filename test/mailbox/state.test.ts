@@ -1,7 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { decodeCommand, encodeCommand } from '../../src/mailbox/codec.js';
+import type { MailboxCommand } from '../../src/mailbox/commands.js';
+import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { StoredMessage } from '../../src/mailbox/seq-queue.js';
 import { rememberedKey, UserBox } from '../../src/mailbox/state.js';
 
@@ -48,4 +52,35 @@ test("a mailbox of one message is one object with its columns, not a box holding
   const perBox = (process.memoryUsage().heapUsed - before) / N;
   assert.ok(perBox < 256, `${perBox.toFixed(1)} B per mailbox of one message`);
   assert.equal(boxes.reduce((n, box) => n + box.held, 0), N);
+});
+
+test('a remembered put id costs under 220 heap bytes with a UUID, an empty consume result under 250, as a replica decodes them (the three parts kept apart besides the key made them 266-290 and 304-328)', () => {
+  setFlagsFromString('--expose-gc');
+  const gcOnce = runInNewContext('gc') as () => void;
+  const heapAfterGc = (): number => {
+    gcOnce();
+    gcOnce();
+    return process.memoryUsage().heapUsed;
+  };
+  const N = 50_000;
+  const m = new Mailbox({ dedupeMaxEntries: 2 * N, requestCacheMaxEntries: 2 * N, maxMessagesPerMailbox: 10 * N });
+  const body = new Uint8Array(100);
+  let index = 0;
+  // Decoded from their encoding, as a log entry is: user and principal are strings of their own.
+  const apply = (cmd: MailboxCommand): void => {
+    index++;
+    m.apply(decodeCommand(encodeCommand(cmd)), { index, term: 1, time: 1_700_000_000_000 + index });
+  };
+  const perCommand = (make: (i: number) => MailboxCommand): number => {
+    const before = heapAfterGc();
+    for (let i = 0; i < N; i++) apply(make(i));
+    return (heapAfterGc() - before) / N;
+  };
+  const plain = perCommand((i) => ({ op: 'put', user: `user-${i % 100}`, body, principal: 'svc-notifier' }));
+  const withIds = perCommand((i) => ({ op: 'put', user: `user-${i % 100}`, body, id: randomUUID(), principal: 'svc-notifier' }));
+  const consumes = perCommand((i) => ({ op: 'consume', user: `idle-${i % 100}`, requestId: randomUUID(), principal: 'app-reader' }));
+  assert.ok(withIds - plain < 220, `${(withIds - plain).toFixed(1)} B per remembered put id`);
+  assert.ok(consumes < 250, `${consumes.toFixed(1)} B per remembered empty consume result`);
+  const totals = m.totals(0);
+  assert.deepEqual([totals.messages, totals.putIds, totals.consumeResults], [2 * N, N, N]);
 });

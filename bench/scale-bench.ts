@@ -165,6 +165,22 @@ function logEvents(cluster: ProcessCluster, id: string, msg: string): Record<str
   return out;
 }
 
+/**
+ * What a node logged of its stalls (each over 200 ms: how many, the longest, how many reached the
+ * link guard's 400 ms) and of its router links lost (the guard cuts a node silent that long; how
+ * many while it led): at depth the two go together, and a leader's lost link fails the queries it
+ * held and may hand leadership over.
+ */
+function stallsAndCuts(cluster: ProcessCluster, id: string): string {
+  const stalls = logEvents(cluster, id, 'event loop stalled: no heartbeats, replies or applies meanwhile').map((e) => e['stallMs'] ?? 0);
+  const lost = logEvents(cluster, id, 'lost Zenoh router; reconnecting') as unknown as { role?: string }[];
+  const longest = stalls.reduce((a, b) => Math.max(a, b), 0);
+  return (
+    `${id} ${stalls.length} stalls (longest ${fmt(longest)} ms, ${stalls.filter((ms) => ms >= 400).length} of 400 ms or more), ` +
+    `${lost.length} router links lost (${lost.filter((e) => e.role === 'leader').length} while leader)`
+  );
+}
+
 async function statuses(client: ForgeMailboxClient): Promise<NodeStatus[]> {
   return (await client.nodeStatuses()) as NodeStatus[];
 }
@@ -225,8 +241,14 @@ const maxTerm = async (client: ForgeMailboxClient) => Math.max(...(await statuse
 async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom: (k: number) => string, seconds = sampleSeconds): Promise<{ put: number; consume: number }> {
   // A request that fails (an election) is counted, not retried, and its worker goes on after 100 ms.
   let failed = 0;
-  const failure = async () => {
+  /** Failures by code, with the first message of each. */
+  const failures = new Map<string, { count: number; first: string }>();
+  const failure = async (err: unknown) => {
     failed++;
+    const code = err instanceof MailboxClientError ? err.code : String(err);
+    const seen = failures.get(code) ?? { count: 0, first: err instanceof Error ? err.message : String(err) };
+    seen.count++;
+    failures.set(code, seen);
     await sleep(100);
     return true;
   };
@@ -235,8 +257,8 @@ async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom:
     try {
       await clients[w % clients.length]!.put(`scale-probe-${k++ % 1000}`, BODY);
       return true;
-    } catch {
-      return failure();
+    } catch (err) {
+      return failure(err);
     }
   });
   let j = 0;
@@ -246,13 +268,13 @@ async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom:
       const m = await clients[w % clients.length]!.consume(consumeFrom(j++));
       if (m === null) empty++;
       return m !== null;
-    } catch {
-      return failure();
+    } catch (err) {
+      return failure(err);
     }
   });
   console.log(
     `${label}: put ${fmt(puts.opsPerSec)}/s (p50 ${fmt(puts.p50, 1)} ms, p99 ${fmt(puts.p99, 1)} ms, ${puts.count} puts); ` +
-      `consume ${fmt(consumes.opsPerSec)}/s (p50 ${fmt(consumes.p50, 1)} ms, p99 ${fmt(consumes.p99, 1)} ms, ${consumes.count} consumes${empty > 0 ? `, ${empty} found nothing` : ''}); ${seconds} s each${failed > 0 ? `; ${failed} requests failed (counted among the operations)` : ''}`,
+      `consume ${fmt(consumes.opsPerSec)}/s (p50 ${fmt(consumes.p50, 1)} ms, p99 ${fmt(consumes.p99, 1)} ms, ${consumes.count} consumes${empty > 0 ? `, ${empty} found nothing` : ''}); ${seconds} s each${failed > 0 ? `; ${failed} requests failed (counted among the operations): ${[...failures].map(([c, f]) => `${c} ${f.count} (first: ${f.first})`).join(', ')}` : ''}`,
   );
   return { put: puts.opsPerSec, consume: consumes.opsPerSec };
 }
@@ -298,6 +320,8 @@ async function main(): Promise<void> {
     // Fill. done[i] is when the i-th acknowledgment arrived, for the throughput at start and at depth.
     const done = new Float64Array(messages);
     const errors = new Map<string, number>();
+    /** The first message seen of each code, so that the summary says what the errors were. */
+    const firstMessage = new Map<string, string>();
     let next = 0;
     let acked = 0;
     const t0 = performance.now();
@@ -330,6 +354,7 @@ async function main(): Promise<void> {
         } catch (err) {
           const code = err instanceof MailboxClientError ? err.code : String(err);
           errors.set(code, (errors.get(code) ?? 0) + 1);
+          if (!firstMessage.has(code)) firstMessage.set(code, err instanceof Error ? err.message : String(err));
           if (performance.now() - first > RETRY_FOR_MS) throw err;
           await sleep(100);
         }
@@ -363,7 +388,7 @@ async function main(): Promise<void> {
     const startRate = tenth / ((done[tenth - 1]! - t0) / 1000);
     const depthRate = tenth / ((done[messages - 1]! - done[messages - tenth - 1]!) / 1000);
     console.log(`filled ${messages} in ${fmt(fillSeconds, 1)} s (${fmt(messages / fillSeconds)}/s); first 10% at ${fmt(startRate)}/s, last 10% at ${fmt(depthRate)}/s`);
-    console.log(`client errors retried: ${errors.size === 0 ? 'none' : [...errors].map(([c, n]) => `${c} ${n}`).join(', ')}`);
+    console.log(`client errors retried: ${errors.size === 0 ? 'none' : [...errors].map(([c, n]) => `${c} ${n} (first: ${firstMessage.get(c)})`).join(', ')}`);
     console.log(`at depth: ${await nodesLine(cluster)}`);
     const deep = await sample(clients, 'at depth', (k) => `scale-u${k % Math.min(mailboxes, Math.ceil(messages / perBatch))}`);
     console.log(`at depth / empty: put ${fmt((deep.put / empty.put) * 100)}%, consume ${fmt((deep.consume / empty.consume) * 100)}%; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -411,6 +436,7 @@ async function main(): Promise<void> {
       ]);
     }
     printTable(rows);
+    console.log(`stalls and router links lost, per node: ${cluster.ids.map((id) => stallsAndCuts(cluster, id)).join('; ')}`);
     console.log('memory per node (process_resident_memory_bytes, nodejs_heap_size_*; heap used includes garbage not yet collected):');
     printTable(memRows);
     // Issue #14's target at this depth. The loop pause is the longest since each node started (the

@@ -141,7 +141,7 @@ export class UserBox extends SeqQueue implements Slotted {
  * Remembered entries are immutable (a change replaces the entry) but for their derived slot. Each
  * keeps its key, rememberedKey(user, principal, id), and not the three strings apart: they are
  * read back only to write an image (rememberedParts), and held apart (each command decodes strings
- * of its own) they cost about 110 bytes more per entry, a third of it (bench/id-table-bench.ts).
+ * of its own) they cost 104-129 bytes more per entry, about 40% of a put id's (bench/id-table-bench.ts).
  */
 export interface RememberedPut extends Slotted {
   /** rememberedKey(user, principal, id): its key in the state's `puts`. */

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { SeqQueue, StoredMessage } from '../../src/mailbox/seq-queue.js';
+import { heapUsedAfterGc } from '../support/heap.js';
 
 function msg(seq: number, expiresAt = 1000 + seq, idLength = 0, deliveries = 0): StoredMessage {
   return new StoredMessage(seq, idLength, seq * 10, seq % 7, 500 + seq, expiresAt, deliveries);
@@ -227,28 +226,20 @@ test('the queue behaves as a sorted array of messages under any sequence of oper
 });
 
 test('a queued message costs its columns, not an object, and its client id nothing (it is in the body store): under 80 heap bytes each in a long queue (48 and room the array grows into; an object each was over 120, an id string 56 more), under 200 bytes for a queue of one (an object each was over 230)', () => {
-  setFlagsFromString('--expose-gc');
-  const gcOnce = runInNewContext('gc') as () => void;
-  const gc = (): void => {
-    gcOnce();
-    gcOnce();
-  };
   const N = 100_000;
-  gc();
-  let before = process.memoryUsage().heapUsed;
+  let before = heapUsedAfterGc();
   const long = new SeqQueue();
   for (let i = 1; i <= N; i++) long.push(new StoredMessage(i, 36, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
-  gc();
-  const perLong = (process.memoryUsage().heapUsed - before) / N;
+  const afterLong = heapUsedAfterGc();
+  const perLong = (afterLong - before) / N;
   assert.ok(perLong < 80, `${perLong.toFixed(1)} B per message in a long queue`);
-  before = process.memoryUsage().heapUsed;
+  before = afterLong;
   const singles = Array.from({ length: N }, (_, i) => {
     const q = new SeqQueue();
     q.push(new StoredMessage(i + 1, i % 2 === 0 ? 36 : 0, i * 100, 100, 1.7e12 + i, 1.8e12 + i, 0));
     return q;
   });
-  gc();
-  const perSingle = (process.memoryUsage().heapUsed - before) / N;
+  const perSingle = (heapUsedAfterGc() - before) / N;
   assert.ok(perSingle < 200, `${perSingle.toFixed(1)} B per queue of one message`);
   assert.equal(long.size + singles.length, 2 * N);
 });

@@ -1,24 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { decodeCommand, encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxCommand } from '../../src/mailbox/commands.js';
 import { Mailbox } from '../../src/mailbox/mailbox.js';
 import { StoredMessage } from '../../src/mailbox/seq-queue.js';
 import { rememberedKey, UserBox } from '../../src/mailbox/state.js';
+import { fullGc, heapUsedAfterGc } from '../support/heap.js';
 
 test('remembered keys name user, principal and token apart', () => {
   assert.equal(rememberedKey('u', 'p', 't'), 'u\u0000p\u0000t');
   assert.notEqual(rememberedKey('ab', '', 'c'), rememberedKey('a', 'b', 'c'));
 });
 
-test('a remembered key costs one flat string, not a tree of its parts (one per put with an id)', () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+test('a remembered key costs one flat string, not a tree of its parts (one per put with an id, and all its entry keeps of them)', () => {
+  const gc = fullGc();
   const N = 100_000;
-  // The parts are held anyway (by the remembered entry): only the keys count here.
+  // The parts are held apart (by this array), so that only the keys count here.
   const parts = Array.from({ length: N }, (_, i) => [`scale-u${i % 1000}`.padEnd(12, '.'), 'operator', `message-${i}`] as const);
   gc();
   const before = process.memoryUsage().heapUsed;
@@ -31,37 +29,22 @@ test('a remembered key costs one flat string, not a tree of its parts (one per p
 });
 
 test("a mailbox of one message is one object with its columns, not a box holding a queue: under 256 heap bytes (240 with its slot in the test's array; a queue of its own made it 272)", () => {
-  setFlagsFromString('--expose-gc');
-  const gcOnce = runInNewContext('gc') as () => void;
-  const gc = (): void => {
-    gcOnce();
-    gcOnce();
-  };
   const N = 100_000;
   // The names are held anyway (by the state's map): only the mailboxes count here.
   const names = Array.from({ length: N }, (_, i) => `user${i}`);
-  gc();
-  const before = process.memoryUsage().heapUsed;
+  const before = heapUsedAfterGc();
   const boxes = names.map((name, i) => {
     const box = new UserBox(name);
     box.queue.push(new StoredMessage(i + 1, 36, i * 136, 100, 1.7e12 + i, 1.8e12 + i, 0));
     box.minExpiry = 1.8e12 + i;
     return box;
   });
-  gc();
-  const perBox = (process.memoryUsage().heapUsed - before) / N;
+  const perBox = (heapUsedAfterGc() - before) / N;
   assert.ok(perBox < 256, `${perBox.toFixed(1)} B per mailbox of one message`);
   assert.equal(boxes.reduce((n, box) => n + box.held, 0), N);
 });
 
 test('a remembered put id costs under 220 heap bytes with a UUID, an empty consume result under 250, as a replica decodes them (the three parts kept apart besides the key made them 266-290 and 304-328)', () => {
-  setFlagsFromString('--expose-gc');
-  const gcOnce = runInNewContext('gc') as () => void;
-  const heapAfterGc = (): number => {
-    gcOnce();
-    gcOnce();
-    return process.memoryUsage().heapUsed;
-  };
   const N = 50_000;
   const m = new Mailbox({ dedupeMaxEntries: 2 * N, requestCacheMaxEntries: 2 * N, maxMessagesPerMailbox: 10 * N });
   const body = new Uint8Array(100);
@@ -72,9 +55,9 @@ test('a remembered put id costs under 220 heap bytes with a UUID, an empty consu
     m.apply(decodeCommand(encodeCommand(cmd)), { index, term: 1, time: 1_700_000_000_000 + index });
   };
   const perCommand = (make: (i: number) => MailboxCommand): number => {
-    const before = heapAfterGc();
+    const before = heapUsedAfterGc();
     for (let i = 0; i < N; i++) apply(make(i));
-    return (heapAfterGc() - before) / N;
+    return (heapUsedAfterGc() - before) / N;
   };
   const plain = perCommand((i) => ({ op: 'put', user: `user-${i % 100}`, body, principal: 'svc-notifier' }));
   const withIds = perCommand((i) => ({ op: 'put', user: `user-${i % 100}`, body, id: randomUUID(), principal: 'svc-notifier' }));

@@ -3,20 +3,14 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { LoopStallWatch, type LoopStall } from '../../src/node/loop-stall-watch.js';
+import { fullGc } from '../support/heap.js';
 
 function block(ms: number, during?: () => void): void {
   const until = performance.now() + ms;
   while (performance.now() < until) during?.();
 }
 
-/** A full collection on demand (the suite does not run with --expose-gc). */
-function fullGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 test('a loop blocked 300 ms is one stall of about that length; gaps under the threshold are not reported', async () => {
   const stalls: LoopStall[] = [];

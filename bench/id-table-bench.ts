@@ -1,6 +1,6 @@
 // Heap per remembered put id and per remembered consume result, as a replica holds them: each
-// command is decoded from its encoded form as a log entry is (so its user and principal are
-// strings of their own, as on a node), bodies go to a FileBodyStore, and everything stays within
+// command is applied encoded, through MailboxStateMachine as a log entry is (so its user and
+// principal are strings of their own, as on a node), bodies go to a FileBodyStore, and everything stays within
 // the dedupe window. Three phases of 200,000 commands over 1,000 mailboxes, a full GC after each:
 // puts without ids (the baseline: a queued message's own cost), puts with UUID ids, then consumes
 // of empty mailboxes with UUID request ids (the pollers' case). A script that prints, not a test.
@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeCommand, encodeCommand } from '../src/mailbox/codec.js';
+import { encodeCommand } from '../src/mailbox/codec.js';
 import type { MailboxCommand } from '../src/mailbox/commands.js';
-import { Mailbox } from '../src/mailbox/mailbox.js';
+import { MailboxStateMachine } from '../src/mailbox/replicated.js';
 import { FileBodyStore } from '../src/node/file-body-store.js';
 import { memoryAfterGc } from './memory-after-gc.js';
 
@@ -20,7 +20,7 @@ const N = 200_000;
 const USERS = 1_000;
 const dir = mkdtempSync(join(tmpdir(), 'forge-id-bench-'));
 try {
-  const m = new Mailbox(
+  const sm = new MailboxStateMachine(
     { dedupeMaxEntries: 2 * N, requestCacheMaxEntries: 2 * N, maxMessagesPerMailbox: 10 * N },
     FileBodyStore.open(join(dir, 'bodies')),
   );
@@ -28,7 +28,7 @@ try {
   let index = 0;
   const apply = (cmd: MailboxCommand): void => {
     index++;
-    m.apply(decodeCommand(encodeCommand(cmd)), { index, term: 1, time: 1_700_000_000_000 + index });
+    sm.apply(encodeCommand(cmd), { index, term: 1, time: 1_700_000_000_000 + index });
   };
   const phase = (make: (i: number) => MailboxCommand): number => {
     const before = memoryAfterGc().heapUsed;

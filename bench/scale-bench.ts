@@ -181,6 +181,25 @@ function stallsAndCuts(cluster: ProcessCluster, id: string): string {
   );
 }
 
+/** Client errors by code, each with the first message seen of it, so that a summary says what they were. */
+class ErrorTally {
+  private readonly byCode = new Map<string, { count: number; first: string }>();
+  total = 0;
+
+  note(err: unknown): void {
+    this.total++;
+    const code = err instanceof MailboxClientError ? err.code : String(err);
+    const seen = this.byCode.get(code) ?? { count: 0, first: err instanceof Error ? err.message : String(err) };
+    seen.count++;
+    this.byCode.set(code, seen);
+  }
+
+  /** "CODE n (first: message), ...", or "none". */
+  toString(): string {
+    return this.byCode.size === 0 ? 'none' : [...this.byCode].map(([code, e]) => `${code} ${e.count} (first: ${e.first})`).join(', ');
+  }
+}
+
 async function statuses(client: ForgeMailboxClient): Promise<NodeStatus[]> {
   return (await client.nodeStatuses()) as NodeStatus[];
 }
@@ -240,15 +259,9 @@ const maxTerm = async (client: ForgeMailboxClient) => Math.max(...(await statuse
  */
 async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom: (k: number) => string, seconds = sampleSeconds): Promise<{ put: number; consume: number }> {
   // A request that fails (an election) is counted, not retried, and its worker goes on after 100 ms.
-  let failed = 0;
-  /** Failures by code, with the first message of each. */
-  const failures = new Map<string, { count: number; first: string }>();
+  const failures = new ErrorTally();
   const failure = async (err: unknown) => {
-    failed++;
-    const code = err instanceof MailboxClientError ? err.code : String(err);
-    const seen = failures.get(code) ?? { count: 0, first: err instanceof Error ? err.message : String(err) };
-    seen.count++;
-    failures.set(code, seen);
+    failures.note(err);
     await sleep(100);
     return true;
   };
@@ -274,7 +287,7 @@ async function sample(clients: ForgeMailboxClient[], label: string, consumeFrom:
   });
   console.log(
     `${label}: put ${fmt(puts.opsPerSec)}/s (p50 ${fmt(puts.p50, 1)} ms, p99 ${fmt(puts.p99, 1)} ms, ${puts.count} puts); ` +
-      `consume ${fmt(consumes.opsPerSec)}/s (p50 ${fmt(consumes.p50, 1)} ms, p99 ${fmt(consumes.p99, 1)} ms, ${consumes.count} consumes${empty > 0 ? `, ${empty} found nothing` : ''}); ${seconds} s each${failed > 0 ? `; ${failed} requests failed (counted among the operations): ${[...failures].map(([c, f]) => `${c} ${f.count} (first: ${f.first})`).join(', ')}` : ''}`,
+      `consume ${fmt(consumes.opsPerSec)}/s (p50 ${fmt(consumes.p50, 1)} ms, p99 ${fmt(consumes.p99, 1)} ms, ${consumes.count} consumes${empty > 0 ? `, ${empty} found nothing` : ''}); ${seconds} s each${failures.total > 0 ? `; ${failures.total} requests failed (counted among the operations): ${failures}` : ''}`,
   );
   return { put: puts.opsPerSec, consume: consumes.opsPerSec };
 }
@@ -319,9 +332,7 @@ async function main(): Promise<void> {
 
     // Fill. done[i] is when the i-th acknowledgment arrived, for the throughput at start and at depth.
     const done = new Float64Array(messages);
-    const errors = new Map<string, number>();
-    /** The first message seen of each code, so that the summary says what the errors were. */
-    const firstMessage = new Map<string, string>();
+    const errors = new ErrorTally();
     let next = 0;
     let acked = 0;
     const t0 = performance.now();
@@ -352,9 +363,7 @@ async function main(): Promise<void> {
           else await clients[w % clients.length]!.put(`scale-u${i % mailboxes}`, BODY, { id: uuidShaped(i) });
           break;
         } catch (err) {
-          const code = err instanceof MailboxClientError ? err.code : String(err);
-          errors.set(code, (errors.get(code) ?? 0) + 1);
-          if (!firstMessage.has(code)) firstMessage.set(code, err instanceof Error ? err.message : String(err));
+          errors.note(err);
           if (performance.now() - first > RETRY_FOR_MS) throw err;
           await sleep(100);
         }
@@ -388,7 +397,7 @@ async function main(): Promise<void> {
     const startRate = tenth / ((done[tenth - 1]! - t0) / 1000);
     const depthRate = tenth / ((done[messages - 1]! - done[messages - tenth - 1]!) / 1000);
     console.log(`filled ${messages} in ${fmt(fillSeconds, 1)} s (${fmt(messages / fillSeconds)}/s); first 10% at ${fmt(startRate)}/s, last 10% at ${fmt(depthRate)}/s`);
-    console.log(`client errors retried: ${errors.size === 0 ? 'none' : [...errors].map(([c, n]) => `${c} ${n} (first: ${firstMessage.get(c)})`).join(', ')}`);
+    console.log(`client errors retried: ${errors}`);
     console.log(`at depth: ${await nodesLine(cluster)}`);
     const deep = await sample(clients, 'at depth', (k) => `scale-u${k % Math.min(mailboxes, Math.ceil(messages / perBatch))}`);
     console.log(`at depth / empty: put ${fmt((deep.put / empty.put) * 100)}%, consume ${fmt((deep.consume / empty.consume) * 100)}%; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

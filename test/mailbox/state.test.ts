@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { randomUUID } from 'node:crypto';
-import { decodeCommand, encodeCommand } from '../../src/mailbox/codec.js';
+import { encodeCommand } from '../../src/mailbox/codec.js';
 import type { MailboxCommand } from '../../src/mailbox/commands.js';
-import { Mailbox } from '../../src/mailbox/mailbox.js';
+import { MailboxStateMachine } from '../../src/mailbox/replicated.js';
 import { StoredMessage } from '../../src/mailbox/seq-queue.js';
 import { rememberedKey, UserBox } from '../../src/mailbox/state.js';
 import { fullGc, heapUsedAfterGc } from '../support/heap.js';
@@ -46,13 +46,13 @@ test("a mailbox of one message is one object with its columns, not a box holding
 
 test('a remembered put id costs under 220 heap bytes with a UUID, an empty consume result under 250, as a replica decodes them (the three parts kept apart besides the key made them 266-290 and 304-328)', () => {
   const N = 50_000;
-  const m = new Mailbox({ dedupeMaxEntries: 2 * N, requestCacheMaxEntries: 2 * N, maxMessagesPerMailbox: 10 * N });
+  const sm = new MailboxStateMachine({ dedupeMaxEntries: 2 * N, requestCacheMaxEntries: 2 * N, maxMessagesPerMailbox: 10 * N });
   const body = new Uint8Array(100);
   let index = 0;
-  // Decoded from their encoding, as a log entry is: user and principal are strings of their own.
+  // Applied encoded, as a log entry is: user and principal are decoded, strings of their own.
   const apply = (cmd: MailboxCommand): void => {
     index++;
-    m.apply(decodeCommand(encodeCommand(cmd)), { index, term: 1, time: 1_700_000_000_000 + index });
+    sm.apply(encodeCommand(cmd), { index, term: 1, time: 1_700_000_000_000 + index });
   };
   const perCommand = (make: (i: number) => MailboxCommand): number => {
     const before = heapUsedAfterGc();
@@ -64,6 +64,6 @@ test('a remembered put id costs under 220 heap bytes with a UUID, an empty consu
   const consumes = perCommand((i) => ({ op: 'consume', user: `idle-${i % 100}`, requestId: randomUUID(), principal: 'app-reader' }));
   assert.ok(withIds - plain < 220, `${(withIds - plain).toFixed(1)} B per remembered put id`);
   assert.ok(consumes < 250, `${consumes.toFixed(1)} B per remembered empty consume result`);
-  const totals = m.totals(0);
+  const totals = sm.mailbox.totals(0);
   assert.deepEqual([totals.messages, totals.putIds, totals.consumeResults], [2 * N, N, N]);
 });

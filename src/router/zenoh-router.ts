@@ -134,12 +134,6 @@ export function spawnZenoh(configFile: string, opts: { mode?: 'peer' | 'client';
   return spawn(bin, args, { stdio: opts.stdio ?? 'ignore', env: { ...process.env, RUST_LOG: rustLog } });
 }
 
-/** Writes the router's files into `dir` (a fresh private temporary directory if omitted) and starts the nodes' router. */
-export function startRouter(opts: RouterOptions & { dir?: string; stdio?: 'ignore' | 'inherit' | 'pipe' }): ChildProcess {
-  const files = writeRouterFiles(opts.dir ?? mkdtempSync(join(tmpdir(), 'forge-zenoh-')), opts);
-  return spawnZenoh(files.routerConfig, { stdio: opts.stdio ?? 'ignore' });
-}
-
 /**
  * Resolves once the router's remote-api completes a WebSocket handshake on host:port. (A bare TCP
  * probe would do, but the router logs every connection that never handshakes as an ERROR.)
@@ -317,7 +311,9 @@ export interface ManagedRouterOptions {
 /**
  * The nodes' router on 127.0.0.1 (and optionally its gateway), secured as in production: native
  * clients must log in with `clientConfig`, and the access control keeps them to put and query.
- * Its files live in a private temporary directory; kill/restart keep the ports and passwords.
+ * Its files live in a private temporary directory; kill/restart keep the ports and passwords, and
+ * stop removes the directory (it holds the Zenoh users' passwords: a test or bench run must not
+ * leave one behind per router).
  */
 export class ZenohRouter {
   private readonly router: ManagedZenoh;
@@ -419,9 +415,11 @@ export class ZenohRouter {
     this.router.send('SIGCONT');
   }
 
+  /** Stops the router and its gateway for good, and removes their files. */
   async stop(): Promise<void> {
     await this.gateway?.process.signal('SIGTERM');
     await this.router.signal('SIGTERM');
+    rmSync(this.files.dir, { recursive: true, force: true });
   }
 
   async restart(): Promise<void> {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SignJWT, importJWK, type JWK } from 'jose';
@@ -8,6 +7,7 @@ import { AuthError, type Capability } from '../../src/auth/capability.js';
 import { addToJwks, generateSigningKey, readJwks, readSigningKey } from '../../src/auth/key-files.js';
 import { readSecretFile, writeSecretFile } from '../../src/secret-files.js';
 import { TOKEN_ISSUER, TokenVerifier, issueToken } from '../../src/auth/tokens.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const key1 = await generateSigningKey();
 const key2 = await generateSigningKey();
@@ -118,8 +118,8 @@ test('the verifier refuses private keys and keys without kid', () => {
   assert.throws(() => new TokenVerifier({ jwks: { keys: [key1.publicKey, key1.publicKey] }, audience: 'c1' }), /twice/);
 });
 
-test('key files: the signing key is written 0600 and refused once others can read it; the JWKS grows on rotation', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-keys-'));
+test('key files: the signing key is written 0600 and refused once others can read it; the JWKS grows on rotation', (t) => {
+  const dir = tempDir(t, 'forge-keys-');
   const path = join(dir, 'auth', 'signing-key.jwk');
   writeSecretFile(path, JSON.stringify(key1.signingKey));
   assert.equal(statSync(path).mode & 0o777, 0o600);

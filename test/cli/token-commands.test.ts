@@ -1,18 +1,18 @@
 // `forge-mailbox token keygen` / `token issue`, run as the real CLI (bin/forge-mailbox over dist).
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readJwks } from '../../src/auth/key-files.js';
 import { TokenVerifier } from '../../src/auth/tokens.js';
 import { cliPath, runProgram } from '../support/e2e.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const cli = (...args: string[]) => runProgram(cliPath, args);
 
-test('keygen writes a 0600 signing key and a JWKS; issue makes tokens the nodes accept; a second keygen rotates', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-token-cli-'));
+test('keygen writes a 0600 signing key and a JWKS; issue makes tokens the nodes accept; a second keygen rotates', async (t) => {
+  const dir = tempDir(t, 'forge-token-cli-');
   const keyFile = join(dir, 'keys', 'signing-1.jwk');
   const jwksFile = join(dir, 'keys', 'jwks.json');
   const gen = await cli('token', 'keygen', '--key-file', keyFile, '--jwks-file', jwksFile);
@@ -41,8 +41,8 @@ test('keygen writes a 0600 signing key and a JWKS; issue makes tokens the nodes 
   await rotated.verify(readFileSync(out, 'utf8').trim());
 });
 
-test('bad input to token issue exits 3 with a reason and writes nothing', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-token-cli-'));
+test('bad input to token issue exits 3 with a reason and writes nothing', async (t) => {
+  const dir = tempDir(t, 'forge-token-cli-');
   const keyFile = join(dir, 'k.jwk');
   assert.equal((await cli('token', 'keygen', '--key-file', keyFile, '--jwks-file', join(dir, 'jwks.json'))).code, 0);
   const base = ['token', 'issue', '--key-file', keyFile, '--cluster', 'c1', '--sub', 'a'];

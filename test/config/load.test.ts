@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, loadConfig, unsafeMutationsFromEnv, validateConfig } from '../../src/config/load.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const minimal = {
   nodeId: 'n1',
@@ -41,12 +41,12 @@ test('an invalid config names each bad field and its reason', () => {
   assert.ok(problems.some((p) => p.includes('bogus')), problems.join('|'));
 });
 
-test('authorization is on by default and then needs verification keys; off only when said so', () => {
+test('authorization is on by default and then needs verification keys; off only when said so', (t) => {
   const { auth: _auth, ...noAuth } = minimal;
   assert.match(problemsOf(() => validateConfig(noAuth))[0]!, /^auth\.jwksFile: required while auth is enabled/);
   assert.equal(validateConfig(minimal).auth.enabled, true);
   assert.equal(validateConfig({ ...noAuth, auth: { enabled: false } }).auth.enabled, false);
-  const file = join(mkdtempSync(join(tmpdir(), 'forge-config-')), 'node.json');
+  const file = join(tempDir(t, 'forge-config-'), 'node.json');
   writeFileSync(file, JSON.stringify(noAuth));
   assert.equal(loadConfig({ file, env: { FORGE_AUTH_JWKS_FILE: '/k.json' } }).auth.jwksFile, '/k.json');
 });
@@ -64,8 +64,8 @@ test('peers stay within the membership limits: 7 founding voters, 9 members for 
   assert.deepEqual(problemsOf(() => validateConfig({ ...minimal, join: true, peers: peers(10) })), ['peers: at most 9 peers (the members of a cluster)']);
 });
 
-test('file < environment < flags', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+test('file < environment < flags', (t) => {
+  const dir = tempDir(t, 'forge-config-');
   const file = join(dir, 'node.json');
   writeFileSync(file, JSON.stringify({ ...minimal, logLevel: 'warn' }));
   const c = loadConfig({
@@ -78,8 +78,8 @@ test('file < environment < flags', () => {
   assert.equal(c.nodeId, 'n2');
 });
 
-test('an unreadable or non-JSON file is a ConfigError naming the file', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+test('an unreadable or non-JSON file is a ConfigError naming the file', (t) => {
+  const dir = tempDir(t, 'forge-config-');
   const file = join(dir, 'bad.json');
   writeFileSync(file, '{ nope');
   assert.match(problemsOf(() => loadConfig({ file }))[0]!, /bad\.json: not valid JSON/);
@@ -96,22 +96,22 @@ test('FORGE_UNSAFE_MUTATIONS names deliberate bugs of the registry; none by defa
   assert.match(problemsOf(() => unsafeMutationsFromEnv({ FORGE_UNSAFE_MUTATIONS: 'ack-before-comit' }))[0]!, /unknown mutation "ack-before-comit"/);
 });
 
-test('peer links: exactly one of peerTls (from the file or FORGE_PEER_TLS_*) and the development-only secret', () => {
+test('peer links: exactly one of peerTls (from the file or FORGE_PEER_TLS_*) and the development-only secret', (t) => {
   const { secret: _secret, ...noSecret } = minimal;
   const peerTls = { caFile: '/c/ca.crt', certFile: '/c/n1.crt', keyFile: '/c/n1.key' };
   assert.deepEqual(validateConfig({ ...noSecret, peerTls }).peerTls, peerTls);
   assert.match(problemsOf(() => validateConfig(noSecret))[0]!, /^peerTls: peer links need `peerTls`/);
   assert.match(problemsOf(() => validateConfig({ ...minimal, peerTls }))[0]!, /^peerTls: `peerTls` and `secret` exclude each other/);
   assert.match(problemsOf(() => validateConfig({ ...noSecret, peerTls: { caFile: '/c/ca.crt', certFile: '/c/n1.crt' } }))[0]!, /^peerTls\.keyFile:/);
-  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+  const dir = tempDir(t, 'forge-config-');
   const file = join(dir, 'n1.json');
   writeFileSync(file, JSON.stringify(noSecret));
   const env = { FORGE_PEER_TLS_CA_FILE: '/e/ca.crt', FORGE_PEER_TLS_CERT_FILE: '/e/n1.crt', FORGE_PEER_TLS_KEY_FILE: '/e/n1.key' };
   assert.deepEqual(loadConfig({ file, env }).peerTls, { caFile: '/e/ca.crt', certFile: '/e/n1.crt', keyFile: '/e/n1.key' });
 });
 
-test('FORGE_SECRET_FILE gives the secret from a 0600 file, never alongside FORGE_SECRET; a readable-by-others file is refused', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-config-'));
+test('FORGE_SECRET_FILE gives the secret from a 0600 file, never alongside FORGE_SECRET; a readable-by-others file is refused', (t) => {
+  const dir = tempDir(t, 'forge-config-');
   const file = join(dir, 'node.json');
   const { secret: _dropped, ...withoutSecret } = minimal;
   writeFileSync(file, JSON.stringify(withoutSecret));

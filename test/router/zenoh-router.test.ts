@@ -2,6 +2,7 @@
 
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
@@ -60,4 +61,14 @@ test('a router whose WebSocket port another server answers on is not taken for s
   } finally {
     holder.close();
   }
+});
+
+test('a stopped router leaves no files behind: its directory held the Zenoh users\' passwords', { timeout: 60_000 }, async () => {
+  const router = await ZenohRouter.start({ gateway: true });
+  const { dir, routerConfig, clientConfig } = router.files;
+  assert.match(readFileSync(clientConfig, 'utf8'), /password/, 'the client configuration holds a password');
+  assert.equal(existsSync(routerConfig), true);
+  await router.stop();
+  assert.equal(existsSync(dir), false, `${dir} removed`);
+  assert.equal(router.running, false);
 });

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { END_MARKER, START_MARKER, configReference, spliceReference } from '../../scripts/config-reference.js';
 import { repoRoot } from '../../src/repo-root.js';
+import { tempDir } from '../support/temp-dir.js';
 
 // Runs the script the way this test runs: from sources through tsx, or compiled from dist/.
 const ext = extname(fileURLToPath(import.meta.url));
@@ -26,8 +26,8 @@ test('README.md holds the current configuration reference between its markers', 
   assert.ok(current === readme, 'README.md\'s configuration reference is stale: run node --import tsx scripts/gen-config-doc.ts --write');
 });
 
-test('--check fails on a stale README, --write brings it up to date, then --check passes', () => {
-  const readme = join(mkdtempSync(join(tmpdir(), 'gen-config-doc-')), 'README.md');
+test('--check fails on a stale README, --write brings it up to date, then --check passes', (t) => {
+  const readme = join(tempDir(t, 'gen-config-doc-'), 'README.md');
   writeFileSync(readme, `# Doc\n\n${START_MARKER}\n| stale |\n${END_MARKER}\n\nrest\n`);
 
   const stale = genConfigDoc('--check', '--readme', readme);
@@ -42,8 +42,8 @@ test('--check fails on a stale README, --write brings it up to date, then --chec
   assert.equal(ok.status, 0, ok.stderr);
 });
 
-test('without markers, --check fails and --write prints the reference instead of touching the file', () => {
-  const readme = join(mkdtempSync(join(tmpdir(), 'gen-config-doc-')), 'README.md');
+test('without markers, --check fails and --write prints the reference instead of touching the file', (t) => {
+  const readme = join(tempDir(t, 'gen-config-doc-'), 'README.md');
   writeFileSync(readme, '# No markers\n');
 
   const check = genConfigDoc('--check', '--readme', readme);

@@ -9,9 +9,11 @@
 #   3. the cache, ~/.cache/forge-mailbox/zenoh/<version>/bin (a build from an earlier run, with
 #      the patches scripts/zenoh-router/build.sh applies today; an older build is rebuilt);
 #   4. a build from crates.io with scripts/zenoh-router/build.sh, into the cache (minutes): the
-#      published Cargo.lock, and one patch to the remote-api plugin (TCP_NODELAY on its WebSocket
-#      connections; build.sh says why). A binary from 1 or 2 lacks that patch unless it was built
-#      the same way: it works, with up to 40 ms more on some replies.
+#      published Cargo.lock, and two patches to the remote-api plugin (TCP_NODELAY on its WebSocket
+#      connections, and room for more than 1000 unanswered queries per session; build.sh says
+#      why). A binary from 1 or 2 lacks them unless it was built the same way: it works, with up
+#      to 40 ms more on some replies, and with requests dropped unanswered when more than 1000 are
+#      in flight towards one node at once.
 # One crate, one build: the bridge links the remote-api plugin statically, so there is no
 # separate zenohd + plugin pair to build (and keep ABI-compatible).
 set -euo pipefail

@@ -541,7 +541,7 @@ class MailboxClient:
         errors = [_decode_error(r.payload) for r in replies]
         if errors:
             raise next((e for e in errors if e.code == "TIMEOUT"), errors[0])
-        raise _NoReply("UNAVAILABLE", f"no reply on {selector.split('?')[0]}: no leader is serving the mailbox (or the router is unreachable)")
+        raise _NoReply("UNAVAILABLE", f"no reply on {selector.split('?')[0]}: no leader is serving the mailbox, or the router is unreachable or dropped the query")
 
     def _once_all(self, selector: str, payload: Optional[bytes], attachment: Optional[str], timeout: float):
         """A batch's replies, in order: each carries its place `i` of `n` (src/bridge/reply-format.ts);

@@ -5,11 +5,19 @@
 #
 #   bash scripts/zenoh-router/build.sh <version> <root>
 #
-# The patch (remote-api-nodelay.patch, the only one so far): the plugin accepts its WebSocket
-# connections without TCP_NODELAY, so a frame it writes while an earlier one is still
-# unacknowledged waits for the peer's delayed ACK, 40 ms on Linux. A query's reply and its final are two frames, and a batch
-# consume sends one reply per message: on a quiet machine the unpatched router put 40-50 ms on the
-# p99 of single requests and on the p50 of batch consumes (docs/performance.md, issue #13).
+# The patches:
+# - remote-api-nodelay.patch: the plugin accepts its WebSocket connections without TCP_NODELAY,
+#   so a frame it writes while an earlier one is still unacknowledged waits for the peer's delayed
+#   ACK, 40 ms on Linux. A query's reply and its final are two frames, and a batch consume sends
+#   one reply per message: on a quiet machine the unpatched router put 40-50 ms on the p99 of
+#   single requests and on the p50 of batch consumes (docs/performance.md, issue #13).
+# - remote-api-pending-queries.patch: the plugin keeps the queries a WebSocket session has not
+#   answered yet in an LRU of 1000 and drops the oldest beyond it (its client gets no reply, the
+#   node's answer goes nowhere), so more than 1000 requests in flight towards one node, over all
+#   clients, lost some unanswered before the node could answer the excess BUSY (1200 held: 200
+#   dropped, test/bridge/zenoh-bridge.test.ts). Patched: 16384. The node still bounds what it
+#   works on (zenoh.maxInflightRequests); the LRU stays as the guard against queries a session
+#   never answers.
 #
 # How: both crates are downloaded from crates.io and checked against the checksums of its index
 # (as cargo does), the plugin is patched, and the bridge is built against it through a

@@ -352,7 +352,7 @@ export class ForgeMailboxClient {
     // answered: the request may still commit there, so its outcome is unknown, not refused.
     const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
     if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
-    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
+    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox, or the router is unreachable or dropped the query`);
   }
 
   /**
@@ -398,7 +398,7 @@ export class ForgeMailboxClient {
     const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
     const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
     if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
-    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox (or the router is unreachable)`);
+    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox, or the router is unreachable or dropped the query`);
   }
 
   private async collect(

@@ -76,7 +76,9 @@ export const MAX_CONSUME_WAIT_CEILING_MS = 60_000;
  * Wait lanes. The router's remote-api plugin (1.10.1) keeps the unanswered queries of one WebSocket
  * session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops the oldest beyond it: its client
  * gets the end of the query with no reply, and the node's later reply goes nowhere (a message a
- * woken consumer took for it would be lost). So long polls must be spread over sessions. The
+ * woken consumer took for it would be lost). The router scripts/zenoh-router/build.sh makes keeps
+ * 16384, but a router from elsewhere keeps 1000, so the bounds here hold under 1000 per session
+ * and long polls must be spread over sessions. The
  * leader opens one more session per lane and declares `<prefix>/@wait/<lane>/*` on it; clients
  * send a long poll to a lane of their choosing (the TypeScript client picks one at random), so
  * each session holds a share. The keys are disjoint: a query reaches one queryable whatever its
@@ -98,8 +100,8 @@ export const PARKED_CONSUMERS_CEILING = 1_000_000;
 export const DEFAULT_KEY_PREFIX = 'forge/mailbox';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /**
- * Requests a bridge works on at once before it answers BUSY (zenoh-bridge.ts). Below the router's
- * remote-api bound of 1000 unanswered queries per session, with room for the
+ * Requests a bridge works on at once before it answers BUSY (zenoh-bridge.ts). Below the published
+ * remote-api bound of 1000 unanswered queries per session (see WAIT_LANES), with room for the
  * MAX_WAITING_ON_MAIN_SESSION long polls the main session also holds: past that bound the plugin
  * drops the oldest query, whose client then sees no reply at all, where BUSY says "retry". At the
  * largest body each, 768 MiB of payloads; the end-to-end benchmark's 256 in flight stay inside.

@@ -224,7 +224,7 @@ export const configSchema = z
           .min(1)
           .max(1_000_000)
           .default(DEFAULT_MAX_INFLIGHT_REQUESTS)
-          .describe('Requests (queries and PUT samples) the node works on at once; one more is answered at once with the retryable BUSY, before anything is proposed. Keep it with the 128 long polls of the main session under the 1000 unanswered queries the router keeps per session: beyond those the router drops the oldest query unanswered'),
+          .describe('Requests (queries and PUT samples) the node works on at once; one more is answered at once with the retryable BUSY, before anything is proposed. Keep it with the 128 long polls of the main session under the 1000 unanswered queries a router keeps per session unless built by scripts/install-zenoh-router.sh (16384): beyond those the router drops the oldest query unanswered'),
         maxParkedConsumers: z
           .number()
           .int()

@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/bridge/websocket-polyfill.js';
-import { Config, ConsolidationMode, Duration, QueryTarget, ReplyError, Sample, Session, type Reply } from '@eclipse-zenoh/zenoh-ts';
+import { Config, ConsolidationMode, Duration, QueryTarget, ReplyError, Sample, Session, type GetOptions, type Reply } from '@eclipse-zenoh/zenoh-ts';
 import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
 import type { LoggerPort } from '../../src/logger-port.js';
 import { MAX_WAITING_ON_MAIN_SESSION, WAIT_LANES } from '../../src/bridge/key-space.js';
@@ -58,7 +58,7 @@ async function openRawSession(t: TestContext): Promise<Session> {
 }
 
 /** All replies to one GET, with the target and consolidation given. */
-function rawGet(session: Session, selector: string, options: { target?: QueryTarget; consolidation?: ConsolidationMode; payload?: Uint8Array } = {}) {
+function rawGet(session: Session, selector: string, options: { target?: QueryTarget; consolidation?: ConsolidationMode; payload?: Uint8Array; timeout?: GetOptions['timeout'] } = {}) {
   return new Promise<(Sample | ReplyError)[]>((resolve, reject) => {
     const replies: (Sample | ReplyError)[] = [];
     session.get(selector, { ...options, handler: [(r: Reply) => replies.push(r.result()), () => resolve(replies)] }).catch(reject);
@@ -455,6 +455,25 @@ test('a Python eclipse-zenoh client can PUT and GET through the bridge', async (
   // The script leaves one message (sent by plain PUT) for the TypeScript side to check.
   const left = await client.consume('py-user');
   assert.deepEqual(left?.body, new Uint8Array([0, 1, 2, 0xff]));
+});
+
+test('more than 1000 requests unanswered at once on the node\'s session: the router drops none (its patched remote-api)', { timeout: 120_000 }, async (t) => {
+  // The unpatched plugin keeps 1000 unanswered queries per session and drops the oldest beyond:
+  // with 1200 held here, the first 200 would end with no reply at all (scripts/zenoh-router/).
+  const held = 1200;
+  const service = new HeldService('n1');
+  await startBridge(t, service, { maxInflightRequests: held });
+  const session = await openRawSession(t);
+  const body = new TextEncoder().encode('held');
+  const gets = Array.from({ length: held }, () => rawGet(session, `${PREFIX}/held/put`, { payload: body, timeout: Duration.milliseconds.of(90_000) }));
+  await until(() => service.calls === held, 60_000, () => `${held} puts held by the service (${service.calls} so far)`);
+  service.release();
+  const answers = await Promise.all(gets);
+  const unanswered = answers.filter((r) => r.length === 0).length;
+  assert.equal(unanswered, 0, `${unanswered} of ${held} queries ended with no reply`);
+  assert.ok(answers.every((r) => r.length === 1 && r[0] instanceof Sample), 'each put answered once, with its result');
+  const len = await service.query({ op: 'len', user: 'held' });
+  assert.equal(len.kind === 'stats' && len.stats.count, held, 'every put enqueued its message');
 });
 
 test('long polls: on the wait lanes and the plain key, without taking in-flight places; the main session holds at most its share', async (t) => {

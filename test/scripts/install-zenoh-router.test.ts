@@ -101,7 +101,7 @@ test('a cached build is reused only with the patches build.sh applies today', ()
 
     // A build from before the patches (no PATCHES file): built again, through build.sh.
     const old = run(dir, {});
-    assert.match(old.stderr, /lacks the patches of scripts\/zenoh-router\/ \(remote-api-nodelay\): not reused/);
+    assert.match(old.stderr, /lacks the patches of scripts\/zenoh-router\/ \(remote-api-nodelay remote-api-pending-queries\): not reused/);
     assert.match(old.stderr, /building zenoh-bridge-remote-api .* minutes/);
     assert.match(old.stderr, /cargo must not run/);
     assert.notEqual(old.status, 0);
@@ -109,7 +109,11 @@ test('a cached build is reused only with the patches build.sh applies today', ()
     writeFileSync(join(prefix, 'PATCHES'), 'some-other-patch\n');
     assert.match(run(dir, {}).stderr, /not reused/);
 
+    // A build with only the first patch (the cache of a release before the second): built again.
     writeFileSync(join(prefix, 'PATCHES'), 'remote-api-nodelay\n');
+    assert.match(run(dir, {}).stderr, /not reused/);
+
+    writeFileSync(join(prefix, 'PATCHES'), 'remote-api-nodelay\nremote-api-pending-queries\n');
     const current = run(dir, {});
     assert.equal(current.status, 0, current.stderr);
     assert.equal(current.stdout, cached);

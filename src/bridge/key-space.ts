@@ -76,10 +76,10 @@ export const MAX_CONSUME_WAIT_CEILING_MS = 60_000;
  * Wait lanes. The router's remote-api plugin (1.10.1) keeps the unanswered queries of one WebSocket
  * session in an LRU of 1000 (MAX_NUM_PENDING_QUERIES) and drops the oldest beyond it: its client
  * gets the end of the query with no reply, and the node's later reply goes nowhere (a message a
- * woken consumer took for it would be lost). The router scripts/zenoh-router/build.sh makes keeps
- * 16384, but a router from elsewhere keeps 1000, so the bounds here hold under 1000 per session
- * and long polls must be spread over sessions. The
- * leader opens one more session per lane and declares `<prefix>/@wait/<lane>/*` on it; clients
+ * woken consumer took for it would be lost). The router that scripts/zenoh-router/build.sh
+ * makes keeps 16384, but a router from elsewhere keeps 1000, so the bounds here hold under 1000
+ * per session and long polls must be spread over sessions. The leader opens one more session per
+ * lane and declares `<prefix>/@wait/<lane>/*` on it; clients
  * send a long poll to a lane of their choosing (the TypeScript client picks one at random), so
  * each session holds a share. The keys are disjoint: a query reaches one queryable whatever its
  * target, as one consume must.

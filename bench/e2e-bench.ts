@@ -11,7 +11,9 @@
 //
 // For each number of requests in flight: acknowledged puts of 100-byte bodies for --seconds,
 // spread over 64 users, then consumes draining what was put, for at most --seconds (what is left
-// is purged and reported). Then batch consumes (issue #12): for each size N in --batches,
+// is purged and reported). Before them, each system warms up: the same two phases at the first
+// number in flight for --warm-up seconds (0: none), not recorded (a fresh Forge cluster's first
+// seconds run before its JIT has compiled the hot paths). Then batch consumes (issue #12): for each size N in --batches,
 // --batch-fill messages are put and drained by --batch-concurrency workers: Forge
 // `consume?max=N` (one Raft entry per batch), NATS a pull `fetch` of up to N, RabbitMQ a push
 // consumer with prefetch N (`--batches 0` leaves them out). Batch figures are messages (not
@@ -22,7 +24,7 @@
 // At the end: one table of every system's figures with Forge's throughput as a multiple of each
 // peer's, the same as JSON (--json) and as an SVG bar chart (--plot).
 //
-//   npm run bench:e2e -- [--seconds 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
+//   npm run bench:e2e -- [--seconds 5] [--warm-up 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
 //                        [--node-args "..."] [--native-processes 4]
@@ -52,6 +54,7 @@ import { errorText } from '../src/error-text.js';
 
 const work: Workload = {
   seconds: wholeNumber('seconds', arg('seconds', '5'), 1),
+  warmUpSeconds: wholeNumber('warm-up', arg('warm-up', '5'), 0),
   levels: list(arg('concurrency', '16,256')).map((x) => wholeNumber('concurrency', x, 1)),
   users: Array.from({ length: wholeNumber('users', arg('users', '64'), 1) }, (_, i) => `bench-u${i}`),
   body: new Uint8Array(100).fill(0x61),

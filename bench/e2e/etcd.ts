@@ -16,7 +16,7 @@ import { sleep } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
 import { runs, stopChild } from './processes.js';
 import { rowLine, type Row } from './rows.js';
-import type { Cleanups, Workload } from './workload.js';
+import { levelsOf, type Cleanups, type Workload } from './workload.js';
 
 export const ETCD_INSTALL = 'apt-get update && apt-get install -y etcd-server';
 
@@ -104,11 +104,12 @@ export async function benchEtcd(work: Workload, cleanups: Cleanups): Promise<Row
   console.log(`etcd: 3 members up (${version.replace('etcd Version: ', 'etcd ')}), puts through the JSON gRPC gateway`);
   const rows: Row[] = [];
   let seq = 0;
-  for (const inFlight of work.levels) {
-    const figures = await closedLoop(inFlight, work.seconds, async (w) => {
+  for (const { inFlight, seconds, warmUp } of levelsOf(work)) {
+    const figures = await closedLoop(inFlight, seconds, async (w) => {
       await put(agent, urls[w % urls.length]!, `bench/${work.users[w % work.users.length]}/${seq++}`, value);
       return true;
     });
+    if (warmUp) continue;
     const row: Row = { system: 'etcd', phase: 'put', inFlight, figures, note: 'JSON gateway, spread over the 3 members' };
     rows.push(row);
     console.log(rowLine(row));

@@ -17,7 +17,7 @@ import { closedLoop } from '../load.js';
 import { longPollClusterOptions, longPollRow, measureLongPoll } from './forge-long-poll.js';
 import { benchForgeNative, NATIVE_CLIENT, nativeClientMissing } from './forge-native.js';
 import { drainNote, perMessage, rowLine, type Row } from './rows.js';
-import type { Cleanups, Workload } from './workload.js';
+import { levelsOf, type Cleanups, type Workload } from './workload.js';
 
 export interface ForgeOptions {
   /** Zenoh sessions the requests are spread over (one session may serialize its requests). */
@@ -61,14 +61,14 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     console.log(rowLine(row));
   };
   let run = 0;
-  for (const inFlight of work.levels) {
+  for (const { inFlight, seconds, warmUp } of levelsOf(work)) {
     run++;
     // Messages put and not yet taken, per user.
     const pending = new Array<number>(users.length).fill(0);
     let seq = 0;
     const stagesBefore = await leaderStages(cluster, leader);
     const costBefore = await leaderCost(cluster, leader);
-    const put = await closedLoop(inFlight, work.seconds, async (w) => {
+    const put = await closedLoop(inFlight, seconds, async (w) => {
       // Round-robin over every user (by worker, 16 in flight would reach only 16 of them).
       const k = seq++;
       const u = k % users.length;
@@ -78,9 +78,9 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     });
     const stagesAfter = await leaderStages(cluster, leader);
     const perPut = costNote(costBefore, await leaderCost(cluster, leader), put.count);
-    add({ system: 'forge', phase: 'put', inFlight, figures: put, note: `${stageNote(stagesBefore, stagesAfter)}; leader per put: ${perPut}` });
+    if (!warmUp) add({ system: 'forge', phase: 'put', inFlight, figures: put, note: `${stageNote(stagesBefore, stagesAfter)}; leader per put: ${perPut}` });
     let empty = 0;
-    const consume = await closedLoop(inFlight, work.seconds, async (w) => {
+    const consume = await closedLoop(inFlight, seconds, async (w) => {
       // Each worker starts at its own user and moves on to the next one with messages left.
       for (let k = 0; k < users.length; k++) {
         const u = (w + k) % users.length;
@@ -94,7 +94,7 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
     });
     let left = 0;
     for (const user of users) left += await clients[0]!.purge(user);
-    add({ system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
+    if (!warmUp) add({ system: 'forge', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
   }
   if (options.nativeProcesses > 0) {
     const missing = nativeClientMissing();

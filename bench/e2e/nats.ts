@@ -14,7 +14,7 @@ import { sleep } from '../../src/verify/process-cluster.js';
 import { closedLoop } from '../load.js';
 import { runs, stopChild } from './processes.js';
 import { drainNote, perMessage, rowLine, type Row } from './rows.js';
-import type { Cleanups, Workload } from './workload.js';
+import { levelsOf, type Cleanups, type Workload } from './workload.js';
 
 export const NATS_INSTALL = 'apt-get update && apt-get install -y nats-server';
 
@@ -103,22 +103,22 @@ export async function benchNats(work: Workload, cleanups: Cleanups): Promise<Row
     console.log(rowLine(row));
   };
   const subjects = work.users.map((_, i) => `bench.u${i}`);
-  for (const inFlight of work.levels) {
-    const put = await closedLoop(inFlight, work.seconds, async (w) => {
+  for (const { inFlight, seconds, warmUp } of levelsOf(work)) {
+    const put = await closedLoop(inFlight, seconds, async (w) => {
       await js.publish(subjects[w % subjects.length]!, work.body);
       return true;
     });
-    add({ system: 'nats', phase: 'put', inFlight, figures: put, note: '' });
+    if (!warmUp) add({ system: 'nats', phase: 'put', inFlight, figures: put, note: '' });
     // The pull consumer as its users run it: up to `inFlight` messages pulled ahead, each one
     // taken by a worker and acked with ackAck; a take's latency runs from asking for the next
     // message to the ack being confirmed.
     const messages = await consumer.consume({ max_messages: inFlight, expires: 2000 });
     const next = messages[Symbol.asyncIterator]();
     // Ends the iterator (and so any worker waiting on it) should the stream run dry early.
-    const stopper = setTimeout(() => messages.stop(), (work.seconds + 5) * 1000);
+    const stopper = setTimeout(() => messages.stop(), (seconds + 5) * 1000);
     let claimed = 0;
     let empty = 0;
-    const consume = await closedLoop(inFlight, work.seconds, async () => {
+    const consume = await closedLoop(inFlight, seconds, async () => {
       if (claimed >= put.count) return false;
       claimed++;
       const m = await next.next();
@@ -133,7 +133,7 @@ export async function benchNats(work: Workload, cleanups: Cleanups): Promise<Row
     messages.stop();
     const left = (await jsm.streams.info(STREAM)).state.messages;
     await jsm.streams.purge(STREAM);
-    add({ system: 'nats', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
+    if (!warmUp) add({ system: 'nats', phase: 'consume', inFlight, figures: consume, note: drainNote(put.count, consume.count - empty, left, empty) });
   }
   for (const max of work.batchSizes) {
     let published = 0;

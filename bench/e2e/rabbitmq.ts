@@ -21,7 +21,7 @@ import { closedLoop } from '../load.js';
 import { connect, type Channel, type ConsumeMessage } from 'amqplib';
 import { killLeftovers, onPath, run, stopChild, waitForPort } from './processes.js';
 import { drainNote, rowLine, type Row } from './rows.js';
-import type { Cleanups, Workload } from './workload.js';
+import { levelsOf, type Cleanups, type Workload } from './workload.js';
 
 const BIN = '/usr/lib/rabbitmq/bin';
 export const RABBITMQ_INSTALL = 'apt-get update && apt-get install -y rabbitmq-server';
@@ -162,16 +162,16 @@ export async function benchRabbitmq(work: Workload, cleanups: Cleanups): Promise
       confirm.sendToQueue(QUEUE, body, { persistent: true }, (err) => (err ? reject(err) : resolve()));
     });
   /** `count` messages drained by a consumer with prefetch `prefetch`, `workers` taking them one at a time. */
-  const drain = async (count: number, prefetch: number, workers: number) => {
+  const drain = async (count: number, prefetch: number, workers: number, seconds = work.seconds) => {
     const channel: Channel = await conn.createChannel();
     await channel.prefetch(prefetch);
     const deliveries = new Deliveries();
     const { consumerTag } = await channel.consume(QUEUE, (m) => (m === null ? deliveries.close() : deliveries.push(m)), { noAck: false });
     // Ends the workers waiting should the queue run dry early.
-    const stopper = setTimeout(() => deliveries.close(), (work.seconds + 5) * 1000);
+    const stopper = setTimeout(() => deliveries.close(), (seconds + 5) * 1000);
     let claimed = 0;
     let empty = 0;
-    const figures = await closedLoop(workers, work.seconds, async () => {
+    const figures = await closedLoop(workers, seconds, async () => {
       if (claimed >= count) return false;
       claimed++;
       const m = await deliveries.next();
@@ -189,14 +189,14 @@ export async function benchRabbitmq(work: Workload, cleanups: Cleanups): Promise
     const { messageCount: left } = await confirm.purgeQueue(QUEUE);
     return { figures, left, empty };
   };
-  for (const inFlight of work.levels) {
-    const put = await closedLoop(inFlight, work.seconds, async () => {
+  for (const { inFlight, seconds, warmUp } of levelsOf(work)) {
+    const put = await closedLoop(inFlight, seconds, async () => {
       await publish();
       return true;
     });
-    add({ system: 'rabbitmq', phase: 'put', inFlight, figures: put, note: 'confirm channel, persistent' });
-    const { figures, left, empty } = await drain(put.count, inFlight, inFlight);
-    add({ system: 'rabbitmq', phase: 'consume', inFlight, figures, note: `push, prefetch ${inFlight}, ack of each; ${drainNote(put.count, figures.count, left, empty)}` });
+    if (!warmUp) add({ system: 'rabbitmq', phase: 'put', inFlight, figures: put, note: 'confirm channel, persistent' });
+    const { figures, left, empty } = await drain(put.count, inFlight, inFlight, seconds);
+    if (!warmUp) add({ system: 'rabbitmq', phase: 'consume', inFlight, figures, note: `push, prefetch ${inFlight}, ack of each; ${drainNote(put.count, figures.count, left, empty)}` });
   }
   for (const max of work.batchSizes) {
     let published = 0;

@@ -24,7 +24,7 @@
 // At the end: one table of every system's figures with Forge's throughput as a multiple of each
 // peer's, the same as JSON (--json) and as an SVG bar chart (--plot).
 //
-//   npm run bench:e2e -- [--seconds 5] [--warm-up 5] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
+//   npm run bench:e2e -- [--seconds 5] [--warm-up 10] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
 //                        [--node-args "..."] [--native-processes 4]
@@ -54,7 +54,7 @@ import { errorText } from '../src/error-text.js';
 
 const work: Workload = {
   seconds: wholeNumber('seconds', arg('seconds', '5'), 1),
-  warmUpSeconds: wholeNumber('warm-up', arg('warm-up', '5'), 0),
+  warmUpSeconds: wholeNumber('warm-up', arg('warm-up', '10'), 0),
   levels: list(arg('concurrency', '16,256')).map((x) => wholeNumber('concurrency', x, 1)),
   users: Array.from({ length: wholeNumber('users', arg('users', '64'), 1) }, (_, i) => `bench-u${i}`),
   body: new Uint8Array(100).fill(0x61),

@@ -347,12 +347,7 @@ export class ForgeMailboxClient {
         throw e;
       }
     }
-    const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
-    // A timeout beside other errors (say a stale ex-leader's NOT_LEADER) means some node had not
-    // answered: the request may still commit there, so its outcome is unknown, not refused.
-    const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
-    if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
-    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox, or the router is unreachable or dropped the query`);
+    throw noOkReply(key, replies);
   }
 
   /**
@@ -395,10 +390,7 @@ export class ForgeMailboxClient {
       }
       return inOrder.map((x) => x.r);
     }
-    const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
-    const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
-    if (body !== undefined) throw new MailboxClientError(body.code, body.message, body.leader ?? null);
-    throw new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox, or the router is unreachable or dropped the query`);
+    throw noOkReply(key, replies);
   }
 
   private async collect(
@@ -505,4 +497,14 @@ function messageOrNull(reply: ClientReply): DeliveredMessage | null {
 
 function unexpected(reply: ClientReply): MailboxClientError {
   return new MailboxClientError('BAD_REPLY', `unexpected reply status "${reply.status}"`);
+}
+
+/** The error for a request that got no ok reply: the error replies' code, or UNAVAILABLE when nothing answered. */
+function noOkReply(key: string, replies: readonly (Sample | ReplyError)[]): MailboxClientError {
+  const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
+  // A timeout beside other errors (say a stale ex-leader's NOT_LEADER) means some node had not
+  // answered: the request may still commit there, so its outcome is unknown, not refused.
+  const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
+  if (body !== undefined) return new MailboxClientError(body.code, body.message, body.leader ?? null);
+  return new MailboxClientError('UNAVAILABLE', `no reply on ${key}: no leader is serving the mailbox, or the router is unreachable or dropped the query`);
 }

@@ -1,12 +1,20 @@
-// The payload of a batch put (`GET <prefix>/<user>/put-batch`): many messages in one query, in a
-// simple binary framing built with the byte toolkit's fixed family (src/wire), little-endian:
+// The payloads of the two requests that carry many messages in one query, in a simple binary
+// framing built with the byte toolkit's fixed family (src/wire), little-endian:
 //
+// A batch put (`GET <prefix>/<user>/put-batch`, one mailbox, one log entry):
 //   u8 version (1), u16 count (1..maxBatch), then per message:
 //     u8 flags (1: id follows, 2: ttl follows; other bits refused),
 //     [u16 length + UTF-8 id], [f64 ttl in ms], u32 length + body (raw bytes).
 //
+// Many puts (`GET <prefix>/@puts`, any mailboxes, each message a put of its own):
+//   u8 version (1), u16 count (1..MAX_PUTS_PER_REQUEST), then per message:
+//     u8 flags (1: id follows, 2: ttl follows, 4: delay follows; other bits refused),
+//     u16 length + UTF-8 user, [u16 length + UTF-8 id], [f64 ttl in ms], [f64 delay in ms],
+//     u32 length + body (raw bytes).
+//
 // Shared by the bridge (decode) and the clients (encode) so both agree byte for byte; a Python
-// client writes it with struct.pack('<BH', 1, n) and, per message, '<B', '<H'+id, '<d', '<I'+body.
+// client writes a batch put with struct.pack('<BH', 1, n) and, per message, '<B', '<H'+id, '<d',
+// '<I'+body.
 // What the fields mean (id and ttl syntax and ranges, the bounds on count and bytes) is checked by
 // the key-space parser, like a single put's parameters.
 
@@ -15,6 +23,12 @@ import { ByteWriter } from '../wire/writer.js';
 import { WireError } from '../wire/wire-error.js';
 
 export const BATCH_FRAMING_VERSION = 1;
+/**
+ * Most messages one `@puts` request carries. Each is a log entry of its own, so the mailbox's
+ * maxBatch (the size of one entry) does not bound it; its bodies together stay within
+ * maxBodyBytes, like a batch put's.
+ */
+export const MAX_PUTS_PER_REQUEST = 1024;
 /** Longest id the framing carries (UTF-8 bytes): ids are tokens of at most 128 ASCII characters. */
 const MAX_FRAMED_ID_BYTES = 1024;
 
@@ -35,6 +49,54 @@ export function encodeBatchPut(messages: readonly FramedMessage[]): Uint8Array {
     w.u32Bytes(m.body);
   }
   return w.finish();
+}
+
+/** One message of a `@puts` request: a put to its own mailbox. */
+export interface AddressedMessage extends FramedMessage {
+  user: string;
+  delayMs?: number;
+}
+
+export function encodePuts(messages: readonly AddressedMessage[]): Uint8Array {
+  const w = new ByteWriter(64 + messages.reduce((n, m) => n + m.body.length + m.user.length + 32, 0));
+  w.u8(BATCH_FRAMING_VERSION);
+  w.u16(messages.length);
+  for (const m of messages) {
+    w.u8((m.id !== undefined ? 1 : 0) | (m.ttlMs !== undefined ? 2 : 0) | (m.delayMs !== undefined ? 4 : 0));
+    w.u16String(m.user);
+    if (m.id !== undefined) w.u16String(m.id);
+    if (m.ttlMs !== undefined) w.f64(m.ttlMs);
+    if (m.delayMs !== undefined) w.f64(m.delayMs);
+    w.u32Bytes(m.body);
+  }
+  return w.finish();
+}
+
+/**
+ * The messages of a `@puts` payload; bodies are views of `payload`. Throws WireError like
+ * decodeBatchPut; users, ids and times are checked by the key-space parser, message by message.
+ */
+export function decodePuts(payload: Uint8Array, maxTotalBytes: number): AddressedMessage[] {
+  const r = new ByteReader(payload);
+  const version = r.u8('version');
+  if (version !== BATCH_FRAMING_VERSION) throw new WireError('BAD_VERSION', `@puts framing version ${version}, expected ${BATCH_FRAMING_VERSION}`);
+  const count = r.u16('count');
+  if (count < 1 || count > MAX_PUTS_PER_REQUEST) throw new WireError('INVALID', `a @puts request holds 1 to ${MAX_PUTS_PER_REQUEST} messages, this one ${count}`);
+  const out: AddressedMessage[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const flags = r.u8('flags');
+    if ((flags & ~0b111) !== 0) throw new WireError('UNKNOWN_TAG', `message ${i}: unknown flag bits 0x${flags.toString(16)}`);
+    const m: AddressedMessage = { user: r.u16String('user', MAX_FRAMED_ID_BYTES), body: new Uint8Array(0) };
+    if (flags & 1) m.id = r.u16String('id', MAX_FRAMED_ID_BYTES);
+    if (flags & 2) m.ttlMs = r.f64('ttl');
+    if (flags & 4) m.delayMs = r.f64('delay');
+    m.body = r.u32Bytes('body', maxTotalBytes - bytes);
+    bytes += m.body.length;
+    out.push(m);
+  }
+  r.end();
+  return out;
 }
 
 /**

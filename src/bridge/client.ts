@@ -19,13 +19,14 @@ import {
   adminKey,
   clusterStatusKey,
   nodeStatusKey,
+  putsKey,
   WAIT_LANES,
   waitLaneKey,
 } from './key-space.js';
 import { SILENT_LOGGER } from '../logger-port.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
-import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply } from './reply-format.js';
-import { encodeBatchPut, type FramedMessage } from './batch-framing.js';
+import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply, type ErrorBody } from './reply-format.js';
+import { encodeBatchPut, encodePuts, MAX_PUTS_PER_REQUEST, type AddressedMessage, type FramedMessage } from './batch-framing.js';
 import { divertZenohConsole } from './zenoh-console.js';
 import { errorText } from '../error-text.js';
 
@@ -54,7 +55,28 @@ export interface ClientOptions {
   token?: string;
   /** Tuning of the router watch and reconnect (DEFAULT_RECONNECT otherwise). */
   reconnect?: Partial<ReconnectOptions>;
+  /**
+   * Acknowledged puts made while others are being sent go out together, as one `@puts` query
+   * (see `put`); false sends each alone (for nodes older than `@puts`). DEFAULT_PUT_COALESCING
+   * for what is left out.
+   */
+  coalescePuts?: false | Partial<PutCoalescing>;
 }
+
+/** How acknowledged puts are sent together (ClientOptions.coalescePuts). */
+export interface PutCoalescing {
+  /** Most puts in one `@puts` query (at most MAX_PUTS_PER_REQUEST). */
+  maxMessages: number;
+  /** Most body bytes in one `@puts` query; a larger body goes alone. Keep it under the nodes' maxBodyBytes. */
+  maxBytes: number;
+}
+
+/**
+ * 128 puts or 256 KiB: a quarter of the nodes' default maxBodyBytes (1 MiB), so that a query
+ * is never refused for its size by a cluster at its defaults (and if it is, each put is re-sent
+ * alone).
+ */
+export const DEFAULT_PUT_COALESCING: PutCoalescing = { maxMessages: 128, maxBytes: 256 * 1024 };
 
 export interface PutOptions {
   id?: string;
@@ -85,8 +107,21 @@ export interface BatchPutMessage extends PutOptions {
 /** How much longer than the query timeout the client waits for the router to end a query. */
 const ROUTER_GRACE_MS = 2000;
 
+/** A put waiting for the next `@puts` query. */
+interface WaitingPut {
+  message: AddressedMessage;
+  resolve: (result: PutResult) => void;
+  reject: (e: unknown) => void;
+}
+
+type PutResult = { id: string; seq: number; duplicate: boolean };
+
 export class ForgeMailboxClient {
   private closed = false;
+  /** Puts made since the last `@puts` query went out (see `put`). */
+  private waiting: WaitingPut[] = [];
+  private waitingBytes = 0;
+  private sendScheduled = false;
 
   private constructor(
     private readonly connection: RouterConnection,
@@ -94,6 +129,7 @@ export class ForgeMailboxClient {
     private readonly prefix: string,
     private readonly requestTimeoutMs: number,
     private readonly token: string | undefined,
+    private readonly coalescing: PutCoalescing | null,
   ) {}
 
   /**
@@ -116,18 +152,123 @@ export class ForgeMailboxClient {
       await connection.stop();
       throw new MailboxClientError('UNAVAILABLE', why);
     }
-    return new ForgeMailboxClient(connection, routerUrl, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000, options.token);
+    const coalescing = options.coalescePuts === false ? null : { ...DEFAULT_PUT_COALESCING, ...options.coalescePuts };
+    const badCoalescing =
+      coalescing === null
+        ? null
+        : !(Number.isSafeInteger(coalescing.maxMessages) && coalescing.maxMessages >= 1 && coalescing.maxMessages <= MAX_PUTS_PER_REQUEST)
+          ? `coalescePuts.maxMessages must be a whole number from 1 to ${MAX_PUTS_PER_REQUEST}`
+          : !(Number.isSafeInteger(coalescing.maxBytes) && coalescing.maxBytes >= 1)
+            ? 'coalescePuts.maxBytes must be a whole number of bytes >= 1'
+            : null;
+    if (badCoalescing !== null) {
+      await connection.stop();
+      throw new MailboxClientError('BAD_REQUEST', badCoalescing);
+    }
+    return new ForgeMailboxClient(connection, routerUrl, options.keyPrefix ?? DEFAULT_KEY_PREFIX, options.requestTimeoutMs ?? 10_000, options.token, coalescing);
   }
 
-  /** Acknowledged enqueue: resolves once the message is committed. */
-  async put(user: string, body: Body, options: PutOptions = {}): Promise<{ id: string; seq: number; duplicate: boolean }> {
-    const reply = await this.request(
-      `${this.userKey(user)}/put`,
-      params({ id: options.id, ttl: options.ttlMs, delay: options.delayMs }),
-      toBytes(body),
-    );
+  /**
+   * Acknowledged enqueue: resolves once the message is committed.
+   *
+   * Puts made in the same turn of the event loop go out together: the first waits for the loop's
+   * next turn (setImmediate), and every put made until then joins it in one `@puts` query, up to
+   * ClientOptions.coalescePuts. Each is still a put of its own, with its own result or error,
+   * exactly as if sent alone; a lone put goes alone. This is what lets many callers share the
+   * per-request costs of every hop (client, router, leader).
+   */
+  async put(user: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
+    const key = this.userKey(user);
+    const bytes = toBytes(body);
+    const sent = putParams(options);
+    if (this.coalescing === null || bytes.length > this.coalescing.maxBytes) return this.putAlone(key, sent, bytes);
+    if (this.waitingBytes + bytes.length > this.coalescing.maxBytes) this.sendWaiting();
+    const message: AddressedMessage = { user, body: bytes };
+    if (options.id !== undefined) message.id = options.id;
+    if (options.ttlMs !== undefined) message.ttlMs = options.ttlMs;
+    if (options.delayMs !== undefined) message.delayMs = options.delayMs;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ message, resolve, reject });
+      this.waitingBytes += bytes.length;
+      if (this.waiting.length >= this.coalescing!.maxMessages) this.sendWaiting();
+      else if (!this.sendScheduled) {
+        this.sendScheduled = true;
+        setImmediate(() => {
+          this.sendScheduled = false;
+          this.sendWaiting();
+        });
+      }
+    });
+  }
+
+  private async putAlone(key: string, parameters: string, body: Uint8Array): Promise<PutResult> {
+    const reply = await this.request(`${key}/put`, parameters, body);
     if (reply.status !== 'put') throw unexpected(reply);
     return { id: reply.id, seq: reply.seq, duplicate: reply.duplicate };
+  }
+
+  /** Sends the waiting puts: alone when there is one, else as one `@puts` query. */
+  private sendWaiting(): void {
+    const batch = this.waiting;
+    if (batch.length === 0) return;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    if (batch.length === 1) {
+      const [one] = batch as [WaitingPut];
+      this.putAlone(this.userKey(one.message.user), putParams(one.message), one.message.body).then(one.resolve, one.reject);
+      return;
+    }
+    this.sendPuts(batch).catch((e: unknown) => {
+      for (const put of batch) put.reject(e);
+    });
+  }
+
+  /**
+   * One `@puts` query for `batch`, answered with one reply listing each put's outcome. An ok
+   * outcome wins over a refusal of the same put from another reply (a stale ex-leader may still
+   * answer beside the real one, as with `request`). A put left without an ok outcome gets its
+   * refusal, else the whole request's error (the query's timeout, BUSY...), else UNAVAILABLE
+   * as a put with no reply at all.
+   */
+  private async sendPuts(batch: readonly WaitingPut[]): Promise<void> {
+    const n = batch.length;
+    const results: (PutResult | undefined)[] = new Array(n);
+    const refusals: ErrorBody[][] = batch.map(() => []);
+    let answered = 0;
+    const replies = await this.collect(
+      putsKey(this.prefix),
+      encodePuts(batch.map((put) => put.message)),
+      {
+        consolidation: ConsolidationMode.NONE,
+        untilDone: (sample) => {
+          const reply = decodeSample(sample);
+          if (reply.status !== 'puts') throw unexpected(reply);
+          if (reply.puts.length !== n) throw new MailboxClientError('BAD_REPLY', `${reply.puts.length} outcomes for ${n} puts`);
+          for (const [i, outcome] of reply.puts.entries()) {
+            if (!outcome.ok) refusals[i]!.push(outcome.error);
+            else if (results[i] === undefined) {
+              results[i] = { id: outcome.id, seq: outcome.seq, duplicate: outcome.duplicate };
+              answered++;
+            }
+          }
+          return answered === n;
+        },
+      },
+    );
+    const whole = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
+    // A node that refused the query for its size (maxBodyBytes under coalescePuts.maxBytes): each put goes again alone.
+    const tooLarge = whole.length > 0 && whole.every((e) => e.code === 'TOO_LARGE') && refusals.every((r) => r.length === 0) && answered === 0;
+    for (const [i, put] of batch.entries()) {
+      const result = results[i];
+      if (result !== undefined) put.resolve(result);
+      else if (tooLarge) this.putAlone(this.userKey(put.message.user), putParams(put.message), put.message.body).then(put.resolve, put.reject);
+      else {
+        const errors = refusals[i]!.length > 0 ? refusals[i]! : whole;
+        // As in noOkReply: a timeout beside other errors means some node had not answered.
+        const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
+        put.reject(body === undefined ? noOkReply(putsKey(this.prefix), replies) : new MailboxClientError(body.code, body.message, body.leader ?? null));
+      }
+    }
   }
 
   /** Fire-and-forget enqueue (plain Zenoh PUT): no confirmation, no error report. */
@@ -295,13 +436,8 @@ export class ForgeMailboxClient {
     const statuses: unknown[] = [];
     for (const reply of replies) {
       if (!(reply instanceof Sample)) continue;
-      try {
-        const decoded = decodeReply(reply.payload().toBytes(), reply.attachment()?.toBytes());
-        if (decoded.status === 'status') statuses.push(decoded.cluster);
-      } catch (e) {
-        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
-        throw e;
-      }
+      const decoded = decodeSample(reply);
+      if (decoded.status === 'status') statuses.push(decoded.cluster);
     }
     return statuses;
   }
@@ -339,14 +475,7 @@ export class ForgeMailboxClient {
   private async request(key: string, parameters: string, payload?: Uint8Array, timeoutMs = this.requestTimeoutMs): Promise<ClientReply> {
     const replies = await this.collect(parameters === '' ? key : `${key}?${parameters}`, payload, { untilOk: true }, timeoutMs);
     const ok = replies.find((r): r is Sample => r instanceof Sample);
-    if (ok !== undefined) {
-      try {
-        return decodeReply(ok.payload().toBytes(), ok.attachment()?.toBytes());
-      } catch (e) {
-        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
-        throw e;
-      }
-    }
+    if (ok !== undefined) return decodeSample(ok);
     throw noOkReply(key, replies);
   }
 
@@ -359,14 +488,6 @@ export class ForgeMailboxClient {
    */
   private async requestAll(key: string, parameters: string, payload?: Uint8Array, timeoutMs = this.requestTimeoutMs): Promise<ClientReply[]> {
     const decoded: ClientReply[] = [];
-    const decode = (sample: Sample): ClientReply => {
-      try {
-        return decodeReply(sample.payload().toBytes(), sample.attachment()?.toBytes());
-      } catch (e) {
-        if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
-        throw e;
-      }
-    };
     let expected: number | null = null;
     const replies = await this.collect(
       parameters === '' ? key : `${key}?${parameters}`,
@@ -374,7 +495,7 @@ export class ForgeMailboxClient {
       {
         consolidation: ConsolidationMode.NONE,
         untilDone: (sample) => {
-          const reply = decode(sample);
+          const reply = decodeSample(sample);
           decoded.push(reply);
           const part = 'part' in reply ? reply.part : undefined;
           expected = part?.count ?? 1;
@@ -481,12 +602,26 @@ function params(values: Record<string, string | number | undefined>): string {
     .join(';');
 }
 
+function putParams(options: PutOptions): string {
+  return params({ id: options.id, ttl: options.ttlMs, delay: options.delayMs });
+}
+
 function checkNodeId(node: string): void {
   if (!isValidNodeId(node)) throw new MailboxClientError('BAD_REQUEST', `invalid node id ${JSON.stringify(node)}: 1-32 letters, digits, "_" or "-"`);
 }
 
 function toBytes(body: Body): Uint8Array {
   return typeof body === 'string' ? new TextEncoder().encode(body) : body;
+}
+
+/** An ok reply decoded; BAD_REPLY when it does not follow the format. */
+function decodeSample(sample: Sample): ClientReply {
+  try {
+    return decodeReply(sample.payload().toBytes(), sample.attachment()?.toBytes());
+  } catch (e) {
+    if (e instanceof ReplyDecodeError) throw new MailboxClientError('BAD_REPLY', e.message);
+    throw e;
+  }
 }
 
 function messageOrNull(reply: ClientReply): DeliveredMessage | null {

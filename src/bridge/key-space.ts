@@ -13,6 +13,9 @@
 //                                        one reply per message in order, or one `empty`)
 //   GET <prefix>/<user>/put-batch        enqueue the messages of the payload (batch-framing.ts), all
 //                                        or none, in one log entry: one reply per message in order
+//   GET <prefix>/@puts                   enqueue the messages of the payload (batch-framing.ts), each
+//                                        to its own user and a put of its own, checked and authorized
+//                                        one by one: one reply per message in order, a put or an error
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
@@ -50,7 +53,7 @@
 import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
 import type { BatchPutItem, MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
 import { WireError } from '../wire/wire-error.js';
-import { decodeBatchPut } from './batch-framing.js';
+import { decodeBatchPut, decodePuts } from './batch-framing.js';
 import { QUOTA_NAMES, quotaProblem } from '../mailbox/quotas.js';
 import type { AdminOp } from './cluster-admin.js';
 import type { Access } from '../auth/capability.js';
@@ -129,6 +132,8 @@ export type BridgeRequest =
   /** `waitMs` (long-poll consume) only on a consume that asked to wait. */
   | { kind: 'command'; command: MailboxCommand; waitMs?: number }
   | { kind: 'query'; query: MailboxQuery }
+  /** Many puts (`@puts`): each message a put of its own, or the reason it is refused (in order). */
+  | { kind: 'puts'; puts: Parsed<PutCommand>[] }
   | { kind: 'clusterStatus' }
   | { kind: 'admin'; op: AdminOp };
 
@@ -148,6 +153,8 @@ export type AdminKeyOp = 'add-node' | 'remove-node' | 'set-quotas';
 export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@cluster/admin/${op}`;
 /** What the leader declares for the admin operations. */
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
+/** Where many puts to any mailboxes go in one query (and what the leader declares for them). */
+export const putsKey = (prefix: string): string => `${prefix}/@puts`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
 /** Where a client sends a long poll on `lane` (0..WAIT_LANES-1). */
@@ -174,6 +181,10 @@ export function parseGet(
     return unknown.ok ? ok({ kind: 'clusterStatus' }) : unknown;
   }
   if (rest.startsWith('@cluster/admin/')) return parseAdmin(rest.slice('@cluster/admin/'.length), p);
+  if (rest === '@puts') {
+    const unknown = checkNames(p, []);
+    return unknown.ok ? parsePuts(payload ?? new Uint8Array(0), limits) : unknown;
+  }
 
   let lane = false;
   let path = rest;
@@ -319,6 +330,31 @@ function parsePutBatch(user: string, payload: Uint8Array, limits: KeySpaceLimits
   return ok({ kind: 'command', command: { op: 'putBatch', user, messages } });
 }
 
+/**
+ * Many puts: the payload's framing decoded (a bad framing refuses the request), then each message
+ * checked like a single put's, its refusal its own: one bad message does not refuse the others.
+ */
+function parsePuts(payload: Uint8Array, limits: KeySpaceLimits): Parsed<BridgeRequest> {
+  let framed;
+  try {
+    framed = decodePuts(payload, limits.maxBodyBytes);
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+    if (e.code === 'TOO_LARGE') return fail('TOO_LARGE', `@puts: ${e.message} (the bodies together at most ${limits.maxBodyBytes} bytes)`);
+    return fail('BAD_REQUEST', `@puts payload: ${e.message} (see the README, Key space)`);
+  }
+  const puts = framed.map((m): Parsed<PutCommand> => {
+    if (!isValidUser(m.user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(m.user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+    const put = buildPut(m.user, m.body, m.id, m.ttlMs === undefined ? undefined : String(m.ttlMs));
+    if (!put.ok || m.delayMs === undefined) return put;
+    const ms = positiveMs('delay', String(m.delayMs), MAX_DELAY_MS);
+    if (!ms.ok) return ms;
+    put.value.delayMs = ms.value;
+    return put;
+  });
+  return ok({ kind: 'puts', puts });
+}
+
 function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
   switch (op) {
     case 'add-node': {
@@ -442,6 +478,10 @@ export function accessOf(request: BridgeRequest): Access {
       return { op: 'status', user: null };
     case 'admin':
       return { op: 'admin', user: null };
+    case 'puts':
+      // Each message's mailbox is authorized on its own (zenoh-bridge.ts): one the token does
+      // not grant is refused alone.
+      return { op: 'put', user: null };
     case 'query':
       return { op: 'peek', user: request.query.user };
     case 'command': {

@@ -28,6 +28,7 @@ import {
   ForgeMailboxClient,
   MailboxClientError,
   type BatchPutMessage,
+  type ClientOptions,
   type ClientErrorCode,
   type ConsumeOptions,
   type PutOptions,
@@ -72,6 +73,8 @@ export interface MailboxClientOptions {
   retry?: Partial<RetryTimings>;
   /** Whether consume (no lease) carries a generated request id so that it can be retried (default true; see the header). */
   requestIds?: boolean;
+  /** Puts made together go out as one `@puts` query (ClientOptions.coalescePuts; on by default, false: each alone). */
+  coalescePuts?: ClientOptions['coalescePuts'];
 }
 
 export interface PutResult {
@@ -156,13 +159,14 @@ export class MailboxClient {
       requestTimeoutMs: options.attemptTimeoutMs ?? options.requestTimeoutMs ?? 10_000,
       ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
       ...(options.openTimeoutMs === undefined ? {} : { openTimeoutMs: options.openTimeoutMs }),
+      ...(options.coalescePuts === undefined ? {} : { coalescePuts: options.coalescePuts }),
       ...(token === undefined ? {} : { token }),
     });
     return new MailboxClient(transport, options);
   }
 
   /** A client over any transport (tests use a fake one). */
-  static over(transport: MailboxTransport, options: Omit<MailboxClientOptions, 'token' | 'tokenFile' | 'keyPrefix' | 'openTimeoutMs'> = {}): MailboxClient {
+  static over(transport: MailboxTransport, options: Omit<MailboxClientOptions, 'token' | 'tokenFile' | 'keyPrefix' | 'openTimeoutMs' | 'coalescePuts'> = {}): MailboxClient {
     return new MailboxClient(transport, options);
   }
 

@@ -13,6 +13,10 @@
 //   "message" (consume) or "put" (put-batch) reply each, whose attachment also carries "i" (1..n,
 //   its place) and "n" (how many replies the batch has), so a client knows when it has them all.
 //   A batch consume that finds nothing is the one "empty" reply; a refused batch one error.
+//     "puts"    — many puts (`@puts`), answered with one reply: the payload is a UTF-8 JSON array
+//                 with one entry per message, in order: {id, seq, duplicate} when it was put,
+//                 {code, message} when it was refused (the others stand). An error reply
+//                 refuses the whole request (a bad framing, BUSY, NOT_LEADER...).
 //     "put" | "ok" | "purged" | "redriven" | "stats" | "status" | "membership" | "quotas" — payload is a UTF-8 JSON object:
 //                 put {id, seq, duplicate}; ok {}; purged {count}; redriven {count};
 //                 quotas {quotas: {maxMessages, maxBytes, maxMailboxes, maxPutIds, maxConsumeResults},
@@ -28,6 +32,7 @@
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
 import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';
 import type { MembershipView } from './cluster-admin.js';
+import { MAX_PUTS_PER_REQUEST } from './batch-framing.js';
 
 export const BRIDGE_ERROR_CODES = [
   'BAD_USER',
@@ -72,6 +77,7 @@ export type ClientReply =
   | { status: 'message'; message: DeliveredMessage; part?: BatchPart }
   | { status: 'empty' }
   | { status: 'put'; id: string; seq: number; duplicate: boolean; part?: BatchPart }
+  | { status: 'puts'; puts: PutOutcomeReply[] }
   | { status: 'ok' }
   | { status: 'purged'; count: number }
   | { status: 'redriven'; count: number }
@@ -79,6 +85,9 @@ export type ClientReply =
   | { status: 'status'; cluster: unknown }
   | { status: 'membership'; membership: MembershipView }
   | { status: 'quotas'; quotas: MailboxQuotas; usage: MailboxUsage };
+
+/** One message's outcome in a `@puts` reply: put, or refused. */
+export type PutOutcomeReply = { ok: true; id: string; seq: number; duplicate: boolean } | { ok: false; error: ErrorBody };
 
 /** The place of one reply of a batch: `index` 1..count. */
 export interface BatchPart {
@@ -91,6 +100,8 @@ const MAX_ATTACHMENT_BYTES = 4096;
 const MAX_ERROR_BYTES = 4096;
 /** Cluster status can list many nodes; still bounded. */
 const MAX_JSON_PAYLOAD_BYTES = 256 * 1024;
+/** A `@puts` reply: up to MAX_PUTS_PER_REQUEST outcomes, an error message each at worst. */
+const MAX_PUTS_REPLY_BYTES = 2 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
@@ -177,6 +188,17 @@ export function encodeMembership(membership: MembershipView): ReplyParts {
   return { payload: json({ voters: membership.voters, learners: membership.learners }), attachment: json({ status: 'membership' }) };
 }
 
+/** The one reply of a `@puts` request: each message's put, or its refusal, in order (see the header). */
+export function encodePutOutcomes(outcomes: readonly (MailboxResult | ErrorBody)[]): ReplyParts {
+  const entries = outcomes.map((outcome) => {
+    if (!('kind' in outcome)) return { code: outcome.code, message: outcome.message };
+    if (outcome.kind === 'put') return { id: outcome.id, seq: outcome.seq, duplicate: outcome.duplicate };
+    if (outcome.kind === 'error') return { code: outcome.code, message: outcome.message };
+    return { code: 'INTERNAL', message: `unexpected ${outcome.kind} result for a put` };
+  });
+  return { payload: json(entries), attachment: json({ status: 'puts' }) };
+}
+
 export function encodeError(error: ErrorBody): Uint8Array {
   return json(error);
 }
@@ -249,6 +271,8 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
       if (typeof body.duplicate !== 'boolean') throw new ReplyDecodeError('put reply without boolean "duplicate"');
       return { status: 'put', id: str(body, 'id'), seq: num(body, 'seq'), duplicate: body.duplicate, ...partOf(meta) };
     }
+    case 'puts':
+      return { status: 'puts', puts: putOutcomes(payload) };
     case 'ok':
       return { status: 'ok' };
     case 'purged':
@@ -295,6 +319,26 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
     default:
       throw new ReplyDecodeError(`unknown reply status ${JSON.stringify(meta.status)}`);
   }
+}
+
+function putOutcomes(payload: Uint8Array): PutOutcomeReply[] {
+  if (payload.length > MAX_PUTS_REPLY_BYTES) throw new ReplyDecodeError(`payload of ${payload.length} bytes exceeds ${MAX_PUTS_REPLY_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch {
+    throw new ReplyDecodeError('payload is not UTF-8 JSON');
+  }
+  if (!Array.isArray(value) || value.length < 1 || value.length > MAX_PUTS_PER_REQUEST) throw new ReplyDecodeError(`a puts reply is a list of 1 to ${MAX_PUTS_PER_REQUEST} outcomes`);
+  return value.map((entry: unknown): PutOutcomeReply => {
+    if (!isObject(entry)) throw new ReplyDecodeError('a put outcome is not a JSON object');
+    if (entry.code !== undefined) {
+      if (!isBridgeErrorCode(entry.code)) throw new ReplyDecodeError(`unknown error code ${JSON.stringify(entry.code)}`);
+      return { ok: false, error: { code: entry.code, message: str(entry, 'message') } };
+    }
+    if (typeof entry.duplicate !== 'boolean') throw new ReplyDecodeError('put outcome without boolean "duplicate"');
+    return { ok: true, id: str(entry, 'id'), seq: num(entry, 'seq'), duplicate: entry.duplicate };
+  });
 }
 
 /** A batch reply's place ({part}), or nothing for a reply that is not part of a batch. */

@@ -44,19 +44,21 @@ import {
   clusterStatusKey,
   mailboxKeyExpr,
   nodeStatusKey,
+  putsKey,
   accessOf,
   parseAttachment,
   parseGet,
   parsePut,
   type KeySpaceLimits,
+  type Parsed,
 } from './key-space.js';
 import { ALL_USERS, AuthError, OPERATIONS, authorize, type Access, type Capability } from '../auth/capability.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import { isValidToken } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
-import type { MailboxCommand } from '../mailbox/commands.js';
+import type { MailboxCommand, MailboxResult, PutCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
-import { encodeClusterStatus, encodeError, encodeMembership, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { encodeClusterStatus, encodeError, encodeMembership, encodePutOutcomes, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { LoopPacer } from './loop-pacer.js';
 import { anchorKeyExprs } from './key-expr-anchors.js';
 import { undeclareAnswering } from './queryable-handlers.js';
@@ -111,6 +113,8 @@ const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set
 
 interface LeaderDeclarations {
   mailbox: Queryable;
+  /** `<prefix>/@puts`: `**` never matches its verbatim chunk. */
+  manyPuts: Queryable;
   clusterStatus: Queryable;
   admin: Queryable | null;
   puts: Subscriber;
@@ -245,7 +249,7 @@ export class ZenohBridge {
           false,
         ),
     });
-    const leaderKeyExprs = [mailboxKeyExpr(this.prefix), clusterStatusKey(this.prefix)];
+    const leaderKeyExprs = [mailboxKeyExpr(this.prefix), putsKey(this.prefix), clusterStatusKey(this.prefix)];
     if (this.options.admin !== undefined) leaderKeyExprs.push(adminKeyExpr(this.prefix));
     await Promise.all([anchorKeyExprs(session, leaderKeyExprs), this.syncLeaderDeclarations(session)]);
   }
@@ -259,6 +263,7 @@ export class ZenohBridge {
       const decls = this.leaderDecls;
       this.leaderDecls = null;
       await undeclareAnswering(decls.mailbox);
+      await undeclareAnswering(decls.manyPuts);
       await undeclareAnswering(decls.clusterStatus);
       if (decls.admin !== null) await undeclareAnswering(decls.admin);
       await decls.puts.undeclare();
@@ -276,6 +281,10 @@ export class ZenohBridge {
       complete: true,
       handler: (query: Query) => void this.answer(query, (slot) => this.mailboxReply(query, slot)),
     });
+    const manyPuts = await session.declareQueryable(putsKey(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+    });
     const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
       complete: true,
       handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
@@ -290,7 +299,7 @@ export class ZenohBridge {
     const puts = await session.declareSubscriber(`${this.prefix}/*`, {
       handler: (sample: Sample) => void this.enqueue(sample),
     });
-    return { mailbox, clusterStatus, admin, puts };
+    return { mailbox, manyPuts, clusterStatus, admin, puts };
   }
 
   /** Verifies the token a query carries; throws AuthError, or KeySpaceError-shaped BAD_REQUEST. */
@@ -324,6 +333,7 @@ export class ZenohBridge {
     const request = parsed.value;
     authorize(cap, accessOf(request));
     if (request.kind === 'clusterStatus') return this.statusReply();
+    if (request.kind === 'puts') return this.putsReply(cap, request.puts);
     if (request.kind === 'admin') {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
       return encodeMembership(await this.options.admin.admin(request.op));
@@ -358,6 +368,26 @@ export class ZenohBridge {
       const encoded = encodeResults(committed);
       return encoded.ok ? encoded.parts : encoded.error;
     });
+  }
+
+  /**
+   * Many puts: each message is authorized, then proposed as a put of its own; they go out
+   * together, so the leader commits them in the same trains as single puts. One reply for them
+   * all, each message's put or why it was refused (the others stand), in order.
+   */
+  private async putsReply(cap: Capability, puts: readonly Parsed<PutCommand>[]): Promise<ReplyParts> {
+    const outcomes = await Promise.all(
+      puts.map(async (put): Promise<MailboxResult | ErrorBody> => {
+        if (!put.ok) return put.error;
+        try {
+          authorize(cap, { op: 'put', user: put.value.user });
+          return await this.options.service.command(sentBy(put.value, cap.principal));
+        } catch (e) {
+          return e instanceof AuthError ? { code: e.code, message: e.message } : serviceErrorToBody(e);
+        }
+      }),
+    );
+    return this.pacer.send(async () => encodePutOutcomes(outcomes));
   }
 
   private async statusReply(): Promise<ReplyParts> {

@@ -118,7 +118,7 @@ export function parseMaxBodyBytes(text: string): number {
 
 export const mailboxSchema = z
   .object({
-    maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_CEILING).default(1024 * 1024).describe('Largest message body'),
+    maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_CEILING).default(1024 * 1024).describe('Largest message body; also the most bytes of bodies that one `put-batch` or `@puts` request carries together'),
     maxMessagesPerMailbox: z.number().int().min(1).default(100_000).describe('Messages one mailbox may hold'),
     maxBytesPerMailbox: z.number().int().min(1).default(256 * 1024 * 1024).describe('Body bytes one mailbox may hold'),
     defaultTtlMs: z.number().int().min(1).default(24 * 60 * 60 * 1000).describe('TTL of a message put without one'),

@@ -33,7 +33,7 @@ import { ensurePeerCerts, issuePeerCert, peerTlsFiles } from '../peer-certs.js';
 import type { PeerTlsFiles } from '../raft/peer-tls.js';
 import { writeSecretFile } from '../secret-files.js';
 import { issueToken } from '../auth/tokens.js';
-import { ForgeMailboxClient } from '../bridge/client.js';
+import { ForgeMailboxClient, type ClientOptions } from '../bridge/client.js';
 import { repoRoot } from '../repo-root.js';
 import { ManagedLinkGuard } from '../router/link-guard-process.js';
 import { onFreePorts } from '../router/port-owner.js';
@@ -366,9 +366,9 @@ export class ProcessCluster {
     throw new Error(`no leader within ${timeoutMs} ms; last status: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
   }
 
-  /** A client with the operator token, or with `token` when given. */
-  async client(requestTimeoutMs = 6000, token = this.adminToken): Promise<ForgeMailboxClient> {
-    return ForgeMailboxClient.open(this.router.url, { requestTimeoutMs, token });
+  /** A client with the operator token, or with `token` when given (and `options`). */
+  async client(requestTimeoutMs = 6000, token = this.adminToken, options: Pick<ClientOptions, 'coalescePuts'> = {}): Promise<ForgeMailboxClient> {
+    return ForgeMailboxClient.open(this.router.url, { ...options, requestTimeoutMs, token });
   }
 
   async stop(keepFiles = false): Promise<void> {

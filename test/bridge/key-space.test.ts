@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValidUser } from '../../src/identifiers.js';
-import { encodeBatchPut } from '../../src/bridge/batch-framing.js';
+import { encodeBatchPut, encodePuts, MAX_PUTS_PER_REQUEST } from '../../src/bridge/batch-framing.js';
 import { accessOf, parseAttachment, parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
 
 const P = 'forge/mailbox';
@@ -232,6 +232,40 @@ test('consume max: 1..maxBatch, carried in the command', () => {
   for (const bad of ['0', '257', '1.5', '', 'x', '-1']) assert.equal(code(get(`${P}/alice/consume`, `max=${bad}`)), 'BAD_REQUEST', `max=${bad}`);
   assert.equal(value(parseGet(P, `${P}/alice/consume`, 'max=4', undefined, { maxBodyBytes: 16, maxBatch: 4 })).kind, 'command');
   assert.equal(code(parseGet(P, `${P}/alice/consume`, 'max=5', undefined, { maxBodyBytes: 16, maxBatch: 4 })), 'BAD_REQUEST');
+});
+
+test('@puts: the framing decoded, each message a put checked on its own, a bad framing refusing them all', () => {
+  const payload = encodePuts([
+    { user: 'alice', body: bytes('one'), id: 'a', ttlMs: 500, delayMs: 20 },
+    { user: 'bob', body: bytes('two') },
+    { user: 'no/slash', body: bytes('x') },
+    { user: 'carol', body: bytes('x'), id: '@reserved' },
+    { user: 'carol', body: bytes('x'), ttlMs: 0.5 },
+    { user: 'carol', body: bytes('x'), delayMs: 0 },
+  ]);
+  const request = value(get(`${P}/@puts`, '', payload));
+  assert.equal(request.kind, 'puts');
+  if (request.kind !== 'puts') return;
+  assert.deepEqual(request.puts[0], { ok: true, value: { op: 'put', user: 'alice', body: bytes('one'), id: 'a', ttlMs: 500, delayMs: 20 } });
+  assert.deepEqual(request.puts[1], { ok: true, value: { op: 'put', user: 'bob', body: bytes('two') } });
+  assert.deepEqual(
+    request.puts.slice(2).map((p) => (p.ok ? 'ok' : p.error.code)),
+    ['BAD_USER', 'BAD_REQUEST', 'BAD_REQUEST', 'BAD_REQUEST'],
+  );
+  // Each mailbox is authorized on its own by the bridge; the request as a whole needs `put`.
+  assert.deepEqual(accessOf(request), { op: 'put', user: null });
+  // 16 bytes in all (limits.maxBodyBytes), over every mailbox.
+  assert.equal(code(get(`${P}/@puts`, '', encodePuts([{ user: 'a', body: new Uint8Array(9) }, { user: 'b', body: new Uint8Array(8) }]))), 'TOO_LARGE');
+  assert.equal(code(get(`${P}/@puts`, '', encodePuts([]))), 'BAD_REQUEST');
+  const most = Array.from({ length: MAX_PUTS_PER_REQUEST }, () => ({ user: 'a', body: new Uint8Array(0) }));
+  assert.equal(value(get(`${P}/@puts`, '', encodePuts(most))).kind, 'puts');
+  assert.equal(code(get(`${P}/@puts`, '', encodePuts([...most, { user: 'a', body: new Uint8Array(0) }]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/@puts`, '', Uint8Array.from([1, 1, 0, 8, 0, 0]))), 'BAD_REQUEST', 'an unknown flag');
+  assert.equal(code(get(`${P}/@puts`, '', Uint8Array.from([...payload, 0]))), 'BAD_REQUEST', 'trailing bytes');
+  assert.equal(code(get(`${P}/@puts`, '', undefined)), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/@puts`, 'id=x', payload)), 'BAD_REQUEST');
+  // `@puts` is the one key there: not a user, not a prefix of one.
+  assert.equal(code(get(`${P}/@puts/alice`, '', payload)), 'BAD_USER');
 });
 
 test('put-batch: the framing decoded, each message checked like a put, the bodies bounded together', () => {

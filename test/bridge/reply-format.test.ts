@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodeResult, encodeResults, ReplyDecodeError } from '../../src/bridge/reply-format.js';
+import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodePutOutcomes, encodeResult, encodeResults, ReplyDecodeError } from '../../src/bridge/reply-format.js';
 import { ServiceError, serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 
@@ -89,4 +89,32 @@ test('a batch result is one reply per message in order, each with its place i of
   const single = encodeResults({ kind: 'empty' });
   assert.ok(single.ok && single.parts.length === 1);
   assert.deepEqual(decodeReply(single.parts[0]!.payload, single.parts[0]!.attachment), { status: 'empty' });
+});
+
+test('a @puts reply lists each message in order: put, or refused with its code', () => {
+  const parts = encodePutOutcomes([
+    { kind: 'put', id: 'a', seq: 3, duplicate: false },
+    { code: 'FORBIDDEN', message: 'principal svc may not touch mailbox bob' },
+    { kind: 'error', code: 'MAILBOX_FULL', message: 'full' },
+    { kind: 'put', id: 'd', seq: 1, duplicate: true },
+    { kind: 'empty' },
+  ]);
+  assert.deepEqual(decodeReply(parts.payload, parts.attachment), {
+    status: 'puts',
+    puts: [
+      { ok: true, id: 'a', seq: 3, duplicate: false },
+      { ok: false, error: { code: 'FORBIDDEN', message: 'principal svc may not touch mailbox bob' } },
+      { ok: false, error: { code: 'MAILBOX_FULL', message: 'full' } },
+      { ok: true, id: 'd', seq: 1, duplicate: true },
+      { ok: false, error: { code: 'INTERNAL', message: 'unexpected empty result for a put' } },
+    ],
+  });
+  const attachment = new TextEncoder().encode('{"status":"puts"}');
+  const bad = (json: string) => assert.throws(() => decodeReply(new TextEncoder().encode(json), attachment), ReplyDecodeError, json);
+  bad('[]');
+  bad('{}');
+  bad('[{"id":"a","seq":1}]');
+  bad('[{"code":"NOPE","message":"x"}]');
+  bad('[{"code":"BUSY"}]');
+  bad(JSON.stringify(Array.from({ length: 1025 }, () => ({ id: 'a', seq: 1, duplicate: false }))));
 });

@@ -32,13 +32,13 @@ class LineLogger implements LoggerPort {
   error(o: object, m: string) { this.lines.push(`${JSON.stringify(o)} ${m}`); }
 }
 
-async function serve(t: TestContext) {
+async function serve(t: TestContext, onAnswered?: () => void) {
   const service = new InMemoryMailboxService('n1', { leader: true });
   const logger = new LineLogger();
   // Admin calls are recorded: a refused one must never get here.
   const adminCalls: AdminOp[] = [];
   const admin = { admin: async (op: AdminOp) => (adminCalls.push(op), { voters: ['n1'], learners: [] }) };
-  await startBridge(zenoh.router.url, service, { verifier: verifier(), logger, admin }, t);
+  await startBridge(zenoh.router.url, service, { verifier: verifier(), logger, admin, ...(onAnswered === undefined ? {} : { onAnswered }) }, t);
   return { service, logger, adminCalls };
 }
 
@@ -137,6 +137,70 @@ test('a malformed attachment is BAD_REQUEST; the refusal log never holds the tok
   assert.match(refusal, /r-77/, "the refusal names the request by the client's request id");
   assert.ok(!logger.lines.some((l) => l.includes(secret.split('.')[2]!)), 'no log line holds the token');
   assert.deepEqual(service.commands, []);
+});
+
+test('puts made together go as one @puts query, each authorized on its own: a mailbox the token does not grant is refused alone', async (t) => {
+  let queries = 0;
+  const { service } = await serve(t, () => queries++);
+  const producer = await client(t, await token('svc', ['alice', 'bob'], ['put']));
+  const outcomes = await Promise.allSettled([
+    producer.put('alice', 'a1'),
+    producer.put('carol', 'not granted'),
+    producer.put('bob', 'b1', { id: 'dup' }),
+    producer.put('alice', 'a2', { ttlMs: 60_000 }),
+    producer.put('bob', 'b1 again', { id: 'dup' }),
+  ]);
+  assert.equal(queries, 1, 'five puts, one query');
+  const [a1, carol, b1, a2, again] = outcomes;
+  assert.ok(a1.status === 'fulfilled' && a2.status === 'fulfilled' && b1.status === 'fulfilled' && again.status === 'fulfilled');
+  assert.ok(a1.value.seq < b1.value.seq && b1.value.seq < a2.value.seq, 'proposed in the order they were made');
+  assert.deepEqual(again.value, { ...b1.value, duplicate: true }, 'the same id twice: one message');
+  assert.ok(carol.status === 'rejected' && carol.reason instanceof MailboxClientError && carol.reason.code === 'FORBIDDEN' && /mailbox carol/.test(carol.reason.message));
+  assert.deepEqual(
+    service.commands.map((c) => (c.op === 'put' ? `${c.user} ${c.principal}` : c.op)),
+    ['alice svc', 'bob svc', 'alice svc', 'bob svc'],
+    'carol\'s put never reached the service',
+  );
+  // A put the service refuses is refused alone too.
+  service.failNext('BACKLOG_FULL');
+  const next = await Promise.allSettled([producer.put('alice', 'a3'), producer.put('bob', 'b2')]);
+  assert.deepEqual(next.map((r) => (r.status === 'rejected' && r.reason instanceof MailboxClientError ? r.reason.code : r.status)), ['BACKLOG_FULL', 'fulfilled']);
+  assert.equal(queries, 2);
+
+  // Without a token the whole query is refused, and each put with it.
+  const anon = await client(t);
+  const refusedAll = await Promise.allSettled([anon.put('alice', 'x'), anon.put('bob', 'y')]);
+  assert.deepEqual(refusedAll.map((r) => (r.status === 'rejected' && r.reason instanceof MailboxClientError ? r.reason.code : r.status)), ['UNAUTHORIZED', 'UNAUTHORIZED']);
+  assert.equal(service.commands.length, 5, 'nothing more was proposed');
+});
+
+test('a @puts query with a bad framing is refused whole, before anything is proposed', async (t) => {
+  const { service } = await serve(t);
+  const session = await Session.open(new Config(zenoh.router.url, 2000));
+  t.after(() => session.close());
+  const errors: string[] = [];
+  await new Promise<void>((resolve) => {
+    void session.get('forge/mailbox/@puts', {
+      payload: Uint8Array.from([1, 2, 0, 0, 1, 0, 97, 0, 0, 0, 0]),
+      attachment: JSON.stringify({ token: 'x' }),
+      handler: [(r: Reply) => { const res = r.result(); if ('payload' in res) errors.push(new TextDecoder().decode(res.payload().toBytes())); }, () => resolve()],
+    });
+  });
+  assert.deepEqual(errors.map((e) => JSON.parse(e).code), ['UNAUTHORIZED'], 'the token is checked first');
+  const secret = await token('svc', ['*'], ['put']);
+  errors.length = 0;
+  await new Promise<void>((resolve) => {
+    void session.get('forge/mailbox/@puts', {
+      // Two messages announced, one sent.
+      payload: Uint8Array.from([1, 2, 0, 0, 1, 0, 97, 0, 0, 0, 0]),
+      attachment: JSON.stringify({ token: secret }),
+      handler: [(r: Reply) => { const res = r.result(); if ('payload' in res) errors.push(new TextDecoder().decode(res.payload().toBytes())); }, () => resolve()],
+    });
+  });
+  assert.equal(errors.length, 1);
+  assert.equal(JSON.parse(errors[0]!).code, 'BAD_REQUEST');
+  assert.match(JSON.parse(errors[0]!).message, /@puts payload/);
+  assert.deepEqual(service.commands, [], 'nothing was proposed');
 });
 
 test("bob's principal reusing alice's put id enqueues its own message; each retry gets its own first result", async (t) => {

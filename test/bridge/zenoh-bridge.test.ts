@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/bridge/websocket-polyfill.js';
 import { Config, ConsolidationMode, Duration, QueryTarget, ReplyError, Sample, Session, type GetOptions, type Reply } from '@eclipse-zenoh/zenoh-ts';
-import { ForgeMailboxClient, MailboxClientError } from '../../src/bridge/client.js';
+import { ForgeMailboxClient, MailboxClientError, type ClientOptions } from '../../src/bridge/client.js';
 import type { LoggerPort } from '../../src/logger-port.js';
 import { MAX_WAITING_ON_MAIN_SESSION, WAIT_LANES } from '../../src/bridge/key-space.js';
 import { decodeError } from '../../src/bridge/reply-format.js';
@@ -45,8 +45,8 @@ async function startBridge(t: TestContext, service: InMemoryMailboxService, opti
   return { bridge, logger };
 }
 
-async function openClient(t: TestContext): Promise<ForgeMailboxClient> {
-  const client = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 5000 });
+async function openClient(t: TestContext, options: Pick<ClientOptions, 'coalescePuts'> = {}): Promise<ForgeMailboxClient> {
+  const client = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 5000, ...options });
   t.after(() => client.close());
   return client;
 }
@@ -171,7 +171,8 @@ class HeldService extends InMemoryMailboxService {
 test('past its in-flight bound the bridge answers BUSY at once and drops PUT samples, before the service sees them', async (t) => {
   const service = new HeldService('n1');
   const { logger } = await startBridge(t, service, { maxInflightRequests: 2 });
-  const client = await openClient(t);
+  // Two queries, not one `@puts` query for both.
+  const client = await openClient(t, { coalescePuts: false });
   const held = [client.put('a', 'one'), client.put('a', 'two')];
   await until(() => service.calls === 2, 10_000, 'two puts held by the service');
 
@@ -228,6 +229,9 @@ test('a stale ex-leader whose queryable is still declared answers NOT_LEADER', a
   // Raft has stepped down but the role-change notification has not reached the bridge yet.
   service.demoteWithoutNotice();
   await expectCode(client.put('alice', 'x'), 'NOT_LEADER');
+  // Puts made together (one @puts query): each gets the NOT_LEADER.
+  const together = await Promise.allSettled([client.put('alice', 'y'), client.put('bob', 'z')]);
+  assert.deepEqual(together.map((r) => (r.status === 'rejected' && r.reason instanceof MailboxClientError ? r.reason.code : r.status)), ['NOT_LEADER', 'NOT_LEADER']);
   // Once told, the bridge undeclares: no queryable is left, so the client hears nothing.
   service.setLeader(true);
   service.setLeader(false);

@@ -145,6 +145,11 @@ describe('the router keeps clients in their lane (real router, three real nodes)
       const put = await tsClient.put('via-gateway', 'hello through the gateway', { id: 'gw-1' });
       assert.equal(put.id, 'gw-1');
       assert.equal((await tsClient.consume('via-gateway'))?.id, 'gw-1');
+      // Puts made together go as one `@puts` query, a key of its own in the routers' rules.
+      const together = await Promise.all([tsClient.put('via-gateway', 'one', { id: 'gw-2' }), tsClient.put('via-gateway-2', 'two', { id: 'gw-3' })]);
+      assert.deepEqual(together.map((p) => p.id), ['gw-2', 'gw-3']);
+      assert.equal((await tsClient.consume('via-gateway-2'))?.id, 'gw-3');
+      assert.equal((await tsClient.consume('via-gateway'))?.id, 'gw-2');
 
       await attacker.declareQueryable(`${PREFIX}/**`, {
         handler: (q: Query) => {

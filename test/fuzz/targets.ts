@@ -23,7 +23,9 @@ import { DialerHandshake, ListenerHandshake } from '../../src/raft/handshake.js'
 import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
 import type { ConfChange } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
-import { decodeBatchPut, encodeBatchPut, type FramedMessage } from '../../src/bridge/batch-framing.js';
+import { decodeBatchPut, decodePuts, encodeBatchPut, encodePuts, type AddressedMessage, type FramedMessage } from '../../src/bridge/batch-framing.js';
+import { decodeReply, encodePutOutcomes, ReplyDecodeError, BRIDGE_ERROR_CODES, type ErrorBody } from '../../src/bridge/reply-format.js';
+import type { MailboxResult } from '../../src/mailbox/commands.js';
 import { command } from '../support/mailbox-arbitraries.js';
 import { entryRun, hardState, message, nodeId, snapshotMeta } from '../support/raft-arbitraries.js';
 import { readRecord, wireRecord, writeRecord } from '../support/wire.js';
@@ -36,6 +38,36 @@ const batchPut: fc.Arbitrary<FramedMessage[]> = fc.array(
     .map(({ body, id, ttlMs }) => ({ body, ...(id === undefined ? {} : { id }), ...(ttlMs === undefined ? {} : { ttlMs }) })),
   { minLength: 1, maxLength: 5 },
 );
+
+/** The messages of a `@puts` request as the framing carries them (any user, id and times). */
+const manyPuts: fc.Arbitrary<AddressedMessage[]> = fc.array(
+  fc
+    .record({
+      user: fc.string({ maxLength: 20 }),
+      body: fc.uint8Array({ maxLength: 64 }),
+      id: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      ttlMs: fc.option(fc.double({ noNaN: true }), { nil: undefined }),
+      delayMs: fc.option(fc.double({ noNaN: true }), { nil: undefined }),
+    })
+    .map(({ user, body, id, ttlMs, delayMs }) => ({
+      user,
+      body,
+      ...(id === undefined ? {} : { id }),
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+      ...(delayMs === undefined ? {} : { delayMs }),
+    })),
+  { minLength: 1, maxLength: 5 },
+);
+
+/** What a `@puts` request's messages came to: a put, or a refusal. */
+const putOutcomes: fc.Arbitrary<(MailboxResult | ErrorBody)[]> = fc.array(
+  fc.oneof(
+    fc.record({ kind: fc.constant('put' as const), id: fc.string({ maxLength: 20 }), seq: fc.nat(), duplicate: fc.boolean() }),
+    fc.record({ code: fc.constantFrom(...BRIDGE_ERROR_CODES), message: fc.string({ maxLength: 40 }) }),
+  ),
+  { minLength: 1, maxLength: 5 },
+);
+const PUTS_ATTACHMENT = new TextEncoder().encode(JSON.stringify({ status: 'puts' }));
 
 const wireRefusal = (err: unknown) => (err instanceof WireError ? `refused:${err.code}` : null);
 const protocolRefusal = (err: unknown) => (err instanceof ProtocolError ? `refused:${err.reject === null ? 'protocol' : `reject-${err.reject}`}` : null);
@@ -296,6 +328,26 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
       encodeBatchPut,
       (b) => decodeBatchPut(b, 1024, 64 * 1024),
     ),
+    codec('puts-framing', 'src/bridge/batch-framing.ts decodePuts', manyPuts, encodePuts, (b) => decodePuts(b, 64 * 1024)),
+    {
+      name: 'puts-reply',
+      covers: 'src/bridge/reply-format.ts decodeReply ("puts")',
+      valid: putOutcomes.map(
+        (outcomes): ValidSample => ({
+          bytes: encodePutOutcomes(outcomes).payload,
+          expect: (d) =>
+            assert.deepEqual(
+              d,
+              {
+                status: 'puts',
+                puts: outcomes.map((o) => ('kind' in o && o.kind === 'put' ? { ok: true, id: o.id, seq: o.seq, duplicate: o.duplicate } : { ok: false, error: { code: (o as ErrorBody).code, message: (o as ErrorBody).message } })),
+              },
+            ),
+        }),
+      ),
+      decode: (b) => decodeReply(b, PUTS_ATTACHMENT),
+      refusal: (err) => (err instanceof ReplyDecodeError ? 'refused:reply' : null),
+    },
     await tokenTarget(),
     codec('wire-reader', 'src/wire/reader.ts, text.ts (every field kind)', wireRecord, writeRecord, readRecord),
   ];

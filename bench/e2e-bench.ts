@@ -27,7 +27,7 @@
 //   npm run bench:e2e -- [--seconds 5] [--warm-up 10] [--concurrency 16,256] [--sessions 4] [--users 64] [--auth on|off] [--peer-tls on|off]
 //                        [--peers nats,rabbitmq,etcd] [--no-peer] [--batches 16,256] [--batch-fill 20000] [--batch-concurrency 16]
 //                        [--parked 2000] [--json bench-results/e2e-bench.json] [--plot bench-results/e2e-bench.svg]
-//                        [--node-args "..."] [--native-processes 4] [--coalesce-puts on|off]
+//                        [--node-args "..."] [--native-processes 4] [--coalesce on|off]
 //
 // --auth off runs the nodes with token authorization disabled (auth.enabled=false), to measure what
 // verifying and authorizing every request costs against the default (on). --peer-tls off runs the
@@ -36,8 +36,9 @@
 // long poll phase out. --native-processes N drives the put and consume phases again through the
 // Python client from N processes (bench/e2e/forge-native.ts; 0 leaves them out). --node-args passes options to Forge's node processes' `node`, after their
 // own (e.g. "--cpu-prof --cpu-prof-dir=DIR": a CPU profile per node, written as they stop).
-// --coalesce-puts off makes the zenoh-ts clients send every put alone, as clients did before
-// `@puts` (by default puts made together go out as one query: ForgeMailboxClient.put).
+// --coalesce off makes the zenoh-ts clients send every put and consume alone, as clients did
+// before `@puts` and `@consumes` (by default those made together go out as one query:
+// ForgeMailboxClient.put).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -69,7 +70,7 @@ const forgeOptions = {
   sessions: wholeNumber('sessions', arg('sessions', '4'), 1),
   auth: arg('auth', 'on') !== 'off',
   peerTls: arg('peer-tls', 'on') !== 'off',
-  coalescePuts: arg('coalesce-puts', 'on') !== 'off',
+  coalesce: arg('coalesce', 'on') !== 'off',
   parked: wholeNumber('parked', arg('parked', '2000'), 0),
   nodeArgs: arg('node-args', '').split(' ').filter((a) => a !== ''),
   nativeProcesses: wholeNumber('native-processes', arg('native-processes', '4'), 0),

@@ -30,8 +30,8 @@ export interface ForgeOptions {
   nodeArgs: string[];
   /** Python client processes of the native client rows (forge-native.ts); 0 leaves them out. */
   nativeProcesses: number;
-  /** Whether the zenoh-ts clients send puts made together as one `@puts` query (their default). */
-  coalescePuts: boolean;
+  /** Whether the zenoh-ts clients send puts and consumes made together as one query (their default). */
+  coalesce: boolean;
 }
 
 /** Wake-up latency samples of the long poll phase. */
@@ -51,12 +51,12 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
   cleanups.push(() => cluster.stop());
   const clients: ForgeMailboxClient[] = [];
   for (let i = 0; i < options.sessions; i++) {
-    const client = await cluster.client(10_000, undefined, options.coalescePuts ? {} : { coalescePuts: false });
+    const client = await cluster.client(10_000, undefined, options.coalesce ? {} : { coalesce: false });
     clients.push(client);
     cleanups.push(() => client.close());
   }
   const leader = await cluster.waitForLeader(clients[0]!);
-  console.log(`forge: 3 nodes up, leader ${leader}, ${options.sessions} Zenoh session(s), authorization ${options.auth ? 'on' : 'OFF'}, puts ${options.coalescePuts ? 'coalesced' : 'sent alone'}, peer links ${options.peerTls ? 'mutual TLS' : 'plain TCP (shared secret)'}`);
+  console.log(`forge: 3 nodes up, leader ${leader}, ${options.sessions} Zenoh session(s), authorization ${options.auth ? 'on' : 'OFF'}, puts and consumes ${options.coalesce ? 'sent together' : 'sent alone'}, peer links ${options.peerTls ? 'mutual TLS' : 'plain TCP (shared secret)'}`);
   const rows: Row[] = [];
   const add = (row: Row) => {
     rows.push(row);

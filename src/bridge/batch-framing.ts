@@ -1,4 +1,4 @@
-// The payloads of the two requests that carry many messages in one query, in a simple binary
+// The payloads of the requests that carry many messages (or consumes) in one query, in a simple binary
 // framing built with the byte toolkit's fixed family (src/wire), little-endian:
 //
 // A batch put (`GET <prefix>/<user>/put-batch`, one mailbox, one log entry):
@@ -11,6 +11,11 @@
 //     u8 flags (1: id follows, 2: ttl follows, 4: delay follows; other bits refused),
 //     u16 length + UTF-8 user, [u16 length + UTF-8 id], [f64 ttl in ms], [f64 delay in ms],
 //     u32 length + body (raw bytes).
+//
+// Many consumes (`GET <prefix>/@consumes`, any mailboxes, each a consume of its own):
+//   u8 version (1), u16 count (1..MAX_CONSUMES_PER_REQUEST), then per consume:
+//     u8 flags (1: request id follows, 2: lease follows, 4: dead-letter mailbox; other bits refused),
+//     u16 length + UTF-8 user, [u16 length + UTF-8 request id], [f64 lease in ms].
 //
 // Shared by the bridge (decode) and the clients (encode) so both agree byte for byte; a Python
 // client writes a batch put with struct.pack('<BH', 1, n) and, per message, '<B', '<H'+id, '<d',
@@ -49,6 +54,51 @@ export function encodeBatchPut(messages: readonly FramedMessage[]): Uint8Array {
     w.u32Bytes(m.body);
   }
   return w.finish();
+}
+
+/** Most consumes one `@consumes` request carries (each a log entry of its own, like `@puts`'s). */
+export const MAX_CONSUMES_PER_REQUEST = 1024;
+
+/** One consume of a `@consumes` request. */
+export interface AddressedConsume {
+  user: string;
+  requestId?: string;
+  leaseMs?: number;
+  deadLetter?: boolean;
+}
+
+export function encodeConsumes(consumes: readonly AddressedConsume[]): Uint8Array {
+  const w = new ByteWriter(16 + consumes.reduce((n, c) => n + c.user.length + (c.requestId?.length ?? 0) + 16, 0));
+  w.u8(BATCH_FRAMING_VERSION);
+  w.u16(consumes.length);
+  for (const c of consumes) {
+    w.u8((c.requestId !== undefined ? 1 : 0) | (c.leaseMs !== undefined ? 2 : 0) | (c.deadLetter ? 4 : 0));
+    w.u16String(c.user);
+    if (c.requestId !== undefined) w.u16String(c.requestId);
+    if (c.leaseMs !== undefined) w.f64(c.leaseMs);
+  }
+  return w.finish();
+}
+
+/** The consumes of a `@consumes` payload. Throws WireError like decodeBatchPut; what the fields mean is the key-space parser's to check. */
+export function decodeConsumes(payload: Uint8Array): AddressedConsume[] {
+  const r = new ByteReader(payload);
+  const version = r.u8('version');
+  if (version !== BATCH_FRAMING_VERSION) throw new WireError('BAD_VERSION', `@consumes framing version ${version}, expected ${BATCH_FRAMING_VERSION}`);
+  const count = r.u16('count');
+  if (count < 1 || count > MAX_CONSUMES_PER_REQUEST) throw new WireError('INVALID', `a @consumes request holds 1 to ${MAX_CONSUMES_PER_REQUEST} consumes, this one ${count}`);
+  const out: AddressedConsume[] = [];
+  for (let i = 0; i < count; i++) {
+    const flags = r.u8('flags');
+    if ((flags & ~0b111) !== 0) throw new WireError('UNKNOWN_TAG', `consume ${i}: unknown flag bits 0x${flags.toString(16)}`);
+    const c: AddressedConsume = { user: r.u16String('user', MAX_FRAMED_ID_BYTES) };
+    if (flags & 1) c.requestId = r.u16String('request id', MAX_FRAMED_ID_BYTES);
+    if (flags & 2) c.leaseMs = r.f64('lease');
+    if (flags & 4) c.deadLetter = true;
+    out.push(c);
+  }
+  r.end();
+  return out;
 }
 
 /** One message of a `@puts` request: a put to its own mailbox. */

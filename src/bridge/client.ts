@@ -19,6 +19,7 @@ import {
   adminKey,
   clusterStatusKey,
   nodeStatusKey,
+  consumesKey,
   putsKey,
   WAIT_LANES,
   waitLaneKey,
@@ -26,7 +27,17 @@ import {
 import { SILENT_LOGGER } from '../logger-port.js';
 import { RouterConnection, type ReconnectOptions } from './router-connection.js';
 import { decodeError, decodeReply, ReplyDecodeError, type BridgeErrorCode, type ClientReply, type ErrorBody } from './reply-format.js';
-import { encodeBatchPut, encodePuts, MAX_PUTS_PER_REQUEST, type AddressedMessage, type FramedMessage } from './batch-framing.js';
+import {
+  encodeBatchPut,
+  encodeConsumes,
+  encodePuts,
+  MAX_CONSUMES_PER_REQUEST,
+  MAX_PUTS_PER_REQUEST,
+  type AddressedConsume,
+  type AddressedMessage,
+  type FramedMessage,
+} from './batch-framing.js';
+import { Coalescer, type Waiting } from './coalescer.js';
 import { divertZenohConsole } from './zenoh-console.js';
 import { errorText } from '../error-text.js';
 
@@ -56,27 +67,29 @@ export interface ClientOptions {
   /** Tuning of the router watch and reconnect (DEFAULT_RECONNECT otherwise). */
   reconnect?: Partial<ReconnectOptions>;
   /**
-   * Acknowledged puts made while others are being sent go out together, as one `@puts` query
-   * (see `put`); false sends each alone (for nodes older than `@puts`). DEFAULT_PUT_COALESCING
-   * for what is left out.
+   * Puts, and consumes that do not wait, made in the same turn of the event loop go out together
+   * as one `@puts` or `@consumes` query (see `put`); false sends each alone (for clusters older
+   * than those keys). DEFAULT_COALESCING for what is left out.
    */
-  coalescePuts?: false | Partial<PutCoalescing>;
+  coalesce?: false | Partial<Coalescing>;
 }
 
-/** How acknowledged puts are sent together (ClientOptions.coalescePuts). */
-export interface PutCoalescing {
+/** How requests are sent together (ClientOptions.coalesce). */
+export interface Coalescing {
   /** Most puts in one `@puts` query (at most MAX_PUTS_PER_REQUEST). */
-  maxMessages: number;
+  maxPuts: number;
   /** Most body bytes in one `@puts` query; a larger body goes alone. Keep it under the nodes' maxBodyBytes. */
-  maxBytes: number;
+  maxPutBytes: number;
+  /** Most consumes in one `@consumes` query (at most MAX_CONSUMES_PER_REQUEST). */
+  maxConsumes: number;
 }
 
 /**
- * 128 puts or 256 KiB: a quarter of the nodes' default maxBodyBytes (1 MiB), so that a query
- * is never refused for its size by a cluster at its defaults (and if it is, each put is re-sent
- * alone).
+ * 128 puts or 256 KiB (a quarter of the nodes' default maxBodyBytes, 1 MiB, so that a query is
+ * not refused for its size by a cluster at its defaults; if it is, each put is sent again
+ * alone), and 128 consumes.
  */
-export const DEFAULT_PUT_COALESCING: PutCoalescing = { maxMessages: 128, maxBytes: 256 * 1024 };
+export const DEFAULT_COALESCING: Coalescing = { maxPuts: 128, maxPutBytes: 256 * 1024, maxConsumes: 128 };
 
 export interface PutOptions {
   id?: string;
@@ -107,21 +120,16 @@ export interface BatchPutMessage extends PutOptions {
 /** How much longer than the query timeout the client waits for the router to end a query. */
 const ROUTER_GRACE_MS = 2000;
 
-/** A put waiting for the next `@puts` query. */
-interface WaitingPut {
-  message: AddressedMessage;
-  resolve: (result: PutResult) => void;
-  reject: (e: unknown) => void;
-}
-
 type PutResult = { id: string; seq: number; duplicate: boolean };
+
+/** One request's outcome in a reply for many (`@puts`, `@consumes`). */
+type Outcome<R> = { ok: true; value: R } | { ok: false; error: ErrorBody };
 
 export class ForgeMailboxClient {
   private closed = false;
-  /** Puts made since the last `@puts` query went out (see `put`). */
-  private waiting: WaitingPut[] = [];
-  private waitingBytes = 0;
-  private sendScheduled = false;
+  /** Puts and consumes waiting to go out together (null: each goes alone). */
+  private readonly puts: Coalescer<AddressedMessage, PutResult> | null;
+  private readonly consumes: Coalescer<AddressedConsume, DeliveredMessage | null> | null;
 
   private constructor(
     private readonly connection: RouterConnection,
@@ -129,8 +137,11 @@ export class ForgeMailboxClient {
     private readonly prefix: string,
     private readonly requestTimeoutMs: number,
     private readonly token: string | undefined,
-    private readonly coalescing: PutCoalescing | null,
-  ) {}
+    private readonly coalescing: Coalescing | null,
+  ) {
+    this.puts = coalescing === null ? null : new Coalescer({ maxItems: coalescing.maxPuts, maxBytes: coalescing.maxPutBytes }, (batch) => this.sendPuts(batch));
+    this.consumes = coalescing === null ? null : new Coalescer({ maxItems: coalescing.maxConsumes, maxBytes: Infinity }, (batch) => this.sendConsumes(batch));
+  }
 
   /**
    * Opens a session on the router's remote-api websocket (e.g. `ws://127.0.0.1:10000`); UNAVAILABLE
@@ -152,15 +163,8 @@ export class ForgeMailboxClient {
       await connection.stop();
       throw new MailboxClientError('UNAVAILABLE', why);
     }
-    const coalescing = options.coalescePuts === false ? null : { ...DEFAULT_PUT_COALESCING, ...options.coalescePuts };
-    const badCoalescing =
-      coalescing === null
-        ? null
-        : !(Number.isSafeInteger(coalescing.maxMessages) && coalescing.maxMessages >= 1 && coalescing.maxMessages <= MAX_PUTS_PER_REQUEST)
-          ? `coalescePuts.maxMessages must be a whole number from 1 to ${MAX_PUTS_PER_REQUEST}`
-          : !(Number.isSafeInteger(coalescing.maxBytes) && coalescing.maxBytes >= 1)
-            ? 'coalescePuts.maxBytes must be a whole number of bytes >= 1'
-            : null;
+    const coalescing = options.coalesce === false ? null : { ...DEFAULT_COALESCING, ...options.coalesce };
+    const badCoalescing = coalescing === null ? null : coalescingProblem(coalescing);
     if (badCoalescing !== null) {
       await connection.stop();
       throw new MailboxClientError('BAD_REQUEST', badCoalescing);
@@ -173,32 +177,20 @@ export class ForgeMailboxClient {
    *
    * Puts made in the same turn of the event loop go out together: the first waits for the loop's
    * next turn (setImmediate), and every put made until then joins it in one `@puts` query, up to
-   * ClientOptions.coalescePuts. Each is still a put of its own, with its own result or error,
-   * exactly as if sent alone; a lone put goes alone. This is what lets many callers share the
-   * per-request costs of every hop (client, router, leader).
+   * ClientOptions.coalesce. Each is still a put of its own, with its own result or error, exactly
+   * as if sent alone; a lone put goes alone. This is what lets many callers share the
+   * per-request costs of every hop (client, router, leader). Consumes likewise (`consume`).
    */
   async put(user: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
     const key = this.userKey(user);
     const bytes = toBytes(body);
     const sent = putParams(options);
-    if (this.coalescing === null || bytes.length > this.coalescing.maxBytes) return this.putAlone(key, sent, bytes);
-    if (this.waitingBytes + bytes.length > this.coalescing.maxBytes) this.sendWaiting();
+    if (this.puts === null || bytes.length > this.coalescing!.maxPutBytes) return this.putAlone(key, sent, bytes);
     const message: AddressedMessage = { user, body: bytes };
     if (options.id !== undefined) message.id = options.id;
     if (options.ttlMs !== undefined) message.ttlMs = options.ttlMs;
     if (options.delayMs !== undefined) message.delayMs = options.delayMs;
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ message, resolve, reject });
-      this.waitingBytes += bytes.length;
-      if (this.waiting.length >= this.coalescing!.maxMessages) this.sendWaiting();
-      else if (!this.sendScheduled) {
-        this.sendScheduled = true;
-        setImmediate(() => {
-          this.sendScheduled = false;
-          this.sendWaiting();
-        });
-      }
-    });
+    return this.puts.add(message, bytes.length);
   }
 
   private async putAlone(key: string, parameters: string, body: Uint8Array): Promise<PutResult> {
@@ -207,68 +199,79 @@ export class ForgeMailboxClient {
     return { id: reply.id, seq: reply.seq, duplicate: reply.duplicate };
   }
 
-  /** Sends the waiting puts: alone when there is one, else as one `@puts` query. */
-  private sendWaiting(): void {
-    const batch = this.waiting;
-    if (batch.length === 0) return;
-    this.waiting = [];
-    this.waitingBytes = 0;
-    if (batch.length === 1) {
-      const [one] = batch as [WaitingPut];
-      this.putAlone(this.userKey(one.message.user), putParams(one.message), one.message.body).then(one.resolve, one.reject);
-      return;
-    }
-    this.sendPuts(batch).catch((e: unknown) => {
-      for (const put of batch) put.reject(e);
+  private sendPuts(batch: Waiting<AddressedMessage, PutResult>[]): void {
+    const alone = (m: AddressedMessage) => this.putAlone(this.userKey(m.user), putParams(m), m.body);
+    this.sendTogether(putsKey(this.prefix), encodePuts(batch.map((w) => w.item)), batch, alone, (reply) => {
+      if (reply.status !== 'puts') throw unexpected(reply);
+      return reply.puts.map((p) => (p.ok ? { ok: true, value: { id: p.id, seq: p.seq, duplicate: p.duplicate } } : p));
+    });
+  }
+
+  private sendConsumes(batch: Waiting<AddressedConsume, DeliveredMessage | null>[]): void {
+    const alone = (c: AddressedConsume) => this.consumeAlone(c.user, consumeParams(c));
+    this.sendTogether(consumesKey(this.prefix), encodeConsumes(batch.map((w) => w.item)), batch, alone, (reply) => {
+      if (reply.status !== 'consumes') throw unexpected(reply);
+      return reply.consumes.map((c) => (c.ok ? { ok: true, value: c.message } : c));
     });
   }
 
   /**
-   * One `@puts` query for `batch`, answered with one reply listing each put's outcome. An ok
-   * outcome wins over a refusal of the same put from another reply (a stale ex-leader may still
-   * answer beside the real one, as with `request`). A put left without an ok outcome gets its
-   * refusal, else the whole request's error (the query's timeout, BUSY...), else UNAVAILABLE
-   * as a put with no reply at all.
+   * Sends `batch` alone when it is one request, else as one query for many (`key`, `payload`),
+   * answered with one reply listing each request's outcome (`outcomesOf`). An ok outcome wins
+   * over a refusal of the same request from another reply (a stale ex-leader may still answer
+   * beside the real one, as with `request`). A request left without an ok outcome gets its
+   * refusal, else the whole query's error (its timeout, BUSY...), else what `request` gives a
+   * query with no reply at all. A query refused whole as TOO_LARGE (maxBodyBytes under
+   * maxPutBytes) is sent again one request at a time.
    */
-  private async sendPuts(batch: readonly WaitingPut[]): Promise<void> {
+  private sendTogether<I, R>(
+    key: string,
+    payload: Uint8Array,
+    batch: readonly Waiting<I, R>[],
+    alone: (item: I) => Promise<R>,
+    outcomesOf: (reply: ClientReply) => Outcome<R>[],
+  ): void {
+    if (batch.length === 1) {
+      const [one] = batch as [Waiting<I, R>];
+      alone(one.item).then(one.resolve, one.reject);
+      return;
+    }
     const n = batch.length;
-    const results: (PutResult | undefined)[] = new Array(n);
-    const refusals: ErrorBody[][] = batch.map(() => []);
+    const results: Outcome<R>[][] = batch.map(() => []);
     let answered = 0;
-    const replies = await this.collect(
-      putsKey(this.prefix),
-      encodePuts(batch.map((put) => put.message)),
-      {
-        consolidation: ConsolidationMode.NONE,
-        untilDone: (sample) => {
-          const reply = decodeSample(sample);
-          if (reply.status !== 'puts') throw unexpected(reply);
-          if (reply.puts.length !== n) throw new MailboxClientError('BAD_REPLY', `${reply.puts.length} outcomes for ${n} puts`);
-          for (const [i, outcome] of reply.puts.entries()) {
-            if (!outcome.ok) refusals[i]!.push(outcome.error);
-            else if (results[i] === undefined) {
-              results[i] = { id: outcome.id, seq: outcome.seq, duplicate: outcome.duplicate };
-              answered++;
-            }
+    const done = this.collect(key, payload, {
+      consolidation: ConsolidationMode.NONE,
+      untilDone: (sample) => {
+        const outcomes = outcomesOf(decodeSample(sample));
+        if (outcomes.length !== n) throw new MailboxClientError('BAD_REPLY', `${outcomes.length} outcomes for ${n} requests`);
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome.ok && !results[i]!.some((o) => o.ok)) answered++;
+          results[i]!.push(outcome);
+        }
+        return answered === n;
+      },
+    });
+    done.then(
+      (replies) => {
+        const whole = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
+        const tooLarge = whole.length > 0 && whole.every((e) => e.code === 'TOO_LARGE') && results.every((r) => r.length === 0);
+        for (const [i, w] of batch.entries()) {
+          const ok = results[i]!.find((o) => o.ok);
+          if (ok !== undefined) w.resolve(ok.value);
+          else if (tooLarge) alone(w.item).then(w.resolve, w.reject);
+          else {
+            const refusals = results[i]!.flatMap((o) => (o.ok ? [] : [o.error]));
+            const errors = refusals.length > 0 ? refusals : whole;
+            // As in noOkReply: a timeout beside other errors means some node had not answered.
+            const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
+            w.reject(body === undefined ? noOkReply(key, replies) : new MailboxClientError(body.code, body.message, body.leader ?? null));
           }
-          return answered === n;
-        },
+        }
+      },
+      (e: unknown) => {
+        for (const w of batch) w.reject(e);
       },
     );
-    const whole = replies.filter((r): r is ReplyError => r instanceof ReplyError).map((r) => decodeError(r.payload().toBytes()));
-    // A node that refused the query for its size (maxBodyBytes under coalescePuts.maxBytes): each put goes again alone.
-    const tooLarge = whole.length > 0 && whole.every((e) => e.code === 'TOO_LARGE') && refusals.every((r) => r.length === 0) && answered === 0;
-    for (const [i, put] of batch.entries()) {
-      const result = results[i];
-      if (result !== undefined) put.resolve(result);
-      else if (tooLarge) this.putAlone(this.userKey(put.message.user), putParams(put.message), put.message.body).then(put.resolve, put.reject);
-      else {
-        const errors = refusals[i]!.length > 0 ? refusals[i]! : whole;
-        // As in noOkReply: a timeout beside other errors means some node had not answered.
-        const body = errors.find((e) => e.code === 'TIMEOUT') ?? errors[0];
-        put.reject(body === undefined ? noOkReply(putsKey(this.prefix), replies) : new MailboxClientError(body.code, body.message, body.leader ?? null));
-      }
-    }
   }
 
   /** Fire-and-forget enqueue (plain Zenoh PUT): no confirmation, no error report. */
@@ -289,16 +292,28 @@ export class ForgeMailboxClient {
       throw new MailboxClientError('BAD_REQUEST', `waitMs must be a whole number of ms >= 0, got ${wait}`);
     }
     const key = this.userKey(user);
+    const sent = params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined });
+    if (!wait) {
+      const consume: AddressedConsume = { user };
+      if (options.requestId !== undefined) consume.requestId = options.requestId;
+      if (options.leaseMs !== undefined) consume.leaseMs = options.leaseMs;
+      if (options.deadLetter) consume.deadLetter = true;
+      return this.consumes === null ? this.consumeAlone(user, sent) : this.consumes.add(consume, 0);
+    }
     // A long poll goes to a wait lane picked at random, so that the leader's lane sessions share them.
     const reply = await this.request(
-      wait ? waitLaneKey(this.prefix, Math.floor(Math.random() * WAIT_LANES), user) : `${key}/consume`,
-      params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined }),
+      waitLaneKey(this.prefix, Math.floor(Math.random() * WAIT_LANES), user),
+      sent,
       undefined,
       // The leader answers `empty` only once the wait is over: the query must outlive it, with
       // the usual request time on top for the read or the commit that follows.
-      (wait ?? 0) + this.requestTimeoutMs,
+      wait + this.requestTimeoutMs,
     );
     return messageOrNull(reply);
+  }
+
+  private async consumeAlone(user: string, parameters: string): Promise<DeliveredMessage | null> {
+    return messageOrNull(await this.request(`${this.userKey(user)}/consume`, parameters));
   }
 
   /**
@@ -604,6 +619,19 @@ function params(values: Record<string, string | number | undefined>): string {
 
 function putParams(options: PutOptions): string {
   return params({ id: options.id, ttl: options.ttlMs, delay: options.delayMs });
+}
+
+function consumeParams(c: AddressedConsume): string {
+  return params({ rid: c.requestId, lease: c.leaseMs, dlq: c.deadLetter ? 1 : undefined });
+}
+
+/** What is wrong with a ClientOptions.coalesce, or null. */
+function coalescingProblem(c: Coalescing): string | null {
+  const whole = (v: number, min: number, max: number) => Number.isSafeInteger(v) && v >= min && v <= max;
+  if (!whole(c.maxPuts, 1, MAX_PUTS_PER_REQUEST)) return `coalesce.maxPuts must be a whole number from 1 to ${MAX_PUTS_PER_REQUEST}`;
+  if (!whole(c.maxPutBytes, 1, Number.MAX_SAFE_INTEGER)) return 'coalesce.maxPutBytes must be a whole number of bytes >= 1';
+  if (!whole(c.maxConsumes, 1, MAX_CONSUMES_PER_REQUEST)) return `coalesce.maxConsumes must be a whole number from 1 to ${MAX_CONSUMES_PER_REQUEST}`;
+  return null;
 }
 
 function checkNodeId(node: string): void {

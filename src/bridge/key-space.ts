@@ -16,6 +16,9 @@
 //   GET <prefix>/@puts                   enqueue the messages of the payload (batch-framing.ts), each
 //                                        to its own user and a put of its own, checked and authorized
 //                                        one by one: one reply per message in order, a put or an error
+//   GET <prefix>/@consumes               consume for each user of the payload (batch-framing.ts), each a
+//                                        consume of its own (rid, lease, dlq: no wait, no max),
+//                                        checked and authorized one by one: one reply for them all
 //   GET <prefix>/<user>/peek             look at the head without taking it; params: dlq
 //   GET <prefix>/<user>/len              mailbox statistics (count, bytes, oldest age, in flight, dead letters)
 //   GET <prefix>/<user>/ack              params: receipt (required)
@@ -51,9 +54,9 @@
 // These checks are made here, before anything is proposed, so bad input never reaches the log.
 
 import { isValidHost, isValidNodeId, isValidToken, isValidUser, MAX_TOKEN_LENGTH, MAX_USER_LENGTH } from '../identifiers.js';
-import type { BatchPutItem, MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
+import type { BatchPutItem, ConsumeCommand, MailboxCommand, MailboxQuery, PutCommand, SetQuotasCommand } from '../mailbox/commands.js';
 import { WireError } from '../wire/wire-error.js';
-import { decodeBatchPut, decodePuts } from './batch-framing.js';
+import { decodeBatchPut, decodeConsumes, decodePuts } from './batch-framing.js';
 import { QUOTA_NAMES, quotaProblem } from '../mailbox/quotas.js';
 import type { AdminOp } from './cluster-admin.js';
 import type { Access } from '../auth/capability.js';
@@ -134,6 +137,8 @@ export type BridgeRequest =
   | { kind: 'query'; query: MailboxQuery }
   /** Many puts (`@puts`): each message a put of its own, or the reason it is refused (in order). */
   | { kind: 'puts'; puts: Parsed<PutCommand>[] }
+  /** Many consumes (`@consumes`): each a consume of its own, or the reason it is refused (in order). */
+  | { kind: 'consumes'; consumes: Parsed<ConsumeCommand>[] }
   | { kind: 'clusterStatus' }
   | { kind: 'admin'; op: AdminOp };
 
@@ -155,6 +160,8 @@ export const adminKey = (prefix: string, op: AdminKeyOp): string => `${prefix}/@
 export const adminKeyExpr = (prefix: string): string => `${prefix}/@cluster/admin/*`;
 /** Where many puts to any mailboxes go in one query (and what the leader declares for them). */
 export const putsKey = (prefix: string): string => `${prefix}/@puts`;
+/** Where many consumes from any mailboxes go in one query (and what the leader declares for them). */
+export const consumesKey = (prefix: string): string => `${prefix}/@consumes`;
 /** What the leader declares for mailbox operations; `**` never matches the verbatim `@cluster` chunk. */
 export const mailboxKeyExpr = (prefix: string): string => `${prefix}/**`;
 /** Where a client sends a long poll on `lane` (0..WAIT_LANES-1). */
@@ -184,6 +191,10 @@ export function parseGet(
   if (rest === '@puts') {
     const unknown = checkNames(p, []);
     return unknown.ok ? parsePuts(payload ?? new Uint8Array(0), limits) : unknown;
+  }
+  if (rest === '@consumes') {
+    const unknown = checkNames(p, []);
+    return unknown.ok ? parseConsumes(payload ?? new Uint8Array(0)) : unknown;
   }
 
   let lane = false;
@@ -355,6 +366,34 @@ function parsePuts(payload: Uint8Array, limits: KeySpaceLimits): Parsed<BridgeRe
   return ok({ kind: 'puts', puts });
 }
 
+/** Many consumes: the payload's framing decoded (a bad framing refuses the request), then each checked like a single consume's parameters. */
+function parseConsumes(payload: Uint8Array): Parsed<BridgeRequest> {
+  let framed;
+  try {
+    framed = decodeConsumes(payload);
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+    return fail('BAD_REQUEST', `@consumes payload: ${e.message} (see the README, Key space)`);
+  }
+  const consumes = framed.map((c): Parsed<ConsumeCommand> => {
+    if (!isValidUser(c.user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(c.user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+    const command: ConsumeCommand = { op: 'consume', user: c.user };
+    if (c.requestId !== undefined) {
+      const t = token('rid', c.requestId);
+      if (!t.ok) return t;
+      command.requestId = t.value;
+    }
+    if (c.leaseMs !== undefined) {
+      const ms = positiveMs('lease', String(c.leaseMs), MAX_LEASE_MS);
+      if (!ms.ok) return ms;
+      command.leaseMs = ms.value;
+    }
+    if (c.deadLetter) command.deadLetter = true;
+    return ok(command);
+  });
+  return ok({ kind: 'consumes', consumes });
+}
+
 function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
   switch (op) {
     case 'add-node': {
@@ -482,6 +521,8 @@ export function accessOf(request: BridgeRequest): Access {
       // Each message's mailbox is authorized on its own (zenoh-bridge.ts): one the token does
       // not grant is refused alone.
       return { op: 'put', user: null };
+    case 'consumes':
+      return { op: 'consume', user: null };
     case 'query':
       return { op: 'peek', user: request.query.user };
     case 'command': {

@@ -73,8 +73,8 @@ export interface MailboxClientOptions {
   retry?: Partial<RetryTimings>;
   /** Whether consume (no lease) carries a generated request id so that it can be retried (default true; see the header). */
   requestIds?: boolean;
-  /** Puts made together go out as one `@puts` query (ClientOptions.coalescePuts; on by default, false: each alone). */
-  coalescePuts?: ClientOptions['coalescePuts'];
+  /** Puts and consumes made together go out as one query (ClientOptions.coalesce; on by default, false: each alone). */
+  coalesce?: ClientOptions['coalesce'];
 }
 
 export interface PutResult {
@@ -159,14 +159,14 @@ export class MailboxClient {
       requestTimeoutMs: options.attemptTimeoutMs ?? options.requestTimeoutMs ?? 10_000,
       ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
       ...(options.openTimeoutMs === undefined ? {} : { openTimeoutMs: options.openTimeoutMs }),
-      ...(options.coalescePuts === undefined ? {} : { coalescePuts: options.coalescePuts }),
+      ...(options.coalesce === undefined ? {} : { coalesce: options.coalesce }),
       ...(token === undefined ? {} : { token }),
     });
     return new MailboxClient(transport, options);
   }
 
   /** A client over any transport (tests use a fake one). */
-  static over(transport: MailboxTransport, options: Omit<MailboxClientOptions, 'token' | 'tokenFile' | 'keyPrefix' | 'openTimeoutMs' | 'coalescePuts'> = {}): MailboxClient {
+  static over(transport: MailboxTransport, options: Omit<MailboxClientOptions, 'token' | 'tokenFile' | 'keyPrefix' | 'openTimeoutMs' | 'coalesce'> = {}): MailboxClient {
     return new MailboxClient(transport, options);
   }
 

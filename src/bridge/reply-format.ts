@@ -32,7 +32,10 @@
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
 import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';
 import type { MembershipView } from './cluster-admin.js';
-import { MAX_PUTS_PER_REQUEST } from './batch-framing.js';
+import { BATCH_FRAMING_VERSION, MAX_CONSUMES_PER_REQUEST, MAX_PUTS_PER_REQUEST } from './batch-framing.js';
+import { ByteReader } from '../wire/reader.js';
+import { WireError } from '../wire/wire-error.js';
+import { ByteWriter } from '../wire/writer.js';
 
 export const BRIDGE_ERROR_CODES = [
   'BAD_USER',
@@ -78,6 +81,7 @@ export type ClientReply =
   | { status: 'empty' }
   | { status: 'put'; id: string; seq: number; duplicate: boolean; part?: BatchPart }
   | { status: 'puts'; puts: PutOutcomeReply[] }
+  | { status: 'consumes'; consumes: ConsumeOutcomeReply[] }
   | { status: 'ok' }
   | { status: 'purged'; count: number }
   | { status: 'redriven'; count: number }
@@ -88,6 +92,9 @@ export type ClientReply =
 
 /** One message's outcome in a `@puts` reply: put, or refused. */
 export type PutOutcomeReply = { ok: true; id: string; seq: number; duplicate: boolean } | { ok: false; error: ErrorBody };
+
+/** One consume's outcome in a `@consumes` reply: a message, null (empty), or refused. */
+export type ConsumeOutcomeReply = { ok: true; message: DeliveredMessage | null } | { ok: false; error: ErrorBody };
 
 /** The place of one reply of a batch: `index` 1..count. */
 export interface BatchPart {
@@ -199,6 +206,83 @@ export function encodePutOutcomes(outcomes: readonly (MailboxResult | ErrorBody)
   return { payload: json(entries), attachment: json({ status: 'puts' }) };
 }
 
+const CONSUMED_NOTHING = 0;
+const CONSUMED_MESSAGE = 1;
+const CONSUME_REFUSED = 2;
+/** Longest id, receipt, code or message text in a `@consumes` reply (all far shorter in practice). */
+const MAX_CONSUMES_TEXT_BYTES = 4096;
+
+/** The one reply of a `@consumes` request: each consume's message, empty, or refusal, in order (see the header). */
+export function encodeConsumeOutcomes(outcomes: readonly (MailboxResult | ErrorBody)[]): ReplyParts {
+  const w = new ByteWriter(64 + outcomes.length * 64);
+  w.u8(BATCH_FRAMING_VERSION);
+  w.u16(outcomes.length);
+  const refused = (code: BridgeErrorCode, message: string) => {
+    w.u8(CONSUME_REFUSED);
+    w.u16String(code);
+    w.u16String(message.slice(0, 1000));
+  };
+  for (const outcome of outcomes) {
+    if (!('kind' in outcome)) refused(outcome.code, outcome.message);
+    else if (outcome.kind === 'empty') w.u8(CONSUMED_NOTHING);
+    else if (outcome.kind === 'message') {
+      const m = outcome.message;
+      w.u8(CONSUMED_MESSAGE);
+      w.u8((m.receipt !== undefined ? 1 : 0) | (m.leaseExpiresAt !== undefined ? 2 : 0));
+      w.u16String(m.id);
+      w.f64(m.seq);
+      w.f64(m.deliveries);
+      w.f64(m.enqueuedAt);
+      w.f64(m.expiresAt);
+      if (m.receipt !== undefined) w.u16String(m.receipt);
+      if (m.leaseExpiresAt !== undefined) w.f64(m.leaseExpiresAt);
+      w.u32Bytes(m.body);
+    } else if (outcome.kind === 'error') refused(outcome.code, outcome.message);
+    else refused('INTERNAL', `unexpected ${outcome.kind} result for a consume`);
+  }
+  return { payload: w.finish(), attachment: json({ status: 'consumes' }) };
+}
+
+function consumeOutcomes(payload: Uint8Array): ConsumeOutcomeReply[] {
+  try {
+    const r = new ByteReader(payload);
+    const version = r.u8('version');
+    if (version !== BATCH_FRAMING_VERSION) throw new ReplyDecodeError(`consumes reply version ${version}`);
+    const count = r.u16('count');
+    if (count < 1 || count > MAX_CONSUMES_PER_REQUEST) throw new ReplyDecodeError(`a consumes reply lists 1 to ${MAX_CONSUMES_PER_REQUEST} outcomes, this one ${count}`);
+    const out: ConsumeOutcomeReply[] = [];
+    for (let i = 0; i < count; i++) {
+      const kind = r.u8('kind');
+      if (kind === CONSUMED_NOTHING) out.push({ ok: true, message: null });
+      else if (kind === CONSUMED_MESSAGE) {
+        const flags = r.u8('flags');
+        if ((flags & ~0b11) !== 0) throw new ReplyDecodeError(`consume ${i}: unknown flag bits 0x${flags.toString(16)}`);
+        const message: DeliveredMessage = {
+          id: r.u16String('id', MAX_CONSUMES_TEXT_BYTES),
+          seq: r.f64('seq'),
+          deliveries: r.f64('deliveries'),
+          enqueuedAt: r.f64('enqueuedAt'),
+          expiresAt: r.f64('expiresAt'),
+          body: new Uint8Array(0),
+        };
+        if (flags & 1) message.receipt = r.u16String('receipt', MAX_CONSUMES_TEXT_BYTES);
+        if (flags & 2) message.leaseExpiresAt = r.f64('leaseExpiresAt');
+        message.body = r.u32Bytes('body', r.remaining);
+        out.push({ ok: true, message });
+      } else if (kind === CONSUME_REFUSED) {
+        const code = r.u16String('code', MAX_CONSUMES_TEXT_BYTES);
+        if (!isBridgeErrorCode(code)) throw new ReplyDecodeError(`unknown error code ${JSON.stringify(code.slice(0, 40))}`);
+        out.push({ ok: false, error: { code, message: r.u16String('message', MAX_CONSUMES_TEXT_BYTES) } });
+      } else throw new ReplyDecodeError(`consume ${i}: unknown outcome kind ${kind}`);
+    }
+    r.end();
+    return out;
+  } catch (e) {
+    if (e instanceof WireError) throw new ReplyDecodeError(`consumes reply: ${e.message}`);
+    throw e;
+  }
+}
+
 export function encodeError(error: ErrorBody): Uint8Array {
   return json(error);
 }
@@ -273,6 +357,8 @@ export function decodeReply(payload: Uint8Array, attachment: Uint8Array | undefi
     }
     case 'puts':
       return { status: 'puts', puts: putOutcomes(payload) };
+    case 'consumes':
+      return { status: 'consumes', consumes: consumeOutcomes(payload) };
     case 'ok':
       return { status: 'ok' };
     case 'purged':

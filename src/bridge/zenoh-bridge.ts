@@ -45,6 +45,7 @@ import {
   mailboxKeyExpr,
   nodeStatusKey,
   putsKey,
+  consumesKey,
   accessOf,
   parseAttachment,
   parseGet,
@@ -56,9 +57,9 @@ import { ALL_USERS, AuthError, OPERATIONS, authorize, type Access, type Capabili
 import type { ClusterAdmin } from './cluster-admin.js';
 import { isValidToken } from '../identifiers.js';
 import type { LoggerPort } from '../logger-port.js';
-import type { MailboxCommand, MailboxResult, PutCommand } from '../mailbox/commands.js';
+import type { ConsumeCommand, MailboxCommand, MailboxResult, PutCommand } from '../mailbox/commands.js';
 import { serviceErrorToBody, type MailboxService } from './mailbox-service.js';
-import { encodeClusterStatus, encodeError, encodeMembership, encodePutOutcomes, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
+import { encodeClusterStatus, encodeError, encodeMembership, encodeConsumeOutcomes, encodePutOutcomes, encodeResults, type ErrorBody, type ReplyParts } from './reply-format.js';
 import { LoopPacer } from './loop-pacer.js';
 import { anchorKeyExprs } from './key-expr-anchors.js';
 import { undeclareAnswering } from './queryable-handlers.js';
@@ -113,8 +114,9 @@ const UNRESTRICTED: Capability = { principal: '', users: ALL_USERS, ops: new Set
 
 interface LeaderDeclarations {
   mailbox: Queryable;
-  /** `<prefix>/@puts`: `**` never matches its verbatim chunk. */
+  /** `<prefix>/@puts` and `<prefix>/@consumes`: `**` never matches their verbatim chunks. */
   manyPuts: Queryable;
+  manyConsumes: Queryable;
   clusterStatus: Queryable;
   admin: Queryable | null;
   puts: Subscriber;
@@ -249,7 +251,7 @@ export class ZenohBridge {
           false,
         ),
     });
-    const leaderKeyExprs = [mailboxKeyExpr(this.prefix), putsKey(this.prefix), clusterStatusKey(this.prefix)];
+    const leaderKeyExprs = [mailboxKeyExpr(this.prefix), putsKey(this.prefix), consumesKey(this.prefix), clusterStatusKey(this.prefix)];
     if (this.options.admin !== undefined) leaderKeyExprs.push(adminKeyExpr(this.prefix));
     await Promise.all([anchorKeyExprs(session, leaderKeyExprs), this.syncLeaderDeclarations(session)]);
   }
@@ -264,6 +266,7 @@ export class ZenohBridge {
       this.leaderDecls = null;
       await undeclareAnswering(decls.mailbox);
       await undeclareAnswering(decls.manyPuts);
+      await undeclareAnswering(decls.manyConsumes);
       await undeclareAnswering(decls.clusterStatus);
       if (decls.admin !== null) await undeclareAnswering(decls.admin);
       await decls.puts.undeclare();
@@ -285,6 +288,10 @@ export class ZenohBridge {
       complete: true,
       handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
     });
+    const manyConsumes = await session.declareQueryable(consumesKey(this.prefix), {
+      complete: true,
+      handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
+    });
     const clusterStatus = await session.declareQueryable(clusterStatusKey(this.prefix), {
       complete: true,
       handler: (query: Query) => void this.answer(query, () => this.mailboxReply(query)),
@@ -299,7 +306,7 @@ export class ZenohBridge {
     const puts = await session.declareSubscriber(`${this.prefix}/*`, {
       handler: (sample: Sample) => void this.enqueue(sample),
     });
-    return { mailbox, manyPuts, clusterStatus, admin, puts };
+    return { mailbox, manyPuts, manyConsumes, clusterStatus, admin, puts };
   }
 
   /** Verifies the token a query carries; throws AuthError, or KeySpaceError-shaped BAD_REQUEST. */
@@ -334,6 +341,7 @@ export class ZenohBridge {
     authorize(cap, accessOf(request));
     if (request.kind === 'clusterStatus') return this.statusReply();
     if (request.kind === 'puts') return this.putsReply(cap, request.puts);
+    if (request.kind === 'consumes') return this.consumesReply(cap, request.consumes);
     if (request.kind === 'admin') {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
       return encodeMembership(await this.options.admin.admin(request.op));
@@ -388,6 +396,22 @@ export class ZenohBridge {
       }),
     );
     return this.pacer.send(async () => encodePutOutcomes(outcomes));
+  }
+
+  /** Many consumes, as `putsReply` does puts: one reply for them all, each consume's message, empty or refusal, in order. */
+  private async consumesReply(cap: Capability, consumes: readonly Parsed<ConsumeCommand>[]): Promise<ReplyParts> {
+    const outcomes = await Promise.all(
+      consumes.map(async (consume): Promise<MailboxResult | ErrorBody> => {
+        if (!consume.ok) return consume.error;
+        try {
+          authorize(cap, { op: 'consume', user: consume.value.user });
+          return await this.options.service.command(sentBy(consume.value, cap.principal));
+        } catch (e) {
+          return e instanceof AuthError ? { code: e.code, message: e.message } : serviceErrorToBody(e);
+        }
+      }),
+    );
+    return this.pacer.send(async () => encodeConsumeOutcomes(outcomes));
   }
 
   private async statusReply(): Promise<ReplyParts> {

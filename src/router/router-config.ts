@@ -20,8 +20,8 @@
 // Nobody is allowed anything on `@/...` (the admin space; it is also disabled for reading and
 // writing) or on any key outside the prefix.
 // `<prefix>/**` does not match chunks that start with `@` (Zenoh's verbatim chunks), so the
-// cluster's `<prefix>/@cluster/**` keys (and the long polls' `<prefix>/@wait/**` lanes, and the
-// many puts' `<prefix>/@puts`) are named explicitly wherever they are meant.
+// cluster's `<prefix>/@cluster/**` keys (and the long polls' `<prefix>/@wait/**` lanes, and
+// `<prefix>/@puts` and `<prefix>/@consumes`) are named explicitly wherever they are meant.
 
 /** The users of transport.auth.usrpwd. */
 export const CLIENT_USER = 'client';
@@ -53,9 +53,9 @@ export function maxMessageBytes(maxBodyBytes = DEFAULT_MAX_BODY_BYTES): number {
 
 export type ZenohConfig = Record<string, unknown>;
 
-/** The key expressions of the service: every mailbox key, the cluster's verbatim `@cluster` keys, the long polls' `@wait` lanes and `@puts`. */
+/** The key expressions of the service: every mailbox key, the cluster's verbatim `@cluster` keys, the long polls' `@wait` lanes, `@puts` and `@consumes`. */
 export function serviceKeyExprs(prefix: string): string[] {
-  return [`${prefix}/**`, `${prefix}/@cluster/**`, `${prefix}/@wait/**`, `${prefix}/@puts`];
+  return [`${prefix}/**`, `${prefix}/@cluster/**`, `${prefix}/@wait/**`, `${prefix}/@puts`, `${prefix}/@consumes`];
 }
 
 export function accessControl(prefix: string): ZenohConfig {

@@ -367,7 +367,7 @@ export class ProcessCluster {
   }
 
   /** A client with the operator token, or with `token` when given (and `options`). */
-  async client(requestTimeoutMs = 6000, token = this.adminToken, options: Pick<ClientOptions, 'coalescePuts'> = {}): Promise<ForgeMailboxClient> {
+  async client(requestTimeoutMs = 6000, token = this.adminToken, options: Pick<ClientOptions, 'coalesce'> = {}): Promise<ForgeMailboxClient> {
     return ForgeMailboxClient.open(this.router.url, { ...options, requestTimeoutMs, token });
   }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValidUser } from '../../src/identifiers.js';
-import { encodeBatchPut, encodePuts, MAX_PUTS_PER_REQUEST } from '../../src/bridge/batch-framing.js';
+import { encodeBatchPut, encodeConsumes, encodePuts, MAX_CONSUMES_PER_REQUEST, MAX_PUTS_PER_REQUEST } from '../../src/bridge/batch-framing.js';
 import { accessOf, parseAttachment, parseGet, parseParameters, parsePut, type BridgeRequest, type Parsed } from '../../src/bridge/key-space.js';
 
 const P = 'forge/mailbox';
@@ -266,6 +266,35 @@ test('@puts: the framing decoded, each message a put checked on its own, a bad f
   assert.equal(code(get(`${P}/@puts`, 'id=x', payload)), 'BAD_REQUEST');
   // `@puts` is the one key there: not a user, not a prefix of one.
   assert.equal(code(get(`${P}/@puts/alice`, '', payload)), 'BAD_USER');
+});
+
+test('@consumes: the framing decoded, each a consume checked on its own, a bad framing refusing them all', () => {
+  const payload = encodeConsumes([
+    { user: 'alice' },
+    { user: 'bob', requestId: 'r-1', leaseMs: 30_000, deadLetter: true },
+    { user: '..' },
+    { user: 'carol', requestId: 'has space' },
+    { user: 'carol', leaseMs: 0 },
+    { user: 'carol', leaseMs: 1.5 },
+  ]);
+  const request = value(get(`${P}/@consumes`, '', payload));
+  assert.equal(request.kind, 'consumes');
+  if (request.kind !== 'consumes') return;
+  assert.deepEqual(request.consumes[0], { ok: true, value: { op: 'consume', user: 'alice' } });
+  assert.deepEqual(request.consumes[1], { ok: true, value: { op: 'consume', user: 'bob', requestId: 'r-1', leaseMs: 30_000, deadLetter: true } });
+  assert.deepEqual(
+    request.consumes.slice(2).map((c) => (c.ok ? 'ok' : c.error.code)),
+    ['BAD_USER', 'BAD_REQUEST', 'BAD_REQUEST', 'BAD_REQUEST'],
+  );
+  assert.deepEqual(accessOf(request), { op: 'consume', user: null });
+  const most = Array.from({ length: MAX_CONSUMES_PER_REQUEST }, () => ({ user: 'a' }));
+  assert.equal(value(get(`${P}/@consumes`, '', encodeConsumes(most))).kind, 'consumes');
+  assert.equal(code(get(`${P}/@consumes`, '', encodeConsumes([...most, { user: 'a' }]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/@consumes`, '', encodeConsumes([]))), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/@consumes`, '', Uint8Array.from([1, 1, 0, 8, 1, 0, 97]))), 'BAD_REQUEST', 'an unknown flag');
+  assert.equal(code(get(`${P}/@consumes`, '', Uint8Array.from([...payload, 0]))), 'BAD_REQUEST', 'trailing bytes');
+  assert.equal(code(get(`${P}/@consumes`, '', undefined)), 'BAD_REQUEST');
+  assert.equal(code(get(`${P}/@consumes`, 'wait=100', payload)), 'BAD_REQUEST', 'no long polls here');
 });
 
 test('put-batch: the framing decoded, each message checked like a put, the bodies bounded together', () => {

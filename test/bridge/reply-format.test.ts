@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeError, decodeReply, encodeClusterStatus, encodeError, encodePutOutcomes, encodeResult, encodeResults, ReplyDecodeError } from '../../src/bridge/reply-format.js';
+import { decodeError, decodeReply, encodeClusterStatus, encodeConsumeOutcomes, encodeError, encodePutOutcomes, encodeResult, encodeResults, ReplyDecodeError } from '../../src/bridge/reply-format.js';
 import { ServiceError, serviceErrorToBody } from '../../src/bridge/mailbox-service.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 
@@ -117,4 +117,38 @@ test('a @puts reply lists each message in order: put, or refused with its code',
   bad('[{"code":"NOPE","message":"x"}]');
   bad('[{"code":"BUSY"}]');
   bad(JSON.stringify(Array.from({ length: 1025 }, () => ({ id: 'a', seq: 1, duplicate: false }))));
+});
+
+test('a @consumes reply lists each consume in order: a message with its exact body, empty, or refused', () => {
+  const body = new Uint8Array(300).map((_, i) => i % 256);
+  const leased = { id: 'm1', seq: 7, body, enqueuedAt: 1000, expiresAt: 2000, deliveries: 2, receipt: 'AbC_-12.1', leaseExpiresAt: 1500 };
+  const plain = { id: '@3', seq: 3, body: new Uint8Array(0), enqueuedAt: 5, expiresAt: 6, deliveries: 1 };
+  const parts = encodeConsumeOutcomes([
+    { kind: 'message', message: leased },
+    { kind: 'empty' },
+    { code: 'FORBIDDEN', message: 'principal p may not touch mailbox bob' },
+    { kind: 'message', message: plain },
+    { kind: 'error', code: 'UNKNOWN_RECEIPT', message: 'no' },
+    { kind: 'ok' },
+  ]);
+  assert.deepEqual(decodeReply(parts.payload, parts.attachment), {
+    status: 'consumes',
+    consumes: [
+      { ok: true, message: leased },
+      { ok: true, message: null },
+      { ok: false, error: { code: 'FORBIDDEN', message: 'principal p may not touch mailbox bob' } },
+      { ok: true, message: plain },
+      { ok: false, error: { code: 'UNKNOWN_RECEIPT', message: 'no' } },
+      { ok: false, error: { code: 'INTERNAL', message: 'unexpected ok result for a consume' } },
+    ],
+  });
+  const attachment = new TextEncoder().encode('{"status":"consumes"}');
+  const bad = (bytes: number[], why: string) => assert.throws(() => decodeReply(Uint8Array.from(bytes), attachment), ReplyDecodeError, why);
+  bad([1, 0, 0], 'no outcome');
+  bad([2, 1, 0, 0], 'another version');
+  bad([1, 1, 0, 9], 'an unknown kind');
+  bad([1, 1, 0, 0, 0], 'trailing bytes');
+  bad([1, 2, 0, 0], 'fewer outcomes than counted');
+  bad([1, 1, 0, 2, 4, 0, 78, 79, 80, 69, 0, 0], 'an unknown code');
+  bad([...parts.payload.subarray(0, parts.payload.length - 1)], 'truncated');
 });

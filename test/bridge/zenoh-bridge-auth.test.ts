@@ -174,6 +174,40 @@ test('puts made together go as one @puts query, each authorized on its own: a ma
   assert.equal(service.commands.length, 5, 'nothing more was proposed');
 });
 
+test('consumes made together go as one @consumes query, each authorized on its own: a mailbox the token does not grant is refused alone', async (t) => {
+  let queries = 0;
+  const { service } = await serve(t, () => queries++);
+  const producer = await client(t, await token('svc', ['*'], ['put']));
+  await producer.put('alice', 'a1');
+  await producer.put('alice', 'a2');
+  await producer.put('bob', 'b1');
+  await producer.put('carol', 'c1');
+  const before = queries;
+  const reader = await client(t, await token('reader', ['alice', 'bob', 'dave'], ['consume', 'ack']));
+  const outcomes = await Promise.allSettled([
+    reader.consume('alice'),
+    reader.consume('carol'),
+    reader.consume('bob', { leaseMs: 30_000 }),
+    reader.consume('alice', { requestId: 'r-1' }),
+    reader.consume('dave'),
+  ]);
+  assert.equal(queries - before, 1, 'five consumes, one query');
+  const text = (m: unknown) => (m === null ? null : new TextDecoder().decode((m as { body: Uint8Array }).body));
+  assert.deepEqual(
+    outcomes.map((o) => (o.status === 'fulfilled' ? text(o.value) : o.reason instanceof MailboxClientError ? o.reason.code : String(o.reason))),
+    ['a1', 'FORBIDDEN', 'b1', 'a2', null],
+    'in the order they were made; an empty mailbox is null',
+  );
+  const leased = (outcomes[2] as PromiseFulfilledResult<{ receipt?: string } | null>).value;
+  assert.ok(leased?.receipt !== undefined, 'a leased consume has its receipt');
+  await reader.ack('bob', leased.receipt);
+  // The request id is remembered: the same rid again gets the very same message.
+  assert.equal(text(await reader.consume('alice', { requestId: 'r-1' })), 'a2');
+  assert.ok(!service.commands.some((c) => c.op === 'consume' && c.user === 'carol'), "carol's consume never reached the service");
+  const carol = await service.query({ op: 'len', user: 'carol' });
+  assert.ok(carol.kind === 'stats' && carol.stats.count === 1, "carol's message is still there");
+});
+
 test('a @puts query with a bad framing is refused whole, before anything is proposed', async (t) => {
   const { service } = await serve(t);
   const session = await Session.open(new Config(zenoh.router.url, 2000));

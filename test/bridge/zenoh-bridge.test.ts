@@ -45,7 +45,7 @@ async function startBridge(t: TestContext, service: InMemoryMailboxService, opti
   return { bridge, logger };
 }
 
-async function openClient(t: TestContext, options: Pick<ClientOptions, 'coalescePuts'> = {}): Promise<ForgeMailboxClient> {
+async function openClient(t: TestContext, options: Pick<ClientOptions, 'coalesce'> = {}): Promise<ForgeMailboxClient> {
   const client = await ForgeMailboxClient.open(zenoh.router.url, { requestTimeoutMs: 5000, ...options });
   t.after(() => client.close());
   return client;
@@ -172,7 +172,7 @@ test('past its in-flight bound the bridge answers BUSY at once and drops PUT sam
   const service = new HeldService('n1');
   const { logger } = await startBridge(t, service, { maxInflightRequests: 2 });
   // Two queries, not one `@puts` query for both.
-  const client = await openClient(t, { coalescePuts: false });
+  const client = await openClient(t, { coalesce: false });
   const held = [client.put('a', 'one'), client.put('a', 'two')];
   await until(() => service.calls === 2, 10_000, 'two puts held by the service');
 

@@ -19,7 +19,7 @@ const targets = await fuzzTargets();
 test('every decoder has a fuzz target', () => {
   assert.deepEqual(targets.map((t) => t.name), [
     'raft-message', 'raft-entries', 'raft-hard-state', 'raft-snapshot-meta', 'raft-conf-change', 'raft-frames', 'raft-handshake',
-    'mailbox-command', 'mailbox-snapshot', 'mailbox-snapshot-pieces', 'cluster-entry', 'cluster-snapshot', 'cluster-snapshot-pieces', 'cluster-snapshot-v1', 'key-space-get', 'key-space-attachment', 'batch-put-framing', 'puts-framing', 'puts-reply', 'auth-token', 'wire-reader',
+    'mailbox-command', 'mailbox-snapshot', 'mailbox-snapshot-pieces', 'cluster-entry', 'cluster-snapshot', 'cluster-snapshot-pieces', 'cluster-snapshot-v1', 'key-space-get', 'key-space-attachment', 'batch-put-framing', 'puts-framing', 'puts-reply', 'consumes-framing', 'consumes-reply', 'auth-token', 'wire-reader',
   ]);
 });
 

@@ -23,8 +23,8 @@ import { DialerHandshake, ListenerHandshake } from '../../src/raft/handshake.js'
 import { decodeConfChange, encodeConfChange } from '../../src/raft/membership.js';
 import type { ConfChange } from '../../src/raft/types.js';
 import { WireError } from '../../src/wire/wire-error.js';
-import { decodeBatchPut, decodePuts, encodeBatchPut, encodePuts, type AddressedMessage, type FramedMessage } from '../../src/bridge/batch-framing.js';
-import { decodeReply, encodePutOutcomes, ReplyDecodeError, BRIDGE_ERROR_CODES, type ErrorBody } from '../../src/bridge/reply-format.js';
+import { decodeBatchPut, decodeConsumes, decodePuts, encodeBatchPut, encodeConsumes, encodePuts, type AddressedConsume, type AddressedMessage, type FramedMessage } from '../../src/bridge/batch-framing.js';
+import { decodeReply, encodeConsumeOutcomes, encodePutOutcomes, ReplyDecodeError, BRIDGE_ERROR_CODES, type ErrorBody } from '../../src/bridge/reply-format.js';
 import type { MailboxResult } from '../../src/mailbox/commands.js';
 import { command } from '../support/mailbox-arbitraries.js';
 import { entryRun, hardState, message, nodeId, snapshotMeta } from '../support/raft-arbitraries.js';
@@ -67,6 +67,48 @@ const putOutcomes: fc.Arbitrary<(MailboxResult | ErrorBody)[]> = fc.array(
   ),
   { minLength: 1, maxLength: 5 },
 );
+/** The consumes of a `@consumes` request as the framing carries them. */
+const manyConsumes: fc.Arbitrary<AddressedConsume[]> = fc.array(
+  fc
+    .record({
+      user: fc.string({ maxLength: 20 }),
+      requestId: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      leaseMs: fc.option(fc.double({ noNaN: true }), { nil: undefined }),
+      deadLetter: fc.boolean(),
+    })
+    .map(({ user, requestId, leaseMs, deadLetter }) => ({
+      user,
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(leaseMs === undefined ? {} : { leaseMs }),
+      ...(deadLetter ? { deadLetter } : {}),
+    })),
+  { minLength: 1, maxLength: 5 },
+);
+
+/** What a `@consumes` request's consumes came to: a message, empty, or a refusal. */
+const consumeOutcomes = fc.array(
+  fc.oneof(
+    fc.constant({ kind: 'empty' as const }),
+    fc
+      .record({
+        id: fc.string({ maxLength: 20 }),
+        seq: fc.nat(),
+        body: fc.uint8Array({ maxLength: 64 }),
+        enqueuedAt: fc.nat(),
+        expiresAt: fc.nat(),
+        deliveries: fc.nat(),
+        receipt: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+        leaseExpiresAt: fc.option(fc.nat(), { nil: undefined }),
+      })
+      .map(({ receipt, leaseExpiresAt, ...m }) => ({
+        kind: 'message' as const,
+        message: { ...m, ...(receipt === undefined ? {} : { receipt }), ...(leaseExpiresAt === undefined ? {} : { leaseExpiresAt }) },
+      })),
+    fc.record({ code: fc.constantFrom(...BRIDGE_ERROR_CODES), message: fc.string({ maxLength: 40 }) }),
+  ),
+  { minLength: 1, maxLength: 5 },
+);
+const CONSUMES_ATTACHMENT = new TextEncoder().encode(JSON.stringify({ status: 'consumes' }));
 const PUTS_ATTACHMENT = new TextEncoder().encode(JSON.stringify({ status: 'puts' }));
 
 const wireRefusal = (err: unknown) => (err instanceof WireError ? `refused:${err.code}` : null);
@@ -346,6 +388,25 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
         }),
       ),
       decode: (b) => decodeReply(b, PUTS_ATTACHMENT),
+      refusal: (err) => (err instanceof ReplyDecodeError ? 'refused:reply' : null),
+    },
+    codec('consumes-framing', 'src/bridge/batch-framing.ts decodeConsumes', manyConsumes, encodeConsumes, decodeConsumes),
+    {
+      name: 'consumes-reply',
+      covers: 'src/bridge/reply-format.ts decodeReply ("consumes")',
+      valid: consumeOutcomes.map(
+        (outcomes): ValidSample => ({
+          bytes: encodeConsumeOutcomes(outcomes).payload,
+          expect: (d) =>
+            assert.deepEqual(d, {
+              status: 'consumes',
+              consumes: outcomes.map((o) =>
+                'kind' in o ? { ok: true, message: o.kind === 'message' ? o.message : null } : { ok: false, error: { code: o.code, message: o.message } },
+              ),
+            }),
+        }),
+      ),
+      decode: (b) => decodeReply(b, CONSUMES_ATTACHMENT),
       refusal: (err) => (err instanceof ReplyDecodeError ? 'refused:reply' : null),
     },
     await tokenTarget(),

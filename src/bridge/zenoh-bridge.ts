@@ -340,8 +340,8 @@ export class ZenohBridge {
     const request = parsed.value;
     authorize(cap, accessOf(request));
     if (request.kind === 'clusterStatus') return this.statusReply();
-    if (request.kind === 'puts') return this.putsReply(cap, request.puts);
-    if (request.kind === 'consumes') return this.consumesReply(cap, request.consumes);
+    if (request.kind === 'puts') return this.manyReply(cap, 'put', request.puts, encodePutOutcomes);
+    if (request.kind === 'consumes') return this.manyReply(cap, 'consume', request.consumes, encodeConsumeOutcomes);
     if (request.kind === 'admin') {
       if (this.options.admin === undefined) return { code: 'UNKNOWN_OP', message: 'cluster administration is not served here' };
       return encodeMembership(await this.options.admin.admin(request.op));
@@ -379,39 +379,29 @@ export class ZenohBridge {
   }
 
   /**
-   * Many puts: each message is authorized, then proposed as a put of its own; they go out
-   * together, so the leader commits them in the same trains as single puts. One reply for them
-   * all, each message's put or why it was refused (the others stand), in order.
+   * Many puts or consumes (`@puts`, `@consumes`): each request is authorized for `op` on its own
+   * mailbox, then proposed as a command of its own; they go out together, so the leader commits
+   * them in the same trains as single requests. One reply for them all (`encode`): each request's
+   * result, or why it was refused (the others stand), in order.
    */
-  private async putsReply(cap: Capability, puts: readonly Parsed<PutCommand>[]): Promise<ReplyParts> {
+  private async manyReply<C extends PutCommand | ConsumeCommand>(
+    cap: Capability,
+    op: 'put' | 'consume',
+    commands: readonly Parsed<C>[],
+    encode: (outcomes: (MailboxResult | ErrorBody)[]) => ReplyParts,
+  ): Promise<ReplyParts> {
     const outcomes = await Promise.all(
-      puts.map(async (put): Promise<MailboxResult | ErrorBody> => {
-        if (!put.ok) return put.error;
+      commands.map(async (command): Promise<MailboxResult | ErrorBody> => {
+        if (!command.ok) return command.error;
         try {
-          authorize(cap, { op: 'put', user: put.value.user });
-          return await this.options.service.command(sentBy(put.value, cap.principal));
+          authorize(cap, { op, user: command.value.user });
+          return await this.options.service.command(sentBy(command.value, cap.principal));
         } catch (e) {
           return e instanceof AuthError ? { code: e.code, message: e.message } : serviceErrorToBody(e);
         }
       }),
     );
-    return this.pacer.send(async () => encodePutOutcomes(outcomes));
-  }
-
-  /** Many consumes, as `putsReply` does puts: one reply for them all, each consume's message, empty or refusal, in order. */
-  private async consumesReply(cap: Capability, consumes: readonly Parsed<ConsumeCommand>[]): Promise<ReplyParts> {
-    const outcomes = await Promise.all(
-      consumes.map(async (consume): Promise<MailboxResult | ErrorBody> => {
-        if (!consume.ok) return consume.error;
-        try {
-          authorize(cap, { op: 'consume', user: consume.value.user });
-          return await this.options.service.command(sentBy(consume.value, cap.principal));
-        } catch (e) {
-          return e instanceof AuthError ? { code: e.code, message: e.message } : serviceErrorToBody(e);
-        }
-      }),
-    );
-    return this.pacer.send(async () => encodeConsumeOutcomes(outcomes));
+    return this.pacer.send(async () => encode(outcomes));
   }
 
   private async statusReply(): Promise<ReplyParts> {

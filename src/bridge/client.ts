@@ -184,6 +184,7 @@ export class ForgeMailboxClient {
   async put(user: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
     const key = this.userKey(user);
     const bytes = toBytes(body);
+    // Made here whether it is sent alone or not: it refuses a bad id (BAD_REQUEST) before anything is queued.
     const sent = putParams(options);
     if (this.puts === null || bytes.length > this.coalescing!.maxPutBytes) return this.putAlone(key, sent, bytes);
     const message: AddressedMessage = { user, body: bytes };
@@ -292,6 +293,7 @@ export class ForgeMailboxClient {
       throw new MailboxClientError('BAD_REQUEST', `waitMs must be a whole number of ms >= 0, got ${wait}`);
     }
     const key = this.userKey(user);
+    // Made whether it is sent alone or not: it refuses a bad request id before anything is queued.
     const sent = params({ rid: options.requestId, lease: options.leaseMs, dlq: options.deadLetter ? 1 : undefined, wait: wait || undefined });
     if (!wait) {
       const consume: AddressedConsume = { user };

@@ -1,7 +1,8 @@
 // End-to-end: the public TypeScript client (`forge-mailbox/client`, imported by its package name as
 // users do) against real node processes behind the real Zenoh router: a leased round trip with a
-// token file, a leader kill -9 under a stream of puts that every put survives exactly once, and
-// the messages() consumer loop.
+// token file, a leader kill -9 under a stream of puts that every put survives exactly once, one
+// under streams of consumes (sent together as `@consumes` queries) that takes each message once,
+// and the messages() consumer loop.
 
 import { strict as assert } from 'node:assert';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,59 @@ test('a leader kill -9 under a stream of puts: every put resolves and each messa
       assert.ok(sent.length > 20, summary);
       assert.deepEqual([...seen.keys()].sort(), [...sent].sort(), 'every acknowledged put is in the mailbox');
       assert.deepEqual([...seen.entries()].filter(([, n]) => n !== 1), [], 'each exactly once');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+test('a leader kill -9 under streams of consumes sent together: no message is lost or taken twice', { timeout: 180_000 }, async (t) => {
+  await withCluster({ nodes: 3 }, async (cluster, admin) => {
+    const leader = await cluster.waitForLeader(admin);
+    // Consumes made in one turn go out as one `@consumes` query; each carries its own generated
+    // request id, so a retry across the kill gets the very message its first attempt took.
+    const client = await MailboxClient.open(cluster.router.url, { token: cluster.adminToken, requestTimeoutMs: 30_000, attemptTimeoutMs: 6000 });
+    try {
+      const users = ['kc-a', 'kc-b', 'kc-c', 'kc-d'];
+      const ids: string[] = [];
+      for (const user of users) {
+        for (let b = 0; b < 4; b++) {
+          const batch = Array.from({ length: 250 }, (_, n) => ({ body: `${user}-${b}-${n}`, id: `${user}-${b}-${n}` }));
+          await client.putBatch(user, batch);
+          ids.push(...batch.map((m) => m.id));
+        }
+      }
+      const taken: string[] = [];
+      const failures: string[] = [];
+      let running = true;
+      const loops = users.flatMap((user) =>
+        [0, 1].map(async () => {
+          while (running) {
+            try {
+              const m = await client.consume(user);
+              if (m === null) return;
+              assert.equal(text(m.body), m.id);
+              taken.push(m.id);
+            } catch (e) {
+              failures.push(`${user}: ${String(e)}`);
+            }
+            // Paced, so that the stream is still running when the leader dies.
+            await sleep(5);
+          }
+        }),
+      );
+      await sleep(300);
+      await cluster.signal(leader, 'SIGKILL');
+      await sleep(4000);
+      running = false;
+      await Promise.all(loops);
+      const before = taken.length;
+      for (const user of users) for (let m = await client.consume(user); m !== null; m = await client.consume(user)) taken.push(m.id);
+      const summary = `${before} consumes across a leader kill -9, ${taken.length - before} drained after`;
+      t.diagnostic(summary);
+      assert.deepEqual(failures, [], 'every consume resolved');
+      assert.ok(before > 20, summary);
+      assert.deepEqual([...taken].sort(), [...ids].sort(), 'every message taken exactly once');
     } finally {
       await client.close();
     }

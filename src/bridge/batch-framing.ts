@@ -83,7 +83,7 @@ export function encodeConsumes(consumes: readonly AddressedConsume[]): Uint8Arra
 /** The consumes of a `@consumes` payload. Throws WireError like decodeBatchPut; what the fields mean is the key-space parser's to check. */
 export function decodeConsumes(payload: Uint8Array): AddressedConsume[] {
   const r = new ByteReader(payload);
-  const count = countOf(r, '@consumes request', MAX_CONSUMES_PER_REQUEST, 'consumes');
+  const count = readFramingHeader(r, '@consumes request', MAX_CONSUMES_PER_REQUEST, 'consumes');
   const out: AddressedConsume[] = [];
   for (let i = 0; i < count; i++) {
     const flags = r.u8('flags');
@@ -125,7 +125,7 @@ export function encodePuts(messages: readonly AddressedMessage[]): Uint8Array {
  */
 export function decodePuts(payload: Uint8Array, maxTotalBytes: number): AddressedMessage[] {
   const r = new ByteReader(payload);
-  const count = countOf(r, '@puts request', MAX_PUTS_PER_REQUEST, 'messages');
+  const count = readFramingHeader(r, '@puts request', MAX_PUTS_PER_REQUEST, 'messages');
   const out: AddressedMessage[] = [];
   let bytes = 0;
   for (let i = 0; i < count; i++) {
@@ -150,7 +150,7 @@ export function decodePuts(payload: Uint8Array, maxTotalBytes: number): Addresse
  */
 export function decodeBatchPut(payload: Uint8Array, maxCount: number, maxTotalBytes: number): FramedMessage[] {
   const r = new ByteReader(payload);
-  const count = countOf(r, 'batch', maxCount, 'messages');
+  const count = readFramingHeader(r, 'batch', maxCount, 'messages');
   const out: FramedMessage[] = [];
   let bytes = 0;
   for (let i = 0; i < count; i++) {
@@ -167,8 +167,11 @@ export function decodeBatchPut(payload: Uint8Array, maxCount: number, maxTotalBy
   return out;
 }
 
-/** A framing's version and count (1..maxCount); WireError when either is wrong. */
-function countOf(r: ByteReader, what: string, maxCount: number, items: string): number {
+/**
+ * A framing's version and count (1..maxCount); WireError when either is wrong. The `consumes`
+ * reply (reply-format.ts) starts the same way.
+ */
+export function readFramingHeader(r: ByteReader, what: string, maxCount: number, items: string): number {
   const version = r.u8('version');
   if (version !== BATCH_FRAMING_VERSION) throw new WireError('BAD_VERSION', `${what} framing version ${version}, expected ${BATCH_FRAMING_VERSION}`);
   const count = r.u16('count');

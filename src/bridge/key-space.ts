@@ -15,7 +15,7 @@
 //                                        or none, in one log entry: one reply per message in order
 //   GET <prefix>/@puts                   enqueue the messages of the payload (batch-framing.ts), each
 //                                        to its own user and a put of its own, checked and authorized
-//                                        one by one: one reply per message in order, a put or an error
+//                                        one by one: one reply for them all, each put or its refusal
 //   GET <prefix>/@consumes               consume for each user of the payload (batch-framing.ts), each a
 //                                        consume of its own (rid, lease, dlq: no wait, no max),
 //                                        checked and authorized one by one: one reply for them all
@@ -210,7 +210,7 @@ export function parseGet(
   const slash = path.indexOf('/');
   const user = slash < 0 ? path : path.slice(0, slash);
   const op = lane ? 'consume' : slash < 0 ? 'consume' : path.slice(slash + 1);
-  if (!isValidUser(user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+  if (!isValidUser(user)) return badUser(user);
 
   switch (op) {
     case 'put': {
@@ -355,7 +355,7 @@ function parsePuts(payload: Uint8Array, limits: KeySpaceLimits): Parsed<BridgeRe
     return fail('BAD_REQUEST', `@puts payload: ${e.message} (see the README, Key space)`);
   }
   const puts = framed.map((m): Parsed<PutCommand> => {
-    if (!isValidUser(m.user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(m.user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+    if (!isValidUser(m.user)) return badUser(m.user);
     const put = buildPut(m.user, m.body, m.id, m.ttlMs === undefined ? undefined : String(m.ttlMs));
     if (!put.ok || m.delayMs === undefined) return put;
     const ms = positiveMs('delay', String(m.delayMs), MAX_DELAY_MS);
@@ -376,7 +376,7 @@ function parseConsumes(payload: Uint8Array): Parsed<BridgeRequest> {
     return fail('BAD_REQUEST', `@consumes payload: ${e.message} (see the README, Key space)`);
   }
   const consumes = framed.map((c): Parsed<ConsumeCommand> => {
-    if (!isValidUser(c.user)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(c.user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+    if (!isValidUser(c.user)) return badUser(c.user);
     const command: ConsumeCommand = { op: 'consume', user: c.user };
     if (c.requestId !== undefined) {
       const t = token('rid', c.requestId);
@@ -443,6 +443,11 @@ function parseAdmin(op: string, p: Map<string, string>): Parsed<BridgeRequest> {
   }
 }
 
+/** The refusal of a user id that isValidUser turns down. */
+function badUser(user: string): Parsed<never> {
+  return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(user))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+}
+
 function nodeParam(node: string | undefined): Parsed<string> {
   if (node === undefined || !isValidNodeId(node)) return fail('BAD_REQUEST', 'node must be 1-32 letters, digits, "_" or "-"');
   return ok(node);
@@ -459,7 +464,7 @@ export function parsePut(
   const rest = stripPrefix(prefix, key);
   if (rest === null) return fail('BAD_REQUEST', `key ${JSON.stringify(truncate(key))} is outside ${prefix}/`);
   if (rest.includes('/')) return fail('UNKNOWN_OP', `PUT is only accepted on ${prefix}/<user>`);
-  if (!isValidUser(rest)) return fail('BAD_USER', `invalid user id ${JSON.stringify(truncate(rest))}: 1..${MAX_USER_LENGTH} of [A-Za-z0-9._-], not . or ..`);
+  if (!isValidUser(rest)) return badUser(rest);
   if (payload.length > limits.maxBodyBytes) return tooLarge(payload.length, limits);
   const options = parseAttachment(attachment, 'put');
   if (!options.ok) return options;

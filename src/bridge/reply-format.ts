@@ -32,7 +32,7 @@
 import type { DeliveredMessage, MailboxResult, MailboxStats } from '../mailbox/commands.js';
 import type { MailboxQuotas, MailboxUsage } from '../mailbox/quotas.js';
 import type { MembershipView } from './cluster-admin.js';
-import { BATCH_FRAMING_VERSION, MAX_CONSUMES_PER_REQUEST, MAX_PUTS_PER_REQUEST } from './batch-framing.js';
+import { BATCH_FRAMING_VERSION, MAX_CONSUMES_PER_REQUEST, MAX_PUTS_PER_REQUEST, readFramingHeader } from './batch-framing.js';
 import { ByteReader } from '../wire/reader.js';
 import { WireError } from '../wire/wire-error.js';
 import { ByteWriter } from '../wire/writer.js';
@@ -246,10 +246,7 @@ export function encodeConsumeOutcomes(outcomes: readonly (MailboxResult | ErrorB
 function consumeOutcomes(payload: Uint8Array): ConsumeOutcomeReply[] {
   try {
     const r = new ByteReader(payload);
-    const version = r.u8('version');
-    if (version !== BATCH_FRAMING_VERSION) throw new ReplyDecodeError(`consumes reply version ${version}`);
-    const count = r.u16('count');
-    if (count < 1 || count > MAX_CONSUMES_PER_REQUEST) throw new ReplyDecodeError(`a consumes reply lists 1 to ${MAX_CONSUMES_PER_REQUEST} outcomes, this one ${count}`);
+    const count = readFramingHeader(r, 'consumes reply', MAX_CONSUMES_PER_REQUEST, 'outcomes');
     const out: ConsumeOutcomeReply[] = [];
     for (let i = 0; i < count; i++) {
       const kind = r.u8('kind');

@@ -36,7 +36,7 @@
 // long poll phase out. --native-processes N drives the put and consume phases again through the
 // Python client from N processes (bench/e2e/forge-native.ts; 0 leaves them out). --node-args passes options to Forge's node processes' `node`, after their
 // own (e.g. "--cpu-prof --cpu-prof-dir=DIR": a CPU profile per node, written as they stop).
-// --coalesce off makes the zenoh-ts clients send every put and consume alone, as clients did
+// --coalesce off makes the zenoh-ts and Python clients send every put and consume alone, as clients did
 // before `@puts` and `@consumes` (by default those made together go out as one query:
 // ForgeMailboxClient.put).
 

@@ -38,16 +38,17 @@ export function nativeClientMissing(): string | null {
   return existsSync(venvPython) ? null : `no ${venvPython}: run \`npm run setup\` (the Python client's venv)`;
 }
 
-export async function benchForgeNative(cluster: ProcessCluster, purger: ForgeMailboxClient, work: Workload, processes: number): Promise<Row[]> {
+/** coalesce: whether each process's client sends its threads' puts and consumes together (forge_mailbox's Coalescing). */
+export async function benchForgeNative(cluster: ProcessCluster, purger: ForgeMailboxClient, work: Workload, processes: number, coalesce: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   for (const inFlight of work.levels) {
     const n = Math.min(processes, inFlight, work.users.length);
     // Each process has its own users (at least one), so its consumes drain what its own puts left.
     const usersOf = Array.from({ length: n }, (_, p) => work.users.filter((_, u) => u % n === p));
     const threadsOf = (p: number) => Math.floor(inFlight / n) + (p < inFlight % n ? 1 : 0);
-    const put = await phase(cluster, 'put', work, usersOf, threadsOf, usersOf.map(() => ({})));
+    const put = await phase(cluster, 'put', work, usersOf, threadsOf, usersOf.map(() => ({})), coalesce);
     rows.push({ system: 'forge', client: NATIVE_CLIENT, phase: 'put', inFlight, figures: put.figures, note: `${n} processes` });
-    const consume = await phase(cluster, 'consume', work, usersOf, threadsOf, put.results.map((r) => r.per_user));
+    const consume = await phase(cluster, 'consume', work, usersOf, threadsOf, put.results.map((r) => r.per_user), coalesce);
     const empty = consume.results.reduce((a, r) => a + r.empty, 0);
     let left = 0;
     for (const user of work.users) left += await purger.purge(user);
@@ -70,6 +71,7 @@ async function phase(
   usersOf: string[][],
   threadsOf: (p: number) => number,
   pendingOf: Record<string, number>[],
+  coalesce: boolean,
 ): Promise<{ figures: Figures; results: ProcessResult[] }> {
   const children = usersOf.map((users, p) =>
     spawn(
@@ -90,6 +92,8 @@ async function phase(
         String(work.body.length),
         '--pending',
         JSON.stringify(pendingOf[p]),
+        '--coalesce',
+        coalesce ? 'on' : 'off',
       ],
       // The token goes in the environment, never in argv (ps shows argv to everyone).
       { env: { ...process.env, FORGE_TOKEN: cluster.adminToken }, stdio: ['pipe', 'pipe', 'pipe'] },

@@ -30,7 +30,7 @@ export interface ForgeOptions {
   nodeArgs: string[];
   /** Python client processes of the native client rows (forge-native.ts); 0 leaves them out. */
   nativeProcesses: number;
-  /** Whether the zenoh-ts clients send puts and consumes made together as one query (their default). */
+  /** Whether the zenoh-ts and Python clients send puts and consumes made together as one query (their default). */
   coalesce: boolean;
 }
 
@@ -100,7 +100,7 @@ export async function benchForge(work: Workload, options: ForgeOptions, cleanups
   }
   if (options.nativeProcesses > 0) {
     const missing = nativeClientMissing();
-    if (missing === null) for (const row of await benchForgeNative(cluster, clients[0]!, work, options.nativeProcesses)) add(row);
+    if (missing === null) for (const row of await benchForgeNative(cluster, clients[0]!, work, options.nativeProcesses, options.coalesce)) add(row);
     else console.log(`forge (${NATIVE_CLIENT}): skipped, ${missing}`);
   }
   // Idle polls (issue #12): consumes of empty mailboxes, without request id, cost no log entry and

@@ -3,7 +3,8 @@
 Drives Forge through the shipped Python client (clients/python/forge_mailbox.py, eclipse-zenoh's
 native protocol through the router's TCP endpoint, logged in with the client user), as most
 users' clients will: --threads threads, each with one request in flight on the process's one
-Zenoh session, for one phase:
+Zenoh session and client (which sends its threads' puts and consumes together unless --coalesce
+off), for one phase:
 
 - put: acknowledged puts of --body-bytes bytes, round-robin over the users given, until --seconds
   have passed;
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--body-bytes", type=int, default=100)
     ap.add_argument("--pending", default="{}", help="consume: JSON {user: messages it holds}")
+    ap.add_argument("--coalesce", choices=["on", "off"], default="on", help="off: every request alone (MailboxClient coalesce=False)")
     args = ap.parse_args()
     if args.threads < 1 or args.seconds <= 0:
         ap.error("--threads must be >= 1 and --seconds > 0")
@@ -52,7 +54,7 @@ def main() -> None:
     order = list(pending)
     cursor = [0]
 
-    with MailboxClient(args.config, token=os.environ["FORGE_TOKEN"]) as client:
+    with MailboxClient(args.config, token=os.environ["FORGE_TOKEN"], coalesce=args.coalesce == "on") as client:
         print("ready", flush=True)
         sys.stdin.readline()
         start = time.perf_counter()

@@ -12,6 +12,14 @@ to data/local/zenoh/client.json5), and every request carries a capability token.
             handle(message.body)
             message.ack()
 
+Sent together. The client is thread-safe, and the puts and consumes of its threads share
+queries when it is busy: while fewer than Coalescing.max_in_flight (4) queries of puts are in
+flight, a put goes out at once, alone on its usual key; past that it waits, and the puts made
+meanwhile go out as one `GET <prefix>/@puts` query when one of those ends (up to 128 puts or
+256 KiB of bodies). Consumes likewise, as `@consumes` (plain consumes with a request id, and
+leased ones). Each request keeps its own result, error and retries below; `coalesce=False` sends
+each alone, as clusters older than those keys need.
+
 Retries. Requests that fail with a retryable code (NOT_LEADER, UNAVAILABLE, LEADERSHIP_LOST,
 TIMEOUT, BUSY; a query that gets no reply at all counts as UNAVAILABLE) are sent again with a short
 jittered backoff until the request's deadline, but only where a second attempt cannot do harm:
@@ -45,8 +53,9 @@ import struct
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Union
 
 DEFAULT_KEY_PREFIX = "forge/mailbox"
 # The leader serves long polls on WAIT_LANES extra sessions (src/bridge/key-space.ts, README
@@ -68,6 +77,11 @@ MAX_IDENTIFIER_LENGTH = 128
 # (1: id follows, 2: ttl follows), [u16 length + id], [f64 ttl ms], u32 length + body; little-endian.
 BATCH_FRAMING_VERSION = 1
 MAX_BATCH_COUNT = 0xFFFF
+# Most puts one `@puts` query carries, and consumes one `@consumes` query (src/bridge/batch-framing.ts).
+MAX_PUTS_PER_REQUEST = 1024
+MAX_CONSUMES_PER_REQUEST = 1024
+# Longest id, receipt, code or message text a `consumes` reply may carry (src/bridge/reply-format.ts).
+MAX_CONSUMES_TEXT_BYTES = 4096
 _IDENTIFIER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@+=/-")
 _USER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
@@ -97,6 +111,31 @@ class PutResult:
     # True when a message with this id was already in the mailbox (or consumed within the
     # dedupe window): nothing was added.
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """How a MailboxClient sends the puts and consumes of its threads together (its `coalesce`).
+
+    A put goes out at once, alone on its usual key, while fewer than max_in_flight queries of puts
+    are in flight from the client. Past that it waits, and the puts made meanwhile go out as one
+    `@puts` query as soon as one of those queries ends: up to max_puts puts and max_put_bytes of
+    bodies (a larger body always goes alone). Consumes likewise, in `@consumes` queries of up to
+    max_consumes. So an idle client adds no wait, and a busy one shares each query's cost at every
+    hop (client, router, leader) over many requests, while each keeps its own result, error and
+    retries. Only plain consumes with a request id and leased consumes go together: a long poll,
+    a batch consume and a consume with request_id=False go alone."""
+
+    max_puts: int = 128
+    max_put_bytes: int = 256 * 1024
+    max_consumes: int = 128
+    max_in_flight: int = 4
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("max_puts", 1, MAX_PUTS_PER_REQUEST), ("max_consumes", 1, MAX_CONSUMES_PER_REQUEST), ("max_put_bytes", 1, None), ("max_in_flight", 1, None)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+                raise ValueError(f"coalesce.{name} must be a whole number from {low}{'' if high is None else f' to {high}'}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +266,140 @@ def read_token_file(path: Union[str, os.PathLike]) -> str:
         return f.read().strip()
 
 
+class _Put(NamedTuple):
+    """One put, as sent alone (selector, body) or in a `@puts` query (the rest)."""
+
+    user: str
+    body: bytes
+    id: str
+    ttl_ms: Optional[int]
+    delay_ms: Optional[int]
+    selector: str
+
+
+class _Consume(NamedTuple):
+    """One consume, as sent alone (selector) or in a `@consumes` query (the rest)."""
+
+    user: str
+    rid: Optional[str]
+    lease_ms: Optional[int]
+    dead_letter: bool
+    selector: str
+
+
+# A member's outcome when its query was refused whole as TOO_LARGE (the cluster's
+# mailbox.maxBodyBytes is under max_put_bytes): it is sent again alone.
+_ALONE = object()
+
+
+class _Waiter:
+    """One request of a _Trains, and how its thread learns the outcome."""
+
+    __slots__ = ("item", "size", "end", "wake", "sent", "done", "outcome")
+
+    def __init__(self, item: Any, size: int, end: float, lock: threading.Lock):
+        self.item = item
+        self.size = size
+        self.end = end  # time.monotonic() past which its attempt is over
+        # Its own condition on the trains' lock: a thread is woken only when it has something to do.
+        self.wake = threading.Condition(lock)
+        self.sent = False
+        self.done = False
+        self.outcome: Any = None
+
+
+class _Trains:
+    """The requests of one kind (puts, or consumes) from a client's threads, sent together as
+    Coalescing says: the thread whose request heads the queue, once fewer than max_in_flight
+    queries are in flight, sends the queue's head (up to max_items and max_bytes) as one query and
+    hands every member its outcome; the others wait for theirs. alone(item, timeout) sends one
+    request on its usual key (its value, or a MailboxError raised); together(items, timeout) sends
+    several as one query (each one's value, MailboxError or _ALONE, or a MailboxError raised for
+    the whole query). Monotonic time, not the client's clock: these are real threads waiting."""
+
+    def __init__(self, max_items: int, max_bytes: int, max_in_flight: int, alone: Callable[[Any, float], Any], together: Callable[[List[Any], float], List[Any]]):
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._max_in_flight = max_in_flight
+        self._alone = alone
+        self._together = together
+        self._lock = threading.Lock()
+        self._queue: deque = deque()  # of _Waiter, oldest first
+        self._in_flight = 0
+
+    def attempt(self, item: Any, size: int, timeout: float) -> Any:
+        """One attempt of one request, alone or with others: its value, or its MailboxError raised."""
+        me = _Waiter(item, size, time.monotonic() + timeout, self._lock)
+        train: Optional[List[_Waiter]] = None
+        with self._lock:
+            self._queue.append(me)
+            while not me.done:
+                if not me.sent and self._queue[0] is me and self._in_flight < self._max_in_flight:
+                    train = self._take()  # this thread sends it: its own request heads it
+                    self._in_flight += 1
+                    self._wake_head()
+                    break
+                left = me.end - time.monotonic()
+                if left <= 0:
+                    if not me.sent:
+                        self._queue.remove(me)
+                        self._wake_head()
+                        # Never sent, so nothing happened: retried as BUSY is.
+                        raise MailboxError("BUSY", f"not sent within its attempt's time: the client's {self._max_in_flight} queries of this kind stayed in flight")
+                    raise MailboxError("TIMEOUT", "no answer within the attempt's time: its outcome is unknown")
+                me.wake.wait(left)
+        if train is not None:
+            try:
+                outcomes = self._send(train)
+            except BaseException as e:
+                self._finish(train, [MailboxError("INTERNAL", f"sending {len(train)} requests together failed: {e!r}")] * len(train))
+                raise
+            self._finish(train, outcomes)
+        return self._outcome(me)
+
+    def _take(self) -> List[_Waiter]:
+        train = [self._queue.popleft()]
+        size = train[0].size
+        while self._queue and len(train) < self._max_items and size + self._queue[0].size <= self._max_bytes:
+            size += self._queue[0].size
+            train.append(self._queue.popleft())
+        for w in train:
+            w.sent = True
+        return train
+
+    def _wake_head(self) -> None:
+        """Under the lock: lets the queue's head send, if a query may go."""
+        if self._queue and self._in_flight < self._max_in_flight:
+            self._queue[0].wake.notify()
+
+    def _send(self, train: List[_Waiter]) -> List[Any]:
+        # The query ends when its first member's attempt does: a member never waits past its own.
+        timeout = max(min(w.end for w in train) - time.monotonic(), 0.001)
+        try:
+            if len(train) == 1:
+                return [self._alone(train[0].item, timeout)]
+            return self._together([w.item for w in train], timeout)
+        except MailboxError as e:
+            return [e] * len(train)
+
+    def _finish(self, train: List[_Waiter], outcomes: List[Any]) -> None:
+        with self._lock:
+            for w, outcome in zip(train, outcomes):
+                w.outcome = outcome
+                w.done = True
+                w.wake.notify()
+            self._in_flight -= 1
+            self._wake_head()
+
+    def _outcome(self, w: _Waiter) -> Any:
+        if w.outcome is _ALONE:
+            return self._alone(w.item, max(w.end - time.monotonic(), 0.001))
+        if isinstance(w.outcome, MailboxError):
+            # A fresh error per thread: one exception object raised in several threads would share its traceback.
+            raise type(w.outcome)(w.outcome.code, w.outcome.message, w.outcome.leader)
+        return w.outcome
+
+
 class MailboxClient:
     """A client of one Forge Mailbox cluster. Thread-safe for requests; `close` stops them all."""
 
@@ -240,6 +413,7 @@ class MailboxClient:
         request_timeout: float = 10.0,
         attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         key_prefix: str = DEFAULT_KEY_PREFIX,
+        coalesce: Union[bool, Coalescing] = True,
         transport: Optional[Transport] = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -250,10 +424,13 @@ class MailboxClient:
         token. request_timeout (s): each request's deadline, retries included; a long poll gets
         its wait on top. attempt_timeout (s): how long one attempt may go unanswered before it is
         given up as outcome unknown (TIMEOUT) and, where safe, sent again (see
-        DEFAULT_ATTEMPT_TIMEOUT). transport, sleep, clock: for tests."""
+        DEFAULT_ATTEMPT_TIMEOUT). coalesce: send the puts and the consumes of several threads
+        together (True: Coalescing's defaults; a Coalescing; False: each alone, as clusters older
+        than `@puts` and `@consumes` need). transport, sleep, clock: for tests."""
         if token is not None and token_file is not None:
             raise ValueError("give token or token_file, not both")
         self._token = read_token_file(token_file) if token_file is not None else token
+        self._attachment = None if self._token is None else json.dumps({"token": self._token})
         if request_timeout <= 0:
             raise ValueError("request_timeout must be > 0 seconds")
         self._timeout = float(request_timeout)
@@ -264,6 +441,13 @@ class MailboxClient:
         self._sleep = sleep
         self._clock = clock
         self._closed = threading.Event()
+        coalescing = Coalescing() if coalesce is True else coalesce
+        if coalescing is not False and not isinstance(coalescing, Coalescing):
+            raise ValueError("coalesce is True, False or a Coalescing")
+        self._max_put_bytes = coalescing.max_put_bytes if coalescing else 0
+        self._puts = None if not coalescing else _Trains(coalescing.max_puts, coalescing.max_put_bytes, coalescing.max_in_flight, self._put_alone, self._puts_together)
+        # Consumes have no bodies to bound: each counts 0 bytes against 0.
+        self._consumes = None if not coalescing else _Trains(coalescing.max_consumes, 0, coalescing.max_in_flight, self._consume_alone, self._consumes_together)
         if transport is None:
             if config is None:
                 raise ValueError("config (a Zenoh client configuration file) is required")
@@ -294,9 +478,31 @@ class MailboxClient:
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         msg_id = id if id is not None else str(uuid.uuid4())
         params = {"id": msg_id, "ttl": _ms("ttl_ms", ttl_ms, 1), "delay": _ms("delay_ms", delay_ms, 1)}
-        status, payload, _ = self._request("put", f"{self._user_key(user)}/put", params, data)
+        key = f"{self._user_key(user)}/put"
+        # Made before anything is queued: it refuses a bad id (BAD_REQUEST) at once.
+        one = _Put(user, data, msg_id, params["ttl"], params["delay"], _selector(key, params))
+        if self._puts is not None and len(data) <= self._max_put_bytes:
+            puts = self._puts
+            return self._request("put", key, params, send=lambda timeout: puts.attempt(one, len(data), timeout))
+        return self._request("put", key, params, send=lambda timeout: self._put_alone(one, timeout))
+
+    def _put_alone(self, one: "_Put", timeout: float) -> PutResult:
+        status, payload, _ = self._once(one.selector, one.body, self._attachment, timeout)
         _expect(status, "put")
         return _put_result(payload)
+
+    def _puts_together(self, puts: List["_Put"], timeout: float) -> List[Any]:
+        frame = [struct.pack("<BH", BATCH_FRAMING_VERSION, len(puts))]
+        for p in puts:
+            user, msg_id = p.user.encode("utf-8"), p.id.encode("utf-8")
+            frame.append(struct.pack("<BH", 1 | (2 if p.ttl_ms is not None else 0) | (4 if p.delay_ms is not None else 0), len(user)) + user)
+            frame.append(struct.pack("<H", len(msg_id)) + msg_id)
+            if p.ttl_ms is not None:
+                frame.append(struct.pack("<d", p.ttl_ms))
+            if p.delay_ms is not None:
+                frame.append(struct.pack("<d", p.delay_ms))
+            frame.append(struct.pack("<I", len(p.body)) + p.body)
+        return self._together(f"{self._prefix}/@puts", b"".join(frame), len(puts), timeout, "puts", _put_outcomes)
 
     def put_batch(self, user: str, messages: Sequence[Union[bytes, str, BatchMessage]]) -> List[PutResult]:
         """Enqueues every message in one log entry, all or none (at most the cluster's
@@ -351,8 +557,17 @@ class MailboxClient:
         request_id: None picks a fresh one for a plain consume (so retries are safe; see the
         module's doc) and none for a leased one; a string uses that one; False sends none.
         lease_ms: at-least-once, the message must be acked."""
-        status, payload, meta = self._consume(user, wait_ms, request_id, lease_ms, dead_letter, None)
-        return self._message_or_none(user, status, payload, meta)
+        op, params, wait = self._consume_request(user, wait_ms, request_id, lease_ms, dead_letter, None)
+        if wait:
+            return self._message_or_none(user, *self._long_poll(op, user, params, wait))
+        key = f"{self._user_key(user)}/consume"
+        one = _Consume(user, params["rid"], params["lease"], dead_letter, _selector(key, params))
+        # A consume-once goes alone: its outcome-unknown attempts are not retried, and a train's
+        # attempt ends with its first member's, which would make such outcomes likelier.
+        if self._consumes is not None and op == "consume":
+            consumes = self._consumes
+            return self._request(op, key, params, send=lambda timeout: consumes.attempt(one, 0, timeout))
+        return self._request(op, key, params, send=lambda timeout: self._consume_alone(one, timeout))
 
     def consume_batch(
         self,
@@ -367,7 +582,11 @@ class MailboxClient:
         order; [] when the mailbox is empty (after waiting up to wait_ms for one). The other
         arguments are consume's; leased, each message has its own receipt."""
         count = _ms("max", max, 1)
-        replies = self._consume(user, wait_ms, request_id, lease_ms, dead_letter, count)
+        op, params, wait = self._consume_request(user, wait_ms, request_id, lease_ms, dead_letter, count)
+        if wait:
+            replies = self._long_poll(op, user, params, wait, every_reply=True)
+        else:
+            replies = self._request(op, f"{self._user_key(user)}/consume", params, every_reply=True)
         messages = [self._message_or_none(user, *reply) for reply in replies]
         return [m for m in messages if m is not None]
 
@@ -375,7 +594,8 @@ class MailboxClient:
         """A leased consume_batch: each message comes back unless acked within lease_ms."""
         return self.consume_batch(user, max, wait_ms=wait_ms, lease_ms=lease_ms)
 
-    def _consume(self, user: str, wait_ms: Optional[int], request_id: Union[str, bool, None], lease_ms: Optional[int], dead_letter: bool, count: Optional[int]):
+    def _consume_request(self, user: str, wait_ms: Optional[int], request_id: Union[str, bool, None], lease_ms: Optional[int], dead_letter: bool, count: Optional[int]):
+        """A consume's retry rule (its op for _request), parameters and wait (ms, 0 for none)."""
         wait = _ms("wait_ms", wait_ms, 0)
         lease = _ms("lease_ms", lease_ms, 1)
         if request_id is None:
@@ -392,10 +612,64 @@ class MailboxClient:
         # Without a rid or a lease, a second attempt after an outcome-unknown answer could take a
         # second message: only refusals that changed nothing are retried then.
         op = "consume" if rid is not None or lease is not None else "consume-once"
-        batch = count is not None
-        if wait:
-            return self._long_poll(op, user, params, wait, batch)
-        return self._request(op, f"{self._user_key(user)}/consume", params, every_reply=batch)
+        return op, params, wait or 0
+
+    def _consume_alone(self, one: "_Consume", timeout: float) -> Optional[Message]:
+        return self._message_or_none(one.user, *self._once(one.selector, None, self._attachment, timeout))
+
+    def _consumes_together(self, consumes: List["_Consume"], timeout: float) -> List[Any]:
+        frame = [struct.pack("<BH", BATCH_FRAMING_VERSION, len(consumes))]
+        for c in consumes:
+            user = c.user.encode("utf-8")
+            frame.append(struct.pack("<BH", (1 if c.rid is not None else 0) | (2 if c.lease_ms is not None else 0) | (4 if c.dead_letter else 0), len(user)) + user)
+            if c.rid is not None:
+                rid = c.rid.encode("utf-8")
+                frame.append(struct.pack("<H", len(rid)) + rid)
+            if c.lease_ms is not None:
+                frame.append(struct.pack("<d", c.lease_ms))
+        users = [c.user for c in consumes]
+        return self._together(f"{self._prefix}/@consumes", b"".join(frame), len(consumes), timeout, "consumes", lambda payload: _consume_outcomes(payload, users, self))
+
+    def _together(self, key: str, payload: bytes, n: int, timeout: float, status: str, decode: Callable[[bytes], List[Any]]) -> List[Any]:
+        """Several requests as one query (`@puts`, `@consumes`), answered with one reply listing each
+        one's outcome: its value, its MailboxError, or _ALONE. As with a single request, an ok
+        outcome wins over a refusal of the same request in another reply (a stale ex-leader may
+        answer beside the leader); a request with no ok outcome gets its refusal, else the whole
+        query's error (a timeout first), else UNAVAILABLE for a query with no reply at all."""
+        replies = self._transport.get(key, payload, self._attachment, timeout, every_reply=True)
+        found: List[Optional[tuple]] = [None] * n  # (value,) once an ok outcome came: a value may be None
+        refusals: List[List[MailboxError]] = [[] for _ in range(n)]
+        whole: List[MailboxError] = []
+        for r in replies:
+            if not r.ok:
+                whole.append(_decode_error(r.payload))
+                continue
+            if r.attachment is None:
+                raise MailboxError("BAD_REPLY", "reply without attachment")
+            got = _json_object(r.attachment).get("status")
+            if got != status:
+                raise MailboxError("BAD_REPLY", f"unexpected reply status {got!r} (expected {status!r})")
+            outcomes = decode(r.payload)
+            if len(outcomes) != n:
+                raise MailboxError("BAD_REPLY", f"{len(outcomes)} outcomes for {n} requests")
+            for i, outcome in enumerate(outcomes):
+                if isinstance(outcome, MailboxError):
+                    refusals[i].append(outcome)
+                elif found[i] is None:
+                    found[i] = (outcome,)
+        too_large = bool(whole) and all(e.code == "TOO_LARGE" for e in whole) and not any(found) and not any(refusals)
+        out: List[Any] = []
+        for i in range(n):
+            errors = refusals[i] or whole
+            if found[i] is not None:
+                out.append(found[i][0])
+            elif too_large:
+                out.append(_ALONE)
+            elif errors:
+                out.append(next((e for e in errors if e.code == "TIMEOUT"), errors[0]))
+            else:
+                out.append(_NoReply("UNAVAILABLE", f"no reply on {key}: no leader is serving the mailboxes, or the router is unreachable or dropped the query"))
+        return out
 
     def receive(self, user: str, lease_ms: int = 30_000, wait_ms: Optional[int] = None) -> Optional[Message]:
         """A leased consume: the message comes back unless acked within lease_ms."""
@@ -492,22 +766,27 @@ class MailboxClient:
         extra_timeout: float = 0.0,
         attempt_extra: Callable[[], float] = lambda: 0.0,
         every_reply: bool = False,
+        send: Optional[Callable[[float], Any]] = None,
     ):
         """Sends until an answer, a non-retryable error or the deadline; returns (status, payload, meta).
         extra_timeout: added to the request's deadline; attempt_extra: added to each attempt's
         timeout (a long poll's wait, what is left of it). every_reply: a batch request, answered
-        with one reply per message: returns the list of them, in order."""
+        with one reply per message: returns the list of them, in order. send: makes each attempt
+        instead, given its timeout (a put or consume, alone or sent together with others), and
+        its value is returned."""
         deadline = self._clock() + self._timeout + extra_timeout
-        attachment = None if self._token is None else json.dumps({"token": self._token})
+        attachment = self._attachment
         attempt = 0
         unknown = False  # whether an earlier attempt may have been carried out
         while True:
             if self.closed:
                 raise MailboxError("UNAVAILABLE", "the client is closed")
-            selector = _selector(key() if callable(key) else key, params() if callable(params) else params)
             left = deadline - self._clock()
             try:
                 timeout = max(min(left, attempt_extra() + self._attempt_timeout), 0.001)
+                if send is not None:
+                    return send(timeout)
+                selector = _selector(key() if callable(key) else key, params() if callable(params) else params)
                 if every_reply:
                     return self._once_all(selector, payload, attachment, timeout)
                 return self._once(selector, payload, attachment, timeout)
@@ -589,8 +868,102 @@ class MailboxClient:
 
 
 def _put_result(payload: bytes) -> PutResult:
-    p = _json_object(payload)
+    return _put_result_of(_json_object(payload))
+
+
+def _put_result_of(p: dict) -> PutResult:
     return PutResult(id=_field(p, "id", str), seq=_field(p, "seq", int), duplicate=_field(p, "duplicate", bool))
+
+
+def _put_outcomes(payload: bytes) -> List[Union[PutResult, MailboxError]]:
+    """A `puts` reply: a JSON array, per put {id, seq, duplicate} or {code, message}."""
+    try:
+        entries = json.loads(payload)
+    except ValueError:
+        raise MailboxError("BAD_REPLY", "a puts reply is not UTF-8 JSON") from None
+    if not isinstance(entries, list):
+        raise MailboxError("BAD_REPLY", "a puts reply is not a JSON array")
+    out: List[Union[PutResult, MailboxError]] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise MailboxError("BAD_REPLY", "a puts reply entry is not a JSON object")
+        out.append(MailboxError(_field(entry, "code", str), _field(entry, "message", str)) if "code" in entry else _put_result_of(entry))
+    return out
+
+
+class _ReplyReader:
+    """Reads a binary reply, each read bounded by what is left: BAD_REPLY past its end."""
+
+    def __init__(self, data: bytes, what: str):
+        self._data = data
+        self._at = 0
+        self._what = what
+
+    def _take(self, n: int, field_name: str) -> bytes:
+        if n > len(self._data) - self._at:
+            raise MailboxError("BAD_REPLY", f"{self._what}: {field_name} runs past the reply's end")
+        chunk = self._data[self._at : self._at + n]
+        self._at += n
+        return chunk
+
+    def unpack(self, fmt: str, field_name: str) -> Any:
+        return struct.unpack(fmt, self._take(struct.calcsize(fmt), field_name))[0]
+
+    def whole(self, field_name: str) -> int:
+        value = self.unpack("<d", field_name)
+        if not (value == value and float(value).is_integer()):
+            raise MailboxError("BAD_REPLY", f"{self._what}: {field_name} is not a whole number")
+        return int(value)
+
+    def text(self, field_name: str) -> str:
+        n = self.unpack("<H", field_name)
+        if n > MAX_CONSUMES_TEXT_BYTES:
+            raise MailboxError("BAD_REPLY", f"{self._what}: {field_name} of {n} bytes, over {MAX_CONSUMES_TEXT_BYTES}")
+        try:
+            return self._take(n, field_name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MailboxError("BAD_REPLY", f"{self._what}: {field_name} is not UTF-8") from None
+
+    def blob(self, field_name: str) -> bytes:
+        return self._take(self.unpack("<I", field_name), field_name)
+
+    def end(self) -> None:
+        if self._at != len(self._data):
+            raise MailboxError("BAD_REPLY", f"{self._what}: {len(self._data) - self._at} bytes after its end")
+
+
+def _consume_outcomes(payload: bytes, users: Sequence[str], client: "MailboxClient") -> List[Union[Optional[Message], MailboxError]]:
+    """A `consumes` reply (src/bridge/reply-format.ts): u8 version, u16 count, then per consume
+    kind 0 (empty), 1 (a message) or 2 (refused, code and message)."""
+    r = _ReplyReader(payload, "consumes reply")
+    version = r.unpack("<B", "version")
+    if version != BATCH_FRAMING_VERSION:
+        raise MailboxError("BAD_REPLY", f"consumes reply version {version}, expected {BATCH_FRAMING_VERSION}")
+    count = r.unpack("<H", "count")
+    if count != len(users):
+        raise MailboxError("BAD_REPLY", f"{count} outcomes for {len(users)} consumes")
+    out: List[Union[Optional[Message], MailboxError]] = []
+    for user in users:
+        kind = r.unpack("<B", "kind")
+        if kind == 0:
+            out.append(None)
+        elif kind == 1:
+            flags = r.unpack("<B", "flags")
+            if flags & ~0b11:
+                raise MailboxError("BAD_REPLY", f"consumes reply: unknown flag bits 0x{flags:x}")
+            msg_id, seq, deliveries = r.text("id"), r.whole("seq"), r.whole("deliveries")
+            enqueued_at, expires_at = r.whole("enqueuedAt"), r.whole("expiresAt")
+            receipt = r.text("receipt") if flags & 1 else None
+            lease_end = r.whole("leaseExpiresAt") if flags & 2 else None
+            body = r.blob("body")
+            out.append(Message(user, msg_id, seq, body, deliveries, enqueued_at, expires_at, receipt, lease_end, client))
+        elif kind == 2:
+            code, message = r.text("code"), r.text("message")
+            out.append(MailboxError(code, message))
+        else:
+            raise MailboxError("BAD_REPLY", f"consumes reply: unknown outcome kind {kind}")
+    r.end()
+    return out
 
 
 def _selector(key: str, params: dict) -> str:

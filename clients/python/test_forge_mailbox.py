@@ -6,10 +6,12 @@ import os
 import stat
 import struct
 import tempfile
+import threading
+import time
 import unittest
 from urllib.parse import parse_qsl
 
-from forge_mailbox import BatchMessage, MailboxClient, MailboxError, Reply
+from forge_mailbox import BatchMessage, Coalescing, MailboxClient, MailboxError, Reply
 
 
 def ok(status, payload=b"", **meta):
@@ -134,7 +136,8 @@ class PutTest(unittest.TestCase):
     def test_an_attempt_is_bounded_by_the_attempt_timeout_and_an_unanswered_one_is_sent_again(self):
         c, t, _ = client([Reply(False, b"Timeout")], ok("put", {"id": "x", "seq": 1, "duplicate": True}), timeout=30.0)
         self.assertTrue(c.put("alice", b"x").duplicate)
-        self.assertAlmostEqual(t.calls[0][4], 6.0)
+        # The attempt's end is kept on the monotonic clock (as threads sending together need): a few µs off.
+        self.assertAlmostEqual(t.calls[0][4], 6.0, delta=0.001)
         self.assertEqual(t.calls[0][1]["id"], t.calls[1][1]["id"])
 
     def test_non_retryable_errors_are_raised_at_once_typed(self):
@@ -383,6 +386,299 @@ class LeaseControlTest(unittest.TestCase):
             with self.assertRaises(MailboxError):
                 call()
         self.assertEqual(t.calls, [])
+
+
+def read_puts(payload):
+    """A `@puts` payload back into (user, id, ttl, delay, body) tuples (src/bridge/batch-framing.ts)."""
+    version, count = struct.unpack_from("<BH", payload, 0)
+    assert version == 1
+    at, out = 3, []
+
+    def text():
+        nonlocal at
+        (n,) = struct.unpack_from("<H", payload, at)
+        at += 2 + n
+        return payload[at - n : at].decode()
+
+    def f64():
+        nonlocal at
+        at += 8
+        return struct.unpack_from("<d", payload, at - 8)[0]
+
+    for _ in range(count):
+        flags = payload[at]
+        at += 1
+        user = text()
+        msg_id = text() if flags & 1 else None
+        ttl = f64() if flags & 2 else None
+        delay = f64() if flags & 4 else None
+        (n,) = struct.unpack_from("<I", payload, at)
+        out.append((user, msg_id, ttl, delay, payload[at + 4 : at + 4 + n]))
+        at += 4 + n
+    assert at == len(payload), "no trailing bytes"
+    return out
+
+
+def read_consumes(payload):
+    """A `@consumes` payload back into (user, rid, lease, dead_letter) tuples."""
+    version, count = struct.unpack_from("<BH", payload, 0)
+    assert version == 1
+    at, out = 3, []
+    for _ in range(count):
+        flags = payload[at]
+        (n,) = struct.unpack_from("<H", payload, at + 1)
+        user = payload[at + 3 : at + 3 + n].decode()
+        at += 3 + n
+        rid = lease = None
+        if flags & 1:
+            (n,) = struct.unpack_from("<H", payload, at)
+            rid = payload[at + 2 : at + 2 + n].decode()
+            at += 2 + n
+        if flags & 2:
+            (lease,) = struct.unpack_from("<d", payload, at)
+            at += 8
+        out.append((user, rid, lease, bool(flags & 4)))
+    assert at == len(payload), "no trailing bytes"
+    return out
+
+
+def consumes_reply(*outcomes):
+    """A `consumes` reply (src/bridge/reply-format.ts): None (empty), ("refused", code, message), or a message dict."""
+    out = [struct.pack("<BH", 1, len(outcomes))]
+    for o in outcomes:
+        if o is None:
+            out.append(b"\x00")
+        elif isinstance(o, tuple):
+            code, message = o[1].encode(), o[2].encode()
+            out.append(b"\x02" + struct.pack("<H", len(code)) + code + struct.pack("<H", len(message)) + message)
+        else:
+            msg_id = o["id"].encode()
+            flags = (1 if "receipt" in o else 0) | (2 if "lease_end" in o else 0)
+            out.append(struct.pack("<BBH", 1, flags, len(msg_id)) + msg_id + struct.pack("<dddd", o["seq"], 1, 10, 20))
+            if "receipt" in o:
+                out.append(struct.pack("<H", len(o["receipt"])) + o["receipt"].encode())
+            if "lease_end" in o:
+                out.append(struct.pack("<d", o["lease_end"]))
+            out.append(struct.pack("<I", len(o["body"])) + o["body"])
+    return b"".join(out)
+
+
+class HeldTransport:
+    """Holds its first GET until released, so that the requests made meanwhile queue behind it;
+    answers every GET with answer(key, params, payload) and records it. Thread-safe."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.release = threading.Event()
+        self.calls = []  # (key, params, payload)
+        self._lock = threading.Lock()
+
+    def get(self, selector, payload, attachment, timeout, every_reply=False):
+        key, _, query = selector.partition("?")
+        with self._lock:
+            self.calls.append((key, dict(parse_qsl(query.replace(";", "&"))), payload))
+            first = len(self.calls) == 1
+        if first:
+            assert self.release.wait(10), "never released"
+        return self.answer(key, dict(parse_qsl(query.replace(";", "&"))), payload)
+
+    def put(self, key, payload, attachment):
+        raise AssertionError("no publish here")
+
+    def close(self):
+        pass
+
+
+def put_reply(key, params, payload):
+    """A cluster that puts everything: seq per put, from its id (`p-<n>`)."""
+    if key.endswith("/@puts"):
+        return ok("puts", [{"id": m[1], "seq": int(m[1].split("-")[1]), "duplicate": False} for m in read_puts(payload)])
+    return ok("put", {"id": params["id"], "seq": int(params["id"].split("-")[1]), "duplicate": False})
+
+
+class TogetherTest(unittest.TestCase):
+    """Puts and consumes of several threads sent together (Coalescing), on real threads."""
+
+    def run_behind_one(self, transport, requests, in_flight=1):
+        """Starts the first request, then the others once it is in flight, and waits until all
+        queue behind it (max_in_flight 1), then releases it: returns each one's value or error."""
+        c = MailboxClient(transport=transport, token="tok", request_timeout=5.0, coalesce=Coalescing(max_in_flight=in_flight))
+        results = [None] * len(requests)
+
+        def run(i):
+            try:
+                results[i] = requests[i](c)
+            except MailboxError as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+        threads[0].start()
+        until(lambda: len(transport.calls) == 1)
+        for t in threads[1:]:
+            t.start()
+        trains = c._puts if transport.calls[0][0].endswith("/put") else c._consumes
+        until(lambda: len(trains._queue) == len(requests) - 1)
+        transport.release.set()
+        for t in threads:
+            t.join(10)
+        return results
+
+    def test_puts_made_while_one_is_in_flight_go_out_as_one_query_each_with_its_own_result(self):
+        t = HeldTransport(put_reply)
+        puts = [lambda c, i=i: c.put(f"u{i % 3}", f"b{i}".encode(), id=f"p-{i}", ttl_ms=5000 if i == 2 else None) for i in range(6)]
+        results = self.run_behind_one(t, puts)
+        self.assertEqual([r.seq for r in results], list(range(6)))
+        self.assertEqual([k for k, _, _ in t.calls], ["forge/mailbox/u0/put", "forge/mailbox/@puts"])
+        sent = read_puts(t.calls[1][2])
+        self.assertEqual(sorted(m[1] for m in sent), [f"p-{i}" for i in range(1, 6)])
+        self.assertIn(("u2", "p-2", 5000.0, None, b"b2"), sent)
+
+    def test_a_refused_put_is_refused_alone_and_a_retryable_refusal_is_retried_by_its_own_thread(self):
+        def answer(key, params, payload):
+            if not key.endswith("/@puts"):
+                return put_reply(key, params, payload)
+            entries = []
+            for user, msg_id, _, _, _ in read_puts(payload):
+                if user == "full":
+                    entries.append({"code": "MAILBOX_FULL", "message": "full"})
+                elif msg_id == "p-2" and not any(k.endswith("/put") and p.get("id") == "p-2" for k, p, _ in t.calls):
+                    entries.append({"code": "NOT_LEADER", "message": "stale"})
+                else:
+                    entries.append({"id": msg_id, "seq": int(msg_id.split("-")[1]), "duplicate": False})
+            return ok("puts", entries)
+
+        t = HeldTransport(answer)
+        results = self.run_behind_one(t, [lambda c: c.put("a", b"0", id="p-0"), lambda c: c.put("full", b"1", id="p-1"), lambda c: c.put("b", b"2", id="p-2"), lambda c: c.put("c", b"3", id="p-3")])
+        self.assertEqual(results[0].seq, 0)
+        self.assertEqual((results[1].code, results[1].message), ("MAILBOX_FULL", "full"))
+        self.assertEqual((results[2].seq, results[3].seq), (2, 3))
+        # p-2 was sent again, alone, with its id: nothing else was
+        self.assertEqual([(k, p.get("id")) for k, p, _ in t.calls[2:]], [("forge/mailbox/b/put", "p-2")])
+
+    def test_an_ok_outcome_wins_over_a_stale_ex_leaders_refusal(self):
+        def answer(key, params, payload):
+            if not key.endswith("/@puts"):
+                return put_reply(key, params, payload)
+            stale = ok("puts", [{"code": "NOT_LEADER", "message": "stale"} for _ in read_puts(payload)])
+            return stale + put_reply(key, params, payload)
+
+        results = self.run_behind_one(HeldTransport(answer), [lambda c, i=i: c.put("a", b"x", id=f"p-{i}") for i in range(3)])
+        self.assertEqual([r.seq for r in results], [0, 1, 2])
+
+    def test_a_query_refused_whole_as_too_large_is_sent_again_one_put_at_a_time(self):
+        def answer(key, params, payload):
+            return err("TOO_LARGE", "over maxBodyBytes") if key.endswith("/@puts") else put_reply(key, params, payload)
+
+        t = HeldTransport(answer)
+        results = self.run_behind_one(t, [lambda c, i=i: c.put("a", b"x", id=f"p-{i}") for i in range(4)])
+        self.assertEqual([r.seq for r in results], [0, 1, 2, 3])
+        self.assertEqual(sorted(p["id"] for k, p, _ in t.calls if k.endswith("/put")), ["p-0", "p-1", "p-2", "p-3"])
+
+    def test_a_whole_query_error_reaches_every_member_and_each_retries_with_its_own_id(self):
+        refused = []
+
+        def answer(key, params, payload):
+            if key.endswith("/@puts") and not refused:
+                refused.append(len(read_puts(payload)))
+                return err("UNAVAILABLE", "no quorum")
+            return put_reply(key, params, payload)
+
+        t = HeldTransport(answer)
+        results = self.run_behind_one(t, [lambda c, i=i: c.put("a", b"x", id=f"p-{i}") for i in range(5)])
+        self.assertEqual([r.seq for r in results], [0, 1, 2, 3, 4])
+        self.assertEqual(refused, [4])
+        resent = [p["id"] for k, p, _ in t.calls[2:] if k.endswith("/put")] + [m[1] for k, _, b in t.calls[2:] if k.endswith("/@puts") for m in read_puts(b)]
+        self.assertEqual(sorted(resent), ["p-1", "p-2", "p-3", "p-4"])
+
+    def test_consumes_go_together_and_each_gets_its_message_empty_or_refusal(self):
+        def answer(key, params, payload):
+            if key.endswith("/@consumes"):
+                sent = read_consumes(payload)
+                self.assertEqual(sorted(u for u, _, _, _ in sent), ["a", "b", "c", "d"])
+                self.assertTrue(all(rid is not None for user, rid, _, _ in sent if user != "d"))
+                outcomes = []
+                for user, rid, lease, dlq in sent:
+                    if user == "a":
+                        outcomes.append({"id": "m-a", "seq": 4, "body": b"\x00\xffa"})
+                    elif user == "b":
+                        outcomes.append(None)
+                    elif user == "c":
+                        outcomes.append(("refused", "FORBIDDEN", "not yours"))
+                    else:
+                        self.assertEqual((rid, lease, dlq), (None, 30000.0, True))
+                        outcomes.append({"id": "m-d", "seq": 9, "body": b"d", "receipt": "r-1", "lease_end": 99})
+                return [Reply(True, consumes_reply(*outcomes), json.dumps({"status": "consumes"}).encode())]
+            return ok("empty")
+
+        t = HeldTransport(answer)
+        results = self.run_behind_one(
+            t,
+            [
+                lambda c: c.consume("first"),
+                lambda c: c.consume("a"),
+                lambda c: c.consume("b"),
+                lambda c: c.consume("c"),
+                lambda c: c.consume("d", lease_ms=30_000, dead_letter=True),
+            ],
+        )
+        self.assertIsNone(results[0])
+        self.assertEqual((results[1].user, results[1].id, results[1].seq, results[1].body, results[1].receipt), ("a", "m-a", 4, b"\x00\xffa", None))
+        self.assertIsNone(results[2])
+        self.assertEqual(results[3].code, "FORBIDDEN")
+        self.assertEqual((results[4].user, results[4].receipt, results[4].lease_expires_at), ("d", "r-1", 99))
+
+    def test_a_malformed_consumes_reply_is_bad_reply_for_each_and_takes_nothing_again(self):
+        def answer(key, params, payload):
+            if key.endswith("/@consumes"):
+                good = consumes_reply({"id": "m", "seq": 1, "body": b"xyz"}, None)
+                return [Reply(True, good[:-2], json.dumps({"status": "consumes"}).encode())]
+            return ok("empty")
+
+        t = HeldTransport(answer)
+        results = self.run_behind_one(t, [lambda c, u=u: c.consume(u) for u in ("x", "y", "z")])
+        self.assertEqual([getattr(r, "code", None) for r in results[1:]], ["BAD_REPLY", "BAD_REPLY"])
+        self.assertEqual(len(t.calls), 2, "BAD_REPLY is not retried")
+
+    def test_a_consume_without_request_id_and_a_long_poll_go_alone(self):
+        t = HeldTransport(lambda key, params, payload: ok("empty"))
+        c = MailboxClient(transport=t, token="tok", request_timeout=5.0, coalesce=Coalescing(max_in_flight=1))
+        first = threading.Thread(target=lambda: c.consume("held"))
+        first.start()
+        until(lambda: len(t.calls) == 1)
+        self.assertIsNone(c.consume("once", request_id=False))
+        self.assertIsNone(c.consume("poll", wait_ms=1))
+        t.release.set()
+        first.join(10)
+        self.assertEqual([k.split("/")[-1] for k, _, _ in t.calls], ["consume", "consume", "poll"])
+
+    def test_a_request_waits_no_longer_than_its_attempt_and_is_then_busy_with_nothing_sent(self):
+        t = HeldTransport(put_reply)
+        c = MailboxClient(transport=t, token="tok", request_timeout=0.3, coalesce=Coalescing(max_in_flight=1))
+        first = threading.Thread(target=lambda: c.put("a", b"x", id="p-0"))
+        first.start()
+        until(lambda: len(t.calls) == 1)
+        with self.assertRaises(MailboxError) as caught:
+            c.put("a", b"y", id="p-1")
+        self.assertEqual(caught.exception.code, "BUSY")
+        t.release.set()
+        first.join(10)
+        self.assertEqual(len(t.calls), 1)
+        self.assertEqual(len(c._puts._queue), 0)
+
+    def test_coalescing_is_checked(self):
+        for bad in (dict(max_puts=0), dict(max_puts=1025), dict(max_consumes=2000), dict(max_in_flight=0), dict(max_put_bytes=True)):
+            with self.assertRaises(ValueError, msg=str(bad)):
+                Coalescing(**bad)
+        with self.assertRaises(ValueError):
+            MailboxClient(transport=HeldTransport(None), coalesce="yes")
+
+
+def until(condition, seconds=10.0):
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.002)
 
 
 class TokenFileTest(unittest.TestCase):

@@ -123,6 +123,28 @@ describe('the Python client module against a real cluster', { timeout: 300_000 }
     assert.equal((await e2e.client.len('py-err')).count, 0);
   });
 
+  step('puts and consumes of 16 threads go out together, and a kill -9 of the leader among the consumes takes each message once', async () => {
+    const { node: leader } = (await e2e.client.status()) as { node: string };
+    const driver = spawnDriver('together', 'py-tg');
+    const consumed = () => Math.max(0, ...[...driver.stdout().matchAll(/"consumed": (\d+)/g)].map((m) => Number(m[1])));
+    // Polled often: the consumes of 4,800 messages take a few seconds, and the kill must land among them.
+    const deadline = Date.now() + 120_000;
+    while (consumed() < 300) {
+      assert.ok(Date.now() < deadline, `no consumes after 120 s: ${driver.stdout().slice(-500)}`);
+      await sleep(10);
+    }
+    await e2e.cluster.signal(leader, 'SIGKILL');
+    const got = (await driver.result()) as { taken: string[]; requests: number; many: Record<string, number>; carried: number };
+    const expected = Array.from({ length: 16 * 300 }, (_, k) => `tg-${Math.floor(k / 300)}-${k % 300}`).sort();
+    assert.deepEqual([...got.taken].sort(), expected, 'each message taken exactly once');
+    assert.ok(got.many['@puts']! > 0 && got.many['@consumes']! > 0, `sent together: ${JSON.stringify(got.many)}`);
+    assert.ok(got.carried > got.requests, `${got.carried} requests carried for ${got.requests} made: the kill should have made some be sent again`);
+    console.log(`16 Python threads: ${got.requests} requests made, ${got.carried} carried (retries included), ${got.many['@puts']} @puts and ${got.many['@consumes']} @consumes queries`);
+    // Back to three nodes for the last step.
+    e2e.cluster.startNode(leader);
+    await eventually(`${leader} ready again`, async () => ((await fetch(e2e.cluster.healthUrl(leader, 'readyz'))).ok ? true : undefined), 60_000);
+  });
+
   // Last: it leaves the cluster a node short.
   step('puts retried through a kill -9 of the leader land exactly once each, in order', async () => {
     const { node: leader } = (await e2e.client.status()) as { node: string };

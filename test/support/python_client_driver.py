@@ -19,6 +19,12 @@ The capability token comes from $FORGE_TOKEN. Prints one JSON object per line:
   it is dead-lettered (maxDeliveries 5), then redrive and consume it.
 - errors: the MailboxError code of a request the cluster refuses as malformed, and of one with
   a bad token.
+- together: TOGETHER_THREADS threads on one client put TOGETHER_PUTS messages each (ids
+  tg-<thread>-<i>) to the mailboxes <user>-0..3, printing {"put": n} when all are in, then take
+  them with plain consumes from the same mailboxes until each thread finds its mailbox empty,
+  printing {"consumed": n} every 100, while the test kills the leader; prints the ids taken, how
+  many requests the threads made, how many went as `@puts` / `@consumes` queries, and how many
+  requests those queries and the lone ones carried in all (more than were made: some were retried).
 """
 import json
 import os
@@ -30,17 +36,30 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from forge_mailbox import BatchMessage, MailboxClient, MailboxError, ZenohTransport  # noqa: E402
 
 KILL_PUTS = 300
+TOGETHER_THREADS = 16
+TOGETHER_PUTS = 300
 
 
 class CountingTransport:
-    """The module's Zenoh transport, counting the GETs the client sends (its retries included)."""
+    """The module's Zenoh transport, counting the GETs the client sends (its retries included):
+    in all, per key of many requests (`@puts`, `@consumes`), and the requests they carried."""
 
     def __init__(self, inner):
         self.inner = inner
         self.gets = 0
+        self.many = {"@puts": 0, "@consumes": 0}
+        self.carried = 0
+        self._lock = threading.Lock()
 
     def get(self, selector, payload, attachment, timeout, every_reply=False):
-        self.gets += 1
+        key = selector.split("?")[0].rsplit("/", 1)[-1]
+        with self._lock:
+            self.gets += 1
+            if key in self.many:
+                self.many[key] += 1
+                self.carried += int.from_bytes(payload[1:3], "little")  # the framing's u16 count
+            else:
+                self.carried += 1
         return self.inner.get(selector, payload, attachment, timeout, every_reply)
 
     def put(self, key, payload, attachment):
@@ -115,6 +134,52 @@ def puts_through_a_kill(config, user):
             slowest = max(slowest, time.monotonic() - started)
             emit(put=i)
     emit(gets=transport.gets, duplicates=duplicates, slowest_put_ms=round(slowest * 1000))
+
+
+def together(config, user):
+    transport = CountingTransport(ZenohTransport(config))
+    lock = threading.Lock()
+    taken = []
+    made = [0]
+    failures = []
+
+    def in_threads(work):
+        threads = [threading.Thread(target=guarded, args=(work, t)) for t in range(TOGETHER_THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
+
+    def guarded(work, t):
+        try:
+            work(t)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            failures.append(e)
+
+    def put_some(t):
+        for i in range(TOGETHER_PUTS):
+            client.put(f"{user}-{t % 4}", f"{t}:{i}".encode(), id=f"tg-{t}-{i}")
+        with lock:
+            made[0] += TOGETHER_PUTS
+
+    def take_all(t):
+        while True:
+            message = client.consume(f"{user}-{t % 4}")
+            with lock:
+                made[0] += 1
+                if message is None:
+                    return
+                taken.append(message.id)
+                if len(taken) % 100 == 0:
+                    emit(consumed=len(taken))
+
+    with MailboxClient(transport=transport, token=os.environ["FORGE_TOKEN"], request_timeout=30.0) as client:
+        in_threads(put_some)
+        emit(put=made[0])
+        in_threads(take_all)
+    emit(taken=taken, requests=made[0], many=transport.many, carried=transport.carried)
 
 
 def batches(client, user):
@@ -195,6 +260,8 @@ def main():
     config, scenario, user = sys.argv[1:4]
     if scenario == "kill":
         return puts_through_a_kill(config, user)
+    if scenario == "together":
+        return together(config, user)
     with MailboxClient(config, token=os.environ["FORGE_TOKEN"], request_timeout=10.0) as client:
         if scenario == "round-trip":
             round_trip(client, user)

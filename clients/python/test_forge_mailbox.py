@@ -673,6 +673,51 @@ class TogetherTest(unittest.TestCase):
             MailboxClient(transport=HeldTransport(None), coalesce="yes")
 
 
+class ReplyDecoderFuzzTest(unittest.TestCase):
+    """The `consumes` and `puts` reply decoders on truncated, flipped and random bytes: each either
+    decodes or raises BAD_REPLY, never anything else (the TypeScript decoders have their fuzz
+    targets in test/fuzz; these are the Python client's own)."""
+
+    def check(self, decode, seeds, rounds=3000):
+        import random
+
+        rng = random.Random(20261208)
+        for i in range(rounds):
+            data = bytearray(rng.choice(seeds))
+            how = i % 4
+            if how == 0 and data:
+                del data[rng.randrange(len(data)) :]
+            elif how == 1 and data:
+                for _ in range(rng.randint(1, 4)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+            elif how == 2:
+                at = rng.randrange(len(data) + 1)
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            else:
+                data = bytearray(rng.randrange(256) for _ in range(rng.randint(0, 64)))
+            try:
+                decode(bytes(data))
+            except MailboxError as e:
+                self.assertEqual(e.code, "BAD_REPLY", bytes(data).hex())
+
+    def test_consumes_replies(self):
+        from forge_mailbox import _consume_outcomes
+
+        seeds = [
+            consumes_reply({"id": "m", "seq": 1, "body": b"xyz", "receipt": "r", "lease_end": 5}, None, ("refused", "FORBIDDEN", "no")),
+            consumes_reply(None, None, None),
+        ]
+        self.assertEqual(len(_consume_outcomes(seeds[0], ["a", "b", "c"], None)), 3)
+        self.check(lambda data: _consume_outcomes(data, ["a", "b", "c"], None), seeds)
+
+    def test_puts_replies(self):
+        from forge_mailbox import _put_outcomes
+
+        seeds = [json.dumps([{"id": "a", "seq": 1, "duplicate": False}, {"code": "MAILBOX_FULL", "message": "full"}]).encode()]
+        self.assertEqual(len(_put_outcomes(seeds[0])), 2)
+        self.check(_put_outcomes, seeds)
+
+
 def until(condition, seconds=10.0):
     end = time.monotonic() + seconds
     while not condition():

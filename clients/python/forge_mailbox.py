@@ -877,10 +877,7 @@ def _put_result_of(p: dict) -> PutResult:
 
 def _put_outcomes(payload: bytes) -> List[Union[PutResult, MailboxError]]:
     """A `puts` reply: a JSON array, per put {id, seq, duplicate} or {code, message}."""
-    try:
-        entries = json.loads(payload)
-    except ValueError:
-        raise MailboxError("BAD_REPLY", "a puts reply is not UTF-8 JSON") from None
+    entries = _json(payload)
     if not isinstance(entries, list):
         raise MailboxError("BAD_REPLY", "a puts reply is not a JSON array")
     out: List[Union[PutResult, MailboxError]] = []
@@ -1005,11 +1002,15 @@ def _decode_error(payload: bytes) -> MailboxError:
     return MailboxError("INTERNAL", text[:200])
 
 
-def _json_object(data: bytes) -> dict:
+def _json(data: bytes) -> Any:
     try:
-        value = json.loads(data)
+        return json.loads(data)
     except ValueError:
         raise MailboxError("BAD_REPLY", "reply is not UTF-8 JSON") from None
+
+
+def _json_object(data: bytes) -> dict:
+    value = _json(data)
     if not isinstance(value, dict):
         raise MailboxError("BAD_REPLY", "reply is not a JSON object")
     return value

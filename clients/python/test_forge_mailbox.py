@@ -30,27 +30,42 @@ def part(status, payload, i, n, **meta):
     return Reply(True, payload if isinstance(payload, bytes) else json.dumps(payload).encode(), json.dumps({"status": status, "i": i, "n": n, **meta}).encode())
 
 
+class Unframe:
+    """Reads a request payload the client framed (src/bridge/batch-framing.ts), little-endian."""
+
+    def __init__(self, payload):
+        self.payload, self.at = payload, 0
+        version, self.count = self.read("<BH")
+        assert version == 1
+
+    def read(self, fmt):
+        values = struct.unpack_from(fmt, self.payload, self.at)
+        self.at += struct.calcsize(fmt)
+        return values
+
+    def one(self, fmt):
+        return self.read(fmt)[0]
+
+    def text(self):
+        n = self.one("<H")
+        self.at += n
+        return self.payload[self.at - n : self.at].decode()
+
+    def blob(self):
+        n = self.one("<I")
+        self.at += n
+        return self.payload[self.at - n : self.at]
+
+    def items(self, read_one):
+        out = [read_one(self.one("<B")) for _ in range(self.count)]
+        assert self.at == len(self.payload), "no trailing bytes"
+        return out
+
+
 def unframe(payload):
-    """A batch put payload back into (id, ttl, body) tuples (src/bridge/batch-framing.ts)."""
-    version, count = struct.unpack_from("<BH", payload, 0)
-    assert version == 1
-    at, out = 3, []
-    for _ in range(count):
-        (flags,) = struct.unpack_from("<B", payload, at)
-        at += 1
-        msg_id = ttl = None
-        if flags & 1:
-            (n,) = struct.unpack_from("<H", payload, at)
-            msg_id = payload[at + 2 : at + 2 + n].decode()
-            at += 2 + n
-        if flags & 2:
-            (ttl,) = struct.unpack_from("<d", payload, at)
-            at += 8
-        (n,) = struct.unpack_from("<I", payload, at)
-        out.append((msg_id, ttl, payload[at + 4 : at + 4 + n]))
-        at += 4 + n
-    assert at == len(payload), "no trailing bytes"
-    return out
+    """A batch put payload back into (id, ttl, body) tuples."""
+    u = Unframe(payload)
+    return u.items(lambda flags: (u.text() if flags & 1 else None, u.one("<d") if flags & 2 else None, u.blob()))
 
 
 NO_REPLY = []
@@ -389,57 +404,15 @@ class LeaseControlTest(unittest.TestCase):
 
 
 def read_puts(payload):
-    """A `@puts` payload back into (user, id, ttl, delay, body) tuples (src/bridge/batch-framing.ts)."""
-    version, count = struct.unpack_from("<BH", payload, 0)
-    assert version == 1
-    at, out = 3, []
-
-    def text():
-        nonlocal at
-        (n,) = struct.unpack_from("<H", payload, at)
-        at += 2 + n
-        return payload[at - n : at].decode()
-
-    def f64():
-        nonlocal at
-        at += 8
-        return struct.unpack_from("<d", payload, at - 8)[0]
-
-    for _ in range(count):
-        flags = payload[at]
-        at += 1
-        user = text()
-        msg_id = text() if flags & 1 else None
-        ttl = f64() if flags & 2 else None
-        delay = f64() if flags & 4 else None
-        (n,) = struct.unpack_from("<I", payload, at)
-        out.append((user, msg_id, ttl, delay, payload[at + 4 : at + 4 + n]))
-        at += 4 + n
-    assert at == len(payload), "no trailing bytes"
-    return out
+    """A `@puts` payload back into (user, id, ttl, delay, body) tuples."""
+    u = Unframe(payload)
+    return u.items(lambda flags: (u.text(), u.text() if flags & 1 else None, u.one("<d") if flags & 2 else None, u.one("<d") if flags & 4 else None, u.blob()))
 
 
 def read_consumes(payload):
     """A `@consumes` payload back into (user, rid, lease, dead_letter) tuples."""
-    version, count = struct.unpack_from("<BH", payload, 0)
-    assert version == 1
-    at, out = 3, []
-    for _ in range(count):
-        flags = payload[at]
-        (n,) = struct.unpack_from("<H", payload, at + 1)
-        user = payload[at + 3 : at + 3 + n].decode()
-        at += 3 + n
-        rid = lease = None
-        if flags & 1:
-            (n,) = struct.unpack_from("<H", payload, at)
-            rid = payload[at + 2 : at + 2 + n].decode()
-            at += 2 + n
-        if flags & 2:
-            (lease,) = struct.unpack_from("<d", payload, at)
-            at += 8
-        out.append((user, rid, lease, bool(flags & 4)))
-    assert at == len(payload), "no trailing bytes"
-    return out
+    u = Unframe(payload)
+    return u.items(lambda flags: (u.text(), u.text() if flags & 1 else None, u.one("<d") if flags & 2 else None, bool(flags & 4)))
 
 
 def consumes_reply(*outcomes):
